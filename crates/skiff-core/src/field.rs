@@ -1,0 +1,199 @@
+//! Field errors with Kubernetes' wording (apimachinery `util/validation/field`).
+
+use serde_json::Value;
+use std::fmt;
+
+/// A path to a field, rendered as `spec.containers[0].name`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Path(String);
+
+impl Path {
+    pub fn new(root: &str) -> Self {
+        Path(root.to_string())
+    }
+    pub fn child(&self, name: &str) -> Self {
+        if self.0.is_empty() {
+            Path(name.to_string())
+        } else {
+            Path(format!("{}.{}", self.0, name))
+        }
+    }
+    pub fn index(&self, i: usize) -> Self {
+        Path(format!("{}[{}]", self.0, i))
+    }
+    pub fn key(&self, k: &str) -> Self {
+        Path(format!("{}[{}]", self.0, k))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kinds of field error Kubernetes reports, with their `Status` cause reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    NotFound,
+    Required,
+    Duplicate,
+    Invalid,
+    NotSupported,
+    Forbidden,
+    TooLong,
+    TooMany,
+    Internal,
+}
+
+impl ErrorType {
+    /// The human text, e.g. `Invalid value`.
+    pub fn text(self) -> &'static str {
+        match self {
+            ErrorType::NotFound => "Not found",
+            ErrorType::Required => "Required value",
+            ErrorType::Duplicate => "Duplicate value",
+            ErrorType::Invalid => "Invalid value",
+            ErrorType::NotSupported => "Unsupported value",
+            ErrorType::Forbidden => "Forbidden",
+            ErrorType::TooLong => "Too long",
+            ErrorType::TooMany => "Too many",
+            ErrorType::Internal => "Internal error",
+        }
+    }
+    /// The `details.causes[].reason` value.
+    pub fn cause_reason(self) -> &'static str {
+        match self {
+            ErrorType::NotFound => "FieldValueNotFound",
+            ErrorType::Required => "FieldValueRequired",
+            ErrorType::Duplicate => "FieldValueDuplicate",
+            ErrorType::Invalid => "FieldValueInvalid",
+            ErrorType::NotSupported => "FieldValueNotSupported",
+            ErrorType::Forbidden => "FieldValueForbidden",
+            ErrorType::TooLong => "FieldValueTooLong",
+            ErrorType::TooMany => "FieldValueTooMany",
+            ErrorType::Internal => "InternalError",
+        }
+    }
+}
+
+/// One validation failure at one field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub kind: ErrorType,
+    pub field: Path,
+    pub value: Option<Value>,
+    pub detail: String,
+}
+
+impl FieldError {
+    fn new(kind: ErrorType, field: &Path, value: Option<Value>, detail: impl Into<String>) -> Self {
+        FieldError { kind, field: field.clone(), value, detail: detail.into() }
+    }
+    pub fn invalid(field: &Path, value: impl Into<Value>, detail: impl Into<String>) -> Self {
+        Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
+    }
+    pub fn required(field: &Path, detail: impl Into<String>) -> Self {
+        Self::new(ErrorType::Required, field, None, detail)
+    }
+    pub fn duplicate(field: &Path, value: impl Into<Value>) -> Self {
+        Self::new(ErrorType::Duplicate, field, Some(value.into()), "")
+    }
+    pub fn forbidden(field: &Path, detail: impl Into<String>) -> Self {
+        Self::new(ErrorType::Forbidden, field, None, detail)
+    }
+    pub fn not_found(field: &Path, value: impl Into<Value>) -> Self {
+        Self::new(ErrorType::NotFound, field, Some(value.into()), "")
+    }
+    pub fn too_long(field: &Path, max: usize) -> Self {
+        Self::new(ErrorType::TooLong, field, None, format!("must have at most {max} bytes"))
+    }
+    /// `Unsupported value: "x": supported values: "a", "b"`.
+    pub fn not_supported(field: &Path, value: impl Into<Value>, supported: &[&str]) -> Self {
+        let list: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
+        Self::new(
+            ErrorType::NotSupported,
+            field,
+            Some(value.into()),
+            format!("supported values: {}", list.join(", ")),
+        )
+    }
+
+    /// The text after the field path (`ErrorBody` upstream).
+    pub fn body(&self) -> String {
+        let mut s = match (&self.kind, &self.value) {
+            (ErrorType::Required | ErrorType::Forbidden | ErrorType::TooLong | ErrorType::Internal, _)
+            | (_, None) => self.kind.text().to_string(),
+            (_, Some(v)) => format!("{}: {}", self.kind.text(), go_value(v)),
+        };
+        if !self.detail.is_empty() {
+            s.push_str(": ");
+            s.push_str(&self.detail);
+        }
+        s
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.body())
+    }
+}
+
+/// Quote a string as Go's `%q` does (close enough for printable input).
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Render a value like Go's `%#v` does for the scalar types Kubernetes reports.
+fn go_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => go_quote(s),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+pub type ErrorList = Vec<FieldError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_value_wording() {
+        let p = Path::new("spec").child("containers").index(0).child("name");
+        let e = FieldError::invalid(&p, "a:b", "bad");
+        assert_eq!(e.to_string(), "spec.containers[0].name: Invalid value: \"a:b\": bad");
+    }
+
+    #[test]
+    fn required_and_unsupported_wording() {
+        let p = Path::new("spec").child("restartPolicy");
+        assert_eq!(FieldError::required(&p, "").to_string(), "spec.restartPolicy: Required value");
+        let e = FieldError::not_supported(&p, "X", &["Always", "Never"]);
+        assert_eq!(
+            e.to_string(),
+            "spec.restartPolicy: Unsupported value: \"X\": supported values: \"Always\", \"Never\""
+        );
+        let n = FieldError::invalid(&p, 0, "must be between 1 and 65535, inclusive");
+        assert_eq!(n.body(), "Invalid value: 0: must be between 1 and 65535, inclusive");
+    }
+}

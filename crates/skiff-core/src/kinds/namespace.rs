@@ -1,0 +1,78 @@
+//! Namespaces.
+
+use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, roundtrip};
+use crate::field::ErrorList;
+use crate::{meta, time};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Namespace;
+use serde_json::{Value, json};
+
+pub struct Namespaces;
+
+static INFO: ResourceInfo = ResourceInfo {
+    plural: "namespaces",
+    singular: "namespace",
+    kind: "Namespace",
+    namespaced: false,
+    short_names: &["ns"],
+    categories: &[],
+    subresources: &[("status", "Namespace", &["get", "patch", "update"]), ("finalize", "Namespace", &["update"])],
+};
+
+static COLUMNS: [Column; 3] = [
+    NAME_COLUMN,
+    Column::new("Status", 0, "The status of the namespace"),
+    AGE_COLUMN,
+];
+
+/// The label the NamespaceLifecycle admission sets on every namespace.
+pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+impl Kind for Namespaces {
+    fn info(&self) -> &'static ResourceInfo {
+        &INFO
+    }
+    fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
+        roundtrip::<Namespace>("Namespace", raw)
+    }
+    fn prepare_create(&self, obj: &mut Value) {
+        let name = meta::name(obj).to_string();
+        let md = meta::metadata_mut(obj);
+        if !md.get("labels").is_some_and(Value::is_object) {
+            md.insert("labels".into(), json!({}));
+        }
+        md["labels"][NAME_LABEL] = json!(name);
+        obj["spec"] = json!({"finalizers": ["kubernetes"]});
+        obj["status"] = json!({"phase": "Active"});
+    }
+    fn prepare_update(&self, old: &Value, new: &mut Value) {
+        new["status"] = old["status"].clone();
+        new["spec"] = old["spec"].clone();
+        let name = meta::name(new).to_string();
+        let md = meta::metadata_mut(new);
+        if !md.get("labels").is_some_and(Value::is_object) {
+            md.insert("labels".into(), json!({}));
+        }
+        md["labels"][NAME_LABEL] = json!(name);
+    }
+    fn validate(&self, obj: &Value) -> ErrorList {
+        meta::validate(obj, false, true)
+    }
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        match field {
+            "metadata.name" => Some(meta::name(obj).into()),
+            "status.phase" => Some(obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").into()),
+            _ => None,
+        }
+    }
+    fn columns(&self) -> &'static [Column] {
+        &COLUMNS
+    }
+    fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
+        vec![
+            json!(meta::name(obj)),
+            json!(obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("")),
+            json!(time::since(time::parse(obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str)), now)),
+        ]
+    }
+}

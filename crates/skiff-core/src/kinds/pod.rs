@@ -1,0 +1,670 @@
+//! Pods: defaulting, validation, update rules and the table row, as the kube-apiserver does them.
+
+use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, roundtrip, typed};
+use crate::field::{ErrorList, FieldError, Path};
+use crate::{meta, names, time};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodStatus, Toleration};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+pub struct Pods;
+
+static INFO: ResourceInfo = ResourceInfo {
+    plural: "pods",
+    singular: "pod",
+    kind: "Pod",
+    namespaced: true,
+    short_names: &["po"],
+    categories: &["all"],
+    subresources: &[
+        ("status", "Pod", &["get", "patch", "update"]),
+        ("binding", "Binding", &["create"]),
+        ("log", "Pod", &["get"]),
+        ("exec", "PodExecOptions", &["create", "get"]),
+        ("attach", "PodAttachOptions", &["create", "get"]),
+        ("portforward", "PodPortForwardOptions", &["create", "get"]),
+        ("eviction", "Eviction", &["create"]),
+    ],
+};
+
+static COLUMNS: [Column; 9] = [
+    NAME_COLUMN,
+    Column::new("Ready", 0, "The aggregate readiness state of this pod for accepting traffic."),
+    Column::new("Status", 0, "The aggregate status of the containers in this pod."),
+    Column::new(
+        "Restarts",
+        0,
+        "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+    ),
+    AGE_COLUMN,
+    Column::new(
+        "IP",
+        1,
+        "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+    ),
+    Column::new(
+        "Node",
+        1,
+        "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename",
+    ),
+    Column::new(
+        "Nominated Node",
+        1,
+        "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node.",
+    ),
+    Column::new(
+        "Readiness Gates",
+        1,
+        "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates",
+    ),
+];
+
+const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
+const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
+const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+const DNS_POLICIES: &[&str] = &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"];
+
+/// Kubernetes' default pull policy: `Always` for `:latest` or an untagged image, else `IfNotPresent`.
+pub fn default_pull_policy(image: &str) -> &'static str {
+    // A digest pins the content, so there is nothing newer to pull.
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
+
+fn default_container(c: &mut Container) {
+    c.termination_message_path.get_or_insert_with(|| "/dev/termination-log".into());
+    c.termination_message_policy.get_or_insert_with(|| "File".into());
+    if c.image_pull_policy.is_none() {
+        c.image_pull_policy = Some(default_pull_policy(c.image.as_deref().unwrap_or("")).into());
+    }
+    c.resources.get_or_insert_with(Default::default);
+    for p in c.ports.iter_mut().flatten() {
+        p.protocol.get_or_insert_with(|| "TCP".into());
+    }
+    for e in c.env.iter_mut().flatten() {
+        if let Some(fr) = e.value_from.as_mut().and_then(|v| v.field_ref.as_mut()) {
+            fr.api_version.get_or_insert_with(|| "v1".into());
+        }
+    }
+}
+
+fn default_toleration(key: &str) -> Toleration {
+    Toleration {
+        key: Some(key.into()),
+        operator: Some("Exists".into()),
+        effect: Some("NoExecute".into()),
+        toleration_seconds: Some(300),
+        ..Default::default()
+    }
+}
+
+/// `SetDefaults_Pod` plus what admission adds on create (service account, priority, default tolerations).
+fn default_spec(spec: &mut PodSpec) {
+    spec.restart_policy.get_or_insert_with(|| "Always".into());
+    spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
+    spec.termination_grace_period_seconds.get_or_insert(30);
+    spec.security_context.get_or_insert_with(Default::default);
+    spec.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
+    spec.enable_service_links.get_or_insert(true);
+    spec.priority.get_or_insert(0);
+    spec.preemption_policy.get_or_insert_with(|| "PreemptLowerPriority".into());
+    let sa = spec.service_account_name.clone().or_else(|| spec.service_account.clone()).unwrap_or("default".into());
+    spec.service_account_name = Some(sa.clone());
+    spec.service_account = Some(sa);
+    let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        let has = tolerations.iter().any(|t| {
+            t.key.as_deref() == Some(key) && matches!(t.effect.as_deref(), None | Some("NoExecute"))
+        });
+        if !has {
+            tolerations.push(default_toleration(key));
+        }
+    }
+    for c in spec.init_containers.iter_mut().flatten() {
+        default_container(c);
+    }
+    spec.containers.iter_mut().for_each(default_container);
+    for v in spec.volumes.iter_mut().flatten() {
+        if v.empty_dir.is_none()
+            && v.host_path.is_none()
+            && v.config_map.is_none()
+            && v.secret.is_none()
+            && v.projected.is_none()
+            && v.persistent_volume_claim.is_none()
+            && v.downward_api.is_none()
+        {
+            v.empty_dir = Some(Default::default());
+        }
+    }
+}
+
+/// The QoS class the apiserver records in `status.qosClass`.
+fn qos_class(spec: &PodSpec) -> &'static str {
+    let all = spec.containers.iter().chain(spec.init_containers.iter().flatten());
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in all {
+        let r = c.resources.as_ref();
+        let limits = r.and_then(|r| r.limits.as_ref());
+        let requests = r.and_then(|r| r.requests.as_ref());
+        for res in ["cpu", "memory"] {
+            let l = limits.and_then(|m| m.get(res));
+            let q = requests.and_then(|m| m.get(res)).or(l);
+            if l.is_some() || q.is_some() {
+                any = true;
+            }
+            if l.is_none() || q != l {
+                guaranteed = false;
+            }
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
+}
+
+fn validate_container(c: &Container, path: &Path, names_seen: &mut HashSet<String>, volumes: &HashSet<&str>) -> ErrorList {
+    let mut errs = Vec::new();
+    let np = path.child("name");
+    if c.name.is_empty() {
+        errs.push(FieldError::required(&np, ""));
+    } else {
+        errs.extend(names::invalid_all(&np, &c.name, names::dns1123_label(&c.name)));
+        if !names_seen.insert(c.name.clone()) {
+            errs.push(FieldError::duplicate(&np, c.name.as_str()));
+        }
+    }
+    match c.image.as_deref() {
+        None | Some("") => errs.push(FieldError::required(&path.child("image"), "")),
+        Some(img) if img.trim() != img => {
+            errs.push(FieldError::invalid(&path.child("image"), img, "must not have leading or trailing whitespace"))
+        }
+        Some(_) => {}
+    }
+    match c.image_pull_policy.as_deref() {
+        Some(p) if !PULL_POLICIES.contains(&p) => {
+            errs.push(FieldError::not_supported(&path.child("imagePullPolicy"), p, PULL_POLICIES))
+        }
+        None => errs.push(FieldError::required(&path.child("imagePullPolicy"), "")),
+        _ => {}
+    }
+    let mut port_names = HashSet::new();
+    for (i, p) in c.ports.iter().flatten().enumerate() {
+        let pp = path.child("ports").index(i);
+        if !(1..=65535).contains(&p.container_port) {
+            errs.push(FieldError::invalid(
+                &pp.child("containerPort"),
+                p.container_port,
+                "must be between 1 and 65535, inclusive",
+            ));
+        }
+        if let Some(hp) = p.host_port
+            && !(0..=65535).contains(&hp)
+        {
+            errs.push(FieldError::invalid(&pp.child("hostPort"), hp, "must be between 1 and 65535, inclusive"));
+        }
+        if let Some(n) = p.name.as_deref() {
+            errs.extend(names::invalid_all(&pp.child("name"), n, names::iana_svc_name(n)));
+            if !port_names.insert(n) {
+                errs.push(FieldError::duplicate(&pp.child("name"), n));
+            }
+        }
+        match p.protocol.as_deref() {
+            None => errs.push(FieldError::required(&pp.child("protocol"), "")),
+            Some(proto) if !PROTOCOLS.contains(&proto) => {
+                errs.push(FieldError::not_supported(&pp.child("protocol"), proto, PROTOCOLS))
+            }
+            _ => {}
+        }
+    }
+    for (i, e) in c.env.iter().flatten().enumerate() {
+        if e.name.is_empty() {
+            errs.push(FieldError::required(&path.child("env").index(i).child("name"), ""));
+        }
+    }
+    let mut mount_paths = HashSet::new();
+    for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
+        let mp = path.child("volumeMounts").index(i);
+        if m.name.is_empty() {
+            errs.push(FieldError::required(&mp.child("name"), ""));
+        } else if !volumes.contains(m.name.as_str()) {
+            errs.push(FieldError::not_found(&mp.child("name"), m.name.as_str()));
+        }
+        if m.mount_path.is_empty() {
+            errs.push(FieldError::required(&mp.child("mountPath"), ""));
+        } else if !mount_paths.insert(m.mount_path.as_str()) {
+            errs.push(FieldError::invalid(&mp.child("mountPath"), m.mount_path.as_str(), "must be unique"));
+        }
+    }
+    errs
+}
+
+fn validate_spec(spec: &PodSpec, path: &Path) -> ErrorList {
+    let mut errs = Vec::new();
+    let mut volumes = HashSet::new();
+    for (i, v) in spec.volumes.iter().flatten().enumerate() {
+        let vp = path.child("volumes").index(i).child("name");
+        errs.extend(names::invalid_all(&vp, &v.name, names::dns1123_label(&v.name)));
+        if !volumes.insert(v.name.as_str()) {
+            errs.push(FieldError::duplicate(&vp, v.name.as_str()));
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, c) in spec.init_containers.iter().flatten().enumerate() {
+        errs.extend(validate_container(c, &path.child("initContainers").index(i), &mut seen, &volumes));
+    }
+    if spec.containers.is_empty() {
+        errs.push(FieldError::required(&path.child("containers"), ""));
+    }
+    for (i, c) in spec.containers.iter().enumerate() {
+        errs.extend(validate_container(c, &path.child("containers").index(i), &mut seen, &volumes));
+    }
+    match spec.restart_policy.as_deref() {
+        Some(p) if !RESTART_POLICIES.contains(&p) => {
+            errs.push(FieldError::not_supported(&path.child("restartPolicy"), p, RESTART_POLICIES))
+        }
+        _ => {}
+    }
+    match spec.dns_policy.as_deref() {
+        Some(p) if !DNS_POLICIES.contains(&p) => {
+            errs.push(FieldError::not_supported(&path.child("dnsPolicy"), p, DNS_POLICIES))
+        }
+        _ => {}
+    }
+    if let Some(g) = spec.termination_grace_period_seconds
+        && g < 0
+    {
+        errs.push(FieldError::invalid(
+            &path.child("terminationGracePeriodSeconds"),
+            g,
+            "must be greater than or equal to 0",
+        ));
+    }
+    if let Some(d) = spec.active_deadline_seconds
+        && d <= 0
+    {
+        errs.push(FieldError::invalid(&path.child("activeDeadlineSeconds"), d, "must be between 1 and 2147483647, inclusive"));
+    }
+    if let Some(n) = spec.node_name.as_deref()
+        && !n.is_empty()
+    {
+        errs.extend(names::invalid_all(&path.child("nodeName"), n, names::dns1123_subdomain(n)));
+    }
+    if let Some(h) = spec.hostname.as_deref() {
+        errs.extend(names::invalid_all(&path.child("hostname"), h, names::dns1123_label(h)));
+    }
+    errs
+}
+
+const UPDATE_FORBIDDEN: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+/// `ValidatePodUpdate`'s spec rule: only images, activeDeadlineSeconds, added tolerations and
+/// (a negative) grace period may change.
+fn validate_spec_update(old: &PodSpec, new: &PodSpec) -> ErrorList {
+    let mut errs = Vec::new();
+    if let (Some(o), Some(n)) = (old.active_deadline_seconds, new.active_deadline_seconds)
+        && n > o
+    {
+        errs.push(FieldError::invalid(
+            &Path::new("spec").child("activeDeadlineSeconds"),
+            n,
+            "must be less than or equal to previous value",
+        ));
+    }
+    if old.active_deadline_seconds.is_some() && new.active_deadline_seconds.is_none() {
+        errs.push(FieldError::invalid(
+            &Path::new("spec").child("activeDeadlineSeconds"),
+            Value::Null,
+            "must not update from a positive integer to nil value",
+        ));
+    }
+    let old_tolerations = old.tolerations.clone().unwrap_or_default();
+    if let Some(new_t) = &new.tolerations {
+        for t in &old_tolerations {
+            if !new_t.contains(t) {
+                errs.push(FieldError::forbidden(
+                    &Path::new("spec").child("tolerations"),
+                    "existing toleration can not be modified except its tolerationSeconds",
+                ));
+                break;
+            }
+        }
+    }
+    // Compare with the mutable fields copied from the new spec.
+    let mut mutated = old.clone();
+    for (o, n) in mutated.containers.iter_mut().zip(&new.containers) {
+        o.image = n.image.clone();
+    }
+    if let (Some(os), Some(ns)) = (mutated.init_containers.as_mut(), new.init_containers.as_ref()) {
+        for (o, n) in os.iter_mut().zip(ns) {
+            o.image = n.image.clone();
+        }
+    }
+    mutated.active_deadline_seconds = new.active_deadline_seconds;
+    mutated.tolerations = new.tolerations.clone();
+    if old.termination_grace_period_seconds.is_some_and(|g| g < 0) && new.termination_grace_period_seconds == Some(1) {
+        mutated.termination_grace_period_seconds = Some(1);
+    }
+    if &mutated != new {
+        errs.push(FieldError::forbidden(&Path::new("spec"), UPDATE_FORBIDDEN));
+    }
+    for (i, c) in new.containers.iter().enumerate() {
+        if c.image.as_deref().unwrap_or("").is_empty() {
+            errs.push(FieldError::required(&Path::new("spec").child("containers").index(i).child("image"), ""));
+        }
+    }
+    errs
+}
+
+impl Kind for Pods {
+    fn info(&self) -> &'static ResourceInfo {
+        &INFO
+    }
+
+    fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
+        roundtrip::<Pod>("Pod", raw)
+    }
+
+    fn prepare_create(&self, obj: &mut Value) {
+        let mut pod: Pod = typed(obj);
+        let mut spec = pod.spec.take().unwrap_or_default();
+        default_spec(&mut spec);
+        pod.status = Some(PodStatus {
+            phase: Some("Pending".into()),
+            qos_class: Some(qos_class(&spec).into()),
+            ..Default::default()
+        });
+        pod.spec = Some(spec);
+        if let Ok(v) = serde_json::to_value(&pod) {
+            *obj = v;
+        }
+    }
+
+    fn validate(&self, obj: &Value) -> ErrorList {
+        let mut errs = meta::validate(obj, true, false);
+        match obj.get("spec") {
+            None => errs.push(FieldError::required(&Path::new("spec").child("containers"), "")),
+            Some(_) => {
+                let pod: Pod = typed(obj);
+                errs.extend(validate_spec(&pod.spec.unwrap_or_default(), &Path::new("spec")));
+            }
+        }
+        errs
+    }
+
+    fn validate_update(&self, old: &Value, new: &Value) -> ErrorList {
+        let mut errs = self.validate(new);
+        let (o, n): (Pod, Pod) = (typed(old), typed(new));
+        errs.extend(validate_spec_update(&o.spec.unwrap_or_default(), &n.spec.unwrap_or_default()));
+        errs
+    }
+
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        Some(match field {
+            "metadata.name" => meta::name(obj).into(),
+            "metadata.namespace" => meta::namespace(obj).into(),
+            "spec.nodeName" => s("/spec/nodeName"),
+            "spec.restartPolicy" => s("/spec/restartPolicy"),
+            "spec.schedulerName" => s("/spec/schedulerName"),
+            "spec.serviceAccountName" => s("/spec/serviceAccountName"),
+            "spec.hostNetwork" => obj.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string(),
+            "status.phase" => s("/status/phase"),
+            "status.podIP" => s("/status/podIP"),
+            "status.nominatedNodeName" => s("/status/nominatedNodeName"),
+            _ => return None,
+        })
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        &COLUMNS
+    }
+
+    fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
+        let pod: Pod = typed(obj);
+        let row = pod_row(&pod, now);
+        let spec = pod.spec.unwrap_or_default();
+        let status = pod.status.unwrap_or_default();
+        let none = || "<none>".to_string();
+        let ip = status.pod_ips.as_ref().and_then(|ips| ips.first()).map(|i| i.ip.clone()).filter(|s| !s.is_empty());
+        let gates = spec.readiness_gates.as_ref().filter(|g| !g.is_empty()).map(|gates| {
+            let conds = status.conditions.clone().unwrap_or_default();
+            let ok = gates
+                .iter()
+                .filter(|g| conds.iter().find(|c| c.type_ == g.condition_type).is_some_and(|c| c.status == "True"))
+                .count();
+            format!("{ok}/{}", gates.len())
+        });
+        vec![
+            json!(meta::name(obj)),
+            json!(row.ready),
+            json!(row.status),
+            json!(row.restarts),
+            json!(time::since(time::parse(obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str)), now)),
+            json!(ip.unwrap_or_else(none)),
+            json!(spec.node_name.filter(|s| !s.is_empty()).unwrap_or_else(none)),
+            json!(status.nominated_node_name.filter(|s| !s.is_empty()).unwrap_or_else(none)),
+            json!(gates.unwrap_or_else(none)),
+        ]
+    }
+}
+
+/// The READY, STATUS and RESTARTS cells of a pod.
+pub struct PodRow {
+    pub ready: String,
+    pub status: String,
+    pub restarts: String,
+}
+
+/// The STATUS column of `kubectl get pods`.
+pub fn pod_status_reason(pod: &Pod) -> String {
+    pod_row(pod, Timestamp::now()).status
+}
+
+fn terminated_finished(cs: &ContainerStatus) -> Option<Timestamp> {
+    cs.last_state.as_ref()?.terminated.as_ref()?.finished_at.as_ref().map(|t| t.0)
+}
+
+fn is_restartable_init(c: Option<&Container>) -> bool {
+    c.and_then(|c| c.restart_policy.as_deref()) == Some("Always")
+}
+
+/// Upstream's `printPod` (pkg/printers/internalversion/printers.go).
+fn pod_row(pod: &Pod, now: Timestamp) -> PodRow {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let status = pod.status.clone().unwrap_or_default();
+    let init_specs = spec.init_containers.clone().unwrap_or_default();
+    let mut total = spec.containers.len();
+    total += init_specs.iter().filter(|c| is_restartable_init(Some(c))).count();
+    let mut ready = 0;
+    let mut restarts: i64 = 0;
+    let mut sidecar_restarts: i64 = 0;
+    let mut last_restart: Option<Timestamp> = None;
+    let mut last_sidecar_restart: Option<Timestamp> = None;
+    let mut reason = status.reason.clone().filter(|r| !r.is_empty()).or(status.phase.clone()).unwrap_or_default();
+    let conditions = status.conditions.clone().unwrap_or_default();
+    if conditions.iter().any(|c| c.type_ == "PodScheduled" && c.reason.as_deref() == Some("SchedulingGated")) {
+        reason = "SchedulingGated".into();
+    }
+    let later = |a: Option<Timestamp>, b: Option<Timestamp>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+
+    let mut initializing = false;
+    let init_statuses = status.init_container_statuses.clone().unwrap_or_default();
+    for (i, c) in init_statuses.iter().enumerate() {
+        restarts += i64::from(c.restart_count);
+        last_restart = later(last_restart, terminated_finished(c));
+        let spec_c = init_specs.iter().find(|s| s.name == c.name);
+        if is_restartable_init(spec_c) {
+            sidecar_restarts += i64::from(c.restart_count);
+            last_sidecar_restart = later(last_sidecar_restart, terminated_finished(c));
+        }
+        let state = c.state.clone().unwrap_or_default();
+        if let Some(t) = state.terminated.as_ref().filter(|t| t.exit_code == 0) {
+            let _ = t;
+            continue;
+        }
+        if is_restartable_init(spec_c) && c.started == Some(true) {
+            if c.ready {
+                ready += 1;
+            }
+            continue;
+        }
+        if let Some(t) = &state.terminated {
+            reason = match t.reason.as_deref().filter(|r| !r.is_empty()) {
+                Some(r) => format!("Init:{r}"),
+                None if t.signal.unwrap_or(0) != 0 => format!("Init:Signal:{}", t.signal.unwrap_or(0)),
+                None => format!("Init:ExitCode:{}", t.exit_code),
+            };
+        } else if let Some(r) =
+            state.waiting.as_ref().and_then(|w| w.reason.as_deref()).filter(|r| !r.is_empty() && *r != "PodInitializing")
+        {
+            reason = format!("Init:{r}");
+        } else {
+            reason = format!("Init:{i}/{}", init_specs.len());
+        }
+        initializing = true;
+        break;
+    }
+
+    let initialized = conditions.iter().any(|c| c.type_ == "Initialized" && c.status == "True");
+    if !initializing || initialized {
+        restarts = sidecar_restarts;
+        last_restart = last_sidecar_restart;
+        let mut has_running = false;
+        for c in status.container_statuses.iter().flatten().rev() {
+            restarts += i64::from(c.restart_count);
+            last_restart = later(last_restart, terminated_finished(c));
+            let state = c.state.clone().unwrap_or_default();
+            let waiting = state.waiting.as_ref().and_then(|w| w.reason.clone()).filter(|r| !r.is_empty());
+            if let Some(w) = waiting {
+                reason = w;
+            } else if let Some(t) = &state.terminated {
+                reason = match t.reason.as_deref().filter(|r| !r.is_empty()) {
+                    Some(r) => r.to_string(),
+                    None if t.signal.unwrap_or(0) != 0 => format!("Signal:{}", t.signal.unwrap_or(0)),
+                    None => format!("ExitCode:{}", t.exit_code),
+                };
+            } else if c.ready && state.running.is_some() {
+                has_running = true;
+                ready += 1;
+            }
+        }
+        if reason == "Completed" && has_running {
+            let pod_ready = conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+            reason = if pod_ready { "Running".into() } else { "NotReady".into() };
+        }
+    }
+
+    let phase = status.phase.as_deref().unwrap_or("");
+    let deleting = pod.metadata.deletion_timestamp.is_some();
+    if deleting && status.reason.as_deref() == Some("NodeLost") {
+        reason = "Unknown".into();
+    } else if deleting && phase != "Succeeded" && phase != "Failed" {
+        reason = "Terminating".into();
+    }
+
+    let restarts_str = match last_restart {
+        Some(t) if restarts != 0 => format!("{restarts} ({} ago)", time::since(Some(t), now)),
+        _ => restarts.to_string(),
+    };
+    PodRow { ready: format!("{ready}/{total}"), status: reason, restarts: restarts_str }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(v: Value) -> Pod {
+        serde_json::from_value(v).expect("valid pod")
+    }
+
+    #[test]
+    fn pull_policy_defaults() {
+        assert_eq!(default_pull_policy("nginx"), "Always");
+        assert_eq!(default_pull_policy("nginx:latest"), "Always");
+        assert_eq!(default_pull_policy("nginx:1.27"), "IfNotPresent");
+        assert_eq!(default_pull_policy("localhost:5000/app"), "Always");
+        assert_eq!(default_pull_policy("localhost:5000/app:v1"), "IfNotPresent");
+        assert_eq!(default_pull_policy("app@sha256:abcd"), "IfNotPresent");
+    }
+
+    #[test]
+    fn defaults_fill_what_kubernetes_fills() {
+        let mut obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nginx-pod", "namespace": "default"},
+            "spec": {"containers": [{"name": "nginx-container", "image": "nginx", "ports": [{"containerPort": 80}]}]}});
+        Pods.prepare_create(&mut obj);
+        let c = &obj["spec"]["containers"][0];
+        assert_eq!(c["imagePullPolicy"], "Always");
+        assert_eq!(c["ports"][0]["protocol"], "TCP");
+        assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+        assert_eq!(obj["spec"]["restartPolicy"], "Always");
+        assert_eq!(obj["spec"]["serviceAccountName"], "default");
+        assert_eq!(obj["spec"]["terminationGracePeriodSeconds"], 30);
+        assert_eq!(obj["spec"]["tolerations"].as_array().map(Vec::len), Some(2));
+        assert_eq!(obj["status"]["phase"], "Pending");
+        assert_eq!(obj["status"]["qosClass"], "BestEffort");
+        assert!(Pods.validate(&obj).is_empty());
+    }
+
+    #[test]
+    fn tutorial_container_name_is_rejected() {
+        let mut obj = json!({"metadata": {"name": "spring-pod", "namespace": "default"},
+            "spec": {"containers": [{"name": "spring-container:latest", "image": "spring-server"}]}});
+        Pods.prepare_create(&mut obj);
+        let errs = Pods.validate(&obj);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].to_string(),
+            "spec.containers[0].name: Invalid value: \"spring-container:latest\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+        );
+    }
+
+    #[test]
+    fn spec_updates_limited_to_images() {
+        let mut old = json!({"metadata": {"name": "p", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "a:1"}]}});
+        Pods.prepare_create(&mut old);
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["image"] = json!("a:2");
+        assert!(Pods.validate_update(&old, &new).is_empty());
+        new["spec"]["containers"][0]["env"] = json!([{"name": "X", "value": "1"}]);
+        let errs = Pods.validate_update(&old, &new);
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].to_string().starts_with("spec: Forbidden: pod updates may not change fields"));
+    }
+
+    #[test]
+    fn status_column_follows_printpod() {
+        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "c", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}));
+        assert_eq!(pod_status_reason(&p), "ImagePullBackOff");
+        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}], "initContainers": [{"name": "i"}]},
+            "status": {"phase": "Pending", "initContainerStatuses": [{"name": "i", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"running": {}}}]}}));
+        assert_eq!(pod_status_reason(&p), "Init:0/1");
+        let p = pod(json!({"metadata": {"name": "p", "deletionTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"containers": [{"name": "c"}]},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "c", "image": "x", "imageID": "", "ready": true, "restartCount": 2,
+                "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2026-01-01T00:00:00Z"}}}]}}));
+        let row = pod_row(&p, "2026-01-01T00:05:00Z".parse().expect("ts"));
+        assert_eq!(row.status, "Terminating");
+        assert_eq!(row.ready, "1/1");
+        assert_eq!(row.restarts, "2 (5m ago)");
+        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]},
+            "status": {"phase": "Succeeded", "containerStatuses": [{"name": "c", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}}));
+        assert_eq!(pod_status_reason(&p), "Completed");
+    }
+}

@@ -1,0 +1,14 @@
+//! Kubernetes API machinery for skiff, as pure functions over JSON objects: the served kinds and
+//! their rules (defaulting, validation, tables), selectors, patches and `Status` errors.
+//! No IO and no async runtime here.
+
+pub mod field;
+pub mod kinds;
+pub mod meta;
+pub mod names;
+pub mod selector;
+pub mod status;
+pub mod table;
+pub mod time;
+
+pub use status::ApiError;

@@ -1,0 +1,204 @@
+//! Name, label and annotation validation with apimachinery's exact messages.
+
+use crate::field::{ErrorList, FieldError, Path};
+use regex::Regex;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const DNS1123_LABEL_MAX: usize = 63;
+const DNS1123_SUBDOMAIN_MAX: usize = 253;
+const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
+const LABEL_VALUE_MAX: usize = 63;
+const TOTAL_ANNOTATION_MAX: usize = 256 * 1024;
+
+fn anchored(fmt: &str) -> Regex {
+    // The patterns are constants: a failure here is a programming error caught by the unit tests.
+    Regex::new(&format!("^{fmt}$")).unwrap_or_else(|e| panic!("bad built-in regex {fmt}: {e}"))
+}
+
+static DNS1123_LABEL: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1123_LABEL_FMT));
+static DNS1123_SUBDOMAIN: LazyLock<Regex> =
+    LazyLock::new(|| anchored(&format!("{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*")));
+static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(QUALIFIED_NAME_FMT));
+static LABEL_VALUE: LazyLock<Regex> = LazyLock::new(|| anchored(&format!("({QUALIFIED_NAME_FMT})?")));
+static IANA_SVC_NAME: LazyLock<Regex> = LazyLock::new(|| anchored("[-a-z0-9]+"));
+
+fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
+    let mut s = format!("{msg} (");
+    if !examples.is_empty() {
+        let ex: Vec<String> = examples.iter().map(|e| format!("'{e}'")).collect();
+        s.push_str(&format!("e.g. {}, ", ex.join(",  or ")));
+    }
+    s.push_str(&format!("regex used for validation is '{fmt}')"));
+    s
+}
+
+fn max_len_error(n: usize) -> String {
+    format!("must be no more than {n} characters")
+}
+
+/// Problems with `value` as an RFC 1123 label (container names, namespace names, ...).
+pub fn dns1123_label(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > DNS1123_LABEL_MAX {
+        errs.push(max_len_error(DNS1123_LABEL_MAX));
+    }
+    if !DNS1123_LABEL.is_match(value) {
+        errs.push(regex_error(
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+            DNS1123_LABEL_FMT,
+            &["my-name", "123-abc"],
+        ));
+    }
+    errs
+}
+
+/// Problems with `value` as an RFC 1123 subdomain (most object names).
+pub fn dns1123_subdomain(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > DNS1123_SUBDOMAIN_MAX {
+        errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
+    }
+    if !DNS1123_SUBDOMAIN.is_match(value) {
+        errs.push(regex_error(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+            &format!("{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*"),
+            &["example.com"],
+        ));
+    }
+    errs
+}
+
+/// Problems with a port name (IANA service name).
+pub fn iana_svc_name(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > 15 {
+        errs.push(max_len_error(15));
+    }
+    if !IANA_SVC_NAME.is_match(value) {
+        errs.push(regex_error("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)", "[-a-z0-9]+", &[]));
+    }
+    if value.contains("--") {
+        errs.push("must not contain consecutive hyphens".into());
+    }
+    if !value.chars().any(|c| c.is_ascii_lowercase()) {
+        errs.push("must contain at least one letter (a-z)".into());
+    }
+    if value.starts_with('-') || value.ends_with('-') {
+        errs.push("must not begin or end with a hyphen".into());
+    }
+    errs
+}
+
+/// Problems with a label or annotation key (`prefix/name`).
+pub fn qualified_name(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let (prefix, name) = match value.split_once('/') {
+        None => (None, value),
+        Some((p, n)) if !n.contains('/') => (Some(p), n),
+        Some(_) => {
+            return vec![regex_error(
+                "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"],
+            ) + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"];
+        }
+    };
+    if let Some(p) = prefix {
+        if p.is_empty() {
+            errs.push("prefix part must be non-empty".into());
+        } else {
+            errs.extend(dns1123_subdomain(p).into_iter().map(|m| format!("prefix part {m}")));
+        }
+    }
+    if name.is_empty() {
+        errs.push("name part must be non-empty".into());
+    } else {
+        if name.len() > 63 {
+            errs.push(format!("name part {}", max_len_error(63)));
+        }
+        if !QUALIFIED_NAME.is_match(name) {
+            errs.push(format!(
+                "name part {}",
+                regex_error(
+                    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                    QUALIFIED_NAME_FMT,
+                    &["MyName", "my.name", "123-abc"],
+                )
+            ));
+        }
+    }
+    errs
+}
+
+/// Problems with a label value.
+pub fn label_value(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > LABEL_VALUE_MAX {
+        errs.push(max_len_error(LABEL_VALUE_MAX));
+    }
+    if !LABEL_VALUE.is_match(value) {
+        errs.push(regex_error(
+            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            &format!("({QUALIFIED_NAME_FMT})?"),
+            &["MyValue", "my_value", "12345"],
+        ));
+    }
+    errs
+}
+
+/// Turn message strings into `Invalid value` errors at `path`.
+pub fn invalid_all(path: &Path, value: &str, msgs: Vec<String>) -> ErrorList {
+    msgs.into_iter().map(|m| FieldError::invalid(path, value, m)).collect()
+}
+
+pub fn validate_labels(labels: Option<&BTreeMap<String, String>>, path: &Path) -> ErrorList {
+    let mut errs = Vec::new();
+    for (k, v) in labels.into_iter().flatten() {
+        errs.extend(invalid_all(path, k, qualified_name(k)));
+        errs.extend(invalid_all(path, v, label_value(v)));
+    }
+    errs
+}
+
+pub fn validate_annotations(annotations: Option<&BTreeMap<String, String>>, path: &Path) -> ErrorList {
+    let mut errs = Vec::new();
+    let mut total = 0;
+    for (k, v) in annotations.into_iter().flatten() {
+        errs.extend(invalid_all(path, &k.to_lowercase(), qualified_name(k)));
+        total += k.len() + v.len();
+    }
+    if total > TOTAL_ANNOTATION_MAX {
+        errs.push(FieldError::too_long(path, TOTAL_ANNOTATION_MAX));
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_message_is_upstreams() {
+        let errs = dns1123_label("spring-container:latest");
+        assert_eq!(
+            errs,
+            vec!["a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')".to_string()]
+        );
+        assert!(dns1123_label("nginx-container").is_empty());
+        assert_eq!(dns1123_label(&"a".repeat(64)).len(), 1);
+    }
+
+    #[test]
+    fn subdomain_and_labels() {
+        assert!(dns1123_subdomain("web.example").is_empty());
+        assert!(dns1123_subdomain("Web").len() == 1);
+        assert!(qualified_name("app.kubernetes.io/name").is_empty());
+        assert!(!qualified_name("bad key").is_empty());
+        assert!(label_value("").is_empty());
+        assert!(!label_value("-x").is_empty());
+        assert!(iana_svc_name("http").is_empty());
+        assert!(!iana_svc_name("80").is_empty());
+    }
+}

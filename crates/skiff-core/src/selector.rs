@@ -1,0 +1,199 @@
+//! Label and field selectors, parsed from their query-string forms.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SelectorError {
+    #[error("unable to parse requirement: {0}")]
+    Label(String),
+    #[error("invalid selector: '{0}'; can't understand '{1}'")]
+    Field(String, String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    Exists,
+    NotExists,
+    In(Vec<String>),
+    NotIn(Vec<String>),
+}
+
+/// A parsed `labelSelector`; the empty selector matches everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabelSelector(Vec<(String, Op)>);
+
+/// Split at commas that are not inside parentheses.
+fn split_top(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+fn check_key(key: &str, whole: &str) -> Result<String, SelectorError> {
+    let errs = crate::names::qualified_name(key);
+    if key.is_empty() || !errs.is_empty() {
+        return Err(SelectorError::Label(format!("{whole}: key: Invalid value: {key:?}: {}", errs.join("; "))));
+    }
+    Ok(key.to_string())
+}
+
+fn check_value(v: &str, whole: &str) -> Result<String, SelectorError> {
+    let errs = crate::names::label_value(v);
+    if !errs.is_empty() {
+        return Err(SelectorError::Label(format!("{whole}: values[0]: Invalid value: {v:?}: {}", errs.join("; "))));
+    }
+    Ok(v.to_string())
+}
+
+impl LabelSelector {
+    pub fn parse(s: &str) -> Result<Self, SelectorError> {
+        let mut reqs = Vec::new();
+        if s.trim().is_empty() {
+            return Ok(LabelSelector(reqs));
+        }
+        for part in split_top(s) {
+            let p = part.trim();
+            if p.is_empty() {
+                return Err(SelectorError::Label(format!("found '', expected: identifier in {s:?}")));
+            }
+            if let Some(k) = p.strip_prefix('!') {
+                reqs.push((check_key(k.trim(), p)?, Op::NotExists));
+            } else if let Some((k, v)) = p.split_once("!=") {
+                reqs.push((check_key(k.trim(), p)?, Op::NotIn(vec![check_value(v.trim(), p)?])));
+            } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
+                reqs.push((check_key(k.trim(), p)?, Op::In(vec![check_value(v.trim(), p)?])));
+            } else if let Some((k, rest)) = split_set_op(p, " notin ") {
+                reqs.push((check_key(k, p)?, Op::NotIn(parse_set(rest, p)?)));
+            } else if let Some((k, rest)) = split_set_op(p, " in ") {
+                reqs.push((check_key(k, p)?, Op::In(parse_set(rest, p)?)));
+            } else {
+                reqs.push((check_key(p, p)?, Op::Exists));
+            }
+        }
+        Ok(LabelSelector(reqs))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.0.iter().all(|(k, op)| match op {
+            Op::Exists => labels.contains_key(k),
+            Op::NotExists => !labels.contains_key(k),
+            Op::In(vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
+            Op::NotIn(vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
+        })
+    }
+}
+
+fn split_set_op<'a>(p: &'a str, op: &str) -> Option<(&'a str, &'a str)> {
+    let (k, rest) = p.split_once(op)?;
+    Some((k.trim(), rest.trim()))
+}
+
+fn parse_set(rest: &str, whole: &str) -> Result<Vec<String>, SelectorError> {
+    let inner = rest
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| SelectorError::Label(format!("{whole}: expected a parenthesised set of values")))?;
+    inner.split(',').map(|v| check_value(v.trim(), whole)).collect()
+}
+
+/// A parsed `fieldSelector`: `field=value` / `field==value` / `field!=value` terms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldSelector(pub Vec<(String, bool, String)>);
+
+impl FieldSelector {
+    pub fn parse(s: &str) -> Result<Self, SelectorError> {
+        let mut terms = Vec::new();
+        if s.trim().is_empty() {
+            return Ok(FieldSelector(terms));
+        }
+        for part in s.split(',') {
+            let p = part.trim();
+            let (k, eq, v) = if let Some((k, v)) = p.split_once("!=") {
+                (k, false, v)
+            } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
+                (k, true, v)
+            } else {
+                return Err(SelectorError::Field(s.to_string(), p.to_string()));
+            };
+            terms.push((k.trim().to_string(), eq, v.trim().to_string()));
+        }
+        Ok(FieldSelector(terms))
+    }
+
+    /// The value a term requires for `field`, when there is an equality term on it.
+    pub fn required(&self, field: &str) -> Option<&str> {
+        self.0.iter().find(|(k, eq, _)| k == field && *eq).map(|(_, _, v)| v.as_str())
+    }
+
+    /// Match using `get` to read a field; `Err(field)` names a field the kind cannot select on.
+    pub fn matches(&self, get: impl Fn(&str) -> Option<String>) -> Result<bool, String> {
+        for (k, eq, v) in &self.0 {
+            let actual = get(k).ok_or_else(|| k.clone())?;
+            if (actual == *v) != *eq {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn label_selector_forms() {
+        let l = labels(&[("app", "web"), ("tier", "fe")]);
+        for (sel, want) in [
+            ("", true),
+            ("app=web", true),
+            ("app==web", true),
+            ("app!=web", false),
+            ("app", true),
+            ("!app", false),
+            ("app in (web,db)", true),
+            ("app notin (web)", false),
+            ("app=web,tier in (fe, be)", true),
+            ("missing!=x", true),
+        ] {
+            assert_eq!(LabelSelector::parse(sel).expect(sel).matches(&l), want, "{sel}");
+        }
+        assert!(LabelSelector::parse("bad key=x").is_err());
+        assert!(LabelSelector::parse("app in web").is_err());
+    }
+
+    #[test]
+    fn field_selector_forms() {
+        let f = FieldSelector::parse("metadata.name=web,status.phase!=Failed").expect("parse");
+        let get = |k: &str| match k {
+            "metadata.name" => Some("web".to_string()),
+            "status.phase" => Some("Running".to_string()),
+            _ => None,
+        };
+        assert_eq!(f.matches(get), Ok(true));
+        assert_eq!(f.required("metadata.name"), Some("web"));
+        let bad = FieldSelector::parse("spec.foo=x").expect("parse");
+        assert_eq!(bad.matches(get), Err("spec.foo".to_string()));
+        assert!(FieldSelector::parse("nonsense").is_err());
+    }
+}

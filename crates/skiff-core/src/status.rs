@@ -1,0 +1,190 @@
+//! API errors and their `Status` objects, worded as apimachinery's `api/errors` package words them.
+
+use crate::field::{ErrorList, FieldError};
+use serde_json::{Value, json};
+
+/// A failed API request. Every variant maps to one `Status` (code, reason, message, details).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{resource} \"{name}\" not found")]
+    NotFound { group: String, resource: String, name: String },
+    #[error("{resource} \"{name}\" already exists")]
+    AlreadyExists { group: String, resource: String, name: String },
+    #[error("Operation cannot be fulfilled on {resource} \"{name}\": {why}")]
+    Conflict { group: String, resource: String, name: String, why: String },
+    #[error("{}", invalid_message(kind, name, errors))]
+    Invalid { kind: String, name: String, errors: ErrorList },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("{0}")]
+    MethodNotSupported(String),
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the server could not find the requested resource")]
+    NoResource,
+    #[error("{0}")]
+    Expired(String),
+    #[error("{0}")]
+    RequestEntityTooLarge(String),
+    #[error("{message}")]
+    ApplyConflict { message: String, causes: Vec<Value> },
+    #[error("{0}")]
+    Timeout(String),
+    #[error("Internal error occurred: {0}")]
+    Internal(String),
+}
+
+fn invalid_message(kind: &str, name: &str, errors: &ErrorList) -> String {
+    let agg = match errors.as_slice() {
+        [one] => one.to_string(),
+        many => format!("[{}]", many.iter().map(FieldError::to_string).collect::<Vec<_>>().join(", ")),
+    };
+    format!("{kind} \"{name}\" is invalid: {agg}")
+}
+
+impl ApiError {
+    pub fn not_found(resource: &str, name: &str) -> Self {
+        ApiError::NotFound { group: String::new(), resource: resource.into(), name: name.into() }
+    }
+    pub fn already_exists(resource: &str, name: &str) -> Self {
+        ApiError::AlreadyExists { group: String::new(), resource: resource.into(), name: name.into() }
+    }
+    pub fn conflict(resource: &str, name: &str, why: impl Into<String>) -> Self {
+        ApiError::Conflict { group: String::new(), resource: resource.into(), name: name.into(), why: why.into() }
+    }
+    /// The usual optimistic-concurrency failure.
+    pub fn stale(resource: &str, name: &str) -> Self {
+        Self::conflict(resource, name, "the object has been modified; please apply your changes to the latest version and try again")
+    }
+    pub fn invalid(kind: &str, name: &str, errors: ErrorList) -> Self {
+        ApiError::Invalid { kind: kind.into(), name: name.into(), errors }
+    }
+
+    /// HTTP status code.
+    pub fn code(&self) -> u16 {
+        match self {
+            ApiError::NotFound { .. } | ApiError::NoResource => 404,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => 409,
+            ApiError::Invalid { .. } => 422,
+            ApiError::BadRequest(_) => 400,
+            ApiError::Forbidden(_) => 403,
+            ApiError::Unauthorized => 401,
+            ApiError::MethodNotSupported(_) => 405,
+            ApiError::NotAcceptable(_) => 406,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::Expired(_) => 410,
+            ApiError::RequestEntityTooLarge(_) => 413,
+            ApiError::Timeout(_) => 504,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The `reason` field kubectl prints in `Error from server (<reason>)`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::NotFound { .. } | ApiError::NoResource => "NotFound",
+            ApiError::AlreadyExists { .. } => "AlreadyExists",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
+            ApiError::Invalid { .. } => "Invalid",
+            ApiError::BadRequest(_) => "BadRequest",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Unauthorized => "Unauthorized",
+            ApiError::MethodNotSupported(_) => "MethodNotAllowed",
+            ApiError::NotAcceptable(_) => "NotAcceptable",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::Expired(_) => "Expired",
+            ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
+            ApiError::Timeout(_) => "Timeout",
+            ApiError::Internal(_) => "InternalError",
+        }
+    }
+
+    fn details(&self) -> Option<Value> {
+        match self {
+            ApiError::NotFound { group, resource, name }
+            | ApiError::AlreadyExists { group, resource, name }
+            | ApiError::Conflict { group, resource, name, .. } => {
+                let mut d = json!({"name": name, "kind": resource});
+                if !group.is_empty() {
+                    d["group"] = json!(group);
+                }
+                Some(d)
+            }
+            ApiError::Invalid { kind, name, errors } => {
+                let causes: Vec<Value> = errors
+                    .iter()
+                    .map(|e| json!({"reason": e.kind.cause_reason(), "message": e.body(), "field": e.field.as_str()}))
+                    .collect();
+                Some(json!({"name": name, "kind": kind, "causes": causes}))
+            }
+            ApiError::ApplyConflict { causes, .. } => Some(json!({"causes": causes})),
+            ApiError::Internal(msg) => Some(json!({"causes": [{"message": msg}]})),
+            _ => None,
+        }
+    }
+
+    /// The `Status` object sent as the response body.
+    pub fn to_status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.to_string(),
+            "reason": self.reason(),
+        });
+        if let Some(d) = self.details() {
+            s["details"] = d;
+        }
+        s["code"] = json!(self.code());
+        s
+    }
+}
+
+/// A `Status` reporting success (used by deletes of collections and exec streams).
+pub fn success_status(details: Option<Value>) -> Value {
+    let mut s = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
+    if let Some(d) = details {
+        s["details"] = d;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::Path;
+
+    #[test]
+    fn not_found_status_matches_upstream() {
+        let s = ApiError::not_found("pods", "nope").to_status();
+        assert_eq!(s["message"], "pods \"nope\" not found");
+        assert_eq!(s["reason"], "NotFound");
+        assert_eq!(s["code"], 404);
+        assert_eq!(s["details"], json!({"name": "nope", "kind": "pods"}));
+    }
+
+    #[test]
+    fn invalid_aggregates_messages() {
+        let p = Path::new("spec").child("containers");
+        let e = ApiError::invalid(
+            "Pod",
+            "web",
+            vec![FieldError::required(&p, ""), FieldError::required(&p.index(0).child("image"), "")],
+        );
+        assert_eq!(
+            e.to_string(),
+            "Pod \"web\" is invalid: [spec.containers: Required value, spec.containers[0].image: Required value]"
+        );
+        let s = e.to_status();
+        assert_eq!(s["code"], 422);
+        assert_eq!(s["details"]["causes"][1]["field"], "spec.containers[0].image");
+        assert_eq!(s["details"]["causes"][1]["reason"], "FieldValueRequired");
+    }
+}
