@@ -1,0 +1,155 @@
+//! The behaviour every [`Store`] backend must have. A backend's tests call
+//! [`store_conformance!`](crate::store_conformance) with an expression that makes a fresh store.
+
+use crate::{EventType, Store, StoreError};
+use futures::StreamExt;
+use std::time::Duration;
+
+async fn next_event(w: &mut crate::WatchStream) -> crate::Event {
+    match tokio::time::timeout(Duration::from_secs(5), w.next()).await {
+        Ok(Some(Ok(e))) => e,
+        other => panic!("expected a watch event, got {other:?}"),
+    }
+}
+
+pub async fn create_get_list(s: &dyn Store) {
+    assert_eq!(s.current_revision().await.expect("rev"), 0);
+    let a = s.create("/pods/default/a", b"A".to_vec()).await.expect("create a");
+    assert_eq!((a.create_revision, a.mod_revision), (1, 1));
+    s.create("/pods/default/b", b"B".to_vec()).await.expect("create b");
+    s.create("/pods/other/c", b"C".to_vec()).await.expect("create c");
+    s.create("/podsx/x", b"X".to_vec()).await.expect("create x");
+    assert_eq!(s.create("/pods/default/a", b"again".to_vec()).await, Err(StoreError::AlreadyExists("/pods/default/a".into())));
+    let got = s.get("/pods/default/a").await.expect("get").expect("present");
+    assert_eq!(got.value, b"A");
+    assert_eq!(s.get("/pods/default/zzz").await.expect("get"), None);
+    let (items, rev) = s.list("/pods/").await.expect("list");
+    let keys: Vec<&str> = items.iter().map(|k| k.key.as_str()).collect();
+    assert_eq!(keys, ["/pods/default/a", "/pods/default/b", "/pods/other/c"]);
+    assert_eq!(rev, 4);
+    let (items, _) = s.list("/pods/default/").await.expect("list ns");
+    assert_eq!(items.len(), 2);
+}
+
+pub async fn update_compare_and_swap(s: &dyn Store) {
+    let a = s.create("/k", b"1".to_vec()).await.expect("create");
+    let b = s.update("/k", b"2".to_vec(), a.mod_revision).await.expect("update");
+    assert_eq!((b.create_revision, b.mod_revision), (a.create_revision, a.mod_revision + 1));
+    let stale = s.update("/k", b"3".to_vec(), a.mod_revision).await;
+    assert_eq!(stale, Err(StoreError::Conflict { key: "/k".into(), expected: a.mod_revision, actual: b.mod_revision }));
+    assert_eq!(s.get("/k").await.expect("get").expect("present").value, b"2");
+    assert_eq!(s.update("/missing", b"x".to_vec(), 1).await, Err(StoreError::NotFound("/missing".into())));
+}
+
+pub async fn delete_with_and_without_precondition(s: &dyn Store) {
+    let a = s.create("/k", b"1".to_vec()).await.expect("create");
+    assert!(matches!(s.delete("/k", Some(a.mod_revision + 10)).await, Err(StoreError::Conflict { .. })));
+    let gone = s.delete("/k", Some(a.mod_revision)).await.expect("delete");
+    assert_eq!(gone.value, b"1");
+    assert_eq!(gone.mod_revision, a.mod_revision + 1);
+    assert_eq!(s.get("/k").await.expect("get"), None);
+    assert_eq!(s.delete("/k", None).await, Err(StoreError::NotFound("/k".into())));
+    s.create("/k", b"new".to_vec()).await.expect("recreate");
+    s.delete("/k", None).await.expect("unconditional delete");
+    assert_eq!(s.current_revision().await.expect("rev"), 4);
+}
+
+pub async fn watch_live_and_from_history(s: &dyn Store) {
+    let start = s.current_revision().await.expect("rev");
+    let mut live = s.watch("/pods/", start).await.expect("watch");
+    let a = s.create("/pods/a", b"1".to_vec()).await.expect("create");
+    s.create("/other/z", b"z".to_vec()).await.expect("create other");
+    let a2 = s.update("/pods/a", b"2".to_vec(), a.mod_revision).await.expect("update");
+    s.delete("/pods/a", None).await.expect("delete");
+
+    let e = next_event(&mut live).await;
+    assert_eq!((e.kind, e.kv.value.as_slice(), e.revision()), (EventType::Created, &b"1"[..], a.mod_revision));
+    let e = next_event(&mut live).await;
+    assert_eq!((e.kind, e.revision()), (EventType::Updated, a2.mod_revision));
+    let e = next_event(&mut live).await;
+    assert_eq!((e.kind, e.kv.value.as_slice()), (EventType::Deleted, &b"2"[..]));
+    assert_eq!(e.revision(), a2.mod_revision + 1);
+
+    // Starting in the past replays only what came after that revision.
+    let mut replay = s.watch("/pods/", a.mod_revision).await.expect("watch from history");
+    assert_eq!(next_event(&mut replay).await.kind, EventType::Updated);
+    assert_eq!(next_event(&mut replay).await.kind, EventType::Deleted);
+}
+
+pub async fn watch_of_compacted_revision_fails(s: &dyn Store) {
+    for i in 0..5 {
+        s.create(&format!("/k{i}"), vec![]).await.expect("create");
+    }
+    s.compact(3).await.expect("compact");
+    assert!(matches!(s.watch("/", 1).await, Err(StoreError::Compacted { .. })));
+    let mut w = s.watch("/", 3).await.expect("watch at compaction point");
+    assert_eq!(next_event(&mut w).await.revision(), 4);
+}
+
+pub async fn concurrent_writers_get_distinct_revisions(s: &'static dyn Store) {
+    let base = s.create("/counter", b"0".to_vec()).await.expect("create");
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        tasks.push(tokio::spawn(async move {
+            let mut wins = 0;
+            for j in 0..10 {
+                s.create(&format!("/c/{i}/{j}"), vec![]).await.expect("create");
+                loop {
+                    let cur = s.get("/counter").await.expect("get").expect("present");
+                    let n: u64 = String::from_utf8_lossy(&cur.value).parse().unwrap_or(0);
+                    match s.update("/counter", (n + 1).to_string().into_bytes(), cur.mod_revision).await {
+                        Ok(_) => {
+                            wins += 1;
+                            break;
+                        }
+                        Err(StoreError::Conflict { .. }) => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            wins
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("join");
+    }
+    assert_eq!(total, 80);
+    let counter = s.get("/counter").await.expect("get").expect("present");
+    assert_eq!(counter.value, b"80");
+    let (items, rev) = s.list("/c/").await.expect("list");
+    assert_eq!(items.len(), 80);
+    assert_eq!(rev, base.mod_revision + 160);
+}
+
+/// Generates one `#[tokio::test]` per conformance case for the store made by `$make`.
+#[macro_export]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        #[tokio::test]
+        async fn conformance_create_get_list() {
+            $crate::testing::create_get_list(&$make).await;
+        }
+        #[tokio::test]
+        async fn conformance_update_compare_and_swap() {
+            $crate::testing::update_compare_and_swap(&$make).await;
+        }
+        #[tokio::test]
+        async fn conformance_delete() {
+            $crate::testing::delete_with_and_without_precondition(&$make).await;
+        }
+        #[tokio::test]
+        async fn conformance_watch() {
+            $crate::testing::watch_live_and_from_history(&$make).await;
+        }
+        #[tokio::test]
+        async fn conformance_compaction() {
+            $crate::testing::watch_of_compacted_revision_fails(&$make).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn conformance_concurrent_writers() {
+            let store: &'static dyn $crate::Store = Box::leak(Box::new($make));
+            $crate::testing::concurrent_writers_get_distinct_revisions(store).await;
+        }
+    };
+}
