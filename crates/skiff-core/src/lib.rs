@@ -5,7 +5,10 @@
 pub mod field;
 pub mod kinds;
 pub mod meta;
+pub mod managed;
 pub mod names;
+pub mod patch;
+pub mod schema;
 pub mod selector;
 pub mod status;
 pub mod table;

@@ -16,6 +16,9 @@ pub enum ApiError {
     Invalid { kind: String, name: String, errors: ErrorList },
     #[error("{0}")]
     BadRequest(String),
+    /// A 422 that is not about fields (a failed JSON patch `test`, for example).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("Unauthorized")]
@@ -71,7 +74,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::NoResource => 404,
             ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => 409,
-            ApiError::Invalid { .. } => 422,
+            ApiError::Invalid { .. } | ApiError::Unprocessable(_) => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Forbidden(_) => 403,
             ApiError::Unauthorized => 401,
@@ -91,7 +94,7 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::NoResource => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
             ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
-            ApiError::Invalid { .. } => "Invalid",
+            ApiError::Invalid { .. } | ApiError::Unprocessable(_) => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::Unauthorized => "Unauthorized",

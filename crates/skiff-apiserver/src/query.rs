@@ -1,0 +1,128 @@
+//! Query parameters of API requests, parsed and checked once.
+
+use skiff_core::ApiError;
+use skiff_core::selector::{FieldSelector, LabelSelector};
+use skiff_core::table::IncludeObject;
+
+/// How unknown or duplicate fields in a request body are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    Ignore,
+    #[default]
+    Warn,
+    Strict,
+}
+
+#[derive(Debug, Default)]
+pub struct Query {
+    pub watch: bool,
+    pub resource_version: Option<String>,
+    pub timeout_seconds: Option<u64>,
+    pub allow_bookmarks: bool,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+    pub dry_run: bool,
+    pub field_manager: Option<String>,
+    pub field_validation: FieldValidation,
+    pub force: bool,
+    pub include_object: IncludeObject,
+    pub grace_period: Option<i64>,
+    pub propagation_policy: Option<String>,
+}
+
+fn bool_param(name: &str, v: &str) -> Result<bool, ApiError> {
+    match v {
+        "true" | "1" | "True" => Ok(true),
+        "false" | "0" | "False" | "" => Ok(false),
+        _ => Err(ApiError::BadRequest(format!("invalid boolean value for {name}: {v:?}"))),
+    }
+}
+
+fn int_param<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ApiError> {
+    v.parse().map_err(|_| ApiError::BadRequest(format!("invalid value for {name}: {v:?}: must be an integer")))
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let mut q = Query::default();
+        for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            let v = v.as_ref();
+            match k.as_ref() {
+                "watch" => q.watch = bool_param("watch", v)?,
+                "resourceVersion" => q.resource_version = Some(v.to_string()).filter(|s| !s.is_empty()),
+                "timeoutSeconds" => q.timeout_seconds = Some(int_param("timeoutSeconds", v)?),
+                "allowWatchBookmarks" => q.allow_bookmarks = bool_param("allowWatchBookmarks", v)?,
+                "labelSelector" => {
+                    q.labels = LabelSelector::parse(v).map_err(|e| ApiError::BadRequest(e.to_string()))?
+                }
+                "fieldSelector" => {
+                    q.fields = FieldSelector::parse(v).map_err(|e| ApiError::BadRequest(e.to_string()))?
+                }
+                "limit" => q.limit = Some(int_param::<i64>("limit", v)?).filter(|n| *n > 0).map(|n| n as usize),
+                "continue" => q.continue_token = Some(v.to_string()).filter(|s| !s.is_empty()),
+                "dryRun" => match v {
+                    "All" => q.dry_run = true,
+                    "" => {}
+                    other => {
+                        return Err(ApiError::BadRequest(format!(
+                            "dryRun: Unsupported value: {other:?}: supported values: \"All\""
+                        )));
+                    }
+                },
+                "fieldManager" => {
+                    if v.len() > 128 {
+                        return Err(ApiError::BadRequest("fieldManager: Too long: must have at most 128 bytes".into()));
+                    }
+                    q.field_manager = Some(v.to_string()).filter(|s| !s.is_empty())
+                }
+                "fieldValidation" => {
+                    q.field_validation = match v {
+                        "Strict" => FieldValidation::Strict,
+                        "Warn" | "" => FieldValidation::Warn,
+                        "Ignore" => FieldValidation::Ignore,
+                        other => {
+                            return Err(ApiError::BadRequest(format!(
+                                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+                            )));
+                        }
+                    }
+                }
+                "force" => q.force = bool_param("force", v)?,
+                "includeObject" => {
+                    q.include_object = IncludeObject::parse(Some(v)).ok_or_else(|| {
+                        ApiError::BadRequest(format!("includeObject: Unsupported value: {v:?}"))
+                    })?
+                }
+                "gracePeriodSeconds" => q.grace_period = Some(int_param("gracePeriodSeconds", v)?),
+                "propagationPolicy" => q.propagation_policy = Some(v.to_string()),
+                // Accepted and ignored, as upstream ignores what it does not need.
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kubectl_queries() {
+        let q = Query::parse(Some(
+            "allowWatchBookmarks=true&fieldSelector=metadata.name%3Dweb&resourceVersion=12&timeoutSeconds=318&watch=true",
+        ))
+        .expect("parse");
+        assert!(q.watch && q.allow_bookmarks);
+        assert_eq!(q.resource_version.as_deref(), Some("12"));
+        assert_eq!(q.timeout_seconds, Some(318));
+        assert_eq!(q.fields.required("metadata.name"), Some("web"));
+        let q = Query::parse(Some("fieldManager=kubectl-client-side-apply&fieldValidation=Strict")).expect("parse");
+        assert_eq!(q.field_validation, FieldValidation::Strict);
+        assert!(Query::parse(Some("fieldValidation=Bogus")).is_err());
+        assert!(Query::parse(Some("watch=maybe")).is_err());
+        assert!(Query::parse(Some("labelSelector=a%20in%20b")).is_err());
+    }
+}

@@ -1,0 +1,644 @@
+//! Object storage with Kubernetes semantics over a [`Store`]: keys, resourceVersions, system
+//! metadata, defaulting and validation, optimistic concurrency, graceful deletion.
+//! HTTP knows nothing of this module's internals and this module knows nothing of HTTP.
+
+use crate::query::FieldValidation;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use skiff_core::kinds::{self, Kind};
+use skiff_core::patch::{self, PatchType};
+use skiff_core::selector::{FieldSelector, LabelSelector};
+use skiff_core::{ApiError, managed, meta, time};
+use skiff_store::{KeyValue, Revision, Store, StoreError};
+use std::sync::Arc;
+
+/// Where an object lives: its kind, namespace (empty for cluster-scoped kinds) and name.
+#[derive(Clone, Copy)]
+pub struct ObjectRef<'a> {
+    pub kind: &'static dyn Kind,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+/// How a write request asked to be carried out.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_manager: String,
+    pub field_validation: FieldValidation,
+    pub force: bool,
+}
+
+/// The result of a write: the object and any warnings for the `Warning` header.
+#[derive(Debug)]
+pub struct Written {
+    pub object: Value,
+    pub warnings: Vec<String>,
+    pub created: bool,
+}
+
+/// What a delete did.
+pub enum Deleted {
+    /// The object is gone; this is its last state.
+    Gone(Value),
+    /// Deletion started (graceful period or finalizers); this is the updated object.
+    Pending(Value),
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteOptions {
+    pub grace_period_seconds: Option<i64>,
+    pub propagation_policy: Option<String>,
+    pub preconditions: Option<Preconditions>,
+    pub dry_run: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preconditions {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+pub struct Registry {
+    store: Arc<dyn Store>,
+}
+
+/// Attempts at a patch before giving up on concurrent writers.
+const PATCH_RETRIES: usize = 16;
+
+fn key_prefix(kind: &dyn Kind, namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) if kind.info().namespaced => format!("/registry/{}/{}/", kind.info().plural, ns),
+        _ => format!("/registry/{}/", kind.info().plural),
+    }
+}
+
+fn key(r: ObjectRef<'_>) -> String {
+    format!("{}{}", key_prefix(r.kind, Some(r.namespace)), r.name)
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+/// Parse a stored record into an object carrying its resourceVersion.
+pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
+    let mut obj: Value =
+        serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(format!("corrupt object {}: {e}", kv.key)))?;
+    meta::metadata_mut(&mut obj).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+    Ok(obj)
+}
+
+fn encode(obj: &Value) -> Vec<u8> {
+    let mut o = obj.clone();
+    if let Some(md) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        md.remove("resourceVersion");
+    }
+    serde_json::to_vec(&o).unwrap_or_default()
+}
+
+fn parse_rv(rv: &str) -> Result<Revision, ApiError> {
+    rv.parse().map_err(|_| {
+        ApiError::BadRequest(format!("metadata.resourceVersion: Invalid value: {rv:?}: must be a decimal integer"))
+    })
+}
+
+/// The canonical object for a request body, and the unknown fields it had.
+pub fn decode_body(kind: &dyn Kind, raw: &Value, validation: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
+    let info = kind.info();
+    if !raw.is_object() {
+        return Err(ApiError::BadRequest(format!(
+            "{k} in version \"v1\" cannot be handled as a {k}: the request body is not a JSON object",
+            k = info.kind
+        )));
+    }
+    if let Some(av) = raw.get("apiVersion").and_then(Value::as_str)
+        && av != "v1"
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the API version in the data ({av}) does not match the expected API version (v1)"
+        )));
+    }
+    if let Some(k) = raw.get("kind").and_then(Value::as_str)
+        && !k.is_empty()
+        && k != info.kind
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the object provided is unrecognized (must be of type {}): kind {k:?}",
+            info.kind
+        )));
+    }
+    let mut canonical = kind.normalize(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    canonical["apiVersion"] = json!("v1");
+    canonical["kind"] = json!(info.kind);
+    let unknown = meta::unknown_fields(raw, &canonical);
+    let warnings: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    match validation {
+        FieldValidation::Strict if !warnings.is_empty() => Err(ApiError::BadRequest(format!(
+            "{k} in version \"v1\" cannot be handled as a {k}: strict decoding error: {}",
+            warnings.join(", "),
+            k = info.kind
+        ))),
+        FieldValidation::Ignore => Ok((canonical, vec![])),
+        _ => Ok((canonical, warnings)),
+    }
+}
+
+fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let suffix: String = (0..5).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
+    let keep = prefix.len().min(63 - 5);
+    format!("{}{suffix}", &prefix[..keep])
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Registry { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub async fn get(&self, r: ObjectRef<'_>) -> Result<Value, ApiError> {
+        match self.store.get(&key(r)).await.map_err(store_err)? {
+            Some(kv) => decode(&kv),
+            None => Err(ApiError::not_found(r.kind.info().plural, r.name)),
+        }
+    }
+
+    async fn get_kv(&self, r: ObjectRef<'_>) -> Result<(Value, Revision), ApiError> {
+        match self.store.get(&key(r)).await.map_err(store_err)? {
+            Some(kv) => Ok((decode(&kv)?, kv.mod_revision)),
+            None => Err(ApiError::not_found(r.kind.info().plural, r.name)),
+        }
+    }
+
+    /// Objects of `kind` (in `namespace`, or everywhere) matching the selectors, and the list revision.
+    pub async fn list(
+        &self,
+        kind: &'static dyn Kind,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> Result<(Vec<Value>, Revision), ApiError> {
+        // A metadata.name selector is a point read, as in upstream's storage.
+        let (kvs, rev) = self.store.list(&key_prefix(kind, namespace)).await.map_err(store_err)?;
+        let mut out = Vec::new();
+        for kv in &kvs {
+            let obj = decode(kv)?;
+            if matches(kind, &obj, labels, fields)? {
+                out.push(obj);
+            }
+        }
+        Ok((out, rev))
+    }
+
+    pub async fn namespace_is_usable(&self, ns: &str) -> Result<(), ApiError> {
+        let Some(nskind) = kinds::by_resource("namespaces") else { return Ok(()) };
+        match self.get(ObjectRef { kind: nskind, namespace: "", name: ns }).await {
+            Ok(obj) if meta::is_deleting(&obj) => Err(ApiError::Forbidden(format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ))),
+            Ok(_) => Ok(()),
+            Err(ApiError::NotFound { .. }) => Err(ApiError::not_found("namespaces", ns)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Create `obj` (already decoded) in `namespace`.
+    pub async fn create(
+        &self,
+        kind: &'static dyn Kind,
+        namespace: &str,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let info = kind.info();
+        if info.namespaced {
+            let body_ns = meta::namespace(&obj);
+            if !body_ns.is_empty() && body_ns != namespace {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ));
+            }
+            meta::metadata_mut(&mut obj).insert("namespace".into(), json!(namespace));
+        } else {
+            meta::metadata_mut(&mut obj).remove("namespace");
+        }
+        if meta::name(&obj).is_empty()
+            && let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|s| !s.is_empty())
+        {
+            let name = generate_name(prefix);
+            meta::metadata_mut(&mut obj).insert("name".into(), json!(name));
+        }
+        let now = Timestamp::now();
+        {
+            let md = meta::metadata_mut(&mut obj);
+            for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+                md.remove(f);
+            }
+            md.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+            md.insert("creationTimestamp".into(), json!(time::rfc3339(now)));
+            md.insert("generation".into(), json!(1));
+        }
+        kind.prepare_create(&mut obj);
+        let errs = kind.validate(&obj);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(info.kind, meta::name(&obj), errs));
+        }
+        if info.namespaced {
+            self.namespace_is_usable(namespace).await?;
+        }
+        managed::record_update(&mut obj, None, &opts.field_manager, now);
+        let r = ObjectRef { kind, namespace, name: meta::name(&obj) };
+        if opts.dry_run {
+            if self.store.get(&key(r)).await.map_err(store_err)?.is_some() {
+                return Err(ApiError::already_exists(info.plural, r.name));
+            }
+            return Ok(obj);
+        }
+        match self.store.create(&key(r), encode(&obj)).await {
+            Ok(kv) => decode(&kv),
+            Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(info.plural, r.name)),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    /// Replace an object (PUT). `status` selects the status subresource.
+    pub async fn update(
+        &self,
+        r: ObjectRef<'_>,
+        new: Value,
+        status: bool,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let (current, rev) = self.get_kv(r).await?;
+        let precondition = match meta::resource_version(&new) {
+            "" => None,
+            rv => Some(parse_rv(rv)?),
+        };
+        if precondition.is_some_and(|p| p != rev) {
+            return Err(ApiError::stale(r.kind.info().plural, r.name));
+        }
+        self.write_update(r, &current, rev, new, status, opts, "Update").await
+    }
+
+    /// Check and store `new` as the successor of `current` (read at `rev`).
+    #[allow(clippy::too_many_arguments)]
+    async fn write_update(
+        &self,
+        r: ObjectRef<'_>,
+        current: &Value,
+        rev: Revision,
+        mut new: Value,
+        status: bool,
+        opts: &WriteOptions,
+        operation: &str,
+    ) -> Result<Value, ApiError> {
+        let info = r.kind.info();
+        let body_name = meta::name(&new);
+        if !body_name.is_empty() && body_name != r.name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({})",
+                r.name
+            )));
+        }
+        if info.namespaced {
+            let ns = meta::namespace(&new);
+            if !ns.is_empty() && ns != r.namespace {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ));
+            }
+        }
+        // System metadata is the server's, whatever the client sent.
+        {
+            let old_md = current.get("metadata").cloned().unwrap_or(json!({}));
+            let md = meta::metadata_mut(&mut new);
+            md.insert("name".into(), json!(r.name));
+            if info.namespaced {
+                md.insert("namespace".into(), json!(r.namespace));
+            }
+            for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+                match old_md.get(f) {
+                    Some(v) => md.insert(f.into(), v.clone()),
+                    None => md.remove(f),
+                };
+            }
+            md.insert("resourceVersion".into(), json!(rev.to_string()));
+            if operation != "Apply" && !md.contains_key("managedFields") {
+                if let Some(mf) = old_md.get("managedFields") {
+                    md.insert("managedFields".into(), mf.clone());
+                }
+            }
+        }
+        if status {
+            r.kind.prepare_status_update(current, &mut new);
+        } else {
+            r.kind.prepare_update(current, &mut new);
+        }
+        if new.get("spec") != current.get("spec") {
+            let g = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            meta::metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
+        }
+        let errs = r.kind.validate_update(current, &new);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(info.kind, r.name, errs));
+        }
+        if operation != "Apply" {
+            managed::record_update(&mut new, Some(current), &opts.field_manager, Timestamp::now());
+        }
+        // Finalizers gone from an object being deleted with no grace left: it goes now.
+        let finish_delete =
+            meta::is_deleting(&new) && meta::finalizers(&new).is_empty() && grace_left(&new) == Some(0);
+        if opts.dry_run {
+            return Ok(new);
+        }
+        if finish_delete {
+            return match self.store.delete(&key(r), Some(rev)).await {
+                Ok(kv) => {
+                    let mut gone = new;
+                    meta::metadata_mut(&mut gone).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+                    Ok(gone)
+                }
+                Err(StoreError::Conflict { .. }) => Err(ApiError::stale(info.plural, r.name)),
+                Err(StoreError::NotFound(_)) => Err(ApiError::not_found(info.plural, r.name)),
+                Err(e) => Err(store_err(e)),
+            };
+        }
+        if strip_rv(&new) == strip_rv(current) {
+            // No-op writes are not stored, so watchers see no event (as upstream).
+            return Ok(current.clone());
+        }
+        match self.store.update(&key(r), encode(&new), rev).await {
+            Ok(kv) => decode(&kv),
+            Err(StoreError::Conflict { .. }) => Err(ApiError::stale(info.plural, r.name)),
+            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(info.plural, r.name)),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    /// PATCH: apply `body` to the current object and store it, retrying on concurrent writes.
+    pub async fn patch(
+        &self,
+        r: ObjectRef<'_>,
+        patch_type: PatchType,
+        body: &Value,
+        status: bool,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        let info = r.kind.info();
+        let mut last_err = None;
+        for _ in 0..PATCH_RETRIES {
+            let (current, rev) = match self.get_kv(r).await {
+                Ok(c) => c,
+                Err(ApiError::NotFound { .. }) if patch_type == PatchType::Apply && !status => {
+                    return self.apply_create(r, body, opts).await;
+                }
+                Err(e) => return Err(e),
+            };
+            let (patched, warnings) = match patch_type {
+                PatchType::Apply => {
+                    let (applied, _) = decode_body(r.kind, body, opts.field_validation)?;
+                    let obj = managed::apply(&current, &applied, &opts.field_manager, opts.force, Timestamp::now())?;
+                    (obj, vec![])
+                }
+                _ => {
+                    let raw = patch::apply(info.kind, patch_type, &current, body)?;
+                    let (obj, warnings) = decode_body(r.kind, &raw, opts.field_validation)?;
+                    (obj, warnings)
+                }
+            };
+            // A resourceVersion in the patch is a precondition; otherwise we patch what we read.
+            let wanted = meta::resource_version(&patched).to_string();
+            if !wanted.is_empty() && parse_rv(&wanted)? != rev {
+                return Err(ApiError::stale(info.plural, r.name));
+            }
+            let operation = if patch_type == PatchType::Apply { "Apply" } else { "Update" };
+            match self.write_update(r, &current, rev, patched, status, opts, operation).await {
+                Ok(object) => return Ok(Written { object, warnings, created: false }),
+                Err(e @ ApiError::Conflict { .. }) if wanted.is_empty() => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| ApiError::stale(info.plural, r.name)))
+    }
+
+    async fn apply_create(&self, r: ObjectRef<'_>, body: &Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+        let (mut obj, warnings) = decode_body(r.kind, body, opts.field_validation)?;
+        let body_name = meta::name(&obj);
+        if !body_name.is_empty() && body_name != r.name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({})",
+                r.name
+            )));
+        }
+        meta::metadata_mut(&mut obj).insert("name".into(), json!(r.name));
+        let applied = obj.clone();
+        let mut created = self.create_with_apply(r.kind, r.namespace, obj, &applied, opts).await?;
+        if let Some(md) = created.get_mut("metadata").and_then(Value::as_object_mut) {
+            md.remove("selfLink");
+        }
+        Ok(Written { object: created, warnings, created: true })
+    }
+
+    async fn create_with_apply(
+        &self,
+        kind: &'static dyn Kind,
+        namespace: &str,
+        obj: Value,
+        applied: &Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        // Create records an Update entry; replace it with the Apply entry for the applied fields.
+        let plain = WriteOptions { field_manager: String::new(), ..opts.clone() };
+        let mut staged = obj;
+        managed::set_apply_entry(&mut staged, applied, &opts.field_manager, Timestamp::now());
+        let mf = staged.pointer("/metadata/managedFields").cloned();
+        let mut created = self.create_inner(kind, namespace, staged, &plain, mf).await?;
+        if let Some(md) = created.get_mut("metadata").and_then(Value::as_object_mut) {
+            md.remove("selfLink");
+        }
+        Ok(created)
+    }
+
+    async fn create_inner(
+        &self,
+        kind: &'static dyn Kind,
+        namespace: &str,
+        obj: Value,
+        opts: &WriteOptions,
+        managed_fields: Option<Value>,
+    ) -> Result<Value, ApiError> {
+        match managed_fields {
+            None => self.create(kind, namespace, obj, opts).await,
+            Some(mf) => {
+                let mut o = obj;
+                meta::metadata_mut(&mut o).insert("managedFields".into(), mf);
+                self.create(kind, namespace, o, &WriteOptions { field_manager: managed::KEEP.into(), ..opts.clone() })
+                    .await
+            }
+        }
+    }
+
+    /// DELETE of one object, with graceful deletion for pods on a node, and finalizers.
+    pub async fn delete(&self, r: ObjectRef<'_>, opts: &DeleteOptions, dry_run: bool) -> Result<Deleted, ApiError> {
+        let info = r.kind.info();
+        for _ in 0..PATCH_RETRIES {
+            let (current, rev) = self.get_kv(r).await?;
+            if let Some(p) = &opts.preconditions {
+                if let Some(uid) = p.uid.as_deref()
+                    && uid != meta::uid(&current)
+                {
+                    return Err(ApiError::conflict(
+                        info.plural,
+                        r.name,
+                        format!(
+                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                            meta::uid(&current)
+                        ),
+                    ));
+                }
+                if let Some(want) = p.resource_version.as_deref()
+                    && want != rev.to_string()
+                {
+                    return Err(ApiError::conflict(
+                        info.plural,
+                        r.name,
+                        format!(
+                            "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"
+                        ),
+                    ));
+                }
+            }
+            if let Some(p) = opts.propagation_policy.as_deref()
+                && !["Orphan", "Background", "Foreground"].contains(&p)
+            {
+                return Err(ApiError::invalid(
+                    "DeleteOptions",
+                    "",
+                    vec![skiff_core::field::FieldError::not_supported(
+                        &skiff_core::field::Path::new("propagationPolicy"),
+                        p,
+                        &["Foreground", "Background", "Orphan", "nil"],
+                    )],
+                ));
+            }
+            let grace = graceful_period(r.kind, &current, opts.grace_period_seconds);
+            let finalizers = meta::finalizers(&current);
+            let namespace_finalizing = info.plural == "namespaces";
+            if grace == 0 && finalizers.is_empty() && !namespace_finalizing {
+                if dry_run {
+                    return Ok(Deleted::Gone(current));
+                }
+                return match self.store.delete(&key(r), Some(rev)).await {
+                    Ok(kv) => {
+                        let mut gone = current;
+                        meta::metadata_mut(&mut gone)
+                            .insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+                        Ok(Deleted::Gone(gone))
+                    }
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(StoreError::NotFound(_)) => Err(ApiError::not_found(info.plural, r.name)),
+                    Err(e) => Err(store_err(e)),
+                };
+            }
+            // Start (or shorten) a graceful deletion.
+            let mut updated = current.clone();
+            let now = Timestamp::now();
+            let existing_grace = current.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
+            let shorten = existing_grace.is_none_or(|g| grace < g);
+            if meta::is_deleting(&current) && !shorten {
+                return Ok(Deleted::Pending(current));
+            }
+            {
+                let md = meta::metadata_mut(&mut updated);
+                let at = now.checked_add(jiff::SignedDuration::from_secs(grace)).unwrap_or(now);
+                md.insert("deletionTimestamp".into(), json!(time::rfc3339(at)));
+                md.insert("deletionGracePeriodSeconds".into(), json!(grace));
+            }
+            if namespace_finalizing {
+                updated["status"]["phase"] = json!("Terminating");
+            }
+            if dry_run {
+                return Ok(Deleted::Pending(updated));
+            }
+            match self.store.update(&key(r), encode(&updated), rev).await {
+                Ok(kv) => return Ok(Deleted::Pending(decode(&kv)?)),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(info.plural, r.name)),
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Err(ApiError::stale(info.plural, r.name))
+    }
+
+    /// Remove a namespace whose contents are gone (the namespace controller's last step).
+    pub async fn finalize_namespace(&self, name: &str) -> Result<(), ApiError> {
+        let Some(nskind) = kinds::by_resource("namespaces") else { return Ok(()) };
+        let r = ObjectRef { kind: nskind, namespace: "", name };
+        let (_, rev) = self.get_kv(r).await?;
+        match self.store.delete(&key(r), Some(rev)).await {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(StoreError::Conflict { .. }) => Err(ApiError::stale("namespaces", name)),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    /// Ensure a namespace exists (used at start-up for the built-in ones).
+    pub async fn ensure_namespace(&self, name: &str) -> Result<(), ApiError> {
+        let Some(nskind) = kinds::by_resource("namespaces") else { return Ok(()) };
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        let opts = WriteOptions { field_manager: "skiff".into(), ..Default::default() };
+        match self.create(nskind, "", obj, &opts).await {
+            Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn strip_rv(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(md) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        md.remove("resourceVersion");
+        md.remove("managedFields");
+    }
+    o
+}
+
+fn grace_left(obj: &Value) -> Option<i64> {
+    obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64)
+}
+
+/// The grace period a delete gets: pods bound to a node and not finished wait for the node agent.
+fn graceful_period(kind: &dyn Kind, obj: &Value, requested: Option<i64>) -> i64 {
+    if kind.info().plural != "pods" {
+        return 0;
+    }
+    let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
+        return 0;
+    }
+    let default = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    // Upstream turns a negative request into 1 second.
+    requested.map(|g| if g < 0 { 1 } else { g }).unwrap_or(default).max(0)
+}
+
+/// Whether `obj` passes the selectors; an unknown field selector field is a 400.
+pub fn matches(
+    kind: &dyn Kind,
+    obj: &Value,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+) -> Result<bool, ApiError> {
+    if !labels.matches(&meta::labels(obj)) {
+        return Ok(false);
+    }
+    fields
+        .matches(|f| kind.field_value(obj, f))
+        .map_err(|f| ApiError::BadRequest(format!("field label not supported: {f}")))
+}
