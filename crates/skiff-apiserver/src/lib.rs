@@ -1,1 +1,211 @@
+//! skiff's Kubernetes API server: HTTPS with client-certificate or token authentication,
+//! discovery, OpenAPI, and CRUD/list/watch/patch of the core kinds over a [`skiff_store::Store`].
 
+mod discovery;
+mod http;
+mod namespaces;
+mod openapi;
+pub mod pki;
+mod query;
+mod registry;
+mod rest;
+mod serve;
+mod watch;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::Value;
+use skiff_core::ApiError;
+use skiff_store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch as signal;
+
+pub use discovery::KUBE_MINOR;
+pub use pki::Pki;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    #[error(transparent)]
+    Tls(#[from] serve::TlsError),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("initializing the API: {0}")]
+    Init(#[from] ApiError),
+}
+
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub store: Arc<dyn Store>,
+}
+
+pub struct AppState {
+    registry: registry::Registry,
+    token: String,
+    server_address: String,
+    shutdown: signal::Receiver<bool>,
+}
+
+/// A running API server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub pki: Pki,
+    pub kubeconfig_path: PathBuf,
+    shutdown: signal::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stop accepting, end watches, and wait for open connections to finish (bounded).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Prepare the PKI and kubeconfig, bind, and start serving in the background.
+pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    let pki = Pki::load_or_create(&config.data_dir.join("pki"))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let kubeconfig_path = config.data_dir.join("kubeconfig.yaml");
+    pki::write_kubeconfig(&kubeconfig_path, &pki.kubeconfig(addr))?;
+
+    let (tx, rx) = signal::channel(false);
+    let state = Arc::new(AppState {
+        registry: registry::Registry::new(config.store),
+        token: pki.token.clone(),
+        server_address: addr.to_string(),
+        shutdown: rx.clone(),
+    });
+    namespaces::start(&state).await?;
+    let acceptor = serve::acceptor(&pki)?;
+    let router = router(state);
+    let task = tokio::spawn(serve::serve(listener, acceptor, router, rx));
+    tracing::info!(%addr, "API server listening");
+    Ok(RunningServer {
+        addr,
+        pki,
+        kubeconfig_path,
+        shutdown: tx,
+        task,
+    })
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/version",
+            get(|| async { axum::Json(discovery::version()) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .route("/api", get(api))
+        .route("/apis", get(apis))
+        .route(
+            "/api/v1",
+            get(|| async { axum::Json(discovery::api_resource_list()) }),
+        )
+        .route("/openapi/v2", get(openapi_v2))
+        .route(
+            "/openapi/v3",
+            get(|| async { axum::Json(openapi::v3_root()) }),
+        )
+        .route(
+            "/openapi/v3/api/v1",
+            get(|| async { axum::Json(openapi::v3_core()) }),
+        )
+        .route("/api/v1/{*rest}", axum::routing::any(rest::handle))
+        .fallback(|| async { http::Failure(ApiError::NoResource) })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+/// Paths anyone may read, as upstream's `system:public-info-viewer` allows.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
+}
+
+async fn authenticate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let cert = req
+        .extensions()
+        .get::<serve::ClientCert>()
+        .is_some_and(|c| c.0);
+    let token_ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), state.token.as_bytes()));
+    if cert || token_ok || is_public(req.uri().path()) {
+        next.run(req).await
+    } else {
+        http::Failure(ApiError::Unauthorized).into_response()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn discovery_response(headers: &HeaderMap, core: bool, legacy: Value) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match discovery::aggregated_version(accept) {
+        Some(v) => {
+            let body = serde_json::to_vec(&discovery::aggregated(v, core)).unwrap_or_default();
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, discovery::aggregated_content_type(v))],
+                body,
+            )
+                .into_response()
+        }
+        None => axum::Json(legacy).into_response(),
+    }
+}
+
+async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    discovery_response(
+        &headers,
+        true,
+        discovery::api_versions(&state.server_address),
+    )
+}
+
+async fn apis(headers: HeaderMap) -> Response {
+    discovery_response(&headers, false, discovery::api_group_list())
+}
+
+async fn openapi_v2() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, openapi::V2_CONTENT_TYPE)],
+        openapi::v2_protobuf(),
+    )
+        .into_response()
+}

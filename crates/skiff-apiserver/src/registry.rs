@@ -6,9 +6,10 @@ use crate::query::FieldValidation;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use skiff_core::kinds::{self, Kind};
+use skiff_core::managed::{self, Part};
 use skiff_core::patch::{self, PatchType};
 use skiff_core::selector::{FieldSelector, LabelSelector};
-use skiff_core::{ApiError, managed, meta, time};
+use skiff_core::{ApiError, meta, time};
 use skiff_store::{KeyValue, Revision, Store, StoreError};
 use std::sync::Arc;
 
@@ -85,9 +86,10 @@ fn store_err(e: StoreError) -> ApiError {
 
 /// Parse a stored record into an object carrying its resourceVersion.
 pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
-    let mut obj: Value =
-        serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(format!("corrupt object {}: {e}", kv.key)))?;
-    meta::metadata_mut(&mut obj).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+    let mut obj: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::Internal(format!("corrupt object {}: {e}", kv.key)))?;
+    meta::metadata_mut(&mut obj)
+        .insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
     Ok(obj)
 }
 
@@ -101,12 +103,18 @@ fn encode(obj: &Value) -> Vec<u8> {
 
 fn parse_rv(rv: &str) -> Result<Revision, ApiError> {
     rv.parse().map_err(|_| {
-        ApiError::BadRequest(format!("metadata.resourceVersion: Invalid value: {rv:?}: must be a decimal integer"))
+        ApiError::BadRequest(format!(
+            "metadata.resourceVersion: Invalid value: {rv:?}: must be a decimal integer"
+        ))
     })
 }
 
 /// The canonical object for a request body, and the unknown fields it had.
-pub fn decode_body(kind: &dyn Kind, raw: &Value, validation: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
+pub fn decode_body(
+    kind: &dyn Kind,
+    raw: &Value,
+    validation: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
     let info = kind.info();
     if !raw.is_object() {
         return Err(ApiError::BadRequest(format!(
@@ -130,11 +138,16 @@ pub fn decode_body(kind: &dyn Kind, raw: &Value, validation: FieldValidation) ->
             info.kind
         )));
     }
-    let mut canonical = kind.normalize(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut canonical = kind
+        .normalize(raw)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     canonical["apiVersion"] = json!("v1");
     canonical["kind"] = json!(info.kind);
     let unknown = meta::unknown_fields(raw, &canonical);
-    let warnings: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    let warnings: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
     match validation {
         FieldValidation::Strict if !warnings.is_empty() => Err(ApiError::BadRequest(format!(
             "{k} in version \"v1\" cannot be handled as a {k}: strict decoding error: {}",
@@ -148,7 +161,9 @@ pub fn decode_body(kind: &dyn Kind, raw: &Value, validation: FieldValidation) ->
 
 fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let suffix: String = (0..5).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
     let keep = prefix.len().min(63 - 5);
     format!("{}{suffix}", &prefix[..keep])
 }
@@ -185,7 +200,11 @@ impl Registry {
         fields: &FieldSelector,
     ) -> Result<(Vec<Value>, Revision), ApiError> {
         // A metadata.name selector is a point read, as in upstream's storage.
-        let (kvs, rev) = self.store.list(&key_prefix(kind, namespace)).await.map_err(store_err)?;
+        let (kvs, rev) = self
+            .store
+            .list(&key_prefix(kind, namespace))
+            .await
+            .map_err(store_err)?;
         let mut out = Vec::new();
         for kv in &kvs {
             let obj = decode(kv)?;
@@ -197,8 +216,17 @@ impl Registry {
     }
 
     pub async fn namespace_is_usable(&self, ns: &str) -> Result<(), ApiError> {
-        let Some(nskind) = kinds::by_resource("namespaces") else { return Ok(()) };
-        match self.get(ObjectRef { kind: nskind, namespace: "", name: ns }).await {
+        let Some(nskind) = kinds::by_resource("namespaces") else {
+            return Ok(());
+        };
+        match self
+            .get(ObjectRef {
+                kind: nskind,
+                namespace: "",
+                name: ns,
+            })
+            .await
+        {
             Ok(obj) if meta::is_deleting(&obj) => Err(ApiError::Forbidden(format!(
                 "unable to create new content in namespace {ns} because it is being terminated"
             ))),
@@ -213,8 +241,20 @@ impl Registry {
         &self,
         kind: &'static dyn Kind,
         namespace: &str,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        self.create_object(kind, namespace, obj, opts, None).await
+    }
+
+    /// Create; with `applied`, the creator is recorded as an Apply manager of those fields.
+    async fn create_object(
+        &self,
+        kind: &'static dyn Kind,
+        namespace: &str,
         mut obj: Value,
         opts: &WriteOptions,
+        applied: Option<&Value>,
     ) -> Result<Value, ApiError> {
         let info = kind.info();
         if info.namespaced {
@@ -229,7 +269,10 @@ impl Registry {
             meta::metadata_mut(&mut obj).remove("namespace");
         }
         if meta::name(&obj).is_empty()
-            && let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|s| !s.is_empty())
+            && let Some(prefix) = obj
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
         {
             let name = generate_name(prefix);
             meta::metadata_mut(&mut obj).insert("name".into(), json!(name));
@@ -237,7 +280,12 @@ impl Registry {
         let now = Timestamp::now();
         {
             let md = meta::metadata_mut(&mut obj);
-            for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            for f in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
                 md.remove(f);
             }
             md.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -252,8 +300,26 @@ impl Registry {
         if info.namespaced {
             self.namespace_is_usable(namespace).await?;
         }
-        managed::record_update(&mut obj, None, &opts.field_manager, now);
-        let r = ObjectRef { kind, namespace, name: meta::name(&obj) };
+        match applied {
+            None => managed::record_update(&mut obj, None, &opts.field_manager, Part::Main, now),
+            Some(cfg) => {
+                let owned = managed::apply(
+                    &json!({"metadata": {}}),
+                    cfg,
+                    &opts.field_manager,
+                    false,
+                    now,
+                )?;
+                if let Some(mf) = owned.pointer("/metadata/managedFields") {
+                    meta::metadata_mut(&mut obj).insert("managedFields".into(), mf.clone());
+                }
+            }
+        }
+        let r = ObjectRef {
+            kind,
+            namespace,
+            name: meta::name(&obj),
+        };
         if opts.dry_run {
             if self.store.get(&key(r)).await.map_err(store_err)?.is_some() {
                 return Err(ApiError::already_exists(info.plural, r.name));
@@ -283,7 +349,8 @@ impl Registry {
         if precondition.is_some_and(|p| p != rev) {
             return Err(ApiError::stale(r.kind.info().plural, r.name));
         }
-        self.write_update(r, &current, rev, new, status, opts, "Update").await
+        self.write_update(r, &current, rev, new, status, opts, "Update")
+            .await
     }
 
     /// Check and store `new` as the successor of `current` (read at `rev`).
@@ -322,17 +389,24 @@ impl Registry {
             if info.namespaced {
                 md.insert("namespace".into(), json!(r.namespace));
             }
-            for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+            for f in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
                 match old_md.get(f) {
                     Some(v) => md.insert(f.into(), v.clone()),
                     None => md.remove(f),
                 };
             }
             md.insert("resourceVersion".into(), json!(rev.to_string()));
-            if operation != "Apply" && !md.contains_key("managedFields") {
-                if let Some(mf) = old_md.get("managedFields") {
-                    md.insert("managedFields".into(), mf.clone());
-                }
+            if operation != "Apply"
+                && !md.contains_key("managedFields")
+                && let Some(mf) = old_md.get("managedFields")
+            {
+                md.insert("managedFields".into(), mf.clone());
             }
         }
         if status {
@@ -341,7 +415,10 @@ impl Registry {
             r.kind.prepare_update(current, &mut new);
         }
         if new.get("spec") != current.get("spec") {
-            let g = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            let g = current
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             meta::metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
         let errs = r.kind.validate_update(current, &new);
@@ -349,11 +426,19 @@ impl Registry {
             return Err(ApiError::invalid(info.kind, r.name, errs));
         }
         if operation != "Apply" {
-            managed::record_update(&mut new, Some(current), &opts.field_manager, Timestamp::now());
+            let part = if status { Part::Status } else { Part::Main };
+            managed::record_update(
+                &mut new,
+                Some(current),
+                &opts.field_manager,
+                part,
+                Timestamp::now(),
+            );
         }
         // Finalizers gone from an object being deleted with no grace left: it goes now.
-        let finish_delete =
-            meta::is_deleting(&new) && meta::finalizers(&new).is_empty() && grace_left(&new) == Some(0);
+        let finish_delete = meta::is_deleting(&new)
+            && meta::finalizers(&new).is_empty()
+            && grace_left(&new) == Some(0);
         if opts.dry_run {
             return Ok(new);
         }
@@ -361,7 +446,8 @@ impl Registry {
             return match self.store.delete(&key(r), Some(rev)).await {
                 Ok(kv) => {
                     let mut gone = new;
-                    meta::metadata_mut(&mut gone).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+                    meta::metadata_mut(&mut gone)
+                        .insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
                     Ok(gone)
                 }
                 Err(StoreError::Conflict { .. }) => Err(ApiError::stale(info.plural, r.name)),
@@ -403,7 +489,13 @@ impl Registry {
             let (patched, warnings) = match patch_type {
                 PatchType::Apply => {
                     let (applied, _) = decode_body(r.kind, body, opts.field_validation)?;
-                    let obj = managed::apply(&current, &applied, &opts.field_manager, opts.force, Timestamp::now())?;
+                    let obj = managed::apply(
+                        &current,
+                        &applied,
+                        &opts.field_manager,
+                        opts.force,
+                        Timestamp::now(),
+                    )?;
                     (obj, vec![])
                 }
                 _ => {
@@ -417,9 +509,22 @@ impl Registry {
             if !wanted.is_empty() && parse_rv(&wanted)? != rev {
                 return Err(ApiError::stale(info.plural, r.name));
             }
-            let operation = if patch_type == PatchType::Apply { "Apply" } else { "Update" };
-            match self.write_update(r, &current, rev, patched, status, opts, operation).await {
-                Ok(object) => return Ok(Written { object, warnings, created: false }),
+            let operation = if patch_type == PatchType::Apply {
+                "Apply"
+            } else {
+                "Update"
+            };
+            match self
+                .write_update(r, &current, rev, patched, status, opts, operation)
+                .await
+            {
+                Ok(object) => {
+                    return Ok(Written {
+                        object,
+                        warnings,
+                        created: false,
+                    });
+                }
                 Err(e @ ApiError::Conflict { .. }) if wanted.is_empty() => last_err = Some(e),
                 Err(e) => return Err(e),
             }
@@ -427,7 +532,12 @@ impl Registry {
         Err(last_err.unwrap_or_else(|| ApiError::stale(info.plural, r.name)))
     }
 
-    async fn apply_create(&self, r: ObjectRef<'_>, body: &Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+    async fn apply_create(
+        &self,
+        r: ObjectRef<'_>,
+        body: &Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         let (mut obj, warnings) = decode_body(r.kind, body, opts.field_validation)?;
         let body_name = meta::name(&obj);
         if !body_name.is_empty() && body_name != r.name {
@@ -438,54 +548,23 @@ impl Registry {
         }
         meta::metadata_mut(&mut obj).insert("name".into(), json!(r.name));
         let applied = obj.clone();
-        let mut created = self.create_with_apply(r.kind, r.namespace, obj, &applied, opts).await?;
-        if let Some(md) = created.get_mut("metadata").and_then(Value::as_object_mut) {
-            md.remove("selfLink");
-        }
-        Ok(Written { object: created, warnings, created: true })
-    }
-
-    async fn create_with_apply(
-        &self,
-        kind: &'static dyn Kind,
-        namespace: &str,
-        obj: Value,
-        applied: &Value,
-        opts: &WriteOptions,
-    ) -> Result<Value, ApiError> {
-        // Create records an Update entry; replace it with the Apply entry for the applied fields.
-        let plain = WriteOptions { field_manager: String::new(), ..opts.clone() };
-        let mut staged = obj;
-        managed::set_apply_entry(&mut staged, applied, &opts.field_manager, Timestamp::now());
-        let mf = staged.pointer("/metadata/managedFields").cloned();
-        let mut created = self.create_inner(kind, namespace, staged, &plain, mf).await?;
-        if let Some(md) = created.get_mut("metadata").and_then(Value::as_object_mut) {
-            md.remove("selfLink");
-        }
-        Ok(created)
-    }
-
-    async fn create_inner(
-        &self,
-        kind: &'static dyn Kind,
-        namespace: &str,
-        obj: Value,
-        opts: &WriteOptions,
-        managed_fields: Option<Value>,
-    ) -> Result<Value, ApiError> {
-        match managed_fields {
-            None => self.create(kind, namespace, obj, opts).await,
-            Some(mf) => {
-                let mut o = obj;
-                meta::metadata_mut(&mut o).insert("managedFields".into(), mf);
-                self.create(kind, namespace, o, &WriteOptions { field_manager: managed::KEEP.into(), ..opts.clone() })
-                    .await
-            }
-        }
+        let created = self
+            .create_object(r.kind, r.namespace, obj, opts, Some(&applied))
+            .await?;
+        Ok(Written {
+            object: created,
+            warnings,
+            created: true,
+        })
     }
 
     /// DELETE of one object, with graceful deletion for pods on a node, and finalizers.
-    pub async fn delete(&self, r: ObjectRef<'_>, opts: &DeleteOptions, dry_run: bool) -> Result<Deleted, ApiError> {
+    pub async fn delete(
+        &self,
+        r: ObjectRef<'_>,
+        opts: &DeleteOptions,
+        dry_run: bool,
+    ) -> Result<Deleted, ApiError> {
         let info = r.kind.info();
         for _ in 0..PATCH_RETRIES {
             let (current, rev) = self.get_kv(r).await?;
@@ -549,14 +628,18 @@ impl Registry {
             // Start (or shorten) a graceful deletion.
             let mut updated = current.clone();
             let now = Timestamp::now();
-            let existing_grace = current.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
+            let existing_grace = current
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
             let shorten = existing_grace.is_none_or(|g| grace < g);
             if meta::is_deleting(&current) && !shorten {
                 return Ok(Deleted::Pending(current));
             }
             {
                 let md = meta::metadata_mut(&mut updated);
-                let at = now.checked_add(jiff::SignedDuration::from_secs(grace)).unwrap_or(now);
+                let at = now
+                    .checked_add(jiff::SignedDuration::from_secs(grace))
+                    .unwrap_or(now);
                 md.insert("deletionTimestamp".into(), json!(time::rfc3339(at)));
                 md.insert("deletionGracePeriodSeconds".into(), json!(grace));
             }
@@ -569,17 +652,41 @@ impl Registry {
             match self.store.update(&key(r), encode(&updated), rev).await {
                 Ok(kv) => return Ok(Deleted::Pending(decode(&kv)?)),
                 Err(StoreError::Conflict { .. }) => continue,
-                Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(info.plural, r.name)),
+                Err(StoreError::NotFound(_)) => {
+                    return Err(ApiError::not_found(info.plural, r.name));
+                }
                 Err(e) => return Err(store_err(e)),
             }
         }
         Err(ApiError::stale(info.plural, r.name))
     }
 
+    /// A system write (binding, namespace finalize): stored as given, compare-and-swap on `current`.
+    pub async fn write_raw(
+        &self,
+        r: ObjectRef<'_>,
+        current: &Value,
+        next: Value,
+    ) -> Result<Value, ApiError> {
+        let rev = parse_rv(meta::resource_version(current))?;
+        match self.store.update(&key(r), encode(&next), rev).await {
+            Ok(kv) => decode(&kv),
+            Err(StoreError::Conflict { .. }) => Err(ApiError::stale(r.kind.info().plural, r.name)),
+            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(r.kind.info().plural, r.name)),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
     /// Remove a namespace whose contents are gone (the namespace controller's last step).
     pub async fn finalize_namespace(&self, name: &str) -> Result<(), ApiError> {
-        let Some(nskind) = kinds::by_resource("namespaces") else { return Ok(()) };
-        let r = ObjectRef { kind: nskind, namespace: "", name };
+        let Some(nskind) = kinds::by_resource("namespaces") else {
+            return Ok(());
+        };
+        let r = ObjectRef {
+            kind: nskind,
+            namespace: "",
+            name,
+        };
         let (_, rev) = self.get_kv(r).await?;
         match self.store.delete(&key(r), Some(rev)).await {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
@@ -590,9 +697,14 @@ impl Registry {
 
     /// Ensure a namespace exists (used at start-up for the built-in ones).
     pub async fn ensure_namespace(&self, name: &str) -> Result<(), ApiError> {
-        let Some(nskind) = kinds::by_resource("namespaces") else { return Ok(()) };
+        let Some(nskind) = kinds::by_resource("namespaces") else {
+            return Ok(());
+        };
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        let opts = WriteOptions { field_manager: "skiff".into(), ..Default::default() };
+        let opts = WriteOptions {
+            field_manager: "skiff".into(),
+            ..Default::default()
+        };
         match self.create(nskind, "", obj, &opts).await {
             Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -610,7 +722,8 @@ fn strip_rv(obj: &Value) -> Value {
 }
 
 fn grace_left(obj: &Value) -> Option<i64> {
-    obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64)
+    obj.pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
 }
 
 /// The grace period a delete gets: pods bound to a node and not finished wait for the node agent.
@@ -618,14 +731,26 @@ fn graceful_period(kind: &dyn Kind, obj: &Value, requested: Option<i64>) -> i64 
     if kind.info().plural != "pods" {
         return 0;
     }
-    let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let node = obj
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let phase = obj
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
         return 0;
     }
-    let default = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    let default = obj
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
     // Upstream turns a negative request into 1 second.
-    requested.map(|g| if g < 0 { 1 } else { g }).unwrap_or(default).max(0)
+    requested
+        .map(|g| if g < 0 { 1 } else { g })
+        .unwrap_or(default)
+        .max(0)
 }
 
 /// Whether `obj` passes the selectors; an unknown field selector field is a 400.

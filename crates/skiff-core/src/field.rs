@@ -91,7 +91,12 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(kind: ErrorType, field: &Path, value: Option<Value>, detail: impl Into<String>) -> Self {
-        FieldError { kind, field: field.clone(), value, detail: detail.into() }
+        FieldError {
+            kind,
+            field: field.clone(),
+            value,
+            detail: detail.into(),
+        }
     }
     pub fn invalid(field: &Path, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
@@ -109,7 +114,12 @@ impl FieldError {
         Self::new(ErrorType::NotFound, field, Some(value.into()), "")
     }
     pub fn too_long(field: &Path, max: usize) -> Self {
-        Self::new(ErrorType::TooLong, field, None, format!("must have at most {max} bytes"))
+        Self::new(
+            ErrorType::TooLong,
+            field,
+            None,
+            format!("must have at most {max} bytes"),
+        )
     }
     /// `Unsupported value: "x": supported values: "a", "b"`.
     pub fn not_supported(field: &Path, value: impl Into<Value>, supported: &[&str]) -> Self {
@@ -125,7 +135,13 @@ impl FieldError {
     /// The text after the field path (`ErrorBody` upstream).
     pub fn body(&self) -> String {
         let mut s = match (&self.kind, &self.value) {
-            (ErrorType::Required | ErrorType::Forbidden | ErrorType::TooLong | ErrorType::Internal, _)
+            (
+                ErrorType::Required
+                | ErrorType::Forbidden
+                | ErrorType::TooLong
+                | ErrorType::Internal,
+                _,
+            )
             | (_, None) => self.kind.text().to_string(),
             (_, Some(v)) => format!("{}: {}", self.kind.text(), go_value(v)),
         };
@@ -181,19 +197,28 @@ mod tests {
     fn invalid_value_wording() {
         let p = Path::new("spec").child("containers").index(0).child("name");
         let e = FieldError::invalid(&p, "a:b", "bad");
-        assert_eq!(e.to_string(), "spec.containers[0].name: Invalid value: \"a:b\": bad");
+        assert_eq!(
+            e.to_string(),
+            "spec.containers[0].name: Invalid value: \"a:b\": bad"
+        );
     }
 
     #[test]
     fn required_and_unsupported_wording() {
         let p = Path::new("spec").child("restartPolicy");
-        assert_eq!(FieldError::required(&p, "").to_string(), "spec.restartPolicy: Required value");
+        assert_eq!(
+            FieldError::required(&p, "").to_string(),
+            "spec.restartPolicy: Required value"
+        );
         let e = FieldError::not_supported(&p, "X", &["Always", "Never"]);
         assert_eq!(
             e.to_string(),
             "spec.restartPolicy: Unsupported value: \"X\": supported values: \"Always\", \"Never\""
         );
         let n = FieldError::invalid(&p, 0, "must be between 1 and 65535, inclusive");
-        assert_eq!(n.body(), "Invalid value: 0: must be between 1 and 65535, inclusive");
+        assert_eq!(
+            n.body(),
+            "Invalid value: 0: must be between 1 and 65535, inclusive"
+        );
     }
 }

@@ -4,8 +4,8 @@
 
 pub mod field;
 pub mod kinds;
-pub mod meta;
 pub mod managed;
+pub mod meta;
 pub mod names;
 pub mod patch;
 pub mod schema;

@@ -21,7 +21,8 @@ static DNS1123_LABEL: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1123_LABEL_
 static DNS1123_SUBDOMAIN: LazyLock<Regex> =
     LazyLock::new(|| anchored(&format!("{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*")));
 static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(QUALIFIED_NAME_FMT));
-static LABEL_VALUE: LazyLock<Regex> = LazyLock::new(|| anchored(&format!("({QUALIFIED_NAME_FMT})?")));
+static LABEL_VALUE: LazyLock<Regex> =
+    LazyLock::new(|| anchored(&format!("({QUALIFIED_NAME_FMT})?")));
 static IANA_SVC_NAME: LazyLock<Regex> = LazyLock::new(|| anchored("[-a-z0-9]+"));
 
 fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
@@ -77,7 +78,11 @@ pub fn iana_svc_name(value: &str) -> Vec<String> {
         errs.push(max_len_error(15));
     }
     if !IANA_SVC_NAME.is_match(value) {
-        errs.push(regex_error("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)", "[-a-z0-9]+", &[]));
+        errs.push(regex_error(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+            "[-a-z0-9]+",
+            &[],
+        ));
     }
     if value.contains("--") {
         errs.push("must not contain consecutive hyphens".into());
@@ -98,18 +103,24 @@ pub fn qualified_name(value: &str) -> Vec<String> {
         None => (None, value),
         Some((p, n)) if !n.contains('/') => (Some(p), n),
         Some(_) => {
-            return vec![regex_error(
-                "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-                QUALIFIED_NAME_FMT,
-                &["MyName", "my.name", "123-abc"],
-            ) + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"];
+            return vec![
+                regex_error(
+                    "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                    QUALIFIED_NAME_FMT,
+                    &["MyName", "my.name", "123-abc"],
+                ) + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+            ];
         }
     };
     if let Some(p) = prefix {
         if p.is_empty() {
             errs.push("prefix part must be non-empty".into());
         } else {
-            errs.extend(dns1123_subdomain(p).into_iter().map(|m| format!("prefix part {m}")));
+            errs.extend(
+                dns1123_subdomain(p)
+                    .into_iter()
+                    .map(|m| format!("prefix part {m}")),
+            );
         }
     }
     if name.is_empty() {
@@ -150,7 +161,9 @@ pub fn label_value(value: &str) -> Vec<String> {
 
 /// Turn message strings into `Invalid value` errors at `path`.
 pub fn invalid_all(path: &Path, value: &str, msgs: Vec<String>) -> ErrorList {
-    msgs.into_iter().map(|m| FieldError::invalid(path, value, m)).collect()
+    msgs.into_iter()
+        .map(|m| FieldError::invalid(path, value, m))
+        .collect()
 }
 
 pub fn validate_labels(labels: Option<&BTreeMap<String, String>>, path: &Path) -> ErrorList {
@@ -162,7 +175,10 @@ pub fn validate_labels(labels: Option<&BTreeMap<String, String>>, path: &Path) -
     errs
 }
 
-pub fn validate_annotations(annotations: Option<&BTreeMap<String, String>>, path: &Path) -> ErrorList {
+pub fn validate_annotations(
+    annotations: Option<&BTreeMap<String, String>>,
+    path: &Path,
+) -> ErrorList {
     let mut errs = Vec::new();
     let mut total = 0;
     for (k, v) in annotations.into_iter().flatten() {

@@ -16,7 +16,10 @@ static INFO: ResourceInfo = ResourceInfo {
     namespaced: false,
     short_names: &["ns"],
     categories: &[],
-    subresources: &[("status", "Namespace", &["get", "patch", "update"]), ("finalize", "Namespace", &["update"])],
+    subresources: &[
+        ("status", "Namespace", &["get", "patch", "update"]),
+        ("finalize", "Namespace", &["update"]),
+    ],
 };
 
 static COLUMNS: [Column; 3] = [
@@ -61,7 +64,12 @@ impl Kind for Namespaces {
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         match field {
             "metadata.name" => Some(meta::name(obj).into()),
-            "status.phase" => Some(obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").into()),
+            "status.phase" => Some(
+                obj.pointer("/status/phase")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -71,8 +79,18 @@ impl Kind for Namespaces {
     fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
         vec![
             json!(meta::name(obj)),
-            json!(obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("")),
-            json!(time::since(time::parse(obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str)), now)),
+            json!(
+                obj.pointer("/status/phase")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            ),
+            json!(time::since(
+                time::parse(
+                    obj.pointer("/metadata/creationTimestamp")
+                        .and_then(Value::as_str)
+                ),
+                now
+            )),
         ]
     }
 }

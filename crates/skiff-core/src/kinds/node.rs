@@ -16,7 +16,10 @@ static INFO: ResourceInfo = ResourceInfo {
     namespaced: false,
     short_names: &["no"],
     categories: &[],
-    subresources: &[("status", "Node", &["get", "patch", "update"]), ("proxy", "NodeProxyOptions", &["get"])],
+    subresources: &[
+        ("status", "Node", &["get", "patch", "update"]),
+        ("proxy", "NodeProxyOptions", &["get"]),
+    ],
 };
 
 static COLUMNS: [Column; 10] = [
@@ -27,9 +30,21 @@ static COLUMNS: [Column; 10] = [
     Column::new("Version", 0, "Kubelet Version reported by the node."),
     Column::new("Internal-IP", 1, "List of internal IPs."),
     Column::new("External-IP", 1, "List of external IPs."),
-    Column::new("OS-Image", 1, "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."),
-    Column::new("Kernel-Version", 1, "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
-    Column::new("Container-Runtime", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
+    Column::new(
+        "OS-Image",
+        1,
+        "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+    ),
+    Column::new(
+        "Kernel-Version",
+        1,
+        "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+    ),
+    Column::new(
+        "Container-Runtime",
+        1,
+        "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+    ),
 ];
 
 impl Kind for Nodes {
@@ -45,9 +60,12 @@ impl Kind for Nodes {
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         match field {
             "metadata.name" => Some(meta::name(obj).into()),
-            "spec.unschedulable" => {
-                Some(obj.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string())
-            }
+            "spec.unschedulable" => Some(
+                obj.pointer("/spec/unschedulable")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    .to_string(),
+            ),
             _ => None,
         }
     }
@@ -57,7 +75,12 @@ impl Kind for Nodes {
     fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
         let node: Node = typed(obj);
         let status = node.status.unwrap_or_default();
-        let ready = status.conditions.iter().flatten().find(|c| c.type_ == "Ready").map(|c| c.status.as_str());
+        let ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.status.as_str());
         let mut state = match ready {
             Some("True") => "Ready".to_string(),
             Some("False") => "NotReady".to_string(),
@@ -68,10 +91,18 @@ impl Kind for Nodes {
         }
         let mut roles: Vec<String> = meta::labels(obj)
             .keys()
-            .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/").filter(|r| !r.is_empty()).map(String::from))
+            .filter_map(|k| {
+                k.strip_prefix("node-role.kubernetes.io/")
+                    .filter(|r| !r.is_empty())
+                    .map(String::from)
+            })
             .collect();
         roles.sort();
-        let roles = if roles.is_empty() { "<none>".to_string() } else { roles.join(",") };
+        let roles = if roles.is_empty() {
+            "<none>".to_string()
+        } else {
+            roles.join(",")
+        };
         let addr = |t: &str| {
             status
                 .addresses
@@ -86,7 +117,13 @@ impl Kind for Nodes {
             json!(meta::name(obj)),
             json!(state),
             json!(roles),
-            json!(time::since(time::parse(obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str)), now)),
+            json!(time::since(
+                time::parse(
+                    obj.pointer("/metadata/creationTimestamp")
+                        .and_then(Value::as_str)
+                ),
+                now
+            )),
             json!(info.kubelet_version),
             json!(addr("InternalIP")),
             json!(addr("ExternalIP")),

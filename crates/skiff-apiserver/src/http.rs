@@ -1,0 +1,178 @@
+//! HTTP plumbing shared by the handlers: content negotiation, body decoding, Status responses.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use serde_json::Value;
+use skiff_core::ApiError;
+
+/// Upstream's limit on request bodies.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// A handler error: rendered as a `Status` object.
+pub struct Failure(pub ApiError);
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure(e)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.0.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json(code, &self.0.to_status(), &[])
+    }
+}
+
+/// A JSON response with optional `Warning` headers.
+pub fn json(code: StatusCode, body: &Value, warnings: &[String]) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    for w in warnings {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
+}
+
+/// How the client wants objects: as they are, or as a meta.k8s.io Table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Object,
+    Table(&'static str),
+}
+
+/// Read the Accept header the way the apiserver negotiates it (first acceptable entry wins).
+pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.trim().is_empty() {
+        return Ok(Output::Object);
+    }
+    for entry in accept.split(',') {
+        let params: Vec<String> = entry
+            .split(';')
+            .map(|p| p.trim().replace(' ', ""))
+            .collect();
+        let media = params.first().map(String::as_str).unwrap_or("");
+        let has = |p: &str| params.iter().any(|x| x == p);
+        if !matches!(media, "application/json" | "*/*" | "application/*") {
+            continue;
+        }
+        if has("as=Table") && has("g=meta.k8s.io") {
+            if has("v=v1") {
+                return Ok(Output::Table("meta.k8s.io/v1"));
+            }
+            if has("v=v1beta1") {
+                return Ok(Output::Table("meta.k8s.io/v1beta1"));
+            }
+            continue;
+        }
+        if params.iter().any(|p| p.starts_with("as=")) {
+            continue;
+        }
+        return Ok(Output::Object);
+    }
+    Err(ApiError::NotAcceptable(
+        "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io".into(),
+    ))
+}
+
+/// Read a body of at most [`MAX_BODY`] bytes.
+pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::RequestEntityTooLarge(format!(
+                "Request entity too large: limit is {MAX_BODY}"
+            )))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!("reading request body: {e}"))),
+    }
+}
+
+/// Parse a JSON or YAML body into a value.
+pub fn parse_body(bytes: &[u8], content_type: &str, yaml_ok: bool) -> Result<Value, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::BadRequest("the request body is empty".into()));
+    }
+    let base = content_type.split(';').next().unwrap_or("").trim();
+    let is_yaml = base.ends_with("yaml");
+    if base.contains("protobuf") {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {base})"
+        )));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => Ok(v),
+        Err(e) if !(is_yaml || yaml_ok) => Err(ApiError::BadRequest(format!(
+            "error decoding JSON body: {e}"
+        ))),
+        Err(_) => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| ApiError::BadRequest("error decoding YAML body: not UTF-8".into()))?;
+            serde_saphyr::from_str::<Value>(text)
+                .map_err(|e| ApiError::BadRequest(format!("error decoding YAML body: {e}")))
+        }
+    }
+}
+
+pub fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> Result<Output, ApiError> {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).expect("header"));
+        negotiate(&h)
+    }
+
+    #[test]
+    fn negotiates_kubectl_accept_headers() {
+        let get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+        assert_eq!(accept(get).ok(), Some(Output::Table("meta.k8s.io/v1")));
+        assert_eq!(accept("application/json, */*").ok(), Some(Output::Object));
+        assert_eq!(
+            accept("application/vnd.kubernetes.protobuf,application/json").ok(),
+            Some(Output::Object)
+        );
+        assert!(accept("application/vnd.kubernetes.protobuf").is_err());
+    }
+
+    #[test]
+    fn parses_json_and_yaml_bodies() {
+        assert_eq!(
+            parse_body(b"{\"a\":1}", "application/json", false).ok(),
+            Some(serde_json::json!({"a": 1}))
+        );
+        assert_eq!(
+            parse_body(b"a: 1\n", "application/yaml", false).ok(),
+            Some(serde_json::json!({"a": 1}))
+        );
+        assert!(matches!(
+            parse_body(b"{", "application/json", false),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_body(b"x", "application/vnd.kubernetes.protobuf", false),
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
+    }
+}

@@ -1,0 +1,554 @@
+//! The resource endpoints under `/api/v1`: path parsing and one handler per verb.
+
+use crate::AppState;
+use crate::http::{self, Failure, Output};
+use crate::query::Query;
+use crate::registry::{DeleteOptions, Deleted, ObjectRef, WriteOptions, decode_body};
+use crate::watch::{self, WatchRequest};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+use skiff_core::kinds::{self, Kind};
+use skiff_core::patch::PatchType;
+use skiff_core::{ApiError, meta, status, table, time};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a request path names.
+struct Target {
+    kind: &'static dyn Kind,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+fn parse_target(path: &str) -> Result<Target, ApiError> {
+    let rest = path.strip_prefix("/api/v1/").ok_or(ApiError::NoResource)?;
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let owned = |s: &&str| Some(s.to_string());
+    let (resource, namespace, name, sub) = match segs.as_slice() {
+        ["namespaces", ns, res, more @ ..] if !matches!(*res, "status" | "finalize") => (
+            *res,
+            owned(ns),
+            more.first().map(|s| s.to_string()),
+            more.get(1).map(|s| s.to_string()),
+        ),
+        [res, more @ ..] => (
+            *res,
+            None,
+            more.first().map(|s| s.to_string()),
+            more.get(1).map(|s| s.to_string()),
+        ),
+        [] => return Err(ApiError::NoResource),
+    };
+    if segs.len() > 5 || (namespace.is_none() && segs.len() > 3) {
+        return Err(ApiError::NoResource);
+    }
+    let kind = kinds::by_resource(resource).ok_or(ApiError::NoResource)?;
+    if namespace.is_some() && !kind.info().namespaced {
+        return Err(ApiError::NoResource);
+    }
+    Ok(Target {
+        kind,
+        namespace,
+        name,
+        sub,
+    })
+}
+
+fn field_manager(q: &Query, headers: &HeaderMap) -> String {
+    if let Some(m) = &q.field_manager {
+        return m.clone();
+    }
+    // Upstream's default: the user agent up to the first '/'.
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
+    ua.split('/')
+        .next()
+        .unwrap_or("unknown")
+        .chars()
+        .take(128)
+        .collect()
+}
+
+/// Strip kind/apiVersion from list items, as upstream lists carry them only at the top.
+fn list_object(kind: &dyn Kind, items: Vec<Value>, meta: Map<String, Value>) -> Value {
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|mut o| {
+            if let Some(m) = o.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            o
+        })
+        .collect();
+    json!({"kind": format!("{}List", kind.info().kind), "apiVersion": "v1", "metadata": meta, "items": items})
+}
+
+fn render(kind: &dyn Kind, output: Output, q: &Query, obj: Value) -> Value {
+    match output {
+        Output::Object => obj,
+        Output::Table(api_version) => {
+            let mut lm = Map::new();
+            lm.insert(
+                "resourceVersion".into(),
+                json!(meta::resource_version(&obj)),
+            );
+            let mut t = table::table(kind, &[obj], lm, q.include_object, true, Timestamp::now());
+            t["apiVersion"] = json!(api_version);
+            t
+        }
+    }
+}
+
+/// The single entry point for `/api/v1/...`.
+pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    match dispatch(&state, req).await {
+        Ok(r) => r,
+        Err(Failure(e)) => {
+            if e.code() >= 500 {
+                tracing::warn!(error = %e, "request failed");
+            }
+            Failure(e).into_response_ext()
+        }
+    }
+}
+
+impl Failure {
+    fn into_response_ext(self) -> Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
+    let (parts, body) = req.into_parts();
+    let target = parse_target(parts.uri.path())?;
+    let q = Query::parse(parts.uri.query())?;
+    let output = http::negotiate(&parts.headers)?;
+    let reg = &state.registry;
+    let kind = target.kind;
+    let ns = target.namespace.clone();
+    let opts = WriteOptions {
+        dry_run: q.dry_run,
+        field_manager: field_manager(&q, &parts.headers),
+        field_validation: q.field_validation,
+        force: q.force,
+    };
+    let name = target.name.clone();
+    let sub = target.sub.as_deref();
+    let method = parts.method.clone();
+    let headers = parts.headers;
+
+    let ns_str = ns.clone().unwrap_or_default();
+    if kind.info().namespaced && name.is_some() && ns.is_none() {
+        return Err(ApiError::NoResource.into());
+    }
+
+    match (&method, name.as_deref(), sub) {
+        (&Method::GET, None, None) if q.watch => {
+            let w = WatchRequest {
+                kind,
+                namespace: ns.clone(),
+                resource_version: q.resource_version.clone(),
+                labels: q.labels.clone(),
+                fields: q.fields.clone(),
+                timeout: q.timeout_seconds.map(Duration::from_secs),
+                bookmarks: q.allow_bookmarks,
+                output,
+                include: q.include_object,
+            };
+            Ok(watch::serve(reg, w, state.shutdown.clone()).await?)
+        }
+        (&Method::GET, None, None) => list(state, kind, ns.as_deref(), &q, output).await,
+        (&Method::POST, None, None) => {
+            let Some(ns) = ns.as_deref().or((!kind.info().namespaced).then_some("")) else {
+                return Err(ApiError::NoResource.into());
+            };
+            let raw = http::parse_body(
+                &http::read_body(body).await?,
+                http::content_type(&headers),
+                false,
+            )?;
+            let (obj, warnings) = decode_body(kind, &raw, q.field_validation)?;
+            let created = reg.create(kind, ns, obj, &opts).await?;
+            Ok(http::json(
+                StatusCode::CREATED,
+                &render(kind, output, &q, created),
+                &warnings,
+            ))
+        }
+        (&Method::DELETE, None, None) => {
+            delete_collection(state, kind, ns.as_deref(), &q, body).await
+        }
+        (&Method::GET, Some(n), None | Some("status")) => {
+            let obj = reg
+                .get(ObjectRef {
+                    kind,
+                    namespace: &ns_str,
+                    name: n,
+                })
+                .await?;
+            Ok(http::json(
+                StatusCode::OK,
+                &render(kind, output, &q, obj),
+                &[],
+            ))
+        }
+        (&Method::PUT, Some(n), None | Some("status")) => {
+            let raw = http::parse_body(
+                &http::read_body(body).await?,
+                http::content_type(&headers),
+                false,
+            )?;
+            let (obj, warnings) = decode_body(kind, &raw, q.field_validation)?;
+            let updated = reg
+                .update(
+                    ObjectRef {
+                        kind,
+                        namespace: &ns_str,
+                        name: n,
+                    },
+                    obj,
+                    sub == Some("status"),
+                    &opts,
+                )
+                .await?;
+            Ok(http::json(
+                StatusCode::OK,
+                &render(kind, output, &q, updated),
+                &warnings,
+            ))
+        }
+        (&Method::PATCH, Some(n), None | Some("status")) => {
+            let ct = http::content_type(&headers).to_string();
+            let patch_type = PatchType::from_content_type(&ct).ok_or_else(|| {
+                ApiError::UnsupportedMediaType(format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"
+                ))
+            })?;
+            let raw = http::parse_body(
+                &http::read_body(body).await?,
+                &ct,
+                patch_type == PatchType::Apply,
+            )?;
+            if patch_type != PatchType::Apply && q.force {
+                return Err(ApiError::BadRequest(
+                    "force: Invalid value: true: may not be specified for non-apply patch".into(),
+                )
+                .into());
+            }
+            let written = reg
+                .patch(
+                    ObjectRef {
+                        kind,
+                        namespace: &ns_str,
+                        name: n,
+                    },
+                    patch_type,
+                    &raw,
+                    sub == Some("status"),
+                    &opts,
+                )
+                .await?;
+            let code = if written.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(http::json(
+                code,
+                &render(kind, output, &q, written.object),
+                &written.warnings,
+            ))
+        }
+        (&Method::DELETE, Some(n), None) => {
+            let bytes = http::read_body(body).await?;
+            let mut dopts: DeleteOptions = if bytes.is_empty() {
+                DeleteOptions::default()
+            } else {
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    ApiError::BadRequest(format!("error decoding DeleteOptions: {e}"))
+                })?
+            };
+            if q.grace_period.is_some() {
+                dopts.grace_period_seconds = q.grace_period;
+            }
+            if q.propagation_policy.is_some() {
+                dopts.propagation_policy = q.propagation_policy.clone();
+            }
+            let dry = q.dry_run
+                || dopts
+                    .dry_run
+                    .as_ref()
+                    .is_some_and(|d| d.iter().any(|x| x == "All"));
+            let result = reg
+                .delete(
+                    ObjectRef {
+                        kind,
+                        namespace: &ns_str,
+                        name: n,
+                    },
+                    &dopts,
+                    dry,
+                )
+                .await?;
+            let obj = match result {
+                Deleted::Gone(o) => o,
+                Deleted::Pending(o) => {
+                    if kind.info().plural == "namespaces" && !dry {
+                        crate::namespaces::finalize_later(state, n.to_string());
+                    }
+                    o
+                }
+            };
+            Ok(http::json(
+                StatusCode::OK,
+                &render(kind, output, &q, obj),
+                &[],
+            ))
+        }
+        (&Method::POST, Some(n), Some("binding")) if kind.info().plural == "pods" => {
+            let raw = http::parse_body(
+                &http::read_body(body).await?,
+                http::content_type(&headers),
+                false,
+            )?;
+            bind(
+                state,
+                ObjectRef {
+                    kind,
+                    namespace: &ns_str,
+                    name: n,
+                },
+                &raw,
+                &opts,
+            )
+            .await
+        }
+        (&Method::PUT, Some(n), Some("finalize")) if kind.info().plural == "namespaces" => {
+            let raw = http::parse_body(
+                &http::read_body(body).await?,
+                http::content_type(&headers),
+                false,
+            )?;
+            let current = reg
+                .get(ObjectRef {
+                    kind,
+                    namespace: &ns_str,
+                    name: n,
+                })
+                .await?;
+            let mut next = current.clone();
+            next["spec"]["finalizers"] = raw
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or(json!([]));
+            let stored = reg
+                .write_raw(
+                    ObjectRef {
+                        kind,
+                        namespace: &ns_str,
+                        name: n,
+                    },
+                    &current,
+                    next,
+                )
+                .await?;
+            Ok(http::json(StatusCode::OK, &stored, &[]))
+        }
+        (_, Some(_), Some(s))
+            if kind
+                .info()
+                .subresources
+                .iter()
+                .any(|(name, _, _)| *name == s) =>
+        {
+            Err(ApiError::MethodNotSupported(format!(
+                "the server does not allow this method on the requested resource ({s})"
+            ))
+            .into())
+        }
+        (_, Some(_), Some(_)) => Err(ApiError::NoResource.into()),
+        _ => Err(ApiError::MethodNotSupported(
+            "the server does not allow this method on the requested resource".into(),
+        )
+        .into()),
+    }
+}
+
+/// Continue tokens: the last returned key, base64-encoded with the list's revision.
+fn encode_continue(rev: u64, after: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": after}).to_string())
+}
+
+fn decode_continue(token: &str) -> Result<String, ApiError> {
+    use base64::Engine;
+    let bad =
+        || ApiError::BadRequest("continue key is not valid: illegal base64 data or format".into());
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    v.get("start")
+        .and_then(Value::as_str)
+        .map(String::from)
+        .ok_or_else(bad)
+}
+
+fn sort_key(o: &Value) -> String {
+    format!("{}/{}", meta::namespace(o), meta::name(o))
+}
+
+async fn list(
+    state: &AppState,
+    kind: &'static dyn Kind,
+    ns: Option<&str>,
+    q: &Query,
+    output: Output,
+) -> Result<Response, Failure> {
+    let (mut items, rev) = state.registry.list(kind, ns, &q.labels, &q.fields).await?;
+    if let Some(tok) = &q.continue_token {
+        let after = decode_continue(tok)?;
+        items.retain(|o| sort_key(o) > after);
+    }
+    let mut lm = Map::new();
+    lm.insert("resourceVersion".into(), json!(rev.to_string()));
+    if let Some(limit) = q.limit
+        && items.len() > limit
+    {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        if let Some(last) = items.last() {
+            lm.insert(
+                "continue".into(),
+                json!(encode_continue(rev, &sort_key(last))),
+            );
+            lm.insert("remainingItemCount".into(), json!(remaining));
+        }
+    }
+    let body = match output {
+        Output::Object => list_object(kind, items, lm),
+        Output::Table(api_version) => {
+            let mut t = table::table(kind, &items, lm, q.include_object, true, Timestamp::now());
+            t["apiVersion"] = json!(api_version);
+            t
+        }
+    };
+    Ok(http::json(StatusCode::OK, &body, &[]))
+}
+
+async fn delete_collection(
+    state: &AppState,
+    kind: &'static dyn Kind,
+    ns: Option<&str>,
+    q: &Query,
+    body: Body,
+) -> Result<Response, Failure> {
+    let bytes = http::read_body(body).await?;
+    let mut dopts: DeleteOptions = if bytes.is_empty() {
+        DeleteOptions::default()
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("error decoding DeleteOptions: {e}")))?
+    };
+    if q.grace_period.is_some() {
+        dopts.grace_period_seconds = q.grace_period;
+    }
+    let (items, rev) = state.registry.list(kind, ns, &q.labels, &q.fields).await?;
+    let mut deleted = Vec::new();
+    for obj in items {
+        let r = ObjectRef {
+            kind,
+            namespace: meta::namespace(&obj),
+            name: meta::name(&obj),
+        };
+        match state.registry.delete(r, &dopts, q.dry_run).await {
+            Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
+            Err(ApiError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut lm = Map::new();
+    lm.insert("resourceVersion".into(), json!(rev.to_string()));
+    Ok(http::json(
+        StatusCode::OK,
+        &list_object(kind, deleted, lm),
+        &[],
+    ))
+}
+
+/// POST pods/NAME/binding: assign the pod to a node (the scheduler's write).
+async fn bind(
+    state: &AppState,
+    r: ObjectRef<'_>,
+    raw: &Value,
+    opts: &WriteOptions,
+) -> Result<Response, Failure> {
+    let node = raw
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if node.is_empty() {
+        return Err(ApiError::invalid(
+            "Binding",
+            r.name,
+            vec![skiff_core::field::FieldError::required(
+                &skiff_core::field::Path::new("target").child("name"),
+                "",
+            )],
+        )
+        .into());
+    }
+    let current = state.registry.get(r).await?;
+    if meta::is_deleting(&current) {
+        return Err(ApiError::conflict(
+            "pods",
+            r.name,
+            "pod is being deleted, cannot be assigned to a host",
+        )
+        .into());
+    }
+    let assigned = current
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !assigned.is_empty() {
+        return Err(ApiError::conflict(
+            "pods/binding",
+            r.name,
+            format!("pod {} is already assigned to node {assigned:?}", r.name),
+        )
+        .into());
+    }
+    let mut next = current.clone();
+    next["spec"]["nodeName"] = json!(node);
+    let conds = next["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut conds: Vec<Value> = conds
+        .into_iter()
+        .filter(|c| c["type"] != "PodScheduled")
+        .collect();
+    conds.push(
+        json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+        "lastTransitionTime": time::rfc3339(Timestamp::now())}),
+    );
+    next["status"]["conditions"] = json!(conds);
+    if !opts.dry_run {
+        state.registry.write_raw(r, &current, next).await?;
+    }
+    Ok(http::json(
+        StatusCode::CREATED,
+        &status::success_status(None),
+        &[],
+    ))
+}

@@ -1,0 +1,113 @@
+//! The `skiff` command: parse, set up logging, dispatch. Behaviour lives in the library crates.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "skiff",
+    version,
+    about = "A single-binary, Kubernetes-compatible cluster for one machine"
+)]
+struct Cli {
+    /// Where skiff keeps its state (store, certificates, images).
+    #[arg(
+        long,
+        global = true,
+        env = "SKIFF_DATA_DIR",
+        default_value = "/var/lib/skiff"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreKind {
+    /// Embedded and durable (redb) under the data directory.
+    Redb,
+    /// In memory: everything is lost when the server stops.
+    Memory,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane: the Kubernetes API server over HTTPS.
+    Server {
+        /// Address and port to serve the API on.
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: SocketAddr,
+        /// Storage backend.
+        #[arg(long, value_enum, default_value = "redb")]
+        store: StoreKind,
+    },
+    /// Print the admin kubeconfig written by `skiff server`.
+    Kubeconfig,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Server { listen, store } => server(cli.data_dir, listen, store),
+        Command::Kubeconfig => {
+            let path = cli.data_dir.join("kubeconfig.yaml");
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading {} (has `skiff server` run with this --data-dir?)",
+                    path.display()
+                )
+            })?;
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn server(data_dir: PathBuf, listen: SocketAddr, store: StoreKind) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let store: Arc<dyn skiff_store::Store> = match store {
+            StoreKind::Redb => Arc::new(
+                skiff_store::RedbStore::open(&data_dir.join("store.redb"))
+                    .context("opening the store")?,
+            ),
+            StoreKind::Memory => Arc::new(skiff_store::MemoryStore::new()),
+        };
+        let running = skiff_apiserver::start(skiff_apiserver::Config {
+            data_dir,
+            listen,
+            store,
+        })
+        .await?;
+        tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
