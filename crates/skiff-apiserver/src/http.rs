@@ -108,10 +108,8 @@ pub fn parse_body(bytes: &[u8], content_type: &str, yaml_ok: bool) -> Result<Val
     }
     let base = content_type.split(';').next().unwrap_or("").trim();
     let is_yaml = base.ends_with("yaml");
-    if base.contains("protobuf") {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {base})"
-        )));
+    if base == "application/vnd.kubernetes.protobuf" {
+        return crate::protobuf::decode(bytes);
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => Ok(v),

@@ -6,6 +6,7 @@ mod http;
 mod namespaces;
 mod openapi;
 pub mod pki;
+mod protobuf;
 mod query;
 mod registry;
 mod rest;

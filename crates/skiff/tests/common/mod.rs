@@ -1,0 +1,275 @@
+//! Test support: a real `skiff server` process on a loopback port with its own data directory,
+//! and the real versioned kubectl binaries pointed at it.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kubectl versions every end-to-end test runs with.
+pub const KUBECTL_VERSIONS: &[&str] = &["1.27", "1.29", "1.32"];
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub port: u16,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Server {
+            dir,
+            child: None,
+            port: free_port(),
+        };
+        s.spawn(extra);
+        s
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig.yaml")
+    }
+
+    fn spawn(&mut self, extra: &[&str]) {
+        let _ = std::fs::remove_file(self.kubeconfig());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .arg("server")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start skiff server");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.kubeconfig().exists()
+                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("skiff server did not become ready; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL the server (no chance to flush anything) and start it again on the same data.
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn(&[]);
+    }
+
+    /// SIGTERM and wait; returns whether it exited cleanly within the timeout.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        false
+    }
+
+    pub fn kubectl(&self, version: &str) -> Kubectl {
+        Kubectl::new(version, &self.kubeconfig(), self.dir.path())
+    }
+
+    /// A kubectl whose kubeconfig authenticates with a bearer token instead of the admin certificate.
+    pub fn kubectl_with_token(&self, version: &str, token: &str) -> Kubectl {
+        let admin = std::fs::read_to_string(self.kubeconfig()).expect("kubeconfig");
+        let mut text: String = admin
+            .lines()
+            .filter(|l| !l.contains("client-certificate-data") && !l.contains("client-key-data"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.push_str(&format!("    token: {token}\n"));
+        let path = self
+            .dir
+            .path()
+            .join(format!("kubeconfig-token-{version}-{}.yaml", token.len()));
+        std::fs::write(&path, text).expect("write kubeconfig");
+        Kubectl::new(version, &path, self.dir.path())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The folder holding `kubectl.1.NN`, next to the dispatcher.
+pub fn kubectl_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("SKIFF_KUBECTL_DIR") {
+        return PathBuf::from(d);
+    }
+    let which = Command::new("sh")
+        .arg("-c")
+        .arg("readlink -f \"$(command -v kubectl)\"")
+        .output()
+        .expect("sh");
+    let path = String::from_utf8_lossy(&which.stdout).trim().to_string();
+    assert!(
+        !path.is_empty(),
+        "kubectl is not installed (the Debian package `kubectl` ships kubectl.1.NN)"
+    );
+    PathBuf::from(path).parent().expect("dir").to_path_buf()
+}
+
+pub struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+    home: PathBuf,
+}
+
+/// The result of one kubectl run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "kubectl failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    #[track_caller]
+    pub fn fails(self) -> String {
+        assert_ne!(
+            self.code, 0,
+            "kubectl unexpectedly succeeded:\n{}",
+            self.stdout
+        );
+        self.stderr
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Kubectl {
+    pub fn new(version: &str, kubeconfig: &Path, home: &Path) -> Self {
+        let bin = kubectl_dir().join(format!("kubectl.{version}"));
+        assert!(bin.exists(), "{} is missing", bin.display());
+        let home = home.join(format!("home-{version}"));
+        std::fs::create_dir_all(&home).expect("home");
+        Kubectl {
+            bin,
+            kubeconfig: kubeconfig.to_path_buf(),
+            home,
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", &self.home);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.command(args).output().expect("run kubectl").into()
+    }
+
+    /// Run with `input` on standard input (for `-f -`).
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kubectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait kubectl").into()
+    }
+}
+
+/// The tutorial's Pod, named `name`.
+pub fn tutorial_pod(name: &str, image: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\n\nmetadata:\n  name: {name}\n\nspec:\n  containers:\n    - name: nginx-container\n      image: {image}\n      ports: # 이 컨테이너가 어떤 포트를 사용한다고 “명시”\n        - containerPort: 80 # 컨테이너 내부에서 열리는 포트\n"
+    )
+}
+
+/// Poll `f` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
