@@ -160,7 +160,7 @@ fn server_side_apply_and_conflicts() {
                 &changed,
             )
             .fails();
-        assert!(err.contains(&format!("Apply failed with 1 conflict: conflict with \"kubectl\" using v1: .spec.containers[name=\"nginx-container\"].image")), "{err}");
+        assert!(err.contains("Apply failed with 1 conflict: conflict with \"kubectl\" using v1: .spec.containers[name=\"nginx-container\"].image"), "{err}");
         assert!(err.contains("--force-conflicts"), "{err}");
         k.run_stdin(
             &[
