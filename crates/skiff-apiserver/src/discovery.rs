@@ -42,11 +42,7 @@ fn kind_verbs(k: &dyn Kind) -> Vec<&'static str> {
     if k.info().plural == "events" || k.info().plural == "pods" || k.info().plural == "nodes" {
         VERBS.to_vec()
     } else {
-        VERBS
-            .iter()
-            .copied()
-            .filter(|v| *v != "deletecollection")
-            .collect()
+        VERBS.iter().copied().filter(|v| *v != "deletecollection").collect()
     }
 }
 
@@ -64,7 +60,8 @@ pub fn api_resource_list() -> Value {
         }
         resources.push(r);
         for (sub, kind, verbs) in i.subresources {
-            resources.push(json!({"name": format!("{}/{sub}", i.plural), "singularName": "", "namespaced": i.namespaced,
+            resources
+                .push(json!({"name": format!("{}/{sub}", i.plural), "singularName": "", "namespaced": i.namespaced,
                 "kind": kind, "verbs": verbs}));
         }
     }
@@ -143,19 +140,8 @@ mod tests {
     #[test]
     fn resource_list_has_pods_with_short_name() {
         let l = api_resource_list();
-        let pods = l["resources"]
-            .as_array()
-            .expect("list")
-            .iter()
-            .find(|r| r["name"] == "pods")
-            .expect("pods");
+        let pods = l["resources"].as_array().expect("list").iter().find(|r| r["name"] == "pods").expect("pods");
         assert_eq!(pods["shortNames"], json!(["po"]));
-        assert!(
-            l["resources"]
-                .as_array()
-                .expect("list")
-                .iter()
-                .any(|r| r["name"] == "pods/status")
-        );
+        assert!(l["resources"].as_array().expect("list").iter().any(|r| r["name"] == "pods/status"));
     }
 }

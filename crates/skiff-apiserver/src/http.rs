@@ -49,18 +49,12 @@ pub enum Output {
 
 /// Read the Accept header the way the apiserver negotiates it (first acceptable entry wins).
 pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.trim().is_empty() {
         return Ok(Output::Object);
     }
     for entry in accept.split(',') {
-        let params: Vec<String> = entry
-            .split(';')
-            .map(|p| p.trim().replace(' ', ""))
-            .collect();
+        let params: Vec<String> = entry.split(';').map(|p| p.trim().replace(' ', "")).collect();
         let media = params.first().map(String::as_str).unwrap_or("");
         let has = |p: &str| params.iter().any(|x| x == p);
         if !matches!(media, "application/json" | "*/*" | "application/*") {
@@ -81,7 +75,8 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
         return Ok(Output::Object);
     }
     Err(ApiError::NotAcceptable(
-        "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io".into(),
+        "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io"
+            .into(),
     ))
 }
 
@@ -89,13 +84,8 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
 pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::RequestEntityTooLarge(format!(
-                "Request entity too large: limit is {MAX_BODY}"
-            )))
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(ApiError::RequestEntityTooLarge(format!("Request entity too large: limit is {MAX_BODY}")))
         }
         Err(e) => Err(ApiError::BadRequest(format!("reading request body: {e}"))),
     }
@@ -113,9 +103,7 @@ pub fn parse_body(bytes: &[u8], content_type: &str, yaml_ok: bool) -> Result<Val
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => Ok(v),
-        Err(e) if !(is_yaml || yaml_ok) => Err(ApiError::BadRequest(format!(
-            "error decoding JSON body: {e}"
-        ))),
+        Err(e) if !(is_yaml || yaml_ok) => Err(ApiError::BadRequest(format!("error decoding JSON body: {e}"))),
         Err(_) => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| ApiError::BadRequest("error decoding YAML body: not UTF-8".into()))?;
@@ -126,10 +114,7 @@ pub fn parse_body(bytes: &[u8], content_type: &str, yaml_ok: bool) -> Result<Val
 }
 
 pub fn content_type(headers: &HeaderMap) -> &str {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json")
 }
 
 #[cfg(test)]
@@ -147,27 +132,15 @@ mod tests {
         let get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(accept(get).ok(), Some(Output::Table("meta.k8s.io/v1")));
         assert_eq!(accept("application/json, */*").ok(), Some(Output::Object));
-        assert_eq!(
-            accept("application/vnd.kubernetes.protobuf,application/json").ok(),
-            Some(Output::Object)
-        );
+        assert_eq!(accept("application/vnd.kubernetes.protobuf,application/json").ok(), Some(Output::Object));
         assert!(accept("application/vnd.kubernetes.protobuf").is_err());
     }
 
     #[test]
     fn parses_json_and_yaml_bodies() {
-        assert_eq!(
-            parse_body(b"{\"a\":1}", "application/json", false).ok(),
-            Some(serde_json::json!({"a": 1}))
-        );
-        assert_eq!(
-            parse_body(b"a: 1\n", "application/yaml", false).ok(),
-            Some(serde_json::json!({"a": 1}))
-        );
-        assert!(matches!(
-            parse_body(b"{", "application/json", false),
-            Err(ApiError::BadRequest(_))
-        ));
+        assert_eq!(parse_body(b"{\"a\":1}", "application/json", false).ok(), Some(serde_json::json!({"a": 1})));
+        assert_eq!(parse_body(b"a: 1\n", "application/yaml", false).ok(), Some(serde_json::json!({"a": 1})));
+        assert!(matches!(parse_body(b"{", "application/json", false), Err(ApiError::BadRequest(_))));
         assert!(matches!(
             parse_body(b"x", "application/vnd.kubernetes.protobuf", false),
             Err(ApiError::UnsupportedMediaType(_))

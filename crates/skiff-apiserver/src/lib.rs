@@ -37,10 +37,7 @@ pub enum ServerError {
     #[error(transparent)]
     Tls(#[from] serve::TlsError),
     #[error("listening on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: SocketAddr, source: std::io::Error },
     #[error("initializing the API: {0}")]
     Init(#[from] ApiError),
 }
@@ -80,16 +77,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let pki = Pki::load_or_create(&config.data_dir.join("pki"))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+        .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr: config.listen, source })?;
     let kubeconfig_path = config.data_dir.join("kubeconfig.yaml");
     pki::write_kubeconfig(&kubeconfig_path, &pki.kubeconfig(addr))?;
 
@@ -105,39 +94,21 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let router = router(state);
     let task = tokio::spawn(serve::serve(listener, acceptor, router, rx));
     tracing::info!(%addr, "API server listening");
-    Ok(RunningServer {
-        addr,
-        pki,
-        kubeconfig_path,
-        shutdown: tx,
-        task,
-    })
+    Ok(RunningServer { addr, pki, kubeconfig_path, shutdown: tx, task })
 }
 
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route(
-            "/version",
-            get(|| async { axum::Json(discovery::version()) }),
-        )
+        .route("/version", get(|| async { axum::Json(discovery::version()) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route("/api", get(api))
         .route("/apis", get(apis))
-        .route(
-            "/api/v1",
-            get(|| async { axum::Json(discovery::api_resource_list()) }),
-        )
+        .route("/api/v1", get(|| async { axum::Json(discovery::api_resource_list()) }))
         .route("/openapi/v2", get(openapi_v2))
-        .route(
-            "/openapi/v3",
-            get(|| async { axum::Json(openapi::v3_root()) }),
-        )
-        .route(
-            "/openapi/v3/api/v1",
-            get(|| async { axum::Json(openapi::v3_core()) }),
-        )
+        .route("/openapi/v3", get(|| async { axum::Json(openapi::v3_root()) }))
+        .route("/openapi/v3/api/v1", get(|| async { axum::Json(openapi::v3_core()) }))
         .route("/api/v1/{*rest}", axum::routing::any(rest::handle))
         .fallback(|| async { http::Failure(ApiError::NoResource) })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
@@ -150,10 +121,7 @@ fn is_public(path: &str) -> bool {
 }
 
 async fn authenticate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let cert = req
-        .extensions()
-        .get::<serve::ClientCert>()
-        .is_some_and(|c| c.0);
+    let cert = req.extensions().get::<serve::ClientCert>().is_some_and(|c| c.0);
     let token_ok = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -172,30 +140,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn discovery_response(headers: &HeaderMap, core: bool, legacy: Value) -> Response {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     match discovery::aggregated_version(accept) {
         Some(v) => {
             let body = serde_json::to_vec(&discovery::aggregated(v, core)).unwrap_or_default();
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, discovery::aggregated_content_type(v))],
-                body,
-            )
-                .into_response()
+            (StatusCode::OK, [(header::CONTENT_TYPE, discovery::aggregated_content_type(v))], body).into_response()
         }
         None => axum::Json(legacy).into_response(),
     }
 }
 
 async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    discovery_response(
-        &headers,
-        true,
-        discovery::api_versions(&state.server_address),
-    )
+    discovery_response(&headers, true, discovery::api_versions(&state.server_address))
 }
 
 async fn apis(headers: HeaderMap) -> Response {
@@ -203,10 +159,5 @@ async fn apis(headers: HeaderMap) -> Response {
 }
 
 async fn openapi_v2() -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, openapi::V2_CONTENT_TYPE)],
-        openapi::v2_protobuf(),
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, openapi::V2_CONTENT_TYPE)], openapi::v2_protobuf()).into_response()
 }

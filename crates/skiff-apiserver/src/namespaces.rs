@@ -30,11 +30,7 @@ async fn finalize(reg: &Registry, name: &str) -> Result<(), skiff_core::ApiError
             for obj in &items {
                 remaining += 1;
                 if !meta::is_deleting(obj) {
-                    let r = ObjectRef {
-                        kind,
-                        namespace: name,
-                        name: meta::name(obj),
-                    };
+                    let r = ObjectRef { kind, namespace: name, name: meta::name(obj) };
                     match reg.delete(r, &DeleteOptions::default(), false).await {
                         Ok(_) | Err(skiff_core::ApiError::NotFound { .. }) => {}
                         Err(e) => return Err(e),
@@ -55,15 +51,8 @@ pub async fn start(state: &AppState) -> Result<(), skiff_core::ApiError> {
         state.registry.ensure_namespace(ns).await?;
     }
     if let Some(nskind) = kinds::by_resource("namespaces") {
-        let (items, _) = state
-            .registry
-            .list(
-                nskind,
-                None,
-                &LabelSelector::default(),
-                &FieldSelector::default(),
-            )
-            .await?;
+        let (items, _) =
+            state.registry.list(nskind, None, &LabelSelector::default(), &FieldSelector::default()).await?;
         for ns in items.iter().filter(|n| meta::is_deleting(n)) {
             finalize_later(state, meta::name(ns).to_string());
         }

@@ -33,8 +33,7 @@ pub fn v3_core() -> Value {
     for k in kinds::all() {
         let i = k.info();
         let gvk = json!({"group": "", "version": "v1", "kind": i.kind});
-        let schema_ref =
-            json!({"$ref": format!("#/components/schemas/io.k8s.api.core.v1.{}", i.kind)});
+        let schema_ref = json!({"$ref": format!("#/components/schemas/io.k8s.api.core.v1.{}", i.kind)});
         let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": schema_ref}}}});
         let params = json!([
             {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
@@ -114,10 +113,7 @@ pub fn v2_protobuf() -> Vec<u8> {
         named_paths.push((2, msg(&[(1, s(&item_path(*k))), (2, path_item)])));
     }
     let paths = msg(&named_paths);
-    let info = msg(&[
-        (1, s("Kubernetes")),
-        (2, s(&format!("v1.{}.0", crate::discovery::KUBE_MINOR))),
-    ]);
+    let info = msg(&[(1, s("Kubernetes")), (2, s(&format!("v1.{}.0", crate::discovery::KUBE_MINOR)))]);
     msg(&[(1, s("2.0")), (2, info), (8, paths)])
 }
 
@@ -130,13 +126,7 @@ mod tests {
         let doc = v3_core();
         let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
         assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Pod");
-        assert!(
-            patch["parameters"]
-                .as_array()
-                .expect("params")
-                .iter()
-                .any(|p| p["name"] == "fieldValidation")
-        );
+        assert!(patch["parameters"].as_array().expect("params").iter().any(|p| p["name"] == "fieldValidation"));
     }
 
     #[test]

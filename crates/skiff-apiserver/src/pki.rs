@@ -3,8 +3,8 @@
 
 use base64::Engine;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
 };
 use std::fs;
 use std::io;
@@ -20,10 +20,7 @@ pub enum PkiError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PkiError + '_ {
-    move |source| PkiError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| PkiError::Io { path: path.to_path_buf(), source }
 }
 
 /// PEM material the server and its clients need.
@@ -41,34 +38,21 @@ fn write_private(path: &Path, contents: &str) -> Result<(), PkiError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
+    let mut f =
+        fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io_err(&tmp))?;
     f.write_all(contents.as_bytes()).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-fn leaf(
-    cn: &str,
-    org: Option<&str>,
-    sans: Vec<SanType>,
-    usage: ExtendedKeyUsagePurpose,
-) -> CertificateParams {
+fn leaf(cn: &str, org: Option<&str>, sans: Vec<SanType>, usage: ExtendedKeyUsagePurpose) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name.push(DnType::CommonName, cn);
     if let Some(o) = org {
         p.distinguished_name.push(DnType::OrganizationName, o);
     }
     p.subject_alt_names = sans;
-    p.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     p.extended_key_usages = vec![usage];
     p.not_after = rcgen::date_time_ymd(2124, 1, 1);
     p
@@ -82,14 +66,7 @@ impl Pki {
 
     /// Like [`Pki::load_or_create`], with extra serving-certificate addresses for remote clients.
     pub fn load_or_create_with(dir: &Path, extra_ips: &[IpAddr]) -> Result<Self, PkiError> {
-        let files = [
-            "ca.crt",
-            "server.crt",
-            "server.key",
-            "admin.crt",
-            "admin.key",
-            "token",
-        ];
+        let files = ["ca.crt", "server.crt", "server.key", "admin.crt", "admin.key", "token"];
         let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
         if paths.iter().all(|p| p.exists()) {
             let read = |p: &PathBuf| fs::read_to_string(p).map_err(io_err(p));
@@ -104,14 +81,7 @@ impl Pki {
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let pki = Self::generate(extra_ips)?;
-        let contents = [
-            &pki.ca_cert,
-            &pki.server_cert,
-            &pki.server_key,
-            &pki.admin_cert,
-            &pki.admin_key,
-            &pki.token,
-        ];
+        let contents = [&pki.ca_cert, &pki.server_cert, &pki.server_key, &pki.admin_cert, &pki.admin_key, &pki.token];
         for (p, c) in paths.iter().zip(contents) {
             write_private(p, c)?;
         }
@@ -123,46 +93,23 @@ impl Pki {
         let mut ca = CertificateParams::default();
         ca.distinguished_name.push(DnType::CommonName, "skiff-ca");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         ca.not_after = rcgen::date_time_ymd(2124, 1, 1);
         let ca_cert = ca.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca, ca_key);
 
-        let mut sans = vec![
-            SanType::DnsName("localhost".try_into()?),
-            SanType::DnsName("kubernetes".try_into()?),
-        ];
+        let mut sans = vec![SanType::DnsName("localhost".try_into()?), SanType::DnsName("kubernetes".try_into()?)];
         sans.push(SanType::DnsName("kubernetes.default.svc".try_into()?));
-        for &ip in [
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]
-        .iter()
-        .chain(extra_ips)
-        {
+        for &ip in [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)].iter().chain(extra_ips) {
             sans.push(SanType::IpAddress(ip));
         }
         let server_key = KeyPair::generate()?;
-        let server = leaf(
-            "kube-apiserver",
-            None,
-            sans,
-            ExtendedKeyUsagePurpose::ServerAuth,
-        )
-        .signed_by(&server_key, &issuer)?;
+        let server =
+            leaf("kube-apiserver", None, sans, ExtendedKeyUsagePurpose::ServerAuth).signed_by(&server_key, &issuer)?;
 
         let admin_key = KeyPair::generate()?;
-        let admin = leaf(
-            "skiff-admin",
-            Some("system:masters"),
-            vec![],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        )
-        .signed_by(&admin_key, &issuer)?;
+        let admin = leaf("skiff-admin", Some("system:masters"), vec![], ExtendedKeyUsagePurpose::ClientAuth)
+            .signed_by(&admin_key, &issuer)?;
 
         let token_bytes: [u8; 32] = rand::random();
         Ok(Pki {

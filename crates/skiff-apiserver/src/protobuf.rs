@@ -45,27 +45,13 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ApiError> {
                 out.push((num, Field::Varint));
             }
             2 => {
-                let len =
-                    usize::try_from(varint(buf, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
-                let end = pos
-                    .checked_add(len)
-                    .filter(|e| *e <= buf.len())
-                    .ok_or_else(bad)?;
+                let len = usize::try_from(varint(buf, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
+                let end = pos.checked_add(len).filter(|e| *e <= buf.len()).ok_or_else(bad)?;
                 out.push((num, Field::Bytes(&buf[pos..end])));
                 pos = end;
             }
-            1 => {
-                pos = pos
-                    .checked_add(8)
-                    .filter(|e| *e <= buf.len())
-                    .ok_or_else(bad)?
-            }
-            5 => {
-                pos = pos
-                    .checked_add(4)
-                    .filter(|e| *e <= buf.len())
-                    .ok_or_else(bad)?
-            }
+            1 => pos = pos.checked_add(8).filter(|e| *e <= buf.len()).ok_or_else(bad)?,
+            5 => pos = pos.checked_add(4).filter(|e| *e <= buf.len()).ok_or_else(bad)?,
             _ => return Err(bad()),
         }
     }
@@ -73,8 +59,7 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ApiError> {
 }
 
 fn text(b: &[u8]) -> Result<String, ApiError> {
-    String::from_utf8(b.to_vec())
-        .map_err(|_| ApiError::BadRequest("malformed protobuf body: invalid UTF-8".into()))
+    String::from_utf8(b.to_vec()).map_err(|_| ApiError::BadRequest("malformed protobuf body: invalid UTF-8".into()))
 }
 
 fn string_map(entries: &[&[u8]]) -> Result<Value, ApiError> {
@@ -151,9 +136,7 @@ fn namespace(raw: &[u8]) -> Result<Value, ApiError> {
 
 /// Decode a protobuf request body into the JSON form of the object.
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
-    let inner = body
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| unsupported("protobuf body without the k8s envelope"))?;
+    let inner = body.strip_prefix(MAGIC).ok_or_else(|| unsupported("protobuf body without the k8s envelope"))?;
     let (mut kind, mut raw) = (String::new(), None);
     for (n, f) in fields(inner)? {
         match (n, f) {
@@ -168,13 +151,10 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             _ => {}
         }
     }
-    let raw =
-        raw.ok_or_else(|| ApiError::BadRequest("malformed protobuf body: no object".into()))?;
+    let raw = raw.ok_or_else(|| ApiError::BadRequest("malformed protobuf body: no object".into()))?;
     match kind.as_str() {
         "Namespace" => namespace(raw),
-        other => Err(unsupported(&format!(
-            "protobuf is accepted for Namespace only, got {other:?}"
-        ))),
+        other => Err(unsupported(&format!("protobuf is accepted for Namespace only, got {other:?}"))),
     }
 }
 
@@ -199,9 +179,6 @@ mod tests {
         assert_eq!(v["metadata"]["name"], "team-a");
         assert_eq!(v["metadata"]["labels"]["team"], "a");
         assert!(decode(b"k8s\0\x0a\xff").is_err());
-        assert!(matches!(
-            decode(b"nope"),
-            Err(ApiError::UnsupportedMediaType(_))
-        ));
+        assert!(matches!(decode(b"nope"), Err(ApiError::UnsupportedMediaType(_))));
     }
 }

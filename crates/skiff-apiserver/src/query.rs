@@ -36,18 +36,12 @@ fn bool_param(name: &str, v: &str) -> Result<bool, ApiError> {
     match v {
         "true" | "1" | "True" => Ok(true),
         "false" | "0" | "False" | "" => Ok(false),
-        _ => Err(ApiError::BadRequest(format!(
-            "invalid boolean value for {name}: {v:?}"
-        ))),
+        _ => Err(ApiError::BadRequest(format!("invalid boolean value for {name}: {v:?}"))),
     }
 }
 
 fn int_param<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ApiError> {
-    v.parse().map_err(|_| {
-        ApiError::BadRequest(format!(
-            "invalid value for {name}: {v:?}: must be an integer"
-        ))
-    })
+    v.parse().map_err(|_| ApiError::BadRequest(format!("invalid value for {name}: {v:?}: must be an integer")))
 }
 
 impl Query {
@@ -57,24 +51,16 @@ impl Query {
             let v = v.as_ref();
             match k.as_ref() {
                 "watch" => q.watch = bool_param("watch", v)?,
-                "resourceVersion" => {
-                    q.resource_version = Some(v.to_string()).filter(|s| !s.is_empty())
-                }
+                "resourceVersion" => q.resource_version = Some(v.to_string()).filter(|s| !s.is_empty()),
                 "timeoutSeconds" => q.timeout_seconds = Some(int_param("timeoutSeconds", v)?),
                 "allowWatchBookmarks" => q.allow_bookmarks = bool_param("allowWatchBookmarks", v)?,
                 "labelSelector" => {
-                    q.labels =
-                        LabelSelector::parse(v).map_err(|e| ApiError::BadRequest(e.to_string()))?
+                    q.labels = LabelSelector::parse(v).map_err(|e| ApiError::BadRequest(e.to_string()))?
                 }
                 "fieldSelector" => {
-                    q.fields =
-                        FieldSelector::parse(v).map_err(|e| ApiError::BadRequest(e.to_string()))?
+                    q.fields = FieldSelector::parse(v).map_err(|e| ApiError::BadRequest(e.to_string()))?
                 }
-                "limit" => {
-                    q.limit = Some(int_param::<i64>("limit", v)?)
-                        .filter(|n| *n > 0)
-                        .map(|n| n as usize)
-                }
+                "limit" => q.limit = Some(int_param::<i64>("limit", v)?).filter(|n| *n > 0).map(|n| n as usize),
                 "continue" => q.continue_token = Some(v.to_string()).filter(|s| !s.is_empty()),
                 "dryRun" => match v {
                     "All" => q.dry_run = true,
@@ -87,9 +73,7 @@ impl Query {
                 },
                 "fieldManager" => {
                     if v.len() > 128 {
-                        return Err(ApiError::BadRequest(
-                            "fieldManager: Too long: must have at most 128 bytes".into(),
-                        ));
+                        return Err(ApiError::BadRequest("fieldManager: Too long: must have at most 128 bytes".into()));
                     }
                     q.field_manager = Some(v.to_string()).filter(|s| !s.is_empty())
                 }
@@ -107,9 +91,8 @@ impl Query {
                 }
                 "force" => q.force = bool_param("force", v)?,
                 "includeObject" => {
-                    q.include_object = IncludeObject::parse(Some(v)).ok_or_else(|| {
-                        ApiError::BadRequest(format!("includeObject: Unsupported value: {v:?}"))
-                    })?
+                    q.include_object = IncludeObject::parse(Some(v))
+                        .ok_or_else(|| ApiError::BadRequest(format!("includeObject: Unsupported value: {v:?}")))?
                 }
                 "gracePeriodSeconds" => q.grace_period = Some(int_param("gracePeriodSeconds", v)?),
                 "propagationPolicy" => q.propagation_policy = Some(v.to_string()),
@@ -135,10 +118,7 @@ mod tests {
         assert_eq!(q.resource_version.as_deref(), Some("12"));
         assert_eq!(q.timeout_seconds, Some(318));
         assert_eq!(q.fields.required("metadata.name"), Some("web"));
-        let q = Query::parse(Some(
-            "fieldManager=kubectl-client-side-apply&fieldValidation=Strict",
-        ))
-        .expect("parse");
+        let q = Query::parse(Some("fieldManager=kubectl-client-side-apply&fieldValidation=Strict")).expect("parse");
         assert_eq!(q.field_validation, FieldValidation::Strict);
         assert!(Query::parse(Some("fieldValidation=Bogus")).is_err());
         assert!(Query::parse(Some("watch=maybe")).is_err());

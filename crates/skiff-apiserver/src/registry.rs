@@ -86,10 +86,9 @@ fn store_err(e: StoreError) -> ApiError {
 
 /// Parse a stored record into an object carrying its resourceVersion.
 pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
-    let mut obj: Value = serde_json::from_slice(&kv.value)
-        .map_err(|e| ApiError::Internal(format!("corrupt object {}: {e}", kv.key)))?;
-    meta::metadata_mut(&mut obj)
-        .insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+    let mut obj: Value =
+        serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(format!("corrupt object {}: {e}", kv.key)))?;
+    meta::metadata_mut(&mut obj).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
     Ok(obj)
 }
 
@@ -103,9 +102,7 @@ fn encode(obj: &Value) -> Vec<u8> {
 
 fn parse_rv(rv: &str) -> Result<Revision, ApiError> {
     rv.parse().map_err(|_| {
-        ApiError::BadRequest(format!(
-            "metadata.resourceVersion: Invalid value: {rv:?}: must be a decimal integer"
-        ))
+        ApiError::BadRequest(format!("metadata.resourceVersion: Invalid value: {rv:?}: must be a decimal integer"))
     })
 }
 
@@ -138,16 +135,11 @@ pub fn decode_body(
             info.kind
         )));
     }
-    let mut canonical = kind
-        .normalize(raw)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut canonical = kind.normalize(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     canonical["apiVersion"] = json!("v1");
     canonical["kind"] = json!(info.kind);
     let unknown = meta::unknown_fields(raw, &canonical);
-    let warnings: Vec<String> = unknown
-        .iter()
-        .map(|f| format!("unknown field \"{f}\""))
-        .collect();
+    let warnings: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
     match validation {
         FieldValidation::Strict if !warnings.is_empty() => Err(ApiError::BadRequest(format!(
             "{k} in version \"v1\" cannot be handled as a {k}: strict decoding error: {}",
@@ -161,9 +153,7 @@ pub fn decode_body(
 
 fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let suffix: String = (0..5)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-        .collect();
+    let suffix: String = (0..5).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
     let keep = prefix.len().min(63 - 5);
     format!("{}{suffix}", &prefix[..keep])
 }
@@ -200,11 +190,7 @@ impl Registry {
         fields: &FieldSelector,
     ) -> Result<(Vec<Value>, Revision), ApiError> {
         // A metadata.name selector is a point read, as in upstream's storage.
-        let (kvs, rev) = self
-            .store
-            .list(&key_prefix(kind, namespace))
-            .await
-            .map_err(store_err)?;
+        let (kvs, rev) = self.store.list(&key_prefix(kind, namespace)).await.map_err(store_err)?;
         let mut out = Vec::new();
         for kv in &kvs {
             let obj = decode(kv)?;
@@ -219,14 +205,7 @@ impl Registry {
         let Some(nskind) = kinds::by_resource("namespaces") else {
             return Ok(());
         };
-        match self
-            .get(ObjectRef {
-                kind: nskind,
-                namespace: "",
-                name: ns,
-            })
-            .await
-        {
+        match self.get(ObjectRef { kind: nskind, namespace: "", name: ns }).await {
             Ok(obj) if meta::is_deleting(&obj) => Err(ApiError::Forbidden(format!(
                 "unable to create new content in namespace {ns} because it is being terminated"
             ))),
@@ -269,10 +248,8 @@ impl Registry {
             meta::metadata_mut(&mut obj).remove("namespace");
         }
         if meta::name(&obj).is_empty()
-            && let Some(prefix) = obj
-                .pointer("/metadata/generateName")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
+            && let Some(prefix) =
+                obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|s| !s.is_empty())
         {
             let name = generate_name(prefix);
             meta::metadata_mut(&mut obj).insert("name".into(), json!(name));
@@ -280,12 +257,7 @@ impl Registry {
         let now = Timestamp::now();
         {
             let md = meta::metadata_mut(&mut obj);
-            for f in [
-                "resourceVersion",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "selfLink",
-            ] {
+            for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
                 md.remove(f);
             }
             md.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -303,23 +275,13 @@ impl Registry {
         match applied {
             None => managed::record_update(&mut obj, None, &opts.field_manager, Part::Main, now),
             Some(cfg) => {
-                let owned = managed::apply(
-                    &json!({"metadata": {}}),
-                    cfg,
-                    &opts.field_manager,
-                    false,
-                    now,
-                )?;
+                let owned = managed::apply(&json!({"metadata": {}}), cfg, &opts.field_manager, false, now)?;
                 if let Some(mf) = owned.pointer("/metadata/managedFields") {
                     meta::metadata_mut(&mut obj).insert("managedFields".into(), mf.clone());
                 }
             }
         }
-        let r = ObjectRef {
-            kind,
-            namespace,
-            name: meta::name(&obj),
-        };
+        let r = ObjectRef { kind, namespace, name: meta::name(&obj) };
         if opts.dry_run {
             if self.store.get(&key(r)).await.map_err(store_err)?.is_some() {
                 return Err(ApiError::already_exists(info.plural, r.name));
@@ -349,8 +311,7 @@ impl Registry {
         if precondition.is_some_and(|p| p != rev) {
             return Err(ApiError::stale(r.kind.info().plural, r.name));
         }
-        self.write_update(r, &current, rev, new, status, opts, "Update")
-            .await
+        self.write_update(r, &current, rev, new, status, opts, "Update").await
     }
 
     /// Check and store `new` as the successor of `current` (read at `rev`).
@@ -389,13 +350,7 @@ impl Registry {
             if info.namespaced {
                 md.insert("namespace".into(), json!(r.namespace));
             }
-            for f in [
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-            ] {
+            for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
                 match old_md.get(f) {
                     Some(v) => md.insert(f.into(), v.clone()),
                     None => md.remove(f),
@@ -415,10 +370,7 @@ impl Registry {
             r.kind.prepare_update(current, &mut new);
         }
         if new.get("spec") != current.get("spec") {
-            let g = current
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
+            let g = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
             meta::metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
         let errs = r.kind.validate_update(current, &new);
@@ -427,18 +379,10 @@ impl Registry {
         }
         if operation != "Apply" {
             let part = if status { Part::Status } else { Part::Main };
-            managed::record_update(
-                &mut new,
-                Some(current),
-                &opts.field_manager,
-                part,
-                Timestamp::now(),
-            );
+            managed::record_update(&mut new, Some(current), &opts.field_manager, part, Timestamp::now());
         }
         // Finalizers gone from an object being deleted with no grace left: it goes now.
-        let finish_delete = meta::is_deleting(&new)
-            && meta::finalizers(&new).is_empty()
-            && grace_left(&new) == Some(0);
+        let finish_delete = meta::is_deleting(&new) && meta::finalizers(&new).is_empty() && grace_left(&new) == Some(0);
         if opts.dry_run {
             return Ok(new);
         }
@@ -446,8 +390,7 @@ impl Registry {
             return match self.store.delete(&key(r), Some(rev)).await {
                 Ok(kv) => {
                     let mut gone = new;
-                    meta::metadata_mut(&mut gone)
-                        .insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+                    meta::metadata_mut(&mut gone).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
                     Ok(gone)
                 }
                 Err(StoreError::Conflict { .. }) => Err(ApiError::stale(info.plural, r.name)),
@@ -489,13 +432,7 @@ impl Registry {
             let (patched, warnings) = match patch_type {
                 PatchType::Apply => {
                     let (applied, _) = decode_body(r.kind, body, opts.field_validation)?;
-                    let obj = managed::apply(
-                        &current,
-                        &applied,
-                        &opts.field_manager,
-                        opts.force,
-                        Timestamp::now(),
-                    )?;
+                    let obj = managed::apply(&current, &applied, &opts.field_manager, opts.force, Timestamp::now())?;
                     (obj, vec![])
                 }
                 _ => {
@@ -509,21 +446,10 @@ impl Registry {
             if !wanted.is_empty() && parse_rv(&wanted)? != rev {
                 return Err(ApiError::stale(info.plural, r.name));
             }
-            let operation = if patch_type == PatchType::Apply {
-                "Apply"
-            } else {
-                "Update"
-            };
-            match self
-                .write_update(r, &current, rev, patched, status, opts, operation)
-                .await
-            {
+            let operation = if patch_type == PatchType::Apply { "Apply" } else { "Update" };
+            match self.write_update(r, &current, rev, patched, status, opts, operation).await {
                 Ok(object) => {
-                    return Ok(Written {
-                        object,
-                        warnings,
-                        created: false,
-                    });
+                    return Ok(Written { object, warnings, created: false });
                 }
                 Err(e @ ApiError::Conflict { .. }) if wanted.is_empty() => last_err = Some(e),
                 Err(e) => return Err(e),
@@ -532,12 +458,7 @@ impl Registry {
         Err(last_err.unwrap_or_else(|| ApiError::stale(info.plural, r.name)))
     }
 
-    async fn apply_create(
-        &self,
-        r: ObjectRef<'_>,
-        body: &Value,
-        opts: &WriteOptions,
-    ) -> Result<Written, ApiError> {
+    async fn apply_create(&self, r: ObjectRef<'_>, body: &Value, opts: &WriteOptions) -> Result<Written, ApiError> {
         let (mut obj, warnings) = decode_body(r.kind, body, opts.field_validation)?;
         let body_name = meta::name(&obj);
         if !body_name.is_empty() && body_name != r.name {
@@ -548,23 +469,12 @@ impl Registry {
         }
         meta::metadata_mut(&mut obj).insert("name".into(), json!(r.name));
         let applied = obj.clone();
-        let created = self
-            .create_object(r.kind, r.namespace, obj, opts, Some(&applied))
-            .await?;
-        Ok(Written {
-            object: created,
-            warnings,
-            created: true,
-        })
+        let created = self.create_object(r.kind, r.namespace, obj, opts, Some(&applied)).await?;
+        Ok(Written { object: created, warnings, created: true })
     }
 
     /// DELETE of one object, with graceful deletion for pods on a node, and finalizers.
-    pub async fn delete(
-        &self,
-        r: ObjectRef<'_>,
-        opts: &DeleteOptions,
-        dry_run: bool,
-    ) -> Result<Deleted, ApiError> {
+    pub async fn delete(&self, r: ObjectRef<'_>, opts: &DeleteOptions, dry_run: bool) -> Result<Deleted, ApiError> {
         let info = r.kind.info();
         for _ in 0..PATCH_RETRIES {
             let (current, rev) = self.get_kv(r).await?;
@@ -628,18 +538,14 @@ impl Registry {
             // Start (or shorten) a graceful deletion.
             let mut updated = current.clone();
             let now = Timestamp::now();
-            let existing_grace = current
-                .pointer("/metadata/deletionGracePeriodSeconds")
-                .and_then(Value::as_i64);
+            let existing_grace = current.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
             let shorten = existing_grace.is_none_or(|g| grace < g);
             if meta::is_deleting(&current) && !shorten {
                 return Ok(Deleted::Pending(current));
             }
             {
                 let md = meta::metadata_mut(&mut updated);
-                let at = now
-                    .checked_add(jiff::SignedDuration::from_secs(grace))
-                    .unwrap_or(now);
+                let at = now.checked_add(jiff::SignedDuration::from_secs(grace)).unwrap_or(now);
                 md.insert("deletionTimestamp".into(), json!(time::rfc3339(at)));
                 md.insert("deletionGracePeriodSeconds".into(), json!(grace));
             }
@@ -662,12 +568,7 @@ impl Registry {
     }
 
     /// A system write (binding, namespace finalize): stored as given, compare-and-swap on `current`.
-    pub async fn write_raw(
-        &self,
-        r: ObjectRef<'_>,
-        current: &Value,
-        next: Value,
-    ) -> Result<Value, ApiError> {
+    pub async fn write_raw(&self, r: ObjectRef<'_>, current: &Value, next: Value) -> Result<Value, ApiError> {
         let rev = parse_rv(meta::resource_version(current))?;
         match self.store.update(&key(r), encode(&next), rev).await {
             Ok(kv) => decode(&kv),
@@ -682,11 +583,7 @@ impl Registry {
         let Some(nskind) = kinds::by_resource("namespaces") else {
             return Ok(());
         };
-        let r = ObjectRef {
-            kind: nskind,
-            namespace: "",
-            name,
-        };
+        let r = ObjectRef { kind: nskind, namespace: "", name };
         let (_, rev) = self.get_kv(r).await?;
         match self.store.delete(&key(r), Some(rev)).await {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
@@ -701,10 +598,7 @@ impl Registry {
             return Ok(());
         };
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-        let opts = WriteOptions {
-            field_manager: "skiff".into(),
-            ..Default::default()
-        };
+        let opts = WriteOptions { field_manager: "skiff".into(), ..Default::default() };
         match self.create(nskind, "", obj, &opts).await {
             Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -722,8 +616,7 @@ fn strip_rv(obj: &Value) -> Value {
 }
 
 fn grace_left(obj: &Value) -> Option<i64> {
-    obj.pointer("/metadata/deletionGracePeriodSeconds")
-        .and_then(Value::as_i64)
+    obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64)
 }
 
 /// The grace period a delete gets: pods bound to a node and not finished wait for the node agent.
@@ -731,35 +624,18 @@ fn graceful_period(kind: &dyn Kind, obj: &Value, requested: Option<i64>) -> i64 
     if kind.info().plural != "pods" {
         return 0;
     }
-    let node = obj
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let phase = obj
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
     if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
         return 0;
     }
-    let default = obj
-        .pointer("/spec/terminationGracePeriodSeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(30);
+    let default = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
     // Upstream turns a negative request into 1 second.
-    requested
-        .map(|g| if g < 0 { 1 } else { g })
-        .unwrap_or(default)
-        .max(0)
+    requested.map(|g| if g < 0 { 1 } else { g }).unwrap_or(default).max(0)
 }
 
 /// Whether `obj` passes the selectors; an unknown field selector field is a 400.
-pub fn matches(
-    kind: &dyn Kind,
-    obj: &Value,
-    labels: &LabelSelector,
-    fields: &FieldSelector,
-) -> Result<bool, ApiError> {
+pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &FieldSelector) -> Result<bool, ApiError> {
     if !labels.matches(&meta::labels(obj)) {
         return Ok(false);
     }

@@ -30,18 +30,10 @@ fn parse_target(path: &str) -> Result<Target, ApiError> {
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let owned = |s: &&str| Some(s.to_string());
     let (resource, namespace, name, sub) = match segs.as_slice() {
-        ["namespaces", ns, res, more @ ..] if !matches!(*res, "status" | "finalize") => (
-            *res,
-            owned(ns),
-            more.first().map(|s| s.to_string()),
-            more.get(1).map(|s| s.to_string()),
-        ),
-        [res, more @ ..] => (
-            *res,
-            None,
-            more.first().map(|s| s.to_string()),
-            more.get(1).map(|s| s.to_string()),
-        ),
+        ["namespaces", ns, res, more @ ..] if !matches!(*res, "status" | "finalize") => {
+            (*res, owned(ns), more.first().map(|s| s.to_string()), more.get(1).map(|s| s.to_string()))
+        }
+        [res, more @ ..] => (*res, None, more.first().map(|s| s.to_string()), more.get(1).map(|s| s.to_string())),
         [] => return Err(ApiError::NoResource),
     };
     if segs.len() > 5 || (namespace.is_none() && segs.len() > 3) {
@@ -51,12 +43,7 @@ fn parse_target(path: &str) -> Result<Target, ApiError> {
     if namespace.is_some() && !kind.info().namespaced {
         return Err(ApiError::NoResource);
     }
-    Ok(Target {
-        kind,
-        namespace,
-        name,
-        sub,
-    })
+    Ok(Target { kind, namespace, name, sub })
 }
 
 fn field_manager(q: &Query, headers: &HeaderMap) -> String {
@@ -64,16 +51,8 @@ fn field_manager(q: &Query, headers: &HeaderMap) -> String {
         return m.clone();
     }
     // Upstream's default: the user agent up to the first '/'.
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown");
-    ua.split('/')
-        .next()
-        .unwrap_or("unknown")
-        .chars()
-        .take(128)
-        .collect()
+    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+    ua.split('/').next().unwrap_or("unknown").chars().take(128).collect()
 }
 
 /// Strip kind/apiVersion from list items, as upstream lists carry them only at the top.
@@ -96,10 +75,7 @@ fn render(kind: &dyn Kind, output: Output, q: &Query, obj: Value) -> Value {
         Output::Object => obj,
         Output::Table(api_version) => {
             let mut lm = Map::new();
-            lm.insert(
-                "resourceVersion".into(),
-                json!(meta::resource_version(&obj)),
-            );
+            lm.insert("resourceVersion".into(), json!(meta::resource_version(&obj)));
             let mut t = table::table(kind, &[obj], lm, q.include_object, true, Timestamp::now());
             t["apiVersion"] = json!(api_version);
             t
@@ -170,60 +146,22 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             let Some(ns) = ns.as_deref().or((!kind.info().namespaced).then_some("")) else {
                 return Err(ApiError::NoResource.into());
             };
-            let raw = http::parse_body(
-                &http::read_body(body).await?,
-                http::content_type(&headers),
-                false,
-            )?;
+            let raw = http::parse_body(&http::read_body(body).await?, http::content_type(&headers), false)?;
             let (obj, warnings) = decode_body(kind, &raw, q.field_validation)?;
             let created = reg.create(kind, ns, obj, &opts).await?;
-            Ok(http::json(
-                StatusCode::CREATED,
-                &render(kind, output, &q, created),
-                &warnings,
-            ))
+            Ok(http::json(StatusCode::CREATED, &render(kind, output, &q, created), &warnings))
         }
-        (&Method::DELETE, None, None) => {
-            delete_collection(state, kind, ns.as_deref(), &q, body).await
-        }
+        (&Method::DELETE, None, None) => delete_collection(state, kind, ns.as_deref(), &q, body).await,
         (&Method::GET, Some(n), None | Some("status")) => {
-            let obj = reg
-                .get(ObjectRef {
-                    kind,
-                    namespace: &ns_str,
-                    name: n,
-                })
-                .await?;
-            Ok(http::json(
-                StatusCode::OK,
-                &render(kind, output, &q, obj),
-                &[],
-            ))
+            let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
+            Ok(http::json(StatusCode::OK, &render(kind, output, &q, obj), &[]))
         }
         (&Method::PUT, Some(n), None | Some("status")) => {
-            let raw = http::parse_body(
-                &http::read_body(body).await?,
-                http::content_type(&headers),
-                false,
-            )?;
+            let raw = http::parse_body(&http::read_body(body).await?, http::content_type(&headers), false)?;
             let (obj, warnings) = decode_body(kind, &raw, q.field_validation)?;
-            let updated = reg
-                .update(
-                    ObjectRef {
-                        kind,
-                        namespace: &ns_str,
-                        name: n,
-                    },
-                    obj,
-                    sub == Some("status"),
-                    &opts,
-                )
-                .await?;
-            Ok(http::json(
-                StatusCode::OK,
-                &render(kind, output, &q, updated),
-                &warnings,
-            ))
+            let updated =
+                reg.update(ObjectRef { kind, namespace: &ns_str, name: n }, obj, sub == Some("status"), &opts).await?;
+            Ok(http::json(StatusCode::OK, &render(kind, output, &q, updated), &warnings))
         }
         (&Method::PATCH, Some(n), None | Some("status")) => {
             let ct = http::content_type(&headers).to_string();
@@ -232,11 +170,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                     "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"
                 ))
             })?;
-            let raw = http::parse_body(
-                &http::read_body(body).await?,
-                &ct,
-                patch_type == PatchType::Apply,
-            )?;
+            let raw = http::parse_body(&http::read_body(body).await?, &ct, patch_type == PatchType::Apply)?;
             if patch_type != PatchType::Apply && q.force {
                 return Err(ApiError::BadRequest(
                     "force: Invalid value: true: may not be specified for non-apply patch".into(),
@@ -244,60 +178,15 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 .into());
             }
             let written = reg
-                .patch(
-                    ObjectRef {
-                        kind,
-                        namespace: &ns_str,
-                        name: n,
-                    },
-                    patch_type,
-                    &raw,
-                    sub == Some("status"),
-                    &opts,
-                )
+                .patch(ObjectRef { kind, namespace: &ns_str, name: n }, patch_type, &raw, sub == Some("status"), &opts)
                 .await?;
-            let code = if written.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Ok(http::json(
-                code,
-                &render(kind, output, &q, written.object),
-                &written.warnings,
-            ))
+            let code = if written.created { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(http::json(code, &render(kind, output, &q, written.object), &written.warnings))
         }
         (&Method::DELETE, Some(n), None) => {
-            let bytes = http::read_body(body).await?;
-            let mut dopts: DeleteOptions = if bytes.is_empty() {
-                DeleteOptions::default()
-            } else {
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    ApiError::BadRequest(format!("error decoding DeleteOptions: {e}"))
-                })?
-            };
-            if q.grace_period.is_some() {
-                dopts.grace_period_seconds = q.grace_period;
-            }
-            if q.propagation_policy.is_some() {
-                dopts.propagation_policy = q.propagation_policy.clone();
-            }
-            let dry = q.dry_run
-                || dopts
-                    .dry_run
-                    .as_ref()
-                    .is_some_and(|d| d.iter().any(|x| x == "All"));
-            let result = reg
-                .delete(
-                    ObjectRef {
-                        kind,
-                        namespace: &ns_str,
-                        name: n,
-                    },
-                    &dopts,
-                    dry,
-                )
-                .await?;
+            let dopts = delete_options(body, &q).await?;
+            let dry = q.dry_run || dopts.dry_run.as_ref().is_some_and(|d| d.iter().any(|x| x == "All"));
+            let result = reg.delete(ObjectRef { kind, namespace: &ns_str, name: n }, &dopts, dry).await?;
             let obj = match result {
                 Deleted::Gone(o) => o,
                 Deleted::Pending(o) => {
@@ -307,79 +196,50 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                     o
                 }
             };
-            Ok(http::json(
-                StatusCode::OK,
-                &render(kind, output, &q, obj),
-                &[],
-            ))
+            Ok(http::json(StatusCode::OK, &render(kind, output, &q, obj), &[]))
         }
         (&Method::POST, Some(n), Some("binding")) if kind.info().plural == "pods" => {
-            let raw = http::parse_body(
-                &http::read_body(body).await?,
-                http::content_type(&headers),
-                false,
-            )?;
-            bind(
-                state,
-                ObjectRef {
-                    kind,
-                    namespace: &ns_str,
-                    name: n,
-                },
-                &raw,
-                &opts,
-            )
-            .await
+            let raw = http::parse_body(&http::read_body(body).await?, http::content_type(&headers), false)?;
+            bind(state, ObjectRef { kind, namespace: &ns_str, name: n }, &raw, &opts).await
         }
         (&Method::PUT, Some(n), Some("finalize")) if kind.info().plural == "namespaces" => {
-            let raw = http::parse_body(
-                &http::read_body(body).await?,
-                http::content_type(&headers),
-                false,
-            )?;
-            let current = reg
-                .get(ObjectRef {
-                    kind,
-                    namespace: &ns_str,
-                    name: n,
-                })
-                .await?;
+            let raw = http::parse_body(&http::read_body(body).await?, http::content_type(&headers), false)?;
+            let current = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             let mut next = current.clone();
-            next["spec"]["finalizers"] = raw
-                .pointer("/spec/finalizers")
-                .cloned()
-                .unwrap_or(json!([]));
-            let stored = reg
-                .write_raw(
-                    ObjectRef {
-                        kind,
-                        namespace: &ns_str,
-                        name: n,
-                    },
-                    &current,
-                    next,
-                )
-                .await?;
+            next["spec"]["finalizers"] = raw.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+            let stored = reg.write_raw(ObjectRef { kind, namespace: &ns_str, name: n }, &current, next).await?;
             Ok(http::json(StatusCode::OK, &stored, &[]))
         }
-        (_, Some(_), Some(s))
-            if kind
-                .info()
-                .subresources
-                .iter()
-                .any(|(name, _, _)| *name == s) =>
-        {
+        (_, Some(_), Some(s)) if kind.info().subresources.iter().any(|(name, _, _)| *name == s) => {
             Err(ApiError::MethodNotSupported(format!(
                 "the server does not allow this method on the requested resource ({s})"
             ))
             .into())
         }
         (_, Some(_), Some(_)) => Err(ApiError::NoResource.into()),
-        _ => Err(ApiError::MethodNotSupported(
-            "the server does not allow this method on the requested resource".into(),
-        )
-        .into()),
+        _ => {
+            Err(ApiError::MethodNotSupported("the server does not allow this method on the requested resource".into())
+                .into())
+        }
     }
+}
+
+/// DeleteOptions from the body (optional), overridden by query parameters.
+async fn delete_options(body: Body, q: &Query) -> Result<DeleteOptions, ApiError> {
+    let bytes = http::read_body(body).await?;
+    let mut dopts: DeleteOptions = if bytes.is_empty() {
+        DeleteOptions::default()
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("error decoding DeleteOptions: {e}")))?
+    };
+    if q.grace_period.is_some() {
+        dopts.grace_period_seconds = q.grace_period;
+    }
+    if q.propagation_policy.is_some() {
+        dopts.propagation_policy = q.propagation_policy.clone();
+    }
+    Ok(dopts)
 }
 
 /// Continue tokens: the last returned key, base64-encoded with the list's revision.
@@ -391,16 +251,10 @@ fn encode_continue(rev: u64, after: &str) -> String {
 
 fn decode_continue(token: &str) -> Result<String, ApiError> {
     use base64::Engine;
-    let bad =
-        || ApiError::BadRequest("continue key is not valid: illegal base64 data or format".into());
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(token)
-        .map_err(|_| bad())?;
+    let bad = || ApiError::BadRequest("continue key is not valid: illegal base64 data or format".into());
+    let raw = base64::engine::general_purpose::STANDARD.decode(token).map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    v.get("start")
-        .and_then(Value::as_str)
-        .map(String::from)
-        .ok_or_else(bad)
+    v.get("start").and_then(Value::as_str).map(String::from).ok_or_else(bad)
 }
 
 fn sort_key(o: &Value) -> String {
@@ -427,10 +281,7 @@ async fn list(
         let remaining = items.len() - limit;
         items.truncate(limit);
         if let Some(last) = items.last() {
-            lm.insert(
-                "continue".into(),
-                json!(encode_continue(rev, &sort_key(last))),
-            );
+            lm.insert("continue".into(), json!(encode_continue(rev, &sort_key(last))));
             lm.insert("remainingItemCount".into(), json!(remaining));
         }
     }
@@ -452,24 +303,11 @@ async fn delete_collection(
     q: &Query,
     body: Body,
 ) -> Result<Response, Failure> {
-    let bytes = http::read_body(body).await?;
-    let mut dopts: DeleteOptions = if bytes.is_empty() {
-        DeleteOptions::default()
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::BadRequest(format!("error decoding DeleteOptions: {e}")))?
-    };
-    if q.grace_period.is_some() {
-        dopts.grace_period_seconds = q.grace_period;
-    }
+    let dopts = delete_options(body, q).await?;
     let (items, rev) = state.registry.list(kind, ns, &q.labels, &q.fields).await?;
     let mut deleted = Vec::new();
     for obj in items {
-        let r = ObjectRef {
-            kind,
-            namespace: meta::namespace(&obj),
-            name: meta::name(&obj),
-        };
+        let r = ObjectRef { kind, namespace: meta::namespace(&obj), name: meta::name(&obj) };
         match state.registry.delete(r, &dopts, q.dry_run).await {
             Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
             Err(ApiError::NotFound { .. }) => {}
@@ -478,48 +316,25 @@ async fn delete_collection(
     }
     let mut lm = Map::new();
     lm.insert("resourceVersion".into(), json!(rev.to_string()));
-    Ok(http::json(
-        StatusCode::OK,
-        &list_object(kind, deleted, lm),
-        &[],
-    ))
+    Ok(http::json(StatusCode::OK, &list_object(kind, deleted, lm), &[]))
 }
 
 /// POST pods/NAME/binding: assign the pod to a node (the scheduler's write).
-async fn bind(
-    state: &AppState,
-    r: ObjectRef<'_>,
-    raw: &Value,
-    opts: &WriteOptions,
-) -> Result<Response, Failure> {
-    let node = raw
-        .pointer("/target/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+async fn bind(state: &AppState, r: ObjectRef<'_>, raw: &Value, opts: &WriteOptions) -> Result<Response, Failure> {
+    let node = raw.pointer("/target/name").and_then(Value::as_str).unwrap_or("");
     if node.is_empty() {
         return Err(ApiError::invalid(
             "Binding",
             r.name,
-            vec![skiff_core::field::FieldError::required(
-                &skiff_core::field::Path::new("target").child("name"),
-                "",
-            )],
+            vec![skiff_core::field::FieldError::required(&skiff_core::field::Path::new("target").child("name"), "")],
         )
         .into());
     }
     let current = state.registry.get(r).await?;
     if meta::is_deleting(&current) {
-        return Err(ApiError::conflict(
-            "pods",
-            r.name,
-            "pod is being deleted, cannot be assigned to a host",
-        )
-        .into());
+        return Err(ApiError::conflict("pods", r.name, "pod is being deleted, cannot be assigned to a host").into());
     }
-    let assigned = current
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let assigned = current.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
     if !assigned.is_empty() {
         return Err(ApiError::conflict(
             "pods/binding",
@@ -530,25 +345,13 @@ async fn bind(
     }
     let mut next = current.clone();
     next["spec"]["nodeName"] = json!(node);
-    let conds = next["status"]["conditions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut conds: Vec<Value> = conds
-        .into_iter()
-        .filter(|c| c["type"] != "PodScheduled")
-        .collect();
-    conds.push(
-        json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
-        "lastTransitionTime": time::rfc3339(Timestamp::now())}),
-    );
+    let conds = next["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+    conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+        "lastTransitionTime": time::rfc3339(Timestamp::now())}));
     next["status"]["conditions"] = json!(conds);
     if !opts.dry_run {
         state.registry.write_raw(r, &current, next).await?;
     }
-    Ok(http::json(
-        StatusCode::CREATED,
-        &status::success_status(None),
-        &[],
-    ))
+    Ok(http::json(StatusCode::CREATED, &status::success_status(None), &[]))
 }

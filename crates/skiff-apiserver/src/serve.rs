@@ -29,9 +29,7 @@ pub enum TlsError {
 }
 
 fn certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem(e.to_string()))
+    rustls_pemfile::certs(&mut pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| TlsError::Pem(e.to_string()))
 }
 
 pub fn acceptor(pki: &crate::pki::Pki) -> Result<TlsAcceptor, TlsError> {
@@ -56,12 +54,7 @@ pub fn acceptor(pki: &crate::pki::Pki) -> Result<TlsAcceptor, TlsError> {
 }
 
 /// Accept connections until `shutdown` flips, then let open connections finish briefly.
-pub async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    router: Router,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router, mut shutdown: watch::Receiver<bool>) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -78,20 +71,15 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let (acceptor, router, mut shutdown) = (acceptor.clone(), router.clone(), shutdown.clone());
         connections.spawn(async move {
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(t)) => t,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            let authenticated = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .is_some_and(|c| !c.is_empty());
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let authenticated = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let mut req = req.map(Body::new);
                 req.extensions_mut().insert(ClientCert(authenticated));
@@ -115,8 +103,6 @@ pub async fn serve(
         // Reap finished connection tasks so the set does not grow.
         while connections.try_join_next().is_some() {}
     }
-    let _ = tokio::time::timeout(Duration::from_secs(6), async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(6), async { while connections.join_next().await.is_some() {} }).await;
 }

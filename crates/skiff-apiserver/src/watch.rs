@@ -40,11 +40,7 @@ fn expired(requested: Revision, oldest: Revision) -> Value {
 }
 
 /// Serves one watch; the response streams until timeout, shutdown or client disconnect.
-pub async fn serve(
-    reg: &Registry,
-    w: WatchRequest,
-    shutdown: watch::Receiver<bool>,
-) -> Result<Response, ApiError> {
+pub async fn serve(reg: &Registry, w: WatchRequest, shutdown: watch::Receiver<bool>) -> Result<Response, ApiError> {
     let store = reg.store().clone();
     let prefix = match &w.namespace {
         Some(ns) if w.kind.info().namespaced => {
@@ -55,16 +51,12 @@ pub async fn serve(
     // Unset or "0": start with the current state as synthetic ADDED events.
     let (initial, start) = match w.resource_version.as_deref() {
         None | Some("0") => {
-            let (objs, rev) = reg
-                .list(w.kind, w.namespace.as_deref(), &w.labels, &w.fields)
-                .await?;
+            let (objs, rev) = reg.list(w.kind, w.namespace.as_deref(), &w.labels, &w.fields).await?;
             (objs, rev)
         }
         Some(rv) => {
             let rev: Revision = rv.parse().map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "resourceVersion: Invalid value: {rv:?}: must be an integer"
-                ))
+                ApiError::BadRequest(format!("resourceVersion: Invalid value: {rv:?}: must be an integer"))
             })?;
             (vec![], rev)
         }
@@ -75,10 +67,7 @@ pub async fn serve(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let stream = match store.watch(&prefix, start).await {
         Ok(s) => Some(s),
-        Err(StoreError::Compacted {
-            requested,
-            compacted,
-        }) => {
+        Err(StoreError::Compacted { requested, compacted }) => {
             let ev = json!({"type": "ERROR", "object": expired(requested, compacted)});
             let _ = tx.send(Ok(line(&ev))).await;
             None
@@ -86,18 +75,13 @@ pub async fn serve(
         Err(e) => return Err(ApiError::Internal(e.to_string())),
     };
     if let Some(stream) = stream {
-        let timeout = w
-            .timeout
-            .unwrap_or_else(|| Duration::from_secs(1800 + rand::random_range(0..1800)));
+        let timeout = w.timeout.unwrap_or_else(|| Duration::from_secs(1800 + rand::random_range(0..1800)));
         tokio::spawn(pump(w, initial, start, stream, tx, timeout, shutdown));
     }
     let body = Body::from_stream(ReceiverStream::new(rx));
     Ok((
         StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-cache, private"),
-        ],
+        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache, private")],
         body,
     )
         .into_response())
@@ -121,14 +105,8 @@ impl Encoder {
         let object = match self.output {
             Output::Object => obj,
             Output::Table(api_version) => {
-                let mut t = table::table(
-                    self.kind,
-                    &[obj],
-                    Map::new(),
-                    self.include,
-                    !self.headers_sent,
-                    Timestamp::now(),
-                );
+                let mut t =
+                    table::table(self.kind, &[obj], Map::new(), self.include, !self.headers_sent, Timestamp::now());
                 t["apiVersion"] = json!(api_version);
                 self.headers_sent = true;
                 t
@@ -151,26 +129,17 @@ async fn pump(
     timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut enc = Encoder {
-        output: w.output,
-        include: w.include,
-        kind: w.kind,
-        headers_sent: false,
-    };
+    let mut enc = Encoder { output: w.output, include: w.include, kind: w.kind, headers_sent: false };
     for obj in initial {
         if tx.send(Ok(enc.event("ADDED", obj))).await.is_err() {
             return;
         }
     }
-    let matches =
-        |obj: &Value| registry::matches(w.kind, obj, &w.labels, &w.fields).unwrap_or(false);
+    let matches = |obj: &Value| registry::matches(w.kind, obj, &w.labels, &w.fields).unwrap_or(false);
     let mut last = start;
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let mut bookmark = tokio::time::interval_at(
-        tokio::time::Instant::now() + BOOKMARK_INTERVAL,
-        BOOKMARK_INTERVAL,
-    );
+    let mut bookmark = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_INTERVAL, BOOKMARK_INTERVAL);
     loop {
         let next = tokio::select! {
             _ = &mut deadline => return,
@@ -187,11 +156,7 @@ async fn pump(
             None => return,
             Some(Err(_)) => {
                 // Lagged: make the client list again, as for an expired resourceVersion.
-                let _ = tx
-                    .send(Ok(line(
-                        &json!({"type": "ERROR", "object": expired(last, last)}),
-                    )))
-                    .await;
+                let _ = tx.send(Ok(line(&json!({"type": "ERROR", "object": expired(last, last)})))).await;
                 return;
             }
             Some(Ok(e)) => e,
@@ -201,11 +166,7 @@ async fn pump(
             continue;
         };
         let now_matches = matches(&obj);
-        let was_matching = event
-            .prev
-            .as_ref()
-            .and_then(decode_at)
-            .is_some_and(|p| matches(&p));
+        let was_matching = event.prev.as_ref().and_then(decode_at).is_some_and(|p| matches(&p));
         let kind = match (event.kind, was_matching, now_matches) {
             (EventType::Created, _, true) => "ADDED",
             (EventType::Updated, true, true) => "MODIFIED",

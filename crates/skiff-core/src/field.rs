@@ -12,11 +12,7 @@ impl Path {
         Path(root.to_string())
     }
     pub fn child(&self, name: &str) -> Self {
-        if self.0.is_empty() {
-            Path(name.to_string())
-        } else {
-            Path(format!("{}.{}", self.0, name))
-        }
+        if self.0.is_empty() { Path(name.to_string()) } else { Path(format!("{}.{}", self.0, name)) }
     }
     pub fn index(&self, i: usize) -> Self {
         Path(format!("{}[{}]", self.0, i))
@@ -91,12 +87,7 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(kind: ErrorType, field: &Path, value: Option<Value>, detail: impl Into<String>) -> Self {
-        FieldError {
-            kind,
-            field: field.clone(),
-            value,
-            detail: detail.into(),
-        }
+        FieldError { kind, field: field.clone(), value, detail: detail.into() }
     }
     pub fn invalid(field: &Path, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
@@ -114,35 +105,20 @@ impl FieldError {
         Self::new(ErrorType::NotFound, field, Some(value.into()), "")
     }
     pub fn too_long(field: &Path, max: usize) -> Self {
-        Self::new(
-            ErrorType::TooLong,
-            field,
-            None,
-            format!("must have at most {max} bytes"),
-        )
+        Self::new(ErrorType::TooLong, field, None, format!("must have at most {max} bytes"))
     }
     /// `Unsupported value: "x": supported values: "a", "b"`.
     pub fn not_supported(field: &Path, value: impl Into<Value>, supported: &[&str]) -> Self {
         let list: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
-        Self::new(
-            ErrorType::NotSupported,
-            field,
-            Some(value.into()),
-            format!("supported values: {}", list.join(", ")),
-        )
+        Self::new(ErrorType::NotSupported, field, Some(value.into()), format!("supported values: {}", list.join(", ")))
     }
 
     /// The text after the field path (`ErrorBody` upstream).
     pub fn body(&self) -> String {
         let mut s = match (&self.kind, &self.value) {
-            (
-                ErrorType::Required
-                | ErrorType::Forbidden
-                | ErrorType::TooLong
-                | ErrorType::Internal,
-                _,
-            )
-            | (_, None) => self.kind.text().to_string(),
+            (ErrorType::Required | ErrorType::Forbidden | ErrorType::TooLong | ErrorType::Internal, _) | (_, None) => {
+                self.kind.text().to_string()
+            }
             (_, Some(v)) => format!("{}: {}", self.kind.text(), go_value(v)),
         };
         if !self.detail.is_empty() {
@@ -197,28 +173,19 @@ mod tests {
     fn invalid_value_wording() {
         let p = Path::new("spec").child("containers").index(0).child("name");
         let e = FieldError::invalid(&p, "a:b", "bad");
-        assert_eq!(
-            e.to_string(),
-            "spec.containers[0].name: Invalid value: \"a:b\": bad"
-        );
+        assert_eq!(e.to_string(), "spec.containers[0].name: Invalid value: \"a:b\": bad");
     }
 
     #[test]
     fn required_and_unsupported_wording() {
         let p = Path::new("spec").child("restartPolicy");
-        assert_eq!(
-            FieldError::required(&p, "").to_string(),
-            "spec.restartPolicy: Required value"
-        );
+        assert_eq!(FieldError::required(&p, "").to_string(), "spec.restartPolicy: Required value");
         let e = FieldError::not_supported(&p, "X", &["Always", "Never"]);
         assert_eq!(
             e.to_string(),
             "spec.restartPolicy: Unsupported value: \"X\": supported values: \"Always\", \"Never\""
         );
         let n = FieldError::invalid(&p, 0, "must be between 1 and 65535, inclusive");
-        assert_eq!(
-            n.body(),
-            "Invalid value: 0: must be between 1 and 65535, inclusive"
-        );
+        assert_eq!(n.body(), "Invalid value: 0: must be between 1 and 65535, inclusive");
     }
 }

@@ -41,10 +41,7 @@ pub enum Part {
 
 impl FieldSet {
     fn leaf() -> Self {
-        FieldSet {
-            member: true,
-            children: BTreeMap::new(),
-        }
+        FieldSet { member: true, children: BTreeMap::new() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -70,10 +67,7 @@ impl FieldSet {
                 let mut md = FieldSet::default();
                 for (mk, mv) in v.as_object().into_iter().flatten() {
                     if !SYSTEM_METADATA.contains(&mk.as_str()) && !mv.is_null() {
-                        md.children.insert(
-                            format!("f:{mk}"),
-                            of_value(mv, &schema::join("metadata", mk)),
-                        );
+                        md.children.insert(format!("f:{mk}"), of_value(mv, &schema::join("metadata", mk)));
                     }
                 }
                 if !md.is_empty() {
@@ -100,10 +94,7 @@ impl FieldSet {
     }
 
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet {
-            member: self.member && !other.member,
-            children: BTreeMap::new(),
-        };
+        let mut out = FieldSet { member: self.member && !other.member, children: BTreeMap::new() };
         for (k, v) in &self.children {
             let d = match other.children.get(k) {
                 Some(o) => v.difference(o),
@@ -117,10 +108,7 @@ impl FieldSet {
     }
 
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet {
-            member: self.member && other.member,
-            children: BTreeMap::new(),
-        };
+        let mut out = FieldSet { member: self.member && other.member, children: BTreeMap::new() };
         for (k, v) in &self.children {
             if let Some(o) = other.children.get(k) {
                 let i = v.intersection(o);
@@ -134,10 +122,7 @@ impl FieldSet {
 
     /// Member paths that have no members below them: the fields whose values can differ.
     pub fn leaves(&self) -> Vec<Vec<String>> {
-        self.members()
-            .into_iter()
-            .filter(|p| self.node(p).is_some_and(|n| n.children.is_empty()))
-            .collect()
+        self.members().into_iter().filter(|p| self.node(p).is_some_and(|n| n.children.is_empty())).collect()
     }
 
     fn node(&self, path: &[String]) -> Option<&FieldSet> {
@@ -213,14 +198,10 @@ fn item_key(item: &Value, keys: &[&str]) -> String {
 fn of_value(v: &Value, path: &str) -> FieldSet {
     match v {
         Value::Object(m) if !m.is_empty() => {
-            let mut set = FieldSet {
-                member: schema::is_granular_map(path),
-                children: BTreeMap::new(),
-            };
+            let mut set = FieldSet { member: schema::is_granular_map(path), children: BTreeMap::new() };
             for (k, cv) in m {
                 if !cv.is_null() {
-                    set.children
-                        .insert(format!("f:{k}"), of_value(cv, &schema::join(path, k)));
+                    set.children.insert(format!("f:{k}"), of_value(cv, &schema::join(path, k)));
                 }
             }
             set
@@ -229,16 +210,10 @@ fn of_value(v: &Value, path: &str) -> FieldSet {
             ListType::Atomic => FieldSet::leaf(),
             ListType::Set => FieldSet {
                 member: true,
-                children: items
-                    .iter()
-                    .map(|i| (format!("v:{i}"), FieldSet::leaf()))
-                    .collect(),
+                children: items.iter().map(|i| (format!("v:{i}"), FieldSet::leaf())).collect(),
             },
             ListType::Map(keys) => {
-                let mut set = FieldSet {
-                    member: true,
-                    children: BTreeMap::new(),
-                };
+                let mut set = FieldSet { member: true, children: BTreeMap::new() };
                 for item in items {
                     let mut node = of_value(item, path);
                     node.member = true;
@@ -267,25 +242,11 @@ fn entries(obj: &Value) -> Vec<Entry> {
         .into_iter()
         .flatten()
         .map(|e| Entry {
-            manager: e
-                .get("manager")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .into(),
-            operation: e
-                .get("operation")
-                .and_then(Value::as_str)
-                .unwrap_or("Update")
-                .into(),
-            subresource: e
-                .get("subresource")
-                .and_then(Value::as_str)
-                .map(String::from),
+            manager: e.get("manager").and_then(Value::as_str).unwrap_or("").into(),
+            operation: e.get("operation").and_then(Value::as_str).unwrap_or("Update").into(),
+            subresource: e.get("subresource").and_then(Value::as_str).map(String::from),
             time: e.get("time").and_then(Value::as_str).unwrap_or("").into(),
-            set: e
-                .get("fieldsV1")
-                .map(FieldSet::from_json)
-                .unwrap_or_default(),
+            set: e.get("fieldsV1").map(FieldSet::from_json).unwrap_or_default(),
         })
         .collect()
 }
@@ -322,8 +283,7 @@ fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
             let key: Map<String, Value> = serde_json::from_str(k).ok()?;
             cur = cur.as_array()?.iter().find(|item| {
                 key.iter().all(|(kk, kv)| {
-                    item.get(kk) == Some(kv)
-                        || (kk == "protocol" && item.get(kk).is_none() && kv == "TCP")
+                    item.get(kk) == Some(kv) || (kk == "protocol" && item.get(kk).is_none() && kv == "TCP")
                 })
             })?;
         } else if let Some(v) = el.strip_prefix("v:") {
@@ -349,10 +309,7 @@ fn remove_at(obj: &mut Value, path: &[String]) {
             let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else {
                 return;
             };
-            cur.as_array_mut().and_then(|a| {
-                a.iter_mut()
-                    .find(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)))
-            })
+            cur.as_array_mut().and_then(|a| a.iter_mut().find(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv))))
         } else {
             None
         };
@@ -366,10 +323,7 @@ fn remove_at(obj: &mut Value, path: &[String]) {
             m.remove(f);
         }
     } else if let Some(k) = last.strip_prefix("k:") {
-        if let (Ok(key), Some(a)) = (
-            serde_json::from_str::<Map<String, Value>>(k),
-            cur.as_array_mut(),
-        ) {
+        if let (Ok(key), Some(a)) = (serde_json::from_str::<Map<String, Value>>(k), cur.as_array_mut()) {
             a.retain(|i| !key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)));
         }
     } else if let Some(v) = last.strip_prefix("v:")
@@ -436,13 +390,7 @@ fn merge(live: &Value, applied: &Value, path: &str) -> Value {
 }
 
 /// Record a non-apply write by `manager`: it now owns the fields it changed.
-pub fn record_update(
-    obj: &mut Value,
-    old: Option<&Value>,
-    manager: &str,
-    part: Part,
-    now: Timestamp,
-) {
+pub fn record_update(obj: &mut Value, old: Option<&Value>, manager: &str, part: Part, now: Timestamp) {
     if manager.is_empty() {
         return;
     }
@@ -476,10 +424,7 @@ pub fn record_update(
         return;
     }
     let stamp = time::rfc3339(now);
-    match list
-        .iter_mut()
-        .find(|e| e.manager == manager && e.operation == "Update" && e.subresource == subresource)
-    {
+    match list.iter_mut().find(|e| e.manager == manager && e.operation == "Update" && e.subresource == subresource) {
         Some(e) => {
             e.set = e.set.union(&changed);
             e.time = stamp;
@@ -498,16 +443,8 @@ pub fn record_update(
 /// Entries for the other part of the object are left alone; entries for this part keep only
 /// fields that still exist.
 fn existing_or_all(new_set: &FieldSet, e: &Entry, part: Part) -> FieldSet {
-    let entry_part = if e.subresource.as_deref() == Some("status") {
-        Part::Status
-    } else {
-        Part::Main
-    };
-    if entry_part == part {
-        new_set.clone()
-    } else {
-        e.set.clone()
-    }
+    let entry_part = if e.subresource.as_deref() == Some("status") { Part::Status } else { Part::Main };
+    if entry_part == part { new_set.clone() } else { e.set.clone() }
 }
 
 fn single(path: &[String]) -> FieldSet {
@@ -521,13 +458,7 @@ fn single(path: &[String]) -> FieldSet {
 }
 
 /// Server-side apply of `applied` (decoded, not defaulted) onto `live` by `manager`.
-pub fn apply(
-    live: &Value,
-    applied: &Value,
-    manager: &str,
-    force: bool,
-    now: Timestamp,
-) -> Result<Value, ApiError> {
+pub fn apply(live: &Value, applied: &Value, manager: &str, force: bool, now: Timestamp) -> Result<Value, ApiError> {
     if manager.is_empty() {
         return Err(ApiError::BadRequest(
             "PATCH, application/apply-patch+yaml requests must have a fieldManager".into(),
@@ -574,11 +505,8 @@ pub fn apply(
     }
 
     // Fields this manager applied before and no longer does, and nobody else owns, are removed.
-    let previous = list
-        .iter()
-        .find(|e| e.manager == manager && e.operation == "Apply")
-        .map(|e| e.set.clone())
-        .unwrap_or_default();
+    let previous =
+        list.iter().find(|e| e.manager == manager && e.operation == "Apply").map(|e| e.set.clone()).unwrap_or_default();
     let others = list
         .iter()
         .filter(|e| !(e.manager == manager && e.operation == "Apply"))
@@ -592,10 +520,7 @@ pub fn apply(
     }
 
     let stamp = time::rfc3339(now);
-    match list
-        .iter_mut()
-        .find(|e| e.manager == manager && e.operation == "Apply")
-    {
+    match list.iter_mut().find(|e| e.manager == manager && e.operation == "Apply") {
         Some(e) => {
             e.set = applied_set;
             e.time = stamp;
@@ -618,10 +543,7 @@ fn conflict_error(conflicts: &[(String, Vec<String>)]) -> ApiError {
         .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m:?} using v1"), "field": display_path(p)}))
         .collect();
     let message = if let [(m, p)] = conflicts {
-        format!(
-            "Apply failed with 1 conflict: conflict with {m:?} using v1: {}",
-            display_path(p)
-        )
+        format!("Apply failed with 1 conflict: conflict with {m:?} using v1: {}", display_path(p))
     } else {
         let mut by_manager: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (m, p) in conflicts {
@@ -632,18 +554,11 @@ fn conflict_error(conflicts: &[(String, Vec<String>)]) -> ApiError {
             .map(|(m, ps)| {
                 format!(
                     "conflicts with {m:?} using v1:\n{}",
-                    ps.iter()
-                        .map(|p| format!("- {p}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
+                    ps.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join("\n")
                 )
             })
             .collect();
-        format!(
-            "Apply failed with {} conflicts: {}",
-            conflicts.len(),
-            parts.join("\n")
-        )
+        format!("Apply failed with {} conflicts: {}", conflicts.len(), parts.join("\n"))
     };
     ApiError::ApplyConflict { message, causes }
 }
@@ -668,23 +583,14 @@ mod tests {
         assert_eq!(j["f:metadata"]["f:labels"], json!({".": {}, "f:app": {}}));
         let c = &j["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"];
         assert_eq!(c["f:image"], json!({}));
-        assert_eq!(
-            c["f:ports"]["k:{\"containerPort\":80,\"protocol\":\"TCP\"}"]["f:containerPort"],
-            json!({})
-        );
+        assert_eq!(c["f:ports"]["k:{\"containerPort\":80,\"protocol\":\"TCP\"}"]["f:containerPort"], json!({}));
         assert_eq!(FieldSet::from_json(&j), set);
     }
 
     #[test]
     fn apply_conflicts_with_another_manager_then_force_takes_over() {
         let mut live = pod("nginx:1.25");
-        record_update(
-            &mut live,
-            None,
-            "kubectl-client-side-apply",
-            Part::Main,
-            now(),
-        );
+        record_update(&mut live, None, "kubectl-client-side-apply", Part::Main, now());
         let err = apply(&live, &pod("nginx:1.26"), "kubectl", false, now()).expect_err("conflict");
         let s = err.to_status();
         assert_eq!(s["code"], 409);
@@ -695,27 +601,15 @@ mod tests {
         assert_eq!(s["details"]["causes"][0]["reason"], "FieldManagerConflict");
         let forced = apply(&live, &pod("nginx:1.26"), "kubectl", true, now()).expect("forced");
         assert_eq!(forced["spec"]["containers"][0]["image"], "nginx:1.26");
-        let mf = forced["metadata"]["managedFields"]
-            .as_array()
-            .expect("managed");
-        assert!(
-            mf.iter()
-                .any(|e| e["manager"] == "kubectl" && e["operation"] == "Apply")
-        );
+        let mf = forced["metadata"]["managedFields"].as_array().expect("managed");
+        assert!(mf.iter().any(|e| e["manager"] == "kubectl" && e["operation"] == "Apply"));
         // Same value applied by a second manager: shared ownership, no conflict.
         assert!(apply(&live, &pod("nginx:1.25"), "other", false, now()).is_ok());
     }
 
     #[test]
     fn apply_removes_fields_no_longer_applied() {
-        let first = apply(
-            &json!({"metadata": {"name": "web"}}),
-            &pod("nginx"),
-            "mgr",
-            false,
-            now(),
-        )
-        .expect("first");
+        let first = apply(&json!({"metadata": {"name": "web"}}), &pod("nginx"), "mgr", false, now()).expect("first");
         let mut second_cfg = pod("nginx");
         second_cfg["metadata"]["labels"] = json!({"tier": "fe"});
         let second = apply(&first, &second_cfg, "mgr", false, now()).expect("second");
@@ -729,26 +623,11 @@ mod tests {
         let mut next = live.clone();
         next["spec"]["containers"][0]["image"] = json!("b");
         record_update(&mut next, Some(&live), "editor", Part::Main, now());
-        let mf = next["metadata"]["managedFields"]
-            .as_array()
-            .expect("managed");
+        let mf = next["metadata"]["managedFields"].as_array().expect("managed");
         assert_eq!(mf.len(), 2);
-        let editor = mf
-            .iter()
-            .find(|e| e["manager"] == "editor")
-            .expect("editor");
-        assert_eq!(
-            editor["fieldsV1"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"]["f:image"],
-            json!({})
-        );
-        let creator = mf
-            .iter()
-            .find(|e| e["manager"] == "creator")
-            .expect("creator");
-        assert!(
-            creator["fieldsV1"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"]
-                .get("f:image")
-                .is_none()
-        );
+        let editor = mf.iter().find(|e| e["manager"] == "editor").expect("editor");
+        assert_eq!(editor["fieldsV1"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"]["f:image"], json!({}));
+        let creator = mf.iter().find(|e| e["manager"] == "creator").expect("creator");
+        assert!(creator["fieldsV1"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"].get("f:image").is_none());
     }
 }

@@ -6,38 +6,31 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub fn name(obj: &Value) -> &str {
-    obj.pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
 }
 
 pub fn namespace(obj: &Value) -> &str {
-    obj.pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")
 }
 
 pub fn uid(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
 }
 
 pub fn resource_version(obj: &Value) -> &str {
-    obj.pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
+    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The AGE column: time since `metadata.creationTimestamp`.
+pub fn age(obj: &Value, now: jiff::Timestamp) -> String {
+    crate::time::since(crate::time::parse(obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str)), now)
 }
 
 pub fn str_map(obj: &Value, field: &str) -> BTreeMap<String, String> {
     obj.get("metadata")
         .and_then(|m| m.get(field))
         .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
         .unwrap_or_default()
 }
 
@@ -48,17 +41,12 @@ pub fn labels(obj: &Value) -> BTreeMap<String, String> {
 pub fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
         .unwrap_or_default()
 }
 
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp")
-        .is_some_and(|v| !v.is_null())
+    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
 }
 
 /// Mutable access to `metadata`, creating it when absent.
@@ -78,16 +66,9 @@ pub fn validate(obj: &Value, namespaced: bool, label_names: bool) -> ErrorList {
     let mut errs = Vec::new();
     let n = name(obj);
     if n.is_empty() {
-        errs.push(FieldError::required(
-            &path.child("name"),
-            "name or generateName is required",
-        ));
+        errs.push(FieldError::required(&path.child("name"), "name or generateName is required"));
     } else {
-        let msgs = if label_names {
-            names::dns1123_label(n)
-        } else {
-            names::dns1123_subdomain(n)
-        };
+        let msgs = if label_names { names::dns1123_label(n) } else { names::dns1123_subdomain(n) };
         errs.extend(names::invalid_all(&path.child("name"), n, msgs));
     }
     let ns = namespace(obj);
@@ -95,25 +76,15 @@ pub fn validate(obj: &Value, namespaced: bool, label_names: bool) -> ErrorList {
         if ns.is_empty() {
             errs.push(FieldError::required(&path.child("namespace"), ""));
         } else {
-            errs.extend(names::invalid_all(
-                &path.child("namespace"),
-                ns,
-                names::dns1123_label(ns),
-            ));
+            errs.extend(names::invalid_all(&path.child("namespace"), ns, names::dns1123_label(ns)));
         }
     } else if !ns.is_empty() {
-        errs.push(FieldError::forbidden(
-            &path.child("namespace"),
-            "not allowed on this type",
-        ));
+        errs.push(FieldError::forbidden(&path.child("namespace"), "not allowed on this type"));
     }
     let labels = labels(obj);
     errs.extend(names::validate_labels(Some(&labels), &path.child("labels")));
     let annotations = str_map(obj, "annotations");
-    errs.extend(names::validate_annotations(
-        Some(&annotations),
-        &path.child("annotations"),
-    ));
+    errs.extend(names::validate_annotations(Some(&annotations), &path.child("annotations")));
     errs
 }
 
@@ -128,11 +99,7 @@ fn walk_unknown(raw: &Value, canon: &Value, prefix: &str, out: &mut Vec<String>)
     match (raw, canon) {
         (Value::Object(r), Value::Object(c)) => {
             for (k, v) in r {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 match c.get(k) {
                     Some(cv) => walk_unknown(v, cv, &p, out),
                     None if v.is_null() => {}
@@ -157,19 +124,14 @@ mod tests {
 
     #[test]
     fn finds_unknown_fields_with_paths() {
-        let raw =
-            json!({"spec": {"foo": 1, "containers": [{"name": "a", "bogus": true}], "n": null}});
+        let raw = json!({"spec": {"foo": 1, "containers": [{"name": "a", "bogus": true}], "n": null}});
         let canon = json!({"spec": {"containers": [{"name": "a"}]}});
-        assert_eq!(
-            unknown_fields(&raw, &canon),
-            vec!["spec.foo", "spec.containers[0].bogus"]
-        );
+        assert_eq!(unknown_fields(&raw, &canon), vec!["spec.foo", "spec.containers[0].bogus"]);
     }
 
     #[test]
     fn metadata_validation() {
-        let obj =
-            json!({"metadata": {"name": "Bad_Name", "namespace": "default", "labels": {"a": "-"}}});
+        let obj = json!({"metadata": {"name": "Bad_Name", "namespace": "default", "labels": {"a": "-"}}});
         let errs = validate(&obj, true, false);
         assert_eq!(errs.len(), 2);
         assert_eq!(errs[0].field.as_str(), "metadata.name");

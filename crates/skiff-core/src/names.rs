@@ -21,8 +21,7 @@ static DNS1123_LABEL: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1123_LABEL_
 static DNS1123_SUBDOMAIN: LazyLock<Regex> =
     LazyLock::new(|| anchored(&format!("{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*")));
 static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(QUALIFIED_NAME_FMT));
-static LABEL_VALUE: LazyLock<Regex> =
-    LazyLock::new(|| anchored(&format!("({QUALIFIED_NAME_FMT})?")));
+static LABEL_VALUE: LazyLock<Regex> = LazyLock::new(|| anchored(&format!("({QUALIFIED_NAME_FMT})?")));
 static IANA_SVC_NAME: LazyLock<Regex> = LazyLock::new(|| anchored("[-a-z0-9]+"));
 
 fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
@@ -116,11 +115,7 @@ pub fn qualified_name(value: &str) -> Vec<String> {
         if p.is_empty() {
             errs.push("prefix part must be non-empty".into());
         } else {
-            errs.extend(
-                dns1123_subdomain(p)
-                    .into_iter()
-                    .map(|m| format!("prefix part {m}")),
-            );
+            errs.extend(dns1123_subdomain(p).into_iter().map(|m| format!("prefix part {m}")));
         }
     }
     if name.is_empty() {
@@ -161,9 +156,7 @@ pub fn label_value(value: &str) -> Vec<String> {
 
 /// Turn message strings into `Invalid value` errors at `path`.
 pub fn invalid_all(path: &Path, value: &str, msgs: Vec<String>) -> ErrorList {
-    msgs.into_iter()
-        .map(|m| FieldError::invalid(path, value, m))
-        .collect()
+    msgs.into_iter().map(|m| FieldError::invalid(path, value, m)).collect()
 }
 
 pub fn validate_labels(labels: Option<&BTreeMap<String, String>>, path: &Path) -> ErrorList {
@@ -175,10 +168,7 @@ pub fn validate_labels(labels: Option<&BTreeMap<String, String>>, path: &Path) -
     errs
 }
 
-pub fn validate_annotations(
-    annotations: Option<&BTreeMap<String, String>>,
-    path: &Path,
-) -> ErrorList {
+pub fn validate_annotations(annotations: Option<&BTreeMap<String, String>>, path: &Path) -> ErrorList {
     let mut errs = Vec::new();
     let mut total = 0;
     for (k, v) in annotations.into_iter().flatten() {

@@ -21,27 +21,18 @@ impl PatchType {
             "application/json-patch+json" => Some(PatchType::Json),
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+json" => {
-                Some(PatchType::Apply)
-            }
+            "application/apply-patch+yaml" | "application/apply-patch+json" => Some(PatchType::Apply),
             _ => None,
         }
     }
 }
 
 /// Apply a JSON, merge or strategic patch to `current` (an object of kind `kind`).
-pub fn apply(
-    kind: &str,
-    patch_type: PatchType,
-    current: &Value,
-    patch: &Value,
-) -> Result<Value, ApiError> {
+pub fn apply(kind: &str, patch_type: PatchType, current: &Value, patch: &Value) -> Result<Value, ApiError> {
     match patch_type {
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "the server rejected our request due to an error in our request: {e}"
-                ))
+                ApiError::BadRequest(format!("the server rejected our request due to an error in our request: {e}"))
             })?;
             let mut doc = current.clone();
             json_patch::patch(&mut doc, &ops).map_err(|e| {
@@ -54,9 +45,7 @@ pub fn apply(
         }
         PatchType::Merge => {
             if !patch.is_object() {
-                return Err(ApiError::BadRequest(
-                    "merge patch must be a JSON object".into(),
-                ));
+                return Err(ApiError::BadRequest("merge patch must be a JSON object".into()));
             }
             let mut doc = current.clone();
             json_patch::merge(&mut doc, patch);
@@ -64,17 +53,11 @@ pub fn apply(
         }
         PatchType::Strategic => {
             let (Value::Object(cur), Value::Object(p)) = (current, patch) else {
-                return Err(ApiError::BadRequest(
-                    "strategic merge patch must be a JSON object".into(),
-                ));
+                return Err(ApiError::BadRequest("strategic merge patch must be a JSON object".into()));
             };
-            merge_map(cur, p, "")
-                .map(Value::Object)
-                .map_err(ApiError::BadRequest)
+            merge_map(cur, p, "").map(Value::Object).map_err(ApiError::BadRequest)
         }
-        PatchType::Apply => Err(ApiError::Internal(
-            "apply patches are handled by server-side apply".into(),
-        )),
+        PatchType::Apply => Err(ApiError::Internal("apply patches are handled by server-side apply".into())),
     }
 }
 
@@ -93,13 +76,7 @@ fn strip(v: &Value) -> Option<Value> {
             let out: Map<String, Value> = m
                 .iter()
                 .filter(|(k, _)| !k.starts_with('$'))
-                .filter_map(|(k, v)| {
-                    if v.is_null() {
-                        None
-                    } else {
-                        strip(v).map(|s| (k.clone(), s))
-                    }
-                })
+                .filter_map(|(k, v)| if v.is_null() { None } else { strip(v).map(|s| (k.clone(), s)) })
                 .collect();
             Some(Value::Object(out))
         }
@@ -202,15 +179,8 @@ fn merge_list(original: &[Value], patch: &[Value], path: &str) -> Result<Vec<Val
         }
         MergeStrategy::MergeByKey(key) => {
             // `{"$patch": "replace"}` as an element replaces the whole list with the other elements.
-            if patch
-                .iter()
-                .any(|p| key_of(p, DIRECTIVE).and_then(Value::as_str) == Some("replace"))
-            {
-                return Ok(patch
-                    .iter()
-                    .filter(|p| key_of(p, DIRECTIVE).is_none())
-                    .filter_map(strip)
-                    .collect());
+            if patch.iter().any(|p| key_of(p, DIRECTIVE).and_then(Value::as_str) == Some("replace")) {
+                return Ok(patch.iter().filter(|p| key_of(p, DIRECTIVE).is_none()).filter_map(strip).collect());
             }
             let mut out = original.to_vec();
             for p in patch {
@@ -218,9 +188,7 @@ fn merge_list(original: &[Value], patch: &[Value], path: &str) -> Result<Vec<Val
                     return Err(format!("{path}: list element is not an object"));
                 };
                 let Some(kv) = pm.get(key) else {
-                    return Err(format!(
-                        "map: {p} does not contain declared merge key: {key}"
-                    ));
+                    return Err(format!("map: {p} does not contain declared merge key: {key}"));
                 };
                 let pos = out.iter().position(|o| key_of(o, key) == Some(kv));
                 match (pm.get(DIRECTIVE).and_then(Value::as_str), pos) {
@@ -292,10 +260,7 @@ mod tests {
         assert_eq!(cs.len(), 1);
         assert_eq!(cs[0]["image"], "nginx:1.26");
         assert_eq!(cs[0]["env"], json!([{"name": "B", "value": "2"}]));
-        assert_eq!(
-            cs[0]["ports"],
-            json!([{"containerPort": 80, "protocol": "TCP"}])
-        );
+        assert_eq!(cs[0]["ports"], json!([{"containerPort": 80, "protocol": "TCP"}]));
     }
 
     #[test]
@@ -304,10 +269,7 @@ mod tests {
         let patch = json!({"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
             "containers": [{"name": "b", "image": "y"}]}});
         let out = smp(live, patch);
-        assert_eq!(
-            out["spec"]["containers"],
-            json!([{"name": "b", "image": "y"}, {"name": "a", "image": "x"}])
-        );
+        assert_eq!(out["spec"]["containers"], json!([{"name": "b", "image": "y"}, {"name": "a", "image": "x"}]));
     }
 
     #[test]
@@ -328,10 +290,7 @@ mod tests {
             "volumes": [{"name": "v", "hostPath": {"path": "/x"}, "$retainKeys": ["name", "hostPath"]}]}});
         let out = smp(live, patch);
         assert_eq!(out["spec"]["nodeSelector"], json!({"b": "2"}));
-        assert_eq!(
-            out["spec"]["volumes"],
-            json!([{"name": "v", "hostPath": {"path": "/x"}}])
-        );
+        assert_eq!(out["spec"]["volumes"], json!([{"name": "v", "hostPath": {"path": "/x"}}]));
     }
 
     #[test]
@@ -348,30 +307,15 @@ mod tests {
     #[test]
     fn json_and_merge_patches() {
         let cur = json!({"metadata": {"labels": {"a": "1"}}});
-        let out = apply(
-            "Pod",
-            PatchType::Json,
-            &cur,
-            &json!([{"op": "add", "path": "/metadata/labels/b", "value": "2"}]),
-        )
-        .expect("json");
+        let out =
+            apply("Pod", PatchType::Json, &cur, &json!([{"op": "add", "path": "/metadata/labels/b", "value": "2"}]))
+                .expect("json");
         assert_eq!(out["metadata"]["labels"], json!({"a": "1", "b": "2"}));
-        let out = apply(
-            "Pod",
-            PatchType::Merge,
-            &cur,
-            &json!({"metadata": {"labels": {"a": null}}}),
-        )
-        .expect("merge");
+        let out = apply("Pod", PatchType::Merge, &cur, &json!({"metadata": {"labels": {"a": null}}})).expect("merge");
         assert_eq!(out["metadata"]["labels"], json!({}));
         assert!(
-            apply(
-                "Pod",
-                PatchType::Json,
-                &cur,
-                &json!([{"op": "test", "path": "/metadata/labels/a", "value": "9"}])
-            )
-            .is_err()
+            apply("Pod", PatchType::Json, &cur, &json!([{"op": "test", "path": "/metadata/labels/a", "value": "9"}]))
+                .is_err()
         );
     }
 }

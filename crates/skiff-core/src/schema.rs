@@ -27,127 +27,48 @@ fn canonical(path: &str) -> String {
     path.replace("spec.initContainers", "spec.containers")
         .replace("spec.ephemeralContainers", "spec.containers")
         .replace("status.initContainerStatuses", "status.containerStatuses")
-        .replace(
-            "status.ephemeralContainerStatuses",
-            "status.containerStatuses",
-        )
+        .replace("status.ephemeralContainerStatuses", "status.containerStatuses")
 }
 
 /// (path, SMP strategy, SSA list type) for every list that is not atomic-and-replaced.
 const LISTS: &[(&str, MergeStrategy, ListType)] = &[
-    (
-        "metadata.finalizers",
-        MergeStrategy::MergePrimitives,
-        ListType::Set,
-    ),
-    (
-        "metadata.ownerReferences",
-        MergeStrategy::MergeByKey("uid"),
-        ListType::Map(&["uid"]),
-    ),
-    (
-        "spec.containers",
-        MergeStrategy::MergeByKey("name"),
-        ListType::Map(&["name"]),
-    ),
+    ("metadata.finalizers", MergeStrategy::MergePrimitives, ListType::Set),
+    ("metadata.ownerReferences", MergeStrategy::MergeByKey("uid"), ListType::Map(&["uid"])),
+    ("spec.containers", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
     (
         "spec.containers.ports",
         MergeStrategy::MergeByKey("containerPort"),
         ListType::Map(&["containerPort", "protocol"]),
     ),
-    (
-        "spec.containers.env",
-        MergeStrategy::MergeByKey("name"),
-        ListType::Map(&["name"]),
-    ),
-    (
-        "spec.containers.volumeMounts",
-        MergeStrategy::MergeByKey("mountPath"),
-        ListType::Map(&["mountPath"]),
-    ),
-    (
-        "spec.containers.volumeDevices",
-        MergeStrategy::MergeByKey("devicePath"),
-        ListType::Map(&["devicePath"]),
-    ),
-    (
-        "spec.containers.resizePolicy",
-        MergeStrategy::Replace,
-        ListType::Atomic,
-    ),
-    (
-        "spec.volumes",
-        MergeStrategy::MergeByKey("name"),
-        ListType::Map(&["name"]),
-    ),
-    (
-        "spec.imagePullSecrets",
-        MergeStrategy::MergeByKey("name"),
-        ListType::Map(&["name"]),
-    ),
-    (
-        "spec.hostAliases",
-        MergeStrategy::MergeByKey("ip"),
-        ListType::Map(&["ip"]),
-    ),
+    ("spec.containers.env", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
+    ("spec.containers.volumeMounts", MergeStrategy::MergeByKey("mountPath"), ListType::Map(&["mountPath"])),
+    ("spec.containers.volumeDevices", MergeStrategy::MergeByKey("devicePath"), ListType::Map(&["devicePath"])),
+    ("spec.containers.resizePolicy", MergeStrategy::Replace, ListType::Atomic),
+    ("spec.volumes", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
+    ("spec.imagePullSecrets", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
+    ("spec.hostAliases", MergeStrategy::MergeByKey("ip"), ListType::Map(&["ip"])),
     (
         "spec.topologySpreadConstraints",
         MergeStrategy::MergeByKey("topologyKey"),
         ListType::Map(&["topologyKey", "whenUnsatisfiable"]),
     ),
-    (
-        "spec.resourceClaims",
-        MergeStrategy::MergeByKey("name"),
-        ListType::Map(&["name"]),
-    ),
-    (
-        "spec.schedulingGates",
-        MergeStrategy::MergeByKey("name"),
-        ListType::Map(&["name"]),
-    ),
-    (
-        "spec.podCIDRs",
-        MergeStrategy::MergePrimitives,
-        ListType::Set,
-    ),
-    (
-        "status.conditions",
-        MergeStrategy::MergeByKey("type"),
-        ListType::Map(&["type"]),
-    ),
-    (
-        "status.podIPs",
-        MergeStrategy::MergeByKey("ip"),
-        ListType::Map(&["ip"]),
-    ),
-    (
-        "status.hostIPs",
-        MergeStrategy::MergeByKey("ip"),
-        ListType::Map(&["ip"]),
-    ),
-    (
-        "status.addresses",
-        MergeStrategy::MergeByKey("type"),
-        ListType::Atomic,
-    ),
+    ("spec.resourceClaims", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
+    ("spec.schedulingGates", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
+    ("spec.podCIDRs", MergeStrategy::MergePrimitives, ListType::Set),
+    ("status.conditions", MergeStrategy::MergeByKey("type"), ListType::Map(&["type"])),
+    ("status.podIPs", MergeStrategy::MergeByKey("ip"), ListType::Map(&["ip"])),
+    ("status.hostIPs", MergeStrategy::MergeByKey("ip"), ListType::Map(&["ip"])),
+    ("status.addresses", MergeStrategy::MergeByKey("type"), ListType::Atomic),
 ];
 
 pub fn merge_strategy(path: &str) -> MergeStrategy {
     let p = canonical(path);
-    LISTS
-        .iter()
-        .find(|(lp, _, _)| *lp == p)
-        .map(|(_, s, _)| *s)
-        .unwrap_or(MergeStrategy::Replace)
+    LISTS.iter().find(|(lp, _, _)| *lp == p).map(|(_, s, _)| *s).unwrap_or(MergeStrategy::Replace)
 }
 
 pub fn list_type(path: &str) -> ListType {
     let p = canonical(path);
-    LISTS
-        .iter()
-        .find(|(lp, _, _)| *lp == p)
-        .map(|(_, _, t)| *t)
-        .unwrap_or(ListType::Atomic)
+    LISTS.iter().find(|(lp, _, _)| *lp == p).map(|(_, _, t)| *t).unwrap_or(ListType::Atomic)
 }
 
 /// Maps whose keys are data (labels, annotations, resource lists ...), as opposed to structs.
@@ -168,11 +89,7 @@ pub fn is_granular_map(path: &str) -> bool {
 }
 
 pub fn join(path: &str, field: &str) -> String {
-    if path.is_empty() {
-        field.to_string()
-    } else {
-        format!("{path}.{field}")
-    }
+    if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
 }
 
 #[cfg(test)]
@@ -181,14 +98,8 @@ mod tests {
 
     #[test]
     fn init_containers_share_container_rules() {
-        assert_eq!(
-            merge_strategy("spec.initContainers"),
-            MergeStrategy::MergeByKey("name")
-        );
-        assert_eq!(
-            list_type("spec.initContainers.ports"),
-            ListType::Map(&["containerPort", "protocol"])
-        );
+        assert_eq!(merge_strategy("spec.initContainers"), MergeStrategy::MergeByKey("name"));
+        assert_eq!(list_type("spec.initContainers.ports"), ListType::Map(&["containerPort", "protocol"]));
         assert_eq!(merge_strategy("spec.tolerations"), MergeStrategy::Replace);
         assert_eq!(list_type("spec.containers.args"), ListType::Atomic);
     }

@@ -44,10 +44,7 @@ fn split_top(s: &str) -> Vec<&str> {
 fn check_key(key: &str, whole: &str) -> Result<String, SelectorError> {
     let errs = crate::names::qualified_name(key);
     if key.is_empty() || !errs.is_empty() {
-        return Err(SelectorError::Label(format!(
-            "{whole}: key: Invalid value: {key:?}: {}",
-            errs.join("; ")
-        )));
+        return Err(SelectorError::Label(format!("{whole}: key: Invalid value: {key:?}: {}", errs.join("; "))));
     }
     Ok(key.to_string())
 }
@@ -55,10 +52,7 @@ fn check_key(key: &str, whole: &str) -> Result<String, SelectorError> {
 fn check_value(v: &str, whole: &str) -> Result<String, SelectorError> {
     let errs = crate::names::label_value(v);
     if !errs.is_empty() {
-        return Err(SelectorError::Label(format!(
-            "{whole}: values[0]: Invalid value: {v:?}: {}",
-            errs.join("; ")
-        )));
+        return Err(SelectorError::Label(format!("{whole}: values[0]: Invalid value: {v:?}: {}", errs.join("; "))));
     }
     Ok(v.to_string())
 }
@@ -72,22 +66,14 @@ impl LabelSelector {
         for part in split_top(s) {
             let p = part.trim();
             if p.is_empty() {
-                return Err(SelectorError::Label(format!(
-                    "found '', expected: identifier in {s:?}"
-                )));
+                return Err(SelectorError::Label(format!("found '', expected: identifier in {s:?}")));
             }
             if let Some(k) = p.strip_prefix('!') {
                 reqs.push((check_key(k.trim(), p)?, Op::NotExists));
             } else if let Some((k, v)) = p.split_once("!=") {
-                reqs.push((
-                    check_key(k.trim(), p)?,
-                    Op::NotIn(vec![check_value(v.trim(), p)?]),
-                ));
+                reqs.push((check_key(k.trim(), p)?, Op::NotIn(vec![check_value(v.trim(), p)?])));
             } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
-                reqs.push((
-                    check_key(k.trim(), p)?,
-                    Op::In(vec![check_value(v.trim(), p)?]),
-                ));
+                reqs.push((check_key(k.trim(), p)?, Op::In(vec![check_value(v.trim(), p)?])));
             } else if let Some((k, rest)) = split_set_op(p, " notin ") {
                 reqs.push((check_key(k, p)?, Op::NotIn(parse_set(rest, p)?)));
             } else if let Some((k, rest)) = split_set_op(p, " in ") {
@@ -122,13 +108,8 @@ fn parse_set(rest: &str, whole: &str) -> Result<Vec<String>, SelectorError> {
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| {
-            SelectorError::Label(format!("{whole}: expected a parenthesised set of values"))
-        })?;
-    inner
-        .split(',')
-        .map(|v| check_value(v.trim(), whole))
-        .collect()
+        .ok_or_else(|| SelectorError::Label(format!("{whole}: expected a parenthesised set of values")))?;
+    inner.split(',').map(|v| check_value(v.trim(), whole)).collect()
 }
 
 /// A parsed `fieldSelector`: `field=value` / `field==value` / `field!=value` terms.
@@ -157,10 +138,7 @@ impl FieldSelector {
 
     /// The value a term requires for `field`, when there is an equality term on it.
     pub fn required(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, eq, _)| k == field && *eq)
-            .map(|(_, _, v)| v.as_str())
+        self.0.iter().find(|(k, eq, _)| k == field && *eq).map(|(_, _, v)| v.as_str())
     }
 
     /// Match using `get` to read a field; `Err(field)` names a field the kind cannot select on.
@@ -180,10 +158,7 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -201,11 +176,7 @@ mod tests {
             ("app=web,tier in (fe, be)", true),
             ("missing!=x", true),
         ] {
-            assert_eq!(
-                LabelSelector::parse(sel).expect(sel).matches(&l),
-                want,
-                "{sel}"
-            );
+            assert_eq!(LabelSelector::parse(sel).expect(sel).matches(&l), want, "{sel}");
         }
         assert!(LabelSelector::parse("bad key=x").is_err());
         assert!(LabelSelector::parse("app in web").is_err());

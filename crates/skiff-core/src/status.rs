@@ -7,30 +7,13 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
     #[error("{resource} \"{name}\" not found")]
-    NotFound {
-        group: String,
-        resource: String,
-        name: String,
-    },
+    NotFound { group: String, resource: String, name: String },
     #[error("{resource} \"{name}\" already exists")]
-    AlreadyExists {
-        group: String,
-        resource: String,
-        name: String,
-    },
+    AlreadyExists { group: String, resource: String, name: String },
     #[error("Operation cannot be fulfilled on {resource} \"{name}\": {why}")]
-    Conflict {
-        group: String,
-        resource: String,
-        name: String,
-        why: String,
-    },
+    Conflict { group: String, resource: String, name: String, why: String },
     #[error("{}", invalid_message(kind, name, errors))]
-    Invalid {
-        kind: String,
-        name: String,
-        errors: ErrorList,
-    },
+    Invalid { kind: String, name: String, errors: ErrorList },
     #[error("{0}")]
     BadRequest(String),
     /// A 422 that is not about fields (a failed JSON patch `test`, for example).
@@ -63,39 +46,20 @@ pub enum ApiError {
 fn invalid_message(kind: &str, name: &str, errors: &ErrorList) -> String {
     let agg = match errors.as_slice() {
         [one] => one.to_string(),
-        many => format!(
-            "[{}]",
-            many.iter()
-                .map(FieldError::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        many => format!("[{}]", many.iter().map(FieldError::to_string).collect::<Vec<_>>().join(", ")),
     };
     format!("{kind} \"{name}\" is invalid: {agg}")
 }
 
 impl ApiError {
     pub fn not_found(resource: &str, name: &str) -> Self {
-        ApiError::NotFound {
-            group: String::new(),
-            resource: resource.into(),
-            name: name.into(),
-        }
+        ApiError::NotFound { group: String::new(), resource: resource.into(), name: name.into() }
     }
     pub fn already_exists(resource: &str, name: &str) -> Self {
-        ApiError::AlreadyExists {
-            group: String::new(),
-            resource: resource.into(),
-            name: name.into(),
-        }
+        ApiError::AlreadyExists { group: String::new(), resource: resource.into(), name: name.into() }
     }
     pub fn conflict(resource: &str, name: &str, why: impl Into<String>) -> Self {
-        ApiError::Conflict {
-            group: String::new(),
-            resource: resource.into(),
-            name: name.into(),
-            why: why.into(),
-        }
+        ApiError::Conflict { group: String::new(), resource: resource.into(), name: name.into(), why: why.into() }
     }
     /// The usual optimistic-concurrency failure.
     pub fn stale(resource: &str, name: &str) -> Self {
@@ -106,20 +70,14 @@ impl ApiError {
         )
     }
     pub fn invalid(kind: &str, name: &str, errors: ErrorList) -> Self {
-        ApiError::Invalid {
-            kind: kind.into(),
-            name: name.into(),
-            errors,
-        }
+        ApiError::Invalid { kind: kind.into(), name: name.into(), errors }
     }
 
     /// HTTP status code.
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound { .. } | ApiError::NoResource => 404,
-            ApiError::AlreadyExists { .. }
-            | ApiError::Conflict { .. }
-            | ApiError::ApplyConflict { .. } => 409,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => 409,
             ApiError::Invalid { .. } | ApiError::Unprocessable(_) => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Forbidden(_) => 403,
@@ -156,22 +114,9 @@ impl ApiError {
 
     fn details(&self) -> Option<Value> {
         match self {
-            ApiError::NotFound {
-                group,
-                resource,
-                name,
-            }
-            | ApiError::AlreadyExists {
-                group,
-                resource,
-                name,
-            }
-            | ApiError::Conflict {
-                group,
-                resource,
-                name,
-                ..
-            } => {
+            ApiError::NotFound { group, resource, name }
+            | ApiError::AlreadyExists { group, resource, name }
+            | ApiError::Conflict { group, resource, name, .. } => {
                 let mut d = json!({"name": name, "kind": resource});
                 if !group.is_empty() {
                     d["group"] = json!(group);
@@ -238,10 +183,7 @@ mod tests {
         let e = ApiError::invalid(
             "Pod",
             "web",
-            vec![
-                FieldError::required(&p, ""),
-                FieldError::required(&p.index(0).child("image"), ""),
-            ],
+            vec![FieldError::required(&p, ""), FieldError::required(&p.index(0).child("image"), "")],
         );
         assert_eq!(
             e.to_string(),
@@ -249,10 +191,7 @@ mod tests {
         );
         let s = e.to_status();
         assert_eq!(s["code"], 422);
-        assert_eq!(
-            s["details"]["causes"][1]["field"],
-            "spec.containers[0].image"
-        );
+        assert_eq!(s["details"]["causes"][1]["field"], "spec.containers[0].image");
         assert_eq!(s["details"]["causes"][1]["reason"], "FieldValueRequired");
     }
 }

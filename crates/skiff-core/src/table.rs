@@ -44,7 +44,8 @@ fn row(kind: &dyn Kind, obj: &Value, include: IncludeObject, now: Timestamp) -> 
                 row["conditions"] = json!([{"type": "Completed", "status": "True", "reason": "Succeeded", "message": "The pod has completed successfully."}])
             }
             Some("Failed") => {
-                row["conditions"] = json!([{"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}])
+                row["conditions"] =
+                    json!([{"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}])
             }
             _ => {}
         }
@@ -62,11 +63,7 @@ pub fn table(
     headers: bool,
     now: Timestamp,
 ) -> Value {
-    let columns: Vec<Value> = if headers {
-        kind.columns().iter().map(|c| c.to_json()).collect()
-    } else {
-        vec![]
-    };
+    let columns: Vec<Value> = if headers { kind.columns().iter().map(|c| c.to_json()).collect() } else { vec![] };
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -86,39 +83,17 @@ mod tests {
         let kind = by_resource("pods").expect("pods");
         let pod = json!({"metadata": {"name": "web", "namespace": "default", "creationTimestamp": "2026-01-01T00:00:00Z"},
             "spec": {"containers": [{"name": "c", "image": "nginx"}]}, "status": {"phase": "Pending"}});
-        let t = table(
-            kind,
-            &[pod],
-            Map::new(),
-            IncludeObject::Metadata,
-            true,
-            "2026-01-01T00:00:14Z".parse().expect("ts"),
-        );
-        let names: Vec<&str> = t["columnDefinitions"]
-            .as_array()
-            .expect("cols")
-            .iter()
-            .filter_map(|c| c["name"].as_str())
-            .collect();
+        let t =
+            table(kind, &[pod], Map::new(), IncludeObject::Metadata, true, "2026-01-01T00:00:14Z".parse().expect("ts"));
+        let names: Vec<&str> =
+            t["columnDefinitions"].as_array().expect("cols").iter().filter_map(|c| c["name"].as_str()).collect();
         assert_eq!(
             names,
-            [
-                "Name",
-                "Ready",
-                "Status",
-                "Restarts",
-                "Age",
-                "IP",
-                "Node",
-                "Nominated Node",
-                "Readiness Gates"
-            ]
+            ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"]
         );
         assert_eq!(
             t["rows"][0]["cells"],
-            json!([
-                "web", "0/1", "Pending", "0", "14s", "<none>", "<none>", "<none>", "<none>"
-            ])
+            json!(["web", "0/1", "Pending", "0", "14s", "<none>", "<none>", "<none>", "<none>"])
         );
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["rows"][0]["object"]["metadata"]["namespace"], "default");

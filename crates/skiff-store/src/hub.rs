@@ -32,14 +32,7 @@ impl WatchHub {
 
     pub fn with_capacity(revision: Revision, capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(WATCHER_BUFFER);
-        WatchHub {
-            history: Mutex::new(History {
-                events: VecDeque::new(),
-                compacted: revision,
-                capacity,
-            }),
-            tx,
-        }
+        WatchHub { history: Mutex::new(History { events: VecDeque::new(), compacted: revision, capacity }), tx }
     }
 
     fn lock(&self) -> MutexGuard<'_, History> {
@@ -73,27 +66,18 @@ impl WatchHub {
     pub fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
         let h = self.lock();
         if after < h.compacted {
-            return Err(StoreError::Compacted {
-                requested: after,
-                compacted: h.compacted,
-            });
+            return Err(StoreError::Compacted { requested: after, compacted: h.compacted });
         }
         let prefix = prefix.to_string();
-        let backlog: Vec<Arc<Event>> = h
-            .events
-            .iter()
-            .filter(|e| e.revision() > after && e.kv.key.starts_with(&prefix))
-            .cloned()
-            .collect();
+        let backlog: Vec<Arc<Event>> =
+            h.events.iter().filter(|e| e.revision() > after && e.kv.key.starts_with(&prefix)).cloned().collect();
         // Subscribing under the history lock: publish() also takes it, so no event is missed or doubled.
         let rx = self.tx.subscribe();
         drop(h);
         let live = futures::stream::unfold(rx, |mut rx| async move {
             match rx.recv().await {
                 Ok(e) => Some((Ok(e), rx)),
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    Some((Err(StoreError::WatcherLagged), rx))
-                }
+                Err(broadcast::error::RecvError::Lagged(_)) => Some((Err(StoreError::WatcherLagged), rx)),
                 Err(broadcast::error::RecvError::Closed) => None,
             }
         });
@@ -112,9 +96,7 @@ impl WatchHub {
                 lagged |= r.is_err();
                 futures::future::ready(go)
             });
-        let stream = futures::stream::iter(backlog.into_iter().map(Ok))
-            .chain(live)
-            .map(|r| r.map(|e| (*e).clone()));
+        let stream = futures::stream::iter(backlog.into_iter().map(Ok)).chain(live).map(|r| r.map(|e| (*e).clone()));
         Ok(stream.boxed())
     }
 }

@@ -61,19 +61,10 @@ pub enum StoreError {
     NotFound(String),
     /// The compare-and-swap failed: the key's current state is returned for the caller's message.
     #[error("key {key} was modified (revision {actual}, expected {expected})")]
-    Conflict {
-        key: String,
-        expected: Revision,
-        actual: Revision,
-    },
+    Conflict { key: String, expected: Revision, actual: Revision },
     /// The watch asked for history the store no longer has.
-    #[error(
-        "required revision {requested} has been compacted (oldest available after {compacted})"
-    )]
-    Compacted {
-        requested: Revision,
-        compacted: Revision,
-    },
+    #[error("required revision {requested} has been compacted (oldest available after {compacted})")]
+    Compacted { requested: Revision, compacted: Revision },
     /// The watcher fell too far behind and must list again.
     #[error("watch fell behind and was closed")]
     WatcherLagged,
@@ -91,12 +82,7 @@ pub trait Store: Send + Sync + 'static {
     async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError>;
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue, StoreError>;
     /// Replace `key` if its `mod_revision` is still `expected`.
-    async fn update(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        expected: Revision,
-    ) -> Result<KeyValue, StoreError>;
+    async fn update(&self, key: &str, value: Vec<u8>, expected: Revision) -> Result<KeyValue, StoreError>;
     /// Remove `key` (if its `mod_revision` is `expected`, when given); returns the removed value
     /// with `mod_revision` set to the delete's revision.
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue, StoreError>;

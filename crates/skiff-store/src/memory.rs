@@ -23,10 +23,7 @@ impl Default for MemoryStore {
 
 impl MemoryStore {
     pub fn new() -> Self {
-        MemoryStore {
-            state: Mutex::new(State::default()),
-            hub: WatchHub::new(0),
-        }
+        MemoryStore { state: Mutex::new(State::default()), hub: WatchHub::new(0) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -42,11 +39,8 @@ impl Store for MemoryStore {
 
     async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
         let s = self.lock();
-        let items = s
-            .data
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v.clone());
+        let items =
+            s.data.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone());
         Ok((items.collect(), s.revision))
     }
 
@@ -56,86 +50,39 @@ impl Store for MemoryStore {
             return Err(StoreError::AlreadyExists(key.into()));
         }
         s.revision += 1;
-        let kv = KeyValue {
-            key: key.into(),
-            value,
-            create_revision: s.revision,
-            mod_revision: s.revision,
-        };
+        let kv = KeyValue { key: key.into(), value, create_revision: s.revision, mod_revision: s.revision };
         s.data.insert(key.into(), kv.clone());
-        self.hub.publish(Event {
-            kind: EventType::Created,
-            kv: kv.clone(),
-            prev: None,
-        });
+        self.hub.publish(Event { kind: EventType::Created, kv: kv.clone(), prev: None });
         Ok(kv)
     }
 
-    async fn update(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        expected: Revision,
-    ) -> Result<KeyValue, StoreError> {
+    async fn update(&self, key: &str, value: Vec<u8>, expected: Revision) -> Result<KeyValue, StoreError> {
         let mut s = self.lock();
-        let current = s
-            .data
-            .get(key)
-            .ok_or_else(|| StoreError::NotFound(key.into()))?;
+        let current = s.data.get(key).ok_or_else(|| StoreError::NotFound(key.into()))?;
         if current.mod_revision != expected {
-            return Err(StoreError::Conflict {
-                key: key.into(),
-                expected,
-                actual: current.mod_revision,
-            });
+            return Err(StoreError::Conflict { key: key.into(), expected, actual: current.mod_revision });
         }
         let prev = current.clone();
         s.revision += 1;
-        let kv = KeyValue {
-            key: key.into(),
-            value,
-            create_revision: prev.create_revision,
-            mod_revision: s.revision,
-        };
+        let kv = KeyValue { key: key.into(), value, create_revision: prev.create_revision, mod_revision: s.revision };
         s.data.insert(key.into(), kv.clone());
-        self.hub.publish(Event {
-            kind: EventType::Updated,
-            kv: kv.clone(),
-            prev: Some(prev),
-        });
+        self.hub.publish(Event { kind: EventType::Updated, kv: kv.clone(), prev: Some(prev) });
         Ok(kv)
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue, StoreError> {
         let mut s = self.lock();
-        let current = s
-            .data
-            .get(key)
-            .ok_or_else(|| StoreError::NotFound(key.into()))?;
+        let current = s.data.get(key).ok_or_else(|| StoreError::NotFound(key.into()))?;
         if let Some(exp) = expected
             && current.mod_revision != exp
         {
-            return Err(StoreError::Conflict {
-                key: key.into(),
-                expected: exp,
-                actual: current.mod_revision,
-            });
+            return Err(StoreError::Conflict { key: key.into(), expected: exp, actual: current.mod_revision });
         }
         s.revision += 1;
         let rev = s.revision;
-        let prev = s
-            .data
-            .remove(key)
-            .ok_or_else(|| StoreError::NotFound(key.into()))?;
-        let kv = KeyValue {
-            mod_revision: rev,
-            ..prev.clone()
-        };
-        self.hub.publish(Event {
-            kind: EventType::Deleted,
-            kv: kv.clone(),
-            prev: Some(prev),
-        });
+        let prev = s.data.remove(key).ok_or_else(|| StoreError::NotFound(key.into()))?;
+        let kv = KeyValue { mod_revision: rev, ..prev.clone() };
+        self.hub.publish(Event { kind: EventType::Deleted, kv: kv.clone(), prev: Some(prev) });
         Ok(kv)
     }
 

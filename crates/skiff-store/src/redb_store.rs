@@ -29,12 +29,7 @@ fn decode(key: &str, raw: &[u8]) -> Result<KeyValue, StoreError> {
     let (c, rest) = raw.split_at(8);
     let (m, value) = rest.split_at(8);
     let num = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-    Ok(KeyValue {
-        key: key.into(),
-        value: value.to_vec(),
-        create_revision: num(c),
-        mod_revision: num(m),
-    })
+    Ok(KeyValue { key: key.into(), value: value.to_vec(), create_revision: num(c), mod_revision: num(m) })
 }
 
 struct Inner {
@@ -58,11 +53,7 @@ impl Inner {
     fn read_revision(&self) -> Result<Revision, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         match tx.open_table(META) {
-            Ok(t) => Ok(t
-                .get(REVISION_KEY)
-                .map_err(backend)?
-                .map(|g| g.value())
-                .unwrap_or(0)),
+            Ok(t) => Ok(t.get(REVISION_KEY).map_err(backend)?.map(|g| g.value()).unwrap_or(0)),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
             Err(e) => Err(backend(e)),
         }
@@ -84,11 +75,7 @@ impl Inner {
     fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         let revision = match tx.open_table(META) {
-            Ok(t) => t
-                .get(REVISION_KEY)
-                .map_err(backend)?
-                .map(|g| g.value())
-                .unwrap_or(0),
+            Ok(t) => t.get(REVISION_KEY).map_err(backend)?.map(|g| g.value()).unwrap_or(0),
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok((vec![], 0)),
             Err(e) => return Err(backend(e)),
         };
@@ -110,12 +97,7 @@ impl Inner {
         let (kind, kv, prev) = {
             let mut meta = tx.open_table(META).map_err(backend)?;
             let mut data = tx.open_table(DATA).map_err(backend)?;
-            let revision = meta
-                .get(REVISION_KEY)
-                .map_err(backend)?
-                .map(|g| g.value())
-                .unwrap_or(0)
-                + 1;
+            let revision = meta.get(REVISION_KEY).map_err(backend)?.map(|g| g.value()).unwrap_or(0) + 1;
             let current = match data.get(key).map_err(backend)? {
                 Some(g) => Some(decode(key, g.value())?),
                 None => None,
@@ -123,26 +105,15 @@ impl Inner {
             let result = match (op, current) {
                 (Write::Create, Some(_)) => return Err(StoreError::AlreadyExists(key.into())),
                 (Write::Create, None) => {
-                    let kv = KeyValue {
-                        key: key.into(),
-                        value,
-                        create_revision: revision,
-                        mod_revision: revision,
-                    };
+                    let kv = KeyValue { key: key.into(), value, create_revision: revision, mod_revision: revision };
                     data.insert(key, encode(&kv).as_slice()).map_err(backend)?;
                     (EventType::Created, kv, None)
                 }
                 (Write::Update(_) | Write::Delete(_), None) => {
                     return Err(StoreError::NotFound(key.into()));
                 }
-                (Write::Update(exp) | Write::Delete(Some(exp)), Some(cur))
-                    if cur.mod_revision != exp =>
-                {
-                    return Err(StoreError::Conflict {
-                        key: key.into(),
-                        expected: exp,
-                        actual: cur.mod_revision,
-                    });
+                (Write::Update(exp) | Write::Delete(Some(exp)), Some(cur)) if cur.mod_revision != exp => {
+                    return Err(StoreError::Conflict { key: key.into(), expected: exp, actual: cur.mod_revision });
                 }
                 (Write::Update(_), Some(cur)) => {
                     let kv = KeyValue {
@@ -156,25 +127,14 @@ impl Inner {
                 }
                 (Write::Delete(_), Some(cur)) => {
                     data.remove(key).map_err(backend)?;
-                    (
-                        EventType::Deleted,
-                        KeyValue {
-                            mod_revision: revision,
-                            ..cur.clone()
-                        },
-                        Some(cur),
-                    )
+                    (EventType::Deleted, KeyValue { mod_revision: revision, ..cur.clone() }, Some(cur))
                 }
             };
             meta.insert(REVISION_KEY, revision).map_err(backend)?;
             result
         };
         tx.commit().map_err(backend)?;
-        self.hub.publish(Event {
-            kind,
-            kv: kv.clone(),
-            prev,
-        });
+        self.hub.publish(Event { kind, kv: kv.clone(), prev });
         Ok(kv)
     }
 }
@@ -183,16 +143,10 @@ impl RedbStore {
     /// Open (or create) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(backend)?;
-        let mut inner = Inner {
-            db,
-            write: Mutex::new(()),
-            hub: WatchHub::new(0),
-        };
+        let mut inner = Inner { db, write: Mutex::new(()), hub: WatchHub::new(0) };
         let revision = inner.read_revision()?;
         inner.hub = WatchHub::new(revision);
-        Ok(RedbStore {
-            inner: Arc::new(inner),
-        })
+        Ok(RedbStore { inner: Arc::new(inner) })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -200,9 +154,7 @@ impl RedbStore {
         f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner))
-            .await
-            .map_err(backend)?
+        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(backend)?
     }
 }
 
@@ -220,25 +172,17 @@ impl Store for RedbStore {
 
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue, StoreError> {
         let key = key.to_string();
-        self.blocking(move |i| i.write(&key, value, Write::Create))
-            .await
+        self.blocking(move |i| i.write(&key, value, Write::Create)).await
     }
 
-    async fn update(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        expected: Revision,
-    ) -> Result<KeyValue, StoreError> {
+    async fn update(&self, key: &str, value: Vec<u8>, expected: Revision) -> Result<KeyValue, StoreError> {
         let key = key.to_string();
-        self.blocking(move |i| i.write(&key, value, Write::Update(expected)))
-            .await
+        self.blocking(move |i| i.write(&key, value, Write::Update(expected))).await
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue, StoreError> {
         let key = key.to_string();
-        self.blocking(move |i| i.write(&key, Vec::new(), Write::Delete(expected)))
-            .await
+        self.blocking(move |i| i.write(&key, Vec::new(), Write::Delete(expected))).await
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
@@ -276,22 +220,14 @@ mod tests {
             let s = RedbStore::open(&path).expect("open");
             s.create("/a", b"1".to_vec()).await.expect("create");
             let kv = s.create("/b", b"2".to_vec()).await.expect("create");
-            s.update("/b", b"3".to_vec(), kv.mod_revision)
-                .await
-                .expect("update");
+            s.update("/b", b"3".to_vec(), kv.mod_revision).await.expect("update");
         }
         let s = RedbStore::open(&path).expect("reopen");
         assert_eq!(s.current_revision().await.expect("rev"), 3);
         let b = s.get("/b").await.expect("get").expect("present");
-        assert_eq!(
-            (b.value.as_slice(), b.create_revision, b.mod_revision),
-            (&b"3"[..], 2, 3)
-        );
+        assert_eq!((b.value.as_slice(), b.create_revision, b.mod_revision), (&b"3"[..], 2, 3));
         // History from before the restart is gone: such a watch is expired, a new one works.
-        assert!(matches!(
-            s.watch("/", 1).await,
-            Err(StoreError::Compacted { .. })
-        ));
+        assert!(matches!(s.watch("/", 1).await, Err(StoreError::Compacted { .. })));
         assert!(s.watch("/", 3).await.is_ok());
     }
 }

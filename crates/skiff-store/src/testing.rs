@@ -14,35 +14,21 @@ async fn next_event(w: &mut crate::WatchStream) -> crate::Event {
 
 pub async fn create_get_list(s: &dyn Store) {
     assert_eq!(s.current_revision().await.expect("rev"), 0);
-    let a = s
-        .create("/pods/default/a", b"A".to_vec())
-        .await
-        .expect("create a");
+    let a = s.create("/pods/default/a", b"A".to_vec()).await.expect("create a");
     assert_eq!((a.create_revision, a.mod_revision), (1, 1));
-    s.create("/pods/default/b", b"B".to_vec())
-        .await
-        .expect("create b");
-    s.create("/pods/other/c", b"C".to_vec())
-        .await
-        .expect("create c");
+    s.create("/pods/default/b", b"B".to_vec()).await.expect("create b");
+    s.create("/pods/other/c", b"C".to_vec()).await.expect("create c");
     s.create("/podsx/x", b"X".to_vec()).await.expect("create x");
     assert_eq!(
         s.create("/pods/default/a", b"again".to_vec()).await,
         Err(StoreError::AlreadyExists("/pods/default/a".into()))
     );
-    let got = s
-        .get("/pods/default/a")
-        .await
-        .expect("get")
-        .expect("present");
+    let got = s.get("/pods/default/a").await.expect("get").expect("present");
     assert_eq!(got.value, b"A");
     assert_eq!(s.get("/pods/default/zzz").await.expect("get"), None);
     let (items, rev) = s.list("/pods/").await.expect("list");
     let keys: Vec<&str> = items.iter().map(|k| k.key.as_str()).collect();
-    assert_eq!(
-        keys,
-        ["/pods/default/a", "/pods/default/b", "/pods/other/c"]
-    );
+    assert_eq!(keys, ["/pods/default/a", "/pods/default/b", "/pods/other/c"]);
     assert_eq!(rev, 4);
     let (items, _) = s.list("/pods/default/").await.expect("list ns");
     assert_eq!(items.len(), 2);
@@ -50,47 +36,22 @@ pub async fn create_get_list(s: &dyn Store) {
 
 pub async fn update_compare_and_swap(s: &dyn Store) {
     let a = s.create("/k", b"1".to_vec()).await.expect("create");
-    let b = s
-        .update("/k", b"2".to_vec(), a.mod_revision)
-        .await
-        .expect("update");
-    assert_eq!(
-        (b.create_revision, b.mod_revision),
-        (a.create_revision, a.mod_revision + 1)
-    );
+    let b = s.update("/k", b"2".to_vec(), a.mod_revision).await.expect("update");
+    assert_eq!((b.create_revision, b.mod_revision), (a.create_revision, a.mod_revision + 1));
     let stale = s.update("/k", b"3".to_vec(), a.mod_revision).await;
-    assert_eq!(
-        stale,
-        Err(StoreError::Conflict {
-            key: "/k".into(),
-            expected: a.mod_revision,
-            actual: b.mod_revision
-        })
-    );
-    assert_eq!(
-        s.get("/k").await.expect("get").expect("present").value,
-        b"2"
-    );
-    assert_eq!(
-        s.update("/missing", b"x".to_vec(), 1).await,
-        Err(StoreError::NotFound("/missing".into()))
-    );
+    assert_eq!(stale, Err(StoreError::Conflict { key: "/k".into(), expected: a.mod_revision, actual: b.mod_revision }));
+    assert_eq!(s.get("/k").await.expect("get").expect("present").value, b"2");
+    assert_eq!(s.update("/missing", b"x".to_vec(), 1).await, Err(StoreError::NotFound("/missing".into())));
 }
 
 pub async fn delete_with_and_without_precondition(s: &dyn Store) {
     let a = s.create("/k", b"1".to_vec()).await.expect("create");
-    assert!(matches!(
-        s.delete("/k", Some(a.mod_revision + 10)).await,
-        Err(StoreError::Conflict { .. })
-    ));
+    assert!(matches!(s.delete("/k", Some(a.mod_revision + 10)).await, Err(StoreError::Conflict { .. })));
     let gone = s.delete("/k", Some(a.mod_revision)).await.expect("delete");
     assert_eq!(gone.value, b"1");
     assert_eq!(gone.mod_revision, a.mod_revision + 1);
     assert_eq!(s.get("/k").await.expect("get"), None);
-    assert_eq!(
-        s.delete("/k", None).await,
-        Err(StoreError::NotFound("/k".into()))
-    );
+    assert_eq!(s.delete("/k", None).await, Err(StoreError::NotFound("/k".into())));
     s.create("/k", b"new".to_vec()).await.expect("recreate");
     s.delete("/k", None).await.expect("unconditional delete");
     assert_eq!(s.current_revision().await.expect("rev"), 4);
@@ -100,42 +61,22 @@ pub async fn watch_live_and_from_history(s: &dyn Store) {
     let start = s.current_revision().await.expect("rev");
     let mut live = s.watch("/pods/", start).await.expect("watch");
     let a = s.create("/pods/a", b"1".to_vec()).await.expect("create");
-    s.create("/other/z", b"z".to_vec())
-        .await
-        .expect("create other");
-    let a2 = s
-        .update("/pods/a", b"2".to_vec(), a.mod_revision)
-        .await
-        .expect("update");
+    s.create("/other/z", b"z".to_vec()).await.expect("create other");
+    let a2 = s.update("/pods/a", b"2".to_vec(), a.mod_revision).await.expect("update");
     s.delete("/pods/a", None).await.expect("delete");
 
     let e = next_event(&mut live).await;
-    assert_eq!(
-        (e.kind, e.kv.value.as_slice(), e.revision()),
-        (EventType::Created, &b"1"[..], a.mod_revision)
-    );
+    assert_eq!((e.kind, e.kv.value.as_slice(), e.revision()), (EventType::Created, &b"1"[..], a.mod_revision));
     let e = next_event(&mut live).await;
-    assert_eq!(
-        (e.kind, e.revision()),
-        (EventType::Updated, a2.mod_revision)
-    );
+    assert_eq!((e.kind, e.revision()), (EventType::Updated, a2.mod_revision));
     assert_eq!(e.prev.as_ref().map(|p| p.value.as_slice()), Some(&b"1"[..]));
     let e = next_event(&mut live).await;
-    assert_eq!(
-        (e.kind, e.kv.value.as_slice()),
-        (EventType::Deleted, &b"2"[..])
-    );
+    assert_eq!((e.kind, e.kv.value.as_slice()), (EventType::Deleted, &b"2"[..]));
     assert_eq!(e.revision(), a2.mod_revision + 1);
-    assert_eq!(
-        e.prev.as_ref().map(|p| p.mod_revision),
-        Some(a2.mod_revision)
-    );
+    assert_eq!(e.prev.as_ref().map(|p| p.mod_revision), Some(a2.mod_revision));
 
     // Starting in the past replays only what came after that revision.
-    let mut replay = s
-        .watch("/pods/", a.mod_revision)
-        .await
-        .expect("watch from history");
+    let mut replay = s.watch("/pods/", a.mod_revision).await.expect("watch from history");
     assert_eq!(next_event(&mut replay).await.kind, EventType::Updated);
     assert_eq!(next_event(&mut replay).await.kind, EventType::Deleted);
 }
@@ -145,10 +86,7 @@ pub async fn watch_of_compacted_revision_fails(s: &dyn Store) {
         s.create(&format!("/k{i}"), vec![]).await.expect("create");
     }
     s.compact(3).await.expect("compact");
-    assert!(matches!(
-        s.watch("/", 1).await,
-        Err(StoreError::Compacted { .. })
-    ));
+    assert!(matches!(s.watch("/", 1).await, Err(StoreError::Compacted { .. })));
     let mut w = s.watch("/", 3).await.expect("watch at compaction point");
     assert_eq!(next_event(&mut w).await.revision(), 4);
 }
@@ -160,20 +98,11 @@ pub async fn concurrent_writers_get_distinct_revisions(s: &'static dyn Store) {
         tasks.push(tokio::spawn(async move {
             let mut wins = 0;
             for j in 0..10 {
-                s.create(&format!("/c/{i}/{j}"), vec![])
-                    .await
-                    .expect("create");
+                s.create(&format!("/c/{i}/{j}"), vec![]).await.expect("create");
                 loop {
                     let cur = s.get("/counter").await.expect("get").expect("present");
                     let n: u64 = String::from_utf8_lossy(&cur.value).parse().unwrap_or(0);
-                    match s
-                        .update(
-                            "/counter",
-                            (n + 1).to_string().into_bytes(),
-                            cur.mod_revision,
-                        )
-                        .await
-                    {
+                    match s.update("/counter", (n + 1).to_string().into_bytes(), cur.mod_revision).await {
                         Ok(_) => {
                             wins += 1;
                             break;

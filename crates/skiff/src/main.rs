@@ -7,19 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "skiff",
-    version,
-    about = "A single-binary, Kubernetes-compatible cluster for one machine"
-)]
+#[command(name = "skiff", version, about = "A single-binary, Kubernetes-compatible cluster for one machine")]
 struct Cli {
     /// Where skiff keeps its state (store, certificates, images).
-    #[arg(
-        long,
-        global = true,
-        env = "SKIFF_DATA_DIR",
-        default_value = "/var/lib/skiff"
-    )]
+    #[arg(long, global = true, env = "SKIFF_DATA_DIR", default_value = "/var/lib/skiff")]
     data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -51,10 +42,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -62,10 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::Kubeconfig => {
             let path = cli.data_dir.join("kubeconfig.yaml");
             let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "reading {} (has `skiff server` run with this --data-dir?)",
-                    path.display()
-                )
+                format!("reading {} (has `skiff server` run with this --data-dir?)", path.display())
             })?;
             print!("{text}");
             Ok(())
@@ -74,25 +59,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn server(data_dir: PathBuf, listen: SocketAddr, store: StoreKind) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let store: Arc<dyn skiff_store::Store> = match store {
-            StoreKind::Redb => Arc::new(
-                skiff_store::RedbStore::open(&data_dir.join("store.redb"))
-                    .context("opening the store")?,
-            ),
+            StoreKind::Redb => {
+                Arc::new(skiff_store::RedbStore::open(&data_dir.join("store.redb")).context("opening the store")?)
+            }
             StoreKind::Memory => Arc::new(skiff_store::MemoryStore::new()),
         };
-        let running = skiff_apiserver::start(skiff_apiserver::Config {
-            data_dir,
-            listen,
-            store,
-        })
-        .await?;
+        let running = skiff_apiserver::start(skiff_apiserver::Config { data_dir, listen, store }).await?;
         tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");
         wait_for_signal().await?;
         tracing::info!("shutting down");

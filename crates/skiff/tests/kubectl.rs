@@ -12,33 +12,29 @@ fn apply_creates_then_is_unchanged_then_configures() {
         let k = server.kubectl(v);
         let name = format!("web-{}", v.replace('.', ""));
         let pod = tutorial_pod(&name, "nginx");
-        assert_eq!(
-            k.run_stdin(&["apply", "-f", "-"], &pod).ok().trim(),
-            format!("pod/{name} created")
-        );
-        assert_eq!(
-            k.run_stdin(&["apply", "-f", "-"], &pod).ok().trim(),
-            format!("pod/{name} unchanged")
-        );
+        assert_eq!(k.run_stdin(&["apply", "-f", "-"], &pod).ok().trim(), format!("pod/{name} created"));
+        assert_eq!(k.run_stdin(&["apply", "-f", "-"], &pod).ok().trim(), format!("pod/{name} unchanged"));
         let labelled = pod.replace("  name: ", "  labels:\n    app: web\n  name: ");
-        assert_eq!(
-            k.run_stdin(&["apply", "-f", "-"], &labelled).ok().trim(),
-            format!("pod/{name} configured")
-        );
+        assert_eq!(k.run_stdin(&["apply", "-f", "-"], &labelled).ok().trim(), format!("pod/{name} configured"));
         let image = labelled.replace("image: nginx", "image: nginx:1.27");
-        assert_eq!(
-            k.run_stdin(&["apply", "-f", "-"], &image).ok().trim(),
-            format!("pod/{name} configured")
-        );
-        let got = k.run(&["get", "pod", &name, "-o", "jsonpath={.metadata.labels.app} {.spec.containers[0].image} {.spec.containers[0].imagePullPolicy}"]).ok();
+        assert_eq!(k.run_stdin(&["apply", "-f", "-"], &image).ok().trim(), format!("pod/{name} configured"));
+        let got = k
+            .run(&[
+                "get",
+                "pod",
+                &name,
+                "-o",
+                "jsonpath={.metadata.labels.app} {.spec.containers[0].image} {.spec.containers[0].imagePullPolicy}",
+            ])
+            .ok();
         assert_eq!(got, "web nginx:1.27 Always");
         // A forbidden spec change gets upstream's Forbidden message.
-        let env = image.replace(
-            "      ports:",
-            "      env:\n        - name: A\n          value: b\n      ports:",
-        );
+        let env = image.replace("      ports:", "      env:\n        - name: A\n          value: b\n      ports:");
         let err = k.run_stdin(&["apply", "-f", "-"], &env).fails();
-        assert!(err.contains("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"), "{err}");
+        assert!(
+            err.contains("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"),
+            "{err}"
+        );
     }
 }
 
@@ -46,8 +42,7 @@ fn apply_creates_then_is_unchanged_then_configures() {
 fn get_prints_upstream_columns_and_formats() {
     let server = Server::start();
     let k0 = server.kubectl("1.32");
-    k0.run_stdin(&["apply", "-f", "-"], &tutorial_pod("nginx-pod", "nginx"))
-        .ok();
+    k0.run_stdin(&["apply", "-f", "-"], &tutorial_pod("nginx-pod", "nginx")).ok();
     for v in KUBECTL_VERSIONS {
         let k = server.kubectl(v);
         let out = k.run(&["get", "pods"]).ok();
@@ -58,10 +53,7 @@ fn get_prints_upstream_columns_and_formats() {
         assert_eq!(&row[..4], ["nginx-pod", "0/1", "Pending", "0"]);
         let wide = k.run(&["get", "po", "-o", "wide"]).ok();
         assert!(
-            wide.lines()
-                .next()
-                .expect("header")
-                .contains("IP       NODE     NOMINATED NODE   READINESS GATES"),
+            wide.lines().next().expect("header").contains("IP       NODE     NOMINATED NODE   READINESS GATES"),
             "{wide}"
         );
         assert!(wide.contains("<none>"));
@@ -70,18 +62,13 @@ fn get_prints_upstream_columns_and_formats() {
         assert!(all.contains("default     nginx-pod"), "{all}");
         let yaml = k.run(&["get", "pod", "nginx-pod", "-o", "yaml"]).ok();
         assert!(
-            yaml.contains("kind: Pod")
-                && yaml.contains("phase: Pending")
-                && yaml.contains("protocol: TCP"),
+            yaml.contains("kind: Pod") && yaml.contains("phase: Pending") && yaml.contains("protocol: TCP"),
             "{yaml}"
         );
         let json = k.run(&["get", "pods", "-o", "json"]).ok();
         let list: serde_json::Value = serde_json::from_str(&json).expect("json");
         assert_eq!(list["items"][0]["metadata"]["name"], "nginx-pod");
-        assert_eq!(
-            list["items"][0]["spec"]["terminationGracePeriodSeconds"],
-            30
-        );
+        assert_eq!(list["items"][0]["spec"]["terminationGracePeriodSeconds"], 30);
         let ns = k.run(&["get", "ns"]).ok();
         for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             assert!(ns.contains(n), "{ns}");
@@ -99,10 +86,7 @@ fn errors_match_a_real_cluster() {
         let err = k.run_stdin(&["apply", "-f", "-"], spring).fails();
         assert!(err.contains("The Pod \"spring-pod\" is invalid: spec.containers[0].name: Invalid value: \"spring-container:latest\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"), "{v}: {err}");
         let err = k.run_stdin(&["apply", "-f", "-"], unknown).fails();
-        assert!(
-            err.contains("strict decoding error: unknown field \"spec.foo\""),
-            "{v}: {err}"
-        );
+        assert!(err.contains("strict decoding error: unknown field \"spec.foo\""), "{v}: {err}");
         // Ignore lets it through with the field dropped.
         k.run_stdin(
             &["create", "--validate=false", "-f", "-"],
@@ -110,33 +94,19 @@ fn errors_match_a_real_cluster() {
         )
         .ok();
         let err = k.run(&["get", "pod", "nope"]).fails();
-        assert!(
-            err.contains("Error from server (NotFound): pods \"nope\" not found"),
-            "{err}"
-        );
-        let err = k
-            .run_stdin(&["create", "-f", "-"], &tutorial_pod("dup", "nginx"))
-            .code;
-        let again = k
-            .run_stdin(&["create", "-f", "-"], &tutorial_pod("dup", "nginx"))
-            .fails();
+        assert!(err.contains("Error from server (NotFound): pods \"nope\" not found"), "{err}");
+        let err = k.run_stdin(&["create", "-f", "-"], &tutorial_pod("dup", "nginx")).code;
+        let again = k.run_stdin(&["create", "-f", "-"], &tutorial_pod("dup", "nginx")).fails();
         assert!(err == 0 || again.contains("already exists"));
         assert!(
-            again.contains("Error from server (AlreadyExists)")
-                && again.contains("pods \"dup\" already exists"),
+            again.contains("Error from server (AlreadyExists)") && again.contains("pods \"dup\" already exists"),
             "{again}"
         );
         let anonymous = server.kubectl_with_token(v, "wrong");
         let err = anonymous.run(&["get", "pods"]).fails();
-        assert!(
-            err.contains("You must be logged in to the server (Unauthorized)"),
-            "{err}"
-        );
+        assert!(err.contains("You must be logged in to the server (Unauthorized)"), "{err}");
         let token = std::fs::read_to_string(server.data_dir().join("pki/token")).expect("token");
-        server
-            .kubectl_with_token(v, token.trim())
-            .run(&["get", "pods"])
-            .ok();
+        server.kubectl_with_token(v, token.trim()).run(&["get", "pods"]).ok();
     }
 }
 
@@ -148,56 +118,21 @@ fn server_side_apply_and_conflicts() {
         let name = format!("ssa-{}", v.replace('.', ""));
         let pod = tutorial_pod(&name, "nginx");
         assert_eq!(
-            k.run_stdin(&["apply", "--server-side", "-f", "-"], &pod)
-                .ok()
-                .trim(),
+            k.run_stdin(&["apply", "--server-side", "-f", "-"], &pod).ok().trim(),
             format!("pod/{name} serverside-applied")
         );
         let changed = pod.replace("image: nginx", "image: nginx:1.27");
-        let err = k
-            .run_stdin(
-                &["apply", "--server-side", "--field-manager=other", "-f", "-"],
-                &changed,
-            )
-            .fails();
+        let err = k.run_stdin(&["apply", "--server-side", "--field-manager=other", "-f", "-"], &changed).fails();
         assert!(err.contains("Apply failed with 1 conflict: conflict with \"kubectl\" using v1: .spec.containers[name=\"nginx-container\"].image"), "{err}");
         assert!(err.contains("--force-conflicts"), "{err}");
-        k.run_stdin(
-            &[
-                "apply",
-                "--server-side",
-                "--field-manager=other",
-                "--force-conflicts",
-                "-f",
-                "-",
-            ],
-            &changed,
-        )
-        .ok();
-        let img = k
-            .run(&[
-                "get",
-                "pod",
-                &name,
-                "-o",
-                "jsonpath={.spec.containers[0].image}",
-            ])
+        k.run_stdin(&["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-"], &changed)
             .ok();
+        let img = k.run(&["get", "pod", &name, "-o", "jsonpath={.spec.containers[0].image}"]).ok();
         assert_eq!(img, "nginx:1.27");
         let managers = k
-            .run(&[
-                "get",
-                "pod",
-                &name,
-                "--show-managed-fields",
-                "-o",
-                "jsonpath={.metadata.managedFields[*].manager}",
-            ])
+            .run(&["get", "pod", &name, "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"])
             .ok();
-        assert!(
-            managers.contains("other") && managers.contains("kubectl"),
-            "{managers}"
-        );
+        assert!(managers.contains("other") && managers.contains("kubectl"), "{managers}");
     }
 }
 
@@ -205,11 +140,8 @@ fn server_side_apply_and_conflicts() {
 fn label_annotate_describe_with_events() {
     let server = Server::start();
     let k0 = server.kubectl("1.32");
-    k0.run_stdin(&["apply", "-f", "-"], &tutorial_pod("web", "nginx"))
-        .ok();
-    let uid = k0
-        .run(&["get", "pod", "web", "-o", "jsonpath={.metadata.uid}"])
-        .ok();
+    k0.run_stdin(&["apply", "-f", "-"], &tutorial_pod("web", "nginx")).ok();
+    let uid = k0.run(&["get", "pod", "web", "-o", "jsonpath={.metadata.uid}"]).ok();
     let event = format!(
         "apiVersion: v1\nkind: Event\nmetadata:\n  name: web.1\n  namespace: default\ninvolvedObject:\n  kind: Pod\n  name: web\n  namespace: default\n  uid: {uid}\n  apiVersion: v1\nreason: Scheduled\nmessage: Successfully assigned default/web to node1\nsource:\n  component: default-scheduler\nfirstTimestamp: \"2026-01-01T00:00:00Z\"\nlastTimestamp: \"2026-01-01T00:00:00Z\"\ncount: 1\ntype: Normal\n"
     );
@@ -217,36 +149,18 @@ fn label_annotate_describe_with_events() {
     for v in KUBECTL_VERSIONS {
         let k = server.kubectl(v);
         assert_eq!(
-            k.run(&[
-                "label",
-                "pod",
-                "web",
-                &format!("v{}=yes", v.replace('.', ""))
-            ])
-            .ok()
-            .trim(),
+            k.run(&["label", "pod", "web", &format!("v{}=yes", v.replace('.', ""))]).ok().trim(),
             "pod/web labeled"
         );
         // kubectl 1.27 prints "annotate", later ones "annotated".
         assert!(
-            k.run(&[
-                "annotate",
-                "pod",
-                "web",
-                &format!("note{}=hi", v.replace('.', ""))
-            ])
-            .ok()
-            .starts_with("pod/web annotate")
+            k.run(&["annotate", "pod", "web", &format!("note{}=hi", v.replace('.', ""))])
+                .ok()
+                .starts_with("pod/web annotate")
         );
         let d = k.run(&["describe", "pod", "web"]).ok();
-        assert!(
-            d.contains("Name:             web") || d.contains("Name:         web"),
-            "{d}"
-        );
-        assert!(
-            d.contains("Status:           Pending") || d.contains("Pending"),
-            "{d}"
-        );
+        assert!(d.contains("Name:             web") || d.contains("Name:         web"), "{d}");
+        assert!(d.contains("Status:           Pending") || d.contains("Pending"), "{d}");
         assert!(
             d.contains("Scheduled")
                 && d.contains("default-scheduler")
@@ -254,20 +168,8 @@ fn label_annotate_describe_with_events() {
             "{d}"
         );
         let events = k.run(&["get", "events"]).ok();
-        assert!(
-            events.contains("pod/web") && events.contains("Scheduled"),
-            "{events}"
-        );
-        let filtered = k
-            .run(&[
-                "get",
-                "pods",
-                "-l",
-                &format!("v{}=yes", v.replace('.', "")),
-                "-o",
-                "name",
-            ])
-            .ok();
+        assert!(events.contains("pod/web") && events.contains("Scheduled"), "{events}");
+        let filtered = k.run(&["get", "pods", "-l", &format!("v{}=yes", v.replace('.', "")), "-o", "name"]).ok();
         assert_eq!(filtered.trim(), "pod/web");
     }
 }
@@ -276,8 +178,7 @@ fn label_annotate_describe_with_events() {
 fn watch_prints_changes() {
     let server = Server::start();
     let k0 = server.kubectl("1.32");
-    k0.run_stdin(&["apply", "-f", "-"], &tutorial_pod("web", "nginx"))
-        .ok();
+    k0.run_stdin(&["apply", "-f", "-"], &tutorial_pod("web", "nginx")).ok();
     for v in KUBECTL_VERSIONS {
         let k = server.kubectl(v);
         let mut watcher = k
@@ -287,16 +188,12 @@ fn watch_prints_changes() {
             .spawn()
             .expect("watch");
         std::thread::sleep(Duration::from_millis(1500));
-        k.run(&["label", "pod", "web", &format!("w{}=1", v.replace('.', ""))])
-            .ok();
+        k.run(&["label", "pod", "web", &format!("w{}=1", v.replace('.', ""))]).ok();
         std::thread::sleep(Duration::from_millis(700));
         let _ = watcher.kill();
         let out = watcher.wait_with_output().expect("watch output");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains("ADDED") && text.contains("MODIFIED"),
-            "{v}: {text}"
-        );
+        assert!(text.contains("ADDED") && text.contains("MODIFIED"), "{v}: {text}");
     }
 }
 
@@ -305,12 +202,8 @@ fn delete_wait_and_graceful_deletion() {
     let server = Server::start();
     for v in KUBECTL_VERSIONS {
         let k = server.kubectl(v);
-        k.run_stdin(&["apply", "-f", "-"], &tutorial_pod("gone", "nginx"))
-            .ok();
-        assert_eq!(
-            k.run(&["delete", "pod", "gone"]).ok().trim(),
-            "pod \"gone\" deleted"
-        );
+        k.run_stdin(&["apply", "-f", "-"], &tutorial_pod("gone", "nginx")).ok();
+        assert_eq!(k.run(&["delete", "pod", "gone"]).ok().trim(), "pod \"gone\" deleted");
         k.run(&["get", "pod", "gone"]).fails();
 
         // A pod bound to a node waits for the node agent: it shows Terminating until forced.
@@ -321,10 +214,7 @@ fn delete_wait_and_graceful_deletion() {
         assert!(status.contains("Terminating"), "{status}");
         let forced = k.run(&["delete", "pod", "bound", "--grace-period=0", "--force"]);
         assert_eq!(forced.code, 0, "{}", forced.stderr);
-        assert!(eventually(Duration::from_secs(5), || k
-            .run(&["get", "pod", "bound"])
-            .code
-            != 0));
+        assert!(eventually(Duration::from_secs(5), || k.run(&["get", "pod", "bound"]).code != 0));
     }
 }
 
@@ -334,36 +224,18 @@ fn wait_for_condition_via_status_subresource() {
     for v in KUBECTL_VERSIONS {
         let k = server.kubectl(v);
         let name = format!("ready-{}", v.replace('.', ""));
-        k.run_stdin(&["apply", "-f", "-"], &tutorial_pod(&name, "nginx"))
-            .ok();
+        k.run_stdin(&["apply", "-f", "-"], &tutorial_pod(&name, "nginx")).ok();
         let waiter = k
-            .command(&[
-                "wait",
-                "--for=condition=Ready",
-                &format!("pod/{name}"),
-                "--timeout=20s",
-            ])
+            .command(&["wait", "--for=condition=Ready", &format!("pod/{name}"), "--timeout=20s"])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("wait");
         std::thread::sleep(Duration::from_millis(800));
         let patch = r#"{"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#;
-        k.run(&[
-            "patch",
-            "pod",
-            &name,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            patch,
-        ])
-        .ok();
+        k.run(&["patch", "pod", &name, "--subresource=status", "--type=merge", "-p", patch]).ok();
         let out = waiter.wait_with_output().expect("wait output");
         assert!(out.status.success());
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            format!("pod/{name} condition met")
-        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("pod/{name} condition met"));
     }
 }
 
@@ -372,19 +244,10 @@ fn namespace_deletion_deletes_its_contents() {
     let server = Server::start();
     let k = server.kubectl("1.32");
     k.run(&["create", "namespace", "team"]).ok();
-    k.run_stdin(
-        &["apply", "-n", "team", "-f", "-"],
-        &tutorial_pod("p1", "nginx"),
-    )
-    .ok();
+    k.run_stdin(&["apply", "-n", "team", "-f", "-"], &tutorial_pod("p1", "nginx")).ok();
     k.run(&["delete", "namespace", "team"]).ok();
     k.run(&["get", "ns", "team"]).fails();
-    let err = k
-        .run_stdin(
-            &["apply", "-n", "team", "-f", "-"],
-            &tutorial_pod("p2", "nginx"),
-        )
-        .fails();
+    let err = k.run_stdin(&["apply", "-n", "team", "-f", "-"], &tutorial_pod("p2", "nginx")).fails();
     assert!(err.contains("namespaces \"team\" not found"), "{err}");
 }
 
@@ -393,11 +256,7 @@ fn acknowledged_writes_survive_kill_9() {
     let mut server = Server::start();
     let k = server.kubectl("1.32");
     for i in 0..5 {
-        k.run_stdin(
-            &["apply", "-f", "-"],
-            &tutorial_pod(&format!("durable-{i}"), "nginx"),
-        )
-        .ok();
+        k.run_stdin(&["apply", "-f", "-"], &tutorial_pod(&format!("durable-{i}"), "nginx")).ok();
     }
     server.kill_and_restart();
     let k = server.kubectl("1.32");
@@ -405,8 +264,5 @@ fn acknowledged_writes_survive_kill_9() {
     for i in 0..5 {
         assert!(names.contains(&format!("pod/durable-{i}")), "{names}");
     }
-    assert!(
-        server.terminate(Duration::from_secs(10)),
-        "clean exit on SIGTERM"
-    );
+    assert!(server.terminate(Duration::from_secs(10)), "clean exit on SIGTERM");
 }

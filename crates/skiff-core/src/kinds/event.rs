@@ -21,33 +21,17 @@ static INFO: ResourceInfo = ResourceInfo {
 
 static COLUMNS: [Column; 10] = [
     Column::new("Last Seen", 0, "Time when this Event was last seen"),
-    Column::new(
-        "Type",
-        0,
-        "Type of this event (Normal, Warning), new types could be added in the future.",
-    ),
+    Column::new("Type", 0, "Type of this event (Normal, Warning), new types could be added in the future."),
     Column::new(
         "Reason",
         0,
         "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
     ),
     Column::new("Object", 0, "The object that this event is about."),
-    Column::new(
-        "Subobject",
-        1,
-        "The subobject (e.g. container) this event is about.",
-    ),
+    Column::new("Subobject", 1, "The subobject (e.g. container) this event is about."),
     Column::new("Source", 1, "The component reporting this event."),
-    Column::new(
-        "Message",
-        0,
-        "A human-readable description of the status of this operation.",
-    ),
-    Column::new(
-        "First Seen",
-        1,
-        "The first time at which the event was recorded.",
-    ),
+    Column::new("Message", 0, "A human-readable description of the status of this operation."),
+    Column::new("First Seen", 1, "The first time at which the event was recorded."),
     Column::new("Count", 1, "The number of times this event has occurred."),
     Column::new("Name", 1, "The name of the event."),
 ];
@@ -63,10 +47,7 @@ impl Kind for Events {
     fn validate(&self, obj: &Value) -> ErrorList {
         let mut errs = meta::validate(obj, true, false);
         let ns = meta::namespace(obj);
-        let inv_ns = obj
-            .pointer("/involvedObject/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let inv_ns = obj.pointer("/involvedObject/namespace").and_then(Value::as_str).unwrap_or("");
         if !inv_ns.is_empty() && inv_ns != ns {
             errs.push(FieldError::invalid(
                 &Path::new("involvedObject").child("namespace"),
@@ -77,12 +58,7 @@ impl Kind for Events {
         errs
     }
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        let s = |p: &str| {
-            obj.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
         Some(match field {
             "metadata.name" => meta::name(obj).into(),
             "metadata.namespace" => meta::namespace(obj).into(),

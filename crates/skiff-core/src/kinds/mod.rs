@@ -28,16 +28,7 @@ pub struct ResourceInfo {
     pub subresources: &'static [(&'static str, &'static str, &'static [&'static str])],
 }
 
-pub const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+pub const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 /// One column of a `Table`.
 pub struct Column {
@@ -49,12 +40,7 @@ pub struct Column {
 
 impl Column {
     pub const fn new(name: &'static str, priority: u8, description: &'static str) -> Self {
-        Column {
-            name,
-            format: "",
-            priority,
-            description,
-        }
+        Column { name, format: "", priority, description }
     }
     pub fn to_json(&self) -> Value {
         json!({"name": self.name, "type": "string", "format": self.format, "description": self.description, "priority": self.priority})
@@ -118,9 +104,7 @@ pub trait Kind: Send + Sync {
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         match field {
             "metadata.name" => Some(meta::name(obj).to_string()),
-            "metadata.namespace" if self.info().namespaced => {
-                Some(meta::namespace(obj).to_string())
-            }
+            "metadata.namespace" if self.info().namespaced => Some(meta::namespace(obj).to_string()),
             _ => None,
         }
     }
@@ -129,10 +113,7 @@ pub trait Kind: Send + Sync {
 }
 
 /// Decode `raw` as `T` and encode it again: the canonical JSON of the object.
-pub(crate) fn roundtrip<T: DeserializeOwned + Serialize>(
-    kind: &str,
-    raw: &Value,
-) -> Result<Value, DecodeError> {
+pub(crate) fn roundtrip<T: DeserializeOwned + Serialize>(kind: &str, raw: &Value) -> Result<Value, DecodeError> {
     let typed: T = serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -152,12 +133,7 @@ pub(crate) fn typed<T: DeserializeOwned + Default>(obj: &Value) -> T {
 
 /// Every kind skiff serves, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 4] = [
-        &namespace::Namespaces,
-        &node::Nodes,
-        &pod::Pods,
-        &event::Events,
-    ];
+    static ALL: [&dyn Kind; 4] = [&namespace::Namespaces, &node::Nodes, &pod::Pods, &event::Events];
     &ALL
 }
 

@@ -2,7 +2,7 @@
 
 use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, roundtrip};
 use crate::field::ErrorList;
-use crate::{meta, time};
+use crate::meta;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Namespace;
 use serde_json::{Value, json};
@@ -16,17 +16,10 @@ static INFO: ResourceInfo = ResourceInfo {
     namespaced: false,
     short_names: &["ns"],
     categories: &[],
-    subresources: &[
-        ("status", "Namespace", &["get", "patch", "update"]),
-        ("finalize", "Namespace", &["update"]),
-    ],
+    subresources: &[("status", "Namespace", &["get", "patch", "update"]), ("finalize", "Namespace", &["update"])],
 };
 
-static COLUMNS: [Column; 3] = [
-    NAME_COLUMN,
-    Column::new("Status", 0, "The status of the namespace"),
-    AGE_COLUMN,
-];
+static COLUMNS: [Column; 3] = [NAME_COLUMN, Column::new("Status", 0, "The status of the namespace"), AGE_COLUMN];
 
 /// The label the NamespaceLifecycle admission sets on every namespace.
 pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -64,12 +57,7 @@ impl Kind for Namespaces {
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         match field {
             "metadata.name" => Some(meta::name(obj).into()),
-            "status.phase" => Some(
-                obj.pointer("/status/phase")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .into(),
-            ),
+            "status.phase" => Some(obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").into()),
             _ => None,
         }
     }
@@ -79,18 +67,8 @@ impl Kind for Namespaces {
     fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
         vec![
             json!(meta::name(obj)),
-            json!(
-                obj.pointer("/status/phase")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            ),
-            json!(time::since(
-                time::parse(
-                    obj.pointer("/metadata/creationTimestamp")
-                        .and_then(Value::as_str)
-                ),
-                now
-            )),
+            json!(obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("")),
+            json!(meta::age(obj, now)),
         ]
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, roundtrip, typed};
 use crate::field::ErrorList;
-use crate::{meta, time};
+use crate::meta;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use serde_json::{Value, json};
@@ -16,10 +16,7 @@ static INFO: ResourceInfo = ResourceInfo {
     namespaced: false,
     short_names: &["no"],
     categories: &[],
-    subresources: &[
-        ("status", "Node", &["get", "patch", "update"]),
-        ("proxy", "NodeProxyOptions", &["get"]),
-    ],
+    subresources: &[("status", "Node", &["get", "patch", "update"]), ("proxy", "NodeProxyOptions", &["get"])],
 };
 
 static COLUMNS: [Column; 10] = [
@@ -60,12 +57,9 @@ impl Kind for Nodes {
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         match field {
             "metadata.name" => Some(meta::name(obj).into()),
-            "spec.unschedulable" => Some(
-                obj.pointer("/spec/unschedulable")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-                    .to_string(),
-            ),
+            "spec.unschedulable" => {
+                Some(obj.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string())
+            }
             _ => None,
         }
     }
@@ -75,12 +69,7 @@ impl Kind for Nodes {
     fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
         let node: Node = typed(obj);
         let status = node.status.unwrap_or_default();
-        let ready = status
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| c.status.as_str());
+        let ready = status.conditions.iter().flatten().find(|c| c.type_ == "Ready").map(|c| c.status.as_str());
         let mut state = match ready {
             Some("True") => "Ready".to_string(),
             Some("False") => "NotReady".to_string(),
@@ -91,18 +80,10 @@ impl Kind for Nodes {
         }
         let mut roles: Vec<String> = meta::labels(obj)
             .keys()
-            .filter_map(|k| {
-                k.strip_prefix("node-role.kubernetes.io/")
-                    .filter(|r| !r.is_empty())
-                    .map(String::from)
-            })
+            .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/").filter(|r| !r.is_empty()).map(String::from))
             .collect();
         roles.sort();
-        let roles = if roles.is_empty() {
-            "<none>".to_string()
-        } else {
-            roles.join(",")
-        };
+        let roles = if roles.is_empty() { "<none>".to_string() } else { roles.join(",") };
         let addr = |t: &str| {
             status
                 .addresses
@@ -117,13 +98,7 @@ impl Kind for Nodes {
             json!(meta::name(obj)),
             json!(state),
             json!(roles),
-            json!(time::since(
-                time::parse(
-                    obj.pointer("/metadata/creationTimestamp")
-                        .and_then(Value::as_str)
-                ),
-                now
-            )),
+            json!(meta::age(obj, now)),
             json!(info.kubelet_version),
             json!(addr("InternalIP")),
             json!(addr("ExternalIP")),

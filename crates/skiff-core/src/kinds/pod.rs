@@ -30,16 +30,8 @@ static INFO: ResourceInfo = ResourceInfo {
 
 static COLUMNS: [Column; 9] = [
     NAME_COLUMN,
-    Column::new(
-        "Ready",
-        0,
-        "The aggregate readiness state of this pod for accepting traffic.",
-    ),
-    Column::new(
-        "Status",
-        0,
-        "The aggregate status of the containers in this pod.",
-    ),
+    Column::new("Ready", 0, "The aggregate readiness state of this pod for accepting traffic."),
+    Column::new("Status", 0, "The aggregate status of the containers in this pod."),
     Column::new(
         "Restarts",
         0,
@@ -87,10 +79,8 @@ pub fn default_pull_policy(image: &str) -> &'static str {
 }
 
 fn default_container(c: &mut Container) {
-    c.termination_message_path
-        .get_or_insert_with(|| "/dev/termination-log".into());
-    c.termination_message_policy
-        .get_or_insert_with(|| "File".into());
+    c.termination_message_path.get_or_insert_with(|| "/dev/termination-log".into());
+    c.termination_message_policy.get_or_insert_with(|| "File".into());
     if c.image_pull_policy.is_none() {
         c.image_pull_policy = Some(default_pull_policy(c.image.as_deref().unwrap_or("")).into());
     }
@@ -121,27 +111,18 @@ fn default_spec(spec: &mut PodSpec) {
     spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
     spec.termination_grace_period_seconds.get_or_insert(30);
     spec.security_context.get_or_insert_with(Default::default);
-    spec.scheduler_name
-        .get_or_insert_with(|| "default-scheduler".into());
+    spec.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
     spec.enable_service_links.get_or_insert(true);
     spec.priority.get_or_insert(0);
-    spec.preemption_policy
-        .get_or_insert_with(|| "PreemptLowerPriority".into());
-    let sa = spec
-        .service_account_name
-        .clone()
-        .or_else(|| spec.service_account.clone())
-        .unwrap_or("default".into());
+    spec.preemption_policy.get_or_insert_with(|| "PreemptLowerPriority".into());
+    let sa = spec.service_account_name.clone().or_else(|| spec.service_account.clone()).unwrap_or("default".into());
     spec.service_account_name = Some(sa.clone());
     spec.service_account = Some(sa);
     let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
-    for key in [
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
-    ] {
-        let has = tolerations.iter().any(|t| {
-            t.key.as_deref() == Some(key) && matches!(t.effect.as_deref(), None | Some("NoExecute"))
-        });
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        let has = tolerations
+            .iter()
+            .any(|t| t.key.as_deref() == Some(key) && matches!(t.effect.as_deref(), None | Some("NoExecute")));
         if !has {
             tolerations.push(default_toleration(key));
         }
@@ -166,10 +147,7 @@ fn default_spec(spec: &mut PodSpec) {
 
 /// The QoS class the apiserver records in `status.qosClass`.
 fn qos_class(spec: &PodSpec) -> &'static str {
-    let all = spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten());
+    let all = spec.containers.iter().chain(spec.init_containers.iter().flatten());
     let mut any = false;
     let mut guaranteed = true;
     for c in all {
@@ -205,30 +183,22 @@ fn validate_container(
     if c.name.is_empty() {
         errs.push(FieldError::required(&np, ""));
     } else {
-        errs.extend(names::invalid_all(
-            &np,
-            &c.name,
-            names::dns1123_label(&c.name),
-        ));
+        errs.extend(names::invalid_all(&np, &c.name, names::dns1123_label(&c.name)));
         if !names_seen.insert(c.name.clone()) {
             errs.push(FieldError::duplicate(&np, c.name.as_str()));
         }
     }
     match c.image.as_deref() {
         None | Some("") => errs.push(FieldError::required(&path.child("image"), "")),
-        Some(img) if img.trim() != img => errs.push(FieldError::invalid(
-            &path.child("image"),
-            img,
-            "must not have leading or trailing whitespace",
-        )),
+        Some(img) if img.trim() != img => {
+            errs.push(FieldError::invalid(&path.child("image"), img, "must not have leading or trailing whitespace"))
+        }
         Some(_) => {}
     }
     match c.image_pull_policy.as_deref() {
-        Some(p) if !PULL_POLICIES.contains(&p) => errs.push(FieldError::not_supported(
-            &path.child("imagePullPolicy"),
-            p,
-            PULL_POLICIES,
-        )),
+        Some(p) if !PULL_POLICIES.contains(&p) => {
+            errs.push(FieldError::not_supported(&path.child("imagePullPolicy"), p, PULL_POLICIES))
+        }
         None => errs.push(FieldError::required(&path.child("imagePullPolicy"), "")),
         _ => {}
     }
@@ -245,38 +215,25 @@ fn validate_container(
         if let Some(hp) = p.host_port
             && !(0..=65535).contains(&hp)
         {
-            errs.push(FieldError::invalid(
-                &pp.child("hostPort"),
-                hp,
-                "must be between 1 and 65535, inclusive",
-            ));
+            errs.push(FieldError::invalid(&pp.child("hostPort"), hp, "must be between 1 and 65535, inclusive"));
         }
         if let Some(n) = p.name.as_deref() {
-            errs.extend(names::invalid_all(
-                &pp.child("name"),
-                n,
-                names::iana_svc_name(n),
-            ));
+            errs.extend(names::invalid_all(&pp.child("name"), n, names::iana_svc_name(n)));
             if !port_names.insert(n) {
                 errs.push(FieldError::duplicate(&pp.child("name"), n));
             }
         }
         match p.protocol.as_deref() {
             None => errs.push(FieldError::required(&pp.child("protocol"), "")),
-            Some(proto) if !PROTOCOLS.contains(&proto) => errs.push(FieldError::not_supported(
-                &pp.child("protocol"),
-                proto,
-                PROTOCOLS,
-            )),
+            Some(proto) if !PROTOCOLS.contains(&proto) => {
+                errs.push(FieldError::not_supported(&pp.child("protocol"), proto, PROTOCOLS))
+            }
             _ => {}
         }
     }
     for (i, e) in c.env.iter().flatten().enumerate() {
         if e.name.is_empty() {
-            errs.push(FieldError::required(
-                &path.child("env").index(i).child("name"),
-                "",
-            ));
+            errs.push(FieldError::required(&path.child("env").index(i).child("name"), ""));
         }
     }
     let mut mount_paths = HashSet::new();
@@ -290,11 +247,7 @@ fn validate_container(
         if m.mount_path.is_empty() {
             errs.push(FieldError::required(&mp.child("mountPath"), ""));
         } else if !mount_paths.insert(m.mount_path.as_str()) {
-            errs.push(FieldError::invalid(
-                &mp.child("mountPath"),
-                m.mount_path.as_str(),
-                "must be unique",
-            ));
+            errs.push(FieldError::invalid(&mp.child("mountPath"), m.mount_path.as_str(), "must be unique"));
         }
     }
     errs
@@ -305,49 +258,31 @@ fn validate_spec(spec: &PodSpec, path: &Path) -> ErrorList {
     let mut volumes = HashSet::new();
     for (i, v) in spec.volumes.iter().flatten().enumerate() {
         let vp = path.child("volumes").index(i).child("name");
-        errs.extend(names::invalid_all(
-            &vp,
-            &v.name,
-            names::dns1123_label(&v.name),
-        ));
+        errs.extend(names::invalid_all(&vp, &v.name, names::dns1123_label(&v.name)));
         if !volumes.insert(v.name.as_str()) {
             errs.push(FieldError::duplicate(&vp, v.name.as_str()));
         }
     }
     let mut seen = HashSet::new();
     for (i, c) in spec.init_containers.iter().flatten().enumerate() {
-        errs.extend(validate_container(
-            c,
-            &path.child("initContainers").index(i),
-            &mut seen,
-            &volumes,
-        ));
+        errs.extend(validate_container(c, &path.child("initContainers").index(i), &mut seen, &volumes));
     }
     if spec.containers.is_empty() {
         errs.push(FieldError::required(&path.child("containers"), ""));
     }
     for (i, c) in spec.containers.iter().enumerate() {
-        errs.extend(validate_container(
-            c,
-            &path.child("containers").index(i),
-            &mut seen,
-            &volumes,
-        ));
+        errs.extend(validate_container(c, &path.child("containers").index(i), &mut seen, &volumes));
     }
     match spec.restart_policy.as_deref() {
-        Some(p) if !RESTART_POLICIES.contains(&p) => errs.push(FieldError::not_supported(
-            &path.child("restartPolicy"),
-            p,
-            RESTART_POLICIES,
-        )),
+        Some(p) if !RESTART_POLICIES.contains(&p) => {
+            errs.push(FieldError::not_supported(&path.child("restartPolicy"), p, RESTART_POLICIES))
+        }
         _ => {}
     }
     match spec.dns_policy.as_deref() {
-        Some(p) if !DNS_POLICIES.contains(&p) => errs.push(FieldError::not_supported(
-            &path.child("dnsPolicy"),
-            p,
-            DNS_POLICIES,
-        )),
+        Some(p) if !DNS_POLICIES.contains(&p) => {
+            errs.push(FieldError::not_supported(&path.child("dnsPolicy"), p, DNS_POLICIES))
+        }
         _ => {}
     }
     if let Some(g) = spec.termination_grace_period_seconds
@@ -371,18 +306,10 @@ fn validate_spec(spec: &PodSpec, path: &Path) -> ErrorList {
     if let Some(n) = spec.node_name.as_deref()
         && !n.is_empty()
     {
-        errs.extend(names::invalid_all(
-            &path.child("nodeName"),
-            n,
-            names::dns1123_subdomain(n),
-        ));
+        errs.extend(names::invalid_all(&path.child("nodeName"), n, names::dns1123_subdomain(n)));
     }
     if let Some(h) = spec.hostname.as_deref() {
-        errs.extend(names::invalid_all(
-            &path.child("hostname"),
-            h,
-            names::dns1123_label(h),
-        ));
+        errs.extend(names::invalid_all(&path.child("hostname"), h, names::dns1123_label(h)));
     }
     errs
 }
@@ -426,19 +353,14 @@ fn validate_spec_update(old: &PodSpec, new: &PodSpec) -> ErrorList {
     for (o, n) in mutated.containers.iter_mut().zip(&new.containers) {
         o.image = n.image.clone();
     }
-    if let (Some(os), Some(ns)) = (
-        mutated.init_containers.as_mut(),
-        new.init_containers.as_ref(),
-    ) {
+    if let (Some(os), Some(ns)) = (mutated.init_containers.as_mut(), new.init_containers.as_ref()) {
         for (o, n) in os.iter_mut().zip(ns) {
             o.image = n.image.clone();
         }
     }
     mutated.active_deadline_seconds = new.active_deadline_seconds;
     mutated.tolerations = new.tolerations.clone();
-    if old.termination_grace_period_seconds.is_some_and(|g| g < 0)
-        && new.termination_grace_period_seconds == Some(1)
-    {
+    if old.termination_grace_period_seconds.is_some_and(|g| g < 0) && new.termination_grace_period_seconds == Some(1) {
         mutated.termination_grace_period_seconds = Some(1);
     }
     if &mutated != new {
@@ -446,13 +368,7 @@ fn validate_spec_update(old: &PodSpec, new: &PodSpec) -> ErrorList {
     }
     for (i, c) in new.containers.iter().enumerate() {
         if c.image.as_deref().unwrap_or("").is_empty() {
-            errs.push(FieldError::required(
-                &Path::new("spec")
-                    .child("containers")
-                    .index(i)
-                    .child("image"),
-                "",
-            ));
+            errs.push(FieldError::required(&Path::new("spec").child("containers").index(i).child("image"), ""));
         }
     }
     errs
@@ -485,16 +401,10 @@ impl Kind for Pods {
     fn validate(&self, obj: &Value) -> ErrorList {
         let mut errs = meta::validate(obj, true, false);
         match obj.get("spec") {
-            None => errs.push(FieldError::required(
-                &Path::new("spec").child("containers"),
-                "",
-            )),
+            None => errs.push(FieldError::required(&Path::new("spec").child("containers"), "")),
             Some(_) => {
                 let pod: Pod = typed(obj);
-                errs.extend(validate_spec(
-                    &pod.spec.unwrap_or_default(),
-                    &Path::new("spec"),
-                ));
+                errs.extend(validate_spec(&pod.spec.unwrap_or_default(), &Path::new("spec")));
             }
         }
         errs
@@ -503,20 +413,12 @@ impl Kind for Pods {
     fn validate_update(&self, old: &Value, new: &Value) -> ErrorList {
         let mut errs = self.validate(new);
         let (o, n): (Pod, Pod) = (typed(old), typed(new));
-        errs.extend(validate_spec_update(
-            &o.spec.unwrap_or_default(),
-            &n.spec.unwrap_or_default(),
-        ));
+        errs.extend(validate_spec_update(&o.spec.unwrap_or_default(), &n.spec.unwrap_or_default()));
         errs
     }
 
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        let s = |p: &str| {
-            obj.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
         Some(match field {
             "metadata.name" => meta::name(obj).into(),
             "metadata.namespace" => meta::namespace(obj).into(),
@@ -524,11 +426,9 @@ impl Kind for Pods {
             "spec.restartPolicy" => s("/spec/restartPolicy"),
             "spec.schedulerName" => s("/spec/schedulerName"),
             "spec.serviceAccountName" => s("/spec/serviceAccountName"),
-            "spec.hostNetwork" => obj
-                .pointer("/spec/hostNetwork")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-                .to_string(),
+            "spec.hostNetwork" => {
+                obj.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string()
+            }
             "status.phase" => s("/status/phase"),
             "status.podIP" => s("/status/podIP"),
             "status.nominatedNodeName" => s("/status/nominatedNodeName"),
@@ -546,53 +446,24 @@ impl Kind for Pods {
         let spec = pod.spec.unwrap_or_default();
         let status = pod.status.unwrap_or_default();
         let none = || "<none>".to_string();
-        let ip = status
-            .pod_ips
-            .as_ref()
-            .and_then(|ips| ips.first())
-            .map(|i| i.ip.clone())
-            .filter(|s| !s.is_empty());
-        let gates = spec
-            .readiness_gates
-            .as_ref()
-            .filter(|g| !g.is_empty())
-            .map(|gates| {
-                let conds = status.conditions.clone().unwrap_or_default();
-                let ok = gates
-                    .iter()
-                    .filter(|g| {
-                        conds
-                            .iter()
-                            .find(|c| c.type_ == g.condition_type)
-                            .is_some_and(|c| c.status == "True")
-                    })
-                    .count();
-                format!("{ok}/{}", gates.len())
-            });
+        let ip = status.pod_ips.as_ref().and_then(|ips| ips.first()).map(|i| i.ip.clone()).filter(|s| !s.is_empty());
+        let gates = spec.readiness_gates.as_ref().filter(|g| !g.is_empty()).map(|gates| {
+            let conds = status.conditions.clone().unwrap_or_default();
+            let ok = gates
+                .iter()
+                .filter(|g| conds.iter().find(|c| c.type_ == g.condition_type).is_some_and(|c| c.status == "True"))
+                .count();
+            format!("{ok}/{}", gates.len())
+        });
         vec![
             json!(meta::name(obj)),
             json!(row.ready),
             json!(row.status),
             json!(row.restarts),
-            json!(time::since(
-                time::parse(
-                    obj.pointer("/metadata/creationTimestamp")
-                        .and_then(Value::as_str)
-                ),
-                now
-            )),
+            json!(meta::age(obj, now)),
             json!(ip.unwrap_or_else(none)),
-            json!(
-                spec.node_name
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(none)
-            ),
-            json!(
-                status
-                    .nominated_node_name
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(none)
-            ),
+            json!(spec.node_name.filter(|s| !s.is_empty()).unwrap_or_else(none)),
+            json!(status.nominated_node_name.filter(|s| !s.is_empty()).unwrap_or_else(none)),
             json!(gates.unwrap_or_else(none)),
         ]
     }
@@ -611,13 +482,7 @@ pub fn pod_status_reason(pod: &Pod) -> String {
 }
 
 fn terminated_finished(cs: &ContainerStatus) -> Option<Timestamp> {
-    cs.last_state
-        .as_ref()?
-        .terminated
-        .as_ref()?
-        .finished_at
-        .as_ref()
-        .map(|t| t.0)
+    cs.last_state.as_ref()?.terminated.as_ref()?.finished_at.as_ref().map(|t| t.0)
 }
 
 fn is_restartable_init(c: Option<&Container>) -> bool {
@@ -630,26 +495,15 @@ fn pod_row(pod: &Pod, now: Timestamp) -> PodRow {
     let status = pod.status.clone().unwrap_or_default();
     let init_specs = spec.init_containers.clone().unwrap_or_default();
     let mut total = spec.containers.len();
-    total += init_specs
-        .iter()
-        .filter(|c| is_restartable_init(Some(c)))
-        .count();
+    total += init_specs.iter().filter(|c| is_restartable_init(Some(c))).count();
     let mut ready = 0;
     let mut restarts: i64 = 0;
     let mut sidecar_restarts: i64 = 0;
     let mut last_restart: Option<Timestamp> = None;
     let mut last_sidecar_restart: Option<Timestamp> = None;
-    let mut reason = status
-        .reason
-        .clone()
-        .filter(|r| !r.is_empty())
-        .or(status.phase.clone())
-        .unwrap_or_default();
+    let mut reason = status.reason.clone().filter(|r| !r.is_empty()).or(status.phase.clone()).unwrap_or_default();
     let conditions = status.conditions.clone().unwrap_or_default();
-    if conditions
-        .iter()
-        .any(|c| c.type_ == "PodScheduled" && c.reason.as_deref() == Some("SchedulingGated"))
-    {
+    if conditions.iter().any(|c| c.type_ == "PodScheduled" && c.reason.as_deref() == Some("SchedulingGated")) {
         reason = "SchedulingGated".into();
     }
     let later = |a: Option<Timestamp>, b: Option<Timestamp>| match (a, b) {
@@ -700,9 +554,7 @@ fn pod_row(pod: &Pod, now: Timestamp) -> PodRow {
         break;
     }
 
-    let initialized = conditions
-        .iter()
-        .any(|c| c.type_ == "Initialized" && c.status == "True");
+    let initialized = conditions.iter().any(|c| c.type_ == "Initialized" && c.status == "True");
     if !initializing || initialized {
         restarts = sidecar_restarts;
         last_restart = last_sidecar_restart;
@@ -711,11 +563,7 @@ fn pod_row(pod: &Pod, now: Timestamp) -> PodRow {
             restarts += i64::from(c.restart_count);
             last_restart = later(last_restart, terminated_finished(c));
             let state = c.state.clone().unwrap_or_default();
-            let waiting = state
-                .waiting
-                .as_ref()
-                .and_then(|w| w.reason.clone())
-                .filter(|r| !r.is_empty());
+            let waiting = state.waiting.as_ref().and_then(|w| w.reason.clone()).filter(|r| !r.is_empty());
             if let Some(w) = waiting {
                 reason = w;
             } else if let Some(t) = &state.terminated {
@@ -732,14 +580,8 @@ fn pod_row(pod: &Pod, now: Timestamp) -> PodRow {
             }
         }
         if reason == "Completed" && has_running {
-            let pod_ready = conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True");
-            reason = if pod_ready {
-                "Running".into()
-            } else {
-                "NotReady".into()
-            };
+            let pod_ready = conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+            reason = if pod_ready { "Running".into() } else { "NotReady".into() };
         }
     }
 
@@ -755,11 +597,7 @@ fn pod_row(pod: &Pod, now: Timestamp) -> PodRow {
         Some(t) if restarts != 0 => format!("{restarts} ({} ago)", time::since(Some(t), now)),
         _ => restarts.to_string(),
     };
-    PodRow {
-        ready: format!("{ready}/{total}"),
-        status: reason,
-        restarts: restarts_str,
-    }
+    PodRow { ready: format!("{ready}/{total}"), status: reason, restarts: restarts_str }
 }
 
 #[cfg(test)]
@@ -822,20 +660,14 @@ mod tests {
         new["spec"]["containers"][0]["env"] = json!([{"name": "X", "value": "1"}]);
         let errs = Pods.validate_update(&old, &new);
         assert_eq!(errs.len(), 1);
-        assert!(
-            errs[0]
-                .to_string()
-                .starts_with("spec: Forbidden: pod updates may not change fields")
-        );
+        assert!(errs[0].to_string().starts_with("spec: Forbidden: pod updates may not change fields"));
     }
 
     #[test]
     fn status_column_follows_printpod() {
-        let p = pod(
-            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]},
+        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]},
             "status": {"phase": "Pending", "containerStatuses": [{"name": "c", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
-                "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}),
-        );
+                "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}}));
         assert_eq!(pod_status_reason(&p), "ImagePullBackOff");
         let p = pod(
             json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}], "initContainers": [{"name": "i"}]},
@@ -852,11 +684,9 @@ mod tests {
         assert_eq!(row.status, "Terminating");
         assert_eq!(row.ready, "1/1");
         assert_eq!(row.restarts, "2 (5m ago)");
-        let p = pod(
-            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]},
+        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]},
             "status": {"phase": "Succeeded", "containerStatuses": [{"name": "c", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
-                "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}}),
-        );
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]}}));
         assert_eq!(pod_status_reason(&p), "Completed");
     }
 }

@@ -28,11 +28,7 @@ impl Server {
 
     pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Server {
-            dir,
-            child: None,
-            port: free_port(),
-        };
+        let mut s = Server { dir, child: None, port: free_port() };
         s.spawn(extra);
         s
     }
@@ -70,9 +66,7 @@ impl Server {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if self.kubeconfig().exists()
-                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            {
+            if self.kubeconfig().exists() && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -98,10 +92,7 @@ impl Server {
         let Some(mut c) = self.child.take() else {
             return true;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = c.try_wait() {
@@ -126,10 +117,7 @@ impl Server {
             .map(|l| format!("{l}\n"))
             .collect();
         text.push_str(&format!("    token: {token}\n"));
-        let path = self
-            .dir
-            .path()
-            .join(format!("kubeconfig-token-{version}-{}.yaml", token.len()));
+        let path = self.dir.path().join(format!("kubeconfig-token-{version}-{}.yaml", token.len()));
         std::fs::write(&path, text).expect("write kubeconfig");
         Kubectl::new(version, &path, self.dir.path())
     }
@@ -153,16 +141,9 @@ pub fn kubectl_dir() -> PathBuf {
     if let Ok(d) = std::env::var("SKIFF_KUBECTL_DIR") {
         return PathBuf::from(d);
     }
-    let which = Command::new("sh")
-        .arg("-c")
-        .arg("readlink -f \"$(command -v kubectl)\"")
-        .output()
-        .expect("sh");
+    let which = Command::new("sh").arg("-c").arg("readlink -f \"$(command -v kubectl)\"").output().expect("sh");
     let path = String::from_utf8_lossy(&which.stdout).trim().to_string();
-    assert!(
-        !path.is_empty(),
-        "kubectl is not installed (the Debian package `kubectl` ships kubectl.1.NN)"
-    );
+    assert!(!path.is_empty(), "kubectl is not installed (the Debian package `kubectl` ships kubectl.1.NN)");
     PathBuf::from(path).parent().expect("dir").to_path_buf()
 }
 
@@ -182,21 +163,13 @@ pub struct Run {
 impl Run {
     #[track_caller]
     pub fn ok(self) -> String {
-        assert_eq!(
-            self.code, 0,
-            "kubectl failed:\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "kubectl failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
         self.stdout
     }
 
     #[track_caller]
     pub fn fails(self) -> String {
-        assert_ne!(
-            self.code, 0,
-            "kubectl unexpectedly succeeded:\n{}",
-            self.stdout
-        );
+        assert_ne!(self.code, 0, "kubectl unexpectedly succeeded:\n{}", self.stdout);
         self.stderr
     }
 }
@@ -217,18 +190,12 @@ impl Kubectl {
         assert!(bin.exists(), "{} is missing", bin.display());
         let home = home.join(format!("home-{version}"));
         std::fs::create_dir_all(&home).expect("home");
-        Kubectl {
-            bin,
-            kubeconfig: kubeconfig.to_path_buf(),
-            home,
-        }
+        Kubectl { bin, kubeconfig: kubeconfig.to_path_buf(), home }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", &self.home);
+        c.args(args).env("KUBECONFIG", &self.kubeconfig).env("HOME", &self.home);
         c
     }
 
@@ -245,12 +212,7 @@ impl Kubectl {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn kubectl");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
         child.wait_with_output().expect("wait kubectl").into()
     }
 }
