@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde_json::Value;
 use skiff_core::ApiError;
 
@@ -80,15 +80,28 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
     ))
 }
 
-/// Read a body of at most [`MAX_BODY`] bytes.
-pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(ApiError::RequestEntityTooLarge(format!("Request entity too large: limit is {MAX_BODY}")))
+/// Beyond this, an oversized body is not even drained: the connection is dropped.
+const MAX_DRAIN: usize = 64 * 1024 * 1024;
+
+/// Read a body of at most [`MAX_BODY`] bytes. An oversized one is read to its end (up to
+/// [`MAX_DRAIN`]) before the 413 goes out, so HTTP/1.1 clients see the answer, not a reset.
+pub async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::BadRequest(format!("reading request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len();
+        if total <= MAX_BODY {
+            buf.extend_from_slice(&data);
+        } else if total > MAX_DRAIN {
+            break;
         }
-        Err(e) => Err(ApiError::BadRequest(format!("reading request body: {e}"))),
     }
+    if total > MAX_BODY {
+        return Err(ApiError::RequestEntityTooLarge(format!("Request entity too large: limit is {MAX_BODY}")));
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Parse a JSON or YAML body into a value.

@@ -189,7 +189,8 @@ impl Registry {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Result<(Vec<Value>, Revision), ApiError> {
-        // A metadata.name selector is a point read, as in upstream's storage.
+        // An unknown field selector is an error even when nothing would be listed.
+        matches(kind, &json!({}), &LabelSelector::default(), fields)?;
         let (kvs, rev) = self.store.list(&key_prefix(kind, namespace)).await.map_err(store_err)?;
         let mut out = Vec::new();
         for kv in &kvs {

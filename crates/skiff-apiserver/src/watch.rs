@@ -61,7 +61,7 @@ pub async fn serve(reg: &Registry, w: WatchRequest, shutdown: watch::Receiver<bo
             (vec![], rev)
         }
     };
-    // Reject unknown field selectors up front, as list does.
+    // Reject unknown field selectors up front (list does the same).
     registry::matches(w.kind, &json!({}), &LabelSelector::default(), &w.fields)?;
 
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);

@@ -125,6 +125,11 @@ impl FieldSet {
         self.members().into_iter().filter(|p| self.node(p).is_some_and(|n| n.children.is_empty())).collect()
     }
 
+    /// Whether `path` is a member of the set.
+    pub fn contains(&self, path: &[String]) -> bool {
+        self.node(path).is_some_and(|n| n.member)
+    }
+
     fn node(&self, path: &[String]) -> Option<&FieldSet> {
         path.iter().try_fold(self, |n, el| n.children.get(el))
     }
@@ -404,8 +409,8 @@ pub fn record_update(obj: &mut Value, old: Option<&Value>, manager: &str, part: 
         Some(o) => {
             let old_set = FieldSet::of_object(o, part);
             let mut changed = new_set.difference(&old_set);
-            for p in new_set.intersection(&old_set).leaves() {
-                if value_at(obj, &p) != value_at(o, &p) {
+            for p in new_set.leaves() {
+                if old_set.contains(&p) && value_at(obj, &p) != value_at(o, &p) {
                     changed = changed.union(&single(&p));
                 }
             }
@@ -485,8 +490,8 @@ pub fn apply(live: &Value, applied: &Value, manager: &str, force: bool, now: Tim
         if e.manager == manager && e.operation == "Apply" {
             continue;
         }
-        for p in e.set.intersection(&applied_set).leaves() {
-            if value_at(live, &p) != value_at(&merged, &p) {
+        for p in applied_set.leaves() {
+            if e.set.contains(&p) && value_at(live, &p) != value_at(&merged, &p) {
                 conflicts.push((e.manager.clone(), p));
             }
         }
@@ -605,6 +610,13 @@ mod tests {
         assert!(mf.iter().any(|e| e["manager"] == "kubectl" && e["operation"] == "Apply"));
         // Same value applied by a second manager: shared ownership, no conflict.
         assert!(apply(&live, &pod("nginx:1.25"), "other", false, now()).is_ok());
+        // A new key in a map another manager has entries in is no conflict either.
+        let mut labels_only =
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "labels": {"owner": "me"}}});
+        let merged = apply(&live, &labels_only, "third", false, now()).expect("no conflict");
+        assert_eq!(merged["metadata"]["labels"], json!({"app": "web", "owner": "me"}));
+        labels_only["metadata"]["labels"]["app"] = json!("other");
+        assert!(apply(&live, &labels_only, "third", false, now()).is_err());
     }
 
     #[test]

@@ -1,0 +1,224 @@
+//! A second, independent client (kube-rs) against `skiff server`, and raw requests with bad input:
+//! each gets the Status a real apiserver gives, and the server keeps serving.
+
+mod common;
+
+use common::Server;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+
+async fn client(server: &Server) -> Client {
+    let kc = Kubeconfig::read_from(server.kubeconfig()).expect("kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
+    Client::try_from(config).expect("client")
+}
+
+fn pod(name: &str) -> Pod {
+    serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "kube-rs"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"]}]}}),
+    )
+    .expect("pod")
+}
+
+/// Send a raw request; returns (status code, body as JSON).
+async fn raw(client: &Client, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Content-Type", content_type)
+        .body(body)
+        .expect("request");
+    let resp = client.send(req.map(kube::client::Body::from)).await.expect("send");
+    let code = resp.status().as_u16();
+    let bytes = http_body_util_collect(resp).await;
+    (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn http_body_util_collect(resp: http::Response<kube::client::Body>) -> Vec<u8> {
+    use http_body_util::BodyExt;
+    resp.into_body().collect().await.map(|c| c.to_bytes().to_vec()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn kube_rs_lists_creates_patches_and_watches() {
+    let server = Server::start();
+    let client = client(&server).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+
+    let created = pods.create(&PostParams::default(), &pod("k1")).await.expect("create");
+    assert_eq!(created.metadata.name.as_deref(), Some("k1"));
+    assert!(created.metadata.uid.is_some());
+    let spec = created.spec.expect("spec");
+    assert_eq!(spec.containers[0].image_pull_policy.as_deref(), Some("IfNotPresent"));
+    assert_eq!(created.status.and_then(|s| s.phase).as_deref(), Some("Pending"));
+
+    let list = pods.list(&ListParams::default().labels("app=kube-rs")).await.expect("list");
+    assert_eq!(list.items.len(), 1);
+    let rv = list.metadata.resource_version.expect("list rv");
+
+    let mut stream = pods.watch(&WatchParams::default(), &rv).await.expect("watch").boxed();
+    let patch = json!({"metadata": {"labels": {"patched": "yes"}}});
+    pods.patch("k1", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("merge patch");
+    let strategic = json!({"spec": {"containers": [{"name": "c", "image": "busybox:1.37"}]}});
+    let p = pods.patch("k1", &PatchParams::default(), &Patch::Strategic(&strategic)).await.expect("strategic patch");
+    assert_eq!(p.spec.expect("spec").containers[0].image.as_deref(), Some("busybox:1.37"));
+    let ssa = PatchParams::apply("kube-rs-test");
+    let applied =
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "k1", "labels": {"owner": "kube-rs-test"}}});
+    pods.patch("k1", &ssa, &Patch::Apply(&applied)).await.expect("apply");
+
+    let mut modified = 0;
+    while modified < 3 {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), stream.try_next()).await {
+            Ok(Ok(Some(WatchEvent::Modified(_)))) => modified += 1,
+            Ok(Ok(Some(WatchEvent::Bookmark(_)))) => {}
+            other => panic!("unexpected watch result: {other:?}"),
+        }
+    }
+
+    let got = pods.get("k1").await.expect("get");
+    let labels = got.metadata.labels.clone().expect("labels");
+    assert_eq!(labels.get("patched").map(String::as_str), Some("yes"));
+    assert_eq!(labels.get("owner").map(String::as_str), Some("kube-rs-test"));
+
+    // Optimistic concurrency: an update with a stale resourceVersion is a 409 Conflict.
+    let mut stale = got.clone();
+    stale.metadata.resource_version = Some(rv.clone());
+    let err = pods.replace("k1", &PostParams::default(), &stale).await.expect_err("stale update");
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"), "{err:?}");
+
+    // dryRun writes nothing.
+    let dry = PostParams { dry_run: true, ..Default::default() };
+    pods.create(&dry, &pod("dry")).await.expect("dry run create");
+    assert!(pods.get_opt("dry").await.expect("get").is_none());
+
+    pods.delete("k1", &DeleteParams::default()).await.expect("delete");
+    assert!(pods.get_opt("k1").await.expect("get").is_none());
+
+    let nss: Api<Namespace> = Api::all(client);
+    assert!(nss.get("kube-system").await.is_ok());
+}
+
+#[tokio::test]
+async fn bad_input_gets_kubernetes_status_errors() {
+    let server = Server::start();
+    let client = client(&server).await;
+    let pods_path = "/api/v1/namespaces/default/pods";
+    let json_ct = "application/json";
+
+    let (code, s) = raw(&client, "POST", pods_path, json_ct, b"{not json".to_vec()).await;
+    assert_eq!((code, s["kind"].as_str(), s["reason"].as_str()), (400, Some("Status"), Some("BadRequest")));
+
+    let wrong_kind = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}});
+    let (code, s) = raw(&client, "POST", pods_path, json_ct, wrong_kind.to_string().into_bytes()).await;
+    assert_eq!(code, 400, "{s}");
+
+    let wrong_version = json!({"apiVersion": "apps/v1", "kind": "Pod", "metadata": {"name": "x"}});
+    let (code, s) = raw(&client, "POST", pods_path, json_ct, wrong_version.to_string().into_bytes()).await;
+    assert_eq!(code, 400);
+    assert_eq!(s["message"], "the API version in the data (apps/v1) does not match the expected API version (v1)");
+
+    let bad_name = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "Bad_Name"},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}});
+    let (code, s) = raw(&client, "POST", pods_path, json_ct, bad_name.to_string().into_bytes()).await;
+    assert_eq!((code, s["reason"].as_str()), (422, Some("Invalid")));
+    assert_eq!(s["details"]["causes"][0]["field"], "metadata.name");
+
+    let wrong_type = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "t"},
+        "spec": {"containers": [{"name": "c", "image": "x", "ports": [{"containerPort": "eighty"}]}]}});
+    let (code, s) = raw(&client, "POST", pods_path, json_ct, wrong_type.to_string().into_bytes()).await;
+    assert_eq!(code, 400, "{s}");
+    assert!(s["message"].as_str().unwrap_or("").contains("containerPort"), "{s}");
+
+    let huge = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge", "annotations": {"a": "x".repeat(4 << 20)}},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    .to_string()
+    .into_bytes();
+    let (code, s) = raw(&client, "POST", pods_path, json_ct, huge).await;
+    assert_eq!((code, s["reason"].as_str()), (413, Some("RequestEntityTooLarge")));
+
+    let (code, s) = raw(&client, "GET", "/api/v1/namespaces/default/widgets", json_ct, vec![]).await;
+    assert_eq!((code, s["reason"].as_str()), (404, Some("NotFound")));
+    let (code, _) = raw(&client, "GET", "/apis/apps/v1/deployments", json_ct, vec![]).await;
+    assert_eq!(code, 404);
+
+    let (code, s) = raw(&client, "GET", "/api/v1/pods?fieldValidation=Sometimes", json_ct, vec![]).await;
+    assert_eq!(code, 400, "{s}");
+    let (code, s) = raw(&client, "GET", "/api/v1/pods?labelSelector=a%20in%20b", json_ct, vec![]).await;
+    assert_eq!(code, 400, "{s}");
+    let (code, s) = raw(&client, "GET", "/api/v1/pods?fieldSelector=spec.bogus%3Dx", json_ct, vec![]).await;
+    assert_eq!((code, s["message"].as_str()), (400, Some("field label not supported: spec.bogus")));
+
+    // A watch from a revision still in history is accepted (the expired case has its own test).
+    let (code, _) = raw(&client, "POST", pods_path, json_ct, pod_json("w1")).await;
+    assert_eq!(code, 201);
+    watch_within_history_is_accepted(&client).await;
+
+    // Concurrent conflicting updates: exactly one of two writers with the same resourceVersion wins.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let base = pods.get("w1").await.expect("get");
+    let (a, b) = (base.clone(), base.clone());
+    let (pa, pb) = (pods.clone(), pods.clone());
+    let ra = tokio::spawn(async move {
+        let mut a = a;
+        a.metadata.labels = Some([("writer".to_string(), "a".to_string())].into());
+        pa.replace("w1", &PostParams::default(), &a).await.is_ok()
+    });
+    let rb = tokio::spawn(async move {
+        let mut b = b;
+        b.metadata.labels = Some([("writer".to_string(), "b".to_string())].into());
+        pb.replace("w1", &PostParams::default(), &b).await.is_ok()
+    });
+    let wins = [ra.await.expect("a"), rb.await.expect("b")].iter().filter(|w| **w).count();
+    assert_eq!(wins, 1);
+
+    // And the server still serves.
+    let (code, _) = raw(&client, "GET", pods_path, json_ct, vec![]).await;
+    assert_eq!(code, 200);
+}
+
+fn pod_json(name: &str) -> Vec<u8> {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
+        .to_string()
+        .into_bytes()
+}
+
+async fn watch_within_history_is_accepted(client: &Client) {
+    let req = http::Request::builder()
+        .uri("/api/v1/namespaces/default/pods?watch=true&resourceVersion=1&timeoutSeconds=2")
+        .body(Vec::new())
+        .expect("request");
+    // Revision 1 is the first namespace's creation: still in history, so this watch is accepted.
+    let resp = client.send(req.map(kube::client::Body::from)).await.expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn watch_of_forgotten_revision_is_expired() {
+    let mut server = Server::start();
+    let c = client(&server).await;
+    let (code, created) = raw(&c, "POST", "/api/v1/namespaces/default/pods", "application/json", pod_json("p")).await;
+    assert_eq!(code, 201);
+    let rv = created["metadata"]["resourceVersion"].as_str().expect("rv").to_string();
+    // After a restart the store's history starts anew: older revisions are gone.
+    server.kill_and_restart();
+    let c = client(&server).await;
+    let req = http::Request::builder()
+        .uri(format!(
+            "/api/v1/namespaces/default/pods?watch=true&resourceVersion={}",
+            rv.parse::<u64>().expect("n") - 1
+        ))
+        .body(Vec::new())
+        .expect("request");
+    let resp = c.send(req.map(kube::client::Body::from)).await.expect("send");
+    let body = http_body_util_collect(resp).await;
+    let ev: Value = serde_json::from_slice(body.split(|b| *b == b'\n').next().expect("line")).expect("event");
+    assert_eq!(ev["type"], "ERROR");
+    assert_eq!(ev["object"]["code"], 410);
+    assert_eq!(ev["object"]["reason"], "Expired");
+}
