@@ -45,6 +45,14 @@ pub fn json(code: StatusCode, body: &Value, warnings: &[String]) -> Response {
 pub enum Output {
     Object,
     Table(&'static str),
+    /// `PartialObjectMetadata` (lists: `PartialObjectMetadataList`), for metadata-only clients.
+    Metadata(&'static str),
+}
+
+/// The `PartialObjectMetadata` form of an object.
+pub fn partial_metadata(obj: &Value, api_version: &str) -> Value {
+    serde_json::json!({"kind": "PartialObjectMetadata", "apiVersion": api_version,
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({}))})
 }
 
 /// Read the Accept header the way the apiserver negotiates it (first acceptable entry wins).
@@ -58,6 +66,15 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
         let media = params.first().map(String::as_str).unwrap_or("");
         let has = |p: &str| params.iter().any(|x| x == p);
         if !matches!(media, "application/json" | "*/*" | "application/*") {
+            continue;
+        }
+        if (has("as=PartialObjectMetadata") || has("as=PartialObjectMetadataList")) && has("g=meta.k8s.io") {
+            if has("v=v1") {
+                return Ok(Output::Metadata("meta.k8s.io/v1"));
+            }
+            if has("v=v1beta1") {
+                return Ok(Output::Metadata("meta.k8s.io/v1beta1"));
+            }
             continue;
         }
         if has("as=Table") && has("g=meta.k8s.io") {
@@ -74,10 +91,9 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
         }
         return Ok(Output::Object);
     }
-    Err(ApiError::NotAcceptable(
-        "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io"
-            .into(),
-    ))
+    Err(ApiError::NotAcceptable(format!(
+        "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io (got {accept:?})"
+    )))
 }
 
 /// Beyond this, an oversized body is not even drained: the connection is dropped.
@@ -145,6 +161,8 @@ mod tests {
         let get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(accept(get).ok(), Some(Output::Table("meta.k8s.io/v1")));
         assert_eq!(accept("application/json, */*").ok(), Some(Output::Object));
+        let meta = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+        assert_eq!(accept(meta).ok(), Some(Output::Metadata("meta.k8s.io/v1")));
         assert_eq!(accept("application/vnd.kubernetes.protobuf,application/json").ok(), Some(Output::Object));
         assert!(accept("application/vnd.kubernetes.protobuf").is_err());
     }

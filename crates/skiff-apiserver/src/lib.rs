@@ -161,3 +161,12 @@ async fn apis(headers: HeaderMap) -> Response {
 async fn openapi_v2() -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, openapi::V2_CONTENT_TYPE)], openapi::v2_protobuf()).into_response()
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: the request decoders, reachable without a server.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::http::parse_body;
+    pub use crate::protobuf::decode as decode_protobuf;
+    pub use crate::query::{FieldValidation, Query};
+    pub use crate::registry::decode_body;
+}

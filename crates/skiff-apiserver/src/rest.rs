@@ -73,6 +73,7 @@ fn list_object(kind: &dyn Kind, items: Vec<Value>, meta: Map<String, Value>) -> 
 fn render(kind: &dyn Kind, output: Output, q: &Query, obj: Value) -> Value {
     match output {
         Output::Object => obj,
+        Output::Metadata(api_version) => http::partial_metadata(&obj, api_version),
         Output::Table(api_version) => {
             let mut lm = Map::new();
             lm.insert("resourceVersion".into(), json!(meta::resource_version(&obj)));
@@ -287,6 +288,10 @@ async fn list(
     }
     let body = match output {
         Output::Object => list_object(kind, items, lm),
+        Output::Metadata(api_version) => {
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": api_version, "metadata": lm,
+            "items": items.iter().map(|o| http::partial_metadata(o, api_version)).collect::<Vec<_>>()})
+        }
         Output::Table(api_version) => {
             let mut t = table::table(kind, &items, lm, q.include_object, true, Timestamp::now());
             t["apiVersion"] = json!(api_version);

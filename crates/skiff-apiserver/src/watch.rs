@@ -104,6 +104,7 @@ impl Encoder {
     fn event(&mut self, kind: &str, obj: Value) -> Bytes {
         let object = match self.output {
             Output::Object => obj,
+            Output::Metadata(api_version) => crate::http::partial_metadata(&obj, api_version),
             Output::Table(api_version) => {
                 let mut t =
                     table::table(self.kind, &[obj], Map::new(), self.include, !self.headers_sent, Timestamp::now());

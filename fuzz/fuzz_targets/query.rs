@@ -1,0 +1,13 @@
+//! Query strings, including label and field selectors. Nothing may panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use skiff_apiserver::fuzzing::Query;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = Query::parse(Some(s));
+        let _ = skiff_core::selector::LabelSelector::parse(s);
+        let _ = skiff_core::selector::FieldSelector::parse(s);
+    }
+});
