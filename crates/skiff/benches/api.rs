@@ -6,7 +6,6 @@
 //! Run: `cargo bench -p skiff --bench api` (builds the release binary it measures).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use common::Server;
