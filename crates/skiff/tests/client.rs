@@ -222,3 +222,37 @@ async fn watch_of_forgotten_revision_is_expired() {
     assert_eq!(ev["object"]["code"], 410);
     assert_eq!(ev["object"]["reason"], "Expired");
 }
+
+#[tokio::test]
+async fn finalizers_generate_name_and_watch_timeout() {
+    let server = Server::start();
+    let client = client(&server).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+
+    // generateName: the server picks the name.
+    let mut generated = pod("");
+    generated.metadata.name = None;
+    generated.metadata.generate_name = Some("gen-".into());
+    let made = pods.create(&PostParams::default(), &generated).await.expect("create");
+    let name = made.metadata.name.expect("name");
+    assert!(name.starts_with("gen-") && name.len() == "gen-".len() + 5, "{name}");
+
+    // A finalizer holds the object after delete until it is removed.
+    let mut held = pod("held");
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    pods.create(&PostParams::default(), &held).await.expect("create");
+    pods.delete("held", &DeleteParams::default()).await.expect("delete");
+    let still = pods.get("held").await.expect("still there");
+    assert!(still.metadata.deletion_timestamp.is_some());
+    let unhold = json!({"metadata": {"finalizers": null}});
+    pods.patch("held", &PatchParams::default(), &Patch::Merge(&unhold)).await.expect("remove finalizer");
+    assert!(pods.get_opt("held").await.expect("get").is_none());
+
+    // timeoutSeconds ends the watch.
+    let started = std::time::Instant::now();
+    let mut w = pods.watch(&WatchParams::default().timeout(1), "0").await.expect("watch").boxed();
+    while let Some(ev) = w.next().await {
+        ev.expect("event");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

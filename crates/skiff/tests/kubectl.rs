@@ -266,3 +266,34 @@ fn acknowledged_writes_survive_kill_9() {
     }
     assert!(server.terminate(Duration::from_secs(10)), "clean exit on SIGTERM");
 }
+
+#[test]
+fn nodes_print_upstream_columns() {
+    let server = Server::start();
+    let node = "apiVersion: v1\nkind: Node\nmetadata:\n  name: node1\n  labels:\n    node-role.kubernetes.io/control-plane: \"\"\n";
+    server.kubectl("1.32").run_stdin(&["create", "-f", "-"], node).ok();
+    let status = r#"{"status":{"conditions":[{"type":"Ready","status":"True"}],"nodeInfo":{"kubeletVersion":"v1.32.0-skiff","osImage":"Debian","kernelVersion":"6.1","containerRuntimeVersion":"skiff://0.1","machineID":"","systemUUID":"","bootID":"","kubeProxyVersion":"","operatingSystem":"linux","architecture":"amd64"},"addresses":[{"type":"InternalIP","address":"10.0.0.1"}]}}"#;
+    server.kubectl("1.32").run(&["patch", "node", "node1", "--subresource=status", "--type=merge", "-p", status]).ok();
+    for v in KUBECTL_VERSIONS {
+        let out = server.kubectl(v).run(&["get", "nodes", "-o", "wide"]).ok();
+        let header: Vec<&str> = out.lines().next().expect("header").split_whitespace().collect();
+        assert_eq!(
+            header,
+            [
+                "NAME",
+                "STATUS",
+                "ROLES",
+                "AGE",
+                "VERSION",
+                "INTERNAL-IP",
+                "EXTERNAL-IP",
+                "OS-IMAGE",
+                "KERNEL-VERSION",
+                "CONTAINER-RUNTIME"
+            ]
+        );
+        let row: Vec<&str> = out.lines().nth(1).expect("row").split_whitespace().collect();
+        assert_eq!(&row[..3], ["node1", "Ready", "control-plane"]);
+        assert!(row.contains(&"10.0.0.1") && row.contains(&"v1.32.0-skiff"), "{out}");
+    }
+}
