@@ -1,0 +1,10 @@
+//! skiff's local image store: content-addressed blobs and references in OCI image-layout terms,
+//! layer snapshots for overlayfs, and image import/export.
+
+pub mod digest;
+pub mod reference;
+pub mod store;
+
+pub use digest::Digest;
+pub use reference::Reference;
+pub use store::{Image, ImageStore, StoreError};
