@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod reference;
+pub mod snapshot;
 pub mod store;
 
 pub use digest::Digest;
