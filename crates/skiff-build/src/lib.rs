@@ -1,0 +1,8 @@
+//! Building images. For now: how the config-only Dockerfile instructions (CMD, ENTRYPOINT, ENV,
+//! EXPOSE, LABEL, USER, WORKDIR, VOLUME, STOPSIGNAL) change an image config, shared by
+//! `skiff import --change` and the Dockerfile builder.
+
+pub mod config;
+pub mod words;
+
+pub use config::{BuildError, apply_change};
