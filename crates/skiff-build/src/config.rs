@@ -11,6 +11,8 @@ pub enum BuildError {
     Parse(String),
     #[error("{instruction} is not allowed here: {why}")]
     NotAllowed { instruction: String, why: String },
+    #[error(transparent)]
+    Store(#[from] skiff_image::StoreError),
 }
 
 fn shell_form(cmd: &str) -> Vec<String> {
@@ -107,7 +109,8 @@ pub fn apply_change(config: &mut Config, change: &str) -> Result<(), BuildError>
         if !apply_instruction(config, ins)? {
             return Err(BuildError::NotAllowed {
                 instruction: change.split_whitespace().next().unwrap_or("").to_uppercase(),
-                why: "--change accepts CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME and WORKDIR".into(),
+                why: "--change accepts CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME and WORKDIR"
+                    .into(),
             });
         }
     }

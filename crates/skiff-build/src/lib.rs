@@ -3,6 +3,8 @@
 //! `skiff import --change` and the Dockerfile builder.
 
 pub mod config;
+pub mod import;
 pub mod words;
 
 pub use config::{BuildError, apply_change};
+pub use import::import_rootfs;

@@ -26,7 +26,11 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
                 in_word = true;
                 loop {
                     match chars.next() {
-                        None => return Err(format!("unexpected end of statement while looking for matching double-quote in {s:?}")),
+                        None => {
+                            return Err(format!(
+                                "unexpected end of statement while looking for matching double-quote in {s:?}"
+                            ));
+                        }
                         Some('"') => break,
                         Some('\\') => match chars.peek() {
                             Some('"' | '\\' | '$') => cur.push(chars.next().unwrap_or('\\')),
@@ -40,7 +44,11 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
                 in_word = true;
                 loop {
                     match chars.next() {
-                        None => return Err(format!("unexpected end of statement while looking for matching single-quote in {s:?}")),
+                        None => {
+                            return Err(format!(
+                                "unexpected end of statement while looking for matching single-quote in {s:?}"
+                            ));
+                        }
                         Some('\'') => break,
                         Some(x) => cur.push(x),
                     }
@@ -62,7 +70,8 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
 pub fn pairs(s: &str, instruction: &str) -> Result<Vec<(String, String)>, String> {
     let first = s.split_whitespace().next().unwrap_or("");
     if !first.contains('=') {
-        let (k, v) = s.trim().split_once(char::is_whitespace).ok_or_else(|| format!("{instruction} requires two arguments"))?;
+        let (k, v) =
+            s.trim().split_once(char::is_whitespace).ok_or_else(|| format!("{instruction} requires two arguments"))?;
         let v = split(v)?.join(" ");
         return Ok(vec![(k.to_string(), v)]);
     }
@@ -82,8 +91,14 @@ mod tests {
     #[test]
     fn splits_like_dockerfile() {
         assert_eq!(split(r#"a "b c" 'd e' f\ g"#).expect("ok"), ["a", "b c", "d e", "f g"]);
-        assert_eq!(pairs(r#"A=1 B="two words" C=x\ y"#, "ENV").expect("ok"), [("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x y".into())]);
-        assert_eq!(pairs("JAVA_HOME /usr/lib/jvm", "ENV").expect("ok"), [("JAVA_HOME".to_string(), "/usr/lib/jvm".to_string())]);
+        assert_eq!(
+            pairs(r#"A=1 B="two words" C=x\ y"#, "ENV").expect("ok"),
+            [("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x y".into())]
+        );
+        assert_eq!(
+            pairs("JAVA_HOME /usr/lib/jvm", "ENV").expect("ok"),
+            [("JAVA_HOME".to_string(), "/usr/lib/jvm".to_string())]
+        );
         assert!(split("\"open").is_err());
         assert!(pairs("=x", "ENV").is_err());
     }

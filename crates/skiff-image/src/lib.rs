@@ -2,7 +2,9 @@
 //! layer snapshots for overlayfs, and image import/export.
 
 pub mod digest;
+pub mod layer;
 pub mod reference;
+pub mod report;
 pub mod snapshot;
 pub mod store;
 

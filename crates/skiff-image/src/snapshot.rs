@@ -307,6 +307,50 @@ mod tests {
         assert!(matches!(res, Err(StoreError::DigestMismatch { .. })));
     }
 
+    /// Needs root and overlayfs (CI runs as root).
+    #[test]
+    fn unpacked_image_mounts_with_overlay_and_whiteouts_hide_files() {
+        use crate::layer::{import_layer, new_config};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::open(&dir.path().join("images")).expect("store");
+        let base = tar_with(|b| {
+            file(b, "keep", b"1", 0o644, 0);
+            file(b, "gone", b"2", 0o644, 0);
+            file(b, "data/old", b"3", 0o644, 0);
+        });
+        let top = tar_with(|b| {
+            file(b, ".wh.gone", b"", 0o644, 0);
+            file(b, "data/.wh..wh..opq", b"", 0o644, 0);
+            file(b, "data/new", b"4", 0o644, 0);
+        });
+        let (l1, d1) = import_layer(&store, &base[..]).expect("layer 1");
+        let (l2, d2) = import_layer(&store, &top[..]).expect("layer 2");
+        let config = new_config(Default::default(), &[d1, d2], vec![], "2026-01-01T00:00:00Z").expect("config");
+        let r = crate::Reference::parse("test/overlay:1").expect("ref");
+        let img = store.put_image(&config, vec![l1, l2], &[r]).expect("image");
+        let lowers = store.unpack(&img).expect("unpack");
+        assert_eq!(store.unpack(&img).expect("unpack again"), lowers, "unpacked once, reused");
+        let merged = dir.path().join("merged");
+        fs::create_dir(&merged).expect("mkdir");
+        let lowerdir: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
+        let opts = format!("lowerdir={}", lowerdir.join(":"));
+        nix::mount::mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            nix::mount::MsFlags::MS_RDONLY,
+            Some(opts.as_str()),
+        )
+        .expect("mount overlay");
+        let keep = merged.join("keep").exists();
+        let gone = merged.join("gone").exists();
+        let old = merged.join("data/old").exists();
+        let new = fs::read(merged.join("data/new")).ok();
+        nix::mount::umount(&merged).expect("umount");
+        assert!(keep && !gone && !old, "keep={keep} gone={gone} old={old}");
+        assert_eq!(new.as_deref(), Some(&b"4"[..]));
+    }
+
     #[test]
     fn chain_ids_follow_the_spec() {
         let a = Digest::of(b"a");

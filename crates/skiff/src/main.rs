@@ -1,5 +1,7 @@
 //! The `skiff` command: parse, set up logging, dispatch. Behaviour lives in the library crates.
 
+mod commands;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -37,10 +39,55 @@ enum Command {
     },
     /// Print the admin kubeconfig written by `skiff server`.
     Kubeconfig,
+    /// List local images.
+    Images,
+    /// Give an image another name.
+    Tag { source: String, target: String },
+    /// Remove image names (the content goes with `skiff image prune`).
+    Rmi {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Make an image from a root filesystem tarball (`-` reads standard input), like `docker import`.
+    Import {
+        /// The tarball, or `-`.
+        source: String,
+        /// NAME[:TAG] for the new image.
+        reference: String,
+        /// A config instruction to apply, e.g. `CMD ["sh"]` (repeatable).
+        #[arg(short, long = "change")]
+        change: Vec<String>,
+    },
+    /// Image subcommands.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Show images' configs and layers as JSON.
+    Inspect {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// List local images.
+    Ls,
+}
+
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -52,8 +99,17 @@ fn main() -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!("reading {} (has `skiff server` run with this --data-dir?)", path.display())
             })?;
-            print!("{text}");
+            commands::print(&text);
             Ok(())
+        }
+        Command::Images | Command::Image { command: ImageCommand::Ls } => commands::images::list(&cli.data_dir),
+        Command::Tag { source, target } => commands::images::tag(&cli.data_dir, &source, &target),
+        Command::Rmi { references } => commands::images::rmi(&cli.data_dir, &references),
+        Command::Import { source, reference, change } => {
+            commands::images::import(&cli.data_dir, &source, &reference, &change)
+        }
+        Command::Image { command: ImageCommand::Inspect { references } } => {
+            commands::images::inspect(&cli.data_dir, &references)
         }
     }
 }

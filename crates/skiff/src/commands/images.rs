@@ -1,0 +1,69 @@
+//! The image commands: images, tag, rmi, import, image inspect.
+
+use anyhow::{Context, bail};
+use skiff_image::{ImageStore, Reference, report};
+use std::path::Path;
+
+pub fn open(data_dir: &Path) -> anyhow::Result<ImageStore> {
+    let root = data_dir.join("images");
+    ImageStore::open(&root).with_context(|| format!("opening the image store at {}", root.display()))
+}
+
+fn parse(r: &str) -> anyhow::Result<Reference> {
+    Reference::parse(r).with_context(|| format!("{r:?}"))
+}
+
+pub fn list(data_dir: &Path) -> anyhow::Result<()> {
+    super::print(&report::images_table(&open(data_dir)?, jiff::Timestamp::now())?);
+    Ok(())
+}
+
+pub fn tag(data_dir: &Path, src: &str, dst: &str) -> anyhow::Result<()> {
+    let store = open(data_dir)?;
+    let (src, dst) = (parse(src)?, parse(dst)?);
+    let desc = store.resolve(&src)?.with_context(|| format!("no such image: {src}"))?;
+    store.tag(&dst, &desc)?;
+    Ok(())
+}
+
+pub fn rmi(data_dir: &Path, refs: &[String]) -> anyhow::Result<()> {
+    let store = open(data_dir)?;
+    let mut missing = Vec::new();
+    for r in refs {
+        let reference = parse(r)?;
+        if store.untag(&reference)? {
+            let tag = reference.tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default();
+            super::print(&format!("Untagged: {}{tag}\n", reference.familiar_name()));
+        } else {
+            missing.push(r.clone());
+        }
+    }
+    if !missing.is_empty() {
+        bail!("No such image: {}", missing.join(", "));
+    }
+    Ok(())
+}
+
+pub fn import(data_dir: &Path, source: &str, reference: &str, changes: &[String]) -> anyhow::Result<()> {
+    let store = open(data_dir)?;
+    let reference = parse(reference)?;
+    let image = if source == "-" {
+        skiff_build::import_rootfs(&store, std::io::stdin().lock(), "-", &[reference], changes)?
+    } else {
+        let file = std::fs::File::open(source).with_context(|| format!("opening {source}"))?;
+        skiff_build::import_rootfs(&store, std::io::BufReader::new(file), source, &[reference], changes)?
+    };
+    super::print(&format!("{}\n", image.id()));
+    Ok(())
+}
+
+pub fn inspect(data_dir: &Path, refs: &[String]) -> anyhow::Result<()> {
+    let store = open(data_dir)?;
+    let mut out = Vec::new();
+    for r in refs {
+        let image = store.image(&parse(r)?)?;
+        out.push(report::inspect(&store, &image)?);
+    }
+    super::print(&format!("{}\n", serde_json::to_string_pretty(&out)?));
+    Ok(())
+}

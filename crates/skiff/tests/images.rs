@@ -1,0 +1,95 @@
+//! The image commands end to end: `skiff import` of a busybox rootfs, `images`, `tag`, `rmi`,
+//! `image inspect`, and their errors.
+
+use std::path::Path;
+use std::process::Command;
+
+fn skiff(data: &Path, args: &[&str]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_skiff")).arg("--data-dir").arg(data).args(args).output().expect("run skiff");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A root filesystem tarball with the static busybox (Debian's busybox-static) and a few applet links.
+fn busybox_rootfs(dir: &Path) -> std::path::PathBuf {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed");
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).expect("mkdir");
+    std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+    for applet in ["sh", "ls", "cat", "echo", "httpd", "sleep"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
+    }
+    let tar = dir.join("rootfs.tar");
+    let status = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar");
+    assert!(status.success());
+    tar
+}
+
+#[test]
+fn import_list_tag_inspect_and_remove() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let tar = busybox_rootfs(dir.path());
+    let tar = tar.to_str().expect("utf8");
+
+    let (code, out, err) =
+        skiff(&data, &["import", tar, "busybox:local", "--change", r#"CMD ["sh"]"#, "-c", "ENV A=1"]);
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+
+    let (code, out, _) = skiff(&data, &["tag", "busybox:local", "spring-base"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, table, _) = skiff(&data, &["images"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("busybox ") && l.contains(" local ") && l.contains(&id[7..19])),
+        "{table}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("spring-base ") && l.contains(" latest ")), "{table}");
+
+    let (code, json, err) = skiff(&data, &["image", "inspect", "spring-base"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(doc[0]["Id"], id.as_str());
+    assert_eq!(doc[0]["Config"]["Cmd"], serde_json::json!(["sh"]));
+    assert_eq!(doc[0]["Config"]["Env"], serde_json::json!(["A=1"]));
+    assert_eq!(doc[0]["Os"], "linux");
+    assert_eq!(doc[0]["RootFS"]["diff_ids"].as_array().map(Vec::len), Some(1));
+
+    let (code, out, _) = skiff(&data, &["rmi", "spring-base"]);
+    assert_eq!((code, out.trim()), (0, "Untagged: spring-base:latest"));
+    let (code, _, err) = skiff(&data, &["rmi", "spring-base"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("No such image: spring-base"), "{err}");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (code, _, err) = skiff(&data, &["import", "/nonexistent.tar", "x:1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/nonexistent.tar"), "{err}");
+    let tar = busybox_rootfs(dir.path());
+    let (code, _, err) = skiff(&data, &["import", tar.to_str().expect("utf8"), "x:1", "--change", "RUN echo"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("RUN is not allowed here"), "{err}");
+    let (code, _, err) = skiff(&data, &["import", tar.to_str().expect("utf8"), "Bad:1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("must be lowercase"), "{err}");
+    let (_, table, _) = skiff(&data, &["images"]);
+    assert_eq!(table.lines().count(), 1, "only the header: {table}");
+    assert_eq!(std::fs::read_dir(data.join("images/tmp")).expect("tmp").count(), 0, "no partial files");
+}
