@@ -1,6 +1,7 @@
 //! skiff's local image store: content-addressed blobs and references in OCI image-layout terms,
 //! layer snapshots for overlayfs, and image import/export.
 
+pub mod archive;
 pub mod digest;
 pub mod layer;
 pub mod reference;

@@ -58,6 +58,20 @@ enum Command {
         #[arg(short, long = "change")]
         change: Vec<String>,
     },
+    /// Write images to a tar archive (OCI layout plus Docker's manifest.json).
+    Save {
+        #[arg(required = true)]
+        references: Vec<String>,
+        /// The archive to write (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Load images from a `docker save` or OCI layout tar archive.
+    Load {
+        /// The archive to read (default: standard input).
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+    },
     /// Image subcommands.
     Image {
         #[command(subcommand)]
@@ -108,6 +122,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { source, reference, change } => {
             commands::images::import(&cli.data_dir, &source, &reference, &change)
         }
+        Command::Save { references, output } => commands::images::save(&cli.data_dir, &references, output.as_deref()),
+        Command::Load { input } => commands::images::load(&cli.data_dir, input.as_deref()),
         Command::Image { command: ImageCommand::Inspect { references } } => {
             commands::images::inspect(&cli.data_dir, &references)
         }

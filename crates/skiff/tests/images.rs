@@ -93,3 +93,57 @@ fn bad_input_is_a_clear_error_and_stores_nothing() {
     assert_eq!(table.lines().count(), 1, "only the header: {table}");
     assert_eq!(std::fs::read_dir(data.join("images/tmp")).expect("tmp").count(), 0, "no partial files");
 }
+
+/// skopeo (an independent implementation) reads what `skiff save` writes, in both formats, and
+/// `skiff load` reads an OCI layout skopeo wrote.
+#[test]
+fn save_and_load_interoperate_with_skopeo() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let tar = busybox_rootfs(dir.path());
+    let (code, id, err) = skiff(&data, &["import", tar.to_str().expect("utf8"), "busybox:local", "-c", "CMD [\"sh\"]"]);
+    assert_eq!(code, 0, "{err}");
+    let archive = dir.path().join("bb.tar");
+    let (code, _, err) = skiff(&data, &["save", "busybox:local", "-o", archive.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{err}");
+
+    for transport in ["oci-archive", "docker-archive"] {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--config", &format!("{transport}:{}", archive.display())])
+            .output()
+            .expect("skopeo");
+        assert!(out.status.success(), "{transport}: {}", String::from_utf8_lossy(&out.stderr));
+        let config: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config json");
+        assert_eq!(config["config"]["Cmd"], serde_json::json!(["sh"]), "{transport}");
+    }
+
+    let layout = dir.path().join("layout");
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            &format!("docker-archive:{}", archive.display()),
+            &format!("oci:{}:docker.io/library/copied:v2", layout.display()),
+        ])
+        .output()
+        .expect("skopeo copy");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let layout_tar = dir.path().join("layout.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&layout)
+            .arg("-cf")
+            .arg(&layout_tar)
+            .arg(".")
+            .status()
+            .expect("tar")
+            .success()
+    );
+    let other = dir.path().join("other");
+    let (code, out, err) = skiff(&other, &["load", "-i", layout_tar.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "Loaded image: docker.io/library/copied:v2");
+    let (_, json, _) = skiff(&other, &["image", "inspect", "copied:v2"]);
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(doc[0]["Id"], id.trim(), "the config, and so the image ID, survives the round trip");
+}

@@ -67,3 +67,44 @@ pub fn inspect(data_dir: &Path, refs: &[String]) -> anyhow::Result<()> {
     super::print(&format!("{}\n", serde_json::to_string_pretty(&out)?));
     Ok(())
 }
+
+pub fn save(data_dir: &Path, refs: &[String], output: Option<&Path>) -> anyhow::Result<()> {
+    let store = open(data_dir)?;
+    let mut images = Vec::new();
+    for r in refs {
+        let reference = parse(r)?;
+        let image = store.image(&reference)?;
+        images.push((reference, image));
+    }
+    match output {
+        Some(path) => {
+            // Write next to the target and rename, so a failed save leaves no half archive.
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing {}", path.display()))?;
+            skiff_image::archive::save(&store, &images, std::io::BufWriter::new(tmp.as_file()))?;
+            tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                bail!("refusing to write an image archive to a terminal: use -o FILE or redirect stdout");
+            }
+            skiff_image::archive::save(&store, &images, std::io::stdout().lock())?;
+        }
+    }
+    Ok(())
+}
+
+pub fn load(data_dir: &Path, input: Option<&Path>) -> anyhow::Result<()> {
+    let store = open(data_dir)?;
+    let loaded = match input {
+        Some(path) => {
+            let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            skiff_image::archive::load(&store, std::io::BufReader::new(f))?
+        }
+        None => skiff_image::archive::load(&store, std::io::stdin().lock())?,
+    };
+    for l in loaded {
+        super::print(&format!("Loaded image: {l}\n"));
+    }
+    Ok(())
+}
