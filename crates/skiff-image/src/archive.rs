@@ -22,7 +22,7 @@ fn append(b: &mut tar::Builder<impl Write>, path: &str, data: &[u8]) -> Result<(
     h.set_mode(0o644);
     h.set_mtime(0);
     h.set_entry_type(tar::EntryType::Regular);
-    b.append_data(&mut h, path, data).map_err(|e| invalid(e))
+    b.append_data(&mut h, path, data).map_err(invalid)
 }
 
 /// Write `images` (with the references they were asked by) as one archive.
@@ -42,7 +42,7 @@ pub fn save(store: &ImageStore, images: &[(Reference, Image)], out: impl Write) 
             }
             let path = store.blob_path(&d);
             let mut f = fs::File::open(&path).map_err(io_err(&path))?;
-            b.append_file(format!("blobs/sha256/{}", d.hex()), &mut f).map_err(|e| invalid(e))?;
+            b.append_file(format!("blobs/sha256/{}", d.hex()), &mut f).map_err(invalid)?;
             written.push(d);
         }
         let size = fs::metadata(store.blob_path(&img.manifest_digest))
