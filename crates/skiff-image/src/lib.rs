@@ -5,6 +5,8 @@ pub mod archive;
 pub mod digest;
 pub mod layer;
 pub mod reference;
+pub mod registries;
+pub mod registry;
 pub mod report;
 pub mod snapshot;
 pub mod store;

@@ -58,6 +58,15 @@ enum Command {
         #[arg(short, long = "change")]
         change: Vec<String>,
     },
+    /// Pull an image from a registry (mirrors and credentials from DATA_DIR/registries.yaml).
+    Pull { reference: String },
+    /// Push an image to its registry.
+    Push {
+        reference: String,
+        /// Use plain HTTP (a registry without TLS).
+        #[arg(long)]
+        insecure: bool,
+    },
     /// Write images to a tar archive (OCI layout plus Docker's manifest.json).
     Save {
         #[arg(required = true)]
@@ -122,6 +131,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { source, reference, change } => {
             commands::images::import(&cli.data_dir, &source, &reference, &change)
         }
+        Command::Pull { reference } => commands::images::pull(&cli.data_dir, &reference),
+        Command::Push { reference, insecure } => commands::images::push(&cli.data_dir, &reference, insecure),
         Command::Save { references, output } => commands::images::save(&cli.data_dir, &references, output.as_deref()),
         Command::Load { input } => commands::images::load(&cli.data_dir, input.as_deref()),
         Command::Image { command: ImageCommand::Inspect { references } } => {

@@ -108,3 +108,30 @@ pub fn load(data_dir: &Path, input: Option<&Path>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+fn transport(data_dir: &Path) -> anyhow::Result<skiff_image::registry::Transport> {
+    let registries = skiff_image::registries::Registries::load(&data_dir.join("registries.yaml"))?;
+    Ok(skiff_image::registry::Transport::new(registries))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+pub fn pull(data_dir: &Path, reference: &str) -> anyhow::Result<()> {
+    let store = open(data_dir)?;
+    let reference = parse(reference)?;
+    let transport = transport(data_dir)?;
+    let image = runtime()?.block_on(skiff_image::registry::pull(&store, &transport, &reference))?;
+    super::print(&format!("Digest: {}\nStatus: image is up to date for {reference}\n", image.manifest_digest));
+    Ok(())
+}
+
+pub fn push(data_dir: &Path, reference: &str, insecure: bool) -> anyhow::Result<()> {
+    let store = open(data_dir)?;
+    let reference = parse(reference)?;
+    let transport = transport(data_dir)?;
+    let digest = runtime()?.block_on(skiff_image::registry::push(&store, &transport, &reference, insecure))?;
+    super::print(&format!("{}: digest: {digest}\n", reference.tag.clone().unwrap_or_default()));
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! Pulling from and pushing to registries with `oci-client`: OCI and Docker schema 2 manifests,
+//! multi-platform indexes resolved to this node's platform, parallel verified layer downloads,
+//! mirrors and credentials from `registries.yaml` (and Docker auth files).
+
+use crate::digest::{Digest, Hashing};
+use crate::reference::Reference;
+use crate::registries::{Endpoint, Registries, docker_auth};
+use crate::store::{Image, ImageStore, StoreError, digest_of};
+use futures::StreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference as OciRef};
+use oci_spec::image::{Descriptor, ImageManifest, MediaType};
+use serde_json::Value;
+use std::path::PathBuf;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Layers downloaded at once.
+const PARALLEL_LAYERS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("pulling {reference}: {}", .errors.join("; "))]
+    Pull { reference: String, errors: Vec<String> },
+    #[error("pushing {reference} to {endpoint}: {message}")]
+    Push { reference: String, endpoint: String, message: String },
+}
+
+/// Where to get credentials and TLS settings.
+pub struct Transport {
+    pub registries: Registries,
+    /// Docker-style auth files to consult, in order.
+    pub auth_files: Vec<PathBuf>,
+}
+
+impl Transport {
+    pub fn new(registries: Registries) -> Self {
+        let mut auth_files = Vec::new();
+        if let Ok(f) = std::env::var("REGISTRY_AUTH_FILE") {
+            auth_files.push(PathBuf::from(f));
+        }
+        if let Ok(home) = std::env::var("HOME") {
+            auth_files.push(PathBuf::from(&home).join(".docker/config.json"));
+        }
+        if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
+            auth_files.push(PathBuf::from(dir).join("containers/auth.json"));
+        }
+        Transport { registries, auth_files }
+    }
+
+    fn auth(&self, host: &str) -> RegistryAuth {
+        let from_config = self.registries.config(host).and_then(|c| c.auth.as_ref()).and_then(|a| a.credentials());
+        let creds = from_config.or_else(|| self.auth_files.iter().find_map(|f| docker_auth(f, host)));
+        match creds {
+            Some((u, p)) => RegistryAuth::Basic(u, p),
+            None => RegistryAuth::Anonymous,
+        }
+    }
+
+    fn client(&self, ep: &Endpoint) -> Result<Client, String> {
+        // oci-client's TLS has no built-in crypto provider: use ring, as the API server does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = self.registries.config(&ep.host).and_then(|c| c.tls.clone()).unwrap_or_default();
+        let mut extra = Vec::new();
+        if let Some(ca) = &tls.ca_file {
+            let data = std::fs::read(ca).map_err(|e| format!("reading {ca}: {e}"))?;
+            extra.push(Certificate { encoding: CertificateEncoding::Pem, data });
+        }
+        Ok(Client::new(ClientConfig {
+            protocol: if ep.plain_http { ClientProtocol::Http } else { ClientProtocol::Https },
+            accept_invalid_certificates: tls.insecure_skip_verify,
+            extra_root_certificates: extra,
+            read_timeout: Some(std::time::Duration::from_secs(60)),
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            ..Default::default()
+        }))
+    }
+}
+
+/// A registry client error in words that say what to do about it.
+fn describe(e: oci_client::errors::OciDistributionError, host: &str) -> String {
+    use oci_client::errors::OciDistributionError as E;
+    match e {
+        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => format!(
+            "unauthorized ({e}): give credentials for {host} in DATA_DIR/registries.yaml (configs.\"{host}\".auth) or a Docker auth file"
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn oci_ref(host: &str, r: &Reference) -> OciRef {
+    match (&r.tag, &r.digest) {
+        (_, Some(d)) => OciRef::with_digest(host.to_string(), r.repository.clone(), d.clone()),
+        (Some(t), None) => OciRef::with_tag(host.to_string(), r.repository.clone(), t.clone()),
+        (None, None) => OciRef::with_tag(host.to_string(), r.repository.clone(), "latest".into()),
+    }
+}
+
+/// The manifest for linux/`arch` in an index document.
+fn pick_platform(index: &Value) -> Result<String, String> {
+    let arch = crate::layer::platform_arch();
+    index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch)
+        .and_then(|m| m["digest"].as_str().map(String::from))
+        .ok_or_else(|| format!("no image for linux/{arch} in the index"))
+}
+
+fn media_type_of(doc: &Value) -> String {
+    match doc["mediaType"].as_str() {
+        Some(m) => m.to_string(),
+        None if doc.get("manifests").is_some() => OCI_INDEX.into(),
+        None => OCI_MANIFEST.into(),
+    }
+}
+
+/// Pull `reference` into the store (layers already present are not fetched again).
+pub async fn pull(store: &ImageStore, transport: &Transport, reference: &Reference) -> Result<Image, RegistryError> {
+    let mut errors = Vec::new();
+    for ep in transport.registries.endpoints(&reference.registry) {
+        let scheme = if ep.plain_http { "http" } else { "https" };
+        match pull_from(store, transport, &ep, reference).await {
+            Ok(img) => return Ok(img),
+            Err(e) => {
+                tracing::debug!(endpoint = %ep.host, error = %e, "pull attempt failed");
+                errors.push(format!("{scheme}://{}: {e}", ep.host));
+            }
+        }
+    }
+    Err(RegistryError::Pull { reference: reference.to_string(), errors })
+}
+
+async fn pull_from(
+    store: &ImageStore,
+    transport: &Transport,
+    ep: &Endpoint,
+    reference: &Reference,
+) -> Result<Image, String> {
+    let client = transport.client(ep)?;
+    let auth = transport.auth(&ep.host);
+    let accepted = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+    let target = oci_ref(&ep.host, reference);
+    // Authenticate first: registries with plain basic auth (no token service) need it up front.
+    client.auth(&target, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| describe(e, &ep.host))?;
+    let (bytes, _) = client.pull_manifest_raw(&target, &auth, &accepted).await.map_err(|e| describe(e, &ep.host))?;
+    let mut bytes = bytes.to_vec();
+    let mut digest = Digest::of(&bytes);
+    if let Some(want) = &reference.digest
+        && digest.as_str() != want
+    {
+        return Err(format!("manifest digest {digest} does not match the requested {want}"));
+    }
+    let mut doc: Value = serde_json::from_slice(&bytes).map_err(|e| format!("manifest is not JSON: {e}"))?;
+    if matches!(media_type_of(&doc).as_str(), OCI_INDEX | DOCKER_LIST) {
+        let platform_digest = pick_platform(&doc)?;
+        let by_digest = OciRef::with_digest(ep.host.clone(), reference.repository.clone(), platform_digest.clone());
+        let (b, _) = client.pull_manifest_raw(&by_digest, &auth, &accepted).await.map_err(|e| describe(e, &ep.host))?;
+        bytes = b.to_vec();
+        digest = Digest::of(&bytes);
+        if digest.as_str() != platform_digest {
+            return Err(format!("manifest digest {digest} does not match the index entry {platform_digest}"));
+        }
+        doc = serde_json::from_slice(&bytes).map_err(|e| format!("manifest is not JSON: {e}"))?;
+    }
+    let manifest_type = media_type_of(&doc);
+    let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| format!("unsupported manifest: {e}"))?;
+
+    let blobs: Vec<Descriptor> =
+        std::iter::once(manifest.config().clone()).chain(manifest.layers().iter().cloned()).collect();
+    let fetches = blobs.iter().map(|d| fetch_blob(store, &client, &target, d));
+    let results: Vec<Result<(), String>> =
+        futures::stream::iter(fetches).buffer_unordered(PARALLEL_LAYERS).collect().await;
+    results.into_iter().collect::<Result<Vec<()>, String>>()?;
+
+    store.put_blob(&bytes[..], Some(&digest)).map_err(|e| e.to_string())?;
+    let desc = Descriptor::new(
+        MediaType::from(manifest_type.as_str()),
+        bytes.len() as u64,
+        crate::store::oci_digest(&digest).map_err(|e| e.to_string())?,
+    );
+    store.tag(reference, &desc).map_err(|e| e.to_string())?;
+    store.image(reference).map_err(|e| e.to_string())
+}
+
+/// Download one blob unless the store has it; verified before it is committed.
+async fn fetch_blob(store: &ImageStore, client: &Client, target: &OciRef, desc: &Descriptor) -> Result<(), String> {
+    let digest = digest_of(desc).map_err(|e| e.to_string())?;
+    if store.has_blob(&digest) {
+        return Ok(());
+    }
+    let tmp = store.temp_file().map_err(|e| e.to_string())?;
+    let file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
+    let mut writer = tokio::io::BufWriter::new(file);
+    client.pull_blob(target, digest.as_str(), &mut writer).await.map_err(|e| format!("blob {digest}: {e}"))?;
+    tokio::io::AsyncWriteExt::flush(&mut writer).await.map_err(|e| e.to_string())?;
+    let mut check = Hashing::new(std::fs::File::open(tmp.path()).map_err(|e| e.to_string())?);
+    std::io::copy(&mut check, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    if check.digest() != digest {
+        return Err(format!("blob {digest}: downloaded content has digest {}", check.digest()));
+    }
+    store.commit_blob(tmp, &digest).map_err(|e| e.to_string())
+}
+
+/// Push an image from the store to its registry (`plain_http` for registries without TLS).
+pub async fn push(
+    store: &ImageStore,
+    transport: &Transport,
+    reference: &Reference,
+    plain_http: bool,
+) -> Result<Digest, RegistryError> {
+    let image = store.image(reference)?;
+    let ep = Endpoint { plain_http, host: reference.registry.clone() };
+    let fail =
+        |message: String| RegistryError::Push { reference: reference.to_string(), endpoint: ep.host.clone(), message };
+    let client = transport.client(&ep).map_err(fail)?;
+    let auth = transport.auth(&ep.host);
+    let target = oci_ref(&ep.host, &Reference { digest: None, ..reference.clone() });
+    client.auth(&target, &auth, oci_client::RegistryOperation::Push).await.map_err(|e| fail(describe(e, &ep.host)))?;
+    let blobs: Vec<Digest> = std::iter::once(Ok(image.config_digest.clone()))
+        .chain(image.manifest.layers().iter().map(digest_of))
+        .collect::<Result<_, _>>()?;
+    for d in blobs {
+        if client.blob_exists(&target, d.as_str()).await.unwrap_or(false) {
+            continue;
+        }
+        let data = store.read_blob(&d)?;
+        client
+            .push_blob(&target, data, d.as_str())
+            .await
+            .map_err(|e| fail(format!("blob {d}: {}", describe(e, &ep.host))))?;
+    }
+    let manifest = store.read_blob(&image.manifest_digest)?;
+    let doc: Value = serde_json::from_slice(&manifest).map_err(|e| fail(e.to_string()))?;
+    let content_type = http::HeaderValue::from_str(&media_type_of(&doc)).map_err(|e| fail(e.to_string()))?;
+    client.push_manifest_raw(&target, manifest, content_type).await.map_err(|e| fail(describe(e, &ep.host)))?;
+    Ok(image.manifest_digest)
+}

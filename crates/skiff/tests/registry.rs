@@ -1,0 +1,215 @@
+//! Registry pull and push against a real registry on loopback (Debian's docker-registry), with
+//! skopeo as the independent oracle: images skopeo pushes (Docker v2s2 and OCI) are pulled and
+//! unpacked by skiff with the original file tree; images skiff pushes are read back by skopeo.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn skiff(data: &Path, args: &[&str]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_skiff")).arg("--data-dir").arg(data).args(args).output().expect("run skiff");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A docker-registry process on 127.0.0.1, optionally with htpasswd basic auth.
+struct Registry {
+    child: Child,
+    host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(auth: Option<(&str, &str)>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, pass)) = auth {
+            let out = Command::new("htpasswd").args(["-Bbn", user, pass]).output().expect("htpasswd (apache2-utils)");
+            std::fs::write(dir.path().join("htpasswd"), &out.stdout).expect("write htpasswd");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: skiff-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).expect("config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry)");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Registry { child, host: format!("127.0.0.1:{port}"), _dir: dir }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn busybox_rootfs(dir: &Path) -> (PathBuf, PathBuf) {
+    let busybox =
+        ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists()).expect("busybox-static");
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).expect("mkdir");
+    std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+    std::fs::write(root.join("etc/motd"), "hello from skiff\n").expect("motd");
+    std::fs::copy(busybox, root.join("bin/busybox")).expect("copy");
+    for a in ["sh", "cat", "httpd"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("symlink");
+    }
+    let tar = dir.join("rootfs.tar");
+    assert!(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar").success());
+    (root, tar)
+}
+
+/// Relative paths with type and size, sorted: what "identical file trees" compares.
+fn tree(root: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).expect("read_dir") {
+            let e = e.expect("entry");
+            let p = e.path();
+            let rel = p.strip_prefix(base).expect("prefix").display().to_string();
+            let md = std::fs::symlink_metadata(&p).expect("meta");
+            if md.file_type().is_symlink() {
+                out.push(format!("{rel} -> {}", std::fs::read_link(&p).expect("link").display()));
+            } else if md.is_dir() {
+                out.push(format!("{rel}/"));
+                walk(base, &p, out);
+            } else {
+                out.push(format!("{rel} {}", md.len()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo").args(args).output().expect("skopeo");
+    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn mirror_config(data: &Path, registry: &Registry, extra: &str) {
+    std::fs::create_dir_all(data).expect("mkdir");
+    let text = format!(
+        "mirrors:\n  \"{h}\":\n    endpoint: [\"http://{h}\"]\n  docker.io:\n    endpoint: [\"http://{h}\"]\n{extra}",
+        h = registry.host
+    );
+    std::fs::write(data.join("registries.yaml"), text).expect("registries.yaml");
+}
+
+#[test]
+fn pulls_what_skopeo_pushed_and_skopeo_reads_what_skiff_pushed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rootfs, tar) = busybox_rootfs(dir.path());
+    let src = dir.path().join("src");
+    let (code, _, err) = skiff(&src, &["import", tar.to_str().expect("utf8"), "busybox:local", "-c", "CMD [\"sh\"]"]);
+    assert_eq!(code, 0, "{err}");
+    let archive = dir.path().join("bb.tar");
+    assert_eq!(skiff(&src, &["save", "busybox:local", "-o", archive.to_str().expect("utf8")]).0, 0);
+
+    let registry = Registry::start(None);
+    let h = registry.host.clone();
+    for format in ["v2s2", "oci"] {
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--format",
+            format,
+            &format!("docker-archive:{}", archive.display()),
+            &format!("docker://{h}/library/busybox:{format}"),
+        ]);
+    }
+
+    let data = dir.path().join("node");
+    mirror_config(&data, &registry, "");
+    for (reference, tag) in [(format!("{h}/library/busybox:v2s2"), "v2s2"), ("busybox:oci".to_string(), "oci")] {
+        let (code, out, err) = skiff(&data, &["pull", &reference]);
+        assert_eq!(code, 0, "pull {reference}: {err}");
+        assert!(out.starts_with("Digest: sha256:"), "{out}");
+        let store = skiff_image::ImageStore::open(&data.join("images")).expect("store");
+        let img = store.image(&skiff_image::Reference::parse(&reference).expect("ref")).expect("pulled image");
+        let layers = store.unpack(&img).expect("unpack");
+        assert_eq!(layers.len(), 1);
+        assert_eq!(tree(&layers[0]), tree(&rootfs), "{tag}: unpacked tree equals the original rootfs");
+    }
+    // A second pull finds every blob present.
+    assert_eq!(skiff(&data, &["pull", "busybox:oci"]).0, 0);
+
+    // Push: skopeo reads the config back.
+    let (code, _, err) = skiff(&src, &["tag", "busybox:local", &format!("{h}/pushed/bb:v1")]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = skiff(&src, &["push", &format!("{h}/pushed/bb:v1"), "--insecure"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("v1: digest: sha256:"), "{out}");
+    let config: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--config",
+        &format!("docker://{h}/pushed/bb:v1"),
+    ]))
+    .expect("json");
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["sh"]));
+
+    // Errors name the reference and what the registry said; nothing is tagged.
+    let (code, _, err) = skiff(&data, &["pull", &format!("{h}/library/busybox:nope")]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("pulling {h}/library/busybox:nope")), "{err}");
+    let dead = format!("127.0.0.1:{}", free_port());
+    let (code, _, err) = skiff(&data, &["pull", &format!("{dead}/x:1")]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&dead), "{err}");
+}
+
+#[test]
+fn basic_auth_from_registries_yaml() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, tar) = busybox_rootfs(dir.path());
+    let registry = Registry::start(Some(("skiff", "s3cret")));
+    let h = registry.host.clone();
+    let src = dir.path().join("src");
+    assert_eq!(skiff(&src, &["import", tar.to_str().expect("utf8"), &format!("{h}/private/bb:1")]).0, 0);
+
+    // Without credentials the push is refused with the registry's answer.
+    let (code, _, err) = skiff(&src, &["push", &format!("{h}/private/bb:1"), "--insecure"]);
+    assert_eq!(code, 1);
+    assert!(err.to_lowercase().contains("unauthorized") || err.contains("401"), "{err}");
+
+    let creds = format!("configs:\n  \"{h}\":\n    auth:\n      username: skiff\n      password: s3cret\n");
+    mirror_config(&src, &registry, &creds);
+    let (code, _, err) = skiff(&src, &["push", &format!("{h}/private/bb:1"), "--insecure"]);
+    assert_eq!(code, 0, "{err}");
+
+    let node = dir.path().join("node");
+    mirror_config(&node, &registry, "");
+    let (code, _, err) = skiff(&node, &["pull", &format!("{h}/private/bb:1")]);
+    assert_eq!(code, 1, "anonymous pull of a private image must fail");
+    assert!(err.to_lowercase().contains("unauthorized") || err.contains("401"), "{err}");
+    mirror_config(&node, &registry, &creds);
+    let (code, _, err) = skiff(&node, &["pull", &format!("{h}/private/bb:1")]);
+    assert_eq!(code, 0, "{err}");
+}
