@@ -2,9 +2,13 @@
 //! EXPOSE, LABEL, USER, WORKDIR, VOLUME, STOPSIGNAL) change an image config, shared by
 //! `skiff import --change` and the Dockerfile builder.
 
+pub mod build;
 pub mod config;
+pub mod context;
+pub mod expand;
 pub mod import;
 pub mod words;
 
+pub use build::{BuildOptions, build};
 pub use config::{BuildError, apply_change};
 pub use import::import_rootfs;

@@ -58,6 +58,23 @@ enum Command {
         #[arg(short, long = "change")]
         change: Vec<String>,
     },
+    /// Build an image from a Dockerfile into the local store.
+    Build {
+        /// NAME[:TAG] (repeatable).
+        #[arg(short, long = "tag")]
+        tag: Vec<String>,
+        /// The Dockerfile (default: CONTEXT/Dockerfile).
+        #[arg(short, long = "file")]
+        file: Option<PathBuf>,
+        /// KEY=VALUE for ARG (repeatable).
+        #[arg(long = "build-arg")]
+        build_arg: Vec<String>,
+        /// The stage to build (default: the last).
+        #[arg(long)]
+        target: Option<String>,
+        /// The build context directory.
+        context: PathBuf,
+    },
     /// Pull an image from a registry (mirrors and credentials from DATA_DIR/registries.yaml).
     Pull { reference: String },
     /// Push an image to its registry.
@@ -131,6 +148,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { source, reference, change } => {
             commands::images::import(&cli.data_dir, &source, &reference, &change)
         }
+        Command::Build { tag, file, build_arg, target, context } => commands::images::build(
+            &cli.data_dir,
+            commands::images::BuildArgs {
+                context: &context,
+                dockerfile: file.as_deref(),
+                tags: &tag,
+                build_args: &build_arg,
+                target: target.as_deref(),
+            },
+        ),
         Command::Pull { reference } => commands::images::pull(&cli.data_dir, &reference),
         Command::Push { reference, insecure } => commands::images::push(&cli.data_dir, &reference, insecure),
         Command::Save { references, output } => commands::images::save(&cli.data_dir, &references, output.as_deref()),

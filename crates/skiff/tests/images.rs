@@ -147,3 +147,40 @@ fn save_and_load_interoperate_with_skopeo() {
     let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(doc[0]["Id"], id.trim(), "the config, and so the image ID, survives the round trip");
 }
+
+/// The tutorial's Spring flow, offline: a base made with `skiff import`, then
+/// `skiff build -t spring-server .` with COPY and ENTRYPOINT; the image is in the store at once.
+#[test]
+fn tutorial_spring_build_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let tar = busybox_rootfs(dir.path());
+    let (code, _, err) = skiff(&data, &["import", tar.to_str().expect("utf8"), "busybox-base:1.0"]);
+    assert_eq!(code, 0, "{err}");
+    let ctx = dir.path().join("spring");
+    std::fs::create_dir_all(ctx.join("build/libs")).expect("mkdir");
+    std::fs::write(ctx.join("build/libs/spring-0.0.1-SNAPSHOT.jar"), vec![7u8; 1 << 20]).expect("jar");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox-base:1.0\nCOPY build/libs/*SNAPSHOT.jar /app.jar\nEXPOSE 8080\nENTRYPOINT [\"sh\", \"-c\", \"ls -l /app.jar\"]\n",
+    )
+    .expect("Dockerfile");
+    let (code, id, err) = skiff(&data, &["build", "-t", "spring-server", ctx.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("COPY build/libs/*SNAPSHOT.jar /app.jar"), "{err}");
+    let (_, table, _) = skiff(&data, &["images"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("spring-server ") && l.contains(" latest ") && l.contains(&id.trim()[7..19])),
+        "{table}"
+    );
+    let (_, json, _) = skiff(&data, &["image", "inspect", "spring-server"]);
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(doc[0]["Config"]["Entrypoint"], serde_json::json!(["sh", "-c", "ls -l /app.jar"]));
+    assert_eq!(doc[0]["RootFS"]["diff_ids"].as_array().map(Vec::len), Some(2));
+    // Rebuilding changes nothing: the COPY layer comes from the cache.
+    let (code, _, err) = skiff(&data, &["build", "-t", "spring-server", ctx.to_str().expect("utf8")]);
+    assert_eq!(code, 0);
+    assert!(err.contains("(cached)"), "{err}");
+}

@@ -135,3 +135,45 @@ pub fn push(data_dir: &Path, reference: &str, insecure: bool) -> anyhow::Result<
     super::print(&format!("{}: digest: {digest}\n", reference.tag.clone().unwrap_or_default()));
     Ok(())
 }
+
+pub struct BuildArgs<'a> {
+    pub context: &'a Path,
+    pub dockerfile: Option<&'a Path>,
+    pub tags: &'a [String],
+    pub build_args: &'a [String],
+    pub target: Option<&'a str>,
+}
+
+pub fn build(data_dir: &Path, args: BuildArgs<'_>) -> anyhow::Result<()> {
+    let store = open(data_dir)?;
+    let tags = args.tags.iter().map(|t| parse(t)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut build_args = std::collections::HashMap::new();
+    for a in args.build_args {
+        let (k, v) = match a.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            // Docker: `--build-arg NAME` takes the value from the environment.
+            None => (a.clone(), std::env::var(a).unwrap_or_default()),
+        };
+        build_args.insert(k, v);
+    }
+    let opts = skiff_build::BuildOptions {
+        context: args.context.to_path_buf(),
+        dockerfile: args.dockerfile.map(Path::to_path_buf),
+        tags,
+        build_args,
+        target: args.target.map(String::from),
+    };
+    let transport = transport(data_dir)?;
+    let rt = runtime()?;
+    let fetch = |r: &Reference| -> Result<skiff_image::Image, String> {
+        rt.block_on(skiff_image::registry::pull(&store, &transport, r)).map_err(|e| e.to_string())
+    };
+    let started = std::time::Instant::now();
+    let image = skiff_build::build(&store, &opts, &fetch, &mut |line| eprintln!("{line}"))?;
+    eprintln!("Built {} in {:.2}s", image.id(), started.elapsed().as_secs_f64());
+    for t in &opts.tags {
+        eprintln!("Tagged {t}");
+    }
+    super::print(&format!("{}\n", image.id()));
+    Ok(())
+}
