@@ -150,7 +150,11 @@ mod tests {
         std::fs::write(dir.path().join("c.txt"), "c").expect("write");
         let ig = Ignore::default();
         assert_eq!(resolve_sources(dir.path(), "*.jar", &ig).expect("glob").len(), 2);
-        assert!(resolve_sources(dir.path(), "../etc/passwd", &ig).expect_err("escape").contains("outside the build context"));
+        assert!(
+            resolve_sources(dir.path(), "../etc/passwd", &ig)
+                .expect_err("escape")
+                .contains("outside the build context")
+        );
         assert!(resolve_sources(dir.path(), "missing", &ig).expect_err("missing").contains("not found"));
         assert_eq!(resolve_sources(dir.path(), "./c.txt", &ig).expect("file"), vec![dir.path().join("c.txt")]);
     }

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod digest;
+pub mod gc;
 pub mod layer;
 pub mod reference;
 pub mod registries;

@@ -114,6 +114,8 @@ enum ImageCommand {
     },
     /// List local images.
     Ls,
+    /// Remove blobs, layer snapshots and build cache that no image name or running container uses.
+    Prune,
 }
 
 fn main() -> std::process::ExitCode {
@@ -162,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Push { reference, insecure } => commands::images::push(&cli.data_dir, &reference, insecure),
         Command::Save { references, output } => commands::images::save(&cli.data_dir, &references, output.as_deref()),
         Command::Load { input } => commands::images::load(&cli.data_dir, input.as_deref()),
+        Command::Image { command: ImageCommand::Prune } => commands::images::prune(&cli.data_dir),
         Command::Image { command: ImageCommand::Inspect { references } } => {
             commands::images::inspect(&cli.data_dir, &references)
         }

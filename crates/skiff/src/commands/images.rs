@@ -46,6 +46,7 @@ pub fn rmi(data_dir: &Path, refs: &[String]) -> anyhow::Result<()> {
 
 pub fn import(data_dir: &Path, source: &str, reference: &str, changes: &[String]) -> anyhow::Result<()> {
     let store = open(data_dir)?;
+    let _lease = store.writer_lease()?;
     let reference = parse(reference)?;
     let image = if source == "-" {
         skiff_build::import_rootfs(&store, std::io::stdin().lock(), "-", &[reference], changes)?
@@ -96,6 +97,7 @@ pub fn save(data_dir: &Path, refs: &[String], output: Option<&Path>) -> anyhow::
 
 pub fn load(data_dir: &Path, input: Option<&Path>) -> anyhow::Result<()> {
     let store = open(data_dir)?;
+    let _lease = store.writer_lease()?;
     let loaded = match input {
         Some(path) => {
             let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -120,6 +122,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub fn pull(data_dir: &Path, reference: &str) -> anyhow::Result<()> {
     let store = open(data_dir)?;
+    let _lease = store.writer_lease()?;
     let reference = parse(reference)?;
     let transport = transport(data_dir)?;
     let image = runtime()?.block_on(skiff_image::registry::pull(&store, &transport, &reference))?;
@@ -146,6 +149,7 @@ pub struct BuildArgs<'a> {
 
 pub fn build(data_dir: &Path, args: BuildArgs<'_>) -> anyhow::Result<()> {
     let store = open(data_dir)?;
+    let _lease = store.writer_lease()?;
     let tags = args.tags.iter().map(|t| parse(t)).collect::<anyhow::Result<Vec<_>>>()?;
     let mut build_args = std::collections::HashMap::new();
     for a in args.build_args {
@@ -175,5 +179,17 @@ pub fn build(data_dir: &Path, args: BuildArgs<'_>) -> anyhow::Result<()> {
         eprintln!("Tagged {t}");
     }
     super::print(&format!("{}\n", image.id()));
+    Ok(())
+}
+
+pub fn prune(data_dir: &Path) -> anyhow::Result<()> {
+    let report = open(data_dir)?.prune()?;
+    super::print(&format!(
+        "Deleted {} blobs, {} snapshots and {} build-cache entries\nTotal reclaimed space: {}\n",
+        report.blobs,
+        report.snapshots,
+        report.cache_entries,
+        report::human_size(report.bytes)
+    ));
     Ok(())
 }
