@@ -46,10 +46,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub store: Arc<dyn Store>,
+    /// How often idle watches that allow bookmarks get one (upstream: about a minute).
+    pub bookmark_interval: std::time::Duration,
 }
 
 pub struct AppState {
     registry: registry::Registry,
+    bookmark_interval: std::time::Duration,
     token: String,
     server_address: String,
     shutdown: signal::Receiver<bool>,
@@ -85,6 +88,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let (tx, rx) = signal::channel(false);
     let state = Arc::new(AppState {
         registry: registry::Registry::new(config.store),
+        bookmark_interval: config.bookmark_interval,
         token: pki.token.clone(),
         server_address: addr.to_string(),
         shutdown: rx.clone(),

@@ -139,6 +139,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 bookmarks: q.allow_bookmarks,
                 output,
                 include: q.include_object,
+                bookmark_interval: state.bookmark_interval,
             };
             Ok(watch::serve(reg, w, state.shutdown.clone()).await?)
         }
@@ -211,7 +212,9 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             let stored = reg.write_raw(ObjectRef { kind, namespace: &ns_str, name: n }, &current, next).await?;
             Ok(http::json(StatusCode::OK, &stored, &[]))
         }
-        (_, Some(_), Some(s)) if kind.info().subresources.iter().any(|(name, _, _)| *name == s) => {
+        (_, Some(n), Some(s)) if kind.info().subresources.iter().any(|(name, _, _)| *name == s) => {
+            // The object must exist first (404 as upstream); the streaming subresources come with the node agent.
+            reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             Err(ApiError::MethodNotSupported(format!(
                 "the server does not allow this method on the requested resource ({s})"
             ))

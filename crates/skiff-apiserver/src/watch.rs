@@ -20,9 +20,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-/// Idle time between bookmarks, for watchers that allow them.
-const BOOKMARK_INTERVAL: Duration = Duration::from_secs(15);
-
 pub struct WatchRequest {
     pub kind: &'static dyn Kind,
     pub namespace: Option<String>,
@@ -33,6 +30,7 @@ pub struct WatchRequest {
     pub bookmarks: bool,
     pub output: Output,
     pub include: IncludeObject,
+    pub bookmark_interval: Duration,
 }
 
 fn expired(requested: Revision, oldest: Revision) -> Value {
@@ -140,7 +138,8 @@ async fn pump(
     let mut last = start;
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let mut bookmark = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_INTERVAL, BOOKMARK_INTERVAL);
+    let every = w.bookmark_interval.max(Duration::from_millis(100));
+    let mut bookmark = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         let next = tokio::select! {
             _ = &mut deadline => return,

@@ -36,6 +36,9 @@ enum Command {
         /// Storage backend.
         #[arg(long, value_enum, default_value = "redb")]
         store: StoreKind,
+        /// Seconds between bookmarks on idle watches that allow them.
+        #[arg(long, default_value_t = 60, hide = true)]
+        watch_bookmark_seconds: u64,
     },
     /// Print the admin kubeconfig written by `skiff server`.
     Kubeconfig,
@@ -135,7 +138,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Server { listen, store } => server(cli.data_dir, listen, store),
+        Command::Server { listen, store, watch_bookmark_seconds } => {
+            server(cli.data_dir, listen, store, std::time::Duration::from_secs(watch_bookmark_seconds))
+        }
         Command::Kubeconfig => {
             let path = cli.data_dir.join("kubeconfig.yaml");
             let text = std::fs::read_to_string(&path).with_context(|| {
@@ -171,7 +176,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn server(data_dir: PathBuf, listen: SocketAddr, store: StoreKind) -> anyhow::Result<()> {
+fn server(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    store: StoreKind,
+    bookmark_interval: std::time::Duration,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
@@ -181,7 +191,8 @@ fn server(data_dir: PathBuf, listen: SocketAddr, store: StoreKind) -> anyhow::Re
             }
             StoreKind::Memory => Arc::new(skiff_store::MemoryStore::new()),
         };
-        let running = skiff_apiserver::start(skiff_apiserver::Config { data_dir, listen, store }).await?;
+        let running =
+            skiff_apiserver::start(skiff_apiserver::Config { data_dir, listen, store, bookmark_interval }).await?;
         tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");
         wait_for_signal().await?;
         tracing::info!("shutting down");

@@ -256,3 +256,49 @@ async fn finalizers_generate_name_and_watch_timeout() {
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn bookmarks_arrive_on_idle_watches_that_ask() {
+    let server = Server::start_with(&["--watch-bookmark-seconds", "1"]);
+    let c = client(&server).await;
+    let req = http::Request::builder()
+        .uri("/api/v1/namespaces/default/pods?watch=true&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion=0")
+        .body(Vec::new())
+        .expect("request");
+    let resp = c.send(req.map(kube::client::Body::from)).await.expect("send");
+    let body = http_body_util_collect(resp).await;
+    let events: Vec<Value> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("event"))
+        .collect();
+    let bookmark = events.iter().find(|e| e["type"] == "BOOKMARK").expect("a bookmark within 3 s");
+    assert_eq!(bookmark["object"]["kind"], "Pod");
+    assert!(bookmark["object"]["metadata"]["resourceVersion"].as_str().is_some_and(|rv| rv.parse::<u64>().is_ok()));
+}
+
+/// HTTP/1.1 Upgrade requests over TLS are accepted and answered (the SPDY/WebSocket streams
+/// themselves come with exec and port-forward).
+#[test]
+fn upgrade_requests_over_tls_get_status_answers() {
+    let server = Server::start();
+    let token = std::fs::read_to_string(server.data_dir().join("pki/token")).expect("token");
+    let url =
+        format!("https://127.0.0.1:{}/api/v1/namespaces/default/pods/nope/exec?command=sh&stdout=true", server.port);
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "--http1.1", "-X", "POST", "-H", "Connection: Upgrade", "-H", "Upgrade: SPDY/3.1"])
+        .args([
+            "-H",
+            "X-Stream-Protocol-Version: v4.channel.k8s.io",
+            "-H",
+            &format!("Authorization: Bearer {}", token.trim()),
+        ])
+        .args(["-w", "\n%{http_code}", &url])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (body, code) = text.rsplit_once('\n').expect("status line");
+    assert_eq!(code, "404", "{text}");
+    let status: Value = serde_json::from_str(body).expect("Status JSON");
+    assert_eq!(status["message"], "pods \"nope\" not found");
+}
