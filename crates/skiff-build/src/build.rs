@@ -179,12 +179,36 @@ struct CopySpec {
     extract: bool,
 }
 
-fn parse_chown(v: &str, step: &str) -> Result<(u64, u64), BuildError> {
-    let (u, g) = v.split_once(':').unwrap_or((v, v));
-    let num = |s: &str| {
-        s.parse::<u64>().map_err(|_| err(step, format!("--chown={v}: only numeric user and group ids are supported")))
+/// `--chown=user[:group]`: numbers, or names looked up in the image's /etc/passwd and /etc/group
+/// (a user alone also sets the group: the user's primary group, or the same number).
+fn parse_chown(v: &str, step: &str, layers: &[PathBuf]) -> Result<(u64, u64), BuildError> {
+    let read = |path: &str| layers.iter().rev().find_map(|d| fs::read_to_string(d.join(path)).ok()).unwrap_or_default();
+    let lookup = |file: &str, name: &str| -> Option<(u64, Option<u64>)> {
+        read(file).lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.first() != Some(&name) {
+                return None;
+            }
+            Some((f.get(2)?.parse().ok()?, f.get(3).and_then(|g| g.parse().ok())))
+        })
     };
-    Ok((num(u)?, num(g)?))
+    let unknown = |what: &str, name: &str| err(step, format!("--chown={v}: unknown {what} {name:?} in the image"));
+    let (user, group) = match v.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (v, None),
+    };
+    let (uid, primary) = match user.parse::<u64>() {
+        Ok(n) => (n, Some(n)),
+        Err(_) => lookup("etc/passwd", user).ok_or_else(|| unknown("user", user))?,
+    };
+    let gid = match group {
+        None => primary.unwrap_or(uid),
+        Some(g) => match g.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => lookup("etc/group", g).map(|(n, _)| n).ok_or_else(|| unknown("group", g))?,
+        },
+    };
+    Ok((uid, gid))
 }
 
 fn is_tar(path: &Path) -> bool {
@@ -624,7 +648,7 @@ fn layer_step(
         let v = f.value.as_ref().map(|v| v.value.to_string()).unwrap_or_default();
         match f.name.value.as_ref() {
             "from" if !is_add => from = Some(v),
-            "chown" => spec.chown = Some(parse_chown(&v, &text)?),
+            "chown" => spec.chown = Some(parse_chown(&v, &text, &st.base_dirs)?),
             "chmod" => {
                 spec.chmod = Some(
                     u32::from_str_radix(&v, 8)
@@ -701,4 +725,23 @@ fn layer_step(
     st.layers.push(layer);
     st.diff_ids.push(diff_id);
     st.record(&text, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chown_names_resolve_in_the_image() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(dir.path().join("etc")).expect("etc");
+        fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nspring:x:1001:1002::/home/spring:/bin/sh\n").expect("passwd");
+        fs::write(dir.path().join("etc/group"), "root:x:0:\nspring:x:1002:\nweb:x:33:\n").expect("group");
+        let layers = vec![dir.path().to_path_buf()];
+        assert_eq!(parse_chown("spring", "COPY", &layers).expect("user"), (1001, 1002));
+        assert_eq!(parse_chown("spring:web", "COPY", &layers).expect("user:group"), (1001, 33));
+        assert_eq!(parse_chown("1000", "COPY", &layers).expect("uid"), (1000, 1000));
+        assert_eq!(parse_chown("1000:spring", "COPY", &layers).expect("uid:group"), (1000, 1002));
+        assert!(parse_chown("nobody", "COPY", &layers).is_err());
+    }
 }
