@@ -735,7 +735,11 @@ mod tests {
     fn chown_names_resolve_in_the_image() {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::create_dir_all(dir.path().join("etc")).expect("etc");
-        fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nspring:x:1001:1002::/home/spring:/bin/sh\n").expect("passwd");
+        fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nspring:x:1001:1002::/home/spring:/bin/sh\n",
+        )
+        .expect("passwd");
         fs::write(dir.path().join("etc/group"), "root:x:0:\nspring:x:1002:\nweb:x:33:\n").expect("group");
         let layers = vec![dir.path().to_path_buf()];
         assert_eq!(parse_chown("spring", "COPY", &layers).expect("user"), (1001, 1002));

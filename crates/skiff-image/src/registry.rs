@@ -122,11 +122,16 @@ fn media_type_of(doc: &Value) -> String {
 }
 
 /// Pull `reference` into the store (layers already present are not fetched again).
-pub async fn pull(store: &ImageStore, transport: &Transport, reference: &Reference) -> Result<Image, RegistryError> {
+pub async fn pull(
+    store: &ImageStore,
+    transport: &Transport,
+    reference: &Reference,
+    progress: &dyn Progress,
+) -> Result<Image, RegistryError> {
     let mut errors = Vec::new();
     for ep in transport.registries.endpoints(&reference.registry) {
         let scheme = if ep.plain_http { "http" } else { "https" };
-        match pull_from(store, transport, &ep, reference).await {
+        match pull_from(store, transport, &ep, reference, progress).await {
             Ok(img) => return Ok(img),
             Err(e) => {
                 tracing::debug!(endpoint = %ep.host, error = %e, "pull attempt failed");
@@ -142,6 +147,7 @@ async fn pull_from(
     transport: &Transport,
     ep: &Endpoint,
     reference: &Reference,
+    progress: &dyn Progress,
 ) -> Result<Image, String> {
     let client = transport.client(ep)?;
     let auth = transport.auth(&ep.host);
@@ -174,7 +180,7 @@ async fn pull_from(
 
     let blobs: Vec<Descriptor> =
         std::iter::once(manifest.config().clone()).chain(manifest.layers().iter().cloned()).collect();
-    let fetches = blobs.iter().map(|d| fetch_blob(store, &client, &target, d));
+    let fetches = blobs.iter().map(|d| fetch_blob(store, &client, &target, d, progress));
     let results: Vec<Result<(), String>> =
         futures::stream::iter(fetches).buffer_unordered(PARALLEL_LAYERS).collect().await;
     results.into_iter().collect::<Result<Vec<()>, String>>()?;
@@ -189,23 +195,82 @@ async fn pull_from(
     store.image(reference).map_err(|e| e.to_string())
 }
 
-/// Download one blob unless the store has it; verified before it is committed.
-async fn fetch_blob(store: &ImageStore, client: &Client, target: &OciRef, desc: &Descriptor) -> Result<(), String> {
+/// What a pull reports as it goes (the CLI draws progress bars on a terminal).
+pub trait Progress: Send + Sync {
+    /// A blob download starts at `offset` (non-zero when resuming) of `size` bytes.
+    fn start(&self, _digest: &str, _size: u64, _offset: u64) {}
+    fn advance(&self, _digest: &str, _bytes: u64) {}
+    /// The blob is complete (`cached`: it was already in the store).
+    fn finish(&self, _digest: &str, _cached: bool) {}
+}
+
+/// Reports nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Download one blob unless the store has it. The download goes to `tmp/partial-<hex>` and is
+/// resumed from there (with an HTTP range request) if an earlier pull was interrupted; the whole
+/// blob is verified before it is committed.
+async fn fetch_blob(
+    store: &ImageStore,
+    client: &Client,
+    target: &OciRef,
+    desc: &Descriptor,
+    progress: &dyn Progress,
+) -> Result<(), String> {
+    use futures::TryStreamExt;
+    use std::io::Write;
     let digest = digest_of(desc).map_err(|e| e.to_string())?;
     if store.has_blob(&digest) {
+        progress.finish(digest.as_str(), true);
         return Ok(());
     }
-    let tmp = store.temp_file().map_err(|e| e.to_string())?;
-    let file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| e.to_string())?);
-    let mut writer = tokio::io::BufWriter::new(file);
-    client.pull_blob(target, digest.as_str(), &mut writer).await.map_err(|e| format!("blob {digest}: {e}"))?;
-    tokio::io::AsyncWriteExt::flush(&mut writer).await.map_err(|e| e.to_string())?;
-    let mut check = Hashing::new(std::fs::File::open(tmp.path()).map_err(|e| e.to_string())?);
+    let partial = store.root().join("tmp").join(format!("partial-{}", digest.hex()));
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&partial).map_err(|e| e.to_string())?;
+    // One downloader per blob; a concurrent pull of the same blob waits, then finds it stored.
+    file.lock().map_err(|e| e.to_string())?;
+    if store.has_blob(&digest) {
+        let _ = std::fs::remove_file(&partial);
+        progress.finish(digest.as_str(), true);
+        return Ok(());
+    }
+    let offset = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut stream = if offset > 0 && offset < desc.size() {
+        match client
+            .pull_blob_stream_partial(target, digest.as_str(), offset, None)
+            .await
+            .map_err(|e| format!("blob {digest}: {e}"))?
+        {
+            oci_client::client::BlobResponse::Partial(s) => {
+                progress.start(digest.as_str(), desc.size(), offset);
+                s
+            }
+            oci_client::client::BlobResponse::Full(s) => {
+                // The registry ignored the range: start over.
+                file.set_len(0).map_err(|e| e.to_string())?;
+                progress.start(digest.as_str(), desc.size(), 0);
+                s
+            }
+        }
+    } else {
+        file.set_len(0).map_err(|e| e.to_string())?;
+        progress.start(digest.as_str(), desc.size(), 0);
+        client.pull_blob_stream(target, digest.as_str()).await.map_err(|e| format!("blob {digest}: {e}"))?
+    };
+    while let Some(chunk) = stream.stream.try_next().await.map_err(|e| format!("blob {digest}: {e}"))? {
+        file.write_all(&chunk).map_err(|e| e.to_string())?;
+        progress.advance(digest.as_str(), chunk.len() as u64);
+    }
+    file.sync_all().map_err(|e| e.to_string())?;
+    let mut check = Hashing::new(std::fs::File::open(&partial).map_err(|e| e.to_string())?);
     std::io::copy(&mut check, &mut std::io::sink()).map_err(|e| e.to_string())?;
     if check.digest() != digest {
+        let _ = std::fs::remove_file(&partial);
         return Err(format!("blob {digest}: downloaded content has digest {}", check.digest()));
     }
-    store.commit_blob(tmp, &digest).map_err(|e| e.to_string())
+    std::fs::rename(&partial, store.blob_path(&digest)).map_err(|e| e.to_string())?;
+    progress.finish(digest.as_str(), false);
+    Ok(())
 }
 
 /// Push an image from the store to its registry (`plain_http` for registries without TLS).

@@ -213,3 +213,63 @@ fn basic_auth_from_registries_yaml() {
     let (code, _, err) = skiff(&node, &["pull", &format!("{h}/private/bb:1")]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// An interrupted download resumes where it stopped (HTTP range request), and the result is
+/// verified as a whole.
+#[test]
+fn interrupted_layer_downloads_resume() {
+    use skiff_image::registry::{Progress, Transport, pull};
+    use std::sync::Mutex;
+
+    struct Offsets(Mutex<Vec<u64>>);
+    impl Progress for Offsets {
+        fn start(&self, _digest: &str, _size: u64, offset: u64) {
+            self.0.lock().expect("lock").push(offset);
+        }
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, tar) = busybox_rootfs(dir.path());
+    let registry = Registry::start(None);
+    let h = registry.host.clone();
+    let src = dir.path().join("src");
+    let reference = format!("{h}/resume/bb:1");
+    assert_eq!(skiff(&src, &["import", tar.to_str().expect("utf8"), &reference]).0, 0);
+    assert_eq!(skiff(&src, &["push", &reference, "--insecure"]).0, 0);
+
+    let src_store = skiff_image::ImageStore::open(&src.join("images")).expect("store");
+    let r = skiff_image::Reference::parse(&reference).expect("ref");
+    let img = src_store.image(&r).expect("image");
+    let layer = skiff_image::store::digest_of(&img.manifest.layers()[0]).expect("digest");
+    let whole = std::fs::read(src_store.blob_path(&layer)).expect("layer");
+
+    // A node whose earlier pull stopped half way through the layer.
+    let node = dir.path().join("node");
+    mirror_config(&node, &registry, "");
+    let store = skiff_image::ImageStore::open(&node.join("images")).expect("store");
+    let half = whole.len() / 2;
+    std::fs::write(node.join(format!("images/tmp/partial-{}", layer.hex())), &whole[..half]).expect("partial");
+
+    let registries = skiff_image::registries::Registries::load(&node.join("registries.yaml")).expect("registries");
+    let transport = Transport::new(registries);
+    let offsets = Offsets(Mutex::new(Vec::new()));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let pulled = rt.block_on(pull(&store, &transport, &r, &offsets)).expect("pull");
+    assert!(offsets.0.lock().expect("lock").contains(&(half as u64)), "the layer resumed at byte {half}");
+    assert_eq!(std::fs::read(store.blob_path(&layer)).expect("blob"), whole);
+    assert!(!node.join(format!("images/tmp/partial-{}", layer.hex())).exists());
+    assert_eq!(pulled.manifest_digest, img.manifest_digest);
+
+    // A corrupt partial file is detected and discarded, and the next pull starts over.
+    let other = dir.path().join("other");
+    mirror_config(&other, &registry, "");
+    let store2 = skiff_image::ImageStore::open(&other.join("images")).expect("store");
+    let mut bad = whole[..half].to_vec();
+    bad[10] ^= 0xff;
+    std::fs::write(other.join(format!("images/tmp/partial-{}", layer.hex())), &bad).expect("partial");
+    let transport2 =
+        Transport::new(skiff_image::registries::Registries::load(&other.join("registries.yaml")).expect("registries"));
+    let quiet = skiff_image::registry::Quiet;
+    assert!(rt.block_on(pull(&store2, &transport2, &r, &quiet)).is_err(), "corrupt resume is caught");
+    assert!(rt.block_on(pull(&store2, &transport2, &r, &quiet)).is_ok(), "and the retry succeeds");
+}

@@ -125,7 +125,8 @@ pub fn pull(data_dir: &Path, reference: &str) -> anyhow::Result<()> {
     let _lease = store.writer_lease()?;
     let reference = parse(reference)?;
     let transport = transport(data_dir)?;
-    let image = runtime()?.block_on(skiff_image::registry::pull(&store, &transport, &reference))?;
+    let progress = super::progress::for_stderr();
+    let image = runtime()?.block_on(skiff_image::registry::pull(&store, &transport, &reference, progress.as_ref()))?;
     super::print(&format!("Digest: {}\nStatus: image is up to date for {reference}\n", image.manifest_digest));
     Ok(())
 }
@@ -169,8 +170,9 @@ pub fn build(data_dir: &Path, args: BuildArgs<'_>) -> anyhow::Result<()> {
     };
     let transport = transport(data_dir)?;
     let rt = runtime()?;
+    let progress = super::progress::for_stderr();
     let fetch = |r: &Reference| -> Result<skiff_image::Image, String> {
-        rt.block_on(skiff_image::registry::pull(&store, &transport, r)).map_err(|e| e.to_string())
+        rt.block_on(skiff_image::registry::pull(&store, &transport, r, progress.as_ref())).map_err(|e| e.to_string())
     };
     let started = std::time::Instant::now();
     let image = skiff_build::build(&store, &opts, &fetch, &mut |line| eprintln!("{line}"))?;

@@ -1,6 +1,7 @@
 //! Subcommand implementations: each parses nothing and prints what the library returns.
 
 pub mod images;
+pub mod progress;
 
 use std::io::Write;
 
