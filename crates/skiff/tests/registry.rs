@@ -273,3 +273,61 @@ fn interrupted_layer_downloads_resume() {
     assert!(rt.block_on(pull(&store2, &transport2, &r, &quiet)).is_err(), "corrupt resume is caught");
     assert!(rt.block_on(pull(&store2, &transport2, &r, &quiet)).is_ok(), "and the retry succeeds");
 }
+
+/// A multi-platform index resolves to this node's platform, and `FROM` an image that only the
+/// registry has pulls it during the build.
+#[test]
+fn multi_platform_index_and_build_from_a_registry_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, tar) = busybox_rootfs(dir.path());
+    let registry = Registry::start(None);
+    let h = registry.host.clone();
+    let src = dir.path().join("src");
+    let single = format!("{h}/multi/bb:single");
+    assert_eq!(skiff(&src, &["import", tar.to_str().expect("utf8"), &single, "-c", "CMD [\"sh\"]"]).0, 0);
+    let (code, out, err) = skiff(&src, &["push", &single, "--insecure"]);
+    assert_eq!(code, 0, "{err}");
+    let digest = out.trim().rsplit(' ').next().expect("digest").to_string();
+    let store = skiff_image::ImageStore::open(&src.join("images")).expect("store");
+    let manifest_len = std::fs::metadata(store.blob_path(&skiff_image::Digest::parse(&digest).expect("digest"))).expect("manifest").len();
+    let arch = skiff_image::layer::platform_arch();
+    let other_arch = if arch == "amd64" { "arm64" } else { "amd64" };
+    // The other platform's entry: another real image (the registry checks that entries exist).
+    let decoy = format!("{h}/multi/bb:decoy");
+    assert_eq!(skiff(&src, &["import", tar.to_str().expect("utf8"), &decoy, "-c", "CMD [\"decoy\"]"]).0, 0);
+    let (code, out, err) = skiff(&src, &["push", &decoy, "--insecure"]);
+    assert_eq!(code, 0, "{err}");
+    let bogus = out.trim().rsplit(' ').next().expect("digest").to_string();
+    let bogus_len = std::fs::metadata(store.blob_path(&skiff_image::Digest::parse(&bogus).expect("digest"))).expect("m").len();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": bogus, "size": bogus_len, "platform": {"architecture": other_arch, "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest_len, "platform": {"architecture": arch, "os": "linux"}}
+        ]
+    });
+    let put = Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-H", "Content-Type: application/vnd.oci.image.index.v1+json", "--data-binary", &index.to_string()])
+        .arg(format!("http://{h}/v2/multi/bb/manifests/multi"))
+        .status()
+        .expect("curl");
+    assert!(put.success(), "index pushed");
+
+    let node = dir.path().join("node");
+    mirror_config(&node, &registry, "");
+    let (code, out, err) = skiff(&node, &["pull", &format!("{h}/multi/bb:multi")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&digest), "the {arch} manifest was chosen: {out}");
+
+    // FROM an image the store does not have: the build pulls it through the mirror config.
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {h}/multi/bb:single\nENV PULLED=yes\n")).expect("Dockerfile");
+    let fresh = dir.path().join("fresh");
+    mirror_config(&fresh, &registry, "");
+    let (code, _, err) = skiff(&fresh, &["build", "-t", "built:1", ctx.to_str().expect("utf8")]);
+    assert_eq!(code, 0, "{err}");
+    let (_, images, _) = skiff(&fresh, &["images"]);
+    assert!(images.contains("multi/bb") && images.contains("built "), "{images}");
+}
