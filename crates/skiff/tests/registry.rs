@@ -24,11 +24,16 @@ fn free_port() -> u16 {
 struct Registry {
     child: Child,
     host: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Registry {
     fn start(auth: Option<(&str, &str)>) -> Self {
+        Self::start_with(auth, false)
+    }
+
+    /// With `tls`, the registry serves HTTPS with a self-signed certificate (`ca.pem` in its dir).
+    fn start_with(auth: Option<(&str, &str)>, tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let mut config = format!(
@@ -43,6 +48,28 @@ impl Registry {
                 dir.path().join("htpasswd").display()
             ));
         }
+        if tls {
+            // A private CA and a server certificate for 127.0.0.1 signed by it.
+            let d = dir.path();
+            let sh = format!(
+                "set -e; cd {}; \
+                 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca -keyout ca.key -out ca.pem; \
+                 openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out srv.csr; \
+                 printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext.cnf; \
+                 openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile ext.cnf -out cert.pem",
+                d.display()
+            );
+            let ok = Command::new("sh")
+                .arg("-c")
+                .arg(&sh)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl");
+            assert!(ok.success(), "making certificates");
+            let (key, cert) = (d.join("key.pem"), d.join("cert.pem"));
+            config.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
+        }
         std::fs::write(dir.path().join("config.yml"), config).expect("config");
         let child = Command::new("docker-registry")
             .arg("serve")
@@ -56,7 +83,7 @@ impl Registry {
             assert!(Instant::now() < deadline, "registry did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Registry { child, host: format!("127.0.0.1:{port}"), _dir: dir }
+        Registry { child, host: format!("127.0.0.1:{port}"), dir }
     }
 }
 
@@ -289,7 +316,9 @@ fn multi_platform_index_and_build_from_a_registry_image() {
     assert_eq!(code, 0, "{err}");
     let digest = out.trim().rsplit(' ').next().expect("digest").to_string();
     let store = skiff_image::ImageStore::open(&src.join("images")).expect("store");
-    let manifest_len = std::fs::metadata(store.blob_path(&skiff_image::Digest::parse(&digest).expect("digest"))).expect("manifest").len();
+    let manifest_len = std::fs::metadata(store.blob_path(&skiff_image::Digest::parse(&digest).expect("digest")))
+        .expect("manifest")
+        .len();
     let arch = skiff_image::layer::platform_arch();
     let other_arch = if arch == "amd64" { "arm64" } else { "amd64" };
     // The other platform's entry: another real image (the registry checks that entries exist).
@@ -298,7 +327,8 @@ fn multi_platform_index_and_build_from_a_registry_image() {
     let (code, out, err) = skiff(&src, &["push", &decoy, "--insecure"]);
     assert_eq!(code, 0, "{err}");
     let bogus = out.trim().rsplit(' ').next().expect("digest").to_string();
-    let bogus_len = std::fs::metadata(store.blob_path(&skiff_image::Digest::parse(&bogus).expect("digest"))).expect("m").len();
+    let bogus_len =
+        std::fs::metadata(store.blob_path(&skiff_image::Digest::parse(&bogus).expect("digest"))).expect("m").len();
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -308,7 +338,15 @@ fn multi_platform_index_and_build_from_a_registry_image() {
         ]
     });
     let put = Command::new("curl")
-        .args(["-sf", "-X", "PUT", "-H", "Content-Type: application/vnd.oci.image.index.v1+json", "--data-binary", &index.to_string()])
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.index.v1+json",
+            "--data-binary",
+            &index.to_string(),
+        ])
         .arg(format!("http://{h}/v2/multi/bb/manifests/multi"))
         .status()
         .expect("curl");
@@ -330,4 +368,42 @@ fn multi_platform_index_and_build_from_a_registry_image() {
     assert_eq!(code, 0, "{err}");
     let (_, images, _) = skiff(&fresh, &["images"]);
     assert!(images.contains("multi/bb") && images.contains("built "), "{images}");
+}
+
+/// TLS settings from registries.yaml: a private CA (`ca_file`) or `insecure_skip_verify`.
+#[test]
+fn tls_registries_with_a_private_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, tar) = busybox_rootfs(dir.path());
+    let registry = Registry::start_with(None, true);
+    let h = registry.host.clone();
+    let ca = registry.dir.path().join("ca.pem");
+    let src = dir.path().join("src");
+    let reference = format!("{h}/tls/bb:1");
+    assert_eq!(skiff(&src, &["import", tar.to_str().expect("utf8"), &reference]).0, 0);
+
+    // Unknown CA: refused.
+    let (code, _, err) = skiff(&src, &["push", &reference]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&h), "{err}");
+
+    std::fs::write(
+        src.join("registries.yaml"),
+        format!("configs:\n  \"{h}\":\n    tls:\n      ca_file: {}\n", ca.display()),
+    )
+    .expect("yaml");
+    let (code, _, err) = skiff(&src, &["push", &reference]);
+    assert_eq!(code, 0, "{err}");
+
+    let node = dir.path().join("node");
+    std::fs::create_dir_all(&node).expect("mkdir");
+    let (code, _, _) = skiff(&node, &["pull", &reference]);
+    assert_eq!(code, 1, "no CA configured");
+    std::fs::write(
+        node.join("registries.yaml"),
+        format!("configs:\n  \"{h}\":\n    tls:\n      insecure_skip_verify: true\n"),
+    )
+    .expect("yaml");
+    let (code, _, err) = skiff(&node, &["pull", &reference]);
+    assert_eq!(code, 0, "{err}");
 }
