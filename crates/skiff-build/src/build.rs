@@ -211,11 +211,30 @@ fn parse_chown(v: &str, step: &str, layers: &[PathBuf]) -> Result<(u64, u64), Bu
     Ok((uid, gid))
 }
 
-fn is_tar(path: &Path) -> bool {
-    let mut head = [0u8; 263];
-    let Ok(mut f) = fs::File::open(path) else { return false };
-    let n = f.read(&mut head).unwrap_or(0);
-    (n >= 2 && head[0] == 0x1f && head[1] == 0x8b) || (n >= 262 && &head[257..262] == b"ustar")
+/// The tar archive inside `path` (plain, gzip, bzip2 or xz), or `None` when it is not one:
+/// ADD extracts archives and copies every other file as it is, as Docker does.
+fn tar_reader(path: &Path) -> Option<Box<dyn Read>> {
+    let mut magic = [0u8; 6];
+    let n = fs::File::open(path).ok()?.read(&mut magic).ok()?;
+    let open = || fs::File::open(path).ok();
+    let mut inner: Box<dyn Read> = match &magic[..n] {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::GzDecoder::new(open()?)),
+        [b'B', b'Z', b'h', ..] => Box::new(bzip2::read::BzDecoder::new(open()?)),
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => {
+            // lzma-rs decodes whole streams: decompress into a temporary file first.
+            let mut out = tempfile::tempfile().ok()?;
+            lzma_rs::xz_decompress(&mut std::io::BufReader::new(open()?), &mut out).ok()?;
+            out.seek(std::io::SeekFrom::Start(0)).ok()?;
+            Box::new(out)
+        }
+        _ => Box::new(open()?),
+    };
+    let mut head = vec![0u8; 512];
+    inner.read_exact(&mut head).ok()?;
+    if &head[257..262] != b"ustar" {
+        return None;
+    }
+    Some(Box::new(std::io::Cursor::new(head).chain(inner)))
 }
 
 /// Content fingerprint of the sources, for the cache key.
@@ -329,13 +348,7 @@ impl<W: Write> LayerWriter<W> {
 
     /// Re-emit a local tar archive's entries under `dest` (ADD's auto-extraction).
     fn add_archive(&mut self, archive: &Path, dest: &Path, base: &[PathBuf]) -> Result<(), String> {
-        let f = fs::File::open(archive).map_err(|e| e.to_string())?;
-        let mut head = [0u8; 2];
-        let mut r = std::io::BufReader::new(f);
-        r.read_exact(&mut head).map_err(|e| e.to_string())?;
-        r.seek(std::io::SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-        let reader: Box<dyn Read> =
-            if head == [0x1f, 0x8b] { Box::new(flate2::read::GzDecoder::new(r)) } else { Box::new(r) };
+        let reader = tar_reader(archive).ok_or_else(|| format!("{}: not a tar archive", archive.display()))?;
         let mut ar = tar::Archive::new(reader);
         for entry in ar.entries().map_err(|e| e.to_string())? {
             let mut e = entry.map_err(|e| e.to_string())?;
@@ -386,7 +399,7 @@ fn write_layer(out: impl Write, srcs: &[Src], spec: &CopySpec, stage: &Stage, ig
                 w.add_path(entry.path(), &dest.join(rel), spec, s.keep_owner, &stage.base_dirs)
                     .map_err(|e| e.to_string())?;
             }
-        } else if spec.extract && is_tar(&s.path) {
+        } else if spec.extract && tar_reader(&s.path).is_some() {
             w.add_archive(&s.path, &dest, &stage.base_dirs)?;
         } else {
             let target = if dest_is_dir { dest.join(s.path.file_name().unwrap_or_default()) } else { dest.clone() };

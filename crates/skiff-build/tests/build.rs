@@ -165,14 +165,27 @@ fn add_extracts_tars_copy_honours_dockerignore_chown_and_chmod() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &tarball).expect("gz");
     std::fs::write(f.context.join("vendor.tar.gz"), gz.finish().expect("gz")).expect("write");
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    std::io::Write::write_all(&mut bz, &tarball).expect("bz2");
+    std::fs::write(f.context.join("more.tar.bz2"), bz.finish().expect("bz2")).expect("write");
+    let mut xz = Vec::new();
+    lzma_rs::xz_compress(&mut &tarball[..], &mut xz).expect("xz");
+    std::fs::write(f.context.join("xz.tar.xz"), xz).expect("write");
+    // A compressed file that is not a tar is copied as it is.
+    let mut plain = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut plain, b"just text").expect("gz");
+    std::fs::write(f.context.join("notes.gz"), plain.finish().expect("gz")).expect("write");
     write(&f.context, "app/main.sh", "echo main");
     write(&f.context, "app/debug.log", "noise");
     write(&f.context, ".dockerignore", "app/*.log\n");
-    let df = "FROM base:1\nADD vendor.tar.gz /opt/\nCOPY --chown=1000:1000 --chmod=750 app /app\n";
+    let df = "FROM base:1\nADD vendor.tar.gz /opt/\nADD more.tar.bz2 /bz/\nADD xz.tar.xz /xz/\nADD notes.gz /notes/\nCOPY --chown=1000:1000 --chmod=750 app /app\n";
     let (img, _) = run(&f, df, "add:1", |_| {});
     let img = img.expect("build");
     assert_eq!(read(&f.store, &img, "opt/pkg/readme").as_deref(), Some(&b"hello"[..]), "ADD extracted the tarball");
     assert!(read(&f.store, &img, "opt/vendor.tar.gz").is_none());
+    assert_eq!(read(&f.store, &img, "bz/pkg/readme").as_deref(), Some(&b"hello"[..]), "bzip2");
+    assert_eq!(read(&f.store, &img, "xz/pkg/readme").as_deref(), Some(&b"hello"[..]), "xz");
+    assert!(read(&f.store, &img, "notes/notes.gz").is_some(), "a gzip that is no tar is copied");
     assert_eq!(read(&f.store, &img, "app/main.sh").as_deref(), Some(&b"echo main"[..]));
     assert!(read(&f.store, &img, "app/debug.log").is_none(), ".dockerignore excluded it");
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
