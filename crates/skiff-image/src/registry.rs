@@ -36,6 +36,8 @@ pub struct Transport {
     pub registries: Registries,
     /// Docker-style auth files to consult, in order.
     pub auth_files: Vec<PathBuf>,
+    /// A registry silent for this long is given up on.
+    pub read_timeout: std::time::Duration,
 }
 
 impl Transport {
@@ -50,7 +52,7 @@ impl Transport {
         if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
             auth_files.push(PathBuf::from(dir).join("containers/auth.json"));
         }
-        Transport { registries, auth_files }
+        Transport { registries, auth_files, read_timeout: std::time::Duration::from_secs(60) }
     }
 
     fn auth(&self, host: &str) -> RegistryAuth {
@@ -75,7 +77,7 @@ impl Transport {
             protocol: if ep.plain_http { ClientProtocol::Http } else { ClientProtocol::Https },
             accept_invalid_certificates: tls.insecure_skip_verify,
             extra_root_certificates: extra,
-            read_timeout: Some(std::time::Duration::from_secs(60)),
+            read_timeout: Some(self.read_timeout),
             connect_timeout: Some(std::time::Duration::from_secs(10)),
             ..Default::default()
         }))

@@ -407,3 +407,59 @@ fn tls_registries_with_a_private_ca() {
     let (code, _, err) = skiff(&node, &["pull", &reference]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// A loopback server that answers every request with `response` (or, with `None`, accepts the
+/// connection and never answers).
+fn fake_registry(response: Option<&'static str>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(16) {
+            let Ok(mut s) = stream else { continue };
+            match response {
+                Some(r) => {
+                    let mut buf = [0u8; 4096];
+                    let _ = std::io::Read::read(&mut s, &mut buf);
+                    let _ = std::io::Write::write_all(&mut s, r.as_bytes());
+                }
+                None => held.push(s),
+            }
+        }
+    });
+    addr.to_string()
+}
+
+#[test]
+fn failing_and_hanging_registries_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let broken =
+        fake_registry(Some("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: close\r\n\r\noops"));
+    std::fs::write(
+        data.join("registries.yaml"),
+        format!("mirrors:\n  \"{broken}\":\n    endpoint: [\"http://{broken}\"]\n"),
+    )
+    .expect("yaml");
+    let (code, _, err) = skiff(&data, &["pull", &format!("{broken}/app:1")]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("pulling {broken}/app:1")) && err.contains(&format!("http://{broken}")), "{err}");
+
+    // A registry that never answers: the pull gives up after the read timeout.
+    let silent = fake_registry(None);
+    let yaml = format!("mirrors:\n  \"{silent}\":\n    endpoint: [\"http://{silent}\"]\n");
+    std::fs::write(data.join("registries.yaml"), &yaml).expect("yaml");
+    let store = skiff_image::ImageStore::open(&data.join("images")).expect("store");
+    let mut transport = skiff_image::registry::Transport::new(
+        skiff_image::registries::Registries::load(&data.join("registries.yaml")).expect("yaml"),
+    );
+    transport.read_timeout = Duration::from_secs(2);
+    let r = skiff_image::Reference::parse(&format!("{silent}/app:1")).expect("ref");
+    let started = Instant::now();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let res = rt.block_on(skiff_image::registry::pull(&store, &transport, &r, &skiff_image::registry::Quiet));
+    assert!(res.is_err());
+    assert!(started.elapsed() < Duration::from_secs(20), "gave up in {:?}", started.elapsed());
+    assert!(store.list().expect("list").is_empty(), "nothing tagged");
+}
