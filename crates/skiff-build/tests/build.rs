@@ -15,17 +15,7 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = ImageStore::open(&dir.path().join("images")).expect("store");
     // A tiny base image with a CMD, like a distro image.
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in [("etc/os-release", &b"ID=test\n"[..]), ("bin/sh", &b"#!fake\n"[..])] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o755);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        b.append_data(&mut h, path, data).expect("append");
-    }
-    let rootfs = b.into_inner().expect("tar");
+    let rootfs = skiff_image::testing::tar_of(&[("etc/os-release", b"ID=test\n"), ("bin/sh", b"#!fake\n")]);
     let base = Reference::parse("base:1").expect("ref");
     skiff_build::import_rootfs(&store, &rootfs[..], "test", &[base], &[r#"CMD ["sh"]"#.to_string()])
         .expect("base image");
@@ -153,15 +143,7 @@ fn entrypoint_and_cmd_follow_docker_rules() {
 #[test]
 fn add_extracts_tars_copy_honours_dockerignore_chown_and_chmod() {
     let f = fixture();
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(5);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    b.append_data(&mut h, "pkg/readme", &b"hello"[..]).expect("append");
-    let tarball = b.into_inner().expect("tar");
+    let tarball = skiff_image::testing::tar_of(&[("pkg/readme", b"hello")]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &tarball).expect("gz");
     std::fs::write(f.context.join("vendor.tar.gz"), gz.finish().expect("gz")).expect("write");

@@ -185,14 +185,8 @@ fn load_docker(store: &ImageStore, root: &Path, manifest_json: &[u8]) -> Result<
             let mt = if gz { MediaType::ImageLayerGzip } else { MediaType::ImageLayer };
             layers.push(Descriptor::new(mt, size, oci_digest(&d)?));
         }
-        let manifest = oci_spec::image::ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(Descriptor::new(MediaType::ImageConfig, config_size, oci_digest(&config_digest)?))
-            .layers(layers)
-            .build()
-            .map_err(invalid)?;
-        let (md, msize) = store.put_blob_bytes(&serde_json::to_vec(&manifest).map_err(invalid)?)?;
+        let desc = store.put_manifest(&config_digest, config_size, layers)?;
+        let md = digest_of(&desc)?;
         // Checks that the config parses and the layers match it.
         let image = store.image_by_manifest(&md)?;
         if image.config.rootfs().diff_ids().len() != image.manifest.layers().len() {
@@ -200,7 +194,6 @@ fn load_docker(store: &ImageStore, root: &Path, manifest_json: &[u8]) -> Result<
                 "{config_path}: config lists a different number of layers than manifest.json"
             )));
         }
-        let desc = Descriptor::new(MediaType::ImageManifest, msize, oci_digest(&md)?);
         let tags: Vec<&str> = e["RepoTags"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         if tags.is_empty() {
             loaded.push(md.to_string());
@@ -219,15 +212,7 @@ mod tests {
     use super::*;
 
     fn image(store: &ImageStore, name: &str) -> (Reference, Image) {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(2);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        b.append_data(&mut h, "hello", &b"hi"[..]).expect("append");
-        let layer = b.into_inner().expect("tar");
+        let layer = crate::testing::tar_of(&[("hello", b"hi")]);
         let (l, d) = crate::layer::import_layer(store, &layer[..]).expect("layer");
         let config =
             crate::layer::new_config(Default::default(), &[d], vec![], "2026-01-01T00:00:00Z").expect("config");

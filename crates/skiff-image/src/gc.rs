@@ -123,15 +123,7 @@ mod tests {
     use crate::Reference;
 
     fn image(store: &ImageStore, content: &[u8], tag: &str) -> crate::Image {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        b.append_data(&mut h, "f", content).expect("append");
-        let (l, d) = crate::layer::import_layer(store, &b.into_inner().expect("tar")[..]).expect("layer");
+        let (l, d) = crate::layer::import_layer(store, &crate::testing::tar_of(&[("f", content)])[..]).expect("layer");
         let c = crate::layer::new_config(Default::default(), &[d], vec![], "2026-01-01T00:00:00Z").expect("config");
         store.put_image(&c, vec![l], &[Reference::parse(tag).expect("ref")]).expect("image")
     }

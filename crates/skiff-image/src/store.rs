@@ -249,6 +249,25 @@ impl ImageStore {
         Ok(Image { reference: None, manifest_digest: manifest_digest.clone(), manifest, config_digest, config })
     }
 
+    /// Store an OCI manifest for a stored config and layers; returns its descriptor.
+    pub fn put_manifest(
+        &self,
+        config: &Digest,
+        config_size: u64,
+        layers: Vec<Descriptor>,
+    ) -> Result<Descriptor, StoreError> {
+        let manifest = oci_spec::image::ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(Descriptor::new(MediaType::ImageConfig, config_size, oci_digest(config)?))
+            .layers(layers)
+            .build()
+            .map_err(|e| invalid("manifest", e))?;
+        let json = serde_json::to_vec(&manifest).map_err(|e| invalid("manifest", e))?;
+        let (digest, size) = self.put_blob_bytes(&json)?;
+        Ok(Descriptor::new(MediaType::ImageManifest, size, oci_digest(&digest)?))
+    }
+
     /// Store a manifest and its config (layers must already be stored) and tag it.
     pub fn put_image(
         &self,
@@ -258,16 +277,8 @@ impl ImageStore {
     ) -> Result<Image, StoreError> {
         let config_json = serde_json::to_vec(config).map_err(|e| invalid("config", e))?;
         let (config_digest, config_size) = self.put_blob_bytes(&config_json)?;
-        let manifest = oci_spec::image::ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(Descriptor::new(MediaType::ImageConfig, config_size, oci_digest(&config_digest)?))
-            .layers(layers)
-            .build()
-            .map_err(|e| invalid("manifest", e))?;
-        let manifest_json = serde_json::to_vec(&manifest).map_err(|e| invalid("manifest", e))?;
-        let (manifest_digest, manifest_size) = self.put_blob_bytes(&manifest_json)?;
-        let desc = Descriptor::new(MediaType::ImageManifest, manifest_size, oci_digest(&manifest_digest)?);
+        let desc = self.put_manifest(&config_digest, config_size, layers)?;
+        let manifest_digest = digest_of(&desc)?;
         for t in tags {
             self.tag(t, &desc)?;
         }

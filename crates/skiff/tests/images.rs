@@ -1,42 +1,17 @@
 //! The image commands end to end: `skiff import` of a busybox rootfs, `images`, `tag`, `rmi`,
 //! `image inspect`, and their errors.
 
+mod common;
+
+use common::{busybox_rootfs, skiff};
 use std::path::Path;
 use std::process::Command;
-
-fn skiff(data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_skiff")).arg("--data-dir").arg(data).args(args).output().expect("run skiff");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// A root filesystem tarball with the static busybox (Debian's busybox-static) and a few applet links.
-fn busybox_rootfs(dir: &Path) -> std::path::PathBuf {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("busybox-static is installed");
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).expect("mkdir");
-    std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
-    for applet in ["sh", "ls", "cat", "echo", "httpd", "sleep"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
-    }
-    let tar = dir.join("rootfs.tar");
-    let status = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar");
-    assert!(status.success());
-    tar
-}
 
 #[test]
 fn import_list_tag_inspect_and_remove() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let tar = busybox_rootfs(dir.path());
+    let (_, tar) = busybox_rootfs(dir.path());
     let tar = tar.to_str().expect("utf8");
 
     let (code, out, err) =
@@ -82,7 +57,7 @@ fn bad_input_is_a_clear_error_and_stores_nothing() {
     let (code, _, err) = skiff(&data, &["import", "/nonexistent.tar", "x:1"]);
     assert_eq!(code, 1);
     assert!(err.contains("/nonexistent.tar"), "{err}");
-    let tar = busybox_rootfs(dir.path());
+    let (_, tar) = busybox_rootfs(dir.path());
     let (code, _, err) = skiff(&data, &["import", tar.to_str().expect("utf8"), "x:1", "--change", "RUN echo"]);
     assert_eq!(code, 1);
     assert!(err.contains("RUN is not allowed here"), "{err}");
@@ -100,7 +75,7 @@ fn bad_input_is_a_clear_error_and_stores_nothing() {
 fn save_and_load_interoperate_with_skopeo() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let tar = busybox_rootfs(dir.path());
+    let (_, tar) = busybox_rootfs(dir.path());
     let (code, id, err) = skiff(&data, &["import", tar.to_str().expect("utf8"), "busybox:local", "-c", "CMD [\"sh\"]"]);
     assert_eq!(code, 0, "{err}");
     let archive = dir.path().join("bb.tar");
@@ -121,6 +96,8 @@ fn save_and_load_interoperate_with_skopeo() {
     let out = Command::new("skopeo")
         .args([
             "copy",
+            // Fail rather than silently rewrite: the image must come through byte for byte.
+            "--preserve-digests",
             &format!("docker-archive:{}", archive.display()),
             &format!("oci:{}:docker.io/library/copied:v2", layout.display()),
         ])
@@ -154,7 +131,7 @@ fn save_and_load_interoperate_with_skopeo() {
 fn tutorial_spring_build_offline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let tar = busybox_rootfs(dir.path());
+    let (_, tar) = busybox_rootfs(dir.path());
     let (code, _, err) = skiff(&data, &["import", tar.to_str().expect("utf8"), "busybox-base:1.0"]);
     assert_eq!(code, 0, "{err}");
     let ctx = dir.path().join("spring");

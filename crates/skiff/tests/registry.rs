@@ -2,19 +2,12 @@
 //! skopeo as the independent oracle: images skopeo pushes (Docker v2s2 and OCI) are pulled and
 //! unpacked by skiff with the original file tree; images skiff pushes are read back by skopeo.
 
+mod common;
+
+use common::{busybox_rootfs, skiff};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn skiff(data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_skiff")).arg("--data-dir").arg(data).args(args).output().expect("run skiff");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
@@ -92,22 +85,6 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn busybox_rootfs(dir: &Path) -> (PathBuf, PathBuf) {
-    let busybox =
-        ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists()).expect("busybox-static");
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).expect("mkdir");
-    std::fs::create_dir_all(root.join("etc")).expect("mkdir");
-    std::fs::write(root.join("etc/motd"), "hello from skiff\n").expect("motd");
-    std::fs::copy(busybox, root.join("bin/busybox")).expect("copy");
-    for a in ["sh", "cat", "httpd"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("symlink");
-    }
-    let tar = dir.join("rootfs.tar");
-    assert!(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar").success());
-    (root, tar)
 }
 
 /// Relative paths with type and size, sorted: what "identical file trees" compares.

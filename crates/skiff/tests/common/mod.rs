@@ -235,3 +235,35 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Run `skiff --data-dir DATA ARGS...`: (exit code, stdout, stderr).
+pub fn skiff(data: &Path, args: &[&str]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_skiff")).arg("--data-dir").arg(data).args(args).output().expect("run skiff");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A root filesystem with the static busybox (Debian's busybox-static), a few applet links and
+/// /etc/motd, and its tarball: (rootfs dir, tarball).
+pub fn busybox_rootfs(dir: &Path) -> (PathBuf, PathBuf) {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed");
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).expect("mkdir");
+    std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+    std::fs::write(root.join("etc/motd"), "hello from skiff\n").expect("motd");
+    std::fs::copy(busybox, root.join("bin/busybox")).expect("copy busybox");
+    for applet in ["sh", "ls", "cat", "echo", "httpd", "sleep"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
+    }
+    let tar = dir.join("rootfs.tar");
+    let status = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar");
+    assert!(status.success());
+    (root, tar)
+}
