@@ -4,7 +4,6 @@
 mod common;
 
 use common::{busybox_rootfs, skiff};
-use std::path::Path;
 use std::process::Command;
 
 #[test]

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{busybox_rootfs, skiff};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
