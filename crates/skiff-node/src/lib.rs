@@ -1,6 +1,8 @@
-//! The node agent: runs the pods bound to this node. So far: `process`, the pure translation of
-//! a Pod's container and its image config into the process to start (argv, env, user, cwd), with
-//! Kubernetes' rules and error wording.
+//! The node agent: runs the pods bound to this node. So far the pure parts: `process` (a Pod's
+//! container and its image config → the process to start), `pull` (pull policy and the kubelet's
+//! pull messages, plus the local-image hint), `backoff` (the kubelet's 10 s → 5 min back-off).
 
+pub mod backoff;
 pub mod expand;
 pub mod process;
+pub mod pull;
