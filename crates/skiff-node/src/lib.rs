@@ -1,8 +1,11 @@
 //! The node agent: runs the pods bound to this node. So far the pure parts: `process` (a Pod's
 //! container and its image config → the process to start), `pull` (pull policy and the kubelet's
-//! pull messages, plus the local-image hint), `backoff` (the kubelet's 10 s → 5 min back-off).
+//! pull messages, plus the local-image hint), `backoff` (the kubelet's 10 s → 5 min back-off),
+//! `quantity` (resource quantities) and `runtime_spec` (the OCI runtime config of a container).
 
 pub mod backoff;
 pub mod expand;
 pub mod process;
 pub mod pull;
+pub mod quantity;
+pub mod runtime_spec;
