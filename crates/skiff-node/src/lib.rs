@@ -1,7 +1,8 @@
 //! The node agent: runs the pods bound to this node. So far the pure parts: `process` (a Pod's
 //! container and its image config → the process to start), `pull` (pull policy and the kubelet's
 //! pull messages, plus the local-image hint), `backoff` (the kubelet's 10 s → 5 min back-off),
-//! `quantity` (resource quantities) and `runtime_spec` (the OCI runtime config of a container).
+//! `quantity` (resource quantities), `runtime_spec` (the OCI runtime config of a container) and
+//! `status` (pod phase and conditions from container statuses).
 
 pub mod backoff;
 pub mod expand;
@@ -9,3 +10,4 @@ pub mod process;
 pub mod pull;
 pub mod quantity;
 pub mod runtime_spec;
+pub mod status;
