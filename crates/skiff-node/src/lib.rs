@@ -2,10 +2,12 @@
 //! container and its image config → the process to start), `pull` (pull policy and the kubelet's
 //! pull messages, plus the local-image hint), `backoff` (the kubelet's 10 s → 5 min back-off),
 //! `quantity` (resource quantities), `runtime_spec` (the OCI runtime config of a container) and
-//! `status` (pod phase and conditions from container statuses).
+//! `status` (pod phase and conditions from container statuses), `ipam` (pod addresses from the
+//! node's subnet, one lease file per address).
 
 pub mod backoff;
 pub mod expand;
+pub mod ipam;
 pub mod process;
 pub mod pull;
 pub mod quantity;
