@@ -11,5 +11,6 @@ pub mod ipam;
 pub mod process;
 pub mod pull;
 pub mod quantity;
+pub mod runtime;
 pub mod runtime_spec;
 pub mod status;
