@@ -3,11 +3,13 @@
 //! pull messages, plus the local-image hint), `backoff` (the kubelet's 10 s → 5 min back-off),
 //! `quantity` (resource quantities), `runtime_spec` (the OCI runtime config of a container) and
 //! `status` (pod phase and conditions from container statuses), `ipam` (pod addresses from the
-//! node's subnet, one lease file per address).
+//! node's subnet, one lease file per address), `logs` (CRI log records and `kubectl logs`
+//! selection) and `runtime` (libcontainer).
 
 pub mod backoff;
 pub mod expand;
 pub mod ipam;
+pub mod logs;
 pub mod process;
 pub mod pull;
 pub mod quantity;
