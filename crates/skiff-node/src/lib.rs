@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod expand;
 pub mod ipam;
 pub mod logs;
+pub mod net;
 pub mod process;
 pub mod pull;
 pub mod quantity;

@@ -1,0 +1,161 @@
+//! Pod networking over netlink (rtnetlink), no `ip` commands: a bridge on the node holding the
+//! subnet's gateway, and per pod a veth pair whose inner end becomes `eth0` in the pod's network
+//! namespace, with the pod's address and a default route via the gateway.
+
+use futures::TryStreamExt;
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder, new_connection};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("netlink: {0}")]
+    Netlink(String),
+    #[error("no network interface {0}")]
+    NoLink(String),
+    #[error("entering the pod's network namespace: {0}")]
+    Namespace(String),
+}
+
+fn nl(e: impl std::fmt::Display) -> NetError {
+    NetError::Netlink(e.to_string())
+}
+
+/// A netlink connection in the current thread's network namespace.
+pub struct Net {
+    handle: Handle,
+}
+
+impl Net {
+    /// Must be called inside a tokio runtime (the connection task is spawned on it).
+    pub fn connect() -> Result<Self, NetError> {
+        let (conn, handle, _) = new_connection().map_err(nl)?;
+        tokio::spawn(conn);
+        Ok(Net { handle })
+    }
+
+    pub async fn index(&self, name: &str) -> Result<Option<u32>, NetError> {
+        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
+        match links.try_next().await {
+            Ok(Some(l)) => Ok(Some(l.header.index)),
+            Ok(None) => Ok(None),
+            // The kernel answers ENODEV for a name that does not exist.
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => Ok(None),
+            Err(e) => Err(nl(e)),
+        }
+    }
+
+    async fn require(&self, name: &str) -> Result<u32, NetError> {
+        self.index(name).await?.ok_or_else(|| NetError::NoLink(name.into()))
+    }
+
+    async fn set_up(&self, index: u32) -> Result<(), NetError> {
+        self.handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(nl)
+    }
+
+    /// The node bridge with `gateway/prefix` on it, up (created if missing).
+    pub async fn ensure_bridge(&self, name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<u32, NetError> {
+        let index = match self.index(name).await? {
+            Some(i) => i,
+            None => {
+                self.handle.link().add(LinkBridge::new(name).build()).execute().await.map_err(nl)?;
+                self.require(name).await?
+            }
+        };
+        let mut addrs = self.handle.address().get().set_link_index_filter(index).execute();
+        let mut has = false;
+        while let Some(a) = addrs.try_next().await.map_err(nl)? {
+            has |= a.attributes.iter().any(|attr| {
+                matches!(attr, rtnetlink::packet_route::address::AddressAttribute::Address(IpAddr::V4(ip)) if *ip == gateway)
+            });
+        }
+        if !has {
+            self.handle.address().add(index, IpAddr::V4(gateway), prefix).execute().await.map_err(nl)?;
+        }
+        self.set_up(index).await?;
+        Ok(index)
+    }
+
+    /// A veth pair `host_if` ↔ (peer moved into `netns` and configured there as eth0).
+    pub async fn attach_pod(
+        &self,
+        bridge: &str,
+        host_if: &str,
+        netns: BorrowedFd<'_>,
+        ip: Ipv4Addr,
+        prefix: u8,
+        gateway: Ipv4Addr,
+    ) -> Result<(), NetError> {
+        let bridge_index = self.require(bridge).await?;
+        let peer = format!("{host_if}p");
+        self.handle.link().add(LinkVeth::new(host_if, &peer).build()).execute().await.map_err(nl)?;
+        let host_index = self.require(host_if).await?;
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(host_index).controller(bridge_index).up().build())
+            .execute()
+            .await
+            .map_err(nl)?;
+        let peer_index = self.require(&peer).await?;
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(peer_index).setns_by_fd(netns.as_raw_fd()).build())
+            .execute()
+            .await
+            .map_err(nl)?;
+        configure_inside(netns, &peer, ip, prefix, gateway)
+    }
+
+    /// Remove a link (a veth's host end takes its peer with it). Missing is fine.
+    pub async fn delete(&self, name: &str) -> Result<(), NetError> {
+        if let Some(i) = self.index(name).await? {
+            self.handle.link().del(i).execute().await.map_err(nl)?;
+        }
+        Ok(())
+    }
+}
+
+fn libc_enodev() -> i32 {
+    nix::errno::Errno::ENODEV as i32
+}
+
+/// Inside the pod's namespace (from a thread that enters it): rename the peer to eth0, give it
+/// the address, bring it and lo up, route via the gateway.
+fn configure_inside(
+    netns: BorrowedFd<'_>,
+    peer: &str,
+    ip: Ipv4Addr,
+    prefix: u8,
+    gateway: Ipv4Addr,
+) -> Result<(), NetError> {
+    let fd = netns.try_clone_to_owned().map_err(|e| NetError::Namespace(e.to_string()))?;
+    let peer = peer.to_string();
+    std::thread::spawn(move || -> Result<(), NetError> {
+        // setns affects only this thread, which ends here.
+        nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| NetError::Namespace(e.to_string()))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| NetError::Namespace(e.to_string()))?;
+        rt.block_on(async {
+            let net = Net::connect()?;
+            let idx = net.require(&peer).await?;
+            net.handle
+                .link()
+                .set(LinkUnspec::new_with_index(idx).name("eth0".to_string()).build())
+                .execute()
+                .await
+                .map_err(nl)?;
+            net.handle.address().add(idx, IpAddr::V4(ip), prefix).execute().await.map_err(nl)?;
+            net.set_up(idx).await?;
+            if let Some(lo) = net.index("lo").await? {
+                net.set_up(lo).await?;
+            }
+            let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(idx).build();
+            net.handle.route().add(route).execute().await.map_err(nl)
+        })
+    })
+    .join()
+    .map_err(|_| NetError::Namespace("the namespace thread panicked".into()))?
+}
