@@ -92,14 +92,8 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
             if e.code() >= 500 {
                 tracing::warn!(error = %e, "request failed");
             }
-            Failure(e).into_response_ext()
+            axum::response::IntoResponse::into_response(Failure(e))
         }
-    }
-}
-
-impl Failure {
-    fn into_response_ext(self) -> Response {
-        axum::response::IntoResponse::into_response(self)
     }
 }
 
