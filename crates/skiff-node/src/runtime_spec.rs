@@ -267,15 +267,13 @@ pub fn runtime_spec(
     } else {
         linux.masked_paths(get_default_maskedpaths()).readonly_paths(get_default_readonly_paths())
     };
-    SpecBuilder::default()
-        .version("1.0.2")
-        .root(root)
-        .process(proc)
-        .hostname(pod.hostname.clone())
-        .mounts(mounts)
-        .linux(linux.build().map_err(build_err)?)
-        .build()
-        .map_err(build_err)
+    let mut spec = SpecBuilder::default().version("1.0.2").root(root).process(proc).mounts(mounts);
+    // A joined UTS namespace already has the pod's hostname (the sandbox set it); setting it again
+    // from a container is refused by runtimes.
+    if pod.utsns.is_none() {
+        spec = spec.hostname(pod.hostname.clone());
+    }
+    spec.linux(linux.build().map_err(build_err)?).build().map_err(build_err)
 }
 
 #[cfg(test)]
