@@ -9,6 +9,18 @@ use skiff_node::runtime_spec::{PodContext, runtime_spec};
 use std::io::Read;
 use std::path::Path;
 
+/// A process running `args` as root in `/`.
+fn root_process(args: &[&str]) -> Process {
+    Process {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env: vec!["PATH=/bin".into()],
+        cwd: "/".into(),
+        uid: 0,
+        gid: 0,
+        additional_gids: vec![],
+    }
+}
+
 #[test]
 fn busybox_container_runs_and_reports_its_exit_code() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -21,19 +33,7 @@ fn busybox_container_runs_and_reports_its_exit_code() {
         std::fs::create_dir_all(rootfs.join(d)).expect("mkdir");
     }
     let container = k8s_openapi::api::core::v1::Container { name: "c".into(), ..Default::default() };
-    let process = Process {
-        args: vec![
-            "/bin/busybox".into(),
-            "sh".into(),
-            "-c".into(),
-            "echo hello from $(/bin/busybox hostname); exit 3".into(),
-        ],
-        env: vec!["PATH=/bin".into()],
-        cwd: "/".into(),
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-    };
+    let process = root_process(&["/bin/busybox", "sh", "-c", "echo hello from $(/bin/busybox hostname); exit 3"]);
     let pod = PodContext {
         hostname: "web".into(),
         netns: None,
@@ -100,14 +100,7 @@ fn pod_network_serves_http(dir: &Path, rootfs: &Path) {
     });
 
     let container = k8s_openapi::api::core::v1::Container { name: "web".into(), ..Default::default() };
-    let process = Process {
-        args: ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"].map(String::from).to_vec(),
-        env: vec!["PATH=/bin".into()],
-        cwd: "/".into(),
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-    };
+    let process = root_process(&["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]);
     let pod = PodContext {
         hostname: "web".into(),
         netns: Some(ns("net")),
