@@ -182,7 +182,8 @@ async fn pull_from(
 
     let blobs: Vec<Descriptor> =
         std::iter::once(manifest.config().clone()).chain(manifest.layers().iter().cloned()).collect();
-    let fetches = blobs.iter().map(|d| fetch_blob(store, &client, &target, d, progress));
+    // Collected first: a lazy `map` here makes the future not `Send` for every lifetime (rustc #110338).
+    let fetches: Vec<_> = blobs.iter().map(|d| Box::pin(fetch_blob(store, &client, &target, d, progress))).collect();
     let results: Vec<Result<(), String>> =
         futures::stream::iter(fetches).buffer_unordered(PARALLEL_LAYERS).collect().await;
     results.into_iter().collect::<Result<Vec<()>, String>>()?;

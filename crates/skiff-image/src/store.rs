@@ -70,6 +70,7 @@ impl Image {
     }
 }
 
+#[derive(Debug, Clone)]
 pub struct ImageStore {
     root: PathBuf,
 }

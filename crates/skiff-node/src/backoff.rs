@@ -39,6 +39,16 @@ impl Backoff {
         (now < until).then(|| until - now)
     }
 
+    /// The delay set by the last failure of `key` (what "back-off 20s" reports).
+    pub fn delay(&self, key: &str) -> Duration {
+        self.entries.get(key).map_or(INITIAL, |e| e.delay)
+    }
+
+    /// Forget every key starting with `prefix` (a pod that is gone).
+    pub fn forget_prefix(&mut self, prefix: &str) {
+        self.entries.retain(|k, _| !k.starts_with(prefix));
+    }
+
     /// Forget `key` (it ran long enough, or the pod is gone).
     pub fn reset(&mut self, key: &str) {
         self.entries.remove(key);

@@ -6,14 +6,22 @@
 //! node's subnet, one lease file per address), `logs` (CRI log records and `kubectl logs`
 //! selection) and `runtime` (libcontainer).
 
+pub mod agent;
 pub mod backoff;
+pub mod container;
+pub mod events;
 pub mod expand;
 pub mod ipam;
 pub mod logs;
 pub mod net;
+pub mod pod_dir;
 pub mod process;
 pub mod pull;
 pub mod quantity;
 pub mod runtime;
 pub mod runtime_spec;
+pub mod sandbox;
+pub mod scheduler;
+pub mod shim;
 pub mod status;
+pub mod worker;

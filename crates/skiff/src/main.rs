@@ -39,6 +39,27 @@ enum Command {
         /// Seconds between bookmarks on idle watches that allow them.
         #[arg(long, default_value_t = 60, hide = true)]
         watch_bookmark_seconds: u64,
+        /// Serve the API only: no node agent, no scheduler on this machine.
+        #[arg(long)]
+        disable_agent: bool,
+        #[command(flatten)]
+        node: commands::node::NodeArgs,
+    },
+    /// Run only the node agent, joining the cluster of a server elsewhere.
+    Agent {
+        /// The kubeconfig to reach the API server with (e.g. a copy of `skiff kubeconfig`).
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        #[command(flatten)]
+        node: commands::node::NodeArgs,
+    },
+    /// One pod's sandbox: started by the node agent, not by hand.
+    #[command(hide = true)]
+    Shim {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        hostname: String,
     },
     /// Print the admin kubeconfig written by `skiff server`.
     Kubeconfig,
@@ -133,14 +154,30 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    match cli.command {
-        Command::Server { listen, store, watch_bookmark_seconds } => {
-            server(cli.data_dir, listen, store, std::time::Duration::from_secs(watch_bookmark_seconds))
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "info".into());
+    match &cli.command {
+        // Not to standard error: libcontainer logs from container processes whose stderr is the
+        // container's own. A close-on-exec file never reaches the container's program.
+        Command::Shim { dir, .. } => {
+            let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("shim.log"))?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(log))
+                .init();
         }
+        _ => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
+    }
+    match cli.command {
+        Command::Server { listen, store, watch_bookmark_seconds, disable_agent, node } => server(
+            cli.data_dir,
+            listen,
+            store,
+            std::time::Duration::from_secs(watch_bookmark_seconds),
+            (!disable_agent).then_some(node),
+        ),
+        Command::Agent { kubeconfig, node } => commands::node::agent(cli.data_dir, kubeconfig, node),
+        Command::Shim { dir, hostname } => commands::node::shim(&dir, &hostname),
         Command::Kubeconfig => {
             let path = cli.data_dir.join("kubeconfig.yaml");
             let text = std::fs::read_to_string(&path).with_context(|| {
@@ -181,6 +218,7 @@ fn server(
     listen: SocketAddr,
     store: StoreKind,
     bookmark_interval: std::time::Duration,
+    node: Option<commands::node::NodeArgs>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -191,23 +229,21 @@ fn server(
             }
             StoreKind::Memory => Arc::new(skiff_store::MemoryStore::new()),
         };
-        let running =
-            skiff_apiserver::start(skiff_apiserver::Config { data_dir, listen, store, bookmark_interval }).await?;
+        let running = skiff_apiserver::start(skiff_apiserver::Config {
+            data_dir: data_dir.clone(),
+            listen,
+            store,
+            bookmark_interval,
+        })
+        .await?;
+        if let Some(node) = node {
+            let client = commands::node::client(&running.kubeconfig_path).await?;
+            commands::node::start(&data_dir, &node, client, true).await?;
+        }
         tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");
-        wait_for_signal().await?;
+        commands::wait_for_signal().await?;
         tracing::info!("shutting down");
         running.shutdown().await;
         Ok(())
     })
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
 }

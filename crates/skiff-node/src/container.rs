@@ -1,0 +1,302 @@
+//! Getting one container attempt ready on disk, and cleaning up after a pod: the overlay root
+//! filesystem over the image's layers, the pod's generated `/etc` files, volumes, the termination
+//! log, and the OCI bundle the shim starts.
+
+use crate::pod_dir::PodDir;
+use crate::process::{EtcFiles, ProcessError};
+use crate::runtime_spec::{BindMount, PodContext, SpecError};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use nix::mount::{MntFlags, MsFlags};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// Why a container could not be prepared, with the waiting reason the kubelet would show.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The pod asks for something impossible (`CreateContainerConfigError`).
+    #[error("{0}")]
+    Config(String),
+    /// The node failed (`CreateContainerError`).
+    #[error("{0}")]
+    Create(String),
+}
+
+impl PrepareError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PrepareError::Config(_) => "CreateContainerConfigError",
+            PrepareError::Create(_) => "CreateContainerError",
+        }
+    }
+}
+
+impl From<ProcessError> for PrepareError {
+    fn from(e: ProcessError) -> Self {
+        match e.reason() {
+            "CreateContainerConfigError" => PrepareError::Config(e.to_string()),
+            _ => PrepareError::Create(e.to_string()),
+        }
+    }
+}
+
+impl From<SpecError> for PrepareError {
+    fn from(e: SpecError) -> Self {
+        PrepareError::Config(e.to_string())
+    }
+}
+
+fn create(what: &str) -> impl FnOnce(std::io::Error) -> PrepareError + '_ {
+    move |e| PrepareError::Create(format!("{what}: {e}"))
+}
+
+/// The pod's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, as the kubelet generates them.
+pub fn write_etc_files(dir: &PodDir, pod_name: &str, ip: Ipv4Addr) -> std::io::Result<()> {
+    let etc = dir.etc();
+    std::fs::create_dir_all(&etc)?;
+    let hosts = format!(
+        "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n\
+         {ip}\t{pod_name}\n"
+    );
+    std::fs::write(etc.join("hosts"), hosts)?;
+    std::fs::write(etc.join("hostname"), format!("{pod_name}\n"))?;
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    std::fs::write(etc.join("resolv.conf"), resolv)
+}
+
+/// What a container needs from the pod to be prepared.
+pub struct Attempt<'a> {
+    pub dir: &'a PodDir,
+    pub pod: &'a Pod,
+    pub container: &'a Container,
+    pub attempt: u32,
+    /// The image's layer directories, bottom first.
+    pub layers: &'a [PathBuf],
+    pub image_config: &'a oci_spec::image::Config,
+    /// The shim's pid: its namespaces are the pod's.
+    pub sandbox_pid: i32,
+}
+
+/// The cgroup of one container of a pod (relative to each hierarchy's root).
+pub fn cgroup_path(pod_uid: &str, container: &str) -> String {
+    format!("/skiff/pod{pod_uid}/{container}")
+}
+
+/// Mount the root filesystem and write `config.json` for `a`, ready for the shim.
+pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
+    let base = a.dir.attempt(&a.container.name, a.attempt);
+    let rootfs = base.join("rootfs");
+    for d in ["rootfs", "upper", "work"] {
+        std::fs::create_dir_all(base.join(d)).map_err(create("creating the container's directories"))?;
+    }
+    mount_overlay(a.layers, &base).map_err(|e| PrepareError::Create(format!("mounting the root filesystem: {e}")))?;
+    let users = EtcFiles {
+        passwd: std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default(),
+        group: std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default(),
+    };
+    let pod_name = a.pod.metadata.name.as_deref().unwrap_or_default();
+    let spec_ = a.pod.spec.clone().unwrap_or_default();
+    let process =
+        crate::process::process(pod_name, spec_.security_context.as_ref(), a.container, a.image_config, &users)?;
+    let termination_log = base.join("termination-log");
+    std::fs::write(&termination_log, b"").map_err(create("creating the termination log"))?;
+
+    let etc = a.dir.etc();
+    let mut mounts = vec![
+        BindMount { source: etc.join("hosts"), destination: "/etc/hosts".into(), readonly: false },
+        BindMount { source: etc.join("hostname"), destination: "/etc/hostname".into(), readonly: false },
+        BindMount { source: etc.join("resolv.conf"), destination: "/etc/resolv.conf".into(), readonly: false },
+    ];
+    let termination_path =
+        a.container.termination_message_path.clone().unwrap_or_else(|| "/dev/termination-log".into());
+    mounts.push(BindMount { source: termination_log, destination: termination_path, readonly: false });
+    mounts.extend(volume_mounts(a.dir, a.pod, a.container)?);
+
+    let ns = |kind: &str| Some(PathBuf::from(format!("/proc/{}/ns/{kind}", a.sandbox_pid)));
+    let ctx = PodContext {
+        hostname: pod_name.to_string(),
+        netns: ns("net"),
+        ipcns: ns("ipc"),
+        utsns: ns("uts"),
+        mounts,
+        cgroups_path: cgroup_path(a.pod.metadata.uid.as_deref().unwrap_or_default(), &a.container.name),
+    };
+    let tty = a.container.tty.unwrap_or(false);
+    let spec = crate::runtime_spec::runtime_spec(a.container, &process, rootfs, &ctx, tty)?;
+    spec.save(base.join("config.json")).map_err(|e| PrepareError::Create(format!("writing config.json: {e}")))
+}
+
+fn mount_overlay(layers: &[PathBuf], base: &Path) -> Result<(), String> {
+    let target = base.join("rootfs");
+    if is_mount_point(&target) {
+        return Ok(());
+    }
+    if layers.is_empty() {
+        return Err("the image has no layers".into());
+    }
+    let lower: Vec<String> = layers.iter().rev().map(|p| p.display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        base.join("upper").display(),
+        base.join("work").display()
+    );
+    nix::mount::mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
+        .map_err(|e| e.to_string())
+}
+
+fn is_mount_point(path: &Path) -> bool {
+    let target = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|info| info.lines().any(|l| l.split(' ').nth(4) == Some(target.as_str())))
+}
+
+/// Bind mounts for the container's `volumeMounts`: emptyDir under the pod directory, hostPath as
+/// given (created when its type asks for it).
+fn volume_mounts(dir: &PodDir, pod: &Pod, container: &Container) -> Result<Vec<BindMount>, PrepareError> {
+    let volumes = pod.spec.as_ref().and_then(|s| s.volumes.clone()).unwrap_or_default();
+    let mut out = Vec::new();
+    for m in container.volume_mounts.iter().flatten() {
+        let Some(v) = volumes.iter().find(|v| v.name == m.name) else {
+            return Err(PrepareError::Config(format!(
+                "unable to find volume {:?} for container {:?}",
+                m.name, container.name
+            )));
+        };
+        let source = if v.empty_dir.is_some() {
+            let p = dir.root().join("volumes").join(&v.name);
+            std::fs::create_dir_all(&p).map_err(create("creating an emptyDir volume"))?;
+            p
+        } else if let Some(hp) = &v.host_path {
+            let p = PathBuf::from(&hp.path);
+            match hp.type_.as_deref().unwrap_or("") {
+                "DirectoryOrCreate" => std::fs::create_dir_all(&p).map_err(create("creating a hostPath directory"))?,
+                "FileOrCreate" if !p.exists() => {
+                    std::fs::write(&p, b"").map_err(create("creating a hostPath file"))?;
+                }
+                "Directory" if !p.is_dir() => {
+                    return Err(PrepareError::Config(format!(
+                        "hostPath type check failed: {} is not a directory",
+                        hp.path
+                    )));
+                }
+                "File" if !p.is_file() => {
+                    return Err(PrepareError::Config(format!("hostPath type check failed: {} is not a file", hp.path)));
+                }
+                _ => {}
+            }
+            p
+        } else {
+            return Err(PrepareError::Config(format!(
+                "volume {:?}: only emptyDir and hostPath volumes are supported",
+                v.name
+            )));
+        };
+        let source = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            Some(sub) if Path::new(sub).components().all(|c| matches!(c, std::path::Component::Normal(_))) => {
+                let p = source.join(sub);
+                std::fs::create_dir_all(&p).map_err(create("creating a subPath"))?;
+                p
+            }
+            Some(sub) => {
+                return Err(PrepareError::Config(format!(
+                    "invalid subPath {sub:?}: must be a relative path inside the volume"
+                )));
+            }
+            None => source,
+        };
+        out.push(BindMount { source, destination: m.mount_path.clone(), readonly: m.read_only.unwrap_or(false) });
+    }
+    Ok(out)
+}
+
+/// Unmount every container root filesystem of the pod (lazily: a process still holding one
+/// must not keep the pod from going away).
+pub fn unmount_all(dir: &PodDir) {
+    let containers = dir.root().join("containers");
+    let prefix = containers.display().to_string();
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
+    let mut targets: Vec<&str> =
+        info.lines().filter_map(|l| l.split(' ').nth(4)).filter(|t| t.starts_with(&prefix)).collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in targets {
+        if let Err(e) = nix::mount::umount2(t, MntFlags::MNT_DETACH) {
+            tracing::warn!(target = t, error = %e, "unmounting a container root filesystem");
+        }
+    }
+}
+
+/// Unmount one attempt's root filesystem (before the next attempt gets a fresh one).
+pub fn unmount_attempt(dir: &PodDir, container: &str, attempt: u32) {
+    let rootfs = dir.attempt(container, attempt).join("rootfs");
+    if is_mount_point(&rootfs) {
+        let _ = nix::mount::umount2(&rootfs, MntFlags::MNT_DETACH);
+    }
+    let _ = std::fs::remove_dir_all(dir.attempt(container, attempt).join("upper"));
+    let _ = std::fs::remove_dir_all(dir.attempt(container, attempt).join("work"));
+}
+
+/// Remove the pod's (empty, by now) cgroups in every hierarchy, v1 and v2.
+pub fn remove_cgroups(pod_uid: &str) {
+    let rel = format!("skiff/pod{pod_uid}");
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(entries.flatten().map(|e| e.path()));
+    }
+    for root in roots {
+        let pod = root.join(&rel);
+        if let Ok(children) = std::fs::read_dir(&pod) {
+            for c in children.flatten().filter(|c| c.path().is_dir()) {
+                let _ = std::fs::remove_dir(c.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&pod);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, PodSpec, Volume, VolumeMount};
+
+    #[test]
+    fn volume_mounts_resolve_empty_dirs_and_report_missing_volumes() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = PodDir::new(tmp.path(), "u1");
+        let container = Container {
+            name: "c".into(),
+            volume_mounts: Some(vec![VolumeMount {
+                name: "data".into(),
+                mount_path: "/data".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let mut pod = Pod { spec: Some(PodSpec::default()), ..Default::default() };
+        let err = volume_mounts(&dir, &pod, &container).expect_err("missing volume");
+        assert_eq!(err.reason(), "CreateContainerConfigError");
+        assert!(err.to_string().contains("unable to find volume \"data\""), "{err}");
+
+        pod.spec = Some(PodSpec {
+            volumes: Some(vec![Volume {
+                name: "data".into(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        let mounts = volume_mounts(&dir, &pod, &container).expect("mounts");
+        assert_eq!(mounts[0].destination, "/data");
+        assert!(mounts[0].source.is_dir());
+    }
+
+    #[test]
+    fn etc_files_name_the_pod() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = PodDir::new(tmp.path(), "u1");
+        write_etc_files(&dir, "web", Ipv4Addr::new(10, 42, 0, 5)).expect("write");
+        let hosts = std::fs::read_to_string(dir.etc().join("hosts")).expect("hosts");
+        assert!(hosts.contains("10.42.0.5\tweb\n"));
+        assert_eq!(std::fs::read_to_string(dir.etc().join("hostname")).expect("hostname"), "web\n");
+    }
+}

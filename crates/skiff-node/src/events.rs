@@ -1,0 +1,70 @@
+//! Events about a pod, as the kubelet records them (reason, message, type, source `kubelet`).
+
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::{Api, PostParams};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    Normal,
+    Warning,
+}
+
+#[derive(Clone)]
+pub struct Recorder {
+    client: kube::Client,
+    component: &'static str,
+    host: String,
+}
+
+impl Recorder {
+    pub fn new(client: kube::Client, component: &'static str, host: &str) -> Self {
+        Recorder { client, component, host: host.to_string() }
+    }
+
+    /// Record an event about `pod` (and, with `container`, about that container's field path).
+    /// Failures are logged, never fatal: events are best-effort, as upstream.
+    pub async fn pod(&self, pod: &Pod, container: Option<&str>, kind: Type, reason: &str, message: &str) {
+        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let field_path = container.map(|c| {
+            let init = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.init_containers.as_ref())
+                .is_some_and(|v| v.iter().any(|x| x.name == c));
+            format!("spec.{}{{{c}}}", if init { "initContainers" } else { "containers" })
+        });
+        let now = jiff::Timestamp::now();
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+                namespace: Some(ns.clone()),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(name),
+                namespace: Some(ns.clone()),
+                uid: pod.metadata.uid.clone(),
+                resource_version: pod.metadata.resource_version.clone(),
+                field_path,
+            },
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            type_: Some(if kind == Type::Normal { "Normal" } else { "Warning" }.into()),
+            source: Some(EventSource { component: Some(self.component.into()), host: Some(self.host.clone()) }),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            count: Some(1),
+            reporting_component: Some(self.component.into()),
+            reporting_instance: Some(self.host.clone()),
+            ..Default::default()
+        };
+        if let Err(e) = Api::<Event>::namespaced(self.client.clone(), &ns).create(&PostParams::default(), &event).await
+        {
+            tracing::debug!(error = %e, reason, "recording an event");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The agent's handle on a pod's shim (see `shim`): start it, find it again after a restart,
+//! send it requests, and know where its namespaces are.
+
+use crate::pod_dir::PodDir;
+use crate::shim::{Reply, Request};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("starting the pod's shim: {0}")]
+    Spawn(std::io::Error),
+    #[error("the pod's shim did not come up: {0}")]
+    NotReady(String),
+    #[error("talking to the pod's shim: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A live shim.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    dir: PodDir,
+    pid: i32,
+}
+
+impl Sandbox {
+    /// Start `shim_exe shim --dir DIR --hostname NAME` and wait until it is ready.
+    pub async fn spawn(shim_exe: &Path, dir: &PodDir, hostname: &str) -> Result<Sandbox, SandboxError> {
+        std::fs::create_dir_all(dir.root()).map_err(SandboxError::Spawn)?;
+        let _ = std::fs::remove_file(dir.shim_pid_file());
+        let log = std::fs::File::create(dir.shim_log()).map_err(SandboxError::Spawn)?;
+        let mut child = tokio::process::Command::new(shim_exe)
+            .arg("shim")
+            .arg("--dir")
+            .arg(dir.root())
+            .arg("--hostname")
+            .arg(hostname)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(SandboxError::Spawn)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(pid) = dir.shim_pid() {
+                // The shim outlives us; tokio reaps it if it ever exits while we run.
+                drop(child);
+                return Ok(Sandbox { dir: dir.clone(), pid });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.shim_log()).unwrap_or_default();
+                return Err(SandboxError::NotReady(format!("{status}: {}", log.trim())));
+            }
+            if tokio::time::Instant::now() > deadline {
+                let _ = child.start_kill();
+                return Err(SandboxError::NotReady("timed out".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// The pod's shim if it still runs (after an agent restart).
+    pub fn adopt(dir: &PodDir) -> Option<Sandbox> {
+        let pid = dir.shim_pid()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let ours = cmdline.split(|b| *b == 0).any(|arg| arg == dir.root().as_os_str().as_encoded_bytes());
+        ours.then(|| Sandbox { dir: dir.clone(), pid })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// `/proc/<shim>/ns/<kind>`: the pod's net, ipc and uts namespaces.
+    pub fn namespace(&self, kind: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/{kind}", self.pid))
+    }
+
+    pub fn alive(&self) -> bool {
+        Path::new(&format!("/proc/{}", self.pid)).exists() && Sandbox::adopt(&self.dir).is_some()
+    }
+
+    pub async fn request(&self, req: &Request) -> Result<(), SandboxError> {
+        let mut conn = tokio::net::UnixStream::connect(self.dir.socket()).await?;
+        let mut line = serde_json::to_string(req).map_err(std::io::Error::other)?;
+        line.push('\n');
+        conn.write_all(line.as_bytes()).await?;
+        let mut reply = String::new();
+        tokio::time::timeout(Duration::from_secs(60), BufReader::new(conn).read_line(&mut reply))
+            .await
+            .map_err(|_| SandboxError::Io(std::io::Error::other("no reply in 60 s")))??;
+        let reply: Reply = serde_json::from_str(&reply).map_err(std::io::Error::other)?;
+        match reply.error {
+            Some(e) => Err(SandboxError::Refused(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Ask the shim to kill everything and exit; wait (bounded) until it has.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.request(&Request::Shutdown).await {
+            tracing::debug!(error = %e, "shim shutdown request");
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.alive() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if self.alive() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! A minimal scheduler (runs in `skiff server`): binds each pending pod to a Ready node that fits
+//! it — `nodeName` honoured as given, `nodeSelector` matched against node labels, cpu and memory
+//! requests against what is left of the node's allocatable — or marks it Unschedulable with the
+//! scheduler's own message.
+
+use crate::events::{Recorder, Type};
+use crate::quantity::parse_milli;
+use futures::TryStreamExt;
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::watcher;
+use std::time::Duration;
+
+/// Why a node cannot take a pod (the scheduler's wording, for the FailedScheduling message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Misfit {
+    NotReady,
+    Unschedulable,
+    Selector,
+    Cpu,
+    Memory,
+    Pods,
+}
+
+impl Misfit {
+    fn text(self) -> &'static str {
+        match self {
+            Misfit::NotReady => "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
+            Misfit::Unschedulable => "node(s) were unschedulable",
+            Misfit::Selector => "node(s) didn't match Pod's node affinity/selector",
+            Misfit::Cpu => "Insufficient cpu",
+            Misfit::Memory => "Insufficient memory",
+            Misfit::Pods => "Too many pods",
+        }
+    }
+}
+
+/// The pod's requests: (millicores, bytes), as the scheduler sums them (init containers: the max).
+pub fn requests(pod: &Pod) -> (i128, i128) {
+    let Some(spec) = &pod.spec else { return (0, 0) };
+    let of = |c: &k8s_openapi::api::core::v1::Container, k: &str| {
+        c.resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|m| m.get(k))
+            .and_then(|q| parse_milli(&q.0))
+            .unwrap_or(0)
+    };
+    let sum = |k: &str| spec.containers.iter().map(|c| of(c, k)).sum::<i128>();
+    let init_max = |k: &str| spec.init_containers.iter().flatten().map(|c| of(c, k)).max().unwrap_or(0);
+    (sum("cpu").max(init_max("cpu")), (sum("memory").max(init_max("memory"))) / 1000)
+}
+
+/// Whether `node` can take `pod`, given the pods already bound to it.
+pub fn fits(pod: &Pod, node: &Node, bound: &[Pod]) -> Result<(), Misfit> {
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    if !ready {
+        return Err(Misfit::NotReady);
+    }
+    if node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+        return Err(Misfit::Unschedulable);
+    }
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    let selector = pod.spec.as_ref().and_then(|s| s.node_selector.clone()).unwrap_or_default();
+    if selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+        return Err(Misfit::Selector);
+    }
+    let alloc = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
+    let get = |k: &str| alloc.get(k).and_then(|q| parse_milli(&q.0));
+    let (cpu, mem) = requests(pod);
+    let (used_cpu, used_mem) = bound.iter().map(requests).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+    if get("cpu").is_some_and(|a| used_cpu + cpu > a) {
+        return Err(Misfit::Cpu);
+    }
+    if get("memory").is_some_and(|a| used_mem + mem > a / 1000) {
+        return Err(Misfit::Memory);
+    }
+    if get("pods").is_some_and(|a| (bound.len() as i128 + 1) * 1000 > a) {
+        return Err(Misfit::Pods);
+    }
+    Ok(())
+}
+
+/// The FailedScheduling message: "0/1 nodes are available: 1 Insufficient memory."
+pub fn unschedulable_message(total: usize, misfits: &[Misfit]) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for m in misfits {
+        *counts.entry(m.text()).or_default() += 1;
+    }
+    let parts: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    format!("0/{total} nodes are available: {}.", parts.join(", "))
+}
+
+fn is_terminal(p: &Pod) -> bool {
+    matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+/// Run until the process ends.
+pub async fn run(client: kube::Client) {
+    let recorder = Recorder::new(client.clone(), "default-scheduler", "");
+    loop {
+        if let Err(e) = schedule_pending(&client, &recorder).await {
+            tracing::warn!(error = %e, "scheduling");
+        }
+        // Wake on the next change to an unbound pod, or retry the unschedulable ones in a while.
+        let pods: Api<Pod> = Api::all(client.clone());
+        let mut stream = std::pin::pin!(watcher(pods, watcher::Config::default().fields("spec.nodeName=").timeout(10)));
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Ok(Some(e)) = stream.try_next().await {
+                if matches!(e, watcher::Event::Apply(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+async fn schedule_pending(client: &kube::Client, recorder: &Recorder) -> Result<(), kube::Error> {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let pending = pods.list(&ListParams::default().fields("spec.nodeName=")).await?;
+    if pending.items.is_empty() {
+        return Ok(());
+    }
+    let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await?.items;
+    let mut all = pods.list(&ListParams::default()).await?.items;
+    for pod in pending.items {
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let scheduler = pod.spec.as_ref().and_then(|s| s.scheduler_name.clone()).unwrap_or_default();
+        if !scheduler.is_empty() && scheduler != "default-scheduler" {
+            continue;
+        }
+        let mut misfits = Vec::new();
+        let mut best: Option<(&Node, usize)> = None;
+        for node in &nodes {
+            let name = node.metadata.name.clone().unwrap_or_default();
+            let bound: Vec<Pod> = all
+                .iter()
+                .filter(|p| {
+                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !is_terminal(p)
+                })
+                .cloned()
+                .collect();
+            match fits(&pod, node, &bound) {
+                Ok(()) if best.is_none_or(|(_, n)| bound.len() < n) => best = Some((node, bound.len())),
+                Ok(()) => {}
+                Err(m) => misfits.push(m),
+            }
+        }
+        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        match best {
+            Some((node, _)) => {
+                let node_name = node.metadata.name.clone().unwrap_or_default();
+                let binding = Binding {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        namespace: Some(ns.clone()),
+                        ..Default::default()
+                    },
+                    target: ObjectReference {
+                        kind: Some("Node".into()),
+                        name: Some(node_name.clone()),
+                        ..Default::default()
+                    },
+                };
+                let data = serde_json::to_vec(&binding).unwrap_or_default();
+                let req = http::Request::post(format!("/api/v1/namespaces/{ns}/pods/{name}/binding"))
+                    .header("content-type", "application/json")
+                    .body(data)
+                    .map_err(kube::Error::HttpError)?;
+                match client.request::<serde_json::Value>(req).await {
+                    Ok(_) => {
+                        let msg = format!("Successfully assigned {ns}/{name} to {node_name}");
+                        recorder.pod(&pod, None, Type::Normal, "Scheduled", &msg).await;
+                        let mut bound = pod.clone();
+                        if let Some(s) = bound.spec.as_mut() {
+                            s.node_name = Some(node_name);
+                        }
+                        all.push(bound);
+                    }
+                    Err(e) => tracing::debug!(pod = %name, error = %e, "binding"),
+                }
+            }
+            None => {
+                let msg = unschedulable_message(nodes.len(), &misfits);
+                let already =
+                    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
+                        c.iter().any(|c| c.type_ == "PodScheduled" && c.message.as_deref() == Some(&msg))
+                    });
+                if already {
+                    continue;
+                }
+                recorder.pod(&pod, None, Type::Warning, "FailedScheduling", &msg).await;
+                let now =
+                    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string();
+                let patch = serde_json::json!({ "status": { "phase": "Pending", "conditions": [{
+                    "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": msg, "lastTransitionTime": now,
+                }]}});
+                let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch)).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(ready: bool, labels: &[(&str, &str)], cpu: &str, memory: &str) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "n", "labels": labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>() },
+            "status": {
+                "allocatable": { "cpu": cpu, "memory": memory, "pods": "110" },
+                "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" } }],
+            },
+        }))
+        .expect("node")
+    }
+
+    fn pod(selector: &[(&str, &str)], cpu: &str, memory: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": { "name": "p" },
+            "spec": {
+                "nodeSelector": selector.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
+                "containers": [{ "name": "c", "resources": { "requests": { "cpu": cpu, "memory": memory } } }],
+            },
+        }))
+        .expect("pod")
+    }
+
+    #[test]
+    fn fits_checks_readiness_selector_and_resources() {
+        let n = node(true, &[("disk", "ssd")], "2", "1Gi");
+        assert_eq!(fits(&pod(&[], "500m", "256Mi"), &n, &[]), Ok(()));
+        assert_eq!(fits(&pod(&[("disk", "hdd")], "1m", "1"), &n, &[]), Err(Misfit::Selector));
+        assert_eq!(fits(&pod(&[], "3", "1"), &n, &[]), Err(Misfit::Cpu));
+        let big = pod(&[], "1", "768Mi");
+        assert_eq!(fits(&pod(&[], "100m", "512Mi"), &n, &[big]), Err(Misfit::Memory));
+        assert_eq!(fits(&pod(&[], "1m", "1"), &node(false, &[], "2", "1Gi"), &[]), Err(Misfit::NotReady));
+    }
+
+    #[test]
+    fn unschedulable_message_counts_reasons() {
+        assert_eq!(unschedulable_message(1, &[Misfit::Memory]), "0/1 nodes are available: 1 Insufficient memory.");
+    }
+}

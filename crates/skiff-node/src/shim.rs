@@ -1,0 +1,336 @@
+//! The per-pod shim: `skiff shim`, one process per pod, started by the agent and independent of
+//! it (own session), so pods keep running when the agent or `skiff server` restarts.
+//!
+//! It *is* the pod sandbox: it unshares the network, IPC and UTS namespaces for itself (no pause
+//! container) and every container joins them through `/proc/<shim>/ns/*`. It is single-threaded:
+//! libcontainer changes the working directory of the whole process and forks, and the shim must be
+//! the one that reaps each container's init (it is their parent, and a subreaper for anything
+//! they leave behind). One `poll` loop serves the control socket, SIGCHLD and the containers'
+//! output pipes, which become CRI log files. What the agent needs to know (started, exited) is
+//! written to the pod directory, so nothing is lost while no agent is listening.
+//!
+//! Control protocol: one JSON request line per connection on `shim.sock`, one JSON reply line.
+
+use crate::logs::{CriWriter, Stream};
+use crate::pod_dir::{Exited, PodDir, Started, now_rfc3339, write_json};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum Request {
+    /// Start attempt `attempt` of `container` from the bundle the agent prepared
+    /// (`containers/<name>/<attempt>/config.json`).
+    Start { container: String, attempt: u32 },
+    /// Send `signal` to the running attempt of `container`.
+    Signal { container: String, signal: i32 },
+    /// Kill whatever still runs, reap it, and exit.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reply {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("{what}: {source}")]
+    Os { what: &'static str, source: std::io::Error },
+}
+
+fn os(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> ShimError {
+    move |e| ShimError::Os { what, source: e.into() }
+}
+
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> ShimError {
+    move |source| ShimError::Os { what, source }
+}
+
+/// A running container attempt.
+struct Running {
+    container: String,
+    attempt: u32,
+    cgroup: Option<String>,
+}
+
+/// A container's output pipe and where it goes.
+struct Output {
+    pipe: File,
+    writer: CriWriter<File>,
+}
+
+struct Shim {
+    dir: PodDir,
+    running: HashMap<Pid, Running>,
+    outputs: Vec<Output>,
+    shutting_down: bool,
+}
+
+/// Run the shim for the pod directory `dir` until it is told to shut down.
+pub fn run(dir: &Path, hostname: &str) -> Result<(), ShimError> {
+    // Not the agent's session or process group: its signals and its exit are not ours.
+    let _ = nix::unistd::setsid();
+    use nix::sched::CloneFlags;
+    nix::sched::unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS)
+        .map_err(os("creating the pod's namespaces"))?;
+    nix::unistd::sethostname(hostname).map_err(os("setting the hostname"))?;
+    nix::sys::prctl::set_child_subreaper(true).map_err(os("becoming a subreaper"))?;
+
+    let (sigchld, sigchld_write) = UnixStream::pair().map_err(io("a signal pipe"))?;
+    sigchld.set_nonblocking(true).map_err(io("a signal pipe"))?;
+    sigchld_write.set_nonblocking(true).map_err(io("a signal pipe"))?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGCHLD, sigchld_write)
+        .map_err(io("handling SIGCHLD"))?;
+
+    let dir = PodDir::at(dir.to_path_buf());
+    let socket = dir.socket();
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).map_err(io("binding the control socket"))?;
+    listener.set_nonblocking(true).map_err(io("binding the control socket"))?;
+    // The pid file says "ready": the socket is bound and the namespaces exist.
+    crate::pod_dir::write_atomic(&dir.shim_pid_file(), std::process::id().to_string().as_bytes())
+        .map_err(io("writing shim.pid"))?;
+
+    let mut shim = Shim { dir, running: HashMap::new(), outputs: Vec::new(), shutting_down: false };
+    loop {
+        shim.reap();
+        if shim.shutting_down && shim.running.is_empty() {
+            shim.drain_outputs();
+            let _ = std::fs::remove_file(&socket);
+            return Ok(());
+        }
+        let mut fds =
+            vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN), PollFd::new(sigchld.as_fd(), PollFlags::POLLIN)];
+        fds.extend(shim.outputs.iter().map(|o| PollFd::new(o.pipe.as_fd(), PollFlags::POLLIN)));
+        match poll(&mut fds, PollTimeout::from(1000u16)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(os("poll")(e)),
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
+        drop(fds);
+        if ready[1] {
+            let mut buf = [0u8; 64];
+            while matches!((&sigchld).read(&mut buf), Ok(n) if n > 0) {}
+        }
+        // Output first, so a container's last lines are in its log before its exit is recorded.
+        let readable: Vec<usize> = ready[2..].iter().enumerate().filter(|(_, r)| **r).map(|(i, _)| i).collect();
+        for i in readable.into_iter().rev() {
+            if !shim.outputs[i].pump() {
+                shim.outputs.remove(i);
+            }
+        }
+        if ready[0] {
+            while let Ok((conn, _)) = listener.accept() {
+                shim.serve(conn);
+            }
+        }
+    }
+}
+
+impl Output {
+    /// Copy what is available; false at end of stream.
+    fn pump(&mut self) -> bool {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.pipe.read(&mut buf) {
+                Ok(0) => {
+                    let _ = self.writer.finish(&now_rfc3339());
+                    return false;
+                }
+                Ok(n) => {
+                    if let Err(e) = self.writer.write(&buf[..n], &now_rfc3339()) {
+                        tracing::warn!(error = %e, "writing a container log");
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+impl Shim {
+    fn serve(&mut self, conn: UnixStream) {
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut line = String::new();
+        let reply = match BufReader::new(&conn).read_line(&mut line) {
+            Ok(_) => match serde_json::from_str::<Request>(&line) {
+                Ok(req) => self.handle(req),
+                Err(e) => Err(format!("bad request: {e}")),
+            },
+            Err(e) => Err(format!("reading the request: {e}")),
+        };
+        let reply = Reply { error: reply.err() };
+        let mut text = serde_json::to_string(&reply).unwrap_or_else(|_| "{}".into());
+        text.push('\n');
+        let _ = (&conn).write_all(text.as_bytes());
+    }
+
+    fn handle(&mut self, req: Request) -> Result<(), String> {
+        match req {
+            Request::Start { container, attempt } => self.start(&container, attempt),
+            Request::Signal { container, signal } => {
+                let signal = Signal::try_from(signal).map_err(|e| e.to_string())?;
+                for (pid, r) in &self.running {
+                    if r.container == container {
+                        nix::sys::signal::kill(*pid, signal).map_err(|e| e.to_string())?;
+                    }
+                }
+                Ok(())
+            }
+            Request::Shutdown => {
+                self.shutting_down = true;
+                for pid in self.running.keys() {
+                    let _ = nix::sys::signal::kill(*pid, Signal::SIGKILL);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn start(&mut self, container: &str, attempt: u32) -> Result<(), String> {
+        if self.shutting_down {
+            return Err("the pod is shutting down".into());
+        }
+        if self.running.values().any(|r| r.container == container) {
+            return Err(format!("container {container} is already running"));
+        }
+        let bundle = self.dir.attempt(container, attempt);
+        let result = self.launch(container, attempt, &bundle);
+        if let Err(e) = &result {
+            // Recorded like an exit, so the agent sees the failure even if it missed this reply.
+            let exited = Exited {
+                exit_code: 128,
+                signal: None,
+                finished_at: now_rfc3339(),
+                oom_killed: false,
+                start_error: Some(e.clone()),
+            };
+            let _ = write_json(&bundle.join("exited.json"), &exited);
+            let _ = crate::runtime::delete(&container_id(container, attempt), &self.dir.runtime_state());
+        }
+        result
+    }
+
+    fn launch(&mut self, container: &str, attempt: u32, bundle: &Path) -> Result<(), String> {
+        let spec = oci_spec::runtime::Spec::load(bundle.join("config.json")).map_err(|e| e.to_string())?;
+        let cgroup = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()).map(|p| p.display().to_string());
+        let log_path = self.dir.log(container, attempt);
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let open_log = || -> Result<File, String> {
+            if let Some(parent) = log_path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| e.to_string())
+        };
+        let (log_out, log_err) = (open_log()?, open_log()?);
+        let stdio = crate::runtime::Stdio { stdin: None, stdout: out_w, stderr: err_w };
+        let id = container_id(container, attempt);
+        let pid =
+            crate::runtime::start(&id, bundle, &self.dir.runtime_state(), &spec, stdio).map_err(|e| e.to_string())?;
+        // libcontainer moved our working directory into its state: put it back somewhere stable.
+        let _ = std::env::set_current_dir(self.dir.root());
+        for (pipe, writer) in
+            [(out_r, CriWriter::new(log_out, Stream::Stdout)), (err_r, CriWriter::new(log_err, Stream::Stderr))]
+        {
+            let pipe = File::from(pipe);
+            set_nonblocking(&pipe);
+            self.outputs.push(Output { pipe, writer });
+        }
+        let started = Started { pid: pid.as_raw(), started_at: now_rfc3339() };
+        write_json(&bundle.join("started.json"), &started).map_err(|e| e.to_string())?;
+        self.running.insert(pid, Running { container: container.into(), attempt, cgroup });
+        Ok(())
+    }
+
+    /// Reap every exited child; record the exits of container inits.
+    fn reap(&mut self) {
+        loop {
+            let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(s) => s,
+            };
+            let (pid, exit_code, signal) = match status {
+                WaitStatus::Exited(pid, code) => (pid, code, None),
+                WaitStatus::Signaled(pid, sig, _) => (pid, 128 + sig as i32, Some(sig as i32)),
+                _ => continue,
+            };
+            let Some(r) = self.running.remove(&pid) else { continue };
+            let oom_killed = r.cgroup.as_deref().is_some_and(oom_killed);
+            self.drain_outputs();
+            let exited = Exited { exit_code, signal, finished_at: now_rfc3339(), oom_killed, start_error: None };
+            if let Err(e) = write_json(&self.dir.attempt(&r.container, r.attempt).join("exited.json"), &exited) {
+                tracing::error!(error = %e, container = %r.container, "recording an exit");
+            }
+            if let Err(e) = crate::runtime::delete(&container_id(&r.container, r.attempt), &self.dir.runtime_state()) {
+                tracing::warn!(error = %e, container = %r.container, "removing container state");
+            }
+            let _ = std::env::set_current_dir(self.dir.root());
+        }
+    }
+
+    /// Copy whatever output is already buffered in the pipes.
+    fn drain_outputs(&mut self) {
+        self.outputs.retain_mut(Output::pump);
+    }
+}
+
+/// The libcontainer id of one attempt (unique within the pod's state root).
+pub fn container_id(container: &str, attempt: u32) -> String {
+    format!("{container}-{attempt}")
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))
+}
+
+fn set_nonblocking(file: &File) {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    if let Ok(flags) = fcntl(file, FcntlArg::F_GETFL) {
+        let _ = fcntl(file, FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
+    }
+}
+
+/// Whether the kernel's OOM killer acted in the container's memory cgroup (v1 or v2).
+fn oom_killed(cgroup: &str) -> bool {
+    let rel = cgroup.trim_start_matches('/');
+    let candidates: [PathBuf; 2] = [
+        Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"),
+        Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
+    ];
+    candidates.iter().any(|p| {
+        std::fs::read_to_string(p).is_ok_and(|text| {
+            text.lines()
+                .any(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).unwrap_or(0) > 0)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_tagged_json() {
+        let req: Request = serde_json::from_str(r#"{"op":"start","container":"web","attempt":2}"#).expect("parse");
+        assert!(matches!(req, Request::Start { ref container, attempt: 2 } if container == "web"));
+        assert_eq!(serde_json::to_string(&Request::Shutdown).expect("json"), r#"{"op":"shutdown"}"#);
+        assert_eq!(serde_json::to_string(&Reply { error: None }).expect("json"), "{}");
+    }
+}
