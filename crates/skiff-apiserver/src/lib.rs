@@ -3,7 +3,9 @@
 
 mod discovery;
 mod http;
+mod logs;
 mod namespaces;
+pub mod nodes;
 mod openapi;
 pub mod pki;
 mod protobuf;
@@ -48,6 +50,8 @@ pub struct Config {
     pub store: Arc<dyn Store>,
     /// How often idle watches that allow bookmarks get one (upstream: about a minute).
     pub bookmark_interval: std::time::Duration,
+    /// How to reach nodes for logs (None: no node is reachable from this server).
+    pub nodes: Option<Arc<dyn nodes::NodeLink>>,
 }
 
 pub struct AppState {
@@ -56,6 +60,7 @@ pub struct AppState {
     token: String,
     server_address: String,
     shutdown: signal::Receiver<bool>,
+    nodes: Option<Arc<dyn nodes::NodeLink>>,
 }
 
 /// A running API server.
@@ -92,6 +97,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         token: pki.token.clone(),
         server_address: addr.to_string(),
         shutdown: rx.clone(),
+        nodes: config.nodes,
     });
     namespaces::start(&state).await?;
     let acceptor = serve::acceptor(&pki)?;

@@ -206,6 +206,9 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             let stored = reg.write_raw(ObjectRef { kind, namespace: &ns_str, name: n }, &current, next).await?;
             Ok(http::json(StatusCode::OK, &stored, &[]))
         }
+        (&Method::GET, Some(n), Some("log")) if kind.info().plural == "pods" => {
+            crate::logs::serve(state, kind, &ns_str, n, parts.uri.query()).await
+        }
         (_, Some(n), Some(s)) if kind.info().subresources.iter().any(|(name, _, _)| *name == s) => {
             // The object must exist first (404 as upstream); the streaming subresources come with the node agent.
             reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;

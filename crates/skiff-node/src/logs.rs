@@ -127,6 +127,76 @@ pub fn select(log: &str, sel: &Selection) -> Vec<u8> {
     out
 }
 
+/// How often a followed log is checked for new records.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The bytes of one container attempt's log, as `kubectl logs` wants them; with `follow`, the
+/// stream stays open and carries new lines until `finished` says the attempt has ended and
+/// everything it wrote has been sent.
+pub fn stream(
+    path: std::path::PathBuf,
+    sel: Selection,
+    follow: bool,
+    finished: impl Fn() -> bool + Send + 'static,
+) -> futures::stream::BoxStream<'static, io::Result<bytes::Bytes>> {
+    struct State<F> {
+        path: std::path::PathBuf,
+        sel: Selection,
+        offset: u64,
+        first: bool,
+        follow: bool,
+        budget: Option<usize>,
+        finished: F,
+    }
+    let state = State { path, budget: sel.limit_bytes, sel, offset: 0, first: true, follow, finished };
+    Box::pin(futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if st.budget == Some(0) || (!st.first && !st.follow) {
+                return None;
+            }
+            // Checked before reading: whatever the attempt wrote before it ended is then in the file.
+            let done = (st.finished)();
+            let chunk = match read_complete_lines(&st.path, st.offset).await {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !st.first => return None,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Some((Err(e), State { follow: false, first: false, ..st })),
+            };
+            st.offset += chunk.len() as u64;
+            // tailLines and sinceTime apply to what is there at the start; later lines all follow.
+            let sel = if st.first {
+                Selection { limit_bytes: st.budget, ..st.sel.clone() }
+            } else {
+                Selection { timestamps: st.sel.timestamps, limit_bytes: st.budget, ..Default::default() }
+            };
+            st.first = false;
+            let out = select(&chunk, &sel);
+            if let Some(b) = st.budget.as_mut() {
+                *b -= out.len().min(*b);
+            }
+            if !out.is_empty() {
+                return Some((Ok(bytes::Bytes::from(out)), st));
+            }
+            if !st.follow || done {
+                return None;
+            }
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    }))
+}
+
+/// The log text from `offset` up to its last complete line.
+async fn read_complete_lines(path: &std::path::Path, offset: u64) -> io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(path).await?;
+    f.seek(io::SeekFrom::Start(offset)).await?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).await?;
+    let end = buf.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    buf.truncate(end);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +230,26 @@ mod tests {
         let ts = Selection { timestamps: true, tail_lines: Some(1), ..Default::default() };
         assert_eq!(String::from_utf8(select(&log, &ts)).expect("utf8"), format!("{T2} three\n"));
         assert_eq!(select(&log, &Selection { limit_bytes: Some(5), ..Default::default() }), b"one\nt");
+    }
+
+    #[tokio::test]
+    async fn follows_a_growing_log_until_the_attempt_ends() {
+        use futures::StreamExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        std::fs::write(&path, format!("{T1} stdout F one\n{T1} stdout F two\n")).expect("write");
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let sel = Selection { tail_lines: Some(1), ..Default::default() };
+        let mut s = stream(path.clone(), sel, true, move || flag.load(Ordering::SeqCst));
+        assert_eq!(s.next().await.expect("first").expect("ok"), "two\n");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+        std::io::Write::write_all(&mut f, format!("{T2} stdout F three\n{T2} stdout F fo").as_bytes()).expect("append");
+        assert_eq!(s.next().await.expect("more").expect("ok"), "three\n");
+        std::io::Write::write_all(&mut f, b"ur\n").expect("append");
+        done.store(true, Ordering::SeqCst);
+        assert_eq!(s.next().await.expect("last").expect("ok"), "four\n");
+        assert!(s.next().await.is_none(), "ends once the attempt has ended");
     }
 }

@@ -6,7 +6,8 @@
 //! shim.sock  shim.pid  shim.log  the shim's control socket, pid (written when it is ready), stderr
 //! etc/{hosts,hostname,resolv.conf}
 //! containers/<name>/<attempt>/   config.json, rootfs (overlay), upper, work, termination-log,
-//!                                started.json and exited.json (written by the shim)
+//!                                image-id, started.json and exited.json (written by the shim),
+//!                                handled (the agent has counted the exit for the back-off)
 //! logs/<name>/<attempt>.log      CRI-format output of each attempt
 //! ```
 
@@ -120,6 +121,11 @@ impl PodDir {
     }
 }
 
+/// The attempt a container ID (`skiff://<pod uid>-<container>-<attempt>`) names.
+pub fn attempt_of(container_id: &str) -> Option<u32> {
+    container_id.rsplit_once('-')?.1.parse().ok()
+}
+
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
@@ -168,5 +174,6 @@ mod tests {
         assert_eq!(pod.exited("web", 2), Some(exited));
         assert_eq!(pod.exited("web", 0), None);
         assert_eq!(pod.started("web", 0), None);
+        assert_eq!(attempt_of("skiff://0b1c-2d-web-server-12"), Some(12));
     }
 }

@@ -106,14 +106,21 @@ pub async fn run(client: kube::Client) {
     loop {
         if let Err(e) = schedule_pending(&client, &recorder).await {
             tracing::warn!(error = %e, "scheduling");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
         }
         // Wake on the next change to an unbound pod, or retry the unschedulable ones in a while.
         let pods: Api<Pod> = Api::all(client.clone());
         let mut stream = std::pin::pin!(watcher(pods, watcher::Config::default().fields("spec.nodeName=").timeout(10)));
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Ok(Some(e)) = stream.try_next().await {
-                if matches!(e, watcher::Event::Apply(_)) {
-                    break;
+            loop {
+                match stream.try_next().await {
+                    Ok(Some(watcher::Event::Apply(_))) => break,
+                    Ok(Some(_)) => {}
+                    _ => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
                 }
             }
         })

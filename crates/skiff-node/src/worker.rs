@@ -48,8 +48,6 @@ struct Worker {
     waiting: HashMap<String, (String, String)>,
     /// The image each container runs (`repo@digest`), once resolved.
     image_ids: HashMap<String, String>,
-    /// Exits already handled (back-off counted, events sent), per container: the attempt number.
-    seen_exit: HashMap<String, u32>,
     last_status: Option<serde_json::Value>,
     start_time: Option<Time>,
 }
@@ -71,7 +69,6 @@ pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
         ip: None,
         waiting: HashMap::new(),
         image_ids: HashMap::new(),
-        seen_exit: HashMap::new(),
         last_status: None,
         start_time,
     };
@@ -276,9 +273,11 @@ impl Worker {
                 }
                 (_, Some(exited)) => {
                     let restart = should_restart(&self.policy(), exited.exit_code, init);
-                    if self.seen_exit.get(&c.name) != Some(&a) {
-                        self.seen_exit.insert(c.name.clone(), a);
+                    // Marked on disk: an agent restart does not count (or announce) an exit twice.
+                    let handled = self.dir.attempt(&c.name, a).join("handled");
+                    if !handled.exists() {
                         self.on_exit(c, a, &exited, restart).await;
+                        let _ = std::fs::write(&handled, b"");
                     }
                     if !restart {
                         return if exited.exit_code == 0 {
@@ -372,6 +371,8 @@ impl Worker {
         };
         self.write_lease();
         let Some(sandbox) = self.sandbox.clone() else { return Err(Duration::from_secs(1)) };
+        let image_id = self.image_ids.get(&c.name).cloned().unwrap_or_default();
+        let _ = crate::pod_dir::write_atomic(&self.dir.attempt(&c.name, attempt).join("image-id"), image_id.as_bytes());
         let image_config = image.config.config().clone().unwrap_or_default();
         let prepared = container::prepare(&Attempt {
             dir: &self.dir,
@@ -620,9 +621,11 @@ impl Worker {
         ContainerStatus {
             name: c.name.clone(),
             image: c.image.clone().unwrap_or_default(),
-            image_id: self.image_ids.get(&c.name).cloned().unwrap_or_default(),
+            image_id: latest
+                .and_then(|a| std::fs::read_to_string(self.dir.attempt(&c.name, a).join("image-id")).ok())
+                .unwrap_or_default(),
             container_id: latest
-                .filter(|_| self.image_ids.contains_key(&c.name))
+                .filter(|a| self.dir.started(&c.name, *a).is_some() || self.dir.exited(&c.name, *a).is_some())
                 .map(|a| self.container_id(&c.name, a)),
             ready: is_running || (init && state.terminated.as_ref().is_some_and(|t| t.exit_code == 0)),
             started: Some(is_running),
@@ -690,6 +693,7 @@ impl Worker {
         if self.last_status.as_ref() == Some(&value) {
             return;
         }
+        tracing::debug!(pod = %self.name(), phase, status = %value, "writing pod status");
         let api: Api<Pod> = Api::namespaced(self.agent.config.client.clone(), self.namespace());
         // A merge patch replaces lists whole: the status is ours to write.
         match api

@@ -229,20 +229,29 @@ fn server(
             }
             StoreKind::Memory => Arc::new(skiff_store::MemoryStore::new()),
         };
+        let nodes = node.as_ref().map(|n| {
+            Arc::new(commands::node::LocalNode { node_name: n.node_name(), pods_root: data_dir.join("pods") })
+                as Arc<dyn skiff_apiserver::nodes::NodeLink>
+        });
         let running = skiff_apiserver::start(skiff_apiserver::Config {
             data_dir: data_dir.clone(),
             listen,
             store,
             bookmark_interval,
+            nodes,
         })
         .await?;
+        let mut tasks = None;
         if let Some(node) = node {
             let client = commands::node::client(&running.kubeconfig_path).await?;
-            commands::node::start(&data_dir, &node, client, true).await?;
+            tasks = Some(commands::node::start(&data_dir, &node, client, true).await?);
         }
         tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");
         commands::wait_for_signal().await?;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down (pods keep running)");
+        if let Some(t) = tasks {
+            t.stop();
+        }
         running.shutdown().await;
         Ok(())
     })

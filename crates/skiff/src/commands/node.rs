@@ -19,7 +19,7 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
-    fn node_name(&self) -> String {
+    pub fn node_name(&self) -> String {
         self.node_name.clone().unwrap_or_else(|| {
             nix::unistd::gethostname()
                 .ok()
@@ -36,8 +36,24 @@ impl NodeArgs {
     }
 }
 
+/// The node agent's and scheduler's tasks (stopped before the API server goes; the pods stay).
+pub struct NodeTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl NodeTasks {
+    pub fn stop(self) {
+        for t in self.0 {
+            t.abort();
+        }
+    }
+}
+
 /// Start the node agent and the scheduler on `client`, in the background.
-pub async fn start(data_dir: &Path, args: &NodeArgs, client: kube::Client, scheduler: bool) -> anyhow::Result<()> {
+pub async fn start(
+    data_dir: &Path,
+    args: &NodeArgs,
+    client: kube::Client,
+    scheduler: bool,
+) -> anyhow::Result<NodeTasks> {
     let config = skiff_node::agent::AgentConfig {
         node_name: args.node_name(),
         data_dir: data_dir.to_path_buf(),
@@ -47,15 +63,15 @@ pub async fn start(data_dir: &Path, args: &NodeArgs, client: kube::Client, sched
         client: client.clone(),
     };
     let agent = skiff_node::agent::Agent::new(config)?;
-    tokio::spawn(async move {
+    let mut tasks = vec![tokio::spawn(async move {
         if let Err(e) = skiff_node::agent::run(agent).await {
             tracing::error!(error = %e, "the node agent stopped");
         }
-    });
+    })];
     if scheduler {
-        tokio::spawn(skiff_node::scheduler::run(client));
+        tasks.push(tokio::spawn(skiff_node::scheduler::run(client)));
     }
-    Ok(())
+    Ok(NodeTasks(tasks))
 }
 
 /// A client from a kubeconfig file.
@@ -72,8 +88,10 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, args: NodeArgs) -> anyhow::
     runtime.block_on(async move {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let client = client(&kubeconfig).await?;
-        start(&data_dir, &args, client, false).await?;
-        super::wait_for_signal().await
+        let tasks = start(&data_dir, &args, client, false).await?;
+        super::wait_for_signal().await?;
+        tasks.stop();
+        Ok(())
     })
 }
 
@@ -81,4 +99,38 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, args: NodeArgs) -> anyhow::
 pub fn shim(dir: &Path, hostname: &str) -> anyhow::Result<()> {
     skiff_node::shim::run(dir, hostname)?;
     Ok(())
+}
+
+/// Logs of pods on this machine, read from their pod directories.
+pub struct LocalNode {
+    pub node_name: String,
+    pub pods_root: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl skiff_apiserver::nodes::NodeLink for LocalNode {
+    async fn logs(
+        &self,
+        r: skiff_apiserver::nodes::LogRequest,
+    ) -> Result<skiff_apiserver::nodes::LogStream, skiff_core::ApiError> {
+        if r.node != self.node_name {
+            return Err(skiff_core::ApiError::BadRequest(format!(
+                "the pod runs on node {:?}: logs of other nodes are not reachable from this server yet",
+                r.node
+            )));
+        }
+        let attempt = skiff_node::pod_dir::attempt_of(&r.container_id)
+            .ok_or_else(|| skiff_core::ApiError::BadRequest(format!("container {:?} is not available", r.container)))?;
+        let dir = skiff_node::pod_dir::PodDir::new(&self.pods_root, &r.pod_uid);
+        let path = dir.log(&r.container, attempt);
+        let container = r.container.clone();
+        let finished = move || dir.exited(&container, attempt).is_some() || !dir.root().exists();
+        let sel = skiff_node::logs::Selection {
+            tail_lines: r.tail_lines,
+            since: r.since,
+            timestamps: r.timestamps,
+            limit_bytes: r.limit_bytes,
+        };
+        Ok(skiff_node::logs::stream(path, sel, r.follow, finished))
+    }
 }
