@@ -23,6 +23,10 @@ pub struct Registries {
     pub mirrors: BTreeMap<String, Mirror>,
     #[serde(default)]
     pub configs: BTreeMap<String, HostConfig>,
+    /// Only the mirrors, never the registry itself for a mirrored registry (k3s's
+    /// `--disable-default-registry-endpoint`, as a key here): air-gapped nodes and tests.
+    #[serde(default, rename = "disable-default-endpoint")]
+    pub disable_default_endpoint: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -87,7 +91,7 @@ impl Registries {
             mirrors.into_iter().flat_map(|m| m.endpoint.iter()).filter_map(|e| parse_endpoint(e)).collect();
         let upstream = if registry == crate::reference::DEFAULT_REGISTRY { "registry-1.docker.io" } else { registry };
         let own = Endpoint { plain_http: false, host: upstream.to_string() };
-        if !out.contains(&own) {
+        if !out.contains(&own) && (!self.disable_default_endpoint || out.is_empty()) {
             out.push(own);
         }
         out
@@ -154,6 +158,11 @@ mod tests {
             ]
         );
         assert_eq!(r.endpoints("quay.io"), vec![Endpoint { plain_http: false, host: "quay.io".into() }]);
+        let mirrors_only = Registries { disable_default_endpoint: true, ..r.clone() };
+        assert_eq!(
+            mirrors_only.endpoints("docker.io"),
+            vec![Endpoint { plain_http: true, host: "127.0.0.1:5000".into() }]
+        );
         let cfg = r.config("127.0.0.1:5000").expect("config");
         assert_eq!(cfg.auth.as_ref().and_then(Auth::credentials), Some(("me".into(), "pw".into())));
         assert!(cfg.tls.as_ref().is_some_and(|t| t.insecure_skip_verify));

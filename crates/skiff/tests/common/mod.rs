@@ -2,6 +2,8 @@
 //! and the real versioned kubectl binaries pointed at it.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,11 +16,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     pub port: u16,
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    args: Vec<String>,
 }
 
 impl Server {
@@ -26,10 +24,27 @@ impl Server {
         Self::start_with(&[])
     }
 
+    /// The API server alone (no node agent: these tests' pods never run).
     pub fn start_with(extra: &[&str]) -> Self {
+        let mut args = vec!["--disable-agent"];
+        args.extend_from_slice(extra);
+        Self::start_in(tempfile::tempdir().expect("tempdir"), &args)
+    }
+
+    /// A server whose node runs pods, on its own bridge and /24 (`net` in 1..=99 keeps tests
+    /// apart), with `prepare` run on the data directory first (images, registries.yaml).
+    pub fn with_node(net: u8, prepare: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Server { dir, child: None, port: free_port() };
-        s.spawn(extra);
+        prepare(dir.path());
+        let cidr = format!("10.{}.{net}.0/24", 150);
+        let bridge = format!("skt{net}");
+        Self::start_in(dir, &["--pod-cidr", &cidr, "--bridge", &bridge, "--node-name", "skiff-test"])
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Self {
+        let args = args.iter().map(|s| s.to_string()).collect();
+        let mut s = Server { dir, child: None, port: registry::free_port(), args };
+        s.spawn();
         s
     }
 
@@ -41,7 +56,7 @@ impl Server {
         self.dir.path().join("kubeconfig.yaml")
     }
 
-    fn spawn(&mut self, extra: &[&str]) {
+    fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.kubeconfig());
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -54,7 +69,7 @@ impl Server {
             .arg("server")
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
-            .args(extra)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -84,7 +99,7 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
-        self.spawn(&[]);
+        self.spawn();
     }
 
     /// SIGTERM and wait; returns whether it exited cleanly within the timeout.
@@ -129,6 +144,13 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A node's pods outlive the server: remove them (a failed test must not leave containers).
+        if self.child.is_some() && self.args.iter().any(|a| a == "--pod-cidr") {
+            let k = self.kubectl("1.32");
+            let _ = k.run(&["delete", "pod", "--all", "-A", "--grace-period=0", "--force"]);
+            let pods = self.dir.path().join("pods");
+            eventually(Duration::from_secs(20), || std::fs::read_dir(&pods).map(|d| d.count() == 0).unwrap_or(true));
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
