@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Pod benchmark, side by side in one run: skiff (a `skiff server` with its node agent, driven by
+# kubectl) and `podman kube play` (the anchor scripts in ../shared/bench/podman-anchor), on the
+# same busybox-httpd image. For skiff: create → HTTP 200 on the pod IP, delete, 20 pods applied at
+# once until all answer, delete of all 20, and per-pod overhead (shim RSS and PSS).
+# Needs root, busybox-static, kubectl, python3; podman via the anchor's 00_install.sh (PODMAN=0 skips it).
+# Usage: [SKIFF=target/release/skiff] [REPS=10] [PODMAN=1] bench/pods.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SKIFF=$(readlink -f "${SKIFF:-target/release/skiff}")
+REPS=${REPS:-10}
+ANCHOR=$(readlink -f ../shared/bench/podman-anchor)
+T=$(mktemp -d)
+PORT=16999; BRIDGE=skb0; NET=10.160.0
+export KUBECONFIG=$T/data/kubeconfig.yaml
+now() { date +%s%N; }
+stats() { sort -g | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f %d", m, a[1], a[NR], NR}'; }
+row() { read -r med mn mx n < <(stats < "$2"); printf '| %-55s | %8s | %8s | %8s | %3s | %s |\n' "$1" "$med" "$mn" "$mx" "$n" "${3:-ms}"; }
+ms() { echo "scale=1; ($2-$1)/1000000" | bc; }
+cleanup() {
+  kubectl delete pod --all --grace-period=0 --force >/dev/null 2>&1 || true
+  for _ in $(seq 100); do [ -z "$(ls "$T/data/pods" 2>/dev/null)" ] && break; sleep 0.1; done
+  [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null; sleep 0.5
+  ip link del "$BRIDGE" 2>/dev/null || true; rm -rf "$T"
+}
+trap cleanup EXIT
+
+# The image: busybox with a page, httpd as the command, exiting on SIGTERM like a real server.
+mkdir -p "$T/root/bin" "$T/root/www" && cp "$(command -v busybox)" "$T/root/bin/busybox"
+ln -s busybox "$T/root/bin/sh"; ln -s busybox "$T/root/bin/httpd"
+echo 'hello from web:1.0' > "$T/root/www/index.html"
+tar -C "$T/root" -cf "$T/web.tar" .
+"$SKIFF" --data-dir "$T/data" import -c 'CMD ["sh","-c","trap \"exit 0\" TERM; httpd -f -p 80 -h /www & wait"]' \
+  "$T/web.tar" localhost/web:1.0 >/dev/null
+SKIFF_LOG=warn "$SKIFF" --data-dir "$T/data" server --listen 127.0.0.1:$PORT --pod-cidr $NET.0/24 --bridge $BRIDGE \
+  --node-name bench 2>"$T/server.log" & SERVER=$!
+until kubectl get node bench >/dev/null 2>&1; do sleep 0.1; done
+pod() { printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\nspec:\n  containers:\n  - name: web\n    image: localhost/web:1.0\n    imagePullPolicy: Never\n' "$1"; }
+
+pod web > "$T/web.yaml"
+kubectl apply -f "$T/web.yaml" >/dev/null; kubectl wait --for=condition=Ready pod/web >/dev/null; kubectl delete pod web >/dev/null
+: > "$T/http"; : > "$T/del"
+for _ in $(seq "$REPS"); do
+  # The first free address is handed out first: the pod will be $NET.2.
+  python3 "$ANCHOR/waitfor.py" http $NET.2 80 "hello from web" $BRIDGE 30 > "$T/ok" & wp=$!
+  sleep 0.15
+  t0=$(now); kubectl apply -f "$T/web.yaml" >/dev/null
+  wait $wp; echo "$(ms "$t0" "$(cat "$T/ok")")" >> "$T/http"
+  t3=$(now); kubectl delete pod web >/dev/null; echo "$(ms "$t3" "$(now)")" >> "$T/del"
+done
+
+N=20; : > "$T/all.yaml"; : > "$T/twenty"; : > "$T/twenty_del"; : > "$T/rss"; : > "$T/pss"
+for i in $(seq -w 1 $N); do pod "web-$i" >> "$T/all.yaml"; echo --- >> "$T/all.yaml"; done
+for _ in $(seq 3); do
+  t0=$(now); kubectl apply -f "$T/all.yaml" >/dev/null
+  for i in $(seq 2 $((N + 1))); do until python3 "$ANCHOR/waitfor.py" http $NET.$i 80 "hello from web" $BRIDGE 1 >/dev/null 2>&1; do :; done; done
+  echo "$(ms "$t0" "$(now)")" >> "$T/twenty"
+  sleep 1
+  shims=$(pgrep -f "skiff shim --dir $T/data/pods")
+  rss=0; pss=0
+  for p in $shims; do
+    rss=$((rss + $(awk '/^VmRSS:/{print $2}' /proc/$p/status))); pss=$((pss + $(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)))
+  done
+  echo "scale=2; $rss/$N/1024" | bc >> "$T/rss"; echo "scale=2; $pss/$N/1024" | bc >> "$T/pss"
+  t3=$(now); kubectl delete pod --all >/dev/null; echo "$(ms "$t3" "$(now)")" >> "$T/twenty_del"
+done
+
+echo "| measurement | median | min | max | n | unit |"
+echo "|---|---:|---:|---:|---:|---|"
+row "skiff: kubectl apply -> HTTP 200 on pod IP" "$T/http"
+row "skiff: kubectl delete pod (returns when gone)" "$T/del"
+row "skiff: 20 pods applied at once until all answer HTTP" "$T/twenty"
+row "skiff: kubectl delete of all 20 pods" "$T/twenty_del"
+row "skiff: per-pod overhead, shim RSS" "$T/rss" MB
+row "skiff: per-pod overhead, shim PSS" "$T/pss" MB
+
+if [ "${PODMAN:-1}" = 1 ]; then
+  "$ANCHOR/00_install.sh" >/dev/null
+  export REPS RUNTIME=crun
+  "$ANCHOR/01_images.sh" >/dev/null
+  REPS_C=3 "$ANCHOR/10_kube_play.sh" | grep -E "HTTP 200|kube down|stop -t0" || true
+  REPS_C=3 "$ANCHOR/12_twenty_pods.sh" | grep -E "20|RSS|PSS|overhead" || true
+fi
