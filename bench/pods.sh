@@ -14,7 +14,7 @@ T=$(mktemp -d)
 PORT=16999; BRIDGE=skb0; NET=10.160.0
 export KUBECONFIG=$T/data/kubeconfig.yaml
 now() { date +%s%N; }
-stats() { sort -g | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f %d", m, a[1], a[NR], NR}'; }
+stats() { sort -g | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f %d\n", m, a[1], a[NR], NR}'; }
 row() { read -r med mn mx n < <(stats < "$2"); printf '| %-55s | %8s | %8s | %8s | %3s | %s |\n' "$1" "$med" "$mn" "$mx" "$n" "${3:-ms}"; }
 ms() { echo "scale=1; ($2-$1)/1000000" | bc; }
 cleanup() {

@@ -103,19 +103,20 @@ fn is_terminal(p: &Pod) -> bool {
 /// Run until the process ends.
 pub async fn run(client: kube::Client) {
     let recorder = Recorder::new(client.clone(), "default-scheduler", "");
+    // One long-lived watch on unbound pods: every new or changed one wakes the loop.
+    let pods: Api<Pod> = Api::all(client.clone());
+    let mut stream = std::pin::pin!(watcher(pods, watcher::Config::default().fields("spec.nodeName=")));
     loop {
         if let Err(e) = schedule_pending(&client, &recorder).await {
             tracing::warn!(error = %e, "scheduling");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        // Wake on the next change to an unbound pod, or retry the unschedulable ones in a while.
-        let pods: Api<Pod> = Api::all(client.clone());
-        let mut stream = std::pin::pin!(watcher(pods, watcher::Config::default().fields("spec.nodeName=").timeout(10)));
+        // Or retry the unschedulable ones in a while.
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
                 match stream.try_next().await {
-                    Ok(Some(watcher::Event::Apply(_))) => break,
+                    Ok(Some(watcher::Event::Apply(_) | watcher::Event::InitDone)) => break,
                     Ok(Some(_)) => {}
                     _ => {
                         tokio::time::sleep(Duration::from_secs(1)).await;

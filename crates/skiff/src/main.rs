@@ -143,6 +143,18 @@ enum ImageCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    // The per-pod shim runs once per pod for the pod's whole life: it skips the CLI parser and the
+    // log filter set-up, which are most of the memory it would otherwise touch.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "shim") {
+        return match commands::node::shim_from_args(&args[2..]) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -96,9 +96,34 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, args: NodeArgs) -> anyhow::
 }
 
 /// `skiff shim`: one pod's sandbox and container parent (started by the agent, not by users).
+/// Logs go to DIR/shim.log, not to standard error: libcontainer logs from container processes
+/// whose stderr is already the container's own; a close-on-exec file never reaches them.
 pub fn shim(dir: &Path, hostname: &str) -> anyhow::Result<()> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("shim.log"))?;
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(log))
+        .init();
     skiff_node::shim::run(dir, hostname)?;
     Ok(())
+}
+
+/// `skiff shim --dir DIR --hostname NAME`, parsed without clap (see `main`).
+pub fn shim_from_args(args: &[std::ffi::OsString]) -> anyhow::Result<()> {
+    let (mut dir, mut hostname) = (None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--dir") => dir = it.next().map(PathBuf::from),
+            Some("--hostname") => hostname = it.next().and_then(|h| h.to_str()).map(String::from),
+            _ => anyhow::bail!("usage: skiff shim --dir DIR --hostname NAME"),
+        }
+    }
+    match (dir, hostname) {
+        (Some(d), Some(h)) => shim(&d, &h),
+        _ => anyhow::bail!("usage: skiff shim --dir DIR --hostname NAME"),
+    }
 }
 
 /// Logs of pods on this machine, read from their pod directories.
