@@ -4,6 +4,7 @@
 use crate::AppState;
 use crate::http::Failure;
 use crate::nodes::LogRequest;
+use crate::query::{bool_param, int_param};
 use crate::registry::ObjectRef;
 use axum::body::Body;
 use axum::http::{StatusCode, header};
@@ -32,51 +33,27 @@ fn invalid(field: &str, value: &str, why: &str) -> ApiError {
 impl LogQuery {
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
         let mut q = LogQuery::default();
-        let boolean = |k: &str, v: &str| match v {
-            "true" | "1" | "True" => Ok(true),
-            "false" | "0" | "False" | "" => Ok(false),
-            _ => Err(ApiError::BadRequest(format!("invalid boolean value for {k}: {v:?}"))),
-        };
-        let number = |k: &str, v: &str| -> Result<i64, ApiError> {
-            v.parse().map_err(|_| ApiError::BadRequest(format!("invalid value for {k}: {v:?}: must be an integer")))
+        // A count that must be positive (or, with `zero_ok`, non-negative).
+        let count = |k: &str, v: &str, zero_ok: bool| -> Result<u64, ApiError> {
+            let n: i64 = int_param(k, v)?;
+            let why = if zero_ok { "must be greater than or equal to 0" } else { "must be greater than 0" };
+            u64::try_from(n).ok().filter(|n| zero_ok || *n > 0).ok_or_else(|| invalid(k, v, why))
         };
         for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
             let v = v.as_ref();
             match k.as_ref() {
                 "container" => q.container = Some(v.to_string()).filter(|s| !s.is_empty()),
-                "follow" => q.follow = boolean("follow", v)?,
-                "previous" => q.previous = boolean("previous", v)?,
-                "timestamps" => q.timestamps = boolean("timestamps", v)?,
-                "tailLines" => {
-                    let n = number("tailLines", v)?;
-                    q.tail_lines = Some(
-                        usize::try_from(n)
-                            .map_err(|_| invalid("tailLines", v, "must be greater than or equal to 0"))?,
-                    );
-                }
-                "sinceSeconds" => {
-                    let n = number("sinceSeconds", v)?;
-                    q.since_seconds = Some(
-                        u64::try_from(n)
-                            .ok()
-                            .filter(|n| *n > 0)
-                            .ok_or_else(|| invalid("sinceSeconds", v, "must be greater than 0"))?,
-                    );
-                }
+                "follow" => q.follow = bool_param("follow", v)?,
+                "previous" => q.previous = bool_param("previous", v)?,
+                "timestamps" => q.timestamps = bool_param("timestamps", v)?,
+                "tailLines" => q.tail_lines = Some(count("tailLines", v, true)? as usize),
+                "sinceSeconds" => q.since_seconds = Some(count("sinceSeconds", v, false)?),
                 "sinceTime" => {
                     q.since_time = Some(
                         v.parse().map_err(|_| ApiError::BadRequest(format!("invalid value for sinceTime: {v:?}")))?,
                     )
                 }
-                "limitBytes" => {
-                    let n = number("limitBytes", v)?;
-                    q.limit_bytes = Some(
-                        usize::try_from(n)
-                            .ok()
-                            .filter(|n| *n > 0)
-                            .ok_or_else(|| invalid("limitBytes", v, "must be greater than 0"))?,
-                    );
-                }
+                "limitBytes" => q.limit_bytes = Some(count("limitBytes", v, false)? as usize),
                 _ => {}
             }
         }

@@ -32,7 +32,7 @@ pub struct Query {
     pub propagation_policy: Option<String>,
 }
 
-fn bool_param(name: &str, v: &str) -> Result<bool, ApiError> {
+pub(crate) fn bool_param(name: &str, v: &str) -> Result<bool, ApiError> {
     match v {
         "true" | "1" | "True" => Ok(true),
         "false" | "0" | "False" | "" => Ok(false),
@@ -40,7 +40,7 @@ fn bool_param(name: &str, v: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn int_param<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ApiError> {
+pub(crate) fn int_param<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ApiError> {
     v.parse().map_err(|_| ApiError::BadRequest(format!("invalid value for {name}: {v:?}: must be an integer")))
 }
 

@@ -65,9 +65,7 @@ impl Sandbox {
     /// The pod's shim if it still runs (after an agent restart).
     pub fn adopt(dir: &PodDir) -> Option<Sandbox> {
         let pid = dir.shim_pid()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let ours = cmdline.split(|b| *b == 0).any(|arg| arg == dir.root().as_os_str().as_encoded_bytes());
-        ours.then(|| Sandbox { dir: dir.clone(), pid })
+        is_shim_of(pid, dir).then(|| Sandbox { dir: dir.clone(), pid })
     }
 
     pub fn pid(&self) -> i32 {
@@ -80,7 +78,7 @@ impl Sandbox {
     }
 
     pub fn alive(&self) -> bool {
-        Path::new(&format!("/proc/{}", self.pid)).exists() && Sandbox::adopt(&self.dir).is_some()
+        is_shim_of(self.pid, &self.dir)
     }
 
     pub async fn request(&self, req: &Request) -> Result<(), SandboxError> {
@@ -112,4 +110,11 @@ impl Sandbox {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
+}
+
+/// Whether `pid` is the shim of `dir` (its command line names the directory; a reused pid or a
+/// reaped zombie does not).
+fn is_shim_of(pid: i32, dir: &PodDir) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == dir.root().as_os_str().as_encoded_bytes()))
 }

@@ -596,21 +596,15 @@ impl Worker {
             ..Default::default()
         };
         let latest_terminated = latest.and_then(terminated);
-        let will_restart = latest_terminated
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .is_some_and(|t| should_restart(&self.policy(), t.exit_code, init));
         let (state, last_state, restarts) = if let Some(r) = running {
             let prev = latest.and_then(|a| a.checked_sub(1)).and_then(terminated);
             (r, prev, latest.unwrap_or(0))
         } else if let Some((reason, msg)) = self.waiting.get(&c.name) {
             let n = latest.map_or(0, |a| a + u32::from(latest_terminated.is_some()));
             (waiting(reason, Some(msg.clone())), latest_terminated.clone(), n)
-        } else if let (Some(t), false) = (&latest_terminated, will_restart) {
-            let prev = latest.and_then(|a| a.checked_sub(1)).and_then(terminated);
-            (t.clone(), prev, latest.unwrap_or(0))
         } else if let Some(t) = &latest_terminated {
-            // About to restart: report the exit until the next attempt starts, as the kubelet does.
+            // Ended for good, or about to restart: the exit is reported until the next attempt starts,
+            // as the kubelet does.
             let prev = latest.and_then(|a| a.checked_sub(1)).and_then(terminated);
             (t.clone(), prev, latest.unwrap_or(0))
         } else {
