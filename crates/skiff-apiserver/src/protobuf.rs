@@ -1,5 +1,6 @@
 //! Kubernetes' protobuf request encoding, for the few objects stock kubectl sends that way
-//! (`kubectl create namespace` uses the typed client, which encodes bodies as protobuf).
+//! (`kubectl create namespace` and `kubectl create secret` use the typed client, which encodes
+//! bodies as protobuf).
 //! The envelope is `k8s\0` + `runtime.Unknown{typeMeta, raw}`; `raw` is the object's message.
 
 use serde_json::{Map, Value, json};
@@ -13,9 +14,9 @@ fn unsupported(what: &str) -> ApiError {
     ))
 }
 
-/// One decoded field: length-delimited payloads are kept, varints only skipped.
+/// One decoded field: varints and length-delimited payloads (fixed-width ones are skipped).
 enum Field<'a> {
-    Varint,
+    Varint(u64),
     Bytes(&'a [u8]),
 }
 
@@ -41,8 +42,8 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ApiError> {
         let (num, wire) = (tag >> 3, tag & 7);
         match wire {
             0 => {
-                varint(buf, &mut pos).ok_or_else(bad)?;
-                out.push((num, Field::Varint));
+                let v = varint(buf, &mut pos).ok_or_else(bad)?;
+                out.push((num, Field::Varint(v)));
             }
             2 => {
                 let len = usize::try_from(varint(buf, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
@@ -62,20 +63,31 @@ fn text(b: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(b.to_vec()).map_err(|_| ApiError::BadRequest("malformed protobuf body: invalid UTF-8".into()))
 }
 
-fn string_map(entries: &[&[u8]]) -> Result<Value, ApiError> {
+/// A protobuf map (repeated key=1/value=2 entries), each value turned into JSON by `value`.
+fn map_of(entries: &[&[u8]], value: impl Fn(&[u8]) -> Result<Value, ApiError>) -> Result<Value, ApiError> {
     let mut m = Map::new();
     for e in entries {
-        let (mut k, mut v) = (String::new(), String::new());
+        let (mut k, mut v) = (String::new(), value(&[])?);
         for (n, f) in fields(e)? {
             match (n, f) {
                 (1, Field::Bytes(b)) => k = text(b)?,
-                (2, Field::Bytes(b)) => v = text(b)?,
+                (2, Field::Bytes(b)) => v = value(b)?,
                 _ => {}
             }
         }
-        m.insert(k, json!(v));
+        m.insert(k, v);
     }
     Ok(Value::Object(m))
+}
+
+fn string_map(entries: &[&[u8]]) -> Result<Value, ApiError> {
+    map_of(entries, |b| Ok(json!(text(b)?)))
+}
+
+/// `map<string, bytes>`: the values base64-encoded, as JSON carries them.
+fn bytes_map(entries: &[&[u8]]) -> Result<Value, ApiError> {
+    use base64::Engine;
+    map_of(entries, |b| Ok(json!(base64::engine::general_purpose::STANDARD.encode(b))))
 }
 
 /// The user-settable part of `ObjectMeta`.
@@ -134,6 +146,28 @@ fn namespace(raw: &[u8]) -> Result<Value, ApiError> {
     Ok(obj)
 }
 
+fn secret(raw: &[u8]) -> Result<Value, ApiError> {
+    let mut obj = json!({"apiVersion": "v1", "kind": "Secret"});
+    let (mut data, mut string_data) = (vec![], vec![]);
+    for (n, f) in fields(raw)? {
+        match (n, f) {
+            (1, Field::Bytes(b)) => obj["metadata"] = object_meta(b)?,
+            (2, Field::Bytes(b)) => data.push(b),
+            (3, Field::Bytes(b)) => obj["type"] = json!(text(b)?),
+            (4, Field::Bytes(b)) => string_data.push(b),
+            (5, Field::Varint(v)) => obj["immutable"] = json!(v != 0),
+            _ => {}
+        }
+    }
+    if !data.is_empty() {
+        obj["data"] = bytes_map(&data)?;
+    }
+    if !string_data.is_empty() {
+        obj["stringData"] = string_map(&string_data)?;
+    }
+    Ok(obj)
+}
+
 /// Decode a protobuf request body into the JSON form of the object.
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let inner = body.strip_prefix(MAGIC).ok_or_else(|| unsupported("protobuf body without the k8s envelope"))?;
@@ -154,7 +188,8 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let raw = raw.ok_or_else(|| ApiError::BadRequest("malformed protobuf body: no object".into()))?;
     match kind.as_str() {
         "Namespace" => namespace(raw),
-        other => Err(unsupported(&format!("protobuf is accepted for Namespace only, got {other:?}"))),
+        "Secret" => secret(raw),
+        other => Err(unsupported(&format!("protobuf is accepted for Namespace and Secret only, got {other:?}"))),
     }
 }
 
@@ -180,5 +215,21 @@ mod tests {
         assert_eq!(v["metadata"]["labels"]["team"], "a");
         assert!(decode(b"k8s\0\x0a\xff").is_err());
         assert!(matches!(decode(b"nope"), Err(ApiError::UnsupportedMediaType(_))));
+    }
+
+    #[test]
+    fn decodes_kubectl_create_secret() {
+        let meta = ld(1, &[ld(1, b"regcred"), ld(3, b"default")].concat());
+        let data = ld(2, &[ld(1, b".dockerconfigjson"), ld(2, b"{\"auths\":{}}")].concat());
+        let strings = ld(4, &[ld(1, b"user"), ld(2, b"me")].concat());
+        let secret = [meta, data, ld(3, b"kubernetes.io/dockerconfigjson"), strings, vec![5 << 3, 1]].concat();
+        let type_meta = [ld(1, b"v1"), ld(2, b"Secret")].concat();
+        let body = [MAGIC.to_vec(), ld(1, &type_meta), ld(2, &secret)].concat();
+        let v = decode(&body).expect("decode");
+        assert_eq!(v["metadata"]["name"], "regcred");
+        assert_eq!(v["type"], "kubernetes.io/dockerconfigjson");
+        assert_eq!(v["data"][".dockerconfigjson"], "eyJhdXRocyI6e319");
+        assert_eq!(v["stringData"]["user"], "me");
+        assert_eq!(v["immutable"], true);
     }
 }

@@ -5,6 +5,7 @@ mod event;
 mod namespace;
 mod node;
 mod pod;
+mod secret;
 
 use crate::field::ErrorList;
 use crate::meta;
@@ -14,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 pub use pod::{default_pull_policy, pod_status_reason};
+pub use secret::docker_auths;
 
 /// Static facts about a resource, as discovery reports them.
 #[derive(Debug)]
@@ -133,7 +135,7 @@ pub(crate) fn typed<T: DeserializeOwned + Default>(obj: &Value) -> T {
 
 /// Every kind skiff serves, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 4] = [&namespace::Namespaces, &node::Nodes, &pod::Pods, &event::Events];
+    static ALL: [&dyn Kind; 5] = [&namespace::Namespaces, &node::Nodes, &pod::Pods, &event::Events, &secret::Secrets];
     &ALL
 }
 
