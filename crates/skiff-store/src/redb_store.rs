@@ -1,9 +1,12 @@
 //! The embedded durable backend on redb: every acknowledged write is committed with fsync.
+//! An I/O failure (a full disk) fails that request only: redb then refuses everything until the
+//! database is reopened, so the next request reopens it (commits are atomic: nothing half-written).
 
 use crate::{Event, EventType, KeyValue, Revision, Store, StoreError, WatchHub, WatchStream};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("data");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -11,6 +14,10 @@ const REVISION_KEY: &str = "revision";
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+fn closed() -> StoreError {
+    StoreError::Backend("the database is closed after an I/O error and could not be reopened yet".into())
 }
 
 /// Stored form: create revision, mod revision (both big-endian u64), then the value.
@@ -33,7 +40,11 @@ fn decode(key: &str, raw: &[u8]) -> Result<KeyValue, StoreError> {
 }
 
 struct Inner {
-    db: Database,
+    path: PathBuf,
+    /// `None` only between closing after an I/O error and a successful reopen.
+    db: RwLock<Option<Database>>,
+    /// An I/O error happened: reopen before the next operation.
+    broken: AtomicBool,
     /// Serializes writers so that events reach the hub in revision order.
     write: Mutex<()>,
     hub: WatchHub,
@@ -50,39 +61,77 @@ enum Write {
 }
 
 impl Inner {
+    /// A redb failure as a store error; I/O failures mark the database for reopening.
+    fn fail(&self, e: impl Into<redb::Error>) -> StoreError {
+        let e = e.into();
+        if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+            self.broken.store(true, Ordering::SeqCst);
+        }
+        match &e {
+            redb::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                backend(format!("{e}: the disk holding {} is full", self.path.display()))
+            }
+            _ => backend(e),
+        }
+    }
+
+    fn db(&self) -> Result<RwLockReadGuard<'_, Option<Database>>, StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            self.reopen()?;
+        }
+        Ok(self.db.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        if !self.broken.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // The old handle holds the file lock: close it first.
+        drop(db.take());
+        let reopened = Database::create(&self.path).map_err(|e| backend(format!("reopening the database: {e}")))?;
+        *db = Some(reopened);
+        self.broken.store(false, Ordering::SeqCst);
+        tracing::warn!(path = %self.path.display(), "reopened the database after an I/O error");
+        Ok(())
+    }
+
     fn read_revision(&self) -> Result<Revision, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
+        let guard = self.db()?;
+        let tx = guard.as_ref().ok_or_else(closed)?.begin_read().map_err(|e| self.fail(e))?;
         match tx.open_table(META) {
-            Ok(t) => Ok(t.get(REVISION_KEY).map_err(backend)?.map(|g| g.value()).unwrap_or(0)),
+            Ok(t) => Ok(t.get(REVISION_KEY).map_err(|e| self.fail(e))?.map(|g| g.value()).unwrap_or(0)),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
             Err(e) => Err(backend(e)),
         }
     }
 
     fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
+        let guard = self.db()?;
+        let tx = guard.as_ref().ok_or_else(closed)?.begin_read().map_err(|e| self.fail(e))?;
         let table = match tx.open_table(DATA) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(backend(e)),
         };
-        match table.get(key).map_err(backend)? {
+        match table.get(key).map_err(|e| self.fail(e))? {
             Some(g) => Ok(Some(decode(key, g.value())?)),
             None => Ok(None),
         }
     }
 
     fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
+        let guard = self.db()?;
+        let tx = guard.as_ref().ok_or_else(closed)?.begin_read().map_err(|e| self.fail(e))?;
         let revision = match tx.open_table(META) {
-            Ok(t) => t.get(REVISION_KEY).map_err(backend)?.map(|g| g.value()).unwrap_or(0),
+            Ok(t) => t.get(REVISION_KEY).map_err(|e| self.fail(e))?.map(|g| g.value()).unwrap_or(0),
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok((vec![], 0)),
             Err(e) => return Err(backend(e)),
         };
-        let table = tx.open_table(DATA).map_err(backend)?;
+        let table = tx.open_table(DATA).map_err(|e| self.fail(e))?;
         let mut out = Vec::new();
-        for item in table.range(prefix..).map_err(backend)? {
-            let (k, v) = item.map_err(backend)?;
+        for item in table.range(prefix..).map_err(|e| self.fail(e))? {
+            let (k, v) = item.map_err(|e| self.fail(e))?;
             if !k.value().starts_with(prefix) {
                 break;
             }
@@ -92,13 +141,14 @@ impl Inner {
     }
 
     fn write(&self, key: &str, value: Vec<u8>, op: Write) -> Result<KeyValue, StoreError> {
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = self.db.begin_write().map_err(backend)?;
+        let _writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = self.db()?;
+        let tx = guard.as_ref().ok_or_else(closed)?.begin_write().map_err(|e| self.fail(e))?;
         let (kind, kv, prev) = {
-            let mut meta = tx.open_table(META).map_err(backend)?;
-            let mut data = tx.open_table(DATA).map_err(backend)?;
-            let revision = meta.get(REVISION_KEY).map_err(backend)?.map(|g| g.value()).unwrap_or(0) + 1;
-            let current = match data.get(key).map_err(backend)? {
+            let mut meta = tx.open_table(META).map_err(|e| self.fail(e))?;
+            let mut data = tx.open_table(DATA).map_err(|e| self.fail(e))?;
+            let revision = meta.get(REVISION_KEY).map_err(|e| self.fail(e))?.map(|g| g.value()).unwrap_or(0) + 1;
+            let current = match data.get(key).map_err(|e| self.fail(e))? {
                 Some(g) => Some(decode(key, g.value())?),
                 None => None,
             };
@@ -106,7 +156,7 @@ impl Inner {
                 (Write::Create, Some(_)) => return Err(StoreError::AlreadyExists(key.into())),
                 (Write::Create, None) => {
                     let kv = KeyValue { key: key.into(), value, create_revision: revision, mod_revision: revision };
-                    data.insert(key, encode(&kv).as_slice()).map_err(backend)?;
+                    data.insert(key, encode(&kv).as_slice()).map_err(|e| self.fail(e))?;
                     (EventType::Created, kv, None)
                 }
                 (Write::Update(_) | Write::Delete(_), None) => {
@@ -122,18 +172,18 @@ impl Inner {
                         create_revision: cur.create_revision,
                         mod_revision: revision,
                     };
-                    data.insert(key, encode(&kv).as_slice()).map_err(backend)?;
+                    data.insert(key, encode(&kv).as_slice()).map_err(|e| self.fail(e))?;
                     (EventType::Updated, kv, Some(cur))
                 }
                 (Write::Delete(_), Some(cur)) => {
-                    data.remove(key).map_err(backend)?;
+                    data.remove(key).map_err(|e| self.fail(e))?;
                     (EventType::Deleted, KeyValue { mod_revision: revision, ..cur.clone() }, Some(cur))
                 }
             };
-            meta.insert(REVISION_KEY, revision).map_err(backend)?;
+            meta.insert(REVISION_KEY, revision).map_err(|e| self.fail(e))?;
             result
         };
-        tx.commit().map_err(backend)?;
+        tx.commit().map_err(|e| self.fail(e))?;
         self.hub.publish(Event { kind, kv: kv.clone(), prev });
         Ok(kv)
     }
@@ -143,7 +193,13 @@ impl RedbStore {
     /// Open (or create) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(backend)?;
-        let mut inner = Inner { db, write: Mutex::new(()), hub: WatchHub::new(0) };
+        let mut inner = Inner {
+            path: path.to_path_buf(),
+            db: RwLock::new(Some(db)),
+            broken: AtomicBool::new(false),
+            write: Mutex::new(()),
+            hub: WatchHub::new(0),
+        };
         let revision = inner.read_revision()?;
         inner.hub = WatchHub::new(revision);
         Ok(RedbStore { inner: Arc::new(inner) })
