@@ -132,12 +132,21 @@ pub fn docker_auth(file: &Path, host: &str) -> Option<(String, String)> {
     let text = std::fs::read_to_string(file).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     let auths = v.get("auths")?.as_object()?;
-    let entry = auths
-        .get(host)
-        .or_else(|| auths.get(&format!("https://{host}")))
-        .or_else(|| (host == "registry-1.docker.io").then(|| auths.get("https://index.docker.io/v1/")).flatten())?;
-    let auth: Auth = serde_json::from_value(entry.clone()).ok()?;
-    auth.credentials()
+    auths.iter().find(|(key, _)| auth_key_matches(key, host)).and_then(|(_, entry)| entry_credentials(entry))
+}
+
+/// `(username, password)` from one Docker auth entry (`{"auth": ...}` or `{"username", "password"}`).
+pub fn entry_credentials(entry: &serde_json::Value) -> Option<(String, String)> {
+    serde_json::from_value::<Auth>(entry.clone()).ok()?.credentials()
+}
+
+/// Whether a Docker auth key (`host`, `https://host/v1/`, ...) names registry `host`, as Docker and
+/// the kubelet read them; Docker Hub answers to all of its names.
+pub fn auth_key_matches(key: &str, host: &str) -> bool {
+    let bare = key.trim_start_matches("https://").trim_start_matches("http://");
+    let bare = bare.split('/').next().unwrap_or_default();
+    const HUB: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+    bare == host || (HUB.contains(&bare) && HUB.contains(&host))
 }
 
 #[cfg(test)]
@@ -178,5 +187,10 @@ mod tests {
         std::fs::write(&p, r#"{"auths":{"127.0.0.1:5001":{"auth":"dXNlcjpwYXNz"}}}"#).expect("write");
         assert_eq!(docker_auth(&p, "127.0.0.1:5001"), Some(("user".into(), "pass".into())));
         assert_eq!(docker_auth(&p, "other"), None);
+        std::fs::write(&p, r#"{"auths":{"https://index.docker.io/v1/":{"username":"u","password":"p"}}}"#)
+            .expect("write");
+        assert_eq!(docker_auth(&p, "registry-1.docker.io"), Some(("u".into(), "p".into())));
+        assert!(auth_key_matches("http://127.0.0.1:5000/v2/", "127.0.0.1:5000"));
+        assert!(!auth_key_matches("127.0.0.1:5000", "127.0.0.1:5001"));
     }
 }

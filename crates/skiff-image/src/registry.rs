@@ -4,7 +4,7 @@
 
 use crate::digest::{Digest, Hashing};
 use crate::reference::Reference;
-use crate::registries::{Endpoint, Registries, docker_auth};
+use crate::registries::{Endpoint, Registries, auth_key_matches, docker_auth, entry_credentials};
 use crate::store::{Image, ImageStore, StoreError, digest_of};
 use futures::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -32,8 +32,11 @@ pub enum RegistryError {
 }
 
 /// Where to get credentials and TLS settings.
+#[derive(Clone)]
 pub struct Transport {
     pub registries: Registries,
+    /// Credentials that come first: a pod's pull secrets, as `(Docker auth key, entry)`.
+    pub pull_secrets: Vec<(String, Value)>,
     /// Docker-style auth files to consult, in order.
     pub auth_files: Vec<PathBuf>,
     /// A registry silent for this long is given up on.
@@ -52,12 +55,24 @@ impl Transport {
         if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
             auth_files.push(PathBuf::from(dir).join("containers/auth.json"));
         }
-        Transport { registries, auth_files, read_timeout: std::time::Duration::from_secs(60) }
+        Transport { registries, pull_secrets: Vec::new(), auth_files, read_timeout: std::time::Duration::from_secs(60) }
     }
 
+    /// This transport with a pod's pull-secret entries in front of the node's own credentials.
+    pub fn with_pull_secrets(&self, entries: Vec<(String, Value)>) -> Transport {
+        Transport { pull_secrets: entries, ..self.clone() }
+    }
+
+    /// Credentials for endpoint `host`. A mirror gets only credentials named for the mirror itself,
+    /// never the ones meant for the registry it stands in for.
     fn auth(&self, host: &str) -> RegistryAuth {
+        let from_secret = self
+            .pull_secrets
+            .iter()
+            .filter(|(key, _)| auth_key_matches(key, host))
+            .find_map(|(_, entry)| entry_credentials(entry));
         let from_config = self.registries.config(host).and_then(|c| c.auth.as_ref()).and_then(|a| a.credentials());
-        let creds = from_config.or_else(|| self.auth_files.iter().find_map(|f| docker_auth(f, host)));
+        let creds = from_secret.or(from_config).or_else(|| self.auth_files.iter().find_map(|f| docker_auth(f, host)));
         match creds {
             Some((u, p)) => RegistryAuth::Basic(u, p),
             None => RegistryAuth::Anonymous,
@@ -89,7 +104,7 @@ fn describe(e: oci_client::errors::OciDistributionError, host: &str) -> String {
     use oci_client::errors::OciDistributionError as E;
     match e {
         E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => format!(
-            "unauthorized ({e}): give credentials for {host} in DATA_DIR/registries.yaml (configs.\"{host}\".auth) or a Docker auth file"
+            "unauthorized ({e}): give credentials for {host}: an imagePullSecret of the pod, DATA_DIR/registries.yaml (configs.\"{host}\".auth) or a Docker auth file"
         ),
         other => other.to_string(),
     }
