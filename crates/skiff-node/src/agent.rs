@@ -27,6 +27,8 @@ pub struct AgentConfig {
     /// This node's pod subnet, e.g. 10.42.0.0/24; its first address goes on the bridge.
     pub pod_subnet: Subnet,
     pub bridge: String,
+    /// When container log files rotate.
+    pub log_limits: crate::logs::LogLimits,
     pub client: kube::Client,
 }
 
@@ -50,6 +52,7 @@ pub struct Agent {
     pub images: skiff_image::ImageStore,
     pub transport: skiff_image::registry::Transport,
     pub ipam: Ipam,
+    pub host_ports: crate::hostport::HostPorts,
     pub backoff: Mutex<crate::backoff::Backoff>,
     pub recorder: Recorder,
 }
@@ -65,6 +68,7 @@ impl Agent {
             images,
             transport: skiff_image::registry::Transport::new(registries),
             ipam,
+            host_ports: Default::default(),
             backoff: Mutex::new(Default::default()),
             recorder,
             config,

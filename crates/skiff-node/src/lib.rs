@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod container;
 pub mod events;
 pub mod expand;
+pub mod hostport;
 pub mod ipam;
 pub mod logs;
 pub mod net;

@@ -2,6 +2,7 @@
 //! and the selection `kubectl logs` asks for (tailLines, sinceTime, timestamps, limitBytes).
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 /// Longest content written in one line; longer lines are split into partial (`P`) records.
 pub const MAX_LINE: usize = 16 * 1024;
@@ -56,10 +57,95 @@ impl<W: Write> CriWriter<W> {
         self.out.flush()
     }
 
+    /// One record, in one write: a rotating log switches files only between records.
     fn record(&mut self, content: &[u8], partial: bool, now: &str) -> io::Result<()> {
-        write!(self.out, "{now} {} {} ", self.stream.tag(), if partial { 'P' } else { 'F' })?;
-        self.out.write_all(content)?;
-        self.out.write_all(b"\n")
+        let mut rec = Vec::with_capacity(now.len() + content.len() + 12);
+        write!(rec, "{now} {} {} ", self.stream.tag(), if partial { 'P' } else { 'F' })?;
+        rec.extend_from_slice(content);
+        rec.push(b'\n');
+        self.out.write_all(&rec)
+    }
+}
+
+/// When a container's log file is rotated: the kubelet's `containerLogMaxSize` and
+/// `containerLogMaxFiles` (the current file counts as one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogLimits {
+    pub max_size: u64,
+    pub max_files: u32,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits { max_size: 10 * 1024 * 1024, max_files: 5 }
+    }
+}
+
+/// `path.1`, `path.2`, ...: the rotated files of a log, newest first.
+fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// One attempt's log file, rotated by size: `N.log` is the current file, `N.log.1` the one before.
+/// Each `write` is one whole record (see [`CriWriter`]), so no record is split across files.
+pub struct RotatingLog {
+    path: PathBuf,
+    file: std::fs::File,
+    size: u64,
+    limits: LogLimits,
+}
+
+impl RotatingLog {
+    pub fn open(path: &Path, limits: LogLimits) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(RotatingLog { path: path.to_path_buf(), file, size, limits })
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let keep = self.limits.max_files.saturating_sub(1);
+        if keep == 0 {
+            self.file.set_len(0)?;
+        } else {
+            let _ = std::fs::remove_file(rotated(&self.path, keep));
+            for n in (1..keep).rev() {
+                let _ = std::fs::rename(rotated(&self.path, n), rotated(&self.path, n + 1));
+            }
+            std::fs::rename(&self.path, rotated(&self.path, 1))?;
+            self.file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        }
+        self.size = 0;
+        Ok(())
+    }
+}
+
+impl Write for RotatingLog {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.size > 0 && self.size + buf.len() as u64 > self.limits.max_size {
+            self.rotate()?;
+        }
+        self.file.write_all(buf)?;
+        self.size += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// A [`RotatingLog`] written by both of a container's streams (the shim is single-threaded).
+#[derive(Clone)]
+pub struct SharedLog(pub std::rc::Rc<std::cell::RefCell<RotatingLog>>);
+
+impl Write for SharedLog {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().flush()
     }
 }
 
@@ -132,23 +218,24 @@ const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The bytes of one container attempt's log, as `kubectl logs` wants them; with `follow`, the
 /// stream stays open and carries new lines until `finished` says the attempt has ended and
-/// everything it wrote has been sent.
+/// everything it wrote has been sent. Rotated files are read first; a rotation while following
+/// is noticed (the path names a new file) and followed once the old file is drained.
 pub fn stream(
-    path: std::path::PathBuf,
+    path: PathBuf,
     sel: Selection,
     follow: bool,
     finished: impl Fn() -> bool + Send + 'static,
 ) -> futures::stream::BoxStream<'static, io::Result<bytes::Bytes>> {
     struct State<F> {
-        path: std::path::PathBuf,
+        reader: LogReader,
         sel: Selection,
-        offset: u64,
         first: bool,
         follow: bool,
         budget: Option<usize>,
         finished: F,
     }
-    let state = State { path, budget: sel.limit_bytes, sel, offset: 0, first: true, follow, finished };
+    let reader = LogReader { path, current: None };
+    let state = State { reader, budget: sel.limit_bytes, sel, first: true, follow, finished };
     Box::pin(futures::stream::unfold(state, |mut st| async move {
         loop {
             if st.budget == Some(0) || (!st.first && !st.follow) {
@@ -156,13 +243,12 @@ pub fn stream(
             }
             // Checked before reading: whatever the attempt wrote before it ended is then in the file.
             let done = (st.finished)();
-            let chunk = match read_complete_lines(&st.path, st.offset).await {
+            let chunk = match st.reader.read(st.first).await {
                 Ok(c) => c,
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !st.first => return None,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
                 Err(e) => return Some((Err(e), State { follow: false, first: false, ..st })),
             };
-            st.offset += chunk.len() as u64;
             // tailLines and sinceTime apply to what is there at the start; later lines all follow.
             let sel = if st.first {
                 Selection { limit_bytes: st.budget, ..st.sel.clone() }
@@ -185,14 +271,95 @@ pub fn stream(
     }))
 }
 
-/// The log text from `offset` up to its last complete line.
-async fn read_complete_lines(path: &std::path::Path, offset: u64) -> io::Result<String> {
+/// Reads a log file from where it left off, across rotations.
+struct LogReader {
+    path: PathBuf,
+    /// The open file and its inode: a different inode at `path` means it was rotated.
+    current: Option<(tokio::fs::File, u64)>,
+}
+
+impl LogReader {
+    /// New complete lines; on the `first` read, the rotated files' lines before them.
+    async fn read(&mut self, first: bool) -> io::Result<String> {
+        let mut text = String::new();
+        if first {
+            for p in &rotation_chain(&self.path)[..] {
+                if p != &self.path {
+                    text.push_str(&String::from_utf8_lossy(&tokio::fs::read(p).await?));
+                }
+            }
+        }
+        loop {
+            if self.current.is_none() {
+                match open_with_inode(&self.path).await {
+                    Ok(f) => self.current = Some(f),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && !text.is_empty() => return Ok(text),
+                    Err(e) => return Err(e),
+                }
+            }
+            let Some((file, inode)) = self.current.as_mut() else { return Ok(text) };
+            text.push_str(&read_complete_lines(file).await?);
+            if !text.is_empty() || first {
+                return Ok(text);
+            }
+            // Nothing new. Rotated away? Then this file is complete: go on with the one written
+            // after it (a reader that fell behind walks the rotated files in order).
+            let at_path = tokio::fs::metadata(&self.path).await.map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+            if at_path.is_ok_and(|i| i == *inode) {
+                // Same file: truncated in place (one file kept)? Then start over at its beginning.
+                use tokio::io::AsyncSeekExt;
+                let len = file.metadata().await?.len();
+                if file.stream_position().await? > len {
+                    file.seek(io::SeekFrom::Start(0)).await?;
+                    continue;
+                }
+                return Ok(text);
+            }
+            let chain = rotation_chain(&self.path);
+            let here = chain.iter().position(|p| inode_of(p) == Some(*inode));
+            let next = match here {
+                Some(i) => chain.get(i + 1).cloned(),
+                None => chain.first().cloned(),
+            };
+            match next {
+                Some(p) => match open_with_inode(&p).await {
+                    Ok(f) => self.current = Some(f),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(text),
+                    Err(e) => return Err(e),
+                },
+                None => return Ok(text),
+            }
+        }
+    }
+}
+
+/// A log's files in the order they were written: `path.N` ... `path.1`, then `path`.
+fn rotation_chain(path: &Path) -> Vec<PathBuf> {
+    let mut chain: Vec<PathBuf> = (1..).map(|n| rotated(path, n)).take_while(|p| p.exists()).collect();
+    chain.reverse();
+    chain.push(path.to_path_buf());
+    chain
+}
+
+fn inode_of(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+}
+
+async fn open_with_inode(path: &Path) -> io::Result<(tokio::fs::File, u64)> {
+    let f = tokio::fs::File::open(path).await?;
+    let inode = std::os::unix::fs::MetadataExt::ino(&f.metadata().await?);
+    Ok((f, inode))
+}
+
+/// The text from the file's position up to its last complete line (the position stays there).
+async fn read_complete_lines(f: &mut tokio::fs::File) -> io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut f = tokio::fs::File::open(path).await?;
-    f.seek(io::SeekFrom::Start(offset)).await?;
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).await?;
     let end = buf.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    if end < buf.len() {
+        f.seek(io::SeekFrom::Current(-((buf.len() - end) as i64))).await?;
+    }
     buf.truncate(end);
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
@@ -251,5 +418,79 @@ mod tests {
         done.store(true, Ordering::SeqCst);
         assert_eq!(s.next().await.expect("last").expect("ok"), "four\n");
         assert!(s.next().await.is_none(), "ends once the attempt has ended");
+    }
+
+    #[test]
+    fn rotates_by_size_between_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        let limits = LogLimits { max_size: 100, max_files: 3 };
+        let log = SharedLog(std::rc::Rc::new(std::cell::RefCell::new(RotatingLog::open(&path, limits).expect("open"))));
+        let mut out = CriWriter::new(log.clone(), Stream::Stdout);
+        let mut err = CriWriter::new(log, Stream::Stderr);
+        for i in 0..10 {
+            out.write(format!("out {i}\n").as_bytes(), T1).expect("write");
+            err.write(format!("err {i}\n").as_bytes(), T1).expect("write");
+        }
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        let files = [path.clone(), rotated(&path, 1), rotated(&path, 2)];
+        for f in &files {
+            let text = read(f);
+            assert!(!text.is_empty() && text.len() <= 100, "{f:?}: {text:?}");
+            assert!(text.lines().all(|l| parse(l).is_some_and(|r| r.content.len() == 5)), "split record in {text:?}");
+        }
+        assert!(!rotated(&path, 3).exists(), "at most max_files files");
+        assert!(read(&path).ends_with("err 9\n"));
+    }
+
+    #[tokio::test]
+    async fn reads_rotated_files_and_follows_across_a_rotation() {
+        use futures::StreamExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        std::fs::write(rotated(&path, 2), format!("{T1} stdout F a\n")).expect("write");
+        std::fs::write(rotated(&path, 1), format!("{T1} stdout F b\n")).expect("write");
+        std::fs::write(&path, format!("{T1} stdout F c\n")).expect("write");
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let mut s = stream(path.clone(), Selection::default(), true, move || flag.load(Ordering::SeqCst));
+        assert_eq!(s.next().await.expect("first").expect("ok"), "a\nb\nc\n");
+        // The writer adds to the old file, rotates it away and goes on in a new one.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+        std::io::Write::write_all(&mut f, format!("{T2} stdout F d\n").as_bytes()).expect("append");
+        std::fs::rename(&path, rotated(&path, 1)).expect("rotate");
+        std::fs::write(&path, format!("{T2} stdout F e\n")).expect("write");
+        let mut got = String::new();
+        while got != "d\ne\n" {
+            let chunk = s.next().await.expect("more").expect("ok");
+            got.push_str(std::str::from_utf8(&chunk).expect("utf8"));
+        }
+        done.store(true, Ordering::SeqCst);
+        assert!(s.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reader_behind_by_several_rotations_loses_nothing() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        std::fs::write(&path, format!("{T1} stdout F a\n")).expect("write");
+        let mut s = stream(path.clone(), Selection::default(), true, || false);
+        assert_eq!(s.next().await.expect("first").expect("ok"), "a\n");
+        // Two rotations before the reader looks again: a → .2, b → .1, c current.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+        std::io::Write::write_all(&mut f, format!("{T2} stdout F a2\n").as_bytes()).expect("append");
+        std::fs::rename(&path, rotated(&path, 1)).expect("rotate");
+        std::fs::write(&path, format!("{T2} stdout F b\n")).expect("write");
+        std::fs::rename(rotated(&path, 1), rotated(&path, 2)).expect("rotate");
+        std::fs::rename(&path, rotated(&path, 1)).expect("rotate");
+        std::fs::write(&path, format!("{T2} stdout F c\n")).expect("write");
+        let mut got = String::new();
+        while got != "a2\nb\nc\n" {
+            let chunk = s.next().await.expect("more").expect("ok");
+            got.push_str(std::str::from_utf8(&chunk).expect("utf8"));
+            assert!(got.len() <= 8, "{got:?}");
+        }
     }
 }

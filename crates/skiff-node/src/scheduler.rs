@@ -21,6 +21,7 @@ pub enum Misfit {
     Cpu,
     Memory,
     Pods,
+    Ports,
 }
 
 impl Misfit {
@@ -32,6 +33,7 @@ impl Misfit {
             Misfit::Cpu => "Insufficient cpu",
             Misfit::Memory => "Insufficient memory",
             Misfit::Pods => "Too many pods",
+            Misfit::Ports => "node(s) didn't have free ports for the requested pod ports",
         }
     }
 }
@@ -82,6 +84,11 @@ pub fn fits(pod: &Pod, node: &Node, bound: &[Pod]) -> Result<(), Misfit> {
     }
     if get("pods").is_some_and(|a| (bound.len() as i128 + 1) * 1000 > a) {
         return Err(Misfit::Pods);
+    }
+    let wanted = crate::hostport::mappings(pod);
+    let taken: Vec<_> = bound.iter().flat_map(crate::hostport::mappings).collect();
+    if wanted.iter().any(|w| taken.iter().any(|t| crate::hostport::conflicts(w, t))) {
+        return Err(Misfit::Ports);
     }
     Ok(())
 }
@@ -256,6 +263,24 @@ mod tests {
         let big = pod(&[], "1", "768Mi");
         assert_eq!(fits(&pod(&[], "100m", "512Mi"), &n, &[big]), Err(Misfit::Memory));
         assert_eq!(fits(&pod(&[], "1m", "1"), &node(false, &[], "2", "1Gi"), &[]), Err(Misfit::NotReady));
+    }
+
+    #[test]
+    fn fits_checks_host_ports() {
+        let n = node(true, &[], "2", "1Gi");
+        let with_port = |port: i32| {
+            let mut p = pod(&[], "1m", "1");
+            if let Some(spec) = p.spec.as_mut() {
+                spec.containers[0].ports = Some(vec![k8s_openapi::api::core::v1::ContainerPort {
+                    container_port: 80,
+                    host_port: Some(port),
+                    ..Default::default()
+                }]);
+            }
+            p
+        };
+        assert_eq!(fits(&with_port(8080), &n, &[with_port(8080)]), Err(Misfit::Ports));
+        assert_eq!(fits(&with_port(8080), &n, &[with_port(8081)]), Ok(()));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!
 //! Control protocol: one JSON request line per connection on `shim.sock`, one JSON reply line.
 
-use crate::logs::{CriWriter, Stream};
+use crate::logs::{CriWriter, LogLimits, RotatingLog, SharedLog, Stream};
 use crate::pod_dir::{Exited, PodDir, Started, now_rfc3339, write_json};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
@@ -31,7 +31,13 @@ use std::time::Duration;
 pub enum Request {
     /// Start attempt `attempt` of `container` from the bundle the agent prepared
     /// (`containers/<name>/<attempt>/config.json`).
-    Start { container: String, attempt: u32 },
+    Start {
+        container: String,
+        attempt: u32,
+        /// When its log file rotates.
+        #[serde(default)]
+        log: LogLimits,
+    },
     /// Send `signal` to the running attempt of `container`.
     Signal { container: String, signal: i32 },
     /// Kill whatever still runs, reap it, and exit.
@@ -69,7 +75,7 @@ struct Running {
 /// A container's output pipe and where it goes.
 struct Output {
     pipe: File,
-    writer: CriWriter<File>,
+    writer: CriWriter<SharedLog>,
 }
 
 struct Shim {
@@ -183,7 +189,7 @@ impl Shim {
 
     fn handle(&mut self, req: Request) -> Result<(), String> {
         match req {
-            Request::Start { container, attempt } => self.start(&container, attempt),
+            Request::Start { container, attempt, log } => self.start(&container, attempt, log),
             Request::Signal { container, signal } => {
                 let signal = Signal::try_from(signal).map_err(|e| e.to_string())?;
                 for (pid, r) in &self.running {
@@ -203,7 +209,7 @@ impl Shim {
         }
     }
 
-    fn start(&mut self, container: &str, attempt: u32) -> Result<(), String> {
+    fn start(&mut self, container: &str, attempt: u32, log: LogLimits) -> Result<(), String> {
         if self.shutting_down {
             return Err("the pod is shutting down".into());
         }
@@ -211,7 +217,7 @@ impl Shim {
             return Err(format!("container {container} is already running"));
         }
         let bundle = self.dir.attempt(container, attempt);
-        let result = self.launch(container, attempt, &bundle);
+        let result = self.launch(container, attempt, &bundle, log);
         if let Err(e) = &result {
             // Recorded like an exit, so the agent sees the failure even if it missed this reply.
             let exited = Exited {
@@ -227,19 +233,17 @@ impl Shim {
         result
     }
 
-    fn launch(&mut self, container: &str, attempt: u32, bundle: &Path) -> Result<(), String> {
+    fn launch(&mut self, container: &str, attempt: u32, bundle: &Path, limits: LogLimits) -> Result<(), String> {
         let spec = oci_spec::runtime::Spec::load(bundle.join("config.json")).map_err(|e| e.to_string())?;
         let cgroup = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()).map(|p| p.display().to_string());
         let log_path = self.dir.log(container, attempt);
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
-        let open_log = || -> Result<File, String> {
-            if let Some(parent) = log_path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-            }
-            std::fs::OpenOptions::new().create(true).append(true).open(&log_path).map_err(|e| e.to_string())
-        };
-        let (log_out, log_err) = (open_log()?, open_log()?);
+        if let Some(parent) = log_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        let log = RotatingLog::open(&log_path, limits).map_err(|e| format!("opening {}: {e}", log_path.display()))?;
+        let log = SharedLog(std::rc::Rc::new(std::cell::RefCell::new(log)));
         let stdio = crate::runtime::Stdio { stdin: None, stdout: out_w, stderr: err_w };
         let id = container_id(container, attempt);
         let pid =
@@ -247,7 +251,7 @@ impl Shim {
         // libcontainer moved our working directory into its state: put it back somewhere stable.
         let _ = std::env::set_current_dir(self.dir.root());
         for (pipe, writer) in
-            [(out_r, CriWriter::new(log_out, Stream::Stdout)), (err_r, CriWriter::new(log_err, Stream::Stderr))]
+            [(out_r, CriWriter::new(log.clone(), Stream::Stdout)), (err_r, CriWriter::new(log, Stream::Stderr))]
         {
             let pipe = File::from(pipe);
             set_nonblocking(&pipe);
@@ -329,7 +333,9 @@ mod tests {
     #[test]
     fn requests_are_tagged_json() {
         let req: Request = serde_json::from_str(r#"{"op":"start","container":"web","attempt":2}"#).expect("parse");
-        assert!(matches!(req, Request::Start { ref container, attempt: 2 } if container == "web"));
+        assert!(
+            matches!(req, Request::Start { ref container, attempt: 2, log } if container == "web" && log == LogLimits::default())
+        );
         assert_eq!(serde_json::to_string(&Request::Shutdown).expect("json"), r#"{"op":"shutdown"}"#);
         assert_eq!(serde_json::to_string(&Reply { error: None }).expect("json"), "{}");
     }

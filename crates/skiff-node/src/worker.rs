@@ -17,7 +17,7 @@ use crate::shim::Request;
 use crate::status::{self, InitState};
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
-    Pod, PodCondition, PodIP,
+    Pod, PodCondition, PodIP, Secret,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
@@ -90,7 +90,13 @@ pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
             w.remove_from_api().await;
             return;
         }
-        let next = w.sync().await;
+        // A deletion interrupts whatever the round waits for (a pull that hangs, a slow start):
+        // the next round stops the pod, and tear-down cleans what the round left half done.
+        let deleted = rx.wait_for(|p| p.as_ref().is_none_or(|p| p.metadata.deletion_timestamp.is_some()));
+        let next = tokio::select! {
+            next = w.sync() => next,
+            changed = deleted => if changed.is_err() { return } else { continue },
+        };
         w.write_status().await;
         tokio::select! {
             changed = rx.changed() => if changed.is_err() { return },
@@ -103,6 +109,7 @@ pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
 /// directory. Safe to repeat.
 pub async fn tear_down(agent: &Agent, dir: &PodDir) {
     let uid = dir.root().file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    agent.host_ports.close(&uid);
     if let Some(sandbox) = Sandbox::adopt(dir) {
         sandbox.shutdown().await;
     }
@@ -216,8 +223,8 @@ impl Worker {
         if let Some(sandbox) = Sandbox::adopt(&self.dir) {
             self.ip = self.agent.ipam.lookup(&self.uid).map_err(|e| e.to_string())?;
             self.sandbox = Some(sandbox);
-            if self.ip.is_some() {
-                return Ok(());
+            if let Some(ip) = self.ip {
+                return self.open_host_ports(ip);
             }
         }
         let sandbox = match self.sandbox.clone() {
@@ -239,7 +246,12 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         container::write_etc_files(&self.dir, self.name(), ip).map_err(|e| format!("writing /etc files: {e}"))?;
         self.ip = Some(ip);
-        Ok(())
+        self.open_host_ports(ip)
+    }
+
+    fn open_host_ports(&self, ip: Ipv4Addr) -> Result<(), String> {
+        let mappings = crate::hostport::mappings(&self.pod);
+        self.agent.host_ports.open(&self.uid, &mappings, ip).map_err(|e| e.to_string())
     }
 
     /// Attempts that were running when the shim died have no exit record: give them one.
@@ -389,7 +401,8 @@ impl Worker {
             return Err(self.create_failed(c, e).await);
         }
         self.event(Some(&c.name), Normal, "Created", &format!("Created container: {}", c.name)).await;
-        match sandbox.request(&Request::Start { container: c.name.clone(), attempt }).await {
+        let start = Request::Start { container: c.name.clone(), attempt, log: self.agent.config.log_limits };
+        match sandbox.request(&start).await {
             Ok(()) => {
                 self.waiting.remove(&c.name);
                 self.event(Some(&c.name), Normal, "Started", &format!("Started container {}", c.name)).await;
@@ -466,16 +479,11 @@ impl Worker {
             return Err(wait);
         }
         self.event(Some(&c.name), Normal, "Pulling", &pull::pulling(image_name)).await;
+        let transport = self.pull_transport().await;
         let started = Instant::now();
         let result = {
             let _lease = self.agent.images.writer_lease();
-            skiff_image::registry::pull(
-                &self.agent.images,
-                &self.agent.transport,
-                reference,
-                &skiff_image::registry::Quiet,
-            )
-            .await
+            skiff_image::registry::pull(&self.agent.images, &transport, reference, &skiff_image::registry::Quiet).await
         };
         match result {
             Ok(image) => {
@@ -493,6 +501,46 @@ impl Worker {
                 Err(wait)
             }
         }
+    }
+
+    /// The node's registry transport with this pod's `imagePullSecrets` in front. A secret that
+    /// cannot be read is reported and skipped, as the kubelet does: the pull may still work.
+    async fn pull_transport(&mut self) -> skiff_image::registry::Transport {
+        let names: Vec<String> = (self.pod.spec.as_ref())
+            .and_then(|s| s.image_pull_secrets.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.name)
+            .filter(|n| !n.is_empty())
+            .collect();
+        if names.is_empty() {
+            return self.agent.transport.clone();
+        }
+        let namespace = self.pod.metadata.namespace.clone().unwrap_or_default();
+        let secrets: Api<Secret> = Api::namespaced(self.agent.config.client.clone(), &namespace);
+        let mut entries = Vec::new();
+        let mut missing = Vec::new();
+        for name in names {
+            match secrets.get_opt(&name).await {
+                Ok(Some(secret)) => {
+                    let value = serde_json::to_value(&secret).unwrap_or_default();
+                    entries.extend(skiff_core::kinds::docker_auths(&value));
+                }
+                Ok(None) => missing.push(name),
+                Err(e) => {
+                    tracing::warn!(error = %e, secret = %name, "reading an image pull secret");
+                    missing.push(name);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let msg = format!(
+                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                missing.join(", ")
+            );
+            self.event(None, Warning, "FailedToRetrieveImagePullSecret", &msg).await;
+        }
+        self.agent.transport.with_pull_secrets(entries)
     }
 
     /// The image-store lease: the images this pod uses are GC roots while it exists.

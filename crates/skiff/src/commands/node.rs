@@ -16,6 +16,19 @@ pub struct NodeArgs {
     /// The bridge that connects this node's pods.
     #[arg(long, default_value = "skiff0")]
     pub bridge: String,
+    /// A container's log file is rotated when it reaches this size (a quantity: 10Mi, 500Ki).
+    #[arg(long, default_value = "10Mi", value_parser = parse_size)]
+    pub container_log_max_size: u64,
+    /// Log files kept per container, the current one included.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub container_log_max_files: u32,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    skiff_node::quantity::bytes(s)
+        .and_then(|b| u64::try_from(b).ok())
+        .filter(|b| *b > 0)
+        .ok_or_else(|| format!("{s:?} is not a positive size like 10Mi"))
 }
 
 impl NodeArgs {
@@ -60,6 +73,10 @@ pub async fn start(
         shim_exe: std::env::current_exe().context("finding the skiff binary")?,
         pod_subnet: args.subnet()?,
         bridge: args.bridge.clone(),
+        log_limits: skiff_node::logs::LogLimits {
+            max_size: args.container_log_max_size,
+            max_files: args.container_log_max_files,
+        },
         client: client.clone(),
     };
     let agent = skiff_node::agent::Agent::new(config)?;
