@@ -43,6 +43,22 @@ fn http_get(ip: &str, port: u16) -> Option<String> {
     Some(body)
 }
 
+/// What `kubectl logs -f POD` prints until `needle` shows up.
+fn follow_logs_until(k: &Kubectl, pod: &str, needle: &str) -> String {
+    let mut follow = k.command(&["logs", "-f", pod]).stdout(std::process::Stdio::piped()).spawn().expect("logs -f");
+    let mut out = follow.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 8192];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = out.read(&mut buf).expect("read logs -f");
+        assert!(n > 0, "logs -f ended early after {} bytes", seen.len());
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
 fn pod_field(k: &Kubectl, pod: &str, path: &str) -> String {
     k.run(&["get", "pod", pod, "-o", &format!("jsonpath={{{path}}}")]).stdout
 }
@@ -70,7 +86,10 @@ fn assert_host_clean(server: &Server, bridge: &str) {
     let links = std::process::Command::new("ip").args(["-o", "link", "show", "master", bridge]).output().expect("ip");
     assert!(links.stdout.is_empty(), "veths left on {bridge}: {}", String::from_utf8_lossy(&links.stdout));
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    assert!(!mounts.contains(&data.display().to_string()), "mounts left under the data dir");
+    let under = format!("{}/", data.display());
+    let left: Vec<&str> =
+        mounts.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| m.starts_with(&under)).collect();
+    assert!(left.is_empty(), "mounts left under the data dir: {left:?}");
     let leases = std::fs::read_dir(data.join("images/leases")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(leases, 0, "image leases left");
 }
@@ -238,18 +257,7 @@ fn lifecycles_logs_spring_flow_and_a_server_restart() {
     assert!(eventually(WAIT, || k.run(&["logs", "pair", "-c", "client"]).stdout.contains("hello from the pair")));
 
     // logs -f streams new lines as they come.
-    let mut follow =
-        k.command(&["logs", "-f", "counter"]).stdout(std::process::Stdio::piped()).spawn().expect("logs -f");
-    let mut out = follow.stdout.take().expect("stdout");
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("line 12") {
-        let n = out.read(&mut buf).expect("read logs -f");
-        assert!(n > 0, "logs -f ended early: {}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
-    let _ = follow.kill();
-    let _ = follow.wait();
+    follow_logs_until(&k, "counter", "line 12");
 
     // The server goes away (SIGKILL) and comes back: pods keep running, nothing restarts,
     // logs continue.
@@ -279,4 +287,220 @@ fn lifecycles_logs_spring_flow_and_a_server_restart() {
     k.run(&["delete", "pod", "--all", "--grace-period=3"]).ok();
     assert!(eventually(WAIT, || k.run(&["get", "pods", "-o", "name"]).stdout.trim().is_empty()));
     assert_host_clean(&server, "skt2");
+}
+
+/// The pod `name` (busybox) that writes `lines` numbered lines in bursts after a pause, then idles.
+fn chatty_pod(name: &str, lines: u32) -> String {
+    let script = format!(
+        "trap 'exit 0' TERM; sleep 5; i=0; while [ $i -lt {lines} ]; do j=0; while [ $j -lt 40 ]; do echo line $i; i=$((i+1)); j=$((j+1)); done; sleep 0.05; done; while true; do sleep 1; done"
+    );
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: c\n    image: busybox:1.36\n    command: [\"sh\", \"-c\", \"{script}\"]\n"
+    )
+}
+
+/// A busybox pod serving the web image's page on port 80, with `extra` container fields.
+fn web_pod(name: &str, image: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: web\n    image: {image}\n{extra}"
+    )
+}
+
+fn host_port(port: u16) -> String {
+    format!("    ports:\n    - containerPort: 80\n      hostPort: {port}\n")
+}
+
+#[test]
+fn pull_secrets_host_ports_rotated_logs_and_interrupted_pods() {
+    // A registry that wants a password, with an image only it has.
+    let registry = Registry::start(Some(("puller", "s3cret")));
+    let build = tempfile::tempdir().expect("tempdir");
+    let creds =
+        format!("configs:\n  \"{}\":\n    auth:\n      username: puller\n      password: s3cret\n", registry.host);
+    mirror_config(build.path(), &registry, &creds);
+    web_image(build.path(), "web:1", "private page\n");
+    let private = format!("{}/private/web:1", registry.host);
+    assert_eq!(skiff(build.path(), &["tag", "web:1", &private]).0, 0);
+    let (code, _, err) = skiff(build.path(), &["push", "--insecure", &private]);
+    assert_eq!(code, 0, "{err}");
+    // A "registry" that accepts connections and never answers: pulls from it hang.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_host = format!("127.0.0.1:{}", silent.local_addr().expect("addr").port());
+
+    let mut server =
+        Server::with_node_args(3, &["--container-log-max-size", "16Ki", "--container-log-max-files", "3"], |d| {
+            web_image(d, "busybox:1.36", "public page\n");
+            // The node has no credentials of its own for the private registry.
+            let extra = format!(
+                "  \"{silent_host}\":\n    endpoint: [\"http://{silent_host}\"]\ndisable-default-endpoint: true\n"
+            );
+            mirror_config(d, &registry, &extra);
+        });
+    let k = server.kubectl("1.32");
+    let describe = |k: &Kubectl, pod: &str| k.run(&["describe", "pod", pod]).stdout;
+
+    // imagePullSecrets: `kubectl create secret docker-registry` and a pod that uses it.
+    k.run(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        "--docker-server",
+        &registry.host,
+        "--docker-username",
+        "puller",
+        "--docker-password",
+        "s3cret",
+    ])
+    .ok();
+    let row = k.run(&["get", "secret", "regcred", "--no-headers"]).ok();
+    assert!(row.split_whitespace().take(3).eq(["regcred", "kubernetes.io/dockerconfigjson", "1"]), "{row}");
+    let bad = k.run_stdin(&["apply", "-f", "-"], "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bad\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: \"{not json\"\n");
+    let bad = bad.fails();
+    assert!(bad.contains("data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\""), "{bad}");
+
+    let (hp, held_port) = (common::registry::free_port(), common::registry::free_port());
+    let pull_secret = "  imagePullSecrets:\n  - name: regcred\n";
+    let private_pod = format!("{}{}", web_pod("private", &private, &host_port(hp)), pull_secret);
+    k.run_stdin(&["apply", "-f", "-"], &private_pod).ok();
+    let denied =
+        web_pod("denied", &private, "    imagePullPolicy: Always\n") + "  imagePullSecrets:\n  - name: missing\n";
+    k.run_stdin(&["apply", "-f", "-"], &denied).ok();
+    // hostPort: a port some other program holds keeps the pod from starting until it is free.
+    let holder = std::net::TcpListener::bind(("127.0.0.1", held_port)).expect("hold a port");
+    k.run_stdin(&["apply", "-f", "-"], &web_pod("held", "busybox:1.36", &host_port(held_port))).ok();
+
+    assert!(eventually(WAIT, || row_is(&k, "private", "1/1", "Running")), "{}", describe(&k, "private"));
+    assert!(http_get("127.0.0.1", hp).unwrap_or_default().contains("private page"), "hostPort {hp}");
+    // A second pod wanting the same host port is not scheduled on this node.
+    k.run_stdin(&["apply", "-f", "-"], &web_pod("clash", "busybox:1.36", &host_port(hp))).ok();
+    assert!(eventually(WAIT, || row_is(&k, "denied", "0/1", "ImagePullBackOff")), "{}", describe(&k, "denied"));
+    let text = describe(&k, "denied");
+    assert!(text.contains("FailedToRetrieveImagePullSecret"), "{text}");
+    assert!(text.contains("Unable to retrieve some image pull secrets (missing)"), "{text}");
+    assert!(text.contains("unauthorized"), "{text}");
+    assert!(eventually(WAIT, || describe(&k, "clash").contains("didn't have free ports for the requested pod ports")));
+    assert_eq!(pod_field(&k, "clash", ".status.phase"), "Pending");
+    assert!(eventually(WAIT, || describe(&k, "held").contains("FailedCreatePodSandBox")), "{}", describe(&k, "held"));
+    let text = describe(&k, "held");
+    assert!(text.contains(&format!("hostPort {held_port}/TCP on 0.0.0.0: Address already in use")), "{text}");
+    drop(holder);
+    assert!(eventually(WAIT, || row_is(&k, "held", "1/1", "Running")), "{}", describe(&k, "held"));
+    assert!(eventually(WAIT, || http_get("127.0.0.1", held_port).unwrap_or_default().contains("public page")));
+
+    // Logs rotate at 16 KiB, three files kept; `logs -f` follows across every rotation.
+    k.run_stdin(&["apply", "-f", "-"], &chatty_pod("chatty", 3000)).ok();
+    assert!(eventually(WAIT, || row_is(&k, "chatty", "1/1", "Running")), "{}", describe(&k, "chatty"));
+    let seen = follow_logs_until(&k, "chatty", "line 2999\n");
+    let followed: Vec<String> = seen.lines().map(String::from).collect();
+    let expected: Vec<String> = (0..3000).map(|i| format!("line {i}")).collect();
+    let first_gap = followed.iter().zip(&expected).position(|(a, b)| a != b);
+    assert!(
+        followed.len() == expected.len() && first_gap.is_none(),
+        "logs -f lost or reordered lines across rotations: {} lines, first difference at {first_gap:?}: {:?}",
+        followed.len(),
+        first_gap.and_then(|i| followed.get(i))
+    );
+    let uid = pod_field(&k, "chatty", ".metadata.uid");
+    let log = server.data_dir().join("pods").join(&uid).join("logs/c/0.log");
+    let rotated = |n: u32| log.with_file_name(format!("0.log.{n}"));
+    assert!(rotated(1).exists() && rotated(2).exists() && !rotated(3).exists(), "three files kept");
+    assert!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) <= 16 * 1024);
+    let all = k.run(&["logs", "chatty"]).ok();
+    assert!(all.ends_with("line 2999\n") && !all.starts_with("line 0\n"), "the oldest lines are rotated away");
+
+    // Bad input: an impossible securityContext, a pull that hangs deleted mid-pull, and the
+    // server killed (SIGKILL) while a pod is starting.
+    let nonroot = web_pod("nonroot", "busybox:1.36", "    securityContext:\n      runAsNonRoot: true\n");
+    k.run_stdin(&["apply", "-f", "-"], &nonroot).ok();
+    assert!(eventually(WAIT, || row_is(&k, "nonroot", "0/1", "CreateContainerConfigError")));
+    assert!(describe(&k, "nonroot").contains("container has runAsNonRoot and image will run as root"));
+    k.run_stdin(&["apply", "-f", "-"], &web_pod("hang", &format!("{silent_host}/hangs:1"), "")).ok();
+    assert!(eventually(WAIT, || describe(&k, "hang").contains("Pulling")));
+    // The pull would wait a minute for the silent registry; the deletion does not.
+    k.run(&["delete", "pod", "hang", "--timeout=20s"]).ok();
+    k.run_stdin(&["apply", "-f", "-"], &web_pod("interrupted", "busybox:1.36", "")).ok();
+    server.kill_and_restart();
+    let k = server.kubectl("1.32");
+    assert!(eventually(WAIT, || row_is(&k, "interrupted", "1/1", "Running")), "{}", describe(&k, "interrupted"));
+    assert!(row_is(&k, "private", "1/1", "Running"));
+    assert!(eventually(WAIT, || http_get("127.0.0.1", hp).unwrap_or_default().contains("private page")));
+
+    // A burst of pods, then everything deleted: the host is as it was.
+    let burst: String =
+        (0..20).map(|i| format!("---\n{}", web_pod(&format!("burst-{i}"), "busybox:1.36", ""))).collect();
+    k.run_stdin(&["apply", "-f", "-"], &burst).ok();
+    assert!(eventually(WAIT, || (0..20).all(|i| row_is(&k, &format!("burst-{i}"), "1/1", "Running"))));
+    k.run(&["delete", "pod", "--all", "--grace-period=2"]).ok();
+    assert!(eventually(WAIT, || k.run(&["get", "pods", "-o", "name"]).stdout.trim().is_empty()));
+    assert_host_clean(&server, "skt3");
+    assert!(http_get("127.0.0.1", hp).is_none(), "the hostPort is closed with its pod");
+    drop(silent);
+}
+
+/// A tmpfs of `size` mounted on `path`, unmounted (and the directory removed) on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Self {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("mount");
+        assert!(ok.success(), "mounting a tmpfs on {}", path.display());
+        Tmpfs(path.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Write zeros to `path` until the file system is full.
+fn fill(path: &Path) {
+    let mut f = std::fs::File::create(path).expect("filler");
+    let block = vec![0u8; 1 << 20];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[test]
+fn a_full_disk_fails_writes_clearly_and_the_node_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _tmpfs = Tmpfs::mount(dir.path(), "64m");
+    let server = Server::with_node_in(dir, 4, &[], |d| web_image(d, "busybox:1.36", "still here\n"));
+    let k = server.kubectl("1.32");
+    k.run_stdin(&["apply", "-f", "-"], &web_pod("before", "busybox:1.36", "")).ok();
+    assert!(eventually(WAIT, || row_is(&k, "before", "1/1", "Running")));
+    let ip = pod_field(&k, "before", ".status.podIP");
+
+    let filler = server.data_dir().join("filler");
+    fill(&filler);
+    // Creating pods now fails with a clear error (the store may still have room for a few).
+    let failure = (0..50).find_map(|i| {
+        let r = k.run_stdin(&["apply", "-f", "-"], &web_pod(&format!("during-{i}"), "busybox:1.36", ""));
+        (r.code != 0).then_some(r.stderr)
+    });
+    let failure = failure.expect("writes fail once the disk is full");
+    assert!(failure.contains("No space left on device") && failure.contains("is full"), "{failure}");
+    // Reads still work and the running pod keeps serving.
+    assert!(row_is(&k, "before", "1/1", "Running"));
+    assert!(http_get(&ip, 80).unwrap_or_default().contains("still here"));
+
+    // With space again the same server takes writes, and every pod it accepted starts.
+    std::fs::remove_file(&filler).expect("free the disk");
+    k.run_stdin(&["apply", "-f", "-"], &web_pod("after", "busybox:1.36", "")).ok();
+    let all_running = || {
+        let names = k.run(&["get", "pods", "-o", "name"]).stdout;
+        let names: Vec<&str> = names.lines().map(|n| n.trim_start_matches("pod/")).collect();
+        names.contains(&"after") && names.iter().all(|n| row_is(&k, n, "1/1", "Running"))
+    };
+    assert!(eventually(WAIT, all_running), "{}", k.run(&["get", "pods"]).stdout);
+    k.run(&["delete", "pod", "--all", "--grace-period=2"]).ok();
+    assert!(eventually(WAIT, || k.run(&["get", "pods", "-o", "name"]).stdout.trim().is_empty()));
+    assert_host_clean(&server, "skt4");
 }

@@ -34,11 +34,22 @@ impl Server {
     /// A server whose node runs pods, on its own bridge and /24 (`net` in 1..=99 keeps tests
     /// apart), with `prepare` run on the data directory first (images, registries.yaml).
     pub fn with_node(net: u8, prepare: impl FnOnce(&Path)) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::with_node_args(net, &[], prepare)
+    }
+
+    /// [`Server::with_node`] with more `skiff server` flags.
+    pub fn with_node_args(net: u8, extra: &[&str], prepare: impl FnOnce(&Path)) -> Self {
+        Self::with_node_in(tempfile::tempdir().expect("tempdir"), net, extra, prepare)
+    }
+
+    /// [`Server::with_node_args`] on a data directory the caller made (e.g. a small tmpfs).
+    pub fn with_node_in(dir: tempfile::TempDir, net: u8, extra: &[&str], prepare: impl FnOnce(&Path)) -> Self {
         prepare(dir.path());
         let cidr = format!("10.{}.{net}.0/24", 150);
         let bridge = format!("skt{net}");
-        Self::start_in(dir, &["--pod-cidr", &cidr, "--bridge", &bridge, "--node-name", "skiff-test"])
+        let mut args = vec!["--pod-cidr", &cidr, "--bridge", &bridge, "--node-name", "skiff-test"];
+        args.extend_from_slice(extra);
+        Self::start_in(dir, &args)
     }
 
     pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Self {
