@@ -29,6 +29,8 @@ pub struct AgentConfig {
     pub bridge: String,
     /// When container log files rotate.
     pub log_limits: crate::logs::LogLimits,
+    /// Masquerade what pods send beyond the pod subnet (off: pods reach only this machine).
+    pub outbound_nat: bool,
     pub client: kube::Client,
 }
 
@@ -98,6 +100,11 @@ impl Agent {
 pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     let net = crate::net::Net::connect()?;
     net.ensure_bridge(&agent.config.bridge, agent.gateway(), agent.config.pod_subnet.prefix).await?;
+    let (bridge, subnet) = (&agent.config.bridge, agent.config.pod_subnet);
+    let nat = if agent.config.outbound_nat { crate::nat::enable(bridge, subnet) } else { crate::nat::disable(bridge) };
+    if let Err(e) = nat {
+        tracing::warn!(error = %e, "setting up outbound NAT for pods: pods reach only this machine");
+    }
     register(&agent).await?;
     tokio::spawn(heartbeat(agent.clone()));
 

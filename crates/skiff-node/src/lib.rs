@@ -14,6 +14,7 @@ pub mod expand;
 pub mod hostport;
 pub mod ipam;
 pub mod logs;
+pub mod nat;
 pub mod net;
 pub mod pod_dir;
 pub mod process;

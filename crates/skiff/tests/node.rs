@@ -504,3 +504,90 @@ fn a_full_disk_fails_writes_clearly_and_the_node_recovers() {
     assert!(eventually(WAIT, || k.run(&["get", "pods", "-o", "name"]).stdout.trim().is_empty()));
     assert_host_clean(&server, "skt4");
 }
+
+const FORWARDING: &str = "/proc/sys/net/ipv4/ip_forward";
+
+/// A network namespace standing in for "the outside": a veth to the host, `host_ip` on the host end
+/// and `ns_ip` inside, and a web server there whose CGI answers with the caller's address.
+struct Outside {
+    name: String,
+    /// The host's IPv4 forwarding setting before the test (the NAT setup switches it on).
+    forwarding: String,
+    server: std::process::Child,
+    _www: tempfile::TempDir,
+}
+
+impl Outside {
+    fn start(name: &str, host_ip: &str, ns_ip: &str) -> Self {
+        let sh = |cmd: &str| {
+            let ok = std::process::Command::new("sh").arg("-c").arg(cmd).status().expect("sh");
+            assert!(ok.success(), "{cmd}");
+        };
+        let _ = std::process::Command::new("ip").args(["netns", "del", name]).status();
+        let forwarding = std::fs::read_to_string(FORWARDING).expect("ip_forward");
+        sh(&format!(
+            "ip netns add {name} && ip link add {name}h type veth peer name {name}n && \
+             ip link set {name}n netns {name} && ip addr add {host_ip}/30 dev {name}h && ip link set {name}h up && \
+             ip -n {name} addr add {ns_ip}/30 dev {name}n && ip -n {name} link set {name}n up && ip -n {name} link set lo up"
+        ));
+        let www = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(www.path().join("cgi-bin")).expect("cgi-bin");
+        let script = www.path().join("cgi-bin/peer");
+        std::fs::write(&script, "#!/bin/busybox sh\necho 'Content-Type: text/plain'\necho\necho $REMOTE_ADDR\n")
+            .expect("script");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        let server = std::process::Command::new("ip")
+            .args(["netns", "exec", name, "busybox", "httpd", "-f", "-p", &format!("{ns_ip}:8080"), "-h"])
+            .arg(www.path())
+            .spawn()
+            .expect("httpd in the netns");
+        Outside { name: name.into(), forwarding, server, _www: www }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = std::process::Command::new("ip").args(["link", "del", &format!("{}h", self.name)]).status();
+        let _ = std::fs::write(FORWARDING, &self.forwarding);
+    }
+}
+
+#[test]
+fn outbound_nat_masquerades_pod_traffic_leaving_the_pod_network() {
+    // "Outside" is a namespace this test makes: nothing leaves the machine.
+    let outside = Outside::start("skext5", "198.18.5.1", "198.18.5.2");
+    let dir = tempfile::tempdir().expect("tempdir");
+    web_image(dir.path(), "busybox:1.36", "");
+    let server =
+        Server::start_in(dir, &["--pod-cidr", "10.150.5.0/24", "--bridge", "skt5", "--node-name", "skiff-test"]);
+    let k = server.kubectl("1.32");
+    let nft_table =
+        || std::process::Command::new("nft").args(["list", "table", "ip", "skiff-skt5"]).output().expect("nft");
+    let rules = nft_table();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(rules.contains("ip saddr 10.150.5.0/24 ip daddr != 10.150.5.0/24 masquerade"), "{rules}");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: caller\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox:1.36\n    command: [\"wget\", \"-qO-\", \"http://198.18.5.2:8080/cgi-bin/peer\"]\n";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    assert!(
+        eventually(WAIT, || row_is(&k, "caller", "0/1", "Completed")),
+        "{}",
+        k.run(&["describe", "pod", "caller"]).stdout
+    );
+    // The outside saw the node's address, not the pod's.
+    assert_eq!(k.run(&["logs", "caller"]).ok().trim(), "198.18.5.1");
+    k.run(&["delete", "pod", "caller"]).ok();
+    drop(server);
+    // The NAT table outlives the server (pods outlive it too); a node started without NAT removes it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let again = Server::start_in(
+        dir,
+        &["--pod-cidr", "10.150.5.0/24", "--bridge", "skt5", "--node-name", "skiff-test", "--disable-outbound-nat"],
+    );
+    let gone = || !nft_table().status.success();
+    assert!(eventually(WAIT, gone), "the NAT table is left behind");
+    drop(again);
+    drop(outside);
+}

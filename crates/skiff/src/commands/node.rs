@@ -19,6 +19,9 @@ pub struct NodeArgs {
     /// A container's log file is rotated when it reaches this size (a quantity: 10Mi, 500Ki).
     #[arg(long, default_value = "10Mi", value_parser = parse_size)]
     pub container_log_max_size: u64,
+    /// Pods reach only this machine: no NAT for their traffic to other addresses (tests use this).
+    #[arg(long)]
+    pub disable_outbound_nat: bool,
     /// Log files kept per container, the current one included.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub container_log_max_files: u32,
@@ -77,6 +80,7 @@ pub async fn start(
             max_size: args.container_log_max_size,
             max_files: args.container_log_max_files,
         },
+        outbound_nat: !args.disable_outbound_nat,
         client: client.clone(),
     };
     let agent = skiff_node::agent::Agent::new(config)?;

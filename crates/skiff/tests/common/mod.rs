@@ -47,7 +47,9 @@ impl Server {
         prepare(dir.path());
         let cidr = format!("10.{}.{net}.0/24", 150);
         let bridge = format!("skt{net}");
-        let mut args = vec!["--pod-cidr", &cidr, "--bridge", &bridge, "--node-name", "skiff-test"];
+        // No NAT out of the machine in tests (the NAT test starts its server itself).
+        let mut args =
+            vec!["--pod-cidr", &cidr, "--bridge", &bridge, "--node-name", "skiff-test", "--disable-outbound-nat"];
         args.extend_from_slice(extra);
         Self::start_in(dir, &args)
     }
