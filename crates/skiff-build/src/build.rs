@@ -3,11 +3,13 @@
 //! Each stage starts from `scratch`, an earlier stage, a local image or a pulled one. Config
 //! instructions change the config; COPY and ADD make layers; every layer-making step has a cache
 //! key (the previous key, the instruction, and the content of its sources), so an unchanged step
-//! reuses its layer. RUN needs the container runtime and is not available yet.
+//! reuses its layer. RUN runs its command in a container (see `run.rs`); its key is the previous
+//! key, the command and the build arguments, as Docker caches it.
 
 use crate::config::{BuildError, apply_change, apply_instruction};
 use crate::context::{Ignore, clean, resolve_sources};
 use crate::expand::expand;
+use crate::run::{RunStep, Runner, write_upper_layer};
 use oci_spec::image::{Config, Descriptor, History, HistoryBuilder};
 use parse_dockerfile::{Instruction, Source};
 use serde::{Deserialize, Serialize};
@@ -376,8 +378,14 @@ impl<W: Write> LayerWriter<W> {
 }
 
 /// Write the layer a COPY/ADD produces into `out`.
-fn write_layer(out: impl Write, srcs: &[Src], spec: &CopySpec, stage: &Stage, ignore: &Ignore) -> Result<(), String> {
-    let workdir = stage.workdir();
+fn write_layer(
+    out: impl Write,
+    srcs: &[Src],
+    spec: &CopySpec,
+    workdir: &str,
+    base_dirs: &[PathBuf],
+    ignore: &Ignore,
+) -> Result<(), String> {
     let dest_abs = if spec.dest.starts_with('/') {
         spec.dest.clone()
     } else {
@@ -396,14 +404,13 @@ fn write_layer(out: impl Write, srcs: &[Src], spec: &CopySpec, stage: &Stage, ig
                     continue;
                 }
                 let rel = entry.path().strip_prefix(&s.path).map_err(|e| e.to_string())?;
-                w.add_path(entry.path(), &dest.join(rel), spec, s.keep_owner, &stage.base_dirs)
-                    .map_err(|e| e.to_string())?;
+                w.add_path(entry.path(), &dest.join(rel), spec, s.keep_owner, base_dirs).map_err(|e| e.to_string())?;
             }
         } else if spec.extract && tar_reader(&s.path).is_some() {
-            w.add_archive(&s.path, &dest, &stage.base_dirs)?;
+            w.add_archive(&s.path, &dest, base_dirs)?;
         } else {
             let target = if dest_is_dir { dest.join(s.path.file_name().unwrap_or_default()) } else { dest.clone() };
-            w.add_path(&s.path, &target, spec, s.keep_owner, &stage.base_dirs).map_err(|e| e.to_string())?;
+            w.add_path(&s.path, &target, spec, s.keep_owner, base_dirs).map_err(|e| e.to_string())?;
         }
     }
     w.tar.into_inner().map_err(|e| e.to_string())?.flush().map_err(|e| e.to_string())
@@ -414,6 +421,7 @@ pub fn build(
     store: &ImageStore,
     opts: &BuildOptions,
     fetch: Fetch<'_>,
+    runner: Runner<'_>,
     log: &mut dyn FnMut(&str),
 ) -> Result<Image, BuildError> {
     let dockerfile_path = opts.dockerfile.clone().unwrap_or_else(|| opts.context.join("Dockerfile"));
@@ -471,20 +479,17 @@ pub fn build(
         };
         for ins in stage.instructions {
             step_no += 1;
-            run_instruction(
+            let ctx = StepContext {
                 store,
                 opts,
-                &mut st,
-                ins,
-                &done,
-                &ignore,
-                &cache_dir,
-                empty_dir.path(),
-                &global,
-                step_no,
-                total,
-                log,
-            )?;
+                done: &done,
+                ignore: &ignore,
+                cache_dir: &cache_dir,
+                empty_dir: empty_dir.path(),
+                global: &global,
+                runner,
+            };
+            run_instruction(&ctx, &mut st, ins, step_no, total, log)?;
         }
         let config = new_config(st.config.clone(), &st.diff_ids, st.history.clone(), &now())?;
         // Only the final stage is named; earlier stages stay untagged (prune removes them).
@@ -504,41 +509,74 @@ fn parse_arg(s: &str) -> (String, Option<String>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A step's place in the build, `[3/7]` in the log.
+#[derive(Clone, Copy)]
+struct Step {
+    no: usize,
+    total: usize,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}/{}]", self.no, self.total)
+    }
+}
+
+/// What every step of a build shares.
+#[derive(Clone, Copy)]
+struct StepContext<'a> {
+    store: &'a ImageStore,
+    opts: &'a BuildOptions,
+    done: &'a [(Option<String>, Image)],
+    ignore: &'a Ignore,
+    cache_dir: &'a Path,
+    empty_dir: &'a Path,
+    global: &'a HashMap<String, String>,
+    runner: Runner<'a>,
+}
+
 fn run_instruction(
-    store: &ImageStore,
-    opts: &BuildOptions,
+    ctx: &StepContext<'_>,
     st: &mut Stage,
     ins: &Instruction<'_>,
-    done: &[(Option<String>, Image)],
-    ignore: &Ignore,
-    cache_dir: &Path,
-    empty_dir: &Path,
-    global: &HashMap<String, String>,
     step_no: usize,
     total: usize,
     log: &mut dyn FnMut(&str),
 ) -> Result<(), BuildError> {
+    let StepContext { opts, global, .. } = *ctx;
     match ins {
         Instruction::Arg(a) => {
             let (k, default) = parse_arg(&a.arguments.value);
-            let v = opts.build_args.get(&k).cloned().or(default).or_else(|| global.get(&k).cloned()).unwrap_or_default();
+            let v =
+                opts.build_args.get(&k).cloned().or(default).or_else(|| global.get(&k).cloned()).unwrap_or_default();
             log(&format!("[{step_no}/{total}] ARG {k}"));
             st.vars.insert(k.clone(), v.clone());
             st.next_key("ARG", &format!("{k}={v}"));
             Ok(())
         }
-        Instruction::Run(_) => Err(BuildError::NotAllowed {
-            instruction: "RUN".into(),
-            why: "RUN steps need the container runtime, which arrives with the node agent; for now build with COPY/ADD and config instructions".into(),
-        }),
+        Instruction::Run(r) => {
+            if !r.options.is_empty() || !r.here_docs.is_empty() {
+                return Err(err(
+                    &instruction_text(ins),
+                    "RUN flags (--mount, --network) and here-documents are not supported yet",
+                ));
+            }
+            let args = match &r.arguments {
+                parse_dockerfile::Command::Exec(items) => items.value.iter().map(|s| s.value.to_string()).collect(),
+                parse_dockerfile::Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.value.to_string()],
+                _ => return Err(err("RUN", "an unsupported command form")),
+            };
+            run_step(ctx, st, args, Step { no: step_no, total }, log)
+        }
         Instruction::Copy(c) => {
             let spec_text = format!("COPY {}{}", flags_text(&c.options), sources_text(&c.src, &c.dest.value));
-            layer_step(store, st, &c.options, &c.src, &c.dest.value, false, &spec_text, done, opts, ignore, cache_dir, empty_dir, step_no, total, log)
+            let step = Step { no: step_no, total };
+            layer_step(ctx, st, &c.options, &c.src, &c.dest.value, false, &spec_text, step, log)
         }
         Instruction::Add(a) => {
             let spec_text = format!("ADD {}{}", flags_text(&a.options), sources_text(&a.src, &a.dest.value));
-            layer_step(store, st, &a.options, &a.src, &a.dest.value, true, &spec_text, done, opts, ignore, cache_dir, empty_dir, step_no, total, log)
+            let step = Step { no: step_no, total };
+            layer_step(ctx, st, &a.options, &a.src, &a.dest.value, true, &spec_text, step, log)
         }
         Instruction::Cmd(_) | Instruction::Entrypoint(_) => {
             let text = instruction_text(ins);
@@ -547,7 +585,13 @@ fn run_instruction(
             st.next_key(&text, "");
             st.record(&text, true)
         }
-        Instruction::Env(_) | Instruction::Label(_) | Instruction::Expose(_) | Instruction::User(_) | Instruction::Workdir(_) | Instruction::Volume(_) | Instruction::Stopsignal(_) => {
+        Instruction::Env(_)
+        | Instruction::Label(_)
+        | Instruction::Expose(_)
+        | Instruction::User(_)
+        | Instruction::Workdir(_)
+        | Instruction::Volume(_)
+        | Instruction::Stopsignal(_) => {
             let raw = instruction_text(ins);
             let text = expand(&raw, &st.vars).map_err(|e| err(&raw, e))?;
             log(&format!("[{step_no}/{total}] {text}"));
@@ -565,8 +609,91 @@ fn run_instruction(
             log(&format!("[{step_no}/{total}] HEALTHCHECK ignored: Kubernetes uses the pod's probes instead"));
             Ok(())
         }
-        other => Err(BuildError::NotAllowed { instruction: instruction_text(other).split_whitespace().next().unwrap_or("").into(), why: "not supported yet".into() }),
+        other => Err(BuildError::NotAllowed {
+            instruction: instruction_text(other).split_whitespace().next().unwrap_or("").into(),
+            why: "not supported yet".into(),
+        }),
     }
+}
+
+/// A RUN step: its command in a container over the stage so far; what it changed is the layer.
+fn run_step(
+    ctx: &StepContext<'_>,
+    st: &mut Stage,
+    args: Vec<String>,
+    step: Step,
+    log: &mut dyn FnMut(&str),
+) -> Result<(), BuildError> {
+    let StepContext { store, runner, .. } = *ctx;
+    let text = match args.as_slice() {
+        [sh, c, cmd] if sh == "/bin/sh" && c == "-c" => format!("RUN {cmd}"),
+        _ => format!("RUN {}", serde_json::to_string(&args).unwrap_or_default()),
+    };
+    // Build arguments are the command's environment too, under the stage's ENV.
+    let mut config = st.config.clone();
+    let mut env = config.env().clone().unwrap_or_default();
+    let defined: Vec<String> = env.iter().filter_map(|e| e.split_once('=').map(|(k, _)| k.to_string())).collect();
+    let mut build_args: Vec<String> =
+        st.vars.iter().filter(|(k, _)| !defined.contains(k)).map(|(k, v)| format!("{k}={v}")).collect();
+    build_args.sort();
+    let key = st.next_key(&text, &build_args.join("\n"));
+    env.extend(build_args);
+    config.set_env(Some(env));
+    let (stack, diff_ids) = (st.layers.clone(), st.diff_ids.clone());
+    add_layer(ctx, st, &key, &text, step, log, |tmp| {
+        if stack.is_empty() {
+            return Err(err(&text, "RUN needs a base image with the command in it (the stage starts FROM scratch)"));
+        }
+        let layers = store.unpack_layers(&stack, &diff_ids)?;
+        let work =
+            tempfile::Builder::new().prefix("run-").tempdir_in(store.root().join("tmp")).map_err(|e| err(&text, e))?;
+        let run = RunStep { layers, dir: work.path().to_path_buf(), args: args.clone(), config };
+        let code = runner(&run).map_err(|e| err(&text, e))?;
+        if code != 0 {
+            return Err(err(
+                &text,
+                format!("process {:?} did not complete successfully: exit code: {code}", args.join(" ")),
+            ));
+        }
+        write_upper_layer(&work.path().join("upper"), std::io::BufWriter::new(tmp)).map_err(|e| err(&text, e))
+    })
+}
+
+/// Add the layer of cache `key` to the stage: the cached one when the store still has it, else
+/// the one `make` writes (into a temporary file), imported and remembered under `key`.
+fn add_layer(
+    ctx: &StepContext<'_>,
+    st: &mut Stage,
+    key: &str,
+    text: &str,
+    step: Step,
+    log: &mut dyn FnMut(&str),
+    make: impl FnOnce(&mut fs::File) -> Result<(), BuildError>,
+) -> Result<(), BuildError> {
+    let StepContext { store, cache_dir, .. } = *ctx;
+    let cache_file = cache_dir.join(key);
+    let cached: Option<CachedLayer> = fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let cached = cached.filter(|c| skiff_image::store::digest_of(&c.layer).is_ok_and(|d| store.has_blob(&d)));
+    let (layer, diff_id) = match cached {
+        Some(c) => {
+            log(&format!("{step} {text} (cached)"));
+            (c.layer, Digest::parse(&c.diff_id).ok_or_else(|| err(text, "corrupt cache entry"))?)
+        }
+        None => {
+            log(&format!("{step} {text}"));
+            let mut tmp = tempfile::tempfile_in(store.root().join("tmp")).map_err(|e| err(text, e))?;
+            make(&mut tmp)?;
+            tmp.seek(std::io::SeekFrom::Start(0)).map_err(|e| err(text, e))?;
+            let (layer, diff_id) = import_layer(store, std::io::BufReader::new(tmp))?;
+            let entry = CachedLayer { layer: layer.clone(), diff_id: diff_id.to_string() };
+            let json = serde_json::to_vec(&entry).map_err(|e| err(text, e))?;
+            skiff_image::store::write_atomic(&store.root().join("tmp"), &cache_file, &json)?;
+            (layer, diff_id)
+        }
+    };
+    st.layers.push(layer);
+    st.diff_ids.push(diff_id);
+    st.record(text, false)
 }
 
 fn flags_text(flags: &[parse_dockerfile::Flag<'_>]) -> String {
@@ -633,22 +760,17 @@ fn instruction_text(ins: &Instruction<'_>) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn layer_step(
-    store: &ImageStore,
+    ctx: &StepContext<'_>,
     st: &mut Stage,
     options: &[parse_dockerfile::Flag<'_>],
     srcs: &[Source<'_>],
     dest: &str,
     is_add: bool,
     text: &str,
-    done: &[(Option<String>, Image)],
-    opts: &BuildOptions,
-    ignore: &Ignore,
-    cache_dir: &Path,
-    empty_dir: &Path,
-    step_no: usize,
-    total: usize,
+    step: Step,
     log: &mut dyn FnMut(&str),
 ) -> Result<(), BuildError> {
+    let StepContext { store, opts, done, ignore, empty_dir, .. } = *ctx;
     let text = expand(text, &st.vars).map_err(|e| err(text, e))?;
     let mut spec = CopySpec {
         dest: expand(dest, &st.vars).map_err(|e| err(&text, e))?,
@@ -692,12 +814,12 @@ fn layer_step(
             Some(RootView::new(&dirs, empty_dir).map_err(|e| err(&text, e))?)
         }
     };
-    let (root, keep_owner, ctx) = match &view {
+    let (root, keep_owner, context_root) = match &view {
         Some(v) => (v.path.clone(), true, None),
         None => (opts.context.clone(), false, Some(opts.context.clone())),
     };
     let no_ignore = Ignore::default();
-    let ig = if ctx.is_some() { ignore } else { &no_ignore };
+    let ig = if context_root.is_some() { ignore } else { &no_ignore };
     let mut sources = Vec::new();
     for s in srcs {
         let Source::Path(p) = s else { return Err(err(&text, "here-documents are not supported yet")) };
@@ -709,35 +831,16 @@ fn layer_step(
             ));
         }
         for path in resolve_sources(&root, &p, ig).map_err(|e| err(&text, e))? {
-            sources.push(Src { path, keep_owner, context_root: ctx.clone() });
+            sources.push(Src { path, keep_owner, context_root: context_root.clone() });
         }
     }
     let fp = fingerprint(&sources, ig).map_err(|e| err(&text, e))?;
     let workdir = st.workdir();
     let key = st.next_key(&format!("{text} chown={:?} chmod={:?} workdir={workdir}", spec.chown, spec.chmod), &fp);
-    let cache_file = cache_dir.join(&key);
-    let cached: Option<CachedLayer> = fs::read(&cache_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let cached = cached.filter(|c| skiff_image::store::digest_of(&c.layer).is_ok_and(|d| store.has_blob(&d)));
-    let (layer, diff_id) = match cached {
-        Some(c) => {
-            log(&format!("[{step_no}/{total}] {text} (cached)"));
-            (c.layer, Digest::parse(&c.diff_id).ok_or_else(|| err(&text, "corrupt cache entry"))?)
-        }
-        None => {
-            log(&format!("[{step_no}/{total}] {text}"));
-            let mut tmp = tempfile::tempfile_in(store.root().join("tmp")).map_err(|e| err(&text, e))?;
-            write_layer(std::io::BufWriter::new(&mut tmp), &sources, &spec, st, ig).map_err(|e| err(&text, e))?;
-            tmp.seek(std::io::SeekFrom::Start(0)).map_err(|e| err(&text, e))?;
-            let (layer, diff_id) = import_layer(store, std::io::BufReader::new(tmp))?;
-            let entry = CachedLayer { layer: layer.clone(), diff_id: diff_id.to_string() };
-            let json = serde_json::to_vec(&entry).map_err(|e| err(&text, e))?;
-            skiff_image::store::write_atomic(&store.root().join("tmp"), &cache_file, &json)?;
-            (layer, diff_id)
-        }
-    };
-    st.layers.push(layer);
-    st.diff_ids.push(diff_id);
-    st.record(&text, false)
+    let base_dirs = st.base_dirs.clone();
+    add_layer(ctx, st, &key, &text, step, log, |tmp| {
+        write_layer(std::io::BufWriter::new(tmp), &sources, &spec, &workdir, &base_dirs, ig).map_err(|e| err(&text, e))
+    })
 }
 
 #[cfg(test)]

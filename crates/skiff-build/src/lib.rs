@@ -7,8 +7,10 @@ pub mod config;
 pub mod context;
 pub mod expand;
 pub mod import;
+pub mod run;
 pub mod words;
 
 pub use build::{BuildOptions, build};
 pub use config::{BuildError, apply_change};
 pub use import::import_rootfs;
+pub use run::{RunStep, Runner};

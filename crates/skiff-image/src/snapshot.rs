@@ -185,8 +185,17 @@ impl ImageStore {
                 format!("manifest has {} layers but the config lists {} diff_ids", layers.len(), diff_ids.len()),
             ));
         }
+        self.unpack_layers(layers, &diff_ids)
+    }
+
+    /// [`ImageStore::unpack`] for a layer stack that is not an image yet (a build in progress).
+    pub fn unpack_layers(
+        &self,
+        layers: &[oci_spec::image::Descriptor],
+        diff_ids: &[Digest],
+    ) -> Result<Vec<PathBuf>, StoreError> {
         let mut dirs = Vec::new();
-        for ((layer, diff_id), chain) in layers.iter().zip(&diff_ids).zip(chain_ids(&diff_ids)) {
+        for ((layer, diff_id), chain) in layers.iter().zip(diff_ids).zip(chain_ids(diff_ids)) {
             let dir = self.snapshot_dir(&chain);
             let fs_dir = dir.join("fs");
             if !fs_dir.exists() {

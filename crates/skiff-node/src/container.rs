@@ -116,6 +116,7 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
     let ctx = PodContext {
         hostname: pod_name.to_string(),
         netns: ns("net"),
+        host_network: false,
         ipcns: ns("ipc"),
         utsns: ns("uts"),
         mounts,
@@ -126,7 +127,8 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
     spec.save(base.join("config.json")).map_err(|e| PrepareError::Create(format!("writing config.json: {e}")))
 }
 
-fn mount_overlay(layers: &[PathBuf], base: &Path) -> Result<(), String> {
+/// Mount `base/rootfs` as an overlay of `layers` (bottom first) with `base/upper` and `base/work`.
+pub(crate) fn mount_overlay(layers: &[PathBuf], base: &Path) -> Result<(), String> {
     let target = base.join("rootfs");
     if is_mount_point(&target) {
         return Ok(());
@@ -238,13 +240,17 @@ pub fn unmount_attempt(dir: &PodDir, container: &str, attempt: u32) {
 
 /// Remove the pod's (empty, by now) cgroups in every hierarchy, v1 and v2.
 pub fn remove_cgroups(pod_uid: &str) {
-    let rel = format!("skiff/pod{pod_uid}");
+    remove_cgroup_tree(&format!("skiff/pod{pod_uid}"));
+}
+
+/// Remove the (empty) cgroup `rel` and its child cgroups in every hierarchy, v1 and v2.
+pub fn remove_cgroup_tree(rel: &str) {
     let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
     if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
         roots.extend(entries.flatten().map(|e| e.path()));
     }
     for root in roots {
-        let pod = root.join(&rel);
+        let pod = root.join(rel);
         if let Ok(children) = std::fs::read_dir(&pod) {
             for c in children.flatten().filter(|c| c.path().is_dir()) {
                 let _ = std::fs::remove_dir(c.path());

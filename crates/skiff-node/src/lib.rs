@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod backoff;
+pub mod build_step;
 pub mod container;
 pub mod events;
 pub mod expand;

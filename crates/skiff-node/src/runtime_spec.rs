@@ -107,6 +107,8 @@ pub struct PodContext {
     pub hostname: String,
     /// The pod's shared namespaces (network, IPC, UTS), as /proc/PID/ns/* or bind-mounted paths.
     pub netns: Option<PathBuf>,
+    /// The host's network namespace instead of one of the pod's own (`netns` is then unused).
+    pub host_network: bool,
     pub ipcns: Option<PathBuf>,
     pub utsns: Option<PathBuf>,
     /// /etc/hosts, /etc/hostname, /etc/resolv.conf, /dev/termination-log and volumes.
@@ -221,13 +223,15 @@ pub fn runtime_spec(
         }
         b.build().map_err(build_err)
     };
-    let namespaces = vec![
+    let mut namespaces = vec![
         ns(LinuxNamespaceType::Pid, None)?,
         ns(LinuxNamespaceType::Mount, None)?,
-        ns(LinuxNamespaceType::Network, pod.netns.as_ref())?,
         ns(LinuxNamespaceType::Ipc, pod.ipcns.as_ref())?,
         ns(LinuxNamespaceType::Uts, pod.utsns.as_ref())?,
     ];
+    if !pod.host_network {
+        namespaces.push(ns(LinuxNamespaceType::Network, pod.netns.as_ref())?);
+    }
 
     let mut resources = LinuxResourcesBuilder::default();
     let q = |field: &str, res: &str| -> Result<Option<i64>, SpecError> {
@@ -286,6 +290,7 @@ mod tests {
         PodContext {
             hostname: "web".into(),
             netns: Some("/run/skiff/netns/web".into()),
+            host_network: false,
             ipcns: None,
             utsns: None,
             mounts: vec![BindMount {

@@ -37,6 +37,7 @@ fn busybox_container_runs_and_reports_its_exit_code() {
     let pod = PodContext {
         hostname: "web".into(),
         netns: None,
+        host_network: false,
         ipcns: None,
         utsns: None,
         mounts: vec![],
@@ -104,6 +105,7 @@ fn pod_network_serves_http(dir: &Path, rootfs: &Path) {
     let pod = PodContext {
         hostname: "web".into(),
         netns: Some(ns("net")),
+        host_network: false,
         ipcns: Some(ns("ipc")),
         utsns: Some(ns("uts")),
         mounts: vec![],

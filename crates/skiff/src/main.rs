@@ -61,6 +61,9 @@ enum Command {
         #[arg(long)]
         hostname: String,
     },
+    /// One RUN step of `skiff build` in a container: started by the build, not by hand.
+    #[command(hide = true)]
+    BuildStep { step: PathBuf },
     /// Print the admin kubeconfig written by `skiff server`.
     Kubeconfig,
     /// List local images.
@@ -170,7 +173,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         // Not to standard error: libcontainer logs from container processes whose stderr is the
         // container's own. A close-on-exec file never reaches the container's program.
-        Command::Shim { dir, .. } => {
+        Command::Shim { dir, .. } | Command::BuildStep { step: dir } => {
+            let dir = if dir.is_file() { dir.parent().unwrap_or(dir) } else { dir.as_path() };
             let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("shim.log"))?;
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
@@ -190,6 +194,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Command::Agent { kubeconfig, node } => commands::node::agent(cli.data_dir, kubeconfig, node),
         Command::Shim { dir, hostname } => commands::node::shim(&dir, &hostname),
+        Command::BuildStep { step } => commands::images::build_step(&step),
         Command::Kubeconfig => {
             let path = cli.data_dir.join("kubeconfig.yaml");
             let text = std::fs::read_to_string(&path).with_context(|| {

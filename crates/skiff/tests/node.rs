@@ -34,10 +34,14 @@ fn web_image(data: &Path, reference: &str, page: &str) {
 
 /// GET / from ip:port (None when nothing answers).
 fn http_get(ip: &str, port: u16) -> Option<String> {
+    http_get_path(ip, port, "/")
+}
+
+fn http_get_path(ip: &str, port: u16, path: &str) -> Option<String> {
     let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().ok()?;
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
     Some(body)
@@ -215,13 +219,22 @@ fn lifecycles_logs_spring_flow_and_a_server_restart() {
     let ctx = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         ctx.path().join("Dockerfile"),
-        "FROM busybox:1.36\nCOPY app.txt /www/index.html\nCMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait\"]\n",
+        "FROM busybox:1.36\nCOPY app.txt /www/index.html\nCOPY old.txt /www/old.txt\nARG GREETING=built\n\
+         RUN echo \"$GREETING by RUN in $(pwd) as $(id -u)\" > /www/run.txt && rm /www/old.txt\n\
+         CMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait\"]\n",
     )
     .expect("Dockerfile");
     std::fs::write(ctx.path().join("app.txt"), "spring says hi\n").expect("app");
+    std::fs::write(ctx.path().join("old.txt"), "removed by RUN\n").expect("old");
     let (code, _, err) =
         skiff(server.data_dir(), &["build", "-t", "spring-server", ctx.path().to_str().expect("utf8")]);
     assert_eq!(code, 0, "{err}");
+    // A failing RUN fails the build with the command's exit code.
+    let bad = tempfile::tempdir().expect("tempdir");
+    std::fs::write(bad.path().join("Dockerfile"), "FROM busybox:1.36\nRUN echo failing; exit 3\n").expect("Dockerfile");
+    let (code, _, err) = skiff(server.data_dir(), &["build", "-t", "bad:1", bad.path().to_str().expect("utf8")]);
+    assert_ne!(code, 0);
+    assert!(err.contains("did not complete successfully: exit code: 3"), "{err}");
 
     let k = server.kubectl("1.32");
     k.run_stdin(&["apply", "-f", "-"], PODS).ok();
@@ -251,6 +264,10 @@ fn lifecycles_logs_spring_flow_and_a_server_restart() {
     assert!(eventually(WAIT, || row_is(&k, "spring-local", "1/1", "Running")), "{}", describe("spring-local"));
     let spring_ip = pod_field(&k, "spring-local", ".status.podIP");
     assert!(http_get(&spring_ip, 8080).unwrap_or_default().contains("spring says hi"));
+    // What RUN wrote is in the image, and what it removed is gone.
+    let run_txt = http_get_path(&spring_ip, 8080, "/run.txt").unwrap_or_default();
+    assert!(run_txt.contains("built by RUN in / as 0"), "{run_txt}");
+    assert!(http_get_path(&spring_ip, 8080, "/old.txt").unwrap_or_default().contains("404"), "old.txt survived RUN rm");
 
     // Two containers share the pod's network: the client reaches the web server on localhost.
     assert!(eventually(WAIT, || row_is(&k, "pair", "2/2", "Running")), "{}", describe("pair"));

@@ -174,8 +174,10 @@ pub fn build(data_dir: &Path, args: BuildArgs<'_>) -> anyhow::Result<()> {
     let fetch = |r: &Reference| -> Result<skiff_image::Image, String> {
         rt.block_on(skiff_image::registry::pull(&store, &transport, r, progress.as_ref())).map_err(|e| e.to_string())
     };
+    let exe = std::env::current_exe().context("finding the skiff binary")?;
+    let runner = |step: &skiff_build::RunStep| run_build_step(&exe, step);
     let started = std::time::Instant::now();
-    let image = skiff_build::build(&store, &opts, &fetch, &mut |line| eprintln!("{line}"))?;
+    let image = skiff_build::build(&store, &opts, &fetch, &runner, &mut |line| eprintln!("{line}"))?;
     eprintln!("Built {} in {:.2}s", image.id(), started.elapsed().as_secs_f64());
     for t in &opts.tags {
         eprintln!("Tagged {t}");
@@ -193,5 +195,40 @@ pub fn prune(data_dir: &Path) -> anyhow::Result<()> {
         report.cache_entries,
         report::human_size(report.bytes)
     ));
+    Ok(())
+}
+
+/// Run one RUN step in a process of its own (`skiff build-step`), with the build's terminal as
+/// the step's output; its exit code comes back through `result.json` in the step's directory.
+fn run_build_step(exe: &Path, step: &skiff_build::RunStep) -> Result<i32, String> {
+    let file = step.dir.join("step.json");
+    let json = serde_json::to_vec(step).map_err(|e| e.to_string())?;
+    std::fs::write(&file, json).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    let status = std::process::Command::new(exe)
+        .arg("build-step")
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("starting the step: {e}"))?;
+    let result: serde_json::Value = std::fs::read(step.dir.join("result.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| format!("the step ended without a result ({status})"))?;
+    match (result["exitCode"].as_i64(), result["error"].as_str()) {
+        (Some(code), _) => Ok(code as i32),
+        (None, Some(e)) => Err(e.to_string()),
+        _ => Err(format!("the step ended without a result ({status})")),
+    }
+}
+
+/// `skiff build-step FILE`: run the step described in FILE and record how it ended.
+pub fn build_step(file: &Path) -> anyhow::Result<()> {
+    let step: skiff_build::RunStep =
+        serde_json::from_slice(&std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)?;
+    let result = match skiff_node::build_step::run(&step.layers, &step.dir, &step.args, &step.config) {
+        Ok(code) => serde_json::json!({ "exitCode": code }),
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    };
+    std::fs::write(step.dir.join("result.json"), result.to_string())?;
     Ok(())
 }
