@@ -56,7 +56,7 @@ for _ in $(seq 3); do
   for i in $(seq 2 $((N + 1))); do until python3 "$ANCHOR/waitfor.py" http $NET.$i 80 "hello from web" $BRIDGE 1 >/dev/null 2>&1; do :; done; done
   echo "$(ms "$t0" "$(now)")" >> "$T/twenty"
   sleep 1
-  shims=$(pgrep -f "skiff shim --dir $T/data/pods")
+  shims=$(pgrep -f -- "--dir $T/data/pods")
   rss=0; pss=0
   for p in $shims; do
     rss=$((rss + $(awk '/^VmRSS:/{print $2}' /proc/$p/status))); pss=$((pss + $(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)))

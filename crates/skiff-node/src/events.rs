@@ -10,20 +10,37 @@ pub enum Type {
     Warning,
 }
 
+/// Events waiting to be written, at most: beyond this they are dropped (and logged), as the
+/// kubelet's broadcaster drops them rather than stall a pod.
+const QUEUE: usize = 1024;
+
+/// Records events in the background, in order: a pod's start never waits for its events.
 #[derive(Clone)]
 pub struct Recorder {
-    client: kube::Client,
+    queue: tokio::sync::mpsc::Sender<Event>,
     component: &'static str,
     host: String,
 }
 
 impl Recorder {
+    /// A recorder writing through `client` from a task of its own (needs a tokio runtime).
     pub fn new(client: kube::Client, component: &'static str, host: &str) -> Self {
-        Recorder { client, component, host: host.to_string() }
+        let (queue, mut pending) = tokio::sync::mpsc::channel::<Event>(QUEUE);
+        tokio::spawn(async move {
+            while let Some(event) = pending.recv().await {
+                let ns = event.metadata.namespace.clone().unwrap_or_default();
+                if let Err(e) =
+                    Api::<Event>::namespaced(client.clone(), &ns).create(&PostParams::default(), &event).await
+                {
+                    tracing::debug!(error = %e, reason = ?event.reason, "recording an event");
+                }
+            }
+        });
+        Recorder { queue, component, host: host.to_string() }
     }
 
     /// Record an event about `pod` (and, with `container`, about that container's field path).
-    /// Failures are logged, never fatal: events are best-effort, as upstream.
+    /// Best-effort, as upstream: queued for the background writer, never fatal.
     pub async fn pod(&self, pod: &Pod, container: Option<&str>, kind: Type, reason: &str, message: &str) {
         let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
         let name = pod.metadata.name.clone().unwrap_or_default();
@@ -62,9 +79,8 @@ impl Recorder {
             reporting_instance: Some(self.host.clone()),
             ..Default::default()
         };
-        if let Err(e) = Api::<Event>::namespaced(self.client.clone(), &ns).create(&PostParams::default(), &event).await
-        {
-            tracing::debug!(error = %e, reason, "recording an event");
+        if self.queue.try_send(event).is_err() {
+            tracing::warn!(reason, "dropping an event: too many are waiting to be written");
         }
     }
 }

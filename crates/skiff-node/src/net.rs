@@ -76,7 +76,9 @@ impl Net {
         Ok(index)
     }
 
-    /// A veth pair `host_if` ↔ (peer moved into `netns` and configured there as eth0).
+    /// A veth pair: `host_if` on the bridge, up, and its peer made directly inside `netns` as
+    /// eth0, then configured there. One request creates all of it: moving an existing device
+    /// to another namespace waits for the kernel's RCU grace periods (15-20 ms here).
     pub async fn attach_pod(
         &self,
         bridge: &str,
@@ -86,24 +88,19 @@ impl Net {
         prefix: u8,
         gateway: Ipv4Addr,
     ) -> Result<(), NetError> {
+        use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkInfo};
         let bridge_index = self.require(bridge).await?;
-        let peer = format!("{host_if}p");
-        self.handle.link().add(LinkVeth::new(host_if, &peer).build()).execute().await.map_err(nl)?;
-        let host_index = self.require(host_if).await?;
-        self.handle
-            .link()
-            .set(LinkUnspec::new_with_index(host_index).controller(bridge_index).up().build())
-            .execute()
-            .await
-            .map_err(nl)?;
-        let peer_index = self.require(&peer).await?;
-        self.handle
-            .link()
-            .set(LinkUnspec::new_with_index(peer_index).setns_by_fd(netns.as_raw_fd()).build())
-            .execute()
-            .await
-            .map_err(nl)?;
-        configure_inside(netns, &peer, ip, prefix, gateway)
+        let mut msg = LinkVeth::new(host_if, POD_IF).controller(bridge_index).up().build();
+        for attr in &mut msg.attributes {
+            let LinkAttribute::LinkInfo(infos) = attr else { continue };
+            for info in infos {
+                if let LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))) = info {
+                    peer.attributes.push(LinkAttribute::NetNsFd(netns.as_raw_fd()));
+                }
+            }
+        }
+        self.handle.link().add(msg).execute().await.map_err(nl)?;
+        configure_inside(netns, POD_IF, ip, prefix, gateway)
     }
 
     /// Remove a link (a veth's host end takes its peer with it). Missing is fine.
@@ -119,8 +116,11 @@ fn libc_enodev() -> i32 {
     nix::errno::Errno::ENODEV as i32
 }
 
-/// Inside the pod's namespace (from a thread that enters it): rename the peer to eth0, give it
-/// the address, bring it and lo up, route via the gateway.
+/// The pod's end of its veth, inside the pod.
+const POD_IF: &str = "eth0";
+
+/// Inside the pod's namespace (from a thread that enters it): give eth0 the address, bring it
+/// and lo up, route via the gateway.
 fn configure_inside(
     netns: BorrowedFd<'_>,
     peer: &str,
@@ -141,12 +141,6 @@ fn configure_inside(
         rt.block_on(async {
             let net = Net::connect()?;
             let idx = net.require(&peer).await?;
-            net.handle
-                .link()
-                .set(LinkUnspec::new_with_index(idx).name("eth0".to_string()).build())
-                .execute()
-                .await
-                .map_err(nl)?;
             net.handle.address().add(idx, IpAddr::V4(ip), prefix).execute().await.map_err(nl)?;
             net.set_up(idx).await?;
             if let Some(lo) = net.index("lo").await? {

@@ -137,6 +137,7 @@ pub async fn run(client: kube::Client) {
 }
 
 async fn schedule_pending(client: &kube::Client, recorder: &Recorder) -> Result<(), kube::Error> {
+    tracing::debug!("scheduling pending pods");
     let pods: Api<Pod> = Api::all(client.clone());
     let pending = pods.list(&ListParams::default().fields("spec.nodeName=")).await?;
     if pending.items.is_empty() {
@@ -194,6 +195,7 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder) -> Result<
                     .map_err(kube::Error::HttpError)?;
                 match client.request::<serde_json::Value>(req).await {
                     Ok(_) => {
+                        tracing::debug!(pod = %name, node = %node_name, "bound");
                         let msg = format!("Successfully assigned {ns}/{name} to {node_name}");
                         recorder.pod(&pod, None, Type::Normal, "Scheduled", &msg).await;
                         let mut bound = pod.clone();

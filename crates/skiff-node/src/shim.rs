@@ -85,6 +85,35 @@ struct Shim {
     shutting_down: bool,
 }
 
+/// The shim's command line, `[shim] --dir DIR --hostname NAME` (the `skiff-shim` executable, or
+/// `skiff shim`), parsed by hand: the shim lives as long as its pod, so it links and touches as
+/// little as it can. Logs go to DIR/shim.log, not to standard error: libcontainer logs from
+/// container processes whose stderr is already the container's own.
+pub fn main_from_args(args: &[std::ffi::OsString]) -> Result<(), String> {
+    const USAGE: &str = "usage: skiff-shim --dir DIR --hostname NAME";
+    let (mut dir, mut hostname) = (None, None);
+    let mut it = args.iter().skip_while(|a| *a == "shim");
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--dir") => dir = it.next().map(PathBuf::from),
+            Some("--hostname") => hostname = it.next().and_then(|h| h.to_str()).map(String::from),
+            _ => return Err(USAGE.into()),
+        }
+    }
+    let (Some(dir), Some(hostname)) = (dir, hostname) else { return Err(USAGE.into()) };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("shim.log"))
+        .map_err(|e| format!("opening shim.log: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(log))
+        .init();
+    run(&dir, &hostname).map_err(|e| e.to_string())
+}
+
 /// Run the shim for the pod directory `dir` until it is told to shut down.
 pub fn run(dir: &Path, hostname: &str) -> Result<(), ShimError> {
     // Not the agent's session or process group: its signals and its exit are not ours.

@@ -56,6 +56,7 @@ struct Worker {
 pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
     let first = rx.borrow_and_update().clone();
     let Some(pod) = first else { return };
+    tracing::debug!(pod = ?pod.metadata.name, "pod worker started");
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let dir = PodDir::new(&agent.pods_root(), &uid);
     let start_time = pod.status.as_ref().and_then(|s| s.start_time.clone());
@@ -233,6 +234,7 @@ impl Worker {
                 Sandbox::spawn(&self.agent.config.shim_exe, &self.dir, self.name()).await.map_err(|e| e.to_string())?
             }
         };
+        tracing::debug!(pod = %self.name(), "shim ready");
         self.sandbox = Some(sandbox.clone());
         let ip = self.agent.ipam.allocate(&self.uid).map_err(|e| e.to_string())?;
         let veth = Agent::veth_name(&self.uid);
@@ -245,6 +247,7 @@ impl Worker {
             .await
             .map_err(|e| e.to_string())?;
         container::write_etc_files(&self.dir, self.name(), ip).map_err(|e| format!("writing /etc files: {e}"))?;
+        tracing::debug!(pod = %self.name(), %ip, "pod network ready");
         self.ip = Some(ip);
         self.open_host_ports(ip)
     }
@@ -369,6 +372,7 @@ impl Worker {
     /// Pull if needed, prepare and start `attempt` of `c`. Err: wait this long before trying again.
     async fn start(&mut self, c: &Container, attempt: u32) -> Result<(), Duration> {
         let image = self.ensure_image(c).await?;
+        tracing::debug!(pod = %self.name(), container = %c.name, "image ready");
         let layers = {
             let images = self.agent.images.clone();
             let img = image.clone();
@@ -400,10 +404,12 @@ impl Worker {
             let _ = std::fs::remove_dir_all(self.dir.attempt(&c.name, attempt));
             return Err(self.create_failed(c, e).await);
         }
+        tracing::debug!(pod = %self.name(), container = %c.name, attempt, "container prepared");
         self.event(Some(&c.name), Normal, "Created", &format!("Created container: {}", c.name)).await;
         let start = Request::Start { container: c.name.clone(), attempt, log: self.agent.config.log_limits };
         match sandbox.request(&start).await {
             Ok(()) => {
+                tracing::debug!(pod = %self.name(), container = %c.name, attempt, "container started");
                 self.waiting.remove(&c.name);
                 self.event(Some(&c.name), Normal, "Started", &format!("Started container {}", c.name)).await;
                 Ok(())

@@ -53,14 +53,6 @@ enum Command {
         #[command(flatten)]
         node: commands::node::NodeArgs,
     },
-    /// One pod's sandbox: started by the node agent, not by hand.
-    #[command(hide = true)]
-    Shim {
-        #[arg(long)]
-        dir: PathBuf,
-        #[arg(long)]
-        hostname: String,
-    },
     /// One RUN step of `skiff build` in a container: started by the build, not by hand.
     #[command(hide = true)]
     BuildStep { step: PathBuf },
@@ -150,10 +142,10 @@ fn main() -> std::process::ExitCode {
     // log filter set-up, which are most of the memory it would otherwise touch.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "shim") {
-        return match commands::node::shim_from_args(&args[2..]) {
+        return match skiff_node::shim::main_from_args(&args[2..]) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {e}");
                 std::process::ExitCode::FAILURE
             }
         };
@@ -173,8 +165,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         // Not to standard error: libcontainer logs from container processes whose stderr is the
         // container's own. A close-on-exec file never reaches the container's program.
-        Command::Shim { dir, .. } | Command::BuildStep { step: dir } => {
-            let dir = if dir.is_file() { dir.parent().unwrap_or(dir) } else { dir.as_path() };
+        Command::BuildStep { step } => {
+            let dir = step.parent().unwrap_or(step);
             let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("shim.log"))?;
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
@@ -193,7 +185,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             (!disable_agent).then_some(node),
         ),
         Command::Agent { kubeconfig, node } => commands::node::agent(cli.data_dir, kubeconfig, node),
-        Command::Shim { dir, hostname } => commands::node::shim(&dir, &hostname),
         Command::BuildStep { step } => commands::images::build_step(&step),
         Command::Kubeconfig => {
             let path = cli.data_dir.join("kubeconfig.yaml");

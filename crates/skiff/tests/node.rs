@@ -540,7 +540,10 @@ impl Outside {
             let ok = std::process::Command::new("sh").arg("-c").arg(cmd).status().expect("sh");
             assert!(ok.success(), "{cmd}");
         };
-        let _ = std::process::Command::new("ip").args(["netns", "del", name]).status();
+        let quiet = |args: &[&str]| {
+            let _ = std::process::Command::new("ip").args(args).stderr(std::process::Stdio::null()).status();
+        };
+        quiet(&["netns", "del", name]);
         let forwarding = std::fs::read_to_string(FORWARDING).expect("ip_forward");
         sh(&format!(
             "ip netns add {name} && ip link add {name}h type veth peer name {name}n && \
@@ -566,8 +569,9 @@ impl Drop for Outside {
     fn drop(&mut self) {
         let _ = self.server.kill();
         let _ = self.server.wait();
-        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
-        let _ = std::process::Command::new("ip").args(["link", "del", &format!("{}h", self.name)]).status();
+        for args in [vec!["netns", "del", &self.name], vec!["link", "del", &format!("{}h", self.name)]] {
+            let _ = std::process::Command::new("ip").args(&args).stderr(std::process::Stdio::null()).status();
+        }
         let _ = std::fs::write(FORWARDING, &self.forwarding);
     }
 }

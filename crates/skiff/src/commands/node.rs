@@ -73,7 +73,7 @@ pub async fn start(
     let config = skiff_node::agent::AgentConfig {
         node_name: args.node_name(),
         data_dir: data_dir.to_path_buf(),
-        shim_exe: std::env::current_exe().context("finding the skiff binary")?,
+        shim_exe: shim_exe()?,
         pod_subnet: args.subnet()?,
         bridge: args.bridge.clone(),
         log_limits: skiff_node::logs::LogLimits {
@@ -95,6 +95,14 @@ pub async fn start(
     Ok(NodeTasks(tasks))
 }
 
+/// The per-pod shim: `skiff-shim` beside this binary (a fraction of the memory per pod), or this
+/// binary itself (`skiff shim`) when it travels alone.
+fn shim_exe() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("finding the skiff binary")?;
+    let dedicated = me.with_file_name("skiff-shim");
+    Ok(if dedicated.is_file() { dedicated } else { me })
+}
+
 /// A client from a kubeconfig file.
 pub async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
     let config =
@@ -114,37 +122,6 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, args: NodeArgs) -> anyhow::
         tasks.stop();
         Ok(())
     })
-}
-
-/// `skiff shim`: one pod's sandbox and container parent (started by the agent, not by users).
-/// Logs go to DIR/shim.log, not to standard error: libcontainer logs from container processes
-/// whose stderr is already the container's own; a close-on-exec file never reaches them.
-pub fn shim(dir: &Path, hostname: &str) -> anyhow::Result<()> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("shim.log"))?;
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(log))
-        .init();
-    skiff_node::shim::run(dir, hostname)?;
-    Ok(())
-}
-
-/// `skiff shim --dir DIR --hostname NAME`, parsed without clap (see `main`).
-pub fn shim_from_args(args: &[std::ffi::OsString]) -> anyhow::Result<()> {
-    let (mut dir, mut hostname) = (None, None);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.to_str() {
-            Some("--dir") => dir = it.next().map(PathBuf::from),
-            Some("--hostname") => hostname = it.next().and_then(|h| h.to_str()).map(String::from),
-            _ => anyhow::bail!("usage: skiff shim --dir DIR --hostname NAME"),
-        }
-    }
-    match (dir, hostname) {
-        (Some(d), Some(h)) => shim(&d, &h),
-        _ => anyhow::bail!("usage: skiff shim --dir DIR --hostname NAME"),
-    }
 }
 
 /// Logs of pods on this machine, read from their pod directories.
