@@ -24,6 +24,8 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     /// The `skiff` binary, re-executed as `skiff shim` per pod.
     pub shim_exe: PathBuf,
+    /// The `skiff` binary, run as `skiff container-start` by shims to create each container.
+    pub runtime_exe: PathBuf,
     /// This node's pod subnet, e.g. 10.42.0.0/24; its first address goes on the bridge.
     pub pod_subnet: Subnet,
     pub bridge: String,

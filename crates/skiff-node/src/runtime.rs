@@ -56,6 +56,54 @@ pub fn start(
         .ok_or_else(|| RuntimeError::Container { id: id.into(), message: "started without a pid".into() })
 }
 
+/// How `container-start` ended, in `BUNDLE/start.json`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct StartResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `skiff container-start --id ID --bundle DIR --state DIR`: start the container of
+/// `DIR/config.json` with this process's stdout and stderr as its own, record the outcome in
+/// `DIR/start.json`, and return (the process then exits; the container's init goes to the
+/// shim, the nearest subreaper). Short-lived on purpose: libcontainer's code, heap and working
+/// directory changes stay out of the long-lived shim.
+pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
+    const USAGE: &str = "usage: skiff container-start --id ID --bundle DIR --state DIR";
+    let (mut id, mut bundle, mut state) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--id") => id = it.next().and_then(|v| v.to_str()).map(String::from),
+            Some("--bundle") => bundle = it.next().map(std::path::PathBuf::from),
+            Some("--state") => state = it.next().map(std::path::PathBuf::from),
+            _ => return Err(USAGE.into()),
+        }
+    }
+    let (Some(id), Some(bundle), Some(state)) = (id, bundle, state) else { return Err(USAGE.into()) };
+    let started = (|| -> Result<nix::unistd::Pid, String> {
+        let spec = Spec::load(bundle.join("config.json")).map_err(|e| e.to_string())?;
+        use std::os::fd::AsFd;
+        let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map_err(|e| e.to_string());
+        let stdio =
+            Stdio { stdin: None, stdout: dup(std::io::stdout().as_fd())?, stderr: dup(std::io::stderr().as_fd())? };
+        start(&id, &bundle, &state, &spec, stdio).map_err(|e| e.to_string())
+    })();
+    let result = match &started {
+        Ok(pid) => StartResult { pid: Some(pid.as_raw()), error: None },
+        Err(e) => {
+            // The state of a failed create would stop the next attempt with the same id.
+            let _ = delete(&id, &state);
+            StartResult { pid: None, error: Some(e.clone()) }
+        }
+    };
+    let json = serde_json::to_vec(&result).map_err(|e| e.to_string())?;
+    crate::pod_dir::write_atomic(&bundle.join("start.json"), &json).map_err(|e| e.to_string())?;
+    started.map(|_| ())
+}
+
 /// Remove container `id`'s state (after its init has exited and been reaped).
 pub fn delete(id: &str, state_root: &Path) -> Result<(), RuntimeError> {
     let dir = state_root.join(id);

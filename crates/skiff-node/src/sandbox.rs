@@ -28,7 +28,13 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Start `shim_exe shim --dir DIR --hostname NAME` and wait until it is ready.
-    pub async fn spawn(shim_exe: &Path, dir: &PodDir, hostname: &str) -> Result<Sandbox, SandboxError> {
+    /// Start `shim_exe` for the pod in `dir`; `runtime_exe` is the `skiff` that starts containers.
+    pub async fn spawn(
+        shim_exe: &Path,
+        runtime_exe: &Path,
+        dir: &PodDir,
+        hostname: &str,
+    ) -> Result<Sandbox, SandboxError> {
         std::fs::create_dir_all(dir.root()).map_err(SandboxError::Spawn)?;
         let _ = std::fs::remove_file(dir.shim_pid_file());
         let log = std::fs::File::create(dir.shim_log()).map_err(SandboxError::Spawn)?;
@@ -38,6 +44,8 @@ impl Sandbox {
             .arg(dir.root())
             .arg("--hostname")
             .arg(hostname)
+            .arg("--runtime")
+            .arg(runtime_exe)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(log)

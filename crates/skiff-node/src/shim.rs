@@ -2,10 +2,11 @@
 //! it (own session), so pods keep running when the agent or `skiff server` restarts.
 //!
 //! It *is* the pod sandbox: it unshares the network, IPC and UTS namespaces for itself (no pause
-//! container) and every container joins them through `/proc/<shim>/ns/*`. It is single-threaded:
-//! libcontainer changes the working directory of the whole process and forks, and the shim must be
-//! the one that reaps each container's init (it is their parent, and a subreaper for anything
-//! they leave behind). One `poll` loop serves the control socket, SIGCHLD and the containers'
+//! container) and every container joins them through `/proc/<shim>/ns/*`. It never runs
+//! libcontainer itself: a short-lived helper (`container-start`, see `runtime.rs`) creates each
+//! container and exits, and the container's init, orphaned, comes to the shim because the shim
+//! is a subreaper. So the long-lived process stays small (no libcontainer code or heap in it)
+//! and single-threaded, and it alone reaps the containers. One `poll` loop serves the control socket, SIGCHLD and the containers'
 //! output pipes, which become CRI log files. What the agent needs to know (started, exited) is
 //! written to the pod directory, so nothing is lost while no agent is listening.
 //!
@@ -80,27 +81,41 @@ struct Output {
 
 struct Shim {
     dir: PodDir,
+    /// The program that starts containers (`skiff-shim` or `skiff`, run as `... container-start`).
+    runtime: PathBuf,
     running: HashMap<Pid, Running>,
     outputs: Vec<Output>,
     shutting_down: bool,
 }
 
-/// The shim's command line, `[shim] --dir DIR --hostname NAME` (the `skiff-shim` executable, or
-/// `skiff shim`), parsed by hand: the shim lives as long as its pod, so it links and touches as
-/// little as it can. Logs go to DIR/shim.log, not to standard error: libcontainer logs from
-/// container processes whose stderr is already the container's own.
+/// The node's processes of their own, by their first argument: `shim ...` (one per pod) and
+/// `container-start ...` (one per container start); `None` for anything else.
+pub fn helper_main(args: &[std::ffi::OsString]) -> Option<std::process::ExitCode> {
+    let result = match args.first().and_then(|a| a.to_str()) {
+        Some("shim") => main_from_args(&args[1..]).inspect_err(|e| eprintln!("error: {e}")),
+        // Its stdout and stderr are the container's: it reports in the bundle's start.json.
+        Some("container-start") => crate::runtime::container_start_main(&args[1..]),
+        _ => return None,
+    };
+    Some(if result.is_ok() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
+}
+
+/// The shim's command line, `--dir DIR --hostname NAME --runtime EXE` (after `skiff-shim shim`
+/// or `skiff shim`), parsed by hand: the shim lives as long as its pod, so it links
+/// and touches as little as it can. Logs go to DIR/shim.log.
 pub fn main_from_args(args: &[std::ffi::OsString]) -> Result<(), String> {
-    const USAGE: &str = "usage: skiff-shim --dir DIR --hostname NAME";
-    let (mut dir, mut hostname) = (None, None);
-    let mut it = args.iter().skip_while(|a| *a == "shim");
+    const USAGE: &str = "usage: skiff-shim --dir DIR --hostname NAME --runtime EXE";
+    let (mut dir, mut hostname, mut runtime) = (None, None, None);
+    let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.to_str() {
             Some("--dir") => dir = it.next().map(PathBuf::from),
             Some("--hostname") => hostname = it.next().and_then(|h| h.to_str()).map(String::from),
+            Some("--runtime") => runtime = it.next().map(PathBuf::from),
             _ => return Err(USAGE.into()),
         }
     }
-    let (Some(dir), Some(hostname)) = (dir, hostname) else { return Err(USAGE.into()) };
+    let (Some(dir), Some(hostname), Some(runtime)) = (dir, hostname, runtime) else { return Err(USAGE.into()) };
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -111,11 +126,12 @@ pub fn main_from_args(args: &[std::ffi::OsString]) -> Result<(), String> {
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(log))
         .init();
-    run(&dir, &hostname).map_err(|e| e.to_string())
+    run(&dir, &hostname, &runtime).map_err(|e| e.to_string())
 }
 
-/// Run the shim for the pod directory `dir` until it is told to shut down.
-pub fn run(dir: &Path, hostname: &str) -> Result<(), ShimError> {
+/// Run the shim for the pod directory `dir` until it is told to shut down; `runtime EXE`'s
+/// `container-start` creates the containers.
+pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> {
     // Not the agent's session or process group: its signals and its exit are not ours.
     let _ = nix::unistd::setsid();
     use nix::sched::CloneFlags;
@@ -139,7 +155,13 @@ pub fn run(dir: &Path, hostname: &str) -> Result<(), ShimError> {
     crate::pod_dir::write_atomic(&dir.shim_pid_file(), std::process::id().to_string().as_bytes())
         .map_err(io("writing shim.pid"))?;
 
-    let mut shim = Shim { dir, running: HashMap::new(), outputs: Vec::new(), shutting_down: false };
+    let mut shim = Shim {
+        dir,
+        runtime: runtime.to_path_buf(),
+        running: HashMap::new(),
+        outputs: Vec::new(),
+        shutting_down: false,
+    };
     loop {
         shim.reap();
         if shim.shutting_down && shim.running.is_empty() {
@@ -178,7 +200,9 @@ pub fn run(dir: &Path, hostname: &str) -> Result<(), ShimError> {
 impl Output {
     /// Copy what is available; false at end of stream.
     fn pump(&mut self) -> bool {
-        let mut buf = [0u8; 64 * 1024];
+        // Small on purpose: the shim lives as long as the pod, and every stack page it ever
+        // touches stays its own; a busy pipe just takes a few more reads.
+        let mut buf = [0u8; 8 * 1024];
         loop {
             match self.pipe.read(&mut buf) {
                 Ok(0) => {
@@ -257,14 +281,26 @@ impl Shim {
                 start_error: Some(e.clone()),
             };
             let _ = write_json(&bundle.join("exited.json"), &exited);
-            let _ = crate::runtime::delete(&container_id(container, attempt), &self.dir.runtime_state());
+            self.forget(container, attempt, None);
         }
         result
     }
 
+    /// Remove what the runtime kept of an attempt that has ended: its state and its cgroup
+    /// (a fresh one per attempt, so an OOM counter never carries over to the next).
+    fn forget(&self, container: &str, attempt: u32, cgroup: Option<&str>) {
+        let _ = std::fs::remove_dir_all(self.dir.runtime_state().join(container_id(container, attempt)));
+        if let Some(cgroup) = cgroup {
+            crate::container::remove_cgroup_tree(cgroup.trim_start_matches('/'));
+        }
+    }
+
     fn launch(&mut self, container: &str, attempt: u32, bundle: &Path, limits: LogLimits) -> Result<(), String> {
-        let spec = oci_spec::runtime::Spec::load(bundle.join("config.json")).map_err(|e| e.to_string())?;
-        let cgroup = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()).map(|p| p.display().to_string());
+        let config: serde_json::Value = std::fs::read(bundle.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or("the container's config.json is missing or unreadable")?;
+        let cgroup = config["linux"]["cgroupsPath"].as_str().map(String::from);
         let log_path = self.dir.log(container, attempt);
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
@@ -273,12 +309,8 @@ impl Shim {
         }
         let log = RotatingLog::open(&log_path, limits).map_err(|e| format!("opening {}: {e}", log_path.display()))?;
         let log = SharedLog(std::rc::Rc::new(std::cell::RefCell::new(log)));
-        let stdio = crate::runtime::Stdio { stdin: None, stdout: out_w, stderr: err_w };
         let id = container_id(container, attempt);
-        let pid =
-            crate::runtime::start(&id, bundle, &self.dir.runtime_state(), &spec, stdio).map_err(|e| e.to_string())?;
-        // libcontainer moved our working directory into its state: put it back somewhere stable.
-        let _ = std::env::set_current_dir(self.dir.root());
+        let pid = start_container(&self.runtime, &id, bundle, &self.dir.runtime_state(), out_w, err_w)?;
         for (pipe, writer) in
             [(out_r, CriWriter::new(log.clone(), Stream::Stdout)), (err_r, CriWriter::new(log, Stream::Stderr))]
         {
@@ -311,16 +343,47 @@ impl Shim {
             if let Err(e) = write_json(&self.dir.attempt(&r.container, r.attempt).join("exited.json"), &exited) {
                 tracing::error!(error = %e, container = %r.container, "recording an exit");
             }
-            if let Err(e) = crate::runtime::delete(&container_id(&r.container, r.attempt), &self.dir.runtime_state()) {
-                tracing::warn!(error = %e, container = %r.container, "removing container state");
-            }
-            let _ = std::env::set_current_dir(self.dir.root());
+            self.forget(&r.container, r.attempt, r.cgroup.as_deref());
         }
     }
 
     /// Copy whatever output is already buffered in the pipes.
     fn drain_outputs(&mut self) {
         self.outputs.retain_mut(Output::pump);
+    }
+}
+
+/// Run the runtime's `container-start` for container `id` of `bundle`, its output going to the
+/// given pipe ends; it exits once the container runs, leaving the container's init to us.
+fn start_container(
+    runtime: &Path,
+    id: &str,
+    bundle: &Path,
+    state: &Path,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<Pid, String> {
+    let result_file = bundle.join("start.json");
+    let _ = std::fs::remove_file(&result_file);
+    let status = std::process::Command::new(runtime)
+        .arg("container-start")
+        .arg("--id")
+        .arg(id)
+        .arg("--bundle")
+        .arg(bundle)
+        .arg("--state")
+        .arg(state)
+        .stdin(std::process::Stdio::null())
+        .stdout(File::from(stdout))
+        .stderr(File::from(stderr))
+        .status()
+        .map_err(|e| format!("running {}: {e}", runtime.display()))?;
+    let result: Option<crate::runtime::StartResult> =
+        std::fs::read(&result_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    match result {
+        Some(crate::runtime::StartResult { pid: Some(pid), .. }) => Ok(Pid::from_raw(pid)),
+        Some(crate::runtime::StartResult { error: Some(e), .. }) => Err(e),
+        _ => Err(format!("starting the container failed ({status})")),
     }
 }
 

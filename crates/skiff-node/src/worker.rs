@@ -231,7 +231,10 @@ impl Worker {
         let sandbox = match self.sandbox.clone() {
             Some(s) => s,
             None => {
-                Sandbox::spawn(&self.agent.config.shim_exe, &self.dir, self.name()).await.map_err(|e| e.to_string())?
+                let config = &self.agent.config;
+                Sandbox::spawn(&config.shim_exe, &config.runtime_exe, &self.dir, self.name())
+                    .await
+                    .map_err(|e| e.to_string())?
             }
         };
         tracing::debug!(pod = %self.name(), "shim ready");

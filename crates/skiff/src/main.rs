@@ -138,17 +138,11 @@ enum ImageCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    // The per-pod shim runs once per pod for the pod's whole life: it skips the CLI parser and the
-    // log filter set-up, which are most of the memory it would otherwise touch.
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "shim") {
-        return match skiff_node::shim::main_from_args(&args[2..]) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+    // The per-pod shim and its container-start helper skip the CLI parser and the log filter
+    // set-up: the shim lives as long as its pod, and the helper runs once per container start.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(code) = skiff_node::shim::helper_main(&args) {
+        return code;
     }
     let cli = Cli::parse();
     match run(cli) {

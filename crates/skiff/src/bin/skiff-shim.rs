@@ -1,15 +1,12 @@
-//! `skiff-shim`: the per-pod shim as a small executable of its own. A pod's shim lives as long as
-//! the pod, and the relocated data of the whole `skiff` binary alone is about 1 MB per process;
-//! this one links only the shim. The agent uses it when it sits next to `skiff`, and re-executes
-//! `skiff shim` otherwise.
+//! `skiff-shim`: the per-pod shim as a small executable of its own, linked at a fixed address (see
+//! build.rs). A pod's shim lives as long as the pod; the agent uses this one when it sits next to
+//! `skiff`, and `skiff` itself otherwise. `skiff-shim container-start` is the shim's short-lived
+//! helper that creates one container (the long-lived shim never runs that code).
 
 fn main() -> std::process::ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    match skiff_node::shim::main_from_args(&args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    skiff_node::shim::helper_main(&args).unwrap_or_else(|| {
+        eprintln!("usage: skiff-shim shim|container-start ... (started by the skiff node agent)");
+        std::process::ExitCode::FAILURE
+    })
 }
