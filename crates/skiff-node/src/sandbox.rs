@@ -47,27 +47,31 @@ impl Sandbox {
             .arg("--runtime")
             .arg(runtime_exe)
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(log)
             .spawn()
             .map_err(SandboxError::Spawn)?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(pid) = dir.shim_pid() {
-                // The shim outlives us; tokio reaps it if it ever exits while we run.
-                drop(child);
-                return Ok(Sandbox { dir: dir.clone(), pid });
+        // The shim closes its stdout once it is ready (or when it dies): no polling.
+        let mut ready = child.stdout.take().map(tokio::io::BufReader::new);
+        let waited = tokio::time::timeout(Duration::from_secs(10), async {
+            if let Some(r) = ready.as_mut() {
+                let mut sink = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(r, &mut sink).await;
             }
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(dir.shim_log()).unwrap_or_default();
-                return Err(SandboxError::NotReady(format!("{status}: {}", log.trim())));
-            }
-            if tokio::time::Instant::now() > deadline {
-                let _ = child.start_kill();
-                return Err(SandboxError::NotReady("timed out".into()));
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        })
+        .await;
+        if let Some(pid) = dir.shim_pid() {
+            // The shim outlives us; tokio reaps it if it ever exits while we run.
+            drop(child);
+            return Ok(Sandbox { dir: dir.clone(), pid });
         }
+        if waited.is_err() {
+            let _ = child.start_kill();
+            return Err(SandboxError::NotReady("timed out".into()));
+        }
+        let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+        let log = std::fs::read_to_string(dir.shim_log()).unwrap_or_default();
+        Err(SandboxError::NotReady(format!("{status}: {}", log.trim())))
     }
 
     /// The pod's shim if it still runs (after an agent restart).

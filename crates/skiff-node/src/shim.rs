@@ -154,6 +154,10 @@ pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> 
     // The pid file says "ready": the socket is bound and the namespaces exist.
     crate::pod_dir::write_atomic(&dir.shim_pid_file(), std::process::id().to_string().as_bytes())
         .map_err(io("writing shim.pid"))?;
+    // And closing stdout tells the agent that started us, at once.
+    if let Ok(null) = File::options().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdout(null);
+    }
 
     let mut shim = Shim {
         dir,

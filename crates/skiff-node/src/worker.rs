@@ -86,9 +86,13 @@ pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
         }
         if w.pod.metadata.deletion_timestamp.is_some() {
             let grace = w.pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64;
+            tracing::debug!(pod = %w.name(), grace, "stopping the pod");
             w.kill(Duration::from_secs(grace)).await;
+            tracing::debug!(pod = %w.name(), "pod stopped");
             tear_down(&w.agent, &w.dir).await;
+            tracing::debug!(pod = %w.name(), "pod torn down");
             w.remove_from_api().await;
+            tracing::debug!(pod = %w.name(), "pod removed from the API");
             return;
         }
         // A deletion interrupts whatever the round waits for (a pull that hangs, a slow start):
@@ -586,6 +590,7 @@ impl Worker {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+        tracing::debug!(pod = %self.name(), "containers stopped");
         sandbox.shutdown().await;
     }
 

@@ -74,7 +74,7 @@ pub async fn start(
         node_name: args.node_name(),
         data_dir: data_dir.to_path_buf(),
         shim_exe: shim_exe()?,
-        runtime_exe: shim_exe()?,
+        runtime_exe: std::env::current_exe().context("finding the skiff binary")?,
         pod_subnet: args.subnet()?,
         bridge: args.bridge.clone(),
         log_limits: skiff_node::logs::LogLimits {
@@ -96,8 +96,8 @@ pub async fn start(
     Ok(NodeTasks(tasks))
 }
 
-/// The per-pod shim and its container-start helper: `skiff-shim` beside this binary (a fraction
-/// of the memory per pod, and quicker to start), or this binary itself when it travels alone.
+/// The per-pod shim: `skiff-shim` beside this binary (a fraction of the memory per pod), or this
+/// binary itself (`skiff shim`) when it travels alone.
 fn shim_exe() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe().context("finding the skiff binary")?;
     let dedicated = me.with_file_name("skiff-shim");
