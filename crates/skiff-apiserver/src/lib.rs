@@ -8,11 +8,13 @@ mod namespaces;
 pub mod nodes;
 mod openapi;
 pub mod pki;
+mod portforward;
 mod protobuf;
 mod query;
 mod registry;
 mod rest;
 mod serve;
+mod spdy_conn;
 mod watch;
 
 use axum::Router;

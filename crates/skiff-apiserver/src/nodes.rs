@@ -1,5 +1,5 @@
 //! How the API server reaches the node that runs a pod, for what only the node has (container
-//! logs now; exec, attach and port-forward next). The node agent side implements it.
+//! logs and port-forward now; exec and attach next). The node agent side implements it.
 
 use skiff_core::ApiError;
 
@@ -23,4 +23,6 @@ pub struct LogRequest {
 #[async_trait::async_trait]
 pub trait NodeLink: Send + Sync {
     async fn logs(&self, request: LogRequest) -> Result<LogStream, ApiError>;
+    /// A TCP connection to `port` on the pod's own `localhost` (inside its network namespace).
+    async fn port_forward(&self, node: &str, pod_uid: &str, port: u16) -> Result<tokio::net::TcpStream, ApiError>;
 }

@@ -98,7 +98,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
 }
 
 async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let target = parse_target(parts.uri.path())?;
     let q = Query::parse(parts.uri.query())?;
     let output = http::negotiate(&parts.headers)?;
@@ -208,6 +208,25 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         }
         (&Method::GET, Some(n), Some("log")) if kind.info().plural == "pods" => {
             crate::logs::serve(state, kind, &ns_str, n, parts.uri.query()).await
+        }
+        (&Method::GET | &Method::POST, Some(n), Some("portforward")) if kind.info().plural == "pods" => {
+            let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
+            let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+            if phase != "Running" {
+                return Err(ApiError::BadRequest(format!(
+                    "unable to upgrade connection: pod {n} is not running (phase {phase:?})"
+                ))
+                .into());
+            }
+            let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_string();
+            let Some(nodes) = state.nodes.clone() else {
+                return Err(ApiError::BadRequest(format!(
+                    "pod {n:?} runs on node {node:?}, which this server cannot reach"
+                ))
+                .into());
+            };
+            let target = crate::portforward::Target { node, pod: n.to_string(), uid: meta::uid(&obj).to_string() };
+            crate::portforward::serve(&headers, &mut parts.extensions, nodes, target)
         }
         (_, Some(n), Some(s)) if kind.info().subresources.iter().any(|(name, _, _)| *name == s) => {
             // The object must exist first (404 as upstream); the streaming subresources come with the node agent.

@@ -112,6 +112,21 @@ impl Net {
     }
 }
 
+/// A TCP connection to `localhost:port` inside the network namespace at `netns` (a pod's: so a
+/// port bound only to the pod's 127.0.0.1 is reachable, as with kubectl port-forward upstream).
+/// The socket belongs to that namespace for its whole life, whichever thread then uses it.
+pub fn connect_in_netns(netns: &std::path::Path, port: u16) -> std::io::Result<std::net::TcpStream> {
+    let ns = std::fs::File::open(netns)?;
+    std::thread::spawn(move || {
+        // setns changes only this thread, which ends here.
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(10))
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the namespace thread panicked"))?
+}
+
 fn libc_enodev() -> i32 {
     nix::errno::Errno::ENODEV as i32
 }

@@ -157,4 +157,27 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
         };
         Ok(skiff_node::logs::stream(path, sel, r.follow, finished))
     }
+
+    async fn port_forward(
+        &self,
+        node: &str,
+        pod_uid: &str,
+        port: u16,
+    ) -> Result<tokio::net::TcpStream, skiff_core::ApiError> {
+        if node != self.node_name {
+            return Err(skiff_core::ApiError::BadRequest(format!(
+                "the pod runs on node {node:?}: other nodes are not reachable from this server yet"
+            )));
+        }
+        let dir = skiff_node::pod_dir::PodDir::new(&self.pods_root, pod_uid);
+        let sandbox = skiff_node::sandbox::Sandbox::adopt(&dir)
+            .ok_or_else(|| skiff_core::ApiError::BadRequest("the pod's sandbox is not running".into()))?;
+        let netns = sandbox.namespace("net");
+        let connected = tokio::task::spawn_blocking(move || skiff_node::net::connect_in_netns(&netns, port))
+            .await
+            .map_err(|e| skiff_core::ApiError::Internal(e.to_string()))?;
+        let tcp = connected.map_err(|e| skiff_core::ApiError::BadRequest(e.to_string()))?;
+        tcp.set_nonblocking(true).map_err(|e| skiff_core::ApiError::Internal(e.to_string()))?;
+        tokio::net::TcpStream::from_std(tcp).map_err(|e| skiff_core::ApiError::Internal(e.to_string()))
+    }
 }

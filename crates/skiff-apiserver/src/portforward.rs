@@ -1,0 +1,209 @@
+//! `pods/portforward` over SPDY/3.1 (`portforward.k8s.io`), as kubectl 1.27+ speaks it: per local
+//! connection the client opens an `error` and a `data` stream with the same `requestid` and the
+//! remote `port`; the node connects to that port inside the pod's network namespace (so ports
+//! bound to the pod's 127.0.0.1 work too) and bytes flow both ways. An error goes on the error
+//! stream (fatal for kubectl's whole session, as upstream), with the data stream closed so the
+//! local client does not hang.
+
+use crate::http::Failure;
+use crate::nodes::NodeLink;
+use crate::spdy_conn::{self, Event, Writer};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use skiff_core::ApiError;
+use skiff_stream::spdy;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+pub const PROTOCOL: &str = "portforward.k8s.io";
+
+/// Where the forwarded connections go.
+pub struct Target {
+    pub node: String,
+    pub pod: String,
+    pub uid: String,
+}
+
+/// Whether the request asks to upgrade to SPDY/3.1 with the port-forward protocol.
+fn wants_spdy(headers: &HeaderMap) -> Result<(), ApiError> {
+    let upgrade = headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if upgrade.eq_ignore_ascii_case("websocket") {
+        // kubectl 1.31+ tries a WebSocket tunnel first and falls back to SPDY on any non-101 answer.
+        return Err(ApiError::BadRequest("port-forward over WebSocket is not supported yet: use SPDY".into()));
+    }
+    if !upgrade.eq_ignore_ascii_case("SPDY/3.1") {
+        return Err(ApiError::BadRequest("Upgrade request required".into()));
+    }
+    let offered = headers.get_all("X-Stream-Protocol-Version").iter().filter_map(|v| v.to_str().ok());
+    if !offered.flat_map(|v| v.split(',')).any(|v| v.trim() == PROTOCOL) {
+        return Err(ApiError::Forbidden(format!("unable to upgrade: no supported protocol: supported: {PROTOCOL}")));
+    }
+    Ok(())
+}
+
+/// Answer the upgrade and serve the session in the background.
+pub fn serve(
+    headers: &HeaderMap,
+    extensions: &mut http::Extensions,
+    nodes: Arc<dyn NodeLink>,
+    target: Target,
+) -> Result<Response, Failure> {
+    wants_spdy(headers)?;
+    let on_upgrade = extensions
+        .remove::<hyper::upgrade::OnUpgrade>()
+        .ok_or_else(|| ApiError::BadRequest("the connection cannot be upgraded".into()))?;
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let (events, writer) = spdy_conn::start(TokioIo::new(upgraded));
+                session(events, writer, nodes, Arc::new(target)).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "port-forward upgrade"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "SPDY/3.1")
+        .header("X-Stream-Protocol-Version", PROTOCOL)
+        .body(axum::body::Body::empty())
+        .map_err(|e| ApiError::Internal(e.to_string()).into())
+}
+
+/// One `requestid`'s pair of streams.
+#[derive(Default)]
+struct Pair {
+    error: Option<u32>,
+    data: Option<u32>,
+    port: Option<u16>,
+    /// Client bytes for the pod connection (`None`: the client is done sending).
+    to_pod: Option<mpsc::Sender<Option<Vec<u8>>>>,
+}
+
+async fn session(mut events: mpsc::Receiver<Event>, writer: Writer, nodes: Arc<dyn NodeLink>, target: Arc<Target>) {
+    let mut pairs: HashMap<String, Pair> = HashMap::new();
+    let mut request_of: HashMap<u32, String> = HashMap::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Opened { stream, headers } => {
+                let request = spdy::header(&headers, "requestid").unwrap_or("").to_string();
+                let pair = pairs.entry(request.clone()).or_default();
+                request_of.insert(stream, request);
+                match spdy::header(&headers, "streamtype") {
+                    Some("error") => pair.error = Some(stream),
+                    Some("data") => pair.data = Some(stream),
+                    other => {
+                        tracing::debug!(streamtype = ?other, "port-forward: unknown stream type");
+                        let _ =
+                            writer.frame(spdy::Frame::RstStream { stream, status: spdy::status::PROTOCOL_ERROR }).await;
+                        continue;
+                    }
+                }
+                let port = spdy::header(&headers, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
+                pair.port = pair.port.or(port);
+                if let (Some(error), Some(data), None) = (pair.error, pair.data, &pair.to_pod) {
+                    let (tx, rx) = mpsc::channel(16);
+                    pair.to_pod = Some(tx);
+                    let port = pair.port;
+                    tokio::spawn(forward(nodes.clone(), target.clone(), port, error, data, writer.clone(), rx));
+                }
+            }
+            Event::Data { stream, data, fin } => {
+                let Some(pair) = request_of.get(&stream).and_then(|r| pairs.get_mut(r)) else { continue };
+                if pair.data != Some(stream) {
+                    continue; // the client only half-closes its error stream
+                }
+                if let Some(tx) = &pair.to_pod {
+                    if !data.is_empty() && tx.send(Some(data)).await.is_err() {
+                        pair.to_pod = None;
+                    }
+                    if fin && let Some(tx) = pair.to_pod.take() {
+                        let _ = tx.send(None).await;
+                    }
+                }
+            }
+            Event::Reset { stream } => {
+                if let Some(pair) = request_of.remove(&stream).and_then(|r| pairs.get_mut(&r))
+                    && pair.data == Some(stream)
+                {
+                    pair.to_pod = None;
+                }
+            }
+        }
+    }
+}
+
+/// One forwarded connection: connect in the pod, then copy both ways until both sides are done.
+async fn forward(
+    nodes: Arc<dyn NodeLink>,
+    target: Arc<Target>,
+    port: Option<u16>,
+    error_stream: u32,
+    data_stream: u32,
+    writer: Writer,
+    mut from_client: mpsc::Receiver<Option<Vec<u8>>>,
+) {
+    let connected = match port {
+        Some(port) => nodes.port_forward(&target.node, &target.uid, port).await.map_err(|e| e.to_string()),
+        None => Err("invalid port".to_string()),
+    };
+    let tcp = match connected {
+        Ok(tcp) => tcp,
+        Err(e) => {
+            let msg = format!(
+                "error forwarding port {} to pod {}, uid {}: {e}",
+                port.unwrap_or_default(),
+                target.pod,
+                target.uid
+            );
+            writer.data(data_stream, Vec::new(), true).await;
+            writer.data(error_stream, msg.into_bytes(), true).await;
+            return;
+        }
+    };
+    let (mut rd, mut wr) = tcp.into_split();
+    let up = async move {
+        while let Some(Some(bytes)) = from_client.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = wr.shutdown().await;
+    };
+    let down = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if !writer.data(data_stream, buf[..n].to_vec(), false).await {
+                        return;
+                    }
+                }
+            }
+        }
+        writer.data(data_stream, Vec::new(), true).await;
+        writer.data(error_stream, Vec::new(), true).await;
+    };
+    tokio::join!(up, down);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_only_a_spdy_upgrade_offering_the_protocol() {
+        let mut h = HeaderMap::new();
+        assert!(wants_spdy(&h).is_err());
+        h.insert(header::UPGRADE, "websocket".parse().expect("value"));
+        assert!(matches!(wants_spdy(&h), Err(ApiError::BadRequest(m)) if m.contains("WebSocket")));
+        h.insert(header::UPGRADE, "SPDY/3.1".parse().expect("value"));
+        assert!(matches!(wants_spdy(&h), Err(ApiError::Forbidden(_))));
+        h.append("X-Stream-Protocol-Version", PROTOCOL.parse().expect("value"));
+        assert!(wants_spdy(&h).is_ok());
+    }
+}

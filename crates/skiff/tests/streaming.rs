@@ -1,0 +1,118 @@
+//! Streaming subresources with the real kubectl (root: real pods): `kubectl port-forward` over
+//! SPDY with 1.27 and 1.29, and with 1.32, which tries a WebSocket tunnel first and falls back.
+//! Traffic goes only to loopback and to the pods these tests create.
+
+mod common;
+
+use common::{KUBECTL_VERSIONS, Server, busybox_rootfs, eventually, skiff};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+/// Served by the pod: big enough to cross many frames and queues.
+const BIG: usize = 24 * 1024 * 1024;
+
+fn big_file() -> Vec<u8> {
+    (0..BIG).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+/// busybox with a page and a big file under /www, httpd on :80 and another on the pod's
+/// 127.0.0.1:8081 only.
+fn image(data: &Path) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (root, _) = busybox_rootfs(tmp.path());
+    std::fs::create_dir_all(root.join("www")).expect("www");
+    std::fs::write(root.join("www/index.html"), "hello through port-forward\n").expect("page");
+    std::fs::write(root.join("www/big.bin"), big_file()).expect("big");
+    let tar = tmp.path().join("web.tar");
+    let ok = std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status();
+    assert!(ok.expect("tar").success());
+    let cmd =
+        r#"CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 80 -h /www & httpd -f -p 127.0.0.1:8081 -h /www & wait"]"#;
+    let (code, _, err) = skiff(data, &["import", "-c", cmd, tar.to_str().expect("utf8"), "web:1"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// GET `path` from 127.0.0.1:`port`: the whole response (headers and body).
+fn get(port: u16, path: &str) -> Option<Vec<u8>> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    Some(out)
+}
+
+fn body(response: &[u8]) -> &[u8] {
+    let at = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    &response[at..]
+}
+
+struct Forward(Child);
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn port_forward_with_every_kubectl() {
+    let server = Server::with_node(7, image);
+    let k = server.kubectl("1.32");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    assert!(eventually(WAIT, || k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+    let expected = big_file();
+
+    for version in KUBECTL_VERSIONS {
+        let kv = server.kubectl(version);
+        let (p80, p8081, closed) =
+            (common::registry::free_port(), common::registry::free_port(), common::registry::free_port());
+        let ports = [format!("{p80}:80"), format!("{p8081}:8081")];
+        let fwd = kv
+            .command(&["port-forward", "pod/web", &ports[0], &ports[1]])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl port-forward");
+        let fwd = Forward(fwd);
+        assert!(
+            eventually(WAIT, || get(p80, "/").is_some_and(|r| body(&r) == b"hello through port-forward\n")),
+            "kubectl {version}: nothing through port-forward"
+        );
+        // A port bound only to the pod's own 127.0.0.1 is reachable, as upstream.
+        let local = get(p8081, "/").unwrap_or_default();
+        assert_eq!(body(&local), b"hello through port-forward\n", "kubectl {version}");
+        // Several connections at once, each with the big file intact.
+        let downloads: Vec<_> = (0..4).map(|_| std::thread::spawn(move || get(p80, "/big.bin"))).collect();
+        for d in downloads {
+            let got = d.join().expect("thread").unwrap_or_default();
+            assert!(body(&got) == expected, "kubectl {version}: the big file arrived damaged ({} bytes)", got.len());
+        }
+        drop(fwd);
+
+        // A port with nothing listening: the error reaches kubectl, which ends the session.
+        let mut failing = kv
+            .command(&["port-forward", "pod/web", &format!("{closed}:9999")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl port-forward");
+        let tried = eventually(WAIT, || std::net::TcpStream::connect(("127.0.0.1", closed)).is_ok());
+        assert!(tried, "kubectl {version}: the local port never opened");
+        let _ = get(closed, "/");
+        let finished = eventually(WAIT, || failing.try_wait().ok().flatten().is_some());
+        let mut stderr = String::new();
+        if let Some(mut e) = failing.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        let _ = failing.kill();
+        let _ = failing.wait();
+        assert!(finished, "kubectl {version} kept running after the error");
+        assert!(stderr.contains("error forwarding port 9999 to pod web"), "kubectl {version}: {stderr}");
+    }
+}
