@@ -2,6 +2,7 @@
 //! discovery, OpenAPI, and CRUD/list/watch/patch of the core kinds over a [`skiff_store::Store`].
 
 mod discovery;
+mod exec;
 mod http;
 mod logs;
 mod namespaces;

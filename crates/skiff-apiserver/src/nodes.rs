@@ -20,9 +20,44 @@ pub struct LogRequest {
     pub limit_bytes: Option<usize>,
 }
 
+/// One `pods/exec` request, resolved to a container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecRequest {
+    pub node: String,
+    pub pod_uid: String,
+    pub container: String,
+    pub command: Vec<String>,
+    pub stdin: bool,
+}
+
+/// A command running in a container: its standard streams and, at the end, its exit code.
+pub struct ExecProcess {
+    pub stdin: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
+    pub stdout: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    pub stderr: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    pub exit: futures::future::BoxFuture<'static, i32>,
+}
+
 #[async_trait::async_trait]
 pub trait NodeLink: Send + Sync {
     async fn logs(&self, request: LogRequest) -> Result<LogStream, ApiError>;
     /// A TCP connection to `port` on the pod's own `localhost` (inside its network namespace).
     async fn port_forward(&self, node: &str, pod_uid: &str, port: u16) -> Result<tokio::net::TcpStream, ApiError>;
+    /// Start a command in a running container of the pod.
+    async fn exec(&self, request: ExecRequest) -> Result<ExecProcess, ApiError>;
+}
+
+/// The node a pod (as stored JSON) is bound to, and the link to reach it.
+pub fn for_pod(
+    nodes: &Option<std::sync::Arc<dyn NodeLink>>,
+    pod: &serde_json::Value,
+) -> Result<(String, std::sync::Arc<dyn NodeLink>), ApiError> {
+    let node = pod.pointer("/spec/nodeName").and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+    match nodes {
+        Some(link) if !node.is_empty() => Ok((node, link.clone())),
+        _ => Err(ApiError::BadRequest(format!(
+            "pod {:?} runs on node {node:?}, which this server cannot reach",
+            skiff_core::meta::name(pod)
+        ))),
+    }
 }

@@ -9,9 +9,7 @@ use crate::http::Failure;
 use crate::nodes::NodeLink;
 use crate::spdy_conn::{self, Event, Writer};
 use axum::response::Response;
-use http::{HeaderMap, StatusCode, header};
-use hyper_util::rt::TokioIo;
-use skiff_core::ApiError;
+use http::HeaderMap;
 use skiff_stream::spdy;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,23 +25,6 @@ pub struct Target {
     pub uid: String,
 }
 
-/// Whether the request asks to upgrade to SPDY/3.1 with the port-forward protocol.
-fn wants_spdy(headers: &HeaderMap) -> Result<(), ApiError> {
-    let upgrade = headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if upgrade.eq_ignore_ascii_case("websocket") {
-        // kubectl 1.31+ tries a WebSocket tunnel first and falls back to SPDY on any non-101 answer.
-        return Err(ApiError::BadRequest("port-forward over WebSocket is not supported yet: use SPDY".into()));
-    }
-    if !upgrade.eq_ignore_ascii_case("SPDY/3.1") {
-        return Err(ApiError::BadRequest("Upgrade request required".into()));
-    }
-    let offered = headers.get_all("X-Stream-Protocol-Version").iter().filter_map(|v| v.to_str().ok());
-    if !offered.flat_map(|v| v.split(',')).any(|v| v.trim() == PROTOCOL) {
-        return Err(ApiError::Forbidden(format!("unable to upgrade: no supported protocol: supported: {PROTOCOL}")));
-    }
-    Ok(())
-}
-
 /// Answer the upgrade and serve the session in the background.
 pub fn serve(
     headers: &HeaderMap,
@@ -51,26 +32,8 @@ pub fn serve(
     nodes: Arc<dyn NodeLink>,
     target: Target,
 ) -> Result<Response, Failure> {
-    wants_spdy(headers)?;
-    let on_upgrade = extensions
-        .remove::<hyper::upgrade::OnUpgrade>()
-        .ok_or_else(|| ApiError::BadRequest("the connection cannot be upgraded".into()))?;
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let (events, writer) = spdy_conn::start(TokioIo::new(upgraded));
-                session(events, writer, nodes, Arc::new(target)).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "port-forward upgrade"),
-        }
-    });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "SPDY/3.1")
-        .header("X-Stream-Protocol-Version", PROTOCOL)
-        .body(axum::body::Body::empty())
-        .map_err(|e| ApiError::Internal(e.to_string()).into())
+    let protocol = spdy_conn::negotiate(headers, &[PROTOCOL], "port-forward")?;
+    spdy_conn::upgrade(extensions, protocol, move |events, writer| session(events, writer, nodes, Arc::new(target)))
 }
 
 /// One `requestid`'s pair of streams.
@@ -189,21 +152,4 @@ async fn forward(
         writer.data(error_stream, Vec::new(), true).await;
     };
     tokio::join!(up, down);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accepts_only_a_spdy_upgrade_offering_the_protocol() {
-        let mut h = HeaderMap::new();
-        assert!(wants_spdy(&h).is_err());
-        h.insert(header::UPGRADE, "websocket".parse().expect("value"));
-        assert!(matches!(wants_spdy(&h), Err(ApiError::BadRequest(m)) if m.contains("WebSocket")));
-        h.insert(header::UPGRADE, "SPDY/3.1".parse().expect("value"));
-        assert!(matches!(wants_spdy(&h), Err(ApiError::Forbidden(_))));
-        h.append("X-Stream-Protocol-Version", PROTOCOL.parse().expect("value"));
-        assert!(wants_spdy(&h).is_ok());
-    }
 }

@@ -209,6 +209,38 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         (&Method::GET, Some(n), Some("log")) if kind.info().plural == "pods" => {
             crate::logs::serve(state, kind, &ns_str, n, parts.uri.query()).await
         }
+        (&Method::GET | &Method::POST, Some(n), Some("exec")) if kind.info().plural == "pods" => {
+            let query = crate::exec::ExecQuery::parse(parts.uri.query())?;
+            let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
+            let names: Vec<&str> = obj
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
+                .unwrap_or_default();
+            let container = match (&query.container, names.as_slice()) {
+                (Some(c), _) if names.contains(&c.as_str()) => c.clone(),
+                (Some(c), _) => {
+                    return Err(ApiError::BadRequest(format!("container {c} is not valid for pod {n}")).into());
+                }
+                (None, [one]) => one.to_string(),
+                (None, many) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "a container name must be specified for pod {n}, choose one of: [{}]",
+                        many.join(" ")
+                    ))
+                    .into());
+                }
+            };
+            let (node, nodes) = crate::nodes::for_pod(&state.nodes, &obj)?;
+            let request = crate::nodes::ExecRequest {
+                node,
+                pod_uid: meta::uid(&obj).to_string(),
+                container,
+                command: query.command.clone(),
+                stdin: query.stdin,
+            };
+            crate::exec::serve(&headers, &mut parts.extensions, nodes, request, query)
+        }
         (&Method::GET | &Method::POST, Some(n), Some("portforward")) if kind.info().plural == "pods" => {
             let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
@@ -218,13 +250,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 ))
                 .into());
             }
-            let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_string();
-            let Some(nodes) = state.nodes.clone() else {
-                return Err(ApiError::BadRequest(format!(
-                    "pod {n:?} runs on node {node:?}, which this server cannot reach"
-                ))
-                .into());
-            };
+            let (node, nodes) = crate::nodes::for_pod(&state.nodes, &obj)?;
             let target = crate::portforward::Target { node, pod: n.to_string(), uid: meta::uid(&obj).to_string() };
             crate::portforward::serve(&headers, &mut parts.extensions, nodes, target)
         }

@@ -5,6 +5,11 @@
 //! kubectl never sends WINDOW_UPDATE, so no send window is enforced; back-pressure comes from
 //! the bounded queues: a slow client fills the writer's queue and whoever feeds it waits.
 
+use crate::http::Failure;
+use axum::response::Response;
+use http::{HeaderMap, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use skiff_core::ApiError;
 use skiff_stream::spdy::{Decoder, Encoder, Frame, Headers};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -36,6 +41,56 @@ impl Writer {
     pub async fn frame(&self, frame: Frame) -> bool {
         self.0.send(frame).await.is_ok()
     }
+}
+
+/// The SPDY sub-protocol to speak: the client's first offer (`X-Stream-Protocol-Version`) among
+/// `supported`. A WebSocket upgrade is refused with 400, which makes kubectl 1.30+ fall back to
+/// SPDY (it tries WebSocket first and falls back on any non-101 answer).
+pub fn negotiate(headers: &HeaderMap, supported: &[&'static str], what: &str) -> Result<&'static str, ApiError> {
+    let upgrade = headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if upgrade.eq_ignore_ascii_case("websocket") {
+        return Err(ApiError::BadRequest(format!("{what} over WebSocket is not supported yet: use SPDY")));
+    }
+    if !upgrade.eq_ignore_ascii_case("SPDY/3.1") {
+        return Err(ApiError::BadRequest("Upgrade request required".into()));
+    }
+    let offered = headers.get_all("X-Stream-Protocol-Version").iter().filter_map(|v| v.to_str().ok());
+    offered.flat_map(|v| v.split(',')).find_map(|v| supported.iter().find(|p| **p == v.trim()).copied()).ok_or_else(
+        || {
+            ApiError::Forbidden(format!(
+                "unable to upgrade: no supported protocol: supported: {}",
+                supported.join(", ")
+            ))
+        },
+    )
+}
+
+/// Answer `101 Switching Protocols` to SPDY/3.1 with `protocol`, and once the connection is
+/// upgraded run `session` on it in the background.
+pub fn upgrade<F, Fut>(extensions: &mut http::Extensions, protocol: &str, session: F) -> Result<Response, Failure>
+where
+    F: FnOnce(mpsc::Receiver<Event>, Writer) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let on_upgrade = extensions
+        .remove::<hyper::upgrade::OnUpgrade>()
+        .ok_or_else(|| ApiError::BadRequest("the connection cannot be upgraded".into()))?;
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let (events, writer) = start(TokioIo::new(upgraded));
+                session(events, writer).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "SPDY upgrade"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "SPDY/3.1")
+        .header("X-Stream-Protocol-Version", protocol)
+        .body(axum::body::Body::empty())
+        .map_err(|e| ApiError::Internal(e.to_string()).into())
 }
 
 /// Start serving the SPDY connection on `io`. Events end (the receiver yields `None`) when the
@@ -109,4 +164,27 @@ where
         }
     });
     (ev_rx, writer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiates_the_clients_first_supported_protocol() {
+        const SUPPORTED: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+        let mut h = HeaderMap::new();
+        assert!(negotiate(&h, &SUPPORTED, "exec").is_err());
+        h.insert(header::UPGRADE, "websocket".parse().expect("v"));
+        assert!(matches!(negotiate(&h, &SUPPORTED, "exec"), Err(ApiError::BadRequest(m)) if m.contains("WebSocket")));
+        h.insert(header::UPGRADE, "SPDY/3.1".parse().expect("v"));
+        assert!(matches!(negotiate(&h, &SUPPORTED, "exec"), Err(ApiError::Forbidden(_))));
+        for offer in ["v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"] {
+            h.append("X-Stream-Protocol-Version", offer.parse().expect("v"));
+        }
+        assert_eq!(negotiate(&h, &SUPPORTED, "exec").ok(), Some("v5.channel.k8s.io"));
+        h.remove("X-Stream-Protocol-Version");
+        h.insert("X-Stream-Protocol-Version", "v4.channel.k8s.io, v3.channel.k8s.io".parse().expect("v"));
+        assert_eq!(negotiate(&h, &SUPPORTED, "exec").ok(), Some("v4.channel.k8s.io"));
+    }
 }

@@ -104,6 +104,76 @@ pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
     started.map(|_| ())
 }
 
+/// `skiff container-exec --state DIR --id ID --bundle DIR -- COMMAND...`: run COMMAND in running
+/// container `id` (its namespaces and cgroup: libcontainer's tenant process; its user, environment
+/// and working directory: from the bundle's config.json) with this process's stdin, stdout and stderr, wait for it and return its exit code
+/// (128 + signal when killed). A command that cannot be started is reported on stderr and gives
+/// 127 when it does not exist, 126 otherwise, as shells and other runtimes do.
+pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
+    const USAGE: &str = "usage: skiff container-exec --state DIR --id ID --bundle DIR -- COMMAND...";
+    let (mut id, mut state, mut bundle, mut command) = (None, None, None, Vec::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--id") => id = it.next().and_then(|v| v.to_str()).map(String::from),
+            Some("--state") => state = it.next().map(std::path::PathBuf::from),
+            Some("--bundle") => bundle = it.next().map(std::path::PathBuf::from),
+            Some("--") => command = it.by_ref().filter_map(|v| v.to_str().map(String::from)).collect(),
+            _ => {
+                eprintln!("{USAGE}");
+                return 126;
+            }
+        }
+    }
+    let (Some(id), Some(state), Some(bundle), false) = (id, state, bundle, command.is_empty()) else {
+        eprintln!("{USAGE}");
+        return 126;
+    };
+    // As the container's own process: its user and working directory (the environment is the
+    // tenant's default, the container's).
+    let process = Spec::load(bundle.join("config.json")).ok().and_then(|s| s.process().clone());
+    let cwd = process.as_ref().map(|p| p.cwd().clone());
+    let user = process.as_ref().map(|p| p.user().clone());
+    use std::os::fd::AsFd;
+    let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned();
+    let (Ok(stdin), Ok(stdout), Ok(stderr)) =
+        (dup(std::io::stdin().as_fd()), dup(std::io::stdout().as_fd()), dup(std::io::stderr().as_fd()))
+    else {
+        return 126;
+    };
+    let program = command[0].clone();
+    let started = ContainerBuilder::new(id.clone(), SyscallType::default())
+        .with_root_path(&state)
+        .map(|b| b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr))
+        .and_then(|b| {
+            b.as_tenant()
+                .with_container_args(command)
+                .with_cwd(cwd)
+                .with_user(user.as_ref().map(|u| u.uid()))
+                .with_group(user.as_ref().map(|u| u.gid()))
+                .with_additional_gids(user.as_ref().and_then(|u| u.additional_gids().clone()).unwrap_or_default())
+                .with_detach(false)
+                .build()
+        });
+    let pid = match started {
+        Ok(pid) => nix::unistd::Pid::from_raw(pid.as_raw()),
+        Err(e) => {
+            let text = e.to_string();
+            eprintln!("exec {program:?} in container {id}: {text}");
+            let missing = text.contains("No such file") || text.contains("not found") || text.contains("ENOENT");
+            return if missing { 127 } else { 126 };
+        }
+    };
+    loop {
+        match nix::sys::wait::waitpid(pid, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 126,
+        }
+    }
+}
+
 /// Remove container `id`'s state (after its init has exited and been reaped).
 pub fn delete(id: &str, state_root: &Path) -> Result<(), RuntimeError> {
     let dir = state_root.join(id);

@@ -88,13 +88,19 @@ struct Shim {
     shutting_down: bool,
 }
 
-/// The node's processes of their own, by their first argument: `shim ...` (one per pod) and
-/// `container-start ...` (one per container start); `None` for anything else.
+/// The node's processes of their own, by their first argument: `shim ...` (one per pod),
+/// `container-start ...` (one per container start) and `container-exec ...` (one per exec);
+/// `None` for anything else.
 pub fn helper_main(args: &[std::ffi::OsString]) -> Option<std::process::ExitCode> {
     let result = match args.first().and_then(|a| a.to_str()) {
         Some("shim") => main_from_args(&args[1..]).inspect_err(|e| eprintln!("error: {e}")),
         // Its stdout and stderr are the container's: it reports in the bundle's start.json.
         Some("container-start") => crate::runtime::container_start_main(&args[1..]),
+        // Its exit code is the command's.
+        Some("container-exec") => {
+            let code = crate::runtime::container_exec_main(&args[1..]);
+            return Some(std::process::ExitCode::from(u8::try_from(code).unwrap_or(126)));
+        }
         _ => return None,
     };
     Some(if result.is_ok() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })

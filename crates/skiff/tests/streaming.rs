@@ -116,3 +116,40 @@ fn port_forward_with_every_kubectl() {
         assert!(stderr.contains("error forwarding port 9999 to pod web"), "kubectl {version}: {stderr}");
     }
 }
+
+#[test]
+fn exec_with_every_kubectl() {
+    let server = Server::with_node(8, image);
+    let k = server.kubectl("1.32");
+    let pods = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n    env:\n    - name: GREETING\n      value: hello from the pod env\n    workingDir: /www\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: done\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: web:1\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"exit 0\"]\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: user\nspec:\n  terminationGracePeriodSeconds: 1\n  securityContext:\n    runAsUser: 1000\n  containers:\n  - name: c\n    image: web:1\n    imagePullPolicy: Never\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 1000 & wait\"]\n";
+    k.run_stdin(&["apply", "-f", "-"], pods).ok();
+    let phase = |p: &str| k.run(&["get", "pod", p, "-o", "jsonpath={.status.phase}"]).stdout;
+    assert!(eventually(WAIT, || phase("web") == "Running"
+        && phase("done") == "Succeeded"
+        && phase("user") == "Running"));
+    let expected = big_file();
+    let sum = |b: &[u8]| b.iter().fold(0u64, |a, x| a.wrapping_mul(31).wrapping_add(u64::from(*x)));
+
+    for version in KUBECTL_VERSIONS {
+        let kv = server.kubectl(version);
+        // Output on both streams, the container's env and working directory, and the exit code.
+        let r = kv.run(&["exec", "web", "--", "sh", "-c", "echo $GREETING in $(pwd); echo oops >&2; exit 3"]);
+        assert_eq!(r.code, 3, "kubectl {version}: {}", r.stderr);
+        assert_eq!(r.stdout, "hello from the pod env in /www\n", "kubectl {version}");
+        assert!(r.stderr.contains("oops") && r.stderr.contains("command terminated with exit code 3"), "{}", r.stderr);
+        // stdin piped in, and a big output that arrives intact.
+        let echoed = kv.run_stdin(&["exec", "-i", "web", "--", "cat"], "typed into stdin\n").ok();
+        assert_eq!(echoed, "typed into stdin\n", "kubectl {version}");
+        let big = kv.command(&["exec", "web", "--", "cat", "/www/big.bin"]).output().expect("kubectl exec");
+        assert!(big.status.success(), "kubectl {version}");
+        assert!(big.stdout.len() == BIG && sum(&big.stdout) == sum(&expected), "kubectl {version}: big output damaged");
+        // A missing binary: a clear message and 127, as a shell would say.
+        let missing = kv.run(&["exec", "web", "--", "no-such-binary"]);
+        assert_eq!(missing.code, 127, "kubectl {version}: {}", missing.stderr);
+        assert!(missing.stderr.contains("no-such-binary"), "{}", missing.stderr);
+        // The command runs as the container's user.
+        assert_eq!(kv.run(&["exec", "user", "--", "sh", "-c", "id -u"]).ok(), "1000\n", "kubectl {version}");
+        // A pod that is not running cannot be exec'd into (kubectl says so itself).
+        assert_ne!(kv.run(&["exec", "done", "--", "true"]).code, 0, "kubectl {version}");
+    }
+}
