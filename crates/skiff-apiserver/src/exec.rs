@@ -117,6 +117,7 @@ async fn session(
 ) {
     let mut streams = Streams::default();
     let mut early_stdin: Vec<(Vec<u8>, bool)> = Vec::new();
+    let mut resize_buf: Vec<u8> = Vec::new();
     let opened = tokio::time::timeout(STREAMS_TIMEOUT, async {
         while !streams.complete(&query) {
             match events.recv().await {
@@ -133,6 +134,9 @@ async fn session(
                 },
                 Some(Event::Data { stream, data, fin }) if Some(stream) == streams.stdin => {
                     early_stdin.push((data, fin))
+                }
+                Some(Event::Data { stream, data, .. }) if Some(stream) == streams.resize => {
+                    resize_buf.extend_from_slice(&data)
                 }
                 Some(_) => {}
                 None => return false,
@@ -155,6 +159,12 @@ async fn session(
         }
     };
     let mut stdin = process.stdin;
+    let resize = process.resize;
+    if let Some(set) = &resize {
+        for (cols, rows) in take_sizes(&mut resize_buf) {
+            set(cols, rows);
+        }
+    }
     for (data, fin) in early_stdin {
         feed(&mut stdin, &data, fin).await;
     }
@@ -174,6 +184,14 @@ async fn session(
             event = events.recv() => match event {
                 Some(Event::Data { stream, data, fin }) if Some(stream) == streams.stdin => feed(&mut stdin, &data, fin).await,
                 Some(Event::Reset { stream }) if Some(stream) == streams.stdin => stdin = None,
+                Some(Event::Data { stream, data, .. }) if Some(stream) == streams.resize => {
+                    resize_buf.extend_from_slice(&data);
+                    for (cols, rows) in take_sizes(&mut resize_buf) {
+                        if let Some(set) = &resize {
+                            set(cols, rows);
+                        }
+                    }
+                }
                 Some(_) => {}
                 // The client is gone: dropping the process stops it.
                 None => break None,
@@ -188,6 +206,21 @@ async fn session(
         done_writer.data(error_stream, status, true).await;
         let _ = done_writer.frame(spdy::Frame::GoAway { last_stream: 0, status: 0 }).await;
     }
+}
+
+/// The terminal sizes in `buf` (JSON lines `{"Width":80,"Height":24}`), leaving a partial line.
+fn take_sizes(buf: &mut Vec<u8>) -> Vec<(u16, u16)> {
+    let mut sizes = Vec::new();
+    while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+        let line: Vec<u8> = buf.drain(..=end).collect();
+        if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+            let dim = |k: &str| v[k].as_u64().and_then(|n| u16::try_from(n).ok());
+            if let (Some(w), Some(h)) = (dim("Width"), dim("Height")) {
+                sizes.push((w, h));
+            }
+        }
+    }
+    sizes
 }
 
 /// Copy a process output to a stream (or drop it when the client did not ask for it).
@@ -243,6 +276,15 @@ mod tests {
         assert!(q.stdout && q.stderr && !q.stdin && !q.tty);
         assert!(ExecQuery::parse(Some("stdout=true")).is_err(), "no command");
         assert!(ExecQuery::parse(Some("command=true")).is_err(), "no stream");
+    }
+
+    #[test]
+    fn resize_messages_are_json_lines() {
+        let mut buf = b"{\"Width\":101,\"Height\":33}\n{\"Width\":80,".to_vec();
+        assert_eq!(take_sizes(&mut buf), vec![(101, 33)]);
+        buf.extend_from_slice(b"\"Height\":24}\nnot json\n");
+        assert_eq!(take_sizes(&mut buf), vec![(80, 24)]);
+        assert!(buf.is_empty());
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct ExecRequest {
     pub container: String,
     pub command: Vec<String>,
     pub stdin: bool,
+    /// On a pseudo-terminal (stdout and stderr are then one stream).
+    pub tty: bool,
 }
 
 /// A command running in a container: its standard streams and, at the end, its exit code.
@@ -36,6 +38,8 @@ pub struct ExecProcess {
     pub stdout: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
     pub stderr: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
     pub exit: futures::future::BoxFuture<'static, i32>,
+    /// With a TTY: set its size (columns, rows).
+    pub resize: Option<Box<dyn Fn(u16, u16) + Send + Sync>>,
 }
 
 #[async_trait::async_trait]

@@ -238,6 +238,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 container,
                 command: query.command.clone(),
                 stdin: query.stdin,
+                tty: query.tty,
             };
             crate::exec::serve(&headers, &mut parts.extensions, nodes, request, query)
         }

@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod build_step;
 pub mod container;
 pub mod events;
+pub mod exec;
 pub mod expand;
 pub mod hostport;
 pub mod ipam;

@@ -104,20 +104,21 @@ pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
     started.map(|_| ())
 }
 
-/// `skiff container-exec --state DIR --id ID --bundle DIR -- COMMAND...`: run COMMAND in running
+/// `skiff container-exec --state DIR --id ID --bundle DIR [--tty] -- COMMAND...`: run COMMAND in running
 /// container `id` (its namespaces and cgroup: libcontainer's tenant process; its user, environment
 /// and working directory: from the bundle's config.json) with this process's stdin, stdout and stderr, wait for it and return its exit code
 /// (128 + signal when killed). A command that cannot be started is reported on stderr and gives
 /// 127 when it does not exist, 126 otherwise, as shells and other runtimes do.
 pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
     const USAGE: &str = "usage: skiff container-exec --state DIR --id ID --bundle DIR -- COMMAND...";
-    let (mut id, mut state, mut bundle, mut command) = (None, None, None, Vec::new());
+    let (mut id, mut state, mut bundle, mut command, mut tty) = (None, None, None, Vec::new(), false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.to_str() {
             Some("--id") => id = it.next().and_then(|v| v.to_str()).map(String::from),
             Some("--state") => state = it.next().map(std::path::PathBuf::from),
             Some("--bundle") => bundle = it.next().map(std::path::PathBuf::from),
+            Some("--tty") => tty = true,
             Some("--") => command = it.by_ref().filter_map(|v| v.to_str().map(String::from)).collect(),
             _ => {
                 eprintln!("{USAGE}");
@@ -129,6 +130,17 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
         eprintln!("{USAGE}");
         return 126;
     };
+    if tty {
+        // Our stdin is a terminal's slave: make it the session's controlling terminal, so the
+        // command gets job control and Ctrl-C. The keys' signals reach us too (same process
+        // group): a handler, unlike an ignored signal, is not inherited across exec.
+        let _ = nix::unistd::setsid();
+        let _ = rustix::process::ioctl_tiocsctty(std::io::stdin());
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGQUIT] {
+            let _ = signal_hook::flag::register(sig, seen.clone());
+        }
+    }
     // As the container's own process: its user and working directory (the environment is the
     // tenant's default, the container's).
     let process = Spec::load(bundle.join("config.json")).ok().and_then(|s| s.process().clone());

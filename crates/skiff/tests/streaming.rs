@@ -153,3 +153,72 @@ fn exec_with_every_kubectl() {
         assert_ne!(kv.run(&["exec", "done", "--", "true"]).code, 0, "kubectl {version}");
     }
 }
+
+/// A tmux session running `command` in a terminal of `cols`×`rows`, killed on drop.
+struct Terminal(String);
+
+impl Terminal {
+    fn start(name: &str, command: &str, cols: u16, rows: u16) -> Self {
+        let _ = std::process::Command::new("tmux").args(["kill-session", "-t", name]).stderr(Stdio::null()).status();
+        let ok = std::process::Command::new("tmux")
+            .args(["new-session", "-d", "-s", name, "-x", &cols.to_string(), "-y", &rows.to_string(), command])
+            .status()
+            .expect("tmux (Debian package tmux)");
+        assert!(ok.success(), "tmux new-session");
+        Terminal(name.to_string())
+    }
+
+    fn keys(&self, keys: &str) {
+        let ok = std::process::Command::new("tmux").args(["send-keys", "-t", &self.0, keys, "Enter"]).status();
+        assert!(ok.expect("tmux").success());
+    }
+
+    fn resize(&self, cols: u16, rows: u16) {
+        let (x, y) = (cols.to_string(), rows.to_string());
+        let ok = std::process::Command::new("tmux").args(["resize-window", "-t", &self.0, "-x", &x, "-y", &y]).status();
+        assert!(ok.expect("tmux").success());
+    }
+
+    fn screen(&self) -> String {
+        let out = std::process::Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]).output();
+        String::from_utf8_lossy(&out.expect("tmux").stdout).into_owned()
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+    }
+}
+
+#[test]
+fn exec_it_in_a_real_terminal_with_every_kubectl() {
+    let server = Server::with_node(9, image);
+    let k = server.kubectl("1.32");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    assert!(eventually(WAIT, || k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+    for version in KUBECTL_VERSIONS {
+        let kv = server.kubectl(version);
+        let command =
+            format!("{} exec -it web -- sh; echo EXIT=$?; sleep 60", kv.command(&[]).get_program().to_string_lossy());
+        let envs = kv.command(&[]);
+        let env: String = envs
+            .get_envs()
+            .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
+            .collect();
+        let term =
+            Terminal::start(&format!("skiff-test-{}", version.replace('.', "")), &format!("{env}{command}"), 100, 30);
+        assert!(eventually(WAIT, || term.screen().contains("/ #")), "kubectl {version}: no prompt\n{}", term.screen());
+        term.keys("echo $((6*7))");
+        assert!(eventually(WAIT, || term.screen().lines().any(|l| l.trim() == "42")), "{}", term.screen());
+        term.keys("stty size");
+        assert!(eventually(WAIT, || term.screen().contains("30 100")), "kubectl {version}: {}", term.screen());
+        term.resize(120, 40);
+        std::thread::sleep(Duration::from_millis(300));
+        term.keys("stty size");
+        assert!(eventually(WAIT, || term.screen().contains("40 120")), "kubectl {version}: {}", term.screen());
+        term.keys("exit 3");
+        assert!(eventually(WAIT, || term.screen().contains("EXIT=3")), "kubectl {version}: {}", term.screen());
+    }
+}

@@ -193,35 +193,10 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
             )));
         }
         let dir = skiff_node::pod_dir::PodDir::new(&self.pods_root, &r.pod_uid);
-        let running = dir
-            .attempts(&r.container)
-            .last()
-            .copied()
-            .filter(|a| dir.started(&r.container, *a).is_some() && dir.exited(&r.container, *a).is_none())
-            .ok_or_else(|| ApiError::BadRequest(format!("container {} is not running", r.container)))?;
         let exe = std::env::current_exe().map_err(|e| ApiError::Internal(e.to_string()))?;
-        let piped = std::process::Stdio::piped;
-        let mut child = tokio::process::Command::new(exe)
-            .arg("container-exec")
-            .arg("--state")
-            .arg(dir.runtime_state())
-            .arg("--id")
-            .arg(skiff_node::shim::container_id(&r.container, running))
-            .arg("--bundle")
-            .arg(dir.attempt(&r.container, running))
-            .arg("--")
-            .args(&r.command)
-            .stdin(if r.stdin { piped() } else { std::process::Stdio::null() })
-            .stdout(piped())
-            .stderr(piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| ApiError::Internal(format!("starting the exec helper: {e}")))?;
-        let missing = || ApiError::Internal("the exec helper has no pipes".into());
-        let stdin = child.stdin.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>);
-        let stdout = Box::new(child.stdout.take().ok_or_else(missing)?);
-        let stderr = Box::new(child.stderr.take().ok_or_else(missing)?);
-        let exit = Box::pin(async move { child.wait().await.ok().and_then(|s| s.code()).unwrap_or(126) });
-        Ok(skiff_apiserver::nodes::ExecProcess { stdin, stdout, stderr, exit })
+        let child = skiff_node::exec::spawn(&exe, &dir, &r.container, &r.command, r.stdin, r.tty)
+            .map_err(ApiError::BadRequest)?;
+        let skiff_node::exec::ExecChild { stdin, stdout, stderr, exit, resize } = child;
+        Ok(skiff_apiserver::nodes::ExecProcess { stdin, stdout, stderr, exit, resize })
     }
 }
