@@ -76,16 +76,115 @@ fn failure_status(message: &str) -> Value {
     json!({"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500})
 }
 
-/// Answer the upgrade and serve the session in the background.
-pub fn serve(
+/// Answer the upgrade (WebSocket or SPDY) and serve the session in the background.
+pub async fn serve(
     headers: &HeaderMap,
     extensions: &mut http::Extensions,
     nodes: Arc<dyn NodeLink>,
     request: ExecRequest,
     query: ExecQuery,
 ) -> Result<Response, Failure> {
+    let websocket = headers.get(http::header::UPGRADE).and_then(|v| v.to_str().ok());
+    if websocket.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return serve_websocket(headers, extensions, nodes, request, query).await;
+    }
     let protocol = spdy_conn::negotiate(headers, &PROTOCOLS, "exec")?;
     spdy_conn::upgrade(extensions, protocol, move |events, writer| session(events, writer, nodes, request, query))
+}
+
+/// `v5`/`v4.channel.k8s.io` over WebSocket: binary messages whose first byte is the channel
+/// (0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize); v5 adds `[255, 0]`, the end of stdin. Any
+/// other offer is refused with 400, which makes kubectl fall back to SPDY.
+async fn serve_websocket(
+    headers: &HeaderMap,
+    extensions: &mut http::Extensions,
+    nodes: Arc<dyn NodeLink>,
+    request: ExecRequest,
+    query: ExecQuery,
+) -> Result<Response, Failure> {
+    use axum::extract::FromRequestParts;
+    let offered = headers.get_all(http::header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
+    let offered: Vec<String> = offered.flat_map(|v| v.split(',')).map(|p| p.trim().to_string()).collect();
+    let Some(protocol) = PROTOCOLS.iter().find(|p| offered.iter().any(|o| o == *p)).copied() else {
+        return Err(ApiError::BadRequest(format!(
+            "unable to upgrade: no supported WebSocket protocol among {offered:?}: supported: {}",
+            PROTOCOLS.join(", ")
+        ))
+        .into());
+    };
+    let mut req = http::Request::new(());
+    *req.method_mut() = http::Method::GET;
+    *req.headers_mut() = headers.clone();
+    if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
+        req.extensions_mut().insert(upgrade);
+    }
+    let (mut parts, ()) = req.into_parts();
+    let ws = axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &())
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade: {}", e.body_text())))?;
+    let v5 = protocol == PROTOCOLS[0];
+    Ok(ws.protocols([protocol]).on_upgrade(move |socket| websocket_session(socket, v5, nodes, request, query)))
+}
+
+/// WebSocket: one message per write, channel byte first.
+struct WsOutput(mpsc::Sender<axum::extract::ws::Message>);
+
+#[async_trait::async_trait]
+impl Output for WsOutput {
+    async fn send(&self, channel: Channel, data: Vec<u8>) -> bool {
+        let mut msg = Vec::with_capacity(data.len() + 1);
+        msg.push(if channel == Channel::Stdout { 1 } else { 2 });
+        msg.extend_from_slice(&data);
+        self.0.send(axum::extract::ws::Message::Binary(msg.into())).await.is_ok()
+    }
+    async fn finish(&self, status: Value) {
+        use axum::extract::ws::{CloseFrame, Message};
+        let mut msg = vec![3u8];
+        msg.extend(serde_json::to_vec(&status).unwrap_or_default());
+        let _ = self.0.send(Message::Binary(msg.into())).await;
+        let _ = self.0.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+    }
+}
+
+async fn websocket_session(
+    socket: axum::extract::ws::WebSocket,
+    v5: bool,
+    nodes: Arc<dyn NodeLink>,
+    request: ExecRequest,
+    query: ExecQuery,
+) {
+    use axum::extract::ws::Message;
+    use futures::{SinkExt, StreamExt};
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
+    tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            let close = matches!(m, Message::Close(_));
+            if sink.send(m).await.is_err() || close {
+                break;
+            }
+        }
+    });
+    let (input_tx, input_rx) = mpsc::channel::<Input>(16);
+    tokio::spawn(async move {
+        // Reading also answers the client's pings (its read deadline depends on the pongs).
+        while let Some(Ok(msg)) = stream.next().await {
+            let input = match msg {
+                Message::Binary(b) => match (b.first(), b.get(1)) {
+                    (Some(0), _) => Input::Stdin(b[1..].to_vec()),
+                    (Some(4), _) => Input::Resize(b[1..].to_vec()),
+                    (Some(255), Some(0)) if v5 => Input::StdinEnd,
+                    _ => continue,
+                },
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if input_tx.send(input).await.is_err() {
+                break;
+            }
+        }
+    });
+    run(nodes, request, query.tty, input_rx, Arc::new(WsOutput(out_tx))).await;
 }
 
 /// The streams of one session, by role.
@@ -108,6 +207,99 @@ impl Streams {
     }
 }
 
+/// What the client sends during a session, whatever the transport.
+#[derive(Debug)]
+enum Input {
+    Stdin(Vec<u8>),
+    StdinEnd,
+    Resize(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Stdout,
+    Stderr,
+}
+
+/// Where a session's output goes, whatever the transport.
+#[async_trait::async_trait]
+trait Output: Send + Sync + 'static {
+    /// Bytes on a channel; false once the client is gone.
+    async fn send(&self, channel: Channel, data: Vec<u8>) -> bool;
+    /// The end: outputs closed, then `status` on the error channel.
+    async fn finish(&self, status: Value);
+}
+
+/// Run the command, moving bytes until it ends (or the client goes: `input` closes, and dropping
+/// the process stops it).
+async fn run(
+    nodes: Arc<dyn NodeLink>,
+    request: ExecRequest,
+    tty: bool,
+    mut input: mpsc::Receiver<Input>,
+    output: Arc<dyn Output>,
+) {
+    let process = match nodes.exec(request).await {
+        Ok(p) => p,
+        Err(e) => return output.finish(failure_status(&e.to_string())).await,
+    };
+    let mut stdin = process.stdin;
+    let resize = process.resize;
+    let mut sizes: Vec<u8> = Vec::new();
+    // With a TTY there is no stderr channel: both outputs go to stdout, as on a terminal.
+    let out = pump(process.stdout, Channel::Stdout, output.clone());
+    let err = pump(process.stderr, if tty { Channel::Stdout } else { Channel::Stderr }, output.clone());
+    let exit = process.exit;
+    let mut done = std::pin::pin!(async move {
+        tokio::join!(out, err);
+        exit.await
+    });
+    loop {
+        tokio::select! {
+            code = &mut done => return output.finish(exit_status(code)).await,
+            event = input.recv() => match event {
+                Some(Input::Stdin(data)) => feed(&mut stdin, &data, false).await,
+                Some(Input::StdinEnd) => feed(&mut stdin, &[], true).await,
+                Some(Input::Resize(data)) => {
+                    sizes.extend_from_slice(&data);
+                    for (cols, rows) in take_sizes(&mut sizes) {
+                        if let Some(set) = &resize {
+                            set(cols, rows);
+                        }
+                    }
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+/// SPDY: one stream per channel.
+struct SpdyOutput {
+    writer: Writer,
+    streams: Streams,
+}
+
+#[async_trait::async_trait]
+impl Output for SpdyOutput {
+    async fn send(&self, channel: Channel, data: Vec<u8>) -> bool {
+        let stream = if channel == Channel::Stdout { self.streams.stdout } else { self.streams.stderr };
+        match stream {
+            Some(s) => self.writer.data(s, data, false).await,
+            None => true,
+        }
+    }
+    async fn finish(&self, status: Value) {
+        for s in [self.streams.stdout, self.streams.stderr].into_iter().flatten() {
+            self.writer.data(s, Vec::new(), true).await;
+        }
+        if let Some(e) = self.streams.error {
+            self.writer.data(e, serde_json::to_vec(&status).unwrap_or_default(), true).await;
+        }
+        let _ = self.writer.frame(spdy::Frame::GoAway { last_stream: 0, status: 0 }).await;
+    }
+}
+
 async fn session(
     mut events: mpsc::Receiver<Event>,
     writer: Writer,
@@ -116,8 +308,8 @@ async fn session(
     query: ExecQuery,
 ) {
     let mut streams = Streams::default();
-    let mut early_stdin: Vec<(Vec<u8>, bool)> = Vec::new();
-    let mut resize_buf: Vec<u8> = Vec::new();
+    let (input_tx, input_rx) = mpsc::channel::<Input>(16);
+    let mut early: Vec<Event> = Vec::new();
     let opened = tokio::time::timeout(STREAMS_TIMEOUT, async {
         while !streams.complete(&query) {
             match events.recv().await {
@@ -132,13 +324,7 @@ async fn session(
                             writer.frame(spdy::Frame::RstStream { stream, status: spdy::status::PROTOCOL_ERROR }).await;
                     }
                 },
-                Some(Event::Data { stream, data, fin }) if Some(stream) == streams.stdin => {
-                    early_stdin.push((data, fin))
-                }
-                Some(Event::Data { stream, data, .. }) if Some(stream) == streams.resize => {
-                    resize_buf.extend_from_slice(&data)
-                }
-                Some(_) => {}
+                Some(other) => early.push(other),
                 None => return false,
             }
         }
@@ -150,62 +336,31 @@ async fn session(
         let _ = writer.frame(spdy::Frame::GoAway { last_stream: 0, status: 0 }).await;
         return;
     }
-    let Some(error_stream) = streams.error else { return };
-    let process = match nodes.exec(request).await {
-        Ok(p) => p,
-        Err(e) => {
-            finish(&writer, &streams, failure_status(&e.to_string())).await;
-            return;
-        }
-    };
-    let mut stdin = process.stdin;
-    let resize = process.resize;
-    if let Some(set) = &resize {
-        for (cols, rows) in take_sizes(&mut resize_buf) {
-            set(cols, rows);
-        }
-    }
-    for (data, fin) in early_stdin {
-        feed(&mut stdin, &data, fin).await;
-    }
-    // With a TTY there is no stderr stream: both outputs go to stdout, as on a terminal.
-    let err_target = if query.tty { streams.stdout } else { streams.stderr };
-    let out = pump(process.stdout, streams.stdout, writer.clone());
-    let err = pump(process.stderr, err_target, writer.clone());
-    let exit = process.exit;
-    let done_writer = writer.clone();
-    let mut done = std::pin::pin!(async move {
-        tokio::join!(out, err);
-        exit.await
-    });
-    let code = loop {
-        tokio::select! {
-            code = &mut done => break Some(code),
-            event = events.recv() => match event {
-                Some(Event::Data { stream, data, fin }) if Some(stream) == streams.stdin => feed(&mut stdin, &data, fin).await,
-                Some(Event::Reset { stream }) if Some(stream) == streams.stdin => stdin = None,
-                Some(Event::Data { stream, data, .. }) if Some(stream) == streams.resize => {
-                    resize_buf.extend_from_slice(&data);
-                    for (cols, rows) in take_sizes(&mut resize_buf) {
-                        if let Some(set) = &resize {
-                            set(cols, rows);
-                        }
+    let (stdin, resize) = (streams.stdin, streams.resize);
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut events = futures::stream::iter(early).chain(tokio_stream::wrappers::ReceiverStream::new(events));
+        while let Some(event) = events.next().await {
+            let input = match event {
+                Event::Data { stream, data, fin } if Some(stream) == stdin => {
+                    if !data.is_empty() && input_tx.send(Input::Stdin(data)).await.is_err() {
+                        return;
                     }
+                    if !fin {
+                        continue;
+                    }
+                    Input::StdinEnd
                 }
-                Some(_) => {}
-                // The client is gone: dropping the process stops it.
-                None => break None,
+                Event::Reset { stream } if Some(stream) == stdin => Input::StdinEnd,
+                Event::Data { stream, data, .. } if Some(stream) == resize => Input::Resize(data),
+                _ => continue,
+            };
+            if input_tx.send(input).await.is_err() {
+                return;
             }
         }
-    };
-    if let Some(code) = code {
-        for s in [streams.stdout, streams.stderr].into_iter().flatten() {
-            done_writer.data(s, Vec::new(), true).await;
-        }
-        let status = serde_json::to_vec(&exit_status(code)).unwrap_or_default();
-        done_writer.data(error_stream, status, true).await;
-        let _ = done_writer.frame(spdy::Frame::GoAway { last_stream: 0, status: 0 }).await;
-    }
+    });
+    run(nodes, request, query.tty, input_rx, Arc::new(SpdyOutput { writer, streams })).await;
 }
 
 /// The terminal sizes in `buf` (JSON lines `{"Width":80,"Height":24}`), leaving a partial line.
@@ -223,16 +378,14 @@ fn take_sizes(buf: &mut Vec<u8>) -> Vec<(u16, u16)> {
     sizes
 }
 
-/// Copy a process output to a stream (or drop it when the client did not ask for it).
-async fn pump(mut from: Box<dyn AsyncRead + Send + Unpin>, to: Option<u32>, writer: Writer) {
+/// Copy a process output to a channel.
+async fn pump(mut from: Box<dyn AsyncRead + Send + Unpin>, to: Channel, output: Arc<dyn Output>) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                if let Some(stream) = to
-                    && !writer.data(stream, buf[..n].to_vec(), false).await
-                {
+                if !output.send(to, buf[..n].to_vec()).await {
                     return;
                 }
             }
@@ -250,17 +403,6 @@ async fn feed(stdin: &mut Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
     if fin && let Some(mut w) = stdin.take() {
         let _ = w.shutdown().await;
     }
-}
-
-/// End a session that could not run: the status on the error stream, every output closed.
-async fn finish(writer: &Writer, streams: &Streams, status: Value) {
-    for s in [streams.stdout, streams.stderr].into_iter().flatten() {
-        writer.data(s, Vec::new(), true).await;
-    }
-    if let Some(e) = streams.error {
-        writer.data(e, serde_json::to_vec(&status).unwrap_or_default(), true).await;
-    }
-    let _ = writer.frame(spdy::Frame::GoAway { last_stream: 0, status: 0 }).await;
 }
 
 #[cfg(test)]

@@ -240,7 +240,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 stdin: query.stdin,
                 tty: query.tty,
             };
-            crate::exec::serve(&headers, &mut parts.extensions, nodes, request, query)
+            crate::exec::serve(&headers, &mut parts.extensions, nodes, request, query).await
         }
         (&Method::GET | &Method::POST, Some(n), Some("portforward")) if kind.info().plural == "pods" => {
             let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;

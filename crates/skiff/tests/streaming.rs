@@ -26,6 +26,9 @@ fn image(data: &Path) {
     std::fs::create_dir_all(root.join("www")).expect("www");
     std::fs::write(root.join("www/index.html"), "hello through port-forward\n").expect("page");
     std::fs::write(root.join("www/big.bin"), big_file()).expect("big");
+    // `kubectl cp` runs tar in the container, as upstream.
+    std::os::unix::fs::symlink("busybox", root.join("bin/tar")).expect("tar link");
+    std::fs::create_dir_all(root.join("tmp")).expect("tmp");
     let tar = tmp.path().join("web.tar");
     let ok = std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status();
     assert!(ok.expect("tar").success());
@@ -137,12 +140,26 @@ fn exec_with_every_kubectl() {
         assert_eq!(r.code, 3, "kubectl {version}: {}", r.stderr);
         assert_eq!(r.stdout, "hello from the pod env in /www\n", "kubectl {version}");
         assert!(r.stderr.contains("oops") && r.stderr.contains("command terminated with exit code 3"), "{}", r.stderr);
+        // 1.30+ speak WebSocket (v5.channel.k8s.io) first: no fallback to a SPDY POST is needed.
+        if *version == "1.32" {
+            let verbose = kv.run(&["exec", "web", "-v=6", "--", "true"]);
+            assert!(verbose.stderr.contains("GET") && !verbose.stderr.contains("POST"), "{}", verbose.stderr);
+        }
         // stdin piped in, and a big output that arrives intact.
         let echoed = kv.run_stdin(&["exec", "-i", "web", "--", "cat"], "typed into stdin\n").ok();
         assert_eq!(echoed, "typed into stdin\n", "kubectl {version}");
         let big = kv.command(&["exec", "web", "--", "cat", "/www/big.bin"]).output().expect("kubectl exec");
         assert!(big.status.success(), "kubectl {version}");
         assert!(big.stdout.len() == BIG && sum(&big.stdout) == sum(&expected), "kubectl {version}: big output damaged");
+        // kubectl cp both ways (tar over exec).
+        let local = tempfile::tempdir().expect("tempdir");
+        let up = local.path().join("up.bin");
+        std::fs::write(&up, &expected[..3_000_000]).expect("write");
+        let remote = format!("web:/tmp/up-{version}.bin");
+        kv.run(&["cp", up.to_str().expect("utf8"), &remote]).ok();
+        let down = local.path().join("down.bin");
+        kv.run(&["cp", &remote, down.to_str().expect("utf8")]).ok();
+        assert!(std::fs::read(&down).unwrap_or_default() == expected[..3_000_000], "kubectl {version}: cp damaged");
         // A missing binary: a clear message and 127, as a shell would say.
         let missing = kv.run(&["exec", "web", "--", "no-such-binary"]);
         assert_eq!(missing.code, 127, "kubectl {version}: {}", missing.stderr);
