@@ -102,28 +102,9 @@ async fn serve_websocket(
     request: ExecRequest,
     query: ExecQuery,
 ) -> Result<Response, Failure> {
-    use axum::extract::FromRequestParts;
-    let offered = headers.get_all(http::header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
-    let offered: Vec<String> = offered.flat_map(|v| v.split(',')).map(|p| p.trim().to_string()).collect();
-    let Some(protocol) = PROTOCOLS.iter().find(|p| offered.iter().any(|o| o == *p)).copied() else {
-        return Err(ApiError::BadRequest(format!(
-            "unable to upgrade: no supported WebSocket protocol among {offered:?}: supported: {}",
-            PROTOCOLS.join(", ")
-        ))
-        .into());
-    };
-    let mut req = http::Request::new(());
-    *req.method_mut() = http::Method::GET;
-    *req.headers_mut() = headers.clone();
-    if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
-        req.extensions_mut().insert(upgrade);
-    }
-    let (mut parts, ()) = req.into_parts();
-    let ws = axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &())
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade: {}", e.body_text())))?;
+    let (ws, protocol) = spdy_conn::websocket(headers, extensions, &PROTOCOLS).await?;
     let v5 = protocol == PROTOCOLS[0];
-    Ok(ws.protocols([protocol]).on_upgrade(move |socket| websocket_session(socket, v5, nodes, request, query)))
+    Ok(ws.on_upgrade(move |socket| websocket_session(socket, v5, nodes, request, query)))
 }
 
 /// WebSocket: one message per write, channel byte first.

@@ -25,13 +25,24 @@ pub struct Target {
     pub uid: String,
 }
 
-/// Answer the upgrade and serve the session in the background.
-pub fn serve(
+/// What kubectl 1.31+ offers first: its SPDY session tunnelled through a WebSocket.
+pub const TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+
+/// Answer the upgrade (a WebSocket tunnel or SPDY) and serve the session in the background.
+pub async fn serve(
     headers: &HeaderMap,
     extensions: &mut http::Extensions,
     nodes: Arc<dyn NodeLink>,
     target: Target,
 ) -> Result<Response, Failure> {
+    let upgrade = headers.get(http::header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if upgrade.eq_ignore_ascii_case("websocket") {
+        let (ws, _) = spdy_conn::websocket(headers, extensions, &[TUNNEL_PROTOCOL]).await?;
+        return Ok(ws.on_upgrade(move |socket| async move {
+            let (events, writer) = spdy_conn::start(spdy_conn::tunnel(socket));
+            session(events, writer, nodes, Arc::new(target)).await;
+        }));
+    }
     let protocol = spdy_conn::negotiate(headers, &[PROTOCOL], "port-forward")?;
     spdy_conn::upgrade(extensions, protocol, move |events, writer| session(events, writer, nodes, Arc::new(target)))
 }

@@ -93,6 +93,66 @@ where
         .map_err(|e| ApiError::Internal(e.to_string()).into())
 }
 
+/// Accept a WebSocket upgrade offering one of `supported` (`Sec-WebSocket-Protocol`): the
+/// upgrade to answer with, and the protocol chosen. Anything else is a 400, which makes kubectl
+/// fall back to SPDY.
+pub async fn websocket(
+    headers: &HeaderMap,
+    extensions: &mut http::Extensions,
+    supported: &[&'static str],
+) -> Result<(axum::extract::ws::WebSocketUpgrade, &'static str), ApiError> {
+    use axum::extract::FromRequestParts;
+    let offered = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
+    let offered: Vec<String> = offered.flat_map(|v| v.split(',')).map(|p| p.trim().to_string()).collect();
+    let Some(protocol) = supported.iter().find(|p| offered.iter().any(|o| o == *p)).copied() else {
+        return Err(ApiError::BadRequest(format!(
+            "unable to upgrade: no supported WebSocket protocol among {offered:?}: supported: {}",
+            supported.join(", ")
+        )));
+    };
+    // The extractor wants request parts: the headers and the pending upgrade are all it reads.
+    let mut req = http::Request::new(());
+    *req.headers_mut() = headers.clone();
+    if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
+        req.extensions_mut().insert(upgrade);
+    }
+    let (mut parts, ()) = req.into_parts();
+    let ws = axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &())
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade: {}", e.body_text())))?;
+    Ok((ws.protocols([protocol]), protocol))
+}
+
+/// A WebSocket carrying a byte stream (kubectl 1.31+ tunnels its SPDY session this way: binary
+/// messages, boundaries meaningless, empty ones possible) as an `AsyncRead + AsyncWrite`.
+pub fn tunnel(socket: axum::extract::ws::WebSocket) -> tokio::io::DuplexStream {
+    use axum::extract::ws::{CloseFrame, Message};
+    use futures::{SinkExt, StreamExt};
+    let (ours, theirs) = tokio::io::duplex(256 * 1024);
+    let (mut from_pipe, mut to_pipe) = tokio::io::split(ours);
+    let (mut sink, mut stream) = socket.split();
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            match msg {
+                Message::Binary(b) if to_pipe.write_all(&b).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = to_pipe.shutdown().await;
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = from_pipe.read(&mut buf).await {
+            if n == 0 || sink.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+    });
+    theirs
+}
+
 /// Start serving the SPDY connection on `io`. Events end (the receiver yields `None`) when the
 /// client goes away, sends GOAWAY, or sends something undecodable.
 pub fn start<T>(io: T) -> (mpsc::Receiver<Event>, Writer)
