@@ -10,6 +10,7 @@ use crate::nodes::NodeLink;
 use crate::spdy_conn::{self, Event, Writer};
 use axum::response::Response;
 use http::HeaderMap;
+use skiff_core::ApiError;
 use skiff_stream::spdy;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,21 +28,148 @@ pub struct Target {
 
 /// What kubectl 1.31+ offers first: its SPDY session tunnelled through a WebSocket.
 pub const TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+/// WebSocket protocols, in our order of preference: the SPDY tunnel (kubectl), then the channel
+/// protocol client libraries speak (kube-rs, the Python client).
+const WS_PROTOCOLS: [&str; 3] = [TUNNEL_PROTOCOL, "v5.channel.k8s.io", "v4.channel.k8s.io"];
+
+/// The `ports` query of the channel protocol (`ports=80,8080` or repeated).
+fn ports_query(raw: Option<&str>) -> Result<Vec<u16>, ApiError> {
+    let mut ports = Vec::new();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if k == "ports" {
+            for p in v.split(',').filter(|p| !p.trim().is_empty()) {
+                let port = p.trim().parse::<u16>().ok().filter(|p| *p > 0);
+                ports.push(port.ok_or_else(|| ApiError::BadRequest(format!("invalid port {p:?}")))?);
+            }
+        }
+    }
+    if ports.is_empty() {
+        return Err(ApiError::BadRequest("query parameter \"ports\" is required".into()));
+    }
+    Ok(ports)
+}
+
+/// The WebSocket channel protocol: for the `i`th requested port, channel `2i` carries data and
+/// `2i+1` errors; each channel first says its port (2 bytes, little-endian); `[255, c]` (v5) is
+/// the client closing channel `c`. One connection per port for the whole session.
+async fn channels(
+    socket: axum::extract::ws::WebSocket,
+    v5: bool,
+    ports: Vec<u16>,
+    nodes: Arc<dyn NodeLink>,
+    target: Arc<Target>,
+) {
+    use axum::extract::ws::{CloseFrame, Message};
+    use futures::{SinkExt, StreamExt};
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            if sink.send(m).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+    });
+    let frame = |channel: usize, data: &[u8]| {
+        let mut m = Vec::with_capacity(data.len() + 1);
+        m.push(channel as u8);
+        m.extend_from_slice(data);
+        Message::Binary(m.into())
+    };
+    let mut to_pod: Vec<Option<mpsc::Sender<Option<Vec<u8>>>>> = Vec::new();
+    let mut pumps = Vec::new();
+    for (i, port) in ports.iter().copied().enumerate() {
+        for channel in [2 * i, 2 * i + 1] {
+            let _ = out_tx.send(frame(channel, &port.to_le_bytes())).await;
+        }
+        match nodes.port_forward(&target.node, &target.uid, port).await {
+            Ok(tcp) => {
+                let (tx, mut rx) = mpsc::channel::<Option<Vec<u8>>>(16);
+                to_pod.push(Some(tx));
+                let out = out_tx.clone();
+                pumps.push(tokio::spawn(async move {
+                    let (mut rd, mut wr) = tcp.into_split();
+                    let up = tokio::spawn(async move {
+                        while let Some(Some(bytes)) = rx.recv().await {
+                            if wr.write_all(&bytes).await.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = wr.shutdown().await;
+                    });
+                    // The connection is over when the pod closes it (as upstream, which then
+                    // ends the session once every port is over).
+                    let mut buf = vec![0u8; 32 * 1024];
+                    while let Ok(n) = rd.read(&mut buf).await {
+                        if n == 0 || out.send(frame(2 * i, &buf[..n])).await.is_err() {
+                            break;
+                        }
+                    }
+                    up.abort();
+                }));
+            }
+            Err(e) => {
+                to_pod.push(None);
+                let msg = format!("error forwarding port {port} to pod {}, uid {}: {e}", target.pod, target.uid);
+                let _ = out_tx.send(frame(2 * i + 1, msg.as_bytes())).await;
+            }
+        }
+    }
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            match msg {
+                Message::Binary(b) => match (b.first().copied(), b.get(1).copied()) {
+                    (Some(255), Some(c)) if v5 => {
+                        if let Some(tx) = to_pod.get_mut(usize::from(c) / 2).and_then(Option::take) {
+                            let _ = tx.send(None).await;
+                        }
+                    }
+                    (Some(c), _) if c % 2 == 0 && b.len() > 1 => {
+                        let Some(Some(tx)) = to_pod.get(usize::from(c) / 2) else { continue };
+                        if tx.send(Some(b[1..].to_vec())).await.is_err() {
+                            to_pod[usize::from(c) / 2] = None;
+                        }
+                    }
+                    _ => {}
+                },
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    });
+    let aborts: Vec<_> = pumps.iter().map(|p| p.abort_handle()).collect();
+    // Over when every port's connection is over, or when the client goes.
+    let stop_reader = reader.abort_handle();
+    tokio::select! {
+        _ = futures::future::join_all(pumps) => stop_reader.abort(),
+        _ = reader => aborts.iter().for_each(|a| a.abort()),
+    }
+    drop(out_tx);
+    let _ = writer.await;
+}
 
 /// Answer the upgrade (a WebSocket tunnel or SPDY) and serve the session in the background.
 pub async fn serve(
     headers: &HeaderMap,
+    query: Option<&str>,
     extensions: &mut http::Extensions,
     nodes: Arc<dyn NodeLink>,
     target: Target,
 ) -> Result<Response, Failure> {
     let upgrade = headers.get(http::header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if upgrade.eq_ignore_ascii_case("websocket") {
-        let (ws, _) = spdy_conn::websocket(headers, extensions, &[TUNNEL_PROTOCOL]).await?;
-        return Ok(ws.on_upgrade(move |socket| async move {
-            let (events, writer) = spdy_conn::start(spdy_conn::tunnel(socket));
-            session(events, writer, nodes, Arc::new(target)).await;
-        }));
+        let (ws, protocol) = spdy_conn::websocket(headers, extensions, &WS_PROTOCOLS).await?;
+        let target = Arc::new(target);
+        if protocol == TUNNEL_PROTOCOL {
+            return Ok(ws.on_upgrade(move |socket| async move {
+                let (events, writer) = spdy_conn::start(spdy_conn::tunnel(socket));
+                session(events, writer, nodes, target).await;
+            }));
+        }
+        let ports = ports_query(query)?;
+        let v5 = protocol == WS_PROTOCOLS[1];
+        return Ok(ws.on_upgrade(move |socket| channels(socket, v5, ports, nodes, target)));
     }
     let protocol = spdy_conn::negotiate(headers, &[PROTOCOL], "port-forward")?;
     spdy_conn::upgrade(extensions, protocol, move |events, writer| session(events, writer, nodes, Arc::new(target)))

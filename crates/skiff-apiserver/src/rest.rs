@@ -253,7 +253,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             }
             let (node, nodes) = crate::nodes::for_pod(&state.nodes, &obj)?;
             let target = crate::portforward::Target { node, pod: n.to_string(), uid: meta::uid(&obj).to_string() };
-            crate::portforward::serve(&headers, &mut parts.extensions, nodes, target).await
+            crate::portforward::serve(&headers, parts.uri.query(), &mut parts.extensions, nodes, target).await
         }
         (_, Some(n), Some(s)) if kind.info().subresources.iter().any(|(name, _, _)| *name == s) => {
             // The object must exist first (404 as upstream); the streaming subresources come with the node agent.

@@ -239,3 +239,44 @@ fn exec_it_in_a_real_terminal_with_every_kubectl() {
         assert!(eventually(WAIT, || term.screen().contains("EXIT=3")), "kubectl {version}: {}", term.screen());
     }
 }
+
+#[test]
+fn kube_rs_exec_and_port_forward() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, AttachParams};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::with_node(10, image);
+    let k = server.kubectl("1.32");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    assert!(eventually(WAIT, || k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let kubeconfig = kube::config::Kubeconfig::read_from(server.kubeconfig()).expect("kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await.expect("config");
+        let pods: Api<Pod> = Api::default_namespaced(kube::Client::try_from(config).expect("client"));
+
+        // exec over WebSocket: output, stdin, and the exit code in the status.
+        let params = AttachParams::default().stdin(true).stdout(true).stderr(false);
+        let mut run = pods.exec("web", ["sh", "-c", "cat; exit 3"], &params).await.expect("exec");
+        let mut stdin = run.stdin().expect("stdin");
+        stdin.write_all(b"from kube-rs\n").await.expect("write");
+        // The end of stdin (kube-rs sends v5's close signal on shutdown).
+        stdin.shutdown().await.expect("close stdin");
+        let mut out = String::new();
+        run.stdout().expect("stdout").read_to_string(&mut out).await.expect("read");
+        assert_eq!(out, "from kube-rs\n");
+        let status = run.take_status().expect("status").await.expect("a status");
+        assert_eq!(status.reason.as_deref(), Some("NonZeroExitCode"), "{status:?}");
+        let code = status.details.and_then(|d| d.causes).and_then(|c| c.first().and_then(|c| c.message.clone()));
+        assert_eq!(code.as_deref(), Some("3"));
+
+        // port-forward over the WebSocket channel protocol.
+        let mut pf = pods.portforward("web", &[80]).await.expect("portforward");
+        let mut conn = pf.take_stream(80).expect("stream");
+        conn.write_all(b"GET / HTTP/1.0\r\n\r\n").await.expect("request");
+        let mut response = Vec::new();
+        conn.read_to_end(&mut response).await.expect("response");
+        assert!(String::from_utf8_lossy(&response).contains("hello through port-forward"));
+    });
+}
