@@ -280,3 +280,22 @@ fn kube_rs_exec_and_port_forward() {
         assert!(String::from_utf8_lossy(&response).contains("hello through port-forward"));
     });
 }
+
+#[test]
+fn python_client_exec_and_port_forward() {
+    let server = Server::with_node(11, image);
+    let k = server.kubectl("1.32");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    assert!(eventually(WAIT, || k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_stream.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(server.kubeconfig())
+        .arg("web")
+        .output()
+        .expect("python3 with the `kubernetes` package (pip install kubernetes)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("exec ok") && text.contains("port-forward ok"), "{text}");
+}
