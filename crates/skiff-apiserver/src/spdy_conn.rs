@@ -128,7 +128,7 @@ pub async fn websocket(
 pub fn tunnel(socket: axum::extract::ws::WebSocket) -> tokio::io::DuplexStream {
     use axum::extract::ws::{CloseFrame, Message};
     use futures::{SinkExt, StreamExt};
-    let (ours, theirs) = tokio::io::duplex(256 * 1024);
+    let (ours, theirs) = tokio::io::duplex(1024 * 1024);
     let (mut from_pipe, mut to_pipe) = tokio::io::split(ours);
     let (mut sink, mut stream) = socket.split();
     tokio::spawn(async move {
@@ -142,7 +142,7 @@ pub fn tunnel(socket: axum::extract::ws::WebSocket) -> tokio::io::DuplexStream {
         let _ = to_pipe.shutdown().await;
     });
     tokio::spawn(async move {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; 256 * 1024];
         while let Ok(n) = from_pipe.read(&mut buf).await {
             if n == 0 || sink.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
                 break;
