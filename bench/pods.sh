@@ -33,7 +33,7 @@ tar -C "$T/root" -cf "$T/web.tar" .
 "$SKIFF" --data-dir "$T/data" import -c 'CMD ["sh","-c","trap \"exit 0\" TERM; httpd -f -p 80 -h /www & wait"]' \
   "$T/web.tar" localhost/web:1.0 >/dev/null
 SKIFF_LOG=warn "$SKIFF" --data-dir "$T/data" server --listen 127.0.0.1:$PORT --pod-cidr $NET.0/24 --bridge $BRIDGE \
-  --node-name bench 2>"$T/server.log" & SERVER=$!
+  --node-name bench --disable-outbound-nat 2>"$T/server.log" & SERVER=$!
 until kubectl get node bench >/dev/null 2>&1; do sleep 0.1; done
 pod() { printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\nspec:\n  containers:\n  - name: web\n    image: localhost/web:1.0\n    imagePullPolicy: Never\n' "$1"; }
 
