@@ -84,27 +84,13 @@ pub async fn serve(
     request: ExecRequest,
     query: ExecQuery,
 ) -> Result<Response, Failure> {
-    let websocket = headers.get(http::header::UPGRADE).and_then(|v| v.to_str().ok());
-    if websocket.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-        return serve_websocket(headers, extensions, nodes, request, query).await;
+    if spdy_conn::is_websocket(headers) {
+        let (ws, protocol) = spdy_conn::websocket(headers, extensions, &PROTOCOLS).await?;
+        let v5 = protocol == PROTOCOLS[0];
+        return Ok(ws.on_upgrade(move |socket| websocket_session(socket, v5, nodes, request, query)));
     }
     let protocol = spdy_conn::negotiate(headers, &PROTOCOLS, "exec")?;
     spdy_conn::upgrade(extensions, protocol, move |events, writer| session(events, writer, nodes, request, query))
-}
-
-/// `v5`/`v4.channel.k8s.io` over WebSocket: binary messages whose first byte is the channel
-/// (0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize); v5 adds `[255, 0]`, the end of stdin. Any
-/// other offer is refused with 400, which makes kubectl fall back to SPDY.
-async fn serve_websocket(
-    headers: &HeaderMap,
-    extensions: &mut http::Extensions,
-    nodes: Arc<dyn NodeLink>,
-    request: ExecRequest,
-    query: ExecQuery,
-) -> Result<Response, Failure> {
-    let (ws, protocol) = spdy_conn::websocket(headers, extensions, &PROTOCOLS).await?;
-    let v5 = protocol == PROTOCOLS[0];
-    Ok(ws.on_upgrade(move |socket| websocket_session(socket, v5, nodes, request, query)))
 }
 
 /// WebSocket: one message per write, channel byte first.
@@ -127,6 +113,8 @@ impl Output for WsOutput {
     }
 }
 
+/// `v5`/`v4.channel.k8s.io` over WebSocket: binary messages whose first byte is the channel
+/// (0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize); v5 adds `[255, 0]`, the end of stdin.
 async fn websocket_session(
     socket: axum::extract::ws::WebSocket,
     v5: bool,

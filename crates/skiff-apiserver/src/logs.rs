@@ -139,15 +139,9 @@ pub async fn serve(
 ) -> Result<Response, Failure> {
     let q = LogQuery::parse(raw_query)?;
     let obj = state.registry.get(ObjectRef { kind, namespace, name }).await?;
-    let pod: Pod = serde_json::from_value(obj).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pod: Pod = serde_json::from_value(obj.clone()).map_err(|e| ApiError::Internal(e.to_string()))?;
     let (container, container_id) = resolve(&pod, &q)?;
-    let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-    let Some(link) = &state.nodes else {
-        return Err(ApiError::BadRequest(format!(
-            "pod {name:?} runs on node {node:?}, which this server cannot reach"
-        ))
-        .into());
-    };
+    let (node, link) = crate::nodes::for_pod(&state.nodes, &obj)?;
     let since = q.since_time.or_else(|| {
         q.since_seconds.and_then(|s| jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(s as i64)).ok())
     });

@@ -1,5 +1,5 @@
 //! How the API server reaches the node that runs a pod, for what only the node has (container
-//! logs and port-forward now; exec and attach next). The node agent side implements it.
+//! logs, exec and port-forward; attach next). The node agent side implements it.
 
 use skiff_core::ApiError;
 

@@ -157,8 +157,7 @@ pub async fn serve(
     nodes: Arc<dyn NodeLink>,
     target: Target,
 ) -> Result<Response, Failure> {
-    let upgrade = headers.get(http::header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if upgrade.eq_ignore_ascii_case("websocket") {
+    if spdy_conn::is_websocket(headers) {
         let (ws, protocol) = spdy_conn::websocket(headers, extensions, &WS_PROTOCOLS).await?;
         let target = Arc::new(target);
         if protocol == TUNNEL_PROTOCOL {

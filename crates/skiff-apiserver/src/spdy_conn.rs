@@ -47,10 +47,10 @@ impl Writer {
 /// `supported`. A WebSocket upgrade is refused with 400, which makes kubectl 1.30+ fall back to
 /// SPDY (it tries WebSocket first and falls back on any non-101 answer).
 pub fn negotiate(headers: &HeaderMap, supported: &[&'static str], what: &str) -> Result<&'static str, ApiError> {
-    let upgrade = headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if upgrade.eq_ignore_ascii_case("websocket") {
+    if is_websocket(headers) {
         return Err(ApiError::BadRequest(format!("{what} over WebSocket is not supported yet: use SPDY")));
     }
+    let upgrade = headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !upgrade.eq_ignore_ascii_case("SPDY/3.1") {
         return Err(ApiError::BadRequest("Upgrade request required".into()));
     }
@@ -63,6 +63,11 @@ pub fn negotiate(headers: &HeaderMap, supported: &[&'static str], what: &str) ->
             ))
         },
     )
+}
+
+/// Whether the request asks to upgrade to a WebSocket.
+pub fn is_websocket(headers: &HeaderMap) -> bool {
+    headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
 
 /// Answer `101 Switching Protocols` to SPDY/3.1 with `protocol`, and once the connection is

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{KUBECTL_VERSIONS, Server, busybox_rootfs, eventually, skiff};
+use common::{KUBECTL_VERSIONS, Kubectl, Server, busybox_rootfs, eventually, skiff};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -53,6 +53,13 @@ fn body(response: &[u8]) -> &[u8] {
     &response[at..]
 }
 
+/// Run the pod `web` from the image above and wait until it runs.
+fn run_web_pod(k: &Kubectl) {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    assert!(eventually(WAIT, || k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+}
+
 struct Forward(Child);
 
 impl Drop for Forward {
@@ -66,9 +73,7 @@ impl Drop for Forward {
 fn port_forward_with_every_kubectl() {
     let server = Server::with_node(7, image);
     let k = server.kubectl("1.32");
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n";
-    k.run_stdin(&["apply", "-f", "-"], pod).ok();
-    assert!(eventually(WAIT, || k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+    run_web_pod(&k);
     let expected = big_file();
 
     for version in KUBECTL_VERSIONS {
@@ -212,9 +217,7 @@ impl Drop for Terminal {
 fn exec_it_in_a_real_terminal_with_every_kubectl() {
     let server = Server::with_node(9, image);
     let k = server.kubectl("1.32");
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n";
-    k.run_stdin(&["apply", "-f", "-"], pod).ok();
-    assert!(eventually(WAIT, || k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+    run_web_pod(&k);
     for version in KUBECTL_VERSIONS {
         let kv = server.kubectl(version);
         let command =
@@ -247,9 +250,7 @@ fn kube_rs_exec_and_port_forward() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = Server::with_node(10, image);
     let k = server.kubectl("1.32");
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n";
-    k.run_stdin(&["apply", "-f", "-"], pod).ok();
-    assert!(eventually(WAIT, || k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+    run_web_pod(&k);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
         let kubeconfig = kube::config::Kubeconfig::read_from(server.kubeconfig()).expect("kubeconfig");
@@ -285,9 +286,7 @@ fn kube_rs_exec_and_port_forward() {
 fn python_client_exec_and_port_forward() {
     let server = Server::with_node(11, image);
     let k = server.kubectl("1.32");
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: web:1\n    imagePullPolicy: Never\n";
-    k.run_stdin(&["apply", "-f", "-"], pod).ok();
-    assert!(eventually(WAIT, || k.run(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+    run_web_pod(&k);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_stream.py");
     let out = std::process::Command::new("python3")
         .arg(script)

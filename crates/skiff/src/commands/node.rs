@@ -125,10 +125,22 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, args: NodeArgs) -> anyhow::
     })
 }
 
-/// Logs of pods on this machine, read from their pod directories.
+/// Logs, exec and port-forward for the pods on this machine, through their pod directories.
 pub struct LocalNode {
     pub node_name: String,
     pub pods_root: PathBuf,
+}
+
+impl LocalNode {
+    /// The directory of a pod on `node`, which must be this one.
+    fn pod_dir(&self, node: &str, pod_uid: &str) -> Result<skiff_node::pod_dir::PodDir, skiff_core::ApiError> {
+        if node != self.node_name {
+            return Err(skiff_core::ApiError::BadRequest(format!(
+                "the pod runs on node {node:?}: other nodes are not reachable from this server yet"
+            )));
+        }
+        Ok(skiff_node::pod_dir::PodDir::new(&self.pods_root, pod_uid))
+    }
 }
 
 #[async_trait::async_trait]
@@ -137,15 +149,9 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
         &self,
         r: skiff_apiserver::nodes::LogRequest,
     ) -> Result<skiff_apiserver::nodes::LogStream, skiff_core::ApiError> {
-        if r.node != self.node_name {
-            return Err(skiff_core::ApiError::BadRequest(format!(
-                "the pod runs on node {:?}: logs of other nodes are not reachable from this server yet",
-                r.node
-            )));
-        }
+        let dir = self.pod_dir(&r.node, &r.pod_uid)?;
         let attempt = skiff_node::pod_dir::attempt_of(&r.container_id)
             .ok_or_else(|| skiff_core::ApiError::BadRequest(format!("container {:?} is not available", r.container)))?;
-        let dir = skiff_node::pod_dir::PodDir::new(&self.pods_root, &r.pod_uid);
         let path = dir.log(&r.container, attempt);
         let container = r.container.clone();
         let finished = move || dir.exited(&container, attempt).is_some() || !dir.root().exists();
@@ -164,12 +170,7 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
         pod_uid: &str,
         port: u16,
     ) -> Result<tokio::net::TcpStream, skiff_core::ApiError> {
-        if node != self.node_name {
-            return Err(skiff_core::ApiError::BadRequest(format!(
-                "the pod runs on node {node:?}: other nodes are not reachable from this server yet"
-            )));
-        }
-        let dir = skiff_node::pod_dir::PodDir::new(&self.pods_root, pod_uid);
+        let dir = self.pod_dir(node, pod_uid)?;
         let sandbox = skiff_node::sandbox::Sandbox::adopt(&dir)
             .ok_or_else(|| skiff_core::ApiError::BadRequest("the pod's sandbox is not running".into()))?;
         let netns = sandbox.namespace("net");
@@ -186,13 +187,7 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
         r: skiff_apiserver::nodes::ExecRequest,
     ) -> Result<skiff_apiserver::nodes::ExecProcess, skiff_core::ApiError> {
         use skiff_core::ApiError;
-        if r.node != self.node_name {
-            return Err(ApiError::BadRequest(format!(
-                "the pod runs on node {:?}: other nodes are not reachable from this server yet",
-                r.node
-            )));
-        }
-        let dir = skiff_node::pod_dir::PodDir::new(&self.pods_root, &r.pod_uid);
+        let dir = self.pod_dir(&r.node, &r.pod_uid)?;
         let exe = std::env::current_exe().map_err(|e| ApiError::Internal(e.to_string()))?;
         let child = skiff_node::exec::spawn(&exe, &dir, &r.container, &r.command, r.stdin, r.tty)
             .map_err(ApiError::BadRequest)?;
