@@ -5,6 +5,7 @@ mod discovery;
 mod exec;
 mod http;
 mod logs;
+mod metrics;
 mod namespaces;
 pub mod nodes;
 mod openapi;
@@ -116,6 +117,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
+        .route("/metrics", get(|| async { metrics::render() }))
         .route("/api", get(api))
         .route("/apis", get(apis))
         .route("/api/v1", get(|| async { axum::Json(discovery::api_resource_list()) }))

@@ -3,6 +3,11 @@
 //! the helper's standard streams are the slave of a pseudo-terminal whose master stays here:
 //! what the user types goes to the master, what the command prints comes from it, and resize
 //! messages set its window size.
+//!
+//! The helper also gets a *lifeline*: the read end of a pipe whose write end lives in the
+//! [`ExecChild`]. When the session ends early (the client vanished) or the agent itself dies, the
+//! lifeline closes and the helper kills the command, so nothing is left running in the container.
+//! Signalling the helper instead would race with libcontainer's forks while it starts the command.
 
 use crate::pod_dir::PodDir;
 use futures::future::BoxFuture;
@@ -47,9 +52,15 @@ pub fn spawn(
     if tty {
         cmd.arg("--tty");
     }
-    cmd.arg("--").args(command).kill_on_drop(true);
+    let (lifeline, lifeline_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| format!("creating the exec helper's lifeline: {e}"))?;
+    use command_fds::{CommandFdExt, FdMapping};
+    cmd.arg("--lifeline").arg(LIFELINE_FD.to_string());
+    cmd.fd_mappings(vec![FdMapping { parent_fd: lifeline, child_fd: LIFELINE_FD }])
+        .map_err(|e| format!("passing the exec helper's lifeline: {e}"))?;
+    cmd.arg("--").args(command);
     if tty {
-        return spawn_with_terminal(cmd);
+        return spawn_with_terminal(cmd, lifeline_write);
     }
     let piped = std::process::Stdio::piped;
     let mut child = cmd
@@ -63,15 +74,28 @@ pub fn spawn(
         stdin: child.stdin.take().map(|s| Box::new(s) as Box<dyn AsyncWrite + Send + Unpin>),
         stdout: Box::new(child.stdout.take().ok_or_else(missing)?),
         stderr: Box::new(child.stderr.take().ok_or_else(missing)?),
-        exit: Box::pin(async move { child.wait().await.ok().and_then(|s| s.code()).unwrap_or(126) }),
+        exit: exit_code(child, lifeline_write),
         resize: None,
     })
 }
 
-fn spawn_with_terminal(mut cmd: tokio::process::Command) -> Result<ExecChild, String> {
+/// Where the helper finds its lifeline.
+const LIFELINE_FD: i32 = 3;
+
+/// The helper's exit code, holding the lifeline until then: dropping this future before the end
+/// closes it, and the helper kills the command. (An abandoned helper is reaped by tokio.)
+fn exit_code(mut child: tokio::process::Child, lifeline: OwnedFd) -> BoxFuture<'static, i32> {
+    Box::pin(async move {
+        let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(126);
+        drop(lifeline);
+        code
+    })
+}
+
+fn spawn_with_terminal(mut cmd: tokio::process::Command, lifeline: OwnedFd) -> Result<ExecChild, String> {
     let pty = nix::pty::openpty(None, None).map_err(|e| format!("allocating a terminal: {e}"))?;
     let slave = |fd: &OwnedFd| fd.try_clone().map(std::process::Stdio::from).map_err(|e| e.to_string());
-    let mut child = cmd
+    let child = cmd
         .stdin(slave(&pty.slave)?)
         .stdout(slave(&pty.slave)?)
         .stderr(slave(&pty.slave)?)
@@ -86,7 +110,7 @@ fn spawn_with_terminal(mut cmd: tokio::process::Command) -> Result<ExecChild, St
         stdin: Some(Box::new(tokio::fs::File::from_std(writer))),
         stdout: Box::new(tokio::fs::File::from_std(master)),
         stderr: Box::new(tokio::io::empty()),
-        exit: Box::pin(async move { child.wait().await.ok().and_then(|s| s.code()).unwrap_or(126) }),
+        exit: exit_code(child, lifeline),
         resize: Some(Box::new(move |cols, rows| {
             let size = rustix::termios::Winsize { ws_col: cols, ws_row: rows, ws_xpixel: 0, ws_ypixel: 0 };
             let _ = rustix::termios::tcsetwinsize(&resize_fd, size);

@@ -5,7 +5,7 @@
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +85,6 @@ pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
     let (Some(id), Some(bundle), Some(state)) = (id, bundle, state) else { return Err(USAGE.into()) };
     let started = (|| -> Result<nix::unistd::Pid, String> {
         let spec = Spec::load(bundle.join("config.json")).map_err(|e| e.to_string())?;
-        use std::os::fd::AsFd;
         let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map_err(|e| e.to_string());
         let stdio =
             Stdio { stdin: None, stdout: dup(std::io::stdout().as_fd())?, stderr: dup(std::io::stderr().as_fd())? };
@@ -104,18 +103,23 @@ pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
     started.map(|_| ())
 }
 
-/// `skiff container-exec --state DIR --id ID --bundle DIR [--tty] -- COMMAND...`: run COMMAND in running
-/// container `id` (its namespaces and cgroup: libcontainer's tenant process; its user, environment
-/// and working directory: from the bundle's config.json) with this process's stdin, stdout and stderr, wait for it and return its exit code
-/// (128 + signal when killed). A command that cannot be started is reported on stderr and gives
-/// 127 when it does not exist, 126 otherwise, as shells and other runtimes do.
+/// `skiff container-exec --state DIR --id ID --bundle DIR [--tty] [--lifeline FD] -- COMMAND...`: run
+/// COMMAND in running container `id` (its namespaces and cgroup: libcontainer's tenant process; its
+/// user, environment and working directory: from the bundle's config.json) with this process's
+/// stdin, stdout and stderr, wait for it and return its exit code (128 + signal when killed). When
+/// the pipe FD (the lifeline) reports its writer gone, the command is killed. A command that cannot
+/// be started is reported on stderr and gives 127 when it does not exist, 126 otherwise, as shells
+/// and other runtimes do.
 pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
-    const USAGE: &str = "usage: skiff container-exec --state DIR --id ID --bundle DIR -- COMMAND...";
+    const USAGE: &str =
+        "usage: skiff container-exec --state DIR --id ID --bundle DIR [--tty] [--lifeline FD] -- COMMAND...";
     let (mut id, mut state, mut bundle, mut command, mut tty) = (None, None, None, Vec::new(), false);
+    let mut lifeline = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.to_str() {
             Some("--id") => id = it.next().and_then(|v| v.to_str()).map(String::from),
+            Some("--lifeline") => lifeline = it.next().and_then(|v| v.to_str()).and_then(|v| v.parse().ok()),
             Some("--state") => state = it.next().map(std::path::PathBuf::from),
             Some("--bundle") => bundle = it.next().map(std::path::PathBuf::from),
             Some("--tty") => tty = true,
@@ -146,7 +150,6 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
     let process = Spec::load(bundle.join("config.json")).ok().and_then(|s| s.process().clone());
     let cwd = process.as_ref().map(|p| p.cwd().clone());
     let user = process.as_ref().map(|p| p.user().clone());
-    use std::os::fd::AsFd;
     let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned();
     let (Ok(stdin), Ok(stdout), Ok(stderr)) =
         (dup(std::io::stdin().as_fd()), dup(std::io::stdout().as_fd()), dup(std::io::stderr().as_fd()))
@@ -176,12 +179,44 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
             return if missing { 127 } else { 126 };
         }
     };
+    // Reopened through /proc rather than adopted by number: the same pipe, without unsafe code.
+    let lifeline = lifeline.and_then(|fd: u32| std::fs::File::open(format!("/proc/self/fd/{fd}")).ok());
+    wait_or_kill(pid, lifeline.map(OwnedFd::from))
+}
+
+/// Wait for child `pid` and return its exit code; kill it (and its process group) first if
+/// `lifeline` hangs up. The pid stays ours until reaped here, so the kill cannot hit another process.
+fn wait_or_kill(pid: nix::unistd::Pid, mut lifeline: Option<OwnedFd>) -> i32 {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let pidfd = rustix::process::Pid::from_raw(pid.as_raw())
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
     loop {
-        match nix::sys::wait::waitpid(pid, None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
-            Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(_) => return 126,
+        }
+        let (Some(pidfd), Some(line)) = (&pidfd, &lifeline) else {
+            // Nothing to watch besides the command: block until it ends.
+            match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => return code,
+                Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return 126,
+            }
+        };
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN), PollFd::new(line.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        if fds[1].any().unwrap_or(false) {
+            tracing::debug!(%pid, "exec: the session is gone, killing the command");
+            use nix::sys::signal::{Signal, kill, killpg};
+            let _ = killpg(pid, Signal::SIGKILL);
+            let _ = kill(pid, Signal::SIGKILL);
+            lifeline = None;
         }
     }
 }

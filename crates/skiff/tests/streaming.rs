@@ -298,3 +298,108 @@ fn python_client_exec_and_port_forward() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("exec ok") && text.contains("port-forward ok"), "{text}");
 }
+
+/// How many processes run exactly `argv`.
+fn processes(argv: &[&str]) -> usize {
+    let wanted: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    dir.flatten().filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted)).count()
+}
+
+/// A gauge of the server's `/metrics`.
+fn gauge(k: &Kubectl, name: &str) -> u64 {
+    let text = k.run(&["get", "--raw", "/metrics"]).ok();
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(u64::MAX)
+}
+
+/// Clients killed mid-session (exec with and without stdin, exec -it, port-forward with an open
+/// connection; over SPDY and WebSocket) leave no command running in the pod and no file or task
+/// in the server, and a session that was open all along keeps working.
+#[test]
+fn clients_that_vanish_leave_nothing_behind() {
+    let server = Server::with_node(12, image);
+    let k = server.kubectl("1.32");
+    run_web_pod(&k);
+    let bystander_port = common::registry::free_port();
+    let bystander = k
+        .command(&["port-forward", "pod/web", &format!("{bystander_port}:80")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl port-forward");
+    let _bystander = Forward(bystander);
+    assert!(eventually(WAIT, || get(bystander_port, "/").is_some()), "the bystander port-forward never worked");
+    k.run(&["exec", "web", "--", "sleep", "0"]).ok();
+    let settled = |fds: u64, tasks: u64| {
+        eventually(WAIT, || gauge(&k, "process_open_fds") <= fds && gauge(&k, "skiff_runtime_alive_tasks") <= tasks)
+    };
+    // The figures at rest, once the connections of earlier kubectl runs are gone.
+    std::thread::sleep(Duration::from_secs(1));
+    let (fds, tasks) = (gauge(&k, "process_open_fds"), gauge(&k, "skiff_runtime_alive_tasks"));
+    assert!(fds < u64::MAX && tasks < u64::MAX, "no /metrics");
+
+    for (n, version) in ["1.27", "1.32"].into_iter().enumerate() {
+        let kv = server.kubectl(version);
+        for (m, flags) in [&["exec"][..], &["exec", "-i"], &["exec", "-it"]].into_iter().enumerate() {
+            let seconds = format!("{}", 4100 + n * 10 + m);
+            let mut args = flags.to_vec();
+            args.extend(["web", "--", "sleep", &seconds]);
+            // A TTY needs a terminal: kubectl runs in tmux, and the session is killed with it.
+            let (mut client, term) = if m == 2 {
+                let env: String = kv
+                    .command(&[])
+                    .get_envs()
+                    .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
+                    .collect();
+                let program = kv.command(&[]).get_program().to_string_lossy().into_owned();
+                let line = format!("{env}{program} {}", args.join(" "));
+                (None, Some(Terminal::start(&format!("skiff-vanish-{n}"), &line, 80, 24)))
+            } else {
+                let mut cmd = kv.command(&args);
+                cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+                (Some(cmd.spawn().expect("kubectl exec")), None)
+            };
+            let running = eventually(WAIT, || processes(&["sleep", &seconds]) == 1);
+            if let Some(c) = client.as_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            drop(term);
+            assert!(running, "kubectl {version} {flags:?}: the command never ran");
+            assert!(
+                eventually(WAIT, || processes(&["sleep", &seconds]) == 0),
+                "kubectl {version} {flags:?}: the command outlived its client"
+            );
+        }
+        // A port-forward killed while a connection through it is open.
+        let port = common::registry::free_port();
+        let mut fwd = kv
+            .command(&["port-forward", "pod/web", &format!("{port}:80")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl port-forward");
+        let mut open = None;
+        let connected = eventually(WAIT, || {
+            open = std::net::TcpStream::connect(("127.0.0.1", port)).ok();
+            open.as_mut().is_some_and(|s| s.write_all(b"GET / HTTP/1.0\r\n").is_ok())
+        });
+        // The connection reaches the pod (the server holds more files) before kubectl dies.
+        let reached = eventually(WAIT, || gauge(&k, "process_open_fds") > fds);
+        let _ = fwd.kill();
+        let _ = fwd.wait();
+        drop(open);
+        assert!(connected && reached, "kubectl {version}: the port-forward never carried a connection");
+        assert!(settled(fds, tasks), "kubectl {version}: files or tasks left behind in the server");
+    }
+    assert!(get(bystander_port, "/").is_some_and(|r| body(&r) == b"hello through port-forward\n"));
+    assert!(settled(fds, tasks), "files or tasks left behind in the server");
+    assert!(eventually(WAIT, || exec_helpers() == 0), "exec helpers left running");
+}
+
+/// How many `container-exec` helpers run.
+fn exec_helpers() -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let helper = |c: Vec<u8>| c.split(|b| *b == 0).nth(1) == Some(b"container-exec".as_slice());
+    dir.flatten().filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(helper)).count()
+}
