@@ -1,8 +1,10 @@
 //! `kubectl exec` on this node: the command runs through a short-lived `container-exec` helper
-//! (libcontainer's tenant process, see `runtime.rs`) whose exit code is the command's. With a TTY
-//! the helper's standard streams are the slave of a pseudo-terminal whose master stays here:
-//! what the user types goes to the master, what the command prints comes from it, and resize
-//! messages set its window size.
+//! (libcontainer's tenant process, see `runtime.rs`) whose exit code is the command's.
+//!
+//! With a TTY the command gets a pseudo-terminal of its own container (from the container's
+//! devpts, as its controlling terminal: job control and Ctrl-C work). libcontainer hands the
+//! terminal's master to a *console socket*, which this side listens on: what the user types goes
+//! to the master, what the command prints comes from it, and resize messages set its size.
 //!
 //! The helper also gets a *lifeline*: the read end of a pipe whose write end lives in the
 //! [`ExecChild`]. When the session ends early (the client vanished) or the agent itself dies, the
@@ -27,7 +29,7 @@ pub struct ExecChild {
 
 /// Start `command` in the running attempt of `container` of the pod in `dir`, through
 /// `runtime_exe container-exec`.
-pub fn spawn(
+pub async fn spawn(
     runtime_exe: &Path,
     dir: &PodDir,
     container: &str,
@@ -49,19 +51,16 @@ pub fn spawn(
         .arg(crate::shim::container_id(container, running))
         .arg("--bundle")
         .arg(dir.attempt(container, running));
-    if tty {
-        cmd.arg("--tty");
-    }
     let (lifeline, lifeline_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| format!("creating the exec helper's lifeline: {e}"))?;
     use command_fds::{CommandFdExt, FdMapping};
     cmd.arg("--lifeline").arg(LIFELINE_FD.to_string());
     cmd.fd_mappings(vec![FdMapping { parent_fd: lifeline, child_fd: LIFELINE_FD }])
         .map_err(|e| format!("passing the exec helper's lifeline: {e}"))?;
-    cmd.arg("--").args(command);
     if tty {
-        return spawn_with_terminal(cmd, lifeline_write);
+        return spawn_with_terminal(cmd, command, dir, lifeline_write).await;
     }
+    cmd.arg("--").args(command);
     let piped = std::process::Stdio::piped;
     let mut child = cmd
         .stdin(if stdin { piped() } else { std::process::Stdio::null() })
@@ -92,28 +91,98 @@ fn exit_code(mut child: tokio::process::Child, lifeline: OwnedFd) -> BoxFuture<'
     })
 }
 
-fn spawn_with_terminal(mut cmd: tokio::process::Command, lifeline: OwnedFd) -> Result<ExecChild, String> {
-    let pty = nix::pty::openpty(None, None).map_err(|e| format!("allocating a terminal: {e}"))?;
-    let slave = |fd: &OwnedFd| fd.try_clone().map(std::process::Stdio::from).map_err(|e| e.to_string());
-    let child = cmd
-        .stdin(slave(&pty.slave)?)
-        .stdout(slave(&pty.slave)?)
-        .stderr(slave(&pty.slave)?)
+/// The console sockets of this agent's exec sessions are told apart by number.
+static CONSOLE_SOCKETS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+async fn spawn_with_terminal(
+    mut cmd: tokio::process::Command,
+    command: &[String],
+    dir: &PodDir,
+    lifeline: OwnedFd,
+) -> Result<ExecChild, String> {
+    let n = CONSOLE_SOCKETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.root().join(format!("exec-{n}.console"));
+    let _ = std::fs::remove_file(&path);
+    let listener =
+        tokio::net::UnixListener::bind(&path).map_err(|e| format!("listening on {}: {e}", path.display()))?;
+    let _remove = RemoveOnDrop(path.clone());
+    let null = std::process::Stdio::null;
+    let mut child = cmd
+        .arg("--console-socket")
+        .arg(&path)
+        .arg("--")
+        .args(command)
+        .stdin(null())
+        .stdout(null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting the exec helper: {e}"))?;
-    // Only the helper (and the command) hold the slave now: the master reads EOF when they end.
-    drop(pty.slave);
-    let master = std::fs::File::from(pty.master);
+    // The helper's own messages (a command that cannot start) go to the user's terminal too.
+    let helper_stderr: Box<dyn AsyncRead + Send + Unpin> = match child.stderr.take() {
+        Some(e) => Box::new(e),
+        None => Box::new(tokio::io::empty()),
+    };
+    // The helper connects before it starts the command: once it has ended, a connection that
+    // came is already queued.
+    use futures::FutureExt;
+    let accepted = tokio::select! {
+        biased;
+        accepted = listener.accept() => accepted.ok(),
+        _ = child.wait() => listener.accept().now_or_never().and_then(Result::ok),
+    };
+    let master = match accepted {
+        Some((socket, _)) => receive_terminal(socket).await,
+        None => None,
+    };
+    let Some(master) = master else {
+        return Ok(ExecChild {
+            stdin: None,
+            stdout: Box::new(tokio::io::empty()),
+            stderr: helper_stderr,
+            exit: exit_code(child, lifeline),
+            resize: None,
+        });
+    };
+    let master = std::fs::File::from(master);
     let resize_fd = master.try_clone().map_err(|e| e.to_string())?;
     let writer = master.try_clone().map_err(|e| e.to_string())?;
     Ok(ExecChild {
         stdin: Some(Box::new(tokio::fs::File::from_std(writer))),
         stdout: Box::new(tokio::fs::File::from_std(master)),
-        stderr: Box::new(tokio::io::empty()),
+        stderr: helper_stderr,
         exit: exit_code(child, lifeline),
         resize: Some(Box::new(move |cols, rows| {
             let size = rustix::termios::Winsize { ws_col: cols, ws_row: rows, ws_xpixel: 0, ws_ypixel: 0 };
             let _ = rustix::termios::tcsetwinsize(&resize_fd, size);
         })),
     })
+}
+
+/// The terminal master libcontainer sends over the console socket (none if the command failed
+/// before its terminal was made).
+async fn receive_terminal(socket: tokio::net::UnixStream) -> Option<OwnedFd> {
+    let socket = socket.into_std().ok()?;
+    socket.set_nonblocking(false).ok()?;
+    let received = tokio::task::spawn_blocking(move || {
+        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
+        let mut name = [0u8; 64];
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+        let mut iov = [std::io::IoSliceMut::new(&mut name)];
+        recvmsg(&socket, &mut iov, &mut ancillary, RecvFlags::CMSG_CLOEXEC).ok()?;
+        ancillary.drain().find_map(|m| match m {
+            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+            _ => None,
+        })
+    });
+    received.await.ok().flatten()
+}
+
+/// Removes a file when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -103,18 +103,22 @@ pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
     started.map(|_| ())
 }
 
-/// `skiff container-exec --state DIR --id ID --bundle DIR [--tty] [--lifeline FD] -- COMMAND...`: run
-/// COMMAND in running container `id` (its namespaces and cgroup: libcontainer's tenant process; its
-/// user, environment and working directory: from the bundle's config.json) with this process's
-/// stdin, stdout and stderr, wait for it and return its exit code (128 + signal when killed). When
-/// the pipe FD (the lifeline) reports its writer gone, the command is killed. A command that cannot
-/// be started is reported on stderr and gives 127 when it does not exist, 126 otherwise, as shells
-/// and other runtimes do.
+/// `skiff container-exec --state DIR --id ID --bundle DIR [--console-socket PATH] [--lifeline FD] --
+/// COMMAND...`: run COMMAND in running container `id` as the container's own process runs (its
+/// namespaces and cgroup: libcontainer's tenant process; its user, environment, working directory,
+/// capabilities and limits: the process of the bundle's config.json with other arguments), wait
+/// for it and return its exit code (128 + signal when killed).
+///
+/// Without a console socket the command has this process's stdin, stdout and stderr. With one,
+/// it gets a terminal of its own container, whose master libcontainer sends to that socket. When
+/// the pipe FD (the lifeline) reports its writer gone, the command is killed. A command that
+/// cannot be started is reported on stderr and gives 127 when it does not exist, 126 otherwise,
+/// as shells and other runtimes do.
 pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
-    const USAGE: &str =
-        "usage: skiff container-exec --state DIR --id ID --bundle DIR [--tty] [--lifeline FD] -- COMMAND...";
-    let (mut id, mut state, mut bundle, mut command, mut tty) = (None, None, None, Vec::new(), false);
-    let mut lifeline = None;
+    const USAGE: &str = "usage: skiff container-exec --state DIR --id ID --bundle DIR [--console-socket PATH] \
+                         [--lifeline FD] -- COMMAND...";
+    let (mut id, mut state, mut bundle, mut command) = (None, None, None, Vec::new());
+    let (mut console, mut lifeline) = (None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.to_str() {
@@ -122,7 +126,7 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
             Some("--lifeline") => lifeline = it.next().and_then(|v| v.to_str()).and_then(|v| v.parse().ok()),
             Some("--state") => state = it.next().map(std::path::PathBuf::from),
             Some("--bundle") => bundle = it.next().map(std::path::PathBuf::from),
-            Some("--tty") => tty = true,
+            Some("--console-socket") => console = it.next().map(std::path::PathBuf::from),
             Some("--") => command = it.by_ref().filter_map(|v| v.to_str().map(String::from)).collect(),
             _ => {
                 eprintln!("{USAGE}");
@@ -134,50 +138,39 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
         eprintln!("{USAGE}");
         return 126;
     };
-    if tty {
-        // Our stdin is a terminal's slave: make it the session's controlling terminal, so the
-        // command gets job control and Ctrl-C. The keys' signals reach us too (same process
-        // group): a handler, unlike an ignored signal, is not inherited across exec.
-        let _ = nix::unistd::setsid();
-        let _ = rustix::process::ioctl_tiocsctty(std::io::stdin());
-        let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGQUIT] {
-            let _ = signal_hook::flag::register(sig, seen.clone());
-        }
+    let program = command[0].clone();
+    let failed = |text: String| {
+        eprintln!("exec {program:?} in container {id}: {text}");
+        let missing = text.contains("No such file") || text.contains("not found") || text.contains("ENOENT");
+        if missing { 127 } else { 126 }
+    };
+    // The container's process with the command's arguments, in a file of its own (libcontainer
+    // reads the process to run from a file, as `runc exec --process` does).
+    let process_file = bundle.join(format!("exec-{}.json", std::process::id()));
+    let written = Spec::load(bundle.join("config.json")).map_err(|e| e.to_string()).and_then(|spec| {
+        let mut process = spec.process().clone().unwrap_or_default();
+        process.set_args(Some(command)).set_terminal(Some(console.is_some())).set_console_size(None);
+        let json = serde_json::to_vec(&process).map_err(|e| e.to_string())?;
+        std::fs::write(&process_file, json).map_err(|e| e.to_string())
+    });
+    if let Err(e) = written {
+        return failed(e);
     }
-    // As the container's own process: its user and working directory (the environment is the
-    // tenant's default, the container's).
-    let process = Spec::load(bundle.join("config.json")).ok().and_then(|s| s.process().clone());
-    let cwd = process.as_ref().map(|p| p.cwd().clone());
-    let user = process.as_ref().map(|p| p.user().clone());
+    use std::os::fd::AsFd;
     let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned();
     let (Ok(stdin), Ok(stdout), Ok(stderr)) =
         (dup(std::io::stdin().as_fd()), dup(std::io::stdout().as_fd()), dup(std::io::stderr().as_fd()))
     else {
         return 126;
     };
-    let program = command[0].clone();
     let started = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_root_path(&state)
-        .map(|b| b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr))
-        .and_then(|b| {
-            b.as_tenant()
-                .with_container_args(command)
-                .with_cwd(cwd)
-                .with_user(user.as_ref().map(|u| u.uid()))
-                .with_group(user.as_ref().map(|u| u.gid()))
-                .with_additional_gids(user.as_ref().and_then(|u| u.additional_gids().clone()).unwrap_or_default())
-                .with_detach(false)
-                .build()
-        });
+        .map(|b| b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr).with_console_socket(console.as_ref()))
+        .and_then(|b| b.as_tenant().with_process(Some(&process_file)).with_detach(console.is_some()).build());
+    let _ = std::fs::remove_file(&process_file);
     let pid = match started {
         Ok(pid) => nix::unistd::Pid::from_raw(pid.as_raw()),
-        Err(e) => {
-            let text = e.to_string();
-            eprintln!("exec {program:?} in container {id}: {text}");
-            let missing = text.contains("No such file") || text.contains("not found") || text.contains("ENOENT");
-            return if missing { 127 } else { 126 };
-        }
+        Err(e) => return failed(e.to_string()),
     };
     // Reopened through /proc rather than adopted by number: the same pipe, without unsafe code.
     let lifeline = lifeline.and_then(|fd: u32| std::fs::File::open(format!("/proc/self/fd/{fd}")).ok());

@@ -195,6 +195,11 @@ impl Terminal {
         assert!(ok.expect("tmux").success());
     }
 
+    fn interrupt(&self) {
+        let ok = std::process::Command::new("tmux").args(["send-keys", "-t", &self.0, "C-c"]).status();
+        assert!(ok.expect("tmux").success());
+    }
+
     fn resize(&self, cols: u16, rows: u16) {
         let (x, y) = (cols.to_string(), rows.to_string());
         let ok = std::process::Command::new("tmux").args(["resize-window", "-t", &self.0, "-x", &x, "-y", &y]).status();
@@ -238,8 +243,24 @@ fn exec_it_in_a_real_terminal_with_every_kubectl() {
         std::thread::sleep(Duration::from_millis(300));
         term.keys("stty size");
         assert!(eventually(WAIT, || term.screen().contains("40 120")), "kubectl {version}: {}", term.screen());
+        // The terminal is the shell's controlling terminal: job control, and Ctrl-C stops the
+        // foreground command (not the session).
+        term.keys("sleep 1001");
+        assert!(eventually(WAIT, || processes(&["sleep", "1001"]) == 1), "kubectl {version}: {}", term.screen());
+        term.interrupt();
+        term.keys("echo INTERRUPTED=$?");
+        let interrupted = eventually(WAIT, || term.screen().contains("INTERRUPTED=130"));
+        assert!(interrupted, "kubectl {version}: Ctrl-C did not reach the command\n{}", term.screen());
+        assert!(!term.screen().contains("can't access tty"), "kubectl {version}: {}", term.screen());
         term.keys("exit 3");
         assert!(eventually(WAIT, || term.screen().contains("EXIT=3")), "kubectl {version}: {}", term.screen());
+        drop(term);
+        // A missing binary on a terminal: the runtime's message on the screen, and 127.
+        let program = kv.command(&[]).get_program().to_string_lossy().into_owned();
+        let missing = format!("{env}{program} exec -it web -- no-such-binary; echo MISSING=$?; sleep 60");
+        let term = Terminal::start(&format!("skiff-test-{}", version.replace('.', "")), &missing, 100, 30);
+        assert!(eventually(WAIT, || term.screen().contains("MISSING=127")), "kubectl {version}: {}", term.screen());
+        assert!(term.screen().contains("no-such-binary"), "kubectl {version}: {}", term.screen());
     }
 }
 

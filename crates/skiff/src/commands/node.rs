@@ -190,6 +190,7 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
         let dir = self.pod_dir(&r.node, &r.pod_uid)?;
         let exe = std::env::current_exe().map_err(|e| ApiError::Internal(e.to_string()))?;
         let child = skiff_node::exec::spawn(&exe, &dir, &r.container, &r.command, r.stdin, r.tty)
+            .await
             .map_err(ApiError::BadRequest)?;
         let skiff_node::exec::ExecChild { stdin, stdout, stderr, exit, resize } = child;
         Ok(skiff_apiserver::nodes::ExecProcess { stdin, stdout, stderr, exit, resize })
