@@ -1,4 +1,4 @@
-//! `pods/exec` over SPDY/3.1 with the remote-command protocols `v5`/`v4.channel.k8s.io` (v5 over
+//! `pods/exec` and `pods/attach` (the same session, without a command) over SPDY/3.1 with the remote-command protocols `v5`/`v4.channel.k8s.io` (v5 over
 //! SPDY is v4): the client opens an `error` stream and, as asked, `stdin`, `stdout`, `stderr` and
 //! `resize`; the node runs the command; its output goes back on the streams and its end as a
 //! `Status` on the error stream (`NonZeroExitCode` with the code as the cause, which kubectl turns
@@ -34,7 +34,8 @@ pub struct ExecQuery {
 }
 
 impl ExecQuery {
-    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+    /// The query of `exec` (a command is required) or `attach` (a command is ignored).
+    pub fn parse(raw: Option<&str>, attach: bool) -> Result<Self, ApiError> {
         let mut q = ExecQuery::default();
         for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
             let flag = || matches!(v.as_ref(), "true" | "1");
@@ -48,7 +49,9 @@ impl ExecQuery {
                 _ => {}
             }
         }
-        if q.command.is_empty() {
+        if attach {
+            q.command.clear();
+        } else if q.command.is_empty() {
             return Err(ApiError::BadRequest("you must specify at least 1 command".into()));
         }
         if !(q.stdin || q.stdout || q.stderr) {
@@ -208,7 +211,8 @@ async fn run(
     mut input: mpsc::Receiver<Input>,
     output: Arc<dyn Output>,
 ) {
-    let process = match nodes.exec(request).await {
+    let started = if request.command.is_empty() { nodes.attach(request).await } else { nodes.exec(request).await };
+    let process = match started {
         Ok(p) => p,
         Err(e) => return output.finish(failure_status(&e.to_string())).await,
     };
@@ -380,13 +384,16 @@ mod tests {
 
     #[test]
     fn parses_kubectl_exec_queries() {
-        let q = ExecQuery::parse(Some("command=sh&command=-c&command=exit+3&container=web&stdout=true&stderr=true"))
-            .expect("query");
+        let q =
+            ExecQuery::parse(Some("command=sh&command=-c&command=exit+3&container=web&stdout=true&stderr=true"), false)
+                .expect("query");
         assert_eq!(q.command, ["sh", "-c", "exit 3"]);
         assert_eq!(q.container.as_deref(), Some("web"));
         assert!(q.stdout && q.stderr && !q.stdin && !q.tty);
-        assert!(ExecQuery::parse(Some("stdout=true")).is_err(), "no command");
-        assert!(ExecQuery::parse(Some("command=true")).is_err(), "no stream");
+        assert!(ExecQuery::parse(Some("stdout=true"), false).is_err(), "no command");
+        assert!(ExecQuery::parse(Some("command=true"), false).is_err(), "no stream");
+        let attach = ExecQuery::parse(Some("container=web&stdin=true&stdout=true&tty=true"), true).expect("attach");
+        assert!(attach.command.is_empty() && attach.stdin && attach.tty);
     }
 
     #[test]

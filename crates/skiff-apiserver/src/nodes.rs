@@ -1,5 +1,5 @@
 //! How the API server reaches the node that runs a pod, for what only the node has (container
-//! logs, exec and port-forward; attach next). The node agent side implements it.
+//! logs, exec, attach and port-forward). The node agent side implements it.
 
 use skiff_core::ApiError;
 
@@ -20,12 +20,13 @@ pub struct LogRequest {
     pub limit_bytes: Option<usize>,
 }
 
-/// One `pods/exec` request, resolved to a container.
+/// One `pods/exec` or `pods/attach` request, resolved to a container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecRequest {
     pub node: String,
     pub pod_uid: String,
     pub container: String,
+    /// The command to run; empty to attach to the container's main process.
     pub command: Vec<String>,
     pub stdin: bool,
     /// On a pseudo-terminal (stdout and stderr are then one stream).
@@ -49,6 +50,10 @@ pub trait NodeLink: Send + Sync {
     async fn port_forward(&self, node: &str, pod_uid: &str, port: u16) -> Result<tokio::net::TcpStream, ApiError>;
     /// Start a command in a running container of the pod.
     async fn exec(&self, request: ExecRequest) -> Result<ExecProcess, ApiError>;
+    /// Join the main process of a running container: its output from now on, its stdin (if
+    /// the pod keeps one open), its terminal. Its exit code is 0: the session ends with the
+    /// container or the client.
+    async fn attach(&self, request: ExecRequest) -> Result<ExecProcess, ApiError>;
 }
 
 /// The node a pod (as stored JSON) is bound to, and the link to reach it.

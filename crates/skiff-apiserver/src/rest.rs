@@ -209,8 +209,8 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         (&Method::GET, Some(n), Some("log")) if kind.info().plural == "pods" => {
             crate::logs::serve(state, kind, &ns_str, n, parts.uri.query()).await
         }
-        (&Method::GET | &Method::POST, Some(n), Some("exec")) if kind.info().plural == "pods" => {
-            let query = crate::exec::ExecQuery::parse(parts.uri.query())?;
+        (&Method::GET | &Method::POST, Some(n), Some(sub @ ("exec" | "attach"))) if kind.info().plural == "pods" => {
+            let query = crate::exec::ExecQuery::parse(parts.uri.query(), sub == "attach")?;
             let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             let names: Vec<&str> = obj
                 .pointer("/spec/containers")

@@ -92,6 +92,7 @@ fn run_mounted(
         stdin: None,
         stdout: dup(std::io::stdout().as_fd())?,
         stderr: dup(std::io::stderr().as_fd())?,
+        console_socket: None,
     };
     let state = dir.join("state");
     let pid = crate::runtime::start(&id, &dir.join("bundle"), &state, &spec, stdio)?;

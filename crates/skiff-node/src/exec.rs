@@ -151,10 +151,15 @@ async fn spawn_with_terminal(
         stdout: Box::new(tokio::fs::File::from_std(master)),
         stderr: helper_stderr,
         exit: exit_code(child, lifeline),
-        resize: Some(Box::new(move |cols, rows| {
-            let size = rustix::termios::Winsize { ws_col: cols, ws_row: rows, ws_xpixel: 0, ws_ypixel: 0 };
-            let _ = rustix::termios::tcsetwinsize(&resize_fd, size);
-        })),
+        resize: Some(resizer(resize_fd)),
+    })
+}
+
+/// Sets the size (columns, rows) of the terminal whose master is `master`.
+pub fn resizer(master: std::fs::File) -> Box<dyn Fn(u16, u16) + Send + Sync> {
+    Box::new(move |cols, rows| {
+        let size = rustix::termios::Winsize { ws_col: cols, ws_row: rows, ws_xpixel: 0, ws_ypixel: 0 };
+        let _ = rustix::termios::tcsetwinsize(&master, size);
     })
 }
 
@@ -163,19 +168,8 @@ async fn spawn_with_terminal(
 async fn receive_terminal(socket: tokio::net::UnixStream) -> Option<OwnedFd> {
     let socket = socket.into_std().ok()?;
     socket.set_nonblocking(false).ok()?;
-    let received = tokio::task::spawn_blocking(move || {
-        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
-        let mut name = [0u8; 64];
-        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut ancillary = RecvAncillaryBuffer::new(&mut space);
-        let mut iov = [std::io::IoSliceMut::new(&mut name)];
-        recvmsg(&socket, &mut iov, &mut ancillary, RecvFlags::CMSG_CLOEXEC).ok()?;
-        ancillary.drain().find_map(|m| match m {
-            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
-            _ => None,
-        })
-    });
-    received.await.ok().flatten()
+    let received = tokio::task::spawn_blocking(move || crate::fdpass::receive(&socket, 256));
+    received.await.ok()?.ok()?.1
 }
 
 /// Removes a file when dropped.

@@ -7,12 +7,14 @@
 //! selection) and `runtime` (libcontainer).
 
 pub mod agent;
+pub mod attach;
 pub mod backoff;
 pub mod build_step;
 pub mod container;
 pub mod events;
 pub mod exec;
 pub mod expand;
+pub mod fdpass;
 pub mod hostport;
 pub mod ipam;
 pub mod logs;

@@ -21,6 +21,9 @@ pub struct Stdio {
     pub stdin: Option<OwnedFd>,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// For a process on a terminal (`terminal: true`): the socket its master is sent to; the
+    /// terminal is then its stdin, stdout and stderr.
+    pub console_socket: Option<std::path::PathBuf>,
 }
 
 /// Write `spec` to `bundle/config.json`, then create and start container `id` (state under
@@ -43,7 +46,8 @@ pub fn start(
         .with_root_path(state_root)
         .map_err(fail)?
         .with_stdout(stdio.stdout)
-        .with_stderr(stdio.stderr);
+        .with_stderr(stdio.stderr)
+        .with_console_socket(stdio.console_socket);
     if let Some(stdin) = stdio.stdin {
         builder = builder.with_stdin(stdin);
     }
@@ -65,17 +69,19 @@ pub struct StartResult {
     pub error: Option<String>,
 }
 
-/// `skiff container-start --id ID --bundle DIR --state DIR`: start the container of
-/// `DIR/config.json` with this process's stdout and stderr as its own, record the outcome in
+/// `skiff container-start --id ID --bundle DIR --state DIR [--console-socket PATH]`: start the
+/// container of `DIR/config.json` with this process's stdin, stdout and stderr as its own (or
+/// a terminal whose master goes to the console socket), record the outcome in
 /// `DIR/start.json`, and return (the process then exits; the container's init goes to the
 /// shim, the nearest subreaper). Short-lived on purpose: libcontainer's code, heap and working
 /// directory changes stay out of the long-lived shim.
 pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
-    const USAGE: &str = "usage: skiff container-start --id ID --bundle DIR --state DIR";
-    let (mut id, mut bundle, mut state) = (None, None, None);
+    const USAGE: &str = "usage: skiff container-start --id ID --bundle DIR --state DIR [--console-socket PATH]";
+    let (mut id, mut bundle, mut state, mut console_socket) = (None, None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.to_str() {
+            Some("--console-socket") => console_socket = it.next().map(std::path::PathBuf::from),
             Some("--id") => id = it.next().and_then(|v| v.to_str()).map(String::from),
             Some("--bundle") => bundle = it.next().map(std::path::PathBuf::from),
             Some("--state") => state = it.next().map(std::path::PathBuf::from),
@@ -86,8 +92,12 @@ pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
     let started = (|| -> Result<nix::unistd::Pid, String> {
         let spec = Spec::load(bundle.join("config.json")).map_err(|e| e.to_string())?;
         let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map_err(|e| e.to_string());
-        let stdio =
-            Stdio { stdin: None, stdout: dup(std::io::stdout().as_fd())?, stderr: dup(std::io::stderr().as_fd())? };
+        let stdio = Stdio {
+            stdin: Some(dup(std::io::stdin().as_fd())?),
+            stdout: dup(std::io::stdout().as_fd())?,
+            stderr: dup(std::io::stderr().as_fd())?,
+            console_socket,
+        };
         start(&id, &bundle, &state, &spec, stdio).map_err(|e| e.to_string())
     })();
     let result = match &started {

@@ -10,7 +10,8 @@
 //! output pipes, which become CRI log files. What the agent needs to know (started, exited) is
 //! written to the pod directory, so nothing is lost while no agent is listening.
 //!
-//! Control protocol: one JSON request line per connection on `shim.sock`, one JSON reply line.
+//! Control protocol: one JSON request line per connection on `shim.sock`, one JSON reply line;
+//! after an `attach` reply the connection carries the container's output (see `attach.rs`).
 
 use crate::logs::{CriWriter, LogLimits, RotatingLog, SharedLog, Stream};
 use crate::pod_dir::{Exited, PodDir, Started, now_rfc3339, write_json};
@@ -38,7 +39,16 @@ pub enum Request {
         /// When its log file rotates.
         #[serde(default)]
         log: LogLimits,
+        /// Keep a stdin open for attach sessions (the container's `stdin`)...
+        #[serde(default)]
+        stdin: bool,
+        /// ...and close it when the first session that wrote to it leaves (`stdinOnce`).
+        #[serde(default)]
+        stdin_once: bool,
     },
+    /// Join a session to the running attempt of `container`: its output from now on, and its
+    /// stdin (passed with the reply) if asked and kept.
+    Attach { container: String, stdin: bool },
     /// Send `signal` to the running attempt of `container`.
     Signal { container: String, signal: i32 },
     /// Kill whatever still runs, reap it, and exit.
@@ -66,18 +76,48 @@ fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> ShimError {
     move |source| ShimError::Os { what, source }
 }
 
+/// A container's stdin: kept open for attach sessions (`stdin`), closed when the first
+/// session that took it leaves (`stdinOnce`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Stdin {
+    open: bool,
+    once: bool,
+}
+
 /// A running container attempt.
 struct Running {
     container: String,
     attempt: u32,
     cgroup: Option<String>,
+    /// Its stdin (pipe write end, or terminal master) while open for attach sessions.
+    input: Option<OwnedFd>,
+    stdin_once: bool,
 }
 
-/// A container's output pipe and where it goes.
+/// A container's output (a pipe, or its terminal's master) and where it goes.
 struct Output {
+    container: String,
+    /// The attach frame's stream number.
+    stream: u8,
     pipe: File,
     writer: CriWriter<SharedLog>,
 }
+
+/// An attach session: the container's output goes to it as frames.
+struct Client {
+    container: String,
+    conn: UnixStream,
+    /// Frames not yet taken by the session.
+    pending: Vec<u8>,
+    /// It took the container's stdin.
+    stdin: bool,
+    /// The container ended: close once the pending frames are out.
+    ended: bool,
+}
+
+/// A session that falls this far behind is dropped (the log keeps everything), so a reader
+/// that never reads costs the shim a bounded amount of memory.
+const CLIENT_BACKLOG: usize = 1 << 20;
 
 struct Shim {
     dir: PodDir,
@@ -85,6 +125,7 @@ struct Shim {
     runtime: PathBuf,
     running: HashMap<Pid, Running>,
     outputs: Vec<Output>,
+    clients: Vec<Client>,
     shutting_down: bool,
 }
 
@@ -170,10 +211,12 @@ pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> 
         runtime: runtime.to_path_buf(),
         running: HashMap::new(),
         outputs: Vec::new(),
+        clients: Vec::new(),
         shutting_down: false,
     };
     loop {
         shim.reap();
+        shim.serve_clients(&[]);
         if shim.shutting_down && shim.running.is_empty() {
             shim.drain_outputs();
             let _ = std::fs::remove_file(&socket);
@@ -182,6 +225,11 @@ pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> 
         let mut fds =
             vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN), PollFd::new(sigchld.as_fd(), PollFlags::POLLIN)];
         fds.extend(shim.outputs.iter().map(|o| PollFd::new(o.pipe.as_fd(), PollFlags::POLLIN)));
+        let clients_at = fds.len();
+        fds.extend(shim.clients.iter().map(|c| {
+            let out = if c.pending.is_empty() { PollFlags::empty() } else { PollFlags::POLLOUT };
+            PollFd::new(c.conn.as_fd(), PollFlags::POLLIN | out)
+        }));
         match poll(&mut fds, PollTimeout::from(1000u16)) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(os("poll")(e)),
@@ -193,12 +241,14 @@ pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> 
             while matches!((&sigchld).read(&mut buf), Ok(n) if n > 0) {}
         }
         // Output first, so a container's last lines are in its log before its exit is recorded.
-        let readable: Vec<usize> = ready[2..].iter().enumerate().filter(|(_, r)| **r).map(|(i, _)| i).collect();
+        let readable: Vec<usize> =
+            ready[2..clients_at].iter().enumerate().filter(|(_, r)| **r).map(|(i, _)| i).collect();
         for i in readable.into_iter().rev() {
-            if !shim.outputs[i].pump() {
+            if !shim.outputs[i].pump(&mut shim.clients) {
                 shim.outputs.remove(i);
             }
         }
+        shim.serve_clients(&ready[clients_at..]);
         if ready[0] {
             while let Ok((conn, _)) = listener.accept() {
                 shim.serve(conn);
@@ -208,27 +258,30 @@ pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> 
 }
 
 impl Output {
-    /// Copy what is available; false at end of stream.
-    fn pump(&mut self) -> bool {
+    /// Copy what is available to the log and to attached sessions; false at end of stream.
+    fn pump(&mut self, clients: &mut [Client]) -> bool {
         // Small on purpose: the shim lives as long as the pod, and every stack page it ever
         // touches stays its own; a busy pipe just takes a few more reads.
         let mut buf = [0u8; 8 * 1024];
         loop {
             match self.pipe.read(&mut buf) {
-                Ok(0) => {
-                    let _ = self.writer.finish(&now_rfc3339());
-                    return false;
-                }
+                Ok(0) => break,
                 Ok(n) => {
                     if let Err(e) = self.writer.write(&buf[..n], &now_rfc3339()) {
                         tracing::warn!(error = %e, "writing a container log");
                     }
+                    for c in clients.iter_mut().filter(|c| c.container == self.container && !c.ended) {
+                        c.pending.extend(crate::attach::frame(self.stream, &buf[..n]));
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return false,
+                // A terminal's master reads EIO once the container's side has closed.
+                Err(_) => break,
             }
         }
+        let _ = self.writer.finish(&now_rfc3339());
+        false
     }
 }
 
@@ -237,22 +290,85 @@ impl Shim {
         let _ = conn.set_nonblocking(false);
         let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
         let mut line = String::new();
-        let reply = match BufReader::new(&conn).read_line(&mut line) {
-            Ok(_) => match serde_json::from_str::<Request>(&line) {
-                Ok(req) => self.handle(req),
-                Err(e) => Err(format!("bad request: {e}")),
-            },
+        let request = match BufReader::new(&conn).read_line(&mut line) {
+            Ok(_) => serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request: {e}")),
             Err(e) => Err(format!("reading the request: {e}")),
+        };
+        let (reply, input) = match request {
+            Ok(Request::Attach { container, stdin }) => match self.attach(&container, stdin) {
+                Ok(input) => (Ok(()), Some((container, input))),
+                Err(e) => (Err(e), None),
+            },
+            Ok(req) => (self.handle(req), None),
+            Err(e) => (Err(e), None),
         };
         let reply = Reply { error: reply.err() };
         let mut text = serde_json::to_string(&reply).unwrap_or_else(|_| "{}".into());
         text.push('\n');
-        let _ = (&conn).write_all(text.as_bytes());
+        let Some((container, input)) = input else {
+            let _ = (&conn).write_all(text.as_bytes());
+            return;
+        };
+        // An attach session: the reply carries the container's stdin, then the connection stays.
+        let sent = crate::fdpass::send(&conn, text.as_bytes(), input.as_ref().map(|f| f.as_fd()));
+        if sent.is_ok() && conn.set_nonblocking(true).is_ok() {
+            let stdin = input.is_some();
+            self.clients.push(Client { container, conn, pending: Vec::new(), stdin, ended: false });
+        }
+    }
+
+    /// A copy of `container`'s stdin for a session that asks for it (none if the pod keeps none).
+    fn attach(&self, container: &str, stdin: bool) -> Result<Option<OwnedFd>, String> {
+        let running = self
+            .running
+            .values()
+            .find(|r| r.container == container)
+            .ok_or_else(|| format!("container {container} is not running"))?;
+        match (&running.input, stdin) {
+            (Some(input), true) => input.try_clone().map(Some).map_err(|e| e.to_string()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Send attach sessions their frames, notice those that left; `ready` says which polled.
+    fn serve_clients(&mut self, ready: &[bool]) {
+        let mut gone = Vec::new();
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            let mut alive = c.pending.len() <= CLIENT_BACKLOG;
+            if alive && ready.get(i).copied().unwrap_or(false) {
+                // Sessions send nothing: readable means closed.
+                let mut buf = [0u8; 256];
+                alive = matches!((&c.conn).read(&mut buf), Err(ref e) if e.kind() == ErrorKind::WouldBlock);
+            }
+            while alive && !c.pending.is_empty() {
+                match (&c.conn).write(&c.pending) {
+                    Ok(n) if n > 0 => drop(c.pending.drain(..n)),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    _ => alive = false,
+                }
+            }
+            if !alive || (c.ended && c.pending.is_empty()) {
+                gone.push(i);
+            }
+        }
+        for i in gone.into_iter().rev() {
+            let c = self.clients.remove(i);
+            // stdinOnce: the first session that took stdin closes it when it leaves.
+            if c.stdin
+                && let Some(r) = self.running.values_mut().find(|r| r.container == c.container && r.stdin_once)
+            {
+                r.input = None;
+            }
+        }
     }
 
     fn handle(&mut self, req: Request) -> Result<(), String> {
         match req {
-            Request::Start { container, attempt, log } => self.start(&container, attempt, log),
+            Request::Start { container, attempt, log, stdin, stdin_once } => {
+                self.start(&container, attempt, log, Stdin { open: stdin, once: stdin_once })
+            }
+            Request::Attach { .. } => Err("attach needs a connection of its own".into()),
             Request::Signal { container, signal } => {
                 let signal = Signal::try_from(signal).map_err(|e| e.to_string())?;
                 for (pid, r) in &self.running {
@@ -272,7 +388,7 @@ impl Shim {
         }
     }
 
-    fn start(&mut self, container: &str, attempt: u32, log: LogLimits) -> Result<(), String> {
+    fn start(&mut self, container: &str, attempt: u32, log: LogLimits, stdin: Stdin) -> Result<(), String> {
         if self.shutting_down {
             return Err("the pod is shutting down".into());
         }
@@ -280,7 +396,7 @@ impl Shim {
             return Err(format!("container {container} is already running"));
         }
         let bundle = self.dir.attempt(container, attempt);
-        let result = self.launch(container, attempt, &bundle, log);
+        let result = self.launch(container, attempt, &bundle, log, stdin);
         if let Err(e) = &result {
             // Recorded like an exit, so the agent sees the failure even if it missed this reply.
             let exited = Exited {
@@ -305,33 +421,83 @@ impl Shim {
         }
     }
 
-    fn launch(&mut self, container: &str, attempt: u32, bundle: &Path, limits: LogLimits) -> Result<(), String> {
+    fn launch(
+        &mut self,
+        container: &str,
+        attempt: u32,
+        bundle: &Path,
+        limits: LogLimits,
+        stdin: Stdin,
+    ) -> Result<(), String> {
         let config: serde_json::Value = std::fs::read(bundle.join("config.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or("the container's config.json is missing or unreadable")?;
         let cgroup = config["linux"]["cgroupsPath"].as_str().map(String::from);
+        let terminal = config["process"]["terminal"].as_bool().unwrap_or(false);
         let log_path = self.dir.log(container, attempt);
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
         if let Some(parent) = log_path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
         let log = RotatingLog::open(&log_path, limits).map_err(|e| format!("opening {}: {e}", log_path.display()))?;
         let log = SharedLog(std::rc::Rc::new(std::cell::RefCell::new(log)));
         let id = container_id(container, attempt);
-        let pid = start_container(&self.runtime, &id, bundle, &self.dir.runtime_state(), out_w, err_w)?;
-        for (pipe, writer) in
-            [(out_r, CriWriter::new(log.clone(), Stream::Stdout)), (err_r, CriWriter::new(log, Stream::Stderr))]
-        {
+        let state = self.dir.runtime_state();
+        let (pid, outputs, input) = if terminal {
+            let (pid, master) = self.start_on_terminal(&id, bundle, &state)?;
+            let output = master.try_clone().map_err(|e| e.to_string())?;
+            (
+                pid,
+                vec![(output, CriWriter::new(log, Stream::Stdout), crate::attach::STDOUT)],
+                stdin.open.then_some(master),
+            )
+        } else {
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let (in_r, in_w) = if stdin.open { pipe().map(|(r, w)| (Some(r), Some(w)))? } else { (None, None) };
+            let pipes = ContainerStdio::Pipes { stdin: in_r, stdout: out_w, stderr: err_w };
+            let pid = start_container(&self.runtime, &id, bundle, &state, pipes)?;
+            let outputs = vec![
+                (out_r, CriWriter::new(log.clone(), Stream::Stdout), crate::attach::STDOUT),
+                (err_r, CriWriter::new(log, Stream::Stderr), crate::attach::STDERR),
+            ];
+            (pid, outputs, in_w)
+        };
+        for (pipe, writer, stream) in outputs {
             let pipe = File::from(pipe);
             set_nonblocking(&pipe);
-            self.outputs.push(Output { pipe, writer });
+            self.outputs.push(Output { container: container.into(), stream, pipe, writer });
         }
         let started = Started { pid: pid.as_raw(), started_at: now_rfc3339() };
         write_json(&bundle.join("started.json"), &started).map_err(|e| e.to_string())?;
-        self.running.insert(pid, Running { container: container.into(), attempt, cgroup });
+        let running = Running { container: container.into(), attempt, cgroup, input, stdin_once: stdin.once };
+        self.running.insert(pid, running);
         Ok(())
+    }
+
+    /// Start a container whose process runs on a terminal (`tty: true`): libcontainer makes it in
+    /// the container and sends its master to a console socket of ours.
+    fn start_on_terminal(&self, id: &str, bundle: &Path, state: &Path) -> Result<(Pid, OwnedFd), String> {
+        // One start at a time in this process: one socket name will do (and stays short).
+        let console = self.dir.root().join("console.sock");
+        let _ = std::fs::remove_file(&console);
+        let listener = UnixListener::bind(&console).map_err(|e| format!("binding {}: {e}", console.display()))?;
+        let started = start_container(&self.runtime, id, bundle, state, ContainerStdio::Terminal(&console));
+        let _ = std::fs::remove_file(&console);
+        let pid = started?;
+        // The container's init sent the master before it was started.
+        let _ = listener.set_nonblocking(true);
+        let master = listener.accept().ok().and_then(|(conn, _)| {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            crate::fdpass::receive(&conn, 256).ok()?.1
+        });
+        match master {
+            Some(master) => Ok((pid, master)),
+            None => {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                Err("the container's terminal never came".into())
+            }
+        }
     }
 
     /// Reap every exited child; record the exits of container inits.
@@ -349,6 +515,9 @@ impl Shim {
             let Some(r) = self.running.remove(&pid) else { continue };
             let oom_killed = r.cgroup.as_deref().is_some_and(oom_killed);
             self.drain_outputs();
+            for c in self.clients.iter_mut().filter(|c| c.container == r.container) {
+                c.ended = true;
+            }
             let exited = Exited { exit_code, signal, finished_at: now_rfc3339(), oom_killed, start_error: None };
             if let Err(e) = write_json(&self.dir.attempt(&r.container, r.attempt).join("exited.json"), &exited) {
                 tracing::error!(error = %e, container = %r.container, "recording an exit");
@@ -359,35 +528,44 @@ impl Shim {
 
     /// Copy whatever output is already buffered in the pipes.
     fn drain_outputs(&mut self) {
-        self.outputs.retain_mut(Output::pump);
+        let clients = &mut self.clients;
+        self.outputs.retain_mut(|o| o.pump(clients));
     }
 }
 
-/// Run the runtime's `container-start` for container `id` of `bundle`, its output going to the
-/// given pipe ends; it exits once the container runs, leaving the container's init to us.
+/// What a started container's standard streams are.
+enum ContainerStdio<'a> {
+    /// Pipe ends (stdin: `/dev/null` if none).
+    Pipes { stdin: Option<OwnedFd>, stdout: OwnedFd, stderr: OwnedFd },
+    /// A terminal of its own, whose master goes to the console socket at this path.
+    Terminal(&'a Path),
+}
+
+/// Run the runtime's `container-start` for container `id` of `bundle` with the given standard
+/// streams; it exits once the container runs, leaving the container's init to us.
 fn start_container(
     runtime: &Path,
     id: &str,
     bundle: &Path,
     state: &Path,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    stdio: ContainerStdio,
 ) -> Result<Pid, String> {
     let result_file = bundle.join("start.json");
     let _ = std::fs::remove_file(&result_file);
-    let status = std::process::Command::new(runtime)
-        .arg("container-start")
-        .arg("--id")
-        .arg(id)
-        .arg("--bundle")
-        .arg(bundle)
-        .arg("--state")
-        .arg(state)
-        .stdin(std::process::Stdio::null())
-        .stdout(File::from(stdout))
-        .stderr(File::from(stderr))
-        .status()
-        .map_err(|e| format!("running {}: {e}", runtime.display()))?;
+    let mut cmd = std::process::Command::new(runtime);
+    cmd.arg("container-start").arg("--id").arg(id).arg("--bundle").arg(bundle).arg("--state").arg(state);
+    use std::process::Stdio;
+    match stdio {
+        ContainerStdio::Pipes { stdin, stdout, stderr } => {
+            cmd.stdin(stdin.map_or_else(Stdio::null, |fd| Stdio::from(File::from(fd))))
+                .stdout(File::from(stdout))
+                .stderr(File::from(stderr));
+        }
+        ContainerStdio::Terminal(console) => {
+            cmd.arg("--console-socket").arg(console).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    let status = cmd.status().map_err(|e| format!("running {}: {e}", runtime.display()))?;
     let result: Option<crate::runtime::StartResult> =
         std::fs::read(&result_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
     match result {
@@ -436,7 +614,7 @@ mod tests {
     fn requests_are_tagged_json() {
         let req: Request = serde_json::from_str(r#"{"op":"start","container":"web","attempt":2}"#).expect("parse");
         assert!(
-            matches!(req, Request::Start { ref container, attempt: 2, log } if container == "web" && log == LogLimits::default())
+            matches!(req, Request::Start { ref container, attempt: 2, log, stdin: false, .. } if container == "web" && log == LogLimits::default())
         );
         assert_eq!(serde_json::to_string(&Request::Shutdown).expect("json"), r#"{"op":"shutdown"}"#);
         assert_eq!(serde_json::to_string(&Reply { error: None }).expect("json"), "{}");

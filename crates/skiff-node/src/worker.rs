@@ -413,7 +413,13 @@ impl Worker {
         }
         tracing::debug!(pod = %self.name(), container = %c.name, attempt, "container prepared");
         self.event(Some(&c.name), Normal, "Created", &format!("Created container: {}", c.name)).await;
-        let start = Request::Start { container: c.name.clone(), attempt, log: self.agent.config.log_limits };
+        let start = Request::Start {
+            container: c.name.clone(),
+            attempt,
+            log: self.agent.config.log_limits,
+            stdin: c.stdin.unwrap_or(false),
+            stdin_once: c.stdin_once.unwrap_or(false),
+        };
         match sandbox.request(&start).await {
             Ok(()) => {
                 tracing::debug!(pod = %self.name(), container = %c.name, attempt, "container started");

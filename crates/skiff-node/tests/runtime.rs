@@ -46,7 +46,7 @@ fn busybox_container_runs_and_reports_its_exit_code() {
     let spec = runtime_spec(&container, &process, rootfs.clone(), &pod, false).expect("spec");
     let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
     let (err_read, err_write) = nix::unistd::pipe().expect("pipe");
-    let stdio = skiff_node::runtime::Stdio { stdin: None, stdout: write_end, stderr: err_write };
+    let stdio = skiff_node::runtime::Stdio { stdin: None, stdout: write_end, stderr: err_write, console_socket: None };
     let state = dir.path().join("state");
     let pid =
         skiff_node::runtime::start("skiff-test-1", &dir.path().join("bundle"), &state, &spec, stdio).expect("start");
@@ -120,7 +120,7 @@ fn pod_network_serves_http(dir: &Path, rootfs: &Path) {
         &dir.join("bundle-web"),
         &state,
         &spec,
-        skiff_node::runtime::Stdio { stdin: None, stdout: out_w, stderr: err_w },
+        skiff_node::runtime::Stdio { stdin: None, stdout: out_w, stderr: err_w, console_socket: None },
     )
     .expect("start web");
 

@@ -333,8 +333,8 @@ fn gauge(k: &Kubectl, name: &str) -> u64 {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(u64::MAX)
 }
 
-/// Clients killed mid-session (exec with and without stdin, exec -it, port-forward with an open
-/// connection; over SPDY and WebSocket) leave no command running in the pod and no file or task
+/// Clients killed mid-session (exec with and without stdin, exec -it, attach, port-forward with
+/// an open connection; over SPDY and WebSocket) leave no command running in the pod and no file or task
 /// in the server, and a session that was open all along keeps working.
 #[test]
 fn clients_that_vanish_leave_nothing_behind() {
@@ -392,6 +392,15 @@ fn clients_that_vanish_leave_nothing_behind() {
                 "kubectl {version} {flags:?}: the command outlived its client"
             );
         }
+        // An attach session killed while it streams.
+        let mut attach = kv.command(&["attach", "web"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        let attached = eventually(WAIT, || gauge(&k, "process_open_fds") > fds);
+        if let Ok(a) = attach.as_mut() {
+            let _ = a.kill();
+            let _ = a.wait();
+        }
+        assert!(attached, "kubectl {version}: attach never connected");
+        assert!(settled(fds, tasks), "kubectl {version}: attach left files or tasks behind in the server");
         // A port-forward killed while a connection through it is open.
         let port = common::registry::free_port();
         let mut fwd = kv
@@ -423,4 +432,127 @@ fn exec_helpers() -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
     let helper = |c: Vec<u8>| c.split(|b| *b == 0).nth(1) == Some(b"container-exec".as_slice());
     dir.flatten().filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(helper)).count()
+}
+
+/// Read from `from` (in a thread) until the text has `needle`, for at most `WAIT`; the text so far.
+fn read_until(from: impl Read + Send + 'static, needle: &str) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let needle = needle.to_string();
+    std::thread::spawn(move || {
+        let mut from = from;
+        let mut text = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&text).contains(&needle) {
+                break;
+            }
+        }
+        let _ = tx.send(String::from_utf8_lossy(&text).into_owned());
+    });
+    rx
+}
+
+/// `kubectl attach` with every kubectl: stdout and stderr of the main process from then on,
+/// stdin into it (`stdin: true`, kept across sessions; closed after the first with
+/// `stdinOnce`), a terminal (`tty: true`) with `-it` in tmux, and a clear refusal for a
+/// container that is not running.
+#[test]
+fn attach_with_every_kubectl() {
+    let server = Server::with_node(13, image);
+    let k = server.kubectl("1.32");
+    let pod = |name: &str, extra: &str, command: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  restartPolicy: Never\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: web:1\n    imagePullPolicy: Never\n{extra}    command: [\"sh\", \"-c\", {command:?}]\n---\n"
+        )
+    };
+    let pods = [
+        pod("echo", "    stdin: true\n", "while read line; do echo \"got $line\"; echo \"err $line\" >&2; done"),
+        pod("ticker", "", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"),
+        pod("once", "    stdin: true\n    stdinOnce: true\n", "cat; echo stdin closed"),
+        pod("term", "    stdin: true\n    tty: true\n", "sh"),
+        pod("done", "", "true"),
+    ]
+    .concat();
+    k.run_stdin(&["apply", "-f", "-"], &pods).ok();
+    let phase = |p: &str| k.run(&["get", "pod", p, "-o", "jsonpath={.status.phase}"]).stdout;
+    let all_up = eventually(WAIT, || {
+        ["echo", "ticker", "once", "term"].iter().all(|p| phase(p) == "Running") && phase("done") == "Succeeded"
+    });
+    assert!(all_up, "{}", k.run(&["get", "pods"]).stdout);
+
+    for version in KUBECTL_VERSIONS {
+        let kv = server.kubectl(version);
+        // stdin in, stdout and stderr out; the container keeps its stdin after the session.
+        let mut attach = kv
+            .command(&["attach", "-i", "echo"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl attach");
+        let out = read_until(attach.stdout.take().expect("stdout"), &format!("got {version}"));
+        let err = read_until(attach.stderr.take().expect("stderr"), &format!("err {version}"));
+        let mut stdin = attach.stdin.take().expect("stdin");
+        // The session must be set up before the line is typed: output is live, not replayed.
+        std::thread::sleep(Duration::from_millis(500));
+        stdin.write_all(format!("{version}\n").as_bytes()).expect("type");
+        let (out, err) = (out.recv_timeout(WAIT).unwrap_or_default(), err.recv_timeout(WAIT).unwrap_or_default());
+        let _ = attach.kill();
+        let _ = attach.wait();
+        assert!(out.contains(&format!("got {version}")), "kubectl {version}: stdout {out:?}");
+        assert!(err.contains(&format!("err {version}")), "kubectl {version}: stderr {err:?}");
+
+        // Output only: new lines keep coming.
+        let mut watch =
+            kv.command(&["attach", "ticker"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("attach");
+        let ticks = read_until(watch.stdout.take().expect("stdout"), "tick");
+        let ticks = ticks.recv_timeout(WAIT).unwrap_or_default();
+        let _ = watch.kill();
+        let _ = watch.wait();
+        assert!(ticks.contains("tick "), "kubectl {version}: {ticks:?}");
+
+        // A terminal: what is typed runs, the size is the client's, output is the terminal's.
+        let program = kv.command(&[]).get_program().to_string_lossy().into_owned();
+        let env: String = kv
+            .command(&[])
+            .get_envs()
+            .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
+            .collect();
+        let line = format!("{env}{program} attach -it term; sleep 60");
+        let term = Terminal::start(&format!("skiff-attach-{}", version.replace('.', "")), &line, 90, 25);
+        std::thread::sleep(Duration::from_millis(500));
+        term.keys("echo $((6*7))");
+        assert!(eventually(WAIT, || term.screen().lines().any(|l| l.trim() == "42")), "{}", term.screen());
+        term.keys("stty size");
+        assert!(eventually(WAIT, || term.screen().contains("25 90")), "kubectl {version}: {}", term.screen());
+        drop(term);
+
+        // Nothing to attach to.
+        let refused = kv.run(&["attach", "done"]);
+        assert_ne!(refused.code, 0, "kubectl {version}");
+    }
+    // stdinOnce: the first session's end closes the container's stdin.
+    let mut attach = k
+        .command(&["attach", "-i", "once"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl attach");
+    let out = read_until(attach.stdout.take().expect("stdout"), "typed once");
+    std::thread::sleep(Duration::from_millis(500));
+    attach.stdin.take().expect("stdin").write_all(b"typed once\n").expect("type");
+    let out = out.recv_timeout(WAIT).unwrap_or_default();
+    let _ = attach.kill();
+    let _ = attach.wait();
+    assert!(out.contains("typed once"), "{out:?}");
+    assert!(eventually(WAIT, || phase("once") == "Succeeded"), "stdin stayed open after the first session");
+    let logs = k.run(&["logs", "once"]).ok();
+    assert!(logs.contains("typed once") && logs.contains("stdin closed"), "{logs}");
+    // The terminal's output is in the log too.
+    assert!(k.run(&["logs", "term"]).ok().contains("42"));
 }

@@ -195,4 +195,16 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
         let skiff_node::exec::ExecChild { stdin, stdout, stderr, exit, resize } = child;
         Ok(skiff_apiserver::nodes::ExecProcess { stdin, stdout, stderr, exit, resize })
     }
+
+    async fn attach(
+        &self,
+        r: skiff_apiserver::nodes::ExecRequest,
+    ) -> Result<skiff_apiserver::nodes::ExecProcess, skiff_core::ApiError> {
+        let dir = self.pod_dir(&r.node, &r.pod_uid)?;
+        let child = skiff_node::attach::attach(&dir, &r.container, r.stdin, r.tty)
+            .await
+            .map_err(skiff_core::ApiError::BadRequest)?;
+        let skiff_node::exec::ExecChild { stdin, stdout, stderr, exit, resize } = child;
+        Ok(skiff_apiserver::nodes::ExecProcess { stdin, stdout, stderr, exit, resize })
+    }
 }

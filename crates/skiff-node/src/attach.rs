@@ -1,0 +1,137 @@
+//! `kubectl attach`: a session joined to a running container's main process. The shim owns the
+//! container's stdio, so it serves attach: asked with an `attach` request on its control socket,
+//! it answers with the container's stdin attached to the reply (the write end of its stdin pipe,
+//! or its terminal's master; only when the pod asks for `stdin`), then sends the container's
+//! output on that connection as [`frame`]s until the container ends or the session leaves.
+//! Writing stdin and resizing happen here, on the passed descriptor, without the shim.
+
+use crate::exec::ExecChild;
+use crate::pod_dir::PodDir;
+use crate::shim::{Reply, Request};
+use std::io::Write;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Output stream numbers in frames, as in the remote-command protocol.
+pub const STDOUT: u8 = 1;
+pub const STDERR: u8 = 2;
+
+/// One output frame: stream number, big-endian length, bytes.
+pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 5);
+    out.push(stream);
+    out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Frames reassembled from bytes as they come.
+#[derive(Default)]
+pub struct Frames(Vec<u8>);
+
+impl Frames {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// The next whole frame, if one has come.
+    pub fn next_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        let len = u32::from_be_bytes(self.0.get(1..5)?.try_into().ok()?) as usize;
+        if self.0.len() < 5 + len {
+            return None;
+        }
+        let stream = self.0[0];
+        let data = self.0[5..5 + len].to_vec();
+        self.0.drain(..5 + len);
+        Some((stream, data))
+    }
+}
+
+/// Attach to the running `container` of the pod in `dir`: its output from now on, its stdin if
+/// `stdin` (and the pod gave it one), its terminal's size if `tty`.
+pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Result<ExecChild, String> {
+    let socket = dir.socket();
+    let request = Request::Attach { container: container.to_string(), stdin };
+    let (conn, input) = tokio::task::spawn_blocking(move || {
+        let conn = std::os::unix::net::UnixStream::connect(&socket).map_err(|e| format!("reaching the pod: {e}"))?;
+        let mut line = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        (&conn).write_all(&line).map_err(|e| format!("asking the pod: {e}"))?;
+        let (reply, input) = crate::fdpass::receive(&conn, 4096).map_err(|e| format!("asking the pod: {e}"))?;
+        let reply: Reply = serde_json::from_slice(&reply).map_err(|e| format!("the pod's answer: {e}"))?;
+        match reply.error {
+            Some(e) => Err(e),
+            None => Ok((conn, input)),
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    conn.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let mut conn = tokio::net::UnixStream::from_std(conn).map_err(|e| e.to_string())?;
+    let (mut out_w, out_r) = tokio::io::duplex(64 * 1024);
+    let (mut err_w, err_r) = tokio::io::duplex(64 * 1024);
+    let demux = tokio::spawn(async move {
+        let mut frames = Frames::default();
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            while let Some((stream, data)) = frames.next_frame() {
+                let to = if stream == STDERR { &mut err_w } else { &mut out_w };
+                if to.write_all(&data).await.is_err() {
+                    return;
+                }
+            }
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => frames.push(&buf[..n]),
+            }
+        }
+    });
+    // Dropping the session (the client left) ends the demultiplexer and so the connection,
+    // which tells the shim.
+    let stop = AbortOnDrop(demux.abort_handle());
+    let exit = Box::pin(async move {
+        let _stop = stop;
+        let _ = demux.await;
+        0
+    });
+    let (stdin, resize): (Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>, _) = match input {
+        Some(fd) => {
+            let file = std::fs::File::from(fd);
+            let resize_fd = file.try_clone().map_err(|e| e.to_string())?;
+            let resize = tty.then(|| crate::exec::resizer(resize_fd));
+            (Some(Box::new(tokio::fs::File::from_std(file))), resize)
+        }
+        None => (None, None),
+    };
+    Ok(ExecChild { stdin, stdout: Box::new(out_r), stderr: Box::new(err_r), exit, resize })
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_survive_any_split() {
+        let mut bytes = frame(STDOUT, b"hello");
+        bytes.extend(frame(STDERR, b""));
+        bytes.extend(frame(STDERR, &[7u8; 70_000]));
+        for chunk in [1, 3, 4096] {
+            let mut frames = Frames::default();
+            let mut got = Vec::new();
+            for piece in bytes.chunks(chunk) {
+                frames.push(piece);
+                while let Some(f) = frames.next_frame() {
+                    got.push(f);
+                }
+            }
+            assert_eq!(got, vec![(STDOUT, b"hello".to_vec()), (STDERR, vec![]), (STDERR, vec![7u8; 70_000])]);
+        }
+    }
+}
