@@ -1,8 +1,10 @@
-//! `pods/exec` and `pods/attach` (the same session, without a command) over SPDY/3.1 with the remote-command protocols `v5`/`v4.channel.k8s.io` (v5 over
-//! SPDY is v4): the client opens an `error` stream and, as asked, `stdin`, `stdout`, `stderr` and
-//! `resize`; the node runs the command; its output goes back on the streams and its end as a
-//! `Status` on the error stream (`NonZeroExitCode` with the code as the cause, which kubectl turns
-//! into its own exit code).
+//! `pods/exec` and `pods/attach` (the same session, without a command). Over SPDY/3.1 with the
+//! remote-command protocols `channel.k8s.io` and `v2`-`v5.channel.k8s.io` (v5 over SPDY is v4):
+//! the client opens an `error` stream and, as asked, `stdin`, `stdout`, `stderr` and (v3+)
+//! `resize`; the node runs the command; its output goes back on the streams and its end on the
+//! error stream: from v4 a `Status` (`NonZeroExitCode` with the code as the cause, which kubectl
+//! turns into its own exit code), before that the failure's message. Over WebSocket with the
+//! channel protocols of `skiff_stream::channel`, binary or base64.
 
 use crate::http::Failure;
 use crate::nodes::{ExecRequest, NodeLink};
@@ -11,14 +13,29 @@ use axum::response::Response;
 use http::HeaderMap;
 use serde_json::{Value, json};
 use skiff_core::ApiError;
-use skiff_stream::spdy;
+use skiff_stream::{channel, spdy};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-/// Supported protocols; the client's first one among these is chosen.
-const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+/// Supported SPDY protocols; the client's first one among these is chosen.
+const PROTOCOLS: [&str; 5] =
+    ["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"];
+/// Supported WebSocket protocols, ours in order of preference ("": none offered).
+const WS_PROTOCOLS: [&str; 6] = [
+    "v5.channel.k8s.io",
+    "v4.channel.k8s.io",
+    "v4.base64.channel.k8s.io",
+    "channel.k8s.io",
+    "base64.channel.k8s.io",
+    "",
+];
+
+/// The version of a SPDY remote-command protocol (`channel.k8s.io` is 1).
+fn spdy_version(protocol: &str) -> u8 {
+    protocol.strip_prefix('v').and_then(|v| v.split('.').next()).and_then(|v| v.parse().ok()).unwrap_or(1)
+}
 /// How long the client has to open the streams it announced (as upstream).
 const STREAMS_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -79,6 +96,15 @@ fn failure_status(message: &str) -> Value {
     json!({"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500})
 }
 
+/// What the error stream carries for `status`: the JSON Status (v4+), or before v4 the
+/// failure's message and nothing on success.
+fn status_bytes(status: &Value, json: bool) -> Option<Vec<u8>> {
+    if json {
+        return serde_json::to_vec(status).ok();
+    }
+    (status["status"] != "Success").then(|| status["message"].as_str().unwrap_or("error").as_bytes().to_vec())
+}
+
 /// Answer the upgrade (WebSocket or SPDY) and serve the session in the background.
 pub async fn serve(
     headers: &HeaderMap,
@@ -88,39 +114,61 @@ pub async fn serve(
     query: ExecQuery,
 ) -> Result<Response, Failure> {
     if spdy_conn::is_websocket(headers) {
-        let (ws, protocol) = spdy_conn::websocket(headers, extensions, &PROTOCOLS).await?;
-        let v5 = protocol == PROTOCOLS[0];
-        return Ok(ws.on_upgrade(move |socket| websocket_session(socket, v5, nodes, request, query)));
+        let (ws, name) = spdy_conn::websocket(headers, extensions, &WS_PROTOCOLS).await?;
+        let protocol = channel::Protocol::from_name(name)
+            .ok_or_else(|| Failure(ApiError::Internal(format!("no codec for {name}"))))?;
+        return Ok(ws.on_upgrade(move |socket| websocket_session(socket, protocol, nodes, request, query)));
     }
     let protocol = spdy_conn::negotiate(headers, &PROTOCOLS, "exec")?;
-    spdy_conn::upgrade(extensions, protocol, move |events, writer| session(events, writer, nodes, request, query))
+    let version = spdy_version(protocol);
+    spdy_conn::upgrade(extensions, protocol, move |events, writer| {
+        session(events, writer, nodes, request, query, version)
+    })
 }
 
-/// WebSocket: one message per write, channel byte first.
-struct WsOutput(mpsc::Sender<axum::extract::ws::Message>);
+/// The channels of the WebSocket protocols.
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const ERROR: u8 = 3;
+const RESIZE: u8 = 4;
+
+/// WebSocket: one message per write, in the negotiated encoding.
+struct WsOutput {
+    out: mpsc::Sender<axum::extract::ws::Message>,
+    protocol: channel::Protocol,
+}
+
+impl WsOutput {
+    async fn message(&self, channel: u8, data: &[u8]) -> bool {
+        use axum::extract::ws::Message;
+        let msg = match self.protocol.encode(channel, data) {
+            channel::Outgoing::Binary(b) => Message::Binary(b.into()),
+            channel::Outgoing::Text(t) => Message::Text(t.into()),
+        };
+        self.out.send(msg).await.is_ok()
+    }
+}
 
 #[async_trait::async_trait]
 impl Output for WsOutput {
     async fn send(&self, channel: Channel, data: Vec<u8>) -> bool {
-        let mut msg = Vec::with_capacity(data.len() + 1);
-        msg.push(if channel == Channel::Stdout { 1 } else { 2 });
-        msg.extend_from_slice(&data);
-        self.0.send(axum::extract::ws::Message::Binary(msg.into())).await.is_ok()
+        self.message(if channel == Channel::Stdout { STDOUT } else { STDERR }, &data).await
     }
     async fn finish(&self, status: Value) {
         use axum::extract::ws::{CloseFrame, Message};
-        let mut msg = vec![3u8];
-        msg.extend(serde_json::to_vec(&status).unwrap_or_default());
-        let _ = self.0.send(Message::Binary(msg.into())).await;
-        let _ = self.0.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+        if let Some(bytes) = status_bytes(&status, self.protocol.status_as_json()) {
+            self.message(ERROR, &bytes).await;
+        }
+        let _ = self.out.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
     }
 }
 
-/// `v5`/`v4.channel.k8s.io` over WebSocket: binary messages whose first byte is the channel
-/// (0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize); v5 adds `[255, 0]`, the end of stdin.
+/// Over WebSocket: channels 0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize; v5's close of
+/// channel 0 ends stdin.
 async fn websocket_session(
     socket: axum::extract::ws::WebSocket,
-    v5: bool,
+    protocol: channel::Protocol,
     nodes: Arc<dyn NodeLink>,
     request: ExecRequest,
     query: ExecQuery,
@@ -137,26 +185,42 @@ async fn websocket_session(
             }
         }
     });
+    let output = WsOutput { out: out_tx, protocol };
+    // As upstream: an empty message on the first channel we write tells the client we are set.
+    let first = if query.stdout {
+        STDOUT
+    } else if query.stderr {
+        STDERR
+    } else {
+        ERROR
+    };
+    output.message(first, &[]).await;
     let (input_tx, input_rx) = mpsc::channel::<Input>(16);
     tokio::spawn(async move {
         // Reading also answers the client's pings (its read deadline depends on the pongs).
         while let Some(Ok(msg)) = stream.next().await {
-            let input = match msg {
-                Message::Binary(b) => match (b.first(), b.get(1)) {
-                    (Some(0), _) => Input::Stdin(b[1..].to_vec()),
-                    (Some(4), _) => Input::Resize(b[1..].to_vec()),
-                    (Some(255), Some(0)) if v5 => Input::StdinEnd,
-                    _ => continue,
-                },
+            let decoded = match &msg {
+                Message::Binary(b) => protocol.decode(b),
+                Message::Text(t) => protocol.decode(t.as_bytes()),
                 Message::Close(_) => break,
                 _ => continue,
+            };
+            let input = match decoded {
+                Ok(channel::Incoming::Data { channel: STDIN, data }) => Input::Stdin(data),
+                Ok(channel::Incoming::Data { channel: RESIZE, data }) => Input::Resize(data),
+                Ok(channel::Incoming::Close { channel: STDIN }) => Input::StdinEnd,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::debug!(error = %e, "exec: a message that is not the channel protocol");
+                    continue;
+                }
             };
             if input_tx.send(input).await.is_err() {
                 break;
             }
         }
     });
-    run(nodes, request, query.tty, input_rx, Arc::new(WsOutput(out_tx))).await;
+    run(nodes, request, query.tty, input_rx, Arc::new(output)).await;
 }
 
 /// The streams of one session, by role.
@@ -170,12 +234,13 @@ struct Streams {
 }
 
 impl Streams {
-    fn complete(&self, q: &ExecQuery) -> bool {
+    /// All the streams the query asks for came (a resize stream from v3 on).
+    fn complete(&self, q: &ExecQuery, version: u8) -> bool {
         self.error.is_some()
             && (!q.stdin || self.stdin.is_some())
             && (!q.stdout || self.stdout.is_some())
             && (!q.stderr || q.tty || self.stderr.is_some())
-            && (!q.tty || self.resize.is_some())
+            && (!q.tty || version < 3 || self.resize.is_some())
     }
 }
 
@@ -251,6 +316,7 @@ async fn run(
 struct SpdyOutput {
     writer: Writer,
     streams: Streams,
+    version: u8,
 }
 
 #[async_trait::async_trait]
@@ -267,7 +333,8 @@ impl Output for SpdyOutput {
             self.writer.data(s, Vec::new(), true).await;
         }
         if let Some(e) = self.streams.error {
-            self.writer.data(e, serde_json::to_vec(&status).unwrap_or_default(), true).await;
+            let bytes = status_bytes(&status, self.version >= 4).unwrap_or_default();
+            self.writer.data(e, bytes, true).await;
         }
         let _ = self.writer.frame(spdy::Frame::GoAway { last_stream: 0, status: 0 }).await;
     }
@@ -279,12 +346,13 @@ async fn session(
     nodes: Arc<dyn NodeLink>,
     request: ExecRequest,
     query: ExecQuery,
+    version: u8,
 ) {
     let mut streams = Streams::default();
     let (input_tx, input_rx) = mpsc::channel::<Input>(16);
     let mut early: Vec<Event> = Vec::new();
     let opened = tokio::time::timeout(STREAMS_TIMEOUT, async {
-        while !streams.complete(&query) {
+        while !streams.complete(&query, version) {
             match events.recv().await {
                 Some(Event::Opened { stream, headers }) => match spdy::header(&headers, "streamtype") {
                     Some("error") => streams.error = Some(stream),
@@ -333,7 +401,7 @@ async fn session(
             }
         }
     });
-    run(nodes, request, query.tty, input_rx, Arc::new(SpdyOutput { writer, streams })).await;
+    run(nodes, request, query.tty, input_rx, Arc::new(SpdyOutput { writer, streams, version })).await;
 }
 
 /// The terminal sizes in `buf` (JSON lines `{"Width":80,"Height":24}`), leaving a partial line.
@@ -403,6 +471,131 @@ mod tests {
         buf.extend_from_slice(b"\"Height\":24}\nnot json\n");
         assert_eq!(take_sizes(&mut buf), vec![(80, 24)]);
         assert!(buf.is_empty());
+    }
+
+    /// A node whose commands print `out`, read stdin into `out` too, and end with `code`.
+    struct FakeNode {
+        code: i32,
+    }
+
+    #[async_trait::async_trait]
+    impl NodeLink for FakeNode {
+        async fn logs(&self, _: crate::nodes::LogRequest) -> Result<crate::nodes::LogStream, ApiError> {
+            Err(ApiError::NoResource)
+        }
+        async fn port_forward(&self, _: &str, _: &str, _: u16) -> Result<tokio::net::TcpStream, ApiError> {
+            Err(ApiError::NoResource)
+        }
+        async fn exec(&self, request: ExecRequest) -> Result<crate::nodes::ExecProcess, ApiError> {
+            let (stdin_w, mut stdin_r) = tokio::io::duplex(1024);
+            let (mut out_w, out_r) = tokio::io::duplex(1024);
+            let code = self.code;
+            let stdin = request.stdin;
+            // Runs on its own, as a process would: the session reads its output before its end.
+            let process = tokio::spawn(async move {
+                out_w.write_all(format!("ran {}\n", request.command.join(" ")).as_bytes()).await.ok();
+                if stdin {
+                    tokio::io::copy(&mut stdin_r, &mut out_w).await.ok();
+                }
+            });
+            let exit = Box::pin(async move {
+                process.await.ok();
+                code
+            });
+            Ok(crate::nodes::ExecProcess {
+                stdin: Some(Box::new(stdin_w)),
+                stdout: Box::new(out_r),
+                stderr: Box::new(tokio::io::empty()),
+                exit,
+                resize: None,
+            })
+        }
+        async fn attach(&self, _: ExecRequest) -> Result<crate::nodes::ExecProcess, ApiError> {
+            Err(ApiError::NoResource)
+        }
+    }
+
+    /// Run one SPDY exec session of `protocol` (stdin "typed", stdout) against a node exiting
+    /// with `code`: what came on stdout, and on the error stream.
+    async fn spdy_exec(protocol: &str, code: i32, tty: bool) -> (Vec<u8>, Vec<u8>) {
+        let (server, client) = tokio::io::duplex(64 * 1024);
+        let (events, writer) = spdy_conn::start(server);
+        let query = ExecQuery { command: vec!["cat".into()], stdin: true, stdout: true, tty, ..Default::default() };
+        let request = ExecRequest {
+            node: "n".into(),
+            pod_uid: "u".into(),
+            container: "c".into(),
+            command: query.command.clone(),
+            stdin: true,
+            tty,
+        };
+        let version = spdy_version(protocol);
+        tokio::spawn(session(events, writer, Arc::new(FakeNode { code }), request, query, version));
+        let (mut rd, mut wr) = tokio::io::split(client);
+        let mut enc = spdy::Encoder::default();
+        let mut types = vec![(1, "error"), (3, "stdin"), (5, "stdout")];
+        if tty && version >= 3 {
+            types.push((7, "resize"));
+        }
+        for (stream, kind) in types {
+            let headers = vec![("streamtype".to_string(), kind.to_string())];
+            let syn = spdy::Frame::SynStream {
+                stream,
+                associated: 0,
+                priority: 0,
+                fin: false,
+                unidirectional: false,
+                headers,
+            };
+            wr.write_all(&enc.encode(&syn)).await.expect("write");
+        }
+        wr.write_all(&enc.encode(&spdy::Frame::Data { stream: 3, fin: true, data: b"typed".to_vec() }))
+            .await
+            .expect("write");
+        let mut dec = spdy::Decoder::default();
+        let (mut stdout, mut error, mut buf) = (Vec::new(), Vec::new(), vec![0u8; 4096]);
+        let mut error_done = false;
+        while !error_done {
+            let n =
+                tokio::time::timeout(Duration::from_secs(10), rd.read(&mut buf)).await.expect("in time").expect("read");
+            assert!(n > 0, "{protocol}: the session ended before the error stream");
+            dec.push(&buf[..n]);
+            while let Some(frame) = dec.next_frame().expect("valid frames") {
+                match frame {
+                    spdy::Frame::Data { stream: 5, data, .. } => stdout.extend(data),
+                    spdy::Frame::Data { stream: 1, data, fin } => {
+                        error.extend(data);
+                        error_done |= fin;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (stdout, error)
+    }
+
+    #[tokio::test]
+    async fn every_spdy_protocol_version_runs_a_command() {
+        for protocol in PROTOCOLS {
+            let (stdout, error) = spdy_exec(protocol, 0, false).await;
+            assert_eq!(stdout, b"ran cat\ntyped", "{protocol}");
+            let v4 = spdy_version(protocol) >= 4;
+            // Success: a Status from v4 on, nothing before.
+            assert_eq!(error.is_empty(), !v4, "{protocol}: {}", String::from_utf8_lossy(&error));
+            let (_, error) = spdy_exec(protocol, 7, false).await;
+            let text = String::from_utf8_lossy(&error);
+            if v4 {
+                let status: Value = serde_json::from_slice(&error).expect("a JSON Status");
+                assert_eq!(status["details"]["causes"][0]["message"], "7", "{protocol}");
+            } else {
+                assert_eq!(text, "command terminated with non-zero exit code: command exited with 7", "{protocol}");
+            }
+            // A terminal: v3+ wait for the resize stream, v1-v2 have none.
+            let (stdout, _) = spdy_exec(protocol, 0, true).await;
+            assert_eq!(stdout, b"ran cat\ntyped", "{protocol} with a terminal");
+        }
+        assert_eq!(spdy_version("channel.k8s.io"), 1);
+        assert_eq!(spdy_version("v3.channel.k8s.io"), 3);
     }
 
     #[test]

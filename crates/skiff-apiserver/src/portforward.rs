@@ -11,7 +11,7 @@ use crate::spdy_conn::{self, Event, Writer};
 use axum::response::Response;
 use http::HeaderMap;
 use skiff_core::ApiError;
-use skiff_stream::spdy;
+use skiff_stream::{channel, spdy};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,8 +29,8 @@ pub struct Target {
 /// What kubectl 1.31+ offers first: its SPDY session tunnelled through a WebSocket.
 pub const TUNNEL_PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
 /// WebSocket protocols, in our order of preference: the SPDY tunnel (kubectl), then the channel
-/// protocol client libraries speak (kube-rs, the Python client).
-const WS_PROTOCOLS: [&str; 3] = [TUNNEL_PROTOCOL, "v5.channel.k8s.io", "v4.channel.k8s.io"];
+/// protocols client libraries speak (kube-rs, the Python client; base64 for text-only clients).
+const WS_PROTOCOLS: [&str; 4] = [TUNNEL_PROTOCOL, "v5.channel.k8s.io", "v4.channel.k8s.io", "v4.base64.channel.k8s.io"];
 
 /// The `ports` query of the channel protocol (`ports=80,8080` or repeated).
 fn ports_query(raw: Option<&str>) -> Result<Vec<u16>, ApiError> {
@@ -54,7 +54,7 @@ fn ports_query(raw: Option<&str>) -> Result<Vec<u16>, ApiError> {
 /// the client closing channel `c`. One connection per port for the whole session.
 async fn channels(
     socket: axum::extract::ws::WebSocket,
-    v5: bool,
+    protocol: channel::Protocol,
     ports: Vec<u16>,
     nodes: Arc<dyn NodeLink>,
     target: Arc<Target>,
@@ -71,11 +71,9 @@ async fn channels(
         }
         let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
     });
-    let frame = |channel: usize, data: &[u8]| {
-        let mut m = Vec::with_capacity(data.len() + 1);
-        m.push(channel as u8);
-        m.extend_from_slice(data);
-        Message::Binary(m.into())
+    let frame = move |channel: usize, data: &[u8]| match protocol.encode(channel as u8, data) {
+        channel::Outgoing::Binary(b) => Message::Binary(b.into()),
+        channel::Outgoing::Text(t) => Message::Text(t.into()),
     };
     let mut to_pod: Vec<Option<mpsc::Sender<Option<Vec<u8>>>>> = Vec::new();
     let mut pumps = Vec::new();
@@ -118,23 +116,26 @@ async fn channels(
     }
     let reader = tokio::spawn(async move {
         while let Some(Ok(msg)) = stream.next().await {
-            match msg {
-                Message::Binary(b) => match (b.first().copied(), b.get(1).copied()) {
-                    (Some(255), Some(c)) if v5 => {
-                        if let Some(tx) = to_pod.get_mut(usize::from(c) / 2).and_then(Option::take) {
-                            let _ = tx.send(None).await;
-                        }
-                    }
-                    (Some(c), _) if c % 2 == 0 && b.len() > 1 => {
-                        let Some(Some(tx)) = to_pod.get(usize::from(c) / 2) else { continue };
-                        if tx.send(Some(b[1..].to_vec())).await.is_err() {
-                            to_pod[usize::from(c) / 2] = None;
-                        }
-                    }
-                    _ => {}
-                },
+            let decoded = match &msg {
+                Message::Binary(b) => protocol.decode(b),
+                Message::Text(t) => protocol.decode(t.as_bytes()),
                 Message::Close(_) => break,
-                _ => {}
+                _ => continue,
+            };
+            match decoded {
+                Ok(channel::Incoming::Close { channel: c }) => {
+                    if let Some(tx) = to_pod.get_mut(usize::from(c) / 2).and_then(Option::take) {
+                        let _ = tx.send(None).await;
+                    }
+                }
+                Ok(channel::Incoming::Data { channel: c, data }) if c % 2 == 0 && !data.is_empty() => {
+                    let Some(Some(tx)) = to_pod.get(usize::from(c) / 2) else { continue };
+                    if tx.send(Some(data)).await.is_err() {
+                        to_pod[usize::from(c) / 2] = None;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "port-forward: a message that is not the channel protocol"),
             }
         }
     });
@@ -167,8 +168,9 @@ pub async fn serve(
             }));
         }
         let ports = ports_query(query)?;
-        let v5 = protocol == WS_PROTOCOLS[1];
-        return Ok(ws.on_upgrade(move |socket| channels(socket, v5, ports, nodes, target)));
+        let protocol = channel::Protocol::from_name(protocol)
+            .ok_or_else(|| Failure(ApiError::Internal(format!("no codec for {protocol}"))))?;
+        return Ok(ws.on_upgrade(move |socket| channels(socket, protocol, ports, nodes, target)));
     }
     let protocol = spdy_conn::negotiate(headers, &[PROTOCOL], "port-forward")?;
     spdy_conn::upgrade(extensions, protocol, move |events, writer| session(events, writer, nodes, Arc::new(target)))

@@ -109,7 +109,10 @@ pub async fn websocket(
     use axum::extract::FromRequestParts;
     let offered = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
     let offered: Vec<String> = offered.flat_map(|v| v.split(',')).map(|p| p.trim().to_string()).collect();
-    let Some(protocol) = supported.iter().find(|p| offered.iter().any(|o| o == *p)).copied() else {
+    let none_offered = offered.is_empty() && supported.contains(&"");
+    let Some(protocol) =
+        supported.iter().find(|p| offered.iter().any(|o| o == *p)).copied().or(none_offered.then_some(""))
+    else {
         return Err(ApiError::BadRequest(format!(
             "unable to upgrade: no supported WebSocket protocol among {offered:?}: supported: {}",
             supported.join(", ")
@@ -125,7 +128,7 @@ pub async fn websocket(
     let ws = axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &())
         .await
         .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade: {}", e.body_text())))?;
-    Ok((ws.protocols([protocol]), protocol))
+    Ok((if protocol.is_empty() { ws } else { ws.protocols([protocol]) }, protocol))
 }
 
 /// A WebSocket carrying a byte stream (kubectl 1.31+ tunnels its SPDY session this way: binary

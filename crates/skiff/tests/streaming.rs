@@ -318,6 +318,10 @@ fn python_client_exec_and_port_forward() {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
     assert!(text.contains("exec ok") && text.contains("port-forward ok"), "{text}");
+    for protocol in ["v4.base64.channel.k8s.io", "base64.channel.k8s.io", "channel.k8s.io"] {
+        assert!(text.contains(&format!("exec over {protocol} ok")), "{text}");
+    }
+    assert!(text.contains("port-forward over v4.base64.channel.k8s.io ok"), "{text}");
 }
 
 /// How many processes run exactly `argv`.
