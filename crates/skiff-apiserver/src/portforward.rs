@@ -163,7 +163,7 @@ pub async fn serve(
         let target = Arc::new(target);
         if protocol == TUNNEL_PROTOCOL {
             return Ok(ws.on_upgrade(move |socket| async move {
-                let (events, writer) = spdy_conn::start(spdy_conn::tunnel(socket));
+                let (events, writer) = spdy_conn::start_tunnel(socket);
                 session(events, writer, nodes, target).await;
             }));
         }
@@ -277,15 +277,9 @@ async fn forward(
         let _ = wr.shutdown().await;
     };
     let down = async {
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            match rd.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if !writer.data(data_stream, buf[..n].to_vec(), false).await {
-                        return;
-                    }
-                }
+        while let Some(buf) = spdy_conn::read_for_frame(&mut rd).await {
+            if !writer.framed(data_stream, buf, false).await {
+                return;
             }
         }
         writer.data(data_stream, Vec::new(), true).await;

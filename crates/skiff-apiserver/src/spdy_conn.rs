@@ -1,21 +1,33 @@
-//! A SPDY/3.1 server connection over an upgraded HTTP connection: a reader task that decodes
-//! frames into [`Event`]s (answering PINGs itself) and a writer task that encodes frames. The
-//! codec is `skiff_stream::spdy`; this module only moves bytes.
+//! A SPDY/3.1 server connection over an upgraded HTTP connection, or tunnelled in a WebSocket
+//! (kubectl 1.31+ port-forward): a reader task that decodes frames into [`Event`]s (answering
+//! PINGs itself) and a writer task that encodes frames. The codec is `skiff_stream::spdy`; this
+//! module only moves bytes.
 //!
 //! kubectl never sends WINDOW_UPDATE, so no send window is enforced; back-pressure comes from
 //! the bounded queues: a slow client fills the writer's queue and whoever feeds it waits.
+//!
+//! Bulk data is framed where it is read ([`read_for_frame`], [`Writer::framed`]): the bytes from
+//! the pod are read once into a buffer with room for the frame header and go out as they are,
+//! with no further copy before TLS (or the WebSocket, one message per frame).
 
 use crate::http::Failure;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use skiff_core::ApiError;
-use skiff_stream::spdy::{Decoder, Encoder, Frame, Headers};
+use skiff_stream::spdy::{self, Decoder, Encoder, Frame, Headers};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// Frames waiting to be written, at most (each up to one read's worth of data).
-const OUT_QUEUE: usize = 64;
+const OUT_QUEUE: usize = 16;
+
+/// A frame to write: one to encode (control frames need the connection's header compressor),
+/// or one already encoded.
+enum Out {
+    Frame(Frame),
+    Encoded(Vec<u8>),
+}
 
 /// What the client did.
 #[derive(Debug)]
@@ -30,16 +42,85 @@ pub enum Event {
 
 /// Sends frames to the client.
 #[derive(Clone)]
-pub struct Writer(mpsc::Sender<Frame>);
+pub struct Writer(mpsc::Sender<Out>);
 
 impl Writer {
     /// Queue `data` for `stream` (waits while the client is slow). False once the connection is gone.
     pub async fn data(&self, stream: u32, data: Vec<u8>, fin: bool) -> bool {
-        self.0.send(Frame::Data { stream, fin, data }).await.is_ok()
+        self.frame(Frame::Data { stream, fin, data }).await
+    }
+
+    /// Queue the payload in `buf` after its [`spdy::DATA_HEADER`] bytes of room (as
+    /// [`read_for_frame`] gives it) for `stream`, framed in place.
+    pub async fn framed(&self, stream: u32, mut buf: Vec<u8>, fin: bool) -> bool {
+        if spdy::data_frame_in_place(stream, fin, &mut buf).is_none() {
+            let data = buf.get(spdy::DATA_HEADER..).unwrap_or_default().to_vec();
+            return self.data(stream, data, fin).await;
+        }
+        self.0.send(Out::Encoded(buf)).await.is_ok()
     }
 
     pub async fn frame(&self, frame: Frame) -> bool {
-        self.0.send(frame).await.is_ok()
+        self.0.send(Out::Frame(frame)).await.is_ok()
+    }
+}
+
+/// The payload of one bulk read (what [`read_for_frame`] reads at most).
+pub const BULK: usize = 128 * 1024;
+
+/// Read up to [`BULK`] bytes from `from` into a buffer after [`spdy::DATA_HEADER`] bytes of
+/// room, for [`Writer::framed`]; `None` at the end (or on an error).
+pub async fn read_for_frame(from: &mut (impl AsyncRead + Unpin)) -> Option<Vec<u8>> {
+    let mut buf = pool::take();
+    buf.resize(spdy::DATA_HEADER, 0);
+    // read_buf fills the spare capacity: no zeroing of memory about to be overwritten.
+    match from.read_buf(&mut buf).await {
+        Ok(n) if n > 0 => Some(buf),
+        _ => {
+            pool::give(buf);
+            None
+        }
+    }
+}
+
+/// Bulk buffers, reused: a fresh allocation of this size costs page faults and zeroing on
+/// every read (a third of the forwarding CPU when measured). Bounded, so an idle server keeps
+/// little.
+mod pool {
+    use std::sync::Mutex;
+
+    const KEPT: usize = 16;
+    static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+    pub fn take() -> Vec<u8> {
+        let reused = FREE.lock().ok().and_then(|mut f| f.pop());
+        let mut buf = reused.unwrap_or_else(|| Vec::with_capacity(skiff_stream::spdy::DATA_HEADER + super::BULK));
+        buf.clear();
+        buf
+    }
+
+    pub fn give(buf: Vec<u8>) {
+        if buf.capacity() == skiff_stream::spdy::DATA_HEADER + super::BULK
+            && let Ok(mut free) = FREE.lock()
+            && free.len() < KEPT
+        {
+            free.push(buf);
+        }
+    }
+
+    /// A buffer as message bytes that go back to the pool when sent.
+    pub struct Returned(pub Vec<u8>);
+
+    impl AsRef<[u8]> for Returned {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl Drop for Returned {
+        fn drop(&mut self) {
+            give(std::mem::take(&mut self.0));
+        }
     }
 }
 
@@ -131,34 +212,84 @@ pub async fn websocket(
     Ok((if protocol.is_empty() { ws } else { ws.protocols([protocol]) }, protocol))
 }
 
-/// A WebSocket carrying a byte stream (kubectl 1.31+ tunnels its SPDY session this way: binary
-/// messages, boundaries meaningless, empty ones possible) as an `AsyncRead + AsyncWrite`.
-pub fn tunnel(socket: axum::extract::ws::WebSocket) -> tokio::io::DuplexStream {
-    use axum::extract::ws::{CloseFrame, Message};
-    use futures::{SinkExt, StreamExt};
-    let (ours, theirs) = tokio::io::duplex(1024 * 1024);
-    let (mut from_pipe, mut to_pipe) = tokio::io::split(ours);
-    let (mut sink, mut stream) = socket.split();
-    tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            match msg {
-                Message::Binary(b) if to_pipe.write_all(&b).await.is_err() => break,
-                Message::Close(_) => break,
-                _ => {}
+/// Where a connection's bytes come from.
+trait Source: Send + 'static {
+    /// Add what comes next to `dec`; false at the end.
+    fn fill(&mut self, dec: &mut Decoder) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// Where a connection's encoded frames go.
+trait Sink: Send + 'static {
+    /// False once the client is gone.
+    fn put(&mut self, bytes: Vec<u8>) -> impl std::future::Future<Output = bool> + Send;
+    fn close(&mut self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+struct StreamSource<R>(R, Vec<u8>);
+
+impl<R: AsyncRead + Unpin + Send + 'static> Source for StreamSource<R> {
+    async fn fill(&mut self, dec: &mut Decoder) -> bool {
+        match self.0.read(&mut self.1).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                dec.push(&self.1[..n]);
+                true
             }
         }
-        let _ = to_pipe.shutdown().await;
-    });
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 256 * 1024];
-        while let Ok(n) = from_pipe.read(&mut buf).await {
-            if n == 0 || sink.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
-                break;
+    }
+}
+
+struct StreamSink<W>(W);
+
+impl<W: AsyncWrite + Unpin + Send + 'static> Sink for StreamSink<W> {
+    async fn put(&mut self, bytes: Vec<u8>) -> bool {
+        let ok = self.0.write_all(&bytes).await.is_ok();
+        pool::give(bytes);
+        ok
+    }
+    async fn close(&mut self) {
+        let _ = self.0.shutdown().await;
+    }
+}
+
+type WsStream = futures::stream::SplitStream<axum::extract::ws::WebSocket>;
+type WsSink = futures::stream::SplitSink<axum::extract::ws::WebSocket, axum::extract::ws::Message>;
+
+/// The tunnel (kubectl 1.31+): the SPDY byte stream in binary messages, their boundaries
+/// meaningless, empty ones possible.
+struct WsSource(WsStream);
+
+impl Source for WsSource {
+    async fn fill(&mut self, dec: &mut Decoder) -> bool {
+        use axum::extract::ws::Message;
+        use futures::StreamExt;
+        loop {
+            match self.0.next().await {
+                Some(Ok(Message::Binary(b))) => {
+                    dec.push(&b);
+                    return true;
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return false,
+                Some(Ok(_)) => {}
             }
         }
-        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
-    });
-    theirs
+    }
+}
+
+/// One message per frame (a `Vec` becomes the message without a copy).
+struct WsSinkOut(WsSink);
+
+impl Sink for WsSinkOut {
+    async fn put(&mut self, bytes: Vec<u8>) -> bool {
+        use futures::SinkExt;
+        let bytes = bytes::Bytes::from_owner(pool::Returned(bytes));
+        self.0.send(axum::extract::ws::Message::Binary(bytes)).await.is_ok()
+    }
+    async fn close(&mut self) {
+        use axum::extract::ws::{CloseFrame, Message};
+        use futures::SinkExt;
+        let _ = self.0.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+    }
 }
 
 /// Start serving the SPDY connection on `io`. Events end (the receiver yields `None`) when the
@@ -167,30 +298,38 @@ pub fn start<T>(io: T) -> (mpsc::Receiver<Event>, Writer)
 where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(io);
-    let (out_tx, mut out_rx) = mpsc::channel::<Frame>(OUT_QUEUE);
+    let (rd, wr) = tokio::io::split(io);
+    serve(StreamSource(rd, vec![0u8; 64 * 1024]), StreamSink(wr))
+}
+
+/// Start serving a SPDY connection tunnelled in a WebSocket (`SPDY/3.1+portforward.k8s.io`).
+pub fn start_tunnel(socket: axum::extract::ws::WebSocket) -> (mpsc::Receiver<Event>, Writer) {
+    use futures::StreamExt;
+    let (sink, stream) = socket.split();
+    serve(WsSource(stream), WsSinkOut(sink))
+}
+
+fn serve(mut source: impl Source, mut sink: impl Sink) -> (mpsc::Receiver<Event>, Writer) {
+    let (out_tx, mut out_rx) = mpsc::channel::<Out>(OUT_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel::<Event>(OUT_QUEUE);
     tokio::spawn(async move {
         let mut enc = Encoder::default();
-        while let Some(frame) = out_rx.recv().await {
-            let goaway = matches!(frame, Frame::GoAway { .. });
-            if wr.write_all(&enc.encode(&frame)).await.is_err() || goaway {
+        while let Some(out) = out_rx.recv().await {
+            let (bytes, goaway) = match out {
+                Out::Frame(frame) => (enc.encode(&frame), matches!(frame, Frame::GoAway { .. })),
+                Out::Encoded(bytes) => (bytes, false),
+            };
+            if !sink.put(bytes).await || goaway {
                 break;
             }
         }
-        let _ = wr.shutdown().await;
+        sink.close().await;
     });
     let writer = Writer(out_tx);
     let replies = writer.clone();
     tokio::spawn(async move {
         let mut dec = Decoder::default();
-        let mut buf = vec![0u8; 64 * 1024];
-        'read: loop {
-            let n = match rd.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            dec.push(&buf[..n]);
+        'read: while source.fill(&mut dec).await {
             loop {
                 let frame = match dec.next_frame() {
                     Ok(Some(f)) => f,
