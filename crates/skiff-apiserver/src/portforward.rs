@@ -4,6 +4,11 @@
 //! bound to the pod's 127.0.0.1 work too) and bytes flow both ways. An error goes on the error
 //! stream (fatal for kubectl's whole session, as upstream), with the data stream closed so the
 //! local client does not hang.
+//!
+//! kubectl's SPDY client has no flow control of its own and reads all streams in one loop: a
+//! stream whose local reader stops holds up the whole session until it reads again. Nothing
+//! the server sends can prevent that (kubectl never grants window updates); a reset of the data
+//! stream (kubectl 1.28+ sends one when the local side ends) stops the pod's side at once.
 
 use crate::http::Failure;
 use crate::nodes::NodeLink;
@@ -184,6 +189,8 @@ struct Pair {
     port: Option<u16>,
     /// Client bytes for the pod connection (`None`: the client is done sending).
     to_pod: Option<mpsc::Sender<Option<Vec<u8>>>>,
+    /// Stops the forwarding (the client reset a stream of the pair: it wants no more data).
+    stop: Option<tokio::task::AbortHandle>,
 }
 
 async fn session(mut events: mpsc::Receiver<Event>, writer: Writer, nodes: Arc<dyn NodeLink>, target: Arc<Target>) {
@@ -211,7 +218,9 @@ async fn session(mut events: mpsc::Receiver<Event>, writer: Writer, nodes: Arc<d
                     let (tx, rx) = mpsc::channel(16);
                     pair.to_pod = Some(tx);
                     let port = pair.port;
-                    tokio::spawn(forward(nodes.clone(), target.clone(), port, error, data, writer.clone(), rx));
+                    let task =
+                        tokio::spawn(forward(nodes.clone(), target.clone(), port, error, data, writer.clone(), rx));
+                    pair.stop = Some(task.abort_handle());
                 }
             }
             Event::Data { stream, data, fin } => {
@@ -229,10 +238,21 @@ async fn session(mut events: mpsc::Receiver<Event>, writer: Writer, nodes: Arc<d
                 }
             }
             Event::Reset { stream } => {
-                if let Some(pair) = request_of.remove(&stream).and_then(|r| pairs.get_mut(&r))
-                    && pair.data == Some(stream)
+                // The client gave up on this connection (kubectl 1.28+ resets the data stream
+                // when its local side ends): close the pod's side too and send nothing more on
+                // it, which would only hold up the other streams; end the error stream, which
+                // kubectl still reads to its end.
+                if let Some(request) = request_of.remove(&stream)
+                    && let Some(pair) = pairs.remove(&request)
                 {
-                    pair.to_pod = None;
+                    if let Some(stop) = pair.stop {
+                        stop.abort();
+                    }
+                    request_of.retain(|_, r| *r != request);
+                    if let Some(error) = pair.error.filter(|e| *e != stream) {
+                        let writer = writer.clone();
+                        tokio::spawn(async move { writer.data(error, Vec::new(), true).await });
+                    }
                 }
             }
         }

@@ -26,8 +26,10 @@ fn image(data: &Path) {
     std::fs::create_dir_all(root.join("www")).expect("www");
     std::fs::write(root.join("www/index.html"), "hello through port-forward\n").expect("page");
     std::fs::write(root.join("www/big.bin"), big_file()).expect("big");
-    // `kubectl cp` runs tar in the container, as upstream.
-    std::os::unix::fs::symlink("busybox", root.join("bin/tar")).expect("tar link");
+    // `kubectl cp` runs tar in the container, as upstream; the rest serve the tests below.
+    for applet in ["tar", "md5sum", "nc", "mkfifo", "dd", "tee", "head", "true"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet link");
+    }
     std::fs::create_dir_all(root.join("tmp")).expect("tmp");
     let tar = tmp.path().join("web.tar");
     let ok = std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status();
@@ -46,6 +48,12 @@ fn get(port: u16, path: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     s.read_to_end(&mut out).ok()?;
     Some(out)
+}
+
+/// The MD5 of a file, by coreutils' `md5sum`.
+fn md5_of(path: &Path) -> String {
+    let out = std::process::Command::new("md5sum").arg(path).output().expect("md5sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
 }
 
 fn body(response: &[u8]) -> &[u8] {
@@ -137,12 +145,17 @@ fn exec_with_every_kubectl() {
         && phase("user") == "Running"));
     let expected = big_file();
     let sum = |b: &[u8]| b.iter().fold(0u64, |a, x| a.wrapping_mul(31).wrapping_add(u64::from(*x)));
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let local_big = scratch.path().join("big.bin");
+    std::fs::write(&local_big, &expected).expect("write");
+    let expected_md5 = md5_of(&local_big);
 
     for version in KUBECTL_VERSIONS {
         let kv = server.kubectl(version);
         // Output on both streams, the container's env and working directory, and the exit code.
         let r = kv.run(&["exec", "web", "--", "sh", "-c", "echo $GREETING in $(pwd); echo oops >&2; exit 3"]);
         assert_eq!(r.code, 3, "kubectl {version}: {}", r.stderr);
+        assert_eq!(kv.run(&["exec", "web", "--", "sh", "-c", "exit 7"]).code, 7, "kubectl {version}");
         assert_eq!(r.stdout, "hello from the pod env in /www\n", "kubectl {version}");
         assert!(r.stderr.contains("oops") && r.stderr.contains("command terminated with exit code 3"), "{}", r.stderr);
         // 1.30+ speak WebSocket (v5.channel.k8s.io) first: no fallback to a SPDY POST is needed.
@@ -153,9 +166,15 @@ fn exec_with_every_kubectl() {
         // stdin piped in, and a big output that arrives intact.
         let echoed = kv.run_stdin(&["exec", "-i", "web", "--", "cat"], "typed into stdin\n").ok();
         assert_eq!(echoed, "typed into stdin\n", "kubectl {version}");
-        let big = kv.command(&["exec", "web", "--", "cat", "/www/big.bin"]).output().expect("kubectl exec");
+        let mut md5 = kv.command(&["exec", "-i", "web", "--", "md5sum"]);
+        let md5 = md5.stdin(std::fs::File::open(&local_big).expect("big file")).output().expect("kubectl exec");
+        assert_eq!(String::from_utf8_lossy(&md5.stdout), format!("{expected_md5}  -\n"), "kubectl {version}");
+        // More than 50 MB of output, intact.
+        let three = ["exec", "web", "--", "cat", "/www/big.bin", "/www/big.bin", "/www/big.bin"];
+        let big = kv.command(&three).output().expect("kubectl exec");
         assert!(big.status.success(), "kubectl {version}");
-        assert!(big.stdout.len() == BIG && sum(&big.stdout) == sum(&expected), "kubectl {version}: big output damaged");
+        let intact = big.stdout.len() == 3 * BIG && big.stdout.chunks(BIG).all(|c| sum(c) == sum(&expected));
+        assert!(intact, "kubectl {version}: big output damaged ({} bytes)", big.stdout.len());
         // kubectl cp both ways (tar over exec).
         let local = tempfile::tempdir().expect("tempdir");
         let up = local.path().join("up.bin");
@@ -559,4 +578,131 @@ fn attach_with_every_kubectl() {
     assert!(logs.contains("typed once") && logs.contains("stdin closed"), "{logs}");
     // The terminal's output is in the log too.
     assert!(k.run(&["logs", "term"]).ok().contains("42"));
+}
+
+/// The server's resident memory, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix(" kB")?.parse::<u64>().ok());
+    kb.unwrap_or(0) * 1024
+}
+
+/// Read exactly `n` bytes (or fail).
+fn read_n(s: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).expect("read through port-forward");
+    buf
+}
+
+/// Port-forward under stress: 1 GB each way checked by checksum, a reader that stops reading
+/// (the server's memory stays bounded), `--address`, and sessions kept idle for 3 minutes
+/// that still carry old and new connections, with kubectl 1.27 (SPDY) and 1.32 (WebSocket).
+#[test]
+fn port_forward_gigabytes_slow_readers_and_long_idle_sessions() {
+    let server = Server::with_node(14, image);
+    let k = server.kubectl("1.32");
+    let pod = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: soak
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: web:1
+    imagePullPolicy: Never
+    command:
+    - sh
+    - -c
+    - |
+      trap 'exit 0' TERM
+      nc -l -p 9000 -e md5sum &
+      nc -l -p 9001 -e sh -c 'i=0; while [ $i -lt 43 ]; do cat /www/big.bin; i=$((i+1)); done' &
+      nc -l -p 9002 -e cat /dev/zero &
+      for port in 9003 9004; do nc -l -p $port -e cat & done
+      httpd -f -p 80 -h /www &
+      wait
+"#;
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    assert!(eventually(WAIT, || k.run(&["get", "pod", "soak", "-o", "jsonpath={.status.phase}"]).stdout == "Running"));
+    let free = common::registry::free_port;
+    let (old, new) = (server.kubectl("1.27"), server.kubectl("1.32"));
+    let (p80, p9000, p9003) = (free(), free(), free());
+    let (q80, q9001, q9002, q9004) = (free(), free(), free(), free());
+    let spawn = |kv: &Kubectl, args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Forward(kv.command(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("kubectl port-forward"))
+    };
+    let ports = |pairs: &[(u16, u16)]| pairs.iter().map(|(l, r)| format!("{l}:{r}")).collect::<Vec<_>>();
+    let mut spdy_args = vec!["port-forward".to_string(), "pod/soak".to_string()];
+    spdy_args.extend(ports(&[(p80, 80), (p9000, 9000), (p9003, 9003)]));
+    let mut ws_args = vec!["port-forward".to_string(), "--address".to_string(), "127.0.0.2".to_string()];
+    ws_args.push("pod/soak".to_string());
+    ws_args.extend(ports(&[(q80, 80), (q9001, 9001), (q9002, 9002), (q9004, 9004)]));
+    let (_spdy, _ws) = (spawn(&old, &spdy_args), spawn(&new, &ws_args));
+    let get_at = |host: &str, port: u16| {
+        let mut s = std::net::TcpStream::connect((host, port)).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).ok()?;
+        Some(out).filter(|r| body(r) == b"hello through port-forward\n")
+    };
+    assert!(eventually(WAIT, || get_at("127.0.0.1", p80).is_some()), "kubectl 1.27 port-forward");
+    assert!(eventually(WAIT, || get_at("127.0.0.2", q80).is_some()), "kubectl 1.32 port-forward --address");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", q80)).is_err(), "--address 127.0.0.2 bound 127.0.0.1 too");
+
+    // 1 GB up (kubectl 1.27, SPDY): the pod's md5sum of what arrived (sent back) is ours.
+    let data = big_file();
+    const TIMES: usize = 43;
+    let mut md5 =
+        std::process::Command::new("md5sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("md5sum");
+    let mut up = std::net::TcpStream::connect(("127.0.0.1", p9000)).expect("connect");
+    let mut local = md5.stdin.take().expect("stdin");
+    for _ in 0..TIMES {
+        up.write_all(&data).expect("upload through port-forward");
+        local.write_all(&data).expect("md5sum");
+    }
+    drop(local);
+    up.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut theirs = String::new();
+    let _ = up.read_to_string(&mut theirs);
+    let ours = String::from_utf8_lossy(&md5.wait_with_output().expect("md5sum").stdout).into_owned();
+    assert_eq!(theirs, ours, "1 GB upload damaged");
+
+    // 1 GB down (kubectl 1.32, SPDY in a WebSocket): every 24 MB piece intact.
+    let sum = |b: &[u8]| b.iter().fold(0u64, |a, x| a.wrapping_mul(31).wrapping_add(u64::from(*x)));
+    let mut down = std::net::TcpStream::connect(("127.0.0.2", q9001)).expect("connect");
+    for piece in 0..TIMES {
+        assert!(sum(&read_n(&mut down, BIG)) == sum(&data), "1 GB download: piece {piece} damaged");
+    }
+    drop(down);
+
+    // A reader that stops: the pod keeps sending zeros, the server's memory stays bounded. Then
+    // it leaves mid-stream, and the session carries on. (kubectl 1.27 itself stalls its whole
+    // session when a local client leaves a stream the pod keeps feeding, as against any
+    // cluster: it stops reading that stream; 1.28+ reset it, which ends the pod's side here.)
+    let before = rss(server.pid());
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.2", q9002)).expect("connect");
+    read_n(&mut stalled, 1024);
+    std::thread::sleep(Duration::from_secs(5));
+    let grown = rss(server.pid()).saturating_sub(before);
+    assert!(grown < 64 << 20, "the server grew by {} MB behind a reader that does not read", grown >> 20);
+    assert!(read_n(&mut stalled, 8 << 20).iter().all(|b| *b == 0), "the stalled stream resumes");
+    drop(stalled);
+
+    // Idle for 3 minutes: open connections (to an echo server) and the sessions themselves
+    // keep working.
+    let mut kept = [("127.0.0.1", p9003), ("127.0.0.2", q9004)].map(|(h, p)| {
+        let mut s = std::net::TcpStream::connect((h, p)).expect("connect");
+        s.write_all(b"before\n").expect("write");
+        assert_eq!(read_n(&mut s, 7), b"before\n");
+        s
+    });
+    std::thread::sleep(Duration::from_secs(180));
+    for s in &mut kept {
+        s.write_all(b"after!\n").expect("a connection idle for 3 minutes broke");
+        assert_eq!(read_n(s, 7), b"after!\n", "a connection idle for 3 minutes broke");
+    }
+    assert!(get_at("127.0.0.1", p80).is_some(), "kubectl 1.27's session died while idle");
+    assert!(get_at("127.0.0.2", q80).is_some(), "kubectl 1.32's session died while idle");
 }
