@@ -483,7 +483,7 @@ mod tests {
         async fn logs(&self, _: crate::nodes::LogRequest) -> Result<crate::nodes::LogStream, ApiError> {
             Err(ApiError::NoResource)
         }
-        async fn port_forward(&self, _: &str, _: &str, _: u16) -> Result<tokio::net::TcpStream, ApiError> {
+        async fn port_forward(&self, _: &str, _: &str, _: u16) -> Result<Box<dyn crate::nodes::Tunnel>, ApiError> {
             Err(ApiError::NoResource)
         }
         async fn exec(&self, request: ExecRequest) -> Result<crate::nodes::ExecProcess, ApiError> {

@@ -54,8 +54,9 @@ pub struct Config {
     pub store: Arc<dyn Store>,
     /// How often idle watches that allow bookmarks get one (upstream: about a minute).
     pub bookmark_interval: std::time::Duration,
-    /// How to reach nodes for logs (None: no node is reachable from this server).
-    pub nodes: Option<Arc<dyn nodes::NodeLink>>,
+    /// This server's own node agent, by node name (other nodes are reached through the
+    /// endpoints they publish).
+    pub nodes: Option<(String, Arc<dyn nodes::NodeLink>)>,
 }
 
 pub struct AppState {
@@ -64,7 +65,10 @@ pub struct AppState {
     token: String,
     server_address: String,
     shutdown: signal::Receiver<bool>,
-    nodes: Option<Arc<dyn nodes::NodeLink>>,
+    /// This server's own node agent, by node name.
+    nodes: Option<(String, Arc<dyn nodes::NodeLink>)>,
+    /// How this server identifies itself to remote node agents.
+    client_identity: nodes::remote::ClientIdentity,
 }
 
 /// A running API server.
@@ -102,6 +106,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         server_address: addr.to_string(),
         shutdown: rx.clone(),
         nodes: config.nodes,
+        client_identity: nodes::remote::ClientIdentity::from_pem(&pki.admin_cert, &pki.admin_key)
+            .map_err(|e| ServerError::Pki(pki::PkiError::Invalid(e)))?,
     });
     namespaces::start(&state).await?;
     let acceptor = serve::acceptor(&pki)?;

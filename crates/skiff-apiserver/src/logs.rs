@@ -141,7 +141,7 @@ pub async fn serve(
     let obj = state.registry.get(ObjectRef { kind, namespace, name }).await?;
     let pod: Pod = serde_json::from_value(obj.clone()).map_err(|e| ApiError::Internal(e.to_string()))?;
     let (container, container_id) = resolve(&pod, &q)?;
-    let (node, link) = crate::nodes::for_pod(&state.nodes, &obj)?;
+    let (node, link) = crate::nodes::for_pod(state, &obj).await?;
     let since = q.since_time.or_else(|| {
         q.since_seconds.and_then(|s| jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(s as i64)).ok())
     });

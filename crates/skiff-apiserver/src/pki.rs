@@ -17,6 +17,8 @@ pub enum PkiError {
     Io { path: PathBuf, source: io::Error },
     #[error("generating certificates: {0}")]
     Cert(#[from] rcgen::Error),
+    #[error("the certificates: {0}")]
+    Invalid(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PkiError + '_ {

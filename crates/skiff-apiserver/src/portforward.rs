@@ -92,7 +92,7 @@ async fn channels(
                 to_pod.push(Some(tx));
                 let out = out_tx.clone();
                 pumps.push(tokio::spawn(async move {
-                    let (mut rd, mut wr) = tcp.into_split();
+                    let (mut rd, mut wr) = tokio::io::split(tcp);
                     let up = tokio::spawn(async move {
                         while let Some(Some(bytes)) = rx.recv().await {
                             if wr.write_all(&bytes).await.is_err() {
@@ -287,7 +287,7 @@ async fn forward(
             return;
         }
     };
-    let (mut rd, mut wr) = tcp.into_split();
+    let (mut rd, mut wr) = tokio::io::split(tcp);
     let up = async move {
         while let Some(Some(bytes)) = from_client.recv().await {
             if wr.write_all(&bytes).await.is_err() {

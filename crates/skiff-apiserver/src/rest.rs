@@ -231,7 +231,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                     .into());
                 }
             };
-            let (node, nodes) = crate::nodes::for_pod(&state.nodes, &obj)?;
+            let (node, nodes) = crate::nodes::for_pod(state, &obj).await?;
             let request = crate::nodes::ExecRequest {
                 node,
                 pod_uid: meta::uid(&obj).to_string(),
@@ -251,7 +251,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 ))
                 .into());
             }
-            let (node, nodes) = crate::nodes::for_pod(&state.nodes, &obj)?;
+            let (node, nodes) = crate::nodes::for_pod(state, &obj).await?;
             let target = crate::portforward::Target { node, pod: n.to_string(), uid: meta::uid(&obj).to_string() };
             crate::portforward::serve(&headers, parts.uri.query(), &mut parts.extensions, nodes, target).await
         }

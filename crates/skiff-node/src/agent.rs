@@ -34,6 +34,8 @@ pub struct AgentConfig {
     /// Masquerade what pods send beyond the pod subnet (off: pods reach only this machine).
     pub outbound_nat: bool,
     pub client: kube::Client,
+    /// Put on the Node (an agent's endpoint for the API server).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +199,7 @@ fn node_object(agent: &Agent) -> Node {
     serde_json::from_value(serde_json::json!({
         "metadata": {
             "name": name,
+            "annotations": agent.config.annotations,
             "labels": {
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
@@ -251,7 +254,11 @@ async fn register(agent: &Agent) -> Result<(), AgentError> {
     let node = node_object(agent);
     match nodes.create(&PostParams::default(), &node).await {
         Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        // Registered before: this run's annotations (a new endpoint certificate) replace the old.
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            let patch = serde_json::json!({ "metadata": { "annotations": agent.config.annotations } });
+            nodes.patch(&agent.config.node_name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+        }
         Err(e) => return Err(e.into()),
     }
     let mut status = serde_json::to_value(&node.status).unwrap_or_default();

@@ -11,40 +11,9 @@ use crate::shim::{Reply, Request};
 use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Output stream numbers in frames, as in the remote-command protocol.
+/// Output stream numbers in frames (`skiff_stream::frames`), as in the remote-command protocol.
 pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
-
-/// One output frame: stream number, big-endian length, bytes.
-pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + 5);
-    out.push(stream);
-    out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-/// Frames reassembled from bytes as they come.
-#[derive(Default)]
-pub struct Frames(Vec<u8>);
-
-impl Frames {
-    pub fn push(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-
-    /// The next whole frame, if one has come.
-    pub fn next_frame(&mut self) -> Option<(u8, Vec<u8>)> {
-        let len = u32::from_be_bytes(self.0.get(1..5)?.try_into().ok()?) as usize;
-        if self.0.len() < 5 + len {
-            return None;
-        }
-        let stream = self.0[0];
-        let data = self.0[5..5 + len].to_vec();
-        self.0.drain(..5 + len);
-        Some((stream, data))
-    }
-}
 
 /// Attach to the running `container` of the pod in `dir`: its output from now on, its stdin if
 /// `stdin` (and the pod gave it one), its terminal's size if `tty`.
@@ -70,7 +39,7 @@ pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Re
     let (mut out_w, out_r) = tokio::io::duplex(64 * 1024);
     let (mut err_w, err_r) = tokio::io::duplex(64 * 1024);
     let demux = tokio::spawn(async move {
-        let mut frames = Frames::default();
+        let mut frames = skiff_stream::frames::Frames::default();
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             while let Some((stream, data)) = frames.next_frame() {
@@ -110,28 +79,5 @@ struct AbortOnDrop(tokio::task::AbortHandle);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_survive_any_split() {
-        let mut bytes = frame(STDOUT, b"hello");
-        bytes.extend(frame(STDERR, b""));
-        bytes.extend(frame(STDERR, &[7u8; 70_000]));
-        for chunk in [1, 3, 4096] {
-            let mut frames = Frames::default();
-            let mut got = Vec::new();
-            for piece in bytes.chunks(chunk) {
-                frames.push(piece);
-                while let Some(f) = frames.next_frame() {
-                    got.push(f);
-                }
-            }
-            assert_eq!(got, vec![(STDOUT, b"hello".to_vec()), (STDERR, vec![]), (STDERR, vec![7u8; 70_000])]);
-        }
     }
 }

@@ -271,7 +271,7 @@ impl Output {
                         tracing::warn!(error = %e, "writing a container log");
                     }
                     for c in clients.iter_mut().filter(|c| c.container == self.container && !c.ended) {
-                        c.pending.extend(crate::attach::frame(self.stream, &buf[..n]));
+                        c.pending.extend(skiff_stream::frames::frame(self.stream, &buf[..n]));
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return true,

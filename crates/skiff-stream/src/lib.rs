@@ -2,4 +2,5 @@
 //! frames out, and back. No IO and no async runtime here; the API server drives them.
 
 pub mod channel;
+pub mod frames;
 pub mod spdy;

@@ -50,6 +50,11 @@ enum Command {
         /// The kubeconfig to reach the API server with (e.g. a copy of `skiff kubeconfig`).
         #[arg(long)]
         kubeconfig: PathBuf,
+        /// Where the API server reaches this agent for logs, exec, attach and port-forward
+        /// (the kubelet's port); published on the Node. An unspecified IP (0.0.0.0) is
+        /// published as this machine's host name.
+        #[arg(long, default_value = "0.0.0.0:10250")]
+        endpoint: SocketAddr,
         #[command(flatten)]
         node: commands::node::NodeArgs,
     },
@@ -178,7 +183,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::time::Duration::from_secs(watch_bookmark_seconds),
             (!disable_agent).then_some(node),
         ),
-        Command::Agent { kubeconfig, node } => commands::node::agent(cli.data_dir, kubeconfig, node),
+        Command::Agent { kubeconfig, endpoint, node } => {
+            commands::node::agent(cli.data_dir, kubeconfig, endpoint, node)
+        }
         Command::BuildStep { step } => commands::images::build_step(&step),
         Command::Kubeconfig => {
             let path = cli.data_dir.join("kubeconfig.yaml");
@@ -232,8 +239,8 @@ fn server(
             StoreKind::Memory => Arc::new(skiff_store::MemoryStore::new()),
         };
         let nodes = node.as_ref().map(|n| {
-            Arc::new(commands::node::LocalNode { node_name: n.node_name(), pods_root: data_dir.join("pods") })
-                as Arc<dyn skiff_apiserver::nodes::NodeLink>
+            let local = commands::node::LocalNode { node_name: n.node_name(), pods_root: data_dir.join("pods") };
+            (n.node_name(), Arc::new(local) as Arc<dyn skiff_apiserver::nodes::NodeLink>)
         });
         let running = skiff_apiserver::start(skiff_apiserver::Config {
             data_dir: data_dir.clone(),
@@ -246,7 +253,7 @@ fn server(
         let mut tasks = None;
         if let Some(node) = node {
             let client = commands::node::client(&running.kubeconfig_path).await?;
-            tasks = Some(commands::node::start(&data_dir, &node, client, true).await?);
+            tasks = Some(commands::node::start(&data_dir, &node, client, true, Default::default()).await?);
         }
         tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");
         commands::wait_for_signal().await?;

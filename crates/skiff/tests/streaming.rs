@@ -77,6 +77,24 @@ impl Drop for Forward {
     }
 }
 
+/// `kubectl port-forward ARGS...` in the background, stopped on drop.
+fn port_forward(kv: &Kubectl, args: &[&str]) -> Forward {
+    let mut all = vec!["port-forward"];
+    all.extend_from_slice(args);
+    let child = kv.command(&all).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    Forward(child.expect("kubectl port-forward"))
+}
+
+/// A shell command line running `kubectl ARGS` with this kubectl's environment (for tmux).
+fn shell_line(kv: &Kubectl, args: &str) -> String {
+    let cmd = kv.command(&[]);
+    let env: String = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
+        .collect();
+    format!("{env}{} {args}", cmd.get_program().to_string_lossy())
+}
+
 #[test]
 fn port_forward_with_every_kubectl() {
     let server = Server::with_node(7, image);
@@ -244,15 +262,8 @@ fn exec_it_in_a_real_terminal_with_every_kubectl() {
     run_web_pod(&k);
     for version in KUBECTL_VERSIONS {
         let kv = server.kubectl(version);
-        let command =
-            format!("{} exec -it web -- sh; echo EXIT=$?; sleep 60", kv.command(&[]).get_program().to_string_lossy());
-        let envs = kv.command(&[]);
-        let env: String = envs
-            .get_envs()
-            .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
-            .collect();
-        let term =
-            Terminal::start(&format!("skiff-test-{}", version.replace('.', "")), &format!("{env}{command}"), 100, 30);
+        let line = shell_line(&kv, "exec -it web -- sh; echo EXIT=$?; sleep 60");
+        let term = Terminal::start(&format!("skiff-test-{}", version.replace('.', "")), &line, 100, 30);
         assert!(eventually(WAIT, || term.screen().contains("/ #")), "kubectl {version}: no prompt\n{}", term.screen());
         term.keys("echo $((6*7))");
         assert!(eventually(WAIT, || term.screen().lines().any(|l| l.trim() == "42")), "{}", term.screen());
@@ -275,8 +286,7 @@ fn exec_it_in_a_real_terminal_with_every_kubectl() {
         assert!(eventually(WAIT, || term.screen().contains("EXIT=3")), "kubectl {version}: {}", term.screen());
         drop(term);
         // A missing binary on a terminal: the runtime's message on the screen, and 127.
-        let program = kv.command(&[]).get_program().to_string_lossy().into_owned();
-        let missing = format!("{env}{program} exec -it web -- no-such-binary; echo MISSING=$?; sleep 60");
+        let missing = shell_line(&kv, "exec -it web -- no-such-binary; echo MISSING=$?; sleep 60");
         let term = Terminal::start(&format!("skiff-test-{}", version.replace('.', "")), &missing, 100, 30);
         assert!(eventually(WAIT, || term.screen().contains("MISSING=127")), "kubectl {version}: {}", term.screen());
         assert!(term.screen().contains("no-such-binary"), "kubectl {version}: {}", term.screen());
@@ -365,13 +375,7 @@ fn clients_that_vanish_leave_nothing_behind() {
     let k = server.kubectl("1.32");
     run_web_pod(&k);
     let bystander_port = common::registry::free_port();
-    let bystander = k
-        .command(&["port-forward", "pod/web", &format!("{bystander_port}:80")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubectl port-forward");
-    let _bystander = Forward(bystander);
+    let _bystander = port_forward(&k, &["pod/web", &format!("{bystander_port}:80")]);
     assert!(eventually(WAIT, || get(bystander_port, "/").is_some()), "the bystander port-forward never worked");
     k.run(&["exec", "web", "--", "sleep", "0"]).ok();
     let settled = |fds: u64, tasks: u64| {
@@ -390,13 +394,7 @@ fn clients_that_vanish_leave_nothing_behind() {
             args.extend(["web", "--", "sleep", &seconds]);
             // A TTY needs a terminal: kubectl runs in tmux, and the session is killed with it.
             let (mut client, term) = if m == 2 {
-                let env: String = kv
-                    .command(&[])
-                    .get_envs()
-                    .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
-                    .collect();
-                let program = kv.command(&[]).get_program().to_string_lossy().into_owned();
-                let line = format!("{env}{program} {}", args.join(" "));
+                let line = shell_line(&kv, &args.join(" "));
                 (None, Some(Terminal::start(&format!("skiff-vanish-{n}"), &line, 80, 24)))
             } else {
                 let mut cmd = kv.command(&args);
@@ -539,13 +537,7 @@ fn attach_with_every_kubectl() {
         assert!(ticks.contains("tick "), "kubectl {version}: {ticks:?}");
 
         // A terminal: what is typed runs, the size is the client's, output is the terminal's.
-        let program = kv.command(&[]).get_program().to_string_lossy().into_owned();
-        let env: String = kv
-            .command(&[])
-            .get_envs()
-            .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
-            .collect();
-        let line = format!("{env}{program} attach -it term; sleep 60");
+        let line = shell_line(&kv, "attach -it term; sleep 60");
         let term = Terminal::start(&format!("skiff-attach-{}", version.replace('.', "")), &line, 90, 25);
         std::thread::sleep(Duration::from_millis(500));
         term.keys("echo $((6*7))");
@@ -630,8 +622,8 @@ spec:
     let (p80, p9000, p9003) = (free(), free(), free());
     let (q80, q9001, q9002, q9004) = (free(), free(), free(), free());
     let spawn = |kv: &Kubectl, args: &[String]| {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Forward(kv.command(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("kubectl port-forward"))
+        let args: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+        port_forward(kv, &args)
     };
     let ports = |pairs: &[(u16, u16)]| pairs.iter().map(|(l, r)| format!("{l}:{r}")).collect::<Vec<_>>();
     let mut spdy_args = vec!["port-forward".to_string(), "pod/soak".to_string()];
@@ -705,4 +697,152 @@ spec:
     }
     assert!(get_at("127.0.0.1", p80).is_some(), "kubectl 1.27's session died while idle");
     assert!(get_at("127.0.0.2", q80).is_some(), "kubectl 1.32's session died while idle");
+}
+
+/// A `skiff agent` on its own data directory, bridge and subnet: another node of the cluster.
+/// On drop its pods are deleted (the agent cleans up their containers) before it stops.
+struct Agent {
+    child: Child,
+    kubectl: Kubectl,
+    dir: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start(server: &Server, name: &str, net: u8, endpoint: u16) -> Agent {
+        let dir = tempfile::tempdir().expect("tempdir");
+        image(dir.path());
+        let log = std::fs::File::create(dir.path().join("agent.log")).expect("log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("agent")
+            .arg("--kubeconfig")
+            .arg(server.kubeconfig())
+            .args(["--endpoint", &format!("127.0.0.1:{endpoint}"), "--node-name", name])
+            .args(["--pod-cidr", &format!("10.151.{net}.0/24"), "--bridge", &format!("skf{net}")])
+            .arg("--disable-outbound-nat")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("skiff agent");
+        let kubectl = server.kubectl("1.32");
+        let ready = eventually(WAIT, || {
+            kubectl.run(&["get", "node", name, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"]).stdout
+                == "True"
+        });
+        let agent = Agent { child, kubectl, dir };
+        assert!(ready, "the agent never registered: {}", agent.log());
+        agent
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.kubectl.run(&["delete", "pod", "--all", "--grace-period=0", "--force"]);
+        let pods = self.dir.path().join("pods");
+        eventually(WAIT, || std::fs::read_dir(&pods).map(|d| d.count() == 0).unwrap_or(true));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A pod on another node: the API server reaches that node's agent through the endpoint it
+/// published (TLS, certificate pinned on the Node) for logs, exec (also -it), attach and
+/// port-forward, with kubectl 1.27 (SPDY) and 1.32 (WebSocket).
+#[test]
+fn logs_exec_attach_and_port_forward_reach_a_pod_on_another_node() {
+    let server = Server::with_node(15, image);
+    let agent = Agent::start(&server, "far", 15, common::registry::free_port());
+    let k = server.kubectl("1.32");
+    let pod = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: remote
+spec:
+  nodeName: far
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: web:1
+    imagePullPolicy: Never
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo hello from far; httpd -f -p 80 -h /www & wait"]
+  - name: echo
+    image: web:1
+    imagePullPolicy: Never
+    stdin: true
+    command: ["sh", "-c", "while read line; do echo \"got $line\"; done"]
+"#;
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    let running =
+        eventually(WAIT, || k.run(&["get", "pod", "remote", "-o", "jsonpath={.status.phase}"]).stdout == "Running");
+    assert!(running, "{}\n{}", k.run(&["describe", "pod", "remote"]).stdout, agent.log());
+    assert!(!std::fs::read_dir(server.data_dir().join("pods")).map(|d| d.count() > 0).unwrap_or(false));
+
+    let expected = big_file();
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let local_big = scratch.path().join("big.bin");
+    std::fs::write(&local_big, &expected).expect("write");
+    for version in ["1.27", "1.32"] {
+        let kv = server.kubectl(version);
+        let logs = kv.run(&["logs", "remote", "-c", "web"]);
+        assert_eq!(logs.stdout, "hello from far\n", "kubectl {version}: {}", logs.stderr);
+        let r = kv.run(&["exec", "remote", "-c", "web", "--", "sh", "-c", "echo $((6*7)); echo oops >&2; exit 3"]);
+        assert_eq!((r.code, r.stdout.as_str()), (3, "42\n"), "kubectl {version}: {}", r.stderr);
+        assert!(r.stderr.contains("oops"), "kubectl {version}: {}", r.stderr);
+        let mut md5 = kv.command(&["exec", "-i", "remote", "-c", "web", "--", "md5sum"]);
+        let md5 = md5.stdin(std::fs::File::open(&local_big).expect("big")).output().expect("kubectl exec");
+        assert_eq!(String::from_utf8_lossy(&md5.stdout), format!("{}  -\n", md5_of(&local_big)), "kubectl {version}");
+
+        let mut attach = kv
+            .command(&["attach", "-i", "remote", "-c", "echo"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl attach");
+        let out = read_until(attach.stdout.take().expect("stdout"), &format!("got {version}"));
+        std::thread::sleep(Duration::from_millis(500));
+        attach.stdin.as_mut().expect("stdin").write_all(format!("{version}\n").as_bytes()).expect("type");
+        let out = out.recv_timeout(WAIT).unwrap_or_default();
+        let _ = attach.kill();
+        let _ = attach.wait();
+        assert!(out.contains(&format!("got {version}")), "kubectl {version}: attach: {out:?}");
+
+        let port = common::registry::free_port();
+        let _fwd = port_forward(&kv, &["pod/remote", &format!("{port}:80")]);
+        assert!(eventually(WAIT, || get(port, "/").is_some()), "kubectl {version}: port-forward");
+        let big = get(port, "/big.bin").unwrap_or_default();
+        assert!(body(&big) == expected, "kubectl {version}: the big file arrived damaged");
+    }
+
+    // A terminal through the remote node: size and typed commands.
+    let kv = server.kubectl("1.32");
+    let line = shell_line(&kv, "exec -it remote -c web -- sh; sleep 60");
+    let term = Terminal::start("skiff-remote", &line, 91, 27);
+    assert!(eventually(WAIT, || term.screen().contains("/ #")), "no prompt: {}", term.screen());
+    term.keys("stty size");
+    assert!(eventually(WAIT, || term.screen().contains("27 91")), "{}", term.screen());
+    drop(term);
+
+    // An endpoint whose certificate is not the pinned one, or that does not answer: a clear
+    // error, at once.
+    let node = k.run(&["get", "node", "far", "-o", "json"]).ok();
+    let node: serde_json::Value = serde_json::from_str(&node).expect("node JSON");
+    let annotations = node["metadata"]["annotations"].clone();
+    for (key, value, says) in [
+        ("skiff.dev/node-endpoint-sha256", "00".repeat(32), "certificate"),
+        ("skiff.dev/node-endpoint", "127.0.0.1:1".to_string(), "127.0.0.1:1"),
+    ] {
+        k.run(&["annotate", "node", "far", "--overwrite", &format!("{key}={value}")]).ok();
+        let failed = k.run(&["exec", "remote", "-c", "web", "--", "true"]);
+        assert!(failed.code != 0 && failed.stderr.contains(says), "{key}: {}", failed.stderr);
+        let original = annotations[key].as_str().expect("annotation");
+        k.run(&["annotate", "node", "far", "--overwrite", &format!("{key}={original}")]).ok();
+    }
+    assert_eq!(k.run(&["exec", "remote", "-c", "web", "--", "echo", "back"]).ok(), "back\n");
+    drop(agent);
 }

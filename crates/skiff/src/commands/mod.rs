@@ -2,6 +2,7 @@
 
 pub mod images;
 pub mod node;
+pub mod node_endpoint;
 pub mod progress;
 
 use std::io::Write;

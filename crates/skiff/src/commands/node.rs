@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use skiff_node::ipam::Subnet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// How this machine runs pods.
@@ -63,12 +64,14 @@ impl NodeTasks {
     }
 }
 
-/// Start the node agent and the scheduler on `client`, in the background.
+/// Start the node agent and the scheduler on `client`, in the background; `annotations` go on
+/// the Node (a remote agent's endpoint).
 pub async fn start(
     data_dir: &Path,
     args: &NodeArgs,
     client: kube::Client,
     scheduler: bool,
+    annotations: std::collections::BTreeMap<String, String>,
 ) -> anyhow::Result<NodeTasks> {
     let config = skiff_node::agent::AgentConfig {
         node_name: args.node_name(),
@@ -83,6 +86,7 @@ pub async fn start(
         },
         outbound_nat: !args.disable_outbound_nat,
         client: client.clone(),
+        annotations,
     };
     let agent = skiff_node::agent::Agent::new(config)?;
     let mut tasks = vec![tokio::spawn(async move {
@@ -106,21 +110,41 @@ fn shim_exe() -> anyhow::Result<PathBuf> {
 
 /// A client from a kubeconfig file.
 pub async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
-    let config =
-        kube::config::Kubeconfig::read_from(kubeconfig).with_context(|| format!("reading {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(config, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
+    Ok(kube::Client::try_from(config(kubeconfig).await?)?)
 }
 
-/// `skiff agent`: run only the node side against a server elsewhere.
-pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, args: NodeArgs) -> anyhow::Result<()> {
+async fn config(kubeconfig: &Path) -> anyhow::Result<kube::Config> {
+    let config =
+        kube::config::Kubeconfig::read_from(kubeconfig).with_context(|| format!("reading {}", kubeconfig.display()))?;
+    Ok(kube::Config::from_custom_kubeconfig(config, &Default::default()).await?)
+}
+
+/// `skiff agent`: run only the node side against a server elsewhere, with the endpoint through
+/// which that server reaches this machine's pods.
+pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, endpoint: SocketAddr, args: NodeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let client = client(&kubeconfig).await?;
-        let tasks = start(&data_dir, &args, client, false).await?;
+        let config = config(&kubeconfig).await?;
+        let tls = super::node_endpoint::EndpointTls::new(config.root_cert.as_deref().unwrap_or_default())?;
+        let listener = tokio::net::TcpListener::bind(endpoint)
+            .await
+            .with_context(|| format!("listening on {endpoint} for the node endpoint"))?;
+        let published = if endpoint.ip().is_unspecified() {
+            format!("{}:{}", args.node_name(), endpoint.port())
+        } else {
+            endpoint.to_string()
+        };
+        let local = std::sync::Arc::new(LocalNode { node_name: args.node_name(), pods_root: data_dir.join("pods") });
+        let server = tokio::spawn(super::node_endpoint::serve(listener, tls.acceptor, local));
+        let annotations = [
+            (skiff_apiserver::nodes::remote::ENDPOINT_ANNOTATION.to_string(), published),
+            (skiff_apiserver::nodes::remote::FINGERPRINT_ANNOTATION.to_string(), tls.fingerprint),
+        ];
+        let tasks = start(&data_dir, &args, kube::Client::try_from(config)?, false, annotations.into()).await?;
         super::wait_for_signal().await?;
         tasks.stop();
+        server.abort();
         Ok(())
     })
 }
@@ -169,7 +193,7 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
         node: &str,
         pod_uid: &str,
         port: u16,
-    ) -> Result<tokio::net::TcpStream, skiff_core::ApiError> {
+    ) -> Result<Box<dyn skiff_apiserver::nodes::Tunnel>, skiff_core::ApiError> {
         let dir = self.pod_dir(node, pod_uid)?;
         let sandbox = skiff_node::sandbox::Sandbox::adopt(&dir)
             .ok_or_else(|| skiff_core::ApiError::BadRequest("the pod's sandbox is not running".into()))?;
@@ -179,7 +203,8 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
             .map_err(|e| skiff_core::ApiError::Internal(e.to_string()))?;
         let tcp = connected.map_err(|e| skiff_core::ApiError::BadRequest(e.to_string()))?;
         tcp.set_nonblocking(true).map_err(|e| skiff_core::ApiError::Internal(e.to_string()))?;
-        tokio::net::TcpStream::from_std(tcp).map_err(|e| skiff_core::ApiError::Internal(e.to_string()))
+        let tcp = tokio::net::TcpStream::from_std(tcp).map_err(|e| skiff_core::ApiError::Internal(e.to_string()))?;
+        Ok(Box::new(tcp))
     }
 
     async fn exec(
