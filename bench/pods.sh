@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Pod benchmark, side by side in one run: skiff (a `skiff server` with its node agent, driven by
 # kubectl) and `podman kube play` (the anchor scripts in ../shared/bench/podman-anchor), on the
-# same busybox-httpd image. For skiff: create → HTTP 200 on the pod IP, delete, 20 pods applied at
-# once until all answer, delete of all 20, and per-pod overhead (shim RSS and PSS).
+# same busybox-httpd image. For skiff: create → HTTP 200 on the pod IP (through kubectl, and as
+# one API request with curl: kubectl alone takes ~45 ms here before its request leaves), delete,
+# 20 pods applied at once until all answer, delete of all 20, and per-pod overhead (shim RSS/PSS).
 # Needs root, busybox-static, kubectl, python3; podman via the anchor's 00_install.sh (PODMAN=0 skips it).
 # Usage: [SKIFF=target/release/skiff] [REPS=10] [PODMAN=1] bench/pods.sh
 set -euo pipefail
@@ -48,6 +49,19 @@ for _ in $(seq "$REPS"); do
   wait $wp; echo "$(ms "$t0" "$(cat "$T/ok")")" >> "$T/http"
   t3=$(now); kubectl delete pod web >/dev/null; echo "$(ms "$t3" "$(now)")" >> "$T/del"
 done
+# The same create as one API request (what skiff itself takes, without kubectl's start-up).
+PKI=$T/data/pki; : > "$T/api"
+printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},"spec":{"containers":[{"name":"web","image":"localhost/web:1.0","imagePullPolicy":"Never"}]}}' > "$T/web.json"
+for _ in $(seq "$REPS"); do
+  python3 "$ANCHOR/waitfor.py" http $NET.2 80 "hello from web" $BRIDGE 30 > "$T/ok" & wp=$!
+  sleep 0.15
+  t0=$(now)
+  curl -sf -o /dev/null --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    -H 'Content-Type: application/json' --data-binary @"$T/web.json" \
+    "https://127.0.0.1:$PORT/api/v1/namespaces/default/pods"
+  wait $wp; echo "$(ms "$t0" "$(cat "$T/ok")")" >> "$T/api"
+  kubectl delete pod web >/dev/null
+done
 
 N=20; : > "$T/all.yaml"; : > "$T/twenty"; : > "$T/twenty_del"; : > "$T/rss"; : > "$T/pss"
 for i in $(seq -w 1 $N); do pod "web-$i" >> "$T/all.yaml"; echo --- >> "$T/all.yaml"; done
@@ -69,6 +83,7 @@ done
 echo "| measurement | median | min | max | n | unit |"
 echo "|---|---:|---:|---:|---:|---|"
 row "skiff: kubectl apply -> HTTP 200 on pod IP" "$T/http"
+row "skiff: create (one API request, curl) -> HTTP 200 on pod IP" "$T/api"
 row "skiff: kubectl delete pod (returns when gone)" "$T/del"
 row "skiff: 20 pods applied at once until all answer HTTP" "$T/twenty"
 row "skiff: kubectl delete of all 20 pods" "$T/twenty_del"

@@ -1,15 +1,17 @@
 //! A minimal scheduler (runs in `skiff server`): binds each pending pod to a Ready node that fits
 //! it — `nodeName` honoured as given, `nodeSelector` matched against node labels, cpu and memory
 //! requests against what is left of the node's allocatable — or marks it Unschedulable with the
-//! scheduler's own message.
+//! scheduler's own message. Pods and nodes come from watch caches (reflectors), so a new pod is
+//! bound without a round of LISTs; a binding the cache has not seen yet is refused by the API
+//! server (the pod is already bound), never done twice.
 
 use crate::events::{Recorder, Type};
 use crate::quantity::parse_milli;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::runtime::watcher;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use std::time::Duration;
 
 /// Why a node cannot take a pod (the scheduler's wording, for the FailedScheduling message).
@@ -110,19 +112,29 @@ fn is_terminal(p: &Pod) -> bool {
 /// Run until the process ends.
 pub async fn run(client: kube::Client) {
     let recorder = Recorder::new(client.clone(), "default-scheduler", "");
-    // One long-lived watch on unbound pods: every new or changed one wakes the loop.
-    let pods: Api<Pod> = Api::all(client.clone());
-    let mut stream = std::pin::pin!(watcher(pods, watcher::Config::default().fields("spec.nodeName=")));
+    let (nodes, nodes_writer) = reflector::store::<Node>();
+    let node_events = reflector(nodes_writer, watcher(Api::<Node>::all(client.clone()), Default::default()));
+    let node_events = node_events.default_backoff();
+    tokio::spawn(async move {
+        let mut node_events = std::pin::pin!(node_events);
+        while node_events.try_next().await.is_ok() {}
+    });
+    // Every pod event updates the cache first, then wakes the loop.
+    let (pods, pods_writer) = reflector::store::<Pod>();
+    let pod_events = reflector(pods_writer, watcher(Api::<Pod>::all(client.clone()), Default::default()));
+    let mut pod_events = std::pin::pin!(pod_events.default_backoff());
+    // The first LIST fills the pod cache (this stream is driven here, nowhere else).
+    while !matches!(pod_events.try_next().await, Ok(Some(watcher::Event::InitDone)) | Ok(None)) {}
     loop {
-        if let Err(e) = schedule_pending(&client, &recorder).await {
-            tracing::warn!(error = %e, "scheduling");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+        if nodes.wait_until_ready().await.is_err() {
+            return;
         }
+        let (all, nodes) = (pods.state(), nodes.state());
+        schedule_pending(&client, &recorder, all.iter().map(|p| p.as_ref().clone()).collect(), &nodes).await;
         // Or retry the unschedulable ones in a while.
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
-                match stream.try_next().await {
+                match pod_events.try_next().await {
                     Ok(Some(watcher::Event::Apply(_) | watcher::Event::InitDone)) => break,
                     Ok(Some(_)) => {}
                     _ => {
@@ -136,16 +148,20 @@ pub async fn run(client: kube::Client) {
     }
 }
 
-async fn schedule_pending(client: &kube::Client, recorder: &Recorder) -> Result<(), kube::Error> {
-    tracing::debug!("scheduling pending pods");
-    let pods: Api<Pod> = Api::all(client.clone());
-    let pending = pods.list(&ListParams::default().fields("spec.nodeName=")).await?;
-    if pending.items.is_empty() {
-        return Ok(());
+/// Bind the unbound pods among `all` to the best of `nodes`, or say why none fits.
+async fn schedule_pending(
+    client: &kube::Client,
+    recorder: &Recorder,
+    mut all: Vec<Pod>,
+    nodes: &[std::sync::Arc<Node>],
+) {
+    let unbound = |p: &&Pod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("").is_empty();
+    let pending: Vec<Pod> = all.iter().filter(unbound).filter(|p| !is_terminal(p)).cloned().collect();
+    if pending.is_empty() {
+        return;
     }
-    let nodes = Api::<Node>::all(client.clone()).list(&ListParams::default()).await?.items;
-    let mut all = pods.list(&ListParams::default()).await?.items;
-    for pod in pending.items {
+    tracing::debug!(pending = pending.len(), "scheduling pending pods");
+    for pod in pending {
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
@@ -155,7 +171,7 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder) -> Result<
         }
         let mut misfits = Vec::new();
         let mut best: Option<(&Node, usize)> = None;
-        for node in &nodes {
+        for node in nodes.iter().map(|n| n.as_ref()) {
             let name = node.metadata.name.clone().unwrap_or_default();
             let bound: Vec<Pod> = all
                 .iter()
@@ -172,7 +188,6 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder) -> Result<
         }
         let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
         match best {
             Some((node, _)) => {
                 let node_name = node.metadata.name.clone().unwrap_or_default();
@@ -192,8 +207,12 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder) -> Result<
                 let req = http::Request::post(format!("/api/v1/namespaces/{ns}/pods/{name}/binding"))
                     .header("content-type", "application/json")
                     .body(data)
-                    .map_err(kube::Error::HttpError)?;
-                match client.request::<serde_json::Value>(req).await {
+                    .map_err(kube::Error::HttpError);
+                let bound_now = match req {
+                    Ok(req) => client.request::<serde_json::Value>(req).await,
+                    Err(e) => Err(e),
+                };
+                match bound_now {
                     Ok(_) => {
                         tracing::debug!(pod = %name, node = %node_name, "bound");
                         let msg = format!("Successfully assigned {ns}/{name} to {node_name}");
@@ -217,6 +236,7 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder) -> Result<
                     continue;
                 }
                 recorder.pod(&pod, None, Type::Warning, "FailedScheduling", &msg).await;
+                let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
                 let now =
                     jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string();
                 let patch = serde_json::json!({ "status": { "phase": "Pending", "conditions": [{
@@ -227,7 +247,6 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder) -> Result<
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
