@@ -351,6 +351,35 @@ fn python_client_exec_and_port_forward() {
         assert!(text.contains(&format!("exec over {protocol} ok")), "{text}");
     }
     assert!(text.contains("port-forward over v4.base64.channel.k8s.io ok"), "{text}");
+
+    // A WebSocket client that never reads an endless output: the server's memory stays bounded,
+    // and when the client goes the command goes too.
+    let mut stalled = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_stream.py"))
+        .arg(server.kubeconfig())
+        .arg("web")
+        .arg("stall")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let said = read_until(stalled.stdout.take().expect("stdout"), "STALLED").recv_timeout(WAIT).unwrap_or_default();
+    assert!(said.contains("STALLED"), "{said}");
+    assert!(
+        eventually(WAIT, || processes(&["head", "-c", "999999999999", "/dev/zero"]) == 1),
+        "the endless command never ran"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let before = rss(server.pid());
+    std::thread::sleep(Duration::from_secs(3));
+    let grown = rss(server.pid()).saturating_sub(before);
+    assert!(grown < 16 << 20, "the server grew by {} MB behind a client that does not read", grown >> 20);
+    stalled.stdin.as_mut().expect("stdin").write_all(b"close\n").expect("tell python");
+    let _ = stalled.wait();
+    assert!(
+        eventually(WAIT, || processes(&["head", "-c", "999999999999", "/dev/zero"]) == 0),
+        "the command outlived its client"
+    );
 }
 
 /// How many processes run exactly `argv`.

@@ -69,6 +69,18 @@ def session(path, query, protocol, send=()):
 
 
 exec_path = f"/api/v1/namespaces/default/pods/{pod}/exec"
+
+if len(sys.argv) > 3 and sys.argv[3] == "stall":
+    # A client that never reads: an endless output, nothing taken; the caller measures the
+    # server meanwhile and tells us (a line on stdin) when to close.
+    url = get_websocket_url(cfg.host + exec_path, [("command", ["head", "-c", "999999999999", "/dev/zero"]), ("stdout", "true")])
+    ws = create_websocket(cfg, url, headers={**headers, "sec-websocket-protocol": "v5.channel.k8s.io"})
+    print("STALLED", flush=True)
+    sys.stdin.readline()
+    ws.close()
+    print("CLOSED", flush=True)
+    sys.exit(0)
+
 command = [("command", ["sh", "-c", "echo raw; exit 5"]), ("stdout", "true"), ("stderr", "true")]
 for protocol in ["v4.base64.channel.k8s.io", "base64.channel.k8s.io", "channel.k8s.io", "v4.channel.k8s.io"]:
     got = session(exec_path, command, protocol)
