@@ -44,7 +44,15 @@ impl EndpointTls {
 /// Serve the endpoint on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, tls: tokio_rustls::TlsAcceptor, local: Arc<LocalNode>) {
     loop {
-        let Ok((tcp, peer)) = listener.accept().await else { continue };
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, say: wait a little rather than spin.
+                tracing::warn!(error = %e, "node endpoint: accepting");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let (tls, local) = (tls.clone(), local.clone());
         tokio::spawn(async move {
