@@ -363,7 +363,8 @@ fn python_client_exec_and_port_forward() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3");
-    let said = read_until(stalled.stdout.take().expect("stdout"), "STALLED").recv_timeout(WAIT).unwrap_or_default();
+    // The whole line: the reader closes the pipe once it has it, and Python must not be writing then.
+    let said = read_until(stalled.stdout.take().expect("stdout"), "STALLED\n").recv_timeout(WAIT).unwrap_or_default();
     assert!(said.contains("STALLED"), "{said}");
     assert!(
         eventually(WAIT, || processes(&["head", "-c", "999999999999", "/dev/zero"]) == 1),

@@ -78,7 +78,6 @@ if len(sys.argv) > 3 and sys.argv[3] == "stall":
     print("STALLED", flush=True)
     sys.stdin.readline()
     ws.close()
-    print("CLOSED", flush=True)
     sys.exit(0)
 
 command = [("command", ["sh", "-c", "echo raw; exit 5"]), ("stdout", "true"), ("stderr", "true")]
