@@ -437,7 +437,7 @@ async fn pump(mut from: Box<dyn AsyncRead + Send + Unpin>, to: Channel, output: 
 async fn feed(stdin: &mut Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>, data: &[u8], fin: bool) {
     if let Some(w) = stdin.as_mut()
         && !data.is_empty()
-        && w.write_all(data).await.is_err()
+        && (w.write_all(data).await.is_err() || w.flush().await.is_err())
     {
         *stdin = None;
     }

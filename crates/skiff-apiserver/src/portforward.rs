@@ -95,7 +95,7 @@ async fn channels(
                     let (mut rd, mut wr) = tokio::io::split(tcp);
                     let up = tokio::spawn(async move {
                         while let Some(Some(bytes)) = rx.recv().await {
-                            if wr.write_all(&bytes).await.is_err() {
+                            if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
                                 return;
                             }
                         }
@@ -290,7 +290,8 @@ async fn forward(
     let (mut rd, mut wr) = tokio::io::split(tcp);
     let up = async move {
         while let Some(Some(bytes)) = from_client.recv().await {
-            if wr.write_all(&bytes).await.is_err() {
+            // Flushed: the pod's side may be a TLS tunnel to a remote node.
+            if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
                 return;
             }
         }

@@ -210,6 +210,7 @@ impl RemoteNode {
         let mut line = serde_json::to_vec(request).map_err(|e| ApiError::Internal(e.to_string()))?;
         line.push(b'\n');
         conn.write_all(&line).await.map_err(|e| unreachable(e.to_string()))?;
+        conn.flush().await.map_err(|e| unreachable(e.to_string()))?;
         let reply = read_line(&mut conn).await.map_err(|e| unreachable(e.to_string()))?;
         let reply: Reply = serde_json::from_slice(&reply).map_err(|e| unreachable(e.to_string()))?;
         reply.into_result()?;
@@ -293,7 +294,7 @@ fn session<C: AsyncRead + AsyncWrite + Send + 'static>(conn: C, tty: bool) -> Ex
             let wr = resize_wr.clone();
             let mut size = cols.to_be_bytes().to_vec();
             size.extend_from_slice(&rows.to_be_bytes());
-            tokio::spawn(async move { wr.lock().await.write_all(&frame(kind::RESIZE, &size)).await });
+            tokio::spawn(async move { send(&wr, &frame(kind::RESIZE, &size)).await });
         }) as Box<dyn Fn(u16, u16) + Send + Sync>
     });
     ExecProcess {
@@ -315,6 +316,14 @@ impl Drop for AbortOnDrop {
 
 type SharedWriter<C> = Arc<tokio::sync::Mutex<tokio::io::WriteHalf<C>>>;
 
+/// Write a whole frame and flush it: over TLS, bytes written may otherwise wait in the
+/// session's buffer for a next write that never comes (the last chunk of stdin, say).
+async fn send<C: AsyncWrite>(wr: &SharedWriter<C>, bytes: &[u8]) -> std::io::Result<()> {
+    let mut wr = wr.lock().await;
+    wr.write_all(bytes).await?;
+    wr.flush().await
+}
+
 /// Stdin as frames; shutting it down sends the end of stdin.
 struct FramedStdin<C> {
     wr: SharedWriter<C>,
@@ -335,7 +344,7 @@ impl<C: AsyncWrite + Send + 'static> FramedStdin<C> {
         let (len, pending) = self.pending.get_or_insert_with(|| {
             let wr = self.wr.clone();
             let bytes = frame(kind, data);
-            (data.len(), Box::pin(async move { wr.lock().await.write_all(&bytes).await }))
+            (data.len(), Box::pin(async move { send(&wr, &bytes).await }))
         });
         let len = *len;
         let done = std::pin::Pin::new(pending).poll(cx);

@@ -83,7 +83,8 @@ async fn handle<C: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut conn: C,
             if let Ok(mut logs) = logs {
                 use futures::StreamExt;
                 while let Some(Ok(chunk)) = logs.next().await {
-                    if conn.write_all(&chunk).await.is_err() {
+                    // Flushed per chunk: `logs -f` shows each line as it comes.
+                    if conn.write_all(&chunk).await.is_err() || conn.flush().await.is_err() {
                         return;
                     }
                 }
@@ -120,7 +121,8 @@ async fn handle<C: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut conn: C,
 async fn reply(conn: &mut (impl AsyncWrite + Unpin), reply: &Reply) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    conn.write_all(&line).await
+    conn.write_all(&line).await?;
+    conn.flush().await
 }
 
 /// Frames from the API server drive the process; its output and exit go back as frames. When
@@ -136,7 +138,7 @@ async fn session<C: AsyncRead + AsyncWrite + Send + Unpin + 'static>(conn: C, pr
                 match k {
                     kind::STDIN => {
                         if let Some(w) = stdin.as_mut()
-                            && w.write_all(&data).await.is_err()
+                            && (w.write_all(&data).await.is_err() || w.flush().await.is_err())
                         {
                             stdin = None;
                         }
@@ -184,7 +186,9 @@ async fn pump(
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                if to.lock().await.write_all(&frame(kind, &buf[..n])).await.is_err() {
+                // Flushed per frame: over TLS, output could otherwise wait for more output.
+                let mut to = to.lock().await;
+                if to.write_all(&frame(kind, &buf[..n])).await.is_err() || to.flush().await.is_err() {
                     return;
                 }
             }
