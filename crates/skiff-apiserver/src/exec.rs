@@ -14,6 +14,7 @@ use http::HeaderMap;
 use serde_json::{Value, json};
 use skiff_core::ApiError;
 use skiff_stream::{channel, spdy};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -141,12 +142,7 @@ struct WsOutput {
 
 impl WsOutput {
     async fn message(&self, channel: u8, data: &[u8]) -> bool {
-        use axum::extract::ws::Message;
-        let msg = match self.protocol.encode(channel, data) {
-            channel::Outgoing::Binary(b) => Message::Binary(b.into()),
-            channel::Outgoing::Text(t) => Message::Text(t.into()),
-        };
-        self.out.send(msg).await.is_ok()
+        self.out.send(spdy_conn::channel_message(self.protocol, channel, data)).await.is_ok()
     }
 }
 
@@ -199,21 +195,12 @@ async fn websocket_session(
     tokio::spawn(async move {
         // Reading also answers the client's pings (its read deadline depends on the pongs).
         while let Some(Ok(msg)) = stream.next().await {
-            let decoded = match &msg {
-                Message::Binary(b) => protocol.decode(b),
-                Message::Text(t) => protocol.decode(t.as_bytes()),
-                Message::Close(_) => break,
-                _ => continue,
-            };
-            let input = match decoded {
-                Ok(channel::Incoming::Data { channel: STDIN, data }) => Input::Stdin(data),
-                Ok(channel::Incoming::Data { channel: RESIZE, data }) => Input::Resize(data),
-                Ok(channel::Incoming::Close { channel: STDIN }) => Input::StdinEnd,
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::debug!(error = %e, "exec: a message that is not the channel protocol");
-                    continue;
-                }
+            let input = match spdy_conn::channel_input(protocol, &msg) {
+                ControlFlow::Break(()) => break,
+                ControlFlow::Continue(Some(channel::Incoming::Data { channel: STDIN, data })) => Input::Stdin(data),
+                ControlFlow::Continue(Some(channel::Incoming::Data { channel: RESIZE, data })) => Input::Resize(data),
+                ControlFlow::Continue(Some(channel::Incoming::Close { channel: STDIN })) => Input::StdinEnd,
+                ControlFlow::Continue(_) => continue,
             };
             if input_tx.send(input).await.is_err() {
                 break;

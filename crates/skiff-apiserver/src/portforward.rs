@@ -76,10 +76,7 @@ async fn channels(
         }
         let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
     });
-    let frame = move |channel: usize, data: &[u8]| match protocol.encode(channel as u8, data) {
-        channel::Outgoing::Binary(b) => Message::Binary(b.into()),
-        channel::Outgoing::Text(t) => Message::Text(t.into()),
-    };
+    let frame = move |channel: usize, data: &[u8]| spdy_conn::channel_message(protocol, channel as u8, data);
     let mut to_pod: Vec<Option<mpsc::Sender<Option<Vec<u8>>>>> = Vec::new();
     let mut pumps = Vec::new();
     for (i, port) in ports.iter().copied().enumerate() {
@@ -121,26 +118,23 @@ async fn channels(
     }
     let reader = tokio::spawn(async move {
         while let Some(Ok(msg)) = stream.next().await {
-            let decoded = match &msg {
-                Message::Binary(b) => protocol.decode(b),
-                Message::Text(t) => protocol.decode(t.as_bytes()),
-                Message::Close(_) => break,
-                _ => continue,
+            let incoming = match spdy_conn::channel_input(protocol, &msg) {
+                std::ops::ControlFlow::Break(()) => break,
+                std::ops::ControlFlow::Continue(incoming) => incoming,
             };
-            match decoded {
-                Ok(channel::Incoming::Close { channel: c }) => {
+            match incoming {
+                Some(channel::Incoming::Close { channel: c }) => {
                     if let Some(tx) = to_pod.get_mut(usize::from(c) / 2).and_then(Option::take) {
                         let _ = tx.send(None).await;
                     }
                 }
-                Ok(channel::Incoming::Data { channel: c, data }) if c % 2 == 0 && !data.is_empty() => {
+                Some(channel::Incoming::Data { channel: c, data }) if c % 2 == 0 && !data.is_empty() => {
                     let Some(Some(tx)) = to_pod.get(usize::from(c) / 2) else { continue };
                     if tx.send(Some(data)).await.is_err() {
                         to_pod[usize::from(c) / 2] = None;
                     }
                 }
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "port-forward: a message that is not the channel protocol"),
+                _ => {}
             }
         }
     });

@@ -212,6 +212,42 @@ pub async fn websocket(
     Ok((if protocol.is_empty() { ws } else { ws.protocols([protocol]) }, protocol))
 }
 
+/// `data` on `channel` as a WebSocket message in `protocol`'s encoding.
+pub fn channel_message(
+    protocol: skiff_stream::channel::Protocol,
+    channel: u8,
+    data: &[u8],
+) -> axum::extract::ws::Message {
+    use axum::extract::ws::Message;
+    match protocol.encode(channel, data) {
+        skiff_stream::channel::Outgoing::Binary(b) => Message::Binary(b.into()),
+        skiff_stream::channel::Outgoing::Text(t) => Message::Text(t.into()),
+    }
+}
+
+/// What a client's WebSocket message says in `protocol`: `Break` when the client closes;
+/// nothing for a message that carries no channel data (a ping; a malformed one, logged).
+pub fn channel_input(
+    protocol: skiff_stream::channel::Protocol,
+    msg: &axum::extract::ws::Message,
+) -> std::ops::ControlFlow<(), Option<skiff_stream::channel::Incoming>> {
+    use axum::extract::ws::Message;
+    use std::ops::ControlFlow;
+    let decoded = match msg {
+        Message::Binary(b) => protocol.decode(b),
+        Message::Text(t) => protocol.decode(t.as_bytes()),
+        Message::Close(_) => return ControlFlow::Break(()),
+        _ => return ControlFlow::Continue(None),
+    };
+    match decoded {
+        Ok(incoming) => ControlFlow::Continue(Some(incoming)),
+        Err(e) => {
+            tracing::debug!(error = %e, "a WebSocket message that is not the channel protocol");
+            ControlFlow::Continue(None)
+        }
+    }
+}
+
 /// Where a connection's bytes come from.
 trait Source: Send + 'static {
     /// Add what comes next to `dec`; false at the end.

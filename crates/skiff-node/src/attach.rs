@@ -38,7 +38,9 @@ pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Re
     let mut conn = tokio::net::UnixStream::from_std(conn).map_err(|e| e.to_string())?;
     let (mut out_w, out_r) = tokio::io::duplex(64 * 1024);
     let (mut err_w, err_r) = tokio::io::duplex(64 * 1024);
-    let demux = tokio::spawn(async move {
+    // Dropping the session (the client left) aborts the demultiplexer and so ends the
+    // connection, which tells the shim.
+    let demux = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         let mut frames = skiff_stream::frames::Frames::default();
         let mut buf = vec![0u8; 32 * 1024];
         loop {
@@ -53,12 +55,8 @@ pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Re
                 Ok(n) => frames.push(&buf[..n]),
             }
         }
-    });
-    // Dropping the session (the client left) ends the demultiplexer and so the connection,
-    // which tells the shim.
-    let stop = AbortOnDrop(demux.abort_handle());
+    }));
     let exit = Box::pin(async move {
-        let _stop = stop;
         let _ = demux.await;
         0
     });
@@ -72,12 +70,4 @@ pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Re
         None => (None, None),
     };
     Ok(ExecChild { stdin, stdout: Box::new(out_r), stderr: Box::new(err_r), exit, resize })
-}
-
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -195,21 +195,15 @@ fn wait_or_kill(pid: nix::unistd::Pid, mut lifeline: Option<OwnedFd>) -> i32 {
     let pidfd = rustix::process::Pid::from_raw(pid.as_raw())
         .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
     loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        // With nothing to watch besides the command, block until it ends.
+        let watching = pidfd.is_some() && lifeline.is_some();
+        match waitpid(pid, watching.then_some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => return code,
             Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(_) => return 126,
         }
-        let (Some(pidfd), Some(line)) = (&pidfd, &lifeline) else {
-            // Nothing to watch besides the command: block until it ends.
-            match waitpid(pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => return code,
-                Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
-                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return 126,
-            }
-        };
+        let (Some(pidfd), Some(line)) = (&pidfd, &lifeline) else { continue };
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN), PollFd::new(line.as_fd(), PollFlags::POLLIN)];
         if poll(&mut fds, PollTimeout::NONE).is_err() {
             continue;

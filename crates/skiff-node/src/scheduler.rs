@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a node cannot take a pod (the scheduler's wording, for the FailedScheduling message).
@@ -130,7 +131,7 @@ pub async fn run(client: kube::Client) {
             return;
         }
         let (all, nodes) = (pods.state(), nodes.state());
-        schedule_pending(&client, &recorder, all.iter().map(|p| p.as_ref().clone()).collect(), &nodes).await;
+        schedule_pending(&client, &recorder, all, &nodes).await;
         // Or retry the unschedulable ones in a while.
         let _ = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
@@ -149,14 +150,10 @@ pub async fn run(client: kube::Client) {
 }
 
 /// Bind the unbound pods among `all` to the best of `nodes`, or say why none fits.
-async fn schedule_pending(
-    client: &kube::Client,
-    recorder: &Recorder,
-    mut all: Vec<Pod>,
-    nodes: &[std::sync::Arc<Node>],
-) {
-    let unbound = |p: &&Pod| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("").is_empty();
-    let pending: Vec<Pod> = all.iter().filter(unbound).filter(|p| !is_terminal(p)).cloned().collect();
+async fn schedule_pending(client: &kube::Client, recorder: &Recorder, mut all: Vec<Arc<Pod>>, nodes: &[Arc<Node>]) {
+    // Cheap when nothing waits (every pod event wakes the loop): only pointers are copied.
+    let unbound = |p: &&Arc<Pod>| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("").is_empty();
+    let pending: Vec<Arc<Pod>> = all.iter().filter(unbound).filter(|p| !is_terminal(p)).cloned().collect();
     if pending.is_empty() {
         return;
     }
@@ -178,7 +175,7 @@ async fn schedule_pending(
                 .filter(|p| {
                     p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !is_terminal(p)
                 })
-                .cloned()
+                .map(|p| p.as_ref().clone())
                 .collect();
             match fits(&pod, node, &bound) {
                 Ok(()) if best.is_none_or(|(_, n)| bound.len() < n) => best = Some((node, bound.len())),
@@ -217,11 +214,11 @@ async fn schedule_pending(
                         tracing::debug!(pod = %name, node = %node_name, "bound");
                         let msg = format!("Successfully assigned {ns}/{name} to {node_name}");
                         recorder.pod(&pod, None, Type::Normal, "Scheduled", &msg).await;
-                        let mut bound = pod.clone();
+                        let mut bound = pod.as_ref().clone();
                         if let Some(s) = bound.spec.as_mut() {
                             s.node_name = Some(node_name);
                         }
-                        all.push(bound);
+                        all.push(Arc::new(bound));
                     }
                     Err(e) => tracing::debug!(pod = %name, error = %e, "binding"),
                 }

@@ -14,6 +14,7 @@ use skiff_core::ApiError;
 use skiff_stream::frames::{Frames, frame};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::task::AbortOnDropHandle;
 
 /// Annotations an agent with an endpoint puts on its Node.
 pub const ENDPOINT_ANNOTATION: &str = "skiff.dev/node-endpoint";
@@ -264,7 +265,9 @@ fn session<C: AsyncRead + AsyncWrite + Send + 'static>(conn: C, tty: bool) -> Ex
     let wr = Arc::new(tokio::sync::Mutex::new(wr));
     let (mut out_w, out_r) = tokio::io::duplex(64 * 1024);
     let (mut err_w, err_r) = tokio::io::duplex(64 * 1024);
-    let demux = tokio::spawn(async move {
+    // Dropping the session (the client left) aborts the demultiplexer and so ends the
+    // connection, which tells the node.
+    let demux = AbortOnDropHandle::new(tokio::spawn(async move {
         let mut frames = Frames::default();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -281,13 +284,8 @@ fn session<C: AsyncRead + AsyncWrite + Send + 'static>(conn: C, tty: bool) -> Ex
                 Ok(n) => frames.push(&buf[..n]),
             }
         }
-    });
-    // Dropping the session (the client left) ends the connection, which tells the node.
-    let stop = AbortOnDrop(demux.abort_handle());
-    let exit = Box::pin(async move {
-        let _stop = stop;
-        demux.await.ok().flatten().unwrap_or(1)
-    });
+    }));
+    let exit = Box::pin(async move { demux.await.ok().flatten().unwrap_or(1) });
     let resize_wr = wr.clone();
     let resize: Option<Box<dyn Fn(u16, u16) + Send + Sync>> = tty.then(|| {
         Box::new(move |cols: u16, rows: u16| {
@@ -303,14 +301,6 @@ fn session<C: AsyncRead + AsyncWrite + Send + 'static>(conn: C, tty: bool) -> Ex
         stderr: Box::new(err_r),
         exit,
         resize,
-    }
-}
-
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -101,19 +101,11 @@ async fn handle<C: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut conn: C,
         }
         Request::Exec(r) => {
             let process = local.exec(r).await;
-            if reply(&mut conn, &Reply::from_result(&process)).await.is_ok()
-                && let Ok(process) = process
-            {
-                session(conn, process).await;
-            }
+            session(conn, process).await;
         }
         Request::Attach(r) => {
             let process = local.attach(r).await;
-            if reply(&mut conn, &Reply::from_result(&process)).await.is_ok()
-                && let Ok(process) = process
-            {
-                session(conn, process).await;
-            }
+            session(conn, process).await;
         }
     }
 }
@@ -125,9 +117,17 @@ async fn reply(conn: &mut (impl AsyncWrite + Unpin), reply: &Reply) -> std::io::
     conn.flush().await
 }
 
-/// Frames from the API server drive the process; its output and exit go back as frames. When
-/// the API server goes, the process is dropped (which ends an exec'd command).
-async fn session<C: AsyncRead + AsyncWrite + Send + Unpin + 'static>(conn: C, process: ExecProcess) {
+/// Answer with how starting the process went; then frames from the API server drive it, and
+/// its output and exit go back as frames. When the API server goes, the process is dropped
+/// (which ends an exec'd command).
+async fn session<C: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+    mut conn: C,
+    process: Result<ExecProcess, skiff_core::ApiError>,
+) {
+    if reply(&mut conn, &Reply::from_result(&process)).await.is_err() {
+        return;
+    }
+    let Ok(process) = process else { return };
     let (mut rd, wr) = tokio::io::split(conn);
     let wr = Arc::new(tokio::sync::Mutex::new(wr));
     let ExecProcess { mut stdin, stdout, stderr, exit, resize } = process;
