@@ -14,6 +14,9 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+/// Encrypted bytes a connection may hold before a write waits: room for a whole bulk frame.
+const TLS_BUFFER: usize = 2 * crate::spdy_conn::BULK;
+
 /// Set on each request: whether the connection presented a client certificate signed by our CA.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientCert(pub bool);
@@ -71,7 +74,7 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router,
         let _ = tcp.set_nodelay(true);
         let (acceptor, router, mut shutdown) = (acceptor.clone(), router.clone(), shutdown.clone());
         connections.spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            let mut tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -79,6 +82,9 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router,
                 }
                 Err(_) => return,
             };
+            // rustls takes 64 KiB at a time by default: a bulk frame would go out in several
+            // writes, each waking the client (writers flush, so nothing waits in this buffer).
+            tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER));
             let authenticated = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let mut req = req.map(Body::new);
