@@ -45,12 +45,22 @@ until curl -s -o /dev/null "http://127.0.0.1:$LOCAL/"; do sleep 0.1; done
 until curl -s -o /dev/null "http://127.0.0.1:$LOCAL_SPDY/"; do sleep 0.1; done
 
 : > "$T/direct"; : > "$T/pf"; : > "$T/pf_spdy"; : > "$T/exec"
+# CPU milliseconds a process has used (user + system), and the whole machine's busy milliseconds.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' "/proc/$1/stat"; }
+busy_ms() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{print ($2 + $3 + $4 + $7 + $8) * 1000 / hz}' /proc/stat; }
+# MB/s of one download; with a kubectl's pid, also where the CPU went (ms per transfer) into $2.*
 mbps() { curl -s -o /dev/null -w '%{speed_download}\n' "$1" | awk '{print $1/1048576}'; }
+measure() {
+  local s0 k0 b0; s0=$(cpu_ms "$SERVER"); k0=$(cpu_ms "$3"); b0=$(busy_ms)
+  mbps "$1" >> "$2"
+  echo "$(cpu_ms "$SERVER") - $s0" | bc >> "$2.server"; echo "$(cpu_ms "$3") - $k0" | bc >> "$2.kubectl"
+  echo "$(busy_ms) - $b0" | bc >> "$2.busy"
+}
 for _ in $(seq "${PF_REPS:-5}"); do
   # MB/s, side by side and interleaved: the same file from the pod IP and through each port-forward.
   mbps "http://$IP/big.bin" >> "$T/direct"
-  mbps "http://127.0.0.1:$LOCAL/big.bin" >> "$T/pf"
-  mbps "http://127.0.0.1:$LOCAL_SPDY/big.bin" >> "$T/pf_spdy"
+  measure "http://127.0.0.1:$LOCAL/big.bin" "$T/pf" "$PF"
+  measure "http://127.0.0.1:$LOCAL_SPDY/big.bin" "$T/pf_spdy" "$PF_SPDY"
 done
 for _ in $(seq "$REPS"); do
   t0=$(now); "$KUBECTL" exec web -- true; echo "scale=1; ($(now)-$t0)/1000000" | bc >> "$T/exec"
@@ -63,6 +73,11 @@ row "through kubectl 1.32 port-forward, WebSocket ($MB MB)" "$T/pf" MB/s
 row "through kubectl 1.29 port-forward, SPDY ($MB MB)" "$T/pf_spdy" MB/s
 ratio() { awk -v a="$(stats < "$1" | cut -d' ' -f1)" -v b="$(stats < "$T/direct" | cut -d' ' -f1)" 'BEGIN{printf "%.2f", a/b}'; }
 echo "port-forward / direct (medians): WebSocket $(ratio "$T/pf"), SPDY $(ratio "$T/pf_spdy")"
+for v in pf pf_spdy; do
+  row "  CPU of skiff per $v transfer" "$T/$v.server"
+  row "  CPU of kubectl per $v transfer" "$T/$v.kubectl"
+  row "  CPU of the whole machine (2 cores) per $v transfer" "$T/$v.busy"
+done
 row "skiff: kubectl exec POD -- true" "$T/exec"
 if [ "${PODMAN:-1}" = 1 ]; then
   "$ANCHOR/00_install.sh" >/dev/null
