@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(raw) = parse_body(data, content_type, true) else { return };
     for kind in kinds::all() {
         if let Ok((mut obj, _)) = decode_body(*kind, &raw, FieldValidation::Strict) {
+            kind.default(&mut obj);
             kind.prepare_create(&mut obj);
             let _ = kind.validate(&obj);
             let _ = kind.validate_update(&obj, &obj);

@@ -265,6 +265,7 @@ impl Registry {
             md.insert("creationTimestamp".into(), json!(time::rfc3339(now)));
             md.insert("generation".into(), json!(1));
         }
+        kind.default(&mut obj);
         kind.prepare_create(&mut obj);
         let errs = kind.validate(&obj);
         if !errs.is_empty() {
@@ -296,12 +297,12 @@ impl Registry {
         }
     }
 
-    /// Replace an object (PUT). `status` selects the status subresource.
+    /// Replace an object (PUT), or the `part` of it that a subresource names.
     pub async fn update(
         &self,
         r: ObjectRef<'_>,
         new: Value,
-        status: bool,
+        part: kinds::Part,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
         let (current, rev) = self.get_kv(r).await?;
@@ -312,7 +313,7 @@ impl Registry {
         if precondition.is_some_and(|p| p != rev) {
             return Err(ApiError::stale(r.kind.info().plural, r.name));
         }
-        self.write_update(r, &current, rev, new, status, opts, "Update").await
+        self.write_update(r, &current, rev, new, part, opts, "Update").await
     }
 
     /// Check and store `new` as the successor of `current` (read at `rev`).
@@ -323,7 +324,7 @@ impl Registry {
         current: &Value,
         rev: Revision,
         mut new: Value,
-        status: bool,
+        part: kinds::Part,
         opts: &WriteOptions,
         operation: &str,
     ) -> Result<Value, ApiError> {
@@ -365,10 +366,11 @@ impl Registry {
                 md.insert("managedFields".into(), mf.clone());
             }
         }
-        if status {
-            r.kind.prepare_status_update(current, &mut new);
-        } else {
-            r.kind.prepare_update(current, &mut new);
+        r.kind.default(&mut new);
+        match part {
+            kinds::Part::Main => r.kind.prepare_update(current, &mut new),
+            kinds::Part::Status => r.kind.prepare_status_update(current, &mut new),
+            kinds::Part::Named(name) => r.kind.prepare_part_update(name, current, &mut new),
         }
         if new.get("spec") != current.get("spec") {
             let g = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
@@ -379,7 +381,7 @@ impl Registry {
             return Err(ApiError::invalid(info.kind, r.name, errs));
         }
         if operation != "Apply" {
-            let part = if status { Part::Status } else { Part::Main };
+            let part = if part == kinds::Part::Status { Part::Status } else { Part::Main };
             managed::record_update(&mut new, Some(current), &opts.field_manager, part, Timestamp::now());
         }
         // Finalizers gone from an object being deleted with no grace left: it goes now.
@@ -417,7 +419,7 @@ impl Registry {
         r: ObjectRef<'_>,
         patch_type: PatchType,
         body: &Value,
-        status: bool,
+        part: kinds::Part,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         let info = r.kind.info();
@@ -425,7 +427,7 @@ impl Registry {
         for _ in 0..PATCH_RETRIES {
             let (current, rev) = match self.get_kv(r).await {
                 Ok(c) => c,
-                Err(ApiError::NotFound { .. }) if patch_type == PatchType::Apply && !status => {
+                Err(ApiError::NotFound { .. }) if patch_type == PatchType::Apply && part == kinds::Part::Main => {
                     return self.apply_create(r, body, opts).await;
                 }
                 Err(e) => return Err(e),
@@ -448,7 +450,7 @@ impl Registry {
                 return Err(ApiError::stale(info.plural, r.name));
             }
             let operation = if patch_type == PatchType::Apply { "Apply" } else { "Update" };
-            match self.write_update(r, &current, rev, patched, status, opts, operation).await {
+            match self.write_update(r, &current, rev, patched, part, opts, operation).await {
                 Ok(object) => {
                     return Ok(Written { object, warnings, created: false });
                 }

@@ -148,18 +148,19 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             Ok(http::json(StatusCode::CREATED, &render(kind, output, &q, created), &warnings))
         }
         (&Method::DELETE, None, None) => delete_collection(state, kind, ns.as_deref(), &q, body).await,
-        (&Method::GET, Some(n), None | Some("status")) => {
+        (&Method::GET, Some(n), sub) if part_of(kind, sub).is_some() => {
             let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             Ok(http::json(StatusCode::OK, &render(kind, output, &q, obj), &[]))
         }
-        (&Method::PUT, Some(n), None | Some("status")) => {
+        (&Method::PUT, Some(n), sub) if part_of(kind, sub).is_some() => {
+            let part = part_of(kind, sub).ok_or(ApiError::NoResource)?;
             let raw = http::parse_body(&http::read_body(body).await?, http::content_type(&headers), false)?;
             let (obj, warnings) = decode_body(kind, &raw, q.field_validation)?;
-            let updated =
-                reg.update(ObjectRef { kind, namespace: &ns_str, name: n }, obj, sub == Some("status"), &opts).await?;
+            let updated = reg.update(ObjectRef { kind, namespace: &ns_str, name: n }, obj, part, &opts).await?;
             Ok(http::json(StatusCode::OK, &render(kind, output, &q, updated), &warnings))
         }
-        (&Method::PATCH, Some(n), None | Some("status")) => {
+        (&Method::PATCH, Some(n), sub) if part_of(kind, sub).is_some() => {
+            let part = part_of(kind, sub).ok_or(ApiError::NoResource)?;
             let ct = http::content_type(&headers).to_string();
             let patch_type = PatchType::from_content_type(&ct).ok_or_else(|| {
                 ApiError::UnsupportedMediaType(format!(
@@ -173,9 +174,8 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 )
                 .into());
             }
-            let written = reg
-                .patch(ObjectRef { kind, namespace: &ns_str, name: n }, patch_type, &raw, sub == Some("status"), &opts)
-                .await?;
+            let written =
+                reg.patch(ObjectRef { kind, namespace: &ns_str, name: n }, patch_type, &raw, part, &opts).await?;
             let code = if written.created { StatusCode::CREATED } else { StatusCode::OK };
             Ok(http::json(code, &render(kind, output, &q, written.object), &written.warnings))
         }
@@ -212,13 +212,17 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         (&Method::GET | &Method::POST, Some(n), Some(sub @ ("exec" | "attach"))) if kind.info().plural == "pods" => {
             let query = crate::exec::ExecQuery::parse(parts.uri.query(), sub == "attach")?;
             let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
-            let names: Vec<&str> = obj
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
-                .unwrap_or_default();
+            let names_in = |list: &str| -> Vec<&str> {
+                obj.pointer(&format!("/spec/{list}"))
+                    .and_then(Value::as_array)
+                    .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
+                    .unwrap_or_default()
+            };
+            let names = names_in("containers");
+            // Any container of the pod may be named, its init and ephemeral ones too.
+            let all: Vec<&str> = [names_in("initContainers"), names.clone(), names_in("ephemeralContainers")].concat();
             let container = match (&query.container, names.as_slice()) {
-                (Some(c), _) if names.contains(&c.as_str()) => c.clone(),
+                (Some(c), _) if all.contains(&c.as_str()) => c.clone(),
                 (Some(c), _) => {
                     return Err(ApiError::BadRequest(format!("container {c} is not valid for pod {n}")).into());
                 }
@@ -268,6 +272,15 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             Err(ApiError::MethodNotSupported("the server does not allow this method on the requested resource".into())
                 .into())
         }
+    }
+}
+
+/// The part of an object that reading or writing `subresource` covers (None: not such a path).
+fn part_of(kind: &dyn Kind, subresource: Option<&str>) -> Option<kinds::Part> {
+    match subresource {
+        None => Some(kinds::Part::Main),
+        Some("status") => Some(kinds::Part::Status),
+        Some(s) => kind.part(s),
     }
 }
 

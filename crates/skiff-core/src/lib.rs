@@ -3,6 +3,7 @@
 //! No IO and no async runtime here.
 
 pub mod field;
+pub mod go_diff;
 pub mod kinds;
 pub mod managed;
 pub mod meta;

@@ -154,6 +154,37 @@ pub fn label_value(value: &str) -> Vec<String> {
     errs
 }
 
+/// `IsConfigMapKey`.
+pub fn config_key(key: &str) -> Vec<String> {
+    let mut msgs = Vec::new();
+    if key.len() > 253 {
+        msgs.push("must be no more than 253 characters".to_string());
+    }
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+        msgs.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string());
+    }
+    match key {
+        "." => msgs.push("must not be '.'".into()),
+        ".." => msgs.push("must not be '..'".into()),
+        k if k.starts_with("..") => msgs.push("must not start with '..'".into()),
+        _ => {}
+    }
+    msgs
+}
+
+/// `IsEnvVarName`: `[-._a-zA-Z][-._a-zA-Z0-9]*` (the rule the kubelet also applies to the
+/// names `envFrom` makes).
+pub fn env_var_name(value: &str) -> Vec<String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    let valid = value.chars().next().is_some_and(|c| ok(c) && !c.is_ascii_digit()) && value.chars().all(ok);
+    if valid {
+        return vec![];
+    }
+    vec![
+        "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnv1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')".into(),
+    ]
+}
+
 /// Turn message strings into `Invalid value` errors at `path`.
 pub fn invalid_all(path: &Path, value: &str, msgs: Vec<String>) -> ErrorList {
     msgs.into_iter().map(|m| FieldError::invalid(path, value, m)).collect()

@@ -132,6 +132,9 @@ impl ApiError {
             }
             ApiError::ApplyConflict { causes, .. } => Some(json!({"causes": causes})),
             ApiError::Internal(msg) => Some(json!({"causes": [{"message": msg}]})),
+            // Upstream's 404 for a path it does not serve has empty details (not none): clients
+            // such as `kubectl debug` tell it from a missing object by the empty name.
+            ApiError::NoResource => Some(json!({})),
             _ => None,
         }
     }
@@ -175,6 +178,7 @@ mod tests {
         assert_eq!(s["reason"], "NotFound");
         assert_eq!(s["code"], 404);
         assert_eq!(s["details"], json!({"name": "nope", "kind": "pods"}));
+        assert_eq!(ApiError::NoResource.to_status()["details"], json!({}));
     }
 
     #[test]

@@ -68,20 +68,40 @@ pub enum DecodeError {
     Malformed(String),
 }
 
+/// Which part of an object a write replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The object itself: everything but its status.
+    Main,
+    /// The `status` subresource.
+    Status,
+    /// Another subresource that replaces one part of the object (`pods/ephemeralcontainers`).
+    Named(&'static str),
+}
+
+/// Carry the old status over to an update of the main resource, as every kind does.
+pub fn keep_status(old: &Value, new: &mut Value) {
+    if let Some(status) = old.get("status") {
+        new["status"] = status.clone();
+    } else if let Some(o) = new.as_object_mut() {
+        o.remove("status");
+    }
+}
+
 /// Behaviour of one kind. Objects travel as JSON values in their canonical (typed round-trip) form.
 pub trait Kind: Send + Sync {
     fn info(&self) -> &'static ResourceInfo;
     /// Decode through the typed struct and back, giving the canonical form.
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError>;
-    /// Defaults and server-owned fields on create (status reset, phase ...).
+    /// Defaults for every written object (create, update, patch, apply, status), as upstream's
+    /// defaulting functions run on every decoded body: a field a write drops comes back.
+    fn default(&self, _obj: &mut Value) {}
+    /// What only a create sets, after [`Kind::default`]: server-owned fields (status reset,
+    /// phase) and what admission adds on create.
     fn prepare_create(&self, _obj: &mut Value) {}
     /// On update of the main resource: carry over what the main resource may not change (status).
     fn prepare_update(&self, old: &Value, new: &mut Value) {
-        if let Some(status) = old.get("status") {
-            new["status"] = status.clone();
-        } else if let Some(o) = new.as_object_mut() {
-            o.remove("status");
-        }
+        keep_status(old, new);
     }
     /// On update of the status subresource: everything but status comes from the old object.
     fn prepare_status_update(&self, old: &Value, new: &mut Value) {
@@ -98,6 +118,12 @@ pub trait Kind: Send + Sync {
         merged["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
         *new = merged;
     }
+    /// The subresources written like `Part::Named` (their name, as in `info().subresources`).
+    fn part(&self, _subresource: &str) -> Option<Part> {
+        None
+    }
+    /// On update of a `Part::Named` subresource: everything but that part comes from the old object.
+    fn prepare_part_update(&self, _part: &str, _old: &Value, _new: &mut Value) {}
     fn validate(&self, obj: &Value) -> ErrorList;
     fn validate_update(&self, _old: &Value, new: &Value) -> ErrorList {
         self.validate(new)

@@ -31,25 +31,21 @@ impl Kind for Namespaces {
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
         roundtrip::<Namespace>("Namespace", raw)
     }
-    fn prepare_create(&self, obj: &mut Value) {
+    fn default(&self, obj: &mut Value) {
         let name = meta::name(obj).to_string();
         let md = meta::metadata_mut(obj);
         if !md.get("labels").is_some_and(Value::is_object) {
             md.insert("labels".into(), json!({}));
         }
         md["labels"][NAME_LABEL] = json!(name);
+    }
+    fn prepare_create(&self, obj: &mut Value) {
         obj["spec"] = json!({"finalizers": ["kubernetes"]});
         obj["status"] = json!({"phase": "Active"});
     }
     fn prepare_update(&self, old: &Value, new: &mut Value) {
         new["status"] = old["status"].clone();
         new["spec"] = old["spec"].clone();
-        let name = meta::name(new).to_string();
-        let md = meta::metadata_mut(new);
-        if !md.get("labels").is_some_and(Value::is_object) {
-            md.insert("labels".into(), json!({}));
-        }
-        md["labels"][NAME_LABEL] = json!(name);
     }
     fn validate(&self, obj: &Value) -> ErrorList {
         meta::validate(obj, false, true)

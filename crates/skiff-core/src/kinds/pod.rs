@@ -1,10 +1,13 @@
 //! Pods: defaulting, validation, update rules and the table row, as the kube-apiserver does them.
 
-use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, roundtrip, typed};
+use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, Part, ResourceInfo, roundtrip, typed};
 use crate::field::{ErrorList, FieldError, Path};
-use crate::{meta, names, time};
+use crate::{go_diff, meta, names, time};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodSpec, PodStatus, Toleration};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerStatus, EnvFromSource, EnvVar, EphemeralContainer, ObjectFieldSelector, Pod, PodSpec,
+    PodStatus, Toleration,
+};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
@@ -25,6 +28,7 @@ static INFO: ResourceInfo = ResourceInfo {
         ("attach", "PodAttachOptions", &["create", "get"]),
         ("portforward", "PodPortForwardOptions", &["create", "get"]),
         ("eviction", "Eviction", &["create"]),
+        ("ephemeralcontainers", "Pod", &["get", "patch", "update"]),
     ],
 };
 
@@ -105,7 +109,7 @@ fn default_toleration(key: &str) -> Toleration {
     }
 }
 
-/// `SetDefaults_Pod` plus what admission adds on create (service account, priority, default tolerations).
+/// `SetDefaults_PodSpec`: what every write of a pod gets.
 fn default_spec(spec: &mut PodSpec) {
     spec.restart_policy.get_or_insert_with(|| "Always".into());
     spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
@@ -113,6 +117,40 @@ fn default_spec(spec: &mut PodSpec) {
     spec.security_context.get_or_insert_with(Default::default);
     spec.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
     spec.enable_service_links.get_or_insert(true);
+    // The deprecated alias follows the field (and the other way round), as the conversion does.
+    match (&spec.service_account_name, &spec.service_account) {
+        (Some(n), None) => spec.service_account = Some(n.clone()),
+        (None, Some(n)) => spec.service_account_name = Some(n.clone()),
+        _ => {}
+    }
+    for c in spec.init_containers.iter_mut().flatten() {
+        default_container(c);
+    }
+    spec.containers.iter_mut().for_each(default_container);
+    for e in spec.ephemeral_containers.iter_mut().flatten() {
+        e.termination_message_path.get_or_insert_with(|| "/dev/termination-log".into());
+        e.termination_message_policy.get_or_insert_with(|| "File".into());
+        if e.image_pull_policy.is_none() {
+            e.image_pull_policy = Some(default_pull_policy(e.image.as_deref().unwrap_or("")).into());
+        }
+    }
+    for v in spec.volumes.iter_mut().flatten() {
+        if v.empty_dir.is_none()
+            && v.host_path.is_none()
+            && v.config_map.is_none()
+            && v.secret.is_none()
+            && v.projected.is_none()
+            && v.persistent_volume_claim.is_none()
+            && v.downward_api.is_none()
+        {
+            v.empty_dir = Some(Default::default());
+        }
+    }
+}
+
+/// What admission adds when a pod is created: its service account, priority and the default
+/// not-ready/unreachable tolerations.
+fn admit_spec(spec: &mut PodSpec) {
     spec.priority.get_or_insert(0);
     spec.preemption_policy.get_or_insert_with(|| "PreemptLowerPriority".into());
     let sa = spec.service_account_name.clone().or_else(|| spec.service_account.clone()).unwrap_or("default".into());
@@ -125,22 +163,6 @@ fn default_spec(spec: &mut PodSpec) {
             .any(|t| t.key.as_deref() == Some(key) && matches!(t.effect.as_deref(), None | Some("NoExecute")));
         if !has {
             tolerations.push(default_toleration(key));
-        }
-    }
-    for c in spec.init_containers.iter_mut().flatten() {
-        default_container(c);
-    }
-    spec.containers.iter_mut().for_each(default_container);
-    for v in spec.volumes.iter_mut().flatten() {
-        if v.empty_dir.is_none()
-            && v.host_path.is_none()
-            && v.config_map.is_none()
-            && v.secret.is_none()
-            && v.projected.is_none()
-            && v.persistent_volume_claim.is_none()
-            && v.downward_api.is_none()
-        {
-            v.empty_dir = Some(Default::default());
         }
     }
 }
@@ -232,9 +254,10 @@ fn validate_container(
         }
     }
     for (i, e) in c.env.iter().flatten().enumerate() {
-        if e.name.is_empty() {
-            errs.push(FieldError::required(&path.child("env").index(i).child("name"), ""));
-        }
+        errs.extend(validate_env_var(e, &path.child("env").index(i)));
+    }
+    for (i, f) in c.env_from.iter().flatten().enumerate() {
+        errs.extend(validate_env_from(f, &path.child("envFrom").index(i)));
     }
     let mut mount_paths = HashSet::new();
     for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
@@ -248,6 +271,216 @@ fn validate_container(
             errs.push(FieldError::required(&mp.child("mountPath"), ""));
         } else if !mount_paths.insert(m.mount_path.as_str()) {
             errs.push(FieldError::invalid(&mp.child("mountPath"), m.mount_path.as_str(), "must be unique"));
+        }
+    }
+    errs
+}
+
+/// The downward API fields an environment variable may read (`validEnvDownwardAPIFieldPathExpressions`).
+const ENV_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+];
+/// Every pod field a downward API reference can name (`ConvertDownwardAPIFieldLabel`).
+const DOWNWARD_FIELD_PATHS: &[&str] = &[
+    "metadata.annotations",
+    "metadata.labels",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.phase",
+    "status.podIP",
+    "status.podIPs",
+];
+const ENV_RESOURCES: &[&str] = &[
+    "limits.cpu",
+    "limits.ephemeral-storage",
+    "limits.memory",
+    "requests.cpu",
+    "requests.ephemeral-storage",
+    "requests.memory",
+];
+
+/// `validateEnv` for one variable: its name and where its value comes from.
+fn validate_env_var(e: &EnvVar, path: &Path) -> ErrorList {
+    let mut errs = Vec::new();
+    let np = path.child("name");
+    if e.name.is_empty() {
+        errs.push(FieldError::required(&np, ""));
+    } else {
+        errs.extend(names::invalid_all(&np, &e.name, names::env_var_name(&e.name)));
+    }
+    let Some(from) = &e.value_from else { return errs };
+    let vp = path.child("valueFrom");
+    let sources = [
+        from.field_ref.is_some(),
+        from.resource_field_ref.is_some(),
+        from.config_map_key_ref.is_some(),
+        from.secret_key_ref.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count();
+    if e.value.as_deref().is_some_and(|v| !v.is_empty()) && sources != 0 {
+        errs.push(FieldError::invalid(&vp, "", "may not be specified when `value` is not empty"));
+    }
+    match sources {
+        0 => errs.push(FieldError::invalid(
+            &vp,
+            "",
+            "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+        )),
+        1 => {}
+        _ => errs.push(FieldError::invalid(&vp, "", "may not have more than one field specified at a time")),
+    }
+    if let Some(f) = &from.field_ref {
+        errs.extend(validate_field_ref(f, &vp.child("fieldRef")));
+    }
+    if let Some(r) = &from.resource_field_ref {
+        let rp = vp.child("resourceFieldRef").child("resource");
+        if r.resource.is_empty() {
+            errs.push(FieldError::required(&rp, ""));
+        } else if !ENV_RESOURCES.contains(&r.resource.as_str()) {
+            errs.push(FieldError::not_supported(&rp, r.resource.as_str(), ENV_RESOURCES));
+        }
+    }
+    let key_ref = |name: &str, key: &str, p: Path| {
+        let mut errs = Vec::new();
+        if name.is_empty() {
+            errs.push(FieldError::required(&p.child("name"), ""));
+        }
+        if key.is_empty() {
+            errs.push(FieldError::required(&p.child("key"), ""));
+        } else {
+            errs.extend(names::invalid_all(&p.child("key"), key, names::config_key(key)));
+        }
+        errs
+    };
+    if let Some(r) = &from.secret_key_ref {
+        errs.extend(key_ref(&r.name, &r.key, vp.child("secretKeyRef")));
+    }
+    if let Some(r) = &from.config_map_key_ref {
+        errs.extend(key_ref(&r.name, &r.key, vp.child("configMapKeyRef")));
+    }
+    errs
+}
+
+/// `validateObjectFieldSelector` with the paths an environment variable may read.
+fn validate_field_ref(f: &ObjectFieldSelector, path: &Path) -> ErrorList {
+    let fp = path.child("fieldPath");
+    if f.field_path.is_empty() {
+        return vec![FieldError::required(&fp, "")];
+    }
+    let version = f.api_version.as_deref().unwrap_or("");
+    if version.is_empty() {
+        return vec![FieldError::required(&path.child("apiVersion"), "")];
+    }
+    let value = f.field_path.as_str();
+    if version != "v1" {
+        return vec![FieldError::invalid(
+            &fp,
+            value,
+            format!("error converting fieldPath: unsupported pod version: {version}"),
+        )];
+    }
+    if let Some((field, key)) = value.split_once("['").and_then(|(f, rest)| Some((f, rest.strip_suffix("']")?))) {
+        return match field {
+            "metadata.labels" | "metadata.annotations" => names::invalid_all(&fp, key, names::qualified_name(key)),
+            _ => vec![FieldError::invalid(&fp, field, "does not support subscript")],
+        };
+    }
+    if !DOWNWARD_FIELD_PATHS.contains(&value) {
+        return vec![FieldError::invalid(
+            &fp,
+            value,
+            format!("error converting fieldPath: field label not supported: {value}"),
+        )];
+    }
+    if !ENV_FIELD_PATHS.contains(&value) {
+        return vec![FieldError::not_supported(&fp, value, ENV_FIELD_PATHS)];
+    }
+    vec![]
+}
+
+/// `validateEnvFrom` for one source.
+fn validate_env_from(f: &EnvFromSource, path: &Path) -> ErrorList {
+    let mut errs = Vec::new();
+    if let Some(p) = f.prefix.as_deref().filter(|p| !p.is_empty()) {
+        errs.extend(names::invalid_all(&path.child("prefix"), p, names::env_var_name(p)));
+    }
+    let named = |name: &str, p: Path| {
+        if name.is_empty() {
+            vec![FieldError::required(&p.child("name"), "")]
+        } else {
+            names::invalid_all(&p.child("name"), name, names::dns1123_subdomain(name))
+        }
+    };
+    match (&f.config_map_ref, &f.secret_ref) {
+        (Some(_), Some(_)) => {
+            errs.push(FieldError::invalid(path, "", "may not have more than one field specified at a time"))
+        }
+        (None, None) => errs.push(FieldError::invalid(path, "", "must specify one of: `configMapRef` or `secretRef`")),
+        (Some(c), None) => errs.extend(named(&c.name, path.child("configMapRef"))),
+        (None, Some(s)) => errs.extend(named(&s.name, path.child("secretRef"))),
+    }
+    errs
+}
+
+/// What an ephemeral container may not have (`validateEphemeralContainers`), and its target.
+fn validate_ephemeral_container(e: &EphemeralContainer, path: &Path, targets: &HashSet<&str>) -> ErrorList {
+    let mut errs = Vec::new();
+    let forbidden = [
+        ("ports", e.ports.as_ref().is_some_and(|p| !p.is_empty())),
+        ("livenessProbe", e.liveness_probe.is_some()),
+        ("readinessProbe", e.readiness_probe.is_some()),
+        ("startupProbe", e.startup_probe.is_some()),
+        ("lifecycle", e.lifecycle.is_some()),
+        ("resources", e.resources.as_ref().is_some_and(|r| r != &Default::default())),
+        ("resizePolicy", e.resize_policy.as_ref().is_some_and(|p| !p.is_empty())),
+        ("restartPolicy", e.restart_policy.is_some()),
+    ];
+    for (field, set) in forbidden {
+        if set {
+            errs.push(FieldError::forbidden(&path.child(field), "cannot be set for an Ephemeral Container"));
+        }
+    }
+    if let Some(t) = e.target_container_name.as_deref().filter(|t| !t.is_empty())
+        && !targets.contains(t)
+    {
+        errs.push(FieldError::not_found(&path.child("targetContainerName"), t));
+    }
+    errs
+}
+
+/// `ValidatePodEphemeralContainersUpdate`: ephemeral containers are only ever added.
+fn validate_ephemeral_update(old: &PodSpec, new: &PodSpec) -> ErrorList {
+    let path = Path::new("spec").child("ephemeralContainers");
+    let new_list = new.ephemeral_containers.clone().unwrap_or_default();
+    let mut errs = Vec::new();
+    for o in old.ephemeral_containers.iter().flatten() {
+        match new_list.iter().position(|n| n.name == o.name) {
+            None => errs.push(FieldError::forbidden(
+                &path,
+                format!("existing ephemeral containers {:?} may not be removed\n", o.name),
+            )),
+            Some(i) if &new_list[i] != o => errs.push(FieldError::forbidden(
+                &path.index(i),
+                format!("existing ephemeral containers {:?} may not be changed\n", o.name),
+            )),
+            Some(_) => {}
         }
     }
     errs
@@ -272,6 +505,14 @@ fn validate_spec(spec: &PodSpec, path: &Path) -> ErrorList {
     }
     for (i, c) in spec.containers.iter().enumerate() {
         errs.extend(validate_container(c, &path.child("containers").index(i), &mut seen, &volumes));
+    }
+    let targets: HashSet<&str> =
+        spec.containers.iter().chain(spec.init_containers.iter().flatten()).map(|c| c.name.as_str()).collect();
+    for (i, e) in spec.ephemeral_containers.iter().flatten().enumerate() {
+        let ep = path.child("ephemeralContainers").index(i);
+        errs.extend(validate_ephemeral_container(e, &ep, &targets));
+        let common: Container = serde_json::to_value(e).and_then(serde_json::from_value).unwrap_or_default();
+        errs.extend(validate_container(&common, &ep, &mut seen, &volumes));
     }
     match spec.restart_policy.as_deref() {
         Some(p) if !RESTART_POLICIES.contains(&p) => {
@@ -348,27 +589,43 @@ fn validate_spec_update(old: &PodSpec, new: &PodSpec) -> ErrorList {
             }
         }
     }
-    // Compare with the mutable fields copied from the new spec.
-    let mut mutated = old.clone();
-    for (o, n) in mutated.containers.iter_mut().zip(&new.containers) {
-        o.image = n.image.clone();
+    // As upstream: the new spec with the mutable fields taken from the old one must equal the old.
+    let mut munged = new.clone();
+    for (n, o) in munged.containers.iter_mut().zip(&old.containers) {
+        n.image = o.image.clone();
     }
-    if let (Some(os), Some(ns)) = (mutated.init_containers.as_mut(), new.init_containers.as_ref()) {
-        for (o, n) in os.iter_mut().zip(ns) {
-            o.image = n.image.clone();
+    if let (Some(ns), Some(os)) = (munged.init_containers.as_mut(), old.init_containers.as_ref()) {
+        for (n, o) in ns.iter_mut().zip(os) {
+            n.image = o.image.clone();
         }
     }
-    mutated.active_deadline_seconds = new.active_deadline_seconds;
-    mutated.tolerations = new.tolerations.clone();
+    munged.active_deadline_seconds = old.active_deadline_seconds;
+    munged.tolerations = old.tolerations.clone();
+    munged.ephemeral_containers = old.ephemeral_containers.clone();
     if old.termination_grace_period_seconds.is_some_and(|g| g < 0) && new.termination_grace_period_seconds == Some(1) {
-        mutated.termination_grace_period_seconds = Some(1);
+        munged.termination_grace_period_seconds = old.termination_grace_period_seconds;
     }
-    if &mutated != new {
-        errs.push(FieldError::forbidden(&Path::new("spec"), UPDATE_FORBIDDEN));
+    if &munged != old {
+        let as_json = |s: &PodSpec| serde_json::to_value(s).unwrap_or_default();
+        let changes = go_diff::diff("core.PodSpec", &as_json(old), &as_json(&munged));
+        errs.push(FieldError::forbidden(&Path::new("spec"), format!("{UPDATE_FORBIDDEN}\n{changes}")));
     }
     for (i, c) in new.containers.iter().enumerate() {
         if c.image.as_deref().unwrap_or("").is_empty() {
             errs.push(FieldError::required(&Path::new("spec").child("containers").index(i).child("image"), ""));
+        }
+    }
+    errs
+}
+
+/// What every pod must satisfy, created or updated.
+fn validate_pod(obj: &Value) -> ErrorList {
+    let mut errs = meta::validate(obj, true, false);
+    match obj.get("spec") {
+        None => errs.push(FieldError::required(&Path::new("spec").child("containers"), "")),
+        Some(_) => {
+            let pod: Pod = typed(obj);
+            errs.extend(validate_spec(&pod.spec.unwrap_or_default(), &Path::new("spec")));
         }
     }
     errs
@@ -383,10 +640,23 @@ impl Kind for Pods {
         roundtrip::<Pod>("Pod", raw)
     }
 
+    fn default(&self, obj: &mut Value) {
+        if obj.get("spec").is_none() {
+            return;
+        }
+        let mut pod: Pod = typed(obj);
+        if let Some(spec) = pod.spec.as_mut() {
+            default_spec(spec);
+        }
+        if let Ok(v) = serde_json::to_value(&pod) {
+            *obj = v;
+        }
+    }
+
     fn prepare_create(&self, obj: &mut Value) {
         let mut pod: Pod = typed(obj);
         let mut spec = pod.spec.take().unwrap_or_default();
-        default_spec(&mut spec);
+        admit_spec(&mut spec);
         pod.status = Some(PodStatus {
             phase: Some("Pending".into()),
             qos_class: Some(qos_class(&spec).into()),
@@ -398,22 +668,54 @@ impl Kind for Pods {
         }
     }
 
-    fn validate(&self, obj: &Value) -> ErrorList {
-        let mut errs = meta::validate(obj, true, false);
-        match obj.get("spec") {
-            None => errs.push(FieldError::required(&Path::new("spec").child("containers"), "")),
-            Some(_) => {
-                let pod: Pod = typed(obj);
-                errs.extend(validate_spec(&pod.spec.unwrap_or_default(), &Path::new("spec")));
+    fn prepare_update(&self, old: &Value, new: &mut Value) {
+        super::keep_status(old, new);
+        // Ephemeral containers are written through their own subresource only.
+        match old.pointer("/spec/ephemeralContainers") {
+            Some(e) if new.get("spec").is_some_and(Value::is_object) => new["spec"]["ephemeralContainers"] = e.clone(),
+            _ => {
+                if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.remove("ephemeralContainers");
+                }
             }
+        }
+    }
+
+    fn part(&self, subresource: &str) -> Option<Part> {
+        (subresource == "ephemeralcontainers").then_some(Part::Named("ephemeralcontainers"))
+    }
+
+    fn prepare_part_update(&self, _part: &str, old: &Value, new: &mut Value) {
+        let mut merged = old.clone();
+        match new.pointer("/spec/ephemeralContainers") {
+            Some(e) => merged["spec"]["ephemeralContainers"] = e.clone(),
+            None => {
+                if let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.remove("ephemeralContainers");
+                }
+            }
+        }
+        merged["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
+        *new = merged;
+    }
+
+    fn validate(&self, obj: &Value) -> ErrorList {
+        let mut errs = validate_pod(obj);
+        if obj.pointer("/spec/ephemeralContainers").and_then(Value::as_array).is_some_and(|e| !e.is_empty()) {
+            errs.push(FieldError::forbidden(
+                &Path::new("spec").child("ephemeralContainers"),
+                "cannot be set on create",
+            ));
         }
         errs
     }
 
     fn validate_update(&self, old: &Value, new: &Value) -> ErrorList {
-        let mut errs = self.validate(new);
+        let mut errs = validate_pod(new);
         let (o, n): (Pod, Pod) = (typed(old), typed(new));
-        errs.extend(validate_spec_update(&o.spec.unwrap_or_default(), &n.spec.unwrap_or_default()));
+        let (o, n) = (o.spec.unwrap_or_default(), n.spec.unwrap_or_default());
+        errs.extend(validate_spec_update(&o, &n));
+        errs.extend(validate_ephemeral_update(&o, &n));
         errs
     }
 
@@ -608,6 +910,36 @@ mod tests {
         serde_json::from_value(v).expect("valid pod")
     }
 
+    /// What the registry does to a new pod before validation.
+    fn created(obj: &mut Value) {
+        Pods.default(obj);
+        Pods.prepare_create(obj);
+    }
+
+    #[test]
+    fn updates_are_defaulted_and_forbidden_changes_show_a_diff() {
+        // The tutorial: spring-pod applied, then the variant with a renamed container over it.
+        let mut old = json!({"metadata": {"name": "spring-pod", "namespace": "default"},
+            "spec": {"containers": [{"name": "spring-container", "image": "spring-server", "ports": [{"containerPort": 8080}]}]}});
+        created(&mut old);
+        let mut new = old.clone();
+        new["spec"]["containers"] = json!([{"name": "spring-container:latest", "image": "spring-server",
+            "imagePullPolicy": "Always", "ports": [{"containerPort": 8080}]}]);
+        Pods.default(&mut new);
+        let errs = Pods.validate_update(&old, &new);
+        let texts: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 2, "{texts:#?}");
+        assert!(texts[0].starts_with("spec.containers[0].name: Invalid value: \"spring-container:latest\""));
+        assert!(texts[1].starts_with(&format!("spec: Forbidden: {UPDATE_FORBIDDEN}\n  core.PodSpec{{\n")));
+        assert!(texts[1].contains("- \t\t\tName: \"spring-container\",\n+ \t\t\tName: \"spring-container:latest\","));
+        // A write that drops a defaulted field gets it back: no change at all.
+        let mut dropped = old.clone();
+        dropped["spec"]["containers"][0]["ports"][0].as_object_mut().map(|p| p.remove("protocol"));
+        dropped["spec"].as_object_mut().map(|s| s.remove("dnsPolicy"));
+        Pods.default(&mut dropped);
+        assert_eq!(dropped, old);
+    }
+
     #[test]
     fn pull_policy_defaults() {
         assert_eq!(default_pull_policy("nginx"), "Always");
@@ -622,7 +954,7 @@ mod tests {
     fn defaults_fill_what_kubernetes_fills() {
         let mut obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nginx-pod", "namespace": "default"},
             "spec": {"containers": [{"name": "nginx-container", "image": "nginx", "ports": [{"containerPort": 80}]}]}});
-        Pods.prepare_create(&mut obj);
+        created(&mut obj);
         let c = &obj["spec"]["containers"][0];
         assert_eq!(c["imagePullPolicy"], "Always");
         assert_eq!(c["ports"][0]["protocol"], "TCP");
@@ -637,10 +969,86 @@ mod tests {
     }
 
     #[test]
+    fn ephemeral_containers_are_added_through_their_subresource_only() {
+        let mut old = json!({"metadata": {"name": "p", "namespace": "default", "resourceVersion": "5"},
+            "spec": {"containers": [{"name": "app", "image": "busybox"}]}});
+        created(&mut old);
+        // Through the main resource they are ignored (kept as they were).
+        let mut main = old.clone();
+        main["spec"]["ephemeralContainers"] = json!([{"name": "dbg", "image": "busybox"}]);
+        Pods.prepare_update(&old, &mut main);
+        assert!(main["spec"].get("ephemeralContainers").is_none());
+        // Through pods/ephemeralcontainers: added, defaulted, validated.
+        let mut new = old.clone();
+        new["spec"]["ephemeralContainers"] =
+            json!([{"name": "dbg", "image": "busybox", "targetContainerName": "app", "stdin": true, "tty": true}]);
+        new["spec"]["containers"][0]["image"] = json!("ignored");
+        Pods.default(&mut new);
+        let part = Pods.part("ephemeralcontainers").expect("a part");
+        assert_eq!(part, Part::Named("ephemeralcontainers"));
+        Pods.prepare_part_update("ephemeralcontainers", &old, &mut new);
+        assert_eq!(new["spec"]["containers"][0]["image"], "busybox");
+        assert_eq!(new["spec"]["ephemeralContainers"][0]["imagePullPolicy"], "Always");
+        assert!(Pods.validate_update(&old, &new).is_empty(), "{:?}", Pods.validate_update(&old, &new));
+        // Once there, they may not change or go; names are unique across all containers.
+        let mut changed = new.clone();
+        changed["spec"]["ephemeralContainers"][0]["image"] = json!("other");
+        changed["spec"]["ephemeralContainers"].as_array_mut().expect("list").push(
+            json!({"name": "app", "image": "busybox", "imagePullPolicy": "Always", "ports": [{"containerPort": 80, "protocol": "TCP"}], "targetContainerName": "nope"}),
+        );
+        let texts: Vec<String> = Pods.validate_update(&new, &changed).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            texts,
+            [
+                "spec.ephemeralContainers[1].ports: Forbidden: cannot be set for an Ephemeral Container",
+                "spec.ephemeralContainers[1].targetContainerName: Not found: \"nope\"",
+                "spec.ephemeralContainers[1].name: Duplicate value: \"app\"",
+                "spec.ephemeralContainers[0]: Forbidden: existing ephemeral containers \"dbg\" may not be changed\n",
+            ]
+        );
+        let mut create = old.clone();
+        create["spec"]["ephemeralContainers"] =
+            json!([{"name": "dbg", "image": "busybox", "imagePullPolicy": "Always"}]);
+        let texts: Vec<String> = Pods.validate(&create).iter().map(ToString::to_string).collect();
+        assert_eq!(texts, ["spec.ephemeralContainers: Forbidden: cannot be set on create"]);
+    }
+
+    #[test]
+    fn env_sources_are_validated_as_upstream() {
+        let mut obj = json!({"metadata": {"name": "p", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                "env": [
+                    {"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "spec.foo"}}},
+                    {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels"}}},
+                    {"name": "C", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+                    {"name": "1D", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}}
+                ],
+                "envFrom": [{"secretRef": {"name": "s"}, "prefix": "9"}, {}]}]}});
+        created(&mut obj);
+        let texts: Vec<String> = Pods.validate(&obj).iter().map(ToString::to_string).collect();
+        let p = "spec.containers[0]";
+        assert_eq!(
+            texts,
+            [
+                format!(
+                    "{p}.env[0].valueFrom.fieldRef.fieldPath: Invalid value: \"spec.foo\": error converting fieldPath: field label not supported: spec.foo"
+                ),
+                format!(
+                    "{p}.env[1].valueFrom.fieldRef.fieldPath: Unsupported value: \"metadata.labels\": supported values: \"metadata.name\", \"metadata.namespace\", \"metadata.uid\", \"spec.nodeName\", \"spec.serviceAccountName\", \"status.hostIP\", \"status.hostIPs\", \"status.podIP\", \"status.podIPs\""
+                ),
+                format!("{p}.env[2].valueFrom: Invalid value: \"\": may not be specified when `value` is not empty"),
+                format!("{p}.env[3].name: Invalid value: \"1D\": {}", names::env_var_name("1D")[0]),
+                format!("{p}.envFrom[0].prefix: Invalid value: \"9\": {}", names::env_var_name("9")[0]),
+                format!("{p}.envFrom[1]: Invalid value: \"\": must specify one of: `configMapRef` or `secretRef`"),
+            ]
+        );
+    }
+
+    #[test]
     fn tutorial_container_name_is_rejected() {
         let mut obj = json!({"metadata": {"name": "spring-pod", "namespace": "default"},
             "spec": {"containers": [{"name": "spring-container:latest", "image": "spring-server"}]}});
-        Pods.prepare_create(&mut obj);
+        created(&mut obj);
         let errs = Pods.validate(&obj);
         assert_eq!(errs.len(), 1);
         assert_eq!(
@@ -653,7 +1061,7 @@ mod tests {
     fn spec_updates_limited_to_images() {
         let mut old = json!({"metadata": {"name": "p", "namespace": "default"},
             "spec": {"containers": [{"name": "c", "image": "a:1"}]}});
-        Pods.prepare_create(&mut old);
+        created(&mut old);
         let mut new = old.clone();
         new["spec"]["containers"][0]["image"] = json!("a:2");
         assert!(Pods.validate_update(&old, &new).is_empty());

@@ -2,7 +2,7 @@
 
 use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, roundtrip};
 use crate::field::{ErrorList, FieldError, Path};
-use crate::meta;
+use crate::{meta, names};
 use base64::Engine;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -70,24 +70,6 @@ fn secret_type(obj: &Value) -> &str {
     obj.get("type").and_then(Value::as_str).unwrap_or("")
 }
 
-/// `IsConfigMapKey`.
-fn config_key_errors(key: &str) -> Vec<String> {
-    let mut msgs = Vec::new();
-    if key.len() > 253 {
-        msgs.push("must be no more than 253 characters".to_string());
-    }
-    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
-        msgs.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string());
-    }
-    match key {
-        "." => msgs.push("must not be '.'".into()),
-        ".." => msgs.push("must not be '..'".into()),
-        k if k.starts_with("..") => msgs.push("must not start with '..'".into()),
-        _ => {}
-    }
-    msgs
-}
-
 impl Kind for Secrets {
     fn info(&self) -> &'static ResourceInfo {
         &INFO
@@ -95,16 +77,10 @@ impl Kind for Secrets {
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
         roundtrip::<Secret>("Secret", raw)
     }
-    fn prepare_create(&self, obj: &mut Value) {
+    fn default(&self, obj: &mut Value) {
         fold_string_data(obj);
         if secret_type(obj).is_empty() {
             obj["type"] = json!(OPAQUE);
-        }
-    }
-    fn prepare_update(&self, old: &Value, new: &mut Value) {
-        fold_string_data(new);
-        if secret_type(new).is_empty() {
-            new["type"] = old.get("type").cloned().unwrap_or_else(|| json!(OPAQUE));
         }
     }
     fn validate(&self, obj: &Value) -> ErrorList {
@@ -113,7 +89,7 @@ impl Kind for Secrets {
         let data = data(obj);
         let mut total = 0;
         for (k, v) in &data {
-            for m in config_key_errors(k) {
+            for m in names::config_key(k) {
                 errs.push(FieldError::invalid(&data_path.key(k), k.as_str(), m));
             }
             total += decoded(v).len();
@@ -217,7 +193,7 @@ mod tests {
     fn string_data_folds_into_data_and_type_defaults() {
         let mut obj = json!({"metadata": {"name": "s", "namespace": "default"},
             "data": {"a": b64("old"), "b": b64("keep")}, "stringData": {"a": "new"}});
-        Secrets.prepare_create(&mut obj);
+        Secrets.default(&mut obj);
         assert_eq!(obj["data"], json!({"a": b64("new"), "b": b64("keep")}));
         assert!(obj.get("stringData").is_none());
         assert_eq!(obj["type"], OPAQUE);
