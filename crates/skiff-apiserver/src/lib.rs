@@ -127,9 +127,9 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/api", get(api))
         .route("/apis", get(apis))
         .route("/api/v1", get(|| async { axum::Json(discovery::api_resource_list()) }))
-        .route("/openapi/v2", get(openapi_v2))
-        .route("/openapi/v3", get(|| async { axum::Json(openapi::v3_root()) }))
-        .route("/openapi/v3/api/v1", get(|| async { axum::Json(openapi::v3_core()) }))
+        .route("/openapi/v2", get(openapi::v2))
+        .route("/openapi/v3", get(openapi::v3_root))
+        .route("/openapi/v3/api/v1", get(openapi::v3_core))
         .route("/api/v1/{*rest}", axum::routing::any(rest::handle))
         .fallback(|| async { http::Failure(ApiError::NoResource) })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
@@ -177,10 +177,6 @@ async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response
 
 async fn apis(headers: HeaderMap) -> Response {
     discovery_response(&headers, false, discovery::api_group_list())
-}
-
-async fn openapi_v2() -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, openapi::V2_CONTENT_TYPE)], openapi::v2_protobuf()).into_response()
 }
 
 /// Entry points for the fuzz targets in `fuzz/`: the request decoders, reachable without a server.

@@ -1,139 +1,158 @@
-//! OpenAPI documents, enough for kubectl's validation: each kind's PATCH operation advertises the
-//! `fieldValidation` parameter, so kubectl leaves schema validation to the server.
-//! v3 is JSON; v2 is gnostic's protobuf `openapi_v2.Document`, encoded here by hand
-//! (a handful of nested messages does not justify a protobuf code generator).
+//! OpenAPI v2 and v3 documents for the served kinds, generated from k8s-openapi's typed structs
+//! (`schemas`), with their operations (`paths`). kubectl reads them for `explain` (v3 since 1.27;
+//! v2 with `--output plaintext-openapiv2`), for client-side validation (v2, when the server does
+//! not advertise `fieldValidation`, or for a `List`), and to learn that the PATCH operation takes
+//! `fieldValidation` (v3, then v2) so validation is left to the server.
+//!
+//! v2 is served as gnostic's protobuf (`gnostic`, what kubectl asks for) or JSON; v3 as JSON. The
+//! documents are built once, on first use, and served with an ETag; the v3 group document's URL
+//! carries its hash, so clients may cache it for good.
 
+mod gnostic;
+mod paths;
+mod schemas;
+
+use crate::http::Failure;
+use axum::extract::RawQuery;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use schemas::Flavor;
 use serde_json::{Value, json};
-use skiff_core::kinds;
+use sha2::Digest;
+use skiff_core::ApiError;
+use std::sync::LazyLock;
 
 pub const V2_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+const V3_GROUP_PATH: &str = "/openapi/v3/api/v1";
 
-fn item_path(k: &dyn kinds::Kind) -> String {
-    let i = k.info();
-    if i.namespaced {
-        format!("/api/v1/namespaces/{{namespace}}/{}/{{name}}", i.plural)
-    } else {
-        format!("/api/v1/{}/{{name}}", i.plural)
+#[derive(Debug, thiserror::Error)]
+pub enum OpenApiError {
+    #[error(transparent)]
+    Encode(#[from] gnostic::EncodeError),
+    #[error("OpenAPI document: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// One served representation with its hash.
+struct Cached {
+    body: Bytes,
+    content_type: &'static str,
+    hash: String,
+}
+
+impl Cached {
+    fn new(body: Vec<u8>, content_type: &'static str) -> Self {
+        let hash = sha2::Sha256::digest(&body).iter().map(|b| format!("{b:02X}")).collect();
+        Cached { body: body.into(), content_type, hash }
     }
-}
 
-/// A stable hash of the served document, for `serverRelativeURL`.
-fn doc_hash() -> String {
-    format!("skiff-{}-{}", env!("CARGO_PKG_VERSION"), kinds::all().len())
-}
-
-pub fn v3_root() -> Value {
-    json!({"paths": {"api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={}", doc_hash())},
-        "api": {"serverRelativeURL": format!("/openapi/v3/api?hash={}", doc_hash())}}})
-}
-
-pub fn v3_core() -> Value {
-    let mut paths = serde_json::Map::new();
-    let mut schemas = serde_json::Map::new();
-    for k in kinds::all() {
-        let i = k.info();
-        let gvk = json!({"group": "", "version": "v1", "kind": i.kind});
-        let schema_ref = json!({"$ref": format!("#/components/schemas/io.k8s.api.core.v1.{}", i.kind)});
-        let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": schema_ref}}}});
-        let params = json!([
-            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}}
-        ]);
-        paths.insert(
-            item_path(*k),
-            json!({
-                "get": {"operationId": format!("read{}", i.kind), "x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk, "responses": ok},
-                "put": {"operationId": format!("replace{}", i.kind), "x-kubernetes-action": "put", "x-kubernetes-group-version-kind": gvk, "parameters": params, "responses": ok},
-                "patch": {"operationId": format!("patch{}", i.kind), "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk, "parameters": params, "responses": ok},
-                "delete": {"operationId": format!("delete{}", i.kind), "x-kubernetes-action": "delete", "x-kubernetes-group-version-kind": gvk, "responses": ok}
-            }),
-        );
-        schemas.insert(
-            format!("io.k8s.api.core.v1.{}", i.kind),
-            json!({"type": "object", "x-kubernetes-group-version-kind": [gvk],
-                "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                    "metadata": {"type": "object"}, "spec": {"type": "object"}, "status": {"type": "object"}}}),
-        );
+    fn etag(&self) -> String {
+        format!("\"{}\"", self.hash)
     }
-    json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": format!("v1.{}.0", crate::discovery::KUBE_MINOR)},
-        "paths": paths, "components": {"schemas": schemas}})
-}
 
-/// Protobuf wire encoding helpers: only length-delimited fields are needed.
-fn varint(mut n: u64, out: &mut Vec<u8>) {
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            return;
+    /// 304 when the client already has this version; `immutable` for URLs naming the hash.
+    fn respond(&self, headers: &HeaderMap, immutable: bool) -> Response {
+        let etag = self.etag();
+        let cache = if immutable { "public, immutable" } else { "no-cache, private" };
+        let fresh = headers
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        let mut resp = if fresh {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            (StatusCode::OK, self.body.clone()).into_response()
+        };
+        let h = resp.headers_mut();
+        if !fresh {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
         }
-        out.push(b | 0x80);
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            h.insert(header::ETAG, v);
+        }
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        h.insert(header::VARY, HeaderValue::from_static("Accept"));
+        resp
     }
 }
 
-fn field(num: u32, payload: &[u8], out: &mut Vec<u8>) {
-    varint(u64::from(num << 3 | 2), out);
-    varint(payload.len() as u64, out);
-    out.extend_from_slice(payload);
+struct Documents {
+    v2_json: Cached,
+    v2_protobuf: Cached,
+    v3_root: Cached,
+    v3_core: Cached,
 }
 
-fn msg(fields: &[(u32, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (n, p) in fields {
-        field(*n, p, &mut out);
+static DOCUMENTS: LazyLock<Result<Documents, OpenApiError>> = LazyLock::new(build);
+
+fn info() -> Value {
+    json!({"title": "Kubernetes", "version": format!("v1.{}.0", crate::discovery::KUBE_MINOR)})
+}
+
+/// The v2 document as JSON.
+fn v2_document() -> Value {
+    let g = schemas::generate(Flavor::V2);
+    json!({"swagger": "2.0", "info": info(), "paths": paths::paths(Flavor::V2, &g), "definitions": g.definitions})
+}
+
+/// The v3 document of the core group (`api/v1`).
+fn v3_document() -> Value {
+    let g = schemas::generate(Flavor::V3);
+    json!({"openapi": "3.0.0", "info": info(), "paths": paths::paths(Flavor::V3, &g),
+        "components": {"schemas": g.definitions}})
+}
+
+fn build() -> Result<Documents, OpenApiError> {
+    let v2 = v2_document();
+    let v2_protobuf = Cached::new(gnostic::encode_document(&v2)?, V2_CONTENT_TYPE);
+    let v2_json = Cached::new(serde_json::to_vec(&v2)?, "application/json");
+    let v3_core = Cached::new(serde_json::to_vec(&v3_document())?, "application/json");
+    let root = json!({"paths": {"api/v1": {"serverRelativeURL": format!("{V3_GROUP_PATH}?hash={}", v3_core.hash)}}});
+    let v3_root = Cached::new(serde_json::to_vec(&root)?, "application/json");
+    Ok(Documents { v2_json, v2_protobuf, v3_root, v3_core })
+}
+
+/// `respond` with the documents, or a 500 Status if they could not be built.
+fn with_documents(respond: impl FnOnce(&Documents) -> Response) -> Response {
+    match DOCUMENTS.as_ref() {
+        Ok(d) => respond(d),
+        Err(e) => Failure(ApiError::Internal(e.to_string())).into_response(),
     }
-    out
 }
 
-fn s(v: &str) -> Vec<u8> {
-    v.as_bytes().to_vec()
+/// kubectl asks for `application/com.github.proto-openapi.spec.v2@v1.0+protobuf`; anything else
+/// gets JSON, as upstream does.
+fn wants_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("com.github.proto-openapi.spec.v2"))
 }
 
-/// `openapi_v2.Document` with, per kind, a PATCH operation carrying the `fieldValidation` query
-/// parameter and the `x-kubernetes-group-version-kind` extension.
-pub fn v2_protobuf() -> Vec<u8> {
-    let mut named_paths = Vec::new();
-    for k in kinds::all() {
-        let i = k.info();
-        // NonBodyParameter.query_parameter_sub_schema{in=2, name=4, type=6}
-        let query = msg(&[(2, s("query")), (4, s("fieldValidation")), (6, s("string"))]);
-        let non_body = msg(&[(3, query)]);
-        let parameter = msg(&[(2, non_body)]);
-        let parameters_item = msg(&[(1, parameter)]);
-        let gvk_yaml = format!("group: \"\"\nkind: {}\nversion: v1\n", i.kind);
-        let any = msg(&[(2, s(&gvk_yaml))]);
-        let named_any = msg(&[(1, s("x-kubernetes-group-version-kind")), (2, any)]);
-        // Operation{parameters=8, vendor_extension=13}
-        let operation = msg(&[(8, parameters_item), (13, named_any)]);
-        // PathItem{patch=8}
-        let path_item = msg(&[(8, operation)]);
-        named_paths.push((2, msg(&[(1, s(&item_path(*k))), (2, path_item)])));
-    }
-    let paths = msg(&named_paths);
-    let info = msg(&[(1, s("Kubernetes")), (2, s(&format!("v1.{}.0", crate::discovery::KUBE_MINOR)))]);
-    msg(&[(1, s("2.0")), (2, info), (8, paths)])
+/// `GET /openapi/v2`.
+pub async fn v2(headers: HeaderMap) -> Response {
+    with_documents(|d| {
+        let doc = if wants_protobuf(&headers) { &d.v2_protobuf } else { &d.v2_json };
+        doc.respond(&headers, false)
+    })
+}
+
+/// `GET /openapi/v3`: where each group version's document is.
+pub async fn v3_root(headers: HeaderMap) -> Response {
+    with_documents(|d| d.v3_root.respond(&headers, false))
+}
+
+/// `GET /openapi/v3/api/v1`.
+pub async fn v3_core(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    with_documents(|d| {
+        let mut params = query.as_deref().into_iter().flat_map(|q| form_urlencoded::parse(q.as_bytes()));
+        let immutable = params.any(|(k, v)| k == "hash" && v == d.v3_core.hash);
+        d.v3_core.respond(&headers, immutable)
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn v3_advertises_field_validation_on_pod_patch() {
-        let doc = v3_core();
-        let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Pod");
-        assert!(patch["parameters"].as_array().expect("params").iter().any(|p| p["name"] == "fieldValidation"));
-    }
-
-    #[test]
-    fn v2_protobuf_is_well_formed() {
-        let b = v2_protobuf();
-        // Document field 1 (swagger) comes first: tag 0x0a, length 3, "2.0".
-        assert_eq!(&b[..5], b"\x0a\x032.0");
-        assert!(b.windows(15).any(|w| w == b"fieldValidation"));
-    }
-}
+mod tests;

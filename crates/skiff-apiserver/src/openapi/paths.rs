@@ -1,0 +1,211 @@
+//! The operations on each served kind, in v2 or v3 form. kubectl reads two things here: the
+//! `x-kubernetes-group-version-kind` of an operation (explain finds a resource's kind through it)
+//! and the `fieldValidation` parameter of the PATCH operation (present: kubectl leaves schema
+//! validation to the server).
+//!
+//! No PATCH operation lists the patch content types (v2 `consumes`, v3 `requestBody`): kubectl
+//! would then compute strategic merge patches from these schemas, which lack upstream's
+//! `x-kubernetes-patch-merge-key` extensions; without them it uses its compiled-in types.
+
+use super::schemas::{Flavor, Generated, MetaNames, Served};
+use serde_json::{Map, Value, json};
+
+#[derive(Clone, Copy)]
+enum In {
+    Path,
+    Query,
+}
+
+#[derive(Clone, Copy)]
+struct Param {
+    name: &'static str,
+    at: In,
+    ty: &'static str,
+    description: &'static str,
+}
+
+const NAME: Param = Param { name: "name", at: In::Path, ty: "string", description: "name of the object" };
+const NAMESPACE: Param = Param {
+    name: "namespace",
+    at: In::Path,
+    ty: "string",
+    description: "object name and auth scope, such as for teams and projects",
+};
+const PRETTY: Param =
+    Param { name: "pretty", at: In::Query, ty: "string", description: "If 'true', then the output is pretty printed." };
+const DRY_RUN: Param = Param {
+    name: "dryRun",
+    at: In::Query,
+    ty: "string",
+    description: "When present, indicates that modifications should not be persisted. The only valid value is \"All\".",
+};
+const FIELD_MANAGER: Param = Param {
+    name: "fieldManager",
+    at: In::Query,
+    ty: "string",
+    description: "A name associated with the actor or entity that is making these changes.",
+};
+const FIELD_VALIDATION: Param = Param {
+    name: "fieldValidation",
+    at: In::Query,
+    ty: "string",
+    description: "How the server treats unknown or duplicate fields in the body: Ignore, Warn or Strict.",
+};
+const FORCE: Param =
+    Param { name: "force", at: In::Query, ty: "boolean", description: "Force is going to \"force\" Apply requests." };
+const GRACE_PERIOD: Param = Param {
+    name: "gracePeriodSeconds",
+    at: In::Query,
+    ty: "integer",
+    description: "The duration in seconds before the object should be deleted.",
+};
+const LABEL_SELECTOR: Param = Param {
+    name: "labelSelector",
+    at: In::Query,
+    ty: "string",
+    description: "A selector to restrict the list of returned objects by their labels.",
+};
+const FIELD_SELECTOR: Param = Param {
+    name: "fieldSelector",
+    at: In::Query,
+    ty: "string",
+    description: "A selector to restrict the list of returned objects by their fields.",
+};
+const RESOURCE_VERSION: Param = Param {
+    name: "resourceVersion",
+    at: In::Query,
+    ty: "string",
+    description: "Constrains which resource versions a request may be served from.",
+};
+const WATCH: Param = Param {
+    name: "watch",
+    at: In::Query,
+    ty: "boolean",
+    description: "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications.",
+};
+
+impl Param {
+    fn to_json(self, flavor: Flavor) -> Value {
+        let at = match self.at {
+            In::Path => "path",
+            In::Query => "query",
+        };
+        let mut p = json!({"name": self.name, "in": at, "description": self.description});
+        if matches!(self.at, In::Path) {
+            p["required"] = true.into();
+        }
+        match flavor {
+            Flavor::V2 => {
+                p["type"] = self.ty.into();
+                p["uniqueItems"] = true.into();
+            }
+            Flavor::V3 => p["schema"] = json!({"type": self.ty, "uniqueItems": true}),
+        }
+        p
+    }
+}
+
+struct Op<'a> {
+    method: &'static str,
+    action: &'static str,
+    verb: &'static str,
+    params: &'a [Param],
+    body: Option<&'a str>,
+    response: &'a str,
+}
+
+impl<'a> Op<'a> {
+    const fn new(method: &'static str, action: &'static str, verb: &'static str, response: &'a str) -> Self {
+        Op { method, action, verb, params: &[], body: None, response }
+    }
+
+    const fn params(self, params: &'a [Param]) -> Self {
+        Op { params, ..self }
+    }
+
+    const fn body(self, body: &'a str) -> Self {
+        Op { body: Some(body), ..self }
+    }
+}
+
+/// One operation; `all_namespaces` for the list of a namespaced kind across namespaces.
+fn operation(flavor: Flavor, s: &Served, op: &Op, all_namespaces: bool) -> Value {
+    let info = s.kind.info();
+    let scope = match (info.namespaced, all_namespaces) {
+        (true, false) => ("Namespaced", ""),
+        (true, true) => ("", "ForAllNamespaces"),
+        (false, _) => ("", ""),
+    };
+    let response = flavor.ref_to(op.response);
+    let ok = match flavor {
+        Flavor::V2 => json!({"description": "OK", "schema": response}),
+        Flavor::V3 => json!({"description": "OK", "content": {"application/json": {"schema": response}}}),
+    };
+    let mut params: Vec<Value> = op.params.iter().map(|p| p.to_json(flavor)).collect();
+    let mut o = json!({
+        "description": format!("{} {}", op.verb, info.kind),
+        "operationId": format!("{}CoreV1{}{}{}", op.verb, scope.0, info.kind, scope.1),
+        "tags": ["core_v1"],
+        "responses": {"200": ok, "401": {"description": "Unauthorized"}},
+        "x-kubernetes-action": op.action,
+        "x-kubernetes-group-version-kind": s.gvk,
+    });
+    if let Some(body) = op.body {
+        let schema = flavor.ref_to(body);
+        match flavor {
+            Flavor::V2 => params.insert(0, json!({"name": "body", "in": "body", "required": true, "schema": schema})),
+            Flavor::V3 => o["requestBody"] = json!({"required": true, "content": {"*/*": {"schema": schema}}}),
+        }
+    }
+    if !params.is_empty() {
+        o["parameters"] = params.into();
+    }
+    o
+}
+
+fn path_item(flavor: Flavor, s: &Served, ops: &[Op], common: &[Param], all_namespaces: bool) -> Value {
+    let mut item = Map::new();
+    for op in ops {
+        item.insert(op.method.into(), operation(flavor, s, op, all_namespaces));
+    }
+    item.insert("parameters".into(), common.iter().map(|p| p.to_json(flavor)).collect::<Vec<_>>().into());
+    Value::Object(item)
+}
+
+fn add_kind(flavor: Flavor, s: &Served, meta: &MetaNames, paths: &mut Map<String, Value>) {
+    let info = s.kind.info();
+    let (prefix, scope): (String, &[Param]) = if info.namespaced {
+        (format!("/api/v1/namespaces/{{namespace}}/{}", info.plural), &[NAMESPACE, PRETTY])
+    } else {
+        (format!("/api/v1/{}", info.plural), &[PRETTY])
+    };
+    let write = [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION];
+    let list_params = [LABEL_SELECTOR, FIELD_SELECTOR, RESOURCE_VERSION, WATCH];
+    let list = Op::new("get", "list", "list", &s.list_name).params(&list_params);
+    let create = Op::new("post", "post", "create", &s.name).params(&write).body(&s.name);
+    paths.insert(prefix.clone(), path_item(flavor, s, &[list, create], scope, false));
+
+    let item = [
+        Op::new("get", "get", "read", &s.name),
+        Op::new("put", "put", "replace", &s.name).params(&write).body(&s.name),
+        // No body description: see the module comment.
+        Op::new("patch", "patch", "patch", &s.name).params(&[DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION, FORCE]),
+        Op::new("delete", "delete", "delete", &meta.status).params(&[DRY_RUN, GRACE_PERIOD]).body(&meta.delete_options),
+    ];
+    let item_scope: Vec<Param> = std::iter::once(NAME).chain(scope.iter().copied()).collect();
+    paths.insert(format!("{prefix}/{{name}}"), path_item(flavor, s, &item, &item_scope, false));
+
+    if info.namespaced {
+        let list = Op::new("get", "list", "list", &s.list_name).params(&list_params);
+        paths.insert(format!("/api/v1/{}", info.plural), path_item(flavor, s, &[list], &[PRETTY], true));
+    }
+}
+
+/// The `paths` object of a document.
+pub fn paths(flavor: Flavor, generated: &Generated) -> Map<String, Value> {
+    let mut paths = Map::new();
+    for s in &generated.served {
+        add_kind(flavor, s, &generated.meta, &mut paths);
+    }
+    paths
+}
