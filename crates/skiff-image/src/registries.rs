@@ -61,6 +61,15 @@ pub struct Tls {
 pub struct Endpoint {
     pub plain_http: bool,
     pub host: String,
+    /// A mirror standing in for the image's registry (error messages name it).
+    pub mirror: bool,
+}
+
+impl Endpoint {
+    /// `http://host` or `https://host`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.plain_http { "http" } else { "https" }, self.host)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,14 +96,36 @@ impl Registries {
     /// Where to pull `registry`'s images from, in order: its mirrors, then the registry itself.
     pub fn endpoints(&self, registry: &str) -> Vec<Endpoint> {
         let mirrors = self.mirrors.get(registry).or_else(|| self.mirrors.get("*"));
-        let mut out: Vec<Endpoint> =
-            mirrors.into_iter().flat_map(|m| m.endpoint.iter()).filter_map(|e| parse_endpoint(e)).collect();
         let upstream = if registry == crate::reference::DEFAULT_REGISTRY { "registry-1.docker.io" } else { registry };
-        let own = Endpoint { plain_http: false, host: upstream.to_string() };
-        if !out.contains(&own) && (!self.disable_default_endpoint || out.is_empty()) {
+        let mut out: Vec<Endpoint> = mirrors
+            .into_iter()
+            .flat_map(|m| m.endpoint.iter())
+            .filter_map(|e| parse_endpoint(e))
+            .map(|(scheme, host)| Endpoint {
+                plain_http: scheme.unwrap_or_else(|| self.plain_by_default(&host)),
+                mirror: host != upstream,
+                host,
+            })
+            .collect();
+        let own = self.endpoint_for(upstream);
+        if !out.iter().any(|e| e.host == own.host && e.plain_http == own.plain_http)
+            && (!self.disable_default_endpoint || out.is_empty())
+        {
             out.push(own);
         }
         out
+    }
+
+    /// The registry `host` itself (what `push` talks to).
+    pub fn endpoint_for(&self, host: &str) -> Endpoint {
+        Endpoint { plain_http: self.plain_by_default(host), host: host.to_string(), mirror: false }
+    }
+
+    /// Whether `host` is spoken to in plain HTTP when nothing says otherwise: loopback registries
+    /// are, as Docker and containerd treat them (`docker run registry` serves plain HTTP), unless
+    /// registries.yaml has TLS settings for them.
+    fn plain_by_default(&self, host: &str) -> bool {
+        is_loopback(host) && self.config(host).is_none_or(|c| c.tls.is_none())
     }
 
     pub fn config(&self, host: &str) -> Option<&HostConfig> {
@@ -102,16 +133,33 @@ impl Registries {
     }
 }
 
-fn parse_endpoint(e: &str) -> Option<Endpoint> {
-    let (plain_http, rest) = if let Some(r) = e.strip_prefix("http://") {
-        (true, r)
-    } else if let Some(r) = e.strip_prefix("https://") {
-        (false, r)
+/// `localhost`, `127.0.0.0/8` or `::1`, with or without a port (`[::1]:5000`).
+pub fn is_loopback(host: &str) -> bool {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
     } else {
-        (false, e)
+        match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        }
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A mirror endpoint: its scheme when it names one (`Some(true)` for http), and its host[:port].
+fn parse_endpoint(e: &str) -> Option<(Option<bool>, String)> {
+    let (scheme, rest) = if let Some(r) = e.strip_prefix("http://") {
+        (Some(true), r)
+    } else if let Some(r) = e.strip_prefix("https://") {
+        (Some(false), r)
+    } else {
+        (None, e)
     };
     let host = rest.trim_end_matches('/').split('/').next()?.to_string();
-    (!host.is_empty()).then_some(Endpoint { plain_http, host })
+    (!host.is_empty()).then_some((scheme, host))
 }
 
 impl Auth {
@@ -162,15 +210,15 @@ mod tests {
         assert_eq!(
             r.endpoints("docker.io"),
             vec![
-                Endpoint { plain_http: true, host: "127.0.0.1:5000".into() },
-                Endpoint { plain_http: false, host: "registry-1.docker.io".into() }
+                Endpoint { plain_http: true, host: "127.0.0.1:5000".into(), mirror: true },
+                Endpoint { plain_http: false, host: "registry-1.docker.io".into(), mirror: false }
             ]
         );
-        assert_eq!(r.endpoints("quay.io"), vec![Endpoint { plain_http: false, host: "quay.io".into() }]);
+        assert_eq!(r.endpoints("quay.io"), vec![Endpoint { plain_http: false, host: "quay.io".into(), mirror: false }]);
         let mirrors_only = Registries { disable_default_endpoint: true, ..r.clone() };
         assert_eq!(
             mirrors_only.endpoints("docker.io"),
-            vec![Endpoint { plain_http: true, host: "127.0.0.1:5000".into() }]
+            vec![Endpoint { plain_http: true, host: "127.0.0.1:5000".into(), mirror: true }]
         );
         let cfg = r.config("127.0.0.1:5000").expect("config");
         assert_eq!(cfg.auth.as_ref().and_then(Auth::credentials), Some(("me".into(), "pw".into())));
@@ -178,6 +226,37 @@ mod tests {
         assert!(Registries::load(&dir.path().join("missing.yaml")).expect("missing is empty").mirrors.is_empty());
         std::fs::write(&p, "mirrors: [").expect("write");
         assert!(Registries::load(&p).is_err());
+    }
+
+    #[test]
+    fn loopback_registries_are_plain_http_unless_configured_for_tls() {
+        for host in ["localhost:5000", "LOCALHOST", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "::1"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["registry-1.docker.io", "10.0.0.1:5000", "[fe80::1]:5000", "localhost.example.com:5000"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+        let r = Registries::default();
+        assert_eq!(
+            r.endpoints("localhost:5000"),
+            vec![Endpoint { plain_http: true, host: "localhost:5000".into(), mirror: false }]
+        );
+        assert!(r.endpoint_for("[::1]:5000").plain_http);
+        assert!(!r.endpoint_for("quay.io").plain_http);
+        // A scheme-less loopback mirror is plain too; an explicit https:// is kept.
+        let mut r = Registries::default();
+        r.mirrors.insert(
+            "docker.io".into(),
+            Mirror { endpoint: vec!["127.0.0.1:5000".into(), "https://localhost:5001".into()] },
+        );
+        let eps = r.endpoints("docker.io");
+        assert_eq!(
+            (eps[0].plain_http, eps[1].plain_http, eps[1].url()),
+            (true, false, "https://localhost:5001".into())
+        );
+        // TLS settings for a loopback host mean it serves HTTPS.
+        r.configs.insert("127.0.0.1:5443".into(), HostConfig { tls: Some(Tls::default()), ..Default::default() });
+        assert!(!r.endpoint_for("127.0.0.1:5443").plain_http);
     }
 
     #[test]

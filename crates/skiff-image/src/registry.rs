@@ -2,10 +2,15 @@
 //! multi-platform indexes resolved to this node's platform, parallel verified layer downloads,
 //! mirrors and credentials from `registries.yaml` (and Docker auth files).
 
+mod error;
+
+pub use error::{Attempt, Failure, Stage};
+
 use crate::digest::{Digest, Hashing};
 use crate::reference::Reference;
 use crate::registries::{Endpoint, Registries, auth_key_matches, docker_auth, entry_credentials};
 use crate::store::{Image, ImageStore, StoreError, digest_of};
+use error::Context;
 use futures::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
@@ -25,10 +30,11 @@ const PARALLEL_LAYERS: usize = 4;
 pub enum RegistryError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("pulling {reference}: {}", .errors.join("; "))]
-    Pull { reference: String, errors: Vec<String> },
-    #[error("pushing {reference} to {endpoint}: {message}")]
-    Push { reference: String, endpoint: String, message: String },
+    /// Every endpoint failed; the message is containerd's, one line per endpoint when several.
+    #[error("{}", error::pull_message(.reference, .attempts))]
+    Pull { reference: String, attempts: Vec<Attempt> },
+    #[error("failed to push {reference:?} to {}: {failure}", .endpoint.url())]
+    Push { reference: String, endpoint: Endpoint, failure: Failure },
 }
 
 /// Where to get credentials and TLS settings.
@@ -79,13 +85,13 @@ impl Transport {
         }
     }
 
-    fn client(&self, ep: &Endpoint) -> Result<Client, String> {
+    fn client(&self, ep: &Endpoint) -> Result<Client, Failure> {
         // oci-client's TLS has no built-in crypto provider: use ring, as the API server does.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tls = self.registries.config(&ep.host).and_then(|c| c.tls.clone()).unwrap_or_default();
         let mut extra = Vec::new();
         if let Some(ca) = &tls.ca_file {
-            let data = std::fs::read(ca).map_err(|e| format!("reading {ca}: {e}"))?;
+            let data = std::fs::read(ca).map_err(|e| Failure::Other(format!("reading {ca}: {e}")))?;
             extra.push(Certificate { encoding: CertificateEncoding::Pem, data });
         }
         Ok(Client::new(ClientConfig {
@@ -96,17 +102,6 @@ impl Transport {
             connect_timeout: Some(std::time::Duration::from_secs(10)),
             ..Default::default()
         }))
-    }
-}
-
-/// A registry client error in words that say what to do about it.
-fn describe(e: oci_client::errors::OciDistributionError, host: &str) -> String {
-    use oci_client::errors::OciDistributionError as E;
-    match e {
-        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => format!(
-            "unauthorized ({e}): give credentials for {host}: an imagePullSecret of the pod, DATA_DIR/registries.yaml (configs.\"{host}\".auth) or a Docker auth file"
-        ),
-        other => other.to_string(),
     }
 }
 
@@ -145,18 +140,17 @@ pub async fn pull(
     reference: &Reference,
     progress: &dyn Progress,
 ) -> Result<Image, RegistryError> {
-    let mut errors = Vec::new();
+    let mut attempts = Vec::new();
     for ep in transport.registries.endpoints(&reference.registry) {
-        let scheme = if ep.plain_http { "http" } else { "https" };
         match pull_from(store, transport, &ep, reference, progress).await {
             Ok(img) => return Ok(img),
-            Err(e) => {
-                tracing::debug!(endpoint = %ep.host, error = %e, "pull attempt failed");
-                errors.push(format!("{scheme}://{}: {e}", ep.host));
+            Err((stage, failure)) => {
+                tracing::debug!(endpoint = %ep.host, error = %failure, "pull attempt failed");
+                attempts.push(Attempt { endpoint: ep, stage, failure });
             }
         }
     }
-    Err(RegistryError::Pull { reference: reference.to_string(), errors })
+    Err(RegistryError::Pull { reference: reference.to_string(), attempts })
 }
 
 async fn pull_from(
@@ -165,52 +159,59 @@ async fn pull_from(
     ep: &Endpoint,
     reference: &Reference,
     progress: &dyn Progress,
-) -> Result<Image, String> {
-    let client = transport.client(ep)?;
+) -> Result<Image, (Stage, Failure)> {
+    let name = reference.to_string();
+    let ctx = Context { reference: &name, endpoint: ep, push: false };
+    let resolve = |f: Failure| (Stage::Resolve, f);
+    let other = |m: String| (Stage::Resolve, Failure::Other(m));
+    let client = transport.client(ep).map_err(resolve)?;
     let auth = transport.auth(&ep.host);
     let accepted = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
     let target = oci_ref(&ep.host, reference);
     // Authenticate first: registries with plain basic auth (no token service) need it up front.
-    client.auth(&target, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| describe(e, &ep.host))?;
-    let (bytes, _) = client.pull_manifest_raw(&target, &auth, &accepted).await.map_err(|e| describe(e, &ep.host))?;
+    client.auth(&target, &auth, oci_client::RegistryOperation::Pull).await.map_err(|e| resolve(ctx.oci(e)))?;
+    let (bytes, _) = client.pull_manifest_raw(&target, &auth, &accepted).await.map_err(|e| resolve(ctx.oci(e)))?;
     let mut bytes = bytes.to_vec();
     let mut digest = Digest::of(&bytes);
     if let Some(want) = &reference.digest
         && digest.as_str() != want
     {
-        return Err(format!("manifest digest {digest} does not match the requested {want}"));
+        return Err(other(format!("manifest digest {digest} does not match the requested {want}")));
     }
-    let mut doc: Value = serde_json::from_slice(&bytes).map_err(|e| format!("manifest is not JSON: {e}"))?;
+    let mut doc: Value = serde_json::from_slice(&bytes).map_err(|e| other(format!("manifest is not JSON: {e}")))?;
     if matches!(media_type_of(&doc).as_str(), OCI_INDEX | DOCKER_LIST) {
-        let platform_digest = pick_platform(&doc)?;
+        let platform_digest = pick_platform(&doc).map_err(other)?;
         let by_digest = OciRef::with_digest(ep.host.clone(), reference.repository.clone(), platform_digest.clone());
-        let (b, _) = client.pull_manifest_raw(&by_digest, &auth, &accepted).await.map_err(|e| describe(e, &ep.host))?;
+        let (b, _) = client.pull_manifest_raw(&by_digest, &auth, &accepted).await.map_err(|e| resolve(ctx.oci(e)))?;
         bytes = b.to_vec();
         digest = Digest::of(&bytes);
         if digest.as_str() != platform_digest {
-            return Err(format!("manifest digest {digest} does not match the index entry {platform_digest}"));
+            return Err(other(format!("manifest digest {digest} does not match the index entry {platform_digest}")));
         }
-        doc = serde_json::from_slice(&bytes).map_err(|e| format!("manifest is not JSON: {e}"))?;
+        doc = serde_json::from_slice(&bytes).map_err(|e| other(format!("manifest is not JSON: {e}")))?;
     }
     let manifest_type = media_type_of(&doc);
-    let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| format!("unsupported manifest: {e}"))?;
+    let manifest: ImageManifest =
+        serde_json::from_slice(&bytes).map_err(|e| other(format!("unsupported manifest: {e}")))?;
+    let copy = |m: String| (Stage::Copy, Failure::Other(m));
 
     let blobs: Vec<Descriptor> =
         std::iter::once(manifest.config().clone()).chain(manifest.layers().iter().cloned()).collect();
     // Collected first: a lazy `map` here makes the future not `Send` for every lifetime (rustc #110338).
-    let fetches: Vec<_> = blobs.iter().map(|d| Box::pin(fetch_blob(store, &client, &target, d, progress))).collect();
-    let results: Vec<Result<(), String>> =
+    let fetches: Vec<_> =
+        blobs.iter().map(|d| Box::pin(fetch_blob(store, &client, &target, d, progress, &ctx))).collect();
+    let results: Vec<Result<(), Failure>> =
         futures::stream::iter(fetches).buffer_unordered(PARALLEL_LAYERS).collect().await;
-    results.into_iter().collect::<Result<Vec<()>, String>>()?;
+    results.into_iter().collect::<Result<Vec<()>, Failure>>().map_err(|f| (Stage::Copy, f))?;
 
-    store.put_blob(&bytes[..], Some(&digest)).map_err(|e| e.to_string())?;
+    store.put_blob(&bytes[..], Some(&digest)).map_err(|e| copy(e.to_string()))?;
     let desc = Descriptor::new(
         MediaType::from(manifest_type.as_str()),
         bytes.len() as u64,
-        crate::store::oci_digest(&digest).map_err(|e| e.to_string())?,
+        crate::store::oci_digest(&digest).map_err(|e| copy(e.to_string()))?,
     );
-    store.tag(reference, &desc).map_err(|e| e.to_string())?;
-    store.image(reference).map_err(|e| e.to_string())
+    store.tag(reference, &desc).map_err(|e| copy(e.to_string()))?;
+    store.image(reference).map_err(|e| copy(e.to_string()))
 }
 
 /// What a pull reports as it goes (the CLI draws progress bars on a terminal).
@@ -235,18 +236,20 @@ async fn fetch_blob(
     target: &OciRef,
     desc: &Descriptor,
     progress: &dyn Progress,
-) -> Result<(), String> {
+    ctx: &Context<'_>,
+) -> Result<(), Failure> {
     use futures::TryStreamExt;
     use std::io::Write;
-    let digest = digest_of(desc).map_err(|e| e.to_string())?;
+    let local = |e: &dyn std::fmt::Display| Failure::Other(e.to_string());
+    let digest = digest_of(desc).map_err(|e| local(&e))?;
     if store.has_blob(&digest) {
         progress.finish(digest.as_str(), true);
         return Ok(());
     }
     let partial = store.root().join("tmp").join(format!("partial-{}", digest.hex()));
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&partial).map_err(|e| e.to_string())?;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&partial).map_err(|e| local(&e))?;
     // One downloader per blob; a concurrent pull of the same blob waits, then finds it stored.
-    file.lock().map_err(|e| e.to_string())?;
+    file.lock().map_err(|e| local(&e))?;
     if store.has_blob(&digest) {
         let _ = std::fs::remove_file(&partial);
         progress.finish(digest.as_str(), true);
@@ -254,44 +257,43 @@ async fn fetch_blob(
     }
     let offset = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut stream = if offset > 0 && offset < desc.size() {
-        match client
-            .pull_blob_stream_partial(target, digest.as_str(), offset, None)
-            .await
-            .map_err(|e| format!("blob {digest}: {e}"))?
-        {
+        match client.pull_blob_stream_partial(target, digest.as_str(), offset, None).await.map_err(|e| ctx.oci(e))? {
             oci_client::client::BlobResponse::Partial(s) => {
                 progress.start(digest.as_str(), desc.size(), offset);
                 s
             }
             oci_client::client::BlobResponse::Full(s) => {
                 // The registry ignored the range: start over.
-                file.set_len(0).map_err(|e| e.to_string())?;
+                file.set_len(0).map_err(|e| local(&e))?;
                 progress.start(digest.as_str(), desc.size(), 0);
                 s
             }
         }
     } else {
-        file.set_len(0).map_err(|e| e.to_string())?;
+        file.set_len(0).map_err(|e| local(&e))?;
         progress.start(digest.as_str(), desc.size(), 0);
-        client.pull_blob_stream(target, digest.as_str()).await.map_err(|e| format!("blob {digest}: {e}"))?
+        client.pull_blob_stream(target, digest.as_str()).await.map_err(|e| ctx.oci(e))?
     };
-    while let Some(chunk) = stream.stream.try_next().await.map_err(|e| format!("blob {digest}: {e}"))? {
-        file.write_all(&chunk).map_err(|e| e.to_string())?;
+    while let Some(chunk) =
+        stream.stream.try_next().await.map_err(|e| ctx.oci(oci_client::errors::OciDistributionError::IoError(e)))?
+    {
+        file.write_all(&chunk).map_err(|e| local(&e))?;
         progress.advance(digest.as_str(), chunk.len() as u64);
     }
-    file.sync_all().map_err(|e| e.to_string())?;
-    let mut check = Hashing::new(std::fs::File::open(&partial).map_err(|e| e.to_string())?);
-    std::io::copy(&mut check, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    file.sync_all().map_err(|e| local(&e))?;
+    let mut check = Hashing::new(std::fs::File::open(&partial).map_err(|e| local(&e))?);
+    std::io::copy(&mut check, &mut std::io::sink()).map_err(|e| local(&e))?;
     if check.digest() != digest {
         let _ = std::fs::remove_file(&partial);
-        return Err(format!("blob {digest}: downloaded content has digest {}", check.digest()));
+        return Err(Failure::Other(format!("blob {digest}: downloaded content has digest {}", check.digest())));
     }
-    std::fs::rename(&partial, store.blob_path(&digest)).map_err(|e| e.to_string())?;
+    std::fs::rename(&partial, store.blob_path(&digest)).map_err(|e| local(&e))?;
     progress.finish(digest.as_str(), false);
     Ok(())
 }
 
-/// Push an image from the store to its registry (`plain_http` for registries without TLS).
+/// Push an image from the store to its registry (`plain_http` for registries without TLS;
+/// loopback registries are plain HTTP anyway unless registries.yaml gives them TLS settings).
 pub async fn push(
     store: &ImageStore,
     transport: &Transport,
@@ -299,13 +301,15 @@ pub async fn push(
     plain_http: bool,
 ) -> Result<Digest, RegistryError> {
     let image = store.image(reference)?;
-    let ep = Endpoint { plain_http, host: reference.registry.clone() };
-    let fail =
-        |message: String| RegistryError::Push { reference: reference.to_string(), endpoint: ep.host.clone(), message };
+    let mut ep = transport.registries.endpoint_for(&reference.registry);
+    ep.plain_http |= plain_http;
+    let name = reference.to_string();
+    let ctx = Context { reference: &name, endpoint: &ep, push: true };
+    let fail = |failure: Failure| RegistryError::Push { reference: name.clone(), endpoint: ep.clone(), failure };
     let client = transport.client(&ep).map_err(fail)?;
     let auth = transport.auth(&ep.host);
     let target = oci_ref(&ep.host, &Reference { digest: None, ..reference.clone() });
-    client.auth(&target, &auth, oci_client::RegistryOperation::Push).await.map_err(|e| fail(describe(e, &ep.host)))?;
+    client.auth(&target, &auth, oci_client::RegistryOperation::Push).await.map_err(|e| fail(ctx.oci(e)))?;
     let blobs: Vec<Digest> = std::iter::once(Ok(image.config_digest.clone()))
         .chain(image.manifest.layers().iter().map(digest_of))
         .collect::<Result<_, _>>()?;
@@ -314,14 +318,12 @@ pub async fn push(
             continue;
         }
         let data = store.read_blob(&d)?;
-        client
-            .push_blob(&target, data, d.as_str())
-            .await
-            .map_err(|e| fail(format!("blob {d}: {}", describe(e, &ep.host))))?;
+        client.push_blob(&target, data, d.as_str()).await.map_err(|e| fail(ctx.oci(e)))?;
     }
     let manifest = store.read_blob(&image.manifest_digest)?;
-    let doc: Value = serde_json::from_slice(&manifest).map_err(|e| fail(e.to_string()))?;
-    let content_type = http::HeaderValue::from_str(&media_type_of(&doc)).map_err(|e| fail(e.to_string()))?;
-    client.push_manifest_raw(&target, manifest, content_type).await.map_err(|e| fail(describe(e, &ep.host)))?;
+    let doc: Value = serde_json::from_slice(&manifest).map_err(|e| fail(Failure::Other(e.to_string())))?;
+    let content_type =
+        http::HeaderValue::from_str(&media_type_of(&doc)).map_err(|e| fail(Failure::Other(e.to_string())))?;
+    client.push_manifest_raw(&target, manifest, content_type).await.map_err(|e| fail(ctx.oci(e)))?;
     Ok(image.manifest_digest)
 }

@@ -2,6 +2,8 @@
 //! plus one thing Kubernetes does not do: when a pull fails and the image exists locally, say so
 //! and say what to change.
 
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
 use std::time::Duration;
 
 /// What the policy says to do for one container start.
@@ -50,21 +52,121 @@ pub fn back_off(image: &str) -> String {
     format!("Back-off pulling image {image:?}")
 }
 
-/// The Failed event / ErrImagePull message. When the image exists locally but the policy made the
-/// node pull, the message says so and names the fix (the tutorial's `spring-server` case).
-pub fn failed(image: &str, policy: &str, error: &str, present_locally: bool) -> String {
-    let mut msg = format!("Failed to pull image {image:?}: {error}");
-    if present_locally && policy == "Always" {
-        let tagless = !image.rsplit('/').next().unwrap_or(image).contains(':') || image.ends_with(":latest");
-        let why = if tagless {
-            "imagePullPolicy is Always (the default for an image with no tag or the :latest tag)"
-        } else {
-            "imagePullPolicy is Always"
-        };
-        msg.push_str(&format!(
-            ". Note: {image:?} exists in this node's local image store (built or loaded with skiff), but {why}, so the node must pull it from a registry. To run the local image, set imagePullPolicy: IfNotPresent (or Never) on the container, or give the image a tag other than latest"
-        ));
+/// How a container's imagePullPolicy came to be, as far as the node can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The user wrote it.
+    Explicit,
+    /// The API server filled it in (from the image's tag).
+    Defaulted,
+    /// Either: the pod's metadata does not say.
+    Unknown,
+}
+
+/// A container's pull policy and its origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy<'a> {
+    pub value: &'a str,
+    pub origin: Origin,
+}
+
+/// A bare policy string: origin unknown.
+impl<'a> From<&'a str> for Policy<'a> {
+    fn from(value: &'a str) -> Self {
+        Policy { value, origin: Origin::Unknown }
     }
+}
+
+impl<'a> Policy<'a> {
+    /// The effective `policy` of `container` in `pod`, with where it came from. Defaulting
+    /// erases the difference in the spec, so this reads what else the pod keeps:
+    /// - a policy other than the image's default was written by the user;
+    /// - `kubectl apply` keeps the manifest in the last-applied-configuration annotation;
+    /// - server-side apply owns exactly the fields the user sent (an `Apply` entry in managedFields);
+    ///   a field no manager owns was filled in by defaulting. `Update` entries (kubectl create,
+    ///   controllers) own defaulted fields too, so they cannot tell.
+    pub fn of(pod: &Pod, container: &str, image: &str, policy: &'a str) -> Self {
+        let origin = if policy != skiff_core::kinds::default_pull_policy(image) {
+            Origin::Explicit
+        } else {
+            last_applied(pod, container).or_else(|| managed(pod, container)).unwrap_or(Origin::Unknown)
+        };
+        Policy { value: policy, origin }
+    }
+}
+
+/// From `kubectl.kubernetes.io/last-applied-configuration`.
+fn last_applied(pod: &Pod, container: &str) -> Option<Origin> {
+    let text = pod.metadata.annotations.as_ref()?.get("kubectl.kubernetes.io/last-applied-configuration")?;
+    let applied: Value = serde_json::from_str(text).ok()?;
+    let c = ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|list| applied["spec"][list].as_array())
+        .flatten()
+        .find(|c| c["name"] == container)?;
+    Some(if c.get("imagePullPolicy").is_some() { Origin::Explicit } else { Origin::Defaulted })
+}
+
+/// From managedFields: owned by an Apply → explicit; owned by nobody → defaulted.
+fn managed(pod: &Pod, container: &str) -> Option<Origin> {
+    let entries = pod.metadata.managed_fields.as_ref().filter(|m| !m.is_empty())?;
+    let owners: Vec<&str> = entries
+        .iter()
+        .filter(|e| {
+            e.fields_v1.as_ref().is_some_and(|f| {
+                ["f:containers", "f:initContainers", "f:ephemeralContainers"]
+                    .iter()
+                    .any(|list| owns_policy(&f.0["f:spec"][list], container))
+            })
+        })
+        .map(|e| e.operation.as_deref().unwrap_or_default())
+        .collect();
+    if owners.contains(&"Apply") {
+        Some(Origin::Explicit)
+    } else if owners.is_empty() {
+        Some(Origin::Defaulted)
+    } else {
+        None
+    }
+}
+
+/// Whether a fieldsV1 list holds `k:{"name":"<container>"}` with `f:imagePullPolicy`.
+fn owns_policy(list: &Value, container: &str) -> bool {
+    list.as_object().into_iter().flatten().any(|(key, fields)| {
+        key.strip_prefix("k:")
+            .and_then(|k| serde_json::from_str::<Value>(k).ok())
+            .is_some_and(|k| k["name"] == container && fields.get("f:imagePullPolicy").is_some())
+    })
+}
+
+/// The Failed event / ErrImagePull message: the kubelet's `Failed to pull image "X": <error>`,
+/// where `error` is the registry client's containerd-style error. When the image exists locally
+/// but the policy made the node pull, the message says so and names the fix (the tutorial's
+/// `spring-server` case). A bare `&str` policy works too (origin unknown).
+pub fn failed<'a>(image: &str, policy: impl Into<Policy<'a>>, error: &str, present_locally: bool) -> String {
+    let policy = policy.into();
+    let mut msg = format!("Failed to pull image {image:?}: {error}");
+    if !present_locally || policy.value != "Always" {
+        return msg;
+    }
+    let latest = skiff_core::kinds::default_pull_policy(image) == "Always";
+    let origin = if latest { policy.origin } else { Origin::Explicit };
+    let (why, retag) = match origin {
+        Origin::Explicit => ("imagePullPolicy is set to Always", ""),
+        Origin::Defaulted => (
+            "imagePullPolicy is Always (the default for an image with no tag or the :latest tag)",
+            ", or give the image a tag other than latest",
+        ),
+        Origin::Unknown => (
+            "imagePullPolicy is Always (set on the container, or the default for an image with no tag or the :latest tag)",
+            ", or, if imagePullPolicy is not set, give the image a tag other than latest",
+        ),
+    };
+    // After a multi-line error (one line per registry endpoint) the note gets a line of its own.
+    msg.push_str(if error.contains('\n') { "\nNote: " } else { ". Note: " });
+    msg.push_str(&format!(
+        "{image:?} exists in this node's local image store (built or loaded with skiff), but {why}, so the node must pull it from a registry. To run the local image, set imagePullPolicy: IfNotPresent (or Never) on the container{retag}"
+    ));
     msg
 }
 
@@ -133,8 +235,58 @@ mod tests {
         assert!(
             m.starts_with("Failed to pull image \"spring-server\": pull access denied. Note: \"spring-server\" exists")
         );
-        assert!(m.contains("imagePullPolicy is Always (the default for an image with no tag or the :latest tag)"));
-        assert!(m.contains("set imagePullPolicy: IfNotPresent (or Never)"));
+        assert!(m.contains("(set on the container, or the default for an image with no tag or the :latest tag)"));
+        assert!(m.contains("set imagePullPolicy: IfNotPresent (or Never) on the container, or, if imagePullPolicy"));
         assert_eq!(failed("nginx", "Always", "x", false), "Failed to pull image \"nginx\": x");
+
+        let defaulted = Policy { value: "Always", origin: Origin::Defaulted };
+        let m = failed("spring-server", defaulted, "e", true);
+        assert!(m.contains("imagePullPolicy is Always (the default for an image with no tag or the :latest tag)"));
+        assert!(m.ends_with("on the container, or give the image a tag other than latest"), "{m}");
+        let explicit = Policy { value: "Always", origin: Origin::Explicit };
+        let m = failed("spring-server:latest", explicit, "e", true);
+        assert!(m.contains("but imagePullPolicy is set to Always, so") && !m.contains("default"), "{m}");
+        assert!(m.ends_with("(or Never) on the container"), "{m}");
+        // With a tag other than latest, Always can only have been set by the user.
+        let m = failed("app:1", "Always", "e", true);
+        assert!(m.contains("set to Always") && !m.contains("tag other than latest"), "{m}");
+        let m = failed("app", "Always", "tried 2 endpoints:\n  a\n  b", true);
+        assert!(m.contains("\n  b\nNote: \"app\" exists"), "{m}");
+    }
+
+    fn pod(yaml_like: serde_json::Value) -> Pod {
+        serde_json::from_value(yaml_like).expect("pod")
+    }
+
+    #[test]
+    fn where_the_policy_came_from() {
+        let spec = serde_json::json!({"containers": [{"name": "app", "image": "app", "imagePullPolicy": "Always"}]});
+        let origin = |p: &Pod| Policy::of(p, "app", "app", "Always").origin;
+        // kubectl apply (client side): the manifest is in the annotation.
+        let annotated = |manifest: serde_json::Value| {
+            pod(serde_json::json!({"metadata": {"name": "p", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": manifest.to_string()}}, "spec": spec}))
+        };
+        let with =
+            serde_json::json!({"spec": {"containers": [{"name": "app", "image": "app", "imagePullPolicy": "Always"}]}});
+        let without = serde_json::json!({"spec": {"containers": [{"name": "app", "image": "app"}]}});
+        assert_eq!(origin(&annotated(with)), Origin::Explicit);
+        assert_eq!(origin(&annotated(without)), Origin::Defaulted);
+        // Server-side apply: the Apply entry owns what the user sent.
+        let owned = |op: &str, fields: serde_json::Value| {
+            pod(serde_json::json!({"metadata": {"name": "p", "managedFields": [
+                {"manager": "kubectl", "operation": op, "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:containers": fields}}},
+                {"manager": "skiff", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1", "subresource": "status", "fieldsV1": {"f:status": {}}}
+            ]}, "spec": spec}))
+        };
+        let policy = serde_json::json!({"k:{\"name\":\"app\"}": {".": {}, "f:image": {}, "f:imagePullPolicy": {}}});
+        let no_policy = serde_json::json!({"k:{\"name\":\"app\"}": {".": {}, "f:image": {}}});
+        assert_eq!(origin(&owned("Apply", policy.clone())), Origin::Explicit);
+        assert_eq!(origin(&owned("Apply", no_policy)), Origin::Defaulted);
+        // kubectl create / run: Update entries own defaulted fields as well.
+        assert_eq!(origin(&owned("Update", policy)), Origin::Unknown);
+        assert_eq!(origin(&pod(serde_json::json!({"metadata": {"name": "p"}, "spec": spec}))), Origin::Unknown);
+        // Always on a tagged image is never a default.
+        assert_eq!(Policy::of(&Pod::default(), "app", "app:1", "Always").origin, Origin::Explicit);
     }
 }

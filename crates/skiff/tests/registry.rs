@@ -93,14 +93,51 @@ fn pulls_what_skopeo_pushed_and_skopeo_reads_what_skiff_pushed() {
     .expect("json");
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["sh"]));
 
-    // Errors name the reference and what the registry said; nothing is tagged.
+    // Errors read as containerd's; nothing is tagged.
     let (code, _, err) = skiff(&data, &["pull", &format!("{h}/library/busybox:nope")]);
     assert_eq!(code, 1);
-    assert!(err.contains(&format!("pulling {h}/library/busybox:nope")), "{err}");
+    let r = format!("{h}/library/busybox:nope");
+    assert_eq!(
+        err.trim(),
+        format!("error: failed to pull and unpack image {r:?}: failed to resolve reference {r:?}: {r}: not found")
+    );
     let dead = format!("127.0.0.1:{}", free_port());
     let (code, _, err) = skiff(&data, &["pull", &format!("{dead}/x:1")]);
     assert_eq!(code, 1);
-    assert!(err.contains(&dead), "{err}");
+    assert!(err.contains(&format!("dial tcp {dead}: connect: connection refused")), "{err}");
+}
+
+/// Loopback registries are plain HTTP without `--insecure`, as Docker and containerd treat
+/// them, by address and by the name `localhost`.
+#[test]
+fn loopback_registries_need_no_insecure_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rootfs, tar) = busybox_rootfs(dir.path());
+    let registry = Registry::start(None);
+    let port = registry.host.rsplit(':').next().expect("port").to_string();
+    let src = dir.path().join("src");
+    let node = dir.path().join("node");
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let reference = format!("{host}/plain/bb:1");
+        let (code, _, err) = skiff(&src, &["import", tar.to_str().expect("utf8"), &reference]);
+        assert_eq!(code, 0, "{err}");
+        let (code, out, err) = skiff(&src, &["push", &reference]);
+        assert_eq!(code, 0, "push {reference}: {err}");
+        assert!(out.starts_with("1: digest: sha256:"), "{out}");
+        let (code, out, err) = skiff(&node, &["pull", &reference]);
+        assert_eq!(code, 0, "pull {reference}: {err}");
+        assert!(out.starts_with("Digest: sha256:"), "{out}");
+        let store = skiff_image::ImageStore::open(&node.join("images")).expect("store");
+        let img = store.image(&skiff_image::Reference::parse(&reference).expect("ref")).expect("pulled");
+        assert_eq!(tree(&store.unpack(&img).expect("unpack")[0]), tree(&rootfs));
+    }
+    // `--insecure` still works, and a missing repository is worded as containerd words it.
+    let (code, _, err) = skiff(&src, &["push", &format!("127.0.0.1:{port}/plain/bb:1"), "--insecure"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = skiff(&node, &["pull", &format!("localhost:{port}/absent/app")]);
+    assert_eq!(code, 1);
+    let r = format!("localhost:{port}/absent/app:latest");
+    assert!(err.contains(&format!("failed to resolve reference {r:?}: {r}: not found")), "{err}");
 }
 
 #[test]
@@ -112,10 +149,11 @@ fn basic_auth_from_registries_yaml() {
     let src = dir.path().join("src");
     assert_eq!(skiff(&src, &["import", tar.to_str().expect("utf8"), &format!("{h}/private/bb:1")]).0, 0);
 
-    // Without credentials the push is refused with the registry's answer.
+    // Without credentials the push is refused with the registry's answer and what to do.
     let (code, _, err) = skiff(&src, &["push", &format!("{h}/private/bb:1"), "--insecure"]);
     assert_eq!(code, 1);
-    assert!(err.to_lowercase().contains("unauthorized") || err.contains("401"), "{err}");
+    assert!(err.contains("push access denied") && err.contains("unauthorized (HTTP 401)"), "{err}");
+    assert!(err.contains(&format!("configs.\"{h}\".auth")), "{err}");
 
     let creds = format!("configs:\n  \"{h}\":\n    auth:\n      username: skiff\n      password: s3cret\n");
     mirror_config(&src, &registry, &creds);
@@ -126,7 +164,10 @@ fn basic_auth_from_registries_yaml() {
     mirror_config(&node, &registry, "");
     let (code, _, err) = skiff(&node, &["pull", &format!("{h}/private/bb:1")]);
     assert_eq!(code, 1, "anonymous pull of a private image must fail");
-    assert!(err.to_lowercase().contains("unauthorized") || err.contains("401"), "{err}");
+    assert!(
+        err.contains("pull access denied, repository does not exist or may require authorization: unauthorized"),
+        "{err}"
+    );
     mirror_config(&node, &registry, &creds);
     let (code, _, err) = skiff(&node, &["pull", &format!("{h}/private/bb:1")]);
     assert_eq!(code, 0, "{err}");
@@ -273,10 +314,16 @@ fn tls_registries_with_a_private_ca() {
     let reference = format!("{h}/tls/bb:1");
     assert_eq!(skiff(&src, &["import", tar.to_str().expect("utf8"), &reference]).0, 0);
 
-    // Unknown CA: refused.
+    // A loopback registry is plain HTTP unless registries.yaml has TLS settings for it: the
+    // error says it speaks HTTPS and what to configure.
     let (code, _, err) = skiff(&src, &["push", &reference]);
     assert_eq!(code, 1);
-    assert!(err.contains(&h), "{err}");
+    assert!(err.contains(&format!("{h} speaks HTTPS, not plain HTTP")), "{err}");
+    // Unknown CA: refused.
+    std::fs::write(src.join("registries.yaml"), format!("configs:\n  \"{h}\":\n    tls: {{}}\n")).expect("yaml");
+    let (code, _, err) = skiff(&src, &["push", &reference]);
+    assert_eq!(code, 1);
+    assert!(err.contains("x509: certificate signed by unknown authority"), "{err}");
 
     std::fs::write(
         src.join("registries.yaml"),
@@ -335,7 +382,12 @@ fn failing_and_hanging_registries_are_clear_errors() {
     .expect("yaml");
     let (code, _, err) = skiff(&data, &["pull", &format!("{broken}/app:1")]);
     assert_eq!(code, 1);
-    assert!(err.contains(&format!("pulling {broken}/app:1")) && err.contains(&format!("http://{broken}")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "failed to pull and unpack image \"{broken}/app:1\": failed to resolve reference \"{broken}/app:1\": unexpected status from request to http://{broken}/v2/"
+        )) && err.contains("500 Internal Server Error: oops"),
+        "{err}"
+    );
 
     // A registry that never answers: the pull gives up after the read timeout.
     let silent = fake_registry(None);
