@@ -1,8 +1,15 @@
-//! Events about a pod, as the kubelet records them (reason, message, type, source `kubelet`).
+//! Events about a pod, as the kubelet records them (reason, message, type, source `kubelet`),
+//! counted and aggregated as client-go's recorder does (`correlator`): a repeat updates one
+//! object, so `kubectl describe` shows `(x4 over 80s)` instead of a wall of equal lines.
+
+mod correlator;
+mod lru;
+
+use correlator::{Correlator, Outcome};
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Type {
@@ -27,12 +34,12 @@ impl Recorder {
     pub fn new(client: kube::Client, component: &'static str, host: &str) -> Self {
         let (queue, mut pending) = tokio::sync::mpsc::channel::<Event>(QUEUE);
         tokio::spawn(async move {
+            let mut correlator = Correlator::default();
             while let Some(event) = pending.recv().await {
-                let ns = event.metadata.namespace.clone().unwrap_or_default();
-                if let Err(e) =
-                    Api::<Event>::namespaced(client.clone(), &ns).create(&PostParams::default(), &event).await
-                {
-                    tracing::debug!(error = %e, reason = ?event.reason, "recording an event");
+                let reason = event.reason.clone();
+                let outcome = correlator.correlate(event, jiff::Timestamp::now());
+                if let Err(e) = write(&client, outcome).await {
+                    tracing::debug!(error = %e, ?reason, "recording an event");
                 }
             }
         });
@@ -45,12 +52,16 @@ impl Recorder {
         let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
         let name = pod.metadata.name.clone().unwrap_or_default();
         let field_path = container.map(|c| {
-            let init = pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.init_containers.as_ref())
-                .is_some_and(|v| v.iter().any(|x| x.name == c));
-            format!("spec.{}{{{c}}}", if init { "initContainers" } else { "containers" })
+            let spec = pod.spec.as_ref();
+            let init = spec.and_then(|s| s.init_containers.as_ref()).is_some_and(|v| v.iter().any(|x| x.name == c));
+            let ephemeral =
+                spec.and_then(|s| s.ephemeral_containers.as_ref()).is_some_and(|v| v.iter().any(|x| x.name == c));
+            let list = match (init, ephemeral) {
+                (true, _) => "initContainers",
+                (_, true) => "ephemeralContainers",
+                _ => "containers",
+            };
+            format!("spec.{list}{{{c}}}")
         });
         let now = jiff::Timestamp::now();
         let event = Event {
@@ -83,4 +94,22 @@ impl Recorder {
             tracing::warn!(reason, "dropping an event: too many are waiting to be written");
         }
     }
+}
+
+/// Create or patch as the correlator decided. A repeat whose object is gone (expired, deleted)
+/// is created again, as upstream does.
+async fn write(client: &kube::Client, outcome: Outcome) -> Result<(), kube::Error> {
+    let (event, patch) = match outcome {
+        Outcome::Skip => return Ok(()),
+        Outcome::Create(event) => (event, None),
+        Outcome::Update { event, patch } => (event, Some(patch)),
+    };
+    let api = Api::<Event>::namespaced(client.clone(), event.metadata.namespace.as_deref().unwrap_or_default());
+    if let (Some(patch), Some(name)) = (patch, event.metadata.name.as_deref()) {
+        match api.patch(name, &PatchParams::default(), &Patch::Strategic(patch)).await {
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            other => return other.map(drop),
+        }
+    }
+    api.create(&PostParams::default(), &event).await.map(drop)
 }
