@@ -1,7 +1,7 @@
 //! Discovery documents: `/version`, `/api`, `/apis`, `/api/v1`, legacy and aggregated (v2, v2beta1).
 
 use serde_json::{Value, json};
-use skiff_core::kinds::{self, Kind, VERBS};
+use skiff_core::kinds::{self, Kind};
 
 /// The Kubernetes minor version skiff's API corresponds to; the kubectl dispatcher picks its
 /// client from it.
@@ -38,20 +38,12 @@ pub fn api_group_list() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
 }
 
-fn kind_verbs(k: &dyn Kind) -> Vec<&'static str> {
-    if k.info().plural == "events" || k.info().plural == "pods" || k.info().plural == "nodes" {
-        VERBS.to_vec()
-    } else {
-        VERBS.iter().copied().filter(|v| *v != "deletecollection").collect()
-    }
-}
-
 pub fn api_resource_list() -> Value {
     let mut resources = Vec::new();
     for k in kinds::all() {
         let i = k.info();
         let mut r = json!({"name": i.plural, "singularName": i.singular, "namespaced": i.namespaced, "kind": i.kind,
-            "verbs": kind_verbs(*k)});
+            "verbs": i.verbs});
         if !i.short_names.is_empty() {
             r["shortNames"] = json!(i.short_names);
         }
@@ -105,7 +97,7 @@ pub fn aggregated(version: &str, core: bool) -> Value {
                     .collect();
                 let mut r = json!({"resource": i.plural, "responseKind": {"group": "", "version": "v1", "kind": i.kind},
                     "scope": if i.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": i.singular,
-                    "verbs": kind_verbs(*k)});
+                    "verbs": i.verbs});
                 if !i.short_names.is_empty() {
                     r["shortNames"] = json!(i.short_names);
                 }

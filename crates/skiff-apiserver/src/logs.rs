@@ -72,19 +72,23 @@ pub fn resolve(pod: &Pod, q: &LogQuery) -> Result<(String, String), ApiError> {
     let spec = pod.spec.clone().unwrap_or_default();
     let inits: Vec<String> = spec.init_containers.iter().flatten().map(|c| c.name.clone()).collect();
     let mains: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
+    let ephemeral: Vec<String> = spec.ephemeral_containers.iter().flatten().map(|c| c.name.clone()).collect();
     let container = match &q.container {
         Some(c) => c.clone(),
-        None if mains.len() == 1 && inits.is_empty() => mains[0].clone(),
+        None if mains.len() == 1 && inits.is_empty() && ephemeral.is_empty() => mains[0].clone(),
         None => {
             let mut msg =
                 format!("a container name must be specified for pod {name}, choose one of: [{}]", mains.join(" "));
             if !inits.is_empty() {
                 msg.push_str(&format!(" or one of the init containers: [{}]", inits.join(" ")));
             }
+            if !ephemeral.is_empty() {
+                msg.push_str(&format!(" or one of the ephemeral containers: [{}]", ephemeral.join(" ")));
+            }
             return Err(ApiError::BadRequest(msg));
         }
     };
-    if !mains.contains(&container) && !inits.contains(&container) {
+    if ![&mains, &inits, &ephemeral].iter().any(|names| names.contains(&container)) {
         return Err(ApiError::BadRequest(format!("container {container} is not valid for pod {name}")));
     }
     let status = pod.status.clone().unwrap_or_default();
@@ -93,6 +97,7 @@ pub fn resolve(pod: &Pod, q: &LogQuery) -> Result<(String, String), ApiError> {
         .into_iter()
         .flatten()
         .chain(status.init_container_statuses.into_iter().flatten())
+        .chain(status.ephemeral_container_statuses.into_iter().flatten())
         .collect();
     let Some(cs) = statuses.into_iter().find(|s| s.name == container) else {
         return Err(ApiError::BadRequest(format!(

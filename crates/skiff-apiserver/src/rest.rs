@@ -120,6 +120,16 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
     if kind.info().namespaced && name.is_some() && ns.is_none() {
         return Err(ApiError::NoResource.into());
     }
+    if sub.is_none()
+        && let Some(verb) = verb_of(&method, name.is_some(), q.watch)
+        && !kind.info().verbs.contains(&verb)
+    {
+        return Err(ApiError::MethodNotSupported(format!(
+            "{verb} is not supported on resources of kind {:?}",
+            kind.info().plural
+        ))
+        .into());
+    }
 
     match (&method, name.as_deref(), sub) {
         (&Method::GET, None, None) if q.watch => {
@@ -273,6 +283,21 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 .into())
         }
     }
+}
+
+/// The API verb of a request on a resource (not a subresource).
+fn verb_of(method: &Method, named: bool, watch: bool) -> Option<&'static str> {
+    Some(match (method, named) {
+        (&Method::GET, _) if watch => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::GET, true) => "get",
+        (&Method::POST, false) => "create",
+        (&Method::PUT, true) => "update",
+        (&Method::PATCH, true) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => return None,
+    })
 }
 
 /// The part of an object that reading or writing `subresource` covers (None: not such a path).

@@ -297,3 +297,23 @@ fn nodes_print_upstream_columns() {
         assert!(row.contains(&"10.0.0.1") && row.contains(&"v1.32.0-skiff"), "{out}");
     }
 }
+
+#[test]
+fn cluster_info_and_read_only_services() {
+    let server = Server::start();
+    for v in KUBECTL_VERSIONS {
+        let k = server.kubectl(v);
+        let info = k.run(&["cluster-info"]).ok();
+        let first = info.lines().next().unwrap_or_default();
+        // kubectl colours the words; the address is the kubeconfig's.
+        assert!(first.contains("Kubernetes control plane"), "kubectl {v}: {info}");
+        assert!(first.contains(&format!("https://127.0.0.1:{}", server.port)), "kubectl {v}: {info}");
+        let none = k.run(&["get", "services"]);
+        assert_eq!(none.code, 0, "kubectl {v}: {}", none.stderr);
+        assert!(none.stderr.contains("No resources found in default namespace."), "kubectl {v}: {}", none.stderr);
+        // Services are not routed yet: a create is refused, nothing is stored.
+        let err = k.run(&["create", "service", "clusterip", "web", "--tcp=80:80"]).fails();
+        assert!(err.contains("create is not supported on resources of kind \"services\""), "kubectl {v}: {err}");
+        assert!(k.run(&["get", "service", "web"]).fails().contains("NotFound"));
+    }
+}

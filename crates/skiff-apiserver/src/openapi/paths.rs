@@ -163,9 +163,19 @@ fn operation(flavor: Flavor, s: &Served, op: &Op, all_namespaces: bool) -> Value
     o
 }
 
+/// The API verb an operation needs (discovery's name for it).
+fn api_verb(op: &Op) -> &'static str {
+    match op.verb {
+        "read" => "get",
+        "replace" => "update",
+        other => other,
+    }
+}
+
 fn path_item(flavor: Flavor, s: &Served, ops: &[Op], common: &[Param], all_namespaces: bool) -> Value {
     let mut item = Map::new();
-    for op in ops {
+    // Only what the kind allows (a read-only kind has no write operations).
+    for op in ops.iter().filter(|op| s.kind.info().verbs.contains(&api_verb(op))) {
         item.insert(op.method.into(), operation(flavor, s, op, all_namespaces));
     }
     item.insert("parameters".into(), common.iter().map(|p| p.to_json(flavor)).collect::<Vec<_>>().into());

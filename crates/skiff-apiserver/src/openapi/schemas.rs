@@ -2,7 +2,7 @@
 //! names (`io.k8s.api.core.v1.Pod`), types and descriptions, nothing written here by hand.
 
 use k8s_openapi::Resource;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ListMeta, Status};
 use k8s_openapi::schemars::JsonSchema;
 use k8s_openapi::schemars::generate::{SchemaGenerator, SchemaSettings};
@@ -66,6 +66,7 @@ const TYPES: &[(&str, Define)] = &[
     (Pod::KIND, typed::<Pod>),
     (Event::KIND, typed::<Event>),
     (Secret::KIND, typed::<Secret>),
+    (Service::KIND, typed::<Service>),
 ];
 
 /// A served kind as the documents present it.

@@ -16,6 +16,7 @@ static INFO: ResourceInfo = ResourceInfo {
     namespaced: true,
     short_names: &["ev"],
     categories: &[],
+    verbs: super::VERBS,
     subresources: &[],
 };
 

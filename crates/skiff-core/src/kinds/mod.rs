@@ -6,6 +6,7 @@ mod namespace;
 mod node;
 mod pod;
 mod secret;
+mod service;
 
 use crate::field::ErrorList;
 use crate::meta;
@@ -26,11 +27,15 @@ pub struct ResourceInfo {
     pub namespaced: bool,
     pub short_names: &'static [&'static str],
     pub categories: &'static [&'static str],
+    /// What may be done to the resource (discovery reports them; other requests get 405).
+    pub verbs: &'static [&'static str],
     /// Subresources: (name, response kind, verbs).
     pub subresources: &'static [(&'static str, &'static str, &'static [&'static str])],
 }
 
 pub const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+/// A resource that is served for reading only.
+pub const READ_VERBS: &[&str] = &["get", "list", "watch"];
 
 /// One column of a `Table`.
 pub struct Column {
@@ -161,7 +166,8 @@ pub(crate) fn typed<T: DeserializeOwned + Default>(obj: &Value) -> T {
 
 /// Every kind skiff serves, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 5] = [&namespace::Namespaces, &node::Nodes, &pod::Pods, &event::Events, &secret::Secrets];
+    static ALL: [&dyn Kind; 6] =
+        [&namespace::Namespaces, &node::Nodes, &pod::Pods, &event::Events, &secret::Secrets, &service::Services];
     &ALL
 }
 

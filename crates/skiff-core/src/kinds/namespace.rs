@@ -16,6 +16,7 @@ static INFO: ResourceInfo = ResourceInfo {
     namespaced: false,
     short_names: &["ns"],
     categories: &[],
+    verbs: &["create", "delete", "get", "list", "patch", "update", "watch"],
     subresources: &[("status", "Namespace", &["get", "patch", "update"]), ("finalize", "Namespace", &["update"])],
 };
 

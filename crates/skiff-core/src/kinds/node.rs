@@ -16,6 +16,7 @@ static INFO: ResourceInfo = ResourceInfo {
     namespaced: false,
     short_names: &["no"],
     categories: &[],
+    verbs: super::VERBS,
     subresources: &[("status", "Node", &["get", "patch", "update"]), ("proxy", "NodeProxyOptions", &["get"])],
 };
 

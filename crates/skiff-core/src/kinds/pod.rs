@@ -20,6 +20,7 @@ static INFO: ResourceInfo = ResourceInfo {
     namespaced: true,
     short_names: &["po"],
     categories: &["all"],
+    verbs: super::VERBS,
     subresources: &[
         ("status", "Pod", &["get", "patch", "update"]),
         ("binding", "Binding", &["create"]),
@@ -465,11 +466,19 @@ fn validate_ephemeral_container(e: &EphemeralContainer, path: &Path, targets: &H
     errs
 }
 
-/// `ValidatePodEphemeralContainersUpdate`: ephemeral containers are only ever added.
-fn validate_ephemeral_update(old: &PodSpec, new: &PodSpec) -> ErrorList {
+/// `ValidatePodEphemeralContainersUpdate`: ephemeral containers are only ever added, and (unlike
+/// upstream, where `kubectl debug` then waits forever) not to a pod that has finished.
+fn validate_ephemeral_update(old: &PodSpec, new: &PodSpec, phase: &str) -> ErrorList {
     let path = Path::new("spec").child("ephemeralContainers");
     let new_list = new.ephemeral_containers.clone().unwrap_or_default();
     let mut errs = Vec::new();
+    let old_count = old.ephemeral_containers.as_ref().map_or(0, Vec::len);
+    if new_list.len() > old_count && matches!(phase, "Succeeded" | "Failed") {
+        errs.push(FieldError::forbidden(
+            &path,
+            format!("cannot be added to a pod that has terminated (phase {phase}): its containers no longer run"),
+        ));
+    }
     for o in old.ephemeral_containers.iter().flatten() {
         match new_list.iter().position(|n| n.name == o.name) {
             None => errs.push(FieldError::forbidden(
@@ -713,9 +722,10 @@ impl Kind for Pods {
     fn validate_update(&self, old: &Value, new: &Value) -> ErrorList {
         let mut errs = validate_pod(new);
         let (o, n): (Pod, Pod) = (typed(old), typed(new));
+        let phase = o.status.and_then(|s| s.phase).unwrap_or_default();
         let (o, n) = (o.spec.unwrap_or_default(), n.spec.unwrap_or_default());
         errs.extend(validate_spec_update(&o, &n));
-        errs.extend(validate_ephemeral_update(&o, &n));
+        errs.extend(validate_ephemeral_update(&o, &n, &phase));
         errs
     }
 
@@ -1011,6 +1021,17 @@ mod tests {
             json!([{"name": "dbg", "image": "busybox", "imagePullPolicy": "Always"}]);
         let texts: Vec<String> = Pods.validate(&create).iter().map(ToString::to_string).collect();
         assert_eq!(texts, ["spec.ephemeralContainers: Forbidden: cannot be set on create"]);
+        let mut done = old.clone();
+        done["status"]["phase"] = json!("Succeeded");
+        let mut late = new.clone();
+        late["status"]["phase"] = json!("Succeeded");
+        let texts: Vec<String> = Pods.validate_update(&done, &late).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            texts,
+            [
+                "spec.ephemeralContainers: Forbidden: cannot be added to a pod that has terminated (phase Succeeded): its containers no longer run"
+            ]
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ static INFO: ResourceInfo = ResourceInfo {
     namespaced: true,
     short_names: &[],
     categories: &[],
+    verbs: super::VERBS,
     subresources: &[],
 };
 
