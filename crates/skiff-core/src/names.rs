@@ -238,4 +238,14 @@ mod tests {
         assert!(iana_svc_name("http").is_empty());
         assert!(!iana_svc_name("80").is_empty());
     }
+
+    #[test]
+    fn env_var_names() {
+        for ok in ["MY_VAR.x-1", "_a", "a"] {
+            assert!(env_var_name(ok).is_empty(), "{ok}");
+        }
+        for bad in ["1a", "a b", "", "a=b"] {
+            assert_eq!(env_var_name(bad).len(), 1, "{bad}");
+        }
+    }
 }

@@ -36,6 +36,8 @@ pub struct AgentConfig {
     pub client: kube::Client,
     /// Put on the Node (an agent's endpoint for the API server).
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// The default seccomp profile and where Localhost profiles are.
+    pub seccomp: crate::seccomp::NodeSeccomp,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +89,13 @@ impl Agent {
 
     pub fn gateway(&self) -> Ipv4Addr {
         self.config.pod_subnet.gateway()
+    }
+
+    /// The node's own address (its InternalIP and pods' hostIP): that of the interface with the
+    /// default route, as the kubelet picks it; the bridge's on a machine with no default route.
+    pub fn node_ip(&self) -> Ipv4Addr {
+        static DETECTED: std::sync::OnceLock<Option<Ipv4Addr>> = std::sync::OnceLock::new();
+        DETECTED.get_or_init(default_route_address).unwrap_or_else(|| self.gateway())
     }
 
     /// The host end of a pod's veth (at most 15 bytes, unique per pod).
@@ -165,8 +174,8 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     }
 }
 
-/// The Node object: capacity from this machine, conditions Ready.
-fn node_object(agent: &Agent) -> Node {
+/// This machine's CPUs and memory (KiB): the node's capacity and allocatable.
+pub fn machine_size() -> (usize, u64) {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let memory_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -176,6 +185,39 @@ fn node_object(agent: &Agent) -> Node {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .unwrap_or(0);
+    (cpus, memory_kib)
+}
+
+/// The IPv4 address of the interface that holds the default route (`/proc/net/route`).
+fn default_route_address() -> Option<Ipv4Addr> {
+    let routes = std::fs::read_to_string("/proc/net/route").ok()?;
+    let iface = default_route_interface(&routes)?;
+    nix::ifaddrs::getifaddrs().ok()?.find_map(|a| {
+        let ip = a.address?.as_sockaddr_in()?.ip();
+        (a.interface_name == iface).then_some(ip)
+    })
+}
+
+/// The interface of the default route with the lowest metric, from `/proc/net/route`'s text.
+fn default_route_interface(routes: &str) -> Option<String> {
+    routes
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // Iface Destination Gateway Flags RefCnt Use Metric Mask ...; RTF_UP = 1.
+            let up = u32::from_str_radix(f.get(3)?, 16).ok()? & 1 == 1;
+            let default = *f.get(1)? == "00000000" && *f.get(7)? == "00000000";
+            let metric = f.get(6)?.parse::<u32>().ok()?;
+            (up && default).then(|| (metric, f[0].to_string()))
+        })
+        .min()
+        .map(|(_, iface)| iface)
+}
+
+/// The Node object: capacity from this machine, conditions Ready.
+fn node_object(agent: &Agent) -> Node {
+    let (cpus, memory_kib) = machine_size();
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -214,7 +256,7 @@ fn node_object(agent: &Agent) -> Node {
             "capacity": resources,
             "allocatable": resources,
             "addresses": [
-                { "type": "InternalIP", "address": agent.gateway().to_string() },
+                { "type": "InternalIP", "address": agent.node_ip().to_string() },
                 { "type": "Hostname", "address": name },
             ],
             "nodeInfo": {
@@ -298,5 +340,20 @@ async fn heartbeat(agent: Arc<Agent>) {
                 let _ = register(&agent).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_route_interface_by_metric() {
+        let routes = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+            skiff0\t00002A0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+            wlan0\t00000000\t0100A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n\
+            eth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n";
+        assert_eq!(default_route_interface(routes).as_deref(), Some("eth0"));
+        assert_eq!(default_route_interface("Iface\tDestination\n"), None);
     }
 }

@@ -69,7 +69,7 @@ fn run_mounted(
     image.set_entrypoint(Some(args.to_vec()));
     image.set_cmd(None);
     let container = Container { name: "build".into(), ..Default::default() };
-    let process = crate::process::process("skiff-build", None, &container, &image, &users)?;
+    let process = crate::process::process("skiff-build", None, None, &container, &image, &users)?;
     // The host's name resolution, where the image has the files to mount over.
     let mounts = ["/etc/resolv.conf", "/etc/hosts"]
         .into_iter()
@@ -83,6 +83,7 @@ fn run_mounted(
         host_network: true,
         ipcns: None,
         utsns: None,
+        pidns: None,
         mounts,
         cgroups_path: format!("/skiff/build/{id}"),
     };

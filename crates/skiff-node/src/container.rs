@@ -75,6 +75,12 @@ pub struct Attempt<'a> {
     pub image_config: &'a oci_spec::image::Config,
     /// The shim's pid: its namespaces are the pod's.
     pub sandbox_pid: i32,
+    /// The image's architecture (Go's name, `amd64`): the seccomp filter covers its ABI.
+    pub image_architecture: &'a str,
+    /// An ephemeral container's target: the pid whose PID namespace it joins.
+    pub target_pid: Option<i32>,
+    /// The node's seccomp settings (default profile, Localhost profile directory).
+    pub seccomp: &'a crate::seccomp::NodeSeccomp,
 }
 
 /// The cgroup of one container of a pod (relative to each hierarchy's root).
@@ -96,8 +102,14 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
     };
     let pod_name = a.pod.metadata.name.as_deref().unwrap_or_default();
     let spec_ = a.pod.spec.clone().unwrap_or_default();
-    let process =
-        crate::process::process(pod_name, spec_.security_context.as_ref(), a.container, a.image_config, &users)?;
+    let process = crate::process::process(
+        pod_name,
+        Some(pod_name),
+        spec_.security_context.as_ref(),
+        a.container,
+        a.image_config,
+        &users,
+    )?;
     let termination_log = base.join("termination-log");
     std::fs::write(&termination_log, b"").map_err(create("creating the termination log"))?;
 
@@ -119,11 +131,24 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
         host_network: false,
         ipcns: ns("ipc"),
         utsns: ns("uts"),
+        pidns: a.target_pid.map(|pid| PathBuf::from(format!("/proc/{pid}/ns/pid"))),
         mounts,
         cgroups_path: cgroup_path(a.pod.metadata.uid.as_deref().unwrap_or_default(), &a.container.name),
     };
     let tty = a.container.tty.unwrap_or(false);
-    let spec = crate::runtime_spec::runtime_spec(a.container, &process, rootfs, &ctx, tty)?;
+    let mut spec = crate::runtime_spec::runtime_spec(a.container, &process, rootfs, &ctx, tty)?;
+    // The pod's seccompProfile, as the kubelet resolves it; a profile that cannot be loaded fails
+    // the container (CreateContainerConfigError) rather than running it unfiltered.
+    let caps = crate::runtime_spec::capabilities(a.container)?;
+    let filter = crate::seccomp::filter_for(
+        a.seccomp,
+        spec_.security_context.as_ref(),
+        a.container,
+        &caps,
+        a.image_architecture,
+    )
+    .map_err(|e| PrepareError::Config(e.to_string()))?;
+    crate::runtime_spec::set_seccomp(&mut spec, filter);
     spec.save(base.join("config.json")).map_err(|e| PrepareError::Create(format!("writing config.json: {e}")))
 }
 

@@ -107,20 +107,45 @@ pub fn argv(container: &Container, image: &ImageConfig) -> Vec<String> {
     }
 }
 
-/// The container's environment: the image's, then the pod's (values expanded with `$(VAR)` over
-/// the pod-defined variables before them), and a default PATH if none is set.
-pub fn environment(container: &Container, image: &ImageConfig) -> (Vec<String>, Vec<(String, String)>) {
+/// Add `NAME=value` unless `env` already has `NAME`.
+pub fn set_default_env(env: &mut Vec<String>, name: &str, value: &str) {
+    if !env.iter().any(|e| e.split_once('=').map(|(n, _)| n) == Some(name)) {
+        env.push(format!("{name}={value}"));
+    }
+}
+
+/// The container's environment, in containerd's order: `HOSTNAME` (and `TERM=xterm` for a
+/// container with a terminal), then the image's, then the pod's (values expanded with `$(VAR)`
+/// over the pod-defined variables before them), and a default PATH if none is set.
+/// `container.env` holds plain values only: `valueFrom` and `envFrom` are resolved before
+/// (`env::resolve`), their values escaped so that expansion leaves them as they are.
+pub fn environment(
+    container: &Container,
+    image: &ImageConfig,
+    hostname: Option<&str>,
+) -> (Vec<String>, Vec<(String, String)>) {
     let mut defined: Vec<(String, String)> = Vec::new();
     for e in container.env.iter().flatten() {
-        // valueFrom (secrets, configmaps, fieldRef) is resolved by the agent before this point.
         let raw = e.value.clone().unwrap_or_default();
         let value = expand(&raw, |n| defined.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
         defined.retain(|(k, _)| *k != e.name);
         defined.push((e.name.clone(), value));
     }
-    let mut env: Vec<String> = image.env().clone().unwrap_or_default();
+    let mut env: Vec<String> = Vec::new();
+    if let Some(h) = hostname {
+        env.push(format!("HOSTNAME={h}"));
+    }
+    if container.tty == Some(true) {
+        env.push("TERM=xterm".into());
+    }
+    let name_of = |x: &str| x.split_once('=').map(|(n, _)| n.to_string()).unwrap_or_else(|| x.to_string());
+    for e in image.env().clone().unwrap_or_default() {
+        let name = name_of(&e);
+        env.retain(|x| name_of(x) != name);
+        env.push(e);
+    }
     for (k, v) in &defined {
-        env.retain(|x| x.split_once('=').map(|(n, _)| n) != Some(k.as_str()));
+        env.retain(|x| name_of(x) != *k);
         env.push(format!("{k}={v}"));
     }
     if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -132,12 +157,13 @@ pub fn environment(container: &Container, image: &ImageConfig) -> (Vec<String>, 
 /// The whole process for `container` of pod `pod` (`name_namespace(uid)` in messages).
 pub fn process(
     pod: &str,
+    hostname: Option<&str>,
     pod_security: Option<&PodSecurityContext>,
     container: &Container,
     image: &ImageConfig,
     users: &dyn UserDb,
 ) -> Result<Process, ProcessError> {
-    let (env, defined) = environment(container, image);
+    let (env, defined) = environment(container, image, hostname);
     let lookup = |n: &str| defined.iter().rev().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let args: Vec<String> = argv(container, image)
         .into_iter()
@@ -242,7 +268,7 @@ mod tests {
         }
         let none = image(None, None);
         assert_eq!(
-            process("p", None, &container(None, None), &none, &EtcFiles::default()),
+            process("p", None, None, &container(None, None), &none, &EtcFiles::default()),
             Err(ProcessError::NoCommand)
         );
     }
@@ -262,13 +288,29 @@ mod tests {
                 })
                 .collect(),
         );
-        let p = process("p", None, &c, &img, &EtcFiles::default()).expect("process");
+        let p = process("p", None, None, &c, &img, &EtcFiles::default()).expect("process");
         assert_eq!(p.env, ["PATH=/bin", "A=pod", "B=podx"]);
         assert_eq!(p.args, ["echo", "pod-podx", "$(MISSING)", "$(A)"]);
-        let plain =
-            process("p", None, &container(None, None), &image(None, Some(&["sh"])), &EtcFiles::default()).expect("p");
+        let plain = process("p", None, None, &container(None, None), &image(None, Some(&["sh"])), &EtcFiles::default())
+            .expect("p");
         assert_eq!(plain.env, [DEFAULT_PATH]);
         assert_eq!((plain.cwd.as_str(), plain.uid, plain.gid), ("/", 0, 0));
+    }
+
+    #[test]
+    fn hostname_and_terminal_come_first_and_yield_to_the_image_and_pod() {
+        let mut img = image(None, Some(&["sh"]));
+        img.set_env(Some(vec!["PATH=/bin".into(), "TERM=vt100".into()]));
+        let mut c = container(None, None);
+        c.tty = Some(true);
+        let p = process("p", Some("web"), None, &c, &img, &EtcFiles::default()).expect("process");
+        assert_eq!(p.env, ["HOSTNAME=web", "PATH=/bin", "TERM=vt100"]);
+        let p = process("p", Some("web"), None, &c, &image(None, Some(&["sh"])), &EtcFiles::default()).expect("p");
+        assert_eq!(p.env, [DEFAULT_PATH, "HOSTNAME=web", "TERM=xterm"]);
+        let mut env = vec!["TERM=dumb".to_string()];
+        set_default_env(&mut env, "TERM", "xterm");
+        set_default_env(&mut env, "LANG", "C");
+        assert_eq!(env, ["TERM=dumb", "LANG=C"]);
     }
 
     #[test]
@@ -279,10 +321,10 @@ mod tests {
         };
         let mut img = image(None, Some(&["sh"]));
         img.set_user(Some("nginx".into()));
-        let p = process("p", None, &container(None, None), &img, &db).expect("named user");
+        let p = process("p", None, None, &container(None, None), &img, &db).expect("named user");
         assert_eq!((p.uid, p.gid, p.additional_gids.clone()), (101, 101, vec![33]));
         img.set_user(Some("1000:www".into()));
-        let p = process("p", None, &container(None, None), &img, &db).expect("uid:group");
+        let p = process("p", None, None, &container(None, None), &img, &db).expect("uid:group");
         assert_eq!((p.uid, p.gid), (1000, 33));
         let mut c = container(None, None);
         c.security_context = Some(k8s_openapi::api::core::v1::SecurityContext {
@@ -290,12 +332,13 @@ mod tests {
             run_as_group: Some(3000),
             ..Default::default()
         });
-        let p = process("p", None, &c, &img, &db).expect("securityContext wins");
+        let p = process("p", None, None, &c, &img, &db).expect("securityContext wins");
         assert_eq!((p.uid, p.gid), (2000, 3000));
 
         let non_root = PodSecurityContext { run_as_non_root: Some(true), ..Default::default() };
         let root_img = image(None, Some(&["sh"]));
-        let e = process("web_default(u1)", Some(&non_root), &container(None, None), &root_img, &db).expect_err("root");
+        let e = process("web_default(u1)", None, Some(&non_root), &container(None, None), &root_img, &db)
+            .expect_err("root");
         assert_eq!(e.reason(), "CreateContainerConfigError");
         assert_eq!(
             e.to_string(),
@@ -304,12 +347,12 @@ mod tests {
         let mut named = image(None, Some(&["sh"]));
         named.set_user(Some("nginx".into()));
         assert!(matches!(
-            process("p", Some(&non_root), &container(None, None), &named, &db),
+            process("p", None, Some(&non_root), &container(None, None), &named, &db),
             Err(ProcessError::NonNumericUser { .. })
         ));
         named.set_user(Some("ghost".into()));
         assert_eq!(
-            process("p", None, &container(None, None), &named, &db),
+            process("p", None, None, &container(None, None), &named, &db),
             Err(ProcessError::UnknownUser("ghost".into()))
         );
     }

@@ -160,12 +160,24 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
     let written = Spec::load(bundle.join("config.json")).map_err(|e| e.to_string()).and_then(|spec| {
         let mut process = spec.process().clone().unwrap_or_default();
         process.set_args(Some(command)).set_terminal(Some(console.is_some())).set_console_size(None);
+        let filter = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+        if filter.is_some() && !FilteredExecutor::can_load_without_nnp(&process) {
+            process.set_no_new_privileges(Some(true));
+        }
+        if console.is_some() {
+            // As containerd gives an exec with a terminal, unless the container sets its own.
+            let mut env = process.env().clone().unwrap_or_default();
+            crate::process::set_default_env(&mut env, "TERM", "xterm");
+            process.set_env(Some(env));
+        }
         let json = serde_json::to_vec(&process).map_err(|e| e.to_string())?;
-        std::fs::write(&process_file, json).map_err(|e| e.to_string())
+        std::fs::write(&process_file, json).map_err(|e| e.to_string())?;
+        Ok(filter)
     });
-    if let Err(e) = written {
-        return failed(e);
-    }
+    let filter = match written {
+        Ok(filter) => filter,
+        Err(e) => return failed(e),
+    };
     use std::os::fd::AsFd;
     let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned();
     let (Ok(stdin), Ok(stdout), Ok(stderr)) =
@@ -176,6 +188,10 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
     let started = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_root_path(&state)
         .map(|b| b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr).with_console_socket(console.as_ref()))
+        .map(|b| match filter {
+            Some(f) => b.with_executor(FilteredExecutor(f)),
+            None => b,
+        })
         .and_then(|b| b.as_tenant().with_process(Some(&process_file)).with_detach(console.is_some()).build());
     let _ = std::fs::remove_file(&process_file);
     let pid = match started {
@@ -185,6 +201,33 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
     // Reopened through /proc rather than adopted by number: the same pipe, without unsafe code.
     let lifeline = lifeline.and_then(|fd: u32| std::fs::File::open(format!("/proc/self/fd/{fd}")).ok());
     wait_or_kill(pid, lifeline.map(OwnedFd::from))
+}
+
+/// Runs a command in a running container under the container's seccomp filter: libcontainer 0.7
+/// leaves `linux.seccomp` out of the spec of such (tenant) processes, so the filter is loaded
+/// here, just before the command's execve. The process has the container's capabilities by then,
+/// and the kernel loads a filter only with CAP_SYS_ADMIN or no_new_privs: without the one, exec
+/// sessions of a filtered container get the other (setuid programs in them do not elevate).
+#[derive(Clone)]
+struct FilteredExecutor(oci_spec::runtime::LinuxSeccomp);
+
+impl FilteredExecutor {
+    fn can_load_without_nnp(process: &oci_spec::runtime::Process) -> bool {
+        let admin = oci_spec::runtime::Capability::SysAdmin;
+        process.capabilities().as_ref().and_then(|c| c.effective().as_ref()).is_some_and(|e| e.contains(&admin))
+    }
+}
+
+impl libcontainer::workload::Executor for FilteredExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorError> {
+        libcontainer::seccomp::initialize_seccomp(&self.0)
+            .map_err(|e| libcontainer::workload::ExecutorError::Other(format!("loading the seccomp filter: {e}")))?;
+        libcontainer::workload::default::get_executor().exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorValidationError> {
+        libcontainer::workload::default::get_executor().validate(spec)
+    }
 }
 
 /// Wait for child `pid` and return its exit code; kill it (and its process group) first if

@@ -1,14 +1,14 @@
 //! The OCI runtime spec (config.json) for one container of a pod: the process from `process`,
-//! the pod's shared namespaces, mounts, capabilities, `no_new_privs`, read-only root and masked
-//! paths like other runtimes, and cgroup limits from `resources`.
+//! the pod's shared namespaces, mounts, capabilities, `no_new_privs`, read-only root, masked
+//! paths and the default seccomp filter like other runtimes, and cgroup limits from `resources`.
 
 use crate::process::Process;
 use crate::quantity;
 use k8s_openapi::api::core::v1::Container;
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder, get_default_maskedpaths, get_default_mounts, get_default_readonly_paths,
+    LinuxNamespaceType, LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder, get_default_maskedpaths, get_default_mounts, get_default_readonly_paths,
 };
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -31,50 +31,68 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "AUDIT_WRITE",
 ];
 
-/// Every capability, for privileged containers.
+/// Every capability, by number (capability N is bit N of a capability mask).
 const ALL_CAPS: &[&str] = &[
-    "AUDIT_CONTROL",
-    "AUDIT_READ",
-    "AUDIT_WRITE",
-    "BLOCK_SUSPEND",
-    "BPF",
-    "CHECKPOINT_RESTORE",
     "CHOWN",
     "DAC_OVERRIDE",
     "DAC_READ_SEARCH",
     "FOWNER",
     "FSETID",
-    "IPC_LOCK",
-    "IPC_OWNER",
     "KILL",
-    "LEASE",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
     "LINUX_IMMUTABLE",
-    "MAC_ADMIN",
-    "MAC_OVERRIDE",
-    "MKNOD",
-    "NET_ADMIN",
     "NET_BIND_SERVICE",
     "NET_BROADCAST",
+    "NET_ADMIN",
     "NET_RAW",
-    "PERFMON",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
     "SYS_ADMIN",
     "SYS_BOOT",
-    "SYS_CHROOT",
-    "SYS_MODULE",
     "SYS_NICE",
-    "SYS_PACCT",
-    "SYS_PTRACE",
-    "SYS_RAWIO",
     "SYS_RESOURCE",
     "SYS_TIME",
     "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
     "SYSLOG",
     "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
 ];
+
+/// "All" capabilities for privileged containers and `add: [ALL]`: those in `bounding` (this
+/// process's bounding set), as containerd gives; a capability the host itself lacks (some VMs
+/// drop CAP_SYS_RESOURCE) cannot be granted, and asking for it fails the container's start.
+fn all_capabilities(bounding: Option<u64>) -> Vec<String> {
+    let held = |bit: usize| bounding.is_none_or(|mask| mask & (1u64 << bit) != 0);
+    ALL_CAPS.iter().enumerate().filter(|(bit, _)| held(*bit)).map(|(_, n)| n.to_string()).collect()
+}
+
+/// This process's bounding set (`CapBnd` in /proc/self/status), read once.
+fn host_bounding_set() -> Option<u64> {
+    static BOUNDING: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *BOUNDING.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?;
+        u64::from_str_radix(hex.trim(), 16).ok()
+    })
+}
 
 /// CFS period for CPU limits, in microseconds.
 const CPU_PERIOD: u64 = 100_000;
@@ -87,6 +105,8 @@ pub enum SpecError {
     Quantity { resource: String, value: String },
     #[error("building the runtime spec: {0}")]
     Build(String),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
 }
 
 fn build_err(e: impl std::fmt::Display) -> SpecError {
@@ -111,6 +131,8 @@ pub struct PodContext {
     pub host_network: bool,
     pub ipcns: Option<PathBuf>,
     pub utsns: Option<PathBuf>,
+    /// A PID namespace to join (an ephemeral container's target's); None: one of its own.
+    pub pidns: Option<PathBuf>,
     /// /etc/hosts, /etc/hostname, /etc/resolv.conf, /dev/termination-log and volumes.
     pub mounts: Vec<BindMount>,
     pub cgroups_path: String,
@@ -120,18 +142,22 @@ fn capability(name: &str) -> Result<Capability, SpecError> {
     serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| SpecError::Capability(name.into()))
 }
 
-/// The capability set: the default, or all when privileged, then `add`, then `drop` ("ALL" works).
+/// The capability set: the default, or all the host has when privileged, then `add`, then `drop`
+/// ("ALL" works).
 pub fn capabilities(container: &Container) -> Result<HashSet<Capability>, SpecError> {
     let sc = container.security_context.as_ref();
     let privileged = sc.and_then(|s| s.privileged).unwrap_or(false);
-    let base: &[&str] = if privileged { ALL_CAPS } else { DEFAULT_CAPS };
-    let mut names: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = if privileged {
+        all_capabilities(host_bounding_set())
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
     let caps = sc.and_then(|s| s.capabilities.as_ref());
     let norm = |c: &String| c.trim().to_uppercase().trim_start_matches("CAP_").to_string();
     for a in caps.and_then(|c| c.add.as_ref()).into_iter().flatten() {
         let a = norm(a);
         if a == "ALL" {
-            names = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+            names = all_capabilities(host_bounding_set());
         } else if !names.contains(&a) {
             names.push(a);
         }
@@ -177,18 +203,21 @@ pub fn runtime_spec(
         .permitted(caps.clone())
         .build()
         .map_err(build_err)?;
-    let proc = ProcessBuilder::default()
+    let mut proc = ProcessBuilder::default()
         .terminal(tty)
         .user(user)
         .args(process.args.clone())
         .env(process.env.clone())
         .cwd(process.cwd.clone())
         .capabilities(linux_caps)
-        .no_new_privileges(no_new_privs)
         // No rlimits: raising one above the host's hard limit fails without CAP_SYS_RESOURCE.
         .rlimits(Vec::new())
         .build()
         .map_err(build_err)?;
+    // Unset rather than false: libcontainer loads the seccomp filter while it still has every
+    // capability only when the field is absent; `false` makes it load the filter after dropping
+    // them, which the kernel refuses without no_new_privs.
+    proc.set_no_new_privileges(no_new_privs.then_some(true));
     let root = RootBuilder::default()
         .path(rootfs)
         .readonly(sc.and_then(|s| s.read_only_root_filesystem).unwrap_or(false))
@@ -224,7 +253,7 @@ pub fn runtime_spec(
         b.build().map_err(build_err)
     };
     let mut namespaces = vec![
-        ns(LinuxNamespaceType::Pid, None)?,
+        ns(LinuxNamespaceType::Pid, pod.pidns.as_ref())?,
         ns(LinuxNamespaceType::Mount, None)?,
         ns(LinuxNamespaceType::Ipc, pod.ipcns.as_ref())?,
         ns(LinuxNamespaceType::Uts, pod.utsns.as_ref())?,
@@ -271,6 +300,11 @@ pub fn runtime_spec(
     } else {
         linux.masked_paths(get_default_maskedpaths()).readonly_paths(get_default_readonly_paths())
     };
+    // The runtime's default filter, as `docker run` and `docker build` give; a pod's
+    // seccompProfile replaces it (`set_seccomp`). Privileged containers have none.
+    if !privileged {
+        linux = linux.seccomp(crate::seccomp::runtime_default(&caps, false)?);
+    }
     let mut spec = SpecBuilder::default().version("1.0.2").root(root).process(proc).mounts(mounts);
     // A joined UTS namespace already has the pod's hostname (the sandbox set it); setting it again
     // from a container is refused by runtimes.
@@ -278,6 +312,13 @@ pub fn runtime_spec(
         spec = spec.hostname(pod.hostname.clone());
     }
     spec.linux(linux.build().map_err(build_err)?).build().map_err(build_err)
+}
+
+/// Replace the spec's seccomp filter (None: unconfined).
+pub fn set_seccomp(spec: &mut Spec, filter: Option<LinuxSeccomp>) {
+    if let Some(linux) = spec.linux_mut().as_mut() {
+        linux.set_seccomp(filter);
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +334,7 @@ mod tests {
             host_network: false,
             ipcns: None,
             utsns: None,
+            pidns: None,
             mounts: vec![BindMount {
                 source: "/pods/u/etc-hosts".into(),
                 destination: "/etc/hosts".into(),
@@ -325,7 +367,23 @@ mod tests {
         assert_eq!(net.path().as_deref(), Some(std::path::Path::new("/run/skiff/netns/web")));
         assert_eq!(spec.hostname().as_deref(), Some("web"));
         assert!(spec.mounts().as_ref().is_some_and(|m| m.iter().any(|m| m.destination().as_os_str() == "/etc/hosts")));
-        assert_eq!(spec.process().as_ref().map(|p| p.no_new_privileges()), Some(Some(false)));
+        assert_eq!(spec.process().as_ref().map(|p| p.no_new_privileges()), Some(None));
+        let seccomp = linux.seccomp().clone().expect("the default filter");
+        assert_eq!(seccomp.default_action(), oci_spec::runtime::LinuxSeccompAction::ScmpActErrno);
+        let mut spec = spec;
+        set_seccomp(&mut spec, None);
+        assert!(spec.linux().as_ref().is_some_and(|l| l.seccomp().is_none()));
+    }
+
+    #[test]
+    fn all_capabilities_are_those_the_host_has() {
+        assert_eq!(all_capabilities(None).len(), ALL_CAPS.len());
+        assert!(ALL_CAPS.iter().all(|c| capability(c).is_ok()));
+        // A host without CAP_SYS_RESOURCE (bit 24), as some VMs are.
+        let caps = all_capabilities(Some(0x1ff_feff_ffff));
+        assert_eq!(caps.len(), ALL_CAPS.len() - 1);
+        assert!(!caps.iter().any(|c| c == "SYS_RESOURCE") && caps.iter().any(|c| c == "CHECKPOINT_RESTORE"));
+        assert_eq!(all_capabilities(Some(0b101)), vec!["CHOWN".to_string(), "DAC_READ_SEARCH".to_string()]);
     }
 
     #[test]
@@ -373,6 +431,7 @@ mod tests {
             .expect("caps");
         assert!(caps.contains(&Capability::SysAdmin));
         assert!(spec.linux().clone().and_then(|l| l.masked_paths().clone()).unwrap_or_default().is_empty());
+        assert!(spec.linux().as_ref().is_some_and(|l| l.seccomp().is_none()), "privileged: unconfined");
 
         c.security_context = Some(SecurityContext {
             capabilities: Some(Capabilities { add: Some(vec!["BOGUS".into()]), drop: None }),

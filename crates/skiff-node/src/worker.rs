@@ -9,6 +9,7 @@
 use crate::agent::Agent;
 use crate::backoff;
 use crate::container::{self, Attempt, PrepareError};
+use crate::env;
 use crate::events::Type::{Normal, Warning};
 use crate::pod_dir::{Exited, PodDir, PodMeta, write_json};
 use crate::pull::{self, PullDecision};
@@ -89,6 +90,9 @@ pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
             tracing::debug!(pod = %w.name(), grace, "stopping the pod");
             w.kill(Duration::from_secs(grace)).await;
             tracing::debug!(pod = %w.name(), "pod stopped");
+            // Show the stopped containers (`0/1 Terminating`) while the sandbox goes, as upstream.
+            w.waiting.clear();
+            w.write_status().await;
             tear_down(&w.agent, &w.dir).await;
             tracing::debug!(pod = %w.name(), "pod torn down");
             w.remove_from_api().await;
@@ -103,11 +107,31 @@ pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
             changed = deleted => if changed.is_err() { return } else { continue },
         };
         w.write_status().await;
-        tokio::select! {
-            changed = rx.changed() => if changed.is_err() { return },
-            _ = tokio::time::sleep(next) => {}
+        // Sleep until the next sync is due, or the pod's spec or deletion changes. Our own status
+        // writes come back through the watch too: they must not cut a back-off short (the
+        // kubelet shows ErrImagePull until its next sync, then ImagePullBackOff).
+        let due = tokio::time::Instant::now() + next;
+        loop {
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if needs_sync(&w.pod, rx.borrow().as_ref()) {
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep_until(due) => break,
+            }
         }
     }
+}
+
+/// Whether a new version of the pod asks for a sync now: it is gone, being deleted, or its spec
+/// changed (not just its status or resourceVersion).
+fn needs_sync(current: &Pod, latest: Option<&Pod>) -> bool {
+    latest
+        .is_none_or(|p| p.metadata.deletion_timestamp != current.metadata.deletion_timestamp || p.spec != current.spec)
 }
 
 /// Remove everything a pod left on the node: shim, mounts, veth, address, cgroups, image lease,
@@ -186,6 +210,20 @@ impl Worker {
         self.pod.spec.as_ref().map(|s| s.containers.clone()).unwrap_or_default()
     }
 
+    /// The pod's ephemeral containers, as the containers they run.
+    fn ephemeral_containers(&self) -> Vec<Container> {
+        let list = self.pod.spec.as_ref().and_then(|s| s.ephemeral_containers.clone()).unwrap_or_default();
+        list.iter().filter_map(|e| serde_json::to_value(e).and_then(serde_json::from_value).ok()).collect()
+    }
+
+    /// Every container of the pod: init, app and ephemeral ones.
+    fn all_containers(&self) -> Vec<Container> {
+        let mut all = self.init_containers();
+        all.extend(self.containers());
+        all.extend(self.ephemeral_containers());
+        all
+    }
+
     async fn event(&self, container: Option<&str>, kind: crate::events::Type, reason: &str, message: &str) {
         self.agent.recorder.pod(&self.pod, container, kind, reason, message).await;
     }
@@ -219,7 +257,63 @@ impl Worker {
         for c in self.containers() {
             self.sync_container(&c, false, &mut next).await;
         }
+        // Nothing new starts in a pod that has finished.
+        let phase = self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
+        if !matches!(phase, "Succeeded" | "Failed") {
+            for c in self.ephemeral_containers() {
+                self.sync_ephemeral(&c, &mut next).await;
+            }
+        }
         next
+    }
+
+    /// An ephemeral container (`kubectl debug`) runs once: started when added, never restarted.
+    async fn sync_ephemeral(&mut self, c: &Container, next: &mut Duration) {
+        let attempt = match self.dir.attempts(&c.name).last().copied() {
+            None => 0,
+            Some(a) => match (self.dir.started(&c.name, a), self.dir.exited(&c.name, a)) {
+                (Some(_), None) => {
+                    *next = (*next).min(POLL);
+                    return;
+                }
+                (_, Some(exited)) => {
+                    let handled = self.dir.attempt(&c.name, a).join("handled");
+                    if !handled.exists() {
+                        self.on_exit(c, a, &exited, false).await;
+                        let _ = std::fs::write(&handled, b"");
+                    }
+                    return;
+                }
+                // Prepared but never started (the agent stopped mid-start): try that attempt again.
+                (None, None) => {
+                    container::unmount_attempt(&self.dir, &c.name, a);
+                    a
+                }
+            },
+        };
+        match self.start(c, attempt).await {
+            Ok(()) => *next = (*next).min(POLL),
+            Err(wait) => *next = (*next).min(wait),
+        }
+    }
+
+    /// The container whose processes an ephemeral container joins (`targetContainerName`), and
+    /// the pid of its running init: the ephemeral container shares its PID namespace.
+    fn target_of(&self, c: &Container) -> Result<Option<i32>, PrepareError> {
+        let spec = self.pod.spec.as_ref();
+        let Some(target) = spec
+            .and_then(|s| s.ephemeral_containers.as_ref())
+            .and_then(|e| e.iter().find(|e| e.name == c.name))
+            .and_then(|e| e.target_container_name.clone())
+            .filter(|t| !t.is_empty())
+        else {
+            return Ok(None);
+        };
+        let running = self.dir.attempts(&target).last().copied().and_then(|a| {
+            let started = self.dir.started(&target, a)?;
+            self.dir.exited(&target, a).is_none().then_some(started.pid)
+        });
+        running.map(Some).ok_or_else(|| PrepareError::Create(format!("the target container {target:?} is not running")))
     }
 
     async fn ensure_sandbox(&mut self) -> Result<(), String> {
@@ -266,7 +360,7 @@ impl Worker {
 
     /// Attempts that were running when the shim died have no exit record: give them one.
     fn mark_lost_attempts(&self) {
-        for c in self.init_containers().iter().chain(self.containers().iter()) {
+        for c in self.all_containers().iter() {
             if let Some(&a) = self.dir.attempts(&c.name).last()
                 && self.dir.started(&c.name, a).is_some()
                 && self.dir.exited(&c.name, a).is_none()
@@ -378,6 +472,10 @@ impl Worker {
 
     /// Pull if needed, prepare and start `attempt` of `c`. Err: wait this long before trying again.
     async fn start(&mut self, c: &Container, attempt: u32) -> Result<(), Duration> {
+        if attempt == 0 && !self.waiting.contains_key(&c.name) {
+            // A pull or a start can take a while: say so first (`ContainerCreating`).
+            self.write_status().await;
+        }
         let image = self.ensure_image(c).await?;
         tracing::debug!(pod = %self.name(), container = %c.name, "image ready");
         let layers = {
@@ -397,14 +495,26 @@ impl Worker {
         let image_id = self.image_ids.get(&c.name).cloned().unwrap_or_default();
         let _ = crate::pod_dir::write_atomic(&self.dir.attempt(&c.name, attempt).join("image-id"), image_id.as_bytes());
         let image_config = image.config.config().clone().unwrap_or_default();
+        let resolved = match self.resolve_env(c).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.create_failed(c, e).await),
+        };
+        let target_pid = match self.target_of(c) {
+            Ok(p) => p,
+            Err(e) => return Err(self.create_failed(c, e).await),
+        };
+        let image_architecture = image.config.architecture().to_string();
         let prepared = container::prepare(&Attempt {
             dir: &self.dir,
             pod: &self.pod,
-            container: c,
+            image_architecture: &image_architecture,
+            target_pid,
+            container: &resolved,
             attempt,
             layers: &layers,
             image_config: &image_config,
             sandbox_pid: sandbox.pid(),
+            seccomp: &self.agent.config.seccomp,
         });
         if let Err(e) = prepared {
             container::unmount_attempt(&self.dir, &c.name, attempt);
@@ -433,6 +543,39 @@ impl Worker {
                 Err(Duration::ZERO)
             }
         }
+    }
+
+    /// `c` with its `envFrom` and `valueFrom` resolved (Secrets read now, as the kubelet does
+    /// at each container start): a missing Secret or key is a `CreateContainerConfigError`.
+    async fn resolve_env(&mut self, c: &Container) -> Result<Container, PrepareError> {
+        let api: Api<Secret> = Api::namespaced(self.agent.config.client.clone(), self.namespace());
+        let mut secrets = HashMap::new();
+        for name in env::secret_names(c) {
+            match api.get_opt(&name).await {
+                Ok(Some(s)) => {
+                    secrets.insert(name, s);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(PrepareError::Create(format!("reading secret {name:?}: {e}"))),
+            }
+        }
+        let (cpus, memory_kib) = crate::agent::machine_size();
+        let sources = env::Sources {
+            pod: &self.pod,
+            pod_ip: self.ip.map(|ip| ip.to_string()),
+            host_ip: self.agent.node_ip().to_string(),
+            secrets: &secrets,
+            allocatable_millicores: cpus as i64 * 1000,
+            allocatable_memory: (memory_kib as i64).saturating_mul(1024),
+        };
+        let resolved = env::resolve(c, &sources).map_err(|e| PrepareError::Config(e.to_string()))?;
+        for w in &resolved.warnings {
+            self.event(None, Warning, "InvalidEnvironmentVariableNames", w).await;
+        }
+        let mut out = c.clone();
+        out.env = Some(resolved.env);
+        out.env_from = None;
+        Ok(out)
     }
 
     async fn create_failed(&mut self, c: &Container, e: PrepareError) -> Duration {
@@ -513,6 +656,7 @@ impl Worker {
             }
             Err(e) => {
                 let wait = self.agent.backoff.lock().unwrap_or_else(|p| p.into_inner()).failed(&key, Instant::now());
+                let policy = pull::Policy::of(&self.pod, &c.name, image_name, policy);
                 let msg = pull::failed(image_name, policy, &e.to_string(), present);
                 self.event(Some(&c.name), Warning, "Failed", &msg).await;
                 self.event(Some(&c.name), Warning, "Failed", "Error: ErrImagePull").await;
@@ -576,9 +720,8 @@ impl Worker {
     async fn kill(&mut self, grace: Duration) {
         let Some(sandbox) = Sandbox::adopt(&self.dir) else { return };
         let running: Vec<Container> = self
-            .init_containers()
+            .all_containers()
             .into_iter()
-            .chain(self.containers())
             .filter(|c| self.dir.attempts(&c.name).last().is_some_and(|a| self.dir.exited(&c.name, *a).is_none()))
             .collect();
         if !grace.is_zero() {
@@ -682,7 +825,12 @@ impl Worker {
         let is_running = state.running.is_some();
         ContainerStatus {
             name: c.name.clone(),
-            image: c.image.clone().unwrap_or_default(),
+            // The runtime's (normalized) reference once a container exists; before, the spec's.
+            image: latest
+                .and_then(|_| skiff_image::Reference::parse(c.image.as_deref()?).ok())
+                .map(|r| r.to_string())
+                .or_else(|| c.image.clone())
+                .unwrap_or_default(),
             image_id: latest
                 .and_then(|a| std::fs::read_to_string(self.dir.attempt(&c.name, a).join("image-id")).ok())
                 .unwrap_or_default(),
@@ -721,6 +869,8 @@ impl Worker {
         }
         let statuses: Vec<ContainerStatus> =
             self.containers().iter().map(|c| self.container_status(c, false, init == InitState::Done)).collect();
+        let ephemeral: Vec<ContainerStatus> =
+            self.ephemeral_containers().iter().map(|c| self.container_status(c, false, true)).collect();
         let now = Time(jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()));
         let sandbox_ready = self.stage == Stage::Containers;
         let mut conditions = status::conditions(&spec, &statuses, sandbox_ready, init, &now);
@@ -735,7 +885,7 @@ impl Worker {
         if self.start_time.is_none() {
             self.start_time = Some(now.clone());
         }
-        let host_ip = self.agent.gateway().to_string();
+        let host_ip = self.agent.node_ip().to_string();
         let mut value = serde_json::json!({
             "phase": phase,
             "conditions": conditions,
@@ -747,6 +897,9 @@ impl Worker {
         });
         if !inits.is_empty() {
             value["initContainerStatuses"] = serde_json::to_value(&init_statuses).unwrap_or_default();
+        }
+        if !ephemeral.is_empty() {
+            value["ephemeralContainerStatuses"] = serde_json::to_value(&ephemeral).unwrap_or_default();
         }
         if let Some(ip) = self.ip {
             value["podIP"] = ip.to_string().into();

@@ -40,6 +40,7 @@ fn busybox_container_runs_and_reports_its_exit_code() {
         host_network: false,
         ipcns: None,
         utsns: None,
+        pidns: None,
         mounts: vec![],
         cgroups_path: format!("/skiff-test/{}", std::process::id()),
     };
@@ -108,6 +109,7 @@ fn pod_network_serves_http(dir: &Path, rootfs: &Path) {
         host_network: false,
         ipcns: Some(ns("ipc")),
         utsns: Some(ns("uts")),
+        pidns: None,
         mounts: vec![],
         cgroups_path: format!("/skiff-test/{}-web", std::process::id()),
     };

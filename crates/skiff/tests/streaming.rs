@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::terminal::{Terminal, shell_line};
 use common::{KUBECTL_VERSIONS, Kubectl, Server, busybox_rootfs, eventually, skiff};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -27,7 +28,7 @@ fn image(data: &Path) {
     std::fs::write(root.join("www/index.html"), "hello through port-forward\n").expect("page");
     std::fs::write(root.join("www/big.bin"), big_file()).expect("big");
     // `kubectl cp` runs tar in the container, as upstream; the rest serve the tests below.
-    for applet in ["tar", "md5sum", "nc", "mkfifo", "dd", "tee", "head", "true"] {
+    for applet in ["tar", "md5sum", "nc", "mkfifo", "dd", "tee", "head", "true", "clear"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet link");
     }
     std::fs::create_dir_all(root.join("tmp")).expect("tmp");
@@ -83,16 +84,6 @@ fn port_forward(kv: &Kubectl, args: &[&str]) -> Forward {
     all.extend_from_slice(args);
     let child = kv.command(&all).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
     Forward(child.expect("kubectl port-forward"))
-}
-
-/// A shell command line running `kubectl ARGS` with this kubectl's environment (for tmux).
-fn shell_line(kv: &Kubectl, args: &str) -> String {
-    let cmd = kv.command(&[]);
-    let env: String = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
-        .collect();
-    format!("{env}{} {args}", cmd.get_program().to_string_lossy())
 }
 
 #[test]
@@ -213,48 +204,6 @@ fn exec_with_every_kubectl() {
     }
 }
 
-/// A tmux session running `command` in a terminal of `cols`×`rows`, killed on drop.
-struct Terminal(String);
-
-impl Terminal {
-    fn start(name: &str, command: &str, cols: u16, rows: u16) -> Self {
-        let _ = std::process::Command::new("tmux").args(["kill-session", "-t", name]).stderr(Stdio::null()).status();
-        let ok = std::process::Command::new("tmux")
-            .args(["new-session", "-d", "-s", name, "-x", &cols.to_string(), "-y", &rows.to_string(), command])
-            .status()
-            .expect("tmux (Debian package tmux)");
-        assert!(ok.success(), "tmux new-session");
-        Terminal(name.to_string())
-    }
-
-    fn keys(&self, keys: &str) {
-        let ok = std::process::Command::new("tmux").args(["send-keys", "-t", &self.0, keys, "Enter"]).status();
-        assert!(ok.expect("tmux").success());
-    }
-
-    fn interrupt(&self) {
-        let ok = std::process::Command::new("tmux").args(["send-keys", "-t", &self.0, "C-c"]).status();
-        assert!(ok.expect("tmux").success());
-    }
-
-    fn resize(&self, cols: u16, rows: u16) {
-        let (x, y) = (cols.to_string(), rows.to_string());
-        let ok = std::process::Command::new("tmux").args(["resize-window", "-t", &self.0, "-x", &x, "-y", &y]).status();
-        assert!(ok.expect("tmux").success());
-    }
-
-    fn screen(&self) -> String {
-        let out = std::process::Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]).output();
-        String::from_utf8_lossy(&out.expect("tmux").stdout).into_owned()
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
-    }
-}
-
 #[test]
 fn exec_it_in_a_real_terminal_with_every_kubectl() {
     let server = Server::with_node(9, image);
@@ -267,6 +216,15 @@ fn exec_it_in_a_real_terminal_with_every_kubectl() {
         assert!(eventually(WAIT, || term.screen().contains("/ #")), "kubectl {version}: no prompt\n{}", term.screen());
         term.keys("echo $((6*7))");
         assert!(eventually(WAIT, || term.screen().lines().any(|l| l.trim() == "42")), "{}", term.screen());
+        // A terminal type as containerd gives one, and `clear` clears the screen.
+        term.keys("echo TERM=$TERM HOSTNAME=$HOSTNAME");
+        assert!(eventually(WAIT, || term.screen().contains("TERM=xterm HOSTNAME=web")), "{}", term.screen());
+        term.keys("clear; echo CLEARED");
+        assert!(
+            eventually(WAIT, || !term.screen().contains("TERM=xterm") && term.screen().contains("CLEARED")),
+            "kubectl {version}: clear left {}",
+            term.screen()
+        );
         term.keys("stty size");
         assert!(eventually(WAIT, || term.screen().contains("30 100")), "kubectl {version}: {}", term.screen());
         term.resize(120, 40);
@@ -572,6 +530,9 @@ fn attach_with_every_kubectl() {
         std::thread::sleep(Duration::from_millis(500));
         term.keys("echo $((6*7))");
         assert!(eventually(WAIT, || term.screen().lines().any(|l| l.trim() == "42")), "{}", term.screen());
+        // A container with a terminal has TERM as containerd sets it.
+        term.keys("echo TERM=$TERM HOSTNAME=$HOSTNAME");
+        assert!(eventually(WAIT, || term.screen().contains("TERM=xterm HOSTNAME=term")), "{}", term.screen());
         term.keys("stty size");
         assert!(eventually(WAIT, || term.screen().contains("25 90")), "kubectl {version}: {}", term.screen());
         drop(term);

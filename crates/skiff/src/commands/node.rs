@@ -26,6 +26,12 @@ pub struct NodeArgs {
     /// Log files kept per container, the current one included.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub container_log_max_files: u32,
+    /// Run containers that set no seccompProfile (nor their pod) with RuntimeDefault, as
+    /// `kubelet --seccomp-default`; `--seccomp-default=false` runs them Unconfined. Localhost
+    /// profiles are read from DATA_DIR/seccomp.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    pub seccomp_default: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -87,6 +93,7 @@ pub async fn start(
         outbound_nat: !args.disable_outbound_nat,
         client: client.clone(),
         annotations,
+        seccomp: skiff_node::seccomp::NodeSeccomp::new(data_dir, args.seccomp_default),
     };
     let agent = skiff_node::agent::Agent::new(config)?;
     let mut tasks = vec![tokio::spawn(async move {

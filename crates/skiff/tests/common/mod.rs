@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod registry;
+pub mod terminal;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,373 @@
+//! A container's `envFrom` and `env[].valueFrom`, resolved as the kubelet resolves them: the
+//! `envFrom` sources first (each key with its prefix), then `env` in order, a later name
+//! overriding an earlier one. Pure: the worker fetches the Secrets named (`secret_names`) and
+//! passes them in.
+
+use crate::quantity;
+use k8s_openapi::api::core::v1::{Container, EnvVar, ObjectFieldSelector, Pod, ResourceFieldSelector, Secret};
+use std::collections::{BTreeMap, HashMap};
+
+/// What a container's environment may read besides its own spec.
+pub struct Sources<'a> {
+    pub pod: &'a Pod,
+    pub pod_ip: Option<String>,
+    pub host_ip: String,
+    /// The Secrets of the pod's namespace that `secret_names` named and exist.
+    pub secrets: &'a HashMap<String, Secret>,
+    /// The node's allocatable CPU (millicores) and memory (bytes): a `limits.*` reference to a
+    /// container without that limit reads these, as upstream.
+    pub allocatable_millicores: i64,
+    pub allocatable_memory: i64,
+}
+
+/// Why a container's environment cannot be made (`CreateContainerConfigError`), worded as the
+/// kubelet words it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    #[error("secret {0:?} not found")]
+    SecretNotFound(String),
+    #[error("couldn't find key {key} in Secret {namespace}/{name}")]
+    SecretKeyNotFound { key: String, namespace: String, name: String },
+    /// ConfigMaps are not served yet: say so rather than run with an empty value.
+    #[error("configmap {0:?} not found: this cluster does not serve ConfigMaps yet")]
+    ConfigMapNotServed(String),
+    #[error("unsupported fieldPath: {0}")]
+    FieldPath(String),
+    #[error("unsupported container resource : {0}")]
+    Resource(String),
+    #[error("invalid container resource divisor {0:?}")]
+    Divisor(String),
+}
+
+/// A container's resolved environment.
+#[derive(Debug, Default, PartialEq)]
+pub struct Resolved {
+    /// Plain `name=value` entries in order, values escaped (`$` as `$$`) where they came from
+    /// elsewhere, so that `$(VAR)` expansion leaves them as they are (as upstream expands
+    /// only `value`).
+    pub env: Vec<EnvVar>,
+    /// Keys of an `envFrom` source skipped as invalid names: the kubelet's warning event text.
+    pub warnings: Vec<String>,
+}
+
+/// The Secrets `c` reads (by name), so the caller can fetch them first.
+pub fn secret_names(c: &Container) -> Vec<String> {
+    let mut names: Vec<String> = c
+        .env_from
+        .iter()
+        .flatten()
+        .filter_map(|s| s.secret_ref.as_ref().map(|r| r.name.clone()))
+        .chain(
+            c.env
+                .iter()
+                .flatten()
+                .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref().map(|r| r.name.clone())),
+        )
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn plain(name: &str, value: &str) -> EnvVar {
+    EnvVar { name: name.into(), value: Some(value.replace('$', "$$")), value_from: None }
+}
+
+/// `c`'s environment with every source resolved.
+pub fn resolve(c: &Container, src: &Sources) -> Result<Resolved, EnvError> {
+    let namespace = src.pod.metadata.namespace.clone().unwrap_or_default();
+    let mut out = Resolved::default();
+    for from in c.env_from.iter().flatten() {
+        let prefix = from.prefix.clone().unwrap_or_default();
+        if let Some(r) = &from.config_map_ref {
+            if r.optional == Some(true) {
+                continue;
+            }
+            return Err(EnvError::ConfigMapNotServed(r.name.clone()));
+        }
+        let Some(r) = &from.secret_ref else { continue };
+        let Some(secret) = src.secrets.get(&r.name) else {
+            if r.optional == Some(true) {
+                continue;
+            }
+            return Err(EnvError::SecretNotFound(r.name.clone()));
+        };
+        let data: BTreeMap<_, _> = secret.data.clone().unwrap_or_default();
+        let mut invalid = Vec::new();
+        for (key, value) in data {
+            let name = format!("{prefix}{key}");
+            // The kubelet's rule (upstream's before relaxed names): `[-._a-zA-Z][-._a-zA-Z0-9]*`.
+            if !skiff_core::names::env_var_name(&name).is_empty() {
+                invalid.push(name);
+                continue;
+            }
+            out.env.push(plain(&name, &String::from_utf8_lossy(&value.0)));
+        }
+        if !invalid.is_empty() {
+            out.warnings.push(format!(
+                "Keys [{}] from the EnvFrom secret {namespace}/{} were skipped since they are considered invalid environment variable names.",
+                invalid.join(", "),
+                r.name
+            ));
+        }
+    }
+    for e in c.env.iter().flatten() {
+        let Some(from) = &e.value_from else {
+            out.env.push(e.clone());
+            continue;
+        };
+        let value = if let Some(f) = &from.field_ref {
+            Some(field_value(f, src)?)
+        } else if let Some(r) = &from.resource_field_ref {
+            Some(resource_value(r, c, src)?)
+        } else if let Some(r) = &from.config_map_key_ref {
+            if r.optional == Some(true) {
+                None
+            } else {
+                return Err(EnvError::ConfigMapNotServed(r.name.clone()));
+            }
+        } else if let Some(r) = &from.secret_key_ref {
+            let optional = r.optional == Some(true);
+            match src.secrets.get(&r.name) {
+                None if optional => None,
+                None => return Err(EnvError::SecretNotFound(r.name.clone())),
+                Some(s) => match s.data.as_ref().and_then(|d| d.get(&r.key)) {
+                    Some(v) => Some(String::from_utf8_lossy(&v.0).into_owned()),
+                    None if optional => None,
+                    None => {
+                        return Err(EnvError::SecretKeyNotFound {
+                            key: r.key.clone(),
+                            namespace: namespace.clone(),
+                            name: r.name.clone(),
+                        });
+                    }
+                },
+            }
+        } else {
+            None
+        };
+        if let Some(v) = value {
+            out.env.push(plain(&e.name, &v));
+        }
+    }
+    Ok(out)
+}
+
+/// `fieldRef`: what the downward API gives an environment variable.
+fn field_value(f: &ObjectFieldSelector, src: &Sources) -> Result<String, EnvError> {
+    let md = &src.pod.metadata;
+    let spec = src.pod.spec.clone().unwrap_or_default();
+    let path = f.field_path.as_str();
+    let subscript = |prefix: &str| path.strip_prefix(prefix)?.strip_suffix("']").map(str::to_string);
+    let pairs = |m: &Option<BTreeMap<String, String>>| {
+        let mut lines: Vec<String> = m.iter().flatten().map(|(k, v)| format!("{k}={v:?}")).collect();
+        lines.sort();
+        lines.join("\n")
+    };
+    Ok(match path {
+        "metadata.name" => md.name.clone().unwrap_or_default(),
+        "metadata.namespace" => md.namespace.clone().unwrap_or_default(),
+        "metadata.uid" => md.uid.clone().unwrap_or_default(),
+        "metadata.labels" => pairs(&md.labels),
+        "metadata.annotations" => pairs(&md.annotations),
+        "spec.nodeName" => spec.node_name.unwrap_or_default(),
+        "spec.serviceAccountName" => spec.service_account_name.unwrap_or_default(),
+        "status.hostIP" | "status.hostIPs" => src.host_ip.clone(),
+        "status.podIP" | "status.podIPs" => src.pod_ip.clone().unwrap_or_default(),
+        _ => {
+            if let Some(k) = subscript("metadata.labels['") {
+                md.labels.as_ref().and_then(|l| l.get(&k)).cloned().unwrap_or_default()
+            } else if let Some(k) = subscript("metadata.annotations['") {
+                md.annotations.as_ref().and_then(|a| a.get(&k)).cloned().unwrap_or_default()
+            } else {
+                return Err(EnvError::FieldPath(path.to_string()));
+            }
+        }
+    })
+}
+
+/// `resourceFieldRef`: the container's (or a named sibling's) requests and limits, in units of
+/// the divisor, rounded up; a missing limit reads the node's allocatable amount.
+fn resource_value(r: &ResourceFieldSelector, own: &Container, src: &Sources) -> Result<String, EnvError> {
+    let spec = src.pod.spec.clone().unwrap_or_default();
+    let target = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap_or_else(|| own.clone()),
+        None => own.clone(),
+    };
+    let res = target.resources.unwrap_or_default();
+    let get = |m: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>, k: &str| {
+        m.as_ref().and_then(|m| m.get(k)).map(|q| q.0.clone())
+    };
+    let divisor = r.divisor.as_ref().map(|d| d.0.clone()).filter(|d| !d.is_empty());
+    let (kind, amount) = match r.resource.as_str() {
+        "limits.cpu" => ("cpu", get(&res.limits, "cpu")),
+        "requests.cpu" => ("cpu", get(&res.requests, "cpu")),
+        "limits.memory" => ("memory", get(&res.limits, "memory")),
+        "requests.memory" => ("memory", get(&res.requests, "memory")),
+        "limits.ephemeral-storage" => ("storage", get(&res.limits, "ephemeral-storage")),
+        "requests.ephemeral-storage" => ("storage", get(&res.requests, "ephemeral-storage")),
+        other => return Err(EnvError::Resource(other.to_string())),
+    };
+    let is_limit = r.resource.starts_with("limits.");
+    if kind == "cpu" {
+        let milli = match amount {
+            Some(q) => quantity::millicores(&q).unwrap_or(0),
+            None if is_limit => src.allocatable_millicores,
+            None => 0,
+        };
+        let per = match &divisor {
+            Some(d) => quantity::millicores(d).filter(|m| *m > 0).ok_or_else(|| EnvError::Divisor(d.clone()))?,
+            None => 1000,
+        };
+        return Ok(((milli + per - 1) / per).to_string());
+    }
+    let bytes = match amount {
+        Some(q) => quantity::bytes(&q).unwrap_or(0),
+        None if is_limit && kind == "memory" => src.allocatable_memory,
+        None => 0,
+    };
+    let per = match &divisor {
+        Some(d) => quantity::bytes(d).filter(|b| *b > 0).ok_or_else(|| EnvError::Divisor(d.clone()))?,
+        None => 1,
+    };
+    Ok(((bytes + per - 1) / per).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use serde_json::json;
+
+    fn pod() -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "labels": {"app": "web", "tier": "front"}},
+            "spec": {"nodeName": "n1", "serviceAccountName": "default", "containers": [{"name": "c",
+                "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": "250m"}}}]}
+        }))
+        .expect("pod")
+    }
+
+    fn container(v: serde_json::Value) -> Container {
+        serde_json::from_value(v).expect("container")
+    }
+
+    fn sources<'a>(pod: &'a Pod, secrets: &'a HashMap<String, Secret>) -> Sources<'a> {
+        Sources {
+            pod,
+            pod_ip: Some("10.42.0.7".into()),
+            host_ip: "192.0.2.10".into(),
+            secrets,
+            allocatable_millicores: 2000,
+            allocatable_memory: 1 << 30,
+        }
+    }
+
+    fn secret(pairs: &[(&str, &str)]) -> Secret {
+        Secret {
+            data: Some(pairs.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()),
+            ..Default::default()
+        }
+    }
+
+    fn values(r: &Resolved) -> Vec<(String, String)> {
+        r.env.iter().map(|e| (e.name.clone(), e.value.clone().unwrap_or_default())).collect()
+    }
+
+    #[test]
+    fn downward_api_and_resources() {
+        let p = pod();
+        let none = HashMap::new();
+        let c = container(
+            json!({"name": "c", "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": "250m"}}, "env": [
+                {"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+                {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
+                {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+                {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+                {"name": "REQ", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu", "divisor": "1m"}}},
+                {"name": "X", "value": "$(NAME)-x"}
+            ]}),
+        );
+        let r = resolve(&c, &sources(&p, &none)).expect("resolved");
+        let want = [
+            ("NAME", "web"),
+            ("NS", "shop"),
+            ("IP", "10.42.0.7"),
+            ("HOST", "192.0.2.10"),
+            ("APP", "web"),
+            ("SA", "default"),
+            ("MEM", "64"),
+            ("CPU", "2"),
+            ("REQ", "250"),
+            ("X", "$(NAME)-x"),
+        ];
+        let got = values(&r);
+        assert_eq!(got, want.map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+
+    #[test]
+    fn secrets_by_key_and_as_a_whole() {
+        let p = pod();
+        let secrets =
+            HashMap::from([("db".to_string(), secret(&[("password", "pa$$"), ("user", "app"), ("1x", "no")]))]);
+        let c = container(json!({"name": "c", "envFrom": [{"secretRef": {"name": "db"}, "prefix": "DB_"}], "env": [
+            {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+            {"name": "OPT", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k", "optional": true}}}
+        ]}));
+        assert_eq!(secret_names(&c), ["db", "gone"]);
+        let r = resolve(&c, &sources(&p, &secrets)).expect("resolved");
+        assert_eq!(
+            values(&r)[..3].to_vec(),
+            [
+                ("DB_1x".to_string(), "no".to_string()),
+                ("DB_password".into(), "pa$$$$".into()),
+                ("DB_user".into(), "app".into())
+            ]
+        );
+        assert_eq!(values(&r)[3], ("PW".to_string(), "pa$$$$".to_string()));
+        assert_eq!(r.env.len(), 4);
+        // Without a prefix, "1x" is no name: skipped with the kubelet's event.
+        let c = container(json!({"name": "c", "envFrom": [{"secretRef": {"name": "db"}}]}));
+        let r = resolve(&c, &sources(&p, &secrets)).expect("resolved");
+        assert_eq!(r.env.len(), 2);
+        assert_eq!(
+            r.warnings,
+            [
+                "Keys [1x] from the EnvFrom secret shop/db were skipped since they are considered invalid environment variable names."
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_sources_fail_as_the_kubelet_says() {
+        let p = pod();
+        let secrets = HashMap::from([("db".to_string(), secret(&[("user", "app")]))]);
+        let key_ref = |name: &str, key: &str| {
+            container(
+                json!({"name": "c", "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}]}),
+            )
+        };
+        let src = sources(&p, &secrets);
+        assert_eq!(resolve(&key_ref("nope", "k"), &src).unwrap_err().to_string(), "secret \"nope\" not found");
+        assert_eq!(
+            resolve(&key_ref("db", "password"), &src).unwrap_err().to_string(),
+            "couldn't find key password in Secret shop/db"
+        );
+        let cm = container(
+            json!({"name": "c", "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}]}),
+        );
+        assert!(matches!(resolve(&cm, &src), Err(EnvError::ConfigMapNotServed(n)) if n == "cfg"));
+        let from = container(json!({"name": "c", "envFrom": [{"secretRef": {"name": "nope"}}]}));
+        assert_eq!(resolve(&from, &src), Err(EnvError::SecretNotFound("nope".into())));
+    }
+}
