@@ -6,7 +6,7 @@ use crate::{go_diff, meta, names, time};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     Container, ContainerStatus, EnvFromSource, EnvVar, EphemeralContainer, ObjectFieldSelector, Pod, PodSpec,
-    PodStatus, Toleration,
+    PodStatus, SeccompProfile, Toleration,
 };
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -254,6 +254,9 @@ fn validate_container(
             _ => {}
         }
     }
+    if let Some(sp) = c.security_context.as_ref().and_then(|s| s.seccomp_profile.as_ref()) {
+        errs.extend(validate_seccomp_profile(sp, &path.child("securityContext").child("seccompProfile")));
+    }
     for (i, e) in c.env.iter().flatten().enumerate() {
         errs.extend(validate_env_var(e, &path.child("env").index(i)));
     }
@@ -314,6 +317,34 @@ const ENV_RESOURCES: &[&str] = &[
     "requests.ephemeral-storage",
     "requests.memory",
 ];
+
+const SECCOMP_TYPES: &[&str] = &["Localhost", "RuntimeDefault", "Unconfined"];
+
+/// `validateSeccompProfileField`: a known type, and a relative `localhostProfile` (without `..`)
+/// exactly when the type is Localhost.
+fn validate_seccomp_profile(sp: &SeccompProfile, path: &Path) -> ErrorList {
+    let mut errs = Vec::new();
+    match sp.type_.as_str() {
+        "" => errs.push(FieldError::required(&path.child("type"), "type is required when seccompProfile is set")),
+        t if !SECCOMP_TYPES.contains(&t) => errs.push(FieldError::not_supported(&path.child("type"), t, SECCOMP_TYPES)),
+        _ => {}
+    }
+    let lp = path.child("localhostProfile");
+    match (sp.type_.as_str(), sp.localhost_profile.as_deref()) {
+        ("Localhost", None) => errs.push(FieldError::required(&lp, "must be set when seccomp type is Localhost")),
+        ("Localhost", Some(p)) => {
+            if p.starts_with('/') {
+                errs.push(FieldError::invalid(&lp, p, "must be a relative path"));
+            }
+            if p.split('/').any(|part| part == "..") {
+                errs.push(FieldError::invalid(&lp, p, "must not contain '..'"));
+            }
+        }
+        (_, Some(p)) => errs.push(FieldError::invalid(&lp, p, "can only be set when seccomp type is Localhost")),
+        _ => {}
+    }
+    errs
+}
 
 /// `validateEnv` for one variable: its name and where its value comes from.
 fn validate_env_var(e: &EnvVar, path: &Path) -> ErrorList {
@@ -522,6 +553,9 @@ fn validate_spec(spec: &PodSpec, path: &Path) -> ErrorList {
         errs.extend(validate_ephemeral_container(e, &ep, &targets));
         let common: Container = serde_json::to_value(e).and_then(serde_json::from_value).unwrap_or_default();
         errs.extend(validate_container(&common, &ep, &mut seen, &volumes));
+    }
+    if let Some(sp) = spec.security_context.as_ref().and_then(|s| s.seccomp_profile.as_ref()) {
+        errs.extend(validate_seccomp_profile(sp, &path.child("securityContext").child("seccompProfile")));
     }
     match spec.restart_policy.as_deref() {
         Some(p) if !RESTART_POLICIES.contains(&p) => {
@@ -1030,6 +1064,23 @@ mod tests {
             texts,
             [
                 "spec.ephemeralContainers: Forbidden: cannot be added to a pod that has terminated (phase Succeeded): its containers no longer run"
+            ]
+        );
+    }
+
+    #[test]
+    fn seccomp_profiles_are_validated_as_upstream() {
+        let mut obj = json!({"metadata": {"name": "p", "namespace": "default"},
+            "spec": {"securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": "../x.json"}},
+                "containers": [{"name": "c", "image": "busybox",
+                "securityContext": {"seccompProfile": {"type": "Strict"}}}]}});
+        created(&mut obj);
+        let texts: Vec<String> = Pods.validate(&obj).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            texts,
+            [
+                "spec.containers[0].securityContext.seccompProfile.type: Unsupported value: \"Strict\": supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\"",
+                "spec.securityContext.seccompProfile.localhostProfile: Invalid value: \"../x.json\": must not contain '..'",
             ]
         );
     }
