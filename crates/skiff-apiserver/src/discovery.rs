@@ -1,7 +1,7 @@
 //! Discovery documents: `/version`, `/api`, `/apis`, `/api/v1`, legacy and aggregated (v2, v2beta1).
 
 use serde_json::{Value, json};
-use skiff_core::kinds::{self, Kind};
+use skiff_core::kinds;
 
 /// The Kubernetes minor version skiff's API corresponds to; the kubectl dispatcher picks its
 /// client from it.

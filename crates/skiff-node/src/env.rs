@@ -358,9 +358,9 @@ mod tests {
             )
         };
         let src = sources(&p, &secrets);
-        assert_eq!(resolve(&key_ref("nope", "k"), &src).unwrap_err().to_string(), "secret \"nope\" not found");
+        assert_eq!(resolve(&key_ref("nope", "k"), &src).expect_err("fails").to_string(), "secret \"nope\" not found");
         assert_eq!(
-            resolve(&key_ref("db", "password"), &src).unwrap_err().to_string(),
+            resolve(&key_ref("db", "password"), &src).expect_err("fails").to_string(),
             "couldn't find key password in Secret shop/db"
         );
         let cm = container(
