@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Kubectl, Server, busybox_rootfs, eventually, skiff};
+use common::{Kubectl, Server, eventually, import_busybox, skiff};
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,16 +21,7 @@ const PROBE: &str = "grep Seccomp: /proc/1/status; unshare -U true && echo unsha
 
 /// busybox:1.36 with the applets the probe needs, and the Localhost profiles.
 fn prepare(data: &Path) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (root, _) = busybox_rootfs(tmp.path());
-    for applet in ["grep", "unshare", "true"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
-    }
-    let tar = tmp.path().join("busybox.tar");
-    let ok = std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status();
-    assert!(ok.expect("tar").success());
-    let (code, _, err) = skiff(data, &["import", "-c", r#"CMD ["sh"]"#, tar.to_str().expect("utf8"), "busybox:1.36"]);
-    assert_eq!(code, 0, "{err}");
+    import_busybox(data, &["grep", "unshare", "true"]);
     let profiles = data.join("seccomp/profiles");
     std::fs::create_dir_all(&profiles).expect("seccomp dir");
     std::fs::write(profiles.join("allow-all.json"), r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#).expect("profile");

@@ -7,7 +7,7 @@
 mod common;
 
 use common::terminal::{Terminal, shell_line};
-use common::{KUBECTL_VERSIONS, Kubectl, Server, busybox_rootfs, eventually, skiff};
+use common::{KUBECTL_VERSIONS, Kubectl, Server, eventually, import_busybox, skiff};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,16 +16,7 @@ const WAIT: Duration = Duration::from_secs(60);
 /// busybox:1.36 in the store, and `spring-server` built from it by a Dockerfile, as the
 /// tutorial builds its jar image; docker.io points at a closed loopback port, so pulls fail at once.
 fn prepare(data: &Path) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let (root, _) = busybox_rootfs(tmp.path());
-    for applet in ["env", "sort", "grep", "hostname", "ps"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet link");
-    }
-    let tar = tmp.path().join("busybox.tar");
-    let ok = std::process::Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status();
-    assert!(ok.expect("tar").success());
-    let (code, _, err) = skiff(data, &["import", "-c", r#"CMD ["sh"]"#, tar.to_str().expect("utf8"), "busybox:1.36"]);
-    assert_eq!(code, 0, "{err}");
+    import_busybox(data, &["env", "sort", "grep", "hostname", "ps"]);
     let ctx = tempfile::tempdir().expect("tempdir");
     std::fs::write(ctx.path().join("app.txt"), "spring says hi\n").expect("app");
     std::fs::write(

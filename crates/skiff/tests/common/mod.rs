@@ -303,3 +303,18 @@ pub fn busybox_rootfs(dir: &Path) -> (PathBuf, PathBuf) {
     assert!(status.success());
     (root, tar)
 }
+
+/// `busybox:1.36` in the image store of `data`, with `CMD ["sh"]` as the real image has, and links
+/// for the extra `applets` a test's commands use.
+pub fn import_busybox(data: &Path, applets: &[&str]) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (root, _) = busybox_rootfs(tmp.path());
+    for applet in applets {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("applet link");
+    }
+    let tar = tmp.path().join("busybox.tar");
+    let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status();
+    assert!(ok.expect("tar").success());
+    let (code, _, err) = skiff(data, &["import", "-c", r#"CMD ["sh"]"#, tar.to_str().expect("utf8"), "busybox:1.36"]);
+    assert_eq!(code, 0, "{err}");
+}
