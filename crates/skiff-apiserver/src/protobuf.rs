@@ -1,235 +1,95 @@
-//! Kubernetes' protobuf request encoding, for the few objects stock kubectl sends that way
-//! (`kubectl create namespace` and `kubectl create secret` use the typed client, which encodes
-//! bodies as protobuf).
-//! The envelope is `k8s\0` + `runtime.Unknown{typeMeta, raw}`; `raw` is the object's message.
+//! Kubernetes' protobuf request bodies (`application/vnd.kubernetes.protobuf`), for every served
+//! kind: client-go's typed clients send them (`kubectl create namespace`, `create secret`,
+//! `debug --copy-to`), and so do Go controllers.
+//!
+//! The envelope is `k8s\0` + `runtime.Unknown{typeMeta, raw}`; `raw` is the object's message,
+//! decoded by a table of message descriptors (`table.rs`) into the JSON the object's Go JSON
+//! encoding gives. The table is generated (`generate`, a test) from k8s-pb's prost attributes
+//! (field numbers and types) and the served OpenAPI schemas (JSON names, inline structs,
+//! required fields), for every message reachable from a served kind; no kind has code here.
+//!
+//! Zero values: Go writes every non-pointer field whether set or not, and a pointer field only
+//! when set, so the wire cannot tell an unset `int32` from an explicit `0`. Numbers and booleans
+//! are kept (dropping them would lose a meaningful `runAsUser: 0` or `enableServiceLinks: false`);
+//! empty strings are dropped unless the schema requires the field, and an empty Time is `null`.
 
-use serde_json::{Map, Value, json};
+mod decode;
+mod descriptor;
+#[cfg(test)]
+mod generate;
+mod special;
+#[rustfmt::skip]
+mod table;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use serde_json::{Map, Value};
 use skiff_core::ApiError;
+use wire::{LEN, Reader, WireError};
 
 const MAGIC: &[u8] = b"k8s\0";
 
-fn unsupported(what: &str) -> ApiError {
-    ApiError::UnsupportedMediaType(format!(
-        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({what})"
-    ))
+/// `runtime.Unknown`: the type and the object's bytes.
+struct Unknown<'a> {
+    api_version: String,
+    kind: String,
+    raw: &'a [u8],
 }
 
-/// One decoded field: varints and length-delimited payloads (fixed-width ones are skipped).
-enum Field<'a> {
-    Varint(u64),
-    Bytes(&'a [u8]),
-}
-
-fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut out = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        out |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(out);
+fn type_meta(data: &[u8], u: &mut Unknown<'_>) -> Result<(), WireError> {
+    let mut r = Reader::new(data);
+    while !r.is_empty() {
+        match r.key("TypeMeta")? {
+            (1, LEN) => u.api_version = String::from_utf8_lossy(r.len_delimited()?).into_owned(),
+            (2, LEN) => u.kind = String::from_utf8_lossy(r.len_delimited()?).into_owned(),
+            (1, wire) => return Err(WireError::WrongWireType { wire, field: "APIVersion" }),
+            (2, wire) => return Err(WireError::WrongWireType { wire, field: "Kind" }),
+            (_, wire) => r.skip(wire)?,
         }
     }
-    None
+    Ok(())
 }
 
-fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ApiError> {
-    let bad = || ApiError::BadRequest("malformed protobuf body".into());
-    let mut pos = 0;
-    let mut out = Vec::new();
-    while pos < buf.len() {
-        let tag = varint(buf, &mut pos).ok_or_else(bad)?;
-        let (num, wire) = (tag >> 3, tag & 7);
-        match wire {
-            0 => {
-                let v = varint(buf, &mut pos).ok_or_else(bad)?;
-                out.push((num, Field::Varint(v)));
-            }
-            2 => {
-                let len = usize::try_from(varint(buf, &mut pos).ok_or_else(bad)?).map_err(|_| bad())?;
-                let end = pos.checked_add(len).filter(|e| *e <= buf.len()).ok_or_else(bad)?;
-                out.push((num, Field::Bytes(&buf[pos..end])));
-                pos = end;
-            }
-            1 => pos = pos.checked_add(8).filter(|e| *e <= buf.len()).ok_or_else(bad)?,
-            5 => pos = pos.checked_add(4).filter(|e| *e <= buf.len()).ok_or_else(bad)?,
-            _ => return Err(bad()),
+fn envelope(data: &[u8]) -> Result<Unknown<'_>, WireError> {
+    let mut u = Unknown { api_version: String::new(), kind: String::new(), raw: &[] };
+    let mut r = Reader::new(data);
+    while !r.is_empty() {
+        match r.key("Unknown")? {
+            (1, LEN) => type_meta(r.len_delimited()?, &mut u)?,
+            (2, LEN) => u.raw = r.len_delimited()?,
+            (1, wire) => return Err(WireError::WrongWireType { wire, field: "TypeMeta" }),
+            (2, wire) => return Err(WireError::WrongWireType { wire, field: "Raw" }),
+            // contentEncoding and contentType are empty for objects.
+            (_, wire) => r.skip(wire)?,
         }
     }
-    Ok(out)
-}
-
-fn text(b: &[u8]) -> Result<String, ApiError> {
-    String::from_utf8(b.to_vec()).map_err(|_| ApiError::BadRequest("malformed protobuf body: invalid UTF-8".into()))
-}
-
-/// A protobuf map (repeated key=1/value=2 entries), each value turned into JSON by `value`.
-fn map_of(entries: &[&[u8]], value: impl Fn(&[u8]) -> Result<Value, ApiError>) -> Result<Value, ApiError> {
-    let mut m = Map::new();
-    for e in entries {
-        let (mut k, mut v) = (String::new(), value(&[])?);
-        for (n, f) in fields(e)? {
-            match (n, f) {
-                (1, Field::Bytes(b)) => k = text(b)?,
-                (2, Field::Bytes(b)) => v = value(b)?,
-                _ => {}
-            }
-        }
-        m.insert(k, v);
-    }
-    Ok(Value::Object(m))
-}
-
-fn string_map(entries: &[&[u8]]) -> Result<Value, ApiError> {
-    map_of(entries, |b| Ok(json!(text(b)?)))
-}
-
-/// `map<string, bytes>`: the values base64-encoded, as JSON carries them.
-fn bytes_map(entries: &[&[u8]]) -> Result<Value, ApiError> {
-    use base64::Engine;
-    map_of(entries, |b| Ok(json!(base64::engine::general_purpose::STANDARD.encode(b))))
-}
-
-/// The user-settable part of `ObjectMeta`.
-fn object_meta(buf: &[u8]) -> Result<Value, ApiError> {
-    let mut md = Map::new();
-    let (mut labels, mut annotations, mut finalizers) = (vec![], vec![], vec![]);
-    for (n, f) in fields(buf)? {
-        match (n, f) {
-            (1, Field::Bytes(b)) => {
-                md.insert("name".into(), json!(text(b)?));
-            }
-            (2, Field::Bytes(b)) => {
-                md.insert("generateName".into(), json!(text(b)?));
-            }
-            (3, Field::Bytes(b)) => {
-                md.insert("namespace".into(), json!(text(b)?));
-            }
-            (6, Field::Bytes(b)) => {
-                md.insert("resourceVersion".into(), json!(text(b)?));
-            }
-            (11, Field::Bytes(b)) => labels.push(b),
-            (12, Field::Bytes(b)) => annotations.push(b),
-            (14, Field::Bytes(b)) => finalizers.push(json!(text(b)?)),
-            _ => {}
-        }
-    }
-    if !labels.is_empty() {
-        md.insert("labels".into(), string_map(&labels)?);
-    }
-    if !annotations.is_empty() {
-        md.insert("annotations".into(), string_map(&annotations)?);
-    }
-    if !finalizers.is_empty() {
-        md.insert("finalizers".into(), Value::Array(finalizers));
-    }
-    Ok(Value::Object(md))
-}
-
-fn namespace(raw: &[u8]) -> Result<Value, ApiError> {
-    let mut obj = json!({"apiVersion": "v1", "kind": "Namespace"});
-    for (n, f) in fields(raw)? {
-        match (n, f) {
-            (1, Field::Bytes(b)) => obj["metadata"] = object_meta(b)?,
-            (2, Field::Bytes(b)) => {
-                let mut fin = Vec::new();
-                for (sn, sf) in fields(b)? {
-                    if let (1, Field::Bytes(s)) = (sn, sf) {
-                        fin.push(json!(text(s)?));
-                    }
-                }
-                obj["spec"] = json!({"finalizers": fin});
-            }
-            _ => {}
-        }
-    }
-    Ok(obj)
-}
-
-fn secret(raw: &[u8]) -> Result<Value, ApiError> {
-    let mut obj = json!({"apiVersion": "v1", "kind": "Secret"});
-    let (mut data, mut string_data) = (vec![], vec![]);
-    for (n, f) in fields(raw)? {
-        match (n, f) {
-            (1, Field::Bytes(b)) => obj["metadata"] = object_meta(b)?,
-            (2, Field::Bytes(b)) => data.push(b),
-            (3, Field::Bytes(b)) => obj["type"] = json!(text(b)?),
-            (4, Field::Bytes(b)) => string_data.push(b),
-            (5, Field::Varint(v)) => obj["immutable"] = json!(v != 0),
-            _ => {}
-        }
-    }
-    if !data.is_empty() {
-        obj["data"] = bytes_map(&data)?;
-    }
-    if !string_data.is_empty() {
-        obj["stringData"] = string_map(&string_data)?;
-    }
-    Ok(obj)
+    Ok(u)
 }
 
 /// Decode a protobuf request body into the JSON form of the object.
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
-    let inner = body.strip_prefix(MAGIC).ok_or_else(|| unsupported("protobuf body without the k8s envelope"))?;
-    let (mut kind, mut raw) = (String::new(), None);
-    for (n, f) in fields(inner)? {
-        match (n, f) {
-            (1, Field::Bytes(tm)) => {
-                for (tn, tf) in fields(tm)? {
-                    if let (2, Field::Bytes(k)) = (tn, tf) {
-                        kind = text(k)?;
-                    }
-                }
-            }
-            (2, Field::Bytes(r)) => raw = Some(r),
-            _ => {}
-        }
+    let inner = body.strip_prefix(MAGIC).ok_or_else(|| {
+        ApiError::BadRequest(
+            "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]".into(),
+        )
+    })?;
+    let u = envelope(inner).map_err(|e| ApiError::BadRequest(format!("the object provided is unrecognized: {e}")))?;
+    if u.kind.is_empty() {
+        return Err(ApiError::BadRequest("Object 'Kind' is missing in the protobuf body".into()));
     }
-    let raw = raw.ok_or_else(|| ApiError::BadRequest("malformed protobuf body: no object".into()))?;
-    match kind.as_str() {
-        "Namespace" => namespace(raw),
-        "Secret" => secret(raw),
-        other => Err(unsupported(&format!("protobuf is accepted for Namespace and Secret only, got {other:?}"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ld(num: u8, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![num << 3 | 2, payload.len() as u8];
-        v.extend_from_slice(payload);
-        v
-    }
-
-    #[test]
-    fn decodes_kubectl_create_namespace() {
-        let label = [ld(1, b"team"), ld(2, b"a")].concat();
-        let meta = [ld(1, b"team-a"), ld(11, &label)].concat();
-        let ns = ld(1, &meta);
-        let type_meta = [ld(1, b"v1"), ld(2, b"Namespace")].concat();
-        let body = [MAGIC.to_vec(), ld(1, &type_meta), ld(2, &ns)].concat();
-        let v = decode(&body).expect("decode");
-        assert_eq!(v["metadata"]["name"], "team-a");
-        assert_eq!(v["metadata"]["labels"]["team"], "a");
-        assert!(decode(b"k8s\0\x0a\xff").is_err());
-        assert!(matches!(decode(b"nope"), Err(ApiError::UnsupportedMediaType(_))));
-    }
-
-    #[test]
-    fn decodes_kubectl_create_secret() {
-        let meta = ld(1, &[ld(1, b"regcred"), ld(3, b"default")].concat());
-        let data = ld(2, &[ld(1, b".dockerconfigjson"), ld(2, b"{\"auths\":{}}")].concat());
-        let strings = ld(4, &[ld(1, b"user"), ld(2, b"me")].concat());
-        let secret = [meta, data, ld(3, b"kubernetes.io/dockerconfigjson"), strings, vec![5 << 3, 1]].concat();
-        let type_meta = [ld(1, b"v1"), ld(2, b"Secret")].concat();
-        let body = [MAGIC.to_vec(), ld(1, &type_meta), ld(2, &secret)].concat();
-        let v = decode(&body).expect("decode");
-        assert_eq!(v["metadata"]["name"], "regcred");
-        assert_eq!(v["type"], "kubernetes.io/dockerconfigjson");
-        assert_eq!(v["data"][".dockerconfigjson"], "eyJhdXRocyI6e319");
-        assert_eq!(v["stringData"]["user"], "me");
-        assert_eq!(v["immutable"], true);
-    }
+    let Some(&(_, _, index)) = table::KINDS.iter().find(|(v, k, _)| *v == u.api_version && *k == u.kind) else {
+        return Err(ApiError::BadRequest(format!(
+            "no kind {:?} is registered for version {:?} in scheme \"pkg/api/legacyscheme/scheme.go:30\"",
+            u.kind, u.api_version
+        )));
+    };
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), u.api_version.clone().into());
+    obj.insert("kind".into(), u.kind.clone().into());
+    decode::message(index, u.raw, &mut obj, 0).map_err(|e| {
+        let version = u.api_version.rsplit('/').next().unwrap_or_default();
+        ApiError::BadRequest(format!("{k} in version {version:?} cannot be handled as a {k}: {e}", k = u.kind))
+    })?;
+    Ok(Value::Object(obj))
 }

@@ -1,0 +1,460 @@
+//! Round trips with k8s-pb's prost types as the independent encoder: an object encoded by prost
+//! decodes to the JSON written here by hand, which k8s-openapi's typed struct takes unchanged.
+
+use super::*;
+use k8s_pb::api::core::v1 as pb;
+use k8s_pb::apimachinery::pkg::api::resource::Quantity;
+use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
+use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
+use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+use prost::Message;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+fn s(v: &str) -> Option<String> {
+    Some(v.into())
+}
+
+fn q(v: &str) -> Quantity {
+    Quantity { string: s(v) }
+}
+
+fn map<V: Clone>(entries: &[(&str, V)]) -> std::collections::BTreeMap<String, V> {
+    entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+fn body(kind: &str, object: &impl Message) -> Vec<u8> {
+    let unknown = Unknown {
+        type_meta: Some(TypeMeta { api_version: s("v1"), kind: s(kind) }),
+        raw: Some(object.encode_to_vec()),
+        content_encoding: s(""),
+        content_type: s(""),
+    };
+    [MAGIC.to_vec(), unknown.encode_to_vec()].concat()
+}
+
+/// Decodes to `want`, which is also k8s-openapi's canonical JSON of the object.
+fn check<T: DeserializeOwned + Serialize>(kind: &str, object: &impl Message, want: Value) {
+    let got = decode(&body(kind, object)).expect("decode");
+    assert_eq!(got, want, "\n got: {got:#}\nwant: {want:#}");
+    let typed: T = serde_json::from_value(want.clone()).expect("k8s-openapi takes it");
+    assert_eq!(serde_json::to_value(typed).expect("encode"), want, "canonical");
+}
+
+fn time(seconds: i64) -> Option<meta::Time> {
+    Some(meta::Time { seconds: Some(seconds), nanos: Some(0) })
+}
+
+fn rich_pod() -> pb::Pod {
+    let secret_env = pb::EnvVarSource {
+        secret_key_ref: Some(pb::SecretKeySelector {
+            local_object_reference: Some(pb::LocalObjectReference { name: s("creds") }),
+            key: s("password"),
+            optional: Some(false),
+        }),
+        ..Default::default()
+    };
+    let probe = |handler: pb::ProbeHandler| pb::Probe {
+        handler: Some(handler),
+        initial_delay_seconds: Some(0),
+        period_seconds: Some(10),
+        ..Default::default()
+    };
+    let container = pb::Container {
+        name: s("web"),
+        image: s("busybox:1.36"),
+        command: vec!["sh".into(), "-c".into()],
+        args: vec!["httpd -f".into()],
+        working_dir: s(""),
+        ports: vec![pb::ContainerPort {
+            name: s("http"),
+            host_port: Some(0),
+            container_port: Some(80),
+            protocol: s("TCP"),
+            host_ip: s(""),
+        }],
+        env: vec![
+            pb::EnvVar { name: s("MODE"), value: s("prod"), value_from: None },
+            pb::EnvVar { name: s("PASSWORD"), value: s(""), value_from: Some(secret_env) },
+        ],
+        resources: Some(pb::ResourceRequirements {
+            limits: map(&[("cpu", q("500m"))]),
+            requests: map(&[("memory", q("64Mi"))]),
+            ..Default::default()
+        }),
+        liveness_probe: Some(probe(pb::ProbeHandler {
+            http_get: Some(pb::HttpGetAction {
+                path: s("/"),
+                port: Some(IntOrString { r#type: Some(0), int_val: Some(80), str_val: s("") }),
+                scheme: s("HTTP"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+        readiness_probe: Some(probe(pb::ProbeHandler {
+            tcp_socket: Some(pb::TcpSocketAction {
+                port: Some(IntOrString { r#type: Some(1), int_val: Some(0), str_val: s("http") }),
+                host: s(""),
+            }),
+            ..Default::default()
+        })),
+        security_context: Some(pb::SecurityContext {
+            run_as_user: Some(0),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(pb::Capabilities { add: vec![], drop: vec!["ALL".into()] }),
+            ..Default::default()
+        }),
+        stdin: Some(false),
+        ..Default::default()
+    };
+    let volumes = vec![
+        pb::Volume {
+            name: s("scratch"),
+            volume_source: Some(pb::VolumeSource {
+                empty_dir: Some(pb::EmptyDirVolumeSource { medium: s(""), size_limit: Some(q("1Gi")) }),
+                ..Default::default()
+            }),
+        },
+        pb::Volume {
+            name: s("creds"),
+            volume_source: Some(pb::VolumeSource {
+                secret: Some(pb::SecretVolumeSource {
+                    secret_name: s("creds"),
+                    items: vec![pb::KeyToPath { key: s("password"), path: s("pw"), mode: Some(0o400) }],
+                    default_mode: Some(420),
+                    optional: None,
+                }),
+                ..Default::default()
+            }),
+        },
+    ];
+    pb::Pod {
+        metadata: Some(meta::ObjectMeta {
+            name: s("web"),
+            generate_name: s(""),
+            namespace: s("default"),
+            labels: map(&[("app", "web".to_string())]),
+            annotations: map(&[("note", String::new())]),
+            creation_timestamp: time(1_700_000_000),
+            deletion_timestamp: None,
+            owner_references: vec![meta::OwnerReference {
+                api_version: s("v1"),
+                kind: s("Node"),
+                name: s("n1"),
+                uid: s("u-1"),
+                controller: Some(true),
+                block_owner_deletion: None,
+            }],
+            managed_fields: vec![meta::ManagedFieldsEntry {
+                manager: s("kubectl"),
+                operation: s("Update"),
+                api_version: s("v1"),
+                time: time(1_700_000_001),
+                fields_type: s("FieldsV1"),
+                fields_v1: Some(meta::FieldsV1 { raw: Some(br#"{"f:metadata":{"f:labels":{}}}"#.to_vec()) }),
+                subresource: s(""),
+            }],
+            ..Default::default()
+        }),
+        spec: Some(pb::PodSpec {
+            volumes,
+            containers: vec![container],
+            restart_policy: s("Always"),
+            termination_grace_period_seconds: Some(0),
+            node_selector: map(&[("disk", "ssd".to_string())]),
+            service_account_name: s(""),
+            enable_service_links: Some(false),
+            security_context: Some(pb::PodSecurityContext { supplemental_groups: vec![1, 2], ..Default::default() }),
+            tolerations: vec![pb::Toleration {
+                key: s("k"),
+                operator: s("Exists"),
+                effect: s("NoExecute"),
+                toleration_seconds: Some(300),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        status: Some(pb::PodStatus::default()),
+    }
+}
+
+fn rich_pod_json() -> Value {
+    let probe = |handler: (&str, Value)| {
+        let mut p = json!({"initialDelaySeconds": 0, "periodSeconds": 10});
+        p[handler.0] = handler.1;
+        p
+    };
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "web",
+            "namespace": "default",
+            "labels": {"app": "web"},
+            "annotations": {"note": ""},
+            "creationTimestamp": "2023-11-14T22:13:20Z",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": "u-1", "controller": true}],
+            "managedFields": [{
+                "manager": "kubectl", "operation": "Update", "apiVersion": "v1", "time": "2023-11-14T22:13:21Z",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {}}}
+            }]
+        },
+        "spec": {
+            "volumes": [
+                {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
+                {"name": "creds", "secret": {"secretName": "creds", "items": [{"key": "password", "path": "pw", "mode": 256}], "defaultMode": 420}}
+            ],
+            "containers": [{
+                "name": "web",
+                "image": "busybox:1.36",
+                "command": ["sh", "-c"],
+                "args": ["httpd -f"],
+                "ports": [{"name": "http", "hostPort": 0, "containerPort": 80, "protocol": "TCP"}],
+                "env": [
+                    {"name": "MODE", "value": "prod"},
+                    {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password", "optional": false}}}
+                ],
+                "resources": {"limits": {"cpu": "500m"}, "requests": {"memory": "64Mi"}},
+                "livenessProbe": probe(("httpGet", json!({"path": "/", "port": 80, "scheme": "HTTP"}))),
+                "readinessProbe": probe(("tcpSocket", json!({"port": "http"}))),
+                "securityContext": {"runAsUser": 0, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+                "stdin": false
+            }],
+            "restartPolicy": "Always",
+            "terminationGracePeriodSeconds": 0,
+            "nodeSelector": {"disk": "ssd"},
+            "enableServiceLinks": false,
+            "securityContext": {"supplementalGroups": [1, 2]},
+            "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
+        },
+        "status": {}
+    })
+}
+
+#[test]
+fn pod_round_trips_with_inline_structs_quantities_and_times() {
+    check::<k8s_openapi::api::core::v1::Pod>("Pod", &rich_pod(), rich_pod_json());
+}
+
+#[test]
+fn secret_bytes_become_base64() {
+    let secret = pb::Secret {
+        metadata: Some(meta::ObjectMeta { name: s("regcred"), namespace: s("default"), ..Default::default() }),
+        data: map(&[("bin", vec![0u8, 0xff, b'a']), (".dockerconfigjson", br#"{"auths":{}}"#.to_vec())]),
+        string_data: map(&[("user", "me".to_string())]),
+        r#type: s("kubernetes.io/dockerconfigjson"),
+        immutable: Some(true),
+    };
+    let want = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "regcred", "namespace": "default"},
+        "data": {".dockerconfigjson": "eyJhdXRocyI6e319", "bin": "AP9h"},
+        "stringData": {"user": "me"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "immutable": true
+    });
+    check::<k8s_openapi::api::core::v1::Secret>("Secret", &secret, want);
+}
+
+#[test]
+fn event_micro_times_keep_microseconds() {
+    let event = pb::Event {
+        metadata: Some(meta::ObjectMeta { name: s("web.1"), namespace: s("default"), ..Default::default() }),
+        involved_object: Some(pb::ObjectReference { kind: s("Pod"), name: s("web"), ..Default::default() }),
+        reason: s("Pulled"),
+        message: s("ok"),
+        source: Some(pb::EventSource { component: s("kubelet"), host: s("n1") }),
+        first_timestamp: time(1_700_000_000),
+        last_timestamp: Some(meta::Time::default()),
+        count: Some(2),
+        r#type: s("Normal"),
+        event_time: Some(meta::MicroTime { seconds: Some(1_700_000_000), nanos: Some(123_456_789) }),
+        series: Some(pb::EventSeries {
+            count: Some(3),
+            last_observed_time: Some(meta::MicroTime { seconds: Some(1_700_000_002), nanos: Some(0) }),
+        }),
+        reporting_component: s("kubelet"),
+        ..Default::default()
+    };
+    let want = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "web.1", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "web"},
+        "reason": "Pulled", "message": "ok",
+        "source": {"component": "kubelet", "host": "n1"},
+        "firstTimestamp": "2023-11-14T22:13:20Z",
+        "count": 2, "type": "Normal",
+        "eventTime": "2023-11-14T22:13:20.123456Z",
+        "series": {"count": 3, "lastObservedTime": "2023-11-14T22:13:22.000000Z"},
+        "reportingComponent": "kubelet"
+    });
+    check::<k8s_openapi::api::core::v1::Event>("Event", &event, want);
+}
+
+#[test]
+fn node_status_maps_of_quantities() {
+    let node = pb::Node {
+        metadata: Some(meta::ObjectMeta { name: s("n1"), ..Default::default() }),
+        spec: Some(pb::NodeSpec {
+            pod_cidr: s("10.0.0.0/24"),
+            unschedulable: Some(false),
+            taints: vec![pb::Taint { key: s("k"), value: s(""), effect: s("NoSchedule"), time_added: time(0) }],
+            ..Default::default()
+        }),
+        status: Some(pb::NodeStatus {
+            capacity: map(&[("cpu", q("2")), ("memory", q("24Gi"))]),
+            allocatable: map(&[("pods", q("110"))]),
+            conditions: vec![pb::NodeCondition {
+                r#type: s("Ready"),
+                status: s("True"),
+                last_heartbeat_time: time(1_700_000_000),
+                last_transition_time: time(1_700_000_000),
+                ..Default::default()
+            }],
+            addresses: vec![pb::NodeAddress { r#type: s("InternalIP"), address: s("127.0.0.1") }],
+            daemon_endpoints: Some(pb::NodeDaemonEndpoints {
+                kubelet_endpoint: Some(pb::DaemonEndpoint { port: Some(10250) }),
+            }),
+            ..Default::default()
+        }),
+    };
+    let want = json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "n1"},
+        "spec": {"podCIDR": "10.0.0.0/24", "unschedulable": false,
+            "taints": [{"key": "k", "effect": "NoSchedule", "timeAdded": "1970-01-01T00:00:00Z"}]},
+        "status": {
+            "capacity": {"cpu": "2", "memory": "24Gi"},
+            "allocatable": {"pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True",
+                "lastHeartbeatTime": "2023-11-14T22:13:20Z", "lastTransitionTime": "2023-11-14T22:13:20Z"}],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}
+        }
+    });
+    check::<k8s_openapi::api::core::v1::Node>("Node", &node, want);
+}
+
+/// What Go writes for `kubectl create namespace team-a`: every non-pointer field, set or not.
+#[test]
+fn namespace_as_go_writes_it() {
+    let ns = pb::Namespace {
+        metadata: Some(meta::ObjectMeta {
+            name: s("team-a"),
+            generate_name: s(""),
+            namespace: s(""),
+            self_link: s(""),
+            uid: s(""),
+            resource_version: s(""),
+            generation: Some(0),
+            creation_timestamp: Some(meta::Time::default()),
+            ..Default::default()
+        }),
+        spec: Some(pb::NamespaceSpec::default()),
+        status: Some(pb::NamespaceStatus { phase: s(""), conditions: vec![] }),
+    };
+    let want = json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "team-a", "generation": 0},
+        "spec": {}, "status": {}
+    });
+    check::<k8s_openapi::api::core::v1::Namespace>("Namespace", &ns, want);
+}
+
+#[test]
+fn service_ports_take_int_or_string() {
+    let svc = pb::Service {
+        metadata: Some(meta::ObjectMeta { name: s("web"), ..Default::default() }),
+        spec: Some(pb::ServiceSpec {
+            ports: vec![pb::ServicePort {
+                name: s("http"),
+                protocol: s("TCP"),
+                port: Some(80),
+                target_port: Some(IntOrString { r#type: Some(1), int_val: Some(0), str_val: s("http") }),
+                ..Default::default()
+            }],
+            selector: map(&[("app", "web".to_string())]),
+            ..Default::default()
+        }),
+        status: None,
+    };
+    let want = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": "http"}], "selector": {"app": "web"}}
+    });
+    check::<k8s_openapi::api::core::v1::Service>("Service", &svc, want);
+}
+
+#[test]
+fn every_served_kind_has_a_message() {
+    for k in skiff_core::kinds::all() {
+        assert!(table::KINDS.iter().any(|(_, kind, _)| *kind == k.info().kind), "{} has no message", k.info().kind);
+    }
+}
+
+/// A message repeated on the wire merges into the first, packed numbers read like unpacked ones,
+/// unknown fields are skipped.
+#[test]
+fn merges_packed_lists_and_unknown_fields() {
+    let first = meta::ObjectMeta { name: s("a"), ..Default::default() }.encode_to_vec();
+    let second = meta::ObjectMeta { namespace: s("ns"), ..Default::default() }.encode_to_vec();
+    let ld = |tag: u8, b: &[u8]| [vec![tag << 3 | 2, b.len() as u8], b.to_vec()].concat();
+    // spec.securityContext.supplementalGroups = [1, 300] packed; field 999 unknown.
+    let groups = ld(4, &[1, 0xac, 0x02]);
+    let spec = ld(2, &ld(14, &groups));
+    let unknown = [0xb8, 0x3e, 0x01];
+    let raw = [ld(1, &first), ld(1, &second), spec, unknown.to_vec()].concat();
+    let unk = Unknown {
+        type_meta: Some(TypeMeta { api_version: s("v1"), kind: s("Pod") }),
+        raw: Some(raw),
+        ..Default::default()
+    };
+    let got = decode(&[MAGIC.to_vec(), unk.encode_to_vec()].concat()).expect("decode");
+    assert_eq!(got["metadata"], json!({"name": "a", "namespace": "ns"}));
+    assert_eq!(got["spec"]["securityContext"]["supplementalGroups"], json!([1, 300]));
+}
+
+fn bad_request(body: &[u8]) -> String {
+    match decode(body) {
+        Err(ApiError::BadRequest(m)) => m,
+        other => panic!("expected 400, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_bodies_are_400s_in_kubernetes_words() {
+    let pod = body("Pod", &rich_pod());
+    // Every truncation either decodes (cut at a field boundary) or is refused; none panics.
+    for n in 0..pod.len() {
+        let _ = decode(&pod[..n]);
+    }
+    assert!(bad_request(&pod[..pod.len() - 1]).contains("unexpected EOF"));
+    assert!(bad_request(b"{}").contains("does not appear to be a protobuf message"));
+    assert_eq!(
+        bad_request(&body("Deployment", &rich_pod())),
+        "no kind \"Deployment\" is registered for version \"v1\" in scheme \"pkg/api/legacyscheme/scheme.go:30\""
+    );
+    let late = pb::Pod {
+        metadata: Some(meta::ObjectMeta { creation_timestamp: time(i64::MAX), ..Default::default() }),
+        ..Default::default()
+    };
+    let msg = bad_request(&body("Pod", &late));
+    assert!(msg.starts_with("Pod in version \"v1\" cannot be handled as a Pod: proto: Time:"), "{msg}");
+    assert!(msg.contains("out of range"), "{msg}");
+    // metadata (field 1) as a varint.
+    let wrong = Unknown {
+        type_meta: Some(TypeMeta { api_version: s("v1"), kind: s("Pod") }),
+        raw: Some(vec![0x08, 0x01]),
+        ..Default::default()
+    };
+    let msg = bad_request(&[MAGIC.to_vec(), wrong.encode_to_vec()].concat());
+    assert!(msg.ends_with("proto: wrong wireType = 0 for field metadata"), "{msg}");
+    // A length past the end, deep inside spec.containers[0].name.
+    let absurd = [0x12, 0x06, 0x12, 0x04, 0x0a, 0xff, 0xff, 0x7f];
+    let absurd = Unknown { raw: Some(absurd.to_vec()), ..wrong };
+    assert!(bad_request(&[MAGIC.to_vec(), absurd.encode_to_vec()].concat()).ends_with("unexpected EOF"));
+    let no_kind = Unknown { raw: Some(vec![]), ..Default::default() };
+    assert!(bad_request(&[MAGIC.to_vec(), no_kind.encode_to_vec()].concat()).contains("'Kind' is missing"));
+}
