@@ -5,7 +5,9 @@
 # one API request with curl: kubectl alone takes ~45 ms here before its request leaves), delete,
 # 20 pods applied at once until all answer, delete of all 20, and per-pod overhead (shim RSS/PSS).
 # Needs root, busybox-static, kubectl, python3; podman via the anchor's 00_install.sh (PODMAN=0 skips it).
-# Usage: [SKIFF=target/release/skiff] [REPS=10] [PODMAN=1] bench/pods.sh
+# SECCOMP_AB=1 adds create -> HTTP 200 with the default seccomp filter (RuntimeDefault for every
+# pod) against a second server started with --seccomp-default=false, interleaved, same image.
+# Usage: [SKIFF=target/release/skiff] [REPS=10] [PODMAN=1] [SECCOMP_AB=0] bench/pods.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIFF=$(readlink -f "${SKIFF:-target/release/skiff}")
@@ -20,9 +22,11 @@ row() { read -r med mn mx n < <(stats < "$2"); printf '| %-55s | %8s | %8s | %8s
 ms() { echo "scale=1; ($2-$1)/1000000" | bc; }
 cleanup() {
   kubectl delete pod --all --grace-period=0 --force >/dev/null 2>&1 || true
-  for _ in $(seq 100); do [ -z "$(ls "$T/data/pods" 2>/dev/null)" ] && break; sleep 0.1; done
-  [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null; sleep 0.5
-  ip link del "$BRIDGE" 2>/dev/null || true; rm -rf "$T"
+  KUBECONFIG=$T/off/kubeconfig.yaml kubectl delete pod --all --grace-period=0 --force >/dev/null 2>&1 || true
+  for _ in $(seq 100); do [ -z "$(ls "$T/data/pods" "$T/off/pods" 2>/dev/null)" ] && break; sleep 0.1; done
+  [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null
+  [ -n "${SERVER_OFF:-}" ] && kill "$SERVER_OFF" 2>/dev/null; sleep 0.5
+  ip link del "$BRIDGE" 2>/dev/null || true; ip link del skb1 2>/dev/null || true; rm -rf "$T"
 }
 trap cleanup EXIT
 
@@ -80,6 +84,37 @@ for _ in $(seq 3); do
   t3=$(now); kubectl delete pod --all >/dev/null; echo "$(ms "$t3" "$(now)")" >> "$T/twenty_del"
 done
 
+# Seccomp A/B: the server above (RuntimeDefault for every pod, the default) against one started
+# with --seccomp-default=false (no filter), one create each in turn.
+if [ "${SECCOMP_AB:-0}" = 1 ]; then
+  "$SKIFF" --data-dir "$T/off" import -c 'CMD ["sh","-c","trap \"exit 0\" TERM; httpd -f -p 80 -h /www & wait"]' \
+    "$T/web.tar" localhost/web:1.0 >/dev/null
+  SKIFF_LOG=warn "$SKIFF" --data-dir "$T/off" server --listen 127.0.0.1:16998 --pod-cidr 10.160.1.0/24 --bridge skb1 \
+    --node-name bench-off --disable-outbound-nat --seccomp-default=false 2>"$T/server-off.log" & SERVER_OFF=$!
+  until KUBECONFIG=$T/off/kubeconfig.yaml kubectl get node bench-off >/dev/null 2>&1; do sleep 0.1; done
+  # create (one API request) -> HTTP 200 on the pod's address; then delete. Args: port data-dir net bridge.
+  create_http() {
+    python3 "$ANCHOR/waitfor.py" http "$3.2" 80 "hello from web" "$4" 30 > "$T/ok" & local wp=$!
+    sleep 0.15
+    local t0; t0=$(now)
+    curl -sf -o /dev/null --cacert "$2/pki/ca.crt" --cert "$2/pki/admin.crt" --key "$2/pki/admin.key" \
+      -H 'Content-Type: application/json' --data-binary @"$T/web.json" \
+      "https://127.0.0.1:$1/api/v1/namespaces/default/pods"
+    wait $wp; ms "$t0" "$(cat "$T/ok")"
+    KUBECONFIG=$2/kubeconfig.yaml kubectl delete pod web >/dev/null
+  }
+  create_http $PORT "$T/data" $NET $BRIDGE >/dev/null; create_http 16998 "$T/off" 10.160.1 skb1 >/dev/null
+  : > "$T/sc_on"; : > "$T/sc_off"
+  # Alternating which goes first, so that neither always follows the other's teardown.
+  for i in $(seq "$REPS"); do
+    if [ $((i % 2)) = 1 ]; then
+      create_http $PORT "$T/data" $NET $BRIDGE >> "$T/sc_on"; create_http 16998 "$T/off" 10.160.1 skb1 >> "$T/sc_off"
+    else
+      create_http 16998 "$T/off" 10.160.1 skb1 >> "$T/sc_off"; create_http $PORT "$T/data" $NET $BRIDGE >> "$T/sc_on"
+    fi
+  done
+fi
+
 echo "| measurement | median | min | max | n | unit |"
 echo "|---|---:|---:|---:|---:|---|"
 row "skiff: kubectl apply -> HTTP 200 on pod IP" "$T/http"
@@ -89,6 +124,12 @@ row "skiff: 20 pods applied at once until all answer HTTP" "$T/twenty"
 row "skiff: kubectl delete of all 20 pods" "$T/twenty_del"
 row "skiff: per-pod overhead, shim RSS" "$T/rss" MB
 row "skiff: per-pod overhead, shim PSS" "$T/pss" MB
+if [ "${SECCOMP_AB:-0}" = 1 ]; then
+  row "skiff: create (curl) -> HTTP 200, RuntimeDefault filter" "$T/sc_on"
+  row "skiff: create (curl) -> HTTP 200, --seccomp-default=false" "$T/sc_off"
+  read -r on _ < <(stats < "$T/sc_on"); read -r off _ < <(stats < "$T/sc_off")
+  echo "seccomp filter / no filter (medians): $(echo "scale=2; $on/$off" | bc)"
+fi
 
 if [ "${PODMAN:-1}" = 1 ]; then
   "$ANCHOR/00_install.sh" >/dev/null
