@@ -142,6 +142,18 @@ pub fn parse_body(bytes: &[u8], content_type: &str, yaml_ok: bool) -> Result<Val
     }
 }
 
+/// An object body (POST, PUT) in one of the media types upstream decodes objects from; any other
+/// is 415 before the bytes are looked at.
+pub fn object_body(bytes: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    let base = content_type.split(';').next().unwrap_or("").trim();
+    if !matches!(base, "application/json" | "application/yaml" | "application/vnd.kubernetes.protobuf") {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {base:?})"
+        )));
+    }
+    parse_body(bytes, content_type, false)
+}
+
 pub fn content_type(headers: &HeaderMap) -> &str {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json")
 }
@@ -172,6 +184,10 @@ mod tests {
         assert_eq!(parse_body(b"{\"a\":1}", "application/json", false).ok(), Some(serde_json::json!({"a": 1})));
         assert_eq!(parse_body(b"a: 1\n", "application/yaml", false).ok(), Some(serde_json::json!({"a": 1})));
         assert!(matches!(parse_body(b"{", "application/json", false), Err(ApiError::BadRequest(_))));
+        let xml = object_body(b"<pod/>", "application/xml");
+        assert!(matches!(xml, Err(ApiError::UnsupportedMediaType(_))), "{xml:?}");
+        assert!(matches!(object_body(b"{}", "text/plain"), Err(ApiError::UnsupportedMediaType(_))));
+        assert!(object_body(b"{}", "application/json; charset=utf-8").is_ok());
         assert!(matches!(parse_body(b"x", "application/vnd.kubernetes.protobuf", false), Err(ApiError::BadRequest(_))));
     }
 }

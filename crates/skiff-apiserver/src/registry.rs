@@ -344,6 +344,15 @@ impl Registry {
                 ));
             }
         }
+        // A uid in the body is a precondition (upstream's storage checks it before the update).
+        let (want, have) = (meta::uid(&new), meta::uid(current));
+        if !want.is_empty() && want != have {
+            return Err(ApiError::conflict(
+                info.plural,
+                r.name,
+                format!("Precondition failed: UID in precondition: {want}, UID in object meta: {have}"),
+            ));
+        }
         // System metadata is the server's, whatever the client sent.
         {
             let old_md = current.get("metadata").cloned().unwrap_or(json!({}));

@@ -27,7 +27,14 @@ struct Target {
 
 fn parse_target(path: &str) -> Result<Target, ApiError> {
     let rest = path.strip_prefix("/api/v1/").ok_or(ApiError::NoResource)?;
-    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    // Segments are percent-decoded, as upstream's router does (`my%2Dpod` is `my-pod`).
+    let decoded: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::NoResource)?;
+    let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let owned = |s: &&str| Some(s.to_string());
     let (resource, namespace, name, sub) = match segs.as_slice() {
         ["namespaces", ns, res, more @ ..] if !matches!(*res, "status" | "finalize") => {
@@ -152,7 +159,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             let Some(ns) = ns.as_deref().or((!kind.info().namespaced).then_some("")) else {
                 return Err(ApiError::NoResource.into());
             };
-            let raw = http::parse_body(&http::read_body(body).await?, http::content_type(&headers), false)?;
+            let raw = http::object_body(&http::read_body(body).await?, http::content_type(&headers))?;
             let (obj, warnings) = decode_body(kind, &raw, q.field_validation)?;
             let created = reg.create(kind, ns, obj, &opts).await?;
             Ok(http::json(StatusCode::CREATED, &render(kind, output, &q, created), &warnings))
@@ -164,7 +171,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         }
         (&Method::PUT, Some(n), sub) if part_of(kind, sub).is_some() => {
             let part = part_of(kind, sub).ok_or(ApiError::NoResource)?;
-            let raw = http::parse_body(&http::read_body(body).await?, http::content_type(&headers), false)?;
+            let raw = http::object_body(&http::read_body(body).await?, http::content_type(&headers))?;
             let (obj, warnings) = decode_body(kind, &raw, q.field_validation)?;
             let updated = reg.update(ObjectRef { kind, namespace: &ns_str, name: n }, obj, part, &opts).await?;
             Ok(http::json(StatusCode::OK, &render(kind, output, &q, updated), &warnings))
@@ -177,6 +184,12 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                     "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"
                 ))
             })?;
+            if patch_type == PatchType::Apply && q.field_manager.as_deref().is_none_or(str::is_empty) {
+                return Err(ApiError::BadRequest(
+                    "PATCH, application/apply-patch+yaml requests must have a fieldManager".into(),
+                )
+                .into());
+            }
             let raw = http::parse_body(&http::read_body(body).await?, &ct, patch_type == PatchType::Apply)?;
             if patch_type != PatchType::Apply && q.force {
                 return Err(ApiError::BadRequest(
@@ -205,11 +218,11 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             Ok(http::json(StatusCode::OK, &render(kind, output, &q, obj), &[]))
         }
         (&Method::POST, Some(n), Some("binding")) if kind.info().plural == "pods" => {
-            let raw = http::parse_body(&http::read_body(body).await?, http::content_type(&headers), false)?;
+            let raw = http::object_body(&http::read_body(body).await?, http::content_type(&headers))?;
             bind(state, ObjectRef { kind, namespace: &ns_str, name: n }, &raw, &opts).await
         }
         (&Method::PUT, Some(n), Some("finalize")) if kind.info().plural == "namespaces" => {
-            let raw = http::parse_body(&http::read_body(body).await?, http::content_type(&headers), false)?;
+            let raw = http::object_body(&http::read_body(body).await?, http::content_type(&headers))?;
             let current = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             let mut next = current.clone();
             next["spec"]["finalizers"] = raw.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));

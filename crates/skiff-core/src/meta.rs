@@ -71,6 +71,17 @@ pub fn validate(obj: &Value, namespaced: bool, label_names: bool) -> ErrorList {
         let msgs = if label_names { names::dns1123_label(n) } else { names::dns1123_subdomain(n) };
         errs.extend(names::invalid_all(&path.child("name"), n, msgs));
     }
+    // A generated name is the prefix plus five characters: the prefix must make a valid name with a
+    // trailing dash allowed (upstream masks it before checking).
+    let prefix = obj.pointer("/metadata/generateName").and_then(Value::as_str).unwrap_or("");
+    if !prefix.is_empty() {
+        let masked = match prefix.strip_suffix('-') {
+            Some(head) => format!("{head}a"),
+            None => prefix.to_string(),
+        };
+        let msgs = if label_names { names::dns1123_label(&masked) } else { names::dns1123_subdomain(&masked) };
+        errs.extend(names::invalid_all(&path.child("generateName"), prefix, msgs));
+    }
     let ns = namespace(obj);
     if namespaced {
         if ns.is_empty() {
@@ -136,5 +147,17 @@ mod tests {
         assert_eq!(errs.len(), 2);
         assert_eq!(errs[0].field.as_str(), "metadata.name");
         assert_eq!(errs[1].field.as_str(), "metadata.labels");
+        let ok = json!({"metadata": {"name": "web-x1z2q", "generateName": "web-", "namespace": "default"}});
+        assert!(validate(&ok, true, false).is_empty());
+        let long = json!({"metadata": {"name": "w", "generateName": "w".repeat(300), "namespace": "default"}});
+        let errs = validate(&long, true, false);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].to_string(),
+            format!(
+                "metadata.generateName: Invalid value: \"{}\": must be no more than 253 characters",
+                "w".repeat(300)
+            )
+        );
     }
 }

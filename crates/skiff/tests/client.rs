@@ -154,6 +154,33 @@ async fn bad_input_gets_kubernetes_status_errors() {
     let (code, s) = raw(&client, "GET", "/api/v1/pods?fieldSelector=spec.bogus%3Dx", json_ct, vec![]).await;
     assert_eq!((code, s["message"].as_str()), (400, Some("field label not supported: spec.bogus")));
 
+    // Upstream's decoding rules: only object media types, a uid is a precondition, apply names its
+    // manager, generateName must make a valid name, path segments are percent-decoded.
+    for ct in ["text/plain", "application/xml"] {
+        let (code, s) = raw(&client, "POST", pods_path, ct, pod_json("typed")).await;
+        assert_eq!((code, s["reason"].as_str()), (415, Some("UnsupportedMediaType")), "{ct}: {s}");
+    }
+    let (code, _) = raw(&client, "POST", pods_path, json_ct, pod_json("my-pod")).await;
+    assert_eq!(code, 201);
+    let (code, s) = raw(&client, "GET", &format!("{pods_path}/my%2Dpod"), json_ct, vec![]).await;
+    assert_eq!((code, s["metadata"]["name"].as_str()), (200, Some("my-pod")), "{s}");
+    let mut other_uid = s.clone();
+    other_uid["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
+    let (code, e) =
+        raw(&client, "PUT", &format!("{pods_path}/my-pod"), json_ct, other_uid.to_string().into_bytes()).await;
+    assert_eq!(code, 409, "{e}");
+    assert!(e["message"].as_str().unwrap_or("").contains("Precondition failed: UID in precondition"), "{e}");
+    let apply = br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"my-pod"}}"#.to_vec();
+    let (code, e) = raw(&client, "PATCH", &format!("{pods_path}/my-pod"), "application/apply-patch+yaml", apply).await;
+    assert_eq!(
+        (code, e["message"].as_str()),
+        (400, Some("PATCH, application/apply-patch+yaml requests must have a fieldManager"))
+    );
+    let long = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "g".repeat(300)},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}});
+    let (code, e) = raw(&client, "POST", pods_path, json_ct, long.to_string().into_bytes()).await;
+    assert_eq!((code, e["details"]["causes"][0]["field"].as_str()), (422, Some("metadata.generateName")), "{e}");
+
     // A watch from a revision still in history is accepted (the expired case has its own test).
     let (code, _) = raw(&client, "POST", pods_path, json_ct, pod_json("w1")).await;
     assert_eq!(code, 201);
