@@ -19,6 +19,10 @@ pub struct Query {
     pub resource_version: Option<String>,
     pub timeout_seconds: Option<u64>,
     pub allow_bookmarks: bool,
+    /// `resourceVersionMatch`: `NotOlderThan` or `Exact`.
+    pub resource_version_match: Option<String>,
+    /// `sendInitialEvents` (watch-list): the current state, then a bookmark marking its end.
+    pub send_initial_events: Option<bool>,
     pub labels: LabelSelector,
     pub fields: FieldSelector,
     pub limit: Option<usize>,
@@ -52,7 +56,18 @@ impl Query {
             match k.as_ref() {
                 "watch" => q.watch = bool_param("watch", v)?,
                 "resourceVersion" => q.resource_version = Some(v.to_string()).filter(|s| !s.is_empty()),
-                "timeoutSeconds" => q.timeout_seconds = Some(int_param("timeoutSeconds", v)?),
+                // 0 is "the server's default", as upstream.
+                "timeoutSeconds" => q.timeout_seconds = Some(int_param("timeoutSeconds", v)?).filter(|t| *t > 0),
+                "resourceVersionMatch" => match v {
+                    "" => {}
+                    "NotOlderThan" | "Exact" => q.resource_version_match = Some(v.to_string()),
+                    other => {
+                        return Err(list_options_invalid(&format!(
+                            "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+                        )));
+                    }
+                },
+                "sendInitialEvents" => q.send_initial_events = Some(bool_param("sendInitialEvents", v)?),
                 "allowWatchBookmarks" => q.allow_bookmarks = bool_param("allowWatchBookmarks", v)?,
                 "labelSelector" => {
                     q.labels = LabelSelector::parse(v).map_err(|e| ApiError::BadRequest(e.to_string()))?
@@ -100,13 +115,60 @@ impl Query {
                 _ => {}
             }
         }
+        q.check_watch_list()?;
         Ok(q)
     }
+
+    /// `ValidateListOptions`' rules for `sendInitialEvents` and `resourceVersionMatch` on watches.
+    fn check_watch_list(&self) -> Result<(), ApiError> {
+        let not_older = self.resource_version_match.as_deref() == Some("NotOlderThan");
+        let rule = match self.send_initial_events {
+            Some(_) if !self.watch => "sendInitialEvents: Forbidden: sendInitialEvents is allowed for watch only",
+            Some(true) if !not_older => {
+                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+            }
+            Some(true) if !self.allow_bookmarks => {
+                "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true"
+            }
+            None if self.watch && self.resource_version_match.is_some() => {
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+            }
+            _ => return Ok(()),
+        };
+        Err(list_options_invalid(rule))
+    }
+}
+
+/// A 422 about list options, worded as upstream's (`ListOptions.meta.k8s.io "" is invalid: ...`).
+fn list_options_invalid(cause: &str) -> ApiError {
+    ApiError::Unprocessable(format!("ListOptions.meta.k8s.io \"\" is invalid: {cause}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watch_list_options_follow_upstream_rules() {
+        let ok = Query::parse(Some(
+            "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true",
+        ))
+        .expect("valid");
+        assert_eq!(ok.send_initial_events, Some(true));
+        for (query, why) in [
+            ("sendInitialEvents=true", "allowed for watch only"),
+            ("watch=true&sendInitialEvents=true&allowWatchBookmarks=true", "resourceVersionMatch to NotOlderThan"),
+            ("watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan", "allowWatchBookmarks to true"),
+            ("watch=true&resourceVersionMatch=NotOlderThan", "unless sendInitialEvents is provided"),
+            ("resourceVersionMatch=Newest", "supported values: \"Exact\", \"NotOlderThan\""),
+        ] {
+            match Query::parse(Some(query)) {
+                Err(ApiError::Unprocessable(m)) => assert!(m.contains(why), "{query}: {m}"),
+                other => panic!("{query}: {other:?}"),
+            }
+        }
+        assert_eq!(Query::parse(Some("watch=true&timeoutSeconds=0")).expect("q").timeout_seconds, None);
+    }
 
     #[test]
     fn parses_kubectl_queries() {

@@ -148,6 +148,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 fields: q.fields.clone(),
                 timeout: q.timeout_seconds.map(Duration::from_secs),
                 bookmarks: q.allow_bookmarks,
+                send_initial_events: q.send_initial_events,
                 output,
                 include: q.include_object,
                 bookmark_interval: state.bookmark_interval,

@@ -28,6 +28,9 @@ pub struct WatchRequest {
     pub fields: FieldSelector,
     pub timeout: Option<Duration>,
     pub bookmarks: bool,
+    /// `sendInitialEvents`: true sends the current state whatever the resourceVersion, then a
+    /// bookmark annotated `k8s.io/initial-events-end`; false sends no current state at all.
+    pub send_initial_events: Option<bool>,
     pub output: Output,
     pub include: IncludeObject,
     pub bookmark_interval: Duration,
@@ -46,13 +49,16 @@ pub async fn serve(reg: &Registry, w: WatchRequest, shutdown: watch::Receiver<bo
         }
         _ => format!("/registry/{}/", w.kind.info().plural),
     };
-    // Unset or "0": start with the current state as synthetic ADDED events.
-    let (initial, start) = match w.resource_version.as_deref() {
-        None | Some("0") => {
-            let (objs, rev) = reg.list(w.kind, w.namespace.as_deref(), &w.labels, &w.fields).await?;
-            (objs, rev)
+    // Unset or "0" (or sendInitialEvents): start with the current state as synthetic ADDED events.
+    let (initial, start) = match (w.send_initial_events, w.resource_version.as_deref()) {
+        (Some(true), _) | (None, None | Some("0")) => {
+            reg.list(w.kind, w.namespace.as_deref(), &w.labels, &w.fields).await?
         }
-        Some(rv) => {
+        (Some(false), None | Some("0")) => {
+            let (_, rev) = reg.list(w.kind, w.namespace.as_deref(), &w.labels, &w.fields).await?;
+            (vec![], rev)
+        }
+        (_, Some(rv)) => {
             let rev: Revision = rv.parse().map_err(|_| {
                 ApiError::BadRequest(format!("resourceVersion: Invalid value: {rv:?}: must be an integer"))
             })?;
@@ -131,6 +137,13 @@ async fn pump(
     let mut enc = Encoder { output: w.output, include: w.include, kind: w.kind, headers_sent: false };
     for obj in initial {
         if tx.send(Ok(enc.event("ADDED", obj))).await.is_err() {
+            return;
+        }
+    }
+    if w.send_initial_events == Some(true) {
+        let obj = json!({"kind": w.kind.info().kind, "apiVersion": "v1", "metadata": {"resourceVersion": start.to_string(),
+            "annotations": {"k8s.io/initial-events-end": "true"}}});
+        if tx.send(Ok(line(&json!({"type": "BOOKMARK", "object": obj})))).await.is_err() {
             return;
         }
     }

@@ -302,6 +302,28 @@ async fn bookmarks_arrive_on_idle_watches_that_ask() {
     let bookmark = events.iter().find(|e| e["type"] == "BOOKMARK").expect("a bookmark within 3 s");
     assert_eq!(bookmark["object"]["kind"], "Pod");
     assert!(bookmark["object"]["metadata"]["resourceVersion"].as_str().is_some_and(|rv| rv.parse::<u64>().is_ok()));
+
+    // A watch-list (sendInitialEvents, as client-go's WatchList asks): the current state, then a
+    // bookmark that marks its end, even from a resourceVersion after it.
+    let (code, _) = raw(&c, "POST", "/api/v1/namespaces/default/pods", "application/json", pod_json("listed")).await;
+    assert_eq!(code, 201);
+    let req = http::Request::builder()
+        .uri("/api/v1/namespaces/default/pods?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion=1")
+        .body(Vec::new())
+        .expect("request");
+    let resp = c.send(req.map(kube::client::Body::from)).await.expect("send");
+    let body = http_body_util_collect(resp).await;
+    let events: Vec<Value> =
+        body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).filter_map(|l| serde_json::from_slice(l).ok()).collect();
+    assert_eq!(events[0]["type"], "ADDED", "{events:?}");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "listed");
+    assert_eq!(events[1]["type"], "BOOKMARK", "{events:?}");
+    assert_eq!(events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+    // Without the options upstream requires: 422.
+    let (code, s) =
+        raw(&c, "GET", "/api/v1/namespaces/default/pods?watch=true&sendInitialEvents=true", "application/json", vec![])
+            .await;
+    assert_eq!((code, s["reason"].as_str()), (422, Some("Invalid")), "{s}");
 }
 
 /// HTTP/1.1 Upgrade requests over TLS are accepted and answered (the SPDY/WebSocket streams
