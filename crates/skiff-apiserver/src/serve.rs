@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use std::sync::Arc;
@@ -57,7 +57,16 @@ pub fn acceptor(pki: &crate::pki::Pki) -> Result<TlsAcceptor, TlsError> {
 }
 
 /// Accept connections until `shutdown` flips, then let open connections finish briefly.
-pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router, mut shutdown: watch::Receiver<bool>) {
+///
+/// A client gets `header_read_timeout` (kube-apiserver's is 32 s) to send a request's headers:
+/// half-sent requests do not hold connections and file descriptors open forever.
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    header_read_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -91,7 +100,9 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, router: Router,
                 req.extensions_mut().insert(ClientCert(authenticated));
                 router.clone().oneshot(req)
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+            builder.http2().timer(TokioTimer::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             tokio::pin!(conn);
             tokio::select! {

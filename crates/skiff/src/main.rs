@@ -39,6 +39,9 @@ enum Command {
         /// Seconds between bookmarks on idle watches that allow them.
         #[arg(long, default_value_t = 60, hide = true)]
         watch_bookmark_seconds: u64,
+        /// Seconds a client may take to send a request's headers (kube-apiserver: 32).
+        #[arg(long, default_value_t = 32, hide = true)]
+        request_header_timeout_seconds: u64,
         /// Serve the API only: no node agent, no scheduler on this machine.
         #[arg(long)]
         disable_agent: bool,
@@ -176,11 +179,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         _ => tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init(),
     }
     match cli.command {
-        Command::Server { listen, store, watch_bookmark_seconds, disable_agent, node } => server(
+        Command::Server {
+            listen,
+            store,
+            watch_bookmark_seconds,
+            request_header_timeout_seconds,
+            disable_agent,
+            node,
+        } => server(
             cli.data_dir,
             listen,
             store,
-            std::time::Duration::from_secs(watch_bookmark_seconds),
+            Timeouts {
+                bookmark_interval: std::time::Duration::from_secs(watch_bookmark_seconds),
+                header_read: std::time::Duration::from_secs(request_header_timeout_seconds),
+            },
             (!disable_agent).then_some(node),
         ),
         Command::Agent { kubeconfig, endpoint, node } => {
@@ -222,11 +235,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The API server's timing knobs.
+struct Timeouts {
+    bookmark_interval: std::time::Duration,
+    header_read: std::time::Duration,
+}
+
 fn server(
     data_dir: PathBuf,
     listen: SocketAddr,
     store: StoreKind,
-    bookmark_interval: std::time::Duration,
+    timeouts: Timeouts,
     node: Option<commands::node::NodeArgs>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -246,7 +265,8 @@ fn server(
             data_dir: data_dir.clone(),
             listen,
             store,
-            bookmark_interval,
+            bookmark_interval: timeouts.bookmark_interval,
+            header_read_timeout: timeouts.header_read,
             nodes,
         })
         .await?;

@@ -351,3 +351,46 @@ fn upgrade_requests_over_tls_get_status_answers() {
     let status: Value = serde_json::from_str(body).expect("Status JSON");
     assert_eq!(status["message"], "pods \"nope\" not found");
 }
+
+/// A client that never finishes its request headers loses its connection after the header read
+/// timeout (kube-apiserver's 32 s, 1 s here), and well-behaved clients are served all along.
+#[test]
+fn half_sent_requests_are_cut_off() {
+    let server = Server::start_with(&["--request-header-timeout-seconds", "1"]);
+    let script = r#"
+import socket, ssl, sys, time
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["http/1.1"])
+conns = []
+for _ in range(20):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+    s.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n")
+    conns.append(s)
+start = time.time()
+closed = 0
+for s in conns:
+    s.settimeout(10)
+    try:
+        closed += s.recv(1024) == b""
+    except (ConnectionResetError, ssl.SSLError):
+        closed += 1
+    except socket.timeout:
+        pass
+print(closed, round(time.time() - start, 1))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(server.port.to_string())
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut words = text.split_whitespace();
+    let closed: u32 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    let took: f64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(99.0);
+    assert_eq!(closed, 20, "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(took < 5.0, "{text}");
+    assert!(server.kubectl("1.32").run(&["get", "pods"]).code == 0);
+}
