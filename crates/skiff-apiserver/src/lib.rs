@@ -16,6 +16,8 @@ mod query;
 mod registry;
 mod rest;
 mod serve;
+
+pub use serve::Limits;
 mod spdy_conn;
 mod watch;
 
@@ -54,8 +56,9 @@ pub struct Config {
     pub store: Arc<dyn Store>,
     /// How often idle watches that allow bookmarks get one (upstream: about a minute).
     pub bookmark_interval: std::time::Duration,
-    /// How long a client may take to send a request's headers (upstream: 32 s).
-    pub header_read_timeout: std::time::Duration,
+    /// How long a client may take to send a request's headers, and how many connections may be
+    /// open at once.
+    pub limits: serve::Limits,
     /// This server's own node agent, by node name (other nodes are reached through the
     /// endpoints they publish).
     pub nodes: Option<(String, Arc<dyn nodes::NodeLink>)>,
@@ -114,7 +117,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     namespaces::start(&state).await?;
     let acceptor = serve::acceptor(&pki)?;
     let router = router(state);
-    let task = tokio::spawn(serve::serve(listener, acceptor, router, config.header_read_timeout, rx));
+    let task = tokio::spawn(serve::serve(listener, acceptor, router, config.limits, rx));
     tracing::info!(%addr, "API server listening");
     Ok(RunningServer { addr, pki, kubeconfig_path, shutdown: tx, task })
 }

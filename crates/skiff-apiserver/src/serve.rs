@@ -56,19 +56,36 @@ pub fn acceptor(pki: &crate::pki::Pki) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// What one client may hold of the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+}
+
 /// Accept connections until `shutdown` flips, then let open connections finish briefly.
 ///
 /// A client gets `header_read_timeout` (kube-apiserver's is 32 s) to send a request's headers:
-/// half-sent requests do not hold connections and file descriptors open forever.
+/// half-sent requests do not hold connections and file descriptors open forever. At most
+/// `max_connections` are open at once; past that, new ones wait in the kernel's backlog.
 pub async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     router: Router,
-    header_read_timeout: Duration,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let header_read_timeout = limits.header_read_timeout;
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut connections = tokio::task::JoinSet::new();
     loop {
+        let permit = tokio::select! {
+            p = open.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
@@ -83,6 +100,7 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let (acceptor, router, mut shutdown) = (acceptor.clone(), router.clone(), shutdown.clone());
         connections.spawn(async move {
+            let _permit = permit;
             let mut tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => {

@@ -42,6 +42,9 @@ enum Command {
         /// Seconds a client may take to send a request's headers (kube-apiserver: 32).
         #[arg(long, default_value_t = 32, hide = true)]
         request_header_timeout_seconds: u64,
+        /// Connections open at once; more wait in the kernel's backlog.
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
+        max_connections: u64,
         /// Serve the API only: no node agent, no scheduler on this machine.
         #[arg(long)]
         disable_agent: bool,
@@ -184,15 +187,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             store,
             watch_bookmark_seconds,
             request_header_timeout_seconds,
+            max_connections,
             disable_agent,
             node,
         } => server(
             cli.data_dir,
             listen,
             store,
-            Timeouts {
+            ClientLimits {
                 bookmark_interval: std::time::Duration::from_secs(watch_bookmark_seconds),
                 header_read: std::time::Duration::from_secs(request_header_timeout_seconds),
+                max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
             },
             (!disable_agent).then_some(node),
         ),
@@ -235,17 +240,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The API server's timing knobs.
-struct Timeouts {
+/// The API server's knobs for clients: timings and how many may be connected.
+struct ClientLimits {
     bookmark_interval: std::time::Duration,
     header_read: std::time::Duration,
+    max_connections: usize,
 }
 
 fn server(
     data_dir: PathBuf,
     listen: SocketAddr,
     store: StoreKind,
-    timeouts: Timeouts,
+    limits: ClientLimits,
     node: Option<commands::node::NodeArgs>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -265,8 +271,11 @@ fn server(
             data_dir: data_dir.clone(),
             listen,
             store,
-            bookmark_interval: timeouts.bookmark_interval,
-            header_read_timeout: timeouts.header_read,
+            bookmark_interval: limits.bookmark_interval,
+            limits: skiff_apiserver::Limits {
+                header_read_timeout: limits.header_read,
+                max_connections: limits.max_connections,
+            },
             nodes,
         })
         .await?;

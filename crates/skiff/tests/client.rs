@@ -394,3 +394,40 @@ print(closed, round(time.time() - start, 1))
     assert!(took < 5.0, "{text}");
     assert!(server.kubectl("1.32").run(&["get", "pods"]).code == 0);
 }
+
+/// Past `--max-connections`, a new connection waits (its TLS handshake does not complete) until
+/// one of the open ones goes.
+#[test]
+fn connections_are_bounded() {
+    let server = Server::start_with(&["--max-connections", "4"]);
+    let script = r#"
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+port = int(sys.argv[1])
+def connect(timeout):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(timeout)
+    try:
+        return ctx.wrap_socket(s)
+    except (socket.timeout, ssl.SSLError, OSError):
+        s.close()
+        return None
+held = [connect(10) for _ in range(4)]
+for h in held:
+    h.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n")
+waiting = connect(2)
+held[0].close()
+served = connect(10)
+print("held" if all(held) else "not-held", "waited" if waiting is None else "not-waited", "served" if served else "not-served")
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(server.port.to_string())
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(text.trim(), "held waited served", "{}", String::from_utf8_lossy(&out.stderr));
+}
