@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let kind = all[usize::from(pick) % all.len()];
     let _ = decode_protobuf(&[b"k8s\0", raw].concat());
     let Ok(obj) = decode_protobuf(&envelope(kind.info().kind, raw)) else { return };
-    if let Ok((mut obj, _)) = decode_body(kind, &obj, FieldValidation::Strict) {
+    if let Ok((mut obj, _)) = decode_body(kind, &obj, &[], FieldValidation::Strict) {
         kind.default(&mut obj);
         kind.prepare_create(&mut obj);
         let _ = kind.validate(&obj);

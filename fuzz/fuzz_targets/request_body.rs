@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use skiff_apiserver::fuzzing::{FieldValidation, decode_body, parse_body};
+use skiff_apiserver::fuzzing::{FieldValidation, decode_body, duplicate_fields, parse_body};
 use skiff_core::kinds;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,9 +12,10 @@ fuzz_target!(|data: &[u8]| {
         Some(b'{') => "application/json",
         _ => "application/yaml",
     };
+    let duplicates = duplicate_fields(data, content_type);
     let Ok(raw) = parse_body(data, content_type, true) else { return };
     for kind in kinds::all() {
-        if let Ok((mut obj, _)) = decode_body(*kind, &raw, FieldValidation::Strict) {
+        if let Ok((mut obj, _)) = decode_body(*kind, &raw, &duplicates, FieldValidation::Strict) {
             kind.default(&mut obj);
             kind.prepare_create(&mut obj);
             let _ = kind.validate(&obj);

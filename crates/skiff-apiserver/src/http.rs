@@ -154,6 +154,90 @@ pub fn object_body(bytes: &[u8], content_type: &str) -> Result<Value, ApiError> 
     parse_body(bytes, content_type, false)
 }
 
+/// The fields a JSON body names twice in one object (`metadata.name`, `spec.containers[0].image`),
+/// which `serde_json` would silently settle for the last: strict decoding refuses them, as
+/// upstream's. Other media types: none found.
+pub fn duplicate_fields(bytes: &[u8], content_type: &str) -> Vec<String> {
+    let base = content_type.split(';').next().unwrap_or("").trim();
+    if base != "application/json" {
+        return vec![];
+    }
+    let mut found = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // A body that does not parse fails on its own path with its own error.
+    let _ =
+        serde::de::DeserializeSeed::deserialize(duplicates::Walk { path: String::new(), found: &mut found }, &mut de);
+    found
+}
+
+mod duplicates {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::collections::HashSet;
+    use std::fmt;
+
+    /// Visits a JSON value, noting repeated keys with their paths.
+    pub struct Walk<'a> {
+        pub path: String,
+        pub found: &'a mut Vec<String>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+                if !seen.insert(key) {
+                    self.found.push(path.clone());
+                }
+                map.next_value_seed(Walk { path, found: self.found })?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while seq.next_element_seed(Walk { path: format!("{}[{i}]", self.path), found: self.found })?.is_some() {
+                i += 1;
+            }
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_none<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+}
+
 pub fn content_type(headers: &HeaderMap) -> &str {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json")
 }
@@ -188,6 +272,10 @@ mod tests {
         assert!(matches!(xml, Err(ApiError::UnsupportedMediaType(_))), "{xml:?}");
         assert!(matches!(object_body(b"{}", "text/plain"), Err(ApiError::UnsupportedMediaType(_))));
         assert!(object_body(b"{}", "application/json; charset=utf-8").is_ok());
+        let body =
+            br#"{"metadata": {"name": "a", "name": "b"}, "spec": {"containers": [{"image": "x", "image": "y"}]}}"#;
+        assert_eq!(duplicate_fields(body, "application/json"), ["metadata.name", "spec.containers[0].image"]);
+        assert!(duplicate_fields(br#"{"a": 1, "b": {"a": 2}}"#, "application/json").is_empty());
         assert!(matches!(parse_body(b"x", "application/vnd.kubernetes.protobuf", false), Err(ApiError::BadRequest(_))));
     }
 }

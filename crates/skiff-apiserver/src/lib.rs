@@ -187,7 +187,7 @@ async fn apis(headers: HeaderMap) -> Response {
 /// Entry points for the fuzz targets in `fuzz/`: the request decoders, reachable without a server.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::http::parse_body;
+    pub use crate::http::{duplicate_fields, parse_body};
     pub use crate::protobuf::decode as decode_protobuf;
     pub use crate::query::{FieldValidation, Query};
     pub use crate::registry::decode_body;

@@ -106,10 +106,12 @@ fn parse_rv(rv: &str) -> Result<Revision, ApiError> {
     })
 }
 
-/// The canonical object for a request body, and the unknown fields it had.
+/// The canonical object for a request body, and the unknown fields it had (with the fields it
+/// repeated, found in its bytes: `duplicates`).
 pub fn decode_body(
     kind: &dyn Kind,
     raw: &Value,
+    duplicates: &[String],
     validation: FieldValidation,
 ) -> Result<(Value, Vec<String>), ApiError> {
     let info = kind.info();
@@ -139,7 +141,11 @@ pub fn decode_body(
     canonical["apiVersion"] = json!("v1");
     canonical["kind"] = json!(info.kind);
     let unknown = meta::unknown_fields(raw, &canonical);
-    let warnings: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    let warnings: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .chain(duplicates.iter().map(|f| format!("duplicate field \"{f}\"")))
+        .collect();
     match validation {
         FieldValidation::Strict if !warnings.is_empty() => Err(ApiError::BadRequest(format!(
             "{k} in version \"v1\" cannot be handled as a {k}: strict decoding error: {}",
@@ -443,13 +449,13 @@ impl Registry {
             };
             let (patched, warnings) = match patch_type {
                 PatchType::Apply => {
-                    let (applied, _) = decode_body(r.kind, body, opts.field_validation)?;
+                    let (applied, _) = decode_body(r.kind, body, &[], opts.field_validation)?;
                     let obj = managed::apply(&current, &applied, &opts.field_manager, opts.force, Timestamp::now())?;
                     (obj, vec![])
                 }
                 _ => {
                     let raw = patch::apply(info.kind, patch_type, &current, body)?;
-                    let (obj, warnings) = decode_body(r.kind, &raw, opts.field_validation)?;
+                    let (obj, warnings) = decode_body(r.kind, &raw, &[], opts.field_validation)?;
                     (obj, warnings)
                 }
             };
@@ -471,7 +477,7 @@ impl Registry {
     }
 
     async fn apply_create(&self, r: ObjectRef<'_>, body: &Value, opts: &WriteOptions) -> Result<Written, ApiError> {
-        let (mut obj, warnings) = decode_body(r.kind, body, opts.field_validation)?;
+        let (mut obj, warnings) = decode_body(r.kind, body, &[], opts.field_validation)?;
         let body_name = meta::name(&obj);
         if !body_name.is_empty() && body_name != r.name {
             return Err(ApiError::BadRequest(format!(

@@ -160,8 +160,10 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             let Some(ns) = ns.as_deref().or((!kind.info().namespaced).then_some("")) else {
                 return Err(ApiError::NoResource.into());
             };
-            let raw = http::object_body(&http::read_body(body).await?, http::content_type(&headers))?;
-            let (obj, warnings) = decode_body(kind, &raw, q.field_validation)?;
+            let bytes = http::read_body(body).await?;
+            let raw = http::object_body(&bytes, http::content_type(&headers))?;
+            let duplicates = http::duplicate_fields(&bytes, http::content_type(&headers));
+            let (obj, warnings) = decode_body(kind, &raw, &duplicates, q.field_validation)?;
             let created = reg.create(kind, ns, obj, &opts).await?;
             Ok(http::json(StatusCode::CREATED, &render(kind, output, &q, created), &warnings))
         }
@@ -172,8 +174,10 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         }
         (&Method::PUT, Some(n), sub) if part_of(kind, sub).is_some() => {
             let part = part_of(kind, sub).ok_or(ApiError::NoResource)?;
-            let raw = http::object_body(&http::read_body(body).await?, http::content_type(&headers))?;
-            let (obj, warnings) = decode_body(kind, &raw, q.field_validation)?;
+            let bytes = http::read_body(body).await?;
+            let raw = http::object_body(&bytes, http::content_type(&headers))?;
+            let duplicates = http::duplicate_fields(&bytes, http::content_type(&headers));
+            let (obj, warnings) = decode_body(kind, &raw, &duplicates, q.field_validation)?;
             let updated = reg.update(ObjectRef { kind, namespace: &ns_str, name: n }, obj, part, &opts).await?;
             Ok(http::json(StatusCode::OK, &render(kind, output, &q, updated), &warnings))
         }

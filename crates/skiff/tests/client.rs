@@ -160,6 +160,18 @@ async fn bad_input_gets_kubernetes_status_errors() {
         let (code, s) = raw(&client, "POST", pods_path, ct, pod_json("typed")).await;
         assert_eq!((code, s["reason"].as_str()), (415, Some("UnsupportedMediaType")), "{ct}: {s}");
     }
+    let twice = br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","name":"b"},"spec":{"containers":[{"name":"c","image":"x"}]}}"#;
+    let strict = format!("{pods_path}?fieldValidation=Strict");
+    let (code, s) = raw(&client, "POST", &strict, json_ct, twice.to_vec()).await;
+    assert_eq!(
+        (code, s["message"].as_str()),
+        (
+            400,
+            Some(
+                "Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: duplicate field \"metadata.name\""
+            )
+        )
+    );
     let (code, _) = raw(&client, "POST", pods_path, json_ct, pod_json("my-pod")).await;
     assert_eq!(code, 201);
     let (code, s) = raw(&client, "GET", &format!("{pods_path}/my%2Dpod"), json_ct, vec![]).await;
