@@ -364,47 +364,31 @@ fn upgrade_requests_over_tls_get_status_answers() {
     assert_eq!(status["message"], "pods \"nope\" not found");
 }
 
+/// Run `tests/clients/slow_clients.py MODE` against `server`: what it prints.
+fn slow_clients(server: &Server, mode: &str) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/slow_clients.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(mode)
+        .arg(server.port.to_string())
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// A client that never finishes its request headers loses its connection after the header read
 /// timeout (kube-apiserver's 32 s, 1 s here), and well-behaved clients are served all along.
 #[test]
 fn half_sent_requests_are_cut_off() {
     let server = Server::start_with(&["--request-header-timeout-seconds", "1"]);
-    let script = r#"
-import socket, ssl, sys, time
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-ctx.set_alpn_protocols(["http/1.1"])
-conns = []
-for _ in range(20):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
-    s.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n")
-    conns.append(s)
-start = time.time()
-closed = 0
-for s in conns:
-    s.settimeout(10)
-    try:
-        closed += s.recv(1024) == b""
-    except (ConnectionResetError, ssl.SSLError):
-        closed += 1
-    except socket.timeout:
-        pass
-print(closed, round(time.time() - start, 1))
-"#;
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(server.port.to_string())
-        .output()
-        .expect("python3");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let text = slow_clients(&server, "half-sent");
     let mut words = text.split_whitespace();
     let closed: u32 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
     let took: f64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(99.0);
-    assert_eq!(closed, 20, "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(closed, 20, "{text}");
     assert!(took < 5.0, "{text}");
-    assert!(server.kubectl("1.32").run(&["get", "pods"]).code == 0);
+    assert_eq!(server.kubectl("1.32").run(&["get", "pods"]).code, 0);
 }
 
 /// Past `--max-connections`, a new connection waits (its TLS handshake does not complete) until
@@ -412,34 +396,5 @@ print(closed, round(time.time() - start, 1))
 #[test]
 fn connections_are_bounded() {
     let server = Server::start_with(&["--max-connections", "4"]);
-    let script = r#"
-import socket, ssl, sys
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-port = int(sys.argv[1])
-def connect(timeout):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.settimeout(timeout)
-    try:
-        return ctx.wrap_socket(s)
-    except (socket.timeout, ssl.SSLError, OSError):
-        s.close()
-        return None
-held = [connect(10) for _ in range(4)]
-for h in held:
-    h.sendall(b"GET /api HTTP/1.1\r\nHost: x\r\n")
-waiting = connect(2)
-held[0].close()
-served = connect(10)
-print("held" if all(held) else "not-held", "waited" if waiting is None else "not-waited", "served" if served else "not-served")
-"#;
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(server.port.to_string())
-        .output()
-        .expect("python3");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(text.trim(), "held waited served", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(slow_clients(&server, "bounded"), "held waited served");
 }
