@@ -63,6 +63,25 @@ pub struct Agent {
     pub host_ports: crate::hostport::HostPorts,
     pub backoff: Mutex<crate::backoff::Backoff>,
     pub recorder: Recorder,
+    /// This machine, read once: what the Node reports and pods' environments read.
+    pub machine: Machine,
+}
+
+/// Facts about this machine that do not change while the agent runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Machine {
+    pub cpus: usize,
+    pub memory_kib: u64,
+    /// The node's own address (its InternalIP and pods' hostIP): that of the interface with the
+    /// default route, as the kubelet picks it; the bridge's on a machine with no default route.
+    pub node_ip: Ipv4Addr,
+}
+
+impl Machine {
+    fn read(bridge_ip: Ipv4Addr) -> Machine {
+        let (cpus, memory_kib) = machine_size();
+        Machine { cpus, memory_kib, node_ip: default_route_address().unwrap_or(bridge_ip) }
+    }
 }
 
 impl Agent {
@@ -79,6 +98,7 @@ impl Agent {
             host_ports: Default::default(),
             backoff: Mutex::new(Default::default()),
             recorder,
+            machine: Machine::read(config.pod_subnet.gateway()),
             config,
         }))
     }
@@ -89,13 +109,6 @@ impl Agent {
 
     pub fn gateway(&self) -> Ipv4Addr {
         self.config.pod_subnet.gateway()
-    }
-
-    /// The node's own address (its InternalIP and pods' hostIP): that of the interface with the
-    /// default route, as the kubelet picks it; the bridge's on a machine with no default route.
-    pub fn node_ip(&self) -> Ipv4Addr {
-        static DETECTED: std::sync::OnceLock<Option<Ipv4Addr>> = std::sync::OnceLock::new();
-        DETECTED.get_or_init(default_route_address).unwrap_or_else(|| self.gateway())
     }
 
     /// The host end of a pod's veth (at most 15 bytes, unique per pod).
@@ -175,7 +188,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
 }
 
 /// This machine's CPUs and memory (KiB): the node's capacity and allocatable.
-pub fn machine_size() -> (usize, u64) {
+fn machine_size() -> (usize, u64) {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let memory_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -217,7 +230,7 @@ fn default_route_interface(routes: &str) -> Option<String> {
 
 /// The Node object: capacity from this machine, conditions Ready.
 fn node_object(agent: &Agent) -> Node {
-    let (cpus, memory_kib) = machine_size();
+    let Machine { cpus, memory_kib, node_ip } = agent.machine;
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -256,7 +269,7 @@ fn node_object(agent: &Agent) -> Node {
             "capacity": resources,
             "allocatable": resources,
             "addresses": [
-                { "type": "InternalIP", "address": agent.node_ip().to_string() },
+                { "type": "InternalIP", "address": node_ip.to_string() },
                 { "type": "Hostname", "address": name },
             ],
             "nodeInfo": {

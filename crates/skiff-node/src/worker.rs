@@ -559,14 +559,14 @@ impl Worker {
                 Err(e) => return Err(PrepareError::Create(format!("reading secret {name:?}: {e}"))),
             }
         }
-        let (cpus, memory_kib) = crate::agent::machine_size();
+        let machine = self.agent.machine;
         let sources = env::Sources {
             pod: &self.pod,
             pod_ip: self.ip.map(|ip| ip.to_string()),
-            host_ip: self.agent.node_ip().to_string(),
+            host_ip: machine.node_ip.to_string(),
             secrets: &secrets,
-            allocatable_millicores: cpus as i64 * 1000,
-            allocatable_memory: (memory_kib as i64).saturating_mul(1024),
+            allocatable_millicores: machine.cpus as i64 * 1000,
+            allocatable_memory: (machine.memory_kib as i64).saturating_mul(1024),
         };
         let resolved = env::resolve(c, &sources).map_err(|e| PrepareError::Config(e.to_string()))?;
         for w in &resolved.warnings {
@@ -885,7 +885,7 @@ impl Worker {
         if self.start_time.is_none() {
             self.start_time = Some(now.clone());
         }
-        let host_ip = self.agent.node_ip().to_string();
+        let host_ip = self.agent.machine.node_ip.to_string();
         let mut value = serde_json::json!({
             "phase": phase,
             "conditions": conditions,
