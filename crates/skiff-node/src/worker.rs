@@ -249,52 +249,22 @@ impl Worker {
         }
         let mut next = Duration::from_secs(10);
         for c in self.init_containers().iter() {
-            match self.sync_container(c, true, &mut next).await {
+            match self.sync_container(c, Role::Init, &mut next).await {
                 ContainerOutcome::Succeeded => continue,
                 _ => return next,
             }
         }
         for c in self.containers() {
-            self.sync_container(&c, false, &mut next).await;
+            self.sync_container(&c, Role::App, &mut next).await;
         }
         // Nothing new starts in a pod that has finished.
         let phase = self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
         if !matches!(phase, "Succeeded" | "Failed") {
             for c in self.ephemeral_containers() {
-                self.sync_ephemeral(&c, &mut next).await;
+                self.sync_container(&c, Role::Ephemeral, &mut next).await;
             }
         }
         next
-    }
-
-    /// An ephemeral container (`kubectl debug`) runs once: started when added, never restarted.
-    async fn sync_ephemeral(&mut self, c: &Container, next: &mut Duration) {
-        let attempt = match self.dir.attempts(&c.name).last().copied() {
-            None => 0,
-            Some(a) => match (self.dir.started(&c.name, a), self.dir.exited(&c.name, a)) {
-                (Some(_), None) => {
-                    *next = (*next).min(POLL);
-                    return;
-                }
-                (_, Some(exited)) => {
-                    let handled = self.dir.attempt(&c.name, a).join("handled");
-                    if !handled.exists() {
-                        self.on_exit(c, a, &exited, false).await;
-                        let _ = std::fs::write(&handled, b"");
-                    }
-                    return;
-                }
-                // Prepared but never started (the agent stopped mid-start): try that attempt again.
-                (None, None) => {
-                    container::unmount_attempt(&self.dir, &c.name, a);
-                    a
-                }
-            },
-        };
-        match self.start(c, attempt).await {
-            Ok(()) => *next = (*next).min(POLL),
-            Err(wait) => *next = (*next).min(wait),
-        }
     }
 
     /// The container whose processes an ephemeral container joins (`targetContainerName`), and
@@ -377,7 +347,7 @@ impl Worker {
         }
     }
 
-    async fn sync_container(&mut self, c: &Container, init: bool, next: &mut Duration) -> ContainerOutcome {
+    async fn sync_container(&mut self, c: &Container, role: Role, next: &mut Duration) -> ContainerOutcome {
         let attempts = self.dir.attempts(&c.name);
         let latest = attempts.last().copied();
         let next_attempt = match latest {
@@ -388,7 +358,11 @@ impl Worker {
                     return ContainerOutcome::Running;
                 }
                 (_, Some(exited)) => {
-                    let restart = should_restart(&self.policy(), exited.exit_code, init);
+                    let restart = match role {
+                        // An ephemeral container (`kubectl debug`) runs once.
+                        Role::Ephemeral => false,
+                        _ => should_restart(&self.policy(), exited.exit_code, role == Role::Init),
+                    };
                     // Marked on disk: an agent restart does not count (or announce) an exit twice.
                     let handled = self.dir.attempt(&c.name, a).join("handled");
                     if !handled.exists() {
@@ -922,6 +896,14 @@ impl Worker {
             Err(e) => tracing::warn!(pod = %self.name(), error = %e, "writing pod status"),
         }
     }
+}
+
+/// Which list of the pod a container comes from: it decides how the container restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Init,
+    App,
+    Ephemeral,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
