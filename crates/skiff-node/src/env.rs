@@ -92,9 +92,8 @@ pub fn resolve(c: &Container, src: &Sources) -> Result<Resolved, EnvError> {
             }
             return Err(EnvError::SecretNotFound(r.name.clone()));
         };
-        let data: BTreeMap<_, _> = secret.data.clone().unwrap_or_default();
         let mut invalid = Vec::new();
-        for (key, value) in data {
+        for (key, value) in secret.data.iter().flatten() {
             let name = format!("{prefix}{key}");
             // The kubelet's rule (upstream's before relaxed names): `[-._a-zA-Z][-._a-zA-Z0-9]*`.
             if !skiff_core::names::env_var_name(&name).is_empty() {
@@ -156,7 +155,7 @@ pub fn resolve(c: &Container, src: &Sources) -> Result<Resolved, EnvError> {
 /// `fieldRef`: what the downward API gives an environment variable.
 fn field_value(f: &ObjectFieldSelector, src: &Sources) -> Result<String, EnvError> {
     let md = &src.pod.metadata;
-    let spec = src.pod.spec.clone().unwrap_or_default();
+    let spec = src.pod.spec.as_ref();
     let path = f.field_path.as_str();
     let subscript = |prefix: &str| path.strip_prefix(prefix)?.strip_suffix("']").map(str::to_string);
     let pairs = |m: &Option<BTreeMap<String, String>>| {
@@ -170,8 +169,8 @@ fn field_value(f: &ObjectFieldSelector, src: &Sources) -> Result<String, EnvErro
         "metadata.uid" => md.uid.clone().unwrap_or_default(),
         "metadata.labels" => pairs(&md.labels),
         "metadata.annotations" => pairs(&md.annotations),
-        "spec.nodeName" => spec.node_name.unwrap_or_default(),
-        "spec.serviceAccountName" => spec.service_account_name.unwrap_or_default(),
+        "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+        "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
         "status.hostIP" | "status.hostIPs" => src.host_ip.clone(),
         "status.podIP" | "status.podIPs" => src.pod_ip.clone().unwrap_or_default(),
         _ => {
@@ -189,18 +188,16 @@ fn field_value(f: &ObjectFieldSelector, src: &Sources) -> Result<String, EnvErro
 /// `resourceFieldRef`: the container's (or a named sibling's) requests and limits, in units of
 /// the divisor, rounded up; a missing limit reads the node's allocatable amount.
 fn resource_value(r: &ResourceFieldSelector, own: &Container, src: &Sources) -> Result<String, EnvError> {
-    let spec = src.pod.spec.clone().unwrap_or_default();
+    let spec = src.pod.spec.as_ref();
     let target = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => spec
-            .containers
-            .iter()
-            .chain(spec.init_containers.iter().flatten())
+            .into_iter()
+            .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
             .find(|c| c.name == name)
-            .cloned()
-            .unwrap_or_else(|| own.clone()),
-        None => own.clone(),
+            .unwrap_or(own),
+        None => own,
     };
-    let res = target.resources.unwrap_or_default();
+    let res = target.resources.clone().unwrap_or_default();
     let get = |m: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>, k: &str| {
         m.as_ref().and_then(|m| m.get(k)).map(|q| q.0.clone())
     };
