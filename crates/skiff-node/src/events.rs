@@ -3,7 +3,6 @@
 //! object, so `kubectl describe` shows `(x4 over 80s)` instead of a wall of equal lines.
 
 mod correlator;
-mod lru;
 
 use correlator::{Correlator, Outcome};
 

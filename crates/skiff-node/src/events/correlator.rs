@@ -10,12 +10,13 @@
 //!
 //! The caller does the IO: create or patch as told. No clock is read here.
 
-use super::lru::Lru;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use lru::LruCache;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
 
 /// Entries per cache, as upstream.
 pub const CACHE_ENTRIES: usize = 4096;
@@ -57,9 +58,9 @@ struct Bucket {
 }
 
 pub struct Correlator {
-    logs: Lru<String, Log>,
-    similar: Lru<String, Similar>,
-    spam: Lru<String, Bucket>,
+    logs: LruCache<String, Log>,
+    similar: LruCache<String, Similar>,
+    spam: LruCache<String, Bucket>,
 }
 
 impl Default for Correlator {
@@ -70,7 +71,8 @@ impl Default for Correlator {
 
 impl Correlator {
     pub fn with_capacity(entries: usize) -> Self {
-        Correlator { logs: Lru::new(entries), similar: Lru::new(entries), spam: Lru::new(entries) }
+        let entries = NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN);
+        Correlator { logs: LruCache::new(entries), similar: LruCache::new(entries), spam: LruCache::new(entries) }
     }
 
     /// Decide what `event` (as recorded: count 1, first = last = when it happened) becomes at `now`.
@@ -93,7 +95,7 @@ impl Correlator {
             first: event.first_timestamp.clone(),
             name: event.metadata.name.clone().unwrap_or_default(),
         };
-        self.logs.insert(key, log);
+        self.logs.put(key, log);
         if !self.allow(&event, now) {
             return Outcome::Skip;
         }
@@ -112,7 +114,7 @@ impl Correlator {
         let stale =
             self.similar.get_mut(&group).is_none_or(|r| now.duration_since(r.last).as_secs() > AGGREGATE_INTERVAL_SECS);
         if stale {
-            self.similar.insert(group.clone(), Similar { messages: BTreeSet::new(), last: now });
+            self.similar.put(group.clone(), Similar { messages: BTreeSet::new(), last: now });
         }
         let Some(record) = self.similar.get_mut(&group) else {
             let key = event_key(&event);
@@ -146,7 +148,7 @@ impl Correlator {
     fn allow(&mut self, event: &Event, now: Timestamp) -> bool {
         let key = spam_key(event);
         if self.spam.get_mut(&key).is_none() {
-            self.spam.insert(key.clone(), Bucket { tokens: SPAM_BURST, at: now });
+            self.spam.put(key.clone(), Bucket { tokens: SPAM_BURST, at: now });
         }
         let Some(bucket) = self.spam.get_mut(&key) else { return true };
         let elapsed = now.duration_since(bucket.at).as_secs_f64().max(0.0);
