@@ -22,7 +22,7 @@ mod special;
 mod table;
 #[cfg(test)]
 mod tests;
-mod wire;
+pub(crate) mod wire;
 
 use serde_json::{Map, Value};
 use skiff_core::ApiError;

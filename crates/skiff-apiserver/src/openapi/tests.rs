@@ -142,36 +142,19 @@ fn v2_definitions_parse_as_kubectl_parses_them() {
     }
 }
 
-/// A minimal protobuf reader for the tests: the fields of one message.
-fn fields(mut b: &[u8]) -> Vec<(u64, &[u8])> {
-    fn varint(b: &mut &[u8]) -> u64 {
-        let mut n = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (x, rest) = b.split_first().expect("varint");
-            *b = rest;
-            n |= u64::from(x & 0x7f) << shift;
-            if x & 0x80 == 0 {
-                break;
-            }
-        }
-        n
-    }
+/// The length-delimited fields of one message (what the documents are made of), by the request
+/// decoder's wire reader.
+fn fields(b: &[u8]) -> Vec<(u64, &[u8])> {
+    use crate::protobuf::wire::{LEN, Reader};
+    let mut r = Reader::new(b);
     let mut out = Vec::new();
-    while !b.is_empty() {
-        let key = varint(&mut b);
-        let (field, wire) = (key >> 3, key & 7);
-        let len = match wire {
-            0 => {
-                varint(&mut b);
-                0
-            }
-            1 => 8,
-            2 => varint(&mut b) as usize,
-            w => panic!("wire type {w}"),
-        };
-        let (v, rest) = b.split_at(len);
-        out.push((field, v));
-        b = rest;
+    while !r.is_empty() {
+        let (field, wire) = r.key("document").expect("key");
+        if wire == LEN {
+            out.push((u64::from(field), r.len_delimited().expect("payload")));
+        } else {
+            r.skip(wire).expect("field");
+        }
     }
     out
 }
