@@ -138,6 +138,8 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         .into());
     }
 
+    // The part of the object a GET, PUT or PATCH of this path covers (None: no such path).
+    let part = part_of(kind, sub);
     match (&method, name.as_deref(), sub) {
         (&Method::GET, None, None) if q.watch => {
             let w = WatchRequest {
@@ -168,12 +170,12 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             Ok(http::json(StatusCode::CREATED, &render(kind, output, &q, created), &warnings))
         }
         (&Method::DELETE, None, None) => delete_collection(state, kind, ns.as_deref(), &q, body).await,
-        (&Method::GET, Some(n), sub) if part_of(kind, sub).is_some() => {
+        (&Method::GET, Some(n), _) if part.is_some() => {
             let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             Ok(http::json(StatusCode::OK, &render(kind, output, &q, obj), &[]))
         }
-        (&Method::PUT, Some(n), sub) if part_of(kind, sub).is_some() => {
-            let part = part_of(kind, sub).ok_or(ApiError::NoResource)?;
+        (&Method::PUT, Some(n), _) if part.is_some() => {
+            let part = part.ok_or(ApiError::NoResource)?;
             let bytes = http::read_body(body).await?;
             let raw = http::object_body(&bytes, http::content_type(&headers))?;
             let duplicates = http::duplicate_fields(&bytes, http::content_type(&headers));
@@ -181,8 +183,8 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             let updated = reg.update(ObjectRef { kind, namespace: &ns_str, name: n }, obj, part, &opts).await?;
             Ok(http::json(StatusCode::OK, &render(kind, output, &q, updated), &warnings))
         }
-        (&Method::PATCH, Some(n), sub) if part_of(kind, sub).is_some() => {
-            let part = part_of(kind, sub).ok_or(ApiError::NoResource)?;
+        (&Method::PATCH, Some(n), _) if part.is_some() => {
+            let part = part.ok_or(ApiError::NoResource)?;
             let ct = http::content_type(&headers).to_string();
             let patch_type = PatchType::from_content_type(&ct).ok_or_else(|| {
                 ApiError::UnsupportedMediaType(format!(
