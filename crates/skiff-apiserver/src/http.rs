@@ -23,7 +23,13 @@ impl From<ApiError> for Failure {
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.0.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        json(code, &self.0.to_status(), &[])
+        let status = self.0.to_status();
+        let retry = status.pointer("/details/retryAfterSeconds").and_then(Value::as_u64);
+        let mut resp = json(code, &status, &[]);
+        if let Some(seconds) = retry {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        resp
     }
 }
 

@@ -1,6 +1,7 @@
 //! Query parameters of API requests, parsed and checked once.
 
 use skiff_core::ApiError;
+use skiff_core::field::{FieldError, Path};
 use skiff_core::selector::{FieldSelector, LabelSelector};
 use skiff_core::table::IncludeObject;
 
@@ -58,15 +59,7 @@ impl Query {
                 "resourceVersion" => q.resource_version = Some(v.to_string()).filter(|s| !s.is_empty()),
                 // 0 is "the server's default", as upstream.
                 "timeoutSeconds" => q.timeout_seconds = Some(int_param("timeoutSeconds", v)?).filter(|t| *t > 0),
-                "resourceVersionMatch" => match v {
-                    "" => {}
-                    "NotOlderThan" | "Exact" => q.resource_version_match = Some(v.to_string()),
-                    other => {
-                        return Err(list_options_invalid(&format!(
-                            "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
-                        )));
-                    }
-                },
+                "resourceVersionMatch" => q.resource_version_match = Some(v.to_string()).filter(|s| !s.is_empty()),
                 "sendInitialEvents" => q.send_initial_events = Some(bool_param("sendInitialEvents", v)?),
                 "allowWatchBookmarks" => q.allow_bookmarks = bool_param("allowWatchBookmarks", v)?,
                 "labelSelector" => {
@@ -119,29 +112,60 @@ impl Query {
         Ok(q)
     }
 
-    /// `ValidateListOptions`' rules for `sendInitialEvents` and `resourceVersionMatch` on watches.
+    /// `ValidateListOptions`' rules for `resourceVersionMatch`, `continue` and, on watches,
+    /// `sendInitialEvents`: a 422 listing every broken rule.
     fn check_watch_list(&self) -> Result<(), ApiError> {
-        let not_older = self.resource_version_match.as_deref() == Some("NotOlderThan");
-        let rule = match self.send_initial_events {
-            Some(_) if !self.watch => "sendInitialEvents: Forbidden: sendInitialEvents is allowed for watch only",
-            Some(true) if !not_older => {
-                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+        let path = |name: &str| Path::new(name);
+        let mut errors = Vec::new();
+        let m = self.resource_version_match.as_deref();
+        if let Some(m) = m.filter(|m| !matches!(*m, "NotOlderThan" | "Exact")) {
+            let supported = ["Exact", "NotOlderThan", ""];
+            errors.push(FieldError::not_supported(&path("resourceVersionMatch"), m, &supported));
+        }
+        if self.watch {
+            let not_older = m == Some("NotOlderThan");
+            match self.send_initial_events {
+                Some(true) if !not_older => errors.push(FieldError::forbidden(
+                    &path("resourceVersionMatch"),
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                )),
+                Some(true) if !self.allow_bookmarks => errors.push(FieldError::forbidden(
+                    &path("allowWatchBookmarks"),
+                    "sendInitialEvents requires setting allowWatchBookmarks to true",
+                )),
+                None if m.is_some() => errors.push(FieldError::forbidden(
+                    &path("resourceVersionMatch"),
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                )),
+                _ => {}
             }
-            Some(true) if !self.allow_bookmarks => {
-                "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true"
+        } else {
+            if self.send_initial_events.is_some() {
+                errors.push(FieldError::forbidden(
+                    &path("sendInitialEvents"),
+                    "sendInitialEvents is allowed for watch only",
+                ));
             }
-            None if self.watch && self.resource_version_match.is_some() => {
-                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+            match (m, self.resource_version.as_deref()) {
+                (Some(_), None) => errors.push(FieldError::forbidden(
+                    &path("resourceVersionMatch"),
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                )),
+                (Some("Exact"), Some("0")) => errors.push(FieldError::forbidden(
+                    &path("resourceVersionMatch"),
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                )),
+                _ => {}
             }
-            _ => return Ok(()),
-        };
-        Err(list_options_invalid(rule))
+            if m.is_some() && self.continue_token.is_some() {
+                errors.push(FieldError::forbidden(
+                    &path("resourceVersionMatch"),
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid("ListOptions.meta.k8s.io", "", errors)) }
     }
-}
-
-/// A 422 about list options, worded as upstream's (`ListOptions.meta.k8s.io "" is invalid: ...`).
-fn list_options_invalid(cause: &str) -> ApiError {
-    ApiError::Unprocessable(format!("ListOptions.meta.k8s.io \"\" is invalid: {cause}"))
 }
 
 #[cfg(test)]
@@ -160,13 +184,21 @@ mod tests {
             ("watch=true&sendInitialEvents=true&allowWatchBookmarks=true", "resourceVersionMatch to NotOlderThan"),
             ("watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan", "allowWatchBookmarks to true"),
             ("watch=true&resourceVersionMatch=NotOlderThan", "unless sendInitialEvents is provided"),
-            ("resourceVersionMatch=Newest", "supported values: \"Exact\", \"NotOlderThan\""),
+            ("resourceVersionMatch=Newest&resourceVersion=1", "supported values: \"Exact\", \"NotOlderThan\", \"\""),
+            ("resourceVersionMatch=Exact", "forbidden unless resourceVersion is provided"),
+            ("resourceVersionMatch=Exact&resourceVersion=0", "\"exact\" is forbidden for resourceVersion \"0\""),
+            ("resourceVersionMatch=NotOlderThan&resourceVersion=5&continue=x", "forbidden when continue is provided"),
         ] {
             match Query::parse(Some(query)) {
-                Err(ApiError::Unprocessable(m)) => assert!(m.contains(why), "{query}: {m}"),
+                Err(e @ ApiError::Invalid { .. }) => {
+                    let m = e.to_string();
+                    assert!(m.starts_with("ListOptions.meta.k8s.io \"\" is invalid: "), "{m}");
+                    assert!(m.contains(why), "{query}: {m}");
+                }
                 other => panic!("{query}: {other:?}"),
             }
         }
+        assert!(Query::parse(Some("resourceVersionMatch=NotOlderThan&resourceVersion=0")).is_ok());
         assert_eq!(Query::parse(Some("watch=true&timeoutSeconds=0")).expect("q").timeout_seconds, None);
     }
 

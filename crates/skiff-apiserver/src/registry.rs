@@ -10,7 +10,7 @@ use skiff_core::managed::{self, Part};
 use skiff_core::patch::{self, PatchType};
 use skiff_core::selector::{FieldSelector, LabelSelector};
 use skiff_core::{ApiError, meta, time};
-use skiff_store::{KeyValue, Revision, Store, StoreError};
+use skiff_store::{KeyValue, RangeRequest, Revision, Store, StoreError};
 use std::sync::Arc;
 
 /// Where an object lives: its kind, namespace (empty for cluster-scoped kinds) and name.
@@ -82,6 +82,61 @@ fn key(r: ObjectRef<'_>) -> String {
 
 fn store_err(e: StoreError) -> ApiError {
     ApiError::Internal(e.to_string())
+}
+
+/// A read at a revision the store has forgotten or not reached, as upstream's list says it.
+fn list_err(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Compacted { .. } => ApiError::Expired(LIST_EXPIRED.into()),
+        StoreError::FutureRevision { requested, current } => ApiError::TooLargeResourceVersion { requested, current },
+        e => store_err(e),
+    }
+}
+
+/// How long a read waits for a resourceVersion the store has not reached (upstream: 3 s).
+const FUTURE_REVISION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A client's resourceVersion, which must be the decimal form of a revision; worded as
+/// upstream's (Go's `strconv.ParseUint` under a field error).
+pub fn parse_resource_version(rv: &str) -> Result<Revision, ApiError> {
+    rv.parse().map_err(|e: std::num::ParseIntError| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow => "value out of range",
+            _ => "invalid syntax",
+        };
+        ApiError::BadRequest(format!(
+            "invalid resource version: resourceVersion: Invalid value: {rv:?}: strconv.ParseUint: parsing {rv:?}: {why}"
+        ))
+    })
+}
+
+/// Upstream's words for a list at a compacted revision.
+pub const LIST_EXPIRED: &str = "The resourceVersion for the provided list is too old.";
+/// Store reads per list page when the client set no limit (or a small one with selectors).
+const LIST_CHUNK: usize = 500;
+
+/// What one page of a list asks for.
+pub struct ListRequest<'a> {
+    pub kind: &'static dyn Kind,
+    pub namespace: Option<&'a str>,
+    pub labels: &'a LabelSelector,
+    pub fields: &'a FieldSelector,
+    /// Read at this revision (the latest when `None`).
+    pub revision: Option<Revision>,
+    /// Start at this key (inclusive), relative to the list's key prefix: `name` in a namespace,
+    /// `namespace/name` across them; continue tokens carry it.
+    pub start: Option<&'a str>,
+    /// At most this many objects (0: all).
+    pub limit: usize,
+}
+
+/// One page of a list.
+pub struct ListPage {
+    pub items: Vec<Value>,
+    /// The revision every page of this list reads at.
+    pub revision: Revision,
+    /// More remain from this key on (relative to the list's key prefix).
+    pub next_start: Option<String>,
 }
 
 /// Parse a stored record into an object carrying its resourceVersion.
@@ -195,17 +250,60 @@ impl Registry {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Result<(Vec<Value>, Revision), ApiError> {
+        let req = ListRequest { kind, namespace, labels, fields, revision: None, start: None, limit: 0 };
+        let page = self.list_page(&req).await?;
+        Ok((page.items, page.revision))
+    }
+
+    /// One page of a list: the store is read at one revision in pages of its own, from the
+    /// continue position, until `limit` objects match the selectors.
+    pub async fn list_page(&self, req: &ListRequest<'_>) -> Result<ListPage, ApiError> {
         // An unknown field selector is an error even when nothing would be listed.
-        matches(kind, &json!({}), &LabelSelector::default(), fields)?;
-        let (kvs, rev) = self.store.list(&key_prefix(kind, namespace)).await.map_err(store_err)?;
-        let mut out = Vec::new();
-        for kv in &kvs {
-            let obj = decode(kv)?;
-            if matches(kind, &obj, labels, fields)? {
-                out.push(obj);
+        matches(req.kind, &json!({}), &LabelSelector::default(), req.fields)?;
+        let prefix = key_prefix(req.kind, req.namespace);
+        let mut start = req.start.map(|s| format!("{prefix}{s}"));
+        let mut revision = req.revision;
+        let mut items = Vec::new();
+        let mut first = true;
+        loop {
+            // Exactly what is asked at first; more per read once selectors have filtered some out.
+            let want = match req.limit {
+                0 => LIST_CHUNK,
+                n if first => n,
+                n => (n - items.len()).max(LIST_CHUNK),
+            };
+            first = false;
+            let range = RangeRequest { prefix: &prefix, start: start.as_deref(), revision, limit: want };
+            let page = self.store.range(range).await.map_err(list_err)?;
+            revision = Some(page.revision);
+            let count = page.items.len();
+            for (i, kv) in page.items.into_iter().enumerate() {
+                let obj = decode(&kv)?;
+                if matches(req.kind, &obj, req.labels, req.fields)? {
+                    items.push(obj);
+                }
+                // The first key after this one: what the next page (or read) starts at.
+                let next = format!("{}\0", kv.key);
+                if req.limit > 0 && items.len() == req.limit && (page.more || i + 1 < count) {
+                    let relative = next.strip_prefix(&prefix).unwrap_or(&next).to_string();
+                    return Ok(ListPage { items, revision: page.revision, next_start: Some(relative) });
+                }
+                start = Some(next);
+            }
+            if !page.more {
+                return Ok(ListPage { items, revision: page.revision, next_start: None });
             }
         }
-        Ok((out, rev))
+    }
+
+    /// Wait (briefly) until the store has reached `revision`: a client that saw it from another
+    /// server of the cluster may be ahead of this one.
+    pub async fn wait_for_revision(&self, revision: Revision) -> Result<(), ApiError> {
+        if self.store.wait_for(revision, FUTURE_REVISION_WAIT).await.map_err(store_err)? {
+            return Ok(());
+        }
+        let current = self.store.current_revision().await.map_err(store_err)?;
+        Err(ApiError::TooLargeResourceVersion { requested: revision, current })
     }
 
     pub async fn namespace_is_usable(&self, ns: &str) -> Result<(), ApiError> {

@@ -15,7 +15,7 @@ use skiff_core::ApiError;
 use skiff_core::kinds::Kind;
 use skiff_core::selector::{FieldSelector, LabelSelector};
 use skiff_core::table::{self, IncludeObject};
-use skiff_store::{EventType, KeyValue, Revision, StoreError};
+use skiff_store::{EventType, KeyValue, Revision, StoreError, WatchItem};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -59,16 +59,17 @@ pub async fn serve(reg: &Registry, w: WatchRequest, shutdown: watch::Receiver<bo
             (vec![], rev)
         }
         (_, Some(rv)) => {
-            let rev: Revision = rv.parse().map_err(|_| {
-                ApiError::BadRequest(format!("resourceVersion: Invalid value: {rv:?}: must be an integer"))
-            })?;
+            let rev = registry::parse_resource_version(rv)?;
+            reg.wait_for_revision(rev).await?;
             (vec![], rev)
         }
     };
     // Reject unknown field selectors up front (list does the same).
     registry::matches(w.kind, &json!({}), &LabelSelector::default(), &w.fields)?;
 
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    // Few lines buffered: a client that does not read holds the watch where it is (the store
+    // keeps its place), not a growing queue of encoded objects.
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let stream = match store.watch(&prefix, start).await {
         Ok(s) => Some(s),
         Err(StoreError::Compacted { requested, compacted }) => {
@@ -167,12 +168,22 @@ async fn pump(
         };
         let event = match next {
             None => return,
-            Some(Err(_)) => {
-                // Lagged: make the client list again, as for an expired resourceVersion.
-                let _ = tx.send(Ok(line(&json!({"type": "ERROR", "object": expired(last, last)})))).await;
+            Some(Err(StoreError::Compacted { requested, compacted })) => {
+                // Fell behind what the store keeps: the client lists again.
+                let _ = tx.send(Ok(line(&json!({"type": "ERROR", "object": expired(requested, compacted)})))).await;
                 return;
             }
-            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                let status = ApiError::Internal(e.to_string()).to_status();
+                let _ = tx.send(Ok(line(&json!({"type": "ERROR", "object": status})))).await;
+                return;
+            }
+            Some(Ok(WatchItem::Progress(revision))) => {
+                // Everything up to here is delivered: what the next bookmark says.
+                last = revision;
+                continue;
+            }
+            Some(Ok(WatchItem::Event(e))) => e,
         };
         last = event.revision();
         let Some(obj) = decode_at(&event.kv) else {

@@ -39,9 +39,22 @@ pub enum ApiError {
     ApplyConflict { message: String, causes: Vec<Value> },
     #[error("{0}")]
     Timeout(String),
+    /// A read or watch at a revision the store has not reached within the wait.
+    #[error("Timeout: Too large resource version: {requested}, current: {current}")]
+    TooLargeResourceVersion { requested: u64, current: u64 },
+    /// A continue token older than the compacted revision; `continue_token` resumes the list
+    /// at the latest revision instead (inconsistently).
+    #[error("{CONTINUE_EXPIRED}")]
+    ContinueExpired { continue_token: String },
     #[error("Internal error occurred: {0}")]
     Internal(String),
 }
+
+/// Upstream's words for a continue token older than the compacted revision.
+pub const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. \
+You can start a new list without the continue parameter, or use the continue token in this response to retrieve the \
+remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were \
+created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
 fn invalid_message(kind: &str, name: &str, errors: &ErrorList) -> String {
     let agg = match errors.as_slice() {
@@ -87,7 +100,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Expired(_) => 410,
             ApiError::RequestEntityTooLarge(_) => 413,
-            ApiError::Timeout(_) => 504,
+            ApiError::Timeout(_) | ApiError::TooLargeResourceVersion { .. } => 504,
+            ApiError::ContinueExpired { .. } => 410,
             ApiError::Internal(_) => 500,
         }
     }
@@ -105,9 +119,9 @@ impl ApiError {
             ApiError::MethodNotSupported(_) => "MethodNotAllowed",
             ApiError::NotAcceptable(_) => "NotAcceptable",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
-            ApiError::Expired(_) => "Expired",
+            ApiError::Expired(_) | ApiError::ContinueExpired { .. } => "Expired",
             ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
-            ApiError::Timeout(_) => "Timeout",
+            ApiError::Timeout(_) | ApiError::TooLargeResourceVersion { .. } => "Timeout",
             ApiError::Internal(_) => "InternalError",
         }
     }
@@ -132,6 +146,10 @@ impl ApiError {
             }
             ApiError::ApplyConflict { causes, .. } => Some(json!({"causes": causes})),
             ApiError::Internal(msg) => Some(json!({"causes": [{"message": msg}]})),
+            ApiError::TooLargeResourceVersion { .. } => Some(json!({
+                "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                "retryAfterSeconds": 1,
+            })),
             // Upstream's 404 for a path it does not serve has empty details (not none): clients
             // such as `kubectl debug` tell it from a missing object by the empty name.
             ApiError::NoResource => Some(json!({})),
@@ -151,6 +169,9 @@ impl ApiError {
         });
         if let Some(d) = self.details() {
             s["details"] = d;
+        }
+        if let ApiError::ContinueExpired { continue_token } = self {
+            s["metadata"] = json!({"continue": continue_token});
         }
         s["code"] = json!(self.code());
         s

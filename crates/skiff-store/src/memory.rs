@@ -1,17 +1,74 @@
-//! The in-memory backend: a sorted map behind one lock. For tests and ephemeral clusters.
+//! The in-memory backend: every version in a sorted map behind one lock. For tests and
+//! ephemeral clusters.
 
-use crate::{Event, EventType, KeyValue, Revision, Store, StoreError, WatchHub, WatchStream};
+use crate::hub::{DEFAULT_CACHE_BYTES, History, HistoryRead};
+use crate::mvcc::{self, Snapshot, Version, Write};
+use crate::{KeyValue, Page, RangeRequest, Revision, Store, StoreError, WatchHub, WatchStream};
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 #[derive(Default)]
 struct State {
     revision: Revision,
-    data: BTreeMap<String, KeyValue>,
+    compacted: Revision,
+    versions: BTreeMap<(String, Revision), Version>,
+    /// The key written at each revision.
+    log: BTreeMap<Revision, String>,
+}
+
+impl Snapshot for State {
+    fn next_key(&self, from: &str, after: Option<&str>) -> Result<Option<String>, StoreError> {
+        let start = match after {
+            Some(k) => Bound::Excluded((k.to_string(), Revision::MAX)),
+            None => Bound::Included((from.to_string(), 0)),
+        };
+        Ok(self.versions.range((start, Bound::Unbounded)).next().map(|((k, _), _)| k.clone()))
+    }
+
+    fn visible(&self, key: &str, at: Revision) -> Result<Option<(Revision, Version)>, StoreError> {
+        let range = (key.to_string(), 0)..=(key.to_string(), at);
+        Ok(self.versions.range(range).next_back().map(|((_, r), v)| (*r, v.clone())))
+    }
+
+    fn log(
+        &self,
+        after: Revision,
+        upto: Revision,
+        f: &mut dyn FnMut(Revision, &str) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        for (rev, key) in self.log.range((Bound::Excluded(after), Bound::Included(upto))) {
+            if !f(*rev, key)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl History for Shared {
+    fn events(&self, read: &HistoryRead) -> Result<(Vec<crate::Event>, Revision), StoreError> {
+        let s = self.lock();
+        if read.after < s.compacted {
+            return Err(StoreError::Compacted { requested: read.after, compacted: s.compacted });
+        }
+        mvcc::read_events(&*s, read)
+    }
 }
 
 pub struct MemoryStore {
-    state: Mutex<State>,
+    shared: Arc<Shared>,
     hub: WatchHub,
 }
 
@@ -23,80 +80,92 @@ impl Default for MemoryStore {
 
 impl MemoryStore {
     pub fn new() -> Self {
-        MemoryStore { state: Mutex::new(State::default()), hub: WatchHub::new(0) }
+        MemoryStore {
+            shared: Arc::new(Shared { state: Mutex::new(State::default()) }),
+            hub: WatchHub::new(0, DEFAULT_CACHE_BYTES),
+        }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn write(&self, key: &str, value: Vec<u8>, write: Write) -> Result<KeyValue, StoreError> {
+        let mut s = self.shared.lock();
+        let event = mvcc::apply(key, write, value, mvcc::get(&*s, key)?, s.revision + 1)?;
+        s.revision += 1;
+        let rev = s.revision;
+        s.versions.insert((key.to_string(), rev), mvcc::version_of(&event));
+        s.log.insert(rev, key.to_string());
+        let kv = event.kv.clone();
+        // Published under the lock: watchers see revisions in order.
+        self.hub.publish([event]);
+        Ok(kv)
     }
 }
 
 #[async_trait::async_trait]
 impl Store for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        Ok(self.lock().data.get(key).cloned())
+        mvcc::get(&*self.shared.lock(), key)
     }
 
-    async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
-        let s = self.lock();
-        let items =
-            s.data.range(prefix.to_string()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone());
-        Ok((items.collect(), s.revision))
+    async fn range(&self, req: RangeRequest<'_>) -> Result<Page, StoreError> {
+        let s = self.shared.lock();
+        let at = req.revision.unwrap_or(s.revision);
+        mvcc::check_readable(at, s.compacted, s.revision)?;
+        mvcc::read_range(&*s, &req, at)
     }
 
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue, StoreError> {
-        let mut s = self.lock();
-        if s.data.contains_key(key) {
-            return Err(StoreError::AlreadyExists(key.into()));
-        }
-        s.revision += 1;
-        let kv = KeyValue { key: key.into(), value, create_revision: s.revision, mod_revision: s.revision };
-        s.data.insert(key.into(), kv.clone());
-        self.hub.publish(Event { kind: EventType::Created, kv: kv.clone(), prev: None });
-        Ok(kv)
+        self.write(key, value, Write::Create)
     }
 
     async fn update(&self, key: &str, value: Vec<u8>, expected: Revision) -> Result<KeyValue, StoreError> {
-        let mut s = self.lock();
-        let current = s.data.get(key).ok_or_else(|| StoreError::NotFound(key.into()))?;
-        if current.mod_revision != expected {
-            return Err(StoreError::Conflict { key: key.into(), expected, actual: current.mod_revision });
-        }
-        let prev = current.clone();
-        s.revision += 1;
-        let kv = KeyValue { key: key.into(), value, create_revision: prev.create_revision, mod_revision: s.revision };
-        s.data.insert(key.into(), kv.clone());
-        self.hub.publish(Event { kind: EventType::Updated, kv: kv.clone(), prev: Some(prev) });
-        Ok(kv)
+        self.write(key, value, Write::Update(expected))
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue, StoreError> {
-        let mut s = self.lock();
-        let current = s.data.get(key).ok_or_else(|| StoreError::NotFound(key.into()))?;
-        if let Some(exp) = expected
-            && current.mod_revision != exp
-        {
-            return Err(StoreError::Conflict { key: key.into(), expected: exp, actual: current.mod_revision });
-        }
-        s.revision += 1;
-        let rev = s.revision;
-        let prev = s.data.remove(key).ok_or_else(|| StoreError::NotFound(key.into()))?;
-        let kv = KeyValue { mod_revision: rev, ..prev.clone() };
-        self.hub.publish(Event { kind: EventType::Deleted, kv: kv.clone(), prev: Some(prev) });
-        Ok(kv)
+        self.write(key, Vec::new(), Write::Delete(expected))
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
-        self.hub.watch(prefix, after)
+        let compacted = self.shared.lock().compacted;
+        if after < compacted {
+            return Err(StoreError::Compacted { requested: after, compacted });
+        }
+        Ok(self.hub.watch(prefix, after, self.shared.clone()))
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        self.hub.compact(revision);
+        let mut s = self.shared.lock();
+        let revision = revision.min(s.revision);
+        if revision <= s.compacted {
+            return Ok(());
+        }
+        let touched: std::collections::BTreeSet<String> =
+            s.log.range(s.compacted + 1..=revision).map(|(_, k)| k.clone()).collect();
+        for key in touched {
+            let revs: Vec<(Revision, bool)> = s
+                .versions
+                .range((key.clone(), 0)..=(key.clone(), Revision::MAX))
+                .map(|((_, r), v)| (*r, v.value.is_none()))
+                .collect();
+            for (r, _) in &revs[..mvcc::compaction_drops(&revs, revision)] {
+                s.versions.remove(&(key.clone(), *r));
+            }
+        }
+        s.log = s.log.split_off(&(revision + 1));
+        s.compacted = revision;
         Ok(())
     }
 
     async fn current_revision(&self) -> Result<Revision, StoreError> {
-        Ok(self.lock().revision)
+        Ok(self.shared.lock().revision)
+    }
+
+    async fn compacted_revision(&self) -> Result<Revision, StoreError> {
+        Ok(self.shared.lock().compacted)
+    }
+
+    async fn wait_for(&self, revision: Revision, timeout: Duration) -> Result<bool, StoreError> {
+        Ok(self.hub.wait_for(revision, timeout).await)
     }
 }
 

@@ -1,16 +1,54 @@
-//! The embedded durable backend on redb: every acknowledged write is committed with fsync.
-//! An I/O failure (a full disk) fails that request only: redb then refuses everything until the
-//! database is reopened, so the next request reopens it (commits are atomic: nothing half-written).
+//! The embedded durable backend on redb. Every version of every key is kept (table `versions`,
+//! keyed by key and revision) with a log of which key each revision wrote (table `log`), until
+//! compaction: that is the watch history, so it survives restarts. Writes go through one writer
+//! thread that commits whatever is queued in one transaction (group commit): one fsync is shared
+//! by concurrent writers, and each write is acknowledged only after it. An I/O failure (a full
+//! disk) fails that batch only: redb then refuses everything until the database is reopened, so
+//! the next operation reopens it (commits are atomic: nothing half-written).
 
-use crate::{Event, EventType, KeyValue, Revision, Store, StoreError, WatchHub, WatchStream};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use crate::hub::{DEFAULT_CACHE_BYTES, History, HistoryRead};
+use crate::mvcc::{self, Snapshot, Version, Write};
+use crate::{Event, KeyValue, Page, RangeRequest, Revision, Store, StoreError, WatchHub, WatchStream};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
+};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, mpsc};
+use std::time::Duration;
+use tokio::sync::oneshot;
 
-const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("data");
+const VERSIONS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("versions");
+const LOG: TableDefinition<u64, &str> = TableDefinition::new("log");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const REVISION_KEY: &str = "revision";
+/// Before versions were kept: key -> create revision, mod revision, value.
+const LEGACY_DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("data");
+const REVISION: &str = "revision";
+const COMPACTED: &str = "compacted";
+/// Bytes held by versions that are no longer current, for compaction by size.
+const HISTORY_BYTES: &str = "history_bytes";
+/// Writes committed together at most.
+const MAX_BATCH: usize = 512;
+/// Revisions compacted per transaction, so a large compaction never holds the writer long.
+const COMPACTION_CHUNK: u64 = 10_000;
+
+/// Sizes for the embedded store.
+#[derive(Debug, Clone, Copy)]
+pub struct RedbConfig {
+    /// redb's page cache.
+    pub cache_bytes: usize,
+    /// Recent events kept in memory for watchers.
+    pub watch_cache_bytes: usize,
+    /// Bytes of superseded versions kept before the oldest are compacted away.
+    pub history_bytes: u64,
+}
+
+impl Default for RedbConfig {
+    fn default() -> Self {
+        RedbConfig { cache_bytes: 64 << 20, watch_cache_bytes: DEFAULT_CACHE_BYTES, history_bytes: 256 << 20 }
+    }
+}
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -20,44 +58,79 @@ fn closed() -> StoreError {
     StoreError::Backend("the database is closed after an I/O error and could not be reopened yet".into())
 }
 
-/// Stored form: create revision, mod revision (both big-endian u64), then the value.
-fn encode(kv: &KeyValue) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + kv.value.len());
-    out.extend_from_slice(&kv.create_revision.to_be_bytes());
-    out.extend_from_slice(&kv.mod_revision.to_be_bytes());
-    out.extend_from_slice(&kv.value);
-    out
+/// A snapshot over redb tables (a read transaction's or the writer's).
+struct Tables<'t, V, L> {
+    versions: &'t V,
+    log: &'t L,
 }
 
-fn decode(key: &str, raw: &[u8]) -> Result<KeyValue, StoreError> {
-    if raw.len() < 16 {
-        return Err(StoreError::Backend(format!("corrupt record for {key}")));
+impl<V, L> Snapshot for Tables<'_, V, L>
+where
+    V: ReadableTable<(&'static str, u64), &'static [u8]>,
+    L: ReadableTable<u64, &'static str>,
+{
+    fn next_key(&self, from: &str, after: Option<&str>) -> Result<Option<String>, StoreError> {
+        let lower = match after {
+            Some(k) => Bound::Excluded((k, u64::MAX)),
+            None => Bound::Included((from, 0)),
+        };
+        let mut range = self.versions.range::<(&str, u64)>((lower, Bound::Unbounded)).map_err(backend)?;
+        match range.next() {
+            Some(entry) => Ok(Some(entry.map_err(backend)?.0.value().0.to_string())),
+            None => Ok(None),
+        }
     }
-    let (c, rest) = raw.split_at(8);
-    let (m, value) = rest.split_at(8);
-    let num = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
-    Ok(KeyValue { key: key.into(), value: value.to_vec(), create_revision: num(c), mod_revision: num(m) })
+
+    fn visible(&self, key: &str, at: Revision) -> Result<Option<(Revision, Version)>, StoreError> {
+        let mut range = self.versions.range((key, 0)..=(key, at)).map_err(backend)?;
+        match range.next_back() {
+            Some(entry) => {
+                let (k, v) = entry.map_err(backend)?;
+                Ok(Some((k.value().1, Version::decode(key, v.value())?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn log(
+        &self,
+        after: Revision,
+        upto: Revision,
+        f: &mut dyn FnMut(Revision, &str) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        for entry in self.log.range::<u64>((Bound::Excluded(after), Bound::Included(upto))).map_err(backend)? {
+            let (rev, key) = entry.map_err(backend)?;
+            if !f(rev.value(), key.value())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Request {
+    Write { key: String, value: Vec<u8>, write: Write, reply: oneshot::Sender<Result<KeyValue, StoreError>> },
+    Compact { revision: Revision, reply: oneshot::Sender<Result<(), StoreError>> },
 }
 
 struct Inner {
     path: PathBuf,
+    config: RedbConfig,
     /// `None` only between closing after an I/O error and a successful reopen.
     db: RwLock<Option<Database>>,
     /// An I/O error happened: reopen before the next operation.
     broken: AtomicBool,
-    /// Serializes writers so that events reach the hub in revision order.
-    write: Mutex<()>,
     hub: WatchHub,
 }
 
 pub struct RedbStore {
     inner: Arc<Inner>,
+    writer: Option<mpsc::Sender<Request>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-enum Write {
-    Create,
-    Update(Revision),
-    Delete(Option<Revision>),
+fn meta_value(t: &impl ReadableTable<&'static str, u64>, key: &str) -> Result<u64, StoreError> {
+    Ok(t.get(key).map_err(backend)?.map(|g| g.value()).unwrap_or(0))
 }
 
 impl Inner {
@@ -75,6 +148,10 @@ impl Inner {
         }
     }
 
+    fn open_db(path: &Path, config: &RedbConfig) -> Result<Database, StoreError> {
+        Database::builder().set_cache_size(config.cache_bytes).create(path).map_err(backend)
+    }
+
     fn db(&self) -> Result<RwLockReadGuard<'_, Option<Database>>, StoreError> {
         if self.broken.load(Ordering::SeqCst) {
             self.reopen()?;
@@ -89,120 +166,292 @@ impl Inner {
         }
         // The old handle holds the file lock: close it first.
         drop(db.take());
-        let reopened = Database::create(&self.path).map_err(|e| backend(format!("reopening the database: {e}")))?;
+        let reopened =
+            Self::open_db(&self.path, &self.config).map_err(|e| backend(format!("reopening the database: {e}")))?;
         *db = Some(reopened);
         self.broken.store(false, Ordering::SeqCst);
         tracing::warn!(path = %self.path.display(), "reopened the database after an I/O error");
         Ok(())
     }
 
-    fn read_revision(&self) -> Result<Revision, StoreError> {
+    /// Run `f` over one read transaction.
+    fn read<T>(&self, f: impl FnOnce(&View<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let guard = self.db()?;
         let tx = guard.as_ref().ok_or_else(closed)?.begin_read().map_err(|e| self.fail(e))?;
-        match tx.open_table(META) {
-            Ok(t) => Ok(t.get(REVISION_KEY).map_err(|e| self.fail(e))?.map(|g| g.value()).unwrap_or(0)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
-            Err(e) => Err(backend(e)),
-        }
+        let meta = tx.open_table(META).map_err(|e| self.fail(e))?;
+        let versions = tx.open_table(VERSIONS).map_err(|e| self.fail(e))?;
+        let log = tx.open_table(LOG).map_err(|e| self.fail(e))?;
+        f(&View {
+            tables: Tables { versions: &versions, log: &log },
+            revision: meta_value(&meta, REVISION)?,
+            compacted: meta_value(&meta, COMPACTED)?,
+        })
     }
 
-    fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        let guard = self.db()?;
-        let tx = guard.as_ref().ok_or_else(closed)?.begin_read().map_err(|e| self.fail(e))?;
-        let table = match tx.open_table(DATA) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(backend(e)),
-        };
-        match table.get(key).map_err(|e| self.fail(e))? {
-            Some(g) => Ok(Some(decode(key, g.value())?)),
-            None => Ok(None),
-        }
+    fn revisions(&self) -> Result<(Revision, Revision), StoreError> {
+        self.read(|v| Ok((v.revision, v.compacted)))
     }
 
-    fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
-        let guard = self.db()?;
-        let tx = guard.as_ref().ok_or_else(closed)?.begin_read().map_err(|e| self.fail(e))?;
-        let revision = match tx.open_table(META) {
-            Ok(t) => t.get(REVISION_KEY).map_err(|e| self.fail(e))?.map(|g| g.value()).unwrap_or(0),
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((vec![], 0)),
-            Err(e) => return Err(backend(e)),
-        };
-        let table = tx.open_table(DATA).map_err(|e| self.fail(e))?;
-        let mut out = Vec::new();
-        for item in table.range(prefix..).map_err(|e| self.fail(e))? {
-            let (k, v) = item.map_err(|e| self.fail(e))?;
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            out.push(decode(k.value(), v.value())?);
-        }
-        Ok((out, revision))
-    }
-
-    fn write(&self, key: &str, value: Vec<u8>, op: Write) -> Result<KeyValue, StoreError> {
-        let _writer = self.write.lock().unwrap_or_else(|p| p.into_inner());
+    /// Commit a batch of writes in one transaction; the results in order.
+    fn commit(&self, batch: Vec<(String, Vec<u8>, Write)>) -> Result<Vec<Result<Event, StoreError>>, StoreError> {
         let guard = self.db()?;
         let tx = guard.as_ref().ok_or_else(closed)?.begin_write().map_err(|e| self.fail(e))?;
-        let (kind, kv, prev) = {
-            let mut meta = tx.open_table(META).map_err(|e| self.fail(e))?;
-            let mut data = tx.open_table(DATA).map_err(|e| self.fail(e))?;
-            let revision = meta.get(REVISION_KEY).map_err(|e| self.fail(e))?.map(|g| g.value()).unwrap_or(0) + 1;
-            let current = match data.get(key).map_err(|e| self.fail(e))? {
-                Some(g) => Some(decode(key, g.value())?),
-                None => None,
-            };
-            let result = match (op, current) {
-                (Write::Create, Some(_)) => return Err(StoreError::AlreadyExists(key.into())),
-                (Write::Create, None) => {
-                    let kv = KeyValue { key: key.into(), value, create_revision: revision, mod_revision: revision };
-                    data.insert(key, encode(&kv).as_slice()).map_err(|e| self.fail(e))?;
-                    (EventType::Created, kv, None)
-                }
-                (Write::Update(_) | Write::Delete(_), None) => {
-                    return Err(StoreError::NotFound(key.into()));
-                }
-                (Write::Update(exp) | Write::Delete(Some(exp)), Some(cur)) if cur.mod_revision != exp => {
-                    return Err(StoreError::Conflict { key: key.into(), expected: exp, actual: cur.mod_revision });
-                }
-                (Write::Update(_), Some(cur)) => {
-                    let kv = KeyValue {
-                        key: key.into(),
-                        value,
-                        create_revision: cur.create_revision,
-                        mod_revision: revision,
-                    };
-                    data.insert(key, encode(&kv).as_slice()).map_err(|e| self.fail(e))?;
-                    (EventType::Updated, kv, Some(cur))
-                }
-                (Write::Delete(_), Some(cur)) => {
-                    data.remove(key).map_err(|e| self.fail(e))?;
-                    (EventType::Deleted, KeyValue { mod_revision: revision, ..cur.clone() }, Some(cur))
-                }
-            };
-            meta.insert(REVISION_KEY, revision).map_err(|e| self.fail(e))?;
-            result
-        };
+        let results = self.apply_batch(&tx, batch)?;
         tx.commit().map_err(|e| self.fail(e))?;
-        self.hub.publish(Event { kind, kv: kv.clone(), prev });
-        Ok(kv)
+        Ok(results)
+    }
+
+    fn apply_batch(
+        &self,
+        tx: &WriteTransaction,
+        batch: Vec<(String, Vec<u8>, Write)>,
+    ) -> Result<Vec<Result<Event, StoreError>>, StoreError> {
+        let mut meta = tx.open_table(META).map_err(|e| self.fail(e))?;
+        let mut versions = tx.open_table(VERSIONS).map_err(|e| self.fail(e))?;
+        let mut log = tx.open_table(LOG).map_err(|e| self.fail(e))?;
+        let mut revision = meta_value(&meta, REVISION)?;
+        let mut history = meta_value(&meta, HISTORY_BYTES)?;
+        let mut results = Vec::with_capacity(batch.len());
+        for (key, value, write) in batch {
+            let current = mvcc::get(&Tables { versions: &versions, log: &log }, &key)?;
+            let event = match mvcc::apply(&key, write, value, current, revision + 1) {
+                Ok(e) => e,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            revision += 1;
+            let version = mvcc::version_of(&event).encode();
+            versions.insert((key.as_str(), revision), version.as_slice()).map_err(|e| self.fail(e))?;
+            log.insert(revision, key.as_str()).map_err(|e| self.fail(e))?;
+            if let Some(prev) = &event.prev {
+                // The superseded version (and a tombstone) are history now.
+                history += (key.len() + 9 + prev.value.len()) as u64;
+                if version.len() == 9 {
+                    history += (key.len() + 9) as u64;
+                }
+            }
+            results.push(Ok(event));
+        }
+        meta.insert(REVISION, revision).map_err(|e| self.fail(e))?;
+        meta.insert(HISTORY_BYTES, history).map_err(|e| self.fail(e))?;
+        Ok(results)
+    }
+
+    /// Compact up to `target` in chunks, each its own transaction.
+    fn compact(&self, target: Revision) -> Result<(), StoreError> {
+        loop {
+            let guard = self.db()?;
+            let tx = guard.as_ref().ok_or_else(closed)?.begin_write().map_err(|e| self.fail(e))?;
+            {
+                let mut meta = tx.open_table(META).map_err(|e| self.fail(e))?;
+                let mut versions = tx.open_table(VERSIONS).map_err(|e| self.fail(e))?;
+                let mut log = tx.open_table(LOG).map_err(|e| self.fail(e))?;
+                let compacted = meta_value(&meta, COMPACTED)?;
+                let target = target.min(meta_value(&meta, REVISION)?);
+                if target <= compacted {
+                    return Ok(());
+                }
+                let end = target.min(compacted + COMPACTION_CHUNK);
+                let mut keys = std::collections::BTreeSet::new();
+                for entry in log.range(compacted + 1..=end).map_err(|e| self.fail(e))? {
+                    keys.insert(entry.map_err(|e| self.fail(e))?.1.value().to_string());
+                }
+                let mut freed = 0u64;
+                for key in &keys {
+                    let mut revs = Vec::new();
+                    for entry in
+                        versions.range((key.as_str(), 0)..=(key.as_str(), u64::MAX)).map_err(|e| self.fail(e))?
+                    {
+                        let (k, v) = entry.map_err(|e| self.fail(e))?;
+                        revs.push((k.value().1, Version::is_tombstone(v.value()), v.value().len()));
+                    }
+                    let flags: Vec<(Revision, bool)> = revs.iter().map(|(r, t, _)| (*r, *t)).collect();
+                    for (rev, _, size) in &revs[..mvcc::compaction_drops(&flags, end)] {
+                        versions.remove((key.as_str(), *rev)).map_err(|e| self.fail(e))?;
+                        freed += (key.len() + size) as u64;
+                    }
+                }
+                log.retain_in(compacted + 1..=end, |_, _| false).map_err(|e| self.fail(e))?;
+                let history = meta_value(&meta, HISTORY_BYTES)?.saturating_sub(freed);
+                meta.insert(HISTORY_BYTES, history).map_err(|e| self.fail(e))?;
+                meta.insert(COMPACTED, end).map_err(|e| self.fail(e))?;
+            }
+            tx.commit().map_err(|e| self.fail(e))?;
+        }
+    }
+
+    /// Compact the older half of the history while it holds more than the budget.
+    fn compact_by_size(&self) -> Result<(), StoreError> {
+        let (history, revision, compacted) = {
+            let guard = self.db()?;
+            let tx = guard.as_ref().ok_or_else(closed)?.begin_read().map_err(|e| self.fail(e))?;
+            let meta = tx.open_table(META).map_err(|e| self.fail(e))?;
+            (meta_value(&meta, HISTORY_BYTES)?, meta_value(&meta, REVISION)?, meta_value(&meta, COMPACTED)?)
+        };
+        if history > self.config.history_bytes && revision > compacted {
+            let target = compacted + (revision - compacted).div_ceil(2);
+            tracing::info!(history_bytes = history, target, "compacting the store's history by size");
+            self.compact(target)?;
+        }
+        Ok(())
+    }
+
+    /// Create the tables a new database lacks, so that reads never meet a missing one.
+    fn create_tables(&self) -> Result<(), StoreError> {
+        let guard = self.db()?;
+        let tx = guard.as_ref().ok_or_else(closed)?.begin_write().map_err(|e| self.fail(e))?;
+        tx.open_table(META).map_err(|e| self.fail(e))?;
+        tx.open_table(VERSIONS).map_err(|e| self.fail(e))?;
+        tx.open_table(LOG).map_err(|e| self.fail(e))?;
+        tx.commit().map_err(|e| self.fail(e))
+    }
+
+    /// Convert a database written before versions were kept; its history starts now.
+    fn migrate_legacy(&self) -> Result<(), StoreError> {
+        let guard = self.db()?;
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let tx = db.begin_write().map_err(|e| self.fail(e))?;
+        {
+            let legacy = match tx.open_table(LEGACY_DATA) {
+                Ok(t) => t,
+                Err(e) => return Err(backend(e)),
+            };
+            if legacy.len().map_err(|e| self.fail(e))? == 0 {
+                drop(legacy);
+                tx.delete_table(LEGACY_DATA).map_err(backend)?;
+                tx.commit().map_err(|e| self.fail(e))?;
+                return Ok(());
+            }
+            let mut versions = tx.open_table(VERSIONS).map_err(|e| self.fail(e))?;
+            let mut meta = tx.open_table(META).map_err(|e| self.fail(e))?;
+            for entry in legacy.iter().map_err(|e| self.fail(e))? {
+                let (k, raw) = entry.map_err(|e| self.fail(e))?;
+                let raw = raw.value();
+                if raw.len() < 16 {
+                    return Err(backend(format!("corrupt record for {}", k.value())));
+                }
+                let num = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0; 8]));
+                let version = Version { create_revision: num(&raw[..8]), value: Some(raw[16..].to_vec()) };
+                versions
+                    .insert((k.value(), num(&raw[8..16])), version.encode().as_slice())
+                    .map_err(|e| self.fail(e))?;
+            }
+            let revision = meta_value(&meta, REVISION)?;
+            meta.insert(COMPACTED, revision).map_err(|e| self.fail(e))?;
+        }
+        tx.delete_table(LEGACY_DATA).map_err(backend)?;
+        tx.commit().map_err(|e| self.fail(e))?;
+        tracing::info!(path = %self.path.display(), "converted the store to keep versions");
+        Ok(())
+    }
+
+    /// The writer thread: commit whatever is queued together, then publish and acknowledge.
+    fn run_writer(self: Arc<Self>, requests: mpsc::Receiver<Request>) {
+        while let Ok(first) = requests.recv() {
+            let mut writes = Vec::new();
+            let mut compactions = Vec::new();
+            let mut next = Some(first);
+            while let Some(req) = next {
+                match req {
+                    Request::Write { key, value, write, reply } => writes.push(((key, value, write), reply)),
+                    Request::Compact { revision, reply } => compactions.push((revision, reply)),
+                }
+                next = if writes.len() < MAX_BATCH { requests.try_recv().ok() } else { None };
+            }
+            if !writes.is_empty() {
+                let (batch, replies): (Vec<_>, Vec<_>) = writes.into_iter().unzip();
+                match self.commit(batch) {
+                    Ok(results) => {
+                        let mut events = Vec::with_capacity(results.len());
+                        let answers: Vec<_> = results
+                            .into_iter()
+                            .map(|r| {
+                                r.map(|e| {
+                                    let kv = e.kv.clone();
+                                    events.push(e);
+                                    kv
+                                })
+                            })
+                            .collect();
+                        // Published before the acknowledgement: a writer's next watch sees its write.
+                        self.hub.publish(events);
+                        for (answer, reply) in answers.into_iter().zip(replies) {
+                            let _ = reply.send(answer);
+                        }
+                    }
+                    Err(e) => replies.into_iter().for_each(|r| {
+                        let _ = r.send(Err(e.clone()));
+                    }),
+                }
+                if let Err(e) = self.compact_by_size() {
+                    tracing::warn!(error = %e, "compacting the store by size failed");
+                }
+            }
+            for (revision, reply) in compactions {
+                let _ = reply.send(self.compact(revision));
+            }
+        }
+    }
+}
+
+type VersionsTable = redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>;
+type LogTable = redb::ReadOnlyTable<u64, &'static str>;
+
+/// What a read sees: one read transaction's tables and the revisions it was taken at.
+struct View<'t> {
+    tables: Tables<'t, VersionsTable, LogTable>,
+    revision: Revision,
+    compacted: Revision,
+}
+
+impl History for Inner {
+    fn events(&self, read: &HistoryRead) -> Result<(Vec<Event>, Revision), StoreError> {
+        self.read(|v| {
+            if read.after < v.compacted {
+                return Err(StoreError::Compacted { requested: read.after, compacted: v.compacted });
+            }
+            mvcc::read_events(&v.tables, read)
+        })
     }
 }
 
 impl RedbStore {
-    /// Open (or create) the database file at `path`.
+    /// Open (or create) the database file at `path` with the default sizes.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(backend)?;
+        Self::open_with(path, RedbConfig::default())
+    }
+
+    pub fn open_with(path: &Path, config: RedbConfig) -> Result<Self, StoreError> {
+        let db = Inner::open_db(path, &config)?;
+        let has_legacy = {
+            let tx = db.begin_read().map_err(backend)?;
+            tx.list_tables().map_err(backend)?.any(|t| t.name() == LEGACY_DATA.name())
+        };
         let mut inner = Inner {
             path: path.to_path_buf(),
+            config,
             db: RwLock::new(Some(db)),
             broken: AtomicBool::new(false),
-            write: Mutex::new(()),
-            hub: WatchHub::new(0),
+            hub: WatchHub::new(0, config.watch_cache_bytes),
         };
-        let revision = inner.read_revision()?;
-        inner.hub = WatchHub::new(revision);
-        Ok(RedbStore { inner: Arc::new(inner) })
+        inner.create_tables()?;
+        if has_legacy {
+            inner.migrate_legacy()?;
+        }
+        let (revision, _) = inner.revisions()?;
+        inner.hub = WatchHub::new(revision, config.watch_cache_bytes);
+        let inner = Arc::new(inner);
+        let (writer, requests) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn({
+                let inner = inner.clone();
+                move || inner.run_writer(requests)
+            })
+            .map_err(|e| backend(format!("starting the store's writer: {e}")))?;
+        Ok(RedbStore { inner, writer: Some(writer), thread: Some(thread) })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -212,78 +461,85 @@ impl RedbStore {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || f(&inner)).await.map_err(backend)?
     }
+
+    async fn write(&self, key: &str, value: Vec<u8>, write: Write) -> Result<KeyValue, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let req = Request::Write { key: key.to_string(), value, write, reply };
+        self.writer.as_ref().ok_or_else(closed)?.send(req).map_err(|_| closed())?;
+        answer.await.map_err(|_| backend("the store's writer stopped"))?
+    }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer; joining it releases the database file.
+        drop(self.writer.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl Store for RedbStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
         let key = key.to_string();
-        self.blocking(move |i| i.get(&key)).await
+        self.blocking(move |i| i.read(|v| mvcc::get(&v.tables, &key))).await
     }
 
-    async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, Revision), StoreError> {
-        let prefix = prefix.to_string();
-        self.blocking(move |i| i.list(&prefix)).await
+    async fn range(&self, req: RangeRequest<'_>) -> Result<Page, StoreError> {
+        let (prefix, start) = (req.prefix.to_string(), req.start.map(String::from));
+        let (revision, limit) = (req.revision, req.limit);
+        self.blocking(move |i| {
+            i.read(|v| {
+                let at = revision.unwrap_or(v.revision);
+                mvcc::check_readable(at, v.compacted, v.revision)?;
+                let req = RangeRequest { prefix: &prefix, start: start.as_deref(), revision, limit };
+                mvcc::read_range(&v.tables, &req, at)
+            })
+        })
+        .await
     }
 
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue, StoreError> {
-        let key = key.to_string();
-        self.blocking(move |i| i.write(&key, value, Write::Create)).await
+        self.write(key, value, Write::Create).await
     }
 
     async fn update(&self, key: &str, value: Vec<u8>, expected: Revision) -> Result<KeyValue, StoreError> {
-        let key = key.to_string();
-        self.blocking(move |i| i.write(&key, value, Write::Update(expected))).await
+        self.write(key, value, Write::Update(expected)).await
     }
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue, StoreError> {
-        let key = key.to_string();
-        self.blocking(move |i| i.write(&key, Vec::new(), Write::Delete(expected))).await
+        self.write(key, Vec::new(), Write::Delete(expected)).await
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
-        self.inner.hub.watch(prefix, after)
+        let (_, compacted) = self.blocking(|i| i.revisions()).await?;
+        if after < compacted {
+            return Err(StoreError::Compacted { requested: after, compacted });
+        }
+        Ok(self.inner.hub.watch(prefix, after, self.inner.clone()))
     }
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
-        self.inner.hub.compact(revision);
-        Ok(())
+        let (reply, answer) = oneshot::channel();
+        self.writer.as_ref().ok_or_else(closed)?.send(Request::Compact { revision, reply }).map_err(|_| closed())?;
+        answer.await.map_err(|_| backend("the store's writer stopped"))?
     }
 
     async fn current_revision(&self) -> Result<Revision, StoreError> {
-        self.blocking(|i| i.read_revision()).await
+        // The last published revision: every write is published right after its commit.
+        Ok(self.inner.hub.head())
+    }
+
+    async fn compacted_revision(&self) -> Result<Revision, StoreError> {
+        Ok(self.blocking(|i| i.revisions()).await?.1)
+    }
+
+    async fn wait_for(&self, revision: Revision, timeout: Duration) -> Result<bool, StoreError> {
+        Ok(self.inner.hub.wait_for(revision, timeout).await)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_store() -> RedbStore {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // Keep the directory for the test's lifetime by leaking it; the OS temp cleaner removes it.
-        let path = dir.keep().join("store.redb");
-        RedbStore::open(&path).expect("open")
-    }
-
-    crate::store_conformance!(temp_store());
-
-    #[tokio::test]
-    async fn data_and_revision_survive_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("store.redb");
-        {
-            let s = RedbStore::open(&path).expect("open");
-            s.create("/a", b"1".to_vec()).await.expect("create");
-            let kv = s.create("/b", b"2".to_vec()).await.expect("create");
-            s.update("/b", b"3".to_vec(), kv.mod_revision).await.expect("update");
-        }
-        let s = RedbStore::open(&path).expect("reopen");
-        assert_eq!(s.current_revision().await.expect("rev"), 3);
-        let b = s.get("/b").await.expect("get").expect("present");
-        assert_eq!((b.value.as_slice(), b.create_revision, b.mod_revision), (&b"3"[..], 2, 3));
-        // History from before the restart is gone: such a watch is expired, a new one works.
-        assert!(matches!(s.watch("/", 1).await, Err(StoreError::Compacted { .. })));
-        assert!(s.watch("/", 3).await.is_ok());
-    }
-}
+mod tests;

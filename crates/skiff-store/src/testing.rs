@@ -1,15 +1,111 @@
 //! The behaviour every [`Store`] backend must have. A backend's tests call
 //! [`store_conformance!`](crate::store_conformance) with an expression that makes a fresh store.
 
-use crate::{EventType, Store, StoreError};
+use crate::{EventType, RangeRequest, Revision, Store, StoreError, WatchItem};
 use futures::StreamExt;
 use std::time::Duration;
 
-async fn next_event(w: &mut crate::WatchStream) -> crate::Event {
+async fn next_item(w: &mut crate::WatchStream) -> WatchItem {
     match tokio::time::timeout(Duration::from_secs(5), w.next()).await {
-        Ok(Some(Ok(e))) => e,
-        other => panic!("expected a watch event, got {other:?}"),
+        Ok(Some(Ok(item))) => item,
+        other => panic!("expected a watch item, got {other:?}"),
     }
+}
+
+/// The next event, skipping progress reports.
+async fn next_event(w: &mut crate::WatchStream) -> crate::Event {
+    loop {
+        if let WatchItem::Event(e) = next_item(w).await {
+            return (*e).clone();
+        }
+    }
+}
+
+/// Read as many events from `w` as `revisions` has, and check their revisions.
+pub async fn expect_events(mut w: crate::WatchStream, revisions: &[Revision]) {
+    let mut got = Vec::new();
+    while got.len() < revisions.len() {
+        got.push(next_event(&mut w).await.revision());
+    }
+    assert_eq!(got, revisions);
+}
+
+fn values(page: &crate::Page) -> Vec<(&str, &[u8])> {
+    page.items.iter().map(|kv| (kv.key.as_str(), kv.value.as_slice())).collect()
+}
+
+pub async fn range_reads_at_a_revision_and_paginates(s: &dyn Store) {
+    s.create("/p/a", b"a1".to_vec()).await.expect("create");
+    let b = s.create("/p/b", b"b1".to_vec()).await.expect("create");
+    s.create("/p/c", b"c1".to_vec()).await.expect("create");
+    s.create("/q/z", b"z".to_vec()).await.expect("create");
+    let snapshot = s.current_revision().await.expect("rev");
+    s.update("/p/b", b"b2".to_vec(), b.mod_revision).await.expect("update");
+    s.delete("/p/c", None).await.expect("delete");
+    s.create("/p/d", b"d1".to_vec()).await.expect("create");
+
+    let now = s.range(RangeRequest::prefix("/p/")).await.expect("now");
+    assert_eq!(values(&now), [("/p/a", &b"a1"[..]), ("/p/b", b"b2"), ("/p/d", b"d1")]);
+    assert_eq!(now.revision, snapshot + 3);
+    let then = s.range(RangeRequest { revision: Some(snapshot), ..RangeRequest::prefix("/p/") }).await.expect("then");
+    assert_eq!(values(&then), [("/p/a", &b"a1"[..]), ("/p/b", b"b1"), ("/p/c", b"c1")]);
+    assert_eq!(then.revision, snapshot);
+
+    // Pages at the first page's revision make one consistent list.
+    let mut seen = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let req = RangeRequest { prefix: "/p/", start: start.as_deref(), revision: Some(snapshot), limit: 2 };
+        let page = s.range(req).await.expect("page");
+        seen.extend(page.items.iter().map(|kv| kv.key.clone()));
+        start = page.items.last().map(|kv| format!("{}\0", kv.key));
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(seen, ["/p/a", "/p/b", "/p/c"]);
+    let last = s.range(RangeRequest { limit: 3, ..RangeRequest::prefix("/p/") }).await.expect("exact fit");
+    assert!(!last.more, "no more when the page ends with the last key");
+
+    let future = s.range(RangeRequest { revision: Some(now.revision + 1), ..RangeRequest::prefix("/p/") }).await;
+    assert!(matches!(future, Err(StoreError::FutureRevision { .. })), "{future:?}");
+    s.compact(snapshot + 1).await.expect("compact");
+    let old = s.range(RangeRequest { revision: Some(snapshot), ..RangeRequest::prefix("/p/") }).await;
+    assert!(matches!(old, Err(StoreError::Compacted { .. })), "{old:?}");
+    let at = s.range(RangeRequest { revision: Some(snapshot + 1), ..RangeRequest::prefix("/p/") }).await;
+    assert_eq!(
+        values(&at.expect("at the compacted revision")),
+        [("/p/a", &b"a1"[..]), ("/p/b", b"b2"), ("/p/c", b"c1")]
+    );
+    assert_eq!(s.compacted_revision().await.expect("compacted"), snapshot + 1);
+}
+
+pub async fn watch_reports_progress_and_waits_for_revisions(s: &dyn Store) {
+    let start = s.current_revision().await.expect("rev");
+    let mut w = s.watch("/a/", start).await.expect("watch");
+    s.create("/b/x", vec![]).await.expect("create elsewhere");
+    assert_eq!(next_item(&mut w).await, WatchItem::Progress(start + 1), "caught up past a foreign write");
+    let a = s.create("/a/x", vec![]).await.expect("create");
+    assert!(matches!(next_item(&mut w).await, WatchItem::Event(e) if e.revision() == a.mod_revision));
+    assert!(s.wait_for(a.mod_revision, Duration::from_millis(10)).await.expect("wait"));
+    assert!(!s.wait_for(a.mod_revision + 1, Duration::from_millis(50)).await.expect("wait"));
+}
+
+pub async fn slow_watchers_read_history_past_the_cache(s: &dyn Store) {
+    let start = s.current_revision().await.expect("rev");
+    let w = s.watch("/big/", start).await.expect("watch");
+    // 48 MiB of events, more than the watch cache keeps: the oldest come from the store.
+    let mut kv = s.create("/big/x", vec![0; 1 << 20]).await.expect("create");
+    for i in 1..48u8 {
+        kv = s.update("/big/x", vec![i; 1 << 20], kv.mod_revision).await.expect("update");
+    }
+    let revisions: Vec<Revision> = (start + 1..=kv.mod_revision).collect();
+    expect_events(w, &revisions).await;
+    let mut w = s.watch("/big/", start).await.expect("watch again");
+    let first = next_event(&mut w).await;
+    assert_eq!((first.kind, first.kv.value.len(), first.kv.value[0]), (EventType::Created, 1 << 20, 0));
+    let second = next_event(&mut w).await;
+    assert_eq!((second.kv.value[0], second.prev.map(|p| p.value[0])), (1, Some(0)));
 }
 
 pub async fn create_get_list(s: &dyn Store) {
@@ -150,6 +246,18 @@ macro_rules! store_conformance {
         #[tokio::test]
         async fn conformance_compaction() {
             $crate::testing::watch_of_compacted_revision_fails(&$make).await;
+        }
+        #[tokio::test]
+        async fn conformance_range_at_revision() {
+            $crate::testing::range_reads_at_a_revision_and_paginates(&$make).await;
+        }
+        #[tokio::test]
+        async fn conformance_watch_progress() {
+            $crate::testing::watch_reports_progress_and_waits_for_revisions(&$make).await;
+        }
+        #[tokio::test]
+        async fn conformance_slow_watchers() {
+            $crate::testing::slow_watchers_read_history_past_the_cache(&$make).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn conformance_concurrent_writers() {

@@ -42,6 +42,12 @@ enum Command {
         /// Seconds a client may take to send a request's headers (kube-apiserver: 32).
         #[arg(long, default_value_t = 32, hide = true)]
         request_header_timeout_seconds: u64,
+        /// Seconds between compactions of the store's history (kube-apiserver's
+        /// --etcd-compaction-interval); watches and paginated lists can resume from any revision
+        /// of the last one to two intervals. 0 turns scheduled compaction off (the store still
+        /// compacts by size).
+        #[arg(long, default_value_t = 300)]
+        compaction_interval_seconds: u64,
         /// Connections open at once; more wait in the kernel's backlog.
         #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
         max_connections: u64,
@@ -187,6 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             store,
             watch_bookmark_seconds,
             request_header_timeout_seconds,
+            compaction_interval_seconds,
             max_connections,
             disable_agent,
             node,
@@ -198,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 bookmark_interval: std::time::Duration::from_secs(watch_bookmark_seconds),
                 header_read: std::time::Duration::from_secs(request_header_timeout_seconds),
                 max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+                compaction_interval: std::time::Duration::from_secs(compaction_interval_seconds),
             },
             (!disable_agent).then_some(node),
         ),
@@ -245,6 +253,8 @@ struct ClientLimits {
     bookmark_interval: std::time::Duration,
     header_read: std::time::Duration,
     max_connections: usize,
+    /// Zero: no scheduled compaction.
+    compaction_interval: std::time::Duration,
 }
 
 fn server(
@@ -263,6 +273,9 @@ fn server(
             }
             StoreKind::Memory => Arc::new(skiff_store::MemoryStore::new()),
         };
+        if !limits.compaction_interval.is_zero() {
+            skiff_store::spawn_compactor(store.clone(), limits.compaction_interval);
+        }
         let nodes = node.as_ref().map(|n| {
             let local = commands::node::LocalNode { node_name: n.node_name(), pods_root: data_dir.join("pods") };
             (n.node_name(), Arc::new(local) as Arc<dyn skiff_apiserver::nodes::NodeLink>)

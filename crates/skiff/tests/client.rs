@@ -17,6 +17,14 @@ async fn client(server: &Server) -> Client {
     Client::try_from(config).expect("client")
 }
 
+/// A client that shows 429/503/504 answers instead of retrying them as the default one does.
+async fn client_without_retries(server: &Server) -> Client {
+    let kc = Kubeconfig::read_from(server.kubeconfig()).expect("kubeconfig");
+    let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
+    config.default_retry = false;
+    Client::try_from(config).expect("client")
+}
+
 fn pod(name: &str) -> Pod {
     serde_json::from_value(
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "kube-rs"}},
@@ -193,10 +201,8 @@ async fn bad_input_gets_kubernetes_status_errors() {
     let (code, e) = raw(&client, "POST", pods_path, json_ct, long.to_string().into_bytes()).await;
     assert_eq!((code, e["details"]["causes"][0]["field"].as_str()), (422, Some("metadata.generateName")), "{e}");
 
-    // A watch from a revision still in history is accepted (the expired case has its own test).
     let (code, _) = raw(&client, "POST", pods_path, json_ct, pod_json("w1")).await;
     assert_eq!(code, 201);
-    watch_within_history_is_accepted(&client).await;
 
     // Concurrent conflicting updates: exactly one of two writers with the same resourceVersion wins.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -227,38 +233,176 @@ fn pod_json(name: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-async fn watch_within_history_is_accepted(client: &Client) {
-    let req = http::Request::builder()
-        .uri("/api/v1/namespaces/default/pods?watch=true&resourceVersion=1&timeoutSeconds=2")
-        .body(Vec::new())
-        .expect("request");
-    // Revision 1 is the first namespace's creation: still in history, so this watch is accepted.
-    let resp = client.send(req.map(kube::client::Body::from)).await.expect("send");
-    assert_eq!(resp.status().as_u16(), 200);
+/// The watch history is in the store: watchers resume across `kill -9` and restart without
+/// listing again, whoever they are (the kube crate's `watcher`, an informer-style loop on the
+/// official Python client, a raw watch from kubectl), and see every change. The changes made
+/// between two restarts reach them from the store's log on disk, not from memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_resume_across_kill_and_restart() {
+    use kube::runtime::{WatchStreamExt, watcher};
+    let mut server = Server::start();
+    let pods: Api<Pod> = Api::namespaced(client(&server).await, "default");
+    for name in ["a0", "a1"] {
+        pods.create(&PostParams::default(), &pod(name)).await.expect("create");
+    }
+    let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let watching =
+        tokio::spawn(watcher(pods.clone(), watcher::Config::default()).default_backoff().for_each(move |e| {
+            let _ = tx.send(e.map_err(|e| e.to_string()));
+            futures::future::ready(())
+        }));
+    let python = std::process::Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/informer.py"))
+        .args([server.kubeconfig().to_str().expect("utf-8"), "default", "60", "a0,a1,b0,b1,b2,c0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut names = Vec::new();
+    let mut lists = 0;
+    let mut next = async |names: &mut Vec<String>, lists: &mut usize| match tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        seen.recv(),
+    )
+    .await
+    {
+        Ok(Some(Ok(watcher::Event::Init))) => *lists += 1,
+        Ok(Some(Ok(watcher::Event::InitApply(p) | watcher::Event::Apply(p)))) => {
+            names.push(p.metadata.name.unwrap_or_default())
+        }
+        Ok(Some(_)) => {}
+        other => panic!("the kube watcher stopped: {other:?}"),
+    };
+    while names.len() < 2 {
+        next(&mut names, &mut lists).await;
+    }
+    let (_, listed) = raw(&client(&server).await, "GET", "/api/v1/namespaces/default/pods", "", vec![]).await;
+    let rv = listed["metadata"]["resourceVersion"].as_str().expect("rv").to_string();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+
+    server.kill_and_restart();
+    let pods_now: Api<Pod> = Api::namespaced(client(&server).await, "default");
+    for name in ["b0", "b1", "b2"] {
+        pods_now.create(&PostParams::default(), &pod(name)).await.expect("create");
+    }
+    server.kill_and_restart();
+    let pods_now: Api<Pod> = Api::namespaced(client(&server).await, "default");
+    pods_now.create(&PostParams::default(), &pod("c0")).await.expect("create");
+
+    while names.len() < 6 {
+        next(&mut names, &mut lists).await;
+    }
+    watching.abort();
+    assert_eq!(names, ["a0", "a1", "b0", "b1", "b2", "c0"], "every pod once, in order");
+    assert_eq!(lists, 1, "the kube watcher listed only at its start");
+
+    let out = python.wait_with_output().expect("python informer");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("LISTS 1\n"), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("SEEN a0,a1,b0,b1,b2,c0"), "{text}");
+
+    // kubectl, watching from before both restarts: the store's log replays what came after.
+    let path = format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}&timeoutSeconds=1");
+    let lines = server.kubectl("1.32").run(&["get", "--raw", &path]).ok();
+    let added: Vec<String> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "ADDED")
+        .map(|e| e["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(added, ["b0", "b1", "b2", "c0"]);
 }
 
+/// Lists read at one revision (every page of a paginated list too), resourceVersion and
+/// resourceVersionMatch mean what they mean upstream, and compaction turns old revisions into
+/// upstream's 410s.
 #[tokio::test]
-async fn watch_of_forgotten_revision_is_expired() {
-    let mut server = Server::start();
+async fn lists_are_snapshots_and_compaction_expires_old_revisions() {
+    let server = Server::start_with(&["--compaction-interval-seconds", "1"]);
     let c = client(&server).await;
-    let (code, created) = raw(&c, "POST", "/api/v1/namespaces/default/pods", "application/json", pod_json("p")).await;
-    assert_eq!(code, 201);
-    let rv = created["metadata"]["resourceVersion"].as_str().expect("rv").to_string();
-    // After a restart the store's history starts anew: older revisions are gone.
-    server.kill_and_restart();
-    let c = client(&server).await;
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "default");
+    for i in 0..5 {
+        pods.create(&PostParams::default(), &pod(&format!("p{i}"))).await.expect("create");
+    }
+    let base = "/api/v1/namespaces/default/pods";
+    let names = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| p["metadata"]["name"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let (code, first) = raw(&c, "GET", &format!("{base}?limit=2"), "", vec![]).await;
+    assert_eq!((code, names(&first)), (200, vec!["p0".to_string(), "p1".to_string()]));
+    let rv = first["metadata"]["resourceVersion"].as_str().expect("rv").to_string();
+    let token = first["metadata"]["continue"].as_str().expect("continue").to_string();
+    // Changes after the first page do not show in the later ones.
+    pods.delete("p3", &DeleteParams::default().grace_period(0)).await.expect("delete");
+    pods.create(&PostParams::default(), &pod("p9")).await.expect("create");
+    let mut all = names(&first);
+    let mut next = Some(token.clone());
+    while let Some(t) = next {
+        let (code, page) = raw(&c, "GET", &format!("{base}?limit=2&continue={t}"), "", vec![]).await;
+        assert_eq!(code, 200, "{page}");
+        assert_eq!(page["metadata"]["resourceVersion"].as_str(), Some(rv.as_str()));
+        all.extend(names(&page));
+        next = page["metadata"]["continue"].as_str().map(String::from);
+    }
+    assert_eq!(all, ["p0", "p1", "p2", "p3", "p4"]);
+    // Exact reads the past; the current state has the changes.
+    let (_, exact) =
+        raw(&c, "GET", &format!("{base}?resourceVersion={rv}&resourceVersionMatch=Exact"), "", vec![]).await;
+    assert_eq!(names(&exact), ["p0", "p1", "p2", "p3", "p4"]);
+    let (_, now) = raw(&c, "GET", base, "", vec![]).await;
+    assert_eq!(names(&now), ["p0", "p1", "p2", "p4", "p9"]);
+
+    // Bad resourceVersions and combinations: upstream's answers.
+    let (code, s) = raw(&c, "GET", &format!("{base}?resourceVersion=abc"), "", vec![]).await;
+    assert_eq!((code, s["reason"].as_str()), (400, Some("BadRequest")), "{s}");
+    let (code, s) = raw(&c, "GET", &format!("{base}?resourceVersion=5&continue={token}"), "", vec![]).await;
+    assert_eq!(
+        (code, s["message"].as_str()),
+        (400, Some("specifying resource version is not allowed when using continue"))
+    );
+    let (code, s) = raw(&c, "GET", &format!("{base}?resourceVersionMatch=Exact"), "", vec![]).await;
+    assert_eq!((code, s["reason"].as_str()), (422, Some("Invalid")), "{s}");
+    let current: u64 = now["metadata"]["resourceVersion"].as_str().and_then(|r| r.parse().ok()).expect("rv");
+    let started = std::time::Instant::now();
+    let once = client_without_retries(&server).await;
+    let (code, s) = raw(&once, "GET", &format!("{base}?resourceVersion={}", current + 100), "", vec![]).await;
+    assert_eq!((code, s["reason"].as_str()), (504, Some("Timeout")), "{s}");
+    assert_eq!(s["details"]["causes"][0]["reason"], "ResourceVersionTooLarge");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "waited for the revision first");
+    let (code, s) =
+        raw(&once, "GET", &format!("{base}?watch=true&resourceVersion={}", current + 100), "", vec![]).await;
+    assert_eq!((code, s["reason"].as_str()), (504, Some("Timeout")), "a watch from the future too: {s}");
+
+    // Once compacted (every second here), the old revision is gone for lists, pages and watches.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    pods.create(&PostParams::default(), &pod("after")).await.expect("create");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let (code, s) =
+        raw(&c, "GET", &format!("{base}?resourceVersion={rv}&resourceVersionMatch=Exact"), "", vec![]).await;
+    assert_eq!(
+        (code, s["message"].as_str()),
+        (410, Some("The resourceVersion for the provided list is too old.")),
+        "{s}"
+    );
+    let (code, s) = raw(&c, "GET", &format!("{base}?limit=2&continue={token}"), "", vec![]).await;
+    assert_eq!((code, s["reason"].as_str()), (410, Some("Expired")), "{s}");
+    assert!(s["message"].as_str().is_some_and(|m| m.starts_with("The provided continue parameter is too old")));
+    let fresh = s["metadata"]["continue"].as_str().expect("a token that continues at the latest revision");
+    let (code, rest) = raw(&c, "GET", &format!("{base}?limit=10&continue={fresh}"), "", vec![]).await;
+    assert_eq!((code, names(&rest)), (200, vec!["p2".into(), "p4".into(), "p9".into()]), "{rest}");
     let req = http::Request::builder()
-        .uri(format!(
-            "/api/v1/namespaces/default/pods?watch=true&resourceVersion={}",
-            rv.parse::<u64>().expect("n") - 1
-        ))
+        .uri(format!("{base}?watch=true&resourceVersion={rv}"))
         .body(Vec::new())
         .expect("request");
     let resp = c.send(req.map(kube::client::Body::from)).await.expect("send");
     let body = http_body_util_collect(resp).await;
     let ev: Value = serde_json::from_slice(body.split(|b| *b == b'\n').next().expect("line")).expect("event");
-    assert_eq!(ev["type"], "ERROR");
-    assert_eq!(ev["object"]["code"], 410);
+    assert_eq!((ev["type"].as_str(), ev["object"]["code"].as_u64()), (Some("ERROR"), Some(410)), "{ev}");
     assert_eq!(ev["object"]["reason"], "Expired");
 }
 
