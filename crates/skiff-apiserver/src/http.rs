@@ -102,12 +102,47 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
     )))
 }
 
+/// `body`, keeping `guard` alive until the body has been sent (or dropped): what a request
+/// holds (an in-flight seat, a connection's activity count) lasts as long as its response.
+pub fn hold_until_sent<G: Send + Unpin + 'static>(body: Body, guard: G) -> Body {
+    Body::new(Holding { body, _guard: guard })
+}
+
+struct Holding<G> {
+    body: Body,
+    _guard: G,
+}
+
+impl<G: Unpin> http_body::Body for Holding<G> {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Beyond this, an oversized body is not even drained: the connection is dropped.
 const MAX_DRAIN: usize = 64 * 1024 * 1024;
 
 /// Read a body of at most [`MAX_BODY`] bytes. An oversized one is read to its end (up to
 /// [`MAX_DRAIN`]) before the 413 goes out, so HTTP/1.1 clients see the answer, not a reset.
 pub async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+    // A Content-Length over the limit is refused before anything is read.
+    if http_body::Body::size_hint(&body).lower() > MAX_BODY as u64 {
+        return Err(ApiError::RequestEntityTooLarge(format!("Request entity too large: limit is {MAX_BODY}")));
+    }
     let mut buf = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {

@@ -4,6 +4,7 @@
 mod discovery;
 mod exec;
 mod http;
+mod inflight;
 mod logs;
 mod metrics;
 mod namespaces;
@@ -116,13 +117,17 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     });
     namespaces::start(&state).await?;
     let acceptor = serve::acceptor(&pki)?;
-    let router = router(state);
+    let inflight = Arc::new(inflight::Inflight::new(
+        config.limits.max_requests_inflight,
+        config.limits.max_mutating_requests_inflight,
+    ));
+    let router = router(state, inflight);
     let task = tokio::spawn(serve::serve(listener, acceptor, router, config.limits, rx));
     tracing::info!(%addr, "API server listening");
     Ok(RunningServer { addr, pki, kubeconfig_path, shutdown: tx, task })
 }
 
-fn router(state: Arc<AppState>) -> Router {
+fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>) -> Router {
     Router::new()
         .route("/version", get(|| async { axum::Json(discovery::version()) }))
         .route("/healthz", get(|| async { "ok" }))
@@ -137,6 +142,8 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/openapi/v3/api/v1", get(openapi::v3_core))
         .route("/api/v1/{*rest}", axum::routing::any(rest::handle))
         .fallback(|| async { http::Failure(ApiError::NoResource) })
+        // Layers run outermost last: who the client is first, then whether it gets a seat.
+        .layer(middleware::from_fn_with_state(inflight, inflight::limit))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }

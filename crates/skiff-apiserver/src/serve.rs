@@ -56,18 +56,72 @@ pub fn acceptor(pki: &crate::pki::Pki) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// What one client may hold of the server.
+/// What clients may hold of the server.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// To send a request's headers (kube-apiserver: 32 s).
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (kube-apiserver: 90 s).
+    pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Read-only and mutating requests in flight at once (`--max-requests-inflight`,
+    /// `--max-mutating-requests-inflight`; kube-apiserver: 400 and 200).
+    pub max_requests_inflight: usize,
+    pub max_mutating_requests_inflight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(32),
+            idle_timeout: Duration::from_secs(90),
+            max_connections: 4096,
+            max_requests_inflight: 400,
+            max_mutating_requests_inflight: 200,
+        }
+    }
+}
+
+/// Upstream's (Go's default) `MaxHeaderBytes`.
+const MAX_HEADER_BYTES: usize = 1 << 20;
+
+/// Requests in flight on one connection and when the last one ended: what the idle timeout
+/// measures.
+#[derive(Default)]
+struct Activity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    last_end: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Activity {
+    fn start(self: &Arc<Self>) -> ActiveRequest {
+        self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ActiveRequest(self.clone())
+    }
+
+    /// Idle for at least `timeout` (no request in flight, none ended since).
+    fn idle_for(&self, timeout: Duration, since: tokio::time::Instant) -> bool {
+        let last = self.last_end.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or(since);
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst) == 0 && last.elapsed() >= timeout
+    }
+}
+
+/// One request in flight, until its response body is sent or dropped.
+struct ActiveRequest(Arc<Activity>);
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        *self.0.last_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::time::Instant::now());
+        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Accept connections until `shutdown` flips, then let open connections finish briefly.
 ///
-/// A client gets `header_read_timeout` (kube-apiserver's is 32 s) to send a request's headers:
-/// half-sent requests do not hold connections and file descriptors open forever. At most
-/// `max_connections` are open at once; past that, new ones wait in the kernel's backlog.
+/// A client gets `header_read_timeout` to send a request's headers, and a connection with
+/// nothing in flight is closed after `idle_timeout`: half-sent requests and idle clients do not
+/// hold connections and file descriptors open forever. At most `max_connections` are open at
+/// once; past that, new ones wait in the kernel's backlog.
 pub async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -75,7 +129,7 @@ pub async fn serve(
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let header_read_timeout = limits.header_read_timeout;
+    let Limits { header_read_timeout, idle_timeout, .. } = limits;
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -113,23 +167,39 @@ pub async fn serve(
             // writes, each waking the client (writers flush, so nothing waits in this buffer).
             tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER));
             let authenticated = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+            let activity = Arc::new(Activity::default());
+            let requests = activity.clone();
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let mut req = req.map(Body::new);
                 req.extensions_mut().insert(ClientCert(authenticated));
-                router.clone().oneshot(req)
+                let active = requests.start();
+                let response = router.clone().oneshot(req);
+                async move {
+                    let resp = response.await?;
+                    Ok::<_, std::convert::Infallible>(resp.map(|body| crate::http::hold_until_sent(body, active)))
+                }
             });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
-            builder.http2().timer(TokioTimer::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .max_buf_size(MAX_HEADER_BYTES);
+            builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "connection ended with error");
-                    }
+            let opened = tokio::time::Instant::now();
+            let mut check = tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(250)));
+            let outcome = loop {
+                tokio::select! {
+                    r = conn.as_mut() => break r.err(),
+                    _ = shutdown.changed() => break None,
+                    _ = check.tick() => if activity.idle_for(idle_timeout, opened) { break None },
                 }
-                _ = shutdown.changed() => {
+            };
+            match outcome {
+                Some(e) => tracing::debug!(%peer, error = %e, "connection ended with error"),
+                None => {
                     conn.as_mut().graceful_shutdown();
                     let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
                 }

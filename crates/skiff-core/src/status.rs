@@ -39,6 +39,9 @@ pub enum ApiError {
     ApplyConflict { message: String, causes: Vec<Value> },
     #[error("{0}")]
     Timeout(String),
+    /// No seat for the request within the wait (max-in-flight / priority and fairness).
+    #[error("Too many requests, please try again later.")]
+    TooManyRequests,
     /// A read or watch at a revision the store has not reached within the wait.
     #[error("Timeout: Too large resource version: {requested}, current: {current}")]
     TooLargeResourceVersion { requested: u64, current: u64 },
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::Expired(_) => 410,
             ApiError::RequestEntityTooLarge(_) => 413,
             ApiError::Timeout(_) | ApiError::TooLargeResourceVersion { .. } => 504,
+            ApiError::TooManyRequests => 429,
             ApiError::ContinueExpired { .. } => 410,
             ApiError::Internal(_) => 500,
         }
@@ -122,6 +126,7 @@ impl ApiError {
             ApiError::Expired(_) | ApiError::ContinueExpired { .. } => "Expired",
             ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
             ApiError::Timeout(_) | ApiError::TooLargeResourceVersion { .. } => "Timeout",
+            ApiError::TooManyRequests => "TooManyRequests",
             ApiError::Internal(_) => "InternalError",
         }
     }
@@ -146,6 +151,7 @@ impl ApiError {
             }
             ApiError::ApplyConflict { causes, .. } => Some(json!({"causes": causes})),
             ApiError::Internal(msg) => Some(json!({"causes": [{"message": msg}]})),
+            ApiError::TooManyRequests => Some(json!({"retryAfterSeconds": 1})),
             ApiError::TooLargeResourceVersion { .. } => Some(json!({
                 "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
                 "retryAfterSeconds": 1,

@@ -48,6 +48,16 @@ enum Command {
         /// compacts by size).
         #[arg(long, default_value_t = 300)]
         compaction_interval_seconds: u64,
+        /// Seconds a connection may stay open with no request in flight (kube-apiserver: 90).
+        #[arg(long, default_value_t = 90, hide = true)]
+        idle_timeout_seconds: u64,
+        /// Read-only requests in flight at once (a list takes up to 10 seats by its size;
+        /// watches and streams take none); past that, requests wait briefly, then get 429.
+        #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..))]
+        max_requests_inflight: u64,
+        /// Mutating requests in flight at once; past that, 429 as above.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+        max_mutating_requests_inflight: u64,
         /// Connections open at once; more wait in the kernel's backlog.
         #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
         max_connections: u64,
@@ -194,6 +204,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             watch_bookmark_seconds,
             request_header_timeout_seconds,
             compaction_interval_seconds,
+            idle_timeout_seconds,
+            max_requests_inflight,
+            max_mutating_requests_inflight,
             max_connections,
             disable_agent,
             node,
@@ -203,9 +216,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             store,
             ClientLimits {
                 bookmark_interval: std::time::Duration::from_secs(watch_bookmark_seconds),
-                header_read: std::time::Duration::from_secs(request_header_timeout_seconds),
-                max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
                 compaction_interval: std::time::Duration::from_secs(compaction_interval_seconds),
+                server: skiff_apiserver::Limits {
+                    header_read_timeout: std::time::Duration::from_secs(request_header_timeout_seconds),
+                    idle_timeout: std::time::Duration::from_secs(idle_timeout_seconds),
+                    max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+                    max_requests_inflight: usize::try_from(max_requests_inflight).unwrap_or(usize::MAX),
+                    max_mutating_requests_inflight: usize::try_from(max_mutating_requests_inflight)
+                        .unwrap_or(usize::MAX),
+                },
             },
             (!disable_agent).then_some(node),
         ),
@@ -248,13 +267,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The API server's knobs for clients: timings and how many may be connected.
+/// The API server's knobs: timings and what clients may hold.
 struct ClientLimits {
     bookmark_interval: std::time::Duration,
-    header_read: std::time::Duration,
-    max_connections: usize,
     /// Zero: no scheduled compaction.
     compaction_interval: std::time::Duration,
+    server: skiff_apiserver::Limits,
 }
 
 fn server(
@@ -285,10 +303,7 @@ fn server(
             listen,
             store,
             bookmark_interval: limits.bookmark_interval,
-            limits: skiff_apiserver::Limits {
-                header_read_timeout: limits.header_read,
-                max_connections: limits.max_connections,
-            },
+            limits: limits.server,
             nodes,
         })
         .await?;

@@ -511,10 +511,12 @@ fn upgrade_requests_over_tls_get_status_answers() {
 /// Run `tests/clients/slow_clients.py MODE` against `server`: what it prints.
 fn slow_clients(server: &Server, mode: &str) -> String {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/slow_clients.py");
+    let token = std::fs::read_to_string(server.data_dir().join("pki/token")).expect("token");
     let out = std::process::Command::new("python3")
         .arg(script)
         .arg(mode)
         .arg(server.port.to_string())
+        .arg(token.trim())
         .output()
         .expect("python3");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -541,4 +543,20 @@ fn half_sent_requests_are_cut_off() {
 fn connections_are_bounded() {
     let server = Server::start_with(&["--max-connections", "4"]);
     assert_eq!(slow_clients(&server, "bounded"), "held waited served");
+}
+
+/// Requests in flight are bounded per kind (one mutating seat here): a create that holds its
+/// seat makes the next wait, then get upstream's 429 with `Retry-After`; reads have their own
+/// seats; a body announced over the limit is refused before it is sent; a connection with
+/// nothing in flight is closed after the idle timeout (kube-apiserver's 90 s, 2 s here).
+#[test]
+fn requests_in_flight_bodies_and_idle_connections_are_bounded() {
+    let server = Server::start_with(&["--max-mutating-requests-inflight", "1", "--idle-timeout-seconds", "2"]);
+    assert_eq!(slow_clients(&server, "inflight"), "429 1 waited 200 201");
+    let text = slow_clients(&server, "early-413");
+    assert!(text.starts_with("413 0."), "{text}");
+    let text = slow_clients(&server, "idle");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(words[..2], ["200", "closed"], "{text}");
+    assert!(words[2].parse::<u64>().is_ok_and(|s| (1..=4).contains(&s)), "{text}");
 }
