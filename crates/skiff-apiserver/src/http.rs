@@ -139,8 +139,9 @@ const MAX_DRAIN: usize = 64 * 1024 * 1024;
 /// Read a body of at most [`MAX_BODY`] bytes. An oversized one is read to its end (up to
 /// [`MAX_DRAIN`]) before the 413 goes out, so HTTP/1.1 clients see the answer, not a reset.
 pub async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
-    // A Content-Length over the limit is refused before anything is read.
-    if http_body::Body::size_hint(&body).lower() > MAX_BODY as u64 {
+    // A Content-Length past what is worth draining is refused before anything is read (an
+    // HTTP/1.1 client still writing its body may see a reset rather than the answer).
+    if http_body::Body::size_hint(&body).lower() > MAX_DRAIN as u64 {
         return Err(ApiError::RequestEntityTooLarge(format!("Request entity too large: limit is {MAX_BODY}")));
     }
     let mut buf = Vec::new();

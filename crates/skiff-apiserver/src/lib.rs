@@ -5,6 +5,7 @@ mod discovery;
 mod exec;
 mod http;
 mod inflight;
+mod list;
 mod logs;
 mod metrics;
 mod namespaces;
@@ -195,6 +196,7 @@ async fn apis(headers: HeaderMap) -> Response {
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::http::{duplicate_fields, parse_body};
+    pub use crate::list::{decode_continue, list_revision};
     pub use crate::protobuf::decode as decode_protobuf;
     pub use crate::query::{FieldValidation, Query};
     pub use crate::registry::decode_body;

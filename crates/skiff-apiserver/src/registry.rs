@@ -62,6 +62,7 @@ pub struct Preconditions {
     pub resource_version: Option<String>,
 }
 
+#[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
 }

@@ -2,8 +2,9 @@
 
 use crate::AppState;
 use crate::http::{self, Failure, Output};
+use crate::list;
 use crate::query::Query;
-use crate::registry::{self, DeleteOptions, Deleted, ListRequest, ObjectRef, WriteOptions, decode_body};
+use crate::registry::{DeleteOptions, Deleted, ObjectRef, WriteOptions, decode_body};
 use crate::watch::{self, WatchRequest};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -14,7 +15,6 @@ use serde_json::{Map, Value, json};
 use skiff_core::kinds::{self, Kind};
 use skiff_core::patch::PatchType;
 use skiff_core::{ApiError, meta, status, table, time};
-use skiff_store::Revision;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,7 +158,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             };
             Ok(watch::serve(reg, w, state.shutdown.clone()).await?)
         }
-        (&Method::GET, None, None) => list(state, kind, ns.as_deref(), &q, output).await,
+        (&Method::GET, None, None) => Ok(list::serve(&state.registry, kind, ns.as_deref(), &q, output).await?),
         (&Method::POST, None, None) => {
             let Some(ns) = ns.as_deref().or((!kind.info().namespaced).then_some("")) else {
                 return Err(ApiError::NoResource.into());
@@ -348,138 +348,6 @@ async fn delete_options(body: Body, q: &Query) -> Result<DeleteOptions, ApiError
     Ok(dopts)
 }
 
-/// Continue tokens, upstream's format: unpadded URL-safe base64 of
-/// `{"v":"meta.k8s.io/v1","rv":N,"start":KEY}`, where KEY is the key the next page starts at
-/// (relative to the list's key prefix) and N the revision every page reads at; N = -1 continues
-/// at the latest revision (what a 410 for a compacted token offers).
-fn encode_continue(rev: i64, start: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": start}).to_string())
-}
-
-/// A continue token's revision (`None`: the latest) and start key, or upstream's 400.
-fn decode_continue(token: &str) -> Result<(Option<Revision>, String), ApiError> {
-    use base64::Engine;
-    let bad = |why: String| ApiError::BadRequest(format!("invalid continue token: continue key is not valid: {why}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|e| {
-        let at = match e {
-            base64::DecodeError::InvalidByte(at, _) | base64::DecodeError::InvalidLastSymbol(at, _) => at,
-            _ => token.len(),
-        };
-        bad(format!("illegal base64 data at input byte {at}"))
-    })?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|e| bad(e.to_string()))?;
-    match v.get("v").and_then(Value::as_str).unwrap_or_default() {
-        "meta.k8s.io/v1" => {}
-        other => return Err(bad(format!("server does not recognize this encoded version {other}"))),
-    }
-    let start = v.get("start").and_then(Value::as_str).unwrap_or_default();
-    if start.is_empty() {
-        return Err(bad("encoded start key empty (version meta.k8s.io/v1)".into()));
-    }
-    // Upstream refuses a key that path cleaning would change (`..`, `//`, `./`).
-    if start.split('/').any(|seg| seg == "." || seg == "..") || start.contains("//") {
-        return Err(bad(start.to_string()));
-    }
-    match v.get("rv").and_then(Value::as_i64) {
-        Some(-1) => Ok((None, start.to_string())),
-        Some(rv) if rv > 0 => Ok((Some(rv as Revision), start.to_string())),
-        _ => Err(bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into())),
-    }
-}
-
-/// Where a list reads, from its resourceVersion, resourceVersionMatch, limit and continue (the
-/// combinations upstream forbids were refused when the query was parsed).
-fn list_revision(q: &Query) -> Result<(ListAt, Option<String>), ApiError> {
-    let rv = q.resource_version.as_deref();
-    if let Some(token) = &q.continue_token {
-        let (revision, start) = decode_continue(token)?;
-        if rv.is_some_and(|rv| rv != "0") {
-            return Err(ApiError::BadRequest("specifying resource version is not allowed when using continue".into()));
-        }
-        return Ok((revision.map_or(ListAt::Latest, ListAt::Exact), Some(start)));
-    }
-    let at = match rv {
-        None | Some("0") => ListAt::Latest,
-        Some(rv) => {
-            let n = registry::parse_resource_version(rv)?;
-            match q.resource_version_match.as_deref() {
-                Some("Exact") => ListAt::Exact(n),
-                // A limit without a match asks for that exact revision (the legacy paging rule).
-                None if q.limit.is_some() => ListAt::Exact(n),
-                _ => ListAt::NotOlderThan(n),
-            }
-        }
-    };
-    Ok((at, None))
-}
-
-/// The revision a list reads at.
-enum ListAt {
-    Latest,
-    /// The latest, once the store has reached this revision.
-    NotOlderThan(Revision),
-    Exact(Revision),
-}
-
-async fn list(
-    state: &AppState,
-    kind: &'static dyn Kind,
-    ns: Option<&str>,
-    q: &Query,
-    output: Output,
-) -> Result<Response, Failure> {
-    let (at, start) = list_revision(q)?;
-    let revision = match at {
-        ListAt::Latest => None,
-        ListAt::NotOlderThan(n) => {
-            state.registry.wait_for_revision(n).await?;
-            None
-        }
-        ListAt::Exact(n) => {
-            state.registry.wait_for_revision(n).await?;
-            Some(n)
-        }
-    };
-    let req = ListRequest {
-        kind,
-        namespace: ns,
-        labels: &q.labels,
-        fields: &q.fields,
-        revision,
-        start: start.as_deref(),
-        limit: q.limit.unwrap_or(0),
-    };
-    let page = match state.registry.list_page(&req).await {
-        Err(ApiError::Expired(_)) if q.continue_token.is_some() => {
-            // Upstream's answer: a token that continues at the latest revision instead.
-            let continue_token = encode_continue(-1, start.as_deref().unwrap_or_default());
-            return Err(ApiError::ContinueExpired { continue_token }.into());
-        }
-        other => other?,
-    };
-    let mut lm = Map::new();
-    lm.insert("resourceVersion".into(), json!(page.revision.to_string()));
-    if let Some(next) = &page.next_start {
-        lm.insert("continue".into(), json!(encode_continue(page.revision as i64, next)));
-    }
-    let items = page.items;
-    let body = match output {
-        Output::Object => list_object(kind, items, lm),
-        Output::Metadata(api_version) => {
-            json!({"kind": "PartialObjectMetadataList", "apiVersion": api_version, "metadata": lm,
-            "items": items.iter().map(|o| http::partial_metadata(o, api_version)).collect::<Vec<_>>()})
-        }
-        Output::Table(api_version) => {
-            let mut t = table::table(kind, &items, lm, q.include_object, true, Timestamp::now());
-            t["apiVersion"] = json!(api_version);
-            t
-        }
-    };
-    Ok(http::json(StatusCode::OK, &body, &[]))
-}
-
 async fn delete_collection(
     state: &AppState,
     kind: &'static dyn Kind,
@@ -538,64 +406,4 @@ async fn bind(state: &AppState, r: ObjectRef<'_>, raw: &Value, opts: &WriteOptio
         state.registry.write_raw(r, &current, next).await?;
     }
     Ok(http::json(StatusCode::CREATED, &status::success_status(None), &[]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn continue_tokens_round_trip_and_bad_ones_get_upstream_errors() {
-        let token = encode_continue(42, "default/web\0");
-        assert_eq!(decode_continue(&token).expect("decode"), (Some(42), "default/web\0".to_string()));
-        assert_eq!(decode_continue(&encode_continue(-1, "a\0")).expect("latest"), (None, "a\0".to_string()));
-        let forged = |v: Value| {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-        };
-        for (token, why) in [
-            ("!!!".to_string(), "illegal base64 data at input byte 0"),
-            (forged(json!("x")), "continue key is not valid"),
-            (forged(json!({"v": "v2", "rv": 1, "start": "a"})), "does not recognize this encoded version v2"),
-            (forged(json!({"v": "meta.k8s.io/v1", "rv": 1, "start": ""})), "encoded start key empty"),
-            (forged(json!({"v": "meta.k8s.io/v1", "rv": 0, "start": "a"})), "incorrect encoded start resourceVersion"),
-            (forged(json!({"v": "meta.k8s.io/v1", "rv": 3, "start": "../x"})), "not valid: ../x"),
-        ] {
-            match decode_continue(&token) {
-                Err(ApiError::BadRequest(m)) => {
-                    assert!(m.starts_with("invalid continue token: continue key is not valid: "), "{m}");
-                    assert!(m.contains(why), "{m}");
-                }
-                other => panic!("{token}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn list_revisions_follow_upstream_semantics() {
-        let at = |query: &str| list_revision(&Query::parse(Some(query)).expect("query")).map(|(at, _)| at);
-        assert!(matches!(at(""), Ok(ListAt::Latest)));
-        assert!(matches!(at("resourceVersion=0&limit=5"), Ok(ListAt::Latest)));
-        assert!(matches!(at("resourceVersion=7"), Ok(ListAt::NotOlderThan(7))));
-        assert!(matches!(at("resourceVersion=7&limit=5"), Ok(ListAt::Exact(7))), "the legacy paging rule");
-        assert!(matches!(at("resourceVersion=7&resourceVersionMatch=Exact"), Ok(ListAt::Exact(7))));
-        let token = encode_continue(9, "b\0");
-        assert!(matches!(at(&format!("continue={token}")), Ok(ListAt::Exact(9))));
-        match at(&format!("continue={token}&resourceVersion=3")) {
-            Err(ApiError::BadRequest(m)) => {
-                assert_eq!(m, "specifying resource version is not allowed when using continue")
-            }
-            other => panic!("{:?}", other.is_ok()),
-        }
-        match at("resourceVersion=abc") {
-            Err(ApiError::BadRequest(m)) => assert_eq!(
-                m,
-                "invalid resource version: resourceVersion: Invalid value: \"abc\": strconv.ParseUint: parsing \"abc\": invalid syntax"
-            ),
-            other => panic!("{:?}", other.is_ok()),
-        }
-        assert!(
-            matches!(at("resourceVersion=99999999999999999999"), Err(ApiError::BadRequest(m)) if m.ends_with("value out of range"))
-        );
-    }
 }

@@ -24,7 +24,8 @@ impl IncludeObject {
     }
 }
 
-fn row(kind: &dyn Kind, obj: &Value, include: IncludeObject, now: Timestamp) -> Value {
+/// One row of a Table: the kind's cells for `obj`, with the object as `include` asks.
+pub fn row(kind: &dyn Kind, obj: &Value, include: IncludeObject, now: Timestamp) -> Value {
     let mut row = json!({"cells": kind.cells(obj, now)});
     let object = match include {
         IncludeObject::None => None,
