@@ -245,12 +245,16 @@ async fn watchers_resume_across_kill_and_restart() {
     for name in ["a0", "a1"] {
         pods.create(&PostParams::default(), &pod(name)).await.expect("create");
     }
+    // Two kube watchers: list-then-watch, and watch-list (sendInitialEvents, with bookmarks).
     let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
-    let watching =
-        tokio::spawn(watcher(pods.clone(), watcher::Config::default()).default_backoff().for_each(move |e| {
-            let _ = tx.send(e.map_err(|e| e.to_string()));
+    let mut watching = Vec::new();
+    for (strategy, config) in [(0, watcher::Config::default()), (1, watcher::Config::default().streaming_lists())] {
+        let tx = tx.clone();
+        watching.push(tokio::spawn(watcher(pods.clone(), config).default_backoff().for_each(move |e| {
+            let _ = tx.send((strategy, e.map_err(|e| e.to_string())));
             futures::future::ready(())
-        }));
+        })));
+    }
     let python = std::process::Command::new("python3")
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/informer.py"))
         .args([server.kubeconfig().to_str().expect("utf-8"), "default", "60", "a0,a1,b0,b1,b2,c0"])
@@ -258,22 +262,23 @@ async fn watchers_resume_across_kill_and_restart() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python3");
-    let mut names = Vec::new();
-    let mut lists = 0;
-    let mut next = async |names: &mut Vec<String>, lists: &mut usize| match tokio::time::timeout(
+    // Per watcher: the pods it saw added, and how many times it (re)listed.
+    let mut names = [Vec::new(), Vec::new()];
+    let mut lists = [0, 0];
+    let mut next = async |names: &mut [Vec<String>; 2], lists: &mut [usize; 2]| match tokio::time::timeout(
         std::time::Duration::from_secs(30),
         seen.recv(),
     )
     .await
     {
-        Ok(Some(Ok(watcher::Event::Init))) => *lists += 1,
-        Ok(Some(Ok(watcher::Event::InitApply(p) | watcher::Event::Apply(p)))) => {
-            names.push(p.metadata.name.unwrap_or_default())
+        Ok(Some((w, Ok(watcher::Event::Init)))) => lists[w] += 1,
+        Ok(Some((w, Ok(watcher::Event::InitApply(p) | watcher::Event::Apply(p))))) => {
+            names[w].push(p.metadata.name.unwrap_or_default())
         }
         Ok(Some(_)) => {}
-        other => panic!("the kube watcher stopped: {other:?}"),
+        other => panic!("the kube watchers stopped: {other:?}"),
     };
-    while names.len() < 2 {
+    while names.iter().any(|n| n.len() < 2) {
         next(&mut names, &mut lists).await;
     }
     let (_, listed) = raw(&client(&server).await, "GET", "/api/v1/namespaces/default/pods", "", vec![]).await;
@@ -289,12 +294,14 @@ async fn watchers_resume_across_kill_and_restart() {
     let pods_now: Api<Pod> = Api::namespaced(client(&server).await, "default");
     pods_now.create(&PostParams::default(), &pod("c0")).await.expect("create");
 
-    while names.len() < 6 {
+    while names.iter().any(|n| n.len() < 6) {
         next(&mut names, &mut lists).await;
     }
-    watching.abort();
-    assert_eq!(names, ["a0", "a1", "b0", "b1", "b2", "c0"], "every pod once, in order");
-    assert_eq!(lists, 1, "the kube watcher listed only at its start");
+    watching.iter().for_each(|w| w.abort());
+    for (names, lists) in names.iter().zip(lists) {
+        assert_eq!(names, &["a0", "a1", "b0", "b1", "b2", "c0"], "every pod once, in order");
+        assert_eq!(lists, 1, "each kube watcher listed only at its start");
+    }
 
     let out = python.wait_with_output().expect("python informer");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -449,15 +456,22 @@ async fn bookmarks_arrive_on_idle_watches_that_ask() {
         .body(Vec::new())
         .expect("request");
     let resp = c.send(req.map(kube::client::Body::from)).await.expect("send");
+    // A write elsewhere while the watch is idle: the bookmark carries the store's revision, so a
+    // quiet watcher stays within the history.
+    let (code, elsewhere) =
+        raw(&c, "POST", "/api/v1/namespaces/kube-system/pods", "application/json", pod_json("elsewhere")).await;
+    assert_eq!(code, 201, "{elsewhere}");
+    let written: u64 = elsewhere["metadata"]["resourceVersion"].as_str().and_then(|r| r.parse().ok()).expect("rv");
     let body = http_body_util_collect(resp).await;
     let events: Vec<Value> = body
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).expect("event"))
         .collect();
-    let bookmark = events.iter().find(|e| e["type"] == "BOOKMARK").expect("a bookmark within 3 s");
+    let bookmark = events.iter().rfind(|e| e["type"] == "BOOKMARK").expect("a bookmark within 3 s");
     assert_eq!(bookmark["object"]["kind"], "Pod");
-    assert!(bookmark["object"]["metadata"]["resourceVersion"].as_str().is_some_and(|rv| rv.parse::<u64>().is_ok()));
+    let rv: u64 = bookmark["object"]["metadata"]["resourceVersion"].as_str().and_then(|r| r.parse().ok()).expect("rv");
+    assert!(rv >= written, "bookmark at {rv}, the store at {written}");
 
     // A watch-list (sendInitialEvents, as client-go's WatchList asks): the current state, then a
     // bookmark that marks its end, even from a resourceVersion after it.
