@@ -136,6 +136,19 @@ impl<G: Unpin> http_body::Body for Holding<G> {
 /// Beyond this, an oversized body is not even drained: the connection is dropped.
 const MAX_DRAIN: usize = 64 * 1024 * 1024;
 
+/// A request announcing a body over [`MAX_BODY`] that the client has not started to send: over
+/// HTTP/2, or over HTTP/1.1 waiting for `100 Continue` (as curl does for large bodies). Refused
+/// from its Content-Length; nothing of the body is ever read.
+pub fn refuse_oversized(req: &axum::extract::Request) -> Result<(), ApiError> {
+    let length = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let waits = req.version() == axum::http::Version::HTTP_2
+        || req.headers().get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if waits && length.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(ApiError::RequestEntityTooLarge(format!("Request entity too large: limit is {MAX_BODY}")));
+    }
+    Ok(())
+}
+
 /// Read a body of at most [`MAX_BODY`] bytes. An oversized one is read to its end (up to
 /// [`MAX_DRAIN`]) before the 413 goes out, so HTTP/1.1 clients see the answer, not a reset.
 pub async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {

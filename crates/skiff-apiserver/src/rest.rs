@@ -106,6 +106,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
 }
 
 async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
+    http::refuse_oversized(&req)?;
     let (mut parts, body) = req.into_parts();
     let target = parse_target(parts.uri.path())?;
     let q = Query::parse(parts.uri.query())?;

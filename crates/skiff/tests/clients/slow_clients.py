@@ -58,9 +58,9 @@ elif sys.argv[1] in ("inflight", "early-413", "idle"):
     token = sys.argv[3]
     pod = b'{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s"},"spec":{"containers":[{"name":"c","image":"x"}]}}'
 
-    def request(conn, method, path, body=b"", length=None):
+    def request(conn, method, path, body=b"", length=None, extra=""):
         head = "%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n" \
-               "Content-Length: %d\r\n\r\n" % (method, path, token, len(body) if length is None else length)
+               "Content-Length: %d\r\n%s\r\n" % (method, path, token, len(body) if length is None else length, extra)
         conn.sendall(head.encode() + body)
 
     def response(conn):
@@ -95,11 +95,15 @@ elif sys.argv[1] in ("inflight", "early-413", "idle"):
         third_code, _ = response(third)
         print(code, headers.get("retry-after", "-"), "waited" if waited >= 1.5 else "not-waited", read_code, third_code)
     elif sys.argv[1] == "early-413":
-        conn = connect(10)
-        start = time.time()
-        request(conn, "POST", pods, b"", length=100_000_000)
-        code, _ = response(conn)
-        print(code, round(time.time() - start, 1))
+        # 100 MB announced and nothing sent; then 4 MB announced by a client waiting for 100 Continue.
+        answers = []
+        for length, extra in ((100_000_000, ""), (4_000_000, "Expect: 100-continue\r\n")):
+            conn = connect(10)
+            start = time.time()
+            request(conn, "POST", pods, b"", length=length, extra=extra)
+            code, _ = response(conn)
+            answers += [str(code), str(round(time.time() - start, 1))]
+        print(" ".join(answers))
     else:
         conn = connect(10)
         request(conn, "GET", "/api/v1/namespaces")
