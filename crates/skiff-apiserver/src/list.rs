@@ -5,7 +5,7 @@
 
 use crate::http::{self, Output};
 use crate::query::Query;
-use crate::registry::{self, ListPage, ListRequest, Registry};
+use crate::registry::{self, ListRequest, Registry};
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -129,7 +129,9 @@ pub async fn serve(
         start: start.as_deref(),
         limit: chunk(0),
     };
-    let first = match reg.list_page(&req).await {
+    let mut encoder = Encoder { kind, output, include: q.include_object, now: Timestamp::now(), written: 0 };
+    let mut out = encoder.opening();
+    let first = match reg.visit_page(&req, |obj| encoder.item(&mut out, obj)).await {
         Err(ApiError::Expired(_)) if q.continue_token.is_some() => {
             // Upstream's answer: a token that continues at the latest revision instead.
             let continue_token = encode_continue(-1, start.as_deref().unwrap_or_default());
@@ -137,18 +139,17 @@ pub async fn serve(
         }
         other => other?,
     };
-    let mut encoder = Encoder { kind, output, include: q.include_object, now: Timestamp::now(), written: 0 };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     let (reg, ns) = (reg.clone(), ns.map(String::from));
     let (labels, fields) = (q.labels.clone(), q.fields.clone());
     tokio::spawn(async move {
         let revision = first.revision;
-        let mut taken = first.items.len();
-        let mut next = first.next_start.clone();
-        if tx.send(Ok(encoder.chunk(&first, true))).await.is_err() {
+        let mut taken = first.matched;
+        let mut next = first.next_start;
+        if tx.send(Ok(Bytes::from(out))).await.is_err() {
             return;
         }
-        // The later chunks of this response, at the first one's revision.
+        // The later pages of this response, at the first one's revision.
         while limit == 0 || taken < limit {
             let Some(start) = next.take() else { break };
             let req = ListRequest {
@@ -160,7 +161,8 @@ pub async fn serve(
                 start: Some(&start),
                 limit: chunk(taken),
             };
-            let page = match reg.list_page(&req).await {
+            let mut out = Vec::new();
+            let page = match reg.visit_page(&req, |obj| encoder.item(&mut out, obj)).await {
                 Ok(p) => p,
                 Err(e) => {
                     // Too late for a Status: the client sees the body cut short.
@@ -168,9 +170,9 @@ pub async fn serve(
                     return;
                 }
             };
-            taken += page.items.len();
-            next = page.next_start.clone();
-            if tx.send(Ok(encoder.chunk(&page, false))).await.is_err() {
+            taken += page.matched;
+            next = page.next_start;
+            if tx.send(Ok(Bytes::from(out))).await.is_err() {
                 return;
             }
         }
@@ -198,54 +200,46 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn opening(&self) -> Value {
-        match self.output {
-            Output::Object => json!({"kind": format!("{}List", self.kind.info().kind), "apiVersion": "v1"}),
-            Output::Metadata(api_version) => json!({"kind": "PartialObjectMetadataList", "apiVersion": api_version}),
+    /// The opening: the kind (and a Table's columns), up to the items array's bracket.
+    fn opening(&self) -> Vec<u8> {
+        let (head, items) = match self.output {
+            Output::Object => (json!({"kind": format!("{}List", self.kind.info().kind), "apiVersion": "v1"}), "items"),
+            Output::Metadata(api_version) => {
+                (json!({"kind": "PartialObjectMetadataList", "apiVersion": api_version}), "items")
+            }
             Output::Table(api_version) => {
                 let columns: Vec<Value> = self.kind.columns().iter().map(|c| c.to_json()).collect();
-                json!({"kind": "Table", "apiVersion": api_version, "columnDefinitions": columns})
+                (json!({"kind": "Table", "apiVersion": api_version, "columnDefinitions": columns}), "rows")
             }
+        };
+        let mut out = serde_json::to_vec(&head).unwrap_or_default();
+        // The opening object without its closing brace, then the items array.
+        out.pop();
+        out.extend_from_slice(format!(",\"{items}\":[").as_bytes());
+        out
+    }
+
+    /// Append one object, as the output asks for it.
+    fn item(&mut self, out: &mut Vec<u8>, mut obj: Value) -> Result<(), ApiError> {
+        if self.written > 0 {
+            out.push(b',');
         }
-    }
-
-    fn items_key(&self) -> &'static str {
-        if matches!(self.output, Output::Table(_)) { "rows" } else { "items" }
-    }
-
-    fn item(&self, obj: &Value) -> Value {
-        match self.output {
+        self.written += 1;
+        let written = match self.output {
             Output::Object => {
-                let mut o = obj.clone();
-                if let Some(m) = o.as_object_mut() {
+                if let Some(fields) = obj.as_object_mut() {
                     // Upstream's list items carry kind and apiVersion only at the top.
-                    m.remove("kind");
-                    m.remove("apiVersion");
+                    fields.remove("kind");
+                    fields.remove("apiVersion");
                 }
-                o
+                serde_json::to_writer(&mut *out, &obj)
             }
-            Output::Metadata(api_version) => http::partial_metadata(obj, api_version),
-            Output::Table(_) => table::row(self.kind, obj, self.include, self.now),
-        }
-    }
-
-    /// A page's items, after the opening for the first page.
-    fn chunk(&mut self, page: &ListPage, first: bool) -> Bytes {
-        let mut out = Vec::new();
-        if first {
-            let opening = serde_json::to_vec(&self.opening()).unwrap_or_default();
-            // The opening object without its closing brace, then the items array.
-            out.extend_from_slice(&opening[..opening.len().saturating_sub(1)]);
-            out.extend_from_slice(format!(",\"{}\":[", self.items_key()).as_bytes());
-        }
-        for obj in &page.items {
-            if self.written > 0 {
-                out.push(b',');
+            Output::Metadata(api_version) => {
+                serde_json::to_writer(&mut *out, &http::partial_metadata(&obj, api_version))
             }
-            let _ = serde_json::to_writer(&mut out, &self.item(obj));
-            self.written += 1;
-        }
-        Bytes::from(out)
+            Output::Table(_) => serde_json::to_writer(&mut *out, &table::row(self.kind, &obj, self.include, self.now)),
+        };
+        written.map_err(|e| ApiError::Internal(format!("encoding a list item: {e}")))
     }
 
     /// The end: the items array closed, then the list metadata.
@@ -323,15 +317,18 @@ mod tests {
             json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": n, "namespace": "default"},
             "spec": {"containers": [{"name": "c", "image": "x"}]}})
         };
-        let page = |items: Vec<Value>| ListPage { items, revision: 7, next_start: None };
         for output in [Output::Object, Output::Metadata("meta.k8s.io/v1"), Output::Table("meta.k8s.io/v1")] {
             let mut e =
                 Encoder { kind, output, include: table::IncludeObject::Metadata, now: Timestamp::now(), written: 0 };
-            let mut body = Vec::new();
-            // An empty first page (selectors filtered it all out), then two pages.
-            body.extend_from_slice(&e.chunk(&page(vec![]), true));
-            body.extend_from_slice(&e.chunk(&page(vec![pod("a"), pod("b")]), false));
-            body.extend_from_slice(&e.chunk(&page(vec![pod("c")]), false));
+            // The opening (as when the first page matched nothing), then items in two pieces.
+            let mut body = e.opening();
+            let mut piece = Vec::new();
+            e.item(&mut piece, pod("a")).expect("a");
+            e.item(&mut piece, pod("b")).expect("b");
+            body.extend_from_slice(&piece);
+            let mut piece = Vec::new();
+            e.item(&mut piece, pod("c")).expect("c");
+            body.extend_from_slice(&piece);
             let mut meta = Map::new();
             meta.insert("resourceVersion".into(), json!("7"));
             body.extend_from_slice(&e.end(meta));

@@ -131,13 +131,14 @@ pub struct ListRequest<'a> {
     pub limit: usize,
 }
 
-/// One page of a list.
-pub struct ListPage {
-    pub items: Vec<Value>,
+/// Where a visited page ended.
+pub struct PageEnd {
     /// The revision every page of this list reads at.
     pub revision: Revision,
     /// More remain from this key on (relative to the list's key prefix).
     pub next_start: Option<String>,
+    /// Objects that matched (and were visited).
+    pub matched: usize,
 }
 
 /// Parse a stored record into an object carrying its resourceVersion.
@@ -252,26 +253,37 @@ impl Registry {
         fields: &FieldSelector,
     ) -> Result<(Vec<Value>, Revision), ApiError> {
         let req = ListRequest { kind, namespace, labels, fields, revision: None, start: None, limit: 0 };
-        let page = self.list_page(&req).await?;
-        Ok((page.items, page.revision))
+        let mut items = Vec::new();
+        let end = self
+            .visit_page(&req, |obj| {
+                items.push(obj);
+                Ok(())
+            })
+            .await?;
+        Ok((items, end.revision))
     }
 
-    /// One page of a list: the store is read at one revision in pages of its own, from the
-    /// continue position, until `limit` objects match the selectors.
-    pub async fn list_page(&self, req: &ListRequest<'_>) -> Result<ListPage, ApiError> {
+    /// One page of a list, each matching object handed to `visit` as soon as it is decoded
+    /// (nothing is held but the store page being read): the store is read at one revision in
+    /// pages of its own, from the continue position, until `limit` objects match the selectors.
+    pub async fn visit_page(
+        &self,
+        req: &ListRequest<'_>,
+        mut visit: impl FnMut(Value) -> Result<(), ApiError>,
+    ) -> Result<PageEnd, ApiError> {
         // An unknown field selector is an error even when nothing would be listed.
         matches(req.kind, &json!({}), &LabelSelector::default(), req.fields)?;
         let prefix = key_prefix(req.kind, req.namespace);
         let mut start = req.start.map(|s| format!("{prefix}{s}"));
         let mut revision = req.revision;
-        let mut items = Vec::new();
+        let mut matched = 0;
         let mut first = true;
         loop {
             // Exactly what is asked at first; more per read once selectors have filtered some out.
             let want = match req.limit {
                 0 => LIST_CHUNK,
                 n if first => n,
-                n => (n - items.len()).max(LIST_CHUNK),
+                n => (n - matched).max(LIST_CHUNK),
             };
             first = false;
             let range = RangeRequest { prefix: &prefix, start: start.as_deref(), revision, limit: want };
@@ -281,18 +293,19 @@ impl Registry {
             for (i, kv) in page.items.into_iter().enumerate() {
                 let obj = decode(&kv)?;
                 if matches(req.kind, &obj, req.labels, req.fields)? {
-                    items.push(obj);
+                    visit(obj)?;
+                    matched += 1;
                 }
                 // The first key after this one: what the next page (or read) starts at.
                 let next = format!("{}\0", kv.key);
-                if req.limit > 0 && items.len() == req.limit && (page.more || i + 1 < count) {
+                if req.limit > 0 && matched == req.limit && (page.more || i + 1 < count) {
                     let relative = next.strip_prefix(&prefix).unwrap_or(&next).to_string();
-                    return Ok(ListPage { items, revision: page.revision, next_start: Some(relative) });
+                    return Ok(PageEnd { revision: page.revision, next_start: Some(relative), matched });
                 }
                 start = Some(next);
             }
             if !page.more {
-                return Ok(ListPage { items, revision: page.revision, next_start: None });
+                return Ok(PageEnd { revision: page.revision, next_start: None, matched });
             }
         }
     }
