@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 /// Bytes of recent events kept in memory for watchers.
-pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
+pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
 /// A watcher reads at most this many events, or about this many bytes, at a time.
 const BATCH_EVENTS: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;

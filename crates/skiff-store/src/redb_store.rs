@@ -46,7 +46,7 @@ pub struct RedbConfig {
 
 impl Default for RedbConfig {
     fn default() -> Self {
-        RedbConfig { cache_bytes: 64 << 20, watch_cache_bytes: DEFAULT_CACHE_BYTES, history_bytes: 256 << 20 }
+        RedbConfig { cache_bytes: 32 << 20, watch_cache_bytes: DEFAULT_CACHE_BYTES, history_bytes: 256 << 20 }
     }
 }
 
