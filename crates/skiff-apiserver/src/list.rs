@@ -1,6 +1,6 @@
 //! LIST: every page read at one revision (the first page's), resourceVersion and
 //! resourceVersionMatch as upstream, continue tokens in upstream's format, and the response
-//! encoded as it is read, a few hundred objects at a time: a list costs memory for what is in
+//! encoded as it is read, a hundred objects at a time: a list costs memory for what is in
 //! flight, not for the whole collection.
 
 use crate::http::{self, Output};
@@ -18,8 +18,8 @@ use skiff_store::Revision;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-/// Objects read, encoded and sent at a time.
-const CHUNK: usize = 500;
+/// Objects read, encoded and sent at a time: what one list in flight holds.
+const CHUNK: usize = 100;
 
 /// Continue tokens, upstream's format: unpadded URL-safe base64 of
 /// `{"v":"meta.k8s.io/v1","rv":N,"start":KEY}`, where KEY is the key the next page starts at
