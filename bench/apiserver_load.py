@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import http.client
 import json
+import urllib.parse
 import os
 import selectors
 import socket
@@ -399,6 +400,43 @@ def cmd_lists(cfg, args):
     cfg.record("lists_rss_30s", mib(rss_kib(cfg.pid)))
 
 
+def cmd_pages(cfg, args):
+    """The pagination comparison without kubectl: one client (no client-side rate limit) reads
+    every pod as Table pages of `limit` (following continue tokens) and as one unpaginated Table
+    response, alternately, `reps` times each; medians."""
+    table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    client = Client(cfg, timeout=300)
+
+    def read(limit):
+        t0, items, token = time.monotonic(), 0, None
+        while True:
+            query = f"limit={limit}" if limit else ""
+            if token:
+                query += "&continue=" + urllib.parse.quote(token)
+            client.conn or client._open()
+            client.conn.request("GET", "/api/v1/pods?" + query,
+                                headers={"Authorization": f"Bearer {cfg.token}", "Accept": table})
+            resp = client.conn.getresponse()
+            body = json.loads(resp.read())
+            if resp.status != 200:
+                raise Failure(f"GET /api/v1/pods?{query}: HTTP {resp.status}")
+            items += len(body["rows"])
+            token = body["metadata"].get("continue")
+            if not limit or not token:
+                return time.monotonic() - t0, items
+
+    paged, full = [], []
+    for _ in range(args.reps):
+        dt, n_paged = read(args.limit)
+        paged.append(dt)
+        dt, n_full = read(0)
+        full.append(dt)
+    if n_paged != n_full:
+        raise Failure(f"paginated read {n_paged} pods, unpaginated {n_full}")
+    cfg.record("pages_paged_ms", statistics.median(paged) * 1000)
+    cfg.record("pages_full_ms", statistics.median(full) * 1000)
+
+
 def cmd_updates(cfg, args):
     c = Client(cfg)
     ensure_namespace(c, args.namespace)
@@ -636,6 +674,7 @@ def main():
     s.add_argument("--header-timeout", type=float, required=True)
     s.add_argument("--grace", type=float, default=1.0, help="seconds allowed past the timeout")
     s.add_argument("--window", type=float, default=40.0, help="seconds from the first open to stop waiting")
+    s = sub.add_parser("pages"); s.add_argument("--limit", type=int, default=500); s.add_argument("--reps", type=int, default=3)
     s = sub.add_parser("rates"); s.add_argument("--clients", default="1,8,32"); s.add_argument("--seconds", type=float, default=5)
     s = sub.add_parser("resume-rv"); s.add_argument("--namespace", default="resume")
     s = sub.add_parser("resume-watch"); s.add_argument("--rv", required=True); s.add_argument("--pods", type=int, default=5)
