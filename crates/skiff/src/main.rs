@@ -287,7 +287,9 @@ fn server(
     limits: ClientLimits,
     node: Option<commands::node::NodeArgs>,
 ) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Store reads and writes run on blocking threads: each thread keeps allocator memory of its
+    // own, so a burst of concurrent lists must not fan out to hundreds of them.
+    let runtime = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(32).enable_all().build()?;
     runtime.block_on(async move {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let store: Arc<dyn skiff_store::Store> = match store {
