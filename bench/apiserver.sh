@@ -39,7 +39,8 @@ LOAD=$(readlink -f bench/apiserver_load.py)
 PORT=${PORT:-17443}
 PODS=${PODS:-10000}; CREATE_THREADS=${CREATE_THREADS:-16}; LISTS=${LISTS:-16}
 UPDATES=${UPDATES:-500}; BIG_BYTES=${BIG_BYTES:-1048576}
-SLOW_CONNS=${SLOW_CONNS:-1000}; HEADER_TIMEOUT=${HEADER_TIMEOUT:-5}
+SLOW_CONNS=${SLOW_CONNS:-1000}; HEADER_TIMEOUT=${HEADER_TIMEOUT:-5}; IDLE_TIMEOUT=${IDLE_TIMEOUT:-10}
+STALLED_COUNT=${STALLED_COUNT:-2000}; MANY_LISTS=${MANY_LISTS:-64}; IDLE_CONNS=${IDLE_CONNS:-2000}
 KUBECTL_REPS=${KUBECTL_REPS:-3}; KUBECTL_ARGS=${KUBECTL_ARGS:-}
 RATE_CLIENTS=${RATE_CLIENTS:-1 8 32}; RATE_SECONDS=${RATE_SECONDS:-5}
 [ -x "$SKIFF" ] || { echo "error: no skiff binary at $SKIFF (set SKIFF=...)" >&2; exit 1; }
@@ -75,7 +76,7 @@ check_alive() { alive || fail "the server died during: $1"; }
 start_server() {
   echo "---- server start $(date -Is) ----" >> "$T/server.log"
   SKIFF_LOG=${SKIFF_LOG:-warn} "$SKIFF" --data-dir "$DATA" server --disable-agent --listen "127.0.0.1:$PORT" \
-    --request-header-timeout-seconds "$HEADER_TIMEOUT" >> "$T/server.log" 2>&1 & SERVER=$!
+    --request-header-timeout-seconds "$HEADER_TIMEOUT" --idle-timeout-seconds "$IDLE_TIMEOUT" >> "$T/server.log" 2>&1 & SERVER=$!
   for _ in $(seq 600); do [ -s "$DATA/kubeconfig.yaml" ] && break; check_alive "start-up"; sleep 0.1; done
   load wait-ready --timeout 60
 }
@@ -135,6 +136,13 @@ load pages --limit 500 --reps "$KUBECTL_REPS"
 log "6. creates/s with $RATE_CLIENTS clients, ${RATE_SECONDS}s each"
 load rates --clients "$(echo "$RATE_CLIENTS" | tr ' ' ',')" --seconds "$RATE_SECONDS"
 
+if [ "${BAD_INPUT:-1}" = 1 ]; then
+  log "8. bad input: a stalled watch under $STALLED_COUNT writes of 64 KiB, $MANY_LISTS concurrent lists, $IDLE_CONNS idle connections"
+  load stalled-watch --count "$STALLED_COUNT" --kib 64
+  load many-lists --lists "$MANY_LISTS"
+  load idle --conns "$IDLE_CONNS" --idle-timeout "$IDLE_TIMEOUT"
+fi
+
 log "7. informer resume across kill -9"
 load resume-rv --namespace resume > /dev/null
 RV=$(val resume_rv)
@@ -189,6 +197,12 @@ done
 rlast=$(echo "$RATE_CLIENTS" | awk '{print $NF}'); rfirst=$(echo "$RATE_CLIENTS" | awk '{print $1}')
 rate_ratio=$(calc "$(val "rate_$rlast")/$(val "rate_$rfirst")" 2)
 row "6. creates/s $rlast clients / $rfirst client(s)" "$rate_ratio" x
+if [ "${BAD_INPUT:-1}" = 1 ]; then
+  row "8. a watch never read while $(val stalled_written) pods of 64 KiB ($(calc "$(val stalled_written_mib)") MiB) were written: RSS before / peak" "$(calc "$(val stalled_rss_before)") / $(calc "$(val stalled_peak_rss)")" MiB
+  row "8. ... then read: ADDED events / 410 / RSS after" "$(val stalled_added) / $(val stalled_410) / $(calc "$(val stalled_rss_after)") MiB" ""
+  row "8. $MANY_LISTS concurrent full lists: 200 / 429 (seats: 400 read-only, 10 per list) / peak RSS" "$(val many_lists_200) / $(val many_lists_429) / $(calc "$(val many_lists_peak_rss)") MiB" ""
+  row "8. $(val idle_conns) idle TLS connections (idle timeout ${IDLE_TIMEOUT}s): fds before / held; closed, within" "$(val idle_fds_before) / $(val idle_fds_held); $(val idle_closed), $(calc "$(val idle_close_seconds)") s" ""
+fi
 row "7. restart after kill -9 until the API answers" "$(val restart_ms)" ms
 row "7. watch from the pre-restart resourceVersion: ADDED for the 5 new pods" "$(val resume_added)" events
 row "7. ... all events / ERROR 410 / other ERROR" "$(val resume_events) / $(val resume_410) / $(val resume_other_errors)" ""

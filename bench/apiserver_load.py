@@ -474,6 +474,135 @@ def cmd_updates(cfg, args):
     c.close()
 
 
+def cmd_stalled_watch(cfg, args):
+    """A watch that is opened and never read while `count` objects of `kib` KiB are written:
+    the server's RSS before, at its peak and after; then the watch is read to see what it got
+    (every event, or a 410 if compaction passed it)."""
+    c = Client(cfg)
+    ensure_namespace(c, args.namespace)
+    _, data = c.request("GET", f"/api/v1/namespaces/{args.namespace}/pods")
+    rv = json.loads(data)["metadata"]["resourceVersion"]
+    raw = socket.create_connection((HOST, cfg.port), timeout=60)
+    # A small receive buffer: the server, not the kernel, must hold back what the client does not read.
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    w = cfg.ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    w.sendall((f"GET /api/v1/namespaces/{args.namespace}/pods?watch=1&resourceVersion={rv} HTTP/1.1\r\n"
+               f"Host: x\r\nAuthorization: Bearer {cfg.token}\r\n\r\n").encode())
+    rss_before = rss_kib(cfg.pid)
+    sampler = Sampler(cfg.pid)
+    sampler.start()
+    blob = "x" * (args.kib * 1024)
+    made = [0]
+
+    def work(t):
+        cl = Client(cfg)
+        for i in range(t, args.count, 8):
+            body = pod_body(f"s-{i:05d}", i)
+            body["metadata"]["annotations"] = {"blob": blob}
+            cl.request("POST", f"/api/v1/namespaces/{args.namespace}/pods", body, expect=(201,))
+            made[0] += 1
+        cl.close()
+
+    run_threads(8, work)
+    peak = sampler.stop()
+    cfg.record("stalled_written", made[0])
+    cfg.record("stalled_written_mib", made[0] * args.kib / 1024)
+    cfg.record("stalled_rss_before", mib(rss_before))
+    cfg.record("stalled_peak_rss", mib(peak))
+    # Now read what the watch delivers within a few seconds.
+    w.settimeout(5)
+    buf, added, expired = b"", 0, 0
+    try:
+        while True:
+            chunk = w.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+            added += buf.count(b'"type":"ADDED"')
+            expired += buf.count(b'"code":410')
+            buf = buf[-64:]
+            if added >= made[0] or expired:
+                break
+    except (socket.timeout, ssl.SSLError, OSError):
+        pass
+    w.close()
+    cfg.record("stalled_added", added)
+    cfg.record("stalled_410", expired)
+    cfg.record("stalled_rss_after", mib(rss_kib(cfg.pid)))
+    c.close()
+
+
+def cmd_many_lists(cfg, args):
+    """`lists` concurrent full lists: how many got 200 and how many upstream's 429, peak RSS."""
+    sampler = Sampler(cfg.pid)
+    codes = []
+    barrier = threading.Barrier(args.lists)
+    clients = [Client(cfg, timeout=300) for _ in range(args.lists)]
+    for cl in clients:
+        cl.request("GET", "/api/v1/namespaces/default")
+
+    def work(t):
+        barrier.wait()
+        resp = clients[t].request("GET", "/api/v1/pods", stream=True, expect=(200, 429))
+        while resp.read(1 << 20):
+            pass
+        codes.append(resp.status)
+        clients[t].close()
+
+    sampler.start()
+    t0 = time.monotonic()
+    run_threads(args.lists, work)
+    cfg.record("many_lists_seconds", time.monotonic() - t0)
+    cfg.record("many_lists_peak_rss", mib(sampler.stop()))
+    cfg.record("many_lists_200", codes.count(200))
+    cfg.record("many_lists_429", codes.count(429))
+
+
+def cmd_idle(cfg, args):
+    """`conns` TLS connections that each make one request and then stay idle: how many the
+    server closed within its idle timeout (+1 s), fds while held."""
+    fds_before = fd_count(cfg.pid)
+    conns = []
+    request = f"GET /version HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    for _ in range(args.conns):
+        raw = socket.create_connection((HOST, cfg.port), timeout=10)
+        s = cfg.ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        s.sendall(request)
+        s.recv(65536)
+        s.setblocking(False)
+        conns.append(s)
+    opened = time.monotonic()
+    fds_held = fd_count(cfg.pid)
+    sel = selectors.DefaultSelector()
+    for s in conns:
+        sel.register(s, selectors.EVENT_READ)
+    closed = 0
+    deadline = opened + args.idle_timeout + 5
+    while closed < len(conns) and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=0.2):
+            try:
+                if key.fileobj.recv(65536):
+                    continue
+            except (ssl.SSLWantReadError, BlockingIOError):
+                continue
+            except OSError:
+                pass
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+            closed += 1
+    took = time.monotonic() - opened
+    for s in conns:
+        try:
+            s.close()
+        except OSError:
+            pass
+    cfg.record("idle_conns", len(conns))
+    cfg.record("idle_fds_before", fds_before)
+    cfg.record("idle_fds_held", fds_held)
+    cfg.record("idle_closed", closed)
+    cfg.record("idle_close_seconds", took)
+
+
 def cmd_slow(cfg, args):
     fds_before = fd_count(cfg.pid)
     partial = b"GET /api HTTP/1.1\r\nHost: x\r\n"
@@ -675,6 +804,11 @@ def main():
     s.add_argument("--grace", type=float, default=1.0, help="seconds allowed past the timeout")
     s.add_argument("--window", type=float, default=40.0, help="seconds from the first open to stop waiting")
     s = sub.add_parser("pages"); s.add_argument("--limit", type=int, default=500); s.add_argument("--reps", type=int, default=3)
+    s = sub.add_parser("stalled-watch"); s.add_argument("--count", type=int, default=2000)
+    s.add_argument("--kib", type=int, default=64); s.add_argument("--namespace", default="stalled")
+    s = sub.add_parser("many-lists"); s.add_argument("--lists", type=int, default=64)
+    s = sub.add_parser("idle"); s.add_argument("--conns", type=int, default=2000)
+    s.add_argument("--idle-timeout", type=float, required=True)
     s = sub.add_parser("rates"); s.add_argument("--clients", default="1,8,32"); s.add_argument("--seconds", type=float, default=5)
     s = sub.add_parser("resume-rv"); s.add_argument("--namespace", default="resume")
     s = sub.add_parser("resume-watch"); s.add_argument("--rv", required=True); s.add_argument("--pods", type=int, default=5)
