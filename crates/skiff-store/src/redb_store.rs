@@ -8,7 +8,7 @@
 
 use crate::hub::{DEFAULT_CACHE_BYTES, History, HistoryRead};
 use crate::mvcc::{self, Snapshot, Version, Write};
-use crate::{Event, KeyValue, Page, RangeRequest, Revision, Store, StoreError, WatchHub, WatchStream};
+use crate::{Event, EventType, KeyValue, Page, RangeRequest, Revision, Store, StoreError, WatchHub, WatchStream};
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
 };
@@ -108,6 +108,15 @@ where
     }
 }
 
+/// A committed batch: each write's outcome, and the store's figures after it.
+struct Committed {
+    results: Vec<Result<Event, StoreError>>,
+    revision: Revision,
+    compacted: Revision,
+    /// Bytes of superseded versions.
+    history: u64,
+}
+
 enum Request {
     Write { key: String, value: Vec<u8>, write: Write, reply: oneshot::Sender<Result<KeyValue, StoreError>> },
     Compact { revision: Revision, reply: oneshot::Sender<Result<(), StoreError>> },
@@ -193,19 +202,19 @@ impl Inner {
     }
 
     /// Commit a batch of writes in one transaction; the results in order.
-    fn commit(&self, batch: Vec<(String, Vec<u8>, Write)>) -> Result<Vec<Result<Event, StoreError>>, StoreError> {
+    fn commit(&self, batch: Vec<(String, Vec<u8>, Write)>) -> Result<Committed, StoreError> {
         let guard = self.db()?;
         let tx = guard.as_ref().ok_or_else(closed)?.begin_write().map_err(|e| self.fail(e))?;
-        let results = self.apply_batch(&tx, batch)?;
+        let committed = self.apply_batch(&tx, batch)?;
         tx.commit().map_err(|e| self.fail(e))?;
-        Ok(results)
+        Ok(committed)
     }
 
     fn apply_batch(
         &self,
         tx: &WriteTransaction,
         batch: Vec<(String, Vec<u8>, Write)>,
-    ) -> Result<Vec<Result<Event, StoreError>>, StoreError> {
+    ) -> Result<Committed, StoreError> {
         let mut meta = tx.open_table(META).map_err(|e| self.fail(e))?;
         let mut versions = tx.open_table(VERSIONS).map_err(|e| self.fail(e))?;
         let mut log = tx.open_table(LOG).map_err(|e| self.fail(e))?;
@@ -228,7 +237,7 @@ impl Inner {
             if let Some(prev) = &event.prev {
                 // The superseded version (and a tombstone) are history now.
                 history += (key.len() + 9 + prev.value.len()) as u64;
-                if version.len() == 9 {
+                if event.kind == EventType::Deleted {
                     history += (key.len() + 9) as u64;
                 }
             }
@@ -236,7 +245,8 @@ impl Inner {
         }
         meta.insert(REVISION, revision).map_err(|e| self.fail(e))?;
         meta.insert(HISTORY_BYTES, history).map_err(|e| self.fail(e))?;
-        Ok(results)
+        let compacted = meta_value(&meta, COMPACTED)?;
+        Ok(Committed { results, revision, compacted, history })
     }
 
     /// Compact up to `target` in chunks, each its own transaction.
@@ -282,14 +292,9 @@ impl Inner {
         }
     }
 
-    /// Compact the older half of the history while it holds more than the budget.
-    fn compact_by_size(&self) -> Result<(), StoreError> {
-        let (history, revision, compacted) = {
-            let guard = self.db()?;
-            let tx = guard.as_ref().ok_or_else(closed)?.begin_read().map_err(|e| self.fail(e))?;
-            let meta = tx.open_table(META).map_err(|e| self.fail(e))?;
-            (meta_value(&meta, HISTORY_BYTES)?, meta_value(&meta, REVISION)?, meta_value(&meta, COMPACTED)?)
-        };
+    /// Compact the older half of the history if a batch left it over the budget.
+    fn compact_by_size(&self, after: &Committed) -> Result<(), StoreError> {
+        let Committed { revision, compacted, history, .. } = *after;
         if history > self.config.history_bytes && revision > compacted {
             let target = compacted + (revision - compacted).div_ceil(2);
             tracing::info!(history_bytes = history, target, "compacting the store's history by size");
@@ -363,9 +368,9 @@ impl Inner {
             if !writes.is_empty() {
                 let (batch, replies): (Vec<_>, Vec<_>) = writes.into_iter().unzip();
                 match self.commit(batch) {
-                    Ok(results) => {
-                        let mut events = Vec::with_capacity(results.len());
-                        let answers: Vec<_> = results
+                    Ok(mut committed) => {
+                        let mut events = Vec::with_capacity(committed.results.len());
+                        let answers: Vec<_> = std::mem::take(&mut committed.results)
                             .into_iter()
                             .map(|r| {
                                 r.map(|e| {
@@ -380,13 +385,13 @@ impl Inner {
                         for (answer, reply) in answers.into_iter().zip(replies) {
                             let _ = reply.send(answer);
                         }
+                        if let Err(e) = self.compact_by_size(&committed) {
+                            tracing::warn!(error = %e, "compacting the store by size failed");
+                        }
                     }
                     Err(e) => replies.into_iter().for_each(|r| {
                         let _ = r.send(Err(e.clone()));
                     }),
-                }
-                if let Err(e) = self.compact_by_size() {
-                    tracing::warn!(error = %e, "compacting the store by size failed");
                 }
             }
             for (revision, reply) in compactions {
