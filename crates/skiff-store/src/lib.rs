@@ -62,7 +62,7 @@ impl Event {
 
     /// The bytes this event holds, for memory budgets.
     pub fn size(&self) -> usize {
-        let kv = |kv: &KeyValue| kv.key.len() + kv.value.len() + 32;
+        let kv = |kv: &KeyValue| kv.key.capacity() + kv.value.capacity() + std::mem::size_of::<KeyValue>();
         kv(&self.kv) + self.prev.as_ref().map_or(0, kv)
     }
 }

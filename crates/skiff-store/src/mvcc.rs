@@ -73,6 +73,10 @@ pub fn apply(
     current: Option<KeyValue>,
     revision: Revision,
 ) -> Result<Event, StoreError> {
+    // The event may stay in the watch cache: hold exactly the value's bytes, not the slack of
+    // the buffer it was serialized into (up to as much again).
+    let mut value = value;
+    value.shrink_to_fit();
     match (write, current) {
         (Write::Create, Some(_)) => Err(StoreError::AlreadyExists(key.into())),
         (Write::Create, None) => Ok(Event {

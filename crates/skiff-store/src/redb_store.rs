@@ -45,8 +45,10 @@ pub struct RedbConfig {
 }
 
 impl Default for RedbConfig {
+    /// A small page cache: the kernel's page cache holds the file anyway, and redb's own copy
+    /// counts in the server's RSS (32 MiB cost ~32 MiB more than 8 MiB with 10,000 pods).
     fn default() -> Self {
-        RedbConfig { cache_bytes: 32 << 20, watch_cache_bytes: DEFAULT_CACHE_BYTES, history_bytes: 256 << 20 }
+        RedbConfig { cache_bytes: 8 << 20, watch_cache_bytes: DEFAULT_CACHE_BYTES, history_bytes: 256 << 20 }
     }
 }
 

@@ -94,7 +94,7 @@ pub async fn watch_reports_progress_and_waits_for_revisions(s: &dyn Store) {
 pub async fn slow_watchers_read_history_past_the_cache(s: &dyn Store) {
     let start = s.current_revision().await.expect("rev");
     let w = s.watch("/big/", start).await.expect("watch");
-    // 48 MiB of events, more than the watch cache keeps (16 MiB): the oldest come from the store.
+    // 48 MiB of events, more than the watch cache keeps (4 MiB): the oldest come from the store.
     let mut kv = s.create("/big/x", vec![0; 1 << 20]).await.expect("create");
     for i in 1..48u8 {
         kv = s.update("/big/x", vec![i; 1 << 20], kv.mod_revision).await.expect("update");
