@@ -1,5 +1,6 @@
 //! The `skiff` command: parse, set up logging, dispatch. Behaviour lives in the library crates.
 
+mod alloc;
 mod commands;
 
 use anyhow::Context;
@@ -164,12 +165,8 @@ enum ImageCommand {
     Prune,
 }
 
-/// mimalloc returns freed memory to the system soon after a burst (a large list, a flood of
-/// writes); glibc's per-thread arenas keep most of it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
+    alloc::return_memory_promptly();
     // The per-pod shim and its container-start helper skip the CLI parser and the log filter
     // set-up: the shim lives as long as its pod, and the helper runs once per container start.
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
