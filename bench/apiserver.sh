@@ -200,7 +200,7 @@ row "6. creates/s $rlast clients / $rfirst client(s)" "$rate_ratio" x
 if [ "${BAD_INPUT:-1}" = 1 ]; then
   row "8. a watch never read while $(val stalled_written) pods of 64 KiB ($(calc "$(val stalled_written_mib)") MiB) were written: RSS before / peak" "$(calc "$(val stalled_rss_before)") / $(calc "$(val stalled_peak_rss)")" MiB
   row "8. ... then read: ADDED events / 410 / RSS after" "$(val stalled_added) / $(val stalled_410) / $(calc "$(val stalled_rss_after)") MiB" ""
-  row "8. $MANY_LISTS concurrent full lists: 200 / 429 (seats: 400 read-only, 10 per list) / peak RSS" "$(val many_lists_200) / $(val many_lists_429) / $(calc "$(val many_lists_peak_rss)") MiB" ""
+  row "8. $MANY_LISTS concurrent full lists of $(calc "$(val many_lists_mib)") MiB each: 200 / 429 (seats: 400 read-only, 10 per list) / peak RSS" "$(val many_lists_200) / $(val many_lists_429) / $(calc "$(val many_lists_peak_rss)") MiB" ""
   row "8. $(val idle_conns) idle TLS connections (idle timeout ${IDLE_TIMEOUT}s): fds before / held; closed, within" "$(val idle_fds_before) / $(val idle_fds_held); $(val idle_closed), $(calc "$(val idle_close_seconds)") s" ""
 fi
 row "7. restart after kill -9 until the API answers" "$(val restart_ms)" ms
