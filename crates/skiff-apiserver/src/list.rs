@@ -1,7 +1,7 @@
 //! LIST: every page read at one revision (the first page's), resourceVersion and
 //! resourceVersionMatch as upstream, continue tokens in upstream's format, and the response
-//! encoded as it is read, a hundred objects at a time: a list costs memory for what is in
-//! flight, not for the whole collection.
+//! encoded as it is read, up to a hundred objects (or 256 KiB of large ones) at a time: a list costs
+//! memory for what is in flight, not for the whole collection.
 
 use crate::http::{self, Output};
 use crate::query::Query;
@@ -18,8 +18,12 @@ use skiff_store::Revision;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-/// Objects read, encoded and sent at a time: what one list in flight holds.
+/// Objects read, encoded and sent at a time: what one list in flight holds...
 const CHUNK: usize = 100;
+/// ... or fewer when they are large: about this many bytes...
+const CHUNK_BYTES: usize = 256 << 10;
+/// ... which the first chunk, this small, finds out.
+const FIRST_CHUNK: usize = 10;
 
 /// Continue tokens, upstream's format: unpadded URL-safe base64 of
 /// `{"v":"meta.k8s.io/v1","rv":N,"start":KEY}`, where KEY is the key the next page starts at
@@ -119,7 +123,8 @@ pub async fn serve(
         }
     };
     let limit = q.limit.unwrap_or(0);
-    let chunk = move |taken: usize| if limit == 0 { CHUNK } else { (limit - taken).min(CHUNK) };
+    let chunk =
+        move |taken: usize, per_chunk: usize| if limit == 0 { per_chunk } else { (limit - taken).min(per_chunk) };
     let req = ListRequest {
         kind,
         namespace: ns,
@@ -127,7 +132,7 @@ pub async fn serve(
         fields: &q.fields,
         revision,
         start: start.as_deref(),
-        limit: chunk(0),
+        limit: chunk(0, FIRST_CHUNK),
     };
     let mut encoder = Encoder { kind, output, include: q.include_object, now: Timestamp::now(), written: 0 };
     let mut out = encoder.opening();
@@ -143,6 +148,7 @@ pub async fn serve(
     let (reg, ns) = (reg.clone(), ns.map(String::from));
     let (labels, fields) = (q.labels.clone(), q.fields.clone());
     tokio::spawn(async move {
+        let mut per_chunk = chunk_for(&first, out.len());
         let revision = first.revision;
         let mut taken = first.matched;
         let mut next = first.next_start;
@@ -159,7 +165,7 @@ pub async fn serve(
                 fields: &fields,
                 revision: Some(revision),
                 start: Some(&start),
-                limit: chunk(taken),
+                limit: chunk(taken, per_chunk),
             };
             let mut out = Vec::new();
             let page = match reg.visit_page(&req, |obj| encoder.item(&mut out, obj)).await {
@@ -171,6 +177,7 @@ pub async fn serve(
                 }
             };
             taken += page.matched;
+            per_chunk = chunk_for(&page, out.len());
             next = page.next_start;
             if tx.send(Ok(Bytes::from(out))).await.is_err() {
                 return;
@@ -185,6 +192,13 @@ pub async fn serve(
     });
     let body = Body::from_stream(ReceiverStream::new(rx));
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Objects per chunk after `page`, which read its objects and encoded `encoded` bytes: as many
+/// as fit in [`CHUNK_BYTES`] at that page's size per object (stored or encoded, the larger).
+fn chunk_for(page: &registry::PageEnd, encoded: usize) -> usize {
+    let each = page.read_bytes.max(encoded) / page.read.max(1);
+    registry::objects_within(CHUNK_BYTES, each, CHUNK)
 }
 
 /// Writes a list response in pieces: the opening with the kind (and a Table's columns), the
@@ -254,6 +268,17 @@ impl Encoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_hold_a_hundred_objects_or_about_256_kib_of_large_ones() {
+        let page =
+            |read, read_bytes| registry::PageEnd { revision: 1, next_start: None, matched: read, read, read_bytes };
+        assert_eq!(chunk_for(&page(100, 100 * 1024), 100 * 1500), CHUNK, "small pods");
+        assert_eq!(chunk_for(&page(100, 100 * 65536), 100 * 70000), 3, "64 KiB objects, 68 KiB encoded");
+        assert_eq!(chunk_for(&page(100, 100 * 65536), 100 * 200), 4, "a Table: the stored size counts");
+        assert_eq!(chunk_for(&page(1, 3 << 20), 100), 1, "never less than one");
+        assert_eq!(chunk_for(&page(0, 0), 20), CHUNK, "an empty page");
+    }
 
     #[test]
     fn continue_tokens_round_trip_and_bad_ones_get_upstream_errors() {

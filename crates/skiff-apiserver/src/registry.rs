@@ -113,8 +113,15 @@ pub fn parse_resource_version(rv: &str) -> Result<Revision, ApiError> {
 
 /// Upstream's words for a list at a compacted revision.
 pub const LIST_EXPIRED: &str = "The resourceVersion for the provided list is too old.";
-/// Store reads per list page when the client set no limit (or a small one with selectors).
+/// Store reads per list page when the client set no limit (or a small one with selectors)...
 const LIST_CHUNK: usize = 500;
+/// ... or fewer, so that one read holds about this many bytes of large objects.
+const LIST_READ_BYTES: usize = 4 << 20;
+
+/// How many objects of `bytes_each` fit in `budget`: between 1 and `max`.
+pub fn objects_within(budget: usize, bytes_each: usize, max: usize) -> usize {
+    (budget / bytes_each.max(1)).clamp(1, max.max(1))
+}
 
 /// What one page of a list asks for.
 pub struct ListRequest<'a> {
@@ -139,6 +146,9 @@ pub struct PageEnd {
     pub next_start: Option<String>,
     /// Objects that matched (and were visited).
     pub matched: usize,
+    /// Objects read from the store, and their stored bytes: what a page of them costs.
+    pub read: usize,
+    pub read_bytes: usize,
 }
 
 /// Parse a stored record into an object carrying its resourceVersion.
@@ -276,21 +286,26 @@ impl Registry {
         let prefix = key_prefix(req.kind, req.namespace);
         let mut start = req.start.map(|s| format!("{prefix}{s}"));
         let mut revision = req.revision;
-        let mut matched = 0;
-        let mut first = true;
+        let (mut matched, mut read, mut read_bytes) = (0, 0, 0);
         loop {
-            // Exactly what is asked at first; more per read once selectors have filtered some out.
-            let want = match req.limit {
+            // Exactly what is asked at first; more per read once selectors have filtered some
+            // out, but fewer when the objects are large.
+            let per_read = match read {
                 0 => LIST_CHUNK,
-                n if first => n,
-                n => (n - matched).max(LIST_CHUNK),
+                _ => objects_within(LIST_READ_BYTES, read_bytes / read, LIST_CHUNK),
             };
-            first = false;
+            let want = match req.limit {
+                0 => per_read,
+                n if read == 0 => n,
+                n => (n - matched).max(per_read),
+            };
             let range = RangeRequest { prefix: &prefix, start: start.as_deref(), revision, limit: want };
             let page = self.store.range(range).await.map_err(list_err)?;
             revision = Some(page.revision);
             let count = page.items.len();
             for (i, kv) in page.items.into_iter().enumerate() {
+                read += 1;
+                read_bytes += kv.value.len();
                 let obj = decode(&kv)?;
                 if matches(req.kind, &obj, req.labels, req.fields)? {
                     visit(obj)?;
@@ -300,12 +315,18 @@ impl Registry {
                 let next = format!("{}\0", kv.key);
                 if req.limit > 0 && matched == req.limit && (page.more || i + 1 < count) {
                     let relative = next.strip_prefix(&prefix).unwrap_or(&next).to_string();
-                    return Ok(PageEnd { revision: page.revision, next_start: Some(relative), matched });
+                    return Ok(PageEnd {
+                        revision: page.revision,
+                        next_start: Some(relative),
+                        matched,
+                        read,
+                        read_bytes,
+                    });
                 }
                 start = Some(next);
             }
             if !page.more {
-                return Ok(PageEnd { revision: page.revision, next_start: None, matched });
+                return Ok(PageEnd { revision: page.revision, next_start: None, matched, read, read_bytes });
             }
         }
     }
