@@ -331,6 +331,16 @@ async fn lists_are_snapshots_and_compaction_expires_old_revisions() {
     for i in 0..5 {
         pods.create(&PostParams::default(), &pod(&format!("p{i}"))).await.expect("create");
     }
+    // For the continue token given to other lists, below.
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}});
+    assert_eq!(raw(&c, "POST", "/api/v1/namespaces", "application/json", ns.to_string().into()).await.0, 201);
+    let elsewhere: Api<Pod> = Api::namespaced(c.clone(), "elsewhere");
+    for name in ["p0", "p1", "p7"] {
+        elsewhere.create(&PostParams::default(), &pod(name)).await.expect("create elsewhere");
+    }
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "p5"}});
+    let secrets = "/api/v1/namespaces/default/secrets";
+    assert_eq!(raw(&c, "POST", secrets, "application/json", secret.to_string().into()).await.0, 201);
     let base = "/api/v1/namespaces/default/pods";
     let names = |list: &Value| -> Vec<String> {
         list["items"]
@@ -344,6 +354,13 @@ async fn lists_are_snapshots_and_compaction_expires_old_revisions() {
     assert_eq!((code, names(&first)), (200, vec!["p0".to_string(), "p1".to_string()]));
     let rv = first["metadata"]["resourceVersion"].as_str().expect("rv").to_string();
     let token = first["metadata"]["continue"].as_str().expect("continue").to_string();
+    // The token carries a key relative to the list, as upstream's: given to another namespace's
+    // or another resource's list, it continues there after the same name, showing nothing else.
+    let (code, other) =
+        raw(&c, "GET", &format!("/api/v1/namespaces/elsewhere/pods?limit=10&continue={token}"), "", vec![]).await;
+    assert_eq!((code, names(&other)), (200, vec!["p7".to_string()]), "{other}");
+    let (code, other) = raw(&c, "GET", &format!("{secrets}?limit=10&continue={token}"), "", vec![]).await;
+    assert_eq!((code, names(&other)), (200, vec!["p5".to_string()]), "{other}");
     // Changes after the first page do not show in the later ones.
     pods.delete("p3", &DeleteParams::default().grace_period(0)).await.expect("delete");
     pods.create(&PostParams::default(), &pod("p9")).await.expect("create");
