@@ -5,6 +5,7 @@
 use crate::pod_dir::PodDir;
 use crate::process::{EtcFiles, ProcessError};
 use crate::runtime_spec::{BindMount, PodContext, SpecError};
+use crate::status::WaitingReason;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use nix::mount::{MntFlags, MsFlags};
 use std::net::Ipv4Addr;
@@ -22,10 +23,10 @@ pub enum PrepareError {
 }
 
 impl PrepareError {
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> WaitingReason {
         match self {
-            PrepareError::Config(_) => "CreateContainerConfigError",
-            PrepareError::Create(_) => "CreateContainerError",
+            PrepareError::Config(_) => WaitingReason::CreateContainerConfigError,
+            PrepareError::Create(_) => WaitingReason::CreateContainerError,
         }
     }
 }
@@ -33,7 +34,7 @@ impl PrepareError {
 impl From<ProcessError> for PrepareError {
     fn from(e: ProcessError) -> Self {
         match e.reason() {
-            "CreateContainerConfigError" => PrepareError::Config(e.to_string()),
+            WaitingReason::CreateContainerConfigError => PrepareError::Config(e.to_string()),
             _ => PrepareError::Create(e.to_string()),
         }
     }
@@ -110,7 +111,7 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
         a.image_config,
         &users,
     )?;
-    let termination_log = base.join("termination-log");
+    let termination_log = base.join(crate::pod_dir::TERMINATION_LOG);
     std::fs::write(&termination_log, b"").map_err(create("creating the termination log"))?;
 
     let etc = a.dir.etc();
@@ -305,7 +306,7 @@ mod tests {
         };
         let mut pod = Pod { spec: Some(PodSpec::default()), ..Default::default() };
         let err = volume_mounts(&dir, &pod, &container).expect_err("missing volume");
-        assert_eq!(err.reason(), "CreateContainerConfigError");
+        assert_eq!(err.reason(), WaitingReason::CreateContainerConfigError);
         assert!(err.to_string().contains("unable to find volume \"data\""), "{err}");
 
         pod.spec = Some(PodSpec {

@@ -15,6 +15,13 @@ use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
 
+// The files of an attempt's directory.
+pub const STARTED: &str = "started.json";
+pub const EXITED: &str = "exited.json";
+const HANDLED: &str = "handled";
+const IMAGE_ID: &str = "image-id";
+pub const TERMINATION_LOG: &str = "termination-log";
+
 /// Who the directory belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodMeta {
@@ -42,6 +49,22 @@ pub struct Exited {
     /// Set when the container could not be started at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_error: Option<String>,
+}
+
+/// One attempt of a container, as the pod directory records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub number: u32,
+    /// Written by the shim once the attempt's process runs.
+    pub started: Option<Started>,
+    /// Written by the shim once it has reaped the process (or failed to start it).
+    pub exited: Option<Exited>,
+    /// The agent has counted the exit for the back-off and told the user.
+    pub handled: bool,
+    /// The image the attempt ran (`repo@digest`).
+    pub image_id: Option<String>,
+    /// What the container wrote to its termination log.
+    pub termination_message: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,11 +128,46 @@ impl PodDir {
     }
 
     pub fn started(&self, container: &str, attempt: u32) -> Option<Started> {
-        read_json(&self.attempt(container, attempt).join("started.json"))
+        read_json(&self.attempt(container, attempt).join(STARTED))
     }
 
     pub fn exited(&self, container: &str, attempt: u32) -> Option<Exited> {
-        read_json(&self.attempt(container, attempt).join("exited.json"))
+        read_json(&self.attempt(container, attempt).join(EXITED))
+    }
+
+    /// Every attempt of `container` and what it recorded, oldest first.
+    pub fn attempt_records(&self, container: &str) -> Vec<AttemptRecord> {
+        self.attempts(container)
+            .into_iter()
+            .map(|number| {
+                let dir = self.attempt(container, number);
+                let text = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+                AttemptRecord {
+                    number,
+                    started: self.started(container, number),
+                    exited: self.exited(container, number),
+                    handled: dir.join(HANDLED).exists(),
+                    image_id: text(IMAGE_ID),
+                    termination_message: text(TERMINATION_LOG).filter(|m| !m.is_empty()),
+                }
+            })
+            .collect()
+    }
+
+    /// Note that the agent has accounted for an attempt's exit (an agent restart does not
+    /// count or announce it twice).
+    pub fn mark_handled(&self, container: &str, attempt: u32) -> io::Result<()> {
+        std::fs::write(self.attempt(container, attempt).join(HANDLED), b"")
+    }
+
+    /// Record the image an attempt runs.
+    pub fn write_image_id(&self, container: &str, attempt: u32, image_id: &str) -> io::Result<()> {
+        write_atomic(&self.attempt(container, attempt).join(IMAGE_ID), image_id.as_bytes())
+    }
+
+    /// Give an attempt an exit record (the shim that would have written it is gone).
+    pub fn write_exited(&self, container: &str, attempt: u32, exited: &Exited) -> io::Result<()> {
+        write_json(&self.attempt(container, attempt).join(EXITED), exited)
     }
 
     pub fn shim_pid(&self) -> Option<i32> {

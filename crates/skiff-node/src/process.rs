@@ -3,6 +3,7 @@
 //! user from the security context or the image. Errors carry the kubelet's waiting reason.
 
 use crate::expand::expand;
+use crate::status::WaitingReason;
 use k8s_openapi::api::core::v1::{Container, PodSecurityContext};
 use oci_spec::image::Config as ImageConfig;
 
@@ -85,12 +86,14 @@ pub enum ProcessError {
 
 impl ProcessError {
     /// The container's waiting reason, as the kubelet reports it.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> WaitingReason {
         match self {
             ProcessError::NoCommand | ProcessError::UnknownUser(_) | ProcessError::UnknownGroup(_) => {
-                "CreateContainerError"
+                WaitingReason::CreateContainerError
             }
-            ProcessError::RunsAsRoot { .. } | ProcessError::NonNumericUser { .. } => "CreateContainerConfigError",
+            ProcessError::RunsAsRoot { .. } | ProcessError::NonNumericUser { .. } => {
+                WaitingReason::CreateContainerConfigError
+            }
         }
     }
 }
@@ -339,7 +342,7 @@ mod tests {
         let root_img = image(None, Some(&["sh"]));
         let e = process("web_default(u1)", None, Some(&non_root), &container(None, None), &root_img, &db)
             .expect_err("root");
-        assert_eq!(e.reason(), "CreateContainerConfigError");
+        assert_eq!(e.reason(), WaitingReason::CreateContainerConfigError);
         assert_eq!(
             e.to_string(),
             "container has runAsNonRoot and image will run as root (pod: \"web_default(u1)\", container: c)"

@@ -406,7 +406,7 @@ impl Shim {
                 oom_killed: false,
                 start_error: Some(e.clone()),
             };
-            let _ = write_json(&bundle.join("exited.json"), &exited);
+            let _ = write_json(&bundle.join(crate::pod_dir::EXITED), &exited);
             self.forget(container, attempt, None);
         }
         result
@@ -469,7 +469,7 @@ impl Shim {
             self.outputs.push(Output { container: container.into(), stream, pipe, writer });
         }
         let started = Started { pid: pid.as_raw(), started_at: now_rfc3339() };
-        write_json(&bundle.join("started.json"), &started).map_err(|e| e.to_string())?;
+        write_json(&bundle.join(crate::pod_dir::STARTED), &started).map_err(|e| e.to_string())?;
         let running = Running { container: container.into(), attempt, cgroup, input, stdin_once: stdin.once };
         self.running.insert(pid, running);
         Ok(())
@@ -519,7 +519,8 @@ impl Shim {
                 c.ended = true;
             }
             let exited = Exited { exit_code, signal, finished_at: now_rfc3339(), oom_killed, start_error: None };
-            if let Err(e) = write_json(&self.dir.attempt(&r.container, r.attempt).join("exited.json"), &exited) {
+            if let Err(e) = write_json(&self.dir.attempt(&r.container, r.attempt).join(crate::pod_dir::EXITED), &exited)
+            {
                 tracing::error!(error = %e, container = %r.container, "recording an exit");
             }
             self.forget(&r.container, r.attempt, r.cgroup.as_deref());

@@ -1,6 +1,8 @@
 //! Pod phase and conditions from container statuses, as the kubelet computes them
-//! (`getPhase`, `GeneratePodReadyCondition` and friends).
+//! (`getPhase`, `GeneratePodReadyCondition` and friends), and the reasons a container state
+//! gives (typed here; strings only in the status written to the API).
 
+use crate::pod_dir::Exited;
 use k8s_openapi::api::core::v1::{ContainerStatus, PodCondition, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -101,9 +103,118 @@ pub fn conditions(
     ]
 }
 
+/// Why a container is not running, while it waits: `state.waiting.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitingReason {
+    /// Its first attempt is being pulled or prepared.
+    ContainerCreating,
+    /// An app container, while the init containers run.
+    PodInitializing,
+    CrashLoopBackOff,
+    ErrImagePull,
+    ImagePullBackOff,
+    ErrImageNeverPull,
+    InvalidImageName,
+    /// The pod asks for something impossible (a missing Secret, a bad profile).
+    CreateContainerConfigError,
+    /// The node failed to create it.
+    CreateContainerError,
+}
+
+impl WaitingReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitingReason::ContainerCreating => "ContainerCreating",
+            WaitingReason::PodInitializing => "PodInitializing",
+            WaitingReason::CrashLoopBackOff => "CrashLoopBackOff",
+            WaitingReason::ErrImagePull => "ErrImagePull",
+            WaitingReason::ImagePullBackOff => "ImagePullBackOff",
+            WaitingReason::ErrImageNeverPull => "ErrImageNeverPull",
+            WaitingReason::InvalidImageName => "InvalidImageName",
+            WaitingReason::CreateContainerConfigError => "CreateContainerConfigError",
+            WaitingReason::CreateContainerError => "CreateContainerError",
+        }
+    }
+}
+
+/// A container's waiting reason and the message shown with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub reason: WaitingReason,
+    pub message: String,
+}
+
+/// Why an attempt ended: `state.terminated.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerminatedReason {
+    Completed,
+    Error,
+    OOMKilled,
+    /// It never ran: the runtime could not start it.
+    StartError,
+}
+
+impl TerminatedReason {
+    pub fn of(e: &Exited) -> Self {
+        if e.start_error.is_some() {
+            TerminatedReason::StartError
+        } else if e.oom_killed {
+            TerminatedReason::OOMKilled
+        } else if e.exit_code == 0 {
+            TerminatedReason::Completed
+        } else {
+            TerminatedReason::Error
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TerminatedReason::Completed => "Completed",
+            TerminatedReason::Error => "Error",
+            TerminatedReason::OOMKilled => "OOMKilled",
+            TerminatedReason::StartError => "StartError",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_are_upstreams_words() {
+        let all_waiting = [
+            WaitingReason::ContainerCreating,
+            WaitingReason::PodInitializing,
+            WaitingReason::CrashLoopBackOff,
+            WaitingReason::ErrImagePull,
+            WaitingReason::ImagePullBackOff,
+            WaitingReason::ErrImageNeverPull,
+            WaitingReason::InvalidImageName,
+            WaitingReason::CreateContainerConfigError,
+            WaitingReason::CreateContainerError,
+        ];
+        for r in all_waiting {
+            assert_eq!(r.as_str(), format!("{r:?}"));
+        }
+        let e = |code, oom, start_error: Option<&str>| Exited {
+            oom_killed: oom,
+            start_error: start_error.map(String::from),
+            exit_code: code,
+            signal: None,
+            finished_at: String::new(),
+        };
+        let cases = [
+            (e(0, false, None), TerminatedReason::Completed),
+            (e(1, false, None), TerminatedReason::Error),
+            (e(137, true, None), TerminatedReason::OOMKilled),
+            (e(128, false, Some("no such file")), TerminatedReason::StartError),
+        ];
+        for (exited, want) in cases {
+            assert_eq!(TerminatedReason::of(&exited), want, "{exited:?}");
+            assert_eq!(want.as_str(), format!("{want:?}"));
+        }
+    }
     use k8s_openapi::api::core::v1::{
         Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     };

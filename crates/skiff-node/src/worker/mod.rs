@@ -1,27 +1,29 @@
-//! One pod's worker: the kubelet's syncPod for a single pod, as a loop over an explicit stage.
+//! One pod's worker: the kubelet's syncPod for a single pod.
 //!
-//! `Sandbox` (start or re-adopt the shim, address, network, /etc files) → `Containers` (init
-//! containers in order, then the app containers: pull, prepare, start, restart by policy with
-//! back-off) → `Terminating` (signal, grace period, kill) → torn down and the API object removed.
-//! What runs is read back from the pod directory each round (the shim writes it), so a restarted
-//! agent carries on from the files. Status is derived and written only when it changes.
+//! Each round observes the pod directory once (a [`PodSnapshot`]: the shim writes what runs), asks
+//! [`plan`] what to do and carries out its [`Action`]s: the sandbox (start or re-adopt the shim,
+//! address, network, /etc files), then the containers (pull, prepare, start, record exits for the
+//! back-off). Deletion stops the containers (signal, grace period, kill), tears the pod down and
+//! removes the API object. A restarted agent carries on from the files. Status is derived and
+//! written only when it changes.
+
+mod plan;
+mod report;
 
 use crate::agent::Agent;
 use crate::backoff;
 use crate::container::{self, Attempt, PrepareError};
 use crate::env;
 use crate::events::Type::{Normal, Warning};
-use crate::pod_dir::{Exited, PodDir, PodMeta, write_json};
+use crate::pod_dir::{AttemptRecord, Exited, PodDir, PodMeta, write_json};
 use crate::pull::{self, PullDecision};
 use crate::sandbox::Sandbox;
 use crate::shim::Request;
-use crate::status::{self, InitState};
-use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
-    Pod, PodCondition, PodIP, Secret,
-};
+use crate::status::{self, InitState, Waiting, WaitingReason};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodCondition, PodIP, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use plan::{Action, ContainerStep, Containers, PodSnapshot, RestartBackOff, RestartPolicy, Role, SandboxState};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -31,22 +33,18 @@ use tokio::sync::watch;
 /// How often running containers are checked for exits (the shim records them on disk).
 const POLL: Duration = Duration::from_millis(250);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    Sandbox,
-    Containers,
-}
-
 struct Worker {
     agent: Arc<Agent>,
     pod: Pod,
     uid: String,
     dir: PodDir,
-    stage: Stage,
+    /// The shim, once started or adopted (kept across a failed network set-up, to reuse).
     sandbox: Option<Sandbox>,
+    /// The sandbox's network and files are set up: containers may start.
+    ready: bool,
     ip: Option<Ipv4Addr>,
     /// Why a container is not running, while it waits (ErrImagePull, CrashLoopBackOff, ...).
-    waiting: HashMap<String, (String, String)>,
+    waiting: HashMap<String, Waiting>,
     /// The image each container runs (`repo@digest`), once resolved.
     image_ids: HashMap<String, String>,
     last_status: Option<serde_json::Value>,
@@ -66,8 +64,8 @@ pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
         pod,
         uid,
         dir,
-        stage: Stage::Sandbox,
         sandbox: None,
+        ready: false,
         ip: None,
         waiting: HashMap::new(),
         image_ids: HashMap::new(),
@@ -164,31 +162,6 @@ pub async fn tear_down(agent: &Agent, dir: &PodDir) {
     }
 }
 
-fn should_restart(policy: &str, exit_code: i32, init: bool) -> bool {
-    match policy {
-        "Never" => false,
-        "OnFailure" => exit_code != 0,
-        // An init container that succeeded is done, whatever the policy.
-        _ => !(init && exit_code == 0),
-    }
-}
-
-fn terminated_reason(e: &Exited) -> &'static str {
-    if e.start_error.is_some() {
-        "StartError"
-    } else if e.oom_killed {
-        "OOMKilled"
-    } else if e.exit_code == 0 {
-        "Completed"
-    } else {
-        "Error"
-    }
-}
-
-fn time(s: &str) -> Option<Time> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| Time(t.round(jiff::Unit::Second).unwrap_or(t)))
-}
-
 impl Worker {
     fn name(&self) -> &str {
         self.pod.metadata.name.as_deref().unwrap_or_default()
@@ -198,8 +171,8 @@ impl Worker {
         self.pod.metadata.namespace.as_deref().unwrap_or("default")
     }
 
-    fn policy(&self) -> String {
-        self.pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into())
+    fn policy(&self) -> RestartPolicy {
+        RestartPolicy::of(self.pod.spec.as_ref())
     }
 
     fn init_containers(&self) -> Vec<Container> {
@@ -228,43 +201,127 @@ impl Worker {
         self.agent.recorder.pod(&self.pod, container, kind, reason, message).await;
     }
 
-    /// One round; returns when the next round is due at the latest.
-    async fn sync(&mut self) -> Duration {
-        if self.stage == Stage::Sandbox {
-            match self.ensure_sandbox().await {
-                Ok(()) => self.stage = Stage::Containers,
-                Err(e) => {
-                    tracing::warn!(pod = %self.name(), error = %e, "creating the pod sandbox");
-                    self.event(None, Warning, "FailedCreatePodSandBox", &format!("Failed to create pod sandbox: {e}"))
-                        .await;
-                    return Duration::from_secs(5);
+    /// What the pod directory records this round.
+    fn observe(&self) -> PodSnapshot {
+        let sandbox = match &self.sandbox {
+            Some(s) if self.ready => {
+                if s.alive() {
+                    SandboxState::Alive
+                } else {
+                    SandboxState::Lost
                 }
             }
-        } else if !self.sandbox.as_ref().is_some_and(Sandbox::alive) {
-            // The shim is gone (killed, or the machine rebooted): what ran is lost; start over.
-            self.mark_lost_attempts();
-            self.sandbox = None;
-            self.stage = Stage::Sandbox;
-            return Duration::ZERO;
-        }
+            _ => SandboxState::Missing,
+        };
+        let attempts =
+            self.all_containers().iter().map(|c| (c.name.clone(), self.dir.attempt_records(&c.name))).collect();
+        PodSnapshot { sandbox, attempts }
+    }
+
+    /// The restart back-off of container `name`, if it has one.
+    fn backoff_of(&self, name: &str) -> Option<RestartBackOff> {
+        let key = format!("run/{}/{name}", self.uid);
+        let b = self.agent.backoff.lock().unwrap_or_else(|p| p.into_inner());
+        Some(RestartBackOff { remaining: b.remaining(&key, Instant::now()).unwrap_or_default(), delay: b.delay(&key) })
+    }
+
+    /// One round; returns when the next round is due at the latest. A round plans again after
+    /// an action that changes what the plan reads (a sandbox made, an exit recorded), at most
+    /// once per container and twice for the sandbox.
+    async fn sync(&mut self) -> Duration {
         let mut next = Duration::from_secs(10);
-        for c in self.init_containers().iter() {
-            match self.sync_container(c, Role::Init, &mut next).await {
-                ContainerOutcome::Succeeded => continue,
-                _ => return next,
+        for _ in 0..self.all_containers().len() + 2 {
+            let snapshot = self.observe();
+            let phase = self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
+            let finished = matches!(phase, "Succeeded" | "Failed");
+            let actions =
+                plan::plan(&snapshot, &Containers::of(self.pod.spec.as_ref()), self.policy(), finished, |name| {
+                    self.backoff_of(name)
+                });
+            let mut again = false;
+            for action in actions {
+                match action {
+                    Action::CreateSandbox => match self.ensure_sandbox().await {
+                        Ok(()) => {
+                            self.ready = true;
+                            again = true;
+                        }
+                        Err(e) => {
+                            tracing::warn!(pod = %self.name(), error = %e, "creating the pod sandbox");
+                            let msg = format!("Failed to create pod sandbox: {e}");
+                            self.event(None, Warning, "FailedCreatePodSandBox", &msg).await;
+                            return Duration::from_secs(5);
+                        }
+                    },
+                    Action::RecoverLostSandbox => {
+                        self.mark_lost_attempts(&snapshot);
+                        self.sandbox = None;
+                        self.ready = false;
+                        return Duration::ZERO;
+                    }
+                    Action::Container { name, role, step } => {
+                        let Some(c) = self.container(&name, role) else { continue };
+                        again |= matches!(step, ContainerStep::RecordExit { .. });
+                        let wait = self.act(&c, snapshot.attempts(&name), step).await;
+                        next = next.min(wait);
+                    }
+                }
             }
-        }
-        for c in self.containers() {
-            self.sync_container(&c, Role::App, &mut next).await;
-        }
-        // Nothing new starts in a pod that has finished.
-        let phase = self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
-        if !matches!(phase, "Succeeded" | "Failed") {
-            for c in self.ephemeral_containers() {
-                self.sync_container(&c, Role::Ephemeral, &mut next).await;
+            if !again {
+                break;
             }
         }
         next
+    }
+
+    /// The spec of container `name` of `role`.
+    fn container(&self, name: &str, role: Role) -> Option<Container> {
+        let list = match role {
+            Role::Init => self.init_containers(),
+            Role::App => self.containers(),
+            Role::Ephemeral => self.ephemeral_containers(),
+        };
+        list.into_iter().find(|c| c.name == name)
+    }
+
+    /// Carry out one container's step; returns when to look again at the latest.
+    async fn act(&mut self, c: &Container, attempts: &[AttemptRecord], step: ContainerStep) -> Duration {
+        let idle = Duration::from_secs(10);
+        match step {
+            ContainerStep::Running => POLL,
+            ContainerStep::Finished { .. } => idle,
+            ContainerStep::RecordExit { attempt, restart } => {
+                if let Some(record) = attempts.iter().find(|a| a.number == attempt) {
+                    self.on_exit(c, record, restart).await;
+                }
+                if let Err(e) = self.dir.mark_handled(&c.name, attempt) {
+                    tracing::warn!(pod = %self.name(), container = %c.name, error = %e, "marking an exit handled");
+                }
+                // The round plans again at once and decides the restart then.
+                idle
+            }
+            ContainerStep::BackOff(b) => {
+                let message = format!(
+                    "back-off {} restarting failed container={} pod={}_{}({})",
+                    pull::go_duration(b.delay),
+                    c.name,
+                    self.name(),
+                    self.namespace(),
+                    self.uid
+                );
+                self.waiting.insert(c.name.clone(), Waiting { reason: WaitingReason::CrashLoopBackOff, message });
+                b.remaining
+            }
+            ContainerStep::Start { attempt, unmount } => {
+                if let Some(old) = unmount {
+                    container::unmount_attempt(&self.dir, &c.name, old);
+                }
+                match self.start(c, attempt).await {
+                    Ok(()) => POLL,
+                    Err(wait) => wait,
+                }
+            }
+        }
     }
 
     /// The container whose processes an ephemeral container joins (`targetContainerName`), and
@@ -329,11 +386,11 @@ impl Worker {
     }
 
     /// Attempts that were running when the shim died have no exit record: give them one.
-    fn mark_lost_attempts(&self) {
-        for c in self.all_containers().iter() {
-            if let Some(&a) = self.dir.attempts(&c.name).last()
-                && self.dir.started(&c.name, a).is_some()
-                && self.dir.exited(&c.name, a).is_none()
+    fn mark_lost_attempts(&self, snapshot: &PodSnapshot) {
+        for (name, attempts) in &snapshot.attempts {
+            if let Some(a) = attempts.last()
+                && a.started.is_some()
+                && a.exited.is_none()
             {
                 let exited = Exited {
                     exit_code: 255,
@@ -342,83 +399,18 @@ impl Worker {
                     oom_killed: false,
                     start_error: None,
                 };
-                let _ = write_json(&self.dir.attempt(&c.name, a).join("exited.json"), &exited);
-            }
-        }
-    }
-
-    async fn sync_container(&mut self, c: &Container, role: Role, next: &mut Duration) -> ContainerOutcome {
-        let attempts = self.dir.attempts(&c.name);
-        let latest = attempts.last().copied();
-        let next_attempt = match latest {
-            None => 0,
-            Some(a) => match (self.dir.started(&c.name, a), self.dir.exited(&c.name, a)) {
-                (Some(_), None) => {
-                    *next = (*next).min(POLL);
-                    return ContainerOutcome::Running;
+                if let Err(e) = self.dir.write_exited(name, a.number, &exited) {
+                    tracing::warn!(pod = %self.name(), container = %name, error = %e, "recording a lost attempt");
                 }
-                (_, Some(exited)) => {
-                    let restart = match role {
-                        // An ephemeral container (`kubectl debug`) runs once.
-                        Role::Ephemeral => false,
-                        _ => should_restart(&self.policy(), exited.exit_code, role == Role::Init),
-                    };
-                    // Marked on disk: an agent restart does not count (or announce) an exit twice.
-                    let handled = self.dir.attempt(&c.name, a).join("handled");
-                    if !handled.exists() {
-                        self.on_exit(c, a, &exited, restart).await;
-                        let _ = std::fs::write(&handled, b"");
-                    }
-                    if !restart {
-                        return if exited.exit_code == 0 {
-                            ContainerOutcome::Succeeded
-                        } else {
-                            ContainerOutcome::Failed
-                        };
-                    }
-                    let key = format!("run/{}/{}", self.uid, c.name);
-                    let remaining =
-                        self.agent.backoff.lock().unwrap_or_else(|p| p.into_inner()).remaining(&key, Instant::now());
-                    if let Some(wait) = remaining {
-                        let delay = self.agent.backoff.lock().unwrap_or_else(|p| p.into_inner()).delay(&key);
-                        let msg = format!(
-                            "back-off {} restarting failed container={} pod={}_{}({})",
-                            pull::go_duration(delay),
-                            c.name,
-                            self.name(),
-                            self.namespace(),
-                            self.uid
-                        );
-                        self.waiting.insert(c.name.clone(), ("CrashLoopBackOff".into(), msg));
-                        *next = (*next).min(wait);
-                        return ContainerOutcome::Waiting;
-                    }
-                    container::unmount_attempt(&self.dir, &c.name, a);
-                    a + 1
-                }
-                // Prepared but never started (the agent stopped mid-start): try that attempt again.
-                (None, None) => {
-                    container::unmount_attempt(&self.dir, &c.name, a);
-                    a
-                }
-            },
-        };
-        match self.start(c, next_attempt).await {
-            Ok(()) => {
-                *next = (*next).min(POLL);
-                ContainerOutcome::Running
-            }
-            Err(wait) => {
-                *next = (*next).min(wait);
-                ContainerOutcome::Waiting
             }
         }
     }
 
     /// A container attempt ended: count it for the back-off, and tell the user.
-    async fn on_exit(&mut self, c: &Container, attempt: u32, exited: &Exited, restart: bool) {
+    async fn on_exit(&mut self, c: &Container, record: &AttemptRecord, restart: bool) {
+        let Some(exited) = &record.exited else { return };
         let key = format!("run/{}/{}", self.uid, c.name);
-        let ran_for = self.dir.started(&c.name, attempt).and_then(|s| {
+        let ran_for = record.started.as_ref().and_then(|s| {
             let started: jiff::Timestamp = s.started_at.parse().ok()?;
             let finished: jiff::Timestamp = exited.finished_at.parse().ok()?;
             Some(finished.duration_since(started).unsigned_abs())
@@ -467,7 +459,9 @@ impl Worker {
         self.write_lease();
         let Some(sandbox) = self.sandbox.clone() else { return Err(Duration::from_secs(1)) };
         let image_id = self.image_ids.get(&c.name).cloned().unwrap_or_default();
-        let _ = crate::pod_dir::write_atomic(&self.dir.attempt(&c.name, attempt).join("image-id"), image_id.as_bytes());
+        if let Err(e) = self.dir.write_image_id(&c.name, attempt, &image_id) {
+            tracing::warn!(pod = %self.name(), container = %c.name, error = %e, "recording the image");
+        }
         let image_config = image.config.config().clone().unwrap_or_default();
         let resolved = match self.resolve_env(c).await {
             Ok(r) => r,
@@ -554,7 +548,7 @@ impl Worker {
 
     async fn create_failed(&mut self, c: &Container, e: PrepareError) -> Duration {
         self.event(Some(&c.name), Warning, "Failed", &format!("Error: {e}")).await;
-        self.waiting.insert(c.name.clone(), (e.reason().into(), e.to_string()));
+        self.waiting.insert(c.name.clone(), Waiting { reason: e.reason(), message: e.to_string() });
         Duration::from_secs(10)
     }
 
@@ -566,7 +560,7 @@ impl Worker {
             Err(e) => {
                 let msg = format!("Failed to apply default image tag {image_name:?}: {e}");
                 self.event(Some(&c.name), Warning, "InspectFailed", &msg).await;
-                self.waiting.insert(c.name.clone(), ("InvalidImageName".into(), msg));
+                self.waiting.insert(c.name.clone(), Waiting { reason: WaitingReason::InvalidImageName, message: msg });
                 return Err(Duration::from_secs(30));
             }
         };
@@ -583,7 +577,7 @@ impl Worker {
             PullDecision::NeverPullMissing => {
                 let msg = pull::never_pull(&image_name);
                 self.event(Some(&c.name), Warning, "ErrImageNeverPull", &msg).await;
-                self.waiting.insert(c.name.clone(), ("ErrImageNeverPull".into(), msg));
+                self.waiting.insert(c.name.clone(), Waiting { reason: WaitingReason::ErrImageNeverPull, message: msg });
                 return Err(Duration::from_secs(10));
             }
             PullDecision::Pull => self.pull(c, &image_name, &policy, &reference, local.is_some()).await?,
@@ -603,15 +597,15 @@ impl Worker {
         let key = format!("pull/{}/{}", self.uid, c.name);
         let remaining = self.agent.backoff.lock().unwrap_or_else(|p| p.into_inner()).remaining(&key, Instant::now());
         if let Some(wait) = remaining {
-            let last = self.waiting.get(&c.name).map(|(_, m)| m.clone()).unwrap_or_default();
-            if self.waiting.get(&c.name).is_none_or(|(r, _)| r != "ImagePullBackOff") {
+            let last = self.waiting.get(&c.name).map(|w| w.message.clone()).unwrap_or_default();
+            if self.waiting.get(&c.name).is_none_or(|w| w.reason != WaitingReason::ImagePullBackOff) {
                 self.event(Some(&c.name), Normal, "BackOff", &pull::back_off(image_name)).await;
             }
             let last = last
                 .strip_prefix("Back-off pulling image")
                 .map(|_| last.clone())
                 .unwrap_or_else(|| format!("{}: ErrImagePull: {last}", pull::back_off(image_name)));
-            self.waiting.insert(c.name.clone(), ("ImagePullBackOff".into(), last));
+            self.waiting.insert(c.name.clone(), Waiting { reason: WaitingReason::ImagePullBackOff, message: last });
             return Err(wait);
         }
         self.event(Some(&c.name), Normal, "Pulling", &pull::pulling(image_name)).await;
@@ -634,7 +628,7 @@ impl Worker {
                 let msg = pull::failed(image_name, policy, &e.to_string(), present);
                 self.event(Some(&c.name), Warning, "Failed", &msg).await;
                 self.event(Some(&c.name), Warning, "Failed", "Error: ErrImagePull").await;
-                self.waiting.insert(c.name.clone(), ("ErrImagePull".into(), msg));
+                self.waiting.insert(c.name.clone(), Waiting { reason: WaitingReason::ErrImagePull, message: msg });
                 Err(wait)
             }
         }
@@ -747,106 +741,34 @@ impl Worker {
         }
     }
 
-    fn container_status(&self, c: &Container, init: bool, init_done: bool) -> ContainerStatus {
-        let attempts = self.dir.attempts(&c.name);
-        let terminated = |a: u32| -> Option<ContainerState> {
-            let e = self.dir.exited(&c.name, a)?;
-            let started = self.dir.started(&c.name, a);
-            Some(ContainerState {
-                terminated: Some(ContainerStateTerminated {
-                    exit_code: e.exit_code,
-                    signal: e.signal,
-                    reason: Some(terminated_reason(&e).into()),
-                    message: e.start_error.clone().or_else(|| {
-                        let msg = std::fs::read_to_string(self.dir.attempt(&c.name, a).join("termination-log")).ok()?;
-                        (!msg.is_empty()).then_some(msg)
-                    }),
-                    started_at: started.and_then(|s| time(&s.started_at)),
-                    finished_at: time(&e.finished_at),
-                    container_id: Some(self.container_id(&c.name, a)),
-                }),
-                ..Default::default()
-            })
-        };
-        let latest = attempts.last().copied();
-        let running = latest.and_then(|a| {
-            let s = self.dir.started(&c.name, a)?;
-            self.dir.exited(&c.name, a).is_none().then(|| ContainerState {
-                running: Some(ContainerStateRunning { started_at: time(&s.started_at) }),
-                ..Default::default()
-            })
-        });
-        let waiting = |reason: &str, message: Option<String>| ContainerState {
-            waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message }),
-            ..Default::default()
-        };
-        let latest_terminated = latest.and_then(terminated);
-        let (state, last_state, restarts) = if let Some(r) = running {
-            let prev = latest.and_then(|a| a.checked_sub(1)).and_then(terminated);
-            (r, prev, latest.unwrap_or(0))
-        } else if let Some((reason, msg)) = self.waiting.get(&c.name) {
-            let n = latest.map_or(0, |a| a + u32::from(latest_terminated.is_some()));
-            (waiting(reason, Some(msg.clone())), latest_terminated.clone(), n)
-        } else if let Some(t) = &latest_terminated {
-            // Ended for good, or about to restart: the exit is reported until the next attempt starts,
-            // as the kubelet does.
-            let prev = latest.and_then(|a| a.checked_sub(1)).and_then(terminated);
-            (t.clone(), prev, latest.unwrap_or(0))
-        } else {
-            let reason = if !init && !init_done { "PodInitializing" } else { "ContainerCreating" };
-            (waiting(reason, None), None, 0)
-        };
-        let is_running = state.running.is_some();
-        ContainerStatus {
-            name: c.name.clone(),
-            // The runtime's (normalized) reference once a container exists; before, the spec's.
-            image: latest
-                .and_then(|_| skiff_image::Reference::parse(c.image.as_deref()?).ok())
-                .map(|r| r.to_string())
-                .or_else(|| c.image.clone())
-                .unwrap_or_default(),
-            image_id: latest
-                .and_then(|a| std::fs::read_to_string(self.dir.attempt(&c.name, a).join("image-id")).ok())
-                .unwrap_or_default(),
-            container_id: latest
-                .filter(|a| self.dir.started(&c.name, *a).is_some() || self.dir.exited(&c.name, *a).is_some())
-                .map(|a| self.container_id(&c.name, a)),
-            ready: is_running || (init && state.terminated.as_ref().is_some_and(|t| t.exit_code == 0)),
-            started: Some(is_running),
-            restart_count: restarts as i32,
-            state: Some(state),
-            last_state: Some(last_state.unwrap_or_default()),
-            ..Default::default()
-        }
-    }
-
-    fn container_id(&self, container: &str, attempt: u32) -> String {
-        format!("skiff://{}-{}", self.uid, crate::shim::container_id(container, attempt))
-    }
-
     /// Write `status` when anything in it changed.
     async fn write_status(&mut self) {
         let spec = self.pod.spec.clone().unwrap_or_default();
+        let snapshot = self.observe();
+        let status_of = |c: &Container, init: bool, init_done: bool| {
+            let waiting = self.waiting.get(&c.name);
+            report::container_status(c, &self.uid, snapshot.attempts(&c.name), waiting, init, init_done)
+        };
         let inits = self.init_containers();
         let mut init_statuses = Vec::new();
         let mut init = InitState::Done;
         for c in &inits {
-            let st = self.container_status(c, true, false);
+            let st = status_of(c, true, false);
             let succeeded = st.state.as_ref().and_then(|s| s.terminated.as_ref()).is_some_and(|t| t.exit_code == 0);
             if init == InitState::Done && !succeeded {
                 let failed_for_good =
                     st.state.as_ref().and_then(|s| s.terminated.as_ref()).is_some_and(|t| t.exit_code != 0)
-                        && self.policy() == "Never";
+                        && self.policy() == RestartPolicy::Never;
                 init = if failed_for_good { InitState::Failed } else { InitState::Running };
             }
             init_statuses.push(st);
         }
         let statuses: Vec<ContainerStatus> =
-            self.containers().iter().map(|c| self.container_status(c, false, init == InitState::Done)).collect();
+            self.containers().iter().map(|c| status_of(c, false, init == InitState::Done)).collect();
         let ephemeral: Vec<ContainerStatus> =
-            self.ephemeral_containers().iter().map(|c| self.container_status(c, false, true)).collect();
+            self.ephemeral_containers().iter().map(|c| status_of(c, false, true)).collect();
         let now = Time(jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()));
-        let sandbox_ready = self.stage == Stage::Containers;
+        let sandbox_ready = self.ready;
         let mut conditions = status::conditions(&spec, &statuses, sandbox_ready, init, &now);
         let old: Vec<PodCondition> = self.pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
         for c in conditions.iter_mut() {
@@ -898,22 +820,6 @@ impl Worker {
     }
 }
 
-/// Which list of the pod a container comes from: it decides how the container restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Init,
-    App,
-    Ephemeral,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ContainerOutcome {
-    Running,
-    Waiting,
-    Succeeded,
-    Failed,
-}
-
 /// Guaranteed when every container has equal cpu and memory requests and limits, BestEffort when
 /// none sets any, Burstable otherwise.
 fn qos_class(spec: &k8s_openapi::api::core::v1::PodSpec) -> &'static str {
@@ -939,30 +845,6 @@ fn qos_class(spec: &k8s_openapi::api::core::v1::PodSpec) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn restart_policy_table() {
-        assert!(should_restart("Always", 0, false));
-        assert!(should_restart("Always", 1, false));
-        assert!(!should_restart("Always", 0, true));
-        assert!(should_restart("OnFailure", 2, false));
-        assert!(!should_restart("OnFailure", 0, false));
-        assert!(!should_restart("Never", 1, false));
-    }
-
-    #[test]
-    fn terminated_reasons() {
-        let e = |code, oom| Exited {
-            exit_code: code,
-            signal: None,
-            finished_at: String::new(),
-            oom_killed: oom,
-            start_error: None,
-        };
-        assert_eq!(terminated_reason(&e(0, false)), "Completed");
-        assert_eq!(terminated_reason(&e(1, false)), "Error");
-        assert_eq!(terminated_reason(&e(137, true)), "OOMKilled");
-    }
 
     #[test]
     fn qos_classes() {
