@@ -30,6 +30,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// Why a pod's sandbox could not be set up: the text of its `FailedCreatePodSandBox` event.
+#[derive(Debug, thiserror::Error)]
+enum SandboxSetUpError {
+    #[error("{0}")]
+    Meta(#[source] std::io::Error),
+    #[error("{0}")]
+    Shim(#[from] crate::sandbox::SandboxError),
+    #[error("{0}")]
+    Address(#[from] crate::ipam::IpamError),
+    #[error("{0}")]
+    Network(#[from] crate::net::NetError),
+    #[error("the pod's netns: {0}")]
+    Netns(#[source] std::io::Error),
+    #[error("writing /etc files: {0}")]
+    EtcFiles(#[source] std::io::Error),
+    #[error("{0}")]
+    HostPorts(#[from] crate::hostport::HostPortError),
+}
+
 /// How often running containers are checked for exits (the shim records them on disk).
 const POLL: Duration = Duration::from_millis(250);
 
@@ -343,11 +362,11 @@ impl Worker {
         running.map(Some).ok_or_else(|| PrepareError::Create(format!("the target container {target:?} is not running")))
     }
 
-    async fn ensure_sandbox(&mut self) -> Result<(), String> {
+    async fn ensure_sandbox(&mut self) -> Result<(), SandboxSetUpError> {
         let meta = PodMeta { namespace: self.namespace().into(), name: self.name().into(), uid: self.uid.clone() };
-        write_json(&self.dir.meta_file(), &meta).map_err(|e| e.to_string())?;
+        write_json(&self.dir.meta_file(), &meta).map_err(SandboxSetUpError::Meta)?;
         if let Some(sandbox) = Sandbox::adopt(&self.dir) {
-            self.ip = self.agent.ipam.lookup(&self.uid).map_err(|e| e.to_string())?;
+            self.ip = self.agent.ipam.lookup(&self.uid)?;
             self.sandbox = Some(sandbox);
             if let Some(ip) = self.ip {
                 return self.open_host_ports(ip);
@@ -357,32 +376,28 @@ impl Worker {
             Some(s) => s,
             None => {
                 let config = &self.agent.config;
-                Sandbox::spawn(&config.shim_exe, &config.runtime_exe, &self.dir, self.name())
-                    .await
-                    .map_err(|e| e.to_string())?
+                Sandbox::spawn(&config.shim_exe, &config.runtime_exe, &self.dir, self.name()).await?
             }
         };
         tracing::debug!(pod = %self.name(), "shim ready");
         self.sandbox = Some(sandbox.clone());
-        let ip = self.agent.ipam.allocate(&self.uid).map_err(|e| e.to_string())?;
+        let ip = self.agent.ipam.allocate(&self.uid)?;
         let veth = Agent::veth_name(&self.uid);
-        let net = crate::net::Net::connect().map_err(|e| e.to_string())?;
-        net.delete(&veth).await.map_err(|e| e.to_string())?;
-        let netns = std::fs::File::open(sandbox.namespace("net")).map_err(|e| format!("the pod's netns: {e}"))?;
+        let net = crate::net::Net::connect()?;
+        net.delete(&veth).await?;
+        let netns = std::fs::File::open(sandbox.namespace("net")).map_err(SandboxSetUpError::Netns)?;
         let subnet = self.agent.config.pod_subnet;
         use std::os::fd::AsFd;
-        net.attach_pod(&self.agent.config.bridge, &veth, netns.as_fd(), ip, subnet.prefix, subnet.gateway())
-            .await
-            .map_err(|e| e.to_string())?;
-        container::write_etc_files(&self.dir, self.name(), ip).map_err(|e| format!("writing /etc files: {e}"))?;
+        net.attach_pod(&self.agent.config.bridge, &veth, netns.as_fd(), ip, subnet.prefix, subnet.gateway()).await?;
+        container::write_etc_files(&self.dir, self.name(), ip).map_err(SandboxSetUpError::EtcFiles)?;
         tracing::debug!(pod = %self.name(), %ip, "pod network ready");
         self.ip = Some(ip);
         self.open_host_ports(ip)
     }
 
-    fn open_host_ports(&self, ip: Ipv4Addr) -> Result<(), String> {
+    fn open_host_ports(&self, ip: Ipv4Addr) -> Result<(), SandboxSetUpError> {
         let mappings = crate::hostport::mappings(&self.pod);
-        self.agent.host_ports.open(&self.uid, &mappings, ip).map_err(|e| e.to_string())
+        Ok(self.agent.host_ports.open(&self.uid, &mappings, ip)?)
     }
 
     /// Attempts that were running when the shim died have no exit record: give them one.
