@@ -790,7 +790,5 @@ pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &Fi
     if !labels.matches(&meta::labels(obj)) {
         return Ok(false);
     }
-    fields
-        .matches(|f| kind.field_value(obj, f))
-        .map_err(|f| ApiError::BadRequest(format!("field label not supported: {f}")))
+    fields.matches(|f| kind.field_value(obj, f)).map_err(|e| ApiError::BadRequest(e.to_string()))
 }

@@ -15,12 +15,13 @@ use parse_dockerfile::{Instruction, Source};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use skiff_image::layer::{import_layer, new_config};
+use skiff_image::registry::RegistryError;
 use skiff_image::{Digest, Image, ImageStore, Reference};
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Path, PathBuf, StripPrefixError};
 
 pub struct BuildOptions {
     pub context: PathBuf,
@@ -32,7 +33,35 @@ pub struct BuildOptions {
 }
 
 /// Finds a FROM image the store does not have (the CLI pulls it).
-pub type Fetch<'a> = &'a dyn Fn(&Reference) -> Result<Image, String>;
+pub type Fetch<'a> = &'a dyn Fn(&Reference) -> Result<Image, RegistryError>;
+
+/// Why a COPY/ADD layer, or the stage view it copies from, could not be made. The step puts its
+/// own text in front, so these say only what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A source that vanished or cannot be read between resolving and copying it.
+    #[error("{path}: {source}")]
+    Source {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Walk(#[from] walkdir::Error),
+    #[error(transparent)]
+    Prefix(#[from] StripPrefixError),
+    /// The overlay of a `COPY --from` stage's layers.
+    #[error("mounting the stage's filesystem: {0}")]
+    Mount(#[source] nix::errno::Errno),
+    /// ADD's archive no longer reads as a tar when it is extracted.
+    #[error("{path}: not a tar archive")]
+    NotArchive { path: PathBuf },
+    /// An ADD archive entry that would land outside the destination (`../`).
+    #[error("{archive}: entry {entry} leaves the destination")]
+    EntryEscapes { archive: PathBuf, entry: String },
+}
 
 fn err(step: &str, message: impl ToString) -> BuildError {
     BuildError::Parse(format!("{step}: {}", message.to_string()))
@@ -135,12 +164,12 @@ struct RootView {
 }
 
 impl RootView {
-    fn new(dirs: &[PathBuf], scratch_dir: &Path) -> Result<Self, String> {
+    fn new(dirs: &[PathBuf], scratch_dir: &Path) -> Result<Self, LayerError> {
         match dirs {
             [] => Ok(RootView { path: scratch_dir.to_path_buf(), _mount: None }),
             [one] => Ok(RootView { path: one.clone(), _mount: None }),
             many => {
-                let mnt = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let mnt = tempfile::tempdir()?;
                 let lower: Vec<String> = many.iter().rev().map(|p| p.display().to_string()).collect();
                 let opts = format!("lowerdir={}", lower.join(":"));
                 nix::mount::mount(
@@ -150,7 +179,7 @@ impl RootView {
                     nix::mount::MsFlags::MS_RDONLY,
                     Some(opts.as_str()),
                 )
-                .map_err(|e| format!("mounting the stage's filesystem: {e}"))?;
+                .map_err(LayerError::Mount)?;
                 Ok(RootView { path: mnt.path().to_path_buf(), _mount: Some(mnt) })
             }
         }
@@ -240,29 +269,29 @@ fn tar_reader(path: &Path) -> Option<Box<dyn Read>> {
 }
 
 /// Content fingerprint of the sources, for the cache key.
-fn fingerprint(srcs: &[Src], ignore: &Ignore) -> Result<String, String> {
+fn fingerprint(srcs: &[Src], ignore: &Ignore) -> Result<String, LayerError> {
     let mut h = Sha256::new();
     for s in srcs {
         for entry in walkdir::WalkDir::new(&s.path).sort_by_file_name() {
-            let entry = entry.map_err(|e| e.to_string())?;
+            let entry = entry?;
             if excluded(s, entry.path(), ignore) {
                 continue;
             }
-            let md = entry.path().symlink_metadata().map_err(|e| e.to_string())?;
+            let md = entry.path().symlink_metadata()?;
             h.update(entry.path().to_string_lossy().as_bytes());
             h.update(format!(" {:o} {} {} {}", md.mode(), md.uid(), md.gid(), md.len()).as_bytes());
             if md.is_file() {
-                let mut f = fs::File::open(entry.path()).map_err(|e| e.to_string())?;
+                let mut f = fs::File::open(entry.path())?;
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
-                    let n = f.read(&mut buf).map_err(|e| e.to_string())?;
+                    let n = f.read(&mut buf)?;
                     if n == 0 {
                         break;
                     }
                     h.update(&buf[..n]);
                 }
             } else if md.file_type().is_symlink() {
-                h.update(fs::read_link(entry.path()).map_err(|e| e.to_string())?.to_string_lossy().as_bytes());
+                h.update(fs::read_link(entry.path())?.to_string_lossy().as_bytes());
             }
         }
     }
@@ -349,28 +378,28 @@ impl<W: Write> LayerWriter<W> {
     }
 
     /// Re-emit a local tar archive's entries under `dest` (ADD's auto-extraction).
-    fn add_archive(&mut self, archive: &Path, dest: &Path, base: &[PathBuf]) -> Result<(), String> {
-        let reader = tar_reader(archive).ok_or_else(|| format!("{}: not a tar archive", archive.display()))?;
+    fn add_archive(&mut self, archive: &Path, dest: &Path, base: &[PathBuf]) -> Result<(), LayerError> {
+        let reader = tar_reader(archive).ok_or_else(|| LayerError::NotArchive { path: archive.to_path_buf() })?;
         let mut ar = tar::Archive::new(reader);
-        for entry in ar.entries().map_err(|e| e.to_string())? {
-            let mut e = entry.map_err(|e| e.to_string())?;
-            let path = e.path().map_err(|e| e.to_string())?.to_string_lossy().into_owned();
+        for entry in ar.entries()? {
+            let mut e = entry?;
+            let path = e.path()?.to_string_lossy().into_owned();
             if crate::context::escapes(path.trim_start_matches('/')) {
-                return Err(format!("{}: entry {path} leaves the destination", archive.display()));
+                return Err(LayerError::EntryEscapes { archive: archive.to_path_buf(), entry: path });
             }
             let rel = dest.join(clean(&path));
-            self.parents(&rel, base).map_err(|e| e.to_string())?;
+            self.parents(&rel, base)?;
             let mut h = e.header().clone();
             let mut data = Vec::new();
-            e.read_to_end(&mut data).map_err(|e| e.to_string())?;
+            e.read_to_end(&mut data)?;
             if h.entry_type().is_hard_link() {
-                let link = e.link_name().map_err(|e| e.to_string())?.unwrap_or_default().to_string_lossy().into_owned();
-                self.tar.append_link(&mut h, &rel, dest.join(clean(&link))).map_err(|e| e.to_string())?;
+                let link = e.link_name()?.unwrap_or_default().to_string_lossy().into_owned();
+                self.tar.append_link(&mut h, &rel, dest.join(clean(&link)))?;
             } else if h.entry_type().is_symlink() {
-                let link = e.link_name().map_err(|e| e.to_string())?.unwrap_or_default().into_owned();
-                self.tar.append_link(&mut h, &rel, link).map_err(|e| e.to_string())?;
+                let link = e.link_name()?.unwrap_or_default().into_owned();
+                self.tar.append_link(&mut h, &rel, link)?;
             } else {
-                self.tar.append_data(&mut h, &rel, &data[..]).map_err(|e| e.to_string())?;
+                self.tar.append_data(&mut h, &rel, &data[..])?;
             }
         }
         Ok(())
@@ -385,7 +414,7 @@ fn write_layer(
     workdir: &str,
     base_dirs: &[PathBuf],
     ignore: &Ignore,
-) -> Result<(), String> {
+) -> Result<(), LayerError> {
     let dest_abs = if spec.dest.starts_with('/') {
         spec.dest.clone()
     } else {
@@ -396,24 +425,24 @@ fn write_layer(
     let mut w = LayerWriter { tar: tar::Builder::new(out), written_dirs: vec![] };
     w.tar.follow_symlinks(false);
     for s in srcs {
-        let md = fs::metadata(&s.path).map_err(|e| format!("{}: {e}", s.path.display()))?;
+        let md = fs::metadata(&s.path).map_err(|source| LayerError::Source { path: s.path.clone(), source })?;
         if md.is_dir() {
             for entry in walkdir::WalkDir::new(&s.path).min_depth(1).sort_by_file_name() {
-                let entry = entry.map_err(|e| e.to_string())?;
+                let entry = entry?;
                 if excluded(s, entry.path(), ignore) {
                     continue;
                 }
-                let rel = entry.path().strip_prefix(&s.path).map_err(|e| e.to_string())?;
-                w.add_path(entry.path(), &dest.join(rel), spec, s.keep_owner, base_dirs).map_err(|e| e.to_string())?;
+                let rel = entry.path().strip_prefix(&s.path)?;
+                w.add_path(entry.path(), &dest.join(rel), spec, s.keep_owner, base_dirs)?;
             }
         } else if spec.extract && tar_reader(&s.path).is_some() {
             w.add_archive(&s.path, &dest, base_dirs)?;
         } else {
             let target = if dest_is_dir { dest.join(s.path.file_name().unwrap_or_default()) } else { dest.clone() };
-            w.add_path(&s.path, &target, spec, s.keep_owner, base_dirs).map_err(|e| e.to_string())?;
+            w.add_path(&s.path, &target, spec, s.keep_owner, base_dirs)?;
         }
     }
-    w.tar.into_inner().map_err(|e| e.to_string())?.flush().map_err(|e| e.to_string())
+    Ok(w.tar.into_inner()?.flush()?)
 }
 
 /// Run the Dockerfile; `log` receives one line per step.

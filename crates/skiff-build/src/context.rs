@@ -2,7 +2,42 @@
 //! and source-path resolution for COPY/ADD (globs, and no way out of the context).
 
 use globset::{Glob, GlobBuilder, GlobMatcher};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path, PathBuf, StripPrefixError};
+
+/// Why `.dockerignore` could not be read or a COPY/ADD source not resolved; the messages name
+/// the pattern or argument, since that is what the user has to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// A `.dockerignore` pattern that is not a valid glob.
+    #[error("{pattern:?}: {source}")]
+    IgnorePattern {
+        pattern: String,
+        #[source]
+        source: globset::Error,
+    },
+    /// A source with `..` that climbs above the context root.
+    #[error("{arg}: forbidden path outside the build context")]
+    Outside { arg: String },
+    #[error("{arg}: not found")]
+    NotFound { arg: String },
+    #[error("{arg}: excluded by .dockerignore")]
+    Ignored { arg: String },
+    /// A source glob that does not parse.
+    #[error("{arg}: {source}")]
+    SourcePattern {
+        arg: String,
+        #[source]
+        source: globset::Error,
+    },
+    /// A glob that matched nothing (or only ignored files).
+    #[error("{arg}: no source files were specified")]
+    NoMatch { arg: String },
+    /// Walking the root for a glob's matches failed.
+    #[error(transparent)]
+    Walk(#[from] walkdir::Error),
+    #[error(transparent)]
+    Prefix(#[from] StripPrefixError),
+}
 
 /// `.dockerignore` rules: the last matching pattern wins; `!` re-includes.
 #[derive(Default)]
@@ -10,16 +45,16 @@ pub struct Ignore {
     rules: Vec<(GlobMatcher, Option<GlobMatcher>, bool)>,
 }
 
-fn glob(pattern: &str) -> Result<GlobMatcher, String> {
+fn glob(pattern: &str) -> Result<GlobMatcher, ContextError> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .build()
         .map(|g| g.compile_matcher())
-        .map_err(|e| format!("{pattern:?}: {e}"))
+        .map_err(|source| ContextError::IgnorePattern { pattern: pattern.to_string(), source })
 }
 
 impl Ignore {
-    pub fn load(context: &Path) -> Result<Self, String> {
+    pub fn load(context: &Path) -> Result<Self, ContextError> {
         let text = match std::fs::read_to_string(context.join(".dockerignore")) {
             Ok(t) => t,
             Err(_) => return Ok(Ignore::default()),
@@ -90,9 +125,9 @@ pub fn escapes(p: &str) -> bool {
 }
 
 /// The sources a COPY/ADD argument names under `root`: a path, or a glob over what is there.
-pub fn resolve_sources(root: &Path, arg: &str, ignore: &Ignore) -> Result<Vec<PathBuf>, String> {
+pub fn resolve_sources(root: &Path, arg: &str, ignore: &Ignore) -> Result<Vec<PathBuf>, ContextError> {
     if escapes(arg.trim_start_matches('/')) {
-        return Err(format!("{arg}: forbidden path outside the build context"));
+        return Err(ContextError::Outside { arg: arg.to_string() });
     }
     let rel = clean(arg.trim_start_matches('/'));
     let has_glob = arg.contains(['*', '?', '[']);
@@ -102,24 +137,26 @@ pub fn resolve_sources(root: &Path, arg: &str, ignore: &Ignore) -> Result<Vec<Pa
             return Ok(vec![root.to_path_buf()]);
         }
         if !full.exists() && std::fs::symlink_metadata(&full).is_err() {
-            return Err(format!("{arg}: not found"));
+            return Err(ContextError::NotFound { arg: arg.to_string() });
         }
         if ignore.is_ignored(&rel) {
-            return Err(format!("{arg}: excluded by .dockerignore"));
+            return Err(ContextError::Ignored { arg: arg.to_string() });
         }
         return Ok(vec![full]);
     }
-    let matcher = Glob::new(&rel.to_string_lossy()).map_err(|e| format!("{arg}: {e}"))?.compile_matcher();
+    let matcher = Glob::new(&rel.to_string_lossy())
+        .map_err(|source| ContextError::SourcePattern { arg: arg.to_string(), source })?
+        .compile_matcher();
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let rel = entry.path().strip_prefix(root).map_err(|e| e.to_string())?;
+        let entry = entry?;
+        let rel = entry.path().strip_prefix(root)?;
         if matcher.is_match(rel) && !ignore.is_ignored(rel) {
             out.push(entry.path().to_path_buf());
         }
     }
     if out.is_empty() {
-        return Err(format!("{arg}: no source files were specified"));
+        return Err(ContextError::NoMatch { arg: arg.to_string() });
     }
     Ok(out)
 }
@@ -143,6 +180,14 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_dockerignore_pattern_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(".dockerignore"), "a[\n").expect("write");
+        let e = Ignore::load(dir.path()).err().expect("bad pattern");
+        assert!(e.to_string().starts_with(r#""a[/**": "#), "{e}");
+    }
+
+    #[test]
     fn sources_resolve_inside_the_context() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a.jar"), "a").expect("write");
@@ -150,12 +195,11 @@ mod tests {
         std::fs::write(dir.path().join("c.txt"), "c").expect("write");
         let ig = Ignore::default();
         assert_eq!(resolve_sources(dir.path(), "*.jar", &ig).expect("glob").len(), 2);
-        assert!(
-            resolve_sources(dir.path(), "../etc/passwd", &ig)
-                .expect_err("escape")
-                .contains("outside the build context")
+        assert_eq!(
+            resolve_sources(dir.path(), "../etc/passwd", &ig).expect_err("escape").to_string(),
+            "../etc/passwd: forbidden path outside the build context"
         );
-        assert!(resolve_sources(dir.path(), "missing", &ig).expect_err("missing").contains("not found"));
+        assert_eq!(resolve_sources(dir.path(), "missing", &ig).expect_err("missing").to_string(), "missing: not found");
         assert_eq!(resolve_sources(dir.path(), "./c.txt", &ig).expect("file"), vec![dir.path().join("c.txt")]);
     }
 }

@@ -3,7 +3,15 @@
 
 use std::collections::HashMap;
 
-pub fn expand(s: &str, vars: &HashMap<String, String>) -> Result<String, String> {
+/// Why an instruction's text could not be substituted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    /// A `${` with no closing brace: the whole text is quoted, as Docker does.
+    #[error("missing '}}' in {0:?}")]
+    Unclosed(String),
+}
+
+pub fn expand(s: &str, vars: &HashMap<String, String>) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -20,7 +28,7 @@ pub fn expand(s: &str, vars: &HashMap<String, String>) -> Result<String, String>
                         match chars.next() {
                             Some('}') => break,
                             Some(x) => body.push(x),
-                            None => return Err(format!("missing '}}' in {s:?}")),
+                            None => return Err(ExpandError::Unclosed(s.to_string())),
                         }
                     }
                     let (name, op) = match body.find(":-").or_else(|| body.find(":+")) {
@@ -70,6 +78,7 @@ mod tests {
         assert_eq!(expand("${B:-def} ${A:-def} ${E:-empty}", &vars).expect("ok"), "def 1 empty");
         assert_eq!(expand("${A:+set}${B:+unset}", &vars).expect("ok"), "set");
         assert_eq!(expand(r"\$A $ $1", &vars).expect("ok"), "$A $ $1");
-        assert!(expand("${A", &vars).is_err());
+        let e = expand("${A", &vars).expect_err("unclosed");
+        assert_eq!(e.to_string(), r#"missing '}' in "${A""#);
     }
 }

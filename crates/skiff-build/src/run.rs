@@ -24,7 +24,30 @@ pub struct RunStep {
 }
 
 /// Runs a step to completion and returns its exit code (the step's output goes to the user).
-pub type Runner<'a> = &'a dyn Fn(&RunStep) -> Result<i32, String>;
+pub type Runner<'a> = &'a dyn Fn(&RunStep) -> Result<i32, RunError>;
+
+/// Why a [`Runner`] got no exit code for a step. A command that fails is an exit code, not this.
+/// The variants follow handing a [`RunStep`] to a runtime process as JSON, as `skiff build` does.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+    /// The step could not be written where the runtime reads it.
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("starting the step: {0}")]
+    Start(#[source] io::Error),
+    /// The runtime exited without saying how the step ended.
+    #[error("the step ended without a result ({0})")]
+    NoResult(std::process::ExitStatus),
+    /// The runtime's own failure: it comes from another process, so only its message is left.
+    #[error("{0}")]
+    Runtime(String),
+}
 
 /// The upper directory of a step's overlay as an OCI layer (tar): overlayfs whiteouts (0/0
 /// character devices) become `.wh.` entries and opaque directories get `.wh..wh..opq`.

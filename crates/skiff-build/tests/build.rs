@@ -1,6 +1,8 @@
 //! The Dockerfile builder against a real store (root: layers are unpacked with ownership).
 
+use skiff_build::run::RunError;
 use skiff_build::{BuildOptions, build};
+use skiff_image::registry::RegistryError;
 use skiff_image::{Image, ImageStore, Reference};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,13 +26,14 @@ fn fixture() -> Fixture {
     Fixture { _dir: dir, store, context }
 }
 
-fn no_fetch(r: &Reference) -> Result<Image, String> {
-    Err(format!("{r} is not available offline"))
+/// Offline: no registry endpoint to try.
+fn no_fetch(r: &Reference) -> Result<Image, RegistryError> {
+    Err(RegistryError::Pull { reference: r.to_string(), attempts: Vec::new() })
 }
 
 /// RUN in a real container is tested end to end with the `skiff` binary (tests/node.rs).
-fn no_runtime(_: &skiff_build::RunStep) -> Result<i32, String> {
-    Err("no container runtime in this test".into())
+fn no_runtime(_: &skiff_build::RunStep) -> Result<i32, RunError> {
+    Err(RunError::Runtime("no container runtime in this test".into()))
 }
 
 fn run(
@@ -190,7 +193,7 @@ fn bad_dockerfiles_fail_clearly() {
         ("FROM base:1\nRUN echo hi\n", "RUN echo hi: no container runtime in this test"),
         ("FROM scratch\nRUN echo hi\n", "RUN needs a base image"),
         ("FROM base:1\nRUN --network=none echo hi\n", "not supported yet"),
-        ("FROM nothere:1\n", "not available offline"),
+        ("FROM nothere:1\n", "no registry endpoint to pull from"),
         ("FROM base:1\nCOPY --from=nostage /x /y\n", "nostage"),
         ("FROM base:1\nADD https://example.com/x /x\n", "needs network access"),
     ];

@@ -8,6 +8,9 @@ pub enum SelectorError {
     Label(String),
     #[error("invalid selector: '{0}'; can't understand '{1}'")]
     Field(String, String),
+    /// A field selector on a field the kind cannot select on (a 400, in the API server's words).
+    #[error("field label not supported: {0}")]
+    UnsupportedField(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,10 +144,10 @@ impl FieldSelector {
         self.0.iter().find(|(k, eq, _)| k == field && *eq).map(|(_, _, v)| v.as_str())
     }
 
-    /// Match using `get` to read a field; `Err(field)` names a field the kind cannot select on.
-    pub fn matches(&self, get: impl Fn(&str) -> Option<String>) -> Result<bool, String> {
+    /// Match using `get` to read a field; `get` returns `None` for a field the kind cannot select on.
+    pub fn matches(&self, get: impl Fn(&str) -> Option<String>) -> Result<bool, SelectorError> {
         for (k, eq, v) in &self.0 {
-            let actual = get(k).ok_or_else(|| k.clone())?;
+            let actual = get(k).ok_or_else(|| SelectorError::UnsupportedField(k.clone()))?;
             if (actual == *v) != *eq {
                 return Ok(false);
             }
@@ -193,7 +196,8 @@ mod tests {
         assert_eq!(f.matches(get), Ok(true));
         assert_eq!(f.required("metadata.name"), Some("web"));
         let bad = FieldSelector::parse("spec.foo=x").expect("parse");
-        assert_eq!(bad.matches(get), Err("spec.foo".to_string()));
+        assert_eq!(bad.matches(get), Err(SelectorError::UnsupportedField("spec.foo".to_string())));
+        assert_eq!(bad.matches(get).expect_err("unsupported").to_string(), "field label not supported: spec.foo");
         assert!(FieldSelector::parse("nonsense").is_err());
     }
 }

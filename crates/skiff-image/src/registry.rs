@@ -114,7 +114,7 @@ fn oci_ref(host: &str, r: &Reference) -> OciRef {
 }
 
 /// The manifest for linux/`arch` in an index document.
-fn pick_platform(index: &Value) -> Result<String, String> {
+fn pick_platform(index: &Value) -> Result<String, Failure> {
     let arch = crate::layer::platform_arch();
     index["manifests"]
         .as_array()
@@ -122,7 +122,7 @@ fn pick_platform(index: &Value) -> Result<String, String> {
         .flatten()
         .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch)
         .and_then(|m| m["digest"].as_str().map(String::from))
-        .ok_or_else(|| format!("no image for linux/{arch} in the index"))
+        .ok_or_else(|| Failure::Other(format!("no image for linux/{arch} in the index")))
 }
 
 fn media_type_of(doc: &Value) -> String {
@@ -180,7 +180,7 @@ async fn pull_from(
     }
     let mut doc: Value = serde_json::from_slice(&bytes).map_err(|e| other(format!("manifest is not JSON: {e}")))?;
     if matches!(media_type_of(&doc).as_str(), OCI_INDEX | DOCKER_LIST) {
-        let platform_digest = pick_platform(&doc).map_err(other)?;
+        let platform_digest = pick_platform(&doc).map_err(resolve)?;
         let by_digest = OciRef::with_digest(ep.host.clone(), reference.repository.clone(), platform_digest.clone());
         let (b, _) = client.pull_manifest_raw(&by_digest, &auth, &accepted).await.map_err(|e| resolve(ctx.oci(e)))?;
         bytes = b.to_vec();

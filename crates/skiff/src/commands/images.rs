@@ -1,6 +1,7 @@
 //! The image commands: images, tag, rmi, import, image inspect.
 
 use anyhow::{Context, bail};
+use skiff_build::run::RunError;
 use skiff_image::{ImageStore, Reference, report};
 use std::path::Path;
 
@@ -171,9 +172,7 @@ pub fn build(data_dir: &Path, args: BuildArgs<'_>) -> anyhow::Result<()> {
     let transport = transport(data_dir)?;
     let rt = runtime()?;
     let progress = super::progress::for_stderr();
-    let fetch = |r: &Reference| -> Result<skiff_image::Image, String> {
-        rt.block_on(skiff_image::registry::pull(&store, &transport, r, progress.as_ref())).map_err(|e| e.to_string())
-    };
+    let fetch = |r: &Reference| rt.block_on(skiff_image::registry::pull(&store, &transport, r, progress.as_ref()));
     let exe = std::env::current_exe().context("finding the skiff binary")?;
     let runner = |step: &skiff_build::RunStep| run_build_step(&exe, step);
     let started = std::time::Instant::now();
@@ -200,24 +199,24 @@ pub fn prune(data_dir: &Path) -> anyhow::Result<()> {
 
 /// Run one RUN step in a process of its own (`skiff build-step`), with the build's terminal as
 /// the step's output; its exit code comes back through `result.json` in the step's directory.
-fn run_build_step(exe: &Path, step: &skiff_build::RunStep) -> Result<i32, String> {
+fn run_build_step(exe: &Path, step: &skiff_build::RunStep) -> Result<i32, RunError> {
     let file = step.dir.join("step.json");
-    let json = serde_json::to_vec(step).map_err(|e| e.to_string())?;
-    std::fs::write(&file, json).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    let json = serde_json::to_vec(step)?;
+    std::fs::write(&file, json).map_err(|source| RunError::Write { path: file.clone(), source })?;
     let status = std::process::Command::new(exe)
         .arg("build-step")
         .arg(&file)
         .stdin(std::process::Stdio::null())
         .status()
-        .map_err(|e| format!("starting the step: {e}"))?;
+        .map_err(RunError::Start)?;
     let result: serde_json::Value = std::fs::read(step.dir.join("result.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| format!("the step ended without a result ({status})"))?;
+        .ok_or(RunError::NoResult(status))?;
     match (result["exitCode"].as_i64(), result["error"].as_str()) {
         (Some(code), _) => Ok(code as i32),
-        (None, Some(e)) => Err(e.to_string()),
-        _ => Err(format!("the step ended without a result ({status})")),
+        (None, Some(e)) => Err(RunError::Runtime(e.to_string())),
+        _ => Err(RunError::NoResult(status)),
     }
 }
 
