@@ -84,14 +84,28 @@ pub struct RunningServer {
     pub pki: Pki,
     pub kubeconfig_path: PathBuf,
     shutdown: signal::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    /// The accept loop; `None` once it has ended.
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stop accepting, end watches, and wait for open connections to finish (bounded).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+    }
+
+    /// Wait until the server stops on its own, which only a bug does (a supervisor's cue).
+    pub async fn stopped(&mut self) {
+        match &mut self.task {
+            Some(task) => {
+                let _ = task.await;
+                self.task = None;
+            }
+            None => std::future::pending().await,
+        }
     }
 }
 
@@ -125,7 +139,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let router = router(state, inflight);
     let task = tokio::spawn(serve::serve(listener, acceptor, router, config.limits, rx));
     tracing::info!(%addr, "API server listening");
-    Ok(RunningServer { addr, pki, kubeconfig_path, shutdown: tx, task })
+    Ok(RunningServer { addr, pki, kubeconfig_path, shutdown: tx, task: Some(task) })
 }
 
 fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>) -> Router {

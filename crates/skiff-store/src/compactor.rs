@@ -6,9 +6,9 @@ use crate::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Compact `store` every `interval` until the task is aborted.
-pub fn spawn_compactor(store: Arc<dyn Store>, interval: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// Compact `store` every `interval`, for as long as the future is polled (it never ends).
+pub async fn run_compactor(store: Arc<dyn Store>, interval: Duration) {
+    {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         let mut previous = None;
         loop {
@@ -20,5 +20,5 @@ pub fn spawn_compactor(store: Arc<dyn Store>, interval: Duration) -> tokio::task
             }
             previous = store.current_revision().await.ok();
         }
-    })
+    }
 }

@@ -19,7 +19,7 @@ use futures::stream::BoxStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use compactor::spawn_compactor;
+pub use compactor::run_compactor;
 pub use hub::WatchHub;
 pub use memory::MemoryStore;
 pub use redb_store::{RedbConfig, RedbStore};

@@ -2,6 +2,7 @@
 
 mod alloc;
 mod commands;
+mod supervisor;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -295,14 +296,19 @@ fn server(
             }
             StoreKind::Memory => Arc::new(skiff_store::MemoryStore::new()),
         };
+        let mut supervisor = supervisor::Supervisor::default();
         if !limits.compaction_interval.is_zero() {
-            skiff_store::spawn_compactor(store.clone(), limits.compaction_interval);
+            let (store, interval) = (store.clone(), limits.compaction_interval);
+            supervisor.spawn("the store compactor", async move {
+                skiff_store::run_compactor(store, interval).await;
+                Ok(())
+            });
         }
         let nodes = node.as_ref().map(|n| {
             let local = commands::node::LocalNode { node_name: n.node_name(), pods_root: data_dir.join("pods") };
             (n.node_name(), Arc::new(local) as Arc<dyn skiff_apiserver::nodes::NodeLink>)
         });
-        let running = skiff_apiserver::start(skiff_apiserver::Config {
+        let mut running = skiff_apiserver::start(skiff_apiserver::Config {
             data_dir: data_dir.clone(),
             listen,
             store,
@@ -311,18 +317,22 @@ fn server(
             nodes,
         })
         .await?;
-        let mut tasks = None;
         if let Some(node) = node {
             let client = commands::node::client(&running.kubeconfig_path).await?;
-            tasks = Some(commands::node::start(&data_dir, &node, client, true, Default::default()).await?);
+            commands::node::start(&mut supervisor, &data_dir, &node, client, true, Default::default()).await?;
         }
         tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");
-        commands::wait_for_signal().await?;
+        // Until a signal, or until the API server or another component stops by itself.
+        let outcome = supervisor
+            .run_until(async {
+                tokio::select! {
+                    signal = commands::wait_for_signal() => signal,
+                    () = running.stopped() => Err(anyhow::anyhow!("the API server stopped")),
+                }
+            })
+            .await;
         tracing::info!("shutting down (pods keep running)");
-        if let Some(t) = tasks {
-            t.stop();
-        }
         running.shutdown().await;
-        Ok(())
+        outcome
     })
 }

@@ -1,5 +1,6 @@
 //! The node side of `skiff server`, `skiff agent` and the per-pod `skiff shim`.
 
+use crate::supervisor::Supervisor;
 use anyhow::Context;
 use skiff_node::ipam::Subnet;
 use std::net::SocketAddr;
@@ -59,26 +60,16 @@ impl NodeArgs {
     }
 }
 
-/// The node agent's and scheduler's tasks (stopped before the API server goes; the pods stay).
-pub struct NodeTasks(Vec<tokio::task::JoinHandle<()>>);
-
-impl NodeTasks {
-    pub fn stop(self) {
-        for t in self.0 {
-            t.abort();
-        }
-    }
-}
-
-/// Start the node agent and the scheduler on `client`, in the background; `annotations` go on
-/// the Node (a remote agent's endpoint).
+/// Start the node agent and the scheduler on `client` under `supervisor` (they stop before the
+/// API server goes; the pods stay); `annotations` go on the Node (a remote agent's endpoint).
 pub async fn start(
+    supervisor: &mut Supervisor,
     data_dir: &Path,
     args: &NodeArgs,
     client: kube::Client,
     scheduler: bool,
     annotations: std::collections::BTreeMap<String, String>,
-) -> anyhow::Result<NodeTasks> {
+) -> anyhow::Result<()> {
     let config = skiff_node::agent::AgentConfig {
         node_name: args.node_name(),
         data_dir: data_dir.to_path_buf(),
@@ -96,15 +87,14 @@ pub async fn start(
         seccomp: skiff_node::seccomp::NodeSeccomp::new(data_dir, args.seccomp_default),
     };
     let agent = skiff_node::agent::Agent::new(config)?;
-    let mut tasks = vec![tokio::spawn(async move {
-        if let Err(e) = skiff_node::agent::run(agent).await {
-            tracing::error!(error = %e, "the node agent stopped");
-        }
-    })];
+    supervisor.spawn("the node agent", async move { Ok(skiff_node::agent::run(agent).await?) });
     if scheduler {
-        tasks.push(tokio::spawn(skiff_node::scheduler::run(client)));
+        supervisor.spawn("the scheduler", async move {
+            skiff_node::scheduler::run(client).await;
+            Ok(())
+        });
     }
-    Ok(NodeTasks(tasks))
+    Ok(())
 }
 
 /// The per-pod shim: `skiff-shim` beside this binary (a fraction of the memory per pod), or this
@@ -143,16 +133,18 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, endpoint: SocketAddr, args:
             endpoint.to_string()
         };
         let local = std::sync::Arc::new(LocalNode { node_name: args.node_name(), pods_root: data_dir.join("pods") });
-        let server = tokio::spawn(super::node_endpoint::serve(listener, tls.acceptor, local));
+        let mut supervisor = Supervisor::default();
+        supervisor.spawn("the node endpoint", async move {
+            super::node_endpoint::serve(listener, tls.acceptor, local).await;
+            Ok(())
+        });
         let annotations = [
             (skiff_apiserver::nodes::remote::ENDPOINT_ANNOTATION.to_string(), published),
             (skiff_apiserver::nodes::remote::FINGERPRINT_ANNOTATION.to_string(), tls.fingerprint),
         ];
-        let tasks = start(&data_dir, &args, kube::Client::try_from(config)?, false, annotations.into()).await?;
-        super::wait_for_signal().await?;
-        tasks.stop();
-        server.abort();
-        Ok(())
+        let client = kube::Client::try_from(config)?;
+        start(&mut supervisor, &data_dir, &args, client, false, annotations.into()).await?;
+        supervisor.run_until(super::wait_for_signal()).await
     })
 }
 
