@@ -13,6 +13,9 @@ pub enum BuildError {
     NotAllowed { instruction: String, why: String },
     #[error(transparent)]
     Store(#[from] skiff_image::StoreError),
+    /// An ENV or LABEL line whose words do not parse.
+    #[error(transparent)]
+    Words(#[from] words::WordsError),
 }
 
 fn shell_form(cmd: &str) -> Vec<String> {
@@ -29,7 +32,6 @@ fn command(c: &Command<'_>) -> Result<Vec<String>, BuildError> {
 
 /// Apply one parsed instruction; returns false for instructions that are not config changes.
 pub fn apply_instruction(config: &mut Config, ins: &Instruction<'_>) -> Result<bool, BuildError> {
-    let parse = BuildError::Parse;
     match ins {
         Instruction::Cmd(c) => {
             config.set_cmd(Some(command(&c.arguments)?));
@@ -41,7 +43,7 @@ pub fn apply_instruction(config: &mut Config, ins: &Instruction<'_>) -> Result<b
         }
         Instruction::Env(e) => {
             let mut env: Vec<String> = config.env().clone().unwrap_or_default();
-            for (k, v) in words::pairs(&e.arguments.value, "ENV").map_err(parse)? {
+            for (k, v) in words::pairs(&e.arguments.value, "ENV")? {
                 env.retain(|x| x.split_once('=').map(|(n, _)| n) != Some(k.as_str()));
                 env.push(format!("{k}={v}"));
             }
@@ -49,7 +51,7 @@ pub fn apply_instruction(config: &mut Config, ins: &Instruction<'_>) -> Result<b
         }
         Instruction::Label(l) => {
             let mut labels: HashMap<String, String> = config.labels().clone().unwrap_or_default();
-            labels.extend(words::pairs(&l.arguments.value, "LABEL").map_err(parse)?);
+            labels.extend(words::pairs(&l.arguments.value, "LABEL")?);
             config.set_labels(Some(labels));
         }
         Instruction::Expose(e) => {

@@ -55,10 +55,24 @@ pub fn apply(kind: &str, patch_type: PatchType, current: &Value, patch: &Value) 
             let (Value::Object(cur), Value::Object(p)) = (current, patch) else {
                 return Err(ApiError::BadRequest("strategic merge patch must be a JSON object".into()));
             };
-            merge_map(cur, p, "").map(Value::Object).map_err(ApiError::BadRequest)
+            merge_map(cur, p, "").map(Value::Object).map_err(|e| ApiError::BadRequest(e.to_string()))
         }
         PatchType::Apply => Err(ApiError::Internal("apply patches are handled by server-side apply".into())),
     }
+}
+
+/// Why a strategic merge patch does not apply to the object: a 400, in the API server's words.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum StrategicError {
+    /// A `$patch` other than `replace`, `delete` or `merge`.
+    #[error("Unknown patch type: {0}")]
+    UnknownDirective(String),
+    /// An element of a list merged by key that is not an object.
+    #[error("{path}: list element is not an object")]
+    NotAnObject { path: String },
+    /// An element of a list merged by key that lacks the key.
+    #[error("map: {element} does not contain declared merge key: {key}")]
+    MissingMergeKey { element: Value, key: &'static str },
 }
 
 const DIRECTIVE: &str = "$patch";
@@ -89,7 +103,7 @@ fn merge_map(
     original: &Map<String, Value>,
     patch: &Map<String, Value>,
     path: &str,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, StrategicError> {
     match patch.get(DIRECTIVE).and_then(Value::as_str) {
         Some("replace") => {
             return match strip(&Value::Object(patch.clone())) {
@@ -99,7 +113,7 @@ fn merge_map(
         }
         Some("delete") => return Ok(Map::new()),
         Some("merge") | None => {}
-        Some(other) => return Err(format!("Unknown patch type: {other}")),
+        Some(other) => return Err(StrategicError::UnknownDirective(other.to_string())),
     }
     let mut result = original.clone();
     for (k, v) in patch {
@@ -165,7 +179,7 @@ fn key_of<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.as_object().and_then(|m| m.get(key))
 }
 
-fn merge_list(original: &[Value], patch: &[Value], path: &str) -> Result<Vec<Value>, String> {
+fn merge_list(original: &[Value], patch: &[Value], path: &str) -> Result<Vec<Value>, StrategicError> {
     match schema::merge_strategy(path) {
         MergeStrategy::Replace => Ok(patch.iter().filter_map(strip).collect()),
         MergeStrategy::MergePrimitives => {
@@ -185,10 +199,10 @@ fn merge_list(original: &[Value], patch: &[Value], path: &str) -> Result<Vec<Val
             let mut out = original.to_vec();
             for p in patch {
                 let Some(pm) = p.as_object() else {
-                    return Err(format!("{path}: list element is not an object"));
+                    return Err(StrategicError::NotAnObject { path: path.to_string() });
                 };
                 let Some(kv) = pm.get(key) else {
-                    return Err(format!("map: {p} does not contain declared merge key: {key}"));
+                    return Err(StrategicError::MissingMergeKey { element: p.clone(), key });
                 };
                 let pos = out.iter().position(|o| key_of(o, key) == Some(kv));
                 match (pm.get(DIRECTIVE).and_then(Value::as_str), pos) {
@@ -301,7 +315,18 @@ mod tests {
             &json!({"spec": {"containers": []}}),
             &json!({"spec": {"containers": [{"image": "x"}]}}),
         );
-        assert!(matches!(err, Err(ApiError::BadRequest(_))));
+        assert_eq!(
+            err,
+            Err(ApiError::BadRequest(r#"map: {"image":"x"} does not contain declared merge key: name"#.into()))
+        );
+    }
+
+    #[test]
+    fn strategic_errors_keep_their_wording() {
+        let cur = json!({"spec": {"containers": []}});
+        let bad = |p: Value| apply("Pod", PatchType::Strategic, &cur, &p).expect_err("rejected").to_string();
+        assert_eq!(bad(json!({"spec": {"$patch": "nope"}})), "Unknown patch type: nope");
+        assert_eq!(bad(json!({"spec": {"containers": ["x"]}})), "spec.containers: list element is not an object");
     }
 
     #[test]

@@ -15,27 +15,48 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
 
+/// Why a session could not be joined; the API server answers the client with this text.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("reaching the pod: {0}")]
+    Reach(#[source] std::io::Error),
+    #[error("asking the pod: {0}")]
+    Ask(#[source] std::io::Error),
+    #[error("the pod's answer: {0}")]
+    Answer(#[source] serde_json::Error),
+    /// The shim's reply refused: only its text crosses the control socket.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Encode(serde_json::Error),
+    /// The blocking request task did not finish.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+    /// Making the connection or the stdin descriptor usable here.
+    #[error(transparent)]
+    Io(std::io::Error),
+}
+
 /// Attach to the running `container` of the pod in `dir`: its output from now on, its stdin if
 /// `stdin` (and the pod gave it one), its terminal's size if `tty`.
-pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Result<ExecChild, String> {
+pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Result<ExecChild, AttachError> {
     let socket = dir.socket();
     let request = Request::Attach { container: container.to_string(), stdin };
     let (conn, input) = tokio::task::spawn_blocking(move || {
-        let conn = std::os::unix::net::UnixStream::connect(&socket).map_err(|e| format!("reaching the pod: {e}"))?;
-        let mut line = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        let conn = std::os::unix::net::UnixStream::connect(&socket).map_err(AttachError::Reach)?;
+        let mut line = serde_json::to_vec(&request).map_err(AttachError::Encode)?;
         line.push(b'\n');
-        (&conn).write_all(&line).map_err(|e| format!("asking the pod: {e}"))?;
-        let (reply, input) = crate::fdpass::receive(&conn, 4096).map_err(|e| format!("asking the pod: {e}"))?;
-        let reply: Reply = serde_json::from_slice(&reply).map_err(|e| format!("the pod's answer: {e}"))?;
+        (&conn).write_all(&line).map_err(AttachError::Ask)?;
+        let (reply, input) = crate::fdpass::receive(&conn, 4096).map_err(AttachError::Ask)?;
+        let reply: Reply = serde_json::from_slice(&reply).map_err(AttachError::Answer)?;
         match reply.error {
-            Some(e) => Err(e),
+            Some(e) => Err(AttachError::Refused(e)),
             None => Ok((conn, input)),
         }
     })
-    .await
-    .map_err(|e| e.to_string())??;
-    conn.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let mut conn = tokio::net::UnixStream::from_std(conn).map_err(|e| e.to_string())?;
+    .await??;
+    conn.set_nonblocking(true).map_err(AttachError::Io)?;
+    let mut conn = tokio::net::UnixStream::from_std(conn).map_err(AttachError::Io)?;
     let (mut out_w, out_r) = tokio::io::duplex(64 * 1024);
     let (mut err_w, err_r) = tokio::io::duplex(64 * 1024);
     // Dropping the session (the client left) aborts the demultiplexer and so ends the
@@ -63,7 +84,7 @@ pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Re
     let (stdin, resize): (Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>, _) = match input {
         Some(fd) => {
             let file = std::fs::File::from(fd);
-            let resize_fd = file.try_clone().map_err(|e| e.to_string())?;
+            let resize_fd = file.try_clone().map_err(AttachError::Io)?;
             let resize = tty.then(|| crate::exec::resizer(resize_fd));
             (Some(Box::new(tokio::fs::File::from_std(file))), resize)
         }

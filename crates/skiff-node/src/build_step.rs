@@ -23,6 +23,8 @@ pub enum BuildStepError {
     Spec(#[from] crate::runtime_spec::SpecError),
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Overlay(#[from] crate::container::OverlayError),
 }
 
 fn prepare(what: &'static str) -> impl Fn(std::io::Error) -> BuildStepError {
@@ -41,7 +43,7 @@ pub fn run(
     for d in ["upper", "work", "rootfs"] {
         std::fs::create_dir_all(dir.join(d)).map_err(prepare("creating the step's directories"))?;
     }
-    crate::container::mount_overlay(layers, dir).map_err(BuildStepError::Prepare)?;
+    crate::container::mount_overlay(layers, dir)?;
     let rootfs = dir.join("rootfs");
     let result = run_mounted(&rootfs, dir, args, config);
     let _ = nix::mount::umount2(&rootfs, MntFlags::MNT_DETACH);

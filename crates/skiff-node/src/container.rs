@@ -20,15 +20,28 @@ pub enum PrepareError {
     /// The node failed (`CreateContainerError`).
     #[error("{0}")]
     Create(String),
+    /// The root filesystem could not be mounted (`CreateContainerError`).
+    #[error("mounting the root filesystem: {0}")]
+    Overlay(#[source] OverlayError),
 }
 
 impl PrepareError {
     pub fn reason(&self) -> WaitingReason {
         match self {
             PrepareError::Config(_) => WaitingReason::CreateContainerConfigError,
-            PrepareError::Create(_) => WaitingReason::CreateContainerError,
+            PrepareError::Create(_) | PrepareError::Overlay(_) => WaitingReason::CreateContainerError,
         }
     }
+}
+
+/// Why an overlay root filesystem could not be mounted. Its own type, not a [`PrepareError`]
+/// variant, because `skiff build`'s RUN steps mount one too and show this text unprefixed.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    #[error("the image has no layers")]
+    NoLayers,
+    #[error(transparent)]
+    Mount(nix::errno::Errno),
 }
 
 impl From<ProcessError> for PrepareError {
@@ -96,7 +109,7 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
     for d in ["rootfs", "upper", "work"] {
         std::fs::create_dir_all(base.join(d)).map_err(create("creating the container's directories"))?;
     }
-    mount_overlay(a.layers, &base).map_err(|e| PrepareError::Create(format!("mounting the root filesystem: {e}")))?;
+    mount_overlay(a.layers, &base).map_err(PrepareError::Overlay)?;
     let users = EtcFiles {
         passwd: std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default(),
         group: std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default(),
@@ -154,13 +167,13 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
 }
 
 /// Mount `base/rootfs` as an overlay of `layers` (bottom first) with `base/upper` and `base/work`.
-pub(crate) fn mount_overlay(layers: &[PathBuf], base: &Path) -> Result<(), String> {
+pub(crate) fn mount_overlay(layers: &[PathBuf], base: &Path) -> Result<(), OverlayError> {
     let target = base.join("rootfs");
     if is_mount_point(&target) {
         return Ok(());
     }
     if layers.is_empty() {
-        return Err("the image has no layers".into());
+        return Err(OverlayError::NoLayers);
     }
     let lower: Vec<String> = layers.iter().rev().map(|p| p.display().to_string()).collect();
     let data = format!(
@@ -170,7 +183,7 @@ pub(crate) fn mount_overlay(layers: &[PathBuf], base: &Path) -> Result<(), Strin
         base.join("work").display()
     );
     nix::mount::mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-        .map_err(|e| e.to_string())
+        .map_err(OverlayError::Mount)
 }
 
 fn is_mount_point(path: &Path) -> bool {
@@ -320,6 +333,14 @@ mod tests {
         let mounts = volume_mounts(&dir, &pod, &container).expect("mounts");
         assert_eq!(mounts[0].destination, "/data");
         assert!(mounts[0].source.is_dir());
+    }
+
+    #[test]
+    fn an_image_without_layers_cannot_be_mounted() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let e = PrepareError::Overlay(mount_overlay(&[], tmp.path()).expect_err("no layers"));
+        assert_eq!(e.to_string(), "mounting the root filesystem: the image has no layers");
+        assert_eq!(e.reason(), WaitingReason::CreateContainerError);
     }
 
     #[test]

@@ -17,6 +17,26 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+/// Why an exec session could not start; the API server answers the client with this text.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("creating the exec helper's lifeline: {0}")]
+    Lifeline(#[source] rustix::io::Errno),
+    #[error("passing the exec helper's lifeline: {0}")]
+    PassLifeline(#[source] command_fds::FdMappingCollision),
+    #[error("starting the exec helper: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("the exec helper has no pipes")]
+    NoPipes,
+    #[error("listening on {}: {source}", path.display())]
+    ConsoleSocket { path: std::path::PathBuf, source: std::io::Error },
+    /// Copying the terminal's master.
+    #[error(transparent)]
+    Io(std::io::Error),
+}
+
 /// A command running in a container.
 pub struct ExecChild {
     pub stdin: Option<Box<dyn AsyncWrite + Send + Unpin>>,
@@ -36,13 +56,13 @@ pub async fn spawn(
     command: &[String],
     stdin: bool,
     tty: bool,
-) -> Result<ExecChild, String> {
+) -> Result<ExecChild, ExecError> {
     let running = dir
         .attempts(container)
         .last()
         .copied()
         .filter(|a| dir.started(container, *a).is_some() && dir.exited(container, *a).is_none())
-        .ok_or_else(|| format!("container {container} is not running"))?;
+        .ok_or_else(|| ExecError::NotRunning(container.to_string()))?;
     let mut cmd = tokio::process::Command::new(runtime_exe);
     cmd.arg("container-exec")
         .arg("--state")
@@ -51,12 +71,11 @@ pub async fn spawn(
         .arg(crate::shim::container_id(container, running))
         .arg("--bundle")
         .arg(dir.attempt(container, running));
-    let (lifeline, lifeline_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| format!("creating the exec helper's lifeline: {e}"))?;
+    let (lifeline, lifeline_write) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(ExecError::Lifeline)?;
     use command_fds::{CommandFdExt, FdMapping};
     cmd.arg("--lifeline").arg(LIFELINE_FD.to_string());
-    cmd.fd_mappings(vec![FdMapping { parent_fd: lifeline, child_fd: LIFELINE_FD }])
-        .map_err(|e| format!("passing the exec helper's lifeline: {e}"))?;
+    cmd.fd_mappings(vec![FdMapping { parent_fd: lifeline, child_fd: LIFELINE_FD }]).map_err(ExecError::PassLifeline)?;
     if tty {
         return spawn_with_terminal(cmd, command, dir, lifeline_write).await;
     }
@@ -67,12 +86,11 @@ pub async fn spawn(
         .stdout(piped())
         .stderr(piped())
         .spawn()
-        .map_err(|e| format!("starting the exec helper: {e}"))?;
-    let missing = || "the exec helper has no pipes".to_string();
+        .map_err(ExecError::Spawn)?;
     Ok(ExecChild {
         stdin: child.stdin.take().map(|s| Box::new(s) as Box<dyn AsyncWrite + Send + Unpin>),
-        stdout: Box::new(child.stdout.take().ok_or_else(missing)?),
-        stderr: Box::new(child.stderr.take().ok_or_else(missing)?),
+        stdout: Box::new(child.stdout.take().ok_or(ExecError::NoPipes)?),
+        stderr: Box::new(child.stderr.take().ok_or(ExecError::NoPipes)?),
         exit: exit_code(child, lifeline_write),
         resize: None,
     })
@@ -99,12 +117,12 @@ async fn spawn_with_terminal(
     command: &[String],
     dir: &PodDir,
     lifeline: OwnedFd,
-) -> Result<ExecChild, String> {
+) -> Result<ExecChild, ExecError> {
     let n = CONSOLE_SOCKETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = dir.root().join(format!("exec-{n}.console"));
     let _ = std::fs::remove_file(&path);
-    let listener =
-        tokio::net::UnixListener::bind(&path).map_err(|e| format!("listening on {}: {e}", path.display()))?;
+    let listener = tokio::net::UnixListener::bind(&path)
+        .map_err(|source| ExecError::ConsoleSocket { path: path.clone(), source })?;
     let _remove = RemoveOnDrop(path.clone());
     let null = std::process::Stdio::null;
     let mut child = cmd
@@ -116,7 +134,7 @@ async fn spawn_with_terminal(
         .stdout(null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| format!("starting the exec helper: {e}"))?;
+        .map_err(ExecError::Spawn)?;
     // The helper's own messages (a command that cannot start) go to the user's terminal too.
     let helper_stderr: Box<dyn AsyncRead + Send + Unpin> = match child.stderr.take() {
         Some(e) => Box::new(e),
@@ -144,8 +162,8 @@ async fn spawn_with_terminal(
         });
     };
     let master = std::fs::File::from(master);
-    let resize_fd = master.try_clone().map_err(|e| e.to_string())?;
-    let writer = master.try_clone().map_err(|e| e.to_string())?;
+    let resize_fd = master.try_clone().map_err(ExecError::Io)?;
+    let writer = master.try_clone().map_err(ExecError::Io)?;
     Ok(ExecChild {
         stdin: Some(Box::new(tokio::fs::File::from_std(writer))),
         stdout: Box::new(tokio::fs::File::from_std(master)),

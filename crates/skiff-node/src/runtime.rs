@@ -6,14 +6,32 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+/// Why a container could not be started or removed. `container-start` reports it as text in the
+/// bundle's `start.json`, and `container-exec` on its stderr: that text is what users see.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("writing {path}: {message}")]
-    Bundle { path: String, message: String },
-    #[error("container {id}: {message}")]
-    Container { id: String, message: String },
+    #[error("usage: skiff container-start --id ID --bundle DIR --state DIR [--console-socket PATH]")]
+    Usage,
+    #[error("writing {}: {source}", path.display())]
+    BundleDir { path: PathBuf, source: std::io::Error },
+    #[error("writing {}: {source}", path.display())]
+    BundleConfig { path: PathBuf, source: oci_spec::OciSpecError },
+    /// Boxed: libcontainer's error is large, and every `Result` of this enum would carry its size.
+    #[error("container {id}: {source}")]
+    Container { id: String, source: Box<libcontainer::error::LibcontainerError> },
+    #[error("container {id}: started without a pid")]
+    NoPid { id: String },
+    /// The bundle's `config.json` (or the process written for an exec) could not be read or written.
+    #[error(transparent)]
+    Spec(#[from] oci_spec::OciSpecError),
+    /// Encoding the outcome or an exec's process.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Duplicating a standard stream, or writing a file of the bundle.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// Where a container's standard streams go.
@@ -36,12 +54,9 @@ pub fn start(
     stdio: Stdio,
 ) -> Result<nix::unistd::Pid, RuntimeError> {
     let config = bundle.join("config.json");
-    std::fs::create_dir_all(bundle)
-        .map_err(|e| RuntimeError::Bundle { path: bundle.display().to_string(), message: e.to_string() })?;
-    spec.save(&config)
-        .map_err(|e| RuntimeError::Bundle { path: config.display().to_string(), message: e.to_string() })?;
-    let fail =
-        |e: libcontainer::error::LibcontainerError| RuntimeError::Container { id: id.into(), message: e.to_string() };
+    std::fs::create_dir_all(bundle).map_err(|source| RuntimeError::BundleDir { path: bundle.to_path_buf(), source })?;
+    spec.save(&config).map_err(|source| RuntimeError::BundleConfig { path: config.clone(), source })?;
+    let fail = |e| RuntimeError::Container { id: id.into(), source: Box::new(e) };
     let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(state_root)
         .map_err(fail)?
@@ -54,10 +69,7 @@ pub fn start(
     let mut container = builder.as_init(bundle).with_systemd(false).with_detach(true).build().map_err(fail)?;
     container.start().map_err(fail)?;
     // libcontainer has its own nix version: hand the pid over as a number.
-    container
-        .pid()
-        .map(|p| nix::unistd::Pid::from_raw(p.as_raw()))
-        .ok_or_else(|| RuntimeError::Container { id: id.into(), message: "started without a pid".into() })
+    container.pid().map(|p| nix::unistd::Pid::from_raw(p.as_raw())).ok_or_else(|| RuntimeError::NoPid { id: id.into() })
 }
 
 /// How `container-start` ended, in `BUNDLE/start.json`.
@@ -75,8 +87,7 @@ pub struct StartResult {
 /// `DIR/start.json`, and return (the process then exits; the container's init goes to the
 /// shim, the nearest subreaper). Short-lived on purpose: libcontainer's code, heap and working
 /// directory changes stay out of the long-lived shim.
-pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
-    const USAGE: &str = "usage: skiff container-start --id ID --bundle DIR --state DIR [--console-socket PATH]";
+pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), RuntimeError> {
     let (mut id, mut bundle, mut state, mut console_socket) = (None, None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -85,31 +96,31 @@ pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), String> {
             Some("--id") => id = it.next().and_then(|v| v.to_str()).map(String::from),
             Some("--bundle") => bundle = it.next().map(std::path::PathBuf::from),
             Some("--state") => state = it.next().map(std::path::PathBuf::from),
-            _ => return Err(USAGE.into()),
+            _ => return Err(RuntimeError::Usage),
         }
     }
-    let (Some(id), Some(bundle), Some(state)) = (id, bundle, state) else { return Err(USAGE.into()) };
-    let started = (|| -> Result<nix::unistd::Pid, String> {
-        let spec = Spec::load(bundle.join("config.json")).map_err(|e| e.to_string())?;
-        let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map_err(|e| e.to_string());
+    let (Some(id), Some(bundle), Some(state)) = (id, bundle, state) else { return Err(RuntimeError::Usage) };
+    let started = (|| -> Result<nix::unistd::Pid, RuntimeError> {
+        let spec = Spec::load(bundle.join("config.json"))?;
+        let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned();
         let stdio = Stdio {
             stdin: Some(dup(std::io::stdin().as_fd())?),
             stdout: dup(std::io::stdout().as_fd())?,
             stderr: dup(std::io::stderr().as_fd())?,
             console_socket,
         };
-        start(&id, &bundle, &state, &spec, stdio).map_err(|e| e.to_string())
+        start(&id, &bundle, &state, &spec, stdio)
     })();
     let result = match &started {
         Ok(pid) => StartResult { pid: Some(pid.as_raw()), error: None },
         Err(e) => {
             // The state of a failed create would stop the next attempt with the same id.
             let _ = delete(&id, &state);
-            StartResult { pid: None, error: Some(e.clone()) }
+            StartResult { pid: None, error: Some(e.to_string()) }
         }
     };
-    let json = serde_json::to_vec(&result).map_err(|e| e.to_string())?;
-    crate::pod_dir::write_atomic(&bundle.join("start.json"), &json).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec(&result)?;
+    crate::pod_dir::write_atomic(&bundle.join("start.json"), &json)?;
     started.map(|_| ())
 }
 
@@ -157,7 +168,7 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
     // The container's process with the command's arguments, in a file of its own (libcontainer
     // reads the process to run from a file, as `runc exec --process` does).
     let process_file = bundle.join(format!("exec-{}.json", std::process::id()));
-    let written = Spec::load(bundle.join("config.json")).map_err(|e| e.to_string()).and_then(|spec| {
+    let written = Spec::load(bundle.join("config.json")).map_err(RuntimeError::from).and_then(|spec| {
         let mut process = spec.process().clone().unwrap_or_default();
         process.set_args(Some(command)).set_terminal(Some(console.is_some())).set_console_size(None);
         let filter = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
@@ -170,13 +181,12 @@ pub fn container_exec_main(args: &[std::ffi::OsString]) -> i32 {
             crate::process::set_default_env(&mut env, "TERM", "xterm");
             process.set_env(Some(env));
         }
-        let json = serde_json::to_vec(&process).map_err(|e| e.to_string())?;
-        std::fs::write(&process_file, json).map_err(|e| e.to_string())?;
+        std::fs::write(&process_file, serde_json::to_vec(&process)?)?;
         Ok(filter)
     });
     let filter = match written {
         Ok(filter) => filter,
-        Err(e) => return failed(e),
+        Err(e) => return failed(e.to_string()),
     };
     use std::os::fd::AsFd;
     let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned();
@@ -267,8 +277,7 @@ pub fn delete(id: &str, state_root: &Path) -> Result<(), RuntimeError> {
     if !dir.exists() {
         return Ok(());
     }
-    let fail =
-        |e: libcontainer::error::LibcontainerError| RuntimeError::Container { id: id.into(), message: e.to_string() };
+    let fail = |e| RuntimeError::Container { id: id.into(), source: Box::new(e) };
     let mut c = libcontainer::container::Container::load(dir).map_err(fail)?;
     c.delete(true).map_err(fail)
 }

@@ -62,10 +62,50 @@ pub struct Reply {
     pub error: Option<String>,
 }
 
+/// Why the shim could not run, or could not do what a request asked. A request's error reaches
+/// the agent only as text (the reply's `error`, or an attempt's `start_error`, which becomes the
+/// container's status message), so the wording is part of the protocol.
 #[derive(Debug, thiserror::Error)]
 pub enum ShimError {
+    #[error("usage: skiff-shim --dir DIR --hostname NAME --runtime EXE")]
+    Usage,
     #[error("{what}: {source}")]
     Os { what: &'static str, source: std::io::Error },
+    /// A descriptor or directory operation that needs no more context than its error.
+    #[error(transparent)]
+    Io(std::io::Error),
+    /// A signal that could not be sent.
+    #[error(transparent)]
+    Signal(nix::errno::Errno),
+    #[error("pipe: {0}")]
+    Pipe(#[source] nix::errno::Errno),
+    #[error("bad request: {0}")]
+    BadRequest(#[source] serde_json::Error),
+    #[error("attach needs a connection of its own")]
+    AttachAlone,
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+    #[error("the pod is shutting down")]
+    ShuttingDown,
+    /// The bundle the agent prepared has no readable `config.json`.
+    #[error("the container's config.json is missing or unreadable")]
+    BundleConfig(#[source] std::io::Error),
+    #[error("opening {}: {source}", path.display())]
+    OpenLog { path: PathBuf, source: std::io::Error },
+    #[error("binding {}: {source}", path.display())]
+    ConsoleSocket { path: PathBuf, source: std::io::Error },
+    #[error("the container's terminal never came")]
+    NoTerminal,
+    #[error("running {}: {source}", runtime.display())]
+    Runtime { runtime: PathBuf, source: std::io::Error },
+    /// What `container-start` reported in `start.json`: only its text crosses the process boundary.
+    #[error("{0}")]
+    StartFailed(String),
+    /// `container-start` ended without reporting.
+    #[error("starting the container failed ({0})")]
+    StartUnreported(std::process::ExitStatus),
 }
 
 fn os(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> ShimError {
@@ -133,10 +173,10 @@ struct Shim {
 /// `container-start ...` (one per container start) and `container-exec ...` (one per exec);
 /// `None` for anything else.
 pub fn helper_main(args: &[std::ffi::OsString]) -> Option<std::process::ExitCode> {
-    let result = match args.first().and_then(|a| a.to_str()) {
-        Some("shim") => main_from_args(&args[1..]).inspect_err(|e| eprintln!("error: {e}")),
+    let succeeded = match args.first().and_then(|a| a.to_str()) {
+        Some("shim") => main_from_args(&args[1..]).inspect_err(|e| eprintln!("error: {e}")).is_ok(),
         // Its stdout and stderr are the container's: it reports in the bundle's start.json.
-        Some("container-start") => crate::runtime::container_start_main(&args[1..]),
+        Some("container-start") => crate::runtime::container_start_main(&args[1..]).is_ok(),
         // Its exit code is the command's.
         Some("container-exec") => {
             let code = crate::runtime::container_exec_main(&args[1..]);
@@ -144,14 +184,13 @@ pub fn helper_main(args: &[std::ffi::OsString]) -> Option<std::process::ExitCode
         }
         _ => return None,
     };
-    Some(if result.is_ok() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
+    Some(if succeeded { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
 }
 
 /// The shim's command line, `--dir DIR --hostname NAME --runtime EXE` (after `skiff-shim shim`
 /// or `skiff shim`), parsed by hand: the shim lives as long as its pod, so it links
 /// and touches as little as it can. Logs go to DIR/shim.log.
-pub fn main_from_args(args: &[std::ffi::OsString]) -> Result<(), String> {
-    const USAGE: &str = "usage: skiff-shim --dir DIR --hostname NAME --runtime EXE";
+pub fn main_from_args(args: &[std::ffi::OsString]) -> Result<(), ShimError> {
     let (mut dir, mut hostname, mut runtime) = (None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -159,21 +198,21 @@ pub fn main_from_args(args: &[std::ffi::OsString]) -> Result<(), String> {
             Some("--dir") => dir = it.next().map(PathBuf::from),
             Some("--hostname") => hostname = it.next().and_then(|h| h.to_str()).map(String::from),
             Some("--runtime") => runtime = it.next().map(PathBuf::from),
-            _ => return Err(USAGE.into()),
+            _ => return Err(ShimError::Usage),
         }
     }
-    let (Some(dir), Some(hostname), Some(runtime)) = (dir, hostname, runtime) else { return Err(USAGE.into()) };
+    let (Some(dir), Some(hostname), Some(runtime)) = (dir, hostname, runtime) else { return Err(ShimError::Usage) };
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("shim.log"))
-        .map_err(|e| format!("opening shim.log: {e}"))?;
+        .map_err(io("opening shim.log"))?;
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(log))
         .init();
-    run(&dir, &hostname, &runtime).map_err(|e| e.to_string())
+    run(&dir, &hostname, &runtime)
 }
 
 /// Run the shim for the pod directory `dir` until it is told to shut down; `runtime EXE`'s
@@ -291,8 +330,8 @@ impl Shim {
         let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
         let mut line = String::new();
         let request = match BufReader::new(&conn).read_line(&mut line) {
-            Ok(_) => serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request: {e}")),
-            Err(e) => Err(format!("reading the request: {e}")),
+            Ok(_) => serde_json::from_str::<Request>(&line).map_err(ShimError::BadRequest),
+            Err(e) => Err(io("reading the request")(e)),
         };
         let (reply, input) = match request {
             Ok(Request::Attach { container, stdin }) => match self.attach(&container, stdin) {
@@ -302,7 +341,7 @@ impl Shim {
             Ok(req) => (self.handle(req), None),
             Err(e) => (Err(e), None),
         };
-        let reply = Reply { error: reply.err() };
+        let reply = Reply { error: reply.err().map(|e| e.to_string()) };
         let mut text = serde_json::to_string(&reply).unwrap_or_else(|_| "{}".into());
         text.push('\n');
         let Some((container, input)) = input else {
@@ -318,14 +357,14 @@ impl Shim {
     }
 
     /// A copy of `container`'s stdin for a session that asks for it (none if the pod keeps none).
-    fn attach(&self, container: &str, stdin: bool) -> Result<Option<OwnedFd>, String> {
+    fn attach(&self, container: &str, stdin: bool) -> Result<Option<OwnedFd>, ShimError> {
         let running = self
             .running
             .values()
             .find(|r| r.container == container)
-            .ok_or_else(|| format!("container {container} is not running"))?;
+            .ok_or_else(|| ShimError::NotRunning(container.to_string()))?;
         match (&running.input, stdin) {
-            (Some(input), true) => input.try_clone().map(Some).map_err(|e| e.to_string()),
+            (Some(input), true) => input.try_clone().map(Some).map_err(ShimError::Io),
             _ => Ok(None),
         }
     }
@@ -363,17 +402,17 @@ impl Shim {
         }
     }
 
-    fn handle(&mut self, req: Request) -> Result<(), String> {
+    fn handle(&mut self, req: Request) -> Result<(), ShimError> {
         match req {
             Request::Start { container, attempt, log, stdin, stdin_once } => {
                 self.start(&container, attempt, log, Stdin { open: stdin, once: stdin_once })
             }
-            Request::Attach { .. } => Err("attach needs a connection of its own".into()),
+            Request::Attach { .. } => Err(ShimError::AttachAlone),
             Request::Signal { container, signal } => {
-                let signal = Signal::try_from(signal).map_err(|e| e.to_string())?;
+                let signal = Signal::try_from(signal).map_err(ShimError::Signal)?;
                 for (pid, r) in &self.running {
                     if r.container == container {
-                        nix::sys::signal::kill(*pid, signal).map_err(|e| e.to_string())?;
+                        nix::sys::signal::kill(*pid, signal).map_err(ShimError::Signal)?;
                     }
                 }
                 Ok(())
@@ -388,12 +427,12 @@ impl Shim {
         }
     }
 
-    fn start(&mut self, container: &str, attempt: u32, log: LogLimits, stdin: Stdin) -> Result<(), String> {
+    fn start(&mut self, container: &str, attempt: u32, log: LogLimits, stdin: Stdin) -> Result<(), ShimError> {
         if self.shutting_down {
-            return Err("the pod is shutting down".into());
+            return Err(ShimError::ShuttingDown);
         }
         if self.running.values().any(|r| r.container == container) {
-            return Err(format!("container {container} is already running"));
+            return Err(ShimError::AlreadyRunning(container.to_string()));
         }
         let bundle = self.dir.attempt(container, attempt);
         let result = self.launch(container, attempt, &bundle, log, stdin);
@@ -404,7 +443,7 @@ impl Shim {
                 signal: None,
                 finished_at: now_rfc3339(),
                 oom_killed: false,
-                start_error: Some(e.clone()),
+                start_error: Some(e.to_string()),
             };
             let _ = write_json(&bundle.join(crate::pod_dir::EXITED), &exited);
             self.forget(container, attempt, None);
@@ -428,24 +467,24 @@ impl Shim {
         bundle: &Path,
         limits: LogLimits,
         stdin: Stdin,
-    ) -> Result<(), String> {
+    ) -> Result<(), ShimError> {
         let config: serde_json::Value = std::fs::read(bundle.join("config.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or("the container's config.json is missing or unreadable")?;
+            .and_then(|b| serde_json::from_slice(&b).map_err(std::io::Error::from))
+            .map_err(ShimError::BundleConfig)?;
         let cgroup = config["linux"]["cgroupsPath"].as_str().map(String::from);
         let terminal = config["process"]["terminal"].as_bool().unwrap_or(false);
         let log_path = self.dir.log(container, attempt);
         if let Some(parent) = log_path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(parent).map_err(ShimError::Io)?;
         }
-        let log = RotatingLog::open(&log_path, limits).map_err(|e| format!("opening {}: {e}", log_path.display()))?;
+        let log = RotatingLog::open(&log_path, limits)
+            .map_err(|source| ShimError::OpenLog { path: log_path.clone(), source })?;
         let log = SharedLog(std::rc::Rc::new(std::cell::RefCell::new(log)));
         let id = container_id(container, attempt);
         let state = self.dir.runtime_state();
         let (pid, outputs, input) = if terminal {
             let (pid, master) = self.start_on_terminal(&id, bundle, &state)?;
-            let output = master.try_clone().map_err(|e| e.to_string())?;
+            let output = master.try_clone().map_err(ShimError::Io)?;
             (
                 pid,
                 vec![(output, CriWriter::new(log, Stream::Stdout), crate::attach::STDOUT)],
@@ -469,7 +508,7 @@ impl Shim {
             self.outputs.push(Output { container: container.into(), stream, pipe, writer });
         }
         let started = Started { pid: pid.as_raw(), started_at: now_rfc3339() };
-        write_json(&bundle.join(crate::pod_dir::STARTED), &started).map_err(|e| e.to_string())?;
+        write_json(&bundle.join(crate::pod_dir::STARTED), &started).map_err(ShimError::Io)?;
         let running = Running { container: container.into(), attempt, cgroup, input, stdin_once: stdin.once };
         self.running.insert(pid, running);
         Ok(())
@@ -477,11 +516,12 @@ impl Shim {
 
     /// Start a container whose process runs on a terminal (`tty: true`): libcontainer makes it in
     /// the container and sends its master to a console socket of ours.
-    fn start_on_terminal(&self, id: &str, bundle: &Path, state: &Path) -> Result<(Pid, OwnedFd), String> {
+    fn start_on_terminal(&self, id: &str, bundle: &Path, state: &Path) -> Result<(Pid, OwnedFd), ShimError> {
         // One start at a time in this process: one socket name will do (and stays short).
         let console = self.dir.root().join("console.sock");
         let _ = std::fs::remove_file(&console);
-        let listener = UnixListener::bind(&console).map_err(|e| format!("binding {}: {e}", console.display()))?;
+        let listener = UnixListener::bind(&console)
+            .map_err(|source| ShimError::ConsoleSocket { path: console.clone(), source })?;
         let started = start_container(&self.runtime, id, bundle, state, ContainerStdio::Terminal(&console));
         let _ = std::fs::remove_file(&console);
         let pid = started?;
@@ -495,7 +535,7 @@ impl Shim {
             Some(master) => Ok((pid, master)),
             None => {
                 let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-                Err("the container's terminal never came".into())
+                Err(ShimError::NoTerminal)
             }
         }
     }
@@ -550,7 +590,7 @@ fn start_container(
     bundle: &Path,
     state: &Path,
     stdio: ContainerStdio,
-) -> Result<Pid, String> {
+) -> Result<Pid, ShimError> {
     let result_file = bundle.join("start.json");
     let _ = std::fs::remove_file(&result_file);
     let mut cmd = std::process::Command::new(runtime);
@@ -566,13 +606,13 @@ fn start_container(
             cmd.arg("--console-socket").arg(console).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         }
     }
-    let status = cmd.status().map_err(|e| format!("running {}: {e}", runtime.display()))?;
+    let status = cmd.status().map_err(|source| ShimError::Runtime { runtime: runtime.to_path_buf(), source })?;
     let result: Option<crate::runtime::StartResult> =
         std::fs::read(&result_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
     match result {
         Some(crate::runtime::StartResult { pid: Some(pid), .. }) => Ok(Pid::from_raw(pid)),
-        Some(crate::runtime::StartResult { error: Some(e), .. }) => Err(e),
-        _ => Err(format!("starting the container failed ({status})")),
+        Some(crate::runtime::StartResult { error: Some(e), .. }) => Err(ShimError::StartFailed(e)),
+        _ => Err(ShimError::StartUnreported(status)),
     }
 }
 
@@ -581,8 +621,8 @@ pub fn container_id(container: &str, attempt: u32) -> String {
     format!("{container}-{attempt}")
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))
+fn pipe() -> Result<(OwnedFd, OwnedFd), ShimError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ShimError::Pipe)
 }
 
 fn set_nonblocking(file: &File) {

@@ -215,7 +215,7 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
         let exe = std::env::current_exe().map_err(|e| ApiError::Internal(e.to_string()))?;
         let child = skiff_node::exec::spawn(&exe, &dir, &r.container, &r.command, r.stdin, r.tty)
             .await
-            .map_err(ApiError::BadRequest)?;
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let skiff_node::exec::ExecChild { stdin, stdout, stderr, exit, resize } = child;
         Ok(skiff_apiserver::nodes::ExecProcess { stdin, stdout, stderr, exit, resize })
     }
@@ -227,7 +227,7 @@ impl skiff_apiserver::nodes::NodeLink for LocalNode {
         let dir = self.pod_dir(&r.node, &r.pod_uid)?;
         let child = skiff_node::attach::attach(&dir, &r.container, r.stdin, r.tty)
             .await
-            .map_err(skiff_core::ApiError::BadRequest)?;
+            .map_err(|e| skiff_core::ApiError::BadRequest(e.to_string()))?;
         let skiff_node::exec::ExecChild { stdin, stdout, stderr, exit, resize } = child;
         Ok(skiff_apiserver::nodes::ExecProcess { stdin, stdout, stderr, exit, resize })
     }
