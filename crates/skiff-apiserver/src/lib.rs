@@ -17,6 +17,7 @@ mod protobuf;
 mod query;
 mod registry;
 mod rest;
+mod route;
 mod serve;
 
 pub use serve::Limits;

@@ -667,10 +667,10 @@ impl Registry {
                     )],
                 ));
             }
-            let grace = graceful_period(r.kind, &current, opts.grace_period_seconds);
+            let grace = r.kind.deletion_grace_seconds(&current, opts.grace_period_seconds);
             let finalizers = meta::finalizers(&current);
-            let namespace_finalizing = info.plural == "namespaces";
-            if grace == 0 && finalizers.is_empty() && !namespace_finalizing {
+            let controller_finalizes = r.kind.finalized_by_controller();
+            if grace == 0 && finalizers.is_empty() && !controller_finalizes {
                 if dry_run {
                     return Ok(Deleted::Gone(current));
                 }
@@ -700,7 +700,7 @@ impl Registry {
                 md.insert("deletionTimestamp".into(), json!(time::rfc3339(at)));
                 md.insert("deletionGracePeriodSeconds".into(), json!(grace));
             }
-            if namespace_finalizing {
+            if controller_finalizes {
                 updated["status"]["phase"] = json!("Terminating");
             }
             if dry_run {
@@ -770,21 +770,6 @@ fn grace_left(obj: &Value) -> Option<i64> {
     obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64)
 }
 
-/// The grace period a delete gets: pods bound to a node and not finished wait for the node agent.
-fn graceful_period(kind: &dyn Kind, obj: &Value, requested: Option<i64>) -> i64 {
-    if kind.info().plural != "pods" {
-        return 0;
-    }
-    let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
-    if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
-        return 0;
-    }
-    let default = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
-    // Upstream turns a negative request into 1 second.
-    requested.map(|g| if g < 0 { 1 } else { g }).unwrap_or(default).max(0)
-}
-
 /// Whether `obj` passes the selectors; an unknown field selector field is a 400.
 pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &FieldSelector) -> Result<bool, ApiError> {
     if !labels.matches(&meta::labels(obj)) {
@@ -792,3 +777,6 @@ pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &Fi
     }
     fields.matches(|f| kind.field_value(obj, f)).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,12 @@
-//! The resource endpoints under `/api/v1`: path parsing and one handler per verb.
+//! The resource endpoints under `/api/v1`: one handler per verb and subresource, on a parsed
+//! [`Route`].
 
 use crate::AppState;
 use crate::http::{self, Failure, Output};
 use crate::list;
 use crate::query::Query;
 use crate::registry::{DeleteOptions, Deleted, ObjectRef, WriteOptions, decode_body};
+use crate::route::{Route, Subresource};
 use crate::watch::{self, WatchRequest};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -17,42 +19,6 @@ use skiff_core::patch::PatchType;
 use skiff_core::{ApiError, meta, status, table, time};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What a request path names.
-struct Target {
-    kind: &'static dyn Kind,
-    namespace: Option<String>,
-    name: Option<String>,
-    sub: Option<String>,
-}
-
-fn parse_target(path: &str) -> Result<Target, ApiError> {
-    let rest = path.strip_prefix("/api/v1/").ok_or(ApiError::NoResource)?;
-    // Segments are percent-decoded, as upstream's router does (`my%2Dpod` is `my-pod`).
-    let decoded: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| ApiError::NoResource)?;
-    let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
-    let owned = |s: &&str| Some(s.to_string());
-    let (resource, namespace, name, sub) = match segs.as_slice() {
-        ["namespaces", ns, res, more @ ..] if !matches!(*res, "status" | "finalize") => {
-            (*res, owned(ns), more.first().map(|s| s.to_string()), more.get(1).map(|s| s.to_string()))
-        }
-        [res, more @ ..] => (*res, None, more.first().map(|s| s.to_string()), more.get(1).map(|s| s.to_string())),
-        [] => return Err(ApiError::NoResource),
-    };
-    if segs.len() > 5 || (namespace.is_none() && segs.len() > 3) {
-        return Err(ApiError::NoResource);
-    }
-    let kind = kinds::by_resource(resource).ok_or(ApiError::NoResource)?;
-    if namespace.is_some() && !kind.info().namespaced {
-        return Err(ApiError::NoResource);
-    }
-    Ok(Target { kind, namespace, name, sub })
-}
 
 fn field_manager(q: &Query, headers: &HeaderMap) -> String {
     if let Some(m) = &q.field_manager {
@@ -108,7 +74,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
 async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
     http::refuse_oversized(&req)?;
     let (mut parts, body) = req.into_parts();
-    let target = parse_target(parts.uri.path())?;
+    let target = Route::parse(parts.uri.path())?;
     let q = Query::parse(parts.uri.query())?;
     let output = http::negotiate(&parts.headers)?;
     let reg = &state.registry;
@@ -121,7 +87,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         force: q.force,
     };
     let name = target.name.clone();
-    let sub = target.sub.as_deref();
+    let sub = target.sub;
     let method = parts.method.clone();
     let headers = parts.headers;
 
@@ -140,8 +106,11 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         .into());
     }
 
-    // The part of the object a GET, PUT or PATCH of this path covers (None: no such path).
-    let part = part_of(kind, sub);
+    // The part of the object a GET, PUT or PATCH of this path covers (None: another subresource).
+    let part = match sub {
+        None => Some(kinds::Part::Main),
+        Some(s) => s.part(),
+    };
     match (&method, name.as_deref(), sub) {
         (&Method::GET, None, None) if q.watch => {
             let w = WatchRequest {
@@ -218,7 +187,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             let obj = match result {
                 Deleted::Gone(o) => o,
                 Deleted::Pending(o) => {
-                    if kind.info().plural == "namespaces" && !dry {
+                    if kind.finalized_by_controller() && !dry {
                         crate::namespaces::finalize_later(state, n.to_string());
                     }
                     o
@@ -226,11 +195,11 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             };
             Ok(http::json(StatusCode::OK, &render(kind, output, &q, obj), &[]))
         }
-        (&Method::POST, Some(n), Some("binding")) if kind.info().plural == "pods" => {
+        (&Method::POST, Some(n), Some(Subresource::Binding)) => {
             let raw = http::object_body(&http::read_body(body).await?, http::content_type(&headers))?;
             bind(state, ObjectRef { kind, namespace: &ns_str, name: n }, &raw, &opts).await
         }
-        (&Method::PUT, Some(n), Some("finalize")) if kind.info().plural == "namespaces" => {
+        (&Method::PUT, Some(n), Some(Subresource::Finalize)) => {
             let raw = http::object_body(&http::read_body(body).await?, http::content_type(&headers))?;
             let current = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             let mut next = current.clone();
@@ -238,11 +207,11 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             let stored = reg.write_raw(ObjectRef { kind, namespace: &ns_str, name: n }, &current, next).await?;
             Ok(http::json(StatusCode::OK, &stored, &[]))
         }
-        (&Method::GET, Some(n), Some("log")) if kind.info().plural == "pods" => {
+        (&Method::GET, Some(n), Some(Subresource::Log)) => {
             crate::logs::serve(state, kind, &ns_str, n, parts.uri.query()).await
         }
-        (&Method::GET | &Method::POST, Some(n), Some(sub @ ("exec" | "attach"))) if kind.info().plural == "pods" => {
-            let query = crate::exec::ExecQuery::parse(parts.uri.query(), sub == "attach")?;
+        (&Method::GET | &Method::POST, Some(n), Some(Subresource::Exec { attach })) => {
+            let query = crate::exec::ExecQuery::parse(parts.uri.query(), attach)?;
             let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             let names_in = |list: &str| -> Vec<&str> {
                 obj.pointer(&format!("/spec/{list}"))
@@ -278,7 +247,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             };
             crate::exec::serve(&headers, &mut parts.extensions, nodes, request, query).await
         }
-        (&Method::GET | &Method::POST, Some(n), Some("portforward")) if kind.info().plural == "pods" => {
+        (&Method::GET | &Method::POST, Some(n), Some(Subresource::PortForward)) => {
             let obj = reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
             if phase != "Running" {
@@ -291,15 +260,16 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             let target = crate::portforward::Target { node, pod: n.to_string(), uid: meta::uid(&obj).to_string() };
             crate::portforward::serve(&headers, parts.uri.query(), &mut parts.extensions, nodes, target).await
         }
-        (_, Some(n), Some(s)) if kind.info().subresources.iter().any(|(name, _, _)| *name == s) => {
-            // The object must exist first (404 as upstream); the streaming subresources come with the node agent.
+        (_, Some(n), Some(s)) => {
+            // A declared subresource, with a method (or, `Unserved`, any method) it does not
+            // serve: 405, once the object is known to exist (404 first, as upstream).
             reg.get(ObjectRef { kind, namespace: &ns_str, name: n }).await?;
             Err(ApiError::MethodNotSupported(format!(
-                "the server does not allow this method on the requested resource ({s})"
+                "the server does not allow this method on the requested resource ({})",
+                s.name()
             ))
             .into())
         }
-        (_, Some(_), Some(_)) => Err(ApiError::NoResource.into()),
         _ => {
             Err(ApiError::MethodNotSupported("the server does not allow this method on the requested resource".into())
                 .into())
@@ -320,15 +290,6 @@ fn verb_of(method: &Method, named: bool, watch: bool) -> Option<&'static str> {
         (&Method::DELETE, false) => "deletecollection",
         _ => return None,
     })
-}
-
-/// The part of an object that reading or writing `subresource` covers (None: not such a path).
-fn part_of(kind: &dyn Kind, subresource: Option<&str>) -> Option<kinds::Part> {
-    match subresource {
-        None => Some(kinds::Part::Main),
-        Some("status") => Some(kinds::Part::Status),
-        Some(s) => kind.part(s),
-    }
 }
 
 /// DeleteOptions from the body (optional), overridden by query parameters.

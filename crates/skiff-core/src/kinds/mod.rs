@@ -127,6 +127,16 @@ pub trait Kind: Send + Sync {
     fn part(&self, _subresource: &str) -> Option<Part> {
         None
     }
+    /// The grace period a delete of `obj` gets (`requested`: the client's), during which the
+    /// object stays with a deletionTimestamp; 0 deletes at once unless finalizers hold it.
+    fn deletion_grace_seconds(&self, _obj: &Value, _requested: Option<i64>) -> i64 {
+        0
+    }
+    /// Whether a deleted object stays until a controller finalizes it (namespaces: until what
+    /// they hold is gone), finalizers or not.
+    fn finalized_by_controller(&self) -> bool {
+        false
+    }
     /// On update of a `Part::Named` subresource: everything but that part comes from the old object.
     fn prepare_part_update(&self, _part: &str, _old: &Value, _new: &mut Value) {}
     fn validate(&self, obj: &Value) -> ErrorList;

@@ -26,6 +26,11 @@ static COLUMNS: [Column; 3] = [NAME_COLUMN, Column::new("Status", 0, "The status
 pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 impl Kind for Namespaces {
+    /// A deleted namespace stays (Terminating) until the namespace controller has emptied it.
+    fn finalized_by_controller(&self) -> bool {
+        true
+    }
+
     fn info(&self) -> &'static ResourceInfo {
         &INFO
     }

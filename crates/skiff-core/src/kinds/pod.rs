@@ -724,6 +724,18 @@ impl Kind for Pods {
         }
     }
 
+    /// Pods bound to a node and not finished wait for the node agent to stop them.
+    fn deletion_grace_seconds(&self, obj: &Value, requested: Option<i64>) -> i64 {
+        let node = obj.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+        if node.is_empty() || phase == "Succeeded" || phase == "Failed" {
+            return 0;
+        }
+        let default = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+        // Upstream turns a negative request into 1 second.
+        requested.map(|g| if g < 0 { 1 } else { g }).unwrap_or(default).max(0)
+    }
+
     fn part(&self, subresource: &str) -> Option<Part> {
         (subresource == "ephemeralcontainers").then_some(Part::Named("ephemeralcontainers"))
     }

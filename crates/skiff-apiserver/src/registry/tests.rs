@@ -1,0 +1,150 @@
+//! The registry's rules over the in-memory store: optimistic concurrency, patch retries under
+//! contention, graceful deletion, finalizers, dry-run and server-side apply.
+
+use super::*;
+use skiff_core::kinds::Part;
+use skiff_store::MemoryStore;
+
+fn kind(plural: &str) -> &'static dyn Kind {
+    kinds::by_resource(plural).expect("kind")
+}
+
+fn opts(manager: &str) -> WriteOptions {
+    WriteOptions {
+        dry_run: false,
+        field_manager: manager.into(),
+        field_validation: FieldValidation::Strict,
+        force: false,
+    }
+}
+
+async fn registry() -> Registry {
+    let reg = Registry::new(Arc::new(MemoryStore::new()));
+    reg.ensure_namespace("default").await.expect("default namespace");
+    reg
+}
+
+fn secret(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": {"k": "dg=="}})
+}
+
+fn at<'a>(plural: &str, name: &'a str) -> ObjectRef<'a> {
+    ObjectRef { kind: kind(plural), namespace: "default", name }
+}
+
+#[tokio::test]
+async fn creates_are_unique_and_updates_are_conditional_on_the_resource_version() {
+    let reg = registry().await;
+    let created = reg.create(kind("secrets"), "default", secret("s"), &opts("test")).await.expect("create");
+    let again = reg.create(kind("secrets"), "default", secret("s"), &opts("test")).await;
+    assert_eq!(again.map_err(|e| e.code()).err(), Some(409), "AlreadyExists");
+
+    // An update carrying the current resourceVersion wins; a stale one is a 409.
+    let mut next = created.clone();
+    next["data"]["k"] = json!("dw==");
+    let updated = reg.update(at("secrets", "s"), next.clone(), Part::Main, &opts("test")).await.expect("update");
+    assert_ne!(meta::resource_version(&updated), meta::resource_version(&created));
+    let stale = reg.update(at("secrets", "s"), next, Part::Main, &opts("test")).await;
+    assert_eq!(stale.map_err(|e| e.code()).err(), Some(409), "stale resourceVersion");
+    // Without one, the update is unconditional.
+    let mut blind = secret("s");
+    blind["data"]["k"] = json!("eA==");
+    let blind = reg.update(at("secrets", "s"), blind, Part::Main, &opts("test")).await.expect("blind update");
+    assert_eq!(blind["data"]["k"], "eA==");
+    // A different uid is a precondition that fails.
+    let mut other = blind.clone();
+    other["metadata"]["uid"] = json!("not-the-same");
+    let wrong = reg.update(at("secrets", "s"), other, Part::Main, &opts("test")).await;
+    assert_eq!(wrong.map_err(|e| e.code()).err(), Some(409), "uid precondition");
+}
+
+#[tokio::test]
+async fn concurrent_patches_all_land_by_retrying() {
+    let reg = registry().await;
+    reg.create(kind("secrets"), "default", secret("busy"), &opts("test")).await.expect("create");
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let reg = reg.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"metadata": {"labels": {format!("l{i}"): "x"}}});
+            reg.patch(at("secrets", "busy"), PatchType::Merge, &body, Part::Main, &opts("test")).await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("patch");
+    }
+    let obj = reg.get(at("secrets", "busy")).await.expect("get");
+    assert_eq!(obj["metadata"]["labels"].as_object().map(|l| l.len()), Some(24), "{obj}");
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing() {
+    let reg = registry().await;
+    let dry = WriteOptions { dry_run: true, ..opts("test") };
+    let shown = reg.create(kind("secrets"), "default", secret("ghost"), &dry).await.expect("dry create");
+    assert_eq!(shown["metadata"]["name"], "ghost");
+    assert_eq!(reg.get(at("secrets", "ghost")).await.map_err(|e| e.code()).err(), Some(404));
+
+    reg.create(kind("secrets"), "default", secret("kept"), &opts("test")).await.expect("create");
+    let deleted = reg.delete(at("secrets", "kept"), &DeleteOptions::default(), true).await.expect("dry delete");
+    assert!(matches!(deleted, Deleted::Gone(_)));
+    reg.get(at("secrets", "kept")).await.expect("still there");
+}
+
+#[tokio::test]
+async fn finalizers_hold_a_deleted_object_until_they_are_removed() {
+    let reg = registry().await;
+    let mut s = secret("held");
+    s["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    reg.create(kind("secrets"), "default", s, &opts("test")).await.expect("create");
+    let pending = reg.delete(at("secrets", "held"), &DeleteOptions::default(), false).await.expect("delete");
+    let Deleted::Pending(obj) = pending else { panic!("a finalizer holds it") };
+    assert!(meta::is_deleting(&obj));
+    // Removing the last finalizer lets it go.
+    let body = json!({"metadata": {"finalizers": null}});
+    reg.patch(at("secrets", "held"), PatchType::Merge, &body, Part::Main, &opts("test")).await.expect("patch");
+    assert_eq!(reg.get(at("secrets", "held")).await.map_err(|e| e.code()).err(), Some(404));
+}
+
+#[tokio::test]
+async fn pods_on_a_node_are_deleted_gracefully() {
+    let reg = registry().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox"}]}});
+    reg.create(kind("pods"), "default", pod, &opts("test")).await.expect("create");
+    let pending = reg.delete(at("pods", "web"), &DeleteOptions::default(), false).await.expect("delete");
+    let Deleted::Pending(obj) = pending else { panic!("the node agent stops it first") };
+    assert_eq!(obj["metadata"]["deletionGracePeriodSeconds"], 30);
+    // The agent's delete with grace 0 ends it.
+    let now = DeleteOptions { grace_period_seconds: Some(0), ..Default::default() };
+    let gone = reg.delete(at("pods", "web"), &now, false).await.expect("delete now");
+    assert!(matches!(gone, Deleted::Gone(_)));
+    // An unscheduled pod goes at once.
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "idle"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    reg.create(kind("pods"), "default", pod, &opts("test")).await.expect("create");
+    let gone = reg.delete(at("pods", "idle"), &DeleteOptions::default(), false).await.expect("delete");
+    assert!(matches!(gone, Deleted::Gone(_)));
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_tracks_managers_and_reports_conflicts() {
+    let reg = registry().await;
+    let applied = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cfg", "labels": {"team": "a"}}});
+    let first = reg.patch(at("secrets", "cfg"), PatchType::Apply, &applied, Part::Main, &opts("alice")).await;
+    let first = first.expect("apply creates");
+    assert!(first.created);
+    assert!(
+        first.object["metadata"]["managedFields"].as_array().is_some_and(|m| m.iter().any(|f| f["manager"] == "alice")),
+        "{}",
+        first.object
+    );
+    // Another manager setting the same field differently: a conflict, unless forced.
+    let theirs = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cfg", "labels": {"team": "b"}}});
+    let conflict = reg.patch(at("secrets", "cfg"), PatchType::Apply, &theirs, Part::Main, &opts("bob")).await;
+    assert_eq!(conflict.map_err(|e| e.code()).err(), Some(409), "apply conflict");
+    let forced = WriteOptions { force: true, ..opts("bob") };
+    let won = reg.patch(at("secrets", "cfg"), PatchType::Apply, &theirs, Part::Main, &forced).await.expect("forced");
+    assert!(!won.created);
+    assert_eq!(won.object["metadata"]["labels"]["team"], "b");
+}
