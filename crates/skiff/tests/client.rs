@@ -262,6 +262,12 @@ async fn watchers_resume_across_kill_and_restart() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("python3");
+    // The informer must have listed before the first restart, or its resume proves nothing.
+    let mut python = python;
+    let mut python_out = std::io::BufReader::new(python.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut python_out, &mut first).expect("informer output");
+    assert_eq!(first.trim(), "LISTED", "the informer's first list");
     // Per watcher: the pods it saw added, and how many times it (re)listed.
     let mut names = [Vec::new(), Vec::new()];
     let mut lists = [0, 0];
@@ -303,8 +309,9 @@ async fn watchers_resume_across_kill_and_restart() {
         assert_eq!(lists, 1, "each kube watcher listed only at its start");
     }
 
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut python_out, &mut text).expect("informer output");
     let out = python.wait_with_output().expect("python informer");
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("LISTS 1\n"), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("SEEN a0,a1,b0,b1,b2,c0"), "{text}");
 

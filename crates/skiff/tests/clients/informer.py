@@ -3,7 +3,8 @@ resourceVersion; when the connection drops (the server restarts), watch again fr
 resourceVersion seen, listing again only if the server answers 410 (history gone).
 
 usage: informer.py KUBECONFIG NAMESPACE SECONDS NAME[,NAME...]
-Runs until every NAME was seen ADDED (or SECONDS pass); prints `LISTS <n>` and `SEEN <names>`.
+Prints `LISTED` once its first list is done (a test waits for it before restarting the server),
+runs until every NAME was seen ADDED (or SECONDS pass), then prints `LISTS <n>` and `SEEN <names>`.
 """
 import sys
 import time
@@ -20,13 +21,14 @@ seen = set()
 
 def relist():
     global lists
-    lists += 1
     pods = v1.list_namespaced_pod(namespace)
+    lists += 1
     seen.update(p.metadata.name for p in pods.items)
     return pods.metadata.resource_version
 
 
 rv = relist()
+print("LISTED", flush=True)
 deadline = time.time() + seconds
 while time.time() < deadline and not expected <= seen:
     try:
