@@ -1,14 +1,15 @@
 //! Garbage collection (`skiff image prune`): blobs, snapshots and build-cache entries that no
 //! reference and no lease keeps alive are removed.
 //!
-//! Leases: the node agent writes `leases/<name>.json` = `{"manifests": ["sha256:…"]}` for images
-//! its containers use, so a prune never removes a running container's layers. Writers (pull,
+//! Leases: `leases/<name>.json` = `{"manifests": ["sha256:…"]}`, set through
+//! [`ImageStore::set_lease`] (the node agent keeps one per pod, for the images its containers
+//! use), so a prune never removes a running container's layers. Writers (pull,
 //! build, import, load) hold a shared lock on `gc.lock` while they work; prune takes it
 //! exclusively, so it never sees a half-finished image as garbage.
 
 use crate::digest::Digest;
 use crate::snapshot::chain_ids;
-use crate::store::{ImageStore, StoreError, digest_of, io_err};
+use crate::store::{ImageStore, StoreError, digest_of, io_err, write_atomic};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 
@@ -29,7 +30,7 @@ pub struct PruneReport {
     pub bytes: u64,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Lease {
     #[serde(default)]
     manifests: Vec<String>,
@@ -46,6 +47,35 @@ impl ImageStore {
         let f = self.gc_lock()?;
         f.lock_shared().map_err(io_err(self.root().join("gc.lock")))?;
         Ok(WriterLease(f))
+    }
+
+    /// Keep the images with these manifest digests (`sha256:…`) while lease `name` exists,
+    /// replacing what it kept before. Names are plain (`pod-<uid>`): letters, digits, `.-_`.
+    pub fn set_lease(&self, name: &str, manifests: &[String]) -> Result<(), StoreError> {
+        let path = self.lease_path(name)?;
+        let body = serde_json::to_vec(&Lease { manifests: manifests.to_vec() })
+            .map_err(|e| StoreError::Invalid { what: format!("lease {name}"), message: e.to_string() })?;
+        write_atomic(&self.root().join("tmp"), &path, &body)
+    }
+
+    /// End lease `name`; ending one that does not exist is not an error.
+    pub fn remove_lease(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.lease_path(name)?;
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(path)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn lease_path(&self, name: &str) -> Result<std::path::PathBuf, StoreError> {
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+        if name.is_empty() || name.starts_with('.') || !name.chars().all(plain) {
+            return Err(StoreError::Invalid {
+                what: format!("lease name {name:?}"),
+                message: "not a plain name".into(),
+            });
+        }
+        Ok(self.root().join("leases").join(format!("{name}.json")))
     }
 
     /// Manifests that must be kept: every reference and every lease.
@@ -138,8 +168,9 @@ mod tests {
         for i in [&kept, &leased, &gone] {
             store.unpack(i).expect("unpack");
         }
-        fs::write(dir.path().join("leases/pod-a.json"), format!(r#"{{"manifests":["{}"]}}"#, leased.manifest_digest))
-            .expect("lease");
+        store.set_lease("pod-a", &[leased.manifest_digest.to_string()]).expect("lease");
+        assert!(store.set_lease("../escape", &[]).is_err(), "lease names are plain");
+        store.remove_lease("pod-never-set").expect("ending a missing lease is fine");
         store.untag(&Reference::parse("leased:1").expect("ref")).expect("untag");
         store.untag(&Reference::parse("gone:1").expect("ref")).expect("untag");
         let report = store.prune().expect("prune");
@@ -149,5 +180,9 @@ mod tests {
         assert!(store.image_by_manifest(&gone.manifest_digest).is_err());
         assert_eq!(store.unpack(&kept).expect("still unpacked").len(), 1);
         assert_eq!(store.prune().expect("again"), PruneReport::default());
+        // Once its lease ends, the untagged image goes too.
+        store.remove_lease("pod-a").expect("end the lease");
+        assert!(store.prune().expect("after the lease").blobs > 0);
+        assert!(store.image_by_manifest(&leased.manifest_digest).is_err());
     }
 }

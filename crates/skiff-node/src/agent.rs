@@ -116,10 +116,6 @@ impl Agent {
         let hex: String = uid.chars().filter(|c| c.is_ascii_hexdigit()).take(11).collect();
         format!("sk{hex}")
     }
-
-    pub fn lease_file(&self, uid: &str) -> PathBuf {
-        self.config.data_dir.join("images").join("leases").join(format!("pod-{uid}.json"))
-    }
 }
 
 /// Run the agent until the process ends: register, heartbeat, and drive the pods bound here.

@@ -264,6 +264,13 @@ fn lifecycles_logs_spring_flow_and_a_server_restart() {
     assert!(eventually(WAIT, || row_is(&k, "spring-local", "1/1", "Running")), "{}", describe("spring-local"));
     let spring_ip = pod_field(&k, "spring-local", ".status.podIP");
     assert!(http_get(&spring_ip, 8080).unwrap_or_default().contains("spring says hi"));
+    // A running pod's image is kept by an image-store lease that names its manifest.
+    let image_id = pod_field(&k, "spring-local", ".status.containerStatuses[0].imageID");
+    let digest = image_id.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    let leases: Vec<String> = std::fs::read_dir(server.data_dir().join("images/leases"))
+        .map(|d| d.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+        .unwrap_or_default();
+    assert!(!digest.is_empty() && leases.iter().any(|l| l.contains(&digest)), "{image_id} not in {leases:?}");
     // What RUN wrote is in the image, and what it removed is gone.
     let run_txt = http_get_path(&spring_ip, 8080, "/run.txt").unwrap_or_default();
     assert!(run_txt.contains("built by RUN in / as 0"), "{run_txt}");

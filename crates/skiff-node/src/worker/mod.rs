@@ -151,6 +151,11 @@ fn needs_sync(current: &Pod, latest: Option<&Pod>) -> bool {
         .is_none_or(|p| p.metadata.deletion_timestamp != current.metadata.deletion_timestamp || p.spec != current.spec)
 }
 
+/// The image-store lease that keeps a pod's images.
+fn lease_name(uid: &str) -> String {
+    format!("pod-{uid}")
+}
+
 /// Remove everything a pod left on the node: shim, mounts, veth, address, cgroups, image lease,
 /// directory. Safe to repeat.
 pub async fn tear_down(agent: &Agent, dir: &PodDir) {
@@ -169,7 +174,9 @@ pub async fn tear_down(agent: &Agent, dir: &PodDir) {
         tracing::warn!(error = %e, pod = %uid, "releasing the pod's address");
     }
     container::remove_cgroups(&uid);
-    let _ = std::fs::remove_file(agent.lease_file(&uid));
+    if let Err(e) = agent.images.remove_lease(&lease_name(&uid)) {
+        tracing::warn!(error = %e, pod = %uid, "ending the pod's image lease");
+    }
     if let Err(e) = std::fs::remove_dir_all(dir.root())
         && e.kind() != std::io::ErrorKind::NotFound
     {
@@ -693,8 +700,8 @@ impl Worker {
     fn write_lease(&self) {
         let digests: HashSet<String> =
             self.image_ids.values().filter_map(|id| id.rsplit_once('@').map(|(_, d)| d.to_string())).collect();
-        let lease = serde_json::json!({ "manifests": digests.into_iter().collect::<Vec<_>>() });
-        if let Err(e) = write_json(&self.agent.lease_file(&self.uid), &lease) {
+        let digests: Vec<String> = digests.into_iter().collect();
+        if let Err(e) = self.agent.images.set_lease(&lease_name(&self.uid), &digests) {
             tracing::warn!(error = %e, "writing the image lease");
         }
     }
