@@ -135,11 +135,14 @@ impl PodDir {
         read_json(&self.attempt(container, attempt).join(EXITED))
     }
 
-    /// Every attempt of `container` and what it recorded, oldest first.
-    pub fn attempt_records(&self, container: &str) -> Vec<AttemptRecord> {
-        self.attempts(container)
-            .into_iter()
-            .map(|number| {
+    /// The latest two attempts of `container` and what they recorded, oldest first: all that
+    /// a round's decisions and status read (the current attempt and the last state before it),
+    /// so a container that restarted a hundred times costs no more to observe than a new one.
+    pub fn latest_attempts(&self, container: &str) -> Vec<AttemptRecord> {
+        let all = self.attempts(container);
+        all[all.len().saturating_sub(2)..]
+            .iter()
+            .map(|&number| {
                 let dir = self.attempt(container, number);
                 let text = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
                 AttemptRecord {

@@ -8,20 +8,19 @@
 
 use anyhow::anyhow;
 use std::future::Future;
-use tokio::task::{AbortHandle, Id, JoinSet};
+use tokio::task::{AbortHandle, JoinSet};
 
 #[derive(Default)]
 pub struct Supervisor {
     tasks: JoinSet<anyhow::Result<()>>,
     /// Each component's name and handle, in start order.
-    started: Vec<(Id, &'static str, AbortHandle)>,
+    started: Vec<(&'static str, AbortHandle)>,
 }
 
 impl Supervisor {
     /// Run `component`, which should run until the process stops.
     pub fn spawn(&mut self, name: &'static str, component: impl Future<Output = anyhow::Result<()>> + Send + 'static) {
-        let handle = self.tasks.spawn(component);
-        self.started.push((handle.id(), name, handle));
+        self.started.push((name, self.tasks.spawn(component)));
     }
 
     /// Until `stop` completes (a signal: Ok; or something else that ended: its error) or a
@@ -36,14 +35,14 @@ impl Supervisor {
                     Ok((id, Err(e))) => (id, e),
                     Err(e) => (e.id(), anyhow!("it panicked: {e}")),
                 };
-                let name = self.started.iter().find(|(i, _, _)| *i == id).map_or("a component", |(_, n, _)| n);
+                let name = self.started.iter().find(|(_, h)| h.id() == id).map_or("a component", |(n, _)| n);
                 Err(why.context(format!("{name} stopped")))
             }
         };
         if let Err(e) = &outcome {
             tracing::error!(error = %format!("{e:#}"), "stopping skiff");
         }
-        for (_, _, handle) in self.started.iter().rev() {
+        for (_, handle) in self.started.iter().rev() {
             handle.abort();
         }
         while self.tasks.join_next().await.is_some() {}

@@ -33,19 +33,19 @@ use tokio::sync::watch;
 /// Why a pod's sandbox could not be set up: the text of its `FailedCreatePodSandBox` event.
 #[derive(Debug, thiserror::Error)]
 enum SandboxSetUpError {
-    #[error("{0}")]
-    Meta(#[source] std::io::Error),
-    #[error("{0}")]
+    #[error(transparent)]
+    Meta(std::io::Error),
+    #[error(transparent)]
     Shim(#[from] crate::sandbox::SandboxError),
-    #[error("{0}")]
+    #[error(transparent)]
     Address(#[from] crate::ipam::IpamError),
-    #[error("{0}")]
+    #[error(transparent)]
     Network(#[from] crate::net::NetError),
     #[error("the pod's netns: {0}")]
     Netns(#[source] std::io::Error),
     #[error("writing /etc files: {0}")]
     EtcFiles(#[source] std::io::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     HostPorts(#[from] crate::hostport::HostPortError),
 }
 
@@ -240,15 +240,15 @@ impl Worker {
             _ => SandboxState::Missing,
         };
         let attempts =
-            self.all_containers().iter().map(|c| (c.name.clone(), self.dir.attempt_records(&c.name))).collect();
+            self.all_containers().iter().map(|c| (c.name.clone(), self.dir.latest_attempts(&c.name))).collect();
         PodSnapshot { sandbox, attempts }
     }
 
-    /// The restart back-off of container `name`, if it has one.
+    /// The restart back-off of container `name`, while one is running.
     fn backoff_of(&self, name: &str) -> Option<RestartBackOff> {
         let key = format!("run/{}/{name}", self.uid);
         let b = self.agent.backoff.lock().unwrap_or_else(|p| p.into_inner());
-        Some(RestartBackOff { remaining: b.remaining(&key, Instant::now()).unwrap_or_default(), delay: b.delay(&key) })
+        b.remaining(&key, Instant::now()).map(|remaining| RestartBackOff { remaining, delay: b.delay(&key) })
     }
 
     /// One round; returns when the next round is due at the latest. A round plans again after

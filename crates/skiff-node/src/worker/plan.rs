@@ -64,7 +64,7 @@ pub enum SandboxState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodSnapshot {
     pub sandbox: SandboxState,
-    /// Every attempt of every container, oldest first.
+    /// Each container's latest two attempts, oldest first.
     pub attempts: BTreeMap<String, Vec<AttemptRecord>>,
 }
 
