@@ -30,17 +30,38 @@ fn go_arch() -> &'static str {
 }
 
 pub fn api_versions(server_address: &str) -> Value {
-    json!({"kind": "APIVersions", "versions": ["v1"],
+    let versions = kinds::groups().into_iter().find(|(g, _)| g.is_empty()).map(|(_, v)| v).unwrap_or_default();
+    json!({"kind": "APIVersions", "versions": versions,
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]})
 }
 
-pub fn api_group_list() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+/// A named group as `/apis` and `/apis/GROUP` describe it (the first version is preferred).
+fn group_entry(group: &str, versions: &[&str]) -> Value {
+    let gv = |v: &str| json!({"groupVersion": kinds::group_version(group, v), "version": v});
+    json!({"name": group, "versions": versions.iter().map(|v| gv(v)).collect::<Vec<_>>(),
+        "preferredVersion": versions.first().map(|v| gv(v))})
 }
 
-pub fn api_resource_list() -> Value {
+/// `/apis`: every named group.
+pub fn api_group_list() -> Value {
+    let groups: Vec<Value> =
+        kinds::groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_entry(g, &v)).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `/apis/GROUP`, if the group is served.
+pub fn api_group(group: &str) -> Option<Value> {
+    let (_, versions) = kinds::groups().into_iter().find(|(g, _)| !g.is_empty() && *g == group)?;
+    let mut g = group_entry(group, &versions);
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    Some(g)
+}
+
+/// `/api/v1` or `/apis/GROUP/VERSION`, if any kind is served there.
+pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
-    for k in kinds::all() {
+    for k in kinds::in_group_version(group, version) {
         let i = k.info();
         let mut r = json!({"name": i.plural, "singularName": i.singular, "namespaced": i.namespaced, "kind": i.kind,
             "verbs": i.verbs});
@@ -57,7 +78,16 @@ pub fn api_resource_list() -> Value {
                 "kind": kind, "verbs": verbs}));
         }
     }
-    json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": resources})
+    if resources.is_empty() {
+        return None;
+    }
+    let mut list = json!({"kind": "APIResourceList", "groupVersion": kinds::group_version(group, version),
+        "resources": resources});
+    // Upstream's `/apis/GROUP/VERSION` carries an apiVersion; its `/api/v1` does not.
+    if !group.is_empty() {
+        list["apiVersion"] = json!("v1");
+    }
+    Some(list)
 }
 
 /// Which aggregated discovery version an Accept header asks for, if any.
@@ -80,39 +110,50 @@ pub fn aggregated_content_type(version: &str) -> String {
     format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList")
 }
 
-/// Aggregated discovery for the core group (`/api`) or the named groups (`/apis`, none yet).
-pub fn aggregated(version: &str, core: bool) -> Value {
-    let mut items = Vec::new();
-    if core {
-        let resources: Vec<Value> = kinds::all()
-            .iter()
-            .map(|k| {
-                let i = k.info();
-                let subs: Vec<Value> = i
-                    .subresources
-                    .iter()
-                    .map(|(s, kind, verbs)| {
-                        json!({"subresource": s, "responseKind": {"group": "", "version": "v1", "kind": kind}, "verbs": verbs})
-                    })
-                    .collect();
-                let mut r = json!({"resource": i.plural, "responseKind": {"group": "", "version": "v1", "kind": i.kind},
-                    "scope": if i.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": i.singular,
-                    "verbs": i.verbs});
-                if !i.short_names.is_empty() {
-                    r["shortNames"] = json!(i.short_names);
-                }
-                if !i.categories.is_empty() {
-                    r["categories"] = json!(i.categories);
-                }
-                if !subs.is_empty() {
-                    r["subresources"] = json!(subs);
-                }
-                r
-            })
-            .collect();
-        items.push(json!({"metadata": {"creationTimestamp": null},
-            "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}]}));
+/// One resource of an aggregated discovery document.
+fn aggregated_resource(i: &kinds::ResourceInfo) -> Value {
+    let kind_ref = |kind: &str| json!({"group": i.group, "version": i.version, "kind": kind});
+    let subs: Vec<Value> = i
+        .subresources
+        .iter()
+        .map(|(s, kind, verbs)| json!({"subresource": s, "responseKind": kind_ref(kind), "verbs": verbs}))
+        .collect();
+    let mut r = json!({"resource": i.plural, "responseKind": kind_ref(i.kind),
+        "scope": if i.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": i.singular,
+        "verbs": i.verbs});
+    if !i.short_names.is_empty() {
+        r["shortNames"] = json!(i.short_names);
     }
+    if !i.categories.is_empty() {
+        r["categories"] = json!(i.categories);
+    }
+    if !subs.is_empty() {
+        r["subresources"] = json!(subs);
+    }
+    r
+}
+
+/// Aggregated discovery for the core group (`/api`) or the named groups (`/apis`).
+pub fn aggregated(version: &str, core: bool) -> Value {
+    let items: Vec<Value> = kinds::groups()
+        .into_iter()
+        .filter(|(g, _)| g.is_empty() == core)
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> =
+                        kinds::in_group_version(group, v).map(|k| aggregated_resource(k.info())).collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            let mut metadata = json!({"creationTimestamp": null});
+            if !group.is_empty() {
+                metadata["name"] = json!(group);
+            }
+            json!({"metadata": metadata, "versions": versions})
+        })
+        .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items})
 }
 
@@ -131,9 +172,36 @@ mod tests {
 
     #[test]
     fn resource_list_has_pods_with_short_name() {
-        let l = api_resource_list();
+        let l = api_resource_list("", "v1").expect("core");
         let pods = l["resources"].as_array().expect("list").iter().find(|r| r["name"] == "pods").expect("pods");
         assert_eq!(pods["shortNames"], json!(["po"]));
         assert!(l["resources"].as_array().expect("list").iter().any(|r| r["name"] == "pods/status"));
+        assert!(!l["resources"].as_array().expect("list").iter().any(|r| r["name"] == "leases"));
+    }
+
+    #[test]
+    fn named_groups_from_the_kinds_table() {
+        let groups = api_group_list();
+        let coordination = &groups["groups"][0];
+        assert_eq!(coordination["name"], "coordination.k8s.io");
+        assert_eq!(
+            coordination["preferredVersion"],
+            json!({"groupVersion": "coordination.k8s.io/v1", "version": "v1"})
+        );
+        assert_eq!(api_group("coordination.k8s.io").expect("group")["kind"], "APIGroup");
+        assert!(api_group("").is_none() && api_group("apps").is_none());
+        let leases = api_resource_list("coordination.k8s.io", "v1").expect("leases");
+        assert_eq!(leases["groupVersion"], "coordination.k8s.io/v1");
+        assert_eq!(leases["resources"][0]["name"], "leases");
+        assert!(api_resource_list("coordination.k8s.io", "v2").is_none());
+
+        let core = aggregated("v2", true);
+        assert_eq!(core["items"].as_array().map(Vec::len), Some(1));
+        assert!(core["items"][0]["metadata"].get("name").is_none());
+        let named = aggregated("v2", false);
+        assert_eq!(named["items"][0]["metadata"]["name"], "coordination.k8s.io");
+        let lease = &named["items"][0]["versions"][0]["resources"][0];
+        assert_eq!(lease["responseKind"], json!({"group": "coordination.k8s.io", "version": "v1", "kind": "Lease"}));
+        assert_eq!(lease["scope"], "Namespaced");
     }
 }

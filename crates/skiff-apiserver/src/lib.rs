@@ -25,7 +25,7 @@ mod spdy_conn;
 mod watch;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -152,11 +152,14 @@ fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>) -> Router {
         .route("/metrics", get(|| async { metrics::render() }))
         .route("/api", get(api))
         .route("/apis", get(apis))
-        .route("/api/v1", get(|| async { axum::Json(discovery::api_resource_list()) }))
+        .route("/api/{version}", get(core_resources))
+        .route("/apis/{group}", get(group))
+        .route("/apis/{group}/{version}", get(group_resources))
         .route("/openapi/v2", get(openapi::v2))
         .route("/openapi/v3", get(openapi::v3_root))
-        .route("/openapi/v3/api/v1", get(openapi::v3_core))
-        .route("/api/v1/{*rest}", axum::routing::any(rest::handle))
+        .route("/openapi/v3/{*group_version}", get(openapi::v3_group_version))
+        .route("/api/{version}/{*rest}", axum::routing::any(rest::handle))
+        .route("/apis/{group}/{version}/{*rest}", axum::routing::any(rest::handle))
         .fallback(|| async { http::Failure(ApiError::NoResource) })
         // Layers run outermost last: who the client is first, then whether it gets a seat.
         .layer(middleware::from_fn_with_state(inflight, inflight::limit))
@@ -205,6 +208,26 @@ async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response
 
 async fn apis(headers: HeaderMap) -> Response {
     discovery_response(&headers, false, discovery::api_group_list())
+}
+
+/// A discovery document, or upstream's 404 for a group or version not served.
+fn found(doc: Option<Value>) -> Response {
+    match doc {
+        Some(d) => axum::Json(d).into_response(),
+        None => http::Failure(ApiError::NoResource).into_response(),
+    }
+}
+
+async fn core_resources(Path(version): Path<String>) -> Response {
+    found(discovery::api_resource_list("", &version))
+}
+
+async fn group(Path(group): Path<String>) -> Response {
+    found(discovery::api_group(&group))
+}
+
+async fn group_resources(Path((group, version)): Path<(String, String)>) -> Response {
+    found(discovery::api_resource_list(&group, &version).filter(|_| !group.is_empty()))
 }
 
 /// Entry points for the fuzz targets in `fuzz/`: the request decoders, reachable without a server.

@@ -217,7 +217,10 @@ impl Encoder {
     /// The opening: the kind (and a Table's columns), up to the items array's bracket.
     fn opening(&self) -> Vec<u8> {
         let (head, items) = match self.output {
-            Output::Object => (json!({"kind": format!("{}List", self.kind.info().kind), "apiVersion": "v1"}), "items"),
+            Output::Object => (
+                json!({"kind": format!("{}List", self.kind.info().kind), "apiVersion": self.kind.info().api_version()}),
+                "items",
+            ),
             Output::Metadata(api_version) => {
                 (json!({"kind": "PartialObjectMetadataList", "apiVersion": api_version}), "items")
             }
@@ -337,7 +340,7 @@ mod tests {
 
     #[test]
     fn streamed_lists_are_one_json_document_in_every_output() {
-        let kind = skiff_core::kinds::by_resource("pods").expect("pods");
+        let kind = skiff_core::kinds::PODS;
         let pod = |n: &str| {
             json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": n, "namespace": "default"},
             "spec": {"containers": [{"name": "c", "image": "x"}]}})

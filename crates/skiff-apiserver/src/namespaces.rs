@@ -50,12 +50,10 @@ pub async fn start(state: &AppState) -> Result<(), skiff_core::ApiError> {
     for ns in BUILT_IN {
         state.registry.ensure_namespace(ns).await?;
     }
-    if let Some(nskind) = kinds::by_resource("namespaces") {
-        let (items, _) =
-            state.registry.list(nskind, None, &LabelSelector::default(), &FieldSelector::default()).await?;
-        for ns in items.iter().filter(|n| meta::is_deleting(n)) {
-            finalize_later(state, meta::name(ns).to_string());
-        }
+    let (items, _) =
+        state.registry.list(kinds::NAMESPACES, None, &LabelSelector::default(), &FieldSelector::default()).await?;
+    for ns in items.iter().filter(|n| meta::is_deleting(n)) {
+        finalize_later(state, meta::name(ns).to_string());
     }
     Ok(())
 }

@@ -82,7 +82,7 @@ pub async fn for_pod(
     {
         return Ok((node, link.clone()));
     }
-    let kind = skiff_core::kinds::by_resource("nodes").ok_or(ApiError::NoResource)?;
+    let kind = skiff_core::kinds::NODES;
     let object = state.registry.get(crate::registry::ObjectRef { kind, namespace: "", name: &node }).await;
     let object = object.map_err(|_| unreachable("does not exist"))?;
     let endpoint = remote::Endpoint::of_node(&object).ok_or_else(|| unreachable("publishes no endpoint"))?;

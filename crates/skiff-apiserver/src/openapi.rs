@@ -13,7 +13,7 @@ mod paths;
 mod schemas;
 
 use crate::http::Failure;
-use axum::extract::RawQuery;
+use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,10 +21,10 @@ use schemas::Flavor;
 use serde_json::{Value, json};
 use sha2::Digest;
 use skiff_core::ApiError;
+use skiff_core::kinds;
 use std::sync::LazyLock;
 
 pub const V2_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
-const V3_GROUP_PATH: &str = "/openapi/v3/api/v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenApiError {
@@ -82,7 +82,9 @@ struct Documents {
     v2_json: Cached,
     v2_protobuf: Cached,
     v3_root: Cached,
-    v3_core: Cached,
+    /// One v3 document per group version, by its path under `/openapi/v3/` (`api/v1`,
+    /// `apis/coordination.k8s.io/v1`).
+    v3: Vec<(String, Cached)>,
 }
 
 static DOCUMENTS: LazyLock<Result<Documents, OpenApiError>> = LazyLock::new(build);
@@ -91,27 +93,41 @@ fn info() -> Value {
     json!({"title": "Kubernetes", "version": format!("v1.{}.0", crate::discovery::KUBE_MINOR)})
 }
 
-/// The v2 document as JSON.
+/// The v2 document as JSON: every served kind.
 fn v2_document() -> Value {
-    let g = schemas::generate(Flavor::V2);
+    let g = schemas::generate(Flavor::V2, kinds::all());
     json!({"swagger": "2.0", "info": info(), "paths": paths::paths(Flavor::V2, &g), "definitions": g.definitions})
 }
 
-/// The v3 document of the core group (`api/v1`).
-fn v3_document() -> Value {
-    let g = schemas::generate(Flavor::V3);
+/// The v3 document of one group version.
+fn v3_document(group: &str, version: &str) -> Value {
+    let served: Vec<_> = kinds::in_group_version(group, version).collect();
+    let g = schemas::generate(Flavor::V3, &served);
     json!({"openapi": "3.0.0", "info": info(), "paths": paths::paths(Flavor::V3, &g),
         "components": {"schemas": g.definitions}})
+}
+
+/// A group version's path under `/openapi/v3/`, as its discovery path: `api/v1`, `apis/G/V`.
+fn v3_path(group: &str, version: &str) -> String {
+    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
 }
 
 fn build() -> Result<Documents, OpenApiError> {
     let v2 = v2_document();
     let v2_protobuf = Cached::new(gnostic::encode_document(&v2)?, V2_CONTENT_TYPE);
     let v2_json = Cached::new(serde_json::to_vec(&v2)?, "application/json");
-    let v3_core = Cached::new(serde_json::to_vec(&v3_document())?, "application/json");
-    let root = json!({"paths": {"api/v1": {"serverRelativeURL": format!("{V3_GROUP_PATH}?hash={}", v3_core.hash)}}});
-    let v3_root = Cached::new(serde_json::to_vec(&root)?, "application/json");
-    Ok(Documents { v2_json, v2_protobuf, v3_root, v3_core })
+    let mut v3 = Vec::new();
+    let mut root = serde_json::Map::new();
+    for (group, versions) in kinds::groups() {
+        for version in versions {
+            let path = v3_path(group, version);
+            let doc = Cached::new(serde_json::to_vec(&v3_document(group, version))?, "application/json");
+            root.insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)}));
+            v3.push((path, doc));
+        }
+    }
+    let v3_root = Cached::new(serde_json::to_vec(&json!({"paths": root}))?, "application/json");
+    Ok(Documents { v2_json, v2_protobuf, v3_root, v3 })
 }
 
 /// `respond` with the documents, or a 500 Status if they could not be built.
@@ -145,12 +161,15 @@ pub async fn v3_root(headers: HeaderMap) -> Response {
     with_documents(|d| d.v3_root.respond(&headers, false))
 }
 
-/// `GET /openapi/v3/api/v1`.
-pub async fn v3_core(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+/// `GET /openapi/v3/api/v1`, `/openapi/v3/apis/GROUP/VERSION`.
+pub async fn v3_group_version(Path(path): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     with_documents(|d| {
+        let Some((_, doc)) = d.v3.iter().find(|(p, _)| *p == path) else {
+            return Failure(ApiError::NoResource).into_response();
+        };
         let mut params = query.as_deref().into_iter().flat_map(|q| form_urlencoded::parse(q.as_bytes()));
-        let immutable = params.any(|(k, v)| k == "hash" && v == d.v3_core.hash);
-        d.v3_core.respond(&headers, immutable)
+        let immutable = params.any(|(k, v)| k == "hash" && v == doc.hash);
+        doc.respond(&headers, immutable)
     })
 }
 

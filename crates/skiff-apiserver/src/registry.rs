@@ -70,10 +70,17 @@ pub struct Registry {
 /// Attempts at a patch before giving up on concurrent writers.
 const PATCH_RETRIES: usize = 16;
 
-fn key_prefix(kind: &dyn Kind, namespace: Option<&str>) -> String {
+/// Where a kind's objects are kept: `/registry/pods/NS/`, `/registry/GROUP/leases/NS/` (a named
+/// group's resources under the group, so two groups may share a plural).
+pub(crate) fn key_prefix(kind: &dyn Kind, namespace: Option<&str>) -> String {
+    let info = kind.info();
+    let resource = match info.group {
+        "" => info.plural.to_string(),
+        group => format!("{group}/{}", info.plural),
+    };
     match namespace {
-        Some(ns) if kind.info().namespaced => format!("/registry/{}/{}/", kind.info().plural, ns),
-        _ => format!("/registry/{}/", kind.info().plural),
+        Some(ns) if info.namespaced => format!("/registry/{resource}/{ns}/"),
+        _ => format!("/registry/{resource}/"),
     }
 }
 
@@ -182,17 +189,19 @@ pub fn decode_body(
     validation: FieldValidation,
 ) -> Result<(Value, Vec<String>), ApiError> {
     let info = kind.info();
+    let api_version = info.api_version();
     if !raw.is_object() {
         return Err(ApiError::BadRequest(format!(
-            "{k} in version \"v1\" cannot be handled as a {k}: the request body is not a JSON object",
-            k = info.kind
+            "{k} in version \"{v}\" cannot be handled as a {k}: the request body is not a JSON object",
+            k = info.kind,
+            v = info.version
         )));
     }
     if let Some(av) = raw.get("apiVersion").and_then(Value::as_str)
-        && av != "v1"
+        && av != api_version
     {
         return Err(ApiError::BadRequest(format!(
-            "the API version in the data ({av}) does not match the expected API version (v1)"
+            "the API version in the data ({av}) does not match the expected API version ({api_version})"
         )));
     }
     if let Some(k) = raw.get("kind").and_then(Value::as_str)
@@ -205,7 +214,7 @@ pub fn decode_body(
         )));
     }
     let mut canonical = kind.normalize(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    canonical["apiVersion"] = json!("v1");
+    canonical["apiVersion"] = json!(api_version);
     canonical["kind"] = json!(info.kind);
     let unknown = meta::unknown_fields(raw, &canonical);
     let warnings: Vec<String> = unknown
@@ -243,14 +252,14 @@ impl Registry {
     pub async fn get(&self, r: ObjectRef<'_>) -> Result<Value, ApiError> {
         match self.store.get(&key(r)).await.map_err(store_err)? {
             Some(kv) => decode(&kv),
-            None => Err(ApiError::not_found(r.kind.info().plural, r.name)),
+            None => Err(r.kind.info().not_found(r.name)),
         }
     }
 
     async fn get_kv(&self, r: ObjectRef<'_>) -> Result<(Value, Revision), ApiError> {
         match self.store.get(&key(r)).await.map_err(store_err)? {
             Some(kv) => Ok((decode(&kv)?, kv.mod_revision)),
-            None => Err(ApiError::not_found(r.kind.info().plural, r.name)),
+            None => Err(r.kind.info().not_found(r.name)),
         }
     }
 
@@ -342,9 +351,7 @@ impl Registry {
     }
 
     pub async fn namespace_is_usable(&self, ns: &str) -> Result<(), ApiError> {
-        let Some(nskind) = kinds::by_resource("namespaces") else {
-            return Ok(());
-        };
+        let nskind = kinds::NAMESPACES;
         match self.get(ObjectRef { kind: nskind, namespace: "", name: ns }).await {
             Ok(obj) if meta::is_deleting(&obj) => Err(ApiError::Forbidden(format!(
                 "unable to create new content in namespace {ns} because it is being terminated"
@@ -408,7 +415,7 @@ impl Registry {
         kind.prepare_create(&mut obj);
         let errs = kind.validate(&obj);
         if !errs.is_empty() {
-            return Err(ApiError::invalid(info.kind, meta::name(&obj), errs));
+            return Err(info.invalid(meta::name(&obj), errs));
         }
         if info.namespaced {
             self.namespace_is_usable(namespace).await?;
@@ -425,13 +432,13 @@ impl Registry {
         let r = ObjectRef { kind, namespace, name: meta::name(&obj) };
         if opts.dry_run {
             if self.store.get(&key(r)).await.map_err(store_err)?.is_some() {
-                return Err(ApiError::already_exists(info.plural, r.name));
+                return Err(info.already_exists(r.name));
             }
             return Ok(obj);
         }
         match self.store.create(&key(r), encode(&obj)).await {
             Ok(kv) => decode(&kv),
-            Err(StoreError::AlreadyExists(_)) => Err(ApiError::already_exists(info.plural, r.name)),
+            Err(StoreError::AlreadyExists(_)) => Err(info.already_exists(r.name)),
             Err(e) => Err(store_err(e)),
         }
     }
@@ -450,7 +457,7 @@ impl Registry {
             rv => Some(parse_rv(rv)?),
         };
         if precondition.is_some_and(|p| p != rev) {
-            return Err(ApiError::stale(r.kind.info().plural, r.name));
+            return Err(r.kind.info().stale(r.name));
         }
         self.write_update(r, &current, rev, new, part, opts, "Update").await
     }
@@ -486,8 +493,7 @@ impl Registry {
         // A uid in the body is a precondition (upstream's storage checks it before the update).
         let (want, have) = (meta::uid(&new), meta::uid(current));
         if !want.is_empty() && want != have {
-            return Err(ApiError::conflict(
-                info.plural,
+            return Err(info.conflict(
                 r.name,
                 format!("Precondition failed: UID in precondition: {want}, UID in object meta: {have}"),
             ));
@@ -526,7 +532,7 @@ impl Registry {
         }
         let errs = r.kind.validate_update(current, &new);
         if !errs.is_empty() {
-            return Err(ApiError::invalid(info.kind, r.name, errs));
+            return Err(info.invalid(r.name, errs));
         }
         if operation != "Apply" {
             let part = if part == kinds::Part::Status { Part::Status } else { Part::Main };
@@ -544,8 +550,8 @@ impl Registry {
                     meta::metadata_mut(&mut gone).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
                     Ok(gone)
                 }
-                Err(StoreError::Conflict { .. }) => Err(ApiError::stale(info.plural, r.name)),
-                Err(StoreError::NotFound(_)) => Err(ApiError::not_found(info.plural, r.name)),
+                Err(StoreError::Conflict { .. }) => Err(info.stale(r.name)),
+                Err(StoreError::NotFound(_)) => Err(info.not_found(r.name)),
                 Err(e) => Err(store_err(e)),
             };
         }
@@ -555,8 +561,8 @@ impl Registry {
         }
         match self.store.update(&key(r), encode(&new), rev).await {
             Ok(kv) => decode(&kv),
-            Err(StoreError::Conflict { .. }) => Err(ApiError::stale(info.plural, r.name)),
-            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(info.plural, r.name)),
+            Err(StoreError::Conflict { .. }) => Err(info.stale(r.name)),
+            Err(StoreError::NotFound(_)) => Err(info.not_found(r.name)),
             Err(e) => Err(store_err(e)),
         }
     }
@@ -595,7 +601,7 @@ impl Registry {
             // A resourceVersion in the patch is a precondition; otherwise we patch what we read.
             let wanted = meta::resource_version(&patched).to_string();
             if !wanted.is_empty() && parse_rv(&wanted)? != rev {
-                return Err(ApiError::stale(info.plural, r.name));
+                return Err(info.stale(r.name));
             }
             let operation = if patch_type == PatchType::Apply { "Apply" } else { "Update" };
             match self.write_update(r, &current, rev, patched, part, opts, operation).await {
@@ -606,7 +612,7 @@ impl Registry {
                 Err(e) => return Err(e),
             }
         }
-        Err(last_err.unwrap_or_else(|| ApiError::stale(info.plural, r.name)))
+        Err(last_err.unwrap_or_else(|| info.stale(r.name)))
     }
 
     async fn apply_create(&self, r: ObjectRef<'_>, body: &Value, opts: &WriteOptions) -> Result<Written, ApiError> {
@@ -633,8 +639,7 @@ impl Registry {
                 if let Some(uid) = p.uid.as_deref()
                     && uid != meta::uid(&current)
                 {
-                    return Err(ApiError::conflict(
-                        info.plural,
+                    return Err(info.conflict(
                         r.name,
                         format!(
                             "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
@@ -645,8 +650,7 @@ impl Registry {
                 if let Some(want) = p.resource_version.as_deref()
                     && want != rev.to_string()
                 {
-                    return Err(ApiError::conflict(
-                        info.plural,
+                    return Err(info.conflict(
                         r.name,
                         format!(
                             "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"
@@ -682,7 +686,7 @@ impl Registry {
                         Ok(Deleted::Gone(gone))
                     }
                     Err(StoreError::Conflict { .. }) => continue,
-                    Err(StoreError::NotFound(_)) => Err(ApiError::not_found(info.plural, r.name)),
+                    Err(StoreError::NotFound(_)) => Err(info.not_found(r.name)),
                     Err(e) => Err(store_err(e)),
                 };
             }
@@ -710,12 +714,12 @@ impl Registry {
                 Ok(kv) => return Ok(Deleted::Pending(decode(&kv)?)),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound(_)) => {
-                    return Err(ApiError::not_found(info.plural, r.name));
+                    return Err(info.not_found(r.name));
                 }
                 Err(e) => return Err(store_err(e)),
             }
         }
-        Err(ApiError::stale(info.plural, r.name))
+        Err(info.stale(r.name))
     }
 
     /// A system write (binding, namespace finalize): stored as given, compare-and-swap on `current`.
@@ -723,31 +727,27 @@ impl Registry {
         let rev = parse_rv(meta::resource_version(current))?;
         match self.store.update(&key(r), encode(&next), rev).await {
             Ok(kv) => decode(&kv),
-            Err(StoreError::Conflict { .. }) => Err(ApiError::stale(r.kind.info().plural, r.name)),
-            Err(StoreError::NotFound(_)) => Err(ApiError::not_found(r.kind.info().plural, r.name)),
+            Err(StoreError::Conflict { .. }) => Err(r.kind.info().stale(r.name)),
+            Err(StoreError::NotFound(_)) => Err(r.kind.info().not_found(r.name)),
             Err(e) => Err(store_err(e)),
         }
     }
 
     /// Remove a namespace whose contents are gone (the namespace controller's last step).
     pub async fn finalize_namespace(&self, name: &str) -> Result<(), ApiError> {
-        let Some(nskind) = kinds::by_resource("namespaces") else {
-            return Ok(());
-        };
+        let nskind = kinds::NAMESPACES;
         let r = ObjectRef { kind: nskind, namespace: "", name };
         let (_, rev) = self.get_kv(r).await?;
         match self.store.delete(&key(r), Some(rev)).await {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
-            Err(StoreError::Conflict { .. }) => Err(ApiError::stale("namespaces", name)),
+            Err(StoreError::Conflict { .. }) => Err(nskind.info().stale(name)),
             Err(e) => Err(store_err(e)),
         }
     }
 
     /// Ensure a namespace exists (used at start-up for the built-in ones).
     pub async fn ensure_namespace(&self, name: &str) -> Result<(), ApiError> {
-        let Some(nskind) = kinds::by_resource("namespaces") else {
-            return Ok(());
-        };
+        let nskind = kinds::NAMESPACES;
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
         let opts = WriteOptions { field_manager: "skiff".into(), ..Default::default() };
         match self.create(nskind, "", obj, &opts).await {

@@ -41,7 +41,7 @@ fn list_object(kind: &dyn Kind, items: Vec<Value>, meta: Map<String, Value>) -> 
             o
         })
         .collect();
-    json!({"kind": format!("{}List", kind.info().kind), "apiVersion": "v1", "metadata": meta, "items": items})
+    json!({"kind": format!("{}List", kind.info().kind), "apiVersion": kind.info().api_version(), "metadata": meta, "items": items})
 }
 
 fn render(kind: &dyn Kind, output: Output, q: &Query, obj: Value) -> Value {

@@ -6,7 +6,7 @@
 use skiff_core::ApiError;
 use skiff_core::kinds::{self, Kind, Part};
 
-/// What a request path under `/api/v1/` names.
+/// What a request path under `/api/v1/` or `/apis/GROUP/VERSION/` names.
 pub struct Route {
     pub kind: &'static dyn Kind,
     pub namespace: Option<String>,
@@ -36,14 +36,19 @@ pub enum Subresource {
 impl Route {
     /// Parse `path` (the whole request path).
     pub fn parse(path: &str) -> Result<Route, ApiError> {
-        let rest = path.strip_prefix("/api/v1/").ok_or(ApiError::NoResource)?;
         // Segments are percent-decoded, as upstream's router does (`my%2Dpod` is `my-pod`).
-        let decoded: Vec<String> = (rest.split('/').filter(|s| !s.is_empty()))
+        let decoded: Vec<String> = (path.split('/').filter(|s| !s.is_empty()))
             .map(|s| percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
             .collect::<Result<_, _>>()
             .map_err(|_| ApiError::NoResource)?;
         let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
-        let (resource, namespace, tail) = match segs.as_slice() {
+        let (group, version, segs) = match segs.as_slice() {
+            ["api", version, rest @ ..] => ("", *version, rest),
+            // The core group has no name: `/apis/v1/...` is not it.
+            ["apis", group, version, rest @ ..] if !group.is_empty() && *group != "v1" => (*group, *version, rest),
+            _ => return Err(ApiError::NoResource),
+        };
+        let (resource, namespace, tail) = match segs {
             // `namespaces/NAME/status` and `namespaces/NAME/finalize` are the namespace's own.
             ["namespaces", ns, res, tail @ ..] if !matches!(*res, "status" | "finalize") => (*res, Some(*ns), tail),
             [res, tail @ ..] => (*res, None, tail),
@@ -55,7 +60,7 @@ impl Route {
             [name, sub] => (Some(*name), Some(*sub)),
             _ => return Err(ApiError::NoResource),
         };
-        let kind = kinds::by_resource(resource).ok_or(ApiError::NoResource)?;
+        let kind = kinds::by_resource(group, version, resource).ok_or(ApiError::NoResource)?;
         if namespace.is_some() && !kind.info().namespaced {
             return Err(ApiError::NoResource);
         }
@@ -168,6 +173,18 @@ mod tests {
             ("/api/v1/", None),
             ("/api/v2/pods", None),
             ("/api/v1/namespaces/default/pods/%FF", None),
+            // Named groups, under `/apis`.
+            (
+                "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
+                Some(("leases", s("kube-node-lease"), s("n1"), None)),
+            ),
+            ("/apis/coordination.k8s.io/v1/leases", Some(("leases", None, None, None))),
+            ("/apis/coordination.k8s.io/v1/namespaces/default/leases/l/status", None),
+            ("/apis/coordination.k8s.io/v2/leases", None),
+            ("/api/v1/leases", None),
+            ("/apis/v1/pods", None),
+            ("/apis//v1/pods", None),
+            ("/apis/coordination.k8s.io/v1/pods", None),
         ];
         for (path, want) in cases {
             assert_eq!(parse(path), *want, "{path}");

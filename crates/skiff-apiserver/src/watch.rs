@@ -43,12 +43,7 @@ fn expired(requested: Revision, oldest: Revision) -> Value {
 /// Serves one watch; the response streams until timeout, shutdown or client disconnect.
 pub async fn serve(reg: &Registry, w: WatchRequest, shutdown: watch::Receiver<bool>) -> Result<Response, ApiError> {
     let store = reg.store().clone();
-    let prefix = match &w.namespace {
-        Some(ns) if w.kind.info().namespaced => {
-            format!("/registry/{}/{}/", w.kind.info().plural, ns)
-        }
-        _ => format!("/registry/{}/", w.kind.info().plural),
-    };
+    let prefix = crate::registry::key_prefix(w.kind, w.namespace.as_deref());
     // Unset or "0" (or sendInitialEvents): start with the current state as synthetic ADDED events.
     let (initial, start) = match (w.send_initial_events, w.resource_version.as_deref()) {
         (Some(true), _) | (None, None | Some("0")) => {
@@ -142,7 +137,7 @@ async fn pump(
         }
     }
     if w.send_initial_events == Some(true) {
-        let obj = json!({"kind": w.kind.info().kind, "apiVersion": "v1", "metadata": {"resourceVersion": start.to_string(),
+        let obj = json!({"kind": w.kind.info().kind, "apiVersion": w.kind.info().api_version(), "metadata": {"resourceVersion": start.to_string(),
             "annotations": {"k8s.io/initial-events-end": "true"}}});
         if tx.send(Ok(line(&json!({"type": "BOOKMARK", "object": obj})))).await.is_err() {
             return;
@@ -159,7 +154,7 @@ async fn pump(
             _ = &mut deadline => return,
             _ = shutdown.changed() => return,
             _ = bookmark.tick(), if w.bookmarks => {
-                let obj = json!({"kind": w.kind.info().kind, "apiVersion": "v1", "metadata": {"resourceVersion": last.to_string()}});
+                let obj = json!({"kind": w.kind.info().kind, "apiVersion": w.kind.info().api_version(), "metadata": {"resourceVersion": last.to_string()}});
                 let ev = line(&json!({"type": "BOOKMARK", "object": obj}));
                 if tx.send(Ok(ev)).await.is_err() { return; }
                 continue;

@@ -257,11 +257,13 @@ fn entries(obj: &Value) -> Vec<Entry> {
 }
 
 fn store_entries(obj: &mut Value, list: Vec<Entry>) {
+    // Entries name the version the fields are in: the object's own.
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("v1").to_string();
     let arr: Vec<Value> = list
         .into_iter()
         .filter(|e| !e.set.is_empty())
         .map(|e| {
-            let mut v = json!({"manager": e.manager, "operation": e.operation, "apiVersion": "v1", "time": e.time,
+            let mut v = json!({"manager": e.manager, "operation": e.operation, "apiVersion": api_version, "time": e.time,
                 "fieldsType": "FieldsV1", "fieldsV1": e.set.to_json()});
             if let Some(s) = e.subresource {
                 v["subresource"] = json!(s);

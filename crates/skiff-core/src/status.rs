@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 /// A failed API request. Every variant maps to one `Status` (code, reason, message, details).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
-    #[error("{resource} \"{name}\" not found")]
+    #[error("{} \"{name}\" not found", qualified(resource, group))]
     NotFound { group: String, resource: String, name: String },
-    #[error("{resource} \"{name}\" already exists")]
+    #[error("{} \"{name}\" already exists", qualified(resource, group))]
     AlreadyExists { group: String, resource: String, name: String },
-    #[error("Operation cannot be fulfilled on {resource} \"{name}\": {why}")]
+    #[error("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(resource, group))]
     Conflict { group: String, resource: String, name: String, why: String },
-    #[error("{}", invalid_message(kind, name, errors))]
-    Invalid { kind: String, name: String, errors: ErrorList },
+    #[error("{}", invalid_message(&qualified(kind, group), name, errors))]
+    Invalid { group: String, kind: String, name: String, errors: ErrorList },
     #[error("{0}")]
     BadRequest(String),
     /// A 422 that is not about fields (a failed JSON patch `test`, for example).
@@ -59,6 +59,14 @@ You can start a new list without the continue parameter, or use the continue tok
 remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were \
 created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
+/// The optimistic-concurrency failure's words.
+pub const STALE: &str = "the object has been modified; please apply your changes to the latest version and try again";
+
+/// A resource or kind with its group, as upstream's errors name it: `leases.coordination.k8s.io`.
+pub(crate) fn qualified(name: &str, group: &str) -> String {
+    if group.is_empty() { name.to_string() } else { format!("{name}.{group}") }
+}
+
 fn invalid_message(kind: &str, name: &str, errors: &ErrorList) -> String {
     let agg = match errors.as_slice() {
         [one] => one.to_string(),
@@ -79,14 +87,10 @@ impl ApiError {
     }
     /// The usual optimistic-concurrency failure.
     pub fn stale(resource: &str, name: &str) -> Self {
-        Self::conflict(
-            resource,
-            name,
-            "the object has been modified; please apply your changes to the latest version and try again",
-        )
+        Self::conflict(resource, name, STALE)
     }
     pub fn invalid(kind: &str, name: &str, errors: ErrorList) -> Self {
-        ApiError::Invalid { kind: kind.into(), name: name.into(), errors }
+        ApiError::Invalid { group: String::new(), kind: kind.into(), name: name.into(), errors }
     }
 
     /// HTTP status code.
@@ -142,12 +146,16 @@ impl ApiError {
                 }
                 Some(d)
             }
-            ApiError::Invalid { kind, name, errors } => {
+            ApiError::Invalid { group, kind, name, errors } => {
                 let causes: Vec<Value> = errors
                     .iter()
                     .map(|e| json!({"reason": e.kind.cause_reason(), "message": e.body(), "field": e.field.as_str()}))
                     .collect();
-                Some(json!({"name": name, "kind": kind, "causes": causes}))
+                let mut d = json!({"name": name, "kind": kind, "causes": causes});
+                if !group.is_empty() {
+                    d["group"] = json!(group);
+                }
+                Some(d)
             }
             ApiError::ApplyConflict { causes, .. } => Some(json!({"causes": causes})),
             ApiError::Internal(msg) => Some(json!({"causes": [{"message": msg}]})),

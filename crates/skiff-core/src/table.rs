@@ -77,11 +77,11 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::by_resource;
+    use crate::kinds::PODS;
 
     #[test]
     fn pod_table_has_upstream_columns_and_object() {
-        let kind = by_resource("pods").expect("pods");
+        let kind = PODS;
         let pod = json!({"metadata": {"name": "web", "namespace": "default", "creationTimestamp": "2026-01-01T00:00:00Z"},
             "spec": {"containers": [{"name": "c", "image": "nginx"}]}, "status": {"phase": "Pending"}});
         let t =

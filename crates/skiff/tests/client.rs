@@ -667,3 +667,85 @@ async fn acknowledged_writes_survive_kill_during_group_commit_and_compaction() {
     }
     assert!(acknowledged.len() > 100, "only {} creates acknowledged", acknowledged.len());
 }
+
+/// A kind of a named group (`coordination.k8s.io/v1`) through kube-rs's typed API, its discovery,
+/// a protobuf body as Go clients send it, and the official Python client.
+#[tokio::test]
+async fn leases_of_a_named_group_through_every_client() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let server = Server::start();
+    let client = client(&server).await;
+
+    let discovery = kube::discovery::Discovery::new(client.clone()).run().await.expect("discovery");
+    let group = discovery.get("coordination.k8s.io").expect("coordination.k8s.io discovered");
+    let (ar, caps) = group.recommended_kind("Lease").expect("Lease");
+    assert_eq!((ar.plural.as_str(), ar.api_version.as_str()), ("leases", "coordination.k8s.io/v1"));
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "node-a"},
+        "spec": {"holderIdentity": "node-a", "leaseDurationSeconds": 40}}))
+    .expect("lease");
+    let created = leases.create(&PostParams::default(), &lease).await.expect("create");
+    assert_eq!(created.spec.as_ref().and_then(|s| s.lease_duration_seconds), Some(40));
+    let renew = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "node-a"},
+        "spec": {"renewTime": "2026-01-01T00:00:00.000001Z"}});
+    let applied = leases
+        .patch("node-a", &PatchParams::apply("kubelet").force(), &Patch::Apply(&renew))
+        .await
+        .expect("server-side apply");
+    assert_eq!(applied.spec.as_ref().and_then(|s| s.holder_identity.as_deref()), Some("node-a"));
+    let all: Api<Lease> = Api::all(client.clone());
+    let listed = all.list(&ListParams::default()).await.expect("list across namespaces");
+    assert!(listed.items.iter().any(|l| l.metadata.name.as_deref() == Some("node-a")));
+    let err = leases.get("nope").await.expect_err("missing");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404 && s.message == r#"leases.coordination.k8s.io "nope" not found"#),
+        "{err:?}"
+    );
+
+    // A protobuf body, as client-go's typed clients send it.
+    let pb_lease = k8s_pb::api::coordination::v1::Lease {
+        metadata: Some(k8s_pb::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some("from-protobuf".into()),
+            ..Default::default()
+        }),
+        spec: Some(k8s_pb::api::coordination::v1::LeaseSpec {
+            holder_identity: Some("go".into()),
+            ..Default::default()
+        }),
+    };
+    let unknown = k8s_pb::apimachinery::pkg::runtime::Unknown {
+        type_meta: Some(k8s_pb::apimachinery::pkg::runtime::TypeMeta {
+            api_version: Some("coordination.k8s.io/v1".into()),
+            kind: Some("Lease".into()),
+        }),
+        raw: Some(prost::Message::encode_to_vec(&pb_lease)),
+        content_encoding: Some(String::new()),
+        content_type: Some(String::new()),
+    };
+    let body = [b"k8s\0".to_vec(), prost::Message::encode_to_vec(&unknown)].concat();
+    let path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+    let (code, obj) = raw(&client, "POST", path, "application/vnd.kubernetes.protobuf", body).await;
+    assert_eq!((code, &obj["spec"]["holderIdentity"]), (201, &json!("go")), "{obj}");
+
+    let out = std::process::Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/leases.py"))
+        .arg(server.kubeconfig())
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "created coordination.k8s.io/v1 python",
+            "read 15",
+            "listed ['py-lease']",
+            "replaced python-2",
+            "patched 1",
+            "watched MODIFIED python-2",
+            "gone 404 Not Found",
+        ]
+    );
+}

@@ -317,3 +317,65 @@ fn cluster_info_and_read_only_services() {
         assert!(k.run(&["get", "service", "web"]).fails().contains("NotFound"));
     }
 }
+
+/// A kind outside the core group (`coordination.k8s.io/v1` Leases): discovery, apply, the Table
+/// columns, explain (v2 for 1.27, v3 after), errors that name the group, and delete.
+#[test]
+fn leases_are_served_in_their_group() {
+    let server = Server::start();
+    for v in KUBECTL_VERSIONS {
+        let k = server.kubectl(v);
+        let name = format!("lease-{}", v.replace('.', ""));
+        let lease = format!(
+            "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: {name}\nspec:\n  holderIdentity: me\n  leaseDurationSeconds: 15\n"
+        );
+        assert_eq!(
+            k.run_stdin(&["apply", "-f", "-"], &lease).ok().trim(),
+            format!("lease.coordination.k8s.io/{name} created")
+        );
+        assert_eq!(
+            k.run_stdin(&["apply", "-f", "-"], &lease).ok().trim(),
+            format!("lease.coordination.k8s.io/{name} unchanged")
+        );
+        let resources = k.run(&["api-resources", "--api-group=coordination.k8s.io"]).ok();
+        let row: Vec<&str> = resources.lines().nth(1).expect("row").split_whitespace().collect();
+        assert_eq!(row, ["leases", "coordination.k8s.io/v1", "true", "Lease"], "{resources}");
+        let table = k.run(&["get", "leases", &name]).ok();
+        let header: Vec<&str> = table.lines().next().expect("header").split_whitespace().collect();
+        assert_eq!(header, ["NAME", "HOLDER", "AGE"]);
+        assert!(table.lines().nth(1).is_some_and(|r| r.starts_with(&format!("{name}   me"))), "{table}");
+        let got = k
+            .run(&[
+                "get",
+                "lease.coordination.k8s.io",
+                &name,
+                "-o",
+                "jsonpath={.apiVersion} {.spec.leaseDurationSeconds}",
+            ])
+            .ok();
+        assert_eq!(got, "coordination.k8s.io/v1 15");
+        let explain = k.run(&["explain", "lease.spec.holderIdentity"]).ok();
+        assert!(explain.contains("holderIdentity contains the identity of the holder"), "{explain}");
+        let missing = k.run(&["get", "lease", "nope"]).fails();
+        assert!(
+            missing.contains(r#"Error from server (NotFound): leases.coordination.k8s.io "nope" not found"#),
+            "{missing}"
+        );
+        let invalid =
+            k.run(&["patch", "lease", &name, "--type=merge", "-p", r#"{"spec":{"leaseDurationSeconds":0}}"#]).fails();
+        assert!(
+            invalid.contains(&format!(
+                r#""{name}" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"#
+            )),
+            "{invalid}"
+        );
+        let all = k.run(&["get", "leases", "-A"]).ok();
+        assert!(all.starts_with("NAMESPACE"), "{all}");
+        assert_eq!(
+            k.run(&["delete", "lease", &name]).ok().trim(),
+            format!(r#"lease.coordination.k8s.io "{name}" deleted"#)
+        );
+    }
+    let groups = server.kubectl("1.32").run(&["get", "--raw", "/apis"]).ok();
+    assert!(groups.contains(r#""name":"coordination.k8s.io""#), "{groups}");
+}

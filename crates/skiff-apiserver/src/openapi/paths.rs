@@ -128,6 +128,30 @@ impl<'a> Op<'a> {
     }
 }
 
+/// Upstream's tag for a group version, from which operation ids are made: `core_v1`,
+/// `coordination_v1`, `rbacAuthorization_v1` (`.k8s.io` dropped, the group's words camel-cased).
+pub(super) fn group_tag(group: &str, version: &str) -> String {
+    let group = if group.is_empty() { "core" } else { group.trim_end_matches(".k8s.io") };
+    let mut words = group.split(['.', '-']);
+    let first = words.next().unwrap_or_default().to_string();
+    let name = words.fold(first, |acc, w| acc + &upper_first(w));
+    format!("{name}_{version}")
+}
+
+/// Each `_`-separated word with its first letter upper-cased, joined: `core_v1` → `CoreV1`, as
+/// operation ids spell the tag.
+fn upper_first(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for part in s.split('_') {
+        let mut chars = part.chars();
+        if let Some(c) = chars.next() {
+            out.extend(c.to_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    out
+}
+
 /// One operation; `all_namespaces` for the list of a namespaced kind across namespaces.
 fn operation(flavor: Flavor, s: &Served, op: &Op, all_namespaces: bool) -> Value {
     let info = s.kind.info();
@@ -142,10 +166,11 @@ fn operation(flavor: Flavor, s: &Served, op: &Op, all_namespaces: bool) -> Value
         Flavor::V3 => json!({"description": "OK", "content": {"application/json": {"schema": response}}}),
     };
     let mut params: Vec<Value> = op.params.iter().map(|p| p.to_json(flavor)).collect();
+    let tag = group_tag(info.group, info.version);
     let mut o = json!({
         "description": format!("{} {}", op.verb, info.kind),
-        "operationId": format!("{}CoreV1{}{}{}", op.verb, scope.0, info.kind, scope.1),
-        "tags": ["core_v1"],
+        "operationId": format!("{}{}{}{}{}", op.verb, upper_first(&tag), scope.0, info.kind, scope.1),
+        "tags": [tag],
         "responses": {"200": ok, "401": {"description": "Unauthorized"}},
         "x-kubernetes-action": op.action,
         "x-kubernetes-group-version-kind": s.gvk,
@@ -184,10 +209,11 @@ fn path_item(flavor: Flavor, s: &Served, ops: &[Op], common: &[Param], all_names
 
 fn add_kind(flavor: Flavor, s: &Served, meta: &MetaNames, paths: &mut Map<String, Value>) {
     let info = s.kind.info();
+    let root = info.path_prefix();
     let (prefix, scope): (String, &[Param]) = if info.namespaced {
-        (format!("/api/v1/namespaces/{{namespace}}/{}", info.plural), &[NAMESPACE, PRETTY])
+        (format!("{root}/namespaces/{{namespace}}/{}", info.plural), &[NAMESPACE, PRETTY])
     } else {
-        (format!("/api/v1/{}", info.plural), &[PRETTY])
+        (format!("{root}/{}", info.plural), &[PRETTY])
     };
     let write = [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION];
     let list_params = [LABEL_SELECTOR, FIELD_SELECTOR, RESOURCE_VERSION, WATCH];
@@ -207,7 +233,7 @@ fn add_kind(flavor: Flavor, s: &Served, meta: &MetaNames, paths: &mut Map<String
 
     if info.namespaced {
         let list = Op::new("get", "list", "list", &s.list_name).params(&list_params);
-        paths.insert(format!("/api/v1/{}", info.plural), path_item(flavor, s, &[list], &[PRETTY], true));
+        paths.insert(format!("{root}/{}", info.plural), path_item(flavor, s, &[list], &[PRETTY], true));
     }
 }
 

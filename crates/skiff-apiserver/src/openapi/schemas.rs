@@ -1,14 +1,12 @@
 //! Definitions generated from k8s-openapi's typed structs (its `schemars` feature): upstream's
 //! names (`io.k8s.api.core.v1.Pod`), types and descriptions, nothing written here by hand.
 
-use k8s_openapi::Resource;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ListMeta, Status};
 use k8s_openapi::schemars::JsonSchema;
 use k8s_openapi::schemars::generate::{SchemaGenerator, SchemaSettings};
 use k8s_openapi::schemars::transform::RemoveRefSiblings;
 use serde_json::{Map, Value, json};
-use skiff_core::kinds::{self, Kind};
+use skiff_core::kinds::{Kind, TypedSchema};
 
 /// The two dialects differ in where definitions live and in how a field that refers to a
 /// definition carries its own description: v2 writes it beside `$ref` (what kubectl's v2 parser
@@ -44,31 +42,6 @@ impl Flavor {
     }
 }
 
-/// What the generator learnt about one served kind's type.
-struct Typed {
-    name: String,
-    group: &'static str,
-    version: &'static str,
-}
-
-fn typed<T: Resource + JsonSchema>(g: &mut SchemaGenerator) -> Typed {
-    g.subschema_for::<T>();
-    Typed { name: T::schema_name().into_owned(), group: T::GROUP, version: T::VERSION }
-}
-
-/// Adds a type's definitions to a generator.
-type Define = fn(&mut SchemaGenerator) -> Typed;
-
-/// The k8s-openapi type behind each kind of `kinds::all()`: the one place a new kind is added.
-const TYPES: &[(&str, Define)] = &[
-    (Namespace::KIND, typed::<Namespace>),
-    (Node::KIND, typed::<Node>),
-    (Pod::KIND, typed::<Pod>),
-    (Event::KIND, typed::<Event>),
-    (Secret::KIND, typed::<Secret>),
-    (Service::KIND, typed::<Service>),
-];
-
 /// A served kind as the documents present it.
 pub struct Served {
     pub kind: &'static dyn Kind,
@@ -91,28 +64,16 @@ pub struct Generated {
     pub meta: MetaNames,
 }
 
-/// Kinds of `kinds::all()` with no row in [`TYPES`] (a unit test keeps this empty).
-#[cfg(test)]
-pub fn untyped_kinds() -> Vec<&'static str> {
-    kinds::all().iter().map(|k| k.info().kind).filter(|kind| !TYPES.iter().any(|(t, _)| t == kind)).collect()
-}
-
-pub fn generate(flavor: Flavor) -> Generated {
+/// The definitions of `kinds` (and what they refer to), with the `<Kind>List` of each.
+pub fn generate(flavor: Flavor, kinds: &[&'static dyn Kind]) -> Generated {
     let mut g = flavor.settings().into_generator();
-    let mut typed_kinds = Vec::new();
-    for k in kinds::all().iter().copied() {
-        // A kind without a type is left out rather than described wrongly.
-        match TYPES.iter().find(|(kind, _)| *kind == k.info().kind) {
-            Some((_, define)) => typed_kinds.push((k, define(&mut g))),
-            None => tracing::warn!(kind = k.info().kind, "no typed schema: kind left out of OpenAPI"),
-        }
-    }
+    let typed: Vec<_> = kinds.iter().map(|k| (*k, k.schema(&mut g))).collect();
     g.subschema_for::<ListMeta>();
     let meta = MetaNames { delete_options: name_of::<DeleteOptions>(&mut g), status: name_of::<Status>(&mut g) };
     let mut definitions = g.take_definitions(true);
     let mut served = Vec::new();
-    for (kind, t) in typed_kinds {
-        let gvk = json!({"group": t.group, "kind": kind.info().kind, "version": t.version});
+    for (kind, t) in typed {
+        let gvk = json!({"group": t.group, "kind": t.kind, "version": t.version});
         if let Some(Value::Object(def)) = definitions.get_mut(&t.name) {
             def.insert("x-kubernetes-group-version-kind".into(), json!([gvk]));
         }
@@ -131,7 +92,7 @@ fn name_of<T: JsonSchema>(g: &mut SchemaGenerator) -> String {
 
 /// `<Kind>List`: k8s-openapi has one generic `List<T>` without a schema, so the list is built
 /// from the item's definition (its `apiVersion` and `kind` fields) and `ListMeta`.
-fn list_definition(flavor: Flavor, kind: &dyn Kind, t: &Typed, item: Option<&Value>) -> Value {
+fn list_definition(flavor: Flavor, kind: &dyn Kind, t: &TypedSchema, item: Option<&Value>) -> Value {
     let info = kind.info();
     let field =
         |f: &str| item.and_then(|d| d["properties"].get(f)).cloned().unwrap_or_else(|| json!({"type": "string"}));

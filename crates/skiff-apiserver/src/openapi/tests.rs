@@ -5,7 +5,12 @@ const POD_ITEM: &str = "/api/v1/namespaces/{namespace}/pods/{name}";
 const PULL_POLICY: &str = "Image pull policy. One of Always, Never, IfNotPresent.";
 
 fn v3() -> &'static Value {
-    static DOC: LazyLock<Value> = LazyLock::new(v3_document);
+    static DOC: LazyLock<Value> = LazyLock::new(|| v3_document("", "v1"));
+    &DOC
+}
+
+fn v3_leases() -> &'static Value {
+    static DOC: LazyLock<Value> = LazyLock::new(|| v3_document("coordination.k8s.io", "v1"));
     &DOC
 }
 
@@ -28,18 +33,40 @@ fn walk<'a>(v: &'a Value, out: &mut Vec<&'a Map<String, Value>>) {
 
 #[test]
 fn every_served_kind_has_a_typed_schema() {
-    assert!(schemas::untyped_kinds().is_empty(), "{:?}", schemas::untyped_kinds());
+    let mut g = k8s_openapi::schemars::generate::SchemaGenerator::default();
     for k in skiff_core::kinds::all() {
-        let name = format!("io.k8s.api.core.v1.{}", k.info().kind);
-        for defs in [&v3()["components"]["schemas"], &v2_json()["definitions"]] {
+        let i = k.info();
+        let name = k.schema(&mut g).name;
+        let v3 = v3_document(i.group, i.version);
+        for defs in [&v3["components"]["schemas"], &v2_json()["definitions"]] {
             assert_eq!(
                 defs[&name]["x-kubernetes-group-version-kind"],
-                json!([{"group": "", "kind": k.info().kind, "version": "v1"}]),
+                json!([{"group": i.group, "kind": i.kind, "version": i.version}]),
                 "{name}"
             );
             assert!(defs[format!("{name}List")].is_object(), "{name}List");
         }
     }
+}
+
+#[test]
+fn named_groups_get_their_own_v3_document_and_operation_ids() {
+    let paths = v3_leases()["paths"].as_object().expect("paths");
+    let list = &paths["/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"]["get"];
+    assert_eq!(list["operationId"], "listCoordinationV1NamespacedLease");
+    assert_eq!(list["tags"], json!(["coordination_v1"]));
+    assert_eq!(
+        paths["/apis/coordination.k8s.io/v1/leases"]["get"]["operationId"],
+        "listCoordinationV1LeaseForAllNamespaces"
+    );
+    assert!(paths.keys().all(|p| p.starts_with("/apis/coordination.k8s.io/v1/")), "{:?}", paths.keys());
+    assert!(v3_leases()["components"]["schemas"]["io.k8s.api.coordination.v1.LeaseList"].is_object());
+    // The core document has no leases; v2 has every group.
+    assert!(!v3()["paths"].as_object().expect("paths").keys().any(|p| p.contains("leases")));
+    assert_eq!(v3()["paths"][POD_ITEM]["get"]["operationId"], "readCoreV1NamespacedPod");
+    assert!(v2_json()["paths"]["/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"].is_object());
+    assert_eq!(paths::group_tag("rbac.authorization.k8s.io", "v1"), "rbacAuthorization_v1");
+    assert_eq!(paths::group_tag("apps", "v1"), "apps_v1");
 }
 
 #[test]
@@ -68,7 +95,7 @@ fn v3_pod_patch_advertises_field_validation_and_no_patch_types() {
     // kubectl would compute strategic merge patches from these schemas if it were listed.
     assert!(patch.get("requestBody").is_none());
     // Every kind that may be patched says so; a read-only kind has no PATCH at all.
-    for k in skiff_core::kinds::all() {
+    for k in skiff_core::kinds::in_group_version("", "v1") {
         let patchable = v3()["paths"].as_object().expect("paths").values().any(|item| {
             item["patch"]["x-kubernetes-group-version-kind"]["kind"] == k.info().kind
                 && item["patch"]["parameters"]
@@ -205,15 +232,21 @@ fn encoder_refuses_what_it_would_drop() {
 #[test]
 fn documents_are_cached_with_etags() {
     let d = DOCUMENTS.as_ref().expect("documents build");
-    let first = d.v3_core.respond(&HeaderMap::new(), true);
+    let (_, core) = d.v3.iter().find(|(p, _)| p == "api/v1").expect("api/v1");
+    let first = core.respond(&HeaderMap::new(), true);
     assert_eq!(first.status(), StatusCode::OK);
     assert_eq!(first.headers()[header::CACHE_CONTROL], "public, immutable");
     let etag = first.headers()[header::ETAG].clone();
     let mut again = HeaderMap::new();
     again.insert(header::IF_NONE_MATCH, etag);
-    assert_eq!(d.v3_core.respond(&again, false).status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(core.respond(&again, false).status(), StatusCode::NOT_MODIFIED);
     let root: Value = serde_json::from_slice(&d.v3_root.body).expect("root");
-    assert_eq!(root["paths"]["api/v1"]["serverRelativeURL"], format!("{V3_GROUP_PATH}?hash={}", d.v3_core.hash));
+    assert_eq!(root["paths"]["api/v1"]["serverRelativeURL"], format!("/openapi/v3/api/v1?hash={}", core.hash));
+    let (_, leases) = d.v3.iter().find(|(p, _)| p == "apis/coordination.k8s.io/v1").expect("leases");
+    assert_eq!(
+        root["paths"]["apis/coordination.k8s.io/v1"]["serverRelativeURL"],
+        format!("/openapi/v3/apis/coordination.k8s.io/v1?hash={}", leases.hash)
+    );
     assert!(d.v2_protobuf.body.len() > 100_000);
     let mut pb = HeaderMap::new();
     pb.insert(header::ACCEPT, HeaderValue::from_static("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"));

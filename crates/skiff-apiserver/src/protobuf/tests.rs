@@ -25,8 +25,12 @@ fn map<V: Clone>(entries: &[(&str, V)]) -> std::collections::BTreeMap<String, V>
 }
 
 fn body(kind: &str, object: &impl Message) -> Vec<u8> {
+    body_in("v1", kind, object)
+}
+
+fn body_in(api_version: &str, kind: &str, object: &impl Message) -> Vec<u8> {
     let unknown = Unknown {
-        type_meta: Some(TypeMeta { api_version: s("v1"), kind: s(kind) }),
+        type_meta: Some(TypeMeta { api_version: s(api_version), kind: s(kind) }),
         raw: Some(object.encode_to_vec()),
         content_encoding: s(""),
         content_type: s(""),
@@ -457,4 +461,28 @@ fn bad_bodies_are_400s_in_kubernetes_words() {
     assert!(bad_request(&[MAGIC.to_vec(), absurd.encode_to_vec()].concat()).ends_with("unexpected EOF"));
     let no_kind = Unknown { raw: Some(vec![]), ..Default::default() };
     assert!(bad_request(&[MAGIC.to_vec(), no_kind.encode_to_vec()].concat()).contains("'Kind' is missing"));
+}
+
+#[test]
+fn lease_of_a_named_group_with_micro_times() {
+    use k8s_pb::api::coordination::v1 as coordination;
+    let lease = coordination::Lease {
+        metadata: Some(meta::ObjectMeta { name: s("node-1"), namespace: s("kube-node-lease"), ..Default::default() }),
+        spec: Some(coordination::LeaseSpec {
+            holder_identity: s("node-1"),
+            lease_duration_seconds: Some(40),
+            renew_time: Some(meta::MicroTime { seconds: Some(1_767_225_600), nanos: Some(123_456_000) }),
+            ..Default::default()
+        }),
+    };
+    let want = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "node-1", "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40, "renewTime": "2026-01-01T00:00:00.123456Z"}
+    });
+    let got = decode(&body_in("coordination.k8s.io/v1", "Lease", &lease)).expect("decode");
+    assert_eq!(got, want, "\n got: {got:#}");
+    // The core group has no Lease.
+    let err = decode(&body("Lease", &lease)).expect_err("not in v1");
+    assert!(err.to_string().contains("no kind \"Lease\" is registered for version \"v1\""), "{err}");
 }

@@ -6,7 +6,7 @@ use skiff_core::kinds::Part;
 use skiff_store::MemoryStore;
 
 fn kind(plural: &str) -> &'static dyn Kind {
-    kinds::by_resource(plural).expect("kind")
+    kinds::all().iter().copied().find(|k| k.info().plural == plural).expect("kind")
 }
 
 fn opts(manager: &str) -> WriteOptions {
@@ -147,4 +147,38 @@ async fn server_side_apply_creates_tracks_managers_and_reports_conflicts() {
     let won = reg.patch(at("secrets", "cfg"), PatchType::Apply, &theirs, Part::Main, &forced).await.expect("forced");
     assert!(!won.created);
     assert_eq!(won.object["metadata"]["labels"]["team"], "b");
+}
+
+#[tokio::test]
+async fn a_named_group_kind_is_kept_under_its_group_and_named_with_it() {
+    let reg = registry().await;
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}});
+    let (obj, _) = decode_body(kind("leases"), &lease, &[], FieldValidation::Strict).expect("decode");
+    let created = reg.create(kind("leases"), "default", obj, &opts("test")).await.expect("create");
+    assert_eq!(created["apiVersion"], "coordination.k8s.io/v1");
+    assert_eq!(created["metadata"]["managedFields"][0]["apiVersion"], "coordination.k8s.io/v1");
+    let stored = reg.store().get("/registry/coordination.k8s.io/leases/default/l").await.expect("read");
+    assert!(stored.is_some(), "kept under the group");
+
+    let missing = reg.get(at("leases", "nope")).await.expect_err("missing");
+    assert_eq!(missing.to_string(), "leases.coordination.k8s.io \"nope\" not found");
+    assert_eq!(missing.to_status()["details"]["group"], "coordination.k8s.io");
+    let again = reg.create(kind("leases"), "default", created.clone(), &opts("test")).await.expect_err("exists");
+    assert_eq!(again.to_string(), "leases.coordination.k8s.io \"l\" already exists");
+
+    let mut bad = created;
+    bad["spec"]["leaseDurationSeconds"] = json!(0);
+    let invalid = reg.update(at("leases", "l"), bad, Part::Main, &opts("test")).await.expect_err("invalid");
+    assert_eq!(
+        invalid.to_string(),
+        "Lease.coordination.k8s.io \"l\" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"
+    );
+
+    let core = json!({"apiVersion": "v1", "kind": "Lease", "metadata": {"name": "l"}});
+    let wrong = decode_body(kind("leases"), &core, &[], FieldValidation::Strict).expect_err("wrong version");
+    assert_eq!(
+        wrong.to_string(),
+        "the API version in the data (v1) does not match the expected API version (coordination.k8s.io/v1)"
+    );
 }

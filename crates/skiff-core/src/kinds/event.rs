@@ -1,15 +1,18 @@
 //! core/v1 Events.
 
-use super::{Column, DecodeError, Kind, ResourceInfo, roundtrip, typed};
+use super::{Column, DecodeError, Kind, ResourceInfo, TypedSchema, roundtrip, schema_of, typed};
 use crate::field::{ErrorList, FieldError, Path};
 use crate::{meta, time};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::schemars::generate::SchemaGenerator;
 use serde_json::{Value, json};
 
 pub struct Events;
 
 static INFO: ResourceInfo = ResourceInfo {
+    group: "",
+    version: "v1",
     plural: "events",
     singular: "event",
     kind: "Event",
@@ -41,8 +44,11 @@ impl Kind for Events {
     fn info(&self) -> &'static ResourceInfo {
         &INFO
     }
+    fn schema(&self, g: &mut SchemaGenerator) -> TypedSchema {
+        schema_of::<Event>(g)
+    }
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
-        roundtrip::<Event>("Event", raw)
+        roundtrip::<Event>(raw)
     }
     fn prepare_update(&self, _old: &Value, _new: &mut Value) {}
     fn validate(&self, obj: &Value) -> ErrorList {

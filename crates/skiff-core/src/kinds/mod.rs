@@ -2,6 +2,7 @@
 //! decoded, defaulted, validated, selected by field and printed as a table.
 
 mod event;
+mod lease;
 mod namespace;
 mod node;
 mod pod;
@@ -10,7 +11,10 @@ mod service;
 
 use crate::field::ErrorList;
 use crate::meta;
+use crate::status::ApiError;
 use jiff::Timestamp;
+use k8s_openapi::schemars::JsonSchema;
+use k8s_openapi::schemars::generate::SchemaGenerator;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -21,6 +25,9 @@ pub use secret::docker_auths;
 /// Static facts about a resource, as discovery reports them.
 #[derive(Debug)]
 pub struct ResourceInfo {
+    /// The API group: `""` for the core group (served under `/api`), else under `/apis/GROUP`.
+    pub group: &'static str,
+    pub version: &'static str,
     pub plural: &'static str,
     pub singular: &'static str,
     pub kind: &'static str,
@@ -31,6 +38,62 @@ pub struct ResourceInfo {
     pub verbs: &'static [&'static str],
     /// Subresources: (name, response kind, verbs).
     pub subresources: &'static [(&'static str, &'static str, &'static [&'static str])],
+}
+
+impl ResourceInfo {
+    /// `apiVersion` of the kind's objects: `v1`, `coordination.k8s.io/v1`.
+    pub fn api_version(&self) -> String {
+        group_version(self.group, self.version)
+    }
+
+    /// Where its resources are served: `/api/v1`, `/apis/coordination.k8s.io/v1`.
+    pub fn path_prefix(&self) -> String {
+        match self.group {
+            "" => format!("/api/{}", self.version),
+            g => format!("/apis/{g}/{}", self.version),
+        }
+    }
+
+    /// The resource as upstream's errors name it: `pods`, `leases.coordination.k8s.io`.
+    pub fn qualified_resource(&self) -> String {
+        crate::status::qualified(self.plural, self.group)
+    }
+
+    /// The kind as upstream's Invalid errors name it: `Pod`, `Lease.coordination.k8s.io`.
+    pub fn qualified_kind(&self) -> String {
+        crate::status::qualified(self.kind, self.group)
+    }
+
+    pub fn not_found(&self, name: &str) -> ApiError {
+        ApiError::NotFound { group: self.group.into(), resource: self.plural.into(), name: name.into() }
+    }
+
+    pub fn already_exists(&self, name: &str) -> ApiError {
+        ApiError::AlreadyExists { group: self.group.into(), resource: self.plural.into(), name: name.into() }
+    }
+
+    pub fn conflict(&self, name: &str, why: impl Into<String>) -> ApiError {
+        ApiError::Conflict {
+            group: self.group.into(),
+            resource: self.plural.into(),
+            name: name.into(),
+            why: why.into(),
+        }
+    }
+
+    /// The usual optimistic-concurrency failure.
+    pub fn stale(&self, name: &str) -> ApiError {
+        self.conflict(name, crate::status::STALE)
+    }
+
+    pub fn invalid(&self, name: &str, errors: ErrorList) -> ApiError {
+        ApiError::Invalid { group: self.group.into(), kind: self.kind.into(), name: name.into(), errors }
+    }
+}
+
+/// `group/version`, or the version alone for the core group.
+pub fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
 }
 
 pub const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -153,17 +216,39 @@ pub trait Kind: Send + Sync {
     }
     fn columns(&self) -> &'static [Column];
     fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value>;
+    /// Add the kind's typed schema (k8s-openapi's) to `g`; its definition name and type facts,
+    /// from which the OpenAPI documents and the protobuf table are made.
+    fn schema(&self, g: &mut SchemaGenerator) -> TypedSchema;
+}
+
+/// What a kind's typed struct says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedSchema {
+    /// The definition name, `io.k8s.api.core.v1.Pod`.
+    pub name: String,
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+}
+
+/// [`Kind::schema`] for the kind whose typed struct is `T`.
+pub(crate) fn schema_of<T: k8s_openapi::Resource + JsonSchema>(g: &mut SchemaGenerator) -> TypedSchema {
+    g.subschema_for::<T>();
+    TypedSchema { name: T::schema_name().into_owned(), group: T::GROUP, version: T::VERSION, kind: T::KIND }
 }
 
 /// Decode `raw` as `T` and encode it again: the canonical JSON of the object.
-pub(crate) fn roundtrip<T: DeserializeOwned + Serialize>(kind: &str, raw: &Value) -> Result<Value, DecodeError> {
+pub(crate) fn roundtrip<T: k8s_openapi::Resource + DeserializeOwned + Serialize>(
+    raw: &Value,
+) -> Result<Value, DecodeError> {
+    let (kind, version) = (T::KIND, T::VERSION);
     let typed: T = serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         DecodeError::Malformed(if path == "." {
-            format!("{kind} in version \"v1\" cannot be handled as a {kind}: {inner}")
+            format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {inner}")
         } else {
-            format!("{kind} in version \"v1\" cannot be handled as a {kind}: json: {inner} (field {path})")
+            format!("{kind} in version \"{version}\" cannot be handled as a {kind}: json: {inner} (field {path})")
         })
     })?;
     serde_json::to_value(&typed).map_err(|e| DecodeError::Malformed(e.to_string()))
@@ -174,18 +259,77 @@ pub(crate) fn typed<T: DeserializeOwned + Default>(obj: &Value) -> T {
     serde_json::from_value(obj.clone()).unwrap_or_default()
 }
 
-/// Every kind skiff serves, in discovery order.
+/// The kinds other code needs by name (the namespace controller, the scheduler's binding).
+pub const NAMESPACES: &dyn Kind = &namespace::Namespaces;
+pub const NODES: &dyn Kind = &node::Nodes;
+pub const PODS: &dyn Kind = &pod::Pods;
+
+/// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
+/// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 6] =
-        [&namespace::Namespaces, &node::Nodes, &pod::Pods, &event::Events, &secret::Secrets, &service::Services];
+    static ALL: [&dyn Kind; 7] =
+        [NAMESPACES, NODES, PODS, &event::Events, &secret::Secrets, &service::Services, &lease::Leases];
     &ALL
 }
 
-/// Look a kind up by plural, singular, kind name or short name (case-insensitive for kind).
-pub fn by_resource(resource: &str) -> Option<&'static dyn Kind> {
-    all().iter().copied().find(|k| k.info().plural == resource)
+/// The kind served as `resource` (its plural) in `group`/`version`.
+pub fn by_resource(group: &str, version: &str, resource: &str) -> Option<&'static dyn Kind> {
+    all().iter().copied().find(|k| {
+        let i = k.info();
+        i.group == group && i.version == version && i.plural == resource
+    })
 }
 
-pub fn by_kind(kind: &str) -> Option<&'static dyn Kind> {
-    all().iter().copied().find(|k| k.info().kind == kind)
+/// The API groups served, each with its versions, in the order of [`all`] (core first).
+pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    for k in all() {
+        let i = k.info();
+        match groups.iter_mut().find(|(g, _)| *g == i.group) {
+            Some((_, versions)) if versions.contains(&i.version) => {}
+            Some((_, versions)) => versions.push(i.version),
+            None => groups.push((i.group, vec![i.version])),
+        }
+    }
+    groups
+}
+
+/// The kinds served in `group`/`version`.
+pub fn in_group_version(group: &str, version: &str) -> impl Iterator<Item = &'static dyn Kind> {
+    all().iter().copied().filter(move |k| k.info().group == group && k.info().version == version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table's group, version and kind are the typed struct's: what discovery says is what
+    /// the OpenAPI documents and the protobuf table describe.
+    #[test]
+    fn every_kind_matches_its_typed_struct() {
+        let mut g = SchemaGenerator::default();
+        for k in all() {
+            let (i, t) = (k.info(), k.schema(&mut g));
+            assert_eq!((i.group, i.version, i.kind), (t.group, t.version, t.kind), "{}", i.plural);
+        }
+    }
+
+    #[test]
+    fn groups_and_names() {
+        assert_eq!(groups(), [("", vec!["v1"]), ("coordination.k8s.io", vec!["v1"])]);
+        let lease = by_resource("coordination.k8s.io", "v1", "leases").expect("leases");
+        assert!(by_resource("", "v1", "leases").is_none());
+        let i = lease.info();
+        assert_eq!(
+            (i.api_version(), i.path_prefix(), i.qualified_resource()),
+            (
+                "coordination.k8s.io/v1".into(),
+                "/apis/coordination.k8s.io/v1".into(),
+                "leases.coordination.k8s.io".into()
+            )
+        );
+        assert_eq!(i.not_found("x").to_string(), "leases.coordination.k8s.io \"x\" not found");
+        assert_eq!(PODS.info().not_found("x").to_string(), "pods \"x\" not found");
+        assert_eq!(PODS.info().path_prefix(), "/api/v1");
+    }
 }

@@ -1,15 +1,18 @@
 //! Namespaces.
 
-use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, roundtrip};
+use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, TypedSchema, roundtrip, schema_of};
 use crate::field::ErrorList;
 use crate::meta;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::schemars::generate::SchemaGenerator;
 use serde_json::{Value, json};
 
 pub struct Namespaces;
 
 static INFO: ResourceInfo = ResourceInfo {
+    group: "",
+    version: "v1",
     plural: "namespaces",
     singular: "namespace",
     kind: "Namespace",
@@ -34,8 +37,11 @@ impl Kind for Namespaces {
     fn info(&self) -> &'static ResourceInfo {
         &INFO
     }
+    fn schema(&self, g: &mut SchemaGenerator) -> TypedSchema {
+        schema_of::<Namespace>(g)
+    }
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
-        roundtrip::<Namespace>("Namespace", raw)
+        roundtrip::<Namespace>(raw)
     }
     fn default(&self, obj: &mut Value) {
         let name = meta::name(obj).to_string();

@@ -1,15 +1,20 @@
 //! Nodes.
 
-use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, roundtrip, typed};
+use super::{
+    AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, TypedSchema, roundtrip, schema_of, typed,
+};
 use crate::field::ErrorList;
 use crate::meta;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::schemars::generate::SchemaGenerator;
 use serde_json::{Value, json};
 
 pub struct Nodes;
 
 static INFO: ResourceInfo = ResourceInfo {
+    group: "",
+    version: "v1",
     plural: "nodes",
     singular: "node",
     kind: "Node",
@@ -49,8 +54,11 @@ impl Kind for Nodes {
     fn info(&self) -> &'static ResourceInfo {
         &INFO
     }
+    fn schema(&self, g: &mut SchemaGenerator) -> TypedSchema {
+        schema_of::<Node>(g)
+    }
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
-        roundtrip::<Node>("Node", raw)
+        roundtrip::<Node>(raw)
     }
     fn validate(&self, obj: &Value) -> ErrorList {
         meta::validate(obj, false, false)

@@ -1,6 +1,8 @@
 //! Pods: defaulting, validation, update rules and the table row, as the kube-apiserver does them.
 
-use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, Part, ResourceInfo, roundtrip, typed};
+use super::{
+    AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, Part, ResourceInfo, TypedSchema, roundtrip, schema_of, typed,
+};
 use crate::field::{ErrorList, FieldError, Path};
 use crate::{go_diff, meta, names, time};
 use jiff::Timestamp;
@@ -8,12 +10,15 @@ use k8s_openapi::api::core::v1::{
     Container, ContainerStatus, EnvFromSource, EnvVar, EphemeralContainer, ObjectFieldSelector, Pod, PodSpec,
     PodStatus, SeccompProfile, Toleration,
 };
+use k8s_openapi::schemars::generate::SchemaGenerator;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
 pub struct Pods;
 
 static INFO: ResourceInfo = ResourceInfo {
+    group: "",
+    version: "v1",
     plural: "pods",
     singular: "pod",
     kind: "Pod",
@@ -678,9 +683,12 @@ impl Kind for Pods {
     fn info(&self) -> &'static ResourceInfo {
         &INFO
     }
+    fn schema(&self, g: &mut SchemaGenerator) -> TypedSchema {
+        schema_of::<Pod>(g)
+    }
 
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
-        roundtrip::<Pod>("Pod", raw)
+        roundtrip::<Pod>(raw)
     }
 
     fn default(&self, obj: &mut Value) {

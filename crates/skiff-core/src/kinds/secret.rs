@@ -1,16 +1,19 @@
 //! core/v1 Secrets: `stringData` folded into `data`, per-type required keys, `immutable`.
 
-use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, roundtrip};
+use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, TypedSchema, roundtrip, schema_of};
 use crate::field::{ErrorList, FieldError, Path};
 use crate::{meta, names};
 use base64::Engine;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::schemars::generate::SchemaGenerator;
 use serde_json::{Map, Value, json};
 
 pub struct Secrets;
 
 static INFO: ResourceInfo = ResourceInfo {
+    group: "",
+    version: "v1",
     plural: "secrets",
     singular: "secret",
     kind: "Secret",
@@ -75,8 +78,11 @@ impl Kind for Secrets {
     fn info(&self) -> &'static ResourceInfo {
         &INFO
     }
+    fn schema(&self, g: &mut SchemaGenerator) -> TypedSchema {
+        schema_of::<Secret>(g)
+    }
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
-        roundtrip::<Secret>("Secret", raw)
+        roundtrip::<Secret>(raw)
     }
     fn default(&self, obj: &mut Value) {
         fold_string_data(obj);

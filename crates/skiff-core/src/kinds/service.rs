@@ -2,16 +2,22 @@
 //! `kubectl cluster-info` (which lists them) answer truthfully, and a create is refused with a
 //! clear 405 instead of storing a Service that no proxy would ever serve.
 
-use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, READ_VERBS, ResourceInfo, roundtrip, typed};
+use super::{
+    AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, READ_VERBS, ResourceInfo, TypedSchema, roundtrip, schema_of,
+    typed,
+};
 use crate::field::ErrorList;
 use crate::meta;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::schemars::generate::SchemaGenerator;
 use serde_json::{Value, json};
 
 pub struct Services;
 
 static INFO: ResourceInfo = ResourceInfo {
+    group: "",
+    version: "v1",
     plural: "services",
     singular: "service",
     kind: "Service",
@@ -36,8 +42,11 @@ impl Kind for Services {
     fn info(&self) -> &'static ResourceInfo {
         &INFO
     }
+    fn schema(&self, g: &mut SchemaGenerator) -> TypedSchema {
+        schema_of::<Service>(g)
+    }
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
-        roundtrip::<Service>("Service", raw)
+        roundtrip::<Service>(raw)
     }
     fn validate(&self, obj: &Value) -> ErrorList {
         meta::validate(obj, true, false)
