@@ -1,0 +1,127 @@
+//! The subresources that are not a part of the object: `pods/binding`, `namespaces/finalize`,
+//! and the streaming ones that reach the pod's node (`pods/exec`, `pods/attach`,
+//! `pods/portforward`; `pods/log` is `crate::logs`).
+
+use super::Call;
+use crate::http::{self, Failure};
+use axum::body::Body;
+use axum::http::{Extensions, StatusCode};
+use axum::response::Response;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use skiff_core::field::{FieldError, Path};
+use skiff_core::{ApiError, meta, status, time};
+
+/// POST pods/NAME/binding: assign the pod to a node (the scheduler's write).
+pub(super) async fn bind(call: &Call<'_>, name: &str, body: Body) -> Result<Response, Failure> {
+    let raw = http::object_body(&http::read_body(body).await?, http::content_type(call.headers))?;
+    let node = raw.pointer("/target/name").and_then(Value::as_str).unwrap_or("");
+    if node.is_empty() {
+        return Err(ApiError::invalid(
+            "Binding",
+            name,
+            vec![FieldError::required(&Path::new("target").child("name"), "")],
+        )
+        .into());
+    }
+    let r = call.at(name);
+    let current = call.state.registry.get(r).await?;
+    if meta::is_deleting(&current) {
+        return Err(ApiError::conflict("pods", name, "pod is being deleted, cannot be assigned to a host").into());
+    }
+    let assigned = current.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+    if !assigned.is_empty() {
+        return Err(ApiError::conflict(
+            "pods/binding",
+            name,
+            format!("pod {name} is already assigned to node {assigned:?}"),
+        )
+        .into());
+    }
+    let mut next = current.clone();
+    next["spec"]["nodeName"] = json!(node);
+    let conds = next["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
+    conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+        "lastTransitionTime": time::rfc3339(Timestamp::now())}));
+    next["status"]["conditions"] = json!(conds);
+    if !call.opts.dry_run {
+        call.state.registry.write_raw(r, &current, next).await?;
+    }
+    Ok(http::json(StatusCode::CREATED, &status::success_status(None), &[]))
+}
+
+/// PUT namespaces/NAME/finalize: replace the namespace's finalizers.
+pub(super) async fn finalize(call: &Call<'_>, name: &str, body: Body) -> Result<Response, Failure> {
+    let raw = http::object_body(&http::read_body(body).await?, http::content_type(call.headers))?;
+    let r = call.at(name);
+    let current = call.state.registry.get(r).await?;
+    let mut next = current.clone();
+    next["spec"]["finalizers"] = raw.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+    let stored = call.state.registry.write_raw(r, &current, next).await?;
+    Ok(http::json(StatusCode::OK, &stored, &[]))
+}
+
+/// `pods/exec` and `pods/attach`: choose the container as upstream does, then stream a session
+/// with the pod's node.
+pub(super) async fn exec(
+    call: &Call<'_>,
+    name: &str,
+    attach: bool,
+    extensions: &mut Extensions,
+) -> Result<Response, Failure> {
+    let query = crate::exec::ExecQuery::parse(call.raw_query, attach)?;
+    let obj = call.state.registry.get(call.at(name)).await?;
+    let names_in = |list: &str| -> Vec<&str> {
+        obj.pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
+            .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
+            .unwrap_or_default()
+    };
+    let names = names_in("containers");
+    // Any container of the pod may be named, its init and ephemeral ones too.
+    let all: Vec<&str> = [names_in("initContainers"), names.clone(), names_in("ephemeralContainers")].concat();
+    let container = match (&query.container, names.as_slice()) {
+        (Some(c), _) if all.contains(&c.as_str()) => c.clone(),
+        (Some(c), _) => {
+            return Err(ApiError::BadRequest(format!("container {c} is not valid for pod {name}")).into());
+        }
+        (None, [one]) => one.to_string(),
+        (None, many) => {
+            return Err(ApiError::BadRequest(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                many.join(" ")
+            ))
+            .into());
+        }
+    };
+    let (node, nodes) = crate::nodes::for_pod(call.state, &obj).await?;
+    let request = crate::nodes::ExecRequest {
+        node,
+        pod_uid: meta::uid(&obj).to_string(),
+        container,
+        command: query.command.clone(),
+        stdin: query.stdin,
+        tty: query.tty,
+    };
+    crate::exec::serve(call.headers, extensions, nodes, request, query).await
+}
+
+/// `pods/portforward`: only to a running pod.
+pub(super) async fn port_forward(
+    call: &Call<'_>,
+    name: &str,
+    extensions: &mut Extensions,
+) -> Result<Response, Failure> {
+    let obj = call.state.registry.get(call.at(name)).await?;
+    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    if phase != "Running" {
+        return Err(ApiError::BadRequest(format!(
+            "unable to upgrade connection: pod {name} is not running (phase {phase:?})"
+        ))
+        .into());
+    }
+    let (node, nodes) = crate::nodes::for_pod(call.state, &obj).await?;
+    let target = crate::portforward::Target { node, pod: name.to_string(), uid: meta::uid(&obj).to_string() };
+    crate::portforward::serve(call.headers, call.raw_query, extensions, nodes, target).await
+}
