@@ -81,7 +81,9 @@ impl Query {
                 },
                 "fieldManager" => {
                     if v.len() > 128 {
-                        return Err(ApiError::BadRequest("fieldManager: Too long: must have at most 128 bytes".into()));
+                        return Err(ApiError::BadRequest(
+                            "fieldManager: Too long: may not be more than 128 bytes".into(),
+                        ));
                     }
                     q.field_manager = Some(v.to_string()).filter(|s| !s.is_empty())
                 }

@@ -20,6 +20,10 @@ impl Path {
     pub fn key(&self, k: &str) -> Self {
         Path(format!("{}[{}]", self.0, k))
     }
+    /// The whole object, as upstream's `field.NewPath("")` renders: `[]`.
+    pub fn whole_object() -> Self {
+        Path("[]".into())
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -104,8 +108,9 @@ impl FieldError {
     pub fn not_found(field: &Path, value: impl Into<Value>) -> Self {
         Self::new(ErrorType::NotFound, field, Some(value.into()), "")
     }
+    /// Kubernetes 1.32's wording (earlier releases said `must have at most N bytes`).
     pub fn too_long(field: &Path, max: usize) -> Self {
-        Self::new(ErrorType::TooLong, field, None, format!("must have at most {max} bytes"))
+        Self::new(ErrorType::TooLong, field, None, format!("may not be more than {max} bytes"))
     }
     /// `Unsupported value: "x": supported values: "a", "b"`.
     pub fn not_supported(field: &Path, value: impl Into<Value>, supported: &[&str]) -> Self {

@@ -379,3 +379,60 @@ fn leases_are_served_in_their_group() {
     let groups = server.kubectl("1.32").run(&["get", "--raw", "/apis"]).ok();
     assert!(groups.contains(r#""name":"coordination.k8s.io""#), "{groups}");
 }
+
+/// ConfigMaps as a user makes them: `create configmap` from literals, files and env files, the
+/// Table, a ConfigMap and a Pod in one file, `immutable`, and upstream's errors.
+#[test]
+fn configmaps_from_literals_files_and_manifests() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("app.properties"), "color=blue\n").expect("write");
+    std::fs::write(dir.path().join("vars.env"), "# comment\nA=1\nB=two\n").expect("write");
+    let file = dir.path().join("app.properties");
+    let env = dir.path().join("vars.env");
+    for v in KUBECTL_VERSIONS {
+        let k = server.kubectl(v);
+        let name = format!("app-{}", v.replace('.', ""));
+        let created = k
+            .run(&["create", "configmap", &name, "--from-literal=mode=dev", &format!("--from-file={}", file.display())])
+            .ok();
+        assert_eq!(created.trim(), format!("configmap/{name} created"));
+        let got = k.run(&["get", "cm", &name, "-o", "jsonpath={.data.mode} {.data.app\\.properties}"]).ok();
+        assert_eq!(got, "dev color=blue\n");
+        let table = k.run(&["get", "configmaps", &name]).ok();
+        let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[0], ["NAME", "DATA", "AGE"]);
+        assert_eq!(&rows[1][..2], [name.as_str(), "2"]);
+        let from_env = format!("env-{}", v.replace('.', ""));
+        k.run(&["create", "configmap", &from_env, &format!("--from-env-file={}", env.display())]).ok();
+        assert_eq!(k.run(&["get", "cm", &from_env, "-o", "jsonpath={.data.A} {.data.B}"]).ok(), "1 two");
+        let bad = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad-{}\ndata:\n  a/b: x\n",
+            v.replace('.', "")
+        );
+        let bad = k.run_stdin(&["create", "-f", "-"], &bad).fails();
+        assert!(
+            bad.contains(
+                "data[a/b]: Invalid value: \"a/b\": a valid config key must consist of alphanumeric characters"
+            ),
+            "{bad}"
+        );
+    }
+    let k = server.kubectl("1.32");
+    let both =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\nimmutable: true\ndata:\n  greeting: hello\n---\n"
+            .to_string() + &common::tutorial_pod("reads-settings", "nginx");
+    let applied = k.run_stdin(&["apply", "-f", "-"], &both).ok();
+    assert!(
+        applied.contains("configmap/settings created") && applied.contains("pod/reads-settings created"),
+        "{applied}"
+    );
+    let changed = k.run(&["patch", "cm", "settings", "--type=merge", "-p", r#"{"data":{"greeting":"bye"}}"#]).fails();
+    assert!(changed.contains("data: Forbidden: field is immutable when `immutable` is set"), "{changed}");
+    let big = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  a: {}\n",
+        "x".repeat(1024 * 1024 + 1)
+    );
+    let too_big = k.run_stdin(&["create", "-f", "-"], &big).fails();
+    assert!(too_big.contains("[]: Too long: may not be more than 1048576 bytes"), "{too_big}");
+}

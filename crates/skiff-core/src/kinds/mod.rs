@@ -1,6 +1,7 @@
 //! The resource kinds skiff serves. Each kind is one module implementing [`Kind`]: how it is
 //! decoded, defaulted, validated, selected by field and printed as a table.
 
+mod configmap;
 mod event;
 mod lease;
 mod namespace;
@@ -267,8 +268,16 @@ pub const PODS: &dyn Kind = &pod::Pods;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 7] =
-        [NAMESPACES, NODES, PODS, &event::Events, &secret::Secrets, &service::Services, &lease::Leases];
+    static ALL: [&dyn Kind; 8] = [
+        NAMESPACES,
+        NODES,
+        PODS,
+        &configmap::ConfigMaps,
+        &event::Events,
+        &secret::Secrets,
+        &service::Services,
+        &lease::Leases,
+    ];
     &ALL
 }
 
