@@ -189,7 +189,7 @@ mod tests {
             json!({"groupVersion": "coordination.k8s.io/v1", "version": "v1"})
         );
         assert_eq!(api_group("coordination.k8s.io").expect("group")["kind"], "APIGroup");
-        assert!(api_group("").is_none() && api_group("apps").is_none());
+        assert!(api_group("").is_none() && api_group("batch.example").is_none());
         let leases = api_resource_list("coordination.k8s.io", "v1").expect("leases");
         assert_eq!(leases["groupVersion"], "coordination.k8s.io/v1");
         assert_eq!(leases["resources"][0]["name"], "leases");

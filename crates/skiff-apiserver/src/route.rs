@@ -21,6 +21,8 @@ pub enum Subresource {
     Part(Part),
     /// `pods/binding`: assign to a node.
     Binding,
+    /// `deployments/scale` and the other kinds with replicas: an `autoscaling/v1` Scale.
+    Scale,
     /// `namespaces/finalize`: replace the finalizers.
     Finalize,
     /// `pods/log`.
@@ -78,6 +80,7 @@ impl Subresource {
         Ok(match declared {
             "status" => Subresource::Part(Part::Status),
             "binding" => Subresource::Binding,
+            "scale" => Subresource::Scale,
             "finalize" => Subresource::Finalize,
             "log" => Subresource::Log,
             "exec" => Subresource::Exec { attach: false },
@@ -94,6 +97,7 @@ impl Subresource {
             Subresource::Part(Part::Status) => "status",
             Subresource::Part(Part::Named(name)) | Subresource::Unserved(name) => name,
             Subresource::Binding => "binding",
+            Subresource::Scale => "scale",
             Subresource::Finalize => "finalize",
             Subresource::Log => "log",
             Subresource::Exec { attach: false } => "exec",
@@ -179,6 +183,11 @@ mod tests {
                 Some(("leases", s("kube-node-lease"), s("n1"), None)),
             ),
             ("/apis/coordination.k8s.io/v1/leases", Some(("leases", None, None, None))),
+            (
+                "/apis/apps/v1/namespaces/default/deployments/web/scale",
+                Some(("deployments", s("default"), s("web"), Some(Subresource::Scale))),
+            ),
+            ("/apis/apps/v1/namespaces/default/daemonsets/agent/scale", None),
             ("/apis/coordination.k8s.io/v1/namespaces/default/leases/l/status", None),
             ("/apis/coordination.k8s.io/v2/leases", None),
             ("/api/v1/leases", None),

@@ -85,13 +85,36 @@ impl ErrorType {
 pub struct FieldError {
     pub kind: ErrorType,
     pub field: Path,
-    pub value: Option<Value>,
+    pub value: Option<BadValue>,
     pub detail: String,
+}
+
+/// The value an error reports, as Go's `%#v` prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BadValue {
+    /// A scalar (or JSON) value: strings quoted, numbers as they are.
+    Json(Value),
+    /// A Go value already rendered, such as a label map: `map[string]string{"app":"web"}`.
+    Go(String),
+}
+
+impl BadValue {
+    /// A `map[string]string` as `%#v` prints it: keys sorted, no spaces.
+    pub fn string_map<'a>(entries: impl IntoIterator<Item = (&'a String, &'a String)>) -> BadValue {
+        let mut pairs: Vec<_> = entries.into_iter().collect();
+        pairs.sort();
+        let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v))).collect();
+        BadValue::Go(format!("map[string]string{{{}}}", body.join(", ")))
+    }
 }
 
 impl FieldError {
     fn new(kind: ErrorType, field: &Path, value: Option<Value>, detail: impl Into<String>) -> Self {
-        FieldError { kind, field: field.clone(), value, detail: detail.into() }
+        FieldError { kind, field: field.clone(), value: value.map(BadValue::Json), detail: detail.into() }
+    }
+    /// An invalid value of a Go type that is not a scalar (see [`BadValue::Go`]).
+    pub fn invalid_go(field: &Path, value: BadValue, detail: impl Into<String>) -> Self {
+        FieldError { kind: ErrorType::Invalid, field: field.clone(), value: Some(value), detail: detail.into() }
     }
     pub fn invalid(field: &Path, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
@@ -124,7 +147,8 @@ impl FieldError {
             (ErrorType::Required | ErrorType::Forbidden | ErrorType::TooLong | ErrorType::Internal, _) | (_, None) => {
                 self.kind.text().to_string()
             }
-            (_, Some(v)) => format!("{}: {}", self.kind.text(), go_value(v)),
+            (_, Some(BadValue::Json(v))) => format!("{}: {}", self.kind.text(), go_value(v)),
+            (_, Some(BadValue::Go(v))) => format!("{}: {v}", self.kind.text()),
         };
         if !self.detail.is_empty() {
             s.push_str(": ");

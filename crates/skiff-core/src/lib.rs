@@ -9,6 +9,7 @@ pub mod managed;
 pub mod meta;
 pub mod names;
 pub mod patch;
+pub mod scale;
 pub mod schema;
 pub mod selector;
 pub mod status;

@@ -22,8 +22,17 @@ pub enum ListType {
     Map(&'static [&'static str]),
 }
 
-/// Fold the container-like lists onto one name so a table row serves all of them.
+/// Fold the container-like lists onto one name so a table row serves all of them, and a
+/// workload's pod template (`spec.template.spec`, a CronJob's `spec.jobTemplate.spec.template.spec`)
+/// onto the pod's own `spec`.
 fn canonical(path: &str) -> String {
+    let path = match path
+        .strip_prefix("spec.jobTemplate.spec.template.spec.")
+        .or_else(|| path.strip_prefix("spec.template.spec."))
+    {
+        Some(rest) => format!("spec.{rest}"),
+        None => path.to_string(),
+    };
     path.replace("spec.initContainers", "spec.containers")
         .replace("spec.ephemeralContainers", "spec.containers")
         .replace("status.initContainerStatuses", "status.containerStatuses")
@@ -79,6 +88,12 @@ pub fn is_granular_map(path: &str) -> bool {
         p.as_str(),
         "metadata.labels"
             | "metadata.annotations"
+            | "spec.template.metadata.labels"
+            | "spec.template.metadata.annotations"
+            | "spec.jobTemplate.metadata.labels"
+            | "spec.jobTemplate.metadata.annotations"
+            | "spec.jobTemplate.spec.template.metadata.labels"
+            | "spec.jobTemplate.spec.template.metadata.annotations"
             | "spec.nodeSelector"
             | "spec.overhead"
             | "spec.containers.resources.limits"
@@ -102,5 +117,17 @@ mod tests {
         assert_eq!(list_type("spec.initContainers.ports"), ListType::Map(&["containerPort", "protocol"]));
         assert_eq!(merge_strategy("spec.tolerations"), MergeStrategy::Replace);
         assert_eq!(list_type("spec.containers.args"), ListType::Atomic);
+    }
+
+    #[test]
+    fn workload_templates_share_the_pod_rules() {
+        assert_eq!(list_type("spec.template.spec.containers"), ListType::Map(&["name"]));
+        assert_eq!(
+            merge_strategy("spec.jobTemplate.spec.template.spec.containers.env"),
+            MergeStrategy::MergeByKey("name")
+        );
+        assert!(is_granular_map("spec.template.spec.nodeSelector"));
+        assert!(is_granular_map("spec.template.metadata.labels"));
+        assert_eq!(list_type("spec.template.metadata.finalizers"), ListType::Atomic);
     }
 }

@@ -1,6 +1,9 @@
 //! Label and field selectors, parsed from their query-string forms.
 
+use crate::field::{ErrorList, FieldError, Path};
+use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SelectorError {
@@ -17,6 +20,8 @@ pub enum SelectorError {
 enum Op {
     Exists,
     NotExists,
+    Equals(String),
+    NotEquals(String),
     In(Vec<String>),
     NotIn(Vec<String>),
 }
@@ -74,9 +79,9 @@ impl LabelSelector {
             if let Some(k) = p.strip_prefix('!') {
                 reqs.push((check_key(k.trim(), p)?, Op::NotExists));
             } else if let Some((k, v)) = p.split_once("!=") {
-                reqs.push((check_key(k.trim(), p)?, Op::NotIn(vec![check_value(v.trim(), p)?])));
+                reqs.push((check_key(k.trim(), p)?, Op::NotEquals(check_value(v.trim(), p)?)));
             } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
-                reqs.push((check_key(k.trim(), p)?, Op::In(vec![check_value(v.trim(), p)?])));
+                reqs.push((check_key(k.trim(), p)?, Op::Equals(check_value(v.trim(), p)?)));
             } else if let Some((k, rest)) = split_set_op(p, " notin ") {
                 reqs.push((check_key(k, p)?, Op::NotIn(parse_set(rest, p)?)));
             } else if let Some((k, rest)) = split_set_op(p, " in ") {
@@ -96,10 +101,96 @@ impl LabelSelector {
         self.0.iter().all(|(k, op)| match op {
             Op::Exists => labels.contains_key(k),
             Op::NotExists => !labels.contains_key(k),
+            Op::Equals(want) => labels.get(k) == Some(want),
+            Op::NotEquals(want) => labels.get(k) != Some(want),
             Op::In(vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
             Op::NotIn(vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
         })
     }
+
+    /// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`), as upstream's
+    /// `LabelSelectorAsSelector` reads it. `None` (no selector) selects nothing upstream; callers
+    /// decide. Run [`validate_api`] first: what it rejects is skipped here.
+    pub fn from_api(selector: &Value) -> LabelSelector {
+        let mut reqs = Vec::new();
+        for (k, v) in selector.get("matchLabels").and_then(Value::as_object).into_iter().flatten() {
+            reqs.push((k.clone(), Op::Equals(v.as_str().unwrap_or_default().to_string())));
+        }
+        for e in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+            let key = e["key"].as_str().unwrap_or_default().to_string();
+            let values: Vec<String> =
+                e["values"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
+            let op = match e["operator"].as_str() {
+                Some("In") => Op::In(values),
+                Some("NotIn") => Op::NotIn(values),
+                Some("Exists") => Op::Exists,
+                Some("DoesNotExist") => Op::NotExists,
+                _ => continue,
+            };
+            reqs.push((key, op));
+        }
+        LabelSelector(reqs)
+    }
+}
+
+/// `selector.String()`: requirements sorted by key (`app=web,tier in (a,b)`); empty when the
+/// selector is (Table columns print `<none>` then, as `metav1.FormatLabelSelector` does).
+impl fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut reqs: Vec<&(String, Op)> = self.0.iter().collect();
+        reqs.sort_by(|a, b| a.0.cmp(&b.0));
+        let parts: Vec<String> = reqs
+            .iter()
+            .map(|(k, op)| {
+                let set = |vs: &[String]| {
+                    let mut vs = vs.to_vec();
+                    vs.sort();
+                    vs.join(",")
+                };
+                match op {
+                    Op::Exists => k.clone(),
+                    Op::NotExists => format!("!{k}"),
+                    Op::Equals(v) => format!("{k}={v}"),
+                    Op::NotEquals(v) => format!("{k}!={v}"),
+                    Op::In(vs) => format!("{k} in ({})", set(vs)),
+                    Op::NotIn(vs) => format!("{k} notin ({})", set(vs)),
+                }
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// Upstream's `ValidateLabelSelector` of a `metav1.LabelSelector` object at `path`.
+pub fn validate_api(selector: &Value, path: &Path) -> ErrorList {
+    let mut errs = Vec::new();
+    let labels: BTreeMap<String, String> = selector
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    errs.extend(crate::names::validate_labels(Some(&labels), &path.child("matchLabels")));
+    for (i, e) in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let ep = path.child("matchExpressions").index(i);
+        let values = e["values"].as_array().map_or(0, Vec::len);
+        match e["operator"].as_str().unwrap_or_default() {
+            "In" | "NotIn" if values == 0 => errs.push(FieldError::required(
+                &ep.child("values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if values > 0 => errs.push(FieldError::forbidden(
+                &ep.child("values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => errs.push(FieldError::invalid(&ep.child("operator"), other, "not a valid selector operator")),
+        }
+        let key = e["key"].as_str().unwrap_or_default();
+        errs.extend(crate::names::invalid_all(&ep.child("key"), key, crate::names::qualified_name(key)));
+    }
+    errs
 }
 
 fn split_set_op<'a>(p: &'a str, op: &str) -> Option<(&'a str, &'a str)> {
@@ -182,7 +273,35 @@ mod tests {
             assert_eq!(LabelSelector::parse(sel).expect(sel).matches(&l), want, "{sel}");
         }
         assert!(LabelSelector::parse("bad key=x").is_err());
+        assert_eq!(
+            LabelSelector::parse("tier in (fe, be),app=web,!x").expect("parse").to_string(),
+            "app=web,tier in (be,fe),!x"
+        );
         assert!(LabelSelector::parse("app in web").is_err());
+    }
+
+    #[test]
+    fn api_selectors_match_print_and_validate() {
+        let api = serde_json::json!({"matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}, {"key": "x", "operator": "DoesNotExist"}]});
+        let sel = LabelSelector::from_api(&api);
+        assert!(sel.matches(&labels(&[("app", "web"), ("tier", "fe")])));
+        assert!(!sel.matches(&labels(&[("app", "web"), ("tier", "fe"), ("x", "1")])));
+        assert_eq!(sel.to_string(), "app=web,tier in (be,fe),!x");
+        assert_eq!(LabelSelector::default().to_string(), "");
+        assert!(validate_api(&api, &Path::new("spec").child("selector")).is_empty());
+        let bad = serde_json::json!({"matchExpressions": [{"key": "a", "operator": "In"}, {"key": "b", "operator": "Exists", "values": ["x"]},
+            {"key": "c", "operator": "Has"}]});
+        let errs: Vec<String> =
+            validate_api(&bad, &Path::new("spec").child("selector")).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errs,
+            [
+                "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+                "spec.selector.matchExpressions[1].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                "spec.selector.matchExpressions[2].operator: Invalid value: \"Has\": not a valid selector operator",
+            ]
+        );
     }
 
     #[test]

@@ -436,3 +436,68 @@ fn configmaps_from_literals_files_and_manifests() {
     let too_big = k.run_stdin(&["create", "-f", "-"], &big).fails();
     assert!(too_big.contains("[]: Too long: may not be more than 1048576 bytes"), "{too_big}");
 }
+
+/// The apps/v1 kinds through kubectl, as the API serves them (the controllers that act on them
+/// are tested with them): create, Table columns, scale, set image, apply, get all, explain and
+/// upstream's validation errors.
+#[test]
+fn apps_kinds_are_served_with_upstream_columns_scale_and_errors() {
+    let server = Server::start();
+    for v in KUBECTL_VERSIONS {
+        let k = server.kubectl(v);
+        let name = format!("web-{}", v.replace('.', ""));
+        let created = k.run(&["create", "deployment", &name, "--image=nginx", "--replicas=3"]).ok();
+        assert_eq!(created.trim(), format!("deployment.apps/{name} created"));
+        let table = k.run(&["get", "deploy", &name, "-o", "wide"]).ok();
+        let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[0], ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]);
+        assert_eq!([rows[1][0], rows[1][1], rows[1][2], rows[1][3]], [name.as_str(), "0/3", "0", "0"]);
+        assert_eq!(rows[1][5..], ["nginx", "nginx", &format!("app={name}")]);
+        let scaled = k.run(&["scale", "deployment", &name, "--replicas=5"]).ok();
+        assert_eq!(scaled.trim(), format!("deployment.apps/{name} scaled"));
+        let spec = k
+            .run(&[
+                "get",
+                "deploy",
+                &name,
+                "-o",
+                "jsonpath={.spec.replicas} {.spec.strategy.rollingUpdate.maxSurge} {.metadata.generation}",
+            ])
+            .ok();
+        assert_eq!(spec, "5 25% 2");
+        let set = k.run(&["set", "image", &format!("deployment/{name}"), "nginx=nginx:1.27"]).ok();
+        assert_eq!(set.trim(), format!("deployment.apps/{name} image updated"));
+        let image = k.run(&["get", "deploy", &name, "-o", "jsonpath={.spec.template.spec.containers[0].image}"]).ok();
+        assert_eq!(image, "nginx:1.27");
+        let all = k.run(&["get", "all"]).ok();
+        assert!(all.contains(&format!("deployment.apps/{name}")), "{all}");
+        let explain = k.run(&["explain", "deployment.spec.strategy.rollingUpdate.maxSurge"]).ok();
+        assert!(
+            explain.contains("The maximum number of pods that can be scheduled above the desired number"),
+            "{explain}"
+        );
+    }
+    let k = server.kubectl("1.32");
+    let mismatch = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: broken\nspec:\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: api\n    spec:\n      containers:\n      - name: c\n        image: nginx\n";
+    let err = k.run_stdin(&["apply", "-f", "-"], mismatch).fails();
+    assert!(
+        err.contains(r#"The Deployment "broken" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{"app":"api"}: `selector` does not match template `labels`"#),
+        "{err}"
+    );
+    let rs = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: frontend\nspec:\n  replicas: 2\n  selector:\n    matchLabels:\n      tier: fe\n  template:\n    metadata:\n      labels:\n        tier: fe\n    spec:\n      containers:\n      - name: c\n        image: busybox\n";
+    assert_eq!(k.run_stdin(&["apply", "-f", "-"], rs).ok().trim(), "replicaset.apps/frontend created");
+    let rows = k.run(&["get", "rs", "frontend"]).ok();
+    let header: Vec<&str> = rows.lines().next().expect("header").split_whitespace().collect();
+    assert_eq!(header, ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]);
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels:\n      app: agent\n  template:\n    metadata:\n      labels:\n        app: agent\n    spec:\n      nodeSelector:\n        disk: ssd\n      containers:\n      - name: a\n        image: busybox\n";
+    assert_eq!(k.run_stdin(&["apply", "-f", "-"], ds).ok().trim(), "daemonset.apps/agent created");
+    let rows = k.run(&["get", "ds", "agent"]).ok();
+    let lines: Vec<Vec<&str>> = rows.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE", "SELECTOR", "AGE"]);
+    assert_eq!(lines[1][6], "disk=ssd");
+    let negative = k.run(&["scale", "rs", "frontend", "--replicas=-1"]).fails();
+    assert!(
+        negative.contains("--replicas=COUNT") || negative.contains("must be greater than or equal to 0"),
+        "{negative}"
+    );
+}

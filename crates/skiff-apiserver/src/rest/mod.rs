@@ -111,6 +111,9 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         (&Method::PATCH, Some(n), _, Some(part)) => crud::patch(&call, n, part, body).await,
         (&Method::DELETE, Some(n), None, _) => crud::delete(&call, n, body).await,
         (&Method::POST, Some(n), Some(Subresource::Binding), _) => subresources::bind(&call, n, body).await,
+        (&Method::GET, Some(n), Some(Subresource::Scale), _) => subresources::get_scale(&call, n).await,
+        (&Method::PUT, Some(n), Some(Subresource::Scale), _) => subresources::update_scale(&call, n, body).await,
+        (&Method::PATCH, Some(n), Some(Subresource::Scale), _) => subresources::patch_scale(&call, n, body).await,
         (&Method::PUT, Some(n), Some(Subresource::Finalize), _) => subresources::finalize(&call, n, body).await,
         (&Method::GET, Some(n), Some(Subresource::Log), _) => {
             crate::logs::serve(state, kind, call.at(n).namespace, n, call.raw_query).await

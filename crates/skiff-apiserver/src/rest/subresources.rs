@@ -1,6 +1,6 @@
 //! The subresources that are not a part of the object: `pods/binding`, `namespaces/finalize`,
-//! and the streaming ones that reach the pod's node (`pods/exec`, `pods/attach`,
-//! `pods/portforward`; `pods/log` is `crate::logs`).
+//! `scale` (of the kinds with replicas), and the streaming ones that reach the pod's node
+//! (`pods/exec`, `pods/attach`, `pods/portforward`; `pods/log` is `crate::logs`).
 
 use super::Call;
 use crate::http::{self, Failure};
@@ -10,7 +10,9 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use skiff_core::field::{FieldError, Path};
-use skiff_core::{ApiError, meta, status, time};
+use skiff_core::kinds::Part;
+use skiff_core::patch::{self, PatchType};
+use skiff_core::{ApiError, meta, scale, status, time};
 
 /// POST pods/NAME/binding: assign the pod to a node (the scheduler's write).
 pub(super) async fn bind(call: &Call<'_>, name: &str, body: Body) -> Result<Response, Failure> {
@@ -49,6 +51,53 @@ pub(super) async fn bind(call: &Call<'_>, name: &str, body: Body) -> Result<Resp
         call.state.registry.write_raw(r, &current, next).await?;
     }
     Ok(http::json(StatusCode::CREATED, &status::success_status(None), &[]))
+}
+
+/// GET .../scale.
+pub(super) async fn get_scale(call: &Call<'_>, name: &str) -> Result<Response, Failure> {
+    let obj = call.state.registry.get(call.at(name)).await?;
+    Ok(http::json(StatusCode::OK, &scale::of(&obj), &[]))
+}
+
+/// Set the replicas of `current` (the object as read: its resourceVersion makes the write
+/// conditional) and answer with the new Scale.
+async fn write_replicas(call: &Call<'_>, name: &str, mut current: Value, replicas: i64) -> Result<Response, ApiError> {
+    current["spec"]["replicas"] = json!(replicas);
+    let updated = call.state.registry.update(call.at(name), current, Part::Main, &call.opts).await?;
+    Ok(http::json(StatusCode::OK, &scale::of(&updated), &[]))
+}
+
+/// PUT .../scale: a whole Scale (a resourceVersion in it must be the object's).
+pub(super) async fn update_scale(call: &Call<'_>, name: &str, body: Body) -> Result<Response, Failure> {
+    let raw = http::object_body(&http::read_body(body).await?, http::content_type(call.headers))?;
+    let current = call.state.registry.get(call.at(name)).await?;
+    let replicas = scale::requested(&raw, &current, call.kind.info())?;
+    Ok(write_replicas(call, name, current, replicas).await?)
+}
+
+/// Attempts at a scale patch before giving up on concurrent writers.
+const SCALE_PATCH_RETRIES: usize = 8;
+
+/// PATCH .../scale (what `kubectl scale` sends): the patch applies to the current Scale; a
+/// concurrent write is retried unless the patch named a resourceVersion.
+pub(super) async fn patch_scale(call: &Call<'_>, name: &str, body: Body) -> Result<Response, Failure> {
+    let ct = http::content_type(call.headers).to_string();
+    let patch_type = PatchType::from_content_type(&ct)
+        .ok_or_else(|| ApiError::UnsupportedMediaType(format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})")))?;
+    let raw = http::parse_body(&http::read_body(body).await?, &ct, patch_type == PatchType::Apply)?;
+    // A Scale has no lists: an applied or strategic patch merges as a merge patch does.
+    let patch_type = if patch_type == PatchType::Json { PatchType::Json } else { PatchType::Merge };
+    let mut last = None;
+    for _ in 0..SCALE_PATCH_RETRIES {
+        let current = call.state.registry.get(call.at(name)).await?;
+        let patched = patch::apply("Scale", patch_type, &scale::of(&current), &raw)?;
+        let replicas = scale::requested(&patched, &current, call.kind.info())?;
+        match write_replicas(call, name, current, replicas).await {
+            Err(e @ ApiError::Conflict { .. }) if meta::resource_version(&raw).is_empty() => last = Some(e),
+            result => return Ok(result?),
+        }
+    }
+    Err(last.unwrap_or_else(|| call.kind.info().stale(name)).into())
 }
 
 /// PUT namespaces/NAME/finalize: replace the namespace's finalizers.

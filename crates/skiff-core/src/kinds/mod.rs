@@ -2,13 +2,17 @@
 //! decoded, defaulted, validated, selected by field and printed as a table.
 
 mod configmap;
+mod daemonset;
+mod deployment;
 mod event;
 mod lease;
 mod namespace;
 mod node;
 mod pod;
+mod replicaset;
 mod secret;
 mod service;
+mod template;
 
 use crate::field::ErrorList;
 use crate::meta;
@@ -102,6 +106,7 @@ pub const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "lis
 pub const READ_VERBS: &[&str] = &["get", "list", "watch"];
 
 /// One column of a `Table`.
+#[derive(Clone, Copy)]
 pub struct Column {
     pub name: &'static str,
     pub format: &'static str,
@@ -268,7 +273,7 @@ pub const PODS: &dyn Kind = &pod::Pods;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 8] = [
+    static ALL: [&dyn Kind; 11] = [
         NAMESPACES,
         NODES,
         PODS,
@@ -277,6 +282,9 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &secret::Secrets,
         &service::Services,
         &lease::Leases,
+        &deployment::Deployments,
+        &replicaset::ReplicaSets,
+        &daemonset::DaemonSets,
     ];
     &ALL
 }
@@ -325,7 +333,7 @@ mod tests {
 
     #[test]
     fn groups_and_names() {
-        assert_eq!(groups(), [("", vec!["v1"]), ("coordination.k8s.io", vec!["v1"])]);
+        assert_eq!(groups(), [("", vec!["v1"]), ("coordination.k8s.io", vec!["v1"]), ("apps", vec!["v1"])]);
         let lease = by_resource("coordination.k8s.io", "v1", "leases").expect("leases");
         assert!(by_resource("", "v1", "leases").is_none());
         let i = lease.info();

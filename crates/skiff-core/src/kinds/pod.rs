@@ -115,14 +115,14 @@ fn default_toleration(key: &str) -> Toleration {
     }
 }
 
-/// `SetDefaults_PodSpec`: what every write of a pod gets.
-fn default_spec(spec: &mut PodSpec) {
+/// `SetDefaults_PodSpec` (and the container and volume defaults): what every pod spec gets, in a
+/// pod or a workload's template.
+pub(crate) fn default_spec(spec: &mut PodSpec) {
     spec.restart_policy.get_or_insert_with(|| "Always".into());
     spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
     spec.termination_grace_period_seconds.get_or_insert(30);
     spec.security_context.get_or_insert_with(Default::default);
     spec.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
-    spec.enable_service_links.get_or_insert(true);
     // The deprecated alias follows the field (and the other way round), as the conversion does.
     match (&spec.service_account_name, &spec.service_account) {
         (Some(n), None) => spec.service_account = Some(n.clone()),
@@ -531,7 +531,8 @@ fn validate_ephemeral_update(old: &PodSpec, new: &PodSpec, phase: &str) -> Error
     errs
 }
 
-fn validate_spec(spec: &PodSpec, path: &Path) -> ErrorList {
+/// `ValidatePodSpec` at `path` (`spec`, or `spec.template.spec` in a workload).
+pub(crate) fn validate_spec(spec: &PodSpec, path: &Path) -> ErrorList {
     let mut errs = Vec::new();
     let mut volumes = HashSet::new();
     for (i, v) in spec.volumes.iter().flatten().enumerate() {
@@ -698,6 +699,8 @@ impl Kind for Pods {
         let mut pod: Pod = typed(obj);
         if let Some(spec) = pod.spec.as_mut() {
             default_spec(spec);
+            // `SetDefaults_Pod`: a pod's own, not its template's.
+            spec.enable_service_links.get_or_insert(true);
         }
         if let Ok(v) = serde_json::to_value(&pod) {
             *obj = v;
