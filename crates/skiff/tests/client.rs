@@ -152,7 +152,7 @@ async fn bad_input_gets_kubernetes_status_errors() {
 
     let (code, s) = raw(&client, "GET", "/api/v1/namespaces/default/widgets", json_ct, vec![]).await;
     assert_eq!((code, s["reason"].as_str()), (404, Some("NotFound")));
-    let (code, _) = raw(&client, "GET", "/apis/apps/v1/deployments", json_ct, vec![]).await;
+    let (code, _) = raw(&client, "GET", "/apis/apps/v1/widgets", json_ct, vec![]).await;
     assert_eq!(code, 404);
 
     let (code, s) = raw(&client, "GET", "/api/v1/pods?fieldValidation=Sometimes", json_ct, vec![]).await;

@@ -501,3 +501,50 @@ fn apps_kinds_are_served_with_upstream_columns_scale_and_errors() {
         "{negative}"
     );
 }
+
+/// The batch/v1 kinds through kubectl: Jobs (generated selector, STATUS and COMPLETIONS
+/// columns), CronJobs (schedule and time zone checked), and a Job made from a CronJob.
+#[test]
+fn batch_kinds_are_served_with_upstream_columns_and_errors() {
+    let server = Server::start();
+    for v in KUBECTL_VERSIONS {
+        let k = server.kubectl(v);
+        let tag = v.replace('.', "");
+        let job = format!("pi-{tag}");
+        let created = k.run(&["create", "job", &job, "--image=busybox", "--", "echo", "3.14"]).ok();
+        assert_eq!(created.trim(), format!("job.batch/{job} created"));
+        let rows = k.run(&["get", "jobs", &job]).ok();
+        let rows: Vec<Vec<&str>> = rows.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[0], ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]);
+        assert_eq!(rows[1][..3], [job.as_str(), "Running", "0/1"]);
+        let selector = k.run(&["get", "job", &job, "-o", "jsonpath={.spec.selector.matchLabels}"]).ok();
+        assert!(selector.contains("batch.kubernetes.io/controller-uid"), "{selector}");
+        let cron = format!("hello-{tag}");
+        let created =
+            k.run(&["create", "cronjob", &cron, "--image=busybox", "--schedule=*/1 * * * *", "--", "date"]).ok();
+        assert_eq!(created.trim(), format!("cronjob.batch/{cron} created"));
+        let rows = k.run(&["get", "cj", &cron]).ok();
+        let rows: Vec<Vec<&str>> = rows.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[0], ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]);
+        assert_eq!(rows[1][..7], [cron.as_str(), "*/1", "*", "*", "*", "*", "<none>"]);
+        let manual = format!("manual-{tag}");
+        let from = k.run(&["create", "job", &manual, &format!("--from=cronjob/{cron}")]).ok();
+        assert_eq!(from.trim(), format!("job.batch/{manual} created"));
+        let owner = k.run(&["get", "job", &manual, "-o", "jsonpath={.metadata.ownerReferences[0].kind}"]).ok();
+        assert_eq!(owner, "CronJob");
+    }
+    let k = server.kubectl("1.32");
+    let bad = k.run(&["create", "cronjob", "bad", "--image=busybox", "--schedule=61 * * * *"]).fails();
+    assert!(bad.contains(r#"spec.schedule: Invalid value: "61 * * * *""#), "{bad}");
+    let tz = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: tz\nspec:\n  schedule: '@hourly'\n  timeZone: Mars/Olympus\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: c\n            image: busybox\n";
+    let err = k.run_stdin(&["apply", "-f", "-"], tz).fails();
+    assert!(err.contains(r#"spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus"#), "{err}");
+    let always = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: always\nspec:\n  template:\n    spec:\n      containers:\n      - name: c\n        image: busybox\n";
+    let err = k.run_stdin(&["apply", "-f", "-"], always).fails();
+    assert!(
+        err.contains(
+            r#"spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never""#
+        ),
+        "{err}"
+    );
+}

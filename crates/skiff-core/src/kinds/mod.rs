@@ -2,9 +2,11 @@
 //! decoded, defaulted, validated, selected by field and printed as a table.
 
 mod configmap;
+mod cronjob;
 mod daemonset;
 mod deployment;
 mod event;
+mod job;
 mod lease;
 mod namespace;
 mod node;
@@ -24,6 +26,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+pub use cronjob::parse_schedule;
+pub use job::{CONTROLLER_UID_LABEL, JOB_NAME_LABEL};
 pub use pod::{default_pull_policy, pod_status_reason};
 pub use secret::docker_auths;
 
@@ -273,7 +277,7 @@ pub const PODS: &dyn Kind = &pod::Pods;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 11] = [
+    static ALL: [&dyn Kind; 13] = [
         NAMESPACES,
         NODES,
         PODS,
@@ -285,6 +289,8 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &deployment::Deployments,
         &replicaset::ReplicaSets,
         &daemonset::DaemonSets,
+        &job::Jobs,
+        &cronjob::CronJobs,
     ];
     &ALL
 }
@@ -333,7 +339,10 @@ mod tests {
 
     #[test]
     fn groups_and_names() {
-        assert_eq!(groups(), [("", vec!["v1"]), ("coordination.k8s.io", vec!["v1"]), ("apps", vec!["v1"])]);
+        assert_eq!(
+            groups(),
+            [("", vec!["v1"]), ("coordination.k8s.io", vec!["v1"]), ("apps", vec!["v1"]), ("batch", vec!["v1"])]
+        );
         let lease = by_resource("coordination.k8s.io", "v1", "leases").expect("leases");
         assert!(by_resource("", "v1", "leases").is_none());
         let i = lease.info();
