@@ -51,6 +51,8 @@ pub enum Deleted {
 pub struct DeleteOptions {
     pub grace_period_seconds: Option<i64>,
     pub propagation_policy: Option<String>,
+    /// Deprecated form of `propagationPolicy: Orphan`.
+    pub orphan_dependents: Option<bool>,
     pub preconditions: Option<Preconditions>,
     pub dry_run: Option<Vec<String>>,
 }
@@ -65,6 +67,77 @@ pub struct Preconditions {
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+}
+
+/// The finalizers the garbage collector acts on: delete the dependents first, or orphan them.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+pub const ORPHAN_FINALIZER: &str = "orphan";
+
+/// How a delete treats the object's dependents (`DeleteOptions.propagationPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Foreground,
+    Background,
+    Orphan,
+}
+
+/// The propagation a delete asks for; None leaves the object's finalizers as they are (every
+/// served kind's default is background deletion).
+fn propagation(opts: &DeleteOptions) -> Result<Option<Propagation>, ApiError> {
+    let invalid = |value: &str, detail: String| {
+        ApiError::invalid(
+            "DeleteOptions",
+            "",
+            vec![skiff_core::field::FieldError::invalid(
+                &skiff_core::field::Path::new("propagationPolicy"),
+                value,
+                detail,
+            )],
+        )
+    };
+    let policy = match opts.propagation_policy.as_deref() {
+        None => None,
+        Some("Foreground") => Some(Propagation::Foreground),
+        Some("Background") => Some(Propagation::Background),
+        Some("Orphan") => Some(Propagation::Orphan),
+        Some(p) => {
+            return Err(ApiError::invalid(
+                "DeleteOptions",
+                "",
+                vec![skiff_core::field::FieldError::not_supported(
+                    &skiff_core::field::Path::new("propagationPolicy"),
+                    p,
+                    &["Foreground", "Background", "Orphan", "nil"],
+                )],
+            ));
+        }
+    };
+    match (opts.orphan_dependents, policy) {
+        (Some(_), Some(_)) => Err(invalid(
+            opts.propagation_policy.as_deref().unwrap_or_default(),
+            "orphanDependents and deletionPropagation cannot be both set".into(),
+        )),
+        (Some(true), None) => Ok(Some(Propagation::Orphan)),
+        (Some(false), None) => Ok(Some(Propagation::Background)),
+        (None, policy) => Ok(policy),
+    }
+}
+
+/// The finalizers an object being deleted keeps: upstream's `deletionFinalizersForGarbageCollection`.
+fn finalizers_for(mut finalizers: Vec<String>, policy: Option<Propagation>) -> Vec<String> {
+    let (add, remove): (Option<&str>, &[&str]) = match policy {
+        None => return finalizers,
+        Some(Propagation::Foreground) => (Some(FOREGROUND_FINALIZER), &[ORPHAN_FINALIZER]),
+        Some(Propagation::Orphan) => (Some(ORPHAN_FINALIZER), &[FOREGROUND_FINALIZER]),
+        Some(Propagation::Background) => (None, &[FOREGROUND_FINALIZER, ORPHAN_FINALIZER]),
+    };
+    finalizers.retain(|f| !remove.contains(&f.as_str()));
+    if let Some(add) = add
+        && !finalizers.iter().any(|f| f == add)
+    {
+        finalizers.push(add.to_string());
+    }
+    finalizers
 }
 
 /// Attempts at a patch before giving up on concurrent writers.
@@ -658,21 +731,10 @@ impl Registry {
                     ));
                 }
             }
-            if let Some(p) = opts.propagation_policy.as_deref()
-                && !["Orphan", "Background", "Foreground"].contains(&p)
-            {
-                return Err(ApiError::invalid(
-                    "DeleteOptions",
-                    "",
-                    vec![skiff_core::field::FieldError::not_supported(
-                        &skiff_core::field::Path::new("propagationPolicy"),
-                        p,
-                        &["Foreground", "Background", "Orphan", "nil"],
-                    )],
-                ));
-            }
+            let policy = propagation(opts)?;
             let grace = r.kind.deletion_grace_seconds(&current, opts.grace_period_seconds);
-            let finalizers = meta::finalizers(&current);
+            let finalizers = finalizers_for(meta::finalizers(&current), policy);
+            let finalizers_changed = finalizers != meta::finalizers(&current);
             let controller_finalizes = r.kind.finalized_by_controller();
             if grace == 0 && finalizers.is_empty() && !controller_finalizes {
                 if dry_run {
@@ -695,14 +757,21 @@ impl Registry {
             let now = Timestamp::now();
             let existing_grace = current.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
             let shorten = existing_grace.is_none_or(|g| grace < g);
-            if meta::is_deleting(&current) && !shorten {
+            if meta::is_deleting(&current) && !shorten && !finalizers_changed {
                 return Ok(Deleted::Pending(current));
             }
             {
                 let md = meta::metadata_mut(&mut updated);
-                let at = now.checked_add(jiff::SignedDuration::from_secs(grace)).unwrap_or(now);
-                md.insert("deletionTimestamp".into(), json!(time::rfc3339(at)));
-                md.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                if !meta::is_deleting(&current) || shorten {
+                    let at = now.checked_add(jiff::SignedDuration::from_secs(grace)).unwrap_or(now);
+                    md.insert("deletionTimestamp".into(), json!(time::rfc3339(at)));
+                    md.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                }
+                if finalizers.is_empty() {
+                    md.remove("finalizers");
+                } else {
+                    md.insert("finalizers".into(), json!(finalizers));
+                }
             }
             if controller_finalizes {
                 updated["status"]["phase"] = json!("Terminating");

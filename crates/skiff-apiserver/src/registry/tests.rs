@@ -182,3 +182,45 @@ async fn a_named_group_kind_is_kept_under_its_group_and_named_with_it() {
         "the API version in the data (v1) does not match the expected API version (coordination.k8s.io/v1)"
     );
 }
+
+#[tokio::test]
+async fn propagation_policies_set_the_garbage_collectors_finalizers() {
+    let reg = registry().await;
+    let delete = |policy: Option<&str>, orphan: Option<bool>| DeleteOptions {
+        propagation_policy: policy.map(String::from),
+        orphan_dependents: orphan,
+        ..Default::default()
+    };
+    reg.create(kind("secrets"), "default", secret("owner"), &opts("test")).await.expect("create");
+    let Deleted::Pending(obj) =
+        reg.delete(at("secrets", "owner"), &delete(Some("Foreground"), None), false).await.expect("delete")
+    else {
+        panic!("foreground deletion waits for the dependents")
+    };
+    assert_eq!(meta::finalizers(&obj), ["foregroundDeletion"]);
+    // Asked again to orphan instead: the finalizer changes, the deletion time stays.
+    let Deleted::Pending(again) =
+        reg.delete(at("secrets", "owner"), &delete(None, Some(true)), false).await.expect("delete")
+    else {
+        panic!("orphaning waits too")
+    };
+    assert_eq!(meta::finalizers(&again), ["orphan"]);
+    assert_eq!(again["metadata"]["deletionTimestamp"], obj["metadata"]["deletionTimestamp"]);
+    // Background drops both: nothing holds it any more, and it goes.
+    let gone = reg.delete(at("secrets", "owner"), &delete(Some("Background"), None), false).await.expect("delete");
+    assert!(matches!(gone, Deleted::Gone(_)));
+
+    reg.create(kind("secrets"), "default", secret("plain"), &opts("test")).await.expect("create");
+    let both = reg.delete(at("secrets", "plain"), &delete(Some("Orphan"), Some(true)), false).await;
+    let err = both.err().expect("both set");
+    assert_eq!(
+        err.to_string(),
+        "DeleteOptions \"\" is invalid: propagationPolicy: Invalid value: \"Orphan\": orphanDependents and deletionPropagation cannot be both set"
+    );
+    let bogus = reg.delete(at("secrets", "plain"), &delete(Some("Later"), None), false).await;
+    assert_eq!(bogus.map(|_| ()).map_err(|e| e.code()), Err(422));
+    assert!(matches!(
+        reg.delete(at("secrets", "plain"), &delete(Some("Background"), None), false).await,
+        Ok(Deleted::Gone(_))
+    ));
+}
