@@ -237,7 +237,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
                 }
             };
             let (node, nodes) = crate::nodes::for_pod(state, &obj).await?;
-            let request = crate::nodes::ExecRequest {
+            let request = skiff_nodeapi::ExecRequest {
                 node,
                 pod_uid: meta::uid(&obj).to_string(),
                 container,

@@ -3,7 +3,7 @@
 //! longer has are torn down; pods that run are re-adopted after a restart.
 
 use crate::events::Recorder;
-use crate::ipam::{Ipam, Subnet};
+use crate::net::ipam::{Ipam, Subnet};
 use crate::pod_dir::PodDir;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -47,7 +47,7 @@ pub enum AgentError {
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
     #[error(transparent)]
-    Ipam(#[from] crate::ipam::IpamError),
+    Ipam(#[from] crate::net::ipam::IpamError),
     #[error("the image store: {0}")]
     Images(#[from] skiff_image::StoreError),
     #[error("{0}")]
@@ -60,7 +60,7 @@ pub struct Agent {
     pub images: skiff_image::ImageStore,
     pub transport: skiff_image::registry::Transport,
     pub ipam: Ipam,
-    pub host_ports: crate::hostport::HostPorts,
+    pub host_ports: crate::net::hostport::HostPorts,
     pub backoff: Mutex<crate::backoff::Backoff>,
     pub recorder: Recorder,
     /// This machine, read once: what the Node reports and pods' environments read.
@@ -123,7 +123,11 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     let net = crate::net::Net::connect()?;
     net.ensure_bridge(&agent.config.bridge, agent.gateway(), agent.config.pod_subnet.prefix).await?;
     let (bridge, subnet) = (&agent.config.bridge, agent.config.pod_subnet);
-    let nat = if agent.config.outbound_nat { crate::nat::enable(bridge, subnet) } else { crate::nat::disable(bridge) };
+    let nat = if agent.config.outbound_nat {
+        crate::net::nat::enable(bridge, subnet)
+    } else {
+        crate::net::nat::disable(bridge)
+    };
     if let Err(e) = nat {
         tracing::warn!(error = %e, "setting up outbound NAT for pods: pods reach only this machine");
     }

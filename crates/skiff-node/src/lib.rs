@@ -8,25 +8,18 @@
 //! selection) and `runtime` (libcontainer).
 
 pub mod agent;
-pub mod attach;
 pub mod backoff;
-pub mod build_step;
 pub mod container;
 pub mod env;
 pub mod events;
-pub mod exec;
 pub mod expand;
-pub mod fdpass;
-pub mod hostport;
-pub mod ipam;
+pub mod link;
 pub mod logs;
-pub mod nat;
 pub mod net;
 pub mod pod_dir;
 pub mod process;
 pub mod pull;
 pub mod quantity;
-pub mod runtime;
 pub mod runtime_spec;
 pub mod sandbox;
 pub mod scheduler;

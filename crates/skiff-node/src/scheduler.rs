@@ -88,9 +88,9 @@ pub fn fits(pod: &Pod, node: &Node, bound: &[Pod]) -> Result<(), Misfit> {
     if get("pods").is_some_and(|a| (bound.len() as i128 + 1) * 1000 > a) {
         return Err(Misfit::Pods);
     }
-    let wanted = crate::hostport::mappings(pod);
-    let taken: Vec<_> = bound.iter().flat_map(crate::hostport::mappings).collect();
-    if wanted.iter().any(|w| taken.iter().any(|t| crate::hostport::conflicts(w, t))) {
+    let wanted = crate::net::hostport::mappings(pod);
+    let taken: Vec<_> = bound.iter().flat_map(crate::net::hostport::mappings).collect();
+    if wanted.iter().any(|w| taken.iter().any(|t| crate::net::hostport::conflicts(w, t))) {
         return Err(Misfit::Ports);
     }
     Ok(())
