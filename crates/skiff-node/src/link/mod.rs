@@ -89,7 +89,7 @@ impl LocalNode {
 
     async fn port_forward(&self, node: &str, pod_uid: &str, port: u16) -> Result<Box<dyn Tunnel>, LinkError> {
         let dir = self.pod_dir(node, pod_uid)?;
-        let sandbox = crate::sandbox::Sandbox::adopt(&dir).ok_or(LinkError::NoSandbox)?;
+        let sandbox = crate::agent::sandbox::Sandbox::adopt(&dir).ok_or(LinkError::NoSandbox)?;
         let netns = sandbox.namespace("net");
         let connected = tokio::task::spawn_blocking(move || crate::net::connect_in_netns(&netns, port)).await?;
         let tcp = connected.map_err(LinkError::Connect)?;

@@ -38,7 +38,7 @@ pub struct NodeArgs {
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    skiff_node::quantity::bytes(s)
+    skiff_core::quantity::bytes(s)
         .and_then(|b| u64::try_from(b).ok())
         .filter(|b| *b > 0)
         .ok_or_else(|| format!("{s:?} is not a positive size like 10Mi"))
@@ -92,7 +92,7 @@ pub async fn start(
     supervisor.spawn("the node agent", async move { Ok(skiff_node::agent::run(agent).await?) });
     if scheduler {
         supervisor.spawn("the scheduler", async move {
-            skiff_node::scheduler::run(client).await;
+            skiff_controllers::scheduler::run(client).await;
             Ok(())
         });
     }

@@ -10,20 +10,20 @@
 mod plan;
 mod report;
 
-use crate::agent::Agent;
-use crate::backoff;
-use crate::container::{self, Attempt, PrepareError};
-use crate::env;
-use crate::events::Type::{Normal, Warning};
+use crate::agent::backoff;
+use crate::agent::container::{self, Attempt, PrepareError};
+use crate::agent::env;
+use crate::agent::pull::{self, PullDecision};
+use crate::agent::sandbox::Sandbox;
+use crate::agent::state::Agent;
 use crate::pod_dir::{AttemptRecord, Exited, PodDir, PodMeta};
-use crate::pull::{self, PullDecision};
-use crate::sandbox::Sandbox;
 use crate::shim::Request;
 use crate::status::{self, InitState, Waiting, WaitingReason};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodCondition, PodIP, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use plan::{Action, ContainerStep, Containers, PodSnapshot, RestartBackOff, RestartPolicy, Role, SandboxState};
+use skiff_client::events::Type::{Normal, Warning};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ enum SandboxSetUpError {
     #[error(transparent)]
     Meta(std::io::Error),
     #[error(transparent)]
-    Shim(#[from] crate::sandbox::SandboxError),
+    Shim(#[from] crate::agent::sandbox::SandboxError),
     #[error(transparent)]
     Address(#[from] crate::net::ipam::IpamError),
     #[error(transparent)]
@@ -223,7 +223,7 @@ impl Worker {
         all
     }
 
-    async fn event(&self, container: Option<&str>, kind: crate::events::Type, reason: &str, message: &str) {
+    async fn event(&self, container: Option<&str>, kind: skiff_client::events::Type, reason: &str, message: &str) {
         self.agent.recorder.pod(&self.pod, container, kind, reason, message).await;
     }
 
