@@ -5,13 +5,13 @@
 //! uses: [`sandbox`] (its handle on the pod's shim), [`container`] (an attempt's rootfs and
 //! bundle), [`pull`] and [`backoff`], [`env`]; the pod status it reports is `crate::status`'s.
 
-pub mod backoff;
-pub mod container;
-pub mod env;
-pub mod pull;
-pub mod sandbox;
-pub mod state;
-pub mod worker;
+pub(crate) mod backoff;
+pub(crate) mod container;
+pub(crate) mod env;
+pub(crate) mod pull;
+pub(crate) mod sandbox;
+pub(crate) mod state;
+pub(crate) mod worker;
 
 pub use state::{Agent, AgentConfig, AgentError, Machine};
 

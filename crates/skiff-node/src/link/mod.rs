@@ -6,9 +6,9 @@
 //! shim. [`LinkError`] is every way these fail, and its conversion to `NodeError` is the one
 //! place that says which failures are the client's (400) and which the node's (500).
 
-pub mod attach;
+pub(crate) mod attach;
 pub mod endpoint;
-pub mod exec;
+pub(crate) mod exec;
 
 use crate::pod_dir::PodDir;
 use skiff_nodeapi::{ExecProcess, ExecRequest, LogRequest, LogStream, NodeError, NodeLink, Tunnel};

@@ -3,8 +3,8 @@
 //! files), the agent's side in [`reader`] (the selection `kubectl logs` asks for: tailLines,
 //! sinceTime, timestamps, limitBytes; and following a log across rotations).
 
-pub mod reader;
-pub mod writer;
+pub(crate) mod reader;
+pub(crate) mod writer;
 
 pub use reader::{Selection, select, stream};
 pub use writer::{CriWriter, LogLimits, RotatingLog, SharedLog};

@@ -4,9 +4,9 @@
 //! addresses from the node's subnet ([`ipam`]), the node's outbound NAT ([`nat`]) and pods'
 //! host ports ([`hostport`]), both in nftables.
 
-pub mod hostport;
+pub(crate) mod hostport;
 pub mod ipam;
-pub mod nat;
+pub(crate) mod nat;
 
 use futures::TryStreamExt;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder, new_connection};

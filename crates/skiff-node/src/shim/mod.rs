@@ -7,10 +7,10 @@
 //! process to its role by its first argument.
 
 pub mod build_step;
-pub mod cgroup;
-pub mod control;
+pub(crate) mod cgroup;
+pub(crate) mod control;
 pub(crate) mod fdpass;
-pub mod protocol;
+pub(crate) mod protocol;
 pub mod runtime;
 
 pub use control::{ShimError, main_from_args, run};
