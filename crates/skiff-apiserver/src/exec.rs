@@ -7,12 +7,12 @@
 //! channel protocols of `skiff_stream::channel`, binary or base64.
 
 use crate::http::Failure;
-use crate::nodes::{ExecRequest, NodeLink};
 use crate::spdy_conn::{self, Event, Writer};
 use axum::response::Response;
 use http::HeaderMap;
 use serde_json::{Value, json};
 use skiff_core::ApiError;
+use skiff_nodeapi::{Channel, ExecRequest, NodeLink};
 use skiff_stream::{channel, spdy};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -127,13 +127,6 @@ pub async fn serve(
     })
 }
 
-/// The channels of the WebSocket protocols.
-const STDIN: u8 = 0;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
-const ERROR: u8 = 3;
-const RESIZE: u8 = 4;
-
 /// WebSocket: one message per write, in the negotiated encoding.
 struct WsOutput {
     out: mpsc::Sender<axum::extract::ws::Message>,
@@ -141,20 +134,20 @@ struct WsOutput {
 }
 
 impl WsOutput {
-    async fn message(&self, channel: u8, data: &[u8]) -> bool {
-        self.out.send(spdy_conn::channel_message(self.protocol, channel, data)).await.is_ok()
+    async fn message(&self, channel: Channel, data: &[u8]) -> bool {
+        self.out.send(spdy_conn::channel_message(self.protocol, channel.number(), data)).await.is_ok()
     }
 }
 
 #[async_trait::async_trait]
 impl Output for WsOutput {
     async fn send(&self, channel: Channel, data: Vec<u8>) -> bool {
-        self.message(if channel == Channel::Stdout { STDOUT } else { STDERR }, &data).await
+        self.message(channel, &data).await
     }
     async fn finish(&self, status: Value) {
         use axum::extract::ws::{CloseFrame, Message};
         if let Some(bytes) = status_bytes(&status, self.protocol.status_as_json()) {
-            self.message(ERROR, &bytes).await;
+            self.message(Channel::Error, &bytes).await;
         }
         let _ = self.out.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
     }
@@ -184,11 +177,11 @@ async fn websocket_session(
     let output = WsOutput { out: out_tx, protocol };
     // As upstream: an empty message on the first channel we write tells the client we are set.
     let first = if query.stdout {
-        STDOUT
+        Channel::Stdout
     } else if query.stderr {
-        STDERR
+        Channel::Stderr
     } else {
-        ERROR
+        Channel::Error
     };
     output.message(first, &[]).await;
     let (input_tx, input_rx) = mpsc::channel::<Input>(16);
@@ -197,9 +190,18 @@ async fn websocket_session(
         while let Some(Ok(msg)) = stream.next().await {
             let input = match spdy_conn::channel_input(protocol, &msg) {
                 ControlFlow::Break(()) => break,
-                ControlFlow::Continue(Some(channel::Incoming::Data { channel: STDIN, data })) => Input::Stdin(data),
-                ControlFlow::Continue(Some(channel::Incoming::Data { channel: RESIZE, data })) => Input::Resize(data),
-                ControlFlow::Continue(Some(channel::Incoming::Close { channel: STDIN })) => Input::StdinEnd,
+                ControlFlow::Continue(Some(channel::Incoming::Data { channel, data })) => {
+                    match Channel::from_number(channel) {
+                        Some(Channel::Stdin) => Input::Stdin(data),
+                        Some(Channel::Resize) => Input::Resize(data),
+                        _ => continue,
+                    }
+                }
+                ControlFlow::Continue(Some(channel::Incoming::Close { channel }))
+                    if Channel::from_number(channel) == Some(Channel::Stdin) =>
+                {
+                    Input::StdinEnd
+                }
                 ControlFlow::Continue(_) => continue,
             };
             if input_tx.send(input).await.is_err() {
@@ -239,16 +241,10 @@ enum Input {
     Resize(Vec<u8>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Channel {
-    Stdout,
-    Stderr,
-}
-
 /// Where a session's output goes, whatever the transport.
 #[async_trait::async_trait]
 trait Output: Send + Sync + 'static {
-    /// Bytes on a channel; false once the client is gone.
+    /// Bytes on a channel (stdout or stderr); false once the client is gone.
     async fn send(&self, channel: Channel, data: Vec<u8>) -> bool;
     /// The end: outputs closed, then `status` on the error channel.
     async fn finish(&self, status: Value);
@@ -436,6 +432,7 @@ async fn feed(stdin: &mut Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skiff_nodeapi::{ExecProcess, NodeError};
 
     #[test]
     fn parses_kubectl_exec_queries() {
@@ -467,13 +464,13 @@ mod tests {
 
     #[async_trait::async_trait]
     impl NodeLink for FakeNode {
-        async fn logs(&self, _: crate::nodes::LogRequest) -> Result<crate::nodes::LogStream, ApiError> {
-            Err(ApiError::NoResource)
+        async fn logs(&self, _: skiff_nodeapi::LogRequest) -> Result<skiff_nodeapi::LogStream, NodeError> {
+            Err(NodeError::refused("no logs"))
         }
-        async fn port_forward(&self, _: &str, _: &str, _: u16) -> Result<Box<dyn crate::nodes::Tunnel>, ApiError> {
-            Err(ApiError::NoResource)
+        async fn port_forward(&self, _: &str, _: &str, _: u16) -> Result<Box<dyn skiff_nodeapi::Tunnel>, NodeError> {
+            Err(NodeError::refused("no ports"))
         }
-        async fn exec(&self, request: ExecRequest) -> Result<crate::nodes::ExecProcess, ApiError> {
+        async fn exec(&self, request: ExecRequest) -> Result<ExecProcess, NodeError> {
             let (stdin_w, mut stdin_r) = tokio::io::duplex(1024);
             let (mut out_w, out_r) = tokio::io::duplex(1024);
             let code = self.code;
@@ -489,7 +486,7 @@ mod tests {
                 process.await.ok();
                 code
             });
-            Ok(crate::nodes::ExecProcess {
+            Ok(ExecProcess {
                 stdin: Some(Box::new(stdin_w)),
                 stdout: Box::new(out_r),
                 stderr: Box::new(tokio::io::empty()),
@@ -497,8 +494,8 @@ mod tests {
                 resize: None,
             })
         }
-        async fn attach(&self, _: ExecRequest) -> Result<crate::nodes::ExecProcess, ApiError> {
-            Err(ApiError::NoResource)
+        async fn attach(&self, _: ExecRequest) -> Result<ExecProcess, NodeError> {
+            Err(NodeError::refused("no attach"))
         }
     }
 

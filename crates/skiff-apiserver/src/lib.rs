@@ -64,7 +64,7 @@ pub struct Config {
     pub limits: serve::Limits,
     /// This server's own node agent, by node name (other nodes are reached through the
     /// endpoints they publish).
-    pub nodes: Option<(String, Arc<dyn nodes::NodeLink>)>,
+    pub nodes: Option<(String, Arc<dyn skiff_nodeapi::NodeLink>)>,
 }
 
 pub struct AppState {
@@ -74,7 +74,7 @@ pub struct AppState {
     server_address: String,
     shutdown: signal::Receiver<bool>,
     /// This server's own node agent, by node name.
-    nodes: Option<(String, Arc<dyn nodes::NodeLink>)>,
+    nodes: Option<(String, Arc<dyn skiff_nodeapi::NodeLink>)>,
     /// How this server identifies itself to remote node agents.
     client_identity: nodes::remote::ClientIdentity,
 }
@@ -129,7 +129,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         shutdown: rx.clone(),
         nodes: config.nodes,
         client_identity: nodes::remote::ClientIdentity::from_pem(&pki.admin_cert, &pki.admin_key)
-            .map_err(|e| ServerError::Pki(pki::PkiError::Invalid(e)))?,
+            .map_err(|e| ServerError::Pki(pki::PkiError::Invalid(e.to_string())))?,
     });
     namespaces::start(&state).await?;
     let acceptor = serve::acceptor(&pki)?;

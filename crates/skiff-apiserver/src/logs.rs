@@ -3,7 +3,6 @@
 
 use crate::AppState;
 use crate::http::Failure;
-use crate::nodes::LogRequest;
 use crate::query::{bool_param, int_param};
 use crate::registry::ObjectRef;
 use axum::body::Body;
@@ -12,6 +11,7 @@ use axum::response::Response;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use skiff_core::ApiError;
 use skiff_core::kinds::Kind;
+use skiff_nodeapi::LogRequest;
 
 /// The query of a log request.
 #[derive(Debug, Default, PartialEq)]
@@ -161,7 +161,7 @@ pub async fn serve(
         timestamps: q.timestamps,
         limit_bytes: q.limit_bytes,
     };
-    let stream = link.logs(request).await?;
+    let stream = link.logs(request).await.map_err(ApiError::from)?;
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/plain")

@@ -11,11 +11,11 @@
 //! stream (kubectl 1.28+ sends one when the local side ends) stops the pod's side at once.
 
 use crate::http::Failure;
-use crate::nodes::NodeLink;
 use crate::spdy_conn::{self, Event, Writer};
 use axum::response::Response;
 use http::HeaderMap;
 use skiff_core::ApiError;
+use skiff_nodeapi::NodeLink;
 use skiff_stream::{channel, spdy};
 use std::collections::HashMap;
 use std::sync::Arc;

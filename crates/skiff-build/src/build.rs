@@ -54,7 +54,7 @@ pub enum LayerError {
     Prefix(#[from] StripPrefixError),
     /// The overlay of a `COPY --from` stage's layers.
     #[error("mounting the stage's filesystem: {0}")]
-    Mount(#[source] nix::errno::Errno),
+    Mount(#[source] skiff_image::overlay::OverlayError),
     /// ADD's archive no longer reads as a tar when it is extracted.
     #[error("{path}: not a tar archive")]
     NotArchive { path: PathBuf },
@@ -170,16 +170,7 @@ impl RootView {
             [one] => Ok(RootView { path: one.clone(), _mount: None }),
             many => {
                 let mnt = tempfile::tempdir()?;
-                let lower: Vec<String> = many.iter().rev().map(|p| p.display().to_string()).collect();
-                let opts = format!("lowerdir={}", lower.join(":"));
-                nix::mount::mount(
-                    Some("overlay"),
-                    mnt.path(),
-                    Some("overlay"),
-                    nix::mount::MsFlags::MS_RDONLY,
-                    Some(opts.as_str()),
-                )
-                .map_err(LayerError::Mount)?;
+                skiff_image::overlay::mount_readonly(many, mnt.path()).map_err(LayerError::Mount)?;
                 Ok(RootView { path: mnt.path().to_path_buf(), _mount: Some(mnt) })
             }
         }

@@ -4,11 +4,13 @@
 
 pub mod field;
 pub mod go_diff;
+pub mod host_ports;
 pub mod kinds;
 pub mod managed;
 pub mod meta;
 pub mod names;
 pub mod patch;
+pub mod quantity;
 pub mod scale;
 pub mod schema;
 pub mod selector;

@@ -1,10 +1,11 @@
 //! skiff's local image store: content-addressed blobs and references in OCI image-layout terms,
-//! layer snapshots for overlayfs, and image import/export.
+//! layer snapshots for overlayfs and their overlay mounts, and image import/export.
 
 pub mod archive;
 pub mod digest;
 pub mod gc;
 pub mod layer;
+pub mod overlay;
 pub mod reference;
 pub mod registries;
 pub mod registry;

@@ -341,16 +341,7 @@ mod tests {
         assert_eq!(store.unpack(&img).expect("unpack again"), lowers, "unpacked once, reused");
         let merged = dir.path().join("merged");
         fs::create_dir(&merged).expect("mkdir");
-        let lowerdir: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
-        let opts = format!("lowerdir={}", lowerdir.join(":"));
-        nix::mount::mount(
-            Some("overlay"),
-            &merged,
-            Some("overlay"),
-            nix::mount::MsFlags::MS_RDONLY,
-            Some(opts.as_str()),
-        )
-        .expect("mount overlay");
+        crate::overlay::mount_readonly(&lowers, &merged).expect("mount overlay");
         let keep = merged.join("keep").exists();
         let gone = merged.join("gone").exists();
         let old = merged.join("data/old").exists();

@@ -1,36 +1,29 @@
-//! The node agent: runs the pods bound to this node. So far the pure parts: `process` (a Pod's
-//! container and its image config → the process to start), `pull` (pull policy and the kubelet's
-//! pull messages, plus the local-image hint), `backoff` (the kubelet's 10 s → 5 min back-off),
-//! `quantity` (resource quantities), `runtime_spec` (the OCI runtime config of a container),
-//! `seccomp` (a container's seccomp filter: the runtime default, Localhost profiles) and
-//! `status` (pod phase and conditions from container statuses), `ipam` (pod addresses from the
-//! node's subnet, one lease file per address), `logs` (CRI log records and `kubectl logs`
-//! selection) and `runtime` (libcontainer).
+//! The node side of skiff (the kubelet's job), by process and concern:
+//!
+//! - [`agent`]: the node agent (in `skiff server`, or alone as `skiff agent`): the Node, its
+//!   heartbeat, one pod worker per pod (`agent::worker`: the pure `plan` and the loop that
+//!   carries it out), the sandbox handle, container preparation, pulls and back-off;
+//! - [`shim`]: what runs in a pod's shim process (`shim::control`, which links no libcontainer:
+//!   tidy checks it) and in the short-lived helpers (`shim::runtime`: libcontainer's
+//!   `container-start` and `container-exec`; `shim::build_step`);
+//! - [`link`]: the node API's node side (`skiff_nodeapi::NodeLink` for this machine's pods, and
+//!   `skiff agent`'s endpoint), with exec and attach as the agent runs them;
+//! - [`net`]: pod networking (veth and bridge, addresses, outbound NAT, host ports);
+//! - [`logs`]: CRI log files (written by the shim, read for `kubectl logs`);
+//! - shared by those: [`pod_dir`] (the state on disk the agent and the shim share), and the pure
+//!   translation of a pod's container to the OCI spec: [`process`], [`expand`], [`runtime_spec`],
+//!   [`seccomp`]; [`status`] (pod status and the kubelet's reasons).
+//!
+//! Modules are `pub` for the binary and the root tests; the module graph has no cycles (tidy).
 
 pub mod agent;
-pub mod attach;
-pub mod backoff;
-pub mod build_step;
-pub mod container;
-pub mod env;
-pub mod events;
-pub mod exec;
 pub mod expand;
-pub mod fdpass;
-pub mod hostport;
-pub mod ipam;
+pub mod link;
 pub mod logs;
-pub mod nat;
 pub mod net;
 pub mod pod_dir;
 pub mod process;
-pub mod pull;
-pub mod quantity;
-pub mod runtime;
 pub mod runtime_spec;
-pub mod sandbox;
-pub mod scheduler;
 pub mod seccomp;
 pub mod shim;
 pub mod status;
-pub mod worker;

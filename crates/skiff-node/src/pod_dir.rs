@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
 
-// The files of an attempt's directory.
-pub const STARTED: &str = "started.json";
-pub const EXITED: &str = "exited.json";
+// The files of an attempt's directory: only this module spells them.
+const STARTED: &str = "started.json";
+const EXITED: &str = "exited.json";
 const HANDLED: &str = "handled";
 const IMAGE_ID: &str = "image-id";
-pub const TERMINATION_LOG: &str = "termination-log";
+const TERMINATION_LOG: &str = "termination-log";
 
 /// Who the directory belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +114,11 @@ impl PodDir {
         self.root.join("containers").join(container).join(attempt.to_string())
     }
 
+    /// The file an attempt's `terminationMessagePath` is bound to.
+    pub fn termination_log(&self, container: &str, attempt: u32) -> PathBuf {
+        self.attempt(container, attempt).join(TERMINATION_LOG)
+    }
+
     pub fn log(&self, container: &str, attempt: u32) -> PathBuf {
         self.root.join("logs").join(container).join(format!("{attempt}.log"))
     }
@@ -168,9 +173,25 @@ impl PodDir {
         write_atomic(&self.attempt(container, attempt).join(IMAGE_ID), image_id.as_bytes())
     }
 
-    /// Give an attempt an exit record (the shim that would have written it is gone).
+    /// Record that an attempt's process runs (the shim, once it has started it).
+    pub fn write_started(&self, container: &str, attempt: u32, started: &Started) -> io::Result<()> {
+        write_json(&self.attempt(container, attempt).join(STARTED), started)
+    }
+
+    /// Record how an attempt ended: by the shim once it has reaped the process or failed to
+    /// start it, or by the agent when the shim that would have written it is gone.
     pub fn write_exited(&self, container: &str, attempt: u32, exited: &Exited) -> io::Result<()> {
         write_json(&self.attempt(container, attempt).join(EXITED), exited)
+    }
+
+    /// Record who the directory belongs to (before the shim is started).
+    pub fn write_meta(&self, meta: &PodMeta) -> io::Result<()> {
+        write_json(&self.meta_file(), meta)
+    }
+
+    /// Record the shim's pid (by the shim itself, once it is ready).
+    pub fn write_shim_pid(&self, pid: u32) -> io::Result<()> {
+        write_atomic(&self.shim_pid_file(), pid.to_string().as_bytes())
     }
 
     pub fn shim_pid(&self) -> Option<i32> {
@@ -192,7 +213,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 }
 
 /// Write `value` as JSON to `path` atomically (a reader sees all of it or nothing).
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
     write_atomic(path, &bytes)
 }
@@ -231,8 +252,11 @@ mod tests {
             oom_killed: true,
             start_error: None,
         };
-        write_json(&pod.attempt("web", 2).join("exited.json"), &exited).expect("write");
+        pod.write_exited("web", 2, &exited).expect("write");
         assert_eq!(pod.exited("web", 2), Some(exited));
+        let started = Started { pid: 7, started_at: "2026-01-01T00:00:00Z".into() };
+        pod.write_started("web", 10, &started).expect("write");
+        assert_eq!(pod.started("web", 10), Some(started));
         assert_eq!(pod.exited("web", 0), None);
         assert_eq!(pod.started("web", 0), None);
         assert_eq!(attempt_of("skiff://0b1c-2d-web-server-12"), Some(12));

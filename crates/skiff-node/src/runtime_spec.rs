@@ -3,13 +3,13 @@
 //! paths and the default seccomp filter like other runtimes, and cgroup limits from `resources`.
 
 use crate::process::Process;
-use crate::quantity;
 use k8s_openapi::api::core::v1::Container;
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder,
     LinuxNamespaceType, LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
     SpecBuilder, UserBuilder, get_default_maskedpaths, get_default_mounts, get_default_readonly_paths,
 };
+use skiff_core::quantity;
 use std::collections::HashSet;
 use std::path::PathBuf;
 

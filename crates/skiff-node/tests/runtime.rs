@@ -47,16 +47,17 @@ fn busybox_container_runs_and_reports_its_exit_code() {
     let spec = runtime_spec(&container, &process, rootfs.clone(), &pod, false).expect("spec");
     let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
     let (err_read, err_write) = nix::unistd::pipe().expect("pipe");
-    let stdio = skiff_node::runtime::Stdio { stdin: None, stdout: write_end, stderr: err_write, console_socket: None };
+    let stdio =
+        skiff_node::shim::runtime::Stdio { stdin: None, stdout: write_end, stderr: err_write, console_socket: None };
     let state = dir.path().join("state");
-    let pid =
-        skiff_node::runtime::start("skiff-test-1", &dir.path().join("bundle"), &state, &spec, stdio).expect("start");
+    let pid = skiff_node::shim::runtime::start("skiff-test-1", &dir.path().join("bundle"), &state, &spec, stdio)
+        .expect("start");
     let status = waitpid(pid, None).expect("waitpid");
     let mut out = String::new();
     std::fs::File::from(read_end).read_to_string(&mut out).expect("read stdout");
     let mut err = String::new();
     std::fs::File::from(err_read).read_to_string(&mut err).expect("read stderr");
-    skiff_node::runtime::delete("skiff-test-1", &state).expect("delete");
+    skiff_node::shim::runtime::delete("skiff-test-1", &state).expect("delete");
     pod_network_serves_http(dir.path(), &rootfs);
     // libcontainer leaves the (now empty) parent cgroups behind: remove them, leaving the host clean.
     for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"].iter().map(Path::new) {
@@ -117,12 +118,12 @@ fn pod_network_serves_http(dir: &Path, rootfs: &Path) {
     let (_out_r, out_w) = nix::unistd::pipe().expect("pipe");
     let (_err_r, err_w) = nix::unistd::pipe().expect("pipe");
     let state = dir.join("state");
-    let pid = skiff_node::runtime::start(
+    let pid = skiff_node::shim::runtime::start(
         "skiff-test-web",
         &dir.join("bundle-web"),
         &state,
         &spec,
-        skiff_node::runtime::Stdio { stdin: None, stdout: out_w, stderr: err_w, console_socket: None },
+        skiff_node::shim::runtime::Stdio { stdin: None, stdout: out_w, stderr: err_w, console_socket: None },
     )
     .expect("start web");
 
@@ -137,7 +138,7 @@ fn pod_network_serves_http(dir: &Path, rootfs: &Path) {
     }
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let status = waitpid(pid, None).expect("waitpid");
-    skiff_node::runtime::delete("skiff-test-web", &state).expect("delete");
+    skiff_node::shim::runtime::delete("skiff-test-web", &state).expect("delete");
     rt.block_on(async {
         let net = Net::connect().expect("netlink");
         let _ = net.delete(&veth).await;

@@ -145,7 +145,7 @@ pub(super) async fn exec(
         }
     };
     let (node, nodes) = crate::nodes::for_pod(call.state, &obj).await?;
-    let request = crate::nodes::ExecRequest {
+    let request = skiff_nodeapi::ExecRequest {
         node,
         pod_uid: meta::uid(&obj).to_string(),
         container,

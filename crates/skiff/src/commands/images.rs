@@ -224,7 +224,7 @@ fn run_build_step(exe: &Path, step: &skiff_build::RunStep) -> Result<i32, RunErr
 pub fn build_step(file: &Path) -> anyhow::Result<()> {
     let step: skiff_build::RunStep =
         serde_json::from_slice(&std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)?;
-    let result = match skiff_node::build_step::run(&step.layers, &step.dir, &step.args, &step.config) {
+    let result = match skiff_node::shim::build_step::run(&step.layers, &step.dir, &step.args, &step.config) {
         Ok(code) => serde_json::json!({ "exitCode": code }),
         Err(e) => serde_json::json!({ "error": e.to_string() }),
     };

@@ -2,7 +2,6 @@
 
 pub mod images;
 pub mod node;
-pub mod node_endpoint;
 pub mod progress;
 
 use std::io::Write;

@@ -1,8 +1,10 @@
-//! The node side of `skiff server`, `skiff agent` and the per-pod `skiff shim`.
+//! The node side of `skiff server` and `skiff agent`: the node's flags, the agent and scheduler
+//! started under the supervisor, and `skiff agent`'s endpoint wired to this machine's
+//! `skiff_node::link::LocalNode`.
 
 use crate::supervisor::Supervisor;
 use anyhow::Context;
-use skiff_node::ipam::Subnet;
+use skiff_node::net::ipam::Subnet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +38,7 @@ pub struct NodeArgs {
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    skiff_node::quantity::bytes(s)
+    skiff_core::quantity::bytes(s)
         .and_then(|b| u64::try_from(b).ok())
         .filter(|b| *b > 0)
         .ok_or_else(|| format!("{s:?} is not a positive size like 10Mi"))
@@ -90,7 +92,7 @@ pub async fn start(
     supervisor.spawn("the node agent", async move { Ok(skiff_node::agent::run(agent).await?) });
     if scheduler {
         supervisor.spawn("the scheduler", async move {
-            skiff_node::scheduler::run(client).await;
+            skiff_controllers::scheduler::run(client).await;
             Ok(())
         });
     }
@@ -123,7 +125,7 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, endpoint: SocketAddr, args:
     runtime.block_on(async move {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let config = config(&kubeconfig).await?;
-        let tls = super::node_endpoint::EndpointTls::new(config.root_cert.as_deref().unwrap_or_default())?;
+        let tls = skiff_node::link::endpoint::EndpointTls::new(config.root_cert.as_deref().unwrap_or_default())?;
         let listener = tokio::net::TcpListener::bind(endpoint)
             .await
             .with_context(|| format!("listening on {endpoint} for the node endpoint"))?;
@@ -132,103 +134,21 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, endpoint: SocketAddr, args:
         } else {
             endpoint.to_string()
         };
-        let local = std::sync::Arc::new(LocalNode { node_name: args.node_name(), pods_root: data_dir.join("pods") });
+        let local = std::sync::Arc::new(skiff_node::link::LocalNode {
+            node_name: args.node_name(),
+            pods_root: data_dir.join("pods"),
+        });
         let mut supervisor = Supervisor::default();
         supervisor.spawn("the node endpoint", async move {
-            super::node_endpoint::serve(listener, tls.acceptor, local).await;
+            skiff_node::link::endpoint::serve(listener, tls.acceptor, local).await;
             Ok(())
         });
         let annotations = [
-            (skiff_apiserver::nodes::remote::ENDPOINT_ANNOTATION.to_string(), published),
-            (skiff_apiserver::nodes::remote::FINGERPRINT_ANNOTATION.to_string(), tls.fingerprint),
+            (skiff_nodeapi::wire::ENDPOINT_ANNOTATION.to_string(), published),
+            (skiff_nodeapi::wire::FINGERPRINT_ANNOTATION.to_string(), tls.fingerprint),
         ];
         let client = kube::Client::try_from(config)?;
         start(&mut supervisor, &data_dir, &args, client, false, annotations.into()).await?;
         supervisor.run_until(super::wait_for_signal()).await
     })
-}
-
-/// Logs, exec and port-forward for the pods on this machine, through their pod directories.
-pub struct LocalNode {
-    pub node_name: String,
-    pub pods_root: PathBuf,
-}
-
-impl LocalNode {
-    /// The directory of a pod on `node`, which must be this one.
-    fn pod_dir(&self, node: &str, pod_uid: &str) -> Result<skiff_node::pod_dir::PodDir, skiff_core::ApiError> {
-        if node != self.node_name {
-            return Err(skiff_core::ApiError::BadRequest(format!(
-                "the pod runs on node {node:?}: other nodes are not reachable from this server yet"
-            )));
-        }
-        Ok(skiff_node::pod_dir::PodDir::new(&self.pods_root, pod_uid))
-    }
-}
-
-#[async_trait::async_trait]
-impl skiff_apiserver::nodes::NodeLink for LocalNode {
-    async fn logs(
-        &self,
-        r: skiff_apiserver::nodes::LogRequest,
-    ) -> Result<skiff_apiserver::nodes::LogStream, skiff_core::ApiError> {
-        let dir = self.pod_dir(&r.node, &r.pod_uid)?;
-        let attempt = skiff_node::pod_dir::attempt_of(&r.container_id)
-            .ok_or_else(|| skiff_core::ApiError::BadRequest(format!("container {:?} is not available", r.container)))?;
-        let path = dir.log(&r.container, attempt);
-        let container = r.container.clone();
-        let finished = move || dir.exited(&container, attempt).is_some() || !dir.root().exists();
-        let sel = skiff_node::logs::Selection {
-            tail_lines: r.tail_lines,
-            since: r.since,
-            timestamps: r.timestamps,
-            limit_bytes: r.limit_bytes,
-        };
-        Ok(skiff_node::logs::stream(path, sel, r.follow, finished))
-    }
-
-    async fn port_forward(
-        &self,
-        node: &str,
-        pod_uid: &str,
-        port: u16,
-    ) -> Result<Box<dyn skiff_apiserver::nodes::Tunnel>, skiff_core::ApiError> {
-        let dir = self.pod_dir(node, pod_uid)?;
-        let sandbox = skiff_node::sandbox::Sandbox::adopt(&dir)
-            .ok_or_else(|| skiff_core::ApiError::BadRequest("the pod's sandbox is not running".into()))?;
-        let netns = sandbox.namespace("net");
-        let connected = tokio::task::spawn_blocking(move || skiff_node::net::connect_in_netns(&netns, port))
-            .await
-            .map_err(|e| skiff_core::ApiError::Internal(e.to_string()))?;
-        let tcp = connected.map_err(|e| skiff_core::ApiError::BadRequest(e.to_string()))?;
-        tcp.set_nonblocking(true).map_err(|e| skiff_core::ApiError::Internal(e.to_string()))?;
-        let tcp = tokio::net::TcpStream::from_std(tcp).map_err(|e| skiff_core::ApiError::Internal(e.to_string()))?;
-        Ok(Box::new(tcp))
-    }
-
-    async fn exec(
-        &self,
-        r: skiff_apiserver::nodes::ExecRequest,
-    ) -> Result<skiff_apiserver::nodes::ExecProcess, skiff_core::ApiError> {
-        use skiff_core::ApiError;
-        let dir = self.pod_dir(&r.node, &r.pod_uid)?;
-        let exe = std::env::current_exe().map_err(|e| ApiError::Internal(e.to_string()))?;
-        let child = skiff_node::exec::spawn(&exe, &dir, &r.container, &r.command, r.stdin, r.tty)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let skiff_node::exec::ExecChild { stdin, stdout, stderr, exit, resize } = child;
-        Ok(skiff_apiserver::nodes::ExecProcess { stdin, stdout, stderr, exit, resize })
-    }
-
-    async fn attach(
-        &self,
-        r: skiff_apiserver::nodes::ExecRequest,
-    ) -> Result<skiff_apiserver::nodes::ExecProcess, skiff_core::ApiError> {
-        let dir = self.pod_dir(&r.node, &r.pod_uid)?;
-        let child = skiff_node::attach::attach(&dir, &r.container, r.stdin, r.tty)
-            .await
-            .map_err(|e| skiff_core::ApiError::BadRequest(e.to_string()))?;
-        let skiff_node::exec::ExecChild { stdin, stdout, stderr, exit, resize } = child;
-        Ok(skiff_apiserver::nodes::ExecProcess { stdin, stdout, stderr, exit, resize })
-    }
 }

@@ -6,7 +6,7 @@
 //! crates either shell out, bind the C library, lack NAT, or are GPL). The encoding is pure and
 //! tested byte by byte; [`apply`] only sends a batch and reads the acknowledgements.
 
-use crate::ipam::Subnet;
+use super::ipam::Subnet;
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;

@@ -7,17 +7,19 @@
 //! to the master, what the command prints comes from it, and resize messages set its size.
 //!
 //! The helper also gets a *lifeline*: the read end of a pipe whose write end lives in the
-//! [`ExecChild`]. When the session ends early (the client vanished) or the agent itself dies, the
+//! [`ExecProcess`]'s exit future. When the session ends early (the client vanished) or the agent itself dies, the
 //! lifeline closes and the helper kills the command, so nothing is left running in the container.
 //! Signalling the helper instead would race with libcontainer's forks while it starts the command.
 
 use crate::pod_dir::PodDir;
 use futures::future::BoxFuture;
+use skiff_nodeapi::ExecProcess;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Why an exec session could not start; the API server answers the client with this text.
+/// Why an exec session could not start; the API server answers the client with this text
+/// (and, by [`super::LinkError`], a code: only a container that is not running is the client's).
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("container {0} is not running")]
@@ -37,16 +39,6 @@ pub enum ExecError {
     Io(std::io::Error),
 }
 
-/// A command running in a container.
-pub struct ExecChild {
-    pub stdin: Option<Box<dyn AsyncWrite + Send + Unpin>>,
-    pub stdout: Box<dyn AsyncRead + Send + Unpin>,
-    pub stderr: Box<dyn AsyncRead + Send + Unpin>,
-    pub exit: BoxFuture<'static, i32>,
-    /// With a TTY: set the terminal's size (columns, rows).
-    pub resize: Option<Box<dyn Fn(u16, u16) + Send + Sync>>,
-}
-
 /// Start `command` in the running attempt of `container` of the pod in `dir`, through
 /// `runtime_exe container-exec`.
 pub async fn spawn(
@@ -56,7 +48,7 @@ pub async fn spawn(
     command: &[String],
     stdin: bool,
     tty: bool,
-) -> Result<ExecChild, ExecError> {
+) -> Result<ExecProcess, ExecError> {
     let running = dir
         .attempts(container)
         .last()
@@ -87,7 +79,7 @@ pub async fn spawn(
         .stderr(piped())
         .spawn()
         .map_err(ExecError::Spawn)?;
-    Ok(ExecChild {
+    Ok(ExecProcess {
         stdin: child.stdin.take().map(|s| Box::new(s) as Box<dyn AsyncWrite + Send + Unpin>),
         stdout: Box::new(child.stdout.take().ok_or(ExecError::NoPipes)?),
         stderr: Box::new(child.stderr.take().ok_or(ExecError::NoPipes)?),
@@ -117,7 +109,7 @@ async fn spawn_with_terminal(
     command: &[String],
     dir: &PodDir,
     lifeline: OwnedFd,
-) -> Result<ExecChild, ExecError> {
+) -> Result<ExecProcess, ExecError> {
     let n = CONSOLE_SOCKETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = dir.root().join(format!("exec-{n}.console"));
     let _ = std::fs::remove_file(&path);
@@ -153,7 +145,7 @@ async fn spawn_with_terminal(
         None => None,
     };
     let Some(master) = master else {
-        return Ok(ExecChild {
+        return Ok(ExecProcess {
             stdin: None,
             stdout: Box::new(tokio::io::empty()),
             stderr: helper_stderr,
@@ -164,7 +156,7 @@ async fn spawn_with_terminal(
     let master = std::fs::File::from(master);
     let resize_fd = master.try_clone().map_err(ExecError::Io)?;
     let writer = master.try_clone().map_err(ExecError::Io)?;
-    Ok(ExecChild {
+    Ok(ExecProcess {
         stdin: Some(Box::new(tokio::fs::File::from_std(writer))),
         stdout: Box::new(tokio::fs::File::from_std(master)),
         stderr: helper_stderr,
@@ -186,7 +178,7 @@ pub fn resizer(master: std::fs::File) -> Box<dyn Fn(u16, u16) + Send + Sync> {
 async fn receive_terminal(socket: tokio::net::UnixStream) -> Option<OwnedFd> {
     let socket = socket.into_std().ok()?;
     socket.set_nonblocking(false).ok()?;
-    let received = tokio::task::spawn_blocking(move || crate::fdpass::receive(&socket, 256));
+    let received = tokio::task::spawn_blocking(move || crate::shim::fdpass::receive(&socket, 256));
     received.await.ok()?.ok()?.1
 }
 

@@ -10,20 +10,20 @@
 mod plan;
 mod report;
 
-use crate::agent::Agent;
-use crate::backoff;
-use crate::container::{self, Attempt, PrepareError};
-use crate::env;
-use crate::events::Type::{Normal, Warning};
-use crate::pod_dir::{AttemptRecord, Exited, PodDir, PodMeta, write_json};
-use crate::pull::{self, PullDecision};
-use crate::sandbox::Sandbox;
+use crate::agent::backoff;
+use crate::agent::container::{self, Attempt, PrepareError};
+use crate::agent::env;
+use crate::agent::pull::{self, PullDecision};
+use crate::agent::sandbox::Sandbox;
+use crate::agent::state::Agent;
+use crate::pod_dir::{AttemptRecord, Exited, PodDir, PodMeta};
 use crate::shim::Request;
 use crate::status::{self, InitState, Waiting, WaitingReason};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodCondition, PodIP, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use plan::{Action, ContainerStep, Containers, PodSnapshot, RestartBackOff, RestartPolicy, Role, SandboxState};
+use skiff_client::events::Type::{Normal, Warning};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -36,9 +36,9 @@ enum SandboxSetUpError {
     #[error(transparent)]
     Meta(std::io::Error),
     #[error(transparent)]
-    Shim(#[from] crate::sandbox::SandboxError),
+    Shim(#[from] crate::agent::sandbox::SandboxError),
     #[error(transparent)]
-    Address(#[from] crate::ipam::IpamError),
+    Address(#[from] crate::net::ipam::IpamError),
     #[error(transparent)]
     Network(#[from] crate::net::NetError),
     #[error("the pod's netns: {0}")]
@@ -46,7 +46,7 @@ enum SandboxSetUpError {
     #[error("writing /etc files: {0}")]
     EtcFiles(#[source] std::io::Error),
     #[error(transparent)]
-    HostPorts(#[from] crate::hostport::HostPortError),
+    HostPorts(#[from] crate::net::hostport::HostPortError),
 }
 
 /// How often running containers are checked for exits (the shim records them on disk).
@@ -173,7 +173,7 @@ pub async fn tear_down(agent: &Agent, dir: &PodDir) {
     if let Err(e) = agent.ipam.release(&uid) {
         tracing::warn!(error = %e, pod = %uid, "releasing the pod's address");
     }
-    container::remove_cgroups(&uid);
+    crate::shim::cgroup::remove_cgroups(&uid);
     if let Err(e) = agent.images.remove_lease(&lease_name(&uid)) {
         tracing::warn!(error = %e, pod = %uid, "ending the pod's image lease");
     }
@@ -223,7 +223,7 @@ impl Worker {
         all
     }
 
-    async fn event(&self, container: Option<&str>, kind: crate::events::Type, reason: &str, message: &str) {
+    async fn event(&self, container: Option<&str>, kind: skiff_client::events::Type, reason: &str, message: &str) {
         self.agent.recorder.pod(&self.pod, container, kind, reason, message).await;
     }
 
@@ -371,7 +371,7 @@ impl Worker {
 
     async fn ensure_sandbox(&mut self) -> Result<(), SandboxSetUpError> {
         let meta = PodMeta { namespace: self.namespace().into(), name: self.name().into(), uid: self.uid.clone() };
-        write_json(&self.dir.meta_file(), &meta).map_err(SandboxSetUpError::Meta)?;
+        self.dir.write_meta(&meta).map_err(SandboxSetUpError::Meta)?;
         if let Some(sandbox) = Sandbox::adopt(&self.dir) {
             self.ip = self.agent.ipam.lookup(&self.uid)?;
             self.sandbox = Some(sandbox);
@@ -403,7 +403,7 @@ impl Worker {
     }
 
     fn open_host_ports(&self, ip: Ipv4Addr) -> Result<(), SandboxSetUpError> {
-        let mappings = crate::hostport::mappings(&self.pod);
+        let mappings = crate::net::hostport::mappings(&self.pod);
         Ok(self.agent.host_ports.open(&self.uid, &mappings, ip)?)
     }
 

@@ -22,9 +22,9 @@ pub enum BuildStepError {
     #[error(transparent)]
     Spec(#[from] crate::runtime_spec::SpecError),
     #[error(transparent)]
-    Runtime(#[from] crate::runtime::RuntimeError),
+    Runtime(#[from] super::runtime::RuntimeError),
     #[error(transparent)]
-    Overlay(#[from] crate::container::OverlayError),
+    Overlay(#[from] skiff_image::overlay::OverlayError),
 }
 
 fn prepare(what: &'static str) -> impl Fn(std::io::Error) -> BuildStepError {
@@ -43,7 +43,7 @@ pub fn run(
     for d in ["upper", "work", "rootfs"] {
         std::fs::create_dir_all(dir.join(d)).map_err(prepare("creating the step's directories"))?;
     }
-    crate::container::mount_overlay(layers, dir)?;
+    skiff_image::overlay::mount_writable(layers, dir)?;
     let rootfs = dir.join("rootfs");
     let result = run_mounted(&rootfs, dir, args, config);
     let _ = nix::mount::umount2(&rootfs, MntFlags::MNT_DETACH);
@@ -91,14 +91,14 @@ fn run_mounted(
     };
     let spec = crate::runtime_spec::runtime_spec(&container, &process, rootfs.to_path_buf(), &ctx, false)?;
     let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map_err(prepare("passing on the output"));
-    let stdio = crate::runtime::Stdio {
+    let stdio = super::runtime::Stdio {
         stdin: None,
         stdout: dup(std::io::stdout().as_fd())?,
         stderr: dup(std::io::stderr().as_fd())?,
         console_socket: None,
     };
     let state = dir.join("state");
-    let pid = crate::runtime::start(&id, &dir.join("bundle"), &state, &spec, stdio)?;
+    let pid = super::runtime::start(&id, &dir.join("bundle"), &state, &spec, stdio)?;
     let code = loop {
         match nix::sys::wait::waitpid(pid, None) {
             Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => break code,
@@ -107,7 +107,7 @@ fn run_mounted(
             Err(e) => return Err(BuildStepError::Prepare(format!("waiting for the step: {e}"))),
         }
     };
-    crate::runtime::delete(&id, &state)?;
-    crate::container::remove_cgroup_tree(&format!("skiff/build/{id}"));
+    super::runtime::delete(&id, &state)?;
+    super::cgroup::remove_cgroup_tree(&format!("skiff/build/{id}"));
     Ok(code)
 }

@@ -3,8 +3,8 @@
 //! overriding an earlier one. Pure: the worker fetches the Secrets named (`secret_names`) and
 //! passes them in.
 
-use crate::quantity;
 use k8s_openapi::api::core::v1::{Container, EnvVar, ObjectFieldSelector, Pod, ResourceFieldSelector, Secret};
+use skiff_core::quantity;
 use std::collections::{BTreeMap, HashMap};
 
 /// What a container's environment may read besides its own spec.

@@ -5,21 +5,24 @@
 //! container) and every container joins them through `/proc/<shim>/ns/*`. It never runs
 //! libcontainer itself: a short-lived helper (`container-start`, see `runtime.rs`) creates each
 //! container and exits, and the container's init, orphaned, comes to the shim because the shim
-//! is a subreaper. So the long-lived process stays small (no libcontainer code or heap in it)
-//! and single-threaded, and it alone reaps the containers. One `poll` loop serves the control socket, SIGCHLD and the containers'
+//! is a subreaper. So the long-lived process stays small (no libcontainer code or heap in it:
+//! this module reaches neither `runtime` nor libcontainer, which tidy checks) and
+//! single-threaded, and it alone reaps the containers. One `poll` loop serves the control socket, SIGCHLD and the containers'
 //! output pipes, which become CRI log files. What the agent needs to know (started, exited) is
 //! written to the pod directory, so nothing is lost while no agent is listening.
 //!
-//! Control protocol: one JSON request line per connection on `shim.sock`, one JSON reply line;
-//! after an `attach` reply the connection carries the container's output (see `attach.rs`).
+//! Control protocol: `protocol.rs`; after an `attach` reply the connection carries the
+//! container's output (see `link/attach.rs`, the agent's side).
 
+use super::cgroup::{oom_killed, remove_cgroup_tree};
+use super::protocol::{Reply, Request, StartResult, container_id};
 use crate::logs::{CriWriter, LogLimits, RotatingLog, SharedLog, Stream};
-use crate::pod_dir::{Exited, PodDir, Started, now_rfc3339, write_json};
+use crate::pod_dir::{Exited, PodDir, Started, now_rfc3339};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use serde::{Deserialize, Serialize};
+use skiff_nodeapi::Channel;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -27,40 +30,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase")]
-pub enum Request {
-    /// Start attempt `attempt` of `container` from the bundle the agent prepared
-    /// (`containers/<name>/<attempt>/config.json`).
-    Start {
-        container: String,
-        attempt: u32,
-        /// When its log file rotates.
-        #[serde(default)]
-        log: LogLimits,
-        /// Keep a stdin open for attach sessions (the container's `stdin`)...
-        #[serde(default)]
-        stdin: bool,
-        /// ...and close it when the first session that wrote to it leaves (`stdinOnce`).
-        #[serde(default)]
-        stdin_once: bool,
-    },
-    /// Join a session to the running attempt of `container`: its output from now on, and its
-    /// stdin (passed with the reply) if asked and kept.
-    Attach { container: String, stdin: bool },
-    /// Send `signal` to the running attempt of `container`.
-    Signal { container: String, signal: i32 },
-    /// Kill whatever still runs, reap it, and exit.
-    Shutdown,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Reply {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// Why the shim could not run, or could not do what a request asked. A request's error reaches
 /// the agent only as text (the reply's `error`, or an attempt's `start_error`, which becomes the
@@ -169,24 +138,6 @@ struct Shim {
     shutting_down: bool,
 }
 
-/// The node's processes of their own, by their first argument: `shim ...` (one per pod),
-/// `container-start ...` (one per container start) and `container-exec ...` (one per exec);
-/// `None` for anything else.
-pub fn helper_main(args: &[std::ffi::OsString]) -> Option<std::process::ExitCode> {
-    let succeeded = match args.first().and_then(|a| a.to_str()) {
-        Some("shim") => main_from_args(&args[1..]).inspect_err(|e| eprintln!("error: {e}")).is_ok(),
-        // Its stdout and stderr are the container's: it reports in the bundle's start.json.
-        Some("container-start") => crate::runtime::container_start_main(&args[1..]).is_ok(),
-        // Its exit code is the command's.
-        Some("container-exec") => {
-            let code = crate::runtime::container_exec_main(&args[1..]);
-            return Some(std::process::ExitCode::from(u8::try_from(code).unwrap_or(126)));
-        }
-        _ => return None,
-    };
-    Some(if succeeded { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
-}
-
 /// The shim's command line, `--dir DIR --hostname NAME --runtime EXE` (after `skiff-shim shim`
 /// or `skiff shim`), parsed by hand: the shim lives as long as its pod, so it links
 /// and touches as little as it can. Logs go to DIR/shim.log.
@@ -238,8 +189,7 @@ pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> 
     let listener = UnixListener::bind(&socket).map_err(io("binding the control socket"))?;
     listener.set_nonblocking(true).map_err(io("binding the control socket"))?;
     // The pid file says "ready": the socket is bound and the namespaces exist.
-    crate::pod_dir::write_atomic(&dir.shim_pid_file(), std::process::id().to_string().as_bytes())
-        .map_err(io("writing shim.pid"))?;
+    dir.write_shim_pid(std::process::id()).map_err(io("writing shim.pid"))?;
     // And closing stdout tells the agent that started us, at once.
     if let Ok(null) = File::options().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stdout(null);
@@ -349,7 +299,7 @@ impl Shim {
             return;
         };
         // An attach session: the reply carries the container's stdin, then the connection stays.
-        let sent = crate::fdpass::send(&conn, text.as_bytes(), input.as_ref().map(|f| f.as_fd()));
+        let sent = super::fdpass::send(&conn, text.as_bytes(), input.as_ref().map(|f| f.as_fd()));
         if sent.is_ok() && conn.set_nonblocking(true).is_ok() {
             let stdin = input.is_some();
             self.clients.push(Client { container, conn, pending: Vec::new(), stdin, ended: false });
@@ -445,7 +395,7 @@ impl Shim {
                 oom_killed: false,
                 start_error: Some(e.to_string()),
             };
-            let _ = write_json(&bundle.join(crate::pod_dir::EXITED), &exited);
+            let _ = self.dir.write_exited(container, attempt, &exited);
             self.forget(container, attempt, None);
         }
         result
@@ -456,7 +406,7 @@ impl Shim {
     fn forget(&self, container: &str, attempt: u32, cgroup: Option<&str>) {
         let _ = std::fs::remove_dir_all(self.dir.runtime_state().join(container_id(container, attempt)));
         if let Some(cgroup) = cgroup {
-            crate::container::remove_cgroup_tree(cgroup.trim_start_matches('/'));
+            remove_cgroup_tree(cgroup.trim_start_matches('/'));
         }
     }
 
@@ -487,7 +437,7 @@ impl Shim {
             let output = master.try_clone().map_err(ShimError::Io)?;
             (
                 pid,
-                vec![(output, CriWriter::new(log, Stream::Stdout), crate::attach::STDOUT)],
+                vec![(output, CriWriter::new(log, Stream::Stdout), Channel::Stdout.number())],
                 stdin.open.then_some(master),
             )
         } else {
@@ -497,8 +447,8 @@ impl Shim {
             let pipes = ContainerStdio::Pipes { stdin: in_r, stdout: out_w, stderr: err_w };
             let pid = start_container(&self.runtime, &id, bundle, &state, pipes)?;
             let outputs = vec![
-                (out_r, CriWriter::new(log.clone(), Stream::Stdout), crate::attach::STDOUT),
-                (err_r, CriWriter::new(log, Stream::Stderr), crate::attach::STDERR),
+                (out_r, CriWriter::new(log.clone(), Stream::Stdout), Channel::Stdout.number()),
+                (err_r, CriWriter::new(log, Stream::Stderr), Channel::Stderr.number()),
             ];
             (pid, outputs, in_w)
         };
@@ -508,7 +458,7 @@ impl Shim {
             self.outputs.push(Output { container: container.into(), stream, pipe, writer });
         }
         let started = Started { pid: pid.as_raw(), started_at: now_rfc3339() };
-        write_json(&bundle.join(crate::pod_dir::STARTED), &started).map_err(ShimError::Io)?;
+        self.dir.write_started(container, attempt, &started).map_err(ShimError::Io)?;
         let running = Running { container: container.into(), attempt, cgroup, input, stdin_once: stdin.once };
         self.running.insert(pid, running);
         Ok(())
@@ -529,7 +479,7 @@ impl Shim {
         let _ = listener.set_nonblocking(true);
         let master = listener.accept().ok().and_then(|(conn, _)| {
             let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            crate::fdpass::receive(&conn, 256).ok()?.1
+            super::fdpass::receive(&conn, 256).ok()?.1
         });
         match master {
             Some(master) => Ok((pid, master)),
@@ -559,8 +509,7 @@ impl Shim {
                 c.ended = true;
             }
             let exited = Exited { exit_code, signal, finished_at: now_rfc3339(), oom_killed, start_error: None };
-            if let Err(e) = write_json(&self.dir.attempt(&r.container, r.attempt).join(crate::pod_dir::EXITED), &exited)
-            {
+            if let Err(e) = self.dir.write_exited(&r.container, r.attempt, &exited) {
                 tracing::error!(error = %e, container = %r.container, "recording an exit");
             }
             self.forget(&r.container, r.attempt, r.cgroup.as_deref());
@@ -591,8 +540,7 @@ fn start_container(
     state: &Path,
     stdio: ContainerStdio,
 ) -> Result<Pid, ShimError> {
-    let result_file = bundle.join("start.json");
-    let _ = std::fs::remove_file(&result_file);
+    let _ = StartResult::remove(bundle);
     let mut cmd = std::process::Command::new(runtime);
     cmd.arg("container-start").arg("--id").arg(id).arg("--bundle").arg(bundle).arg("--state").arg(state);
     use std::process::Stdio;
@@ -607,18 +555,11 @@ fn start_container(
         }
     }
     let status = cmd.status().map_err(|source| ShimError::Runtime { runtime: runtime.to_path_buf(), source })?;
-    let result: Option<crate::runtime::StartResult> =
-        std::fs::read(&result_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    match result {
-        Some(crate::runtime::StartResult { pid: Some(pid), .. }) => Ok(Pid::from_raw(pid)),
-        Some(crate::runtime::StartResult { error: Some(e), .. }) => Err(ShimError::StartFailed(e)),
+    match StartResult::read(bundle) {
+        Some(StartResult { pid: Some(pid), .. }) => Ok(Pid::from_raw(pid)),
+        Some(StartResult { error: Some(e), .. }) => Err(ShimError::StartFailed(e)),
         _ => Err(ShimError::StartUnreported(status)),
     }
-}
-
-/// The libcontainer id of one attempt (unique within the pod's state root).
-pub fn container_id(container: &str, attempt: u32) -> String {
-    format!("{container}-{attempt}")
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), ShimError> {
@@ -629,35 +570,5 @@ fn set_nonblocking(file: &File) {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     if let Ok(flags) = fcntl(file, FcntlArg::F_GETFL) {
         let _ = fcntl(file, FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
-    }
-}
-
-/// Whether the kernel's OOM killer acted in the container's memory cgroup (v1 or v2).
-fn oom_killed(cgroup: &str) -> bool {
-    let rel = cgroup.trim_start_matches('/');
-    let candidates: [PathBuf; 2] = [
-        Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"),
-        Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
-    ];
-    candidates.iter().any(|p| {
-        std::fs::read_to_string(p).is_ok_and(|text| {
-            text.lines()
-                .any(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).unwrap_or(0) > 0)
-        })
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_are_tagged_json() {
-        let req: Request = serde_json::from_str(r#"{"op":"start","container":"web","attempt":2}"#).expect("parse");
-        assert!(
-            matches!(req, Request::Start { ref container, attempt: 2, log, stdin: false, .. } if container == "web" && log == LogLimits::default())
-        );
-        assert_eq!(serde_json::to_string(&Request::Shutdown).expect("json"), r#"{"op":"shutdown"}"#);
-        assert_eq!(serde_json::to_string(&Reply { error: None }).expect("json"), "{}");
     }
 }

@@ -2,18 +2,14 @@
 //! container's stdio, so it serves attach: asked with an `attach` request on its control socket,
 //! it answers with the container's stdin attached to the reply (the write end of its stdin pipe,
 //! or its terminal's master; only when the pod asks for `stdin`), then sends the container's
-//! output on that connection as [`frame`]s until the container ends or the session leaves.
+//! output on that connection as frames (`skiff_stream::frames`, numbered by [`Channel`]) until the container ends or the session leaves.
 //! Writing stdin and resizing happen here, on the passed descriptor, without the shim.
 
-use crate::exec::ExecChild;
 use crate::pod_dir::PodDir;
 use crate::shim::{Reply, Request};
+use skiff_nodeapi::{Channel, ExecProcess};
 use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Output stream numbers in frames (`skiff_stream::frames`), as in the remote-command protocol.
-pub const STDOUT: u8 = 1;
-pub const STDERR: u8 = 2;
 
 /// Why a session could not be joined; the API server answers the client with this text.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +35,7 @@ pub enum AttachError {
 
 /// Attach to the running `container` of the pod in `dir`: its output from now on, its stdin if
 /// `stdin` (and the pod gave it one), its terminal's size if `tty`.
-pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Result<ExecChild, AttachError> {
+pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Result<ExecProcess, AttachError> {
     let socket = dir.socket();
     let request = Request::Attach { container: container.to_string(), stdin };
     let (conn, input) = tokio::task::spawn_blocking(move || {
@@ -47,7 +43,7 @@ pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Re
         let mut line = serde_json::to_vec(&request).map_err(AttachError::Encode)?;
         line.push(b'\n');
         (&conn).write_all(&line).map_err(AttachError::Ask)?;
-        let (reply, input) = crate::fdpass::receive(&conn, 4096).map_err(AttachError::Ask)?;
+        let (reply, input) = crate::shim::fdpass::receive(&conn, 4096).map_err(AttachError::Ask)?;
         let reply: Reply = serde_json::from_slice(&reply).map_err(AttachError::Answer)?;
         match reply.error {
             Some(e) => Err(AttachError::Refused(e)),
@@ -66,7 +62,7 @@ pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Re
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             while let Some((stream, data)) = frames.next_frame() {
-                let to = if stream == STDERR { &mut err_w } else { &mut out_w };
+                let to = if Channel::from_number(stream) == Some(Channel::Stderr) { &mut err_w } else { &mut out_w };
                 if to.write_all(&data).await.is_err() {
                     return;
                 }
@@ -85,10 +81,10 @@ pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Re
         Some(fd) => {
             let file = std::fs::File::from(fd);
             let resize_fd = file.try_clone().map_err(AttachError::Io)?;
-            let resize = tty.then(|| crate::exec::resizer(resize_fd));
+            let resize = tty.then(|| super::exec::resizer(resize_fd));
             (Some(Box::new(tokio::fs::File::from_std(file))), resize)
         }
         None => (None, None),
     };
-    Ok(ExecChild { stdin, stdout: Box::new(out_r), stderr: Box::new(err_r), exit, resize })
+    Ok(ExecProcess { stdin, stdout: Box::new(out_r), stderr: Box::new(err_r), exit, resize })
 }

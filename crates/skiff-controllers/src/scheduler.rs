@@ -5,13 +5,14 @@
 //! bound without a round of LISTs; a binding the cache has not seen yet is refused by the API
 //! server (the pod is already bound), never done twice.
 
-use crate::events::{Recorder, Type};
-use crate::quantity::parse_milli;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
+use skiff_client::events::{Recorder, Type};
+use skiff_core::host_ports::{conflicts, mappings};
+use skiff_core::quantity::parse_milli;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,9 +89,9 @@ pub fn fits(pod: &Pod, node: &Node, bound: &[Pod]) -> Result<(), Misfit> {
     if get("pods").is_some_and(|a| (bound.len() as i128 + 1) * 1000 > a) {
         return Err(Misfit::Pods);
     }
-    let wanted = crate::hostport::mappings(pod);
-    let taken: Vec<_> = bound.iter().flat_map(crate::hostport::mappings).collect();
-    if wanted.iter().any(|w| taken.iter().any(|t| crate::hostport::conflicts(w, t))) {
+    let wanted = mappings(pod);
+    let taken: Vec<_> = bound.iter().flat_map(mappings).collect();
+    if wanted.iter().any(|w| taken.iter().any(|t| conflicts(w, t))) {
         return Err(Misfit::Ports);
     }
     Ok(())

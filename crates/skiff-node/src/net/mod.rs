@@ -1,6 +1,12 @@
 //! Pod networking over netlink (rtnetlink), no `ip` commands: a bridge on the node holding the
 //! subnet's gateway, and per pod a veth pair whose inner end becomes `eth0` in the pod's network
-//! namespace, with the pod's address and a default route via the gateway.
+//! namespace, with the pod's address and a default route via the gateway (this module); pod
+//! addresses from the node's subnet ([`ipam`]), the node's outbound NAT ([`nat`]) and pods'
+//! host ports ([`hostport`]), both in nftables.
+
+pub(crate) mod hostport;
+pub mod ipam;
+pub(crate) mod nat;
 
 use futures::TryStreamExt;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder, new_connection};

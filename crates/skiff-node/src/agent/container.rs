@@ -7,7 +7,7 @@ use crate::process::{EtcFiles, ProcessError};
 use crate::runtime_spec::{BindMount, PodContext, SpecError};
 use crate::status::WaitingReason;
 use k8s_openapi::api::core::v1::{Container, Pod};
-use nix::mount::{MntFlags, MsFlags};
+use nix::mount::MntFlags;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -34,15 +34,7 @@ impl PrepareError {
     }
 }
 
-/// Why an overlay root filesystem could not be mounted. Its own type, not a [`PrepareError`]
-/// variant, because `skiff build`'s RUN steps mount one too and show this text unprefixed.
-#[derive(Debug, thiserror::Error)]
-pub enum OverlayError {
-    #[error("the image has no layers")]
-    NoLayers,
-    #[error(transparent)]
-    Mount(nix::errno::Errno),
-}
+pub use skiff_image::overlay::OverlayError;
 
 impl From<ProcessError> for PrepareError {
     fn from(e: ProcessError) -> Self {
@@ -97,11 +89,6 @@ pub struct Attempt<'a> {
     pub seccomp: &'a crate::seccomp::NodeSeccomp,
 }
 
-/// The cgroup of one container of a pod (relative to each hierarchy's root).
-pub fn cgroup_path(pod_uid: &str, container: &str) -> String {
-    format!("/skiff/pod{pod_uid}/{container}")
-}
-
 /// Mount the root filesystem and write `config.json` for `a`, ready for the shim.
 pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
     let base = a.dir.attempt(&a.container.name, a.attempt);
@@ -109,7 +96,7 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
     for d in ["rootfs", "upper", "work"] {
         std::fs::create_dir_all(base.join(d)).map_err(create("creating the container's directories"))?;
     }
-    mount_overlay(a.layers, &base).map_err(PrepareError::Overlay)?;
+    skiff_image::overlay::mount_writable(a.layers, &base).map_err(PrepareError::Overlay)?;
     let users = EtcFiles {
         passwd: std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default(),
         group: std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default(),
@@ -124,7 +111,7 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
         a.image_config,
         &users,
     )?;
-    let termination_log = base.join(crate::pod_dir::TERMINATION_LOG);
+    let termination_log = a.dir.termination_log(&a.container.name, a.attempt);
     std::fs::write(&termination_log, b"").map_err(create("creating the termination log"))?;
 
     let etc = a.dir.etc();
@@ -147,7 +134,10 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
         utsns: ns("uts"),
         pidns: a.target_pid.map(|pid| PathBuf::from(format!("/proc/{pid}/ns/pid"))),
         mounts,
-        cgroups_path: cgroup_path(a.pod.metadata.uid.as_deref().unwrap_or_default(), &a.container.name),
+        cgroups_path: crate::shim::cgroup::cgroup_path(
+            a.pod.metadata.uid.as_deref().unwrap_or_default(),
+            &a.container.name,
+        ),
     };
     let tty = a.container.tty.unwrap_or(false);
     let mut spec = crate::runtime_spec::runtime_spec(a.container, &process, rootfs, &ctx, tty)?;
@@ -164,32 +154,6 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
     .map_err(|e| PrepareError::Config(e.to_string()))?;
     crate::runtime_spec::set_seccomp(&mut spec, filter);
     spec.save(base.join("config.json")).map_err(|e| PrepareError::Create(format!("writing config.json: {e}")))
-}
-
-/// Mount `base/rootfs` as an overlay of `layers` (bottom first) with `base/upper` and `base/work`.
-pub(crate) fn mount_overlay(layers: &[PathBuf], base: &Path) -> Result<(), OverlayError> {
-    let target = base.join("rootfs");
-    if is_mount_point(&target) {
-        return Ok(());
-    }
-    if layers.is_empty() {
-        return Err(OverlayError::NoLayers);
-    }
-    let lower: Vec<String> = layers.iter().rev().map(|p| p.display().to_string()).collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        base.join("upper").display(),
-        base.join("work").display()
-    );
-    nix::mount::mount(Some("overlay"), &target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-        .map_err(OverlayError::Mount)
-}
-
-fn is_mount_point(path: &Path) -> bool {
-    let target = path.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .is_ok_and(|info| info.lines().any(|l| l.split(' ').nth(4) == Some(target.as_str())))
 }
 
 /// Bind mounts for the container's `volumeMounts`: emptyDir under the pod directory, hostPath as
@@ -270,33 +234,11 @@ pub fn unmount_all(dir: &PodDir) {
 /// Unmount one attempt's root filesystem (before the next attempt gets a fresh one).
 pub fn unmount_attempt(dir: &PodDir, container: &str, attempt: u32) {
     let rootfs = dir.attempt(container, attempt).join("rootfs");
-    if is_mount_point(&rootfs) {
+    if skiff_image::overlay::is_mount_point(&rootfs) {
         let _ = nix::mount::umount2(&rootfs, MntFlags::MNT_DETACH);
     }
     let _ = std::fs::remove_dir_all(dir.attempt(container, attempt).join("upper"));
     let _ = std::fs::remove_dir_all(dir.attempt(container, attempt).join("work"));
-}
-
-/// Remove the pod's (empty, by now) cgroups in every hierarchy, v1 and v2.
-pub fn remove_cgroups(pod_uid: &str) {
-    remove_cgroup_tree(&format!("skiff/pod{pod_uid}"));
-}
-
-/// Remove the (empty) cgroup `rel` and its child cgroups in every hierarchy, v1 and v2.
-pub fn remove_cgroup_tree(rel: &str) {
-    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        roots.extend(entries.flatten().map(|e| e.path()));
-    }
-    for root in roots {
-        let pod = root.join(rel);
-        if let Ok(children) = std::fs::read_dir(&pod) {
-            for c in children.flatten().filter(|c| c.path().is_dir()) {
-                let _ = std::fs::remove_dir(c.path());
-            }
-        }
-        let _ = std::fs::remove_dir(&pod);
-    }
 }
 
 #[cfg(test)]
@@ -338,7 +280,7 @@ mod tests {
     #[test]
     fn an_image_without_layers_cannot_be_mounted() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let e = PrepareError::Overlay(mount_overlay(&[], tmp.path()).expect_err("no layers"));
+        let e = PrepareError::Overlay(skiff_image::overlay::mount_writable(&[], tmp.path()).expect_err("no layers"));
         assert_eq!(e.to_string(), "mounting the root filesystem: the image has no layers");
         assert_eq!(e.reason(), WaitingReason::CreateContainerError);
     }

@@ -2,6 +2,7 @@
 //! working directory and leaves the container init as the caller's child, so this is meant to be
 //! called from a single-threaded per-pod shim that outlives the agent and reaps its children.
 
+use super::protocol::StartResult;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
@@ -72,15 +73,6 @@ pub fn start(
     container.pid().map(|p| nix::unistd::Pid::from_raw(p.as_raw())).ok_or_else(|| RuntimeError::NoPid { id: id.into() })
 }
 
-/// How `container-start` ended, in `BUNDLE/start.json`.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct StartResult {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 /// `skiff container-start --id ID --bundle DIR --state DIR [--console-socket PATH]`: start the
 /// container of `DIR/config.json` with this process's stdin, stdout and stderr as its own (or
 /// a terminal whose master goes to the console socket), record the outcome in
@@ -119,8 +111,7 @@ pub fn container_start_main(args: &[std::ffi::OsString]) -> Result<(), RuntimeEr
             StartResult { pid: None, error: Some(e.to_string()) }
         }
     };
-    let json = serde_json::to_vec(&result)?;
-    crate::pod_dir::write_atomic(&bundle.join("start.json"), &json)?;
+    result.write(&bundle)?;
     started.map(|_| ())
 }
 
