@@ -1,4 +1,4 @@
-//! Events about a pod, as the kubelet records them (reason, message, type, source `kubelet`),
+//! Events about a pod (or any object a controller acts on), as the kubelet records them (reason, message, type, source `kubelet`),
 //! counted and aggregated as client-go's recorder does (`correlator`): a repeat updates one
 //! object, so `kubectl describe` shows `(x4 over 80s)` instead of a wall of equal lines.
 
@@ -62,22 +62,31 @@ impl Recorder {
             };
             format!("spec.{list}{{{c}}}")
         });
+        let reference = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: Some(name),
+            namespace: Some(ns),
+            uid: pod.metadata.uid.clone(),
+            resource_version: pod.metadata.resource_version.clone(),
+            field_path,
+        };
+        self.object(reference, kind, reason, message).await;
+    }
+
+    /// Record an event about the object `reference` names (a controller's `SuccessfulCreate`
+    /// about its ReplicaSet, say). Best-effort, as [`Recorder::pod`].
+    pub async fn object(&self, reference: ObjectReference, kind: Type, reason: &str, message: &str) {
+        let ns = reference.namespace.clone().unwrap_or_else(|| "default".into());
+        let name = reference.name.clone().unwrap_or_default();
         let now = jiff::Timestamp::now();
         let event = Event {
             metadata: ObjectMeta {
                 name: Some(format!("{name}.{:x}", now.as_nanosecond())),
-                namespace: Some(ns.clone()),
+                namespace: Some(ns),
                 ..Default::default()
             },
-            involved_object: ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                name: Some(name),
-                namespace: Some(ns.clone()),
-                uid: pod.metadata.uid.clone(),
-                resource_version: pod.metadata.resource_version.clone(),
-                field_path,
-            },
+            involved_object: reference,
             reason: Some(reason.into()),
             message: Some(message.into()),
             type_: Some(if kind == Type::Normal { "Normal" } else { "Warning" }.into()),

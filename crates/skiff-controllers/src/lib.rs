@@ -1,8 +1,17 @@
 //! skiff's control-plane components (kube-scheduler's and kube-controller-manager's jobs): each
 //! watches the API server through the kube client and writes back through it, like any other
-//! client, and runs in `skiff server` under its supervisor. For now the [`scheduler`]; the
-//! workload controllers (ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, ...) live here as
-//! they come, one module each. Nothing here links the node, the image store or the API server's
-//! internals: only skiff-core's rules and skiff-client's shared client pieces.
+//! client, and runs in `skiff server` under its supervisor. The [`scheduler`]; the controller
+//! [`manager`] (leader-elected through a Lease, [`leader`]) with the [`replicaset`],
+//! [`deployment`] and garbage collector ([`gc`]) controllers, each a loop over watch caches and a
+//! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
+//! Nothing here links the node, the image store or the API server's internals: only
+//! skiff-core's rules and skiff-client's shared client pieces.
 
+pub mod deployment;
+pub mod gc;
+pub mod leader;
+pub mod manager;
+pub mod owner;
+pub mod replicaset;
 pub mod scheduler;
+pub mod work;

@@ -270,6 +270,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// This machine's name (for the controller manager's Lease holder identity).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "skiff".into())
+}
+
 /// The API server's knobs: timings and what clients may hold.
 struct ClientLimits {
     bookmark_interval: std::time::Duration,
@@ -317,8 +324,14 @@ fn server(
             nodes,
         })
         .await?;
+        let client = commands::node::client(&running.kubeconfig_path).await?;
+        // The controllers act once this server holds the controller manager's Lease.
+        let identity = format!("{}_{}", hostname(), std::process::id());
+        let controllers = client.clone();
+        supervisor.spawn("the controller manager", async move {
+            Ok(skiff_controllers::manager::run(controllers, &identity).await?)
+        });
         if let Some(node) = node {
-            let client = commands::node::client(&running.kubeconfig_path).await?;
             commands::node::start(&mut supervisor, &data_dir, &node, client, true, Default::default()).await?;
         }
         tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");

@@ -1,0 +1,157 @@
+//! What every controller loop runs on: watch caches (kube's reflectors) that call back on each
+//! change, and a de-duplicating work queue of object keys, so a burst of events about one object
+//! is one reconcile (client-go's informer + workqueue, in small).
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use std::collections::{HashSet, VecDeque};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// A namespaced object's name: what the queues hold.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Key {
+    pub fn of<K: Resource>(obj: &K) -> Key {
+        Key {
+            namespace: obj.meta().namespace.clone().unwrap_or_default(),
+            name: obj.meta().name.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Keys waiting for a reconcile; a key already waiting is not added twice.
+pub struct Queue<T> {
+    state: Mutex<(VecDeque<T>, HashSet<T>)>,
+    ready: Notify,
+}
+
+impl<T: Clone + Eq + Hash + Send + 'static> Queue<T> {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Queue { state: Mutex::new((VecDeque::new(), HashSet::new())), ready: Notify::new() })
+    }
+
+    pub fn add(&self, item: T) {
+        let mut guard = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (queue, waiting) = &mut *guard;
+        if waiting.insert(item.clone()) {
+            queue.push_back(item);
+            self.ready.notify_one();
+        }
+    }
+
+    /// Add `item` after `delay` (a requeue: back-off, or a time-based condition to check).
+    pub fn add_after(self: &Arc<Self>, item: T, delay: Duration) {
+        let queue = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            queue.add(item);
+        });
+    }
+
+    /// The next key, waiting for one.
+    pub async fn next(&self) -> T {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut guard = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (queue, waiting) = &mut *guard;
+                if let Some(item) = queue.pop_front() {
+                    waiting.remove(&item);
+                    return item;
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A watch cache of every `K`, calling `changed` with each object added, modified or deleted
+/// (and with every object after a relist). Returns once the first list is in the cache.
+pub async fn cache<K>(api: Api<K>, changed: impl Fn(&K) + Send + Sync + 'static) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let events = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    tokio::spawn(async move {
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o) | watcher::Event::InitApply(o)) => changed(&o),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, kind = K::kind(&()).as_ref(), "watch failed; retrying"),
+            }
+        }
+    });
+    let _ = store.wait_until_ready().await;
+    store
+}
+
+/// Reconcile keys from `queue` one at a time, for ever: an `Ok(Some(after))` looks again after
+/// that long, an error after a second (the object's controller logs nothing louder than debug:
+/// a conflict or a missing object is routine).
+pub async fn drive<F, Fut>(queue: Arc<Queue<Key>>, what: &'static str, reconcile: F)
+where
+    F: Fn(Key) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Duration>, kube::Error>>,
+{
+    loop {
+        let key = queue.next().await;
+        match reconcile(key.clone()).await {
+            Ok(Some(after)) => queue.add_after(key, after),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, namespace = key.namespace, name = key.name, what, "reconciling");
+                queue.add_after(key, Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// Add every object of `store` to `queue` every `period` (and once now).
+pub fn resync<K>(queue: Arc<Queue<Key>>, store: Store<K>, period: Duration)
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            store.state().iter().for_each(|o| queue.add(Key::of(o.as_ref())));
+            tokio::time::sleep(period).await;
+        }
+    });
+}
+
+/// The objects of `store` in `namespace`.
+pub fn in_namespace<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>, namespace: &str) -> Vec<Arc<K>> {
+    store.state().into_iter().filter(|o| o.namespace().as_deref() == Some(namespace)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keys_are_queued_once_until_taken() {
+        let q = Queue::new();
+        q.add(1);
+        q.add(2);
+        q.add(1);
+        assert_eq!((q.next().await, q.next().await), (1, 2));
+        q.add(1);
+        assert_eq!(q.next().await, 1);
+        q.add_after(3, Duration::from_millis(10));
+        assert_eq!(tokio::time::timeout(Duration::from_secs(2), q.next()).await, Ok(3));
+    }
+}

@@ -1,0 +1,185 @@
+//! End to end: Deployments and ReplicaSets run by the controller manager, with real pods on a
+//! node, driven by kubectl as the course does (create, rollout status, set image, history, undo,
+//! scale, cascading deletes), and a rollout that cannot finish.
+
+mod common;
+
+use common::{Kubectl, Server, eventually, import_busybox, skiff};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(90);
+/// This file's bridge (`skt20`): no other test binary uses it.
+const NET: u8 = 20;
+
+const WEB: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: busybox
+        image: busybox:1.36
+        command: [sleep, \"3600\"]
+";
+
+fn jsonpath(k: &Kubectl, what: &[&str], path: &str) -> String {
+    let mut args = vec!["get"];
+    args.extend_from_slice(what);
+    let expr = format!("jsonpath={path}");
+    args.extend_from_slice(&["-o", &expr]);
+    k.run(&args).stdout
+}
+
+fn running_pods(k: &Kubectl, selector: &str) -> usize {
+    let out = k.run(&["get", "pods", "-l", selector, "--field-selector=status.phase=Running", "-o", "name"]).stdout;
+    out.lines().filter(|l| !l.is_empty()).count()
+}
+
+fn all_pods(k: &Kubectl, selector: &str) -> usize {
+    k.run(&["get", "pods", "-l", selector, "-o", "name"]).stdout.lines().filter(|l| !l.is_empty()).count()
+}
+
+#[test]
+fn deployments_roll_out_scale_roll_back_and_delete_their_pods() {
+    let server = Server::with_node(NET, |d| {
+        import_busybox(d, &[]);
+        // The same image under a second tag: a new template for `set image`.
+        let (code, _, err) = skiff(d, &["tag", "busybox:1.36", "busybox:1.37"]);
+        assert_eq!(code, 0, "{err}");
+        // docker.io mirrored to a closed loopback port: a pull never leaves the machine.
+        std::fs::write(
+            d.join("registries.yaml"),
+            "mirrors:\n  docker.io:\n    endpoint: [\"http://127.0.0.1:9\"]\ndisable-default-endpoint: true\n",
+        )
+        .expect("registries.yaml");
+    });
+    let k = server.kubectl("1.32");
+    // As `kubectl create deployment web --image=busybox:1.36 --replicas=3 -- sleep 3600` makes it,
+    // with a short grace period: `sleep` as PID 1 ignores SIGTERM, and each old pod would take 30 s.
+    let created = k.run_stdin(&["apply", "-f", "-"], WEB).ok();
+    assert_eq!(created.trim(), "deployment.apps/web created");
+    let status = k.run(&["rollout", "status", "deployment/web", "--timeout=90s"]);
+    assert!(
+        status.stdout.contains("deployment \"web\" successfully rolled out"),
+        "{}\n{}\n{}",
+        status.stdout,
+        status.stderr,
+        server.log()
+    );
+    assert_eq!(running_pods(&k, "app=web"), 3);
+    let rs = k.run(&["get", "rs", "-l", "app=web"]).ok();
+    let rows: Vec<Vec<&str>> = rs.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 2, "{rs}");
+    assert_eq!(rows[1][1..4], ["3", "3", "3"], "{rs}");
+    let deploy = k.run(&["get", "deploy", "web"]).ok();
+    assert!(
+        deploy.lines().nth(1).is_some_and(|r| r.split_whitespace().collect::<Vec<_>>()[1..4] == ["3/3", "3", "3"]),
+        "{deploy}"
+    );
+
+    // A rolling update (maxSurge 1, maxUnavailable 0 of 3) never has fewer than 3 available.
+    let set = k.run(&["set", "image", "deployment/web", "busybox=busybox:1.37"]).ok();
+    assert_eq!(set.trim(), "deployment.apps/web image updated");
+    let started = Instant::now();
+    let mut least = i64::MAX;
+    loop {
+        let available: i64 = jsonpath(&k, &["deploy", "web"], "{.status.availableReplicas}").parse().unwrap_or(0);
+        least = least.min(available);
+        let updated = jsonpath(
+            &k,
+            &["deploy", "web"],
+            "{.status.updatedReplicas} {.status.replicas} {.status.availableReplicas}",
+        );
+        if updated == "3 3 3" && jsonpath(&k, &["deploy", "web"], "{.status.observedGeneration}") == "2" {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "rollout stuck at {updated}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(least >= 3, "availability fell to {least} during the rolling update");
+    let status = k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
+    assert!(status.contains("successfully rolled out"), "{status}");
+    let images = jsonpath(&k, &["pods", "-l", "app=web"], "{.items[*].spec.containers[0].image}");
+    assert!(
+        eventually(WAIT, || jsonpath(&k, &["pods", "-l", "app=web"], "{.items[*].spec.containers[0].image}")
+            == "busybox:1.37 busybox:1.37 busybox:1.37"),
+        "{images}"
+    );
+    let history = k.run(&["rollout", "history", "deployment/web"]).ok();
+    assert!(history.contains("1 ") && history.contains("2 "), "{history}");
+
+    // Back to the first template: its ReplicaSet becomes revision 3.
+    let undo = k.run(&["rollout", "undo", "deployment/web"]).ok();
+    assert_eq!(undo.trim(), "deployment.apps/web rolled back");
+    k.run(&["rollout", "status", "deployment/web", "--timeout=90s"]).ok();
+    assert_eq!(jsonpath(&k, &["deploy", "web"], "{.spec.template.spec.containers[0].image}"), "busybox:1.36");
+    assert_eq!(jsonpath(&k, &["deploy", "web"], "{.metadata.annotations.deployment\\.kubernetes\\.io/revision}"), "3");
+    assert_eq!(
+        k.run(&["get", "rs", "-l", "app=web", "-o", "name"]).ok().lines().count(),
+        2,
+        "one ReplicaSet per template: {}\n{}",
+        k.run(&["get", "rs", "-o", "yaml"]).stdout,
+        k.run(&["get", "deploy", "web", "-o", "yaml"]).stdout
+    );
+
+    // Scale to nothing and back.
+    assert_eq!(k.run(&["scale", "deployment", "web", "--replicas=0"]).ok().trim(), "deployment.apps/web scaled");
+    assert!(eventually(WAIT, || all_pods(&k, "app=web") == 0), "{}", k.run(&["get", "pods"]).stdout);
+    k.run(&["scale", "deployment", "web", "--replicas=2"]).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=90s"]).ok();
+    assert_eq!(running_pods(&k, "app=web"), 2);
+
+    // A deleted pod is replaced.
+    let victim = k.run(&["get", "pods", "-l", "app=web", "-o", "name"]).ok().lines().next().expect("a pod").to_string();
+    k.run(&["delete", &victim, "--wait=false"]).ok();
+    assert!(eventually(WAIT, || running_pods(&k, "app=web") == 2
+        && !k.run(&["get", "pods", "-o", "name"]).stdout.contains(&victim)));
+
+    // Foreground deletion: the Deployment stays until its ReplicaSets and pods are gone.
+    k.run(&["delete", "deployment", "web", "--cascade=foreground", "--wait=false"]).ok();
+    let finalizers = jsonpath(&k, &["deploy", "web"], "{.metadata.finalizers}");
+    assert!(finalizers.contains("foregroundDeletion") || finalizers.is_empty(), "{finalizers}");
+    assert!(eventually(WAIT, || k.run(&["get", "deploy", "web"]).code != 0), "{}", server.log());
+    assert!(eventually(WAIT, || all_pods(&k, "app=web") == 0
+        && k.run(&["get", "rs", "-l", "app=web", "-o", "name"]).stdout.is_empty()));
+}
+
+#[test]
+fn a_rollout_that_cannot_finish_exceeds_its_progress_deadline_and_orphans_stay() {
+    let server = Server::with_node(NET + 1, |d| import_busybox(d, &[]));
+    let k = server.kubectl("1.29");
+    let broken = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: broken\nspec:\n  progressDeadlineSeconds: 5\n  selector:\n    matchLabels:\n      app: broken\n  template:\n    metadata:\n      labels:\n        app: broken\n    spec:\n      containers:\n      - name: c\n        image: not-here:1\n        imagePullPolicy: Never\n";
+    k.run_stdin(&["apply", "-f", "-"], broken).ok();
+    let status = k.run(&["rollout", "status", "deployment/broken", "--timeout=60s"]);
+    assert_ne!(status.code, 0);
+    assert!(
+        status.stderr.contains("deployment \"broken\" exceeded its progress deadline"),
+        "{}\n{}",
+        status.stdout,
+        status.stderr
+    );
+    let reason = jsonpath(&k, &["deploy", "broken"], "{.status.conditions[?(@.type==\"Progressing\")].reason}");
+    assert_eq!(reason, "ProgressDeadlineExceeded");
+
+    // A ReplicaSet deleted with --cascade=orphan leaves its pods, without their owner.
+    let rs = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: keep\nspec:\n  replicas: 2\n  selector:\n    matchLabels:\n      app: keep\n  template:\n    metadata:\n      labels:\n        app: keep\n    spec:\n      containers:\n      - name: c\n        image: busybox:1.36\n        command: [sleep, \"3600\"]\n      terminationGracePeriodSeconds: 1\n";
+    k.run_stdin(&["apply", "-f", "-"], rs).ok();
+    assert!(eventually(WAIT, || running_pods(&k, "app=keep") == 2), "{}", server.log());
+    k.run(&["delete", "rs", "keep", "--cascade=orphan"]).ok();
+    assert!(eventually(WAIT, || k.run(&["get", "rs", "keep"]).code != 0));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(all_pods(&k, "app=keep"), 2, "orphaned pods stay");
+    assert_eq!(jsonpath(&k, &["pods", "-l", "app=keep"], "{.items[*].metadata.ownerReferences}"), "");
+}
