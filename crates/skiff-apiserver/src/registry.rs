@@ -69,6 +69,22 @@ pub struct Registry {
     store: Arc<dyn Store>,
 }
 
+/// The resourceVersion a patch names (a precondition), if it names one: in the body for merge,
+/// strategic and apply patches, or as the value a JSON patch writes to it.
+fn precondition(patch_type: PatchType, body: &Value) -> String {
+    let named = match patch_type {
+        PatchType::Json => body.as_array().and_then(|ops| {
+            ops.iter()
+                .find(|op| {
+                    op["path"] == "/metadata/resourceVersion" && matches!(op["op"].as_str(), Some("add" | "replace"))
+                })
+                .map(|op| &op["value"])
+        }),
+        _ => body.pointer("/metadata/resourceVersion"),
+    };
+    named.and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
 /// The finalizers the garbage collector acts on: delete the dependents first, or orphan them.
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
 pub const ORPHAN_FINALIZER: &str = "orphan";
@@ -671,8 +687,9 @@ impl Registry {
                     (obj, warnings)
                 }
             };
-            // A resourceVersion in the patch is a precondition; otherwise we patch what we read.
-            let wanted = meta::resource_version(&patched).to_string();
+            // A resourceVersion the patch sets is a precondition; otherwise we patch what we read
+            // (and read again after a concurrent write).
+            let wanted = precondition(patch_type, body);
             if !wanted.is_empty() && parse_rv(&wanted)? != rev {
                 return Err(info.stale(r.name));
             }

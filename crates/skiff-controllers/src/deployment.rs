@@ -5,8 +5,8 @@
 //! Available and Progressing conditions as `kubectl rollout status` reads them. [`rollout`] is
 //! pure; [`run`] watches Deployments and ReplicaSets and carries its decisions out.
 
-use crate::owner::{controller_of, controller_reference, is_controlled_by, object_reference};
-use crate::work::{self, Key, Queue};
+use crate::owner::{controller_reference, is_controlled_by, object_reference};
+use crate::work::{self, Key};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -501,17 +501,7 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 
 /// Run the Deployment controller until the process stops.
 pub async fn run(client: kube::Client) {
-    let queue: Arc<Queue<Key>> = Queue::new();
-    let q = queue.clone();
-    let deployments = work::cache(Api::<Deployment>::all(client.clone()), move |d| q.add(Key::of(d))).await;
-    let q = queue.clone();
-    let replicasets = work::cache(Api::<ReplicaSet>::all(client.clone()), move |rs: &ReplicaSet| {
-        if let Some(owner) = controller_of(&rs.metadata).filter(|r| r.kind == "Deployment") {
-            q.add(Key { namespace: rs.metadata.namespace.clone().unwrap_or_default(), name: owner.name.clone() });
-        }
-    })
-    .await;
-    work::resync(queue.clone(), deployments.clone(), RESYNC);
+    let (queue, deployments, replicasets) = work::watch_owned::<Deployment, ReplicaSet>(&client, RESYNC).await;
     let ctx =
         Ctx { recorder: Recorder::new(client.clone(), "deployment-controller", ""), client, deployments, replicasets };
     work::drive(queue, "Deployment", |key| {

@@ -7,8 +7,10 @@
 //! Nothing here links the node, the image store or the API server's internals: only
 //! skiff-core's rules and skiff-client's shared client pieces.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod gc;
+pub mod job;
 pub mod leader;
 pub mod manager;
 pub mod owner;

@@ -12,6 +12,8 @@ pub async fn run(client: kube::Client, identity: &str) -> Result<(), LeaderError
             tokio::join!(
                 crate::replicaset::run(client.clone()),
                 crate::deployment::run(client.clone()),
+                crate::job::run(client.clone()),
+                crate::cronjob::run(client.clone()),
                 crate::gc::run(client),
             );
         }

@@ -4,12 +4,12 @@
 //! carries plans out.
 
 use crate::owner::{controller_of, controller_reference, object_reference};
-use crate::work::{self, Key, Queue};
+use crate::work::{self, Key};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::json;
 use skiff_client::events::{Recorder, Type};
@@ -250,22 +250,7 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
         }
         batch *= 2;
     }
-    for name in &plan.delete {
-        match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => {
-                ctx.recorder
-                    .object(
-                        object_reference(rs.as_ref()),
-                        Type::Normal,
-                        "SuccessfulDelete",
-                        &format!("Deleted pod: {name}"),
-                    )
-                    .await;
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e),
-        }
-    }
+    work::delete_pods(&api, &plan.delete, &ctx.recorder, &object_reference(rs.as_ref())).await?;
     settle(&ctx.pods, |s| {
         created.iter().all(|n| s.get(&ObjectRef::new(n).within(&key.namespace)).is_some())
             && plan.delete.iter().all(|n| {
@@ -289,19 +274,7 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 
 /// Run the ReplicaSet controller until the process stops.
 pub async fn run(client: kube::Client) {
-    let queue: Arc<Queue<Key>> = Queue::new();
-    let q = queue.clone();
-    let replicasets = work::cache(Api::<ReplicaSet>::all(client.clone()), move |rs| q.add(Key::of(rs))).await;
-    let q = queue.clone();
-    let pods = work::cache(Api::<Pod>::all(client.clone()), move |pod: &Pod| {
-        // A pod wakes its controller; an orphan is seen by every ReplicaSet of its namespace on
-        // the next resync (adoption is rare).
-        if let Some(owner) = controller_of(&pod.metadata).filter(|r| r.kind == "ReplicaSet") {
-            q.add(Key { namespace: pod.metadata.namespace.clone().unwrap_or_default(), name: owner.name.clone() });
-        }
-    })
-    .await;
-    work::resync(queue.clone(), replicasets.clone(), RESYNC);
+    let (queue, replicasets, pods) = work::watch_owned::<ReplicaSet, Pod>(&client, RESYNC).await;
     let ctx = Ctx { recorder: Recorder::new(client.clone(), "replicaset-controller", ""), client, replicasets, pods };
     work::drive(queue, "ReplicaSet", |key| {
         let ctx = &ctx;

@@ -99,6 +99,28 @@ where
     store
 }
 
+/// The caches a controller of `K` works from: every `K` (each change queues it), and every `C`
+/// (each change queues the `K` that controls it), every `K` queued again each `resync` period.
+pub async fn watch_owned<K, C>(client: &kube::Client, resync_period: Duration) -> (Arc<Queue<Key>>, Store<K>, Store<C>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    C: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let queue: Arc<Queue<Key>> = Queue::new();
+    let q = queue.clone();
+    let main = cache(Api::<K>::all(client.clone()), move |o: &K| q.add(Key::of(o))).await;
+    let q = queue.clone();
+    let owned = cache(Api::<C>::all(client.clone()), move |o: &C| {
+        let kind = K::kind(&());
+        if let Some(owner) = crate::owner::controller_of(o.meta()).filter(|r| r.kind == kind) {
+            q.add(Key { namespace: o.meta().namespace.clone().unwrap_or_default(), name: owner.name.clone() });
+        }
+    })
+    .await;
+    resync(queue.clone(), main.clone(), resync_period);
+    (queue, main, owned)
+}
+
 /// Reconcile keys from `queue` one at a time, for ever: an `Ok(Some(after))` looks again after
 /// that long, an error after a second (the object's controller logs nothing louder than debug:
 /// a conflict or a missing object is routine).
@@ -131,6 +153,27 @@ where
             tokio::time::sleep(period).await;
         }
     });
+}
+
+/// Delete `names` (already gone is fine), recording `SuccessfulDelete` about `owner` for each,
+/// as the workload controllers do for the pods they remove.
+pub async fn delete_pods(
+    api: &Api<k8s_openapi::api::core::v1::Pod>,
+    names: &[String],
+    recorder: &skiff_client::events::Recorder,
+    owner: &k8s_openapi::api::core::v1::ObjectReference,
+) -> Result<(), kube::Error> {
+    for name in names {
+        match api.delete(name, &kube::api::DeleteParams::background()).await {
+            Ok(_) => {
+                let message = format!("Deleted pod: {name}");
+                recorder.object(owner.clone(), skiff_client::events::Type::Normal, "SuccessfulDelete", &message).await;
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The objects of `store` in `namespace`.

@@ -66,6 +66,10 @@ enum Command {
         /// Serve the API only: no node agent, no scheduler on this machine.
         #[arg(long)]
         disable_agent: bool,
+        /// Run no controllers (Deployments, ReplicaSets, Jobs ... are stored but not acted on), as
+        /// k3s's flag of the same name; another server sharing the store may run them.
+        #[arg(long)]
+        disable_controller_manager: bool,
         #[command(flatten)]
         node: commands::node::NodeArgs,
     },
@@ -212,6 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_mutating_requests_inflight,
             max_connections,
             disable_agent,
+            disable_controller_manager,
             node,
         } => server(
             cli.data_dir,
@@ -230,6 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             },
             (!disable_agent).then_some(node),
+            !disable_controller_manager,
         ),
         Command::Agent { kubeconfig, endpoint, node } => {
             commands::node::agent(cli.data_dir, kubeconfig, endpoint, node)
@@ -291,6 +297,7 @@ fn server(
     store: StoreKind,
     limits: ClientLimits,
     node: Option<commands::node::NodeArgs>,
+    controllers: bool,
 ) -> anyhow::Result<()> {
     // Store reads and writes run on blocking threads: each thread keeps allocator memory of its
     // own, so a burst of concurrent lists must not fan out to hundreds of them.
@@ -326,11 +333,13 @@ fn server(
         .await?;
         let client = commands::node::client(&running.kubeconfig_path).await?;
         // The controllers act once this server holds the controller manager's Lease.
-        let identity = format!("{}_{}", hostname(), std::process::id());
-        let controllers = client.clone();
-        supervisor.spawn("the controller manager", async move {
-            Ok(skiff_controllers::manager::run(controllers, &identity).await?)
-        });
+        if controllers {
+            let identity = format!("{}_{}", hostname(), std::process::id());
+            let client = client.clone();
+            supervisor.spawn("the controller manager", async move {
+                Ok(skiff_controllers::manager::run(client, &identity).await?)
+            });
+        }
         if let Some(node) = node {
             commands::node::start(&mut supervisor, &data_dir, &node, client, true, Default::default()).await?;
         }

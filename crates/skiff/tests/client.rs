@@ -579,7 +579,8 @@ fn half_sent_requests_are_cut_off() {
 /// one of the open ones goes.
 #[test]
 fn connections_are_bounded() {
-    let server = Server::start_with(&["--max-connections", "4"]);
+    // The controllers' watches would hold connections of their own.
+    let server = Server::start_with(&["--max-connections", "4", "--disable-controller-manager"]);
     assert_eq!(slow_clients(&server, "bounded"), "held waited served");
 }
 
@@ -589,7 +590,14 @@ fn connections_are_bounded() {
 /// nothing in flight is closed after the idle timeout (kube-apiserver's 90 s, 2 s here).
 #[test]
 fn requests_in_flight_bodies_and_idle_connections_are_bounded() {
-    let server = Server::start_with(&["--max-mutating-requests-inflight", "1", "--idle-timeout-seconds", "2"]);
+    // Without the controllers: their Lease renewals would take the one mutating seat now and then.
+    let server = Server::start_with(&[
+        "--max-mutating-requests-inflight",
+        "1",
+        "--idle-timeout-seconds",
+        "2",
+        "--disable-controller-manager",
+    ]);
     assert_eq!(slow_clients(&server, "inflight"), "429 1 waited 200 201");
     let text = slow_clients(&server, "early-413");
     let words: Vec<&str> = text.split_whitespace().collect();

@@ -183,3 +183,79 @@ fn a_rollout_that_cannot_finish_exceeds_its_progress_deadline_and_orphans_stay()
     assert_eq!(all_pods(&k, "app=keep"), 2, "orphaned pods stay");
     assert_eq!(jsonpath(&k, &["pods", "-l", "app=keep"], "{.items[*].metadata.ownerReferences}"), "");
 }
+
+/// Jobs and CronJobs with real pods: 5 completions 2 at a time, a Job that keeps failing stops at
+/// its backoff limit, an Indexed Job gives each pod its index, and a CronJob every minute.
+#[test]
+fn jobs_run_to_completion_fail_at_their_limit_and_cronjobs_run_on_schedule() {
+    let server = Server::with_node(NET + 2, |d| import_busybox(d, &[]));
+    let k = server.kubectl("1.32");
+    let cron = k
+        .run(&[
+            "create",
+            "cronjob",
+            "tick",
+            "--image=busybox:1.36",
+            "--schedule=*/1 * * * *",
+            "--",
+            "sh",
+            "-c",
+            "echo tick",
+        ])
+        .ok();
+    assert_eq!(cron.trim(), "cronjob.batch/tick created");
+
+    let five = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: five\nspec:\n  completions: 5\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox:1.36\n        command: [sh, -c, \"echo done\"]\n";
+    k.run_stdin(&["apply", "-f", "-"], five).ok();
+    let waited = k.run(&["wait", "--for=condition=complete", "job/five", "--timeout=90s"]);
+    assert_eq!(waited.code, 0, "{}\n{}\n{}", waited.stderr, k.run(&["describe", "job", "five"]).stdout, server.log());
+    assert_eq!(jsonpath(&k, &["job", "five"], "{.status.succeeded}"), "5");
+    let rows = k.run(&["get", "job", "five"]).ok();
+    assert!(
+        rows.lines().nth(1).is_some_and(|r| r.split_whitespace().collect::<Vec<_>>()[1..3] == ["Complete", "5/5"]),
+        "{rows}"
+    );
+    assert_eq!(all_pods(&k, "batch.kubernetes.io/job-name=five"), 5);
+    let logs = k.run(&["logs", "job/five"]).ok();
+    assert_eq!(logs.trim(), "done");
+
+    let failing = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: failing\nspec:\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox:1.36\n        command: [sh, -c, \"exit 3\"]\n";
+    k.run_stdin(&["apply", "-f", "-"], failing).ok();
+    let waited = k.run(&["wait", "--for=condition=failed", "job/failing", "--timeout=90s"]);
+    assert_eq!(waited.code, 0, "{}\n{}", waited.stderr, k.run(&["describe", "job", "failing"]).stdout);
+    let reason = jsonpath(&k, &["job", "failing"], "{.status.conditions[?(@.type==\"Failed\")].reason}");
+    assert_eq!(reason, "BackoffLimitExceeded");
+    assert_eq!(jsonpath(&k, &["job", "failing"], "{.status.failed}"), "2");
+
+    let indexed = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: indexed\nspec:\n  completions: 3\n  parallelism: 3\n  completionMode: Indexed\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox:1.36\n        command: [sh, -c, \"echo index $JOB_COMPLETION_INDEX\"]\n";
+    k.run_stdin(&["apply", "-f", "-"], indexed).ok();
+    k.run(&["wait", "--for=condition=complete", "job/indexed", "--timeout=90s"]).ok();
+    assert_eq!(jsonpath(&k, &["job", "indexed"], "{.status.completedIndexes}"), "0-2");
+    let mut said: Vec<String> = k
+        .run(&["get", "pods", "-l", "batch.kubernetes.io/job-name=indexed", "-o", "name"])
+        .ok()
+        .lines()
+        .map(|p| k.run(&["logs", p]).ok().trim().to_string())
+        .collect();
+    said.sort();
+    assert_eq!(said, ["index 0", "index 1", "index 2"]);
+
+    // The CronJob made a Job within a minute of its creation, and the Job ran.
+    assert!(
+        eventually(Duration::from_secs(90), || !k
+            .run(&["get", "jobs", "-l", "", "-o", "name"])
+            .stdout
+            .lines()
+            .filter(|l| l.contains("tick-"))
+            .collect::<Vec<_>>()
+            .is_empty()),
+        "{}",
+        k.run(&["describe", "cronjob", "tick"]).stdout
+    );
+    let ran = jsonpath(&k, &["cronjob", "tick"], "{.status.lastScheduleTime}");
+    assert!(!ran.is_empty(), "{}", k.run(&["get", "cronjob", "tick", "-o", "yaml"]).stdout);
+    let job =
+        k.run(&["get", "jobs", "-o", "name"]).ok().lines().find(|l| l.contains("tick-")).expect("tick job").to_string();
+    k.run(&["wait", "--for=condition=complete", &job, "--timeout=60s"]).ok();
+    assert_eq!(k.run(&["logs", &job]).ok().trim(), "tick");
+}

@@ -224,3 +224,30 @@ async fn propagation_policies_set_the_garbage_collectors_finalizers() {
         Ok(Deleted::Gone(_))
     ));
 }
+
+#[tokio::test]
+async fn a_patch_without_a_resource_version_is_retried_over_concurrent_writes() {
+    let reg = registry().await;
+    reg.create(kind("secrets"), "default", secret("busy"), &opts("test")).await.expect("create");
+    // A writer racing the patch: every patch attempt must see it and still land.
+    let writer = {
+        let reg = reg.clone();
+        tokio::spawn(async move {
+            for i in 0..200 {
+                let body = json!({"metadata": {"labels": {"n": i.to_string()}}});
+                let _ = reg.patch(at("secrets", "busy"), PatchType::Merge, &body, Part::Main, &opts("w")).await;
+            }
+        })
+    };
+    for i in 0..50 {
+        let body = json!({"metadata": {"annotations": {"m": i.to_string()}}});
+        reg.patch(at("secrets", "busy"), PatchType::Strategic, &body, Part::Main, &opts("p")).await.expect("patched");
+    }
+    writer.await.expect("writer");
+    // One that names an old resourceVersion is refused, not retried.
+    let stale = json!({"metadata": {"resourceVersion": "1", "annotations": {"m": "x"}}});
+    let err = reg.patch(at("secrets", "busy"), PatchType::Merge, &stale, Part::Main, &opts("p")).await;
+    assert_eq!(err.map(|_| ()).map_err(|e| e.code()), Err(409));
+    let json_rv = json!([{"op": "replace", "path": "/metadata/resourceVersion", "value": "1"}]);
+    assert_eq!(precondition(PatchType::Json, &json_rv), "1");
+}

@@ -161,6 +161,9 @@ impl Drop for Server {
         // A node's pods outlive the server: remove them (a failed test must not leave containers).
         if self.child.is_some() && self.args.iter().any(|a| a == "--pod-cidr") {
             let k = self.kubectl("1.32");
+            // Workloads first, or their controllers would make the pods again.
+            let workloads = "deployments,replicasets,daemonsets,jobs,cronjobs";
+            let _ = k.run(&["delete", workloads, "--all", "-A", "--cascade=orphan", "--wait=false"]);
             let _ = k.run(&["delete", "pod", "--all", "-A", "--grace-period=0", "--force"]);
             let pods = self.dir.path().join("pods");
             eventually(Duration::from_secs(20), || std::fs::read_dir(&pods).map(|d| d.count() == 0).unwrap_or(true));
