@@ -757,3 +757,64 @@ async fn leases_of_a_named_group_through_every_client() {
         ]
     );
 }
+
+/// Deployments through kube-rs (create, watch the controller's status, the scale subresource) and
+/// the official Python client. No node here: the pods stay pending, the controllers still act.
+#[tokio::test]
+async fn deployments_through_kube_rs_and_the_python_client() {
+    use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+    use k8s_openapi::api::autoscaling::v1::Scale;
+    let server = Server::start();
+    let client = client(&server).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let d: Deployment = serde_json::from_value(json!({"metadata": {"name": "rs-web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "rs-web"}},
+            "template": {"metadata": {"labels": {"app": "rs-web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}))
+    .expect("deployment");
+    deployments.create(&PostParams::default(), &d).await.expect("create");
+    let params = WatchParams::default().fields("metadata.name=rs-web").timeout(30);
+    let mut events = deployments.watch(&params, "0").await.expect("watch").boxed();
+    let mut updated = None;
+    while let Some(event) = events.next().await {
+        if let Ok(WatchEvent::Added(d) | WatchEvent::Modified(d)) = event {
+            let status = d.status.unwrap_or_default();
+            if status.updated_replicas == Some(2) {
+                updated = status.replicas;
+                break;
+            }
+        }
+    }
+    assert_eq!(updated, Some(2), "the controller reports the new ReplicaSet's pods");
+    let scale: Scale = deployments
+        .patch_scale("rs-web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 4}})))
+        .await
+        .expect("scale");
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(4));
+    assert_eq!(
+        deployments.get_scale("rs-web").await.expect("get scale").status.map(|s| s.selector),
+        Some(Some("app=rs-web".into()))
+    );
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let made = sets.list(&ListParams::default().labels("app=rs-web")).await.expect("list");
+    assert_eq!(made.items.len(), 1);
+    deployments.delete("rs-web", &DeleteParams::foreground()).await.expect("delete");
+
+    let out = std::process::Command::new("python3")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/deployments.py"))
+        .arg(server.kubeconfig())
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "created RollingUpdate 25%",
+            "watched MODIFIED 2",
+            "scaled 3 app=py-web",
+            "read scale 3",
+            "replicasets 1 Deployment 1",
+            "deleted"
+        ]
+    );
+}
