@@ -8,6 +8,7 @@
 //! skiff-core's rules and skiff-client's shared client pieces.
 
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod gc;
 pub mod job;

@@ -14,6 +14,7 @@ pub async fn run(client: kube::Client, identity: &str) -> Result<(), LeaderError
                 crate::deployment::run(client.clone()),
                 crate::job::run(client.clone()),
                 crate::cronjob::run(client.clone()),
+                crate::daemonset::run(client.clone()),
                 crate::gc::run(client),
             );
         }

@@ -259,3 +259,47 @@ fn jobs_run_to_completion_fail_at_their_limit_and_cronjobs_run_on_schedule() {
     k.run(&["wait", "--for=condition=complete", &job, "--timeout=60s"]).ok();
     assert_eq!(k.run(&["logs", &job]).ok().trim(), "tick");
 }
+
+/// A DaemonSet puts one pod on the node, rolls it to a new template, and leaves when its node
+/// selector no longer matches.
+#[test]
+fn daemonsets_follow_their_nodes() {
+    let server = Server::with_node(NET + 3, |d| {
+        import_busybox(d, &[]);
+        let (code, _, err) = skiff(d, &["tag", "busybox:1.36", "busybox:1.37"]);
+        assert_eq!(code, 0, "{err}");
+    });
+    let k = server.kubectl("1.27");
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels:\n      app: agent\n  template:\n    metadata:\n      labels:\n        app: agent\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: a\n        image: busybox:1.36\n        command: [sleep, \"3600\"]\n";
+    assert_eq!(k.run_stdin(&["apply", "-f", "-"], ds).ok().trim(), "daemonset.apps/agent created");
+    let status = k.run(&["rollout", "status", "ds/agent", "--timeout=60s"]);
+    assert!(
+        status.stdout.contains("daemon set \"agent\" successfully rolled out"),
+        "{}\n{}\n{}",
+        status.stdout,
+        status.stderr,
+        server.log()
+    );
+    let node = k.run(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]).ok();
+    assert_eq!(jsonpath(&k, &["pods", "-l", "app=agent"], "{.items[*].spec.nodeName}"), node);
+    let row = k.run(&["get", "ds", "agent"]).ok();
+    assert!(
+        row.lines().nth(1).is_some_and(|r| r.split_whitespace().collect::<Vec<_>>()[1..6] == ["1", "1", "1", "1", "1"]),
+        "{row}"
+    );
+    k.run(&["set", "image", "ds/agent", "a=busybox:1.37"]).ok();
+    k.run(&["rollout", "status", "ds/agent", "--timeout=60s"]).ok();
+    assert!(eventually(WAIT, || jsonpath(&k, &["pods", "-l", "app=agent"], "{.items[*].spec.containers[0].image}")
+        == "busybox:1.37"));
+    k.run(&[
+        "patch",
+        "ds",
+        "agent",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"nodeSelector":{"disk":"ssd"}}}}}"#,
+    ])
+    .ok();
+    assert!(eventually(WAIT, || all_pods(&k, "app=agent") == 0), "{}", k.run(&["get", "pods", "-o", "wide"]).stdout);
+    assert_eq!(jsonpath(&k, &["ds", "agent"], "{.status.desiredNumberScheduled}"), "0");
+}
