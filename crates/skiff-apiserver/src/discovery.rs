@@ -73,9 +73,15 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
         }
         resources.push(r);
         for (sub, kind, verbs) in i.subresources {
-            resources
-                .push(json!({"name": format!("{}/{sub}", i.plural), "singularName": "", "namespaced": i.namespaced,
-                "kind": kind, "verbs": verbs}));
+            let (group, version, kind) = i.response_kind(kind);
+            let mut r = json!({"name": format!("{}/{sub}", i.plural), "singularName": "", "namespaced": i.namespaced,
+                "kind": kind, "verbs": verbs});
+            // Upstream names the group version of a response kind from another group.
+            if (group, version) != (i.group, i.version) {
+                r["group"] = json!(group);
+                r["version"] = json!(version);
+            }
+            resources.push(r);
         }
     }
     if resources.is_empty() {
@@ -112,7 +118,10 @@ pub fn aggregated_content_type(version: &str) -> String {
 
 /// One resource of an aggregated discovery document.
 fn aggregated_resource(i: &kinds::ResourceInfo) -> Value {
-    let kind_ref = |kind: &str| json!({"group": i.group, "version": i.version, "kind": kind});
+    let kind_ref = |kind: &'static str| {
+        let (group, version, kind) = i.response_kind(kind);
+        json!({"group": group, "version": version, "kind": kind})
+    };
     let subs: Vec<Value> = i
         .subresources
         .iter()

@@ -31,6 +31,8 @@ pub enum Subresource {
     Exec { attach: bool },
     /// `pods/portforward`.
     PortForward,
+    /// `pods/eviction`: a delete a PodDisruptionBudget may refuse.
+    Eviction,
     /// Declared (discovery lists it) but not served: 405 once the object is known to exist.
     Unserved(&'static str),
 }
@@ -86,6 +88,7 @@ impl Subresource {
             "exec" => Subresource::Exec { attach: false },
             "attach" => Subresource::Exec { attach: true },
             "portforward" => Subresource::PortForward,
+            "eviction" => Subresource::Eviction,
             other => kind.part(other).map_or(Subresource::Unserved(declared), Subresource::Part),
         })
     }
@@ -103,6 +106,7 @@ impl Subresource {
             Subresource::Exec { attach: false } => "exec",
             Subresource::Exec { attach: true } => "attach",
             Subresource::PortForward => "portforward",
+            Subresource::Eviction => "eviction",
         }
     }
 
@@ -157,7 +161,7 @@ mod tests {
             ),
             (
                 "/api/v1/namespaces/default/pods/web/eviction",
-                Some(("pods", s("default"), s("web"), Some(Subresource::Unserved("eviction")))),
+                Some(("pods", s("default"), s("web"), Some(Subresource::Eviction))),
             ),
             ("/api/v1/namespaces", Some(("namespaces", None, None, None))),
             ("/api/v1/namespaces/kube-system", Some(("namespaces", None, s("kube-system"), None))),

@@ -15,6 +15,7 @@ pub async fn run(client: kube::Client, identity: &str) -> Result<(), LeaderError
                 crate::job::run(client.clone()),
                 crate::cronjob::run(client.clone()),
                 crate::daemonset::run(client.clone()),
+                crate::disruption::run(client.clone()),
                 crate::gc::run(client),
             );
         }

@@ -39,6 +39,9 @@ pub enum ApiError {
     ApplyConflict { message: String, causes: Vec<Value> },
     #[error("{0}")]
     Timeout(String),
+    /// An eviction a PodDisruptionBudget does not allow now (`budget`: why, as the cause says it).
+    #[error("Cannot evict pod as it would violate the pod's disruption budget.")]
+    DisruptionBudget { budget: String },
     /// No seat for the request within the wait (max-in-flight / priority and fairness).
     #[error("Too many requests, please try again later.")]
     TooManyRequests,
@@ -108,7 +111,7 @@ impl ApiError {
             ApiError::Expired(_) => 410,
             ApiError::RequestEntityTooLarge(_) => 413,
             ApiError::Timeout(_) | ApiError::TooLargeResourceVersion { .. } => 504,
-            ApiError::TooManyRequests => 429,
+            ApiError::TooManyRequests | ApiError::DisruptionBudget { .. } => 429,
             ApiError::ContinueExpired { .. } => 410,
             ApiError::Internal(_) => 500,
         }
@@ -130,7 +133,7 @@ impl ApiError {
             ApiError::Expired(_) | ApiError::ContinueExpired { .. } => "Expired",
             ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
             ApiError::Timeout(_) | ApiError::TooLargeResourceVersion { .. } => "Timeout",
-            ApiError::TooManyRequests => "TooManyRequests",
+            ApiError::TooManyRequests | ApiError::DisruptionBudget { .. } => "TooManyRequests",
             ApiError::Internal(_) => "InternalError",
         }
     }
@@ -160,6 +163,9 @@ impl ApiError {
             ApiError::ApplyConflict { causes, .. } => Some(json!({"causes": causes})),
             ApiError::Internal(msg) => Some(json!({"causes": [{"message": msg}]})),
             ApiError::TooManyRequests => Some(json!({"retryAfterSeconds": 1})),
+            ApiError::DisruptionBudget { budget } => {
+                Some(json!({"causes": [{"reason": "DisruptionBudget", "message": budget}]}))
+            }
             ApiError::TooLargeResourceVersion { .. } => Some(json!({
                 "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
                 "retryAfterSeconds": 1,

@@ -303,3 +303,37 @@ fn daemonsets_follow_their_nodes() {
     assert!(eventually(WAIT, || all_pods(&k, "app=agent") == 0), "{}", k.run(&["get", "pods", "-o", "wide"]).stdout);
     assert_eq!(jsonpath(&k, &["ds", "agent"], "{.status.desiredNumberScheduled}"), "0");
 }
+
+/// `kubectl drain` evicts through the eviction subresource, which a PodDisruptionBudget guards:
+/// while the budget allows no disruption the drain cannot finish; without it, it does.
+#[test]
+fn drain_respects_pod_disruption_budgets() {
+    let server = Server::with_node(NET + 4, |d| import_busybox(d, &[]));
+    let k = server.kubectl("1.32");
+    k.run_stdin(&["apply", "-f", "-"], &WEB.replace("replicas: 3", "replicas: 2")).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
+    let pdb = "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: web\nspec:\n  minAvailable: 2\n  selector:\n    matchLabels:\n      app: web\n";
+    assert_eq!(k.run_stdin(&["apply", "-f", "-"], pdb).ok().trim(), "poddisruptionbudget.policy/web created");
+    assert!(eventually(WAIT, || jsonpath(&k, &["pdb", "web"], "{.status.currentHealthy}") == "2"));
+    let rows = k.run(&["get", "pdb", "web"]).ok();
+    let rows: Vec<Vec<&str>> = rows.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE", "ALLOWED", "DISRUPTIONS", "AGE"]);
+    assert_eq!(rows[1][..4], ["web", "2", "N/A", "0"]);
+    let node = k.run(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]).ok();
+    let blocked = k.run(&["drain", &node, "--ignore-daemonsets", "--timeout=8s"]);
+    assert_ne!(blocked.code, 0);
+    assert!(
+        blocked.stderr.contains("Cannot evict pod as it would violate the pod's disruption budget."),
+        "{}",
+        blocked.stderr
+    );
+    assert_eq!(jsonpath(&k, &["node", &node], "{.spec.unschedulable}"), "true", "drain cordons first");
+    assert_eq!(running_pods(&k, "app=web"), 2, "no pod went");
+    k.run(&["delete", "pdb", "web"]).ok();
+    let drained = k.run(&["drain", &node, "--ignore-daemonsets", "--timeout=60s"]).ok();
+    assert!(drained.contains(&format!("node/{node} drained")), "{drained}");
+    // The replacements wait for a schedulable node.
+    assert!(eventually(WAIT, || running_pods(&k, "app=web") == 0));
+    k.run(&["uncordon", &node]).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
+}

@@ -14,6 +14,7 @@ pub static KINDS: &[(&str, &str, u16)] = &[
     ("batch/v1", "CronJob", 16),
     ("batch/v1", "Job", 19),
     ("coordination.k8s.io/v1", "Lease", 31),
+    ("policy/v1", "PodDisruptionBudget", 195),
     ("v1", "ConfigMap", 45),
     ("v1", "Event", 75),
     ("v1", "Namespace", 102),
@@ -26,7 +27,7 @@ pub static KINDS: &[(&str, &str, u16)] = &[
 pub static MESSAGES: &[M] = &[
     // 0
     M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(2), Single, true),
         F::new(3, "status", Message(3), Single, false),
     ] },
@@ -40,7 +41,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 2
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(196), Single, true),
+        F::new(1, "selector", Message(199), Single, true),
         F::new(2, "template", Message(147), Single, true),
         F::new(3, "updateStrategy", Message(4), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
@@ -66,7 +67,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 5
     M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(7), Single, true),
         F::new(3, "status", Message(8), Single, false),
     ] },
@@ -82,7 +83,7 @@ pub static MESSAGES: &[M] = &[
     // 7
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(196), Single, true),
+        F::new(2, "selector", Message(199), Single, true),
         F::new(3, "template", Message(147), Single, true),
         F::new(4, "strategy", Message(9), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
@@ -109,7 +110,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 10
     M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(12), Single, true),
         F::new(3, "status", Message(13), Single, false),
     ] },
@@ -124,7 +125,7 @@ pub static MESSAGES: &[M] = &[
     // 12
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(196), Single, true),
+        F::new(2, "selector", Message(199), Single, true),
         F::new(3, "template", Message(147), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
@@ -150,7 +151,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 16
     M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(17), Single, true),
         F::new(3, "status", Message(18), Single, false),
     ] },
@@ -173,7 +174,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 19
     M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(21), Single, false),
         F::new(3, "status", Message(22), Single, false),
     ] },
@@ -191,7 +192,7 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(196), Single, false),
+        F::new(4, "selector", Message(199), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
         F::new(6, "template", Message(147), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
@@ -221,7 +222,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 23
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(199), Single, false),
+        F::new(1, "metadata", Message(202), Single, false),
         F::new(2, "spec", Message(21), Single, false),
     ] },
     // 24
@@ -261,7 +262,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 31
     M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(32), Single, false),
     ] },
     // 32
@@ -349,13 +350,13 @@ pub static MESSAGES: &[M] = &[
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(196), Single, false),
+        F::new(3, "labelSelector", Message(199), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
     // 45
     M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
@@ -585,7 +586,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 75
     M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "involvedObject", Message(124), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
@@ -761,7 +762,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 102
     M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(104), Single, false),
         F::new(3, "status", Message(105), Single, false),
     ] },
@@ -784,7 +785,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 106
     M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(119), Single, false),
         F::new(3, "status", Message(120), Single, false),
     ] },
@@ -916,7 +917,7 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "accessModes", String, Repeated, false),
         F::new(2, "resources", Message(190), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(196), Single, false),
+        F::new(4, "selector", Message(199), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
         F::new(7, "dataSource", Message(183), Single, false),
@@ -925,7 +926,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 126
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(199), Single, false),
+        F::new(1, "metadata", Message(202), Single, false),
         F::new(2, "spec", Message(125), Single, true),
     ] },
     // 127
@@ -940,7 +941,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 129
     M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(145), Single, false),
         F::new(3, "status", Message(146), Single, false),
     ] },
@@ -951,10 +952,10 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 131
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(196), Single, false),
+        F::new(1, "labelSelector", Message(199), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(196), Single, false),
+        F::new(4, "namespaceSelector", Message(199), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
@@ -1112,7 +1113,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 147
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(199), Single, false),
+        F::new(1, "metadata", Message(202), Single, false),
         F::new(2, "spec", Message(145), Single, false),
     ] },
     // 148
@@ -1228,7 +1229,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 164
     M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
@@ -1275,7 +1276,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 170
     M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(199), Single, true),
+        F::new(1, "metadata", Message(202), Single, true),
         F::new(2, "spec", Message(173), Single, false),
         F::new(3, "status", Message(174), Single, false),
     ] },
@@ -1320,7 +1321,7 @@ pub static MESSAGES: &[M] = &[
     // 174
     M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
         F::new(1, "loadBalancer", Message(99), Single, false),
-        F::new(2, "conditions", Message(195), Repeated, false),
+        F::new(2, "conditions", Message(198), Repeated, false),
     ] },
     // 175
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
@@ -1368,7 +1369,7 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(196), Single, false),
+        F::new(4, "labelSelector", Message(199), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
@@ -1481,6 +1482,29 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
     // 195
+    M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
+        F::new(1, "metadata", Message(202), Single, true),
+        F::new(2, "spec", Message(196), Single, false),
+        F::new(3, "status", Message(197), Single, false),
+    ] },
+    // 196
+    M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
+        F::new(1, "minAvailable", IntOrString, Single, false),
+        F::new(2, "selector", Message(199), Single, false),
+        F::new(3, "maxUnavailable", IntOrString, Single, false),
+        F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
+    ] },
+    // 197
+    M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
+        F::new(1, "observedGeneration", Int64, Single, false),
+        F::new(2, "disruptedPods", Time, Map, false),
+        F::new(3, "disruptionsAllowed", Int32, Single, false),
+        F::new(4, "currentHealthy", Int32, Single, false),
+        F::new(5, "desiredHealthy", Int32, Single, false),
+        F::new(6, "expectedPods", Int32, Single, false),
+        F::new(7, "conditions", Message(198), Repeated, false),
+    ] },
+    // 198
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1489,18 +1513,18 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 196
+    // 199
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(197), Repeated, false),
+        F::new(2, "matchExpressions", Message(200), Repeated, false),
     ] },
-    // 197
+    // 200
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 198
+    // 201
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -1510,7 +1534,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 199
+    // 202
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -1524,11 +1548,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(200), Repeated, false),
+        F::new(13, "ownerReferences", Message(203), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(198), Repeated, false),
+        F::new(17, "managedFields", Message(201), Repeated, false),
     ] },
-    // 200
+    // 203
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

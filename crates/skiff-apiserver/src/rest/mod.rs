@@ -115,6 +115,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         (&Method::PUT, Some(n), Some(Subresource::Scale), _) => subresources::update_scale(&call, n, body).await,
         (&Method::PATCH, Some(n), Some(Subresource::Scale), _) => subresources::patch_scale(&call, n, body).await,
         (&Method::PUT, Some(n), Some(Subresource::Finalize), _) => subresources::finalize(&call, n, body).await,
+        (&Method::POST, Some(n), Some(Subresource::Eviction), _) => subresources::evict(&call, n, body).await,
         (&Method::GET, Some(n), Some(Subresource::Log), _) => {
             crate::logs::serve(state, kind, call.at(n).namespace, n, call.raw_query).await
         }

@@ -1,17 +1,19 @@
 //! The subresources that are not a part of the object: `pods/binding`, `namespaces/finalize`,
-//! `scale` (of the kinds with replicas), and the streaming ones that reach the pod's node
+//! `scale` (of the kinds with replicas), `pods/eviction`, and the streaming ones that reach the pod's node
 //! (`pods/exec`, `pods/attach`, `pods/portforward`; `pods/log` is `crate::logs`).
 
 use super::Call;
 use crate::http::{self, Failure};
+use crate::registry::{DeleteOptions, ObjectRef};
 use axum::body::Body;
 use axum::http::{Extensions, StatusCode};
 use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use skiff_core::field::{FieldError, Path};
-use skiff_core::kinds::Part;
+use skiff_core::kinds::{self, Part};
 use skiff_core::patch::{self, PatchType};
+use skiff_core::selector::LabelSelector;
 use skiff_core::{ApiError, meta, scale, status, time};
 
 /// POST pods/NAME/binding: assign the pod to a node (the scheduler's write).
@@ -98,6 +100,69 @@ pub(super) async fn patch_scale(call: &Call<'_>, name: &str, body: Body) -> Resu
         }
     }
     Err(last.unwrap_or_else(|| call.kind.info().stale(name)).into())
+}
+
+/// POST pods/NAME/eviction: delete the pod unless the PodDisruptionBudget covering it allows no
+/// disruption now (429, as upstream); an allowed eviction is counted in the budget's status first.
+pub(super) async fn evict(call: &Call<'_>, name: &str, body: Body) -> Result<Response, Failure> {
+    let raw = http::object_body(&http::read_body(body).await?, http::content_type(call.headers))?;
+    let reg = &call.state.registry;
+    let pod = reg.get(call.at(name)).await?;
+    let ns = meta::namespace(&pod).to_string();
+    let options: DeleteOptions = serde_json::from_value(raw.get("deleteOptions").cloned().unwrap_or(json!({})))
+        .map_err(|e| ApiError::BadRequest(format!("error decoding DeleteOptions: {e}")))?;
+    let dry = call.query.dry_run || options.dry_run.as_ref().is_some_and(|d| d.iter().any(|x| x == "All"));
+    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    // A finished pod disrupts nothing.
+    if !matches!(phase, "Succeeded" | "Failed") {
+        let budgets = kinds::by_resource("policy", "v1", "poddisruptionbudgets").ok_or(ApiError::NoResource)?;
+        let (all, _) = reg.list(budgets, Some(&ns), &Default::default(), &Default::default()).await?;
+        let labels = meta::labels(&pod);
+        let covering: Vec<&Value> = all
+            .iter()
+            .filter(|b| {
+                let sel = b.pointer("/spec/selector").map(LabelSelector::from_api).unwrap_or_default();
+                !sel.is_empty() && sel.matches(&labels)
+            })
+            .collect();
+        match covering.as_slice() {
+            [] => {}
+            [budget] => {
+                let allowed = budget.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);
+                let observed = budget.pointer("/status/observedGeneration").and_then(Value::as_i64).unwrap_or(0);
+                let generation = budget.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                if observed < generation || allowed <= 0 {
+                    let need = budget.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0);
+                    let has = budget.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0);
+                    return Err(ApiError::DisruptionBudget {
+                        budget: format!(
+                            "The disruption budget {} needs {need} healthy pods and has {has} currently",
+                            meta::name(budget)
+                        ),
+                    }
+                    .into());
+                }
+                if !dry {
+                    let mut next = (*budget).clone();
+                    next["status"]["disruptionsAllowed"] = json!(allowed - 1);
+                    next["status"]["disruptedPods"][name] = json!(time::rfc3339(Timestamp::now()));
+                    let r = ObjectRef { kind: budgets, namespace: &ns, name: meta::name(budget) };
+                    reg.write_raw(r, budget, next).await?;
+                }
+            }
+            _ => {
+                return Err(ApiError::Internal(
+                    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+                        .into(),
+                )
+                .into());
+            }
+        }
+    }
+    reg.delete(call.at(name), &options, dry).await?;
+    let mut done = status::success_status(None);
+    done["code"] = json!(201);
+    Ok(http::json(StatusCode::CREATED, &done, &[]))
 }
 
 /// PUT namespaces/NAME/finalize: replace the namespace's finalizers.

@@ -10,6 +10,7 @@ mod job;
 mod lease;
 mod namespace;
 mod node;
+mod pdb;
 mod pod;
 mod replicaset;
 mod secret;
@@ -45,11 +46,23 @@ pub struct ResourceInfo {
     pub categories: &'static [&'static str],
     /// What may be done to the resource (discovery reports them; other requests get 405).
     pub verbs: &'static [&'static str],
-    /// Subresources: (name, response kind, verbs).
+    /// Subresources: (name, response kind, verbs). The response kind is of the resource's own
+    /// group version (`Pod`), or names its own (`autoscaling/v1/Scale`, `policy/v1/Eviction`).
     pub subresources: &'static [(&'static str, &'static str, &'static [&'static str])],
 }
 
 impl ResourceInfo {
+    /// A subresource's response kind as (group, version, kind).
+    pub fn response_kind(&self, kind: &'static str) -> (&'static str, &'static str, &'static str) {
+        match kind.rsplit_once('/') {
+            Some((gv, kind)) => match gv.split_once('/') {
+                Some((group, version)) => (group, version, kind),
+                None => ("", gv, kind),
+            },
+            None => (self.group, self.version, kind),
+        }
+    }
+
     /// `apiVersion` of the kind's objects: `v1`, `coordination.k8s.io/v1`.
     pub fn api_version(&self) -> String {
         group_version(self.group, self.version)
@@ -277,7 +290,7 @@ pub const PODS: &dyn Kind = &pod::Pods;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 13] = [
+    static ALL: [&dyn Kind; 14] = [
         NAMESPACES,
         NODES,
         PODS,
@@ -291,6 +304,7 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &daemonset::DaemonSets,
         &job::Jobs,
         &cronjob::CronJobs,
+        &pdb::PodDisruptionBudgets,
     ];
     &ALL
 }
@@ -341,7 +355,13 @@ mod tests {
     fn groups_and_names() {
         assert_eq!(
             groups(),
-            [("", vec!["v1"]), ("coordination.k8s.io", vec!["v1"]), ("apps", vec!["v1"]), ("batch", vec!["v1"])]
+            [
+                ("", vec!["v1"]),
+                ("coordination.k8s.io", vec!["v1"]),
+                ("apps", vec!["v1"]),
+                ("batch", vec!["v1"]),
+                ("policy", vec!["v1"])
+            ]
         );
         let lease = by_resource("coordination.k8s.io", "v1", "leases").expect("leases");
         assert!(by_resource("", "v1", "leases").is_none());
@@ -357,5 +377,7 @@ mod tests {
         assert_eq!(i.not_found("x").to_string(), "leases.coordination.k8s.io \"x\" not found");
         assert_eq!(PODS.info().not_found("x").to_string(), "pods \"x\" not found");
         assert_eq!(PODS.info().path_prefix(), "/api/v1");
+        assert_eq!(PODS.info().response_kind("policy/v1/Eviction"), ("policy", "v1", "Eviction"));
+        assert_eq!(PODS.info().response_kind("Pod"), ("", "v1", "Pod"));
     }
 }

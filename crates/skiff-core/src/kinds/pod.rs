@@ -33,7 +33,7 @@ static INFO: ResourceInfo = ResourceInfo {
         ("exec", "PodExecOptions", &["create", "get"]),
         ("attach", "PodAttachOptions", &["create", "get"]),
         ("portforward", "PodPortForwardOptions", &["create", "get"]),
-        ("eviction", "Eviction", &["create"]),
+        ("eviction", "policy/v1/Eviction", &["create"]),
         ("ephemeralcontainers", "Pod", &["get", "patch", "update"]),
     ],
 };

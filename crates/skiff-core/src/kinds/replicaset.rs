@@ -23,7 +23,7 @@ static INFO: ResourceInfo = ResourceInfo {
     categories: &["all"],
     verbs: super::VERBS,
     subresources: &[
-        ("scale", "Scale", &["get", "patch", "update"]),
+        ("scale", "autoscaling/v1/Scale", &["get", "patch", "update"]),
         ("status", "ReplicaSet", &["get", "patch", "update"]),
     ],
 };

@@ -162,7 +162,7 @@ pub(crate) fn non_negative(obj: &Value, pointer: &str, path: &Path, errs: &mut E
 }
 
 /// An `IntOrString` as Go's `%#v` prints it (its `String` method has a pointer receiver).
-fn go_int_or_string(v: Option<&Value>) -> BadValue {
+pub(crate) fn go_int_or_string(v: Option<&Value>) -> BadValue {
     BadValue::Go(match v {
         Some(Value::String(s)) => {
             format!("intstr.IntOrString{{Type:1, IntVal:0, StrVal:{}}}", crate::field::go_quote(s))
@@ -184,7 +184,13 @@ fn int_or_percent(v: Option<&Value>) -> Option<i64> {
 
 /// `ValidatePositiveIntOrPercent` of the field at `pointer`, and `IsNotMoreThan100Percent`
 /// when `at_most_100`.
-fn positive_int_or_percent(obj: &Value, pointer: &str, path: &Path, at_most_100: bool, errs: &mut ErrorList) {
+pub(crate) fn positive_int_or_percent(
+    obj: &Value,
+    pointer: &str,
+    path: &Path,
+    at_most_100: bool,
+    errs: &mut ErrorList,
+) {
     let v = obj.pointer(pointer);
     match v {
         Some(Value::String(s)) => {
