@@ -337,3 +337,53 @@ fn drain_respects_pod_disruption_budgets() {
     k.run(&["uncordon", &node]).ok();
     k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
 }
+
+/// `kill -9` of the server in the middle of a rolling update: after the restart the rollout
+/// finishes with no pod lost or made twice, and never more than replicas + maxSurge pods.
+#[test]
+fn a_rollout_survives_kill_9_of_the_server() {
+    let mut server = Server::with_node(NET + 5, |d| {
+        import_busybox(d, &[]);
+        let (code, _, err) = skiff(d, &["tag", "busybox:1.36", "busybox:1.37"]);
+        assert_eq!(code, 0, "{err}");
+    });
+    let k = server.kubectl("1.32");
+    k.run_stdin(&["apply", "-f", "-"], &WEB.replace("replicas: 3", "replicas: 4")).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=90s"]).ok();
+    k.run(&["set", "image", "deployment/web", "busybox=busybox:1.37"]).ok();
+    // Mid-rollout: some new pods exist.
+    assert!(eventually(WAIT, || jsonpath(&k, &["pods", "-l", "app=web"], "{.items[*].spec.containers[0].image}")
+        .contains("1.37")));
+    server.kill_and_restart();
+    let k = server.kubectl("1.32");
+    let started = Instant::now();
+    let mut most = 0;
+    loop {
+        // Pods not being deleted: at most replicas (4) + maxSurge (1).
+        let live = k
+            .run(&[
+                "get",
+                "pods",
+                "-l",
+                "app=web",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.deletionTimestamp}|{end}",
+            ])
+            .stdout;
+        most = most.max(live.split('|').filter(|d| d.is_empty()).count().saturating_sub(1));
+        let done = jsonpath(
+            &k,
+            &["deploy", "web"],
+            "{.status.updatedReplicas} {.status.replicas} {.status.availableReplicas}",
+        );
+        if done == "4 4 4" {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "stuck at {done}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(most <= 5, "{most} pods at once");
+    assert!(eventually(WAIT, || jsonpath(&k, &["pods", "-l", "app=web"], "{.items[*].spec.containers[0].image}")
+        == "busybox:1.37 busybox:1.37 busybox:1.37 busybox:1.37"));
+    assert_eq!(k.run(&["get", "rs", "-l", "app=web", "-o", "name"]).ok().lines().count(), 2);
+}
