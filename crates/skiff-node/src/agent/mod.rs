@@ -108,7 +108,7 @@ fn node_object(agent: &Agent) -> Node {
     let resources: std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity> = [
         ("cpu", cpus.to_string()),
         ("memory", format!("{memory_kib}Ki")),
-        ("pods", "110".to_string()),
+        ("pods", agent.config.max_pods.to_string()),
         ("ephemeral-storage", "100Gi".to_string()),
     ]
     .into_iter()

@@ -27,6 +27,8 @@ pub struct AgentConfig {
     pub annotations: std::collections::BTreeMap<String, String>,
     /// The default seccomp profile and where Localhost profiles are.
     pub seccomp: crate::seccomp::NodeSeccomp,
+    /// The Node's allocatable `pods`.
+    pub max_pods: u32,
 }
 
 #[derive(Debug, thiserror::Error)]

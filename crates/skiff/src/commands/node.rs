@@ -35,6 +35,13 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
           require_equals = true, default_missing_value = "true")]
     pub seccomp_default: bool,
+    /// The most pods this node takes (the Node's allocatable `pods`), as `kubelet --max-pods`.
+    #[arg(long, default_value_t = 110, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pods: u32,
+    /// The size of this node's share of the pod CIDR (its subnet's prefix length), as k3s's
+    /// `--node-cidr-mask-size`: 24 gives 253 pod addresses, 22 gives 1021.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(8..=30))]
+    pub node_cidr_mask_size: u8,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -55,10 +62,11 @@ impl NodeArgs {
         })
     }
 
-    /// The node's subnet: the first /24 of the pod CIDR (or the CIDR itself when smaller).
+    /// The node's subnet: the first /`node_cidr_mask_size` of the pod CIDR (or the CIDR itself
+    /// when smaller).
     fn subnet(&self) -> anyhow::Result<Subnet> {
         let cidr = Subnet::parse(&self.pod_cidr)?;
-        Ok(Subnet { network: cidr.network, prefix: cidr.prefix.max(24) })
+        Ok(Subnet { network: cidr.network, prefix: cidr.prefix.max(self.node_cidr_mask_size) })
     }
 }
 
@@ -87,6 +95,7 @@ pub async fn start(
         client: client.clone(),
         annotations,
         seccomp: skiff_node::seccomp::NodeSeccomp::new(data_dir, args.seccomp_default),
+        max_pods: args.max_pods,
     };
     let agent = skiff_node::agent::Agent::new(config)?;
     supervisor.spawn("the node agent", async move { Ok(skiff_node::agent::run(agent).await?) });
