@@ -6,8 +6,10 @@
 //! back-off). Deletion stops the containers (signal, grace period, kill), tears the pod down and
 //! removes the API object. A restarted agent carries on from the files. Status is derived and
 //! written only when it changes. Everything the loop does to the machine or the API server goes
-//! through [`seams`].
+//! through [`seams`], so `tests` drive it with recording fakes.
 
+#[cfg(test)]
+mod fakes;
 mod plan;
 mod report;
 mod seams;
@@ -845,26 +847,4 @@ fn qos_class(spec: &k8s_openapi::api::core::v1::PodSpec) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qos_classes() {
-        use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
-        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-        let with = |limits: &[(&str, &str)]| PodSpec {
-            containers: vec![Container {
-                name: "c".into(),
-                resources: Some(ResourceRequirements {
-                    limits: Some(limits.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        assert_eq!(qos_class(&with(&[])), "BestEffort");
-        assert_eq!(qos_class(&with(&[("memory", "64Mi")])), "Burstable");
-        assert_eq!(qos_class(&with(&[("memory", "64Mi"), ("cpu", "1")])), "Guaranteed");
-    }
-}
+mod tests;
