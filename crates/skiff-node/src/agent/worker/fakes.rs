@@ -44,7 +44,7 @@ pub struct Script {
 /// Every seam at once, recording.
 pub struct Fake {
     dir: PodDir,
-    pub script: Mutex<Script>,
+    script: Mutex<Script>,
     calls: Mutex<Vec<String>>,
     events: Mutex<Vec<(String, String)>>,
     statuses: Mutex<Vec<serde_json::Value>>,
