@@ -1,6 +1,6 @@
 //! The worker's loop driven through its seams' recording fakes: the calls it makes, in order,
 //! and the status it writes, for a pod starting, failing pulls, exits under each restart policy,
-//! init containers, deletion, and a lost or re-adopted sandbox. No root, network or API server:
+//! init containers, a missing Secret, deletion, and a lost or re-adopted sandbox. No root, network or API server:
 //! the real seams are exercised by the root tests (`crates/skiff-node/tests/`, `skiff`'s
 //! `tests/node.rs`).
 
@@ -396,6 +396,28 @@ async fn a_running_sandbox_is_re_adopted_after_an_agent_restart() {
     let status = h.status();
     assert_eq!(status["podIP"], "10.42.0.9");
     assert!(status["containerStatuses"][0]["state"]["running"].is_object(), "{status}");
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_create_container_config_error_until_it_exists() {
+    let mut app = container("app");
+    app["env"] =
+        json!([{ "name": "PASSWORD", "valueFrom": { "secretKeyRef": { "name": "creds", "key": "password" } } }]);
+    let mut h = harness(pod(json!({ "containers": [app] })), Script::default());
+    let (calls, next) = h.round().await;
+    // Read at the start, before anything is mounted; nothing is.
+    let from = calls.iter().position(|c| c == "images.set_lease pod-u-1 1").expect("the image") + 1;
+    assert_eq!(calls[from..], ["api.secret creds", "event Failed", "api.patch_status web"]);
+    assert_eq!(next, Duration::from_secs(10));
+    let waiting = &h.status()["containerStatuses"][0]["state"]["waiting"];
+    assert_eq!(waiting["reason"], "CreateContainerConfigError");
+    assert_eq!(waiting["message"], "secret \"creds\" not found");
+
+    let secret = json!({ "metadata": { "name": "creds" }, "data": { "password": "aHVudGVyMg==" } });
+    h.fake.script().secrets.insert("creds".into(), serde_json::from_value(secret).expect("secret"));
+    let (calls, _) = h.round().await;
+    assert_eq!(starts(&calls), ["sandbox.start app/0"]);
+    assert!(calls.contains(&"rootfs.prepare app/0".to_string()), "{calls:?}");
 }
 
 #[test]
