@@ -80,6 +80,12 @@ impl Sandbox {
         is_shim_of(pid, dir).then(|| Sandbox { dir: dir.clone(), pid })
     }
 
+    /// A handle on no process, for the worker's fakes.
+    #[cfg(test)]
+    pub fn fake(dir: &PodDir, pid: i32) -> Sandbox {
+        Sandbox { dir: dir.clone(), pid }
+    }
+
     pub fn pid(&self) -> i32 {
         self.pid
     }

@@ -5,10 +5,14 @@
 //! address, network, /etc files), then the containers (pull, prepare, start, record exits for the
 //! back-off). Deletion stops the containers (signal, grace period, kill), tears the pod down and
 //! removes the API object. A restarted agent carries on from the files. Status is derived and
-//! written only when it changes.
+//! written only when it changes. Everything the loop does to the machine or the API server goes
+//! through [`seams`], so `tests` drive it with recording fakes.
 
+#[cfg(test)]
+mod fakes;
 mod plan;
 mod report;
+mod seams;
 
 use crate::agent::backoff;
 use crate::agent::container::{self, Attempt, PrepareError};
@@ -19,10 +23,10 @@ use crate::agent::state::Agent;
 use crate::pod_dir::{AttemptRecord, Exited, PodDir, PodMeta};
 use crate::shim::Request;
 use crate::status::{self, InitState, Waiting, WaitingReason};
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodCondition, PodIP, Secret};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodCondition, PodIP};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use plan::{Action, ContainerStep, Containers, PodSnapshot, RestartBackOff, RestartPolicy, Role, SandboxState};
+use seams::Seams;
 use skiff_client::events::Type::{Normal, Warning};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -38,22 +42,19 @@ enum SandboxSetUpError {
     #[error(transparent)]
     Shim(#[from] crate::agent::sandbox::SandboxError),
     #[error(transparent)]
-    Address(#[from] crate::net::ipam::IpamError),
-    #[error(transparent)]
-    Network(#[from] crate::net::NetError),
-    #[error("the pod's netns: {0}")]
-    Netns(#[source] std::io::Error),
+    Network(#[from] seams::NetworkError),
     #[error("writing /etc files: {0}")]
     EtcFiles(#[source] std::io::Error),
-    #[error(transparent)]
-    HostPorts(#[from] crate::net::hostport::HostPortError),
 }
 
 /// How often running containers are checked for exits (the shim records them on disk).
 const POLL: Duration = Duration::from_millis(250);
 
 struct Worker {
+    /// The configuration, the machine's facts and the back-off clock the workers share.
     agent: Arc<Agent>,
+    /// What the worker acts through.
+    os: Seams,
     pod: Pod,
     uid: String,
     dir: PodDir,
@@ -71,26 +72,17 @@ struct Worker {
 }
 
 /// Drive one pod until it is deleted. The channel carries the latest Pod (None: gone from the API).
-pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
+pub async fn run(agent: Arc<Agent>, rx: watch::Receiver<Option<Pod>>) {
+    let os = Seams::real(&agent);
+    run_with(agent, os, rx).await
+}
+
+/// [`run`], acting through `os`.
+async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<Pod>>) {
     let first = rx.borrow_and_update().clone();
     let Some(pod) = first else { return };
     tracing::debug!(pod = ?pod.metadata.name, "pod worker started");
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let dir = PodDir::new(&agent.pods_root(), &uid);
-    let start_time = pod.status.as_ref().and_then(|s| s.start_time.clone());
-    let mut w = Worker {
-        agent,
-        pod,
-        uid,
-        dir,
-        sandbox: None,
-        ready: false,
-        ip: None,
-        waiting: HashMap::new(),
-        image_ids: HashMap::new(),
-        last_status: None,
-        start_time,
-    };
+    let mut w = Worker::new(agent, os, pod);
     loop {
         let latest = rx.borrow_and_update().clone();
         match latest {
@@ -98,22 +90,12 @@ pub async fn run(agent: Arc<Agent>, mut rx: watch::Receiver<Option<Pod>>) {
             None => {
                 // Gone from the API (force deletion): stop everything now.
                 w.kill(Duration::ZERO).await;
-                tear_down(&w.agent, &w.dir).await;
+                tear_down_with(&w.agent, &w.os, &w.dir).await;
                 return;
             }
         }
         if w.pod.metadata.deletion_timestamp.is_some() {
-            let grace = w.pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64;
-            tracing::debug!(pod = %w.name(), grace, "stopping the pod");
-            w.kill(Duration::from_secs(grace)).await;
-            tracing::debug!(pod = %w.name(), "pod stopped");
-            // Show the stopped containers (`0/1 Terminating`) while the sandbox goes, as upstream.
-            w.waiting.clear();
-            w.write_status().await;
-            tear_down(&w.agent, &w.dir).await;
-            tracing::debug!(pod = %w.name(), "pod torn down");
-            w.remove_from_api().await;
-            tracing::debug!(pod = %w.name(), "pod removed from the API");
+            w.delete().await;
             return;
         }
         // A deletion interrupts whatever the round waits for (a pull that hangs, a slow start):
@@ -158,23 +140,21 @@ fn lease_name(uid: &str) -> String {
 
 /// Remove everything a pod left on the node: shim, mounts, veth, address, cgroups, image lease,
 /// directory. Safe to repeat.
-pub async fn tear_down(agent: &Agent, dir: &PodDir) {
+pub async fn tear_down(agent: &Arc<Agent>, dir: &PodDir) {
+    tear_down_with(agent, &Seams::real(agent), dir).await
+}
+
+/// [`tear_down`], acting through `os`.
+async fn tear_down_with(agent: &Agent, os: &Seams, dir: &PodDir) {
     let uid = dir.root().file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    agent.host_ports.close(&uid);
-    if let Some(sandbox) = Sandbox::adopt(dir) {
-        sandbox.shutdown().await;
+    os.network.close_host_ports(&uid);
+    if let Some(sandbox) = os.sandboxes.adopt(dir) {
+        os.sandboxes.shutdown(&sandbox).await;
     }
-    container::unmount_all(dir);
-    if let Ok(net) = crate::net::Net::connect()
-        && let Err(e) = net.delete(&Agent::veth_name(&uid)).await
-    {
-        tracing::warn!(error = %e, pod = %uid, "removing the pod's veth");
-    }
-    if let Err(e) = agent.ipam.release(&uid) {
-        tracing::warn!(error = %e, pod = %uid, "releasing the pod's address");
-    }
-    crate::shim::cgroup::remove_cgroups(&uid);
-    if let Err(e) = agent.images.remove_lease(&lease_name(&uid)) {
+    os.rootfs.unmount_all(dir);
+    os.network.disconnect(&uid).await;
+    os.sandboxes.remove_cgroups(&uid);
+    if let Err(e) = os.images.remove_lease(&lease_name(&uid)) {
         tracing::warn!(error = %e, pod = %uid, "ending the pod's image lease");
     }
     if let Err(e) = std::fs::remove_dir_all(dir.root())
@@ -189,6 +169,42 @@ pub async fn tear_down(agent: &Agent, dir: &PodDir) {
 }
 
 impl Worker {
+    fn new(agent: Arc<Agent>, os: Seams, pod: Pod) -> Worker {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let dir = PodDir::new(&agent.pods_root(), &uid);
+        let start_time = pod.status.as_ref().and_then(|s| s.start_time.clone());
+        Worker {
+            agent,
+            os,
+            pod,
+            uid,
+            dir,
+            sandbox: None,
+            ready: false,
+            ip: None,
+            waiting: HashMap::new(),
+            image_ids: HashMap::new(),
+            last_status: None,
+            start_time,
+        }
+    }
+
+    /// The pod is being deleted: stop its containers within the grace period, show them
+    /// stopped, tear the pod down and remove the API object.
+    async fn delete(&mut self) {
+        let grace = self.pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64;
+        tracing::debug!(pod = %self.name(), grace, "stopping the pod");
+        self.kill(Duration::from_secs(grace)).await;
+        tracing::debug!(pod = %self.name(), "pod stopped");
+        // Show the stopped containers (`0/1 Terminating`) while the sandbox goes, as upstream.
+        self.waiting.clear();
+        self.write_status().await;
+        tear_down_with(&self.agent, &self.os, &self.dir).await;
+        tracing::debug!(pod = %self.name(), "pod torn down");
+        self.remove_from_api().await;
+        tracing::debug!(pod = %self.name(), "pod removed from the API");
+    }
+
     fn name(&self) -> &str {
         self.pod.metadata.name.as_deref().unwrap_or_default()
     }
@@ -224,14 +240,14 @@ impl Worker {
     }
 
     async fn event(&self, container: Option<&str>, kind: skiff_client::events::Type, reason: &str, message: &str) {
-        self.agent.recorder.pod(&self.pod, container, kind, reason, message).await;
+        self.os.api.event(&self.pod, container, kind, reason, message).await;
     }
 
     /// What the pod directory records this round.
     fn observe(&self) -> PodSnapshot {
         let sandbox = match &self.sandbox {
             Some(s) if self.ready => {
-                if s.alive() {
+                if self.os.sandboxes.alive(s) {
                     SandboxState::Alive
                 } else {
                     SandboxState::Lost
@@ -340,7 +356,7 @@ impl Worker {
             }
             ContainerStep::Start { attempt, unmount } => {
                 if let Some(old) = unmount {
-                    container::unmount_attempt(&self.dir, &c.name, old);
+                    self.os.rootfs.unmount_attempt(&self.dir, &c.name, old);
                 }
                 match self.start(c, attempt).await {
                     Ok(()) => POLL,
@@ -372,8 +388,8 @@ impl Worker {
     async fn ensure_sandbox(&mut self) -> Result<(), SandboxSetUpError> {
         let meta = PodMeta { namespace: self.namespace().into(), name: self.name().into(), uid: self.uid.clone() };
         self.dir.write_meta(&meta).map_err(SandboxSetUpError::Meta)?;
-        if let Some(sandbox) = Sandbox::adopt(&self.dir) {
-            self.ip = self.agent.ipam.lookup(&self.uid)?;
+        if let Some(sandbox) = self.os.sandboxes.adopt(&self.dir) {
+            self.ip = self.os.network.address(&self.uid)?;
             self.sandbox = Some(sandbox);
             if let Some(ip) = self.ip {
                 return self.open_host_ports(ip);
@@ -381,21 +397,11 @@ impl Worker {
         }
         let sandbox = match self.sandbox.clone() {
             Some(s) => s,
-            None => {
-                let config = &self.agent.config;
-                Sandbox::spawn(&config.shim_exe, &config.runtime_exe, &self.dir, self.name()).await?
-            }
+            None => self.os.sandboxes.spawn(&self.dir, self.name()).await?,
         };
         tracing::debug!(pod = %self.name(), "shim ready");
         self.sandbox = Some(sandbox.clone());
-        let ip = self.agent.ipam.allocate(&self.uid)?;
-        let veth = Agent::veth_name(&self.uid);
-        let net = crate::net::Net::connect()?;
-        net.delete(&veth).await?;
-        let netns = std::fs::File::open(sandbox.namespace("net")).map_err(SandboxSetUpError::Netns)?;
-        let subnet = self.agent.config.pod_subnet;
-        use std::os::fd::AsFd;
-        net.attach_pod(&self.agent.config.bridge, &veth, netns.as_fd(), ip, subnet.prefix, subnet.gateway()).await?;
+        let ip = self.os.network.connect(&self.uid, &sandbox).await?;
         container::write_etc_files(&self.dir, self.name(), ip).map_err(SandboxSetUpError::EtcFiles)?;
         tracing::debug!(pod = %self.name(), %ip, "pod network ready");
         self.ip = Some(ip);
@@ -403,8 +409,7 @@ impl Worker {
     }
 
     fn open_host_ports(&self, ip: Ipv4Addr) -> Result<(), SandboxSetUpError> {
-        let mappings = crate::net::hostport::mappings(&self.pod);
-        Ok(self.agent.host_ports.open(&self.uid, &mappings, ip)?)
+        Ok(self.os.network.open_host_ports(&self.uid, &self.pod, ip)?)
     }
 
     /// Attempts that were running when the shim died have no exit record: give them one.
@@ -466,16 +471,8 @@ impl Worker {
         }
         let image = self.ensure_image(c).await?;
         tracing::debug!(pod = %self.name(), container = %c.name, "image ready");
-        let layers = {
-            let images = self.agent.images.clone();
-            let img = image.clone();
-            tokio::task::spawn_blocking(move || images.unpack(&img)).await
-        };
-        let layers = match layers {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                return Err(self.create_failed(c, PrepareError::Create(format!("unpacking the image: {e}"))).await);
-            }
+        let layers = match self.os.images.unpack(&image).await {
+            Ok(l) => l,
             Err(e) => return Err(self.create_failed(c, PrepareError::Create(e.to_string())).await),
         };
         self.write_lease();
@@ -494,7 +491,7 @@ impl Worker {
             Err(e) => return Err(self.create_failed(c, e).await),
         };
         let image_architecture = image.config.architecture().to_string();
-        let prepared = container::prepare(&Attempt {
+        let prepared = self.os.rootfs.prepare(&Attempt {
             dir: &self.dir,
             pod: &self.pod,
             image_architecture: &image_architecture,
@@ -507,7 +504,7 @@ impl Worker {
             seccomp: &self.agent.config.seccomp,
         });
         if let Err(e) = prepared {
-            container::unmount_attempt(&self.dir, &c.name, attempt);
+            self.os.rootfs.unmount_attempt(&self.dir, &c.name, attempt);
             let _ = std::fs::remove_dir_all(self.dir.attempt(&c.name, attempt));
             return Err(self.create_failed(c, e).await);
         }
@@ -520,7 +517,7 @@ impl Worker {
             stdin: c.stdin.unwrap_or(false),
             stdin_once: c.stdin_once.unwrap_or(false),
         };
-        match sandbox.request(&start).await {
+        match self.os.sandboxes.request(&sandbox, &start).await {
             Ok(()) => {
                 tracing::debug!(pod = %self.name(), container = %c.name, attempt, "container started");
                 self.waiting.remove(&c.name);
@@ -538,10 +535,9 @@ impl Worker {
     /// `c` with its `envFrom` and `valueFrom` resolved (Secrets read now, as the kubelet does
     /// at each container start): a missing Secret or key is a `CreateContainerConfigError`.
     async fn resolve_env(&mut self, c: &Container) -> Result<Container, PrepareError> {
-        let api: Api<Secret> = Api::namespaced(self.agent.config.client.clone(), self.namespace());
         let mut secrets = HashMap::new();
         for name in env::secret_names(c) {
-            match api.get_opt(&name).await {
+            match self.os.api.secret(self.namespace(), &name).await {
                 Ok(Some(s)) => {
                     secrets.insert(name, s);
                 }
@@ -588,7 +584,7 @@ impl Worker {
         };
         let policy =
             c.image_pull_policy.clone().unwrap_or_else(|| skiff_core::kinds::default_pull_policy(&image_name).into());
-        let local = self.agent.images.image(&reference).ok();
+        let local = self.os.images.local(&reference);
         let image = match pull::decide(&policy, local.is_some()) {
             PullDecision::UseLocal => {
                 if !self.image_ids.contains_key(&c.name) {
@@ -633,11 +629,7 @@ impl Worker {
         self.event(Some(&c.name), Normal, "Pulling", &pull::pulling(image_name)).await;
         let transport = self.pull_transport().await;
         let started = Instant::now();
-        let result = {
-            let _lease = self.agent.images.writer_lease();
-            skiff_image::registry::pull(&self.agent.images, &transport, reference, &skiff_image::registry::Quiet).await
-        };
-        match result {
+        match self.os.images.pull(&transport, reference).await {
             Ok(image) => {
                 self.agent.backoff.lock().unwrap_or_else(|p| p.into_inner()).reset(&key);
                 let msg = pull::pulled(image_name, started.elapsed(), Duration::ZERO, image.size());
@@ -670,11 +662,10 @@ impl Worker {
             return self.agent.transport.clone();
         }
         let namespace = self.pod.metadata.namespace.clone().unwrap_or_default();
-        let secrets: Api<Secret> = Api::namespaced(self.agent.config.client.clone(), &namespace);
         let mut entries = Vec::new();
         let mut missing = Vec::new();
         for name in names {
-            match secrets.get_opt(&name).await {
+            match self.os.api.secret(&namespace, &name).await {
                 Ok(Some(secret)) => {
                     let value = serde_json::to_value(&secret).unwrap_or_default();
                     entries.extend(skiff_core::kinds::docker_auths(&value));
@@ -701,14 +692,14 @@ impl Worker {
         let digests: HashSet<String> =
             self.image_ids.values().filter_map(|id| id.rsplit_once('@').map(|(_, d)| d.to_string())).collect();
         let digests: Vec<String> = digests.into_iter().collect();
-        if let Err(e) = self.agent.images.set_lease(&lease_name(&self.uid), &digests) {
+        if let Err(e) = self.os.images.set_lease(&lease_name(&self.uid), &digests) {
             tracing::warn!(error = %e, "writing the image lease");
         }
     }
 
     /// Stop every container: the stop signal, up to `grace`, then kill.
     async fn kill(&mut self, grace: Duration) {
-        let Some(sandbox) = Sandbox::adopt(&self.dir) else { return };
+        let Some(sandbox) = self.os.sandboxes.adopt(&self.dir) else { return };
         let running: Vec<Container> = self
             .all_containers()
             .into_iter()
@@ -718,7 +709,8 @@ impl Worker {
             for c in &running {
                 self.event(Some(&c.name), Normal, "Killing", &format!("Stopping container {}", c.name)).await;
                 let signal = self.stop_signal(c);
-                let _ = sandbox.request(&Request::Signal { container: c.name.clone(), signal }).await;
+                let _ =
+                    self.os.sandboxes.request(&sandbox, &Request::Signal { container: c.name.clone(), signal }).await;
             }
             let deadline = Instant::now() + grace;
             while Instant::now() < deadline
@@ -730,13 +722,13 @@ impl Worker {
             }
         }
         tracing::debug!(pod = %self.name(), "containers stopped");
-        sandbox.shutdown().await;
+        self.os.sandboxes.shutdown(&sandbox).await;
     }
 
     /// The image's STOPSIGNAL, else SIGTERM.
     fn stop_signal(&self, c: &Container) -> i32 {
         let configured = c.image.as_deref().and_then(|i| skiff_image::Reference::parse(i).ok()).and_then(|r| {
-            let img = self.agent.images.image(&r).ok()?;
+            let img = self.os.images.local(&r)?;
             img.config.config().as_ref()?.stop_signal().clone()
         });
         configured
@@ -750,13 +742,7 @@ impl Worker {
     }
 
     async fn remove_from_api(&self) {
-        let api: Api<Pod> = Api::namespaced(self.agent.config.client.clone(), self.namespace());
-        let params = DeleteParams {
-            grace_period_seconds: Some(0),
-            preconditions: Some(Preconditions { uid: Some(self.uid.clone()), resource_version: None }),
-            ..Default::default()
-        };
-        match api.delete(self.name(), &params).await {
+        match self.os.api.delete(self.namespace(), self.name(), &self.uid).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
             Err(e) => tracing::warn!(pod = %self.name(), error = %e, "removing the deleted pod"),
@@ -827,12 +813,8 @@ impl Worker {
             return;
         }
         tracing::debug!(pod = %self.name(), phase, status = %value, "writing pod status");
-        let api: Api<Pod> = Api::namespaced(self.agent.config.client.clone(), self.namespace());
         // A merge patch replaces lists whole: the status is ours to write.
-        match api
-            .patch_status(self.name(), &PatchParams::default(), &Patch::Merge(serde_json::json!({ "status": value })))
-            .await
-        {
+        match self.os.api.patch_status(self.namespace(), self.name(), &value).await {
             Ok(pod) => {
                 self.pod.status = pod.status;
                 self.last_status = Some(value);
@@ -865,26 +847,4 @@ fn qos_class(spec: &k8s_openapi::api::core::v1::PodSpec) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qos_classes() {
-        use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
-        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-        let with = |limits: &[(&str, &str)]| PodSpec {
-            containers: vec![Container {
-                name: "c".into(),
-                resources: Some(ResourceRequirements {
-                    limits: Some(limits.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        assert_eq!(qos_class(&with(&[])), "BestEffort");
-        assert_eq!(qos_class(&with(&[("memory", "64Mi")])), "Burstable");
-        assert_eq!(qos_class(&with(&[("memory", "64Mi"), ("cpu", "1")])), "Guaranteed");
-    }
-}
+mod tests;

@@ -1,0 +1,313 @@
+//! Recording fakes of the worker's seams, for unit tests without root, network or API server.
+//!
+//! One [`Fake`] implements every seam: each call is logged in one list (so a test asserts the
+//! order across seams) and answered from a [`Script`]. The fake shim writes to the pod directory
+//! what the real shim writes (`started.json` when it starts an attempt, `exited.json` when a
+//! signal or its shutdown ends one), so the worker observes what it would on a real node.
+
+use super::seams::{Images, NetworkError, PodApi, PodNetwork, RootFilesystems, Sandboxes, Seams, UnpackError};
+use crate::agent::container::{Attempt, PrepareError};
+use crate::agent::sandbox::{Sandbox, SandboxError};
+use crate::pod_dir::{Exited, PodDir, Started};
+use crate::shim::Request;
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use skiff_client::events::Type;
+use skiff_image::registry::{RegistryError, Transport};
+use skiff_image::{Digest, Image, Reference, StoreError};
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// The address the fake network gives every pod.
+pub const POD_IP: Ipv4Addr = Ipv4Addr::new(10, 42, 0, 7);
+
+/// How the fakes answer.
+#[derive(Default)]
+pub struct Script {
+    /// The pod's shim runs: `adopt` finds it and `alive` is true. `spawn` sets it, `shutdown`
+    /// clears it; a test clears it to lose the sandbox.
+    pub shim_running: bool,
+    /// The address the pod already holds (`PodNetwork::address`, for a re-adopted sandbox).
+    pub address: Option<Ipv4Addr>,
+    /// References (normalized) the local image store has; a successful pull adds one.
+    pub local_images: HashSet<String>,
+    /// Pulls fail with this message.
+    pub pull_error: Option<String>,
+    /// A signalled container exits (128 + signal); otherwise it ignores the signal.
+    pub obey_signals: bool,
+    /// The Secrets the API server has, by name.
+    pub secrets: HashMap<String, Secret>,
+}
+
+/// Every seam at once, recording.
+pub struct Fake {
+    dir: PodDir,
+    script: Mutex<Script>,
+    calls: Mutex<Vec<String>>,
+    events: Mutex<Vec<(String, String)>>,
+    statuses: Mutex<Vec<serde_json::Value>>,
+}
+
+impl Fake {
+    /// Fakes for the pod whose directory is `dir`.
+    pub fn new(dir: PodDir, script: Script) -> Arc<Fake> {
+        Arc::new(Fake {
+            dir,
+            script: Mutex::new(script),
+            calls: Mutex::default(),
+            events: Mutex::default(),
+            statuses: Mutex::default(),
+        })
+    }
+
+    pub fn seams(self: &Arc<Self>) -> Seams {
+        Seams {
+            sandboxes: self.clone(),
+            network: self.clone(),
+            rootfs: self.clone(),
+            images: self.clone(),
+            api: self.clone(),
+        }
+    }
+
+    pub fn script(&self) -> std::sync::MutexGuard<'_, Script> {
+        self.script.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The calls so far, and forget them.
+    pub fn take_calls(&self) -> Vec<String> {
+        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The events recorded so far, as (reason, message).
+    pub fn events(&self) -> Vec<(String, String)> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Every status written, oldest first.
+    pub fn statuses(&self) -> Vec<serde_json::Value> {
+        self.statuses.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The latest status written.
+    pub fn status(&self) -> serde_json::Value {
+        self.statuses().pop().unwrap_or_default()
+    }
+
+    fn call(&self, call: String) {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(call);
+    }
+
+    /// The latest attempt of `container`, if it runs.
+    fn running_attempt(&self, container: &str) -> Option<u32> {
+        let a = *self.dir.attempts(container).last()?;
+        (self.dir.started(container, a).is_some() && self.dir.exited(container, a).is_none()).then_some(a)
+    }
+
+    /// What the shim records when an attempt ends.
+    pub fn exit(&self, container: &str, attempt: u32, exit_code: i32, signal: Option<i32>) {
+        let exited = Exited {
+            exit_code,
+            signal,
+            finished_at: crate::pod_dir::now_rfc3339(),
+            oom_killed: false,
+            start_error: None,
+        };
+        if let Err(e) = self.dir.write_exited(container, attempt, &exited) {
+            panic!("writing a fake exit: {e}");
+        }
+    }
+}
+
+/// An image with no layers, `reference`'s.
+pub fn image(reference: &str) -> Image {
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "rootfs": { "type": "layers", "diff_ids": [] }, "config": {},
+    });
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": Digest::of(config.to_string().as_bytes()).to_string(),
+            "size": config.to_string().len(),
+        },
+        "layers": [],
+    });
+    Image {
+        reference: Reference::parse(reference).ok(),
+        manifest_digest: Digest::of(manifest.to_string().as_bytes()),
+        manifest: serde_json::from_value(manifest).unwrap_or_else(|e| panic!("a fake manifest: {e}")),
+        config_digest: Digest::of(config.to_string().as_bytes()),
+        config: serde_json::from_value(config).unwrap_or_else(|e| panic!("a fake config: {e}")),
+    }
+}
+
+#[async_trait]
+impl Sandboxes for Fake {
+    fn adopt(&self, dir: &PodDir) -> Option<Sandbox> {
+        self.call("sandbox.adopt".into());
+        self.script().shim_running.then(|| Sandbox::fake(dir, 4000))
+    }
+
+    async fn spawn(&self, dir: &PodDir, _hostname: &str) -> Result<Sandbox, SandboxError> {
+        self.call("sandbox.spawn".into());
+        self.script().shim_running = true;
+        Ok(Sandbox::fake(dir, 4000))
+    }
+
+    fn alive(&self, _sandbox: &Sandbox) -> bool {
+        self.script().shim_running
+    }
+
+    async fn request(&self, _sandbox: &Sandbox, request: &Request) -> Result<(), SandboxError> {
+        match request {
+            Request::Start { container, attempt, .. } => {
+                self.call(format!("sandbox.start {container}/{attempt}"));
+                let started = Started { pid: 5000 + *attempt as i32, started_at: crate::pod_dir::now_rfc3339() };
+                self.dir.write_started(container, *attempt, &started).map_err(SandboxError::Io)
+            }
+            Request::Signal { container, signal } => {
+                self.call(format!("sandbox.signal {container} {signal}"));
+                if self.script().obey_signals
+                    && let Some(a) = self.running_attempt(container)
+                {
+                    self.exit(container, a, 128 + signal, Some(*signal));
+                }
+                Ok(())
+            }
+            other => {
+                self.call(format!("sandbox.request {other:?}"));
+                Ok(())
+            }
+        }
+    }
+
+    async fn shutdown(&self, _sandbox: &Sandbox) {
+        self.call("sandbox.shutdown".into());
+        self.script().shim_running = false;
+        let containers: Vec<String> = std::fs::read_dir(self.dir.root().join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        for c in containers {
+            if let Some(a) = self.running_attempt(&c) {
+                self.exit(&c, a, 137, Some(9));
+            }
+        }
+    }
+
+    fn remove_cgroups(&self, _uid: &str) {
+        self.call("sandbox.remove_cgroups".into());
+    }
+}
+
+#[async_trait]
+impl PodNetwork for Fake {
+    fn address(&self, _uid: &str) -> Result<Option<Ipv4Addr>, NetworkError> {
+        self.call("net.address".into());
+        Ok(self.script().address)
+    }
+
+    async fn connect(&self, _uid: &str, _sandbox: &Sandbox) -> Result<Ipv4Addr, NetworkError> {
+        self.call("net.connect".into());
+        Ok(POD_IP)
+    }
+
+    fn open_host_ports(&self, _uid: &str, _pod: &Pod, ip: Ipv4Addr) -> Result<(), NetworkError> {
+        self.call(format!("net.open_host_ports {ip}"));
+        Ok(())
+    }
+
+    fn close_host_ports(&self, _uid: &str) {
+        self.call("net.close_host_ports".into());
+    }
+
+    async fn disconnect(&self, _uid: &str) {
+        self.call("net.disconnect".into());
+    }
+}
+
+impl RootFilesystems for Fake {
+    fn prepare(&self, attempt: &Attempt) -> Result<(), PrepareError> {
+        self.call(format!("rootfs.prepare {}/{}", attempt.container.name, attempt.attempt));
+        Ok(())
+    }
+
+    fn unmount_attempt(&self, _dir: &PodDir, container: &str, attempt: u32) {
+        self.call(format!("rootfs.unmount {container}/{attempt}"));
+    }
+
+    fn unmount_all(&self, _dir: &PodDir) {
+        self.call("rootfs.unmount_all".into());
+    }
+}
+
+#[async_trait]
+impl Images for Fake {
+    fn local(&self, reference: &Reference) -> Option<Image> {
+        self.call(format!("images.local {reference}"));
+        let name = reference.to_string();
+        self.script().local_images.contains(&name).then(|| image(&name))
+    }
+
+    async fn pull(&self, _transport: &Transport, reference: &Reference) -> Result<Image, RegistryError> {
+        self.call(format!("images.pull {reference}"));
+        let mut script = self.script();
+        if let Some(message) = &script.pull_error {
+            return Err(RegistryError::Store(StoreError::NotFound(message.clone())));
+        }
+        script.local_images.insert(reference.to_string());
+        Ok(image(&reference.to_string()))
+    }
+
+    async fn unpack(&self, _image: &Image) -> Result<Vec<PathBuf>, UnpackError> {
+        self.call("images.unpack".into());
+        Ok(Vec::new())
+    }
+
+    fn set_lease(&self, name: &str, digests: &[String]) -> Result<(), StoreError> {
+        self.call(format!("images.set_lease {name} {}", digests.len()));
+        Ok(())
+    }
+
+    fn remove_lease(&self, name: &str) -> Result<(), StoreError> {
+        self.call(format!("images.remove_lease {name}"));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PodApi for Fake {
+    async fn event(&self, _pod: &Pod, _container: Option<&str>, _kind: Type, reason: &str, message: &str) {
+        self.call(format!("event {reason}"));
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).push((reason.into(), message.into()));
+    }
+
+    async fn secret(&self, _namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error> {
+        self.call(format!("api.secret {name}"));
+        Ok(self.script().secrets.get(name).cloned())
+    }
+
+    async fn patch_status(&self, _namespace: &str, name: &str, status: &serde_json::Value) -> Result<Pod, kube::Error> {
+        self.call(format!("api.patch_status {name}"));
+        self.statuses.lock().unwrap_or_else(|p| p.into_inner()).push(status.clone());
+        // What the API server returns: the pod with this status.
+        let status = serde_json::from_value(status.clone()).unwrap_or_else(|e| panic!("a status the API refuses: {e}"));
+        Ok(Pod { status: Some(status), ..Default::default() })
+    }
+
+    async fn delete(&self, _namespace: &str, name: &str, _uid: &str) -> Result<(), kube::Error> {
+        self.call(format!("api.delete {name}"));
+        Ok(())
+    }
+}

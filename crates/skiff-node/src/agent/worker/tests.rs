@@ -1,0 +1,441 @@
+//! The worker's loop driven through its seams' recording fakes: the calls it makes, in order,
+//! and the status it writes, for a pod starting, failing pulls, exits under each restart policy,
+//! init containers, a missing Secret, deletion, and a lost or re-adopted sandbox. No root, network or API server:
+//! the real seams are exercised by the root tests (`crates/skiff-node/tests/`, `skiff`'s
+//! `tests/node.rs`).
+
+use super::fakes::{Fake, POD_IP, Script};
+use super::*;
+use crate::agent::state::AgentConfig;
+use serde_json::{Value, json};
+
+const IMAGE: &str = "docker.io/library/busybox:latest";
+const UID: &str = "u-1";
+
+/// A pod `web` with `spec`.
+fn pod(spec: Value) -> Pod {
+    let pod = json!({ "metadata": { "name": "web", "namespace": "default", "uid": UID }, "spec": spec });
+    serde_json::from_value(pod).expect("pod")
+}
+
+/// A container of image `busybox` that the node has (`IfNotPresent`).
+fn container(name: &str) -> Value {
+    json!({ "name": name, "image": "busybox", "imagePullPolicy": "IfNotPresent" })
+}
+
+/// A pod with one app container `app` and `restartPolicy`.
+fn one_container(policy: &str) -> Pod {
+    pod(json!({ "containers": [container("app")], "restartPolicy": policy }))
+}
+
+/// A worker for `pod` acting through fakes, with its agent's state in a temporary directory.
+struct Harness {
+    worker: Worker,
+    fake: Arc<Fake>,
+    _data: tempfile::TempDir,
+}
+
+fn harness(pod: Pod, mut script: Script) -> Harness {
+    let data = tempfile::tempdir().expect("tempdir");
+    // Never reached: every API call goes through the fake.
+    let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("uri"))).expect("client");
+    let config = AgentConfig {
+        node_name: "node".into(),
+        data_dir: data.path().to_path_buf(),
+        shim_exe: "/nonexistent".into(),
+        runtime_exe: "/nonexistent".into(),
+        pod_subnet: crate::net::ipam::Subnet::parse("10.42.0.0/24").expect("subnet"),
+        bridge: "skiff-test0".into(),
+        log_limits: Default::default(),
+        outbound_nat: false,
+        client,
+        annotations: Default::default(),
+        seccomp: crate::seccomp::NodeSeccomp::new(data.path(), false),
+    };
+    let agent = Agent::new(config).expect("agent");
+    script.local_images.insert(IMAGE.into());
+    let fake = Fake::new(PodDir::new(&agent.pods_root(), UID), script);
+    let worker = Worker::new(agent, fake.seams(), pod);
+    Harness { worker, fake, _data: data }
+}
+
+impl Harness {
+    /// One round and the status write that follows it, as `run` does; the calls they made and
+    /// when the next round is due.
+    async fn round(&mut self) -> (Vec<String>, Duration) {
+        let next = self.worker.sync().await;
+        self.worker.write_status().await;
+        (self.fake.take_calls(), next)
+    }
+
+    /// A pod whose containers have been started, with the calls so far forgotten.
+    async fn started(pod: Pod) -> Harness {
+        let mut h = harness(pod, Script::default());
+        h.round().await;
+        h
+    }
+
+    fn status(&self) -> Value {
+        self.fake.status()
+    }
+}
+
+/// What setting up a new sandbox calls.
+const NEW_SANDBOX: [&str; 4] = ["sandbox.adopt", "sandbox.spawn", "net.connect", "net.open_host_ports 10.42.0.7"];
+
+/// `run` driving a pod of one container `app`, once it has started it.
+struct Running {
+    /// The pod's updates, as the agent's watch sends them.
+    tx: watch::Sender<Option<Pod>>,
+    task: tokio::task::JoinHandle<()>,
+    pod: Pod,
+    fake: Arc<Fake>,
+    _data: tempfile::TempDir,
+}
+
+async fn running(script: Script) -> Running {
+    let Harness { worker, fake, _data } = harness(one_container("Always"), script);
+    let (tx, rx) = watch::channel(Some(worker.pod.clone()));
+    let task = tokio::spawn(run_with(worker.agent.clone(), fake.seams(), rx));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fake.calls().iter().any(|c| c == "sandbox.start app/0") {
+        assert!(Instant::now() < deadline, "not started: {:?}", fake.calls());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    fake.take_calls();
+    Running { tx, task, pod: worker.pod, fake, _data }
+}
+
+impl Running {
+    /// Send the pod's next version (None: gone from the API) and wait for the worker to end.
+    async fn send_and_end(self, pod: Option<Pod>) -> Vec<String> {
+        self.tx.send(pod).expect("send");
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.expect("the worker ends").expect("join");
+        self.fake.take_calls()
+    }
+}
+
+/// The container starts among `calls`.
+fn starts(calls: &[String]) -> Vec<&str> {
+    calls.iter().map(String::as_str).filter(|c| c.starts_with("sandbox.start")).collect()
+}
+
+#[tokio::test]
+async fn a_pod_starts_sandbox_network_image_rootfs_then_status() {
+    let spec = json!({ "containers": [{ "name": "app", "image": "busybox" }] });
+    let mut h = harness(pod(spec), Script::default());
+    h.fake.script().local_images.clear();
+    let (calls, next) = h.round().await;
+    let then = [
+        // ContainerCreating, before a pull that may take long.
+        "api.patch_status web",
+        &format!("images.local {IMAGE}"),
+        "event Pulling",
+        // `busybox` has no tag: `Always` pulls.
+        &format!("images.pull {IMAGE}"),
+        "event Pulled",
+        "images.unpack",
+        "images.set_lease pod-u-1 1",
+        "rootfs.prepare app/0",
+        "event Created",
+        "sandbox.start app/0",
+        "event Started",
+        "api.patch_status web",
+    ];
+    assert_eq!(calls, [&NEW_SANDBOX[..], &then].concat());
+    assert_eq!(next, POLL);
+    let statuses = h.fake.statuses();
+    assert_eq!(statuses[0]["phase"], "Pending");
+    assert_eq!(statuses[0]["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating");
+    let status = h.status();
+    assert_eq!(status["phase"], "Running");
+    assert_eq!(status["podIP"], POD_IP.to_string());
+    let app = &status["containerStatuses"][0];
+    assert!(app["state"]["running"]["startedAt"].is_string(), "{app}");
+    assert_eq!(app["ready"], true);
+    assert_eq!(app["restartCount"], 0);
+    assert!(app["imageID"].as_str().is_some_and(|id| id.starts_with("docker.io/library/busybox@sha256:")), "{app}");
+    // Nothing changed: the next round writes nothing.
+    let (calls, _) = h.round().await;
+    assert_eq!(calls, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_failed_pull_is_err_image_pull_then_image_pull_back_off() {
+    let spec = json!({ "containers": [{ "name": "app", "image": "busybox" }] });
+    let mut h = harness(pod(spec), Script { pull_error: Some("registry says no".into()), ..Default::default() });
+    h.fake.script().local_images.clear();
+    let (calls, next) = h.round().await;
+    // After the sandbox, its network and the ContainerCreating status (as when a pod starts):
+    assert_eq!(
+        calls[5..],
+        [
+            format!("images.local {IMAGE}"),
+            "event Pulling".into(),
+            format!("images.pull {IMAGE}"),
+            "event Failed".into(),
+            "event Failed".into(),
+            "api.patch_status web".into(),
+        ]
+    );
+    // The first pull back-off.
+    assert_eq!(next, backoff::INITIAL);
+    let waiting = &h.status()["containerStatuses"][0]["state"]["waiting"];
+    assert_eq!(waiting["reason"], "ErrImagePull");
+    let message = waiting["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("Failed to pull image \"busybox\"") && message.contains("registry says no"),
+        "{message}"
+    );
+    assert_eq!(h.fake.events().last().map(|e| e.1.as_str()), Some("Error: ErrImagePull"));
+
+    // The next round, within the back-off: no pull, ImagePullBackOff until the back-off ends.
+    let (calls, next) = h.round().await;
+    assert_eq!(calls, [format!("images.local {IMAGE}"), "event BackOff".into(), "api.patch_status web".into()]);
+    assert!(next > Duration::from_secs(9) && next <= backoff::INITIAL, "{next:?}");
+    let waiting = &h.status()["containerStatuses"][0]["state"]["waiting"];
+    assert_eq!(waiting["reason"], "ImagePullBackOff");
+    assert!(waiting["message"].as_str().is_some_and(|m| m.starts_with("Back-off pulling image \"busybox\"")));
+    // Said once: a third round neither pulls nor repeats the event.
+    let (calls, _) = h.round().await;
+    assert_eq!(calls, [format!("images.local {IMAGE}")]);
+}
+
+#[tokio::test]
+async fn an_exit_under_each_restart_policy() {
+    // (policy, exit code, restarts, the pod's phase when it does not)
+    let cases = [
+        ("Never", 0, false, "Succeeded"),
+        ("Never", 1, false, "Failed"),
+        ("OnFailure", 0, false, "Succeeded"),
+        ("OnFailure", 1, true, ""),
+        ("Always", 0, true, ""),
+        ("Always", 1, true, ""),
+    ];
+    for (policy, code, restarts, phase) in cases {
+        let case = format!("{policy}, exit {code}");
+        let mut h = Harness::started(one_container(policy)).await;
+        h.fake.exit("app", 0, code, None);
+        let (calls, next) = h.round().await;
+        let app = &h.status()["containerStatuses"][0];
+        if !restarts {
+            // Recorded and finished: nothing to start, no event.
+            assert_eq!(calls, ["api.patch_status web"], "{case}");
+            assert_eq!(next, Duration::from_secs(10), "{case}");
+            assert_eq!(h.status()["phase"], phase, "{case}");
+            let terminated = &app["state"]["terminated"];
+            assert_eq!(terminated["exitCode"], code, "{case}");
+            assert_eq!(terminated["reason"], if code == 0 { "Completed" } else { "Error" }, "{case}");
+            assert!(h.worker.dir.latest_attempts("app")[0].handled, "{case}");
+            continue;
+        }
+        // Recorded, counted for the back-off, and waiting for it.
+        assert_eq!(calls, ["event BackOff", "api.patch_status web"], "{case}");
+        assert!(next > Duration::from_secs(9) && next <= backoff::INITIAL, "{case}: {next:?}");
+        assert_eq!(app["state"]["waiting"]["reason"], "CrashLoopBackOff", "{case}");
+        assert_eq!(app["lastState"]["terminated"]["exitCode"], code, "{case}");
+        assert_eq!(app["restartCount"], 1, "{case}");
+        // Once the back-off has passed: a fresh root filesystem and the next attempt.
+        h.worker.agent.backoff.lock().expect("backoff").reset(&format!("run/{UID}/app"));
+        let (calls, next) = h.round().await;
+        assert_eq!(
+            calls,
+            [
+                "rootfs.unmount app/0",
+                &format!("images.local {IMAGE}"),
+                "images.unpack",
+                "images.set_lease pod-u-1 1",
+                "rootfs.prepare app/1",
+                "event Created",
+                "sandbox.start app/1",
+                "event Started",
+                "api.patch_status web",
+            ],
+            "{case}"
+        );
+        assert_eq!(next, POLL, "{case}");
+        let app = &h.status()["containerStatuses"][0];
+        assert!(app["state"]["running"].is_object(), "{case}: {app}");
+        assert_eq!(app["restartCount"], 1, "{case}");
+        assert_eq!(app["lastState"]["terminated"]["exitCode"], code, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn init_containers_run_one_at_a_time_before_the_app_containers() {
+    let spec = json!({ "initContainers": [container("i1"), container("i2")], "containers": [container("app")] });
+    let mut h = harness(pod(spec), Script::default());
+    let (calls, _) = h.round().await;
+    assert_eq!(starts(&calls), ["sandbox.start i1/0"]);
+    let status = h.status();
+    assert_eq!(status["phase"], "Pending");
+    assert!(status["initContainerStatuses"][0]["state"]["running"].is_object(), "{status}");
+    assert_eq!(status["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing");
+
+    h.fake.exit("i1", 0, 0, None);
+    let (calls, _) = h.round().await;
+    assert_eq!(starts(&calls), ["sandbox.start i2/0"]);
+
+    h.fake.exit("i2", 0, 0, None);
+    let (calls, _) = h.round().await;
+    assert_eq!(starts(&calls), ["sandbox.start app/0"]);
+    let status = h.status();
+    assert_eq!(status["phase"], "Running");
+    for i in 0..2 {
+        assert_eq!(status["initContainerStatuses"][i]["state"]["terminated"]["reason"], "Completed", "{status}");
+    }
+    assert!(status["containerStatuses"][0]["state"]["running"].is_object(), "{status}");
+}
+
+/// What tearing a pod down calls (its shim already stopped).
+const TEAR_DOWN: [&str; 6] = [
+    "net.close_host_ports",
+    "sandbox.adopt",
+    "rootfs.unmount_all",
+    "net.disconnect",
+    "sandbox.remove_cgroups",
+    "images.remove_lease pod-u-1",
+];
+
+/// The calls of a graceful deletion of a pod whose container `app` ran.
+fn deletion_calls() -> Vec<String> {
+    let stop = [
+        "sandbox.adopt",
+        "event Killing",
+        // The image's STOPSIGNAL, if it has one.
+        &format!("images.local {IMAGE}"),
+        "sandbox.signal app 15",
+        "sandbox.shutdown",
+        // The stopped containers, while the pod goes.
+        "api.patch_status web",
+    ];
+    [&stop[..], &TEAR_DOWN, &["api.delete web"]].concat().into_iter().map(String::from).collect()
+}
+
+/// `pod` being deleted with a grace period of `grace` seconds.
+fn deleted(mut pod: Pod, grace: i64) -> Pod {
+    pod.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
+    pod.metadata.deletion_grace_period_seconds = Some(grace);
+    pod
+}
+
+#[tokio::test]
+async fn deletion_signals_waits_kills_tears_down_and_removes_the_object() {
+    let mut h = Harness::started(one_container("Always")).await;
+    h.fake.script().obey_signals = true;
+    h.worker.pod = deleted(h.worker.pod.clone(), 30);
+    let began = Instant::now();
+    h.worker.delete().await;
+    // The container stopped on SIGTERM: no need to wait out the grace period.
+    assert!(began.elapsed() < Duration::from_secs(5));
+    assert_eq!(h.fake.take_calls(), deletion_calls());
+    let terminated = &h.status()["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(terminated["exitCode"], 143);
+    assert_eq!(terminated["signal"], 15);
+    assert!(!h.worker.dir.root().exists());
+}
+
+#[tokio::test]
+async fn a_container_that_ignores_its_stop_signal_is_killed_after_the_grace_period() {
+    let mut h = Harness::started(one_container("Always")).await;
+    h.worker.pod = deleted(h.worker.pod.clone(), 1);
+    let began = Instant::now();
+    h.worker.delete().await;
+    assert!(began.elapsed() >= Duration::from_secs(1));
+    assert_eq!(h.fake.take_calls(), deletion_calls());
+    assert_eq!(h.status()["containerStatuses"][0]["state"]["terminated"]["exitCode"], 137);
+}
+
+#[tokio::test]
+async fn the_loop_starts_a_pod_then_deletes_it_when_asked() {
+    let r = running(Script { obey_signals: true, ..Default::default() }).await;
+    let pod = deleted(r.pod.clone(), 30);
+    let calls = r.send_and_end(Some(pod)).await;
+    // Anything the round still did first (a status write) comes before the deletion.
+    let from = calls.iter().position(|c| c == "event Killing").map_or(0, |i| i - 1);
+    assert_eq!(calls[from..], deletion_calls());
+}
+
+#[tokio::test]
+async fn a_force_deleted_pod_is_killed_and_torn_down_without_an_api_call() {
+    let calls = running(Script::default()).await.send_and_end(None).await;
+    // No stop signal, no status, no API call: the object is gone already.
+    let from = calls.iter().position(|c| c == "sandbox.shutdown").expect("shut down");
+    assert_eq!(calls[from - 1..], [&["sandbox.adopt", "sandbox.shutdown"][..], &TEAR_DOWN].concat());
+}
+
+#[tokio::test]
+async fn a_lost_sandbox_is_recovered_and_its_containers_restarted() {
+    let mut h = Harness::started(one_container("Always")).await;
+    // The shim died (killed, or the machine rebooted) while `app` ran.
+    h.fake.script().shim_running = false;
+    let next = h.worker.sync().await;
+    assert_eq!(next, Duration::ZERO);
+    assert_eq!(h.fake.take_calls(), Vec::<String>::new());
+    let lost = h.worker.dir.exited("app", 0).expect("the lost attempt has an exit");
+    assert_eq!(lost.exit_code, 255);
+
+    let (calls, _) = h.round().await;
+    // A new sandbox; the lost attempt counts as a crash.
+    assert_eq!(calls, [&NEW_SANDBOX[..], &["event BackOff", "api.patch_status web"]].concat());
+    let app = &h.status()["containerStatuses"][0];
+    assert_eq!(app["state"]["waiting"]["reason"], "CrashLoopBackOff");
+    assert_eq!(app["lastState"]["terminated"]["exitCode"], 255);
+    assert_eq!(app["restartCount"], 1);
+}
+
+#[tokio::test]
+async fn a_running_sandbox_is_re_adopted_after_an_agent_restart() {
+    let script = Script { shim_running: true, address: Some(Ipv4Addr::new(10, 42, 0, 9)), ..Default::default() };
+    let mut h = harness(one_container("Always"), script);
+    let started = crate::pod_dir::Started { pid: 77, started_at: crate::pod_dir::now_rfc3339() };
+    h.worker.dir.write_started("app", 0, &started).expect("started");
+    let (calls, next) = h.round().await;
+    assert_eq!(calls, ["sandbox.adopt", "net.address", "net.open_host_ports 10.42.0.9", "api.patch_status web"]);
+    assert_eq!(next, POLL);
+    let status = h.status();
+    assert_eq!(status["podIP"], "10.42.0.9");
+    assert!(status["containerStatuses"][0]["state"]["running"].is_object(), "{status}");
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_create_container_config_error_until_it_exists() {
+    let mut app = container("app");
+    app["env"] =
+        json!([{ "name": "PASSWORD", "valueFrom": { "secretKeyRef": { "name": "creds", "key": "password" } } }]);
+    let mut h = harness(pod(json!({ "containers": [app] })), Script::default());
+    let (calls, next) = h.round().await;
+    // Read at the start, before anything is mounted; nothing is.
+    let from = calls.iter().position(|c| c == "images.set_lease pod-u-1 1").expect("the image") + 1;
+    assert_eq!(calls[from..], ["api.secret creds", "event Failed", "api.patch_status web"]);
+    assert_eq!(next, Duration::from_secs(10));
+    let waiting = &h.status()["containerStatuses"][0]["state"]["waiting"];
+    assert_eq!(waiting["reason"], "CreateContainerConfigError");
+    assert_eq!(waiting["message"], "secret \"creds\" not found");
+
+    let secret = json!({ "metadata": { "name": "creds" }, "data": { "password": "aHVudGVyMg==" } });
+    h.fake.script().secrets.insert("creds".into(), serde_json::from_value(secret).expect("secret"));
+    let (calls, _) = h.round().await;
+    assert_eq!(starts(&calls), ["sandbox.start app/0"]);
+    assert!(calls.contains(&"rootfs.prepare app/0".to_string()), "{calls:?}");
+}
+
+#[test]
+fn qos_classes() {
+    use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let with = |limits: &[(&str, &str)]| PodSpec {
+        containers: vec![Container {
+            name: "c".into(),
+            resources: Some(ResourceRequirements {
+                limits: Some(limits.iter().map(|(k, v)| (k.to_string(), Quantity(v.to_string()))).collect()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    assert_eq!(qos_class(&with(&[])), "BestEffort");
+    assert_eq!(qos_class(&with(&[("memory", "64Mi")])), "Burstable");
+    assert_eq!(qos_class(&with(&[("memory", "64Mi"), ("cpu", "1")])), "Guaranteed");
+}
