@@ -51,6 +51,7 @@ fn harness(pod: Pod, mut script: Script) -> Harness {
         client,
         annotations: Default::default(),
         seccomp: crate::seccomp::NodeSeccomp::new(data.path(), false),
+        max_pods: 110,
     };
     let agent = Agent::new(config).expect("agent");
     script.local_images.insert(IMAGE.into());
