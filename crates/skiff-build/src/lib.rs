@@ -1,6 +1,7 @@
-//! Building images. For now: how the config-only Dockerfile instructions (CMD, ENTRYPOINT, ENV,
-//! EXPOSE, LABEL, USER, WORKDIR, VOLUME, STOPSIGNAL) change an image config, shared by
-//! `skiff import --change` and the Dockerfile builder.
+//! Building images: the Dockerfile builder (`build`: stages, COPY/ADD/RUN layers, the layer
+//! cache), and how the config-only instructions (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER,
+//! WORKDIR, VOLUME, STOPSIGNAL) change an image config, shared by `skiff import --change` and the
+//! builder.
 
 pub mod build;
 pub mod config;
