@@ -7,7 +7,8 @@
 # Needs root, busybox-static, kubectl, python3; podman via the anchor's 00_install.sh (PODMAN=0 skips it).
 # SECCOMP_AB=1 adds create -> HTTP 200 with the default seccomp filter (RuntimeDefault for every
 # pod) against a second server started with --seccomp-default=false, interleaved, same image.
-# Usage: [SKIFF=target/release/skiff] [REPS=10] [PODMAN=1] [SECCOMP_AB=0] bench/pods.sh
+# SERVER_ARGS adds flags to the server (e.g. --disable-controller-manager).
+# Usage: [SKIFF=target/release/skiff] [REPS=10] [PODMAN=1] [SECCOMP_AB=0] [SERVER_ARGS=] bench/pods.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIFF=$(readlink -f "${SKIFF:-target/release/skiff}")
@@ -38,7 +39,7 @@ tar -C "$T/root" -cf "$T/web.tar" .
 "$SKIFF" --data-dir "$T/data" import -c 'CMD ["sh","-c","trap \"exit 0\" TERM; httpd -f -p 80 -h /www & wait"]' \
   "$T/web.tar" localhost/web:1.0 >/dev/null
 SKIFF_LOG=warn "$SKIFF" --data-dir "$T/data" server --listen 127.0.0.1:$PORT --pod-cidr $NET.0/24 --bridge $BRIDGE \
-  --node-name bench --disable-outbound-nat 2>"$T/server.log" & SERVER=$!
+  --node-name bench --disable-outbound-nat ${SERVER_ARGS:-} 2>"$T/server.log" & SERVER=$!
 until kubectl get node bench >/dev/null 2>&1; do sleep 0.1; done
 pod() { printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\nspec:\n  containers:\n  - name: web\n    image: localhost/web:1.0\n    imagePullPolicy: Never\n' "$1"; }
 
