@@ -1,7 +1,7 @@
 //! CronJobs (`batch/v1`): a Job from a template on a cron schedule, in a time zone.
 
 use super::job;
-use super::template::{self, WIDE_COLUMNS, non_negative};
+use super::template::{self, WIDE_COLUMNS, default_field, non_negative, spec_mut};
 use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, TypedSchema, roundtrip, schema_of};
 use crate::field::{ErrorList, FieldError, Path};
 use crate::{meta, time};
@@ -83,19 +83,14 @@ impl Kind for CronJobs {
     }
     /// batch/v1 `SetDefaults_CronJob` (the job template's spec is not defaulted as a Job's).
     fn default(&self, obj: &mut Value) {
-        if !obj.get("spec").is_some_and(Value::is_object) {
-            obj["spec"] = json!({});
-        }
-        let spec = &mut obj["spec"];
+        let spec = spec_mut(obj);
         for (field, default) in [
             ("concurrencyPolicy", json!("Allow")),
             ("suspend", json!(false)),
             ("successfulJobsHistoryLimit", json!(3)),
             ("failedJobsHistoryLimit", json!(1)),
         ] {
-            if spec.get(field).is_none_or(Value::is_null) {
-                spec[field] = default;
-            }
+            default_field(spec, field, default);
         }
         template::default(obj, "/spec/jobTemplate/spec/template");
     }

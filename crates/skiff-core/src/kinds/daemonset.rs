@@ -1,6 +1,6 @@
 //! DaemonSets (`apps/v1`): one pod from a template on every eligible node.
 
-use super::template::{self, WIDE_COLUMNS, non_negative};
+use super::template::{self, WIDE_COLUMNS, count, default_field, non_negative, spec_mut};
 use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, TypedSchema, roundtrip, schema_of};
 use crate::field::{ErrorList, FieldError, Path};
 use crate::meta;
@@ -60,10 +60,6 @@ static COLUMNS: [Column; 11] = [
 
 const STRATEGIES: &[&str] = &["OnDelete", "RollingUpdate"];
 
-fn int(obj: &Value, pointer: &str) -> i64 {
-    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
-}
-
 /// `labels.FormatLabels`: `k=v` pairs sorted, or `<none>`.
 fn node_selector(obj: &Value) -> String {
     let pairs: Vec<String> = obj
@@ -88,10 +84,7 @@ impl Kind for DaemonSets {
     }
     /// apps/v1 `SetDefaults_DaemonSet`.
     fn default(&self, obj: &mut Value) {
-        if !obj.get("spec").is_some_and(Value::is_object) {
-            obj["spec"] = json!({});
-        }
-        let spec = &mut obj["spec"];
+        let spec = spec_mut(obj);
         if !spec.get("updateStrategy").is_some_and(Value::is_object) {
             spec["updateStrategy"] = json!({});
         }
@@ -104,14 +97,10 @@ impl Kind for DaemonSets {
                 strategy["rollingUpdate"] = json!({});
             }
             for (field, default) in [("maxUnavailable", 1), ("maxSurge", 0)] {
-                if strategy["rollingUpdate"].get(field).is_none_or(Value::is_null) {
-                    strategy["rollingUpdate"][field] = json!(default);
-                }
+                default_field(&mut strategy["rollingUpdate"], field, json!(default));
             }
         }
-        if spec.get("revisionHistoryLimit").is_none_or(Value::is_null) {
-            spec["revisionHistoryLimit"] = json!(10);
-        }
+        default_field(spec, "revisionHistoryLimit", json!(10));
         template::default(obj, "/spec/template");
     }
     /// Upstream's `ValidateDaemonSet`.
@@ -149,11 +138,11 @@ impl Kind for DaemonSets {
         let [containers, images, selector] = template::wide_cells(obj, "/spec/template", "/spec/selector");
         vec![
             json!(meta::name(obj)),
-            json!(int(obj, "/status/desiredNumberScheduled")),
-            json!(int(obj, "/status/currentNumberScheduled")),
-            json!(int(obj, "/status/numberReady")),
-            json!(int(obj, "/status/updatedNumberScheduled")),
-            json!(int(obj, "/status/numberAvailable")),
+            json!(count(obj, "/status/desiredNumberScheduled")),
+            json!(count(obj, "/status/currentNumberScheduled")),
+            json!(count(obj, "/status/numberReady")),
+            json!(count(obj, "/status/updatedNumberScheduled")),
+            json!(count(obj, "/status/numberAvailable")),
             json!(node_selector(obj)),
             json!(meta::age(obj, now)),
             containers,

@@ -1,6 +1,6 @@
 //! Deployments (`apps/v1`): replicas of a pod template rolled out through ReplicaSets.
 
-use super::template::{self, WIDE_COLUMNS, non_negative};
+use super::template::{self, WIDE_COLUMNS, count, default_field, non_negative, spec_mut};
 use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, TypedSchema, roundtrip, schema_of};
 use crate::field::{ErrorList, FieldError, Path};
 use crate::meta;
@@ -48,10 +48,6 @@ static COLUMNS: [Column; 8] = [
 
 const STRATEGIES: &[&str] = &["Recreate", "RollingUpdate"];
 
-fn int(obj: &Value, pointer: &str) -> i64 {
-    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
-}
-
 impl Kind for Deployments {
     fn info(&self) -> &'static ResourceInfo {
         &INFO
@@ -64,13 +60,8 @@ impl Kind for Deployments {
     }
     /// apps/v1 `SetDefaults_Deployment`.
     fn default(&self, obj: &mut Value) {
-        if !obj.get("spec").is_some_and(Value::is_object) {
-            obj["spec"] = json!({});
-        }
-        let spec = &mut obj["spec"];
-        if spec.get("replicas").is_none_or(Value::is_null) {
-            spec["replicas"] = json!(1);
-        }
+        let spec = spec_mut(obj);
+        default_field(spec, "replicas", json!(1));
         if !spec.get("strategy").is_some_and(Value::is_object) {
             spec["strategy"] = json!({});
         }
@@ -83,17 +74,11 @@ impl Kind for Deployments {
                 strategy["rollingUpdate"] = json!({});
             }
             for field in ["maxUnavailable", "maxSurge"] {
-                if strategy["rollingUpdate"].get(field).is_none_or(Value::is_null) {
-                    strategy["rollingUpdate"][field] = json!("25%");
-                }
+                default_field(&mut strategy["rollingUpdate"], field, json!("25%"));
             }
         }
-        if spec.get("revisionHistoryLimit").is_none_or(Value::is_null) {
-            spec["revisionHistoryLimit"] = json!(10);
-        }
-        if spec.get("progressDeadlineSeconds").is_none_or(Value::is_null) {
-            spec["progressDeadlineSeconds"] = json!(600);
-        }
+        default_field(spec, "revisionHistoryLimit", json!(10));
+        default_field(spec, "progressDeadlineSeconds", json!(600));
         template::default(obj, "/spec/template");
     }
     /// Upstream's `ValidateDeployment`.
@@ -127,7 +112,7 @@ impl Kind for Deployments {
         non_negative(obj, "/spec/revisionHistoryLimit", &spec.child("revisionHistoryLimit"), &mut errs);
         if let Some(deadline) = obj.pointer("/spec/progressDeadlineSeconds").and_then(Value::as_i64) {
             non_negative(obj, "/spec/progressDeadlineSeconds", &spec.child("progressDeadlineSeconds"), &mut errs);
-            if deadline <= int(obj, "/spec/minReadySeconds") {
+            if deadline <= count(obj, "/spec/minReadySeconds") {
                 errs.push(FieldError::invalid(
                     &spec.child("progressDeadlineSeconds"),
                     deadline,
@@ -146,13 +131,13 @@ impl Kind for Deployments {
         &COLUMNS
     }
     fn cells(&self, obj: &Value, now: Timestamp) -> Vec<Value> {
-        let ready = format!("{}/{}", int(obj, "/status/readyReplicas"), int(obj, "/spec/replicas"));
+        let ready = format!("{}/{}", count(obj, "/status/readyReplicas"), count(obj, "/spec/replicas"));
         let [containers, images, selector] = template::wide_cells(obj, "/spec/template", "/spec/selector");
         vec![
             json!(meta::name(obj)),
             json!(ready),
-            json!(int(obj, "/status/updatedReplicas")),
-            json!(int(obj, "/status/availableReplicas")),
+            json!(count(obj, "/status/updatedReplicas")),
+            json!(count(obj, "/status/availableReplicas")),
             json!(meta::age(obj, now)),
             containers,
             images,

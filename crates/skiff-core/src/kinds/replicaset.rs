@@ -1,7 +1,7 @@
 //! ReplicaSets (`apps/v1`): a number of pods from one template, kept by the ReplicaSet
 //! controller; what Deployments roll out.
 
-use super::template::{self, WIDE_COLUMNS, non_negative};
+use super::template::{self, WIDE_COLUMNS, count, default_field, non_negative, spec_mut};
 use super::{AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, TypedSchema, roundtrip, schema_of};
 use crate::field::{ErrorList, Path};
 use crate::meta;
@@ -47,10 +47,6 @@ static COLUMNS: [Column; 8] = [
     WIDE_COLUMNS[2],
 ];
 
-fn int(obj: &Value, pointer: &str) -> i64 {
-    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
-}
-
 impl Kind for ReplicaSets {
     fn info(&self) -> &'static ResourceInfo {
         &INFO
@@ -63,12 +59,7 @@ impl Kind for ReplicaSets {
     }
     /// apps/v1 `SetDefaults_ReplicaSet`.
     fn default(&self, obj: &mut Value) {
-        if !obj.get("spec").is_some_and(Value::is_object) {
-            obj["spec"] = json!({});
-        }
-        if obj["spec"].get("replicas").is_none_or(Value::is_null) {
-            obj["spec"]["replicas"] = json!(1);
-        }
+        default_field(spec_mut(obj), "replicas", json!(1));
         template::default(obj, "/spec/template");
     }
     /// Upstream's `ValidateReplicaSet` (whose empty-selector message names deployments).
@@ -94,9 +85,9 @@ impl Kind for ReplicaSets {
         let [containers, images, selector] = template::wide_cells(obj, "/spec/template", "/spec/selector");
         vec![
             json!(meta::name(obj)),
-            json!(int(obj, "/spec/replicas")),
-            json!(int(obj, "/status/replicas")),
-            json!(int(obj, "/status/readyReplicas")),
+            json!(count(obj, "/spec/replicas")),
+            json!(count(obj, "/status/replicas")),
+            json!(count(obj, "/status/readyReplicas")),
             json!(meta::age(obj, now)),
             containers,
             images,

@@ -22,6 +22,26 @@ pub(crate) fn default(obj: &mut Value, pointer: &str) {
     }
 }
 
+/// The object's `spec`, made an object if it is missing (the defaulters write into it).
+pub(crate) fn spec_mut(obj: &mut Value) -> &mut Value {
+    if !obj.get("spec").is_some_and(Value::is_object) {
+        obj["spec"] = json!({});
+    }
+    &mut obj["spec"]
+}
+
+/// Set `field` of the object `obj` to `value` unless it is set already (a defaulter's step).
+pub(crate) fn default_field(obj: &mut Value, field: &str, value: Value) {
+    if obj.get(field).is_none_or(Value::is_null) {
+        obj[field] = value;
+    }
+}
+
+/// The integer at `pointer`, 0 when absent (a status count).
+pub(crate) fn count(obj: &Value, pointer: &str) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .into_iter()
