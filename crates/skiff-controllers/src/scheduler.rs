@@ -13,8 +13,11 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use skiff_client::events::{Recorder, Type};
 use skiff_core::host_ports::{conflicts, mappings};
 use skiff_core::quantity::parse_milli;
+use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Why a node cannot take a pod (the scheduler's wording, for the FailedScheduling message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,7 +62,7 @@ pub fn requests(pod: &Pod) -> (i128, i128) {
 }
 
 /// Whether `node` can take `pod`, given the pods already bound to it.
-pub fn fits(pod: &Pod, node: &Node, bound: &[Pod]) -> Result<(), Misfit> {
+pub fn fits<B: Borrow<Pod>>(pod: &Pod, node: &Node, bound: &[B]) -> Result<(), Misfit> {
     let ready = node
         .status
         .as_ref()
@@ -79,7 +82,7 @@ pub fn fits(pod: &Pod, node: &Node, bound: &[Pod]) -> Result<(), Misfit> {
     let alloc = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
     let get = |k: &str| alloc.get(k).and_then(|q| parse_milli(&q.0));
     let (cpu, mem) = requests(pod);
-    let (used_cpu, used_mem) = bound.iter().map(requests).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+    let (used_cpu, used_mem) = bound.iter().map(|p| requests(p.borrow())).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
     if get("cpu").is_some_and(|a| used_cpu + cpu > a) {
         return Err(Misfit::Cpu);
     }
@@ -90,7 +93,7 @@ pub fn fits(pod: &Pod, node: &Node, bound: &[Pod]) -> Result<(), Misfit> {
         return Err(Misfit::Pods);
     }
     let wanted = mappings(pod);
-    let taken: Vec<_> = bound.iter().flat_map(mappings).collect();
+    let taken: Vec<_> = bound.iter().flat_map(|p| mappings(p.borrow())).collect();
     if wanted.iter().any(|w| taken.iter().any(|t| conflicts(w, t))) {
         return Err(Misfit::Ports);
     }
@@ -116,47 +119,52 @@ pub async fn run(client: kube::Client) {
     let recorder = Recorder::new(client.clone(), "default-scheduler", "");
     let (nodes, nodes_writer) = reflector::store::<Node>();
     let node_events = reflector(nodes_writer, watcher(Api::<Node>::all(client.clone()), Default::default()));
-    let node_events = node_events.default_backoff();
-    tokio::spawn(async move {
-        let mut node_events = std::pin::pin!(node_events);
-        while node_events.try_next().await.is_ok() {}
-    });
-    // Every pod event updates the cache first, then wakes the loop.
+    tokio::spawn(drain(node_events.default_backoff(), None));
+    // Every pod event updates the cache first, then wakes the loop. The cache is driven in a task
+    // of its own, so a long round never leaves it behind; wake-ups that arrive during a round
+    // coalesce into one more round.
     let (pods, pods_writer) = reflector::store::<Pod>();
     let pod_events = reflector(pods_writer, watcher(Api::<Pod>::all(client.clone()), Default::default()));
-    let mut pod_events = std::pin::pin!(pod_events.default_backoff());
-    // The first LIST fills the pod cache (this stream is driven here, nowhere else).
-    while !matches!(pod_events.try_next().await, Ok(Some(watcher::Event::InitDone)) | Ok(None)) {}
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(drain(pod_events.default_backoff(), Some(wake.clone())));
+    if pods.wait_until_ready().await.is_err() || nodes.wait_until_ready().await.is_err() {
+        return;
+    }
     loop {
-        if nodes.wait_until_ready().await.is_err() {
-            return;
-        }
-        let (all, nodes) = (pods.state(), nodes.state());
-        schedule_pending(&client, &recorder, all, &nodes).await;
+        schedule_pending(&client, &recorder, pods.state(), &nodes.state()).await;
         // Or retry the unschedulable ones in a while.
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            loop {
-                match pod_events.try_next().await {
-                    Ok(Some(watcher::Event::Apply(_) | watcher::Event::InitDone)) => break,
-                    Ok(Some(_)) => {}
-                    _ => {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        break;
-                    }
-                }
-            }
-        })
-        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
+    }
+}
+
+/// Drive a reflector's stream for as long as it runs, waking `wake` on each event.
+async fn drain<K>(
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    wake: Option<Arc<Notify>>,
+) {
+    let mut events = std::pin::pin!(events);
+    while let Ok(Some(_)) = events.try_next().await {
+        if let Some(w) = &wake {
+            w.notify_one();
+        }
     }
 }
 
 /// Bind the unbound pods among `all` to the best of `nodes`, or say why none fits.
-async fn schedule_pending(client: &kube::Client, recorder: &Recorder, mut all: Vec<Arc<Pod>>, nodes: &[Arc<Node>]) {
+async fn schedule_pending(client: &kube::Client, recorder: &Recorder, all: Vec<Arc<Pod>>, nodes: &[Arc<Node>]) {
     // Cheap when nothing waits (every pod event wakes the loop): only pointers are copied.
-    let unbound = |p: &&Arc<Pod>| p.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("").is_empty();
-    let pending: Vec<Arc<Pod>> = all.iter().filter(unbound).filter(|p| !is_terminal(p)).cloned().collect();
+    let node_of = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+    let pending: Vec<&Arc<Pod>> = all.iter().filter(|p| node_of(p).is_empty() && !is_terminal(p)).collect();
     if pending.is_empty() {
         return;
+    }
+    // What each node already runs, once per round.
+    let mut bound: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
+    for p in all.iter().filter(|p| !is_terminal(p)) {
+        let node = node_of(p);
+        if !node.is_empty() {
+            bound.entry(node).or_default().push(p.clone());
+        }
     }
     tracing::debug!(pending = pending.len(), "scheduling pending pods");
     for pod in pending {
@@ -170,16 +178,9 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder, mut all: V
         let mut misfits = Vec::new();
         let mut best: Option<(&Node, usize)> = None;
         for node in nodes.iter().map(|n| n.as_ref()) {
-            let name = node.metadata.name.clone().unwrap_or_default();
-            let bound: Vec<Pod> = all
-                .iter()
-                .filter(|p| {
-                    p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()) && !is_terminal(p)
-                })
-                .map(|p| p.as_ref().clone())
-                .collect();
-            match fits(&pod, node, &bound) {
-                Ok(()) if best.is_none_or(|(_, n)| bound.len() < n) => best = Some((node, bound.len())),
+            let on_node = node.metadata.name.as_ref().and_then(|n| bound.get(n)).map(Vec::as_slice).unwrap_or_default();
+            match fits(pod, node, on_node) {
+                Ok(()) if best.is_none_or(|(_, n)| on_node.len() < n) => best = Some((node, on_node.len())),
                 Ok(()) => {}
                 Err(m) => misfits.push(m),
             }
@@ -214,12 +215,9 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder, mut all: V
                     Ok(_) => {
                         tracing::debug!(pod = %name, node = %node_name, "bound");
                         let msg = format!("Successfully assigned {ns}/{name} to {node_name}");
-                        recorder.pod(&pod, None, Type::Normal, "Scheduled", &msg).await;
-                        let mut bound = pod.as_ref().clone();
-                        if let Some(s) = bound.spec.as_mut() {
-                            s.node_name = Some(node_name);
-                        }
-                        all.push(Arc::new(bound));
+                        recorder.pod(pod, None, Type::Normal, "Scheduled", &msg).await;
+                        // Later pods of this round see it as bound (the cache catches up soon).
+                        bound.entry(node_name).or_default().push(pod.clone());
                     }
                     Err(e) => tracing::debug!(pod = %name, error = %e, "binding"),
                 }
@@ -233,7 +231,7 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder, mut all: V
                 if already {
                     continue;
                 }
-                recorder.pod(&pod, None, Type::Warning, "FailedScheduling", &msg).await;
+                recorder.pod(pod, None, Type::Warning, "FailedScheduling", &msg).await;
                 let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
                 let now =
                     jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string();
@@ -276,12 +274,12 @@ mod tests {
     #[test]
     fn fits_checks_readiness_selector_and_resources() {
         let n = node(true, &[("disk", "ssd")], "2", "1Gi");
-        assert_eq!(fits(&pod(&[], "500m", "256Mi"), &n, &[]), Ok(()));
-        assert_eq!(fits(&pod(&[("disk", "hdd")], "1m", "1"), &n, &[]), Err(Misfit::Selector));
-        assert_eq!(fits(&pod(&[], "3", "1"), &n, &[]), Err(Misfit::Cpu));
+        assert_eq!(fits(&pod(&[], "500m", "256Mi"), &n, &[] as &[Pod]), Ok(()));
+        assert_eq!(fits(&pod(&[("disk", "hdd")], "1m", "1"), &n, &[] as &[Pod]), Err(Misfit::Selector));
+        assert_eq!(fits(&pod(&[], "3", "1"), &n, &[] as &[Pod]), Err(Misfit::Cpu));
         let big = pod(&[], "1", "768Mi");
         assert_eq!(fits(&pod(&[], "100m", "512Mi"), &n, &[big]), Err(Misfit::Memory));
-        assert_eq!(fits(&pod(&[], "1m", "1"), &node(false, &[], "2", "1Gi"), &[]), Err(Misfit::NotReady));
+        assert_eq!(fits(&pod(&[], "1m", "1"), &node(false, &[], "2", "1Gi"), &[] as &[Pod]), Err(Misfit::NotReady));
     }
 
     #[test]
