@@ -19,6 +19,9 @@ pub enum SandboxError {
     Refused(String),
 }
 
+/// A shim's exit notifications (see [`Sandbox::watch`]).
+pub type Exits = std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send + Sync>>;
+
 /// A live shim.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
@@ -100,18 +103,36 @@ impl Sandbox {
     }
 
     pub async fn request(&self, req: &Request) -> Result<(), SandboxError> {
+        self.connect(req).await.map(drop)
+    }
+
+    /// The shim's exits as they are recorded: one item per exit, the end when the shim is gone.
+    pub async fn watch(&self) -> Result<Exits, SandboxError> {
+        let conn = self.connect(&Request::Watch).await?;
+        Ok(Box::pin(futures::stream::unfold(conn, |mut conn| async move {
+            let mut line = String::new();
+            match conn.read_line(&mut line).await {
+                Ok(n) if n > 0 => Some(((), conn)),
+                _ => None,
+            }
+        })))
+    }
+
+    /// Send `req` on a connection of its own and read the reply; the connection, for what follows.
+    async fn connect(&self, req: &Request) -> Result<BufReader<tokio::net::UnixStream>, SandboxError> {
         let mut conn = tokio::net::UnixStream::connect(self.dir.socket()).await?;
         let mut line = serde_json::to_string(req).map_err(std::io::Error::other)?;
         line.push('\n');
         conn.write_all(line.as_bytes()).await?;
+        let mut conn = BufReader::new(conn);
         let mut reply = String::new();
-        tokio::time::timeout(Duration::from_secs(60), BufReader::new(conn).read_line(&mut reply))
+        tokio::time::timeout(Duration::from_secs(60), conn.read_line(&mut reply))
             .await
             .map_err(|_| SandboxError::Io(std::io::Error::other("no reply in 60 s")))??;
         let reply: Reply = serde_json::from_str(&reply).map_err(std::io::Error::other)?;
         match reply.error {
             Some(e) => Err(SandboxError::Refused(e)),
-            None => Ok(()),
+            None => Ok(conn),
         }
     }
 

@@ -15,7 +15,7 @@
 //! container's output (see `link/attach.rs`, the agent's side).
 
 use super::cgroup::{oom_killed, remove_cgroup_tree};
-use super::protocol::{Reply, Request, StartResult, container_id};
+use super::protocol::{EXITED_LINE, Reply, Request, StartResult, container_id};
 use crate::logs::{CriWriter, LogLimits, RotatingLog, SharedLog, Stream};
 use crate::pod_dir::{Exited, PodDir, Started, now_rfc3339};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -50,8 +50,8 @@ pub enum ShimError {
     Pipe(#[source] nix::errno::Errno),
     #[error("bad request: {0}")]
     BadRequest(#[source] serde_json::Error),
-    #[error("attach needs a connection of its own")]
-    AttachAlone,
+    #[error("attach and watch need a connection of their own")]
+    NeedsOwnConnection,
     #[error("container {0} is not running")]
     NotRunning(String),
     #[error("container {0} is already running")]
@@ -135,6 +135,8 @@ struct Shim {
     running: HashMap<Pid, Running>,
     outputs: Vec<Output>,
     clients: Vec<Client>,
+    /// The agent's [`Request::Watch`] connections, told of each exit.
+    watchers: Vec<UnixStream>,
     shutting_down: bool,
 }
 
@@ -201,6 +203,7 @@ pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> 
         running: HashMap::new(),
         outputs: Vec::new(),
         clients: Vec::new(),
+        watchers: Vec::new(),
         shutting_down: false,
     };
     loop {
@@ -219,6 +222,8 @@ pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> 
             let out = if c.pending.is_empty() { PollFlags::empty() } else { PollFlags::POLLOUT };
             PollFd::new(c.conn.as_fd(), PollFlags::POLLIN | out)
         }));
+        let watchers_at = fds.len();
+        fds.extend(shim.watchers.iter().map(|w| PollFd::new(w.as_fd(), PollFlags::POLLIN)));
         match poll(&mut fds, PollTimeout::from(1000u16)) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(os("poll")(e)),
@@ -237,7 +242,8 @@ pub fn run(dir: &Path, hostname: &str, runtime: &Path) -> Result<(), ShimError> 
                 shim.outputs.remove(i);
             }
         }
-        shim.serve_clients(&ready[clients_at..]);
+        shim.serve_clients(&ready[clients_at..watchers_at]);
+        shim.drop_closed_watchers(&ready[watchers_at..]);
         if ready[0] {
             while let Ok((conn, _)) = listener.accept() {
                 shim.serve(conn);
@@ -288,6 +294,12 @@ impl Shim {
                 Ok(input) => (Ok(()), Some((container, input))),
                 Err(e) => (Err(e), None),
             },
+            Ok(Request::Watch) => {
+                if (&conn).write_all(b"{}\n").is_ok() && conn.set_nonblocking(true).is_ok() {
+                    self.watchers.push(conn);
+                }
+                return;
+            }
             Ok(req) => (self.handle(req), None),
             Err(e) => (Err(e), None),
         };
@@ -357,7 +369,7 @@ impl Shim {
             Request::Start { container, attempt, log, stdin, stdin_once } => {
                 self.start(&container, attempt, log, Stdin { open: stdin, once: stdin_once })
             }
-            Request::Attach { .. } => Err(ShimError::AttachAlone),
+            Request::Attach { .. } | Request::Watch => Err(ShimError::NeedsOwnConnection),
             Request::Signal { container, signal } => {
                 let signal = Signal::try_from(signal).map_err(ShimError::Signal)?;
                 for (pid, r) in &self.running {
@@ -395,7 +407,7 @@ impl Shim {
                 oom_killed: false,
                 start_error: Some(e.to_string()),
             };
-            let _ = self.dir.write_exited(container, attempt, &exited);
+            self.record_exit(container, attempt, &exited);
             self.forget(container, attempt, None);
         }
         result
@@ -509,11 +521,29 @@ impl Shim {
                 c.ended = true;
             }
             let exited = Exited { exit_code, signal, finished_at: now_rfc3339(), oom_killed, start_error: None };
-            if let Err(e) = self.dir.write_exited(&r.container, r.attempt, &exited) {
-                tracing::error!(error = %e, container = %r.container, "recording an exit");
-            }
+            self.record_exit(&r.container, r.attempt, &exited);
             self.forget(&r.container, r.attempt, r.cgroup.as_deref());
         }
+    }
+
+    /// Write an attempt's exit record, then tell the watchers. A watcher that cannot take the
+    /// line at once is dropped: its end of stream makes the agent look, and watch again.
+    fn record_exit(&mut self, container: &str, attempt: u32, exited: &Exited) {
+        if let Err(e) = self.dir.write_exited(container, attempt, exited) {
+            tracing::error!(error = %e, container, "recording an exit");
+        }
+        self.watchers.retain(|mut w| matches!(w.write(EXITED_LINE), Ok(n) if n == EXITED_LINE.len()));
+    }
+
+    /// Forget the watchers whose agent hung up (they send nothing: readable means closed).
+    fn drop_closed_watchers(&mut self, ready: &[bool]) {
+        let mut i = 0;
+        self.watchers.retain(|w| {
+            let polled = ready.get(i).copied().unwrap_or(false);
+            i += 1;
+            let mut buf = [0u8; 64];
+            !polled || matches!((&*w).read(&mut buf), Err(ref e) if e.kind() == ErrorKind::WouldBlock)
+        });
     }
 
     /// Copy whatever output is already buffered in the pipes.
@@ -570,5 +600,52 @@ fn set_nonblocking(file: &File) {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     if let Ok(flags) = fcntl(file, FcntlArg::F_GETFL) {
         let _ = fcntl(file, FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shim(dir: &Path) -> Shim {
+        Shim {
+            dir: PodDir::at(dir.to_path_buf()),
+            runtime: PathBuf::new(),
+            running: HashMap::new(),
+            outputs: Vec::new(),
+            clients: Vec::new(),
+            watchers: Vec::new(),
+            shutting_down: false,
+        }
+    }
+
+    #[test]
+    fn a_watch_connection_hears_of_each_exit_until_it_hangs_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut shim = shim(dir.path());
+        let (agent, conn) = UnixStream::pair().expect("pair");
+        (&agent).write_all(b"{\"op\":\"watch\"}\n").expect("request");
+        shim.serve(conn);
+        let mut agent = BufReader::new(agent);
+        let mut line = String::new();
+        agent.read_line(&mut line).expect("reply");
+        assert_eq!(line, "{}\n");
+
+        let exited =
+            Exited { exit_code: 3, signal: None, finished_at: now_rfc3339(), oom_killed: false, start_error: None };
+        std::fs::create_dir_all(shim.dir.attempt("app", 0)).expect("mkdir");
+        shim.record_exit("app", 0, &exited);
+        // The record is on disk before the line is sent: the agent reads it when woken.
+        assert_eq!(shim.dir.exited("app", 0).map(|e| e.exit_code), Some(3));
+        line.clear();
+        agent.read_line(&mut line).expect("notification");
+        assert_eq!(line.as_bytes(), EXITED_LINE);
+
+        // Still there while the agent listens; gone once it hangs up.
+        shim.drop_closed_watchers(&[false]);
+        assert_eq!(shim.watchers.len(), 1);
+        drop(agent);
+        shim.drop_closed_watchers(&[true]);
+        assert!(shim.watchers.is_empty());
     }
 }

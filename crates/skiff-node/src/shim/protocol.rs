@@ -32,7 +32,14 @@ pub enum Request {
     Signal { container: String, signal: i32 },
     /// Kill whatever still runs, reap it, and exit.
     Shutdown,
+    /// Keep this connection: after the reply, one line (`exited`) each time an attempt's exit
+    /// is recorded, and end of stream when the shim is gone. The agent's worker waits on it
+    /// instead of polling the pod directory.
+    Watch,
 }
+
+/// The line a [`Request::Watch`] connection gets for each exit recorded.
+pub const EXITED_LINE: &[u8] = b"exited\n";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

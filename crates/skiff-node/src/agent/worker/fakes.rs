@@ -7,6 +7,7 @@
 
 use super::seams::{Images, NetworkError, PodApi, PodNetwork, RootFilesystems, Sandboxes, Seams, UnpackError};
 use crate::agent::container::{Attempt, PrepareError};
+use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::{Sandbox, SandboxError};
 use crate::pod_dir::{Exited, PodDir, Started};
 use crate::shim::Request;
@@ -48,6 +49,8 @@ pub struct Fake {
     calls: Mutex<Vec<String>>,
     events: Mutex<Vec<(String, String)>>,
     statuses: Mutex<Vec<serde_json::Value>>,
+    /// The worker's exit watches: each exit is sent to them; losing the shim ends them.
+    watchers: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<()>>>,
 }
 
 impl Fake {
@@ -59,6 +62,7 @@ impl Fake {
             calls: Mutex::default(),
             events: Mutex::default(),
             statuses: Mutex::default(),
+            watchers: Mutex::default(),
         })
     }
 
@@ -123,6 +127,13 @@ impl Fake {
         if let Err(e) = self.dir.write_exited(container, attempt, &exited) {
             panic!("writing a fake exit: {e}");
         }
+        self.watchers.lock().unwrap_or_else(|p| p.into_inner()).retain(|w| w.send(()).is_ok());
+    }
+
+    /// The shim dies: `alive` says so and its exit watches end.
+    pub fn lose_sandbox(&self) {
+        self.script().shim_running = false;
+        self.watchers.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -167,6 +178,13 @@ impl Sandboxes for Fake {
         self.script().shim_running
     }
 
+    async fn watch(&self, _sandbox: &Sandbox) -> Result<Exits, SandboxError> {
+        self.call("sandbox.watch".into());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.watchers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) })))
+    }
+
     async fn request(&self, _sandbox: &Sandbox, request: &Request) -> Result<(), SandboxError> {
         match request {
             Request::Start { container, attempt, .. } => {
@@ -192,7 +210,7 @@ impl Sandboxes for Fake {
 
     async fn shutdown(&self, _sandbox: &Sandbox) {
         self.call("sandbox.shutdown".into());
-        self.script().shim_running = false;
+        self.lose_sandbox();
         let containers: Vec<String> = std::fs::read_dir(self.dir.root().join("containers"))
             .into_iter()
             .flatten()

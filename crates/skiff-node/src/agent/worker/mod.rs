@@ -18,11 +18,13 @@ use crate::agent::backoff;
 use crate::agent::container::{self, Attempt, PrepareError};
 use crate::agent::env;
 use crate::agent::pull::{self, PullDecision};
+use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::Sandbox;
 use crate::agent::state::Agent;
 use crate::pod_dir::{AttemptRecord, Exited, PodDir, PodMeta};
 use crate::shim::Request;
 use crate::status::{self, InitState, Waiting, WaitingReason};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodCondition, PodIP};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use plan::{Action, ContainerStep, Containers, PodSnapshot, RestartBackOff, RestartPolicy, Role, SandboxState};
@@ -47,8 +49,13 @@ enum SandboxSetUpError {
     EtcFiles(#[source] std::io::Error),
 }
 
-/// How often running containers are checked for exits (the shim records them on disk).
+/// How often running containers are checked for exits (the shim records them on disk) when
+/// the shim cannot tell us of them (one started by an older agent, without `Watch`).
 const POLL: Duration = Duration::from_millis(250);
+
+/// How often a pod whose shim tells us of its exits is looked at anyway (the kubelet's
+/// `--sync-frequency`).
+const RESYNC: Duration = Duration::from_secs(60);
 
 struct Worker {
     /// The configuration, the machine's facts and the back-off clock the workers share.
@@ -60,6 +67,8 @@ struct Worker {
     dir: PodDir,
     /// The shim, once started or adopted (kept across a failed network set-up, to reuse).
     sandbox: Option<Sandbox>,
+    /// The shim's exit notifications (its end: the shim is gone), while it sends them.
+    exits: Option<Exits>,
     /// The sandbox's network and files are set up: containers may start.
     ready: bool,
     ip: Option<Ipv4Addr>,
@@ -106,9 +115,10 @@ async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<P
             changed = deleted => if changed.is_err() { return } else { continue },
         };
         w.write_status().await;
-        // Sleep until the next sync is due, or the pod's spec or deletion changes. Our own status
-        // writes come back through the watch too: they must not cut a back-off short (the
-        // kubelet shows ErrImagePull until its next sync, then ImagePullBackOff).
+        // Sleep until the next sync is due, a container exits (or the shim goes), or the pod's
+        // spec or deletion changes. Our own status writes come back through the watch too: they
+        // must not cut a back-off short (the kubelet shows ErrImagePull until its next sync,
+        // then ImagePullBackOff).
         let due = tokio::time::Instant::now() + next;
         loop {
             tokio::select! {
@@ -120,9 +130,23 @@ async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<P
                         break;
                     }
                 }
+                exit = next_exit(&mut w.exits) => {
+                    if exit.is_none() {
+                        w.exits = None;
+                    }
+                    break;
+                }
                 _ = tokio::time::sleep_until(due) => break,
             }
         }
+    }
+}
+
+/// The shim's next exit notification; never, without a watch.
+async fn next_exit(exits: &mut Option<Exits>) -> Option<()> {
+    match exits {
+        Some(exits) => exits.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -180,6 +204,7 @@ impl Worker {
             uid,
             dir,
             sandbox: None,
+            exits: None,
             ready: false,
             ip: None,
             waiting: HashMap::new(),
@@ -271,7 +296,7 @@ impl Worker {
     /// an action that changes what the plan reads (a sandbox made, an exit recorded), at most
     /// once per container and twice for the sandbox.
     async fn sync(&mut self) -> Duration {
-        let mut next = Duration::from_secs(10);
+        let mut next = RESYNC;
         for _ in 0..self.all_containers().len() + 2 {
             let snapshot = self.observe();
             let phase = self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
@@ -298,6 +323,7 @@ impl Worker {
                     Action::RecoverLostSandbox => {
                         self.mark_lost_attempts(&snapshot);
                         self.sandbox = None;
+                        self.exits = None;
                         self.ready = false;
                         return Duration::ZERO;
                     }
@@ -328,9 +354,9 @@ impl Worker {
 
     /// Carry out one container's step; returns when to look again at the latest.
     async fn act(&mut self, c: &Container, attempts: &[AttemptRecord], step: ContainerStep) -> Duration {
-        let idle = Duration::from_secs(10);
+        let idle = RESYNC;
         match step {
-            ContainerStep::Running => POLL,
+            ContainerStep::Running => self.recheck_running(),
             ContainerStep::Finished { .. } => idle,
             ContainerStep::RecordExit { attempt, restart } => {
                 if let Some(record) = attempts.iter().find(|a| a.number == attempt) {
@@ -359,7 +385,7 @@ impl Worker {
                     self.os.rootfs.unmount_attempt(&self.dir, &c.name, old);
                 }
                 match self.start(c, attempt).await {
-                    Ok(()) => POLL,
+                    Ok(()) => self.recheck_running(),
                     Err(wait) => wait,
                 }
             }
@@ -389,6 +415,7 @@ impl Worker {
         let meta = PodMeta { namespace: self.namespace().into(), name: self.name().into(), uid: self.uid.clone() };
         self.dir.write_meta(&meta).map_err(SandboxSetUpError::Meta)?;
         if let Some(sandbox) = self.os.sandboxes.adopt(&self.dir) {
+            self.watch_exits(&sandbox).await;
             self.ip = self.os.network.address(&self.uid)?;
             self.sandbox = Some(sandbox);
             if let Some(ip) = self.ip {
@@ -397,7 +424,11 @@ impl Worker {
         }
         let sandbox = match self.sandbox.clone() {
             Some(s) => s,
-            None => self.os.sandboxes.spawn(&self.dir, self.name()).await?,
+            None => {
+                let s = self.os.sandboxes.spawn(&self.dir, self.name()).await?;
+                self.watch_exits(&s).await;
+                s
+            }
         };
         tracing::debug!(pod = %self.name(), "shim ready");
         self.sandbox = Some(sandbox.clone());
@@ -406,6 +437,22 @@ impl Worker {
         tracing::debug!(pod = %self.name(), %ip, "pod network ready");
         self.ip = Some(ip);
         self.open_host_ports(ip)
+    }
+
+    /// When to look at a running container again: the shim tells us of its exit, or we poll.
+    fn recheck_running(&self) -> Duration {
+        if self.exits.is_some() { RESYNC } else { POLL }
+    }
+
+    /// Have the shim tell us of exits; without it (an older shim) running containers are polled.
+    async fn watch_exits(&mut self, sandbox: &Sandbox) {
+        self.exits = match self.os.sandboxes.watch(sandbox).await {
+            Ok(exits) => Some(exits),
+            Err(e) => {
+                tracing::debug!(pod = %self.name(), error = %e, "the shim does not report exits: polling");
+                None
+            }
+        };
     }
 
     fn open_host_ports(&self, ip: Ipv4Addr) -> Result<(), SandboxSetUpError> {

@@ -13,6 +13,7 @@
 //! one writes).
 
 use crate::agent::container::{self, Attempt, PrepareError};
+use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::{Sandbox, SandboxError};
 use crate::agent::state::Agent;
 use crate::pod_dir::PodDir;
@@ -36,6 +37,8 @@ pub trait Sandboxes: Send + Sync {
     async fn spawn(&self, dir: &PodDir, hostname: &str) -> Result<Sandbox, SandboxError>;
     /// Whether the shim still runs.
     fn alive(&self, sandbox: &Sandbox) -> bool;
+    /// The shim's exits as it records them (one item each); the stream ends when the shim does.
+    async fn watch(&self, sandbox: &Sandbox) -> Result<Exits, SandboxError>;
     /// Ask the shim to start a container attempt or to signal a container.
     async fn request(&self, sandbox: &Sandbox, request: &Request) -> Result<(), SandboxError>;
     /// Have the shim kill what still runs and exit; wait (bounded) until it has.
@@ -155,6 +158,10 @@ impl Sandboxes for ShimSandboxes {
 
     fn alive(&self, sandbox: &Sandbox) -> bool {
         sandbox.alive()
+    }
+
+    async fn watch(&self, sandbox: &Sandbox) -> Result<Exits, SandboxError> {
+        sandbox.watch().await
     }
 
     async fn request(&self, sandbox: &Sandbox, request: &Request) -> Result<(), SandboxError> {

@@ -82,7 +82,8 @@ impl Harness {
 }
 
 /// What setting up a new sandbox calls.
-const NEW_SANDBOX: [&str; 4] = ["sandbox.adopt", "sandbox.spawn", "net.connect", "net.open_host_ports 10.42.0.7"];
+const NEW_SANDBOX: [&str; 5] =
+    ["sandbox.adopt", "sandbox.spawn", "sandbox.watch", "net.connect", "net.open_host_ports 10.42.0.7"];
 
 /// `run` driving a pod of one container `app`, once it has started it.
 struct Running {
@@ -144,7 +145,7 @@ async fn a_pod_starts_sandbox_network_image_rootfs_then_status() {
         "api.patch_status web",
     ];
     assert_eq!(calls, [&NEW_SANDBOX[..], &then].concat());
-    assert_eq!(next, POLL);
+    assert_eq!(next, RESYNC);
     let statuses = h.fake.statuses();
     assert_eq!(statuses[0]["phase"], "Pending");
     assert_eq!(statuses[0]["containerStatuses"][0]["state"]["waiting"]["reason"], "ContainerCreating");
@@ -169,7 +170,7 @@ async fn a_failed_pull_is_err_image_pull_then_image_pull_back_off() {
     let (calls, next) = h.round().await;
     // After the sandbox, its network and the ContainerCreating status (as when a pod starts):
     assert_eq!(
-        calls[5..],
+        calls[NEW_SANDBOX.len() + 1..],
         [
             format!("images.local {IMAGE}"),
             "event Pulling".into(),
@@ -222,7 +223,7 @@ async fn an_exit_under_each_restart_policy() {
         if !restarts {
             // Recorded and finished: nothing to start, no event.
             assert_eq!(calls, ["api.patch_status web"], "{case}");
-            assert_eq!(next, Duration::from_secs(10), "{case}");
+            assert_eq!(next, RESYNC, "{case}");
             assert_eq!(h.status()["phase"], phase, "{case}");
             let terminated = &app["state"]["terminated"];
             assert_eq!(terminated["exitCode"], code, "{case}");
@@ -254,7 +255,7 @@ async fn an_exit_under_each_restart_policy() {
             ],
             "{case}"
         );
-        assert_eq!(next, POLL, "{case}");
+        assert_eq!(next, RESYNC, "{case}");
         let app = &h.status()["containerStatuses"][0];
         assert!(app["state"]["running"].is_object(), "{case}: {app}");
         assert_eq!(app["restartCount"], 1, "{case}");
@@ -357,6 +358,30 @@ async fn the_loop_starts_a_pod_then_deletes_it_when_asked() {
     assert_eq!(calls[from..], deletion_calls());
 }
 
+impl Running {
+    /// Wait until the worker has made `call`, long before its next resync (a minute) would have.
+    async fn wait_for_call(&self, call: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.fake.calls().iter().any(|c| c == call) {
+            assert!(Instant::now() < deadline, "no {call:?} before the resync: {:?}", self.fake.calls());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_loop_hears_of_exits_and_of_a_lost_shim_from_the_shim_not_by_polling() {
+    let r = running(Script::default()).await;
+    // The shim records an exit and tells the worker's watch: the back-off starts at once.
+    r.fake.exit("app", 0, 1, None);
+    r.wait_for_call("event BackOff").await;
+    r.fake.take_calls();
+    // The shim dies: its watch ends, and the worker recovers the sandbox at once.
+    r.fake.lose_sandbox();
+    r.wait_for_call("sandbox.spawn").await;
+    r.send_and_end(None).await;
+}
+
 #[tokio::test]
 async fn a_force_deleted_pod_is_killed_and_torn_down_without_an_api_call() {
     let calls = running(Script::default()).await.send_and_end(None).await;
@@ -369,7 +394,7 @@ async fn a_force_deleted_pod_is_killed_and_torn_down_without_an_api_call() {
 async fn a_lost_sandbox_is_recovered_and_its_containers_restarted() {
     let mut h = Harness::started(one_container("Always")).await;
     // The shim died (killed, or the machine rebooted) while `app` ran.
-    h.fake.script().shim_running = false;
+    h.fake.lose_sandbox();
     let next = h.worker.sync().await;
     assert_eq!(next, Duration::ZERO);
     assert_eq!(h.fake.take_calls(), Vec::<String>::new());
@@ -392,8 +417,11 @@ async fn a_running_sandbox_is_re_adopted_after_an_agent_restart() {
     let started = crate::pod_dir::Started { pid: 77, started_at: crate::pod_dir::now_rfc3339() };
     h.worker.dir.write_started("app", 0, &started).expect("started");
     let (calls, next) = h.round().await;
-    assert_eq!(calls, ["sandbox.adopt", "net.address", "net.open_host_ports 10.42.0.9", "api.patch_status web"]);
-    assert_eq!(next, POLL);
+    assert_eq!(
+        calls,
+        ["sandbox.adopt", "sandbox.watch", "net.address", "net.open_host_ports 10.42.0.9", "api.patch_status web"]
+    );
+    assert_eq!(next, RESYNC);
     let status = h.status();
     assert_eq!(status["podIP"], "10.42.0.9");
     assert!(status["containerStatuses"][0]["state"]["running"].is_object(), "{status}");
