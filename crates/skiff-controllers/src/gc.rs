@@ -13,6 +13,7 @@
 use crate::work::Queue;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, Store};
@@ -257,7 +258,8 @@ async fn watch_all(
         let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
         let store = writer.as_reader();
         let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
-        let events = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+        let objects = watcher(api, watcher::Config::default()).modify(|o| o.meta_mut().managed_fields = None);
+        let events = reflector::reflector(writer, objects).default_backoff();
         let (queue, by_uid) = (queue.clone(), by_uid.clone());
         tokio::spawn(async move {
             let mut events = std::pin::pin!(events);

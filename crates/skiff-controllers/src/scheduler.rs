@@ -124,7 +124,9 @@ pub async fn run(client: kube::Client) {
     // of its own, so a long round never leaves it behind; wake-ups that arrive during a round
     // coalesce into one more round.
     let (pods, pods_writer) = reflector::store::<Pod>();
-    let pod_events = reflector(pods_writer, watcher(Api::<Pod>::all(client.clone()), Default::default()));
+    let pods_seen =
+        watcher(Api::<Pod>::all(client.clone()), Default::default()).modify(|p| p.metadata.managed_fields = None);
+    let pod_events = reflector(pods_writer, pods_seen);
     let wake = Arc::new(Notify::new());
     tokio::spawn(drain(pod_events.default_backoff(), Some(wake.clone())));
     if pods.wait_until_ready().await.is_err() || nodes.wait_until_ready().await.is_err() {

@@ -84,7 +84,9 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store::<K>();
-    let events = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    // Without managedFields (no controller reads them): a cache holds every object of its kind.
+    let objects = watcher(api, watcher::Config::default()).modify(|o| o.meta_mut().managed_fields = None);
+    let events = reflector::reflector(writer, objects).default_backoff();
     tokio::spawn(async move {
         let mut events = std::pin::pin!(events);
         while let Some(event) = events.next().await {
