@@ -156,8 +156,8 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
     spec.save(base.join("config.json")).map_err(|e| PrepareError::Create(format!("writing config.json: {e}")))
 }
 
-/// Bind mounts for the container's `volumeMounts`: emptyDir under the pod directory, hostPath as
-/// given (created when its type asks for it).
+/// Bind mounts for the container's `volumeMounts`: emptyDir and the volumes the worker writes
+/// (`volumes`) under the pod directory, hostPath as given (created when its type asks for it).
 fn volume_mounts(dir: &PodDir, pod: &Pod, container: &Container) -> Result<Vec<BindMount>, PrepareError> {
     let volumes = pod.spec.as_ref().and_then(|s| s.volumes.clone()).unwrap_or_default();
     let mut out = Vec::new();
@@ -168,9 +168,11 @@ fn volume_mounts(dir: &PodDir, pod: &Pod, container: &Container) -> Result<Vec<B
                 m.name, container.name
             )));
         };
-        let source = if v.empty_dir.is_some() {
-            let p = dir.root().join("volumes").join(&v.name);
-            std::fs::create_dir_all(&p).map_err(create("creating an emptyDir volume"))?;
+        let written = crate::agent::volumes::is_written(v);
+        let source = if v.empty_dir.is_some() || written {
+            // emptyDir, or a volume the worker has written (ConfigMap, Secret, ...) already.
+            let p = crate::agent::volumes::dir(dir, &v.name);
+            std::fs::create_dir_all(&p).map_err(create("creating a volume's directory"))?;
             p
         } else if let Some(hp) = &v.host_path {
             let p = PathBuf::from(&hp.path);
@@ -193,14 +195,17 @@ fn volume_mounts(dir: &PodDir, pod: &Pod, container: &Container) -> Result<Vec<B
             p
         } else {
             return Err(PrepareError::Config(format!(
-                "volume {:?}: only emptyDir and hostPath volumes are supported",
+                "volume {:?}: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are supported",
                 v.name
             )));
         };
         let source = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             Some(sub) if Path::new(sub).components().all(|c| matches!(c, std::path::Component::Normal(_))) => {
+                // A written volume's key is a file (through its `..data` link): bind it as it is.
                 let p = source.join(sub);
-                std::fs::create_dir_all(&p).map_err(create("creating a subPath"))?;
+                if !p.exists() {
+                    std::fs::create_dir_all(&p).map_err(create("creating a subPath"))?;
+                }
                 p
             }
             Some(sub) => {
@@ -210,7 +215,9 @@ fn volume_mounts(dir: &PodDir, pod: &Pod, container: &Container) -> Result<Vec<B
             }
             None => source,
         };
-        out.push(BindMount { source, destination: m.mount_path.clone(), readonly: m.read_only.unwrap_or(false) });
+        // The kubelet mounts what it writes read-only: a container cannot change its ConfigMap.
+        let readonly = m.read_only.unwrap_or(false) || written;
+        out.push(BindMount { source, destination: m.mount_path.clone(), readonly });
     }
     Ok(out)
 }

@@ -1,9 +1,11 @@
 //! A container's `envFrom` and `env[].valueFrom`, resolved as the kubelet resolves them: the
 //! `envFrom` sources first (each key with its prefix), then `env` in order, a later name
-//! overriding an earlier one. Pure: the worker fetches the Secrets named (`secret_names`) and
-//! passes them in.
+//! overriding an earlier one. Pure: the worker fetches the Secrets and ConfigMaps named
+//! (`referenced`) and passes them in.
 
-use k8s_openapi::api::core::v1::{Container, EnvVar, ObjectFieldSelector, Pod, ResourceFieldSelector, Secret};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, EnvVar, ObjectFieldSelector, Pod, ResourceFieldSelector, Secret,
+};
 use skiff_core::quantity;
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,8 +14,8 @@ pub struct Sources<'a> {
     pub pod: &'a Pod,
     pub pod_ip: Option<String>,
     pub host_ip: String,
-    /// The Secrets of the pod's namespace that `secret_names` named and exist.
-    pub secrets: &'a HashMap<String, Secret>,
+    /// The Secrets and ConfigMaps of the pod's namespace that `referenced` named and exist.
+    pub objects: &'a Objects,
     /// The node's allocatable CPU (millicores) and memory (bytes): a `limits.*` reference to a
     /// container without that limit reads these, as upstream.
     pub allocatable_millicores: i64,
@@ -28,9 +30,10 @@ pub enum EnvError {
     SecretNotFound(String),
     #[error("couldn't find key {key} in Secret {namespace}/{name}")]
     SecretKeyNotFound { key: String, namespace: String, name: String },
-    /// ConfigMaps are not served yet: say so rather than run with an empty value.
-    #[error("configmap {0:?} not found: this cluster does not serve ConfigMaps yet")]
-    ConfigMapNotServed(String),
+    #[error("configmap {0:?} not found")]
+    ConfigMapNotFound(String),
+    #[error("couldn't find key {key} in ConfigMap {namespace}/{name}")]
+    ConfigMapKeyNotFound { key: String, namespace: String, name: String },
     #[error("unsupported fieldPath: {0}")]
     FieldPath(String),
     #[error("unsupported container resource : {0}")]
@@ -50,23 +53,74 @@ pub struct Resolved {
     pub warnings: Vec<String>,
 }
 
-/// The Secrets `c` reads (by name), so the caller can fetch them first.
-pub fn secret_names(c: &Container) -> Vec<String> {
-    let mut names: Vec<String> = c
-        .env_from
-        .iter()
-        .flatten()
-        .filter_map(|s| s.secret_ref.as_ref().map(|r| r.name.clone()))
-        .chain(
-            c.env
-                .iter()
-                .flatten()
-                .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref().map(|r| r.name.clone())),
-        )
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+/// The Secrets and ConfigMaps a container's environment reads, by name.
+#[derive(Debug, Default, PartialEq)]
+pub struct Referenced {
+    pub secrets: Vec<String>,
+    pub config_maps: Vec<String>,
+}
+
+/// The Secrets and ConfigMaps fetched for a container, by name (a missing one is absent).
+#[derive(Debug, Default)]
+pub struct Objects {
+    pub secrets: HashMap<String, Secret>,
+    pub config_maps: HashMap<String, ConfigMap>,
+}
+
+/// What `c` reads, so the caller can fetch it first.
+pub fn referenced(c: &Container) -> Referenced {
+    let mut r = Referenced::default();
+    for from in c.env_from.iter().flatten() {
+        r.secrets.extend(from.secret_ref.as_ref().map(|s| s.name.clone()));
+        r.config_maps.extend(from.config_map_ref.as_ref().map(|s| s.name.clone()));
+    }
+    for from in c.env.iter().flatten().filter_map(|e| e.value_from.as_ref()) {
+        r.secrets.extend(from.secret_key_ref.as_ref().map(|s| s.name.clone()));
+        r.config_maps.extend(from.config_map_key_ref.as_ref().map(|s| s.name.clone()));
+    }
+    for names in [&mut r.secrets, &mut r.config_maps] {
+        names.sort();
+        names.dedup();
+    }
+    r
+}
+
+/// A Secret's or a ConfigMap's entries as environment values, with the kubelet's words for what
+/// is missing. A ConfigMap's `binaryData` is not read (as upstream).
+enum KeyValues<'a> {
+    Secret(&'a Secret),
+    ConfigMap(&'a ConfigMap),
+}
+
+impl KeyValues<'_> {
+    fn entries(&self) -> Vec<(String, String)> {
+        match self {
+            KeyValues::Secret(s) => {
+                s.data.iter().flatten().map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned())).collect()
+            }
+            KeyValues::ConfigMap(c) => c.data.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        match self {
+            KeyValues::Secret(s) => s.data.as_ref()?.get(key).map(|v| String::from_utf8_lossy(&v.0).into_owned()),
+            KeyValues::ConfigMap(c) => c.data.as_ref()?.get(key).cloned(),
+        }
+    }
+}
+
+/// The Secret (`secret`) or ConfigMap named, or what its absence is.
+fn lookup<'a>(src: &'a Sources, secret: bool, name: &str) -> Result<KeyValues<'a>, EnvError> {
+    if secret {
+        src.objects.secrets.get(name).map(KeyValues::Secret).ok_or_else(|| EnvError::SecretNotFound(name.into()))
+    } else {
+        src.objects
+            .config_maps
+            .get(name)
+            .map(KeyValues::ConfigMap)
+            .ok_or_else(|| EnvError::ConfigMapNotFound(name.into()))
+    }
 }
 
 fn plain(name: &str, value: &str) -> EnvVar {
@@ -79,34 +133,31 @@ pub fn resolve(c: &Container, src: &Sources) -> Result<Resolved, EnvError> {
     let mut out = Resolved::default();
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
-        if let Some(r) = &from.config_map_ref {
-            if r.optional == Some(true) {
-                continue;
-            }
-            return Err(EnvError::ConfigMapNotServed(r.name.clone()));
-        }
-        let Some(r) = &from.secret_ref else { continue };
-        let Some(secret) = src.secrets.get(&r.name) else {
-            if r.optional == Some(true) {
-                continue;
-            }
-            return Err(EnvError::SecretNotFound(r.name.clone()));
+        let (secret, name, optional) = match (&from.secret_ref, &from.config_map_ref) {
+            (Some(r), _) => (true, &r.name, r.optional == Some(true)),
+            (None, Some(r)) => (false, &r.name, r.optional == Some(true)),
+            (None, None) => continue,
+        };
+        let values = match lookup(src, secret, name) {
+            Ok(v) => v,
+            Err(_) if optional => continue,
+            Err(e) => return Err(e),
         };
         let mut invalid = Vec::new();
-        for (key, value) in secret.data.iter().flatten() {
+        for (key, value) in values.entries() {
             let name = format!("{prefix}{key}");
             // The kubelet's rule (upstream's before relaxed names): `[-._a-zA-Z][-._a-zA-Z0-9]*`.
             if !skiff_core::names::env_var_name(&name).is_empty() {
                 invalid.push(name);
                 continue;
             }
-            out.env.push(plain(&name, &String::from_utf8_lossy(&value.0)));
+            out.env.push(plain(&name, &value));
         }
         if !invalid.is_empty() {
             out.warnings.push(format!(
-                "Keys [{}] from the EnvFrom secret {namespace}/{} were skipped since they are considered invalid environment variable names.",
+                "Keys [{}] from the EnvFrom {} {namespace}/{name} were skipped since they are considered invalid environment variable names.",
                 invalid.join(", "),
-                r.name
+                if secret { "secret" } else { "configMap" },
             ));
         }
     }
@@ -115,29 +166,28 @@ pub fn resolve(c: &Container, src: &Sources) -> Result<Resolved, EnvError> {
             out.env.push(e.clone());
             continue;
         };
+        let key_ref = match (&from.secret_key_ref, &from.config_map_key_ref) {
+            (Some(r), _) => Some((true, &r.name, &r.key, r.optional == Some(true))),
+            (None, Some(r)) => Some((false, &r.name, &r.key, r.optional == Some(true))),
+            (None, None) => None,
+        };
         let value = if let Some(f) = &from.field_ref {
             Some(field_value(f, src)?)
         } else if let Some(r) = &from.resource_field_ref {
             Some(resource_value(r, c, src)?)
-        } else if let Some(r) = &from.config_map_key_ref {
-            if r.optional == Some(true) {
-                None
-            } else {
-                return Err(EnvError::ConfigMapNotServed(r.name.clone()));
-            }
-        } else if let Some(r) = &from.secret_key_ref {
-            let optional = r.optional == Some(true);
-            match src.secrets.get(&r.name) {
-                None if optional => None,
-                None => return Err(EnvError::SecretNotFound(r.name.clone())),
-                Some(s) => match s.data.as_ref().and_then(|d| d.get(&r.key)) {
-                    Some(v) => Some(String::from_utf8_lossy(&v.0).into_owned()),
+        } else if let Some((secret, name, key, optional)) = key_ref {
+            match lookup(src, secret, name) {
+                Err(_) if optional => None,
+                Err(e) => return Err(e),
+                Ok(values) => match values.get(key) {
+                    Some(v) => Some(v),
                     None if optional => None,
                     None => {
-                        return Err(EnvError::SecretKeyNotFound {
-                            key: r.key.clone(),
-                            namespace: namespace.clone(),
-                            name: r.name.clone(),
+                        let (key, namespace, name) = (key.clone(), namespace.clone(), name.clone());
+                        return Err(if secret {
+                            EnvError::SecretKeyNotFound { key, namespace, name }
+                        } else {
+                            EnvError::ConfigMapKeyNotFound { key, namespace, name }
                         });
                     }
                 },
@@ -153,7 +203,7 @@ pub fn resolve(c: &Container, src: &Sources) -> Result<Resolved, EnvError> {
 }
 
 /// `fieldRef`: what the downward API gives an environment variable.
-fn field_value(f: &ObjectFieldSelector, src: &Sources) -> Result<String, EnvError> {
+pub(crate) fn field_value(f: &ObjectFieldSelector, src: &Sources) -> Result<String, EnvError> {
     let md = &src.pod.metadata;
     let spec = src.pod.spec.as_ref();
     let path = f.field_path.as_str();
@@ -187,7 +237,7 @@ fn field_value(f: &ObjectFieldSelector, src: &Sources) -> Result<String, EnvErro
 
 /// `resourceFieldRef`: the container's (or a named sibling's) requests and limits, in units of
 /// the divisor, rounded up; a missing limit reads the node's allocatable amount.
-fn resource_value(r: &ResourceFieldSelector, own: &Container, src: &Sources) -> Result<String, EnvError> {
+pub(crate) fn resource_value(r: &ResourceFieldSelector, own: &Container, src: &Sources) -> Result<String, EnvError> {
     let spec = src.pod.spec.as_ref();
     let target = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
         Some(name) => spec
@@ -255,12 +305,12 @@ mod tests {
         serde_json::from_value(v).expect("container")
     }
 
-    fn sources<'a>(pod: &'a Pod, secrets: &'a HashMap<String, Secret>) -> Sources<'a> {
+    fn sources<'a>(pod: &'a Pod, objects: &'a Objects) -> Sources<'a> {
         Sources {
             pod,
             pod_ip: Some("10.42.0.7".into()),
             host_ip: "192.0.2.10".into(),
-            secrets,
+            objects,
             allocatable_millicores: 2000,
             allocatable_memory: 1 << 30,
         }
@@ -273,6 +323,17 @@ mod tests {
         }
     }
 
+    fn secrets(name: &str, pairs: &[(&str, &str)]) -> Objects {
+        Objects { secrets: HashMap::from([(name.to_string(), secret(pairs))]), ..Default::default() }
+    }
+
+    fn config_map(pairs: &[(&str, &str)]) -> ConfigMap {
+        ConfigMap {
+            data: Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..Default::default()
+        }
+    }
+
     fn values(r: &Resolved) -> Vec<(String, String)> {
         r.env.iter().map(|e| (e.name.clone(), e.value.clone().unwrap_or_default())).collect()
     }
@@ -280,7 +341,7 @@ mod tests {
     #[test]
     fn downward_api_and_resources() {
         let p = pod();
-        let none = HashMap::new();
+        let none = Objects::default();
         let c = container(
             json!({"name": "c", "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": "250m"}}, "env": [
                 {"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -315,13 +376,12 @@ mod tests {
     #[test]
     fn secrets_by_key_and_as_a_whole() {
         let p = pod();
-        let secrets =
-            HashMap::from([("db".to_string(), secret(&[("password", "pa$$"), ("user", "app"), ("1x", "no")]))]);
+        let secrets = secrets("db", &[("password", "pa$$"), ("user", "app"), ("1x", "no")]);
         let c = container(json!({"name": "c", "envFrom": [{"secretRef": {"name": "db"}, "prefix": "DB_"}], "env": [
             {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
             {"name": "OPT", "valueFrom": {"secretKeyRef": {"name": "gone", "key": "k", "optional": true}}}
         ]}));
-        assert_eq!(secret_names(&c), ["db", "gone"]);
+        assert_eq!(referenced(&c), Referenced { secrets: vec!["db".into(), "gone".into()], config_maps: vec![] });
         let r = resolve(&c, &sources(&p, &secrets)).expect("resolved");
         assert_eq!(
             values(&r)[..3].to_vec(),
@@ -348,7 +408,7 @@ mod tests {
     #[test]
     fn missing_sources_fail_as_the_kubelet_says() {
         let p = pod();
-        let secrets = HashMap::from([("db".to_string(), secret(&[("user", "app")]))]);
+        let secrets = secrets("db", &[("user", "app")]);
         let key_ref = |name: &str, key: &str| {
             container(
                 json!({"name": "c", "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}]}),
@@ -363,8 +423,40 @@ mod tests {
         let cm = container(
             json!({"name": "c", "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}]}),
         );
-        assert!(matches!(resolve(&cm, &src), Err(EnvError::ConfigMapNotServed(n)) if n == "cfg"));
+        assert_eq!(resolve(&cm, &src).expect_err("fails").to_string(), "configmap \"cfg\" not found");
         let from = container(json!({"name": "c", "envFrom": [{"secretRef": {"name": "nope"}}]}));
         assert_eq!(resolve(&from, &src), Err(EnvError::SecretNotFound("nope".into())));
+    }
+
+    #[test]
+    fn config_maps_by_key_and_as_a_whole() {
+        let p = pod();
+        let mut objects = Objects::default();
+        objects.config_maps.insert("cfg".into(), config_map(&[("mode", "fast"), ("color", "blue"), ("bad key", "x")]));
+        let c = container(json!({"name": "c", "envFrom": [{"configMapRef": {"name": "cfg"}}], "env": [
+            {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
+            {"name": "OPT", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "nope", "optional": true}}},
+            {"name": "GONE", "valueFrom": {"configMapKeyRef": {"name": "gone", "key": "k", "optional": true}}}
+        ]}));
+        assert_eq!(referenced(&c).config_maps, ["cfg", "gone"]);
+        let r = resolve(&c, &sources(&p, &objects)).expect("resolved");
+        let want = [("color", "blue"), ("mode", "fast"), ("MODE", "fast")];
+        assert_eq!(values(&r), want.map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(
+            r.warnings,
+            [
+                "Keys [bad key] from the EnvFrom configMap shop/cfg were skipped since they are considered invalid environment variable names."
+            ]
+        );
+        let missing_key = container(
+            json!({"name": "c", "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}]}),
+        );
+        assert_eq!(
+            resolve(&missing_key, &sources(&p, &objects)).expect_err("fails").to_string(),
+            "couldn't find key k in ConfigMap shop/cfg"
+        );
+        let optional_whole =
+            container(json!({"name": "c", "envFrom": [{"configMapRef": {"name": "gone", "optional": true}}]}));
+        assert_eq!(resolve(&optional_whole, &sources(&p, &objects)).expect("resolved").env, []);
     }
 }

@@ -3,7 +3,8 @@
 //! bound to it. Pods whose directory exists but that the API no longer has are torn down; pods
 //! that run are re-adopted after a restart. What the workers share is [`state`]; what a worker
 //! uses: [`sandbox`] (its handle on the pod's shim), [`container`] (an attempt's rootfs and
-//! bundle), [`pull`] and [`backoff`], [`env`]; the pod status it reports is `crate::status`'s.
+//! bundle), [`pull`] and [`backoff`], [`env`], [`volumes`] (ConfigMap, Secret, downward API and
+//! projected volumes) kept current by [`watched`]; the pod status it reports is `crate::status`'s.
 
 pub(crate) mod backoff;
 pub(crate) mod container;
@@ -11,6 +12,8 @@ pub(crate) mod env;
 pub(crate) mod pull;
 pub(crate) mod sandbox;
 pub(crate) mod state;
+pub(crate) mod volumes;
+pub(crate) mod watched;
 pub(crate) mod worker;
 
 pub use state::{Agent, AgentConfig, AgentError, Machine};
@@ -19,7 +22,7 @@ use crate::pod_dir::PodDir;
 use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +48,10 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
 
     let pods: Api<Pod> = Api::all(agent.config.client.clone());
     let selector = format!("spec.nodeName={}", agent.config.node_name);
-    let mut stream = std::pin::pin!(watcher(pods, watcher::Config::default().fields(&selector)));
+    // managedFields are the API's bookkeeping: a worker never reads them, and they are a good
+    // part of each pod kept in memory.
+    let pods = watcher(pods, watcher::Config::default().fields(&selector)).modify(|p| p.metadata.managed_fields = None);
+    let mut stream = std::pin::pin!(pods);
     let mut workers: HashMap<String, watch::Sender<Option<Pod>>> = HashMap::new();
     let mut listed: Vec<String> = Vec::new();
     loop {

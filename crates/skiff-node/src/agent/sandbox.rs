@@ -124,7 +124,8 @@ impl Sandbox {
         let mut line = serde_json::to_string(req).map_err(std::io::Error::other)?;
         line.push('\n');
         conn.write_all(line.as_bytes()).await?;
-        let mut conn = BufReader::new(conn);
+        // Replies and watch lines are a few bytes each: no 8 KiB buffer per pod and watch.
+        let mut conn = BufReader::with_capacity(64, conn);
         let mut reply = String::new();
         tokio::time::timeout(Duration::from_secs(60), conn.read_line(&mut reply))
             .await

@@ -54,6 +54,8 @@ pub struct Agent {
     pub host_ports: crate::net::hostport::HostPorts,
     pub backoff: Mutex<crate::agent::backoff::Backoff>,
     pub recorder: Recorder,
+    /// Watches on the Secrets and ConfigMaps the pods' volumes read.
+    pub watches: crate::agent::watched::Watches,
     /// This machine, read once: what the Node reports and pods' environments read.
     pub machine: Machine,
 }
@@ -89,6 +91,7 @@ impl Agent {
             host_ports: Default::default(),
             backoff: Mutex::new(Default::default()),
             recorder,
+            watches: crate::agent::watched::Watches::new(config.client.clone()),
             machine: Machine::read(config.pod_subnet.gateway()),
             config,
         }))

@@ -5,21 +5,27 @@
 //! what the real shim writes (`started.json` when it starts an attempt, `exited.json` when a
 //! signal or its shutdown ends one), so the worker observes what it would on a real node.
 
-use super::seams::{Images, NetworkError, PodApi, PodNetwork, RootFilesystems, Sandboxes, Seams, UnpackError};
+use super::seams::{
+    Images, MemoryVolumes, NetworkError, PodApi, PodNetwork, RootFilesystems, Sandboxes, Seams, UnpackError,
+};
 use crate::agent::container::{Attempt, PrepareError};
 use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::{Sandbox, SandboxError};
+use crate::agent::watched::Watched;
 use crate::pod_dir::{Exited, PodDir, Started};
 use crate::shim::Request;
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use skiff_client::events::Type;
 use skiff_image::registry::{RegistryError, Transport};
 use skiff_image::{Digest, Image, Reference, StoreError};
+use std::collections::BTreeSet;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 /// The address the fake network gives every pod.
 pub const POD_IP: Ipv4Addr = Ipv4Addr::new(10, 42, 0, 7);
@@ -38,8 +44,9 @@ pub struct Script {
     pub pull_error: Option<String>,
     /// A signalled container exits (128 + signal); otherwise it ignores the signal.
     pub obey_signals: bool,
-    /// The Secrets the API server has, by name.
+    /// The Secrets and ConfigMaps the API server has, by name.
     pub secrets: HashMap<String, Secret>,
+    pub config_maps: HashMap<String, ConfigMap>,
 }
 
 /// Every seam at once, recording.
@@ -51,6 +58,8 @@ pub struct Fake {
     statuses: Mutex<Vec<serde_json::Value>>,
     /// The worker's exit watches: each exit is sent to them; losing the shim ends them.
     watchers: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<()>>>,
+    /// What the worker gave `track`, to wake it as a changed object would.
+    wake: Mutex<Option<Arc<Notify>>>,
 }
 
 impl Fake {
@@ -63,6 +72,7 @@ impl Fake {
             events: Mutex::default(),
             statuses: Mutex::default(),
             watchers: Mutex::default(),
+            wake: Mutex::default(),
         })
     }
 
@@ -71,6 +81,7 @@ impl Fake {
             sandboxes: self.clone(),
             network: self.clone(),
             rootfs: self.clone(),
+            memory: self.clone(),
             images: self.clone(),
             api: self.clone(),
         }
@@ -128,6 +139,13 @@ impl Fake {
             panic!("writing a fake exit: {e}");
         }
         self.watchers.lock().unwrap_or_else(|p| p.into_inner()).retain(|w| w.send(()).is_ok());
+    }
+
+    /// An object the worker tracks changed: wake it, as its watch would.
+    pub fn object_changed(&self) {
+        if let Some(w) = &*self.wake.lock().unwrap_or_else(|p| p.into_inner()) {
+            w.notify_one();
+        }
     }
 
     /// The shim dies: `alive` says so and its exit watches end.
@@ -270,6 +288,18 @@ impl RootFilesystems for Fake {
     }
 }
 
+impl MemoryVolumes for Fake {
+    fn mount(&self, dir: &Path, _size: Option<u64>) -> std::io::Result<()> {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.call(format!("memory.mount {name}"));
+        std::fs::create_dir_all(dir)
+    }
+
+    fn unmount_all(&self, _dir: &PodDir) {
+        self.call("memory.unmount_all".into());
+    }
+}
+
 #[async_trait]
 impl Images for Fake {
     fn local(&self, reference: &Reference) -> Option<Image> {
@@ -314,6 +344,23 @@ impl PodApi for Fake {
     async fn secret(&self, _namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error> {
         self.call(format!("api.secret {name}"));
         Ok(self.script().secrets.get(name).cloned())
+    }
+
+    async fn config_map(&self, _namespace: &str, name: &str) -> Result<Option<ConfigMap>, kube::Error> {
+        self.call(format!("api.config_map {name}"));
+        Ok(self.script().config_maps.get(name).cloned())
+    }
+
+    fn track(&self, _uid: &str, objects: &BTreeSet<Watched>, wake: &Arc<Notify>) {
+        let names: Vec<String> = objects
+            .iter()
+            .map(|o| match o {
+                Watched::Secret { name, .. } => format!("secret/{name}"),
+                Watched::ConfigMap { name, .. } => format!("configmap/{name}"),
+            })
+            .collect();
+        self.call(format!("api.track [{}]", names.join(" ")));
+        *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = Some(wake.clone());
     }
 
     async fn patch_status(&self, _namespace: &str, name: &str, status: &serde_json::Value) -> Result<Pod, kube::Error> {

@@ -21,6 +21,8 @@ use crate::agent::pull::{self, PullDecision};
 use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::Sandbox;
 use crate::agent::state::Agent;
+use crate::agent::volumes;
+use crate::agent::watched::Watched;
 use crate::pod_dir::{AttemptRecord, Exited, PodDir, PodMeta};
 use crate::shim::Request;
 use crate::status::{self, InitState, Waiting, WaitingReason};
@@ -30,11 +32,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use plan::{Action, ContainerStep, Containers, PodSnapshot, RestartBackOff, RestartPolicy, Role, SandboxState};
 use seams::Seams;
 use skiff_client::events::Type::{Normal, Warning};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Why a pod's sandbox could not be set up: the text of its `FailedCreatePodSandBox` event.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +80,26 @@ struct Worker {
     image_ids: HashMap<String, String>,
     last_status: Option<serde_json::Value>,
     start_time: Option<Time>,
+    /// Woken when an object the pod's volumes read changes (see `PodApi::track`).
+    wake: Arc<Notify>,
+    /// What `track` was last given.
+    tracked: BTreeSet<Watched>,
+    /// Every volume has been written once: containers may start. A later failure to update one
+    /// keeps its old files (as the kubelet does) rather than stop the pod.
+    volumes_ready: bool,
 }
+
+/// A volume that could not be set up: the kubelet's `FailedMount` text.
+#[derive(Debug, thiserror::Error)]
+#[error("MountVolume.SetUp failed for volume {volume:?} : {message}")]
+struct MountError {
+    volume: String,
+    message: String,
+}
+
+/// How soon a pod whose volumes could not be set up tries again (sooner if what they read
+/// changes: its watch wakes the worker).
+const MOUNT_RETRY: Duration = Duration::from_secs(30);
 
 /// Drive one pod until it is deleted. The channel carries the latest Pod (None: gone from the API).
 pub async fn run(agent: Arc<Agent>, rx: watch::Receiver<Option<Pod>>) {
@@ -99,6 +120,7 @@ async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<P
             None => {
                 // Gone from the API (force deletion): stop everything now.
                 w.kill(Duration::ZERO).await;
+                w.untrack();
                 tear_down_with(&w.agent, &w.os, &w.dir).await;
                 return;
             }
@@ -120,8 +142,10 @@ async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<P
         // must not cut a back-off short (the kubelet shows ErrImagePull until its next sync,
         // then ImagePullBackOff).
         let due = tokio::time::Instant::now() + next;
+        let wake = w.wake.clone();
         loop {
             tokio::select! {
+                _ = wake.notified() => break,
                 changed = rx.changed() => {
                     if changed.is_err() {
                         return;
@@ -176,6 +200,7 @@ async fn tear_down_with(agent: &Agent, os: &Seams, dir: &PodDir) {
         os.sandboxes.shutdown(&sandbox).await;
     }
     os.rootfs.unmount_all(dir);
+    os.memory.unmount_all(dir);
     os.network.disconnect(&uid).await;
     os.sandboxes.remove_cgroups(&uid);
     if let Err(e) = os.images.remove_lease(&lease_name(&uid)) {
@@ -211,6 +236,9 @@ impl Worker {
             image_ids: HashMap::new(),
             last_status: None,
             start_time,
+            wake: Arc::new(Notify::new()),
+            tracked: BTreeSet::new(),
+            volumes_ready: false,
         }
     }
 
@@ -224,6 +252,7 @@ impl Worker {
         // Show the stopped containers (`0/1 Terminating`) while the sandbox goes, as upstream.
         self.waiting.clear();
         self.write_status().await;
+        self.untrack();
         tear_down_with(&self.agent, &self.os, &self.dir).await;
         tracing::debug!(pod = %self.name(), "pod torn down");
         self.remove_from_api().await;
@@ -296,15 +325,25 @@ impl Worker {
     /// an action that changes what the plan reads (a sandbox made, an exit recorded), at most
     /// once per container and twice for the sandbox.
     async fn sync(&mut self) -> Duration {
+        if !self.finished()
+            && let Err(e) = self.sync_volumes().await
+        {
+            tracing::debug!(pod = %self.name(), error = %e, "setting up a volume");
+            self.event(None, Warning, "FailedMount", &e.to_string()).await;
+            if !self.volumes_ready {
+                return MOUNT_RETRY;
+            }
+        }
         let mut next = RESYNC;
         for _ in 0..self.all_containers().len() + 2 {
             let snapshot = self.observe();
-            let phase = self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
-            let finished = matches!(phase, "Succeeded" | "Failed");
-            let actions =
-                plan::plan(&snapshot, &Containers::of(self.pod.spec.as_ref()), self.policy(), finished, |name| {
-                    self.backoff_of(name)
-                });
+            let actions = plan::plan(
+                &snapshot,
+                &Containers::of(self.pod.spec.as_ref()),
+                self.policy(),
+                self.finished(),
+                |name| self.backoff_of(name),
+            );
             let mut again = false;
             for action in actions {
                 match action {
@@ -389,6 +428,99 @@ impl Worker {
                     Err(wait) => wait,
                 }
             }
+        }
+    }
+
+    /// The pod has run to completion (its phase says so): nothing more starts.
+    fn finished(&self) -> bool {
+        let phase = self.pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
+        matches!(phase, "Succeeded" | "Failed")
+    }
+
+    /// Write the pod's ConfigMap, Secret, downward API and projected volumes (and mount the
+    /// tmpfs under memory-backed ones), after telling `track` what they read, so that a change
+    /// from now on wakes the worker. Files are rewritten only when they changed.
+    async fn sync_volumes(&mut self) -> Result<(), MountError> {
+        let referenced = volumes::referenced(&self.pod);
+        let ns = self.namespace().to_string();
+        let objects: BTreeSet<Watched> = (referenced.secrets.iter().cloned())
+            .map(|name| Watched::Secret { namespace: ns.clone(), name })
+            .chain(
+                referenced.config_maps.iter().cloned().map(|name| Watched::ConfigMap { namespace: ns.clone(), name }),
+            )
+            .collect();
+        if objects != self.tracked {
+            self.os.api.track(&self.uid, &objects, &self.wake);
+            self.tracked = objects;
+        }
+        let volumes: Vec<_> = self.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).cloned().collect();
+        if volumes.iter().all(|v| !volumes::is_written(v) && volumes::in_memory(v).is_none()) {
+            self.volumes_ready = true;
+            return Ok(());
+        }
+        let fetched = self.fetch(referenced).await;
+        for v in &volumes {
+            let failed = |message: String| MountError { volume: v.name.clone(), message };
+            let dir = volumes::dir(&self.dir, &v.name);
+            if let Some(size) = volumes::in_memory(v) {
+                self.os.memory.mount(&dir, size).map_err(|e| failed(format!("mounting a tmpfs: {e}")))?;
+            }
+            if volumes::is_written(v) {
+                let objects = fetched.as_ref().map_err(|e| failed(e.to_string()))?;
+                let payload =
+                    volumes::payload::payload(v, &self.sources(objects)).map_err(|e| failed(e.to_string()))?;
+                if volumes::atomic::write(&dir, &payload).map_err(|e| failed(e.to_string()))? {
+                    tracing::debug!(pod = %self.name(), volume = %v.name, "volume written");
+                }
+            }
+        }
+        self.volumes_ready = true;
+        Ok(())
+    }
+
+    /// Stop tracking what the pod's volumes read (the pod is going).
+    fn untrack(&mut self) {
+        if !self.tracked.is_empty() {
+            self.tracked.clear();
+            self.os.api.track(&self.uid, &self.tracked, &self.wake);
+        }
+    }
+
+    /// The Secrets and ConfigMaps named, as the API server has them now (a missing one is absent).
+    async fn fetch(&self, referenced: env::Referenced) -> Result<env::Objects, PrepareError> {
+        let mut objects = env::Objects::default();
+        for name in referenced.secrets {
+            match self.os.api.secret(self.namespace(), &name).await {
+                Ok(Some(s)) => {
+                    objects.secrets.insert(name, s);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(PrepareError::Create(format!("reading secret {name:?}: {e}"))),
+            }
+        }
+        for name in referenced.config_maps {
+            match self.os.api.config_map(self.namespace(), &name).await {
+                Ok(Some(m)) => {
+                    objects.config_maps.insert(name, m);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(PrepareError::Create(format!("reading configmap {name:?}: {e}"))),
+            }
+        }
+        Ok(objects)
+    }
+
+    /// What an environment or a downward API volume may read besides the pod: its address, the
+    /// node's, the node's size and the objects fetched.
+    fn sources<'a>(&'a self, objects: &'a env::Objects) -> env::Sources<'a> {
+        let machine = self.agent.machine;
+        env::Sources {
+            pod: &self.pod,
+            pod_ip: self.ip.map(|ip| ip.to_string()),
+            host_ip: machine.node_ip.to_string(),
+            objects,
+            allocatable_millicores: machine.cpus as i64 * 1000,
+            allocatable_memory: (machine.memory_kib as i64).saturating_mul(1024),
         }
     }
 
@@ -579,29 +711,12 @@ impl Worker {
         }
     }
 
-    /// `c` with its `envFrom` and `valueFrom` resolved (Secrets read now, as the kubelet does
-    /// at each container start): a missing Secret or key is a `CreateContainerConfigError`.
+    /// `c` with its `envFrom` and `valueFrom` resolved (Secrets and ConfigMaps read now, as the
+    /// kubelet does at each container start): a missing one or key is a
+    /// `CreateContainerConfigError`.
     async fn resolve_env(&mut self, c: &Container) -> Result<Container, PrepareError> {
-        let mut secrets = HashMap::new();
-        for name in env::secret_names(c) {
-            match self.os.api.secret(self.namespace(), &name).await {
-                Ok(Some(s)) => {
-                    secrets.insert(name, s);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(PrepareError::Create(format!("reading secret {name:?}: {e}"))),
-            }
-        }
-        let machine = self.agent.machine;
-        let sources = env::Sources {
-            pod: &self.pod,
-            pod_ip: self.ip.map(|ip| ip.to_string()),
-            host_ip: machine.node_ip.to_string(),
-            secrets: &secrets,
-            allocatable_millicores: machine.cpus as i64 * 1000,
-            allocatable_memory: (machine.memory_kib as i64).saturating_mul(1024),
-        };
-        let resolved = env::resolve(c, &sources).map_err(|e| PrepareError::Config(e.to_string()))?;
+        let objects = self.fetch(env::referenced(c)).await?;
+        let resolved = env::resolve(c, &self.sources(&objects)).map_err(|e| PrepareError::Config(e.to_string()))?;
         for w in &resolved.warnings {
             self.event(None, Warning, "InvalidEnvironmentVariableNames", w).await;
         }

@@ -1,7 +1,8 @@
 //! The pod worker's edge: everything a worker does to the machine or the API server goes through
-//! one of five traits, each with one job: [`Sandboxes`] (the pod's shim), [`PodNetwork`] (its
+//! one of six traits, each with one job: [`Sandboxes`] (the pod's shim), [`PodNetwork`] (its
 //! address, veth and host ports), [`RootFilesystems`] (a container attempt's overlay and bundle),
-//! [`Images`] (the local store and pulls) and [`PodApi`] (events, Secrets, status, deletion).
+//! [`MemoryVolumes`] (the tmpfs under Secret and projected volumes), [`Images`] (the local store
+//! and pulls) and [`PodApi`] (events, Secrets and ConfigMaps and their watches, status, deletion).
 //!
 //! Why: the worker's decisions are pure (`plan`), but carrying them out needs root, netlink, a
 //! registry and an API server. Behind these seams (youki's `Syscall` trait) the loop itself is
@@ -16,17 +17,20 @@ use crate::agent::container::{self, Attempt, PrepareError};
 use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::{Sandbox, SandboxError};
 use crate::agent::state::Agent;
+use crate::agent::watched::Watched;
 use crate::pod_dir::PodDir;
 use crate::shim::Request;
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use skiff_client::events::Type;
 use skiff_image::registry::{RegistryError, Transport};
 use skiff_image::{Image, Reference, StoreError};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// The pod's shim: the sandbox that holds its namespaces and runs its containers.
 #[async_trait]
@@ -84,6 +88,14 @@ pub trait RootFilesystems: Send + Sync {
     fn unmount_all(&self, dir: &PodDir);
 }
 
+/// The tmpfs mounts under the pod's memory-backed volumes.
+pub trait MemoryVolumes: Send + Sync {
+    /// Mount a tmpfs of at most `size` bytes at `dir` (made if missing), unless one is there.
+    fn mount(&self, dir: &Path, size: Option<u64>) -> std::io::Result<()>;
+    /// Unmount every volume of the pod (tear-down; failures are logged).
+    fn unmount_all(&self, dir: &PodDir);
+}
+
 /// Why an image's layers could not be unpacked.
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
@@ -113,6 +125,9 @@ pub trait PodApi: Send + Sync {
     /// Record an event about the pod (or one of its containers).
     async fn event(&self, pod: &Pod, container: Option<&str>, kind: Type, reason: &str, message: &str);
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error>;
+    async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, kube::Error>;
+    /// Pod `uid`'s volumes read exactly `objects` now: notify `wake` when one of them changes.
+    fn track(&self, uid: &str, objects: &BTreeSet<Watched>, wake: &Arc<Notify>);
     /// Merge-patch the pod's status (lists replaced whole); the pod as the server now has it.
     async fn patch_status(&self, namespace: &str, name: &str, status: &serde_json::Value) -> Result<Pod, kube::Error>;
     /// Delete the pod object at once, if it is still the one with `uid`.
@@ -125,6 +140,7 @@ pub struct Seams {
     pub sandboxes: Arc<dyn Sandboxes>,
     pub network: Arc<dyn PodNetwork>,
     pub rootfs: Arc<dyn RootFilesystems>,
+    pub memory: Arc<dyn MemoryVolumes>,
     pub images: Arc<dyn Images>,
     pub api: Arc<dyn PodApi>,
 }
@@ -136,6 +152,7 @@ impl Seams {
             sandboxes: Arc::new(ShimSandboxes(agent.clone())),
             network: Arc::new(BridgeNetwork(agent.clone())),
             rootfs: Arc::new(OverlayRootFilesystems),
+            memory: Arc::new(Tmpfs),
             images: Arc::new(StoreImages(agent.clone())),
             api: Arc::new(KubeApi(agent.clone())),
         }
@@ -237,6 +254,19 @@ impl RootFilesystems for OverlayRootFilesystems {
     }
 }
 
+/// tmpfs mounts under the pod directory.
+struct Tmpfs;
+
+impl MemoryVolumes for Tmpfs {
+    fn mount(&self, dir: &Path, size: Option<u64>) -> std::io::Result<()> {
+        crate::agent::volumes::mount_tmpfs(dir, size)
+    }
+
+    fn unmount_all(&self, dir: &PodDir) {
+        crate::agent::volumes::unmount_all(dir)
+    }
+}
+
 /// The node's image store and registry transport.
 struct StoreImages(Arc<Agent>);
 
@@ -280,6 +310,14 @@ impl PodApi for KubeApi {
 
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error> {
         Api::<Secret>::namespaced(self.0.config.client.clone(), namespace).get_opt(name).await
+    }
+
+    async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, kube::Error> {
+        Api::<ConfigMap>::namespaced(self.0.config.client.clone(), namespace).get_opt(name).await
+    }
+
+    fn track(&self, uid: &str, objects: &BTreeSet<Watched>, wake: &Arc<Notify>) {
+        self.0.watches.set(uid, objects, wake)
     }
 
     async fn patch_status(&self, namespace: &str, name: &str, status: &serde_json::Value) -> Result<Pod, kube::Error> {

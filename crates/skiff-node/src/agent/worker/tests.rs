@@ -290,10 +290,11 @@ async fn init_containers_run_one_at_a_time_before_the_app_containers() {
 }
 
 /// What tearing a pod down calls (its shim already stopped).
-const TEAR_DOWN: [&str; 6] = [
+const TEAR_DOWN: [&str; 7] = [
     "net.close_host_ports",
     "sandbox.adopt",
     "rootfs.unmount_all",
+    "memory.unmount_all",
     "net.disconnect",
     "sandbox.remove_cgroups",
     "images.remove_lease pod-u-1",
@@ -447,6 +448,94 @@ async fn a_missing_secret_is_create_container_config_error_until_it_exists() {
     let (calls, _) = h.round().await;
     assert_eq!(starts(&calls), ["sandbox.start app/0"]);
     assert!(calls.contains(&"rootfs.prepare app/0".to_string()), "{calls:?}");
+}
+
+/// A pod whose container `app` mounts ConfigMap `cfg` and Secret `creds` as volumes.
+fn with_volumes() -> Pod {
+    let mut app = container("app");
+    app["volumeMounts"] =
+        json!([{ "name": "config", "mountPath": "/etc/app" }, { "name": "creds", "mountPath": "/creds" }]);
+    pod(json!({ "containers": [app], "volumes": [
+        { "name": "config", "configMap": { "name": "cfg" } },
+        { "name": "creds", "secret": { "secretName": "creds" } }
+    ]}))
+}
+
+fn config_map(data: Value) -> k8s_openapi::api::core::v1::ConfigMap {
+    serde_json::from_value(json!({ "metadata": { "name": "cfg" }, "data": data })).expect("configmap")
+}
+
+#[tokio::test]
+async fn volumes_wait_for_their_objects_then_follow_their_changes() {
+    let mut h = harness(with_volumes(), Script::default());
+    let secret = json!({ "metadata": { "name": "creds" }, "data": { "password": "aHVudGVyMg==" } });
+    h.fake.script().secrets.insert("creds".into(), serde_json::from_value(secret).expect("secret"));
+    // The ConfigMap is missing: FailedMount, and nothing starts (not even the sandbox).
+    let (calls, next) = h.round().await;
+    assert_eq!(
+        calls[..5],
+        [
+            "api.track [secret/creds configmap/cfg]",
+            "api.secret creds",
+            "api.config_map cfg",
+            "event FailedMount",
+            "api.patch_status web"
+        ]
+    );
+    assert_eq!(calls.len(), 5, "{calls:?}");
+    assert_eq!(next, MOUNT_RETRY);
+    let events = h.fake.events();
+    assert_eq!(events[0].1, "MountVolume.SetUp failed for volume \"config\" : configmap \"cfg\" not found");
+    let waiting = &h.status()["containerStatuses"][0]["state"]["waiting"];
+    assert_eq!(waiting["reason"], "ContainerCreating");
+
+    // It appears: the Secret's volume gets its tmpfs, both are written, the pod starts.
+    h.fake.script().config_maps.insert("cfg".into(), config_map(json!({ "mode": "fast" })));
+    let (calls, _) = h.round().await;
+    assert_eq!(calls[..4], ["api.secret creds", "api.config_map cfg", "memory.mount creds", "sandbox.adopt"]);
+    assert_eq!(starts(&calls), ["sandbox.start app/0"]);
+    let config = volumes::dir(&h.worker.dir, "config");
+    assert_eq!(std::fs::read_to_string(config.join("mode")).expect("mode"), "fast");
+    let creds = volumes::dir(&h.worker.dir, "creds");
+    assert_eq!(std::fs::read_to_string(creds.join("password")).expect("password"), "hunter2");
+
+    // A change to the ConfigMap is written on the next round (its watch wakes the worker); a
+    // ConfigMap deleted later keeps the files it had, and the pod runs on.
+    h.fake.script().config_maps.insert("cfg".into(), config_map(json!({ "mode": "slow" })));
+    h.round().await;
+    assert_eq!(std::fs::read_to_string(config.join("mode")).expect("mode"), "slow");
+    h.fake.script().config_maps.clear();
+    let (calls, next) = h.round().await;
+    assert!(calls.contains(&"event FailedMount".to_string()), "{calls:?}");
+    assert_eq!(next, RESYNC);
+    assert_eq!(std::fs::read_to_string(config.join("mode")).expect("mode"), "slow");
+}
+
+#[tokio::test]
+async fn the_loop_rewrites_volumes_when_a_tracked_object_changes_and_untracks_on_deletion() {
+    let Harness { worker, fake, _data } = harness(with_volumes(), Script::default());
+    let secret = json!({ "metadata": { "name": "creds" }, "data": {} });
+    fake.script().secrets.insert("creds".into(), serde_json::from_value(secret).expect("secret"));
+    fake.script().config_maps.insert("cfg".into(), config_map(json!({ "mode": "fast" })));
+    let config = volumes::dir(&worker.dir, "config");
+    let (tx, rx) = watch::channel(Some(worker.pod.clone()));
+    let task = tokio::spawn(run_with(worker.agent.clone(), fake.seams(), rx));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !fake.calls().iter().any(|c| c == "sandbox.start app/0") {
+        assert!(Instant::now() < deadline, "not started: {:?}", fake.calls());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    fake.script().config_maps.insert("cfg".into(), config_map(json!({ "mode": "slow" })));
+    fake.object_changed();
+    while std::fs::read_to_string(config.join("mode")).ok().as_deref() != Some("slow") {
+        assert!(Instant::now() < deadline, "not rewritten: {:?}", fake.calls());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tx.send(None).expect("send");
+    tokio::time::timeout(Duration::from_secs(10), task).await.expect("the worker ends").expect("join");
+    let calls = fake.take_calls();
+    let untrack = calls.iter().position(|c| c == "api.track []").expect("untracked");
+    assert!(untrack < calls.iter().position(|c| c == "memory.unmount_all").expect("unmounted"), "{calls:?}");
 }
 
 #[test]

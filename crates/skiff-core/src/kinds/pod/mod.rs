@@ -14,6 +14,8 @@ use k8s_openapi::schemars::generate::SchemaGenerator;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
+mod volumes;
+
 pub struct Pods;
 
 static INFO: ResourceInfo = ResourceInfo {
@@ -140,18 +142,7 @@ pub(crate) fn default_spec(spec: &mut PodSpec) {
             e.image_pull_policy = Some(default_pull_policy(e.image.as_deref().unwrap_or("")).into());
         }
     }
-    for v in spec.volumes.iter_mut().flatten() {
-        if v.empty_dir.is_none()
-            && v.host_path.is_none()
-            && v.config_map.is_none()
-            && v.secret.is_none()
-            && v.projected.is_none()
-            && v.persistent_volume_claim.is_none()
-            && v.downward_api.is_none()
-        {
-            v.empty_dir = Some(Default::default());
-        }
-    }
+    spec.volumes.iter_mut().flatten().for_each(volumes::default);
 }
 
 /// What admission adds when a pod is created: its service account, priority and the default
@@ -384,7 +375,7 @@ fn validate_env_var(e: &EnvVar, path: &Path) -> ErrorList {
         _ => errs.push(FieldError::invalid(&vp, "", "may not have more than one field specified at a time")),
     }
     if let Some(f) = &from.field_ref {
-        errs.extend(validate_field_ref(f, &vp.child("fieldRef")));
+        errs.extend(validate_field_ref(f, &vp.child("fieldRef"), ENV_FIELD_PATHS));
     }
     if let Some(r) = &from.resource_field_ref {
         let rp = vp.child("resourceFieldRef").child("resource");
@@ -415,8 +406,9 @@ fn validate_env_var(e: &EnvVar, path: &Path) -> ErrorList {
     errs
 }
 
-/// `validateObjectFieldSelector` with the paths an environment variable may read.
-fn validate_field_ref(f: &ObjectFieldSelector, path: &Path) -> ErrorList {
+/// `validateObjectFieldSelector`, `allowed` naming the paths the reader (an environment
+/// variable, a volume file) may read.
+fn validate_field_ref(f: &ObjectFieldSelector, path: &Path, allowed: &[&str]) -> ErrorList {
     let fp = path.child("fieldPath");
     if f.field_path.is_empty() {
         return vec![FieldError::required(&fp, "")];
@@ -446,8 +438,8 @@ fn validate_field_ref(f: &ObjectFieldSelector, path: &Path) -> ErrorList {
             format!("error converting fieldPath: field label not supported: {value}"),
         )];
     }
-    if !ENV_FIELD_PATHS.contains(&value) {
-        return vec![FieldError::not_supported(&fp, value, ENV_FIELD_PATHS)];
+    if !allowed.contains(&value) {
+        return vec![FieldError::not_supported(&fp, value, allowed)];
     }
     vec![]
 }
@@ -541,6 +533,7 @@ pub(crate) fn validate_spec(spec: &PodSpec, path: &Path) -> ErrorList {
         if !volumes.insert(v.name.as_str()) {
             errs.push(FieldError::duplicate(&vp, v.name.as_str()));
         }
+        errs.extend(volumes::validate(v, &path.child("volumes").index(i)));
     }
     let mut seen = HashSet::new();
     for (i, c) in spec.init_containers.iter().flatten().enumerate() {
