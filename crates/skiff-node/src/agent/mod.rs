@@ -9,6 +9,7 @@
 pub(crate) mod backoff;
 pub(crate) mod container;
 pub(crate) mod env;
+pub(crate) mod probe;
 pub(crate) mod pull;
 pub(crate) mod sandbox;
 pub(crate) mod state;

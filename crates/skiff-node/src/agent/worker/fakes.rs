@@ -6,9 +6,11 @@
 //! signal or its shutdown ends one), so the worker observes what it would on a real node.
 
 use super::seams::{
-    Images, MemoryVolumes, NetworkError, PodApi, PodNetwork, RootFilesystems, Sandboxes, Seams, UnpackError,
+    Images, MemoryVolumes, NetworkError, PodApi, PodNetwork, Prober, RootFilesystems, Sandboxes, Seams, UnpackError,
 };
 use crate::agent::container::{Attempt, PrepareError};
+use crate::agent::probe::check::Target;
+use crate::agent::probe::{Kind, Outcome, Tracker};
 use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::{Sandbox, SandboxError};
 use crate::agent::watched::Watched;
@@ -47,6 +49,8 @@ pub struct Script {
     /// The Secrets and ConfigMaps the API server has, by name.
     pub secrets: HashMap<String, Secret>,
     pub config_maps: HashMap<String, ConfigMap>,
+    /// What each probe finds, by container and kind (unset: success).
+    pub probes: HashMap<(String, Kind), Outcome>,
 }
 
 /// Every seam at once, recording.
@@ -82,6 +86,7 @@ impl Fake {
             network: self.clone(),
             rootfs: self.clone(),
             memory: self.clone(),
+            prober: self.clone(),
             images: self.clone(),
             api: self.clone(),
         }
@@ -285,6 +290,15 @@ impl RootFilesystems for Fake {
 
     fn unmount_all(&self, _dir: &PodDir) {
         self.call("rootfs.unmount_all".into());
+    }
+}
+
+#[async_trait]
+impl Prober for Fake {
+    async fn check(&self, target: &Target<'_>, tracker: &Tracker) -> Outcome {
+        let name = target.container.name.clone();
+        self.call(format!("probe {name} {}", tracker.kind.as_str()));
+        self.script().probes.get(&(name, tracker.kind)).cloned().unwrap_or(Outcome::Success)
     }
 }
 

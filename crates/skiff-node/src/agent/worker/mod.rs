@@ -17,6 +17,7 @@ mod seams;
 use crate::agent::backoff;
 use crate::agent::container::{self, Attempt, PrepareError};
 use crate::agent::env;
+use crate::agent::probe::{self, ContainerProbes};
 use crate::agent::pull::{self, PullDecision};
 use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::Sandbox;
@@ -33,7 +34,7 @@ use plan::{Action, ContainerStep, Containers, PodSnapshot, RestartBackOff, Resta
 use seams::Seams;
 use skiff_client::events::Type::{Normal, Warning};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
@@ -84,6 +85,8 @@ struct Worker {
     wake: Arc<Notify>,
     /// What `track` was last given.
     tracked: BTreeSet<Watched>,
+    /// The probes of each container's current attempt.
+    probes: HashMap<String, ContainerProbes>,
     /// Every volume has been written once: containers may start. A later failure to update one
     /// keeps its old files (as the kubelet does) rather than stop the pod.
     volumes_ready: bool,
@@ -166,6 +169,16 @@ async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<P
     }
 }
 
+/// How soon after its start a container's first probe runs, if it has any.
+fn first_probe_in(c: &Container) -> Option<Duration> {
+    let delay =
+        |p: &k8s_openapi::api::core::v1::Probe| Duration::from_secs(p.initial_delay_seconds.unwrap_or(0).max(0) as u64);
+    match &c.startup_probe {
+        Some(p) => Some(delay(p)),
+        None => [&c.liveness_probe, &c.readiness_probe].into_iter().flatten().map(delay).min(),
+    }
+}
+
 /// The shim's next exit notification; never, without a watch.
 async fn next_exit(exits: &mut Option<Exits>) -> Option<()> {
     match exits {
@@ -239,6 +252,7 @@ impl Worker {
             wake: Arc::new(Notify::new()),
             tracked: BTreeSet::new(),
             volumes_ready: false,
+            probes: HashMap::new(),
         }
     }
 
@@ -309,9 +323,16 @@ impl Worker {
             }
             _ => SandboxState::Missing,
         };
-        let attempts =
+        let attempts: std::collections::BTreeMap<String, Vec<AttemptRecord>> =
             self.all_containers().iter().map(|c| (c.name.clone(), self.dir.latest_attempts(&c.name))).collect();
-        PodSnapshot { sandbox, attempts }
+        // A probe's verdict holds for the attempt it probed only.
+        let unhealthy = self
+            .probes
+            .iter()
+            .filter(|(name, p)| attempts.get(*name).and_then(|a| a.last()).is_some_and(|a| a.number == p.attempt))
+            .filter_map(|(name, p)| Some((name.clone(), p.unhealthy()?)))
+            .collect();
+        PodSnapshot { sandbox, attempts, unhealthy }
     }
 
     /// The restart back-off of container `name`, while one is running.
@@ -395,7 +416,16 @@ impl Worker {
     async fn act(&mut self, c: &Container, attempts: &[AttemptRecord], step: ContainerStep) -> Duration {
         let idle = RESYNC;
         match step {
-            ContainerStep::Running => self.recheck_running(),
+            ContainerStep::Running => self.probe(c, attempts).await.min(self.recheck_running()),
+            ContainerStep::Unhealthy(kind) => {
+                let msg =
+                    format!("Container {} failed {} probe, will be restarted", c.name, kind.as_str().to_lowercase());
+                self.event(Some(&c.name), Normal, "Killing", &msg).await;
+                let grace = self.restart_grace(c, kind);
+                self.stop_container(c, grace).await;
+                self.probes.remove(&c.name);
+                Duration::ZERO
+            }
             ContainerStep::Finished { .. } => idle,
             ContainerStep::RecordExit { attempt, restart } => {
                 if let Some(record) = attempts.iter().find(|a| a.number == attempt) {
@@ -424,7 +454,8 @@ impl Worker {
                     self.os.rootfs.unmount_attempt(&self.dir, &c.name, old);
                 }
                 match self.start(c, attempt).await {
-                    Ok(()) => self.recheck_running(),
+                    // Its first probe is due after `initialDelaySeconds`.
+                    Ok(()) => first_probe_in(c).map_or(self.recheck_running(), |d| d.min(self.recheck_running())),
                     Err(wait) => wait,
                 }
             }
@@ -569,6 +600,71 @@ impl Worker {
         tracing::debug!(pod = %self.name(), %ip, "pod network ready");
         self.ip = Some(ip);
         self.open_host_ports(ip)
+    }
+
+    /// Run the probes of `c`'s running attempt that are due; returns when the next one is.
+    /// Each failure is an `Unhealthy` event, as the kubelet's.
+    async fn probe(&mut self, c: &Container, attempts: &[AttemptRecord]) -> Duration {
+        let Some(latest) = attempts.last() else { return RESYNC };
+        if c.startup_probe.is_none() && c.liveness_probe.is_none() && c.readiness_probe.is_none() {
+            return RESYNC;
+        }
+        if self.probes.get(&c.name).is_none_or(|p| p.attempt != latest.number) {
+            // Delays count from when the attempt started, also after an agent restart.
+            let ran_for = latest
+                .started
+                .as_ref()
+                .and_then(|s| s.started_at.parse::<jiff::Timestamp>().ok())
+                .and_then(|t| jiff::Timestamp::now().duration_since(t).try_into().ok())
+                .unwrap_or(Duration::ZERO);
+            let started = Instant::now().checked_sub(ran_for).unwrap_or_else(Instant::now);
+            self.probes.insert(c.name.clone(), ContainerProbes::of(c, latest.number, started));
+        }
+        let Some(probes) = self.probes.get(&c.name) else { return RESYNC };
+        let due: Vec<(usize, probe::Tracker)> =
+            probes.due(Instant::now()).into_iter().map(|i| (i, probes.trackers[i].clone())).collect();
+        let target = probe::check::Target { ip: self.ip.map(IpAddr::V4), container: c, dir: &self.dir };
+        let outcomes = futures::future::join_all(due.iter().map(|(_, t)| self.os.prober.check(&target, t))).await;
+        for ((i, tracker), outcome) in due.iter().zip(outcomes) {
+            if let probe::Outcome::Failure(why) = &outcome {
+                let msg = format!("{} probe failed: {why}", tracker.kind.as_str());
+                self.event(Some(&c.name), Warning, "Unhealthy", &msg).await;
+            }
+            if let Some(p) = self.probes.get_mut(&c.name) {
+                p.trackers[*i].record(&outcome, Instant::now());
+            }
+        }
+        let next = self.probes.get(&c.name).and_then(ContainerProbes::next_due);
+        next.map_or(RESYNC, |at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// How long a container failing `kind` has to stop: the probe's own
+    /// `terminationGracePeriodSeconds`, else the pod's.
+    fn restart_grace(&self, c: &Container, kind: probe::Kind) -> Duration {
+        let probe = match kind {
+            probe::Kind::Startup => c.startup_probe.as_ref(),
+            probe::Kind::Liveness => c.liveness_probe.as_ref(),
+            probe::Kind::Readiness => c.readiness_probe.as_ref(),
+        };
+        let pod = self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds);
+        let seconds = probe.and_then(|p| p.termination_grace_period_seconds).or(pod).unwrap_or(30);
+        Duration::from_secs(seconds.max(0) as u64)
+    }
+
+    /// Stop `c`'s running attempt: its stop signal, then SIGKILL once `grace` has passed.
+    async fn stop_container(&mut self, c: &Container, grace: Duration) {
+        let Some(sandbox) = self.sandbox.clone() else { return };
+        let running = |w: &Self| w.dir.attempts(&c.name).last().is_some_and(|a| w.dir.exited(&c.name, *a).is_none());
+        let signal = self.stop_signal(c);
+        let _ = self.os.sandboxes.request(&sandbox, &Request::Signal { container: c.name.clone(), signal }).await;
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && running(self) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if running(self) {
+            let kill = Request::Signal { container: c.name.clone(), signal: nix::sys::signal::Signal::SIGKILL as i32 };
+            let _ = self.os.sandboxes.request(&sandbox, &kill).await;
+        }
     }
 
     /// When to look at a running container again: the shim tells us of its exit, or we poll.
@@ -917,7 +1013,20 @@ impl Worker {
         let snapshot = self.observe();
         let status_of = |c: &Container, init: bool, init_done: bool| {
             let waiting = self.waiting.get(&c.name);
-            report::container_status(c, &self.uid, snapshot.attempts(&c.name), waiting, init, init_done)
+            let attempts = snapshot.attempts(&c.name);
+            let mut status = report::container_status(c, &self.uid, attempts, waiting, init, init_done);
+            // Probes decide `started` and `ready` of the attempt they probe.
+            if let Some(p) = self.probes.get(&c.name).filter(|p| attempts.last().is_some_and(|a| a.number == p.attempt))
+            {
+                p.adjust(&mut status);
+            } else if !init && (c.startup_probe.is_some() || c.readiness_probe.is_some()) {
+                // Not probed yet: not ready (nor started, with a startup probe), as upstream.
+                status.ready = false;
+                if c.startup_probe.is_some() {
+                    status.started = Some(false);
+                }
+            }
+            status
         };
         let inits = self.init_containers();
         let mut init_statuses = Vec::new();

@@ -5,6 +5,7 @@
 //!
 //! New behaviour (probes, lifecycle hooks) belongs here as new steps, not in the loop.
 
+use crate::agent::probe;
 use crate::pod_dir::AttemptRecord;
 use k8s_openapi::api::core::v1::PodSpec;
 use std::collections::BTreeMap;
@@ -66,6 +67,8 @@ pub struct PodSnapshot {
     pub sandbox: SandboxState,
     /// Each container's latest two attempts, oldest first.
     pub attempts: BTreeMap<String, Vec<AttemptRecord>>,
+    /// Running containers whose startup or liveness probe failed, with that probe.
+    pub unhealthy: BTreeMap<String, probe::Kind>,
 }
 
 impl PodSnapshot {
@@ -86,8 +89,11 @@ pub struct RestartBackOff {
 /// What to do about one container this round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContainerStep {
-    /// Its latest attempt runs: look again soon.
+    /// Its latest attempt runs: probe it, and look again soon.
     Running,
+    /// Its latest attempt runs but failed this probe (startup or liveness): stop it, so that it
+    /// restarts as its restart policy says.
+    Unhealthy(probe::Kind),
     /// Its latest attempt exited and was not accounted for yet: count it for the back-off if it
     /// restarts, tell the user, mark it handled; then decide again.
     RecordExit { attempt: u32, restart: bool },
@@ -183,7 +189,12 @@ pub fn plan(
     }
     let mut actions = Vec::new();
     let mut step = |name: &str, role: Role| {
-        let step = container_step(snapshot.attempts(name), role, policy, backoff(name));
+        let step = match container_step(snapshot.attempts(name), role, policy, backoff(name)) {
+            ContainerStep::Running if snapshot.unhealthy.contains_key(name) => {
+                ContainerStep::Unhealthy(snapshot.unhealthy[name])
+            }
+            step => step,
+        };
         let succeeded = step == ContainerStep::Finished { succeeded: true };
         actions.push(Action::Container { name: name.to_string(), role, step });
         succeeded

@@ -1,8 +1,9 @@
 //! The pod worker's edge: everything a worker does to the machine or the API server goes through
-//! one of six traits, each with one job: [`Sandboxes`] (the pod's shim), [`PodNetwork`] (its
+//! one of seven traits, each with one job: [`Sandboxes`] (the pod's shim), [`PodNetwork`] (its
 //! address, veth and host ports), [`RootFilesystems`] (a container attempt's overlay and bundle),
-//! [`MemoryVolumes`] (the tmpfs under Secret and projected volumes), [`Images`] (the local store
-//! and pulls) and [`PodApi`] (events, Secrets and ConfigMaps and their watches, status, deletion).
+//! [`MemoryVolumes`] (the tmpfs under Secret and projected volumes), [`Prober`] (one probe of a
+//! container), [`Images`] (the local store and pulls) and [`PodApi`] (events, Secrets and
+//! ConfigMaps and their watches, status, deletion).
 //!
 //! Why: the worker's decisions are pure (`plan`), but carrying them out needs root, netlink, a
 //! registry and an API server. Behind these seams (youki's `Syscall` trait) the loop itself is
@@ -14,6 +15,8 @@
 //! one writes).
 
 use crate::agent::container::{self, Attempt, PrepareError};
+use crate::agent::probe::check::Target;
+use crate::agent::probe::{Outcome, Tracker};
 use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::{Sandbox, SandboxError};
 use crate::agent::state::Agent;
@@ -96,6 +99,13 @@ pub trait MemoryVolumes: Send + Sync {
     fn unmount_all(&self, dir: &PodDir);
 }
 
+/// Probes carried out: HTTP and TCP into the pod's network, exec in the container.
+#[async_trait]
+pub trait Prober: Send + Sync {
+    /// Run `tracker`'s probe once against `target`, within its timeout.
+    async fn check(&self, target: &Target<'_>, tracker: &Tracker) -> Outcome;
+}
+
 /// Why an image's layers could not be unpacked.
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
@@ -141,6 +151,7 @@ pub struct Seams {
     pub network: Arc<dyn PodNetwork>,
     pub rootfs: Arc<dyn RootFilesystems>,
     pub memory: Arc<dyn MemoryVolumes>,
+    pub prober: Arc<dyn Prober>,
     pub images: Arc<dyn Images>,
     pub api: Arc<dyn PodApi>,
 }
@@ -153,6 +164,7 @@ impl Seams {
             network: Arc::new(BridgeNetwork(agent.clone())),
             rootfs: Arc::new(OverlayRootFilesystems),
             memory: Arc::new(Tmpfs),
+            prober: Arc::new(NodeProber(agent.clone())),
             images: Arc::new(StoreImages(agent.clone())),
             api: Arc::new(KubeApi(agent.clone())),
         }
@@ -251,6 +263,16 @@ impl RootFilesystems for OverlayRootFilesystems {
 
     fn unmount_all(&self, dir: &PodDir) {
         container::unmount_all(dir)
+    }
+}
+
+/// Probes from this node, exec probes through this binary's `container-exec`.
+struct NodeProber(Arc<Agent>);
+
+#[async_trait]
+impl Prober for NodeProber {
+    async fn check(&self, target: &Target<'_>, tracker: &Tracker) -> Outcome {
+        crate::agent::probe::check::check(target, &tracker.probe, tracker.timeout, &self.0.config.runtime_exe).await
     }
 }
 

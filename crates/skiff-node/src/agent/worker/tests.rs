@@ -557,3 +557,64 @@ fn qos_classes() {
     assert_eq!(qos_class(&with(&[("memory", "64Mi")])), "Burstable");
     assert_eq!(qos_class(&with(&[("memory", "64Mi"), ("cpu", "1")])), "Guaranteed");
 }
+
+#[tokio::test]
+async fn readiness_probes_decide_ready_and_a_failed_liveness_probe_restarts_the_container() {
+    use crate::agent::probe::{Kind, Outcome};
+    let mut app = container("app");
+    app["readinessProbe"] = json!({ "httpGet": { "port": 80 }, "periodSeconds": 1 });
+    app["livenessProbe"] = json!({ "tcpSocket": { "port": 80 }, "periodSeconds": 1, "failureThreshold": 1 });
+    let spec = json!({ "containers": [app], "terminationGracePeriodSeconds": 5 });
+    let mut h = harness(pod(spec), Script { obey_signals: true, ..Default::default() });
+    let unready = Outcome::Failure("HTTP probe failed with statuscode: 503".into());
+    h.fake.script().probes.insert(("app".into(), Kind::Readiness), unready);
+    h.round().await;
+    let ready = |h: &Harness| {
+        let s = h.status();
+        let condition = s["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned());
+        (s["containerStatuses"][0]["ready"].clone(), condition.map(|c| c["status"].clone()).unwrap_or_default())
+    };
+    assert_eq!(ready(&h), (json!(false), json!("False")), "not ready before its first probe");
+
+    let (calls, next) = h.round().await;
+    assert!(calls.contains(&"probe app Liveness".into()) && calls.contains(&"probe app Readiness".into()), "{calls:?}");
+    assert!(next <= Duration::from_secs(1), "{next:?}");
+    let events = h.fake.events();
+    assert!(
+        events.contains(&("Unhealthy".into(), "Readiness probe failed: HTTP probe failed with statuscode: 503".into()))
+    );
+    assert_eq!(ready(&h), (json!(false), json!("False")));
+
+    // Readiness recovers: ready, and the pod's Ready condition with it.
+    h.fake.script().probes.clear();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.round().await;
+    assert_eq!(ready(&h), (json!(true), json!("True")));
+
+    // Liveness fails (threshold 1): Unhealthy, then the container is stopped and restarts.
+    let refused = Outcome::Failure("dial tcp 10.42.0.7:80: connect: connection refused".into());
+    h.fake.script().probes.insert(("app".into(), Kind::Liveness), refused);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.round().await;
+    let events = h.fake.events();
+    assert!(events.contains(&(
+        "Unhealthy".into(),
+        "Liveness probe failed: dial tcp 10.42.0.7:80: connect: connection refused".into()
+    )));
+    let (calls, _) = h.round().await;
+    let at = |call: &str| calls.iter().position(|c| c == call);
+    assert!(at("event Killing").is_some_and(|k| at("sandbox.signal app 15").is_some_and(|s| k < s)), "{calls:?}");
+    let killing = h.fake.events().into_iter().find(|(r, _)| r == "Killing").map(|(_, m)| m);
+    assert_eq!(killing.as_deref(), Some("Container app failed liveness probe, will be restarted"));
+    let exited = h.worker.dir.exited("app", 0).expect("stopped");
+    assert_eq!(exited.exit_code, 143);
+    h.fake.script().probes.clear();
+    // The exit is recorded (a crash, for the back-off); once that has passed, the next attempt.
+    let (calls, _) = h.round().await;
+    assert!(calls.contains(&"event BackOff".into()), "{calls:?}");
+    h.worker.agent.backoff.lock().expect("backoff").reset(&format!("run/{UID}/app"));
+    let (calls, _) = h.round().await;
+    assert!(starts(&calls).contains(&"sandbox.start app/1"), "{calls:?}");
+    assert_eq!(h.status()["containerStatuses"][0]["restartCount"], 1);
+    assert_eq!(ready(&h), (json!(false), json!("False")), "a new attempt is not ready until probed");
+}

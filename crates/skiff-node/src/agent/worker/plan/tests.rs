@@ -150,7 +150,11 @@ fn container_step_table() {
 }
 
 fn snapshot(sandbox: SandboxState, attempts: &[(&str, Vec<AttemptRecord>)]) -> PodSnapshot {
-    PodSnapshot { sandbox, attempts: attempts.iter().map(|(n, a)| (n.to_string(), a.clone())).collect() }
+    PodSnapshot {
+        sandbox,
+        attempts: attempts.iter().map(|(n, a)| (n.to_string(), a.clone())).collect(),
+        unhealthy: Default::default(),
+    }
 }
 
 /// The plan as (container, step) pairs.
@@ -218,4 +222,16 @@ fn init_containers_run_one_at_a_time_before_the_app_containers() {
     // Nothing new starts in a pod that has finished: no ephemeral container.
     let p = plan(&s, &containers, Always, true, none);
     assert!(!steps(&p).iter().any(|(n, _)| *n == "debug"));
+}
+
+#[test]
+fn a_running_container_that_failed_its_liveness_or_startup_probe_is_stopped() {
+    let containers = Containers { init: vec![], app: vec!["web", "side"], ephemeral: vec![] };
+    let mut s =
+        snapshot(SandboxState::Alive, &[("web", vec![attempt(0, "running")]), ("side", vec![attempt(0, "running")])]);
+    s.unhealthy.insert("web".into(), crate::agent::probe::Kind::Liveness);
+    // An exited container is recorded, not stopped, whatever its probes said.
+    s.unhealthy.insert("gone".into(), crate::agent::probe::Kind::Startup);
+    let p = plan(&s, &containers, Always, false, |_: &str| None);
+    assert_eq!(steps(&p), [("web", &Unhealthy(crate::agent::probe::Kind::Liveness)), ("side", &Running)]);
 }

@@ -1,0 +1,100 @@
+//! End to end: probes on real containers, driven by kubectl. A readiness probe (httpGet on a
+//! named port) holds READY at 0/1 until it succeeds; a failing exec liveness probe restarts the
+//! container with the kubelet's events; a probe on a port nothing listens on says so.
+
+mod common;
+
+use common::{Kubectl, Server, eventually, import_busybox};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+/// This file's bridge (`skt28`): no other test binary uses it.
+const NET: u8 = 28;
+
+const WEB: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox:1.36
+    command: [sh, -c, \"mkdir -p /www /state && echo > /state/alive && exec httpd -f -p 8080 -h /www\"]
+    ports:
+    - {name: http, containerPort: 8080}
+    readinessProbe:
+      httpGet: {path: /ready, port: http}
+      periodSeconds: 1
+    livenessProbe:
+      exec:
+        command: [cat, /state/alive]
+      periodSeconds: 1
+      failureThreshold: 1
+";
+
+fn get(k: &Kubectl, pod: &str, path: &str) -> String {
+    k.run(&["get", "pod", pod, "-o", &format!("jsonpath={path}")]).stdout
+}
+
+fn events(k: &Kubectl, pod: &str) -> String {
+    let selector = format!("involvedObject.name={pod}");
+    k.run(&[
+        "get",
+        "events",
+        "--field-selector",
+        &selector,
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ])
+    .stdout
+}
+
+#[test]
+fn readiness_gates_ready_and_a_failing_liveness_probe_restarts_the_container() {
+    let server = Server::with_node(NET, |d| import_busybox(d, &[]));
+    let k = server.kubectl("1.32");
+    k.run_stdin(&["apply", "-f", "-"], WEB).ok();
+    assert!(eventually(WAIT, || get(&k, "web", "{.status.phase}") == "Running"), "{}", server.log());
+    let unready = "Unhealthy: Readiness probe failed: HTTP probe failed with statuscode: 404";
+    assert!(eventually(WAIT, || events(&k, "web").contains(unready)), "{}", events(&k, "web"));
+    let row = k.run(&["get", "pod", "web", "--no-headers"]).ok();
+    assert!(row.split_whitespace().nth(1) == Some("0/1"), "{row}");
+    assert_eq!(get(&k, "web", "{.status.conditions[?(@.type==\"Ready\")].status}"), "False");
+
+    k.run(&["exec", "web", "--", "sh", "-c", "echo > /www/ready"]).ok();
+    k.run(&["wait", "--for=condition=Ready", "pod/web", "--timeout=30s"]).ok();
+    assert_eq!(get(&k, "web", "{.status.containerStatuses[0].ready}"), "true");
+
+    k.run(&["exec", "web", "--", "sh", "-c", "rm /state/alive"]).ok();
+    assert!(
+        eventually(WAIT, || get(&k, "web", "{.status.containerStatuses[0].restartCount}") == "1"),
+        "{}",
+        k.run(&["describe", "pod", "web"]).stdout
+    );
+    let seen = events(&k, "web");
+    assert!(
+        seen.contains("Unhealthy: Liveness probe failed: cat: can't open '/state/alive': No such file or directory"),
+        "{seen}"
+    );
+    assert!(seen.contains("Killing: Container web failed liveness probe, will be restarted"), "{seen}");
+    // The new attempt has a fresh filesystem: alive again, and not ready until /www/ready exists.
+    assert!(eventually(WAIT, || get(&k, "web", "{.status.phase}") == "Running"));
+    assert_eq!(get(&k, "web", "{.status.containerStatuses[0].ready}"), "false");
+    // httpd as PID 1 ignores SIGTERM: killed once the 1 s grace period has passed.
+    assert_eq!(get(&k, "web", "{.status.containerStatuses[0].lastState.terminated.exitCode}"), "137");
+}
+
+#[test]
+fn a_probe_on_a_port_nothing_listens_on_keeps_the_pod_unready_and_says_why() {
+    let server = Server::with_node(NET + 1, |d| import_busybox(d, &[]));
+    let k = server.kubectl("1.32");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: closed\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: busybox:1.36\n    command: [sleep, \"3600\"]\n    readinessProbe:\n      tcpSocket: {port: 9999}\n      periodSeconds: 1\n";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    assert!(eventually(WAIT, || !get(&k, "closed", "{.status.podIP}").is_empty()));
+    let ip = get(&k, "closed", "{.status.podIP}");
+    let want = format!("Unhealthy: Readiness probe failed: dial tcp {ip}:9999: connect: connection refused");
+    assert!(eventually(WAIT, || events(&k, "closed").contains(&want)), "{}", events(&k, "closed"));
+    assert_eq!(get(&k, "closed", "{.status.phase}"), "Running");
+    assert_eq!(get(&k, "closed", "{.status.containerStatuses[0].ready}"), "false");
+}
