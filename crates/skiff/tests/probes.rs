@@ -98,3 +98,44 @@ fn a_probe_on_a_port_nothing_listens_on_keeps_the_pod_unready_and_says_why() {
     assert_eq!(get(&k, "closed", "{.status.phase}"), "Running");
     assert_eq!(get(&k, "closed", "{.status.containerStatuses[0].ready}"), "false");
 }
+
+/// postStart runs in the started container; a preStop hook that hangs past the grace period is
+/// cut off with an event, and the pod still goes.
+#[test]
+fn lifecycle_hooks_run_and_a_hanging_pre_stop_hook_does_not_hold_the_pod() {
+    let server = Server::with_node(NET + 2, |d| import_busybox(d, &[]));
+    let k = server.kubectl("1.32");
+    let pod = "apiVersion: v1
+kind: Pod
+metadata:
+  name: hooks
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: c
+    image: busybox:1.36
+    command: [sleep, \"3600\"]
+    lifecycle:
+      postStart:
+        exec:
+          command: [sh, -c, \"echo started > /poststart\"]
+      preStop:
+        exec:
+          command: [sleep, \"3600\"]
+";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    k.run(&["wait", "--for=condition=Ready", "pod/hooks", "--timeout=60s"]).ok();
+    assert_eq!(k.run(&["exec", "hooks", "--", "cat", "/poststart"]).ok(), "started\n");
+    let began = std::time::Instant::now();
+    k.run(&["delete", "pod", "hooks", "--timeout=30s"]).ok();
+    // The hook's 2 s, then 2 s for the stop signal (sleep as PID 1 ignores it), then killed.
+    assert!(began.elapsed() < Duration::from_secs(20), "{:?}", began.elapsed());
+    let seen = events(&k, "hooks");
+    assert!(
+        seen.contains(
+            "FailedPreStopHook: Exec lifecycle hook ([sleep 3600]) for Container \"c\" in Pod \"hooks_default("
+        ),
+        "{seen}"
+    );
+    assert!(seen.contains("failed - error: did not complete within 2s"), "{seen}");
+}

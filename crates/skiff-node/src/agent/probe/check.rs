@@ -1,13 +1,14 @@
-//! Carrying out one probe, with the kubelet's words for what failed: `httpGet` and `tcpSocket`
-//! from the node into the pod's network (no process per probe: a connection from the agent),
-//! `exec` through the runtime's `container-exec` helper, as `kubectl exec` runs.
+//! Carrying out one probe or lifecycle hook, with the kubelet's words for what failed: `httpGet`
+//! and `tcpSocket` from the node into the pod's network (no process per probe: a connection from
+//! the agent), `exec` through the runtime's `container-exec` helper, as `kubectl exec` runs;
+//! a hook's `sleep` waits here.
 
 use super::Outcome;
 use crate::pod_dir::PodDir;
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use k8s_openapi::api::core::v1::{Container, ExecAction, HTTPGetAction, Probe, TCPSocketAction};
+use k8s_openapi::api::core::v1::{Container, ExecAction, HTTPGetAction, LifecycleHandler, Probe, TCPSocketAction};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -41,6 +42,39 @@ pub async fn check(target: &Target<'_>, probe: &Probe, timeout: Duration, runtim
         return Outcome::Failure("gRPC probes are not supported by this node yet".into());
     }
     Outcome::Failure("probe has no handler".into())
+}
+
+/// Run a `postStart` or `preStop` hook against `target`, for at most `timeout`. A failure says
+/// what the kubelet's `FailedPostStartHook`/`FailedPreStopHook` events say after `failed - `.
+pub async fn hook(target: &Target<'_>, handler: &LifecycleHandler, timeout: Duration, runtime_exe: &Path) -> Outcome {
+    // The hook's own deadline is the one below: the handlers' inner ones come later.
+    let inner = timeout + Duration::from_secs(1);
+    let run = async {
+        if let Some(s) = &handler.sleep {
+            tokio::time::sleep(Duration::from_secs(s.seconds.max(0) as u64)).await;
+            return Outcome::Success;
+        }
+        if let Some(e) = &handler.exec {
+            return match exec(target, e, inner, runtime_exe).await {
+                Outcome::Failure(output) => {
+                    let command = e.command.clone().unwrap_or_default().join(" ");
+                    Outcome::Failure(format!("error: command '{command}' exited with a failure: {output}"))
+                }
+                ok => ok,
+            };
+        }
+        if let Some(h) = &handler.http_get {
+            return match http(target, h, inner).await {
+                Outcome::Failure(why) => Outcome::Failure(format!("error: {why}")),
+                ok => ok,
+            };
+        }
+        // `tcpSocket` is accepted for compatibility and never run, as upstream.
+        Outcome::Success
+    };
+    tokio::time::timeout(timeout, run)
+        .await
+        .unwrap_or_else(|_| Outcome::Failure(format!("error: did not complete within {}s", timeout.as_secs())))
 }
 
 /// A port by number or by the name of one of the container's ports.

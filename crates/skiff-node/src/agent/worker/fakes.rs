@@ -17,7 +17,7 @@ use crate::agent::watched::Watched;
 use crate::pod_dir::{Exited, PodDir, Started};
 use crate::shim::Request;
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, LifecycleHandler, Pod, Secret};
 use skiff_client::events::Type;
 use skiff_image::registry::{RegistryError, Transport};
 use skiff_image::{Digest, Image, Reference, StoreError};
@@ -27,6 +27,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The address the fake network gives every pod.
@@ -51,6 +52,8 @@ pub struct Script {
     pub config_maps: HashMap<String, ConfigMap>,
     /// What each probe finds, by container and kind (unset: success).
     pub probes: HashMap<(String, Kind), Outcome>,
+    /// What each exec hook gives, by its command line (unset: success).
+    pub hooks: HashMap<String, Outcome>,
 }
 
 /// Every seam at once, recording.
@@ -299,6 +302,12 @@ impl Prober for Fake {
         let name = target.container.name.clone();
         self.call(format!("probe {name} {}", tracker.kind.as_str()));
         self.script().probes.get(&(name, tracker.kind)).cloned().unwrap_or(Outcome::Success)
+    }
+
+    async fn hook(&self, target: &Target<'_>, handler: &LifecycleHandler, _timeout: Duration) -> Outcome {
+        let command = handler.exec.as_ref().and_then(|e| e.command.clone()).unwrap_or_default().join(" ");
+        self.call(format!("hook {} {command}", target.container.name));
+        self.script().hooks.get(&command).cloned().unwrap_or(Outcome::Success)
     }
 }
 

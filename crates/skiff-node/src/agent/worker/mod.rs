@@ -100,6 +100,14 @@ struct MountError {
     message: String,
 }
 
+/// The grace a container gets for its stop signal after a preStop hook that took (nearly) all of
+/// the grace period, as the kubelet gives.
+const MIN_GRACE_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
+
+/// How long a postStart hook may take (the kubelet sets none; this keeps a hung one from holding
+/// the pod's worker for ever).
+const POST_START_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How soon a pod whose volumes could not be set up tries again (sooner if what they read
 /// changes: its watch wakes the worker).
 const MOUNT_RETRY: Duration = Duration::from_secs(30);
@@ -651,9 +659,13 @@ impl Worker {
         Duration::from_secs(seconds.max(0) as u64)
     }
 
-    /// Stop `c`'s running attempt: its stop signal, then SIGKILL once `grace` has passed.
+    /// Stop `c`'s running attempt: its preStop hook, its stop signal, then SIGKILL once `grace`
+    /// has passed.
     async fn stop_container(&mut self, c: &Container, grace: Duration) {
         let Some(sandbox) = self.sandbox.clone() else { return };
+        let began = Instant::now();
+        self.pre_stop(c, grace).await;
+        let grace = grace.saturating_sub(began.elapsed()).max(MIN_GRACE_AFTER_PRE_STOP.min(grace));
         let running = |w: &Self| w.dir.attempts(&c.name).last().is_some_and(|a| w.dir.exited(&c.name, *a).is_none());
         let signal = self.stop_signal(c);
         let _ = self.os.sandboxes.request(&sandbox, &Request::Signal { container: c.name.clone(), signal }).await;
@@ -665,6 +677,49 @@ impl Worker {
             let kill = Request::Signal { container: c.name.clone(), signal: nix::sys::signal::Signal::SIGKILL as i32 };
             let _ = self.os.sandboxes.request(&sandbox, &kill).await;
         }
+    }
+
+    /// Run `c`'s preStop hook, if it has one, within `grace`; a failure or a hook that outlives
+    /// the grace period is a `FailedPreStopHook` event, and stopping goes on.
+    async fn pre_stop(&self, c: &Container, grace: Duration) {
+        let Some(handler) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) else { return };
+        let target = probe::check::Target { ip: self.ip.map(IpAddr::V4), container: c, dir: &self.dir };
+        if let probe::Outcome::Failure(why) = self.os.prober.hook(&target, handler, grace).await {
+            let msg = self.hook_failure(c, handler, &why);
+            self.event(Some(&c.name), Warning, "FailedPreStopHook", &msg).await;
+        }
+    }
+
+    /// Run `c`'s postStart hook, if it has one, right after it started; on failure the
+    /// container is stopped (`FailedPostStartHook`) and restarts as its policy says.
+    async fn post_start(&mut self, c: &Container) {
+        let Some(handler) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) else { return };
+        let target = probe::check::Target { ip: self.ip.map(IpAddr::V4), container: c, dir: &self.dir };
+        let outcome = self.os.prober.hook(&target, handler, POST_START_TIMEOUT).await;
+        if let probe::Outcome::Failure(why) = outcome {
+            let msg = self.hook_failure(c, handler, &why);
+            self.event(Some(&c.name), Warning, "FailedPostStartHook", &msg).await;
+            self.event(Some(&c.name), Normal, "Killing", "FailedPostStartHook").await;
+            let grace = self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
+            self.stop_container(c, Duration::from_secs(grace.max(0) as u64)).await;
+        }
+    }
+
+    /// The kubelet's text for a failed hook: `Exec lifecycle hook ([sh -c exit 1]) for Container
+    /// "app" in Pod "web_default(UID)" failed - error: ...`.
+    fn hook_failure(&self, c: &Container, handler: &k8s_openapi::api::core::v1::LifecycleHandler, why: &str) -> String {
+        let what = match (&handler.exec, &handler.http_get) {
+            (Some(e), _) => format!("Exec lifecycle hook ([{}])", e.command.clone().unwrap_or_default().join(" ")),
+            (None, Some(h)) => format!("HTTP lifecycle hook ({})", h.path.clone().unwrap_or_default()),
+            (None, None) => "Sleep lifecycle hook".to_string(),
+        };
+        format!(
+            "{what} for Container {:?} in Pod \"{}_{}({})\" failed - {why}, message: \"\"",
+            c.name,
+            self.name(),
+            self.namespace(),
+            self.uid
+        )
     }
 
     /// When to look at a running container again: the shim tells us of its exit, or we poll.
@@ -797,6 +852,7 @@ impl Worker {
                 tracing::debug!(pod = %self.name(), container = %c.name, attempt, "container started");
                 self.waiting.remove(&c.name);
                 self.event(Some(&c.name), Normal, "Started", &format!("Started container {}", c.name)).await;
+                self.post_start(c).await;
                 Ok(())
             }
             Err(e) => {
@@ -966,6 +1022,14 @@ impl Worker {
         if !grace.is_zero() {
             for c in &running {
                 self.event(Some(&c.name), Normal, "Killing", &format!("Stopping container {}", c.name)).await;
+            }
+            // preStop hooks first, all at once, within the grace period; what they leave of it
+            // (at least 2 s, as the kubelet gives) is the stop signal's.
+            let began = Instant::now();
+            let hooks = running.iter().map(|c| self.pre_stop(c, grace));
+            futures::future::join_all(hooks).await;
+            let grace = grace.saturating_sub(began.elapsed()).max(MIN_GRACE_AFTER_PRE_STOP.min(grace));
+            for c in &running {
                 let signal = self.stop_signal(c);
                 let _ =
                     self.os.sandboxes.request(&sandbox, &Request::Signal { container: c.name.clone(), signal }).await;

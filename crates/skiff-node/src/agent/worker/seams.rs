@@ -24,7 +24,7 @@ use crate::agent::watched::Watched;
 use crate::pod_dir::PodDir;
 use crate::shim::Request;
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, LifecycleHandler, Pod, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use skiff_client::events::Type;
 use skiff_image::registry::{RegistryError, Transport};
@@ -33,6 +33,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The pod's shim: the sandbox that holds its namespaces and runs its containers.
@@ -104,6 +105,8 @@ pub trait MemoryVolumes: Send + Sync {
 pub trait Prober: Send + Sync {
     /// Run `tracker`'s probe once against `target`, within its timeout.
     async fn check(&self, target: &Target<'_>, tracker: &Tracker) -> Outcome;
+    /// Run a lifecycle hook (`postStart`, `preStop`) against `target`, within `timeout`.
+    async fn hook(&self, target: &Target<'_>, handler: &LifecycleHandler, timeout: Duration) -> Outcome;
 }
 
 /// Why an image's layers could not be unpacked.
@@ -273,6 +276,10 @@ struct NodeProber(Arc<Agent>);
 impl Prober for NodeProber {
     async fn check(&self, target: &Target<'_>, tracker: &Tracker) -> Outcome {
         crate::agent::probe::check::check(target, &tracker.probe, tracker.timeout, &self.0.config.runtime_exe).await
+    }
+
+    async fn hook(&self, target: &Target<'_>, handler: &LifecycleHandler, timeout: Duration) -> Outcome {
+        crate::agent::probe::check::hook(target, handler, timeout, &self.0.config.runtime_exe).await
     }
 }
 

@@ -618,3 +618,45 @@ async fn readiness_probes_decide_ready_and_a_failed_liveness_probe_restarts_the_
     assert_eq!(h.status()["containerStatuses"][0]["restartCount"], 1);
     assert_eq!(ready(&h), (json!(false), json!("False")), "a new attempt is not ready until probed");
 }
+
+/// A pod whose container `app` has `lifecycle`.
+fn with_lifecycle(lifecycle: Value) -> Pod {
+    let mut app = container("app");
+    app["lifecycle"] = lifecycle;
+    pod(json!({ "containers": [app], "terminationGracePeriodSeconds": 3 }))
+}
+
+#[tokio::test]
+async fn a_pre_stop_hook_runs_before_the_stop_signal_and_a_failing_one_is_an_event() {
+    let mut h = Harness::started(with_lifecycle(json!({ "preStop": { "exec": { "command": ["drain"] } } }))).await;
+    h.fake.script().obey_signals = true;
+    h.fake.script().hooks.insert("drain".into(), crate::agent::probe::Outcome::Failure("error: boom".into()));
+    h.worker.pod = deleted(h.worker.pod.clone(), 30);
+    h.worker.delete().await;
+    let calls = h.fake.take_calls();
+    let at = |call: &str| calls.iter().position(|c| c == call).unwrap_or_else(|| panic!("no {call}: {calls:?}"));
+    assert!(at("event Killing") < at("hook app drain"));
+    assert!(at("hook app drain") < at("event FailedPreStopHook"));
+    assert!(at("event FailedPreStopHook") < at("sandbox.signal app 15"));
+    let failed = h.fake.events().into_iter().find(|(r, _)| r == "FailedPreStopHook").map(|(_, m)| m);
+    assert_eq!(
+        failed.as_deref(),
+        Some(
+            "Exec lifecycle hook ([drain]) for Container \"app\" in Pod \"web_default(u-1)\" failed - error: boom, message: \"\""
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_failing_post_start_hook_stops_the_container() {
+    let mut h =
+        harness(with_lifecycle(json!({ "postStart": { "exec": { "command": ["setup"] } } })), Script::default());
+    h.fake.script().obey_signals = true;
+    h.fake.script().hooks.insert("setup".into(), crate::agent::probe::Outcome::Failure("error: no".into()));
+    let (calls, _) = h.round().await;
+    let at = |call: &str| calls.iter().position(|c| c == call).unwrap_or_else(|| panic!("no {call}: {calls:?}"));
+    assert!(at("sandbox.start app/0") < at("hook app setup"));
+    assert!(at("hook app setup") < at("event FailedPostStartHook"));
+    assert!(at("event FailedPostStartHook") < at("sandbox.signal app 15"));
+    assert_eq!(h.worker.dir.exited("app", 0).map(|e| e.exit_code), Some(143));
+}
