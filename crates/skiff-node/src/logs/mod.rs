@@ -89,6 +89,20 @@ mod tests {
         assert_eq!(select(&log, &Selection { limit_bytes: Some(5), ..Default::default() }), b"one\nt");
     }
 
+    #[test]
+    fn a_fallback_message_is_the_logs_last_80_lines_at_most_2048_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.log");
+        assert_eq!(reader::fallback_message(&path), None);
+        let lines: String = (0..100).map(|i| format!("{T1} stderr F line {i}\n")).collect();
+        std::fs::write(&path, lines).expect("write");
+        let message = reader::fallback_message(&path).expect("a message");
+        assert!(message.starts_with("line 20\n") && message.ends_with("line 99\n"), "{message}");
+        let long: String = (0..100).map(|i| format!("{T1} stderr F {i:0>100}\n")).collect();
+        std::fs::write(&path, long).expect("write");
+        assert_eq!(reader::fallback_message(&path).expect("a message").len(), 2048);
+    }
+
     #[tokio::test]
     async fn follows_a_growing_log_until_the_attempt_ends() {
         use futures::StreamExt;

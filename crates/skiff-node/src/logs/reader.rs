@@ -51,6 +51,18 @@ pub fn select(log: &str, sel: &Selection) -> Vec<u8> {
     out
 }
 
+/// A failed container's termination message under `terminationMessagePolicy:
+/// FallbackToLogsOnError`: the last 80 lines of its log, at most the last 2048 bytes, as the
+/// kubelet takes them (None: no log, or an empty one).
+pub fn fallback_message(log: &Path) -> Option<String> {
+    const LINES: usize = 80;
+    const BYTES: usize = 2048;
+    let text = std::fs::read_to_string(log).ok()?;
+    let tail = select(&text, &Selection { tail_lines: Some(LINES), ..Default::default() });
+    let tail = &tail[tail.len().saturating_sub(BYTES)..];
+    (!tail.is_empty()).then(|| String::from_utf8_lossy(tail).into_owned())
+}
+
 /// How often a followed log is checked for new records.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 

@@ -679,6 +679,20 @@ impl Worker {
         }
     }
 
+    /// `attempts` with, under `terminationMessagePolicy: FallbackToLogsOnError`, the tail of its
+    /// log as the message of a failed attempt that wrote none.
+    fn with_fallback_messages(&self, c: &Container, attempts: &[AttemptRecord]) -> Vec<AttemptRecord> {
+        let mut attempts = attempts.to_vec();
+        if c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") {
+            for a in attempts.iter_mut() {
+                if a.termination_message.is_none() && a.exited.as_ref().is_some_and(|e| e.exit_code != 0) {
+                    a.termination_message = crate::logs::reader::fallback_message(&self.dir.log(&c.name, a.number));
+                }
+            }
+        }
+        attempts
+    }
+
     /// Run `c`'s preStop hook, if it has one, within `grace`; a failure or a hook that outlives
     /// the grace period is a `FailedPreStopHook` event, and stopping goes on.
     async fn pre_stop(&self, c: &Container, grace: Duration) {
@@ -1077,7 +1091,7 @@ impl Worker {
         let snapshot = self.observe();
         let status_of = |c: &Container, init: bool, init_done: bool| {
             let waiting = self.waiting.get(&c.name);
-            let attempts = snapshot.attempts(&c.name);
+            let attempts = &self.with_fallback_messages(c, snapshot.attempts(&c.name));
             let mut status = report::container_status(c, &self.uid, attempts, waiting, init, init_done);
             // Probes decide `started` and `ready` of the attempt they probe.
             if let Some(p) = self.probes.get(&c.name).filter(|p| attempts.last().is_some_and(|a| a.number == p.attempt))
