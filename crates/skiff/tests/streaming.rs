@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::agent::Agent;
 use common::terminal::{Terminal, shell_line};
 use common::{KUBECTL_VERSIONS, Kubectl, Server, busybox_rootfs, eventually, skiff};
 use std::io::{Read, Write};
@@ -690,64 +691,13 @@ spec:
     assert!(get_at("127.0.0.2", q80).is_some(), "kubectl 1.32's session died while idle");
 }
 
-/// A `skiff agent` on its own data directory, bridge and subnet: another node of the cluster.
-/// On drop its pods are deleted (the agent cleans up their containers) before it stops.
-struct Agent {
-    child: Child,
-    kubectl: Kubectl,
-    dir: tempfile::TempDir,
-}
-
-impl Agent {
-    fn start(server: &Server, name: &str, net: u8, endpoint: u16) -> Agent {
-        let dir = tempfile::tempdir().expect("tempdir");
-        image(dir.path());
-        let log = std::fs::File::create(dir.path().join("agent.log")).expect("log");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .arg("agent")
-            .arg("--kubeconfig")
-            .arg(server.kubeconfig())
-            .args(["--endpoint", &format!("127.0.0.1:{endpoint}"), "--node-name", name])
-            .args(["--pod-cidr", &format!("10.151.{net}.0/24"), "--bridge", &format!("skf{net}")])
-            .arg("--disable-outbound-nat")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("skiff agent");
-        let kubectl = server.kubectl("1.32");
-        let ready = eventually(WAIT, || {
-            kubectl.run(&["get", "node", name, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"]).stdout
-                == "True"
-        });
-        let agent = Agent { child, kubectl, dir };
-        assert!(ready, "the agent never registered: {}", agent.log());
-        agent
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.kubectl.run(&["delete", "pod", "--all", "--grace-period=0", "--force"]);
-        let pods = self.dir.path().join("pods");
-        eventually(WAIT, || std::fs::read_dir(&pods).map(|d| d.count() == 0).unwrap_or(true));
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A pod on another node: the API server reaches that node's agent through the endpoint it
 /// published (TLS, certificate pinned on the Node) for logs, exec (also -it), attach and
 /// port-forward, with kubectl 1.27 (SPDY) and 1.32 (WebSocket).
 #[test]
 fn logs_exec_attach_and_port_forward_reach_a_pod_on_another_node() {
     let server = Server::with_node(15, image);
-    let agent = Agent::start(&server, "far", 15, common::registry::free_port());
+    let agent = Agent::start(&server, "far", 15, common::registry::free_port(), image);
     let k = server.kubectl("1.32");
     let pod = r#"apiVersion: v1
 kind: Pod

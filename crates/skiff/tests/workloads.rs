@@ -262,13 +262,17 @@ fn jobs_run_to_completion_fail_at_their_limit_and_cronjobs_run_on_schedule() {
 
 /// A DaemonSet puts one pod on the node, rolls it to a new template, and leaves when its node
 /// selector no longer matches.
+/// A DaemonSet on two nodes (this server's and a `skiff agent`'s): one pod on each, a rolling
+/// update of both, and none on a node its selector no longer matches.
 #[test]
 fn daemonsets_follow_their_nodes() {
-    let server = Server::with_node(NET + 3, |d| {
+    let images = |d: &std::path::Path| {
         import_busybox(d, &[]);
         let (code, _, err) = skiff(d, &["tag", "busybox:1.36", "busybox:1.37"]);
         assert_eq!(code, 0, "{err}");
-    });
+    };
+    let server = Server::with_node(NET + 3, images);
+    let second = common::agent::Agent::start(&server, "second", NET + 3, common::registry::free_port(), images);
     let k = server.kubectl("1.27");
     let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels:\n      app: agent\n  template:\n    metadata:\n      labels:\n        app: agent\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: a\n        image: busybox:1.36\n        command: [sleep, \"3600\"]\n";
     assert_eq!(k.run_stdin(&["apply", "-f", "-"], ds).ok().trim(), "daemonset.apps/agent created");
@@ -280,17 +284,24 @@ fn daemonsets_follow_their_nodes() {
         status.stderr,
         server.log()
     );
-    let node = k.run(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]).ok();
-    assert_eq!(jsonpath(&k, &["pods", "-l", "app=agent"], "{.items[*].spec.nodeName}"), node);
+    let sorted = |s: String| {
+        let mut v: Vec<String> = s.split_whitespace().map(String::from).collect();
+        v.sort();
+        v
+    };
+    let nodes = sorted(k.run(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]).ok());
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(sorted(jsonpath(&k, &["pods", "-l", "app=agent"], "{.items[*].spec.nodeName}")), nodes);
     let row = k.run(&["get", "ds", "agent"]).ok();
     assert!(
-        row.lines().nth(1).is_some_and(|r| r.split_whitespace().collect::<Vec<_>>()[1..6] == ["1", "1", "1", "1", "1"]),
-        "{row}"
+        row.lines().nth(1).is_some_and(|r| r.split_whitespace().collect::<Vec<_>>()[1..6] == ["2", "2", "2", "2", "2"]),
+        "{row}\n{}",
+        second.log()
     );
     k.run(&["set", "image", "ds/agent", "a=busybox:1.37"]).ok();
     k.run(&["rollout", "status", "ds/agent", "--timeout=60s"]).ok();
     assert!(eventually(WAIT, || jsonpath(&k, &["pods", "-l", "app=agent"], "{.items[*].spec.containers[0].image}")
-        == "busybox:1.37"));
+        == "busybox:1.37 busybox:1.37"));
     k.run(&[
         "patch",
         "ds",

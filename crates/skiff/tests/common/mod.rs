@@ -2,6 +2,7 @@
 //! and the real versioned kubectl binaries pointed at it.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod registry;
 pub mod terminal;
 
