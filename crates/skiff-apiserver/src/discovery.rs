@@ -1,5 +1,6 @@
 //! Discovery documents: `/version`, `/api`, `/apis`, `/api/v1`, legacy and aggregated (v2, v2beta1).
 
+use crate::resource_metrics;
 use serde_json::{Value, json};
 use skiff_core::kinds;
 
@@ -44,14 +45,16 @@ fn group_entry(group: &str, versions: &[&str]) -> Value {
 
 /// `/apis`: every named group.
 pub fn api_group_list() -> Value {
-    let groups: Vec<Value> =
+    let mut groups: Vec<Value> =
         kinds::groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_entry(g, &v)).collect();
+    groups.push(group_entry(resource_metrics::GROUP, &[resource_metrics::VERSION]));
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/GROUP`, if the group is served.
 pub fn api_group(group: &str) -> Option<Value> {
-    let (_, versions) = kinds::groups().into_iter().find(|(g, _)| !g.is_empty() && *g == group)?;
+    let metrics = (group == resource_metrics::GROUP).then(|| (group, vec![resource_metrics::VERSION]));
+    let (_, versions) = metrics.or_else(|| kinds::groups().into_iter().find(|(g, _)| !g.is_empty() && *g == group))?;
     let mut g = group_entry(group, &versions);
     g["kind"] = json!("APIGroup");
     g["apiVersion"] = json!("v1");
@@ -60,6 +63,9 @@ pub fn api_group(group: &str) -> Option<Value> {
 
 /// `/api/v1` or `/apis/GROUP/VERSION`, if any kind is served there.
 pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
+    if (group, version) == (resource_metrics::GROUP, resource_metrics::VERSION) {
+        return Some(resource_metrics::resource_list());
+    }
     let mut resources = Vec::new();
     for k in kinds::in_group_version(group, version) {
         let i = k.info();
@@ -144,7 +150,7 @@ fn aggregated_resource(i: &kinds::ResourceInfo) -> Value {
 
 /// Aggregated discovery for the core group (`/api`) or the named groups (`/apis`).
 pub fn aggregated(version: &str, core: bool) -> Value {
-    let items: Vec<Value> = kinds::groups()
+    let mut items: Vec<Value> = kinds::groups()
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
         .map(|(group, versions)| {
@@ -163,6 +169,9 @@ pub fn aggregated(version: &str, core: bool) -> Value {
             json!({"metadata": metadata, "versions": versions})
         })
         .collect();
+    if !core {
+        items.push(resource_metrics::aggregated());
+    }
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items})
 }
 

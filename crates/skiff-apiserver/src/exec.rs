@@ -497,6 +497,9 @@ mod tests {
         async fn attach(&self, _: ExecRequest) -> Result<ExecProcess, NodeError> {
             Err(NodeError::refused("no attach"))
         }
+        async fn usage(&self, _: &str) -> Result<skiff_nodeapi::NodeUsage, NodeError> {
+            Err(NodeError::refused("no usage"))
+        }
     }
 
     /// Run one SPDY exec session of `protocol` (stdin "typed", stdout) against a node exiting

@@ -16,6 +16,7 @@ mod portforward;
 mod protobuf;
 mod query;
 mod registry;
+mod resource_metrics;
 mod rest;
 mod route;
 mod serve;
@@ -160,6 +161,7 @@ fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>) -> Router {
         .route("/openapi/v3/{*group_version}", get(openapi::v3_group_version))
         .route("/api/{version}/{*rest}", axum::routing::any(rest::handle))
         .route("/apis/{group}/{version}/{*rest}", axum::routing::any(rest::handle))
+        .route("/apis/metrics.k8s.io/v1beta1/{*rest}", get(resource_metrics::handle))
         .fallback(|| async { http::Failure(ApiError::NoResource) })
         // Layers run outermost last: who the client is first, then whether it gets a seat.
         .layer(middleware::from_fn_with_state(inflight, inflight::limit))

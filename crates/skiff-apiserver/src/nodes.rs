@@ -22,16 +22,32 @@ pub async fn for_pod(
     if node.is_empty() {
         return Err(unreachable("is none yet: the pod is not scheduled"));
     }
+    let link = for_node(state, &node).await.map_err(|why| unreachable(&why.to_string()))?;
+    Ok((node, link))
+}
+
+/// Why a node cannot be reached from this server.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreachable {
+    #[error("does not exist")]
+    NoNode,
+    #[error("publishes no endpoint")]
+    NoEndpoint,
+    #[error(transparent)]
+    Remote(#[from] remote::RemoteError),
+}
+
+/// The link to node `node`: this server's own node agent, or the endpoint the node's agent
+/// published on its Node object.
+pub async fn for_node(state: &crate::AppState, node: &str) -> Result<std::sync::Arc<dyn NodeLink>, Unreachable> {
     if let Some((name, link)) = &state.nodes
         && *name == node
     {
-        return Ok((node, link.clone()));
+        return Ok(link.clone());
     }
     let kind = skiff_core::kinds::NODES;
-    let object = state.registry.get(crate::registry::ObjectRef { kind, namespace: "", name: &node }).await;
-    let object = object.map_err(|_| unreachable("does not exist"))?;
-    let endpoint =
-        skiff_nodeapi::wire::Endpoint::of_node(&object).ok_or_else(|| unreachable("publishes no endpoint"))?;
-    let link = remote::RemoteNode::new(endpoint, &state.client_identity).map_err(|e| unreachable(&e.to_string()))?;
-    Ok((node, std::sync::Arc::new(link)))
+    let object = state.registry.get(crate::registry::ObjectRef { kind, namespace: "", name: node }).await;
+    let object = object.map_err(|_| Unreachable::NoNode)?;
+    let endpoint = skiff_nodeapi::wire::Endpoint::of_node(&object).ok_or(Unreachable::NoEndpoint)?;
+    Ok(std::sync::Arc::new(remote::RemoteNode::new(endpoint, &state.client_identity)?))
 }

@@ -1,5 +1,5 @@
 //! The node API: how the API server reaches the node that runs a pod, for what only the node
-//! has (container logs, exec, attach and port-forward). One [`NodeLink`] trait with its request
+//! has (container logs, exec, attach and port-forward, resource usage). One [`NodeLink`] trait with its request
 //! and response types, one [`NodeError`] whose [`code`](NodeError::code) decides what the client
 //! sees, one [`Channel`] numbering of a session's streams, and the wire codec of a node's
 //! endpoint ([`wire`]).
@@ -50,6 +50,38 @@ pub struct ExecRequest {
     pub tty: bool,
 }
 
+/// What a node, a pod or a container uses now: CPU as a rate over the sample's window, memory
+/// as the working set (what the kubelet's summary API reports and `kubectl top` shows).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Usage {
+    pub cpu_nanocores: u64,
+    pub memory_bytes: u64,
+}
+
+/// One container's usage.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContainerUsage {
+    pub name: String,
+    pub usage: Usage,
+}
+
+/// The running containers of one pod, by the pod's UID.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PodUsage {
+    pub uid: String,
+    pub containers: Vec<ContainerUsage>,
+}
+
+/// A node's resource usage: the machine's and each pod's, measured over `window_seconds`
+/// ending at `timestamp`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NodeUsage {
+    pub timestamp: jiff::Timestamp,
+    pub window_seconds: f64,
+    pub node: Usage,
+    pub pods: Vec<PodUsage>,
+}
+
 /// A command running in a container (or a session joined to its main process): its standard
 /// streams and, at the end, its exit code. Dropping it ends the session (an exec'd command is
 /// killed).
@@ -73,6 +105,8 @@ pub trait NodeLink: Send + Sync {
     /// the pod keeps one open), its terminal. Its exit code is 0: the session ends with the
     /// container or the client.
     async fn attach(&self, request: ExecRequest) -> Result<ExecProcess, NodeError>;
+    /// The resource usage of node `node` and its pods (`metrics.k8s.io`, `kubectl top`).
+    async fn usage(&self, node: &str) -> Result<NodeUsage, NodeError>;
 }
 
 /// Any error, boxed: the node's own typed errors cross this API without it knowing their types.

@@ -6,7 +6,7 @@
 //! operation's bytes — logs: the log bytes; port-forward: the forwarded bytes both ways; exec
 //! and attach: frames (`skiff_stream::frames`) numbered by [`Channel`]: stdin, resizes and the
 //! end of stdin to the node ([`exec_client`]), output and the exit code from it
-//! ([`exec_server`]). Where the endpoint is, and the SHA-256 of its certificate, are annotations
+//! ([`exec_server`]); usage: one JSON line. Where the endpoint is, and the SHA-256 of its certificate, are annotations
 //! on the Node ([`Endpoint::of_node`]).
 
 use crate::{Channel, ExecProcess, ExecRequest, LogRequest, NodeError};
@@ -31,6 +31,10 @@ pub enum Request {
         node: String,
         pod_uid: String,
         port: u16,
+    },
+    /// The node's resource usage: after the reply, one JSON line of `NodeUsage`.
+    Usage {
+        node: String,
     },
 }
 

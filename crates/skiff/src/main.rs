@@ -319,7 +319,7 @@ fn server(
             });
         }
         let nodes = node.as_ref().map(|n| {
-            let local = skiff_node::link::LocalNode { node_name: n.node_name(), pods_root: data_dir.join("pods") };
+            let local = skiff_node::link::LocalNode::new(n.node_name(), data_dir.join("pods"));
             (n.node_name(), Arc::new(local) as Arc<dyn skiff_nodeapi::NodeLink>)
         });
         let mut running = skiff_apiserver::start(skiff_apiserver::Config {

@@ -146,3 +146,39 @@ spec:
     let message = get(&k, "fails", "{.status.containerStatuses[0].state.terminated.message}");
     assert_eq!(message, "starting\ndisk full\n");
 }
+
+/// `kubectl top` with no add-on: metrics.k8s.io served from the node's cgroups.
+#[test]
+fn kubectl_top_shows_what_pods_and_nodes_use() {
+    let server = Server::with_node(NET + 3, |d| import_busybox(d, &[]));
+    let k = server.kubectl("1.32");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: busy\n  labels:\n    app: busy\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: spin\n    image: busybox:1.36\n    command: [sh, -c, \"while true; do :; done\"]\n  - name: idle\n    image: busybox:1.36\n    command: [sleep, \"3600\"]\n";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    k.run(&["wait", "--for=condition=Ready", "pod/busy", "--timeout=60s"]).ok();
+    let mut rows = String::new();
+    assert!(
+        eventually(WAIT, || {
+            rows = k.run(&["top", "pod", "busy", "--containers"]).stdout;
+            rows.lines().count() == 3
+        }),
+        "{rows}"
+    );
+    let rows: Vec<Vec<&str>> = rows.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"]);
+    let spin = rows.iter().find(|r| r[1] == "spin").expect("the spinning container");
+    let millicores: u64 = spin[2].trim_end_matches('m').parse().expect("millicores");
+    assert!(millicores >= 200, "a busy loop uses most of a core: {spin:?}");
+    assert!(rows.iter().any(|r| r[1] == "idle"));
+    let by_label = k.run(&["top", "pod", "-l", "app=busy", "--no-headers"]).ok();
+    assert!(by_label.starts_with("busy "), "{by_label}");
+    for version in ["1.27", "1.32"] {
+        let nodes = server.kubectl(version).run(&["top", "node"]).ok();
+        let header: Vec<&str> = nodes.lines().next().unwrap_or("").split_whitespace().collect();
+        // kubectl's own headers: 1.27 says CPU%, 1.32 CPU(%).
+        let percent = if version == "1.27" { ["CPU%", "MEMORY%"] } else { ["CPU(%)", "MEMORY(%)"] };
+        assert_eq!(header, ["NAME", "CPU(cores)", percent[0], "MEMORY(bytes)", percent[1]], "{nodes}");
+        assert!(nodes.lines().nth(1).is_some_and(|l| l.starts_with("skiff-test ")), "{nodes}");
+    }
+    let missing = k.run(&["get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/nope"]).fails();
+    assert!(missing.contains("podmetrics.metrics.k8s.io \"nope\" not found"), "{missing}");
+}

@@ -298,6 +298,11 @@ fn daemonsets_follow_their_nodes() {
         "{row}\n{}",
         second.log()
     );
+    // `kubectl top` reaches the second node through its endpoint too.
+    let top = k.run(&["top", "node", "--no-headers"]).ok();
+    assert_eq!(sorted(top.lines().filter_map(|l| l.split_whitespace().next()).collect::<Vec<_>>().join(" ")), nodes);
+    let pods = k.run(&["top", "pod", "-l", "app=agent", "--no-headers"]).ok();
+    assert_eq!(pods.lines().count(), 2, "{pods}");
     k.run(&["set", "image", "ds/agent", "a=busybox:1.37"]).ok();
     k.run(&["rollout", "status", "ds/agent", "--timeout=60s"]).ok();
     assert!(eventually(WAIT, || jsonpath(&k, &["pods", "-l", "app=agent"], "{.items[*].spec.containers[0].image}")

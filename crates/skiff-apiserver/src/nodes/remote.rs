@@ -7,7 +7,7 @@
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use skiff_nodeapi::wire::{Endpoint, Reply, Request, exec_client, fingerprint, read_line};
-use skiff_nodeapi::{ExecProcess, ExecRequest, LogRequest, LogStream, NodeError, NodeLink, Tunnel};
+use skiff_nodeapi::{ExecProcess, ExecRequest, LogRequest, LogStream, NodeError, NodeLink, NodeUsage, Tunnel};
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 
@@ -197,6 +197,12 @@ impl NodeLink for RemoteNode {
     async fn attach(&self, request: ExecRequest) -> Result<ExecProcess, NodeError> {
         let tty = request.tty;
         self.session(Request::Attach(request), tty).await
+    }
+
+    async fn usage(&self, node: &str) -> Result<NodeUsage, NodeError> {
+        let mut conn = self.open(&Request::Usage { node: node.to_string() }).await?;
+        let line = read_line(&mut conn).await.map_err(NodeError::failed)?;
+        serde_json::from_slice(&line).map_err(NodeError::failed)
     }
 }
 

@@ -117,6 +117,14 @@ pub async fn handle<C: AsyncRead + AsyncWrite + Send + Unpin + 'static>(mut conn
         }
         Request::Exec(r) => exec_server(conn, local.exec(r).await).await,
         Request::Attach(r) => exec_server(conn, local.attach(r).await).await,
+        Request::Usage { node } => {
+            let usage = local.usage(&node).await;
+            if write_line(&mut conn, &Reply::from_result(&usage)).await.is_ok()
+                && let Ok(usage) = usage
+            {
+                let _ = write_line(&mut conn, &usage).await;
+            }
+        }
     }
 }
 
@@ -127,7 +135,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_request_line_gets_a_400_reply() {
-        let local = LocalNode { node_name: "here".into(), pods_root: "/nonexistent".into() };
+        let local = LocalNode::new("here".into(), "/nonexistent".into());
         let (mut api, node) = tokio::io::duplex(1024);
         api.write_all(b"{\"op\":\"nothing\"}\n").await.expect("ask");
         handle(node, &local).await;

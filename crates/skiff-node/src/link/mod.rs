@@ -3,15 +3,16 @@
 //! `skiff server` holds it in-process, and `skiff agent` serves it on its endpoint
 //! ([`endpoint`]) to an API server elsewhere. `exec` runs a command through the short-lived
 //! `container-exec` helper, `attach` joins a session to a container's main process through its
-//! shim. [`LinkError`] is every way these fail, and its conversion to `NodeError` is the one
+//! shim, `usage` samples the pods' cgroups. [`LinkError`] is every way these fail, and its conversion to `NodeError` is the one
 //! place that says which failures are the client's (400) and which the node's (500).
 
 pub(crate) mod attach;
 pub mod endpoint;
 pub(crate) mod exec;
+pub(crate) mod usage;
 
 use crate::pod_dir::PodDir;
-use skiff_nodeapi::{ExecProcess, ExecRequest, LogRequest, LogStream, NodeError, NodeLink, Tunnel};
+use skiff_nodeapi::{ExecProcess, ExecRequest, LogRequest, LogStream, NodeError, NodeLink, NodeUsage, Tunnel};
 use std::path::PathBuf;
 
 /// Why the node could not serve a request. The messages are what kubectl shows.
@@ -55,14 +56,19 @@ impl From<LinkError> for NodeError {
     }
 }
 
-/// Logs, exec, attach and port-forward for the pods on this machine, through their pod
-/// directories.
+/// Logs, exec, attach, port-forward and resource usage for the pods on this machine, through
+/// their pod directories and cgroups.
 pub struct LocalNode {
     pub node_name: String,
     pub pods_root: PathBuf,
+    usage: usage::Sampler,
 }
 
 impl LocalNode {
+    pub fn new(node_name: String, pods_root: PathBuf) -> LocalNode {
+        LocalNode { node_name, pods_root, usage: usage::Sampler::default() }
+    }
+
     /// The directory of a pod on `node`, which must be this one.
     fn pod_dir(&self, node: &str, pod_uid: &str) -> Result<PodDir, LinkError> {
         if node != self.node_name {
@@ -127,6 +133,13 @@ impl NodeLink for LocalNode {
     async fn attach(&self, r: ExecRequest) -> Result<ExecProcess, NodeError> {
         Ok(LocalNode::attach(self, r).await?)
     }
+
+    async fn usage(&self, node: &str) -> Result<NodeUsage, NodeError> {
+        if node != self.node_name {
+            return Err(LinkError::OtherNode(node.to_string()).into());
+        }
+        Ok(self.usage.usage(&self.pods_root).await)
+    }
 }
 
 #[cfg(test)]
@@ -148,7 +161,7 @@ mod tests {
     #[tokio::test]
     async fn a_pod_elsewhere_or_a_run_unknown_is_refused() {
         let root = tempfile::tempdir().expect("tempdir");
-        let node = LocalNode { node_name: "here".into(), pods_root: root.path().to_path_buf() };
+        let node = LocalNode::new("here".into(), root.path().to_path_buf());
         let request = |node: &str, id: &str| LogRequest {
             node: node.into(),
             pod_uid: "u".into(),

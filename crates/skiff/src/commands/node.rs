@@ -143,10 +143,7 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, endpoint: SocketAddr, args:
         } else {
             endpoint.to_string()
         };
-        let local = std::sync::Arc::new(skiff_node::link::LocalNode {
-            node_name: args.node_name(),
-            pods_root: data_dir.join("pods"),
-        });
+        let local = std::sync::Arc::new(skiff_node::link::LocalNode::new(args.node_name(), data_dir.join("pods")));
         let mut supervisor = Supervisor::default();
         supervisor.spawn("the node endpoint", async move {
             skiff_node::link::endpoint::serve(listener, tls.acceptor, local).await;
