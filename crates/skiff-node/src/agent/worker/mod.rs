@@ -108,6 +108,10 @@ const MIN_GRACE_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
 /// the pod's worker for ever).
 const POST_START_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How long a failed pull shows as ErrImagePull before the next round turns it into
+/// ImagePullBackOff for the rest of the back-off (the kubelet's next sync comes as soon).
+const PULL_ERROR_SHOWN: Duration = Duration::from_secs(1);
+
 /// How soon a pod whose volumes could not be set up tries again (sooner if what they read
 /// changes: its watch wakes the worker).
 const MOUNT_RETRY: Duration = Duration::from_secs(30);
@@ -971,7 +975,8 @@ impl Worker {
                 self.event(Some(&c.name), Warning, "Failed", &msg).await;
                 self.event(Some(&c.name), Warning, "Failed", "Error: ErrImagePull").await;
                 self.waiting.insert(c.name.clone(), Waiting { reason: WaitingReason::ErrImagePull, message: msg });
-                Err(wait)
+                // The next round, within the back-off, shows ImagePullBackOff until it has passed.
+                Err(PULL_ERROR_SHOWN.min(wait))
             }
         }
     }

@@ -180,8 +180,8 @@ async fn a_failed_pull_is_err_image_pull_then_image_pull_back_off() {
             "api.patch_status web".into(),
         ]
     );
-    // The first pull back-off.
-    assert_eq!(next, backoff::INITIAL);
+    // Shown for a moment; then the next round says ImagePullBackOff.
+    assert_eq!(next, PULL_ERROR_SHOWN);
     let waiting = &h.status()["containerStatuses"][0]["state"]["waiting"];
     assert_eq!(waiting["reason"], "ErrImagePull");
     let message = waiting["message"].as_str().unwrap_or_default();
