@@ -594,9 +594,10 @@ fn outbound_nat_masquerades_pod_traffic_leaving_the_pod_network() {
     let k = server.kubectl("1.32");
     let nft_table =
         || std::process::Command::new("nft").args(["list", "table", "ip", "skiff-skt5"]).output().expect("nft");
-    let rules = nft_table();
-    let rules = String::from_utf8_lossy(&rules.stdout);
-    assert!(rules.contains("ip saddr 10.150.5.0/24 ip daddr != 10.150.5.0/24 masquerade"), "{rules}");
+    // The agent sets the rule up as it starts, beside the API server that answers first.
+    let masquerade = "ip saddr 10.150.5.0/24 ip daddr != 10.150.5.0/24 masquerade";
+    let rules = || String::from_utf8_lossy(&nft_table().stdout).into_owned();
+    assert!(eventually(Duration::from_secs(10), || rules().contains(masquerade)), "{}", rules());
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: caller\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox:1.36\n    command: [\"wget\", \"-qO-\", \"http://198.18.5.2:8080/cgi-bin/peer\"]\n";
     k.run_stdin(&["apply", "-f", "-"], pod).ok();
     assert!(
