@@ -2,7 +2,8 @@
 //! watches the API server through the kube client and writes back through it, like any other
 //! client, and runs in `skiff server` under its supervisor. The [`scheduler`]; the controller
 //! [`manager`] (leader-elected through a Lease, [`leader`]) with the [`replicaset`],
-//! [`deployment`] and garbage collector ([`gc`]) controllers, each a loop over watch caches and a
+//! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`disruption`], horizontal pod
+//! autoscaler ([`hpa`]) and garbage collector ([`gc`]) controllers, each a loop over watch caches and a
 //! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
 //! Nothing here links the node, the image store or the API server's internals: only
 //! skiff-core's rules and skiff-client's shared client pieces.
@@ -12,6 +13,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod gc;
+pub mod hpa;
 pub mod job;
 pub mod leader;
 pub mod manager;

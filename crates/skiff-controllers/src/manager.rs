@@ -16,6 +16,7 @@ pub async fn run(client: kube::Client, identity: &str) -> Result<(), LeaderError
                 crate::cronjob::run(client.clone()),
                 crate::daemonset::run(client.clone()),
                 crate::disruption::run(client.clone()),
+                crate::hpa::run(client.clone()),
                 crate::gc::run(client),
             );
         }

@@ -182,3 +182,38 @@ fn kubectl_top_shows_what_pods_and_nodes_use() {
     let missing = k.run(&["get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/nope"]).fails();
     assert!(missing.contains("podmetrics.metrics.k8s.io \"nope\" not found"), "{missing}");
 }
+
+/// A HorizontalPodAutoscaler (autoscaling/v2) scales a busy Deployment up from the metrics
+/// `kubectl top` reads, to its maximum. (`kubectl autoscale` writes autoscaling/v1, not served
+/// yet.)
+#[test]
+fn an_autoscaler_scales_a_busy_deployment_up_to_its_maximum() {
+    let server = Server::with_node(NET + 4, |d| import_busybox(d, &[]));
+    let k = server.kubectl("1.32");
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: spin\nspec:\n  selector:\n    matchLabels:\n      app: spin\n  template:\n    metadata:\n      labels:\n        app: spin\n    spec:\n      terminationGracePeriodSeconds: 0\n      containers:\n      - name: spin\n        image: busybox:1.36\n        command: [sh, -c, \"while true; do :; done\"]\n        resources:\n          requests: {cpu: 100m}\n";
+    k.run_stdin(&["apply", "-f", "-"], deploy).ok();
+    k.run(&["rollout", "status", "deployment/spin", "--timeout=60s"]).ok();
+    let hpa = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: spin\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: spin}\n  minReplicas: 1\n  maxReplicas: 3\n  metrics:\n  - type: Resource\n    resource:\n      name: cpu\n      target: {type: Utilization, averageUtilization: 50}\n";
+    let made = k.run_stdin(&["apply", "-f", "-"], hpa).ok();
+    assert_eq!(made.trim(), "horizontalpodautoscaler.autoscaling/spin created");
+    let replicas = || k.run(&["get", "deployment", "spin", "-o", "jsonpath={.spec.replicas}"]).stdout;
+    assert!(eventually(WAIT, || replicas() == "3"), "{}", k.run(&["describe", "hpa", "spin"]).stdout);
+    let row = k.run(&["get", "hpa", "spin", "--no-headers"]).ok();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..2], ["spin", "Deployment/spin"], "{row}");
+    assert!(row.contains("/50%") && row.contains(" 1 ") && row.contains(" 3 "), "{row}");
+    let events = k.run(&["describe", "hpa", "spin"]).ok();
+    assert!(
+        events.contains("SuccessfulRescale")
+            && events.contains("New size: 3; reason: cpu resource utilization (percentage of request) above target"),
+        "{events}"
+    );
+    // Three busy loops: gone at once.
+    k.run(&["delete", "deployment", "spin", "--grace-period=0", "--force"]).ok();
+    let bad = "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: bad\nspec:\n  scaleTargetRef: {kind: Deployment, name: spin}\n  minReplicas: 3\n  maxReplicas: 1\n";
+    let refused = k.run_stdin(&["apply", "-f", "-"], bad).fails();
+    assert!(
+        refused.contains("spec.maxReplicas: Invalid value: 1: must be greater than or equal to `minReplicas`"),
+        "{refused}"
+    );
+}

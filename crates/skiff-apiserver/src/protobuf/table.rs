@@ -11,23 +11,24 @@ pub static KINDS: &[(&str, &str, u16)] = &[
     ("apps/v1", "DaemonSet", 0),
     ("apps/v1", "Deployment", 5),
     ("apps/v1", "ReplicaSet", 10),
-    ("batch/v1", "CronJob", 16),
-    ("batch/v1", "Job", 19),
-    ("coordination.k8s.io/v1", "Lease", 31),
-    ("policy/v1", "PodDisruptionBudget", 195),
-    ("v1", "ConfigMap", 45),
-    ("v1", "Event", 75),
-    ("v1", "Namespace", 102),
-    ("v1", "Node", 106),
-    ("v1", "Pod", 129),
-    ("v1", "Secret", 164),
-    ("v1", "Service", 170),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", 23),
+    ("batch/v1", "CronJob", 39),
+    ("batch/v1", "Job", 42),
+    ("coordination.k8s.io/v1", "Lease", 54),
+    ("policy/v1", "PodDisruptionBudget", 218),
+    ("v1", "ConfigMap", 68),
+    ("v1", "Event", 98),
+    ("v1", "Namespace", 125),
+    ("v1", "Node", 129),
+    ("v1", "Pod", 152),
+    ("v1", "Secret", 187),
+    ("v1", "Service", 193),
 ];
 
 pub static MESSAGES: &[M] = &[
     // 0
     M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
+        F::new(1, "metadata", Message(225), Single, true),
         F::new(2, "spec", Message(2), Single, true),
         F::new(3, "status", Message(3), Single, false),
     ] },
@@ -41,8 +42,8 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 2
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(199), Single, true),
-        F::new(2, "template", Message(147), Single, true),
+        F::new(1, "selector", Message(222), Single, true),
+        F::new(2, "template", Message(170), Single, true),
         F::new(3, "updateStrategy", Message(4), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -67,7 +68,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 5
     M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
+        F::new(1, "metadata", Message(225), Single, true),
         F::new(2, "spec", Message(7), Single, true),
         F::new(3, "status", Message(8), Single, false),
     ] },
@@ -83,8 +84,8 @@ pub static MESSAGES: &[M] = &[
     // 7
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(199), Single, true),
-        F::new(3, "template", Message(147), Single, true),
+        F::new(2, "selector", Message(222), Single, true),
+        F::new(3, "template", Message(170), Single, true),
         F::new(4, "strategy", Message(9), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -110,7 +111,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 10
     M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
+        F::new(1, "metadata", Message(225), Single, true),
         F::new(2, "spec", Message(12), Single, true),
         F::new(3, "status", Message(13), Single, false),
     ] },
@@ -125,8 +126,8 @@ pub static MESSAGES: &[M] = &[
     // 12
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(199), Single, true),
-        F::new(3, "template", Message(147), Single, false),
+        F::new(2, "selector", Message(222), Single, true),
+        F::new(3, "template", Message(170), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
     // 13
@@ -150,35 +151,180 @@ pub static MESSAGES: &[M] = &[
         F::new(2, "maxSurge", IntOrString, Single, false),
     ] },
     // 16
-    M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
-        F::new(2, "spec", Message(17), Single, true),
-        F::new(3, "status", Message(18), Single, false),
+    M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricSource", fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "target", Message(31), Single, true),
+        F::new(3, "container", String, Single, true),
     ] },
     // 17
+    M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricStatus", fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "current", Message(32), Single, true),
+        F::new(3, "container", String, Single, true),
+    ] },
+    // 18
+    M { name: "k8s.io.api.autoscaling.v2.CrossVersionObjectReference", fields: &[
+        F::new(1, "kind", String, Single, true),
+        F::new(2, "name", String, Single, true),
+        F::new(3, "apiVersion", String, Single, false),
+    ] },
+    // 19
+    M { name: "k8s.io.api.autoscaling.v2.ExternalMetricSource", fields: &[
+        F::new(1, "metric", Message(28), Single, true),
+        F::new(2, "target", Message(31), Single, true),
+    ] },
+    // 20
+    M { name: "k8s.io.api.autoscaling.v2.ExternalMetricStatus", fields: &[
+        F::new(1, "metric", Message(28), Single, true),
+        F::new(2, "current", Message(32), Single, true),
+    ] },
+    // 21
+    M { name: "k8s.io.api.autoscaling.v2.HPAScalingPolicy", fields: &[
+        F::new(1, "type", String, Single, true),
+        F::new(2, "value", Int32, Single, true),
+        F::new(3, "periodSeconds", Int32, Single, true),
+    ] },
+    // 22
+    M { name: "k8s.io.api.autoscaling.v2.HPAScalingRules", fields: &[
+        F::new(1, "selectPolicy", String, Single, false),
+        F::new(2, "policies", Message(21), Repeated, false),
+        F::new(3, "stabilizationWindowSeconds", Int32, Single, false),
+        F::new(4, "tolerance", Quantity, Single, false),
+    ] },
+    // 23
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", fields: &[
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "spec", Message(26), Single, true),
+        F::new(3, "status", Message(27), Single, false),
+    ] },
+    // 24
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", fields: &[
+        F::new(1, "scaleUp", Message(22), Single, false),
+        F::new(2, "scaleDown", Message(22), Single, false),
+    ] },
+    // 25
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerCondition", fields: &[
+        F::new(1, "type", String, Single, true),
+        F::new(2, "status", String, Single, true),
+        F::new(3, "lastTransitionTime", Time, Single, false),
+        F::new(4, "reason", String, Single, false),
+        F::new(5, "message", String, Single, false),
+    ] },
+    // 26
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec", fields: &[
+        F::new(1, "scaleTargetRef", Message(18), Single, true),
+        F::new(2, "minReplicas", Int32, Single, false),
+        F::new(3, "maxReplicas", Int32, Single, true),
+        F::new(4, "metrics", Message(29), Repeated, false),
+        F::new(5, "behavior", Message(24), Single, false),
+    ] },
+    // 27
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerStatus", fields: &[
+        F::new(1, "observedGeneration", Int64, Single, false),
+        F::new(2, "lastScaleTime", Time, Single, false),
+        F::new(3, "currentReplicas", Int32, Single, false),
+        F::new(4, "desiredReplicas", Int32, Single, true),
+        F::new(5, "currentMetrics", Message(30), Repeated, false),
+        F::new(6, "conditions", Message(25), Repeated, false),
+    ] },
+    // 28
+    M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "selector", Message(222), Single, false),
+    ] },
+    // 29
+    M { name: "k8s.io.api.autoscaling.v2.MetricSpec", fields: &[
+        F::new(1, "type", String, Single, true),
+        F::new(2, "object", Message(33), Single, false),
+        F::new(3, "pods", Message(35), Single, false),
+        F::new(4, "resource", Message(37), Single, false),
+        F::new(5, "external", Message(19), Single, false),
+        F::new(7, "containerResource", Message(16), Single, false),
+    ] },
+    // 30
+    M { name: "k8s.io.api.autoscaling.v2.MetricStatus", fields: &[
+        F::new(1, "type", String, Single, true),
+        F::new(2, "object", Message(34), Single, false),
+        F::new(3, "pods", Message(36), Single, false),
+        F::new(4, "resource", Message(38), Single, false),
+        F::new(5, "external", Message(20), Single, false),
+        F::new(7, "containerResource", Message(17), Single, false),
+    ] },
+    // 31
+    M { name: "k8s.io.api.autoscaling.v2.MetricTarget", fields: &[
+        F::new(1, "type", String, Single, true),
+        F::new(2, "value", Quantity, Single, false),
+        F::new(3, "averageValue", Quantity, Single, false),
+        F::new(4, "averageUtilization", Int32, Single, false),
+    ] },
+    // 32
+    M { name: "k8s.io.api.autoscaling.v2.MetricValueStatus", fields: &[
+        F::new(1, "value", Quantity, Single, false),
+        F::new(2, "averageValue", Quantity, Single, false),
+        F::new(3, "averageUtilization", Int32, Single, false),
+    ] },
+    // 33
+    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricSource", fields: &[
+        F::new(1, "describedObject", Message(18), Single, true),
+        F::new(2, "target", Message(31), Single, true),
+        F::new(3, "metric", Message(28), Single, true),
+    ] },
+    // 34
+    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus", fields: &[
+        F::new(1, "metric", Message(28), Single, true),
+        F::new(2, "current", Message(32), Single, true),
+        F::new(3, "describedObject", Message(18), Single, true),
+    ] },
+    // 35
+    M { name: "k8s.io.api.autoscaling.v2.PodsMetricSource", fields: &[
+        F::new(1, "metric", Message(28), Single, true),
+        F::new(2, "target", Message(31), Single, true),
+    ] },
+    // 36
+    M { name: "k8s.io.api.autoscaling.v2.PodsMetricStatus", fields: &[
+        F::new(1, "metric", Message(28), Single, true),
+        F::new(2, "current", Message(32), Single, true),
+    ] },
+    // 37
+    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricSource", fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "target", Message(31), Single, true),
+    ] },
+    // 38
+    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus", fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "current", Message(32), Single, true),
+    ] },
+    // 39
+    M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "spec", Message(40), Single, true),
+        F::new(3, "status", Message(41), Single, false),
+    ] },
+    // 40
     M { name: "k8s.io.api.batch.v1.CronJobSpec", fields: &[
         F::new(1, "schedule", String, Single, true),
         F::new(2, "startingDeadlineSeconds", Int64, Single, false),
         F::new(3, "concurrencyPolicy", String, Single, false),
         F::new(4, "suspend", Bool, Single, false),
-        F::new(5, "jobTemplate", Message(23), Single, true),
+        F::new(5, "jobTemplate", Message(46), Single, true),
         F::new(6, "successfulJobsHistoryLimit", Int32, Single, false),
         F::new(7, "failedJobsHistoryLimit", Int32, Single, false),
         F::new(8, "timeZone", String, Single, false),
     ] },
-    // 18
+    // 41
     M { name: "k8s.io.api.batch.v1.CronJobStatus", fields: &[
-        F::new(1, "active", Message(124), Repeated, false),
+        F::new(1, "active", Message(147), Repeated, false),
         F::new(4, "lastScheduleTime", Time, Single, false),
         F::new(5, "lastSuccessfulTime", Time, Single, false),
     ] },
-    // 19
+    // 42
     M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
-        F::new(2, "spec", Message(21), Single, false),
-        F::new(3, "status", Message(22), Single, false),
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "spec", Message(44), Single, false),
+        F::new(3, "status", Message(45), Single, false),
     ] },
-    // 20
+    // 43
     M { name: "k8s.io.api.batch.v1.JobCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -187,85 +333,85 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 21
+    // 44
     M { name: "k8s.io.api.batch.v1.JobSpec", fields: &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(199), Single, false),
+        F::new(4, "selector", Message(222), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
-        F::new(6, "template", Message(147), Single, true),
+        F::new(6, "template", Message(170), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
         F::new(8, "ttlSecondsAfterFinished", Int32, Single, false),
         F::new(9, "completionMode", String, Single, false),
         F::new(10, "suspend", Bool, Single, false),
-        F::new(11, "podFailurePolicy", Message(24), Single, false),
+        F::new(11, "podFailurePolicy", Message(47), Single, false),
         F::new(12, "backoffLimitPerIndex", Int32, Single, false),
         F::new(13, "maxFailedIndexes", Int32, Single, false),
         F::new(14, "podReplacementPolicy", String, Single, false),
         F::new(15, "managedBy", String, Single, false),
-        F::new(16, "successPolicy", Message(28), Single, false),
+        F::new(16, "successPolicy", Message(51), Single, false),
     ] },
-    // 22
+    // 45
     M { name: "k8s.io.api.batch.v1.JobStatus", fields: &[
-        F::new(1, "conditions", Message(20), Repeated, false),
+        F::new(1, "conditions", Message(43), Repeated, false),
         F::new(2, "startTime", Time, Single, false),
         F::new(3, "completionTime", Time, Single, false),
         F::new(4, "active", Int32, Single, false),
         F::new(5, "succeeded", Int32, Single, false),
         F::new(6, "failed", Int32, Single, false),
         F::new(7, "completedIndexes", String, Single, false),
-        F::new(8, "uncountedTerminatedPods", Message(30), Single, false),
+        F::new(8, "uncountedTerminatedPods", Message(53), Single, false),
         F::new(9, "ready", Int32, Single, false),
         F::new(10, "failedIndexes", String, Single, false),
         F::new(11, "terminating", Int32, Single, false),
     ] },
-    // 23
+    // 46
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(202), Single, false),
-        F::new(2, "spec", Message(21), Single, false),
+        F::new(1, "metadata", Message(225), Single, false),
+        F::new(2, "spec", Message(44), Single, false),
     ] },
-    // 24
+    // 47
     M { name: "k8s.io.api.batch.v1.PodFailurePolicy", fields: &[
-        F::new(1, "rules", Message(27), Repeated, true),
+        F::new(1, "rules", Message(50), Repeated, true),
     ] },
-    // 25
+    // 48
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", Int32, Repeated, true),
     ] },
-    // 26
+    // 49
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, false),
     ] },
-    // 27
+    // 50
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyRule", fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "onExitCodes", Message(25), Single, false),
-        F::new(3, "onPodConditions", Message(26), Repeated, false),
+        F::new(2, "onExitCodes", Message(48), Single, false),
+        F::new(3, "onPodConditions", Message(49), Repeated, false),
     ] },
-    // 28
+    // 51
     M { name: "k8s.io.api.batch.v1.SuccessPolicy", fields: &[
-        F::new(1, "rules", Message(29), Repeated, true),
+        F::new(1, "rules", Message(52), Repeated, true),
     ] },
-    // 29
+    // 52
     M { name: "k8s.io.api.batch.v1.SuccessPolicyRule", fields: &[
         F::new(1, "succeededIndexes", String, Single, false),
         F::new(2, "succeededCount", Int32, Single, false),
     ] },
-    // 30
+    // 53
     M { name: "k8s.io.api.batch.v1.UncountedTerminatedPods", fields: &[
         F::new(1, "succeeded", String, Repeated, false),
         F::new(2, "failed", String, Repeated, false),
     ] },
-    // 31
+    // 54
     M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
-        F::new(2, "spec", Message(32), Single, false),
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "spec", Message(55), Single, false),
     ] },
-    // 32
+    // 55
     M { name: "k8s.io.api.coordination.v1.LeaseSpec", fields: &[
         F::new(1, "holderIdentity", String, Single, false),
         F::new(2, "leaseDurationSeconds", Int32, Single, false),
@@ -275,30 +421,30 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "strategy", String, Single, false),
         F::new(7, "preferredHolder", String, Single, false),
     ] },
-    // 33
+    // 56
     M { name: "k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 34
+    // 57
     M { name: "k8s.io.api.core.v1.Affinity", fields: &[
-        F::new(1, "nodeAffinity", Message(108), Single, false),
-        F::new(2, "podAffinity", Message(130), Single, false),
-        F::new(3, "podAntiAffinity", Message(132), Single, false),
+        F::new(1, "nodeAffinity", Message(131), Single, false),
+        F::new(2, "podAffinity", Message(153), Single, false),
+        F::new(3, "podAntiAffinity", Message(155), Single, false),
     ] },
-    // 35
+    // 58
     M { name: "k8s.io.api.core.v1.AppArmorProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 36
+    // 59
     M { name: "k8s.io.api.core.v1.AttachedVolume", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 37
+    // 60
     M { name: "k8s.io.api.core.v1.AzureDiskVolumeSource", fields: &[
         F::new(1, "diskName", String, Single, true),
         F::new(2, "diskURI", String, Single, true),
@@ -307,72 +453,72 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "readOnly", Bool, Single, false),
         F::new(6, "kind", String, Single, false),
     ] },
-    // 38
+    // 61
     M { name: "k8s.io.api.core.v1.AzureFileVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 39
+    // 62
     M { name: "k8s.io.api.core.v1.CSIVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "volumeAttributes", String, Map, false),
-        F::new(5, "nodePublishSecretRef", Message(100), Single, false),
+        F::new(5, "nodePublishSecretRef", Message(123), Single, false),
     ] },
-    // 40
+    // 63
     M { name: "k8s.io.api.core.v1.Capabilities", fields: &[
         F::new(1, "add", String, Repeated, false),
         F::new(2, "drop", String, Repeated, false),
     ] },
-    // 41
+    // 64
     M { name: "k8s.io.api.core.v1.CephFSVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "secretFile", String, Single, false),
-        F::new(5, "secretRef", Message(100), Single, false),
+        F::new(5, "secretRef", Message(123), Single, false),
         F::new(6, "readOnly", Bool, Single, false),
     ] },
-    // 42
+    // 65
     M { name: "k8s.io.api.core.v1.CinderVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
-        F::new(4, "secretRef", Message(100), Single, false),
+        F::new(4, "secretRef", Message(123), Single, false),
     ] },
-    // 43
+    // 66
     M { name: "k8s.io.api.core.v1.ClientIPConfig", fields: &[
         F::new(1, "timeoutSeconds", Int32, Single, false),
     ] },
-    // 44
+    // 67
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(199), Single, false),
+        F::new(3, "labelSelector", Message(222), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
-    // 45
+    // 68
     M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
+        F::new(1, "metadata", Message(225), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
     ] },
-    // 46
+    // 69
     M { name: "k8s.io.api.core.v1.ConfigMapEnvSource", fields: &[
-        F::new(1, "", Message(100), Inline, false),
+        F::new(1, "", Message(123), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 47
+    // 70
     M { name: "k8s.io.api.core.v1.ConfigMapKeySelector", fields: &[
-        F::new(1, "", Message(100), Inline, false),
+        F::new(1, "", Message(123), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 48
+    // 71
     M { name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource", fields: &[
         F::new(1, "namespace", String, Single, true),
         F::new(2, "name", String, Single, true),
@@ -380,59 +526,59 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceVersion", String, Single, false),
         F::new(5, "kubeletConfigKey", String, Single, true),
     ] },
-    // 49
+    // 72
     M { name: "k8s.io.api.core.v1.ConfigMapProjection", fields: &[
-        F::new(1, "", Message(100), Inline, false),
-        F::new(2, "items", Message(94), Repeated, false),
+        F::new(1, "", Message(123), Inline, false),
+        F::new(2, "items", Message(117), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 50
+    // 73
     M { name: "k8s.io.api.core.v1.ConfigMapVolumeSource", fields: &[
-        F::new(1, "", Message(100), Inline, false),
-        F::new(2, "items", Message(94), Repeated, false),
+        F::new(1, "", Message(123), Inline, false),
+        F::new(2, "items", Message(117), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 51
+    // 74
     M { name: "k8s.io.api.core.v1.Container", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(54), Repeated, false),
-        F::new(7, "env", Message(70), Repeated, false),
-        F::new(8, "resources", Message(159), Single, false),
-        F::new(9, "volumeMounts", Message(187), Repeated, false),
-        F::new(10, "livenessProbe", Message(151), Single, false),
-        F::new(11, "readinessProbe", Message(151), Single, false),
-        F::new(12, "lifecycle", Message(95), Single, false),
+        F::new(6, "ports", Message(77), Repeated, false),
+        F::new(7, "env", Message(93), Repeated, false),
+        F::new(8, "resources", Message(182), Single, false),
+        F::new(9, "volumeMounts", Message(210), Repeated, false),
+        F::new(10, "livenessProbe", Message(174), Single, false),
+        F::new(11, "readinessProbe", Message(174), Single, false),
+        F::new(12, "lifecycle", Message(118), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(169), Single, false),
+        F::new(15, "securityContext", Message(192), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(69), Repeated, false),
+        F::new(19, "envFrom", Message(92), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(186), Repeated, false),
-        F::new(22, "startupProbe", Message(151), Single, false),
-        F::new(23, "resizePolicy", Message(55), Repeated, false),
+        F::new(21, "volumeDevices", Message(209), Repeated, false),
+        F::new(22, "startupProbe", Message(174), Single, false),
+        F::new(23, "resizePolicy", Message(78), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(56), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(79), Repeated, false),
     ] },
-    // 52
+    // 75
     M { name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest", fields: &[
         F::new(1, "containerName", String, Single, true),
         F::new(2, "resourceName", String, Single, true),
         F::new(3, "requestName", String, Single, true),
     ] },
-    // 53
+    // 76
     M { name: "k8s.io.api.core.v1.ContainerImage", fields: &[
         F::new(1, "names", String, Repeated, false),
         F::new(2, "sizeBytes", Int64, Single, false),
     ] },
-    // 54
+    // 77
     M { name: "k8s.io.api.core.v1.ContainerPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "hostPort", Int32, Single, false),
@@ -440,32 +586,32 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "protocol", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
     ] },
-    // 55
+    // 78
     M { name: "k8s.io.api.core.v1.ContainerResizePolicy", fields: &[
         F::new(1, "resourceName", String, Single, true),
         F::new(2, "restartPolicy", String, Single, true),
     ] },
-    // 56
+    // 79
     M { name: "k8s.io.api.core.v1.ContainerRestartRule", fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "exitCodes", Message(57), Single, false),
+        F::new(2, "exitCodes", Message(80), Single, false),
     ] },
-    // 57
+    // 80
     M { name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes", fields: &[
         F::new(1, "operator", String, Single, true),
         F::new(2, "values", Int32, Repeated, false),
     ] },
-    // 58
+    // 81
     M { name: "k8s.io.api.core.v1.ContainerState", fields: &[
-        F::new(1, "waiting", Message(61), Single, false),
-        F::new(2, "running", Message(59), Single, false),
-        F::new(3, "terminated", Message(60), Single, false),
+        F::new(1, "waiting", Message(84), Single, false),
+        F::new(2, "running", Message(82), Single, false),
+        F::new(3, "terminated", Message(83), Single, false),
     ] },
-    // 59
+    // 82
     M { name: "k8s.io.api.core.v1.ContainerStateRunning", fields: &[
         F::new(1, "startedAt", Time, Single, false),
     ] },
-    // 60
+    // 83
     M { name: "k8s.io.api.core.v1.ContainerStateTerminated", fields: &[
         F::new(1, "exitCode", Int32, Single, true),
         F::new(2, "signal", Int32, Single, false),
@@ -475,16 +621,16 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "finishedAt", Time, Single, false),
         F::new(7, "containerID", String, Single, false),
     ] },
-    // 61
+    // 84
     M { name: "k8s.io.api.core.v1.ContainerStateWaiting", fields: &[
         F::new(1, "reason", String, Single, false),
         F::new(2, "message", String, Single, false),
     ] },
-    // 62
+    // 85
     M { name: "k8s.io.api.core.v1.ContainerStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "state", Message(58), Single, false),
-        F::new(3, "lastState", Message(58), Single, false),
+        F::new(2, "state", Message(81), Single, false),
+        F::new(3, "lastState", Message(81), Single, false),
         F::new(4, "ready", Bool, Single, true),
         F::new(5, "restartCount", Int32, Single, true),
         F::new(6, "image", String, Single, true),
@@ -492,131 +638,131 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "containerID", String, Single, false),
         F::new(9, "started", Bool, Single, false),
         F::new(10, "allocatedResources", Quantity, Map, false),
-        F::new(11, "resources", Message(159), Single, false),
-        F::new(12, "volumeMounts", Message(188), Repeated, false),
-        F::new(13, "user", Message(63), Single, false),
-        F::new(14, "allocatedResourcesStatus", Message(160), Repeated, false),
+        F::new(11, "resources", Message(182), Single, false),
+        F::new(12, "volumeMounts", Message(211), Repeated, false),
+        F::new(13, "user", Message(86), Single, false),
+        F::new(14, "allocatedResourcesStatus", Message(183), Repeated, false),
         F::new(15, "stopSignal", String, Single, false),
     ] },
-    // 63
+    // 86
     M { name: "k8s.io.api.core.v1.ContainerUser", fields: &[
-        F::new(1, "linux", Message(97), Single, false),
+        F::new(1, "linux", Message(120), Single, false),
     ] },
-    // 64
+    // 87
     M { name: "k8s.io.api.core.v1.DaemonEndpoint", fields: &[
         F::new(1, "Port", Int32, Single, true),
     ] },
-    // 65
+    // 88
     M { name: "k8s.io.api.core.v1.DownwardAPIProjection", fields: &[
-        F::new(1, "items", Message(66), Repeated, false),
+        F::new(1, "items", Message(89), Repeated, false),
     ] },
-    // 66
+    // 89
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeFile", fields: &[
         F::new(1, "path", String, Single, true),
-        F::new(2, "fieldRef", Message(123), Single, false),
-        F::new(3, "resourceFieldRef", Message(157), Single, false),
+        F::new(2, "fieldRef", Message(146), Single, false),
+        F::new(3, "resourceFieldRef", Message(180), Single, false),
         F::new(4, "mode", Int32, Single, false),
     ] },
-    // 67
+    // 90
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeSource", fields: &[
-        F::new(1, "items", Message(66), Repeated, false),
+        F::new(1, "items", Message(89), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 68
+    // 91
     M { name: "k8s.io.api.core.v1.EmptyDirVolumeSource", fields: &[
         F::new(1, "medium", String, Single, false),
         F::new(2, "sizeLimit", Quantity, Single, false),
     ] },
-    // 69
+    // 92
     M { name: "k8s.io.api.core.v1.EnvFromSource", fields: &[
         F::new(1, "prefix", String, Single, false),
-        F::new(2, "configMapRef", Message(46), Single, false),
-        F::new(3, "secretRef", Message(165), Single, false),
+        F::new(2, "configMapRef", Message(69), Single, false),
+        F::new(3, "secretRef", Message(188), Single, false),
     ] },
-    // 70
+    // 93
     M { name: "k8s.io.api.core.v1.EnvVar", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, false),
-        F::new(3, "valueFrom", Message(71), Single, false),
+        F::new(3, "valueFrom", Message(94), Single, false),
     ] },
-    // 71
+    // 94
     M { name: "k8s.io.api.core.v1.EnvVarSource", fields: &[
-        F::new(1, "fieldRef", Message(123), Single, false),
-        F::new(2, "resourceFieldRef", Message(157), Single, false),
-        F::new(3, "configMapKeyRef", Message(47), Single, false),
-        F::new(4, "secretKeyRef", Message(166), Single, false),
-        F::new(5, "fileKeyRef", Message(80), Single, false),
+        F::new(1, "fieldRef", Message(146), Single, false),
+        F::new(2, "resourceFieldRef", Message(180), Single, false),
+        F::new(3, "configMapKeyRef", Message(70), Single, false),
+        F::new(4, "secretKeyRef", Message(189), Single, false),
+        F::new(5, "fileKeyRef", Message(103), Single, false),
     ] },
-    // 72
+    // 95
     M { name: "k8s.io.api.core.v1.EphemeralContainer", fields: &[
-        F::new(1, "", Message(73), Inline, false),
+        F::new(1, "", Message(96), Inline, false),
         F::new(2, "targetContainerName", String, Single, false),
     ] },
-    // 73
+    // 96
     M { name: "k8s.io.api.core.v1.EphemeralContainerCommon", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(54), Repeated, false),
-        F::new(7, "env", Message(70), Repeated, false),
-        F::new(8, "resources", Message(159), Single, false),
-        F::new(9, "volumeMounts", Message(187), Repeated, false),
-        F::new(10, "livenessProbe", Message(151), Single, false),
-        F::new(11, "readinessProbe", Message(151), Single, false),
-        F::new(12, "lifecycle", Message(95), Single, false),
+        F::new(6, "ports", Message(77), Repeated, false),
+        F::new(7, "env", Message(93), Repeated, false),
+        F::new(8, "resources", Message(182), Single, false),
+        F::new(9, "volumeMounts", Message(210), Repeated, false),
+        F::new(10, "livenessProbe", Message(174), Single, false),
+        F::new(11, "readinessProbe", Message(174), Single, false),
+        F::new(12, "lifecycle", Message(118), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(169), Single, false),
+        F::new(15, "securityContext", Message(192), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(69), Repeated, false),
+        F::new(19, "envFrom", Message(92), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(186), Repeated, false),
-        F::new(22, "startupProbe", Message(151), Single, false),
-        F::new(23, "resizePolicy", Message(55), Repeated, false),
+        F::new(21, "volumeDevices", Message(209), Repeated, false),
+        F::new(22, "startupProbe", Message(174), Single, false),
+        F::new(23, "resizePolicy", Message(78), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(56), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(79), Repeated, false),
     ] },
-    // 74
+    // 97
     M { name: "k8s.io.api.core.v1.EphemeralVolumeSource", fields: &[
-        F::new(1, "volumeClaimTemplate", Message(126), Single, false),
+        F::new(1, "volumeClaimTemplate", Message(149), Single, false),
     ] },
-    // 75
+    // 98
     M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
-        F::new(2, "involvedObject", Message(124), Single, true),
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "involvedObject", Message(147), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
-        F::new(5, "source", Message(77), Single, false),
+        F::new(5, "source", Message(100), Single, false),
         F::new(6, "firstTimestamp", Time, Single, false),
         F::new(7, "lastTimestamp", Time, Single, false),
         F::new(8, "count", Int32, Single, false),
         F::new(9, "type", String, Single, false),
         F::new(10, "eventTime", MicroTime, Single, false),
-        F::new(11, "series", Message(76), Single, false),
+        F::new(11, "series", Message(99), Single, false),
         F::new(12, "action", String, Single, false),
-        F::new(13, "related", Message(124), Single, false),
+        F::new(13, "related", Message(147), Single, false),
         F::new(14, "reportingComponent", String, Single, false),
         F::new(15, "reportingInstance", String, Single, false),
     ] },
-    // 76
+    // 99
     M { name: "k8s.io.api.core.v1.EventSeries", fields: &[
         F::new(1, "count", Int32, Single, false),
         F::new(2, "lastObservedTime", MicroTime, Single, false),
     ] },
-    // 77
+    // 100
     M { name: "k8s.io.api.core.v1.EventSource", fields: &[
         F::new(1, "component", String, Single, false),
         F::new(2, "host", String, Single, false),
     ] },
-    // 78
+    // 101
     M { name: "k8s.io.api.core.v1.ExecAction", fields: &[
         F::new(1, "command", String, Repeated, false),
     ] },
-    // 79
+    // 102
     M { name: "k8s.io.api.core.v1.FCVolumeSource", fields: &[
         F::new(1, "targetWWNs", String, Repeated, false),
         F::new(2, "lun", Int32, Single, false),
@@ -624,78 +770,78 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "wwids", String, Repeated, false),
     ] },
-    // 80
+    // 103
     M { name: "k8s.io.api.core.v1.FileKeySelector", fields: &[
         F::new(1, "volumeName", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "key", String, Single, true),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 81
+    // 104
     M { name: "k8s.io.api.core.v1.FlexVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
-        F::new(3, "secretRef", Message(100), Single, false),
+        F::new(3, "secretRef", Message(123), Single, false),
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "options", String, Map, false),
     ] },
-    // 82
+    // 105
     M { name: "k8s.io.api.core.v1.FlockerVolumeSource", fields: &[
         F::new(1, "datasetName", String, Single, false),
         F::new(2, "datasetUUID", String, Single, false),
     ] },
-    // 83
+    // 106
     M { name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdName", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 84
+    // 107
     M { name: "k8s.io.api.core.v1.GRPCAction", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "service", String, Single, false),
     ] },
-    // 85
+    // 108
     M { name: "k8s.io.api.core.v1.GitRepoVolumeSource", fields: &[
         F::new(1, "repository", String, Single, true),
         F::new(2, "revision", String, Single, false),
         F::new(3, "directory", String, Single, false),
     ] },
-    // 86
+    // 109
     M { name: "k8s.io.api.core.v1.GlusterfsVolumeSource", fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 87
+    // 110
     M { name: "k8s.io.api.core.v1.HTTPGetAction", fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "port", IntOrString, Single, true),
         F::new(3, "host", String, Single, false),
         F::new(4, "scheme", String, Single, false),
-        F::new(5, "httpHeaders", Message(88), Repeated, false),
+        F::new(5, "httpHeaders", Message(111), Repeated, false),
     ] },
-    // 88
+    // 111
     M { name: "k8s.io.api.core.v1.HTTPHeader", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 89
+    // 112
     M { name: "k8s.io.api.core.v1.HostAlias", fields: &[
         F::new(1, "ip", String, Single, true),
         F::new(2, "hostnames", String, Repeated, false),
     ] },
-    // 90
+    // 113
     M { name: "k8s.io.api.core.v1.HostIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 91
+    // 114
     M { name: "k8s.io.api.core.v1.HostPathVolumeSource", fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "type", String, Single, false),
     ] },
-    // 92
+    // 115
     M { name: "k8s.io.api.core.v1.ISCSIVolumeSource", fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
@@ -705,68 +851,68 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
         F::new(7, "portals", String, Repeated, false),
         F::new(8, "chapAuthDiscovery", Bool, Single, false),
-        F::new(10, "secretRef", Message(100), Single, false),
+        F::new(10, "secretRef", Message(123), Single, false),
         F::new(11, "chapAuthSession", Bool, Single, false),
         F::new(12, "initiatorName", String, Single, false),
     ] },
-    // 93
+    // 116
     M { name: "k8s.io.api.core.v1.ImageVolumeSource", fields: &[
         F::new(1, "reference", String, Single, false),
         F::new(2, "pullPolicy", String, Single, false),
     ] },
-    // 94
+    // 117
     M { name: "k8s.io.api.core.v1.KeyToPath", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "mode", Int32, Single, false),
     ] },
-    // 95
+    // 118
     M { name: "k8s.io.api.core.v1.Lifecycle", fields: &[
-        F::new(1, "postStart", Message(96), Single, false),
-        F::new(2, "preStop", Message(96), Single, false),
+        F::new(1, "postStart", Message(119), Single, false),
+        F::new(2, "preStop", Message(119), Single, false),
         F::new(3, "stopSignal", String, Single, false),
     ] },
-    // 96
+    // 119
     M { name: "k8s.io.api.core.v1.LifecycleHandler", fields: &[
-        F::new(1, "exec", Message(78), Single, false),
-        F::new(2, "httpGet", Message(87), Single, false),
-        F::new(3, "tcpSocket", Message(179), Single, false),
-        F::new(4, "sleep", Message(176), Single, false),
+        F::new(1, "exec", Message(101), Single, false),
+        F::new(2, "httpGet", Message(110), Single, false),
+        F::new(3, "tcpSocket", Message(202), Single, false),
+        F::new(4, "sleep", Message(199), Single, false),
     ] },
-    // 97
+    // 120
     M { name: "k8s.io.api.core.v1.LinuxContainerUser", fields: &[
         F::new(1, "uid", Int64, Single, true),
         F::new(2, "gid", Int64, Single, true),
         F::new(3, "supplementalGroups", Int64, Repeated, false),
     ] },
-    // 98
+    // 121
     M { name: "k8s.io.api.core.v1.LoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
         F::new(3, "ipMode", String, Single, false),
-        F::new(4, "ports", Message(148), Repeated, false),
+        F::new(4, "ports", Message(171), Repeated, false),
     ] },
-    // 99
+    // 122
     M { name: "k8s.io.api.core.v1.LoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(98), Repeated, false),
+        F::new(1, "ingress", Message(121), Repeated, false),
     ] },
-    // 100
+    // 123
     M { name: "k8s.io.api.core.v1.LocalObjectReference", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 101
+    // 124
     M { name: "k8s.io.api.core.v1.NFSVolumeSource", fields: &[
         F::new(1, "server", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 102
+    // 125
     M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
-        F::new(2, "spec", Message(104), Single, false),
-        F::new(3, "status", Message(105), Single, false),
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "spec", Message(127), Single, false),
+        F::new(3, "status", Message(128), Single, false),
     ] },
-    // 103
+    // 126
     M { name: "k8s.io.api.core.v1.NamespaceCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -774,32 +920,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 104
+    // 127
     M { name: "k8s.io.api.core.v1.NamespaceSpec", fields: &[
         F::new(1, "finalizers", String, Repeated, false),
     ] },
-    // 105
+    // 128
     M { name: "k8s.io.api.core.v1.NamespaceStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(103), Repeated, false),
+        F::new(2, "conditions", Message(126), Repeated, false),
     ] },
-    // 106
+    // 129
     M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
-        F::new(2, "spec", Message(119), Single, false),
-        F::new(3, "status", Message(120), Single, false),
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "spec", Message(142), Single, false),
+        F::new(3, "status", Message(143), Single, false),
     ] },
-    // 107
+    // 130
     M { name: "k8s.io.api.core.v1.NodeAddress", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "address", String, Single, true),
     ] },
-    // 108
+    // 131
     M { name: "k8s.io.api.core.v1.NodeAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(116), Single, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(150), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(139), Single, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(173), Repeated, false),
     ] },
-    // 109
+    // 132
     M { name: "k8s.io.api.core.v1.NodeCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -808,82 +954,82 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 110
+    // 133
     M { name: "k8s.io.api.core.v1.NodeConfigSource", fields: &[
-        F::new(2, "configMap", Message(48), Single, false),
+        F::new(2, "configMap", Message(71), Single, false),
     ] },
-    // 111
+    // 134
     M { name: "k8s.io.api.core.v1.NodeConfigStatus", fields: &[
-        F::new(1, "assigned", Message(110), Single, false),
-        F::new(2, "active", Message(110), Single, false),
-        F::new(3, "lastKnownGood", Message(110), Single, false),
+        F::new(1, "assigned", Message(133), Single, false),
+        F::new(2, "active", Message(133), Single, false),
+        F::new(3, "lastKnownGood", Message(133), Single, false),
         F::new(4, "error", String, Single, false),
     ] },
-    // 112
+    // 135
     M { name: "k8s.io.api.core.v1.NodeDaemonEndpoints", fields: &[
-        F::new(1, "kubeletEndpoint", Message(64), Single, false),
+        F::new(1, "kubeletEndpoint", Message(87), Single, false),
     ] },
-    // 113
+    // 136
     M { name: "k8s.io.api.core.v1.NodeFeatures", fields: &[
         F::new(1, "supplementalGroupsPolicy", Bool, Single, false),
     ] },
-    // 114
+    // 137
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandler", fields: &[
         F::new(1, "name", String, Single, false),
-        F::new(2, "features", Message(115), Single, false),
+        F::new(2, "features", Message(138), Single, false),
     ] },
-    // 115
+    // 138
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", fields: &[
         F::new(1, "recursiveReadOnlyMounts", Bool, Single, false),
         F::new(2, "userNamespaces", Bool, Single, false),
     ] },
-    // 116
+    // 139
     M { name: "k8s.io.api.core.v1.NodeSelector", fields: &[
-        F::new(1, "nodeSelectorTerms", Message(118), Repeated, true),
+        F::new(1, "nodeSelectorTerms", Message(141), Repeated, true),
     ] },
-    // 117
+    // 140
     M { name: "k8s.io.api.core.v1.NodeSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 118
+    // 141
     M { name: "k8s.io.api.core.v1.NodeSelectorTerm", fields: &[
-        F::new(1, "matchExpressions", Message(117), Repeated, false),
-        F::new(2, "matchFields", Message(117), Repeated, false),
+        F::new(1, "matchExpressions", Message(140), Repeated, false),
+        F::new(2, "matchFields", Message(140), Repeated, false),
     ] },
-    // 119
+    // 142
     M { name: "k8s.io.api.core.v1.NodeSpec", fields: &[
         F::new(1, "podCIDR", String, Single, false),
         F::new(2, "externalID", String, Single, false),
         F::new(3, "providerID", String, Single, false),
         F::new(4, "unschedulable", Bool, Single, false),
-        F::new(5, "taints", Message(180), Repeated, false),
-        F::new(6, "configSource", Message(110), Single, false),
+        F::new(5, "taints", Message(203), Repeated, false),
+        F::new(6, "configSource", Message(133), Single, false),
         F::new(7, "podCIDRs", String, Repeated, false),
     ] },
-    // 120
+    // 143
     M { name: "k8s.io.api.core.v1.NodeStatus", fields: &[
         F::new(1, "capacity", Quantity, Map, false),
         F::new(2, "allocatable", Quantity, Map, false),
         F::new(3, "phase", String, Single, false),
-        F::new(4, "conditions", Message(109), Repeated, false),
-        F::new(5, "addresses", Message(107), Repeated, false),
-        F::new(6, "daemonEndpoints", Message(112), Single, false),
-        F::new(7, "nodeInfo", Message(122), Single, false),
-        F::new(8, "images", Message(53), Repeated, false),
+        F::new(4, "conditions", Message(132), Repeated, false),
+        F::new(5, "addresses", Message(130), Repeated, false),
+        F::new(6, "daemonEndpoints", Message(135), Single, false),
+        F::new(7, "nodeInfo", Message(145), Single, false),
+        F::new(8, "images", Message(76), Repeated, false),
         F::new(9, "volumesInUse", String, Repeated, false),
-        F::new(10, "volumesAttached", Message(36), Repeated, false),
-        F::new(11, "config", Message(111), Single, false),
-        F::new(12, "runtimeHandlers", Message(114), Repeated, false),
-        F::new(13, "features", Message(113), Single, false),
+        F::new(10, "volumesAttached", Message(59), Repeated, false),
+        F::new(11, "config", Message(134), Single, false),
+        F::new(12, "runtimeHandlers", Message(137), Repeated, false),
+        F::new(13, "features", Message(136), Single, false),
         F::new(14, "declaredFeatures", String, Repeated, false),
     ] },
-    // 121
+    // 144
     M { name: "k8s.io.api.core.v1.NodeSwapStatus", fields: &[
         F::new(1, "capacity", Int64, Single, false),
     ] },
-    // 122
+    // 145
     M { name: "k8s.io.api.core.v1.NodeSystemInfo", fields: &[
         F::new(1, "machineID", String, Single, true),
         F::new(2, "systemUUID", String, Single, true),
@@ -895,14 +1041,14 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "kubeProxyVersion", String, Single, true),
         F::new(9, "operatingSystem", String, Single, true),
         F::new(10, "architecture", String, Single, true),
-        F::new(11, "swap", Message(121), Single, false),
+        F::new(11, "swap", Message(144), Single, false),
     ] },
-    // 123
+    // 146
     M { name: "k8s.io.api.core.v1.ObjectFieldSelector", fields: &[
         F::new(1, "apiVersion", String, Single, false),
         F::new(2, "fieldPath", String, Single, true),
     ] },
-    // 124
+    // 147
     M { name: "k8s.io.api.core.v1.ObjectReference", fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "namespace", String, Single, false),
@@ -912,59 +1058,59 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "resourceVersion", String, Single, false),
         F::new(7, "fieldPath", String, Single, false),
     ] },
-    // 125
+    // 148
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", fields: &[
         F::new(1, "accessModes", String, Repeated, false),
-        F::new(2, "resources", Message(190), Single, false),
+        F::new(2, "resources", Message(213), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(199), Single, false),
+        F::new(4, "selector", Message(222), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
-        F::new(7, "dataSource", Message(183), Single, false),
-        F::new(8, "dataSourceRef", Message(184), Single, false),
+        F::new(7, "dataSource", Message(206), Single, false),
+        F::new(8, "dataSourceRef", Message(207), Single, false),
         F::new(9, "volumeAttributesClassName", String, Single, false),
     ] },
-    // 126
+    // 149
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(202), Single, false),
-        F::new(2, "spec", Message(125), Single, true),
+        F::new(1, "metadata", Message(225), Single, false),
+        F::new(2, "spec", Message(148), Single, true),
     ] },
-    // 127
+    // 150
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", fields: &[
         F::new(1, "claimName", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
     ] },
-    // 128
+    // 151
     M { name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
-    // 129
+    // 152
     M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
-        F::new(2, "spec", Message(145), Single, false),
-        F::new(3, "status", Message(146), Single, false),
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "spec", Message(168), Single, false),
+        F::new(3, "status", Message(169), Single, false),
     ] },
-    // 130
+    // 153
     M { name: "k8s.io.api.core.v1.PodAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(131), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(193), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(154), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(216), Repeated, false),
     ] },
-    // 131
+    // 154
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(199), Single, false),
+        F::new(1, "labelSelector", Message(222), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(199), Single, false),
+        F::new(4, "namespaceSelector", Message(222), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
-    // 132
+    // 155
     M { name: "k8s.io.api.core.v1.PodAntiAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(131), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(193), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(154), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(216), Repeated, false),
     ] },
-    // 133
+    // 156
     M { name: "k8s.io.api.core.v1.PodCertificateProjection", fields: &[
         F::new(1, "signerName", String, Single, true),
         F::new(2, "keyType", String, Single, true),
@@ -974,7 +1120,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "certificateChainPath", String, Single, false),
         F::new(7, "userAnnotations", String, Map, false),
     ] },
-    // 134
+    // 157
     M { name: "k8s.io.api.core.v1.PodCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -984,69 +1130,69 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
         F::new(7, "observedGeneration", Int64, Single, false),
     ] },
-    // 135
+    // 158
     M { name: "k8s.io.api.core.v1.PodDNSConfig", fields: &[
         F::new(1, "nameservers", String, Repeated, false),
         F::new(2, "searches", String, Repeated, false),
-        F::new(3, "options", Message(136), Repeated, false),
+        F::new(3, "options", Message(159), Repeated, false),
     ] },
-    // 136
+    // 159
     M { name: "k8s.io.api.core.v1.PodDNSConfigOption", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "value", String, Single, false),
     ] },
-    // 137
+    // 160
     M { name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus", fields: &[
-        F::new(1, "requestMappings", Message(52), Repeated, true),
+        F::new(1, "requestMappings", Message(75), Repeated, true),
         F::new(2, "resourceClaimName", String, Single, true),
     ] },
-    // 138
+    // 161
     M { name: "k8s.io.api.core.v1.PodIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 139
+    // 162
     M { name: "k8s.io.api.core.v1.PodOS", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 140
+    // 163
     M { name: "k8s.io.api.core.v1.PodReadinessGate", fields: &[
         F::new(1, "conditionType", String, Single, true),
     ] },
-    // 141
+    // 164
     M { name: "k8s.io.api.core.v1.PodResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(3, "resourceClaimName", String, Single, false),
         F::new(4, "resourceClaimTemplateName", String, Single, false),
     ] },
-    // 142
+    // 165
     M { name: "k8s.io.api.core.v1.PodResourceClaimStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "resourceClaimName", String, Single, false),
     ] },
-    // 143
+    // 166
     M { name: "k8s.io.api.core.v1.PodSchedulingGate", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 144
+    // 167
     M { name: "k8s.io.api.core.v1.PodSecurityContext", fields: &[
-        F::new(1, "seLinuxOptions", Message(161), Single, false),
+        F::new(1, "seLinuxOptions", Message(184), Single, false),
         F::new(2, "runAsUser", Int64, Single, false),
         F::new(3, "runAsNonRoot", Bool, Single, false),
         F::new(4, "supplementalGroups", Int64, Repeated, false),
         F::new(5, "fsGroup", Int64, Single, false),
         F::new(6, "runAsGroup", Int64, Single, false),
-        F::new(7, "sysctls", Message(178), Repeated, false),
-        F::new(8, "windowsOptions", Message(194), Single, false),
+        F::new(7, "sysctls", Message(201), Repeated, false),
+        F::new(8, "windowsOptions", Message(217), Single, false),
         F::new(9, "fsGroupChangePolicy", String, Single, false),
-        F::new(10, "seccompProfile", Message(163), Single, false),
-        F::new(11, "appArmorProfile", Message(35), Single, false),
+        F::new(10, "seccompProfile", Message(186), Single, false),
+        F::new(11, "appArmorProfile", Message(58), Single, false),
         F::new(12, "supplementalGroupsPolicy", String, Single, false),
         F::new(13, "seLinuxChangePolicy", String, Single, false),
     ] },
-    // 145
+    // 168
     M { name: "k8s.io.api.core.v1.PodSpec", fields: &[
-        F::new(1, "volumes", Message(185), Repeated, false),
-        F::new(2, "containers", Message(51), Repeated, true),
+        F::new(1, "volumes", Message(208), Repeated, false),
+        F::new(2, "containers", Message(74), Repeated, true),
         F::new(3, "restartPolicy", String, Single, false),
         F::new(4, "terminationGracePeriodSeconds", Int64, Single, false),
         F::new(5, "activeDeadlineSeconds", Int64, Single, false),
@@ -1058,84 +1204,84 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "hostNetwork", Bool, Single, false),
         F::new(12, "hostPID", Bool, Single, false),
         F::new(13, "hostIPC", Bool, Single, false),
-        F::new(14, "securityContext", Message(144), Single, false),
-        F::new(15, "imagePullSecrets", Message(100), Repeated, false),
+        F::new(14, "securityContext", Message(167), Single, false),
+        F::new(15, "imagePullSecrets", Message(123), Repeated, false),
         F::new(16, "hostname", String, Single, false),
         F::new(17, "subdomain", String, Single, false),
-        F::new(18, "affinity", Message(34), Single, false),
+        F::new(18, "affinity", Message(57), Single, false),
         F::new(19, "schedulerName", String, Single, false),
-        F::new(20, "initContainers", Message(51), Repeated, false),
+        F::new(20, "initContainers", Message(74), Repeated, false),
         F::new(21, "automountServiceAccountToken", Bool, Single, false),
-        F::new(22, "tolerations", Message(181), Repeated, false),
-        F::new(23, "hostAliases", Message(89), Repeated, false),
+        F::new(22, "tolerations", Message(204), Repeated, false),
+        F::new(23, "hostAliases", Message(112), Repeated, false),
         F::new(24, "priorityClassName", String, Single, false),
         F::new(25, "priority", Int32, Single, false),
-        F::new(26, "dnsConfig", Message(135), Single, false),
+        F::new(26, "dnsConfig", Message(158), Single, false),
         F::new(27, "shareProcessNamespace", Bool, Single, false),
-        F::new(28, "readinessGates", Message(140), Repeated, false),
+        F::new(28, "readinessGates", Message(163), Repeated, false),
         F::new(29, "runtimeClassName", String, Single, false),
         F::new(30, "enableServiceLinks", Bool, Single, false),
         F::new(31, "preemptionPolicy", String, Single, false),
         F::new(32, "overhead", Quantity, Map, false),
-        F::new(33, "topologySpreadConstraints", Message(182), Repeated, false),
-        F::new(34, "ephemeralContainers", Message(72), Repeated, false),
+        F::new(33, "topologySpreadConstraints", Message(205), Repeated, false),
+        F::new(34, "ephemeralContainers", Message(95), Repeated, false),
         F::new(35, "setHostnameAsFQDN", Bool, Single, false),
-        F::new(36, "os", Message(139), Single, false),
+        F::new(36, "os", Message(162), Single, false),
         F::new(37, "hostUsers", Bool, Single, false),
-        F::new(38, "schedulingGates", Message(143), Repeated, false),
-        F::new(39, "resourceClaims", Message(141), Repeated, false),
-        F::new(40, "resources", Message(159), Single, false),
+        F::new(38, "schedulingGates", Message(166), Repeated, false),
+        F::new(39, "resourceClaims", Message(164), Repeated, false),
+        F::new(40, "resources", Message(182), Single, false),
         F::new(41, "hostnameOverride", String, Single, false),
         // not in the schema: workload_ref = 42
     ] },
-    // 146
+    // 169
     M { name: "k8s.io.api.core.v1.PodStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(134), Repeated, false),
+        F::new(2, "conditions", Message(157), Repeated, false),
         F::new(3, "message", String, Single, false),
         F::new(4, "reason", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
         F::new(6, "podIP", String, Single, false),
         F::new(7, "startTime", Time, Single, false),
-        F::new(8, "containerStatuses", Message(62), Repeated, false),
+        F::new(8, "containerStatuses", Message(85), Repeated, false),
         F::new(9, "qosClass", String, Single, false),
-        F::new(10, "initContainerStatuses", Message(62), Repeated, false),
+        F::new(10, "initContainerStatuses", Message(85), Repeated, false),
         F::new(11, "nominatedNodeName", String, Single, false),
-        F::new(12, "podIPs", Message(138), Repeated, false),
-        F::new(13, "ephemeralContainerStatuses", Message(62), Repeated, false),
+        F::new(12, "podIPs", Message(161), Repeated, false),
+        F::new(13, "ephemeralContainerStatuses", Message(85), Repeated, false),
         F::new(14, "resize", String, Single, false),
-        F::new(15, "resourceClaimStatuses", Message(142), Repeated, false),
-        F::new(16, "hostIPs", Message(90), Repeated, false),
+        F::new(15, "resourceClaimStatuses", Message(165), Repeated, false),
+        F::new(16, "hostIPs", Message(113), Repeated, false),
         F::new(17, "observedGeneration", Int64, Single, false),
-        F::new(18, "extendedResourceClaimStatus", Message(137), Single, false),
+        F::new(18, "extendedResourceClaimStatus", Message(160), Single, false),
         F::new(19, "allocatedResources", Quantity, Map, false),
-        F::new(20, "resources", Message(159), Single, false),
+        F::new(20, "resources", Message(182), Single, false),
     ] },
-    // 147
+    // 170
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(202), Single, false),
-        F::new(2, "spec", Message(145), Single, false),
+        F::new(1, "metadata", Message(225), Single, false),
+        F::new(2, "spec", Message(168), Single, false),
     ] },
-    // 148
+    // 171
     M { name: "k8s.io.api.core.v1.PortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 149
+    // 172
     M { name: "k8s.io.api.core.v1.PortworxVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 150
+    // 173
     M { name: "k8s.io.api.core.v1.PreferredSchedulingTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "preference", Message(118), Single, true),
+        F::new(2, "preference", Message(141), Single, true),
     ] },
-    // 151
+    // 174
     M { name: "k8s.io.api.core.v1.Probe", fields: &[
-        F::new(1, "", Message(152), Inline, false),
+        F::new(1, "", Message(175), Inline, false),
         F::new(2, "initialDelaySeconds", Int32, Single, false),
         F::new(3, "timeoutSeconds", Int32, Single, false),
         F::new(4, "periodSeconds", Int32, Single, false),
@@ -1143,19 +1289,19 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "failureThreshold", Int32, Single, false),
         F::new(7, "terminationGracePeriodSeconds", Int64, Single, false),
     ] },
-    // 152
+    // 175
     M { name: "k8s.io.api.core.v1.ProbeHandler", fields: &[
-        F::new(1, "exec", Message(78), Single, false),
-        F::new(2, "httpGet", Message(87), Single, false),
-        F::new(3, "tcpSocket", Message(179), Single, false),
-        F::new(4, "grpc", Message(84), Single, false),
+        F::new(1, "exec", Message(101), Single, false),
+        F::new(2, "httpGet", Message(110), Single, false),
+        F::new(3, "tcpSocket", Message(202), Single, false),
+        F::new(4, "grpc", Message(107), Single, false),
     ] },
-    // 153
+    // 176
     M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", fields: &[
-        F::new(1, "sources", Message(189), Repeated, false),
+        F::new(1, "sources", Message(212), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 154
+    // 177
     M { name: "k8s.io.api.core.v1.QuobyteVolumeSource", fields: &[
         F::new(1, "registry", String, Single, true),
         F::new(2, "volume", String, Single, true),
@@ -1164,7 +1310,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "group", String, Single, false),
         F::new(6, "tenant", String, Single, false),
     ] },
-    // 155
+    // 178
     M { name: "k8s.io.api.core.v1.RBDVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
@@ -1172,48 +1318,48 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "pool", String, Single, false),
         F::new(5, "user", String, Single, false),
         F::new(6, "keyring", String, Single, false),
-        F::new(7, "secretRef", Message(100), Single, false),
+        F::new(7, "secretRef", Message(123), Single, false),
         F::new(8, "readOnly", Bool, Single, false),
     ] },
-    // 156
+    // 179
     M { name: "k8s.io.api.core.v1.ResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "request", String, Single, false),
     ] },
-    // 157
+    // 180
     M { name: "k8s.io.api.core.v1.ResourceFieldSelector", fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "resource", String, Single, true),
         F::new(3, "divisor", Quantity, Single, false),
     ] },
-    // 158
+    // 181
     M { name: "k8s.io.api.core.v1.ResourceHealth", fields: &[
         F::new(1, "resourceID", String, Single, true),
         F::new(2, "health", String, Single, false),
     ] },
-    // 159
+    // 182
     M { name: "k8s.io.api.core.v1.ResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
-        F::new(3, "claims", Message(156), Repeated, false),
+        F::new(3, "claims", Message(179), Repeated, false),
     ] },
-    // 160
+    // 183
     M { name: "k8s.io.api.core.v1.ResourceStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "resources", Message(158), Repeated, false),
+        F::new(2, "resources", Message(181), Repeated, false),
     ] },
-    // 161
+    // 184
     M { name: "k8s.io.api.core.v1.SELinuxOptions", fields: &[
         F::new(1, "user", String, Single, false),
         F::new(2, "role", String, Single, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "level", String, Single, false),
     ] },
-    // 162
+    // 185
     M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
-        F::new(3, "secretRef", Message(100), Single, true),
+        F::new(3, "secretRef", Message(123), Single, true),
         F::new(4, "sslEnabled", Bool, Single, false),
         F::new(5, "protectionDomain", String, Single, false),
         F::new(6, "storagePool", String, Single, false),
@@ -1222,71 +1368,71 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "fsType", String, Single, false),
         F::new(10, "readOnly", Bool, Single, false),
     ] },
-    // 163
+    // 186
     M { name: "k8s.io.api.core.v1.SeccompProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 164
+    // 187
     M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
+        F::new(1, "metadata", Message(225), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
         F::new(5, "immutable", Bool, Single, false),
     ] },
-    // 165
+    // 188
     M { name: "k8s.io.api.core.v1.SecretEnvSource", fields: &[
-        F::new(1, "", Message(100), Inline, false),
+        F::new(1, "", Message(123), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 166
+    // 189
     M { name: "k8s.io.api.core.v1.SecretKeySelector", fields: &[
-        F::new(1, "", Message(100), Inline, false),
+        F::new(1, "", Message(123), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 167
+    // 190
     M { name: "k8s.io.api.core.v1.SecretProjection", fields: &[
-        F::new(1, "", Message(100), Inline, false),
-        F::new(2, "items", Message(94), Repeated, false),
+        F::new(1, "", Message(123), Inline, false),
+        F::new(2, "items", Message(117), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 168
+    // 191
     M { name: "k8s.io.api.core.v1.SecretVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, false),
-        F::new(2, "items", Message(94), Repeated, false),
+        F::new(2, "items", Message(117), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 169
+    // 192
     M { name: "k8s.io.api.core.v1.SecurityContext", fields: &[
-        F::new(1, "capabilities", Message(40), Single, false),
+        F::new(1, "capabilities", Message(63), Single, false),
         F::new(2, "privileged", Bool, Single, false),
-        F::new(3, "seLinuxOptions", Message(161), Single, false),
+        F::new(3, "seLinuxOptions", Message(184), Single, false),
         F::new(4, "runAsUser", Int64, Single, false),
         F::new(5, "runAsNonRoot", Bool, Single, false),
         F::new(6, "readOnlyRootFilesystem", Bool, Single, false),
         F::new(7, "allowPrivilegeEscalation", Bool, Single, false),
         F::new(8, "runAsGroup", Int64, Single, false),
         F::new(9, "procMount", String, Single, false),
-        F::new(10, "windowsOptions", Message(194), Single, false),
-        F::new(11, "seccompProfile", Message(163), Single, false),
-        F::new(12, "appArmorProfile", Message(35), Single, false),
+        F::new(10, "windowsOptions", Message(217), Single, false),
+        F::new(11, "seccompProfile", Message(186), Single, false),
+        F::new(12, "appArmorProfile", Message(58), Single, false),
     ] },
-    // 170
+    // 193
     M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
-        F::new(2, "spec", Message(173), Single, false),
-        F::new(3, "status", Message(174), Single, false),
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "spec", Message(196), Single, false),
+        F::new(3, "status", Message(197), Single, false),
     ] },
-    // 171
+    // 194
     M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", fields: &[
         F::new(1, "audience", String, Single, false),
         F::new(2, "expirationSeconds", Int64, Single, false),
         F::new(3, "path", String, Single, true),
     ] },
-    // 172
+    // 195
     M { name: "k8s.io.api.core.v1.ServicePort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
@@ -1295,9 +1441,9 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nodePort", Int32, Single, false),
         F::new(6, "appProtocol", String, Single, false),
     ] },
-    // 173
+    // 196
     M { name: "k8s.io.api.core.v1.ServiceSpec", fields: &[
-        F::new(1, "ports", Message(172), Repeated, false),
+        F::new(1, "ports", Message(195), Repeated, false),
         F::new(2, "selector", String, Map, false),
         F::new(3, "clusterIP", String, Single, false),
         F::new(4, "type", String, Single, false),
@@ -1309,7 +1455,7 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "externalTrafficPolicy", String, Single, false),
         F::new(12, "healthCheckNodePort", Int32, Single, false),
         F::new(13, "publishNotReadyAddresses", Bool, Single, false),
-        F::new(14, "sessionAffinityConfig", Message(175), Single, false),
+        F::new(14, "sessionAffinityConfig", Message(198), Single, false),
         F::new(17, "ipFamilyPolicy", String, Single, false),
         F::new(18, "clusterIPs", String, Repeated, false),
         F::new(19, "ipFamilies", String, Repeated, false),
@@ -1318,45 +1464,45 @@ pub static MESSAGES: &[M] = &[
         F::new(22, "internalTrafficPolicy", String, Single, false),
         F::new(23, "trafficDistribution", String, Single, false),
     ] },
-    // 174
+    // 197
     M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
-        F::new(1, "loadBalancer", Message(99), Single, false),
-        F::new(2, "conditions", Message(198), Repeated, false),
+        F::new(1, "loadBalancer", Message(122), Single, false),
+        F::new(2, "conditions", Message(221), Repeated, false),
     ] },
-    // 175
+    // 198
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
-        F::new(1, "clientIP", Message(43), Single, false),
+        F::new(1, "clientIP", Message(66), Single, false),
     ] },
-    // 176
+    // 199
     M { name: "k8s.io.api.core.v1.SleepAction", fields: &[
         F::new(1, "seconds", Int64, Single, true),
     ] },
-    // 177
+    // 200
     M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
-        F::new(5, "secretRef", Message(100), Single, false),
+        F::new(5, "secretRef", Message(123), Single, false),
     ] },
-    // 178
+    // 201
     M { name: "k8s.io.api.core.v1.Sysctl", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 179
+    // 202
     M { name: "k8s.io.api.core.v1.TCPSocketAction", fields: &[
         F::new(1, "port", IntOrString, Single, true),
         F::new(2, "host", String, Single, false),
     ] },
-    // 180
+    // 203
     M { name: "k8s.io.api.core.v1.Taint", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "effect", String, Single, true),
         F::new(4, "timeAdded", Time, Single, false),
     ] },
-    // 181
+    // 204
     M { name: "k8s.io.api.core.v1.Toleration", fields: &[
         F::new(1, "key", String, Single, false),
         F::new(2, "operator", String, Single, false),
@@ -1364,41 +1510,41 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "effect", String, Single, false),
         F::new(5, "tolerationSeconds", Int64, Single, false),
     ] },
-    // 182
+    // 205
     M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", fields: &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(199), Single, false),
+        F::new(4, "labelSelector", Message(222), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
         F::new(8, "matchLabelKeys", String, Repeated, false),
     ] },
-    // 183
+    // 206
     M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 184
+    // 207
     M { name: "k8s.io.api.core.v1.TypedObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 185
+    // 208
     M { name: "k8s.io.api.core.v1.Volume", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "", Message(191), Inline, false),
+        F::new(2, "", Message(214), Inline, false),
     ] },
-    // 186
+    // 209
     M { name: "k8s.io.api.core.v1.VolumeDevice", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 187
+    // 210
     M { name: "k8s.io.api.core.v1.VolumeMount", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
@@ -1408,93 +1554,93 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "subPathExpr", String, Single, false),
         F::new(7, "recursiveReadOnly", String, Single, false),
     ] },
-    // 188
+    // 211
     M { name: "k8s.io.api.core.v1.VolumeMountStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "mountPath", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "recursiveReadOnly", String, Single, false),
     ] },
-    // 189
+    // 212
     M { name: "k8s.io.api.core.v1.VolumeProjection", fields: &[
-        F::new(1, "secret", Message(167), Single, false),
-        F::new(2, "downwardAPI", Message(65), Single, false),
-        F::new(3, "configMap", Message(49), Single, false),
-        F::new(4, "serviceAccountToken", Message(171), Single, false),
-        F::new(5, "clusterTrustBundle", Message(44), Single, false),
-        F::new(6, "podCertificate", Message(133), Single, false),
+        F::new(1, "secret", Message(190), Single, false),
+        F::new(2, "downwardAPI", Message(88), Single, false),
+        F::new(3, "configMap", Message(72), Single, false),
+        F::new(4, "serviceAccountToken", Message(194), Single, false),
+        F::new(5, "clusterTrustBundle", Message(67), Single, false),
+        F::new(6, "podCertificate", Message(156), Single, false),
     ] },
-    // 190
+    // 213
     M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
     ] },
-    // 191
+    // 214
     M { name: "k8s.io.api.core.v1.VolumeSource", fields: &[
-        F::new(1, "hostPath", Message(91), Single, false),
-        F::new(2, "emptyDir", Message(68), Single, false),
-        F::new(3, "gcePersistentDisk", Message(83), Single, false),
-        F::new(4, "awsElasticBlockStore", Message(33), Single, false),
-        F::new(5, "gitRepo", Message(85), Single, false),
-        F::new(6, "secret", Message(168), Single, false),
-        F::new(7, "nfs", Message(101), Single, false),
-        F::new(8, "iscsi", Message(92), Single, false),
-        F::new(9, "glusterfs", Message(86), Single, false),
-        F::new(10, "persistentVolumeClaim", Message(127), Single, false),
-        F::new(11, "rbd", Message(155), Single, false),
-        F::new(12, "flexVolume", Message(81), Single, false),
-        F::new(13, "cinder", Message(42), Single, false),
-        F::new(14, "cephfs", Message(41), Single, false),
-        F::new(15, "flocker", Message(82), Single, false),
-        F::new(16, "downwardAPI", Message(67), Single, false),
-        F::new(17, "fc", Message(79), Single, false),
-        F::new(18, "azureFile", Message(38), Single, false),
-        F::new(19, "configMap", Message(50), Single, false),
-        F::new(20, "vsphereVolume", Message(192), Single, false),
-        F::new(21, "quobyte", Message(154), Single, false),
-        F::new(22, "azureDisk", Message(37), Single, false),
-        F::new(23, "photonPersistentDisk", Message(128), Single, false),
-        F::new(24, "portworxVolume", Message(149), Single, false),
-        F::new(25, "scaleIO", Message(162), Single, false),
-        F::new(26, "projected", Message(153), Single, false),
-        F::new(27, "storageos", Message(177), Single, false),
-        F::new(28, "csi", Message(39), Single, false),
-        F::new(29, "ephemeral", Message(74), Single, false),
-        F::new(30, "image", Message(93), Single, false),
+        F::new(1, "hostPath", Message(114), Single, false),
+        F::new(2, "emptyDir", Message(91), Single, false),
+        F::new(3, "gcePersistentDisk", Message(106), Single, false),
+        F::new(4, "awsElasticBlockStore", Message(56), Single, false),
+        F::new(5, "gitRepo", Message(108), Single, false),
+        F::new(6, "secret", Message(191), Single, false),
+        F::new(7, "nfs", Message(124), Single, false),
+        F::new(8, "iscsi", Message(115), Single, false),
+        F::new(9, "glusterfs", Message(109), Single, false),
+        F::new(10, "persistentVolumeClaim", Message(150), Single, false),
+        F::new(11, "rbd", Message(178), Single, false),
+        F::new(12, "flexVolume", Message(104), Single, false),
+        F::new(13, "cinder", Message(65), Single, false),
+        F::new(14, "cephfs", Message(64), Single, false),
+        F::new(15, "flocker", Message(105), Single, false),
+        F::new(16, "downwardAPI", Message(90), Single, false),
+        F::new(17, "fc", Message(102), Single, false),
+        F::new(18, "azureFile", Message(61), Single, false),
+        F::new(19, "configMap", Message(73), Single, false),
+        F::new(20, "vsphereVolume", Message(215), Single, false),
+        F::new(21, "quobyte", Message(177), Single, false),
+        F::new(22, "azureDisk", Message(60), Single, false),
+        F::new(23, "photonPersistentDisk", Message(151), Single, false),
+        F::new(24, "portworxVolume", Message(172), Single, false),
+        F::new(25, "scaleIO", Message(185), Single, false),
+        F::new(26, "projected", Message(176), Single, false),
+        F::new(27, "storageos", Message(200), Single, false),
+        F::new(28, "csi", Message(62), Single, false),
+        F::new(29, "ephemeral", Message(97), Single, false),
+        F::new(30, "image", Message(116), Single, false),
     ] },
-    // 192
+    // 215
     M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", fields: &[
         F::new(1, "volumePath", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "storagePolicyName", String, Single, false),
         F::new(4, "storagePolicyID", String, Single, false),
     ] },
-    // 193
+    // 216
     M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "podAffinityTerm", Message(131), Single, true),
+        F::new(2, "podAffinityTerm", Message(154), Single, true),
     ] },
-    // 194
+    // 217
     M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", fields: &[
         F::new(1, "gmsaCredentialSpecName", String, Single, false),
         F::new(2, "gmsaCredentialSpec", String, Single, false),
         F::new(3, "runAsUserName", String, Single, false),
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
-    // 195
+    // 218
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
-        F::new(1, "metadata", Message(202), Single, true),
-        F::new(2, "spec", Message(196), Single, false),
-        F::new(3, "status", Message(197), Single, false),
+        F::new(1, "metadata", Message(225), Single, true),
+        F::new(2, "spec", Message(219), Single, false),
+        F::new(3, "status", Message(220), Single, false),
     ] },
-    // 196
+    // 219
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(199), Single, false),
+        F::new(2, "selector", Message(222), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
-    // 197
+    // 220
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
@@ -1502,9 +1648,9 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(198), Repeated, false),
+        F::new(7, "conditions", Message(221), Repeated, false),
     ] },
-    // 198
+    // 221
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1513,18 +1659,18 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 199
+    // 222
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(200), Repeated, false),
+        F::new(2, "matchExpressions", Message(223), Repeated, false),
     ] },
-    // 200
+    // 223
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 201
+    // 224
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -1534,7 +1680,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 202
+    // 225
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -1548,11 +1694,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(203), Repeated, false),
+        F::new(13, "ownerReferences", Message(226), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(201), Repeated, false),
+        F::new(17, "managedFields", Message(224), Repeated, false),
     ] },
-    // 203
+    // 226
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

@@ -6,6 +6,7 @@ mod cronjob;
 mod daemonset;
 mod deployment;
 mod event;
+mod hpa;
 mod job;
 mod lease;
 mod namespace;
@@ -290,7 +291,7 @@ pub const PODS: &dyn Kind = &pod::Pods;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 14] = [
+    static ALL: [&dyn Kind; 15] = [
         NAMESPACES,
         NODES,
         PODS,
@@ -304,6 +305,7 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &daemonset::DaemonSets,
         &job::Jobs,
         &cronjob::CronJobs,
+        &hpa::HorizontalPodAutoscalers,
         &pdb::PodDisruptionBudgets,
     ];
     &ALL
@@ -360,6 +362,7 @@ mod tests {
                 ("coordination.k8s.io", vec!["v1"]),
                 ("apps", vec!["v1"]),
                 ("batch", vec!["v1"]),
+                ("autoscaling", vec!["v2"]),
                 ("policy", vec!["v1"])
             ]
         );
