@@ -139,8 +139,9 @@ spec:
     );
     assert!(seen.contains("failed - error: did not complete within 2s"), "{seen}");
 
-    // terminationMessagePolicy: FallbackToLogsOnError: a failed container's last lines.
-    let fails = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: fails\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox:1.36\n    command: [sh, -c, \"echo starting; echo disk full >&2; exit 3\"]\n    terminationMessagePolicy: FallbackToLogsOnError\n";
+    // terminationMessagePolicy: FallbackToLogsOnError: a failed container's last lines (one
+    // stream: stdout and stderr lines are logged as the shim reads them, in no fixed order).
+    let fails = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: fails\nspec:\n  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox:1.36\n    command: [sh, -c, \"echo starting; echo disk full; exit 3\"]\n    terminationMessagePolicy: FallbackToLogsOnError\n";
     k.run_stdin(&["apply", "-f", "-"], fails).ok();
     assert!(eventually(WAIT, || get(&k, "fails", "{.status.phase}") == "Failed"));
     let message = get(&k, "fails", "{.status.containerStatuses[0].state.terminated.message}");
