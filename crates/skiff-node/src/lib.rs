@@ -7,7 +7,9 @@
 //!   tidy checks it) and in the short-lived helpers (`shim::runtime`: libcontainer's
 //!   `container-start` and `container-exec`; `shim::build_step`);
 //! - [`link`]: the node API's node side (`skiff_nodeapi::NodeLink` for this machine's pods, and
-//!   `skiff agent`'s endpoint), with exec and attach as the agent runs them;
+//!   `skiff agent`'s endpoint), with attach as the agent runs it;
+//! - [`exec`]: a command in a running container through `container-exec` (`kubectl exec`, exec
+//!   probes and hooks);
 //! - [`net`]: pod networking (veth and bridge, addresses, outbound NAT, host ports);
 //! - [`logs`]: CRI log files (written by the shim, read for `kubectl logs`);
 //! - shared by those: [`pod_dir`] (the state on disk the agent and the shim share), and the pure
@@ -17,6 +19,7 @@
 //! Modules are `pub` for the binary and the root tests; the module graph has no cycles (tidy).
 
 pub mod agent;
+pub(crate) mod exec;
 pub mod expand;
 pub mod link;
 pub mod logs;

@@ -81,7 +81,7 @@ pub async fn attach(dir: &PodDir, container: &str, stdin: bool, tty: bool) -> Re
         Some(fd) => {
             let file = std::fs::File::from(fd);
             let resize_fd = file.try_clone().map_err(AttachError::Io)?;
-            let resize = tty.then(|| super::exec::resizer(resize_fd));
+            let resize = tty.then(|| crate::exec::resizer(resize_fd));
             (Some(Box::new(tokio::fs::File::from_std(file))), resize)
         }
         None => (None, None),

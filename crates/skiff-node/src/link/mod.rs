@@ -8,9 +8,9 @@
 
 pub(crate) mod attach;
 pub mod endpoint;
-pub(crate) mod exec;
 pub(crate) mod usage;
 
+use crate::exec;
 use crate::pod_dir::PodDir;
 use skiff_nodeapi::{ExecProcess, ExecRequest, LogRequest, LogStream, NodeError, NodeLink, NodeUsage, Tunnel};
 use std::path::PathBuf;

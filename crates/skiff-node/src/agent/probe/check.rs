@@ -77,8 +77,34 @@ pub async fn hook(target: &Target<'_>, handler: &LifecycleHandler, timeout: Dura
         .unwrap_or_else(|_| Outcome::Failure(format!("error: did not complete within {}s", timeout.as_secs())))
 }
 
-/// A port by number or by the name of one of the container's ports.
-fn port(c: &Container, port: &IntOrString) -> Result<u16, String> {
+/// Why a probe has nowhere to go: its text is the probe's failure.
+#[derive(Debug, thiserror::Error)]
+enum AimError {
+    #[error("couldn't find port: {name} in {container}")]
+    NoSuchPort { name: String, container: String },
+    #[error("invalid port number: {0}")]
+    BadPort(i32),
+    #[error("unsupported probe host {0:?}: an IP address is needed")]
+    Host(String),
+    #[error("the pod has no IP address yet")]
+    NoAddress,
+}
+
+/// Why an HTTP probe got no answer.
+#[derive(Debug, thiserror::Error)]
+enum GetError {
+    #[error("dial tcp {addr}: {}", go_error(.source))]
+    Dial { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+    #[error(transparent)]
+    Request(#[from] http::Error),
+}
+
+/// Where a probe connects: `port` (a number or the name of one of the container's ports) on
+/// `host` if set, else on the pod's address.
+fn aim(target: &Target<'_>, port: &IntOrString, host: Option<&str>) -> Result<SocketAddr, AimError> {
+    let c = target.container;
     let number = match port {
         IntOrString::Int(n) => *n,
         IntOrString::String(name) => match name.parse::<i32>() {
@@ -89,17 +115,13 @@ fn port(c: &Container, port: &IntOrString) -> Result<u16, String> {
                 .flatten()
                 .find(|p| p.name.as_deref() == Some(name.as_str()))
                 .map(|p| p.container_port)
-                .ok_or_else(|| format!("couldn't find port: {name} in {}", c.name))?,
+                .ok_or_else(|| AimError::NoSuchPort { name: name.clone(), container: c.name.clone() })?,
         },
     };
-    u16::try_from(number).ok().filter(|p| *p > 0).ok_or_else(|| format!("invalid port number: {number}"))
-}
-
-/// The address to reach: the action's `host` if set, else the pod's.
-fn address(target: &Target<'_>, host: Option<&str>, port: u16) -> Result<SocketAddr, String> {
+    let port = u16::try_from(number).ok().filter(|p| *p > 0).ok_or(AimError::BadPort(number))?;
     let ip = match host.filter(|h| !h.is_empty()) {
-        Some(h) => h.parse::<IpAddr>().map_err(|_| format!("unsupported probe host {h:?}: an IP address is needed"))?,
-        None => target.ip.ok_or("the pod has no IP address yet")?,
+        Some(h) => h.parse::<IpAddr>().map_err(|_| AimError::Host(h.to_string()))?,
+        None => target.ip.ok_or(AimError::NoAddress)?,
     };
     Ok(SocketAddr::new(ip, port))
 }
@@ -113,9 +135,9 @@ fn go_error(e: &std::io::Error) -> String {
 }
 
 async fn tcp(target: &Target<'_>, action: &TCPSocketAction, timeout: Duration) -> Outcome {
-    let addr = match port(target.container, &action.port).and_then(|p| address(target, action.host.as_deref(), p)) {
+    let addr = match aim(target, &action.port, action.host.as_deref()) {
         Ok(a) => a,
-        Err(e) => return Outcome::Failure(e),
+        Err(e) => return Outcome::Failure(e.to_string()),
     };
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_)) => Outcome::Success,
@@ -125,9 +147,9 @@ async fn tcp(target: &Target<'_>, action: &TCPSocketAction, timeout: Duration) -
 }
 
 async fn http(target: &Target<'_>, action: &HTTPGetAction, timeout: Duration) -> Outcome {
-    let addr = match port(target.container, &action.port).and_then(|p| address(target, action.host.as_deref(), p)) {
+    let addr = match aim(target, &action.port, action.host.as_deref()) {
         Ok(a) => a,
-        Err(e) => return Outcome::Failure(e),
+        Err(e) => return Outcome::Failure(e.to_string()),
     };
     if action.scheme.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("HTTPS")) {
         return Outcome::Failure("HTTPS probes are not supported by this node yet".into());
@@ -139,10 +161,8 @@ async fn http(target: &Target<'_>, action: &HTTPGetAction, timeout: Duration) ->
     };
     let url = format!("http://{addr}{path}");
     let get = async {
-        let stream =
-            tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("dial tcp {addr}: {}", go_error(&e)))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        let stream = tokio::net::TcpStream::connect(addr).await.map_err(|source| GetError::Dial { addr, source })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let mut request = http::Request::get(&path)
             .header(http::header::HOST, addr.to_string())
@@ -151,9 +171,9 @@ async fn http(target: &Target<'_>, action: &HTTPGetAction, timeout: Duration) ->
         for h in action.http_headers.iter().flatten() {
             request = request.header(h.name.as_str(), h.value.as_str());
         }
-        let request = request.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
-        let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(response.status())
+        let request = request.body(Empty::<Bytes>::new())?;
+        let response = sender.send_request(request).await?;
+        Ok::<_, GetError>(response.status())
     };
     match tokio::time::timeout(timeout, get).await {
         // The kubelet's rule: 200 <= status < 400 (a redirect counts as a success).
@@ -168,8 +188,7 @@ async fn http(target: &Target<'_>, action: &HTTPGetAction, timeout: Duration) ->
 
 async fn exec(target: &Target<'_>, action: &ExecAction, timeout: Duration, runtime_exe: &Path) -> Outcome {
     let command = action.command.clone().unwrap_or_default();
-    let spawned =
-        crate::link::exec::spawn(runtime_exe, target.dir, &target.container.name, &command, false, false).await;
+    let spawned = crate::exec::spawn(runtime_exe, target.dir, &target.container.name, &command, false, false).await;
     let mut process = match spawned {
         Ok(p) => p,
         Err(e) => return Outcome::Failure(e.to_string()),

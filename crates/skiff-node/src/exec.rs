@@ -1,5 +1,6 @@
-//! `kubectl exec` on this node: the command runs through a short-lived `container-exec` helper
-//! (libcontainer's tenant process, see `runtime.rs`) whose exit code is the command's.
+//! A command in a running container of this node (`kubectl exec`, exec probes and hooks): it
+//! runs through a short-lived `container-exec` helper (libcontainer's tenant process, see
+//! `shim::runtime`) whose exit code is the command's.
 //!
 //! With a TTY the command gets a pseudo-terminal of its own container (from the container's
 //! devpts, as its controlling terminal: job control and Ctrl-C work). libcontainer hands the
@@ -19,7 +20,7 @@ use std::path::Path;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Why an exec session could not start; the API server answers the client with this text
-/// (and, by [`super::LinkError`], a code: only a container that is not running is the client's).
+/// (and, by `link::LinkError`, a code: only a container that is not running is the client's).
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("container {0} is not running")]
