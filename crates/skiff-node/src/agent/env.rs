@@ -78,11 +78,18 @@ pub fn referenced(c: &Container) -> Referenced {
         r.secrets.extend(from.secret_key_ref.as_ref().map(|s| s.name.clone()));
         r.config_maps.extend(from.config_map_key_ref.as_ref().map(|s| s.name.clone()));
     }
-    for names in [&mut r.secrets, &mut r.config_maps] {
-        names.sort();
-        names.dedup();
+    r.deduplicated()
+}
+
+impl Referenced {
+    /// Each name once, in order.
+    pub fn deduplicated(mut self) -> Referenced {
+        for names in [&mut self.secrets, &mut self.config_maps] {
+            names.sort();
+            names.dedup();
+        }
+        self
     }
-    r
 }
 
 /// A Secret's or a ConfigMap's entries as environment values, with the kubelet's words for what

@@ -138,26 +138,19 @@ impl ContainerProbes {
         (self.started() && self.result(Kind::Liveness) == Some(Some(false))).then_some(Kind::Liveness)
     }
 
-    /// The probes to run now: the startup probe until it succeeds, then liveness and readiness.
+    /// Whether `t` runs at all now: the startup probe until it succeeds, then the others.
+    fn active(&self, t: &Tracker) -> bool {
+        if t.kind == Kind::Startup { t.result != Some(true) } else { self.started() }
+    }
+
+    /// The probes to run now.
     pub fn due(&self, now: Instant) -> Vec<usize> {
-        let started = self.started();
-        (0..self.trackers.len())
-            .filter(|i| {
-                let t = &self.trackers[*i];
-                let active = if t.kind == Kind::Startup { t.result != Some(true) } else { started };
-                active && t.due(now)
-            })
-            .collect()
+        (0..self.trackers.len()).filter(|i| self.active(&self.trackers[*i]) && self.trackers[*i].due(now)).collect()
     }
 
     /// When the next probe is due (None: none will run).
     pub fn next_due(&self) -> Option<Instant> {
-        let started = self.started();
-        self.trackers
-            .iter()
-            .filter(|t| if t.kind == Kind::Startup { t.result != Some(true) } else { started })
-            .map(|t| t.next)
-            .min()
+        self.trackers.iter().filter(|t| self.active(t)).map(|t| t.next).min()
     }
 
     /// A running container's status as its probes say: `started` and `ready`.

@@ -75,11 +75,7 @@ pub fn referenced(pod: &Pod) -> Referenced {
             r.secrets.extend(source.secret.as_ref().map(|s| s.name.clone()));
         }
     }
-    for names in [&mut r.secrets, &mut r.config_maps] {
-        names.sort();
-        names.dedup();
-    }
-    r
+    r.deduplicated()
 }
 
 #[cfg(test)]

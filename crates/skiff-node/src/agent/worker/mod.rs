@@ -667,20 +667,33 @@ impl Worker {
     /// has passed.
     async fn stop_container(&mut self, c: &Container, grace: Duration) {
         let Some(sandbox) = self.sandbox.clone() else { return };
-        let began = Instant::now();
-        self.pre_stop(c, grace).await;
-        let grace = grace.saturating_sub(began.elapsed()).max(MIN_GRACE_AFTER_PRE_STOP.min(grace));
-        let running = |w: &Self| w.dir.attempts(&c.name).last().is_some_and(|a| w.dir.exited(&c.name, *a).is_none());
-        let signal = self.stop_signal(c);
-        let _ = self.os.sandboxes.request(&sandbox, &Request::Signal { container: c.name.clone(), signal }).await;
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline && running(self) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if running(self) {
+        self.stop_gracefully(&sandbox, std::slice::from_ref(c), grace).await;
+        if self.is_running(&c.name) {
             let kill = Request::Signal { container: c.name.clone(), signal: nix::sys::signal::Signal::SIGKILL as i32 };
             let _ = self.os.sandboxes.request(&sandbox, &kill).await;
         }
+    }
+
+    /// Stop `containers`: their preStop hooks first, all at once, within `grace`; then their stop
+    /// signals, with what the hooks left of the grace period (at least 2 s, as the kubelet
+    /// gives). Returns once they have all exited or the grace period has passed.
+    async fn stop_gracefully(&self, sandbox: &Sandbox, containers: &[Container], grace: Duration) {
+        let began = Instant::now();
+        futures::future::join_all(containers.iter().map(|c| self.pre_stop(c, grace))).await;
+        let grace = grace.saturating_sub(began.elapsed()).max(MIN_GRACE_AFTER_PRE_STOP.min(grace));
+        for c in containers {
+            let signal = self.stop_signal(c);
+            let _ = self.os.sandboxes.request(sandbox, &Request::Signal { container: c.name.clone(), signal }).await;
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && containers.iter().any(|c| self.is_running(&c.name)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether container `name`'s latest attempt has not exited (or not started yet).
+    fn is_running(&self, name: &str) -> bool {
+        self.dir.attempts(name).last().is_some_and(|a| self.dir.exited(name, *a).is_none())
     }
 
     /// `attempts` with, under `terminationMessagePolicy: FallbackToLogsOnError`, the tail of its
@@ -1033,34 +1046,12 @@ impl Worker {
     /// Stop every container: the stop signal, up to `grace`, then kill.
     async fn kill(&mut self, grace: Duration) {
         let Some(sandbox) = self.os.sandboxes.adopt(&self.dir) else { return };
-        let running: Vec<Container> = self
-            .all_containers()
-            .into_iter()
-            .filter(|c| self.dir.attempts(&c.name).last().is_some_and(|a| self.dir.exited(&c.name, *a).is_none()))
-            .collect();
+        let running: Vec<Container> = self.all_containers().into_iter().filter(|c| self.is_running(&c.name)).collect();
         if !grace.is_zero() {
             for c in &running {
                 self.event(Some(&c.name), Normal, "Killing", &format!("Stopping container {}", c.name)).await;
             }
-            // preStop hooks first, all at once, within the grace period; what they leave of it
-            // (at least 2 s, as the kubelet gives) is the stop signal's.
-            let began = Instant::now();
-            let hooks = running.iter().map(|c| self.pre_stop(c, grace));
-            futures::future::join_all(hooks).await;
-            let grace = grace.saturating_sub(began.elapsed()).max(MIN_GRACE_AFTER_PRE_STOP.min(grace));
-            for c in &running {
-                let signal = self.stop_signal(c);
-                let _ =
-                    self.os.sandboxes.request(&sandbox, &Request::Signal { container: c.name.clone(), signal }).await;
-            }
-            let deadline = Instant::now() + grace;
-            while Instant::now() < deadline
-                && running
-                    .iter()
-                    .any(|c| self.dir.attempts(&c.name).last().is_some_and(|a| self.dir.exited(&c.name, *a).is_none()))
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            self.stop_gracefully(&sandbox, &running, grace).await;
         }
         tracing::debug!(pod = %self.name(), "containers stopped");
         self.os.sandboxes.shutdown(&sandbox).await;
