@@ -90,6 +90,9 @@ struct Worker {
     /// Every volume has been written once: containers may start. A later failure to update one
     /// keeps its old files (as the kubelet does) rather than stop the pod.
     volumes_ready: bool,
+    /// When the volumes were last written (or tried); an object they read changed since.
+    volumes_synced: Option<Instant>,
+    volumes_changed: bool,
 }
 
 /// A volume that could not be set up: the kubelet's `FailedMount` text.
@@ -160,7 +163,10 @@ async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<P
         let wake = w.wake.clone();
         loop {
             tokio::select! {
-                _ = wake.notified() => break,
+                _ = wake.notified() => {
+                    w.objects_changed();
+                    break;
+                }
                 changed = rx.changed() => {
                     if changed.is_err() {
                         return;
@@ -264,6 +270,8 @@ impl Worker {
             wake: Arc::new(Notify::new()),
             tracked: BTreeSet::new(),
             volumes_ready: false,
+            volumes_synced: None,
+            volumes_changed: false,
             probes: HashMap::new(),
         }
     }
@@ -359,6 +367,7 @@ impl Worker {
     /// once per container and twice for the sandbox.
     async fn sync(&mut self) -> Duration {
         if !self.finished()
+            && self.volumes_due()
             && let Err(e) = self.sync_volumes().await
         {
             tracing::debug!(pod = %self.name(), error = %e, "setting up a volume");
@@ -480,10 +489,24 @@ impl Worker {
         matches!(phase, "Succeeded" | "Failed")
     }
 
+    /// Whether this round writes the volumes: until they are ready, when an object they read
+    /// changed, and once a resync period (a change whose watch event was missed). Not on every
+    /// round: a probe every second must not re-read every Secret every second.
+    fn volumes_due(&self) -> bool {
+        !self.volumes_ready || self.volumes_changed || self.volumes_synced.is_none_or(|t| t.elapsed() >= RESYNC)
+    }
+
+    /// An object the pod's volumes read changed (its watch woke the worker).
+    fn objects_changed(&mut self) {
+        self.volumes_changed = true;
+    }
+
     /// Write the pod's ConfigMap, Secret, downward API and projected volumes (and mount the
     /// tmpfs under memory-backed ones), after telling `track` what they read, so that a change
     /// from now on wakes the worker. Files are rewritten only when they changed.
     async fn sync_volumes(&mut self) -> Result<(), MountError> {
+        self.volumes_synced = Some(Instant::now());
+        self.volumes_changed = false;
         let referenced = volumes::referenced(&self.pod);
         let ns = self.namespace().to_string();
         let objects: BTreeSet<Watched> = (referenced.secrets.iter().cloned())

@@ -502,9 +502,11 @@ async fn volumes_wait_for_their_objects_then_follow_their_changes() {
     // A change to the ConfigMap is written on the next round (its watch wakes the worker); a
     // ConfigMap deleted later keeps the files it had, and the pod runs on.
     h.fake.script().config_maps.insert("cfg".into(), config_map(json!({ "mode": "slow" })));
+    h.worker.objects_changed();
     h.round().await;
     assert_eq!(std::fs::read_to_string(config.join("mode")).expect("mode"), "slow");
     h.fake.script().config_maps.clear();
+    h.worker.objects_changed();
     let (calls, next) = h.round().await;
     assert!(calls.contains(&"event FailedMount".to_string()), "{calls:?}");
     assert_eq!(next, RESYNC);
