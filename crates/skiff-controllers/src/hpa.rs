@@ -60,7 +60,10 @@ pub async fn run(client: kube::Client) {
     work::drive(queue, "HorizontalPodAutoscaler", |key| {
         let (client, hpas, recorder, history) = (client.clone(), hpas.clone(), recorder.clone(), history.clone());
         async move {
-            let Some(hpa) = hpas.get(&ObjectRef::new(&key.name).within(&key.namespace)) else { return Ok(None) };
+            let Some(hpa) = hpas.get(&ObjectRef::new(&key.name).within(&key.namespace)) else {
+                history.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                return Ok(None);
+            };
             reconcile(&client, &recorder, &history, &key, &hpa).await?;
             Ok(Some(SYNC))
         }
@@ -91,7 +94,7 @@ async fn reconcile(
             "the HPA controller was unable to get the target's current scale: no scale for kind {:?}",
             target.kind
         );
-        return status(&api_hpa, &key.name, 0, 0, None, Some(Failed("FailedGetScale", why)), false).await;
+        return status(&api_hpa, hpa, 0, 0, None, Some(Failed("FailedGetScale", why)), false).await;
     };
     let path = format!("/apis/apps/v1/namespaces/{}/{resource}/{}/scale", key.namespace, target.name);
     let scale: Scale =
@@ -99,7 +102,7 @@ async fn reconcile(
             Ok(s) => s,
             Err(e) => {
                 let why = format!("the HPA controller was unable to get the target's current scale: {e}");
-                return status(&api_hpa, &key.name, 0, 0, None, Some(Failed("FailedGetScale", why)), false).await;
+                return status(&api_hpa, hpa, 0, 0, None, Some(Failed("FailedGetScale", why)), false).await;
             }
         };
     let current = scale.status.as_ref().map_or(0, |s| s.replicas);
@@ -114,7 +117,7 @@ async fn reconcile(
         Ok(u) => u,
         Err(Failed(reason, why)) => {
             recorder.object(reference, Type::Warning, reason, &why).await;
-            return status(&api_hpa, &key.name, current, current, None, Some(Failed(reason, why)), false).await;
+            return status(&api_hpa, hpa, current, current, None, Some(Failed(reason, why)), false).await;
         }
     };
     let min = spec.min_replicas.unwrap_or(1);
@@ -141,7 +144,7 @@ async fn reconcile(
             format!("New size: {next}; reason: cpu resource utilization (percentage of request) {direction} target");
         recorder.object(reference, Type::Normal, "SuccessfulRescale", &message).await;
     }
-    status(&api_hpa, &key.name, current, next, Some(utilization), None, limited).await
+    status(&api_hpa, hpa, current, next, Some(utilization), None, limited).await
 }
 
 /// The pods' CPU use as a percentage of their requests, from `metrics.k8s.io`.
@@ -206,10 +209,12 @@ fn url_encode(s: &str) -> String {
         .collect()
 }
 
-/// Write the autoscaler's status: replicas, the CPU measured and the conditions.
+/// Write the autoscaler's status: replicas, the CPU measured and the conditions, keeping the
+/// transition time of a condition that did not change; nothing when nothing changed (the write
+/// would come back through the watch and queue the autoscaler again).
 async fn status(
     api: &Api<HorizontalPodAutoscaler>,
-    name: &str,
+    hpa: &HorizontalPodAutoscaler,
     current: i32,
     desired: i32,
     utilization: Option<i64>,
@@ -246,6 +251,22 @@ async fn status(
     if desired != current && failed.is_none() {
         status["lastScaleTime"] = json!(now);
     }
+    let old = serde_json::to_value(&hpa.status).unwrap_or_default();
+    let old_conditions = old["conditions"].as_array().cloned().unwrap_or_default();
+    for c in status["conditions"].as_array_mut().into_iter().flatten() {
+        if let Some(o) = old_conditions.iter().find(|o| o["type"] == c["type"] && o["status"] == c["status"]) {
+            c["lastTransitionTime"] = o["lastTransitionTime"].clone();
+        }
+    }
+    // What the merge patch would make of the old status.
+    let mut merged = if old.is_object() { old.clone() } else { json!({}) };
+    for (k, v) in status.as_object().into_iter().flatten() {
+        merged[k] = v.clone();
+    }
+    if merged == old {
+        return Ok(());
+    }
+    let name = hpa.metadata.name.as_deref().unwrap_or_default();
     match api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await {
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         other => other.map(drop),
