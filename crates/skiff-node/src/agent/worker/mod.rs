@@ -112,8 +112,10 @@ const MIN_GRACE_AFTER_PRE_STOP: Duration = Duration::from_secs(2);
 const POST_START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long a failed pull shows as ErrImagePull before the next round turns it into
-/// ImagePullBackOff for the rest of the back-off (the kubelet's next sync comes as soon).
-const PULL_ERROR_SHOWN: Duration = Duration::from_secs(1);
+/// ImagePullBackOff for the rest of the back-off. The kubelet's next sync after an error comes
+/// 10-15 s later; 8 s keeps ErrImagePull on screen as long as users see it there while the first
+/// (10 s) back-off still ends in a glimpse of ImagePullBackOff.
+const PULL_ERROR_SHOWN: Duration = Duration::from_secs(8);
 
 /// How soon a pod whose volumes could not be set up tries again (sooner if what they read
 /// changes: its watch wakes the worker).
