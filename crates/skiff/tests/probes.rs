@@ -97,6 +97,26 @@ fn a_probe_on_a_port_nothing_listens_on_keeps_the_pod_unready_and_says_why() {
     assert!(eventually(WAIT, || events(&k, "closed").contains(&want)), "{}", events(&k, "closed"));
     assert_eq!(get(&k, "closed", "{.status.phase}"), "Running");
     assert_eq!(get(&k, "closed", "{.status.containerStatuses[0].ready}"), "false");
+
+    // HTTPS against a plain-HTTP server fails in the handshake; a gRPC probe with nothing on
+    // its port times out connecting, in the kubelet's words.
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: secure\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: busybox:1.36\n    command: [httpd, -f, -p, \"8443\"]\n    readinessProbe:\n      httpGet: {port: 8443, scheme: HTTPS}\n      periodSeconds: 1\n    livenessProbe:\n      grpc: {port: 9998}\n      periodSeconds: 1\n      failureThreshold: 100\n";
+    k.run_stdin(&["apply", "-f", "-"], pod).ok();
+    assert!(eventually(WAIT, || !get(&k, "secure", "{.status.podIP}").is_empty()));
+    let ip = get(&k, "secure", "{.status.podIP}");
+    let tls = format!("Unhealthy: Readiness probe failed: Get \"https://{ip}:8443/\": tls: ");
+    let grpc = format!(
+        "Unhealthy: Liveness probe failed: timeout: failed to connect service \"{ip}:9998\" within 1s: context deadline exceeded"
+    );
+    assert!(
+        eventually(WAIT, || {
+            let seen = events(&k, "secure");
+            seen.contains(&tls) && seen.contains(&grpc)
+        }),
+        "{}",
+        events(&k, "secure")
+    );
+    assert_eq!(get(&k, "secure", "{.status.containerStatuses[0].ready}"), "false");
 }
 
 /// postStart runs in the started container; a preStop hook that hangs past the grace period is

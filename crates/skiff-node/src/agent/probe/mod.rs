@@ -1,10 +1,12 @@
 //! Probes, as the kubelet's prober runs them: per container attempt a startup, a liveness and a
 //! readiness [`Tracker`] (timing and thresholds, pure) and [`check`] to carry one probe out
-//! (HTTP and TCP from the node into the pod's network, exec through the runtime). A failed
+//! (HTTP(S), gRPC and TCP from the node into the pod's network, exec through the runtime). A failed
 //! startup or liveness probe makes the container `unhealthy` (the worker's plan restarts it); a
 //! readiness probe decides the container's `ready`, and so the pod's Ready condition.
 
 pub(crate) mod check;
+mod grpc;
+mod http;
 
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Probe};
 use std::time::{Duration, Instant};
