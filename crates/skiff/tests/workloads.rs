@@ -403,3 +403,31 @@ fn a_rollout_survives_kill_9_of_the_server() {
         == "busybox:1.37 busybox:1.37 busybox:1.37 busybox:1.37"));
     assert_eq!(k.run(&["get", "rs", "-l", "app=web", "-o", "name"]).ok().lines().count(), 2);
 }
+
+/// 1,000 pods owned by one ReplicaSet, deleted with foreground propagation: the ReplicaSet stays
+/// (with the `foregroundDeletion` finalizer) until the garbage collector has deleted every pod,
+/// nothing is re-created meanwhile, and kubectl's wait ends. No node: the pods never run, so
+/// each is deleted at once.
+#[test]
+fn a_thousand_pods_deleted_with_foreground_propagation() {
+    let server = Server::start();
+    let k = server.kubectl("1.32");
+    let rs = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: big\nspec:\n  replicas: 1000\n  selector:\n    matchLabels:\n      app: big\n  template:\n    metadata:\n      labels:\n        app: big\n    spec:\n      containers:\n      - name: c\n        image: busybox:1.36\n";
+    k.run_stdin(&["apply", "-f", "-"], rs).ok();
+    assert!(
+        eventually(Duration::from_secs(180), || all_pods(&k, "app=big") == 1000),
+        "{} pods\n{}",
+        all_pods(&k, "app=big"),
+        server.log()
+    );
+    let replicas = jsonpath(&k, &["rs", "big"], "{.status.replicas}");
+    assert_eq!(replicas, "1000");
+
+    let deleted = k.run(&["delete", "rs", "big", "--cascade=foreground", "--timeout=180s"]);
+    assert_eq!(deleted.code, 0, "{}\n{}", deleted.stdout, deleted.stderr);
+    assert_eq!(deleted.stdout.trim(), "replicaset.apps \"big\" deleted");
+    assert_ne!(k.run(&["get", "rs", "big"]).code, 0, "the ReplicaSet is gone once its pods are");
+    assert_eq!(all_pods(&k, "app=big"), 0);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(all_pods(&k, "app=big"), 0, "no pod came back");
+}
