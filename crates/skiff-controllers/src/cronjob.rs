@@ -4,6 +4,7 @@
 //! limits, and `status.active`/`lastScheduleTime`/`lastSuccessfulTime`. [`plan`] is pure; [`run`]
 //! watches CronJobs and Jobs, and wakes at the next scheduled time.
 
+use crate::informers::Informers;
 use crate::owner::{controller_reference, is_controlled_by, object_reference};
 use crate::work::{self, Key};
 use jiff::{Timestamp, Zoned};
@@ -235,8 +236,9 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 }
 
 /// Run the CronJob controller until the process stops.
-pub async fn run(client: kube::Client) {
-    let (queue, cronjobs, jobs) = work::watch_owned::<CronJob, Job>(&client, RESYNC).await;
+pub async fn run(informers: &Informers) {
+    let (queue, cronjobs, jobs) = work::watch_owned::<CronJob, Job>(informers, RESYNC).await;
+    let client = informers.client().clone();
     let ctx = Ctx { recorder: Recorder::new(client.clone(), "cronjob-controller", ""), client, cronjobs, jobs };
     work::drive(queue, "CronJob", |key| {
         let ctx = &ctx;

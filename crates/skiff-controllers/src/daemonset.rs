@@ -5,6 +5,7 @@
 //! [`plan`] is pure; [`run`] watches DaemonSets, nodes and pods.
 
 use crate::deployment::template_hash;
+use crate::informers::Informers;
 use crate::owner::{controller_reference, is_controlled_by, object_reference};
 use crate::replicaset::{is_available, ready_since};
 use crate::work::{self, Key};
@@ -235,14 +236,16 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 }
 
 /// Run the DaemonSet controller until the process stops.
-pub async fn run(client: kube::Client) {
-    let (queue, daemonsets, pods) = work::watch_owned::<DaemonSet, Pod>(&client, RESYNC).await;
+pub async fn run(informers: &Informers) {
+    let (queue, daemonsets, pods) = work::watch_owned::<DaemonSet, Pod>(informers, RESYNC).await;
+    let client = informers.client().clone();
     // A node that comes, goes or changes its labels or taints: every DaemonSet looks again.
     let (q, sets) = (queue.clone(), daemonsets.clone());
-    let nodes = work::cache(Api::<Node>::all(client.clone()), move |_: &Node| {
-        sets.state().iter().for_each(|ds| q.add(Key::of(ds.as_ref())));
-    })
-    .await;
+    let nodes = informers
+        .watch(move |_: &Node| {
+            sets.state().iter().for_each(|ds| q.add(Key::of(ds.as_ref())));
+        })
+        .await;
     let ctx =
         Ctx { recorder: Recorder::new(client.clone(), "daemonset-controller", ""), client, daemonsets, pods, nodes };
     work::drive(queue, "DaemonSet", |key| {

@@ -5,6 +5,7 @@
 //! Available and Progressing conditions as `kubectl rollout status` reads them. [`rollout`] is
 //! pure; [`run`] watches Deployments and ReplicaSets and carries its decisions out.
 
+use crate::informers::Informers;
 use crate::owner::{controller_reference, is_controlled_by, object_reference};
 use crate::work::{self, Key};
 use jiff::Timestamp;
@@ -500,8 +501,9 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 }
 
 /// Run the Deployment controller until the process stops.
-pub async fn run(client: kube::Client) {
-    let (queue, deployments, replicasets) = work::watch_owned::<Deployment, ReplicaSet>(&client, RESYNC).await;
+pub async fn run(informers: &Informers) {
+    let (queue, deployments, replicasets) = work::watch_owned::<Deployment, ReplicaSet>(informers, RESYNC).await;
+    let client = informers.client().clone();
     let ctx =
         Ctx { recorder: Recorder::new(client.clone(), "deployment-controller", ""), client, deployments, replicasets };
     work::drive(queue, "Deployment", |key| {

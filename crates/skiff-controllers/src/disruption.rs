@@ -4,6 +4,7 @@
 //! asks their controllers' scale for percentages; the count of matching pods is the same once a
 //! workload has settled). [`status`] is pure; [`run`] watches budgets and pods.
 
+use crate::informers::Informers;
 use crate::replicaset::ready_since;
 use crate::work::{self, Key, Queue};
 use jiff::Timestamp;
@@ -84,20 +85,22 @@ pub fn status(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], now: Timestamp) -> P
 }
 
 /// Run the disruption controller until the process stops.
-pub async fn run(client: kube::Client) {
+pub async fn run(informers: &Informers) {
+    let client = informers.client().clone();
     let queue: Arc<Queue<Key>> = Queue::new();
     let q = queue.clone();
-    let budgets = work::cache(Api::<PodDisruptionBudget>::all(client.clone()), move |b| q.add(Key::of(b))).await;
+    let budgets = informers.watch(move |b: &PodDisruptionBudget| q.add(Key::of(b))).await;
     let (q, all) = (queue.clone(), budgets.clone());
-    let pods = work::cache(Api::<Pod>::all(client.clone()), move |p: &Pod| {
-        // A pod changes the budgets of its namespace.
-        let ns = p.metadata.namespace.clone().unwrap_or_default();
-        all.state()
-            .iter()
-            .filter(|b| b.metadata.namespace.as_deref() == Some(ns.as_str()))
-            .for_each(|b| q.add(Key::of(b.as_ref())));
-    })
-    .await;
+    let pods = informers
+        .watch(move |p: &Pod| {
+            // A pod changes the budgets of its namespace.
+            let ns = p.metadata.namespace.clone().unwrap_or_default();
+            all.state()
+                .iter()
+                .filter(|b| b.metadata.namespace.as_deref() == Some(ns.as_str()))
+                .for_each(|b| q.add(Key::of(b.as_ref())));
+        })
+        .await;
     work::resync(queue.clone(), budgets.clone(), RESYNC);
     work::drive(queue, "PodDisruptionBudget", |key| {
         let (client, budgets, pods) = (client.clone(), budgets.clone(), pods.clone());

@@ -13,9 +13,8 @@
 use crate::work::Queue;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::Resource;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
-use kube::core::{ApiResource, DynamicObject};
+use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
@@ -29,11 +28,15 @@ pub const ORPHAN: &str = "orphan";
 /// Everything is looked at again this often, whatever the events.
 const RESYNC: Duration = Duration::from_secs(60);
 
+/// What the collector keeps of an object: its metadata (what owner references live in), served
+/// as `PartialObjectMetadata`, so the caches of every kind hold no specs or statuses.
+type Meta = PartialObjectMeta<DynamicObject>;
+
 /// One watched kind: its resource and its cache.
 struct Kind {
     resource: ApiResource,
     namespaced: bool,
-    store: Store<DynamicObject>,
+    store: Store<Meta>,
 }
 
 /// An object, by its kind's index and its place.
@@ -51,11 +54,11 @@ struct Collector {
     by_uid: Arc<Mutex<HashMap<String, Item>>>,
 }
 
-fn owners(obj: &DynamicObject) -> &[OwnerReference] {
+fn owners(obj: &Meta) -> &[OwnerReference] {
     obj.metadata.owner_references.as_deref().unwrap_or_default()
 }
 
-fn finalizers(obj: &DynamicObject) -> Vec<String> {
+fn finalizers(obj: &Meta) -> Vec<String> {
     obj.metadata.finalizers.clone().unwrap_or_default()
 }
 
@@ -68,7 +71,7 @@ impl Collector {
         }
     }
 
-    fn get(&self, item: &Item) -> Option<Arc<DynamicObject>> {
+    fn get(&self, item: &Item) -> Option<Arc<Meta>> {
         let r = reflector::ObjectRef::new_with(&item.name, self.kinds[item.kind].resource.clone());
         let r = match &item.namespace {
             Some(ns) => r.within(ns),
@@ -78,7 +81,7 @@ impl Collector {
     }
 
     /// The cached objects that name `uid` as an owner.
-    fn dependents(&self, uid: &str) -> Vec<(Item, Arc<DynamicObject>)> {
+    fn dependents(&self, uid: &str) -> Vec<(Item, Arc<Meta>)> {
         let mut out = Vec::new();
         for (i, k) in self.kinds.iter().enumerate() {
             for obj in k.store.state() {
@@ -110,7 +113,7 @@ impl Collector {
             // delete on a reference nobody can check).
             return true;
         };
-        match self.api(kind, namespace).get_opt(&r.name).await {
+        match self.api(kind, namespace).get_metadata_opt(&r.name).await {
             Ok(Some(o)) => o.metadata.uid.as_deref() == Some(r.uid.as_str()),
             Ok(None) => false,
             Err(e) => {
@@ -120,12 +123,7 @@ impl Collector {
         }
     }
 
-    async fn patch_owners(
-        &self,
-        item: &Item,
-        obj: &DynamicObject,
-        keep: Vec<OwnerReference>,
-    ) -> Result<(), kube::Error> {
+    async fn patch_owners(&self, item: &Item, obj: &Meta, keep: Vec<OwnerReference>) -> Result<(), kube::Error> {
         // An empty list is removed (null), as a Go client's omitempty leaves it out.
         let refs = if keep.is_empty() { serde_json::Value::Null } else { json!(keep) };
         let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": obj.metadata.resource_version}});
@@ -144,7 +142,7 @@ impl Collector {
         }
     }
 
-    async fn remove_finalizer(&self, item: &Item, obj: &DynamicObject, finalizer: &str) -> Result<(), kube::Error> {
+    async fn remove_finalizer(&self, item: &Item, obj: &Meta, finalizer: &str) -> Result<(), kube::Error> {
         let rest: Vec<String> = finalizers(obj).into_iter().filter(|f| f != finalizer).collect();
         let patch = json!({"metadata": {"finalizers": rest, "resourceVersion": obj.metadata.resource_version}});
         match self
@@ -214,7 +212,7 @@ impl Collector {
                 }
                 self.remove_finalizer(item, &obj, ORPHAN).await?;
             } else if fins.iter().any(|f| f == FOREGROUND) {
-                let blocking: Vec<(Item, Arc<DynamicObject>)> = self
+                let blocking: Vec<(Item, Arc<Meta>)> = self
                     .dependents(&uid)
                     .into_iter()
                     .filter(|(_, d)| owners(d).iter().any(|r| r.uid == uid && r.block_owner_deletion == Some(true)))
@@ -255,15 +253,16 @@ async fn watch_all(
             kind: info.kind.into(),
             plural: info.plural.into(),
         };
-        let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+        let writer = reflector::store::Writer::<Meta>::new(resource.clone());
         let store = writer.as_reader();
-        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
-        let objects = watcher(api, watcher::Config::default()).modify(|o| o.meta_mut().managed_fields = None);
+        // An `Api` of `PartialObjectMeta` asks for metadata only.
+        let api = Api::<Meta>::all_with(client.clone(), &resource);
+        let objects = watcher(api, watcher::Config::default()).modify(|o| o.metadata.managed_fields = None);
         let events = reflector::reflector(writer, objects).default_backoff();
         let (queue, by_uid) = (queue.clone(), by_uid.clone());
         tokio::spawn(async move {
             let mut events = std::pin::pin!(events);
-            let item = |o: &DynamicObject| Item {
+            let item = |o: &Meta| Item {
                 kind: i,
                 namespace: o.metadata.namespace.clone(),
                 name: o.metadata.name.clone().unwrap_or_default(),
@@ -312,8 +311,7 @@ pub async fn run(client: kube::Client) {
     let gc = Collector { client, kinds, by_uid };
     let resync = {
         let queue = queue.clone();
-        let all: Vec<(usize, Store<DynamicObject>)> =
-            gc.kinds.iter().enumerate().map(|(i, k)| (i, k.store.clone())).collect();
+        let all: Vec<(usize, Store<Meta>)> = gc.kinds.iter().enumerate().map(|(i, k)| (i, k.store.clone())).collect();
         async move {
             loop {
                 for (i, store) in &all {

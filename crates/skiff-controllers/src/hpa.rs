@@ -5,6 +5,7 @@
 //! maxReplicas; a scale-down waits out a 5-minute stabilization window, as upstream's default
 //! behavior). [`desired`] is pure; [`run`] does the IO.
 
+use crate::informers::Informers;
 use crate::work::{self, Key};
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -48,14 +49,12 @@ struct Failed(&'static str, String);
 type History = Arc<Mutex<HashMap<Key, Vec<(Instant, i32)>>>>;
 
 /// Run until the process ends.
-pub async fn run(client: kube::Client) {
+pub async fn run(informers: &Informers) {
+    let client = informers.client().clone();
     let recorder = Recorder::new(client.clone(), "horizontal-pod-autoscaler", "");
     let queue = work::Queue::new();
     let q = queue.clone();
-    let hpas = work::cache(Api::<HorizontalPodAutoscaler>::all(client.clone()), move |h: &HorizontalPodAutoscaler| {
-        q.add(Key::of(h))
-    })
-    .await;
+    let hpas = informers.watch(move |h: &HorizontalPodAutoscaler| q.add(Key::of(h))).await;
     let history: History = Arc::default();
     work::drive(queue, "HorizontalPodAutoscaler", |key| {
         let (client, hpas, recorder, history) = (client.clone(), hpas.clone(), recorder.clone(), history.clone());

@@ -5,6 +5,7 @@
 //! pods; `ttlSecondsAfterFinished` deletes a finished Job. [`plan`] is pure; [`run`] watches Jobs
 //! and pods and carries plans out.
 
+use crate::informers::Informers;
 use crate::owner::{controller_reference, is_controlled_by, object_reference};
 use crate::replicaset::ready_since;
 use crate::work::{self, Key};
@@ -389,8 +390,9 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 }
 
 /// Run the Job controller until the process stops.
-pub async fn run(client: kube::Client) {
-    let (queue, jobs, pods) = work::watch_owned::<Job, Pod>(&client, RESYNC).await;
+pub async fn run(informers: &Informers) {
+    let (queue, jobs, pods) = work::watch_owned::<Job, Pod>(informers, RESYNC).await;
+    let client = informers.client().clone();
     let ctx = Ctx { recorder: Recorder::new(client.clone(), "job-controller", ""), client, jobs, pods };
     work::drive(queue, "Job", |key| {
         let ctx = &ctx;

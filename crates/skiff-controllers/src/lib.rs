@@ -5,6 +5,7 @@
 //! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`disruption`], horizontal pod
 //! autoscaler ([`hpa`]) and garbage collector ([`gc`]) controllers, each a loop over watch caches and a
 //! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
+//! The watch caches are shared by all of them ([`informers`]): one copy of each object.
 //! Nothing here links the node, the image store or the API server's internals: only
 //! skiff-core's rules and skiff-client's shared client pieces.
 
@@ -14,6 +15,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod gc;
 pub mod hpa;
+pub mod informers;
 pub mod job;
 pub mod leader;
 pub mod manager;

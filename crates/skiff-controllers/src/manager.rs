@@ -2,24 +2,25 @@
 //! several servers sharing a store exactly one acts. Losing the lease stops them all (and the
 //! supervisor stops the server, crash-only, as kube-controller-manager exits).
 
+use crate::informers::Informers;
 use crate::leader::{self, Election, LeaderError};
+use std::sync::Arc;
 
-/// Run the controllers as `identity` once it leads; returns only when leadership is lost.
-pub async fn run(client: kube::Client, identity: &str) -> Result<(), LeaderError> {
-    let work = {
-        let client = client.clone();
-        async move {
-            tokio::join!(
-                crate::replicaset::run(client.clone()),
-                crate::deployment::run(client.clone()),
-                crate::job::run(client.clone()),
-                crate::cronjob::run(client.clone()),
-                crate::daemonset::run(client.clone()),
-                crate::disruption::run(client.clone()),
-                crate::hpa::run(client.clone()),
-                crate::gc::run(client),
-            );
-        }
+/// Run the controllers as `identity` once it leads, reading the caches of `informers`; returns
+/// only when leadership is lost.
+pub async fn run(informers: Arc<Informers>, identity: &str) -> Result<(), LeaderError> {
+    let client = informers.client().clone();
+    let work = async move {
+        tokio::join!(
+            crate::replicaset::run(&informers),
+            crate::deployment::run(&informers),
+            crate::job::run(&informers),
+            crate::cronjob::run(&informers),
+            crate::daemonset::run(&informers),
+            crate::disruption::run(&informers),
+            crate::hpa::run(&informers),
+            crate::gc::run(informers.client().clone()),
+        );
     };
     leader::lead(client, Election::controller_manager(identity), work).await
 }

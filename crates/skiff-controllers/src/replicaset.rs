@@ -3,6 +3,7 @@
 //! `status`. What to do is decided by the pure [`plan`]; [`run`] watches ReplicaSets and pods and
 //! carries plans out.
 
+use crate::informers::Informers;
 use crate::owner::{controller_of, controller_reference, object_reference};
 use crate::work::{self, Key};
 use jiff::Timestamp;
@@ -273,8 +274,9 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 }
 
 /// Run the ReplicaSet controller until the process stops.
-pub async fn run(client: kube::Client) {
-    let (queue, replicasets, pods) = work::watch_owned::<ReplicaSet, Pod>(&client, RESYNC).await;
+pub async fn run(informers: &Informers) {
+    let (queue, replicasets, pods) = work::watch_owned::<ReplicaSet, Pod>(informers, RESYNC).await;
+    let client = informers.client().clone();
     let ctx = Ctx { recorder: Recorder::new(client.clone(), "replicaset-controller", ""), client, replicasets, pods };
     work::drive(queue, "ReplicaSet", |key| {
         let ctx = &ctx;

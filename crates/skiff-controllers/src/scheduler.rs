@@ -1,15 +1,14 @@
 //! A minimal scheduler (runs in `skiff server`): binds each pending pod to a Ready node that fits
 //! it — `nodeName` honoured as given, `nodeSelector` matched against node labels, cpu and memory
 //! requests against what is left of the node's allocatable — or marks it Unschedulable with the
-//! scheduler's own message. Pods and nodes come from watch caches (reflectors), so a new pod is
+//! scheduler's own message. Pods and nodes come from the shared watch caches, so a new pod is
 //! bound without a round of LISTs; a binding the cache has not seen yet is refused by the API
 //! server (the pod is already bound), never done twice.
 
-use futures::TryStreamExt;
+use crate::informers::Informers;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, reflector, watcher};
 use skiff_client::events::{Recorder, Type};
 use skiff_core::host_ports::{conflicts, mappings};
 use skiff_core::quantity::parse_milli;
@@ -115,40 +114,21 @@ fn is_terminal(p: &Pod) -> bool {
 }
 
 /// Run until the process ends.
-pub async fn run(client: kube::Client) {
+pub async fn run(informers: Arc<Informers>) {
+    let client = informers.client().clone();
     let recorder = Recorder::new(client.clone(), "default-scheduler", "");
-    let (nodes, nodes_writer) = reflector::store::<Node>();
-    let node_events = reflector(nodes_writer, watcher(Api::<Node>::all(client.clone()), Default::default()));
-    tokio::spawn(drain(node_events.default_backoff(), None));
-    // Every pod event updates the cache first, then wakes the loop. The cache is driven in a task
-    // of its own, so a long round never leaves it behind; wake-ups that arrive during a round
-    // coalesce into one more round.
-    let (pods, pods_writer) = reflector::store::<Pod>();
-    let pods_seen =
-        watcher(Api::<Pod>::all(client.clone()), Default::default()).modify(|p| p.metadata.managed_fields = None);
-    let pod_events = reflector(pods_writer, pods_seen);
+    // Every pod or node event wakes the loop (the shared caches are driven by tasks of their
+    // own, so a long round never leaves them behind); wake-ups during a round coalesce into one
+    // more round.
     let wake = Arc::new(Notify::new());
-    tokio::spawn(drain(pod_events.default_backoff(), Some(wake.clone())));
-    if pods.wait_until_ready().await.is_err() || nodes.wait_until_ready().await.is_err() {
-        return;
-    }
+    let w = wake.clone();
+    let nodes = informers.watch(move |_: &Node| w.notify_one()).await;
+    let w = wake.clone();
+    let pods = informers.watch(move |_: &Pod| w.notify_one()).await;
     loop {
         schedule_pending(&client, &recorder, pods.state(), &nodes.state()).await;
         // Or retry the unschedulable ones in a while.
         let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
-    }
-}
-
-/// Drive a reflector's stream for as long as it runs, waking `wake` on each event.
-async fn drain<K>(
-    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
-    wake: Option<Arc<Notify>>,
-) {
-    let mut events = std::pin::pin!(events);
-    while let Ok(Some(_)) = events.try_next().await {
-        if let Some(w) = &wake {
-            w.notify_one();
-        }
     }
 }
 

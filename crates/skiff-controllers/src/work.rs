@@ -1,11 +1,10 @@
-//! What every controller loop runs on: watch caches (kube's reflectors) that call back on each
-//! change, and a de-duplicating work queue of object keys, so a burst of events about one object
-//! is one reconcile (client-go's informer + workqueue, in small).
+//! What every controller loop runs on: the shared watch caches ([`Informers`]) that call back on
+//! each change, and a de-duplicating work queue of object keys, so a burst of events about one
+//! object is one reconcile (client-go's informer + workqueue, in small).
 
-use futures::StreamExt;
+use crate::informers::Informers;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::collections::{HashSet, VecDeque};
@@ -77,48 +76,25 @@ impl<T: Clone + Eq + Hash + Send + 'static> Queue<T> {
     }
 }
 
-/// A watch cache of every `K`, calling `changed` with each object added, modified or deleted
-/// (and with every object after a relist). Returns once the first list is in the cache.
-pub async fn cache<K>(api: Api<K>, changed: impl Fn(&K) + Send + Sync + 'static) -> Store<K>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    let (store, writer) = reflector::store::<K>();
-    // Without managedFields (no controller reads them): a cache holds every object of its kind.
-    let objects = watcher(api, watcher::Config::default()).modify(|o| o.meta_mut().managed_fields = None);
-    let events = reflector::reflector(writer, objects).default_backoff();
-    tokio::spawn(async move {
-        let mut events = std::pin::pin!(events);
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o) | watcher::Event::InitApply(o)) => changed(&o),
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, kind = K::kind(&()).as_ref(), "watch failed; retrying"),
-            }
-        }
-    });
-    let _ = store.wait_until_ready().await;
-    store
-}
-
 /// The caches a controller of `K` works from: every `K` (each change queues it), and every `C`
 /// (each change queues the `K` that controls it), every `K` queued again each `resync` period.
-pub async fn watch_owned<K, C>(client: &kube::Client, resync_period: Duration) -> (Arc<Queue<Key>>, Store<K>, Store<C>)
+pub async fn watch_owned<K, C>(informers: &Informers, resync_period: Duration) -> (Arc<Queue<Key>>, Store<K>, Store<C>)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     C: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let queue: Arc<Queue<Key>> = Queue::new();
     let q = queue.clone();
-    let main = cache(Api::<K>::all(client.clone()), move |o: &K| q.add(Key::of(o))).await;
+    let main = informers.watch(move |o: &K| q.add(Key::of(o))).await;
     let q = queue.clone();
-    let owned = cache(Api::<C>::all(client.clone()), move |o: &C| {
-        let kind = K::kind(&());
-        if let Some(owner) = crate::owner::controller_of(o.meta()).filter(|r| r.kind == kind) {
-            q.add(Key { namespace: o.meta().namespace.clone().unwrap_or_default(), name: owner.name.clone() });
-        }
-    })
-    .await;
+    let owned = informers
+        .watch(move |o: &C| {
+            let kind = K::kind(&());
+            if let Some(owner) = crate::owner::controller_of(o.meta()).filter(|r| r.kind == kind) {
+                q.add(Key { namespace: o.meta().namespace.clone().unwrap_or_default(), name: owner.name.clone() });
+            }
+        })
+        .await;
     resync(queue.clone(), main.clone(), resync_period);
     (queue, main, owned)
 }

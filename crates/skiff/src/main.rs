@@ -332,16 +332,22 @@ fn server(
         })
         .await?;
         let client = commands::node::client(&running.kubeconfig_path).await?;
+        // One watch cache per kind for the controllers and the scheduler together.
+        let informers = skiff_controllers::informers::Informers::new(client.clone());
         // The controllers act once this server holds the controller manager's Lease.
         if controllers {
             let identity = format!("{}_{}", hostname(), std::process::id());
-            let client = client.clone();
+            let informers = informers.clone();
             supervisor.spawn("the controller manager", async move {
-                Ok(skiff_controllers::manager::run(client, &identity).await?)
+                Ok(skiff_controllers::manager::run(informers, &identity).await?)
             });
         }
         if let Some(node) = node {
-            commands::node::start(&mut supervisor, &data_dir, &node, client, true, Default::default()).await?;
+            supervisor.spawn("the scheduler", async move {
+                skiff_controllers::scheduler::run(informers).await;
+                Ok(())
+            });
+            commands::node::start(&mut supervisor, &data_dir, &node, client, Default::default()).await?;
         }
         tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");
         // Until a signal, or until the API server or another component stops by itself.

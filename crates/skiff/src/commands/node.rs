@@ -70,14 +70,13 @@ impl NodeArgs {
     }
 }
 
-/// Start the node agent and the scheduler on `client` under `supervisor` (they stop before the
-/// API server goes; the pods stay); `annotations` go on the Node (a remote agent's endpoint).
+/// Start the node agent on `client` under `supervisor` (it stops before the API server goes;
+/// the pods stay); `annotations` go on the Node (a remote agent's endpoint).
 pub async fn start(
     supervisor: &mut Supervisor,
     data_dir: &Path,
     args: &NodeArgs,
     client: kube::Client,
-    scheduler: bool,
     annotations: std::collections::BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
     let config = skiff_node::agent::AgentConfig {
@@ -99,12 +98,6 @@ pub async fn start(
     };
     let agent = skiff_node::agent::Agent::new(config)?;
     supervisor.spawn("the node agent", async move { Ok(skiff_node::agent::run(agent).await?) });
-    if scheduler {
-        supervisor.spawn("the scheduler", async move {
-            skiff_controllers::scheduler::run(client).await;
-            Ok(())
-        });
-    }
     Ok(())
 }
 
@@ -154,7 +147,7 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, endpoint: SocketAddr, args:
             (skiff_nodeapi::wire::FINGERPRINT_ANNOTATION.to_string(), tls.fingerprint),
         ];
         let client = kube::Client::try_from(config)?;
-        start(&mut supervisor, &data_dir, &args, client, false, annotations.into()).await?;
+        start(&mut supervisor, &data_dir, &args, client, annotations.into()).await?;
         supervisor.run_until(super::wait_for_signal()).await
     })
 }
