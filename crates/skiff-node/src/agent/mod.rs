@@ -53,7 +53,8 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     // part of each pod kept in memory.
     let pods = watcher(pods, watcher::Config::default().fields(&selector)).modify(|p| p.metadata.managed_fields = None);
     let mut stream = std::pin::pin!(pods);
-    let mut workers: HashMap<String, watch::Sender<Option<Pod>>> = HashMap::new();
+    // The latest version of each pod, shared with its worker (one copy, not one each).
+    let mut workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>> = HashMap::new();
     let mut listed: Vec<String> = Vec::new();
     loop {
         let event = match stream.try_next().await {
@@ -73,10 +74,10 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
                 workers.retain(|_, tx| !tx.is_closed());
                 match workers.get(&uid) {
                     Some(tx) => {
-                        let _ = tx.send(Some(pod));
+                        let _ = tx.send(Some(Arc::new(pod)));
                     }
                     None => {
-                        let (tx, rx) = watch::channel(Some(pod));
+                        let (tx, rx) = watch::channel(Some(Arc::new(pod)));
                         tokio::spawn(crate::agent::worker::run(agent.clone(), rx));
                         workers.insert(uid, tx);
                     }

@@ -65,7 +65,9 @@ struct Worker {
     agent: Arc<Agent>,
     /// What the worker acts through.
     os: Seams,
-    pod: Pod,
+    /// The latest version from the API (shared with the agent's channel until this worker
+    /// takes a status it wrote).
+    pod: Arc<Pod>,
     uid: String,
     dir: PodDir,
     /// The shim, once started or adopted (kept across a failed network set-up, to reuse).
@@ -79,7 +81,8 @@ struct Worker {
     waiting: HashMap<String, Waiting>,
     /// The image each container runs (`repo@digest`), once resolved.
     image_ids: HashMap<String, String>,
-    last_status: Option<serde_json::Value>,
+    /// The status last written, serialized (compact: it is kept for every pod).
+    last_status: Option<Vec<u8>>,
     start_time: Option<Time>,
     /// Woken when an object the pod's volumes read changes (see `PodApi::track`).
     wake: Arc<Notify>,
@@ -122,13 +125,13 @@ const PULL_ERROR_SHOWN: Duration = Duration::from_secs(8);
 const MOUNT_RETRY: Duration = Duration::from_secs(30);
 
 /// Drive one pod until it is deleted. The channel carries the latest Pod (None: gone from the API).
-pub async fn run(agent: Arc<Agent>, rx: watch::Receiver<Option<Pod>>) {
+pub async fn run(agent: Arc<Agent>, rx: watch::Receiver<Option<Arc<Pod>>>) {
     let os = Seams::real(&agent);
     run_with(agent, os, rx).await
 }
 
 /// [`run`], acting through `os`.
-async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<Pod>>) {
+async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
     let first = rx.borrow_and_update().clone();
     let Some(pod) = first else { return };
     tracing::debug!(pod = ?pod.metadata.name, "pod worker started");
@@ -139,24 +142,26 @@ async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<P
             Some(pod) => w.pod = pod,
             None => {
                 // Gone from the API (force deletion): stop everything now.
-                w.kill(Duration::ZERO).await;
+                Box::pin(w.kill(Duration::ZERO)).await;
                 w.untrack();
-                tear_down_with(&w.agent, &w.os, &w.dir).await;
+                Box::pin(tear_down_with(&w.agent, &w.os, &w.dir)).await;
                 return;
             }
         }
         if w.pod.metadata.deletion_timestamp.is_some() {
-            w.delete().await;
+            Box::pin(w.delete()).await;
             return;
         }
         // A deletion interrupts whatever the round waits for (a pull that hangs, a slow start):
         // the next round stops the pod, and tear-down cleans what the round left half done.
         let deleted = rx.wait_for(|p| p.as_ref().is_none_or(|p| p.metadata.deletion_timestamp.is_some()));
+        // The rounds' futures are boxed: this task lives as long as the pod, and unboxed it would
+        // hold room for the deepest of them (~25 KB) all that time.
         let next = tokio::select! {
-            next = w.sync() => next,
+            next = Box::pin(w.sync()) => next,
             changed = deleted => if changed.is_err() { return } else { continue },
         };
-        w.write_status().await;
+        Box::pin(w.write_status()).await;
         // Sleep until the next sync is due, a container exits (or the shim goes), or the pod's
         // spec or deletion changes. Our own status writes come back through the watch too: they
         // must not cut a back-off short (the kubelet shows ErrImagePull until its next sync,
@@ -173,7 +178,7 @@ async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<P
                     if changed.is_err() {
                         return;
                     }
-                    if needs_sync(&w.pod, rx.borrow().as_ref()) {
+                    if needs_sync(&w.pod, rx.borrow().as_deref()) {
                         break;
                     }
                 }
@@ -251,7 +256,7 @@ async fn tear_down_with(agent: &Agent, os: &Seams, dir: &PodDir) {
 }
 
 impl Worker {
-    fn new(agent: Arc<Agent>, os: Seams, pod: Pod) -> Worker {
+    fn new(agent: Arc<Agent>, os: Seams, pod: Arc<Pod>) -> Worker {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let dir = PodDir::new(&agent.pods_root(), &uid);
         let start_time = pod.status.as_ref().and_then(|s| s.start_time.clone());
@@ -1179,15 +1184,16 @@ impl Worker {
             value["podIP"] = ip.to_string().into();
             value["podIPs"] = serde_json::to_value([PodIP { ip: ip.to_string() }]).unwrap_or_default();
         }
-        if self.last_status.as_ref() == Some(&value) {
+        let serialized = serde_json::to_vec(&value).unwrap_or_default();
+        if self.last_status.as_ref() == Some(&serialized) {
             return;
         }
         tracing::debug!(pod = %self.name(), phase, status = %value, "writing pod status");
         // A merge patch replaces lists whole: the status is ours to write.
         match self.os.api.patch_status(self.namespace(), self.name(), &value).await {
             Ok(pod) => {
-                self.pod.status = pod.status;
-                self.last_status = Some(value);
+                Arc::make_mut(&mut self.pod).status = pod.status;
+                self.last_status = Some(serialized);
             }
             Err(e) => tracing::warn!(pod = %self.name(), error = %e, "writing pod status"),
         }

@@ -56,7 +56,7 @@ fn harness(pod: Pod, mut script: Script) -> Harness {
     let agent = Agent::new(config).expect("agent");
     script.local_images.insert(IMAGE.into());
     let fake = Fake::new(PodDir::new(&agent.pods_root(), UID), script);
-    let worker = Worker::new(agent, fake.seams(), pod);
+    let worker = Worker::new(agent, fake.seams(), Arc::new(pod));
     Harness { worker, fake, _data: data }
 }
 
@@ -88,7 +88,7 @@ const NEW_SANDBOX: [&str; 5] =
 /// `run` driving a pod of one container `app`, once it has started it.
 struct Running {
     /// The pod's updates, as the agent's watch sends them.
-    tx: watch::Sender<Option<Pod>>,
+    tx: watch::Sender<Option<Arc<Pod>>>,
     task: tokio::task::JoinHandle<()>,
     pod: Pod,
     fake: Arc<Fake>,
@@ -105,13 +105,13 @@ async fn running(script: Script) -> Running {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     fake.take_calls();
-    Running { tx, task, pod: worker.pod, fake, _data }
+    Running { tx, task, pod: Pod::clone(&worker.pod), fake, _data }
 }
 
 impl Running {
     /// Send the pod's next version (None: gone from the API) and wait for the worker to end.
     async fn send_and_end(self, pod: Option<Pod>) -> Vec<String> {
-        self.tx.send(pod).expect("send");
+        self.tx.send(pod.map(Arc::new)).expect("send");
         tokio::time::timeout(Duration::from_secs(10), self.task).await.expect("the worker ends").expect("join");
         self.fake.take_calls()
     }
@@ -326,7 +326,7 @@ fn deleted(mut pod: Pod, grace: i64) -> Pod {
 async fn deletion_signals_waits_kills_tears_down_and_removes_the_object() {
     let mut h = Harness::started(one_container("Always")).await;
     h.fake.script().obey_signals = true;
-    h.worker.pod = deleted(h.worker.pod.clone(), 30);
+    h.worker.pod = Arc::new(deleted(Pod::clone(&h.worker.pod), 30));
     let began = Instant::now();
     h.worker.delete().await;
     // The container stopped on SIGTERM: no need to wait out the grace period.
@@ -341,7 +341,7 @@ async fn deletion_signals_waits_kills_tears_down_and_removes_the_object() {
 #[tokio::test]
 async fn a_container_that_ignores_its_stop_signal_is_killed_after_the_grace_period() {
     let mut h = Harness::started(one_container("Always")).await;
-    h.worker.pod = deleted(h.worker.pod.clone(), 1);
+    h.worker.pod = Arc::new(deleted(Pod::clone(&h.worker.pod), 1));
     let began = Instant::now();
     h.worker.delete().await;
     assert!(began.elapsed() >= Duration::from_secs(1));
@@ -633,7 +633,7 @@ async fn a_pre_stop_hook_runs_before_the_stop_signal_and_a_failing_one_is_an_eve
     let mut h = Harness::started(with_lifecycle(json!({ "preStop": { "exec": { "command": ["drain"] } } }))).await;
     h.fake.script().obey_signals = true;
     h.fake.script().hooks.insert("drain".into(), crate::agent::probe::Outcome::Failure("error: boom".into()));
-    h.worker.pod = deleted(h.worker.pod.clone(), 30);
+    h.worker.pod = Arc::new(deleted(Pod::clone(&h.worker.pod), 30));
     h.worker.delete().await;
     let calls = h.fake.take_calls();
     let at = |call: &str| calls.iter().position(|c| c == call).unwrap_or_else(|| panic!("no {call}: {calls:?}"));
