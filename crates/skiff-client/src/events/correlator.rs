@@ -72,7 +72,14 @@ impl Default for Correlator {
 impl Correlator {
     pub fn with_capacity(entries: usize) -> Self {
         let entries = NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN);
-        Correlator { logs: LruCache::new(entries), similar: LruCache::new(entries), spam: LruCache::new(entries) }
+        // Bounded, but grown as used: `LruCache::new` would allocate room for every entry up
+        // front (~0.5 MB for the three, per recorder, most of which never fill).
+        fn cache<V>(entries: NonZeroUsize) -> LruCache<String, V> {
+            let mut c = LruCache::unbounded();
+            c.resize(entries);
+            c
+        }
+        Correlator { logs: cache(entries), similar: cache(entries), spam: cache(entries) }
     }
 
     /// Decide what `event` (as recorded: count 1, first = last = when it happened) becomes at `now`.
