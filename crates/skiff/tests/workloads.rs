@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{Kubectl, Server, eventually, import_busybox, skiff};
+use common::{KUBECTL_VERSIONS, Kubectl, Server, eventually, import_busybox, skiff};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(90);
-/// This file's bridge (`skt20`): no other test binary uses it.
+/// This file's bridges (`skt20`-`skt25`, `skt33`): no other test binary uses them.
 const NET: u8 = 20;
 
 const WEB: &str = "apiVersion: apps/v1
@@ -154,6 +154,53 @@ fn deployments_roll_out_scale_roll_back_and_delete_their_pods() {
     assert!(eventually(WAIT, || k.run(&["get", "deploy", "web"]).code != 0), "{}", server.log());
     assert!(eventually(WAIT, || all_pods(&k, "app=web") == 0
         && k.run(&["get", "rs", "-l", "app=web", "-o", "name"]).stdout.is_empty()));
+}
+
+/// What the course types, with each supported kubectl (the rollout commands are client-side
+/// code that changed between versions): `create deployment --replicas`, `rollout status`,
+/// `set image`, `rollout undo`, `scale`.
+#[test]
+fn create_deployment_and_the_rollout_commands_with_every_kubectl() {
+    let server = Server::with_node(33, |d| {
+        import_busybox(d, &[]);
+        let (code, _, err) = skiff(d, &["tag", "busybox:1.36", "busybox:1.37"]);
+        assert_eq!(code, 0, "{err}");
+    });
+    for v in KUBECTL_VERSIONS {
+        let k = server.kubectl(v);
+        let name = format!("web{}", v.replace('.', ""));
+        let selector = format!("app={name}");
+        let deployment = format!("deployment/{name}");
+        let rolled_out = |k: &Kubectl| {
+            let status = k.run(&["rollout", "status", &deployment, "--timeout=90s"]);
+            assert!(
+                status.stdout.contains(&format!("deployment \"{name}\" successfully rolled out")),
+                "kubectl {v}: {}\n{}",
+                status.stdout,
+                status.stderr
+            );
+        };
+        // A shell that ends on SIGTERM, so old pods go at once rather than after 30 s.
+        let shell = "trap 'exit 0' TERM; sleep 3600 & wait";
+        let create = ["create", "deployment", &name, "--image=busybox:1.36", "--replicas=3", "--", "sh", "-c", shell];
+        let created = k.run(&create).ok();
+        assert_eq!(created.trim(), format!("deployment.apps/{name} created"));
+        rolled_out(&k);
+        assert_eq!(running_pods(&k, &selector), 3, "kubectl {v}");
+
+        let set = k.run(&["set", "image", &deployment, "busybox=busybox:1.37"]).ok();
+        assert_eq!(set.trim(), format!("deployment.apps/{name} image updated"));
+        rolled_out(&k);
+        let undo = k.run(&["rollout", "undo", &deployment]).ok();
+        assert_eq!(undo.trim(), format!("deployment.apps/{name} rolled back"));
+        rolled_out(&k);
+        let image = jsonpath(&k, &["deploy", &name], "{.spec.template.spec.containers[0].image}");
+        assert_eq!(image, "busybox:1.36", "kubectl {v}");
+
+        let scaled = k.run(&["scale", &deployment, "--replicas=0"]).ok();
+        assert_eq!(scaled.trim(), format!("deployment.apps/{name} scaled"));
+        assert!(eventually(WAIT, || all_pods(&k, &selector) == 0), "kubectl {v}");
+    }
 }
 
 #[test]
