@@ -20,6 +20,7 @@ mod resource_metrics;
 mod rest;
 mod route;
 mod serve;
+pub mod services;
 
 pub use serve::Limits;
 mod spdy_conn;
@@ -66,6 +67,8 @@ pub struct Config {
     /// This server's own node agent, by node name (other nodes are reached through the
     /// endpoints they publish).
     pub nodes: Option<(String, Arc<dyn skiff_nodeapi::NodeLink>)>,
+    /// Where Services' cluster IPs and node ports come from.
+    pub service_ranges: services::ServiceRanges,
 }
 
 pub struct AppState {
@@ -123,7 +126,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 
     let (tx, rx) = signal::channel(false);
     let state = Arc::new(AppState {
-        registry: registry::Registry::new(config.store),
+        registry: registry::Registry::with_service_ranges(config.store, config.service_ranges),
         bookmark_interval: config.bookmark_interval,
         token: pki.token.clone(),
         server_address: addr.to_string(),
@@ -133,6 +136,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             .map_err(|e| ServerError::Pki(pki::PkiError::Invalid(e.to_string())))?,
     });
     namespaces::start(&state).await?;
+    services::ensure_kubernetes_service(&state.registry, addr.port()).await?;
     let acceptor = serve::acceptor(&pki)?;
     let inflight = Arc::new(inflight::Inflight::new(
         config.limits.max_requests_inflight,

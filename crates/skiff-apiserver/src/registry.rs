@@ -3,6 +3,7 @@
 //! HTTP knows nothing of this module's internals and this module knows nothing of HTTP.
 
 use crate::query::FieldValidation;
+use crate::services::{Allocator, ServiceRanges};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use skiff_core::kinds::{self, Kind};
@@ -67,6 +68,14 @@ pub struct Preconditions {
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+    /// Cluster IPs and node ports for Services.
+    services: Arc<Allocator>,
+}
+
+/// Whether `kind` is core/v1 Service (its writes claim addresses and ports).
+fn is_service(kind: &dyn Kind) -> bool {
+    let info = kind.info();
+    info.group.is_empty() && info.kind == "Service"
 }
 
 /// The resourceVersion a patch names (a precondition), if it names one: in the body for merge,
@@ -331,7 +340,16 @@ fn generate_name(prefix: &str) -> String {
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Registry { store }
+        Self::with_service_ranges(store, ServiceRanges::default())
+    }
+
+    pub fn with_service_ranges(store: Arc<dyn Store>, ranges: ServiceRanges) -> Self {
+        let services = Arc::new(Allocator::new(store.clone(), ranges));
+        Registry { store, services }
+    }
+
+    pub fn services(&self) -> &Allocator {
+        &self.services
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -518,14 +536,26 @@ impl Registry {
                 }
             }
         }
-        let r = ObjectRef { kind, namespace, name: meta::name(&obj) };
+        let name = meta::name(&obj).to_string();
+        let r = ObjectRef { kind, namespace, name: &name };
+        // A name taken answers AlreadyExists before a dry run pretends, or a Service claims.
+        if (opts.dry_run || is_service(kind)) && self.store.get(&key(r)).await.map_err(store_err)?.is_some() {
+            return Err(info.already_exists(r.name));
+        }
+        let claims = if is_service(kind) { Some(self.services.on_create(&mut obj).await?) } else { None };
         if opts.dry_run {
-            if self.store.get(&key(r)).await.map_err(store_err)?.is_some() {
-                return Err(info.already_exists(r.name));
+            if let Some(c) = claims {
+                self.services.release(c).await;
             }
             return Ok(obj);
         }
-        match self.store.create(&key(r), encode(&obj)).await {
+        let created = self.store.create(&key(r), encode(&obj)).await;
+        if created.is_err()
+            && let Some(c) = claims
+        {
+            self.services.release(c).await;
+        }
+        match created {
             Ok(kv) => decode(&kv),
             Err(StoreError::AlreadyExists(_)) => Err(info.already_exists(r.name)),
             Err(e) => Err(store_err(e)),
@@ -648,7 +678,15 @@ impl Registry {
             // No-op writes are not stored, so watchers see no event (as upstream).
             return Ok(current.clone());
         }
-        match self.store.update(&key(r), encode(&new), rev).await {
+        let service = is_service(r.kind) && part == kinds::Part::Main;
+        let claims = if service { Some(self.services.on_update(current, &mut new).await?) } else { None };
+        let written = self.store.update(&key(r), encode(&new), rev).await;
+        match (&written, claims) {
+            (Ok(_), Some(_)) => self.services.after_update(current, &new).await,
+            (Err(_), Some(c)) => self.services.release(c).await,
+            _ => {}
+        }
+        match written {
             Ok(kv) => decode(&kv),
             Err(StoreError::Conflict { .. }) => Err(info.stale(r.name)),
             Err(StoreError::NotFound(_)) => Err(info.not_found(r.name)),
@@ -759,6 +797,9 @@ impl Registry {
                 }
                 return match self.store.delete(&key(r), Some(rev)).await {
                     Ok(kv) => {
+                        if is_service(r.kind) {
+                            self.services.after_delete(&current).await;
+                        }
                         let mut gone = current;
                         meta::metadata_mut(&mut gone)
                             .insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));

@@ -116,6 +116,10 @@ impl FieldError {
     pub fn invalid_go(field: &Path, value: BadValue, detail: impl Into<String>) -> Self {
         FieldError { kind: ErrorType::Invalid, field: field.clone(), value: Some(value), detail: detail.into() }
     }
+    /// A duplicate value of a Go type that is not a scalar (see [`BadValue::Go`]).
+    pub fn duplicate_go(field: &Path, value: BadValue) -> Self {
+        FieldError { kind: ErrorType::Duplicate, field: field.clone(), value: Some(value), detail: String::new() }
+    }
     pub fn invalid(field: &Path, value: impl Into<Value>, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
     }

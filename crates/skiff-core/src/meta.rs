@@ -62,14 +62,19 @@ pub fn metadata_mut(obj: &mut Value) -> &mut serde_json::Map<String, Value> {
 
 /// `ValidateObjectMeta`: name (as DNS subdomain, or label for `label_names` kinds), labels, annotations.
 pub fn validate(obj: &Value, namespaced: bool, label_names: bool) -> ErrorList {
+    let rule = if label_names { names::dns1123_label } else { names::dns1123_subdomain };
+    validate_with(obj, namespaced, rule)
+}
+
+/// [`validate`] with the kind's own name rule (Services: `names::dns1035_label`).
+pub fn validate_with(obj: &Value, namespaced: bool, name_rule: fn(&str) -> Vec<String>) -> ErrorList {
     let path = Path::new("metadata");
     let mut errs = Vec::new();
     let n = name(obj);
     if n.is_empty() {
         errs.push(FieldError::required(&path.child("name"), "name or generateName is required"));
     } else {
-        let msgs = if label_names { names::dns1123_label(n) } else { names::dns1123_subdomain(n) };
-        errs.extend(names::invalid_all(&path.child("name"), n, msgs));
+        errs.extend(names::invalid_all(&path.child("name"), n, name_rule(n)));
     }
     // A generated name is the prefix plus five characters: the prefix must make a valid name with a
     // trailing dash allowed (upstream masks it before checking).
@@ -79,8 +84,7 @@ pub fn validate(obj: &Value, namespaced: bool, label_names: bool) -> ErrorList {
             Some(head) => format!("{head}a"),
             None => prefix.to_string(),
         };
-        let msgs = if label_names { names::dns1123_label(&masked) } else { names::dns1123_subdomain(&masked) };
-        errs.extend(names::invalid_all(&path.child("generateName"), prefix, msgs));
+        errs.extend(names::invalid_all(&path.child("generateName"), prefix, name_rule(&masked)));
     }
     let ns = namespace(obj);
     if namespaced {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_MAX: usize = 63;
 const DNS1123_SUBDOMAIN_MAX: usize = 253;
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
@@ -18,6 +19,7 @@ fn anchored(fmt: &str) -> Regex {
 }
 
 static DNS1123_LABEL: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1123_LABEL_FMT));
+static DNS1035_LABEL: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1035_LABEL_FMT));
 static DNS1123_SUBDOMAIN: LazyLock<Regex> =
     LazyLock::new(|| anchored(&format!("{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*")));
 static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(QUALIFIED_NAME_FMT));
@@ -38,20 +40,38 @@ fn max_len_error(n: usize) -> String {
     format!("must be no more than {n} characters")
 }
 
-/// Problems with `value` as an RFC 1123 label (container names, namespace names, ...).
-pub fn dns1123_label(value: &str) -> Vec<String> {
+/// Problems with `value` as a DNS label of at most 63 characters matching `re`.
+fn dns_label(value: &str, re: &Regex, msg: &str, fmt: &str, examples: &[&str]) -> Vec<String> {
     let mut errs = Vec::new();
     if value.len() > DNS1123_LABEL_MAX {
         errs.push(max_len_error(DNS1123_LABEL_MAX));
     }
-    if !DNS1123_LABEL.is_match(value) {
-        errs.push(regex_error(
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
-            DNS1123_LABEL_FMT,
-            &["my-name", "123-abc"],
-        ));
+    if !re.is_match(value) {
+        errs.push(regex_error(msg, fmt, examples));
     }
     errs
+}
+
+/// Problems with `value` as an RFC 1123 label (container names, namespace names, ...).
+pub fn dns1123_label(value: &str) -> Vec<String> {
+    dns_label(
+        value,
+        &DNS1123_LABEL,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+        DNS1123_LABEL_FMT,
+        &["my-name", "123-abc"],
+    )
+}
+
+/// Problems with `value` as an RFC 1035 label (Service names: they are DNS names' first label).
+pub fn dns1035_label(value: &str) -> Vec<String> {
+    dns_label(
+        value,
+        &DNS1035_LABEL,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+        DNS1035_LABEL_FMT,
+        &["my-name", "abc-123"],
+    )
 }
 
 /// Problems with `value` as an RFC 1123 subdomain (most object names).

@@ -63,6 +63,13 @@ enum Command {
         /// Connections open at once; more wait in the kernel's backlog.
         #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
         max_connections: u64,
+        /// The network Services' cluster IPs come from (its first address is the `kubernetes`
+        /// Service's).
+        #[arg(long, default_value = skiff_apiserver::services::DEFAULT_SERVICE_CIDR, value_parser = skiff_apiserver::services::parse_cidr)]
+        service_cidr: ipnet::Ipv4Net,
+        /// The ports NodePort and LoadBalancer Services are given on every node.
+        #[arg(long, default_value = "30000-32767", value_parser = skiff_apiserver::services::parse_node_ports)]
+        service_node_port_range: std::ops::RangeInclusive<u16>,
         /// Serve the API only: no node agent, no scheduler on this machine.
         #[arg(long)]
         disable_agent: bool,
@@ -215,6 +222,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_requests_inflight,
             max_mutating_requests_inflight,
             max_connections,
+            service_cidr,
+            service_node_port_range,
             disable_agent,
             disable_controller_manager,
             node,
@@ -236,6 +245,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
             (!disable_agent).then_some(node),
             !disable_controller_manager,
+            skiff_apiserver::services::ServiceRanges { cidr: service_cidr, node_ports: service_node_port_range },
         ),
         Command::Agent { kubeconfig, endpoint, node } => {
             commands::node::agent(cli.data_dir, kubeconfig, endpoint, node)
@@ -298,6 +308,7 @@ fn server(
     limits: ClientLimits,
     node: Option<commands::node::NodeArgs>,
     controllers: bool,
+    service_ranges: skiff_apiserver::services::ServiceRanges,
 ) -> anyhow::Result<()> {
     // Store reads and writes run on blocking threads: each thread keeps allocator memory of its
     // own, so a burst of concurrent lists must not fan out to hundreds of them.
@@ -329,6 +340,7 @@ fn server(
             bookmark_interval: limits.bookmark_interval,
             limits: limits.server,
             nodes,
+            service_ranges,
         })
         .await?;
         let client = commands::node::client(&running.kubeconfig_path).await?;

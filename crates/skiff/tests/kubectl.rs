@@ -298,8 +298,11 @@ fn nodes_print_upstream_columns() {
     }
 }
 
+/// `kubectl cluster-info`, the `kubernetes` Service, and Services created the ways the course
+/// shows: `create service`, `expose`, a file; each given its own cluster IP from the service
+/// range (node ports from theirs), conflicts and bad ranges refused in upstream's words.
 #[test]
-fn cluster_info_and_read_only_services() {
+fn cluster_info_and_services_get_their_addresses() {
     let server = Server::start();
     for v in KUBECTL_VERSIONS {
         let k = server.kubectl(v);
@@ -308,13 +311,65 @@ fn cluster_info_and_read_only_services() {
         // kubectl colours the words; the address is the kubeconfig's.
         assert!(first.contains("Kubernetes control plane"), "kubectl {v}: {info}");
         assert!(first.contains(&format!("https://127.0.0.1:{}", server.port)), "kubectl {v}: {info}");
-        let none = k.run(&["get", "services"]);
-        assert_eq!(none.code, 0, "kubectl {v}: {}", none.stderr);
-        assert!(none.stderr.contains("No resources found in default namespace."), "kubectl {v}: {}", none.stderr);
-        // Services are not routed yet: a create is refused, nothing is stored.
-        let err = k.run(&["create", "service", "clusterip", "web", "--tcp=80:80"]).fails();
-        assert!(err.contains("create is not supported on resources of kind \"services\""), "kubectl {v}: {err}");
-        assert!(k.run(&["get", "service", "web"]).fails().contains("NotFound"));
+        let kubernetes = k.run(&["get", "service", "kubernetes", "--no-headers"]).ok();
+        let cells: Vec<&str> = kubernetes.split_whitespace().collect();
+        assert_eq!(cells[..5], ["kubernetes", "ClusterIP", "10.43.0.1", "<none>", "443/TCP"], "kubectl {v}");
+
+        let suffix = v.replace('.', "");
+        let web = format!("web{suffix}");
+        let created = k.run(&["create", "service", "clusterip", &web, "--tcp=80:8080"]).ok();
+        assert_eq!(created.trim(), format!("service/{web} created"));
+        let ip = k.run(&["get", "service", &web, "-o", "jsonpath={.spec.clusterIP}"]).ok();
+        assert!(ip.starts_with("10.43.") && ip != "10.43.0.1", "kubectl {v}: {ip}");
+        let target = k.run(&["get", "service", &web, "-o", "jsonpath={.spec.ports[0].targetPort}"]).ok();
+        assert_eq!(target, "8080");
+
+        // Node ports: chosen, then taken, then out of range.
+        let port = match *v {
+            "1.27" => "30127",
+            "1.29" => "30129",
+            _ => "30132",
+        };
+        let np = format!("np{suffix}");
+        k.run(&["create", "service", "nodeport", &np, "--tcp=80:80", "--node-port", port]).ok();
+        let row = k.run(&["get", "service", &np, "--no-headers"]).ok();
+        assert!(row.contains(&format!("80:{port}/TCP")), "kubectl {v}: {row}");
+        let err = k
+            .run(&["create", "service", "nodeport", &format!("taken{suffix}"), "--tcp=81:81", "--node-port", port])
+            .fails();
+        assert!(
+            err.contains(&format!("spec.ports[0].nodePort: Invalid value: {port}: provided port is already allocated")),
+            "kubectl {v}: {err}"
+        );
+        let err = k
+            .run(&["create", "service", "nodeport", &format!("low{suffix}"), "--tcp=81:81", "--node-port", "80"])
+            .fails();
+        assert!(
+            err.contains("spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767"),
+            "kubectl {v}: {err}"
+        );
+        // An address asked for by name: once, and only from the range.
+        let err =
+            k.run(&["create", "service", "clusterip", &format!("dup{suffix}"), "--tcp=80", "--clusterip", &ip]).fails();
+        assert!(err.contains("provided IP is already allocated"), "kubectl {v}: {err}");
+        let err = k
+            .run(&["create", "service", "clusterip", &format!("far{suffix}"), "--tcp=80", "--clusterip", "10.0.0.1"])
+            .fails();
+        assert!(err.contains("The range of valid IPs is 10.43.0.0/16"), "kubectl {v}: {err}");
+        // A deleted Service gives its address back.
+        k.run(&["delete", "service", &web]).ok();
+        let again = k.run(&["create", "service", "clusterip", &format!("re{suffix}"), "--tcp=80", "--clusterip", &ip]);
+        assert_eq!(again.code, 0, "kubectl {v}: {}", again.stderr);
+
+        // `kubectl expose` of a Deployment: its selector and port.
+        let dep = format!("app{suffix}");
+        k.run(&["create", "deployment", &dep, "--image=nginx", "--port=80"]).ok();
+        let exposed = k.run(&["expose", "deployment", &dep, "--port=8080", "--target-port=80"]).ok();
+        assert_eq!(exposed.trim(), format!("service/{dep} exposed"));
+        let selector = k.run(&["get", "service", &dep, "-o", "jsonpath={.spec.selector.app}"]).ok();
+        assert_eq!(selector, dep);
+        let wide = k.run(&["get", "service", &dep, "-o", "wide", "--no-headers"]).ok();
+        assert!(wide.contains("8080/TCP") && wide.contains(&format!("app={dep}")), "kubectl {v}: {wide}");
     }
 }
 

@@ -32,6 +32,7 @@ pub use cronjob::parse_schedule;
 pub use job::{CONTROLLER_UID_LABEL, JOB_NAME_LABEL};
 pub use pod::{default_pull_policy, pod_status_reason};
 pub use secret::docker_auths;
+pub use service::{externally_accessible, validation::is_headless, wants_cluster_ip, wants_node_ports};
 
 /// Static facts about a resource, as discovery reports them.
 #[derive(Debug)]
@@ -287,6 +288,7 @@ pub(crate) fn typed<T: DeserializeOwned + Default>(obj: &Value) -> T {
 pub const NAMESPACES: &dyn Kind = &namespace::Namespaces;
 pub const NODES: &dyn Kind = &node::Nodes;
 pub const PODS: &dyn Kind = &pod::Pods;
+pub const SERVICES: &dyn Kind = &service::Services;
 
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
@@ -298,7 +300,7 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &configmap::ConfigMaps,
         &event::Events,
         &secret::Secrets,
-        &service::Services,
+        SERVICES,
         &lease::Leases,
         &deployment::Deployments,
         &replicaset::ReplicaSets,
