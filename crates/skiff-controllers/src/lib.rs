@@ -3,7 +3,7 @@
 //! client, and runs in `skiff server` under its supervisor. The [`scheduler`]; the controller
 //! [`manager`] (leader-elected through a Lease, [`leader`]) with the [`replicaset`],
 //! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`disruption`], horizontal pod
-//! autoscaler ([`hpa`]) and garbage collector ([`gc`]) controllers, each a loop over watch caches and a
+//! autoscaler ([`hpa`]), [`endpoints`] and garbage collector ([`gc`]) controllers, each a loop over watch caches and a
 //! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
 //! The watch caches are shared by all of them ([`informers`]): one copy of each object.
 //! Nothing here links the node, the image store or the API server's internals: only
@@ -13,6 +13,7 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
+pub mod endpoints;
 pub mod gc;
 pub mod hpa;
 pub mod informers;

@@ -19,6 +19,7 @@ pub async fn run(informers: Arc<Informers>, identity: &str) -> Result<(), Leader
             crate::daemonset::run(&informers),
             crate::disruption::run(&informers),
             crate::hpa::run(&informers),
+            crate::endpoints::run(&informers),
             crate::gc::run(informers.client().clone()),
         );
     };

@@ -116,6 +116,10 @@ impl FieldError {
     pub fn invalid_go(field: &Path, value: BadValue, detail: impl Into<String>) -> Self {
         FieldError { kind: ErrorType::Invalid, field: field.clone(), value: Some(value), detail: detail.into() }
     }
+    /// `field.TooMany`: a list longer than it may be.
+    pub fn too_many(field: &Path, actual: usize, max: usize) -> Self {
+        Self::new(ErrorType::TooMany, field, Some(actual.into()), format!("must have at most {max} items"))
+    }
     /// A duplicate value of a Go type that is not a scalar (see [`BadValue::Go`]).
     pub fn duplicate_go(field: &Path, value: BadValue) -> Self {
         FieldError { kind: ErrorType::Duplicate, field: field.clone(), value: Some(value), detail: String::new() }

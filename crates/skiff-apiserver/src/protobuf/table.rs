@@ -15,20 +15,22 @@ pub static KINDS: &[(&str, &str, u16)] = &[
     ("batch/v1", "CronJob", 39),
     ("batch/v1", "Job", 42),
     ("coordination.k8s.io/v1", "Lease", 54),
-    ("policy/v1", "PodDisruptionBudget", 218),
+    ("discovery.k8s.io/v1", "EndpointSlice", 226),
+    ("policy/v1", "PodDisruptionBudget", 229),
     ("v1", "ConfigMap", 68),
-    ("v1", "Event", 98),
-    ("v1", "Namespace", 125),
-    ("v1", "Node", 129),
-    ("v1", "Pod", 152),
-    ("v1", "Secret", 187),
-    ("v1", "Service", 193),
+    ("v1", "Endpoints", 95),
+    ("v1", "Event", 102),
+    ("v1", "Namespace", 129),
+    ("v1", "Node", 133),
+    ("v1", "Pod", 156),
+    ("v1", "Secret", 191),
+    ("v1", "Service", 197),
 ];
 
 pub static MESSAGES: &[M] = &[
     // 0
     M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
         F::new(2, "spec", Message(2), Single, true),
         F::new(3, "status", Message(3), Single, false),
     ] },
@@ -42,8 +44,8 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 2
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(222), Single, true),
-        F::new(2, "template", Message(170), Single, true),
+        F::new(1, "selector", Message(233), Single, true),
+        F::new(2, "template", Message(174), Single, true),
         F::new(3, "updateStrategy", Message(4), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -68,7 +70,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 5
     M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
         F::new(2, "spec", Message(7), Single, true),
         F::new(3, "status", Message(8), Single, false),
     ] },
@@ -84,8 +86,8 @@ pub static MESSAGES: &[M] = &[
     // 7
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(222), Single, true),
-        F::new(3, "template", Message(170), Single, true),
+        F::new(2, "selector", Message(233), Single, true),
+        F::new(3, "template", Message(174), Single, true),
         F::new(4, "strategy", Message(9), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -111,7 +113,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 10
     M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
         F::new(2, "spec", Message(12), Single, true),
         F::new(3, "status", Message(13), Single, false),
     ] },
@@ -126,8 +128,8 @@ pub static MESSAGES: &[M] = &[
     // 12
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(222), Single, true),
-        F::new(3, "template", Message(170), Single, false),
+        F::new(2, "selector", Message(233), Single, true),
+        F::new(3, "template", Message(174), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
     // 13
@@ -193,7 +195,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 23
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
         F::new(2, "spec", Message(26), Single, true),
         F::new(3, "status", Message(27), Single, false),
     ] },
@@ -230,7 +232,7 @@ pub static MESSAGES: &[M] = &[
     // 28
     M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "selector", Message(222), Single, false),
+        F::new(2, "selector", Message(233), Single, false),
     ] },
     // 29
     M { name: "k8s.io.api.autoscaling.v2.MetricSpec", fields: &[
@@ -297,7 +299,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 39
     M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
         F::new(2, "spec", Message(40), Single, true),
         F::new(3, "status", Message(41), Single, false),
     ] },
@@ -314,13 +316,13 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 41
     M { name: "k8s.io.api.batch.v1.CronJobStatus", fields: &[
-        F::new(1, "active", Message(147), Repeated, false),
+        F::new(1, "active", Message(151), Repeated, false),
         F::new(4, "lastScheduleTime", Time, Single, false),
         F::new(5, "lastSuccessfulTime", Time, Single, false),
     ] },
     // 42
     M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
         F::new(2, "spec", Message(44), Single, false),
         F::new(3, "status", Message(45), Single, false),
     ] },
@@ -338,9 +340,9 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(222), Single, false),
+        F::new(4, "selector", Message(233), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
-        F::new(6, "template", Message(170), Single, true),
+        F::new(6, "template", Message(174), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
         F::new(8, "ttlSecondsAfterFinished", Int32, Single, false),
         F::new(9, "completionMode", String, Single, false),
@@ -368,7 +370,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 46
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(225), Single, false),
+        F::new(1, "metadata", Message(236), Single, false),
         F::new(2, "spec", Message(44), Single, false),
     ] },
     // 47
@@ -408,7 +410,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 54
     M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
         F::new(2, "spec", Message(55), Single, false),
     ] },
     // 55
@@ -430,9 +432,9 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 57
     M { name: "k8s.io.api.core.v1.Affinity", fields: &[
-        F::new(1, "nodeAffinity", Message(131), Single, false),
-        F::new(2, "podAffinity", Message(153), Single, false),
-        F::new(3, "podAntiAffinity", Message(155), Single, false),
+        F::new(1, "nodeAffinity", Message(135), Single, false),
+        F::new(2, "podAffinity", Message(157), Single, false),
+        F::new(3, "podAntiAffinity", Message(159), Single, false),
     ] },
     // 58
     M { name: "k8s.io.api.core.v1.AppArmorProfile", fields: &[
@@ -465,7 +467,7 @@ pub static MESSAGES: &[M] = &[
         F::new(2, "readOnly", Bool, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "volumeAttributes", String, Map, false),
-        F::new(5, "nodePublishSecretRef", Message(123), Single, false),
+        F::new(5, "nodePublishSecretRef", Message(127), Single, false),
     ] },
     // 63
     M { name: "k8s.io.api.core.v1.Capabilities", fields: &[
@@ -478,7 +480,7 @@ pub static MESSAGES: &[M] = &[
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "secretFile", String, Single, false),
-        F::new(5, "secretRef", Message(123), Single, false),
+        F::new(5, "secretRef", Message(127), Single, false),
         F::new(6, "readOnly", Bool, Single, false),
     ] },
     // 65
@@ -486,7 +488,7 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
-        F::new(4, "secretRef", Message(123), Single, false),
+        F::new(4, "secretRef", Message(127), Single, false),
     ] },
     // 66
     M { name: "k8s.io.api.core.v1.ClientIPConfig", fields: &[
@@ -496,25 +498,25 @@ pub static MESSAGES: &[M] = &[
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(222), Single, false),
+        F::new(3, "labelSelector", Message(233), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
     // 68
     M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
     ] },
     // 69
     M { name: "k8s.io.api.core.v1.ConfigMapEnvSource", fields: &[
-        F::new(1, "", Message(123), Inline, false),
+        F::new(1, "", Message(127), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
     // 70
     M { name: "k8s.io.api.core.v1.ConfigMapKeySelector", fields: &[
-        F::new(1, "", Message(123), Inline, false),
+        F::new(1, "", Message(127), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
@@ -528,14 +530,14 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 72
     M { name: "k8s.io.api.core.v1.ConfigMapProjection", fields: &[
-        F::new(1, "", Message(123), Inline, false),
-        F::new(2, "items", Message(117), Repeated, false),
+        F::new(1, "", Message(127), Inline, false),
+        F::new(2, "items", Message(121), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
     // 73
     M { name: "k8s.io.api.core.v1.ConfigMapVolumeSource", fields: &[
-        F::new(1, "", Message(123), Inline, false),
-        F::new(2, "items", Message(117), Repeated, false),
+        F::new(1, "", Message(127), Inline, false),
+        F::new(2, "items", Message(121), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
@@ -547,22 +549,22 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
         F::new(6, "ports", Message(77), Repeated, false),
-        F::new(7, "env", Message(93), Repeated, false),
-        F::new(8, "resources", Message(182), Single, false),
-        F::new(9, "volumeMounts", Message(210), Repeated, false),
-        F::new(10, "livenessProbe", Message(174), Single, false),
-        F::new(11, "readinessProbe", Message(174), Single, false),
-        F::new(12, "lifecycle", Message(118), Single, false),
+        F::new(7, "env", Message(97), Repeated, false),
+        F::new(8, "resources", Message(186), Single, false),
+        F::new(9, "volumeMounts", Message(214), Repeated, false),
+        F::new(10, "livenessProbe", Message(178), Single, false),
+        F::new(11, "readinessProbe", Message(178), Single, false),
+        F::new(12, "lifecycle", Message(122), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(192), Single, false),
+        F::new(15, "securityContext", Message(196), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(92), Repeated, false),
+        F::new(19, "envFrom", Message(96), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(209), Repeated, false),
-        F::new(22, "startupProbe", Message(174), Single, false),
+        F::new(21, "volumeDevices", Message(213), Repeated, false),
+        F::new(22, "startupProbe", Message(178), Single, false),
         F::new(23, "resizePolicy", Message(78), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
         F::new(25, "restartPolicyRules", Message(79), Repeated, false),
@@ -638,15 +640,15 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "containerID", String, Single, false),
         F::new(9, "started", Bool, Single, false),
         F::new(10, "allocatedResources", Quantity, Map, false),
-        F::new(11, "resources", Message(182), Single, false),
-        F::new(12, "volumeMounts", Message(211), Repeated, false),
+        F::new(11, "resources", Message(186), Single, false),
+        F::new(12, "volumeMounts", Message(215), Repeated, false),
         F::new(13, "user", Message(86), Single, false),
-        F::new(14, "allocatedResourcesStatus", Message(183), Repeated, false),
+        F::new(14, "allocatedResourcesStatus", Message(187), Repeated, false),
         F::new(15, "stopSignal", String, Single, false),
     ] },
     // 86
     M { name: "k8s.io.api.core.v1.ContainerUser", fields: &[
-        F::new(1, "linux", Message(120), Single, false),
+        F::new(1, "linux", Message(124), Single, false),
     ] },
     // 87
     M { name: "k8s.io.api.core.v1.DaemonEndpoint", fields: &[
@@ -659,8 +661,8 @@ pub static MESSAGES: &[M] = &[
     // 89
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeFile", fields: &[
         F::new(1, "path", String, Single, true),
-        F::new(2, "fieldRef", Message(146), Single, false),
-        F::new(3, "resourceFieldRef", Message(180), Single, false),
+        F::new(2, "fieldRef", Message(150), Single, false),
+        F::new(3, "resourceFieldRef", Message(184), Single, false),
         F::new(4, "mode", Int32, Single, false),
     ] },
     // 90
@@ -674,31 +676,56 @@ pub static MESSAGES: &[M] = &[
         F::new(2, "sizeLimit", Quantity, Single, false),
     ] },
     // 92
+    M { name: "k8s.io.api.core.v1.EndpointAddress", fields: &[
+        F::new(1, "ip", String, Single, true),
+        F::new(2, "targetRef", Message(151), Single, false),
+        F::new(3, "hostname", String, Single, false),
+        F::new(4, "nodeName", String, Single, false),
+    ] },
+    // 93
+    M { name: "k8s.io.api.core.v1.EndpointPort", fields: &[
+        F::new(1, "name", String, Single, false),
+        F::new(2, "port", Int32, Single, true),
+        F::new(3, "protocol", String, Single, false),
+        F::new(4, "appProtocol", String, Single, false),
+    ] },
+    // 94
+    M { name: "k8s.io.api.core.v1.EndpointSubset", fields: &[
+        F::new(1, "addresses", Message(92), Repeated, false),
+        F::new(2, "notReadyAddresses", Message(92), Repeated, false),
+        F::new(3, "ports", Message(93), Repeated, false),
+    ] },
+    // 95
+    M { name: "k8s.io.api.core.v1.Endpoints", fields: &[
+        F::new(1, "metadata", Message(236), Single, true),
+        F::new(2, "subsets", Message(94), Repeated, false),
+    ] },
+    // 96
     M { name: "k8s.io.api.core.v1.EnvFromSource", fields: &[
         F::new(1, "prefix", String, Single, false),
         F::new(2, "configMapRef", Message(69), Single, false),
-        F::new(3, "secretRef", Message(188), Single, false),
+        F::new(3, "secretRef", Message(192), Single, false),
     ] },
-    // 93
+    // 97
     M { name: "k8s.io.api.core.v1.EnvVar", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, false),
-        F::new(3, "valueFrom", Message(94), Single, false),
+        F::new(3, "valueFrom", Message(98), Single, false),
     ] },
-    // 94
+    // 98
     M { name: "k8s.io.api.core.v1.EnvVarSource", fields: &[
-        F::new(1, "fieldRef", Message(146), Single, false),
-        F::new(2, "resourceFieldRef", Message(180), Single, false),
+        F::new(1, "fieldRef", Message(150), Single, false),
+        F::new(2, "resourceFieldRef", Message(184), Single, false),
         F::new(3, "configMapKeyRef", Message(70), Single, false),
-        F::new(4, "secretKeyRef", Message(189), Single, false),
-        F::new(5, "fileKeyRef", Message(103), Single, false),
+        F::new(4, "secretKeyRef", Message(193), Single, false),
+        F::new(5, "fileKeyRef", Message(107), Single, false),
     ] },
-    // 95
+    // 99
     M { name: "k8s.io.api.core.v1.EphemeralContainer", fields: &[
-        F::new(1, "", Message(96), Inline, false),
+        F::new(1, "", Message(100), Inline, false),
         F::new(2, "targetContainerName", String, Single, false),
     ] },
-    // 96
+    // 100
     M { name: "k8s.io.api.core.v1.EphemeralContainerCommon", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
@@ -706,63 +733,63 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
         F::new(6, "ports", Message(77), Repeated, false),
-        F::new(7, "env", Message(93), Repeated, false),
-        F::new(8, "resources", Message(182), Single, false),
-        F::new(9, "volumeMounts", Message(210), Repeated, false),
-        F::new(10, "livenessProbe", Message(174), Single, false),
-        F::new(11, "readinessProbe", Message(174), Single, false),
-        F::new(12, "lifecycle", Message(118), Single, false),
+        F::new(7, "env", Message(97), Repeated, false),
+        F::new(8, "resources", Message(186), Single, false),
+        F::new(9, "volumeMounts", Message(214), Repeated, false),
+        F::new(10, "livenessProbe", Message(178), Single, false),
+        F::new(11, "readinessProbe", Message(178), Single, false),
+        F::new(12, "lifecycle", Message(122), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(192), Single, false),
+        F::new(15, "securityContext", Message(196), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(92), Repeated, false),
+        F::new(19, "envFrom", Message(96), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(209), Repeated, false),
-        F::new(22, "startupProbe", Message(174), Single, false),
+        F::new(21, "volumeDevices", Message(213), Repeated, false),
+        F::new(22, "startupProbe", Message(178), Single, false),
         F::new(23, "resizePolicy", Message(78), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
         F::new(25, "restartPolicyRules", Message(79), Repeated, false),
     ] },
-    // 97
+    // 101
     M { name: "k8s.io.api.core.v1.EphemeralVolumeSource", fields: &[
-        F::new(1, "volumeClaimTemplate", Message(149), Single, false),
+        F::new(1, "volumeClaimTemplate", Message(153), Single, false),
     ] },
-    // 98
+    // 102
     M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
-        F::new(2, "involvedObject", Message(147), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
+        F::new(2, "involvedObject", Message(151), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
-        F::new(5, "source", Message(100), Single, false),
+        F::new(5, "source", Message(104), Single, false),
         F::new(6, "firstTimestamp", Time, Single, false),
         F::new(7, "lastTimestamp", Time, Single, false),
         F::new(8, "count", Int32, Single, false),
         F::new(9, "type", String, Single, false),
         F::new(10, "eventTime", MicroTime, Single, false),
-        F::new(11, "series", Message(99), Single, false),
+        F::new(11, "series", Message(103), Single, false),
         F::new(12, "action", String, Single, false),
-        F::new(13, "related", Message(147), Single, false),
+        F::new(13, "related", Message(151), Single, false),
         F::new(14, "reportingComponent", String, Single, false),
         F::new(15, "reportingInstance", String, Single, false),
     ] },
-    // 99
+    // 103
     M { name: "k8s.io.api.core.v1.EventSeries", fields: &[
         F::new(1, "count", Int32, Single, false),
         F::new(2, "lastObservedTime", MicroTime, Single, false),
     ] },
-    // 100
+    // 104
     M { name: "k8s.io.api.core.v1.EventSource", fields: &[
         F::new(1, "component", String, Single, false),
         F::new(2, "host", String, Single, false),
     ] },
-    // 101
+    // 105
     M { name: "k8s.io.api.core.v1.ExecAction", fields: &[
         F::new(1, "command", String, Repeated, false),
     ] },
-    // 102
+    // 106
     M { name: "k8s.io.api.core.v1.FCVolumeSource", fields: &[
         F::new(1, "targetWWNs", String, Repeated, false),
         F::new(2, "lun", Int32, Single, false),
@@ -770,78 +797,78 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "wwids", String, Repeated, false),
     ] },
-    // 103
+    // 107
     M { name: "k8s.io.api.core.v1.FileKeySelector", fields: &[
         F::new(1, "volumeName", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "key", String, Single, true),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 104
+    // 108
     M { name: "k8s.io.api.core.v1.FlexVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
-        F::new(3, "secretRef", Message(123), Single, false),
+        F::new(3, "secretRef", Message(127), Single, false),
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "options", String, Map, false),
     ] },
-    // 105
+    // 109
     M { name: "k8s.io.api.core.v1.FlockerVolumeSource", fields: &[
         F::new(1, "datasetName", String, Single, false),
         F::new(2, "datasetUUID", String, Single, false),
     ] },
-    // 106
+    // 110
     M { name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdName", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 107
+    // 111
     M { name: "k8s.io.api.core.v1.GRPCAction", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "service", String, Single, false),
     ] },
-    // 108
+    // 112
     M { name: "k8s.io.api.core.v1.GitRepoVolumeSource", fields: &[
         F::new(1, "repository", String, Single, true),
         F::new(2, "revision", String, Single, false),
         F::new(3, "directory", String, Single, false),
     ] },
-    // 109
+    // 113
     M { name: "k8s.io.api.core.v1.GlusterfsVolumeSource", fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 110
+    // 114
     M { name: "k8s.io.api.core.v1.HTTPGetAction", fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "port", IntOrString, Single, true),
         F::new(3, "host", String, Single, false),
         F::new(4, "scheme", String, Single, false),
-        F::new(5, "httpHeaders", Message(111), Repeated, false),
+        F::new(5, "httpHeaders", Message(115), Repeated, false),
     ] },
-    // 111
+    // 115
     M { name: "k8s.io.api.core.v1.HTTPHeader", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 112
+    // 116
     M { name: "k8s.io.api.core.v1.HostAlias", fields: &[
         F::new(1, "ip", String, Single, true),
         F::new(2, "hostnames", String, Repeated, false),
     ] },
-    // 113
+    // 117
     M { name: "k8s.io.api.core.v1.HostIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 114
+    // 118
     M { name: "k8s.io.api.core.v1.HostPathVolumeSource", fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "type", String, Single, false),
     ] },
-    // 115
+    // 119
     M { name: "k8s.io.api.core.v1.ISCSIVolumeSource", fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
@@ -851,68 +878,68 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
         F::new(7, "portals", String, Repeated, false),
         F::new(8, "chapAuthDiscovery", Bool, Single, false),
-        F::new(10, "secretRef", Message(123), Single, false),
+        F::new(10, "secretRef", Message(127), Single, false),
         F::new(11, "chapAuthSession", Bool, Single, false),
         F::new(12, "initiatorName", String, Single, false),
     ] },
-    // 116
+    // 120
     M { name: "k8s.io.api.core.v1.ImageVolumeSource", fields: &[
         F::new(1, "reference", String, Single, false),
         F::new(2, "pullPolicy", String, Single, false),
     ] },
-    // 117
+    // 121
     M { name: "k8s.io.api.core.v1.KeyToPath", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "mode", Int32, Single, false),
     ] },
-    // 118
+    // 122
     M { name: "k8s.io.api.core.v1.Lifecycle", fields: &[
-        F::new(1, "postStart", Message(119), Single, false),
-        F::new(2, "preStop", Message(119), Single, false),
+        F::new(1, "postStart", Message(123), Single, false),
+        F::new(2, "preStop", Message(123), Single, false),
         F::new(3, "stopSignal", String, Single, false),
     ] },
-    // 119
+    // 123
     M { name: "k8s.io.api.core.v1.LifecycleHandler", fields: &[
-        F::new(1, "exec", Message(101), Single, false),
-        F::new(2, "httpGet", Message(110), Single, false),
-        F::new(3, "tcpSocket", Message(202), Single, false),
-        F::new(4, "sleep", Message(199), Single, false),
+        F::new(1, "exec", Message(105), Single, false),
+        F::new(2, "httpGet", Message(114), Single, false),
+        F::new(3, "tcpSocket", Message(206), Single, false),
+        F::new(4, "sleep", Message(203), Single, false),
     ] },
-    // 120
+    // 124
     M { name: "k8s.io.api.core.v1.LinuxContainerUser", fields: &[
         F::new(1, "uid", Int64, Single, true),
         F::new(2, "gid", Int64, Single, true),
         F::new(3, "supplementalGroups", Int64, Repeated, false),
     ] },
-    // 121
+    // 125
     M { name: "k8s.io.api.core.v1.LoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
         F::new(3, "ipMode", String, Single, false),
-        F::new(4, "ports", Message(171), Repeated, false),
+        F::new(4, "ports", Message(175), Repeated, false),
     ] },
-    // 122
+    // 126
     M { name: "k8s.io.api.core.v1.LoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(121), Repeated, false),
+        F::new(1, "ingress", Message(125), Repeated, false),
     ] },
-    // 123
+    // 127
     M { name: "k8s.io.api.core.v1.LocalObjectReference", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 124
+    // 128
     M { name: "k8s.io.api.core.v1.NFSVolumeSource", fields: &[
         F::new(1, "server", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 125
+    // 129
     M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
-        F::new(2, "spec", Message(127), Single, false),
-        F::new(3, "status", Message(128), Single, false),
+        F::new(1, "metadata", Message(236), Single, true),
+        F::new(2, "spec", Message(131), Single, false),
+        F::new(3, "status", Message(132), Single, false),
     ] },
-    // 126
+    // 130
     M { name: "k8s.io.api.core.v1.NamespaceCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -920,32 +947,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 127
+    // 131
     M { name: "k8s.io.api.core.v1.NamespaceSpec", fields: &[
         F::new(1, "finalizers", String, Repeated, false),
     ] },
-    // 128
+    // 132
     M { name: "k8s.io.api.core.v1.NamespaceStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(126), Repeated, false),
+        F::new(2, "conditions", Message(130), Repeated, false),
     ] },
-    // 129
+    // 133
     M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
-        F::new(2, "spec", Message(142), Single, false),
-        F::new(3, "status", Message(143), Single, false),
+        F::new(1, "metadata", Message(236), Single, true),
+        F::new(2, "spec", Message(146), Single, false),
+        F::new(3, "status", Message(147), Single, false),
     ] },
-    // 130
+    // 134
     M { name: "k8s.io.api.core.v1.NodeAddress", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "address", String, Single, true),
     ] },
-    // 131
+    // 135
     M { name: "k8s.io.api.core.v1.NodeAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(139), Single, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(173), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(143), Single, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(177), Repeated, false),
     ] },
-    // 132
+    // 136
     M { name: "k8s.io.api.core.v1.NodeCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -954,82 +981,82 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 133
+    // 137
     M { name: "k8s.io.api.core.v1.NodeConfigSource", fields: &[
         F::new(2, "configMap", Message(71), Single, false),
     ] },
-    // 134
+    // 138
     M { name: "k8s.io.api.core.v1.NodeConfigStatus", fields: &[
-        F::new(1, "assigned", Message(133), Single, false),
-        F::new(2, "active", Message(133), Single, false),
-        F::new(3, "lastKnownGood", Message(133), Single, false),
+        F::new(1, "assigned", Message(137), Single, false),
+        F::new(2, "active", Message(137), Single, false),
+        F::new(3, "lastKnownGood", Message(137), Single, false),
         F::new(4, "error", String, Single, false),
     ] },
-    // 135
+    // 139
     M { name: "k8s.io.api.core.v1.NodeDaemonEndpoints", fields: &[
         F::new(1, "kubeletEndpoint", Message(87), Single, false),
     ] },
-    // 136
+    // 140
     M { name: "k8s.io.api.core.v1.NodeFeatures", fields: &[
         F::new(1, "supplementalGroupsPolicy", Bool, Single, false),
     ] },
-    // 137
+    // 141
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandler", fields: &[
         F::new(1, "name", String, Single, false),
-        F::new(2, "features", Message(138), Single, false),
+        F::new(2, "features", Message(142), Single, false),
     ] },
-    // 138
+    // 142
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", fields: &[
         F::new(1, "recursiveReadOnlyMounts", Bool, Single, false),
         F::new(2, "userNamespaces", Bool, Single, false),
     ] },
-    // 139
+    // 143
     M { name: "k8s.io.api.core.v1.NodeSelector", fields: &[
-        F::new(1, "nodeSelectorTerms", Message(141), Repeated, true),
+        F::new(1, "nodeSelectorTerms", Message(145), Repeated, true),
     ] },
-    // 140
+    // 144
     M { name: "k8s.io.api.core.v1.NodeSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 141
+    // 145
     M { name: "k8s.io.api.core.v1.NodeSelectorTerm", fields: &[
-        F::new(1, "matchExpressions", Message(140), Repeated, false),
-        F::new(2, "matchFields", Message(140), Repeated, false),
+        F::new(1, "matchExpressions", Message(144), Repeated, false),
+        F::new(2, "matchFields", Message(144), Repeated, false),
     ] },
-    // 142
+    // 146
     M { name: "k8s.io.api.core.v1.NodeSpec", fields: &[
         F::new(1, "podCIDR", String, Single, false),
         F::new(2, "externalID", String, Single, false),
         F::new(3, "providerID", String, Single, false),
         F::new(4, "unschedulable", Bool, Single, false),
-        F::new(5, "taints", Message(203), Repeated, false),
-        F::new(6, "configSource", Message(133), Single, false),
+        F::new(5, "taints", Message(207), Repeated, false),
+        F::new(6, "configSource", Message(137), Single, false),
         F::new(7, "podCIDRs", String, Repeated, false),
     ] },
-    // 143
+    // 147
     M { name: "k8s.io.api.core.v1.NodeStatus", fields: &[
         F::new(1, "capacity", Quantity, Map, false),
         F::new(2, "allocatable", Quantity, Map, false),
         F::new(3, "phase", String, Single, false),
-        F::new(4, "conditions", Message(132), Repeated, false),
-        F::new(5, "addresses", Message(130), Repeated, false),
-        F::new(6, "daemonEndpoints", Message(135), Single, false),
-        F::new(7, "nodeInfo", Message(145), Single, false),
+        F::new(4, "conditions", Message(136), Repeated, false),
+        F::new(5, "addresses", Message(134), Repeated, false),
+        F::new(6, "daemonEndpoints", Message(139), Single, false),
+        F::new(7, "nodeInfo", Message(149), Single, false),
         F::new(8, "images", Message(76), Repeated, false),
         F::new(9, "volumesInUse", String, Repeated, false),
         F::new(10, "volumesAttached", Message(59), Repeated, false),
-        F::new(11, "config", Message(134), Single, false),
-        F::new(12, "runtimeHandlers", Message(137), Repeated, false),
-        F::new(13, "features", Message(136), Single, false),
+        F::new(11, "config", Message(138), Single, false),
+        F::new(12, "runtimeHandlers", Message(141), Repeated, false),
+        F::new(13, "features", Message(140), Single, false),
         F::new(14, "declaredFeatures", String, Repeated, false),
     ] },
-    // 144
+    // 148
     M { name: "k8s.io.api.core.v1.NodeSwapStatus", fields: &[
         F::new(1, "capacity", Int64, Single, false),
     ] },
-    // 145
+    // 149
     M { name: "k8s.io.api.core.v1.NodeSystemInfo", fields: &[
         F::new(1, "machineID", String, Single, true),
         F::new(2, "systemUUID", String, Single, true),
@@ -1041,14 +1068,14 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "kubeProxyVersion", String, Single, true),
         F::new(9, "operatingSystem", String, Single, true),
         F::new(10, "architecture", String, Single, true),
-        F::new(11, "swap", Message(144), Single, false),
+        F::new(11, "swap", Message(148), Single, false),
     ] },
-    // 146
+    // 150
     M { name: "k8s.io.api.core.v1.ObjectFieldSelector", fields: &[
         F::new(1, "apiVersion", String, Single, false),
         F::new(2, "fieldPath", String, Single, true),
     ] },
-    // 147
+    // 151
     M { name: "k8s.io.api.core.v1.ObjectReference", fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "namespace", String, Single, false),
@@ -1058,59 +1085,59 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "resourceVersion", String, Single, false),
         F::new(7, "fieldPath", String, Single, false),
     ] },
-    // 148
+    // 152
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", fields: &[
         F::new(1, "accessModes", String, Repeated, false),
-        F::new(2, "resources", Message(213), Single, false),
+        F::new(2, "resources", Message(217), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(222), Single, false),
+        F::new(4, "selector", Message(233), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
-        F::new(7, "dataSource", Message(206), Single, false),
-        F::new(8, "dataSourceRef", Message(207), Single, false),
+        F::new(7, "dataSource", Message(210), Single, false),
+        F::new(8, "dataSourceRef", Message(211), Single, false),
         F::new(9, "volumeAttributesClassName", String, Single, false),
     ] },
-    // 149
+    // 153
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(225), Single, false),
-        F::new(2, "spec", Message(148), Single, true),
+        F::new(1, "metadata", Message(236), Single, false),
+        F::new(2, "spec", Message(152), Single, true),
     ] },
-    // 150
+    // 154
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", fields: &[
         F::new(1, "claimName", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
     ] },
-    // 151
+    // 155
     M { name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
-    // 152
+    // 156
     M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
-        F::new(2, "spec", Message(168), Single, false),
-        F::new(3, "status", Message(169), Single, false),
+        F::new(1, "metadata", Message(236), Single, true),
+        F::new(2, "spec", Message(172), Single, false),
+        F::new(3, "status", Message(173), Single, false),
     ] },
-    // 153
+    // 157
     M { name: "k8s.io.api.core.v1.PodAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(154), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(216), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(158), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(220), Repeated, false),
     ] },
-    // 154
+    // 158
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(222), Single, false),
+        F::new(1, "labelSelector", Message(233), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(222), Single, false),
+        F::new(4, "namespaceSelector", Message(233), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
-    // 155
+    // 159
     M { name: "k8s.io.api.core.v1.PodAntiAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(154), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(216), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(158), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(220), Repeated, false),
     ] },
-    // 156
+    // 160
     M { name: "k8s.io.api.core.v1.PodCertificateProjection", fields: &[
         F::new(1, "signerName", String, Single, true),
         F::new(2, "keyType", String, Single, true),
@@ -1120,7 +1147,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "certificateChainPath", String, Single, false),
         F::new(7, "userAnnotations", String, Map, false),
     ] },
-    // 157
+    // 161
     M { name: "k8s.io.api.core.v1.PodCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1130,68 +1157,68 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
         F::new(7, "observedGeneration", Int64, Single, false),
     ] },
-    // 158
+    // 162
     M { name: "k8s.io.api.core.v1.PodDNSConfig", fields: &[
         F::new(1, "nameservers", String, Repeated, false),
         F::new(2, "searches", String, Repeated, false),
-        F::new(3, "options", Message(159), Repeated, false),
+        F::new(3, "options", Message(163), Repeated, false),
     ] },
-    // 159
+    // 163
     M { name: "k8s.io.api.core.v1.PodDNSConfigOption", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "value", String, Single, false),
     ] },
-    // 160
+    // 164
     M { name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus", fields: &[
         F::new(1, "requestMappings", Message(75), Repeated, true),
         F::new(2, "resourceClaimName", String, Single, true),
     ] },
-    // 161
+    // 165
     M { name: "k8s.io.api.core.v1.PodIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 162
+    // 166
     M { name: "k8s.io.api.core.v1.PodOS", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 163
+    // 167
     M { name: "k8s.io.api.core.v1.PodReadinessGate", fields: &[
         F::new(1, "conditionType", String, Single, true),
     ] },
-    // 164
+    // 168
     M { name: "k8s.io.api.core.v1.PodResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(3, "resourceClaimName", String, Single, false),
         F::new(4, "resourceClaimTemplateName", String, Single, false),
     ] },
-    // 165
+    // 169
     M { name: "k8s.io.api.core.v1.PodResourceClaimStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "resourceClaimName", String, Single, false),
     ] },
-    // 166
+    // 170
     M { name: "k8s.io.api.core.v1.PodSchedulingGate", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 167
+    // 171
     M { name: "k8s.io.api.core.v1.PodSecurityContext", fields: &[
-        F::new(1, "seLinuxOptions", Message(184), Single, false),
+        F::new(1, "seLinuxOptions", Message(188), Single, false),
         F::new(2, "runAsUser", Int64, Single, false),
         F::new(3, "runAsNonRoot", Bool, Single, false),
         F::new(4, "supplementalGroups", Int64, Repeated, false),
         F::new(5, "fsGroup", Int64, Single, false),
         F::new(6, "runAsGroup", Int64, Single, false),
-        F::new(7, "sysctls", Message(201), Repeated, false),
-        F::new(8, "windowsOptions", Message(217), Single, false),
+        F::new(7, "sysctls", Message(205), Repeated, false),
+        F::new(8, "windowsOptions", Message(221), Single, false),
         F::new(9, "fsGroupChangePolicy", String, Single, false),
-        F::new(10, "seccompProfile", Message(186), Single, false),
+        F::new(10, "seccompProfile", Message(190), Single, false),
         F::new(11, "appArmorProfile", Message(58), Single, false),
         F::new(12, "supplementalGroupsPolicy", String, Single, false),
         F::new(13, "seLinuxChangePolicy", String, Single, false),
     ] },
-    // 168
+    // 172
     M { name: "k8s.io.api.core.v1.PodSpec", fields: &[
-        F::new(1, "volumes", Message(208), Repeated, false),
+        F::new(1, "volumes", Message(212), Repeated, false),
         F::new(2, "containers", Message(74), Repeated, true),
         F::new(3, "restartPolicy", String, Single, false),
         F::new(4, "terminationGracePeriodSeconds", Int64, Single, false),
@@ -1204,40 +1231,40 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "hostNetwork", Bool, Single, false),
         F::new(12, "hostPID", Bool, Single, false),
         F::new(13, "hostIPC", Bool, Single, false),
-        F::new(14, "securityContext", Message(167), Single, false),
-        F::new(15, "imagePullSecrets", Message(123), Repeated, false),
+        F::new(14, "securityContext", Message(171), Single, false),
+        F::new(15, "imagePullSecrets", Message(127), Repeated, false),
         F::new(16, "hostname", String, Single, false),
         F::new(17, "subdomain", String, Single, false),
         F::new(18, "affinity", Message(57), Single, false),
         F::new(19, "schedulerName", String, Single, false),
         F::new(20, "initContainers", Message(74), Repeated, false),
         F::new(21, "automountServiceAccountToken", Bool, Single, false),
-        F::new(22, "tolerations", Message(204), Repeated, false),
-        F::new(23, "hostAliases", Message(112), Repeated, false),
+        F::new(22, "tolerations", Message(208), Repeated, false),
+        F::new(23, "hostAliases", Message(116), Repeated, false),
         F::new(24, "priorityClassName", String, Single, false),
         F::new(25, "priority", Int32, Single, false),
-        F::new(26, "dnsConfig", Message(158), Single, false),
+        F::new(26, "dnsConfig", Message(162), Single, false),
         F::new(27, "shareProcessNamespace", Bool, Single, false),
-        F::new(28, "readinessGates", Message(163), Repeated, false),
+        F::new(28, "readinessGates", Message(167), Repeated, false),
         F::new(29, "runtimeClassName", String, Single, false),
         F::new(30, "enableServiceLinks", Bool, Single, false),
         F::new(31, "preemptionPolicy", String, Single, false),
         F::new(32, "overhead", Quantity, Map, false),
-        F::new(33, "topologySpreadConstraints", Message(205), Repeated, false),
-        F::new(34, "ephemeralContainers", Message(95), Repeated, false),
+        F::new(33, "topologySpreadConstraints", Message(209), Repeated, false),
+        F::new(34, "ephemeralContainers", Message(99), Repeated, false),
         F::new(35, "setHostnameAsFQDN", Bool, Single, false),
-        F::new(36, "os", Message(162), Single, false),
+        F::new(36, "os", Message(166), Single, false),
         F::new(37, "hostUsers", Bool, Single, false),
-        F::new(38, "schedulingGates", Message(166), Repeated, false),
-        F::new(39, "resourceClaims", Message(164), Repeated, false),
-        F::new(40, "resources", Message(182), Single, false),
+        F::new(38, "schedulingGates", Message(170), Repeated, false),
+        F::new(39, "resourceClaims", Message(168), Repeated, false),
+        F::new(40, "resources", Message(186), Single, false),
         F::new(41, "hostnameOverride", String, Single, false),
         // not in the schema: workload_ref = 42
     ] },
-    // 169
+    // 173
     M { name: "k8s.io.api.core.v1.PodStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(157), Repeated, false),
+        F::new(2, "conditions", Message(161), Repeated, false),
         F::new(3, "message", String, Single, false),
         F::new(4, "reason", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
@@ -1247,41 +1274,41 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "qosClass", String, Single, false),
         F::new(10, "initContainerStatuses", Message(85), Repeated, false),
         F::new(11, "nominatedNodeName", String, Single, false),
-        F::new(12, "podIPs", Message(161), Repeated, false),
+        F::new(12, "podIPs", Message(165), Repeated, false),
         F::new(13, "ephemeralContainerStatuses", Message(85), Repeated, false),
         F::new(14, "resize", String, Single, false),
-        F::new(15, "resourceClaimStatuses", Message(165), Repeated, false),
-        F::new(16, "hostIPs", Message(113), Repeated, false),
+        F::new(15, "resourceClaimStatuses", Message(169), Repeated, false),
+        F::new(16, "hostIPs", Message(117), Repeated, false),
         F::new(17, "observedGeneration", Int64, Single, false),
-        F::new(18, "extendedResourceClaimStatus", Message(160), Single, false),
+        F::new(18, "extendedResourceClaimStatus", Message(164), Single, false),
         F::new(19, "allocatedResources", Quantity, Map, false),
-        F::new(20, "resources", Message(182), Single, false),
+        F::new(20, "resources", Message(186), Single, false),
     ] },
-    // 170
+    // 174
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(225), Single, false),
-        F::new(2, "spec", Message(168), Single, false),
+        F::new(1, "metadata", Message(236), Single, false),
+        F::new(2, "spec", Message(172), Single, false),
     ] },
-    // 171
+    // 175
     M { name: "k8s.io.api.core.v1.PortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 172
+    // 176
     M { name: "k8s.io.api.core.v1.PortworxVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 173
+    // 177
     M { name: "k8s.io.api.core.v1.PreferredSchedulingTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "preference", Message(141), Single, true),
+        F::new(2, "preference", Message(145), Single, true),
     ] },
-    // 174
+    // 178
     M { name: "k8s.io.api.core.v1.Probe", fields: &[
-        F::new(1, "", Message(175), Inline, false),
+        F::new(1, "", Message(179), Inline, false),
         F::new(2, "initialDelaySeconds", Int32, Single, false),
         F::new(3, "timeoutSeconds", Int32, Single, false),
         F::new(4, "periodSeconds", Int32, Single, false),
@@ -1289,19 +1316,19 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "failureThreshold", Int32, Single, false),
         F::new(7, "terminationGracePeriodSeconds", Int64, Single, false),
     ] },
-    // 175
+    // 179
     M { name: "k8s.io.api.core.v1.ProbeHandler", fields: &[
-        F::new(1, "exec", Message(101), Single, false),
-        F::new(2, "httpGet", Message(110), Single, false),
-        F::new(3, "tcpSocket", Message(202), Single, false),
-        F::new(4, "grpc", Message(107), Single, false),
+        F::new(1, "exec", Message(105), Single, false),
+        F::new(2, "httpGet", Message(114), Single, false),
+        F::new(3, "tcpSocket", Message(206), Single, false),
+        F::new(4, "grpc", Message(111), Single, false),
     ] },
-    // 176
+    // 180
     M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", fields: &[
-        F::new(1, "sources", Message(212), Repeated, false),
+        F::new(1, "sources", Message(216), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 177
+    // 181
     M { name: "k8s.io.api.core.v1.QuobyteVolumeSource", fields: &[
         F::new(1, "registry", String, Single, true),
         F::new(2, "volume", String, Single, true),
@@ -1310,7 +1337,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "group", String, Single, false),
         F::new(6, "tenant", String, Single, false),
     ] },
-    // 178
+    // 182
     M { name: "k8s.io.api.core.v1.RBDVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
@@ -1318,48 +1345,48 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "pool", String, Single, false),
         F::new(5, "user", String, Single, false),
         F::new(6, "keyring", String, Single, false),
-        F::new(7, "secretRef", Message(123), Single, false),
+        F::new(7, "secretRef", Message(127), Single, false),
         F::new(8, "readOnly", Bool, Single, false),
     ] },
-    // 179
+    // 183
     M { name: "k8s.io.api.core.v1.ResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "request", String, Single, false),
     ] },
-    // 180
+    // 184
     M { name: "k8s.io.api.core.v1.ResourceFieldSelector", fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "resource", String, Single, true),
         F::new(3, "divisor", Quantity, Single, false),
     ] },
-    // 181
+    // 185
     M { name: "k8s.io.api.core.v1.ResourceHealth", fields: &[
         F::new(1, "resourceID", String, Single, true),
         F::new(2, "health", String, Single, false),
     ] },
-    // 182
+    // 186
     M { name: "k8s.io.api.core.v1.ResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
-        F::new(3, "claims", Message(179), Repeated, false),
+        F::new(3, "claims", Message(183), Repeated, false),
     ] },
-    // 183
+    // 187
     M { name: "k8s.io.api.core.v1.ResourceStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "resources", Message(181), Repeated, false),
+        F::new(2, "resources", Message(185), Repeated, false),
     ] },
-    // 184
+    // 188
     M { name: "k8s.io.api.core.v1.SELinuxOptions", fields: &[
         F::new(1, "user", String, Single, false),
         F::new(2, "role", String, Single, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "level", String, Single, false),
     ] },
-    // 185
+    // 189
     M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
-        F::new(3, "secretRef", Message(123), Single, true),
+        F::new(3, "secretRef", Message(127), Single, true),
         F::new(4, "sslEnabled", Bool, Single, false),
         F::new(5, "protectionDomain", String, Single, false),
         F::new(6, "storagePool", String, Single, false),
@@ -1368,71 +1395,71 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "fsType", String, Single, false),
         F::new(10, "readOnly", Bool, Single, false),
     ] },
-    // 186
+    // 190
     M { name: "k8s.io.api.core.v1.SeccompProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 187
+    // 191
     M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
+        F::new(1, "metadata", Message(236), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
         F::new(5, "immutable", Bool, Single, false),
     ] },
-    // 188
+    // 192
     M { name: "k8s.io.api.core.v1.SecretEnvSource", fields: &[
-        F::new(1, "", Message(123), Inline, false),
+        F::new(1, "", Message(127), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 189
+    // 193
     M { name: "k8s.io.api.core.v1.SecretKeySelector", fields: &[
-        F::new(1, "", Message(123), Inline, false),
+        F::new(1, "", Message(127), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 190
+    // 194
     M { name: "k8s.io.api.core.v1.SecretProjection", fields: &[
-        F::new(1, "", Message(123), Inline, false),
-        F::new(2, "items", Message(117), Repeated, false),
+        F::new(1, "", Message(127), Inline, false),
+        F::new(2, "items", Message(121), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 191
+    // 195
     M { name: "k8s.io.api.core.v1.SecretVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, false),
-        F::new(2, "items", Message(117), Repeated, false),
+        F::new(2, "items", Message(121), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 192
+    // 196
     M { name: "k8s.io.api.core.v1.SecurityContext", fields: &[
         F::new(1, "capabilities", Message(63), Single, false),
         F::new(2, "privileged", Bool, Single, false),
-        F::new(3, "seLinuxOptions", Message(184), Single, false),
+        F::new(3, "seLinuxOptions", Message(188), Single, false),
         F::new(4, "runAsUser", Int64, Single, false),
         F::new(5, "runAsNonRoot", Bool, Single, false),
         F::new(6, "readOnlyRootFilesystem", Bool, Single, false),
         F::new(7, "allowPrivilegeEscalation", Bool, Single, false),
         F::new(8, "runAsGroup", Int64, Single, false),
         F::new(9, "procMount", String, Single, false),
-        F::new(10, "windowsOptions", Message(217), Single, false),
-        F::new(11, "seccompProfile", Message(186), Single, false),
+        F::new(10, "windowsOptions", Message(221), Single, false),
+        F::new(11, "seccompProfile", Message(190), Single, false),
         F::new(12, "appArmorProfile", Message(58), Single, false),
     ] },
-    // 193
+    // 197
     M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
-        F::new(2, "spec", Message(196), Single, false),
-        F::new(3, "status", Message(197), Single, false),
+        F::new(1, "metadata", Message(236), Single, true),
+        F::new(2, "spec", Message(200), Single, false),
+        F::new(3, "status", Message(201), Single, false),
     ] },
-    // 194
+    // 198
     M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", fields: &[
         F::new(1, "audience", String, Single, false),
         F::new(2, "expirationSeconds", Int64, Single, false),
         F::new(3, "path", String, Single, true),
     ] },
-    // 195
+    // 199
     M { name: "k8s.io.api.core.v1.ServicePort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
@@ -1441,9 +1468,9 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nodePort", Int32, Single, false),
         F::new(6, "appProtocol", String, Single, false),
     ] },
-    // 196
+    // 200
     M { name: "k8s.io.api.core.v1.ServiceSpec", fields: &[
-        F::new(1, "ports", Message(195), Repeated, false),
+        F::new(1, "ports", Message(199), Repeated, false),
         F::new(2, "selector", String, Map, false),
         F::new(3, "clusterIP", String, Single, false),
         F::new(4, "type", String, Single, false),
@@ -1455,7 +1482,7 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "externalTrafficPolicy", String, Single, false),
         F::new(12, "healthCheckNodePort", Int32, Single, false),
         F::new(13, "publishNotReadyAddresses", Bool, Single, false),
-        F::new(14, "sessionAffinityConfig", Message(198), Single, false),
+        F::new(14, "sessionAffinityConfig", Message(202), Single, false),
         F::new(17, "ipFamilyPolicy", String, Single, false),
         F::new(18, "clusterIPs", String, Repeated, false),
         F::new(19, "ipFamilies", String, Repeated, false),
@@ -1464,45 +1491,45 @@ pub static MESSAGES: &[M] = &[
         F::new(22, "internalTrafficPolicy", String, Single, false),
         F::new(23, "trafficDistribution", String, Single, false),
     ] },
-    // 197
+    // 201
     M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
-        F::new(1, "loadBalancer", Message(122), Single, false),
-        F::new(2, "conditions", Message(221), Repeated, false),
+        F::new(1, "loadBalancer", Message(126), Single, false),
+        F::new(2, "conditions", Message(232), Repeated, false),
     ] },
-    // 198
+    // 202
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
         F::new(1, "clientIP", Message(66), Single, false),
     ] },
-    // 199
+    // 203
     M { name: "k8s.io.api.core.v1.SleepAction", fields: &[
         F::new(1, "seconds", Int64, Single, true),
     ] },
-    // 200
+    // 204
     M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
-        F::new(5, "secretRef", Message(123), Single, false),
+        F::new(5, "secretRef", Message(127), Single, false),
     ] },
-    // 201
+    // 205
     M { name: "k8s.io.api.core.v1.Sysctl", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 202
+    // 206
     M { name: "k8s.io.api.core.v1.TCPSocketAction", fields: &[
         F::new(1, "port", IntOrString, Single, true),
         F::new(2, "host", String, Single, false),
     ] },
-    // 203
+    // 207
     M { name: "k8s.io.api.core.v1.Taint", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "effect", String, Single, true),
         F::new(4, "timeAdded", Time, Single, false),
     ] },
-    // 204
+    // 208
     M { name: "k8s.io.api.core.v1.Toleration", fields: &[
         F::new(1, "key", String, Single, false),
         F::new(2, "operator", String, Single, false),
@@ -1510,41 +1537,41 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "effect", String, Single, false),
         F::new(5, "tolerationSeconds", Int64, Single, false),
     ] },
-    // 205
+    // 209
     M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", fields: &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(222), Single, false),
+        F::new(4, "labelSelector", Message(233), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
         F::new(8, "matchLabelKeys", String, Repeated, false),
     ] },
-    // 206
+    // 210
     M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 207
+    // 211
     M { name: "k8s.io.api.core.v1.TypedObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 208
+    // 212
     M { name: "k8s.io.api.core.v1.Volume", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "", Message(214), Inline, false),
+        F::new(2, "", Message(218), Inline, false),
     ] },
-    // 209
+    // 213
     M { name: "k8s.io.api.core.v1.VolumeDevice", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 210
+    // 214
     M { name: "k8s.io.api.core.v1.VolumeMount", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
@@ -1554,93 +1581,137 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "subPathExpr", String, Single, false),
         F::new(7, "recursiveReadOnly", String, Single, false),
     ] },
-    // 211
+    // 215
     M { name: "k8s.io.api.core.v1.VolumeMountStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "mountPath", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "recursiveReadOnly", String, Single, false),
     ] },
-    // 212
+    // 216
     M { name: "k8s.io.api.core.v1.VolumeProjection", fields: &[
-        F::new(1, "secret", Message(190), Single, false),
+        F::new(1, "secret", Message(194), Single, false),
         F::new(2, "downwardAPI", Message(88), Single, false),
         F::new(3, "configMap", Message(72), Single, false),
-        F::new(4, "serviceAccountToken", Message(194), Single, false),
+        F::new(4, "serviceAccountToken", Message(198), Single, false),
         F::new(5, "clusterTrustBundle", Message(67), Single, false),
-        F::new(6, "podCertificate", Message(156), Single, false),
+        F::new(6, "podCertificate", Message(160), Single, false),
     ] },
-    // 213
+    // 217
     M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
     ] },
-    // 214
+    // 218
     M { name: "k8s.io.api.core.v1.VolumeSource", fields: &[
-        F::new(1, "hostPath", Message(114), Single, false),
+        F::new(1, "hostPath", Message(118), Single, false),
         F::new(2, "emptyDir", Message(91), Single, false),
-        F::new(3, "gcePersistentDisk", Message(106), Single, false),
+        F::new(3, "gcePersistentDisk", Message(110), Single, false),
         F::new(4, "awsElasticBlockStore", Message(56), Single, false),
-        F::new(5, "gitRepo", Message(108), Single, false),
-        F::new(6, "secret", Message(191), Single, false),
-        F::new(7, "nfs", Message(124), Single, false),
-        F::new(8, "iscsi", Message(115), Single, false),
-        F::new(9, "glusterfs", Message(109), Single, false),
-        F::new(10, "persistentVolumeClaim", Message(150), Single, false),
-        F::new(11, "rbd", Message(178), Single, false),
-        F::new(12, "flexVolume", Message(104), Single, false),
+        F::new(5, "gitRepo", Message(112), Single, false),
+        F::new(6, "secret", Message(195), Single, false),
+        F::new(7, "nfs", Message(128), Single, false),
+        F::new(8, "iscsi", Message(119), Single, false),
+        F::new(9, "glusterfs", Message(113), Single, false),
+        F::new(10, "persistentVolumeClaim", Message(154), Single, false),
+        F::new(11, "rbd", Message(182), Single, false),
+        F::new(12, "flexVolume", Message(108), Single, false),
         F::new(13, "cinder", Message(65), Single, false),
         F::new(14, "cephfs", Message(64), Single, false),
-        F::new(15, "flocker", Message(105), Single, false),
+        F::new(15, "flocker", Message(109), Single, false),
         F::new(16, "downwardAPI", Message(90), Single, false),
-        F::new(17, "fc", Message(102), Single, false),
+        F::new(17, "fc", Message(106), Single, false),
         F::new(18, "azureFile", Message(61), Single, false),
         F::new(19, "configMap", Message(73), Single, false),
-        F::new(20, "vsphereVolume", Message(215), Single, false),
-        F::new(21, "quobyte", Message(177), Single, false),
+        F::new(20, "vsphereVolume", Message(219), Single, false),
+        F::new(21, "quobyte", Message(181), Single, false),
         F::new(22, "azureDisk", Message(60), Single, false),
-        F::new(23, "photonPersistentDisk", Message(151), Single, false),
-        F::new(24, "portworxVolume", Message(172), Single, false),
-        F::new(25, "scaleIO", Message(185), Single, false),
-        F::new(26, "projected", Message(176), Single, false),
-        F::new(27, "storageos", Message(200), Single, false),
+        F::new(23, "photonPersistentDisk", Message(155), Single, false),
+        F::new(24, "portworxVolume", Message(176), Single, false),
+        F::new(25, "scaleIO", Message(189), Single, false),
+        F::new(26, "projected", Message(180), Single, false),
+        F::new(27, "storageos", Message(204), Single, false),
         F::new(28, "csi", Message(62), Single, false),
-        F::new(29, "ephemeral", Message(97), Single, false),
-        F::new(30, "image", Message(116), Single, false),
+        F::new(29, "ephemeral", Message(101), Single, false),
+        F::new(30, "image", Message(120), Single, false),
     ] },
-    // 215
+    // 219
     M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", fields: &[
         F::new(1, "volumePath", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "storagePolicyName", String, Single, false),
         F::new(4, "storagePolicyID", String, Single, false),
     ] },
-    // 216
+    // 220
     M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "podAffinityTerm", Message(154), Single, true),
+        F::new(2, "podAffinityTerm", Message(158), Single, true),
     ] },
-    // 217
+    // 221
     M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", fields: &[
         F::new(1, "gmsaCredentialSpecName", String, Single, false),
         F::new(2, "gmsaCredentialSpec", String, Single, false),
         F::new(3, "runAsUserName", String, Single, false),
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
-    // 218
-    M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
-        F::new(1, "metadata", Message(225), Single, true),
-        F::new(2, "spec", Message(219), Single, false),
-        F::new(3, "status", Message(220), Single, false),
+    // 222
+    M { name: "k8s.io.api.discovery.v1.Endpoint", fields: &[
+        F::new(1, "addresses", String, Repeated, true),
+        F::new(2, "conditions", Message(223), Single, false),
+        F::new(3, "hostname", String, Single, false),
+        F::new(4, "targetRef", Message(151), Single, false),
+        F::new(5, "deprecatedTopology", String, Map, false),
+        F::new(6, "nodeName", String, Single, false),
+        F::new(7, "zone", String, Single, false),
+        F::new(8, "hints", Message(224), Single, false),
     ] },
-    // 219
+    // 223
+    M { name: "k8s.io.api.discovery.v1.EndpointConditions", fields: &[
+        F::new(1, "ready", Bool, Single, false),
+        F::new(2, "serving", Bool, Single, false),
+        F::new(3, "terminating", Bool, Single, false),
+    ] },
+    // 224
+    M { name: "k8s.io.api.discovery.v1.EndpointHints", fields: &[
+        F::new(1, "forZones", Message(228), Repeated, false),
+        F::new(2, "forNodes", Message(227), Repeated, false),
+    ] },
+    // 225
+    M { name: "k8s.io.api.discovery.v1.EndpointPort", fields: &[
+        F::new(1, "name", String, Single, false),
+        F::new(2, "protocol", String, Single, false),
+        F::new(3, "port", Int32, Single, false),
+        F::new(4, "appProtocol", String, Single, false),
+    ] },
+    // 226
+    M { name: "k8s.io.api.discovery.v1.EndpointSlice", fields: &[
+        F::new(1, "metadata", Message(236), Single, true),
+        F::new(2, "endpoints", Message(222), Repeated, false),
+        F::new(3, "ports", Message(225), Repeated, false),
+        F::new(4, "addressType", String, Single, true),
+    ] },
+    // 227
+    M { name: "k8s.io.api.discovery.v1.ForNode", fields: &[
+        F::new(1, "name", String, Single, true),
+    ] },
+    // 228
+    M { name: "k8s.io.api.discovery.v1.ForZone", fields: &[
+        F::new(1, "name", String, Single, true),
+    ] },
+    // 229
+    M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
+        F::new(1, "metadata", Message(236), Single, true),
+        F::new(2, "spec", Message(230), Single, false),
+        F::new(3, "status", Message(231), Single, false),
+    ] },
+    // 230
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(222), Single, false),
+        F::new(2, "selector", Message(233), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
-    // 220
+    // 231
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
@@ -1648,9 +1719,9 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(221), Repeated, false),
+        F::new(7, "conditions", Message(232), Repeated, false),
     ] },
-    // 221
+    // 232
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1659,18 +1730,18 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 222
+    // 233
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(223), Repeated, false),
+        F::new(2, "matchExpressions", Message(234), Repeated, false),
     ] },
-    // 223
+    // 234
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 224
+    // 235
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -1680,7 +1751,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 225
+    // 236
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -1694,11 +1765,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(226), Repeated, false),
+        F::new(13, "ownerReferences", Message(237), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(224), Repeated, false),
+        F::new(17, "managedFields", Message(235), Repeated, false),
     ] },
-    // 226
+    // 237
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

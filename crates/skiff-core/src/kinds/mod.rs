@@ -5,6 +5,7 @@ mod configmap;
 mod cronjob;
 mod daemonset;
 mod deployment;
+mod endpoints;
 mod event;
 mod hpa;
 mod job;
@@ -293,7 +294,7 @@ pub const SERVICES: &dyn Kind = &service::Services;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 15] = [
+    static ALL: [&dyn Kind; 17] = [
         NAMESPACES,
         NODES,
         PODS,
@@ -301,7 +302,9 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &event::Events,
         &secret::Secrets,
         SERVICES,
+        &endpoints::EndpointsKind,
         &lease::Leases,
+        &endpoints::EndpointSlices,
         &deployment::Deployments,
         &replicaset::ReplicaSets,
         &daemonset::DaemonSets,
@@ -362,6 +365,7 @@ mod tests {
             [
                 ("", vec!["v1"]),
                 ("coordination.k8s.io", vec!["v1"]),
+                ("discovery.k8s.io", vec!["v1"]),
                 ("apps", vec!["v1"]),
                 ("batch", vec!["v1"]),
                 ("autoscaling", vec!["v2"]),
