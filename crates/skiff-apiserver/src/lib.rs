@@ -136,7 +136,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             .map_err(|e| ServerError::Pki(pki::PkiError::Invalid(e.to_string())))?,
     });
     namespaces::start(&state).await?;
-    services::ensure_kubernetes_service(&state.registry, addr.port()).await?;
+    state.registry.ensure_kubernetes_service(addr.port()).await?;
     let acceptor = serve::acceptor(&pki)?;
     let inflight = Arc::new(inflight::Inflight::new(
         config.limits.max_requests_inflight,

@@ -348,10 +348,6 @@ impl Registry {
         Registry { store, services }
     }
 
-    pub fn services(&self) -> &Allocator {
-        &self.services
-    }
-
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -882,6 +878,24 @@ impl Registry {
             Err(e) => Err(e),
         }
     }
+
+    /// The `kubernetes` Service in `default`: the range's first address, port 443 to the API
+    /// server's port (its endpoints are not written yet: pods reach the API once the proxy can).
+    pub async fn ensure_kubernetes_service(&self, api_port: u16) -> Result<(), ApiError> {
+        let ip = self.services.ranges().first().to_string();
+        let svc = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": ip, "sessionAffinity": "None",
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api_port}]},
+        });
+        let opts = WriteOptions { field_manager: "skiff".into(), ..Default::default() };
+        match self.create(kinds::SERVICES, "default", svc, &opts).await {
+            Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 fn strip_rv(obj: &Value) -> Value {
@@ -905,5 +919,7 @@ pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &Fi
     fields.matches(|f| kind.field_value(obj, f)).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
+#[cfg(test)]
+mod service_tests;
 #[cfg(test)]
 mod tests;

@@ -90,7 +90,7 @@ fn endpoints_follow_the_pods_a_service_selects() {
     // A pod that fails readiness leaves the addresses for the not-ready ones.
     let first = k.run(&["get", "pods", "-l", "app=web", "-o", "name"]).ok().lines().next().expect("a pod").to_string();
     let first_ip = k.run(&["get", &first, "-o", "jsonpath={.status.podIP}"]).ok();
-    k.run(&["exec", &first, "--", "rm", "/www/ready"]).ok();
+    k.run(&["exec", &first, "--", "sh", "-c", "rm /www/ready"]).ok();
     let not_ready = || words(&get(&k, &["endpoints", "web"], "{.subsets[*].notReadyAddresses[*].ip}"));
     assert!(
         eventually(WAIT, || not_ready() == [first_ip.clone()] && ready_ips().len() == 2),

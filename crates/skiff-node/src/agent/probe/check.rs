@@ -3,26 +3,15 @@
 //! network (no process per probe: a connection from the agent), `exec` through the runtime's
 //! `container-exec` helper, as `kubectl exec` runs; a hook's `sleep` waits here.
 
+use super::target::{Target, aim, go_error};
 use super::{Outcome, grpc, http};
-use crate::pod_dir::PodDir;
-use k8s_openapi::api::core::v1::{Container, ExecAction, LifecycleHandler, Probe, TCPSocketAction};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use std::net::{IpAddr, SocketAddr};
+use k8s_openapi::api::core::v1::{ExecAction, LifecycleHandler, Probe, TCPSocketAction};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
-/// The kubelet's User-Agent on HTTP and gRPC probes.
-pub(super) const USER_AGENT: &str = "kube-probe/1.32";
 /// At most this much of an exec probe's output goes into its failure message.
 const MAX_OUTPUT: u64 = 10 * 1024;
-
-/// What a probe reaches: the pod's address and directory, the container.
-pub struct Target<'a> {
-    pub ip: Option<IpAddr>,
-    pub container: &'a Container,
-    pub dir: &'a PodDir,
-}
 
 /// Run `probe` against `target`, for at most `timeout`; `runtime_exe` runs exec probes.
 pub async fn check(target: &Target<'_>, probe: &Probe, timeout: Duration, runtime_exe: &Path) -> Outcome {
@@ -74,52 +63,6 @@ pub async fn hook(target: &Target<'_>, handler: &LifecycleHandler, timeout: Dura
         .unwrap_or_else(|_| Outcome::Failure(format!("error: did not complete within {}s", timeout.as_secs())))
 }
 
-/// Why a probe has nowhere to go: its text is the probe's failure.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum AimError {
-    #[error("couldn't find port: {name} in {container}")]
-    NoSuchPort { name: String, container: String },
-    #[error("invalid port number: {0}")]
-    BadPort(i32),
-    #[error("unsupported probe host {0:?}: an IP address is needed")]
-    Host(String),
-    #[error("the pod has no IP address yet")]
-    NoAddress,
-}
-
-/// Where a probe connects: `port` (a number or the name of one of the container's ports) on
-/// `host` if set, else on the pod's address.
-pub(super) fn aim(target: &Target<'_>, port: &IntOrString, host: Option<&str>) -> Result<SocketAddr, AimError> {
-    let c = target.container;
-    let number = match port {
-        IntOrString::Int(n) => *n,
-        IntOrString::String(name) => match name.parse::<i32>() {
-            Ok(n) => n,
-            Err(_) => c
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.name.as_deref() == Some(name.as_str()))
-                .map(|p| p.container_port)
-                .ok_or_else(|| AimError::NoSuchPort { name: name.clone(), container: c.name.clone() })?,
-        },
-    };
-    let port = u16::try_from(number).ok().filter(|p| *p > 0).ok_or(AimError::BadPort(number))?;
-    let ip = match host.filter(|h| !h.is_empty()) {
-        Some(h) => h.parse::<IpAddr>().map_err(|_| AimError::Host(h.to_string()))?,
-        None => target.ip.ok_or(AimError::NoAddress)?,
-    };
-    Ok(SocketAddr::new(ip, port))
-}
-
-/// An I/O error as Go's net package prints it (`connect: connection refused`).
-pub(super) fn go_error(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => format!("connect: {}", nix::errno::Errno::from_raw(code).desc().to_lowercase()),
-        None => e.to_string(),
-    }
-}
-
 async fn tcp(target: &Target<'_>, action: &TCPSocketAction, timeout: Duration) -> Outcome {
     let addr = match aim(target, &action.port, action.host.as_deref()) {
         Ok(a) => a,
@@ -157,18 +100,11 @@ async fn exec(target: &Target<'_>, action: &ExecAction, timeout: Duration, runti
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
+    use super::super::target::testing::{probe, target};
     use super::*;
-    use std::net::Ipv4Addr;
-
-    /// A target on loopback (the probes' unit tests serve there).
-    pub(in crate::agent::probe) fn target<'a>(c: &'a Container, dir: &'a PodDir) -> Target<'a> {
-        Target { ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), container: c, dir }
-    }
-
-    pub(in crate::agent::probe) fn probe(v: serde_json::Value) -> Probe {
-        serde_json::from_value(v).expect("probe")
-    }
+    use crate::pod_dir::PodDir;
+    use k8s_openapi::api::core::v1::Container;
 
     #[tokio::test]
     async fn tcp_probes_say_what_go_says_when_nothing_listens() {

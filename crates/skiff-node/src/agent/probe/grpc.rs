@@ -2,7 +2,7 @@
 //! the pod's network, in plain text, with the kubelet's words for each way it fails.
 
 use super::Outcome;
-use super::check::{Target, USER_AGENT, aim};
+use super::target::{Target, USER_AGENT, aim};
 use k8s_openapi::api::core::v1::GRPCAction;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::time::Duration;
@@ -75,12 +75,10 @@ fn go_status(status: &tonic::Status) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::check as run;
-    use super::super::check::tests::{probe, target};
+    use super::super::target::testing::target;
     use super::*;
     use crate::pod_dir::PodDir;
     use k8s_openapi::api::core::v1::Container;
-    use std::path::Path;
     use tonic_health::pb::health_server::HealthServer;
 
     /// A gRPC server on loopback: with the health service (its "" and "db" services reporting
@@ -105,8 +103,8 @@ mod tests {
     async fn outcome(port: u16, service: Option<&str>) -> Outcome {
         let dir = PodDir::at("/nonexistent".into());
         let c = Container { name: "app".into(), ..Default::default() };
-        let p = probe(serde_json::json!({"grpc": {"port": port, "service": service}}));
-        run(&target(&c, &dir), &p, Duration::from_secs(1), Path::new("/nonexistent")).await
+        let action = GRPCAction { port: i32::from(port), service: service.map(String::from), ..Default::default() };
+        check(&target(&c, &dir), &action, Duration::from_secs(1)).await
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! the node's to judge).
 
 use super::Outcome;
-use super::check::{Target, USER_AGENT, aim, go_error};
+use super::target::{Target, USER_AGENT, aim, go_error};
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
@@ -132,12 +132,10 @@ impl ServerCertVerifier for AnyCertificate {
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::check;
-    use super::super::check::tests::{probe, target};
+    use super::super::target::testing::{probe, target};
     use super::*;
     use crate::pod_dir::PodDir;
     use k8s_openapi::api::core::v1::{Container, ContainerPort};
-    use std::path::Path;
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
     /// Answer one request on `s` with `status`; the request's head goes to `tx`.
@@ -203,7 +201,7 @@ mod tests {
             serde_json::json!({"httpGet": {"path": "healthz", "port": "web", "httpHeaders": [{"name": "X-Probe", "value": "yes"}]}}),
         );
         assert_eq!(
-            check(&target(&c, &dir), &p, Duration::from_secs(2), Path::new("/nonexistent")).await,
+            get(&target(&c, &dir), p.http_get.as_ref().expect("httpGet"), Duration::from_secs(2)).await,
             Outcome::Success
         );
         let request = seen.recv().await.expect("a request");
@@ -213,10 +211,10 @@ mod tests {
 
         let (failing, _seen) = server(500, false).await;
         let p = probe(serde_json::json!({"httpGet": {"path": "/", "port": failing}}));
-        let out = check(&target(&c, &dir), &p, Duration::from_secs(2), Path::new("/nonexistent")).await;
+        let out = get(&target(&c, &dir), p.http_get.as_ref().expect("httpGet"), Duration::from_secs(2)).await;
         assert_eq!(out, Outcome::Failure("HTTP probe failed with statuscode: 500".into()));
         let p = probe(serde_json::json!({"httpGet": {"port": "nope"}}));
-        let out = check(&target(&c, &dir), &p, Duration::from_secs(2), Path::new("/nonexistent")).await;
+        let out = get(&target(&c, &dir), p.http_get.as_ref().expect("httpGet"), Duration::from_secs(2)).await;
         assert_eq!(out, Outcome::Failure("couldn't find port: nope in app".into()));
     }
 
@@ -227,20 +225,20 @@ mod tests {
         let (ok, mut seen) = server(204, true).await;
         let p = probe(serde_json::json!({"httpGet": {"path": "/ready", "port": ok, "scheme": "HTTPS"}}));
         assert_eq!(
-            check(&target(&c, &dir), &p, Duration::from_secs(2), Path::new("/nonexistent")).await,
+            get(&target(&c, &dir), p.http_get.as_ref().expect("httpGet"), Duration::from_secs(2)).await,
             Outcome::Success
         );
         assert!(seen.recv().await.expect("a request").starts_with("GET /ready HTTP/1.1\r\n"));
 
         let (failing, _seen) = server(503, true).await;
         let p = probe(serde_json::json!({"httpGet": {"port": failing, "scheme": "HTTPS"}}));
-        let out = check(&target(&c, &dir), &p, Duration::from_secs(2), Path::new("/nonexistent")).await;
+        let out = get(&target(&c, &dir), p.http_get.as_ref().expect("httpGet"), Duration::from_secs(2)).await;
         assert_eq!(out, Outcome::Failure("HTTP probe failed with statuscode: 503".into()));
 
         // Plain HTTP where HTTPS is expected: the handshake fails, and the probe says so.
         let (plain, _seen) = server(200, false).await;
         let p = probe(serde_json::json!({"httpGet": {"port": plain, "scheme": "HTTPS"}}));
-        let out = check(&target(&c, &dir), &p, Duration::from_secs(2), Path::new("/nonexistent")).await;
+        let out = get(&target(&c, &dir), p.http_get.as_ref().expect("httpGet"), Duration::from_secs(2)).await;
         let Outcome::Failure(why) = out else { panic!("plain HTTP passed an HTTPS probe") };
         assert!(why.starts_with(&format!("Get \"https://127.0.0.1:{plain}/\": tls: ")), "{why}");
     }

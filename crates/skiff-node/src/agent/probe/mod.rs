@@ -7,6 +7,7 @@
 pub(crate) mod check;
 mod grpc;
 mod http;
+pub(crate) mod target;
 
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Probe};
 use std::time::{Duration, Instant};

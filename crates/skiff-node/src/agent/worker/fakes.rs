@@ -9,7 +9,7 @@ use super::seams::{
     Images, MemoryVolumes, NetworkError, PodApi, PodNetwork, Prober, RootFilesystems, Sandboxes, Seams, UnpackError,
 };
 use crate::agent::container::{Attempt, PrepareError};
-use crate::agent::probe::check::Target;
+use crate::agent::probe::target::Target;
 use crate::agent::probe::{Kind, Outcome, Tracker};
 use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::{Sandbox, SandboxError};

@@ -665,7 +665,7 @@ impl Worker {
         let Some(probes) = self.probes.get(&c.name) else { return RESYNC };
         let due: Vec<(usize, probe::Tracker)> =
             probes.due(Instant::now()).into_iter().map(|i| (i, probes.trackers[i].clone())).collect();
-        let target = probe::check::Target { ip: self.ip.map(IpAddr::V4), container: c, dir: &self.dir };
+        let target = probe::target::Target { ip: self.ip.map(IpAddr::V4), container: c, dir: &self.dir };
         let outcomes = futures::future::join_all(due.iter().map(|(_, t)| self.os.prober.check(&target, t))).await;
         for ((i, tracker), outcome) in due.iter().zip(outcomes) {
             if let probe::Outcome::Failure(why) = &outcome {
@@ -744,7 +744,7 @@ impl Worker {
     /// the grace period is a `FailedPreStopHook` event, and stopping goes on.
     async fn pre_stop(&self, c: &Container, grace: Duration) {
         let Some(handler) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) else { return };
-        let target = probe::check::Target { ip: self.ip.map(IpAddr::V4), container: c, dir: &self.dir };
+        let target = probe::target::Target { ip: self.ip.map(IpAddr::V4), container: c, dir: &self.dir };
         if let probe::Outcome::Failure(why) = self.os.prober.hook(&target, handler, grace).await {
             let msg = self.hook_failure(c, handler, &why);
             self.event(Some(&c.name), Warning, "FailedPreStopHook", &msg).await;
@@ -755,7 +755,7 @@ impl Worker {
     /// container is stopped (`FailedPostStartHook`) and restarts as its policy says.
     async fn post_start(&mut self, c: &Container) {
         let Some(handler) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) else { return };
-        let target = probe::check::Target { ip: self.ip.map(IpAddr::V4), container: c, dir: &self.dir };
+        let target = probe::target::Target { ip: self.ip.map(IpAddr::V4), container: c, dir: &self.dir };
         let outcome = self.os.prober.hook(&target, handler, POST_START_TIMEOUT).await;
         if let probe::Outcome::Failure(why) = outcome {
             let msg = self.hook_failure(c, handler, &why);

@@ -15,7 +15,7 @@
 //! one writes).
 
 use crate::agent::container::{self, Attempt, PrepareError};
-use crate::agent::probe::check::Target;
+use crate::agent::probe::target::Target;
 use crate::agent::probe::{Outcome, Tracker};
 use crate::agent::sandbox::Exits;
 use crate::agent::sandbox::{Sandbox, SandboxError};
