@@ -11,6 +11,7 @@
 //! - [`exec`]: a command in a running container through `container-exec` (`kubectl exec`, exec
 //!   probes and hooks);
 //! - [`net`]: pod networking (veth and bridge, addresses, outbound NAT, host ports);
+//! - [`dns`]: cluster DNS (the zone's records from Services and EndpointSlices);
 //! - [`logs`]: CRI log files (written by the shim, read for `kubectl logs`);
 //! - shared by those: [`pod_dir`] (the state on disk the agent and the shim share), and the pure
 //!   translation of a pod's container to the OCI spec: [`process`], [`expand`], [`runtime_spec`],
@@ -19,6 +20,7 @@
 //! Modules are `pub` for the binary and the root tests; the module graph has no cycles (tidy).
 
 pub mod agent;
+pub mod dns;
 pub(crate) mod exec;
 pub mod expand;
 pub mod link;
