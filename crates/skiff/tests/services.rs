@@ -1,10 +1,12 @@
 //! End to end: Services and their endpoints with real pods, driven by kubectl as the course
-//! does (`create deployment`, `expose`, `get endpoints`, `get endpointslices`): the addresses
-//! follow the pods' readiness, scaling and deletion.
+//! does (`create deployment`, `expose`, `get endpoints`, `get endpointslices`, `port-forward
+//! svc/`): the addresses follow the pods' readiness, scaling and deletion.
 
 mod common;
 
 use common::{KUBECTL_VERSIONS, Kubectl, Server, eventually, import_busybox};
+use std::io::{Read, Write};
+use std::process::Stdio;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -46,6 +48,16 @@ fn get(k: &Kubectl, what: &[&str], path: &str) -> String {
     k.run(&args).stdout
 }
 
+/// The body of GET / from 127.0.0.1:`port`.
+fn get_body(port: u16) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(b"GET /ready HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
 fn words(s: &str) -> Vec<String> {
     let mut v: Vec<String> = s.split_whitespace().map(String::from).collect();
     v.sort();
@@ -85,6 +97,22 @@ fn endpoints_follow_the_pods_a_service_selects() {
             slices.lines().any(|l| l.starts_with("web-") && l.contains("IPv4") && l.contains("8080")),
             "kubectl {v}: {slices}"
         );
+    }
+
+    // `port-forward svc/web`: kubectl picks a pod behind the Service and its target port.
+    for v in KUBECTL_VERSIONS {
+        let local = common::registry::free_port();
+        let mut fwd = server
+            .kubectl(v)
+            .command(&["port-forward", "svc/web", &format!("{local}:80")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl port-forward");
+        let through = eventually(WAIT, || get_body(local).is_some_and(|b| b == "ok\n"));
+        let _ = fwd.kill();
+        let _ = fwd.wait();
+        assert!(through, "kubectl {v}: nothing through port-forward svc/web");
     }
 
     // A pod that fails readiness leaves the addresses for the not-ready ones.
