@@ -55,6 +55,11 @@ fn create(what: &str) -> impl FnOnce(std::io::Error) -> PrepareError + '_ {
     move |e| PrepareError::Create(format!("{what}: {e}"))
 }
 
+/// Whether [`write_etc_files`] has written all of the pod's files.
+pub fn etc_files_written(dir: &PodDir) -> bool {
+    ["hosts", "hostname", "resolv.conf"].iter().all(|f| dir.etc().join(f).exists())
+}
+
 /// The pod's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, as the kubelet generates them.
 pub fn write_etc_files(dir: &PodDir, pod_name: &str, ip: Ipv4Addr) -> std::io::Result<()> {
     let etc = dir.etc();

@@ -624,6 +624,11 @@ impl Worker {
             self.ip = self.os.network.address(&self.uid)?;
             self.sandbox = Some(sandbox);
             if let Some(ip) = self.ip {
+                // A restart between the network and the files (kill -9) left them unwritten,
+                // and every container start would fail to bind them.
+                if !container::etc_files_written(&self.dir) {
+                    container::write_etc_files(&self.dir, self.name(), ip).map_err(SandboxSetUpError::EtcFiles)?;
+                }
                 return self.open_host_ports(ip);
             }
         }

@@ -426,6 +426,9 @@ async fn a_running_sandbox_is_re_adopted_after_an_agent_restart() {
     let status = h.status();
     assert_eq!(status["podIP"], "10.42.0.9");
     assert!(status["containerStatuses"][0]["state"]["running"].is_object(), "{status}");
+    // The agent died between the network and the pod's files: they are written on adoption.
+    let hosts = std::fs::read_to_string(h.worker.dir.etc().join("hosts")).expect("hosts written");
+    assert!(hosts.contains("10.42.0.9\tweb"), "{hosts}");
 }
 
 #[tokio::test]
