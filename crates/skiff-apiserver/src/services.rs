@@ -115,22 +115,20 @@ impl Allocator {
     /// Give a new Service (already defaulted and valid) what it needs: its cluster IP (the
     /// requested one, or a free one), IP family fields, node ports.
     pub async fn on_create(&self, svc: &mut Value) -> Result<Claims, ApiError> {
-        let mut claims = Claims::default();
-        match self.fill(svc, None, &mut claims).await {
-            Ok(()) => Ok(claims),
-            Err(e) => {
-                self.release(claims).await;
-                Err(e)
-            }
-        }
+        self.claim_for(svc, None).await
     }
 
     /// An update of `old` to `new` (after `prepare_update` carried what `old` held): claim what
     /// is new (a node port added, a type that now needs an address); the claims `old` no longer
     /// needs are released by [`Allocator::after_update`].
     pub async fn on_update(&self, old: &Value, new: &mut Value) -> Result<Claims, ApiError> {
+        self.claim_for(new, Some(old)).await
+    }
+
+    /// [`Allocator::fill`], giving back what it claimed if it fails part way.
+    async fn claim_for(&self, svc: &mut Value, old: Option<&Value>) -> Result<Claims, ApiError> {
         let mut claims = Claims::default();
-        match self.fill(new, Some(old), &mut claims).await {
+        match self.fill(svc, old, &mut claims).await {
             Ok(()) => Ok(claims),
             Err(e) => {
                 self.release(claims).await;

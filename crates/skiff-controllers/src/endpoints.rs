@@ -58,16 +58,25 @@ fn selects(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
     selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
-/// The container port `port` reaches on `pod`: a number as it is, a name by the pod's ports.
-fn resolve(port: &ServicePort, pod: &Pod) -> Option<i32> {
-    match port.target_port.as_ref() {
-        None => Some(port.port),
-        Some(IntOrString::Int(n)) => Some(*n),
-        Some(IntOrString::String(name)) => (pod.spec.iter().flat_map(|s| s.containers.iter()))
-            .flat_map(|c| c.ports.iter().flatten())
-            .find(|p| p.name.as_deref() == Some(name.as_str()) && p.protocol == port.protocol)
-            .map(|p| p.container_port),
-    }
+/// The slice port `port` is on `pod` (None: no pod to name a port, so only numbers resolve): a
+/// target number as it is, a name by the pod's container ports; None if it does not resolve.
+fn slice_port(port: &ServicePort, pod: Option<&Pod>) -> Option<discovery::EndpointPort> {
+    let number = match port.target_port.as_ref() {
+        None => port.port,
+        Some(IntOrString::Int(n)) => *n,
+        Some(IntOrString::String(name)) => {
+            (pod?.spec.iter().flat_map(|s| s.containers.iter()))
+                .flat_map(|c| c.ports.iter().flatten())
+                .find(|p| p.name.as_deref() == Some(name.as_str()) && p.protocol == port.protocol)?
+                .container_port
+        }
+    };
+    Some(discovery::EndpointPort {
+        name: Some(port.name.clone().unwrap_or_default()),
+        protocol: port.protocol.clone(),
+        port: Some(number),
+        app_protocol: port.app_protocol.clone(),
+    })
 }
 
 /// The endpoints `svc` should have, from the pods of its namespace (upstream's rules for which
@@ -108,17 +117,7 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Option<Desired> {
             serving: publish_not_ready || ready,
             terminating,
         };
-        let resolved: Ports = ports
-            .iter()
-            .filter_map(|p| {
-                Some(discovery::EndpointPort {
-                    name: p.name.clone().filter(|n| !n.is_empty()).or(Some(String::new())),
-                    protocol: p.protocol.clone(),
-                    port: Some(resolve(p, pod)?),
-                    app_protocol: p.app_protocol.clone(),
-                })
-            })
-            .collect();
+        let resolved: Ports = ports.iter().filter_map(|p| slice_port(p, Some(pod))).collect();
         let key = serde_json::to_string(&resolved).unwrap_or_default();
         groups.entry(key).or_insert_with(|| (resolved, Vec::new())).1.push(backend);
     }
@@ -173,22 +172,7 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Option<Desired> {
     }
     // A Service that selects nothing still has one slice, with no endpoints.
     if slices.is_empty() {
-        let ports = ports
-            .iter()
-            .filter_map(|p| {
-                let port = match &p.target_port {
-                    None => Some(p.port),
-                    Some(IntOrString::Int(n)) => Some(*n),
-                    Some(IntOrString::String(_)) => None,
-                };
-                Some(discovery::EndpointPort {
-                    name: p.name.clone().filter(|n| !n.is_empty()).or(Some(String::new())),
-                    protocol: p.protocol.clone(),
-                    port: Some(port?),
-                    app_protocol: p.app_protocol.clone(),
-                })
-            })
-            .collect();
+        let ports = ports.iter().filter_map(|p| slice_port(p, None)).collect();
         slices.push((ports, Vec::new()));
     }
     let endpoints = Endpoints {
@@ -207,6 +191,7 @@ struct Ctx {
     client: kube::Client,
     services: Store<Service>,
     pods: Store<Pod>,
+    endpoints: Store<Endpoints>,
     slices: Store<EndpointSlice>,
 }
 
@@ -236,10 +221,11 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
     let slices_api = Api::<EndpointSlice>::namespaced(ctx.client.clone(), &key.namespace);
     let existing = managed_slices(&ctx.slices, &key.namespace, &key.name);
     let svc = ctx.services.get(&ObjectRef::new(&key.name).within(&key.namespace));
+    let gone = svc.is_none();
     let wanted = svc.as_ref().and_then(|s| desired(s, &work::in_namespace(&ctx.pods, &key.namespace)));
     let (Some(svc), Some(wanted)) = (svc, wanted) else {
         // Gone, or without a selector: upstream removes the Endpoints it would have written.
-        if ctx.services.get(&ObjectRef::new(&key.name).within(&key.namespace)).is_none() {
+        if gone {
             ignore_missing(endpoints_api.delete(&key.name, &DeleteParams::default()).await.map(drop))?;
         }
         for s in existing {
@@ -249,15 +235,16 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
         return Ok(None);
     };
 
-    // Endpoints, named as the Service.
-    match endpoints_api.get_opt(&key.name).await? {
+    // Endpoints, named as the Service (a stale cache makes the write fail, and the key comes
+    // back a second later).
+    match ctx.endpoints.get(&ObjectRef::new(&key.name).within(&key.namespace)) {
         None => drop(endpoints_api.create(&PostParams::default(), &wanted.endpoints).await?),
         Some(current)
             if current.subsets != wanted.endpoints.subsets
                 || current.metadata.labels != wanted.endpoints.metadata.labels =>
         {
             let mut next = wanted.endpoints.clone();
-            next.metadata.resource_version = current.metadata.resource_version;
+            next.metadata.resource_version = current.metadata.resource_version.clone();
             endpoints_api.replace(&key.name, &PostParams::default(), &next).await?;
         }
         Some(_) => {}
@@ -328,6 +315,9 @@ pub async fn run(informers: &Informers) {
             }
         })
         .await;
+    // An Endpoints object changed by anyone else is put back (it is named as its Service).
+    let q = queue.clone();
+    let endpoints = informers.watch(move |e: &Endpoints| q.add(Key::of(e))).await;
     let q = queue.clone();
     let slices = informers
         .watch(move |s: &EndpointSlice| {
@@ -337,7 +327,7 @@ pub async fn run(informers: &Informers) {
         })
         .await;
     work::resync(queue.clone(), services.clone(), RESYNC);
-    let ctx = Ctx { client: informers.client().clone(), services, pods, slices };
+    let ctx = Ctx { client: informers.client().clone(), services, pods, endpoints, slices };
     work::drive(queue, "Endpoints", |key| {
         let ctx = &ctx;
         async move { reconcile(ctx, &key).await }
