@@ -69,6 +69,8 @@ pub struct Config {
     pub nodes: Option<(String, Arc<dyn skiff_nodeapi::NodeLink>)>,
     /// Where Services' cluster IPs and node ports come from.
     pub service_ranges: services::ServiceRanges,
+    /// The cluster DNS address (the `kube-dns` Service's), in the service range.
+    pub cluster_dns: std::net::Ipv4Addr,
 }
 
 pub struct AppState {
@@ -137,6 +139,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     });
     namespaces::start(&state).await?;
     state.registry.ensure_kubernetes_service(addr.port()).await?;
+    if let Err(e) = state.registry.ensure_kube_dns_service(config.cluster_dns).await {
+        // An address taken by another Service, or outside the range: DNS names still resolve
+        // (nodes serve them), only clients looking for the Service miss it.
+        tracing::warn!(error = %e, ip = %config.cluster_dns, "creating the kube-dns Service");
+    }
     let acceptor = serve::acceptor(&pki)?;
     let inflight = Arc::new(inflight::Inflight::new(
         config.limits.max_requests_inflight,

@@ -883,15 +883,36 @@ impl Registry {
     /// server's port (its endpoints are not written yet: pods reach the API once the proxy can).
     pub async fn ensure_kubernetes_service(&self, api_port: u16) -> Result<(), ApiError> {
         let ip = self.services.ranges().first().to_string();
-        let svc = json!({
+        self.ensure_service(json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "namespace": "default",
                 "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"type": "ClusterIP", "clusterIP": ip, "sessionAffinity": "None",
                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api_port}]},
-        });
+        }))
+        .await
+    }
+
+    /// The `kube-dns` Service in `kube-system`, on the cluster DNS address (`--cluster-dns`),
+    /// that clients look for. Every node answers on that address itself: it has no selector.
+    pub async fn ensure_kube_dns_service(&self, ip: std::net::Ipv4Addr) -> Result<(), ApiError> {
+        let port =
+            |name: &str, protocol: &str| json!({"name": name, "port": 53, "protocol": protocol, "targetPort": 53});
+        self.ensure_service(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "skiff-dns"}},
+            "spec": {"type": "ClusterIP", "clusterIP": ip.to_string(), "sessionAffinity": "None",
+                "ports": [port("dns", "UDP"), port("dns-tcp", "TCP")]},
+        }))
+        .await
+    }
+
+    /// Create a built-in Service unless it exists (a user's changes to it are kept).
+    async fn ensure_service(&self, svc: Value) -> Result<(), ApiError> {
+        let namespace = svc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_string();
         let opts = WriteOptions { field_manager: "skiff".into(), ..Default::default() };
-        match self.create(kinds::SERVICES, "default", svc, &opts).await {
+        match self.create(kinds::SERVICES, &namespace, svc, &opts).await {
             Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e),
         }

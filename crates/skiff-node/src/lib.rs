@@ -30,5 +30,6 @@ pub mod pod_dir;
 pub mod process;
 pub mod runtime_spec;
 pub mod seccomp;
+pub mod service_view;
 pub mod shim;
 pub mod status;

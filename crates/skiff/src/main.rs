@@ -243,8 +243,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .unwrap_or(usize::MAX),
                 },
             },
-            (!disable_agent).then_some(node),
-            !disable_controller_manager,
+            node,
+            Components { agent: !disable_agent, controllers: !disable_controller_manager },
             skiff_apiserver::services::ServiceRanges { cidr: service_cidr, node_ports: service_node_port_range },
         ),
         Command::Agent { kubeconfig, endpoint, node } => {
@@ -293,6 +293,13 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "skiff".into())
 }
 
+/// What `skiff server` runs besides the API server.
+struct Components {
+    /// The node agent and the scheduler.
+    agent: bool,
+    controllers: bool,
+}
+
 /// The API server's knobs: timings and what clients may hold.
 struct ClientLimits {
     bookmark_interval: std::time::Duration,
@@ -306,13 +313,22 @@ fn server(
     listen: SocketAddr,
     store: StoreKind,
     limits: ClientLimits,
-    node: Option<commands::node::NodeArgs>,
-    controllers: bool,
+    node_args: commands::node::NodeArgs,
+    components: Components,
     service_ranges: skiff_apiserver::services::ServiceRanges,
 ) -> anyhow::Result<()> {
     // Store reads and writes run on blocking threads: each thread keeps allocator memory of its
     // own, so a burst of concurrent lists must not fan out to hundreds of them.
     let runtime = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(32).enable_all().build()?;
+    if !service_ranges.cidr.contains(&node_args.cluster_dns) {
+        anyhow::bail!(
+            "--cluster-dns {} is not in --service-cidr {}: the kube-dns Service could not have it",
+            node_args.cluster_dns,
+            service_ranges.cidr
+        );
+    }
+    let cluster_dns = node_args.cluster_dns;
+    let node = components.agent.then_some(node_args);
     runtime.block_on(async move {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let store: Arc<dyn skiff_store::Store> = match store {
@@ -341,13 +357,14 @@ fn server(
             limits: limits.server,
             nodes,
             service_ranges,
+            cluster_dns,
         })
         .await?;
         let client = commands::node::client(&running.kubeconfig_path).await?;
         // One watch cache per kind for the controllers and the scheduler together.
         let informers = skiff_controllers::informers::Informers::new(client.clone());
         // The controllers act once this server holds the controller manager's Lease.
-        if controllers {
+        if components.controllers {
             let identity = format!("{}_{}", hostname(), std::process::id());
             let informers = informers.clone();
             supervisor.spawn("the controller manager", async move {

@@ -589,8 +589,19 @@ fn outbound_nat_masquerades_pod_traffic_leaving_the_pod_network() {
     let outside = Outside::start("skext5", "198.18.5.1", "198.18.5.2");
     let dir = tempfile::tempdir().expect("tempdir");
     web_image(dir.path(), "busybox:1.36", "");
-    let server =
-        Server::start_in(dir, &["--pod-cidr", "10.150.5.0/24", "--bridge", "skt5", "--node-name", "skiff-test"]);
+    let server = Server::start_in(
+        dir,
+        &[
+            "--pod-cidr",
+            "10.150.5.0/24",
+            "--bridge",
+            "skt5",
+            "--cluster-dns",
+            "10.43.5.10",
+            "--node-name",
+            "skiff-test",
+        ],
+    );
     let k = server.kubectl("1.32");
     let nft_table =
         || std::process::Command::new("nft").args(["list", "table", "ip", "skiff-skt5"]).output().expect("nft");
@@ -613,7 +624,17 @@ fn outbound_nat_masquerades_pod_traffic_leaving_the_pod_network() {
     let dir = tempfile::tempdir().expect("tempdir");
     let again = Server::start_in(
         dir,
-        &["--pod-cidr", "10.150.5.0/24", "--bridge", "skt5", "--node-name", "skiff-test", "--disable-outbound-nat"],
+        &[
+            "--pod-cidr",
+            "10.150.5.0/24",
+            "--bridge",
+            "skt5",
+            "--cluster-dns",
+            "10.43.5.10",
+            "--node-name",
+            "skiff-test",
+            "--disable-outbound-nat",
+        ],
     );
     let gone = || !nft_table().status.success();
     assert!(eventually(WAIT, gone), "the NAT table is left behind");

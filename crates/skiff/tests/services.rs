@@ -141,3 +141,120 @@ fn endpoints_follow_the_pods_a_service_selects() {
     assert!(eventually(WAIT, || k.run(&["get", "endpoints", "web"]).code != 0));
     assert!(eventually(WAIT, || k.run(&["get", "endpointslices", "-o", "name"]).stdout.trim().is_empty()));
 }
+
+/// A client pod, a headless Service with a named pod under it, and an ExternalName.
+const DNS_OBJECTS: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: busybox:1.36, command: [sleep, '3600']}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: db
+spec:
+  clusterIP: None
+  selector: {role: db}
+  ports:
+  - {name: pg, port: 5432}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: db-0
+  labels: {role: db}
+spec:
+  hostname: db-0
+  subdomain: db
+  terminationGracePeriodSeconds: 1
+  hostAliases:
+  - {ip: 192.0.2.7, hostnames: [legacy.example]}
+  containers:
+  - {name: c, image: busybox:1.36, command: [sleep, '3600']}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: mail
+spec:
+  type: ExternalName
+  externalName: mail.example.com
+";
+
+/// Cluster DNS from inside pods: Services by short and full name, headless Services' pods, SRV,
+/// pod A records, ExternalName CNAMEs, the resolv.conf and hosts file the kubelet writes, and
+/// the service link variables.
+#[test]
+fn pods_find_services_by_name() {
+    let net = NET + 1;
+    let server = Server::with_node(net, |d| import_busybox(d, &["nslookup", "hostname", "env"]));
+    let k = server.kubectl("1.32");
+    let dns_ip = Server::cluster_dns(net);
+    assert_eq!(get(&k, &["service", "-n", "kube-system", "kube-dns"], "{.spec.clusterIP}"), dns_ip);
+    k.run_stdin(&["apply", "-f", "-"], WEB).ok();
+    k.run(&["expose", "deployment", "web", "--port=80", "--target-port=http"]).ok();
+    k.run_stdin(&["apply", "-f", "-"], DNS_OBJECTS).ok();
+    k.run(&["wait", "--for=condition=Ready", "pod/client", "pod/db-0", "--timeout=60s"]).ok();
+    k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
+    let web_ip = get(&k, &["service", "web"], "{.spec.clusterIP}");
+    let exec = |args: &[&str]| {
+        let mut all = vec!["exec", "client", "--"];
+        all.extend_from_slice(args);
+        k.run(&all)
+    };
+
+    let resolv = exec(&["cat", "/etc/resolv.conf"]).ok();
+    assert!(
+        resolv.starts_with("search default.svc.cluster.local svc.cluster.local cluster.local")
+            && resolv.contains(&format!("nameserver {dns_ip}\n"))
+            && resolv.contains("options ndots:5"),
+        "{resolv}"
+    );
+    // By full name and by the short name the search list completes.
+    for name in ["web.default.svc.cluster.local", "web"] {
+        let found = eventually(WAIT, || exec(&["nslookup", name]).stdout.contains(&format!("Address: {web_ip}")));
+        assert!(found, "{name}: {}", exec(&["nslookup", name]).combined());
+    }
+    // A headless Service: every ready pod, and the pod named through its subdomain.
+    let db_ip = get(&k, &["pod", "db-0"], "{.status.podIP}");
+    let headless = eventually(WAIT, || exec(&["nslookup", "db.default.svc.cluster.local"]).stdout.contains(&db_ip));
+    assert!(headless, "{}", exec(&["nslookup", "db.default.svc.cluster.local"]).combined());
+    assert!(exec(&["nslookup", "db-0.db.default.svc.cluster.local"]).stdout.contains(&db_ip));
+    let srv = exec(&["nslookup", "-type=srv", "_pg._tcp.db.default.svc.cluster.local"]).ok();
+    assert!(srv.contains("5432") && srv.contains("db-0.db.default.svc.cluster.local"), "{srv}");
+    // A pod by its address, and an ExternalName as its CNAME.
+    let pod_name = format!("{}.default.pod.cluster.local", db_ip.replace('.', "-"));
+    assert!(exec(&["nslookup", &pod_name]).stdout.contains(&db_ip));
+    let cname = exec(&["nslookup", "-type=cname", "mail.default.svc.cluster.local"]).ok();
+    assert!(cname.contains("mail.example.com"), "{cname}");
+    // A name that is not there, and one that goes once its Service does.
+    assert_ne!(exec(&["nslookup", "nope.default.svc.cluster.local"]).code, 0);
+    k.run(&["delete", "service", "mail"]).ok();
+    assert!(eventually(WAIT, || exec(&["nslookup", "-type=cname", "mail.default.svc.cluster.local"]).code != 0));
+
+    // The named pod's own names.
+    let in_db = |args: &[&str]| {
+        let mut all = vec!["exec", "db-0", "--"];
+        all.extend_from_slice(args);
+        k.run(&all).ok()
+    };
+    assert_eq!(in_db(&["hostname"]).trim(), "db-0");
+    let hosts = in_db(&["cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{db_ip}\tdb-0.db.default.svc.cluster.local\tdb-0\n")), "{hosts}");
+    assert!(hosts.contains("# Entries added by HostAliases.\n192.0.2.7\tlegacy.example\n"), "{hosts}");
+
+    // Service links: the API server's and the namespace's Services (created before the pod).
+    let env = exec(&["env"]).ok();
+    for var in [
+        "KUBERNETES_SERVICE_HOST=10.43.0.1".to_string(),
+        "KUBERNETES_SERVICE_PORT=443".to_string(),
+        format!("WEB_SERVICE_HOST={web_ip}"),
+        format!("WEB_PORT_80_TCP_ADDR={web_ip}"),
+    ] {
+        assert!(env.lines().any(|l| l == var), "{var} missing from {env}");
+    }
+}

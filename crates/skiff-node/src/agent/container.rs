@@ -2,6 +2,8 @@
 //! filesystem over the image's layers, the pod's generated `/etc` files, volumes, the termination
 //! log, and the OCI bundle the shim starts.
 
+use crate::dns::hosts::{PodNames, hosts_file};
+use crate::dns::resolv::{ClusterDnsConfig, resolv_conf};
 use crate::pod_dir::PodDir;
 use crate::process::{EtcFiles, ProcessError};
 use crate::runtime_spec::{BindMount, PodContext, SpecError};
@@ -60,19 +62,16 @@ pub fn etc_files_written(dir: &PodDir) -> bool {
     ["hosts", "hostname", "resolv.conf"].iter().all(|f| dir.etc().join(f).exists())
 }
 
-/// The pod's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, as the kubelet generates them.
-pub fn write_etc_files(dir: &PodDir, pod_name: &str, ip: Ipv4Addr) -> std::io::Result<()> {
+/// The pod's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, as the kubelet generates them
+/// (the resolv.conf for its dnsPolicy, from the node's own and the cluster DNS `dns`).
+pub fn write_etc_files(dir: &PodDir, pod: &Pod, ip: Ipv4Addr, dns: &ClusterDnsConfig) -> std::io::Result<()> {
     let etc = dir.etc();
     std::fs::create_dir_all(&etc)?;
-    let hosts = format!(
-        "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-         fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n\
-         {ip}\t{pod_name}\n"
-    );
-    std::fs::write(etc.join("hosts"), hosts)?;
-    std::fs::write(etc.join("hostname"), format!("{pod_name}\n"))?;
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    std::fs::write(etc.join("resolv.conf"), resolv)
+    let names = PodNames::of(pod, &dns.domain);
+    std::fs::write(etc.join("hosts"), hosts_file(pod, &names, ip))?;
+    std::fs::write(etc.join("hostname"), format!("{}\n", names.hostname))?;
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    std::fs::write(etc.join("resolv.conf"), resolv_conf(pod, &host, Some(dns)))
 }
 
 /// What a container needs from the pod to be prepared.
@@ -92,6 +91,8 @@ pub struct Attempt<'a> {
     pub target_pid: Option<i32>,
     /// The node's seccomp settings (default profile, Localhost profile directory).
     pub seccomp: &'a crate::seccomp::NodeSeccomp,
+    /// The cluster's DNS domain (a pod's host name may be a name in it).
+    pub cluster_domain: &'a str,
 }
 
 /// Mount the root filesystem and write `config.json` for `a`, ready for the shim.
@@ -107,10 +108,11 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
         group: std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default(),
     };
     let pod_name = a.pod.metadata.name.as_deref().unwrap_or_default();
+    let hostname = PodNames::of(a.pod, a.cluster_domain).hostname;
     let spec_ = a.pod.spec.clone().unwrap_or_default();
     let process = crate::process::process(
         pod_name,
-        Some(pod_name),
+        Some(&hostname),
         spec_.security_context.as_ref(),
         a.container,
         a.image_config,
@@ -132,7 +134,7 @@ pub fn prepare(a: &Attempt) -> Result<(), PrepareError> {
 
     let ns = |kind: &str| Some(PathBuf::from(format!("/proc/{}/ns/{kind}", a.sandbox_pid)));
     let ctx = PodContext {
-        hostname: pod_name.to_string(),
+        hostname,
         netns: ns("net"),
         host_network: false,
         ipcns: ns("ipc"),
@@ -301,9 +303,15 @@ mod tests {
     fn etc_files_name_the_pod() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = PodDir::new(tmp.path(), "u1");
-        write_etc_files(&dir, "web", Ipv4Addr::new(10, 42, 0, 5)).expect("write");
+        let pod: Pod =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "web", "namespace": "shop"}})).expect("pod");
+        let dns = ClusterDnsConfig { ip: Ipv4Addr::new(10, 43, 0, 10), domain: "cluster.local".into() };
+        write_etc_files(&dir, &pod, Ipv4Addr::new(10, 42, 0, 5), &dns).expect("write");
         let hosts = std::fs::read_to_string(dir.etc().join("hosts")).expect("hosts");
         assert!(hosts.contains("10.42.0.5\tweb\n"));
         assert_eq!(std::fs::read_to_string(dir.etc().join("hostname")).expect("hostname"), "web\n");
+        let resolv = std::fs::read_to_string(dir.etc().join("resolv.conf")).expect("resolv.conf");
+        assert!(resolv.starts_with("search shop.svc.cluster.local svc.cluster.local cluster.local"), "{resolv}");
+        assert!(resolv.contains("nameserver 10.43.0.10\noptions ndots:5\n"), "{resolv}");
     }
 }

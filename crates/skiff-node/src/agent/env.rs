@@ -3,8 +3,9 @@
 //! overriding an earlier one. Pure: the worker fetches the Secrets and ConfigMaps named
 //! (`referenced`) and passes them in.
 
+use crate::service_view::Snapshot;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, EnvVar, ObjectFieldSelector, Pod, ResourceFieldSelector, Secret,
+    ConfigMap, Container, EnvVar, ObjectFieldSelector, Pod, ResourceFieldSelector, Secret, Service,
 };
 use skiff_core::quantity;
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +41,8 @@ pub enum EnvError {
     Resource(String),
     #[error("invalid container resource divisor {0:?}")]
     Divisor(String),
+    #[error("services have not yet been read at least once, cannot construct envvars")]
+    ServicesNotRead,
 }
 
 /// A container's resolved environment.
@@ -204,6 +207,62 @@ pub fn resolve(c: &Container, src: &Sources) -> Result<Resolved, EnvError> {
         };
         if let Some(v) = value {
             out.env.push(plain(&e.name, &v));
+        }
+    }
+    Ok(out)
+}
+
+/// The Services a pod's environment names, as the kubelet gives them: `KUBERNETES_SERVICE_*`
+/// from the `kubernetes` Service in `default` always, and with `enableServiceLinks` (the
+/// default) every Service of the pod's namespace that has a cluster IP, as `NAME_SERVICE_HOST`,
+/// `NAME_SERVICE_PORT[_PORTNAME]` and Docker's link variables (`NAME_PORT_80_TCP_ADDR` ...).
+/// They come first, so the pod's own variables override them and `$(VAR)` can read them.
+pub fn service_links(pod: &Pod, services: &Snapshot) -> Result<Vec<EnvVar>, EnvError> {
+    if !services.listed {
+        return Err(EnvError::ServicesNotRead);
+    }
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let links = pod.spec.as_ref().and_then(|s| s.enable_service_links) != Some(false);
+    let mut chosen: BTreeMap<&str, &Service> = BTreeMap::new();
+    for svc in services.services.iter().map(|s| s.as_ref()) {
+        let (Some(name), Some(ns)) = (svc.metadata.name.as_deref(), svc.metadata.namespace.as_deref()) else {
+            continue;
+        };
+        let ip = svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()).unwrap_or_default();
+        if ip.is_empty() || ip == "None" {
+            continue;
+        }
+        if ns == "default" && name == "kubernetes" {
+            chosen.entry(name).or_insert(svc);
+        } else if ns == namespace && links {
+            chosen.insert(name, svc);
+        }
+    }
+    let mut out = Vec::new();
+    for (name, svc) in chosen {
+        let spec = svc.spec.as_ref();
+        let ip = spec.and_then(|s| s.cluster_ip.as_deref()).unwrap_or_default();
+        let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
+        let prefix = name.replace('-', "_").to_uppercase();
+        out.push(plain(&format!("{prefix}_SERVICE_HOST"), ip));
+        let Some(first) = ports.first() else { continue };
+        out.push(plain(&format!("{prefix}_SERVICE_PORT"), &first.port.to_string()));
+        for p in ports.iter().filter(|p| p.name.as_deref().is_some_and(|n| !n.is_empty())) {
+            let port_name = p.name.as_deref().unwrap_or_default().replace('-', "_").to_uppercase();
+            out.push(plain(&format!("{prefix}_SERVICE_PORT_{port_name}"), &p.port.to_string()));
+        }
+        for (i, p) in ports.iter().enumerate() {
+            let proto = p.protocol.as_deref().unwrap_or("TCP");
+            let (lower, upper) = (proto.to_lowercase(), proto.to_uppercase());
+            let url = format!("{lower}://{ip}:{}", p.port);
+            if i == 0 {
+                out.push(plain(&format!("{prefix}_PORT"), &url));
+            }
+            let port_prefix = format!("{prefix}_PORT_{}_{upper}", p.port);
+            out.push(plain(&port_prefix, &url));
+            out.push(plain(&format!("{port_prefix}_PROTO"), &lower));
+            out.push(plain(&format!("{port_prefix}_PORT"), &p.port.to_string()));
+            out.push(plain(&format!("{port_prefix}_ADDR"), ip));
         }
     }
     Ok(out)
@@ -465,5 +524,67 @@ mod tests {
         let optional_whole =
             container(json!({"name": "c", "envFrom": [{"configMapRef": {"name": "gone", "optional": true}}]}));
         assert_eq!(resolve(&optional_whole, &sources(&p, &objects)).expect("resolved").env, []);
+    }
+
+    #[test]
+    fn service_links_as_the_kubelet_names_them() {
+        let svc = |ns: &str, name: &str, ip: &str, ports: serde_json::Value| -> std::sync::Arc<Service> {
+            std::sync::Arc::new(
+                serde_json::from_value(json!({"metadata": {"name": name, "namespace": ns},
+                    "spec": {"clusterIP": ip, "ports": ports}}))
+                .expect("service"),
+            )
+        };
+        let snapshot = Snapshot {
+            services: vec![
+                svc("default", "kubernetes", "10.43.0.1", json!([{"name": "https", "port": 443, "protocol": "TCP"}])),
+                svc(
+                    "shop",
+                    "web-api",
+                    "10.43.0.20",
+                    json!([{"port": 80}, {"name": "dns-udp", "port": 53, "protocol": "UDP"}]),
+                ),
+                svc("shop", "headless", "None", json!([{"port": 80}])),
+                svc("other", "elsewhere", "10.43.0.30", json!([{"port": 80}])),
+            ],
+            slices: vec![],
+            listed: true,
+        };
+        let names = |env: Vec<EnvVar>| -> Vec<String> {
+            env.into_iter().map(|e| format!("{}={}", e.name, e.value.unwrap_or_default())).collect()
+        };
+        let all = names(service_links(&pod(), &snapshot).expect("links"));
+        assert_eq!(
+            all,
+            [
+                "KUBERNETES_SERVICE_HOST=10.43.0.1",
+                "KUBERNETES_SERVICE_PORT=443",
+                "KUBERNETES_SERVICE_PORT_HTTPS=443",
+                "KUBERNETES_PORT=tcp://10.43.0.1:443",
+                "KUBERNETES_PORT_443_TCP=tcp://10.43.0.1:443",
+                "KUBERNETES_PORT_443_TCP_PROTO=tcp",
+                "KUBERNETES_PORT_443_TCP_PORT=443",
+                "KUBERNETES_PORT_443_TCP_ADDR=10.43.0.1",
+                "WEB_API_SERVICE_HOST=10.43.0.20",
+                "WEB_API_SERVICE_PORT=80",
+                "WEB_API_SERVICE_PORT_DNS_UDP=53",
+                "WEB_API_PORT=tcp://10.43.0.20:80",
+                "WEB_API_PORT_80_TCP=tcp://10.43.0.20:80",
+                "WEB_API_PORT_80_TCP_PROTO=tcp",
+                "WEB_API_PORT_80_TCP_PORT=80",
+                "WEB_API_PORT_80_TCP_ADDR=10.43.0.20",
+                "WEB_API_PORT_53_UDP=udp://10.43.0.20:53",
+                "WEB_API_PORT_53_UDP_PROTO=udp",
+                "WEB_API_PORT_53_UDP_PORT=53",
+                "WEB_API_PORT_53_UDP_ADDR=10.43.0.20",
+            ]
+        );
+        // enableServiceLinks: false keeps only the API server's.
+        let mut quiet = pod();
+        quiet.spec.as_mut().expect("spec").enable_service_links = Some(false);
+        let only = names(service_links(&quiet, &snapshot).expect("links"));
+        assert!(only.iter().all(|e| e.starts_with("KUBERNETES_")) && only.len() == 8, "{only:?}");
+        let unread = Snapshot { listed: false, ..Default::default() };
+        assert_eq!(service_links(&pod(), &unread), Err(EnvError::ServicesNotRead));
     }
 }

@@ -5,6 +5,7 @@
 //! uses: [`sandbox`] (its handle on the pod's shim), [`container`] (an attempt's rootfs and
 //! bundle), [`pull`] and [`backoff`], [`env`], [`volumes`] (ConfigMap, Secret, downward API and
 //! projected volumes) kept current by [`watched`]; the pod status it reports is `crate::status`'s.
+//! The node also serves the cluster DNS (`crate::dns`) on an address of its bridge.
 
 pub(crate) mod backoff;
 pub(crate) mod container;
@@ -34,7 +35,7 @@ pub const KUBELET_VERSION: &str = "v1.32.0-skiff";
 /// Run the agent until the process ends: register, heartbeat, and drive the pods bound here.
 pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     let net = crate::net::Net::connect()?;
-    net.ensure_bridge(&agent.config.bridge, agent.gateway(), agent.config.pod_subnet.prefix).await?;
+    let bridge_index = net.ensure_bridge(&agent.config.bridge, agent.gateway(), agent.config.pod_subnet.prefix).await?;
     let (bridge, subnet) = (&agent.config.bridge, agent.config.pod_subnet);
     let nat = if agent.config.outbound_nat {
         crate::net::nat::enable(bridge, subnet)
@@ -44,6 +45,19 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     if let Err(e) = nat {
         tracing::warn!(error = %e, "setting up outbound NAT for pods: pods reach only this machine");
     }
+    let watching = agent.clone();
+    tokio::spawn(async move { watching.services.run(watching.config.client.clone()).await });
+    // Pods reach the cluster DNS address through their gateway: it is this node's own.
+    let _dns = match net.ensure_address(bridge_index, agent.config.dns.ip, 32).await {
+        Ok(()) => crate::dns::start(agent.services.subscribe(), &agent.config.dns)
+            .await
+            .map_err(|e| tracing::warn!(error = %e, "the cluster DNS: pods will not resolve cluster names"))
+            .ok(),
+        Err(e) => {
+            tracing::warn!(error = %e, ip = %agent.config.dns.ip, "putting the cluster DNS address on the bridge");
+            None
+        }
+    };
     register(&agent).await?;
     tokio::spawn(heartbeat(agent.clone()));
 

@@ -29,6 +29,8 @@ pub struct AgentConfig {
     pub seccomp: crate::seccomp::NodeSeccomp,
     /// The Node's allocatable `pods`.
     pub max_pods: u32,
+    /// The cluster DNS this node serves and gives its pods.
+    pub dns: crate::dns::resolv::ClusterDnsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub struct Agent {
     pub watches: crate::agent::watched::Watches,
     /// This machine, read once: what the Node reports and pods' environments read.
     pub machine: Machine,
+    /// The cluster's Services and EndpointSlices (DNS, service links, the service proxy).
+    pub services: crate::service_view::ServiceView,
 }
 
 /// Facts about this machine that do not change while the agent runs.
@@ -93,6 +97,7 @@ impl Agent {
             recorder,
             watches: crate::agent::watched::Watches::new(config.client.clone()),
             machine: Machine::read(config.pod_subnet.gateway()),
+            services: Default::default(),
             config,
         }))
     }

@@ -68,18 +68,23 @@ impl Net {
                 self.require(name).await?
             }
         };
+        self.ensure_address(index, gateway, prefix).await?;
+        self.set_up(index).await?;
+        Ok(index)
+    }
+
+    /// `ip/prefix` on the link `index` (added if it has no such address).
+    pub async fn ensure_address(&self, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
+        use rtnetlink::packet_route::address::AddressAttribute;
         let mut addrs = self.handle.address().get().set_link_index_filter(index).execute();
         let mut has = false;
         while let Some(a) = addrs.try_next().await.map_err(nl)? {
-            has |= a.attributes.iter().any(|attr| {
-                matches!(attr, rtnetlink::packet_route::address::AddressAttribute::Address(IpAddr::V4(ip)) if *ip == gateway)
-            });
+            has |= a.attributes.iter().any(|attr| matches!(attr, AddressAttribute::Address(IpAddr::V4(v)) if *v == ip));
         }
         if !has {
-            self.handle.address().add(index, IpAddr::V4(gateway), prefix).execute().await.map_err(nl)?;
+            self.handle.address().add(index, IpAddr::V4(ip), prefix).execute().await.map_err(nl)?;
         }
-        self.set_up(index).await?;
-        Ok(index)
+        Ok(())
     }
 
     /// A veth pair: `host_if` on the bridge, up, and its peer made directly inside `netns` as

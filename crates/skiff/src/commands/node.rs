@@ -42,6 +42,29 @@ pub struct NodeArgs {
     /// `--node-cidr-mask-size`: 24 gives 253 pod addresses, 22 gives 1021.
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(8..=30))]
     pub node_cidr_mask_size: u8,
+    /// The cluster DNS address pods are given (in their resolv.conf): the node serves DNS on it
+    /// and the API server gives it to the `kube-dns` Service. It must be in the service CIDR.
+    #[arg(long, default_value = "10.43.0.10")]
+    pub cluster_dns: std::net::Ipv4Addr,
+    /// The cluster's DNS domain: Services are `NAME.NAMESPACE.svc.DOMAIN`.
+    #[arg(long, default_value = "cluster.local", value_parser = parse_domain)]
+    pub cluster_domain: String,
+}
+
+fn parse_domain(s: &str) -> Result<String, String> {
+    let d = s.trim_end_matches('.').to_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if d.len() <= 253 && d.split('.').all(label_ok) {
+        Ok(d)
+    } else {
+        Err(format!("{s:?} is not a DNS domain like cluster.local"))
+    }
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -95,6 +118,7 @@ pub async fn start(
         annotations,
         seccomp: skiff_node::seccomp::NodeSeccomp::new(data_dir, args.seccomp_default),
         max_pods: args.max_pods,
+        dns: skiff_node::dns::resolv::ClusterDnsConfig { ip: args.cluster_dns, domain: args.cluster_domain.clone() },
     };
     let agent = skiff_node::agent::Agent::new(config)?;
     supervisor.spawn("the node agent", async move { Ok(skiff_node::agent::run(agent).await?) });

@@ -30,6 +30,8 @@ impl Agent {
             .arg(server.kubeconfig())
             .args(["--endpoint", &format!("127.0.0.1:{endpoint}"), "--node-name", name])
             .args(["--pod-cidr", &format!("10.151.{net}.0/24"), "--bridge", &format!("skf{net}")])
+            // Its own DNS address: the test's server node binds its own on this machine too.
+            .args(["--cluster-dns", &format!("10.152.{net}.10")])
             .arg("--disable-outbound-nat")
             .stdout(Stdio::null())
             .stderr(log)

@@ -49,11 +49,26 @@ impl Server {
         prepare(dir.path());
         let cidr = format!("10.{}.{net}.0/24", 150);
         let bridge = format!("skt{net}");
+        let dns = Self::cluster_dns(net);
         // No NAT out of the machine in tests (the NAT test starts its server itself).
-        let mut args =
-            vec!["--pod-cidr", &cidr, "--bridge", &bridge, "--node-name", "skiff-test", "--disable-outbound-nat"];
+        let mut args = vec![
+            "--pod-cidr",
+            &cidr,
+            "--bridge",
+            &bridge,
+            "--cluster-dns",
+            &dns,
+            "--node-name",
+            "skiff-test",
+            "--disable-outbound-nat",
+        ];
         args.extend_from_slice(extra);
         Self::start_in(dir, &args)
+    }
+
+    /// The cluster DNS address of test network `net`: each node binds its own on the host.
+    pub fn cluster_dns(net: u8) -> String {
+        format!("10.43.{net}.10")
     }
 
     pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Self {
@@ -205,6 +220,11 @@ impl Run {
     pub fn ok(self) -> String {
         assert_eq!(self.code, 0, "kubectl failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
         self.stdout
+    }
+
+    /// Everything it printed, for a failure message.
+    pub fn combined(&self) -> String {
+        format!("exit {}\nstdout: {}\nstderr: {}", self.code, self.stdout, self.stderr)
     }
 
     #[track_caller]

@@ -123,6 +123,9 @@ const PULL_ERROR_SHOWN: Duration = Duration::from_secs(8);
 /// How soon a pod whose volumes could not be set up tries again (sooner if what they read
 /// changes: its watch wakes the worker).
 const MOUNT_RETRY: Duration = Duration::from_secs(30);
+/// How long a container start waits for the node to have listed the Services (its service
+/// link variables) after the agent started.
+const SERVICES_LISTED: Duration = Duration::from_secs(10);
 
 /// Drive one pod until it is deleted. The channel carries the latest Pod (None: gone from the API).
 pub async fn run(agent: Arc<Agent>, rx: watch::Receiver<Option<Arc<Pod>>>) {
@@ -627,7 +630,8 @@ impl Worker {
                 // A restart between the network and the files (kill -9) left them unwritten,
                 // and every container start would fail to bind them.
                 if !container::etc_files_written(&self.dir) {
-                    container::write_etc_files(&self.dir, self.name(), ip).map_err(SandboxSetUpError::EtcFiles)?;
+                    container::write_etc_files(&self.dir, &self.pod, ip, &self.agent.config.dns)
+                        .map_err(SandboxSetUpError::EtcFiles)?;
                 }
                 return self.open_host_ports(ip);
             }
@@ -643,7 +647,8 @@ impl Worker {
         tracing::debug!(pod = %self.name(), "shim ready");
         self.sandbox = Some(sandbox.clone());
         let ip = self.os.network.connect(&self.uid, &sandbox).await?;
-        container::write_etc_files(&self.dir, self.name(), ip).map_err(SandboxSetUpError::EtcFiles)?;
+        container::write_etc_files(&self.dir, &self.pod, ip, &self.agent.config.dns)
+            .map_err(SandboxSetUpError::EtcFiles)?;
         tracing::debug!(pod = %self.name(), %ip, "pod network ready");
         self.ip = Some(ip);
         self.open_host_ports(ip)
@@ -898,6 +903,7 @@ impl Worker {
             image_config: &image_config,
             sandbox_pid: sandbox.pid(),
             seccomp: &self.agent.config.seccomp,
+            cluster_domain: &self.agent.config.dns.domain,
         });
         if let Err(e) = prepared {
             self.os.rootfs.unmount_attempt(&self.dir, &c.name, attempt);
@@ -935,11 +941,13 @@ impl Worker {
     async fn resolve_env(&mut self, c: &Container) -> Result<Container, PrepareError> {
         let objects = self.fetch(env::referenced(c)).await?;
         let resolved = env::resolve(c, &self.sources(&objects)).map_err(|e| PrepareError::Config(e.to_string()))?;
+        let services = self.agent.services.listed(SERVICES_LISTED).await;
+        let links = env::service_links(&self.pod, &services).map_err(|e| PrepareError::Config(e.to_string()))?;
         for w in &resolved.warnings {
             self.event(None, Warning, "InvalidEnvironmentVariableNames", w).await;
         }
         let mut out = c.clone();
-        out.env = Some(resolved.env);
+        out.env = Some(links.into_iter().chain(resolved.env).collect());
         out.env_from = None;
         Ok(out)
     }

@@ -52,8 +52,13 @@ fn harness(pod: Pod, mut script: Script) -> Harness {
         annotations: Default::default(),
         seccomp: crate::seccomp::NodeSeccomp::new(data.path(), false),
         max_pods: 110,
+        dns: crate::dns::resolv::ClusterDnsConfig {
+            ip: std::net::Ipv4Addr::new(10, 43, 0, 10),
+            domain: "cluster.local".into(),
+        },
     };
     let agent = Agent::new(config).expect("agent");
+    agent.services.publish(crate::service_view::Snapshot { listed: true, ..Default::default() });
     script.local_images.insert(IMAGE.into());
     let fake = Fake::new(PodDir::new(&agent.pods_root(), UID), script);
     let worker = Worker::new(agent, fake.seams(), Arc::new(pod));
