@@ -48,11 +48,11 @@ fn get(k: &Kubectl, what: &[&str], path: &str) -> String {
     k.run(&args).stdout
 }
 
-/// The body of GET / from 127.0.0.1:`port`.
-fn get_body(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+/// The body of an HTTP/1.0 GET of `path` from `addr`.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(10)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(b"GET /ready HTTP/1.0\r\n\r\n").ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
@@ -109,7 +109,8 @@ fn endpoints_follow_the_pods_a_service_selects() {
             .stderr(Stdio::null())
             .spawn()
             .expect("kubectl port-forward");
-        let through = eventually(WAIT, || get_body(local).is_some_and(|b| b == "ok\n"));
+        let through =
+            eventually(WAIT, || http_get(&format!("127.0.0.1:{local}"), "/ready").is_some_and(|b| b == "ok\n"));
         let _ = fwd.kill();
         let _ = fwd.wait();
         assert!(through, "kubectl {v}: nothing through port-forward svc/web");
@@ -250,11 +251,113 @@ fn pods_find_services_by_name() {
     // Service links: the API server's and the namespace's Services (created before the pod).
     let env = exec(&["env"]).ok();
     for var in [
-        "KUBERNETES_SERVICE_HOST=10.43.0.1".to_string(),
+        format!("KUBERNETES_SERVICE_HOST=10.43.{net}.1"),
         "KUBERNETES_SERVICE_PORT=443".to_string(),
         format!("WEB_SERVICE_HOST={web_ip}"),
         format!("WEB_PORT_80_TCP_ADDR={web_ip}"),
     ] {
         assert!(env.lines().any(|l| l == var), "{var} missing from {env}");
     }
+}
+
+/// Three web pods that answer `/name` with their own name, ready while `/www/ready` exists.
+const HELLO: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: hello
+  template:
+    metadata:
+      labels:
+        app: hello
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: busybox:1.36
+        command: [sh, -c, \"mkdir -p /www && hostname > /www/name && echo ok > /www/ready && exec httpd -f -p 8080 -h /www\"]
+        readinessProbe:
+          httpGet: {path: /ready, port: 8080}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: busybox:1.36, command: [sleep, '3600']}
+";
+
+/// `count` GETs of `url` from inside `pod`, one answer (or error) per line.
+fn fetch_many(k: &Kubectl, pod: &str, url: &str, count: u32) -> Vec<String> {
+    // No `-T`: Debian's busybox 1.35 wget crashes with it (and on a refused connection).
+    let script = format!("i=0; while [ $i -lt {count} ]; do wget -qO- {url} 2>&1; i=$((i+1)); done");
+    let out = k.run(&["exec", pod, "--", "sh", "-c", &script]);
+    out.stdout.lines().chain(out.stderr.lines()).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+}
+
+/// The service proxy: a cluster IP spreads requests over every ready pod (and none to a pod that
+/// failed readiness), by name through the cluster DNS too, a pod reaches itself through its
+/// Service, a node port answers on the node, and a Service with no endpoints refuses at once.
+#[test]
+fn service_traffic_reaches_ready_endpoints() {
+    let net = NET + 2;
+    let server = Server::with_node(net, |d| import_busybox(d, &["wget", "hostname", "nc"]));
+    let k = server.kubectl("1.32");
+    k.run_stdin(&["apply", "-f", "-"], HELLO).ok();
+    k.run(&["rollout", "status", "deployment/hello", "--timeout=60s"]).ok();
+    k.run(&["wait", "--for=condition=Ready", "pod/client", "--timeout=60s"]).ok();
+    k.run(&["expose", "deployment", "hello", "--port=80", "--target-port=8080", "--type=NodePort"]).ok();
+    let ip = get(&k, &["service", "hello"], "{.spec.clusterIP}");
+    let pods = words(&get(&k, &["pods", "-l", "app=hello"], "{.items[*].metadata.name}"));
+    let endpoints = || words(&get(&k, &["endpoints", "hello"], "{.subsets[*].addresses[*].ip}"));
+    assert!(eventually(WAIT, || endpoints().len() == 3), "{:?}", endpoints());
+
+    // Every backend answers, through the address and through the names.
+    for url in
+        [format!("http://{ip}/name"), "http://hello/name".into(), "http://hello.default.svc.cluster.local/name".into()]
+    {
+        let mut seen = Vec::new();
+        let all = eventually(WAIT, || {
+            seen.extend(fetch_many(&k, "client", &url, 20));
+            seen.sort();
+            seen.dedup();
+            seen == pods
+        });
+        assert!(all, "{url}: {seen:?} (pods {pods:?})");
+    }
+
+    // Hairpin: a pod through its own Service, reaching itself too.
+    let me = &pods[0];
+    let mut seen = Vec::new();
+    let itself = eventually(WAIT, || {
+        seen.extend(fetch_many(&k, me, &format!("http://{ip}/name"), 20));
+        seen.contains(me)
+    });
+    assert!(itself, "{me} never reached itself: {seen:?}");
+
+    // A node port answers on the node's addresses (here its bridge's, which the test made).
+    let node_port: u16 = get(&k, &["service", "hello"], "{.spec.ports[0].nodePort}").parse().expect("node port");
+    let gateway = format!("10.150.{net}.1:{node_port}");
+    let from_host = || http_get(&gateway, "/name").map(|b| b.trim().to_string());
+    assert!(eventually(WAIT, || from_host().is_some_and(|n| pods.contains(&n))), "{:?}", from_host());
+
+    // Not ready: out of the rotation.
+    k.run(&["exec", me, "--", "sh", "-c", "rm /www/ready"]).ok();
+    assert!(eventually(WAIT, || endpoints().len() == 2), "{:?}", endpoints());
+    std::thread::sleep(Duration::from_millis(500));
+    let answers = fetch_many(&k, "client", &format!("http://{ip}/name"), 30);
+    assert!(!answers.contains(me) && answers.len() == 30, "{me} still answers: {answers:?}");
+
+    // No endpoints: refused, not left to time out.
+    k.run(&["create", "service", "clusterip", "nothing", "--tcp=80:8080"]).ok();
+    let nothing = get(&k, &["service", "nothing"], "{.spec.clusterIP}");
+    let connect = || k.run(&["exec", "client", "--", "nc", "-w", "5", &nothing, "80"]).stderr;
+    assert!(eventually(WAIT, || connect().contains("Connection refused")), "{}", connect());
 }

@@ -5,7 +5,8 @@
 //! uses: [`sandbox`] (its handle on the pod's shim), [`container`] (an attempt's rootfs and
 //! bundle), [`pull`] and [`backoff`], [`env`], [`volumes`] (ConfigMap, Secret, downward API and
 //! projected volumes) kept current by [`watched`]; the pod status it reports is `crate::status`'s.
-//! The node also serves the cluster DNS (`crate::dns`) on an address of its bridge.
+//! The node also serves the cluster DNS (`crate::dns`) on an address of its bridge, and runs
+//! the service proxy (`crate::net::proxy`).
 
 pub(crate) mod backoff;
 pub(crate) mod container;
@@ -58,6 +59,17 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
             None
         }
     };
+    let proxy_table = crate::net::proxy::table_name(&agent.config.bridge);
+    if agent.config.service_proxy {
+        let config = crate::net::proxy::ProxyConfig {
+            table: proxy_table,
+            node_name: agent.config.node_name.clone(),
+            skip: vec![agent.config.dns.ip],
+        };
+        tokio::spawn(crate::net::proxy::run(config, agent.services.subscribe()));
+    } else if let Err(e) = crate::net::proxy::remove(&proxy_table) {
+        tracing::warn!(error = %e, "removing the service proxy's rules");
+    }
     register(&agent).await?;
     tokio::spawn(heartbeat(agent.clone()));
 

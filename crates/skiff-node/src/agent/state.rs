@@ -31,6 +31,8 @@ pub struct AgentConfig {
     pub max_pods: u32,
     /// The cluster DNS this node serves and gives its pods.
     pub dns: crate::dns::resolv::ClusterDnsConfig,
+    /// Run the service proxy (off: its rules are removed).
+    pub service_proxy: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

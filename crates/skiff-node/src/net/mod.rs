@@ -1,12 +1,15 @@
 //! Pod networking over netlink (rtnetlink), no `ip` commands: a bridge on the node holding the
 //! subnet's gateway, and per pod a veth pair whose inner end becomes `eth0` in the pod's network
 //! namespace, with the pod's address and a default route via the gateway (this module); pod
-//! addresses from the node's subnet ([`ipam`]), the node's outbound NAT ([`nat`]) and pods'
-//! host ports ([`hostport`]), both in nftables.
+//! addresses from the node's subnet ([`ipam`]), the node's outbound NAT ([`nat`]), the service
+//! proxy ([`proxy`]), both nftables spoken over netlink ([`nft`]), and pods' host ports
+//! ([`hostport`]).
 
 pub(crate) mod hostport;
 pub mod ipam;
 pub(crate) mod nat;
+pub mod nft;
+pub mod proxy;
 
 use futures::TryStreamExt;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder, new_connection};
@@ -21,6 +24,8 @@ pub enum NetError {
     NoLink(String),
     #[error("entering the pod's network namespace: {0}")]
     Namespace(String),
+    #[error("switching on hairpin mode on {0}: {1}")]
+    Hairpin(String, std::io::Error),
 }
 
 fn nl(e: impl std::fmt::Display) -> NetError {
@@ -111,6 +116,11 @@ impl Net {
             }
         }
         self.handle.link().add(msg).execute().await.map_err(nl)?;
+        // Hairpin: a pod reaching itself through its Service comes back in on its own port,
+        // which the bridge refuses to send a frame out of unless told to (as the kubelet's
+        // hairpin-veth mode).
+        let hairpin = format!("/sys/class/net/{host_if}/brport/hairpin_mode");
+        std::fs::write(&hairpin, "1").map_err(|e| NetError::Hairpin(host_if.to_string(), e))?;
         configure_inside(netns, POD_IF, ip, prefix, gateway)
     }
 

@@ -49,6 +49,10 @@ pub struct NodeArgs {
     /// The cluster's DNS domain: Services are `NAME.NAMESPACE.svc.DOMAIN`.
     #[arg(long, default_value = "cluster.local", value_parser = parse_domain)]
     pub cluster_domain: String,
+    /// Run no service proxy on this node (traffic to cluster IPs and node ports is not
+    /// forwarded; rules a previous run left are removed), as k3s's `--disable-kube-proxy`.
+    #[arg(long)]
+    pub disable_service_proxy: bool,
 }
 
 fn parse_domain(s: &str) -> Result<String, String> {
@@ -119,6 +123,7 @@ pub async fn start(
         seccomp: skiff_node::seccomp::NodeSeccomp::new(data_dir, args.seccomp_default),
         max_pods: args.max_pods,
         dns: skiff_node::dns::resolv::ClusterDnsConfig { ip: args.cluster_dns, domain: args.cluster_domain.clone() },
+        service_proxy: !args.disable_service_proxy,
     };
     let agent = skiff_node::agent::Agent::new(config)?;
     supervisor.spawn("the node agent", async move { Ok(skiff_node::agent::run(agent).await?) });

@@ -32,6 +32,8 @@ impl Agent {
             .args(["--pod-cidr", &format!("10.151.{net}.0/24"), "--bridge", &format!("skf{net}")])
             // Its own DNS address: the test's server node binds its own on this machine too.
             .args(["--cluster-dns", &format!("10.152.{net}.10")])
+            // The server's node proxies Services; this one would only leave a table behind.
+            .arg("--disable-service-proxy")
             .arg("--disable-outbound-nat")
             .stdout(Stdio::null())
             .stderr(log)

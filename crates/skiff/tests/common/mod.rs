@@ -50,6 +50,7 @@ impl Server {
         let cidr = format!("10.{}.{net}.0/24", 150);
         let bridge = format!("skt{net}");
         let dns = Self::cluster_dns(net);
+        let services = Self::service_cidr(net);
         // No NAT out of the machine in tests (the NAT test starts its server itself).
         let mut args = vec![
             "--pod-cidr",
@@ -58,6 +59,8 @@ impl Server {
             &bridge,
             "--cluster-dns",
             &dns,
+            "--service-cidr",
+            &services,
             "--node-name",
             "skiff-test",
             "--disable-outbound-nat",
@@ -69,6 +72,11 @@ impl Server {
     /// The cluster DNS address of test network `net`: each node binds its own on the host.
     pub fn cluster_dns(net: u8) -> String {
         format!("10.43.{net}.10")
+    }
+
+    /// The service CIDR of test network `net`: each node's proxy programs its own on the host.
+    pub fn service_cidr(net: u8) -> String {
+        format!("10.43.{net}.0/24")
     }
 
     pub fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Self {
@@ -187,6 +195,12 @@ impl Drop for Server {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // The service proxy's rules outlive the server (as pods do): remove them, or a node
+        // port of this test would still lead to its gone pods in the next.
+        if let Some(bridge) = self.args.iter().skip_while(|a| *a != "--bridge").nth(1) {
+            let table = format!("skiff-svc-{bridge}");
+            let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
         }
     }
 }

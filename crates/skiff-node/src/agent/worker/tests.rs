@@ -56,6 +56,7 @@ fn harness(pod: Pod, mut script: Script) -> Harness {
             ip: std::net::Ipv4Addr::new(10, 43, 0, 10),
             domain: "cluster.local".into(),
         },
+        service_proxy: false,
     };
     let agent = Agent::new(config).expect("agent");
     agent.services.publish(crate::service_view::Snapshot { listed: true, ..Default::default() });

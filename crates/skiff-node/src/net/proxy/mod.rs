@@ -1,0 +1,81 @@
+//! The service proxy (kube-proxy's job, in the node agent): traffic to a Service's cluster IP,
+//! node ports and load-balancer addresses goes to one of its ready endpoints, by nftables rules
+//! in a table of skiff's own (`ip skiff-svc-<bridge>`). [`model`] says what each Service port
+//! needs, [`render`] writes it as one nftables transaction; this module follows the node's
+//! service snapshots and applies a new ruleset whenever what the ports need changes.
+//!
+//! Rules stay when the agent stops (pods keep running, and so does their traffic); the next
+//! start replaces them in one transaction, which keeps established connections (their
+//! translation lives in conntrack). `--disable-service-proxy` removes the table.
+
+pub mod model;
+pub mod render;
+
+use crate::service_view::Snapshot;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How soon a ruleset the kernel refused is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
+pub struct ProxyConfig {
+    /// The nftables table (one per node bridge, so test nodes on one machine stay apart).
+    pub table: String,
+    pub node_name: String,
+    /// Addresses the node answers itself (the cluster DNS): not proxied.
+    pub skip: Vec<Ipv4Addr>,
+}
+
+/// The table of the proxy for the pods on `bridge`.
+pub fn table_name(bridge: &str) -> String {
+    format!("skiff-svc-{bridge}")
+}
+
+/// Program the rules for every snapshot, until the snapshots end.
+pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapshot>>) {
+    // Routed service traffic needs forwarding, and replies between pods on the bridge must pass
+    // through netfilter to be translated back (br_netfilter's switch).
+    for (path, what) in [
+        ("/proc/sys/net/ipv4/ip_forward", "IPv4 forwarding"),
+        ("/proc/sys/net/bridge/bridge-nf-call-iptables", "netfilter on bridged traffic"),
+    ] {
+        if let Err(e) = std::fs::write(path, "1") {
+            tracing::warn!(error = %e, "switching on {what}: Service traffic between pods may not be translated");
+        }
+    }
+    let mut programmed: Option<Vec<model::Port>> = None;
+    loop {
+        let snapshot = snapshots.borrow_and_update().clone();
+        if snapshot.listed {
+            let ports = model::ports(&snapshot, &config.node_name, &config.skip);
+            if programmed.as_ref() != Some(&ports) {
+                let started = Instant::now();
+                let batch = render::ruleset(&config.table, &ports);
+                let messages = batch.len();
+                match tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await {
+                    Ok(Ok(())) => {
+                        tracing::debug!(ports = ports.len(), messages, took = ?started.elapsed(), "service rules programmed");
+                        programmed = Some(ports);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "programming the service rules");
+                        programmed = None;
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "programming the service rules"),
+                }
+            }
+        }
+        if snapshots.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Remove the proxy's table (when the node runs without it).
+pub fn remove(table: &str) -> Result<(), crate::net::nft::NftError> {
+    crate::net::nft::apply(&render::removal(table))
+}

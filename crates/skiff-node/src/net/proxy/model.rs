@@ -1,0 +1,269 @@
+//! What the service proxy must do, from a snapshot of Services and EndpointSlices: per Service
+//! port, the addresses it answers on and the endpoints its traffic goes to. Pure.
+
+use crate::service_view::Snapshot;
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    fn parse(s: Option<&str>) -> Option<Protocol> {
+        match s.unwrap_or("TCP") {
+            "TCP" => Some(Protocol::Tcp),
+            "UDP" => Some(Protocol::Udp),
+            "SCTP" => Some(Protocol::Sctp),
+            _ => None,
+        }
+    }
+
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+/// One endpoint of a Service port.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    /// On this node (what `Local` traffic policies keep).
+    pub local: bool,
+}
+
+/// One port of one Service, as the proxy serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// `NAMESPACE/NAME/PROTOCOL/PORTNAME`: unique, stable, names its chains.
+    pub id: String,
+    pub protocol: Protocol,
+    pub cluster_ip: Option<Ipv4Addr>,
+    pub port: u16,
+    pub node_port: Option<u16>,
+    /// LoadBalancer ingress and external IPs: served like the cluster IP, as external traffic.
+    pub external_ips: Vec<Ipv4Addr>,
+    /// Where traffic to the cluster IP goes (`internalTrafficPolicy: Local` keeps local ones).
+    pub internal: Vec<Target>,
+    /// Where external traffic goes (`externalTrafficPolicy: Local` keeps local ones).
+    pub external: Vec<Target>,
+    /// `externalTrafficPolicy: Local`: external traffic keeps its source (no masquerade).
+    pub external_local: bool,
+}
+
+/// Every Service port the proxy serves, in a stable order. `skip` are addresses the node
+/// serves itself (the cluster DNS): never proxied.
+pub fn ports(snapshot: &Snapshot, node_name: &str, skip: &[Ipv4Addr]) -> Vec<Port> {
+    let mut slices: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
+    for s in &snapshot.slices {
+        let ns = s.metadata.namespace.as_deref().unwrap_or_default();
+        let Some(service) = s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")) else {
+            continue;
+        };
+        if s.address_type == "IPv4" {
+            slices.entry((ns, service.as_str())).or_default().push(s);
+        }
+    }
+    let mut out = Vec::new();
+    for svc in &snapshot.services {
+        let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
+        let name = svc.metadata.name.as_deref().unwrap_or_default();
+        let svc_slices = slices.get(&(ns, name)).map(Vec::as_slice).unwrap_or_default();
+        out.extend(service_ports(svc, svc_slices, node_name, skip));
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+fn service_ports(svc: &Service, slices: &[&EndpointSlice], node_name: &str, skip: &[Ipv4Addr]) -> Vec<Port> {
+    let Some(spec) = &svc.spec else { return vec![] };
+    let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
+    let name = svc.metadata.name.as_deref().unwrap_or_default();
+    let kind = spec.type_.as_deref().unwrap_or("ClusterIP");
+    if kind == "ExternalName" {
+        return vec![];
+    }
+    let cluster_ip = spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<Ipv4Addr>().ok());
+    if cluster_ip.is_none() || cluster_ip.is_some_and(|ip| skip.contains(&ip)) {
+        return vec![]; // Headless, IPv6 only, or served by the node itself.
+    }
+    let mut external_ips: Vec<Ipv4Addr> = spec.external_ips.iter().flatten().filter_map(|ip| ip.parse().ok()).collect();
+    if kind == "LoadBalancer" {
+        let ingress = svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|lb| lb.ingress.as_ref());
+        external_ips.extend(ingress.into_iter().flatten().filter_map(|i| i.ip.as_deref()?.parse::<Ipv4Addr>().ok()));
+    }
+    external_ips.sort();
+    external_ips.dedup();
+    let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
+    let external_local = spec.external_traffic_policy.as_deref() == Some("Local");
+    let mut out = Vec::new();
+    for p in spec.ports.iter().flatten() {
+        let Some(protocol) = Protocol::parse(p.protocol.as_deref()) else { continue };
+        let Ok(port) = u16::try_from(p.port) else { continue };
+        let targets = targets(p, protocol, slices, node_name);
+        let keep =
+            |local_only: bool| -> Vec<Target> { targets.iter().filter(|t| !local_only || t.local).cloned().collect() };
+        let node_port = matches!(kind, "NodePort" | "LoadBalancer")
+            .then(|| p.node_port.and_then(|n| u16::try_from(n).ok()))
+            .flatten();
+        out.push(Port {
+            id: format!("{ns}/{name}/{}/{}", protocol.name(), p.name.as_deref().unwrap_or_default()),
+            protocol,
+            cluster_ip,
+            port,
+            node_port,
+            external_ips: external_ips.clone(),
+            internal: keep(internal_local),
+            external: keep(external_local),
+            external_local,
+        });
+    }
+    out
+}
+
+/// The endpoints of Service port `p`: the ready ones, or, when none is ready, the serving ones
+/// that are terminating (so a rollout's last pods drain instead of refusing), as kube-proxy.
+fn targets(p: &ServicePort, protocol: Protocol, slices: &[&EndpointSlice], node_name: &str) -> Vec<Target> {
+    let want = p.name.as_deref().unwrap_or_default();
+    let mut ready = Vec::new();
+    let mut terminating = Vec::new();
+    for slice in slices {
+        let Some(port) = slice.ports.iter().flatten().find(|sp| {
+            sp.name.as_deref().unwrap_or_default() == want && Protocol::parse(sp.protocol.as_deref()) == Some(protocol)
+        }) else {
+            continue;
+        };
+        let Some(number) = port.port.and_then(|n| u16::try_from(n).ok()) else { continue };
+        for e in slice.endpoints.iter().flatten() {
+            let (is_ready, serving, is_terminating) = conditions(e);
+            let local = e.node_name.as_deref() == Some(node_name);
+            for ip in e.addresses.iter().filter_map(|a| a.parse::<Ipv4Addr>().ok()) {
+                let t = Target { ip, port: number, local };
+                if is_ready {
+                    ready.push(t);
+                } else if serving && is_terminating {
+                    terminating.push(t);
+                }
+            }
+        }
+    }
+    let mut chosen = if ready.is_empty() { terminating } else { ready };
+    chosen.sort();
+    chosen.dedup();
+    chosen
+}
+
+/// (ready, serving, terminating), with upstream's defaults for missing conditions.
+fn conditions(e: &Endpoint) -> (bool, bool, bool) {
+    let c = e.conditions.as_ref();
+    let ready = c.and_then(|c| c.ready).unwrap_or(true);
+    let serving = c.and_then(|c| c.serving).unwrap_or(ready);
+    let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
+    (ready, serving, terminating)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn snapshot(services: Vec<serde_json::Value>, slices: Vec<serde_json::Value>) -> Snapshot {
+        Snapshot {
+            services: services.into_iter().map(|s| Arc::new(serde_json::from_value(s).expect("svc"))).collect(),
+            slices: slices.into_iter().map(|s| Arc::new(serde_json::from_value(s).expect("slice"))).collect(),
+            listed: true,
+        }
+    }
+
+    fn endpoint(ip: &str, ready: bool, terminating: bool, node: &str) -> serde_json::Value {
+        json!({"addresses": [ip], "nodeName": node,
+            "conditions": {"ready": ready, "serving": ready || terminating, "terminating": terminating}})
+    }
+
+    fn web(extra: serde_json::Value) -> serde_json::Value {
+        let mut spec = json!({"clusterIP": "10.43.0.20", "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]});
+        spec.as_object_mut().expect("obj").extend(extra.as_object().expect("obj").clone());
+        json!({"metadata": {"name": "web", "namespace": "default"}, "spec": spec})
+    }
+
+    fn slice(endpoints: Vec<serde_json::Value>) -> serde_json::Value {
+        json!({"metadata": {"name": "web-abc", "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": endpoints})
+    }
+
+    #[test]
+    fn ready_endpoints_and_the_draining_fallback() {
+        let s = snapshot(
+            vec![web(json!({}))],
+            vec![slice(vec![
+                endpoint("10.42.0.5", true, false, "n1"),
+                endpoint("10.42.0.6", false, true, "n1"),
+                endpoint("10.42.0.7", false, false, "n2"),
+            ])],
+        );
+        let all = ports(&s, "n1", &[]);
+        assert_eq!(all.len(), 1);
+        let p = &all[0];
+        assert_eq!(p.id, "default/web/tcp/http");
+        assert_eq!((p.cluster_ip, p.port, p.node_port), (Some(Ipv4Addr::new(10, 43, 0, 20)), 80, None));
+        assert_eq!(p.internal, [Target { ip: Ipv4Addr::new(10, 42, 0, 5), port: 8080, local: true }]);
+        // Nothing ready: the terminating pod that still serves.
+        let s = snapshot(vec![web(json!({}))], vec![slice(vec![endpoint("10.42.0.6", false, true, "n1")])]);
+        assert_eq!(ports(&s, "n1", &[])[0].internal[0].ip, Ipv4Addr::new(10, 42, 0, 6));
+    }
+
+    #[test]
+    fn node_ports_load_balancers_and_local_policies() {
+        let mut lb = web(json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local",
+            "ports": [{"name": "http", "port": 80, "nodePort": 30080, "protocol": "TCP"}]}));
+        lb["status"] = json!({"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}});
+        let s = snapshot(
+            vec![lb],
+            vec![slice(vec![endpoint("10.42.0.5", true, false, "n1"), endpoint("10.42.1.5", true, false, "n2")])],
+        );
+        let p = &ports(&s, "n1", &[])[0];
+        assert_eq!(p.node_port, Some(30080));
+        assert_eq!(p.external_ips, [Ipv4Addr::new(192, 0, 2, 10)]);
+        assert_eq!(p.internal.len(), 2);
+        assert_eq!(p.external.len(), 1, "externalTrafficPolicy: Local keeps this node's");
+        assert!(p.external_local);
+    }
+
+    #[test]
+    fn headless_external_name_and_skipped_addresses_are_not_proxied() {
+        let s = snapshot(
+            vec![
+                web(json!({"clusterIP": "None"})),
+                json!({"metadata": {"name": "mail", "namespace": "default"},
+                    "spec": {"type": "ExternalName", "externalName": "mail.example.com"}}),
+                json!({"metadata": {"name": "kube-dns", "namespace": "kube-system"},
+                    "spec": {"clusterIP": "10.43.0.10", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}}),
+            ],
+            vec![],
+        );
+        assert!(ports(&s, "n1", &[Ipv4Addr::new(10, 43, 0, 10)]).is_empty());
+    }
+}

@@ -1,0 +1,350 @@
+//! The proxy's nftables ruleset for a set of Service ports, shaped as kube-proxy's nftables mode
+//! (docs/notes/nftables-proxy.md): base chains jump to `services`, which looks the destination
+//! up in verdict maps keyed by `address . protocol . port` (and `protocol . node port` for local
+//! addresses); each Service port's chain picks an endpoint at random (`numgen`) and each
+//! endpoint's chain DNATs to it, marking hairpin traffic for masquerade. Ports with no endpoint
+//! are rejected at once (connection refused) from the filter hooks. Pure: a [`Batch`].
+
+use super::model::{Port, Target};
+use crate::net::nft::{
+    Batch, Expr, HOOK_FORWARD, HOOK_INPUT, HOOK_OUTPUT, HOOK_POSTROUTING, HOOK_PREROUTING, Hook, REG_1, REG32_01,
+    REG32_02, TYPE_INET_PROTO, TYPE_INET_SERVICE, TYPE_IPV4_ADDR, Verdict, expr,
+};
+
+const SERVICE_IPS: &str = "service-ips";
+const SERVICE_NODEPORTS: &str = "service-nodeports";
+const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
+const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
+const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
+const MASQUERADING: &str = "masquerading";
+const REJECT: &str = "reject-chain";
+/// The mark bit of connections to masquerade (kube-proxy's).
+const MASQUERADE_BIT: u32 = 0x4000;
+
+/// `address . protocol . port`, and `protocol . port`: each field padded to 4 bytes.
+const IP_PROTO_PORT: u32 = (TYPE_IPV4_ADDR << 12) | (TYPE_INET_PROTO << 6) | TYPE_INET_SERVICE;
+const PROTO_PORT: u32 = (TYPE_INET_PROTO << 6) | TYPE_INET_SERVICE;
+
+fn ip_proto_port(ip: std::net::Ipv4Addr, proto: u8, port: u16) -> Vec<u8> {
+    let mut k = ip.octets().to_vec();
+    k.extend_from_slice(&[proto, 0, 0, 0]);
+    k.extend_from_slice(&port.to_be_bytes());
+    k.extend_from_slice(&[0, 0]);
+    k
+}
+
+fn proto_port(proto: u8, port: u16) -> Vec<u8> {
+    let mut k = vec![proto, 0, 0, 0];
+    k.extend_from_slice(&port.to_be_bytes());
+    k.extend_from_slice(&[0, 0]);
+    k
+}
+
+fn service_chain(p: &Port) -> String {
+    format!("service-{}", p.id)
+}
+
+fn external_chain(p: &Port) -> String {
+    format!("external-{}", p.id)
+}
+
+fn endpoint_chain(p: &Port, t: &Target) -> String {
+    format!("endpoint-{}__{}/{}", p.id, t.ip, t.port)
+}
+
+/// `ip daddr . meta l4proto . th dport vmap @map`
+fn by_address(map: &str) -> Vec<Expr> {
+    vec![expr::ip_daddr(REG_1), expr::l4proto(REG32_01), expr::th_dport(REG32_02), expr::lookup_vmap(map, None, REG_1)]
+}
+
+/// `fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @map`
+fn by_node_port(map: &str) -> Vec<Expr> {
+    vec![
+        expr::fib_daddr_type(REG_1),
+        expr::cmp(REG_1, expr::CMP_EQ, &2u32.to_ne_bytes()),
+        expr::ip_daddr_first_byte(REG_1),
+        expr::cmp(REG_1, expr::CMP_NEQ, &[127]),
+        expr::l4proto(REG_1),
+        expr::th_dport(REG32_01),
+        expr::lookup_vmap(map, None, REG_1),
+    ]
+}
+
+/// The table, its fixed chains and maps, empty of Services.
+fn skeleton(b: &mut Batch) {
+    b.replace_table();
+    let hook = |hook, priority, kind| Some(Hook { hook, priority, kind });
+    for (chain, h, target) in [
+        ("nat-prerouting", hook(HOOK_PREROUTING, -100, "nat"), "services"),
+        ("nat-output", hook(HOOK_OUTPUT, -100, "nat"), "services"),
+        ("nat-postrouting", hook(HOOK_POSTROUTING, 100, "nat"), MASQUERADING),
+        // Before DNAT on output, after it elsewhere: a cluster IP still there has no endpoint.
+        ("filter-input", hook(HOOK_INPUT, -110, "filter"), "endpoints-check"),
+        ("filter-forward", hook(HOOK_FORWARD, -110, "filter"), "endpoints-check"),
+        ("filter-output", hook(HOOK_OUTPUT, -110, "filter"), "endpoints-check"),
+    ] {
+        b.add_chain(chain, h);
+        let mut rule = Vec::new();
+        if chain.starts_with("filter-") {
+            // ct state new
+            rule.push(expr::ct_state(REG_1));
+            rule.push(expr::bitwise(REG_1, &8u32.to_ne_bytes(), &[0; 4]));
+            rule.push(expr::cmp(REG_1, expr::CMP_NEQ, &[0; 4]));
+        }
+        rule.push(expr::verdict(&Verdict::Jump(target.into())));
+        // The jump targets come first in the batch below; rules go after every chain exists.
+        b.add_chain(target, None);
+        b.add_rule(chain, rule);
+    }
+    b.add_chain(MARK_FOR_MASQUERADE, None);
+    b.add_rule(
+        MARK_FOR_MASQUERADE,
+        [
+            expr::mark_load(REG_1),
+            expr::bitwise(REG_1, &(!MASQUERADE_BIT).to_ne_bytes(), &MASQUERADE_BIT.to_ne_bytes()),
+            expr::mark_set(REG_1),
+        ],
+    );
+    b.add_rule(
+        MASQUERADING,
+        [
+            expr::mark_load(REG_1),
+            expr::bitwise(REG_1, &MASQUERADE_BIT.to_ne_bytes(), &[0; 4]),
+            expr::cmp(REG_1, expr::CMP_EQ, &[0; 4]),
+            expr::verdict(&Verdict::Return),
+        ],
+    );
+    b.add_rule(
+        MASQUERADING,
+        [
+            expr::mark_load(REG_1),
+            expr::bitwise(REG_1, &u32::MAX.to_ne_bytes(), &MASQUERADE_BIT.to_ne_bytes()),
+            expr::mark_set(REG_1),
+            expr::masquerade(true),
+        ],
+    );
+    b.add_chain(REJECT, None);
+    b.add_rule(REJECT, [expr::l4proto(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &[6]), expr::reject_tcp_reset()]);
+    b.add_rule(REJECT, [expr::reject()]);
+    b.add_vmap(SERVICE_IPS, IP_PROTO_PORT, 12);
+    b.add_vmap(NO_ENDPOINT_SERVICES, IP_PROTO_PORT, 12);
+    b.add_vmap(SERVICE_NODEPORTS, PROTO_PORT, 8);
+    b.add_vmap(NO_ENDPOINT_NODEPORTS, PROTO_PORT, 8);
+    b.add_rule("services", by_address(SERVICE_IPS));
+    b.add_rule("services", by_node_port(SERVICE_NODEPORTS));
+    b.add_rule("endpoints-check", by_address(NO_ENDPOINT_SERVICES));
+    b.add_rule("endpoints-check", by_node_port(NO_ENDPOINT_NODEPORTS));
+}
+
+/// A chain that sends to one of `targets` at random.
+fn balance(b: &mut Batch, chain: &str, p: &Port, targets: &[Target], masquerade_first: bool) {
+    b.add_chain(chain, None);
+    if masquerade_first {
+        b.add_rule(chain, [expr::verdict(&Verdict::Jump(MARK_FOR_MASQUERADE.into()))]);
+    }
+    let choices: Vec<Verdict> = targets.iter().map(|t| Verdict::Goto(endpoint_chain(p, t))).collect();
+    let exprs = b.random_choice(&choices);
+    b.add_rule(chain, exprs);
+}
+
+/// The whole ruleset for `ports`, replacing whatever the table held, in one transaction
+/// (established connections keep their translation: it lives in conntrack, not in the rules).
+pub fn ruleset(table: &str, ports: &[Port]) -> Batch {
+    let mut b = Batch::new(table);
+    skeleton(&mut b);
+    let mut service_ips = Vec::new();
+    let mut no_endpoint_ips = Vec::new();
+    let mut node_ports = Vec::new();
+    let mut no_endpoint_node_ports = Vec::new();
+    for p in ports {
+        let proto = p.protocol.number();
+        let mut endpoints: Vec<&Target> = p.internal.iter().chain(&p.external).collect();
+        endpoints.sort();
+        endpoints.dedup();
+        for t in endpoints {
+            let chain = endpoint_chain(p, t);
+            b.add_chain(&chain, None);
+            // Hairpin: a pod reaching itself through its Service must see the reply come back
+            // through the node, so its source is rewritten.
+            b.add_rule(
+                &chain,
+                [
+                    expr::ip_saddr(REG_1),
+                    expr::cmp(REG_1, expr::CMP_EQ, &t.ip.octets()),
+                    expr::verdict(&Verdict::Jump(MARK_FOR_MASQUERADE.into())),
+                ],
+            );
+            let mut dnat = vec![expr::l4proto(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &[proto])];
+            dnat.extend(expr::dnat(t.ip, t.port));
+            b.add_rule(&chain, dnat);
+        }
+        if let Some(ip) = p.cluster_ip {
+            let key = ip_proto_port(ip, proto, p.port);
+            if p.internal.is_empty() {
+                no_endpoint_ips.push((key, Verdict::Goto(REJECT.into())));
+            } else {
+                balance(&mut b, &service_chain(p), p, &p.internal, false);
+                service_ips.push((key, Verdict::Goto(service_chain(p))));
+            }
+        }
+        if p.node_port.is_none() && p.external_ips.is_empty() {
+            continue;
+        }
+        let external = if p.external.is_empty() {
+            // A Local policy with no endpoint here drops (another node may have one); no
+            // endpoint anywhere is refused.
+            if p.external_local && !p.internal.is_empty() { Verdict::Drop } else { Verdict::Goto(REJECT.into()) }
+        } else {
+            balance(&mut b, &external_chain(p), p, &p.external, !p.external_local);
+            Verdict::Goto(external_chain(p))
+        };
+        let (ips, node_port_map) = if p.external.is_empty() {
+            (&mut no_endpoint_ips, &mut no_endpoint_node_ports)
+        } else {
+            (&mut service_ips, &mut node_ports)
+        };
+        for ip in &p.external_ips {
+            ips.push((ip_proto_port(*ip, proto, p.port), external.clone()));
+        }
+        if let Some(n) = p.node_port {
+            node_port_map.push((proto_port(proto, n), external.clone()));
+        }
+    }
+    b.add_elements(SERVICE_IPS, None, &dedup(service_ips));
+    b.add_elements(NO_ENDPOINT_SERVICES, None, &dedup(no_endpoint_ips));
+    b.add_elements(SERVICE_NODEPORTS, None, &dedup(node_ports));
+    b.add_elements(NO_ENDPOINT_NODEPORTS, None, &dedup(no_endpoint_node_ports));
+    b
+}
+
+/// One element per key (two Services claiming one address and port: the first keeps it).
+fn dedup(mut elements: Vec<(Vec<u8>, Verdict)>) -> Vec<(Vec<u8>, Verdict)> {
+    let mut seen = std::collections::HashSet::new();
+    elements.retain(|(k, _)| seen.insert(k.clone()));
+    elements
+}
+
+/// Remove the table.
+pub fn removal(table: &str) -> Batch {
+    let mut b = Batch::new(table);
+    b.delete_table();
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::proxy::model::Protocol;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn keys_pad_every_field_to_four_bytes() {
+        assert_eq!(
+            ip_proto_port(Ipv4Addr::new(10, 43, 0, 10), 6, 80),
+            [0x0a, 0x2b, 0, 0x0a, 6, 0, 0, 0, 0, 0x50, 0, 0]
+        );
+        assert_eq!(proto_port(17, 30080), [17, 0, 0, 0, 0x75, 0x80, 0, 0]);
+        assert_eq!(IP_PROTO_PORT, 0x730d);
+        assert_eq!(PROTO_PORT, 0x30d);
+    }
+
+    fn target(last: u8) -> Target {
+        Target { ip: Ipv4Addr::new(10, 42, 0, last), port: 8080, local: true }
+    }
+
+    /// `default/web` port 80 (node port 30080) with endpoints .5 and .6.
+    fn web() -> Port {
+        Port {
+            id: "default/web/tcp/http".into(),
+            protocol: Protocol::Tcp,
+            cluster_ip: Some(Ipv4Addr::new(10, 43, 0, 20)),
+            port: 80,
+            node_port: Some(30080),
+            external_ips: vec![],
+            internal: vec![target(5), target(6)],
+            external: vec![target(5), target(6)],
+            external_local: false,
+        }
+    }
+
+    #[test]
+    fn a_service_with_two_endpoints_and_one_without() {
+        let web = web();
+        let empty = Port {
+            id: "default/none/tcp/".into(),
+            cluster_ip: Some(Ipv4Addr::new(10, 43, 0, 21)),
+            node_port: None,
+            internal: vec![],
+            external: vec![],
+            ..web.clone()
+        };
+        let (buf, _) = ruleset("skiff-svc-test", &[web, empty]).encode();
+        let find = |needle: &[u8]| buf.windows(needle.len()).any(|w| w == needle);
+        for chain in [
+            "service-default/web/tcp/http",
+            "external-default/web/tcp/http",
+            "endpoint-default/web/tcp/http__10.42.0.5/8080",
+            "endpoint-default/web/tcp/http__10.42.0.6/8080",
+        ] {
+            assert!(find(format!("{chain}\0").as_bytes()), "{chain}");
+        }
+        assert!(!find(b"service-default/none/tcp/\0"), "no chain for a Service without endpoints");
+        assert!(find(&ip_proto_port(Ipv4Addr::new(10, 43, 0, 21), 6, 80)), "its address is rejected");
+        assert!(find(&proto_port(6, 30080)));
+    }
+
+    /// The kernel takes the whole ruleset, and `nft` reads back what we meant (in a network
+    /// namespace of the test's own; needs root, as CI runs).
+    #[test]
+    fn the_kernel_takes_the_ruleset() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let web = Port {
+            external_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
+            external: vec![target(5)],
+            external_local: true,
+            ..web()
+        };
+        let none = Port {
+            id: "default/none/udp/".into(),
+            protocol: Protocol::Udp,
+            node_port: None,
+            internal: vec![],
+            external: vec![],
+            cluster_ip: Some(Ipv4Addr::new(10, 43, 0, 21)),
+            ..web.clone()
+        };
+        let listed = std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+            crate::net::nft::apply(&ruleset("skiff-svc-test", &[web.clone(), none.clone()])).expect("first");
+            // Applied again over itself (a restart): replaced, not doubled.
+            crate::net::nft::apply(&ruleset("skiff-svc-test", &[web, none])).expect("again");
+            let out = std::process::Command::new("nft").args(["list", "table", "ip", "skiff-svc-test"]).output();
+            let listed = out
+                .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+                .unwrap_or_default();
+            crate::net::nft::apply(&removal("skiff-svc-test")).expect("removal");
+            listed
+        })
+        .join()
+        .expect("thread");
+        for line in [
+            "10.43.0.20 . tcp . 80 : goto service-default/web/tcp/http",
+            "192.0.2.10 . tcp . 80 : goto external-default/web/tcp/http",
+            "tcp . 30080 : goto external-default/web/tcp/http",
+            "10.43.0.21 . udp . 80 : goto reject-chain",
+            "numgen random mod 2 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.0.5/8080, 1 : goto endpoint-default/web/tcp/http__10.42.0.6/8080 }",
+            "ip saddr 10.42.0.5 jump mark-for-masquerade",
+            "meta l4proto tcp dnat to 10.42.0.5:8080",
+            "ct state new jump endpoints-check",
+            "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
+            "masquerade fully-random",
+            "reject with tcp reset",
+        ] {
+            assert!(listed.contains(line), "{line:?} missing from:\n{listed}");
+        }
+        assert_eq!(listed.matches("chain services {").count(), 1, "{listed}");
+    }
+}
