@@ -14,6 +14,7 @@ mod openapi;
 pub mod pki;
 mod portforward;
 mod protobuf;
+mod proxy;
 mod query;
 mod registry;
 mod resource_metrics;

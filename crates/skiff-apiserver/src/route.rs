@@ -12,6 +12,8 @@ pub struct Route {
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub sub: Option<Subresource>,
+    /// `pods/NAME/proxy/PATH`: the path below `proxy` (with its leading `/`), as sent.
+    pub proxy_path: Option<String>,
 }
 
 /// The subresources skiff serves, by what their handlers do.
@@ -33,6 +35,8 @@ pub enum Subresource {
     PortForward,
     /// `pods/eviction`: a delete a PodDisruptionBudget may refuse.
     Eviction,
+    /// `pods/proxy` and `services/proxy`: HTTP passed to the pod.
+    Proxy,
     /// Declared (discovery lists it) but not served: 405 once the object is known to exist.
     Unserved(&'static str),
 }
@@ -61,6 +65,7 @@ impl Route {
         let (name, sub) = match tail {
             [] => (None, None),
             [name] => (Some(*name), None),
+            [name, sub, ..] if *sub == "proxy" => (Some(*name), Some(*sub)),
             [name, sub] => (Some(*name), Some(*sub)),
             _ => return Err(ApiError::NoResource),
         };
@@ -69,8 +74,24 @@ impl Route {
             return Err(ApiError::NoResource);
         }
         let sub = sub.map(|s| Subresource::of(kind, s)).transpose()?;
-        Ok(Route { kind, namespace: namespace.map(String::from), name: name.map(String::from), sub })
+        // What follows `proxy` is the proxied path, raw (its own escapes and trailing slash kept).
+        let proxy_path = (sub == Some(Subresource::Proxy)).then(|| {
+            let prefix = if group.is_empty() { 2 } else { 3 }; // `api/v1` or `apis/GROUP/VERSION`
+            // Up to and with the name and `proxy`.
+            raw_tail(path, prefix + segs.len() - tail.len() + 2)
+        });
+        Ok(Route { kind, namespace: namespace.map(String::from), name: name.map(String::from), sub, proxy_path })
     }
+}
+
+/// `path` after its first `skip` non-empty segments, from the `/` before the next (at least `/`).
+fn raw_tail(path: &str, skip: usize) -> String {
+    let mut rest = path;
+    for _ in 0..skip {
+        rest = rest.trim_start_matches('/');
+        rest = rest.find('/').map_or("", |i| &rest[i..]);
+    }
+    if rest.is_empty() { "/".to_string() } else { rest.to_string() }
 }
 
 impl Subresource {
@@ -89,6 +110,7 @@ impl Subresource {
             "attach" => Subresource::Exec { attach: true },
             "portforward" => Subresource::PortForward,
             "eviction" => Subresource::Eviction,
+            "proxy" => Subresource::Proxy,
             other => kind.part(other).map_or(Subresource::Unserved(declared), Subresource::Part),
         })
     }
@@ -107,6 +129,7 @@ impl Subresource {
             Subresource::Exec { attach: true } => "attach",
             Subresource::PortForward => "portforward",
             Subresource::Eviction => "eviction",
+            Subresource::Proxy => "proxy",
         }
     }
 
@@ -128,6 +151,18 @@ mod tests {
 
     fn parse(path: &str) -> Parsed {
         Route::parse(path).ok().map(|r| (r.kind.info().plural, r.namespace, r.name, r.sub))
+    }
+
+    #[test]
+    fn proxy_paths_keep_what_follows() {
+        let proxy = |path: &str| Route::parse(path).ok().map(|r| (r.name, r.sub, r.proxy_path));
+        let web = |p: &str| Some((Some("web:80".to_string()), Some(Subresource::Proxy), Some(p.to_string())));
+        assert_eq!(proxy("/api/v1/namespaces/default/services/web:80/proxy"), web("/"));
+        assert_eq!(proxy("/api/v1/namespaces/default/services/web:80/proxy/"), web("/"));
+        assert_eq!(proxy("/api/v1/namespaces/default/services/web:80/proxy/a/b%20c/"), web("/a/b%20c/"));
+        let pod = Route::parse("/api/v1/namespaces/default/pods/proxy/proxy/x").expect("route");
+        assert_eq!((pod.name.as_deref(), pod.proxy_path.as_deref()), (Some("proxy"), Some("/x")));
+        assert!(Route::parse("/api/v1/namespaces/default/secrets/s/proxy/x").is_err());
     }
 
     #[test]

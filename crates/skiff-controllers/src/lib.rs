@@ -3,7 +3,8 @@
 //! client, and runs in `skiff server` under its supervisor. The [`scheduler`]; the controller
 //! [`manager`] (leader-elected through a Lease, [`leader`]) with the [`replicaset`],
 //! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`disruption`], horizontal pod
-//! autoscaler ([`hpa`]), [`endpoints`] and garbage collector ([`gc`]) controllers, each a loop over watch caches and a
+//! autoscaler ([`hpa`]), [`endpoints`], load balancer ([`service_lb`]) and garbage collector ([`gc`])
+//! controllers, each a loop over watch caches and a
 //! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
 //! The watch caches are shared by all of them ([`informers`]): one copy of each object.
 //! Nothing here links the node, the image store or the API server's internals: only
@@ -23,4 +24,5 @@ pub mod manager;
 pub mod owner;
 pub mod replicaset;
 pub mod scheduler;
+pub mod service_lb;
 pub mod work;

@@ -20,6 +20,7 @@ pub async fn run(informers: Arc<Informers>, identity: &str) -> Result<(), Leader
             crate::disruption::run(&informers),
             crate::hpa::run(&informers),
             crate::endpoints::run(&informers),
+            crate::service_lb::run(&informers),
             crate::gc::run(informers.client().clone()),
         );
     };

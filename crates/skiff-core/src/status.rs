@@ -52,6 +52,9 @@ pub enum ApiError {
     /// at the latest revision instead (inconsistently).
     #[error("{CONTINUE_EXPIRED}")]
     ContinueExpired { continue_token: String },
+    /// A backend (a proxied pod or Service) that cannot be reached.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     #[error("Internal error occurred: {0}")]
     Internal(String),
 }
@@ -114,6 +117,7 @@ impl ApiError {
             ApiError::TooManyRequests | ApiError::DisruptionBudget { .. } => 429,
             ApiError::ContinueExpired { .. } => 410,
             ApiError::Internal(_) => 500,
+            ApiError::ServiceUnavailable(_) => 503,
         }
     }
 
@@ -135,6 +139,7 @@ impl ApiError {
             ApiError::Timeout(_) | ApiError::TooLargeResourceVersion { .. } => "Timeout",
             ApiError::TooManyRequests | ApiError::DisruptionBudget { .. } => "TooManyRequests",
             ApiError::Internal(_) => "InternalError",
+            ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
         }
     }
 

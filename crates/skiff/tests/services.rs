@@ -52,7 +52,8 @@ fn get(k: &Kubectl, what: &[&str], path: &str) -> String {
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(10)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
+    // A Host header: `kubectl proxy` only serves the hosts it accepts (localhost, 127.0.0.1).
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
@@ -347,6 +348,69 @@ fn service_traffic_reaches_ready_endpoints() {
     let gateway = format!("10.150.{net}.1:{node_port}");
     let from_host = || http_get(&gateway, "/name").map(|b| b.trim().to_string());
     assert!(eventually(WAIT, || from_host().is_some_and(|n| pods.contains(&n))), "{:?}", from_host());
+
+    // `kubectl proxy`: the Service's and a pod's proxy subresources, with every kubectl.
+    for v in KUBECTL_VERSIONS {
+        let local = common::registry::free_port();
+        let mut proxy = server
+            .kubectl(v)
+            .command(&["proxy", &format!("--port={local}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl proxy");
+        let addr = format!("127.0.0.1:{local}");
+        let through_service = eventually(WAIT, || {
+            http_get(&addr, "/api/v1/namespaces/default/services/hello:80/proxy/name")
+                .is_some_and(|b| pods.contains(&b.trim().to_string()))
+        });
+        let to_pod = http_get(&addr, &format!("/api/v1/namespaces/default/pods/{}:8080/proxy/name", pods[1]));
+        let _ = proxy.kill();
+        let _ = proxy.wait();
+        assert!(through_service, "kubectl {v}: nothing through services/hello:80/proxy");
+        assert_eq!(to_pod.map(|b| b.trim().to_string()), Some(pods[1].clone()), "kubectl {v}");
+    }
+
+    // A load balancer: served on the node's own addresses, which its status names.
+    k.run(&[
+        "expose",
+        "deployment",
+        "hello",
+        "--name=hello-lb",
+        "--type=LoadBalancer",
+        "--port=8081",
+        "--target-port=8080",
+    ])
+    .ok();
+    let node_ip = get(&k, &["node", "skiff-test"], "{.status.addresses[?(@.type=='InternalIP')].address}");
+    let lb_ip = || get(&k, &["service", "hello-lb"], "{.status.loadBalancer.ingress[*].ip}");
+    assert!(eventually(WAIT, || lb_ip() == node_ip), "{} vs {node_ip}", lb_ip());
+    let row = k.run(&["get", "service", "hello-lb", "--no-headers"]).ok();
+    assert!(
+        row.contains(&format!("LoadBalancer   {}", get(&k, &["service", "hello-lb"], "{.spec.clusterIP}")))
+            && row.contains(&node_ip),
+        "{row}"
+    );
+    let table = format!("skiff-svc-skt{net}");
+    let rules = || {
+        String::from_utf8_lossy(
+            &std::process::Command::new("nft").args(["list", "table", "ip", &table]).output().expect("nft").stdout,
+        )
+        .into_owned()
+    };
+    assert!(
+        eventually(WAIT, || rules().contains(&format!("{node_ip} . tcp . 8081 : goto external-default/hello-lb/tcp/"))),
+        "{}",
+        rules()
+    );
+
+    // Session affinity: one client, one pod.
+    k.run(&["patch", "service", "hello", "-p", r#"{"spec":{"sessionAffinity":"ClientIP"}}"#]).ok();
+    assert!(eventually(WAIT, || rules().contains("update @affinity-default/hello/tcp/")), "{}", rules());
+    let mut sticky = fetch_many(&k, "client", &format!("http://{ip}/name"), 15);
+    sticky.dedup();
+    assert_eq!(sticky.len(), 1, "{sticky:?}");
+    k.run(&["patch", "service", "hello", "-p", r#"{"spec":{"sessionAffinity":"None"}}"#]).ok();
 
     // Not ready: out of the rotation.
     k.run(&["exec", me, "--", "sh", "-c", "rm /www/ready"]).ok();

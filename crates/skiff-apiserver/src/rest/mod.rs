@@ -125,6 +125,16 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         (&Method::GET | &Method::POST, Some(n), Some(Subresource::PortForward), _) => {
             subresources::port_forward(&call, n, &mut parts.extensions).await
         }
+        (_, Some(n), Some(Subresource::Proxy), _) => {
+            let forward = crate::proxy::Forward {
+                method: parts.method.clone(),
+                headers: parts.headers.clone(),
+                path: route.proxy_path.clone().unwrap_or_else(|| "/".into()),
+                query: parts.uri.query().map(String::from),
+                body,
+            };
+            subresources::proxy(&call, n, forward).await
+        }
         (_, Some(n), Some(s), _) => {
             // A declared subresource, with a method (or, `Unserved`, any method) it does not
             // serve: 405, once the object is known to exist (404 first, as upstream).

@@ -239,3 +239,26 @@ pub(super) async fn port_forward(
     let target = crate::portforward::Target { node, pod: name.to_string(), uid: meta::uid(&obj).to_string() };
     crate::portforward::serve(call.headers, call.raw_query, extensions, nodes, target).await
 }
+
+/// `pods/proxy` and `services/proxy`: the pod named, or a ready endpoint of the Service.
+pub(super) async fn proxy(call: &Call<'_>, name: &str, forward: crate::proxy::Forward) -> Result<Response, Failure> {
+    let target = crate::proxy::ProxyName::parse(name)?;
+    let ns = call.namespace.as_deref().unwrap_or_default();
+    let (pod, port) = if call.kind.info().plural == "services" {
+        let svc = call.state.registry.get(call.at(target.name)).await?;
+        let endpoints =
+            match call.state.registry.get(ObjectRef { kind: kinds::ENDPOINTS, namespace: ns, name: target.name }).await
+            {
+                Ok(e) => e,
+                Err(ApiError::NotFound { .. }) => Value::Null,
+                Err(e) => return Err(e.into()),
+            };
+        let (pod, port) = crate::proxy::service_endpoint(&svc, &endpoints, target.port)?;
+        (call.state.registry.get(ObjectRef { kind: kinds::PODS, namespace: ns, name: &pod }).await?, port)
+    } else {
+        let pod = call.state.registry.get(call.at(target.name)).await?;
+        let port = crate::proxy::pod_port(&pod, target.port)?;
+        (pod, port)
+    };
+    crate::proxy::to_pod(call.state, &pod, port, forward).await
+}

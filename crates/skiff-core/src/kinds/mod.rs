@@ -290,6 +290,7 @@ pub const NAMESPACES: &dyn Kind = &namespace::Namespaces;
 pub const NODES: &dyn Kind = &node::Nodes;
 pub const PODS: &dyn Kind = &pod::Pods;
 pub const SERVICES: &dyn Kind = &service::Services;
+pub const ENDPOINTS: &dyn Kind = &endpoints::EndpointsKind;
 
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
@@ -302,7 +303,7 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &event::Events,
         &secret::Secrets,
         SERVICES,
-        &endpoints::EndpointsKind,
+        ENDPOINTS,
         &lease::Leases,
         &endpoints::EndpointSlices,
         &deployment::Deployments,

@@ -57,6 +57,7 @@ const NFTA_SET_DATA_TYPE: u16 = 6;
 const NFTA_SET_DATA_LEN: u16 = 7;
 const NFTA_SET_DESC: u16 = 9;
 const NFTA_SET_ID: u16 = 10;
+const NFTA_SET_TIMEOUT: u16 = 11;
 const NFTA_SET_USERDATA: u16 = 13;
 /// nft's note on a set (libnftnl's udata TLVs): its keys are host-endian numbers, so `nft list`
 /// prints them as numgen's values (type KEYBYTEORDER 0, length 4, BYTEORDER_HOST_ENDIAN 1).
@@ -67,6 +68,8 @@ const NFTA_SET_DESC_SIZE: u16 = 1;
 const NFT_SET_ANONYMOUS: u32 = 0x1;
 const NFT_SET_CONSTANT: u32 = 0x2;
 const NFT_SET_MAP: u32 = 0x8;
+const NFT_SET_TIMEOUT: u32 = 0x10;
+const NFT_SET_EVAL: u32 = 0x20;
 const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
@@ -113,6 +116,9 @@ impl Attrs {
     }
     /// nftables numbers travel in network byte order.
     pub fn u32(self, kind: u16, v: u32) -> Self {
+        self.raw(kind, &v.to_be_bytes())
+    }
+    pub fn u64(self, kind: u16, v: u64) -> Self {
         self.raw(kind, &v.to_be_bytes())
     }
     pub fn nest(self, kind: u16, inner: Attrs) -> Self {
@@ -228,6 +234,16 @@ pub mod expr {
         }
         make("lookup", a)
     }
+    /// Whether `sreg` is in the set (a plain match: the rule stops here if not).
+    pub fn lookup_set(set: &str, sreg: u32) -> Expr {
+        make("lookup", Attrs::default().str(1, set).u32(2, sreg))
+    }
+    /// `update @set { key }`: add `sreg` to a dynamic set, or refresh its timeout.
+    pub fn dynset_update(set: &str, sreg: u32, timeout: std::time::Duration) -> Expr {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        // SET_NAME, OP update, SREG_KEY, TIMEOUT (ms).
+        make("dynset", Attrs::default().str(1, set).u32(3, 1).u32(4, sreg).u64(6, ms))
+    }
     /// A random number in `0..modulus` into `dreg` (host-endian).
     pub fn numgen_random(dreg: u32, modulus: u32) -> Expr {
         make("numgen", Attrs::default().u32(1, dreg).u32(2, modulus).u32(3, 1).u32(4, 0))
@@ -342,6 +358,22 @@ impl Batch {
             .u32(NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT)
             .u32(NFTA_SET_DATA_LEN, 0)
             .u32(NFTA_SET_ID, id);
+        self.push(NFT_MSG_NEWSET, NLM_F_CREATE, a);
+    }
+
+    /// A set of IPv4 addresses that rules add to (`update`), each forgotten `timeout` after it
+    /// was last added.
+    pub fn add_address_timeout_set(&mut self, name: &str, timeout: std::time::Duration) {
+        let id = self.set_id();
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let a = Attrs::default()
+            .str(NFTA_SET_TABLE, &self.table)
+            .str(NFTA_SET_NAME, name)
+            .u32(NFTA_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL)
+            .u32(NFTA_SET_KEY_TYPE, TYPE_IPV4_ADDR)
+            .u32(NFTA_SET_KEY_LEN, 4)
+            .u32(NFTA_SET_ID, id)
+            .u64(NFTA_SET_TIMEOUT, ms);
         self.push(NFT_MSG_NEWSET, NLM_F_CREATE, a);
     }
 

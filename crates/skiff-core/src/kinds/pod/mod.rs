@@ -35,6 +35,7 @@ static INFO: ResourceInfo = ResourceInfo {
         ("exec", "PodExecOptions", &["create", "get"]),
         ("attach", "PodAttachOptions", &["create", "get"]),
         ("portforward", "PodPortForwardOptions", &["create", "get"]),
+        ("proxy", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]),
         ("eviction", "policy/v1/Eviction", &["create"]),
         ("ephemeralcontainers", "Pod", &["get", "patch", "update"]),
     ],

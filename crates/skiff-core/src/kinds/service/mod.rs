@@ -60,7 +60,10 @@ static INFO: ResourceInfo = ResourceInfo {
     short_names: &["svc"],
     categories: &["all"],
     verbs: VERBS,
-    subresources: &[("status", "Service", &["get", "patch", "update"])],
+    subresources: &[
+        ("status", "Service", &["get", "patch", "update"]),
+        ("proxy", "ServiceProxyOptions", &["create", "delete", "get", "patch", "update"]),
+    ],
 };
 
 static COLUMNS: [Column; 7] = [

@@ -68,7 +68,13 @@ pub struct Port {
     pub external: Vec<Target>,
     /// `externalTrafficPolicy: Local`: external traffic keeps its source (no masquerade).
     pub external_local: bool,
+    /// `sessionAffinity: ClientIP`: a client keeps its endpoint for this long after its last
+    /// connection.
+    pub affinity: Option<std::time::Duration>,
 }
+
+/// `sessionAffinityConfig.clientIP.timeoutSeconds`' default (three hours).
+const DEFAULT_AFFINITY_SECONDS: i32 = 10800;
 
 /// Every Service port the proxy serves, in a stable order. `skip` are addresses the node
 /// serves itself (the cluster DNS): never proxied.
@@ -114,6 +120,11 @@ fn service_ports(svc: &Service, slices: &[&EndpointSlice], node_name: &str, skip
     external_ips.sort();
     external_ips.dedup();
     let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
+    let affinity = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
+        let config = spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref());
+        let seconds = config.and_then(|c| c.timeout_seconds).unwrap_or(DEFAULT_AFFINITY_SECONDS);
+        std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+    });
     let external_local = spec.external_traffic_policy.as_deref() == Some("Local");
     let mut out = Vec::new();
     for p in spec.ports.iter().flatten() {
@@ -135,6 +146,7 @@ fn service_ports(svc: &Service, slices: &[&EndpointSlice], node_name: &str, skip
             internal: keep(internal_local),
             external: keep(external_local),
             external_local,
+            affinity,
         });
     }
     out
@@ -250,6 +262,9 @@ mod tests {
         assert_eq!(p.internal.len(), 2);
         assert_eq!(p.external.len(), 1, "externalTrafficPolicy: Local keeps this node's");
         assert!(p.external_local);
+        assert_eq!(p.affinity, None);
+        let sticky = snapshot(vec![web(json!({"sessionAffinity": "ClientIP"}))], vec![]);
+        assert_eq!(ports(&sticky, "n1", &[])[0].affinity, Some(std::time::Duration::from_secs(10800)));
     }
 
     #[test]

@@ -52,6 +52,11 @@ fn endpoint_chain(p: &Port, t: &Target) -> String {
     format!("endpoint-{}__{}/{}", p.id, t.ip, t.port)
 }
 
+/// The clients an endpoint served lately (session affinity).
+fn affinity_set(p: &Port, t: &Target) -> String {
+    format!("affinity-{}__{}/{}", p.id, t.ip, t.port)
+}
+
 /// `ip daddr . meta l4proto . th dport vmap @map`
 fn by_address(map: &str) -> Vec<Expr> {
     vec![expr::ip_daddr(REG_1), expr::l4proto(REG32_01), expr::th_dport(REG32_02), expr::lookup_vmap(map, None, REG_1)]
@@ -142,6 +147,19 @@ fn balance(b: &mut Batch, chain: &str, p: &Port, targets: &[Target], masquerade_
     if masquerade_first {
         b.add_rule(chain, [expr::verdict(&Verdict::Jump(MARK_FOR_MASQUERADE.into()))]);
     }
+    if p.affinity.is_some() {
+        // A client an endpoint served lately goes back to it.
+        for t in targets {
+            b.add_rule(
+                chain,
+                [
+                    expr::ip_saddr(REG_1),
+                    expr::lookup_set(&affinity_set(p, t), REG_1),
+                    expr::verdict(&Verdict::Goto(endpoint_chain(p, t))),
+                ],
+            );
+        }
+    }
     let choices: Vec<Verdict> = targets.iter().map(|t| Verdict::Goto(endpoint_chain(p, t))).collect();
     let exprs = b.random_choice(&choices);
     b.add_rule(chain, exprs);
@@ -174,6 +192,11 @@ pub fn ruleset(table: &str, ports: &[Port]) -> Batch {
                     expr::verdict(&Verdict::Jump(MARK_FOR_MASQUERADE.into())),
                 ],
             );
+            if let Some(timeout) = p.affinity {
+                let set = affinity_set(p, t);
+                b.add_address_timeout_set(&set, timeout);
+                b.add_rule(&chain, [expr::ip_saddr(REG_1), expr::dynset_update(&set, REG_1, timeout)]);
+            }
             let mut dnat = vec![expr::l4proto(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &[proto])];
             dnat.extend(expr::dnat(t.ip, t.port));
             b.add_rule(&chain, dnat);
@@ -264,6 +287,7 @@ mod tests {
             internal: vec![target(5), target(6)],
             external: vec![target(5), target(6)],
             external_local: false,
+            affinity: None,
         }
     }
 
@@ -305,6 +329,7 @@ mod tests {
             external_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
             external: vec![target(5)],
             external_local: true,
+            affinity: Some(std::time::Duration::from_secs(600)),
             ..web()
         };
         let none = Port {
@@ -342,6 +367,8 @@ mod tests {
             "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
             "masquerade fully-random",
             "reject with tcp reset",
+            "ip saddr @affinity-default/web/tcp/http__10.42.0.6/8080 goto endpoint-default/web/tcp/http__10.42.0.6/8080",
+            "update @affinity-default/web/tcp/http__10.42.0.5/8080 { ip saddr }",
         ] {
             assert!(listed.contains(line), "{line:?} missing from:\n{listed}");
         }
