@@ -145,6 +145,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         // (nodes serve them), only clients looking for the Service miss it.
         tracing::warn!(error = %e, ip = %config.cluster_dns, "creating the kube-dns Service");
     }
+    state.registry.ensure_ingress_class().await?;
     let acceptor = serve::acceptor(&pki)?;
     let inflight = Arc::new(inflight::Inflight::new(
         config.limits.max_requests_inflight,

@@ -73,6 +73,11 @@ pub struct Registry {
 }
 
 /// Whether `kind` is core/v1 Service (its writes claim addresses and ports).
+fn is_ingress(kind: &dyn Kind) -> bool {
+    let info = kind.info();
+    info.group == "networking.k8s.io" && info.kind == "Ingress"
+}
+
 fn is_service(kind: &dyn Kind) -> bool {
     let info = kind.info();
     info.group.is_empty() && info.kind == "Service"
@@ -516,6 +521,9 @@ impl Registry {
         }
         kind.default(&mut obj);
         kind.prepare_create(&mut obj);
+        if is_ingress(kind) {
+            self.default_ingress_class(&mut obj).await?;
+        }
         let errs = kind.validate(&obj);
         if !errs.is_empty() {
             return Err(info.invalid(meta::name(&obj), errs));
@@ -908,11 +916,43 @@ impl Registry {
         .await
     }
 
-    /// Create a built-in Service unless it exists (a user's changes to it are kept).
+    /// The DefaultIngressClass admission: an Ingress created naming no class (neither
+    /// `ingressClassName` nor the old annotation) gets the default class's name (the newest,
+    /// if several are marked default), as upstream's admission plugin does.
+    async fn default_ingress_class(&self, obj: &mut Value) -> Result<(), ApiError> {
+        let named = obj.pointer("/spec/ingressClassName").is_some_and(|v| !v.is_null())
+            || obj.pointer("/metadata/annotations/kubernetes.io~1ingress.class").is_some();
+        let Some(kind) = kinds::by_resource("networking.k8s.io", "v1", "ingressclasses").filter(|_| !named) else {
+            return Ok(());
+        };
+        let (classes, _) = self.list(kind, None, &LabelSelector::default(), &FieldSelector::default()).await?;
+        let marker = format!("/metadata/annotations/{}", skiff_core::ingress_class::DEFAULT_ANNOTATION.replace('/', "~1"));
+        let default = (classes.iter())
+            .filter(|c| c.pointer(&marker).and_then(Value::as_str) == Some("true"))
+            .max_by_key(|c| c.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or_default().to_string());
+        if let Some(class) = default
+            && let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
+        {
+            spec.insert("ingressClassName".into(), json!(meta::name(class)));
+        }
+        Ok(())
+    }
+
+    /// skiff's IngressClass (`skiff`, the default), which the nodes' built-in ingress serves.
+    pub async fn ensure_ingress_class(&self) -> Result<(), ApiError> {
+        let kind = kinds::by_resource("networking.k8s.io", "v1", "ingressclasses").ok_or(ApiError::NoResource)?;
+        self.ensure(kind, skiff_core::ingress_class::built_in()).await
+    }
+
     async fn ensure_service(&self, svc: Value) -> Result<(), ApiError> {
-        let namespace = svc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_string();
+        self.ensure(kinds::SERVICES, svc).await
+    }
+
+    /// Create a built-in object unless it exists (a user's changes to it are kept).
+    async fn ensure(&self, kind: &'static dyn Kind, obj: Value) -> Result<(), ApiError> {
+        let namespace = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
         let opts = WriteOptions { field_manager: "skiff".into(), ..Default::default() };
-        match self.create(kinds::SERVICES, &namespace, svc, &opts).await {
+        match self.create(kind, &namespace, obj, &opts).await {
             Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e),
         }

@@ -3,7 +3,8 @@
 //! client, and runs in `skiff server` under its supervisor. The [`scheduler`]; the controller
 //! [`manager`] (leader-elected through a Lease, [`leader`]) with the [`replicaset`],
 //! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`disruption`], horizontal pod
-//! autoscaler ([`hpa`]), [`endpoints`], load balancer ([`service_lb`]) and garbage collector ([`gc`])
+//! autoscaler ([`hpa`]), [`endpoints`], load balancer ([`service_lb`]), [`ingress_status`] and garbage
+//! collector ([`gc`])
 //! controllers, each a loop over watch caches and a
 //! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
 //! The watch caches are shared by all of them ([`informers`]): one copy of each object.
@@ -18,6 +19,7 @@ pub mod endpoints;
 pub mod gc;
 pub mod hpa;
 pub mod informers;
+pub mod ingress_status;
 pub mod job;
 pub mod leader;
 pub mod manager;

@@ -21,6 +21,7 @@ pub async fn run(informers: Arc<Informers>, identity: &str) -> Result<(), Leader
             crate::hpa::run(&informers),
             crate::endpoints::run(&informers),
             crate::service_lb::run(&informers),
+            crate::ingress_status::run(&informers),
             crate::gc::run(informers.client().clone()),
         );
     };

@@ -15,15 +15,9 @@ use std::time::Duration;
 /// Everything is looked at again this often, whatever the events.
 const RESYNC: Duration = Duration::from_secs(300);
 
-/// The addresses a Service's status should list; None when it is not ours to set.
-pub fn ingress(svc: &Service, nodes: &[Arc<Node>]) -> Option<Vec<LoadBalancerIngress>> {
-    let spec = svc.spec.as_ref()?;
-    if spec.load_balancer_class.is_some() {
-        return None; // Another implementation's.
-    }
-    if spec.type_.as_deref() != Some("LoadBalancer") {
-        return Some(vec![]);
-    }
+/// The addresses the nodes serve load balancers and Ingresses on: each one's ExternalIP, else
+/// its InternalIP (IPv4), sorted.
+pub fn node_addresses(nodes: &[Arc<Node>]) -> Vec<String> {
     let mut ips: Vec<String> = nodes
         .iter()
         .filter_map(|n| {
@@ -35,6 +29,19 @@ pub fn ingress(svc: &Service, nodes: &[Arc<Node>]) -> Option<Vec<LoadBalancerIng
         .collect();
     ips.sort();
     ips.dedup();
+    ips
+}
+
+/// The addresses a Service's status should list; None when it is not ours to set.
+pub fn ingress(svc: &Service, nodes: &[Arc<Node>]) -> Option<Vec<LoadBalancerIngress>> {
+    let spec = svc.spec.as_ref()?;
+    if spec.load_balancer_class.is_some() {
+        return None; // Another implementation's.
+    }
+    if spec.type_.as_deref() != Some("LoadBalancer") {
+        return Some(vec![]);
+    }
+    let ips = node_addresses(nodes);
     Some(ips.into_iter().map(|ip| LoadBalancerIngress { ip: Some(ip), ..Default::default() }).collect())
 }
 

@@ -5,6 +5,7 @@
 pub mod field;
 pub mod go_diff;
 pub mod host_ports;
+pub mod ingress_class;
 pub mod kinds;
 pub mod managed;
 pub mod meta;

@@ -20,11 +20,22 @@ fn anchored(fmt: &str) -> Regex {
 
 static DNS1123_LABEL: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1123_LABEL_FMT));
 static DNS1035_LABEL: LazyLock<Regex> = LazyLock::new(|| anchored(DNS1035_LABEL_FMT));
-static DNS1123_SUBDOMAIN: LazyLock<Regex> =
-    LazyLock::new(|| anchored(&format!("{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*")));
+static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| anchored(&subdomain_fmt()));
 static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(QUALIFIED_NAME_FMT));
 static LABEL_VALUE: LazyLock<Regex> = LazyLock::new(|| anchored(&format!("({QUALIFIED_NAME_FMT})?")));
 static IANA_SVC_NAME: LazyLock<Regex> = LazyLock::new(|| anchored("[-a-z0-9]+"));
+static WILDCARD_DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| anchored(&wildcard_subdomain_fmt()));
+/// The characters RFC 3986 allows in an HTTP path.
+const HTTP_PATH_FMT: &str = r"[A-Za-z0-9/\-._~%!$&'()*+,;=:]+";
+static HTTP_PATH: LazyLock<Regex> = LazyLock::new(|| anchored(HTTP_PATH_FMT));
+
+fn subdomain_fmt() -> String {
+    format!("{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*")
+}
+
+fn wildcard_subdomain_fmt() -> String {
+    format!("\\*\\.{}", subdomain_fmt())
+}
 
 fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
     let mut s = format!("{msg} (");
@@ -40,16 +51,21 @@ fn max_len_error(n: usize) -> String {
     format!("must be no more than {n} characters")
 }
 
-/// Problems with `value` as a DNS label of at most 63 characters matching `re`.
-fn dns_label(value: &str, re: &Regex, msg: &str, fmt: &str, examples: &[&str]) -> Vec<String> {
+/// Problems with `value` as a name of at most `max` characters matching `re`.
+fn bounded_match(value: &str, max: usize, re: &Regex, msg: &str, fmt: &str, examples: &[&str]) -> Vec<String> {
     let mut errs = Vec::new();
-    if value.len() > DNS1123_LABEL_MAX {
-        errs.push(max_len_error(DNS1123_LABEL_MAX));
+    if value.len() > max {
+        errs.push(max_len_error(max));
     }
     if !re.is_match(value) {
         errs.push(regex_error(msg, fmt, examples));
     }
     errs
+}
+
+/// Problems with `value` as a DNS label of at most 63 characters matching `re`.
+fn dns_label(value: &str, re: &Regex, msg: &str, fmt: &str, examples: &[&str]) -> Vec<String> {
+    bounded_match(value, DNS1123_LABEL_MAX, re, msg, fmt, examples)
 }
 
 /// Problems with `value` as an RFC 1123 label (container names, namespace names, ...).
@@ -76,16 +92,48 @@ pub fn dns1035_label(value: &str) -> Vec<String> {
 
 /// Problems with `value` as an RFC 1123 subdomain (most object names).
 pub fn dns1123_subdomain(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > DNS1123_SUBDOMAIN_MAX {
-        errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
+    bounded_match(
+        value,
+        DNS1123_SUBDOMAIN_MAX,
+        &DNS1123_SUBDOMAIN,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        &subdomain_fmt(),
+        &["example.com"],
+    )
+}
+
+/// `IsWildcardDNS1123Subdomain`: `*.` followed by an RFC 1123 subdomain (Ingress hosts).
+pub fn wildcard_dns1123_subdomain(value: &str) -> Vec<String> {
+    bounded_match(
+        value,
+        DNS1123_SUBDOMAIN_MAX,
+        &WILDCARD_DNS1123_SUBDOMAIN,
+        "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character",
+        &wildcard_subdomain_fmt(),
+        &["*.example.com"],
+    )
+}
+
+/// `IsValidPathSegmentName`: a name that can be a segment of a URL path or a store key.
+pub fn path_segment_name(value: &str) -> Vec<String> {
+    if value == "." || value == ".." {
+        return vec![format!("may not be '{value}'")];
     }
-    if !DNS1123_SUBDOMAIN.is_match(value) {
-        errs.push(regex_error(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-            &format!("{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*"),
-            &["example.com"],
-        ));
+    ["/", "%"].iter().filter(|c| value.contains(*c)).map(|c| format!("may not contain '{c}'")).collect()
+}
+
+/// `IsDomainPrefixedPath`: `acme.io/foo`, an RFC 1123 subdomain, `/`, then an HTTP path
+/// (IngressClass controllers).
+pub fn domain_prefixed_path(path: &Path, value: &str) -> ErrorList {
+    if value.is_empty() {
+        return vec![FieldError::required(path, "")];
+    }
+    let Some((host, rest)) = value.split_once('/').filter(|(h, r)| !h.is_empty() && !r.is_empty()) else {
+        return vec![FieldError::invalid(path, value, "must be a domain-prefixed path (such as \"acme.io/foo\")")];
+    };
+    let mut errs = invalid_all(path, host, dns1123_subdomain(host));
+    if !HTTP_PATH.is_match(rest) {
+        errs.push(FieldError::invalid(path, rest, regex_error("Invalid path", HTTP_PATH_FMT, &[])));
     }
     errs
 }

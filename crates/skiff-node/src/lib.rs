@@ -23,6 +23,7 @@ pub mod agent;
 pub mod dns;
 pub(crate) mod exec;
 pub mod expand;
+pub mod ingress;
 pub mod link;
 pub mod logs;
 pub mod net;

@@ -425,3 +425,117 @@ fn service_traffic_reaches_ready_endpoints() {
     let connect = || k.run(&["exec", "client", "--", "nc", "-w", "5", &nothing, "80"]).stderr;
     assert!(eventually(WAIT, || connect().contains("Connection refused")), "{}", connect());
 }
+
+/// A Deployment `NAME` of two pods answering `/name` and `/other/name` with their own name.
+fn named_web(name: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: busybox:1.36
+        command: [sh, -c, \"mkdir -p /www/other && hostname > /www/name && hostname > /www/other/name && exec httpd -f -p 8080 -h /www\"]
+        ports: [{{name: http, containerPort: 8080}}]
+"
+    )
+}
+
+const INGRESS: &str = "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+spec:
+  tls:
+  - hosts: [hello.test]
+    secretName: hello-tls
+  rules:
+  - host: hello.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: hello, port: {number: 80}}}}
+      - {path: /other, pathType: Prefix, backend: {service: {name: bye, port: {number: 80}}}}
+  - host: bye.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: bye, port: {number: 80}}}}
+  - host: broken.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: gone, port: {number: 80}}}}
+";
+
+/// The built-in ingress: hosts and paths to their Services, TLS from a Secret by SNI, HTTP/2,
+/// a clear 502 for a missing Service, 404 for an unknown host; the Ingress's status and columns.
+#[test]
+fn ingress_serves_hosts_paths_and_tls() {
+    let net = NET + 3;
+    let server = Server::with_node(net, |d| import_busybox(d, &["hostname"]));
+    let k = server.kubectl("1.32");
+    let classes = k.run(&["get", "ingressclass", "--no-headers"]).ok();
+    assert!(classes.starts_with("skiff ") && classes.contains("skiff.dev/ingress"), "{classes}");
+    for name in ["hello", "bye"] {
+        k.run_stdin(&["apply", "-f", "-"], &named_web(name)).ok();
+        k.run(&["expose", "deployment", name, "--port=80", "--target-port=http"]).ok();
+    }
+    k.run(&["rollout", "status", "deployment/hello", "--timeout=60s"]).ok();
+    k.run(&["rollout", "status", "deployment/bye", "--timeout=60s"]).ok();
+    // A certificate for hello.test, as a user makes one.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=hello.test"])
+        .args(["-addext", "subjectAltName=DNS:hello.test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (crt_s, key_s) = (crt.to_str().expect("utf8"), key.to_str().expect("utf8"));
+    k.run(&["create", "secret", "tls", "hello-tls", &format!("--cert={crt_s}"), &format!("--key={key_s}")]).ok();
+    k.run_stdin(&["apply", "-f", "-"], INGRESS).ok();
+
+    let names = |app: &str| words(&get(&k, &["pods", "-l", &format!("app={app}")], "{.items[*].metadata.name}"));
+    let (hello, bye) = (names("hello"), names("bye"));
+    let http_port = server.arg("--ingress-http-port").expect("port").to_string();
+    let https_port = server.arg("--ingress-https-port").expect("port").to_string();
+    let curl = |args: &[&str]| {
+        let out =
+            std::process::Command::new("curl").args(["-s", "--max-time", "10"]).args(args).output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let plain = |host: &str, path: &str| {
+        curl(&["-H", &format!("Host: {host}"), &format!("http://127.0.0.1:{http_port}{path}")])
+    };
+    assert!(eventually(WAIT, || hello.contains(&plain("hello.test", "/name"))), "{}", plain("hello.test", "/name"));
+    assert!(bye.contains(&plain("hello.test", "/other/name")), "{}", plain("hello.test", "/other/name"));
+    assert!(bye.contains(&plain("bye.test:80", "/name")), "{}", plain("bye.test", "/name"));
+    assert_eq!(plain("broken.test", "/"), "502 Bad Gateway: service \"default/gone\" not found");
+    assert_eq!(plain("nobody.test", "/"), "404 page not found");
+
+    // HTTPS with the Secret's certificate (curl checks it against the name), over HTTP/2.
+    let resolve = format!("hello.test:{https_port}:127.0.0.1");
+    let url = format!("https://hello.test:{https_port}/name");
+    let secure = || curl(&["--resolve", &resolve, "--cacert", crt_s, "--http2", "-w", " %{http_version}", &url]);
+    let answer = secure();
+    let got: Vec<&str> = answer.split_whitespace().collect();
+    assert!(got.len() == 2 && hello.contains(&got[0].to_string()) && got[1] == "2", "{answer}");
+
+    // The Ingress's status names the node, and the columns say so.
+    let node_ip = get(&k, &["node", "skiff-test"], "{.status.addresses[?(@.type=='InternalIP')].address}");
+    assert!(eventually(WAIT, || get(&k, &["ingress", "web"], "{.status.loadBalancer.ingress[*].ip}") == node_ip));
+    let row = k.run(&["get", "ingress", "web", "--no-headers"]).ok();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..5], ["web", "skiff", "hello.test,bye.test,broken.test", &node_ip, "80,"], "{row}");
+}

@@ -8,6 +8,7 @@ mod deployment;
 mod endpoints;
 mod event;
 mod hpa;
+mod ingress;
 mod job;
 mod lease;
 mod namespace;
@@ -295,7 +296,7 @@ pub const ENDPOINTS: &dyn Kind = &endpoints::EndpointsKind;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 17] = [
+    static ALL: [&dyn Kind; 19] = [
         NAMESPACES,
         NODES,
         PODS,
@@ -312,6 +313,8 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &job::Jobs,
         &cronjob::CronJobs,
         &hpa::HorizontalPodAutoscalers,
+        &ingress::Ingresses,
+        &ingress::IngressClasses,
         &pdb::PodDisruptionBudgets,
     ];
     &ALL
@@ -370,6 +373,7 @@ mod tests {
                 ("apps", vec!["v1"]),
                 ("batch", vec!["v1"]),
                 ("autoscaling", vec!["v2"]),
+                ("networking.k8s.io", vec!["v1"]),
                 ("policy", vec!["v1"])
             ]
         );

@@ -6,7 +6,8 @@
 //! bundle), [`pull`] and [`backoff`], [`env`], [`volumes`] (ConfigMap, Secret, downward API and
 //! projected volumes) kept current by [`watched`]; the pod status it reports is `crate::status`'s.
 //! The node also serves the cluster DNS (`crate::dns`) on an address of its bridge, and runs
-//! the service proxy (`crate::net::proxy`).
+//! the service proxy (`crate::net::proxy`), NetworkPolicies (`crate::net::policy`) and the
+//! ingress (`crate::ingress`).
 
 pub(crate) mod backoff;
 pub(crate) mod container;
@@ -69,6 +70,16 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
         tokio::spawn(crate::net::proxy::run(config, agent.services.subscribe()));
     } else if let Err(e) = crate::net::proxy::remove(&proxy_table) {
         tracing::warn!(error = %e, "removing the service proxy's rules");
+    }
+    let policy_table = crate::net::policy::table_name(&agent.config.bridge);
+    if agent.config.network_policy {
+        let (client, node) = (agent.config.client.clone(), agent.config.node_name.clone());
+        tokio::spawn(crate::net::policy::run(client, policy_table, node));
+    } else if let Err(e) = crate::net::nft::apply(&crate::net::policy::render::removal(&policy_table)) {
+        tracing::warn!(error = %e, "removing the network policy rules");
+    }
+    if let Some(config) = agent.config.ingress.clone() {
+        tokio::spawn(crate::ingress::run(agent.config.client.clone(), config, agent.services.subscribe()));
     }
     register(&agent).await?;
     tokio::spawn(heartbeat(agent.clone()));

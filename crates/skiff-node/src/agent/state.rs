@@ -33,6 +33,10 @@ pub struct AgentConfig {
     pub dns: crate::dns::resolv::ClusterDnsConfig,
     /// Run the service proxy (off: its rules are removed).
     pub service_proxy: bool,
+    /// Enforce NetworkPolicies (off: their rules are removed).
+    pub network_policy: bool,
+    /// Serve Ingresses, there.
+    pub ingress: Option<crate::ingress::IngressConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]

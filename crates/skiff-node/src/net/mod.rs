@@ -9,6 +9,7 @@ pub(crate) mod hostport;
 pub mod ipam;
 pub(crate) mod nat;
 pub mod nft;
+pub mod policy;
 pub mod proxy;
 
 use futures::TryStreamExt;

@@ -171,8 +171,10 @@ pub mod expr {
     const NFT_META_L4PROTO: u32 = 16;
     pub const CMP_EQ: u32 = 0;
     pub const CMP_NEQ: u32 = 1;
+    pub const CMP_LTE: u32 = 3;
+    pub const CMP_GTE: u32 = 5;
 
-    fn make(name: &str, data: Attrs) -> Expr {
+    pub(super) fn make(name: &str, data: Attrs) -> Expr {
         Expr(
             Attrs::default()
                 .nest(NFTA_LIST_ELEM, Attrs::default().str(NFTA_EXPR_NAME, name).nest(NFTA_EXPR_DATA, data)),
@@ -393,6 +395,34 @@ impl Batch {
             a = a.u32(NFTA_SET_ELEM_LIST_SET_ID, id);
         }
         self.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, a.nest(NFTA_SET_ELEM_LIST_ELEMENTS, list));
+    }
+
+    /// An anonymous constant set of IPv4 addresses made here; the expression that matches
+    /// `sreg` against it.
+    pub fn address_set(&mut self, addresses: &[Ipv4Addr], sreg: u32) -> Expr {
+        let id = self.set_id();
+        let a = Attrs::default()
+            .str(NFTA_SET_TABLE, &self.table)
+            .str(NFTA_SET_NAME, "__set%d")
+            .u32(NFTA_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT)
+            .u32(NFTA_SET_KEY_TYPE, TYPE_IPV4_ADDR)
+            .u32(NFTA_SET_KEY_LEN, 4)
+            .nest(NFTA_SET_DESC, Attrs::default().u32(NFTA_SET_DESC_SIZE, addresses.len() as u32))
+            .u32(NFTA_SET_ID, id);
+        self.push(NFT_MSG_NEWSET, NLM_F_CREATE, a);
+        let list = addresses.iter().fold(Attrs::default(), |acc, ip| {
+            acc.nest(
+                NFTA_LIST_ELEM,
+                Attrs::default().nest(NFTA_SET_ELEM_KEY, Attrs::default().raw(NFTA_DATA_VALUE, &ip.octets())),
+            )
+        });
+        let elems = Attrs::default()
+            .str(NFTA_SET_ELEM_LIST_TABLE, &self.table)
+            .str(NFTA_SET_ELEM_LIST_SET, "__set%d")
+            .u32(NFTA_SET_ELEM_LIST_SET_ID, id)
+            .nest(NFTA_SET_ELEM_LIST_ELEMENTS, list);
+        self.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, elems);
+        expr::make("lookup", Attrs::default().str(1, "__set%d").u32(2, sreg).u32(4, id))
     }
 
     /// `numgen random mod N vmap { 0 : v0, 1 : v1, ... }`: an anonymous map made here, and the

@@ -53,6 +53,22 @@ pub struct NodeArgs {
     /// forwarded; rules a previous run left are removed), as k3s's `--disable-kube-proxy`.
     #[arg(long)]
     pub disable_service_proxy: bool,
+    /// Enforce no NetworkPolicies on this node (rules a previous run left are removed), as
+    /// k3s's flag of the same name.
+    #[arg(long)]
+    pub disable_network_policy: bool,
+    /// Serve no Ingresses on this node (k3s: `--disable traefik`).
+    #[arg(long)]
+    pub disable_ingress: bool,
+    /// The address the ingress listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub ingress_bind_address: std::net::IpAddr,
+    /// The ingress's HTTP port.
+    #[arg(long, default_value_t = 80)]
+    pub ingress_http_port: u16,
+    /// The ingress's HTTPS port.
+    #[arg(long, default_value_t = 443)]
+    pub ingress_https_port: u16,
 }
 
 fn parse_domain(s: &str) -> Result<String, String> {
@@ -124,6 +140,12 @@ pub async fn start(
         max_pods: args.max_pods,
         dns: skiff_node::dns::resolv::ClusterDnsConfig { ip: args.cluster_dns, domain: args.cluster_domain.clone() },
         service_proxy: !args.disable_service_proxy,
+        network_policy: !args.disable_network_policy,
+        ingress: (!args.disable_ingress).then(|| skiff_node::ingress::IngressConfig {
+            bind: args.ingress_bind_address,
+            http_port: args.ingress_http_port,
+            https_port: args.ingress_https_port,
+        }),
     };
     let agent = skiff_node::agent::Agent::new(config)?;
     supervisor.spawn("the node agent", async move { Ok(skiff_node::agent::run(agent).await?) });

@@ -34,6 +34,8 @@ impl Agent {
             .args(["--cluster-dns", &format!("10.152.{net}.10")])
             // The server's node proxies Services; this one would only leave a table behind.
             .arg("--disable-service-proxy")
+            .arg("--disable-ingress")
+            .arg("--disable-network-policy")
             .arg("--disable-outbound-nat")
             .stdout(Stdio::null())
             .stderr(log)

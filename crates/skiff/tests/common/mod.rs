@@ -51,6 +51,8 @@ impl Server {
         let bridge = format!("skt{net}");
         let dns = Self::cluster_dns(net);
         let services = Self::service_cidr(net);
+        // The ingress on loopback ports of its own (not the machine's 80 and 443).
+        let (http, https) = (registry::free_port().to_string(), registry::free_port().to_string());
         // No NAT out of the machine in tests (the NAT test starts its server itself).
         let mut args = vec![
             "--pod-cidr",
@@ -61,6 +63,12 @@ impl Server {
             &dns,
             "--service-cidr",
             &services,
+            "--ingress-bind-address",
+            "127.0.0.1",
+            "--ingress-http-port",
+            &http,
+            "--ingress-https-port",
+            &https,
             "--node-name",
             "skiff-test",
             "--disable-outbound-nat",
@@ -175,6 +183,11 @@ impl Server {
         Kubectl::new(version, &path, self.dir.path())
     }
 
+    /// The value of a `skiff server` flag this server was started with.
+    pub fn arg(&self, flag: &str) -> Option<&str> {
+        self.args.iter().skip_while(|a| *a != flag).nth(1).map(String::as_str)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
@@ -196,11 +209,12 @@ impl Drop for Server {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // The service proxy's rules outlive the server (as pods do): remove them, or a node
-        // port of this test would still lead to its gone pods in the next.
-        if let Some(bridge) = self.args.iter().skip_while(|a| *a != "--bridge").nth(1) {
-            let table = format!("skiff-svc-{bridge}");
-            let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
+        // The service proxy's and network policies' rules outlive the server (as pods do):
+        // remove them, or a node port of this test would still lead to its gone pods.
+        if let Some(bridge) = self.arg("--bridge") {
+            for table in [format!("skiff-svc-{bridge}"), format!("skiff-np-{bridge}")] {
+                let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
+            }
         }
     }
 }

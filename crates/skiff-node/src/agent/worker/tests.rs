@@ -57,6 +57,8 @@ fn harness(pod: Pod, mut script: Script) -> Harness {
             domain: "cluster.local".into(),
         },
         service_proxy: false,
+        network_policy: false,
+        ingress: None,
     };
     let agent = Agent::new(config).expect("agent");
     agent.services.publish(crate::service_view::Snapshot { listed: true, ..Default::default() });

@@ -1,0 +1,187 @@
+//! The ingress's HTTP side: every request (HTTP/1.1 or HTTP/2, plain or TLS) is routed by the
+//! current [`Routes`] and passed over HTTP/1.1 to a ready endpoint chosen at random, with the
+//! `X-Forwarded-*` headers; a WebSocket (any `Upgrade`) is passed through once the backend
+//! agrees. What cannot be served gets a short page saying why: 404 (no rule), 502 (a missing
+//! Service or port, or an endpoint that does not answer), 503 (no ready endpoint).
+
+use super::routes::{Backend, Routes};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use rand::seq::IndexedRandom;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// How long connecting to an endpoint may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One request from `client` (over TLS when `https`).
+pub async fn handle(
+    mut req: Request<Incoming>,
+    routes: std::sync::Arc<Routes>,
+    client: SocketAddr,
+    https: bool,
+) -> Result<Response<Body>, hyper::Error> {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(String::from))
+        .unwrap_or_default();
+    let path = req.uri().path().to_string();
+    let addresses = match routes.route(&host, &path) {
+        None => return Ok(page(StatusCode::NOT_FOUND, "404 page not found")),
+        Some(Backend::Missing(why)) => return Ok(page(StatusCode::BAD_GATEWAY, &format!("502 Bad Gateway: {why}"))),
+        Some(Backend::Endpoints { service, addresses }) if addresses.is_empty() => {
+            let why = format!("503 Service Unavailable: no ready endpoints for service \"{service}\"");
+            return Ok(page(StatusCode::SERVICE_UNAVAILABLE, &why));
+        }
+        Some(Backend::Endpoints { addresses, .. }) => addresses,
+    };
+    let Some(&endpoint) = addresses.choose(&mut rand::rng()) else {
+        return Ok(page(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable"));
+    };
+    let upgrade = wants_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(endpoint)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Ok(page(StatusCode::BAD_GATEWAY, &format!("502 Bad Gateway: {endpoint}: {e}"))),
+        Err(_) => return Ok(page(StatusCode::GATEWAY_TIMEOUT, &format!("504 Gateway Timeout: {endpoint}"))),
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+        Ok(pair) => pair,
+        Err(e) => return Ok(page(StatusCode::BAD_GATEWAY, &format!("502 Bad Gateway: {endpoint}: {e}"))),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "an ingress backend connection");
+        }
+    });
+    let outgoing = backend_request(req, &host, client, https, upgrade);
+    let mut answer = match sender.send_request(outgoing).await {
+        Ok(a) => a,
+        Err(e) => return Ok(page(StatusCode::BAD_GATEWAY, &format!("502 Bad Gateway: {endpoint}: {e}"))),
+    };
+    if answer.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        let backend_upgrade = hyper::upgrade::on(&mut answer);
+        tokio::spawn(async move {
+            let (Ok(a), Ok(b)) = (client_upgrade.await, backend_upgrade.await) else { return };
+            let (mut a, mut b) = (TokioIo::new(a), TokioIo::new(b));
+            let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+        });
+        let (mut parts, _) = answer.into_parts();
+        strip_hop_by_hop(&mut parts.headers, true);
+        return Ok(Response::from_parts(parts, empty()));
+    }
+    let (mut parts, body) = answer.into_parts();
+    strip_hop_by_hop(&mut parts.headers, false);
+    Ok(Response::from_parts(parts, body.boxed()))
+}
+
+fn wants_upgrade(headers: &HeaderMap) -> bool {
+    let connection = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok());
+    headers.contains_key(header::UPGRADE)
+        && connection.flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// The request as the endpoint gets it: origin-form URI, the client's headers without the hop
+/// ones, and where it came from.
+fn backend_request(
+    req: Request<Incoming>,
+    host: &str,
+    client: SocketAddr,
+    https: bool,
+    upgrade: bool,
+) -> Request<Body> {
+    let (mut parts, body) = req.into_parts();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    parts.uri = path_and_query.parse().unwrap_or_default();
+    parts.version = http::Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers, upgrade);
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    if let Ok(h) = HeaderValue::from_str(host) {
+        parts.headers.insert(header::HOST, h);
+    }
+    let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(before) => format!("{before}, {}", client.ip()),
+        None => client.ip().to_string(),
+    };
+    set(&mut parts.headers, "x-forwarded-for", &forwarded_for);
+    set(&mut parts.headers, "x-forwarded-host", host);
+    set(&mut parts.headers, "x-forwarded-proto", if https { "https" } else { "http" });
+    set(&mut parts.headers, "x-real-ip", &client.ip().to_string());
+    Request::from_parts(parts, body.boxed())
+}
+
+/// Remove what belongs to one connection (RFC 9110 7.6.1); an upgrade keeps its two headers.
+fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(upgrade && *n == header::UPGRADE))
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [header::TE, header::TRAILER, header::TRANSFER_ENCODING, header::PROXY_AUTHORIZATION] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+}
+
+fn empty() -> Body {
+    Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
+}
+
+/// A short plain-text answer from the ingress itself.
+fn page(status: StatusCode, text: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))).map_err(|never| match never {}).boxed());
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_and_upgrades_stay() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"]);
+
+        let mut ws = HeaderMap::new();
+        ws.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        ws.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(wants_upgrade(&ws));
+        strip_hop_by_hop(&mut ws, true);
+        assert_eq!(ws.get(header::UPGRADE).and_then(|v| v.to_str().ok()), Some("websocket"));
+        assert_eq!(ws.get(header::CONNECTION).and_then(|v| v.to_str().ok()), Some("upgrade"));
+    }
+}

@@ -1,0 +1,84 @@
+//! NetworkPolicy enforcement for this node's pods: [`model`] says what each local pod's
+//! policies allow (pure), [`render`] writes it as one nftables transaction on the table
+//! `skiff-np-<bridge>`; this module watches NetworkPolicies, pods and namespaces and applies a
+//! new ruleset whenever what the local pods need changes.
+
+pub mod model;
+pub mod render;
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::Api;
+use kube::runtime::reflector::Store;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use std::time::Duration;
+
+/// The table of the policies for the pods on `bridge`.
+pub fn table_name(bridge: &str) -> String {
+    format!("skiff-np-{bridge}")
+}
+
+/// Enforce the cluster's NetworkPolicies for the pods of `node_name` until the process ends.
+pub async fn run(client: kube::Client, table: String, node_name: String) {
+    let (policies, policy_events) = watch_all::<NetworkPolicy>(&client);
+    let (pods, pod_events) = watch_all::<Pod>(&client);
+    let (namespaces, ns_events) = watch_all::<Namespace>(&client);
+    let events = futures::stream::select(futures::stream::select(policy_events, pod_events), ns_events);
+    let mut events = std::pin::pin!(events);
+    let mut programmed: Option<Vec<model::PodPolicy>> = None;
+    while events.next().await.is_some() {
+        while let Some(Some(_)) = events.next().now_or_never() {}
+        let ready = [
+            policies.wait_until_ready().now_or_never(),
+            pods.wait_until_ready().now_or_never(),
+            namespaces.wait_until_ready().now_or_never(),
+        ];
+        if ready.iter().any(Option::is_none) {
+            continue;
+        }
+        let (policies_now, pods_now, namespaces_now) = (policies.state(), pods.state(), namespaces.state());
+        let all_pods: Vec<&Pod> = pods_now.iter().map(|p| p.as_ref()).collect();
+        let local: Vec<&Pod> = all_pods
+            .iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node_name.as_str()))
+            .copied()
+            .collect();
+        let wanted = model::pod_policies(
+            &policies_now.iter().map(|p| p.as_ref()).collect::<Vec<_>>(),
+            &all_pods,
+            &namespaces_now.iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
+            &local,
+        );
+        if programmed.as_ref() == Some(&wanted) {
+            continue;
+        }
+        let batch = render::ruleset(&table, &wanted);
+        match tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await {
+            Ok(Ok(())) => programmed = Some(wanted),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "programming the network policies");
+                programmed = None;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "programming the network policies"),
+        }
+    }
+}
+
+/// A watch cache of every `K` (managedFields dropped) and its stream of changes.
+fn watch_all<K>(client: &kube::Client) -> (Store<K>, impl futures::Stream<Item = ()> + Send + use<K>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let objects = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .modify(|o| o.meta_mut().managed_fields = None);
+    let events = reflector(writer, objects).default_backoff().filter_map(|e| async move {
+        if let Err(e) = &e {
+            tracing::warn!(error = %e, kind = K::kind(&()).as_ref(), "watching for network policies");
+        }
+        e.ok().map(|_| ())
+    });
+    (store, events)
+}

@@ -1,0 +1,290 @@
+//! What NetworkPolicies allow, per pod of this node: pure. A pod that a policy of its namespace
+//! selects for a direction (`policyTypes`; Ingress always, Egress when the policy has egress
+//! rules or says so) is isolated in that direction, and then only what some selecting policy's
+//! rule allows gets through: a rule allows its peers (pods by pod and namespace selectors,
+//! address blocks with exceptions; none listed: anyone) on its ports (numbers, ranges with
+//! `endPort`, or named container ports of the destination; none listed: every port).
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as ApiSelector;
+use skiff_core::selector::LabelSelector;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// An IPv4 network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cidr {
+    pub network: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    fn parse(s: &str) -> Option<Cidr> {
+        let (ip, prefix) = s.split_once('/')?;
+        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+        let ip: Ipv4Addr = ip.parse().ok()?;
+        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+        Some(Cidr { network: Ipv4Addr::from(u32::from(ip) & mask), prefix })
+    }
+}
+
+/// Who may talk (as the source of ingress, or the destination of egress).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Peer {
+    Pod(Ipv4Addr),
+    Block { cidr: Cidr, except: Vec<Cidr> },
+}
+
+/// A port, or a range of them, of one protocol (6 TCP, 17 UDP, 132 SCTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ports {
+    pub protocol: u8,
+    /// Inclusive; None: every port of the protocol.
+    pub range: Option<(u16, u16)>,
+}
+
+/// One allowing rule: anyone (None) or these peers, on every port (None) or these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allow {
+    pub peers: Option<Vec<Peer>>,
+    pub ports: Option<Vec<Ports>>,
+}
+
+/// A local pod's isolation: None in a direction that is not isolated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodPolicy {
+    pub ip: Ipv4Addr,
+    pub ingress: Option<Vec<Allow>>,
+    pub egress: Option<Vec<Allow>>,
+}
+
+fn selector(s: &ApiSelector) -> LabelSelector {
+    LabelSelector::from_api(&serde_json::to_value(s).unwrap_or_default())
+}
+
+fn labels<'a>(m: &'a Option<BTreeMap<String, String>>) -> &'a BTreeMap<String, String> {
+    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+    m.as_ref().unwrap_or(&EMPTY)
+}
+
+fn pod_ip(p: &Pod) -> Option<Ipv4Addr> {
+    p.status.as_ref()?.pod_ip.as_deref()?.parse().ok()
+}
+
+fn protocol(p: Option<&str>) -> u8 {
+    match p.unwrap_or("TCP") {
+        "UDP" => 17,
+        "SCTP" => 132,
+        _ => 6,
+    }
+}
+
+/// The policies of every pod in `local` (this node's), given all pods and namespaces.
+pub fn pod_policies(
+    policies: &[&NetworkPolicy],
+    pods: &[&Pod],
+    namespaces: &[&Namespace],
+    local: &[&Pod],
+) -> Vec<PodPolicy> {
+    let ns_labels: BTreeMap<&str, &BTreeMap<String, String>> =
+        namespaces.iter().filter_map(|n| Some((n.metadata.name.as_deref()?, labels(&n.metadata.labels)))).collect();
+    let mut out = Vec::new();
+    for pod in local {
+        let Some(ip) = pod_ip(pod) else { continue };
+        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let mut ingress: Option<Vec<Allow>> = None;
+        let mut egress: Option<Vec<Allow>> = None;
+        for policy in policies.iter().filter(|p| p.metadata.namespace.as_deref() == Some(ns)) {
+            let Some(spec) = &policy.spec else { continue };
+            let selects = spec.pod_selector.as_ref().is_none_or(|s| selector(s).matches(labels(&pod.metadata.labels)));
+            if !selects {
+                continue;
+            }
+            let types = spec.policy_types.clone().unwrap_or_else(|| {
+                let mut t = vec!["Ingress".to_string()];
+                if spec.egress.is_some() {
+                    t.push("Egress".into());
+                }
+                t
+            });
+            if types.iter().any(|t| t == "Ingress") {
+                let allows = ingress.get_or_insert_with(Vec::new);
+                for rule in spec.ingress.iter().flatten() {
+                    allows.push(Allow {
+                        peers: peers(rule.from.as_deref(), ns, pods, &ns_labels),
+                        // Named ports are the destination's: this pod's.
+                        ports: ports(rule.ports.as_deref(), &[pod]),
+                    });
+                }
+            }
+            if types.iter().any(|t| t == "Egress") {
+                let allows = egress.get_or_insert_with(Vec::new);
+                for rule in spec.egress.iter().flatten() {
+                    let peers = peers(rule.to.as_deref(), ns, pods, &ns_labels);
+                    // Named ports are each destination pod's.
+                    let destinations: Vec<&Pod> = match &peers {
+                        Some(list) => pods
+                            .iter()
+                            .filter(|p| pod_ip(p).is_some_and(|ip| list.contains(&Peer::Pod(ip))))
+                            .copied()
+                            .collect(),
+                        None => pods.to_vec(),
+                    };
+                    allows.push(Allow { peers, ports: ports(rule.ports.as_deref(), &destinations) });
+                }
+            }
+        }
+        if ingress.is_some() || egress.is_some() {
+            out.push(PodPolicy { ip, ingress, egress });
+        }
+    }
+    out.sort_by_key(|p| p.ip);
+    out
+}
+
+/// A rule's peers: None (anyone) when it lists none.
+fn peers(
+    list: Option<&[NetworkPolicyPeer]>,
+    ns: &str,
+    pods: &[&Pod],
+    ns_labels: &BTreeMap<&str, &BTreeMap<String, String>>,
+) -> Option<Vec<Peer>> {
+    let list = list.filter(|l| !l.is_empty())?;
+    let mut out = Vec::new();
+    for peer in list {
+        if let Some(block) = &peer.ip_block {
+            if let Some(cidr) = Cidr::parse(&block.cidr) {
+                let except = block.except.iter().flatten().filter_map(|e| Cidr::parse(e)).collect();
+                out.push(Peer::Block { cidr, except });
+            }
+            continue;
+        }
+        let pod_sel = peer.pod_selector.as_ref().map(selector);
+        let ns_sel = peer.namespace_selector.as_ref().map(selector);
+        for p in pods {
+            let Some(ip) = pod_ip(p) else { continue };
+            let p_ns = p.metadata.namespace.as_deref().unwrap_or_default();
+            let ns_ok = match &ns_sel {
+                // Without a namespace selector, the policy's own namespace.
+                None => p_ns == ns,
+                Some(sel) => ns_labels.get(p_ns).is_some_and(|l| sel.matches(l)),
+            };
+            let pod_ok = pod_sel.as_ref().is_none_or(|sel| sel.matches(labels(&p.metadata.labels)));
+            if ns_ok && pod_ok {
+                out.push(Peer::Pod(ip));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+/// A rule's ports: None (every port) when it lists none; a named port resolves against the
+/// containers of `destinations` (a name none of them has allows nothing).
+fn ports(list: Option<&[NetworkPolicyPort]>, destinations: &[&Pod]) -> Option<Vec<Ports>> {
+    let list = list.filter(|l| !l.is_empty())?;
+    let mut out = Vec::new();
+    for p in list {
+        let proto = protocol(p.protocol.as_deref());
+        match &p.port {
+            None => out.push(Ports { protocol: proto, range: None }),
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => {
+                let Ok(start) = u16::try_from(*n) else { continue };
+                let end = p.end_port.and_then(|e| u16::try_from(e).ok()).unwrap_or(start).max(start);
+                out.push(Ports { protocol: proto, range: Some((start, end)) });
+            }
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(name)) => {
+                let named = destinations
+                    .iter()
+                    .flat_map(|d| d.spec.iter().flat_map(|s| s.containers.iter()))
+                    .flat_map(|c| c.ports.iter().flatten())
+                    .filter(|cp| cp.name.as_deref() == Some(name.as_str()) && protocol(cp.protocol.as_deref()) == proto)
+                    .filter_map(|cp| u16::try_from(cp.container_port).ok());
+                out.extend(named.map(|n| Ports { protocol: proto, range: Some((n, n)) }));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, ns: &str, ip: &str, labels: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}]},
+            "status": {"podIP": ip}}))
+        .expect("pod")
+    }
+
+    fn policy(ns: &str, spec: serde_json::Value) -> NetworkPolicy {
+        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": ns}, "spec": spec})).expect("policy")
+    }
+
+    fn namespace(name: &str, labels: serde_json::Value) -> Namespace {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).expect("ns")
+    }
+
+    #[test]
+    fn default_deny_allow_rules_and_named_ports() {
+        let web = pod("web", "shop", "10.42.0.5", json!({"app": "web"}));
+        let client = pod("client", "shop", "10.42.0.6", json!({"role": "client"}));
+        let other = pod("other", "ops", "10.42.0.7", json!({"role": "client"}));
+        let pods = [&web, &client, &other];
+        let namespaces = [&namespace("shop", json!({"team": "a"})), &namespace("ops", json!({"team": "ops"}))];
+        let deny = policy("shop", json!({"podSelector": {}}));
+        let allow = policy(
+            "shop",
+            json!({"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [{
+            "from": [{"podSelector": {"matchLabels": {"role": "client"}}},
+                     {"namespaceSelector": {"matchLabels": {"team": "ops"}}},
+                     {"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}}],
+            "ports": [{"port": "http"}, {"port": 9000, "endPort": 9010, "protocol": "UDP"}]}]}),
+        );
+
+        // Default deny: every pod of the namespace isolated for ingress, nothing allowed.
+        let denied = pod_policies(&[&deny], &pods, &namespaces, &[&web, &client, &other]);
+        assert_eq!(denied.len(), 2, "the other namespace's pod is not selected");
+        assert_eq!(denied[0], PodPolicy { ip: Ipv4Addr::new(10, 42, 0, 5), ingress: Some(vec![]), egress: None });
+
+        let allowed = pod_policies(&[&deny, &allow], &pods, &namespaces, &[&web]);
+        let rule = &allowed[0].ingress.as_ref().expect("isolated")[0];
+        assert_eq!(
+            rule.peers.as_deref().expect("peers"),
+            [
+                Peer::Pod(Ipv4Addr::new(10, 42, 0, 6)),
+                Peer::Pod(Ipv4Addr::new(10, 42, 0, 7)),
+                Peer::Block {
+                    cidr: Cidr { network: Ipv4Addr::new(192, 0, 2, 0), prefix: 24 },
+                    except: vec![Cidr { network: Ipv4Addr::new(192, 0, 2, 128), prefix: 25 }],
+                },
+            ]
+        );
+        assert_eq!(
+            rule.ports.as_deref().expect("ports"),
+            [Ports { protocol: 6, range: Some((8080, 8080)) }, Ports { protocol: 17, range: Some((9000, 9010)) }]
+        );
+    }
+
+    #[test]
+    fn egress_is_isolated_when_asked() {
+        let web = pod("web", "shop", "10.42.0.5", json!({"app": "web"}));
+        let dns_only = policy(
+            "shop",
+            json!({"podSelector": {}, "policyTypes": ["Egress"],
+            "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}]}),
+        );
+        let p = &pod_policies(&[&dns_only], &[&web], &[], &[&web])[0];
+        assert_eq!(p.ingress, None);
+        assert_eq!(
+            p.egress,
+            Some(vec![Allow { peers: None, ports: Some(vec![Ports { protocol: 17, range: Some((53, 53)) }]) }])
+        );
+    }
+}
