@@ -127,6 +127,9 @@ pub async fn serve(
     })
 }
 
+/// How long a WebSocket session holds its first messages (see `websocket_session`).
+const STREAMS_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// WebSocket: one message per write, in the negotiated encoding.
 struct WsOutput {
     out: mpsc::Sender<axum::extract::ws::Message>,
@@ -167,6 +170,11 @@ async fn websocket_session(
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
     tokio::spawn(async move {
+        // kubectl before 1.33 (client-go's WebSocket executor, kubernetes#131189) reads the
+        // connection before it has made its streams, and drops what comes in the meantime
+        // ("Unknown stream id 1, discarding message"): a fast command's output was lost. Wait
+        // that instant out; the messages queue meanwhile.
+        tokio::time::sleep(STREAMS_SETTLE).await;
         while let Some(m) = out_rx.recv().await {
             let close = matches!(m, Message::Close(_));
             if sink.send(m).await.is_err() || close {

@@ -72,6 +72,11 @@ pub struct Config {
     pub service_ranges: services::ServiceRanges,
     /// The cluster DNS address (the `kube-dns` Service's), in the service range.
     pub cluster_dns: std::net::Ipv4Addr,
+    /// The cluster's DNS domain (the serving certificate names `kubernetes.default.svc.DOMAIN`).
+    pub cluster_domain: String,
+    /// An address of this machine where its pods reach the API server (its node's bridge):
+    /// served too, on the same port, and the `kubernetes` Service's endpoint.
+    pub advertise: Option<std::net::Ipv4Addr>,
 }
 
 pub struct AppState {
@@ -119,7 +124,13 @@ impl RunningServer {
 
 /// Prepare the PKI and kubeconfig, bind, and start serving in the background.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
-    let pki = Pki::load_or_create(&config.data_dir.join("pki"))?;
+    // Pods reach the API at the `kubernetes` Service's address (and its endpoint): the
+    // certificate names both, and the Service's DNS names.
+    let service_ip = std::net::IpAddr::V4(config.service_ranges.first());
+    let mut extra_ips = vec![service_ip];
+    extra_ips.extend(config.advertise.map(std::net::IpAddr::V4));
+    let names = [format!("kubernetes.default.svc.{}", config.cluster_domain), "kubernetes.default".to_string()];
+    let pki = Pki::load_or_create_with(&config.data_dir.join("pki"), &extra_ips, &names)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Listen { addr: config.listen, source })?;
@@ -151,7 +162,17 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         config.limits.max_requests_inflight,
         config.limits.max_mutating_requests_inflight,
     ));
+    if let Some(ip) = config.advertise {
+        state.registry.ensure_kubernetes_endpoints(ip, addr.port()).await?;
+    }
     let router = router(state, inflight);
+    if let Some(ip) = config.advertise {
+        let also = SocketAddr::new(std::net::IpAddr::V4(ip), addr.port());
+        let listener =
+            tokio::net::TcpListener::bind(also).await.map_err(|source| ServerError::Listen { addr: also, source })?;
+        tokio::spawn(serve::serve(listener, acceptor.clone(), router.clone(), config.limits, rx.clone()));
+        tracing::info!(addr = %also, "API server listening for pods");
+    }
     let task = tokio::spawn(serve::serve(listener, acceptor, router, config.limits, rx));
     tracing::info!(%addr, "API server listening");
     Ok(RunningServer { addr, pki, kubeconfig_path, shutdown: tx, task: Some(task) })

@@ -63,11 +63,12 @@ fn leaf(cn: &str, org: Option<&str>, sans: Vec<SanType>, usage: ExtendedKeyUsage
 impl Pki {
     /// Load the PKI from `dir`, creating it on first use.
     pub fn load_or_create(dir: &Path) -> Result<Self, PkiError> {
-        Self::load_or_create_with(dir, &[])
+        Self::load_or_create_with(dir, &[], &[])
     }
 
-    /// Like [`Pki::load_or_create`], with extra serving-certificate addresses for remote clients.
-    pub fn load_or_create_with(dir: &Path, extra_ips: &[IpAddr]) -> Result<Self, PkiError> {
+    /// Like [`Pki::load_or_create`], with extra serving-certificate addresses and names (those
+    /// clients in pods use). A PKI made before keeps its certificate: the CA key is not kept.
+    pub fn load_or_create_with(dir: &Path, extra_ips: &[IpAddr], extra_names: &[String]) -> Result<Self, PkiError> {
         let files = ["ca.crt", "server.crt", "server.key", "admin.crt", "admin.key", "token"];
         let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
         if paths.iter().all(|p| p.exists()) {
@@ -82,7 +83,7 @@ impl Pki {
             });
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let pki = Self::generate(extra_ips)?;
+        let pki = Self::generate(extra_ips, extra_names)?;
         let contents = [&pki.ca_cert, &pki.server_cert, &pki.server_key, &pki.admin_cert, &pki.admin_key, &pki.token];
         for (p, c) in paths.iter().zip(contents) {
             write_private(p, c)?;
@@ -90,7 +91,7 @@ impl Pki {
         Ok(pki)
     }
 
-    fn generate(extra_ips: &[IpAddr]) -> Result<Self, PkiError> {
+    fn generate(extra_ips: &[IpAddr], extra_names: &[String]) -> Result<Self, PkiError> {
         let ca_key = KeyPair::generate()?;
         let mut ca = CertificateParams::default();
         ca.distinguished_name.push(DnType::CommonName, "skiff-ca");
@@ -102,6 +103,9 @@ impl Pki {
 
         let mut sans = vec![SanType::DnsName("localhost".try_into()?), SanType::DnsName("kubernetes".try_into()?)];
         sans.push(SanType::DnsName("kubernetes.default.svc".try_into()?));
+        for name in extra_names {
+            sans.push(SanType::DnsName(name.clone().try_into()?));
+        }
         for &ip in [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)].iter().chain(extra_ips) {
             sans.push(SanType::IpAddress(ip));
         }

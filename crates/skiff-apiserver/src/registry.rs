@@ -901,6 +901,49 @@ impl Registry {
         .await
     }
 
+    /// The `kubernetes` Service's endpoints: this API server at `ip:port` (an address pods
+    /// reach), as its Endpoints and EndpointSlice, written on every start.
+    pub async fn ensure_kubernetes_endpoints(&self, ip: std::net::Ipv4Addr, port: u16) -> Result<(), ApiError> {
+        let labels = json!({"kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "skiff-apiserver"});
+        let endpoints = json!({
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": ip.to_string()}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+        });
+        let slice = json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [ip.to_string()], "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        });
+        let slices = kinds::by_resource("discovery.k8s.io", "v1", "endpointslices").ok_or(ApiError::NoResource)?;
+        self.put(kinds::ENDPOINTS, endpoints).await?;
+        self.put(slices, slice).await
+    }
+
+    /// Create `obj`, or replace what is stored under its name.
+    async fn put(&self, kind: &'static dyn Kind, obj: Value) -> Result<(), ApiError> {
+        let namespace = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = meta::name(&obj).to_string();
+        let r = ObjectRef { kind, namespace: &namespace, name: &name };
+        match self.get(r).await {
+            Ok(current) => {
+                let mut next = obj;
+                if let Some(md) = next.get_mut("metadata").and_then(Value::as_object_mut) {
+                    for f in ["uid", "creationTimestamp", "resourceVersion"] {
+                        if let Some(v) = current.pointer(&format!("/metadata/{f}")) {
+                            md.insert(f.into(), v.clone());
+                        }
+                    }
+                }
+                self.write_raw(r, &current, next).await.map(|_| ())
+            }
+            Err(ApiError::NotFound { .. }) => self.ensure(kind, obj).await,
+            Err(e) => Err(e),
+        }
+    }
+
     /// The `kube-dns` Service in `kube-system`, on the cluster DNS address (`--cluster-dns`),
     /// that clients look for. Every node answers on that address itself: it has no selector.
     pub async fn ensure_kube_dns_service(&self, ip: std::net::Ipv4Addr) -> Result<(), ApiError> {

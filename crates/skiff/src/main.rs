@@ -327,7 +327,7 @@ fn server(
             service_ranges.cidr
         );
     }
-    let cluster_dns = node_args.cluster_dns;
+    let (cluster_dns, cluster_domain) = (node_args.cluster_dns, node_args.cluster_domain.clone());
     let node = components.agent.then_some(node_args);
     runtime.block_on(async move {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
@@ -349,6 +349,10 @@ fn server(
             let local = skiff_node::link::LocalNode::new(n.node_name(), data_dir.join("pods"));
             (n.node_name(), Arc::new(local) as Arc<dyn skiff_nodeapi::NodeLink>)
         });
+        let advertise = match &node {
+            Some(n) => Some(commands::node::prepare_bridge(n).await?),
+            None => None,
+        };
         let mut running = skiff_apiserver::start(skiff_apiserver::Config {
             data_dir: data_dir.clone(),
             listen,
@@ -358,6 +362,8 @@ fn server(
             nodes,
             service_ranges,
             cluster_dns,
+            cluster_domain,
+            advertise,
         })
         .await?;
         let client = commands::node::client(&running.kubeconfig_path).await?;

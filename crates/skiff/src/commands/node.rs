@@ -113,6 +113,15 @@ impl NodeArgs {
     }
 }
 
+/// The node's bridge with its gateway address, made before the API server starts: the server
+/// also listens there, where this node's pods reach it. Returns that address.
+pub async fn prepare_bridge(args: &NodeArgs) -> anyhow::Result<std::net::Ipv4Addr> {
+    let subnet = args.subnet()?;
+    let net = skiff_node::net::Net::connect()?;
+    net.ensure_bridge(&args.bridge, subnet.gateway(), subnet.prefix).await?;
+    Ok(subnet.gateway())
+}
+
 /// Start the node agent on `client` under `supervisor` (it stops before the API server goes;
 /// the pods stay); `annotations` go on the Node (a remote agent's endpoint).
 pub async fn start(
