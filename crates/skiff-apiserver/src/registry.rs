@@ -969,10 +969,12 @@ impl Registry {
             return Ok(());
         };
         let (classes, _) = self.list(kind, None, &LabelSelector::default(), &FieldSelector::default()).await?;
-        let marker = format!("/metadata/annotations/{}", skiff_core::ingress_class::DEFAULT_ANNOTATION.replace('/', "~1"));
-        let default = (classes.iter())
-            .filter(|c| c.pointer(&marker).and_then(Value::as_str) == Some("true"))
-            .max_by_key(|c| c.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or_default().to_string());
+        let marker =
+            format!("/metadata/annotations/{}", skiff_core::ingress_class::DEFAULT_ANNOTATION.replace('/', "~1"));
+        let default =
+            (classes.iter()).filter(|c| c.pointer(&marker).and_then(Value::as_str) == Some("true")).max_by_key(|c| {
+                c.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or_default().to_string()
+            });
         if let Some(class) = default
             && let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
         {

@@ -161,8 +161,15 @@ impl fmt::Display for LabelSelector {
     }
 }
 
-/// Upstream's `ValidateLabelSelector` of a `metav1.LabelSelector` object at `path`.
+/// Upstream's `ValidateLabelSelector` of a `metav1.LabelSelector` object at `path`, as with
+/// `AllowInvalidLabelValueInSelector`: the values of `matchExpressions` are not checked.
 pub fn validate_api(selector: &Value, path: &Path) -> ErrorList {
+    validate_api_with(selector, path, true)
+}
+
+/// Upstream's `ValidateLabelSelector`; `allow_invalid_values` is its
+/// `AllowInvalidLabelValueInSelector` (set to keep the invalid values of a stored object).
+pub fn validate_api_with(selector: &Value, path: &Path, allow_invalid_values: bool) -> ErrorList {
     let mut errs = Vec::new();
     let labels: BTreeMap<String, String> = selector
         .get("matchLabels")
@@ -189,6 +196,12 @@ pub fn validate_api(selector: &Value, path: &Path) -> ErrorList {
         }
         let key = e["key"].as_str().unwrap_or_default();
         errs.extend(crate::names::invalid_all(&ep.child("key"), key, crate::names::qualified_name(key)));
+        if !allow_invalid_values {
+            for (vi, v) in e["values"].as_array().into_iter().flatten().enumerate() {
+                let v = v.as_str().unwrap_or_default();
+                errs.extend(crate::names::invalid_all(&ep.child("values").index(vi), v, crate::names::label_value(v)));
+            }
+        }
     }
     errs
 }
@@ -300,6 +313,22 @@ mod tests {
                 "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
                 "spec.selector.matchExpressions[1].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
                 "spec.selector.matchExpressions[2].operator: Invalid value: \"Has\": not a valid selector operator",
+            ]
+        );
+    }
+
+    #[test]
+    fn expression_values_are_checked_unless_allowed() {
+        let api =
+            serde_json::json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "-bad-"]}]});
+        let path = Path::new("spec").child("podSelector");
+        assert!(validate_api(&api, &path).is_empty());
+        assert!(validate_api_with(&api, &path, true).is_empty());
+        let errs: Vec<String> = validate_api_with(&api, &path, false).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errs,
+            [
+                "spec.podSelector.matchExpressions[0].values[1]: Invalid value: \"-bad-\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
             ]
         );
     }

@@ -73,10 +73,18 @@ pub(crate) fn qualified(name: &str, group: &str) -> String {
     if group.is_empty() { name.to_string() } else { format!("{name}.{group}") }
 }
 
+/// `field.ErrorList.ToAggregate` words the message: each distinct error once, in order (the
+/// causes keep every error).
 fn invalid_message(kind: &str, name: &str, errors: &ErrorList) -> String {
-    let agg = match errors.as_slice() {
-        [one] => one.to_string(),
-        many => format!("[{}]", many.iter().map(FieldError::to_string).collect::<Vec<_>>().join(", ")),
+    let mut distinct: Vec<String> = Vec::with_capacity(errors.len());
+    for msg in errors.iter().map(FieldError::to_string) {
+        if !distinct.contains(&msg) {
+            distinct.push(msg);
+        }
+    }
+    let agg = match distinct.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
     };
     format!("{kind} \"{name}\" is invalid: {agg}")
 }
@@ -243,5 +251,17 @@ mod tests {
         assert_eq!(s["code"], 422);
         assert_eq!(s["details"]["causes"][1]["field"], "spec.containers[0].image");
         assert_eq!(s["details"]["causes"][1]["reason"], "FieldValueRequired");
+    }
+
+    #[test]
+    fn invalid_message_words_each_error_once_and_causes_keep_all() {
+        let p = Path::new("spec").child("ingress").index(0).child("from").index(0);
+        let peer = FieldError::required(&p, "must specify a peer");
+        let e = ApiError::invalid("NetworkPolicy", "np", vec![peer.clone(), peer]);
+        assert_eq!(
+            e.to_string(),
+            "NetworkPolicy \"np\" is invalid: spec.ingress[0].from[0]: Required value: must specify a peer"
+        );
+        assert_eq!(e.to_status()["details"]["causes"].as_array().map(Vec::len), Some(2));
     }
 }

@@ -141,7 +141,11 @@ fn endpoints_follow_the_pods_a_service_selects() {
     assert!(eventually(WAIT, || all().len() == 1), "{:?}", all());
     k.run(&["delete", "service", "web"]).ok();
     assert!(eventually(WAIT, || k.run(&["get", "endpoints", "web"]).code != 0));
-    assert!(eventually(WAIT, || k.run(&["get", "endpointslices", "-o", "name"]).stdout.trim().is_empty()));
+    assert!(eventually(WAIT, || k
+        .run(&["get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "name"])
+        .stdout
+        .trim()
+        .is_empty()));
 }
 
 /// A client pod, a headless Service with a named pod under it, and an ExternalName.
@@ -300,7 +304,8 @@ fn fetch_many(k: &Kubectl, pod: &str, url: &str, count: u32) -> Vec<String> {
     // No `-T`: Debian's busybox 1.35 wget crashes with it (and on a refused connection).
     let script = format!("i=0; while [ $i -lt {count} ]; do wget -qO- {url} 2>&1; i=$((i+1)); done");
     let out = k.run(&["exec", pod, "--", "sh", "-c", &script]);
-    out.stdout.lines().chain(out.stderr.lines()).map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+    assert!(out.stderr.is_empty(), "kubectl exec: {}", out.stderr);
+    out.stdout.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
 }
 
 /// The service proxy: a cluster IP spreads requests over every ready pod (and none to a pod that
@@ -309,9 +314,14 @@ fn fetch_many(k: &Kubectl, pod: &str, url: &str, count: u32) -> Vec<String> {
 #[test]
 fn service_traffic_reaches_ready_endpoints() {
     let net = NET + 2;
-    let server = Server::with_node(net, |d| import_busybox(d, &["wget", "hostname", "nc"]));
+    let server = Server::with_node(net, |d| {
+        import_busybox(d, &["wget", "hostname", "nc"]);
+        common::import_python(d);
+    });
     let k = server.kubectl("1.32");
     k.run_stdin(&["apply", "-f", "-"], HELLO).ok();
+    let sleep = ["--", "python3", "-c", "import time; time.sleep(3600)"];
+    k.run(&[&["run", "py", "--image=python:3", "--image-pull-policy=Never"][..], &sleep].concat()).ok();
     k.run(&["rollout", "status", "deployment/hello", "--timeout=60s"]).ok();
     k.run(&["wait", "--for=condition=Ready", "pod/client", "--timeout=60s"]).ok();
     k.run(&["expose", "deployment", "hello", "--port=80", "--target-port=8080", "--type=NodePort"]).ok();
@@ -334,6 +344,22 @@ fn service_traffic_reaches_ready_endpoints() {
         assert!(all, "{url}: {seen:?} (pods {pods:?})");
     }
 
+    // From a Python program, through glibc's resolver (search list, ndots) and urllib.
+    k.run(&["wait", "--for=condition=Ready", "pod/py", "--timeout=60s"]).ok();
+    let program = "import socket, urllib.request as u\n\
+        print(socket.gethostbyname('hello'))\n\
+        for url in ['http://hello/name', 'http://hello.default.svc.cluster.local/name']:\n\
+        \x20   print(u.urlopen(url, timeout=5).read().decode().strip())\n";
+    let py = k.run(&["exec", "py", "--", "python3", "-c", program]).ok();
+    let lines: Vec<&str> = py.lines().collect();
+    assert!(
+        lines.len() == 3
+            && lines[0] == ip
+            && pods.contains(&lines[1].to_string())
+            && pods.contains(&lines[2].to_string()),
+        "{py}"
+    );
+
     // Hairpin: a pod through its own Service, reaching itself too.
     let me = &pods[0];
     let mut seen = Vec::new();
@@ -348,6 +374,26 @@ fn service_traffic_reaches_ready_endpoints() {
     let gateway = format!("10.150.{net}.1:{node_port}");
     let from_host = || http_get(&gateway, "/name").map(|b| b.trim().to_string());
     assert!(eventually(WAIT, || from_host().is_some_and(|n| pods.contains(&n))), "{:?}", from_host());
+
+    // The `kubernetes` Service leads to the API server, from pods and from the node, under a
+    // certificate that names its address.
+    let api_port = server.port;
+    assert_eq!(
+        get(&k, &["endpoints", "kubernetes"], "{.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}"),
+        format!("10.150.{net}.1:{api_port}")
+    );
+    let api_ip = get(&k, &["service", "kubernetes"], "{.spec.clusterIP}");
+    let connects = k.run(&["exec", "client", "--", "sh", "-c", &format!("echo | nc -w 5 {api_ip} 443")]);
+    assert_eq!(connects.code, 0, "{}", connects.combined());
+    let ca = server.data_dir().join("pki/ca.crt");
+    let token = std::fs::read_to_string(server.data_dir().join("pki/token")).expect("token");
+    let version = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "10", "--cacert"])
+        .arg(&ca)
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim()), &format!("https://{api_ip}/version")])
+        .output()
+        .expect("curl");
+    assert!(String::from_utf8_lossy(&version.stdout).contains("gitVersion"), "{version:?}");
 
     // `kubectl proxy`: the Service's and a pod's proxy subresources, with every kubectl.
     for v in KUBECTL_VERSIONS {
@@ -538,4 +584,92 @@ fn ingress_serves_hosts_paths_and_tls() {
     let row = k.run(&["get", "ingress", "web", "--no-headers"]).ok();
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[..5], ["web", "skiff", "hello.test,bye.test,broken.test", &node_ip, "80,"], "{row}");
+}
+
+const POLICY_PODS: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox:1.36
+    command: [sh, -c, \"mkdir -p /www && hostname > /www/name && exec httpd -f -p 8080 -h /www\"]
+    readinessProbe:
+      httpGet: {path: /name, port: 8080}
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+  labels: {role: client}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: busybox:1.36, command: [sleep, '3600']}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: stranger
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: busybox:1.36, command: [sleep, '3600']}
+";
+
+const DENY_ALL: &str = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: deny-all
+spec:
+  podSelector: {}
+";
+
+const ALLOW_CLIENTS: &str = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-clients
+spec:
+  podSelector:
+    matchLabels: {app: web}
+  ingress:
+  - from:
+    - podSelector:
+        matchLabels: {role: client}
+    ports:
+    - {port: 8080}
+";
+
+/// NetworkPolicy: a default deny blocks pods (the node's probes still pass), an allow rule
+/// opens the way for the pods it names only, and removing the policies opens it again.
+#[test]
+fn network_policies_deny_and_allow() {
+    let net = NET + 4;
+    let server = Server::with_node(net, |d| import_busybox(d, &["hostname", "nc"]));
+    let k = server.kubectl("1.32");
+    k.run_stdin(&["apply", "-f", "-"], POLICY_PODS).ok();
+    k.run(&["wait", "--for=condition=Ready", "pod/web", "pod/client", "pod/stranger", "--timeout=60s"]).ok();
+    let web_ip = get(&k, &["pod", "web"], "{.status.podIP}");
+    let reaches = |from: &str| {
+        let script = format!("printf 'GET /name HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {web_ip} 8080");
+        k.run(&["exec", from, "--", "sh", "-c", &script]).stdout.contains("\nweb")
+    };
+    assert!(reaches("client") && reaches("stranger"), "open before any policy");
+
+    k.run_stdin(&["apply", "-f", "-"], DENY_ALL).ok();
+    assert!(eventually(WAIT, || !reaches("client") && !reaches("stranger")), "the default deny blocks");
+    // The node is not a pod: its readiness probes still reach the pod.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(get(&k, &["pod", "web"], "{.status.conditions[?(@.type=='Ready')].status}"), "True");
+
+    k.run_stdin(&["apply", "-f", "-"], ALLOW_CLIENTS).ok();
+    assert!(eventually(WAIT, || reaches("client")), "the allow rule opens the way for clients");
+    assert!(!reaches("stranger"), "and only for them");
+
+    k.run(&["delete", "networkpolicy", "--all"]).ok();
+    assert!(eventually(WAIT, || reaches("stranger")), "open again without policies");
 }

@@ -16,9 +16,10 @@ pub static KINDS: &[(&str, &str, u16)] = &[
     ("batch/v1", "Job", 42),
     ("coordination.k8s.io/v1", "Lease", 54),
     ("discovery.k8s.io/v1", "EndpointSlice", 226),
-    ("networking.k8s.io/v1", "Ingress", 231),
-    ("networking.k8s.io/v1", "IngressClass", 233),
-    ("policy/v1", "PodDisruptionBudget", 246),
+    ("networking.k8s.io/v1", "Ingress", 232),
+    ("networking.k8s.io/v1", "IngressClass", 234),
+    ("networking.k8s.io/v1", "NetworkPolicy", 246),
+    ("policy/v1", "PodDisruptionBudget", 253),
     ("v1", "ConfigMap", 68),
     ("v1", "Endpoints", 95),
     ("v1", "Event", 102),
@@ -32,7 +33,7 @@ pub static KINDS: &[(&str, &str, u16)] = &[
 pub static MESSAGES: &[M] = &[
     // 0
     M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(2), Single, true),
         F::new(3, "status", Message(3), Single, false),
     ] },
@@ -46,7 +47,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 2
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(250), Single, true),
+        F::new(1, "selector", Message(257), Single, true),
         F::new(2, "template", Message(174), Single, true),
         F::new(3, "updateStrategy", Message(4), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
@@ -72,7 +73,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 5
     M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(7), Single, true),
         F::new(3, "status", Message(8), Single, false),
     ] },
@@ -88,7 +89,7 @@ pub static MESSAGES: &[M] = &[
     // 7
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(250), Single, true),
+        F::new(2, "selector", Message(257), Single, true),
         F::new(3, "template", Message(174), Single, true),
         F::new(4, "strategy", Message(9), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
@@ -115,7 +116,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 10
     M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(12), Single, true),
         F::new(3, "status", Message(13), Single, false),
     ] },
@@ -130,7 +131,7 @@ pub static MESSAGES: &[M] = &[
     // 12
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(250), Single, true),
+        F::new(2, "selector", Message(257), Single, true),
         F::new(3, "template", Message(174), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
@@ -197,7 +198,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 23
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(26), Single, true),
         F::new(3, "status", Message(27), Single, false),
     ] },
@@ -234,7 +235,7 @@ pub static MESSAGES: &[M] = &[
     // 28
     M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "selector", Message(250), Single, false),
+        F::new(2, "selector", Message(257), Single, false),
     ] },
     // 29
     M { name: "k8s.io.api.autoscaling.v2.MetricSpec", fields: &[
@@ -301,7 +302,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 39
     M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(40), Single, true),
         F::new(3, "status", Message(41), Single, false),
     ] },
@@ -324,7 +325,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 42
     M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(44), Single, false),
         F::new(3, "status", Message(45), Single, false),
     ] },
@@ -342,7 +343,7 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(250), Single, false),
+        F::new(4, "selector", Message(257), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
         F::new(6, "template", Message(174), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
@@ -372,7 +373,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 46
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(253), Single, false),
+        F::new(1, "metadata", Message(260), Single, false),
         F::new(2, "spec", Message(44), Single, false),
     ] },
     // 47
@@ -412,7 +413,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 54
     M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(55), Single, false),
     ] },
     // 55
@@ -500,13 +501,13 @@ pub static MESSAGES: &[M] = &[
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(250), Single, false),
+        F::new(3, "labelSelector", Message(257), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
     // 68
     M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
@@ -699,7 +700,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 95
     M { name: "k8s.io.api.core.v1.Endpoints", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "subsets", Message(94), Repeated, false),
     ] },
     // 96
@@ -761,7 +762,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 102
     M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "involvedObject", Message(151), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
@@ -937,7 +938,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 129
     M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(131), Single, false),
         F::new(3, "status", Message(132), Single, false),
     ] },
@@ -960,7 +961,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 133
     M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(146), Single, false),
         F::new(3, "status", Message(147), Single, false),
     ] },
@@ -1092,7 +1093,7 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "accessModes", String, Repeated, false),
         F::new(2, "resources", Message(217), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(250), Single, false),
+        F::new(4, "selector", Message(257), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
         F::new(7, "dataSource", Message(210), Single, false),
@@ -1101,7 +1102,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 153
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(253), Single, false),
+        F::new(1, "metadata", Message(260), Single, false),
         F::new(2, "spec", Message(152), Single, true),
     ] },
     // 154
@@ -1116,7 +1117,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 156
     M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(172), Single, false),
         F::new(3, "status", Message(173), Single, false),
     ] },
@@ -1127,10 +1128,10 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 158
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(250), Single, false),
+        F::new(1, "labelSelector", Message(257), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(250), Single, false),
+        F::new(4, "namespaceSelector", Message(257), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
@@ -1288,7 +1289,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 174
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(253), Single, false),
+        F::new(1, "metadata", Message(260), Single, false),
         F::new(2, "spec", Message(172), Single, false),
     ] },
     // 175
@@ -1404,7 +1405,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 191
     M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
@@ -1451,7 +1452,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 197
     M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "spec", Message(200), Single, false),
         F::new(3, "status", Message(201), Single, false),
     ] },
@@ -1496,7 +1497,7 @@ pub static MESSAGES: &[M] = &[
     // 201
     M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
         F::new(1, "loadBalancer", Message(126), Single, false),
-        F::new(2, "conditions", Message(249), Repeated, false),
+        F::new(2, "conditions", Message(256), Repeated, false),
     ] },
     // 202
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
@@ -1544,7 +1545,7 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(250), Single, false),
+        F::new(4, "labelSelector", Message(257), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
@@ -1687,7 +1688,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 226
     M { name: "k8s.io.api.discovery.v1.EndpointSlice", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
+        F::new(1, "metadata", Message(260), Single, true),
         F::new(2, "endpoints", Message(222), Repeated, false),
         F::new(3, "ports", Message(225), Repeated, false),
         F::new(4, "addressType", String, Single, true),
@@ -1703,7 +1704,7 @@ pub static MESSAGES: &[M] = &[
     // 229
     M { name: "k8s.io.api.networking.v1.HTTPIngressPath", fields: &[
         F::new(1, "path", String, Single, false),
-        F::new(2, "backend", Message(232), Single, true),
+        F::new(2, "backend", Message(233), Single, true),
         F::new(3, "pathType", String, Single, true),
     ] },
     // 230
@@ -1711,22 +1712,27 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "paths", Message(229), Repeated, true),
     ] },
     // 231
-    M { name: "k8s.io.api.networking.v1.Ingress", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
-        F::new(2, "spec", Message(242), Single, false),
-        F::new(3, "status", Message(243), Single, false),
+    M { name: "k8s.io.api.networking.v1.IPBlock", fields: &[
+        F::new(1, "cidr", String, Single, true),
+        F::new(2, "except", String, Repeated, false),
     ] },
     // 232
-    M { name: "k8s.io.api.networking.v1.IngressBackend", fields: &[
-        F::new(3, "resource", Message(210), Single, false),
-        F::new(4, "service", Message(241), Single, false),
+    M { name: "k8s.io.api.networking.v1.Ingress", fields: &[
+        F::new(1, "metadata", Message(260), Single, true),
+        F::new(2, "spec", Message(243), Single, false),
+        F::new(3, "status", Message(244), Single, false),
     ] },
     // 233
-    M { name: "k8s.io.api.networking.v1.IngressClass", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
-        F::new(2, "spec", Message(235), Single, false),
+    M { name: "k8s.io.api.networking.v1.IngressBackend", fields: &[
+        F::new(3, "resource", Message(210), Single, false),
+        F::new(4, "service", Message(242), Single, false),
     ] },
     // 234
+    M { name: "k8s.io.api.networking.v1.IngressClass", fields: &[
+        F::new(1, "metadata", Message(260), Single, true),
+        F::new(2, "spec", Message(236), Single, false),
+    ] },
+    // 235
     M { name: "k8s.io.api.networking.v1.IngressClassParametersReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
@@ -1734,76 +1740,110 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "scope", String, Single, false),
         F::new(5, "namespace", String, Single, false),
     ] },
-    // 235
+    // 236
     M { name: "k8s.io.api.networking.v1.IngressClassSpec", fields: &[
         F::new(1, "controller", String, Single, false),
-        F::new(2, "parameters", Message(234), Single, false),
+        F::new(2, "parameters", Message(235), Single, false),
     ] },
-    // 236
+    // 237
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
-        F::new(4, "ports", Message(238), Repeated, false),
-    ] },
-    // 237
-    M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(236), Repeated, false),
+        F::new(4, "ports", Message(239), Repeated, false),
     ] },
     // 238
+    M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", fields: &[
+        F::new(1, "ingress", Message(237), Repeated, false),
+    ] },
+    // 239
     M { name: "k8s.io.api.networking.v1.IngressPortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 239
+    // 240
     M { name: "k8s.io.api.networking.v1.IngressRule", fields: &[
         F::new(1, "host", String, Single, false),
-        F::new(2, "", Message(240), Inline, false),
+        F::new(2, "", Message(241), Inline, false),
     ] },
-    // 240
+    // 241
     M { name: "k8s.io.api.networking.v1.IngressRuleValue", fields: &[
         F::new(1, "http", Message(230), Single, false),
     ] },
-    // 241
+    // 242
     M { name: "k8s.io.api.networking.v1.IngressServiceBackend", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "port", Message(245), Single, false),
-    ] },
-    // 242
-    M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
-        F::new(1, "defaultBackend", Message(232), Single, false),
-        F::new(2, "tls", Message(244), Repeated, false),
-        F::new(3, "rules", Message(239), Repeated, false),
-        F::new(4, "ingressClassName", String, Single, false),
+        F::new(2, "port", Message(252), Single, false),
     ] },
     // 243
-    M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
-        F::new(1, "loadBalancer", Message(237), Single, false),
+    M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
+        F::new(1, "defaultBackend", Message(233), Single, false),
+        F::new(2, "tls", Message(245), Repeated, false),
+        F::new(3, "rules", Message(240), Repeated, false),
+        F::new(4, "ingressClassName", String, Single, false),
     ] },
     // 244
+    M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
+        F::new(1, "loadBalancer", Message(238), Single, false),
+    ] },
+    // 245
     M { name: "k8s.io.api.networking.v1.IngressTLS", fields: &[
         F::new(1, "hosts", String, Repeated, false),
         F::new(2, "secretName", String, Single, false),
     ] },
-    // 245
+    // 246
+    M { name: "k8s.io.api.networking.v1.NetworkPolicy", fields: &[
+        F::new(1, "metadata", Message(260), Single, true),
+        F::new(2, "spec", Message(251), Single, false),
+    ] },
+    // 247
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", fields: &[
+        F::new(1, "ports", Message(250), Repeated, false),
+        F::new(2, "to", Message(249), Repeated, false),
+    ] },
+    // 248
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", fields: &[
+        F::new(1, "ports", Message(250), Repeated, false),
+        F::new(2, "from", Message(249), Repeated, false),
+    ] },
+    // 249
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", fields: &[
+        F::new(1, "podSelector", Message(257), Single, false),
+        F::new(2, "namespaceSelector", Message(257), Single, false),
+        F::new(3, "ipBlock", Message(231), Single, false),
+    ] },
+    // 250
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyPort", fields: &[
+        F::new(1, "protocol", String, Single, false),
+        F::new(2, "port", IntOrString, Single, false),
+        F::new(3, "endPort", Int32, Single, false),
+    ] },
+    // 251
+    M { name: "k8s.io.api.networking.v1.NetworkPolicySpec", fields: &[
+        F::new(1, "podSelector", Message(257), Single, false),
+        F::new(2, "ingress", Message(248), Repeated, false),
+        F::new(3, "egress", Message(247), Repeated, false),
+        F::new(4, "policyTypes", String, Repeated, false),
+    ] },
+    // 252
     M { name: "k8s.io.api.networking.v1.ServiceBackendPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "number", Int32, Single, false),
     ] },
-    // 246
+    // 253
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
-        F::new(1, "metadata", Message(253), Single, true),
-        F::new(2, "spec", Message(247), Single, false),
-        F::new(3, "status", Message(248), Single, false),
+        F::new(1, "metadata", Message(260), Single, true),
+        F::new(2, "spec", Message(254), Single, false),
+        F::new(3, "status", Message(255), Single, false),
     ] },
-    // 247
+    // 254
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(250), Single, false),
+        F::new(2, "selector", Message(257), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
-    // 248
+    // 255
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
@@ -1811,9 +1851,9 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(249), Repeated, false),
+        F::new(7, "conditions", Message(256), Repeated, false),
     ] },
-    // 249
+    // 256
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1822,18 +1862,18 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 250
+    // 257
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(251), Repeated, false),
+        F::new(2, "matchExpressions", Message(258), Repeated, false),
     ] },
-    // 251
+    // 258
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 252
+    // 259
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -1843,7 +1883,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 253
+    // 260
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -1857,11 +1897,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(254), Repeated, false),
+        F::new(13, "ownerReferences", Message(261), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(252), Repeated, false),
+        F::new(17, "managedFields", Message(259), Repeated, false),
     ] },
-    // 254
+    // 261
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

@@ -12,6 +12,7 @@ mod ingress;
 mod job;
 mod lease;
 mod namespace;
+mod networkpolicy;
 mod node;
 mod pdb;
 mod pod;
@@ -296,7 +297,7 @@ pub const ENDPOINTS: &dyn Kind = &endpoints::EndpointsKind;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 19] = [
+    static ALL: [&dyn Kind; 20] = [
         NAMESPACES,
         NODES,
         PODS,
@@ -313,8 +314,9 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &job::Jobs,
         &cronjob::CronJobs,
         &hpa::HorizontalPodAutoscalers,
-        &ingress::Ingresses,
         &ingress::IngressClasses,
+        &ingress::Ingresses,
+        &networkpolicy::NetworkPolicies,
         &pdb::PodDisruptionBudgets,
     ];
     &ALL
@@ -377,6 +379,8 @@ mod tests {
                 ("policy", vec!["v1"])
             ]
         );
+        let networking: Vec<&str> = in_group_version("networking.k8s.io", "v1").map(|k| k.info().plural).collect();
+        assert_eq!(networking, ["ingressclasses", "ingresses", "networkpolicies"]);
         let lease = by_resource("coordination.k8s.io", "v1", "leases").expect("leases");
         assert!(by_resource("", "v1", "leases").is_none());
         let i = lease.info();

@@ -150,7 +150,7 @@ pub async fn start(
         dns: skiff_node::dns::resolv::ClusterDnsConfig { ip: args.cluster_dns, domain: args.cluster_domain.clone() },
         service_proxy: !args.disable_service_proxy,
         network_policy: !args.disable_network_policy,
-        ingress: (!args.disable_ingress).then(|| skiff_node::ingress::IngressConfig {
+        ingress: (!args.disable_ingress).then_some(skiff_node::ingress::IngressConfig {
             bind: args.ingress_bind_address,
             http_port: args.ingress_http_port,
             https_port: args.ingress_https_port,

@@ -356,6 +356,53 @@ pub fn busybox_rootfs(dir: &Path) -> (PathBuf, PathBuf) {
     (root, tar)
 }
 
+/// `python:3` in the image store of `data`: Debian's own Python 3 (the interpreter, its standard
+/// library and the shared libraries they load, copied from this machine), `CMD ["python3"]`.
+/// Its glibc resolves names through /etc/resolv.conf as any distribution's image does.
+pub fn import_python(data: &Path) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("rootfs");
+    let copy = |path: &Path| {
+        let to = root.join(path.strip_prefix("/").expect("absolute"));
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        let ok = Command::new("cp").arg("-aL").arg(path).arg(&to).status().expect("cp");
+        assert!(ok.success(), "copying {}", path.display());
+    };
+    let python = std::fs::canonicalize("/usr/bin/python3").expect("Debian's python3 is installed");
+    let version = python.file_name().and_then(|n| n.to_str()).expect("name").to_string(); // python3.11
+    let stdlib = Path::new("/usr/lib").join(&version);
+    copy(&python);
+    std::os::unix::fs::symlink(&version, root.join("usr/bin/python3")).expect("symlink");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("mkdir -p '{r}/usr/lib' && tar -C /usr/lib --exclude='{v}/test' --exclude='*/__pycache__' -cf - {v} | tar -C '{r}/usr/lib' -xf -", r = root.display(), v = version))
+        .status()
+        .expect("tar");
+    assert!(ok.success(), "copying the standard library");
+    // The shared libraries the interpreter and its extension modules load.
+    let modules = std::fs::read_dir(stdlib.join("lib-dynload")).expect("lib-dynload");
+    let mut libs = std::collections::BTreeSet::new();
+    for object in std::iter::once(python.clone()).chain(modules.flatten().map(|e| e.path())) {
+        let out = Command::new("ldd").arg(&object).output().expect("ldd");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let path = line.split("=>").nth(1).unwrap_or(line).split_whitespace().next().unwrap_or("");
+            if path.starts_with('/') {
+                libs.insert(PathBuf::from(path));
+            }
+        }
+    }
+    for lib in &libs {
+        copy(lib);
+    }
+    std::fs::create_dir_all(root.join("etc")).expect("etc");
+    std::fs::write(root.join("etc/nsswitch.conf"), "hosts: files dns\n").expect("nsswitch");
+    let tar = tmp.path().join("python.tar");
+    let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar");
+    assert!(ok.success());
+    let (code, _, err) = skiff(data, &["import", "-c", r#"CMD ["python3"]"#, tar.to_str().expect("utf8"), "python:3"]);
+    assert_eq!(code, 0, "{err}");
+}
+
 /// `busybox:1.36` in the image store of `data`, with `CMD ["sh"]` as the real image has, and links
 /// for the extra `applets` a test's commands use.
 pub fn import_busybox(data: &Path, applets: &[&str]) {

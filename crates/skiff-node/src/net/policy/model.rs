@@ -63,7 +63,7 @@ fn selector(s: &ApiSelector) -> LabelSelector {
     LabelSelector::from_api(&serde_json::to_value(s).unwrap_or_default())
 }
 
-fn labels<'a>(m: &'a Option<BTreeMap<String, String>>) -> &'a BTreeMap<String, String> {
+fn labels(m: &Option<BTreeMap<String, String>>) -> &BTreeMap<String, String> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();
     m.as_ref().unwrap_or(&EMPTY)
 }

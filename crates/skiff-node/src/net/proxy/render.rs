@@ -368,7 +368,7 @@ mod tests {
             "masquerade fully-random",
             "reject with tcp reset",
             "ip saddr @affinity-default/web/tcp/http__10.42.0.6/8080 goto endpoint-default/web/tcp/http__10.42.0.6/8080",
-            "update @affinity-default/web/tcp/http__10.42.0.5/8080 { ip saddr }",
+            "update @affinity-default/web/tcp/http__10.42.0.5/8080 { ip saddr timeout 10m }",
         ] {
             assert!(listed.contains(line), "{line:?} missing from:\n{listed}");
         }
