@@ -6,7 +6,8 @@
 //!
 //! Rules stay when the agent stops (pods keep running, and so does their traffic); the next
 //! start replaces them in one transaction, which keeps established connections (their
-//! translation lives in conntrack). `--disable-service-proxy` removes the table.
+//! translation lives in conntrack). `--disable-service-proxy` removes the table. UDP and SCTP
+//! translations to an endpoint that left are deleted from conntrack (`crate::net::conntrack`).
 
 pub mod model;
 pub mod render;
@@ -57,6 +58,10 @@ pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapsho
                 match tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await {
                     Ok(Ok(())) => {
                         tracing::debug!(ports = ports.len(), messages, took = ?started.elapsed(), "service rules programmed");
+                        let stale = model::stale(programmed.as_deref().unwrap_or_default(), &ports);
+                        if !stale.is_empty() {
+                            forget(stale);
+                        }
                         programmed = Some(ports);
                     }
                     Ok(Err(e)) => {
@@ -73,6 +78,15 @@ pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapsho
             return;
         }
     }
+}
+
+/// Delete the tracked connections to endpoints that left (in the background: a dump of the
+/// whole table can take a moment).
+fn forget(stale: Vec<crate::net::conntrack::Stale>) {
+    tokio::task::spawn_blocking(move || match crate::net::conntrack::forget(&stale) {
+        Ok(n) => tracing::debug!(deleted = n, "stale connection tracking entries"),
+        Err(e) => tracing::warn!(error = %e, "deleting stale connection tracking entries"),
+    });
 }
 
 /// Remove the proxy's table (when the node runs without it).

@@ -73,6 +73,30 @@ pub struct Port {
     pub affinity: Option<std::time::Duration>,
 }
 
+/// The translations that `before` made and `after` no longer does, for connectionless
+/// protocols (UDP, SCTP), whose tracked "connections" would otherwise keep going to an endpoint
+/// that left: per Service address and port, each endpoint that is gone from it.
+pub fn stale(before: &[Port], after: &[Port]) -> Vec<crate::net::conntrack::Stale> {
+    let mut out = Vec::new();
+    for old in before.iter().filter(|p| p.protocol != Protocol::Tcp) {
+        let new = after.iter().find(|p| p.id == old.id);
+        let still = |t: &Target| new.is_some_and(|n| n.internal.contains(t) || n.external.contains(t));
+        let addresses: Vec<Ipv4Addr> = old.cluster_ip.into_iter().chain(old.external_ips.iter().copied()).collect();
+        for t in old.internal.iter().chain(&old.external).filter(|t| !still(t)) {
+            for ip in &addresses {
+                out.push(crate::net::conntrack::Stale {
+                    protocol: old.protocol.number(),
+                    service: std::net::SocketAddrV4::new(*ip, old.port),
+                    endpoint: std::net::SocketAddrV4::new(t.ip, t.port),
+                });
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// `sessionAffinityConfig.clientIP.timeoutSeconds`' default (three hours).
 const DEFAULT_AFFINITY_SECONDS: i32 = 10800;
 
@@ -265,6 +289,33 @@ mod tests {
         assert_eq!(p.affinity, None);
         let sticky = snapshot(vec![web(json!({"sessionAffinity": "ClientIP"}))], vec![]);
         assert_eq!(ports(&sticky, "n1", &[])[0].affinity, Some(std::time::Duration::from_secs(10800)));
+    }
+
+    #[test]
+    fn endpoints_gone_from_udp_ports_are_stale() {
+        let dns = |endpoints: Vec<serde_json::Value>| {
+            snapshot(
+                vec![json!({"metadata": {"name": "dns", "namespace": "default"},
+                    "spec": {"clusterIP": "10.43.0.53", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}})],
+                vec![json!({"metadata": {"name": "dns-x", "namespace": "default",
+                        "labels": {"kubernetes.io/service-name": "dns"}},
+                    "addressType": "IPv4", "ports": [{"name": "dns", "port": 5353, "protocol": "UDP"}],
+                    "endpoints": endpoints})],
+            )
+        };
+        let before = ports(
+            &dns(vec![endpoint("10.42.0.5", true, false, "n1"), endpoint("10.42.0.6", true, false, "n1")]),
+            "n1",
+            &[],
+        );
+        let after = ports(&dns(vec![endpoint("10.42.0.6", true, false, "n1")]), "n1", &[]);
+        let gone = stale(&before, &after);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(
+            (gone[0].service.to_string(), gone[0].endpoint.to_string()),
+            ("10.43.0.53:53".into(), "10.42.0.5:5353".into())
+        );
+        assert!(stale(&after, &after).is_empty());
     }
 
     #[test]

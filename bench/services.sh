@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# Service networking benchmark, side by side in one run on one skiff server with its node (busybox
+# httpd pods; every figure is a ratio to an anchor measured in the same run, never pass/fail):
+#  1. HTTP through a 3-replica Deployment's ClusterIP against straight to one pod IP and to all
+#     three pod IPs (wrk, interleaved, REPS times each): requests/s and p99. Goal: the ClusterIP at
+#     least 0.95 of direct (the three-pod figure is the like-for-like one: same backends).
+#  2. Connection setup through a NodePort (on the bridge address) against straight to a pod: wrk
+#     with `Connection: close`, so requests/s is new connections/s.
+#  6. The built-in ingress (Host: bench.test on 127.0.0.1) against straight to a pod: requests/s.
+#  3. An endpoint turning ready -> its Service carrying traffic: from the ready EndpointSlice
+#     being seen on a watch to the first connection to the cluster IP that succeeds (a connect
+#     every 2 ms). Goal: under 100 ms.
+#  5. Cluster DNS against dnsmasq serving the same names from a hosts file: dnsperf queries/s
+#     flat out, and p50/p99 latency from a rate-limited run (dnsperf 2.10 prints no percentiles:
+#     they come from its per-query output).
+#  4. SERVICES Services x ENDPOINTS endpoints: from `kubectl apply` of them until the table
+#     `ip skiff-svc-<bridge>` holds every service chain and endpoint chain, and one endpoint
+#     going away (scale ENDPOINTS -> ENDPOINTS-1) until the table shows it; anchor: `nft -f` of
+#     the same table as text (how kube-proxy's nftables mode loads its rules, one transaction).
+# busybox httpd answers HTTP/1.1 but closes every connection (`Connection: close`), so every
+# request in 1, 2 and 6 is a new TCP connection to the pod (for the ingress: from the ingress).
+# All load goes to loopback, pod IPs, this server's cluster IPs and the bridge's own address.
+# The machine's cores are shared by wrk/dnsperf, the pods and skiff: figures are for that.
+# Needs root, busybox-static, kubectl, python3, nft; installs wrk, dnsperf, bc and dnsmasq-base
+# with apt-get when missing. Usage: [SKIFF=target/release/skiff] [REPS=5] [DURATION=10]
+# [DNS_RATE=5000] [SERVICES=1000] [ENDPOINTS=10] bench/services.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SKIFF=$(readlink -f "${SKIFF:-target/release/skiff}")
+REPS=${REPS:-5}
+DURATION=${DURATION:-10}   # seconds of each wrk and each flat-out dnsperf run
+DNS_RATE=${DNS_RATE:-5000} # queries/s of the latency runs: below what either server can take
+SERVICES=${SERVICES:-1000}
+ENDPOINTS=${ENDPOINTS:-10}
+T=$(mktemp -d)
+PORT=16997; BRIDGE=skb3; NET=10.163; GATEWAY=$NET.0.1
+HTTP_PORT=18080; HTTPS_PORT=18443
+# A /16 of cluster IPs: 1,000 Services do not fit the /24 the other benches use.
+SERVICE_CIDR=10.44.0.0/16; DNS_IP=10.44.0.10
+SVC_TABLE=skiff-svc-$BRIDGE; NP_TABLE=skiff-np-$BRIDGE; ANCHOR_TABLE=skiff-bench-anchor-$BRIDGE
+# wrk sets one address per thread: 3 threads give each of the 3 pods one in the three-pod run;
+# every HTTP run uses the same threads and connections so that they compare.
+WRK=(wrk --latency -t3 -c30 "-d${DURATION}s")
+export KUBECONFIG=$T/data/kubeconfig.yaml
+
+for tool in wrk dnsperf bc dnsmasq; do
+  command -v "$tool" >/dev/null && continue
+  pkg=$tool; [ "$tool" = dnsmasq ] && pkg=dnsmasq-base
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+done
+
+now() { date +%s%N; }
+ms() { echo "scale=1; ($2-$1)/1000000" | bc; }
+stats() { sort -g | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f %d\n", m, a[1], a[NR], NR}'; }
+median() { stats < "$1" | cut -d' ' -f1; }
+row() { read -r med mn mx n < <(stats < "$2"); printf '| %-58s | %9s | %9s | %9s | %3s | %-6s |\n' "$1" "$med" "$mn" "$mx" "$n" "$3"; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+# wait SECONDS COMMAND...: until the command succeeds; fails the run after that long.
+wait_for() {
+  local end=$(($(date +%s) + $1)); shift
+  until "$@"; do
+    [ "$(date +%s)" -lt "$end" ] || { echo "timed out waiting for: $*" >&2; return 1; }
+    sleep 0.05
+  done
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [ "$rc" != 0 ] && [ -f "$T/server.log" ]; then echo "failed ($rc); the server's log ends:" >&2; tail -20 "$T/server.log" >&2; fi
+  [ -n "${DNSMASQ:-}" ] && kill "$DNSMASQ" 2>/dev/null
+  kubectl delete deploy --all --wait=false >/dev/null 2>&1
+  kubectl delete pod --all --grace-period=0 --force >/dev/null 2>&1
+  for _ in $(seq 300); do [ -z "$(ls "$T/data/pods" 2>/dev/null)" ] && break; sleep 0.1; done
+  if [ -n "${SERVER:-}" ]; then
+    kill "$SERVER" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
+  fi
+  # The server leaves its rules behind (pods outlive it); this bench's go with its bridge.
+  ip link del "$BRIDGE" 2>/dev/null
+  for table in "$SVC_TABLE" "$NP_TABLE" "$ANCHOR_TABLE"; do nft delete table ip "$table" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# The image: busybox httpd on 8080 that exits on SIGTERM, with the applets the probes and the
+# readiness test use, and a /tmp for the readiness file.
+mkdir -p "$T/root/bin" "$T/root/www" "$T/root/tmp" && cp "$(command -v busybox)" "$T/root/bin/busybox"
+for applet in sh httpd nslookup nc wget cat touch rm; do ln -s busybox "$T/root/bin/$applet"; done
+echo 'hello' > "$T/root/www/index.html"
+tar -C "$T/root" -cf "$T/web.tar" .
+"$SKIFF" --data-dir "$T/data" import -c 'CMD ["sh","-c","trap \"exit 0\" TERM; httpd -f -p 8080 -h /www & wait"]' \
+  "$T/web.tar" localhost/web:1.0 >/dev/null
+SKIFF_LOG=warn "$SKIFF" --data-dir "$T/data" server --listen 127.0.0.1:$PORT --pod-cidr $NET.0.0/16 --bridge $BRIDGE \
+  --node-name bench --cluster-dns $DNS_IP --service-cidr $SERVICE_CIDR --ingress-bind-address 127.0.0.1 \
+  --ingress-http-port $HTTP_PORT --ingress-https-port $HTTPS_PORT --disable-outbound-nat 2>"$T/server.log" & SERVER=$!
+wait_for 60 kubectl get node bench >/dev/null 2>&1
+
+deployment() { # name replicas
+  printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: %s\nspec:\n  replicas: %s\n  selector:\n    matchLabels:\n      app: %s\n  template:\n    metadata:\n      labels:\n        app: %s\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: web\n        image: localhost/web:1.0\n        imagePullPolicy: Never\n        ports:\n        - containerPort: 8080\n' "$1" "$2" "$1" "$1"
+}
+service() { # name app
+  printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\nspec:\n  selector:\n    app: %s\n  ports:\n  - port: 80\n    targetPort: 8080\n' "$1" "$2"
+}
+cluster_ip() { kubectl get svc "$1" -o jsonpath='{.spec.clusterIP}'; }
+pod_ips() { kubectl get pods -l "app=$1" -o jsonpath='{.items[*].status.podIP}'; }
+listing() { nft list table ip "$SVC_TABLE" 2>/dev/null; }
+# A cluster IP is sent nothing before the proxy has it (in the map of Services with endpoints,
+# or the one that refuses): until then its packets would follow the default route off the machine.
+programmed() { listing | grep -qF "$1 . tcp . 80 :"; }
+answers() { [ "$(curl -s -m 2 "$@")" = hello ]; }
+
+# wrk_run SERIES wrk-arguments...: appends requests/s, p99 (ms) and errors to SERIES.{rps,p99,err}.
+wrk_run() {
+  local series=$1 out; shift
+  out=$("${WRK[@]}" "$@")
+  awk '/^Requests\/sec:/ {print $2}' <<< "$out" >> "$series.rps"
+  awk '$1 == "99%" {v = $2; if (v ~ /us$/) v = v / 1000; else if (v ~ /ms$/) v = v + 0; else if (v ~ /s$/) v = v * 1000; print v}' \
+    <<< "$out" >> "$series.p99"
+  awk '/Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10} /Non-2xx/ {e += $5} END {print e + 0}' <<< "$out" >> "$series.err"
+}
+errors() { awk '{s += $1} END {print s + 0}' "$1.err"; }
+
+# 1. ClusterIP against one pod and against all three (a Lua setup gives each wrk thread one pod).
+measure_http() {
+  cat > "$T/pods.lua" <<'EOF'
+-- wrk connects each thread to one address: thread i gets pod i (POD_IPS, space-separated).
+local ips, n = {}, 0
+for ip in string.gmatch(os.getenv("POD_IPS"), "%S+") do table.insert(ips, ip) end
+function setup(thread)
+  n = n + 1
+  thread.addr = wrk.lookup(ips[(n - 1) % #ips + 1], "8080")[1]
+end
+EOF
+  for _ in $(seq "$REPS"); do
+    wrk_run "$T/cip" "http://$WEB_IP/"
+    wrk_run "$T/pod" "http://$POD1:8080/"
+    POD_IPS="$POD_IPS" wrk_run "$T/pods" -s "$T/pods.lua" "http://$POD1:8080/"
+  done
+}
+
+# 2. New connections/s through the NodePort on the bridge address, against the pod straight.
+measure_nodeport() {
+  for _ in $(seq "$REPS"); do
+    wrk_run "$T/np" -H 'Connection: close' "http://$GATEWAY:$NODE_PORT/"
+    wrk_run "$T/np_pod" -H 'Connection: close' "http://$POD1:8080/"
+  done
+}
+
+# 6. The ingress (which picks one of the three pods per request) against one pod straight.
+measure_ingress() {
+  printf 'apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\nspec:\n  rules:\n  - host: bench.test\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: web\n            port:\n              number: 80\n' \
+    | kubectl apply -f - >/dev/null
+  wait_for 30 answers -H 'Host: bench.test' "http://127.0.0.1:$HTTP_PORT/"
+  for _ in $(seq "$REPS"); do
+    wrk_run "$T/ing" -H 'Host: bench.test' "http://127.0.0.1:$HTTP_PORT/"
+    wrk_run "$T/ing_pod" "http://$POD1:8080/"
+  done
+}
+
+# 3. Ready endpoint -> traffic. One pod whose readiness is a file; per rep: remove the file and
+# wait until the cluster IP refuses, open a watch on the Service's EndpointSlices (straight to
+# the API with the admin certificate, not through kubectl, so the clock is the same as the
+# connect loop's), connect every 2 ms, create the file, and take the ready event's arrival from
+# the first connection's success. Negative: the rules were there before the watch delivered.
+measure_ready() {
+  printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: ready\n  labels:\n    app: ready\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: localhost/web:1.0\n    imagePullPolicy: Never\n    readinessProbe:\n      exec:\n        command: [cat, /tmp/ready]\n      periodSeconds: 1\n      failureThreshold: 1\n' \
+    | kubectl apply -f - >/dev/null
+  service ready ready | kubectl apply -f - >/dev/null
+  local ip; ip=$(cluster_ip ready)
+  wait_for 30 programmed "$ip"
+  cat > "$T/ready.py" <<'EOF'
+import http.client, json, socket, ssl, subprocess, sys, threading, time
+
+ip, api_port, pki, reps = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+WATCH = ('/apis/discovery.k8s.io/v1/namespaces/default/endpointslices'
+         '?watch=1&labelSelector=kubernetes.io%2Fservice-name%3Dready')
+tls = ssl.create_default_context(cafile=f'{pki}/ca.crt')
+tls.load_cert_chain(f'{pki}/admin.crt', f'{pki}/admin.key')
+
+def connects(timeout):
+    with socket.socket() as s:
+        s.settimeout(timeout)
+        try:
+            s.connect((ip, 80))
+            return True
+        except OSError:
+            return False
+
+def in_pod(*command):
+    subprocess.run(['kubectl', 'exec', 'ready', '--', *command], check=True, stdout=subprocess.DEVNULL)
+
+def ready(event):
+    return any((e.get('conditions') or {}).get('ready') for e in event['object'].get('endpoints') or [])
+
+for _ in range(reps):
+    in_pod('rm', '-f', '/tmp/ready')
+    deadline = time.monotonic() + 30
+    while connects(0.2):  # the Service with no ready endpoint refuses at once
+        assert time.monotonic() < deadline, 'the endpoint did not go unready'
+        time.sleep(0.01)
+    api = http.client.HTTPSConnection('127.0.0.1', api_port, context=tls, timeout=30)
+    api.request('GET', WATCH)
+    events = api.getresponse()
+    seen, unready = {}, threading.Event()
+
+    def watch():
+        for line in events:
+            if not ready(json.loads(line)):
+                unready.set()
+            elif unready.is_set():  # a ready slice before the unready one is stale
+                seen['ready'] = time.monotonic()
+                return
+
+    def knock():
+        while 'open' not in seen and time.monotonic() < deadline:
+            if connects(0.5):
+                seen['open'] = time.monotonic()
+                return
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert unready.wait(10), 'the watch did not show the endpoint unready'
+    deadline = time.monotonic() + 30
+    knocker = threading.Thread(target=knock, daemon=True)
+    knocker.start()
+    in_pod('touch', '/tmp/ready')
+    watcher.join(30)
+    knocker.join(30)
+    api.close()
+    assert 'ready' in seen and 'open' in seen, f'no ready endpoint or no connection: {seen}'
+    print(f"{(seen['open'] - seen['ready']) * 1000:.1f}", flush=True)
+EOF
+  python3 "$T/ready.py" "$ip" "$PORT" "$T/data/pki" "$REPS" > "$T/ready"
+}
+
+# dnsperf_run SERIES SERVER PORT: flat out for DURATION s (queries/s, mean latency, lost), then
+# at DNS_RATE for 5 s with each query's latency printed, for p50 and p99.
+dnsperf_run() {
+  local out
+  out=$(dnsperf -s "$2" -p "$3" -d "$T/queries" -l "$DURATION" 2>&1)
+  awk '/Queries per second:/ {print $4}' <<< "$out" >> "$1.qps"
+  awk '/Average Latency/ {print $4 * 1000}' <<< "$out" >> "$1.avg"
+  awk '/Queries lost:/ {print $3}' <<< "$out" >> "$1.lost"
+  grep -q 'Response codes: *NOERROR [0-9]* (100.00%)' <<< "$out" || echo "$1: not all NOERROR: $(grep 'Response codes' <<< "$out")" >> "$T/notes"
+  dnsperf -s "$2" -p "$3" -d "$T/queries" -l 5 -Q "$DNS_RATE" -v 2>/dev/null | awk '$1 == ">" {print $NF * 1000}' | sort -g > "$T/lat"
+  awk '{a[NR] = $1} END {print a[int(NR * 0.5) + 1]}' "$T/lat" >> "$1.p50"
+  awk '{a[NR] = $1} END {i = int(NR * 0.99) + 1; if (i > NR) i = NR; print a[i]}' "$T/lat" >> "$1.p99"
+}
+
+# 5. Cluster DNS (on its address on the bridge) against dnsmasq answering the same names with the
+# same addresses from a hosts file on loopback; only names both have, so neither forwards.
+measure_dns() {
+  : > "$T/queries"; : > "$T/hosts"
+  local ns name
+  for ns_name in default/web default/web-np default/ready default/kubernetes kube-system/kube-dns; do
+    ns=${ns_name%/*}; name=${ns_name#*/}
+    echo "$name.$ns.svc.cluster.local A" >> "$T/queries"
+    echo "$(kubectl -n "$ns" get svc "$name" -o jsonpath='{.spec.clusterIP}') $name.$ns.svc.cluster.local" >> "$T/hosts"
+  done
+  dnsmasq -k --no-resolv --no-hosts --addn-hosts="$T/hosts" --port=5353 --listen-address=127.0.0.1 \
+    --bind-interfaces --user=root --pid-file= --log-facility="$T/dnsmasq.log" & DNSMASQ=$!
+  sleep 0.5
+  for _ in $(seq "$REPS"); do
+    dnsperf_run "$T/dns" "$DNS_IP" 53
+    dnsperf_run "$T/dnsmasq" 127.0.0.1 5353
+  done
+  kill "$DNSMASQ"; DNSMASQ=
+}
+
+# The service and endpoint chains of the many Services in one listing of the table.
+many_chains() {
+  listing > "$T/listing"
+  echo "$(grep -c 'chain service-default/many-' "$T/listing") $(grep -c 'chain endpoint-default/many-' "$T/listing")"
+}
+chains_are() { [ "$(many_chains)" = "$1 $2" ]; }
+
+# 4. SERVICES Services x ENDPOINTS endpoints, then one endpoint fewer; then the same table loaded
+# by `nft -f` under another name (its hooks too: a copy of skiff's rules, deleted at once).
+measure_rules() {
+  deployment many "$ENDPOINTS" | kubectl apply -f - >/dev/null
+  kubectl rollout status deploy/many --timeout=300s >/dev/null
+  for i in $(seq -w 1 "$SERVICES"); do service "many-$i" many; echo ---; done > "$T/many.yaml"
+  local t0 t1; t0=$(now)
+  kubectl apply -f "$T/many.yaml" >/dev/null
+  t1=$(now)
+  wait_for 600 chains_are "$SERVICES" $((SERVICES * ENDPOINTS))
+  local t2; t2=$(now)
+  ms "$t0" "$t1" > "$T/rules_apply"; ms "$t1" "$t2" > "$T/rules_after"; ms "$t0" "$t2" > "$T/rules_total"
+  # How long one listing takes: the resolution of the polls above and below.
+  : > "$T/list"
+  for _ in $(seq 5); do t0=$(now); listing > /dev/null; ms "$t0" "$(now)" >> "$T/list"; done
+  listing | sed "1s/^table ip $SVC_TABLE /table ip $ANCHOR_TABLE /" > "$T/rules.nft"
+  : > "$T/scale"
+  for _ in $(seq "$REPS"); do
+    t0=$(now); kubectl scale deploy many --replicas=$((ENDPOINTS - 1)) >/dev/null
+    wait_for 120 chains_are "$SERVICES" $((SERVICES * (ENDPOINTS - 1)))
+    ms "$t0" "$(now)" >> "$T/scale"
+    kubectl scale deploy many --replicas="$ENDPOINTS" >/dev/null
+    wait_for 300 chains_are "$SERVICES" $((SERVICES * ENDPOINTS))
+  done
+  : > "$T/nftf"
+  for _ in $(seq "$REPS"); do
+    t0=$(now)
+    if ! nft -f "$T/rules.nft" 2> "$T/nftf.err"; then
+      echo "nft -f refused skiff's listing: $(head -3 "$T/nftf.err")" >> "$T/notes"; break
+    fi
+    ms "$t0" "$(now)" >> "$T/nftf"
+    nft delete table ip "$ANCHOR_TABLE"
+  done
+}
+
+# The common backends: web (3 pods) behind a ClusterIP and a NodePort Service.
+deployment web 3 | kubectl apply -f - >/dev/null
+kubectl rollout status deploy/web --timeout=120s >/dev/null
+kubectl expose deployment web --port=80 --target-port=8080 >/dev/null
+kubectl expose deployment web --name=web-np --type=NodePort --port=80 --target-port=8080 >/dev/null
+WEB_IP=$(cluster_ip web); NP_IP=$(cluster_ip web-np)
+NODE_PORT=$(kubectl get svc web-np -o jsonpath='{.spec.ports[0].nodePort}')
+POD_IPS=$(pod_ips web); POD1=${POD_IPS%% *}
+wait_for 30 programmed "$WEB_IP"; wait_for 30 programmed "$NP_IP"
+wait_for 30 answers "http://$WEB_IP/"; wait_for 30 answers "http://$GATEWAY:$NODE_PORT/"
+for ip in $POD_IPS; do wait_for 30 answers "http://$ip:8080/"; done
+: > "$T/notes"
+
+measure_http
+measure_nodeport
+measure_ingress
+measure_ready
+measure_dns
+measure_rules
+
+echo
+echo "skiff services, $(nproc) cores, REPS=$REPS, wrk ${WRK[*]:1}, dnsperf ${DURATION} s flat out + 5 s at $DNS_RATE/s"
+echo "load average at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)"
+echo
+echo "| measurement | median | min | max | n | unit |"
+echo "|---|---:|---:|---:|---:|---|"
+row "1. HTTP via ClusterIP (3 pods)" "$T/cip.rps" req/s
+row "1. HTTP straight to one pod IP" "$T/pod.rps" req/s
+row "1. HTTP straight to the 3 pod IPs (one per wrk thread)" "$T/pods.rps" req/s
+row "1. p99 via ClusterIP" "$T/cip.p99" ms
+row "1. p99 straight to one pod IP" "$T/pod.p99" ms
+row "1. p99 straight to the 3 pod IPs" "$T/pods.p99" ms
+row "2. Connection: close via NodePort ($GATEWAY)" "$T/np.rps" conn/s
+row "2. Connection: close straight to one pod IP" "$T/np_pod.rps" conn/s
+row "2. p99 via NodePort" "$T/np.p99" ms
+row "2. p99 straight to one pod IP" "$T/np_pod.p99" ms
+row "6. HTTP via the ingress (Host: bench.test)" "$T/ing.rps" req/s
+row "6. HTTP straight to one pod IP" "$T/ing_pod.rps" req/s
+row "6. p99 via the ingress" "$T/ing.p99" ms
+row "6. p99 straight to one pod IP" "$T/ing_pod.p99" ms
+row "3. ready EndpointSlice seen -> first connection via ClusterIP" "$T/ready" ms
+row "5. cluster DNS, flat out" "$T/dns.qps" q/s
+row "5. dnsmasq (hosts file), flat out" "$T/dnsmasq.qps" q/s
+row "5. cluster DNS, mean latency flat out" "$T/dns.avg" ms
+row "5. dnsmasq, mean latency flat out" "$T/dnsmasq.avg" ms
+row "5. cluster DNS, p50 at $DNS_RATE q/s" "$T/dns.p50" ms
+row "5. dnsmasq, p50 at $DNS_RATE q/s" "$T/dnsmasq.p50" ms
+row "5. cluster DNS, p99 at $DNS_RATE q/s" "$T/dns.p99" ms
+row "5. dnsmasq, p99 at $DNS_RATE q/s" "$T/dnsmasq.p99" ms
+row "4. $SERVICES Services: kubectl apply itself" "$T/rules_apply" ms
+row "4. $SERVICES Services: apply returned -> all chains in the table" "$T/rules_after" ms
+row "4. $SERVICES Services: apply started -> all chains in the table" "$T/rules_total" ms
+row "4. scale $ENDPOINTS -> $((ENDPOINTS - 1)) -> gone from all $SERVICES Services" "$T/scale" ms
+[ -s "$T/nftf" ] && row "4. anchor: nft -f of the same table as text" "$T/nftf" ms
+row "4. one nft list of the table (poll resolution)" "$T/list" ms
+echo
+echo "ClusterIP / one pod (req/s): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pod.rps")")"
+echo "ClusterIP / three pods (req/s, goal >= 0.95): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pods.rps")")"
+echo "NodePort / direct (new connections/s): $(ratio "$(median "$T/np.rps")" "$(median "$T/np_pod.rps")")"
+echo "ingress / direct (req/s): $(ratio "$(median "$T/ing.rps")" "$(median "$T/ing_pod.rps")")"
+echo "ready -> traffic (goal < 100 ms): median $(median "$T/ready") ms"
+echo "cluster DNS / dnsmasq (q/s): $(ratio "$(median "$T/dns.qps")" "$(median "$T/dnsmasq.qps")")"
+[ -s "$T/nftf" ] && echo "skiff after apply / nft -f of the same rules: $(ratio "$(median "$T/rules_after")" "$(median "$T/nftf")")"
+echo "the table as text: $(wc -l < "$T/rules.nft") lines, $(grep -c '^	chain ' "$T/rules.nft") chains"
+echo "wrk errors (socket + non-2xx, all runs): ClusterIP $(errors "$T/cip"), one pod $(errors "$T/pod"), three pods $(errors "$T/pods"), NodePort $(errors "$T/np"), direct $(errors "$T/np_pod"), ingress $(errors "$T/ing"), direct $(errors "$T/ing_pod")"
+echo "DNS queries lost (all runs): cluster DNS $(awk '{s += $1} END {print s + 0}' "$T/dns.lost"), dnsmasq $(awk '{s += $1} END {print s + 0}' "$T/dnsmasq.lost")"
+[ -s "$T/notes" ] && cat "$T/notes"
+exit 0
