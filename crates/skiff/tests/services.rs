@@ -673,3 +673,60 @@ fn network_policies_deny_and_allow() {
     k.run(&["delete", "networkpolicy", "--all"]).ok();
     assert!(eventually(WAIT, || reaches("stranger")), "open again without policies");
 }
+
+const ECHO: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: echo
+  labels: {app: echo}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: echo
+    image: busybox:1.36
+    command: [nc, -l, -l, -p, '9000', -e, cat]
+";
+
+/// A connection through a cluster IP outlives a kill -9 and restart of the server: the node's
+/// rules are rebuilt the same, in one transaction, and the connection's translation lives on
+/// in conntrack.
+#[test]
+fn established_connections_survive_a_server_restart() {
+    use std::io::BufRead;
+    let net = NET + 5;
+    let mut server = Server::with_node(net, |d| import_busybox(d, &["nc"]));
+    let k = server.kubectl("1.32");
+    k.run_stdin(&["apply", "-f", "-"], ECHO).ok();
+    k.run(&["wait", "--for=condition=Ready", "pod/echo", "--timeout=60s"]).ok();
+    k.run(&["expose", "pod", "echo", "--port=9000"]).ok();
+    let ip = get(&k, &["service", "echo"], "{.spec.clusterIP}");
+    let addr: std::net::SocketAddr = format!("{ip}:9000").parse().expect("addr");
+    let mut conn = None;
+    assert!(eventually(WAIT, || {
+        conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok();
+        conn.is_some()
+    }));
+    let mut conn = conn.expect("connected");
+    conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut reader = std::io::BufReader::new(conn.try_clone().expect("clone"));
+    let mut echo = |line: &str| -> String {
+        conn.write_all(format!("{line}\n").as_bytes()).expect("write");
+        let mut back = String::new();
+        reader.read_line(&mut back).expect("read");
+        back.trim().to_string()
+    };
+    assert_eq!(echo("before"), "before");
+    let table = format!("skiff-svc-skt{net}");
+    let rules = || {
+        String::from_utf8_lossy(
+            &std::process::Command::new("nft").args(["list", "table", "ip", &table]).output().expect("nft").stdout,
+        )
+        .into_owned()
+    };
+    let before = rules();
+    server.kill_and_restart();
+    assert!(eventually(WAIT, || server.kubectl("1.32").run(&["get", "pod", "echo"]).code == 0));
+    assert_eq!(echo("after"), "after");
+    // The same rules once the node has listed again (a rebuild, not a second copy).
+    assert!(eventually(WAIT, || rules() == before), "{}\nvs\n{before}", rules());
+}
