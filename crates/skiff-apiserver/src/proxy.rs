@@ -1,8 +1,8 @@
 //! `pods/proxy` and `services/proxy` (what `kubectl proxy` users reach at
 //! `/api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH`): the request is passed over HTTP/1.1
 //! to the pod's port, or to a ready endpoint of the Service chosen at random, and the answer
-//! streamed back. The connection goes through the pod's node (as port-forward does), so pods
-//! on any node are reached.
+//! streamed back. As upstream, the API server dials the pod's own address (not its loopback:
+//! a port a pod keeps to itself is not exposed by `get pods/proxy`).
 
 use crate::http::Failure;
 use axum::body::Body;
@@ -12,6 +12,9 @@ use hyper_util::rt::TokioIo;
 use rand::seq::IndexedRandom;
 use serde_json::Value;
 use skiff_core::{ApiError, meta};
+
+/// How long dialing the pod may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `[scheme:]name[:port]`, as upstream splits a proxy name.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,8 +49,8 @@ pub struct Forward {
     pub body: Body,
 }
 
-/// Headers that belong to one hop (RFC 9110 7.6.1), and the caller's credentials for this
-/// server, which the pod must not see.
+/// Headers that belong to one hop (RFC 9110 7.6.1, those the Connection header names too), and
+/// the caller's credentials and impersonation for this server, which the pod must not see.
 fn end_to_end(headers: &HeaderMap) -> HeaderMap {
     let hop: [HeaderName; 7] = [
         header::CONNECTION,
@@ -59,7 +62,17 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
         header::UPGRADE,
     ];
     let mut out = headers.clone();
-    for h in hop.iter().chain([&header::AUTHORIZATION, &header::HOST]) {
+    let named: Vec<HeaderName> = (headers.get_all(header::CONNECTION).iter())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for h in hop.iter().chain(&named).chain([&header::AUTHORIZATION, &header::HOST]) {
+        out.remove(h);
+    }
+    let impersonation: Vec<HeaderName> =
+        out.keys().filter(|k| k.as_str().starts_with("impersonate-")).cloned().collect();
+    for h in impersonation {
         out.remove(h);
     }
     out
@@ -132,13 +145,21 @@ pub fn service_endpoint(svc: &Value, endpoints: &Value, port: &str) -> Result<(S
 }
 
 /// Pass `request` to port `port` of `pod` and stream back what it answers.
-pub async fn to_pod(state: &crate::AppState, pod: &Value, port: u16, request: Forward) -> Result<Response, Failure> {
-    let (node, link) = crate::nodes::for_pod(state, pod).await?;
+pub async fn to_pod(pod: &Value, port: u16, request: Forward) -> Result<Response, Failure> {
     let unavailable =
         |e: &dyn std::fmt::Display| ApiError::ServiceUnavailable(format!("error trying to reach service: {e}"));
-    let tunnel = link.port_forward(&node, meta::uid(pod), port).await.map_err(|e| unavailable(&e))?;
+    let ip: std::net::IpAddr = pod
+        .pointer("/status/podIP")
+        .and_then(Value::as_str)
+        .and_then(|ip| ip.parse().ok())
+        .ok_or_else(|| ApiError::ServiceUnavailable(format!("pod {:?} has no IP address yet", meta::name(pod))))?;
+    let addr = std::net::SocketAddr::new(ip, port);
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| unavailable(&format!("dial tcp {addr}: i/o timeout")))?
+        .map_err(|e| unavailable(&format!("dial tcp {addr}: {e}")))?;
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(tunnel)).await.map_err(|e| unavailable(&e))?;
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| unavailable(&e))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "a proxied connection");

@@ -72,12 +72,13 @@ pub struct Registry {
     services: Arc<Allocator>,
 }
 
-/// Whether `kind` is core/v1 Service (its writes claim addresses and ports).
+/// Whether `kind` is networking.k8s.io Ingress (created ones get the default class).
 fn is_ingress(kind: &dyn Kind) -> bool {
     let info = kind.info();
     info.group == "networking.k8s.io" && info.kind == "Ingress"
 }
 
+/// Whether `kind` is core/v1 Service (its writes claim addresses and ports).
 fn is_service(kind: &dyn Kind) -> bool {
     let info = kind.info();
     info.group.is_empty() && info.kind == "Service"

@@ -34,3 +34,4 @@ pub mod seccomp;
 pub mod service_view;
 pub mod shim;
 pub mod status;
+pub mod watch_cache;

@@ -2,11 +2,11 @@
 //! what needs them: the cluster DNS (its zone), pods' environments (service links) and the
 //! service proxy. Readers take the latest [`Snapshot`] or wait for the next one.
 
+use crate::watch_cache::watch_all;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::Api;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::watcher;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -64,31 +64,11 @@ impl ServiceView {
     /// Watch `client`'s cluster and publish a snapshot after each burst of changes, until the
     /// process ends.
     pub async fn run(&self, client: kube::Client) {
-        let (services, services_writer) = reflector::store::<Service>();
-        let (slices, slices_writer) = reflector::store::<EndpointSlice>();
-        // managedFields are never read here, and they are much of each object kept.
-        let service_events = reflector(
-            services_writer,
-            watcher(Api::<Service>::all(client.clone()), watcher::Config::default())
-                .modify(|s| s.metadata.managed_fields = None),
-        )
-        .default_backoff();
-        let slice_events = reflector(
-            slices_writer,
-            watcher(Api::<EndpointSlice>::all(client), watcher::Config::default())
-                .modify(|s| s.metadata.managed_fields = None),
-        )
-        .default_backoff();
-        let events = futures::stream::select(
-            service_events.map(|e| e.map(|_| ()).map_err(|e| e.to_string())),
-            slice_events.map(|e| e.map(|_| ()).map_err(|e| e.to_string())),
-        );
+        let (services, service_events) = watch_all::<Service>(&client, watcher::Config::default());
+        let (slices, slice_events) = watch_all::<EndpointSlice>(&client, watcher::Config::default());
+        let events = futures::stream::select(service_events, slice_events);
         let mut events = std::pin::pin!(events);
-        while let Some(event) = events.next().await {
-            if let Err(e) = event {
-                tracing::warn!(error = %e, "watching Services and EndpointSlices");
-                continue;
-            }
+        while events.next().await.is_some() {
             // Take every change already waiting, then publish once.
             while let Some(Some(_)) = events.next().now_or_never() {}
             let listed = services.wait_until_ready().now_or_never().is_some()

@@ -244,7 +244,16 @@ pub(super) async fn port_forward(
 pub(super) async fn proxy(call: &Call<'_>, name: &str, forward: crate::proxy::Forward) -> Result<Response, Failure> {
     let target = crate::proxy::ProxyName::parse(name)?;
     let ns = call.namespace.as_deref().unwrap_or_default();
-    let (pod, port) = if call.kind.info().plural == "services" {
+    let plural = call.kind.info().plural;
+    if !matches!(plural, "pods" | "services") {
+        // `nodes/proxy` is declared (discovery lists it) but not served.
+        call.state.registry.get(call.at(target.name)).await?;
+        return Err(ApiError::MethodNotSupported(format!(
+            "the server does not allow this method on the requested resource ({plural}/proxy)"
+        ))
+        .into());
+    }
+    let (pod, port) = if plural == "services" {
         let svc = call.state.registry.get(call.at(target.name)).await?;
         let endpoints =
             match call.state.registry.get(ObjectRef { kind: kinds::ENDPOINTS, namespace: ns, name: target.name }).await
@@ -260,5 +269,5 @@ pub(super) async fn proxy(call: &Call<'_>, name: &str, forward: crate::proxy::Fo
         let port = crate::proxy::pod_port(&pod, target.port)?;
         (pod, port)
     };
-    crate::proxy::to_pod(call.state, &pod, port, forward).await
+    crate::proxy::to_pod(&pod, port, forward).await
 }

@@ -60,6 +60,11 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
             None
         }
     };
+    if (agent.config.service_proxy || agent.config.network_policy)
+        && let Err(e) = crate::net::bridge_netfilter()
+    {
+        tracing::error!(error = %e, "Service traffic between pods on this node is not translated back and NetworkPolicies do not apply between them");
+    }
     let proxy_table = crate::net::proxy::table_name(&agent.config.bridge);
     if agent.config.service_proxy {
         let config = crate::net::proxy::ProxyConfig {

@@ -52,7 +52,11 @@ fn truncate(name: &str) -> String {
     if name.len() <= MAX_HOSTNAME {
         return name.to_string();
     }
-    name[..MAX_HOSTNAME].trim_end_matches(['-', '.']).to_string()
+    let mut end = MAX_HOSTNAME;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].trim_end_matches(['-', '.']).to_string()
 }
 
 /// The pod's `/etc/hosts`, byte for byte as the kubelet's managed hosts file.

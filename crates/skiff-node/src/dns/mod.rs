@@ -27,8 +27,11 @@ pub async fn start(
     snapshots: watch::Receiver<Arc<Snapshot>>,
     config: &ClusterDnsConfig,
 ) -> Result<hickory_server::Server<ClusterDns>, DnsError> {
-    let zone = |s: &Snapshot| Arc::new(Zone::build(&config.domain, &s.services, &s.slices));
-    let (tx, rx) = watch::channel(zone(&snapshots.borrow()));
+    let first = {
+        let s = snapshots.borrow();
+        if s.listed { Zone::build(&config.domain, &s.services, &s.slices) } else { Zone::unlisted(&config.domain) }
+    };
+    let (tx, rx) = watch::channel(Arc::new(first));
     let dns = ClusterDns::new(&config.domain, rx, upstream(IpAddr::V4(config.ip)))?;
     let (server, _) = server::serve(SocketAddr::new(IpAddr::V4(config.ip), 53), dns).await?;
     tokio::spawn(keep_current(snapshots, config.domain.clone(), tx));

@@ -33,6 +33,8 @@ pub enum Answer {
     NxDomain,
     /// Not in the cluster zone nor a reverse name of ours: forward it.
     NotOurs,
+    /// In the zone, but the node has not read the Services yet: no answer to cache.
+    NotReady,
 }
 
 /// The record types the zone answers.
@@ -67,13 +69,15 @@ pub struct Zone {
     services: BTreeMap<(String, String), Entry>,
     /// Reverse names: address → the name it belongs to.
     reverse: BTreeMap<Ipv4Addr, String>,
+    /// Built from every Service (false: the node is still listing them).
+    listed: bool,
 }
 
 impl Zone {
     /// The zone `domain` (e.g. `cluster.local`) from `services` and their slices.
     pub fn build(domain: &str, services: &[impl Borrow<Service>], slices: &[impl Borrow<EndpointSlice>]) -> Zone {
         let domain = format!("{}.", domain.trim_end_matches('.').to_lowercase());
-        let mut zone = Zone { domain, services: BTreeMap::new(), reverse: BTreeMap::new() };
+        let mut zone = Zone { domain, services: BTreeMap::new(), reverse: BTreeMap::new(), listed: true };
         for svc in services.iter().map(Borrow::borrow) {
             let (Some(ns), Some(name)) = (svc.metadata.namespace.clone(), svc.metadata.name.clone()) else { continue };
             let spec = svc.spec.clone().unwrap_or_default();
@@ -129,6 +133,14 @@ impl Zone {
     }
 
     /// The answer to `name` (lowercased, fully qualified) of type `kind`.
+    /// The zone before the node has listed the Services: its names answer [`Answer::NotReady`]
+    /// (a server failure, which resolvers retry), never a negative answer they would cache.
+    pub fn unlisted(domain: &str) -> Zone {
+        let mut zone = Zone::build(domain, &[] as &[Service], &[] as &[EndpointSlice]);
+        zone.listed = false;
+        zone
+    }
+
     pub fn answer(&self, name: &str, kind: Type) -> Answer {
         if let Some(reverse) = name.strip_suffix(".in-addr.arpa.") {
             return self.answer_reverse(reverse, kind);
@@ -136,6 +148,9 @@ impl Zone {
         let Some(rel) = name.strip_suffix(&self.domain).and_then(|r| r.strip_suffix('.')) else {
             return if name == self.domain { Answer::NoData } else { Answer::NotOurs };
         };
+        if !self.listed {
+            return Answer::NotReady;
+        }
         let labels: Vec<&str> = rel.split('.').collect();
         match labels.as_slice() {
             [svc, ns, "svc"] => self.service(ns, svc, kind),

@@ -146,6 +146,10 @@ impl RequestHandler for ClusterDns {
                 meta.authoritative = true;
                 send(&mut handle, request, edns, meta, &[], soa).await
             }
+            Answer::NotReady => {
+                meta.response_code = ResponseCode::ServFail;
+                send(&mut handle, request, edns, meta, &[], &[]).await
+            }
             Answer::NxDomain => {
                 meta.authoritative = true;
                 meta.response_code = ResponseCode::NXDomain;

@@ -10,16 +10,15 @@ pub mod tls;
 
 use crate::service_view::Snapshot;
 use futures::{FutureExt, StreamExt};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use kube::Api;
-use kube::runtime::reflector::Store;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::{reflector, watcher};
 use routes::Routes;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -70,31 +69,44 @@ async fn listen(addr: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>, routes
     }
 }
 
+/// Connections open at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 4096;
+/// How long a client may take to finish its TLS handshake, and to send a request's headers.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, routes: watch::Receiver<Arc<Routes>>) {
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(seat) = open.clone().acquire_owned().await else { return };
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
+                // Out of file descriptors, say: wait a little rather than spin.
                 tracing::debug!(error = %e, "accepting an ingress connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
         let (tls, routes) = (tls.clone(), routes.clone());
         tokio::spawn(async move {
+            let _seat = seat;
             let https = tls.is_some();
             let service = hyper::service::service_fn(move |req| {
                 let table = routes.borrow().clone();
                 proxy::handle(req, table, peer, https)
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
             let served = match tls {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => builder.serve_connection_with_upgrades(TokioIo::new(s), service).await,
-                    Err(e) => {
+                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => builder.serve_connection_with_upgrades(TokioIo::new(s), service).await,
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, %peer, "an ingress TLS handshake");
                         return;
                     }
+                    Err(_) => return,
                 },
                 None => builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await,
             };
@@ -113,10 +125,10 @@ async fn keep_current(
     routes: watch::Sender<Arc<Routes>>,
     certs: watch::Sender<Arc<tls::Certificates>>,
 ) {
-    let (ingresses, ingress_events) = watch_all::<Ingress>(&client, watcher::Config::default());
-    let (classes, class_events) = watch_all::<IngressClass>(&client, watcher::Config::default());
+    let (ingresses, ingress_events) = crate::watch_cache::watch_all::<Ingress>(&client, watcher::Config::default());
+    let (classes, class_events) = crate::watch_cache::watch_all::<IngressClass>(&client, watcher::Config::default());
     let (secrets, secret_events) =
-        watch_all::<Secret>(&client, watcher::Config::default().fields("type=kubernetes.io/tls"));
+        crate::watch_cache::watch_all::<Secret>(&client, watcher::Config::default().fields("type=kubernetes.io/tls"));
     let events = futures::stream::select(futures::stream::select(ingress_events, class_events), secret_events);
     let mut events = std::pin::pin!(events);
     // Certificates parsed, by Secret and its resourceVersion (a bad one is reported once).
@@ -160,27 +172,4 @@ async fn keep_current(
         certs.send_replace(Arc::new(current));
         routes.send_replace(Arc::new(table));
     }
-}
-
-/// A watch cache of every `K` and its stream of changes (errors logged and skipped).
-fn watch_all<K>(
-    client: &kube::Client,
-    config: watcher::Config,
-) -> (Store<K>, impl futures::Stream<Item = ()> + Send + use<K>)
-where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-{
-    let (store, writer) = reflector::store::<K>();
-    // managedFields are never read here, and they are much of each object kept.
-    let objects = watcher(Api::<K>::all(client.clone()), config).modify(|o| o.meta_mut().managed_fields = None);
-    let events = reflector(writer, objects).default_backoff().filter_map(|e| async move {
-        match e {
-            Ok(_) => Some(()),
-            Err(e) => {
-                tracing::warn!(error = %e, kind = K::kind(&()).as_ref(), "watching for the ingress");
-                None
-            }
-        }
-    });
-    (store, events)
 }

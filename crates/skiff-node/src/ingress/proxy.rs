@@ -33,6 +33,9 @@ pub async fn handle(
         .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(String::from))
         .unwrap_or_default();
     let path = req.uri().path().to_string();
+    if !plain_path(&path) {
+        return Ok(page(StatusCode::BAD_REQUEST, "400 Bad Request: the path has dot segments or encoded separators"));
+    }
     let addresses = match routes.route(&host, &path) {
         None => return Ok(page(StatusCode::NOT_FOUND, "404 page not found")),
         Some(Backend::Missing(why)) => return Ok(page(StatusCode::BAD_GATEWAY, &format!("502 Bad Gateway: {why}"))),
@@ -83,6 +86,14 @@ pub async fn handle(
     let (mut parts, body) = answer.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
     Ok(Response::from_parts(parts, body.boxed()))
+}
+
+/// A path the rules can be matched against as it is: no `.` or `..` segment and no encoded
+/// `.`, `/` or `\` that a backend would decode into one (else `/public/../admin` would pass
+/// as `/public`).
+fn plain_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    !["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e)) && !path.split('/').any(|s| s == "." || s == "..")
 }
 
 fn wants_upgrade(headers: &HeaderMap) -> bool {
@@ -165,6 +176,15 @@ fn page(status: StatusCode, text: &str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_that_could_escape_their_rule_are_refused() {
+        assert!(plain_path("/public/index.html"));
+        assert!(plain_path("/a/.well-known/x"));
+        for bad in ["/public/../admin", "/public/./x", "/public/%2e%2e/admin", "/a%2Fb", "/a%5c..%5cb"] {
+            assert!(!plain_path(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn hop_by_hop_headers_go_and_upgrades_stay() {

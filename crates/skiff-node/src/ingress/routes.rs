@@ -113,7 +113,8 @@ fn best<'a>(rules: &'a [PathRule], path: &str) -> Option<&'a Backend> {
     rules
         .iter()
         .filter(|r| matches(r, path))
-        .min_by_key(|r| (std::cmp::Reverse(r.path.len()), r.kind))
+        // The longest path in elements (`/foo/` and `/foo` are as long), then Exact.
+        .min_by_key(|r| (std::cmp::Reverse(r.path.split('/').filter(|s| !s.is_empty()).count()), r.kind))
         .map(|r| &r.backend)
 }
 

@@ -135,6 +135,17 @@ impl Net {
     }
 }
 
+/// Make traffic between pods of one bridge pass through netfilter's IP hooks (br_netfilter's
+/// switch, as kube-proxy and NetworkPolicy implementations need: a reply from a Service's
+/// endpoint on the same bridge is translated back there, and policies see pod-to-pod traffic).
+pub fn bridge_netfilter() -> std::io::Result<()> {
+    let path = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+    std::fs::write(path, "1").map_err(|e| {
+        let hint = "the br_netfilter kernel module is not loaded (modprobe br_netfilter)";
+        std::io::Error::new(e.kind(), format!("writing {path}: {e}: {hint}"))
+    })
+}
+
 /// A TCP connection to `localhost:port` inside the network namespace at `netns` (a pod's: so a
 /// port bound only to the pod's 127.0.0.1 is reachable, as with kubectl port-forward upstream).
 /// The socket belongs to that namespace for its whole life, whichever thread then uses it.

@@ -60,8 +60,8 @@ mod tests {
     #[test]
     fn enable_batch_replaces_the_table_with_one_rule() {
         let subnet = Subnet::parse("10.42.0.0/24").expect("subnet");
-        let (buf, messages) = enable_batch("skiff-skiff0", subnet).encode();
-        assert_eq!(messages, 5);
+        let (buf, last) = enable_batch("skiff-skiff0", subnet).encode();
+        assert_eq!(last, 5);
         // The subnet's mask and network are in the rule, in network order.
         let find = |needle: &[u8]| buf.windows(needle.len()).any(|w| w == needle);
         assert!(find(&[255, 255, 255, 0]) && find(&[10, 42, 0, 0]));

@@ -82,6 +82,9 @@ const NFTA_DATA_VERDICT: u16 = 2;
 const NFTA_VERDICT_CODE: u16 = 1;
 const NFTA_VERDICT_CHAIN: u16 = 2;
 
+/// The most element bytes one message carries (its list attribute's length is 16 bits).
+const MAX_ELEMENTS_BYTES: usize = 60_000;
+
 /// Registers: the verdict, and the 16-byte general ones (`REG_1` is 32-bit slots 8..11).
 pub const REG_VERDICT: u32 = 0;
 pub const REG_1: u32 = 1;
@@ -102,8 +105,10 @@ pub struct Attrs(Vec<u8>);
 
 impl Attrs {
     pub fn raw(mut self, kind: u16, payload: &[u8]) -> Self {
-        let len = 4 + payload.len();
-        self.0.extend_from_slice(&(len as u16).to_ne_bytes());
+        // Callers keep attributes under 64 KiB (element lists are split); a longer one would
+        // be refused by the kernel as malformed, never silently cut.
+        let len = u16::try_from(4 + payload.len()).unwrap_or(u16::MAX);
+        self.0.extend_from_slice(&len.to_ne_bytes());
         self.0.extend_from_slice(&kind.to_ne_bytes());
         self.0.extend_from_slice(payload);
         self.0.resize(self.0.len().next_multiple_of(4), 0);
@@ -379,17 +384,34 @@ impl Batch {
         self.push(NFT_MSG_NEWSET, NLM_F_CREATE, a);
     }
 
-    /// Elements of the map `set` (`set_id` for an anonymous one made in this batch).
+    /// Elements of the map `set` (`set_id` for an anonymous one made in this batch), in as many
+    /// messages as their size needs (an attribute holds at most 64 KiB).
     pub fn add_elements(&mut self, set: &str, set_id: Option<u32>, elements: &[(Vec<u8>, Verdict)]) {
-        if elements.is_empty() {
-            return;
+        let encoded: Vec<Attrs> = elements
+            .iter()
+            .map(|(key, verdict)| {
+                Attrs::default()
+                    .nest(NFTA_SET_ELEM_KEY, Attrs::default().raw(NFTA_DATA_VALUE, key))
+                    .nest(NFTA_SET_ELEM_DATA, verdict.attrs())
+            })
+            .collect();
+        self.add_encoded_elements(set, set_id, encoded);
+    }
+
+    fn add_encoded_elements(&mut self, set: &str, set_id: Option<u32>, elements: Vec<Attrs>) {
+        let mut list = Attrs::default();
+        for elem in elements {
+            if list.0.len() + elem.0.len() + 8 > MAX_ELEMENTS_BYTES {
+                self.push_elements(set, set_id, std::mem::take(&mut list));
+            }
+            list = list.nest(NFTA_LIST_ELEM, elem);
         }
-        let list = elements.iter().fold(Attrs::default(), |acc, (key, verdict)| {
-            let elem = Attrs::default()
-                .nest(NFTA_SET_ELEM_KEY, Attrs::default().raw(NFTA_DATA_VALUE, key))
-                .nest(NFTA_SET_ELEM_DATA, verdict.attrs());
-            acc.nest(NFTA_LIST_ELEM, elem)
-        });
+        if !list.0.is_empty() {
+            self.push_elements(set, set_id, list);
+        }
+    }
+
+    fn push_elements(&mut self, set: &str, set_id: Option<u32>, list: Attrs) {
         let mut a = Attrs::default().str(NFTA_SET_ELEM_LIST_TABLE, &self.table).str(NFTA_SET_ELEM_LIST_SET, set);
         if let Some(id) = set_id {
             a = a.u32(NFTA_SET_ELEM_LIST_SET_ID, id);
@@ -410,18 +432,11 @@ impl Batch {
             .nest(NFTA_SET_DESC, Attrs::default().u32(NFTA_SET_DESC_SIZE, addresses.len() as u32))
             .u32(NFTA_SET_ID, id);
         self.push(NFT_MSG_NEWSET, NLM_F_CREATE, a);
-        let list = addresses.iter().fold(Attrs::default(), |acc, ip| {
-            acc.nest(
-                NFTA_LIST_ELEM,
-                Attrs::default().nest(NFTA_SET_ELEM_KEY, Attrs::default().raw(NFTA_DATA_VALUE, &ip.octets())),
-            )
-        });
-        let elems = Attrs::default()
-            .str(NFTA_SET_ELEM_LIST_TABLE, &self.table)
-            .str(NFTA_SET_ELEM_LIST_SET, "__set%d")
-            .u32(NFTA_SET_ELEM_LIST_SET_ID, id)
-            .nest(NFTA_SET_ELEM_LIST_ELEMENTS, list);
-        self.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, elems);
+        let elements = addresses
+            .iter()
+            .map(|ip| Attrs::default().nest(NFTA_SET_ELEM_KEY, Attrs::default().raw(NFTA_DATA_VALUE, &ip.octets())))
+            .collect();
+        self.add_encoded_elements("__set%d", Some(id), elements);
         expr::make("lookup", Attrs::default().str(1, "__set%d").u32(2, sreg).u32(4, id))
     }
 
@@ -463,15 +478,19 @@ impl Batch {
         self.messages.is_empty()
     }
 
-    /// The bytes to send (begin, the messages with sequence numbers from 1, end) and how many
-    /// acknowledgements to expect.
+    /// The bytes to send (begin, the messages with sequence numbers from 1, end) and the
+    /// sequence number of the last message, the one acknowledged.
     pub fn encode(&self) -> (Vec<u8>, u32) {
         let mut out =
             message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, &Attrs::default());
+        // Only the last message asks for an acknowledgement: failures are answered anyway,
+        // and thousands of acknowledgements would overflow the socket's receive buffer.
         let mut seq = 0;
+        let last = self.messages.len() as u32;
         for (kind, flags, attrs) in &self.messages {
             seq += 1;
-            out.extend(message(nft(*kind), NLM_F_REQUEST | NLM_F_ACK | flags, seq, NFPROTO_IPV4, 0, attrs));
+            let ack = if seq == last { NLM_F_ACK } else { 0 };
+            out.extend(message(nft(*kind), NLM_F_REQUEST | ack | flags, seq, NFPROTO_IPV4, 0, attrs));
         }
         out.extend(message(
             NFNL_MSG_BATCH_END,
@@ -532,26 +551,38 @@ fn acks(buf: &[u8]) -> Vec<(u32, i32)> {
     out
 }
 
-/// Send `batch` as one transaction and wait for every message's acknowledgement.
+/// How long the kernel may take to answer a batch.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Send `batch` as one transaction and wait until the kernel has committed it (the last
+/// message acknowledged) or refused it (the first error).
 pub fn apply(batch: &Batch) -> Result<(), NftError> {
     use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
-    let (bytes, messages) = batch.encode();
+    use nix::sys::socket::{setsockopt, sockopt};
+    let (bytes, last) = batch.encode();
+    if last == 0 {
+        return Ok(());
+    }
     let mut socket = Socket::new(NETLINK_NETFILTER)?;
     socket.bind_auto()?;
-    // A big ruleset is many replies: room for them all before we read.
-    let _ = socket.set_rx_buf_sz(4 << 20);
+    // A batch is one datagram: the send buffer must hold all of it (past the default limit,
+    // which root may exceed, as nft does).
+    setsockopt(&socket, sockopt::SndBufForce, &(bytes.len() * 2).max(1 << 20)).map_err(std::io::Error::from)?;
+    setsockopt(&socket, sockopt::RcvBufForce, &(1 << 20)).map_err(std::io::Error::from)?;
+    let timeout = nix::sys::time::TimeVal::new(ANSWER_TIMEOUT.as_secs() as nix::sys::time::time_t, 0);
+    setsockopt(&socket, sockopt::ReceiveTimeout, &timeout).map_err(std::io::Error::from)?;
     socket.send_to(&bytes, &SocketAddr::new(0, 0), 0)?;
-    let mut acked = 0;
-    while acked < messages {
+    loop {
         let (buf, _) = socket.recv_from_full()?;
         for (seq, errno) in acks(&buf) {
             if errno != 0 {
                 return Err(NftError::Refused { seq, error: std::io::Error::from_raw_os_error(-errno) });
             }
-            acked += 1;
+            if seq == last {
+                return Ok(());
+            }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -582,8 +613,8 @@ mod tests {
         let mut b = Batch::new("t");
         let exprs = b.random_choice(&[Verdict::Goto("a".into()), Verdict::Goto("b".into())]);
         b.add_rule("svc", exprs);
-        let (buf, n) = b.encode();
-        assert_eq!(n, 3);
+        let (buf, last) = b.encode();
+        assert_eq!(last, 3);
         assert_eq!(kinds(&buf), [0x10, 0xa09, 0xa0c, 0xa06, 0x11]);
         let find = |needle: &[u8]| buf.windows(needle.len()).any(|w| w == needle);
         assert!(find(b"__map%d\0") && find(b"numgen\0") && find(b"lookup\0"));

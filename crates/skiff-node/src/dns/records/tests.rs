@@ -94,3 +94,10 @@ fn the_zone_and_outside_it() {
     assert_eq!(z.answer("example.com.", Type::A), Answer::NotOurs);
     assert_eq!(z.answer("notcluster.local.", Type::A), Answer::NotOurs);
 }
+
+#[test]
+fn an_unlisted_zone_answers_nothing_to_cache() {
+    let z = Zone::unlisted("cluster.local");
+    assert_eq!(z.answer("web.default.svc.cluster.local.", Type::A), Answer::NotReady);
+    assert_eq!(z.answer("example.com.", Type::A), Answer::NotOurs);
+}

@@ -9,9 +9,7 @@ pub mod render;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::Api;
-use kube::runtime::reflector::Store;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::watcher;
 use std::time::Duration;
 
 /// The table of the policies for the pods on `bridge`.
@@ -21,13 +19,20 @@ pub fn table_name(bridge: &str) -> String {
 
 /// Enforce the cluster's NetworkPolicies for the pods of `node_name` until the process ends.
 pub async fn run(client: kube::Client, table: String, node_name: String) {
-    let (policies, policy_events) = watch_all::<NetworkPolicy>(&client);
-    let (pods, pod_events) = watch_all::<Pod>(&client);
-    let (namespaces, ns_events) = watch_all::<Namespace>(&client);
+    let (policies, policy_events) = crate::watch_cache::watch_all::<NetworkPolicy>(&client, watcher::Config::default());
+    let (pods, pod_events) = crate::watch_cache::watch_all::<Pod>(&client, watcher::Config::default());
+    let (namespaces, ns_events) = crate::watch_cache::watch_all::<Namespace>(&client, watcher::Config::default());
     let events = futures::stream::select(futures::stream::select(policy_events, pod_events), ns_events);
     let mut events = std::pin::pin!(events);
     let mut programmed: Option<Vec<model::PodPolicy>> = None;
-    while events.next().await.is_some() {
+    let mut retry = false;
+    loop {
+        // After a failure, try again in a second even if nothing changes.
+        if retry {
+            let _ = tokio::time::timeout(Duration::from_secs(1), events.next()).await;
+        } else if events.next().await.is_none() {
+            return;
+        }
         while let Some(Some(_)) = events.next().now_or_never() {}
         let ready = [
             policies.wait_until_ready().now_or_never(),
@@ -54,31 +59,18 @@ pub async fn run(client: kube::Client, table: String, node_name: String) {
             continue;
         }
         let batch = render::ruleset(&table, &wanted);
-        match tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await {
+        let applied = tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await;
+        retry = !matches!(applied, Ok(Ok(())));
+        match applied {
             Ok(Ok(())) => programmed = Some(wanted),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "programming the network policies");
                 programmed = None;
-                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(e) => tracing::warn!(error = %e, "programming the network policies"),
+            Err(e) => {
+                tracing::warn!(error = %e, "programming the network policies");
+                programmed = None;
+            }
         }
     }
-}
-
-/// A watch cache of every `K` (managedFields dropped) and its stream of changes.
-fn watch_all<K>(client: &kube::Client) -> (Store<K>, impl futures::Stream<Item = ()> + Send + use<K>)
-where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-{
-    let (store, writer) = reflector::store::<K>();
-    let objects = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-        .modify(|o| o.meta_mut().managed_fields = None);
-    let events = reflector(writer, objects).default_backoff().filter_map(|e| async move {
-        if let Err(e) = &e {
-            tracing::warn!(error = %e, kind = K::kind(&()).as_ref(), "watching for network policies");
-        }
-        e.ok().map(|_| ())
-    });
-    (store, events)
 }

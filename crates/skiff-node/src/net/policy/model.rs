@@ -68,8 +68,16 @@ fn labels(m: &Option<BTreeMap<String, String>>) -> &BTreeMap<String, String> {
     m.as_ref().unwrap_or(&EMPTY)
 }
 
+/// A pod's own address: None for a pod that has finished (its address may be another pod's
+/// now) or that uses the node's network (its address is the node's).
 fn pod_ip(p: &Pod) -> Option<Ipv4Addr> {
-    p.status.as_ref()?.pod_ip.as_deref()?.parse().ok()
+    let status = p.status.as_ref()?;
+    if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))
+        || p.spec.as_ref().and_then(|s| s.host_network) == Some(true)
+    {
+        return None;
+    }
+    status.pod_ip.as_deref()?.parse().ok()
 }
 
 fn protocol(p: Option<&str>) -> u8 {
@@ -103,7 +111,7 @@ pub fn pod_policies(
             }
             let types = spec.policy_types.clone().unwrap_or_else(|| {
                 let mut t = vec!["Ingress".to_string()];
-                if spec.egress.is_some() {
+                if spec.egress.as_ref().is_some_and(|e| !e.is_empty()) {
                     t.push("Egress".into());
                 }
                 t
@@ -140,6 +148,8 @@ pub fn pod_policies(
         }
     }
     out.sort_by_key(|p| p.ip);
+    // One rule set per address, even if two pods claim it for a moment.
+    out.dedup_by_key(|p| p.ip);
     out
 }
 

@@ -36,15 +36,9 @@ pub fn table_name(bridge: &str) -> String {
 
 /// Program the rules for every snapshot, until the snapshots end.
 pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapshot>>) {
-    // Routed service traffic needs forwarding, and replies between pods on the bridge must pass
-    // through netfilter to be translated back (br_netfilter's switch).
-    for (path, what) in [
-        ("/proc/sys/net/ipv4/ip_forward", "IPv4 forwarding"),
-        ("/proc/sys/net/bridge/bridge-nf-call-iptables", "netfilter on bridged traffic"),
-    ] {
-        if let Err(e) = std::fs::write(path, "1") {
-            tracing::warn!(error = %e, "switching on {what}: Service traffic between pods may not be translated");
-        }
+    // Routed service traffic needs forwarding.
+    if let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
+        tracing::warn!(error = %e, "switching on IPv4 forwarding: Service traffic may not be forwarded");
     }
     let mut programmed: Option<Vec<model::Port>> = None;
     loop {

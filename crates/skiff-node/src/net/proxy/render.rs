@@ -374,4 +374,41 @@ mod tests {
         }
         assert_eq!(listed.matches("chain services {").count(), 1, "{listed}");
     }
+
+    /// 1,000 Services of 10 endpoints each: one transaction past the socket's default buffer
+    /// and the 64 KiB of one attribute, taken whole (needs root, as CI runs).
+    #[test]
+    fn the_kernel_takes_a_thousand_services() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let ports: Vec<Port> = (0..1000u32)
+            .map(|i| {
+                let endpoints: Vec<Target> = (0..10u32)
+                    .map(|e| Target { ip: Ipv4Addr::from(0x0a2a_0000 + i * 10 + e), port: 8080, local: true })
+                    .collect();
+                Port {
+                    id: format!("default/svc-{i}/tcp/http"),
+                    cluster_ip: Some(Ipv4Addr::from(0x0a2b_0000 + i)),
+                    node_port: Some(30000 + i as u16),
+                    internal: endpoints.clone(),
+                    external: endpoints,
+                    ..web()
+                }
+            })
+            .collect();
+        let (bytes, _) = ruleset("skiff-svc-big", &ports).encode();
+        assert!(bytes.len() > 1 << 20, "a big batch: {} bytes", bytes.len());
+        let listed = std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+            crate::net::nft::apply(&ruleset("skiff-svc-big", &ports)).expect("apply");
+            let out =
+                std::process::Command::new("nft").args(["list", "map", "ip", "skiff-svc-big", "service-ips"]).output();
+            out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(listed.matches(": goto service-default/svc-").count(), 1000);
+    }
 }
