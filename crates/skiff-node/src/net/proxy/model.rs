@@ -62,12 +62,19 @@ pub struct Port {
     pub node_port: Option<u16>,
     /// LoadBalancer ingress and external IPs: served like the cluster IP, as external traffic.
     pub external_ips: Vec<Ipv4Addr>,
+    /// `loadBalancerSourceRanges`: who may reach the load-balancer addresses (of
+    /// `external_ips`, those in `load_balancer_ips`); empty: anyone.
+    pub source_ranges: Vec<(Ipv4Addr, u8)>,
+    pub load_balancer_ips: Vec<Ipv4Addr>,
     /// Where traffic to the cluster IP goes (`internalTrafficPolicy: Local` keeps local ones).
     pub internal: Vec<Target>,
     /// Where external traffic goes (`externalTrafficPolicy: Local` keeps local ones).
     pub external: Vec<Target>,
     /// `externalTrafficPolicy: Local`: external traffic keeps its source (no masquerade).
     pub external_local: bool,
+    /// Some endpoint exists somewhere (with a Local policy and none here, traffic is dropped,
+    /// as another node may serve it; with none at all, it is refused).
+    pub has_endpoints: bool,
     /// `sessionAffinity: ClientIP`: a client keeps its endpoint for this long after its last
     /// connection.
     pub affinity: Option<std::time::Duration>,
@@ -95,6 +102,15 @@ pub fn stale(before: &[Port], after: &[Port]) -> Vec<crate::net::conntrack::Stal
     out.sort();
     out.dedup();
     out
+}
+
+/// `10.0.0.0/8` as its network and prefix (an IPv6 range: None, this proxy is IPv4).
+fn ipv4_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, prefix) = s.split_once('/')?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    Some((Ipv4Addr::from(u32::from(ip) & mask), prefix))
 }
 
 /// `sessionAffinityConfig.clientIP.timeoutSeconds`' default (three hours).
@@ -137,10 +153,23 @@ fn service_ports(svc: &Service, slices: &[&EndpointSlice], node_name: &str, skip
         return vec![]; // Headless, IPv6 only, or served by the node itself.
     }
     let mut external_ips: Vec<Ipv4Addr> = spec.external_ips.iter().flatten().filter_map(|ip| ip.parse().ok()).collect();
+    let mut load_balancer_ips: Vec<Ipv4Addr> = Vec::new();
     if kind == "LoadBalancer" {
         let ingress = svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|lb| lb.ingress.as_ref());
-        external_ips.extend(ingress.into_iter().flatten().filter_map(|i| i.ip.as_deref()?.parse::<Ipv4Addr>().ok()));
+        load_balancer_ips
+            .extend(ingress.into_iter().flatten().filter_map(|i| i.ip.as_deref()?.parse::<Ipv4Addr>().ok()));
+        external_ips.extend(&load_balancer_ips);
     }
+    // The field, else the older annotation, as kube-proxy reads them.
+    let annotation = svc
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("service.beta.kubernetes.io/load-balancer-source-ranges"))
+        .map(|v| v.split(',').map(|r| r.trim().to_string()).collect::<Vec<_>>());
+    let ranges = spec.load_balancer_source_ranges.clone().filter(|r| !r.is_empty()).or(annotation).unwrap_or_default();
+    let source_ranges: Vec<(Ipv4Addr, u8)> =
+        if kind == "LoadBalancer" { ranges.iter().filter_map(|r| ipv4_cidr(r)).collect() } else { vec![] };
     external_ips.sort();
     external_ips.dedup();
     let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
@@ -167,8 +196,11 @@ fn service_ports(svc: &Service, slices: &[&EndpointSlice], node_name: &str, skip
             port,
             node_port,
             external_ips: external_ips.clone(),
+            source_ranges: source_ranges.clone(),
+            load_balancer_ips: load_balancer_ips.clone(),
             internal: keep(internal_local),
             external: keep(external_local),
+            has_endpoints: !targets.is_empty(),
             external_local,
             affinity,
         });
@@ -274,6 +306,7 @@ mod tests {
     #[test]
     fn node_ports_load_balancers_and_local_policies() {
         let mut lb = web(json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local",
+            "loadBalancerSourceRanges": ["192.0.2.0/24", "2001:db8::/32"],
             "ports": [{"name": "http", "port": 80, "nodePort": 30080, "protocol": "TCP"}]}));
         lb["status"] = json!({"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}});
         let s = snapshot(
@@ -283,6 +316,7 @@ mod tests {
         let p = &ports(&s, "n1", &[])[0];
         assert_eq!(p.node_port, Some(30080));
         assert_eq!(p.external_ips, [Ipv4Addr::new(192, 0, 2, 10)]);
+        assert_eq!(p.source_ranges, [(Ipv4Addr::new(192, 0, 2, 0), 24)]);
         assert_eq!(p.internal.len(), 2);
         assert_eq!(p.external.len(), 1, "externalTrafficPolicy: Local keeps this node's");
         assert!(p.external_local);

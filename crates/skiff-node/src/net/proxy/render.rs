@@ -48,6 +48,10 @@ fn external_chain(p: &Port) -> String {
     format!("external-{}", p.id)
 }
 
+fn firewall_chain(p: &Port) -> String {
+    format!("firewall-{}", p.id)
+}
+
 fn endpoint_chain(p: &Port, t: &Target) -> String {
     format!("endpoint-{}__{}/{}", p.id, t.ip, t.port)
 }
@@ -204,7 +208,8 @@ pub fn ruleset(table: &str, ports: &[Port]) -> Batch {
         if let Some(ip) = p.cluster_ip {
             let key = ip_proto_port(ip, proto, p.port);
             if p.internal.is_empty() {
-                no_endpoint_ips.push((key, Verdict::Goto(REJECT.into())));
+                let verdict = if p.has_endpoints { Verdict::Drop } else { Verdict::Goto(REJECT.into()) };
+                no_endpoint_ips.push((key, verdict));
             } else {
                 balance(&mut b, &service_chain(p), p, &p.internal, false);
                 service_ips.push((key, Verdict::Goto(service_chain(p))));
@@ -216,7 +221,7 @@ pub fn ruleset(table: &str, ports: &[Port]) -> Batch {
         let external = if p.external.is_empty() {
             // A Local policy with no endpoint here drops (another node may have one); no
             // endpoint anywhere is refused.
-            if p.external_local && !p.internal.is_empty() { Verdict::Drop } else { Verdict::Goto(REJECT.into()) }
+            if p.has_endpoints { Verdict::Drop } else { Verdict::Goto(REJECT.into()) }
         } else {
             balance(&mut b, &external_chain(p), p, &p.external, !p.external_local);
             Verdict::Goto(external_chain(p))
@@ -226,8 +231,33 @@ pub fn ruleset(table: &str, ports: &[Port]) -> Batch {
         } else {
             (&mut service_ips, &mut node_ports)
         };
+        // Load-balancer addresses with source ranges go through a firewall first, which lets
+        // in only those sources (kube-proxy's firewall chain).
+        let firewalled = !p.source_ranges.is_empty() && !p.external.is_empty();
+        if firewalled {
+            let chain = firewall_chain(p);
+            b.add_chain(&chain, None);
+            for (network, prefix) in &p.source_ranges {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0).to_be_bytes();
+                b.add_rule(
+                    &chain,
+                    [
+                        expr::ip_saddr(REG_1),
+                        expr::bitwise(REG_1, &mask, &[0; 4]),
+                        expr::cmp(REG_1, expr::CMP_EQ, &network.octets()),
+                        expr::verdict(&external),
+                    ],
+                );
+            }
+            b.add_rule(&chain, [expr::verdict(&Verdict::Drop)]);
+        }
         for ip in &p.external_ips {
-            ips.push((ip_proto_port(*ip, proto, p.port), external.clone()));
+            let verdict = if firewalled && p.load_balancer_ips.contains(ip) {
+                Verdict::Goto(firewall_chain(p))
+            } else {
+                external.clone()
+            };
+            ips.push((ip_proto_port(*ip, proto, p.port), verdict));
         }
         if let Some(n) = p.node_port {
             node_port_map.push((proto_port(proto, n), external.clone()));
@@ -288,6 +318,9 @@ mod tests {
             external: vec![target(5), target(6)],
             external_local: false,
             affinity: None,
+            source_ranges: vec![],
+            load_balancer_ips: vec![],
+            has_endpoints: true,
         }
     }
 
@@ -300,6 +333,7 @@ mod tests {
             node_port: None,
             internal: vec![],
             external: vec![],
+            has_endpoints: false,
             ..web.clone()
         };
         let (buf, _) = ruleset("skiff-svc-test", &[web, empty]).encode();
@@ -327,6 +361,8 @@ mod tests {
         }
         let web = Port {
             external_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
+            load_balancer_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
+            source_ranges: vec![(Ipv4Addr::new(198, 51, 100, 0), 24)],
             external: vec![target(5)],
             external_local: true,
             affinity: Some(std::time::Duration::from_secs(600)),
@@ -338,6 +374,7 @@ mod tests {
             node_port: None,
             internal: vec![],
             external: vec![],
+            has_endpoints: false,
             cluster_ip: Some(Ipv4Addr::new(10, 43, 0, 21)),
             ..web.clone()
         };
@@ -357,7 +394,8 @@ mod tests {
         .expect("thread");
         for line in [
             "10.43.0.20 . tcp . 80 : goto service-default/web/tcp/http",
-            "192.0.2.10 . tcp . 80 : goto external-default/web/tcp/http",
+            "192.0.2.10 . tcp . 80 : goto firewall-default/web/tcp/http",
+            "ip saddr 198.51.100.0/24 goto external-default/web/tcp/http",
             "tcp . 30080 : goto external-default/web/tcp/http",
             "10.43.0.21 . udp . 80 : goto reject-chain",
             "numgen random mod 2 vmap { 0 : goto endpoint-default/web/tcp/http__10.42.0.5/8080, 1 : goto endpoint-default/web/tcp/http__10.42.0.6/8080 }",
