@@ -526,7 +526,10 @@ spec:
 #[test]
 fn ingress_serves_hosts_paths_and_tls() {
     let net = NET + 3;
-    let server = Server::with_node(net, |d| import_busybox(d, &["hostname"]));
+    let server = Server::with_node(net, |d| {
+        import_busybox(d, &["hostname"]);
+        common::import_python(d);
+    });
     let k = server.kubectl("1.32");
     let classes = k.run(&["get", "ingressclass", "--no-headers"]).ok();
     assert!(classes.starts_with("skiff ") && classes.contains("skiff.dev/ingress"), "{classes}");
@@ -584,7 +587,76 @@ fn ingress_serves_hosts_paths_and_tls() {
     let row = k.run(&["get", "ingress", "web", "--no-headers"]).ok();
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[..5], ["web", "skiff", "hello.test,bye.test,broken.test", &node_ip, "80,"], "{row}");
+
+    // A WebSocket-style upgrade is passed through: after the backend's 101, bytes flow both
+    // ways on the same connection.
+    k.run_stdin(&["apply", "-f", "-"], UPGRADE_ECHO).ok();
+    k.run(&["wait", "--for=condition=Ready", "pod/upgrade", "--timeout=60s"]).ok();
+    k.run(&["expose", "pod", "upgrade", "--port=80", "--target-port=8080"]).ok();
+    k.run_stdin(&["apply", "-f", "-"], UPGRADE_INGRESS).ok();
+    let talk = || -> Option<String> {
+        let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{http_port}")).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /chat HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .ok()?;
+        let mut head = [0u8; 512];
+        let n = s.read(&mut head).ok()?;
+        let head = String::from_utf8_lossy(&head[..n]).to_string();
+        if !head.starts_with("HTTP/1.1 101") {
+            return Some(head);
+        }
+        s.write_all(b"ping").ok()?;
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back).ok()?;
+        Some(String::from_utf8_lossy(&back).to_string())
+    };
+    assert!(eventually(WAIT, || talk().as_deref() == Some("ping")), "{:?}", talk());
 }
+
+/// A backend that answers any request with 101 and then echoes bytes (Python's standard
+/// library: no WebSocket framing needed to show the upgrade passes).
+const UPGRADE_ECHO: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: upgrade
+  labels: {app: upgrade}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: echo
+    image: python:3
+    imagePullPolicy: Never
+    command:
+    - python3
+    - -c
+    - |
+      import socketserver
+      class Echo(socketserver.StreamRequestHandler):
+          def handle(self):
+              while self.rfile.readline() not in (b"\r\n", b""):
+                  pass
+              self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+              self.wfile.flush()
+              while True:
+                  data = self.request.recv(4096)
+                  if not data:
+                      return
+                  self.request.sendall(data)
+      socketserver.ThreadingTCPServer.allow_reuse_address = True
+      socketserver.ThreadingTCPServer(("0.0.0.0", 8080), Echo).serve_forever()
+"#;
+
+const UPGRADE_INGRESS: &str = "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: upgrade
+spec:
+  rules:
+  - host: ws.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: upgrade, port: {number: 80}}}}
+";
 
 const POLICY_PODS: &str = "apiVersion: v1
 kind: Pod
