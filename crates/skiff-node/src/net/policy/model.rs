@@ -8,6 +8,7 @@
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as ApiSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use skiff_core::selector::LabelSelector;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -130,16 +131,28 @@ pub fn pod_policies(
                 let allows = egress.get_or_insert_with(Vec::new);
                 for rule in spec.egress.iter().flatten() {
                     let peers = peers(rule.to.as_deref(), ns, pods, &ns_labels);
-                    // Named ports are each destination pod's.
-                    let destinations: Vec<&Pod> = match &peers {
-                        Some(list) => pods
-                            .iter()
-                            .filter(|p| pod_ip(p).is_some_and(|ip| list.contains(&Peer::Pod(ip))))
-                            .copied()
-                            .collect(),
-                        None => pods.to_vec(),
-                    };
-                    allows.push(Allow { peers, ports: ports(rule.ports.as_deref(), &destinations) });
+                    let list = rule.ports.as_deref().unwrap_or_default();
+                    let (named, numbered): (Vec<NetworkPolicyPort>, Vec<NetworkPolicyPort>) =
+                        list.iter().cloned().partition(|p| matches!(p.port, Some(IntOrString::String(_))));
+                    if named.is_empty() {
+                        allows.push(Allow { peers, ports: ports(Some(list), &[]) });
+                        continue;
+                    }
+                    if !numbered.is_empty() {
+                        allows.push(Allow { peers: peers.clone(), ports: ports(Some(&numbered), &[]) });
+                    }
+                    // A named port is each destination pod's own number: one allow per pod
+                    // the peers cover (an address block covers the pods inside it).
+                    for dest in pods.iter().copied() {
+                        let Some(dest_ip) = pod_ip(dest) else { continue };
+                        if peers.as_ref().is_some_and(|list| !list.iter().any(|p| covers(p, dest_ip))) {
+                            continue;
+                        }
+                        let resolved = ports(Some(&named), &[dest]).unwrap_or_default();
+                        if !resolved.is_empty() {
+                            allows.push(Allow { peers: Some(vec![Peer::Pod(dest_ip)]), ports: Some(resolved) });
+                        }
+                    }
                 }
             }
         }
@@ -151,6 +164,18 @@ pub fn pod_policies(
     // One rule set per address, even if two pods claim it for a moment.
     out.dedup_by_key(|p| p.ip);
     out
+}
+
+/// Whether `peer` includes the pod at `ip`.
+fn covers(peer: &Peer, ip: Ipv4Addr) -> bool {
+    let within = |c: &Cidr| {
+        let mask = u32::MAX.checked_shl(32 - u32::from(c.prefix)).unwrap_or(0);
+        u32::from(ip) & mask == u32::from(c.network)
+    };
+    match peer {
+        Peer::Pod(p) => *p == ip,
+        Peer::Block { cidr, except } => within(cidr) && !except.iter().any(within),
+    }
 }
 
 /// A rule's peers: None (anyone) when it lists none.
@@ -200,12 +225,12 @@ fn ports(list: Option<&[NetworkPolicyPort]>, destinations: &[&Pod]) -> Option<Ve
         let proto = protocol(p.protocol.as_deref());
         match &p.port {
             None => out.push(Ports { protocol: proto, range: None }),
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => {
+            Some(IntOrString::Int(n)) => {
                 let Ok(start) = u16::try_from(*n) else { continue };
                 let end = p.end_port.and_then(|e| u16::try_from(e).ok()).unwrap_or(start).max(start);
                 out.push(Ports { protocol: proto, range: Some((start, end)) });
             }
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(name)) => {
+            Some(IntOrString::String(name)) => {
                 let named = destinations
                     .iter()
                     .flat_map(|d| d.spec.iter().flat_map(|s| s.containers.iter()))
@@ -280,6 +305,32 @@ mod tests {
             rule.ports.as_deref().expect("ports"),
             [Ports { protocol: 6, range: Some((8080, 8080)) }, Ports { protocol: 17, range: Some((9000, 9010)) }]
         );
+    }
+
+    #[test]
+    fn egress_named_ports_are_each_destinations_own() {
+        let client = pod("client", "shop", "10.42.0.6", json!({"role": "client"}));
+        let mut other: Pod = pod("db", "shop", "10.42.0.8", json!({"app": "db"}));
+        other.spec.as_mut().expect("spec").containers[0].ports.as_mut().expect("ports")[0].container_port = 9090;
+        let web = pod("web", "shop", "10.42.0.5", json!({"app": "web"}));
+        let out = policy(
+            "shop",
+            json!({"podSelector": {"matchLabels": {"role": "client"}}, "policyTypes": ["Egress"],
+            "egress": [{"ports": [{"port": "http"}, {"port": 53, "protocol": "UDP"}]}]}),
+        );
+        let p = &pod_policies(&[&out], &[&client, &other, &web], &[], &[&client])[0];
+        let allows = p.egress.as_ref().expect("isolated");
+        let port = |n: u16| Some(vec![Ports { protocol: 6, range: Some((n, n)) }]);
+        assert!(
+            allows.contains(&Allow { peers: None, ports: Some(vec![Ports { protocol: 17, range: Some((53, 53)) }]) })
+        );
+        assert!(
+            allows.contains(&Allow { peers: Some(vec![Peer::Pod(Ipv4Addr::new(10, 42, 0, 8))]), ports: port(9090) })
+        );
+        assert!(
+            allows.contains(&Allow { peers: Some(vec![Peer::Pod(Ipv4Addr::new(10, 42, 0, 5))]), ports: port(8080) })
+        );
+        assert!(!allows.iter().any(|a| a.peers.is_none() && a.ports == port(9090)), "not 9090 to everyone");
     }
 
     #[test]
