@@ -71,6 +71,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
             table: proxy_table,
             node_name: agent.config.node_name.clone(),
             skip: vec![agent.config.dns.ip],
+            in_cluster: vec![(agent.config.pod_subnet.network, agent.config.pod_subnet.prefix)],
         };
         tokio::spawn(crate::net::proxy::run(config, agent.services.subscribe()));
     } else if let Err(e) = crate::net::proxy::remove(&proxy_table) {

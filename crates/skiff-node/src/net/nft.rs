@@ -229,6 +229,10 @@ pub mod expr {
     pub fn ct_state(dreg: u32) -> Expr {
         make("ct", Attrs::default().u32(1, dreg).u32(2, 0))
     }
+    /// `fib saddr type` into `dreg` (host-endian: local is 2).
+    pub fn fib_saddr_type(dreg: u32) -> Expr {
+        make("fib", Attrs::default().u32(1, dreg).u32(2, 3).u32(3, 1))
+    }
     /// `fib daddr type` into `dreg` (host-endian: local is 2).
     pub fn fib_daddr_type(dreg: u32) -> Expr {
         make("fib", Attrs::default().u32(1, dreg).u32(2, 3).u32(3, 2))

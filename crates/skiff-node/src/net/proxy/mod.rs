@@ -27,6 +27,8 @@ pub struct ProxyConfig {
     pub node_name: String,
     /// Addresses the node answers itself (the cluster DNS): not proxied.
     pub skip: Vec<Ipv4Addr>,
+    /// The pods' networks: their traffic is the cluster's own (see `render::ruleset`).
+    pub in_cluster: Vec<(Ipv4Addr, u8)>,
 }
 
 /// The table of the proxy for the pods on `bridge`.
@@ -47,7 +49,7 @@ pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapsho
             let ports = model::ports(&snapshot, &config.node_name, &config.skip);
             if programmed.as_ref() != Some(&ports) {
                 let started = Instant::now();
-                let batch = render::ruleset(&config.table, &ports);
+                let batch = render::ruleset(&config.table, &ports, &config.in_cluster);
                 let messages = batch.len();
                 match tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await {
                     Ok(Ok(())) => {

@@ -10,6 +10,7 @@ use crate::net::nft::{
     Batch, Expr, HOOK_FORWARD, HOOK_INPUT, HOOK_OUTPUT, HOOK_POSTROUTING, HOOK_PREROUTING, Hook, REG_1, REG32_01,
     REG32_02, TYPE_INET_PROTO, TYPE_INET_SERVICE, TYPE_IPV4_ADDR, Verdict, expr,
 };
+use std::net::Ipv4Addr;
 
 const SERVICE_IPS: &str = "service-ips";
 const SERVICE_NODEPORTS: &str = "service-nodeports";
@@ -171,7 +172,8 @@ fn balance(b: &mut Batch, chain: &str, p: &Port, targets: &[Target], masquerade_
 
 /// The whole ruleset for `ports`, replacing whatever the table held, in one transaction
 /// (established connections keep their translation: it lives in conntrack, not in the rules).
-pub fn ruleset(table: &str, ports: &[Port]) -> Batch {
+/// `in_cluster` are the pods' networks (their traffic to a Local-policy address is internal).
+pub fn ruleset(table: &str, ports: &[Port], in_cluster: &[(Ipv4Addr, u8)]) -> Batch {
     let mut b = Batch::new(table);
     skeleton(&mut b);
     let mut service_ips = Vec::new();
@@ -218,22 +220,48 @@ pub fn ruleset(table: &str, ports: &[Port]) -> Batch {
         if p.node_port.is_none() && p.external_ips.is_empty() {
             continue;
         }
-        let external = if p.external.is_empty() {
-            // A Local policy with no endpoint here drops (another node may have one); no
-            // endpoint anywhere is refused.
+        // With a Local policy, clients inside the cluster (this node, its pods) still reach
+        // every endpoint, as kube-proxy short-circuits them to the Service's own chain.
+        let short_circuit = p.external_local && !p.internal.is_empty();
+        let chained = short_circuit || !p.external.is_empty();
+        let external = if !chained {
+            // No endpoint here drops (another node may have one); none anywhere is refused.
             if p.has_endpoints { Verdict::Drop } else { Verdict::Goto(REJECT.into()) }
         } else {
-            balance(&mut b, &external_chain(p), p, &p.external, !p.external_local);
-            Verdict::Goto(external_chain(p))
+            let chain = external_chain(p);
+            b.add_chain(&chain, None);
+            if short_circuit {
+                let to_service = Verdict::Goto(service_chain(p));
+                let local = [expr::fib_saddr_type(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &2u32.to_ne_bytes())];
+                b.add_rule(&chain, local.into_iter().chain([expr::verdict(&to_service)]));
+                for (network, prefix) in in_cluster {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0).to_be_bytes();
+                    b.add_rule(
+                        &chain,
+                        [
+                            expr::ip_saddr(REG_1),
+                            expr::bitwise(REG_1, &mask, &[0; 4]),
+                            expr::cmp(REG_1, expr::CMP_EQ, &network.octets()),
+                            expr::verdict(&to_service),
+                        ],
+                    );
+                }
+            }
+            if p.external.is_empty() {
+                b.add_rule(&chain, [expr::verdict(&Verdict::Drop)]);
+            } else {
+                balance(&mut b, &chain, p, &p.external, !p.external_local);
+            }
+            Verdict::Goto(chain)
         };
-        let (ips, node_port_map) = if p.external.is_empty() {
+        let (ips, node_port_map) = if !chained {
             (&mut no_endpoint_ips, &mut no_endpoint_node_ports)
         } else {
             (&mut service_ips, &mut node_ports)
         };
         // Load-balancer addresses with source ranges go through a firewall first, which lets
         // in only those sources (kube-proxy's firewall chain).
-        let firewalled = !p.source_ranges.is_empty() && !p.external.is_empty();
+        let firewalled = !p.source_ranges.is_empty() && chained;
         if firewalled {
             let chain = firewall_chain(p);
             b.add_chain(&chain, None);
@@ -336,7 +364,7 @@ mod tests {
             has_endpoints: false,
             ..web.clone()
         };
-        let (buf, _) = ruleset("skiff-svc-test", &[web, empty]).encode();
+        let (buf, _) = ruleset("skiff-svc-test", &[web, empty], &[]).encode();
         let find = |needle: &[u8]| buf.windows(needle.len()).any(|w| w == needle);
         for chain in [
             "service-default/web/tcp/http",
@@ -380,9 +408,15 @@ mod tests {
         };
         let listed = std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-            crate::net::nft::apply(&ruleset("skiff-svc-test", &[web.clone(), none.clone()])).expect("first");
+            crate::net::nft::apply(&ruleset(
+                "skiff-svc-test",
+                &[web.clone(), none.clone()],
+                &[(Ipv4Addr::new(10, 42, 0, 0), 24)],
+            ))
+            .expect("first");
             // Applied again over itself (a restart): replaced, not doubled.
-            crate::net::nft::apply(&ruleset("skiff-svc-test", &[web, none])).expect("again");
+            crate::net::nft::apply(&ruleset("skiff-svc-test", &[web, none], &[(Ipv4Addr::new(10, 42, 0, 0), 24)]))
+                .expect("again");
             let out = std::process::Command::new("nft").args(["list", "table", "ip", "skiff-svc-test"]).output();
             let listed = out
                 .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
@@ -405,6 +439,8 @@ mod tests {
             "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
             "masquerade fully-random",
             "reject with tcp reset",
+            "fib saddr type local goto service-default/web/tcp/http",
+            "ip saddr 10.42.0.0/24 goto service-default/web/tcp/http",
             "ip saddr @affinity-default/web/tcp/http__10.42.0.6/8080 goto endpoint-default/web/tcp/http__10.42.0.6/8080",
             "update @affinity-default/web/tcp/http__10.42.0.5/8080 { ip saddr timeout 10m }",
         ] {
@@ -436,11 +472,11 @@ mod tests {
                 }
             })
             .collect();
-        let (bytes, _) = ruleset("skiff-svc-big", &ports).encode();
+        let (bytes, _) = ruleset("skiff-svc-big", &ports, &[]).encode();
         assert!(bytes.len() > 1 << 20, "a big batch: {} bytes", bytes.len());
         let listed = std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-            crate::net::nft::apply(&ruleset("skiff-svc-big", &ports)).expect("apply");
+            crate::net::nft::apply(&ruleset("skiff-svc-big", &ports, &[])).expect("apply");
             let out =
                 std::process::Command::new("nft").args(["list", "map", "ip", "skiff-svc-big", "service-ips"]).output();
             out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
