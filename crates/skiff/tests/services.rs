@@ -789,16 +789,19 @@ fn established_connections_survive_a_server_restart() {
     };
     assert_eq!(echo("before"), "before");
     let table = format!("skiff-svc-skt{net}");
+    // The table's lines, sorted: chains are listed in the order they were made, which a
+    // restart (one transaction) and a running node (changes) need not share.
     let rules = || {
-        String::from_utf8_lossy(
-            &std::process::Command::new("nft").args(["list", "table", "ip", &table]).output().expect("nft").stdout,
-        )
-        .into_owned()
+        let out = std::process::Command::new("nft").args(["list", "table", "ip", &table]).output().expect("nft");
+        let mut lines: Vec<String> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).collect();
+        lines.sort();
+        lines
     };
     let before = rules();
     server.kill_and_restart();
     assert!(eventually(WAIT, || server.kubectl("1.32").run(&["get", "pod", "echo"]).code == 0));
     assert_eq!(echo("after"), "after");
     // The same rules once the node has listed again (a rebuild, not a second copy).
-    assert!(eventually(WAIT, || rules() == before), "{}\nvs\n{before}", rules());
+    assert!(eventually(WAIT, || rules() == before), "{:?}\nvs\n{before:?}", rules());
 }

@@ -15,6 +15,10 @@ const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_NEWRULE: u16 = 6;
 const NFT_MSG_NEWSET: u16 = 9;
 const NFT_MSG_NEWSETELEM: u16 = 12;
+const NFT_MSG_DELCHAIN: u16 = 5;
+const NFT_MSG_DELRULE: u16 = 8;
+const NFT_MSG_DELSET: u16 = 11;
+const NFT_MSG_DELSETELEM: u16 = 14;
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
@@ -346,6 +350,49 @@ impl Batch {
             a = a.nest(NFTA_CHAIN_HOOK, hk).u32(NFTA_CHAIN_POLICY, NF_ACCEPT).str(NFTA_CHAIN_TYPE, h.kind);
         }
         self.push(NFT_MSG_NEWCHAIN, NLM_F_CREATE, a);
+    }
+
+    /// Remove every rule of `chain` (the chain stays).
+    pub fn flush_chain(&mut self, chain: &str) {
+        let a = Attrs::default().str(NFTA_RULE_TABLE, &self.table).str(NFTA_RULE_CHAIN, chain);
+        self.push(NFT_MSG_DELRULE, 0, a);
+    }
+
+    /// Remove `chain`, which nothing may refer to any more.
+    pub fn delete_chain(&mut self, chain: &str) {
+        let a = Attrs::default().str(NFTA_CHAIN_TABLE, &self.table).str(NFTA_CHAIN_NAME, chain);
+        self.push(NFT_MSG_DELCHAIN, 0, a);
+    }
+
+    /// Remove the named set (or map) `set`, which no rule may use any more.
+    pub fn delete_set(&mut self, set: &str) {
+        let a = Attrs::default().str(NFTA_SET_TABLE, &self.table).str(NFTA_SET_NAME, set);
+        self.push(NFT_MSG_DELSET, 0, a);
+    }
+
+    /// Remove the elements of `set` with these keys.
+    pub fn delete_elements(&mut self, set: &str, keys: &[Vec<u8>]) {
+        let elements: Vec<Attrs> = keys
+            .iter()
+            .map(|k| Attrs::default().nest(NFTA_SET_ELEM_KEY, Attrs::default().raw(NFTA_DATA_VALUE, k)))
+            .collect();
+        let mut list = Attrs::default();
+        let send = |b: &mut Batch, list: Attrs| {
+            let a = Attrs::default()
+                .str(NFTA_SET_ELEM_LIST_TABLE, &b.table)
+                .str(NFTA_SET_ELEM_LIST_SET, set)
+                .nest(NFTA_SET_ELEM_LIST_ELEMENTS, list);
+            b.push(NFT_MSG_DELSETELEM, 0, a);
+        };
+        for elem in elements {
+            if list.0.len() + elem.0.len() + 8 > MAX_ELEMENTS_BYTES {
+                send(self, std::mem::take(&mut list));
+            }
+            list = list.nest(NFTA_LIST_ELEM, elem);
+        }
+        if !list.0.is_empty() {
+            send(self, list);
+        }
     }
 
     pub fn add_rule(&mut self, chain: &str, exprs: impl IntoIterator<Item = Expr>) {

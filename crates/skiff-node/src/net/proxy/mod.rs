@@ -6,7 +6,8 @@
 //!
 //! Rules stay when the agent stops (pods keep running, and so does their traffic); the next
 //! start replaces them in one transaction, which keeps established connections (their
-//! translation lives in conntrack). `--disable-service-proxy` removes the table. UDP and SCTP
+//! translation lives in conntrack); after that each change rewrites only the Service ports
+//! that changed (affinity sets and everything else stay). `--disable-service-proxy` removes the table. UDP and SCTP
 //! translations to an endpoint that left are deleted from conntrack (`crate::net::conntrack`).
 
 pub mod model;
@@ -49,7 +50,11 @@ pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapsho
             let ports = model::ports(&snapshot, &config.node_name, &config.skip);
             if programmed.as_ref() != Some(&ports) {
                 let started = Instant::now();
-                let batch = render::ruleset(&config.table, &ports, &config.in_cluster);
+                // The first time (and after a failure) the whole table; then what changed.
+                let batch = match &programmed {
+                    Some(before) => render::update(&config.table, before, &ports, &config.in_cluster),
+                    None => render::ruleset(&config.table, &ports, &config.in_cluster),
+                };
                 let messages = batch.len();
                 match tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await {
                     Ok(Ok(())) => {

@@ -19,6 +19,7 @@ const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
 const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 const MASQUERADING: &str = "masquerading";
 const REJECT: &str = "reject-chain";
+const MAPS: [&str; 4] = [SERVICE_IPS, NO_ENDPOINT_SERVICES, SERVICE_NODEPORTS, NO_ENDPOINT_NODEPORTS];
 /// The mark bit of connections to masquerade (kube-proxy's).
 const MASQUERADE_BIT: u32 = 0x4000;
 
@@ -170,139 +171,213 @@ fn balance(b: &mut Batch, chain: &str, p: &Port, targets: &[Target], masquerade_
     b.add_rule(chain, exprs);
 }
 
+/// What one Service port puts in the table besides its rules: its map elements (map, key,
+/// verdict), its chains and its affinity sets.
+#[derive(Default)]
+struct Footprint {
+    elements: Vec<(&'static str, Vec<u8>, Verdict)>,
+    chains: Vec<String>,
+    sets: Vec<String>,
+}
+
+/// Write `p`'s chains, rules and affinity sets into `b`; what it needs in the maps comes back.
+fn port(b: &mut Batch, p: &Port, in_cluster: &[(Ipv4Addr, u8)]) -> Footprint {
+    let mut fp = Footprint::default();
+    let chain_of = |b: &mut Batch, fp: &mut Footprint, name: String| {
+        b.add_chain(&name, None);
+        fp.chains.push(name);
+    };
+    let proto = p.protocol.number();
+    let mut endpoints: Vec<&Target> = p.internal.iter().chain(&p.external).collect();
+    endpoints.sort();
+    endpoints.dedup();
+    for t in endpoints {
+        let chain = endpoint_chain(p, t);
+        chain_of(b, &mut fp, chain.clone());
+        // Hairpin: a pod reaching itself through its Service must see the reply come back
+        // through the node, so its source is rewritten.
+        b.add_rule(
+            &chain,
+            [
+                expr::ip_saddr(REG_1),
+                expr::cmp(REG_1, expr::CMP_EQ, &t.ip.octets()),
+                expr::verdict(&Verdict::Jump(MARK_FOR_MASQUERADE.into())),
+            ],
+        );
+        if let Some(timeout) = p.affinity {
+            let set = affinity_set(p, t);
+            b.add_address_timeout_set(&set, timeout);
+            b.add_rule(&chain, [expr::ip_saddr(REG_1), expr::dynset_update(&set, REG_1, timeout)]);
+            fp.sets.push(set);
+        }
+        let mut dnat = vec![expr::l4proto(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &[proto])];
+        dnat.extend(expr::dnat(t.ip, t.port));
+        b.add_rule(&chain, dnat);
+    }
+    if let Some(ip) = p.cluster_ip {
+        let key = ip_proto_port(ip, proto, p.port);
+        if p.internal.is_empty() {
+            let verdict = if p.has_endpoints { Verdict::Drop } else { Verdict::Goto(REJECT.into()) };
+            fp.elements.push((NO_ENDPOINT_SERVICES, key, verdict));
+        } else {
+            fp.chains.push(service_chain(p));
+            balance(b, &service_chain(p), p, &p.internal, false);
+            fp.elements.push((SERVICE_IPS, key, Verdict::Goto(service_chain(p))));
+        }
+    }
+    if p.node_port.is_none() && p.external_ips.is_empty() {
+        return fp;
+    }
+    // With a Local policy, clients inside the cluster (this node, its pods) still reach
+    // every endpoint, as kube-proxy short-circuits them to the Service's own chain.
+    let short_circuit = p.external_local && !p.internal.is_empty();
+    let chained = short_circuit || !p.external.is_empty();
+    let external = if !chained {
+        // No endpoint here drops (another node may have one); none anywhere is refused.
+        if p.has_endpoints { Verdict::Drop } else { Verdict::Goto(REJECT.into()) }
+    } else {
+        let chain = external_chain(p);
+        chain_of(b, &mut fp, chain.clone());
+        if short_circuit {
+            let to_service = Verdict::Goto(service_chain(p));
+            let local = [expr::fib_saddr_type(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &2u32.to_ne_bytes())];
+            b.add_rule(&chain, local.into_iter().chain([expr::verdict(&to_service)]));
+            for (network, prefix) in in_cluster {
+                b.add_rule(&chain, from_network(*network, *prefix, &to_service));
+            }
+        }
+        if p.external.is_empty() {
+            b.add_rule(&chain, [expr::verdict(&Verdict::Drop)]);
+        } else {
+            balance(b, &chain, p, &p.external, !p.external_local);
+        }
+        Verdict::Goto(chain)
+    };
+    let (ips_map, node_port_map) =
+        if chained { (SERVICE_IPS, SERVICE_NODEPORTS) } else { (NO_ENDPOINT_SERVICES, NO_ENDPOINT_NODEPORTS) };
+    // Load-balancer addresses with source ranges go through a firewall first, which lets in
+    // only those sources (kube-proxy's firewall chain).
+    let firewalled = !p.source_ranges.is_empty() && chained;
+    if firewalled {
+        let chain = firewall_chain(p);
+        chain_of(b, &mut fp, chain.clone());
+        for (network, prefix) in &p.source_ranges {
+            b.add_rule(&chain, from_network(*network, *prefix, &external));
+        }
+        b.add_rule(&chain, [expr::verdict(&Verdict::Drop)]);
+    }
+    for ip in &p.external_ips {
+        let verdict = if firewalled && p.load_balancer_ips.contains(ip) {
+            Verdict::Goto(firewall_chain(p))
+        } else {
+            external.clone()
+        };
+        fp.elements.push((ips_map, ip_proto_port(*ip, proto, p.port), verdict));
+    }
+    if let Some(n) = p.node_port {
+        fp.elements.push((node_port_map, proto_port(proto, n), external));
+    }
+    fp
+}
+
+/// `ip saddr NETWORK/PREFIX` then `verdict`.
+fn from_network(network: Ipv4Addr, prefix: u8, verdict: &Verdict) -> [Expr; 4] {
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0).to_be_bytes();
+    [
+        expr::ip_saddr(REG_1),
+        expr::bitwise(REG_1, &mask, &[0; 4]),
+        expr::cmp(REG_1, expr::CMP_EQ, &network.octets()),
+        expr::verdict(verdict),
+    ]
+}
+
+/// What `p` needs in the maps and which chains and sets it has, without writing anything.
+fn footprint(p: &Port, in_cluster: &[(Ipv4Addr, u8)]) -> Footprint {
+    port(&mut Batch::new("-"), p, in_cluster)
+}
+
+type MapElements = std::collections::HashMap<(&'static str, Vec<u8>), Verdict>;
+
+/// The maps' contents for `footprints` (the first port claiming a key keeps it).
+fn map_elements<'a>(footprints: impl IntoIterator<Item = &'a Footprint>) -> MapElements {
+    let mut out = MapElements::new();
+    for fp in footprints {
+        for (map, key, verdict) in &fp.elements {
+            out.entry((*map, key.clone())).or_insert_with(|| verdict.clone());
+        }
+    }
+    out
+}
+
+/// Add the `elements` that `keep` says, map by map.
+fn add_map_elements(b: &mut Batch, elements: &MapElements, keep: impl Fn(&'static str, &[u8], &Verdict) -> bool) {
+    for map in MAPS {
+        let mut list: Vec<(Vec<u8>, Verdict)> = (elements.iter())
+            .filter(|((m, k), v)| *m == map && keep(m, k, v))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        b.add_elements(map, None, &list);
+    }
+}
+
 /// The whole ruleset for `ports`, replacing whatever the table held, in one transaction
 /// (established connections keep their translation: it lives in conntrack, not in the rules).
 /// `in_cluster` are the pods' networks (their traffic to a Local-policy address is internal).
 pub fn ruleset(table: &str, ports: &[Port], in_cluster: &[(Ipv4Addr, u8)]) -> Batch {
     let mut b = Batch::new(table);
     skeleton(&mut b);
-    let mut service_ips = Vec::new();
-    let mut no_endpoint_ips = Vec::new();
-    let mut node_ports = Vec::new();
-    let mut no_endpoint_node_ports = Vec::new();
-    for p in ports {
-        let proto = p.protocol.number();
-        let mut endpoints: Vec<&Target> = p.internal.iter().chain(&p.external).collect();
-        endpoints.sort();
-        endpoints.dedup();
-        for t in endpoints {
-            let chain = endpoint_chain(p, t);
-            b.add_chain(&chain, None);
-            // Hairpin: a pod reaching itself through its Service must see the reply come back
-            // through the node, so its source is rewritten.
-            b.add_rule(
-                &chain,
-                [
-                    expr::ip_saddr(REG_1),
-                    expr::cmp(REG_1, expr::CMP_EQ, &t.ip.octets()),
-                    expr::verdict(&Verdict::Jump(MARK_FOR_MASQUERADE.into())),
-                ],
-            );
-            if let Some(timeout) = p.affinity {
-                let set = affinity_set(p, t);
-                b.add_address_timeout_set(&set, timeout);
-                b.add_rule(&chain, [expr::ip_saddr(REG_1), expr::dynset_update(&set, REG_1, timeout)]);
-            }
-            let mut dnat = vec![expr::l4proto(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &[proto])];
-            dnat.extend(expr::dnat(t.ip, t.port));
-            b.add_rule(&chain, dnat);
-        }
-        if let Some(ip) = p.cluster_ip {
-            let key = ip_proto_port(ip, proto, p.port);
-            if p.internal.is_empty() {
-                let verdict = if p.has_endpoints { Verdict::Drop } else { Verdict::Goto(REJECT.into()) };
-                no_endpoint_ips.push((key, verdict));
-            } else {
-                balance(&mut b, &service_chain(p), p, &p.internal, false);
-                service_ips.push((key, Verdict::Goto(service_chain(p))));
-            }
-        }
-        if p.node_port.is_none() && p.external_ips.is_empty() {
-            continue;
-        }
-        // With a Local policy, clients inside the cluster (this node, its pods) still reach
-        // every endpoint, as kube-proxy short-circuits them to the Service's own chain.
-        let short_circuit = p.external_local && !p.internal.is_empty();
-        let chained = short_circuit || !p.external.is_empty();
-        let external = if !chained {
-            // No endpoint here drops (another node may have one); none anywhere is refused.
-            if p.has_endpoints { Verdict::Drop } else { Verdict::Goto(REJECT.into()) }
-        } else {
-            let chain = external_chain(p);
-            b.add_chain(&chain, None);
-            if short_circuit {
-                let to_service = Verdict::Goto(service_chain(p));
-                let local = [expr::fib_saddr_type(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &2u32.to_ne_bytes())];
-                b.add_rule(&chain, local.into_iter().chain([expr::verdict(&to_service)]));
-                for (network, prefix) in in_cluster {
-                    let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0).to_be_bytes();
-                    b.add_rule(
-                        &chain,
-                        [
-                            expr::ip_saddr(REG_1),
-                            expr::bitwise(REG_1, &mask, &[0; 4]),
-                            expr::cmp(REG_1, expr::CMP_EQ, &network.octets()),
-                            expr::verdict(&to_service),
-                        ],
-                    );
-                }
-            }
-            if p.external.is_empty() {
-                b.add_rule(&chain, [expr::verdict(&Verdict::Drop)]);
-            } else {
-                balance(&mut b, &chain, p, &p.external, !p.external_local);
-            }
-            Verdict::Goto(chain)
-        };
-        let (ips, node_port_map) = if !chained {
-            (&mut no_endpoint_ips, &mut no_endpoint_node_ports)
-        } else {
-            (&mut service_ips, &mut node_ports)
-        };
-        // Load-balancer addresses with source ranges go through a firewall first, which lets
-        // in only those sources (kube-proxy's firewall chain).
-        let firewalled = !p.source_ranges.is_empty() && chained;
-        if firewalled {
-            let chain = firewall_chain(p);
-            b.add_chain(&chain, None);
-            for (network, prefix) in &p.source_ranges {
-                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0).to_be_bytes();
-                b.add_rule(
-                    &chain,
-                    [
-                        expr::ip_saddr(REG_1),
-                        expr::bitwise(REG_1, &mask, &[0; 4]),
-                        expr::cmp(REG_1, expr::CMP_EQ, &network.octets()),
-                        expr::verdict(&external),
-                    ],
-                );
-            }
-            b.add_rule(&chain, [expr::verdict(&Verdict::Drop)]);
-        }
-        for ip in &p.external_ips {
-            let verdict = if firewalled && p.load_balancer_ips.contains(ip) {
-                Verdict::Goto(firewall_chain(p))
-            } else {
-                external.clone()
-            };
-            ips.push((ip_proto_port(*ip, proto, p.port), verdict));
-        }
-        if let Some(n) = p.node_port {
-            node_port_map.push((proto_port(proto, n), external.clone()));
-        }
-    }
-    b.add_elements(SERVICE_IPS, None, &dedup(service_ips));
-    b.add_elements(NO_ENDPOINT_SERVICES, None, &dedup(no_endpoint_ips));
-    b.add_elements(SERVICE_NODEPORTS, None, &dedup(node_ports));
-    b.add_elements(NO_ENDPOINT_NODEPORTS, None, &dedup(no_endpoint_node_ports));
+    let footprints: Vec<Footprint> = ports.iter().map(|p| port(&mut b, p, in_cluster)).collect();
+    add_map_elements(&mut b, &map_elements(&footprints), |_, _, _| true);
     b
 }
 
-/// One element per key (two Services claiming one address and port: the first keeps it).
-fn dedup(mut elements: Vec<(Vec<u8>, Verdict)>) -> Vec<(Vec<u8>, Verdict)> {
-    let mut seen = std::collections::HashSet::new();
-    elements.retain(|(k, _)| seen.insert(k.clone()));
-    elements
+/// The change from the table `before` made to the one `after` needs, in one transaction: only
+/// the Service ports that changed are rewritten (their chains flushed and written again, those
+/// they no longer need deleted) and the maps' elements are changed by difference, so affinity
+/// sets and everything else stay as they are.
+pub fn update(table: &str, before: &[Port], after: &[Port], in_cluster: &[(Ipv4Addr, u8)]) -> Batch {
+    use std::collections::HashMap;
+    let mut b = Batch::new(table);
+    let old: HashMap<&str, &Port> = before.iter().map(|p| (p.id.as_str(), p)).collect();
+    let new: HashMap<&str, &Port> = after.iter().map(|p| (p.id.as_str(), p)).collect();
+    let old_fps: Vec<Footprint> = before.iter().map(|p| footprint(p, in_cluster)).collect();
+    let new_fps: Vec<Footprint> = after.iter().map(|p| footprint(p, in_cluster)).collect();
+    let changed = |id: &str| old.get(id) != new.get(id);
+    // 1. Nothing of a changed or gone port refers to anything any more.
+    let changed_before: Vec<&Footprint> =
+        before.iter().zip(&old_fps).filter(|(p, _)| changed(&p.id)).map(|(_, fp)| fp).collect();
+    for chain in changed_before.iter().flat_map(|fp| &fp.chains) {
+        b.flush_chain(chain);
+    }
+    // 2. Map elements that go or change.
+    let (old_elements, new_elements) = (map_elements(&old_fps), map_elements(&new_fps));
+    for map in MAPS {
+        let mut gone: Vec<Vec<u8>> = (old_elements.iter())
+            .filter(|((m, k), v)| *m == map && new_elements.get(&(*m, k.clone())) != Some(*v))
+            .map(|((_, k), _)| k.clone())
+            .collect();
+        gone.sort();
+        b.delete_elements(map, &gone);
+    }
+    // 3. Chains and sets no port needs any more.
+    let still_chains: std::collections::HashSet<&String> = new_fps.iter().flat_map(|f| &f.chains).collect();
+    let still_sets: std::collections::HashSet<&String> = new_fps.iter().flat_map(|f| &f.sets).collect();
+    for fp in changed_before {
+        for chain in fp.chains.iter().filter(|c| !still_chains.contains(c)) {
+            b.delete_chain(chain);
+        }
+        for set in fp.sets.iter().filter(|s| !still_sets.contains(s)) {
+            b.delete_set(set);
+        }
+    }
+    // 4. The changed and new ports, written again.
+    for p in after.iter().filter(|p| changed(&p.id)) {
+        port(&mut b, p, in_cluster);
+    }
+    // 5. Map elements that are new or changed.
+    add_map_elements(&mut b, &new_elements, |m, k, v| old_elements.get(&(m, k.to_vec())) != Some(v));
+    b
 }
 
 /// Remove the table.
@@ -484,5 +559,60 @@ mod tests {
         .join()
         .expect("thread");
         assert_eq!(listed.matches(": goto service-default/svc-").count(), 1000);
+    }
+
+    /// An update leaves the table as a fresh ruleset of the new state would be: endpoints
+    /// gone and come, a Service gone, one new, one changed to a load balancer (needs root).
+    #[test]
+    fn an_update_equals_a_fresh_ruleset() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let named = |id: &str, ip: u8, targets: Vec<Target>| Port {
+            id: id.into(),
+            cluster_ip: Some(Ipv4Addr::new(10, 43, 0, ip)),
+            node_port: None,
+            internal: targets.clone(),
+            external: targets,
+            affinity: Some(std::time::Duration::from_secs(60)),
+            ..web()
+        };
+        let before = vec![
+            named("default/a/tcp/", 1, vec![target(5), target(6)]),
+            named("default/b/tcp/", 2, vec![target(7)]),
+            named("default/c/tcp/", 3, vec![target(8)]),
+        ];
+        let after = vec![
+            named("default/a/tcp/", 1, vec![target(6), target(9)]),
+            Port {
+                node_port: Some(30090),
+                load_balancer_ips: vec![Ipv4Addr::new(192, 0, 2, 1)],
+                external_ips: vec![Ipv4Addr::new(192, 0, 2, 1)],
+                ..named("default/c/tcp/", 3, vec![target(8)])
+            },
+            named("default/d/tcp/", 4, vec![]),
+        ];
+        let cluster = [(Ipv4Addr::new(10, 42, 0, 0), 24)];
+        let sorted = |listing: String, table: &str| {
+            let mut lines: Vec<String> = listing.replace(table, "T").lines().map(|l| l.trim().to_string()).collect();
+            lines.sort();
+            lines
+        };
+        let (updated, fresh) = std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+            crate::net::nft::apply(&ruleset("t-upd", &before, &cluster)).expect("first");
+            crate::net::nft::apply(&update("t-upd", &before, &after, &cluster)).expect("update");
+            crate::net::nft::apply(&ruleset("t-new", &after, &cluster)).expect("fresh");
+            let list = |t: &str| {
+                let out = std::process::Command::new("nft").args(["list", "table", "ip", t]).output().expect("nft");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            (sorted(list("t-upd"), "t-upd"), sorted(list("t-new"), "t-new"))
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(updated, fresh);
+        assert!(fresh.iter().any(|l| l.contains("endpoint-default/a/tcp/__10.42.0.9/8080")));
     }
 }
