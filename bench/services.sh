@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Service networking benchmark, side by side in one run on one skiff server with its node (busybox
-# httpd pods; every figure is a ratio to an anchor measured in the same run, never pass/fail):
+# httpd pods; each figure beside its anchor measured in the same run, ratios printed, never
+# pass/fail):
 #  1. HTTP through a 3-replica Deployment's ClusterIP against straight to one pod IP and to all
 #     three pod IPs (wrk, interleaved, REPS times each): requests/s and p99. Goal: the ClusterIP at
 #     least 0.95 of direct (the three-pod figure is the like-for-like one: same backends).
@@ -15,15 +16,18 @@
 #     they come from its per-query output).
 #  4. SERVICES Services x ENDPOINTS endpoints: from `kubectl apply` of them until the table
 #     `ip skiff-svc-<bridge>` holds every service chain and endpoint chain, and one endpoint
-#     going away (scale ENDPOINTS -> ENDPOINTS-1) until the table shows it; anchor: `nft -f` of
-#     the same table as text (how kube-proxy's nftables mode loads its rules, one transaction).
+#     going away (scale ENDPOINTS -> ENDPOINTS-1) until the table shows it; each split at the
+#     moment a watch sees the last EndpointSlice complete (the API's and controller's share
+#     before it, the proxy's after). Anchor: `nft -f` of the same table as text (how kube-proxy's
+#     nftables mode loads its rules, one transaction).
 # busybox httpd answers HTTP/1.1 but closes every connection (`Connection: close`), so every
 # request in 1, 2 and 6 is a new TCP connection to the pod (for the ingress: from the ingress).
 # All load goes to loopback, pod IPs, this server's cluster IPs and the bridge's own address.
 # The machine's cores are shared by wrk/dnsperf, the pods and skiff: figures are for that.
 # Needs root, busybox-static, kubectl, python3, nft; installs wrk, dnsperf, bc and dnsmasq-base
 # with apt-get when missing. Usage: [SKIFF=target/release/skiff] [REPS=5] [DURATION=10]
-# [DNS_RATE=5000] [SERVICES=1000] [ENDPOINTS=10] bench/services.sh
+# [DNS_RATE=5000] [SERVICES=1000] [ENDPOINTS=10] [RULES_TIMEOUT=300] bench/services.sh
+# (about 11 minutes with the defaults on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIFF=$(readlink -f "${SKIFF:-target/release/skiff}")
@@ -32,6 +36,7 @@ DURATION=${DURATION:-10}   # seconds of each wrk and each flat-out dnsperf run
 DNS_RATE=${DNS_RATE:-5000} # queries/s of the latency runs: below what either server can take
 SERVICES=${SERVICES:-1000}
 ENDPOINTS=${ENDPOINTS:-10}
+RULES_TIMEOUT=${RULES_TIMEOUT:-300} # seconds the many Services may take to reach the table
 T=$(mktemp -d)
 PORT=16997; BRIDGE=skb3; NET=10.163; GATEWAY=$NET.0.1
 HTTP_PORT=18080; HTTPS_PORT=18443
@@ -53,7 +58,7 @@ now() { date +%s%N; }
 ms() { echo "scale=1; ($2-$1)/1000000" | bc; }
 stats() { sort -g | awk '{a[NR]=$1} END{m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f %.1f %.1f %d\n", m, a[1], a[NR], NR}'; }
 median() { stats < "$1" | cut -d' ' -f1; }
-row() { read -r med mn mx n < <(stats < "$2"); printf '| %-58s | %9s | %9s | %9s | %3s | %-6s |\n' "$1" "$med" "$mn" "$mx" "$n" "$3"; }
+row() { [ -s "$2" ] || return 0; read -r med mn mx n < <(stats < "$2"); printf '| %-58s | %9s | %9s | %9s | %3s | %-6s |\n' "$1" "$med" "$mn" "$mx" "$n" "$3"; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 # wait SECONDS COMMAND...: until the command succeeds; fails the run after that long.
 wait_for() {
@@ -69,6 +74,7 @@ cleanup() {
   set +e
   if [ "$rc" != 0 ] && [ -f "$T/server.log" ]; then echo "failed ($rc); the server's log ends:" >&2; tail -20 "$T/server.log" >&2; fi
   [ -n "${DNSMASQ:-}" ] && kill "$DNSMASQ" 2>/dev/null
+  [ -n "${SLICES:-}" ] && kill "$SLICES" 2>/dev/null
   kubectl delete deploy --all --wait=false >/dev/null 2>&1
   kubectl delete pod --all --grace-period=0 --force >/dev/null 2>&1
   for _ in $(seq 300); do [ -z "$(ls "$T/data/pods" 2>/dev/null)" ] && break; sleep 0.1; done
@@ -238,15 +244,15 @@ EOF
 }
 
 # dnsperf_run SERIES SERVER PORT: flat out for DURATION s (queries/s, mean latency, lost), then
-# at DNS_RATE for 5 s with each query's latency printed, for p50 and p99.
+# at DNS_RATE for 5 s with each query's latency printed, for p50 and p99 (latencies in us).
 dnsperf_run() {
   local out
   out=$(dnsperf -s "$2" -p "$3" -d "$T/queries" -l "$DURATION" 2>&1)
   awk '/Queries per second:/ {print $4}' <<< "$out" >> "$1.qps"
-  awk '/Average Latency/ {print $4 * 1000}' <<< "$out" >> "$1.avg"
+  awk '/Average Latency/ {print $4 * 1000000}' <<< "$out" >> "$1.avg"
   awk '/Queries lost:/ {print $3}' <<< "$out" >> "$1.lost"
   grep -q 'Response codes: *NOERROR [0-9]* (100.00%)' <<< "$out" || echo "$1: not all NOERROR: $(grep 'Response codes' <<< "$out")" >> "$T/notes"
-  dnsperf -s "$2" -p "$3" -d "$T/queries" -l 5 -Q "$DNS_RATE" -v 2>/dev/null | awk '$1 == ">" {print $NF * 1000}' | sort -g > "$T/lat"
+  dnsperf -s "$2" -p "$3" -d "$T/queries" -l 5 -Q "$DNS_RATE" -v 2>/dev/null | awk '$1 == ">" {print $NF * 1000000}' | sort -g > "$T/lat"
   awk '{a[NR] = $1} END {print a[int(NR * 0.5) + 1]}' "$T/lat" >> "$1.p50"
   awk '{a[NR] = $1} END {i = int(NR * 0.99) + 1; if (i > NR) i = NR; print a[i]}' "$T/lat" >> "$1.p99"
 }
@@ -271,12 +277,50 @@ measure_dns() {
   kill "$DNSMASQ"; DNSMASQ=
 }
 
-# The service and endpoint chains of the many Services in one listing of the table.
+# The service and endpoint chains of the many Services in the table: `nft list chains` names them
+# without their rules, ten times faster than listing the table, which keeps the polls fine.
 many_chains() {
-  listing > "$T/listing"
-  echo "$(grep -c 'chain service-default/many-' "$T/listing") $(grep -c 'chain endpoint-default/many-' "$T/listing")"
+  nft list chains ip | awk -v t="table ip $SVC_TABLE {" '$0 == t {f = 1; next} /^}/ {f = 0}
+    f && /chain service-default\/many-/ {s++} f && /chain endpoint-default\/many-/ {e++} END {print s + 0, e + 0}'
 }
 chains_are() { [ "$(many_chains)" = "$1 $2" ]; }
+
+# slices_at READY: in the background, a watch on the EndpointSlices that writes the time (ns, as
+# `date +%s%N`) when every many-* Service's slice has READY ready endpoints to $T/slices_at, so
+# that the API's share (the EndpointSlice controller's 1,000 writes) and the proxy's are apart.
+slices_at() {
+  cat > "$T/slices.py" <<'EOF'
+import http.client, json, ssl, sys, time
+
+api_port, pki, services, want = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+tls = ssl.create_default_context(cafile=f'{pki}/ca.crt')
+tls.load_cert_chain(f'{pki}/admin.crt', f'{pki}/admin.key')
+api = http.client.HTTPSConnection('127.0.0.1', api_port, context=tls, timeout=600)
+api.request('GET', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?watch=1')
+ready = {}
+for line in api.getresponse():
+    event = json.loads(line)
+    meta = event['object'].get('metadata') or {}
+    if not (meta.get('labels') or {}).get('kubernetes.io/service-name', '').startswith('many-'):
+        continue
+    if event['type'] == 'DELETED':
+        ready.pop(meta['name'], None)
+        continue
+    endpoints = event['object'].get('endpoints') or []
+    ready[meta['name']] = sum(1 for e in endpoints if (e.get('conditions') or {}).get('ready'))
+    if sum(1 for n in ready.values() if n == want) >= services:
+        print(time.time_ns(), flush=True)
+        break
+EOF
+  timeout 900 python3 "$T/slices.py" "$PORT" "$T/data/pki" "$SERVICES" "$1" > "$T/slices_at" &
+  SLICES=$!
+}
+# slices_done: the watcher's time in ts, once it has one.
+slices_done() {
+  wait "$SLICES" || true; SLICES=
+  ts=$(cat "$T/slices_at")
+  [ -n "$ts" ] || { echo "the EndpointSlice watch did not see them all" >&2; return 1; }
+}
 
 # 4. SERVICES Services x ENDPOINTS endpoints, then one endpoint fewer; then the same table loaded
 # by `nft -f` under another name (its hooks too: a copy of skiff's rules, deleted at once).
@@ -284,29 +328,50 @@ measure_rules() {
   deployment many "$ENDPOINTS" | kubectl apply -f - >/dev/null
   kubectl rollout status deploy/many --timeout=300s >/dev/null
   for i in $(seq -w 1 "$SERVICES"); do service "many-$i" many; echo ---; done > "$T/many.yaml"
-  local t0 t1; t0=$(now)
+  local t0 t1 t2 ts
+  slices_at "$ENDPOINTS"
+  t0=$(now)
   kubectl apply -f "$T/many.yaml" >/dev/null
   t1=$(now)
-  wait_for 600 chains_are "$SERVICES" $((SERVICES * ENDPOINTS))
-  local t2; t2=$(now)
-  ms "$t0" "$t1" > "$T/rules_apply"; ms "$t1" "$t2" > "$T/rules_after"; ms "$t0" "$t2" > "$T/rules_total"
-  # How long one listing takes: the resolution of the polls above and below.
-  : > "$T/list"
-  for _ in $(seq 5); do t0=$(now); listing > /dev/null; ms "$t0" "$(now)" >> "$T/list"; done
+  ms "$t0" "$t1" > "$T/rules_apply"
+  # Bounded: a proxy that cannot program this many is a finding to report, not a hang.
+  if ! wait_for "$RULES_TIMEOUT" chains_are "$SERVICES" $((SERVICES * ENDPOINTS)) 2>/dev/null; then
+    local svc eps; read -r svc eps < <(many_chains)
+    echo "4. not programmed: after ${RULES_TIMEOUT} s the table held $svc of $SERVICES service chains and $eps of $((SERVICES * ENDPOINTS)) endpoint chains;" \
+      "the server's last proxy warning: $(grep 'net::proxy' "$T/server.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-200)" >> "$T/notes"
+    echo "   (no scale measurement; the anchor below loads the table as skiff left it)" >> "$T/notes"
+    kill "$SLICES" 2>/dev/null; SLICES=
+    listing | sed "1s/^table ip $SVC_TABLE /table ip $ANCHOR_TABLE /" > "$T/rules.nft"
+    nft_anchor
+    return
+  fi
+  t2=$(now); slices_done
+  ms "$t1" "$t2" > "$T/rules_after"; ms "$t0" "$t2" > "$T/rules_total"
+  ms "$t0" "$ts" > "$T/rules_slices"; ms "$ts" "$t2" > "$T/rules_lag"
+  # How long one poll takes: the resolution of the times above and below.
+  : > "$T/poll"
+  for _ in $(seq 5); do t0=$(now); many_chains > /dev/null; ms "$t0" "$(now)" >> "$T/poll"; done
   listing | sed "1s/^table ip $SVC_TABLE /table ip $ANCHOR_TABLE /" > "$T/rules.nft"
-  : > "$T/scale"
+  : > "$T/scale"; : > "$T/scale_slices"; : > "$T/scale_lag"
   for _ in $(seq "$REPS"); do
+    slices_at $((ENDPOINTS - 1))
     t0=$(now); kubectl scale deploy many --replicas=$((ENDPOINTS - 1)) >/dev/null
-    wait_for 120 chains_are "$SERVICES" $((SERVICES * (ENDPOINTS - 1)))
-    ms "$t0" "$(now)" >> "$T/scale"
+    wait_for 300 chains_are "$SERVICES" $((SERVICES * (ENDPOINTS - 1)))
+    t2=$(now); slices_done
+    ms "$t0" "$t2" >> "$T/scale"; ms "$t0" "$ts" >> "$T/scale_slices"; ms "$ts" "$t2" >> "$T/scale_lag"
     kubectl scale deploy many --replicas="$ENDPOINTS" >/dev/null
     wait_for 300 chains_are "$SERVICES" $((SERVICES * ENDPOINTS))
   done
-  : > "$T/nftf"
+  nft_anchor
+}
+
+# The anchor: `nft -f` of the table's text (rules.nft) as a table of another name, REPS times.
+nft_anchor() {
+  local t0
   for _ in $(seq "$REPS"); do
     t0=$(now)
     if ! nft -f "$T/rules.nft" 2> "$T/nftf.err"; then
-      echo "nft -f refused skiff's listing: $(head -3 "$T/nftf.err")" >> "$T/notes"; break
+      echo "4. nft -f refused skiff's listing: $(head -3 "$T/nftf.err")" >> "$T/notes"; break
     fi
     ms "$t0" "$(now)" >> "$T/nftf"
     nft delete table ip "$ANCHOR_TABLE"
@@ -335,6 +400,7 @@ measure_rules
 
 echo
 echo "skiff services, $(nproc) cores, REPS=$REPS, wrk ${WRK[*]:1}, dnsperf ${DURATION} s flat out + 5 s at $DNS_RATE/s"
+echo "skiff at $(git rev-parse --short HEAD 2>/dev/null || echo '?') (the binary: $SKIFF, built $(date -r "$SKIFF" '+%F %T'))"
 echo "load average at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)"
 echo
 echo "| measurement | median | min | max | n | unit |"
@@ -356,26 +422,31 @@ row "6. p99 straight to one pod IP" "$T/ing_pod.p99" ms
 row "3. ready EndpointSlice seen -> first connection via ClusterIP" "$T/ready" ms
 row "5. cluster DNS, flat out" "$T/dns.qps" q/s
 row "5. dnsmasq (hosts file), flat out" "$T/dnsmasq.qps" q/s
-row "5. cluster DNS, mean latency flat out" "$T/dns.avg" ms
-row "5. dnsmasq, mean latency flat out" "$T/dnsmasq.avg" ms
-row "5. cluster DNS, p50 at $DNS_RATE q/s" "$T/dns.p50" ms
-row "5. dnsmasq, p50 at $DNS_RATE q/s" "$T/dnsmasq.p50" ms
-row "5. cluster DNS, p99 at $DNS_RATE q/s" "$T/dns.p99" ms
-row "5. dnsmasq, p99 at $DNS_RATE q/s" "$T/dnsmasq.p99" ms
+row "5. cluster DNS, mean latency flat out" "$T/dns.avg" us
+row "5. dnsmasq, mean latency flat out" "$T/dnsmasq.avg" us
+row "5. cluster DNS, p50 at $DNS_RATE q/s" "$T/dns.p50" us
+row "5. dnsmasq, p50 at $DNS_RATE q/s" "$T/dnsmasq.p50" us
+row "5. cluster DNS, p99 at $DNS_RATE q/s" "$T/dns.p99" us
+row "5. dnsmasq, p99 at $DNS_RATE q/s" "$T/dnsmasq.p99" us
 row "4. $SERVICES Services: kubectl apply itself" "$T/rules_apply" ms
 row "4. $SERVICES Services: apply returned -> all chains in the table" "$T/rules_after" ms
 row "4. $SERVICES Services: apply started -> all chains in the table" "$T/rules_total" ms
-row "4. scale $ENDPOINTS -> $((ENDPOINTS - 1)) -> gone from all $SERVICES Services" "$T/scale" ms
-[ -s "$T/nftf" ] && row "4. anchor: nft -f of the same table as text" "$T/nftf" ms
-row "4. one nft list of the table (poll resolution)" "$T/list" ms
+row "4. $SERVICES Services: apply started -> all EndpointSlices complete" "$T/rules_slices" ms
+row "4. $SERVICES Services: last EndpointSlice complete -> table" "$T/rules_lag" ms
+row "4. scale $ENDPOINTS -> $((ENDPOINTS - 1)) -> gone from all $SERVICES Services' chains" "$T/scale" ms
+row "4. scale $ENDPOINTS -> $((ENDPOINTS - 1)) -> all $SERVICES EndpointSlices updated" "$T/scale_slices" ms
+row "4. scale: last EndpointSlice updated -> table" "$T/scale_lag" ms
+row "4. anchor: nft -f of the same table as text" "$T/nftf" ms
+row "4. one poll of the table's chains (resolution)" "$T/poll" ms
 echo
 echo "ClusterIP / one pod (req/s): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pod.rps")")"
 echo "ClusterIP / three pods (req/s, goal >= 0.95): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pods.rps")")"
 echo "NodePort / direct (new connections/s): $(ratio "$(median "$T/np.rps")" "$(median "$T/np_pod.rps")")"
-echo "ingress / direct (req/s): $(ratio "$(median "$T/ing.rps")" "$(median "$T/ing_pod.rps")")"
+echo "ingress / direct to one pod (req/s): $(ratio "$(median "$T/ing.rps")" "$(median "$T/ing_pod.rps")")"
+echo "ingress / direct to the 3 pods of 1. (req/s, same backends, not interleaved): $(ratio "$(median "$T/ing.rps")" "$(median "$T/pods.rps")")"
 echo "ready -> traffic (goal < 100 ms): median $(median "$T/ready") ms"
 echo "cluster DNS / dnsmasq (q/s): $(ratio "$(median "$T/dns.qps")" "$(median "$T/dnsmasq.qps")")"
-[ -s "$T/nftf" ] && echo "skiff after apply / nft -f of the same rules: $(ratio "$(median "$T/rules_after")" "$(median "$T/nftf")")"
+[ -s "$T/nftf" ] && [ -s "$T/rules_after" ] && echo "skiff after apply / nft -f of the same rules: $(ratio "$(median "$T/rules_after")" "$(median "$T/nftf")")"
 echo "the table as text: $(wc -l < "$T/rules.nft") lines, $(grep -c '^	chain ' "$T/rules.nft") chains"
 echo "wrk errors (socket + non-2xx, all runs): ClusterIP $(errors "$T/cip"), one pod $(errors "$T/pod"), three pods $(errors "$T/pods"), NodePort $(errors "$T/np"), direct $(errors "$T/np_pod"), ingress $(errors "$T/ing"), direct $(errors "$T/ing_pod")"
 echo "DNS queries lost (all runs): cluster DNS $(awk '{s += $1} END {print s + 0}' "$T/dns.lost"), dnsmasq $(awk '{s += $1} END {print s + 0}' "$T/dnsmasq.lost")"
