@@ -71,7 +71,10 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
             table: proxy_table,
             node_name: agent.config.node_name.clone(),
             skip: vec![agent.config.dns.ip],
-            in_cluster: vec![(agent.config.pod_subnet.network, agent.config.pod_subnet.prefix)],
+            in_cluster: vec![crate::net::cidr::Cidr {
+                network: agent.config.pod_subnet.network,
+                prefix: agent.config.pod_subnet.prefix,
+            }],
         };
         tokio::spawn(crate::net::proxy::run(config, agent.services.subscribe()));
     } else if let Err(e) = crate::net::proxy::remove(&proxy_table) {
@@ -81,7 +84,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     if agent.config.network_policy {
         let (client, node) = (agent.config.client.clone(), agent.config.node_name.clone());
         tokio::spawn(crate::net::policy::run(client, policy_table, node));
-    } else if let Err(e) = crate::net::nft::apply(&crate::net::policy::render::removal(&policy_table)) {
+    } else if let Err(e) = crate::net::nft::remove_table(&policy_table) {
         tracing::warn!(error = %e, "removing the network policy rules");
     }
     if let Some(config) = agent.config.ingress.clone() {

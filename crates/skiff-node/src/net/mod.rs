@@ -5,6 +5,7 @@
 //! proxy ([`proxy`]), both nftables spoken over netlink ([`nft`]), and pods' host ports
 //! ([`hostport`]).
 
+pub mod cidr;
 pub mod conntrack;
 pub(crate) mod hostport;
 pub mod ipam;

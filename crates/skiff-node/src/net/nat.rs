@@ -2,6 +2,7 @@
 //! chain masquerades what the node's pods send outside their subnet, as
 //! `ip saddr SUBNET ip daddr != SUBNET masquerade` — plus IPv4 forwarding on.
 
+use super::cidr::Cidr;
 use super::ipam::Subnet;
 use super::nft::{Batch, Expr, HOOK_POSTROUTING, Hook, NftError, REG_1, expr};
 
@@ -22,19 +23,14 @@ pub fn table_name(bridge: &str) -> String {
     format!("skiff-{bridge}")
 }
 
-/// `ip saddr|daddr & mask ==|!= network`.
-fn match_prefix(load: Expr, subnet: Subnet, op: u32) -> [Expr; 3] {
-    let mask = u32::MAX.checked_shl(32 - u32::from(subnet.prefix)).unwrap_or(0).to_be_bytes();
-    [load, expr::bitwise(REG_1, &mask, &[0; 4]), expr::cmp(REG_1, op, &subnet.network.octets())]
-}
-
 /// Replace the table with one that masquerades `subnet`'s outbound traffic (in one transaction).
 pub fn enable_batch(table: &str, subnet: Subnet) -> Batch {
     let mut b = Batch::new(table);
     b.replace_table();
     b.add_chain(CHAIN, Some(Hook { hook: HOOK_POSTROUTING, priority: PRIORITY_SRCNAT, kind: "nat" }));
-    let mut rule: Vec<Expr> = match_prefix(expr::ip_saddr(REG_1), subnet, expr::CMP_EQ).into();
-    rule.extend(match_prefix(expr::ip_daddr(REG_1), subnet, expr::CMP_NEQ));
+    let subnet = Cidr { network: subnet.network, prefix: subnet.prefix };
+    let mut rule: Vec<Expr> = expr::in_network(expr::ip_saddr(REG_1), subnet, expr::CMP_EQ).into();
+    rule.extend(expr::in_network(expr::ip_daddr(REG_1), subnet, expr::CMP_NEQ));
     rule.push(expr::masquerade(false));
     b.add_rule(CHAIN, rule);
     b
@@ -48,9 +44,7 @@ pub fn enable(bridge: &str, subnet: Subnet) -> Result<(), NatError> {
 
 /// No NAT for this bridge's pods (whatever an earlier run set up is removed).
 pub fn disable(bridge: &str) -> Result<(), NatError> {
-    let mut b = Batch::new(&table_name(bridge));
-    b.delete_table();
-    Ok(super::nft::apply(&b)?)
+    Ok(super::nft::remove_table(&table_name(bridge))?)
 }
 
 #[cfg(test)]

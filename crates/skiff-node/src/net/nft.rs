@@ -208,6 +208,11 @@ pub mod expr {
     pub fn ip_daddr_first_byte(dreg: u32) -> Expr {
         payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, dreg)
     }
+    /// `LOAD & mask ==|!= network` (`op`): whether the address `load` puts in `REG_1` is in
+    /// `cidr`.
+    pub fn in_network(load: Expr, cidr: crate::net::cidr::Cidr, op: u32) -> [Expr; 3] {
+        [load, bitwise(REG_1, &cidr.mask().to_be_bytes(), &[0; 4]), cmp(REG_1, op, &cidr.network.octets())]
+    }
     /// The transport destination port (`th dport`) into `dreg`.
     pub fn th_dport(dreg: u32) -> Expr {
         payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, dreg)
@@ -600,6 +605,13 @@ fn acks(buf: &[u8]) -> Vec<(u32, i32)> {
         pos += len.next_multiple_of(4);
     }
     out
+}
+
+/// Remove `table` if it exists (what a component that is switched off leaves behind).
+pub fn remove_table(table: &str) -> Result<(), NftError> {
+    let mut b = Batch::new(table);
+    b.delete_table();
+    apply(&b)
 }
 
 /// How long the kernel may take to answer a batch.

@@ -5,6 +5,7 @@
 //! address blocks with exceptions; none listed: anyone) on its ports (numbers, ranges with
 //! `endPort`, or named container ports of the destination; none listed: every port).
 
+pub use crate::net::cidr::Cidr;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as ApiSelector;
@@ -12,23 +13,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use skiff_core::selector::LabelSelector;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-
-/// An IPv4 network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Cidr {
-    pub network: Ipv4Addr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    fn parse(s: &str) -> Option<Cidr> {
-        let (ip, prefix) = s.split_once('/')?;
-        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
-        let ip: Ipv4Addr = ip.parse().ok()?;
-        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-        Some(Cidr { network: Ipv4Addr::from(u32::from(ip) & mask), prefix })
-    }
-}
 
 /// Who may talk (as the source of ingress, or the destination of egress).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -168,13 +152,9 @@ pub fn pod_policies(
 
 /// Whether `peer` includes the pod at `ip`.
 fn covers(peer: &Peer, ip: Ipv4Addr) -> bool {
-    let within = |c: &Cidr| {
-        let mask = u32::MAX.checked_shl(32 - u32::from(c.prefix)).unwrap_or(0);
-        u32::from(ip) & mask == u32::from(c.network)
-    };
     match peer {
         Peer::Pod(p) => *p == ip,
-        Peer::Block { cidr, except } => within(cidr) && !except.iter().any(within),
+        Peer::Block { cidr, except } => cidr.contains(ip) && !except.iter().any(|e| e.contains(ip)),
     }
 }
 

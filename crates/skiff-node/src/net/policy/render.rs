@@ -4,7 +4,7 @@
 //! what a rule allows and drops the rest. Traffic between a pod and its own node is never
 //! filtered (the kubelet's probes come from there), as Kubernetes requires. Pure: a [`Batch`].
 
-use super::model::{Allow, Cidr, Peer, PodPolicy, Ports};
+use super::model::{Allow, Peer, PodPolicy, Ports};
 use crate::net::nft::{Batch, Expr, HOOK_FORWARD, Hook, REG_1, Verdict, expr};
 use std::net::Ipv4Addr;
 
@@ -35,11 +35,6 @@ impl Direction {
             Direction::Egress => format!("egress-{ip}"),
         }
     }
-}
-
-fn in_cidr(load: Expr, c: Cidr, op: u32) -> [Expr; 3] {
-    let mask = u32::MAX.checked_shl(32 - u32::from(c.prefix)).unwrap_or(0).to_be_bytes();
-    [load, expr::bitwise(REG_1, &mask, &[0; 4]), expr::cmp(REG_1, op, &c.network.octets())]
 }
 
 fn port_match(p: Ports) -> Vec<Expr> {
@@ -78,9 +73,9 @@ fn allow_rules(b: &mut Batch, chain: &str, dir: Direction, allow: &Allow) {
         for peer in &peer_matches {
             rules.push(match peer {
                 Some(Peer::Block { cidr, except }) => {
-                    let mut m: Vec<Expr> = in_cidr(dir.peer(), *cidr, expr::CMP_EQ).into();
+                    let mut m: Vec<Expr> = expr::in_network(dir.peer(), *cidr, expr::CMP_EQ).into();
                     for e in except {
-                        m.extend(in_cidr(dir.peer(), *e, expr::CMP_NEQ));
+                        m.extend(expr::in_network(dir.peer(), *e, expr::CMP_NEQ));
                     }
                     m
                 }
@@ -132,16 +127,10 @@ pub fn ruleset(table: &str, pods: &[PodPolicy]) -> Batch {
     b
 }
 
-/// Remove the table.
-pub fn removal(table: &str) -> Batch {
-    let mut b = Batch::new(table);
-    b.delete_table();
-    b
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::cidr::Cidr;
 
     /// The kernel takes the ruleset and `nft` reads back what we meant (in a network namespace
     /// of the test's own; needs root, as CI runs).
@@ -176,7 +165,7 @@ mod tests {
             let listed = out
                 .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
                 .unwrap_or_default();
-            crate::net::nft::apply(&removal("skiff-np-test")).expect("removal");
+            crate::net::nft::remove_table("skiff-np-test").expect("removal");
             listed
         })
         .join()

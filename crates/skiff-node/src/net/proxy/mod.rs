@@ -29,7 +29,7 @@ pub struct ProxyConfig {
     /// Addresses the node answers itself (the cluster DNS): not proxied.
     pub skip: Vec<Ipv4Addr>,
     /// The pods' networks: their traffic is the cluster's own (see `render::ruleset`).
-    pub in_cluster: Vec<(Ipv4Addr, u8)>,
+    pub in_cluster: Vec<crate::net::cidr::Cidr>,
 }
 
 /// The table of the proxy for the pods on `bridge`.
@@ -92,5 +92,5 @@ fn forget(stale: Vec<crate::net::conntrack::Stale>) {
 
 /// Remove the proxy's table (when the node runs without it).
 pub fn remove(table: &str) -> Result<(), crate::net::nft::NftError> {
-    crate::net::nft::apply(&render::removal(table))
+    crate::net::nft::remove_table(table)
 }

@@ -1,6 +1,7 @@
 //! What the service proxy must do, from a snapshot of Services and EndpointSlices: per Service
 //! port, the addresses it answers on and the endpoints its traffic goes to. Pure.
 
+use crate::net::cidr::Cidr;
 use crate::service_view::Snapshot;
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
@@ -64,7 +65,7 @@ pub struct Port {
     pub external_ips: Vec<Ipv4Addr>,
     /// `loadBalancerSourceRanges`: who may reach the load-balancer addresses (of
     /// `external_ips`, those in `load_balancer_ips`); empty: anyone.
-    pub source_ranges: Vec<(Ipv4Addr, u8)>,
+    pub source_ranges: Vec<Cidr>,
     pub load_balancer_ips: Vec<Ipv4Addr>,
     /// Where traffic to the cluster IP goes (`internalTrafficPolicy: Local` keeps local ones).
     pub internal: Vec<Target>,
@@ -102,15 +103,6 @@ pub fn stale(before: &[Port], after: &[Port]) -> Vec<crate::net::conntrack::Stal
     out.sort();
     out.dedup();
     out
-}
-
-/// `10.0.0.0/8` as its network and prefix (an IPv6 range: None, this proxy is IPv4).
-fn ipv4_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
-    let (ip, prefix) = s.split_once('/')?;
-    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
-    let ip: Ipv4Addr = ip.parse().ok()?;
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-    Some((Ipv4Addr::from(u32::from(ip) & mask), prefix))
 }
 
 /// `sessionAffinityConfig.clientIP.timeoutSeconds`' default (three hours).
@@ -168,8 +160,8 @@ fn service_ports(svc: &Service, slices: &[&EndpointSlice], node_name: &str, skip
         .and_then(|a| a.get("service.beta.kubernetes.io/load-balancer-source-ranges"))
         .map(|v| v.split(',').map(|r| r.trim().to_string()).collect::<Vec<_>>());
     let ranges = spec.load_balancer_source_ranges.clone().filter(|r| !r.is_empty()).or(annotation).unwrap_or_default();
-    let source_ranges: Vec<(Ipv4Addr, u8)> =
-        if kind == "LoadBalancer" { ranges.iter().filter_map(|r| ipv4_cidr(r)).collect() } else { vec![] };
+    let source_ranges: Vec<Cidr> =
+        if kind == "LoadBalancer" { ranges.iter().filter_map(|r| Cidr::parse(r)).collect() } else { vec![] };
     external_ips.sort();
     external_ips.dedup();
     let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
@@ -316,7 +308,7 @@ mod tests {
         let p = &ports(&s, "n1", &[])[0];
         assert_eq!(p.node_port, Some(30080));
         assert_eq!(p.external_ips, [Ipv4Addr::new(192, 0, 2, 10)]);
-        assert_eq!(p.source_ranges, [(Ipv4Addr::new(192, 0, 2, 0), 24)]);
+        assert_eq!(p.source_ranges, [Cidr { network: Ipv4Addr::new(192, 0, 2, 0), prefix: 24 }]);
         assert_eq!(p.internal.len(), 2);
         assert_eq!(p.external.len(), 1, "externalTrafficPolicy: Local keeps this node's");
         assert!(p.external_local);

@@ -6,11 +6,11 @@
 //! are rejected at once (connection refused) from the filter hooks. Pure: a [`Batch`].
 
 use super::model::{Port, Target};
+use crate::net::cidr::Cidr;
 use crate::net::nft::{
     Batch, Expr, HOOK_FORWARD, HOOK_INPUT, HOOK_OUTPUT, HOOK_POSTROUTING, HOOK_PREROUTING, Hook, REG_1, REG32_01,
     REG32_02, TYPE_INET_PROTO, TYPE_INET_SERVICE, TYPE_IPV4_ADDR, Verdict, expr,
 };
-use std::net::Ipv4Addr;
 
 const SERVICE_IPS: &str = "service-ips";
 const SERVICE_NODEPORTS: &str = "service-nodeports";
@@ -181,7 +181,7 @@ struct Footprint {
 }
 
 /// Write `p`'s chains, rules and affinity sets into `b`; what it needs in the maps comes back.
-fn port(b: &mut Batch, p: &Port, in_cluster: &[(Ipv4Addr, u8)]) -> Footprint {
+fn port(b: &mut Batch, p: &Port, in_cluster: &[Cidr]) -> Footprint {
     let mut fp = Footprint::default();
     let chain_of = |b: &mut Batch, fp: &mut Footprint, name: String| {
         b.add_chain(&name, None);
@@ -242,8 +242,8 @@ fn port(b: &mut Batch, p: &Port, in_cluster: &[(Ipv4Addr, u8)]) -> Footprint {
             let to_service = Verdict::Goto(service_chain(p));
             let local = [expr::fib_saddr_type(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &2u32.to_ne_bytes())];
             b.add_rule(&chain, local.into_iter().chain([expr::verdict(&to_service)]));
-            for (network, prefix) in in_cluster {
-                b.add_rule(&chain, from_network(*network, *prefix, &to_service));
+            for cidr in in_cluster {
+                b.add_rule(&chain, from_network(*cidr, &to_service));
             }
         }
         if p.external.is_empty() {
@@ -261,8 +261,8 @@ fn port(b: &mut Batch, p: &Port, in_cluster: &[(Ipv4Addr, u8)]) -> Footprint {
     if firewalled {
         let chain = firewall_chain(p);
         chain_of(b, &mut fp, chain.clone());
-        for (network, prefix) in &p.source_ranges {
-            b.add_rule(&chain, from_network(*network, *prefix, &external));
+        for cidr in &p.source_ranges {
+            b.add_rule(&chain, from_network(*cidr, &external));
         }
         b.add_rule(&chain, [expr::verdict(&Verdict::Drop)]);
     }
@@ -280,19 +280,15 @@ fn port(b: &mut Batch, p: &Port, in_cluster: &[(Ipv4Addr, u8)]) -> Footprint {
     fp
 }
 
-/// `ip saddr NETWORK/PREFIX` then `verdict`.
-fn from_network(network: Ipv4Addr, prefix: u8, verdict: &Verdict) -> [Expr; 4] {
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0).to_be_bytes();
-    [
-        expr::ip_saddr(REG_1),
-        expr::bitwise(REG_1, &mask, &[0; 4]),
-        expr::cmp(REG_1, expr::CMP_EQ, &network.octets()),
-        expr::verdict(verdict),
-    ]
+/// `ip saddr` in `cidr`, then `verdict`.
+fn from_network(cidr: Cidr, verdict: &Verdict) -> Vec<Expr> {
+    let mut rule: Vec<Expr> = expr::in_network(expr::ip_saddr(REG_1), cidr, expr::CMP_EQ).into();
+    rule.push(expr::verdict(verdict));
+    rule
 }
 
 /// What `p` needs in the maps and which chains and sets it has, without writing anything.
-fn footprint(p: &Port, in_cluster: &[(Ipv4Addr, u8)]) -> Footprint {
+fn footprint(p: &Port, in_cluster: &[Cidr]) -> Footprint {
     port(&mut Batch::new("-"), p, in_cluster)
 }
 
@@ -324,7 +320,7 @@ fn add_map_elements(b: &mut Batch, elements: &MapElements, keep: impl Fn(&'stati
 /// The whole ruleset for `ports`, replacing whatever the table held, in one transaction
 /// (established connections keep their translation: it lives in conntrack, not in the rules).
 /// `in_cluster` are the pods' networks (their traffic to a Local-policy address is internal).
-pub fn ruleset(table: &str, ports: &[Port], in_cluster: &[(Ipv4Addr, u8)]) -> Batch {
+pub fn ruleset(table: &str, ports: &[Port], in_cluster: &[Cidr]) -> Batch {
     let mut b = Batch::new(table);
     skeleton(&mut b);
     let footprints: Vec<Footprint> = ports.iter().map(|p| port(&mut b, p, in_cluster)).collect();
@@ -336,7 +332,7 @@ pub fn ruleset(table: &str, ports: &[Port], in_cluster: &[(Ipv4Addr, u8)]) -> Ba
 /// the Service ports that changed are rewritten (their chains flushed and written again, those
 /// they no longer need deleted) and the maps' elements are changed by difference, so affinity
 /// sets and everything else stay as they are.
-pub fn update(table: &str, before: &[Port], after: &[Port], in_cluster: &[(Ipv4Addr, u8)]) -> Batch {
+pub fn update(table: &str, before: &[Port], after: &[Port], in_cluster: &[Cidr]) -> Batch {
     use std::collections::HashMap;
     let mut b = Batch::new(table);
     let old: HashMap<&str, &Port> = before.iter().map(|p| (p.id.as_str(), p)).collect();
@@ -377,13 +373,6 @@ pub fn update(table: &str, before: &[Port], after: &[Port], in_cluster: &[(Ipv4A
     }
     // 5. Map elements that are new or changed.
     add_map_elements(&mut b, &new_elements, |m, k, v| old_elements.get(&(m, k.to_vec())) != Some(v));
-    b
-}
-
-/// Remove the table.
-pub fn removal(table: &str) -> Batch {
-    let mut b = Batch::new(table);
-    b.delete_table();
     b
 }
 
@@ -465,7 +454,7 @@ mod tests {
         let web = Port {
             external_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
             load_balancer_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
-            source_ranges: vec![(Ipv4Addr::new(198, 51, 100, 0), 24)],
+            source_ranges: vec![Cidr { network: Ipv4Addr::new(198, 51, 100, 0), prefix: 24 }],
             external: vec![target(5)],
             external_local: true,
             affinity: Some(std::time::Duration::from_secs(600)),
@@ -486,17 +475,21 @@ mod tests {
             crate::net::nft::apply(&ruleset(
                 "skiff-svc-test",
                 &[web.clone(), none.clone()],
-                &[(Ipv4Addr::new(10, 42, 0, 0), 24)],
+                &[Cidr { network: Ipv4Addr::new(10, 42, 0, 0), prefix: 24 }],
             ))
             .expect("first");
             // Applied again over itself (a restart): replaced, not doubled.
-            crate::net::nft::apply(&ruleset("skiff-svc-test", &[web, none], &[(Ipv4Addr::new(10, 42, 0, 0), 24)]))
-                .expect("again");
+            crate::net::nft::apply(&ruleset(
+                "skiff-svc-test",
+                &[web, none],
+                &[Cidr { network: Ipv4Addr::new(10, 42, 0, 0), prefix: 24 }],
+            ))
+            .expect("again");
             let out = std::process::Command::new("nft").args(["list", "table", "ip", "skiff-svc-test"]).output();
             let listed = out
                 .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
                 .unwrap_or_default();
-            crate::net::nft::apply(&removal("skiff-svc-test")).expect("removal");
+            crate::net::nft::remove_table("skiff-svc-test").expect("removal");
             listed
         })
         .join()
@@ -593,7 +586,7 @@ mod tests {
             },
             named("default/d/tcp/", 4, vec![]),
         ];
-        let cluster = [(Ipv4Addr::new(10, 42, 0, 0), 24)];
+        let cluster = [Cidr { network: Ipv4Addr::new(10, 42, 0, 0), prefix: 24 }];
         let sorted = |listing: String, table: &str| {
             let mut lines: Vec<String> = listing.replace(table, "T").lines().map(|l| l.trim().to_string()).collect();
             lines.sort();
