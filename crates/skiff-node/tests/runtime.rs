@@ -98,8 +98,9 @@ fn pod_network_serves_http(dir: &Path, rootfs: &Path) {
     let netns = std::fs::File::open(ns("net")).expect("netns");
     rt.block_on(async {
         let net = Net::connect().expect("netlink");
-        net.ensure_bridge(&bridge, gw, 24).await.expect("bridge");
-        net.attach_pod(&bridge, &veth, netns.as_fd(), ip, 24, gw).await.expect("veth");
+        net.ensure_bridge(&bridge, &[(gw.into(), 24)]).await.expect("bridge");
+        let address = skiff_node::net::PodAddress { ip: ip.into(), prefix: 24, gateway: gw.into() };
+        net.attach_pod(&bridge, &veth, netns.as_fd(), &[address]).await.expect("veth");
     });
 
     let container = k8s_openapi::api::core::v1::Container { name: "web".into(), ..Default::default() };

@@ -10,7 +10,7 @@ use crate::runtime_spec::{BindMount, PodContext, SpecError};
 use crate::status::WaitingReason;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use nix::mount::MntFlags;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// Why a container could not be prepared, with the waiting reason the kubelet would show.
@@ -64,11 +64,11 @@ pub fn etc_files_written(dir: &PodDir) -> bool {
 
 /// The pod's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, as the kubelet generates them
 /// (the resolv.conf for its dnsPolicy, from the node's own and the cluster DNS `dns`).
-pub fn write_etc_files(dir: &PodDir, pod: &Pod, ip: Ipv4Addr, dns: &ClusterDnsConfig) -> std::io::Result<()> {
+pub fn write_etc_files(dir: &PodDir, pod: &Pod, ips: &[IpAddr], dns: &ClusterDnsConfig) -> std::io::Result<()> {
     let etc = dir.etc();
     std::fs::create_dir_all(&etc)?;
     let names = PodNames::of(pod, &dns.domain);
-    std::fs::write(etc.join("hosts"), hosts_file(pod, &names, ip))?;
+    std::fs::write(etc.join("hosts"), hosts_file(pod, &names, ips))?;
     std::fs::write(etc.join("hostname"), format!("{}\n", names.hostname))?;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     std::fs::write(etc.join("resolv.conf"), resolv_conf(pod, &host, Some(dns)))
@@ -305,8 +305,8 @@ mod tests {
         let dir = PodDir::new(tmp.path(), "u1");
         let pod: Pod =
             serde_json::from_value(serde_json::json!({"metadata": {"name": "web", "namespace": "shop"}})).expect("pod");
-        let dns = ClusterDnsConfig { ip: Ipv4Addr::new(10, 43, 0, 10), domain: "cluster.local".into() };
-        write_etc_files(&dir, &pod, Ipv4Addr::new(10, 42, 0, 5), &dns).expect("write");
+        let dns = ClusterDnsConfig { ip: std::net::Ipv4Addr::new(10, 43, 0, 10), domain: "cluster.local".into() };
+        write_etc_files(&dir, &pod, &[std::net::Ipv4Addr::new(10, 42, 0, 5).into()], &dns).expect("write");
         let hosts = std::fs::read_to_string(dir.etc().join("hosts")).expect("hosts");
         assert!(hosts.contains("10.42.0.5\tweb\n"));
         assert_eq!(std::fs::read_to_string(dir.etc().join("hostname")).expect("hostname"), "web\n");

@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 /// What a container's environment may read besides its own spec.
 pub struct Sources<'a> {
     pub pod: &'a Pod,
-    pub pod_ip: Option<String>,
+    /// The pod's addresses, IPv4 first (empty before it has any).
+    pub pod_ips: Vec<String>,
     pub host_ip: String,
     /// The Secrets and ConfigMaps of the pod's namespace that `referenced` named and exist.
     pub objects: &'a Objects,
@@ -288,7 +289,9 @@ pub(crate) fn field_value(f: &ObjectFieldSelector, src: &Sources) -> Result<Stri
         "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
         "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
         "status.hostIP" | "status.hostIPs" => src.host_ip.clone(),
-        "status.podIP" | "status.podIPs" => src.pod_ip.clone().unwrap_or_default(),
+        "status.podIP" => src.pod_ips.first().cloned().unwrap_or_default(),
+        // Every address, comma-separated, as the kubelet gives it.
+        "status.podIPs" => src.pod_ips.join(","),
         _ => {
             if let Some(k) = subscript("metadata.labels['") {
                 md.labels.as_ref().and_then(|l| l.get(&k)).cloned().unwrap_or_default()
@@ -374,7 +377,7 @@ mod tests {
     fn sources<'a>(pod: &'a Pod, objects: &'a Objects) -> Sources<'a> {
         Sources {
             pod,
-            pod_ip: Some("10.42.0.7".into()),
+            pod_ips: vec!["10.42.0.7".into(), "fd00:42::7".into()],
             host_ip: "192.0.2.10".into(),
             objects,
             allocatable_millicores: 2000,

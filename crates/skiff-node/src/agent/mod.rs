@@ -37,10 +37,11 @@ pub const KUBELET_VERSION: &str = "v1.32.0-skiff";
 /// Run the agent until the process ends: register, heartbeat, and drive the pods bound here.
 pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     let net = crate::net::Net::connect()?;
-    let bridge_index = net.ensure_bridge(&agent.config.bridge, agent.gateway(), agent.config.pod_subnet.prefix).await?;
-    let (bridge, subnet) = (&agent.config.bridge, agent.config.pod_subnet);
+    let gateways: Vec<_> = agent.pod_addresses(agent.gateway()).iter().map(|a| (a.gateway, a.prefix)).collect();
+    let bridge_index = net.ensure_bridge(&agent.config.bridge, &gateways).await?;
+    let bridge = &agent.config.bridge;
     let nat = if agent.config.outbound_nat {
-        crate::net::nat::enable(bridge, subnet)
+        crate::net::nat::enable(bridge, &agent.pod_networks())
     } else {
         crate::net::nat::disable(bridge)
     };
@@ -50,7 +51,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     let watching = agent.clone();
     tokio::spawn(async move { watching.services.run(watching.config.client.clone()).await });
     // Pods reach the cluster DNS address through their gateway: it is this node's own.
-    let _dns = match net.ensure_address(bridge_index, agent.config.dns.ip, 32).await {
+    let _dns = match net.ensure_address(bridge_index, agent.config.dns.ip.into(), 32).await {
         Ok(()) => crate::dns::start(agent.services.subscribe(), &agent.config.dns)
             .await
             .map_err(|e| tracing::warn!(error = %e, "the cluster DNS: pods will not resolve cluster names"))
@@ -61,7 +62,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
         }
     };
     if (agent.config.service_proxy || agent.config.network_policy)
-        && let Err(e) = crate::net::bridge_netfilter()
+        && let Err(e) = crate::net::bridge_netfilter(&agent.families())
     {
         tracing::error!(error = %e, "Service traffic between pods on this node is not translated back and NetworkPolicies do not apply between them");
     }
@@ -70,11 +71,9 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
         let config = crate::net::proxy::ProxyConfig {
             table: proxy_table,
             node_name: agent.config.node_name.clone(),
-            skip: vec![agent.config.dns.ip],
-            in_cluster: vec![crate::net::cidr::Cidr {
-                network: agent.config.pod_subnet.network,
-                prefix: agent.config.pod_subnet.prefix,
-            }],
+            skip: vec![agent.config.dns.ip.into()],
+            in_cluster: agent.pod_networks(),
+            families: agent.families(),
         };
         tokio::spawn(crate::net::proxy::run(config, agent.services.subscribe()));
     } else if let Err(e) = crate::net::proxy::remove(&proxy_table) {
@@ -83,8 +82,8 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     let policy_table = crate::net::policy::table_name(&agent.config.bridge);
     if agent.config.network_policy {
         let (client, node) = (agent.config.client.clone(), agent.config.node_name.clone());
-        tokio::spawn(crate::net::policy::run(client, policy_table, node));
-    } else if let Err(e) = crate::net::nft::remove_table(&policy_table) {
+        tokio::spawn(crate::net::policy::run(client, policy_table, node, agent.families()));
+    } else if let Err(e) = crate::net::policy::remove(&policy_table) {
         tracing::warn!(error = %e, "removing the network policy rules");
     }
     if let Some(config) = agent.config.ingress.clone() {

@@ -2,9 +2,10 @@
 //! transport, pod addresses, host ports, the restart back-off, the event recorder, and the
 //! facts of this machine read once at start.
 
-use crate::net::ipam::{Ipam, Subnet};
+use crate::net::cidr::{Cidr, Family};
+use crate::net::ipam::{Ipam, Subnet, Subnet6};
 use skiff_client::events::Recorder;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +18,9 @@ pub struct AgentConfig {
     pub runtime_exe: PathBuf,
     /// This node's pod subnet, e.g. 10.42.0.0/24; its first address goes on the bridge.
     pub pod_subnet: Subnet,
+    /// A dual-stack node's IPv6 pod subnet, e.g. fd00:42::/64 (pods' IPv6 addresses mirror
+    /// their IPv4 ones: `Subnet6::mirror`).
+    pub pod_subnet_v6: Option<Subnet6>,
     pub bridge: String,
     /// When container log files rotate.
     pub log_limits: crate::logs::LogLimits,
@@ -114,6 +118,36 @@ impl Agent {
 
     pub fn gateway(&self) -> Ipv4Addr {
         self.config.pod_subnet.gateway()
+    }
+
+    /// The address families this node's pods have addresses in.
+    pub fn families(&self) -> Vec<Family> {
+        self.pod_networks().iter().map(Cidr::family).collect()
+    }
+
+    /// This node's pod subnets, IPv4 first.
+    pub fn pod_networks(&self) -> Vec<Cidr> {
+        let v4 = self.config.pod_subnet;
+        let mut out = vec![Cidr { network: v4.network.into(), prefix: v4.prefix }];
+        out.extend(self.config.pod_subnet_v6.map(|v6| Cidr { network: v6.network.into(), prefix: v6.prefix }));
+        out
+    }
+
+    /// The pod leased `ip`'s addresses on its bridge, IPv4 first (the order of `podIPs`).
+    pub fn pod_addresses(&self, ip: Ipv4Addr) -> Vec<crate::net::PodAddress> {
+        let v4 = self.config.pod_subnet;
+        let mut out = vec![crate::net::PodAddress { ip: ip.into(), prefix: v4.prefix, gateway: v4.gateway().into() }];
+        out.extend(self.config.pod_subnet_v6.map(|v6| crate::net::PodAddress {
+            ip: v6.mirror(&v4, ip).into(),
+            prefix: v6.prefix,
+            gateway: v6.gateway().into(),
+        }));
+        out
+    }
+
+    /// The pod leased `ip`'s addresses, IPv4 first.
+    pub fn pod_ips(&self, ip: Ipv4Addr) -> Vec<IpAddr> {
+        self.pod_addresses(ip).into_iter().map(|a| a.ip).collect()
     }
 
     /// The host end of a pod's veth (at most 15 bytes, unique per pod).

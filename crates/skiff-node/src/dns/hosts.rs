@@ -3,7 +3,7 @@
 //! `/etc/hosts` that names it and carries `spec.hostAliases`.
 
 use k8s_openapi::api::core::v1::Pod;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// The longest host name the kernel takes (and DNS labels allow).
 const MAX_HOSTNAME: usize = 63;
@@ -59,16 +59,19 @@ fn truncate(name: &str) -> String {
     name[..end].trim_end_matches(['-', '.']).to_string()
 }
 
-/// The pod's `/etc/hosts`, byte for byte as the kubelet's managed hosts file.
-pub fn hosts_file(pod: &Pod, names: &PodNames, ip: Ipv4Addr) -> String {
+/// The pod's `/etc/hosts`, byte for byte as the kubelet's managed hosts file (a line per pod
+/// address).
+pub fn hosts_file(pod: &Pod, names: &PodNames, ips: &[IpAddr]) -> String {
     let mut out = String::from(
         "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n",
     );
     let short = names.short();
-    match &names.domain {
-        Some(d) => out.push_str(&format!("{ip}\t{short}.{d}\t{short}\n")),
-        None => out.push_str(&format!("{ip}\t{short}\n")),
+    for ip in ips {
+        match &names.domain {
+            Some(d) => out.push_str(&format!("{ip}\t{short}.{d}\t{short}\n")),
+            None => out.push_str(&format!("{ip}\t{short}\n")),
+        }
     }
     let aliases = pod.spec.as_ref().and_then(|s| s.host_aliases.as_ref()).filter(|a| !a.is_empty());
     if let Some(aliases) = aliases {
@@ -92,7 +95,7 @@ mod tests {
 
     const HEAD: &str = "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n";
-    const IP: Ipv4Addr = Ipv4Addr::new(10, 42, 0, 5);
+    const IP: &[IpAddr] = &[IpAddr::V4(std::net::Ipv4Addr::new(10, 42, 0, 5))];
 
     #[test]
     fn a_plain_pod_is_its_name() {
@@ -127,5 +130,10 @@ mod tests {
         let names = PodNames::of(&fqdn, "cluster.local");
         assert_eq!(names.hostname, "h.s.shop.svc.cluster.local");
         assert_eq!(hosts_file(&fqdn, &names, IP), format!("{HEAD}10.42.0.5\th.s.shop.svc.cluster.local\th\n"));
+        let dual = [IP[0], "fd00:42::5".parse().expect("ip")];
+        assert_eq!(
+            hosts_file(&fqdn, &names, &dual),
+            format!("{HEAD}10.42.0.5\th.s.shop.svc.cluster.local\th\nfd00:42::5\th.s.shop.svc.cluster.local\th\n")
+        );
     }
 }

@@ -8,16 +8,16 @@
 use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
 use netlink_packet_netfilter::conntrack::{ConntrackAttribute, ConntrackMessage, IPTuple, ProtoTuple, Protocol, Tuple};
 use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
-use std::net::{IpAddr, SocketAddrV4};
+use netlink_sys::{Socket, SocketAddr as NetlinkAddr, protocols::NETLINK_NETFILTER};
+use std::net::{IpAddr, SocketAddr};
 
 /// Translations to forget: traffic of `protocol` to `service` (an address and port the proxy
 /// translates) that went to `endpoint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Stale {
     pub protocol: u8,
-    pub service: SocketAddrV4,
-    pub endpoint: SocketAddrV4,
+    pub service: SocketAddr,
+    pub endpoint: SocketAddr,
 }
 
 /// One tracked connection, as far as matching goes.
@@ -25,8 +25,8 @@ pub struct Stale {
 struct Entry {
     original: Vec<Tuple>,
     protocol: u8,
-    original_dst: Option<SocketAddrV4>,
-    reply_src: Option<SocketAddrV4>,
+    original_dst: Option<SocketAddr>,
+    reply_src: Option<SocketAddr>,
 }
 
 fn protocol_number(p: &Protocol) -> u8 {
@@ -39,15 +39,15 @@ fn protocol_number(p: &Protocol) -> u8 {
 }
 
 /// (protocol, source, destination) of a tuple.
-fn endpoints(tuple: &[Tuple]) -> (u8, Option<SocketAddrV4>, Option<SocketAddrV4>) {
+fn endpoints(tuple: &[Tuple]) -> (u8, Option<SocketAddr>, Option<SocketAddr>) {
     let (mut proto, mut src_ip, mut dst_ip, mut src_port, mut dst_port) = (0, None, None, None, None);
     for t in tuple {
         match t {
             Tuple::Ip(ips) => {
                 for ip in ips {
                     match ip {
-                        IPTuple::SourceAddress(IpAddr::V4(a)) => src_ip = Some(*a),
-                        IPTuple::DestinationAddress(IpAddr::V4(a)) => dst_ip = Some(*a),
+                        IPTuple::SourceAddress(a) => src_ip = Some(*a),
+                        IPTuple::DestinationAddress(a) => dst_ip = Some(*a),
                         _ => {}
                     }
                 }
@@ -65,7 +65,7 @@ fn endpoints(tuple: &[Tuple]) -> (u8, Option<SocketAddrV4>, Option<SocketAddrV4>
             _ => {}
         }
     }
-    let join = |ip: Option<std::net::Ipv4Addr>, port: Option<u16>| Some(SocketAddrV4::new(ip?, port?));
+    let join = |ip: Option<IpAddr>, port: Option<u16>| Some(SocketAddr::new(ip?, port?));
     (proto, join(src_ip, src_port), join(dst_ip, dst_port))
 }
 
@@ -84,12 +84,12 @@ fn matches(e: &Entry, stale: &[Stale]) -> bool {
         .any(|s| e.protocol == s.protocol && e.original_dst == Some(s.service) && e.reply_src == Some(s.endpoint))
 }
 
-fn request(message: ConntrackMessage, flags: u16) -> Vec<u8> {
+fn request(family: NetfilterProtoFamily, message: ConntrackMessage, flags: u16) -> Vec<u8> {
     let mut header = NetlinkHeader::default();
     header.flags = flags;
     let mut packet = NetlinkMessage::new(
         header,
-        NetlinkPayload::from(NetfilterMessage::new(NetfilterHeader::new(NetfilterProtoFamily::IPv4, 0, 0), message)),
+        NetlinkPayload::from(NetfilterMessage::new(NetfilterHeader::new(family, 0, 0), message)),
     );
     packet.finalize();
     let mut buf = vec![0; packet.buffer_len()];
@@ -97,9 +97,9 @@ fn request(message: ConntrackMessage, flags: u16) -> Vec<u8> {
     buf
 }
 
-/// Every IPv4 entry now tracked.
-fn dump(socket: &mut Socket) -> std::io::Result<Vec<Entry>> {
-    socket.send(&request(ConntrackMessage::Get(vec![]), NLM_F_REQUEST | NLM_F_DUMP), 0)?;
+/// Every entry of `family` now tracked.
+fn dump(socket: &mut Socket, family: NetfilterProtoFamily) -> std::io::Result<Vec<Entry>> {
+    socket.send(&request(family, ConntrackMessage::Get(vec![]), NLM_F_REQUEST | NLM_F_DUMP), 0)?;
     let mut out = Vec::new();
     loop {
         let (buf, _) = socket.recv_from_full()?;
@@ -131,12 +131,20 @@ pub fn forget(stale: &[Stale]) -> std::io::Result<usize> {
     }
     let mut socket = Socket::new(NETLINK_NETFILTER)?;
     socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    let doomed: Vec<Entry> = dump(&mut socket)?.into_iter().filter(|e| matches(e, stale)).collect();
+    socket.connect(&NetlinkAddr::new(0, 0))?;
+    let mut doomed = Vec::new();
+    for family in [NetfilterProtoFamily::IPv4, NetfilterProtoFamily::IPv6] {
+        let wanted = |s: &&Stale| s.service.is_ipv4() == matches!(family, NetfilterProtoFamily::IPv4);
+        let of_family: Vec<Stale> = stale.iter().filter(wanted).copied().collect();
+        if !of_family.is_empty() {
+            let entries = dump(&mut socket, family)?.into_iter().filter(|e| matches(e, &of_family));
+            doomed.extend(entries.map(|e| (family, e)));
+        }
+    }
     let mut deleted = 0;
-    for e in &doomed {
+    for (family, e) in &doomed {
         let message = ConntrackMessage::Delete(vec![ConntrackAttribute::CtaTupleOrig(e.original.clone())]);
-        socket.send(&request(message, NLM_F_REQUEST | NLM_F_ACK), 0)?;
+        socket.send(&request(*family, message, NLM_F_REQUEST | NLM_F_ACK), 0)?;
         let (buf, _) = socket.recv_from_full()?;
         // An entry that expired meanwhile (ENOENT) is as good as deleted.
         if let Ok(msg) = <NetlinkMessage<NetfilterMessage>>::deserialize(&buf)
@@ -157,14 +165,11 @@ fn libc_enoent() -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
-    fn tuple(src: SocketAddrV4, dst: SocketAddrV4) -> Vec<Tuple> {
+    fn tuple(src: SocketAddr, dst: SocketAddr) -> Vec<Tuple> {
         vec![
-            Tuple::Ip(vec![
-                IPTuple::SourceAddress(IpAddr::V4(*src.ip())),
-                IPTuple::DestinationAddress(IpAddr::V4(*dst.ip())),
-            ]),
+            Tuple::Ip(vec![IPTuple::SourceAddress(src.ip()), IPTuple::DestinationAddress(dst.ip())]),
             Tuple::Proto(vec![
                 ProtoTuple::Protocol(Protocol::Udp),
                 ProtoTuple::SourcePort(src.port()),
@@ -175,11 +180,12 @@ mod tests {
 
     #[test]
     fn entries_translated_to_a_gone_endpoint_match() {
-        let client = SocketAddrV4::new(Ipv4Addr::new(10, 42, 0, 9), 40000);
-        let service = SocketAddrV4::new(Ipv4Addr::new(10, 43, 0, 20), 53);
-        let gone = SocketAddrV4::new(Ipv4Addr::new(10, 42, 0, 5), 5353);
-        let kept = SocketAddrV4::new(Ipv4Addr::new(10, 42, 0, 6), 5353);
-        let attrs = |endpoint: SocketAddrV4| {
+        let at = |ip: Ipv4Addr, port| SocketAddr::V4(SocketAddrV4::new(ip, port));
+        let client = at(Ipv4Addr::new(10, 42, 0, 9), 40000);
+        let service = at(Ipv4Addr::new(10, 43, 0, 20), 53);
+        let gone = at(Ipv4Addr::new(10, 42, 0, 5), 5353);
+        let kept = at(Ipv4Addr::new(10, 42, 0, 6), 5353);
+        let attrs = |endpoint: SocketAddr| {
             vec![
                 ConntrackAttribute::CtaTupleOrig(tuple(client, service)),
                 ConntrackAttribute::CtaTupleReply(tuple(endpoint, client)),
@@ -189,7 +195,7 @@ mod tests {
         assert!(matches(&entry(&attrs(gone)).expect("entry"), &stale));
         assert!(!matches(&entry(&attrs(kept)).expect("entry"), &stale));
         // The request the kernel gets is a well-formed netfilter message.
-        let bytes = request(ConntrackMessage::Get(vec![]), NLM_F_REQUEST | NLM_F_DUMP);
+        let bytes = request(NetfilterProtoFamily::IPv6, ConntrackMessage::Get(vec![]), NLM_F_REQUEST | NLM_F_DUMP);
         assert_eq!(u32::from_ne_bytes(bytes[..4].try_into().expect("len")) as usize, bytes.len());
     }
 
@@ -203,12 +209,17 @@ mod tests {
         }
         let none = Stale {
             protocol: 17,
-            service: SocketAddrV4::new(Ipv4Addr::new(10, 43, 0, 53), 53),
-            endpoint: SocketAddrV4::new(Ipv4Addr::new(10, 42, 0, 5), 5353),
+            service: "10.43.0.53:53".parse().expect("addr"),
+            endpoint: "10.42.0.5:5353".parse().expect("addr"),
+        };
+        let none6 = Stale {
+            protocol: 17,
+            service: "[fd00:43::53]:53".parse().expect("addr"),
+            endpoint: "[fd00:42::5]:5353".parse().expect("addr"),
         };
         let deleted = std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-            forget(&[none])
+            forget(&[none, none6])
         })
         .join()
         .expect("thread");

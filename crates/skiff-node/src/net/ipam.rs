@@ -1,16 +1,19 @@
 //! Pod IP allocation from the node's subnet, in the style of CNI's host-local plugin: one file per
 //! leased address (`DIR/<ip>` holding the owner), created with O_EXCL, so an address is never
-//! handed out twice, also across restarts and concurrent callers.
+//! handed out twice, also across restarts and concurrent callers. On a dual-stack node a pod's
+//! IPv6 address mirrors its IPv4 lease ([`Subnet6::mirror`]), so one lease names both.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IpamError {
     #[error("invalid subnet {0:?}: expected an IPv4 CIDR like 10.42.0.0/24")]
     Subnet(String),
+    #[error("invalid subnet {0:?}: expected an IPv6 CIDR like fd00:42::/56")]
+    Subnet6(String),
     #[error("no free addresses left in {0}")]
     Exhausted(String),
     #[error("{path}: {source}")]
@@ -56,6 +59,49 @@ impl Subnet {
 }
 
 impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// A node's IPv6 pod subnet (dual stack): network address and prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet6 {
+    pub network: Ipv6Addr,
+    pub prefix: u8,
+}
+
+impl Subnet6 {
+    pub fn parse(s: &str) -> Result<Self, IpamError> {
+        let bad = || IpamError::Subnet6(s.into());
+        let (ip, prefix) = s.split_once('/').ok_or_else(bad)?;
+        let ip: Ipv6Addr = ip.parse().map_err(|_| bad())?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        if !(8..=120).contains(&prefix) {
+            return Err(bad());
+        }
+        let mask = u128::MAX << (128 - u32::from(prefix));
+        Ok(Subnet6 { network: Ipv6Addr::from(u128::from(ip) & mask), prefix })
+    }
+
+    /// The gateway (on the node's bridge): the first address, as in IPv4.
+    pub fn gateway(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.network) + 1)
+    }
+
+    /// Whether every address of `v4` has a mirror here.
+    pub fn holds(&self, v4: &Subnet) -> bool {
+        128 - u32::from(self.prefix) >= 32 - u32::from(v4.prefix)
+    }
+
+    /// The IPv6 address of the pod leased `ip` in `v4`: the same offset into this subnet.
+    pub fn mirror(&self, v4: &Subnet, ip: Ipv4Addr) -> Ipv6Addr {
+        let offset = u32::from(ip).wrapping_sub(u32::from(v4.network));
+        Ipv6Addr::from(u128::from(self.network) + u128::from(offset))
+    }
+}
+
+impl std::fmt::Display for Subnet6 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.network, self.prefix)
     }
@@ -132,6 +178,20 @@ mod tests {
         assert!(s.contains(Ipv4Addr::new(10, 42, 0, 200)) && !s.contains(Ipv4Addr::new(10, 42, 1, 1)));
         assert!(Subnet::parse("10.42.0.0").is_err());
         assert!(Subnet::parse("10.42.0.0/31").is_err());
+    }
+
+    #[test]
+    fn ipv6_addresses_mirror_the_ipv4_leases() {
+        let v4 = Subnet::parse("10.42.0.0/24").expect("subnet");
+        let v6 = Subnet6::parse("fd00:42::7/64").expect("subnet6");
+        assert_eq!(v6.to_string(), "fd00:42::/64");
+        assert_eq!(v6.gateway().to_string(), "fd00:42::1");
+        assert_eq!(v6.mirror(&v4, v4.gateway()), v6.gateway(), "the gateways pair up");
+        assert_eq!(v6.mirror(&v4, Ipv4Addr::new(10, 42, 0, 200)).to_string(), "fd00:42::c8");
+        let small = Subnet6::parse("fd00::/120").expect("small");
+        assert!(v6.holds(&v4) && small.holds(&v4));
+        assert!(!small.holds(&Subnet::parse("10.42.0.0/22").expect("bigger")));
+        assert!(Subnet6::parse("10.42.0.0/16").is_err() && Subnet6::parse("fd00::/121").is_err());
     }
 
     #[test]

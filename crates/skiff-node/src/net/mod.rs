@@ -1,9 +1,9 @@
 //! Pod networking over netlink (rtnetlink), no `ip` commands: a bridge on the node holding the
-//! subnet's gateway, and per pod a veth pair whose inner end becomes `eth0` in the pod's network
-//! namespace, with the pod's address and a default route via the gateway (this module); pod
-//! addresses from the node's subnet ([`ipam`]), the node's outbound NAT ([`nat`]), the service
-//! proxy ([`proxy`]), both nftables spoken over netlink ([`nft`]), and pods' host ports
-//! ([`hostport`]).
+//! subnet's gateway (one per address family on a dual-stack node), and per pod a veth pair whose
+//! inner end becomes `eth0` in the pod's network namespace, with the pod's addresses and default
+//! routes via the gateways (this module); pod addresses from the node's subnets ([`ipam`]), the
+//! node's outbound NAT ([`nat`]), the service proxy ([`proxy`]), both nftables spoken over
+//! netlink ([`nft`]), and pods' host ports ([`hostport`]).
 
 pub mod cidr;
 pub mod conntrack;
@@ -14,9 +14,10 @@ pub mod nft;
 pub mod policy;
 pub mod proxy;
 
+use cidr::Family;
 use futures::TryStreamExt;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder, new_connection};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +68,8 @@ impl Net {
         self.handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(nl)
     }
 
-    /// The node bridge with `gateway/prefix` on it, up (created if missing).
-    pub async fn ensure_bridge(&self, name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<u32, NetError> {
+    /// The node bridge with each `gateway/prefix` on it, up (created if missing).
+    pub async fn ensure_bridge(&self, name: &str, gateways: &[(IpAddr, u8)]) -> Result<u32, NetError> {
         let index = match self.index(name).await? {
             Some(i) => i,
             None => {
@@ -76,21 +77,23 @@ impl Net {
                 self.require(name).await?
             }
         };
-        self.ensure_address(index, gateway, prefix).await?;
+        for (gateway, prefix) in gateways {
+            self.ensure_address(index, *gateway, *prefix).await?;
+        }
         self.set_up(index).await?;
         Ok(index)
     }
 
     /// `ip/prefix` on the link `index` (added if it has no such address).
-    pub async fn ensure_address(&self, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
+    pub async fn ensure_address(&self, index: u32, ip: IpAddr, prefix: u8) -> Result<(), NetError> {
         use rtnetlink::packet_route::address::AddressAttribute;
         let mut addrs = self.handle.address().get().set_link_index_filter(index).execute();
         let mut has = false;
         while let Some(a) = addrs.try_next().await.map_err(nl)? {
-            has |= a.attributes.iter().any(|attr| matches!(attr, AddressAttribute::Address(IpAddr::V4(v)) if *v == ip));
+            has |= a.attributes.iter().any(|attr| matches!(attr, AddressAttribute::Address(v) if *v == ip));
         }
         if !has {
-            self.handle.address().add(index, IpAddr::V4(ip), prefix).execute().await.map_err(nl)?;
+            add_address(&self.handle, index, ip, prefix).await?;
         }
         Ok(())
     }
@@ -103,9 +106,7 @@ impl Net {
         bridge: &str,
         host_if: &str,
         netns: BorrowedFd<'_>,
-        ip: Ipv4Addr,
-        prefix: u8,
-        gateway: Ipv4Addr,
+        addresses: &[PodAddress],
     ) -> Result<(), NetError> {
         use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkInfo};
         let bridge_index = self.require(bridge).await?;
@@ -124,7 +125,7 @@ impl Net {
         // hairpin-veth mode).
         let hairpin = format!("/sys/class/net/{host_if}/brport/hairpin_mode");
         std::fs::write(&hairpin, "1").map_err(|e| NetError::Hairpin(host_if.to_string(), e))?;
-        configure_inside(netns, POD_IF, ip, prefix, gateway)
+        configure_inside(netns, POD_IF, addresses.to_vec())
     }
 
     /// Remove a link (a veth's host end takes its peer with it). Missing is fine.
@@ -136,15 +137,59 @@ impl Net {
     }
 }
 
+/// One of a pod's addresses on its bridge's subnet, and the gateway its default route of that
+/// family goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodAddress {
+    pub ip: IpAddr,
+    pub prefix: u8,
+    pub gateway: IpAddr,
+}
+
+/// Add `ip/prefix` to link `index`. An IPv6 address is usable at once: duplicate address
+/// detection would hold it back for a second or more, and the node's IPAM already makes it
+/// unique on the bridge.
+async fn add_address(handle: &Handle, index: u32, ip: IpAddr, prefix: u8) -> Result<(), NetError> {
+    use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+    let mut request = handle.address().add(index, ip, prefix);
+    if ip.is_ipv6() {
+        request.message_mut().attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    request.execute().await.map_err(nl)
+}
+
 /// Make traffic between pods of one bridge pass through netfilter's IP hooks (br_netfilter's
 /// switch, as kube-proxy and NetworkPolicy implementations need: a reply from a Service's
-/// endpoint on the same bridge is translated back there, and policies see pod-to-pod traffic).
-pub fn bridge_netfilter() -> std::io::Result<()> {
-    let path = "/proc/sys/net/bridge/bridge-nf-call-iptables";
-    std::fs::write(path, "1").map_err(|e| {
-        let hint = "the br_netfilter kernel module is not loaded (modprobe br_netfilter)";
-        std::io::Error::new(e.kind(), format!("writing {path}: {e}: {hint}"))
-    })
+/// endpoint on the same bridge is translated back there, and policies see pod-to-pod traffic),
+/// for each of `families`.
+pub fn bridge_netfilter(families: &[Family]) -> std::io::Result<()> {
+    for family in families {
+        let path = match family {
+            Family::V4 => "/proc/sys/net/bridge/bridge-nf-call-iptables",
+            Family::V6 => "/proc/sys/net/bridge/bridge-nf-call-ip6tables",
+        };
+        std::fs::write(path, "1").map_err(|e| {
+            let hint = "the br_netfilter kernel module is not loaded (modprobe br_netfilter)";
+            std::io::Error::new(e.kind(), format!("writing {path}: {e}: {hint}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// Let the kernel forward (route) packets of `family`: pods' traffic to the outside and Service
+/// traffic translated back onto the bridge. On IPv6 this also makes the host ignore router
+/// advertisements on interfaces with `accept_ra=1`, as every Kubernetes node's IPv6 forwarding
+/// does.
+pub fn forwarding(family: Family) -> std::io::Result<()> {
+    let path = match family {
+        Family::V4 => "/proc/sys/net/ipv4/ip_forward",
+        Family::V6 => "/proc/sys/net/ipv6/conf/all/forwarding",
+    };
+    if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
+        return Ok(());
+    }
+    std::fs::write(path, "1")
+        .map_err(|e| std::io::Error::new(e.kind(), format!("switching on forwarding ({path}): {e}")))
 }
 
 /// A TCP connection to `localhost:port` inside the network namespace at `netns` (a pod's: so a
@@ -169,15 +214,9 @@ fn libc_enodev() -> i32 {
 /// The pod's end of its veth, inside the pod.
 const POD_IF: &str = "eth0";
 
-/// Inside the pod's namespace (from a thread that enters it): give eth0 the address, bring it
-/// and lo up, route via the gateway.
-fn configure_inside(
-    netns: BorrowedFd<'_>,
-    peer: &str,
-    ip: Ipv4Addr,
-    prefix: u8,
-    gateway: Ipv4Addr,
-) -> Result<(), NetError> {
+/// Inside the pod's namespace (from a thread that enters it): give eth0 the addresses, bring it
+/// and lo up, route each family via its gateway.
+fn configure_inside(netns: BorrowedFd<'_>, peer: &str, addresses: Vec<PodAddress>) -> Result<(), NetError> {
     let fd = netns.try_clone_to_owned().map_err(|e| NetError::Namespace(e.to_string()))?;
     let peer = peer.to_string();
     std::thread::spawn(move || -> Result<(), NetError> {
@@ -191,13 +230,25 @@ fn configure_inside(
         rt.block_on(async {
             let net = Net::connect()?;
             let idx = net.require(&peer).await?;
-            net.handle.address().add(idx, IpAddr::V4(ip), prefix).execute().await.map_err(nl)?;
+            for a in &addresses {
+                add_address(&net.handle, idx, a.ip, a.prefix).await?;
+            }
             net.set_up(idx).await?;
             if let Some(lo) = net.index("lo").await? {
                 net.set_up(lo).await?;
             }
-            let route = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).output_interface(idx).build();
-            net.handle.route().add(route).execute().await.map_err(nl)
+            for a in &addresses {
+                let route = match a.gateway {
+                    IpAddr::V4(gw) => {
+                        RouteMessageBuilder::<std::net::Ipv4Addr>::new().gateway(gw).output_interface(idx).build()
+                    }
+                    IpAddr::V6(gw) => {
+                        RouteMessageBuilder::<std::net::Ipv6Addr>::new().gateway(gw).output_interface(idx).build()
+                    }
+                };
+                net.handle.route().add(route).execute().await.map_err(nl)?;
+            }
+            Ok(())
         })
     })
     .join()

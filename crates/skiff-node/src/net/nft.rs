@@ -4,7 +4,9 @@
 //! pure and tested byte by byte; [`apply`] only sends a batch and reads the acknowledgements.
 //! Layouts and numbers are in docs/notes/nftables-proxy.md (checked against `nft --debug`).
 
-use std::net::Ipv4Addr;
+pub use crate::net::cidr::Family;
+use crate::net::cidr::octets;
+use std::net::IpAddr;
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
@@ -27,7 +29,31 @@ const NLM_F_CREATE: u16 = 0x400;
 const NLMSG_ERROR: u16 = 0x2;
 
 const AF_UNSPEC: u8 = 0;
-pub const NFPROTO_IPV4: u8 = 2;
+const NFPROTO_IPV4: u8 = 2;
+const NFPROTO_IPV6: u8 = 10;
+
+impl Family {
+    fn nfproto(self) -> u8 {
+        match self {
+            Family::V4 => NFPROTO_IPV4,
+            Family::V6 => NFPROTO_IPV6,
+        }
+    }
+
+    /// nft's datatype of an address.
+    pub fn addr_type(self) -> u32 {
+        match self {
+            Family::V4 => TYPE_IPV4_ADDR,
+            Family::V6 => TYPE_IPV6_ADDR,
+        }
+    }
+
+    /// The 32-bit register slot just after an address loaded into `REG_1` (where the next
+    /// field of a concatenated key goes).
+    pub fn reg32_after_addr(self) -> u32 {
+        REG32_00 + self.addr_len() as u32 / 4
+    }
+}
 
 // Hooks and what chains are.
 pub const HOOK_PREROUTING: u32 = 0;
@@ -93,13 +119,14 @@ const MAX_ELEMENTS_BYTES: usize = 60_000;
 pub const REG_VERDICT: u32 = 0;
 pub const REG_1: u32 = 1;
 pub const REG_2: u32 = 2;
-/// The 32-bit slot after the first 4 bytes of `REG_1`, and the one after that.
+/// The 32-bit slots: `REG32_00` is the first 4 bytes of `REG_1`.
+pub const REG32_00: u32 = 8;
 pub const REG32_01: u32 = 9;
-pub const REG32_02: u32 = 10;
 
 /// nft's datatype ids, packed 6 bits per field for concatenations (stored for `nft list`).
 pub const TYPE_INTEGER: u32 = 4;
 pub const TYPE_IPV4_ADDR: u32 = 7;
+pub const TYPE_IPV6_ADDR: u32 = 8;
 pub const TYPE_INET_PROTO: u32 = 12;
 pub const TYPE_INET_SERVICE: u32 = 13;
 
@@ -196,22 +223,33 @@ pub mod expr {
     fn payload(base: u32, offset: u32, len: u32, dreg: u32) -> Expr {
         make("payload", Attrs::default().u32(1, dreg).u32(2, base).u32(3, offset).u32(4, len))
     }
-    /// The IPv4 source address (`ip saddr`) into `dreg`.
-    pub fn ip_saddr(dreg: u32) -> Expr {
-        payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, dreg)
+    /// The source address (`ip saddr`, `ip6 saddr`) into `dreg`.
+    pub fn saddr(family: Family, dreg: u32) -> Expr {
+        match family {
+            Family::V4 => payload(NFT_PAYLOAD_NETWORK_HEADER, 12, 4, dreg),
+            Family::V6 => payload(NFT_PAYLOAD_NETWORK_HEADER, 8, 16, dreg),
+        }
     }
-    /// The IPv4 destination address (`ip daddr`) into `dreg`.
-    pub fn ip_daddr(dreg: u32) -> Expr {
-        payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, dreg)
+    /// The destination address (`ip daddr`, `ip6 daddr`) into `dreg`.
+    pub fn daddr(family: Family, dreg: u32) -> Expr {
+        match family {
+            Family::V4 => payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, dreg),
+            Family::V6 => payload(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, dreg),
+        }
     }
-    /// The first byte of the destination address (to tell 127.0.0.0/8).
-    pub fn ip_daddr_first_byte(dreg: u32) -> Expr {
-        payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, dreg)
+    /// The destination is not the loopback network (`ip daddr != 127.0.0.0/8`,
+    /// `ip6 daddr != ::1`), using `REG_1`.
+    pub fn daddr_not_loopback(family: Family) -> [Expr; 2] {
+        match family {
+            Family::V4 => [payload(NFT_PAYLOAD_NETWORK_HEADER, 16, 1, REG_1), cmp(REG_1, CMP_NEQ, &[127])],
+            Family::V6 => [daddr(family, REG_1), cmp(REG_1, CMP_NEQ, &std::net::Ipv6Addr::LOCALHOST.octets())],
+        }
     }
     /// `LOAD & mask ==|!= network` (`op`): whether the address `load` puts in `REG_1` is in
     /// `cidr`.
     pub fn in_network(load: Expr, cidr: crate::net::cidr::Cidr, op: u32) -> [Expr; 3] {
-        [load, bitwise(REG_1, &cidr.mask().to_be_bytes(), &[0; 4]), cmp(REG_1, op, &cidr.network.octets())]
+        let mask = cidr.mask();
+        [load, bitwise(REG_1, &mask, &vec![0; mask.len()]), cmp(REG_1, op, &octets(cidr.network))]
     }
     /// The transport destination port (`th dport`) into `dreg`.
     pub fn th_dport(dreg: u32) -> Expr {
@@ -230,9 +268,10 @@ pub mod expr {
     pub fn cmp(sreg: u32, op: u32, data: &[u8]) -> Expr {
         make("cmp", Attrs::default().u32(1, sreg).u32(2, op).nest(3, value(data)))
     }
-    /// `reg = (reg & mask) ^ xor` over 4 bytes.
-    pub fn bitwise(reg: u32, mask: &[u8; 4], xor: &[u8; 4]) -> Expr {
-        make("bitwise", Attrs::default().u32(1, reg).u32(2, reg).u32(3, 4).nest(4, value(mask)).nest(5, value(xor)))
+    /// `reg = (reg & mask) ^ xor` over as many bytes as `mask` has (as many as `xor`).
+    pub fn bitwise(reg: u32, mask: &[u8], xor: &[u8]) -> Expr {
+        let len = mask.len() as u32;
+        make("bitwise", Attrs::default().u32(1, reg).u32(2, reg).u32(3, len).nest(4, value(mask)).nest(5, value(xor)))
     }
     /// `ct state` into `dreg` (a host-endian bit set: new is 8).
     pub fn ct_state(dreg: u32) -> Expr {
@@ -274,16 +313,14 @@ pub mod expr {
     pub fn immediate(dreg: u32, data: &[u8]) -> Expr {
         make("immediate", Attrs::default().u32(1, dreg).nest(2, value(data)))
     }
-    /// `dnat to ip:port` from the address in `REG_1` and the port in `REG_2`.
-    pub fn dnat(ip: Ipv4Addr, port: u16) -> Vec<Expr> {
+    /// `dnat to ip:port` (`[ip6]:port`) from the address in `REG_1` and the port in `REG_2`.
+    pub fn dnat(ip: IpAddr, port: u16) -> Vec<Expr> {
+        let family = u32::from(Family::of(ip).nfproto());
         vec![
-            immediate(REG_1, &ip.octets()),
+            immediate(REG_1, &octets(ip)),
             immediate(REG_2, &port.to_be_bytes()),
-            // TYPE dnat, FAMILY ipv4, REG_ADDR_MIN, REG_PROTO_MIN, FLAGS proto-specified.
-            make(
-                "nat",
-                Attrs::default().u32(1, 1).u32(2, u32::from(NFPROTO_IPV4)).u32(3, REG_1).u32(5, REG_2).u32(7, 2),
-            ),
+            // TYPE dnat, FAMILY, REG_ADDR_MIN, REG_PROTO_MIN, FLAGS proto-specified.
+            make("nat", Attrs::default().u32(1, 1).u32(2, family).u32(3, REG_1).u32(5, REG_2).u32(7, 2)),
         ]
     }
     /// `masquerade`, with `fully-random` ports.
@@ -294,9 +331,13 @@ pub mod expr {
         }
         make("masq", a)
     }
-    /// `reject` with an ICMP port unreachable.
-    pub fn reject() -> Expr {
-        make("reject", Attrs::default().u32(1, 0).raw(2, &[3]))
+    /// `reject` with an ICMP (ICMPv6) port unreachable.
+    pub fn reject(family: Family) -> Expr {
+        let code = match family {
+            Family::V4 => 3,
+            Family::V6 => 4,
+        };
+        make("reject", Attrs::default().u32(1, 0).raw(2, &[code]))
     }
     /// `reject with tcp reset`: a TCP client is refused at once (an ICMP error for a local
     /// client's first SYN is lost, and it is refused only at the retransmission, 1 s later).
@@ -316,14 +357,20 @@ pub struct Hook {
 
 /// One nftables transaction on one table.
 pub struct Batch {
+    family: Family,
     table: String,
     messages: Vec<(u16, u16, Attrs)>,
     next_set_id: u32,
 }
 
 impl Batch {
-    pub fn new(table: &str) -> Batch {
-        Batch { table: table.to_string(), messages: Vec::new(), next_set_id: 1 }
+    /// A transaction on the `ip` (V4) or `ip6` (V6) table `table`.
+    pub fn new(family: Family, table: &str) -> Batch {
+        Batch { family, table: table.to_string(), messages: Vec::new(), next_set_id: 1 }
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
     }
 
     fn push(&mut self, kind: u16, flags: u16, attrs: Attrs) {
@@ -424,8 +471,8 @@ impl Batch {
         self.push(NFT_MSG_NEWSET, NLM_F_CREATE, a);
     }
 
-    /// A set of IPv4 addresses that rules add to (`update`), each forgotten `timeout` after it
-    /// was last added.
+    /// A set of addresses of the table's family that rules add to (`update`), each forgotten
+    /// `timeout` after it was last added.
     pub fn add_address_timeout_set(&mut self, name: &str, timeout: std::time::Duration) {
         let id = self.set_id();
         let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
@@ -433,8 +480,8 @@ impl Batch {
             .str(NFTA_SET_TABLE, &self.table)
             .str(NFTA_SET_NAME, name)
             .u32(NFTA_SET_FLAGS, NFT_SET_TIMEOUT | NFT_SET_EVAL)
-            .u32(NFTA_SET_KEY_TYPE, TYPE_IPV4_ADDR)
-            .u32(NFTA_SET_KEY_LEN, 4)
+            .u32(NFTA_SET_KEY_TYPE, self.family.addr_type())
+            .u32(NFTA_SET_KEY_LEN, self.family.addr_len() as u32)
             .u32(NFTA_SET_ID, id)
             .u64(NFTA_SET_TIMEOUT, ms);
         self.push(NFT_MSG_NEWSET, NLM_F_CREATE, a);
@@ -475,22 +522,22 @@ impl Batch {
         self.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, a.nest(NFTA_SET_ELEM_LIST_ELEMENTS, list));
     }
 
-    /// An anonymous constant set of IPv4 addresses made here; the expression that matches
-    /// `sreg` against it.
-    pub fn address_set(&mut self, addresses: &[Ipv4Addr], sreg: u32) -> Expr {
+    /// An anonymous constant set of addresses (of the table's family) made here; the
+    /// expression that matches `sreg` against it.
+    pub fn address_set(&mut self, addresses: &[IpAddr], sreg: u32) -> Expr {
         let id = self.set_id();
         let a = Attrs::default()
             .str(NFTA_SET_TABLE, &self.table)
             .str(NFTA_SET_NAME, "__set%d")
             .u32(NFTA_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT)
-            .u32(NFTA_SET_KEY_TYPE, TYPE_IPV4_ADDR)
-            .u32(NFTA_SET_KEY_LEN, 4)
+            .u32(NFTA_SET_KEY_TYPE, self.family.addr_type())
+            .u32(NFTA_SET_KEY_LEN, self.family.addr_len() as u32)
             .nest(NFTA_SET_DESC, Attrs::default().u32(NFTA_SET_DESC_SIZE, addresses.len() as u32))
             .u32(NFTA_SET_ID, id);
         self.push(NFT_MSG_NEWSET, NLM_F_CREATE, a);
         let elements = addresses
             .iter()
-            .map(|ip| Attrs::default().nest(NFTA_SET_ELEM_KEY, Attrs::default().raw(NFTA_DATA_VALUE, &ip.octets())))
+            .map(|ip| Attrs::default().nest(NFTA_SET_ELEM_KEY, Attrs::default().raw(NFTA_DATA_VALUE, &octets(*ip))))
             .collect();
         self.add_encoded_elements("__set%d", Some(id), elements);
         expr::make("lookup", Attrs::default().str(1, "__set%d").u32(2, sreg).u32(4, id))
@@ -546,7 +593,7 @@ impl Batch {
         for (kind, flags, attrs) in &self.messages {
             seq += 1;
             let ack = if seq == last { NLM_F_ACK } else { 0 };
-            out.extend(message(nft(*kind), NLM_F_REQUEST | ack | flags, seq, NFPROTO_IPV4, 0, attrs));
+            out.extend(message(nft(*kind), NLM_F_REQUEST | ack | flags, seq, self.family.nfproto(), 0, attrs));
         }
         out.extend(message(
             NFNL_MSG_BATCH_END,
@@ -607,9 +654,10 @@ fn acks(buf: &[u8]) -> Vec<(u32, i32)> {
     out
 }
 
-/// Remove `table` if it exists (what a component that is switched off leaves behind).
-pub fn remove_table(table: &str) -> Result<(), NftError> {
-    let mut b = Batch::new(table);
+/// Remove `table` of `family` if it exists (what a component that is switched off leaves
+/// behind).
+pub fn remove_table(family: Family, table: &str) -> Result<(), NftError> {
+    let mut b = Batch::new(family, table);
     b.delete_table();
     apply(&b)
 }
@@ -673,7 +721,7 @@ mod tests {
 
     #[test]
     fn a_random_choice_is_an_anonymous_map_its_elements_and_a_lookup() {
-        let mut b = Batch::new("t");
+        let mut b = Batch::new(Family::V4, "t");
         let exprs = b.random_choice(&[Verdict::Goto("a".into()), Verdict::Goto("b".into())]);
         b.add_rule("svc", exprs);
         let (buf, last) = b.encode();

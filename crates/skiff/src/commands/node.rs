@@ -4,7 +4,7 @@
 
 use crate::supervisor::Supervisor;
 use anyhow::Context;
-use skiff_node::net::ipam::Subnet;
+use skiff_node::net::ipam::{Subnet, Subnet6};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,9 @@ pub struct NodeArgs {
     /// This node's name (default: the host name).
     #[arg(long)]
     pub node_name: Option<String>,
-    /// The cluster's pod network; this node takes its first /24.
+    /// The cluster's pod network; this node takes its first /24. Dual stack: an IPv4 and an
+    /// IPv6 network, comma-separated (`10.42.0.0/16,fd00:42::/56`), as k3s's `--cluster-cidr`;
+    /// pods then get an address of each (the node takes the IPv6 network's first /64).
     #[arg(long, default_value = "10.42.0.0/16")]
     pub pod_cidr: String,
     /// The bridge that connects this node's pods.
@@ -42,6 +44,10 @@ pub struct NodeArgs {
     /// `--node-cidr-mask-size`: 24 gives 253 pod addresses, 22 gives 1021.
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u8).range(8..=30))]
     pub node_cidr_mask_size: u8,
+    /// The size of this node's share of an IPv6 pod network (dual stack), as k3s's
+    /// `--node-cidr-mask-size-ipv6`.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u8).range(8..=120))]
+    pub node_cidr_mask_size_ipv6: u8,
     /// The cluster DNS address pods are given (in their resolv.conf): the node serves DNS on it
     /// and the API server gives it to the `kube-dns` Service. It must be in the service CIDR.
     #[arg(long, default_value = "10.43.0.10")]
@@ -105,21 +111,46 @@ impl NodeArgs {
         })
     }
 
-    /// The node's subnet: the first /`node_cidr_mask_size` of the pod CIDR (or the CIDR itself
-    /// when smaller).
-    fn subnet(&self) -> anyhow::Result<Subnet> {
-        let cidr = Subnet::parse(&self.pod_cidr)?;
-        Ok(Subnet { network: cidr.network, prefix: cidr.prefix.max(self.node_cidr_mask_size) })
+    /// The node's subnets: the first /`node_cidr_mask_size` of the IPv4 pod CIDR (or the CIDR
+    /// itself when smaller), and on a dual-stack node the first /`node_cidr_mask_size_ipv6` of
+    /// the IPv6 one.
+    fn subnets(&self) -> anyhow::Result<(Subnet, Option<Subnet6>)> {
+        let mut parts = self.pod_cidr.split(',').map(str::trim);
+        let first = parts.next().unwrap_or_default();
+        let cidr = Subnet::parse(first).with_context(|| {
+            if first.contains(':') {
+                "--pod-cidr: the IPv4 network comes first (IPv6-only and IPv6-primary pod networks are not supported)"
+            } else {
+                "--pod-cidr"
+            }
+        })?;
+        let v4 = Subnet { network: cidr.network, prefix: cidr.prefix.max(self.node_cidr_mask_size) };
+        let v6 = match parts.next() {
+            None => None,
+            Some(s) => {
+                let cidr = Subnet6::parse(s).context("--pod-cidr's second network")?;
+                let v6 = Subnet6 { network: cidr.network, prefix: cidr.prefix.max(self.node_cidr_mask_size_ipv6) };
+                anyhow::ensure!(
+                    v6.holds(&v4),
+                    "--pod-cidr: the node's IPv6 subnet {v6} is smaller than its IPv4 subnet {v4} (every pod gets one address of each)"
+                );
+                Some(v6)
+            }
+        };
+        anyhow::ensure!(parts.next().is_none(), "--pod-cidr takes at most two networks (IPv4,IPv6)");
+        Ok((v4, v6))
     }
 }
 
 /// The node's bridge with its gateway address, made before the API server starts: the server
 /// also listens there, where this node's pods reach it. Returns that address.
 pub async fn prepare_bridge(args: &NodeArgs) -> anyhow::Result<std::net::Ipv4Addr> {
-    let subnet = args.subnet()?;
+    let (v4, v6) = args.subnets()?;
+    let mut gateways = vec![(v4.gateway().into(), v4.prefix)];
+    gateways.extend(v6.map(|v6| (v6.gateway().into(), v6.prefix)));
     let net = skiff_node::net::Net::connect()?;
-    net.ensure_bridge(&args.bridge, subnet.gateway(), subnet.prefix).await?;
-    Ok(subnet.gateway())
+    net.ensure_bridge(&args.bridge, &gateways).await?;
+    Ok(v4.gateway())
 }
 
 /// Start the node agent on `client` under `supervisor` (it stops before the API server goes;
@@ -136,7 +167,8 @@ pub async fn start(
         data_dir: data_dir.to_path_buf(),
         shim_exe: shim_exe()?,
         runtime_exe: std::env::current_exe().context("finding the skiff binary")?,
-        pod_subnet: args.subnet()?,
+        pod_subnet: args.subnets()?.0,
+        pod_subnet_v6: args.subnets()?.1,
         bridge: args.bridge.clone(),
         log_limits: skiff_node::logs::LogLimits {
             max_size: args.container_log_max_size,

@@ -204,7 +204,7 @@ mod tests {
         let (pod, objects) = (pod(), fetched());
         let src = Sources {
             pod: &pod,
-            pod_ip: None,
+            pod_ips: vec![],
             host_ip: String::new(),
             objects: &objects,
             allocatable_millicores: 1000,

@@ -592,7 +592,13 @@ impl Worker {
         let machine = self.agent.machine;
         env::Sources {
             pod: &self.pod,
-            pod_ip: self.ip.map(|ip| ip.to_string()),
+            pod_ips: self
+                .ip
+                .map(|ip| self.agent.pod_ips(ip))
+                .unwrap_or_default()
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect(),
             host_ip: machine.node_ip.to_string(),
             objects,
             allocatable_millicores: machine.cpus as i64 * 1000,
@@ -630,7 +636,7 @@ impl Worker {
                 // A restart between the network and the files (kill -9) left them unwritten,
                 // and every container start would fail to bind them.
                 if !container::etc_files_written(&self.dir) {
-                    container::write_etc_files(&self.dir, &self.pod, ip, &self.agent.config.dns)
+                    container::write_etc_files(&self.dir, &self.pod, &self.agent.pod_ips(ip), &self.agent.config.dns)
                         .map_err(SandboxSetUpError::EtcFiles)?;
                 }
                 return self.open_host_ports(ip);
@@ -647,7 +653,7 @@ impl Worker {
         tracing::debug!(pod = %self.name(), "shim ready");
         self.sandbox = Some(sandbox.clone());
         let ip = self.os.network.connect(&self.uid, &sandbox).await?;
-        container::write_etc_files(&self.dir, &self.pod, ip, &self.agent.config.dns)
+        container::write_etc_files(&self.dir, &self.pod, &self.agent.pod_ips(ip), &self.agent.config.dns)
             .map_err(SandboxSetUpError::EtcFiles)?;
         tracing::debug!(pod = %self.name(), %ip, "pod network ready");
         self.ip = Some(ip);
@@ -1195,7 +1201,8 @@ impl Worker {
         }
         if let Some(ip) = self.ip {
             value["podIP"] = ip.to_string().into();
-            value["podIPs"] = serde_json::to_value([PodIP { ip: ip.to_string() }]).unwrap_or_default();
+            let ips: Vec<PodIP> = self.agent.pod_ips(ip).iter().map(|ip| PodIP { ip: ip.to_string() }).collect();
+            value["podIPs"] = serde_json::to_value(ips).unwrap_or_default();
         }
         let serialized = serde_json::to_vec(&value).unwrap_or_default();
         if self.last_status.as_ref() == Some(&serialized) {

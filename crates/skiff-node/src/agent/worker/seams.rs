@@ -224,10 +224,8 @@ impl PodNetwork for BridgeNetwork {
         let net = crate::net::Net::connect()?;
         net.delete(&veth).await?;
         let netns = std::fs::File::open(sandbox.namespace("net")).map_err(NetworkError::Netns)?;
-        let config = &self.0.config;
-        let subnet = config.pod_subnet;
         use std::os::fd::AsFd;
-        net.attach_pod(&config.bridge, &veth, netns.as_fd(), ip, subnet.prefix, subnet.gateway()).await?;
+        net.attach_pod(&self.0.config.bridge, &veth, netns.as_fd(), &self.0.pod_addresses(ip)).await?;
         Ok(ip)
     }
 

@@ -45,6 +45,7 @@ fn harness(pod: Pod, mut script: Script) -> Harness {
         shim_exe: "/nonexistent".into(),
         runtime_exe: "/nonexistent".into(),
         pod_subnet: crate::net::ipam::Subnet::parse("10.42.0.0/24").expect("subnet"),
+        pod_subnet_v6: None,
         bridge: "skiff-test0".into(),
         log_limits: Default::default(),
         outbound_nat: false,

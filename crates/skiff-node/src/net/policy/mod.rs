@@ -1,11 +1,13 @@
 //! NetworkPolicy enforcement for this node's pods: [`model`] says what each local pod's
 //! policies allow (pure), [`render`] writes it as one nftables transaction on the table
-//! `skiff-np-<bridge>`; this module watches NetworkPolicies, pods and namespaces and applies a
-//! new ruleset whenever what the local pods need changes.
+//! `skiff-np-<bridge>` of each address family the node has; this module watches
+//! NetworkPolicies, pods and namespaces and applies new rulesets whenever what the local pods
+//! need changes.
 
 pub mod model;
 pub mod render;
 
+use crate::net::cidr::Family;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -17,8 +19,15 @@ pub fn table_name(bridge: &str) -> String {
     format!("skiff-np-{bridge}")
 }
 
-/// Enforce the cluster's NetworkPolicies for the pods of `node_name` until the process ends.
-pub async fn run(client: kube::Client, table: String, node_name: String) {
+/// Remove the policy tables (when the node runs without policies).
+pub fn remove(table: &str) -> Result<(), crate::net::nft::NftError> {
+    crate::net::nft::remove_table(Family::V4, table)?;
+    crate::net::nft::remove_table(Family::V6, table)
+}
+
+/// Enforce the cluster's NetworkPolicies for the pods of `node_name`, in a table for each of
+/// `families`, until the process ends.
+pub async fn run(client: kube::Client, table: String, node_name: String, families: Vec<Family>) {
     let (policies, policy_events) = crate::watch_cache::watch_all::<NetworkPolicy>(&client, watcher::Config::default());
     let (pods, pod_events) = crate::watch_cache::watch_all::<Pod>(&client, watcher::Config::default());
     let (namespaces, ns_events) = crate::watch_cache::watch_all::<Namespace>(&client, watcher::Config::default());
@@ -58,8 +67,8 @@ pub async fn run(client: kube::Client, table: String, node_name: String) {
         if programmed.as_ref() == Some(&wanted) {
             continue;
         }
-        let batch = render::ruleset(&table, &wanted);
-        let applied = tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await;
+        let batches: Vec<_> = families.iter().map(|f| render::ruleset(*f, &table, &wanted)).collect();
+        let applied = tokio::task::spawn_blocking(move || batches.iter().try_for_each(crate::net::nft::apply)).await;
         retry = !matches!(applied, Ok(Ok(())));
         match applied {
             Ok(Ok(())) => programmed = Some(wanted),

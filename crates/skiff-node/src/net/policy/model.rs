@@ -3,7 +3,8 @@
 //! rules or says so) is isolated in that direction, and then only what some selecting policy's
 //! rule allows gets through: a rule allows its peers (pods by pod and namespace selectors,
 //! address blocks with exceptions; none listed: anyone) on its ports (numbers, ranges with
-//! `endPort`, or named container ports of the destination; none listed: every port).
+//! `endPort`, or named container ports of the destination; none listed: every port). A
+//! dual-stack pod has a policy per address, each enforced in its family's table.
 
 pub use crate::net::cidr::Cidr;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
@@ -12,12 +13,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as ApiSelector
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use skiff_core::selector::LabelSelector;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Who may talk (as the source of ingress, or the destination of egress).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Peer {
-    Pod(Ipv4Addr),
+    Pod(IpAddr),
     Block { cidr: Cidr, except: Vec<Cidr> },
 }
 
@@ -39,7 +40,7 @@ pub struct Allow {
 /// A local pod's isolation: None in a direction that is not isolated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodPolicy {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub ingress: Option<Vec<Allow>>,
     pub egress: Option<Vec<Allow>>,
 }
@@ -53,16 +54,17 @@ fn labels(m: &Option<BTreeMap<String, String>>) -> &BTreeMap<String, String> {
     m.as_ref().unwrap_or(&EMPTY)
 }
 
-/// A pod's own address: None for a pod that has finished (its address may be another pod's
-/// now) or that uses the node's network (its address is the node's).
-fn pod_ip(p: &Pod) -> Option<Ipv4Addr> {
-    let status = p.status.as_ref()?;
+/// A pod's own addresses (`podIPs`, else `podIP`): none for a pod that has finished (its
+/// addresses may be another pod's now) or that uses the node's network (they are the node's).
+fn pod_ips(p: &Pod) -> Vec<IpAddr> {
+    let Some(status) = p.status.as_ref() else { return vec![] };
     if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))
         || p.spec.as_ref().and_then(|s| s.host_network) == Some(true)
     {
-        return None;
+        return vec![];
     }
-    status.pod_ip.as_deref()?.parse().ok()
+    let listed: Vec<IpAddr> = status.pod_ips.iter().flatten().filter_map(|p| p.ip.parse().ok()).collect();
+    if listed.is_empty() { status.pod_ip.iter().filter_map(|ip| ip.parse().ok()).collect() } else { listed }
 }
 
 fn protocol(p: Option<&str>) -> u8 {
@@ -84,7 +86,10 @@ pub fn pod_policies(
         namespaces.iter().filter_map(|n| Some((n.metadata.name.as_deref()?, labels(&n.metadata.labels)))).collect();
     let mut out = Vec::new();
     for pod in local {
-        let Some(ip) = pod_ip(pod) else { continue };
+        let ips = pod_ips(pod);
+        if ips.is_empty() {
+            continue;
+        }
         let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
         let mut ingress: Option<Vec<Allow>> = None;
         let mut egress: Option<Vec<Allow>> = None;
@@ -128,20 +133,23 @@ pub fn pod_policies(
                     // A named port is each destination pod's own number: one allow per pod
                     // the peers cover (an address block covers the pods inside it).
                     for dest in pods.iter().copied() {
-                        let Some(dest_ip) = pod_ip(dest) else { continue };
-                        if peers.as_ref().is_some_and(|list| !list.iter().any(|p| covers(p, dest_ip))) {
-                            continue;
-                        }
-                        let resolved = ports(Some(&named), &[dest]).unwrap_or_default();
-                        if !resolved.is_empty() {
-                            allows.push(Allow { peers: Some(vec![Peer::Pod(dest_ip)]), ports: Some(resolved) });
+                        for dest_ip in pod_ips(dest) {
+                            if peers.as_ref().is_some_and(|list| !list.iter().any(|p| covers(p, dest_ip))) {
+                                continue;
+                            }
+                            let resolved = ports(Some(&named), &[dest]).unwrap_or_default();
+                            if !resolved.is_empty() {
+                                allows.push(Allow { peers: Some(vec![Peer::Pod(dest_ip)]), ports: Some(resolved) });
+                            }
                         }
                     }
                 }
             }
         }
         if ingress.is_some() || egress.is_some() {
-            out.push(PodPolicy { ip, ingress, egress });
+            for ip in ips {
+                out.push(PodPolicy { ip, ingress: ingress.clone(), egress: egress.clone() });
+            }
         }
     }
     out.sort_by_key(|p| p.ip);
@@ -151,7 +159,7 @@ pub fn pod_policies(
 }
 
 /// Whether `peer` includes the pod at `ip`.
-fn covers(peer: &Peer, ip: Ipv4Addr) -> bool {
+fn covers(peer: &Peer, ip: IpAddr) -> bool {
     match peer {
         Peer::Pod(p) => *p == ip,
         Peer::Block { cidr, except } => cidr.contains(ip) && !except.iter().any(|e| e.contains(ip)),
@@ -178,7 +186,7 @@ fn peers(
         let pod_sel = peer.pod_selector.as_ref().map(selector);
         let ns_sel = peer.namespace_selector.as_ref().map(selector);
         for p in pods {
-            let Some(ip) = pod_ip(p) else { continue };
+            let ips = pod_ips(p);
             let p_ns = p.metadata.namespace.as_deref().unwrap_or_default();
             let ns_ok = match &ns_sel {
                 // Without a namespace selector, the policy's own namespace.
@@ -187,7 +195,7 @@ fn peers(
             };
             let pod_ok = pod_sel.as_ref().is_none_or(|sel| sel.matches(labels(&p.metadata.labels)));
             if ns_ok && pod_ok {
-                out.push(Peer::Pod(ip));
+                out.extend(ips.into_iter().map(Peer::Pod));
             }
         }
     }
@@ -229,6 +237,10 @@ fn ports(list: Option<&[NetworkPolicyPort]>, destinations: &[&Pod]) -> Option<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::from([a, b, c, d])
+    }
     use serde_json::json;
 
     fn pod(name: &str, ns: &str, ip: &str, labels: serde_json::Value) -> Pod {
@@ -266,18 +278,18 @@ mod tests {
         // Default deny: every pod of the namespace isolated for ingress, nothing allowed.
         let denied = pod_policies(&[&deny], &pods, &namespaces, &[&web, &client, &other]);
         assert_eq!(denied.len(), 2, "the other namespace's pod is not selected");
-        assert_eq!(denied[0], PodPolicy { ip: Ipv4Addr::new(10, 42, 0, 5), ingress: Some(vec![]), egress: None });
+        assert_eq!(denied[0], PodPolicy { ip: v4(10, 42, 0, 5), ingress: Some(vec![]), egress: None });
 
         let allowed = pod_policies(&[&deny, &allow], &pods, &namespaces, &[&web]);
         let rule = &allowed[0].ingress.as_ref().expect("isolated")[0];
         assert_eq!(
             rule.peers.as_deref().expect("peers"),
             [
-                Peer::Pod(Ipv4Addr::new(10, 42, 0, 6)),
-                Peer::Pod(Ipv4Addr::new(10, 42, 0, 7)),
+                Peer::Pod(v4(10, 42, 0, 6)),
+                Peer::Pod(v4(10, 42, 0, 7)),
                 Peer::Block {
-                    cidr: Cidr { network: Ipv4Addr::new(192, 0, 2, 0), prefix: 24 },
-                    except: vec![Cidr { network: Ipv4Addr::new(192, 0, 2, 128), prefix: 25 }],
+                    cidr: Cidr { network: v4(192, 0, 2, 0), prefix: 24 },
+                    except: vec![Cidr { network: v4(192, 0, 2, 128), prefix: 25 }],
                 },
             ]
         );
@@ -304,12 +316,8 @@ mod tests {
         assert!(
             allows.contains(&Allow { peers: None, ports: Some(vec![Ports { protocol: 17, range: Some((53, 53)) }]) })
         );
-        assert!(
-            allows.contains(&Allow { peers: Some(vec![Peer::Pod(Ipv4Addr::new(10, 42, 0, 8))]), ports: port(9090) })
-        );
-        assert!(
-            allows.contains(&Allow { peers: Some(vec![Peer::Pod(Ipv4Addr::new(10, 42, 0, 5))]), ports: port(8080) })
-        );
+        assert!(allows.contains(&Allow { peers: Some(vec![Peer::Pod(v4(10, 42, 0, 8))]), ports: port(9090) }));
+        assert!(allows.contains(&Allow { peers: Some(vec![Peer::Pod(v4(10, 42, 0, 5))]), ports: port(8080) }));
         assert!(!allows.iter().any(|a| a.peers.is_none() && a.ports == port(9090)), "not 9090 to everyone");
     }
 
@@ -327,5 +335,31 @@ mod tests {
             p.egress,
             Some(vec![Allow { peers: None, ports: Some(vec![Ports { protocol: 17, range: Some((53, 53)) }]) }])
         );
+    }
+
+    #[test]
+    fn a_dual_stack_pod_has_a_policy_per_address_and_peers_in_both_families() {
+        let dual = |name: &str, v4: &str, v6: &str, labels: serde_json::Value| {
+            let mut p = pod(name, "shop", v4, labels);
+            let status = p.status.get_or_insert_with(Default::default);
+            status.pod_ips = Some(vec![
+                k8s_openapi::api::core::v1::PodIP { ip: v4.into() },
+                k8s_openapi::api::core::v1::PodIP { ip: v6.into() },
+            ]);
+            p
+        };
+        let web = dual("web", "10.42.0.5", "fd00:42::5", json!({"app": "web"}));
+        let client = dual("client", "10.42.0.6", "fd00:42::6", json!({"role": "client"}));
+        let allow = policy(
+            "shop",
+            json!({"podSelector": {"matchLabels": {"app": "web"}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}]}),
+        );
+        let namespaces = [&namespace("shop", json!({}))];
+        let got = pod_policies(&[&allow], &[&web, &client], &namespaces, &[&web]);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(got.iter().map(|p| p.ip).collect::<Vec<_>>(), [ip("10.42.0.5"), ip("fd00:42::5")]);
+        let peers = got[1].ingress.as_ref().and_then(|a| a[0].peers.clone()).unwrap_or_default();
+        assert_eq!(peers, [Peer::Pod(ip("10.42.0.6")), Peer::Pod(ip("fd00:42::6"))]);
     }
 }

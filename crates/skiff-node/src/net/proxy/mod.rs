@@ -1,8 +1,9 @@
 //! The service proxy (kube-proxy's job, in the node agent): traffic to a Service's cluster IP,
 //! node ports and load-balancer addresses goes to one of its ready endpoints, by nftables rules
-//! in a table of skiff's own (`ip skiff-svc-<bridge>`). [`model`] says what each Service port
-//! needs, [`render`] writes it as one nftables transaction; this module follows the node's
-//! service snapshots and applies a new ruleset whenever what the ports need changes.
+//! in a table of skiff's own (`ip skiff-svc-<bridge>`, and `ip6 skiff-svc-<bridge>` on a
+//! dual-stack node). [`model`] says what each Service port needs, [`render`] writes it as one
+//! nftables transaction; this module follows the node's service snapshots and applies a new
+//! ruleset whenever what the ports need changes.
 //!
 //! Rules stay when the agent stops (pods keep running, and so does their traffic); the next
 //! start replaces them in one transaction, which keeps established connections (their
@@ -13,8 +14,9 @@
 pub mod model;
 pub mod render;
 
+use crate::net::cidr::Family;
 use crate::service_view::Snapshot;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -27,9 +29,11 @@ pub struct ProxyConfig {
     pub table: String,
     pub node_name: String,
     /// Addresses the node answers itself (the cluster DNS): not proxied.
-    pub skip: Vec<Ipv4Addr>,
+    pub skip: Vec<IpAddr>,
     /// The pods' networks: their traffic is the cluster's own (see `render::ruleset`).
     pub in_cluster: Vec<crate::net::cidr::Cidr>,
+    /// The families this node's pods have addresses in: one table each.
+    pub families: Vec<Family>,
 }
 
 /// The table of the proxy for the pods on `bridge`.
@@ -40,43 +44,68 @@ pub fn table_name(bridge: &str) -> String {
 /// Program the rules for every snapshot, until the snapshots end.
 pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapshot>>) {
     // Routed service traffic needs forwarding.
-    if let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
-        tracing::warn!(error = %e, "switching on IPv4 forwarding: Service traffic may not be forwarded");
+    for family in &config.families {
+        if let Err(e) = crate::net::forwarding(*family) {
+            tracing::warn!(error = %e, "Service traffic may not be forwarded");
+        }
     }
-    let mut programmed: Option<Vec<model::Port>> = None;
+    // Per family, what its table holds (None: unknown, so the next ruleset is whole).
+    let mut programmed: Vec<(Family, Option<Vec<model::Port>>)> = config.families.iter().map(|f| (*f, None)).collect();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
+        let mut failed = false;
         if snapshot.listed {
-            let ports = model::ports(&snapshot, &config.node_name, &config.skip);
-            if programmed.as_ref() != Some(&ports) {
-                let started = Instant::now();
-                // The first time (and after a failure) the whole table; then what changed.
-                let batch = match &programmed {
-                    Some(before) => render::update(&config.table, before, &ports, &config.in_cluster),
-                    None => render::ruleset(&config.table, &ports, &config.in_cluster),
-                };
-                let messages = batch.len();
-                match tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await {
-                    Ok(Ok(())) => {
-                        tracing::debug!(ports = ports.len(), messages, took = ?started.elapsed(), "service rules programmed");
-                        let stale = model::stale(programmed.as_deref().unwrap_or_default(), &ports);
-                        if !stale.is_empty() {
-                            forget(stale);
-                        }
-                        programmed = Some(ports);
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "programming the service rules");
-                        programmed = None;
-                        tokio::time::sleep(RETRY).await;
-                        continue;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "programming the service rules"),
-                }
+            for (family, table) in &mut programmed {
+                failed |= !program(&config, *family, &snapshot, table).await;
             }
+        }
+        if failed {
+            tokio::time::sleep(RETRY).await;
+            continue;
         }
         if snapshots.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// Bring `family`'s table from `programmed` to what `snapshot` needs; false if that failed
+/// (then `programmed` is None: the next try writes the whole table).
+async fn program(
+    config: &ProxyConfig,
+    family: Family,
+    snapshot: &Snapshot,
+    programmed: &mut Option<Vec<model::Port>>,
+) -> bool {
+    let ports = model::ports(snapshot, &config.node_name, &config.skip, family);
+    if programmed.as_ref() == Some(&ports) {
+        return true;
+    }
+    let started = Instant::now();
+    // The first time (and after a failure) the whole table; then what changed.
+    let batch = match &*programmed {
+        Some(before) => render::update(family, &config.table, before, &ports, &config.in_cluster),
+        None => render::ruleset(family, &config.table, &ports, &config.in_cluster),
+    };
+    let messages = batch.len();
+    match tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await {
+        Ok(Ok(())) => {
+            tracing::debug!(?family, ports = ports.len(), messages, took = ?started.elapsed(), "service rules programmed");
+            let stale = model::stale(programmed.as_deref().unwrap_or_default(), &ports);
+            if !stale.is_empty() {
+                forget(stale);
+            }
+            *programmed = Some(ports);
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, ?family, "programming the service rules");
+            *programmed = None;
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, ?family, "programming the service rules");
+            true
         }
     }
 }
@@ -90,7 +119,8 @@ fn forget(stale: Vec<crate::net::conntrack::Stale>) {
     });
 }
 
-/// Remove the proxy's table (when the node runs without it).
+/// Remove the proxy's tables (when the node runs without it).
 pub fn remove(table: &str) -> Result<(), crate::net::nft::NftError> {
-    crate::net::nft::remove_table(table)
+    crate::net::nft::remove_table(Family::V4, table)?;
+    crate::net::nft::remove_table(Family::V6, table)
 }

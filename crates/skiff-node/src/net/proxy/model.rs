@@ -1,12 +1,13 @@
 //! What the service proxy must do, from a snapshot of Services and EndpointSlices: per Service
-//! port, the addresses it answers on and the endpoints its traffic goes to. Pure.
+//! port and address family, the addresses it answers on and the endpoints its traffic goes to
+//! (a dual-stack Service is served in both families' tables, each from its own slices). Pure.
 
-use crate::net::cidr::Cidr;
+use crate::net::cidr::{Cidr, Family};
 use crate::service_view::Snapshot;
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
@@ -46,7 +47,7 @@ impl Protocol {
 /// One endpoint of a Service port.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Target {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub port: u16,
     /// On this node (what `Local` traffic policies keep).
     pub local: bool,
@@ -58,15 +59,15 @@ pub struct Port {
     /// `NAMESPACE/NAME/PROTOCOL/PORTNAME`: unique, stable, names its chains.
     pub id: String,
     pub protocol: Protocol,
-    pub cluster_ip: Option<Ipv4Addr>,
+    pub cluster_ip: Option<IpAddr>,
     pub port: u16,
     pub node_port: Option<u16>,
     /// LoadBalancer ingress and external IPs: served like the cluster IP, as external traffic.
-    pub external_ips: Vec<Ipv4Addr>,
+    pub external_ips: Vec<IpAddr>,
     /// `loadBalancerSourceRanges`: who may reach the load-balancer addresses (of
     /// `external_ips`, those in `load_balancer_ips`); empty: anyone.
     pub source_ranges: Vec<Cidr>,
-    pub load_balancer_ips: Vec<Ipv4Addr>,
+    pub load_balancer_ips: Vec<IpAddr>,
     /// Where traffic to the cluster IP goes (`internalTrafficPolicy: Local` keeps local ones).
     pub internal: Vec<Target>,
     /// Where external traffic goes (`externalTrafficPolicy: Local` keeps local ones).
@@ -89,13 +90,13 @@ pub fn stale(before: &[Port], after: &[Port]) -> Vec<crate::net::conntrack::Stal
     for old in before.iter().filter(|p| p.protocol != Protocol::Tcp) {
         let new = after.iter().find(|p| p.id == old.id);
         let still = |t: &Target| new.is_some_and(|n| n.internal.contains(t) || n.external.contains(t));
-        let addresses: Vec<Ipv4Addr> = old.cluster_ip.into_iter().chain(old.external_ips.iter().copied()).collect();
+        let addresses: Vec<IpAddr> = old.cluster_ip.into_iter().chain(old.external_ips.iter().copied()).collect();
         for t in old.internal.iter().chain(&old.external).filter(|t| !still(t)) {
             for ip in &addresses {
                 out.push(crate::net::conntrack::Stale {
                     protocol: old.protocol.number(),
-                    service: std::net::SocketAddrV4::new(*ip, old.port),
-                    endpoint: std::net::SocketAddrV4::new(t.ip, t.port),
+                    service: std::net::SocketAddr::new(*ip, old.port),
+                    endpoint: std::net::SocketAddr::new(t.ip, t.port),
                 });
             }
         }
@@ -108,16 +109,16 @@ pub fn stale(before: &[Port], after: &[Port]) -> Vec<crate::net::conntrack::Stal
 /// `sessionAffinityConfig.clientIP.timeoutSeconds`' default (three hours).
 const DEFAULT_AFFINITY_SECONDS: i32 = 10800;
 
-/// Every Service port the proxy serves, in a stable order. `skip` are addresses the node
-/// serves itself (the cluster DNS): never proxied.
-pub fn ports(snapshot: &Snapshot, node_name: &str, skip: &[Ipv4Addr]) -> Vec<Port> {
+/// Every Service port the proxy serves in `family`'s table, in a stable order. `skip` are
+/// addresses the node serves itself (the cluster DNS): never proxied.
+pub fn ports(snapshot: &Snapshot, node_name: &str, skip: &[IpAddr], family: Family) -> Vec<Port> {
     let mut slices: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
     for s in &snapshot.slices {
         let ns = s.metadata.namespace.as_deref().unwrap_or_default();
         let Some(service) = s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")) else {
             continue;
         };
-        if s.address_type == "IPv4" {
+        if s.address_type == family.name() {
             slices.entry((ns, service.as_str())).or_default().push(s);
         }
     }
@@ -126,13 +127,19 @@ pub fn ports(snapshot: &Snapshot, node_name: &str, skip: &[Ipv4Addr]) -> Vec<Por
         let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
         let name = svc.metadata.name.as_deref().unwrap_or_default();
         let svc_slices = slices.get(&(ns, name)).map(Vec::as_slice).unwrap_or_default();
-        out.extend(service_ports(svc, svc_slices, node_name, skip));
+        out.extend(service_ports(svc, svc_slices, node_name, skip, family));
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
 }
 
-fn service_ports(svc: &Service, slices: &[&EndpointSlice], node_name: &str, skip: &[Ipv4Addr]) -> Vec<Port> {
+fn service_ports(
+    svc: &Service,
+    slices: &[&EndpointSlice],
+    node_name: &str,
+    skip: &[IpAddr],
+    family: Family,
+) -> Vec<Port> {
     let Some(spec) = &svc.spec else { return vec![] };
     let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
     let name = svc.metadata.name.as_deref().unwrap_or_default();
@@ -140,16 +147,18 @@ fn service_ports(svc: &Service, slices: &[&EndpointSlice], node_name: &str, skip
     if kind == "ExternalName" {
         return vec![];
     }
-    let cluster_ip = spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<Ipv4Addr>().ok());
+    // The addresses of this family (an old object may have only `clusterIP`).
+    let of_family = |ip: &str| ip.parse::<IpAddr>().ok().filter(|ip| Family::of(*ip) == family);
+    let cluster_ips = spec.cluster_ips.clone().unwrap_or_else(|| spec.cluster_ip.clone().into_iter().collect());
+    let cluster_ip = cluster_ips.iter().find_map(|ip| of_family(ip));
     if cluster_ip.is_none() || cluster_ip.is_some_and(|ip| skip.contains(&ip)) {
-        return vec![]; // Headless, IPv6 only, or served by the node itself.
+        return vec![]; // Headless, of the other family, or served by the node itself.
     }
-    let mut external_ips: Vec<Ipv4Addr> = spec.external_ips.iter().flatten().filter_map(|ip| ip.parse().ok()).collect();
-    let mut load_balancer_ips: Vec<Ipv4Addr> = Vec::new();
+    let mut external_ips: Vec<IpAddr> = spec.external_ips.iter().flatten().filter_map(|ip| of_family(ip)).collect();
+    let mut load_balancer_ips: Vec<IpAddr> = Vec::new();
     if kind == "LoadBalancer" {
         let ingress = svc.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|lb| lb.ingress.as_ref());
-        load_balancer_ips
-            .extend(ingress.into_iter().flatten().filter_map(|i| i.ip.as_deref()?.parse::<Ipv4Addr>().ok()));
+        load_balancer_ips.extend(ingress.into_iter().flatten().filter_map(|i| of_family(i.ip.as_deref()?)));
         external_ips.extend(&load_balancer_ips);
     }
     // The field, else the older annotation, as kube-proxy reads them.
@@ -160,8 +169,12 @@ fn service_ports(svc: &Service, slices: &[&EndpointSlice], node_name: &str, skip
         .and_then(|a| a.get("service.beta.kubernetes.io/load-balancer-source-ranges"))
         .map(|v| v.split(',').map(|r| r.trim().to_string()).collect::<Vec<_>>());
     let ranges = spec.load_balancer_source_ranges.clone().filter(|r| !r.is_empty()).or(annotation).unwrap_or_default();
-    let source_ranges: Vec<Cidr> =
-        if kind == "LoadBalancer" { ranges.iter().filter_map(|r| Cidr::parse(r)).collect() } else { vec![] };
+    // Each family's table gets that family's ranges (as kube-proxy splits them).
+    let source_ranges: Vec<Cidr> = if kind == "LoadBalancer" {
+        ranges.iter().filter_map(|r| Cidr::parse(r)).filter(|c| c.family() == family).collect()
+    } else {
+        vec![]
+    };
     external_ips.sort();
     external_ips.dedup();
     let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
@@ -216,7 +229,7 @@ fn targets(p: &ServicePort, protocol: Protocol, slices: &[&EndpointSlice], node_
         for e in slice.endpoints.iter().flatten() {
             let (is_ready, serving, is_terminating) = conditions(e);
             let local = e.node_name.as_deref() == Some(node_name);
-            for ip in e.addresses.iter().filter_map(|a| a.parse::<Ipv4Addr>().ok()) {
+            for ip in e.addresses.iter().filter_map(|a| a.parse::<IpAddr>().ok()) {
                 let t = Target { ip, port: number, local };
                 if is_ready {
                     ready.push(t);
@@ -246,6 +259,10 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::Arc;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::from([a, b, c, d])
+    }
 
     fn snapshot(services: Vec<serde_json::Value>, slices: Vec<serde_json::Value>) -> Snapshot {
         Snapshot {
@@ -284,15 +301,15 @@ mod tests {
                 endpoint("10.42.0.7", false, false, "n2"),
             ])],
         );
-        let all = ports(&s, "n1", &[]);
+        let all = ports(&s, "n1", &[], Family::V4);
         assert_eq!(all.len(), 1);
         let p = &all[0];
         assert_eq!(p.id, "default/web/tcp/http");
-        assert_eq!((p.cluster_ip, p.port, p.node_port), (Some(Ipv4Addr::new(10, 43, 0, 20)), 80, None));
-        assert_eq!(p.internal, [Target { ip: Ipv4Addr::new(10, 42, 0, 5), port: 8080, local: true }]);
+        assert_eq!((p.cluster_ip, p.port, p.node_port), (Some(v4(10, 43, 0, 20)), 80, None));
+        assert_eq!(p.internal, [Target { ip: v4(10, 42, 0, 5), port: 8080, local: true }]);
         // Nothing ready: the terminating pod that still serves.
         let s = snapshot(vec![web(json!({}))], vec![slice(vec![endpoint("10.42.0.6", false, true, "n1")])]);
-        assert_eq!(ports(&s, "n1", &[])[0].internal[0].ip, Ipv4Addr::new(10, 42, 0, 6));
+        assert_eq!(ports(&s, "n1", &[], Family::V4)[0].internal[0].ip, v4(10, 42, 0, 6));
     }
 
     #[test]
@@ -305,16 +322,16 @@ mod tests {
             vec![lb],
             vec![slice(vec![endpoint("10.42.0.5", true, false, "n1"), endpoint("10.42.1.5", true, false, "n2")])],
         );
-        let p = &ports(&s, "n1", &[])[0];
+        let p = &ports(&s, "n1", &[], Family::V4)[0];
         assert_eq!(p.node_port, Some(30080));
-        assert_eq!(p.external_ips, [Ipv4Addr::new(192, 0, 2, 10)]);
-        assert_eq!(p.source_ranges, [Cidr { network: Ipv4Addr::new(192, 0, 2, 0), prefix: 24 }]);
+        assert_eq!(p.external_ips, [v4(192, 0, 2, 10)]);
+        assert_eq!(p.source_ranges, [Cidr { network: v4(192, 0, 2, 0), prefix: 24 }]);
         assert_eq!(p.internal.len(), 2);
         assert_eq!(p.external.len(), 1, "externalTrafficPolicy: Local keeps this node's");
         assert!(p.external_local);
         assert_eq!(p.affinity, None);
         let sticky = snapshot(vec![web(json!({"sessionAffinity": "ClientIP"}))], vec![]);
-        assert_eq!(ports(&sticky, "n1", &[])[0].affinity, Some(std::time::Duration::from_secs(10800)));
+        assert_eq!(ports(&sticky, "n1", &[], Family::V4)[0].affinity, Some(std::time::Duration::from_secs(10800)));
     }
 
     #[test]
@@ -333,8 +350,9 @@ mod tests {
             &dns(vec![endpoint("10.42.0.5", true, false, "n1"), endpoint("10.42.0.6", true, false, "n1")]),
             "n1",
             &[],
+            Family::V4,
         );
-        let after = ports(&dns(vec![endpoint("10.42.0.6", true, false, "n1")]), "n1", &[]);
+        let after = ports(&dns(vec![endpoint("10.42.0.6", true, false, "n1")]), "n1", &[], Family::V4);
         let gone = stale(&before, &after);
         assert_eq!(gone.len(), 1);
         assert_eq!(
@@ -356,6 +374,26 @@ mod tests {
             ],
             vec![],
         );
-        assert!(ports(&s, "n1", &[Ipv4Addr::new(10, 43, 0, 10)]).is_empty());
+        assert!(ports(&s, "n1", &[v4(10, 43, 0, 10)], Family::V4).is_empty());
+    }
+
+    #[test]
+    fn a_dual_stack_service_is_served_in_each_family_from_its_own_slices() {
+        let svc = web(json!({"clusterIPs": ["10.43.0.20", "fd00:43::20"], "ipFamilies": ["IPv4", "IPv6"],
+            "externalIPs": ["192.0.2.10", "2001:db8::10"]}));
+        let mut v6_slice = slice(vec![endpoint("fd00:42::5", true, false, "n1")]);
+        v6_slice["addressType"] = json!("IPv6");
+        v6_slice["metadata"]["name"] = json!("web-v6");
+        let s = snapshot(vec![svc], vec![slice(vec![endpoint("10.42.0.5", true, false, "n1")]), v6_slice]);
+        let four = &ports(&s, "n1", &[], Family::V4)[0];
+        assert_eq!((four.cluster_ip, four.external_ips.clone()), (Some(v4(10, 43, 0, 20)), vec![v4(192, 0, 2, 10)]));
+        assert_eq!(four.internal[0].ip, v4(10, 42, 0, 5));
+        let six = &ports(&s, "n1", &[], Family::V6)[0];
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!((six.cluster_ip, six.external_ips.clone()), (Some(ip("fd00:43::20")), vec![ip("2001:db8::10")]));
+        assert_eq!(six.internal, [Target { ip: ip("fd00:42::5"), port: 8080, local: true }]);
+        // A single-stack IPv4 Service has nothing in the IPv6 table.
+        let s = snapshot(vec![web(json!({}))], vec![]);
+        assert!(ports(&s, "n1", &[], Family::V6).is_empty());
     }
 }

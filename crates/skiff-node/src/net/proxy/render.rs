@@ -6,11 +6,12 @@
 //! are rejected at once (connection refused) from the filter hooks. Pure: a [`Batch`].
 
 use super::model::{Port, Target};
-use crate::net::cidr::Cidr;
+use crate::net::cidr::{Cidr, Family, octets};
 use crate::net::nft::{
     Batch, Expr, HOOK_FORWARD, HOOK_INPUT, HOOK_OUTPUT, HOOK_POSTROUTING, HOOK_PREROUTING, Hook, REG_1, REG32_01,
-    REG32_02, TYPE_INET_PROTO, TYPE_INET_SERVICE, TYPE_IPV4_ADDR, Verdict, expr,
+    TYPE_INET_PROTO, TYPE_INET_SERVICE, Verdict, expr,
 };
+use std::net::IpAddr;
 
 const SERVICE_IPS: &str = "service-ips";
 const SERVICE_NODEPORTS: &str = "service-nodeports";
@@ -23,12 +24,15 @@ const MAPS: [&str; 4] = [SERVICE_IPS, NO_ENDPOINT_SERVICES, SERVICE_NODEPORTS, N
 /// The mark bit of connections to masquerade (kube-proxy's).
 const MASQUERADE_BIT: u32 = 0x4000;
 
-/// `address . protocol . port`, and `protocol . port`: each field padded to 4 bytes.
-const IP_PROTO_PORT: u32 = (TYPE_IPV4_ADDR << 12) | (TYPE_INET_PROTO << 6) | TYPE_INET_SERVICE;
+/// `address . protocol . port` (the type, the key's length), and `protocol . port`: each
+/// field padded to 4 bytes.
+fn ip_proto_port_key(family: Family) -> (u32, u32) {
+    ((family.addr_type() << 12) | (TYPE_INET_PROTO << 6) | TYPE_INET_SERVICE, family.addr_len() as u32 + 8)
+}
 const PROTO_PORT: u32 = (TYPE_INET_PROTO << 6) | TYPE_INET_SERVICE;
 
-fn ip_proto_port(ip: std::net::Ipv4Addr, proto: u8, port: u16) -> Vec<u8> {
-    let mut k = ip.octets().to_vec();
+fn ip_proto_port(ip: IpAddr, proto: u8, port: u16) -> Vec<u8> {
+    let mut k = octets(ip);
     k.extend_from_slice(&[proto, 0, 0, 0]);
     k.extend_from_slice(&port.to_be_bytes());
     k.extend_from_slice(&[0, 0]);
@@ -63,26 +67,29 @@ fn affinity_set(p: &Port, t: &Target) -> String {
     format!("affinity-{}__{}/{}", p.id, t.ip, t.port)
 }
 
-/// `ip daddr . meta l4proto . th dport vmap @map`
-fn by_address(map: &str) -> Vec<Expr> {
-    vec![expr::ip_daddr(REG_1), expr::l4proto(REG32_01), expr::th_dport(REG32_02), expr::lookup_vmap(map, None, REG_1)]
-}
-
-/// `fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @map`
-fn by_node_port(map: &str) -> Vec<Expr> {
+/// `ip daddr . meta l4proto . th dport vmap @map` (`ip6 daddr` in an `ip6` table)
+fn by_address(family: Family, map: &str) -> Vec<Expr> {
+    let after = family.reg32_after_addr();
     vec![
-        expr::fib_daddr_type(REG_1),
-        expr::cmp(REG_1, expr::CMP_EQ, &2u32.to_ne_bytes()),
-        expr::ip_daddr_first_byte(REG_1),
-        expr::cmp(REG_1, expr::CMP_NEQ, &[127]),
-        expr::l4proto(REG_1),
-        expr::th_dport(REG32_01),
+        expr::daddr(family, REG_1),
+        expr::l4proto(after),
+        expr::th_dport(after + 1),
         expr::lookup_vmap(map, None, REG_1),
     ]
 }
 
+/// `fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @map`
+/// (`ip6 daddr != ::1`)
+fn by_node_port(family: Family, map: &str) -> Vec<Expr> {
+    let mut rule = vec![expr::fib_daddr_type(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &2u32.to_ne_bytes())];
+    rule.extend(expr::daddr_not_loopback(family));
+    rule.extend([expr::l4proto(REG_1), expr::th_dport(REG32_01), expr::lookup_vmap(map, None, REG_1)]);
+    rule
+}
+
 /// The table, its fixed chains and maps, empty of Services.
 fn skeleton(b: &mut Batch) {
+    let family = b.family();
     b.replace_table();
     let hook = |hook, priority, kind| Some(Hook { hook, priority, kind });
     for (chain, h, target) in [
@@ -136,19 +143,21 @@ fn skeleton(b: &mut Batch) {
     );
     b.add_chain(REJECT, None);
     b.add_rule(REJECT, [expr::l4proto(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &[6]), expr::reject_tcp_reset()]);
-    b.add_rule(REJECT, [expr::reject()]);
-    b.add_vmap(SERVICE_IPS, IP_PROTO_PORT, 12);
-    b.add_vmap(NO_ENDPOINT_SERVICES, IP_PROTO_PORT, 12);
+    b.add_rule(REJECT, [expr::reject(family)]);
+    let (key_type, key_len) = ip_proto_port_key(family);
+    b.add_vmap(SERVICE_IPS, key_type, key_len);
+    b.add_vmap(NO_ENDPOINT_SERVICES, key_type, key_len);
     b.add_vmap(SERVICE_NODEPORTS, PROTO_PORT, 8);
     b.add_vmap(NO_ENDPOINT_NODEPORTS, PROTO_PORT, 8);
-    b.add_rule("services", by_address(SERVICE_IPS));
-    b.add_rule("services", by_node_port(SERVICE_NODEPORTS));
-    b.add_rule("endpoints-check", by_address(NO_ENDPOINT_SERVICES));
-    b.add_rule("endpoints-check", by_node_port(NO_ENDPOINT_NODEPORTS));
+    b.add_rule("services", by_address(family, SERVICE_IPS));
+    b.add_rule("services", by_node_port(family, SERVICE_NODEPORTS));
+    b.add_rule("endpoints-check", by_address(family, NO_ENDPOINT_SERVICES));
+    b.add_rule("endpoints-check", by_node_port(family, NO_ENDPOINT_NODEPORTS));
 }
 
 /// A chain that sends to one of `targets` at random.
 fn balance(b: &mut Batch, chain: &str, p: &Port, targets: &[Target], masquerade_first: bool) {
+    let family = b.family();
     b.add_chain(chain, None);
     if masquerade_first {
         b.add_rule(chain, [expr::verdict(&Verdict::Jump(MARK_FOR_MASQUERADE.into()))]);
@@ -159,7 +168,7 @@ fn balance(b: &mut Batch, chain: &str, p: &Port, targets: &[Target], masquerade_
             b.add_rule(
                 chain,
                 [
-                    expr::ip_saddr(REG_1),
+                    expr::saddr(family, REG_1),
                     expr::lookup_set(&affinity_set(p, t), REG_1),
                     expr::verdict(&Verdict::Goto(endpoint_chain(p, t))),
                 ],
@@ -182,6 +191,7 @@ struct Footprint {
 
 /// Write `p`'s chains, rules and affinity sets into `b`; what it needs in the maps comes back.
 fn port(b: &mut Batch, p: &Port, in_cluster: &[Cidr]) -> Footprint {
+    let family = b.family();
     let mut fp = Footprint::default();
     let chain_of = |b: &mut Batch, fp: &mut Footprint, name: String| {
         b.add_chain(&name, None);
@@ -199,15 +209,15 @@ fn port(b: &mut Batch, p: &Port, in_cluster: &[Cidr]) -> Footprint {
         b.add_rule(
             &chain,
             [
-                expr::ip_saddr(REG_1),
-                expr::cmp(REG_1, expr::CMP_EQ, &t.ip.octets()),
+                expr::saddr(family, REG_1),
+                expr::cmp(REG_1, expr::CMP_EQ, &octets(t.ip)),
                 expr::verdict(&Verdict::Jump(MARK_FOR_MASQUERADE.into())),
             ],
         );
         if let Some(timeout) = p.affinity {
             let set = affinity_set(p, t);
             b.add_address_timeout_set(&set, timeout);
-            b.add_rule(&chain, [expr::ip_saddr(REG_1), expr::dynset_update(&set, REG_1, timeout)]);
+            b.add_rule(&chain, [expr::saddr(family, REG_1), expr::dynset_update(&set, REG_1, timeout)]);
             fp.sets.push(set);
         }
         let mut dnat = vec![expr::l4proto(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &[proto])];
@@ -242,7 +252,7 @@ fn port(b: &mut Batch, p: &Port, in_cluster: &[Cidr]) -> Footprint {
             let to_service = Verdict::Goto(service_chain(p));
             let local = [expr::fib_saddr_type(REG_1), expr::cmp(REG_1, expr::CMP_EQ, &2u32.to_ne_bytes())];
             b.add_rule(&chain, local.into_iter().chain([expr::verdict(&to_service)]));
-            for cidr in in_cluster {
+            for cidr in in_cluster.iter().filter(|c| c.family() == family) {
                 b.add_rule(&chain, from_network(*cidr, &to_service));
             }
         }
@@ -261,7 +271,7 @@ fn port(b: &mut Batch, p: &Port, in_cluster: &[Cidr]) -> Footprint {
     if firewalled {
         let chain = firewall_chain(p);
         chain_of(b, &mut fp, chain.clone());
-        for cidr in &p.source_ranges {
+        for cidr in p.source_ranges.iter().filter(|c| c.family() == family) {
             b.add_rule(&chain, from_network(*cidr, &external));
         }
         b.add_rule(&chain, [expr::verdict(&Verdict::Drop)]);
@@ -280,16 +290,16 @@ fn port(b: &mut Batch, p: &Port, in_cluster: &[Cidr]) -> Footprint {
     fp
 }
 
-/// `ip saddr` in `cidr`, then `verdict`.
+/// `ip saddr` (`ip6 saddr`) in `cidr`, then `verdict`.
 fn from_network(cidr: Cidr, verdict: &Verdict) -> Vec<Expr> {
-    let mut rule: Vec<Expr> = expr::in_network(expr::ip_saddr(REG_1), cidr, expr::CMP_EQ).into();
+    let mut rule: Vec<Expr> = expr::in_network(expr::saddr(cidr.family(), REG_1), cidr, expr::CMP_EQ).into();
     rule.push(expr::verdict(verdict));
     rule
 }
 
 /// What `p` needs in the maps and which chains and sets it has, without writing anything.
-fn footprint(p: &Port, in_cluster: &[Cidr]) -> Footprint {
-    port(&mut Batch::new("-"), p, in_cluster)
+fn footprint(family: Family, p: &Port, in_cluster: &[Cidr]) -> Footprint {
+    port(&mut Batch::new(family, "-"), p, in_cluster)
 }
 
 type MapElements = std::collections::HashMap<(&'static str, Vec<u8>), Verdict>;
@@ -320,8 +330,9 @@ fn add_map_elements(b: &mut Batch, elements: &MapElements, keep: impl Fn(&'stati
 /// The whole ruleset for `ports`, replacing whatever the table held, in one transaction
 /// (established connections keep their translation: it lives in conntrack, not in the rules).
 /// `in_cluster` are the pods' networks (their traffic to a Local-policy address is internal).
-pub fn ruleset(table: &str, ports: &[Port], in_cluster: &[Cidr]) -> Batch {
-    let mut b = Batch::new(table);
+/// `family` is the table's (`ip` or `ip6`), and that of every address in `ports`.
+pub fn ruleset(family: Family, table: &str, ports: &[Port], in_cluster: &[Cidr]) -> Batch {
+    let mut b = Batch::new(family, table);
     skeleton(&mut b);
     let footprints: Vec<Footprint> = ports.iter().map(|p| port(&mut b, p, in_cluster)).collect();
     add_map_elements(&mut b, &map_elements(&footprints), |_, _, _| true);
@@ -332,13 +343,13 @@ pub fn ruleset(table: &str, ports: &[Port], in_cluster: &[Cidr]) -> Batch {
 /// the Service ports that changed are rewritten (their chains flushed and written again, those
 /// they no longer need deleted) and the maps' elements are changed by difference, so affinity
 /// sets and everything else stay as they are.
-pub fn update(table: &str, before: &[Port], after: &[Port], in_cluster: &[Cidr]) -> Batch {
+pub fn update(family: Family, table: &str, before: &[Port], after: &[Port], in_cluster: &[Cidr]) -> Batch {
     use std::collections::HashMap;
-    let mut b = Batch::new(table);
+    let mut b = Batch::new(family, table);
     let old: HashMap<&str, &Port> = before.iter().map(|p| (p.id.as_str(), p)).collect();
     let new: HashMap<&str, &Port> = after.iter().map(|p| (p.id.as_str(), p)).collect();
-    let old_fps: Vec<Footprint> = before.iter().map(|p| footprint(p, in_cluster)).collect();
-    let new_fps: Vec<Footprint> = after.iter().map(|p| footprint(p, in_cluster)).collect();
+    let old_fps: Vec<Footprint> = before.iter().map(|p| footprint(family, p, in_cluster)).collect();
+    let new_fps: Vec<Footprint> = after.iter().map(|p| footprint(family, p, in_cluster)).collect();
     let changed = |id: &str| old.get(id) != new.get(id);
     // 1. Nothing of a changed or gone port refers to anything any more.
     let changed_before: Vec<&Footprint> =
@@ -380,21 +391,26 @@ pub fn update(table: &str, before: &[Port], after: &[Port], in_cluster: &[Cidr])
 mod tests {
     use super::*;
     use crate::net::proxy::model::Protocol;
-    use std::net::Ipv4Addr;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::from([a, b, c, d])
+    }
+
+    fn v4n(n: u32) -> IpAddr {
+        IpAddr::from(std::net::Ipv4Addr::from(n))
+    }
 
     #[test]
     fn keys_pad_every_field_to_four_bytes() {
-        assert_eq!(
-            ip_proto_port(Ipv4Addr::new(10, 43, 0, 10), 6, 80),
-            [0x0a, 0x2b, 0, 0x0a, 6, 0, 0, 0, 0, 0x50, 0, 0]
-        );
+        assert_eq!(ip_proto_port(v4(10, 43, 0, 10), 6, 80), [0x0a, 0x2b, 0, 0x0a, 6, 0, 0, 0, 0, 0x50, 0, 0]);
         assert_eq!(proto_port(17, 30080), [17, 0, 0, 0, 0x75, 0x80, 0, 0]);
-        assert_eq!(IP_PROTO_PORT, 0x730d);
+        assert_eq!(ip_proto_port_key(Family::V4), (0x730d, 12));
+        assert_eq!(ip_proto_port_key(Family::V6), (0x830d, 24));
         assert_eq!(PROTO_PORT, 0x30d);
     }
 
     fn target(last: u8) -> Target {
-        Target { ip: Ipv4Addr::new(10, 42, 0, last), port: 8080, local: true }
+        Target { ip: v4(10, 42, 0, last), port: 8080, local: true }
     }
 
     /// `default/web` port 80 (node port 30080) with endpoints .5 and .6.
@@ -402,7 +418,7 @@ mod tests {
         Port {
             id: "default/web/tcp/http".into(),
             protocol: Protocol::Tcp,
-            cluster_ip: Some(Ipv4Addr::new(10, 43, 0, 20)),
+            cluster_ip: Some(v4(10, 43, 0, 20)),
             port: 80,
             node_port: Some(30080),
             external_ips: vec![],
@@ -421,14 +437,14 @@ mod tests {
         let web = web();
         let empty = Port {
             id: "default/none/tcp/".into(),
-            cluster_ip: Some(Ipv4Addr::new(10, 43, 0, 21)),
+            cluster_ip: Some(v4(10, 43, 0, 21)),
             node_port: None,
             internal: vec![],
             external: vec![],
             has_endpoints: false,
             ..web.clone()
         };
-        let (buf, _) = ruleset("skiff-svc-test", &[web, empty], &[]).encode();
+        let (buf, _) = ruleset(Family::V4, "skiff-svc-test", &[web, empty], &[]).encode();
         let find = |needle: &[u8]| buf.windows(needle.len()).any(|w| w == needle);
         for chain in [
             "service-default/web/tcp/http",
@@ -439,7 +455,7 @@ mod tests {
             assert!(find(format!("{chain}\0").as_bytes()), "{chain}");
         }
         assert!(!find(b"service-default/none/tcp/\0"), "no chain for a Service without endpoints");
-        assert!(find(&ip_proto_port(Ipv4Addr::new(10, 43, 0, 21), 6, 80)), "its address is rejected");
+        assert!(find(&ip_proto_port(v4(10, 43, 0, 21), 6, 80)), "its address is rejected");
         assert!(find(&proto_port(6, 30080)));
     }
 
@@ -452,9 +468,9 @@ mod tests {
             return;
         }
         let web = Port {
-            external_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
-            load_balancer_ips: vec![Ipv4Addr::new(192, 0, 2, 10)],
-            source_ranges: vec![Cidr { network: Ipv4Addr::new(198, 51, 100, 0), prefix: 24 }],
+            external_ips: vec![v4(192, 0, 2, 10)],
+            load_balancer_ips: vec![v4(192, 0, 2, 10)],
+            source_ranges: vec![Cidr { network: v4(198, 51, 100, 0), prefix: 24 }],
             external: vec![target(5)],
             external_local: true,
             affinity: Some(std::time::Duration::from_secs(600)),
@@ -467,29 +483,31 @@ mod tests {
             internal: vec![],
             external: vec![],
             has_endpoints: false,
-            cluster_ip: Some(Ipv4Addr::new(10, 43, 0, 21)),
+            cluster_ip: Some(v4(10, 43, 0, 21)),
             ..web.clone()
         };
         let listed = std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
             crate::net::nft::apply(&ruleset(
+                Family::V4,
                 "skiff-svc-test",
                 &[web.clone(), none.clone()],
-                &[Cidr { network: Ipv4Addr::new(10, 42, 0, 0), prefix: 24 }],
+                &[Cidr { network: v4(10, 42, 0, 0), prefix: 24 }],
             ))
             .expect("first");
             // Applied again over itself (a restart): replaced, not doubled.
             crate::net::nft::apply(&ruleset(
+                Family::V4,
                 "skiff-svc-test",
                 &[web, none],
-                &[Cidr { network: Ipv4Addr::new(10, 42, 0, 0), prefix: 24 }],
+                &[Cidr { network: v4(10, 42, 0, 0), prefix: 24 }],
             ))
             .expect("again");
             let out = std::process::Command::new("nft").args(["list", "table", "ip", "skiff-svc-test"]).output();
             let listed = out
                 .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
                 .unwrap_or_default();
-            crate::net::nft::remove_table("skiff-svc-test").expect("removal");
+            crate::net::nft::remove_table(Family::V4, "skiff-svc-test").expect("removal");
             listed
         })
         .join()
@@ -527,12 +545,11 @@ mod tests {
         }
         let ports: Vec<Port> = (0..1000u32)
             .map(|i| {
-                let endpoints: Vec<Target> = (0..10u32)
-                    .map(|e| Target { ip: Ipv4Addr::from(0x0a2a_0000 + i * 10 + e), port: 8080, local: true })
-                    .collect();
+                let endpoints: Vec<Target> =
+                    (0..10u32).map(|e| Target { ip: v4n(0x0a2a_0000 + i * 10 + e), port: 8080, local: true }).collect();
                 Port {
                     id: format!("default/svc-{i}/tcp/http"),
-                    cluster_ip: Some(Ipv4Addr::from(0x0a2b_0000 + i)),
+                    cluster_ip: Some(v4n(0x0a2b_0000 + i)),
                     node_port: Some(30000 + i as u16),
                     internal: endpoints.clone(),
                     external: endpoints,
@@ -540,11 +557,11 @@ mod tests {
                 }
             })
             .collect();
-        let (bytes, _) = ruleset("skiff-svc-big", &ports, &[]).encode();
+        let (bytes, _) = ruleset(Family::V4, "skiff-svc-big", &ports, &[]).encode();
         assert!(bytes.len() > 1 << 20, "a big batch: {} bytes", bytes.len());
         let listed = std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-            crate::net::nft::apply(&ruleset("skiff-svc-big", &ports, &[])).expect("apply");
+            crate::net::nft::apply(&ruleset(Family::V4, "skiff-svc-big", &ports, &[])).expect("apply");
             let out =
                 std::process::Command::new("nft").args(["list", "map", "ip", "skiff-svc-big", "service-ips"]).output();
             out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
@@ -564,7 +581,7 @@ mod tests {
         }
         let named = |id: &str, ip: u8, targets: Vec<Target>| Port {
             id: id.into(),
-            cluster_ip: Some(Ipv4Addr::new(10, 43, 0, ip)),
+            cluster_ip: Some(v4(10, 43, 0, ip)),
             node_port: None,
             internal: targets.clone(),
             external: targets,
@@ -580,13 +597,13 @@ mod tests {
             named("default/a/tcp/", 1, vec![target(6), target(9)]),
             Port {
                 node_port: Some(30090),
-                load_balancer_ips: vec![Ipv4Addr::new(192, 0, 2, 1)],
-                external_ips: vec![Ipv4Addr::new(192, 0, 2, 1)],
+                load_balancer_ips: vec![v4(192, 0, 2, 1)],
+                external_ips: vec![v4(192, 0, 2, 1)],
                 ..named("default/c/tcp/", 3, vec![target(8)])
             },
             named("default/d/tcp/", 4, vec![]),
         ];
-        let cluster = [Cidr { network: Ipv4Addr::new(10, 42, 0, 0), prefix: 24 }];
+        let cluster = [Cidr { network: v4(10, 42, 0, 0), prefix: 24 }];
         let sorted = |listing: String, table: &str| {
             let mut lines: Vec<String> = listing.replace(table, "T").lines().map(|l| l.trim().to_string()).collect();
             lines.sort();
@@ -594,9 +611,9 @@ mod tests {
         };
         let (updated, fresh) = std::thread::spawn(move || {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-            crate::net::nft::apply(&ruleset("t-upd", &before, &cluster)).expect("first");
-            crate::net::nft::apply(&update("t-upd", &before, &after, &cluster)).expect("update");
-            crate::net::nft::apply(&ruleset("t-new", &after, &cluster)).expect("fresh");
+            crate::net::nft::apply(&ruleset(Family::V4, "t-upd", &before, &cluster)).expect("first");
+            crate::net::nft::apply(&update(Family::V4, "t-upd", &before, &after, &cluster)).expect("update");
+            crate::net::nft::apply(&ruleset(Family::V4, "t-new", &after, &cluster)).expect("fresh");
             let list = |t: &str| {
                 let out = std::process::Command::new("nft").args(["list", "table", "ip", t]).output().expect("nft");
                 String::from_utf8_lossy(&out.stdout).into_owned()
@@ -607,5 +624,66 @@ mod tests {
         .expect("thread");
         assert_eq!(updated, fresh);
         assert!(fresh.iter().any(|l| l.contains("endpoint-default/a/tcp/__10.42.0.9/8080")));
+    }
+
+    /// The same shape in an `ip6` table: a dual-stack Service's IPv6 side (needs root).
+    #[test]
+    fn the_kernel_takes_an_ipv6_ruleset() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let target6 = |last: &str| Target { ip: ip(&format!("fd00:42::{last}")), port: 8080, local: true };
+        let web = Port {
+            cluster_ip: Some(ip("fd00:43::20")),
+            internal: vec![target6("5"), target6("6")],
+            external: vec![target6("5")],
+            external_ips: vec![ip("2001:db8::10")],
+            load_balancer_ips: vec![ip("2001:db8::10")],
+            source_ranges: vec![Cidr::parse("2001:db8:1::/48").expect("cidr")],
+            external_local: true,
+            affinity: Some(std::time::Duration::from_secs(600)),
+            ..web()
+        };
+        let none = Port {
+            id: "default/none/udp/".into(),
+            protocol: Protocol::Udp,
+            cluster_ip: Some(ip("fd00:43::21")),
+            node_port: None,
+            internal: vec![],
+            external: vec![],
+            external_ips: vec![],
+            load_balancer_ips: vec![],
+            has_endpoints: false,
+            ..web.clone()
+        };
+        let cluster = [Cidr::parse("fd00:42::/64").expect("cidr")];
+        let listed = std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+            let before = [web.clone()];
+            let after = [web, none];
+            crate::net::nft::apply(&ruleset(Family::V6, "skiff-svc-test6", &before, &cluster)).expect("apply");
+            crate::net::nft::apply(&update(Family::V6, "skiff-svc-test6", &before, &after, &cluster)).expect("update");
+            let out = std::process::Command::new("nft").args(["list", "table", "ip6", "skiff-svc-test6"]).output();
+            out.map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+                .unwrap_or_default()
+        })
+        .join()
+        .expect("thread");
+        for line in [
+            "fd00:43::20 . tcp . 80 : goto service-default/web/tcp/http",
+            "2001:db8::10 . tcp . 80 : goto firewall-default/web/tcp/http",
+            "ip6 saddr 2001:db8:1::/48 goto external-default/web/tcp/http",
+            "fd00:43::21 . udp . 80 : goto reject-chain",
+            "ip6 saddr fd00:42::5 jump mark-for-masquerade",
+            "meta l4proto tcp dnat to [fd00:42::5]:8080",
+            "fib daddr type local ip6 daddr != ::1 meta l4proto . th dport vmap @service-nodeports",
+            "ip6 daddr . meta l4proto . th dport vmap @service-ips",
+            "ip6 saddr fd00:42::/64 goto service-default/web/tcp/http",
+            "update @affinity-default/web/tcp/http__fd00:42::5/8080 { ip6 saddr timeout 10m }",
+        ] {
+            assert!(listed.contains(line), "{line:?} missing from:\n{listed}");
+        }
     }
 }
