@@ -7,7 +7,7 @@ use hickory_resolver::TokioResolver;
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Edns, Header, HeaderCounts, Metadata, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, CNAME, PTR, SOA, SRV};
+use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, PTR, SOA, SRV};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
@@ -83,6 +83,7 @@ fn to_record(owner: &Name, r: &ZoneRecord) -> Option<Record> {
     let name = |s: &str| Name::from_ascii(s).ok();
     let data = match r {
         ZoneRecord::A(ip) => RData::A(A(*ip)),
+        ZoneRecord::Aaaa(ip) => RData::AAAA(AAAA(*ip)),
         ZoneRecord::Cname(target) => RData::CNAME(CNAME(name(target)?)),
         ZoneRecord::Ptr(target) => RData::PTR(PTR(name(target)?)),
         ZoneRecord::Srv { port, target } => {
@@ -197,7 +198,17 @@ mod tests {
             "spec": {"clusterIP": "10.43.0.20", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]},
         }))
         .expect("service");
-        let (_tx, rx) = watch::channel(Arc::new(Zone::build(domain, &[svc], &[] as &[EndpointSlice])));
+        let both: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "both", "namespace": "default"},
+            "spec": {"clusterIP": "10.43.0.21", "clusterIPs": ["10.43.0.21", "fd00:43::21"], "ipFamilies": ["IPv4", "IPv6"]},
+        }))
+        .expect("service");
+        let six: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "six", "namespace": "default"},
+            "spec": {"clusterIP": "fd00:43::22", "clusterIPs": ["fd00:43::22"], "ipFamilies": ["IPv6"]},
+        }))
+        .expect("service");
+        let (_tx, rx) = watch::channel(Arc::new(Zone::build(domain, &[svc, both, six], &[] as &[EndpointSlice])));
         rx
     }
 
@@ -234,6 +245,20 @@ mod tests {
         assert!(missing.is_nx_domain(), "{missing}");
         let nodata = client.lookup("web.default.svc.cluster.local.", RecordType::AAAA).await.expect_err("no data");
         assert!(nodata.is_no_records_found() && !nodata.is_nx_domain(), "{nodata}");
+        // IPv6: AAAA of a dual-stack or IPv6 Service; A of an IPv6-only one is no data.
+        let ips =
+            |l: &hickory_resolver::lookup::Lookup| l.answers().iter().map(|r| r.data.to_string()).collect::<Vec<_>>();
+        let both = client.lookup("both.default.svc.cluster.local.", RecordType::AAAA).await.expect("aaaa");
+        assert_eq!(ips(&both), ["fd00:43::21"]);
+        let both = client.lookup("both.default.svc.cluster.local.", RecordType::A).await.expect("a");
+        assert_eq!(ips(&both), ["10.43.0.21"]);
+        let six = client.lookup("six.default.svc.cluster.local.", RecordType::A).await.expect_err("no data");
+        assert!(six.is_no_records_found() && !six.is_nx_domain(), "{six}");
+        let pod = client.lookup("fd00-42--5.default.pod.cluster.local.", RecordType::AAAA).await.expect("pod");
+        assert_eq!(ips(&pod), ["fd00:42::5"]);
+        let reverse = "2.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.3.4.0.0.0.0.d.f.ip6.arpa.";
+        let ptr = client.lookup(reverse, RecordType::PTR).await.expect("ptr");
+        assert_eq!(ips(&ptr), ["six.default.svc.cluster.local."]);
         // Outside the zone: the upstream's answer.
         let forwarded = client.lookup("web.default.svc.other.test.", RecordType::A).await.expect("forwarded");
         assert_eq!(forwarded.answers()[0].data.to_string(), "10.43.0.20");
