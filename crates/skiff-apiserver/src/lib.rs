@@ -126,7 +126,7 @@ impl RunningServer {
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     // Pods reach the API at the `kubernetes` Service's address (and its endpoint): the
     // certificate names both, and the Service's DNS names.
-    let service_ip = std::net::IpAddr::V4(config.service_ranges.first());
+    let service_ip = config.service_ranges.first();
     let mut extra_ips = vec![service_ip];
     extra_ips.extend(config.advertise.map(std::net::IpAddr::V4));
     let names = [format!("kubernetes.default.svc.{}", config.cluster_domain), "kubernetes.default".to_string()];

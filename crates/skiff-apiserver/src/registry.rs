@@ -522,6 +522,10 @@ impl Registry {
         }
         kind.default(&mut obj);
         kind.prepare_create(&mut obj);
+        // A Service's IP families, by the cluster's, before validation (as upstream).
+        if is_service(kind) {
+            self.services.init_ip_families(&mut obj, None)?;
+        }
         if is_ingress(kind) {
             self.default_ingress_class(&mut obj).await?;
         }
@@ -649,6 +653,9 @@ impl Registry {
             kinds::Part::Main => r.kind.prepare_update(current, &mut new),
             kinds::Part::Status => r.kind.prepare_status_update(current, &mut new),
             kinds::Part::Named(name) => r.kind.prepare_part_update(name, current, &mut new),
+        }
+        if is_service(r.kind) && part == kinds::Part::Main {
+            self.services.init_ip_families(&mut new, Some(current))?;
         }
         if new.get("spec") != current.get("spec") {
             let g = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);

@@ -63,10 +63,12 @@ enum Command {
         /// Connections open at once; more wait in the kernel's backlog.
         #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..))]
         max_connections: u64,
-        /// The network Services' cluster IPs come from (its first address is the `kubernetes`
-        /// Service's).
+        /// The network Services' cluster IPs come from, or two of different families
+        /// (`10.43.0.0/16,fd00:43::/112`) for dual-stack Services; the first is the primary
+        /// (its first address is the `kubernetes` Service's). The cluster DNS address is in
+        /// the IPv4 one.
         #[arg(long, default_value = skiff_apiserver::services::DEFAULT_SERVICE_CIDR, value_parser = skiff_apiserver::services::parse_cidr)]
-        service_cidr: ipnet::Ipv4Net,
+        service_cidr: skiff_apiserver::services::ServiceCidr,
         /// The ports NodePort and LoadBalancer Services are given on every node.
         #[arg(long, default_value = "30000-32767", value_parser = skiff_apiserver::services::parse_node_ports)]
         service_node_port_range: std::ops::RangeInclusive<u16>,
@@ -325,6 +327,16 @@ fn server(
             "--cluster-dns {} is not in --service-cidr {}: the kube-dns Service could not have it",
             node_args.cluster_dns,
             service_ranges.cidr
+        );
+    }
+    // The `kubernetes` Service is single-stack in the primary family and its endpoint is this
+    // node's IPv4 address: kube-apiserver likewise refuses a primary family other than its
+    // public address's.
+    if components.agent && service_ranges.cidr.primary_family() != skiff_apiserver::services::IpFamily::V4 {
+        anyhow::bail!(
+            "--service-cidr {}: service IP family {:?} must match public address family (IPv4): list the IPv4 range first",
+            service_ranges.cidr,
+            service_ranges.cidr.primary().to_string()
         );
     }
     let (cluster_dns, cluster_domain) = (node_args.cluster_dns, node_args.cluster_domain.clone());

@@ -135,18 +135,23 @@ impl Kind for Services {
             if spec.type_.as_deref() == Some("LoadBalancer") && spec.allocate_load_balancer_node_ports.is_none() {
                 spec.allocate_load_balancer_node_ports = Some(true);
             }
+        });
+    }
+    /// A new service has no load balancer yet; `clusterIPs` from `clusterIP` for a client that
+    /// only knows the singular field (upstream's `normalizeClusterIPs` on create).
+    fn prepare_create(&self, obj: &mut Value) {
+        with_service(obj, |svc| {
+            let spec = svc.spec.get_or_insert_with(Default::default);
             if let Some(ip) = spec.cluster_ip.clone().filter(|ip| !ip.is_empty())
                 && spec.cluster_ips.as_ref().is_none_or(Vec::is_empty)
             {
                 spec.cluster_ips = Some(vec![ip]);
             }
         });
-    }
-    /// A new service has no load balancer yet.
-    fn prepare_create(&self, obj: &mut Value) {
         obj["status"] = json!({"loadBalancer": {}});
     }
-    /// The status stays; allocated addresses and ports the new version leaves out stay too.
+    /// The status stays; allocated addresses and ports the new version leaves out stay too;
+    /// what a new type has no use for goes.
     fn prepare_update(&self, old: &Value, new: &mut Value) {
         keep_status(old, new);
         let old: Service = typed(old);
@@ -210,17 +215,57 @@ impl Kind for Services {
     }
 }
 
-/// Upstream's `patchAllocatedValues`: what the API server allocated stays when an update (a
-/// `kubectl replace`, an apply from a file without them) leaves it out and still needs it.
+/// Two lists alike, an absent one as good as an empty one (Go's nil and empty slices).
+fn same(a: &Option<Vec<String>>, b: &Option<Vec<String>>) -> bool {
+    a.as_deref().unwrap_or_default() == b.as_deref().unwrap_or_default()
+}
+
+/// Not ExternalName: a service with a `clusterIP` value (an address, or `None`).
+fn needs_cluster_ip(spec: &ServiceSpec) -> bool {
+    spec.type_.as_deref() != Some("ExternalName")
+}
+
+/// What an update carries over from the stored service, as upstream's storage does before it
+/// allocates: `patchAllocatedValues` (what the API server allocated stays when an update, such
+/// as a `kubectl replace` or an apply from a file without them, leaves it out),
+/// `normalizeClusterIPs` (`clusterIP` and `clusterIPs` kept in step for clients that only know
+/// one of them) and the address and port parts of `dropTypeDependentFields`.
 fn carry_allocated(old: &ServiceSpec, new: &mut ServiceSpec) {
-    if wants_cluster_ip(new) && new.cluster_ip.as_deref().is_none_or(str::is_empty) {
-        new.cluster_ip = old.cluster_ip.clone();
+    let empty = |ip: &Option<String>| ip.as_deref().is_none_or(str::is_empty);
+    let none_or_empty = |ips: &Option<Vec<String>>| ips.as_ref().is_none_or(Vec::is_empty);
+    if needs_cluster_ip(old) && needs_cluster_ip(new) {
+        if empty(&new.cluster_ip) {
+            new.cluster_ip = old.cluster_ip.clone();
+        }
+        if none_or_empty(&new.cluster_ips) && !none_or_empty(&old.cluster_ips) {
+            new.cluster_ips = old.cluster_ips.clone();
+        }
+    }
+    // An old client's update: the plural field left out, the singular one unchanged.
+    if !none_or_empty(&old.cluster_ips) && none_or_empty(&new.cluster_ips) && old.cluster_ip == new.cluster_ip {
         new.cluster_ips = old.cluster_ips.clone();
     }
-    if new.ip_families.as_ref().is_none_or(Vec::is_empty) && new.type_.as_deref() != Some("ExternalName") {
-        new.ip_families = old.ip_families.clone();
-        if new.ip_family_policy.is_none() {
-            new.ip_family_policy = old.ip_family_policy.clone();
+    if old.cluster_ip != new.cluster_ip && same(&new.cluster_ips, &old.cluster_ips) {
+        if !empty(&old.cluster_ip) && empty(&new.cluster_ip) {
+            // Cleared by a client that only knows `clusterIP`: clear both.
+            new.cluster_ips = None;
+        } else {
+            // Changed likewise: validation says it may not change.
+            new.cluster_ips = new.cluster_ip.clone().map(|ip| vec![ip]);
+        }
+    }
+    // To ExternalName: the addresses and families go (and are released), unless the update
+    // names values of its own, which validation refuses.
+    if needs_cluster_ip(old) && !needs_cluster_ip(new) {
+        if same(&new.cluster_ips, &old.cluster_ips) {
+            new.cluster_ip = None;
+            new.cluster_ips = None;
+        }
+        if same(&new.ip_families, &old.ip_families) {
+            new.ip_families = None;
+        }
+        if new.ip_family_policy == old.ip_family_policy {
+            new.ip_family_policy = None;
         }
     }
     if wants_node_ports(new) {
@@ -271,9 +316,11 @@ mod tests {
         );
     }
 
+    /// As a create leaves it before validation: defaulted and prepared.
     fn defaulted(v: Value) -> Value {
         let mut obj = Services.normalize(&v).expect("decodes");
         Services.default(&mut obj);
+        Services.prepare_create(&mut obj);
         obj
     }
 
@@ -365,5 +412,144 @@ mod tests {
             "{:?}",
             Services.validate_update(&old, &internal)
         );
+    }
+
+    fn service(spec: Value) -> Value {
+        json!({"metadata": {"name": "web", "namespace": "default"}, "spec": spec})
+    }
+
+    fn update_errors(old: &Value, new: &Value) -> Vec<String> {
+        Services.validate_update(old, new).iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn cluster_ips_and_families_are_checked_as_upstream() {
+        let ok = defaulted(service(json!({"clusterIP": "10.43.0.9", "clusterIPs": ["10.43.0.9", "fd00::9"],
+            "ipFamilies": ["IPv4", "IPv6"], "ipFamilyPolicy": "PreferDualStack", "ports": [{"port": 80}]})));
+        assert!(messages(&ok).is_empty(), "{:?}", messages(&ok));
+        // clusterIPs alone, from a client that knows the plural field only.
+        let plural = defaulted(service(json!({"clusterIPs": ["10.43.0.9"], "ports": [{"port": 80}]})));
+        assert_eq!(
+            messages(&plural),
+            [
+                "spec.clusterIPs: Invalid value: []string{\"10.43.0.9\"}: must be empty when `clusterIP` is not specified"
+            ]
+        );
+        let unsynced =
+            defaulted(service(json!({"clusterIP": "10.43.0.9", "clusterIPs": ["10.43.0.8"], "ports": [{"port": 80}]})));
+        assert_eq!(
+            messages(&unsynced),
+            ["spec.clusterIPs: Invalid value: []string{\"10.43.0.8\"}: first value must match `clusterIP`"]
+        );
+        let two_v4 = defaulted(service(json!({"clusterIP": "10.43.0.9", "clusterIPs": ["10.43.0.9", "10.43.0.8"],
+            "ports": [{"port": 80}]})));
+        assert_eq!(
+            messages(&two_v4),
+            [
+                "spec.clusterIPs: Invalid value: []string{\"10.43.0.9\", \"10.43.0.8\"}: may specify no more than one IP for each IP family"
+            ]
+        );
+        let crossed = defaulted(service(json!({"clusterIP": "fd00::9", "clusterIPs": ["fd00::9", "10.43.0.9"],
+            "ipFamilies": ["IPv4", "IPv6"], "ipFamilyPolicy": "RequireDualStack", "ports": [{"port": 80}]})));
+        assert_eq!(
+            messages(&crossed),
+            [
+                "spec.clusterIPs[0]: Invalid value: \"fd00::9\": expected an IPv4 value as indicated by `ipFamilies[0]`",
+                "spec.clusterIPs[1]: Invalid value: \"10.43.0.9\": expected an IPv6 value as indicated by `ipFamilies[1]`",
+            ]
+        );
+        let families =
+            defaulted(service(json!({"ipFamilies": ["IPv4", "IPv4", "IPv5"], "ipFamilyPolicy": "DualStack",
+            "ports": [{"port": 80}]})));
+        assert_eq!(
+            messages(&families),
+            [
+                "spec.ipFamilies[1]: Duplicate value: \"IPv4\"",
+                "spec.ipFamilies[2]: Unsupported value: \"IPv5\": supported values: \"IPv4\", \"IPv6\"",
+                "spec.ipFamilyPolicy: Unsupported value: \"DualStack\": supported values: \"PreferDualStack\", \"RequireDualStack\", \"SingleStack\"",
+            ]
+        );
+        let none_first = defaulted(service(json!({"clusterIP": "None", "clusterIPs": ["None", "10.43.0.9"]})));
+        assert_eq!(
+            messages(&none_first),
+            [
+                "spec.clusterIPs: Invalid value: []string{\"None\", \"10.43.0.9\"}: 'None' must be the first and only value"
+            ]
+        );
+        let bad = defaulted(service(json!({"clusterIP": "10.43.0.9", "clusterIPs": ["10.43.0.9", "fd00::zz"],
+            "ports": [{"port": 80}]})));
+        assert_eq!(
+            messages(&bad),
+            [
+                "spec.clusterIPs[1]: Invalid value: \"fd00::zz\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+            ]
+        );
+    }
+
+    #[test]
+    fn upgrades_and_downgrades_keep_the_primary() {
+        let single = service(json!({"type": "ClusterIP", "clusterIP": "10.43.0.7", "clusterIPs": ["10.43.0.7"],
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None",
+            "internalTrafficPolicy": "Cluster", "ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]}));
+        let mut dual = single.clone();
+        dual["spec"]["clusterIPs"] = json!(["10.43.0.7", "fd00::7"]);
+        dual["spec"]["ipFamilies"] = json!(["IPv4", "IPv6"]);
+        dual["spec"]["ipFamilyPolicy"] = json!("PreferDualStack");
+        assert!(update_errors(&single, &dual).is_empty(), "{:?}", update_errors(&single, &dual));
+        // Down again: only with SingleStack.
+        assert!(update_errors(&dual, &single).is_empty(), "{:?}", update_errors(&dual, &single));
+        let mut half = single.clone();
+        half["spec"]["ipFamilyPolicy"] = json!("PreferDualStack");
+        assert_eq!(
+            update_errors(&dual, &half),
+            [
+                "spec.ipFamilyPolicy: Invalid value: \"PreferDualStack\": must be set to 'SingleStack' when releasing the secondary clusterIP",
+                "spec.ipFamilyPolicy: Invalid value: \"PreferDualStack\": must be set to 'SingleStack' when releasing the secondary ipFamily",
+            ]
+        );
+        // The primary family may not change, nor the primary address.
+        let mut v6 = single.clone();
+        v6["spec"]["clusterIP"] = json!("fd00::7");
+        v6["spec"]["clusterIPs"] = json!(["fd00::7", "10.43.0.7"]);
+        v6["spec"]["ipFamilies"] = json!(["IPv6", "IPv4"]);
+        v6["spec"]["ipFamilyPolicy"] = json!("PreferDualStack");
+        assert_eq!(
+            update_errors(&single, &v6),
+            [
+                "spec.clusterIPs[0]: Invalid value: []string{\"fd00::7\", \"10.43.0.7\"}: may not change once set",
+                "spec.ipFamilies[0]: Invalid value: []string{\"fd00::7\", \"10.43.0.7\"}: may not change once set",
+            ]
+        );
+        let mut swapped = single.clone();
+        swapped["spec"]["ipFamilies"] = json!(["IPv6"]);
+        let errs = update_errors(&single, &swapped);
+        assert!(
+            errs.contains(
+                &"spec.ipFamilies[0]: Invalid value: []core.IPFamily{\"IPv6\"}: may not change once set".to_string()
+            ),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn updates_carry_dual_stack_addresses_and_drop_them_for_external_name() {
+        let old: Service = typed(&service(json!({"type": "ClusterIP", "clusterIP": "10.43.0.7",
+            "clusterIPs": ["10.43.0.7", "fd00::7"], "ipFamilies": ["IPv4", "IPv6"], "ipFamilyPolicy": "PreferDualStack",
+            "ports": [{"port": 80}]})));
+        let old = old.spec.unwrap_or_default();
+        // An old client sends `clusterIP` alone: both addresses stay.
+        let mut new =
+            ServiceSpec { type_: Some("ClusterIP".into()), cluster_ip: Some("10.43.0.7".into()), ..Default::default() };
+        carry_allocated(&old, &mut new);
+        assert_eq!(new.cluster_ips, Some(vec!["10.43.0.7".to_string(), "fd00::7".to_string()]));
+        // Families and policy are the allocator's to default (from the stored policy).
+        assert_eq!(new.ip_families, None);
+        // To ExternalName with everything else as it was: the address fields go.
+        let mut external = old.clone();
+        external.type_ = Some("ExternalName".into());
+        external.external_name = Some("db.example.com".into());
+        carry_allocated(&old, &mut external);
+        assert_eq!((external.cluster_ip, external.cluster_ips), (None, None));
+        assert_eq!((external.ip_families, external.ip_family_policy), (None, None));
     }
 }

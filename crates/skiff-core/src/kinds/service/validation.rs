@@ -185,41 +185,100 @@ fn validate_port(p: &ServicePort, name_required: bool, names_seen: &mut HashSet<
     errs
 }
 
-/// `ValidateServiceClusterIPsRelatedFields`, for the single-stack IPv4 cluster skiff runs.
+/// Upstream's `isHeadlessService`: `clusterIPs` is exactly `["None"]`.
+fn headless_ips(spec: &ServiceSpec) -> bool {
+    spec.cluster_ips.as_deref().is_some_and(|ips| ips.len() == 1 && ips[0] == "None")
+}
+
+/// `ValidateServiceClusterIPsRelatedFields`: `clusterIP` and `clusterIPs` in sync, the addresses
+/// well formed and one per family, `ipFamilies` and `ipFamilyPolicy` supported, and each address
+/// of the family `ipFamilies` names for it. Whether the families are configured on the cluster
+/// is the API server's to check: it knows the service ranges.
 fn validate_cluster_ips(spec: &ServiceSpec, path: &Path) -> ErrorList {
+    if type_of(spec) == "ExternalName" {
+        // Checked above: none of them may be set.
+        return Vec::new();
+    }
     let mut errs = Vec::new();
+    let ips_path = path.child("clusterIPs");
     let ips = spec.cluster_ips.clone().unwrap_or_default();
-    let ip = spec.cluster_ip.as_deref().unwrap_or("");
-    if !ip.is_empty() && ips.first().map(String::as_str) != Some(ip) {
-        let detail = "must be equal to the first entry of `clusterIPs`";
-        errs.push(FieldError::invalid(&path.child("clusterIP"), ip, detail));
+    match spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty()) {
+        Some(_) if ips.is_empty() => errs.push(FieldError::required(&ips_path, "")),
+        Some(ip) if ips[0] != ip => {
+            errs.push(FieldError::invalid_go(&ips_path, go_strings(&ips), "first value must match `clusterIP`"))
+        }
+        Some(_) => {}
+        None if !ips.is_empty() => errs.push(FieldError::invalid_go(
+            &ips_path,
+            go_strings(&ips),
+            "must be empty when `clusterIP` is not specified",
+        )),
+        None => {}
+    }
+    let mut seen = HashSet::new();
+    for (i, f) in spec.ip_families.iter().flatten().enumerate() {
+        let p = path.child("ipFamilies").index(i);
+        if !FAMILIES.contains(&f.as_str()) {
+            errs.push(FieldError::not_supported(&p, f.as_str(), FAMILIES));
+        }
+        // No duplicates also means at most one of each family, in any order.
+        if !seen.insert(f.as_str()) {
+            errs.push(FieldError::duplicate(&p, f.as_str()));
+        }
     }
     if let Some(policy) = spec.ip_family_policy.as_deref()
         && !FAMILY_POLICIES.contains(&policy)
     {
         errs.push(FieldError::not_supported(&path.child("ipFamilyPolicy"), policy, FAMILY_POLICIES));
     }
-    for (i, f) in spec.ip_families.iter().flatten().enumerate() {
-        if !FAMILIES.contains(&f.as_str()) {
-            errs.push(FieldError::not_supported(&path.child("ipFamilies").index(i), f.as_str(), FAMILIES));
+    let mut bad_ips = false;
+    for (i, v) in ips.iter().enumerate() {
+        if i == 0 && v == "None" {
+            if ips.len() > 1 {
+                bad_ips = true;
+                let detail = "'None' must be the first and only value";
+                errs.push(FieldError::invalid_go(&ips_path, go_strings(&ips), detail));
+            }
+            continue;
+        }
+        if v.parse::<IpAddr>().is_err() {
+            bad_ips = true;
+            let detail = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
+            errs.push(FieldError::invalid(&ips_path.index(i), v.as_str(), detail));
         }
     }
     if ips.len() > 2 {
-        let detail = "may only hold up to 2 values";
-        errs.push(FieldError::invalid_go(&path.child("clusterIPs"), go_strings(&ips), detail));
+        errs.push(FieldError::invalid_go(&ips_path, go_strings(&ips), "may only hold up to 2 values"));
     }
-    for (i, v) in ips.iter().enumerate() {
-        if v == "None" {
-            if i > 0 || ips.len() > 1 {
-                let detail = "must not have more than one value when the first is 'None'";
-                errs.push(FieldError::invalid_go(&path.child("clusterIPs"), go_strings(&ips), detail));
-            }
-        } else if v.parse::<IpAddr>().is_err() {
-            let detail = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
-            errs.push(FieldError::invalid(&path.child("clusterIPs").index(i), v.as_str(), detail));
+    // Bad addresses would make the family checks below say misleading things.
+    if bad_ips {
+        return errs;
+    }
+    let families: Vec<bool> = ips.iter().filter_map(|ip| ip.parse::<IpAddr>().ok()).map(is_v6).collect();
+    // Upstream's `IsDualStackIPStrings`: some of each family (more than two is reported above).
+    if ips.len() > 1 && !(families.contains(&true) && families.contains(&false)) {
+        let detail = "may specify no more than one IP for each IP family";
+        errs.push(FieldError::invalid_go(&ips_path, go_strings(&ips), detail));
+    }
+    if !headless_ips(spec) {
+        for (i, (ip, family)) in ips.iter().zip(spec.ip_families.iter().flatten()).enumerate() {
+            let v6 = families.get(i).copied().unwrap_or(false);
+            let expected = match family.as_str() {
+                "IPv4" if v6 => "IPv4",
+                "IPv6" if !v6 => "IPv6",
+                _ => continue,
+            };
+            let detail = format!("expected an {expected} value as indicated by `ipFamilies[{i}]`");
+            errs.push(FieldError::invalid(&ips_path.index(i), ip.as_str(), detail));
         }
     }
     errs
+}
+
+/// Whether an address is IPv6 as upstream's `netutils.IsIPv6String` decides: an IPv4-mapped
+/// IPv6 address counts as IPv4.
+fn is_v6(ip: IpAddr) -> bool {
+    ip.to_canonical().is_ipv6()
 }
 
 fn validate_traffic_policies(spec: &ServiceSpec, path: &Path) -> ErrorList {
@@ -252,19 +311,109 @@ fn go_strings(v: &[String]) -> BadValue {
     BadValue::Go(format!("[]string{{{}}}", quoted.join(", ")))
 }
 
-/// What an update may not change: the cluster IPs once set (unless to or from ExternalName, or
-/// headless both before and after).
+/// A `[]core.IPFamily` as Go's `%#v` prints it.
+fn go_families(v: &[String]) -> BadValue {
+    let quoted: Vec<String> = v.iter().map(|s| go_quote(s)).collect();
+    BadValue::Go(format!("[]core.IPFamily{{{}}}", quoted.join(", ")))
+}
+
+/// `ipFamilyPolicy` as an error reports it: the value, or `null` when unset.
+fn policy_value(spec: &ServiceSpec) -> serde_json::Value {
+    spec.ip_family_policy.clone().map_or(serde_json::Value::Null, serde_json::Value::String)
+}
+
+/// `ValidateServiceUpdate`'s own rules: a service may gain a secondary cluster IP and family
+/// (upgrade) or drop it with `ipFamilyPolicy: SingleStack` (downgrade), but never change the
+/// primary one, unless it moves to, from or stays ExternalName, or stays headless.
 pub fn validate_update(old: &Service, new: &Service) -> ErrorList {
     let (o, n) = (old.spec.clone().unwrap_or_default(), new.spec.clone().unwrap_or_default());
-    if type_of(&o) == "ExternalName" || type_of(&n) == "ExternalName" || (is_headless(&o) && is_headless(&n)) {
+    let mut errs = validate_upgrade_downgrade_cluster_ips(&o, &n);
+    errs.extend(validate_upgrade_downgrade_families(&o, &n));
+    errs
+}
+
+/// `validateUpgradeDowngradeClusterIPs`.
+fn validate_upgrade_downgrade_cluster_ips(old: &ServiceSpec, new: &ServiceSpec) -> ErrorList {
+    if type_of(old) == "ExternalName" || type_of(new) == "ExternalName" || (headless_ips(old) && headless_ips(new)) {
         return Vec::new();
     }
-    let (old_ips, new_ips) = (o.cluster_ips.unwrap_or_default(), n.cluster_ips.unwrap_or_default());
+    let (old_ips, new_ips) = (old.cluster_ips.clone().unwrap_or_default(), new.cluster_ips.clone().unwrap_or_default());
+    let ips_path = Path::new("spec").child("clusterIPs");
+    let value = || match &new.cluster_ips {
+        Some(ips) => go_strings(ips),
+        None => BadValue::Go("[]string(nil)".into()),
+    };
     let mut errs = Vec::new();
-    for (i, ip) in old_ips.iter().enumerate() {
-        if new_ips.get(i) != Some(ip) {
-            let path = Path::new("spec").child("clusterIPs").index(i);
-            errs.push(FieldError::invalid_go(&path, go_strings(&new_ips), "may not change once set"));
+    let primary_changed = !old_ips.is_empty() && !new_ips.is_empty() && old_ips[0] != new_ips[0];
+    match old_ips.len().cmp(&new_ips.len()) {
+        std::cmp::Ordering::Equal => {
+            for (i, ip) in old_ips.iter().enumerate() {
+                if new_ips[i] != *ip {
+                    errs.push(FieldError::invalid_go(&ips_path.index(i), value(), "may not change once set"));
+                }
+            }
+        }
+        // Downgrade: the secondary released, only with SingleStack.
+        std::cmp::Ordering::Greater => {
+            if new_ips.is_empty() {
+                errs.push(FieldError::invalid_go(&ips_path.index(0), value(), "primary clusterIP can not be unset"));
+            }
+            if primary_changed {
+                errs.push(FieldError::invalid_go(&ips_path.index(0), value(), "may not change once set"));
+            }
+            if new_ips.len() == 1 && new.ip_family_policy.as_deref() != Some("SingleStack") {
+                let detail = "must be set to 'SingleStack' when releasing the secondary clusterIP";
+                errs.push(FieldError::invalid(&Path::new("spec").child("ipFamilyPolicy"), policy_value(new), detail));
+            }
+        }
+        // Upgrade: whether the policy allows it is the create-time rules' to say.
+        std::cmp::Ordering::Less => {
+            if primary_changed {
+                errs.push(FieldError::invalid_go(&ips_path.index(0), value(), "may not change once set"));
+            }
+        }
+    }
+    errs
+}
+
+/// `validateUpgradeDowngradeIPFamilies`, with upstream's values (the cluster IPs, in places).
+fn validate_upgrade_downgrade_families(old: &ServiceSpec, new: &ServiceSpec) -> ErrorList {
+    if type_of(old) == "ExternalName" || type_of(new) == "ExternalName" {
+        return Vec::new();
+    }
+    // Headless services may change families, and so may a service becoming or ceasing to be one.
+    if headless_ips(old) || headless_ips(new) {
+        return Vec::new();
+    }
+    let (old_f, new_f) = (old.ip_families.clone().unwrap_or_default(), new.ip_families.clone().unwrap_or_default());
+    let new_ips = new.cluster_ips.clone().unwrap_or_default();
+    let path = Path::new("spec").child("ipFamilies").index(0);
+    let primary_changed = !old_f.is_empty() && !new_f.is_empty() && old_f[0] != new_f[0];
+    let mut errs = Vec::new();
+    match old_f.len().cmp(&new_f.len()) {
+        std::cmp::Ordering::Equal => {
+            for (i, f) in old_f.iter().enumerate() {
+                if new_f[i] != *f {
+                    errs.push(FieldError::invalid_go(&path, go_families(&new_f), "may not change once set"));
+                }
+            }
+        }
+        std::cmp::Ordering::Greater => {
+            if new_ips.is_empty() {
+                errs.push(FieldError::invalid_go(&path, go_families(&new_f), "primary ipFamily can not be unset"));
+            }
+            if primary_changed {
+                errs.push(FieldError::invalid_go(&path, go_strings(&new_ips), "may not change once set"));
+            }
+            if new_f.len() == 1 && new.ip_family_policy.as_deref() != Some("SingleStack") {
+                let detail = "must be set to 'SingleStack' when releasing the secondary ipFamily";
+                errs.push(FieldError::invalid(&Path::new("spec").child("ipFamilyPolicy"), policy_value(new), detail));
+            }
+        }
+        std::cmp::Ordering::Less => {
+            if primary_changed {
+                errs.push(FieldError::invalid_go(&path, go_strings(&new_ips), "may not change once set"));
+            }
         }
     }
     errs
