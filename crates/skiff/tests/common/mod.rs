@@ -45,6 +45,7 @@ impl Server {
     }
 
     /// [`Server::with_node_args`] on a data directory the caller made (e.g. a small tmpfs).
+    /// A flag in `extra` replaces the default of the same name (`--pod-cidr` for dual stack).
     pub fn with_node_in(dir: tempfile::TempDir, net: u8, extra: &[&str], prepare: impl FnOnce(&Path)) -> Self {
         prepare(dir.path());
         let cidr = format!("10.{}.{net}.0/24", 150);
@@ -54,25 +55,21 @@ impl Server {
         // The ingress on loopback ports of its own (not the machine's 80 and 443).
         let (http, https) = (registry::free_port().to_string(), registry::free_port().to_string());
         // No NAT out of the machine in tests (the NAT test starts its server itself).
-        let mut args = vec![
-            "--pod-cidr",
-            &cidr,
-            "--bridge",
-            &bridge,
-            "--cluster-dns",
-            &dns,
-            "--service-cidr",
-            &services,
-            "--ingress-bind-address",
-            "127.0.0.1",
-            "--ingress-http-port",
-            &http,
-            "--ingress-https-port",
-            &https,
-            "--node-name",
-            "skiff-test",
-            "--disable-outbound-nat",
+        let defaults = [
+            ("--pod-cidr", cidr.as_str()),
+            ("--bridge", &bridge),
+            ("--cluster-dns", &dns),
+            ("--service-cidr", &services),
+            ("--ingress-bind-address", "127.0.0.1"),
+            ("--ingress-http-port", &http),
+            ("--ingress-https-port", &https),
+            ("--node-name", "skiff-test"),
         ];
+        let mut args: Vec<&str> = Vec::new();
+        for (flag, value) in defaults.iter().filter(|(flag, _)| !extra.contains(flag)) {
+            args.extend([*flag, *value]);
+        }
+        args.push("--disable-outbound-nat");
         args.extend_from_slice(extra);
         Self::start_in(dir, &args)
     }
@@ -213,7 +210,10 @@ impl Drop for Server {
         // remove them, or a node port of this test would still lead to its gone pods.
         if let Some(bridge) = self.arg("--bridge") {
             for table in [format!("skiff-svc-{bridge}"), format!("skiff-np-{bridge}")] {
-                let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
+                for family in ["ip", "ip6"] {
+                    let _ =
+                        Command::new("nft").args(["delete", "table", family, &table]).stderr(Stdio::null()).status();
+                }
             }
         }
     }

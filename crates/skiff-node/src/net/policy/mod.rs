@@ -28,6 +28,12 @@ pub fn remove(table: &str) -> Result<(), crate::net::nft::NftError> {
 /// Enforce the cluster's NetworkPolicies for the pods of `node_name`, in a table for each of
 /// `families`, until the process ends.
 pub async fn run(client: kube::Client, table: String, node_name: String, families: Vec<Family>) {
+    // A family the node no longer has (a dual-stack node restarted single-stack) keeps no table.
+    for family in [Family::V4, Family::V6].into_iter().filter(|f| !families.contains(f)) {
+        if let Err(e) = crate::net::nft::remove_table(family, &table) {
+            tracing::warn!(error = %e, ?family, "removing the policy rules of a family the node no longer has");
+        }
+    }
     let (policies, policy_events) = crate::watch_cache::watch_all::<NetworkPolicy>(&client, watcher::Config::default());
     let (pods, pod_events) = crate::watch_cache::watch_all::<Pod>(&client, watcher::Config::default());
     let (namespaces, ns_events) = crate::watch_cache::watch_all::<Namespace>(&client, watcher::Config::default());

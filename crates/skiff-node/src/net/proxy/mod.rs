@@ -43,6 +43,12 @@ pub fn table_name(bridge: &str) -> String {
 
 /// Program the rules for every snapshot, until the snapshots end.
 pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapshot>>) {
+    // A family the node no longer has (a dual-stack node restarted single-stack) keeps no table.
+    for family in [Family::V4, Family::V6].into_iter().filter(|f| !config.families.contains(f)) {
+        if let Err(e) = crate::net::nft::remove_table(family, &config.table) {
+            tracing::warn!(error = %e, ?family, "removing the service rules of a family the node no longer has");
+        }
+    }
     // Routed service traffic needs forwarding.
     for family in &config.families {
         if let Err(e) = crate::net::forwarding(*family) {
