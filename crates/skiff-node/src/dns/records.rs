@@ -9,12 +9,13 @@
 //!   CNAME to its name.
 //! - `_PORT._PROTO.SVC.NS.svc.ZONE`: SRV per named port (to the Service, or to each ready
 //!   endpoint of a headless one: its hostname, else its address with dashes).
-//! - `HOST.SVC.NS.svc.ZONE`: a headless Service's endpoint that has a hostname, in each family.
+//! - `HOST.SVC.NS.svc.ZONE`: a headless Service's endpoint by its hostname, else by its address
+//!   with dashes (`10-42-0-8`, `fd00-42--8`: the SRV targets), in each family.
 //! - `A-B-C-D.NS.pod.ZONE`: A of that address; `FD00-42--5.NS.pod.ZONE`: AAAA of `fd00:42::5`
 //!   (CoreDNS's "pods insecure": a label with three dashes and no `--` is IPv4, any other has
 //!   dashes for colons).
-//! - `D.C.B.A.in-addr.arpa`, `<32 nibbles>.ip6.arpa`: PTR of a cluster IP or of a named headless
-//!   endpoint.
+//! - `D.C.B.A.in-addr.arpa`, `<32 nibbles>.ip6.arpa`: PTR of a cluster IP or of a headless
+//!   endpoint (to its `HOST.SVC...` name).
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -140,9 +141,8 @@ impl Zone {
                     if !entry.endpoints.iter().any(|(seen, _)| *seen == ip) {
                         entry.endpoints.push((ip, hostname.clone()));
                     }
-                    if let Some(h) = &hostname {
-                        zone.reverse.insert(ip, format!("{h}.{svc}.{ns}.svc.{}", zone.domain));
-                    }
+                    let label = hostname.clone().unwrap_or_else(|| endpoint_label(&ip));
+                    zone.reverse.insert(ip, format!("{label}.{svc}.{ns}.svc.{}", zone.domain));
                 }
             }
             entry.endpoints.sort();
@@ -204,8 +204,12 @@ impl Zone {
 
     fn endpoint_host(&self, ns: &str, svc: &str, host: &str, kind: Type) -> Answer {
         let Some(e) = self.services.get(&(ns.to_string(), svc.to_string())) else { return Answer::NxDomain };
-        let found: Vec<IpAddr> =
-            e.endpoints.iter().filter(|(_, h)| h.as_deref() == Some(host)).map(|(ip, _)| *ip).collect();
+        // By hostname, or (without one) by the dashed address its SRV target names.
+        let named = |ip: &IpAddr, h: &Option<String>| match h {
+            Some(h) => h == host,
+            None => endpoint_label(ip) == host,
+        };
+        let found: Vec<IpAddr> = e.endpoints.iter().filter(|(ip, h)| named(ip, h)).map(|(ip, _)| *ip).collect();
         if found.is_empty() { Answer::NxDomain } else { addresses(kind, found) }
     }
 

@@ -71,6 +71,13 @@ fn srv_pods_and_reverse_names() {
             Record::Srv { port: 5432, target: "10-42-0-8.pg.db.svc.cluster.local.".into() },
         ])
     );
+    // Each SRV target resolves, the unnamed endpoint's by its dashed address (as CoreDNS).
+    assert_eq!(z.answer("10-42-0-8.pg.db.svc.cluster.local.", Type::A), Answer::Records(vec![a("10.42.0.8")]));
+    assert_eq!(z.answer("10-42-0-9.pg.db.svc.cluster.local.", Type::A), Answer::NxDomain, "not ready");
+    assert_eq!(
+        z.answer("8.0.42.10.in-addr.arpa.", Type::Ptr),
+        Answer::Records(vec![Record::Ptr("10-42-0-8.pg.db.svc.cluster.local.".into())])
+    );
     assert_eq!(z.answer("_http._udp.web.default.svc.cluster.local.", Type::Srv), Answer::NxDomain);
     assert_eq!(z.answer("10-42-0-5.default.pod.cluster.local.", Type::A), Answer::Records(vec![a("10.42.0.5")]));
     assert_eq!(z.answer("x-y.default.pod.cluster.local.", Type::A), Answer::NxDomain);
@@ -222,7 +229,7 @@ fn pod_names_of_each_family() {
 }
 
 #[test]
-fn ip6_arpa_names_of_cluster_ips_and_named_endpoints() {
+fn ip6_arpa_names_of_cluster_ips_and_endpoints() {
     let z = dual_zone();
     let arpa = |ip: &str| {
         let IpAddr::V6(ip) = ip.parse::<IpAddr>().expect("ip") else { panic!("not IPv6") };
@@ -242,8 +249,10 @@ fn ip6_arpa_names_of_cluster_ips_and_named_endpoints() {
     assert_eq!(z.answer(&arpa("fd00:42::7"), Type::Ptr), ptr("pg-0.pg.db.svc.cluster.local."));
     assert_eq!(z.answer(&arpa("fd00:42::9"), Type::Ptr), ptr("pg-3.pg.db.svc.cluster.local."));
     assert_eq!(z.answer(&arpa("fd00:43::21"), Type::A), Answer::NoData);
-    // Unnamed endpoints, other addresses and names that are not 32 nibbles are not ours.
-    assert_eq!(z.answer(&arpa("fd00:42::8"), Type::Ptr), Answer::NotOurs);
+    // An unnamed endpoint by its dashed address; other addresses and names that are not 32
+    // nibbles are not ours.
+    assert_eq!(z.answer(&arpa("fd00:42::8"), Type::Ptr), ptr("fd00-42--8.pg.db.svc.cluster.local."));
+    assert_eq!(z.answer("fd00-42--8.pg.db.svc.cluster.local.", Type::Aaaa), Answer::Records(vec![aaaa("fd00:42::8")]));
     assert_eq!(z.answer(&arpa("2001:db8::1"), Type::Ptr), Answer::NotOurs);
     assert_eq!(z.answer("3.4.0.0.0.0.d.f.ip6.arpa.", Type::Ptr), Answer::NotOurs);
     assert_eq!(z.answer(&arpa("fd00:43::21").replacen("1.", "x.", 1), Type::Ptr), Answer::NotOurs);
