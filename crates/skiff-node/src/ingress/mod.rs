@@ -35,6 +35,8 @@ pub struct IngressConfig {
 pub async fn run(client: kube::Client, config: IngressConfig, services: watch::Receiver<Arc<Snapshot>>) {
     let (routes_tx, routes_rx) = watch::channel(Arc::new(Routes::default()));
     let (certs_tx, certs_rx) = watch::channel(Arc::new(tls::Certificates::new()));
+    // One pool of endpoint connections for both ports.
+    let upstreams = proxy::upstreams();
     match tls::default_key() {
         Ok(fallback) => {
             let resolver = tls::Resolver { current: certs_rx, fallback: Arc::new(fallback) };
@@ -48,22 +50,28 @@ pub async fn run(client: kube::Client, config: IngressConfig, services: watch::R
             match server {
                 Ok(s) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(s));
-                    listen(SocketAddr::new(config.bind, config.https_port), Some(acceptor), routes_rx.clone()).await;
+                    let addr = SocketAddr::new(config.bind, config.https_port);
+                    listen(addr, Some(acceptor), routes_rx.clone(), upstreams.clone()).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "the ingress's TLS settings: no HTTPS"),
             }
         }
         Err(e) => tracing::warn!(error = %e, "the ingress's default certificate: no HTTPS"),
     }
-    listen(SocketAddr::new(config.bind, config.http_port), None, routes_rx).await;
+    listen(SocketAddr::new(config.bind, config.http_port), None, routes_rx, upstreams).await;
     keep_current(client, services, routes_tx, certs_tx).await;
 }
 
-async fn listen(addr: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>, routes: watch::Receiver<Arc<Routes>>) {
+async fn listen(
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    routes: watch::Receiver<Arc<Routes>>,
+    upstreams: proxy::Upstreams,
+) {
     match TcpListener::bind(addr).await {
         Ok(listener) => {
             tracing::info!(%addr, https = tls.is_some(), "ingress listening");
-            tokio::spawn(accept(listener, tls, routes));
+            tokio::spawn(accept(listener, tls, routes, upstreams));
         }
         Err(e) => tracing::warn!(error = %e, %addr, "the ingress cannot listen: Ingresses are not served there"),
     }
@@ -75,7 +83,12 @@ const MAX_CONNECTIONS: usize = 4096;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, routes: watch::Receiver<Arc<Routes>>) {
+async fn accept(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    routes: watch::Receiver<Arc<Routes>>,
+    upstreams: proxy::Upstreams,
+) {
     let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(seat) = open.clone().acquire_owned().await else { return };
@@ -89,13 +102,13 @@ async fn accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, r
             }
         };
         let _ = stream.set_nodelay(true);
-        let (tls, routes) = (tls.clone(), routes.clone());
+        let (tls, routes, upstreams) = (tls.clone(), routes.clone(), upstreams.clone());
         tokio::spawn(async move {
             let _seat = seat;
             let https = tls.is_some();
             let service = hyper::service::service_fn(move |req| {
                 let table = routes.borrow().clone();
-                proxy::handle(req, table, peer, https)
+                proxy::handle(req, table, upstreams.clone(), peer, https)
             });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);

@@ -1,15 +1,18 @@
 //! The ingress's HTTP side: every request (HTTP/1.1 or HTTP/2, plain or TLS) is routed by the
 //! current [`Routes`] and passed over HTTP/1.1 to a ready endpoint chosen at random, with the
-//! `X-Forwarded-*` headers; a WebSocket (any `Upgrade`) is passed through once the backend
-//! agrees. What cannot be served gets a short page saying why: 404 (no rule), 502 (a missing
-//! Service or port, or an endpoint that does not answer), 503 (no ready endpoint).
+//! `X-Forwarded-*` headers, on a connection kept open for the next request to that endpoint
+//! ([`Upstreams`]); a WebSocket (any `Upgrade`) is passed through once the backend agrees. What
+//! cannot be served gets a short page saying why: 404 (no rule), 502 (a missing Service or port,
+//! or an endpoint that does not answer), 503 (no ready endpoint), 504 (an endpoint that does not
+//! accept the connection in time).
 
 use super::routes::{Backend, Routes};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rand::seq::IndexedRandom;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,11 +21,33 @@ pub type Body = BoxBody<Bytes, hyper::Error>;
 
 /// How long connecting to an endpoint may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection to an endpoint stays open unused (nginx's upstream keepalive_timeout
+/// is 60 s; a backend that closes sooner is fine: a request never sent is retried).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle connections kept per endpoint.
+const IDLE_PER_ENDPOINT: usize = 64;
+
+/// The connections to endpoints, kept open between requests as ingress controllers' upstream
+/// keep-alive does: one per request would cost a TCP handshake (and the backend a new
+/// connection, a fork for some servers) every time.
+pub type Upstreams = Client<HttpConnector, Body>;
+
+pub fn upstreams() -> Upstreams {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_max_idle_per_host(IDLE_PER_ENDPOINT)
+        .build(connector)
+}
 
 /// One request from `client` (over TLS when `https`).
 pub async fn handle(
     mut req: Request<Incoming>,
     routes: std::sync::Arc<Routes>,
+    upstreams: Upstreams,
     client: SocketAddr,
     https: bool,
 ) -> Result<Response<Body>, hyper::Error> {
@@ -50,25 +75,13 @@ pub async fn handle(
     };
     let upgrade = wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(endpoint)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Ok(page(StatusCode::BAD_GATEWAY, &format!("502 Bad Gateway: {endpoint}: {e}"))),
-        Err(_) => return Ok(page(StatusCode::GATEWAY_TIMEOUT, &format!("504 Gateway Timeout: {endpoint}"))),
-    };
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
-        Ok(pair) => pair,
-        Err(e) => return Ok(page(StatusCode::BAD_GATEWAY, &format!("502 Bad Gateway: {endpoint}: {e}"))),
-    };
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "an ingress backend connection");
-        }
-    });
-    let outgoing = backend_request(req, &host, client, https, upgrade);
-    let mut answer = match sender.send_request(outgoing).await {
+    let outgoing = backend_request(req, endpoint, &host, client, https, upgrade);
+    let mut answer = match upstreams.request(outgoing).await {
         Ok(a) => a,
-        Err(e) => return Ok(page(StatusCode::BAD_GATEWAY, &format!("502 Bad Gateway: {endpoint}: {e}"))),
+        Err(e) if timed_out(&e) => {
+            return Ok(page(StatusCode::GATEWAY_TIMEOUT, &format!("504 Gateway Timeout: {endpoint}")));
+        }
+        Err(e) => return Ok(page(StatusCode::BAD_GATEWAY, &format!("502 Bad Gateway: {endpoint}: {}", causes(&e)))),
     };
     if answer.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade
@@ -102,10 +115,34 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
         && connection.flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// The request as the endpoint gets it: origin-form URI, the client's headers without the hop
-/// ones, and where it came from.
+/// An error and its causes, as one line (the client's own says only "client error (Connect)").
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(&format!(": {cause}"));
+        next = cause.source();
+    }
+    out
+}
+
+/// Whether connecting to the endpoint took too long.
+fn timed_out(e: &dyn std::error::Error) -> bool {
+    let mut next = e.source();
+    while let Some(cause) = next {
+        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
+}
+
+/// The request as the endpoint gets it: for `endpoint` (the pool's key; the backend sees an
+/// origin-form target), the client's headers without the hop ones, and where it came from.
 fn backend_request(
     req: Request<Incoming>,
+    endpoint: SocketAddr,
     host: &str,
     client: SocketAddr,
     https: bool,
@@ -113,7 +150,7 @@ fn backend_request(
 ) -> Request<Body> {
     let (mut parts, body) = req.into_parts();
     let path_and_query = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-    parts.uri = path_and_query.parse().unwrap_or_default();
+    parts.uri = format!("http://{endpoint}{path_and_query}").parse().unwrap_or_default();
     parts.version = http::Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers, upgrade);
     let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
