@@ -28,6 +28,8 @@ pub const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
 const PER_SLICE: usize = 100;
 /// Everything is looked at again this often, whatever the events.
 const RESYNC: Duration = Duration::from_secs(300);
+/// Services reconciled at once (upstream's `--concurrent-service-endpoint-syncs`).
+const WORKERS: usize = 5;
 
 /// An IP family: a Service's `spec.ipFamilies` entry and an EndpointSlice's `addressType`
 /// (the same words).
@@ -464,7 +466,7 @@ pub async fn run(informers: &Informers) {
         .await;
     work::resync(queue.clone(), services.clone(), RESYNC);
     let ctx = Ctx { client: informers.client().clone(), services, pods, endpoints, slices };
-    work::drive(queue, "Endpoints", |key| {
+    work::drive_concurrently(queue, WORKERS, "Endpoints", |key| {
         let ctx = &ctx;
         async move { reconcile(ctx, &key).await }
     })

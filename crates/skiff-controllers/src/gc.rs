@@ -337,10 +337,13 @@ pub async fn run(client: kube::Client) {
         if item.kind == usize::MAX {
             // An owner went: its dependents (by uid) are checked now.
             let deps: HashSet<Item> = gc.dependents(&item.name).into_iter().map(|(i, _)| i).collect();
+            queue.done(&item);
             deps.into_iter().for_each(|d| queue.add(d));
             continue;
         }
-        match gc.process(&item).await {
+        let outcome = gc.process(&item).await;
+        queue.done(&item);
+        match outcome {
             Ok(true) => queue.add_after(item, Duration::from_millis(500)),
             Ok(false) => {}
             Err(e) => {

@@ -30,22 +30,44 @@ impl Key {
     }
 }
 
-/// Keys waiting for a reconcile; a key already waiting is not added twice.
+/// Keys waiting for a reconcile; a key already waiting is not added twice, and a key being
+/// reconciled is not handed to another worker: added meanwhile, it waits until [`Queue::done`]
+/// (client-go's workqueue rule, so several workers never reconcile one object at once).
 pub struct Queue<T> {
-    state: Mutex<(VecDeque<T>, HashSet<T>)>,
+    state: Mutex<QueueState<T>>,
     ready: Notify,
+}
+
+struct QueueState<T> {
+    queue: VecDeque<T>,
+    waiting: HashSet<T>,
+    processing: HashSet<T>,
 }
 
 impl<T: Clone + Eq + Hash + Send + 'static> Queue<T> {
     pub fn new() -> Arc<Self> {
-        Arc::new(Queue { state: Mutex::new((VecDeque::new(), HashSet::new())), ready: Notify::new() })
+        let state = QueueState { queue: VecDeque::new(), waiting: HashSet::new(), processing: HashSet::new() };
+        Arc::new(Queue { state: Mutex::new(state), ready: Notify::new() })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn add(&self, item: T) {
-        let mut guard = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (queue, waiting) = &mut *guard;
-        if waiting.insert(item.clone()) {
-            queue.push_back(item);
+        let mut s = self.state();
+        if s.waiting.insert(item.clone()) && !s.processing.contains(&item) {
+            s.queue.push_back(item);
+            self.ready.notify_one();
+        }
+    }
+
+    /// `item`'s reconcile is over: if it was added meanwhile, it is queued now.
+    pub fn done(&self, item: &T) {
+        let mut s = self.state();
+        s.processing.remove(item);
+        if s.waiting.contains(item) {
+            s.queue.push_back(item.clone());
             self.ready.notify_one();
         }
     }
@@ -59,15 +81,15 @@ impl<T: Clone + Eq + Hash + Send + 'static> Queue<T> {
         });
     }
 
-    /// The next key, waiting for one.
+    /// The next key, waiting for one; the caller calls [`Queue::done`] when it has finished.
     pub async fn next(&self) -> T {
         loop {
             let notified = self.ready.notified();
             {
-                let mut guard = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let (queue, waiting) = &mut *guard;
-                if let Some(item) = queue.pop_front() {
-                    waiting.remove(&item);
+                let mut s = self.state();
+                if let Some(item) = s.queue.pop_front() {
+                    s.waiting.remove(&item);
+                    s.processing.insert(item.clone());
                     return item;
                 }
             }
@@ -107,17 +129,33 @@ where
     F: Fn(Key) -> Fut,
     Fut: std::future::Future<Output = Result<Option<Duration>, kube::Error>>,
 {
-    loop {
-        let key = queue.next().await;
-        match reconcile(key.clone()).await {
-            Ok(Some(after)) => queue.add_after(key, after),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, namespace = key.namespace, name = key.name, what, "reconciling");
-                queue.add_after(key, Duration::from_secs(1));
+    drive_concurrently(queue, 1, what, reconcile).await
+}
+
+/// [`drive`] with `workers` reconciles in flight at once (never two of one key), as upstream's
+/// `--concurrent-*-syncs`: a controller whose every reconcile waits on API writes gets through a
+/// burst of keys that many times faster.
+pub async fn drive_concurrently<F, Fut>(queue: Arc<Queue<Key>>, workers: usize, what: &'static str, reconcile: F)
+where
+    F: Fn(Key) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Duration>, kube::Error>>,
+{
+    let worker = || async {
+        loop {
+            let key = queue.next().await;
+            let outcome = reconcile(key.clone()).await;
+            queue.done(&key);
+            match outcome {
+                Ok(Some(after)) => queue.add_after(key, after),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, namespace = key.namespace, name = key.name, what, "reconciling");
+                    queue.add_after(key, Duration::from_secs(1));
+                }
             }
         }
-    }
+    };
+    futures::future::join_all((0..workers.max(1)).map(|_| worker())).await;
 }
 
 /// Add every object of `store` to `queue` every `period` (and once now).
@@ -170,9 +208,26 @@ mod tests {
         q.add(2);
         q.add(1);
         assert_eq!((q.next().await, q.next().await), (1, 2));
+        q.done(&1);
+        q.done(&2);
         q.add(1);
         assert_eq!(q.next().await, 1);
+        q.done(&1);
         q.add_after(3, Duration::from_millis(10));
         assert_eq!(tokio::time::timeout(Duration::from_secs(2), q.next()).await, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn a_key_being_reconciled_waits_for_done() {
+        let q = Queue::new();
+        q.add(1);
+        assert_eq!(q.next().await, 1);
+        q.add(1);
+        q.add(2);
+        // 1 is still being reconciled: another worker gets 2, and nothing else yet.
+        assert_eq!(q.next().await, 2);
+        assert!(tokio::time::timeout(Duration::from_millis(50), q.next()).await.is_err());
+        q.done(&1);
+        assert_eq!(tokio::time::timeout(Duration::from_secs(2), q.next()).await, Ok(1));
     }
 }
