@@ -2,6 +2,7 @@
 //! their rules (defaulting, validation, tables), selectors, patches and `Status` errors.
 //! No IO and no async runtime here.
 
+pub mod auth;
 pub mod field;
 pub mod go_diff;
 pub mod host_ports;

@@ -1,0 +1,90 @@
+//! Authorization as kube-apiserver decides it, as pure functions over RBAC objects: who is asking
+//! (`user`), what they ask (`request`, upstream's `RequestInfoFactory`), whether a rule allows it
+//! (`rules`), the RBAC authorizer over a snapshot of Roles and bindings (`rbac`), the
+//! authorizer chain (`authorize`: `system:masters`, then RBAC), ClusterRole aggregation
+//! (`aggregate`), the Forbidden wording (`forbidden`), escalation prevention (`escalation`) and
+//! the default roles and bindings (`bootstrap`). The API server reads and stores the objects.
+
+pub mod aggregate;
+pub mod authorize;
+pub mod bootstrap;
+pub mod escalation;
+pub mod forbidden;
+pub mod rbac;
+pub mod request;
+pub mod rules;
+pub mod user;
+
+pub use authorize::{Decision, Verdict, authorize};
+pub use rbac::{Authorizer, RoleRefError, RulesReview, Snapshot};
+pub use request::{Attributes, RequestInfo, RequestInfoError, request_info};
+pub use user::UserInfo;
+
+/// The API group of the RBAC kinds.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// Go's `%q` of a string (`strconv.Quote`): upstream's messages quote names this way.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `%q` of a `[]string`: `["a" "b"]`.
+pub(crate) fn quote_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("[{}]", quoted.join(" "))
+}
+
+/// `utilerrors.NewAggregate(errs).Error()`: one message alone, several deduplicated in
+/// brackets.
+pub(crate) fn aggregate_messages(messages: &[String]) -> String {
+    let mut distinct: Vec<&str> = Vec::with_capacity(messages.len());
+    for m in messages {
+        if !distinct.contains(&m.as_str()) {
+            distinct.push(m);
+        }
+    }
+    match distinct.as_slice() {
+        [one] => (*one).to_string(),
+        many => format!("[{}]", many.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_as_go_does() {
+        assert_eq!(quote("jane"), r#""jane""#);
+        assert_eq!(quote("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\x01""#);
+        assert_eq!(quote("ünï"), "\"ünï\"");
+        assert_eq!(quote_list(&["a".into(), "b".into()]), r#"["a" "b"]"#);
+        assert_eq!(quote_list(&[]), "[]");
+    }
+
+    #[test]
+    fn aggregates_as_utilerrors_does() {
+        assert_eq!(aggregate_messages(&["x".into()]), "x");
+        assert_eq!(aggregate_messages(&["x".into(), "y".into(), "x".into()]), "[x, y]");
+        assert_eq!(aggregate_messages(&["x".into(), "x".into()]), "x");
+    }
+}
