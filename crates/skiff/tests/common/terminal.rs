@@ -19,12 +19,21 @@ pub struct Terminal(String);
 impl Terminal {
     pub fn start(name: &str, command: &str, cols: u16, rows: u16) -> Self {
         let _ = std::process::Command::new("tmux").args(["kill-session", "-t", name]).stderr(Stdio::null()).status();
-        let ok = std::process::Command::new("tmux")
-            .args(["new-session", "-d", "-s", name, "-x", &cols.to_string(), "-y", &rows.to_string(), command])
-            .status()
-            .expect("tmux (Debian package tmux)");
-        assert!(ok.success(), "tmux new-session");
-        Terminal(name.to_string())
+        // Killing the last session makes the tmux server exit, asynchronously: a new session
+        // started meanwhile can reach the exiting server and fail. Try again briefly.
+        let mut failure = String::new();
+        for _ in 0..10 {
+            let out = std::process::Command::new("tmux")
+                .args(["new-session", "-d", "-s", name, "-x", &cols.to_string(), "-y", &rows.to_string(), command])
+                .output()
+                .expect("tmux (Debian package tmux)");
+            if out.status.success() {
+                return Terminal(name.to_string());
+            }
+            failure = String::from_utf8_lossy(&out.stderr).into_owned();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("tmux new-session: {failure}")
     }
 
     pub fn keys(&self, keys: &str) {
