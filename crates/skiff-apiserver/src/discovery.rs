@@ -222,4 +222,39 @@ mod tests {
         assert_eq!(lease["responseKind"], json!({"group": "coordination.k8s.io", "version": "v1", "kind": "Lease"}));
         assert_eq!(lease["scope"], "Namespaced");
     }
+
+    /// As a 1.32 API server lists them: the RBAC kinds with no short names, ServiceAccounts as
+    /// `sa` with `serviceaccounts/token` answering an `authentication.k8s.io/v1` TokenRequest.
+    #[test]
+    fn rbac_kinds_and_service_accounts() {
+        let rbac = api_resource_list("rbac.authorization.k8s.io", "v1").expect("rbac");
+        let resources = rbac["resources"].as_array().expect("list");
+        let names: Vec<(&str, bool)> =
+            resources.iter().map(|r| (r["name"].as_str().unwrap_or(""), r["namespaced"] == true)).collect();
+        assert_eq!(
+            names,
+            [("clusterrolebindings", false), ("clusterroles", false), ("rolebindings", true), ("roles", true)]
+        );
+        assert!(resources.iter().all(|r| r.get("shortNames").is_none() && r["verbs"] == json!(kinds::VERBS)));
+        assert!(api_group_list()["groups"].as_array().expect("groups").iter().any(|g| g["name"] == kinds::RBAC_GROUP));
+
+        let core = api_resource_list("", "v1").expect("core");
+        let core = core["resources"].as_array().expect("list");
+        let sa = core.iter().find(|r| r["name"] == "serviceaccounts").expect("serviceaccounts");
+        assert_eq!((&sa["shortNames"], &sa["kind"]), (&json!(["sa"]), &json!("ServiceAccount")));
+        let token = core.iter().find(|r| r["name"] == "serviceaccounts/token").expect("token");
+        assert_eq!(
+            token,
+            &json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
+                "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]})
+        );
+        let aggregated = aggregated("v2", true);
+        let resources = aggregated["items"][0]["versions"][0]["resources"].as_array().expect("resources");
+        let sa = resources.iter().find(|r| r["resource"] == "serviceaccounts").expect("serviceaccounts");
+        assert_eq!(
+            sa["subresources"],
+            json!([{"subresource": "token", "verbs": ["create"],
+                "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}}])
+        );
+    }
 }

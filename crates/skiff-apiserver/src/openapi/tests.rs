@@ -69,6 +69,30 @@ fn named_groups_get_their_own_v3_document_and_operation_ids() {
     assert_eq!(paths::group_tag("apps", "v1"), "apps_v1");
 }
 
+/// The RBAC group's own v3 document, with upstream's operation ids; ServiceAccounts in core's.
+#[test]
+fn rbac_and_service_accounts_are_documented() {
+    let rbac = v3_document("rbac.authorization.k8s.io", "v1");
+    let paths = rbac["paths"].as_object().expect("paths");
+    let namespaced = &paths["/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/{name}"];
+    assert_eq!(namespaced["get"]["operationId"], "readRbacAuthorizationV1NamespacedRoleBinding");
+    assert_eq!(namespaced["get"]["tags"], json!(["rbacAuthorization_v1"]));
+    let cluster = &paths["/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}"];
+    assert_eq!(cluster["put"]["operationId"], "replaceRbacAuthorizationV1ClusterRole");
+    assert!(!paths.keys().any(|p| p.contains("namespaces/{namespace}/clusterrole")), "{:?}", paths.keys());
+    let schemas = &rbac["components"]["schemas"];
+    for kind in ["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"] {
+        assert!(schemas[format!("io.k8s.api.rbac.v1.{kind}List")].is_object(), "{kind}List");
+    }
+    assert!(schemas["io.k8s.api.rbac.v1.ClusterRole"]["properties"]["aggregationRule"].is_object());
+    let core = v3()["paths"].as_object().expect("paths");
+    assert_eq!(
+        core["/api/v1/namespaces/{namespace}/serviceaccounts"]["post"]["operationId"],
+        "createCoreV1NamespacedServiceAccount"
+    );
+    assert!(v2_json()["definitions"]["io.k8s.api.rbac.v1.Subject"].is_object());
+}
+
 #[test]
 fn descriptions_are_upstream() {
     let schemas = &v3()["components"]["schemas"];

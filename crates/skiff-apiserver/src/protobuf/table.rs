@@ -15,11 +15,15 @@ pub static KINDS: &[(&str, &str, u16)] = &[
     ("batch/v1", "CronJob", 39),
     ("batch/v1", "Job", 42),
     ("coordination.k8s.io/v1", "Lease", 54),
-    ("discovery.k8s.io/v1", "EndpointSlice", 226),
-    ("networking.k8s.io/v1", "Ingress", 232),
-    ("networking.k8s.io/v1", "IngressClass", 234),
-    ("networking.k8s.io/v1", "NetworkPolicy", 246),
-    ("policy/v1", "PodDisruptionBudget", 253),
+    ("discovery.k8s.io/v1", "EndpointSlice", 227),
+    ("networking.k8s.io/v1", "Ingress", 233),
+    ("networking.k8s.io/v1", "IngressClass", 235),
+    ("networking.k8s.io/v1", "NetworkPolicy", 247),
+    ("policy/v1", "PodDisruptionBudget", 254),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", 258),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 259),
+    ("rbac.authorization.k8s.io/v1", "Role", 261),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", 262),
     ("v1", "ConfigMap", 68),
     ("v1", "Endpoints", 95),
     ("v1", "Event", 102),
@@ -28,12 +32,13 @@ pub static KINDS: &[(&str, &str, u16)] = &[
     ("v1", "Pod", 156),
     ("v1", "Secret", 191),
     ("v1", "Service", 197),
+    ("v1", "ServiceAccount", 198),
 ];
 
 pub static MESSAGES: &[M] = &[
     // 0
     M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(2), Single, true),
         F::new(3, "status", Message(3), Single, false),
     ] },
@@ -47,7 +52,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 2
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(257), Single, true),
+        F::new(1, "selector", Message(266), Single, true),
         F::new(2, "template", Message(174), Single, true),
         F::new(3, "updateStrategy", Message(4), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
@@ -73,7 +78,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 5
     M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(7), Single, true),
         F::new(3, "status", Message(8), Single, false),
     ] },
@@ -89,7 +94,7 @@ pub static MESSAGES: &[M] = &[
     // 7
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(257), Single, true),
+        F::new(2, "selector", Message(266), Single, true),
         F::new(3, "template", Message(174), Single, true),
         F::new(4, "strategy", Message(9), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
@@ -116,7 +121,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 10
     M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(12), Single, true),
         F::new(3, "status", Message(13), Single, false),
     ] },
@@ -131,7 +136,7 @@ pub static MESSAGES: &[M] = &[
     // 12
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(257), Single, true),
+        F::new(2, "selector", Message(266), Single, true),
         F::new(3, "template", Message(174), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
@@ -198,7 +203,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 23
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(26), Single, true),
         F::new(3, "status", Message(27), Single, false),
     ] },
@@ -235,7 +240,7 @@ pub static MESSAGES: &[M] = &[
     // 28
     M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "selector", Message(257), Single, false),
+        F::new(2, "selector", Message(266), Single, false),
     ] },
     // 29
     M { name: "k8s.io.api.autoscaling.v2.MetricSpec", fields: &[
@@ -302,7 +307,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 39
     M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(40), Single, true),
         F::new(3, "status", Message(41), Single, false),
     ] },
@@ -325,7 +330,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 42
     M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(44), Single, false),
         F::new(3, "status", Message(45), Single, false),
     ] },
@@ -343,7 +348,7 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(257), Single, false),
+        F::new(4, "selector", Message(266), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
         F::new(6, "template", Message(174), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
@@ -373,7 +378,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 46
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(260), Single, false),
+        F::new(1, "metadata", Message(269), Single, false),
         F::new(2, "spec", Message(44), Single, false),
     ] },
     // 47
@@ -413,7 +418,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 54
     M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(55), Single, false),
     ] },
     // 55
@@ -501,13 +506,13 @@ pub static MESSAGES: &[M] = &[
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(257), Single, false),
+        F::new(3, "labelSelector", Message(266), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
     // 68
     M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
@@ -554,7 +559,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "ports", Message(77), Repeated, false),
         F::new(7, "env", Message(97), Repeated, false),
         F::new(8, "resources", Message(186), Single, false),
-        F::new(9, "volumeMounts", Message(214), Repeated, false),
+        F::new(9, "volumeMounts", Message(215), Repeated, false),
         F::new(10, "livenessProbe", Message(178), Single, false),
         F::new(11, "readinessProbe", Message(178), Single, false),
         F::new(12, "lifecycle", Message(122), Single, false),
@@ -566,7 +571,7 @@ pub static MESSAGES: &[M] = &[
         F::new(18, "tty", Bool, Single, false),
         F::new(19, "envFrom", Message(96), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(213), Repeated, false),
+        F::new(21, "volumeDevices", Message(214), Repeated, false),
         F::new(22, "startupProbe", Message(178), Single, false),
         F::new(23, "resizePolicy", Message(78), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
@@ -644,7 +649,7 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "started", Bool, Single, false),
         F::new(10, "allocatedResources", Quantity, Map, false),
         F::new(11, "resources", Message(186), Single, false),
-        F::new(12, "volumeMounts", Message(215), Repeated, false),
+        F::new(12, "volumeMounts", Message(216), Repeated, false),
         F::new(13, "user", Message(86), Single, false),
         F::new(14, "allocatedResourcesStatus", Message(187), Repeated, false),
         F::new(15, "stopSignal", String, Single, false),
@@ -700,7 +705,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 95
     M { name: "k8s.io.api.core.v1.Endpoints", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "subsets", Message(94), Repeated, false),
     ] },
     // 96
@@ -738,7 +743,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "ports", Message(77), Repeated, false),
         F::new(7, "env", Message(97), Repeated, false),
         F::new(8, "resources", Message(186), Single, false),
-        F::new(9, "volumeMounts", Message(214), Repeated, false),
+        F::new(9, "volumeMounts", Message(215), Repeated, false),
         F::new(10, "livenessProbe", Message(178), Single, false),
         F::new(11, "readinessProbe", Message(178), Single, false),
         F::new(12, "lifecycle", Message(122), Single, false),
@@ -750,7 +755,7 @@ pub static MESSAGES: &[M] = &[
         F::new(18, "tty", Bool, Single, false),
         F::new(19, "envFrom", Message(96), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(213), Repeated, false),
+        F::new(21, "volumeDevices", Message(214), Repeated, false),
         F::new(22, "startupProbe", Message(178), Single, false),
         F::new(23, "resizePolicy", Message(78), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
@@ -762,7 +767,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 102
     M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "involvedObject", Message(151), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
@@ -906,8 +911,8 @@ pub static MESSAGES: &[M] = &[
     M { name: "k8s.io.api.core.v1.LifecycleHandler", fields: &[
         F::new(1, "exec", Message(105), Single, false),
         F::new(2, "httpGet", Message(114), Single, false),
-        F::new(3, "tcpSocket", Message(206), Single, false),
-        F::new(4, "sleep", Message(203), Single, false),
+        F::new(3, "tcpSocket", Message(207), Single, false),
+        F::new(4, "sleep", Message(204), Single, false),
     ] },
     // 124
     M { name: "k8s.io.api.core.v1.LinuxContainerUser", fields: &[
@@ -938,7 +943,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 129
     M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(131), Single, false),
         F::new(3, "status", Message(132), Single, false),
     ] },
@@ -961,7 +966,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 133
     M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(146), Single, false),
         F::new(3, "status", Message(147), Single, false),
     ] },
@@ -1034,7 +1039,7 @@ pub static MESSAGES: &[M] = &[
         F::new(2, "externalID", String, Single, false),
         F::new(3, "providerID", String, Single, false),
         F::new(4, "unschedulable", Bool, Single, false),
-        F::new(5, "taints", Message(207), Repeated, false),
+        F::new(5, "taints", Message(208), Repeated, false),
         F::new(6, "configSource", Message(137), Single, false),
         F::new(7, "podCIDRs", String, Repeated, false),
     ] },
@@ -1091,18 +1096,18 @@ pub static MESSAGES: &[M] = &[
     // 152
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", fields: &[
         F::new(1, "accessModes", String, Repeated, false),
-        F::new(2, "resources", Message(217), Single, false),
+        F::new(2, "resources", Message(218), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(257), Single, false),
+        F::new(4, "selector", Message(266), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
-        F::new(7, "dataSource", Message(210), Single, false),
-        F::new(8, "dataSourceRef", Message(211), Single, false),
+        F::new(7, "dataSource", Message(211), Single, false),
+        F::new(8, "dataSourceRef", Message(212), Single, false),
         F::new(9, "volumeAttributesClassName", String, Single, false),
     ] },
     // 153
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(260), Single, false),
+        F::new(1, "metadata", Message(269), Single, false),
         F::new(2, "spec", Message(152), Single, true),
     ] },
     // 154
@@ -1117,28 +1122,28 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 156
     M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "spec", Message(172), Single, false),
         F::new(3, "status", Message(173), Single, false),
     ] },
     // 157
     M { name: "k8s.io.api.core.v1.PodAffinity", fields: &[
         F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(158), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(220), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(221), Repeated, false),
     ] },
     // 158
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(257), Single, false),
+        F::new(1, "labelSelector", Message(266), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(257), Single, false),
+        F::new(4, "namespaceSelector", Message(266), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
     // 159
     M { name: "k8s.io.api.core.v1.PodAntiAffinity", fields: &[
         F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(158), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(220), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(221), Repeated, false),
     ] },
     // 160
     M { name: "k8s.io.api.core.v1.PodCertificateProjection", fields: &[
@@ -1211,8 +1216,8 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "supplementalGroups", Int64, Repeated, false),
         F::new(5, "fsGroup", Int64, Single, false),
         F::new(6, "runAsGroup", Int64, Single, false),
-        F::new(7, "sysctls", Message(205), Repeated, false),
-        F::new(8, "windowsOptions", Message(221), Single, false),
+        F::new(7, "sysctls", Message(206), Repeated, false),
+        F::new(8, "windowsOptions", Message(222), Single, false),
         F::new(9, "fsGroupChangePolicy", String, Single, false),
         F::new(10, "seccompProfile", Message(190), Single, false),
         F::new(11, "appArmorProfile", Message(58), Single, false),
@@ -1221,7 +1226,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 172
     M { name: "k8s.io.api.core.v1.PodSpec", fields: &[
-        F::new(1, "volumes", Message(212), Repeated, false),
+        F::new(1, "volumes", Message(213), Repeated, false),
         F::new(2, "containers", Message(74), Repeated, true),
         F::new(3, "restartPolicy", String, Single, false),
         F::new(4, "terminationGracePeriodSeconds", Int64, Single, false),
@@ -1242,7 +1247,7 @@ pub static MESSAGES: &[M] = &[
         F::new(19, "schedulerName", String, Single, false),
         F::new(20, "initContainers", Message(74), Repeated, false),
         F::new(21, "automountServiceAccountToken", Bool, Single, false),
-        F::new(22, "tolerations", Message(208), Repeated, false),
+        F::new(22, "tolerations", Message(209), Repeated, false),
         F::new(23, "hostAliases", Message(116), Repeated, false),
         F::new(24, "priorityClassName", String, Single, false),
         F::new(25, "priority", Int32, Single, false),
@@ -1253,7 +1258,7 @@ pub static MESSAGES: &[M] = &[
         F::new(30, "enableServiceLinks", Bool, Single, false),
         F::new(31, "preemptionPolicy", String, Single, false),
         F::new(32, "overhead", Quantity, Map, false),
-        F::new(33, "topologySpreadConstraints", Message(209), Repeated, false),
+        F::new(33, "topologySpreadConstraints", Message(210), Repeated, false),
         F::new(34, "ephemeralContainers", Message(99), Repeated, false),
         F::new(35, "setHostnameAsFQDN", Bool, Single, false),
         F::new(36, "os", Message(166), Single, false),
@@ -1289,7 +1294,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 174
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(260), Single, false),
+        F::new(1, "metadata", Message(269), Single, false),
         F::new(2, "spec", Message(172), Single, false),
     ] },
     // 175
@@ -1323,12 +1328,12 @@ pub static MESSAGES: &[M] = &[
     M { name: "k8s.io.api.core.v1.ProbeHandler", fields: &[
         F::new(1, "exec", Message(105), Single, false),
         F::new(2, "httpGet", Message(114), Single, false),
-        F::new(3, "tcpSocket", Message(206), Single, false),
+        F::new(3, "tcpSocket", Message(207), Single, false),
         F::new(4, "grpc", Message(111), Single, false),
     ] },
     // 180
     M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", fields: &[
-        F::new(1, "sources", Message(216), Repeated, false),
+        F::new(1, "sources", Message(217), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
     // 181
@@ -1405,7 +1410,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 191
     M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
+        F::new(1, "metadata", Message(269), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
@@ -1446,23 +1451,30 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "allowPrivilegeEscalation", Bool, Single, false),
         F::new(8, "runAsGroup", Int64, Single, false),
         F::new(9, "procMount", String, Single, false),
-        F::new(10, "windowsOptions", Message(221), Single, false),
+        F::new(10, "windowsOptions", Message(222), Single, false),
         F::new(11, "seccompProfile", Message(190), Single, false),
         F::new(12, "appArmorProfile", Message(58), Single, false),
     ] },
     // 197
     M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
-        F::new(2, "spec", Message(200), Single, false),
-        F::new(3, "status", Message(201), Single, false),
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "spec", Message(201), Single, false),
+        F::new(3, "status", Message(202), Single, false),
     ] },
     // 198
+    M { name: "k8s.io.api.core.v1.ServiceAccount", fields: &[
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "secrets", Message(151), Repeated, false),
+        F::new(3, "imagePullSecrets", Message(127), Repeated, false),
+        F::new(4, "automountServiceAccountToken", Bool, Single, false),
+    ] },
+    // 199
     M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", fields: &[
         F::new(1, "audience", String, Single, false),
         F::new(2, "expirationSeconds", Int64, Single, false),
         F::new(3, "path", String, Single, true),
     ] },
-    // 199
+    // 200
     M { name: "k8s.io.api.core.v1.ServicePort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
@@ -1471,9 +1483,9 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nodePort", Int32, Single, false),
         F::new(6, "appProtocol", String, Single, false),
     ] },
-    // 200
+    // 201
     M { name: "k8s.io.api.core.v1.ServiceSpec", fields: &[
-        F::new(1, "ports", Message(199), Repeated, false),
+        F::new(1, "ports", Message(200), Repeated, false),
         F::new(2, "selector", String, Map, false),
         F::new(3, "clusterIP", String, Single, false),
         F::new(4, "type", String, Single, false),
@@ -1485,7 +1497,7 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "externalTrafficPolicy", String, Single, false),
         F::new(12, "healthCheckNodePort", Int32, Single, false),
         F::new(13, "publishNotReadyAddresses", Bool, Single, false),
-        F::new(14, "sessionAffinityConfig", Message(202), Single, false),
+        F::new(14, "sessionAffinityConfig", Message(203), Single, false),
         F::new(17, "ipFamilyPolicy", String, Single, false),
         F::new(18, "clusterIPs", String, Repeated, false),
         F::new(19, "ipFamilies", String, Repeated, false),
@@ -1494,20 +1506,20 @@ pub static MESSAGES: &[M] = &[
         F::new(22, "internalTrafficPolicy", String, Single, false),
         F::new(23, "trafficDistribution", String, Single, false),
     ] },
-    // 201
+    // 202
     M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
         F::new(1, "loadBalancer", Message(126), Single, false),
-        F::new(2, "conditions", Message(256), Repeated, false),
+        F::new(2, "conditions", Message(265), Repeated, false),
     ] },
-    // 202
+    // 203
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
         F::new(1, "clientIP", Message(66), Single, false),
     ] },
-    // 203
+    // 204
     M { name: "k8s.io.api.core.v1.SleepAction", fields: &[
         F::new(1, "seconds", Int64, Single, true),
     ] },
-    // 204
+    // 205
     M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
@@ -1515,24 +1527,24 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "secretRef", Message(127), Single, false),
     ] },
-    // 205
+    // 206
     M { name: "k8s.io.api.core.v1.Sysctl", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 206
+    // 207
     M { name: "k8s.io.api.core.v1.TCPSocketAction", fields: &[
         F::new(1, "port", IntOrString, Single, true),
         F::new(2, "host", String, Single, false),
     ] },
-    // 207
+    // 208
     M { name: "k8s.io.api.core.v1.Taint", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "effect", String, Single, true),
         F::new(4, "timeAdded", Time, Single, false),
     ] },
-    // 208
+    // 209
     M { name: "k8s.io.api.core.v1.Toleration", fields: &[
         F::new(1, "key", String, Single, false),
         F::new(2, "operator", String, Single, false),
@@ -1540,41 +1552,41 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "effect", String, Single, false),
         F::new(5, "tolerationSeconds", Int64, Single, false),
     ] },
-    // 209
+    // 210
     M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", fields: &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(257), Single, false),
+        F::new(4, "labelSelector", Message(266), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
         F::new(8, "matchLabelKeys", String, Repeated, false),
     ] },
-    // 210
+    // 211
     M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 211
+    // 212
     M { name: "k8s.io.api.core.v1.TypedObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 212
+    // 213
     M { name: "k8s.io.api.core.v1.Volume", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "", Message(218), Inline, false),
+        F::new(2, "", Message(219), Inline, false),
     ] },
-    // 213
+    // 214
     M { name: "k8s.io.api.core.v1.VolumeDevice", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 214
+    // 215
     M { name: "k8s.io.api.core.v1.VolumeMount", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
@@ -1584,28 +1596,28 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "subPathExpr", String, Single, false),
         F::new(7, "recursiveReadOnly", String, Single, false),
     ] },
-    // 215
+    // 216
     M { name: "k8s.io.api.core.v1.VolumeMountStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "mountPath", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "recursiveReadOnly", String, Single, false),
     ] },
-    // 216
+    // 217
     M { name: "k8s.io.api.core.v1.VolumeProjection", fields: &[
         F::new(1, "secret", Message(194), Single, false),
         F::new(2, "downwardAPI", Message(88), Single, false),
         F::new(3, "configMap", Message(72), Single, false),
-        F::new(4, "serviceAccountToken", Message(198), Single, false),
+        F::new(4, "serviceAccountToken", Message(199), Single, false),
         F::new(5, "clusterTrustBundle", Message(67), Single, false),
         F::new(6, "podCertificate", Message(160), Single, false),
     ] },
-    // 217
+    // 218
     M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
     ] },
-    // 218
+    // 219
     M { name: "k8s.io.api.core.v1.VolumeSource", fields: &[
         F::new(1, "hostPath", Message(118), Single, false),
         F::new(2, "emptyDir", Message(91), Single, false),
@@ -1626,113 +1638,113 @@ pub static MESSAGES: &[M] = &[
         F::new(17, "fc", Message(106), Single, false),
         F::new(18, "azureFile", Message(61), Single, false),
         F::new(19, "configMap", Message(73), Single, false),
-        F::new(20, "vsphereVolume", Message(219), Single, false),
+        F::new(20, "vsphereVolume", Message(220), Single, false),
         F::new(21, "quobyte", Message(181), Single, false),
         F::new(22, "azureDisk", Message(60), Single, false),
         F::new(23, "photonPersistentDisk", Message(155), Single, false),
         F::new(24, "portworxVolume", Message(176), Single, false),
         F::new(25, "scaleIO", Message(189), Single, false),
         F::new(26, "projected", Message(180), Single, false),
-        F::new(27, "storageos", Message(204), Single, false),
+        F::new(27, "storageos", Message(205), Single, false),
         F::new(28, "csi", Message(62), Single, false),
         F::new(29, "ephemeral", Message(101), Single, false),
         F::new(30, "image", Message(120), Single, false),
     ] },
-    // 219
+    // 220
     M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", fields: &[
         F::new(1, "volumePath", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "storagePolicyName", String, Single, false),
         F::new(4, "storagePolicyID", String, Single, false),
     ] },
-    // 220
+    // 221
     M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
         F::new(2, "podAffinityTerm", Message(158), Single, true),
     ] },
-    // 221
+    // 222
     M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", fields: &[
         F::new(1, "gmsaCredentialSpecName", String, Single, false),
         F::new(2, "gmsaCredentialSpec", String, Single, false),
         F::new(3, "runAsUserName", String, Single, false),
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
-    // 222
+    // 223
     M { name: "k8s.io.api.discovery.v1.Endpoint", fields: &[
         F::new(1, "addresses", String, Repeated, true),
-        F::new(2, "conditions", Message(223), Single, false),
+        F::new(2, "conditions", Message(224), Single, false),
         F::new(3, "hostname", String, Single, false),
         F::new(4, "targetRef", Message(151), Single, false),
         F::new(5, "deprecatedTopology", String, Map, false),
         F::new(6, "nodeName", String, Single, false),
         F::new(7, "zone", String, Single, false),
-        F::new(8, "hints", Message(224), Single, false),
+        F::new(8, "hints", Message(225), Single, false),
     ] },
-    // 223
+    // 224
     M { name: "k8s.io.api.discovery.v1.EndpointConditions", fields: &[
         F::new(1, "ready", Bool, Single, false),
         F::new(2, "serving", Bool, Single, false),
         F::new(3, "terminating", Bool, Single, false),
     ] },
-    // 224
-    M { name: "k8s.io.api.discovery.v1.EndpointHints", fields: &[
-        F::new(1, "forZones", Message(228), Repeated, false),
-        F::new(2, "forNodes", Message(227), Repeated, false),
-    ] },
     // 225
+    M { name: "k8s.io.api.discovery.v1.EndpointHints", fields: &[
+        F::new(1, "forZones", Message(229), Repeated, false),
+        F::new(2, "forNodes", Message(228), Repeated, false),
+    ] },
+    // 226
     M { name: "k8s.io.api.discovery.v1.EndpointPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
         F::new(3, "port", Int32, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 226
+    // 227
     M { name: "k8s.io.api.discovery.v1.EndpointSlice", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
-        F::new(2, "endpoints", Message(222), Repeated, false),
-        F::new(3, "ports", Message(225), Repeated, false),
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "endpoints", Message(223), Repeated, false),
+        F::new(3, "ports", Message(226), Repeated, false),
         F::new(4, "addressType", String, Single, true),
     ] },
-    // 227
+    // 228
     M { name: "k8s.io.api.discovery.v1.ForNode", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 228
+    // 229
     M { name: "k8s.io.api.discovery.v1.ForZone", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 229
+    // 230
     M { name: "k8s.io.api.networking.v1.HTTPIngressPath", fields: &[
         F::new(1, "path", String, Single, false),
-        F::new(2, "backend", Message(233), Single, true),
+        F::new(2, "backend", Message(234), Single, true),
         F::new(3, "pathType", String, Single, true),
     ] },
-    // 230
-    M { name: "k8s.io.api.networking.v1.HTTPIngressRuleValue", fields: &[
-        F::new(1, "paths", Message(229), Repeated, true),
-    ] },
     // 231
+    M { name: "k8s.io.api.networking.v1.HTTPIngressRuleValue", fields: &[
+        F::new(1, "paths", Message(230), Repeated, true),
+    ] },
+    // 232
     M { name: "k8s.io.api.networking.v1.IPBlock", fields: &[
         F::new(1, "cidr", String, Single, true),
         F::new(2, "except", String, Repeated, false),
     ] },
-    // 232
-    M { name: "k8s.io.api.networking.v1.Ingress", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
-        F::new(2, "spec", Message(243), Single, false),
-        F::new(3, "status", Message(244), Single, false),
-    ] },
     // 233
-    M { name: "k8s.io.api.networking.v1.IngressBackend", fields: &[
-        F::new(3, "resource", Message(210), Single, false),
-        F::new(4, "service", Message(242), Single, false),
+    M { name: "k8s.io.api.networking.v1.Ingress", fields: &[
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "spec", Message(244), Single, false),
+        F::new(3, "status", Message(245), Single, false),
     ] },
     // 234
-    M { name: "k8s.io.api.networking.v1.IngressClass", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
-        F::new(2, "spec", Message(236), Single, false),
+    M { name: "k8s.io.api.networking.v1.IngressBackend", fields: &[
+        F::new(3, "resource", Message(211), Single, false),
+        F::new(4, "service", Message(243), Single, false),
     ] },
     // 235
+    M { name: "k8s.io.api.networking.v1.IngressClass", fields: &[
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "spec", Message(237), Single, false),
+    ] },
+    // 236
     M { name: "k8s.io.api.networking.v1.IngressClassParametersReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
@@ -1740,110 +1752,110 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "scope", String, Single, false),
         F::new(5, "namespace", String, Single, false),
     ] },
-    // 236
+    // 237
     M { name: "k8s.io.api.networking.v1.IngressClassSpec", fields: &[
         F::new(1, "controller", String, Single, false),
-        F::new(2, "parameters", Message(235), Single, false),
+        F::new(2, "parameters", Message(236), Single, false),
     ] },
-    // 237
+    // 238
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
-        F::new(4, "ports", Message(239), Repeated, false),
-    ] },
-    // 238
-    M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(237), Repeated, false),
+        F::new(4, "ports", Message(240), Repeated, false),
     ] },
     // 239
+    M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", fields: &[
+        F::new(1, "ingress", Message(238), Repeated, false),
+    ] },
+    // 240
     M { name: "k8s.io.api.networking.v1.IngressPortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 240
+    // 241
     M { name: "k8s.io.api.networking.v1.IngressRule", fields: &[
         F::new(1, "host", String, Single, false),
-        F::new(2, "", Message(241), Inline, false),
-    ] },
-    // 241
-    M { name: "k8s.io.api.networking.v1.IngressRuleValue", fields: &[
-        F::new(1, "http", Message(230), Single, false),
+        F::new(2, "", Message(242), Inline, false),
     ] },
     // 242
-    M { name: "k8s.io.api.networking.v1.IngressServiceBackend", fields: &[
-        F::new(1, "name", String, Single, true),
-        F::new(2, "port", Message(252), Single, false),
+    M { name: "k8s.io.api.networking.v1.IngressRuleValue", fields: &[
+        F::new(1, "http", Message(231), Single, false),
     ] },
     // 243
-    M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
-        F::new(1, "defaultBackend", Message(233), Single, false),
-        F::new(2, "tls", Message(245), Repeated, false),
-        F::new(3, "rules", Message(240), Repeated, false),
-        F::new(4, "ingressClassName", String, Single, false),
+    M { name: "k8s.io.api.networking.v1.IngressServiceBackend", fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "port", Message(253), Single, false),
     ] },
     // 244
-    M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
-        F::new(1, "loadBalancer", Message(238), Single, false),
+    M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
+        F::new(1, "defaultBackend", Message(234), Single, false),
+        F::new(2, "tls", Message(246), Repeated, false),
+        F::new(3, "rules", Message(241), Repeated, false),
+        F::new(4, "ingressClassName", String, Single, false),
     ] },
     // 245
+    M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
+        F::new(1, "loadBalancer", Message(239), Single, false),
+    ] },
+    // 246
     M { name: "k8s.io.api.networking.v1.IngressTLS", fields: &[
         F::new(1, "hosts", String, Repeated, false),
         F::new(2, "secretName", String, Single, false),
     ] },
-    // 246
-    M { name: "k8s.io.api.networking.v1.NetworkPolicy", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
-        F::new(2, "spec", Message(251), Single, false),
-    ] },
     // 247
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", fields: &[
-        F::new(1, "ports", Message(250), Repeated, false),
-        F::new(2, "to", Message(249), Repeated, false),
+    M { name: "k8s.io.api.networking.v1.NetworkPolicy", fields: &[
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "spec", Message(252), Single, false),
     ] },
     // 248
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", fields: &[
-        F::new(1, "ports", Message(250), Repeated, false),
-        F::new(2, "from", Message(249), Repeated, false),
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", fields: &[
+        F::new(1, "ports", Message(251), Repeated, false),
+        F::new(2, "to", Message(250), Repeated, false),
     ] },
     // 249
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", fields: &[
-        F::new(1, "podSelector", Message(257), Single, false),
-        F::new(2, "namespaceSelector", Message(257), Single, false),
-        F::new(3, "ipBlock", Message(231), Single, false),
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", fields: &[
+        F::new(1, "ports", Message(251), Repeated, false),
+        F::new(2, "from", Message(250), Repeated, false),
     ] },
     // 250
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", fields: &[
+        F::new(1, "podSelector", Message(266), Single, false),
+        F::new(2, "namespaceSelector", Message(266), Single, false),
+        F::new(3, "ipBlock", Message(232), Single, false),
+    ] },
+    // 251
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPort", fields: &[
         F::new(1, "protocol", String, Single, false),
         F::new(2, "port", IntOrString, Single, false),
         F::new(3, "endPort", Int32, Single, false),
     ] },
-    // 251
+    // 252
     M { name: "k8s.io.api.networking.v1.NetworkPolicySpec", fields: &[
-        F::new(1, "podSelector", Message(257), Single, false),
-        F::new(2, "ingress", Message(248), Repeated, false),
-        F::new(3, "egress", Message(247), Repeated, false),
+        F::new(1, "podSelector", Message(266), Single, false),
+        F::new(2, "ingress", Message(249), Repeated, false),
+        F::new(3, "egress", Message(248), Repeated, false),
         F::new(4, "policyTypes", String, Repeated, false),
     ] },
-    // 252
+    // 253
     M { name: "k8s.io.api.networking.v1.ServiceBackendPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "number", Int32, Single, false),
     ] },
-    // 253
-    M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
-        F::new(1, "metadata", Message(260), Single, true),
-        F::new(2, "spec", Message(254), Single, false),
-        F::new(3, "status", Message(255), Single, false),
-    ] },
     // 254
+    M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "spec", Message(255), Single, false),
+        F::new(3, "status", Message(256), Single, false),
+    ] },
+    // 255
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(257), Single, false),
+        F::new(2, "selector", Message(266), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
-    // 255
+    // 256
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
@@ -1851,9 +1863,57 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(256), Repeated, false),
+        F::new(7, "conditions", Message(265), Repeated, false),
     ] },
-    // 256
+    // 257
+    M { name: "k8s.io.api.rbac.v1.AggregationRule", fields: &[
+        F::new(1, "clusterRoleSelectors", Message(266), Repeated, false),
+    ] },
+    // 258
+    M { name: "k8s.io.api.rbac.v1.ClusterRole", fields: &[
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "rules", Message(260), Repeated, false),
+        F::new(3, "aggregationRule", Message(257), Single, false),
+    ] },
+    // 259
+    M { name: "k8s.io.api.rbac.v1.ClusterRoleBinding", fields: &[
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "subjects", Message(264), Repeated, false),
+        F::new(3, "roleRef", Message(263), Single, true),
+    ] },
+    // 260
+    M { name: "k8s.io.api.rbac.v1.PolicyRule", fields: &[
+        F::new(1, "verbs", String, Repeated, true),
+        F::new(2, "apiGroups", String, Repeated, false),
+        F::new(3, "resources", String, Repeated, false),
+        F::new(4, "resourceNames", String, Repeated, false),
+        F::new(5, "nonResourceURLs", String, Repeated, false),
+    ] },
+    // 261
+    M { name: "k8s.io.api.rbac.v1.Role", fields: &[
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "rules", Message(260), Repeated, false),
+    ] },
+    // 262
+    M { name: "k8s.io.api.rbac.v1.RoleBinding", fields: &[
+        F::new(1, "metadata", Message(269), Single, true),
+        F::new(2, "subjects", Message(264), Repeated, false),
+        F::new(3, "roleRef", Message(263), Single, true),
+    ] },
+    // 263
+    M { name: "k8s.io.api.rbac.v1.RoleRef", fields: &[
+        F::new(1, "apiGroup", String, Single, false),
+        F::new(2, "kind", String, Single, true),
+        F::new(3, "name", String, Single, true),
+    ] },
+    // 264
+    M { name: "k8s.io.api.rbac.v1.Subject", fields: &[
+        F::new(1, "kind", String, Single, true),
+        F::new(2, "apiGroup", String, Single, false),
+        F::new(3, "name", String, Single, true),
+        F::new(4, "namespace", String, Single, false),
+    ] },
+    // 265
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1862,18 +1922,18 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 257
+    // 266
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(258), Repeated, false),
+        F::new(2, "matchExpressions", Message(267), Repeated, false),
     ] },
-    // 258
+    // 267
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 259
+    // 268
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -1883,7 +1943,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 260
+    // 269
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -1897,11 +1957,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(261), Repeated, false),
+        F::new(13, "ownerReferences", Message(270), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(259), Repeated, false),
+        F::new(17, "managedFields", Message(268), Repeated, false),
     ] },
-    // 261
+    // 270
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

@@ -486,3 +486,52 @@ fn lease_of_a_named_group_with_micro_times() {
     let err = decode(&body("Lease", &lease)).expect_err("not in v1");
     assert!(err.to_string().contains("no kind \"Lease\" is registered for version \"v1\""), "{err}");
 }
+
+#[test]
+fn rbac_bindings_and_service_accounts() {
+    use k8s_pb::api::rbac::v1 as rbac;
+    let binding = rbac::RoleBinding {
+        metadata: Some(meta::ObjectMeta { name: s("read-pods"), namespace: s("default"), ..Default::default() }),
+        subjects: vec![
+            rbac::Subject {
+                kind: s("User"),
+                api_group: s("rbac.authorization.k8s.io"),
+                name: s("jane"),
+                namespace: None,
+            },
+            rbac::Subject { kind: s("ServiceAccount"), api_group: None, name: s("app"), namespace: s("default") },
+        ],
+        role_ref: Some(rbac::RoleRef { api_group: s("rbac.authorization.k8s.io"), kind: s("Role"), name: s("reader") }),
+    };
+    let want = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "read-pods", "namespace": "default"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "jane"},
+            {"kind": "ServiceAccount", "name": "app", "namespace": "default"}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"}
+    });
+    let got = decode(&body_in("rbac.authorization.k8s.io/v1", "RoleBinding", &binding)).expect("decode");
+    assert_eq!(got, want, "\n got: {got:#}");
+
+    let role = rbac::ClusterRole {
+        metadata: Some(meta::ObjectMeta { name: s("metrics"), ..Default::default() }),
+        rules: vec![rbac::PolicyRule {
+            verbs: vec!["get".into()],
+            non_resource_ur_ls: vec!["/metrics".into()],
+            ..Default::default()
+        }],
+        aggregation_rule: None,
+    };
+    let got = decode(&body_in("rbac.authorization.k8s.io/v1", "ClusterRole", &role)).expect("decode");
+    assert_eq!(got["rules"], json!([{"verbs": ["get"], "nonResourceURLs": ["/metrics"]}]), "\n got: {got:#}");
+
+    let account = pb::ServiceAccount {
+        metadata: Some(meta::ObjectMeta { name: s("app"), namespace: s("default"), ..Default::default() }),
+        secrets: vec![pb::ObjectReference { name: s("token"), ..Default::default() }],
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    };
+    let want = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app", "namespace": "default"},
+        "secrets": [{"name": "token"}], "automountServiceAccountToken": false});
+    check::<k8s_openapi::api::core::v1::ServiceAccount>("ServiceAccount", &account, want);
+}

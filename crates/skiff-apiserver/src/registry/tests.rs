@@ -251,3 +251,26 @@ async fn a_patch_without_a_resource_version_is_retried_over_concurrent_writes() 
     let json_rv = json!([{"op": "replace", "path": "/metadata/resourceVersion", "value": "1"}]);
     assert_eq!(precondition(PatchType::Json, &json_rv), "1");
 }
+
+/// RBAC bindings through the registry: defaulted on create, a roleRef that cannot change on
+/// update (upstream's message, the error listed once), subjects that can.
+#[tokio::test]
+async fn role_bindings_keep_their_role_ref() {
+    let reg = registry().await;
+    let rb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "rb"},
+        "roleRef": {"kind": "ClusterRole", "name": "view"}, "subjects": [{"kind": "User", "name": "jane"}]});
+    let created = reg.create(kind("rolebindings"), "default", rb, &opts("test")).await.expect("create");
+    assert_eq!(created["roleRef"]["apiGroup"], "rbac.authorization.k8s.io");
+    assert_eq!(created["subjects"][0]["apiGroup"], "rbac.authorization.k8s.io");
+    let more = json!({"subjects": [{"kind": "User", "name": "jane"}, {"kind": "Group", "name": "devs"}]});
+    let patched = reg.patch(at("rolebindings", "rb"), PatchType::Merge, &more, Part::Main, &opts("test")).await;
+    assert_eq!(patched.expect("subjects may change").object["subjects"][1]["apiGroup"], "rbac.authorization.k8s.io");
+    let edit = json!({"roleRef": {"name": "edit"}});
+    let err = reg.patch(at("rolebindings", "rb"), PatchType::Merge, &edit, Part::Main, &opts("test")).await;
+    let err = err.expect_err("roleRef is immutable");
+    assert_eq!(err.code(), 422);
+    assert_eq!(
+        err.to_string(),
+        "RoleBinding.rbac.authorization.k8s.io \"rb\" is invalid: roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"ClusterRole\", Name:\"edit\"}: cannot change roleRef"
+    );
+}

@@ -16,9 +16,11 @@ mod networkpolicy;
 mod node;
 mod pdb;
 mod pod;
+mod rbac;
 mod replicaset;
 mod secret;
 mod service;
+mod serviceaccount;
 mod template;
 
 use crate::field::ErrorList;
@@ -34,6 +36,7 @@ use serde_json::{Value, json};
 pub use cronjob::parse_schedule;
 pub use job::{CONTROLLER_UID_LABEL, JOB_NAME_LABEL};
 pub use pod::{default_pull_policy, pod_status_reason};
+pub use rbac::RBAC_GROUP;
 pub use secret::docker_auths;
 pub use service::{externally_accessible, validation::is_headless, wants_cluster_ip, wants_node_ports};
 
@@ -131,6 +134,8 @@ pub const READ_VERBS: &[&str] = &["get", "list", "watch"];
 #[derive(Clone, Copy)]
 pub struct Column {
     pub name: &'static str,
+    /// The column's `type`: `string`, or `date` for upstream's default `Created At`.
+    pub data_type: &'static str,
     pub format: &'static str,
     pub priority: u8,
     pub description: &'static str,
@@ -138,15 +143,16 @@ pub struct Column {
 
 impl Column {
     pub const fn new(name: &'static str, priority: u8, description: &'static str) -> Self {
-        Column { name, format: "", priority, description }
+        Column { name, data_type: "string", format: "", priority, description }
     }
     pub fn to_json(&self) -> Value {
-        json!({"name": self.name, "type": "string", "format": self.format, "description": self.description, "priority": self.priority})
+        json!({"name": self.name, "type": self.data_type, "format": self.format, "description": self.description, "priority": self.priority})
     }
 }
 
 pub const NAME_COLUMN: Column = Column {
     name: "Name",
+    data_type: "string",
     format: "name",
     priority: 0,
     description: "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
@@ -156,6 +162,16 @@ pub const AGE_COLUMN: Column = Column::new(
     0,
     "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
 );
+
+/// The second column of upstream's default table convertor (`rest.NewDefaultTableConvertor`),
+/// for kinds with no printer of their own (Roles, ClusterRoles): the creation time in RFC 3339.
+pub const CREATED_AT_COLUMN: Column = Column { name: "Created At", data_type: "date", ..AGE_COLUMN };
+
+/// A `Created At` cell: `metadata.creationTimestamp` in UTC, Go's zero time when absent.
+pub fn created_at(obj: &Value) -> String {
+    crate::time::parse(obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str))
+        .map_or_else(|| "0001-01-01T00:00:00Z".to_string(), crate::time::rfc3339)
+}
 
 /// Why a request body could not be decoded as the kind.
 #[derive(Debug, thiserror::Error)]
@@ -293,17 +309,23 @@ pub const NODES: &dyn Kind = &node::Nodes;
 pub const PODS: &dyn Kind = &pod::Pods;
 pub const SERVICES: &dyn Kind = &service::Services;
 pub const ENDPOINTS: &dyn Kind = &endpoints::EndpointsKind;
+pub const SERVICE_ACCOUNTS: &dyn Kind = &serviceaccount::ServiceAccounts;
+pub const ROLES: &dyn Kind = &rbac::Roles;
+pub const CLUSTER_ROLES: &dyn Kind = &rbac::ClusterRoles;
+pub const ROLE_BINDINGS: &dyn Kind = &rbac::RoleBindings;
+pub const CLUSTER_ROLE_BINDINGS: &dyn Kind = &rbac::ClusterRoleBindings;
 
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 20] = [
+    static ALL: [&dyn Kind; 25] = [
         NAMESPACES,
         NODES,
         PODS,
         &configmap::ConfigMaps,
         &event::Events,
         &secret::Secrets,
+        SERVICE_ACCOUNTS,
         SERVICES,
         ENDPOINTS,
         &lease::Leases,
@@ -318,6 +340,10 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &ingress::Ingresses,
         &networkpolicy::NetworkPolicies,
         &pdb::PodDisruptionBudgets,
+        CLUSTER_ROLE_BINDINGS,
+        CLUSTER_ROLES,
+        ROLE_BINDINGS,
+        ROLES,
     ];
     &ALL
 }
@@ -376,9 +402,14 @@ mod tests {
                 ("batch", vec!["v1"]),
                 ("autoscaling", vec!["v2"]),
                 ("networking.k8s.io", vec!["v1"]),
-                ("policy", vec!["v1"])
+                ("policy", vec!["v1"]),
+                ("rbac.authorization.k8s.io", vec!["v1"])
             ]
         );
+        let rbac: Vec<&str> = in_group_version(RBAC_GROUP, "v1").map(|k| k.info().plural).collect();
+        assert_eq!(rbac, ["clusterrolebindings", "clusterroles", "rolebindings", "roles"]);
+        let core: Vec<&str> = in_group_version("", "v1").map(|k| k.info().plural).collect();
+        assert!(core.windows(3).any(|w| w == ["secrets", "serviceaccounts", "services"]), "{core:?}");
         let networking: Vec<&str> = in_group_version("networking.k8s.io", "v1").map(|k| k.info().plural).collect();
         assert_eq!(networking, ["ingressclasses", "ingresses", "networkpolicies"]);
         let lease = by_resource("coordination.k8s.io", "v1", "leases").expect("leases");
