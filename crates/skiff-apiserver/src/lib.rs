@@ -22,6 +22,7 @@ mod rest;
 mod route;
 mod serve;
 pub mod services;
+pub mod signer;
 
 pub use serve::Limits;
 mod spdy_conn;
