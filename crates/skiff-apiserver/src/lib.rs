@@ -1,6 +1,8 @@
 //! skiff's Kubernetes API server: HTTPS with client-certificate or token authentication,
 //! discovery, OpenAPI, and CRUD/list/watch/patch of the core kinds over a [`skiff_store::Store`].
 
+mod authn;
+mod authz;
 mod discovery;
 mod exec;
 mod http;
@@ -29,9 +31,9 @@ mod spdy_conn;
 mod watch;
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
@@ -90,6 +92,8 @@ pub struct AppState {
     nodes: Option<(String, Arc<dyn skiff_nodeapi::NodeLink>)>,
     /// How this server identifies itself to remote node agents.
     client_identity: nodes::remote::ClientIdentity,
+    /// The RBAC objects, as the authorizer reads them.
+    rbac: authz::rbac_cache::RbacCache,
 }
 
 /// A running API server.
@@ -140,8 +144,15 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     pki::write_kubeconfig(&kubeconfig_path, &pki.kubeconfig(addr))?;
 
     let (tx, rx) = signal::channel(false);
+    let registry = registry::Registry::with_service_ranges(config.store, config.service_ranges);
+    registry.ensure_rbac_defaults().await?;
+    let rbac = authz::rbac_cache::RbacCache::start(registry.store().clone())
+        .await
+        .map_err(|e| ServerError::Init(ApiError::Internal(e.to_string())))?;
+    registry.set_authorizer(rbac.receiver());
     let state = Arc::new(AppState {
-        registry: registry::Registry::with_service_ranges(config.store, config.service_ranges),
+        registry,
+        rbac,
         bookmark_interval: config.bookmark_interval,
         token: pki.token.clone(),
         server_address: addr.to_string(),
@@ -198,34 +209,13 @@ fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>) -> Router {
         .route("/apis/{group}/{version}/{*rest}", axum::routing::any(rest::handle))
         .route("/apis/metrics.k8s.io/v1beta1/{*rest}", get(resource_metrics::handle))
         .fallback(|| async { http::Failure(ApiError::NoResource) })
-        // Layers run outermost last: who the client is first, then whether it gets a seat.
+        // Layers run outermost last: who the client is, who it acts as, whether it may, then
+        // whether it gets a seat.
         .layer(middleware::from_fn_with_state(inflight, inflight::limit))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), authz::authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), authn::impersonate::impersonate))
+        .layer(middleware::from_fn_with_state(state.clone(), authn::authenticate))
         .with_state(state)
-}
-
-/// Paths anyone may read, as upstream's `system:public-info-viewer` allows.
-fn is_public(path: &str) -> bool {
-    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
-}
-
-async fn authenticate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let cert = req.extensions().get::<serve::ClientCert>().is_some_and(|c| c.0);
-    let token_ok = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), state.token.as_bytes()));
-    if cert || token_ok || is_public(req.uri().path()) {
-        next.run(req).await
-    } else {
-        http::Failure(ApiError::Unauthorized).into_response()
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn discovery_response(headers: &HeaderMap, core: bool, legacy: Value) -> Response {

@@ -29,6 +29,9 @@ pub struct WriteOptions {
     pub field_manager: String,
     pub field_validation: FieldValidation,
     pub force: bool,
+    /// Who writes (None: the server itself), for the checks that depend on it (RBAC's
+    /// escalation prevention).
+    pub user: Option<Arc<skiff_core::auth::UserInfo>>,
 }
 
 /// The result of a write: the object and any warnings for the `Warning` header.
@@ -70,6 +73,8 @@ pub struct Registry {
     store: Arc<dyn Store>,
     /// Cluster IPs and node ports for Services.
     services: Arc<Allocator>,
+    /// The current RBAC authorizer, once the server has one (RBAC writes are checked by it).
+    rbac: Arc<std::sync::OnceLock<tokio::sync::watch::Receiver<Arc<skiff_core::auth::Authorizer>>>>,
 }
 
 /// Whether `kind` is networking.k8s.io Ingress (created ones get the default class).
@@ -351,7 +356,28 @@ impl Registry {
 
     pub fn with_service_ranges(store: Arc<dyn Store>, ranges: ServiceRanges) -> Self {
         let services = Arc::new(Allocator::new(store.clone(), ranges));
-        Registry { store, services }
+        Registry { store, services, rbac: Default::default() }
+    }
+
+    /// Check RBAC writes with the authorizer `current` publishes (set once, at start).
+    pub fn set_authorizer(&self, current: tokio::sync::watch::Receiver<Arc<skiff_core::auth::Authorizer>>) {
+        let _ = self.rbac.set(current);
+    }
+
+    /// RBAC's escalation prevention for a write of `obj` by `opts.user`.
+    fn check_rbac_write(
+        &self,
+        kind: &dyn Kind,
+        obj: &Value,
+        namespace: &str,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
+        let (Some(user), Some(current)) = (&opts.user, self.rbac.get()) else { return Ok(()) };
+        if !rbac_admission::is_rbac(kind) {
+            return Ok(());
+        }
+        let authorizer = current.borrow().clone();
+        rbac_admission::check(&authorizer, kind, obj, namespace, user)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -533,6 +559,7 @@ impl Registry {
         if !errs.is_empty() {
             return Err(info.invalid(meta::name(&obj), errs));
         }
+        self.check_rbac_write(kind, &obj, namespace, opts)?;
         if info.namespaced {
             self.namespace_is_usable(namespace).await?;
         }
@@ -665,6 +692,7 @@ impl Registry {
         if !errs.is_empty() {
             return Err(info.invalid(r.name, errs));
         }
+        self.check_rbac_write(r.kind, &new, r.namespace, opts)?;
         if operation != "Apply" {
             let part = if part == kinds::Part::Status { Part::Status } else { Part::Main };
             managed::record_update(&mut new, Some(current), &opts.field_manager, part, Timestamp::now());
@@ -997,6 +1025,74 @@ impl Registry {
         self.ensure(kind, skiff_core::ingress_class::built_in()).await
     }
 
+    /// Upstream's default ClusterRoles and ClusterRoleBindings (`cluster-admin`, `admin`,
+    /// `edit`, `view`, the `system:` ones): created when missing; one still marked
+    /// `rbac.authorization.kubernetes.io/autoupdate: "true"` gets what a newer default adds
+    /// (rules, aggregation selectors, subjects: added, never removed), as kube-apiserver's
+    /// start-up reconciliation does.
+    pub async fn ensure_rbac_defaults(&self) -> Result<(), ApiError> {
+        use skiff_core::auth::bootstrap;
+        for role in bootstrap::cluster_roles() {
+            self.reconcile_default(kinds::CLUSTER_ROLES, to_value(&role)?, &["rules"], &["aggregationRule"]).await?;
+        }
+        for binding in bootstrap::cluster_role_bindings() {
+            self.reconcile_default(kinds::CLUSTER_ROLE_BINDINGS, to_value(&binding)?, &["subjects"], &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Create `default` unless it exists; if it does and still auto-updates, add the items of
+    /// its `lists` it lacks and set its `fields` as the default has them.
+    async fn reconcile_default(
+        &self,
+        kind: &'static dyn Kind,
+        default: Value,
+        lists: &[&str],
+        fields: &[&str],
+    ) -> Result<(), ApiError> {
+        let name = meta::name(&default).to_string();
+        let r = ObjectRef { kind, namespace: "", name: &name };
+        let current = match self.get(r).await {
+            Ok(c) => c,
+            Err(ApiError::NotFound { .. }) => return self.ensure(kind, default).await,
+            Err(e) => return Err(e),
+        };
+        let autoupdate = current.pointer("/metadata/annotations/rbac.authorization.kubernetes.io~1autoupdate");
+        if autoupdate.and_then(Value::as_str) != Some("true") {
+            return Ok(());
+        }
+        let mut next = current.clone();
+        for list in lists {
+            let wanted = default.get(*list).and_then(Value::as_array).cloned().unwrap_or_default();
+            let have = next.get_mut(*list).and_then(Value::as_array_mut);
+            match have {
+                Some(have) => {
+                    for item in wanted {
+                        if !have.contains(&item) {
+                            have.push(item);
+                        }
+                    }
+                }
+                None if !wanted.is_empty() => next[*list] = Value::Array(wanted),
+                None => {}
+            }
+        }
+        for field in fields {
+            if let Some(v) = default.get(*field) {
+                next[*field] = v.clone();
+            }
+        }
+        if next == current {
+            return Ok(());
+        }
+        let opts = WriteOptions { field_manager: "skiff".into(), ..Default::default() };
+        match self.update(r, next, kinds::Part::Main, &opts).await {
+            // Someone changed it meanwhile: theirs stands until the next start.
+            Ok(_) | Err(ApiError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn ensure_service(&self, svc: Value) -> Result<(), ApiError> {
         self.ensure(kinds::SERVICES, svc).await
     }
@@ -1010,6 +1106,10 @@ impl Registry {
             Err(e) => Err(e),
         }
     }
+}
+
+fn to_value(o: &impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(o).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 fn strip_rv(obj: &Value) -> Value {
@@ -1033,6 +1133,7 @@ pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &Fi
     fields.matches(|f| kind.field_value(obj, f)).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
+mod rbac_admission;
 #[cfg(test)]
 mod service_tests;
 #[cfg(test)]

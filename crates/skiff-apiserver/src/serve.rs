@@ -17,9 +17,10 @@ use tower::ServiceExt;
 /// Encrypted bytes a connection may hold before a write waits: room for a whole bulk frame.
 const TLS_BUFFER: usize = 2 * crate::spdy_conn::BULK;
 
-/// Set on each request: whether the connection presented a client certificate signed by our CA.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientCert(pub bool);
+/// Set on each request: the user and groups of the client certificate the connection presented
+/// (signed by our CA: TLS verified it), if any.
+#[derive(Debug, Clone)]
+pub struct ClientCert(pub Option<Arc<(String, Vec<String>)>>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -166,12 +167,13 @@ pub async fn serve(
             // rustls takes 64 KiB at a time by default: a bulk frame would go out in several
             // writes, each waking the client (writers flush, so nothing waits in this buffer).
             tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER));
-            let authenticated = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+            let identity = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+            let identity = identity.and_then(|der| crate::authn::cert::identity(der)).map(Arc::new);
             let activity = Arc::new(Activity::default());
             let requests = activity.clone();
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let mut req = req.map(Body::new);
-                req.extensions_mut().insert(ClientCert(authenticated));
+                req.extensions_mut().insert(ClientCert(identity.clone()));
                 let active = requests.start();
                 let response = router.clone().oneshot(req);
                 async move {

@@ -22,6 +22,7 @@ pub async fn run(informers: Arc<Informers>, identity: &str) -> Result<(), Leader
             crate::endpoints::run(&informers),
             crate::service_lb::run(&informers),
             crate::ingress_status::run(&informers),
+            crate::clusterrole_aggregation::run(&informers),
             crate::gc::run(informers.client().clone()),
         );
     };

@@ -98,8 +98,19 @@ enum Command {
     /// One RUN step of `skiff build` in a container: started by the build, not by hand.
     #[command(hide = true)]
     BuildStep { step: PathBuf },
-    /// Print the admin kubeconfig written by `skiff server`.
-    Kubeconfig,
+    /// Print the admin kubeconfig written by `skiff server`, or with `--user` mint one for another
+    /// identity: a client certificate from the cluster CA (what RBAC then grants that user).
+    Kubeconfig {
+        /// The user name (the certificate's common name).
+        #[arg(long)]
+        user: Option<String>,
+        /// A group the user is in (the certificate's organizations); repeat for more.
+        #[arg(long, requires = "user")]
+        group: Vec<String>,
+        /// How long the certificate is valid (a duration: 8h, 30d).
+        #[arg(long, default_value = "365d", requires = "user", value_parser = commands::identity::parse_duration)]
+        expiration: std::time::Duration,
+    },
     /// List local images.
     Images,
     /// Give an image another name.
@@ -253,12 +264,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::node::agent(cli.data_dir, kubeconfig, endpoint, node)
         }
         Command::BuildStep { step } => commands::images::build_step(&step),
-        Command::Kubeconfig => {
+        Command::Kubeconfig { user, group, expiration } => {
             let path = cli.data_dir.join("kubeconfig.yaml");
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!("reading {} (has `skiff server` run with this --data-dir?)", path.display())
             })?;
-            commands::print(&text);
+            match user {
+                None => commands::print(&text),
+                Some(user) => {
+                    commands::print(&commands::identity::kubeconfig(&cli.data_dir, &text, &user, &group, expiration)?)
+                }
+            }
             Ok(())
         }
         Command::Images | Command::Image { command: ImageCommand::Ls } => commands::images::list(&cli.data_dir),

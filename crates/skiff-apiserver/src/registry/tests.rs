@@ -15,6 +15,7 @@ fn opts(manager: &str) -> WriteOptions {
         field_manager: manager.into(),
         field_validation: FieldValidation::Strict,
         force: false,
+        user: None,
     }
 }
 

@@ -85,6 +85,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         field_manager: field_manager(&query, &parts.headers),
         field_validation: query.field_validation,
         force: query.force,
+        user: parts.extensions.get::<crate::authn::User>().map(|u| u.0.clone()),
     };
     let call = Call {
         state,

@@ -1,5 +1,6 @@
 //! Subcommand implementations: each parses nothing and prints what the library returns.
 
+pub mod identity;
 pub mod images;
 pub mod node;
 pub mod progress;
