@@ -84,6 +84,9 @@ pub(super) async fn create(call: &Call<'_>, body: Body) -> Result<Response, Fail
         return Err(ApiError::NoResource.into());
     };
     let (obj, warnings) = object_body(call, body).await?;
+    if let Some(question) = skiff_core::kinds::review::question(call.kind) {
+        return super::reviews::answer(call, question, ns, obj).await;
+    }
     let created = call.state.registry.create(call.kind, ns, obj, &call.opts).await?;
     Ok(http::json(StatusCode::CREATED, &render(call, created), &warnings))
 }

@@ -3,6 +3,7 @@
 //! of its verb (`crud`) or subresource (`subresources`).
 
 mod crud;
+mod reviews;
 mod subresources;
 
 use crate::AppState;

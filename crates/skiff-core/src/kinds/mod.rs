@@ -18,6 +18,7 @@ mod pdb;
 mod pod;
 mod rbac;
 mod replicaset;
+pub mod review;
 mod secret;
 mod service;
 mod serviceaccount;
@@ -318,7 +319,7 @@ pub const CLUSTER_ROLE_BINDINGS: &dyn Kind = &rbac::ClusterRoleBindings;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 25] = [
+    static ALL: [&dyn Kind; 31] = [
         NAMESPACES,
         NODES,
         PODS,
@@ -333,6 +334,12 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &deployment::Deployments,
         &replicaset::ReplicaSets,
         &daemonset::DaemonSets,
+        &review::SELF_SUBJECT_REVIEWS,
+        &review::TOKEN_REVIEWS,
+        &review::LOCAL_SUBJECT_ACCESS_REVIEWS,
+        &review::SELF_SUBJECT_ACCESS_REVIEWS,
+        &review::SELF_SUBJECT_RULES_REVIEWS,
+        &review::SUBJECT_ACCESS_REVIEWS,
         &job::Jobs,
         &cronjob::CronJobs,
         &hpa::HorizontalPodAutoscalers,
@@ -399,6 +406,8 @@ mod tests {
                 ("coordination.k8s.io", vec!["v1"]),
                 ("discovery.k8s.io", vec!["v1"]),
                 ("apps", vec!["v1"]),
+                ("authentication.k8s.io", vec!["v1"]),
+                ("authorization.k8s.io", vec!["v1"]),
                 ("batch", vec!["v1"]),
                 ("autoscaling", vec!["v2"]),
                 ("networking.k8s.io", vec!["v1"]),
