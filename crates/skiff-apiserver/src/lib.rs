@@ -23,6 +23,7 @@ mod resource_metrics;
 mod rest;
 mod route;
 mod serve;
+pub mod serviceaccounts;
 pub mod services;
 pub mod signer;
 
@@ -57,6 +58,8 @@ pub enum ServerError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("initializing the API: {0}")]
     Init(#[from] ApiError),
+    #[error(transparent)]
+    ServiceAccountKey(#[from] serviceaccounts::KeyError),
 }
 
 pub struct Config {
@@ -80,7 +83,33 @@ pub struct Config {
     /// An address of this machine where its pods reach the API server (its node's bridge):
     /// served too, on the same port, and the `kubernetes` Service's endpoint.
     pub advertise: Option<std::net::Ipv4Addr>,
+    /// How requests are authorized.
+    pub authorization: AuthorizationMode,
 }
+
+/// `--authorization-mode`: RBAC (the chain of `system:masters` and RBAC), or every
+/// authenticated request allowed (what skiff did before RBAC; for benchmarks and migrations).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthorizationMode {
+    #[default]
+    Rbac,
+    AlwaysAllow,
+}
+
+impl std::str::FromStr for AuthorizationMode {
+    type Err = UnknownMode;
+    fn from_str(s: &str) -> Result<Self, UnknownMode> {
+        match s {
+            "RBAC" => Ok(AuthorizationMode::Rbac),
+            "AlwaysAllow" => Ok(AuthorizationMode::AlwaysAllow),
+            other => Err(UnknownMode(other.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown authorization mode {0:?}: RBAC or AlwaysAllow")]
+pub struct UnknownMode(String);
 
 pub struct AppState {
     registry: registry::Registry,
@@ -94,6 +123,9 @@ pub struct AppState {
     client_identity: nodes::remote::ClientIdentity,
     /// The RBAC objects, as the authorizer reads them.
     rbac: authz::rbac_cache::RbacCache,
+    /// Service-account tokens: issued, checked, and their issuer's OIDC documents.
+    service_accounts: serviceaccounts::Issuer,
+    authorization: AuthorizationMode,
 }
 
 /// A running API server.
@@ -150,9 +182,19 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .await
         .map_err(|e| ServerError::Init(ApiError::Internal(e.to_string())))?;
     registry.set_authorizer(rbac.receiver());
+    // The service-account signing key, made on the first start (off the runtime: RSA takes a
+    // moment); the JWKS URI names where pods reach this server.
+    let external = config.advertise.map_or(addr, |ip| SocketAddr::new(ip.into(), addr.port()));
+    let pki_dir = config.data_dir.join("pki");
+    let service_accounts =
+        tokio::task::spawn_blocking(move || serviceaccounts::Issuer::load_or_create(&pki_dir, external))
+            .await
+            .map_err(|e| ServerError::Init(ApiError::Internal(e.to_string())))??;
     let state = Arc::new(AppState {
         registry,
         rbac,
+        service_accounts,
+        authorization: config.authorization,
         bookmark_interval: config.bookmark_interval,
         token: pki.token.clone(),
         server_address: addr.to_string(),
@@ -197,6 +239,8 @@ fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>) -> Router {
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route("/metrics", get(|| async { metrics::render() }))
+        .route(serviceaccounts::discovery::CONFIG_PATH, get(serviceaccounts::discovery::configuration))
+        .route(serviceaccounts::discovery::JWKS_PATH, get(serviceaccounts::discovery::jwks))
         .route("/api", get(api))
         .route("/apis", get(apis))
         .route("/api/{version}", get(core_resources))

@@ -79,6 +79,10 @@ enum Command {
         /// k3s's flag of the same name; another server sharing the store may run them.
         #[arg(long)]
         disable_controller_manager: bool,
+        /// How requests are authorized: RBAC, or AlwaysAllow (every authenticated request, as
+        /// kube-apiserver's mode of that name).
+        #[arg(long, default_value = "RBAC")]
+        authorization_mode: skiff_apiserver::AuthorizationMode,
         #[command(flatten)]
         node: commands::node::NodeArgs,
     },
@@ -239,6 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             service_node_port_range,
             disable_agent,
             disable_controller_manager,
+            authorization_mode,
             node,
         } => server(
             cli.data_dir,
@@ -255,6 +260,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     max_mutating_requests_inflight: usize::try_from(max_mutating_requests_inflight)
                         .unwrap_or(usize::MAX),
                 },
+                authorization: authorization_mode,
             },
             node,
             Components { agent: !disable_agent, controllers: !disable_controller_manager },
@@ -324,6 +330,7 @@ struct ClientLimits {
     /// Zero: no scheduled compaction.
     compaction_interval: std::time::Duration,
     server: skiff_apiserver::Limits,
+    authorization: skiff_apiserver::AuthorizationMode,
 }
 
 fn server(
@@ -392,6 +399,7 @@ fn server(
             cluster_dns,
             cluster_domain,
             advertise,
+            authorization: limits.authorization,
         })
         .await?;
         let client = commands::node::client(&running.kubeconfig_path).await?;
