@@ -119,6 +119,10 @@ impl Pki {
             return Ok(pki);
         }
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+        }
         let pki = Self::generate(extra_ips, extra_names)?;
         let contents = [&pki.ca_cert, &pki.server_cert, &pki.server_key, &pki.admin_cert, &pki.admin_key, &pki.token];
         for (p, c) in paths.iter().zip(contents) {

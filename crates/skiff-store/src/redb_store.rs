@@ -160,6 +160,7 @@ impl Inner {
     }
 
     fn open_db(path: &Path, config: &RedbConfig) -> Result<Database, StoreError> {
+        owner_only(path).map_err(|e| backend(format!("{}: {e}", path.display())))?;
         Database::builder().set_cache_size(config.cache_bytes).create(path).map_err(backend)
     }
 
@@ -545,6 +546,19 @@ impl Store for RedbStore {
 
     async fn wait_for(&self, revision: Revision, timeout: Duration) -> Result<bool, StoreError> {
         Ok(self.inner.hub.wait_for(revision, timeout).await)
+    }
+}
+
+/// The database file readable by its owner only (it holds every Secret): created so, and an
+/// existing one narrowed to it.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -366,6 +366,12 @@ fn server(
     let node = components.agent.then_some(node_args);
     runtime.block_on(async move {
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        // The data directory holds the cluster's keys, Secrets and pods: its owner's only.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} private", data_dir.display()))?;
+        }
         let store: Arc<dyn skiff_store::Store> = match store {
             StoreKind::Redb => {
                 Arc::new(skiff_store::RedbStore::open(&data_dir.join("store.redb")).context("opening the store")?)

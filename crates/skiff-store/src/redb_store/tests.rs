@@ -93,3 +93,17 @@ async fn concurrent_writes_share_commits() {
     revisions.sort_unstable();
     assert_eq!(revisions, (1..=32).collect::<Vec<_>>(), "every write its own revision, none lost");
 }
+
+#[test]
+fn the_database_file_is_its_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store.redb");
+    drop(RedbStore::open(&path).expect("open"));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    // An older, wider file is narrowed when opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    drop(RedbStore::open(&path).expect("reopen"));
+    assert_eq!(mode(&path), 0o600);
+}
