@@ -4,6 +4,7 @@
 mod authn;
 mod authz;
 mod discovery;
+pub mod encryption;
 mod exec;
 mod http;
 mod inflight;

@@ -6,9 +6,11 @@
 //! Backends: [`MemoryStore`] for tests and [`RedbStore`] (durable, embedded) as the default.
 //! Both keep every version of a key until [`Store::compact`] forgets those no read can need;
 //! [`mvcc`] holds the rules they share and [`WatchHub`] the watch fan-out. Every backend passes
-//! the shared suite in [`testing`].
+//! the shared suite in [`testing`]. [`encrypted`] seals chosen values at rest in front of any
+//! of them.
 
 mod compactor;
+pub mod encrypted;
 mod hub;
 mod memory;
 pub mod mvcc;

@@ -83,6 +83,11 @@ enum Command {
         /// kube-apiserver's mode of that name).
         #[arg(long, default_value = "RBAC")]
         authorization_mode: skiff_apiserver::AuthorizationMode,
+        /// Which stored resources are encrypted, with which keys (upstream's
+        /// EncryptionConfiguration, the aesgcm provider). Default: DATA_DIR/pki/encryption-config.yaml,
+        /// made at the first start to encrypt Secrets with a fresh key.
+        #[arg(long)]
+        encryption_provider_config: Option<PathBuf>,
         #[command(flatten)]
         node: commands::node::NodeArgs,
     },
@@ -102,6 +107,12 @@ enum Command {
     /// One RUN step of `skiff build` in a container: started by the build, not by hand.
     #[command(hide = true)]
     BuildStep { step: PathBuf },
+    /// Secrets encryption at rest: `rotate` puts a new key first in DATA_DIR/pki/encryption-config.yaml;
+    /// the next start of `skiff server` reseals every Secret with it.
+    SecretsEncrypt {
+        #[command(subcommand)]
+        command: SecretsEncryptCommand,
+    },
     /// Print the admin kubeconfig written by `skiff server`, or with `--user` mint one for another
     /// identity: a client certificate from the cluster CA (what RBAC then grants that user).
     Kubeconfig {
@@ -182,6 +193,12 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum SecretsEncryptCommand {
+    /// Put a new key first (the old ones stay, to open what they sealed).
+    Rotate,
+}
+
+#[derive(Subcommand)]
 enum ImageCommand {
     /// Show images' configs and layers as JSON.
     Inspect {
@@ -244,11 +261,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             disable_agent,
             disable_controller_manager,
             authorization_mode,
+            encryption_provider_config,
             node,
         } => server(
             cli.data_dir,
             listen,
-            store,
+            StoreChoice { kind: store, encryption: encryption_provider_config },
             ClientLimits {
                 bookmark_interval: std::time::Duration::from_secs(watch_bookmark_seconds),
                 compaction_interval: std::time::Duration::from_secs(compaction_interval_seconds),
@@ -270,6 +288,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::node::agent(cli.data_dir, kubeconfig, endpoint, node)
         }
         Command::BuildStep { step } => commands::images::build_step(&step),
+        Command::SecretsEncrypt { command: SecretsEncryptCommand::Rotate } => {
+            let path = skiff_apiserver::encryption::default_path(&cli.data_dir);
+            let name = skiff_apiserver::encryption::rotate(&path)
+                .with_context(|| format!("rotating the key in {} (has `skiff server` run?)", path.display()))?;
+            commands::print(&format!(
+                "key {name} now seals; restart `skiff server` to reseal every stored Secret with it\n"
+            ));
+            Ok(())
+        }
         Command::Kubeconfig { user, group, expiration } => {
             let path = cli.data_dir.join("kubeconfig.yaml");
             let text = std::fs::read_to_string(&path).with_context(|| {
@@ -333,10 +360,37 @@ struct ClientLimits {
     authorization: skiff_apiserver::AuthorizationMode,
 }
 
+/// `raw` with the resources the encryption configuration names sealed at rest; values not yet
+/// sealed with its first key (from before encryption, or a rotation) are resealed now, and a
+/// value no key opens stops the start with a clear error.
+async fn sealed(
+    data_dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    raw: Arc<dyn skiff_store::Store>,
+) -> anyhow::Result<Arc<dyn skiff_store::Store>> {
+    let path = config.map(PathBuf::from).unwrap_or_else(|| skiff_apiserver::encryption::default_path(data_dir));
+    let sealing = skiff_apiserver::encryption::load(&path, config.is_none())
+        .with_context(|| format!("the encryption configuration {}", path.display()))?;
+    let store = skiff_store::encrypted::EncryptedStore::new(raw, sealing.prefixes, sealing.keys);
+    let resealed =
+        skiff_store::encrypted::reseal(&store).await.context("sealing the stored Secrets with the current key")?;
+    if resealed > 0 {
+        tracing::info!(resealed, "stored values sealed with the current encryption key");
+    }
+    Ok(Arc::new(store))
+}
+
+/// The store `skiff server` keeps the cluster in, and what of it is encrypted at rest.
+struct StoreChoice {
+    kind: StoreKind,
+    /// `--encryption-provider-config` (None: the default under DATA_DIR/pki).
+    encryption: Option<PathBuf>,
+}
+
 fn server(
     data_dir: PathBuf,
     listen: SocketAddr,
-    store: StoreKind,
+    store: StoreChoice,
     limits: ClientLimits,
     node_args: commands::node::NodeArgs,
     components: Components,
@@ -372,12 +426,13 @@ fn server(
             std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
                 .with_context(|| format!("making {} private", data_dir.display()))?;
         }
-        let store: Arc<dyn skiff_store::Store> = match store {
+        let raw: Arc<dyn skiff_store::Store> = match store.kind {
             StoreKind::Redb => {
                 Arc::new(skiff_store::RedbStore::open(&data_dir.join("store.redb")).context("opening the store")?)
             }
             StoreKind::Memory => Arc::new(skiff_store::MemoryStore::new()),
         };
+        let store = sealed(&data_dir, store.encryption.as_deref(), raw).await?;
         let mut supervisor = supervisor::Supervisor::default();
         if !limits.compaction_interval.is_zero() {
             let (store, interval) = (store.clone(), limits.compaction_interval);
