@@ -37,6 +37,8 @@ pub enum Subresource {
     Eviction,
     /// `pods/proxy` and `services/proxy`: HTTP passed to the pod.
     Proxy,
+    /// `serviceaccounts/token`: a TokenRequest.
+    Token,
     /// Declared (discovery lists it) but not served: 405 once the object is known to exist.
     Unserved(&'static str),
 }
@@ -111,6 +113,7 @@ impl Subresource {
             "portforward" => Subresource::PortForward,
             "eviction" => Subresource::Eviction,
             "proxy" => Subresource::Proxy,
+            "token" => Subresource::Token,
             other => kind.part(other).map_or(Subresource::Unserved(declared), Subresource::Part),
         })
     }
@@ -130,6 +133,7 @@ impl Subresource {
             Subresource::PortForward => "portforward",
             Subresource::Eviction => "eviction",
             Subresource::Proxy => "proxy",
+            Subresource::Token => "token",
         }
     }
 
@@ -197,6 +201,10 @@ mod tests {
             (
                 "/api/v1/namespaces/default/pods/web/eviction",
                 Some(("pods", s("default"), s("web"), Some(Subresource::Eviction))),
+            ),
+            (
+                "/api/v1/namespaces/default/serviceaccounts/app/token",
+                Some(("serviceaccounts", s("default"), s("app"), Some(Subresource::Token))),
             ),
             ("/api/v1/namespaces", Some(("namespaces", None, None, None))),
             ("/api/v1/namespaces/kube-system", Some(("namespaces", None, s("kube-system"), None))),

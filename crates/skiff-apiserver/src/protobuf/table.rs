@@ -11,40 +11,41 @@ pub static KINDS: &[(&str, &str, u16)] = &[
     ("apps/v1", "DaemonSet", 0),
     ("apps/v1", "Deployment", 5),
     ("apps/v1", "ReplicaSet", 10),
-    ("authentication.k8s.io/v1", "SelfSubjectReview", 17),
-    ("authentication.k8s.io/v1", "TokenReview", 19),
-    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", 26),
-    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", 31),
-    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", 33),
-    ("authorization.k8s.io/v1", "SubjectAccessReview", 35),
-    ("autoscaling/v2", "HorizontalPodAutoscaler", 46),
-    ("batch/v1", "CronJob", 62),
-    ("batch/v1", "Job", 65),
-    ("coordination.k8s.io/v1", "Lease", 77),
-    ("discovery.k8s.io/v1", "EndpointSlice", 250),
-    ("networking.k8s.io/v1", "Ingress", 256),
-    ("networking.k8s.io/v1", "IngressClass", 258),
-    ("networking.k8s.io/v1", "NetworkPolicy", 270),
-    ("policy/v1", "PodDisruptionBudget", 277),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole", 281),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 282),
-    ("rbac.authorization.k8s.io/v1", "Role", 284),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", 285),
-    ("v1", "ConfigMap", 91),
-    ("v1", "Endpoints", 118),
-    ("v1", "Event", 125),
-    ("v1", "Namespace", 152),
-    ("v1", "Node", 156),
-    ("v1", "Pod", 179),
-    ("v1", "Secret", 214),
-    ("v1", "Service", 220),
-    ("v1", "ServiceAccount", 221),
+    ("authentication.k8s.io/v1", "SelfSubjectReview", 18),
+    ("authentication.k8s.io/v1", "TokenRequest", 20),
+    ("authentication.k8s.io/v1", "TokenReview", 23),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", 30),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", 35),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", 37),
+    ("authorization.k8s.io/v1", "SubjectAccessReview", 39),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", 50),
+    ("batch/v1", "CronJob", 66),
+    ("batch/v1", "Job", 69),
+    ("coordination.k8s.io/v1", "Lease", 81),
+    ("discovery.k8s.io/v1", "EndpointSlice", 254),
+    ("networking.k8s.io/v1", "Ingress", 260),
+    ("networking.k8s.io/v1", "IngressClass", 262),
+    ("networking.k8s.io/v1", "NetworkPolicy", 274),
+    ("policy/v1", "PodDisruptionBudget", 281),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", 285),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 286),
+    ("rbac.authorization.k8s.io/v1", "Role", 288),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", 289),
+    ("v1", "ConfigMap", 95),
+    ("v1", "Endpoints", 122),
+    ("v1", "Event", 129),
+    ("v1", "Namespace", 156),
+    ("v1", "Node", 160),
+    ("v1", "Pod", 183),
+    ("v1", "Secret", 218),
+    ("v1", "Service", 224),
+    ("v1", "ServiceAccount", 225),
 ];
 
 pub static MESSAGES: &[M] = &[
     // 0
     M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
+        F::new(1, "metadata", Message(297), Single, true),
         F::new(2, "spec", Message(2), Single, true),
         F::new(3, "status", Message(3), Single, false),
     ] },
@@ -58,8 +59,8 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 2
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(290), Single, true),
-        F::new(2, "template", Message(197), Single, true),
+        F::new(1, "selector", Message(294), Single, true),
+        F::new(2, "template", Message(201), Single, true),
         F::new(3, "updateStrategy", Message(4), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -84,7 +85,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 5
     M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
+        F::new(1, "metadata", Message(297), Single, true),
         F::new(2, "spec", Message(7), Single, true),
         F::new(3, "status", Message(8), Single, false),
     ] },
@@ -100,8 +101,8 @@ pub static MESSAGES: &[M] = &[
     // 7
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(290), Single, true),
-        F::new(3, "template", Message(197), Single, true),
+        F::new(2, "selector", Message(294), Single, true),
+        F::new(3, "template", Message(201), Single, true),
         F::new(4, "strategy", Message(9), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -127,7 +128,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 10
     M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
+        F::new(1, "metadata", Message(297), Single, true),
         F::new(2, "spec", Message(12), Single, true),
         F::new(3, "status", Message(13), Single, false),
     ] },
@@ -142,8 +143,8 @@ pub static MESSAGES: &[M] = &[
     // 12
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(290), Single, true),
-        F::new(3, "template", Message(197), Single, false),
+        F::new(2, "selector", Message(294), Single, true),
+        F::new(3, "template", Message(201), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
     // 13
@@ -167,74 +168,98 @@ pub static MESSAGES: &[M] = &[
         F::new(2, "maxSurge", IntOrString, Single, false),
     ] },
     // 16
+    M { name: "k8s.io.api.authentication.v1.BoundObjectReference", fields: &[
+        F::new(1, "kind", String, Single, false),
+        F::new(2, "apiVersion", String, Single, false),
+        F::new(3, "name", String, Single, false),
+        F::new(4, "uid", String, Single, false),
+    ] },
+    // 17
     M { name: "k8s.io.api.authentication.v1.ExtraValue", fields: &[
         // not in the schema: items = 1
     ] },
-    // 17
-    M { name: "k8s.io.api.authentication.v1.SelfSubjectReview", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "status", Message(18), Single, false),
-    ] },
     // 18
-    M { name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus", fields: &[
-        F::new(1, "userInfo", Message(22), Single, false),
+    M { name: "k8s.io.api.authentication.v1.SelfSubjectReview", fields: &[
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "status", Message(19), Single, false),
     ] },
     // 19
-    M { name: "k8s.io.api.authentication.v1.TokenReview", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(20), Single, true),
-        F::new(3, "status", Message(21), Single, false),
+    M { name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus", fields: &[
+        F::new(1, "userInfo", Message(26), Single, false),
     ] },
     // 20
+    M { name: "k8s.io.api.authentication.v1.TokenRequest", fields: &[
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(21), Single, false),
+        F::new(3, "status", Message(22), Single, false),
+    ] },
+    // 21
+    M { name: "k8s.io.api.authentication.v1.TokenRequestSpec", fields: &[
+        F::new(1, "audiences", String, Repeated, false),
+        F::new(3, "boundObjectRef", Message(16), Single, false),
+        F::new(4, "expirationSeconds", Int64, Single, false),
+    ] },
+    // 22
+    M { name: "k8s.io.api.authentication.v1.TokenRequestStatus", fields: &[
+        F::new(1, "token", String, Single, false),
+        F::new(2, "expirationTimestamp", Time, Single, false),
+    ] },
+    // 23
+    M { name: "k8s.io.api.authentication.v1.TokenReview", fields: &[
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(24), Single, true),
+        F::new(3, "status", Message(25), Single, false),
+    ] },
+    // 24
     M { name: "k8s.io.api.authentication.v1.TokenReviewSpec", fields: &[
         F::new(1, "token", String, Single, true),
         F::new(2, "audiences", String, Repeated, false),
     ] },
-    // 21
+    // 25
     M { name: "k8s.io.api.authentication.v1.TokenReviewStatus", fields: &[
         F::new(1, "authenticated", Bool, Single, false),
-        F::new(2, "user", Message(22), Single, false),
+        F::new(2, "user", Message(26), Single, false),
         F::new(3, "error", String, Single, false),
         F::new(4, "audiences", String, Repeated, false),
     ] },
-    // 22
+    // 26
     M { name: "k8s.io.api.authentication.v1.UserInfo", fields: &[
         F::new(1, "username", String, Single, false),
         F::new(2, "uid", String, Single, false),
         F::new(3, "groups", String, Repeated, false),
-        F::new(4, "extra", Message(16), Map, false),
+        F::new(4, "extra", Message(17), Map, false),
     ] },
-    // 23
+    // 27
     M { name: "k8s.io.api.authorization.v1.ExtraValue", fields: &[
         // not in the schema: items = 1
     ] },
-    // 24
+    // 28
     M { name: "k8s.io.api.authorization.v1.FieldSelectorAttributes", fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(289), Repeated, false),
+        F::new(2, "requirements", Message(293), Repeated, false),
     ] },
-    // 25
+    // 29
     M { name: "k8s.io.api.authorization.v1.LabelSelectorAttributes", fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(291), Repeated, false),
+        F::new(2, "requirements", Message(295), Repeated, false),
     ] },
-    // 26
+    // 30
     M { name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(36), Single, true),
-        F::new(3, "status", Message(37), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(40), Single, true),
+        F::new(3, "status", Message(41), Single, false),
     ] },
-    // 27
+    // 31
     M { name: "k8s.io.api.authorization.v1.NonResourceAttributes", fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "verb", String, Single, false),
     ] },
-    // 28
+    // 32
     M { name: "k8s.io.api.authorization.v1.NonResourceRule", fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "nonResourceURLs", String, Repeated, false),
     ] },
-    // 29
+    // 33
     M { name: "k8s.io.api.authorization.v1.ResourceAttributes", fields: &[
         F::new(1, "namespace", String, Single, false),
         F::new(2, "verb", String, Single, false),
@@ -243,119 +268,119 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "resource", String, Single, false),
         F::new(6, "subresource", String, Single, false),
         F::new(7, "name", String, Single, false),
-        F::new(8, "fieldSelector", Message(24), Single, false),
-        F::new(9, "labelSelector", Message(25), Single, false),
+        F::new(8, "fieldSelector", Message(28), Single, false),
+        F::new(9, "labelSelector", Message(29), Single, false),
     ] },
-    // 30
+    // 34
     M { name: "k8s.io.api.authorization.v1.ResourceRule", fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
         F::new(3, "resources", String, Repeated, false),
         F::new(4, "resourceNames", String, Repeated, false),
     ] },
-    // 31
+    // 35
     M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(32), Single, true),
-        F::new(3, "status", Message(37), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(36), Single, true),
+        F::new(3, "status", Message(41), Single, false),
     ] },
-    // 32
+    // 36
     M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec", fields: &[
-        F::new(1, "resourceAttributes", Message(29), Single, false),
-        F::new(2, "nonResourceAttributes", Message(27), Single, false),
+        F::new(1, "resourceAttributes", Message(33), Single, false),
+        F::new(2, "nonResourceAttributes", Message(31), Single, false),
     ] },
-    // 33
+    // 37
     M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(34), Single, true),
-        F::new(3, "status", Message(38), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(38), Single, true),
+        F::new(3, "status", Message(42), Single, false),
     ] },
-    // 34
+    // 38
     M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec", fields: &[
         F::new(1, "namespace", String, Single, false),
     ] },
-    // 35
+    // 39
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(36), Single, true),
-        F::new(3, "status", Message(37), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(40), Single, true),
+        F::new(3, "status", Message(41), Single, false),
     ] },
-    // 36
+    // 40
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec", fields: &[
-        F::new(1, "resourceAttributes", Message(29), Single, false),
-        F::new(2, "nonResourceAttributes", Message(27), Single, false),
+        F::new(1, "resourceAttributes", Message(33), Single, false),
+        F::new(2, "nonResourceAttributes", Message(31), Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "groups", String, Repeated, false),
-        F::new(5, "extra", Message(23), Map, false),
+        F::new(5, "extra", Message(27), Map, false),
         F::new(6, "uid", String, Single, false),
     ] },
-    // 37
+    // 41
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus", fields: &[
         F::new(1, "allowed", Bool, Single, true),
         F::new(2, "reason", String, Single, false),
         F::new(3, "evaluationError", String, Single, false),
         F::new(4, "denied", Bool, Single, false),
     ] },
-    // 38
+    // 42
     M { name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus", fields: &[
-        F::new(1, "resourceRules", Message(30), Repeated, true),
-        F::new(2, "nonResourceRules", Message(28), Repeated, true),
+        F::new(1, "resourceRules", Message(34), Repeated, true),
+        F::new(2, "nonResourceRules", Message(32), Repeated, true),
         F::new(3, "incomplete", Bool, Single, true),
         F::new(4, "evaluationError", String, Single, false),
     ] },
-    // 39
+    // 43
     M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricSource", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "target", Message(54), Single, true),
+        F::new(2, "target", Message(58), Single, true),
         F::new(3, "container", String, Single, true),
     ] },
-    // 40
+    // 44
     M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "current", Message(55), Single, true),
+        F::new(2, "current", Message(59), Single, true),
         F::new(3, "container", String, Single, true),
     ] },
-    // 41
+    // 45
     M { name: "k8s.io.api.autoscaling.v2.CrossVersionObjectReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "name", String, Single, true),
         F::new(3, "apiVersion", String, Single, false),
     ] },
-    // 42
+    // 46
     M { name: "k8s.io.api.autoscaling.v2.ExternalMetricSource", fields: &[
-        F::new(1, "metric", Message(51), Single, true),
-        F::new(2, "target", Message(54), Single, true),
+        F::new(1, "metric", Message(55), Single, true),
+        F::new(2, "target", Message(58), Single, true),
     ] },
-    // 43
+    // 47
     M { name: "k8s.io.api.autoscaling.v2.ExternalMetricStatus", fields: &[
-        F::new(1, "metric", Message(51), Single, true),
-        F::new(2, "current", Message(55), Single, true),
+        F::new(1, "metric", Message(55), Single, true),
+        F::new(2, "current", Message(59), Single, true),
     ] },
-    // 44
+    // 48
     M { name: "k8s.io.api.autoscaling.v2.HPAScalingPolicy", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "value", Int32, Single, true),
         F::new(3, "periodSeconds", Int32, Single, true),
     ] },
-    // 45
+    // 49
     M { name: "k8s.io.api.autoscaling.v2.HPAScalingRules", fields: &[
         F::new(1, "selectPolicy", String, Single, false),
-        F::new(2, "policies", Message(44), Repeated, false),
+        F::new(2, "policies", Message(48), Repeated, false),
         F::new(3, "stabilizationWindowSeconds", Int32, Single, false),
         F::new(4, "tolerance", Quantity, Single, false),
     ] },
-    // 46
+    // 50
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(49), Single, true),
-        F::new(3, "status", Message(50), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(53), Single, true),
+        F::new(3, "status", Message(54), Single, false),
     ] },
-    // 47
+    // 51
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", fields: &[
-        F::new(1, "scaleUp", Message(45), Single, false),
-        F::new(2, "scaleDown", Message(45), Single, false),
+        F::new(1, "scaleUp", Message(49), Single, false),
+        F::new(2, "scaleDown", Message(49), Single, false),
     ] },
-    // 48
+    // 52
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -363,121 +388,121 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "reason", String, Single, false),
         F::new(5, "message", String, Single, false),
     ] },
-    // 49
+    // 53
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec", fields: &[
-        F::new(1, "scaleTargetRef", Message(41), Single, true),
+        F::new(1, "scaleTargetRef", Message(45), Single, true),
         F::new(2, "minReplicas", Int32, Single, false),
         F::new(3, "maxReplicas", Int32, Single, true),
-        F::new(4, "metrics", Message(52), Repeated, false),
-        F::new(5, "behavior", Message(47), Single, false),
+        F::new(4, "metrics", Message(56), Repeated, false),
+        F::new(5, "behavior", Message(51), Single, false),
     ] },
-    // 50
+    // 54
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "lastScaleTime", Time, Single, false),
         F::new(3, "currentReplicas", Int32, Single, false),
         F::new(4, "desiredReplicas", Int32, Single, true),
-        F::new(5, "currentMetrics", Message(53), Repeated, false),
-        F::new(6, "conditions", Message(48), Repeated, false),
+        F::new(5, "currentMetrics", Message(57), Repeated, false),
+        F::new(6, "conditions", Message(52), Repeated, false),
     ] },
-    // 51
+    // 55
     M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "selector", Message(290), Single, false),
+        F::new(2, "selector", Message(294), Single, false),
     ] },
-    // 52
+    // 56
     M { name: "k8s.io.api.autoscaling.v2.MetricSpec", fields: &[
         F::new(1, "type", String, Single, true),
-        F::new(2, "object", Message(56), Single, false),
-        F::new(3, "pods", Message(58), Single, false),
-        F::new(4, "resource", Message(60), Single, false),
-        F::new(5, "external", Message(42), Single, false),
-        F::new(7, "containerResource", Message(39), Single, false),
+        F::new(2, "object", Message(60), Single, false),
+        F::new(3, "pods", Message(62), Single, false),
+        F::new(4, "resource", Message(64), Single, false),
+        F::new(5, "external", Message(46), Single, false),
+        F::new(7, "containerResource", Message(43), Single, false),
     ] },
-    // 53
+    // 57
     M { name: "k8s.io.api.autoscaling.v2.MetricStatus", fields: &[
         F::new(1, "type", String, Single, true),
-        F::new(2, "object", Message(57), Single, false),
-        F::new(3, "pods", Message(59), Single, false),
-        F::new(4, "resource", Message(61), Single, false),
-        F::new(5, "external", Message(43), Single, false),
-        F::new(7, "containerResource", Message(40), Single, false),
+        F::new(2, "object", Message(61), Single, false),
+        F::new(3, "pods", Message(63), Single, false),
+        F::new(4, "resource", Message(65), Single, false),
+        F::new(5, "external", Message(47), Single, false),
+        F::new(7, "containerResource", Message(44), Single, false),
     ] },
-    // 54
+    // 58
     M { name: "k8s.io.api.autoscaling.v2.MetricTarget", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "value", Quantity, Single, false),
         F::new(3, "averageValue", Quantity, Single, false),
         F::new(4, "averageUtilization", Int32, Single, false),
     ] },
-    // 55
+    // 59
     M { name: "k8s.io.api.autoscaling.v2.MetricValueStatus", fields: &[
         F::new(1, "value", Quantity, Single, false),
         F::new(2, "averageValue", Quantity, Single, false),
         F::new(3, "averageUtilization", Int32, Single, false),
     ] },
-    // 56
-    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricSource", fields: &[
-        F::new(1, "describedObject", Message(41), Single, true),
-        F::new(2, "target", Message(54), Single, true),
-        F::new(3, "metric", Message(51), Single, true),
-    ] },
-    // 57
-    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus", fields: &[
-        F::new(1, "metric", Message(51), Single, true),
-        F::new(2, "current", Message(55), Single, true),
-        F::new(3, "describedObject", Message(41), Single, true),
-    ] },
-    // 58
-    M { name: "k8s.io.api.autoscaling.v2.PodsMetricSource", fields: &[
-        F::new(1, "metric", Message(51), Single, true),
-        F::new(2, "target", Message(54), Single, true),
-    ] },
-    // 59
-    M { name: "k8s.io.api.autoscaling.v2.PodsMetricStatus", fields: &[
-        F::new(1, "metric", Message(51), Single, true),
-        F::new(2, "current", Message(55), Single, true),
-    ] },
     // 60
-    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricSource", fields: &[
-        F::new(1, "name", String, Single, true),
-        F::new(2, "target", Message(54), Single, true),
+    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricSource", fields: &[
+        F::new(1, "describedObject", Message(45), Single, true),
+        F::new(2, "target", Message(58), Single, true),
+        F::new(3, "metric", Message(55), Single, true),
     ] },
     // 61
-    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus", fields: &[
-        F::new(1, "name", String, Single, true),
-        F::new(2, "current", Message(55), Single, true),
+    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus", fields: &[
+        F::new(1, "metric", Message(55), Single, true),
+        F::new(2, "current", Message(59), Single, true),
+        F::new(3, "describedObject", Message(45), Single, true),
     ] },
     // 62
-    M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(63), Single, true),
-        F::new(3, "status", Message(64), Single, false),
+    M { name: "k8s.io.api.autoscaling.v2.PodsMetricSource", fields: &[
+        F::new(1, "metric", Message(55), Single, true),
+        F::new(2, "target", Message(58), Single, true),
     ] },
     // 63
+    M { name: "k8s.io.api.autoscaling.v2.PodsMetricStatus", fields: &[
+        F::new(1, "metric", Message(55), Single, true),
+        F::new(2, "current", Message(59), Single, true),
+    ] },
+    // 64
+    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricSource", fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "target", Message(58), Single, true),
+    ] },
+    // 65
+    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus", fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "current", Message(59), Single, true),
+    ] },
+    // 66
+    M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(67), Single, true),
+        F::new(3, "status", Message(68), Single, false),
+    ] },
+    // 67
     M { name: "k8s.io.api.batch.v1.CronJobSpec", fields: &[
         F::new(1, "schedule", String, Single, true),
         F::new(2, "startingDeadlineSeconds", Int64, Single, false),
         F::new(3, "concurrencyPolicy", String, Single, false),
         F::new(4, "suspend", Bool, Single, false),
-        F::new(5, "jobTemplate", Message(69), Single, true),
+        F::new(5, "jobTemplate", Message(73), Single, true),
         F::new(6, "successfulJobsHistoryLimit", Int32, Single, false),
         F::new(7, "failedJobsHistoryLimit", Int32, Single, false),
         F::new(8, "timeZone", String, Single, false),
     ] },
-    // 64
+    // 68
     M { name: "k8s.io.api.batch.v1.CronJobStatus", fields: &[
-        F::new(1, "active", Message(174), Repeated, false),
+        F::new(1, "active", Message(178), Repeated, false),
         F::new(4, "lastScheduleTime", Time, Single, false),
         F::new(5, "lastSuccessfulTime", Time, Single, false),
     ] },
-    // 65
+    // 69
     M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(67), Single, false),
-        F::new(3, "status", Message(68), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(71), Single, false),
+        F::new(3, "status", Message(72), Single, false),
     ] },
-    // 66
+    // 70
     M { name: "k8s.io.api.batch.v1.JobCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -486,85 +511,85 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 67
+    // 71
     M { name: "k8s.io.api.batch.v1.JobSpec", fields: &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(290), Single, false),
+        F::new(4, "selector", Message(294), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
-        F::new(6, "template", Message(197), Single, true),
+        F::new(6, "template", Message(201), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
         F::new(8, "ttlSecondsAfterFinished", Int32, Single, false),
         F::new(9, "completionMode", String, Single, false),
         F::new(10, "suspend", Bool, Single, false),
-        F::new(11, "podFailurePolicy", Message(70), Single, false),
+        F::new(11, "podFailurePolicy", Message(74), Single, false),
         F::new(12, "backoffLimitPerIndex", Int32, Single, false),
         F::new(13, "maxFailedIndexes", Int32, Single, false),
         F::new(14, "podReplacementPolicy", String, Single, false),
         F::new(15, "managedBy", String, Single, false),
-        F::new(16, "successPolicy", Message(74), Single, false),
+        F::new(16, "successPolicy", Message(78), Single, false),
     ] },
-    // 68
+    // 72
     M { name: "k8s.io.api.batch.v1.JobStatus", fields: &[
-        F::new(1, "conditions", Message(66), Repeated, false),
+        F::new(1, "conditions", Message(70), Repeated, false),
         F::new(2, "startTime", Time, Single, false),
         F::new(3, "completionTime", Time, Single, false),
         F::new(4, "active", Int32, Single, false),
         F::new(5, "succeeded", Int32, Single, false),
         F::new(6, "failed", Int32, Single, false),
         F::new(7, "completedIndexes", String, Single, false),
-        F::new(8, "uncountedTerminatedPods", Message(76), Single, false),
+        F::new(8, "uncountedTerminatedPods", Message(80), Single, false),
         F::new(9, "ready", Int32, Single, false),
         F::new(10, "failedIndexes", String, Single, false),
         F::new(11, "terminating", Int32, Single, false),
     ] },
-    // 69
+    // 73
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(293), Single, false),
-        F::new(2, "spec", Message(67), Single, false),
+        F::new(1, "metadata", Message(297), Single, false),
+        F::new(2, "spec", Message(71), Single, false),
     ] },
-    // 70
+    // 74
     M { name: "k8s.io.api.batch.v1.PodFailurePolicy", fields: &[
-        F::new(1, "rules", Message(73), Repeated, true),
+        F::new(1, "rules", Message(77), Repeated, true),
     ] },
-    // 71
+    // 75
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", Int32, Repeated, true),
     ] },
-    // 72
+    // 76
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, false),
     ] },
-    // 73
+    // 77
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyRule", fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "onExitCodes", Message(71), Single, false),
-        F::new(3, "onPodConditions", Message(72), Repeated, false),
+        F::new(2, "onExitCodes", Message(75), Single, false),
+        F::new(3, "onPodConditions", Message(76), Repeated, false),
     ] },
-    // 74
+    // 78
     M { name: "k8s.io.api.batch.v1.SuccessPolicy", fields: &[
-        F::new(1, "rules", Message(75), Repeated, true),
+        F::new(1, "rules", Message(79), Repeated, true),
     ] },
-    // 75
+    // 79
     M { name: "k8s.io.api.batch.v1.SuccessPolicyRule", fields: &[
         F::new(1, "succeededIndexes", String, Single, false),
         F::new(2, "succeededCount", Int32, Single, false),
     ] },
-    // 76
+    // 80
     M { name: "k8s.io.api.batch.v1.UncountedTerminatedPods", fields: &[
         F::new(1, "succeeded", String, Repeated, false),
         F::new(2, "failed", String, Repeated, false),
     ] },
-    // 77
+    // 81
     M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(78), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(82), Single, false),
     ] },
-    // 78
+    // 82
     M { name: "k8s.io.api.coordination.v1.LeaseSpec", fields: &[
         F::new(1, "holderIdentity", String, Single, false),
         F::new(2, "leaseDurationSeconds", Int32, Single, false),
@@ -574,30 +599,30 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "strategy", String, Single, false),
         F::new(7, "preferredHolder", String, Single, false),
     ] },
-    // 79
+    // 83
     M { name: "k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 80
+    // 84
     M { name: "k8s.io.api.core.v1.Affinity", fields: &[
-        F::new(1, "nodeAffinity", Message(158), Single, false),
-        F::new(2, "podAffinity", Message(180), Single, false),
-        F::new(3, "podAntiAffinity", Message(182), Single, false),
+        F::new(1, "nodeAffinity", Message(162), Single, false),
+        F::new(2, "podAffinity", Message(184), Single, false),
+        F::new(3, "podAntiAffinity", Message(186), Single, false),
     ] },
-    // 81
+    // 85
     M { name: "k8s.io.api.core.v1.AppArmorProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 82
+    // 86
     M { name: "k8s.io.api.core.v1.AttachedVolume", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 83
+    // 87
     M { name: "k8s.io.api.core.v1.AzureDiskVolumeSource", fields: &[
         F::new(1, "diskName", String, Single, true),
         F::new(2, "diskURI", String, Single, true),
@@ -606,72 +631,72 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "readOnly", Bool, Single, false),
         F::new(6, "kind", String, Single, false),
     ] },
-    // 84
+    // 88
     M { name: "k8s.io.api.core.v1.AzureFileVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 85
+    // 89
     M { name: "k8s.io.api.core.v1.CSIVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "volumeAttributes", String, Map, false),
-        F::new(5, "nodePublishSecretRef", Message(150), Single, false),
+        F::new(5, "nodePublishSecretRef", Message(154), Single, false),
     ] },
-    // 86
+    // 90
     M { name: "k8s.io.api.core.v1.Capabilities", fields: &[
         F::new(1, "add", String, Repeated, false),
         F::new(2, "drop", String, Repeated, false),
     ] },
-    // 87
+    // 91
     M { name: "k8s.io.api.core.v1.CephFSVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "secretFile", String, Single, false),
-        F::new(5, "secretRef", Message(150), Single, false),
+        F::new(5, "secretRef", Message(154), Single, false),
         F::new(6, "readOnly", Bool, Single, false),
     ] },
-    // 88
+    // 92
     M { name: "k8s.io.api.core.v1.CinderVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
-        F::new(4, "secretRef", Message(150), Single, false),
+        F::new(4, "secretRef", Message(154), Single, false),
     ] },
-    // 89
+    // 93
     M { name: "k8s.io.api.core.v1.ClientIPConfig", fields: &[
         F::new(1, "timeoutSeconds", Int32, Single, false),
     ] },
-    // 90
+    // 94
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(290), Single, false),
+        F::new(3, "labelSelector", Message(294), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
-    // 91
+    // 95
     M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
+        F::new(1, "metadata", Message(297), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
     ] },
-    // 92
+    // 96
     M { name: "k8s.io.api.core.v1.ConfigMapEnvSource", fields: &[
-        F::new(1, "", Message(150), Inline, false),
+        F::new(1, "", Message(154), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 93
+    // 97
     M { name: "k8s.io.api.core.v1.ConfigMapKeySelector", fields: &[
-        F::new(1, "", Message(150), Inline, false),
+        F::new(1, "", Message(154), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 94
+    // 98
     M { name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource", fields: &[
         F::new(1, "namespace", String, Single, true),
         F::new(2, "name", String, Single, true),
@@ -679,59 +704,59 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceVersion", String, Single, false),
         F::new(5, "kubeletConfigKey", String, Single, true),
     ] },
-    // 95
+    // 99
     M { name: "k8s.io.api.core.v1.ConfigMapProjection", fields: &[
-        F::new(1, "", Message(150), Inline, false),
-        F::new(2, "items", Message(144), Repeated, false),
+        F::new(1, "", Message(154), Inline, false),
+        F::new(2, "items", Message(148), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 96
+    // 100
     M { name: "k8s.io.api.core.v1.ConfigMapVolumeSource", fields: &[
-        F::new(1, "", Message(150), Inline, false),
-        F::new(2, "items", Message(144), Repeated, false),
+        F::new(1, "", Message(154), Inline, false),
+        F::new(2, "items", Message(148), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 97
+    // 101
     M { name: "k8s.io.api.core.v1.Container", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(100), Repeated, false),
-        F::new(7, "env", Message(120), Repeated, false),
-        F::new(8, "resources", Message(209), Single, false),
-        F::new(9, "volumeMounts", Message(238), Repeated, false),
-        F::new(10, "livenessProbe", Message(201), Single, false),
-        F::new(11, "readinessProbe", Message(201), Single, false),
-        F::new(12, "lifecycle", Message(145), Single, false),
+        F::new(6, "ports", Message(104), Repeated, false),
+        F::new(7, "env", Message(124), Repeated, false),
+        F::new(8, "resources", Message(213), Single, false),
+        F::new(9, "volumeMounts", Message(242), Repeated, false),
+        F::new(10, "livenessProbe", Message(205), Single, false),
+        F::new(11, "readinessProbe", Message(205), Single, false),
+        F::new(12, "lifecycle", Message(149), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(219), Single, false),
+        F::new(15, "securityContext", Message(223), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(119), Repeated, false),
+        F::new(19, "envFrom", Message(123), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(237), Repeated, false),
-        F::new(22, "startupProbe", Message(201), Single, false),
-        F::new(23, "resizePolicy", Message(101), Repeated, false),
+        F::new(21, "volumeDevices", Message(241), Repeated, false),
+        F::new(22, "startupProbe", Message(205), Single, false),
+        F::new(23, "resizePolicy", Message(105), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(102), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(106), Repeated, false),
     ] },
-    // 98
+    // 102
     M { name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest", fields: &[
         F::new(1, "containerName", String, Single, true),
         F::new(2, "resourceName", String, Single, true),
         F::new(3, "requestName", String, Single, true),
     ] },
-    // 99
+    // 103
     M { name: "k8s.io.api.core.v1.ContainerImage", fields: &[
         F::new(1, "names", String, Repeated, false),
         F::new(2, "sizeBytes", Int64, Single, false),
     ] },
-    // 100
+    // 104
     M { name: "k8s.io.api.core.v1.ContainerPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "hostPort", Int32, Single, false),
@@ -739,32 +764,32 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "protocol", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
     ] },
-    // 101
+    // 105
     M { name: "k8s.io.api.core.v1.ContainerResizePolicy", fields: &[
         F::new(1, "resourceName", String, Single, true),
         F::new(2, "restartPolicy", String, Single, true),
     ] },
-    // 102
+    // 106
     M { name: "k8s.io.api.core.v1.ContainerRestartRule", fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "exitCodes", Message(103), Single, false),
+        F::new(2, "exitCodes", Message(107), Single, false),
     ] },
-    // 103
+    // 107
     M { name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes", fields: &[
         F::new(1, "operator", String, Single, true),
         F::new(2, "values", Int32, Repeated, false),
     ] },
-    // 104
+    // 108
     M { name: "k8s.io.api.core.v1.ContainerState", fields: &[
-        F::new(1, "waiting", Message(107), Single, false),
-        F::new(2, "running", Message(105), Single, false),
-        F::new(3, "terminated", Message(106), Single, false),
+        F::new(1, "waiting", Message(111), Single, false),
+        F::new(2, "running", Message(109), Single, false),
+        F::new(3, "terminated", Message(110), Single, false),
     ] },
-    // 105
+    // 109
     M { name: "k8s.io.api.core.v1.ContainerStateRunning", fields: &[
         F::new(1, "startedAt", Time, Single, false),
     ] },
-    // 106
+    // 110
     M { name: "k8s.io.api.core.v1.ContainerStateTerminated", fields: &[
         F::new(1, "exitCode", Int32, Single, true),
         F::new(2, "signal", Int32, Single, false),
@@ -774,16 +799,16 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "finishedAt", Time, Single, false),
         F::new(7, "containerID", String, Single, false),
     ] },
-    // 107
+    // 111
     M { name: "k8s.io.api.core.v1.ContainerStateWaiting", fields: &[
         F::new(1, "reason", String, Single, false),
         F::new(2, "message", String, Single, false),
     ] },
-    // 108
+    // 112
     M { name: "k8s.io.api.core.v1.ContainerStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "state", Message(104), Single, false),
-        F::new(3, "lastState", Message(104), Single, false),
+        F::new(2, "state", Message(108), Single, false),
+        F::new(3, "lastState", Message(108), Single, false),
         F::new(4, "ready", Bool, Single, true),
         F::new(5, "restartCount", Int32, Single, true),
         F::new(6, "image", String, Single, true),
@@ -791,156 +816,156 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "containerID", String, Single, false),
         F::new(9, "started", Bool, Single, false),
         F::new(10, "allocatedResources", Quantity, Map, false),
-        F::new(11, "resources", Message(209), Single, false),
-        F::new(12, "volumeMounts", Message(239), Repeated, false),
-        F::new(13, "user", Message(109), Single, false),
-        F::new(14, "allocatedResourcesStatus", Message(210), Repeated, false),
+        F::new(11, "resources", Message(213), Single, false),
+        F::new(12, "volumeMounts", Message(243), Repeated, false),
+        F::new(13, "user", Message(113), Single, false),
+        F::new(14, "allocatedResourcesStatus", Message(214), Repeated, false),
         F::new(15, "stopSignal", String, Single, false),
     ] },
-    // 109
+    // 113
     M { name: "k8s.io.api.core.v1.ContainerUser", fields: &[
-        F::new(1, "linux", Message(147), Single, false),
+        F::new(1, "linux", Message(151), Single, false),
     ] },
-    // 110
+    // 114
     M { name: "k8s.io.api.core.v1.DaemonEndpoint", fields: &[
         F::new(1, "Port", Int32, Single, true),
     ] },
-    // 111
+    // 115
     M { name: "k8s.io.api.core.v1.DownwardAPIProjection", fields: &[
-        F::new(1, "items", Message(112), Repeated, false),
+        F::new(1, "items", Message(116), Repeated, false),
     ] },
-    // 112
+    // 116
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeFile", fields: &[
         F::new(1, "path", String, Single, true),
-        F::new(2, "fieldRef", Message(173), Single, false),
-        F::new(3, "resourceFieldRef", Message(207), Single, false),
+        F::new(2, "fieldRef", Message(177), Single, false),
+        F::new(3, "resourceFieldRef", Message(211), Single, false),
         F::new(4, "mode", Int32, Single, false),
     ] },
-    // 113
+    // 117
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeSource", fields: &[
-        F::new(1, "items", Message(112), Repeated, false),
+        F::new(1, "items", Message(116), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 114
+    // 118
     M { name: "k8s.io.api.core.v1.EmptyDirVolumeSource", fields: &[
         F::new(1, "medium", String, Single, false),
         F::new(2, "sizeLimit", Quantity, Single, false),
     ] },
-    // 115
+    // 119
     M { name: "k8s.io.api.core.v1.EndpointAddress", fields: &[
         F::new(1, "ip", String, Single, true),
-        F::new(2, "targetRef", Message(174), Single, false),
+        F::new(2, "targetRef", Message(178), Single, false),
         F::new(3, "hostname", String, Single, false),
         F::new(4, "nodeName", String, Single, false),
     ] },
-    // 116
+    // 120
     M { name: "k8s.io.api.core.v1.EndpointPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "port", Int32, Single, true),
         F::new(3, "protocol", String, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 117
+    // 121
     M { name: "k8s.io.api.core.v1.EndpointSubset", fields: &[
-        F::new(1, "addresses", Message(115), Repeated, false),
-        F::new(2, "notReadyAddresses", Message(115), Repeated, false),
-        F::new(3, "ports", Message(116), Repeated, false),
+        F::new(1, "addresses", Message(119), Repeated, false),
+        F::new(2, "notReadyAddresses", Message(119), Repeated, false),
+        F::new(3, "ports", Message(120), Repeated, false),
     ] },
-    // 118
+    // 122
     M { name: "k8s.io.api.core.v1.Endpoints", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "subsets", Message(117), Repeated, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "subsets", Message(121), Repeated, false),
     ] },
-    // 119
+    // 123
     M { name: "k8s.io.api.core.v1.EnvFromSource", fields: &[
         F::new(1, "prefix", String, Single, false),
-        F::new(2, "configMapRef", Message(92), Single, false),
-        F::new(3, "secretRef", Message(215), Single, false),
+        F::new(2, "configMapRef", Message(96), Single, false),
+        F::new(3, "secretRef", Message(219), Single, false),
     ] },
-    // 120
+    // 124
     M { name: "k8s.io.api.core.v1.EnvVar", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, false),
-        F::new(3, "valueFrom", Message(121), Single, false),
+        F::new(3, "valueFrom", Message(125), Single, false),
     ] },
-    // 121
+    // 125
     M { name: "k8s.io.api.core.v1.EnvVarSource", fields: &[
-        F::new(1, "fieldRef", Message(173), Single, false),
-        F::new(2, "resourceFieldRef", Message(207), Single, false),
-        F::new(3, "configMapKeyRef", Message(93), Single, false),
-        F::new(4, "secretKeyRef", Message(216), Single, false),
-        F::new(5, "fileKeyRef", Message(130), Single, false),
+        F::new(1, "fieldRef", Message(177), Single, false),
+        F::new(2, "resourceFieldRef", Message(211), Single, false),
+        F::new(3, "configMapKeyRef", Message(97), Single, false),
+        F::new(4, "secretKeyRef", Message(220), Single, false),
+        F::new(5, "fileKeyRef", Message(134), Single, false),
     ] },
-    // 122
+    // 126
     M { name: "k8s.io.api.core.v1.EphemeralContainer", fields: &[
-        F::new(1, "", Message(123), Inline, false),
+        F::new(1, "", Message(127), Inline, false),
         F::new(2, "targetContainerName", String, Single, false),
     ] },
-    // 123
+    // 127
     M { name: "k8s.io.api.core.v1.EphemeralContainerCommon", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(100), Repeated, false),
-        F::new(7, "env", Message(120), Repeated, false),
-        F::new(8, "resources", Message(209), Single, false),
-        F::new(9, "volumeMounts", Message(238), Repeated, false),
-        F::new(10, "livenessProbe", Message(201), Single, false),
-        F::new(11, "readinessProbe", Message(201), Single, false),
-        F::new(12, "lifecycle", Message(145), Single, false),
+        F::new(6, "ports", Message(104), Repeated, false),
+        F::new(7, "env", Message(124), Repeated, false),
+        F::new(8, "resources", Message(213), Single, false),
+        F::new(9, "volumeMounts", Message(242), Repeated, false),
+        F::new(10, "livenessProbe", Message(205), Single, false),
+        F::new(11, "readinessProbe", Message(205), Single, false),
+        F::new(12, "lifecycle", Message(149), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(219), Single, false),
+        F::new(15, "securityContext", Message(223), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(119), Repeated, false),
+        F::new(19, "envFrom", Message(123), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(237), Repeated, false),
-        F::new(22, "startupProbe", Message(201), Single, false),
-        F::new(23, "resizePolicy", Message(101), Repeated, false),
+        F::new(21, "volumeDevices", Message(241), Repeated, false),
+        F::new(22, "startupProbe", Message(205), Single, false),
+        F::new(23, "resizePolicy", Message(105), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(102), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(106), Repeated, false),
     ] },
-    // 124
+    // 128
     M { name: "k8s.io.api.core.v1.EphemeralVolumeSource", fields: &[
-        F::new(1, "volumeClaimTemplate", Message(176), Single, false),
+        F::new(1, "volumeClaimTemplate", Message(180), Single, false),
     ] },
-    // 125
+    // 129
     M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "involvedObject", Message(174), Single, true),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "involvedObject", Message(178), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
-        F::new(5, "source", Message(127), Single, false),
+        F::new(5, "source", Message(131), Single, false),
         F::new(6, "firstTimestamp", Time, Single, false),
         F::new(7, "lastTimestamp", Time, Single, false),
         F::new(8, "count", Int32, Single, false),
         F::new(9, "type", String, Single, false),
         F::new(10, "eventTime", MicroTime, Single, false),
-        F::new(11, "series", Message(126), Single, false),
+        F::new(11, "series", Message(130), Single, false),
         F::new(12, "action", String, Single, false),
-        F::new(13, "related", Message(174), Single, false),
+        F::new(13, "related", Message(178), Single, false),
         F::new(14, "reportingComponent", String, Single, false),
         F::new(15, "reportingInstance", String, Single, false),
     ] },
-    // 126
+    // 130
     M { name: "k8s.io.api.core.v1.EventSeries", fields: &[
         F::new(1, "count", Int32, Single, false),
         F::new(2, "lastObservedTime", MicroTime, Single, false),
     ] },
-    // 127
+    // 131
     M { name: "k8s.io.api.core.v1.EventSource", fields: &[
         F::new(1, "component", String, Single, false),
         F::new(2, "host", String, Single, false),
     ] },
-    // 128
+    // 132
     M { name: "k8s.io.api.core.v1.ExecAction", fields: &[
         F::new(1, "command", String, Repeated, false),
     ] },
-    // 129
+    // 133
     M { name: "k8s.io.api.core.v1.FCVolumeSource", fields: &[
         F::new(1, "targetWWNs", String, Repeated, false),
         F::new(2, "lun", Int32, Single, false),
@@ -948,78 +973,78 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "wwids", String, Repeated, false),
     ] },
-    // 130
+    // 134
     M { name: "k8s.io.api.core.v1.FileKeySelector", fields: &[
         F::new(1, "volumeName", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "key", String, Single, true),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 131
+    // 135
     M { name: "k8s.io.api.core.v1.FlexVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
-        F::new(3, "secretRef", Message(150), Single, false),
+        F::new(3, "secretRef", Message(154), Single, false),
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "options", String, Map, false),
     ] },
-    // 132
+    // 136
     M { name: "k8s.io.api.core.v1.FlockerVolumeSource", fields: &[
         F::new(1, "datasetName", String, Single, false),
         F::new(2, "datasetUUID", String, Single, false),
     ] },
-    // 133
+    // 137
     M { name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdName", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 134
+    // 138
     M { name: "k8s.io.api.core.v1.GRPCAction", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "service", String, Single, false),
     ] },
-    // 135
+    // 139
     M { name: "k8s.io.api.core.v1.GitRepoVolumeSource", fields: &[
         F::new(1, "repository", String, Single, true),
         F::new(2, "revision", String, Single, false),
         F::new(3, "directory", String, Single, false),
     ] },
-    // 136
+    // 140
     M { name: "k8s.io.api.core.v1.GlusterfsVolumeSource", fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 137
+    // 141
     M { name: "k8s.io.api.core.v1.HTTPGetAction", fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "port", IntOrString, Single, true),
         F::new(3, "host", String, Single, false),
         F::new(4, "scheme", String, Single, false),
-        F::new(5, "httpHeaders", Message(138), Repeated, false),
+        F::new(5, "httpHeaders", Message(142), Repeated, false),
     ] },
-    // 138
+    // 142
     M { name: "k8s.io.api.core.v1.HTTPHeader", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 139
+    // 143
     M { name: "k8s.io.api.core.v1.HostAlias", fields: &[
         F::new(1, "ip", String, Single, true),
         F::new(2, "hostnames", String, Repeated, false),
     ] },
-    // 140
+    // 144
     M { name: "k8s.io.api.core.v1.HostIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 141
+    // 145
     M { name: "k8s.io.api.core.v1.HostPathVolumeSource", fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "type", String, Single, false),
     ] },
-    // 142
+    // 146
     M { name: "k8s.io.api.core.v1.ISCSIVolumeSource", fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
@@ -1029,68 +1054,68 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
         F::new(7, "portals", String, Repeated, false),
         F::new(8, "chapAuthDiscovery", Bool, Single, false),
-        F::new(10, "secretRef", Message(150), Single, false),
+        F::new(10, "secretRef", Message(154), Single, false),
         F::new(11, "chapAuthSession", Bool, Single, false),
         F::new(12, "initiatorName", String, Single, false),
     ] },
-    // 143
+    // 147
     M { name: "k8s.io.api.core.v1.ImageVolumeSource", fields: &[
         F::new(1, "reference", String, Single, false),
         F::new(2, "pullPolicy", String, Single, false),
     ] },
-    // 144
+    // 148
     M { name: "k8s.io.api.core.v1.KeyToPath", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "mode", Int32, Single, false),
     ] },
-    // 145
+    // 149
     M { name: "k8s.io.api.core.v1.Lifecycle", fields: &[
-        F::new(1, "postStart", Message(146), Single, false),
-        F::new(2, "preStop", Message(146), Single, false),
+        F::new(1, "postStart", Message(150), Single, false),
+        F::new(2, "preStop", Message(150), Single, false),
         F::new(3, "stopSignal", String, Single, false),
     ] },
-    // 146
+    // 150
     M { name: "k8s.io.api.core.v1.LifecycleHandler", fields: &[
-        F::new(1, "exec", Message(128), Single, false),
-        F::new(2, "httpGet", Message(137), Single, false),
-        F::new(3, "tcpSocket", Message(230), Single, false),
-        F::new(4, "sleep", Message(227), Single, false),
+        F::new(1, "exec", Message(132), Single, false),
+        F::new(2, "httpGet", Message(141), Single, false),
+        F::new(3, "tcpSocket", Message(234), Single, false),
+        F::new(4, "sleep", Message(231), Single, false),
     ] },
-    // 147
+    // 151
     M { name: "k8s.io.api.core.v1.LinuxContainerUser", fields: &[
         F::new(1, "uid", Int64, Single, true),
         F::new(2, "gid", Int64, Single, true),
         F::new(3, "supplementalGroups", Int64, Repeated, false),
     ] },
-    // 148
+    // 152
     M { name: "k8s.io.api.core.v1.LoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
         F::new(3, "ipMode", String, Single, false),
-        F::new(4, "ports", Message(198), Repeated, false),
+        F::new(4, "ports", Message(202), Repeated, false),
     ] },
-    // 149
+    // 153
     M { name: "k8s.io.api.core.v1.LoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(148), Repeated, false),
+        F::new(1, "ingress", Message(152), Repeated, false),
     ] },
-    // 150
+    // 154
     M { name: "k8s.io.api.core.v1.LocalObjectReference", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 151
+    // 155
     M { name: "k8s.io.api.core.v1.NFSVolumeSource", fields: &[
         F::new(1, "server", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 152
+    // 156
     M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(154), Single, false),
-        F::new(3, "status", Message(155), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(158), Single, false),
+        F::new(3, "status", Message(159), Single, false),
     ] },
-    // 153
+    // 157
     M { name: "k8s.io.api.core.v1.NamespaceCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1098,32 +1123,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 154
+    // 158
     M { name: "k8s.io.api.core.v1.NamespaceSpec", fields: &[
         F::new(1, "finalizers", String, Repeated, false),
     ] },
-    // 155
+    // 159
     M { name: "k8s.io.api.core.v1.NamespaceStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(153), Repeated, false),
+        F::new(2, "conditions", Message(157), Repeated, false),
     ] },
-    // 156
+    // 160
     M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(169), Single, false),
-        F::new(3, "status", Message(170), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(173), Single, false),
+        F::new(3, "status", Message(174), Single, false),
     ] },
-    // 157
+    // 161
     M { name: "k8s.io.api.core.v1.NodeAddress", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "address", String, Single, true),
     ] },
-    // 158
+    // 162
     M { name: "k8s.io.api.core.v1.NodeAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(166), Single, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(200), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(170), Single, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(204), Repeated, false),
     ] },
-    // 159
+    // 163
     M { name: "k8s.io.api.core.v1.NodeCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1132,82 +1157,82 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 160
+    // 164
     M { name: "k8s.io.api.core.v1.NodeConfigSource", fields: &[
-        F::new(2, "configMap", Message(94), Single, false),
+        F::new(2, "configMap", Message(98), Single, false),
     ] },
-    // 161
+    // 165
     M { name: "k8s.io.api.core.v1.NodeConfigStatus", fields: &[
-        F::new(1, "assigned", Message(160), Single, false),
-        F::new(2, "active", Message(160), Single, false),
-        F::new(3, "lastKnownGood", Message(160), Single, false),
+        F::new(1, "assigned", Message(164), Single, false),
+        F::new(2, "active", Message(164), Single, false),
+        F::new(3, "lastKnownGood", Message(164), Single, false),
         F::new(4, "error", String, Single, false),
     ] },
-    // 162
+    // 166
     M { name: "k8s.io.api.core.v1.NodeDaemonEndpoints", fields: &[
-        F::new(1, "kubeletEndpoint", Message(110), Single, false),
+        F::new(1, "kubeletEndpoint", Message(114), Single, false),
     ] },
-    // 163
+    // 167
     M { name: "k8s.io.api.core.v1.NodeFeatures", fields: &[
         F::new(1, "supplementalGroupsPolicy", Bool, Single, false),
     ] },
-    // 164
+    // 168
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandler", fields: &[
         F::new(1, "name", String, Single, false),
-        F::new(2, "features", Message(165), Single, false),
+        F::new(2, "features", Message(169), Single, false),
     ] },
-    // 165
+    // 169
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", fields: &[
         F::new(1, "recursiveReadOnlyMounts", Bool, Single, false),
         F::new(2, "userNamespaces", Bool, Single, false),
     ] },
-    // 166
+    // 170
     M { name: "k8s.io.api.core.v1.NodeSelector", fields: &[
-        F::new(1, "nodeSelectorTerms", Message(168), Repeated, true),
+        F::new(1, "nodeSelectorTerms", Message(172), Repeated, true),
     ] },
-    // 167
+    // 171
     M { name: "k8s.io.api.core.v1.NodeSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 168
+    // 172
     M { name: "k8s.io.api.core.v1.NodeSelectorTerm", fields: &[
-        F::new(1, "matchExpressions", Message(167), Repeated, false),
-        F::new(2, "matchFields", Message(167), Repeated, false),
+        F::new(1, "matchExpressions", Message(171), Repeated, false),
+        F::new(2, "matchFields", Message(171), Repeated, false),
     ] },
-    // 169
+    // 173
     M { name: "k8s.io.api.core.v1.NodeSpec", fields: &[
         F::new(1, "podCIDR", String, Single, false),
         F::new(2, "externalID", String, Single, false),
         F::new(3, "providerID", String, Single, false),
         F::new(4, "unschedulable", Bool, Single, false),
-        F::new(5, "taints", Message(231), Repeated, false),
-        F::new(6, "configSource", Message(160), Single, false),
+        F::new(5, "taints", Message(235), Repeated, false),
+        F::new(6, "configSource", Message(164), Single, false),
         F::new(7, "podCIDRs", String, Repeated, false),
     ] },
-    // 170
+    // 174
     M { name: "k8s.io.api.core.v1.NodeStatus", fields: &[
         F::new(1, "capacity", Quantity, Map, false),
         F::new(2, "allocatable", Quantity, Map, false),
         F::new(3, "phase", String, Single, false),
-        F::new(4, "conditions", Message(159), Repeated, false),
-        F::new(5, "addresses", Message(157), Repeated, false),
-        F::new(6, "daemonEndpoints", Message(162), Single, false),
-        F::new(7, "nodeInfo", Message(172), Single, false),
-        F::new(8, "images", Message(99), Repeated, false),
+        F::new(4, "conditions", Message(163), Repeated, false),
+        F::new(5, "addresses", Message(161), Repeated, false),
+        F::new(6, "daemonEndpoints", Message(166), Single, false),
+        F::new(7, "nodeInfo", Message(176), Single, false),
+        F::new(8, "images", Message(103), Repeated, false),
         F::new(9, "volumesInUse", String, Repeated, false),
-        F::new(10, "volumesAttached", Message(82), Repeated, false),
-        F::new(11, "config", Message(161), Single, false),
-        F::new(12, "runtimeHandlers", Message(164), Repeated, false),
-        F::new(13, "features", Message(163), Single, false),
+        F::new(10, "volumesAttached", Message(86), Repeated, false),
+        F::new(11, "config", Message(165), Single, false),
+        F::new(12, "runtimeHandlers", Message(168), Repeated, false),
+        F::new(13, "features", Message(167), Single, false),
         F::new(14, "declaredFeatures", String, Repeated, false),
     ] },
-    // 171
+    // 175
     M { name: "k8s.io.api.core.v1.NodeSwapStatus", fields: &[
         F::new(1, "capacity", Int64, Single, false),
     ] },
-    // 172
+    // 176
     M { name: "k8s.io.api.core.v1.NodeSystemInfo", fields: &[
         F::new(1, "machineID", String, Single, true),
         F::new(2, "systemUUID", String, Single, true),
@@ -1219,14 +1244,14 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "kubeProxyVersion", String, Single, true),
         F::new(9, "operatingSystem", String, Single, true),
         F::new(10, "architecture", String, Single, true),
-        F::new(11, "swap", Message(171), Single, false),
+        F::new(11, "swap", Message(175), Single, false),
     ] },
-    // 173
+    // 177
     M { name: "k8s.io.api.core.v1.ObjectFieldSelector", fields: &[
         F::new(1, "apiVersion", String, Single, false),
         F::new(2, "fieldPath", String, Single, true),
     ] },
-    // 174
+    // 178
     M { name: "k8s.io.api.core.v1.ObjectReference", fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "namespace", String, Single, false),
@@ -1236,59 +1261,59 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "resourceVersion", String, Single, false),
         F::new(7, "fieldPath", String, Single, false),
     ] },
-    // 175
+    // 179
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", fields: &[
         F::new(1, "accessModes", String, Repeated, false),
-        F::new(2, "resources", Message(241), Single, false),
+        F::new(2, "resources", Message(245), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(290), Single, false),
+        F::new(4, "selector", Message(294), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
-        F::new(7, "dataSource", Message(234), Single, false),
-        F::new(8, "dataSourceRef", Message(235), Single, false),
+        F::new(7, "dataSource", Message(238), Single, false),
+        F::new(8, "dataSourceRef", Message(239), Single, false),
         F::new(9, "volumeAttributesClassName", String, Single, false),
     ] },
-    // 176
+    // 180
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(293), Single, false),
-        F::new(2, "spec", Message(175), Single, true),
+        F::new(1, "metadata", Message(297), Single, false),
+        F::new(2, "spec", Message(179), Single, true),
     ] },
-    // 177
+    // 181
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", fields: &[
         F::new(1, "claimName", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
     ] },
-    // 178
+    // 182
     M { name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
-    // 179
+    // 183
     M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(195), Single, false),
-        F::new(3, "status", Message(196), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(199), Single, false),
+        F::new(3, "status", Message(200), Single, false),
     ] },
-    // 180
+    // 184
     M { name: "k8s.io.api.core.v1.PodAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(181), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(244), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(185), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(248), Repeated, false),
     ] },
-    // 181
+    // 185
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(290), Single, false),
+        F::new(1, "labelSelector", Message(294), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(290), Single, false),
+        F::new(4, "namespaceSelector", Message(294), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
-    // 182
+    // 186
     M { name: "k8s.io.api.core.v1.PodAntiAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(181), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(244), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(185), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(248), Repeated, false),
     ] },
-    // 183
+    // 187
     M { name: "k8s.io.api.core.v1.PodCertificateProjection", fields: &[
         F::new(1, "signerName", String, Single, true),
         F::new(2, "keyType", String, Single, true),
@@ -1298,7 +1323,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "certificateChainPath", String, Single, false),
         F::new(7, "userAnnotations", String, Map, false),
     ] },
-    // 184
+    // 188
     M { name: "k8s.io.api.core.v1.PodCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1308,69 +1333,69 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
         F::new(7, "observedGeneration", Int64, Single, false),
     ] },
-    // 185
+    // 189
     M { name: "k8s.io.api.core.v1.PodDNSConfig", fields: &[
         F::new(1, "nameservers", String, Repeated, false),
         F::new(2, "searches", String, Repeated, false),
-        F::new(3, "options", Message(186), Repeated, false),
+        F::new(3, "options", Message(190), Repeated, false),
     ] },
-    // 186
+    // 190
     M { name: "k8s.io.api.core.v1.PodDNSConfigOption", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "value", String, Single, false),
     ] },
-    // 187
+    // 191
     M { name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus", fields: &[
-        F::new(1, "requestMappings", Message(98), Repeated, true),
+        F::new(1, "requestMappings", Message(102), Repeated, true),
         F::new(2, "resourceClaimName", String, Single, true),
     ] },
-    // 188
+    // 192
     M { name: "k8s.io.api.core.v1.PodIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 189
+    // 193
     M { name: "k8s.io.api.core.v1.PodOS", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 190
+    // 194
     M { name: "k8s.io.api.core.v1.PodReadinessGate", fields: &[
         F::new(1, "conditionType", String, Single, true),
     ] },
-    // 191
+    // 195
     M { name: "k8s.io.api.core.v1.PodResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(3, "resourceClaimName", String, Single, false),
         F::new(4, "resourceClaimTemplateName", String, Single, false),
     ] },
-    // 192
+    // 196
     M { name: "k8s.io.api.core.v1.PodResourceClaimStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "resourceClaimName", String, Single, false),
     ] },
-    // 193
+    // 197
     M { name: "k8s.io.api.core.v1.PodSchedulingGate", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 194
+    // 198
     M { name: "k8s.io.api.core.v1.PodSecurityContext", fields: &[
-        F::new(1, "seLinuxOptions", Message(211), Single, false),
+        F::new(1, "seLinuxOptions", Message(215), Single, false),
         F::new(2, "runAsUser", Int64, Single, false),
         F::new(3, "runAsNonRoot", Bool, Single, false),
         F::new(4, "supplementalGroups", Int64, Repeated, false),
         F::new(5, "fsGroup", Int64, Single, false),
         F::new(6, "runAsGroup", Int64, Single, false),
-        F::new(7, "sysctls", Message(229), Repeated, false),
-        F::new(8, "windowsOptions", Message(245), Single, false),
+        F::new(7, "sysctls", Message(233), Repeated, false),
+        F::new(8, "windowsOptions", Message(249), Single, false),
         F::new(9, "fsGroupChangePolicy", String, Single, false),
-        F::new(10, "seccompProfile", Message(213), Single, false),
-        F::new(11, "appArmorProfile", Message(81), Single, false),
+        F::new(10, "seccompProfile", Message(217), Single, false),
+        F::new(11, "appArmorProfile", Message(85), Single, false),
         F::new(12, "supplementalGroupsPolicy", String, Single, false),
         F::new(13, "seLinuxChangePolicy", String, Single, false),
     ] },
-    // 195
+    // 199
     M { name: "k8s.io.api.core.v1.PodSpec", fields: &[
-        F::new(1, "volumes", Message(236), Repeated, false),
-        F::new(2, "containers", Message(97), Repeated, true),
+        F::new(1, "volumes", Message(240), Repeated, false),
+        F::new(2, "containers", Message(101), Repeated, true),
         F::new(3, "restartPolicy", String, Single, false),
         F::new(4, "terminationGracePeriodSeconds", Int64, Single, false),
         F::new(5, "activeDeadlineSeconds", Int64, Single, false),
@@ -1382,84 +1407,84 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "hostNetwork", Bool, Single, false),
         F::new(12, "hostPID", Bool, Single, false),
         F::new(13, "hostIPC", Bool, Single, false),
-        F::new(14, "securityContext", Message(194), Single, false),
-        F::new(15, "imagePullSecrets", Message(150), Repeated, false),
+        F::new(14, "securityContext", Message(198), Single, false),
+        F::new(15, "imagePullSecrets", Message(154), Repeated, false),
         F::new(16, "hostname", String, Single, false),
         F::new(17, "subdomain", String, Single, false),
-        F::new(18, "affinity", Message(80), Single, false),
+        F::new(18, "affinity", Message(84), Single, false),
         F::new(19, "schedulerName", String, Single, false),
-        F::new(20, "initContainers", Message(97), Repeated, false),
+        F::new(20, "initContainers", Message(101), Repeated, false),
         F::new(21, "automountServiceAccountToken", Bool, Single, false),
-        F::new(22, "tolerations", Message(232), Repeated, false),
-        F::new(23, "hostAliases", Message(139), Repeated, false),
+        F::new(22, "tolerations", Message(236), Repeated, false),
+        F::new(23, "hostAliases", Message(143), Repeated, false),
         F::new(24, "priorityClassName", String, Single, false),
         F::new(25, "priority", Int32, Single, false),
-        F::new(26, "dnsConfig", Message(185), Single, false),
+        F::new(26, "dnsConfig", Message(189), Single, false),
         F::new(27, "shareProcessNamespace", Bool, Single, false),
-        F::new(28, "readinessGates", Message(190), Repeated, false),
+        F::new(28, "readinessGates", Message(194), Repeated, false),
         F::new(29, "runtimeClassName", String, Single, false),
         F::new(30, "enableServiceLinks", Bool, Single, false),
         F::new(31, "preemptionPolicy", String, Single, false),
         F::new(32, "overhead", Quantity, Map, false),
-        F::new(33, "topologySpreadConstraints", Message(233), Repeated, false),
-        F::new(34, "ephemeralContainers", Message(122), Repeated, false),
+        F::new(33, "topologySpreadConstraints", Message(237), Repeated, false),
+        F::new(34, "ephemeralContainers", Message(126), Repeated, false),
         F::new(35, "setHostnameAsFQDN", Bool, Single, false),
-        F::new(36, "os", Message(189), Single, false),
+        F::new(36, "os", Message(193), Single, false),
         F::new(37, "hostUsers", Bool, Single, false),
-        F::new(38, "schedulingGates", Message(193), Repeated, false),
-        F::new(39, "resourceClaims", Message(191), Repeated, false),
-        F::new(40, "resources", Message(209), Single, false),
+        F::new(38, "schedulingGates", Message(197), Repeated, false),
+        F::new(39, "resourceClaims", Message(195), Repeated, false),
+        F::new(40, "resources", Message(213), Single, false),
         F::new(41, "hostnameOverride", String, Single, false),
         // not in the schema: workload_ref = 42
     ] },
-    // 196
+    // 200
     M { name: "k8s.io.api.core.v1.PodStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(184), Repeated, false),
+        F::new(2, "conditions", Message(188), Repeated, false),
         F::new(3, "message", String, Single, false),
         F::new(4, "reason", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
         F::new(6, "podIP", String, Single, false),
         F::new(7, "startTime", Time, Single, false),
-        F::new(8, "containerStatuses", Message(108), Repeated, false),
+        F::new(8, "containerStatuses", Message(112), Repeated, false),
         F::new(9, "qosClass", String, Single, false),
-        F::new(10, "initContainerStatuses", Message(108), Repeated, false),
+        F::new(10, "initContainerStatuses", Message(112), Repeated, false),
         F::new(11, "nominatedNodeName", String, Single, false),
-        F::new(12, "podIPs", Message(188), Repeated, false),
-        F::new(13, "ephemeralContainerStatuses", Message(108), Repeated, false),
+        F::new(12, "podIPs", Message(192), Repeated, false),
+        F::new(13, "ephemeralContainerStatuses", Message(112), Repeated, false),
         F::new(14, "resize", String, Single, false),
-        F::new(15, "resourceClaimStatuses", Message(192), Repeated, false),
-        F::new(16, "hostIPs", Message(140), Repeated, false),
+        F::new(15, "resourceClaimStatuses", Message(196), Repeated, false),
+        F::new(16, "hostIPs", Message(144), Repeated, false),
         F::new(17, "observedGeneration", Int64, Single, false),
-        F::new(18, "extendedResourceClaimStatus", Message(187), Single, false),
+        F::new(18, "extendedResourceClaimStatus", Message(191), Single, false),
         F::new(19, "allocatedResources", Quantity, Map, false),
-        F::new(20, "resources", Message(209), Single, false),
+        F::new(20, "resources", Message(213), Single, false),
     ] },
-    // 197
+    // 201
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(293), Single, false),
-        F::new(2, "spec", Message(195), Single, false),
+        F::new(1, "metadata", Message(297), Single, false),
+        F::new(2, "spec", Message(199), Single, false),
     ] },
-    // 198
+    // 202
     M { name: "k8s.io.api.core.v1.PortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 199
+    // 203
     M { name: "k8s.io.api.core.v1.PortworxVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 200
+    // 204
     M { name: "k8s.io.api.core.v1.PreferredSchedulingTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "preference", Message(168), Single, true),
+        F::new(2, "preference", Message(172), Single, true),
     ] },
-    // 201
+    // 205
     M { name: "k8s.io.api.core.v1.Probe", fields: &[
-        F::new(1, "", Message(202), Inline, false),
+        F::new(1, "", Message(206), Inline, false),
         F::new(2, "initialDelaySeconds", Int32, Single, false),
         F::new(3, "timeoutSeconds", Int32, Single, false),
         F::new(4, "periodSeconds", Int32, Single, false),
@@ -1467,19 +1492,19 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "failureThreshold", Int32, Single, false),
         F::new(7, "terminationGracePeriodSeconds", Int64, Single, false),
     ] },
-    // 202
+    // 206
     M { name: "k8s.io.api.core.v1.ProbeHandler", fields: &[
-        F::new(1, "exec", Message(128), Single, false),
-        F::new(2, "httpGet", Message(137), Single, false),
-        F::new(3, "tcpSocket", Message(230), Single, false),
-        F::new(4, "grpc", Message(134), Single, false),
+        F::new(1, "exec", Message(132), Single, false),
+        F::new(2, "httpGet", Message(141), Single, false),
+        F::new(3, "tcpSocket", Message(234), Single, false),
+        F::new(4, "grpc", Message(138), Single, false),
     ] },
-    // 203
+    // 207
     M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", fields: &[
-        F::new(1, "sources", Message(240), Repeated, false),
+        F::new(1, "sources", Message(244), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 204
+    // 208
     M { name: "k8s.io.api.core.v1.QuobyteVolumeSource", fields: &[
         F::new(1, "registry", String, Single, true),
         F::new(2, "volume", String, Single, true),
@@ -1488,7 +1513,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "group", String, Single, false),
         F::new(6, "tenant", String, Single, false),
     ] },
-    // 205
+    // 209
     M { name: "k8s.io.api.core.v1.RBDVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
@@ -1496,48 +1521,48 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "pool", String, Single, false),
         F::new(5, "user", String, Single, false),
         F::new(6, "keyring", String, Single, false),
-        F::new(7, "secretRef", Message(150), Single, false),
+        F::new(7, "secretRef", Message(154), Single, false),
         F::new(8, "readOnly", Bool, Single, false),
     ] },
-    // 206
+    // 210
     M { name: "k8s.io.api.core.v1.ResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "request", String, Single, false),
     ] },
-    // 207
+    // 211
     M { name: "k8s.io.api.core.v1.ResourceFieldSelector", fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "resource", String, Single, true),
         F::new(3, "divisor", Quantity, Single, false),
     ] },
-    // 208
+    // 212
     M { name: "k8s.io.api.core.v1.ResourceHealth", fields: &[
         F::new(1, "resourceID", String, Single, true),
         F::new(2, "health", String, Single, false),
     ] },
-    // 209
+    // 213
     M { name: "k8s.io.api.core.v1.ResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
-        F::new(3, "claims", Message(206), Repeated, false),
+        F::new(3, "claims", Message(210), Repeated, false),
     ] },
-    // 210
+    // 214
     M { name: "k8s.io.api.core.v1.ResourceStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "resources", Message(208), Repeated, false),
+        F::new(2, "resources", Message(212), Repeated, false),
     ] },
-    // 211
+    // 215
     M { name: "k8s.io.api.core.v1.SELinuxOptions", fields: &[
         F::new(1, "user", String, Single, false),
         F::new(2, "role", String, Single, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "level", String, Single, false),
     ] },
-    // 212
+    // 216
     M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
-        F::new(3, "secretRef", Message(150), Single, true),
+        F::new(3, "secretRef", Message(154), Single, true),
         F::new(4, "sslEnabled", Bool, Single, false),
         F::new(5, "protectionDomain", String, Single, false),
         F::new(6, "storagePool", String, Single, false),
@@ -1546,78 +1571,78 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "fsType", String, Single, false),
         F::new(10, "readOnly", Bool, Single, false),
     ] },
-    // 213
+    // 217
     M { name: "k8s.io.api.core.v1.SeccompProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 214
+    // 218
     M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
+        F::new(1, "metadata", Message(297), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
         F::new(5, "immutable", Bool, Single, false),
     ] },
-    // 215
+    // 219
     M { name: "k8s.io.api.core.v1.SecretEnvSource", fields: &[
-        F::new(1, "", Message(150), Inline, false),
+        F::new(1, "", Message(154), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 216
+    // 220
     M { name: "k8s.io.api.core.v1.SecretKeySelector", fields: &[
-        F::new(1, "", Message(150), Inline, false),
+        F::new(1, "", Message(154), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 217
+    // 221
     M { name: "k8s.io.api.core.v1.SecretProjection", fields: &[
-        F::new(1, "", Message(150), Inline, false),
-        F::new(2, "items", Message(144), Repeated, false),
+        F::new(1, "", Message(154), Inline, false),
+        F::new(2, "items", Message(148), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 218
+    // 222
     M { name: "k8s.io.api.core.v1.SecretVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, false),
-        F::new(2, "items", Message(144), Repeated, false),
+        F::new(2, "items", Message(148), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 219
+    // 223
     M { name: "k8s.io.api.core.v1.SecurityContext", fields: &[
-        F::new(1, "capabilities", Message(86), Single, false),
+        F::new(1, "capabilities", Message(90), Single, false),
         F::new(2, "privileged", Bool, Single, false),
-        F::new(3, "seLinuxOptions", Message(211), Single, false),
+        F::new(3, "seLinuxOptions", Message(215), Single, false),
         F::new(4, "runAsUser", Int64, Single, false),
         F::new(5, "runAsNonRoot", Bool, Single, false),
         F::new(6, "readOnlyRootFilesystem", Bool, Single, false),
         F::new(7, "allowPrivilegeEscalation", Bool, Single, false),
         F::new(8, "runAsGroup", Int64, Single, false),
         F::new(9, "procMount", String, Single, false),
-        F::new(10, "windowsOptions", Message(245), Single, false),
-        F::new(11, "seccompProfile", Message(213), Single, false),
-        F::new(12, "appArmorProfile", Message(81), Single, false),
+        F::new(10, "windowsOptions", Message(249), Single, false),
+        F::new(11, "seccompProfile", Message(217), Single, false),
+        F::new(12, "appArmorProfile", Message(85), Single, false),
     ] },
-    // 220
+    // 224
     M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(224), Single, false),
-        F::new(3, "status", Message(225), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(228), Single, false),
+        F::new(3, "status", Message(229), Single, false),
     ] },
-    // 221
+    // 225
     M { name: "k8s.io.api.core.v1.ServiceAccount", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "secrets", Message(174), Repeated, false),
-        F::new(3, "imagePullSecrets", Message(150), Repeated, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "secrets", Message(178), Repeated, false),
+        F::new(3, "imagePullSecrets", Message(154), Repeated, false),
         F::new(4, "automountServiceAccountToken", Bool, Single, false),
     ] },
-    // 222
+    // 226
     M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", fields: &[
         F::new(1, "audience", String, Single, false),
         F::new(2, "expirationSeconds", Int64, Single, false),
         F::new(3, "path", String, Single, true),
     ] },
-    // 223
+    // 227
     M { name: "k8s.io.api.core.v1.ServicePort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
@@ -1626,9 +1651,9 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nodePort", Int32, Single, false),
         F::new(6, "appProtocol", String, Single, false),
     ] },
-    // 224
+    // 228
     M { name: "k8s.io.api.core.v1.ServiceSpec", fields: &[
-        F::new(1, "ports", Message(223), Repeated, false),
+        F::new(1, "ports", Message(227), Repeated, false),
         F::new(2, "selector", String, Map, false),
         F::new(3, "clusterIP", String, Single, false),
         F::new(4, "type", String, Single, false),
@@ -1640,7 +1665,7 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "externalTrafficPolicy", String, Single, false),
         F::new(12, "healthCheckNodePort", Int32, Single, false),
         F::new(13, "publishNotReadyAddresses", Bool, Single, false),
-        F::new(14, "sessionAffinityConfig", Message(226), Single, false),
+        F::new(14, "sessionAffinityConfig", Message(230), Single, false),
         F::new(17, "ipFamilyPolicy", String, Single, false),
         F::new(18, "clusterIPs", String, Repeated, false),
         F::new(19, "ipFamilies", String, Repeated, false),
@@ -1649,45 +1674,45 @@ pub static MESSAGES: &[M] = &[
         F::new(22, "internalTrafficPolicy", String, Single, false),
         F::new(23, "trafficDistribution", String, Single, false),
     ] },
-    // 225
+    // 229
     M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
-        F::new(1, "loadBalancer", Message(149), Single, false),
-        F::new(2, "conditions", Message(288), Repeated, false),
+        F::new(1, "loadBalancer", Message(153), Single, false),
+        F::new(2, "conditions", Message(292), Repeated, false),
     ] },
-    // 226
+    // 230
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
-        F::new(1, "clientIP", Message(89), Single, false),
+        F::new(1, "clientIP", Message(93), Single, false),
     ] },
-    // 227
+    // 231
     M { name: "k8s.io.api.core.v1.SleepAction", fields: &[
         F::new(1, "seconds", Int64, Single, true),
     ] },
-    // 228
+    // 232
     M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
-        F::new(5, "secretRef", Message(150), Single, false),
+        F::new(5, "secretRef", Message(154), Single, false),
     ] },
-    // 229
+    // 233
     M { name: "k8s.io.api.core.v1.Sysctl", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 230
+    // 234
     M { name: "k8s.io.api.core.v1.TCPSocketAction", fields: &[
         F::new(1, "port", IntOrString, Single, true),
         F::new(2, "host", String, Single, false),
     ] },
-    // 231
+    // 235
     M { name: "k8s.io.api.core.v1.Taint", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "effect", String, Single, true),
         F::new(4, "timeAdded", Time, Single, false),
     ] },
-    // 232
+    // 236
     M { name: "k8s.io.api.core.v1.Toleration", fields: &[
         F::new(1, "key", String, Single, false),
         F::new(2, "operator", String, Single, false),
@@ -1695,41 +1720,41 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "effect", String, Single, false),
         F::new(5, "tolerationSeconds", Int64, Single, false),
     ] },
-    // 233
+    // 237
     M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", fields: &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(290), Single, false),
+        F::new(4, "labelSelector", Message(294), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
         F::new(8, "matchLabelKeys", String, Repeated, false),
     ] },
-    // 234
+    // 238
     M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 235
+    // 239
     M { name: "k8s.io.api.core.v1.TypedObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 236
+    // 240
     M { name: "k8s.io.api.core.v1.Volume", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "", Message(242), Inline, false),
+        F::new(2, "", Message(246), Inline, false),
     ] },
-    // 237
+    // 241
     M { name: "k8s.io.api.core.v1.VolumeDevice", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 238
+    // 242
     M { name: "k8s.io.api.core.v1.VolumeMount", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
@@ -1739,155 +1764,155 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "subPathExpr", String, Single, false),
         F::new(7, "recursiveReadOnly", String, Single, false),
     ] },
-    // 239
+    // 243
     M { name: "k8s.io.api.core.v1.VolumeMountStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "mountPath", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "recursiveReadOnly", String, Single, false),
     ] },
-    // 240
+    // 244
     M { name: "k8s.io.api.core.v1.VolumeProjection", fields: &[
-        F::new(1, "secret", Message(217), Single, false),
-        F::new(2, "downwardAPI", Message(111), Single, false),
-        F::new(3, "configMap", Message(95), Single, false),
-        F::new(4, "serviceAccountToken", Message(222), Single, false),
-        F::new(5, "clusterTrustBundle", Message(90), Single, false),
-        F::new(6, "podCertificate", Message(183), Single, false),
+        F::new(1, "secret", Message(221), Single, false),
+        F::new(2, "downwardAPI", Message(115), Single, false),
+        F::new(3, "configMap", Message(99), Single, false),
+        F::new(4, "serviceAccountToken", Message(226), Single, false),
+        F::new(5, "clusterTrustBundle", Message(94), Single, false),
+        F::new(6, "podCertificate", Message(187), Single, false),
     ] },
-    // 241
+    // 245
     M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
     ] },
-    // 242
+    // 246
     M { name: "k8s.io.api.core.v1.VolumeSource", fields: &[
-        F::new(1, "hostPath", Message(141), Single, false),
-        F::new(2, "emptyDir", Message(114), Single, false),
-        F::new(3, "gcePersistentDisk", Message(133), Single, false),
-        F::new(4, "awsElasticBlockStore", Message(79), Single, false),
-        F::new(5, "gitRepo", Message(135), Single, false),
-        F::new(6, "secret", Message(218), Single, false),
-        F::new(7, "nfs", Message(151), Single, false),
-        F::new(8, "iscsi", Message(142), Single, false),
-        F::new(9, "glusterfs", Message(136), Single, false),
-        F::new(10, "persistentVolumeClaim", Message(177), Single, false),
-        F::new(11, "rbd", Message(205), Single, false),
-        F::new(12, "flexVolume", Message(131), Single, false),
-        F::new(13, "cinder", Message(88), Single, false),
-        F::new(14, "cephfs", Message(87), Single, false),
-        F::new(15, "flocker", Message(132), Single, false),
-        F::new(16, "downwardAPI", Message(113), Single, false),
-        F::new(17, "fc", Message(129), Single, false),
-        F::new(18, "azureFile", Message(84), Single, false),
-        F::new(19, "configMap", Message(96), Single, false),
-        F::new(20, "vsphereVolume", Message(243), Single, false),
-        F::new(21, "quobyte", Message(204), Single, false),
-        F::new(22, "azureDisk", Message(83), Single, false),
-        F::new(23, "photonPersistentDisk", Message(178), Single, false),
-        F::new(24, "portworxVolume", Message(199), Single, false),
-        F::new(25, "scaleIO", Message(212), Single, false),
-        F::new(26, "projected", Message(203), Single, false),
-        F::new(27, "storageos", Message(228), Single, false),
-        F::new(28, "csi", Message(85), Single, false),
-        F::new(29, "ephemeral", Message(124), Single, false),
-        F::new(30, "image", Message(143), Single, false),
+        F::new(1, "hostPath", Message(145), Single, false),
+        F::new(2, "emptyDir", Message(118), Single, false),
+        F::new(3, "gcePersistentDisk", Message(137), Single, false),
+        F::new(4, "awsElasticBlockStore", Message(83), Single, false),
+        F::new(5, "gitRepo", Message(139), Single, false),
+        F::new(6, "secret", Message(222), Single, false),
+        F::new(7, "nfs", Message(155), Single, false),
+        F::new(8, "iscsi", Message(146), Single, false),
+        F::new(9, "glusterfs", Message(140), Single, false),
+        F::new(10, "persistentVolumeClaim", Message(181), Single, false),
+        F::new(11, "rbd", Message(209), Single, false),
+        F::new(12, "flexVolume", Message(135), Single, false),
+        F::new(13, "cinder", Message(92), Single, false),
+        F::new(14, "cephfs", Message(91), Single, false),
+        F::new(15, "flocker", Message(136), Single, false),
+        F::new(16, "downwardAPI", Message(117), Single, false),
+        F::new(17, "fc", Message(133), Single, false),
+        F::new(18, "azureFile", Message(88), Single, false),
+        F::new(19, "configMap", Message(100), Single, false),
+        F::new(20, "vsphereVolume", Message(247), Single, false),
+        F::new(21, "quobyte", Message(208), Single, false),
+        F::new(22, "azureDisk", Message(87), Single, false),
+        F::new(23, "photonPersistentDisk", Message(182), Single, false),
+        F::new(24, "portworxVolume", Message(203), Single, false),
+        F::new(25, "scaleIO", Message(216), Single, false),
+        F::new(26, "projected", Message(207), Single, false),
+        F::new(27, "storageos", Message(232), Single, false),
+        F::new(28, "csi", Message(89), Single, false),
+        F::new(29, "ephemeral", Message(128), Single, false),
+        F::new(30, "image", Message(147), Single, false),
     ] },
-    // 243
+    // 247
     M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", fields: &[
         F::new(1, "volumePath", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "storagePolicyName", String, Single, false),
         F::new(4, "storagePolicyID", String, Single, false),
     ] },
-    // 244
+    // 248
     M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "podAffinityTerm", Message(181), Single, true),
+        F::new(2, "podAffinityTerm", Message(185), Single, true),
     ] },
-    // 245
+    // 249
     M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", fields: &[
         F::new(1, "gmsaCredentialSpecName", String, Single, false),
         F::new(2, "gmsaCredentialSpec", String, Single, false),
         F::new(3, "runAsUserName", String, Single, false),
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
-    // 246
+    // 250
     M { name: "k8s.io.api.discovery.v1.Endpoint", fields: &[
         F::new(1, "addresses", String, Repeated, true),
-        F::new(2, "conditions", Message(247), Single, false),
+        F::new(2, "conditions", Message(251), Single, false),
         F::new(3, "hostname", String, Single, false),
-        F::new(4, "targetRef", Message(174), Single, false),
+        F::new(4, "targetRef", Message(178), Single, false),
         F::new(5, "deprecatedTopology", String, Map, false),
         F::new(6, "nodeName", String, Single, false),
         F::new(7, "zone", String, Single, false),
-        F::new(8, "hints", Message(248), Single, false),
+        F::new(8, "hints", Message(252), Single, false),
     ] },
-    // 247
+    // 251
     M { name: "k8s.io.api.discovery.v1.EndpointConditions", fields: &[
         F::new(1, "ready", Bool, Single, false),
         F::new(2, "serving", Bool, Single, false),
         F::new(3, "terminating", Bool, Single, false),
     ] },
-    // 248
+    // 252
     M { name: "k8s.io.api.discovery.v1.EndpointHints", fields: &[
-        F::new(1, "forZones", Message(252), Repeated, false),
-        F::new(2, "forNodes", Message(251), Repeated, false),
+        F::new(1, "forZones", Message(256), Repeated, false),
+        F::new(2, "forNodes", Message(255), Repeated, false),
     ] },
-    // 249
+    // 253
     M { name: "k8s.io.api.discovery.v1.EndpointPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
         F::new(3, "port", Int32, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 250
+    // 254
     M { name: "k8s.io.api.discovery.v1.EndpointSlice", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "endpoints", Message(246), Repeated, false),
-        F::new(3, "ports", Message(249), Repeated, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "endpoints", Message(250), Repeated, false),
+        F::new(3, "ports", Message(253), Repeated, false),
         F::new(4, "addressType", String, Single, true),
     ] },
-    // 251
+    // 255
     M { name: "k8s.io.api.discovery.v1.ForNode", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 252
+    // 256
     M { name: "k8s.io.api.discovery.v1.ForZone", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 253
+    // 257
     M { name: "k8s.io.api.networking.v1.HTTPIngressPath", fields: &[
         F::new(1, "path", String, Single, false),
-        F::new(2, "backend", Message(257), Single, true),
+        F::new(2, "backend", Message(261), Single, true),
         F::new(3, "pathType", String, Single, true),
     ] },
-    // 254
+    // 258
     M { name: "k8s.io.api.networking.v1.HTTPIngressRuleValue", fields: &[
-        F::new(1, "paths", Message(253), Repeated, true),
+        F::new(1, "paths", Message(257), Repeated, true),
     ] },
-    // 255
+    // 259
     M { name: "k8s.io.api.networking.v1.IPBlock", fields: &[
         F::new(1, "cidr", String, Single, true),
         F::new(2, "except", String, Repeated, false),
     ] },
-    // 256
+    // 260
     M { name: "k8s.io.api.networking.v1.Ingress", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(267), Single, false),
-        F::new(3, "status", Message(268), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(271), Single, false),
+        F::new(3, "status", Message(272), Single, false),
     ] },
-    // 257
+    // 261
     M { name: "k8s.io.api.networking.v1.IngressBackend", fields: &[
-        F::new(3, "resource", Message(234), Single, false),
-        F::new(4, "service", Message(266), Single, false),
+        F::new(3, "resource", Message(238), Single, false),
+        F::new(4, "service", Message(270), Single, false),
     ] },
-    // 258
+    // 262
     M { name: "k8s.io.api.networking.v1.IngressClass", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(260), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(264), Single, false),
     ] },
-    // 259
+    // 263
     M { name: "k8s.io.api.networking.v1.IngressClassParametersReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
@@ -1895,110 +1920,110 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "scope", String, Single, false),
         F::new(5, "namespace", String, Single, false),
     ] },
-    // 260
+    // 264
     M { name: "k8s.io.api.networking.v1.IngressClassSpec", fields: &[
         F::new(1, "controller", String, Single, false),
-        F::new(2, "parameters", Message(259), Single, false),
+        F::new(2, "parameters", Message(263), Single, false),
     ] },
-    // 261
+    // 265
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
-        F::new(4, "ports", Message(263), Repeated, false),
+        F::new(4, "ports", Message(267), Repeated, false),
     ] },
-    // 262
+    // 266
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(261), Repeated, false),
+        F::new(1, "ingress", Message(265), Repeated, false),
     ] },
-    // 263
+    // 267
     M { name: "k8s.io.api.networking.v1.IngressPortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 264
+    // 268
     M { name: "k8s.io.api.networking.v1.IngressRule", fields: &[
         F::new(1, "host", String, Single, false),
-        F::new(2, "", Message(265), Inline, false),
-    ] },
-    // 265
-    M { name: "k8s.io.api.networking.v1.IngressRuleValue", fields: &[
-        F::new(1, "http", Message(254), Single, false),
-    ] },
-    // 266
-    M { name: "k8s.io.api.networking.v1.IngressServiceBackend", fields: &[
-        F::new(1, "name", String, Single, true),
-        F::new(2, "port", Message(276), Single, false),
-    ] },
-    // 267
-    M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
-        F::new(1, "defaultBackend", Message(257), Single, false),
-        F::new(2, "tls", Message(269), Repeated, false),
-        F::new(3, "rules", Message(264), Repeated, false),
-        F::new(4, "ingressClassName", String, Single, false),
-    ] },
-    // 268
-    M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
-        F::new(1, "loadBalancer", Message(262), Single, false),
+        F::new(2, "", Message(269), Inline, false),
     ] },
     // 269
+    M { name: "k8s.io.api.networking.v1.IngressRuleValue", fields: &[
+        F::new(1, "http", Message(258), Single, false),
+    ] },
+    // 270
+    M { name: "k8s.io.api.networking.v1.IngressServiceBackend", fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "port", Message(280), Single, false),
+    ] },
+    // 271
+    M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
+        F::new(1, "defaultBackend", Message(261), Single, false),
+        F::new(2, "tls", Message(273), Repeated, false),
+        F::new(3, "rules", Message(268), Repeated, false),
+        F::new(4, "ingressClassName", String, Single, false),
+    ] },
+    // 272
+    M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
+        F::new(1, "loadBalancer", Message(266), Single, false),
+    ] },
+    // 273
     M { name: "k8s.io.api.networking.v1.IngressTLS", fields: &[
         F::new(1, "hosts", String, Repeated, false),
         F::new(2, "secretName", String, Single, false),
     ] },
-    // 270
-    M { name: "k8s.io.api.networking.v1.NetworkPolicy", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(275), Single, false),
-    ] },
-    // 271
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", fields: &[
-        F::new(1, "ports", Message(274), Repeated, false),
-        F::new(2, "to", Message(273), Repeated, false),
-    ] },
-    // 272
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", fields: &[
-        F::new(1, "ports", Message(274), Repeated, false),
-        F::new(2, "from", Message(273), Repeated, false),
-    ] },
-    // 273
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", fields: &[
-        F::new(1, "podSelector", Message(290), Single, false),
-        F::new(2, "namespaceSelector", Message(290), Single, false),
-        F::new(3, "ipBlock", Message(255), Single, false),
-    ] },
     // 274
+    M { name: "k8s.io.api.networking.v1.NetworkPolicy", fields: &[
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(279), Single, false),
+    ] },
+    // 275
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", fields: &[
+        F::new(1, "ports", Message(278), Repeated, false),
+        F::new(2, "to", Message(277), Repeated, false),
+    ] },
+    // 276
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", fields: &[
+        F::new(1, "ports", Message(278), Repeated, false),
+        F::new(2, "from", Message(277), Repeated, false),
+    ] },
+    // 277
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", fields: &[
+        F::new(1, "podSelector", Message(294), Single, false),
+        F::new(2, "namespaceSelector", Message(294), Single, false),
+        F::new(3, "ipBlock", Message(259), Single, false),
+    ] },
+    // 278
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPort", fields: &[
         F::new(1, "protocol", String, Single, false),
         F::new(2, "port", IntOrString, Single, false),
         F::new(3, "endPort", Int32, Single, false),
     ] },
-    // 275
+    // 279
     M { name: "k8s.io.api.networking.v1.NetworkPolicySpec", fields: &[
-        F::new(1, "podSelector", Message(290), Single, false),
-        F::new(2, "ingress", Message(272), Repeated, false),
-        F::new(3, "egress", Message(271), Repeated, false),
+        F::new(1, "podSelector", Message(294), Single, false),
+        F::new(2, "ingress", Message(276), Repeated, false),
+        F::new(3, "egress", Message(275), Repeated, false),
         F::new(4, "policyTypes", String, Repeated, false),
     ] },
-    // 276
+    // 280
     M { name: "k8s.io.api.networking.v1.ServiceBackendPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "number", Int32, Single, false),
     ] },
-    // 277
+    // 281
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "spec", Message(278), Single, false),
-        F::new(3, "status", Message(279), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "spec", Message(282), Single, false),
+        F::new(3, "status", Message(283), Single, false),
     ] },
-    // 278
+    // 282
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(290), Single, false),
+        F::new(2, "selector", Message(294), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
-    // 279
+    // 283
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
@@ -2006,25 +2031,25 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(288), Repeated, false),
+        F::new(7, "conditions", Message(292), Repeated, false),
     ] },
-    // 280
+    // 284
     M { name: "k8s.io.api.rbac.v1.AggregationRule", fields: &[
-        F::new(1, "clusterRoleSelectors", Message(290), Repeated, false),
+        F::new(1, "clusterRoleSelectors", Message(294), Repeated, false),
     ] },
-    // 281
+    // 285
     M { name: "k8s.io.api.rbac.v1.ClusterRole", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "rules", Message(283), Repeated, false),
-        F::new(3, "aggregationRule", Message(280), Single, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "rules", Message(287), Repeated, false),
+        F::new(3, "aggregationRule", Message(284), Single, false),
     ] },
-    // 282
+    // 286
     M { name: "k8s.io.api.rbac.v1.ClusterRoleBinding", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "subjects", Message(287), Repeated, false),
-        F::new(3, "roleRef", Message(286), Single, true),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "subjects", Message(291), Repeated, false),
+        F::new(3, "roleRef", Message(290), Single, true),
     ] },
-    // 283
+    // 287
     M { name: "k8s.io.api.rbac.v1.PolicyRule", fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
@@ -2032,31 +2057,31 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceNames", String, Repeated, false),
         F::new(5, "nonResourceURLs", String, Repeated, false),
     ] },
-    // 284
+    // 288
     M { name: "k8s.io.api.rbac.v1.Role", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "rules", Message(283), Repeated, false),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "rules", Message(287), Repeated, false),
     ] },
-    // 285
+    // 289
     M { name: "k8s.io.api.rbac.v1.RoleBinding", fields: &[
-        F::new(1, "metadata", Message(293), Single, true),
-        F::new(2, "subjects", Message(287), Repeated, false),
-        F::new(3, "roleRef", Message(286), Single, true),
+        F::new(1, "metadata", Message(297), Single, true),
+        F::new(2, "subjects", Message(291), Repeated, false),
+        F::new(3, "roleRef", Message(290), Single, true),
     ] },
-    // 286
+    // 290
     M { name: "k8s.io.api.rbac.v1.RoleRef", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 287
+    // 291
     M { name: "k8s.io.api.rbac.v1.Subject", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "apiGroup", String, Single, false),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 288
+    // 292
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -2065,24 +2090,24 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 289
+    // 293
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 290
+    // 294
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(291), Repeated, false),
+        F::new(2, "matchExpressions", Message(295), Repeated, false),
     ] },
-    // 291
+    // 295
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 292
+    // 296
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -2092,7 +2117,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 293
+    // 297
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -2106,11 +2131,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(294), Repeated, false),
+        F::new(13, "ownerReferences", Message(298), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(292), Repeated, false),
+        F::new(17, "managedFields", Message(296), Repeated, false),
     ] },
-    // 294
+    // 298
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

@@ -535,3 +535,34 @@ fn rbac_bindings_and_service_accounts() {
         "secrets": [{"name": "token"}], "automountServiceAccountToken": false});
     check::<k8s_openapi::api::core::v1::ServiceAccount>("ServiceAccount", &account, want);
 }
+
+/// What kubectl 1.32 sends for `kubectl create token app --duration 10m --bound-object-kind Pod
+/// --bound-object-name web`: a TokenRequest, a subresource's body rather than a served kind.
+#[test]
+fn token_request_as_kubectl_sends_it() {
+    use k8s_pb::api::authentication::v1 as authn;
+    let request = authn::TokenRequest {
+        metadata: Some(meta::ObjectMeta { creation_timestamp: Some(meta::Time::default()), ..Default::default() }),
+        spec: Some(authn::TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(600),
+            bound_object_ref: Some(authn::BoundObjectReference {
+                kind: s("Pod"),
+                api_version: s("v1"),
+                name: s("web"),
+                u_id: s(""),
+            }),
+        }),
+        status: Some(authn::TokenRequestStatus { token: s(""), expiration_timestamp: Some(meta::Time::default()) }),
+    };
+    let got = decode(&body_in("authentication.k8s.io/v1", "TokenRequest", &request)).expect("decode");
+    let want = json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "metadata": {},
+        "spec": {"expirationSeconds": 600, "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web"}},
+        "status": {},
+    });
+    assert_eq!(got, want, "\n got: {got:#}\nwant: {want:#}");
+    let typed: k8s_openapi::api::authentication::v1::TokenRequest = serde_json::from_value(got).expect("typed");
+    assert_eq!(typed.spec.and_then(|s| s.expiration_seconds), Some(600));
+}

@@ -137,6 +137,9 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             };
             subresources::proxy(&call, n, forward).await
         }
+        (&Method::POST, Some(n), Some(Subresource::Token), _) => {
+            crate::serviceaccounts::token_request::serve(state, call.at(n).namespace, n, &parts.headers, body).await
+        }
         (_, Some(n), Some(s), _) => {
             // A declared subresource, with a method (or, `Unserved`, any method) it does not
             // serve: 405, once the object is known to exist (404 first, as upstream).

@@ -1,7 +1,7 @@
 //! core/v1 ServiceAccounts: the identities of programs in pods. Validation
 //! (`ValidateServiceAccount`), the strategy's `cleanSecretReferences` and the Table columns
 //! (`printServiceAccount`) as Kubernetes 1.32's. Discovery lists `serviceaccounts/token`
-//! (TokenRequest); it is not served here, so a request for it gets 405.
+//! (TokenRequest), which the API server serves beside the kind (it issues tokens).
 
 use super::{
     AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, ResourceInfo, TypedSchema, keep_status, roundtrip, schema_of,
