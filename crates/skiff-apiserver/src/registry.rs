@@ -548,6 +548,7 @@ impl Registry {
         }
         kind.default(&mut obj);
         kind.prepare_create(&mut obj);
+        service_account_admission::admit(self, kind, namespace, &mut obj).await?;
         // A Service's IP families, by the cluster's, before validation (as upstream).
         if is_service(kind) {
             self.services.init_ip_families(&mut obj, None)?;
@@ -1134,6 +1135,7 @@ pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &Fi
 }
 
 mod rbac_admission;
+mod service_account_admission;
 #[cfg(test)]
 mod service_tests;
 #[cfg(test)]

@@ -22,6 +22,9 @@ fn opts(manager: &str) -> WriteOptions {
 async fn registry() -> Registry {
     let reg = Registry::new(Arc::new(MemoryStore::new()));
     reg.ensure_namespace("default").await.expect("default namespace");
+    // What the controller manager makes: pods run as it.
+    let account = json!({"metadata": {"name": "default"}});
+    reg.create(kinds::SERVICE_ACCOUNTS, "default", account, &opts("test")).await.expect("default account");
     reg
 }
 

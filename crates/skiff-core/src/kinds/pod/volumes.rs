@@ -70,6 +70,10 @@ pub(super) fn default(v: &mut Volume) {
         p.default_mode.get_or_insert(DEFAULT_MODE);
         for s in p.sources.iter_mut().flatten() {
             s.downward_api.iter_mut().flat_map(|d| d.items.iter_mut().flatten()).for_each(default_file);
+            // `SetDefaults_ServiceAccountTokenProjection`: an hour.
+            if let Some(t) = s.service_account_token.as_mut() {
+                t.expiration_seconds.get_or_insert(60 * 60);
+            }
         }
     }
     if let Some(h) = v.host_path.as_mut() {
@@ -170,6 +174,22 @@ pub(super) fn validate(v: &Volume, path: &Path) -> ErrorList {
                     errs.extend(downward_file(f, &sp.child("downwardAPI").child("items").index(j)));
                 }
                 wrote.extend(d.items.iter().flatten().map(|f| f.path.clone()));
+            }
+            if let Some(t) = &s.service_account_token {
+                let tp = sp.child("serviceAccountToken").child("expirationSeconds");
+                match t.expiration_seconds.unwrap_or(0) {
+                    e if e < 10 * 60 => {
+                        errs.push(FieldError::invalid(&tp, e, "may not specify a duration less than 10 minutes"))
+                    }
+                    e if e > 1 << 32 => {
+                        errs.push(FieldError::invalid(&tp, e, "may not specify a duration larger than 2^32 seconds"))
+                    }
+                    _ => {}
+                }
+                if t.path.is_empty() {
+                    errs.push(FieldError::required(&p.child("path"), ""));
+                }
+                wrote.push(t.path.clone());
             }
             for w in wrote {
                 if !paths.insert(w.clone()) {
@@ -315,5 +335,29 @@ mod tests {
             [format!("{p}.projected: Invalid value: \"same\": conflicting duplicate paths")]
         );
         assert!(check(json!({"name": "v", "hostPath": {"path": "/data", "type": "DirectoryOrCreate"}})).is_empty());
+        assert_eq!(
+            check(json!({"name": "v", "projected": {"sources": [
+                {"serviceAccountToken": {"path": "", "expirationSeconds": 60}},
+                {"serviceAccountToken": {"path": "t", "expirationSeconds": (1i64 << 32) + 1}}]}})),
+            [
+                format!(
+                    "{p}.projected.sources[0].serviceAccountToken.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes"
+                ),
+                format!("{p}.projected.path: Required value"),
+                format!(
+                    "{p}.projected.sources[1].serviceAccountToken.expirationSeconds: Invalid value: 4294967297: may not specify a duration larger than 2^32 seconds"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn token_projections_last_an_hour_unless_told() {
+        let mut v: Volume = serde_json::from_value(json!({"name": "v", "projected": {"sources": [
+            {"serviceAccountToken": {"path": "token"}}]}}))
+        .expect("volume");
+        default(&mut v);
+        let sources = v.projected.and_then(|p| p.sources).unwrap_or_default();
+        assert_eq!(sources[0].service_account_token.as_ref().and_then(|t| t.expiration_seconds), Some(3600));
     }
 }
