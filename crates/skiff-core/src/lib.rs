@@ -12,6 +12,7 @@ pub mod managed;
 pub mod meta;
 pub mod names;
 pub mod patch;
+pub mod pod_security;
 pub mod quantity;
 pub mod scale;
 pub mod schema;
