@@ -505,6 +505,17 @@ impl Registry {
         obj: Value,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
+        self.create_with_warnings(kind, namespace, obj, opts).await.map(|w| w.object)
+    }
+
+    /// [`Registry::create`], with the warnings admission has for the client.
+    pub async fn create_with_warnings(
+        &self,
+        kind: &'static dyn Kind,
+        namespace: &str,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         self.create_object(kind, namespace, obj, opts, None).await
     }
 
@@ -516,7 +527,7 @@ impl Registry {
         mut obj: Value,
         opts: &WriteOptions,
         applied: Option<&Value>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Written, ApiError> {
         let info = kind.info();
         if info.namespaced {
             let body_ns = meta::namespace(&obj);
@@ -564,6 +575,7 @@ impl Registry {
         if info.namespaced {
             self.namespace_is_usable(namespace).await?;
         }
+        let warnings = self.admit_pod_security(kind, namespace, &obj, None, kinds::Part::Main).await?;
         match applied {
             None => managed::record_update(&mut obj, None, &opts.field_manager, Part::Main, now),
             Some(cfg) => {
@@ -584,7 +596,7 @@ impl Registry {
             if let Some(c) = claims {
                 self.services.release(c).await;
             }
-            return Ok(obj);
+            return Ok(Written { object: obj, warnings, created: true });
         }
         let created = self.store.create(&key(r), encode(&obj)).await;
         if created.is_err()
@@ -593,7 +605,7 @@ impl Registry {
             self.services.release(c).await;
         }
         match created {
-            Ok(kv) => decode(&kv),
+            Ok(kv) => Ok(Written { object: decode(&kv)?, warnings, created: true }),
             Err(StoreError::AlreadyExists(_)) => Err(info.already_exists(r.name)),
             Err(e) => Err(store_err(e)),
         }
@@ -607,6 +619,17 @@ impl Registry {
         part: kinds::Part,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
+        self.update_with_warnings(r, new, part, opts).await.map(|w| w.object)
+    }
+
+    /// [`Registry::update`], with the warnings admission has for the client.
+    pub async fn update_with_warnings(
+        &self,
+        r: ObjectRef<'_>,
+        new: Value,
+        part: kinds::Part,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         let (current, rev) = self.get_kv(r).await?;
         let precondition = match meta::resource_version(&new) {
             "" => None,
@@ -629,7 +652,7 @@ impl Registry {
         part: kinds::Part,
         opts: &WriteOptions,
         operation: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Written, ApiError> {
         let info = r.kind.info();
         let body_name = meta::name(&new);
         if !body_name.is_empty() && body_name != r.name {
@@ -694,6 +717,8 @@ impl Registry {
             return Err(info.invalid(r.name, errs));
         }
         self.check_rbac_write(r.kind, &new, r.namespace, opts)?;
+        let warnings = self.admit_pod_security(r.kind, r.namespace, &new, Some(current), part).await?;
+        let done = |object| Ok(Written { object, warnings, created: false });
         if operation != "Apply" {
             let part = if part == kinds::Part::Status { Part::Status } else { Part::Main };
             managed::record_update(&mut new, Some(current), &opts.field_manager, part, Timestamp::now());
@@ -701,14 +726,14 @@ impl Registry {
         // Finalizers gone from an object being deleted with no grace left: it goes now.
         let finish_delete = meta::is_deleting(&new) && meta::finalizers(&new).is_empty() && grace_left(&new) == Some(0);
         if opts.dry_run {
-            return Ok(new);
+            return done(new);
         }
         if finish_delete {
             return match self.store.delete(&key(r), Some(rev)).await {
                 Ok(kv) => {
                     let mut gone = new;
                     meta::metadata_mut(&mut gone).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
-                    Ok(gone)
+                    done(gone)
                 }
                 Err(StoreError::Conflict { .. }) => Err(info.stale(r.name)),
                 Err(StoreError::NotFound(_)) => Err(info.not_found(r.name)),
@@ -717,7 +742,7 @@ impl Registry {
         }
         if strip_rv(&new) == strip_rv(current) {
             // No-op writes are not stored, so watchers see no event (as upstream).
-            return Ok(current.clone());
+            return done(current.clone());
         }
         let service = is_service(r.kind) && part == kinds::Part::Main;
         let claims = if service { Some(self.services.on_update(current, &mut new).await?) } else { None };
@@ -728,7 +753,7 @@ impl Registry {
             _ => {}
         }
         match written {
-            Ok(kv) => decode(&kv),
+            Ok(kv) => done(decode(&kv)?),
             Err(StoreError::Conflict { .. }) => Err(info.stale(r.name)),
             Err(StoreError::NotFound(_)) => Err(info.not_found(r.name)),
             Err(e) => Err(store_err(e)),
@@ -774,8 +799,9 @@ impl Registry {
             }
             let operation = if patch_type == PatchType::Apply { "Apply" } else { "Update" };
             match self.write_update(r, &current, rev, patched, part, opts, operation).await {
-                Ok(object) => {
-                    return Ok(Written { object, warnings, created: false });
+                Ok(mut written) => {
+                    written.warnings.splice(0..0, warnings);
+                    return Ok(written);
                 }
                 Err(e @ ApiError::Conflict { .. }) if wanted.is_empty() => last_err = Some(e),
                 Err(e) => return Err(e),
@@ -795,8 +821,9 @@ impl Registry {
         }
         meta::metadata_mut(&mut obj).insert("name".into(), json!(r.name));
         let applied = obj.clone();
-        let created = self.create_object(r.kind, r.namespace, obj, opts, Some(&applied)).await?;
-        Ok(Written { object: created, warnings, created: true })
+        let mut created = self.create_object(r.kind, r.namespace, obj, opts, Some(&applied)).await?;
+        created.warnings.splice(0..0, warnings);
+        Ok(created)
     }
 
     /// DELETE of one object, with graceful deletion for pods on a node, and finalizers.
@@ -1134,6 +1161,7 @@ pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &Fi
     fields.matches(|f| kind.field_value(obj, f)).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
+mod pod_security_admission;
 mod rbac_admission;
 mod service_account_admission;
 #[cfg(test)]

@@ -87,8 +87,9 @@ pub(super) async fn create(call: &Call<'_>, body: Body) -> Result<Response, Fail
     if let Some(question) = skiff_core::kinds::review::question(call.kind) {
         return super::reviews::answer(call, question, ns, obj).await;
     }
-    let created = call.state.registry.create(call.kind, ns, obj, &call.opts).await?;
-    Ok(http::json(StatusCode::CREATED, &render(call, created), &warnings))
+    let mut created = call.state.registry.create_with_warnings(call.kind, ns, obj, &call.opts).await?;
+    created.warnings.splice(0..0, warnings);
+    Ok(http::json(StatusCode::CREATED, &render(call, created.object), &created.warnings))
 }
 
 pub(super) async fn get(call: &Call<'_>, name: &str) -> Result<Response, Failure> {
@@ -98,8 +99,9 @@ pub(super) async fn get(call: &Call<'_>, name: &str) -> Result<Response, Failure
 
 pub(super) async fn update(call: &Call<'_>, name: &str, part: Part, body: Body) -> Result<Response, Failure> {
     let (obj, warnings) = object_body(call, body).await?;
-    let updated = call.state.registry.update(call.at(name), obj, part, &call.opts).await?;
-    Ok(http::json(StatusCode::OK, &render(call, updated), &warnings))
+    let mut updated = call.state.registry.update_with_warnings(call.at(name), obj, part, &call.opts).await?;
+    updated.warnings.splice(0..0, warnings);
+    Ok(http::json(StatusCode::OK, &render(call, updated.object), &updated.warnings))
 }
 
 pub(super) async fn patch(call: &Call<'_>, name: &str, part: Part, body: Body) -> Result<Response, Failure> {
