@@ -4,7 +4,8 @@
 //! [`manager`] (leader-elected through a Lease, [`leader`]) with the [`replicaset`],
 //! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`disruption`], horizontal pod
 //! autoscaler ([`hpa`]), [`endpoints`], load balancer ([`service_lb`]), [`ingress_status`],
-//! ClusterRole aggregation ([`clusterrole_aggregation`]) and garbage collector ([`gc`])
+//! ClusterRole aggregation ([`clusterrole_aggregation`]), every namespace's default account and
+//! CA ([`serviceaccounts`]) and garbage collector ([`gc`])
 //! controllers, each a loop over watch caches and a
 //! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
 //! The watch caches are shared by all of them ([`informers`]): one copy of each object.
@@ -28,4 +29,5 @@ pub mod owner;
 pub mod replicaset;
 pub mod scheduler;
 pub mod service_lb;
+pub mod serviceaccounts;
 pub mod work;

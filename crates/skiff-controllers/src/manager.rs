@@ -7,8 +7,8 @@ use crate::leader::{self, Election, LeaderError};
 use std::sync::Arc;
 
 /// Run the controllers as `identity` once it leads, reading the caches of `informers`; returns
-/// only when leadership is lost.
-pub async fn run(informers: Arc<Informers>, identity: &str) -> Result<(), LeaderError> {
+/// only when leadership is lost. `root_ca` is the cluster CA (PEM) every namespace is given.
+pub async fn run(informers: Arc<Informers>, identity: &str, root_ca: Arc<str>) -> Result<(), LeaderError> {
     let client = informers.client().clone();
     let work = async move {
         tokio::join!(
@@ -23,6 +23,7 @@ pub async fn run(informers: Arc<Informers>, identity: &str) -> Result<(), Leader
             crate::service_lb::run(&informers),
             crate::ingress_status::run(&informers),
             crate::clusterrole_aggregation::run(&informers),
+            crate::serviceaccounts::run(&informers, root_ca),
             crate::gc::run(informers.client().clone()),
         );
     };

@@ -470,8 +470,9 @@ fn server(
         if components.controllers {
             let identity = format!("{}_{}", hostname(), std::process::id());
             let informers = informers.clone();
+            let root_ca: Arc<str> = running.pki.ca_cert.as_str().into();
             supervisor.spawn("the controller manager", async move {
-                Ok(skiff_controllers::manager::run(informers, &identity).await?)
+                Ok(skiff_controllers::manager::run(informers, &identity, root_ca).await?)
             });
         }
         if let Some(node) = node {

@@ -598,6 +598,8 @@ fn requests_in_flight_bodies_and_idle_connections_are_bounded() {
         "2",
         "--disable-controller-manager",
     ]);
+    // The controller manager would make it: pods run as it.
+    server.kubectl("1.32").run(&["create", "serviceaccount", "default"]).ok();
     assert_eq!(slow_clients(&server, "inflight"), "429 1 waited 200 201");
     let text = slow_clients(&server, "early-413");
     let words: Vec<&str> = text.split_whitespace().collect();
