@@ -17,11 +17,6 @@ use tower::ServiceExt;
 /// Encrypted bytes a connection may hold before a write waits: room for a whole bulk frame.
 const TLS_BUFFER: usize = 2 * crate::spdy_conn::BULK;
 
-/// Set on each request: the user and groups of the client certificate the connection presented
-/// (signed by our CA: TLS verified it), if any.
-#[derive(Debug, Clone)]
-pub struct ClientCert(pub Option<Arc<(String, Vec<String>)>>);
-
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("reading PEM: {0}")]
@@ -173,7 +168,8 @@ pub async fn serve(
             let requests = activity.clone();
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let mut req = req.map(Body::new);
-                req.extensions_mut().insert(ClientCert(identity.clone()));
+                req.extensions_mut().insert(crate::authn::ClientCert(identity.clone()));
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                 let active = requests.start();
                 let response = router.clone().oneshot(req);
                 async move {

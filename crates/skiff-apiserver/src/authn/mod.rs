@@ -21,6 +21,11 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct User(pub Arc<UserInfo>);
 
+/// Set by the listener on each request: the user and groups of the client certificate the
+/// connection presented (signed by our CA: TLS verified it), if any.
+#[derive(Debug, Clone)]
+pub struct ClientCert(pub Option<Arc<(String, Vec<String>)>>);
+
 /// The user the admin bearer token (`DATA_DIR/pki/token`) stands for: the admin certificate's.
 pub const ADMIN: &str = "skiff-admin";
 
@@ -42,7 +47,7 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, 
 
 /// The user of the request's credentials, if it has valid ones.
 fn identify(state: &AppState, req: &Request) -> Option<UserInfo> {
-    if let Some(identity) = req.extensions().get::<crate::serve::ClientCert>().and_then(|c| c.0.clone()) {
+    if let Some(identity) = req.extensions().get::<ClientCert>().and_then(|c| c.0.clone()) {
         let (name, groups) = identity.as_ref();
         let mut groups: Vec<&str> = groups.iter().map(String::as_str).collect();
         groups.push(ALL_AUTHENTICATED);

@@ -3,32 +3,10 @@
 //! loopback client never depends on RBAC objects), then RBAC. The first Allow or Deny wins; a
 //! request that no authorizer allows is forbidden.
 
+pub use crate::auth::decision::{Decision, Verdict};
 use crate::auth::rbac::Authorizer;
 use crate::auth::request::Attributes;
 use crate::auth::user::SYSTEM_PRIVILEGED_GROUP;
-
-/// One authorizer's answer (`authorizer.Decision`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    Deny,
-    /// Neither allowed nor denied: the next authorizer decides, and after the last, forbidden.
-    NoOpinion,
-}
-
-/// A decision and its reason: audit logs carry it, and a non-empty reason of a refusal follows
-/// the Forbidden message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub decision: Decision,
-    pub reason: String,
-}
-
-impl Verdict {
-    pub fn allowed(&self) -> bool {
-        self.decision == Decision::Allow
-    }
-}
 
 /// The privileged group first, then RBAC (`union.New`): reasons of authorizers without an
 /// opinion are joined by newlines; the privileged group gives none.

@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod authorize;
 pub mod bootstrap;
+pub mod decision;
 pub mod escalation;
 pub mod forbidden;
 pub mod rbac;
@@ -15,7 +16,8 @@ pub mod request;
 pub mod rules;
 pub mod user;
 
-pub use authorize::{Decision, Verdict, authorize};
+pub use authorize::authorize;
+pub use decision::{Decision, Verdict};
 pub use rbac::{Authorizer, RoleRefError, RulesReview, Snapshot};
 pub use request::{Attributes, RequestInfo, RequestInfoError, request_info};
 pub use user::UserInfo;

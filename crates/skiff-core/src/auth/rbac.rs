@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
 use crate::ApiError;
-use crate::auth::authorize::{Decision, Verdict};
+use crate::auth::decision::{Decision, Verdict};
 use crate::auth::request::Attributes;
 use crate::auth::rules::rule_allows;
 use crate::auth::user::{UserInfo, is_service_account};
