@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Service networking benchmark, side by side in one run on one skiff server with its node (busybox
-# httpd pods; each figure beside its anchor measured in the same run, ratios printed, never
-# pass/fail):
-#  1. HTTP through a 3-replica Deployment's ClusterIP against straight to one pod IP and to all
-#     three pod IPs (wrk, interleaved, REPS times each): requests/s and p99. Goal: the ClusterIP at
+# Service networking benchmark, side by side in one run on one skiff server with its node (each
+# figure beside its anchor measured in the same run, ratios printed, never pass/fail). Backends:
+# `kweb`, 3 nginx pods (Debian's nginx binary, extracted from its package, not installed) that
+# keep connections open, and `web`, 3 busybox httpd pods, which close every connection.
+#  1. HTTP through kweb's ClusterIP against straight to one pod IP and to all three pod IPs (wrk
+#     with keep-alive, interleaved, REPS times each): requests/s and p99. Goal: the ClusterIP at
 #     least 0.95 of direct (the three-pod figure is the like-for-like one: same backends).
+#  1b. The same with web (busybox): every request a new connection, so it weighs connection
+#     setup (conntrack and the NAT rules' first-packet lookup) against a fork per request.
 #  2. Connection setup through a NodePort (on the bridge address) against straight to a pod: wrk
-#     with `Connection: close`, so requests/s is new connections/s.
-#  6. The built-in ingress (Host: bench.test on 127.0.0.1) against straight to a pod: requests/s.
+#     with `Connection: close` to web, so requests/s is new connections/s.
+#  6. The built-in ingress (Host: bench.test on 127.0.0.1) in front of kweb against straight to
+#     kweb's pods (keep-alive on both sides): requests/s and p99.
 #  3. An endpoint turning ready -> its Service carrying traffic: from the ready EndpointSlice
 #     being seen on a watch to the first connection to the cluster IP that succeeds (a connect
 #     every 2 ms). Goal: under 100 ms.
@@ -21,11 +25,11 @@
 #     before it, the proxy's after). Anchor: `nft -f` of the same table as text (how kube-proxy's
 #     nftables mode loads its rules, one transaction).
 # busybox httpd answers HTTP/1.1 but closes every connection (`Connection: close`), so every
-# request in 1, 2 and 6 is a new TCP connection to the pod (for the ingress: from the ingress).
+# request in 1b and 2 is a new TCP connection to the pod.
 # All load goes to loopback, pod IPs, this server's cluster IPs and the bridge's own address.
 # The machine's cores are shared by wrk/dnsperf, the pods and skiff: figures are for that.
 # Needs root, busybox-static, kubectl, python3, nft; installs wrk, dnsperf, bc and dnsmasq-base
-# with apt-get when missing. Usage: [SKIFF=target/release/skiff] [REPS=5] [DURATION=10]
+# with apt-get when missing, and downloads (apt-get download) the nginx package for kweb. Usage: [SKIFF=target/release/skiff] [REPS=5] [DURATION=10]
 # [DNS_RATE=5000] [SERVICES=1000] [ENDPOINTS=10] [RULES_TIMEOUT=300] bench/services.sh
 # (about 11 minutes with the defaults on 2 cores)
 set -euo pipefail
@@ -91,7 +95,40 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# The image: busybox httpd on 8080 that exits on SIGTERM, with the applets the probes and the
+# kweb: Debian's nginx and the libraries it links, answering "hello" on 8080 with keep-alive.
+mkdir -p "$T/ngx/root/etc" "$T/ngx/root/tmp" "$T/ngx/root/usr/sbin"
+(cd "$T/ngx" && apt-get download -qq nginx 2>/dev/null && dpkg-deb -x nginx_*.deb deb)
+cp "$T/ngx/deb/usr/sbin/nginx" "$T/ngx/root/usr/sbin/"
+for lib in $(ldd "$T/ngx/deb/usr/sbin/nginx" | grep -o '/lib[^ ]*'); do
+  mkdir -p "$T/ngx/root$(dirname "$lib")"; cp -L "$lib" "$T/ngx/root$lib"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' > "$T/ngx/root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$T/ngx/root/etc/group"
+cat > "$T/ngx/root/etc/nginx.conf" <<'EOF'
+worker_processes 1;
+daemon off;
+pid /tmp/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path /tmp/body;
+  proxy_temp_path /tmp/proxy;
+  fastcgi_temp_path /tmp/fastcgi;
+  uwsgi_temp_path /tmp/uwsgi;
+  scgi_temp_path /tmp/scgi;
+  server {
+    listen 8080;
+    location / { return 200 "hello\n"; }
+  }
+}
+EOF
+tar -C "$T/ngx/root" -cf "$T/kweb.tar" .
+"$SKIFF" --data-dir "$T/data" import -c 'CMD ["/usr/sbin/nginx","-c","/etc/nginx.conf","-e","stderr"]' \
+  "$T/kweb.tar" localhost/kweb:1.0 >/dev/null
+
+# web: busybox httpd on 8080 that exits on SIGTERM, with the applets the probes and the
 # readiness test use, and a /tmp for the readiness file.
 mkdir -p "$T/root/bin" "$T/root/www" "$T/root/tmp" && cp "$(command -v busybox)" "$T/root/bin/busybox"
 for applet in sh httpd nslookup nc wget cat touch rm; do ln -s busybox "$T/root/bin/$applet"; done
@@ -104,8 +141,8 @@ SKIFF_LOG=warn "$SKIFF" --data-dir "$T/data" server --listen 127.0.0.1:$PORT --p
   --ingress-http-port $HTTP_PORT --ingress-https-port $HTTPS_PORT --disable-outbound-nat 2>"$T/server.log" & SERVER=$!
 wait_for 60 kubectl get node bench >/dev/null 2>&1
 
-deployment() { # name replicas
-  printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: %s\nspec:\n  replicas: %s\n  selector:\n    matchLabels:\n      app: %s\n  template:\n    metadata:\n      labels:\n        app: %s\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: web\n        image: localhost/web:1.0\n        imagePullPolicy: Never\n        ports:\n        - containerPort: 8080\n' "$1" "$2" "$1" "$1"
+deployment() { # name replicas [image]
+  printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: %s\nspec:\n  replicas: %s\n  selector:\n    matchLabels:\n      app: %s\n  template:\n    metadata:\n      labels:\n        app: %s\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: web\n        image: %s\n        imagePullPolicy: Never\n        ports:\n        - containerPort: 8080\n' "$1" "$2" "$1" "$1" "${3:-localhost/web:1.0}"
 }
 service() { # name app
   printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\nspec:\n  selector:\n    app: %s\n  ports:\n  - port: 80\n    targetPort: 8080\n' "$1" "$2"
@@ -141,9 +178,11 @@ function setup(thread)
 end
 EOF
   for _ in $(seq "$REPS"); do
-    wrk_run "$T/cip" "http://$WEB_IP/"
-    wrk_run "$T/pod" "http://$POD1:8080/"
-    POD_IPS="$POD_IPS" wrk_run "$T/pods" -s "$T/pods.lua" "http://$POD1:8080/"
+    wrk_run "$T/cip" "http://$KWEB_IP/"
+    wrk_run "$T/pod" "http://$KPOD1:8080/"
+    POD_IPS="$KPOD_IPS" wrk_run "$T/pods" -s "$T/pods.lua" "http://$KPOD1:8080/"
+    wrk_run "$T/cip_close" "http://$WEB_IP/"
+    POD_IPS="$POD_IPS" wrk_run "$T/pods_close" -s "$T/pods.lua" "http://$POD1:8080/"
   done
 }
 
@@ -155,14 +194,14 @@ measure_nodeport() {
   done
 }
 
-# 6. The ingress (which picks one of the three pods per request) against one pod straight.
+# 6. The ingress (which picks one of kweb's pods per request) against kweb's pods straight.
 measure_ingress() {
-  printf 'apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\nspec:\n  rules:\n  - host: bench.test\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: web\n            port:\n              number: 80\n' \
+  printf 'apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: kweb\nspec:\n  rules:\n  - host: bench.test\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: kweb\n            port:\n              number: 80\n' \
     | kubectl apply -f - >/dev/null
   wait_for 30 answers -H 'Host: bench.test' "http://127.0.0.1:$HTTP_PORT/"
   for _ in $(seq "$REPS"); do
     wrk_run "$T/ing" -H 'Host: bench.test' "http://127.0.0.1:$HTTP_PORT/"
-    wrk_run "$T/ing_pod" "http://$POD1:8080/"
+    POD_IPS="$KPOD_IPS" wrk_run "$T/ing_pods" -s "$T/pods.lua" "http://$KPOD1:8080/"
   done
 }
 
@@ -378,9 +417,16 @@ nft_anchor() {
   done
 }
 
-# The common backends: web (3 pods) behind a ClusterIP and a NodePort Service.
+# The common backends: web (3 pods) behind a ClusterIP and a NodePort Service, kweb (3 pods)
+# behind a ClusterIP.
 deployment web 3 | kubectl apply -f - >/dev/null
+deployment kweb 3 localhost/kweb:1.0 | kubectl apply -f - >/dev/null
 kubectl rollout status deploy/web --timeout=120s >/dev/null
+kubectl rollout status deploy/kweb --timeout=120s >/dev/null
+kubectl expose deployment kweb --port=80 --target-port=8080 >/dev/null
+KWEB_IP=$(cluster_ip kweb); KPOD_IPS=$(pod_ips kweb); KPOD1=${KPOD_IPS%% *}
+wait_for 30 programmed "$KWEB_IP"; wait_for 30 answers "http://$KWEB_IP/"
+for ip in $KPOD_IPS; do wait_for 30 answers "http://$ip:8080/"; done
 kubectl expose deployment web --port=80 --target-port=8080 >/dev/null
 kubectl expose deployment web --name=web-np --type=NodePort --port=80 --target-port=8080 >/dev/null
 WEB_IP=$(cluster_ip web); NP_IP=$(cluster_ip web-np)
@@ -405,20 +451,24 @@ echo "load average at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /pro
 echo
 echo "| measurement | median | min | max | n | unit |"
 echo "|---|---:|---:|---:|---:|---|"
-row "1. HTTP via ClusterIP (3 pods)" "$T/cip.rps" req/s
-row "1. HTTP straight to one pod IP" "$T/pod.rps" req/s
-row "1. HTTP straight to the 3 pod IPs (one per wrk thread)" "$T/pods.rps" req/s
+row "1. HTTP keep-alive via ClusterIP (3 nginx pods)" "$T/cip.rps" req/s
+row "1. HTTP keep-alive straight to one pod IP" "$T/pod.rps" req/s
+row "1. HTTP keep-alive straight to the 3 pod IPs (one per wrk thread)" "$T/pods.rps" req/s
 row "1. p99 via ClusterIP" "$T/cip.p99" ms
 row "1. p99 straight to one pod IP" "$T/pod.p99" ms
 row "1. p99 straight to the 3 pod IPs" "$T/pods.p99" ms
+row "1b. HTTP, a connection per request, via ClusterIP (3 busybox pods)" "$T/cip_close.rps" req/s
+row "1b. HTTP, a connection per request, straight to the 3 pod IPs" "$T/pods_close.rps" req/s
+row "1b. p99 via ClusterIP" "$T/cip_close.p99" ms
+row "1b. p99 straight to the 3 pod IPs" "$T/pods_close.p99" ms
 row "2. Connection: close via NodePort ($GATEWAY)" "$T/np.rps" conn/s
 row "2. Connection: close straight to one pod IP" "$T/np_pod.rps" conn/s
 row "2. p99 via NodePort" "$T/np.p99" ms
 row "2. p99 straight to one pod IP" "$T/np_pod.p99" ms
-row "6. HTTP via the ingress (Host: bench.test)" "$T/ing.rps" req/s
-row "6. HTTP straight to one pod IP" "$T/ing_pod.rps" req/s
+row "6. HTTP keep-alive via the ingress (Host: bench.test, 3 nginx pods)" "$T/ing.rps" req/s
+row "6. HTTP keep-alive straight to the 3 pod IPs" "$T/ing_pods.rps" req/s
 row "6. p99 via the ingress" "$T/ing.p99" ms
-row "6. p99 straight to one pod IP" "$T/ing_pod.p99" ms
+row "6. p99 straight to the 3 pod IPs" "$T/ing_pods.p99" ms
 row "3. ready EndpointSlice seen -> first connection via ClusterIP" "$T/ready" ms
 row "5. cluster DNS, flat out" "$T/dns.qps" q/s
 row "5. dnsmasq (hosts file), flat out" "$T/dnsmasq.qps" q/s
@@ -439,16 +489,16 @@ row "4. scale: last EndpointSlice updated -> table" "$T/scale_lag" ms
 row "4. anchor: nft -f of the same table as text" "$T/nftf" ms
 row "4. one poll of the table's chains (resolution)" "$T/poll" ms
 echo
-echo "ClusterIP / one pod (req/s): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pod.rps")")"
-echo "ClusterIP / three pods (req/s, goal >= 0.95): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pods.rps")")"
+echo "ClusterIP / one pod (keep-alive req/s): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pod.rps")")"
+echo "ClusterIP / three pods (keep-alive req/s, goal >= 0.95): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pods.rps")")"
+echo "ClusterIP / three pods (a connection per request): $(ratio "$(median "$T/cip_close.rps")" "$(median "$T/pods_close.rps")")"
 echo "NodePort / direct (new connections/s): $(ratio "$(median "$T/np.rps")" "$(median "$T/np_pod.rps")")"
-echo "ingress / direct to one pod (req/s): $(ratio "$(median "$T/ing.rps")" "$(median "$T/ing_pod.rps")")"
-echo "ingress / direct to the 3 pods of 1. (req/s, same backends, not interleaved): $(ratio "$(median "$T/ing.rps")" "$(median "$T/pods.rps")")"
+echo "ingress / direct to the same 3 pods (keep-alive req/s): $(ratio "$(median "$T/ing.rps")" "$(median "$T/ing_pods.rps")")"
 echo "ready -> traffic (goal < 100 ms): median $(median "$T/ready") ms"
 echo "cluster DNS / dnsmasq (q/s): $(ratio "$(median "$T/dns.qps")" "$(median "$T/dnsmasq.qps")")"
 [ -s "$T/nftf" ] && [ -s "$T/rules_after" ] && echo "skiff after apply / nft -f of the same rules: $(ratio "$(median "$T/rules_after")" "$(median "$T/nftf")")"
 echo "the table as text: $(wc -l < "$T/rules.nft") lines, $(grep -c '^	chain ' "$T/rules.nft") chains"
-echo "wrk errors (socket + non-2xx, all runs): ClusterIP $(errors "$T/cip"), one pod $(errors "$T/pod"), three pods $(errors "$T/pods"), NodePort $(errors "$T/np"), direct $(errors "$T/np_pod"), ingress $(errors "$T/ing"), direct $(errors "$T/ing_pod")"
+echo "wrk errors (socket + non-2xx, all runs): ClusterIP $(errors "$T/cip"), one pod $(errors "$T/pod"), three pods $(errors "$T/pods"), 1b ClusterIP $(errors "$T/cip_close"), 1b pods $(errors "$T/pods_close"), NodePort $(errors "$T/np"), direct $(errors "$T/np_pod"), ingress $(errors "$T/ing"), direct $(errors "$T/ing_pods")"
 echo "DNS queries lost (all runs): cluster DNS $(awk '{s += $1} END {print s + 0}' "$T/dns.lost"), dnsmasq $(awk '{s += $1} END {print s + 0}' "$T/dnsmasq.lost")"
 [ -s "$T/notes" ] && cat "$T/notes"
 exit 0
