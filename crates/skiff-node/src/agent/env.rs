@@ -69,6 +69,8 @@ pub struct Referenced {
 pub struct Objects {
     pub secrets: HashMap<String, Secret>,
     pub config_maps: HashMap<String, ConfigMap>,
+    /// The pod's service-account tokens, by audience and lifetime (`volumes::tokens::Key`).
+    pub tokens: HashMap<(String, i64), String>,
 }
 
 /// What `c` reads, so the caller can fetch it first.

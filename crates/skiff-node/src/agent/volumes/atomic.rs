@@ -7,7 +7,7 @@
 use super::payload::{File, Payload};
 use std::collections::BTreeSet;
 use std::io;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Component, Path};
 
 const DATA: &str = "..data";
@@ -48,6 +48,9 @@ pub fn write(dir: &Path, payload: &Payload) -> Result<bool, WriteError> {
         }
         std::fs::write(&target, &file.data).map_err(at(&target))?;
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(file.mode & 0o7777)).map_err(at(&target))?;
+        if let Some(o) = file.owner {
+            std::os::unix::fs::chown(&target, o.uid, o.gid).map_err(at(&target))?;
+        }
     }
     // Swap `..data` to the new directory in one step.
     let tmp = dir.join(DATA_TMP);
@@ -85,8 +88,12 @@ fn check(path: &str) -> Result<(), WriteError> {
 fn holds(dir: &Path, payload: &Payload) -> bool {
     let same = |path: &str, file: &File| {
         let p = dir.join(path);
-        let mode = std::fs::metadata(&p).map(|m| m.permissions().mode() & 0o7777);
-        mode.is_ok_and(|m| m == file.mode & 0o7777) && std::fs::read(&p).is_ok_and(|d| d == file.data)
+        let Ok(meta) = std::fs::metadata(&p) else { return false };
+        let owned =
+            file.owner.is_none_or(|o| o.uid.is_none_or(|u| meta.uid() == u) && o.gid.is_none_or(|g| meta.gid() == g));
+        meta.permissions().mode() & 0o7777 == file.mode & 0o7777
+            && owned
+            && std::fs::read(&p).is_ok_and(|d| d == file.data)
     };
     payload.iter().all(|(p, f)| same(p, f)) && count_files(dir) == payload.len()
 }
@@ -109,7 +116,10 @@ mod tests {
     use super::*;
 
     fn payload(files: &[(&str, &str)]) -> Payload {
-        files.iter().map(|(p, d)| (p.to_string(), File { data: d.as_bytes().to_vec(), mode: 0o644 })).collect()
+        files
+            .iter()
+            .map(|(p, d)| (p.to_string(), File { data: d.as_bytes().to_vec(), mode: 0o644, owner: None }))
+            .collect()
     }
 
     fn read(dir: &Path, path: &str) -> Option<String> {

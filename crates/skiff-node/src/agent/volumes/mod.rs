@@ -1,12 +1,14 @@
 //! The volumes whose files the agent writes itself (ConfigMap, Secret, downward API, projected):
 //! which they are, what they read, where they live. [`payload`] makes their files (pure),
-//! [`atomic`] writes them with the `..data` swap. Secret, projected and downward API volumes
+//! [`atomic`] writes them with the `..data` swap, [`tokens`] says which service-account tokens
+//! projections need and when to ask again. Secret, projected and downward API volumes
 //! (and `emptyDir.medium: Memory`) live on a tmpfs, so a Secret never touches the disk; the
 //! worker mounts it through its `MemoryVolumes` seam. Containers bind each volume's directory
 //! (`container::prepare`), read-only for these kinds.
 
 pub(crate) mod atomic;
 pub(crate) mod payload;
+pub(crate) mod tokens;
 
 use crate::agent::env::Referenced;
 use crate::pod_dir::PodDir;

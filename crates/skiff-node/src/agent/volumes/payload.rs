@@ -1,6 +1,6 @@
 //! What a ConfigMap, Secret, downward API or projected volume holds: its files (path, bytes,
-//! mode), made from the objects the worker fetched, as the kubelet's volume plugins make them.
-//! Pure: no IO.
+//! mode, and for a service-account token its owner), made from the objects and tokens the
+//! worker fetched, as the kubelet's volume plugins make them. Pure: no IO.
 
 use crate::agent::env::{self, EnvError, Objects, Sources};
 use k8s_openapi::api::core::v1::{
@@ -13,6 +13,15 @@ use std::collections::BTreeMap;
 pub struct File {
     pub data: Vec<u8>,
     pub mode: u32,
+    /// Another owner than root, for a file only the pod's user may read.
+    pub owner: Option<Owner>,
+}
+
+/// Who owns a file (None: unchanged, root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
 }
 
 /// A volume's files by relative path.
@@ -35,6 +44,9 @@ pub enum PayloadError {
     SecretKey(String),
     #[error("{0}")]
     DownwardApi(#[from] EnvError),
+    /// No token was got for a projection (the worker says why when it asks).
+    #[error("failed to fetch token: no token for audience {0:?}")]
+    NoToken(String),
 }
 
 /// The files of `volume` (a kind [`super::Kind::of`] calls written) of `src.pod`, from the
@@ -76,8 +88,42 @@ fn projected(
         if let Some(d) = &source.downward_api {
             downward_api(out, d.items.iter().flatten(), pod, src, mode)?;
         }
+        if let Some(t) = &source.service_account_token {
+            let key = super::tokens::key_of(t);
+            let token = fetched.tokens.get(&key).ok_or_else(|| PayloadError::NoToken(key.0.clone()))?;
+            let (mode, owner) = token_mode(pod, mode as u32);
+            out.insert(t.path.clone(), File { data: token.as_bytes().to_vec(), mode, owner });
+        }
     }
     Ok(())
+}
+
+/// The user every init and app container runs as, if they all name the same one
+/// (`FsUserFrom`: the container's `runAsUser`, else the pod's; one naming none, none).
+fn fs_user(pod: &Pod) -> Option<u32> {
+    let spec = pod.spec.as_ref()?;
+    let pod_user = spec.security_context.as_ref().and_then(|s| s.run_as_user);
+    let mut user = None;
+    for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
+        let runs_as = c.security_context.as_ref().and_then(|s| s.run_as_user).or(pod_user)?;
+        if user.is_some_and(|u| u != runs_as) {
+            return None;
+        }
+        user = Some(runs_as);
+    }
+    user.and_then(|u| u32::try_from(u).ok())
+}
+
+/// A token file's mode and owner, as the kubelet makes them: the projection's mode for anyone,
+/// or 0600 for the user every container runs as (0640 and the group, with an fsGroup).
+fn token_mode(pod: &Pod, mode: u32) -> (u32, Option<Owner>) {
+    let group = pod.spec.as_ref().and_then(|s| s.security_context.as_ref()).and_then(|s| s.fs_group);
+    let group = group.and_then(|g| u32::try_from(g).ok());
+    match (fs_user(pod), group) {
+        (None, None) => (mode, None),
+        (uid, None) => (0o600, Some(Owner { uid, gid: None })),
+        (uid, gid) => (0o640, Some(Owner { uid, gid })),
+    }
 }
 
 /// A ConfigMap's `data` and `binaryData` (every key, or the `items` named).
@@ -134,7 +180,7 @@ impl Source<'_> {
         };
         let Some(items) = items.as_ref().filter(|i| !i.is_empty()) else {
             for (key, data) in entries {
-                out.insert(key.to_string(), File { data: data.to_vec(), mode: self.mode as u32 });
+                out.insert(key.to_string(), File { data: data.to_vec(), mode: self.mode as u32, owner: None });
             }
             return Ok(());
         };
@@ -142,7 +188,7 @@ impl Source<'_> {
             match entries.get(item.key.as_str()) {
                 Some(data) => {
                     let mode = item.mode.unwrap_or(self.mode) as u32;
-                    out.insert(item.path.clone(), File { data: data.to_vec(), mode });
+                    out.insert(item.path.clone(), File { data: data.to_vec(), mode, owner: None });
                 }
                 None if optional => {}
                 None => return Err((self.missing_key)(item.key.clone())),
@@ -170,7 +216,8 @@ fn downward_api<'a>(
         } else {
             continue;
         };
-        out.insert(item.path.clone(), File { data: value.into_bytes(), mode: item.mode.unwrap_or(mode) as u32 });
+        let mode = item.mode.unwrap_or(mode) as u32;
+        out.insert(item.path.clone(), File { data: value.into_bytes(), mode, owner: None });
     }
     Ok(())
 }
@@ -249,6 +296,41 @@ mod tests {
         assert_eq!(run(optional).expect("payload"), Payload::new());
         let optional_key = json!({"name": "v", "secret": {"secretName": "db", "optional": true, "items": [{"key": "k", "path": "k"}]}});
         assert_eq!(run(optional_key).expect("payload"), Payload::new());
+    }
+
+    #[test]
+    fn a_token_projection_is_the_token_for_its_audience_owned_as_the_kubelet_owns_it() {
+        let (mut p, mut objects) = (pod(), fetched());
+        objects.tokens.insert(("vault".into(), 600), "jwt".into());
+        let volume = json!({"name": "v", "projected": {"defaultMode": 0o644, "sources": [
+            {"serviceAccountToken": {"path": "token", "audience": "vault", "expirationSeconds": 600}}]}});
+        let run = |p: &Pod, objects: &Objects| {
+            let src = Sources {
+                pod: p,
+                pod_ips: vec![],
+                host_ip: String::new(),
+                objects,
+                allocatable_millicores: 1000,
+                allocatable_memory: 1 << 30,
+            };
+            payload(&self::volume(volume.clone()), &src)
+        };
+        let files = run(&p, &objects).expect("payload");
+        assert_eq!(files["token"], File { data: b"jwt".to_vec(), mode: 0o644, owner: None });
+        // Every container runs as 1000: the file is theirs alone; with an fsGroup, the group's too.
+        let spec = p.spec.get_or_insert_with(Default::default);
+        spec.security_context = Some(serde_json::from_value(json!({"runAsUser": 1000})).expect("context"));
+        assert_eq!(run(&p, &objects).expect("payload")["token"].owner, Some(Owner { uid: Some(1000), gid: None }));
+        let spec = p.spec.get_or_insert_with(Default::default);
+        spec.security_context =
+            Some(serde_json::from_value(json!({"runAsUser": 1000, "fsGroup": 2000})).expect("context"));
+        let token = &run(&p, &objects).expect("payload")["token"];
+        assert_eq!((token.mode, token.owner), (0o640, Some(Owner { uid: Some(1000), gid: Some(2000) })));
+        objects.tokens.clear();
+        assert_eq!(
+            run(&p, &objects).expect_err("no token").to_string(),
+            "failed to fetch token: no token for audience \"vault\""
+        );
     }
 
     #[test]

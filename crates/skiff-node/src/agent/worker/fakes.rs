@@ -17,6 +17,7 @@ use crate::agent::watched::Watched;
 use crate::pod_dir::{Exited, PodDir, Started};
 use crate::shim::Request;
 use async_trait::async_trait;
+use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, LifecycleHandler, Pod, Secret};
 use skiff_client::events::Type;
 use skiff_image::registry::{RegistryError, Transport};
@@ -50,6 +51,9 @@ pub struct Script {
     /// The Secrets and ConfigMaps the API server has, by name.
     pub secrets: HashMap<String, Secret>,
     pub config_maps: HashMap<String, ConfigMap>,
+    /// Whether TokenRequests fail (with this message); each answered one is `token-N`, an hour.
+    pub token_error: Option<String>,
+    pub tokens_issued: u32,
     /// What each probe finds, by container and kind (unset: success).
     pub probes: HashMap<(String, Kind), Outcome>,
     /// What each exec hook gives, by its command line (unset: success).
@@ -372,6 +376,28 @@ impl PodApi for Fake {
     async fn config_map(&self, _namespace: &str, name: &str) -> Result<Option<ConfigMap>, kube::Error> {
         self.call(format!("api.config_map {name}"));
         Ok(self.script().config_maps.get(name).cloned())
+    }
+
+    async fn token(
+        &self,
+        _namespace: &str,
+        account: &str,
+        request: &TokenRequest,
+    ) -> Result<TokenRequest, kube::Error> {
+        let spec = request.spec.clone().unwrap_or_default();
+        let audience = spec.audiences.unwrap_or_default().join(",");
+        self.call(format!("api.token {account} [{audience}] {}", spec.expiration_seconds.unwrap_or(0)));
+        let mut script = self.script();
+        if let Some(message) = &script.token_error {
+            return Err(kube::Error::Api(Box::new(kube::core::Status::failure(message, "NotFound").with_code(404))));
+        }
+        script.tokens_issued += 1;
+        let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(spec.expiration_seconds.unwrap_or(3600));
+        let status = k8s_openapi::api::authentication::v1::TokenRequestStatus {
+            token: Some(format!("token-{}", script.tokens_issued)),
+            expiration_timestamp: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(expires)),
+        };
+        Ok(TokenRequest { status: Some(status), ..request.clone() })
     }
 
     fn track(&self, _uid: &str, objects: &BTreeSet<Watched>, wake: &Arc<Notify>) {

@@ -96,6 +96,8 @@ struct Worker {
     /// When the volumes were last written (or tried); an object they read changed since.
     volumes_synced: Option<Instant>,
     volumes_changed: bool,
+    /// The service-account tokens the pod's projections hold, by audience and lifetime.
+    tokens: HashMap<volumes::tokens::Key, volumes::tokens::Issued>,
 }
 
 /// A volume that could not be set up: the kubelet's `FailedMount` text.
@@ -282,6 +284,7 @@ impl Worker {
             volumes_ready: false,
             volumes_synced: None,
             volumes_changed: false,
+            tokens: HashMap::new(),
             probes: HashMap::new(),
         }
     }
@@ -500,10 +503,60 @@ impl Worker {
     }
 
     /// Whether this round writes the volumes: until they are ready, when an object they read
-    /// changed, and once a resync period (a change whose watch event was missed). Not on every
-    /// round: a probe every second must not re-read every Secret every second.
+    /// changed or a token is due for refresh, and once a resync period (a change whose watch
+    /// event was missed). Not on every round: a probe every second must not re-read every
+    /// Secret every second.
     fn volumes_due(&self) -> bool {
-        !self.volumes_ready || self.volumes_changed || self.volumes_synced.is_none_or(|t| t.elapsed() >= RESYNC)
+        let now = jiff::Timestamp::now().as_second();
+        !self.volumes_ready
+            || self.volumes_changed
+            || self.volumes_synced.is_none_or(|t| t.elapsed() >= RESYNC)
+            || self.tokens.values().any(|t| t.due(now, 0))
+    }
+
+    /// The tokens the pod's projections need: each kept until due, then asked for again (bound
+    /// to the pod); a failed refresh keeps one that has not expired. With the first failure
+    /// that left a projection without a token.
+    async fn sync_tokens(&mut self) -> (HashMap<volumes::tokens::Key, String>, Option<String>) {
+        let wanted = volumes::tokens::wanted(&self.pod);
+        self.tokens.retain(|k, _| wanted.contains(k));
+        let account = self.pod.spec.as_ref().and_then(|s| s.service_account_name.clone());
+        let account = account.filter(|a| !a.is_empty()).unwrap_or_else(|| "default".into());
+        let now = jiff::Timestamp::now().as_second();
+        let (mut tokens, mut failure) = (HashMap::new(), None);
+        for key in wanted {
+            let jitter = rand::random_range(0..volumes::tokens::MAX_JITTER_SECONDS);
+            if let Some(t) = self.tokens.get(&key).filter(|t| !t.due(now, jitter)) {
+                tokens.insert(key, t.token.clone());
+                continue;
+            }
+            let request = volumes::tokens::request(&self.pod, &key);
+            let answer = match self.os.api.token(self.namespace(), &account, &request).await {
+                Ok(answer) => {
+                    volumes::tokens::Issued::of(&answer, key.1).ok_or_else(|| "no token in the answer".into())
+                }
+                Err(kube::Error::Api(s)) => Err(s.message.clone()),
+                Err(e) => Err(e.to_string()),
+            };
+            match answer {
+                Ok(issued) => {
+                    tokens.insert(key.clone(), issued.token.clone());
+                    self.tokens.insert(key, issued);
+                }
+                Err(e) => {
+                    tracing::debug!(pod = %self.name(), error = %e, "requesting a service-account token");
+                    match self.tokens.get(&key).filter(|t| !t.expired(now)) {
+                        Some(old) => {
+                            tokens.insert(key, old.token.clone());
+                        }
+                        None => {
+                            failure.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+        }
+        (tokens, failure)
     }
 
     /// An object the pod's volumes read changed (its watch woke the worker).
@@ -534,7 +587,11 @@ impl Worker {
             self.volumes_ready = true;
             return Ok(());
         }
-        let fetched = self.fetch(referenced).await;
+        let mut fetched = self.fetch(referenced).await;
+        let (tokens, token_failure) = self.sync_tokens().await;
+        if let Ok(objects) = fetched.as_mut() {
+            objects.tokens = tokens;
+        }
         for v in &volumes {
             let failed = |message: String| MountError { volume: v.name.clone(), message };
             let dir = volumes::dir(&self.dir, &v.name);
@@ -544,7 +601,13 @@ impl Worker {
             if volumes::is_written(v) {
                 let objects = fetched.as_ref().map_err(|e| failed(e.to_string()))?;
                 let payload =
-                    volumes::payload::payload(v, &self.sources(objects)).map_err(|e| failed(e.to_string()))?;
+                    volumes::payload::payload(v, &self.sources(objects)).map_err(|e| match (e, &token_failure) {
+                        // The kubelet's words for a token it could not get.
+                        (volumes::payload::PayloadError::NoToken(_), Some(why)) => {
+                            failed(format!("failed to fetch token: {why}"))
+                        }
+                        (e, _) => failed(e.to_string()),
+                    })?;
                 if volumes::atomic::write(&dir, &payload).map_err(|e| failed(e.to_string()))? {
                     tracing::debug!(pod = %self.name(), volume = %v.name, "volume written");
                 }

@@ -3,7 +3,7 @@
 //! address, veth and host ports), [`RootFilesystems`] (a container attempt's overlay and bundle),
 //! [`MemoryVolumes`] (the tmpfs under Secret and projected volumes), [`Prober`] (one probe of a
 //! container), [`Images`] (the local store and pulls) and [`PodApi`] (events, Secrets and
-//! ConfigMaps and their watches, status, deletion).
+//! ConfigMaps and their watches, service-account tokens, status, deletion).
 //!
 //! Why: the worker's decisions are pure (`plan`), but carrying them out needs root, netlink, a
 //! registry and an API server. Behind these seams (youki's `Syscall` trait) the loop itself is
@@ -24,8 +24,9 @@ use crate::agent::watched::Watched;
 use crate::pod_dir::PodDir;
 use crate::shim::Request;
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{ConfigMap, LifecycleHandler, Pod, Secret};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{ConfigMap, LifecycleHandler, Pod, Secret, ServiceAccount};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use skiff_client::events::Type;
 use skiff_image::registry::{RegistryError, Transport};
 use skiff_image::{Image, Reference, StoreError};
@@ -139,6 +140,8 @@ pub trait PodApi: Send + Sync {
     async fn event(&self, pod: &Pod, container: Option<&str>, kind: Type, reason: &str, message: &str);
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error>;
     async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, kube::Error>;
+    /// A token of service account `namespace/account` (TokenRequest), as `request` asks.
+    async fn token(&self, namespace: &str, account: &str, request: &TokenRequest) -> Result<TokenRequest, kube::Error>;
     /// Pod `uid`'s volumes read exactly `objects` now: notify `wake` when one of them changes.
     fn track(&self, uid: &str, objects: &BTreeSet<Watched>, wake: &Arc<Notify>);
     /// Merge-patch the pod's status (lists replaced whole); the pod as the server now has it.
@@ -341,6 +344,11 @@ impl PodApi for KubeApi {
 
     async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, kube::Error> {
         Api::<ConfigMap>::namespaced(self.0.config.client.clone(), namespace).get_opt(name).await
+    }
+
+    async fn token(&self, namespace: &str, account: &str, request: &TokenRequest) -> Result<TokenRequest, kube::Error> {
+        let api = Api::<ServiceAccount>::namespaced(self.0.config.client.clone(), namespace);
+        api.create_token_request(account, &PostParams::default(), request).await
     }
 
     fn track(&self, uid: &str, objects: &BTreeSet<Watched>, wake: &Arc<Notify>) {

@@ -552,6 +552,61 @@ async fn the_loop_rewrites_volumes_when_a_tracked_object_changes_and_untracks_on
     assert!(untrack < calls.iter().position(|c| c == "memory.unmount_all").expect("unmounted"), "{calls:?}");
 }
 
+/// A pod as the ServiceAccount admission leaves it: the `kube-api-access` volume in its container.
+fn with_api_access() -> Pod {
+    let mut app = container("app");
+    app["volumeMounts"] = json!([{ "name": "kube-api-access-x", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true }]);
+    pod(
+        json!({ "serviceAccountName": "robot", "containers": [app], "volumes": [{ "name": "kube-api-access-x", "projected": {
+        "defaultMode": 0o644, "sources": [
+            { "serviceAccountToken": { "path": "token", "expirationSeconds": 3607 } },
+            { "configMap": { "name": "kube-root-ca.crt", "items": [{ "key": "ca.crt", "path": "ca.crt" }] } },
+            { "downwardAPI": { "items": [{ "path": "namespace", "fieldRef": { "apiVersion": "v1", "fieldPath": "metadata.namespace" } }] } }
+        ]}}]}),
+    )
+}
+
+#[tokio::test]
+async fn the_token_is_asked_bound_to_the_pod_written_and_refreshed_when_due() {
+    let mut h = harness(with_api_access(), Script::default());
+    let ca = json!({ "metadata": { "name": "kube-root-ca.crt" }, "data": { "ca.crt": "PEM" } });
+    h.fake.script().config_maps.insert("kube-root-ca.crt".into(), serde_json::from_value(ca).expect("configmap"));
+    h.fake.script().token_error = Some("serviceaccounts \"robot\" not found".into());
+    let (calls, next) = h.round().await;
+    assert!(calls.contains(&"api.token robot [] 3607".to_string()), "{calls:?}");
+    assert_eq!(next, MOUNT_RETRY);
+    assert_eq!(
+        h.fake.events()[0].1,
+        "MountVolume.SetUp failed for volume \"kube-api-access-x\" : failed to fetch token: serviceaccounts \"robot\" not found"
+    );
+    // The account appears: the token, the CA and the namespace are written; the pod starts.
+    h.fake.script().token_error = None;
+    let (calls, _) = h.round().await;
+    assert_eq!(starts(&calls), ["sandbox.start app/0"]);
+    let dir = volumes::dir(&h.worker.dir, "kube-api-access-x");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect(f);
+    assert_eq!((read("token"), read("ca.crt"), read("namespace")), ("token-1".into(), "PEM".into(), "default".into()));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("token")).expect("token").permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+    // Kept while good: a resync asks nothing.
+    h.worker.objects_changed();
+    let (calls, _) = h.round().await;
+    assert!(!calls.iter().any(|c| c.starts_with("api.token")), "{calls:?}");
+    // Past 80% of its life: asked again and rewritten; a failed refresh keeps the old one.
+    let key = (String::new(), 3607);
+    h.worker.tokens.get_mut(&key).expect("cached").expires = jiff::Timestamp::now().as_second() + 60;
+    assert!(h.worker.volumes_due());
+    h.fake.script().token_error = Some("the API is away".into());
+    let (calls, _) = h.round().await;
+    assert!(calls.contains(&"api.token robot [] 3607".to_string()), "{calls:?}");
+    assert!(!calls.contains(&"event FailedMount".to_string()), "{calls:?}");
+    assert_eq!(read("token"), "token-1");
+    h.fake.script().token_error = None;
+    h.round().await;
+    assert_eq!(read("token"), "token-2");
+}
+
 #[test]
 fn qos_classes() {
     use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
