@@ -10,14 +10,11 @@ mod common;
 use common::{Kubectl, Server, eventually};
 use std::time::Duration;
 
-/// Namespace `name` labelled `labels`, and its default ServiceAccount (which pods need; the
-/// controller may not have made it yet).
+/// Namespace `name` labelled `labels` (its default ServiceAccount, which pods need, comes from
+/// the controller manager; admission waits for it a moment, as upstream's).
 fn namespace(k: &Kubectl, name: &str, labels: &[&str]) {
     let labels: String = labels.iter().map(|l| format!("\n    {l}")).collect();
-    let manifest = format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:{labels}\n---\n\
-         apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: {name}\n"
-    );
+    let manifest = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:{labels}\n");
     k.run_stdin(&["apply", "-f", "-"], &manifest).ok();
 }
 
