@@ -1,6 +1,7 @@
 //! skiff's Kubernetes API server: HTTPS with client-certificate or token authentication,
 //! discovery, OpenAPI, and CRUD/list/watch/patch of the core kinds over a [`skiff_store::Store`].
 
+pub mod audit;
 mod authn;
 mod authz;
 mod discovery;
@@ -61,6 +62,8 @@ pub enum ServerError {
     Init(#[from] ApiError),
     #[error(transparent)]
     ServiceAccountKey(#[from] serviceaccounts::KeyError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
 }
 
 pub struct Config {
@@ -86,6 +89,8 @@ pub struct Config {
     pub advertise: Option<std::net::Ipv4Addr>,
     /// How requests are authorized.
     pub authorization: AuthorizationMode,
+    /// The audit policy and log (`--audit-*`).
+    pub audit: audit::Options,
 }
 
 /// `--authorization-mode`: RBAC (the chain of `system:masters` and RBAC), or every
@@ -162,6 +167,8 @@ impl RunningServer {
 
 /// Prepare the PKI and kubeconfig, bind, and start serving in the background.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    // A malformed audit policy stops the start before anything is served.
+    let auditor = Arc::new(audit::Auditor::new(&config.audit, config.authorization == AuthorizationMode::AlwaysAllow)?);
     // Pods reach the API at the `kubernetes` Service's address (and its endpoint): the
     // certificate names both, and the Service's DNS names.
     let service_ip = config.service_ranges.first();
@@ -220,7 +227,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     if let Some(ip) = config.advertise {
         state.registry.ensure_kubernetes_endpoints(ip, addr.port()).await?;
     }
-    let router = router(state, inflight);
+    let router = router(state, inflight, auditor);
     if let Some(ip) = config.advertise {
         let also = SocketAddr::new(std::net::IpAddr::V4(ip), addr.port());
         let listener =
@@ -233,7 +240,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     Ok(RunningServer { addr, pki, kubeconfig_path, shutdown: tx, task: Some(task) })
 }
 
-fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>) -> Router {
+fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>, auditor: Arc<audit::Auditor>) -> Router {
     Router::new()
         .route("/version", get(|| async { axum::Json(discovery::version()) }))
         .route("/healthz", get(|| async { "ok" }))
@@ -258,8 +265,13 @@ fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>) -> Router {
         // whether it gets a seat.
         .layer(middleware::from_fn_with_state(inflight, inflight::limit))
         .layer(middleware::from_fn_with_state(state.clone(), authz::authorize))
+        // The audit sees who the request acts as, and authorization's decision and 403s.
+        .layer(middleware::from_fn_with_state(auditor.clone(), audit::acting))
         .layer(middleware::from_fn_with_state(state.clone(), authn::impersonate::impersonate))
+        .layer(middleware::from_fn_with_state(auditor.clone(), audit::authenticated))
         .layer(middleware::from_fn_with_state(state.clone(), authn::authenticate))
+        // Outermost: the Audit-Id, and failed authentications audited.
+        .layer(middleware::from_fn_with_state(auditor, audit::init))
         .with_state(state)
 }
 

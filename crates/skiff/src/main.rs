@@ -89,6 +89,8 @@ enum Command {
         #[arg(long)]
         encryption_provider_config: Option<PathBuf>,
         #[command(flatten)]
+        audit: AuditArgs,
+        #[command(flatten)]
         node: commands::node::NodeArgs,
     },
     /// Run only the node agent, joining the cluster of a server elsewhere.
@@ -262,6 +264,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             disable_controller_manager,
             authorization_mode,
             encryption_provider_config,
+            audit,
             node,
         } => server(
             cli.data_dir,
@@ -279,6 +282,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .unwrap_or(usize::MAX),
                 },
                 authorization: authorization_mode,
+                audit: audit.into(),
             },
             node,
             Components { agent: !disable_agent, controllers: !disable_controller_manager },
@@ -358,6 +362,40 @@ struct ClientLimits {
     compaction_interval: std::time::Duration,
     server: skiff_apiserver::Limits,
     authorization: skiff_apiserver::AuthorizationMode,
+    audit: skiff_apiserver::audit::Options,
+}
+
+/// kube-apiserver's `--audit-*` flags.
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The audit policy (an audit.k8s.io/v1 Policy): which requests are recorded, at which
+    /// level. Without one nothing is audited.
+    #[arg(long)]
+    audit_policy_file: Option<PathBuf>,
+    /// Where audit events are written, as JSON lines (`-`: standard output).
+    #[arg(long)]
+    audit_log_path: Option<PathBuf>,
+    /// Megabytes the audit log reaches before it is rotated (0: never).
+    #[arg(long, default_value_t = 100)]
+    audit_log_maxsize: u64,
+    /// Rotated audit logs kept (0: all).
+    #[arg(long, default_value_t = 100)]
+    audit_log_maxbackup: usize,
+    /// Days rotated audit logs are kept, by the time in their names (0: no limit).
+    #[arg(long, default_value_t = 366)]
+    audit_log_maxage: u64,
+}
+
+impl From<AuditArgs> for skiff_apiserver::audit::Options {
+    fn from(a: AuditArgs) -> Self {
+        skiff_apiserver::audit::Options {
+            policy_file: a.audit_policy_file,
+            log_path: a.audit_log_path,
+            max_size_mb: a.audit_log_maxsize,
+            max_backups: a.audit_log_maxbackup,
+            max_age_days: a.audit_log_maxage,
+        }
+    }
 }
 
 /// `raw` with the resources the encryption configuration names sealed at rest; values not yet
@@ -461,6 +499,7 @@ fn server(
             cluster_domain,
             advertise,
             authorization: limits.authorization,
+            audit: limits.audit,
         })
         .await?;
         let client = commands::node::client(&running.kubeconfig_path).await?;

@@ -37,6 +37,7 @@ pub async fn authorize(State(state): State<Arc<AppState>>, req: Request, next: N
         Err(e) => return Failure(e).into_response(),
     };
     let verdict = skiff_core::auth::authorize(&state.rbac.authorizer(), &attrs);
+    crate::audit::record_decision(&req, &verdict);
     if verdict.allowed() {
         next.run(req).await
     } else {
