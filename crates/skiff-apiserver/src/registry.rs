@@ -560,6 +560,7 @@ impl Registry {
         kind.default(&mut obj);
         kind.prepare_create(&mut obj);
         service_account_admission::admit(self, kind, namespace, &mut obj).await?;
+        csr_admission::set_requestor(kind, &mut obj, opts);
         // A Service's IP families, by the cluster's, before validation (as upstream).
         if is_service(kind) {
             self.services.init_ip_families(&mut obj, None)?;
@@ -572,6 +573,7 @@ impl Registry {
             return Err(info.invalid(meta::name(&obj), errs));
         }
         self.check_rbac_write(kind, &obj, namespace, opts)?;
+        csr_admission::admit(self, kind, None, &obj, kinds::Part::Main, opts)?;
         if info.namespaced {
             self.namespace_is_usable(namespace).await?;
         }
@@ -712,11 +714,12 @@ impl Registry {
             let g = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
             meta::metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
-        let errs = r.kind.validate_update(current, &new);
+        let errs = r.kind.validate_part_update(part, current, &new);
         if !errs.is_empty() {
             return Err(info.invalid(r.name, errs));
         }
         self.check_rbac_write(r.kind, &new, r.namespace, opts)?;
+        csr_admission::admit(self, r.kind, Some(current), &new, part, opts)?;
         let warnings = self.admit_pod_security(r.kind, r.namespace, &new, Some(current), part).await?;
         let done = |object| Ok(Written { object, warnings, created: false });
         if operation != "Apply" {
@@ -1161,6 +1164,7 @@ pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &Fi
     fields.matches(|f| kind.field_value(obj, f)).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
+mod csr_admission;
 mod pod_security_admission;
 mod rbac_admission;
 mod service_account_admission;

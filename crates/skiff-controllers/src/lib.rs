@@ -5,7 +5,7 @@
 //! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`disruption`], horizontal pod
 //! autoscaler ([`hpa`]), [`endpoints`], load balancer ([`service_lb`]), [`ingress_status`],
 //! ClusterRole aggregation ([`clusterrole_aggregation`]), every namespace's default account and
-//! CA ([`serviceaccounts`]) and garbage collector ([`gc`])
+//! CA ([`serviceaccounts`]), the CSR signer ([`csr_signing`]) and garbage collector ([`gc`])
 //! controllers, each a loop over watch caches and a
 //! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
 //! The watch caches are shared by all of them ([`informers`]): one copy of each object.
@@ -14,6 +14,7 @@
 
 pub mod clusterrole_aggregation;
 pub mod cronjob;
+pub mod csr_signing;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;

@@ -7,8 +7,15 @@ use crate::leader::{self, Election, LeaderError};
 use std::sync::Arc;
 
 /// Run the controllers as `identity` once it leads, reading the caches of `informers`; returns
-/// only when leadership is lost. `root_ca` is the cluster CA (PEM) every namespace is given.
-pub async fn run(informers: Arc<Informers>, identity: &str, root_ca: Arc<str>) -> Result<(), LeaderError> {
+/// only when leadership is lost. `root_ca` is the cluster CA (PEM) every namespace is given;
+/// `signing`, the CA that signs approved CSRs (None: a cluster whose CA key is not kept signs
+/// none).
+pub async fn run(
+    informers: Arc<Informers>,
+    identity: &str,
+    root_ca: Arc<str>,
+    signing: Option<crate::csr_signing::Signing>,
+) -> Result<(), LeaderError> {
     let client = informers.client().clone();
     let work = async move {
         tokio::join!(
@@ -24,6 +31,11 @@ pub async fn run(informers: Arc<Informers>, identity: &str, root_ca: Arc<str>) -
             crate::ingress_status::run(&informers),
             crate::clusterrole_aggregation::run(&informers),
             crate::serviceaccounts::run(&informers, root_ca),
+            async {
+                if let Some(signing) = signing {
+                    crate::csr_signing::run(&informers, signing).await;
+                }
+            },
             crate::gc::run(informers.client().clone()),
         );
     };

@@ -348,6 +348,36 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "skiff".into())
 }
 
+/// The cluster CA as the CSR signing controller's authority: the API server's signer, which
+/// the controllers crate does not link.
+struct ClusterCa {
+    cert: String,
+    key: String,
+}
+
+impl ClusterCa {
+    /// None for a PKI made before the CA key was kept: no CSR is signed.
+    fn signing(pki: &skiff_apiserver::Pki) -> Option<skiff_controllers::csr_signing::Signing> {
+        let key = pki.ca_key.clone()?;
+        let ca = ClusterCa { cert: pki.ca_cert.clone(), key };
+        Some(skiff_controllers::csr_signing::Signing::new(Arc::new(ca)))
+    }
+}
+
+impl skiff_controllers::csr_signing::Authority for ClusterCa {
+    fn sign(
+        &self,
+        request: &[u8],
+        usages: &[String],
+        not_before: std::time::SystemTime,
+        not_after: std::time::SystemTime,
+    ) -> Result<String, skiff_controllers::csr_signing::SignError> {
+        use skiff_apiserver::signer;
+        let usages = usages.iter().map(|u| signer::Usage::parse(u)).collect::<Result<Vec<_>, _>>()?;
+        Ok(signer::sign_csr(&self.cert, &self.key, request, &usages, not_before, not_after)?)
+    }
+}
+
 /// What `skiff server` runs besides the API server.
 struct Components {
     /// The node agent and the scheduler.
@@ -510,8 +540,9 @@ fn server(
             let identity = format!("{}_{}", hostname(), std::process::id());
             let informers = informers.clone();
             let root_ca: Arc<str> = running.pki.ca_cert.as_str().into();
+            let signing = ClusterCa::signing(&running.pki);
             supervisor.spawn("the controller manager", async move {
-                Ok(skiff_controllers::manager::run(informers, &identity, root_ca).await?)
+                Ok(skiff_controllers::manager::run(informers, &identity, root_ca, signing).await?)
             });
         }
         if let Some(node) = node {

@@ -21,31 +21,32 @@ pub static KINDS: &[(&str, &str, u16)] = &[
     ("autoscaling/v2", "HorizontalPodAutoscaler", 50),
     ("batch/v1", "CronJob", 66),
     ("batch/v1", "Job", 69),
-    ("coordination.k8s.io/v1", "Lease", 81),
-    ("discovery.k8s.io/v1", "EndpointSlice", 254),
-    ("networking.k8s.io/v1", "Ingress", 260),
-    ("networking.k8s.io/v1", "IngressClass", 262),
-    ("networking.k8s.io/v1", "NetworkPolicy", 274),
-    ("policy/v1", "PodDisruptionBudget", 281),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole", 285),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 286),
-    ("rbac.authorization.k8s.io/v1", "Role", 288),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", 289),
-    ("v1", "ConfigMap", 95),
-    ("v1", "Endpoints", 122),
-    ("v1", "Event", 129),
-    ("v1", "Namespace", 156),
-    ("v1", "Node", 160),
-    ("v1", "Pod", 183),
-    ("v1", "Secret", 218),
-    ("v1", "Service", 224),
-    ("v1", "ServiceAccount", 225),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest", 81),
+    ("coordination.k8s.io/v1", "Lease", 86),
+    ("discovery.k8s.io/v1", "EndpointSlice", 259),
+    ("networking.k8s.io/v1", "Ingress", 265),
+    ("networking.k8s.io/v1", "IngressClass", 267),
+    ("networking.k8s.io/v1", "NetworkPolicy", 279),
+    ("policy/v1", "PodDisruptionBudget", 286),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", 290),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 291),
+    ("rbac.authorization.k8s.io/v1", "Role", 293),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", 294),
+    ("v1", "ConfigMap", 100),
+    ("v1", "Endpoints", 127),
+    ("v1", "Event", 134),
+    ("v1", "Namespace", 161),
+    ("v1", "Node", 165),
+    ("v1", "Pod", 188),
+    ("v1", "Secret", 223),
+    ("v1", "Service", 229),
+    ("v1", "ServiceAccount", 230),
 ];
 
 pub static MESSAGES: &[M] = &[
     // 0
     M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(2), Single, true),
         F::new(3, "status", Message(3), Single, false),
     ] },
@@ -59,8 +60,8 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 2
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(294), Single, true),
-        F::new(2, "template", Message(201), Single, true),
+        F::new(1, "selector", Message(299), Single, true),
+        F::new(2, "template", Message(206), Single, true),
         F::new(3, "updateStrategy", Message(4), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -85,7 +86,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 5
     M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(7), Single, true),
         F::new(3, "status", Message(8), Single, false),
     ] },
@@ -101,8 +102,8 @@ pub static MESSAGES: &[M] = &[
     // 7
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(294), Single, true),
-        F::new(3, "template", Message(201), Single, true),
+        F::new(2, "selector", Message(299), Single, true),
+        F::new(3, "template", Message(206), Single, true),
         F::new(4, "strategy", Message(9), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -128,7 +129,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 10
     M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(12), Single, true),
         F::new(3, "status", Message(13), Single, false),
     ] },
@@ -143,8 +144,8 @@ pub static MESSAGES: &[M] = &[
     // 12
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(294), Single, true),
-        F::new(3, "template", Message(201), Single, false),
+        F::new(2, "selector", Message(299), Single, true),
+        F::new(3, "template", Message(206), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
     // 13
@@ -180,7 +181,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 18
     M { name: "k8s.io.api.authentication.v1.SelfSubjectReview", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "status", Message(19), Single, false),
     ] },
     // 19
@@ -189,7 +190,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 20
     M { name: "k8s.io.api.authentication.v1.TokenRequest", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(21), Single, false),
         F::new(3, "status", Message(22), Single, false),
     ] },
@@ -206,7 +207,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 23
     M { name: "k8s.io.api.authentication.v1.TokenReview", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(24), Single, true),
         F::new(3, "status", Message(25), Single, false),
     ] },
@@ -236,16 +237,16 @@ pub static MESSAGES: &[M] = &[
     // 28
     M { name: "k8s.io.api.authorization.v1.FieldSelectorAttributes", fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(293), Repeated, false),
+        F::new(2, "requirements", Message(298), Repeated, false),
     ] },
     // 29
     M { name: "k8s.io.api.authorization.v1.LabelSelectorAttributes", fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(295), Repeated, false),
+        F::new(2, "requirements", Message(300), Repeated, false),
     ] },
     // 30
     M { name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(40), Single, true),
         F::new(3, "status", Message(41), Single, false),
     ] },
@@ -280,7 +281,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 35
     M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(36), Single, true),
         F::new(3, "status", Message(41), Single, false),
     ] },
@@ -291,7 +292,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 37
     M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(38), Single, true),
         F::new(3, "status", Message(42), Single, false),
     ] },
@@ -301,7 +302,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 39
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(40), Single, true),
         F::new(3, "status", Message(41), Single, false),
     ] },
@@ -371,7 +372,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 50
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(53), Single, true),
         F::new(3, "status", Message(54), Single, false),
     ] },
@@ -408,7 +409,7 @@ pub static MESSAGES: &[M] = &[
     // 55
     M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "selector", Message(294), Single, false),
+        F::new(2, "selector", Message(299), Single, false),
     ] },
     // 56
     M { name: "k8s.io.api.autoscaling.v2.MetricSpec", fields: &[
@@ -475,7 +476,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 66
     M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(67), Single, true),
         F::new(3, "status", Message(68), Single, false),
     ] },
@@ -492,13 +493,13 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 68
     M { name: "k8s.io.api.batch.v1.CronJobStatus", fields: &[
-        F::new(1, "active", Message(178), Repeated, false),
+        F::new(1, "active", Message(183), Repeated, false),
         F::new(4, "lastScheduleTime", Time, Single, false),
         F::new(5, "lastSuccessfulTime", Time, Single, false),
     ] },
     // 69
     M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "spec", Message(71), Single, false),
         F::new(3, "status", Message(72), Single, false),
     ] },
@@ -516,9 +517,9 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(294), Single, false),
+        F::new(4, "selector", Message(299), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
-        F::new(6, "template", Message(201), Single, true),
+        F::new(6, "template", Message(206), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
         F::new(8, "ttlSecondsAfterFinished", Int32, Single, false),
         F::new(9, "completionMode", String, Single, false),
@@ -546,7 +547,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 73
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(297), Single, false),
+        F::new(1, "metadata", Message(302), Single, false),
         F::new(2, "spec", Message(71), Single, false),
     ] },
     // 74
@@ -585,11 +586,46 @@ pub static MESSAGES: &[M] = &[
         F::new(2, "failed", String, Repeated, false),
     ] },
     // 81
-    M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "spec", Message(82), Single, false),
+    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequest", fields: &[
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(83), Single, true),
+        F::new(3, "status", Message(84), Single, false),
     ] },
     // 82
+    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestCondition", fields: &[
+        F::new(1, "type", String, Single, true),
+        F::new(2, "reason", String, Single, false),
+        F::new(3, "message", String, Single, false),
+        F::new(4, "lastUpdateTime", Time, Single, false),
+        F::new(5, "lastTransitionTime", Time, Single, false),
+        F::new(6, "status", String, Single, true),
+    ] },
+    // 83
+    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestSpec", fields: &[
+        F::new(1, "request", Bytes, Single, true),
+        F::new(2, "username", String, Single, false),
+        F::new(3, "uid", String, Single, false),
+        F::new(4, "groups", String, Repeated, false),
+        F::new(5, "usages", String, Repeated, false),
+        F::new(6, "extra", Message(85), Map, false),
+        F::new(7, "signerName", String, Single, true),
+        F::new(8, "expirationSeconds", Int32, Single, false),
+    ] },
+    // 84
+    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestStatus", fields: &[
+        F::new(1, "conditions", Message(82), Repeated, false),
+        F::new(2, "certificate", Bytes, Single, false),
+    ] },
+    // 85
+    M { name: "k8s.io.api.certificates.v1.ExtraValue", fields: &[
+        // not in the schema: items = 1
+    ] },
+    // 86
+    M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(87), Single, false),
+    ] },
+    // 87
     M { name: "k8s.io.api.coordination.v1.LeaseSpec", fields: &[
         F::new(1, "holderIdentity", String, Single, false),
         F::new(2, "leaseDurationSeconds", Int32, Single, false),
@@ -599,30 +635,30 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "strategy", String, Single, false),
         F::new(7, "preferredHolder", String, Single, false),
     ] },
-    // 83
+    // 88
     M { name: "k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 84
+    // 89
     M { name: "k8s.io.api.core.v1.Affinity", fields: &[
-        F::new(1, "nodeAffinity", Message(162), Single, false),
-        F::new(2, "podAffinity", Message(184), Single, false),
-        F::new(3, "podAntiAffinity", Message(186), Single, false),
+        F::new(1, "nodeAffinity", Message(167), Single, false),
+        F::new(2, "podAffinity", Message(189), Single, false),
+        F::new(3, "podAntiAffinity", Message(191), Single, false),
     ] },
-    // 85
+    // 90
     M { name: "k8s.io.api.core.v1.AppArmorProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 86
+    // 91
     M { name: "k8s.io.api.core.v1.AttachedVolume", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 87
+    // 92
     M { name: "k8s.io.api.core.v1.AzureDiskVolumeSource", fields: &[
         F::new(1, "diskName", String, Single, true),
         F::new(2, "diskURI", String, Single, true),
@@ -631,72 +667,72 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "readOnly", Bool, Single, false),
         F::new(6, "kind", String, Single, false),
     ] },
-    // 88
+    // 93
     M { name: "k8s.io.api.core.v1.AzureFileVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 89
+    // 94
     M { name: "k8s.io.api.core.v1.CSIVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "volumeAttributes", String, Map, false),
-        F::new(5, "nodePublishSecretRef", Message(154), Single, false),
+        F::new(5, "nodePublishSecretRef", Message(159), Single, false),
     ] },
-    // 90
+    // 95
     M { name: "k8s.io.api.core.v1.Capabilities", fields: &[
         F::new(1, "add", String, Repeated, false),
         F::new(2, "drop", String, Repeated, false),
     ] },
-    // 91
+    // 96
     M { name: "k8s.io.api.core.v1.CephFSVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "secretFile", String, Single, false),
-        F::new(5, "secretRef", Message(154), Single, false),
+        F::new(5, "secretRef", Message(159), Single, false),
         F::new(6, "readOnly", Bool, Single, false),
     ] },
-    // 92
+    // 97
     M { name: "k8s.io.api.core.v1.CinderVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
-        F::new(4, "secretRef", Message(154), Single, false),
+        F::new(4, "secretRef", Message(159), Single, false),
     ] },
-    // 93
+    // 98
     M { name: "k8s.io.api.core.v1.ClientIPConfig", fields: &[
         F::new(1, "timeoutSeconds", Int32, Single, false),
     ] },
-    // 94
+    // 99
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(294), Single, false),
+        F::new(3, "labelSelector", Message(299), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
-    // 95
+    // 100
     M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
     ] },
-    // 96
+    // 101
     M { name: "k8s.io.api.core.v1.ConfigMapEnvSource", fields: &[
-        F::new(1, "", Message(154), Inline, false),
+        F::new(1, "", Message(159), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 97
+    // 102
     M { name: "k8s.io.api.core.v1.ConfigMapKeySelector", fields: &[
-        F::new(1, "", Message(154), Inline, false),
+        F::new(1, "", Message(159), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 98
+    // 103
     M { name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource", fields: &[
         F::new(1, "namespace", String, Single, true),
         F::new(2, "name", String, Single, true),
@@ -704,59 +740,59 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceVersion", String, Single, false),
         F::new(5, "kubeletConfigKey", String, Single, true),
     ] },
-    // 99
+    // 104
     M { name: "k8s.io.api.core.v1.ConfigMapProjection", fields: &[
-        F::new(1, "", Message(154), Inline, false),
-        F::new(2, "items", Message(148), Repeated, false),
+        F::new(1, "", Message(159), Inline, false),
+        F::new(2, "items", Message(153), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 100
+    // 105
     M { name: "k8s.io.api.core.v1.ConfigMapVolumeSource", fields: &[
-        F::new(1, "", Message(154), Inline, false),
-        F::new(2, "items", Message(148), Repeated, false),
+        F::new(1, "", Message(159), Inline, false),
+        F::new(2, "items", Message(153), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 101
+    // 106
     M { name: "k8s.io.api.core.v1.Container", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(104), Repeated, false),
-        F::new(7, "env", Message(124), Repeated, false),
-        F::new(8, "resources", Message(213), Single, false),
-        F::new(9, "volumeMounts", Message(242), Repeated, false),
-        F::new(10, "livenessProbe", Message(205), Single, false),
-        F::new(11, "readinessProbe", Message(205), Single, false),
-        F::new(12, "lifecycle", Message(149), Single, false),
+        F::new(6, "ports", Message(109), Repeated, false),
+        F::new(7, "env", Message(129), Repeated, false),
+        F::new(8, "resources", Message(218), Single, false),
+        F::new(9, "volumeMounts", Message(247), Repeated, false),
+        F::new(10, "livenessProbe", Message(210), Single, false),
+        F::new(11, "readinessProbe", Message(210), Single, false),
+        F::new(12, "lifecycle", Message(154), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(223), Single, false),
+        F::new(15, "securityContext", Message(228), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(123), Repeated, false),
+        F::new(19, "envFrom", Message(128), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(241), Repeated, false),
-        F::new(22, "startupProbe", Message(205), Single, false),
-        F::new(23, "resizePolicy", Message(105), Repeated, false),
+        F::new(21, "volumeDevices", Message(246), Repeated, false),
+        F::new(22, "startupProbe", Message(210), Single, false),
+        F::new(23, "resizePolicy", Message(110), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(106), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(111), Repeated, false),
     ] },
-    // 102
+    // 107
     M { name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest", fields: &[
         F::new(1, "containerName", String, Single, true),
         F::new(2, "resourceName", String, Single, true),
         F::new(3, "requestName", String, Single, true),
     ] },
-    // 103
+    // 108
     M { name: "k8s.io.api.core.v1.ContainerImage", fields: &[
         F::new(1, "names", String, Repeated, false),
         F::new(2, "sizeBytes", Int64, Single, false),
     ] },
-    // 104
+    // 109
     M { name: "k8s.io.api.core.v1.ContainerPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "hostPort", Int32, Single, false),
@@ -764,32 +800,32 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "protocol", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
     ] },
-    // 105
+    // 110
     M { name: "k8s.io.api.core.v1.ContainerResizePolicy", fields: &[
         F::new(1, "resourceName", String, Single, true),
         F::new(2, "restartPolicy", String, Single, true),
     ] },
-    // 106
+    // 111
     M { name: "k8s.io.api.core.v1.ContainerRestartRule", fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "exitCodes", Message(107), Single, false),
+        F::new(2, "exitCodes", Message(112), Single, false),
     ] },
-    // 107
+    // 112
     M { name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes", fields: &[
         F::new(1, "operator", String, Single, true),
         F::new(2, "values", Int32, Repeated, false),
     ] },
-    // 108
+    // 113
     M { name: "k8s.io.api.core.v1.ContainerState", fields: &[
-        F::new(1, "waiting", Message(111), Single, false),
-        F::new(2, "running", Message(109), Single, false),
-        F::new(3, "terminated", Message(110), Single, false),
+        F::new(1, "waiting", Message(116), Single, false),
+        F::new(2, "running", Message(114), Single, false),
+        F::new(3, "terminated", Message(115), Single, false),
     ] },
-    // 109
+    // 114
     M { name: "k8s.io.api.core.v1.ContainerStateRunning", fields: &[
         F::new(1, "startedAt", Time, Single, false),
     ] },
-    // 110
+    // 115
     M { name: "k8s.io.api.core.v1.ContainerStateTerminated", fields: &[
         F::new(1, "exitCode", Int32, Single, true),
         F::new(2, "signal", Int32, Single, false),
@@ -799,16 +835,16 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "finishedAt", Time, Single, false),
         F::new(7, "containerID", String, Single, false),
     ] },
-    // 111
+    // 116
     M { name: "k8s.io.api.core.v1.ContainerStateWaiting", fields: &[
         F::new(1, "reason", String, Single, false),
         F::new(2, "message", String, Single, false),
     ] },
-    // 112
+    // 117
     M { name: "k8s.io.api.core.v1.ContainerStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "state", Message(108), Single, false),
-        F::new(3, "lastState", Message(108), Single, false),
+        F::new(2, "state", Message(113), Single, false),
+        F::new(3, "lastState", Message(113), Single, false),
         F::new(4, "ready", Bool, Single, true),
         F::new(5, "restartCount", Int32, Single, true),
         F::new(6, "image", String, Single, true),
@@ -816,156 +852,156 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "containerID", String, Single, false),
         F::new(9, "started", Bool, Single, false),
         F::new(10, "allocatedResources", Quantity, Map, false),
-        F::new(11, "resources", Message(213), Single, false),
-        F::new(12, "volumeMounts", Message(243), Repeated, false),
-        F::new(13, "user", Message(113), Single, false),
-        F::new(14, "allocatedResourcesStatus", Message(214), Repeated, false),
+        F::new(11, "resources", Message(218), Single, false),
+        F::new(12, "volumeMounts", Message(248), Repeated, false),
+        F::new(13, "user", Message(118), Single, false),
+        F::new(14, "allocatedResourcesStatus", Message(219), Repeated, false),
         F::new(15, "stopSignal", String, Single, false),
     ] },
-    // 113
+    // 118
     M { name: "k8s.io.api.core.v1.ContainerUser", fields: &[
-        F::new(1, "linux", Message(151), Single, false),
+        F::new(1, "linux", Message(156), Single, false),
     ] },
-    // 114
+    // 119
     M { name: "k8s.io.api.core.v1.DaemonEndpoint", fields: &[
         F::new(1, "Port", Int32, Single, true),
     ] },
-    // 115
+    // 120
     M { name: "k8s.io.api.core.v1.DownwardAPIProjection", fields: &[
-        F::new(1, "items", Message(116), Repeated, false),
+        F::new(1, "items", Message(121), Repeated, false),
     ] },
-    // 116
+    // 121
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeFile", fields: &[
         F::new(1, "path", String, Single, true),
-        F::new(2, "fieldRef", Message(177), Single, false),
-        F::new(3, "resourceFieldRef", Message(211), Single, false),
+        F::new(2, "fieldRef", Message(182), Single, false),
+        F::new(3, "resourceFieldRef", Message(216), Single, false),
         F::new(4, "mode", Int32, Single, false),
     ] },
-    // 117
+    // 122
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeSource", fields: &[
-        F::new(1, "items", Message(116), Repeated, false),
+        F::new(1, "items", Message(121), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 118
+    // 123
     M { name: "k8s.io.api.core.v1.EmptyDirVolumeSource", fields: &[
         F::new(1, "medium", String, Single, false),
         F::new(2, "sizeLimit", Quantity, Single, false),
     ] },
-    // 119
+    // 124
     M { name: "k8s.io.api.core.v1.EndpointAddress", fields: &[
         F::new(1, "ip", String, Single, true),
-        F::new(2, "targetRef", Message(178), Single, false),
+        F::new(2, "targetRef", Message(183), Single, false),
         F::new(3, "hostname", String, Single, false),
         F::new(4, "nodeName", String, Single, false),
     ] },
-    // 120
+    // 125
     M { name: "k8s.io.api.core.v1.EndpointPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "port", Int32, Single, true),
         F::new(3, "protocol", String, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 121
+    // 126
     M { name: "k8s.io.api.core.v1.EndpointSubset", fields: &[
-        F::new(1, "addresses", Message(119), Repeated, false),
-        F::new(2, "notReadyAddresses", Message(119), Repeated, false),
-        F::new(3, "ports", Message(120), Repeated, false),
+        F::new(1, "addresses", Message(124), Repeated, false),
+        F::new(2, "notReadyAddresses", Message(124), Repeated, false),
+        F::new(3, "ports", Message(125), Repeated, false),
     ] },
-    // 122
+    // 127
     M { name: "k8s.io.api.core.v1.Endpoints", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "subsets", Message(121), Repeated, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "subsets", Message(126), Repeated, false),
     ] },
-    // 123
+    // 128
     M { name: "k8s.io.api.core.v1.EnvFromSource", fields: &[
         F::new(1, "prefix", String, Single, false),
-        F::new(2, "configMapRef", Message(96), Single, false),
-        F::new(3, "secretRef", Message(219), Single, false),
+        F::new(2, "configMapRef", Message(101), Single, false),
+        F::new(3, "secretRef", Message(224), Single, false),
     ] },
-    // 124
+    // 129
     M { name: "k8s.io.api.core.v1.EnvVar", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, false),
-        F::new(3, "valueFrom", Message(125), Single, false),
+        F::new(3, "valueFrom", Message(130), Single, false),
     ] },
-    // 125
+    // 130
     M { name: "k8s.io.api.core.v1.EnvVarSource", fields: &[
-        F::new(1, "fieldRef", Message(177), Single, false),
-        F::new(2, "resourceFieldRef", Message(211), Single, false),
-        F::new(3, "configMapKeyRef", Message(97), Single, false),
-        F::new(4, "secretKeyRef", Message(220), Single, false),
-        F::new(5, "fileKeyRef", Message(134), Single, false),
+        F::new(1, "fieldRef", Message(182), Single, false),
+        F::new(2, "resourceFieldRef", Message(216), Single, false),
+        F::new(3, "configMapKeyRef", Message(102), Single, false),
+        F::new(4, "secretKeyRef", Message(225), Single, false),
+        F::new(5, "fileKeyRef", Message(139), Single, false),
     ] },
-    // 126
+    // 131
     M { name: "k8s.io.api.core.v1.EphemeralContainer", fields: &[
-        F::new(1, "", Message(127), Inline, false),
+        F::new(1, "", Message(132), Inline, false),
         F::new(2, "targetContainerName", String, Single, false),
     ] },
-    // 127
+    // 132
     M { name: "k8s.io.api.core.v1.EphemeralContainerCommon", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(104), Repeated, false),
-        F::new(7, "env", Message(124), Repeated, false),
-        F::new(8, "resources", Message(213), Single, false),
-        F::new(9, "volumeMounts", Message(242), Repeated, false),
-        F::new(10, "livenessProbe", Message(205), Single, false),
-        F::new(11, "readinessProbe", Message(205), Single, false),
-        F::new(12, "lifecycle", Message(149), Single, false),
+        F::new(6, "ports", Message(109), Repeated, false),
+        F::new(7, "env", Message(129), Repeated, false),
+        F::new(8, "resources", Message(218), Single, false),
+        F::new(9, "volumeMounts", Message(247), Repeated, false),
+        F::new(10, "livenessProbe", Message(210), Single, false),
+        F::new(11, "readinessProbe", Message(210), Single, false),
+        F::new(12, "lifecycle", Message(154), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(223), Single, false),
+        F::new(15, "securityContext", Message(228), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(123), Repeated, false),
+        F::new(19, "envFrom", Message(128), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(241), Repeated, false),
-        F::new(22, "startupProbe", Message(205), Single, false),
-        F::new(23, "resizePolicy", Message(105), Repeated, false),
+        F::new(21, "volumeDevices", Message(246), Repeated, false),
+        F::new(22, "startupProbe", Message(210), Single, false),
+        F::new(23, "resizePolicy", Message(110), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(106), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(111), Repeated, false),
     ] },
-    // 128
+    // 133
     M { name: "k8s.io.api.core.v1.EphemeralVolumeSource", fields: &[
-        F::new(1, "volumeClaimTemplate", Message(180), Single, false),
+        F::new(1, "volumeClaimTemplate", Message(185), Single, false),
     ] },
-    // 129
+    // 134
     M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "involvedObject", Message(178), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "involvedObject", Message(183), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
-        F::new(5, "source", Message(131), Single, false),
+        F::new(5, "source", Message(136), Single, false),
         F::new(6, "firstTimestamp", Time, Single, false),
         F::new(7, "lastTimestamp", Time, Single, false),
         F::new(8, "count", Int32, Single, false),
         F::new(9, "type", String, Single, false),
         F::new(10, "eventTime", MicroTime, Single, false),
-        F::new(11, "series", Message(130), Single, false),
+        F::new(11, "series", Message(135), Single, false),
         F::new(12, "action", String, Single, false),
-        F::new(13, "related", Message(178), Single, false),
+        F::new(13, "related", Message(183), Single, false),
         F::new(14, "reportingComponent", String, Single, false),
         F::new(15, "reportingInstance", String, Single, false),
     ] },
-    // 130
+    // 135
     M { name: "k8s.io.api.core.v1.EventSeries", fields: &[
         F::new(1, "count", Int32, Single, false),
         F::new(2, "lastObservedTime", MicroTime, Single, false),
     ] },
-    // 131
+    // 136
     M { name: "k8s.io.api.core.v1.EventSource", fields: &[
         F::new(1, "component", String, Single, false),
         F::new(2, "host", String, Single, false),
     ] },
-    // 132
+    // 137
     M { name: "k8s.io.api.core.v1.ExecAction", fields: &[
         F::new(1, "command", String, Repeated, false),
     ] },
-    // 133
+    // 138
     M { name: "k8s.io.api.core.v1.FCVolumeSource", fields: &[
         F::new(1, "targetWWNs", String, Repeated, false),
         F::new(2, "lun", Int32, Single, false),
@@ -973,78 +1009,78 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "wwids", String, Repeated, false),
     ] },
-    // 134
+    // 139
     M { name: "k8s.io.api.core.v1.FileKeySelector", fields: &[
         F::new(1, "volumeName", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "key", String, Single, true),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 135
+    // 140
     M { name: "k8s.io.api.core.v1.FlexVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
-        F::new(3, "secretRef", Message(154), Single, false),
+        F::new(3, "secretRef", Message(159), Single, false),
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "options", String, Map, false),
     ] },
-    // 136
+    // 141
     M { name: "k8s.io.api.core.v1.FlockerVolumeSource", fields: &[
         F::new(1, "datasetName", String, Single, false),
         F::new(2, "datasetUUID", String, Single, false),
     ] },
-    // 137
+    // 142
     M { name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdName", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 138
+    // 143
     M { name: "k8s.io.api.core.v1.GRPCAction", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "service", String, Single, false),
     ] },
-    // 139
+    // 144
     M { name: "k8s.io.api.core.v1.GitRepoVolumeSource", fields: &[
         F::new(1, "repository", String, Single, true),
         F::new(2, "revision", String, Single, false),
         F::new(3, "directory", String, Single, false),
     ] },
-    // 140
+    // 145
     M { name: "k8s.io.api.core.v1.GlusterfsVolumeSource", fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 141
+    // 146
     M { name: "k8s.io.api.core.v1.HTTPGetAction", fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "port", IntOrString, Single, true),
         F::new(3, "host", String, Single, false),
         F::new(4, "scheme", String, Single, false),
-        F::new(5, "httpHeaders", Message(142), Repeated, false),
+        F::new(5, "httpHeaders", Message(147), Repeated, false),
     ] },
-    // 142
+    // 147
     M { name: "k8s.io.api.core.v1.HTTPHeader", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 143
+    // 148
     M { name: "k8s.io.api.core.v1.HostAlias", fields: &[
         F::new(1, "ip", String, Single, true),
         F::new(2, "hostnames", String, Repeated, false),
     ] },
-    // 144
+    // 149
     M { name: "k8s.io.api.core.v1.HostIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 145
+    // 150
     M { name: "k8s.io.api.core.v1.HostPathVolumeSource", fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "type", String, Single, false),
     ] },
-    // 146
+    // 151
     M { name: "k8s.io.api.core.v1.ISCSIVolumeSource", fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
@@ -1054,68 +1090,68 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
         F::new(7, "portals", String, Repeated, false),
         F::new(8, "chapAuthDiscovery", Bool, Single, false),
-        F::new(10, "secretRef", Message(154), Single, false),
+        F::new(10, "secretRef", Message(159), Single, false),
         F::new(11, "chapAuthSession", Bool, Single, false),
         F::new(12, "initiatorName", String, Single, false),
     ] },
-    // 147
+    // 152
     M { name: "k8s.io.api.core.v1.ImageVolumeSource", fields: &[
         F::new(1, "reference", String, Single, false),
         F::new(2, "pullPolicy", String, Single, false),
     ] },
-    // 148
+    // 153
     M { name: "k8s.io.api.core.v1.KeyToPath", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "mode", Int32, Single, false),
     ] },
-    // 149
+    // 154
     M { name: "k8s.io.api.core.v1.Lifecycle", fields: &[
-        F::new(1, "postStart", Message(150), Single, false),
-        F::new(2, "preStop", Message(150), Single, false),
+        F::new(1, "postStart", Message(155), Single, false),
+        F::new(2, "preStop", Message(155), Single, false),
         F::new(3, "stopSignal", String, Single, false),
     ] },
-    // 150
+    // 155
     M { name: "k8s.io.api.core.v1.LifecycleHandler", fields: &[
-        F::new(1, "exec", Message(132), Single, false),
-        F::new(2, "httpGet", Message(141), Single, false),
-        F::new(3, "tcpSocket", Message(234), Single, false),
-        F::new(4, "sleep", Message(231), Single, false),
+        F::new(1, "exec", Message(137), Single, false),
+        F::new(2, "httpGet", Message(146), Single, false),
+        F::new(3, "tcpSocket", Message(239), Single, false),
+        F::new(4, "sleep", Message(236), Single, false),
     ] },
-    // 151
+    // 156
     M { name: "k8s.io.api.core.v1.LinuxContainerUser", fields: &[
         F::new(1, "uid", Int64, Single, true),
         F::new(2, "gid", Int64, Single, true),
         F::new(3, "supplementalGroups", Int64, Repeated, false),
     ] },
-    // 152
+    // 157
     M { name: "k8s.io.api.core.v1.LoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
         F::new(3, "ipMode", String, Single, false),
-        F::new(4, "ports", Message(202), Repeated, false),
+        F::new(4, "ports", Message(207), Repeated, false),
     ] },
-    // 153
+    // 158
     M { name: "k8s.io.api.core.v1.LoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(152), Repeated, false),
+        F::new(1, "ingress", Message(157), Repeated, false),
     ] },
-    // 154
+    // 159
     M { name: "k8s.io.api.core.v1.LocalObjectReference", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 155
+    // 160
     M { name: "k8s.io.api.core.v1.NFSVolumeSource", fields: &[
         F::new(1, "server", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 156
+    // 161
     M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "spec", Message(158), Single, false),
-        F::new(3, "status", Message(159), Single, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(163), Single, false),
+        F::new(3, "status", Message(164), Single, false),
     ] },
-    // 157
+    // 162
     M { name: "k8s.io.api.core.v1.NamespaceCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1123,32 +1159,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 158
+    // 163
     M { name: "k8s.io.api.core.v1.NamespaceSpec", fields: &[
         F::new(1, "finalizers", String, Repeated, false),
     ] },
-    // 159
+    // 164
     M { name: "k8s.io.api.core.v1.NamespaceStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(157), Repeated, false),
+        F::new(2, "conditions", Message(162), Repeated, false),
     ] },
-    // 160
+    // 165
     M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "spec", Message(173), Single, false),
-        F::new(3, "status", Message(174), Single, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(178), Single, false),
+        F::new(3, "status", Message(179), Single, false),
     ] },
-    // 161
+    // 166
     M { name: "k8s.io.api.core.v1.NodeAddress", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "address", String, Single, true),
     ] },
-    // 162
+    // 167
     M { name: "k8s.io.api.core.v1.NodeAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(170), Single, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(204), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(175), Single, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(209), Repeated, false),
     ] },
-    // 163
+    // 168
     M { name: "k8s.io.api.core.v1.NodeCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1157,82 +1193,82 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 164
+    // 169
     M { name: "k8s.io.api.core.v1.NodeConfigSource", fields: &[
-        F::new(2, "configMap", Message(98), Single, false),
+        F::new(2, "configMap", Message(103), Single, false),
     ] },
-    // 165
+    // 170
     M { name: "k8s.io.api.core.v1.NodeConfigStatus", fields: &[
-        F::new(1, "assigned", Message(164), Single, false),
-        F::new(2, "active", Message(164), Single, false),
-        F::new(3, "lastKnownGood", Message(164), Single, false),
+        F::new(1, "assigned", Message(169), Single, false),
+        F::new(2, "active", Message(169), Single, false),
+        F::new(3, "lastKnownGood", Message(169), Single, false),
         F::new(4, "error", String, Single, false),
     ] },
-    // 166
+    // 171
     M { name: "k8s.io.api.core.v1.NodeDaemonEndpoints", fields: &[
-        F::new(1, "kubeletEndpoint", Message(114), Single, false),
+        F::new(1, "kubeletEndpoint", Message(119), Single, false),
     ] },
-    // 167
+    // 172
     M { name: "k8s.io.api.core.v1.NodeFeatures", fields: &[
         F::new(1, "supplementalGroupsPolicy", Bool, Single, false),
     ] },
-    // 168
+    // 173
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandler", fields: &[
         F::new(1, "name", String, Single, false),
-        F::new(2, "features", Message(169), Single, false),
+        F::new(2, "features", Message(174), Single, false),
     ] },
-    // 169
+    // 174
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", fields: &[
         F::new(1, "recursiveReadOnlyMounts", Bool, Single, false),
         F::new(2, "userNamespaces", Bool, Single, false),
     ] },
-    // 170
+    // 175
     M { name: "k8s.io.api.core.v1.NodeSelector", fields: &[
-        F::new(1, "nodeSelectorTerms", Message(172), Repeated, true),
+        F::new(1, "nodeSelectorTerms", Message(177), Repeated, true),
     ] },
-    // 171
+    // 176
     M { name: "k8s.io.api.core.v1.NodeSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 172
+    // 177
     M { name: "k8s.io.api.core.v1.NodeSelectorTerm", fields: &[
-        F::new(1, "matchExpressions", Message(171), Repeated, false),
-        F::new(2, "matchFields", Message(171), Repeated, false),
+        F::new(1, "matchExpressions", Message(176), Repeated, false),
+        F::new(2, "matchFields", Message(176), Repeated, false),
     ] },
-    // 173
+    // 178
     M { name: "k8s.io.api.core.v1.NodeSpec", fields: &[
         F::new(1, "podCIDR", String, Single, false),
         F::new(2, "externalID", String, Single, false),
         F::new(3, "providerID", String, Single, false),
         F::new(4, "unschedulable", Bool, Single, false),
-        F::new(5, "taints", Message(235), Repeated, false),
-        F::new(6, "configSource", Message(164), Single, false),
+        F::new(5, "taints", Message(240), Repeated, false),
+        F::new(6, "configSource", Message(169), Single, false),
         F::new(7, "podCIDRs", String, Repeated, false),
     ] },
-    // 174
+    // 179
     M { name: "k8s.io.api.core.v1.NodeStatus", fields: &[
         F::new(1, "capacity", Quantity, Map, false),
         F::new(2, "allocatable", Quantity, Map, false),
         F::new(3, "phase", String, Single, false),
-        F::new(4, "conditions", Message(163), Repeated, false),
-        F::new(5, "addresses", Message(161), Repeated, false),
-        F::new(6, "daemonEndpoints", Message(166), Single, false),
-        F::new(7, "nodeInfo", Message(176), Single, false),
-        F::new(8, "images", Message(103), Repeated, false),
+        F::new(4, "conditions", Message(168), Repeated, false),
+        F::new(5, "addresses", Message(166), Repeated, false),
+        F::new(6, "daemonEndpoints", Message(171), Single, false),
+        F::new(7, "nodeInfo", Message(181), Single, false),
+        F::new(8, "images", Message(108), Repeated, false),
         F::new(9, "volumesInUse", String, Repeated, false),
-        F::new(10, "volumesAttached", Message(86), Repeated, false),
-        F::new(11, "config", Message(165), Single, false),
-        F::new(12, "runtimeHandlers", Message(168), Repeated, false),
-        F::new(13, "features", Message(167), Single, false),
+        F::new(10, "volumesAttached", Message(91), Repeated, false),
+        F::new(11, "config", Message(170), Single, false),
+        F::new(12, "runtimeHandlers", Message(173), Repeated, false),
+        F::new(13, "features", Message(172), Single, false),
         F::new(14, "declaredFeatures", String, Repeated, false),
     ] },
-    // 175
+    // 180
     M { name: "k8s.io.api.core.v1.NodeSwapStatus", fields: &[
         F::new(1, "capacity", Int64, Single, false),
     ] },
-    // 176
+    // 181
     M { name: "k8s.io.api.core.v1.NodeSystemInfo", fields: &[
         F::new(1, "machineID", String, Single, true),
         F::new(2, "systemUUID", String, Single, true),
@@ -1244,14 +1280,14 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "kubeProxyVersion", String, Single, true),
         F::new(9, "operatingSystem", String, Single, true),
         F::new(10, "architecture", String, Single, true),
-        F::new(11, "swap", Message(175), Single, false),
+        F::new(11, "swap", Message(180), Single, false),
     ] },
-    // 177
+    // 182
     M { name: "k8s.io.api.core.v1.ObjectFieldSelector", fields: &[
         F::new(1, "apiVersion", String, Single, false),
         F::new(2, "fieldPath", String, Single, true),
     ] },
-    // 178
+    // 183
     M { name: "k8s.io.api.core.v1.ObjectReference", fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "namespace", String, Single, false),
@@ -1261,59 +1297,59 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "resourceVersion", String, Single, false),
         F::new(7, "fieldPath", String, Single, false),
     ] },
-    // 179
+    // 184
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", fields: &[
         F::new(1, "accessModes", String, Repeated, false),
-        F::new(2, "resources", Message(245), Single, false),
+        F::new(2, "resources", Message(250), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(294), Single, false),
+        F::new(4, "selector", Message(299), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
-        F::new(7, "dataSource", Message(238), Single, false),
-        F::new(8, "dataSourceRef", Message(239), Single, false),
+        F::new(7, "dataSource", Message(243), Single, false),
+        F::new(8, "dataSourceRef", Message(244), Single, false),
         F::new(9, "volumeAttributesClassName", String, Single, false),
     ] },
-    // 180
+    // 185
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(297), Single, false),
-        F::new(2, "spec", Message(179), Single, true),
+        F::new(1, "metadata", Message(302), Single, false),
+        F::new(2, "spec", Message(184), Single, true),
     ] },
-    // 181
+    // 186
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", fields: &[
         F::new(1, "claimName", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
     ] },
-    // 182
+    // 187
     M { name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
-    // 183
+    // 188
     M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "spec", Message(199), Single, false),
-        F::new(3, "status", Message(200), Single, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(204), Single, false),
+        F::new(3, "status", Message(205), Single, false),
     ] },
-    // 184
+    // 189
     M { name: "k8s.io.api.core.v1.PodAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(185), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(248), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(190), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(253), Repeated, false),
     ] },
-    // 185
+    // 190
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(294), Single, false),
+        F::new(1, "labelSelector", Message(299), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(294), Single, false),
+        F::new(4, "namespaceSelector", Message(299), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
-    // 186
+    // 191
     M { name: "k8s.io.api.core.v1.PodAntiAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(185), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(248), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(190), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(253), Repeated, false),
     ] },
-    // 187
+    // 192
     M { name: "k8s.io.api.core.v1.PodCertificateProjection", fields: &[
         F::new(1, "signerName", String, Single, true),
         F::new(2, "keyType", String, Single, true),
@@ -1323,7 +1359,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "certificateChainPath", String, Single, false),
         F::new(7, "userAnnotations", String, Map, false),
     ] },
-    // 188
+    // 193
     M { name: "k8s.io.api.core.v1.PodCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1333,69 +1369,69 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
         F::new(7, "observedGeneration", Int64, Single, false),
     ] },
-    // 189
+    // 194
     M { name: "k8s.io.api.core.v1.PodDNSConfig", fields: &[
         F::new(1, "nameservers", String, Repeated, false),
         F::new(2, "searches", String, Repeated, false),
-        F::new(3, "options", Message(190), Repeated, false),
+        F::new(3, "options", Message(195), Repeated, false),
     ] },
-    // 190
+    // 195
     M { name: "k8s.io.api.core.v1.PodDNSConfigOption", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "value", String, Single, false),
     ] },
-    // 191
+    // 196
     M { name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus", fields: &[
-        F::new(1, "requestMappings", Message(102), Repeated, true),
+        F::new(1, "requestMappings", Message(107), Repeated, true),
         F::new(2, "resourceClaimName", String, Single, true),
     ] },
-    // 192
+    // 197
     M { name: "k8s.io.api.core.v1.PodIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 193
+    // 198
     M { name: "k8s.io.api.core.v1.PodOS", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 194
+    // 199
     M { name: "k8s.io.api.core.v1.PodReadinessGate", fields: &[
         F::new(1, "conditionType", String, Single, true),
     ] },
-    // 195
+    // 200
     M { name: "k8s.io.api.core.v1.PodResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(3, "resourceClaimName", String, Single, false),
         F::new(4, "resourceClaimTemplateName", String, Single, false),
     ] },
-    // 196
+    // 201
     M { name: "k8s.io.api.core.v1.PodResourceClaimStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "resourceClaimName", String, Single, false),
     ] },
-    // 197
+    // 202
     M { name: "k8s.io.api.core.v1.PodSchedulingGate", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 198
+    // 203
     M { name: "k8s.io.api.core.v1.PodSecurityContext", fields: &[
-        F::new(1, "seLinuxOptions", Message(215), Single, false),
+        F::new(1, "seLinuxOptions", Message(220), Single, false),
         F::new(2, "runAsUser", Int64, Single, false),
         F::new(3, "runAsNonRoot", Bool, Single, false),
         F::new(4, "supplementalGroups", Int64, Repeated, false),
         F::new(5, "fsGroup", Int64, Single, false),
         F::new(6, "runAsGroup", Int64, Single, false),
-        F::new(7, "sysctls", Message(233), Repeated, false),
-        F::new(8, "windowsOptions", Message(249), Single, false),
+        F::new(7, "sysctls", Message(238), Repeated, false),
+        F::new(8, "windowsOptions", Message(254), Single, false),
         F::new(9, "fsGroupChangePolicy", String, Single, false),
-        F::new(10, "seccompProfile", Message(217), Single, false),
-        F::new(11, "appArmorProfile", Message(85), Single, false),
+        F::new(10, "seccompProfile", Message(222), Single, false),
+        F::new(11, "appArmorProfile", Message(90), Single, false),
         F::new(12, "supplementalGroupsPolicy", String, Single, false),
         F::new(13, "seLinuxChangePolicy", String, Single, false),
     ] },
-    // 199
+    // 204
     M { name: "k8s.io.api.core.v1.PodSpec", fields: &[
-        F::new(1, "volumes", Message(240), Repeated, false),
-        F::new(2, "containers", Message(101), Repeated, true),
+        F::new(1, "volumes", Message(245), Repeated, false),
+        F::new(2, "containers", Message(106), Repeated, true),
         F::new(3, "restartPolicy", String, Single, false),
         F::new(4, "terminationGracePeriodSeconds", Int64, Single, false),
         F::new(5, "activeDeadlineSeconds", Int64, Single, false),
@@ -1407,84 +1443,84 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "hostNetwork", Bool, Single, false),
         F::new(12, "hostPID", Bool, Single, false),
         F::new(13, "hostIPC", Bool, Single, false),
-        F::new(14, "securityContext", Message(198), Single, false),
-        F::new(15, "imagePullSecrets", Message(154), Repeated, false),
+        F::new(14, "securityContext", Message(203), Single, false),
+        F::new(15, "imagePullSecrets", Message(159), Repeated, false),
         F::new(16, "hostname", String, Single, false),
         F::new(17, "subdomain", String, Single, false),
-        F::new(18, "affinity", Message(84), Single, false),
+        F::new(18, "affinity", Message(89), Single, false),
         F::new(19, "schedulerName", String, Single, false),
-        F::new(20, "initContainers", Message(101), Repeated, false),
+        F::new(20, "initContainers", Message(106), Repeated, false),
         F::new(21, "automountServiceAccountToken", Bool, Single, false),
-        F::new(22, "tolerations", Message(236), Repeated, false),
-        F::new(23, "hostAliases", Message(143), Repeated, false),
+        F::new(22, "tolerations", Message(241), Repeated, false),
+        F::new(23, "hostAliases", Message(148), Repeated, false),
         F::new(24, "priorityClassName", String, Single, false),
         F::new(25, "priority", Int32, Single, false),
-        F::new(26, "dnsConfig", Message(189), Single, false),
+        F::new(26, "dnsConfig", Message(194), Single, false),
         F::new(27, "shareProcessNamespace", Bool, Single, false),
-        F::new(28, "readinessGates", Message(194), Repeated, false),
+        F::new(28, "readinessGates", Message(199), Repeated, false),
         F::new(29, "runtimeClassName", String, Single, false),
         F::new(30, "enableServiceLinks", Bool, Single, false),
         F::new(31, "preemptionPolicy", String, Single, false),
         F::new(32, "overhead", Quantity, Map, false),
-        F::new(33, "topologySpreadConstraints", Message(237), Repeated, false),
-        F::new(34, "ephemeralContainers", Message(126), Repeated, false),
+        F::new(33, "topologySpreadConstraints", Message(242), Repeated, false),
+        F::new(34, "ephemeralContainers", Message(131), Repeated, false),
         F::new(35, "setHostnameAsFQDN", Bool, Single, false),
-        F::new(36, "os", Message(193), Single, false),
+        F::new(36, "os", Message(198), Single, false),
         F::new(37, "hostUsers", Bool, Single, false),
-        F::new(38, "schedulingGates", Message(197), Repeated, false),
-        F::new(39, "resourceClaims", Message(195), Repeated, false),
-        F::new(40, "resources", Message(213), Single, false),
+        F::new(38, "schedulingGates", Message(202), Repeated, false),
+        F::new(39, "resourceClaims", Message(200), Repeated, false),
+        F::new(40, "resources", Message(218), Single, false),
         F::new(41, "hostnameOverride", String, Single, false),
         // not in the schema: workload_ref = 42
     ] },
-    // 200
+    // 205
     M { name: "k8s.io.api.core.v1.PodStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(188), Repeated, false),
+        F::new(2, "conditions", Message(193), Repeated, false),
         F::new(3, "message", String, Single, false),
         F::new(4, "reason", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
         F::new(6, "podIP", String, Single, false),
         F::new(7, "startTime", Time, Single, false),
-        F::new(8, "containerStatuses", Message(112), Repeated, false),
+        F::new(8, "containerStatuses", Message(117), Repeated, false),
         F::new(9, "qosClass", String, Single, false),
-        F::new(10, "initContainerStatuses", Message(112), Repeated, false),
+        F::new(10, "initContainerStatuses", Message(117), Repeated, false),
         F::new(11, "nominatedNodeName", String, Single, false),
-        F::new(12, "podIPs", Message(192), Repeated, false),
-        F::new(13, "ephemeralContainerStatuses", Message(112), Repeated, false),
+        F::new(12, "podIPs", Message(197), Repeated, false),
+        F::new(13, "ephemeralContainerStatuses", Message(117), Repeated, false),
         F::new(14, "resize", String, Single, false),
-        F::new(15, "resourceClaimStatuses", Message(196), Repeated, false),
-        F::new(16, "hostIPs", Message(144), Repeated, false),
+        F::new(15, "resourceClaimStatuses", Message(201), Repeated, false),
+        F::new(16, "hostIPs", Message(149), Repeated, false),
         F::new(17, "observedGeneration", Int64, Single, false),
-        F::new(18, "extendedResourceClaimStatus", Message(191), Single, false),
+        F::new(18, "extendedResourceClaimStatus", Message(196), Single, false),
         F::new(19, "allocatedResources", Quantity, Map, false),
-        F::new(20, "resources", Message(213), Single, false),
+        F::new(20, "resources", Message(218), Single, false),
     ] },
-    // 201
+    // 206
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(297), Single, false),
-        F::new(2, "spec", Message(199), Single, false),
+        F::new(1, "metadata", Message(302), Single, false),
+        F::new(2, "spec", Message(204), Single, false),
     ] },
-    // 202
+    // 207
     M { name: "k8s.io.api.core.v1.PortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 203
+    // 208
     M { name: "k8s.io.api.core.v1.PortworxVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 204
+    // 209
     M { name: "k8s.io.api.core.v1.PreferredSchedulingTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "preference", Message(172), Single, true),
+        F::new(2, "preference", Message(177), Single, true),
     ] },
-    // 205
+    // 210
     M { name: "k8s.io.api.core.v1.Probe", fields: &[
-        F::new(1, "", Message(206), Inline, false),
+        F::new(1, "", Message(211), Inline, false),
         F::new(2, "initialDelaySeconds", Int32, Single, false),
         F::new(3, "timeoutSeconds", Int32, Single, false),
         F::new(4, "periodSeconds", Int32, Single, false),
@@ -1492,19 +1528,19 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "failureThreshold", Int32, Single, false),
         F::new(7, "terminationGracePeriodSeconds", Int64, Single, false),
     ] },
-    // 206
+    // 211
     M { name: "k8s.io.api.core.v1.ProbeHandler", fields: &[
-        F::new(1, "exec", Message(132), Single, false),
-        F::new(2, "httpGet", Message(141), Single, false),
-        F::new(3, "tcpSocket", Message(234), Single, false),
-        F::new(4, "grpc", Message(138), Single, false),
+        F::new(1, "exec", Message(137), Single, false),
+        F::new(2, "httpGet", Message(146), Single, false),
+        F::new(3, "tcpSocket", Message(239), Single, false),
+        F::new(4, "grpc", Message(143), Single, false),
     ] },
-    // 207
+    // 212
     M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", fields: &[
-        F::new(1, "sources", Message(244), Repeated, false),
+        F::new(1, "sources", Message(249), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 208
+    // 213
     M { name: "k8s.io.api.core.v1.QuobyteVolumeSource", fields: &[
         F::new(1, "registry", String, Single, true),
         F::new(2, "volume", String, Single, true),
@@ -1513,7 +1549,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "group", String, Single, false),
         F::new(6, "tenant", String, Single, false),
     ] },
-    // 209
+    // 214
     M { name: "k8s.io.api.core.v1.RBDVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
@@ -1521,48 +1557,48 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "pool", String, Single, false),
         F::new(5, "user", String, Single, false),
         F::new(6, "keyring", String, Single, false),
-        F::new(7, "secretRef", Message(154), Single, false),
+        F::new(7, "secretRef", Message(159), Single, false),
         F::new(8, "readOnly", Bool, Single, false),
     ] },
-    // 210
+    // 215
     M { name: "k8s.io.api.core.v1.ResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "request", String, Single, false),
     ] },
-    // 211
+    // 216
     M { name: "k8s.io.api.core.v1.ResourceFieldSelector", fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "resource", String, Single, true),
         F::new(3, "divisor", Quantity, Single, false),
     ] },
-    // 212
+    // 217
     M { name: "k8s.io.api.core.v1.ResourceHealth", fields: &[
         F::new(1, "resourceID", String, Single, true),
         F::new(2, "health", String, Single, false),
     ] },
-    // 213
+    // 218
     M { name: "k8s.io.api.core.v1.ResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
-        F::new(3, "claims", Message(210), Repeated, false),
+        F::new(3, "claims", Message(215), Repeated, false),
     ] },
-    // 214
+    // 219
     M { name: "k8s.io.api.core.v1.ResourceStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "resources", Message(212), Repeated, false),
+        F::new(2, "resources", Message(217), Repeated, false),
     ] },
-    // 215
+    // 220
     M { name: "k8s.io.api.core.v1.SELinuxOptions", fields: &[
         F::new(1, "user", String, Single, false),
         F::new(2, "role", String, Single, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "level", String, Single, false),
     ] },
-    // 216
+    // 221
     M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
-        F::new(3, "secretRef", Message(154), Single, true),
+        F::new(3, "secretRef", Message(159), Single, true),
         F::new(4, "sslEnabled", Bool, Single, false),
         F::new(5, "protectionDomain", String, Single, false),
         F::new(6, "storagePool", String, Single, false),
@@ -1571,78 +1607,78 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "fsType", String, Single, false),
         F::new(10, "readOnly", Bool, Single, false),
     ] },
-    // 217
+    // 222
     M { name: "k8s.io.api.core.v1.SeccompProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 218
+    // 223
     M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
         F::new(5, "immutable", Bool, Single, false),
     ] },
-    // 219
+    // 224
     M { name: "k8s.io.api.core.v1.SecretEnvSource", fields: &[
-        F::new(1, "", Message(154), Inline, false),
+        F::new(1, "", Message(159), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 220
+    // 225
     M { name: "k8s.io.api.core.v1.SecretKeySelector", fields: &[
-        F::new(1, "", Message(154), Inline, false),
+        F::new(1, "", Message(159), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 221
+    // 226
     M { name: "k8s.io.api.core.v1.SecretProjection", fields: &[
-        F::new(1, "", Message(154), Inline, false),
-        F::new(2, "items", Message(148), Repeated, false),
+        F::new(1, "", Message(159), Inline, false),
+        F::new(2, "items", Message(153), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 222
+    // 227
     M { name: "k8s.io.api.core.v1.SecretVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, false),
-        F::new(2, "items", Message(148), Repeated, false),
+        F::new(2, "items", Message(153), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 223
+    // 228
     M { name: "k8s.io.api.core.v1.SecurityContext", fields: &[
-        F::new(1, "capabilities", Message(90), Single, false),
+        F::new(1, "capabilities", Message(95), Single, false),
         F::new(2, "privileged", Bool, Single, false),
-        F::new(3, "seLinuxOptions", Message(215), Single, false),
+        F::new(3, "seLinuxOptions", Message(220), Single, false),
         F::new(4, "runAsUser", Int64, Single, false),
         F::new(5, "runAsNonRoot", Bool, Single, false),
         F::new(6, "readOnlyRootFilesystem", Bool, Single, false),
         F::new(7, "allowPrivilegeEscalation", Bool, Single, false),
         F::new(8, "runAsGroup", Int64, Single, false),
         F::new(9, "procMount", String, Single, false),
-        F::new(10, "windowsOptions", Message(249), Single, false),
-        F::new(11, "seccompProfile", Message(217), Single, false),
-        F::new(12, "appArmorProfile", Message(85), Single, false),
+        F::new(10, "windowsOptions", Message(254), Single, false),
+        F::new(11, "seccompProfile", Message(222), Single, false),
+        F::new(12, "appArmorProfile", Message(90), Single, false),
     ] },
-    // 224
+    // 229
     M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "spec", Message(228), Single, false),
-        F::new(3, "status", Message(229), Single, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(233), Single, false),
+        F::new(3, "status", Message(234), Single, false),
     ] },
-    // 225
+    // 230
     M { name: "k8s.io.api.core.v1.ServiceAccount", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "secrets", Message(178), Repeated, false),
-        F::new(3, "imagePullSecrets", Message(154), Repeated, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "secrets", Message(183), Repeated, false),
+        F::new(3, "imagePullSecrets", Message(159), Repeated, false),
         F::new(4, "automountServiceAccountToken", Bool, Single, false),
     ] },
-    // 226
+    // 231
     M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", fields: &[
         F::new(1, "audience", String, Single, false),
         F::new(2, "expirationSeconds", Int64, Single, false),
         F::new(3, "path", String, Single, true),
     ] },
-    // 227
+    // 232
     M { name: "k8s.io.api.core.v1.ServicePort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
@@ -1651,9 +1687,9 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nodePort", Int32, Single, false),
         F::new(6, "appProtocol", String, Single, false),
     ] },
-    // 228
+    // 233
     M { name: "k8s.io.api.core.v1.ServiceSpec", fields: &[
-        F::new(1, "ports", Message(227), Repeated, false),
+        F::new(1, "ports", Message(232), Repeated, false),
         F::new(2, "selector", String, Map, false),
         F::new(3, "clusterIP", String, Single, false),
         F::new(4, "type", String, Single, false),
@@ -1665,7 +1701,7 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "externalTrafficPolicy", String, Single, false),
         F::new(12, "healthCheckNodePort", Int32, Single, false),
         F::new(13, "publishNotReadyAddresses", Bool, Single, false),
-        F::new(14, "sessionAffinityConfig", Message(230), Single, false),
+        F::new(14, "sessionAffinityConfig", Message(235), Single, false),
         F::new(17, "ipFamilyPolicy", String, Single, false),
         F::new(18, "clusterIPs", String, Repeated, false),
         F::new(19, "ipFamilies", String, Repeated, false),
@@ -1674,45 +1710,45 @@ pub static MESSAGES: &[M] = &[
         F::new(22, "internalTrafficPolicy", String, Single, false),
         F::new(23, "trafficDistribution", String, Single, false),
     ] },
-    // 229
+    // 234
     M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
-        F::new(1, "loadBalancer", Message(153), Single, false),
-        F::new(2, "conditions", Message(292), Repeated, false),
+        F::new(1, "loadBalancer", Message(158), Single, false),
+        F::new(2, "conditions", Message(297), Repeated, false),
     ] },
-    // 230
+    // 235
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
-        F::new(1, "clientIP", Message(93), Single, false),
+        F::new(1, "clientIP", Message(98), Single, false),
     ] },
-    // 231
+    // 236
     M { name: "k8s.io.api.core.v1.SleepAction", fields: &[
         F::new(1, "seconds", Int64, Single, true),
     ] },
-    // 232
+    // 237
     M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
-        F::new(5, "secretRef", Message(154), Single, false),
+        F::new(5, "secretRef", Message(159), Single, false),
     ] },
-    // 233
+    // 238
     M { name: "k8s.io.api.core.v1.Sysctl", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 234
+    // 239
     M { name: "k8s.io.api.core.v1.TCPSocketAction", fields: &[
         F::new(1, "port", IntOrString, Single, true),
         F::new(2, "host", String, Single, false),
     ] },
-    // 235
+    // 240
     M { name: "k8s.io.api.core.v1.Taint", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "effect", String, Single, true),
         F::new(4, "timeAdded", Time, Single, false),
     ] },
-    // 236
+    // 241
     M { name: "k8s.io.api.core.v1.Toleration", fields: &[
         F::new(1, "key", String, Single, false),
         F::new(2, "operator", String, Single, false),
@@ -1720,41 +1756,41 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "effect", String, Single, false),
         F::new(5, "tolerationSeconds", Int64, Single, false),
     ] },
-    // 237
+    // 242
     M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", fields: &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(294), Single, false),
+        F::new(4, "labelSelector", Message(299), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
         F::new(8, "matchLabelKeys", String, Repeated, false),
     ] },
-    // 238
+    // 243
     M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 239
+    // 244
     M { name: "k8s.io.api.core.v1.TypedObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 240
+    // 245
     M { name: "k8s.io.api.core.v1.Volume", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "", Message(246), Inline, false),
+        F::new(2, "", Message(251), Inline, false),
     ] },
-    // 241
+    // 246
     M { name: "k8s.io.api.core.v1.VolumeDevice", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 242
+    // 247
     M { name: "k8s.io.api.core.v1.VolumeMount", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
@@ -1764,155 +1800,155 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "subPathExpr", String, Single, false),
         F::new(7, "recursiveReadOnly", String, Single, false),
     ] },
-    // 243
+    // 248
     M { name: "k8s.io.api.core.v1.VolumeMountStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "mountPath", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "recursiveReadOnly", String, Single, false),
     ] },
-    // 244
+    // 249
     M { name: "k8s.io.api.core.v1.VolumeProjection", fields: &[
-        F::new(1, "secret", Message(221), Single, false),
-        F::new(2, "downwardAPI", Message(115), Single, false),
-        F::new(3, "configMap", Message(99), Single, false),
-        F::new(4, "serviceAccountToken", Message(226), Single, false),
-        F::new(5, "clusterTrustBundle", Message(94), Single, false),
-        F::new(6, "podCertificate", Message(187), Single, false),
+        F::new(1, "secret", Message(226), Single, false),
+        F::new(2, "downwardAPI", Message(120), Single, false),
+        F::new(3, "configMap", Message(104), Single, false),
+        F::new(4, "serviceAccountToken", Message(231), Single, false),
+        F::new(5, "clusterTrustBundle", Message(99), Single, false),
+        F::new(6, "podCertificate", Message(192), Single, false),
     ] },
-    // 245
+    // 250
     M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
     ] },
-    // 246
+    // 251
     M { name: "k8s.io.api.core.v1.VolumeSource", fields: &[
-        F::new(1, "hostPath", Message(145), Single, false),
-        F::new(2, "emptyDir", Message(118), Single, false),
-        F::new(3, "gcePersistentDisk", Message(137), Single, false),
-        F::new(4, "awsElasticBlockStore", Message(83), Single, false),
-        F::new(5, "gitRepo", Message(139), Single, false),
-        F::new(6, "secret", Message(222), Single, false),
-        F::new(7, "nfs", Message(155), Single, false),
-        F::new(8, "iscsi", Message(146), Single, false),
-        F::new(9, "glusterfs", Message(140), Single, false),
-        F::new(10, "persistentVolumeClaim", Message(181), Single, false),
-        F::new(11, "rbd", Message(209), Single, false),
-        F::new(12, "flexVolume", Message(135), Single, false),
-        F::new(13, "cinder", Message(92), Single, false),
-        F::new(14, "cephfs", Message(91), Single, false),
-        F::new(15, "flocker", Message(136), Single, false),
-        F::new(16, "downwardAPI", Message(117), Single, false),
-        F::new(17, "fc", Message(133), Single, false),
-        F::new(18, "azureFile", Message(88), Single, false),
-        F::new(19, "configMap", Message(100), Single, false),
-        F::new(20, "vsphereVolume", Message(247), Single, false),
-        F::new(21, "quobyte", Message(208), Single, false),
-        F::new(22, "azureDisk", Message(87), Single, false),
-        F::new(23, "photonPersistentDisk", Message(182), Single, false),
-        F::new(24, "portworxVolume", Message(203), Single, false),
-        F::new(25, "scaleIO", Message(216), Single, false),
-        F::new(26, "projected", Message(207), Single, false),
-        F::new(27, "storageos", Message(232), Single, false),
-        F::new(28, "csi", Message(89), Single, false),
-        F::new(29, "ephemeral", Message(128), Single, false),
-        F::new(30, "image", Message(147), Single, false),
+        F::new(1, "hostPath", Message(150), Single, false),
+        F::new(2, "emptyDir", Message(123), Single, false),
+        F::new(3, "gcePersistentDisk", Message(142), Single, false),
+        F::new(4, "awsElasticBlockStore", Message(88), Single, false),
+        F::new(5, "gitRepo", Message(144), Single, false),
+        F::new(6, "secret", Message(227), Single, false),
+        F::new(7, "nfs", Message(160), Single, false),
+        F::new(8, "iscsi", Message(151), Single, false),
+        F::new(9, "glusterfs", Message(145), Single, false),
+        F::new(10, "persistentVolumeClaim", Message(186), Single, false),
+        F::new(11, "rbd", Message(214), Single, false),
+        F::new(12, "flexVolume", Message(140), Single, false),
+        F::new(13, "cinder", Message(97), Single, false),
+        F::new(14, "cephfs", Message(96), Single, false),
+        F::new(15, "flocker", Message(141), Single, false),
+        F::new(16, "downwardAPI", Message(122), Single, false),
+        F::new(17, "fc", Message(138), Single, false),
+        F::new(18, "azureFile", Message(93), Single, false),
+        F::new(19, "configMap", Message(105), Single, false),
+        F::new(20, "vsphereVolume", Message(252), Single, false),
+        F::new(21, "quobyte", Message(213), Single, false),
+        F::new(22, "azureDisk", Message(92), Single, false),
+        F::new(23, "photonPersistentDisk", Message(187), Single, false),
+        F::new(24, "portworxVolume", Message(208), Single, false),
+        F::new(25, "scaleIO", Message(221), Single, false),
+        F::new(26, "projected", Message(212), Single, false),
+        F::new(27, "storageos", Message(237), Single, false),
+        F::new(28, "csi", Message(94), Single, false),
+        F::new(29, "ephemeral", Message(133), Single, false),
+        F::new(30, "image", Message(152), Single, false),
     ] },
-    // 247
+    // 252
     M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", fields: &[
         F::new(1, "volumePath", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "storagePolicyName", String, Single, false),
         F::new(4, "storagePolicyID", String, Single, false),
     ] },
-    // 248
+    // 253
     M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "podAffinityTerm", Message(185), Single, true),
+        F::new(2, "podAffinityTerm", Message(190), Single, true),
     ] },
-    // 249
+    // 254
     M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", fields: &[
         F::new(1, "gmsaCredentialSpecName", String, Single, false),
         F::new(2, "gmsaCredentialSpec", String, Single, false),
         F::new(3, "runAsUserName", String, Single, false),
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
-    // 250
+    // 255
     M { name: "k8s.io.api.discovery.v1.Endpoint", fields: &[
         F::new(1, "addresses", String, Repeated, true),
-        F::new(2, "conditions", Message(251), Single, false),
+        F::new(2, "conditions", Message(256), Single, false),
         F::new(3, "hostname", String, Single, false),
-        F::new(4, "targetRef", Message(178), Single, false),
+        F::new(4, "targetRef", Message(183), Single, false),
         F::new(5, "deprecatedTopology", String, Map, false),
         F::new(6, "nodeName", String, Single, false),
         F::new(7, "zone", String, Single, false),
-        F::new(8, "hints", Message(252), Single, false),
+        F::new(8, "hints", Message(257), Single, false),
     ] },
-    // 251
+    // 256
     M { name: "k8s.io.api.discovery.v1.EndpointConditions", fields: &[
         F::new(1, "ready", Bool, Single, false),
         F::new(2, "serving", Bool, Single, false),
         F::new(3, "terminating", Bool, Single, false),
     ] },
-    // 252
+    // 257
     M { name: "k8s.io.api.discovery.v1.EndpointHints", fields: &[
-        F::new(1, "forZones", Message(256), Repeated, false),
-        F::new(2, "forNodes", Message(255), Repeated, false),
+        F::new(1, "forZones", Message(261), Repeated, false),
+        F::new(2, "forNodes", Message(260), Repeated, false),
     ] },
-    // 253
+    // 258
     M { name: "k8s.io.api.discovery.v1.EndpointPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
         F::new(3, "port", Int32, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 254
+    // 259
     M { name: "k8s.io.api.discovery.v1.EndpointSlice", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "endpoints", Message(250), Repeated, false),
-        F::new(3, "ports", Message(253), Repeated, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "endpoints", Message(255), Repeated, false),
+        F::new(3, "ports", Message(258), Repeated, false),
         F::new(4, "addressType", String, Single, true),
     ] },
-    // 255
+    // 260
     M { name: "k8s.io.api.discovery.v1.ForNode", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 256
+    // 261
     M { name: "k8s.io.api.discovery.v1.ForZone", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 257
+    // 262
     M { name: "k8s.io.api.networking.v1.HTTPIngressPath", fields: &[
         F::new(1, "path", String, Single, false),
-        F::new(2, "backend", Message(261), Single, true),
+        F::new(2, "backend", Message(266), Single, true),
         F::new(3, "pathType", String, Single, true),
     ] },
-    // 258
+    // 263
     M { name: "k8s.io.api.networking.v1.HTTPIngressRuleValue", fields: &[
-        F::new(1, "paths", Message(257), Repeated, true),
+        F::new(1, "paths", Message(262), Repeated, true),
     ] },
-    // 259
+    // 264
     M { name: "k8s.io.api.networking.v1.IPBlock", fields: &[
         F::new(1, "cidr", String, Single, true),
         F::new(2, "except", String, Repeated, false),
     ] },
-    // 260
+    // 265
     M { name: "k8s.io.api.networking.v1.Ingress", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "spec", Message(271), Single, false),
-        F::new(3, "status", Message(272), Single, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(276), Single, false),
+        F::new(3, "status", Message(277), Single, false),
     ] },
-    // 261
+    // 266
     M { name: "k8s.io.api.networking.v1.IngressBackend", fields: &[
-        F::new(3, "resource", Message(238), Single, false),
-        F::new(4, "service", Message(270), Single, false),
+        F::new(3, "resource", Message(243), Single, false),
+        F::new(4, "service", Message(275), Single, false),
     ] },
-    // 262
+    // 267
     M { name: "k8s.io.api.networking.v1.IngressClass", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "spec", Message(264), Single, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(269), Single, false),
     ] },
-    // 263
+    // 268
     M { name: "k8s.io.api.networking.v1.IngressClassParametersReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
@@ -1920,110 +1956,110 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "scope", String, Single, false),
         F::new(5, "namespace", String, Single, false),
     ] },
-    // 264
+    // 269
     M { name: "k8s.io.api.networking.v1.IngressClassSpec", fields: &[
         F::new(1, "controller", String, Single, false),
-        F::new(2, "parameters", Message(263), Single, false),
+        F::new(2, "parameters", Message(268), Single, false),
     ] },
-    // 265
+    // 270
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
-        F::new(4, "ports", Message(267), Repeated, false),
+        F::new(4, "ports", Message(272), Repeated, false),
     ] },
-    // 266
+    // 271
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(265), Repeated, false),
+        F::new(1, "ingress", Message(270), Repeated, false),
     ] },
-    // 267
+    // 272
     M { name: "k8s.io.api.networking.v1.IngressPortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 268
+    // 273
     M { name: "k8s.io.api.networking.v1.IngressRule", fields: &[
         F::new(1, "host", String, Single, false),
-        F::new(2, "", Message(269), Inline, false),
+        F::new(2, "", Message(274), Inline, false),
     ] },
-    // 269
+    // 274
     M { name: "k8s.io.api.networking.v1.IngressRuleValue", fields: &[
-        F::new(1, "http", Message(258), Single, false),
+        F::new(1, "http", Message(263), Single, false),
     ] },
-    // 270
+    // 275
     M { name: "k8s.io.api.networking.v1.IngressServiceBackend", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "port", Message(280), Single, false),
+        F::new(2, "port", Message(285), Single, false),
     ] },
-    // 271
+    // 276
     M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
-        F::new(1, "defaultBackend", Message(261), Single, false),
-        F::new(2, "tls", Message(273), Repeated, false),
-        F::new(3, "rules", Message(268), Repeated, false),
+        F::new(1, "defaultBackend", Message(266), Single, false),
+        F::new(2, "tls", Message(278), Repeated, false),
+        F::new(3, "rules", Message(273), Repeated, false),
         F::new(4, "ingressClassName", String, Single, false),
     ] },
-    // 272
+    // 277
     M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
-        F::new(1, "loadBalancer", Message(266), Single, false),
+        F::new(1, "loadBalancer", Message(271), Single, false),
     ] },
-    // 273
+    // 278
     M { name: "k8s.io.api.networking.v1.IngressTLS", fields: &[
         F::new(1, "hosts", String, Repeated, false),
         F::new(2, "secretName", String, Single, false),
     ] },
-    // 274
+    // 279
     M { name: "k8s.io.api.networking.v1.NetworkPolicy", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "spec", Message(279), Single, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(284), Single, false),
     ] },
-    // 275
+    // 280
     M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", fields: &[
-        F::new(1, "ports", Message(278), Repeated, false),
-        F::new(2, "to", Message(277), Repeated, false),
+        F::new(1, "ports", Message(283), Repeated, false),
+        F::new(2, "to", Message(282), Repeated, false),
     ] },
-    // 276
+    // 281
     M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", fields: &[
-        F::new(1, "ports", Message(278), Repeated, false),
-        F::new(2, "from", Message(277), Repeated, false),
+        F::new(1, "ports", Message(283), Repeated, false),
+        F::new(2, "from", Message(282), Repeated, false),
     ] },
-    // 277
+    // 282
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", fields: &[
-        F::new(1, "podSelector", Message(294), Single, false),
-        F::new(2, "namespaceSelector", Message(294), Single, false),
-        F::new(3, "ipBlock", Message(259), Single, false),
+        F::new(1, "podSelector", Message(299), Single, false),
+        F::new(2, "namespaceSelector", Message(299), Single, false),
+        F::new(3, "ipBlock", Message(264), Single, false),
     ] },
-    // 278
+    // 283
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPort", fields: &[
         F::new(1, "protocol", String, Single, false),
         F::new(2, "port", IntOrString, Single, false),
         F::new(3, "endPort", Int32, Single, false),
     ] },
-    // 279
+    // 284
     M { name: "k8s.io.api.networking.v1.NetworkPolicySpec", fields: &[
-        F::new(1, "podSelector", Message(294), Single, false),
-        F::new(2, "ingress", Message(276), Repeated, false),
-        F::new(3, "egress", Message(275), Repeated, false),
+        F::new(1, "podSelector", Message(299), Single, false),
+        F::new(2, "ingress", Message(281), Repeated, false),
+        F::new(3, "egress", Message(280), Repeated, false),
         F::new(4, "policyTypes", String, Repeated, false),
     ] },
-    // 280
+    // 285
     M { name: "k8s.io.api.networking.v1.ServiceBackendPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "number", Int32, Single, false),
     ] },
-    // 281
+    // 286
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "spec", Message(282), Single, false),
-        F::new(3, "status", Message(283), Single, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "spec", Message(287), Single, false),
+        F::new(3, "status", Message(288), Single, false),
     ] },
-    // 282
+    // 287
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(294), Single, false),
+        F::new(2, "selector", Message(299), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
-    // 283
+    // 288
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
@@ -2031,25 +2067,25 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(292), Repeated, false),
+        F::new(7, "conditions", Message(297), Repeated, false),
     ] },
-    // 284
+    // 289
     M { name: "k8s.io.api.rbac.v1.AggregationRule", fields: &[
-        F::new(1, "clusterRoleSelectors", Message(294), Repeated, false),
+        F::new(1, "clusterRoleSelectors", Message(299), Repeated, false),
     ] },
-    // 285
+    // 290
     M { name: "k8s.io.api.rbac.v1.ClusterRole", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "rules", Message(287), Repeated, false),
-        F::new(3, "aggregationRule", Message(284), Single, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "rules", Message(292), Repeated, false),
+        F::new(3, "aggregationRule", Message(289), Single, false),
     ] },
-    // 286
+    // 291
     M { name: "k8s.io.api.rbac.v1.ClusterRoleBinding", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "subjects", Message(291), Repeated, false),
-        F::new(3, "roleRef", Message(290), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "subjects", Message(296), Repeated, false),
+        F::new(3, "roleRef", Message(295), Single, true),
     ] },
-    // 287
+    // 292
     M { name: "k8s.io.api.rbac.v1.PolicyRule", fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
@@ -2057,31 +2093,31 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceNames", String, Repeated, false),
         F::new(5, "nonResourceURLs", String, Repeated, false),
     ] },
-    // 288
+    // 293
     M { name: "k8s.io.api.rbac.v1.Role", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "rules", Message(287), Repeated, false),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "rules", Message(292), Repeated, false),
     ] },
-    // 289
+    // 294
     M { name: "k8s.io.api.rbac.v1.RoleBinding", fields: &[
-        F::new(1, "metadata", Message(297), Single, true),
-        F::new(2, "subjects", Message(291), Repeated, false),
-        F::new(3, "roleRef", Message(290), Single, true),
+        F::new(1, "metadata", Message(302), Single, true),
+        F::new(2, "subjects", Message(296), Repeated, false),
+        F::new(3, "roleRef", Message(295), Single, true),
     ] },
-    // 290
+    // 295
     M { name: "k8s.io.api.rbac.v1.RoleRef", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 291
+    // 296
     M { name: "k8s.io.api.rbac.v1.Subject", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "apiGroup", String, Single, false),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 292
+    // 297
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -2090,24 +2126,24 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 293
+    // 298
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 294
+    // 299
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(295), Repeated, false),
+        F::new(2, "matchExpressions", Message(300), Repeated, false),
     ] },
-    // 295
+    // 300
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 296
+    // 301
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -2117,7 +2153,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 297
+    // 302
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -2131,11 +2167,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(298), Repeated, false),
+        F::new(13, "ownerReferences", Message(303), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(296), Repeated, false),
+        F::new(17, "managedFields", Message(301), Repeated, false),
     ] },
-    // 298
+    // 303
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

@@ -1,6 +1,7 @@
 //! The resource kinds skiff serves. Each kind is one module implementing [`Kind`]: how it is
 //! decoded, defaulted, validated, selected by field and printed as a table.
 
+pub mod certificates;
 mod configmap;
 mod cronjob;
 mod daemonset;
@@ -251,6 +252,11 @@ pub trait Kind: Send + Sync {
     fn validate_update(&self, _old: &Value, new: &Value) -> ErrorList {
         self.validate(new)
     }
+    /// Validation of an update of `part`: a kind whose parts may change different fields
+    /// (CSRs' `status` and `approval`) checks each by its own rules.
+    fn validate_part_update(&self, _part: Part, old: &Value, new: &Value) -> ErrorList {
+        self.validate_update(old, new)
+    }
     /// The value of a field selector field; `None` when the field is not selectable.
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         match field {
@@ -319,7 +325,7 @@ pub const CLUSTER_ROLE_BINDINGS: &dyn Kind = &rbac::ClusterRoleBindings;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 31] = [
+    static ALL: [&dyn Kind; 32] = [
         NAMESPACES,
         NODES,
         PODS,
@@ -343,6 +349,7 @@ pub fn all() -> &'static [&'static dyn Kind] {
         &job::Jobs,
         &cronjob::CronJobs,
         &hpa::HorizontalPodAutoscalers,
+        &certificates::CertificateSigningRequests,
         &ingress::IngressClasses,
         &ingress::Ingresses,
         &networkpolicy::NetworkPolicies,
@@ -410,6 +417,7 @@ mod tests {
                 ("authorization.k8s.io", vec!["v1"]),
                 ("batch", vec!["v1"]),
                 ("autoscaling", vec!["v2"]),
+                ("certificates.k8s.io", vec!["v1"]),
                 ("networking.k8s.io", vec!["v1"]),
                 ("policy", vec!["v1"]),
                 ("rbac.authorization.k8s.io", vec!["v1"])
