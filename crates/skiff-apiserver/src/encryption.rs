@@ -107,9 +107,13 @@ fn write(path: &Path, config: &EncryptionConfiguration) -> Result<(), Encryption
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// A new key, named by when it was made and a random part: two made in the same second (a
+/// rotation right after the first start) must not share a name, or one would open the other's
+/// values.
 fn fresh_key() -> Key {
     let secret: [u8; 32] = rand::random();
-    let name = format!("key-{}", jiff::Timestamp::now().as_second());
+    let tag: u32 = rand::random();
+    let name = format!("key-{}-{tag:08x}", jiff::Timestamp::now().as_second());
     Key { name, secret: base64::engine::general_purpose::STANDARD.encode(secret) }
 }
 
@@ -155,8 +159,10 @@ fn sealing(path: &Path, config: &EncryptionConfiguration) -> Result<Sealing, Enc
                 let secret = base64::engine::general_purpose::STANDARD
                     .decode(k.secret.trim())
                     .map_err(|e| invalid(path, format!("key {:?}: {e}", k.name)))?;
-                if !keys.iter().any(|(n, _)| *n == k.name) {
-                    keys.push((k.name.clone(), secret));
+                match keys.iter().find(|(n, _)| *n == k.name) {
+                    None => keys.push((k.name.clone(), secret)),
+                    Some((_, same)) if *same == secret => {}
+                    Some(_) => return Err(invalid(path, format!("two different keys are named {:?}", k.name))),
                 }
             }
         }
@@ -208,7 +214,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777, 0o600);
         let again = load(&path, true).expect("reload");
         assert_eq!(again.prefixes, first.prefixes);
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        // At once, in the same second: still a key of its own.
         let name = rotate(&path).expect("rotate");
         let config = read(&path).expect("read");
         let keys = &config.resources[0].providers[0].aesgcm.as_ref().expect("aesgcm").keys;
@@ -231,5 +237,15 @@ mod tests {
         std::fs::write(&path, short).expect("write");
         let err = load(&path, false).err().expect("short key");
         assert!(err.to_string().contains("32 bytes"), "{err}");
+        let key = |secret: &str| format!("      - name: k\n        secret: {secret}\n");
+        let twice = format!(
+            "{}  - aesgcm:\n      keys:\n{}{}",
+            config.replace("  - identity: {}\n", ""),
+            key("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            key("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
+        );
+        std::fs::write(&path, twice).expect("write");
+        let err = load(&path, false).err().expect("one name, two keys");
+        assert!(err.to_string().contains("two different keys are named \"k\""), "{err}");
     }
 }
