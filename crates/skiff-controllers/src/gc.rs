@@ -244,7 +244,10 @@ async fn watch_all(
     by_uid: &Arc<Mutex<HashMap<String, Item>>>,
 ) -> Vec<Kind> {
     let mut out = Vec::new();
-    for (i, k) in kinds::all().iter().filter(|k| k.info().kind != "Event").enumerate() {
+    // Only what can be watched: the review kinds are create-only, and a watch on one would
+    // never list (and the collector never start).
+    let watchable = kinds::all().iter().filter(|k| k.info().kind != "Event" && k.info().verbs.contains(&"watch"));
+    for (i, k) in watchable.enumerate() {
         let info = k.info();
         let resource = ApiResource {
             group: info.group.into(),
