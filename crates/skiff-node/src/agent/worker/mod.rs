@@ -177,7 +177,13 @@ async fn run_with(agent: Arc<Agent>, os: Seams, mut rx: watch::Receiver<Option<A
             tokio::select! {
                 _ = wake.notified() => {
                     w.objects_changed();
-                    break;
+                    // Volumes already set up are rewritten where they are, and the containers'
+                    // next round stays when it was due: every pod reads kube-root-ca.crt, whose
+                    // watch speaks up once listed, and a round now would cut an ErrImagePull short.
+                    if !w.volumes_ready || w.finished() {
+                        break;
+                    }
+                    Box::pin(w.refresh_volumes()).await;
                 }
                 changed = rx.changed() => {
                     if changed.is_err() {
@@ -379,15 +385,8 @@ impl Worker {
     /// an action that changes what the plan reads (a sandbox made, an exit recorded), at most
     /// once per container and twice for the sandbox.
     async fn sync(&mut self) -> Duration {
-        if !self.finished()
-            && self.volumes_due()
-            && let Err(e) = self.sync_volumes().await
-        {
-            tracing::debug!(pod = %self.name(), error = %e, "setting up a volume");
-            self.event(None, Warning, "FailedMount", &e.to_string()).await;
-            if !self.volumes_ready {
-                return MOUNT_RETRY;
-            }
+        if !self.finished() && self.volumes_due() && !self.refresh_volumes().await && !self.volumes_ready {
+            return MOUNT_RETRY;
         }
         let mut next = RESYNC;
         for _ in 0..self.all_containers().len() + 2 {
@@ -562,6 +561,19 @@ impl Worker {
     /// An object the pod's volumes read changed (its watch woke the worker).
     fn objects_changed(&mut self) {
         self.volumes_changed = true;
+    }
+
+    /// [`Worker::sync_volumes`], a failure reported as the kubelet's `FailedMount`; whether it
+    /// went well.
+    async fn refresh_volumes(&mut self) -> bool {
+        match self.sync_volumes().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(pod = %self.name(), error = %e, "setting up a volume");
+                self.event(None, Warning, "FailedMount", &e.to_string()).await;
+                false
+            }
+        }
     }
 
     /// Write the pod's ConfigMap, Secret, downward API and projected volumes (and mount the
