@@ -36,7 +36,14 @@ fn is_public(path: &str) -> bool {
 }
 
 pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let user = match identify(&state, &req) {
+    let identity = match req.extensions().get::<ClientCert>().and_then(|c| c.0.clone()) {
+        Some(cert) => Some(cert_user(&cert)),
+        None => match bearer(&req) {
+            Some(token) => authenticate_token(&state, &token).await,
+            None => None,
+        },
+    };
+    let user = match identity {
         Some(user) => user,
         None if is_public(req.uri().path()) => UserInfo::anonymous(),
         None => return Failure(ApiError::Unauthorized).into_response(),
@@ -45,20 +52,36 @@ pub async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, 
     next.run(req).await
 }
 
-/// The user of the request's credentials, if it has valid ones.
-fn identify(state: &AppState, req: &Request) -> Option<UserInfo> {
-    if let Some(identity) = req.extensions().get::<ClientCert>().and_then(|c| c.0.clone()) {
-        let (name, groups) = identity.as_ref();
-        let mut groups: Vec<&str> = groups.iter().map(String::as_str).collect();
-        groups.push(ALL_AUTHENTICATED);
-        return Some(UserInfo::new(name.clone(), &groups));
-    }
-    let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())?.strip_prefix("Bearer ")?;
-    authenticate_token(state, bearer.trim())
+/// The user a client certificate names: its CN, in its O's and `system:authenticated`.
+fn cert_user(identity: &(String, Vec<String>)) -> UserInfo {
+    let (name, groups) = identity;
+    let mut groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    groups.push(ALL_AUTHENTICATED);
+    UserInfo::new(name.clone(), &groups)
 }
 
-/// The user a bearer token stands for, if it is valid (what requests and TokenReviews ask).
-pub fn authenticate_token(state: &AppState, token: &str) -> Option<UserInfo> {
+fn bearer(req: &Request) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    Some(value.strip_prefix("Bearer ")?.trim().to_string())
+}
+
+/// The user a bearer token stands for, if it is valid: the admin token, or a service-account
+/// token of this server (checked against its account and what it is bound to).
+pub async fn authenticate_token(state: &AppState, token: &str) -> Option<UserInfo> {
+    if let Some(admin) = admin_token(state, token) {
+        return Some(admin);
+    }
+    match crate::serviceaccounts::authenticate(state, token, None).await {
+        Ok(found) => found.map(|a| a.user),
+        Err(e) => {
+            tracing::debug!(error = %e, "a service-account token refused");
+            None
+        }
+    }
+}
+
+/// The admin's user, if `token` is the admin token.
+pub fn admin_token(state: &AppState, token: &str) -> Option<UserInfo> {
     constant_time_eq(token.as_bytes(), state.token.as_bytes())
         .then(|| UserInfo::new(ADMIN, &[SYSTEM_PRIVILEGED_GROUP, ALL_AUTHENTICATED]))
 }
