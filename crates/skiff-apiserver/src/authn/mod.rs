@@ -60,9 +60,13 @@ fn cert_user(identity: &(String, Vec<String>)) -> UserInfo {
     UserInfo::new(name.clone(), &groups)
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header; the scheme's case does not matter
+/// (RFC 7235, as upstream reads it: the Python client sends `bearer`).
 fn bearer(req: &Request) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    Some(value.strip_prefix("Bearer ")?.trim().to_string())
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
 }
 
 /// The user a bearer token stands for, if it is valid: the admin token, or a service-account
