@@ -13,7 +13,7 @@ use crate::ApiError;
 use crate::auth::decision::{Decision, Verdict};
 use crate::auth::request::Attributes;
 use crate::auth::rules::rule_allows;
-use crate::auth::user::{UserInfo, is_service_account};
+use crate::auth::user::{UserInfo, is_service_account, service_account_username};
 use crate::auth::{RBAC_GROUP, aggregate_messages, quote};
 
 /// The RBAC objects an authorizer decides from, as read from the store.
@@ -25,13 +25,63 @@ pub struct Snapshot {
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
 }
 
-/// A snapshot indexed for lookups: roles by name, role bindings by namespace.
+/// A snapshot indexed for lookups: roles by name, role bindings by namespace, and bindings by
+/// the users and groups they name (a request looks only at the bindings that name its user or
+/// one of its groups, however many there are).
 #[derive(Debug, Clone, Default)]
 pub struct Authorizer {
     roles: HashMap<(String, String), Vec<PolicyRule>>,
     cluster_roles: HashMap<String, Vec<PolicyRule>>,
-    role_bindings: HashMap<String, Vec<Binding>>,
-    cluster_role_bindings: Vec<Binding>,
+    role_bindings: HashMap<String, Bindings>,
+    cluster_role_bindings: Bindings,
+}
+
+/// Bindings in their list order, indexed by subject.
+#[derive(Debug, Clone, Default)]
+struct Bindings {
+    all: Vec<Binding>,
+    /// Positions in `all` of the bindings naming a username (a User, or a ServiceAccount by
+    /// its `system:serviceaccount:NS:NAME` username).
+    by_user: HashMap<String, Vec<usize>>,
+    /// Positions in `all` of the bindings naming a group.
+    by_group: HashMap<String, Vec<usize>>,
+}
+
+impl Bindings {
+    fn push(&mut self, binding: Binding) {
+        let at = self.all.len();
+        for s in &binding.subjects {
+            let (index, key) = match s.kind.as_str() {
+                "User" => (&mut self.by_user, s.name.clone()),
+                "Group" => (&mut self.by_group, s.name.clone()),
+                "ServiceAccount" => {
+                    let ns = s.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(&binding.namespace);
+                    if ns.is_empty() {
+                        continue;
+                    }
+                    (&mut self.by_user, service_account_username(ns, &s.name))
+                }
+                _ => continue,
+            };
+            let positions = index.entry(key).or_default();
+            if positions.last() != Some(&at) {
+                positions.push(at);
+            }
+        }
+        self.all.push(binding);
+    }
+
+    /// The bindings that may apply to `user`, in list order (as upstream walks them, so the
+    /// same binding is reported as the one that allowed).
+    fn for_user<'a>(&'a self, user: &UserInfo) -> impl Iterator<Item = &'a Binding> + 'a {
+        let mut at: Vec<usize> = self.by_user.get(&user.name).into_iter().flatten().copied().collect();
+        for g in &user.groups {
+            at.extend(self.by_group.get(g).into_iter().flatten().copied());
+        }
+        at.sort_unstable();
+        at.dedup();
+        at.into_iter().map(|i| &self.all[i])
+    }
 }
 
 /// What both binding kinds hold; `namespace` is empty for a ClusterRoleBinding.
@@ -194,7 +244,9 @@ impl Authorizer {
         mut visit: impl FnMut(Visit<'a>) -> ControlFlow<()>,
     ) {
         let namespaced = if namespace.is_empty() { None } else { self.role_bindings.get(namespace) };
-        for binding in self.cluster_role_bindings.iter().chain(namespaced.into_iter().flatten()) {
+        let bindings =
+            self.cluster_role_bindings.for_user(user).chain(namespaced.into_iter().flat_map(|b| b.for_user(user)));
+        for binding in bindings {
             let Some(subject) = binding.subjects.iter().find(|s| applies_to(user, s, &binding.namespace)) else {
                 continue;
             };
@@ -255,6 +307,15 @@ impl Authorizer {
     /// `SelfSubjectRulesReview`'s answer for `user` in `namespace`.
     pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> RulesReview {
         let (rules, errors) = self.rules_with_errors(user, namespace);
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        RulesReview::of(rules, &messages)
+    }
+}
+
+impl RulesReview {
+    /// The review of `rules` (split into resource and non-resource rules) with the messages of
+    /// what could not be evaluated (`status.evaluationError`, aggregated as upstream's union).
+    pub fn of(rules: Vec<PolicyRule>, errors: &[String]) -> RulesReview {
         let mut review = RulesReview::default();
         for rule in rules {
             if rule.resources.as_ref().is_some_and(|r| !r.is_empty()) {
@@ -269,8 +330,7 @@ impl Authorizer {
             }
         }
         if !errors.is_empty() {
-            let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            review.evaluation_error = Some(aggregate_messages(&messages));
+            review.evaluation_error = Some(aggregate_messages(errors));
         }
         review
     }
@@ -403,6 +463,48 @@ pub(crate) mod tests {
                 ),
             ],
         })
+    }
+
+    #[test]
+    fn bindings_are_walked_in_list_order_however_they_name_the_user() {
+        // Many bindings to others, then one to the user's group, then one to the user.
+        let mut bindings: Vec<ClusterRoleBinding> = (0..1000)
+            .map(|i| {
+                let who = subject("User", &format!("user-{i}"), "");
+                cluster_binding(&format!("b-{i}"), role_ref("ClusterRole", "view"), vec![who])
+            })
+            .collect();
+        bindings.push(cluster_binding("by-group", role_ref("ClusterRole", "view"), vec![subject("Group", "devs", "")]));
+        bindings.push(cluster_binding(
+            "by-name",
+            role_ref("ClusterRole", "view"),
+            vec![subject("User", "jane", ""), subject("User", "jane", "")],
+        ));
+        bindings.push(cluster_binding(
+            "sa",
+            role_ref("ClusterRole", "view"),
+            vec![subject("ServiceAccount", "app", "team")],
+        ));
+        let rbac = Authorizer::new(Snapshot {
+            cluster_roles: vec![cluster_role("view", read())],
+            cluster_role_bindings: bindings,
+            ..Default::default()
+        });
+        let jane = UserInfo::new("jane", &["devs"]);
+        let v = rbac.authorize(&request(&jane, "list", "", "pods", "", ""));
+        assert_eq!(v.reason, r#"RBAC: allowed by ClusterRoleBinding "by-group" of ClusterRole "view" to Group "devs""#);
+        let (rules, _) = rbac.rules_with_errors(&jane, "team");
+        assert_eq!(rules.len(), 2, "each binding once");
+        let user_7 = UserInfo::new("user-7", &[]);
+        assert!(rbac.authorize(&request(&user_7, "get", "", "pods", "x", "y")).allowed());
+        let app = UserInfo::service_account("team", "app", "u1");
+        let v = rbac.authorize(&request(&app, "get", "", "pods", "x", "y"));
+        assert_eq!(
+            v.reason,
+            r#"RBAC: allowed by ClusterRoleBinding "sa" of ClusterRole "view" to ServiceAccount "app/team""#
+        );
+        let stranger = UserInfo::new("user-1000", &["ops"]);
+        assert!(!rbac.authorize(&request(&stranger, "get", "", "pods", "x", "y")).allowed());
     }
 
     #[test]
