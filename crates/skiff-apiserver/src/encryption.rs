@@ -33,8 +33,8 @@ pub struct ResourceConfiguration {
     pub providers: Vec<Provider>,
 }
 
-/// One provider; only `aesgcm` (and `identity`, later in the list: plaintext still reads)
-/// are served.
+/// One provider; only `aesgcm` and `identity` are served (`identity` first: writes are
+/// plaintext; later: plaintext still reads).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Provider {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,13 +143,18 @@ pub fn load(path: &Path, create: bool) -> Result<Sealing, EncryptionError> {
 fn sealing(path: &Path, config: &EncryptionConfiguration) -> Result<Sealing, EncryptionError> {
     let mut prefixes = Vec::new();
     let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
+    // Whether writes are plaintext: `identity` first (how encryption is turned off: the keys
+    // after it still open what they sealed, and the restart unseals it all).
+    let mut plaintext = None;
     for entry in &config.resources {
         let Some(first) = entry.providers.first() else { return Err(invalid(path, "a resource list has no provider")) };
-        if first.aesgcm.is_none() {
-            return Err(invalid(
-                path,
-                "only the aesgcm provider may come first (identity after it keeps plaintext readable)",
-            ));
+        let identity_first = match (first.aesgcm.is_some(), first.identity.is_some()) {
+            (true, false) => false,
+            (false, true) => true,
+            _ => return Err(invalid(path, "the first provider must be aesgcm or identity")),
+        };
+        if *plaintext.get_or_insert(identity_first) != identity_first {
+            return Err(invalid(path, "every resource list must start with the same provider (aesgcm or identity)"));
         }
         for p in &entry.providers {
             if p.aescbc.is_some() || p.secretbox.is_some() || p.kms.is_some() {
@@ -173,7 +178,8 @@ fn sealing(path: &Path, config: &EncryptionConfiguration) -> Result<Sealing, Enc
             prefixes.push(prefix(r));
         }
     }
-    Ok(Sealing { prefixes, keys: Keyring::new(&keys)? })
+    let keys = if plaintext == Some(true) { Keyring::plaintext(&keys)? } else { Keyring::new(&keys)? };
+    Ok(Sealing { prefixes, keys })
 }
 
 /// Put a new key first in the configuration at `path` (the old ones stay, to open what they
@@ -228,8 +234,17 @@ mod tests {
         let path = dir.path().join("c.yaml");
         let config = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n- resources: [secrets]\n  providers:\n  - identity: {}\n";
         std::fs::write(&path, config).expect("write");
-        let err = load(&path, false).err().expect("identity first");
-        assert!(err.to_string().contains("only the aesgcm provider may come first"), "{err}");
+        // identity first: plaintext writes (turning encryption off), aesgcm keys after it open.
+        assert!(load(&path, false).is_ok());
+        let mixed = format!(
+            "{config}- resources: [configmaps]\n  providers:\n  - aesgcm:\n      keys:\n      - name: k\n        secret: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+        );
+        std::fs::write(&path, mixed).expect("write");
+        let err = load(&path, false).err().expect("mixed");
+        assert!(err.to_string().contains("every resource list must start with the same provider"), "{err}");
+        std::fs::write(&path, config.replace("identity: {}", "aescbc: {}")).expect("write");
+        let err = load(&path, false).err().expect("aescbc");
+        assert!(err.to_string().contains("the first provider must be aesgcm or identity"), "{err}");
         std::fs::write(&path, "kind: Pod\n").expect("write");
         assert!(load(&path, false).is_err());
         let short = config

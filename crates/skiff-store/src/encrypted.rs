@@ -5,6 +5,8 @@
 //! value cannot be moved to another key). The first key of the [`Keyring`] seals; every key
 //! opens. A value stored before encryption was on (plaintext) still reads, and [`reseal`]
 //! rewrites whatever is not sealed with the first key (after a rotation, or the first start).
+//! A [`Keyring::plaintext`] writes values as they are (upstream's `identity` provider first)
+//! and opens the sealed ones: [`reseal`] then unseals them all.
 
 use crate::{Event, KeyValue, Page, RangeRequest, Revision, Store, StoreError, WatchItem, WatchStream};
 use futures::StreamExt;
@@ -28,6 +30,9 @@ pub enum KeyError {
 /// The named keys values are sealed with (the first) and opened with (any).
 pub struct Keyring {
     keys: Vec<(String, LessSafeKey)>,
+    /// Values are written as they are (upstream's `identity` provider first); the keys only
+    /// open what they sealed before.
+    plaintext: bool,
     random: SystemRandom,
 }
 
@@ -37,6 +42,16 @@ impl Keyring {
         if keys.is_empty() {
             return Err(KeyError::Empty);
         }
+        Ok(Keyring { keys: Self::unbound(keys)?, plaintext: false, random: SystemRandom::new() })
+    }
+
+    /// Writes plaintext; `keys` (maybe none) open what they sealed: how encryption is turned
+    /// off, and the values unsealed by [`reseal`].
+    pub fn plaintext(keys: &[(String, Vec<u8>)]) -> Result<Keyring, KeyError> {
+        Ok(Keyring { keys: Self::unbound(keys)?, plaintext: true, random: SystemRandom::new() })
+    }
+
+    fn unbound(keys: &[(String, Vec<u8>)]) -> Result<Vec<(String, LessSafeKey)>, KeyError> {
         let mut out = Vec::new();
         for (name, secret) in keys {
             if name.is_empty() || name.contains(':') {
@@ -46,11 +61,11 @@ impl Keyring {
                 UnboundKey::new(&AES_256_GCM, secret).map_err(|_| KeyError::Length(name.clone(), secret.len()))?;
             out.push((name.clone(), LessSafeKey::new(key)));
         }
-        Ok(Keyring { keys: out, random: SystemRandom::new() })
+        Ok(out)
     }
 
     fn seal(&self, key: &str, plain: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let (name, sealing) = &self.keys[0];
+        let Some((name, sealing)) = self.keys.first().filter(|_| !self.plaintext) else { return Ok(plain.to_vec()) };
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce).map_err(|_| StoreError::Backend("no randomness for a nonce".into()))?;
         let mut body = plain.to_vec();
@@ -79,9 +94,11 @@ impl Keyring {
         Ok(plain.to_vec())
     }
 
-    /// Whether `stored` is sealed with the first key.
-    fn sealed_with_first(&self, stored: &[u8]) -> bool {
-        let name = &self.keys[0].0;
+    /// Whether `stored` is as a write now stores it: sealed with the first key, or plaintext.
+    fn as_written(&self, stored: &[u8]) -> bool {
+        let Some((name, _)) = self.keys.first().filter(|_| !self.plaintext) else {
+            return !stored.starts_with(PREFIX);
+        };
         stored
             .strip_prefix(PREFIX)
             .and_then(|r| r.strip_prefix(name.as_bytes()))
@@ -183,14 +200,15 @@ impl Store for EncryptedStore {
     }
 }
 
-/// Rewrite every value under the covered prefixes that is not sealed with the first key (a
-/// value stored before encryption, or under a rotated-out key): returns how many were. A value
+/// Rewrite every value under the covered prefixes that is not as a write now stores it (a value
+/// stored before encryption, under a rotated-out key, or sealed when the keyring now writes
+/// plaintext): returns how many were. A value
 /// written meanwhile by someone else is left (it is sealed with the first key already).
 pub async fn reseal(store: &EncryptedStore) -> Result<usize, StoreError> {
     let mut done = 0;
     for prefix in &store.prefixes {
         let (raw, _) = store.inner.list(prefix).await?;
-        for kv in raw.into_iter().filter(|kv| !store.keys.sealed_with_first(&kv.value)) {
+        for kv in raw.into_iter().filter(|kv| !store.keys.as_written(&kv.value)) {
             let plain = store.keys.open(&kv.key, &kv.value)?;
             match store.update(&kv.key, plain, kv.mod_revision).await {
                 Ok(_) => done += 1,
@@ -254,6 +272,22 @@ mod tests {
         let lost = EncryptedStore::new(raw, vec!["/registry/secrets/".into()], keyring(&["k3"]));
         let err = lost.get("/registry/secrets/ns/a").await.expect_err("no key");
         assert!(err.to_string().contains("not in the keyring"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn identity_first_writes_plaintext_and_reseal_unseals() {
+        let raw: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let sealed = EncryptedStore::new(raw.clone(), vec!["/registry/secrets/".into()], keyring(&["k1"]));
+        sealed.create("/registry/secrets/ns/a", b"alpha".to_vec()).await.expect("create");
+        let k1 = [("k1".to_string(), vec![b'1'; 32])];
+        let off =
+            EncryptedStore::new(raw.clone(), vec!["/registry/secrets/".into()], Keyring::plaintext(&k1).expect("k"));
+        off.create("/registry/secrets/ns/b", b"beta".to_vec()).await.expect("create");
+        assert_eq!(raw.get("/registry/secrets/ns/b").await.expect("get").expect("there").value, b"beta");
+        assert_eq!(off.get("/registry/secrets/ns/a").await.expect("get").expect("there").value, b"alpha");
+        assert_eq!(reseal(&off).await.expect("reseal"), 1);
+        assert_eq!(raw.get("/registry/secrets/ns/a").await.expect("get").expect("there").value, b"alpha");
+        assert_eq!(reseal(&off).await.expect("again"), 0);
     }
 
     #[test]

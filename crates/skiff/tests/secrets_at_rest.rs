@@ -1,6 +1,7 @@
 //! End to end: Secrets at rest. The store file holds no Secret's value (sealed with AES-GCM),
 //! neither while it exists nor after it is deleted; the data directory and its files are the
-//! owner's only; a key rotation reseals every Secret at the next start, and they still read.
+//! owner's only; a key rotation reseals every Secret at the next start, and they still read;
+//! `identity` put first turns encryption off, and the next start unseals them.
 
 mod common;
 
@@ -42,6 +43,31 @@ fn secrets_are_sealed_and_keys_rotate() {
 
     k.run(&["delete", "secret", "db"]).ok();
     assert!(!file_holds(&store, value.as_bytes()) && !file_holds(&store, encoded.as_bytes()), "nor after deletion");
+}
+
+#[test]
+fn identity_first_turns_encryption_off_and_the_next_start_unseals() {
+    let mut server = Server::start();
+    let k = server.kubectl("1.32");
+    let encoded = base64_of("sealed-then-unsealed-value");
+    k.run(&["create", "secret", "generic", "db", "--from-literal=password=sealed-then-unsealed-value"]).ok();
+    let store = server.data_dir().join("store.redb");
+    assert!(!file_holds(&store, encoded.as_bytes()), "sealed first");
+
+    // identity first, the aesgcm key after it (upstream's way to decrypt): moved in the file.
+    let config = server.data_dir().join("pki/encryption-config.yaml");
+    let text = std::fs::read_to_string(&config).expect("the default configuration");
+    let identity = text.lines().find(|l| l.contains("identity")).expect("an identity provider").to_string();
+    let mut lines: Vec<&str> = text.lines().filter(|l| *l != identity).collect();
+    let at = lines.iter().position(|l| l.trim_end().ends_with("providers:")).expect("providers") + 1;
+    lines.insert(at, &identity);
+    std::fs::write(&config, lines.join("\n") + "\n").expect("write");
+    server.kill_and_restart();
+    let read = k.run(&["get", "secret", "db", "-o", "jsonpath={.data.password}"]).ok();
+    assert_eq!(read, encoded);
+    assert!(file_holds(&store, encoded.as_bytes()), "unsealed at the start");
+    k.run(&["create", "secret", "generic", "new", "--from-literal=v=written-in-the-clear"]).ok();
+    assert!(file_holds(&store, base64_of("written-in-the-clear").as_bytes()), "new values are written plain");
 }
 
 fn base64_of(s: &str) -> String {
