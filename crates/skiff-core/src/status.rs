@@ -21,6 +21,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A Forbidden about one resource (an authorizer's denial), with the resource in its details.
+    #[error("{message}")]
+    ForbiddenResource { group: String, resource: String, name: String, message: String },
     #[error("Unauthorized")]
     Unauthorized,
     #[error("{0}")]
@@ -114,7 +117,7 @@ impl ApiError {
             ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => 409,
             ApiError::Invalid { .. } | ApiError::Unprocessable(_) => 422,
             ApiError::BadRequest(_) => 400,
-            ApiError::Forbidden(_) => 403,
+            ApiError::Forbidden(_) | ApiError::ForbiddenResource { .. } => 403,
             ApiError::Unauthorized => 401,
             ApiError::MethodNotSupported(_) => 405,
             ApiError::NotAcceptable(_) => 406,
@@ -137,7 +140,7 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } | ApiError::Unprocessable(_) => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
-            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Forbidden(_) | ApiError::ForbiddenResource { .. } => "Forbidden",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::MethodNotSupported(_) => "MethodNotAllowed",
             ApiError::NotAcceptable(_) => "NotAcceptable",
@@ -170,6 +173,16 @@ impl ApiError {
                 let mut d = json!({"name": name, "kind": kind, "causes": causes});
                 if !group.is_empty() {
                     d["group"] = json!(group);
+                }
+                Some(d)
+            }
+            // Every field is left out when empty (a path has none: `{}`).
+            ApiError::ForbiddenResource { group, resource, name, .. } => {
+                let mut d = json!({});
+                for (key, value) in [("name", name), ("group", group), ("kind", resource)] {
+                    if !value.is_empty() {
+                        d[key] = json!(value);
+                    }
                 }
                 Some(d)
             }

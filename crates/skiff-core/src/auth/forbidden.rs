@@ -43,9 +43,16 @@ pub fn forbidden_status_message(attrs: &Attributes, reason: &str) -> String {
     }
 }
 
-/// The 403 for a request no authorizer allowed; `reason` is the chain's.
+/// The 403 for a request no authorizer allowed; `reason` is the chain's. Its details name the
+/// resource (without subresource) and object, as `NewForbidden` fills them.
 pub fn forbidden(attrs: &Attributes, reason: &str) -> ApiError {
-    ApiError::Forbidden(forbidden_status_message(attrs, reason))
+    let r = &attrs.request;
+    ApiError::ForbiddenResource {
+        group: r.api_group.clone(),
+        resource: r.resource.clone(),
+        name: r.name.clone(),
+        message: forbidden_status_message(attrs, reason),
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +128,18 @@ mod tests {
             r#"pods is forbidden: User "&lt;b&gt;&amp;" cannot get resource "pods" in API group "" in the namespace "default""#
         );
         assert_eq!(forbidden(&attrs, "").code(), 403);
+    }
+
+    #[test]
+    fn details_name_the_resource_as_new_forbidden_does() {
+        let jane = UserInfo::new("jane", &[]);
+        let status = |a: &Attributes| forbidden(a, "").to_status();
+        let named = status(&request(&jane, "get", "apps", "deployments/scale", "default", "web"));
+        assert_eq!(named["details"], serde_json::json!({"name": "web", "group": "apps", "kind": "deployments"}));
+        assert_eq!((named["reason"].as_str(), named["code"].as_u64()), (Some("Forbidden"), Some(403)));
+        let list = status(&request(&jane, "list", "", "pods", "default", ""));
+        assert_eq!(list["details"], serde_json::json!({"kind": "pods"}));
+        let path = RequestInfo { verb: "get".into(), path: "/metrics".into(), ..Default::default() }.with_user(jane);
+        assert_eq!(status(&path)["details"], serde_json::json!({}));
     }
 }
