@@ -246,7 +246,10 @@ fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>, auditor: Arc<
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
-        .route("/metrics", get(|| async { metrics::render() }))
+        .route("/metrics", {
+            let auditor = auditor.clone();
+            get(|| async move { metrics::render(&auditor) })
+        })
         .route(serviceaccounts::discovery::CONFIG_PATH, get(serviceaccounts::discovery::configuration))
         .route(serviceaccounts::discovery::JWKS_PATH, get(serviceaccounts::discovery::jwks))
         .route("/api", get(api))

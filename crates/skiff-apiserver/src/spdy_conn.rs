@@ -165,6 +165,7 @@ where
     let on_upgrade = extensions
         .remove::<hyper::upgrade::OnUpgrade>()
         .ok_or_else(|| ApiError::BadRequest("the connection cannot be upgraded".into()))?;
+    let audit = extensions.get::<crate::audit::Session>().cloned();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -173,6 +174,7 @@ where
             }
             Err(e) => tracing::debug!(error = %e, "SPDY upgrade"),
         }
+        drop(audit);
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -183,6 +185,27 @@ where
         .map_err(|e| ApiError::Internal(e.to_string()).into())
 }
 
+/// A WebSocket upgrade to answer with; its session holds the request's audit until it ends.
+pub struct WebSocketUpgrade {
+    ws: axum::extract::ws::WebSocketUpgrade,
+    audit: Option<crate::audit::Session>,
+}
+
+impl WebSocketUpgrade {
+    /// The `101` response; `session` runs on the socket once the connection is upgraded.
+    pub fn on_upgrade<F, Fut>(self, session: F) -> Response
+    where
+        F: FnOnce(axum::extract::ws::WebSocket) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let audit = self.audit;
+        self.ws.on_upgrade(move |socket| async move {
+            session(socket).await;
+            drop(audit);
+        })
+    }
+}
+
 /// Accept a WebSocket upgrade offering one of `supported` (`Sec-WebSocket-Protocol`): the
 /// upgrade to answer with, and the protocol chosen. Anything else is a 400, which makes kubectl
 /// fall back to SPDY.
@@ -190,7 +213,7 @@ pub async fn websocket(
     headers: &HeaderMap,
     extensions: &mut http::Extensions,
     supported: &[&'static str],
-) -> Result<(axum::extract::ws::WebSocketUpgrade, &'static str), ApiError> {
+) -> Result<(WebSocketUpgrade, &'static str), ApiError> {
     use axum::extract::FromRequestParts;
     let offered = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
     let offered: Vec<String> = offered.flat_map(|v| v.split(',')).map(|p| p.trim().to_string()).collect();
@@ -213,7 +236,8 @@ pub async fn websocket(
     let ws = axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &())
         .await
         .map_err(|e| ApiError::BadRequest(format!("WebSocket upgrade: {}", e.body_text())))?;
-    Ok((if protocol.is_empty() { ws } else { ws.protocols([protocol]) }, protocol))
+    let ws = if protocol.is_empty() { ws } else { ws.protocols([protocol]) };
+    Ok((WebSocketUpgrade { ws, audit: extensions.get::<crate::audit::Session>().cloned() }, protocol))
 }
 
 /// `data` on `channel` as a WebSocket message in `protocol`'s encoding.

@@ -1,8 +1,9 @@
 //! End to end: the audit log. With upstream's policy format (Secrets at Metadata, pods at
 //! RequestResponse, nothing for anonymous gets), the file records who did what: the admin's
 //! pod create with its object, the Secret without its data, jane's refused delete with the
-//! decision, a failed authentication; the `Audit-Id` a client sees names an event. A malformed
-//! policy stops the server from starting, naming the file and the field.
+//! decision, a failed authentication; the `Audit-Id` a client sees names an event; an exec
+//! session's request completes when the session ends, and /metrics counts the events. A
+//! malformed policy stops the server from starting, naming the file and the field.
 
 mod common;
 
@@ -10,6 +11,9 @@ use common::{Kubectl, Server, eventually, skiff};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
+
+/// This file's node network (tests/common: each node test has its own).
+const NET: u8 = 49;
 
 const POLICY: &str = r#"apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -147,6 +151,52 @@ fn the_audit_log_records_who_did_what() {
 
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&log).expect("stat").permissions().mode() & 0o777, 0o600);
+}
+
+/// The metric `name`'s value in the server's /metrics.
+fn metric(k: &Kubectl, name: &str) -> u64 {
+    let text = k.run(&["get", "--raw", "/metrics"]).ok();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+#[test]
+fn an_exec_session_is_complete_when_it_ends_and_metrics_count_events() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let policy = files.path().join("policy.yaml");
+    // A rule on `pods` is not one on its subresources: exec is named.
+    std::fs::write(&policy, POLICY.replace(r#"resources: ["pods"]"#, r#"resources: ["pods", "pods/exec"]"#))
+        .expect("policy");
+    let log = files.path().join("audit.log");
+    let (p, l) = (policy.to_string_lossy().into_owned(), log.to_string_lossy().into_owned());
+    let server = Server::with_node_args(NET, &["--audit-policy-file", &p, "--audit-log-path", &l], |data| {
+        common::import_busybox(data, &[])
+    });
+    let k = server.kubectl("1.32");
+    let account = || k.run(&["get", "serviceaccount", "default"]).code == 0;
+    assert!(eventually(Duration::from_secs(30), account), "{}", server.log());
+    let pod =
+        POD.replace("image: busybox}", "image: busybox:1.36, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}");
+    k.run_stdin(&["create", "-f", "-"], &pod).ok();
+    k.run(&["wait", "--for=condition=Ready", "pod/web", "--timeout=60s"]).ok();
+    // A session of two seconds: its request completes when it ends, not when it is upgraded.
+    k.run(&["exec", "web", "--", "sleep", "2"]).ok();
+    let exec =
+        |stage: &'static str| find(&log, move |e| e["objectRef"]["subresource"] == "exec" && e["stage"] == stage);
+    let (started, complete) = (exec("ResponseStarted"), exec("ResponseComplete"));
+    assert_eq!(started["auditID"], complete["auditID"]);
+    assert_eq!(complete["responseStatus"]["code"], 101, "{complete}");
+    // kubectl 1.32 execs over a WebSocket: a GET.
+    assert_eq!(complete["verb"], "get");
+    let at = |e: &Value| e["stageTimestamp"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()).expect("time");
+    let session = at(&complete).duration_since(at(&started));
+    assert!(session >= jiff::SignedDuration::from_millis(1900), "complete {session:?} after started");
+
+    // Every event written is counted, none dropped.
+    let written = events(&log).len() as u64;
+    assert!(metric(&k, "apiserver_audit_event_total") >= written);
+    assert_eq!(metric(&k, "apiserver_audit_error_total{plugin=\"log\"}"), 0);
 }
 
 #[test]

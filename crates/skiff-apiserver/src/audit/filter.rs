@@ -6,7 +6,9 @@
 //! - [`acting`], after impersonation: who the request acts as.
 //!
 //! Between them the request carries a [`Slot`]: authorization records its decision there
-//! ([`record_decision`]), and any handler may add an annotation ([`annotate`]).
+//! ([`record_decision`]), and any handler may add an annotation ([`annotate`]). A long-running
+//! request also carries a [`Session`], which an upgraded connection's session keeps until it
+//! ends: the request's audit completes then.
 
 use super::Auditor;
 use super::body::{Capture, TeeBody, WatchedBody};
@@ -58,6 +60,38 @@ struct Auditing {
     long_running: bool,
     /// The request body as the handler read it, and its media type.
     request_body: Option<(Arc<Mutex<Capture>>, String)>,
+    /// The response switched protocols (exec, attach, port-forward): the request is over when
+    /// its session is.
+    upgraded: bool,
+    /// Every [`Session`] handle is gone.
+    session_over: bool,
+}
+
+/// Held by the session of an upgraded connection (exec, attach, port-forward): its request's
+/// `ResponseComplete` is written when the session ends (the last handle goes), as upstream's
+/// handler returns only then.
+#[derive(Clone)]
+pub struct Session {
+    _end: Arc<SessionEnd>,
+}
+
+struct SessionEnd {
+    auditor: Arc<Auditor>,
+    slot: Slot,
+}
+
+impl Drop for SessionEnd {
+    fn drop(&mut self) {
+        let upgraded = {
+            let mut record = self.slot.lock();
+            let Some((_, auditing)) = record.auditing() else { return };
+            auditing.session_over = true;
+            auditing.upgraded
+        };
+        if upgraded {
+            complete(&self.auditor, &self.slot, None);
+        }
+    }
 }
 
 impl Slot {
@@ -191,8 +225,18 @@ pub async fn authenticated(State(auditor): State<Arc<Auditor>>, mut req: Request
                 (capture, media)
             });
             emit(&auditor, &mut record.event, &config, Stage::RequestReceived);
-            record.state =
-                Progress::Auditing(Box::new(Auditing { config, authenticated: user, long_running, request_body }));
+            record.state = Progress::Auditing(Box::new(Auditing {
+                config,
+                authenticated: user,
+                long_running,
+                request_body,
+                upgraded: false,
+                session_over: false,
+            }));
+            if long_running {
+                let end = SessionEnd { auditor: auditor.clone(), slot: slot.clone() };
+                req.extensions_mut().insert(Session { _end: Arc::new(end) });
+            }
         }
     }
     next.run(req).await
@@ -254,6 +298,17 @@ fn respond(auditor: &Arc<Auditor>, slot: &Slot, resp: Response) -> Response {
         Progress::Auditing(auditing) => {
             record.event.response_status = Some(ResponseStatus::code(code));
             let (auditor, done) = (auditor.clone(), slot.clone());
+            if auditing.long_running && code == 101 {
+                // Complete when the session ends (now, if it already has).
+                auditing.upgraded = true;
+                let (config, over) = (auditing.config, auditing.session_over);
+                emit(&auditor, &mut record.event, &config, Stage::ResponseStarted);
+                if over {
+                    // `complete` takes the lock this holds: once it is let go.
+                    tokio::spawn(async move { complete(&auditor, &done, None) });
+                }
+                return resp;
+            }
             if auditing.long_running {
                 let config = auditing.config;
                 emit(&auditor, &mut record.event, &config, Stage::ResponseStarted);

@@ -15,7 +15,7 @@ pub mod policy;
 pub mod rotate;
 pub mod sink;
 
-pub use filter::{acting, annotate, authenticated, init, record_decision};
+pub use filter::{Session, acting, annotate, authenticated, init, record_decision};
 
 use policy::{Policy, PolicyError};
 use sink::{Output, Sink};
@@ -91,6 +91,11 @@ impl Auditor {
 
     fn active(&self) -> Option<&(Policy, Sink)> {
         self.active.as_ref()
+    }
+
+    /// Events sent to the log so far, and events dropped (the queue was full).
+    pub fn counts(&self) -> (u64, u64) {
+        self.active.as_ref().map(|(_, sink)| (sink.sent(), sink.dropped())).unwrap_or_default()
     }
 }
 

@@ -39,6 +39,7 @@ impl Output {
 pub struct Sink {
     tx: SyncSender<Vec<u8>>,
     queued: Arc<AtomicUsize>,
+    sent: AtomicU64,
     dropped: AtomicU64,
 }
 
@@ -48,7 +49,7 @@ impl Sink {
         let queued = Arc::new(AtomicUsize::new(0));
         let writer_queued = queued.clone();
         std::thread::Builder::new().name("audit-log".into()).spawn(move || write_loop(rx, output, &writer_queued))?;
-        Ok(Sink { tx, queued, dropped: AtomicU64::new(0) })
+        Ok(Sink { tx, queued, sent: AtomicU64::new(0), dropped: AtomicU64::new(0) })
     }
 
     /// Queue one line; never waits.
@@ -58,9 +59,14 @@ impl Sink {
             self.queued.fetch_sub(len, Ordering::Relaxed);
             return self.drop_one();
         }
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(line) {
-            self.queued.fetch_sub(len, Ordering::Relaxed);
-            self.drop_one();
+        match self.tx.try_send(line) {
+            Ok(()) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(len, Ordering::Relaxed);
+                self.drop_one();
+            }
         }
     }
 
@@ -68,6 +74,11 @@ impl Sink {
         if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
             tracing::warn!("the audit log is not keeping up: events are being dropped");
         }
+    }
+
+    /// Events queued for the log so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Events dropped so far.
@@ -128,12 +139,13 @@ mod tests {
             assert!(Instant::now() < deadline, "lines written");
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert_eq!(sink.dropped(), 0);
+        assert_eq!((sink.sent(), sink.dropped()), (100, 0));
 
         // A writer that never keeps up: a queue of one, the thread gone.
         let (tx, rx) = sync_channel::<Vec<u8>>(1);
         drop(rx);
-        let stuck = Sink { tx, queued: Arc::new(AtomicUsize::new(0)), dropped: AtomicU64::new(0) };
+        let stuck =
+            Sink { tx, queued: Arc::new(AtomicUsize::new(0)), sent: AtomicU64::new(0), dropped: AtomicU64::new(0) };
         stuck.send(b"a\n".to_vec());
         stuck.send(b"b\n".to_vec());
         assert_eq!(stuck.dropped(), 2);
