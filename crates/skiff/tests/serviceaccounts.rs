@@ -2,16 +2,17 @@
 //! bearer (Forbidden naming the account until a RoleBinding grants it), a pod-bound token that
 //! dies with its pod, OIDC discovery for service accounts; and, root with real pods, the
 //! projected `kube-api-access` volume (token, CA, namespace) a program in a pod finds, and the
-//! official Python client's `load_incluster_config()` listing pods through the `kubernetes`
-//! Service: Forbidden before a RoleBinding, allowed after.
+//! official Python client's `load_incluster_config()` and the kube crate's `Config::incluster()`
+//! listing pods through the `kubernetes` Service: Forbidden before a RoleBinding, allowed after.
 
 mod common;
 
-use common::{KUBECTL_VERSIONS, Kubectl, Server, eventually, import_python, skiff};
+use common::{KUBECTL_VERSIONS, Kubectl, Server, eventually, import_host_binary, import_python, skiff};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+/// This file's bridges (`skt47`, `skt48`): no other test binary uses them.
 const NET: u8 = 47;
 const WAIT: Duration = Duration::from_secs(60);
 const FORBIDDEN: &str = r#"User "system:serviceaccount:default:default" cannot list resource "pods" in API group "" in the namespace "default""#;
@@ -231,4 +232,39 @@ fn programs_in_pods_use_the_mounted_credentials_and_the_kubernetes_service() {
     let phase = || k.run(&["get", "pod", "quiet", "-o", "jsonpath={.status.phase}"]).stdout;
     assert!(eventually(WAIT, || phase() == "Succeeded"), "{}", k.run(&["describe", "pod", "quiet"]).stdout);
     assert!(k.run(&["logs", "quiet"]).ok().contains("none"));
+}
+
+/// The kube crate's in-cluster program (examples/kube_incluster.rs), which `cargo test -p skiff`
+/// builds into `examples/` next to the skiff binary (`--test serviceaccounts` alone builds none).
+fn kube_incluster() -> PathBuf {
+    let skiff = Path::new(env!("CARGO_BIN_EXE_skiff"));
+    let program = skiff.parent().expect("target dir").join("examples/kube_incluster");
+    assert!(program.is_file(), "{} is missing: `cargo build -p skiff --examples`", program.display());
+    program
+}
+
+#[test]
+fn the_kube_crates_in_cluster_config_works_in_a_pod() {
+    let program = kube_incluster();
+    let server = Server::with_node(NET + 1, |d| import_host_binary(d, &program, "kube-incluster"));
+    let k = server.kubectl("1.32");
+    k.run(&["create", "namespace", "apps"]).ok();
+    k.run(&["create", "serviceaccount", "lister", "-n", "apps"]).ok();
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lister", "namespace": "apps"},
+        "spec": {"serviceAccountName": "lister", "restartPolicy": "Never", "containers": [{"name": "main",
+            "image": "kube-incluster", "imagePullPolicy": "IfNotPresent"}]}});
+    k.run_stdin(&["create", "-f", "-"], &pod.to_string()).ok();
+    let log = || k.run(&["logs", "-n", "apps", "lister"]).stdout;
+    let describe = || k.run(&["describe", "pod", "-n", "apps", "lister"]).stdout;
+
+    // Denied, with upstream's words naming the account, until a RoleBinding grants it.
+    let forbidden = r#"forbidden: pods is forbidden: User "system:serviceaccount:apps:lister" cannot list resource "pods" in API group "" in the namespace "apps""#;
+    assert!(eventually(WAIT, || log().lines().any(|l| l == forbidden)), "{}\n{}", log(), describe());
+    k.run(&["create", "rolebinding", "view", "-n", "apps", "--clusterrole=view", "--serviceaccount=apps:lister"]).ok();
+    let phase = || k.run(&["get", "pod", "-n", "apps", "lister", "-o", "jsonpath={.status.phase}"]).stdout;
+    assert!(eventually(WAIT, || phase() == "Succeeded"), "{}\n{}", log(), describe());
+    let log = log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.last(), Some(&"pods: 1"), "{log}");
+    assert!(lines[..lines.len() - 1].iter().all(|l| *l == forbidden), "{log}");
 }

@@ -362,16 +362,10 @@ pub fn busybox_rootfs(dir: &Path) -> (PathBuf, PathBuf) {
 pub fn import_python(data: &Path) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("rootfs");
-    let copy = |path: &Path| {
-        let to = root.join(path.strip_prefix("/").expect("absolute"));
-        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
-        let ok = Command::new("cp").arg("-aL").arg(path).arg(&to).status().expect("cp");
-        assert!(ok.success(), "copying {}", path.display());
-    };
     let python = std::fs::canonicalize("/usr/bin/python3").expect("Debian's python3 is installed");
     let version = python.file_name().and_then(|n| n.to_str()).expect("name").to_string(); // python3.11
     let stdlib = Path::new("/usr/lib").join(&version);
-    copy(&python);
+    copy_into(&root, &python, &python);
     std::os::unix::fs::symlink(&version, root.join("usr/bin/python3")).expect("symlink");
     let ok = Command::new("sh")
         .arg("-c")
@@ -381,8 +375,36 @@ pub fn import_python(data: &Path) {
     assert!(ok.success(), "copying the standard library");
     // The shared libraries the interpreter and its extension modules load.
     let modules = std::fs::read_dir(stdlib.join("lib-dynload")).expect("lib-dynload");
+    copy_libraries(&root, std::iter::once(python.clone()).chain(modules.flatten().map(|e| e.path())));
+    std::fs::create_dir_all(root.join("etc")).expect("etc");
+    std::fs::write(root.join("etc/nsswitch.conf"), "hosts: files dns\n").expect("nsswitch");
+    import_rootfs(data, &root, r#"CMD ["python3"]"#, "python:3");
+}
+
+/// `reference` in the image store of `data`: the host program `binary` as `/NAME`, with the
+/// shared libraries and the dynamic loader it loads at their paths, `CMD ["/NAME"]`.
+pub fn import_host_binary(data: &Path, binary: &Path, reference: &str) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("rootfs");
+    let name = binary.file_name().and_then(|n| n.to_str()).expect("a file name");
+    copy_into(&root, binary, Path::new("/").join(name).as_path());
+    copy_libraries(&root, [binary.to_path_buf()]);
+    import_rootfs(data, &root, &format!(r#"CMD ["/{name}"]"#), reference);
+}
+
+/// Copy `from` (following links) to the absolute path `to` under `root`.
+fn copy_into(root: &Path, from: &Path, to: &Path) {
+    let to = root.join(to.strip_prefix("/").expect("absolute"));
+    std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+    let ok = Command::new("cp").arg("-aL").arg(from).arg(&to).status().expect("cp");
+    assert!(ok.success(), "copying {}", from.display());
+}
+
+/// Copy to their paths under `root` the shared libraries (and the dynamic loader) `ldd` says
+/// the programs and libraries `objects` load.
+fn copy_libraries(root: &Path, objects: impl IntoIterator<Item = PathBuf>) {
     let mut libs = std::collections::BTreeSet::new();
-    for object in std::iter::once(python.clone()).chain(modules.flatten().map(|e| e.path())) {
+    for object in objects {
         let out = Command::new("ldd").arg(&object).output().expect("ldd");
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let path = line.split("=>").nth(1).unwrap_or(line).split_whitespace().next().unwrap_or("");
@@ -392,14 +414,17 @@ pub fn import_python(data: &Path) {
         }
     }
     for lib in &libs {
-        copy(lib);
+        copy_into(root, lib, lib);
     }
-    std::fs::create_dir_all(root.join("etc")).expect("etc");
-    std::fs::write(root.join("etc/nsswitch.conf"), "hosts: files dns\n").expect("nsswitch");
-    let tar = tmp.path().join("python.tar");
-    let ok = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().expect("tar");
+}
+
+/// Import the root filesystem `root` into the image store of `data` as `reference`, with
+/// `change` (a Dockerfile instruction).
+fn import_rootfs(data: &Path, root: &Path, change: &str, reference: &str) {
+    let tar = root.with_extension("tar");
+    let ok = Command::new("tar").arg("-C").arg(root).arg("-cf").arg(&tar).arg(".").status().expect("tar");
     assert!(ok.success());
-    let (code, _, err) = skiff(data, &["import", "-c", r#"CMD ["python3"]"#, tar.to_str().expect("utf8"), "python:3"]);
+    let (code, _, err) = skiff(data, &["import", "-c", change, tar.to_str().expect("utf8"), reference]);
     assert_eq!(code, 0, "{err}");
 }
 
