@@ -93,29 +93,19 @@ pub struct Config {
     pub audit: audit::Options,
 }
 
-/// `--authorization-mode`: RBAC (the chain of `system:masters` and RBAC), or every
-/// authenticated request allowed (what skiff did before RBAC; for benchmarks and migrations).
+/// `--authorization-mode`: kube-apiserver's ordered list of authorizers asked after
+/// `system:masters` (`Node,RBAC` by default; `AlwaysAllow` lets every authenticated request
+/// through, for benchmarks and migrations). The Node authorizer brings the NodeRestriction
+/// admission with it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum AuthorizationMode {
-    #[default]
-    Rbac,
-    AlwaysAllow,
-}
+pub struct AuthorizationMode(pub skiff_core::auth::Modes);
 
 impl std::str::FromStr for AuthorizationMode {
-    type Err = UnknownMode;
-    fn from_str(s: &str) -> Result<Self, UnknownMode> {
-        match s {
-            "RBAC" => Ok(AuthorizationMode::Rbac),
-            "AlwaysAllow" => Ok(AuthorizationMode::AlwaysAllow),
-            other => Err(UnknownMode(other.to_string())),
-        }
+    type Err = skiff_core::auth::ModesError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(AuthorizationMode)
     }
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("unknown authorization mode {0:?}: RBAC or AlwaysAllow")]
-pub struct UnknownMode(String);
 
 pub struct AppState {
     registry: registry::Registry,
@@ -127,11 +117,10 @@ pub struct AppState {
     nodes: Option<(String, Arc<dyn skiff_nodeapi::NodeLink>)>,
     /// How this server identifies itself to remote node agents.
     client_identity: nodes::remote::ClientIdentity,
-    /// The RBAC objects, as the authorizer reads them.
-    rbac: authz::rbac_cache::RbacCache,
+    /// The authorizer chain and what its authorizers read (RBAC objects, the node graph).
+    authorization: authz::chain::Chain,
     /// Service-account tokens: issued, checked, and their issuer's OIDC documents.
     service_accounts: serviceaccounts::Issuer,
-    authorization: AuthorizationMode,
 }
 
 /// A running API server.
@@ -168,7 +157,7 @@ impl RunningServer {
 /// Prepare the PKI and kubeconfig, bind, and start serving in the background.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     // A malformed audit policy stops the start before anything is served.
-    let auditor = Arc::new(audit::Auditor::new(&config.audit, config.authorization == AuthorizationMode::AlwaysAllow)?);
+    let auditor = Arc::new(audit::Auditor::new(&config.audit, config.authorization.0.allows_everything())?);
     // Pods reach the API at the `kubernetes` Service's address (and its endpoint): the
     // certificate names both, and the Service's DNS names.
     let service_ip = config.service_ranges.first();
@@ -184,12 +173,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     pki::write_kubeconfig(&kubeconfig_path, &pki.kubeconfig(addr))?;
 
     let (tx, rx) = signal::channel(false);
-    let registry = registry::Registry::with_service_ranges(config.store, config.service_ranges);
+    let mut registry = registry::Registry::with_service_ranges(config.store, config.service_ranges);
     registry.ensure_rbac_defaults().await?;
-    let rbac = authz::rbac_cache::RbacCache::start(registry.store().clone())
+    let authorization = authz::chain::Chain::start(config.authorization.0, registry.store().clone())
         .await
         .map_err(|e| ServerError::Init(ApiError::Internal(e.to_string())))?;
-    registry.set_authorizer(rbac.receiver());
+    registry.set_authorizer(authorization.rbac().receiver());
+    registry.restrict_nodes(authorization.restricts_nodes());
     // The service-account signing key, made on the first start (off the runtime: RSA takes a
     // moment); the JWKS URI names where pods reach this server.
     let external = config.advertise.map_or(addr, |ip| SocketAddr::new(ip.into(), addr.port()));
@@ -200,9 +190,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             .map_err(|e| ServerError::Init(ApiError::Internal(e.to_string())))??;
     let state = Arc::new(AppState {
         registry,
-        rbac,
+        authorization,
         service_accounts,
-        authorization: config.authorization,
         bookmark_interval: config.bookmark_interval,
         token: pki.token.clone(),
         server_address: addr.to_string(),

@@ -75,6 +75,8 @@ pub struct Registry {
     services: Arc<Allocator>,
     /// The current RBAC authorizer, once the server has one (RBAC writes are checked by it).
     rbac: Arc<std::sync::OnceLock<tokio::sync::watch::Receiver<Arc<skiff_core::auth::Authorizer>>>>,
+    /// Whether nodes' writes go through NodeRestriction (the Node authorizer is on).
+    node_restriction: bool,
 }
 
 /// Whether `kind` is networking.k8s.io Ingress (created ones get the default class).
@@ -356,7 +358,12 @@ impl Registry {
 
     pub fn with_service_ranges(store: Arc<dyn Store>, ranges: ServiceRanges) -> Self {
         let services = Arc::new(Allocator::new(store.clone(), ranges));
-        Registry { store, services, rbac: Default::default() }
+        Registry { store, services, rbac: Default::default(), node_restriction: false }
+    }
+
+    /// Admit nodes' writes through NodeRestriction (set at start, with the Node authorizer).
+    pub fn restrict_nodes(&mut self, on: bool) {
+        self.node_restriction = on;
     }
 
     /// Check RBAC writes with the authorizer `current` publishes (set once, at start).
@@ -560,6 +567,7 @@ impl Registry {
         kind.default(&mut obj);
         kind.prepare_create(&mut obj);
         service_account_admission::admit(self, kind, namespace, &mut obj).await?;
+        node_restriction_admission::admit_create(self, kind, namespace, &obj, opts).await?;
         csr_admission::set_requestor(kind, &mut obj, opts);
         // A Service's IP families, by the cluster's, before validation (as upstream).
         if is_service(kind) {
@@ -701,6 +709,7 @@ impl Registry {
                 md.insert("managedFields".into(), mf.clone());
             }
         }
+        node_restriction_admission::admit_update(self, r, part, current, &new, opts)?;
         r.kind.default(&mut new);
         match part {
             kinds::Part::Main => r.kind.prepare_update(current, &mut new),
@@ -1165,6 +1174,7 @@ pub fn matches(kind: &dyn Kind, obj: &Value, labels: &LabelSelector, fields: &Fi
 }
 
 mod csr_admission;
+pub(crate) mod node_restriction_admission;
 mod pod_security_admission;
 mod rbac_admission;
 mod service_account_admission;

@@ -58,7 +58,7 @@ pub async fn run(informers: &Informers) {
         .await;
     let _ = all.set(roles.clone());
     work::resync(queue.clone(), roles.clone(), RESYNC);
-    let client = informers.client().clone();
+    let client = informers.client_as(crate::identity::CLUSTERROLE_AGGREGATION);
     work::drive(queue, "ClusterRole aggregation", |key| {
         let (client, roles) = (&client, &roles);
         async move { reconcile(client, roles, &key).await }

@@ -238,7 +238,7 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 /// Run the CronJob controller until the process stops.
 pub async fn run(informers: &Informers) {
     let (queue, cronjobs, jobs) = work::watch_owned::<CronJob, Job>(informers, RESYNC).await;
-    let client = informers.client().clone();
+    let client = informers.client_as(crate::identity::CRONJOB);
     let ctx = Ctx { recorder: Recorder::new(client.clone(), "cronjob-controller", ""), client, cronjobs, jobs };
     work::drive(queue, "CronJob", |key| {
         let ctx = &ctx;

@@ -170,7 +170,7 @@ pub async fn run(informers: &Informers, signing: Signing) {
     let q = queue.clone();
     let requests = informers.watch(move |r: &CertificateSigningRequest| q.add(Key::of(r))).await;
     work::resync(queue.clone(), requests.clone(), RESYNC);
-    let ctx = Ctx { client: informers.client().clone(), requests, signing };
+    let ctx = Ctx { client: informers.client_as(crate::identity::CSR_SIGNING), requests, signing };
     work::drive(queue, "CSR signing", |key| {
         let ctx = &ctx;
         async move { reconcile(ctx, &key).await }

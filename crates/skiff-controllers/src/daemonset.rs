@@ -238,7 +238,7 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 /// Run the DaemonSet controller until the process stops.
 pub async fn run(informers: &Informers) {
     let (queue, daemonsets, pods) = work::watch_owned::<DaemonSet, Pod>(informers, RESYNC).await;
-    let client = informers.client().clone();
+    let client = informers.client_as(crate::identity::DAEMONSET);
     // A node that comes, goes or changes its labels or taints: every DaemonSet looks again.
     let (q, sets) = (queue.clone(), daemonsets.clone());
     let nodes = informers

@@ -503,7 +503,7 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 /// Run the Deployment controller until the process stops.
 pub async fn run(informers: &Informers) {
     let (queue, deployments, replicasets) = work::watch_owned::<Deployment, ReplicaSet>(informers, RESYNC).await;
-    let client = informers.client().clone();
+    let client = informers.client_as(crate::identity::DEPLOYMENT);
     let ctx =
         Ctx { recorder: Recorder::new(client.clone(), "deployment-controller", ""), client, deployments, replicasets };
     work::drive(queue, "Deployment", |key| {

@@ -86,7 +86,7 @@ pub fn status(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], now: Timestamp) -> P
 
 /// Run the disruption controller until the process stops.
 pub async fn run(informers: &Informers) {
-    let client = informers.client().clone();
+    let client = informers.client_as(crate::identity::DISRUPTION);
     let queue: Arc<Queue<Key>> = Queue::new();
     let q = queue.clone();
     let budgets = informers.watch(move |b: &PodDisruptionBudget| q.add(Key::of(b))).await;

@@ -305,7 +305,10 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Option<Desired> {
 }
 
 struct Ctx {
-    client: kube::Client,
+    /// Writes Endpoints (upstream's endpoint controller's account).
+    endpoints_client: kube::Client,
+    /// Writes EndpointSlices (upstream's endpointslice controller's account).
+    slices_client: kube::Client,
     services: Store<Service>,
     pods: Store<Pod>,
     endpoints: Store<Endpoints>,
@@ -334,8 +337,8 @@ fn managed_slices(slices: &Store<EndpointSlice>, namespace: &str, service: &str)
 }
 
 async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error> {
-    let endpoints_api = Api::<Endpoints>::namespaced(ctx.client.clone(), &key.namespace);
-    let slices_api = Api::<EndpointSlice>::namespaced(ctx.client.clone(), &key.namespace);
+    let endpoints_api = Api::<Endpoints>::namespaced(ctx.endpoints_client.clone(), &key.namespace);
+    let slices_api = Api::<EndpointSlice>::namespaced(ctx.slices_client.clone(), &key.namespace);
     let existing = managed_slices(&ctx.slices, &key.namespace, &key.name);
     let svc = ctx.services.get(&ObjectRef::new(&key.name).within(&key.namespace));
     let gone = svc.is_none();
@@ -465,7 +468,14 @@ pub async fn run(informers: &Informers) {
         })
         .await;
     work::resync(queue.clone(), services.clone(), RESYNC);
-    let ctx = Ctx { client: informers.client().clone(), services, pods, endpoints, slices };
+    let ctx = Ctx {
+        endpoints_client: informers.client_as(crate::identity::ENDPOINTS),
+        slices_client: informers.client_as(crate::identity::ENDPOINT_SLICES),
+        services,
+        pods,
+        endpoints,
+        slices,
+    };
     work::drive_concurrently(queue, WORKERS, "Endpoints", |key| {
         let ctx = &ctx;
         async move { reconcile(ctx, &key).await }

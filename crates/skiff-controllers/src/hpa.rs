@@ -50,7 +50,7 @@ type History = Arc<Mutex<HashMap<Key, Vec<(Instant, i32)>>>>;
 
 /// Run until the process ends.
 pub async fn run(informers: &Informers) {
-    let client = informers.client().clone();
+    let client = informers.client_as(crate::identity::HPA);
     let recorder = Recorder::new(client.clone(), "horizontal-pod-autoscaler", "");
     let queue = work::Queue::new();
     let q = queue.clone();

@@ -3,6 +3,7 @@
 //! A reader subscribes a handler that hears every change; subscribing to a cache that is
 //! already filled replays each object once, as client-go's `AddEventHandler` does.
 
+use crate::identity::{Credentials, Identity};
 use futures::StreamExt;
 use kube::Resource;
 use kube::api::Api;
@@ -20,7 +21,10 @@ type Handler<K> = Arc<dyn Fn(&K) + Send + Sync>;
 
 /// The process's shared caches, one per kind, each started by its first reader.
 pub struct Informers {
+    /// Reads (the caches): the controller manager's own identity.
     client: kube::Client,
+    /// Writes: each component's identity (None: everything as `client`).
+    credentials: Option<Arc<dyn Credentials>>,
     started: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -31,12 +35,27 @@ struct Informer<K: Resource<DynamicType = ()> + 'static> {
 }
 
 impl Informers {
+    /// Caches read, and components write, as `client`.
     pub fn new(client: kube::Client) -> Arc<Informers> {
-        Arc::new(Informers { client, started: Mutex::new(HashMap::new()) })
+        Arc::new(Informers { client, credentials: None, started: Mutex::new(HashMap::new()) })
     }
 
+    /// Caches read as `client`; each component writes as its own identity.
+    pub fn with_credentials(client: kube::Client, credentials: Arc<dyn Credentials>) -> Arc<Informers> {
+        Arc::new(Informers { client, credentials: Some(credentials), started: Mutex::new(HashMap::new()) })
+    }
+
+    /// The client the caches read with (the controller manager's identity).
     pub fn client(&self) -> &kube::Client {
         &self.client
+    }
+
+    /// A client acting as `who`.
+    pub fn client_as(&self, who: Identity) -> kube::Client {
+        match &self.credentials {
+            Some(c) => c.client(who),
+            None => self.client.clone(),
+        }
     }
 
     /// The shared cache of every `K` (without managedFields: no controller reads them), once it

@@ -54,7 +54,7 @@ pub async fn run(informers: &Informers) {
     let again = requeue_all(queue.clone(), ingresses.clone());
     let nodes = informers.watch(move |_: &Node| again()).await;
     work::resync(queue.clone(), ingresses.clone(), RESYNC);
-    let ctx = Ctx { client: informers.client().clone(), ingresses, classes, nodes };
+    let ctx = Ctx { client: informers.client_as(crate::identity::INGRESS_STATUS), ingresses, classes, nodes };
     work::drive(queue, "Ingress status", |key| {
         let ctx = &ctx;
         async move { reconcile(ctx, &key).await }

@@ -328,6 +328,8 @@ fn new_pod(job: &Job, index: Option<i32>) -> Pod {
 
 struct Ctx {
     client: kube::Client,
+    /// Deletes finished Jobs past their TTL (upstream's TTL-after-finished controller's account).
+    ttl_client: kube::Client,
     jobs: Store<Job>,
     pods: Store<Pod>,
     recorder: Recorder,
@@ -347,9 +349,10 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
     let api = Api::<Pod>::namespaced(ctx.client.clone(), &key.namespace);
     let jobs = Api::<Job>::namespaced(ctx.client.clone(), &key.namespace);
     if plan.expire {
-        let params = DeleteParams::foreground();
-        return match jobs.delete(&key.name, &params).await {
-            Ok(_) | Err(kube::Error::Api(_)) => Ok(None),
+        let expired = Api::<Job>::namespaced(ctx.ttl_client.clone(), &key.namespace);
+        return match expired.delete(&key.name, &DeleteParams::foreground()).await {
+            Ok(_) => Ok(None),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
             Err(e) => Err(e),
         };
     }
@@ -392,8 +395,14 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 /// Run the Job controller until the process stops.
 pub async fn run(informers: &Informers) {
     let (queue, jobs, pods) = work::watch_owned::<Job, Pod>(informers, RESYNC).await;
-    let client = informers.client().clone();
-    let ctx = Ctx { recorder: Recorder::new(client.clone(), "job-controller", ""), client, jobs, pods };
+    let client = informers.client_as(crate::identity::JOB);
+    let ctx = Ctx {
+        recorder: Recorder::new(client.clone(), "job-controller", ""),
+        client,
+        ttl_client: informers.client_as(crate::identity::TTL_AFTER_FINISHED),
+        jobs,
+        pods,
+    };
     work::drive(queue, "Job", |key| {
         let ctx = &ctx;
         async move { reconcile(ctx, &key).await }

@@ -8,7 +8,8 @@
 //! CA ([`serviceaccounts`]), the CSR signer ([`csr_signing`]) and garbage collector ([`gc`])
 //! controllers, each a loop over watch caches and a
 //! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
-//! The watch caches are shared by all of them ([`informers`]): one copy of each object.
+//! The watch caches are shared by all of them ([`informers`]): one copy of each object, read
+//! as the controller manager; each controller writes as its own [`identity`].
 //! Nothing here links the node, the image store or the API server's internals: only
 //! skiff-core's rules and skiff-client's shared client pieces.
 
@@ -21,6 +22,7 @@ pub mod disruption;
 pub mod endpoints;
 pub mod gc;
 pub mod hpa;
+pub mod identity;
 pub mod informers;
 pub mod ingress_status;
 pub mod job;

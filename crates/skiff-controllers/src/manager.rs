@@ -6,16 +6,20 @@ use crate::informers::Informers;
 use crate::leader::{self, Election, LeaderError};
 use std::sync::Arc;
 
+/// What the controllers are given besides the API.
+pub struct Options {
+    /// The cluster CA (PEM) every namespace is given.
+    pub root_ca: Arc<str>,
+    /// The CA that signs approved CSRs (None: a cluster whose CA key is not kept signs none).
+    pub signing: Option<crate::csr_signing::Signing>,
+    /// The ports the nodes listen on themselves: no load balancer takes them.
+    pub reserved_ports: Vec<crate::service_lb::ReservedPort>,
+}
+
 /// Run the controllers as `identity` once it leads, reading the caches of `informers`; returns
-/// only when leadership is lost. `root_ca` is the cluster CA (PEM) every namespace is given;
-/// `signing`, the CA that signs approved CSRs (None: a cluster whose CA key is not kept signs
-/// none).
-pub async fn run(
-    informers: Arc<Informers>,
-    identity: &str,
-    root_ca: Arc<str>,
-    signing: Option<crate::csr_signing::Signing>,
-) -> Result<(), LeaderError> {
+/// only when leadership is lost.
+pub async fn run(informers: Arc<Informers>, identity: &str, options: Options) -> Result<(), LeaderError> {
+    let Options { root_ca, signing, reserved_ports } = options;
     let client = informers.client().clone();
     let work = async move {
         tokio::join!(
@@ -27,7 +31,7 @@ pub async fn run(
             crate::disruption::run(&informers),
             crate::hpa::run(&informers),
             crate::endpoints::run(&informers),
-            crate::service_lb::run(&informers),
+            crate::service_lb::run(&informers, reserved_ports),
             crate::ingress_status::run(&informers),
             crate::clusterrole_aggregation::run(&informers),
             crate::serviceaccounts::run(&informers, root_ca),
@@ -36,7 +40,7 @@ pub async fn run(
                     crate::csr_signing::run(&informers, signing).await;
                 }
             },
-            crate::gc::run(informers.client().clone()),
+            crate::gc::run(informers.client_as(crate::identity::GARBAGE_COLLECTOR)),
         );
     };
     leader::lead(client, Election::controller_manager(identity), work).await

@@ -276,7 +276,7 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
 /// Run the ReplicaSet controller until the process stops.
 pub async fn run(informers: &Informers) {
     let (queue, replicasets, pods) = work::watch_owned::<ReplicaSet, Pod>(informers, RESYNC).await;
-    let client = informers.client().clone();
+    let client = informers.client_as(crate::identity::REPLICASET);
     let ctx = Ctx { recorder: Recorder::new(client.clone(), "replicaset-controller", ""), client, replicasets, pods };
     work::drive(queue, "ReplicaSet", |key| {
         let ctx = &ctx;

@@ -115,7 +115,7 @@ fn is_terminal(p: &Pod) -> bool {
 
 /// Run until the process ends.
 pub async fn run(informers: Arc<Informers>) {
-    let client = informers.client().clone();
+    let client = informers.client_as(crate::identity::Identity::Scheduler);
     let recorder = Recorder::new(client.clone(), "default-scheduler", "");
     // Every pod or node event wakes the loop (the shared caches are driven by tasks of their
     // own, so a long round never leaves them behind); wake-ups during a round coalesce into one

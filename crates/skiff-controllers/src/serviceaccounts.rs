@@ -84,14 +84,15 @@ pub fn plan(namespace: &Namespace, has_account: bool, config_map: Option<&Config
     Plan { config_map, create_account: !has_account }
 }
 
-/// Whether a write failed only because the namespace is gone or going (nothing to retry) or
-/// someone else made the object first.
-fn settled(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if matches!(s.code, 403 | 404 | 409))
+/// Whether a write failed only because the namespace is gone, or going (`terminating`: it is
+/// then Forbidden; any other Forbidden is a real refusal, retried and logged), or someone else
+/// made the object first.
+fn settled(e: &kube::Error, terminating: bool) -> bool {
+    matches!(e, kube::Error::Api(s) if matches!(s.code, 404 | 409) || (s.code == 403 && terminating))
 }
 
 async fn reconcile(
-    client: &kube::Client,
+    clients: &Clients,
     caches: &Caches,
     root_ca: &str,
     key: &Key,
@@ -101,7 +102,8 @@ async fn reconcile(
     let has_account = caches.accounts.get(&ObjectRef::new(DEFAULT_ACCOUNT).within(ns)).is_some();
     let config_map = caches.config_maps.get(&ObjectRef::new(ROOT_CA_CONFIG_MAP).within(ns));
     let plan = plan(&namespace, has_account, config_map.as_deref(), root_ca);
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let terminating = namespace.metadata.deletion_timestamp.is_some();
+    let config_maps: Api<ConfigMap> = Api::namespaced(clients.root_ca.clone(), ns);
     let written = match plan.config_map {
         None => Ok(()),
         Some(ConfigMapWrite::Create(cm)) => config_maps.create(&PostParams::default(), &cm).await.map(|_| ()),
@@ -110,7 +112,7 @@ async fn reconcile(
         }
     };
     match written {
-        Err(e) if !settled(&e) => return Err(e),
+        Err(e) if !settled(&e, terminating) => return Err(e),
         _ => {}
     }
     if plan.create_account {
@@ -118,13 +120,20 @@ async fn reconcile(
             metadata: ObjectMeta { name: Some(DEFAULT_ACCOUNT.into()), ..Default::default() },
             ..Default::default()
         };
-        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+        let accounts: Api<ServiceAccount> = Api::namespaced(clients.accounts.clone(), ns);
         match accounts.create(&PostParams::default(), &account).await {
-            Err(e) if !settled(&e) => return Err(e),
+            Err(e) if !settled(&e, terminating) => return Err(e),
             _ => {}
         }
     }
     Ok(None)
+}
+
+/// Upstream's two controllers' accounts: the ServiceAccounts controller's and the root CA
+/// publisher's.
+struct Clients {
+    accounts: kube::Client,
+    root_ca: kube::Client,
 }
 
 struct Caches {
@@ -159,10 +168,13 @@ pub async fn run(informers: &Informers, root_ca: Arc<str>) {
         .await;
     work::resync(queue.clone(), namespaces.clone(), RESYNC);
     let caches = Caches { namespaces, accounts, config_maps };
-    let client = informers.client().clone();
+    let clients = Clients {
+        accounts: informers.client_as(crate::identity::SERVICE_ACCOUNTS),
+        root_ca: informers.client_as(crate::identity::ROOT_CA_PUBLISHER),
+    };
     work::drive(queue, "service accounts", |key| {
-        let (client, caches, root_ca) = (&client, &caches, &root_ca);
-        async move { reconcile(client, caches, root_ca, &key).await }
+        let (clients, caches, root_ca) = (&clients, &caches, &root_ca);
+        async move { reconcile(clients, caches, root_ca, &key).await }
     })
     .await;
 }

@@ -11,6 +11,7 @@ pub mod kinds;
 pub mod managed;
 pub mod meta;
 pub mod names;
+pub mod node_restriction;
 pub mod patch;
 pub mod pod_security;
 pub mod quantity;

@@ -2,6 +2,7 @@
 
 mod alloc;
 mod commands;
+mod credentials;
 mod supervisor;
 
 use anyhow::Context;
@@ -79,9 +80,14 @@ enum Command {
         /// k3s's flag of the same name; another server sharing the store may run them.
         #[arg(long)]
         disable_controller_manager: bool,
-        /// How requests are authorized: RBAC, or AlwaysAllow (every authenticated request, as
-        /// kube-apiserver's mode of that name).
-        #[arg(long, default_value = "RBAC")]
+        /// The longest a certificate signed for an approved CertificateSigningRequest is valid
+        /// (a request's `expirationSeconds` may ask for less), as kube-controller-manager's flag.
+        #[arg(long, default_value = "365d", value_parser = commands::identity::parse_duration)]
+        cluster_signing_duration: std::time::Duration,
+        /// How requests are authorized, after system:masters: kube-apiserver's ordered,
+        /// comma-separated list of Node, RBAC, AlwaysAllow (every authenticated request) and
+        /// AlwaysDeny. Node brings the NodeRestriction admission plugin with it.
+        #[arg(long, default_value = "Node,RBAC")]
         authorization_mode: skiff_apiserver::AuthorizationMode,
         /// Which stored resources are encrypted, with which keys (upstream's
         /// EncryptionConfiguration, the aesgcm provider). Default: DATA_DIR/pki/encryption-config.yaml,
@@ -262,6 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             service_node_port_range,
             disable_agent,
             disable_controller_manager,
+            cluster_signing_duration,
             authorization_mode,
             encryption_provider_config,
             audit,
@@ -285,7 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 audit: audit.into(),
             },
             node,
-            Components { agent: !disable_agent, controllers: !disable_controller_manager },
+            Components { agent: !disable_agent, controllers: !disable_controller_manager, cluster_signing_duration },
             skiff_apiserver::services::ServiceRanges { cidr: service_cidr, node_ports: service_node_port_range },
         ),
         Command::Agent { kubeconfig, endpoint, node } => {
@@ -357,10 +364,13 @@ struct ClusterCa {
 
 impl ClusterCa {
     /// None for a PKI made before the CA key was kept: no CSR is signed.
-    fn signing(pki: &skiff_apiserver::Pki) -> Option<skiff_controllers::csr_signing::Signing> {
+    fn signing(
+        pki: &skiff_apiserver::Pki,
+        max_duration: std::time::Duration,
+    ) -> Option<skiff_controllers::csr_signing::Signing> {
         let key = pki.ca_key.clone()?;
         let ca = ClusterCa { cert: pki.ca_cert.clone(), key };
-        Some(skiff_controllers::csr_signing::Signing::new(Arc::new(ca)))
+        Some(skiff_controllers::csr_signing::Signing { authority: Arc::new(ca), max_duration })
     }
 }
 
@@ -378,11 +388,32 @@ impl skiff_controllers::csr_signing::Authority for ClusterCa {
     }
 }
 
+/// The ports this machine listens on itself (the API server's, the ingress's): a load balancer
+/// taking one would divert its traffic.
+fn reserved_ports(
+    listen: SocketAddr,
+    node: Option<&commands::node::NodeArgs>,
+) -> Vec<skiff_controllers::service_lb::ReservedPort> {
+    let tcp = |port: u16, owner: &str| skiff_controllers::service_lb::ReservedPort {
+        protocol: "TCP".into(),
+        port: port.into(),
+        owner: owner.into(),
+    };
+    let mut ports = vec![tcp(listen.port(), "the API server")];
+    if let Some(node) = node.filter(|n| !n.disable_ingress) {
+        ports.push(tcp(node.ingress_http_port, "the ingress (HTTP)"));
+        ports.push(tcp(node.ingress_https_port, "the ingress (HTTPS)"));
+    }
+    ports
+}
+
 /// What `skiff server` runs besides the API server.
 struct Components {
     /// The node agent and the scheduler.
     agent: bool,
     controllers: bool,
+    /// The longest certificate the CSR signer issues.
+    cluster_signing_duration: std::time::Duration,
 }
 
 /// The API server's knobs: timings and what clients may hold.
@@ -532,17 +563,36 @@ fn server(
             audit: limits.audit,
         })
         .await?;
-        let client = commands::node::client(&running.kubeconfig_path).await?;
-        // One watch cache per kind for the controllers and the scheduler together.
-        let informers = skiff_controllers::informers::Informers::new(client.clone());
+        let admin = commands::node::config(&running.kubeconfig_path).await?;
+        let identities = credentials::Components::new(&admin, &running.pki)?.map(Arc::new);
+        let admin = kube::Client::try_from(admin)?;
+        if identities.is_none() {
+            tracing::warn!("the cluster CA's key was not kept (a data directory from before it was): the controllers, scheduler and node act as admin");
+        }
+        let as_user = |user: &str, groups: &[&str]| match &identities {
+            Some(c) => c.client(user, groups),
+            None => Ok(admin.clone()),
+        };
+        // One watch cache per kind for the controllers and the scheduler together, read as the
+        // controller manager; each of them writes as itself.
+        let informers = match &identities {
+            Some(c) => skiff_controllers::informers::Informers::with_credentials(
+                c.client(skiff_core::auth::user::KUBE_CONTROLLER_MANAGER, &[])?,
+                c.clone(),
+            ),
+            None => skiff_controllers::informers::Informers::new(admin.clone()),
+        };
         // The controllers act once this server holds the controller manager's Lease.
         if components.controllers {
             let identity = format!("{}_{}", hostname(), std::process::id());
             let informers = informers.clone();
-            let root_ca: Arc<str> = running.pki.ca_cert.as_str().into();
-            let signing = ClusterCa::signing(&running.pki);
+            let options = skiff_controllers::manager::Options {
+                root_ca: running.pki.ca_cert.as_str().into(),
+                signing: ClusterCa::signing(&running.pki, components.cluster_signing_duration),
+                reserved_ports: reserved_ports(listen, node.as_ref()),
+            };
             supervisor.spawn("the controller manager", async move {
-                Ok(skiff_controllers::manager::run(informers, &identity, root_ca, signing).await?)
+                Ok(skiff_controllers::manager::run(informers, &identity, options).await?)
             });
         }
         if let Some(node) = node {
@@ -550,7 +600,12 @@ fn server(
                 skiff_controllers::scheduler::run(informers).await;
                 Ok(())
             });
-            commands::node::start(&mut supervisor, &data_dir, &node, client, Default::default()).await?;
+            let clients = commands::node::NodeClients {
+                kubelet: as_user(&skiff_core::auth::user::node_username(&node.node_name()), &[skiff_core::auth::user::NODES_GROUP])?,
+                network: as_user(skiff_core::auth::user::SKIFF_NODE_NETWORK, &[])?,
+            };
+            commands::node::start(&mut supervisor, &data_dir, &node, clients, Default::default()).await?;
+            tokio::spawn(commands::node::label_control_plane(admin.clone(), node.node_name()));
         }
         tracing::info!(kubeconfig = %running.kubeconfig_path.display(), "ready");
         // Until a signal, or until the API server or another component stops by itself.

@@ -3,7 +3,7 @@
 //! `kubectl certificate approve`, the certificate the controller manager's signer issues, and
 //! `bob` acting with it; a user without `approve` on the signer is refused in upstream's
 //! words; signers refuse forged groups with a `Failed` condition, and `system:masters` is no
-//! client certificate's to ask for.
+//! client certificate's to ask for; `--cluster-signing-duration` bounds what is issued.
 
 mod common;
 
@@ -166,7 +166,7 @@ fn a_user_certificate_through_a_signing_request() {
 
 #[test]
 fn signers_refuse_forged_groups_and_denied_requests_stay_unsigned() {
-    let server = Server::start();
+    let server = Server::start_with(&["--cluster-signing-duration", "2h"]);
     let k = server.kubectl("1.32");
     let dir = server.data_dir();
     let kubelet_usages = ["digital signature", "key encipherment", "client auth"];
@@ -187,7 +187,15 @@ fn signers_refuse_forged_groups_and_denied_requests_stay_unsigned() {
     let (_, node) = key_and_request(dir, "node", "/O=system:nodes/CN=system:node:n1");
     k.run_stdin(&["apply", "-f", "-"], &manifest("node", &node, KUBELET_CLIENT, &kubelet_usages, "")).ok();
     k.run(&["certificate", "approve", "node"]).ok();
-    eventually_field(&k, "node", "{.status.certificate}");
+    let issued = eventually_field(&k, "node", "{.status.certificate}");
+    // Asking for no duration, it gets --cluster-signing-duration's two hours.
+    let cert = base64::engine::general_purpose::STANDARD.decode(issued.trim()).expect("base64");
+    let cert_path = dir.join("node.crt");
+    std::fs::write(&cert_path, &cert).expect("write certificate");
+    let path = cert_path.to_str().expect("utf-8");
+    openssl(&["x509", "-noout", "-checkend", "7000", "-in", path]);
+    let end = Command::new("openssl").args(["x509", "-noout", "-checkend", "7300", "-in", path]).output();
+    assert!(end.is_ok_and(|o| !o.status.success()), "valid past --cluster-signing-duration");
 
     // A denied request is never signed.
     let (_, carol) = key_and_request(dir, "carol", "/CN=carol");

@@ -112,7 +112,6 @@ pub async fn impersonate(State(state): State<Arc<AppState>>, mut req: Request, n
     let Some(User(actor)) = req.extensions().get::<User>().cloned() else {
         return Failure(ApiError::Unauthorized).into_response();
     };
-    let authorizer = state.rbac.authorizer();
     for (resource, subresource, group, namespace, target) in checks(&w, &name) {
         let attrs = Attributes {
             user: actor.as_ref().clone(),
@@ -127,7 +126,7 @@ pub async fn impersonate(State(state): State<Arc<AppState>>, mut req: Request, n
                 ..Default::default()
             },
         };
-        let verdict = skiff_core::auth::authorize(&authorizer, &attrs);
+        let verdict = state.authorization.authorize(&attrs);
         if !verdict.allowed() {
             return Failure(skiff_core::auth::forbidden::forbidden(&attrs, &verdict.reason)).into_response();
         }

@@ -1,8 +1,11 @@
 //! Authorization: every request is decided before it is served, by upstream's chain
-//! (`system:masters`, then RBAC over [`rbac_cache`]) on the request's attributes (upstream's
-//! request info: verb, group, resource, subresource, namespace, name, or a non-resource path).
-//! A denial is upstream's Forbidden, in its words.
+//! ([`chain`]: `system:masters`, then the `--authorization-mode` list: the Node authorizer over
+//! [`node_graph`], RBAC over [`rbac_cache`]) on the request's attributes (upstream's request
+//! info: verb, group, resource, subresource, namespace, name, a collection's field selector, or
+//! a non-resource path). A denial is upstream's Forbidden, in its words.
 
+pub mod chain;
+pub mod node_graph;
 pub mod rbac_cache;
 
 use crate::AppState;
@@ -29,14 +32,14 @@ pub async fn authorize(State(state): State<Arc<AppState>>, req: Request, next: N
     let Some(User(user)) = req.extensions().get::<User>().cloned() else {
         return Failure(ApiError::Unauthorized).into_response();
     };
-    if state.authorization == crate::AuthorizationMode::AlwaysAllow {
+    if state.authorization.allows_everything() {
         return next.run(req).await;
     }
     let attrs = match attributes(&req, &user) {
         Ok(a) => a,
         Err(e) => return Failure(e).into_response(),
     };
-    let verdict = skiff_core::auth::authorize(&state.rbac.authorizer(), &attrs);
+    let verdict = state.authorization.authorize(&attrs);
     crate::audit::record_decision(&req, &verdict);
     if verdict.allowed() {
         next.run(req).await

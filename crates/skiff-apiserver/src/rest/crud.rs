@@ -5,7 +5,7 @@ use super::Call;
 use crate::http::{self, Failure, Output};
 use crate::list;
 use crate::query::Query;
-use crate::registry::{DeleteOptions, Deleted, ObjectRef, decode_body};
+use crate::registry::{DeleteOptions, Deleted, ObjectRef, decode_body, node_restriction_admission};
 use crate::watch::{self, WatchRequest};
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -132,6 +132,7 @@ pub(super) async fn patch(call: &Call<'_>, name: &str, part: Part, body: Body) -
 pub(super) async fn delete(call: &Call<'_>, name: &str, body: Body) -> Result<Response, Failure> {
     let dopts = delete_options(body, &call.query).await?;
     let dry = call.query.dry_run || dopts.dry_run.as_ref().is_some_and(|d| d.iter().any(|x| x == "All"));
+    node_restriction_admission::admit_delete(&call.state.registry, call.at(name), call.opts.user.as_deref()).await?;
     let obj = match call.state.registry.delete(call.at(name), &dopts, dry).await? {
         Deleted::Gone(o) => o,
         Deleted::Pending(o) => {
@@ -169,6 +170,7 @@ pub(super) async fn delete_collection(call: &Call<'_>, body: Body) -> Result<Res
     let mut deleted = Vec::new();
     for obj in items {
         let r = ObjectRef { kind, namespace: meta::namespace(&obj), name: meta::name(&obj) };
+        node_restriction_admission::admit_delete(reg, r, call.opts.user.as_deref()).await?;
         match reg.delete(r, &dopts, q.dry_run).await {
             Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
             Err(ApiError::NotFound { .. }) => {}

@@ -138,7 +138,9 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
             subresources::proxy(&call, n, forward).await
         }
         (&Method::POST, Some(n), Some(Subresource::Token), _) => {
-            crate::serviceaccounts::token_request::serve(state, call.at(n).namespace, n, &parts.headers, body).await
+            let user = call.opts.user.as_deref();
+            crate::serviceaccounts::token_request::serve(state, call.at(n).namespace, n, &parts.headers, body, user)
+                .await
         }
         (_, Some(n), Some(s), _) => {
             // A declared subresource, with a method (or, `Unserved`, any method) it does not

@@ -9,8 +9,7 @@ use axum::response::Response;
 use k8s_openapi::api::authorization::v1::{NonResourceRule, ResourceRule};
 use serde_json::{Value, json};
 use skiff_core::ApiError;
-use skiff_core::auth::user::SYSTEM_PRIVILEGED_GROUP;
-use skiff_core::auth::{Attributes, RequestInfo, UserInfo, authorize};
+use skiff_core::auth::{Attributes, RequestInfo, UserInfo};
 use skiff_core::field::{FieldError, Path};
 use skiff_core::kinds::review::Question;
 
@@ -92,6 +91,7 @@ fn access(call: &Call<'_>, user: &UserInfo, obj: &Value) -> Value {
                 subresource: text("subresource"),
                 namespace: text("namespace"),
                 name: text("name"),
+                field_selector: field_selector(r.get("fieldSelector")),
                 ..Default::default()
             }
         }
@@ -101,7 +101,7 @@ fn access(call: &Call<'_>, user: &UserInfo, obj: &Value) -> Value {
         }
         _ => RequestInfo::default(),
     };
-    let verdict = authorize(&call.state.rbac.authorizer(), &Attributes { user: user.clone(), request });
+    let verdict = call.state.authorization.authorize(&Attributes { user: user.clone(), request });
     let mut status = json!({"allowed": verdict.allowed()});
     if !verdict.reason.is_empty() {
         status["reason"] = json!(verdict.reason);
@@ -109,35 +109,51 @@ fn access(call: &Call<'_>, user: &UserInfo, obj: &Value) -> Value {
     status
 }
 
+/// A review's `fieldSelector` as the selector string a request would carry: `rawSelector`, or
+/// its requirements of one value each (`In` is `=`, `NotIn` is `!=`); what cannot be read is no
+/// selector, which grants nothing a selector would.
+fn field_selector(selector: Option<&Value>) -> String {
+    let Some(selector) = selector.filter(|s| !s.is_null()) else { return String::new() };
+    if let Some(raw) = selector.get("rawSelector").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        return raw.to_string();
+    }
+    let requirements = selector.get("requirements").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let mut terms = Vec::new();
+    for r in requirements {
+        let key = r.get("key").and_then(Value::as_str).unwrap_or_default();
+        let values = r.get("values").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let op = match r.get("operator").and_then(Value::as_str) {
+            Some("In") => "=",
+            Some("NotIn") => "!=",
+            _ => return String::new(),
+        };
+        match values {
+            [one] => terms.push(format!("{key}{op}{}", one.as_str().unwrap_or_default())),
+            _ => return String::new(),
+        }
+    }
+    terms.join(",")
+}
+
 /// What `user` may do in the review's namespace: upstream's `SelfSubjectRulesReview` status.
 fn rules(call: &Call<'_>, user: &UserInfo, obj: &Value) -> Value {
     let namespace = obj.pointer("/spec/namespace").and_then(Value::as_str).unwrap_or_default();
-    let review = call.state.rbac.authorizer().rules_for(user, namespace);
-    let mut resource_rules: Vec<ResourceRule> = Vec::new();
-    let mut non_resource_rules: Vec<NonResourceRule> = Vec::new();
-    // The privileged group's authorizer comes first in the chain and allows everything.
-    if user.in_group(SYSTEM_PRIVILEGED_GROUP) {
-        let all = vec!["*".to_string()];
-        resource_rules.push(ResourceRule {
-            verbs: all.clone(),
-            api_groups: Some(all.clone()),
-            resources: Some(all.clone()),
-            resource_names: None,
-        });
-        non_resource_rules.push(NonResourceRule { verbs: all.clone(), non_resource_urls: Some(all) });
-    }
-    resource_rules.extend(review.resource_rules.into_iter().map(|r| ResourceRule {
-        verbs: r.verbs,
-        api_groups: r.api_groups,
-        resources: r.resources,
-        resource_names: r.resource_names,
-    }));
-    non_resource_rules.extend(
-        review
-            .non_resource_rules
-            .into_iter()
-            .map(|r| NonResourceRule { verbs: r.verbs, non_resource_urls: r.non_resource_urls }),
-    );
+    let review = call.state.authorization.rules_for(user, namespace);
+    let resource_rules: Vec<ResourceRule> = review
+        .resource_rules
+        .into_iter()
+        .map(|r| ResourceRule {
+            verbs: r.verbs,
+            api_groups: r.api_groups,
+            resources: r.resources,
+            resource_names: r.resource_names,
+        })
+        .collect();
+    let non_resource_rules: Vec<NonResourceRule> = review
+        .non_resource_rules
+        .into_iter()
+        .map(|r| NonResourceRule { verbs: r.verbs, non_resource_urls: r.non_resource_urls })
+        .collect();
     let mut status = json!({
         "resourceRules": resource_rules,
         "nonResourceRules": non_resource_rules,

@@ -4,7 +4,7 @@
 
 use super::Call;
 use crate::http::{self, Failure};
-use crate::registry::{DeleteOptions, ObjectRef};
+use crate::registry::{DeleteOptions, ObjectRef, node_restriction_admission};
 use axum::body::Body;
 use axum::http::{Extensions, StatusCode};
 use axum::response::Response;
@@ -107,6 +107,8 @@ pub(super) async fn patch_scale(call: &Call<'_>, name: &str, body: Body) -> Resu
 pub(super) async fn evict(call: &Call<'_>, name: &str, body: Body) -> Result<Response, Failure> {
     let raw = http::object_body(&http::read_body(body).await?, http::content_type(call.headers))?;
     let reg = &call.state.registry;
+    let ns = call.at(name).namespace;
+    node_restriction_admission::admit_eviction(reg, ns, name, call.opts.user.as_deref()).await?;
     let pod = reg.get(call.at(name)).await?;
     let ns = meta::namespace(&pod).to_string();
     let options: DeleteOptions = serde_json::from_value(raw.get("deleteOptions").cloned().unwrap_or(json!({})))

@@ -8,7 +8,7 @@ use super::Issuer;
 use super::claims::{self, Claims, Ref};
 use crate::AppState;
 use crate::http::{self, Failure};
-use crate::registry::{ObjectRef, Registry};
+use crate::registry::{ObjectRef, Registry, node_restriction_admission};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -192,16 +192,21 @@ fn decode(raw: Value) -> Result<TokenRequest, ApiError> {
     serde_json::from_value(raw).map_err(|e| cannot(e.to_string()))
 }
 
-/// POST `serviceaccounts/NAME/token`.
+/// POST `serviceaccounts/NAME/token` by `user`.
 pub(crate) async fn serve(
     state: &AppState,
     namespace: &str,
     name: &str,
     headers: &HeaderMap,
     body: Body,
+    user: Option<&skiff_core::auth::UserInfo>,
 ) -> Result<Response, Failure> {
     let bytes = http::read_body(body).await?;
-    let mut request = decode(http::object_body(&bytes, http::content_type(headers))?)?;
+    let raw = http::object_body(&bytes, http::content_type(headers))?;
+    let bound = raw.pointer("/spec/boundObjectRef").cloned();
+    let mut request = decode(raw)?;
+    // Admission sees the request as decoded, before the checks of its storage.
+    node_restriction_admission::admit_token_request(&state.registry, namespace, name, bound.as_ref(), user).await?;
     let metadata = Path::new("metadata");
     let md = &request.metadata;
     if let Some(n) = md.name.as_deref().filter(|n| !n.is_empty() && *n != name) {

@@ -1,8 +1,14 @@
 //! The default ClusterRoles and ClusterRoleBindings kube-apiserver 1.32 reconciles at start
 //! (`plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go`, default feature gates): the
-//! user-facing `admin`/`edit`/`view` (aggregated), discovery and self-review roles, and the
-//! components' roles. Rules are sorted as upstream's rule builder sorts them. The per-controller
-//! `system:controller:*` roles are not here: skiff's controller manager runs as one identity.
+//! user-facing `admin`/`edit`/`view` (aggregated), discovery and self-review roles, the
+//! components' roles, and ([`controller_roles`], `controller_policy.go`) the
+//! `system:controller:<account>` role of each controller skiff runs, bound to the ServiceAccount
+//! `kube-system/<account>` it acts as (kube-controller-manager's
+//! `--use-service-account-credentials`; its shared watch caches read as
+//! `system:kube-controller-manager`). Rules are sorted as upstream's rule builder sorts them.
+//! Where a skiff controller writes differently from upstream's (a merge patch where upstream
+//! updates), its role has one more rule, marked `skiff:`; `ingress-status-controller` is skiff's
+//! own. `system:skiff-node-network` is what the node agent's network plane reads.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use crate::auth::RBAC_GROUP;
 use crate::auth::user::{
     ALL_AUTHENTICATED, ALL_SERVICE_ACCOUNTS_GROUP, ALL_UNAUTHENTICATED, KUBE_CONTROLLER_MANAGER, KUBE_PROXY,
-    KUBE_SCHEDULER, MONITORING_GROUP, SYSTEM_PRIVILEGED_GROUP,
+    KUBE_SCHEDULER, MONITORING_GROUP, SKIFF_NODE_NETWORK, SYSTEM_PRIVILEGED_GROUP,
 };
 
 /// Marks the defaults, so the API server knows which objects it owns.
@@ -22,6 +28,10 @@ pub const AUTOUPDATE_ANNOTATION: &str = "rbac.authorization.kubernetes.io/autoup
 pub const AGGREGATE_TO_ADMIN: &str = "rbac.authorization.k8s.io/aggregate-to-admin";
 pub const AGGREGATE_TO_EDIT: &str = "rbac.authorization.k8s.io/aggregate-to-edit";
 pub const AGGREGATE_TO_VIEW: &str = "rbac.authorization.k8s.io/aggregate-to-view";
+/// A controller's role is this and its account's name (upstream's `saRolePrefix`).
+pub const CONTROLLER_ROLE_PREFIX: &str = "system:controller:";
+/// Where the controllers' ServiceAccounts are.
+pub const CONTROLLER_NAMESPACE: &str = "kube-system";
 
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
@@ -35,8 +45,11 @@ const AUTOSCALING: &str = "autoscaling";
 const BATCH: &str = "batch";
 const CERTIFICATES: &str = "certificates.k8s.io";
 const COORDINATION: &str = "coordination.k8s.io";
+const CUSTOM_METRICS: &str = "custom.metrics.k8s.io";
 const DISCOVERY: &str = "discovery.k8s.io";
 const EXTENSIONS: &str = "extensions";
+const EXTERNAL_METRICS: &str = "external.metrics.k8s.io";
+const METRICS: &str = "metrics.k8s.io";
 const NETWORKING: &str = "networking.k8s.io";
 const POLICY: &str = "policy";
 const STORAGE: &str = "storage.k8s.io";
@@ -245,7 +258,7 @@ fn edit_rules() -> Vec<PolicyRule> {
 
 /// What a node agent needs; upstream narrows it further with the Node authorizer and the
 /// NodeRestriction admission plugin (a node's own objects only).
-fn node_rules() -> Vec<PolicyRule> {
+pub fn node_rules() -> Vec<PolicyRule> {
     vec![
         rule(&["create"], &[AUTHENTICATION], &["tokenreviews"]),
         rule(&["create"], &[AUTHORIZATION], &["subjectaccessreviews", "localsubjectaccessreviews"]),
@@ -296,14 +309,16 @@ fn scheduler_rules() -> Vec<PolicyRule> {
     ]
 }
 
-/// The controller manager's own identity: enough to start, watch everything and make the
-/// service accounts upstream's controllers then run as (their `system:controller:*` roles are
-/// not here).
+/// The controller manager's own identity: enough to start, lead, watch everything (the shared
+/// caches) and make the service accounts its controllers then act as (their
+/// `system:controller:*` roles: [`controller_roles`]).
 fn controller_manager_rules() -> Vec<PolicyRule> {
     vec![
         events(),
         rule(&["create"], &[COORDINATION], &["leases"]),
         named(&["get", "update"], &[COORDINATION], &["leases"], &["kube-controller-manager"]),
+        // skiff: its leader election's Lease is `kube-system/skiff-controller-manager`
+        named(&["get", "update"], &[COORDINATION], &["leases"], &["skiff-controller-manager"]),
         rule(&["create"], &[CORE], &["secrets", "serviceaccounts"]),
         rule(&["delete"], &[CORE], &["secrets"]),
         rule(&["get"], &[CORE], &["namespaces", "secrets", "serviceaccounts", "configmaps"]),
@@ -316,15 +331,250 @@ fn controller_manager_rules() -> Vec<PolicyRule> {
     ]
 }
 
+/// A controller's role, `system:controller:<account>`.
+fn controller(account: &str, rules: Vec<PolicyRule>) -> ClusterRole {
+    role(&format!("{CONTROLLER_ROLE_PREFIX}{account}"), None, rules)
+}
+
+/// Upstream's `system:controller:*` roles (release-1.32 `controller_policy.go`; the rules as
+/// `testdata/controller-roles.yaml` has them) of the controllers skiff runs, and skiff's
+/// `ingress-status-controller`. A `skiff:` rule is one skiff's controller needs beyond
+/// upstream's: each is a `patch` where upstream's controller updates (skiff writes statuses and
+/// annotations as merge patches), no more than the `update` the role already holds.
+pub fn controller_roles() -> Vec<ClusterRole> {
+    let pods = &["pods"];
+    vec![
+        controller(
+            "certificate-controller",
+            vec![
+                rule(&["delete", "get", "list", "watch"], &[CERTIFICATES], &["certificatesigningrequests"]),
+                rule(
+                    &["update"],
+                    &[CERTIFICATES],
+                    &["certificatesigningrequests/approval", "certificatesigningrequests/status"],
+                ),
+                named(&["approve"], &[CERTIFICATES], &["signers"], &["kubernetes.io/kube-apiserver-client-kubelet"]),
+                named(
+                    &["sign"],
+                    &[CERTIFICATES],
+                    &["signers"],
+                    &[
+                        "kubernetes.io/legacy-unknown",
+                        "kubernetes.io/kube-apiserver-client",
+                        "kubernetes.io/kube-apiserver-client-kubelet",
+                        "kubernetes.io/kubelet-serving",
+                    ],
+                ),
+                rule(&["create"], &[AUTHORIZATION], &["subjectaccessreviews"]),
+                events(),
+            ],
+        ),
+        // full permissions on ClusterRoles, so it may write any rules into them
+        controller(
+            "clusterrole-aggregation-controller",
+            vec![rule(&["escalate", "get", "list", "watch", "update", "patch"], &[RBAC_GROUP], &["clusterroles"])],
+        ),
+        controller(
+            "cronjob-controller",
+            vec![
+                rule(&["get", "list", "watch", "update"], &[BATCH], &["cronjobs"]),
+                rule(&["get", "list", "watch", "create", "update", "delete", "patch"], &[BATCH], &["jobs"]),
+                rule(&["update"], &[BATCH], &["cronjobs/status"]),
+                rule(&["update"], &[BATCH], &["cronjobs/finalizers"]),
+                rule(&["list", "watch", "delete"], &[CORE], pods),
+                events(),
+                // skiff: cronjob.rs merge-patches the status
+                rule(&["patch"], &[BATCH], &["cronjobs/status"]),
+            ],
+        ),
+        controller(
+            "daemon-set-controller",
+            vec![
+                rule(READ, &[EXTENSIONS, APPS], &["daemonsets"]),
+                rule(&["update"], &[EXTENSIONS, APPS], &["daemonsets/status"]),
+                rule(&["update"], &[EXTENSIONS, APPS], &["daemonsets/finalizers"]),
+                rule(&["list", "watch"], &[CORE], &["nodes"]),
+                rule(&["list", "watch", "create", "delete", "patch"], &[CORE], pods),
+                rule(&["create"], &[CORE], &["pods/binding"]),
+                rule(
+                    &["get", "list", "watch", "create", "delete", "update", "patch"],
+                    &[APPS],
+                    &["controllerrevisions"],
+                ),
+                events(),
+                // skiff: daemonset.rs merge-patches the status
+                rule(&["patch"], &[APPS], &["daemonsets/status"]),
+            ],
+        ),
+        controller(
+            "deployment-controller",
+            vec![
+                rule(&["get", "list", "watch", "update"], &[EXTENSIONS, APPS], &["deployments"]),
+                rule(&["update"], &[EXTENSIONS, APPS], &["deployments/status"]),
+                rule(&["update"], &[EXTENSIONS, APPS], &["deployments/finalizers"]),
+                rule(
+                    &["get", "list", "watch", "create", "update", "patch", "delete"],
+                    &[APPS, EXTENSIONS],
+                    &["replicasets"],
+                ),
+                // upstream: "update" until kubernetes/kubernetes#36897 is resolved
+                rule(&["get", "list", "watch", "update"], &[CORE], pods),
+                events(),
+                // skiff: deployment.rs merge-patches the revision annotation and the status
+                rule(&["patch"], &[APPS], &["deployments", "deployments/status"]),
+            ],
+        ),
+        controller(
+            "disruption-controller",
+            vec![
+                rule(READ, &[EXTENSIONS, APPS], &["deployments"]),
+                rule(READ, &[APPS, EXTENSIONS], &["replicasets"]),
+                rule(READ, &[CORE], &["replicationcontrollers"]),
+                rule(READ, &[POLICY], &["poddisruptionbudgets"]),
+                rule(READ, &[APPS], &["statefulsets"]),
+                rule(&["update"], &[POLICY], &["poddisruptionbudgets/status"]),
+                rule(&["patch", "update"], &[CORE], &["pods/status"]),
+                rule(&["get"], &["*"], &["*/scale"]),
+                events(),
+                // skiff: disruption.rs merge-patches the status
+                rule(&["patch"], &[POLICY], &["poddisruptionbudgets/status"]),
+            ],
+        ),
+        controller(
+            "endpoint-controller",
+            vec![
+                rule(READ, &[CORE], &["services", "pods"]),
+                rule(&["get", "list", "watch", "create", "update", "delete"], &[CORE], &["endpoints"]),
+                rule(&["create"], &[CORE], &["endpoints/restricted"]),
+                events(),
+            ],
+        ),
+        controller(
+            "endpointslice-controller",
+            vec![
+                rule(READ, &[CORE], &["services", "pods", "nodes"]),
+                // to own its slices with blockOwnerDeletion (OwnerReferencesPermissionEnforcement)
+                rule(&["update"], &[CORE], &["services/finalizers"]),
+                rule(&["get", "list", "watch", "create", "update", "delete"], &[DISCOVERY], &["endpointslices"]),
+                events(),
+            ],
+        ),
+        // list and watch everything, get owners, patch owner references and finalizers, delete
+        controller(
+            "generic-garbage-collector",
+            vec![rule(&["get", "list", "watch", "patch", "update", "delete"], &["*"], &["*"]), events()],
+        ),
+        controller(
+            "horizontal-pod-autoscaler",
+            vec![
+                rule(READ, &[AUTOSCALING], &["horizontalpodautoscalers"]),
+                rule(&["update"], &[AUTOSCALING], &["horizontalpodautoscalers/status"]),
+                rule(&["get", "update"], &["*"], &["*/scale"]),
+                rule(&["list", "watch"], &[CORE], pods),
+                // resource, custom and external metrics
+                rule(&["list", "watch"], &[METRICS], pods),
+                rule(READ, &[CUSTOM_METRICS], &["*"]),
+                rule(READ, &[EXTERNAL_METRICS], &["*"]),
+                events(),
+                // skiff: hpa.rs merge-patches the status, and the target's `scale` (the kinds
+                // it scales: Deployments and ReplicaSets)
+                rule(&["patch"], &[AUTOSCALING], &["horizontalpodautoscalers/status"]),
+                rule(&["patch"], &[APPS], &["deployments/scale", "replicasets/scale"]),
+            ],
+        ),
+        // skiff's own (upstream has no such controller; an ingress controller writes this
+        // status): the Ingresses of skiff's class get the nodes' addresses
+        controller("ingress-status-controller", vec![rule(&["patch"], &[NETWORKING], &["ingresses/status"])]),
+        controller(
+            "job-controller",
+            vec![
+                rule(&["get", "list", "watch", "update", "patch"], &[BATCH], &["jobs"]),
+                rule(&["update"], &[BATCH], &["jobs/status"]),
+                rule(&["update"], &[BATCH], &["jobs/finalizers"]),
+                rule(&["list", "watch", "create", "delete", "patch"], &[CORE], pods),
+                events(),
+                // skiff: job.rs merge-patches the status
+                rule(&["patch"], &[BATCH], &["jobs/status"]),
+            ],
+        ),
+        controller(
+            "replicaset-controller",
+            vec![
+                rule(&["get", "list", "watch", "update"], &[APPS, EXTENSIONS], &["replicasets"]),
+                rule(&["update"], &[APPS, EXTENSIONS], &["replicasets/status"]),
+                rule(&["update"], &[APPS, EXTENSIONS], &["replicasets/finalizers"]),
+                rule(&["list", "watch", "patch", "create", "delete"], &[CORE], pods),
+                events(),
+                // skiff: replicaset.rs merge-patches the status
+                rule(&["patch"], &[APPS], &["replicasets/status"]),
+            ],
+        ),
+        // every namespace's kube-root-ca.crt
+        controller("root-ca-cert-publisher", vec![rule(&["create", "update"], &[CORE], &["configmaps"]), events()]),
+        // every namespace's default ServiceAccount
+        controller("service-account-controller", vec![rule(&["create"], &[CORE], &["serviceaccounts"]), events()]),
+        // LoadBalancer Services' status
+        controller(
+            "service-controller",
+            vec![
+                rule(READ, &[CORE], &["services"]),
+                rule(&["patch", "update"], &[CORE], &["services/status"]),
+                rule(&["list", "watch"], &[CORE], &["nodes"]),
+                events(),
+            ],
+        ),
+        // a finished Job's ttlSecondsAfterFinished (skiff's job.rs carries it out)
+        controller(
+            "ttl-after-finished-controller",
+            vec![rule(&["get", "list", "watch", "delete"], &[BATCH], &["jobs"]), events()],
+        ),
+    ]
+}
+
+/// Upstream's ClusterRoleBinding of each [`controller_roles`] role to its ServiceAccount
+/// (`kube-system/<account>`), named as the role.
+pub fn controller_role_bindings() -> Vec<ClusterRoleBinding> {
+    controller_roles()
+        .into_iter()
+        .filter_map(|r| r.metadata.name)
+        .filter_map(|name| {
+            let account = name.strip_prefix(CONTROLLER_ROLE_PREFIX)?.to_string();
+            Some(binding(&name, vec![service_account(CONTROLLER_NAMESPACE, &account)]))
+        })
+        .collect()
+}
+
+/// What the node agent's network plane reads, as `system:skiff-node-network`: skiff's
+/// counterpart of kube-proxy's `system:node-proxier`, with what k3s's `system:k3s-controller`
+/// holds for its NetworkPolicy controller and an ingress controller's role holds. Reads only,
+/// through watch caches (list and watch); it writes nothing (an Ingress's status is the
+/// controller manager's `ingress-status-controller`).
+fn node_network_rules() -> Vec<PolicyRule> {
+    vec![
+        // the service view (`service_view.rs`), which the service proxy, the cluster DNS and
+        // the ingress route by
+        rule(&["list", "watch"], &[CORE], &["services"]),
+        rule(&["list", "watch"], &[DISCOVERY], &["endpointslices"]),
+        // NetworkPolicies (`net/policy`): the policies, the pods and namespaces they select
+        rule(&["list", "watch"], &[NETWORKING], &["networkpolicies"]),
+        rule(&["list", "watch"], &[CORE], &["pods", "namespaces"]),
+        // the ingress (`ingress/`): skiff's class's Ingresses and their TLS Secrets (it watches
+        // `type=kubernetes.io/tls` only, which RBAC cannot narrow to)
+        rule(&["list", "watch"], &[NETWORKING], &["ingresses", "ingressclasses"]),
+        rule(&["list", "watch"], &[CORE], &["secrets"]),
+    ]
+}
+
 fn approver(name: &str, signer: &str) -> ClusterRole {
     role(name, None, vec![named(&["approve"], &[CERTIFICATES], &["signers"], &[signer])])
 }
 
 /// Upstream's default ClusterRoles (aggregated ones with empty rules: run
-/// [`crate::auth::aggregate::aggregate`] over them with the stored roles).
+/// [`crate::auth::aggregate::aggregate`] over them with the stored roles), the controllers'
+/// ([`controller_roles`]) and `system:skiff-node-network`.
 pub fn cluster_roles() -> Vec<ClusterRole> {
     let health = ["/livez", "/readyz", "/healthz", "/version", "/version/"];
-    vec![
+    let mut roles = vec![
         // anything at all
         role("cluster-admin", None, vec![rule(&["*"], &["*"], &["*"]), urls(&["*"], &["*"])]),
         // enough to tell the server is up and to negotiate API versions
@@ -438,7 +688,10 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
         ),
         approver("system:certificates.k8s.io:kubelet-serving-approver", "kubernetes.io/kubelet-serving"),
         approver("system:certificates.k8s.io:legacy-unknown-approver", "kubernetes.io/legacy-unknown"),
-    ]
+        role(SKIFF_NODE_NETWORK, None, node_network_rules()),
+    ];
+    roles.extend(controller_roles());
+    roles
 }
 
 fn user(name: &str) -> Subject {
@@ -453,9 +706,19 @@ fn service_account(namespace: &str, name: &str) -> Subject {
     Subject { kind: "ServiceAccount".into(), name: name.into(), api_group: None, namespace: Some(namespace.into()) }
 }
 
-/// Upstream's default ClusterRoleBindings, each named after its ClusterRole.
+/// A bootstrap ClusterRoleBinding named as the ClusterRole it binds `subjects` to.
+fn binding(name: &str, subjects: Vec<Subject>) -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        metadata: metadata(name, None),
+        role_ref: RoleRef { api_group: Some(RBAC_GROUP.into()), kind: "ClusterRole".into(), name: name.into() },
+        subjects: (!subjects.is_empty()).then_some(subjects),
+    }
+}
+
+/// Upstream's default ClusterRoleBindings, each named after its ClusterRole, the controllers'
+/// ([`controller_role_bindings`]) and `system:skiff-node-network`'s.
 pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
-    [
+    let mut bindings: Vec<ClusterRoleBinding> = [
         ("cluster-admin", vec![group(SYSTEM_PRIVILEGED_GROUP)]),
         ("system:monitoring", vec![group(MONITORING_GROUP)]),
         ("system:discovery", vec![group(ALL_AUTHENTICATED)]),
@@ -470,14 +733,13 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
         // with no subjects so reconciliation removes the old `system:nodes` subject.
         ("system:node", vec![]),
         ("system:service-account-issuer-discovery", vec![group(ALL_SERVICE_ACCOUNTS_GROUP)]),
+        (SKIFF_NODE_NETWORK, vec![user(SKIFF_NODE_NETWORK)]),
     ]
     .into_iter()
-    .map(|(name, subjects)| ClusterRoleBinding {
-        metadata: metadata(name, None),
-        role_ref: RoleRef { api_group: Some(RBAC_GROUP.into()), kind: "ClusterRole".into(), name: name.into() },
-        subjects: (!subjects.is_empty()).then_some(subjects),
-    })
-    .collect()
+    .map(|(name, subjects)| binding(name, subjects))
+    .collect();
+    bindings.extend(controller_role_bindings());
+    bindings
 }
 
 #[cfg(test)]
@@ -639,7 +901,16 @@ mod tests {
         assert!(!authorize(&rbac, &request(&scheduler, "create", "", "pods", "default", "")).allowed());
         let kcm = UserInfo::new(KUBE_CONTROLLER_MANAGER, &[ALL_AUTHENTICATED]);
         assert!(lease(&kcm, "get", "kube-controller-manager"));
+        // skiff's leader election (leader.rs): get, create, then update its own Lease
+        assert!(lease(&kcm, "get", "skiff-controller-manager"));
+        assert!(lease(&kcm, "create", ""));
+        assert!(lease(&kcm, "update", "skiff-controller-manager"));
+        assert!(!lease(&kcm, "update", "kube-scheduler"));
         assert!(authorize(&rbac, &request(&kcm, "watch", "apps", "deployments", "", "")).allowed());
+        assert!(authorize(&rbac, &request(&kcm, "list", "", "secrets", "", "")).allowed());
+        // the caches read; the controllers write, each as its account
+        assert!(!authorize(&rbac, &request(&kcm, "create", "", "pods", "default", "")).allowed());
+        assert!(!authorize(&rbac, &request(&kcm, "patch", "apps", "replicasets/status", "default", "web")).allowed());
         // nodes hold nothing through RBAC until a node authorizer or binding grants it
         let node = UserInfo::new(node_username("n1"), &["system:nodes", ALL_AUTHENTICATED]);
         assert!(!authorize(&rbac, &request(&node, "get", "", "pods", "default", "web")).allowed());
@@ -648,5 +919,203 @@ mod tests {
             rbac.authorize(&request(&masters, "delete", "", "nodes", "", "n1")).reason,
             r#"RBAC: allowed by ClusterRoleBinding "cluster-admin" of ClusterRole "cluster-admin" to Group "system:masters""#
         );
+    }
+
+    /// The user a controller acts as: its ServiceAccount in kube-system.
+    fn controller_user(account: &str) -> UserInfo {
+        UserInfo::service_account(CONTROLLER_NAMESPACE, account, "")
+    }
+
+    #[test]
+    fn controllers_do_their_jobs_only() {
+        let rbac = defaults_with(vec![]);
+        // (account, verb, group, resource, namespace, name, allowed): what each of skiff's
+        // controllers does (the call in its code), and something outside its job
+        let cases = [
+            ("replicaset-controller", "create", "", "pods", "shop", "", true),
+            ("replicaset-controller", "patch", "", "pods", "shop", "web-1", true),
+            ("replicaset-controller", "delete", "", "pods", "shop", "web-1", true),
+            ("replicaset-controller", "patch", "apps", "replicasets/status", "shop", "web", true),
+            ("replicaset-controller", "create", "", "events", "shop", "", true),
+            ("replicaset-controller", "patch", "", "events", "shop", "web.1", true),
+            ("replicaset-controller", "delete", "apps", "deployments", "shop", "web", false),
+            ("replicaset-controller", "patch", "apps", "replicasets", "shop", "web", false),
+            ("replicaset-controller", "get", "", "secrets", "shop", "token", false),
+            ("deployment-controller", "create", "apps", "replicasets", "shop", "", true),
+            ("deployment-controller", "patch", "apps", "replicasets", "shop", "web-5d4f", true),
+            ("deployment-controller", "delete", "apps", "replicasets", "shop", "web-5d4f", true),
+            ("deployment-controller", "patch", "apps", "deployments", "shop", "web", true),
+            ("deployment-controller", "patch", "apps", "deployments/status", "shop", "web", true),
+            ("deployment-controller", "create", "", "pods", "shop", "", false),
+            ("deployment-controller", "delete", "apps", "deployments", "shop", "web", false),
+            ("job-controller", "create", "", "pods", "shop", "", true),
+            ("job-controller", "delete", "", "pods", "shop", "pi-x", true),
+            ("job-controller", "patch", "batch", "jobs/status", "shop", "pi", true),
+            ("job-controller", "delete", "batch", "jobs", "shop", "pi", false),
+            ("job-controller", "create", "batch", "cronjobs", "shop", "", false),
+            ("ttl-after-finished-controller", "delete", "batch", "jobs", "shop", "pi", true),
+            ("ttl-after-finished-controller", "delete", "", "pods", "shop", "pi-x", false),
+            ("cronjob-controller", "create", "batch", "jobs", "shop", "", true),
+            ("cronjob-controller", "delete", "batch", "jobs", "shop", "hello-1", true),
+            ("cronjob-controller", "patch", "batch", "cronjobs/status", "shop", "hello", true),
+            ("cronjob-controller", "create", "", "pods", "shop", "", false),
+            ("daemon-set-controller", "create", "", "pods", "shop", "", true),
+            ("daemon-set-controller", "delete", "", "pods", "shop", "agent-x", true),
+            ("daemon-set-controller", "patch", "apps", "daemonsets/status", "shop", "agent", true),
+            ("daemon-set-controller", "patch", "", "nodes", "", "n1", false),
+            ("disruption-controller", "patch", "policy", "poddisruptionbudgets/status", "shop", "web", true),
+            ("disruption-controller", "get", "apps", "deployments/scale", "shop", "web", true),
+            ("disruption-controller", "delete", "", "pods", "shop", "web-1", false),
+            ("horizontal-pod-autoscaler", "get", "apps", "deployments/scale", "shop", "web", true),
+            ("horizontal-pod-autoscaler", "patch", "apps", "deployments/scale", "shop", "web", true),
+            ("horizontal-pod-autoscaler", "patch", "apps", "replicasets/scale", "shop", "web", true),
+            ("horizontal-pod-autoscaler", "list", "", "pods", "shop", "", true),
+            ("horizontal-pod-autoscaler", "list", "metrics.k8s.io", "pods", "shop", "", true),
+            ("horizontal-pod-autoscaler", "patch", AUTOSCALING, "horizontalpodautoscalers/status", "shop", "web", true),
+            ("horizontal-pod-autoscaler", "patch", "apps", "deployments", "shop", "web", false),
+            ("horizontal-pod-autoscaler", "patch", "apps", "statefulsets/scale", "shop", "db", false),
+            ("endpoint-controller", "create", "", "endpoints", "shop", "", true),
+            ("endpoint-controller", "update", "", "endpoints", "shop", "web", true),
+            ("endpoint-controller", "delete", "", "endpoints", "shop", "web", true),
+            ("endpoint-controller", "create", DISCOVERY, "endpointslices", "shop", "", false),
+            ("endpointslice-controller", "create", DISCOVERY, "endpointslices", "shop", "", true),
+            ("endpointslice-controller", "update", DISCOVERY, "endpointslices", "shop", "web-x", true),
+            ("endpointslice-controller", "delete", DISCOVERY, "endpointslices", "shop", "web-x", true),
+            ("endpointslice-controller", "update", "", "endpoints", "shop", "web", false),
+            ("service-controller", "patch", "", "services/status", "shop", "web", true),
+            ("service-controller", "patch", "", "services", "shop", "web", false),
+            ("ingress-status-controller", "patch", NETWORKING, "ingresses/status", "shop", "web", true),
+            ("ingress-status-controller", "patch", NETWORKING, "ingresses", "shop", "web", false),
+            ("ingress-status-controller", "patch", "", "services/status", "shop", "web", false),
+            ("clusterrole-aggregation-controller", "patch", RBAC_GROUP, "clusterroles", "", "admin", true),
+            ("clusterrole-aggregation-controller", "escalate", RBAC_GROUP, "clusterroles", "", "admin", true),
+            ("clusterrole-aggregation-controller", "create", RBAC_GROUP, "clusterrolebindings", "", "", false),
+            ("service-account-controller", "create", "", "serviceaccounts", "shop", "", true),
+            ("service-account-controller", "create", "", "configmaps", "shop", "", false),
+            ("root-ca-cert-publisher", "create", "", "configmaps", "shop", "", true),
+            ("root-ca-cert-publisher", "update", "", "configmaps", "shop", "kube-root-ca.crt", true),
+            ("root-ca-cert-publisher", "create", "", "serviceaccounts", "shop", "", false),
+            ("root-ca-cert-publisher", "get", "", "secrets", "shop", "token", false),
+            ("certificate-controller", "update", CERTIFICATES, "certificatesigningrequests/status", "", "r", true),
+            ("certificate-controller", "create", CERTIFICATES, "certificatesigningrequests", "", "", false),
+            ("generic-garbage-collector", "get", "apps", "replicasets", "shop", "web-5d4f", true),
+            ("generic-garbage-collector", "patch", "", "pods", "shop", "web-1", true),
+            ("generic-garbage-collector", "delete", "", "secrets", "shop", "token", true),
+            ("generic-garbage-collector", "watch", "", "configmaps", "", "", true),
+            ("generic-garbage-collector", "create", "", "pods", "shop", "", false),
+        ];
+        for (account, verb, group, resource, ns, name, want) in cases {
+            let u = controller_user(account);
+            let got = authorize(&rbac, &request(&u, verb, group, resource, ns, name)).allowed();
+            assert_eq!(got, want, "{account} {verb} {group}/{resource} {ns}/{name}");
+        }
+        // the signer's status write is checked as `sign` on its signer (csr_admission)
+        let signer = |verb: &str, name: &str| {
+            let u = controller_user("certificate-controller");
+            authorize(&rbac, &request(&u, verb, CERTIFICATES, "signers", "", name)).allowed()
+        };
+        assert!(signer("sign", "kubernetes.io/kube-apiserver-client"));
+        assert!(signer("sign", "kubernetes.io/kubelet-serving"));
+        assert!(!signer("sign", "example.com/other"));
+        assert!(!signer("approve", "kubernetes.io/kube-apiserver-client"));
+        // the same account in another namespace, or a user of that name, is not the controller
+        let elsewhere = UserInfo::service_account("shop", "replicaset-controller", "");
+        assert!(!authorize(&rbac, &request(&elsewhere, "create", "", "pods", "shop", "")).allowed());
+    }
+
+    #[test]
+    fn node_network_reads_what_it_routes() {
+        let rbac = defaults_with(vec![]);
+        let net = UserInfo::new(SKIFF_NODE_NETWORK, &[ALL_AUTHENTICATED]);
+        let can = |verb: &str, group: &str, resource: &str, ns: &str, name: &str| {
+            authorize(&rbac, &request(&net, verb, group, resource, ns, name)).allowed()
+        };
+        for (group, resource) in [
+            ("", "services"),
+            (DISCOVERY, "endpointslices"),
+            (NETWORKING, "networkpolicies"),
+            ("", "pods"),
+            ("", "namespaces"),
+            (NETWORKING, "ingresses"),
+            (NETWORKING, "ingressclasses"),
+            ("", "secrets"),
+        ] {
+            assert!(can("list", group, resource, "", ""), "list {group}/{resource}");
+            assert!(can("watch", group, resource, "", ""), "watch {group}/{resource}");
+        }
+        assert!(!can("create", "", "pods", "shop", ""));
+        assert!(!can("get", "", "secrets", "shop", "tls"));
+        assert!(!can("patch", NETWORKING, "ingresses/status", "shop", "web"));
+        assert!(!can("update", DISCOVERY, "endpointslices", "shop", "web-x"));
+        assert!(!can("list", "", "nodes", "", ""));
+        assert!(!can("list", "", "configmaps", "", ""));
+    }
+
+    #[test]
+    fn every_role_has_its_binding() {
+        // upstream's roles for users and components to bind as they choose
+        let unbound = [
+            "admin",
+            "edit",
+            "view",
+            "system:aggregate-to-admin",
+            "system:aggregate-to-edit",
+            "system:aggregate-to-view",
+            "system:auth-delegator",
+            "system:node-bootstrapper",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            "system:certificates.k8s.io:kube-apiserver-client-approver",
+            "system:certificates.k8s.io:kube-apiserver-client-kubelet-approver",
+            "system:certificates.k8s.io:kubelet-serving-approver",
+            "system:certificates.k8s.io:legacy-unknown-approver",
+        ];
+        let bindings = cluster_role_bindings();
+        let names: Vec<&str> = bindings.iter().filter_map(|b| b.metadata.name.as_deref()).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "duplicate binding names");
+        for r in cluster_roles() {
+            let name = r.metadata.name.as_deref().expect("name");
+            assert_eq!(names.contains(&name), !unbound.contains(&name), "{name}: binding");
+        }
+        // each controller's role is bound to its account, and only to it
+        let controllers = controller_roles();
+        let accounts: Vec<&str> = controllers
+            .iter()
+            .filter_map(|r| r.metadata.name.as_deref()?.strip_prefix(CONTROLLER_ROLE_PREFIX))
+            .collect();
+        assert_eq!(
+            accounts,
+            [
+                "certificate-controller",
+                "clusterrole-aggregation-controller",
+                "cronjob-controller",
+                "daemon-set-controller",
+                "deployment-controller",
+                "disruption-controller",
+                "endpoint-controller",
+                "endpointslice-controller",
+                "generic-garbage-collector",
+                "horizontal-pod-autoscaler",
+                "ingress-status-controller",
+                "job-controller",
+                "replicaset-controller",
+                "root-ca-cert-publisher",
+                "service-account-controller",
+                "service-controller",
+                "ttl-after-finished-controller",
+            ]
+        );
+        for r in &controllers {
+            let name = r.metadata.name.as_deref().expect("name");
+            let account = name.strip_prefix(CONTROLLER_ROLE_PREFIX).expect("prefix");
+            let b = bindings.iter().find(|b| b.metadata.name.as_deref() == Some(name)).expect(name);
+            assert_eq!(b.subjects.as_deref(), Some(&[service_account(CONTROLLER_NAMESPACE, account)][..]), "{name}");
+            assert_eq!(b.role_ref.name, name);
+        }
+        let net = bindings.iter().find(|b| b.metadata.name.as_deref() == Some(SKIFF_NODE_NETWORK)).expect("network");
+        assert_eq!(net.subjects.as_deref(), Some(&[user(SKIFF_NODE_NETWORK)][..]));
     }
 }

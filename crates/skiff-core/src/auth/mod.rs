@@ -1,9 +1,11 @@
 //! Authorization as kube-apiserver decides it, as pure functions over RBAC objects: who is asking
 //! (`user`), what they ask (`request`, upstream's `RequestInfoFactory`), whether a rule allows it
-//! (`rules`), the RBAC authorizer over a snapshot of Roles and bindings (`rbac`), the
-//! authorizer chain (`authorize`: `system:masters`, then RBAC), ClusterRole aggregation
-//! (`aggregate`), the Forbidden wording (`forbidden`), escalation prevention (`escalation`) and
-//! the default roles and bindings (`bootstrap`). The API server reads and stores the objects.
+//! (`rules`), the RBAC authorizer over a snapshot of Roles and bindings (`rbac`), the Node
+//! authorizer (`node`) over its graph of pods and what they reference (`node_graph`,
+//! `pod_references`), the authorizer chain (`authorize`: `system:masters`, then the
+//! `--authorization-mode` list), ClusterRole aggregation (`aggregate`), the Forbidden wording
+//! (`forbidden`), escalation prevention (`escalation`) and the default roles and bindings
+//! (`bootstrap`). The API server reads and stores the objects.
 
 pub mod aggregate;
 pub mod authorize;
@@ -11,13 +13,18 @@ pub mod bootstrap;
 pub mod decision;
 pub mod escalation;
 pub mod forbidden;
+pub mod node;
+pub mod node_graph;
+pub mod pod_references;
 pub mod rbac;
 pub mod request;
 pub mod rules;
 pub mod user;
 
-pub use authorize::authorize;
+pub use authorize::{Authorizers, Mode, Modes, ModesError, authorize, authorize_with};
 pub use decision::{Decision, Verdict};
+pub use node::NodeAuthorizer;
+pub use node_graph::Graph;
 pub use rbac::{Authorizer, RoleRefError, RulesReview, Snapshot};
 pub use request::{Attributes, RequestInfo, RequestInfoError, request_info};
 pub use user::UserInfo;

@@ -23,6 +23,10 @@ pub struct RequestInfo {
     pub resource: String,
     pub subresource: String,
     pub name: String,
+    /// The `fieldSelector` of a list, watch or deletecollection (not one named by a legacy
+    /// `/watch/` path), as sent: authorizers may decide on it (the Node authorizer's
+    /// `spec.nodeName=NODE`).
+    pub field_selector: String,
 }
 
 impl RequestInfo {
@@ -84,7 +88,8 @@ pub fn request_info(method: &str, path: &str, query: &[(&str, &str)]) -> Result<
     info.api_version = rest[0].to_string();
     rest = &rest[1..];
 
-    if SPECIAL_VERBS.contains(&rest[0]) {
+    let verb_via_path = SPECIAL_VERBS.contains(&rest[0]);
+    if verb_via_path {
         if rest.len() < 2 {
             return Err(RequestInfoError { url: url(path, query) });
         }
@@ -130,6 +135,11 @@ pub fn request_info(method: &str, path: &str, query: &[(&str, &str)]) -> Result<
     }
     if info.name.is_empty() && info.verb == "delete" {
         info.verb = "deletecollection".to_string();
+    }
+    // Read straight from the query: a list option that does not decode loses the name, not
+    // the selector.
+    if !verb_via_path && matches!(info.verb.as_str(), "list" | "watch" | "deletecollection") {
+        info.field_selector = first(query, "fieldSelector").unwrap_or_default().to_string();
     }
     Ok(info)
 }
@@ -473,6 +483,23 @@ mod tests {
         let err = request_info("GET", "/api/v1/watch", &[("x", "1")]).expect_err("no resource");
         assert_eq!(err.to_string(), "unable to determine kind and namespace from url, /api/v1/watch?x=1");
         assert!(request_info("GET", "/apis/apps/v1/proxy", &[]).is_err());
+    }
+
+    #[test]
+    fn collections_carry_their_field_selector() {
+        let selector = |method: &str, path: &str, query: &[(&str, &str)]| {
+            request_info(method, path, query).expect(path).field_selector
+        };
+        let node = [("fieldSelector", "spec.nodeName=n1"), ("fieldSelector", "spec.nodeName=n2")];
+        assert_eq!(selector("GET", "/api/v1/pods", &node), "spec.nodeName=n1", "the first one");
+        assert_eq!(selector("GET", "/api/v1/pods", &[node[0], ("watch", "1")]), "spec.nodeName=n1");
+        assert_eq!(selector("DELETE", "/api/v1/namespaces/a/pods", &node), "spec.nodeName=n1");
+        // even when other list options do not decode
+        assert_eq!(selector("GET", "/api/v1/pods", &[node[0], ("limit", "x")]), "spec.nodeName=n1");
+        // not for one object, nor through the legacy watch path
+        assert_eq!(selector("GET", "/api/v1/namespaces/a/pods/p", &node), "");
+        assert_eq!(selector("GET", "/api/v1/watch/pods", &node), "");
+        assert_eq!(selector("GET", "/api/v1/pods", &[]), "");
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub const APISERVER_USER: &str = "system:apiserver";
 pub const KUBE_PROXY: &str = "system:kube-proxy";
 pub const KUBE_CONTROLLER_MANAGER: &str = "system:kube-controller-manager";
 pub const KUBE_SCHEDULER: &str = "system:kube-scheduler";
+/// The node agent's network plane (service view and proxy, cluster DNS, NetworkPolicies,
+/// ingress): skiff's counterpart of `system:kube-proxy`, only in `system:authenticated`.
+pub const SKIFF_NODE_NETWORK: &str = "system:skiff-node-network";
 /// Every service account is in this group, and in `system:serviceaccounts:NAMESPACE`.
 pub const ALL_SERVICE_ACCOUNTS_GROUP: &str = "system:serviceaccounts";
 

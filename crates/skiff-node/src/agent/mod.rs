@@ -49,7 +49,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
         tracing::warn!(error = %e, "setting up outbound NAT for pods: pods reach only this machine");
     }
     let watching = agent.clone();
-    tokio::spawn(async move { watching.services.run(watching.config.client.clone()).await });
+    tokio::spawn(async move { watching.services.run(watching.config.network_client.clone()).await });
     // Pods reach the cluster DNS address through their gateway: it is this node's own.
     let _dns = match net.ensure_address(bridge_index, agent.config.dns.ip.into(), 32).await {
         Ok(()) => crate::dns::start(agent.services.subscribe(), &agent.config.dns)
@@ -81,13 +81,13 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     }
     let policy_table = crate::net::policy::table_name(&agent.config.bridge);
     if agent.config.network_policy {
-        let (client, node) = (agent.config.client.clone(), agent.config.node_name.clone());
+        let (client, node) = (agent.config.network_client.clone(), agent.config.node_name.clone());
         tokio::spawn(crate::net::policy::run(client, policy_table, node, agent.families()));
     } else if let Err(e) = crate::net::policy::remove(&policy_table) {
         tracing::warn!(error = %e, "removing the network policy rules");
     }
     if let Some(config) = agent.config.ingress.clone() {
-        tokio::spawn(crate::ingress::run(agent.config.client.clone(), config, agent.services.subscribe()));
+        tokio::spawn(crate::ingress::run(agent.config.network_client.clone(), config, agent.services.subscribe()));
     }
     register(&agent).await?;
     tokio::spawn(heartbeat(agent.clone()));
@@ -182,7 +182,6 @@ fn node_object(agent: &Agent) -> Node {
                 "kubernetes.io/arch": arch,
                 "beta.kubernetes.io/os": "linux",
                 "beta.kubernetes.io/arch": arch,
-                "node-role.kubernetes.io/control-plane": "",
             },
         },
         "spec": { "podCIDR": agent.config.pod_subnet.to_string(), "podCIDRs": [agent.config.pod_subnet.to_string()] },

@@ -26,7 +26,11 @@ pub struct AgentConfig {
     pub log_limits: crate::logs::LogLimits,
     /// Masquerade what pods send beyond the pod subnet (off: pods reach only this machine).
     pub outbound_nat: bool,
+    /// The kubelet's side acts as this: the node's own identity (`system:node:<name>`).
     pub client: kube::Client,
+    /// The network plane (service view, proxy, DNS, NetworkPolicies, ingress) acts as this:
+    /// `system:skiff-node-network`, which reads what it routes.
+    pub network_client: kube::Client,
     /// Put on the Node (an agent's endpoint for the API server).
     pub annotations: std::collections::BTreeMap<String, String>,
     /// The default seccomp profile and where Localhost profiles are.

@@ -153,13 +153,21 @@ pub async fn prepare_bridge(args: &NodeArgs) -> anyhow::Result<std::net::Ipv4Add
     Ok(v4.gateway())
 }
 
-/// Start the node agent on `client` under `supervisor` (it stops before the API server goes;
+/// Who the node acts as.
+pub struct NodeClients {
+    /// The kubelet's side: `system:node:<name>` in `system:nodes`.
+    pub kubelet: kube::Client,
+    /// The network plane (service proxy, DNS, NetworkPolicies, ingress).
+    pub network: kube::Client,
+}
+
+/// Start the node agent with `clients` under `supervisor` (it stops before the API server goes;
 /// the pods stay); `annotations` go on the Node (a remote agent's endpoint).
 pub async fn start(
     supervisor: &mut Supervisor,
     data_dir: &Path,
     args: &NodeArgs,
-    client: kube::Client,
+    clients: NodeClients,
     annotations: std::collections::BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
     let config = skiff_node::agent::AgentConfig {
@@ -175,7 +183,8 @@ pub async fn start(
             max_files: args.container_log_max_files,
         },
         outbound_nat: !args.disable_outbound_nat,
-        client: client.clone(),
+        client: clients.kubelet,
+        network_client: clients.network,
         annotations,
         seccomp: skiff_node::seccomp::NodeSeccomp::new(data_dir, args.seccomp_default),
         max_pods: args.max_pods,
@@ -193,6 +202,25 @@ pub async fn start(
     Ok(())
 }
 
+/// Give this server's own node the control-plane role once it has registered, as k3s labels
+/// its servers: the control plane sets it, as a node may not give itself a role
+/// (NodeRestriction).
+pub async fn label_control_plane(admin: kube::Client, node: String) {
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(admin);
+    let patch = serde_json::json!({"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}});
+    loop {
+        match nodes.patch(&node, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await {
+            Ok(_) => return,
+            // Not registered yet: it is, within moments of the agent's start.
+            Err(kube::Error::Api(s)) if s.code == 404 => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            Err(e) => {
+                tracing::warn!(error = %e, node, "labelling the node as the control plane");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// The per-pod shim: `skiff-shim` beside this binary (a fraction of the memory per pod), or this
 /// binary itself (`skiff shim`) when it travels alone.
 fn shim_exe() -> anyhow::Result<PathBuf> {
@@ -201,12 +229,8 @@ fn shim_exe() -> anyhow::Result<PathBuf> {
     Ok(if dedicated.is_file() { dedicated } else { me })
 }
 
-/// A client from a kubeconfig file.
-pub async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
-    Ok(kube::Client::try_from(config(kubeconfig).await?)?)
-}
-
-async fn config(kubeconfig: &Path) -> anyhow::Result<kube::Config> {
+/// The connection and credentials a kubeconfig file names.
+pub async fn config(kubeconfig: &Path) -> anyhow::Result<kube::Config> {
     let config =
         kube::config::Kubeconfig::read_from(kubeconfig).with_context(|| format!("reading {}", kubeconfig.display()))?;
     Ok(kube::Config::from_custom_kubeconfig(config, &Default::default()).await?)
@@ -238,8 +262,10 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, endpoint: SocketAddr, args:
             (skiff_nodeapi::wire::ENDPOINT_ANNOTATION.to_string(), published),
             (skiff_nodeapi::wire::FINGERPRINT_ANNOTATION.to_string(), tls.fingerprint),
         ];
+        // One identity for the whole node: the kubeconfig's.
         let client = kube::Client::try_from(config)?;
-        start(&mut supervisor, &data_dir, &args, client, annotations.into()).await?;
+        let clients = NodeClients { kubelet: client.clone(), network: client };
+        start(&mut supervisor, &data_dir, &args, clients, annotations.into()).await?;
         supervisor.run_until(super::wait_for_signal()).await
     })
 }

@@ -3,6 +3,7 @@
 use super::{
     AGE_COLUMN, Column, DecodeError, Kind, NAME_COLUMN, Part, ResourceInfo, TypedSchema, roundtrip, schema_of, typed,
 };
+use crate::auth::node_graph::MIRROR_POD_ANNOTATION;
 use crate::field::{ErrorList, FieldError, Path};
 use crate::{go_diff, meta, names, time};
 use jiff::Timestamp;
@@ -146,14 +147,17 @@ pub(crate) fn default_spec(spec: &mut PodSpec) {
     spec.volumes.iter_mut().flatten().for_each(volumes::default);
 }
 
-/// What admission adds when a pod is created: its service account, priority and the default
+/// What admission adds when a pod is created: its service account (not to a node's mirror pod,
+/// whose spec the ServiceAccount admission leaves alone), priority and the default
 /// not-ready/unreachable tolerations.
-fn admit_spec(spec: &mut PodSpec) {
+fn admit_spec(spec: &mut PodSpec, mirror: bool) {
     spec.priority.get_or_insert(0);
     spec.preemption_policy.get_or_insert_with(|| "PreemptLowerPriority".into());
-    let sa = spec.service_account_name.clone().or_else(|| spec.service_account.clone()).unwrap_or("default".into());
-    spec.service_account_name = Some(sa.clone());
-    spec.service_account = Some(sa);
+    if !mirror {
+        let sa = spec.service_account_name.clone().or_else(|| spec.service_account.clone()).unwrap_or("default".into());
+        spec.service_account_name = Some(sa.clone());
+        spec.service_account = Some(sa);
+    }
     let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
     for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
         let has = tolerations
@@ -704,7 +708,8 @@ impl Kind for Pods {
     fn prepare_create(&self, obj: &mut Value) {
         let mut pod: Pod = typed(obj);
         let mut spec = pod.spec.take().unwrap_or_default();
-        admit_spec(&mut spec);
+        let annotations = pod.metadata.annotations.as_ref();
+        admit_spec(&mut spec, annotations.is_some_and(|a| a.contains_key(MIRROR_POD_ANNOTATION)));
         pod.status = Some(PodStatus {
             phase: Some("Pending".into()),
             qos_class: Some(qos_class(&spec).into()),
@@ -1027,6 +1032,14 @@ mod tests {
         assert_eq!(obj["status"]["phase"], "Pending");
         assert_eq!(obj["status"]["qosClass"], "BestEffort");
         assert!(Pods.validate(&obj).is_empty());
+
+        // A node's mirror pod runs as no account.
+        let mut mirror = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "static", "namespace": "default", "annotations": {"kubernetes.io/config.mirror": "h"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+        created(&mut mirror);
+        assert!(mirror["spec"].get("serviceAccountName").is_none(), "{mirror}");
+        assert_eq!(mirror["spec"]["priority"], 0);
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn harness(pod: Pod, mut script: Script) -> Harness {
         bridge: "skiff-test0".into(),
         log_limits: Default::default(),
         outbound_nat: false,
+        network_client: client.clone(),
         client,
         annotations: Default::default(),
         seccomp: crate::seccomp::NodeSeccomp::new(data.path(), false),
