@@ -68,6 +68,36 @@ pub async fn authenticate(
     state.service_accounts.authenticate(&state.registry, token, audiences, now).await
 }
 
+/// Tokens whose signature this server checked, by their SHA-256, with their claims: the
+/// signature (RS256, most of a request's CPU) is checked once per token, while everything that
+/// can change (expiry, audiences, the account and bound objects) is still checked on every
+/// request, so a token is refused the moment it would be without this. The signing key never
+/// changes while the server runs. Bounded: emptied when full.
+#[derive(Default)]
+pub struct Verified(std::sync::Mutex<std::collections::HashMap<[u8; 32], Claims>>);
+
+/// Tokens remembered at most.
+const VERIFIED_TOKENS: usize = 4096;
+
+impl Verified {
+    fn key(token: &str) -> [u8; 32] {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes()).into()
+    }
+
+    fn get(&self, token: &str) -> Option<Claims> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&Self::key(token)).cloned()
+    }
+
+    fn insert(&self, token: &str, claims: &Claims) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= VERIFIED_TOKENS {
+            map.clear();
+        }
+        map.insert(Self::key(token), claims.clone());
+    }
+}
+
 /// The `iss` of a compact JWT, unverified: whether it is ours to judge (upstream's
 /// `hasCorrectIssuer`).
 fn unverified_issuer(token: &str) -> Option<String> {
@@ -109,12 +139,18 @@ impl Issuer {
         if header.kid.as_ref().is_some_and(|kid| *kid != self.key.kid) {
             return Err(TokenError::UnknownKey);
         }
-        let claims: Claims = self.key.verify(token).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature | jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
-                TokenError::Signature
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => {
+                let claims: Claims = self.key.verify(token).map_err(|e| match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature
+                    | jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::Signature,
+                    _ => TokenError::Malformed(e),
+                })?;
+                self.verified.insert(token, &claims);
+                claims
             }
-            _ => TokenError::Malformed(e),
-        })?;
+        };
         let wanted = audiences.unwrap_or(&self.audiences);
         let good = claims::check(&claims, &self.issuer, wanted, &self.audiences, now)?;
         let user = validate(registry, &claims, now).await?;
@@ -211,6 +247,8 @@ mod tests {
         assert_eq!(auth.audiences, [super::super::DEFAULT_ISSUER]);
         let jti = &auth.user.extra[CREDENTIAL_ID_KEY][0];
         assert!(jti.starts_with("JTI=") && jti.len() == 40, "{jti}");
+        // Its signature is checked once; everything below still refuses it at once.
+        assert!(issuer.verified.get(&token).is_some());
         // Expired, after the leeway.
         let later = now() + 600 + 61;
         let err = issuer.authenticate(&registry, &token, None, later).await.expect_err("expired");
@@ -266,6 +304,7 @@ mod tests {
         let forged = format!("{}.{}.{}", parts[0], engine.encode(claims.to_string()), parts[2]);
         let err = issuer.authenticate(&registry, &forged, None, now()).await.expect_err("forged");
         assert!(matches!(err, TokenError::Signature), "{err}");
+        assert!(issuer.verified.get(&forged).is_none(), "a bad signature is never remembered");
         // Signed by another key, naming it.
         let dir = tempfile::tempdir().expect("tempdir");
         let other = super::super::key::SigningKey::load_or_create(dir.path()).expect("another key");

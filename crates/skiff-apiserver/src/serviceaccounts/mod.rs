@@ -34,6 +34,8 @@ pub struct Issuer {
     pub audiences: Vec<String>,
     /// The discovery documents, rendered once (as upstream).
     documents: discovery::Documents,
+    /// Tokens whose signature held, and their claims (`authenticate::Verified`).
+    verified: authenticate::Verified,
 }
 
 impl Issuer {
@@ -46,7 +48,13 @@ impl Issuer {
 
     fn with_key(key: key::SigningKey, issuer: &str, external: SocketAddr) -> Issuer {
         let documents = discovery::Documents::new(issuer, external, key.jwk());
-        Issuer { key, issuer: issuer.to_string(), audiences: vec![issuer.to_string()], documents }
+        Issuer {
+            key,
+            issuer: issuer.to_string(),
+            audiences: vec![issuer.to_string()],
+            documents,
+            verified: Default::default(),
+        }
     }
 
     /// Whether all of `audiences` are the API server's own (what extends a kubelet's token).
