@@ -8,6 +8,9 @@
 #     least 0.95 of direct (the three-pod figure is the like-for-like one: same backends).
 #  1b. The same with web (busybox): every request a new connection, so it weighs connection
 #     setup (conntrack and the NAT rules' first-packet lookup) against a fork per request.
+#  1c. 1 from inside a pod (wrk in a client pod's network namespace): what pods see. From the
+#     host, DNAT on output re-routes every packet of a connection; a pod's packets are routed
+#     (to the cluster IP) or bridged (to a pod IP) as on any node.
 #  2. Connection setup through a NodePort (on the bridge address) against straight to a pod: wrk
 #     with `Connection: close` to web, so requests/s is new connections/s.
 #  6. The built-in ingress (Host: bench.test on 127.0.0.1) in front of kweb against straight to
@@ -131,7 +134,7 @@ tar -C "$T/ngx/root" -cf "$T/kweb.tar" .
 # web: busybox httpd on 8080 that exits on SIGTERM, with the applets the probes and the
 # readiness test use, and a /tmp for the readiness file.
 mkdir -p "$T/root/bin" "$T/root/www" "$T/root/tmp" && cp "$(command -v busybox)" "$T/root/bin/busybox"
-for applet in sh httpd nslookup nc wget cat touch rm; do ln -s busybox "$T/root/bin/$applet"; done
+for applet in sh httpd nslookup nc wget cat touch rm sleep; do ln -s busybox "$T/root/bin/$applet"; done
 echo 'hello' > "$T/root/www/index.html"
 tar -C "$T/root" -cf "$T/web.tar" .
 "$SKIFF" --data-dir "$T/data" import -c 'CMD ["sh","-c","trap \"exit 0\" TERM; httpd -f -p 8080 -h /www & wait"]' \
@@ -183,7 +186,14 @@ EOF
     POD_IPS="$KPOD_IPS" wrk_run "$T/pods" -s "$T/pods.lua" "http://$KPOD1:8080/"
     wrk_run "$T/cip_close" "http://$WEB_IP/"
     POD_IPS="$POD_IPS" wrk_run "$T/pods_close" -s "$T/pods.lua" "http://$POD1:8080/"
+    in_client wrk_run "$T/cip_in" "http://$KWEB_IP/"
+    POD_IPS="$KPOD_IPS" in_client wrk_run "$T/pods_in" -s "$T/pods.lua" "http://$KPOD1:8080/"
   done
+}
+# in_client COMMAND...: run it (a shell function too) in the client pod's network namespace.
+in_client() {
+  local pid; pid=$(pgrep -f "sleep 31536000" | head -1)
+  nsenter -t "$pid" -n -- bash -c "$(declare -f wrk_run); WRK=(${WRK[*]}); $(printf '%q ' "$@")"
 }
 
 # 2. New connections/s through the NodePort on the bridge address, against the pod straight.
@@ -435,6 +445,10 @@ POD_IPS=$(pod_ips web); POD1=${POD_IPS%% *}
 wait_for 30 programmed "$WEB_IP"; wait_for 30 programmed "$NP_IP"
 wait_for 30 answers "http://$WEB_IP/"; wait_for 30 answers "http://$GATEWAY:$NODE_PORT/"
 for ip in $POD_IPS; do wait_for 30 answers "http://$ip:8080/"; done
+# The client pod 1c measures from: it only sleeps.
+printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: client\nspec:\n  containers:\n  - name: c\n    image: localhost/web:1.0\n    imagePullPolicy: Never\n    command: ["sleep", "31536000"]\n' \
+  | kubectl apply -f - >/dev/null
+kubectl wait --for=condition=Ready pod/client --timeout=60s >/dev/null
 : > "$T/notes"
 
 measure_http
@@ -457,6 +471,10 @@ row "1. HTTP keep-alive straight to the 3 pod IPs (one per wrk thread)" "$T/pods
 row "1. p99 via ClusterIP" "$T/cip.p99" ms
 row "1. p99 straight to one pod IP" "$T/pod.p99" ms
 row "1. p99 straight to the 3 pod IPs" "$T/pods.p99" ms
+row "1c. from a pod: HTTP keep-alive via ClusterIP" "$T/cip_in.rps" req/s
+row "1c. from a pod: HTTP keep-alive straight to the 3 pod IPs" "$T/pods_in.rps" req/s
+row "1c. from a pod: p99 via ClusterIP" "$T/cip_in.p99" ms
+row "1c. from a pod: p99 straight to the 3 pod IPs" "$T/pods_in.p99" ms
 row "1b. HTTP, a connection per request, via ClusterIP (3 busybox pods)" "$T/cip_close.rps" req/s
 row "1b. HTTP, a connection per request, straight to the 3 pod IPs" "$T/pods_close.rps" req/s
 row "1b. p99 via ClusterIP" "$T/cip_close.p99" ms
@@ -491,6 +509,7 @@ row "4. one poll of the table's chains (resolution)" "$T/poll" ms
 echo
 echo "ClusterIP / one pod (keep-alive req/s): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pod.rps")")"
 echo "ClusterIP / three pods (keep-alive req/s, goal >= 0.95): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pods.rps")")"
+echo "from a pod: ClusterIP / three pods (keep-alive req/s, goal >= 0.95): $(ratio "$(median "$T/cip_in.rps")" "$(median "$T/pods_in.rps")")"
 echo "ClusterIP / three pods (a connection per request): $(ratio "$(median "$T/cip_close.rps")" "$(median "$T/pods_close.rps")")"
 echo "NodePort / direct (new connections/s): $(ratio "$(median "$T/np.rps")" "$(median "$T/np_pod.rps")")"
 echo "ingress / direct to the same 3 pods (keep-alive req/s): $(ratio "$(median "$T/ing.rps")" "$(median "$T/ing_pods.rps")")"
