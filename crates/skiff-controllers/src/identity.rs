@@ -4,6 +4,9 @@
 //! watch caches read as the controller manager itself (`system:kube-controller-manager`, which
 //! may list and watch everything); the scheduler writes as `system:kube-scheduler`.
 
+use skiff_core::auth::bootstrap::CONTROLLER_NAMESPACE;
+use skiff_core::auth::user::{KUBE_SCHEDULER, service_account_groups, service_account_username};
+
 /// An identity a component acts as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Identity {
@@ -17,8 +20,8 @@ impl Identity {
     /// The user name the API server sees.
     pub fn user(&self) -> String {
         match self {
-            Identity::Controller(account) => format!("system:serviceaccount:{NAMESPACE}:{account}"),
-            Identity::Scheduler => "system:kube-scheduler".into(),
+            Identity::Controller(account) => service_account_username(CONTROLLER_NAMESPACE, account),
+            Identity::Scheduler => KUBE_SCHEDULER.into(),
         }
     }
 
@@ -26,16 +29,11 @@ impl Identity {
     /// authenticated user holds).
     pub fn groups(&self) -> Vec<String> {
         match self {
-            Identity::Controller(_) => {
-                vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{NAMESPACE}")]
-            }
+            Identity::Controller(_) => service_account_groups(CONTROLLER_NAMESPACE),
             Identity::Scheduler => Vec::new(),
         }
     }
 }
-
-/// Where the controllers' ServiceAccounts live.
-const NAMESPACE: &str = "kube-system";
 
 pub const REPLICASET: Identity = Identity::Controller("replicaset-controller");
 pub const DEPLOYMENT: Identity = Identity::Controller("deployment-controller");

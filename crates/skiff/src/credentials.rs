@@ -18,8 +18,8 @@ const LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 pub struct Components {
     /// The admin kubeconfig's connection (server, CA), without its credentials.
     base: kube::Config,
-    ca_cert: String,
-    ca_key: String,
+    /// The cluster CA, with its key.
+    pki: skiff_apiserver::Pki,
     /// One client per identity (a client holds a connection pool).
     minted: Mutex<HashMap<Identity, kube::Client>>,
     /// What a component whose certificate could not be minted acts as.
@@ -29,12 +29,13 @@ pub struct Components {
 impl Components {
     /// None for a PKI made before the CA key was kept: the components then act as admin.
     pub fn new(admin: &kube::Config, pki: &skiff_apiserver::Pki) -> anyhow::Result<Option<Components>> {
-        let Some(ca_key) = pki.ca_key.clone() else { return Ok(None) };
+        if pki.ca_key.is_none() {
+            return Ok(None);
+        }
         let mut base = admin.clone();
         base.auth_info = Default::default();
         let anonymous = kube::Client::try_from(base.clone())?;
-        let components =
-            Components { base, ca_cert: pki.ca_cert.clone(), ca_key, minted: Mutex::new(HashMap::new()), anonymous };
+        let components = Components { base, pki: pki.clone(), minted: Mutex::new(HashMap::new()), anonymous };
         // Minted now, so that a CA that cannot sign stops the start rather than a component.
         for who in skiff_controllers::identity::CONTROLLERS.iter().chain([&Identity::Scheduler]) {
             let client = components.mint(*who)?;
@@ -46,21 +47,13 @@ impl Components {
     fn mint(&self, who: Identity) -> anyhow::Result<kube::Client> {
         let groups = who.groups();
         let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
-        self.client(&who.user(), &groups)
+        self.for_user(&who.user(), &groups)
     }
 
     /// A client acting as `user` in `groups`.
-    pub fn client(&self, user: &str, groups: &[&str]) -> anyhow::Result<kube::Client> {
-        let subject = skiff_apiserver::signer::Subject {
-            common_name: user.to_string(),
-            organizations: groups.iter().map(|g| g.to_string()).collect(),
-        };
-        let now = std::time::SystemTime::now();
-        // A little slack for clocks that disagree.
-        let not_before = now - Duration::from_secs(300);
-        let (cert, key) =
-            skiff_apiserver::signer::issue_client(&self.ca_cert, &self.ca_key, &subject, not_before, now + LIFETIME)
-                .with_context(|| format!("issuing a certificate for {user}"))?;
+    pub fn for_user(&self, user: &str, groups: &[&str]) -> anyhow::Result<kube::Client> {
+        let (cert, key) = (self.pki.client_certificate(user, groups, LIFETIME))
+            .with_context(|| format!("issuing a certificate for {user}"))?;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let mut config = self.base.clone();
         config.auth_info.client_certificate_data = Some(b64(&cert));

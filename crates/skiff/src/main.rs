@@ -570,14 +570,14 @@ fn server(
             tracing::warn!("the cluster CA's key was not kept (a data directory from before it was): the controllers, scheduler and node act as admin");
         }
         let as_user = |user: &str, groups: &[&str]| match &identities {
-            Some(c) => c.client(user, groups),
+            Some(c) => c.for_user(user, groups),
             None => Ok(admin.clone()),
         };
         // One watch cache per kind for the controllers and the scheduler together, read as the
         // controller manager; each of them writes as itself.
         let informers = match &identities {
             Some(c) => skiff_controllers::informers::Informers::with_credentials(
-                c.client(skiff_core::auth::user::KUBE_CONTROLLER_MANAGER, &[])?,
+                c.for_user(skiff_core::auth::user::KUBE_CONTROLLER_MANAGER, &[])?,
                 c.clone(),
             ),
             None => skiff_controllers::informers::Informers::new(admin.clone()),
