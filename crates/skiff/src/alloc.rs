@@ -9,7 +9,8 @@
 //! crate's `no_thp`): a 2 MiB page stays resident while any 4 KiB of it is used, which added
 //! ~16 MiB at idle and kept freed memory from being returned.
 //!
-//! The only unsafe code in skiff: calls into mimalloc's C option table.
+//! One of skiff's two places of unsafe code (calls into mimalloc's C option table; the other
+//! is bpf(2) in `skiff_node::net::bpf`).
 #![allow(unsafe_code)]
 
 use libmimalloc_sys::{mi_option_set, mi_option_t};

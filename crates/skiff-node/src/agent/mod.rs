@@ -74,6 +74,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
             skip: vec![agent.config.dns.ip.into()],
             in_cluster: agent.pod_networks(),
             families: agent.families(),
+            socket_lb: agent.config.socket_lb,
         };
         tokio::spawn(crate::net::proxy::run(config, agent.services.subscribe()));
     } else if let Err(e) = crate::net::proxy::remove(&proxy_table) {

@@ -41,6 +41,8 @@ pub struct AgentConfig {
     pub dns: crate::dns::resolv::ClusterDnsConfig,
     /// Run the service proxy (off: its rules are removed).
     pub service_proxy: bool,
+    /// Also balance TCP connections to cluster IPs at `connect()` (`net::proxy::socket_lb`).
+    pub socket_lb: bool,
     /// Enforce NetworkPolicies (off: their rules are removed).
     pub network_policy: bool,
     /// Serve Ingresses, there.

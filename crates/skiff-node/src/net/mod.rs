@@ -3,8 +3,10 @@
 //! inner end becomes `eth0` in the pod's network namespace, with the pod's addresses and default
 //! routes via the gateways (this module); pod addresses from the node's subnets ([`ipam`]), the
 //! node's outbound NAT ([`nat`]), the service proxy ([`proxy`]), both nftables spoken over
-//! netlink ([`nft`]), and pods' host ports ([`hostport`]).
+//! netlink ([`nft`]), the service proxy's balancing at `connect()` (`proxy::socket_lb`, eBPF
+//! through [`bpf`]), and pods' host ports ([`hostport`]).
 
+pub mod bpf;
 pub mod cidr;
 pub mod conntrack;
 pub(crate) mod hostport;

@@ -59,6 +59,11 @@ pub struct NodeArgs {
     /// forwarded; rules a previous run left are removed), as k3s's `--disable-kube-proxy`.
     #[arg(long)]
     pub disable_service_proxy: bool,
+    /// Balance TCP connections to cluster IPs by the service proxy's nftables rules alone,
+    /// not also when they are made (an eBPF program on `connect()` that sends them straight to
+    /// an endpoint, as Cilium's socket load balancing).
+    #[arg(long)]
+    pub disable_socket_lb: bool,
     /// Enforce no NetworkPolicies on this node (rules a previous run left are removed), as
     /// k3s's flag of the same name.
     #[arg(long)]
@@ -190,6 +195,7 @@ pub async fn start(
         max_pods: args.max_pods,
         dns: skiff_node::dns::resolv::ClusterDnsConfig { ip: args.cluster_dns, domain: args.cluster_domain.clone() },
         service_proxy: !args.disable_service_proxy,
+        socket_lb: !args.disable_socket_lb,
         network_policy: !args.disable_network_policy,
         ingress: (!args.disable_ingress).then_some(skiff_node::ingress::IngressConfig {
             bind: args.ingress_bind_address,

@@ -59,6 +59,7 @@ fn harness(pod: Pod, mut script: Script) -> Harness {
             domain: "cluster.local".into(),
         },
         service_proxy: false,
+        socket_lb: false,
         network_policy: false,
         ingress: None,
     };

@@ -10,9 +10,13 @@
 //! translation lives in conntrack); after that each change rewrites only the Service ports
 //! that changed (affinity sets and everything else stay). `--disable-service-proxy` removes the table. UDP and SCTP
 //! translations to an endpoint that left are deleted from conntrack (`crate::net::conntrack`).
+//!
+//! In front of the rules, TCP connections to cluster IPs are balanced when they are made
+//! ([`socket_lb`], unless `--disable-socket-lb`), from the same model.
 
 pub mod model;
 pub mod render;
+pub mod socket_lb;
 
 use crate::net::cidr::Family;
 use crate::service_view::Snapshot;
@@ -34,6 +38,8 @@ pub struct ProxyConfig {
     pub in_cluster: Vec<crate::net::cidr::Cidr>,
     /// The families this node's pods have addresses in: one table each.
     pub families: Vec<Family>,
+    /// Balance TCP connections to cluster IPs at `connect()` as well ([`socket_lb`]).
+    pub socket_lb: bool,
 }
 
 /// The table of the proxy for the pods on `bridge`.
@@ -55,6 +61,7 @@ pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapsho
             tracing::warn!(error = %e, "Service traffic may not be forwarded");
         }
     }
+    let mut socket_lb = (config.socket_lb && config.families.contains(&Family::V4)).then(attach_socket_lb).flatten();
     // Per family, what its table holds (None: unknown, so the next ruleset is whole).
     let mut programmed: Vec<(Family, Option<Vec<model::Port>>)> = config.families.iter().map(|f| (*f, None)).collect();
     loop {
@@ -62,7 +69,15 @@ pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapsho
         let mut failed = false;
         if snapshot.listed {
             for (family, table) in &mut programmed {
-                failed |= !program(&config, *family, &snapshot, table).await;
+                let ports = model::ports(&snapshot, &config.node_name, &config.skip, *family);
+                // The rules first: they are the whole truth, the balancer a short cut.
+                failed |= !program(&config, *family, &ports, table).await;
+                if let (Family::V4, Some(lb)) = (*family, socket_lb.as_mut())
+                    && let Err(e) = lb.update(&ports)
+                {
+                    tracing::warn!(error = %e, "balancing connections to cluster IPs at connect (the rules still do)");
+                    failed = true;
+                }
             }
         }
         if failed {
@@ -80,28 +95,27 @@ pub async fn run(config: ProxyConfig, mut snapshots: watch::Receiver<Arc<Snapsho
 async fn program(
     config: &ProxyConfig,
     family: Family,
-    snapshot: &Snapshot,
+    ports: &[model::Port],
     programmed: &mut Option<Vec<model::Port>>,
 ) -> bool {
-    let ports = model::ports(snapshot, &config.node_name, &config.skip, family);
-    if programmed.as_ref() == Some(&ports) {
+    if programmed.as_deref() == Some(ports) {
         return true;
     }
     let started = Instant::now();
     // The first time (and after a failure) the whole table; then what changed.
     let batch = match &*programmed {
-        Some(before) => render::update(family, &config.table, before, &ports, &config.in_cluster),
-        None => render::ruleset(family, &config.table, &ports, &config.in_cluster),
+        Some(before) => render::update(family, &config.table, before, ports, &config.in_cluster),
+        None => render::ruleset(family, &config.table, ports, &config.in_cluster),
     };
     let messages = batch.len();
     match tokio::task::spawn_blocking(move || crate::net::nft::apply(&batch)).await {
         Ok(Ok(())) => {
             tracing::debug!(?family, ports = ports.len(), messages, took = ?started.elapsed(), "service rules programmed");
-            let stale = model::stale(programmed.as_deref().unwrap_or_default(), &ports);
+            let stale = model::stale(programmed.as_deref().unwrap_or_default(), ports);
             if !stale.is_empty() {
                 forget(stale);
             }
-            *programmed = Some(ports);
+            *programmed = Some(ports.to_vec());
             true
         }
         Ok(Err(e)) => {
@@ -112,6 +126,17 @@ async fn program(
         Err(e) => {
             tracing::warn!(error = %e, ?family, "programming the service rules");
             true
+        }
+    }
+}
+
+/// The socket-level balancer, or None (logged) where the kernel or the host does not allow it.
+fn attach_socket_lb() -> Option<socket_lb::SocketLb> {
+    match socket_lb::SocketLb::attach() {
+        Ok(lb) => Some(lb),
+        Err(e) => {
+            tracing::warn!(error = %e, "connections to cluster IPs are balanced by the nftables rules alone");
+            None
         }
     }
 }

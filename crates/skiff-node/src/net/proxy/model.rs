@@ -70,6 +70,8 @@ pub struct Port {
     pub load_balancer_ips: Vec<IpAddr>,
     /// Where traffic to the cluster IP goes (`internalTrafficPolicy: Local` keeps local ones).
     pub internal: Vec<Target>,
+    /// `internalTrafficPolicy: Local`: `internal` holds this node's endpoints only.
+    pub internal_local: bool,
     /// Where external traffic goes (`externalTrafficPolicy: Local` keeps local ones).
     pub external: Vec<Target>,
     /// `externalTrafficPolicy: Local`: external traffic keeps its source (no masquerade).
@@ -204,6 +206,7 @@ fn service_ports(
             source_ranges: source_ranges.clone(),
             load_balancer_ips: load_balancer_ips.clone(),
             internal: keep(internal_local),
+            internal_local,
             external: keep(external_local),
             has_endpoints: !targets.is_empty(),
             external_local,

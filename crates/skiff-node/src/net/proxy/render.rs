@@ -424,6 +424,7 @@ mod tests {
             external_ips: vec![],
             internal: vec![target(5), target(6)],
             external: vec![target(5), target(6)],
+            internal_local: false,
             external_local: false,
             affinity: None,
             source_ranges: vec![],
@@ -472,6 +473,7 @@ mod tests {
             load_balancer_ips: vec![v4(192, 0, 2, 10)],
             source_ranges: vec![Cidr { network: v4(198, 51, 100, 0), prefix: 24 }],
             external: vec![target(5)],
+            internal_local: false,
             external_local: true,
             affinity: Some(std::time::Duration::from_secs(600)),
             ..web()
@@ -642,6 +644,7 @@ mod tests {
             external_ips: vec![ip("2001:db8::10")],
             load_balancer_ips: vec![ip("2001:db8::10")],
             source_ranges: vec![Cidr::parse("2001:db8:1::/48").expect("cidr")],
+            internal_local: false,
             external_local: true,
             affinity: Some(std::time::Duration::from_secs(600)),
             ..web()
