@@ -208,6 +208,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         tracing::warn!(error = %e, ip = %config.cluster_dns, "creating the kube-dns Service");
     }
     state.registry.ensure_ingress_class().await?;
+    state.registry.ensure_storage_class().await?;
     let acceptor = serve::acceptor(&pki)?;
     let inflight = Arc::new(inflight::Inflight::new(
         config.limits.max_requests_inflight,

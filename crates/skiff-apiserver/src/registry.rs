@@ -576,6 +576,7 @@ impl Registry {
         if is_ingress(kind) {
             self.default_ingress_class(&mut obj).await?;
         }
+        storage_admission::admit_create(self, kind, &mut obj).await?;
         let errs = kind.validate(&obj);
         if !errs.is_empty() {
             return Err(info.invalid(meta::name(&obj), errs));
@@ -729,6 +730,7 @@ impl Registry {
         }
         self.check_rbac_write(r.kind, &new, r.namespace, opts)?;
         csr_admission::admit(self, r.kind, Some(current), &new, part, opts)?;
+        storage_admission::admit_update(self, r.kind, part, current, &new).await?;
         let warnings = self.admit_pod_security(r.kind, r.namespace, &new, Some(current), part).await?;
         let done = |object| Ok(Written { object, warnings, created: false });
         if operation != "Apply" {
@@ -1065,6 +1067,12 @@ impl Registry {
         self.ensure(kind, skiff_core::ingress_class::built_in()).await
     }
 
+    /// skiff's StorageClass (`local-path`, the default), which the nodes' built-in provisioner
+    /// serves: made at start unless it exists (a user's changes to it are kept).
+    pub async fn ensure_storage_class(&self) -> Result<(), ApiError> {
+        self.ensure(kinds::STORAGE_CLASSES, skiff_core::storage_class::built_in()).await
+    }
+
     /// Upstream's default ClusterRoles and ClusterRoleBindings (`cluster-admin`, `admin`,
     /// `edit`, `view`, the `system:` ones): created when missing; one still marked
     /// `rbac.authorization.kubernetes.io/autoupdate: "true"` gets what a newer default adds
@@ -1180,5 +1188,6 @@ mod rbac_admission;
 mod service_account_admission;
 #[cfg(test)]
 mod service_tests;
+mod storage_admission;
 #[cfg(test)]
 mod tests;

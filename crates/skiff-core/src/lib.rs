@@ -19,6 +19,7 @@ pub mod scale;
 pub mod schema;
 pub mod selector;
 pub mod status;
+pub mod storage_class;
 pub mod table;
 pub mod time;
 

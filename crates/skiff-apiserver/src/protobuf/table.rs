@@ -23,30 +23,33 @@ pub static KINDS: &[(&str, &str, u16)] = &[
     ("batch/v1", "Job", 69),
     ("certificates.k8s.io/v1", "CertificateSigningRequest", 81),
     ("coordination.k8s.io/v1", "Lease", 86),
-    ("discovery.k8s.io/v1", "EndpointSlice", 259),
-    ("networking.k8s.io/v1", "Ingress", 265),
-    ("networking.k8s.io/v1", "IngressClass", 267),
-    ("networking.k8s.io/v1", "NetworkPolicy", 279),
-    ("policy/v1", "PodDisruptionBudget", 286),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole", 290),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 291),
-    ("rbac.authorization.k8s.io/v1", "Role", 293),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", 294),
-    ("v1", "ConfigMap", 100),
-    ("v1", "Endpoints", 127),
-    ("v1", "Event", 134),
-    ("v1", "Namespace", 161),
-    ("v1", "Node", 165),
-    ("v1", "Pod", 188),
-    ("v1", "Secret", 223),
-    ("v1", "Service", 229),
-    ("v1", "ServiceAccount", 230),
+    ("discovery.k8s.io/v1", "EndpointSlice", 282),
+    ("networking.k8s.io/v1", "Ingress", 288),
+    ("networking.k8s.io/v1", "IngressClass", 290),
+    ("networking.k8s.io/v1", "NetworkPolicy", 302),
+    ("policy/v1", "PodDisruptionBudget", 309),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", 313),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 314),
+    ("rbac.authorization.k8s.io/v1", "Role", 316),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", 317),
+    ("storage.k8s.io/v1", "StorageClass", 320),
+    ("v1", "ConfigMap", 104),
+    ("v1", "Endpoints", 131),
+    ("v1", "Event", 138),
+    ("v1", "Namespace", 170),
+    ("v1", "Node", 174),
+    ("v1", "PersistentVolume", 193),
+    ("v1", "PersistentVolumeClaim", 194),
+    ("v1", "Pod", 204),
+    ("v1", "Secret", 241),
+    ("v1", "Service", 248),
+    ("v1", "ServiceAccount", 249),
 ];
 
 pub static MESSAGES: &[M] = &[
     // 0
     M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(2), Single, true),
         F::new(3, "status", Message(3), Single, false),
     ] },
@@ -60,8 +63,8 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 2
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(299), Single, true),
-        F::new(2, "template", Message(206), Single, true),
+        F::new(1, "selector", Message(323), Single, true),
+        F::new(2, "template", Message(222), Single, true),
         F::new(3, "updateStrategy", Message(4), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -86,7 +89,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 5
     M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(7), Single, true),
         F::new(3, "status", Message(8), Single, false),
     ] },
@@ -102,8 +105,8 @@ pub static MESSAGES: &[M] = &[
     // 7
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(299), Single, true),
-        F::new(3, "template", Message(206), Single, true),
+        F::new(2, "selector", Message(323), Single, true),
+        F::new(3, "template", Message(222), Single, true),
         F::new(4, "strategy", Message(9), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
@@ -129,7 +132,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 10
     M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(12), Single, true),
         F::new(3, "status", Message(13), Single, false),
     ] },
@@ -144,8 +147,8 @@ pub static MESSAGES: &[M] = &[
     // 12
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(299), Single, true),
-        F::new(3, "template", Message(206), Single, false),
+        F::new(2, "selector", Message(323), Single, true),
+        F::new(3, "template", Message(222), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
     // 13
@@ -181,7 +184,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 18
     M { name: "k8s.io.api.authentication.v1.SelfSubjectReview", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "status", Message(19), Single, false),
     ] },
     // 19
@@ -190,7 +193,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 20
     M { name: "k8s.io.api.authentication.v1.TokenRequest", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(21), Single, false),
         F::new(3, "status", Message(22), Single, false),
     ] },
@@ -207,7 +210,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 23
     M { name: "k8s.io.api.authentication.v1.TokenReview", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(24), Single, true),
         F::new(3, "status", Message(25), Single, false),
     ] },
@@ -237,16 +240,16 @@ pub static MESSAGES: &[M] = &[
     // 28
     M { name: "k8s.io.api.authorization.v1.FieldSelectorAttributes", fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(298), Repeated, false),
+        F::new(2, "requirements", Message(322), Repeated, false),
     ] },
     // 29
     M { name: "k8s.io.api.authorization.v1.LabelSelectorAttributes", fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(300), Repeated, false),
+        F::new(2, "requirements", Message(324), Repeated, false),
     ] },
     // 30
     M { name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(40), Single, true),
         F::new(3, "status", Message(41), Single, false),
     ] },
@@ -281,7 +284,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 35
     M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(36), Single, true),
         F::new(3, "status", Message(41), Single, false),
     ] },
@@ -292,7 +295,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 37
     M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(38), Single, true),
         F::new(3, "status", Message(42), Single, false),
     ] },
@@ -302,7 +305,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 39
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(40), Single, true),
         F::new(3, "status", Message(41), Single, false),
     ] },
@@ -372,7 +375,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 50
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(53), Single, true),
         F::new(3, "status", Message(54), Single, false),
     ] },
@@ -409,7 +412,7 @@ pub static MESSAGES: &[M] = &[
     // 55
     M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "selector", Message(299), Single, false),
+        F::new(2, "selector", Message(323), Single, false),
     ] },
     // 56
     M { name: "k8s.io.api.autoscaling.v2.MetricSpec", fields: &[
@@ -476,7 +479,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 66
     M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(67), Single, true),
         F::new(3, "status", Message(68), Single, false),
     ] },
@@ -493,13 +496,13 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 68
     M { name: "k8s.io.api.batch.v1.CronJobStatus", fields: &[
-        F::new(1, "active", Message(183), Repeated, false),
+        F::new(1, "active", Message(192), Repeated, false),
         F::new(4, "lastScheduleTime", Time, Single, false),
         F::new(5, "lastSuccessfulTime", Time, Single, false),
     ] },
     // 69
     M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(71), Single, false),
         F::new(3, "status", Message(72), Single, false),
     ] },
@@ -517,9 +520,9 @@ pub static MESSAGES: &[M] = &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(299), Single, false),
+        F::new(4, "selector", Message(323), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
-        F::new(6, "template", Message(206), Single, true),
+        F::new(6, "template", Message(222), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
         F::new(8, "ttlSecondsAfterFinished", Int32, Single, false),
         F::new(9, "completionMode", String, Single, false),
@@ -547,7 +550,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 73
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(302), Single, false),
+        F::new(1, "metadata", Message(326), Single, false),
         F::new(2, "spec", Message(71), Single, false),
     ] },
     // 74
@@ -587,7 +590,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 81
     M { name: "k8s.io.api.certificates.v1.CertificateSigningRequest", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(83), Single, true),
         F::new(3, "status", Message(84), Single, false),
     ] },
@@ -622,7 +625,7 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 86
     M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "spec", Message(87), Single, false),
     ] },
     // 87
@@ -644,9 +647,9 @@ pub static MESSAGES: &[M] = &[
     ] },
     // 89
     M { name: "k8s.io.api.core.v1.Affinity", fields: &[
-        F::new(1, "nodeAffinity", Message(167), Single, false),
-        F::new(2, "podAffinity", Message(189), Single, false),
-        F::new(3, "podAntiAffinity", Message(191), Single, false),
+        F::new(1, "nodeAffinity", Message(176), Single, false),
+        F::new(2, "podAffinity", Message(205), Single, false),
+        F::new(3, "podAntiAffinity", Message(207), Single, false),
     ] },
     // 90
     M { name: "k8s.io.api.core.v1.AppArmorProfile", fields: &[
@@ -668,71 +671,107 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "kind", String, Single, false),
     ] },
     // 93
+    M { name: "k8s.io.api.core.v1.AzureFilePersistentVolumeSource", fields: &[
+        F::new(1, "secretName", String, Single, true),
+        F::new(2, "shareName", String, Single, true),
+        F::new(3, "readOnly", Bool, Single, false),
+        F::new(4, "secretNamespace", String, Single, false),
+    ] },
+    // 94
     M { name: "k8s.io.api.core.v1.AzureFileVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 94
+    // 95
+    M { name: "k8s.io.api.core.v1.CSIPersistentVolumeSource", fields: &[
+        F::new(1, "driver", String, Single, true),
+        F::new(2, "volumeHandle", String, Single, true),
+        F::new(3, "readOnly", Bool, Single, false),
+        F::new(4, "fsType", String, Single, false),
+        F::new(5, "volumeAttributes", String, Map, false),
+        F::new(6, "controllerPublishSecretRef", Message(245), Single, false),
+        F::new(7, "nodeStageSecretRef", Message(245), Single, false),
+        F::new(8, "nodePublishSecretRef", Message(245), Single, false),
+        F::new(9, "controllerExpandSecretRef", Message(245), Single, false),
+        F::new(10, "nodeExpandSecretRef", Message(245), Single, false),
+    ] },
+    // 96
     M { name: "k8s.io.api.core.v1.CSIVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "volumeAttributes", String, Map, false),
-        F::new(5, "nodePublishSecretRef", Message(159), Single, false),
+        F::new(5, "nodePublishSecretRef", Message(166), Single, false),
     ] },
-    // 95
+    // 97
     M { name: "k8s.io.api.core.v1.Capabilities", fields: &[
         F::new(1, "add", String, Repeated, false),
         F::new(2, "drop", String, Repeated, false),
     ] },
-    // 96
+    // 98
+    M { name: "k8s.io.api.core.v1.CephFSPersistentVolumeSource", fields: &[
+        F::new(1, "monitors", String, Repeated, true),
+        F::new(2, "path", String, Single, false),
+        F::new(3, "user", String, Single, false),
+        F::new(4, "secretFile", String, Single, false),
+        F::new(5, "secretRef", Message(245), Single, false),
+        F::new(6, "readOnly", Bool, Single, false),
+    ] },
+    // 99
     M { name: "k8s.io.api.core.v1.CephFSVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "secretFile", String, Single, false),
-        F::new(5, "secretRef", Message(159), Single, false),
+        F::new(5, "secretRef", Message(166), Single, false),
         F::new(6, "readOnly", Bool, Single, false),
     ] },
-    // 97
+    // 100
+    M { name: "k8s.io.api.core.v1.CinderPersistentVolumeSource", fields: &[
+        F::new(1, "volumeID", String, Single, true),
+        F::new(2, "fsType", String, Single, false),
+        F::new(3, "readOnly", Bool, Single, false),
+        F::new(4, "secretRef", Message(245), Single, false),
+    ] },
+    // 101
     M { name: "k8s.io.api.core.v1.CinderVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
-        F::new(4, "secretRef", Message(159), Single, false),
+        F::new(4, "secretRef", Message(166), Single, false),
     ] },
-    // 98
+    // 102
     M { name: "k8s.io.api.core.v1.ClientIPConfig", fields: &[
         F::new(1, "timeoutSeconds", Int32, Single, false),
     ] },
-    // 99
+    // 103
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(299), Single, false),
+        F::new(3, "labelSelector", Message(323), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
-    // 100
+    // 104
     M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
     ] },
-    // 101
+    // 105
     M { name: "k8s.io.api.core.v1.ConfigMapEnvSource", fields: &[
-        F::new(1, "", Message(159), Inline, false),
+        F::new(1, "", Message(166), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 102
+    // 106
     M { name: "k8s.io.api.core.v1.ConfigMapKeySelector", fields: &[
-        F::new(1, "", Message(159), Inline, false),
+        F::new(1, "", Message(166), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 103
+    // 107
     M { name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource", fields: &[
         F::new(1, "namespace", String, Single, true),
         F::new(2, "name", String, Single, true),
@@ -740,59 +779,59 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceVersion", String, Single, false),
         F::new(5, "kubeletConfigKey", String, Single, true),
     ] },
-    // 104
+    // 108
     M { name: "k8s.io.api.core.v1.ConfigMapProjection", fields: &[
-        F::new(1, "", Message(159), Inline, false),
-        F::new(2, "items", Message(153), Repeated, false),
+        F::new(1, "", Message(166), Inline, false),
+        F::new(2, "items", Message(160), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 105
+    // 109
     M { name: "k8s.io.api.core.v1.ConfigMapVolumeSource", fields: &[
-        F::new(1, "", Message(159), Inline, false),
-        F::new(2, "items", Message(153), Repeated, false),
+        F::new(1, "", Message(166), Inline, false),
+        F::new(2, "items", Message(160), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 106
+    // 110
     M { name: "k8s.io.api.core.v1.Container", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(109), Repeated, false),
-        F::new(7, "env", Message(129), Repeated, false),
-        F::new(8, "resources", Message(218), Single, false),
-        F::new(9, "volumeMounts", Message(247), Repeated, false),
-        F::new(10, "livenessProbe", Message(210), Single, false),
-        F::new(11, "readinessProbe", Message(210), Single, false),
-        F::new(12, "lifecycle", Message(154), Single, false),
+        F::new(6, "ports", Message(113), Repeated, false),
+        F::new(7, "env", Message(133), Repeated, false),
+        F::new(8, "resources", Message(235), Single, false),
+        F::new(9, "volumeMounts", Message(269), Repeated, false),
+        F::new(10, "livenessProbe", Message(226), Single, false),
+        F::new(11, "readinessProbe", Message(226), Single, false),
+        F::new(12, "lifecycle", Message(161), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(228), Single, false),
+        F::new(15, "securityContext", Message(247), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(128), Repeated, false),
+        F::new(19, "envFrom", Message(132), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(246), Repeated, false),
-        F::new(22, "startupProbe", Message(210), Single, false),
-        F::new(23, "resizePolicy", Message(110), Repeated, false),
+        F::new(21, "volumeDevices", Message(268), Repeated, false),
+        F::new(22, "startupProbe", Message(226), Single, false),
+        F::new(23, "resizePolicy", Message(114), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(111), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(115), Repeated, false),
     ] },
-    // 107
+    // 111
     M { name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest", fields: &[
         F::new(1, "containerName", String, Single, true),
         F::new(2, "resourceName", String, Single, true),
         F::new(3, "requestName", String, Single, true),
     ] },
-    // 108
+    // 112
     M { name: "k8s.io.api.core.v1.ContainerImage", fields: &[
         F::new(1, "names", String, Repeated, false),
         F::new(2, "sizeBytes", Int64, Single, false),
     ] },
-    // 109
+    // 113
     M { name: "k8s.io.api.core.v1.ContainerPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "hostPort", Int32, Single, false),
@@ -800,32 +839,32 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "protocol", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
     ] },
-    // 110
+    // 114
     M { name: "k8s.io.api.core.v1.ContainerResizePolicy", fields: &[
         F::new(1, "resourceName", String, Single, true),
         F::new(2, "restartPolicy", String, Single, true),
     ] },
-    // 111
+    // 115
     M { name: "k8s.io.api.core.v1.ContainerRestartRule", fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "exitCodes", Message(112), Single, false),
+        F::new(2, "exitCodes", Message(116), Single, false),
     ] },
-    // 112
+    // 116
     M { name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes", fields: &[
         F::new(1, "operator", String, Single, true),
         F::new(2, "values", Int32, Repeated, false),
     ] },
-    // 113
+    // 117
     M { name: "k8s.io.api.core.v1.ContainerState", fields: &[
-        F::new(1, "waiting", Message(116), Single, false),
-        F::new(2, "running", Message(114), Single, false),
-        F::new(3, "terminated", Message(115), Single, false),
+        F::new(1, "waiting", Message(120), Single, false),
+        F::new(2, "running", Message(118), Single, false),
+        F::new(3, "terminated", Message(119), Single, false),
     ] },
-    // 114
+    // 118
     M { name: "k8s.io.api.core.v1.ContainerStateRunning", fields: &[
         F::new(1, "startedAt", Time, Single, false),
     ] },
-    // 115
+    // 119
     M { name: "k8s.io.api.core.v1.ContainerStateTerminated", fields: &[
         F::new(1, "exitCode", Int32, Single, true),
         F::new(2, "signal", Int32, Single, false),
@@ -835,16 +874,16 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "finishedAt", Time, Single, false),
         F::new(7, "containerID", String, Single, false),
     ] },
-    // 116
+    // 120
     M { name: "k8s.io.api.core.v1.ContainerStateWaiting", fields: &[
         F::new(1, "reason", String, Single, false),
         F::new(2, "message", String, Single, false),
     ] },
-    // 117
+    // 121
     M { name: "k8s.io.api.core.v1.ContainerStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "state", Message(113), Single, false),
-        F::new(3, "lastState", Message(113), Single, false),
+        F::new(2, "state", Message(117), Single, false),
+        F::new(3, "lastState", Message(117), Single, false),
         F::new(4, "ready", Bool, Single, true),
         F::new(5, "restartCount", Int32, Single, true),
         F::new(6, "image", String, Single, true),
@@ -852,156 +891,156 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "containerID", String, Single, false),
         F::new(9, "started", Bool, Single, false),
         F::new(10, "allocatedResources", Quantity, Map, false),
-        F::new(11, "resources", Message(218), Single, false),
-        F::new(12, "volumeMounts", Message(248), Repeated, false),
-        F::new(13, "user", Message(118), Single, false),
-        F::new(14, "allocatedResourcesStatus", Message(219), Repeated, false),
+        F::new(11, "resources", Message(235), Single, false),
+        F::new(12, "volumeMounts", Message(270), Repeated, false),
+        F::new(13, "user", Message(122), Single, false),
+        F::new(14, "allocatedResourcesStatus", Message(236), Repeated, false),
         F::new(15, "stopSignal", String, Single, false),
     ] },
-    // 118
+    // 122
     M { name: "k8s.io.api.core.v1.ContainerUser", fields: &[
-        F::new(1, "linux", Message(156), Single, false),
+        F::new(1, "linux", Message(163), Single, false),
     ] },
-    // 119
+    // 123
     M { name: "k8s.io.api.core.v1.DaemonEndpoint", fields: &[
         F::new(1, "Port", Int32, Single, true),
     ] },
-    // 120
+    // 124
     M { name: "k8s.io.api.core.v1.DownwardAPIProjection", fields: &[
-        F::new(1, "items", Message(121), Repeated, false),
+        F::new(1, "items", Message(125), Repeated, false),
     ] },
-    // 121
+    // 125
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeFile", fields: &[
         F::new(1, "path", String, Single, true),
-        F::new(2, "fieldRef", Message(182), Single, false),
-        F::new(3, "resourceFieldRef", Message(216), Single, false),
+        F::new(2, "fieldRef", Message(191), Single, false),
+        F::new(3, "resourceFieldRef", Message(233), Single, false),
         F::new(4, "mode", Int32, Single, false),
     ] },
-    // 122
+    // 126
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeSource", fields: &[
-        F::new(1, "items", Message(121), Repeated, false),
+        F::new(1, "items", Message(125), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 123
+    // 127
     M { name: "k8s.io.api.core.v1.EmptyDirVolumeSource", fields: &[
         F::new(1, "medium", String, Single, false),
         F::new(2, "sizeLimit", Quantity, Single, false),
     ] },
-    // 124
+    // 128
     M { name: "k8s.io.api.core.v1.EndpointAddress", fields: &[
         F::new(1, "ip", String, Single, true),
-        F::new(2, "targetRef", Message(183), Single, false),
+        F::new(2, "targetRef", Message(192), Single, false),
         F::new(3, "hostname", String, Single, false),
         F::new(4, "nodeName", String, Single, false),
     ] },
-    // 125
+    // 129
     M { name: "k8s.io.api.core.v1.EndpointPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "port", Int32, Single, true),
         F::new(3, "protocol", String, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 126
+    // 130
     M { name: "k8s.io.api.core.v1.EndpointSubset", fields: &[
-        F::new(1, "addresses", Message(124), Repeated, false),
-        F::new(2, "notReadyAddresses", Message(124), Repeated, false),
-        F::new(3, "ports", Message(125), Repeated, false),
+        F::new(1, "addresses", Message(128), Repeated, false),
+        F::new(2, "notReadyAddresses", Message(128), Repeated, false),
+        F::new(3, "ports", Message(129), Repeated, false),
     ] },
-    // 127
+    // 131
     M { name: "k8s.io.api.core.v1.Endpoints", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "subsets", Message(126), Repeated, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "subsets", Message(130), Repeated, false),
     ] },
-    // 128
+    // 132
     M { name: "k8s.io.api.core.v1.EnvFromSource", fields: &[
         F::new(1, "prefix", String, Single, false),
-        F::new(2, "configMapRef", Message(101), Single, false),
-        F::new(3, "secretRef", Message(224), Single, false),
+        F::new(2, "configMapRef", Message(105), Single, false),
+        F::new(3, "secretRef", Message(242), Single, false),
     ] },
-    // 129
+    // 133
     M { name: "k8s.io.api.core.v1.EnvVar", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, false),
-        F::new(3, "valueFrom", Message(130), Single, false),
+        F::new(3, "valueFrom", Message(134), Single, false),
     ] },
-    // 130
+    // 134
     M { name: "k8s.io.api.core.v1.EnvVarSource", fields: &[
-        F::new(1, "fieldRef", Message(182), Single, false),
-        F::new(2, "resourceFieldRef", Message(216), Single, false),
-        F::new(3, "configMapKeyRef", Message(102), Single, false),
-        F::new(4, "secretKeyRef", Message(225), Single, false),
-        F::new(5, "fileKeyRef", Message(139), Single, false),
+        F::new(1, "fieldRef", Message(191), Single, false),
+        F::new(2, "resourceFieldRef", Message(233), Single, false),
+        F::new(3, "configMapKeyRef", Message(106), Single, false),
+        F::new(4, "secretKeyRef", Message(243), Single, false),
+        F::new(5, "fileKeyRef", Message(143), Single, false),
     ] },
-    // 131
+    // 135
     M { name: "k8s.io.api.core.v1.EphemeralContainer", fields: &[
-        F::new(1, "", Message(132), Inline, false),
+        F::new(1, "", Message(136), Inline, false),
         F::new(2, "targetContainerName", String, Single, false),
     ] },
-    // 132
+    // 136
     M { name: "k8s.io.api.core.v1.EphemeralContainerCommon", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(109), Repeated, false),
-        F::new(7, "env", Message(129), Repeated, false),
-        F::new(8, "resources", Message(218), Single, false),
-        F::new(9, "volumeMounts", Message(247), Repeated, false),
-        F::new(10, "livenessProbe", Message(210), Single, false),
-        F::new(11, "readinessProbe", Message(210), Single, false),
-        F::new(12, "lifecycle", Message(154), Single, false),
+        F::new(6, "ports", Message(113), Repeated, false),
+        F::new(7, "env", Message(133), Repeated, false),
+        F::new(8, "resources", Message(235), Single, false),
+        F::new(9, "volumeMounts", Message(269), Repeated, false),
+        F::new(10, "livenessProbe", Message(226), Single, false),
+        F::new(11, "readinessProbe", Message(226), Single, false),
+        F::new(12, "lifecycle", Message(161), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(228), Single, false),
+        F::new(15, "securityContext", Message(247), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(128), Repeated, false),
+        F::new(19, "envFrom", Message(132), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(246), Repeated, false),
-        F::new(22, "startupProbe", Message(210), Single, false),
-        F::new(23, "resizePolicy", Message(110), Repeated, false),
+        F::new(21, "volumeDevices", Message(268), Repeated, false),
+        F::new(22, "startupProbe", Message(226), Single, false),
+        F::new(23, "resizePolicy", Message(114), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(111), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(115), Repeated, false),
     ] },
-    // 133
+    // 137
     M { name: "k8s.io.api.core.v1.EphemeralVolumeSource", fields: &[
-        F::new(1, "volumeClaimTemplate", Message(185), Single, false),
+        F::new(1, "volumeClaimTemplate", Message(198), Single, false),
     ] },
-    // 134
+    // 138
     M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "involvedObject", Message(183), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "involvedObject", Message(192), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
-        F::new(5, "source", Message(136), Single, false),
+        F::new(5, "source", Message(140), Single, false),
         F::new(6, "firstTimestamp", Time, Single, false),
         F::new(7, "lastTimestamp", Time, Single, false),
         F::new(8, "count", Int32, Single, false),
         F::new(9, "type", String, Single, false),
         F::new(10, "eventTime", MicroTime, Single, false),
-        F::new(11, "series", Message(135), Single, false),
+        F::new(11, "series", Message(139), Single, false),
         F::new(12, "action", String, Single, false),
-        F::new(13, "related", Message(183), Single, false),
+        F::new(13, "related", Message(192), Single, false),
         F::new(14, "reportingComponent", String, Single, false),
         F::new(15, "reportingInstance", String, Single, false),
     ] },
-    // 135
+    // 139
     M { name: "k8s.io.api.core.v1.EventSeries", fields: &[
         F::new(1, "count", Int32, Single, false),
         F::new(2, "lastObservedTime", MicroTime, Single, false),
     ] },
-    // 136
+    // 140
     M { name: "k8s.io.api.core.v1.EventSource", fields: &[
         F::new(1, "component", String, Single, false),
         F::new(2, "host", String, Single, false),
     ] },
-    // 137
+    // 141
     M { name: "k8s.io.api.core.v1.ExecAction", fields: &[
         F::new(1, "command", String, Repeated, false),
     ] },
-    // 138
+    // 142
     M { name: "k8s.io.api.core.v1.FCVolumeSource", fields: &[
         F::new(1, "targetWWNs", String, Repeated, false),
         F::new(2, "lun", Int32, Single, false),
@@ -1009,78 +1048,107 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "wwids", String, Repeated, false),
     ] },
-    // 139
+    // 143
     M { name: "k8s.io.api.core.v1.FileKeySelector", fields: &[
         F::new(1, "volumeName", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "key", String, Single, true),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 140
-    M { name: "k8s.io.api.core.v1.FlexVolumeSource", fields: &[
+    // 144
+    M { name: "k8s.io.api.core.v1.FlexPersistentVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
-        F::new(3, "secretRef", Message(159), Single, false),
+        F::new(3, "secretRef", Message(245), Single, false),
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "options", String, Map, false),
     ] },
-    // 141
+    // 145
+    M { name: "k8s.io.api.core.v1.FlexVolumeSource", fields: &[
+        F::new(1, "driver", String, Single, true),
+        F::new(2, "fsType", String, Single, false),
+        F::new(3, "secretRef", Message(166), Single, false),
+        F::new(4, "readOnly", Bool, Single, false),
+        F::new(5, "options", String, Map, false),
+    ] },
+    // 146
     M { name: "k8s.io.api.core.v1.FlockerVolumeSource", fields: &[
         F::new(1, "datasetName", String, Single, false),
         F::new(2, "datasetUUID", String, Single, false),
     ] },
-    // 142
+    // 147
     M { name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdName", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 143
+    // 148
     M { name: "k8s.io.api.core.v1.GRPCAction", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "service", String, Single, false),
     ] },
-    // 144
+    // 149
     M { name: "k8s.io.api.core.v1.GitRepoVolumeSource", fields: &[
         F::new(1, "repository", String, Single, true),
         F::new(2, "revision", String, Single, false),
         F::new(3, "directory", String, Single, false),
     ] },
-    // 145
+    // 150
+    M { name: "k8s.io.api.core.v1.GlusterfsPersistentVolumeSource", fields: &[
+        F::new(1, "endpoints", String, Single, true),
+        F::new(2, "path", String, Single, true),
+        F::new(3, "readOnly", Bool, Single, false),
+        F::new(4, "endpointsNamespace", String, Single, false),
+    ] },
+    // 151
     M { name: "k8s.io.api.core.v1.GlusterfsVolumeSource", fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 146
+    // 152
     M { name: "k8s.io.api.core.v1.HTTPGetAction", fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "port", IntOrString, Single, true),
         F::new(3, "host", String, Single, false),
         F::new(4, "scheme", String, Single, false),
-        F::new(5, "httpHeaders", Message(147), Repeated, false),
+        F::new(5, "httpHeaders", Message(153), Repeated, false),
     ] },
-    // 147
+    // 153
     M { name: "k8s.io.api.core.v1.HTTPHeader", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 148
+    // 154
     M { name: "k8s.io.api.core.v1.HostAlias", fields: &[
         F::new(1, "ip", String, Single, true),
         F::new(2, "hostnames", String, Repeated, false),
     ] },
-    // 149
+    // 155
     M { name: "k8s.io.api.core.v1.HostIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 150
+    // 156
     M { name: "k8s.io.api.core.v1.HostPathVolumeSource", fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "type", String, Single, false),
     ] },
-    // 151
+    // 157
+    M { name: "k8s.io.api.core.v1.ISCSIPersistentVolumeSource", fields: &[
+        F::new(1, "targetPortal", String, Single, true),
+        F::new(2, "iqn", String, Single, true),
+        F::new(3, "lun", Int32, Single, true),
+        F::new(4, "iscsiInterface", String, Single, false),
+        F::new(5, "fsType", String, Single, false),
+        F::new(6, "readOnly", Bool, Single, false),
+        F::new(7, "portals", String, Repeated, false),
+        F::new(8, "chapAuthDiscovery", Bool, Single, false),
+        F::new(10, "secretRef", Message(245), Single, false),
+        F::new(11, "chapAuthSession", Bool, Single, false),
+        F::new(12, "initiatorName", String, Single, false),
+    ] },
+    // 158
     M { name: "k8s.io.api.core.v1.ISCSIVolumeSource", fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
@@ -1090,68 +1158,78 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
         F::new(7, "portals", String, Repeated, false),
         F::new(8, "chapAuthDiscovery", Bool, Single, false),
-        F::new(10, "secretRef", Message(159), Single, false),
+        F::new(10, "secretRef", Message(166), Single, false),
         F::new(11, "chapAuthSession", Bool, Single, false),
         F::new(12, "initiatorName", String, Single, false),
     ] },
-    // 152
+    // 159
     M { name: "k8s.io.api.core.v1.ImageVolumeSource", fields: &[
         F::new(1, "reference", String, Single, false),
         F::new(2, "pullPolicy", String, Single, false),
     ] },
-    // 153
+    // 160
     M { name: "k8s.io.api.core.v1.KeyToPath", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "mode", Int32, Single, false),
     ] },
-    // 154
+    // 161
     M { name: "k8s.io.api.core.v1.Lifecycle", fields: &[
-        F::new(1, "postStart", Message(155), Single, false),
-        F::new(2, "preStop", Message(155), Single, false),
+        F::new(1, "postStart", Message(162), Single, false),
+        F::new(2, "preStop", Message(162), Single, false),
         F::new(3, "stopSignal", String, Single, false),
     ] },
-    // 155
+    // 162
     M { name: "k8s.io.api.core.v1.LifecycleHandler", fields: &[
-        F::new(1, "exec", Message(137), Single, false),
-        F::new(2, "httpGet", Message(146), Single, false),
-        F::new(3, "tcpSocket", Message(239), Single, false),
-        F::new(4, "sleep", Message(236), Single, false),
+        F::new(1, "exec", Message(141), Single, false),
+        F::new(2, "httpGet", Message(152), Single, false),
+        F::new(3, "tcpSocket", Message(259), Single, false),
+        F::new(4, "sleep", Message(255), Single, false),
     ] },
-    // 156
+    // 163
     M { name: "k8s.io.api.core.v1.LinuxContainerUser", fields: &[
         F::new(1, "uid", Int64, Single, true),
         F::new(2, "gid", Int64, Single, true),
         F::new(3, "supplementalGroups", Int64, Repeated, false),
     ] },
-    // 157
+    // 164
     M { name: "k8s.io.api.core.v1.LoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
         F::new(3, "ipMode", String, Single, false),
-        F::new(4, "ports", Message(207), Repeated, false),
+        F::new(4, "ports", Message(223), Repeated, false),
     ] },
-    // 158
+    // 165
     M { name: "k8s.io.api.core.v1.LoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(157), Repeated, false),
+        F::new(1, "ingress", Message(164), Repeated, false),
     ] },
-    // 159
+    // 166
     M { name: "k8s.io.api.core.v1.LocalObjectReference", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 160
+    // 167
+    M { name: "k8s.io.api.core.v1.LocalVolumeSource", fields: &[
+        F::new(1, "path", String, Single, true),
+        F::new(2, "fsType", String, Single, false),
+    ] },
+    // 168
+    M { name: "k8s.io.api.core.v1.ModifyVolumeStatus", fields: &[
+        F::new(1, "targetVolumeAttributesClassName", String, Single, false),
+        F::new(2, "status", String, Single, true),
+    ] },
+    // 169
     M { name: "k8s.io.api.core.v1.NFSVolumeSource", fields: &[
         F::new(1, "server", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 161
+    // 170
     M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "spec", Message(163), Single, false),
-        F::new(3, "status", Message(164), Single, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(172), Single, false),
+        F::new(3, "status", Message(173), Single, false),
     ] },
-    // 162
+    // 171
     M { name: "k8s.io.api.core.v1.NamespaceCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1159,32 +1237,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 163
+    // 172
     M { name: "k8s.io.api.core.v1.NamespaceSpec", fields: &[
         F::new(1, "finalizers", String, Repeated, false),
     ] },
-    // 164
+    // 173
     M { name: "k8s.io.api.core.v1.NamespaceStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(162), Repeated, false),
+        F::new(2, "conditions", Message(171), Repeated, false),
     ] },
-    // 165
+    // 174
     M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "spec", Message(178), Single, false),
-        F::new(3, "status", Message(179), Single, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(187), Single, false),
+        F::new(3, "status", Message(188), Single, false),
     ] },
-    // 166
+    // 175
     M { name: "k8s.io.api.core.v1.NodeAddress", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "address", String, Single, true),
     ] },
-    // 167
+    // 176
     M { name: "k8s.io.api.core.v1.NodeAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(175), Single, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(209), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(184), Single, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(225), Repeated, false),
     ] },
-    // 168
+    // 177
     M { name: "k8s.io.api.core.v1.NodeCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1193,82 +1271,82 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 169
+    // 178
     M { name: "k8s.io.api.core.v1.NodeConfigSource", fields: &[
-        F::new(2, "configMap", Message(103), Single, false),
+        F::new(2, "configMap", Message(107), Single, false),
     ] },
-    // 170
+    // 179
     M { name: "k8s.io.api.core.v1.NodeConfigStatus", fields: &[
-        F::new(1, "assigned", Message(169), Single, false),
-        F::new(2, "active", Message(169), Single, false),
-        F::new(3, "lastKnownGood", Message(169), Single, false),
+        F::new(1, "assigned", Message(178), Single, false),
+        F::new(2, "active", Message(178), Single, false),
+        F::new(3, "lastKnownGood", Message(178), Single, false),
         F::new(4, "error", String, Single, false),
     ] },
-    // 171
+    // 180
     M { name: "k8s.io.api.core.v1.NodeDaemonEndpoints", fields: &[
-        F::new(1, "kubeletEndpoint", Message(119), Single, false),
+        F::new(1, "kubeletEndpoint", Message(123), Single, false),
     ] },
-    // 172
+    // 181
     M { name: "k8s.io.api.core.v1.NodeFeatures", fields: &[
         F::new(1, "supplementalGroupsPolicy", Bool, Single, false),
     ] },
-    // 173
+    // 182
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandler", fields: &[
         F::new(1, "name", String, Single, false),
-        F::new(2, "features", Message(174), Single, false),
+        F::new(2, "features", Message(183), Single, false),
     ] },
-    // 174
+    // 183
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", fields: &[
         F::new(1, "recursiveReadOnlyMounts", Bool, Single, false),
         F::new(2, "userNamespaces", Bool, Single, false),
     ] },
-    // 175
+    // 184
     M { name: "k8s.io.api.core.v1.NodeSelector", fields: &[
-        F::new(1, "nodeSelectorTerms", Message(177), Repeated, true),
+        F::new(1, "nodeSelectorTerms", Message(186), Repeated, true),
     ] },
-    // 176
+    // 185
     M { name: "k8s.io.api.core.v1.NodeSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 177
+    // 186
     M { name: "k8s.io.api.core.v1.NodeSelectorTerm", fields: &[
-        F::new(1, "matchExpressions", Message(176), Repeated, false),
-        F::new(2, "matchFields", Message(176), Repeated, false),
+        F::new(1, "matchExpressions", Message(185), Repeated, false),
+        F::new(2, "matchFields", Message(185), Repeated, false),
     ] },
-    // 178
+    // 187
     M { name: "k8s.io.api.core.v1.NodeSpec", fields: &[
         F::new(1, "podCIDR", String, Single, false),
         F::new(2, "externalID", String, Single, false),
         F::new(3, "providerID", String, Single, false),
         F::new(4, "unschedulable", Bool, Single, false),
-        F::new(5, "taints", Message(240), Repeated, false),
-        F::new(6, "configSource", Message(169), Single, false),
+        F::new(5, "taints", Message(260), Repeated, false),
+        F::new(6, "configSource", Message(178), Single, false),
         F::new(7, "podCIDRs", String, Repeated, false),
     ] },
-    // 179
+    // 188
     M { name: "k8s.io.api.core.v1.NodeStatus", fields: &[
         F::new(1, "capacity", Quantity, Map, false),
         F::new(2, "allocatable", Quantity, Map, false),
         F::new(3, "phase", String, Single, false),
-        F::new(4, "conditions", Message(168), Repeated, false),
-        F::new(5, "addresses", Message(166), Repeated, false),
-        F::new(6, "daemonEndpoints", Message(171), Single, false),
-        F::new(7, "nodeInfo", Message(181), Single, false),
-        F::new(8, "images", Message(108), Repeated, false),
+        F::new(4, "conditions", Message(177), Repeated, false),
+        F::new(5, "addresses", Message(175), Repeated, false),
+        F::new(6, "daemonEndpoints", Message(180), Single, false),
+        F::new(7, "nodeInfo", Message(190), Single, false),
+        F::new(8, "images", Message(112), Repeated, false),
         F::new(9, "volumesInUse", String, Repeated, false),
         F::new(10, "volumesAttached", Message(91), Repeated, false),
-        F::new(11, "config", Message(170), Single, false),
-        F::new(12, "runtimeHandlers", Message(173), Repeated, false),
-        F::new(13, "features", Message(172), Single, false),
+        F::new(11, "config", Message(179), Single, false),
+        F::new(12, "runtimeHandlers", Message(182), Repeated, false),
+        F::new(13, "features", Message(181), Single, false),
         F::new(14, "declaredFeatures", String, Repeated, false),
     ] },
-    // 180
+    // 189
     M { name: "k8s.io.api.core.v1.NodeSwapStatus", fields: &[
         F::new(1, "capacity", Int64, Single, false),
     ] },
-    // 181
+    // 190
     M { name: "k8s.io.api.core.v1.NodeSystemInfo", fields: &[
         F::new(1, "machineID", String, Single, true),
         F::new(2, "systemUUID", String, Single, true),
@@ -1280,14 +1358,14 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "kubeProxyVersion", String, Single, true),
         F::new(9, "operatingSystem", String, Single, true),
         F::new(10, "architecture", String, Single, true),
-        F::new(11, "swap", Message(180), Single, false),
+        F::new(11, "swap", Message(189), Single, false),
     ] },
-    // 182
+    // 191
     M { name: "k8s.io.api.core.v1.ObjectFieldSelector", fields: &[
         F::new(1, "apiVersion", String, Single, false),
         F::new(2, "fieldPath", String, Single, true),
     ] },
-    // 183
+    // 192
     M { name: "k8s.io.api.core.v1.ObjectReference", fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "namespace", String, Single, false),
@@ -1297,59 +1375,136 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "resourceVersion", String, Single, false),
         F::new(7, "fieldPath", String, Single, false),
     ] },
-    // 184
+    // 193
+    M { name: "k8s.io.api.core.v1.PersistentVolume", fields: &[
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(201), Single, false),
+        F::new(3, "status", Message(202), Single, false),
+    ] },
+    // 194
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaim", fields: &[
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(196), Single, false),
+        F::new(3, "status", Message(197), Single, false),
+    ] },
+    // 195
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimCondition", fields: &[
+        F::new(1, "type", String, Single, true),
+        F::new(2, "status", String, Single, true),
+        F::new(3, "lastProbeTime", Time, Single, false),
+        F::new(4, "lastTransitionTime", Time, Single, false),
+        F::new(5, "reason", String, Single, false),
+        F::new(6, "message", String, Single, false),
+    ] },
+    // 196
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", fields: &[
         F::new(1, "accessModes", String, Repeated, false),
-        F::new(2, "resources", Message(250), Single, false),
+        F::new(2, "resources", Message(273), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(299), Single, false),
+        F::new(4, "selector", Message(323), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
-        F::new(7, "dataSource", Message(243), Single, false),
-        F::new(8, "dataSourceRef", Message(244), Single, false),
+        F::new(7, "dataSource", Message(265), Single, false),
+        F::new(8, "dataSourceRef", Message(266), Single, false),
         F::new(9, "volumeAttributesClassName", String, Single, false),
     ] },
-    // 185
-    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(302), Single, false),
-        F::new(2, "spec", Message(184), Single, true),
+    // 197
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimStatus", fields: &[
+        F::new(1, "phase", String, Single, false),
+        F::new(2, "accessModes", String, Repeated, false),
+        F::new(3, "capacity", Quantity, Map, false),
+        F::new(4, "conditions", Message(195), Repeated, false),
+        F::new(5, "allocatedResources", Quantity, Map, false),
+        F::new(7, "allocatedResourceStatuses", String, Map, false),
+        F::new(8, "currentVolumeAttributesClassName", String, Single, false),
+        F::new(9, "modifyVolumeStatus", Message(168), Single, false),
     ] },
-    // 186
+    // 198
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
+        F::new(1, "metadata", Message(326), Single, false),
+        F::new(2, "spec", Message(196), Single, true),
+    ] },
+    // 199
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", fields: &[
         F::new(1, "claimName", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
     ] },
-    // 187
+    // 200
+    M { name: "k8s.io.api.core.v1.PersistentVolumeSource", fields: &[
+        F::new(1, "gcePersistentDisk", Message(147), Single, false),
+        F::new(2, "awsElasticBlockStore", Message(88), Single, false),
+        F::new(3, "hostPath", Message(156), Single, false),
+        F::new(4, "glusterfs", Message(150), Single, false),
+        F::new(5, "nfs", Message(169), Single, false),
+        F::new(6, "rbd", Message(230), Single, false),
+        F::new(7, "iscsi", Message(157), Single, false),
+        F::new(8, "cinder", Message(100), Single, false),
+        F::new(9, "cephfs", Message(98), Single, false),
+        F::new(10, "fc", Message(142), Single, false),
+        F::new(11, "flocker", Message(146), Single, false),
+        F::new(12, "flexVolume", Message(144), Single, false),
+        F::new(13, "azureFile", Message(93), Single, false),
+        F::new(14, "vsphereVolume", Message(275), Single, false),
+        F::new(15, "quobyte", Message(229), Single, false),
+        F::new(16, "azureDisk", Message(92), Single, false),
+        F::new(17, "photonPersistentDisk", Message(203), Single, false),
+        F::new(18, "portworxVolume", Message(224), Single, false),
+        F::new(19, "scaleIO", Message(238), Single, false),
+        F::new(20, "local", Message(167), Single, false),
+        F::new(21, "storageos", Message(256), Single, false),
+        F::new(22, "csi", Message(95), Single, false),
+    ] },
+    // 201
+    M { name: "k8s.io.api.core.v1.PersistentVolumeSpec", fields: &[
+        F::new(1, "capacity", Quantity, Map, false),
+        F::new(2, "", Message(200), Inline, false),
+        F::new(3, "accessModes", String, Repeated, false),
+        F::new(4, "claimRef", Message(192), Single, false),
+        F::new(5, "persistentVolumeReclaimPolicy", String, Single, false),
+        F::new(6, "storageClassName", String, Single, false),
+        F::new(7, "mountOptions", String, Repeated, false),
+        F::new(8, "volumeMode", String, Single, false),
+        F::new(9, "nodeAffinity", Message(271), Single, false),
+        F::new(10, "volumeAttributesClassName", String, Single, false),
+    ] },
+    // 202
+    M { name: "k8s.io.api.core.v1.PersistentVolumeStatus", fields: &[
+        F::new(1, "phase", String, Single, false),
+        F::new(2, "message", String, Single, false),
+        F::new(3, "reason", String, Single, false),
+        F::new(4, "lastPhaseTransitionTime", Time, Single, false),
+    ] },
+    // 203
     M { name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
-    // 188
+    // 204
     M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "spec", Message(204), Single, false),
-        F::new(3, "status", Message(205), Single, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(220), Single, false),
+        F::new(3, "status", Message(221), Single, false),
     ] },
-    // 189
+    // 205
     M { name: "k8s.io.api.core.v1.PodAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(190), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(253), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(206), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(276), Repeated, false),
     ] },
-    // 190
+    // 206
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(299), Single, false),
+        F::new(1, "labelSelector", Message(323), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(299), Single, false),
+        F::new(4, "namespaceSelector", Message(323), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
-    // 191
+    // 207
     M { name: "k8s.io.api.core.v1.PodAntiAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(190), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(253), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(206), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(276), Repeated, false),
     ] },
-    // 192
+    // 208
     M { name: "k8s.io.api.core.v1.PodCertificateProjection", fields: &[
         F::new(1, "signerName", String, Single, true),
         F::new(2, "keyType", String, Single, true),
@@ -1359,7 +1514,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "certificateChainPath", String, Single, false),
         F::new(7, "userAnnotations", String, Map, false),
     ] },
-    // 193
+    // 209
     M { name: "k8s.io.api.core.v1.PodCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1369,69 +1524,69 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
         F::new(7, "observedGeneration", Int64, Single, false),
     ] },
-    // 194
+    // 210
     M { name: "k8s.io.api.core.v1.PodDNSConfig", fields: &[
         F::new(1, "nameservers", String, Repeated, false),
         F::new(2, "searches", String, Repeated, false),
-        F::new(3, "options", Message(195), Repeated, false),
+        F::new(3, "options", Message(211), Repeated, false),
     ] },
-    // 195
+    // 211
     M { name: "k8s.io.api.core.v1.PodDNSConfigOption", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "value", String, Single, false),
     ] },
-    // 196
+    // 212
     M { name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus", fields: &[
-        F::new(1, "requestMappings", Message(107), Repeated, true),
+        F::new(1, "requestMappings", Message(111), Repeated, true),
         F::new(2, "resourceClaimName", String, Single, true),
     ] },
-    // 197
+    // 213
     M { name: "k8s.io.api.core.v1.PodIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 198
+    // 214
     M { name: "k8s.io.api.core.v1.PodOS", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 199
+    // 215
     M { name: "k8s.io.api.core.v1.PodReadinessGate", fields: &[
         F::new(1, "conditionType", String, Single, true),
     ] },
-    // 200
+    // 216
     M { name: "k8s.io.api.core.v1.PodResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(3, "resourceClaimName", String, Single, false),
         F::new(4, "resourceClaimTemplateName", String, Single, false),
     ] },
-    // 201
+    // 217
     M { name: "k8s.io.api.core.v1.PodResourceClaimStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "resourceClaimName", String, Single, false),
     ] },
-    // 202
+    // 218
     M { name: "k8s.io.api.core.v1.PodSchedulingGate", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 203
+    // 219
     M { name: "k8s.io.api.core.v1.PodSecurityContext", fields: &[
-        F::new(1, "seLinuxOptions", Message(220), Single, false),
+        F::new(1, "seLinuxOptions", Message(237), Single, false),
         F::new(2, "runAsUser", Int64, Single, false),
         F::new(3, "runAsNonRoot", Bool, Single, false),
         F::new(4, "supplementalGroups", Int64, Repeated, false),
         F::new(5, "fsGroup", Int64, Single, false),
         F::new(6, "runAsGroup", Int64, Single, false),
-        F::new(7, "sysctls", Message(238), Repeated, false),
-        F::new(8, "windowsOptions", Message(254), Single, false),
+        F::new(7, "sysctls", Message(258), Repeated, false),
+        F::new(8, "windowsOptions", Message(277), Single, false),
         F::new(9, "fsGroupChangePolicy", String, Single, false),
-        F::new(10, "seccompProfile", Message(222), Single, false),
+        F::new(10, "seccompProfile", Message(240), Single, false),
         F::new(11, "appArmorProfile", Message(90), Single, false),
         F::new(12, "supplementalGroupsPolicy", String, Single, false),
         F::new(13, "seLinuxChangePolicy", String, Single, false),
     ] },
-    // 204
+    // 220
     M { name: "k8s.io.api.core.v1.PodSpec", fields: &[
-        F::new(1, "volumes", Message(245), Repeated, false),
-        F::new(2, "containers", Message(106), Repeated, true),
+        F::new(1, "volumes", Message(267), Repeated, false),
+        F::new(2, "containers", Message(110), Repeated, true),
         F::new(3, "restartPolicy", String, Single, false),
         F::new(4, "terminationGracePeriodSeconds", Int64, Single, false),
         F::new(5, "activeDeadlineSeconds", Int64, Single, false),
@@ -1443,84 +1598,84 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "hostNetwork", Bool, Single, false),
         F::new(12, "hostPID", Bool, Single, false),
         F::new(13, "hostIPC", Bool, Single, false),
-        F::new(14, "securityContext", Message(203), Single, false),
-        F::new(15, "imagePullSecrets", Message(159), Repeated, false),
+        F::new(14, "securityContext", Message(219), Single, false),
+        F::new(15, "imagePullSecrets", Message(166), Repeated, false),
         F::new(16, "hostname", String, Single, false),
         F::new(17, "subdomain", String, Single, false),
         F::new(18, "affinity", Message(89), Single, false),
         F::new(19, "schedulerName", String, Single, false),
-        F::new(20, "initContainers", Message(106), Repeated, false),
+        F::new(20, "initContainers", Message(110), Repeated, false),
         F::new(21, "automountServiceAccountToken", Bool, Single, false),
-        F::new(22, "tolerations", Message(241), Repeated, false),
-        F::new(23, "hostAliases", Message(148), Repeated, false),
+        F::new(22, "tolerations", Message(261), Repeated, false),
+        F::new(23, "hostAliases", Message(154), Repeated, false),
         F::new(24, "priorityClassName", String, Single, false),
         F::new(25, "priority", Int32, Single, false),
-        F::new(26, "dnsConfig", Message(194), Single, false),
+        F::new(26, "dnsConfig", Message(210), Single, false),
         F::new(27, "shareProcessNamespace", Bool, Single, false),
-        F::new(28, "readinessGates", Message(199), Repeated, false),
+        F::new(28, "readinessGates", Message(215), Repeated, false),
         F::new(29, "runtimeClassName", String, Single, false),
         F::new(30, "enableServiceLinks", Bool, Single, false),
         F::new(31, "preemptionPolicy", String, Single, false),
         F::new(32, "overhead", Quantity, Map, false),
-        F::new(33, "topologySpreadConstraints", Message(242), Repeated, false),
-        F::new(34, "ephemeralContainers", Message(131), Repeated, false),
+        F::new(33, "topologySpreadConstraints", Message(264), Repeated, false),
+        F::new(34, "ephemeralContainers", Message(135), Repeated, false),
         F::new(35, "setHostnameAsFQDN", Bool, Single, false),
-        F::new(36, "os", Message(198), Single, false),
+        F::new(36, "os", Message(214), Single, false),
         F::new(37, "hostUsers", Bool, Single, false),
-        F::new(38, "schedulingGates", Message(202), Repeated, false),
-        F::new(39, "resourceClaims", Message(200), Repeated, false),
-        F::new(40, "resources", Message(218), Single, false),
+        F::new(38, "schedulingGates", Message(218), Repeated, false),
+        F::new(39, "resourceClaims", Message(216), Repeated, false),
+        F::new(40, "resources", Message(235), Single, false),
         F::new(41, "hostnameOverride", String, Single, false),
         // not in the schema: workload_ref = 42
     ] },
-    // 205
+    // 221
     M { name: "k8s.io.api.core.v1.PodStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(193), Repeated, false),
+        F::new(2, "conditions", Message(209), Repeated, false),
         F::new(3, "message", String, Single, false),
         F::new(4, "reason", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
         F::new(6, "podIP", String, Single, false),
         F::new(7, "startTime", Time, Single, false),
-        F::new(8, "containerStatuses", Message(117), Repeated, false),
+        F::new(8, "containerStatuses", Message(121), Repeated, false),
         F::new(9, "qosClass", String, Single, false),
-        F::new(10, "initContainerStatuses", Message(117), Repeated, false),
+        F::new(10, "initContainerStatuses", Message(121), Repeated, false),
         F::new(11, "nominatedNodeName", String, Single, false),
-        F::new(12, "podIPs", Message(197), Repeated, false),
-        F::new(13, "ephemeralContainerStatuses", Message(117), Repeated, false),
+        F::new(12, "podIPs", Message(213), Repeated, false),
+        F::new(13, "ephemeralContainerStatuses", Message(121), Repeated, false),
         F::new(14, "resize", String, Single, false),
-        F::new(15, "resourceClaimStatuses", Message(201), Repeated, false),
-        F::new(16, "hostIPs", Message(149), Repeated, false),
+        F::new(15, "resourceClaimStatuses", Message(217), Repeated, false),
+        F::new(16, "hostIPs", Message(155), Repeated, false),
         F::new(17, "observedGeneration", Int64, Single, false),
-        F::new(18, "extendedResourceClaimStatus", Message(196), Single, false),
+        F::new(18, "extendedResourceClaimStatus", Message(212), Single, false),
         F::new(19, "allocatedResources", Quantity, Map, false),
-        F::new(20, "resources", Message(218), Single, false),
+        F::new(20, "resources", Message(235), Single, false),
     ] },
-    // 206
+    // 222
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(302), Single, false),
-        F::new(2, "spec", Message(204), Single, false),
+        F::new(1, "metadata", Message(326), Single, false),
+        F::new(2, "spec", Message(220), Single, false),
     ] },
-    // 207
+    // 223
     M { name: "k8s.io.api.core.v1.PortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 208
+    // 224
     M { name: "k8s.io.api.core.v1.PortworxVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 209
+    // 225
     M { name: "k8s.io.api.core.v1.PreferredSchedulingTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "preference", Message(177), Single, true),
+        F::new(2, "preference", Message(186), Single, true),
     ] },
-    // 210
+    // 226
     M { name: "k8s.io.api.core.v1.Probe", fields: &[
-        F::new(1, "", Message(211), Inline, false),
+        F::new(1, "", Message(227), Inline, false),
         F::new(2, "initialDelaySeconds", Int32, Single, false),
         F::new(3, "timeoutSeconds", Int32, Single, false),
         F::new(4, "periodSeconds", Int32, Single, false),
@@ -1528,19 +1683,19 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "failureThreshold", Int32, Single, false),
         F::new(7, "terminationGracePeriodSeconds", Int64, Single, false),
     ] },
-    // 211
+    // 227
     M { name: "k8s.io.api.core.v1.ProbeHandler", fields: &[
-        F::new(1, "exec", Message(137), Single, false),
-        F::new(2, "httpGet", Message(146), Single, false),
-        F::new(3, "tcpSocket", Message(239), Single, false),
-        F::new(4, "grpc", Message(143), Single, false),
+        F::new(1, "exec", Message(141), Single, false),
+        F::new(2, "httpGet", Message(152), Single, false),
+        F::new(3, "tcpSocket", Message(259), Single, false),
+        F::new(4, "grpc", Message(148), Single, false),
     ] },
-    // 212
+    // 228
     M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", fields: &[
-        F::new(1, "sources", Message(249), Repeated, false),
+        F::new(1, "sources", Message(272), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 213
+    // 229
     M { name: "k8s.io.api.core.v1.QuobyteVolumeSource", fields: &[
         F::new(1, "registry", String, Single, true),
         F::new(2, "volume", String, Single, true),
@@ -1549,7 +1704,18 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "group", String, Single, false),
         F::new(6, "tenant", String, Single, false),
     ] },
-    // 214
+    // 230
+    M { name: "k8s.io.api.core.v1.RBDPersistentVolumeSource", fields: &[
+        F::new(1, "monitors", String, Repeated, true),
+        F::new(2, "image", String, Single, true),
+        F::new(3, "fsType", String, Single, false),
+        F::new(4, "pool", String, Single, false),
+        F::new(5, "user", String, Single, false),
+        F::new(6, "keyring", String, Single, false),
+        F::new(7, "secretRef", Message(245), Single, false),
+        F::new(8, "readOnly", Bool, Single, false),
+    ] },
+    // 231
     M { name: "k8s.io.api.core.v1.RBDVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
@@ -1557,48 +1723,48 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "pool", String, Single, false),
         F::new(5, "user", String, Single, false),
         F::new(6, "keyring", String, Single, false),
-        F::new(7, "secretRef", Message(159), Single, false),
+        F::new(7, "secretRef", Message(166), Single, false),
         F::new(8, "readOnly", Bool, Single, false),
     ] },
-    // 215
+    // 232
     M { name: "k8s.io.api.core.v1.ResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "request", String, Single, false),
     ] },
-    // 216
+    // 233
     M { name: "k8s.io.api.core.v1.ResourceFieldSelector", fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "resource", String, Single, true),
         F::new(3, "divisor", Quantity, Single, false),
     ] },
-    // 217
+    // 234
     M { name: "k8s.io.api.core.v1.ResourceHealth", fields: &[
         F::new(1, "resourceID", String, Single, true),
         F::new(2, "health", String, Single, false),
     ] },
-    // 218
+    // 235
     M { name: "k8s.io.api.core.v1.ResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
-        F::new(3, "claims", Message(215), Repeated, false),
+        F::new(3, "claims", Message(232), Repeated, false),
     ] },
-    // 219
+    // 236
     M { name: "k8s.io.api.core.v1.ResourceStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "resources", Message(217), Repeated, false),
+        F::new(2, "resources", Message(234), Repeated, false),
     ] },
-    // 220
+    // 237
     M { name: "k8s.io.api.core.v1.SELinuxOptions", fields: &[
         F::new(1, "user", String, Single, false),
         F::new(2, "role", String, Single, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "level", String, Single, false),
     ] },
-    // 221
-    M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", fields: &[
+    // 238
+    M { name: "k8s.io.api.core.v1.ScaleIOPersistentVolumeSource", fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
-        F::new(3, "secretRef", Message(159), Single, true),
+        F::new(3, "secretRef", Message(245), Single, true),
         F::new(4, "sslEnabled", Bool, Single, false),
         F::new(5, "protectionDomain", String, Single, false),
         F::new(6, "storagePool", String, Single, false),
@@ -1607,78 +1773,96 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "fsType", String, Single, false),
         F::new(10, "readOnly", Bool, Single, false),
     ] },
-    // 222
+    // 239
+    M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", fields: &[
+        F::new(1, "gateway", String, Single, true),
+        F::new(2, "system", String, Single, true),
+        F::new(3, "secretRef", Message(166), Single, true),
+        F::new(4, "sslEnabled", Bool, Single, false),
+        F::new(5, "protectionDomain", String, Single, false),
+        F::new(6, "storagePool", String, Single, false),
+        F::new(7, "storageMode", String, Single, false),
+        F::new(8, "volumeName", String, Single, false),
+        F::new(9, "fsType", String, Single, false),
+        F::new(10, "readOnly", Bool, Single, false),
+    ] },
+    // 240
     M { name: "k8s.io.api.core.v1.SeccompProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 223
+    // 241
     M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
         F::new(5, "immutable", Bool, Single, false),
     ] },
-    // 224
+    // 242
     M { name: "k8s.io.api.core.v1.SecretEnvSource", fields: &[
-        F::new(1, "", Message(159), Inline, false),
+        F::new(1, "", Message(166), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 225
+    // 243
     M { name: "k8s.io.api.core.v1.SecretKeySelector", fields: &[
-        F::new(1, "", Message(159), Inline, false),
+        F::new(1, "", Message(166), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 226
+    // 244
     M { name: "k8s.io.api.core.v1.SecretProjection", fields: &[
-        F::new(1, "", Message(159), Inline, false),
-        F::new(2, "items", Message(153), Repeated, false),
+        F::new(1, "", Message(166), Inline, false),
+        F::new(2, "items", Message(160), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 227
+    // 245
+    M { name: "k8s.io.api.core.v1.SecretReference", fields: &[
+        F::new(1, "name", String, Single, false),
+        F::new(2, "namespace", String, Single, false),
+    ] },
+    // 246
     M { name: "k8s.io.api.core.v1.SecretVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, false),
-        F::new(2, "items", Message(153), Repeated, false),
+        F::new(2, "items", Message(160), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 228
+    // 247
     M { name: "k8s.io.api.core.v1.SecurityContext", fields: &[
-        F::new(1, "capabilities", Message(95), Single, false),
+        F::new(1, "capabilities", Message(97), Single, false),
         F::new(2, "privileged", Bool, Single, false),
-        F::new(3, "seLinuxOptions", Message(220), Single, false),
+        F::new(3, "seLinuxOptions", Message(237), Single, false),
         F::new(4, "runAsUser", Int64, Single, false),
         F::new(5, "runAsNonRoot", Bool, Single, false),
         F::new(6, "readOnlyRootFilesystem", Bool, Single, false),
         F::new(7, "allowPrivilegeEscalation", Bool, Single, false),
         F::new(8, "runAsGroup", Int64, Single, false),
         F::new(9, "procMount", String, Single, false),
-        F::new(10, "windowsOptions", Message(254), Single, false),
-        F::new(11, "seccompProfile", Message(222), Single, false),
+        F::new(10, "windowsOptions", Message(277), Single, false),
+        F::new(11, "seccompProfile", Message(240), Single, false),
         F::new(12, "appArmorProfile", Message(90), Single, false),
     ] },
-    // 229
+    // 248
     M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "spec", Message(233), Single, false),
-        F::new(3, "status", Message(234), Single, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(252), Single, false),
+        F::new(3, "status", Message(253), Single, false),
     ] },
-    // 230
+    // 249
     M { name: "k8s.io.api.core.v1.ServiceAccount", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "secrets", Message(183), Repeated, false),
-        F::new(3, "imagePullSecrets", Message(159), Repeated, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "secrets", Message(192), Repeated, false),
+        F::new(3, "imagePullSecrets", Message(166), Repeated, false),
         F::new(4, "automountServiceAccountToken", Bool, Single, false),
     ] },
-    // 231
+    // 250
     M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", fields: &[
         F::new(1, "audience", String, Single, false),
         F::new(2, "expirationSeconds", Int64, Single, false),
         F::new(3, "path", String, Single, true),
     ] },
-    // 232
+    // 251
     M { name: "k8s.io.api.core.v1.ServicePort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
@@ -1687,9 +1871,9 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nodePort", Int32, Single, false),
         F::new(6, "appProtocol", String, Single, false),
     ] },
-    // 233
+    // 252
     M { name: "k8s.io.api.core.v1.ServiceSpec", fields: &[
-        F::new(1, "ports", Message(232), Repeated, false),
+        F::new(1, "ports", Message(251), Repeated, false),
         F::new(2, "selector", String, Map, false),
         F::new(3, "clusterIP", String, Single, false),
         F::new(4, "type", String, Single, false),
@@ -1701,7 +1885,7 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "externalTrafficPolicy", String, Single, false),
         F::new(12, "healthCheckNodePort", Int32, Single, false),
         F::new(13, "publishNotReadyAddresses", Bool, Single, false),
-        F::new(14, "sessionAffinityConfig", Message(235), Single, false),
+        F::new(14, "sessionAffinityConfig", Message(254), Single, false),
         F::new(17, "ipFamilyPolicy", String, Single, false),
         F::new(18, "clusterIPs", String, Repeated, false),
         F::new(19, "ipFamilies", String, Repeated, false),
@@ -1710,45 +1894,53 @@ pub static MESSAGES: &[M] = &[
         F::new(22, "internalTrafficPolicy", String, Single, false),
         F::new(23, "trafficDistribution", String, Single, false),
     ] },
-    // 234
+    // 253
     M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
-        F::new(1, "loadBalancer", Message(158), Single, false),
-        F::new(2, "conditions", Message(297), Repeated, false),
+        F::new(1, "loadBalancer", Message(165), Single, false),
+        F::new(2, "conditions", Message(321), Repeated, false),
     ] },
-    // 235
+    // 254
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
-        F::new(1, "clientIP", Message(98), Single, false),
+        F::new(1, "clientIP", Message(102), Single, false),
     ] },
-    // 236
+    // 255
     M { name: "k8s.io.api.core.v1.SleepAction", fields: &[
         F::new(1, "seconds", Int64, Single, true),
     ] },
-    // 237
+    // 256
+    M { name: "k8s.io.api.core.v1.StorageOSPersistentVolumeSource", fields: &[
+        F::new(1, "volumeName", String, Single, false),
+        F::new(2, "volumeNamespace", String, Single, false),
+        F::new(3, "fsType", String, Single, false),
+        F::new(4, "readOnly", Bool, Single, false),
+        F::new(5, "secretRef", Message(192), Single, false),
+    ] },
+    // 257
     M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
-        F::new(5, "secretRef", Message(159), Single, false),
+        F::new(5, "secretRef", Message(166), Single, false),
     ] },
-    // 238
+    // 258
     M { name: "k8s.io.api.core.v1.Sysctl", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 239
+    // 259
     M { name: "k8s.io.api.core.v1.TCPSocketAction", fields: &[
         F::new(1, "port", IntOrString, Single, true),
         F::new(2, "host", String, Single, false),
     ] },
-    // 240
+    // 260
     M { name: "k8s.io.api.core.v1.Taint", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "effect", String, Single, true),
         F::new(4, "timeAdded", Time, Single, false),
     ] },
-    // 241
+    // 261
     M { name: "k8s.io.api.core.v1.Toleration", fields: &[
         F::new(1, "key", String, Single, false),
         F::new(2, "operator", String, Single, false),
@@ -1756,41 +1948,50 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "effect", String, Single, false),
         F::new(5, "tolerationSeconds", Int64, Single, false),
     ] },
-    // 242
+    // 262
+    M { name: "k8s.io.api.core.v1.TopologySelectorLabelRequirement", fields: &[
+        F::new(1, "key", String, Single, true),
+        F::new(2, "values", String, Repeated, true),
+    ] },
+    // 263
+    M { name: "k8s.io.api.core.v1.TopologySelectorTerm", fields: &[
+        F::new(1, "matchLabelExpressions", Message(262), Repeated, false),
+    ] },
+    // 264
     M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", fields: &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(299), Single, false),
+        F::new(4, "labelSelector", Message(323), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
         F::new(8, "matchLabelKeys", String, Repeated, false),
     ] },
-    // 243
+    // 265
     M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 244
+    // 266
     M { name: "k8s.io.api.core.v1.TypedObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 245
+    // 267
     M { name: "k8s.io.api.core.v1.Volume", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "", Message(251), Inline, false),
+        F::new(2, "", Message(274), Inline, false),
     ] },
-    // 246
+    // 268
     M { name: "k8s.io.api.core.v1.VolumeDevice", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 247
+    // 269
     M { name: "k8s.io.api.core.v1.VolumeMount", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
@@ -1800,155 +2001,159 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "subPathExpr", String, Single, false),
         F::new(7, "recursiveReadOnly", String, Single, false),
     ] },
-    // 248
+    // 270
     M { name: "k8s.io.api.core.v1.VolumeMountStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "mountPath", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "recursiveReadOnly", String, Single, false),
     ] },
-    // 249
-    M { name: "k8s.io.api.core.v1.VolumeProjection", fields: &[
-        F::new(1, "secret", Message(226), Single, false),
-        F::new(2, "downwardAPI", Message(120), Single, false),
-        F::new(3, "configMap", Message(104), Single, false),
-        F::new(4, "serviceAccountToken", Message(231), Single, false),
-        F::new(5, "clusterTrustBundle", Message(99), Single, false),
-        F::new(6, "podCertificate", Message(192), Single, false),
+    // 271
+    M { name: "k8s.io.api.core.v1.VolumeNodeAffinity", fields: &[
+        F::new(1, "required", Message(184), Single, false),
     ] },
-    // 250
+    // 272
+    M { name: "k8s.io.api.core.v1.VolumeProjection", fields: &[
+        F::new(1, "secret", Message(244), Single, false),
+        F::new(2, "downwardAPI", Message(124), Single, false),
+        F::new(3, "configMap", Message(108), Single, false),
+        F::new(4, "serviceAccountToken", Message(250), Single, false),
+        F::new(5, "clusterTrustBundle", Message(103), Single, false),
+        F::new(6, "podCertificate", Message(208), Single, false),
+    ] },
+    // 273
     M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
     ] },
-    // 251
+    // 274
     M { name: "k8s.io.api.core.v1.VolumeSource", fields: &[
-        F::new(1, "hostPath", Message(150), Single, false),
-        F::new(2, "emptyDir", Message(123), Single, false),
-        F::new(3, "gcePersistentDisk", Message(142), Single, false),
+        F::new(1, "hostPath", Message(156), Single, false),
+        F::new(2, "emptyDir", Message(127), Single, false),
+        F::new(3, "gcePersistentDisk", Message(147), Single, false),
         F::new(4, "awsElasticBlockStore", Message(88), Single, false),
-        F::new(5, "gitRepo", Message(144), Single, false),
-        F::new(6, "secret", Message(227), Single, false),
-        F::new(7, "nfs", Message(160), Single, false),
-        F::new(8, "iscsi", Message(151), Single, false),
-        F::new(9, "glusterfs", Message(145), Single, false),
-        F::new(10, "persistentVolumeClaim", Message(186), Single, false),
-        F::new(11, "rbd", Message(214), Single, false),
-        F::new(12, "flexVolume", Message(140), Single, false),
-        F::new(13, "cinder", Message(97), Single, false),
-        F::new(14, "cephfs", Message(96), Single, false),
-        F::new(15, "flocker", Message(141), Single, false),
-        F::new(16, "downwardAPI", Message(122), Single, false),
-        F::new(17, "fc", Message(138), Single, false),
-        F::new(18, "azureFile", Message(93), Single, false),
-        F::new(19, "configMap", Message(105), Single, false),
-        F::new(20, "vsphereVolume", Message(252), Single, false),
-        F::new(21, "quobyte", Message(213), Single, false),
+        F::new(5, "gitRepo", Message(149), Single, false),
+        F::new(6, "secret", Message(246), Single, false),
+        F::new(7, "nfs", Message(169), Single, false),
+        F::new(8, "iscsi", Message(158), Single, false),
+        F::new(9, "glusterfs", Message(151), Single, false),
+        F::new(10, "persistentVolumeClaim", Message(199), Single, false),
+        F::new(11, "rbd", Message(231), Single, false),
+        F::new(12, "flexVolume", Message(145), Single, false),
+        F::new(13, "cinder", Message(101), Single, false),
+        F::new(14, "cephfs", Message(99), Single, false),
+        F::new(15, "flocker", Message(146), Single, false),
+        F::new(16, "downwardAPI", Message(126), Single, false),
+        F::new(17, "fc", Message(142), Single, false),
+        F::new(18, "azureFile", Message(94), Single, false),
+        F::new(19, "configMap", Message(109), Single, false),
+        F::new(20, "vsphereVolume", Message(275), Single, false),
+        F::new(21, "quobyte", Message(229), Single, false),
         F::new(22, "azureDisk", Message(92), Single, false),
-        F::new(23, "photonPersistentDisk", Message(187), Single, false),
-        F::new(24, "portworxVolume", Message(208), Single, false),
-        F::new(25, "scaleIO", Message(221), Single, false),
-        F::new(26, "projected", Message(212), Single, false),
-        F::new(27, "storageos", Message(237), Single, false),
-        F::new(28, "csi", Message(94), Single, false),
-        F::new(29, "ephemeral", Message(133), Single, false),
-        F::new(30, "image", Message(152), Single, false),
+        F::new(23, "photonPersistentDisk", Message(203), Single, false),
+        F::new(24, "portworxVolume", Message(224), Single, false),
+        F::new(25, "scaleIO", Message(239), Single, false),
+        F::new(26, "projected", Message(228), Single, false),
+        F::new(27, "storageos", Message(257), Single, false),
+        F::new(28, "csi", Message(96), Single, false),
+        F::new(29, "ephemeral", Message(137), Single, false),
+        F::new(30, "image", Message(159), Single, false),
     ] },
-    // 252
+    // 275
     M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", fields: &[
         F::new(1, "volumePath", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "storagePolicyName", String, Single, false),
         F::new(4, "storagePolicyID", String, Single, false),
     ] },
-    // 253
+    // 276
     M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "podAffinityTerm", Message(190), Single, true),
+        F::new(2, "podAffinityTerm", Message(206), Single, true),
     ] },
-    // 254
+    // 277
     M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", fields: &[
         F::new(1, "gmsaCredentialSpecName", String, Single, false),
         F::new(2, "gmsaCredentialSpec", String, Single, false),
         F::new(3, "runAsUserName", String, Single, false),
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
-    // 255
+    // 278
     M { name: "k8s.io.api.discovery.v1.Endpoint", fields: &[
         F::new(1, "addresses", String, Repeated, true),
-        F::new(2, "conditions", Message(256), Single, false),
+        F::new(2, "conditions", Message(279), Single, false),
         F::new(3, "hostname", String, Single, false),
-        F::new(4, "targetRef", Message(183), Single, false),
+        F::new(4, "targetRef", Message(192), Single, false),
         F::new(5, "deprecatedTopology", String, Map, false),
         F::new(6, "nodeName", String, Single, false),
         F::new(7, "zone", String, Single, false),
-        F::new(8, "hints", Message(257), Single, false),
+        F::new(8, "hints", Message(280), Single, false),
     ] },
-    // 256
+    // 279
     M { name: "k8s.io.api.discovery.v1.EndpointConditions", fields: &[
         F::new(1, "ready", Bool, Single, false),
         F::new(2, "serving", Bool, Single, false),
         F::new(3, "terminating", Bool, Single, false),
     ] },
-    // 257
+    // 280
     M { name: "k8s.io.api.discovery.v1.EndpointHints", fields: &[
-        F::new(1, "forZones", Message(261), Repeated, false),
-        F::new(2, "forNodes", Message(260), Repeated, false),
+        F::new(1, "forZones", Message(284), Repeated, false),
+        F::new(2, "forNodes", Message(283), Repeated, false),
     ] },
-    // 258
+    // 281
     M { name: "k8s.io.api.discovery.v1.EndpointPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
         F::new(3, "port", Int32, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 259
+    // 282
     M { name: "k8s.io.api.discovery.v1.EndpointSlice", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "endpoints", Message(255), Repeated, false),
-        F::new(3, "ports", Message(258), Repeated, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "endpoints", Message(278), Repeated, false),
+        F::new(3, "ports", Message(281), Repeated, false),
         F::new(4, "addressType", String, Single, true),
     ] },
-    // 260
+    // 283
     M { name: "k8s.io.api.discovery.v1.ForNode", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 261
+    // 284
     M { name: "k8s.io.api.discovery.v1.ForZone", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 262
+    // 285
     M { name: "k8s.io.api.networking.v1.HTTPIngressPath", fields: &[
         F::new(1, "path", String, Single, false),
-        F::new(2, "backend", Message(266), Single, true),
+        F::new(2, "backend", Message(289), Single, true),
         F::new(3, "pathType", String, Single, true),
     ] },
-    // 263
+    // 286
     M { name: "k8s.io.api.networking.v1.HTTPIngressRuleValue", fields: &[
-        F::new(1, "paths", Message(262), Repeated, true),
+        F::new(1, "paths", Message(285), Repeated, true),
     ] },
-    // 264
+    // 287
     M { name: "k8s.io.api.networking.v1.IPBlock", fields: &[
         F::new(1, "cidr", String, Single, true),
         F::new(2, "except", String, Repeated, false),
     ] },
-    // 265
+    // 288
     M { name: "k8s.io.api.networking.v1.Ingress", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "spec", Message(276), Single, false),
-        F::new(3, "status", Message(277), Single, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(299), Single, false),
+        F::new(3, "status", Message(300), Single, false),
     ] },
-    // 266
+    // 289
     M { name: "k8s.io.api.networking.v1.IngressBackend", fields: &[
-        F::new(3, "resource", Message(243), Single, false),
-        F::new(4, "service", Message(275), Single, false),
+        F::new(3, "resource", Message(265), Single, false),
+        F::new(4, "service", Message(298), Single, false),
     ] },
-    // 267
+    // 290
     M { name: "k8s.io.api.networking.v1.IngressClass", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "spec", Message(269), Single, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(292), Single, false),
     ] },
-    // 268
+    // 291
     M { name: "k8s.io.api.networking.v1.IngressClassParametersReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
@@ -1956,110 +2161,110 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "scope", String, Single, false),
         F::new(5, "namespace", String, Single, false),
     ] },
-    // 269
+    // 292
     M { name: "k8s.io.api.networking.v1.IngressClassSpec", fields: &[
         F::new(1, "controller", String, Single, false),
-        F::new(2, "parameters", Message(268), Single, false),
+        F::new(2, "parameters", Message(291), Single, false),
     ] },
-    // 270
+    // 293
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
-        F::new(4, "ports", Message(272), Repeated, false),
+        F::new(4, "ports", Message(295), Repeated, false),
     ] },
-    // 271
+    // 294
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(270), Repeated, false),
+        F::new(1, "ingress", Message(293), Repeated, false),
     ] },
-    // 272
+    // 295
     M { name: "k8s.io.api.networking.v1.IngressPortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 273
+    // 296
     M { name: "k8s.io.api.networking.v1.IngressRule", fields: &[
         F::new(1, "host", String, Single, false),
-        F::new(2, "", Message(274), Inline, false),
+        F::new(2, "", Message(297), Inline, false),
     ] },
-    // 274
+    // 297
     M { name: "k8s.io.api.networking.v1.IngressRuleValue", fields: &[
-        F::new(1, "http", Message(263), Single, false),
+        F::new(1, "http", Message(286), Single, false),
     ] },
-    // 275
+    // 298
     M { name: "k8s.io.api.networking.v1.IngressServiceBackend", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "port", Message(285), Single, false),
+        F::new(2, "port", Message(308), Single, false),
     ] },
-    // 276
+    // 299
     M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
-        F::new(1, "defaultBackend", Message(266), Single, false),
-        F::new(2, "tls", Message(278), Repeated, false),
-        F::new(3, "rules", Message(273), Repeated, false),
+        F::new(1, "defaultBackend", Message(289), Single, false),
+        F::new(2, "tls", Message(301), Repeated, false),
+        F::new(3, "rules", Message(296), Repeated, false),
         F::new(4, "ingressClassName", String, Single, false),
     ] },
-    // 277
+    // 300
     M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
-        F::new(1, "loadBalancer", Message(271), Single, false),
+        F::new(1, "loadBalancer", Message(294), Single, false),
     ] },
-    // 278
+    // 301
     M { name: "k8s.io.api.networking.v1.IngressTLS", fields: &[
         F::new(1, "hosts", String, Repeated, false),
         F::new(2, "secretName", String, Single, false),
     ] },
-    // 279
+    // 302
     M { name: "k8s.io.api.networking.v1.NetworkPolicy", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "spec", Message(284), Single, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(307), Single, false),
     ] },
-    // 280
+    // 303
     M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", fields: &[
-        F::new(1, "ports", Message(283), Repeated, false),
-        F::new(2, "to", Message(282), Repeated, false),
+        F::new(1, "ports", Message(306), Repeated, false),
+        F::new(2, "to", Message(305), Repeated, false),
     ] },
-    // 281
+    // 304
     M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", fields: &[
-        F::new(1, "ports", Message(283), Repeated, false),
-        F::new(2, "from", Message(282), Repeated, false),
+        F::new(1, "ports", Message(306), Repeated, false),
+        F::new(2, "from", Message(305), Repeated, false),
     ] },
-    // 282
+    // 305
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", fields: &[
-        F::new(1, "podSelector", Message(299), Single, false),
-        F::new(2, "namespaceSelector", Message(299), Single, false),
-        F::new(3, "ipBlock", Message(264), Single, false),
+        F::new(1, "podSelector", Message(323), Single, false),
+        F::new(2, "namespaceSelector", Message(323), Single, false),
+        F::new(3, "ipBlock", Message(287), Single, false),
     ] },
-    // 283
+    // 306
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPort", fields: &[
         F::new(1, "protocol", String, Single, false),
         F::new(2, "port", IntOrString, Single, false),
         F::new(3, "endPort", Int32, Single, false),
     ] },
-    // 284
+    // 307
     M { name: "k8s.io.api.networking.v1.NetworkPolicySpec", fields: &[
-        F::new(1, "podSelector", Message(299), Single, false),
-        F::new(2, "ingress", Message(281), Repeated, false),
-        F::new(3, "egress", Message(280), Repeated, false),
+        F::new(1, "podSelector", Message(323), Single, false),
+        F::new(2, "ingress", Message(304), Repeated, false),
+        F::new(3, "egress", Message(303), Repeated, false),
         F::new(4, "policyTypes", String, Repeated, false),
     ] },
-    // 285
+    // 308
     M { name: "k8s.io.api.networking.v1.ServiceBackendPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "number", Int32, Single, false),
     ] },
-    // 286
+    // 309
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "spec", Message(287), Single, false),
-        F::new(3, "status", Message(288), Single, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "spec", Message(310), Single, false),
+        F::new(3, "status", Message(311), Single, false),
     ] },
-    // 287
+    // 310
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(299), Single, false),
+        F::new(2, "selector", Message(323), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
-    // 288
+    // 311
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
@@ -2067,25 +2272,25 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(297), Repeated, false),
+        F::new(7, "conditions", Message(321), Repeated, false),
     ] },
-    // 289
+    // 312
     M { name: "k8s.io.api.rbac.v1.AggregationRule", fields: &[
-        F::new(1, "clusterRoleSelectors", Message(299), Repeated, false),
+        F::new(1, "clusterRoleSelectors", Message(323), Repeated, false),
     ] },
-    // 290
+    // 313
     M { name: "k8s.io.api.rbac.v1.ClusterRole", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "rules", Message(292), Repeated, false),
-        F::new(3, "aggregationRule", Message(289), Single, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "rules", Message(315), Repeated, false),
+        F::new(3, "aggregationRule", Message(312), Single, false),
     ] },
-    // 291
+    // 314
     M { name: "k8s.io.api.rbac.v1.ClusterRoleBinding", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "subjects", Message(296), Repeated, false),
-        F::new(3, "roleRef", Message(295), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "subjects", Message(319), Repeated, false),
+        F::new(3, "roleRef", Message(318), Single, true),
     ] },
-    // 292
+    // 315
     M { name: "k8s.io.api.rbac.v1.PolicyRule", fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
@@ -2093,31 +2298,42 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceNames", String, Repeated, false),
         F::new(5, "nonResourceURLs", String, Repeated, false),
     ] },
-    // 293
+    // 316
     M { name: "k8s.io.api.rbac.v1.Role", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "rules", Message(292), Repeated, false),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "rules", Message(315), Repeated, false),
     ] },
-    // 294
+    // 317
     M { name: "k8s.io.api.rbac.v1.RoleBinding", fields: &[
-        F::new(1, "metadata", Message(302), Single, true),
-        F::new(2, "subjects", Message(296), Repeated, false),
-        F::new(3, "roleRef", Message(295), Single, true),
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "subjects", Message(319), Repeated, false),
+        F::new(3, "roleRef", Message(318), Single, true),
     ] },
-    // 295
+    // 318
     M { name: "k8s.io.api.rbac.v1.RoleRef", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 296
+    // 319
     M { name: "k8s.io.api.rbac.v1.Subject", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "apiGroup", String, Single, false),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 297
+    // 320
+    M { name: "k8s.io.api.storage.v1.StorageClass", fields: &[
+        F::new(1, "metadata", Message(326), Single, true),
+        F::new(2, "provisioner", String, Single, true),
+        F::new(3, "parameters", String, Map, false),
+        F::new(4, "reclaimPolicy", String, Single, false),
+        F::new(5, "mountOptions", String, Repeated, false),
+        F::new(6, "allowVolumeExpansion", Bool, Single, false),
+        F::new(7, "volumeBindingMode", String, Single, false),
+        F::new(8, "allowedTopologies", Message(263), Repeated, false),
+    ] },
+    // 321
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -2126,24 +2342,24 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 298
+    // 322
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 299
+    // 323
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(300), Repeated, false),
+        F::new(2, "matchExpressions", Message(324), Repeated, false),
     ] },
-    // 300
+    // 324
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 301
+    // 325
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -2153,7 +2369,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 302
+    // 326
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -2167,11 +2383,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(303), Repeated, false),
+        F::new(13, "ownerReferences", Message(327), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(301), Repeated, false),
+        F::new(17, "managedFields", Message(325), Repeated, false),
     ] },
-    // 303
+    // 327
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

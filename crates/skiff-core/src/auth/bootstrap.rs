@@ -8,7 +8,8 @@
 //! `system:kube-controller-manager`). Rules are sorted as upstream's rule builder sorts them.
 //! Where a skiff controller writes differently from upstream's (a merge patch where upstream
 //! updates), its role has one more rule, marked `skiff:`; `ingress-status-controller` is skiff's
-//! own. `system:skiff-node-network` is what the node agent's network plane reads.
+//! own. `system:skiff-node-network` is what the node agent's network plane reads;
+//! `system:skiff-node-storage` is what its local-path provisioner reads and writes.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use crate::auth::RBAC_GROUP;
 use crate::auth::user::{
     ALL_AUTHENTICATED, ALL_SERVICE_ACCOUNTS_GROUP, ALL_UNAUTHENTICATED, KUBE_CONTROLLER_MANAGER, KUBE_PROXY,
-    KUBE_SCHEDULER, MONITORING_GROUP, SKIFF_NODE_NETWORK, SYSTEM_PRIVILEGED_GROUP,
+    KUBE_SCHEDULER, MONITORING_GROUP, SKIFF_NODE_NETWORK, SKIFF_NODE_STORAGE, SYSTEM_PRIVILEGED_GROUP,
 };
 
 /// Marks the defaults, so the API server knows which objects it owns.
@@ -497,6 +498,41 @@ pub fn controller_roles() -> Vec<ClusterRole> {
                 rule(&["patch"], &[BATCH], &["jobs/status"]),
             ],
         ),
+        // binds claims to volumes, provisions through the classes' provisioners, reclaims
+        controller(
+            "persistent-volume-binder",
+            vec![
+                rule(&["get", "list", "watch", "update", "create", "delete"], &[CORE], &["persistentvolumes"]),
+                rule(&["update"], &[CORE], &["persistentvolumes/status"]),
+                rule(&["get", "list", "watch", "update"], &[CORE], &["persistentvolumeclaims"]),
+                rule(&["update"], &[CORE], &["persistentvolumeclaims/status"]),
+                rule(&["list", "watch", "get", "create", "delete"], &[CORE], pods),
+                // upstream: for glusterfs
+                rule(READ, &[STORAGE], &["storageclasses"]),
+                rule(&["get", "create", "update", "delete"], &[CORE], &["endpoints"]),
+                rule(&["get", "create", "delete"], &[CORE], &["services"]),
+                rule(&["get"], &[CORE], &["secrets"]),
+                // upstream: for openstack
+                rule(&["get", "list"], &[CORE], &["nodes"]),
+                // the recycler watches its pod's events
+                rule(&["watch"], &[CORE], &["events"]),
+                events(),
+            ],
+        ),
+        // removes `kubernetes.io/pv-protection` from a volume no claim is bound to
+        controller(
+            "pv-protection-controller",
+            vec![rule(&["get", "list", "watch", "update"], &[CORE], &["persistentvolumes"]), events()],
+        ),
+        // removes `kubernetes.io/pvc-protection` from a claim no pod uses
+        controller(
+            "pvc-protection-controller",
+            vec![
+                rule(&["get", "list", "watch", "update"], &[CORE], &["persistentvolumeclaims"]),
+                rule(&["list", "watch", "get"], &[CORE], pods),
+                events(),
+            ],
+        ),
         controller(
             "replicaset-controller",
             vec![
@@ -565,13 +601,28 @@ fn node_network_rules() -> Vec<PolicyRule> {
     ]
 }
 
+/// What the node agent's local-path provisioner does, as `system:skiff-node-storage` (k3s's
+/// `local-path-provisioner-role`): it watches claims of its classes, makes and deletes their
+/// volumes (a directory on a node, a PersistentVolume pinned to that node) and records events.
+fn node_storage_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["get", "list", "watch", "create", "update", "patch", "delete"], &[CORE], &["persistentvolumes"]),
+        rule(&["get", "update", "patch"], &[CORE], &["persistentvolumes/status"]),
+        rule(&["get", "list", "watch", "update", "patch"], &[CORE], &["persistentvolumeclaims"]),
+        rule(READ, &[STORAGE], &["storageclasses"]),
+        // which node a WaitForFirstConsumer claim's pod went to, and its labels for affinity
+        rule(READ, &[CORE], &["nodes"]),
+        events(),
+    ]
+}
+
 fn approver(name: &str, signer: &str) -> ClusterRole {
     role(name, None, vec![named(&["approve"], &[CERTIFICATES], &["signers"], &[signer])])
 }
 
 /// Upstream's default ClusterRoles (aggregated ones with empty rules: run
 /// [`crate::auth::aggregate::aggregate`] over them with the stored roles), the controllers'
-/// ([`controller_roles`]) and `system:skiff-node-network`.
+/// ([`controller_roles`]), `system:skiff-node-network` and `system:skiff-node-storage`.
 pub fn cluster_roles() -> Vec<ClusterRole> {
     let health = ["/livez", "/readyz", "/healthz", "/version", "/version/"];
     let mut roles = vec![
@@ -652,6 +703,20 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
         ),
         role("system:kube-controller-manager", None, controller_manager_rules()),
         role("system:kube-dns", None, vec![rule(&["list", "watch"], &[CORE], &["endpoints", "services"])]),
+        // for an external provisioner to bind as it chooses
+        role(
+            "system:persistent-volume-provisioner",
+            None,
+            vec![
+                rule(&["get", "list", "watch", "create", "delete"], &[CORE], &["persistentvolumes"]),
+                // update: to lock claims by annotation
+                rule(&["get", "list", "watch", "update"], &[CORE], &["persistentvolumeclaims"]),
+                rule(READ, &[STORAGE], &["storageclasses"]),
+                // provisioning's success and failure events
+                rule(&["watch"], &[CORE], &["events"]),
+                events(),
+            ],
+        ),
         // token and access reviews for servers that delegate authentication and authorization
         role(
             "system:auth-delegator",
@@ -689,6 +754,7 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
         approver("system:certificates.k8s.io:kubelet-serving-approver", "kubernetes.io/kubelet-serving"),
         approver("system:certificates.k8s.io:legacy-unknown-approver", "kubernetes.io/legacy-unknown"),
         role(SKIFF_NODE_NETWORK, None, node_network_rules()),
+        role(SKIFF_NODE_STORAGE, None, node_storage_rules()),
     ];
     roles.extend(controller_roles());
     roles
@@ -716,7 +782,7 @@ fn binding(name: &str, subjects: Vec<Subject>) -> ClusterRoleBinding {
 }
 
 /// Upstream's default ClusterRoleBindings, each named after its ClusterRole, the controllers'
-/// ([`controller_role_bindings`]) and `system:skiff-node-network`'s.
+/// ([`controller_role_bindings`]), `system:skiff-node-network`'s and `system:skiff-node-storage`'s.
 pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
     let mut bindings: Vec<ClusterRoleBinding> = [
         ("cluster-admin", vec![group(SYSTEM_PRIVILEGED_GROUP)]),
@@ -734,6 +800,7 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
         ("system:node", vec![]),
         ("system:service-account-issuer-discovery", vec![group(ALL_SERVICE_ACCOUNTS_GROUP)]),
         (SKIFF_NODE_NETWORK, vec![user(SKIFF_NODE_NETWORK)]),
+        (SKIFF_NODE_STORAGE, vec![user(SKIFF_NODE_STORAGE)]),
     ]
     .into_iter()
     .map(|(name, subjects)| binding(name, subjects))
@@ -1003,6 +1070,16 @@ mod tests {
             ("generic-garbage-collector", "delete", "", "secrets", "shop", "token", true),
             ("generic-garbage-collector", "watch", "", "configmaps", "", "", true),
             ("generic-garbage-collector", "create", "", "pods", "shop", "", false),
+            ("persistent-volume-binder", "create", "", "persistentvolumes", "", "", true),
+            ("persistent-volume-binder", "update", "", "persistentvolumeclaims/status", "shop", "data", true),
+            ("persistent-volume-binder", "update", "", "persistentvolumes/status", "", "pvc-1", true),
+            ("persistent-volume-binder", "list", STORAGE, "storageclasses", "", "", true),
+            ("persistent-volume-binder", "delete", "", "persistentvolumeclaims", "shop", "data", false),
+            ("pv-protection-controller", "update", "", "persistentvolumes", "", "pvc-1", true),
+            ("pv-protection-controller", "update", "", "persistentvolumeclaims", "shop", "data", false),
+            ("pvc-protection-controller", "update", "", "persistentvolumeclaims", "shop", "data", true),
+            ("pvc-protection-controller", "list", "", "pods", "shop", "", true),
+            ("pvc-protection-controller", "delete", "", "persistentvolumeclaims", "shop", "data", false),
         ];
         for (account, verb, group, resource, ns, name, want) in cases {
             let u = controller_user(account);
@@ -1052,6 +1129,31 @@ mod tests {
     }
 
     #[test]
+    fn node_storage_provisions_volumes_only() {
+        let rbac = defaults_with(vec![]);
+        let storage = UserInfo::new(SKIFF_NODE_STORAGE, &[ALL_AUTHENTICATED]);
+        let can = |verb: &str, group: &str, resource: &str, ns: &str, name: &str| {
+            authorize(&rbac, &request(&storage, verb, group, resource, ns, name)).allowed()
+        };
+        for verb in ["get", "list", "watch", "create", "update", "patch", "delete"] {
+            assert!(can(verb, "", "persistentvolumes", "", "pvc-1"), "{verb} persistentvolumes");
+        }
+        assert!(can("patch", "", "persistentvolumes/status", "", "pvc-1"));
+        for verb in ["get", "list", "watch", "update", "patch"] {
+            assert!(can(verb, "", "persistentvolumeclaims", "shop", "data"), "{verb} persistentvolumeclaims");
+        }
+        assert!(can("watch", STORAGE, "storageclasses", "", ""));
+        assert!(can("get", "", "nodes", "", "n1"));
+        assert!(can("create", "events.k8s.io", "events", "shop", ""));
+        assert!(can("patch", "", "events", "shop", "data.1"));
+        assert!(!can("delete", "", "persistentvolumeclaims", "shop", "data"));
+        assert!(!can("create", "", "pods", "kube-system", ""));
+        assert!(!can("update", STORAGE, "storageclasses", "", "local-path"));
+        assert!(!can("get", "", "secrets", "shop", "token"));
+        assert!(!can("patch", "", "nodes", "", "n1"));
+    }
+
+    #[test]
     fn every_role_has_its_binding() {
         // upstream's roles for users and components to bind as they choose
         let unbound = [
@@ -1062,6 +1164,7 @@ mod tests {
             "system:aggregate-to-edit",
             "system:aggregate-to-view",
             "system:auth-delegator",
+            "system:persistent-volume-provisioner",
             "system:node-bootstrapper",
             "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
             "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
@@ -1101,6 +1204,9 @@ mod tests {
                 "horizontal-pod-autoscaler",
                 "ingress-status-controller",
                 "job-controller",
+                "persistent-volume-binder",
+                "pv-protection-controller",
+                "pvc-protection-controller",
                 "replicaset-controller",
                 "root-ca-cert-publisher",
                 "service-account-controller",
@@ -1117,5 +1223,8 @@ mod tests {
         }
         let net = bindings.iter().find(|b| b.metadata.name.as_deref() == Some(SKIFF_NODE_NETWORK)).expect("network");
         assert_eq!(net.subjects.as_deref(), Some(&[user(SKIFF_NODE_NETWORK)][..]));
+        let storage =
+            bindings.iter().find(|b| b.metadata.name.as_deref() == Some(SKIFF_NODE_STORAGE)).expect("storage");
+        assert_eq!(storage.subjects.as_deref(), Some(&[user(SKIFF_NODE_STORAGE)][..]));
     }
 }

@@ -253,19 +253,22 @@ impl Check<'_> {
 mod tests {
     use super::*;
     use crate::auth::bootstrap::node_rules;
-    use crate::auth::node_graph::tests::pod;
+    use crate::auth::node_graph::tests::{pod, volume};
     use crate::auth::request::request_info;
     use crate::auth::user::{ALL_AUTHENTICATED, NODES_GROUP};
     use serde_json::json;
 
     fn graph() -> Graph {
         let mut g = Graph::default();
-        let volumes = |secret: &str, cm: &str| {
+        let volumes = |secret: &str, cm: &str, claim: &str| {
             json!({"serviceAccountName": "app", "volumes": [{"name": "s", "secret": {"secretName": secret}},
-                {"name": "c", "configMap": {"name": cm}}, {"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]})
+                {"name": "c", "configMap": {"name": cm}}, {"name": "d", "persistentVolumeClaim": {"claimName": claim}}]})
         };
-        g.set_pod(&pod("shop", "web", "u1", "n1", volumes("tls", "conf")));
-        g.set_pod(&pod("shop", "db", "u2", "n2", volumes("db-password", "db-conf")));
+        g.set_pod(&pod("shop", "web", "u1", "n1", volumes("tls", "conf", "data")));
+        g.set_pod(&pod("shop", "db", "u2", "n2", volumes("db-password", "db-conf", "db-data")));
+        g.set_volume(&volume("pv-data", Some(("shop", "data"))));
+        g.set_volume(&volume("pv-db", Some(("shop", "db-data"))));
+        g.set_volume(&volume("pv1", None));
         g
     }
 
@@ -474,7 +477,26 @@ mod tests {
                 false,
                 "can only get individual resources of this type",
             ),
+            ("GET", "/api/v1/namespaces/shop/persistentvolumeclaims/db-data".into(), &[], false, UNRELATED),
+            // a volume through the claim it is bound to
+            ("GET", "/api/v1/persistentvolumes/pv-data".into(), &[], true, ""),
+            ("GET", "/api/v1/persistentvolumes/pv-db".into(), &[], false, UNRELATED),
             ("GET", "/api/v1/persistentvolumes/pv1".into(), &[], false, UNRELATED),
+            (
+                "GET",
+                "/api/v1/persistentvolumes".into(),
+                &[("fieldSelector", "metadata.name=pv-data")],
+                false,
+                "can only get individual resources of this type",
+            ),
+            (
+                "PUT",
+                "/api/v1/persistentvolumes/pv-data/status".into(),
+                &[],
+                false,
+                "can only get individual resources of this type",
+            ),
+            ("GET", "/api/v1/persistentvolumes/pv-data/status".into(), &[], false, "cannot get subresource"),
             ("GET", "/apis/storage.k8s.io/v1/volumeattachments/va".into(), &[], false, UNRELATED),
             (
                 "GET",
@@ -496,6 +518,7 @@ mod tests {
             let v = ask(&n1, method, &path, query);
             assert_eq!((v.allowed(), v.reason.as_str()), (allowed, reason), "{method} {path} {query:?}");
         }
+        assert!(ask(&node("n2"), "GET", "/api/v1/persistentvolumes/pv-db", &[]).allowed());
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! The Node authorizer's graph (upstream's `plugin/pkg/auth/authorizer/node/graph.go` and
 //! `graph_populator.go`): which node each bound pod is on, and the objects each pod lets its
 //! node read. A node reaches an object when a pod on it names the object (node <- pod <-
-//! secret, configmap, serviceaccount, persistentvolumeclaim) or is the object (node <- pod).
-//! skiff serves no PersistentVolumes, VolumeAttachments, ResourceClaims or ResourceSlices, so
-//! nothing reaches those: their requests are refused as upstream refuses an unrelated object.
+//! secret, configmap, serviceaccount, persistentvolumeclaim) or is the object (node <- pod),
+//! and a PersistentVolume when its `spec.claimRef` names a claim it reaches (node <- pod <-
+//! persistentvolumeclaim <- persistentvolume). As upstream, that edge comes from the volume
+//! alone: a claim's `spec.volumeName` adds nothing. skiff serves no VolumeAttachments,
+//! ResourceClaims or ResourceSlices, so nothing reaches those: their requests are refused as
+//! upstream refuses an unrelated object.
 //!
-//! Kept as counts rather than upstream's general graph: every path skiff can have is one pod
-//! long, so "is there a path" is "does a pod on that node grant it".
+//! Kept as counts rather than upstream's general graph: every path through a pod is one pod
+//! long, so "is there a path" is "does a pod on that node grant it"; a volume's path is its
+//! claim's, looked up when asked (so pods and volumes may arrive in any order).
 
 use std::collections::HashMap;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{PersistentVolume, Pod};
 
 use crate::auth::pod_references;
 
@@ -50,6 +54,8 @@ pub struct Graph {
     pods: HashMap<(String, String), Bound>,
     /// For each object, how many of each node's pods grant it.
     reach: HashMap<Object, HashMap<String, usize>>,
+    /// The claim (namespace, name) each PersistentVolume's claimRef names, by volume name.
+    volumes: HashMap<String, (String, String)>,
 }
 
 impl Graph {
@@ -93,14 +99,46 @@ impl Graph {
         }
     }
 
+    /// A PersistentVolume was added or changed (upstream's `AddPV`): it serves the claim its
+    /// `spec.claimRef` names, or none without one (an unbound volume reaches no node).
+    pub fn set_volume(&mut self, pv: &PersistentVolume) {
+        let name = pv.metadata.name.clone().unwrap_or_default();
+        let claim = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref());
+        match claim {
+            Some(c) if !name.is_empty() => {
+                let claim = (c.namespace.clone().unwrap_or_default(), c.name.clone().unwrap_or_default());
+                self.volumes.insert(name, claim);
+            }
+            _ => self.remove_volume(&name),
+        }
+    }
+
+    /// A PersistentVolume was deleted (upstream's `DeletePV`).
+    pub fn remove_volume(&mut self, name: &str) {
+        self.volumes.remove(name);
+    }
+
     /// Whether `node` reaches the object (upstream's `hasPathFrom`).
     pub fn has_path(&self, vertex: Vertex, namespace: &str, name: &str, node: &str) -> bool {
+        if vertex == Vertex::PersistentVolume {
+            // Cluster-scoped: reached through the claim it is bound to, if any.
+            return namespace.is_empty()
+                && self
+                    .volumes
+                    .get(name)
+                    .is_some_and(|(ns, claim)| self.has_path(Vertex::PersistentVolumeClaim, ns, claim, node));
+        }
         self.reach.get(&(vertex, namespace.to_string(), name.to_string())).is_some_and(|nodes| nodes.contains_key(node))
     }
 
     /// How many bound pods the graph holds.
     pub fn pods(&self) -> usize {
         self.pods.len()
+    }
+
+    /// How many PersistentVolumes with a claimRef the graph holds.
+    pub fn volumes(&self) -> usize {
+        self.volumes.len()
     }
 }
 
@@ -132,6 +170,14 @@ pub(crate) mod tests {
         }
         serde_json::from_value(json!({"metadata": {"namespace": namespace, "name": name, "uid": uid}, "spec": spec}))
             .expect("pod")
+    }
+
+    /// PersistentVolume `name`, bound by claimRef to `claim` (namespace, name) if any.
+    pub(crate) fn volume(name: &str, claim: Option<(&str, &str)>) -> PersistentVolume {
+        let claim_ref = claim.map(|(ns, c)| json!({"kind": "PersistentVolumeClaim", "namespace": ns, "name": c}));
+        serde_json::from_value(json!({"metadata": {"name": name},
+            "spec": {"capacity": {"storage": "1Gi"}, "hostPath": {"path": "/data"}, "claimRef": claim_ref}}))
+        .expect("persistentvolume")
     }
 
     #[test]
@@ -204,5 +250,44 @@ pub(crate) mod tests {
         g.set_pod(&p);
         assert!(g.has_path(Vertex::Pod, "ns", "static", "n1"));
         assert!(!g.has_path(Vertex::Secret, "ns", "s", "n1"));
+    }
+
+    #[test]
+    fn a_node_reaches_the_volume_bound_to_its_pods_claim() {
+        let mut g = Graph::default();
+        let claim = |c: &str| json!({"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": c}}]});
+        // The volume may arrive before the pod that reaches it.
+        g.set_volume(&volume("pv-data", Some(("shop", "data"))));
+        g.set_volume(&volume("pv-logs", Some(("shop", "logs"))));
+        g.set_volume(&volume("pv-free", None));
+        g.set_pod(&pod("shop", "web", "u1", "n1", claim("data")));
+        g.set_pod(&pod("shop", "db", "u2", "n2", claim("logs")));
+        assert!(g.has_path(Vertex::PersistentVolume, "", "pv-data", "n1"));
+        assert!(!g.has_path(Vertex::PersistentVolume, "", "pv-data", "n2"), "another node's volume");
+        assert!(g.has_path(Vertex::PersistentVolume, "", "pv-logs", "n2"));
+        assert!(!g.has_path(Vertex::PersistentVolume, "", "pv-logs", "n1"));
+        assert!(!g.has_path(Vertex::PersistentVolume, "", "pv-free", "n1"), "unbound");
+        assert!(!g.has_path(Vertex::PersistentVolume, "", "pv-none", "n1"), "not in the graph");
+        // Cluster-scoped: a namespace names no volume, and a claim's name is not a volume's.
+        assert!(!g.has_path(Vertex::PersistentVolume, "shop", "pv-data", "n1"));
+        assert!(!g.has_path(Vertex::PersistentVolume, "", "data", "n1"));
+        assert_eq!(g.volumes(), 2);
+
+        // The claimRef moves to a claim in another namespace: the old claim's node loses it.
+        g.set_volume(&volume("pv-data", Some(("other", "data"))));
+        assert!(!g.has_path(Vertex::PersistentVolume, "", "pv-data", "n1"));
+        g.set_pod(&pod("other", "job", "u3", "n2", claim("data")));
+        assert!(g.has_path(Vertex::PersistentVolume, "", "pv-data", "n2"));
+        // Released: no claimRef, no node.
+        g.set_volume(&volume("pv-data", None));
+        assert!(!g.has_path(Vertex::PersistentVolume, "", "pv-data", "n2"));
+        assert_eq!(g.volumes(), 1);
+
+        // The pod goes: its node no longer reaches the claim, nor the volume through it.
+        g.remove_pod("shop", "db");
+        assert!(!g.has_path(Vertex::PersistentVolume, "", "pv-logs", "n2"));
+        g.remove_volume("pv-logs");
+        g.remove_volume("pv-never");
+        assert_eq!(g.volumes(), 0);
     }
 }

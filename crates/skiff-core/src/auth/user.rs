@@ -20,6 +20,9 @@ pub const KUBE_SCHEDULER: &str = "system:kube-scheduler";
 /// The node agent's network plane (service view and proxy, cluster DNS, NetworkPolicies,
 /// ingress): skiff's counterpart of `system:kube-proxy`, only in `system:authenticated`.
 pub const SKIFF_NODE_NETWORK: &str = "system:skiff-node-network";
+/// The node agent's built-in local-path provisioner (k3s's `local-path-provisioner`): it
+/// provisions and deletes volumes for claims, only in `system:authenticated`.
+pub const SKIFF_NODE_STORAGE: &str = "system:skiff-node-storage";
 /// Every service account is in this group, and in `system:serviceaccounts:NAMESPACE`.
 pub const ALL_SERVICE_ACCOUNTS_GROUP: &str = "system:serviceaccounts";
 

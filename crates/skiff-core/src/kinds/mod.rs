@@ -16,6 +16,8 @@ mod namespace;
 mod networkpolicy;
 mod node;
 mod pdb;
+pub mod persistentvolume;
+pub mod persistentvolumeclaim;
 mod pod;
 mod rbac;
 mod replicaset;
@@ -23,6 +25,7 @@ pub mod review;
 mod secret;
 mod service;
 mod serviceaccount;
+pub mod storageclass;
 mod template;
 
 use crate::field::ErrorList;
@@ -202,6 +205,22 @@ pub fn keep_status(old: &Value, new: &mut Value) {
     }
 }
 
+/// A status write: `new` becomes `old` with `new`'s status (none if it has none) and
+/// resourceVersion, as every kind's status subresource takes it.
+pub fn status_only(old: &Value, new: &mut Value) {
+    let mut merged = old.clone();
+    match new.get("status").cloned() {
+        Some(s) => merged["status"] = s,
+        None => {
+            if let Some(o) = merged.as_object_mut() {
+                o.remove("status");
+            }
+        }
+    }
+    merged["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
+    *new = merged;
+}
+
 /// Behaviour of one kind. Objects travel as JSON values in their canonical (typed round-trip) form.
 pub trait Kind: Send + Sync {
     fn info(&self) -> &'static ResourceInfo;
@@ -219,18 +238,7 @@ pub trait Kind: Send + Sync {
     }
     /// On update of the status subresource: everything but status comes from the old object.
     fn prepare_status_update(&self, old: &Value, new: &mut Value) {
-        let status = new.get("status").cloned();
-        let mut merged = old.clone();
-        match status {
-            Some(s) => merged["status"] = s,
-            None => {
-                if let Some(o) = merged.as_object_mut() {
-                    o.remove("status");
-                }
-            }
-        }
-        merged["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
-        *new = merged;
+        status_only(old, new);
     }
     /// The subresources written like `Part::Named` (their name, as in `info().subresources`).
     fn part(&self, _subresource: &str) -> Option<Part> {
@@ -321,13 +329,18 @@ pub const ROLES: &dyn Kind = &rbac::Roles;
 pub const CLUSTER_ROLES: &dyn Kind = &rbac::ClusterRoles;
 pub const ROLE_BINDINGS: &dyn Kind = &rbac::RoleBindings;
 pub const CLUSTER_ROLE_BINDINGS: &dyn Kind = &rbac::ClusterRoleBindings;
+pub const PERSISTENT_VOLUMES: &dyn Kind = &persistentvolume::PersistentVolumes;
+pub const PERSISTENT_VOLUME_CLAIMS: &dyn Kind = &persistentvolumeclaim::PersistentVolumeClaims;
+pub const STORAGE_CLASSES: &dyn Kind = &storageclass::StorageClasses;
 
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 32] = [
+    static ALL: [&dyn Kind; 35] = [
         NAMESPACES,
         NODES,
+        PERSISTENT_VOLUME_CLAIMS,
+        PERSISTENT_VOLUMES,
         PODS,
         &configmap::ConfigMaps,
         &event::Events,
@@ -358,6 +371,7 @@ pub fn all() -> &'static [&'static dyn Kind] {
         CLUSTER_ROLES,
         ROLE_BINDINGS,
         ROLES,
+        STORAGE_CLASSES,
     ];
     &ALL
 }
@@ -420,13 +434,17 @@ mod tests {
                 ("certificates.k8s.io", vec!["v1"]),
                 ("networking.k8s.io", vec!["v1"]),
                 ("policy", vec!["v1"]),
-                ("rbac.authorization.k8s.io", vec!["v1"])
+                ("rbac.authorization.k8s.io", vec!["v1"]),
+                ("storage.k8s.io", vec!["v1"])
             ]
         );
         let rbac: Vec<&str> = in_group_version(RBAC_GROUP, "v1").map(|k| k.info().plural).collect();
         assert_eq!(rbac, ["clusterrolebindings", "clusterroles", "rolebindings", "roles"]);
         let core: Vec<&str> = in_group_version("", "v1").map(|k| k.info().plural).collect();
         assert!(core.windows(3).any(|w| w == ["secrets", "serviceaccounts", "services"]), "{core:?}");
+        assert!(core.windows(4).any(|w| w == ["nodes", "persistentvolumeclaims", "persistentvolumes", "pods"]));
+        let storage: Vec<&str> = in_group_version("storage.k8s.io", "v1").map(|k| k.info().plural).collect();
+        assert_eq!(storage, ["storageclasses"]);
         let networking: Vec<&str> = in_group_version("networking.k8s.io", "v1").map(|k| k.info().plural).collect();
         assert_eq!(networking, ["ingressclasses", "ingresses", "networkpolicies"]);
         let lease = by_resource("coordination.k8s.io", "v1", "leases").expect("leases");
