@@ -52,6 +52,9 @@ pub const SERVICE_ACCOUNTS: Identity = Identity::Controller("service-account-con
 pub const ROOT_CA_PUBLISHER: Identity = Identity::Controller("root-ca-cert-publisher");
 pub const CSR_SIGNING: Identity = Identity::Controller("certificate-controller");
 pub const GARBAGE_COLLECTOR: Identity = Identity::Controller("generic-garbage-collector");
+pub const PERSISTENT_VOLUME_BINDER: Identity = Identity::Controller("persistent-volume-binder");
+pub const PVC_PROTECTION: Identity = Identity::Controller("pvc-protection-controller");
+pub const PV_PROTECTION: Identity = Identity::Controller("pv-protection-controller");
 
 /// Every controller account, for checks that each has its role.
 pub const CONTROLLERS: &[Identity] = &[
@@ -72,6 +75,9 @@ pub const CONTROLLERS: &[Identity] = &[
     ROOT_CA_PUBLISHER,
     CSR_SIGNING,
     GARBAGE_COLLECTOR,
+    PERSISTENT_VOLUME_BINDER,
+    PVC_PROTECTION,
+    PV_PROTECTION,
 ];
 
 /// Makes clients that act as an identity (`skiff server` mints each a client certificate).

@@ -5,9 +5,10 @@
 //! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`disruption`], horizontal pod
 //! autoscaler ([`hpa`]), [`endpoints`], load balancer ([`service_lb`]), [`ingress_status`],
 //! ClusterRole aggregation ([`clusterrole_aggregation`]), every namespace's default account and
-//! CA ([`serviceaccounts`]), the CSR signer ([`csr_signing`]) and garbage collector ([`gc`])
-//! controllers, each a loop over watch caches and a
-//! work queue ([`work`]) that carries out what a pure function decided; [`owner`] references.
+//! CA ([`serviceaccounts`]), the CSR signer ([`csr_signing`]), garbage collector ([`gc`]) and
+//! persistent [`volume`] (binder, PVC and PV protection) controllers, each a loop over watch
+//! caches and a work queue ([`work`]) that carries out what a pure function decided; [`owner`]
+//! references.
 //! The watch caches are shared by all of them ([`informers`]): one copy of each object, read
 //! as the controller manager; each controller writes as its own [`identity`].
 //! Nothing here links the node, the image store or the API server's internals: only
@@ -33,4 +34,5 @@ pub mod replicaset;
 pub mod scheduler;
 pub mod service_lb;
 pub mod serviceaccounts;
+pub mod volume;
 pub mod work;

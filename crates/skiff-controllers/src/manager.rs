@@ -41,6 +41,9 @@ pub async fn run(informers: Arc<Informers>, identity: &str, options: Options) ->
                 }
             },
             crate::gc::run(informers.client_as(crate::identity::GARBAGE_COLLECTOR)),
+            crate::volume::binder::run(&informers),
+            crate::volume::pvc_protection::run(&informers),
+            crate::volume::pv_protection::run(&informers),
         );
     };
     leader::lead(client, Election::controller_manager(identity), work).await

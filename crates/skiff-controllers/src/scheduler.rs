@@ -1,14 +1,21 @@
 //! A minimal scheduler (runs in `skiff server`): binds each pending pod to a Ready node that fits
 //! it — `nodeName` honoured as given, `nodeSelector` matched against node labels, cpu and memory
-//! requests against what is left of the node's allocatable — or marks it Unschedulable with the
-//! scheduler's own message. Pods and nodes come from the shared watch caches, so a new pod is
-//! bound without a round of LISTs; a binding the cache has not seen yet is refused by the API
-//! server (the pod is already bound), never done twice.
+//! requests against what is left of the node's allocatable, its claims' volumes
+//! ([`crate::volume::scheduling`]) — or marks it Unschedulable with the scheduler's own message.
+//! A pod whose claims wait for their first consumer gets their volumes placed on the chosen node
+//! (static volumes reserved, the others' claims marked with the node for their provisioner) and
+//! is bound once every claim is bound, quietly Pending meanwhile. Pods, nodes and storage come
+//! from the shared watch caches, so a new pod is bound without a round of LISTs; a binding the
+//! cache has not seen yet is refused by the API server (the pod is already bound), never done
+//! twice.
 
 use crate::informers::Informers;
-use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use crate::volume::scheduling::{Conflict, Placement, PodClaims, place, pod_claims};
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::Store;
 use skiff_client::events::{Recorder, Type};
 use skiff_core::host_ports::{conflicts, mappings};
 use skiff_core::quantity::parse_milli;
@@ -28,6 +35,7 @@ pub enum Misfit {
     Memory,
     Pods,
     Ports,
+    Volumes(Conflict),
 }
 
 impl Misfit {
@@ -40,6 +48,7 @@ impl Misfit {
             Misfit::Memory => "Insufficient memory",
             Misfit::Pods => "Too many pods",
             Misfit::Ports => "node(s) didn't have free ports for the requested pod ports",
+            Misfit::Volumes(c) => c.text(),
         }
     }
 }
@@ -109,6 +118,12 @@ pub fn unschedulable_message(total: usize, misfits: &[Misfit]) -> String {
     format!("0/{total} nodes are available: {}.", parts.join(", "))
 }
 
+/// The FailedScheduling message when no node could be tried (a claim missing, say):
+/// "0/1 nodes are available: persistentvolumeclaim \"data\" not found."
+pub fn prefilter_message(total: usize, reason: &impl std::fmt::Display) -> String {
+    format!("0/{total} nodes are available: {reason}.")
+}
+
 fn is_terminal(p: &Pod) -> bool {
     matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
@@ -125,15 +140,36 @@ pub async fn run(informers: Arc<Informers>) {
     let nodes = informers.watch(move |_: &Node| w.notify_one()).await;
     let w = wake.clone();
     let pods = informers.watch(move |_: &Pod| w.notify_one()).await;
+    // A claim bound, a volume made, a class added: pods waiting on them may go on.
+    let w = wake.clone();
+    let claims = informers.watch(move |_: &PersistentVolumeClaim| w.notify_one()).await;
+    let w = wake.clone();
+    let volumes = informers.watch(move |_: &PersistentVolume| w.notify_one()).await;
+    let w = wake.clone();
+    let classes = informers.watch(move |_: &StorageClass| w.notify_one()).await;
+    let storage = Storage { claims, volumes, classes };
     loop {
-        schedule_pending(&client, &recorder, pods.state(), &nodes.state()).await;
+        schedule_pending(&client, &recorder, pods.state(), &nodes.state(), &storage).await;
         // Or retry the unschedulable ones in a while.
         let _ = tokio::time::timeout(Duration::from_secs(5), wake.notified()).await;
     }
 }
 
+/// The caches volume binding reads.
+struct Storage {
+    claims: Store<PersistentVolumeClaim>,
+    volumes: Store<PersistentVolume>,
+    classes: Store<StorageClass>,
+}
+
 /// Bind the unbound pods among `all` to the best of `nodes`, or say why none fits.
-async fn schedule_pending(client: &kube::Client, recorder: &Recorder, all: Vec<Arc<Pod>>, nodes: &[Arc<Node>]) {
+async fn schedule_pending(
+    client: &kube::Client,
+    recorder: &Recorder,
+    all: Vec<Arc<Pod>>,
+    nodes: &[Arc<Node>],
+    storage: &Storage,
+) {
     // Cheap when nothing waits (every pod event wakes the loop): only pointers are copied.
     let node_of = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
     let pending: Vec<&Arc<Pod>> = all.iter().filter(|p| node_of(p).is_empty() && !is_terminal(p)).collect();
@@ -149,6 +185,7 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder, all: Vec<A
         }
     }
     tracing::debug!(pending = pending.len(), "scheduling pending pods");
+    let (claims, volumes, classes) = (storage.claims.state(), storage.volumes.state(), storage.classes.state());
     for pod in pending {
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
@@ -157,21 +194,42 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder, all: Vec<A
         if !scheduler.is_empty() && scheduler != "default-scheduler" {
             continue;
         }
+        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let in_namespace: Vec<Arc<PersistentVolumeClaim>> = match crate::volume::claim_names(pod).next() {
+            Some(_) => {
+                claims.iter().filter(|c| c.metadata.namespace.as_deref() == Some(ns.as_str())).cloned().collect()
+            }
+            None => Vec::new(),
+        };
+        let pod_volumes = match pod_claims(pod, &in_namespace, &classes) {
+            Ok(v) => v.forget_gone_nodes(nodes),
+            Err(why) => {
+                unschedulable(client, recorder, pod, prefilter_message(nodes.len(), &why)).await;
+                continue;
+            }
+        };
         let mut misfits = Vec::new();
-        let mut best: Option<(&Node, usize)> = None;
+        let mut best: Option<(&Node, usize, Placement)> = None;
         for node in nodes.iter().map(|n| n.as_ref()) {
             let on_node = node.metadata.name.as_ref().and_then(|n| bound.get(n)).map(Vec::as_slice).unwrap_or_default();
-            match fits(pod, node, on_node) {
-                Ok(()) if best.is_none_or(|(_, n)| on_node.len() < n) => best = Some((node, on_node.len())),
-                Ok(()) => {}
+            let fit = fits(pod, node, on_node).and_then(|()| volumes_fit(&pod_volumes, node, &volumes, &classes));
+            match fit {
+                Ok(p) if best.as_ref().is_none_or(|(_, n, _)| on_node.len() < *n) => {
+                    best = Some((node, on_node.len(), p))
+                }
+                Ok(_) => {}
                 Err(m) => misfits.push(m),
             }
         }
-        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-        let name = pod.metadata.name.clone().unwrap_or_default();
         match best {
-            Some((node, _)) => {
+            Some((node, _, placement)) => {
                 let node_name = node.metadata.name.clone().unwrap_or_default();
+                if !pod_volumes.all_bound() {
+                    // Volumes first: bound (by the binder, the provisioner) before the pod is.
+                    place_volumes(client, &placement, &node_name).await;
+                    continue;
+                }
                 let binding = Binding {
                     metadata: ObjectMeta {
                         name: Some(name.clone()),
@@ -204,27 +262,63 @@ async fn schedule_pending(client: &kube::Client, recorder: &Recorder, all: Vec<A
                     Err(e) => tracing::debug!(pod = %name, error = %e, "binding"),
                 }
             }
-            None => {
-                let msg = unschedulable_message(nodes.len(), &misfits);
-                let already =
-                    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
-                        c.iter().any(|c| c.type_ == "PodScheduled" && c.message.as_deref() == Some(&msg))
-                    });
-                if already {
-                    continue;
-                }
-                recorder.pod(pod, None, Type::Warning, "FailedScheduling", &msg).await;
-                let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-                let now =
-                    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string();
-                let patch = serde_json::json!({ "status": { "phase": "Pending", "conditions": [{
-                    "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                    "message": msg, "lastTransitionTime": now,
-                }]}});
-                let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch)).await;
-            }
+            None => unschedulable(client, recorder, pod, unschedulable_message(nodes.len(), &misfits)).await,
         }
     }
+}
+
+/// Whether the pod's volumes can be on `node`, and what placing them there takes.
+fn volumes_fit(
+    claims: &PodClaims,
+    node: &Node,
+    volumes: &[Arc<PersistentVolume>],
+    classes: &[Arc<StorageClass>],
+) -> Result<Placement, Misfit> {
+    place(claims, node, volumes, classes).map_err(Misfit::Volumes)
+}
+
+/// Reserve the placement's static volumes and mark its other claims with `node`; each write
+/// an update of the version cached (the binder may be writing the same objects). A failure is
+/// tried again next round, from fresher caches.
+async fn place_volumes(client: &kube::Client, placement: &Placement, node: &str) {
+    let (volumes, claims) = placement.writes(node);
+    let pp = PostParams::default();
+    for volume in volumes {
+        let name = volume.metadata.name.clone().unwrap_or_default();
+        if let Err(e) = Api::<PersistentVolume>::all(client.clone()).replace(&name, &pp, &volume).await {
+            tracing::debug!(volume = name, error = %e, "reserving a volume");
+        }
+    }
+    for claim in claims {
+        let (ns, name) =
+            (claim.metadata.namespace.clone().unwrap_or_default(), claim.metadata.name.clone().unwrap_or_default());
+        if let Err(e) = Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns).replace(&name, &pp, &claim).await
+        {
+            tracing::debug!(claim = name, error = %e, "selecting a node for a claim");
+        }
+    }
+}
+
+/// Say why the pod waits (once per message: the condition remembers the last one).
+async fn unschedulable(client: &kube::Client, recorder: &Recorder, pod: &Pod, msg: String) {
+    let already = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "PodScheduled" && c.message.as_deref() == Some(&msg)));
+    if already {
+        return;
+    }
+    recorder.pod(pod, None, Type::Warning, "FailedScheduling", &msg).await;
+    let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let now = jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string();
+    let patch = serde_json::json!({ "status": { "phase": "Pending", "conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": msg, "lastTransitionTime": now,
+    }]}});
+    let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch)).await;
 }
 
 #[cfg(test)]
@@ -285,5 +379,37 @@ mod tests {
     #[test]
     fn unschedulable_message_counts_reasons() {
         assert_eq!(unschedulable_message(1, &[Misfit::Memory]), "0/1 nodes are available: 1 Insufficient memory.");
+        let volumes = [Misfit::Volumes(Conflict::NodeAffinity), Misfit::Volumes(Conflict::NodeAffinity), Misfit::Cpu];
+        assert_eq!(
+            unschedulable_message(3, &volumes),
+            "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had volume node affinity conflict."
+        );
+        let missing = crate::volume::scheduling::Unschedulable::NotFound("data".into());
+        assert_eq!(
+            prefilter_message(2, &missing),
+            "0/2 nodes are available: persistentvolumeclaim \"data\" not found."
+        );
+    }
+
+    #[test]
+    fn volumes_filter_nodes() {
+        let claim: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "data", "namespace": "ns", "annotations": {"pv.kubernetes.io/bind-completed": "yes"}},
+            "spec": {"volumeName": "local"},
+            "status": {"phase": "Bound"},
+        }))
+        .expect("claim");
+        let volume: PersistentVolume = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "local"},
+            "spec": {"nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "disk", "operator": "In", "values": ["ssd"]}
+            ]}]}}},
+        }))
+        .expect("volume");
+        let claims = PodClaims { bound: vec![Arc::new(claim)], waiting: vec![] };
+        let volumes = [Arc::new(volume)];
+        let fit = |labels: &[(&str, &str)]| volumes_fit(&claims, &node(true, labels, "1", "1Gi"), &volumes, &[]).err();
+        assert_eq!(fit(&[("disk", "ssd")]), None);
+        assert_eq!(fit(&[("disk", "hdd")]), Some(Misfit::Volumes(Conflict::NodeAffinity)));
     }
 }
