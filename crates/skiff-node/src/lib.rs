@@ -34,4 +34,5 @@ pub mod seccomp;
 pub mod service_view;
 pub mod shim;
 pub mod status;
+pub mod storage;
 pub mod watch_cache;

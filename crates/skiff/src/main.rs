@@ -603,6 +603,7 @@ fn server(
             let clients = commands::node::NodeClients {
                 kubelet: as_user(&skiff_core::auth::user::node_username(&node.node_name()), &[skiff_core::auth::user::NODES_GROUP])?,
                 network: as_user(skiff_core::auth::user::SKIFF_NODE_NETWORK, &[])?,
+                storage: as_user(skiff_core::auth::user::SKIFF_NODE_STORAGE, &[])?,
             };
             commands::node::start(&mut supervisor, &data_dir, &node, clients, Default::default()).await?;
             tokio::spawn(commands::node::label_control_plane(admin.clone(), node.node_name()));

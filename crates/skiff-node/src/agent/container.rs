@@ -176,7 +176,17 @@ fn volume_mounts(dir: &PodDir, pod: &Pod, container: &Container) -> Result<Vec<B
             )));
         };
         let written = crate::agent::volumes::is_written(v);
-        let source = if v.empty_dir.is_some() || written {
+        let source = if let Some(claim) = &v.persistent_volume_claim {
+            // The worker linked it to the claim's volume (`volumes::claims`).
+            let p = crate::agent::volumes::dir(dir, &v.name);
+            if !p.is_dir() {
+                return Err(PrepareError::Config(format!(
+                    "volume {:?}: claim {:?} is not mounted",
+                    v.name, claim.claim_name
+                )));
+            }
+            p
+        } else if v.empty_dir.is_some() || written {
             // emptyDir, or a volume the worker has written (ConfigMap, Secret, ...) already.
             let p = crate::agent::volumes::dir(dir, &v.name);
             std::fs::create_dir_all(&p).map_err(create("creating a volume's directory"))?;
@@ -202,7 +212,7 @@ fn volume_mounts(dir: &PodDir, pod: &Pod, container: &Container) -> Result<Vec<B
             p
         } else {
             return Err(PrepareError::Config(format!(
-                "volume {:?}: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are supported",
+                "volume {:?}: only emptyDir, hostPath, persistentVolumeClaim, configMap, secret, downwardAPI and projected volumes are supported",
                 v.name
             )));
         };
@@ -223,7 +233,8 @@ fn volume_mounts(dir: &PodDir, pod: &Pod, container: &Container) -> Result<Vec<B
             None => source,
         };
         // The kubelet mounts what it writes read-only: a container cannot change its ConfigMap.
-        let readonly = m.read_only.unwrap_or(false) || written;
+        let claim_read_only = v.persistent_volume_claim.as_ref().and_then(|c| c.read_only).unwrap_or(false);
+        let readonly = m.read_only.unwrap_or(false) || written || claim_read_only;
         out.push(BindMount { source, destination: m.mount_path.clone(), readonly });
     }
     Ok(out)

@@ -87,6 +87,10 @@ pub async fn run(agent: Arc<Agent>) -> Result<(), AgentError> {
     } else if let Err(e) = crate::net::policy::remove(&policy_table) {
         tracing::warn!(error = %e, "removing the network policy rules");
     }
+    if let Some(root) = agent.config.local_storage.clone() {
+        let config = crate::storage::StorageConfig { node_name: agent.config.node_name.clone(), root };
+        tokio::spawn(crate::storage::run(agent.config.storage_client.clone(), config));
+    }
     if let Some(config) = agent.config.ingress.clone() {
         tokio::spawn(crate::ingress::run(agent.config.network_client.clone(), config, agent.services.subscribe()));
     }

@@ -31,6 +31,10 @@ pub struct AgentConfig {
     /// The network plane (service view, proxy, DNS, NetworkPolicies, ingress) acts as this:
     /// `system:skiff-node-network`, which reads what it routes.
     pub network_client: kube::Client,
+    /// The local-path provisioner acts as this: `system:skiff-node-storage`.
+    pub storage_client: kube::Client,
+    /// Where the local-path provisioner makes volumes (None: it does not run on this node).
+    pub local_storage: Option<PathBuf>,
     /// Put on the Node (an agent's endpoint for the API server).
     pub annotations: std::collections::BTreeMap<String, String>,
     /// The default seccomp profile and where Localhost profiles are.

@@ -64,6 +64,14 @@ pub struct NodeArgs {
     /// an endpoint, as Cilium's socket load balancing).
     #[arg(long)]
     pub disable_socket_lb: bool,
+    /// Where this node's local-path provisioner makes volumes' directories (k3s's flag of the
+    /// same name); default: `storage` in the data directory.
+    #[arg(long)]
+    pub default_local_storage_path: Option<PathBuf>,
+    /// Run no local-path provisioner on this node (k3s: `--disable local-storage`): claims of
+    /// the `local-path` class placed here stay Pending.
+    #[arg(long)]
+    pub disable_local_storage: bool,
     /// Enforce no NetworkPolicies on this node (rules a previous run left are removed), as
     /// k3s's flag of the same name.
     #[arg(long)]
@@ -164,6 +172,8 @@ pub struct NodeClients {
     pub kubelet: kube::Client,
     /// The network plane (service proxy, DNS, NetworkPolicies, ingress).
     pub network: kube::Client,
+    /// The local-path provisioner.
+    pub storage: kube::Client,
 }
 
 /// Start the node agent with `clients` under `supervisor` (it stops before the API server goes;
@@ -190,6 +200,9 @@ pub async fn start(
         outbound_nat: !args.disable_outbound_nat,
         client: clients.kubelet,
         network_client: clients.network,
+        storage_client: clients.storage,
+        local_storage: (!args.disable_local_storage)
+            .then(|| args.default_local_storage_path.clone().unwrap_or_else(|| data_dir.join("storage"))),
         annotations,
         seccomp: skiff_node::seccomp::NodeSeccomp::new(data_dir, args.seccomp_default),
         max_pods: args.max_pods,
@@ -270,7 +283,7 @@ pub fn agent(data_dir: PathBuf, kubeconfig: PathBuf, endpoint: SocketAddr, args:
         ];
         // One identity for the whole node: the kubeconfig's.
         let client = kube::Client::try_from(config)?;
-        let clients = NodeClients { kubelet: client.clone(), network: client };
+        let clients = NodeClients { kubelet: client.clone(), network: client.clone(), storage: client };
         start(&mut supervisor, &data_dir, &args, clients, annotations.into()).await?;
         supervisor.run_until(super::wait_for_signal()).await
     })

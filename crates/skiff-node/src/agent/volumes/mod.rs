@@ -4,9 +4,11 @@
 //! projections need and when to ask again. Secret, projected and downward API volumes
 //! (and `emptyDir.medium: Memory`) live on a tmpfs, so a Secret never touches the disk; the
 //! worker mounts it through its `MemoryVolumes` seam. Containers bind each volume's directory
-//! (`container::prepare`), read-only for these kinds.
+//! (`container::prepare`), read-only for these kinds. A `persistentVolumeClaim` volume is a link
+//! there to its bound volume's directory ([`claims`]).
 
 pub(crate) mod atomic;
+pub(crate) mod claims;
 pub(crate) mod payload;
 pub(crate) mod tokens;
 

@@ -18,7 +18,7 @@ use crate::pod_dir::{Exited, PodDir, Started};
 use crate::shim::Request;
 use async_trait::async_trait;
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{ConfigMap, LifecycleHandler, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, LifecycleHandler, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
 use skiff_client::events::Type;
 use skiff_image::registry::{RegistryError, Transport};
 use skiff_image::{Digest, Image, Reference, StoreError};
@@ -366,6 +366,16 @@ impl PodApi for Fake {
     async fn event(&self, _pod: &Pod, _container: Option<&str>, _kind: Type, reason: &str, message: &str) {
         self.call(format!("event {reason}"));
         self.events.lock().unwrap_or_else(|p| p.into_inner()).push((reason.into(), message.into()));
+    }
+
+    async fn claim(&self, _namespace: &str, name: &str) -> Result<Option<PersistentVolumeClaim>, kube::Error> {
+        self.call(format!("api.claim {name}"));
+        Ok(None)
+    }
+
+    async fn persistent_volume(&self, name: &str) -> Result<Option<PersistentVolume>, kube::Error> {
+        self.call(format!("api.persistent_volume {name}"));
+        Ok(None)
     }
 
     async fn secret(&self, _namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error> {

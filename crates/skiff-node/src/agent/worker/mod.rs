@@ -595,6 +595,7 @@ impl Worker {
             self.tracked = objects;
         }
         let volumes: Vec<_> = self.pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).cloned().collect();
+        self.link_claims(&volumes).await?;
         if volumes.iter().all(|v| !volumes::is_written(v) && volumes::in_memory(v).is_none()) {
             self.volumes_ready = true;
             return Ok(());
@@ -626,6 +627,25 @@ impl Worker {
             }
         }
         self.volumes_ready = true;
+        Ok(())
+    }
+
+    /// Link each `persistentVolumeClaim` volume to its bound volume's directory on this node.
+    async fn link_claims(&self, volumes: &[k8s_openapi::api::core::v1::Volume]) -> Result<(), MountError> {
+        let ns = self.namespace();
+        for (volume, claim_name) in volumes::claims::named(volumes) {
+            let failed = |message: String| MountError { volume: volume.to_string(), message };
+            let claim = self.os.api.claim(ns, claim_name).await.map_err(|e| failed(e.to_string()))?;
+            let bound = claim.as_ref().and_then(|c| c.spec.as_ref()?.volume_name.clone()).filter(|n| !n.is_empty());
+            let pv = match bound {
+                Some(name) => self.os.api.persistent_volume(&name).await.map_err(|e| failed(e.to_string()))?,
+                None => None,
+            };
+            let path = volumes::claims::host_path(ns, claim_name, claim.as_ref(), pv.as_ref())
+                .map_err(|e| failed(e.to_string()))?;
+            volumes::claims::link(&volumes::dir(&self.dir, volume), &path)
+                .map_err(|e| failed(format!("linking {}: {e}", path.display())))?;
+        }
         Ok(())
     }
 

@@ -25,7 +25,9 @@ use crate::pod_dir::PodDir;
 use crate::shim::Request;
 use async_trait::async_trait;
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{ConfigMap, LifecycleHandler, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LifecycleHandler, PersistentVolume, PersistentVolumeClaim, Pod, Secret, ServiceAccount,
+};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use skiff_client::events::Type;
 use skiff_image::registry::{RegistryError, Transport};
@@ -140,6 +142,8 @@ pub trait PodApi: Send + Sync {
     async fn event(&self, pod: &Pod, container: Option<&str>, kind: Type, reason: &str, message: &str);
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error>;
     async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, kube::Error>;
+    async fn claim(&self, namespace: &str, name: &str) -> Result<Option<PersistentVolumeClaim>, kube::Error>;
+    async fn persistent_volume(&self, name: &str) -> Result<Option<PersistentVolume>, kube::Error>;
     /// A token of service account `namespace/account` (TokenRequest), as `request` asks.
     async fn token(&self, namespace: &str, account: &str, request: &TokenRequest) -> Result<TokenRequest, kube::Error>;
     /// Pod `uid`'s volumes read exactly `objects` now: notify `wake` when one of them changes.
@@ -344,6 +348,14 @@ impl PodApi for KubeApi {
 
     async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<ConfigMap>, kube::Error> {
         Api::<ConfigMap>::namespaced(self.0.config.client.clone(), namespace).get_opt(name).await
+    }
+
+    async fn claim(&self, namespace: &str, name: &str) -> Result<Option<PersistentVolumeClaim>, kube::Error> {
+        Api::<PersistentVolumeClaim>::namespaced(self.0.config.client.clone(), namespace).get_opt(name).await
+    }
+
+    async fn persistent_volume(&self, name: &str) -> Result<Option<PersistentVolume>, kube::Error> {
+        Api::<PersistentVolume>::all(self.0.config.client.clone()).get_opt(name).await
     }
 
     async fn token(&self, namespace: &str, account: &str, request: &TokenRequest) -> Result<TokenRequest, kube::Error> {

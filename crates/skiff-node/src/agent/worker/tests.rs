@@ -50,6 +50,8 @@ fn harness(pod: Pod, mut script: Script) -> Harness {
         log_limits: Default::default(),
         outbound_nat: false,
         network_client: client.clone(),
+        storage_client: client.clone(),
+        local_storage: None,
         client,
         annotations: Default::default(),
         seccomp: crate::seccomp::NodeSeccomp::new(data.path(), false),
