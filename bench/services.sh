@@ -21,6 +21,8 @@
 #  3. An endpoint turning ready -> its Service carrying traffic: from the ready EndpointSlice
 #     being seen on a watch to the first connection to the cluster IP that succeeds (a connect
 #     every 2 ms). Goal: under 100 ms.
+#  5b. 5 from inside a pod, both servers through the pod's gateway (dnsmasq also listens on the
+#     bridge address): what a pod's resolver sees.
 #  5. Cluster DNS against dnsmasq serving the same names from a hosts file: dnsperf queries/s
 #     flat out, and p50/p99 latency from a rate-limited run (dnsperf 2.10 prints no percentiles:
 #     they come from its per-query output).
@@ -159,7 +161,7 @@ pod_ips() { kubectl get pods -l "app=$1" -o jsonpath='{.items[*].status.podIP}';
 listing() { nft list table ip "$SVC_TABLE" 2>/dev/null; }
 # A cluster IP is sent nothing before the proxy has it (in the map of Services with endpoints,
 # or the one that refuses): until then its packets would follow the default route off the machine.
-programmed() { listing | grep -qF "$1 . tcp . 80 :"; }
+programmed() { listing | grep -qF "$1 . tcp . ${2:-80} :"; }
 answers() { [ "$(curl -s -m 2 "$@")" = hello ]; }
 
 # wrk_run SERIES wrk-arguments...: appends requests/s, p99 (ms) and errors to SERIES.{rps,p99,err}.
@@ -199,7 +201,7 @@ EOF
 # in_client COMMAND...: run it (a shell function too) in the client pod's network namespace.
 in_client() {
   local pid; pid=$(pgrep -f "sleep 31536000" | head -1)
-  nsenter -t "$pid" -n -- bash -c "$(declare -f wrk_run); WRK=(${WRK[*]}); $(printf '%q ' "$@")"
+  nsenter -t "$pid" -n -- bash -c "$(declare -f wrk_run dnsperf_run); WRK=(${WRK[*]}); T=$T DURATION=$DURATION DNS_RATE=$DNS_RATE; $(printf '%q ' "$@")"
 }
 
 # 2. New connections/s through the NodePort on the bridge address, against the pod straight.
@@ -323,11 +325,14 @@ measure_dns() {
     echo "$(kubectl -n "$ns" get svc "$name" -o jsonpath='{.spec.clusterIP}') $name.$ns.svc.cluster.local" >> "$T/hosts"
   done
   dnsmasq -k --no-resolv --no-hosts --addn-hosts="$T/hosts" --port=5353 --listen-address=127.0.0.1 \
-    --bind-interfaces --user=root --pid-file= --log-facility="$T/dnsmasq.log" & DNSMASQ=$!
+    --listen-address="$GATEWAY" --bind-interfaces --user=root --pid-file= --log-facility="$T/dnsmasq.log" & DNSMASQ=$!
   sleep 0.5
   for _ in $(seq "$REPS"); do
     dnsperf_run "$T/dns" "$DNS_IP" 53
     dnsperf_run "$T/dnsmasq" 127.0.0.1 5353
+    # From a pod: both through its gateway (the cluster DNS's address is on the bridge too).
+    in_client dnsperf_run "$T/dns_in" "$DNS_IP" 53
+    in_client dnsperf_run "$T/dnsmasq_in" "$GATEWAY" 5353
   done
   kill "$DNSMASQ"; DNSMASQ=
 }
@@ -455,7 +460,7 @@ for pod in $(kubectl get pods -l app=kweb -o jsonpath='{.items[*].metadata.name}
   i=$((i + 1))
 done
 KCIPS=${KCIPS# }; KPOD_IPS=${KPOD_IPS# }; KPOD1=${KPOD_IPS%% *}
-for ip in $KCIPS; do wait_for 30 programmed "$ip"; wait_for 30 answers "http://$ip:8080/"; done
+for ip in $KCIPS; do wait_for 30 programmed "$ip" 8080; wait_for 30 answers "http://$ip:8080/"; done
 kubectl expose deployment web --port=80 --target-port=8080 >/dev/null
 kubectl expose deployment web --name=web-np --type=NodePort --port=80 --target-port=8080 >/dev/null
 WEB_IP=$(cluster_ip web); NP_IP=$(cluster_ip web-np)
@@ -519,6 +524,10 @@ row "5. cluster DNS, p50 at $DNS_RATE q/s" "$T/dns.p50" us
 row "5. dnsmasq, p50 at $DNS_RATE q/s" "$T/dnsmasq.p50" us
 row "5. cluster DNS, p99 at $DNS_RATE q/s" "$T/dns.p99" us
 row "5. dnsmasq, p99 at $DNS_RATE q/s" "$T/dnsmasq.p99" us
+row "5b. from a pod: cluster DNS, flat out" "$T/dns_in.qps" q/s
+row "5b. from a pod: dnsmasq on the node (gateway), flat out" "$T/dnsmasq_in.qps" q/s
+row "5b. from a pod: cluster DNS, p99 at $DNS_RATE q/s" "$T/dns_in.p99" us
+row "5b. from a pod: dnsmasq, p99 at $DNS_RATE q/s" "$T/dnsmasq_in.p99" us
 row "4. $SERVICES Services: kubectl apply itself" "$T/rules_apply" ms
 row "4. $SERVICES Services: apply returned -> all chains in the table" "$T/rules_after" ms
 row "4. $SERVICES Services: apply started -> all chains in the table" "$T/rules_total" ms
@@ -540,9 +549,10 @@ echo "NodePort / direct (new connections/s): $(ratio "$(median "$T/np.rps")" "$(
 echo "ingress / direct to the same 3 pods (keep-alive req/s): $(ratio "$(median "$T/ing.rps")" "$(median "$T/ing_pods.rps")")"
 echo "ready -> traffic (goal < 100 ms): median $(median "$T/ready") ms"
 echo "cluster DNS / dnsmasq (q/s): $(ratio "$(median "$T/dns.qps")" "$(median "$T/dnsmasq.qps")")"
+echo "from a pod: cluster DNS / dnsmasq on the node (q/s): $(ratio "$(median "$T/dns_in.qps")" "$(median "$T/dnsmasq_in.qps")"), p99 $(ratio "$(median "$T/dns_in.p99")" "$(median "$T/dnsmasq_in.p99")")"
 [ -s "$T/nftf" ] && [ -s "$T/rules_after" ] && echo "skiff after apply / nft -f of the same rules: $(ratio "$(median "$T/rules_after")" "$(median "$T/nftf")")"
 echo "the table as text: $(wc -l < "$T/rules.nft") lines, $(grep -c '^	chain ' "$T/rules.nft") chains"
 echo "wrk errors (socket + non-2xx, all runs): ClusterIP $(errors "$T/cip"), one pod $(errors "$T/pod"), three pods $(errors "$T/pods"), 1b ClusterIP $(errors "$T/cip_close"), 1b pods $(errors "$T/pods_close"), NodePort $(errors "$T/np"), direct $(errors "$T/np_pod"), ingress $(errors "$T/ing"), direct $(errors "$T/ing_pods")"
-echo "DNS queries lost (all runs): cluster DNS $(awk '{s += $1} END {print s + 0}' "$T/dns.lost"), dnsmasq $(awk '{s += $1} END {print s + 0}' "$T/dnsmasq.lost")"
+echo "DNS queries lost (all runs): cluster DNS $(awk '{s += $1} END {print s + 0}' "$T/dns.lost"), dnsmasq $(awk '{s += $1} END {print s + 0}' "$T/dnsmasq.lost"), from a pod $(cat "$T/dns_in.lost" "$T/dnsmasq_in.lost" | awk '{s += $1} END {print s + 0}')"
 [ -s "$T/notes" ] && cat "$T/notes"
 exit 0
