@@ -139,6 +139,19 @@ fn a_static_volume_binds_by_class_and_size_and_data_outlives_pods() {
     assert_eq!(k.run(&["exec", "second", "--", "cat", "/data/f"]).ok(), "kept\n");
     assert_eq!(std::fs::read_to_string(host.path().join("big/f")).expect("on the host"), "kept\n");
 
+    // A read-only mount of a subPath of the same claim, beside the writer (ReadWriteOnce is per node).
+    k.run(&["exec", "second", "--", "sh", "-c", "mkdir -p /data/sub && echo s > /data/sub/g"]).ok();
+    let reader = pod("reader", "static", "sleep 3600").replace(
+        "    - {name: data, mountPath: /data}",
+        "    - {name: data, mountPath: /data, subPath: sub, readOnly: true}",
+    );
+    k.run_stdin(&["apply", "-f", "-"], &reader).ok();
+    ready(&k, "reader");
+    assert_eq!(k.run(&["exec", "reader", "--", "cat", "/data/g"]).ok(), "s\n");
+    let write = k.run(&["exec", "reader", "--", "sh", "-c", "echo x > /data/new"]);
+    assert!(write.code != 0 && write.stderr.contains("Read-only file system"), "{}", write.stderr);
+    k.run(&["delete", "pod", "reader", "--wait=false"]).ok();
+
     // Retain: the claim goes, the volume stays Released with its data.
     k.run(&["delete", "pod", "second"]).ok();
     k.run(&["delete", "pvc", "static"]).ok();
