@@ -91,6 +91,18 @@ pub enum Protection {
     RemoveFinalizer,
 }
 
+/// Write `next` over `name` (an update of the version read, so a stale one conflicts); an object
+/// deleted meanwhile needs nothing more.
+pub(crate) async fn replace_unless_gone<K>(api: &kube::Api<K>, name: &str, next: &K) -> Result<(), kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.replace(name, &kube::api::PostParams::default(), next).await {
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        other => other.map(drop),
+    }
+}
+
 pub fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
     meta.annotations.as_ref()?.get(key).map(String::as_str)
 }

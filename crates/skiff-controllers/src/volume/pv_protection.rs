@@ -10,7 +10,7 @@ use super::{BOUND, PV_PROTECTION_FINALIZER, Protection as Decision, claim_volume
 use crate::informers::Informers;
 use crate::work::{self, Key, Queue};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,14 +51,12 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<(), kube::Error> {
         Decision::AddFinalizer => with_finalizer(volume.as_ref(), PV_PROTECTION_FINALIZER),
         Decision::RemoveFinalizer => without_finalizer(volume.as_ref(), PV_PROTECTION_FINALIZER),
     };
-    if let Some(next) = next {
-        let api = Api::<PersistentVolume>::all(ctx.client.clone());
-        match api.replace(&key.name, &PostParams::default(), &next).await {
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            other => drop(other?),
+    match next {
+        Some(next) => {
+            super::replace_unless_gone(&Api::<PersistentVolume>::all(ctx.client.clone()), &key.name, &next).await
         }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Run the PV protection controller until the process stops.

@@ -14,7 +14,7 @@ use super::{PVC_PROTECTION_FINALIZER, Protection as Decision, claim_names, is_te
 use crate::informers::Informers;
 use crate::work::{self, Key, Queue};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,13 +57,10 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<(), kube::Error> {
             without_finalizer(claim.as_ref(), PVC_PROTECTION_FINALIZER)
         }
     };
-    if let Some(next) = next {
-        match api.replace(&key.name, &PostParams::default(), &next).await {
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            other => drop(other?),
-        }
+    match next {
+        Some(next) => super::replace_unless_gone(&api, &key.name, &next).await,
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Run the PVC protection controller until the process stops.
