@@ -58,9 +58,18 @@ impl ClusterDns {
 
 /// Serve `dns` on `addr`, UDP and TCP; the server runs until it is shut down or dropped.
 pub async fn serve(addr: SocketAddr, dns: ClusterDns) -> Result<(Server<ClusterDns>, SocketAddr), DnsError> {
-    let udp = UdpSocket::bind(addr).await.map_err(|source| DnsError::Bind { addr, source })?;
-    let local = udp.local_addr().map_err(|source| DnsError::Bind { addr, source })?;
-    let tcp = TcpListener::bind(local).await.map_err(|source| DnsError::Bind { addr: local, source })?;
+    // Port 0: the kernel's free UDP port may be a taken TCP one, so try a few.
+    let tries = if addr.port() == 0 { 8 } else { 1 };
+    let mut attempt = 1;
+    let (udp, tcp, local) = loop {
+        let udp = UdpSocket::bind(addr).await.map_err(|source| DnsError::Bind { addr, source })?;
+        let local = udp.local_addr().map_err(|source| DnsError::Bind { addr, source })?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => break (udp, tcp, local),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < tries => attempt += 1,
+            Err(source) => return Err(DnsError::Bind { addr: local, source }),
+        }
+    };
     let mut server = Server::new(dns);
     server.register_socket(udp);
     server.register_listener(tcp, TCP_IDLE, 32);
