@@ -8,52 +8,60 @@ use super::descriptor::{Field as F, Message as M};
 
 /// The served kinds: apiVersion, kind, message.
 pub static KINDS: &[(&str, &str, u16)] = &[
-    ("apps/v1", "DaemonSet", 0),
-    ("apps/v1", "Deployment", 5),
-    ("apps/v1", "ReplicaSet", 10),
-    ("authentication.k8s.io/v1", "SelfSubjectReview", 18),
-    ("authentication.k8s.io/v1", "TokenRequest", 20),
-    ("authentication.k8s.io/v1", "TokenReview", 23),
-    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", 30),
-    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", 35),
-    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", 37),
-    ("authorization.k8s.io/v1", "SubjectAccessReview", 39),
-    ("autoscaling/v2", "HorizontalPodAutoscaler", 50),
-    ("batch/v1", "CronJob", 66),
-    ("batch/v1", "Job", 69),
-    ("certificates.k8s.io/v1", "CertificateSigningRequest", 81),
-    ("coordination.k8s.io/v1", "Lease", 86),
-    ("discovery.k8s.io/v1", "EndpointSlice", 282),
-    ("networking.k8s.io/v1", "Ingress", 288),
-    ("networking.k8s.io/v1", "IngressClass", 290),
-    ("networking.k8s.io/v1", "NetworkPolicy", 302),
-    ("policy/v1", "PodDisruptionBudget", 309),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole", 313),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 314),
-    ("rbac.authorization.k8s.io/v1", "Role", 316),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", 317),
-    ("storage.k8s.io/v1", "StorageClass", 320),
-    ("v1", "ConfigMap", 104),
-    ("v1", "Endpoints", 131),
-    ("v1", "Event", 138),
-    ("v1", "Namespace", 170),
-    ("v1", "Node", 174),
-    ("v1", "PersistentVolume", 193),
-    ("v1", "PersistentVolumeClaim", 194),
-    ("v1", "Pod", 204),
-    ("v1", "Secret", 241),
-    ("v1", "Service", 248),
-    ("v1", "ServiceAccount", 249),
+    ("apps/v1", "ControllerRevision", 0),
+    ("apps/v1", "DaemonSet", 1),
+    ("apps/v1", "Deployment", 6),
+    ("apps/v1", "ReplicaSet", 11),
+    ("apps/v1", "StatefulSet", 18),
+    ("authentication.k8s.io/v1", "SelfSubjectReview", 27),
+    ("authentication.k8s.io/v1", "TokenRequest", 29),
+    ("authentication.k8s.io/v1", "TokenReview", 32),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", 39),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", 44),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", 46),
+    ("authorization.k8s.io/v1", "SubjectAccessReview", 48),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", 59),
+    ("batch/v1", "CronJob", 75),
+    ("batch/v1", "Job", 78),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest", 90),
+    ("coordination.k8s.io/v1", "Lease", 95),
+    ("discovery.k8s.io/v1", "EndpointSlice", 291),
+    ("networking.k8s.io/v1", "Ingress", 297),
+    ("networking.k8s.io/v1", "IngressClass", 299),
+    ("networking.k8s.io/v1", "NetworkPolicy", 311),
+    ("policy/v1", "PodDisruptionBudget", 318),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", 322),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 323),
+    ("rbac.authorization.k8s.io/v1", "Role", 325),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", 326),
+    ("storage.k8s.io/v1", "StorageClass", 329),
+    ("v1", "ConfigMap", 113),
+    ("v1", "Endpoints", 140),
+    ("v1", "Event", 147),
+    ("v1", "Namespace", 179),
+    ("v1", "Node", 183),
+    ("v1", "PersistentVolume", 202),
+    ("v1", "PersistentVolumeClaim", 203),
+    ("v1", "Pod", 213),
+    ("v1", "Secret", 250),
+    ("v1", "Service", 257),
+    ("v1", "ServiceAccount", 258),
 ];
 
 pub static MESSAGES: &[M] = &[
     // 0
-    M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(2), Single, true),
-        F::new(3, "status", Message(3), Single, false),
+    M { name: "k8s.io.api.apps.v1.ControllerRevision", fields: &[
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "data", RawJson, Single, true),
+        F::new(3, "revision", Int64, Single, false),
     ] },
     // 1
+    M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(3), Single, true),
+        F::new(3, "status", Message(4), Single, false),
+    ] },
+    // 2
     M { name: "k8s.io.api.apps.v1.DaemonSetCondition", fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
@@ -61,15 +69,15 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "reason", String, Single, false),
         F::new(5, "message", String, Single, false),
     ] },
-    // 2
+    // 3
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(323), Single, true),
-        F::new(2, "template", Message(222), Single, true),
-        F::new(3, "updateStrategy", Message(4), Single, false),
+        F::new(1, "selector", Message(332), Single, true),
+        F::new(2, "template", Message(231), Single, true),
+        F::new(3, "updateStrategy", Message(5), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
     ] },
-    // 3
+    // 4
     M { name: "k8s.io.api.apps.v1.DaemonSetStatus", fields: &[
         F::new(1, "currentNumberScheduled", Int32, Single, true),
         F::new(2, "numberMisscheduled", Int32, Single, true),
@@ -80,20 +88,20 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "numberAvailable", Int32, Single, false),
         F::new(8, "numberUnavailable", Int32, Single, false),
         F::new(9, "collisionCount", Int32, Single, false),
-        F::new(10, "conditions", Message(1), Repeated, false),
-    ] },
-    // 4
-    M { name: "k8s.io.api.apps.v1.DaemonSetUpdateStrategy", fields: &[
-        F::new(1, "type", String, Single, false),
-        F::new(2, "rollingUpdate", Message(14), Single, false),
+        F::new(10, "conditions", Message(2), Repeated, false),
     ] },
     // 5
-    M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(7), Single, true),
-        F::new(3, "status", Message(8), Single, false),
+    M { name: "k8s.io.api.apps.v1.DaemonSetUpdateStrategy", fields: &[
+        F::new(1, "type", String, Single, false),
+        F::new(2, "rollingUpdate", Message(15), Single, false),
     ] },
     // 6
+    M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(8), Single, true),
+        F::new(3, "status", Message(9), Single, false),
+    ] },
+    // 7
     M { name: "k8s.io.api.apps.v1.DeploymentCondition", fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
@@ -102,41 +110,41 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "lastUpdateTime", Time, Single, false),
         F::new(7, "lastTransitionTime", Time, Single, false),
     ] },
-    // 7
+    // 8
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(323), Single, true),
-        F::new(3, "template", Message(222), Single, true),
-        F::new(4, "strategy", Message(9), Single, false),
+        F::new(2, "selector", Message(332), Single, true),
+        F::new(3, "template", Message(231), Single, true),
+        F::new(4, "strategy", Message(10), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
         F::new(7, "paused", Bool, Single, false),
         F::new(9, "progressDeadlineSeconds", Int32, Single, false),
     ] },
-    // 8
+    // 9
     M { name: "k8s.io.api.apps.v1.DeploymentStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "replicas", Int32, Single, false),
         F::new(3, "updatedReplicas", Int32, Single, false),
         F::new(4, "availableReplicas", Int32, Single, false),
         F::new(5, "unavailableReplicas", Int32, Single, false),
-        F::new(6, "conditions", Message(6), Repeated, false),
+        F::new(6, "conditions", Message(7), Repeated, false),
         F::new(7, "readyReplicas", Int32, Single, false),
         F::new(8, "collisionCount", Int32, Single, false),
         F::new(9, "terminatingReplicas", Int32, Single, false),
     ] },
-    // 9
+    // 10
     M { name: "k8s.io.api.apps.v1.DeploymentStrategy", fields: &[
         F::new(1, "type", String, Single, false),
-        F::new(2, "rollingUpdate", Message(15), Single, false),
-    ] },
-    // 10
-    M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(12), Single, true),
-        F::new(3, "status", Message(13), Single, false),
+        F::new(2, "rollingUpdate", Message(16), Single, false),
     ] },
     // 11
+    M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(13), Single, true),
+        F::new(3, "status", Message(14), Single, false),
+    ] },
+    // 12
     M { name: "k8s.io.api.apps.v1.ReplicaSetCondition", fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
@@ -144,126 +152,186 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "reason", String, Single, false),
         F::new(5, "message", String, Single, false),
     ] },
-    // 12
+    // 13
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(323), Single, true),
-        F::new(3, "template", Message(222), Single, false),
+        F::new(2, "selector", Message(332), Single, true),
+        F::new(3, "template", Message(231), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
-    // 13
+    // 14
     M { name: "k8s.io.api.apps.v1.ReplicaSetStatus", fields: &[
         F::new(1, "replicas", Int32, Single, true),
         F::new(2, "fullyLabeledReplicas", Int32, Single, false),
         F::new(3, "observedGeneration", Int64, Single, false),
         F::new(4, "readyReplicas", Int32, Single, false),
         F::new(5, "availableReplicas", Int32, Single, false),
-        F::new(6, "conditions", Message(11), Repeated, false),
+        F::new(6, "conditions", Message(12), Repeated, false),
         F::new(7, "terminatingReplicas", Int32, Single, false),
     ] },
-    // 14
+    // 15
     M { name: "k8s.io.api.apps.v1.RollingUpdateDaemonSet", fields: &[
         F::new(1, "maxUnavailable", IntOrString, Single, false),
         F::new(2, "maxSurge", IntOrString, Single, false),
     ] },
-    // 15
+    // 16
     M { name: "k8s.io.api.apps.v1.RollingUpdateDeployment", fields: &[
         F::new(1, "maxUnavailable", IntOrString, Single, false),
         F::new(2, "maxSurge", IntOrString, Single, false),
     ] },
-    // 16
+    // 17
+    M { name: "k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy", fields: &[
+        F::new(1, "partition", Int32, Single, false),
+        F::new(2, "maxUnavailable", IntOrString, Single, false),
+    ] },
+    // 18
+    M { name: "k8s.io.api.apps.v1.StatefulSet", fields: &[
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(22), Single, true),
+        F::new(3, "status", Message(23), Single, false),
+    ] },
+    // 19
+    M { name: "k8s.io.api.apps.v1.StatefulSetCondition", fields: &[
+        F::new(1, "type", String, Single, false),
+        F::new(2, "status", String, Single, false),
+        F::new(3, "lastTransitionTime", Time, Single, false),
+        F::new(4, "reason", String, Single, false),
+        F::new(5, "message", String, Single, false),
+    ] },
+    // 20
+    M { name: "k8s.io.api.apps.v1.StatefulSetOrdinals", fields: &[
+        F::new(1, "start", Int32, Single, false),
+    ] },
+    // 21
+    M { name: "k8s.io.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy", fields: &[
+        F::new(1, "whenDeleted", String, Single, false),
+        F::new(2, "whenScaled", String, Single, false),
+    ] },
+    // 22
+    M { name: "k8s.io.api.apps.v1.StatefulSetSpec", fields: &[
+        F::new(1, "replicas", Int32, Single, false),
+        F::new(2, "selector", Message(332), Single, true),
+        F::new(3, "template", Message(231), Single, true),
+        F::new(4, "volumeClaimTemplates", Message(203), Repeated, false),
+        F::new(5, "serviceName", String, Single, false),
+        F::new(6, "podManagementPolicy", String, Single, false),
+        F::new(7, "updateStrategy", Message(24), Single, false),
+        F::new(8, "revisionHistoryLimit", Int32, Single, false),
+        F::new(9, "minReadySeconds", Int32, Single, false),
+        F::new(10, "persistentVolumeClaimRetentionPolicy", Message(21), Single, false),
+        F::new(11, "ordinals", Message(20), Single, false),
+    ] },
+    // 23
+    M { name: "k8s.io.api.apps.v1.StatefulSetStatus", fields: &[
+        F::new(1, "observedGeneration", Int64, Single, false),
+        F::new(2, "replicas", Int32, Single, true),
+        F::new(3, "readyReplicas", Int32, Single, false),
+        F::new(4, "currentReplicas", Int32, Single, false),
+        F::new(5, "updatedReplicas", Int32, Single, false),
+        F::new(6, "currentRevision", String, Single, false),
+        F::new(7, "updateRevision", String, Single, false),
+        F::new(9, "collisionCount", Int32, Single, false),
+        F::new(10, "conditions", Message(19), Repeated, false),
+        F::new(11, "availableReplicas", Int32, Single, false),
+    ] },
+    // 24
+    M { name: "k8s.io.api.apps.v1.StatefulSetUpdateStrategy", fields: &[
+        F::new(1, "type", String, Single, false),
+        F::new(2, "rollingUpdate", Message(17), Single, false),
+    ] },
+    // 25
     M { name: "k8s.io.api.authentication.v1.BoundObjectReference", fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "apiVersion", String, Single, false),
         F::new(3, "name", String, Single, false),
         F::new(4, "uid", String, Single, false),
     ] },
-    // 17
+    // 26
     M { name: "k8s.io.api.authentication.v1.ExtraValue", fields: &[
         // not in the schema: items = 1
     ] },
-    // 18
+    // 27
     M { name: "k8s.io.api.authentication.v1.SelfSubjectReview", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "status", Message(19), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "status", Message(28), Single, false),
     ] },
-    // 19
+    // 28
     M { name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus", fields: &[
-        F::new(1, "userInfo", Message(26), Single, false),
+        F::new(1, "userInfo", Message(35), Single, false),
     ] },
-    // 20
+    // 29
     M { name: "k8s.io.api.authentication.v1.TokenRequest", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(21), Single, false),
-        F::new(3, "status", Message(22), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(30), Single, false),
+        F::new(3, "status", Message(31), Single, false),
     ] },
-    // 21
+    // 30
     M { name: "k8s.io.api.authentication.v1.TokenRequestSpec", fields: &[
         F::new(1, "audiences", String, Repeated, false),
-        F::new(3, "boundObjectRef", Message(16), Single, false),
+        F::new(3, "boundObjectRef", Message(25), Single, false),
         F::new(4, "expirationSeconds", Int64, Single, false),
     ] },
-    // 22
+    // 31
     M { name: "k8s.io.api.authentication.v1.TokenRequestStatus", fields: &[
         F::new(1, "token", String, Single, false),
         F::new(2, "expirationTimestamp", Time, Single, false),
     ] },
-    // 23
+    // 32
     M { name: "k8s.io.api.authentication.v1.TokenReview", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(24), Single, true),
-        F::new(3, "status", Message(25), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(33), Single, true),
+        F::new(3, "status", Message(34), Single, false),
     ] },
-    // 24
+    // 33
     M { name: "k8s.io.api.authentication.v1.TokenReviewSpec", fields: &[
         F::new(1, "token", String, Single, true),
         F::new(2, "audiences", String, Repeated, false),
     ] },
-    // 25
+    // 34
     M { name: "k8s.io.api.authentication.v1.TokenReviewStatus", fields: &[
         F::new(1, "authenticated", Bool, Single, false),
-        F::new(2, "user", Message(26), Single, false),
+        F::new(2, "user", Message(35), Single, false),
         F::new(3, "error", String, Single, false),
         F::new(4, "audiences", String, Repeated, false),
     ] },
-    // 26
+    // 35
     M { name: "k8s.io.api.authentication.v1.UserInfo", fields: &[
         F::new(1, "username", String, Single, false),
         F::new(2, "uid", String, Single, false),
         F::new(3, "groups", String, Repeated, false),
-        F::new(4, "extra", Message(17), Map, false),
+        F::new(4, "extra", Message(26), Map, false),
     ] },
-    // 27
+    // 36
     M { name: "k8s.io.api.authorization.v1.ExtraValue", fields: &[
         // not in the schema: items = 1
     ] },
-    // 28
+    // 37
     M { name: "k8s.io.api.authorization.v1.FieldSelectorAttributes", fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(322), Repeated, false),
+        F::new(2, "requirements", Message(331), Repeated, false),
     ] },
-    // 29
+    // 38
     M { name: "k8s.io.api.authorization.v1.LabelSelectorAttributes", fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(324), Repeated, false),
+        F::new(2, "requirements", Message(333), Repeated, false),
     ] },
-    // 30
+    // 39
     M { name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(40), Single, true),
-        F::new(3, "status", Message(41), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(49), Single, true),
+        F::new(3, "status", Message(50), Single, false),
     ] },
-    // 31
+    // 40
     M { name: "k8s.io.api.authorization.v1.NonResourceAttributes", fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "verb", String, Single, false),
     ] },
-    // 32
+    // 41
     M { name: "k8s.io.api.authorization.v1.NonResourceRule", fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "nonResourceURLs", String, Repeated, false),
     ] },
-    // 33
+    // 42
     M { name: "k8s.io.api.authorization.v1.ResourceAttributes", fields: &[
         F::new(1, "namespace", String, Single, false),
         F::new(2, "verb", String, Single, false),
@@ -272,119 +340,119 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "resource", String, Single, false),
         F::new(6, "subresource", String, Single, false),
         F::new(7, "name", String, Single, false),
-        F::new(8, "fieldSelector", Message(28), Single, false),
-        F::new(9, "labelSelector", Message(29), Single, false),
+        F::new(8, "fieldSelector", Message(37), Single, false),
+        F::new(9, "labelSelector", Message(38), Single, false),
     ] },
-    // 34
+    // 43
     M { name: "k8s.io.api.authorization.v1.ResourceRule", fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
         F::new(3, "resources", String, Repeated, false),
         F::new(4, "resourceNames", String, Repeated, false),
     ] },
-    // 35
+    // 44
     M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(36), Single, true),
-        F::new(3, "status", Message(41), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(45), Single, true),
+        F::new(3, "status", Message(50), Single, false),
     ] },
-    // 36
+    // 45
     M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec", fields: &[
-        F::new(1, "resourceAttributes", Message(33), Single, false),
-        F::new(2, "nonResourceAttributes", Message(31), Single, false),
+        F::new(1, "resourceAttributes", Message(42), Single, false),
+        F::new(2, "nonResourceAttributes", Message(40), Single, false),
     ] },
-    // 37
+    // 46
     M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(38), Single, true),
-        F::new(3, "status", Message(42), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(47), Single, true),
+        F::new(3, "status", Message(51), Single, false),
     ] },
-    // 38
+    // 47
     M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec", fields: &[
         F::new(1, "namespace", String, Single, false),
     ] },
-    // 39
+    // 48
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(40), Single, true),
-        F::new(3, "status", Message(41), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(49), Single, true),
+        F::new(3, "status", Message(50), Single, false),
     ] },
-    // 40
+    // 49
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec", fields: &[
-        F::new(1, "resourceAttributes", Message(33), Single, false),
-        F::new(2, "nonResourceAttributes", Message(31), Single, false),
+        F::new(1, "resourceAttributes", Message(42), Single, false),
+        F::new(2, "nonResourceAttributes", Message(40), Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "groups", String, Repeated, false),
-        F::new(5, "extra", Message(27), Map, false),
+        F::new(5, "extra", Message(36), Map, false),
         F::new(6, "uid", String, Single, false),
     ] },
-    // 41
+    // 50
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus", fields: &[
         F::new(1, "allowed", Bool, Single, true),
         F::new(2, "reason", String, Single, false),
         F::new(3, "evaluationError", String, Single, false),
         F::new(4, "denied", Bool, Single, false),
     ] },
-    // 42
+    // 51
     M { name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus", fields: &[
-        F::new(1, "resourceRules", Message(34), Repeated, true),
-        F::new(2, "nonResourceRules", Message(32), Repeated, true),
+        F::new(1, "resourceRules", Message(43), Repeated, true),
+        F::new(2, "nonResourceRules", Message(41), Repeated, true),
         F::new(3, "incomplete", Bool, Single, true),
         F::new(4, "evaluationError", String, Single, false),
     ] },
-    // 43
+    // 52
     M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricSource", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "target", Message(58), Single, true),
+        F::new(2, "target", Message(67), Single, true),
         F::new(3, "container", String, Single, true),
     ] },
-    // 44
+    // 53
     M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "current", Message(59), Single, true),
+        F::new(2, "current", Message(68), Single, true),
         F::new(3, "container", String, Single, true),
     ] },
-    // 45
+    // 54
     M { name: "k8s.io.api.autoscaling.v2.CrossVersionObjectReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "name", String, Single, true),
         F::new(3, "apiVersion", String, Single, false),
     ] },
-    // 46
+    // 55
     M { name: "k8s.io.api.autoscaling.v2.ExternalMetricSource", fields: &[
-        F::new(1, "metric", Message(55), Single, true),
-        F::new(2, "target", Message(58), Single, true),
+        F::new(1, "metric", Message(64), Single, true),
+        F::new(2, "target", Message(67), Single, true),
     ] },
-    // 47
+    // 56
     M { name: "k8s.io.api.autoscaling.v2.ExternalMetricStatus", fields: &[
-        F::new(1, "metric", Message(55), Single, true),
-        F::new(2, "current", Message(59), Single, true),
+        F::new(1, "metric", Message(64), Single, true),
+        F::new(2, "current", Message(68), Single, true),
     ] },
-    // 48
+    // 57
     M { name: "k8s.io.api.autoscaling.v2.HPAScalingPolicy", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "value", Int32, Single, true),
         F::new(3, "periodSeconds", Int32, Single, true),
     ] },
-    // 49
+    // 58
     M { name: "k8s.io.api.autoscaling.v2.HPAScalingRules", fields: &[
         F::new(1, "selectPolicy", String, Single, false),
-        F::new(2, "policies", Message(48), Repeated, false),
+        F::new(2, "policies", Message(57), Repeated, false),
         F::new(3, "stabilizationWindowSeconds", Int32, Single, false),
         F::new(4, "tolerance", Quantity, Single, false),
     ] },
-    // 50
+    // 59
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(53), Single, true),
-        F::new(3, "status", Message(54), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(62), Single, true),
+        F::new(3, "status", Message(63), Single, false),
     ] },
-    // 51
+    // 60
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", fields: &[
-        F::new(1, "scaleUp", Message(49), Single, false),
-        F::new(2, "scaleDown", Message(49), Single, false),
+        F::new(1, "scaleUp", Message(58), Single, false),
+        F::new(2, "scaleDown", Message(58), Single, false),
     ] },
-    // 52
+    // 61
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -392,121 +460,121 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "reason", String, Single, false),
         F::new(5, "message", String, Single, false),
     ] },
-    // 53
+    // 62
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec", fields: &[
-        F::new(1, "scaleTargetRef", Message(45), Single, true),
+        F::new(1, "scaleTargetRef", Message(54), Single, true),
         F::new(2, "minReplicas", Int32, Single, false),
         F::new(3, "maxReplicas", Int32, Single, true),
-        F::new(4, "metrics", Message(56), Repeated, false),
-        F::new(5, "behavior", Message(51), Single, false),
+        F::new(4, "metrics", Message(65), Repeated, false),
+        F::new(5, "behavior", Message(60), Single, false),
     ] },
-    // 54
+    // 63
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "lastScaleTime", Time, Single, false),
         F::new(3, "currentReplicas", Int32, Single, false),
         F::new(4, "desiredReplicas", Int32, Single, true),
-        F::new(5, "currentMetrics", Message(57), Repeated, false),
-        F::new(6, "conditions", Message(52), Repeated, false),
+        F::new(5, "currentMetrics", Message(66), Repeated, false),
+        F::new(6, "conditions", Message(61), Repeated, false),
     ] },
-    // 55
+    // 64
     M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "selector", Message(323), Single, false),
+        F::new(2, "selector", Message(332), Single, false),
     ] },
-    // 56
+    // 65
     M { name: "k8s.io.api.autoscaling.v2.MetricSpec", fields: &[
         F::new(1, "type", String, Single, true),
-        F::new(2, "object", Message(60), Single, false),
-        F::new(3, "pods", Message(62), Single, false),
-        F::new(4, "resource", Message(64), Single, false),
-        F::new(5, "external", Message(46), Single, false),
-        F::new(7, "containerResource", Message(43), Single, false),
+        F::new(2, "object", Message(69), Single, false),
+        F::new(3, "pods", Message(71), Single, false),
+        F::new(4, "resource", Message(73), Single, false),
+        F::new(5, "external", Message(55), Single, false),
+        F::new(7, "containerResource", Message(52), Single, false),
     ] },
-    // 57
+    // 66
     M { name: "k8s.io.api.autoscaling.v2.MetricStatus", fields: &[
         F::new(1, "type", String, Single, true),
-        F::new(2, "object", Message(61), Single, false),
-        F::new(3, "pods", Message(63), Single, false),
-        F::new(4, "resource", Message(65), Single, false),
-        F::new(5, "external", Message(47), Single, false),
-        F::new(7, "containerResource", Message(44), Single, false),
+        F::new(2, "object", Message(70), Single, false),
+        F::new(3, "pods", Message(72), Single, false),
+        F::new(4, "resource", Message(74), Single, false),
+        F::new(5, "external", Message(56), Single, false),
+        F::new(7, "containerResource", Message(53), Single, false),
     ] },
-    // 58
+    // 67
     M { name: "k8s.io.api.autoscaling.v2.MetricTarget", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "value", Quantity, Single, false),
         F::new(3, "averageValue", Quantity, Single, false),
         F::new(4, "averageUtilization", Int32, Single, false),
     ] },
-    // 59
+    // 68
     M { name: "k8s.io.api.autoscaling.v2.MetricValueStatus", fields: &[
         F::new(1, "value", Quantity, Single, false),
         F::new(2, "averageValue", Quantity, Single, false),
         F::new(3, "averageUtilization", Int32, Single, false),
     ] },
-    // 60
+    // 69
     M { name: "k8s.io.api.autoscaling.v2.ObjectMetricSource", fields: &[
-        F::new(1, "describedObject", Message(45), Single, true),
-        F::new(2, "target", Message(58), Single, true),
-        F::new(3, "metric", Message(55), Single, true),
+        F::new(1, "describedObject", Message(54), Single, true),
+        F::new(2, "target", Message(67), Single, true),
+        F::new(3, "metric", Message(64), Single, true),
     ] },
-    // 61
+    // 70
     M { name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus", fields: &[
-        F::new(1, "metric", Message(55), Single, true),
-        F::new(2, "current", Message(59), Single, true),
-        F::new(3, "describedObject", Message(45), Single, true),
+        F::new(1, "metric", Message(64), Single, true),
+        F::new(2, "current", Message(68), Single, true),
+        F::new(3, "describedObject", Message(54), Single, true),
     ] },
-    // 62
+    // 71
     M { name: "k8s.io.api.autoscaling.v2.PodsMetricSource", fields: &[
-        F::new(1, "metric", Message(55), Single, true),
-        F::new(2, "target", Message(58), Single, true),
+        F::new(1, "metric", Message(64), Single, true),
+        F::new(2, "target", Message(67), Single, true),
     ] },
-    // 63
+    // 72
     M { name: "k8s.io.api.autoscaling.v2.PodsMetricStatus", fields: &[
-        F::new(1, "metric", Message(55), Single, true),
-        F::new(2, "current", Message(59), Single, true),
+        F::new(1, "metric", Message(64), Single, true),
+        F::new(2, "current", Message(68), Single, true),
     ] },
-    // 64
+    // 73
     M { name: "k8s.io.api.autoscaling.v2.ResourceMetricSource", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "target", Message(58), Single, true),
+        F::new(2, "target", Message(67), Single, true),
     ] },
-    // 65
+    // 74
     M { name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "current", Message(59), Single, true),
+        F::new(2, "current", Message(68), Single, true),
     ] },
-    // 66
+    // 75
     M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(67), Single, true),
-        F::new(3, "status", Message(68), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(76), Single, true),
+        F::new(3, "status", Message(77), Single, false),
     ] },
-    // 67
+    // 76
     M { name: "k8s.io.api.batch.v1.CronJobSpec", fields: &[
         F::new(1, "schedule", String, Single, true),
         F::new(2, "startingDeadlineSeconds", Int64, Single, false),
         F::new(3, "concurrencyPolicy", String, Single, false),
         F::new(4, "suspend", Bool, Single, false),
-        F::new(5, "jobTemplate", Message(73), Single, true),
+        F::new(5, "jobTemplate", Message(82), Single, true),
         F::new(6, "successfulJobsHistoryLimit", Int32, Single, false),
         F::new(7, "failedJobsHistoryLimit", Int32, Single, false),
         F::new(8, "timeZone", String, Single, false),
     ] },
-    // 68
+    // 77
     M { name: "k8s.io.api.batch.v1.CronJobStatus", fields: &[
-        F::new(1, "active", Message(192), Repeated, false),
+        F::new(1, "active", Message(201), Repeated, false),
         F::new(4, "lastScheduleTime", Time, Single, false),
         F::new(5, "lastSuccessfulTime", Time, Single, false),
     ] },
-    // 69
+    // 78
     M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(71), Single, false),
-        F::new(3, "status", Message(72), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(80), Single, false),
+        F::new(3, "status", Message(81), Single, false),
     ] },
-    // 70
+    // 79
     M { name: "k8s.io.api.batch.v1.JobCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -515,86 +583,86 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 71
+    // 80
     M { name: "k8s.io.api.batch.v1.JobSpec", fields: &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(323), Single, false),
+        F::new(4, "selector", Message(332), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
-        F::new(6, "template", Message(222), Single, true),
+        F::new(6, "template", Message(231), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
         F::new(8, "ttlSecondsAfterFinished", Int32, Single, false),
         F::new(9, "completionMode", String, Single, false),
         F::new(10, "suspend", Bool, Single, false),
-        F::new(11, "podFailurePolicy", Message(74), Single, false),
+        F::new(11, "podFailurePolicy", Message(83), Single, false),
         F::new(12, "backoffLimitPerIndex", Int32, Single, false),
         F::new(13, "maxFailedIndexes", Int32, Single, false),
         F::new(14, "podReplacementPolicy", String, Single, false),
         F::new(15, "managedBy", String, Single, false),
-        F::new(16, "successPolicy", Message(78), Single, false),
+        F::new(16, "successPolicy", Message(87), Single, false),
     ] },
-    // 72
+    // 81
     M { name: "k8s.io.api.batch.v1.JobStatus", fields: &[
-        F::new(1, "conditions", Message(70), Repeated, false),
+        F::new(1, "conditions", Message(79), Repeated, false),
         F::new(2, "startTime", Time, Single, false),
         F::new(3, "completionTime", Time, Single, false),
         F::new(4, "active", Int32, Single, false),
         F::new(5, "succeeded", Int32, Single, false),
         F::new(6, "failed", Int32, Single, false),
         F::new(7, "completedIndexes", String, Single, false),
-        F::new(8, "uncountedTerminatedPods", Message(80), Single, false),
+        F::new(8, "uncountedTerminatedPods", Message(89), Single, false),
         F::new(9, "ready", Int32, Single, false),
         F::new(10, "failedIndexes", String, Single, false),
         F::new(11, "terminating", Int32, Single, false),
     ] },
-    // 73
+    // 82
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(326), Single, false),
-        F::new(2, "spec", Message(71), Single, false),
+        F::new(1, "metadata", Message(335), Single, false),
+        F::new(2, "spec", Message(80), Single, false),
     ] },
-    // 74
+    // 83
     M { name: "k8s.io.api.batch.v1.PodFailurePolicy", fields: &[
-        F::new(1, "rules", Message(77), Repeated, true),
+        F::new(1, "rules", Message(86), Repeated, true),
     ] },
-    // 75
+    // 84
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", Int32, Repeated, true),
     ] },
-    // 76
+    // 85
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, false),
     ] },
-    // 77
+    // 86
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyRule", fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "onExitCodes", Message(75), Single, false),
-        F::new(3, "onPodConditions", Message(76), Repeated, false),
+        F::new(2, "onExitCodes", Message(84), Single, false),
+        F::new(3, "onPodConditions", Message(85), Repeated, false),
     ] },
-    // 78
+    // 87
     M { name: "k8s.io.api.batch.v1.SuccessPolicy", fields: &[
-        F::new(1, "rules", Message(79), Repeated, true),
+        F::new(1, "rules", Message(88), Repeated, true),
     ] },
-    // 79
+    // 88
     M { name: "k8s.io.api.batch.v1.SuccessPolicyRule", fields: &[
         F::new(1, "succeededIndexes", String, Single, false),
         F::new(2, "succeededCount", Int32, Single, false),
     ] },
-    // 80
+    // 89
     M { name: "k8s.io.api.batch.v1.UncountedTerminatedPods", fields: &[
         F::new(1, "succeeded", String, Repeated, false),
         F::new(2, "failed", String, Repeated, false),
     ] },
-    // 81
+    // 90
     M { name: "k8s.io.api.certificates.v1.CertificateSigningRequest", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(83), Single, true),
-        F::new(3, "status", Message(84), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(92), Single, true),
+        F::new(3, "status", Message(93), Single, false),
     ] },
-    // 82
+    // 91
     M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "reason", String, Single, false),
@@ -603,32 +671,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "lastTransitionTime", Time, Single, false),
         F::new(6, "status", String, Single, true),
     ] },
-    // 83
+    // 92
     M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestSpec", fields: &[
         F::new(1, "request", Bytes, Single, true),
         F::new(2, "username", String, Single, false),
         F::new(3, "uid", String, Single, false),
         F::new(4, "groups", String, Repeated, false),
         F::new(5, "usages", String, Repeated, false),
-        F::new(6, "extra", Message(85), Map, false),
+        F::new(6, "extra", Message(94), Map, false),
         F::new(7, "signerName", String, Single, true),
         F::new(8, "expirationSeconds", Int32, Single, false),
     ] },
-    // 84
+    // 93
     M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestStatus", fields: &[
-        F::new(1, "conditions", Message(82), Repeated, false),
+        F::new(1, "conditions", Message(91), Repeated, false),
         F::new(2, "certificate", Bytes, Single, false),
     ] },
-    // 85
+    // 94
     M { name: "k8s.io.api.certificates.v1.ExtraValue", fields: &[
         // not in the schema: items = 1
     ] },
-    // 86
+    // 95
     M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(87), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(96), Single, false),
     ] },
-    // 87
+    // 96
     M { name: "k8s.io.api.coordination.v1.LeaseSpec", fields: &[
         F::new(1, "holderIdentity", String, Single, false),
         F::new(2, "leaseDurationSeconds", Int32, Single, false),
@@ -638,30 +706,30 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "strategy", String, Single, false),
         F::new(7, "preferredHolder", String, Single, false),
     ] },
-    // 88
+    // 97
     M { name: "k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 89
+    // 98
     M { name: "k8s.io.api.core.v1.Affinity", fields: &[
-        F::new(1, "nodeAffinity", Message(176), Single, false),
-        F::new(2, "podAffinity", Message(205), Single, false),
-        F::new(3, "podAntiAffinity", Message(207), Single, false),
+        F::new(1, "nodeAffinity", Message(185), Single, false),
+        F::new(2, "podAffinity", Message(214), Single, false),
+        F::new(3, "podAntiAffinity", Message(216), Single, false),
     ] },
-    // 90
+    // 99
     M { name: "k8s.io.api.core.v1.AppArmorProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 91
+    // 100
     M { name: "k8s.io.api.core.v1.AttachedVolume", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 92
+    // 101
     M { name: "k8s.io.api.core.v1.AzureDiskVolumeSource", fields: &[
         F::new(1, "diskName", String, Single, true),
         F::new(2, "diskURI", String, Single, true),
@@ -670,108 +738,108 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "readOnly", Bool, Single, false),
         F::new(6, "kind", String, Single, false),
     ] },
-    // 93
+    // 102
     M { name: "k8s.io.api.core.v1.AzureFilePersistentVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "secretNamespace", String, Single, false),
     ] },
-    // 94
+    // 103
     M { name: "k8s.io.api.core.v1.AzureFileVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 95
+    // 104
     M { name: "k8s.io.api.core.v1.CSIPersistentVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "volumeHandle", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "fsType", String, Single, false),
         F::new(5, "volumeAttributes", String, Map, false),
-        F::new(6, "controllerPublishSecretRef", Message(245), Single, false),
-        F::new(7, "nodeStageSecretRef", Message(245), Single, false),
-        F::new(8, "nodePublishSecretRef", Message(245), Single, false),
-        F::new(9, "controllerExpandSecretRef", Message(245), Single, false),
-        F::new(10, "nodeExpandSecretRef", Message(245), Single, false),
+        F::new(6, "controllerPublishSecretRef", Message(254), Single, false),
+        F::new(7, "nodeStageSecretRef", Message(254), Single, false),
+        F::new(8, "nodePublishSecretRef", Message(254), Single, false),
+        F::new(9, "controllerExpandSecretRef", Message(254), Single, false),
+        F::new(10, "nodeExpandSecretRef", Message(254), Single, false),
     ] },
-    // 96
+    // 105
     M { name: "k8s.io.api.core.v1.CSIVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "volumeAttributes", String, Map, false),
-        F::new(5, "nodePublishSecretRef", Message(166), Single, false),
+        F::new(5, "nodePublishSecretRef", Message(175), Single, false),
     ] },
-    // 97
+    // 106
     M { name: "k8s.io.api.core.v1.Capabilities", fields: &[
         F::new(1, "add", String, Repeated, false),
         F::new(2, "drop", String, Repeated, false),
     ] },
-    // 98
+    // 107
     M { name: "k8s.io.api.core.v1.CephFSPersistentVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "secretFile", String, Single, false),
-        F::new(5, "secretRef", Message(245), Single, false),
+        F::new(5, "secretRef", Message(254), Single, false),
         F::new(6, "readOnly", Bool, Single, false),
     ] },
-    // 99
+    // 108
     M { name: "k8s.io.api.core.v1.CephFSVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "secretFile", String, Single, false),
-        F::new(5, "secretRef", Message(166), Single, false),
+        F::new(5, "secretRef", Message(175), Single, false),
         F::new(6, "readOnly", Bool, Single, false),
     ] },
-    // 100
+    // 109
     M { name: "k8s.io.api.core.v1.CinderPersistentVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
-        F::new(4, "secretRef", Message(245), Single, false),
+        F::new(4, "secretRef", Message(254), Single, false),
     ] },
-    // 101
+    // 110
     M { name: "k8s.io.api.core.v1.CinderVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
-        F::new(4, "secretRef", Message(166), Single, false),
+        F::new(4, "secretRef", Message(175), Single, false),
     ] },
-    // 102
+    // 111
     M { name: "k8s.io.api.core.v1.ClientIPConfig", fields: &[
         F::new(1, "timeoutSeconds", Int32, Single, false),
     ] },
-    // 103
+    // 112
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(323), Single, false),
+        F::new(3, "labelSelector", Message(332), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
-    // 104
+    // 113
     M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
+        F::new(1, "metadata", Message(335), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
     ] },
-    // 105
+    // 114
     M { name: "k8s.io.api.core.v1.ConfigMapEnvSource", fields: &[
-        F::new(1, "", Message(166), Inline, false),
+        F::new(1, "", Message(175), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 106
+    // 115
     M { name: "k8s.io.api.core.v1.ConfigMapKeySelector", fields: &[
-        F::new(1, "", Message(166), Inline, false),
+        F::new(1, "", Message(175), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 107
+    // 116
     M { name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource", fields: &[
         F::new(1, "namespace", String, Single, true),
         F::new(2, "name", String, Single, true),
@@ -779,59 +847,59 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceVersion", String, Single, false),
         F::new(5, "kubeletConfigKey", String, Single, true),
     ] },
-    // 108
+    // 117
     M { name: "k8s.io.api.core.v1.ConfigMapProjection", fields: &[
-        F::new(1, "", Message(166), Inline, false),
-        F::new(2, "items", Message(160), Repeated, false),
+        F::new(1, "", Message(175), Inline, false),
+        F::new(2, "items", Message(169), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 109
+    // 118
     M { name: "k8s.io.api.core.v1.ConfigMapVolumeSource", fields: &[
-        F::new(1, "", Message(166), Inline, false),
-        F::new(2, "items", Message(160), Repeated, false),
+        F::new(1, "", Message(175), Inline, false),
+        F::new(2, "items", Message(169), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 110
+    // 119
     M { name: "k8s.io.api.core.v1.Container", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(113), Repeated, false),
-        F::new(7, "env", Message(133), Repeated, false),
-        F::new(8, "resources", Message(235), Single, false),
-        F::new(9, "volumeMounts", Message(269), Repeated, false),
-        F::new(10, "livenessProbe", Message(226), Single, false),
-        F::new(11, "readinessProbe", Message(226), Single, false),
-        F::new(12, "lifecycle", Message(161), Single, false),
+        F::new(6, "ports", Message(122), Repeated, false),
+        F::new(7, "env", Message(142), Repeated, false),
+        F::new(8, "resources", Message(244), Single, false),
+        F::new(9, "volumeMounts", Message(278), Repeated, false),
+        F::new(10, "livenessProbe", Message(235), Single, false),
+        F::new(11, "readinessProbe", Message(235), Single, false),
+        F::new(12, "lifecycle", Message(170), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(247), Single, false),
+        F::new(15, "securityContext", Message(256), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(132), Repeated, false),
+        F::new(19, "envFrom", Message(141), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(268), Repeated, false),
-        F::new(22, "startupProbe", Message(226), Single, false),
-        F::new(23, "resizePolicy", Message(114), Repeated, false),
+        F::new(21, "volumeDevices", Message(277), Repeated, false),
+        F::new(22, "startupProbe", Message(235), Single, false),
+        F::new(23, "resizePolicy", Message(123), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(115), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(124), Repeated, false),
     ] },
-    // 111
+    // 120
     M { name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest", fields: &[
         F::new(1, "containerName", String, Single, true),
         F::new(2, "resourceName", String, Single, true),
         F::new(3, "requestName", String, Single, true),
     ] },
-    // 112
+    // 121
     M { name: "k8s.io.api.core.v1.ContainerImage", fields: &[
         F::new(1, "names", String, Repeated, false),
         F::new(2, "sizeBytes", Int64, Single, false),
     ] },
-    // 113
+    // 122
     M { name: "k8s.io.api.core.v1.ContainerPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "hostPort", Int32, Single, false),
@@ -839,32 +907,32 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "protocol", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
     ] },
-    // 114
+    // 123
     M { name: "k8s.io.api.core.v1.ContainerResizePolicy", fields: &[
         F::new(1, "resourceName", String, Single, true),
         F::new(2, "restartPolicy", String, Single, true),
     ] },
-    // 115
+    // 124
     M { name: "k8s.io.api.core.v1.ContainerRestartRule", fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "exitCodes", Message(116), Single, false),
+        F::new(2, "exitCodes", Message(125), Single, false),
     ] },
-    // 116
+    // 125
     M { name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes", fields: &[
         F::new(1, "operator", String, Single, true),
         F::new(2, "values", Int32, Repeated, false),
     ] },
-    // 117
+    // 126
     M { name: "k8s.io.api.core.v1.ContainerState", fields: &[
-        F::new(1, "waiting", Message(120), Single, false),
-        F::new(2, "running", Message(118), Single, false),
-        F::new(3, "terminated", Message(119), Single, false),
+        F::new(1, "waiting", Message(129), Single, false),
+        F::new(2, "running", Message(127), Single, false),
+        F::new(3, "terminated", Message(128), Single, false),
     ] },
-    // 118
+    // 127
     M { name: "k8s.io.api.core.v1.ContainerStateRunning", fields: &[
         F::new(1, "startedAt", Time, Single, false),
     ] },
-    // 119
+    // 128
     M { name: "k8s.io.api.core.v1.ContainerStateTerminated", fields: &[
         F::new(1, "exitCode", Int32, Single, true),
         F::new(2, "signal", Int32, Single, false),
@@ -874,16 +942,16 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "finishedAt", Time, Single, false),
         F::new(7, "containerID", String, Single, false),
     ] },
-    // 120
+    // 129
     M { name: "k8s.io.api.core.v1.ContainerStateWaiting", fields: &[
         F::new(1, "reason", String, Single, false),
         F::new(2, "message", String, Single, false),
     ] },
-    // 121
+    // 130
     M { name: "k8s.io.api.core.v1.ContainerStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "state", Message(117), Single, false),
-        F::new(3, "lastState", Message(117), Single, false),
+        F::new(2, "state", Message(126), Single, false),
+        F::new(3, "lastState", Message(126), Single, false),
         F::new(4, "ready", Bool, Single, true),
         F::new(5, "restartCount", Int32, Single, true),
         F::new(6, "image", String, Single, true),
@@ -891,156 +959,156 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "containerID", String, Single, false),
         F::new(9, "started", Bool, Single, false),
         F::new(10, "allocatedResources", Quantity, Map, false),
-        F::new(11, "resources", Message(235), Single, false),
-        F::new(12, "volumeMounts", Message(270), Repeated, false),
-        F::new(13, "user", Message(122), Single, false),
-        F::new(14, "allocatedResourcesStatus", Message(236), Repeated, false),
+        F::new(11, "resources", Message(244), Single, false),
+        F::new(12, "volumeMounts", Message(279), Repeated, false),
+        F::new(13, "user", Message(131), Single, false),
+        F::new(14, "allocatedResourcesStatus", Message(245), Repeated, false),
         F::new(15, "stopSignal", String, Single, false),
     ] },
-    // 122
+    // 131
     M { name: "k8s.io.api.core.v1.ContainerUser", fields: &[
-        F::new(1, "linux", Message(163), Single, false),
+        F::new(1, "linux", Message(172), Single, false),
     ] },
-    // 123
+    // 132
     M { name: "k8s.io.api.core.v1.DaemonEndpoint", fields: &[
         F::new(1, "Port", Int32, Single, true),
     ] },
-    // 124
+    // 133
     M { name: "k8s.io.api.core.v1.DownwardAPIProjection", fields: &[
-        F::new(1, "items", Message(125), Repeated, false),
+        F::new(1, "items", Message(134), Repeated, false),
     ] },
-    // 125
+    // 134
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeFile", fields: &[
         F::new(1, "path", String, Single, true),
-        F::new(2, "fieldRef", Message(191), Single, false),
-        F::new(3, "resourceFieldRef", Message(233), Single, false),
+        F::new(2, "fieldRef", Message(200), Single, false),
+        F::new(3, "resourceFieldRef", Message(242), Single, false),
         F::new(4, "mode", Int32, Single, false),
     ] },
-    // 126
+    // 135
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeSource", fields: &[
-        F::new(1, "items", Message(125), Repeated, false),
+        F::new(1, "items", Message(134), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 127
+    // 136
     M { name: "k8s.io.api.core.v1.EmptyDirVolumeSource", fields: &[
         F::new(1, "medium", String, Single, false),
         F::new(2, "sizeLimit", Quantity, Single, false),
     ] },
-    // 128
+    // 137
     M { name: "k8s.io.api.core.v1.EndpointAddress", fields: &[
         F::new(1, "ip", String, Single, true),
-        F::new(2, "targetRef", Message(192), Single, false),
+        F::new(2, "targetRef", Message(201), Single, false),
         F::new(3, "hostname", String, Single, false),
         F::new(4, "nodeName", String, Single, false),
     ] },
-    // 129
+    // 138
     M { name: "k8s.io.api.core.v1.EndpointPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "port", Int32, Single, true),
         F::new(3, "protocol", String, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 130
+    // 139
     M { name: "k8s.io.api.core.v1.EndpointSubset", fields: &[
-        F::new(1, "addresses", Message(128), Repeated, false),
-        F::new(2, "notReadyAddresses", Message(128), Repeated, false),
-        F::new(3, "ports", Message(129), Repeated, false),
+        F::new(1, "addresses", Message(137), Repeated, false),
+        F::new(2, "notReadyAddresses", Message(137), Repeated, false),
+        F::new(3, "ports", Message(138), Repeated, false),
     ] },
-    // 131
+    // 140
     M { name: "k8s.io.api.core.v1.Endpoints", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "subsets", Message(130), Repeated, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "subsets", Message(139), Repeated, false),
     ] },
-    // 132
+    // 141
     M { name: "k8s.io.api.core.v1.EnvFromSource", fields: &[
         F::new(1, "prefix", String, Single, false),
-        F::new(2, "configMapRef", Message(105), Single, false),
-        F::new(3, "secretRef", Message(242), Single, false),
+        F::new(2, "configMapRef", Message(114), Single, false),
+        F::new(3, "secretRef", Message(251), Single, false),
     ] },
-    // 133
+    // 142
     M { name: "k8s.io.api.core.v1.EnvVar", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, false),
-        F::new(3, "valueFrom", Message(134), Single, false),
+        F::new(3, "valueFrom", Message(143), Single, false),
     ] },
-    // 134
+    // 143
     M { name: "k8s.io.api.core.v1.EnvVarSource", fields: &[
-        F::new(1, "fieldRef", Message(191), Single, false),
-        F::new(2, "resourceFieldRef", Message(233), Single, false),
-        F::new(3, "configMapKeyRef", Message(106), Single, false),
-        F::new(4, "secretKeyRef", Message(243), Single, false),
-        F::new(5, "fileKeyRef", Message(143), Single, false),
+        F::new(1, "fieldRef", Message(200), Single, false),
+        F::new(2, "resourceFieldRef", Message(242), Single, false),
+        F::new(3, "configMapKeyRef", Message(115), Single, false),
+        F::new(4, "secretKeyRef", Message(252), Single, false),
+        F::new(5, "fileKeyRef", Message(152), Single, false),
     ] },
-    // 135
+    // 144
     M { name: "k8s.io.api.core.v1.EphemeralContainer", fields: &[
-        F::new(1, "", Message(136), Inline, false),
+        F::new(1, "", Message(145), Inline, false),
         F::new(2, "targetContainerName", String, Single, false),
     ] },
-    // 136
+    // 145
     M { name: "k8s.io.api.core.v1.EphemeralContainerCommon", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(113), Repeated, false),
-        F::new(7, "env", Message(133), Repeated, false),
-        F::new(8, "resources", Message(235), Single, false),
-        F::new(9, "volumeMounts", Message(269), Repeated, false),
-        F::new(10, "livenessProbe", Message(226), Single, false),
-        F::new(11, "readinessProbe", Message(226), Single, false),
-        F::new(12, "lifecycle", Message(161), Single, false),
+        F::new(6, "ports", Message(122), Repeated, false),
+        F::new(7, "env", Message(142), Repeated, false),
+        F::new(8, "resources", Message(244), Single, false),
+        F::new(9, "volumeMounts", Message(278), Repeated, false),
+        F::new(10, "livenessProbe", Message(235), Single, false),
+        F::new(11, "readinessProbe", Message(235), Single, false),
+        F::new(12, "lifecycle", Message(170), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(247), Single, false),
+        F::new(15, "securityContext", Message(256), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(132), Repeated, false),
+        F::new(19, "envFrom", Message(141), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(268), Repeated, false),
-        F::new(22, "startupProbe", Message(226), Single, false),
-        F::new(23, "resizePolicy", Message(114), Repeated, false),
+        F::new(21, "volumeDevices", Message(277), Repeated, false),
+        F::new(22, "startupProbe", Message(235), Single, false),
+        F::new(23, "resizePolicy", Message(123), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(115), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(124), Repeated, false),
     ] },
-    // 137
+    // 146
     M { name: "k8s.io.api.core.v1.EphemeralVolumeSource", fields: &[
-        F::new(1, "volumeClaimTemplate", Message(198), Single, false),
+        F::new(1, "volumeClaimTemplate", Message(207), Single, false),
     ] },
-    // 138
+    // 147
     M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "involvedObject", Message(192), Single, true),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "involvedObject", Message(201), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
-        F::new(5, "source", Message(140), Single, false),
+        F::new(5, "source", Message(149), Single, false),
         F::new(6, "firstTimestamp", Time, Single, false),
         F::new(7, "lastTimestamp", Time, Single, false),
         F::new(8, "count", Int32, Single, false),
         F::new(9, "type", String, Single, false),
         F::new(10, "eventTime", MicroTime, Single, false),
-        F::new(11, "series", Message(139), Single, false),
+        F::new(11, "series", Message(148), Single, false),
         F::new(12, "action", String, Single, false),
-        F::new(13, "related", Message(192), Single, false),
+        F::new(13, "related", Message(201), Single, false),
         F::new(14, "reportingComponent", String, Single, false),
         F::new(15, "reportingInstance", String, Single, false),
     ] },
-    // 139
+    // 148
     M { name: "k8s.io.api.core.v1.EventSeries", fields: &[
         F::new(1, "count", Int32, Single, false),
         F::new(2, "lastObservedTime", MicroTime, Single, false),
     ] },
-    // 140
+    // 149
     M { name: "k8s.io.api.core.v1.EventSource", fields: &[
         F::new(1, "component", String, Single, false),
         F::new(2, "host", String, Single, false),
     ] },
-    // 141
+    // 150
     M { name: "k8s.io.api.core.v1.ExecAction", fields: &[
         F::new(1, "command", String, Repeated, false),
     ] },
-    // 142
+    // 151
     M { name: "k8s.io.api.core.v1.FCVolumeSource", fields: &[
         F::new(1, "targetWWNs", String, Repeated, false),
         F::new(2, "lun", Int32, Single, false),
@@ -1048,93 +1116,93 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "wwids", String, Repeated, false),
     ] },
-    // 143
+    // 152
     M { name: "k8s.io.api.core.v1.FileKeySelector", fields: &[
         F::new(1, "volumeName", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "key", String, Single, true),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 144
+    // 153
     M { name: "k8s.io.api.core.v1.FlexPersistentVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
-        F::new(3, "secretRef", Message(245), Single, false),
+        F::new(3, "secretRef", Message(254), Single, false),
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "options", String, Map, false),
     ] },
-    // 145
+    // 154
     M { name: "k8s.io.api.core.v1.FlexVolumeSource", fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
-        F::new(3, "secretRef", Message(166), Single, false),
+        F::new(3, "secretRef", Message(175), Single, false),
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "options", String, Map, false),
     ] },
-    // 146
+    // 155
     M { name: "k8s.io.api.core.v1.FlockerVolumeSource", fields: &[
         F::new(1, "datasetName", String, Single, false),
         F::new(2, "datasetUUID", String, Single, false),
     ] },
-    // 147
+    // 156
     M { name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdName", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 148
+    // 157
     M { name: "k8s.io.api.core.v1.GRPCAction", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "service", String, Single, false),
     ] },
-    // 149
+    // 158
     M { name: "k8s.io.api.core.v1.GitRepoVolumeSource", fields: &[
         F::new(1, "repository", String, Single, true),
         F::new(2, "revision", String, Single, false),
         F::new(3, "directory", String, Single, false),
     ] },
-    // 150
+    // 159
     M { name: "k8s.io.api.core.v1.GlusterfsPersistentVolumeSource", fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "endpointsNamespace", String, Single, false),
     ] },
-    // 151
+    // 160
     M { name: "k8s.io.api.core.v1.GlusterfsVolumeSource", fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 152
+    // 161
     M { name: "k8s.io.api.core.v1.HTTPGetAction", fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "port", IntOrString, Single, true),
         F::new(3, "host", String, Single, false),
         F::new(4, "scheme", String, Single, false),
-        F::new(5, "httpHeaders", Message(153), Repeated, false),
+        F::new(5, "httpHeaders", Message(162), Repeated, false),
     ] },
-    // 153
+    // 162
     M { name: "k8s.io.api.core.v1.HTTPHeader", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 154
+    // 163
     M { name: "k8s.io.api.core.v1.HostAlias", fields: &[
         F::new(1, "ip", String, Single, true),
         F::new(2, "hostnames", String, Repeated, false),
     ] },
-    // 155
+    // 164
     M { name: "k8s.io.api.core.v1.HostIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 156
+    // 165
     M { name: "k8s.io.api.core.v1.HostPathVolumeSource", fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "type", String, Single, false),
     ] },
-    // 157
+    // 166
     M { name: "k8s.io.api.core.v1.ISCSIPersistentVolumeSource", fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
@@ -1144,11 +1212,11 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
         F::new(7, "portals", String, Repeated, false),
         F::new(8, "chapAuthDiscovery", Bool, Single, false),
-        F::new(10, "secretRef", Message(245), Single, false),
+        F::new(10, "secretRef", Message(254), Single, false),
         F::new(11, "chapAuthSession", Bool, Single, false),
         F::new(12, "initiatorName", String, Single, false),
     ] },
-    // 158
+    // 167
     M { name: "k8s.io.api.core.v1.ISCSIVolumeSource", fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
@@ -1158,78 +1226,78 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
         F::new(7, "portals", String, Repeated, false),
         F::new(8, "chapAuthDiscovery", Bool, Single, false),
-        F::new(10, "secretRef", Message(166), Single, false),
+        F::new(10, "secretRef", Message(175), Single, false),
         F::new(11, "chapAuthSession", Bool, Single, false),
         F::new(12, "initiatorName", String, Single, false),
     ] },
-    // 159
+    // 168
     M { name: "k8s.io.api.core.v1.ImageVolumeSource", fields: &[
         F::new(1, "reference", String, Single, false),
         F::new(2, "pullPolicy", String, Single, false),
     ] },
-    // 160
+    // 169
     M { name: "k8s.io.api.core.v1.KeyToPath", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "mode", Int32, Single, false),
     ] },
-    // 161
+    // 170
     M { name: "k8s.io.api.core.v1.Lifecycle", fields: &[
-        F::new(1, "postStart", Message(162), Single, false),
-        F::new(2, "preStop", Message(162), Single, false),
+        F::new(1, "postStart", Message(171), Single, false),
+        F::new(2, "preStop", Message(171), Single, false),
         F::new(3, "stopSignal", String, Single, false),
     ] },
-    // 162
+    // 171
     M { name: "k8s.io.api.core.v1.LifecycleHandler", fields: &[
-        F::new(1, "exec", Message(141), Single, false),
-        F::new(2, "httpGet", Message(152), Single, false),
-        F::new(3, "tcpSocket", Message(259), Single, false),
-        F::new(4, "sleep", Message(255), Single, false),
+        F::new(1, "exec", Message(150), Single, false),
+        F::new(2, "httpGet", Message(161), Single, false),
+        F::new(3, "tcpSocket", Message(268), Single, false),
+        F::new(4, "sleep", Message(264), Single, false),
     ] },
-    // 163
+    // 172
     M { name: "k8s.io.api.core.v1.LinuxContainerUser", fields: &[
         F::new(1, "uid", Int64, Single, true),
         F::new(2, "gid", Int64, Single, true),
         F::new(3, "supplementalGroups", Int64, Repeated, false),
     ] },
-    // 164
+    // 173
     M { name: "k8s.io.api.core.v1.LoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
         F::new(3, "ipMode", String, Single, false),
-        F::new(4, "ports", Message(223), Repeated, false),
+        F::new(4, "ports", Message(232), Repeated, false),
     ] },
-    // 165
+    // 174
     M { name: "k8s.io.api.core.v1.LoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(164), Repeated, false),
+        F::new(1, "ingress", Message(173), Repeated, false),
     ] },
-    // 166
+    // 175
     M { name: "k8s.io.api.core.v1.LocalObjectReference", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 167
+    // 176
     M { name: "k8s.io.api.core.v1.LocalVolumeSource", fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
-    // 168
+    // 177
     M { name: "k8s.io.api.core.v1.ModifyVolumeStatus", fields: &[
         F::new(1, "targetVolumeAttributesClassName", String, Single, false),
         F::new(2, "status", String, Single, true),
     ] },
-    // 169
+    // 178
     M { name: "k8s.io.api.core.v1.NFSVolumeSource", fields: &[
         F::new(1, "server", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 170
+    // 179
     M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(172), Single, false),
-        F::new(3, "status", Message(173), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(181), Single, false),
+        F::new(3, "status", Message(182), Single, false),
     ] },
-    // 171
+    // 180
     M { name: "k8s.io.api.core.v1.NamespaceCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1237,32 +1305,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 172
+    // 181
     M { name: "k8s.io.api.core.v1.NamespaceSpec", fields: &[
         F::new(1, "finalizers", String, Repeated, false),
     ] },
-    // 173
+    // 182
     M { name: "k8s.io.api.core.v1.NamespaceStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(171), Repeated, false),
+        F::new(2, "conditions", Message(180), Repeated, false),
     ] },
-    // 174
+    // 183
     M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(187), Single, false),
-        F::new(3, "status", Message(188), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(196), Single, false),
+        F::new(3, "status", Message(197), Single, false),
     ] },
-    // 175
+    // 184
     M { name: "k8s.io.api.core.v1.NodeAddress", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "address", String, Single, true),
     ] },
-    // 176
+    // 185
     M { name: "k8s.io.api.core.v1.NodeAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(184), Single, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(225), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(193), Single, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(234), Repeated, false),
     ] },
-    // 177
+    // 186
     M { name: "k8s.io.api.core.v1.NodeCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1271,82 +1339,82 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 178
+    // 187
     M { name: "k8s.io.api.core.v1.NodeConfigSource", fields: &[
-        F::new(2, "configMap", Message(107), Single, false),
+        F::new(2, "configMap", Message(116), Single, false),
     ] },
-    // 179
+    // 188
     M { name: "k8s.io.api.core.v1.NodeConfigStatus", fields: &[
-        F::new(1, "assigned", Message(178), Single, false),
-        F::new(2, "active", Message(178), Single, false),
-        F::new(3, "lastKnownGood", Message(178), Single, false),
+        F::new(1, "assigned", Message(187), Single, false),
+        F::new(2, "active", Message(187), Single, false),
+        F::new(3, "lastKnownGood", Message(187), Single, false),
         F::new(4, "error", String, Single, false),
     ] },
-    // 180
+    // 189
     M { name: "k8s.io.api.core.v1.NodeDaemonEndpoints", fields: &[
-        F::new(1, "kubeletEndpoint", Message(123), Single, false),
+        F::new(1, "kubeletEndpoint", Message(132), Single, false),
     ] },
-    // 181
+    // 190
     M { name: "k8s.io.api.core.v1.NodeFeatures", fields: &[
         F::new(1, "supplementalGroupsPolicy", Bool, Single, false),
     ] },
-    // 182
+    // 191
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandler", fields: &[
         F::new(1, "name", String, Single, false),
-        F::new(2, "features", Message(183), Single, false),
+        F::new(2, "features", Message(192), Single, false),
     ] },
-    // 183
+    // 192
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", fields: &[
         F::new(1, "recursiveReadOnlyMounts", Bool, Single, false),
         F::new(2, "userNamespaces", Bool, Single, false),
     ] },
-    // 184
+    // 193
     M { name: "k8s.io.api.core.v1.NodeSelector", fields: &[
-        F::new(1, "nodeSelectorTerms", Message(186), Repeated, true),
+        F::new(1, "nodeSelectorTerms", Message(195), Repeated, true),
     ] },
-    // 185
+    // 194
     M { name: "k8s.io.api.core.v1.NodeSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 186
+    // 195
     M { name: "k8s.io.api.core.v1.NodeSelectorTerm", fields: &[
-        F::new(1, "matchExpressions", Message(185), Repeated, false),
-        F::new(2, "matchFields", Message(185), Repeated, false),
+        F::new(1, "matchExpressions", Message(194), Repeated, false),
+        F::new(2, "matchFields", Message(194), Repeated, false),
     ] },
-    // 187
+    // 196
     M { name: "k8s.io.api.core.v1.NodeSpec", fields: &[
         F::new(1, "podCIDR", String, Single, false),
         F::new(2, "externalID", String, Single, false),
         F::new(3, "providerID", String, Single, false),
         F::new(4, "unschedulable", Bool, Single, false),
-        F::new(5, "taints", Message(260), Repeated, false),
-        F::new(6, "configSource", Message(178), Single, false),
+        F::new(5, "taints", Message(269), Repeated, false),
+        F::new(6, "configSource", Message(187), Single, false),
         F::new(7, "podCIDRs", String, Repeated, false),
     ] },
-    // 188
+    // 197
     M { name: "k8s.io.api.core.v1.NodeStatus", fields: &[
         F::new(1, "capacity", Quantity, Map, false),
         F::new(2, "allocatable", Quantity, Map, false),
         F::new(3, "phase", String, Single, false),
-        F::new(4, "conditions", Message(177), Repeated, false),
-        F::new(5, "addresses", Message(175), Repeated, false),
-        F::new(6, "daemonEndpoints", Message(180), Single, false),
-        F::new(7, "nodeInfo", Message(190), Single, false),
-        F::new(8, "images", Message(112), Repeated, false),
+        F::new(4, "conditions", Message(186), Repeated, false),
+        F::new(5, "addresses", Message(184), Repeated, false),
+        F::new(6, "daemonEndpoints", Message(189), Single, false),
+        F::new(7, "nodeInfo", Message(199), Single, false),
+        F::new(8, "images", Message(121), Repeated, false),
         F::new(9, "volumesInUse", String, Repeated, false),
-        F::new(10, "volumesAttached", Message(91), Repeated, false),
-        F::new(11, "config", Message(179), Single, false),
-        F::new(12, "runtimeHandlers", Message(182), Repeated, false),
-        F::new(13, "features", Message(181), Single, false),
+        F::new(10, "volumesAttached", Message(100), Repeated, false),
+        F::new(11, "config", Message(188), Single, false),
+        F::new(12, "runtimeHandlers", Message(191), Repeated, false),
+        F::new(13, "features", Message(190), Single, false),
         F::new(14, "declaredFeatures", String, Repeated, false),
     ] },
-    // 189
+    // 198
     M { name: "k8s.io.api.core.v1.NodeSwapStatus", fields: &[
         F::new(1, "capacity", Int64, Single, false),
     ] },
-    // 190
+    // 199
     M { name: "k8s.io.api.core.v1.NodeSystemInfo", fields: &[
         F::new(1, "machineID", String, Single, true),
         F::new(2, "systemUUID", String, Single, true),
@@ -1358,14 +1426,14 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "kubeProxyVersion", String, Single, true),
         F::new(9, "operatingSystem", String, Single, true),
         F::new(10, "architecture", String, Single, true),
-        F::new(11, "swap", Message(189), Single, false),
+        F::new(11, "swap", Message(198), Single, false),
     ] },
-    // 191
+    // 200
     M { name: "k8s.io.api.core.v1.ObjectFieldSelector", fields: &[
         F::new(1, "apiVersion", String, Single, false),
         F::new(2, "fieldPath", String, Single, true),
     ] },
-    // 192
+    // 201
     M { name: "k8s.io.api.core.v1.ObjectReference", fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "namespace", String, Single, false),
@@ -1375,19 +1443,19 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "resourceVersion", String, Single, false),
         F::new(7, "fieldPath", String, Single, false),
     ] },
-    // 193
+    // 202
     M { name: "k8s.io.api.core.v1.PersistentVolume", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(201), Single, false),
-        F::new(3, "status", Message(202), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(210), Single, false),
+        F::new(3, "status", Message(211), Single, false),
     ] },
-    // 194
+    // 203
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaim", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(196), Single, false),
-        F::new(3, "status", Message(197), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(205), Single, false),
+        F::new(3, "status", Message(206), Single, false),
     ] },
-    // 195
+    // 204
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1396,115 +1464,115 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 196
+    // 205
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", fields: &[
         F::new(1, "accessModes", String, Repeated, false),
-        F::new(2, "resources", Message(273), Single, false),
+        F::new(2, "resources", Message(282), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(323), Single, false),
+        F::new(4, "selector", Message(332), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
-        F::new(7, "dataSource", Message(265), Single, false),
-        F::new(8, "dataSourceRef", Message(266), Single, false),
+        F::new(7, "dataSource", Message(274), Single, false),
+        F::new(8, "dataSourceRef", Message(275), Single, false),
         F::new(9, "volumeAttributesClassName", String, Single, false),
     ] },
-    // 197
+    // 206
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimStatus", fields: &[
         F::new(1, "phase", String, Single, false),
         F::new(2, "accessModes", String, Repeated, false),
         F::new(3, "capacity", Quantity, Map, false),
-        F::new(4, "conditions", Message(195), Repeated, false),
+        F::new(4, "conditions", Message(204), Repeated, false),
         F::new(5, "allocatedResources", Quantity, Map, false),
         F::new(7, "allocatedResourceStatuses", String, Map, false),
         F::new(8, "currentVolumeAttributesClassName", String, Single, false),
-        F::new(9, "modifyVolumeStatus", Message(168), Single, false),
+        F::new(9, "modifyVolumeStatus", Message(177), Single, false),
     ] },
-    // 198
+    // 207
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(326), Single, false),
-        F::new(2, "spec", Message(196), Single, true),
+        F::new(1, "metadata", Message(335), Single, false),
+        F::new(2, "spec", Message(205), Single, true),
     ] },
-    // 199
+    // 208
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", fields: &[
         F::new(1, "claimName", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
     ] },
-    // 200
+    // 209
     M { name: "k8s.io.api.core.v1.PersistentVolumeSource", fields: &[
-        F::new(1, "gcePersistentDisk", Message(147), Single, false),
-        F::new(2, "awsElasticBlockStore", Message(88), Single, false),
-        F::new(3, "hostPath", Message(156), Single, false),
-        F::new(4, "glusterfs", Message(150), Single, false),
-        F::new(5, "nfs", Message(169), Single, false),
-        F::new(6, "rbd", Message(230), Single, false),
-        F::new(7, "iscsi", Message(157), Single, false),
-        F::new(8, "cinder", Message(100), Single, false),
-        F::new(9, "cephfs", Message(98), Single, false),
-        F::new(10, "fc", Message(142), Single, false),
-        F::new(11, "flocker", Message(146), Single, false),
-        F::new(12, "flexVolume", Message(144), Single, false),
-        F::new(13, "azureFile", Message(93), Single, false),
-        F::new(14, "vsphereVolume", Message(275), Single, false),
-        F::new(15, "quobyte", Message(229), Single, false),
-        F::new(16, "azureDisk", Message(92), Single, false),
-        F::new(17, "photonPersistentDisk", Message(203), Single, false),
-        F::new(18, "portworxVolume", Message(224), Single, false),
-        F::new(19, "scaleIO", Message(238), Single, false),
-        F::new(20, "local", Message(167), Single, false),
-        F::new(21, "storageos", Message(256), Single, false),
-        F::new(22, "csi", Message(95), Single, false),
+        F::new(1, "gcePersistentDisk", Message(156), Single, false),
+        F::new(2, "awsElasticBlockStore", Message(97), Single, false),
+        F::new(3, "hostPath", Message(165), Single, false),
+        F::new(4, "glusterfs", Message(159), Single, false),
+        F::new(5, "nfs", Message(178), Single, false),
+        F::new(6, "rbd", Message(239), Single, false),
+        F::new(7, "iscsi", Message(166), Single, false),
+        F::new(8, "cinder", Message(109), Single, false),
+        F::new(9, "cephfs", Message(107), Single, false),
+        F::new(10, "fc", Message(151), Single, false),
+        F::new(11, "flocker", Message(155), Single, false),
+        F::new(12, "flexVolume", Message(153), Single, false),
+        F::new(13, "azureFile", Message(102), Single, false),
+        F::new(14, "vsphereVolume", Message(284), Single, false),
+        F::new(15, "quobyte", Message(238), Single, false),
+        F::new(16, "azureDisk", Message(101), Single, false),
+        F::new(17, "photonPersistentDisk", Message(212), Single, false),
+        F::new(18, "portworxVolume", Message(233), Single, false),
+        F::new(19, "scaleIO", Message(247), Single, false),
+        F::new(20, "local", Message(176), Single, false),
+        F::new(21, "storageos", Message(265), Single, false),
+        F::new(22, "csi", Message(104), Single, false),
     ] },
-    // 201
+    // 210
     M { name: "k8s.io.api.core.v1.PersistentVolumeSpec", fields: &[
         F::new(1, "capacity", Quantity, Map, false),
-        F::new(2, "", Message(200), Inline, false),
+        F::new(2, "", Message(209), Inline, false),
         F::new(3, "accessModes", String, Repeated, false),
-        F::new(4, "claimRef", Message(192), Single, false),
+        F::new(4, "claimRef", Message(201), Single, false),
         F::new(5, "persistentVolumeReclaimPolicy", String, Single, false),
         F::new(6, "storageClassName", String, Single, false),
         F::new(7, "mountOptions", String, Repeated, false),
         F::new(8, "volumeMode", String, Single, false),
-        F::new(9, "nodeAffinity", Message(271), Single, false),
+        F::new(9, "nodeAffinity", Message(280), Single, false),
         F::new(10, "volumeAttributesClassName", String, Single, false),
     ] },
-    // 202
+    // 211
     M { name: "k8s.io.api.core.v1.PersistentVolumeStatus", fields: &[
         F::new(1, "phase", String, Single, false),
         F::new(2, "message", String, Single, false),
         F::new(3, "reason", String, Single, false),
         F::new(4, "lastPhaseTransitionTime", Time, Single, false),
     ] },
-    // 203
+    // 212
     M { name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", fields: &[
         F::new(1, "pdID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
-    // 204
+    // 213
     M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(220), Single, false),
-        F::new(3, "status", Message(221), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(229), Single, false),
+        F::new(3, "status", Message(230), Single, false),
     ] },
-    // 205
+    // 214
     M { name: "k8s.io.api.core.v1.PodAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(206), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(276), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(215), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(285), Repeated, false),
     ] },
-    // 206
+    // 215
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(323), Single, false),
+        F::new(1, "labelSelector", Message(332), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(323), Single, false),
+        F::new(4, "namespaceSelector", Message(332), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
-    // 207
+    // 216
     M { name: "k8s.io.api.core.v1.PodAntiAffinity", fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(206), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(276), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(215), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(285), Repeated, false),
     ] },
-    // 208
+    // 217
     M { name: "k8s.io.api.core.v1.PodCertificateProjection", fields: &[
         F::new(1, "signerName", String, Single, true),
         F::new(2, "keyType", String, Single, true),
@@ -1514,7 +1582,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "certificateChainPath", String, Single, false),
         F::new(7, "userAnnotations", String, Map, false),
     ] },
-    // 209
+    // 218
     M { name: "k8s.io.api.core.v1.PodCondition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1524,69 +1592,69 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
         F::new(7, "observedGeneration", Int64, Single, false),
     ] },
-    // 210
+    // 219
     M { name: "k8s.io.api.core.v1.PodDNSConfig", fields: &[
         F::new(1, "nameservers", String, Repeated, false),
         F::new(2, "searches", String, Repeated, false),
-        F::new(3, "options", Message(211), Repeated, false),
+        F::new(3, "options", Message(220), Repeated, false),
     ] },
-    // 211
+    // 220
     M { name: "k8s.io.api.core.v1.PodDNSConfigOption", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "value", String, Single, false),
     ] },
-    // 212
+    // 221
     M { name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus", fields: &[
-        F::new(1, "requestMappings", Message(111), Repeated, true),
+        F::new(1, "requestMappings", Message(120), Repeated, true),
         F::new(2, "resourceClaimName", String, Single, true),
     ] },
-    // 213
+    // 222
     M { name: "k8s.io.api.core.v1.PodIP", fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 214
+    // 223
     M { name: "k8s.io.api.core.v1.PodOS", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 215
+    // 224
     M { name: "k8s.io.api.core.v1.PodReadinessGate", fields: &[
         F::new(1, "conditionType", String, Single, true),
     ] },
-    // 216
+    // 225
     M { name: "k8s.io.api.core.v1.PodResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(3, "resourceClaimName", String, Single, false),
         F::new(4, "resourceClaimTemplateName", String, Single, false),
     ] },
-    // 217
+    // 226
     M { name: "k8s.io.api.core.v1.PodResourceClaimStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "resourceClaimName", String, Single, false),
     ] },
-    // 218
+    // 227
     M { name: "k8s.io.api.core.v1.PodSchedulingGate", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 219
+    // 228
     M { name: "k8s.io.api.core.v1.PodSecurityContext", fields: &[
-        F::new(1, "seLinuxOptions", Message(237), Single, false),
+        F::new(1, "seLinuxOptions", Message(246), Single, false),
         F::new(2, "runAsUser", Int64, Single, false),
         F::new(3, "runAsNonRoot", Bool, Single, false),
         F::new(4, "supplementalGroups", Int64, Repeated, false),
         F::new(5, "fsGroup", Int64, Single, false),
         F::new(6, "runAsGroup", Int64, Single, false),
-        F::new(7, "sysctls", Message(258), Repeated, false),
-        F::new(8, "windowsOptions", Message(277), Single, false),
+        F::new(7, "sysctls", Message(267), Repeated, false),
+        F::new(8, "windowsOptions", Message(286), Single, false),
         F::new(9, "fsGroupChangePolicy", String, Single, false),
-        F::new(10, "seccompProfile", Message(240), Single, false),
-        F::new(11, "appArmorProfile", Message(90), Single, false),
+        F::new(10, "seccompProfile", Message(249), Single, false),
+        F::new(11, "appArmorProfile", Message(99), Single, false),
         F::new(12, "supplementalGroupsPolicy", String, Single, false),
         F::new(13, "seLinuxChangePolicy", String, Single, false),
     ] },
-    // 220
+    // 229
     M { name: "k8s.io.api.core.v1.PodSpec", fields: &[
-        F::new(1, "volumes", Message(267), Repeated, false),
-        F::new(2, "containers", Message(110), Repeated, true),
+        F::new(1, "volumes", Message(276), Repeated, false),
+        F::new(2, "containers", Message(119), Repeated, true),
         F::new(3, "restartPolicy", String, Single, false),
         F::new(4, "terminationGracePeriodSeconds", Int64, Single, false),
         F::new(5, "activeDeadlineSeconds", Int64, Single, false),
@@ -1598,84 +1666,84 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "hostNetwork", Bool, Single, false),
         F::new(12, "hostPID", Bool, Single, false),
         F::new(13, "hostIPC", Bool, Single, false),
-        F::new(14, "securityContext", Message(219), Single, false),
-        F::new(15, "imagePullSecrets", Message(166), Repeated, false),
+        F::new(14, "securityContext", Message(228), Single, false),
+        F::new(15, "imagePullSecrets", Message(175), Repeated, false),
         F::new(16, "hostname", String, Single, false),
         F::new(17, "subdomain", String, Single, false),
-        F::new(18, "affinity", Message(89), Single, false),
+        F::new(18, "affinity", Message(98), Single, false),
         F::new(19, "schedulerName", String, Single, false),
-        F::new(20, "initContainers", Message(110), Repeated, false),
+        F::new(20, "initContainers", Message(119), Repeated, false),
         F::new(21, "automountServiceAccountToken", Bool, Single, false),
-        F::new(22, "tolerations", Message(261), Repeated, false),
-        F::new(23, "hostAliases", Message(154), Repeated, false),
+        F::new(22, "tolerations", Message(270), Repeated, false),
+        F::new(23, "hostAliases", Message(163), Repeated, false),
         F::new(24, "priorityClassName", String, Single, false),
         F::new(25, "priority", Int32, Single, false),
-        F::new(26, "dnsConfig", Message(210), Single, false),
+        F::new(26, "dnsConfig", Message(219), Single, false),
         F::new(27, "shareProcessNamespace", Bool, Single, false),
-        F::new(28, "readinessGates", Message(215), Repeated, false),
+        F::new(28, "readinessGates", Message(224), Repeated, false),
         F::new(29, "runtimeClassName", String, Single, false),
         F::new(30, "enableServiceLinks", Bool, Single, false),
         F::new(31, "preemptionPolicy", String, Single, false),
         F::new(32, "overhead", Quantity, Map, false),
-        F::new(33, "topologySpreadConstraints", Message(264), Repeated, false),
-        F::new(34, "ephemeralContainers", Message(135), Repeated, false),
+        F::new(33, "topologySpreadConstraints", Message(273), Repeated, false),
+        F::new(34, "ephemeralContainers", Message(144), Repeated, false),
         F::new(35, "setHostnameAsFQDN", Bool, Single, false),
-        F::new(36, "os", Message(214), Single, false),
+        F::new(36, "os", Message(223), Single, false),
         F::new(37, "hostUsers", Bool, Single, false),
-        F::new(38, "schedulingGates", Message(218), Repeated, false),
-        F::new(39, "resourceClaims", Message(216), Repeated, false),
-        F::new(40, "resources", Message(235), Single, false),
+        F::new(38, "schedulingGates", Message(227), Repeated, false),
+        F::new(39, "resourceClaims", Message(225), Repeated, false),
+        F::new(40, "resources", Message(244), Single, false),
         F::new(41, "hostnameOverride", String, Single, false),
         // not in the schema: workload_ref = 42
     ] },
-    // 221
+    // 230
     M { name: "k8s.io.api.core.v1.PodStatus", fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(209), Repeated, false),
+        F::new(2, "conditions", Message(218), Repeated, false),
         F::new(3, "message", String, Single, false),
         F::new(4, "reason", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
         F::new(6, "podIP", String, Single, false),
         F::new(7, "startTime", Time, Single, false),
-        F::new(8, "containerStatuses", Message(121), Repeated, false),
+        F::new(8, "containerStatuses", Message(130), Repeated, false),
         F::new(9, "qosClass", String, Single, false),
-        F::new(10, "initContainerStatuses", Message(121), Repeated, false),
+        F::new(10, "initContainerStatuses", Message(130), Repeated, false),
         F::new(11, "nominatedNodeName", String, Single, false),
-        F::new(12, "podIPs", Message(213), Repeated, false),
-        F::new(13, "ephemeralContainerStatuses", Message(121), Repeated, false),
+        F::new(12, "podIPs", Message(222), Repeated, false),
+        F::new(13, "ephemeralContainerStatuses", Message(130), Repeated, false),
         F::new(14, "resize", String, Single, false),
-        F::new(15, "resourceClaimStatuses", Message(217), Repeated, false),
-        F::new(16, "hostIPs", Message(155), Repeated, false),
+        F::new(15, "resourceClaimStatuses", Message(226), Repeated, false),
+        F::new(16, "hostIPs", Message(164), Repeated, false),
         F::new(17, "observedGeneration", Int64, Single, false),
-        F::new(18, "extendedResourceClaimStatus", Message(212), Single, false),
+        F::new(18, "extendedResourceClaimStatus", Message(221), Single, false),
         F::new(19, "allocatedResources", Quantity, Map, false),
-        F::new(20, "resources", Message(235), Single, false),
+        F::new(20, "resources", Message(244), Single, false),
     ] },
-    // 222
+    // 231
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(326), Single, false),
-        F::new(2, "spec", Message(220), Single, false),
+        F::new(1, "metadata", Message(335), Single, false),
+        F::new(2, "spec", Message(229), Single, false),
     ] },
-    // 223
+    // 232
     M { name: "k8s.io.api.core.v1.PortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 224
+    // 233
     M { name: "k8s.io.api.core.v1.PortworxVolumeSource", fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 225
+    // 234
     M { name: "k8s.io.api.core.v1.PreferredSchedulingTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "preference", Message(186), Single, true),
+        F::new(2, "preference", Message(195), Single, true),
     ] },
-    // 226
+    // 235
     M { name: "k8s.io.api.core.v1.Probe", fields: &[
-        F::new(1, "", Message(227), Inline, false),
+        F::new(1, "", Message(236), Inline, false),
         F::new(2, "initialDelaySeconds", Int32, Single, false),
         F::new(3, "timeoutSeconds", Int32, Single, false),
         F::new(4, "periodSeconds", Int32, Single, false),
@@ -1683,19 +1751,19 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "failureThreshold", Int32, Single, false),
         F::new(7, "terminationGracePeriodSeconds", Int64, Single, false),
     ] },
-    // 227
+    // 236
     M { name: "k8s.io.api.core.v1.ProbeHandler", fields: &[
-        F::new(1, "exec", Message(141), Single, false),
-        F::new(2, "httpGet", Message(152), Single, false),
-        F::new(3, "tcpSocket", Message(259), Single, false),
-        F::new(4, "grpc", Message(148), Single, false),
+        F::new(1, "exec", Message(150), Single, false),
+        F::new(2, "httpGet", Message(161), Single, false),
+        F::new(3, "tcpSocket", Message(268), Single, false),
+        F::new(4, "grpc", Message(157), Single, false),
     ] },
-    // 228
+    // 237
     M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", fields: &[
-        F::new(1, "sources", Message(272), Repeated, false),
+        F::new(1, "sources", Message(281), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 229
+    // 238
     M { name: "k8s.io.api.core.v1.QuobyteVolumeSource", fields: &[
         F::new(1, "registry", String, Single, true),
         F::new(2, "volume", String, Single, true),
@@ -1704,7 +1772,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "group", String, Single, false),
         F::new(6, "tenant", String, Single, false),
     ] },
-    // 230
+    // 239
     M { name: "k8s.io.api.core.v1.RBDPersistentVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
@@ -1712,10 +1780,10 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "pool", String, Single, false),
         F::new(5, "user", String, Single, false),
         F::new(6, "keyring", String, Single, false),
-        F::new(7, "secretRef", Message(245), Single, false),
+        F::new(7, "secretRef", Message(254), Single, false),
         F::new(8, "readOnly", Bool, Single, false),
     ] },
-    // 231
+    // 240
     M { name: "k8s.io.api.core.v1.RBDVolumeSource", fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
@@ -1723,48 +1791,48 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "pool", String, Single, false),
         F::new(5, "user", String, Single, false),
         F::new(6, "keyring", String, Single, false),
-        F::new(7, "secretRef", Message(166), Single, false),
+        F::new(7, "secretRef", Message(175), Single, false),
         F::new(8, "readOnly", Bool, Single, false),
     ] },
-    // 232
+    // 241
     M { name: "k8s.io.api.core.v1.ResourceClaim", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "request", String, Single, false),
     ] },
-    // 233
+    // 242
     M { name: "k8s.io.api.core.v1.ResourceFieldSelector", fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "resource", String, Single, true),
         F::new(3, "divisor", Quantity, Single, false),
     ] },
-    // 234
+    // 243
     M { name: "k8s.io.api.core.v1.ResourceHealth", fields: &[
         F::new(1, "resourceID", String, Single, true),
         F::new(2, "health", String, Single, false),
     ] },
-    // 235
+    // 244
     M { name: "k8s.io.api.core.v1.ResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
-        F::new(3, "claims", Message(232), Repeated, false),
+        F::new(3, "claims", Message(241), Repeated, false),
     ] },
-    // 236
+    // 245
     M { name: "k8s.io.api.core.v1.ResourceStatus", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "resources", Message(234), Repeated, false),
+        F::new(2, "resources", Message(243), Repeated, false),
     ] },
-    // 237
+    // 246
     M { name: "k8s.io.api.core.v1.SELinuxOptions", fields: &[
         F::new(1, "user", String, Single, false),
         F::new(2, "role", String, Single, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "level", String, Single, false),
     ] },
-    // 238
+    // 247
     M { name: "k8s.io.api.core.v1.ScaleIOPersistentVolumeSource", fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
-        F::new(3, "secretRef", Message(245), Single, true),
+        F::new(3, "secretRef", Message(254), Single, true),
         F::new(4, "sslEnabled", Bool, Single, false),
         F::new(5, "protectionDomain", String, Single, false),
         F::new(6, "storagePool", String, Single, false),
@@ -1773,11 +1841,11 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "fsType", String, Single, false),
         F::new(10, "readOnly", Bool, Single, false),
     ] },
-    // 239
+    // 248
     M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
-        F::new(3, "secretRef", Message(166), Single, true),
+        F::new(3, "secretRef", Message(175), Single, true),
         F::new(4, "sslEnabled", Bool, Single, false),
         F::new(5, "protectionDomain", String, Single, false),
         F::new(6, "storagePool", String, Single, false),
@@ -1786,83 +1854,83 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "fsType", String, Single, false),
         F::new(10, "readOnly", Bool, Single, false),
     ] },
-    // 240
+    // 249
     M { name: "k8s.io.api.core.v1.SeccompProfile", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 241
+    // 250
     M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
+        F::new(1, "metadata", Message(335), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
         F::new(5, "immutable", Bool, Single, false),
     ] },
-    // 242
+    // 251
     M { name: "k8s.io.api.core.v1.SecretEnvSource", fields: &[
-        F::new(1, "", Message(166), Inline, false),
+        F::new(1, "", Message(175), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 243
+    // 252
     M { name: "k8s.io.api.core.v1.SecretKeySelector", fields: &[
-        F::new(1, "", Message(166), Inline, false),
+        F::new(1, "", Message(175), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 244
+    // 253
     M { name: "k8s.io.api.core.v1.SecretProjection", fields: &[
-        F::new(1, "", Message(166), Inline, false),
-        F::new(2, "items", Message(160), Repeated, false),
+        F::new(1, "", Message(175), Inline, false),
+        F::new(2, "items", Message(169), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 245
+    // 254
     M { name: "k8s.io.api.core.v1.SecretReference", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "namespace", String, Single, false),
     ] },
-    // 246
+    // 255
     M { name: "k8s.io.api.core.v1.SecretVolumeSource", fields: &[
         F::new(1, "secretName", String, Single, false),
-        F::new(2, "items", Message(160), Repeated, false),
+        F::new(2, "items", Message(169), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 247
+    // 256
     M { name: "k8s.io.api.core.v1.SecurityContext", fields: &[
-        F::new(1, "capabilities", Message(97), Single, false),
+        F::new(1, "capabilities", Message(106), Single, false),
         F::new(2, "privileged", Bool, Single, false),
-        F::new(3, "seLinuxOptions", Message(237), Single, false),
+        F::new(3, "seLinuxOptions", Message(246), Single, false),
         F::new(4, "runAsUser", Int64, Single, false),
         F::new(5, "runAsNonRoot", Bool, Single, false),
         F::new(6, "readOnlyRootFilesystem", Bool, Single, false),
         F::new(7, "allowPrivilegeEscalation", Bool, Single, false),
         F::new(8, "runAsGroup", Int64, Single, false),
         F::new(9, "procMount", String, Single, false),
-        F::new(10, "windowsOptions", Message(277), Single, false),
-        F::new(11, "seccompProfile", Message(240), Single, false),
-        F::new(12, "appArmorProfile", Message(90), Single, false),
+        F::new(10, "windowsOptions", Message(286), Single, false),
+        F::new(11, "seccompProfile", Message(249), Single, false),
+        F::new(12, "appArmorProfile", Message(99), Single, false),
     ] },
-    // 248
+    // 257
     M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(252), Single, false),
-        F::new(3, "status", Message(253), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(261), Single, false),
+        F::new(3, "status", Message(262), Single, false),
     ] },
-    // 249
+    // 258
     M { name: "k8s.io.api.core.v1.ServiceAccount", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "secrets", Message(192), Repeated, false),
-        F::new(3, "imagePullSecrets", Message(166), Repeated, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "secrets", Message(201), Repeated, false),
+        F::new(3, "imagePullSecrets", Message(175), Repeated, false),
         F::new(4, "automountServiceAccountToken", Bool, Single, false),
     ] },
-    // 250
+    // 259
     M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", fields: &[
         F::new(1, "audience", String, Single, false),
         F::new(2, "expirationSeconds", Int64, Single, false),
         F::new(3, "path", String, Single, true),
     ] },
-    // 251
+    // 260
     M { name: "k8s.io.api.core.v1.ServicePort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
@@ -1871,9 +1939,9 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nodePort", Int32, Single, false),
         F::new(6, "appProtocol", String, Single, false),
     ] },
-    // 252
+    // 261
     M { name: "k8s.io.api.core.v1.ServiceSpec", fields: &[
-        F::new(1, "ports", Message(251), Repeated, false),
+        F::new(1, "ports", Message(260), Repeated, false),
         F::new(2, "selector", String, Map, false),
         F::new(3, "clusterIP", String, Single, false),
         F::new(4, "type", String, Single, false),
@@ -1885,7 +1953,7 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "externalTrafficPolicy", String, Single, false),
         F::new(12, "healthCheckNodePort", Int32, Single, false),
         F::new(13, "publishNotReadyAddresses", Bool, Single, false),
-        F::new(14, "sessionAffinityConfig", Message(254), Single, false),
+        F::new(14, "sessionAffinityConfig", Message(263), Single, false),
         F::new(17, "ipFamilyPolicy", String, Single, false),
         F::new(18, "clusterIPs", String, Repeated, false),
         F::new(19, "ipFamilies", String, Repeated, false),
@@ -1894,53 +1962,53 @@ pub static MESSAGES: &[M] = &[
         F::new(22, "internalTrafficPolicy", String, Single, false),
         F::new(23, "trafficDistribution", String, Single, false),
     ] },
-    // 253
+    // 262
     M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
-        F::new(1, "loadBalancer", Message(165), Single, false),
-        F::new(2, "conditions", Message(321), Repeated, false),
+        F::new(1, "loadBalancer", Message(174), Single, false),
+        F::new(2, "conditions", Message(330), Repeated, false),
     ] },
-    // 254
+    // 263
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
-        F::new(1, "clientIP", Message(102), Single, false),
+        F::new(1, "clientIP", Message(111), Single, false),
     ] },
-    // 255
+    // 264
     M { name: "k8s.io.api.core.v1.SleepAction", fields: &[
         F::new(1, "seconds", Int64, Single, true),
     ] },
-    // 256
+    // 265
     M { name: "k8s.io.api.core.v1.StorageOSPersistentVolumeSource", fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
-        F::new(5, "secretRef", Message(192), Single, false),
+        F::new(5, "secretRef", Message(201), Single, false),
     ] },
-    // 257
+    // 266
     M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
-        F::new(5, "secretRef", Message(166), Single, false),
+        F::new(5, "secretRef", Message(175), Single, false),
     ] },
-    // 258
+    // 267
     M { name: "k8s.io.api.core.v1.Sysctl", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 259
+    // 268
     M { name: "k8s.io.api.core.v1.TCPSocketAction", fields: &[
         F::new(1, "port", IntOrString, Single, true),
         F::new(2, "host", String, Single, false),
     ] },
-    // 260
+    // 269
     M { name: "k8s.io.api.core.v1.Taint", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "effect", String, Single, true),
         F::new(4, "timeAdded", Time, Single, false),
     ] },
-    // 261
+    // 270
     M { name: "k8s.io.api.core.v1.Toleration", fields: &[
         F::new(1, "key", String, Single, false),
         F::new(2, "operator", String, Single, false),
@@ -1948,50 +2016,50 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "effect", String, Single, false),
         F::new(5, "tolerationSeconds", Int64, Single, false),
     ] },
-    // 262
+    // 271
     M { name: "k8s.io.api.core.v1.TopologySelectorLabelRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "values", String, Repeated, true),
     ] },
-    // 263
+    // 272
     M { name: "k8s.io.api.core.v1.TopologySelectorTerm", fields: &[
-        F::new(1, "matchLabelExpressions", Message(262), Repeated, false),
+        F::new(1, "matchLabelExpressions", Message(271), Repeated, false),
     ] },
-    // 264
+    // 273
     M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", fields: &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(323), Single, false),
+        F::new(4, "labelSelector", Message(332), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
         F::new(8, "matchLabelKeys", String, Repeated, false),
     ] },
-    // 265
+    // 274
     M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 266
+    // 275
     M { name: "k8s.io.api.core.v1.TypedObjectReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 267
+    // 276
     M { name: "k8s.io.api.core.v1.Volume", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "", Message(274), Inline, false),
+        F::new(2, "", Message(283), Inline, false),
     ] },
-    // 268
+    // 277
     M { name: "k8s.io.api.core.v1.VolumeDevice", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 269
+    // 278
     M { name: "k8s.io.api.core.v1.VolumeMount", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
@@ -2001,159 +2069,159 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "subPathExpr", String, Single, false),
         F::new(7, "recursiveReadOnly", String, Single, false),
     ] },
-    // 270
+    // 279
     M { name: "k8s.io.api.core.v1.VolumeMountStatus", fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "mountPath", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "recursiveReadOnly", String, Single, false),
     ] },
-    // 271
+    // 280
     M { name: "k8s.io.api.core.v1.VolumeNodeAffinity", fields: &[
-        F::new(1, "required", Message(184), Single, false),
+        F::new(1, "required", Message(193), Single, false),
     ] },
-    // 272
+    // 281
     M { name: "k8s.io.api.core.v1.VolumeProjection", fields: &[
-        F::new(1, "secret", Message(244), Single, false),
-        F::new(2, "downwardAPI", Message(124), Single, false),
-        F::new(3, "configMap", Message(108), Single, false),
-        F::new(4, "serviceAccountToken", Message(250), Single, false),
-        F::new(5, "clusterTrustBundle", Message(103), Single, false),
-        F::new(6, "podCertificate", Message(208), Single, false),
+        F::new(1, "secret", Message(253), Single, false),
+        F::new(2, "downwardAPI", Message(133), Single, false),
+        F::new(3, "configMap", Message(117), Single, false),
+        F::new(4, "serviceAccountToken", Message(259), Single, false),
+        F::new(5, "clusterTrustBundle", Message(112), Single, false),
+        F::new(6, "podCertificate", Message(217), Single, false),
     ] },
-    // 273
+    // 282
     M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
     ] },
-    // 274
+    // 283
     M { name: "k8s.io.api.core.v1.VolumeSource", fields: &[
-        F::new(1, "hostPath", Message(156), Single, false),
-        F::new(2, "emptyDir", Message(127), Single, false),
-        F::new(3, "gcePersistentDisk", Message(147), Single, false),
-        F::new(4, "awsElasticBlockStore", Message(88), Single, false),
-        F::new(5, "gitRepo", Message(149), Single, false),
-        F::new(6, "secret", Message(246), Single, false),
-        F::new(7, "nfs", Message(169), Single, false),
-        F::new(8, "iscsi", Message(158), Single, false),
-        F::new(9, "glusterfs", Message(151), Single, false),
-        F::new(10, "persistentVolumeClaim", Message(199), Single, false),
-        F::new(11, "rbd", Message(231), Single, false),
-        F::new(12, "flexVolume", Message(145), Single, false),
-        F::new(13, "cinder", Message(101), Single, false),
-        F::new(14, "cephfs", Message(99), Single, false),
-        F::new(15, "flocker", Message(146), Single, false),
-        F::new(16, "downwardAPI", Message(126), Single, false),
-        F::new(17, "fc", Message(142), Single, false),
-        F::new(18, "azureFile", Message(94), Single, false),
-        F::new(19, "configMap", Message(109), Single, false),
-        F::new(20, "vsphereVolume", Message(275), Single, false),
-        F::new(21, "quobyte", Message(229), Single, false),
-        F::new(22, "azureDisk", Message(92), Single, false),
-        F::new(23, "photonPersistentDisk", Message(203), Single, false),
-        F::new(24, "portworxVolume", Message(224), Single, false),
-        F::new(25, "scaleIO", Message(239), Single, false),
-        F::new(26, "projected", Message(228), Single, false),
-        F::new(27, "storageos", Message(257), Single, false),
-        F::new(28, "csi", Message(96), Single, false),
-        F::new(29, "ephemeral", Message(137), Single, false),
-        F::new(30, "image", Message(159), Single, false),
+        F::new(1, "hostPath", Message(165), Single, false),
+        F::new(2, "emptyDir", Message(136), Single, false),
+        F::new(3, "gcePersistentDisk", Message(156), Single, false),
+        F::new(4, "awsElasticBlockStore", Message(97), Single, false),
+        F::new(5, "gitRepo", Message(158), Single, false),
+        F::new(6, "secret", Message(255), Single, false),
+        F::new(7, "nfs", Message(178), Single, false),
+        F::new(8, "iscsi", Message(167), Single, false),
+        F::new(9, "glusterfs", Message(160), Single, false),
+        F::new(10, "persistentVolumeClaim", Message(208), Single, false),
+        F::new(11, "rbd", Message(240), Single, false),
+        F::new(12, "flexVolume", Message(154), Single, false),
+        F::new(13, "cinder", Message(110), Single, false),
+        F::new(14, "cephfs", Message(108), Single, false),
+        F::new(15, "flocker", Message(155), Single, false),
+        F::new(16, "downwardAPI", Message(135), Single, false),
+        F::new(17, "fc", Message(151), Single, false),
+        F::new(18, "azureFile", Message(103), Single, false),
+        F::new(19, "configMap", Message(118), Single, false),
+        F::new(20, "vsphereVolume", Message(284), Single, false),
+        F::new(21, "quobyte", Message(238), Single, false),
+        F::new(22, "azureDisk", Message(101), Single, false),
+        F::new(23, "photonPersistentDisk", Message(212), Single, false),
+        F::new(24, "portworxVolume", Message(233), Single, false),
+        F::new(25, "scaleIO", Message(248), Single, false),
+        F::new(26, "projected", Message(237), Single, false),
+        F::new(27, "storageos", Message(266), Single, false),
+        F::new(28, "csi", Message(105), Single, false),
+        F::new(29, "ephemeral", Message(146), Single, false),
+        F::new(30, "image", Message(168), Single, false),
     ] },
-    // 275
+    // 284
     M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", fields: &[
         F::new(1, "volumePath", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "storagePolicyName", String, Single, false),
         F::new(4, "storagePolicyID", String, Single, false),
     ] },
-    // 276
+    // 285
     M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "podAffinityTerm", Message(206), Single, true),
+        F::new(2, "podAffinityTerm", Message(215), Single, true),
     ] },
-    // 277
+    // 286
     M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", fields: &[
         F::new(1, "gmsaCredentialSpecName", String, Single, false),
         F::new(2, "gmsaCredentialSpec", String, Single, false),
         F::new(3, "runAsUserName", String, Single, false),
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
-    // 278
+    // 287
     M { name: "k8s.io.api.discovery.v1.Endpoint", fields: &[
         F::new(1, "addresses", String, Repeated, true),
-        F::new(2, "conditions", Message(279), Single, false),
+        F::new(2, "conditions", Message(288), Single, false),
         F::new(3, "hostname", String, Single, false),
-        F::new(4, "targetRef", Message(192), Single, false),
+        F::new(4, "targetRef", Message(201), Single, false),
         F::new(5, "deprecatedTopology", String, Map, false),
         F::new(6, "nodeName", String, Single, false),
         F::new(7, "zone", String, Single, false),
-        F::new(8, "hints", Message(280), Single, false),
+        F::new(8, "hints", Message(289), Single, false),
     ] },
-    // 279
+    // 288
     M { name: "k8s.io.api.discovery.v1.EndpointConditions", fields: &[
         F::new(1, "ready", Bool, Single, false),
         F::new(2, "serving", Bool, Single, false),
         F::new(3, "terminating", Bool, Single, false),
     ] },
-    // 280
+    // 289
     M { name: "k8s.io.api.discovery.v1.EndpointHints", fields: &[
-        F::new(1, "forZones", Message(284), Repeated, false),
-        F::new(2, "forNodes", Message(283), Repeated, false),
+        F::new(1, "forZones", Message(293), Repeated, false),
+        F::new(2, "forNodes", Message(292), Repeated, false),
     ] },
-    // 281
+    // 290
     M { name: "k8s.io.api.discovery.v1.EndpointPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
         F::new(3, "port", Int32, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 282
+    // 291
     M { name: "k8s.io.api.discovery.v1.EndpointSlice", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "endpoints", Message(278), Repeated, false),
-        F::new(3, "ports", Message(281), Repeated, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "endpoints", Message(287), Repeated, false),
+        F::new(3, "ports", Message(290), Repeated, false),
         F::new(4, "addressType", String, Single, true),
     ] },
-    // 283
+    // 292
     M { name: "k8s.io.api.discovery.v1.ForNode", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 284
+    // 293
     M { name: "k8s.io.api.discovery.v1.ForZone", fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 285
+    // 294
     M { name: "k8s.io.api.networking.v1.HTTPIngressPath", fields: &[
         F::new(1, "path", String, Single, false),
-        F::new(2, "backend", Message(289), Single, true),
+        F::new(2, "backend", Message(298), Single, true),
         F::new(3, "pathType", String, Single, true),
     ] },
-    // 286
+    // 295
     M { name: "k8s.io.api.networking.v1.HTTPIngressRuleValue", fields: &[
-        F::new(1, "paths", Message(285), Repeated, true),
+        F::new(1, "paths", Message(294), Repeated, true),
     ] },
-    // 287
+    // 296
     M { name: "k8s.io.api.networking.v1.IPBlock", fields: &[
         F::new(1, "cidr", String, Single, true),
         F::new(2, "except", String, Repeated, false),
     ] },
-    // 288
+    // 297
     M { name: "k8s.io.api.networking.v1.Ingress", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(299), Single, false),
-        F::new(3, "status", Message(300), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(308), Single, false),
+        F::new(3, "status", Message(309), Single, false),
     ] },
-    // 289
+    // 298
     M { name: "k8s.io.api.networking.v1.IngressBackend", fields: &[
-        F::new(3, "resource", Message(265), Single, false),
-        F::new(4, "service", Message(298), Single, false),
+        F::new(3, "resource", Message(274), Single, false),
+        F::new(4, "service", Message(307), Single, false),
     ] },
-    // 290
+    // 299
     M { name: "k8s.io.api.networking.v1.IngressClass", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(292), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(301), Single, false),
     ] },
-    // 291
+    // 300
     M { name: "k8s.io.api.networking.v1.IngressClassParametersReference", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
@@ -2161,110 +2229,110 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "scope", String, Single, false),
         F::new(5, "namespace", String, Single, false),
     ] },
-    // 292
+    // 301
     M { name: "k8s.io.api.networking.v1.IngressClassSpec", fields: &[
         F::new(1, "controller", String, Single, false),
-        F::new(2, "parameters", Message(291), Single, false),
+        F::new(2, "parameters", Message(300), Single, false),
     ] },
-    // 293
+    // 302
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
-        F::new(4, "ports", Message(295), Repeated, false),
+        F::new(4, "ports", Message(304), Repeated, false),
     ] },
-    // 294
+    // 303
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", fields: &[
-        F::new(1, "ingress", Message(293), Repeated, false),
+        F::new(1, "ingress", Message(302), Repeated, false),
     ] },
-    // 295
+    // 304
     M { name: "k8s.io.api.networking.v1.IngressPortStatus", fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 296
+    // 305
     M { name: "k8s.io.api.networking.v1.IngressRule", fields: &[
         F::new(1, "host", String, Single, false),
-        F::new(2, "", Message(297), Inline, false),
+        F::new(2, "", Message(306), Inline, false),
     ] },
-    // 297
+    // 306
     M { name: "k8s.io.api.networking.v1.IngressRuleValue", fields: &[
-        F::new(1, "http", Message(286), Single, false),
+        F::new(1, "http", Message(295), Single, false),
     ] },
-    // 298
+    // 307
     M { name: "k8s.io.api.networking.v1.IngressServiceBackend", fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "port", Message(308), Single, false),
+        F::new(2, "port", Message(317), Single, false),
     ] },
-    // 299
+    // 308
     M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
-        F::new(1, "defaultBackend", Message(289), Single, false),
-        F::new(2, "tls", Message(301), Repeated, false),
-        F::new(3, "rules", Message(296), Repeated, false),
+        F::new(1, "defaultBackend", Message(298), Single, false),
+        F::new(2, "tls", Message(310), Repeated, false),
+        F::new(3, "rules", Message(305), Repeated, false),
         F::new(4, "ingressClassName", String, Single, false),
     ] },
-    // 300
+    // 309
     M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
-        F::new(1, "loadBalancer", Message(294), Single, false),
+        F::new(1, "loadBalancer", Message(303), Single, false),
     ] },
-    // 301
+    // 310
     M { name: "k8s.io.api.networking.v1.IngressTLS", fields: &[
         F::new(1, "hosts", String, Repeated, false),
         F::new(2, "secretName", String, Single, false),
     ] },
-    // 302
+    // 311
     M { name: "k8s.io.api.networking.v1.NetworkPolicy", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(307), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(316), Single, false),
     ] },
-    // 303
+    // 312
     M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", fields: &[
-        F::new(1, "ports", Message(306), Repeated, false),
-        F::new(2, "to", Message(305), Repeated, false),
+        F::new(1, "ports", Message(315), Repeated, false),
+        F::new(2, "to", Message(314), Repeated, false),
     ] },
-    // 304
+    // 313
     M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", fields: &[
-        F::new(1, "ports", Message(306), Repeated, false),
-        F::new(2, "from", Message(305), Repeated, false),
+        F::new(1, "ports", Message(315), Repeated, false),
+        F::new(2, "from", Message(314), Repeated, false),
     ] },
-    // 305
+    // 314
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", fields: &[
-        F::new(1, "podSelector", Message(323), Single, false),
-        F::new(2, "namespaceSelector", Message(323), Single, false),
-        F::new(3, "ipBlock", Message(287), Single, false),
+        F::new(1, "podSelector", Message(332), Single, false),
+        F::new(2, "namespaceSelector", Message(332), Single, false),
+        F::new(3, "ipBlock", Message(296), Single, false),
     ] },
-    // 306
+    // 315
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPort", fields: &[
         F::new(1, "protocol", String, Single, false),
         F::new(2, "port", IntOrString, Single, false),
         F::new(3, "endPort", Int32, Single, false),
     ] },
-    // 307
+    // 316
     M { name: "k8s.io.api.networking.v1.NetworkPolicySpec", fields: &[
-        F::new(1, "podSelector", Message(323), Single, false),
-        F::new(2, "ingress", Message(304), Repeated, false),
-        F::new(3, "egress", Message(303), Repeated, false),
+        F::new(1, "podSelector", Message(332), Single, false),
+        F::new(2, "ingress", Message(313), Repeated, false),
+        F::new(3, "egress", Message(312), Repeated, false),
         F::new(4, "policyTypes", String, Repeated, false),
     ] },
-    // 308
+    // 317
     M { name: "k8s.io.api.networking.v1.ServiceBackendPort", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "number", Int32, Single, false),
     ] },
-    // 309
+    // 318
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "spec", Message(310), Single, false),
-        F::new(3, "status", Message(311), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "spec", Message(319), Single, false),
+        F::new(3, "status", Message(320), Single, false),
     ] },
-    // 310
+    // 319
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(323), Single, false),
+        F::new(2, "selector", Message(332), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
-    // 311
+    // 320
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
@@ -2272,25 +2340,25 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(321), Repeated, false),
+        F::new(7, "conditions", Message(330), Repeated, false),
     ] },
-    // 312
+    // 321
     M { name: "k8s.io.api.rbac.v1.AggregationRule", fields: &[
-        F::new(1, "clusterRoleSelectors", Message(323), Repeated, false),
+        F::new(1, "clusterRoleSelectors", Message(332), Repeated, false),
     ] },
-    // 313
+    // 322
     M { name: "k8s.io.api.rbac.v1.ClusterRole", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "rules", Message(315), Repeated, false),
-        F::new(3, "aggregationRule", Message(312), Single, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "rules", Message(324), Repeated, false),
+        F::new(3, "aggregationRule", Message(321), Single, false),
     ] },
-    // 314
+    // 323
     M { name: "k8s.io.api.rbac.v1.ClusterRoleBinding", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "subjects", Message(319), Repeated, false),
-        F::new(3, "roleRef", Message(318), Single, true),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "subjects", Message(328), Repeated, false),
+        F::new(3, "roleRef", Message(327), Single, true),
     ] },
-    // 315
+    // 324
     M { name: "k8s.io.api.rbac.v1.PolicyRule", fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
@@ -2298,42 +2366,42 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceNames", String, Repeated, false),
         F::new(5, "nonResourceURLs", String, Repeated, false),
     ] },
-    // 316
+    // 325
     M { name: "k8s.io.api.rbac.v1.Role", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "rules", Message(315), Repeated, false),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "rules", Message(324), Repeated, false),
     ] },
-    // 317
+    // 326
     M { name: "k8s.io.api.rbac.v1.RoleBinding", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
-        F::new(2, "subjects", Message(319), Repeated, false),
-        F::new(3, "roleRef", Message(318), Single, true),
+        F::new(1, "metadata", Message(335), Single, true),
+        F::new(2, "subjects", Message(328), Repeated, false),
+        F::new(3, "roleRef", Message(327), Single, true),
     ] },
-    // 318
+    // 327
     M { name: "k8s.io.api.rbac.v1.RoleRef", fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 319
+    // 328
     M { name: "k8s.io.api.rbac.v1.Subject", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "apiGroup", String, Single, false),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 320
+    // 329
     M { name: "k8s.io.api.storage.v1.StorageClass", fields: &[
-        F::new(1, "metadata", Message(326), Single, true),
+        F::new(1, "metadata", Message(335), Single, true),
         F::new(2, "provisioner", String, Single, true),
         F::new(3, "parameters", String, Map, false),
         F::new(4, "reclaimPolicy", String, Single, false),
         F::new(5, "mountOptions", String, Repeated, false),
         F::new(6, "allowVolumeExpansion", Bool, Single, false),
         F::new(7, "volumeBindingMode", String, Single, false),
-        F::new(8, "allowedTopologies", Message(263), Repeated, false),
+        F::new(8, "allowedTopologies", Message(272), Repeated, false),
     ] },
-    // 321
+    // 330
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -2342,24 +2410,24 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 322
+    // 331
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 323
+    // 332
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(324), Repeated, false),
+        F::new(2, "matchExpressions", Message(333), Repeated, false),
     ] },
-    // 324
+    // 333
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 325
+    // 334
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -2369,7 +2437,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 326
+    // 335
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -2383,11 +2451,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(327), Repeated, false),
+        F::new(13, "ownerReferences", Message(336), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(325), Repeated, false),
+        F::new(17, "managedFields", Message(334), Repeated, false),
     ] },
-    // 327
+    // 336
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

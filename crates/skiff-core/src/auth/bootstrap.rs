@@ -559,6 +559,29 @@ pub fn controller_roles() -> Vec<ClusterRole> {
                 events(),
             ],
         ),
+        controller(
+            "statefulset-controller",
+            vec![
+                rule(&["list", "watch"], &[CORE], pods),
+                rule(READ, &[APPS], &["statefulsets"]),
+                rule(&["update"], &[APPS], &["statefulsets/status"]),
+                rule(&["update"], &[APPS], &["statefulsets/finalizers"]),
+                rule(&["get", "create", "delete", "update", "patch"], &[CORE], pods),
+                rule(
+                    &["get", "create", "delete", "update", "patch", "list", "watch"],
+                    &[APPS],
+                    &["controllerrevisions"],
+                ),
+                rule(&["get", "create"], &[CORE], &["persistentvolumeclaims"]),
+                events(),
+                // StatefulSetAutoDeletePVC (on in 1.32): the claims' owner references, and
+                // claims deleted by the retention policy
+                rule(&["update", "delete"], &[CORE], &["persistentvolumeclaims"]),
+                // skiff: statefulset.rs merge-patches the status and the claims' owner references
+                rule(&["patch"], &[APPS], &["statefulsets/status"]),
+                rule(&["patch"], &[CORE], &["persistentvolumeclaims"]),
+            ],
+        ),
         // a finished Job's ttlSecondsAfterFinished (skiff's job.rs carries it out)
         controller(
             "ttl-after-finished-controller",
@@ -1080,6 +1103,19 @@ mod tests {
             ("pvc-protection-controller", "update", "", "persistentvolumeclaims", "shop", "data", true),
             ("pvc-protection-controller", "list", "", "pods", "shop", "", true),
             ("pvc-protection-controller", "delete", "", "persistentvolumeclaims", "shop", "data", false),
+            ("statefulset-controller", "create", "", "pods", "shop", "", true),
+            ("statefulset-controller", "patch", "", "pods", "shop", "db-0", true),
+            ("statefulset-controller", "update", "apps", "statefulsets/status", "shop", "db", true),
+            ("statefulset-controller", "patch", "apps", "statefulsets/status", "shop", "db", true),
+            ("statefulset-controller", "create", "apps", "controllerrevisions", "shop", "", true),
+            ("statefulset-controller", "patch", "apps", "controllerrevisions", "shop", "db-5d4f", true),
+            ("statefulset-controller", "create", "", "persistentvolumeclaims", "shop", "", true),
+            ("statefulset-controller", "update", "", "persistentvolumeclaims", "shop", "data-db-0", true),
+            ("statefulset-controller", "delete", "", "persistentvolumeclaims", "shop", "data-db-0", true),
+            ("statefulset-controller", "update", "apps", "statefulsets", "shop", "db", false),
+            ("statefulset-controller", "patch", "", "persistentvolumeclaims", "shop", "data-db-0", true),
+            ("statefulset-controller", "patch", "apps", "statefulsets", "shop", "db", false),
+            ("statefulset-controller", "create", "apps", "deployments", "shop", "", false),
         ];
         for (account, verb, group, resource, ns, name, want) in cases {
             let u = controller_user(account);
@@ -1211,6 +1247,7 @@ mod tests {
                 "root-ca-cert-publisher",
                 "service-account-controller",
                 "service-controller",
+                "statefulset-controller",
                 "ttl-after-finished-controller",
             ]
         );

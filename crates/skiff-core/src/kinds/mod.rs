@@ -3,6 +3,7 @@
 
 pub mod certificates;
 mod configmap;
+mod controllerrevision;
 mod cronjob;
 mod daemonset;
 mod deployment;
@@ -25,6 +26,7 @@ pub mod review;
 mod secret;
 mod service;
 mod serviceaccount;
+mod statefulset;
 pub mod storageclass;
 mod template;
 
@@ -336,7 +338,7 @@ pub const STORAGE_CLASSES: &dyn Kind = &storageclass::StorageClasses;
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 35] = [
+    static ALL: [&dyn Kind; 37] = [
         NAMESPACES,
         NODES,
         PERSISTENT_VOLUME_CLAIMS,
@@ -350,9 +352,11 @@ pub fn all() -> &'static [&'static dyn Kind] {
         ENDPOINTS,
         &lease::Leases,
         &endpoints::EndpointSlices,
+        &controllerrevision::ControllerRevisions,
+        &daemonset::DaemonSets,
         &deployment::Deployments,
         &replicaset::ReplicaSets,
-        &daemonset::DaemonSets,
+        &statefulset::StatefulSets,
         &review::SELF_SUBJECT_REVIEWS,
         &review::TOKEN_REVIEWS,
         &review::LOCAL_SUBJECT_ACCESS_REVIEWS,
@@ -443,6 +447,8 @@ mod tests {
         let core: Vec<&str> = in_group_version("", "v1").map(|k| k.info().plural).collect();
         assert!(core.windows(3).any(|w| w == ["secrets", "serviceaccounts", "services"]), "{core:?}");
         assert!(core.windows(4).any(|w| w == ["nodes", "persistentvolumeclaims", "persistentvolumes", "pods"]));
+        let apps: Vec<&str> = in_group_version("apps", "v1").map(|k| k.info().plural).collect();
+        assert_eq!(apps, ["controllerrevisions", "daemonsets", "deployments", "replicasets", "statefulsets"]);
         let storage: Vec<&str> = in_group_version("storage.k8s.io", "v1").map(|k| k.info().plural).collect();
         assert_eq!(storage, ["storageclasses"]);
         let networking: Vec<&str> = in_group_version("networking.k8s.io", "v1").map(|k| k.info().plural).collect();
