@@ -45,7 +45,7 @@ pub fn template_hash(template: &PodTemplateSpec, collisions: Option<i32>) -> Str
 /// A template as Go compares it: the hash label aside, and without the zero values (`false`,
 /// `0`, empty strings, maps and lists) that a Go client's non-pointer fields write and a JSON
 /// client leaves out, so a template read back from a ReplicaSet (`rollout undo`) is the same.
-fn comparable(template: &PodTemplateSpec) -> serde_json::Value {
+pub(crate) fn comparable(template: &PodTemplateSpec) -> serde_json::Value {
     fn strip(v: serde_json::Value) -> Option<serde_json::Value> {
         use serde_json::Value;
         match v {

@@ -41,6 +41,7 @@ pub const JOB: Identity = Identity::Controller("job-controller");
 pub const TTL_AFTER_FINISHED: Identity = Identity::Controller("ttl-after-finished-controller");
 pub const CRONJOB: Identity = Identity::Controller("cronjob-controller");
 pub const DAEMONSET: Identity = Identity::Controller("daemon-set-controller");
+pub const STATEFULSET: Identity = Identity::Controller("statefulset-controller");
 pub const DISRUPTION: Identity = Identity::Controller("disruption-controller");
 pub const HPA: Identity = Identity::Controller("horizontal-pod-autoscaler");
 pub const ENDPOINTS: Identity = Identity::Controller("endpoint-controller");
@@ -64,6 +65,7 @@ pub const CONTROLLERS: &[Identity] = &[
     TTL_AFTER_FINISHED,
     CRONJOB,
     DAEMONSET,
+    STATEFULSET,
     DISRUPTION,
     HPA,
     ENDPOINTS,

@@ -2,7 +2,7 @@
 //! watches the API server through the kube client and writes back through it, like any other
 //! client, and runs in `skiff server` under its supervisor. The [`scheduler`]; the controller
 //! [`manager`] (leader-elected through a Lease, [`leader`]) with the [`replicaset`],
-//! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`disruption`], horizontal pod
+//! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`statefulset`], [`disruption`], horizontal pod
 //! autoscaler ([`hpa`]), [`endpoints`], load balancer ([`service_lb`]), [`ingress_status`],
 //! ClusterRole aggregation ([`clusterrole_aggregation`]), every namespace's default account and
 //! CA ([`serviceaccounts`]), the CSR signer ([`csr_signing`]), garbage collector ([`gc`]) and
@@ -34,5 +34,6 @@ pub mod replicaset;
 pub mod scheduler;
 pub mod service_lb;
 pub mod serviceaccounts;
+pub mod statefulset;
 pub mod volume;
 pub mod work;

@@ -28,6 +28,7 @@ pub async fn run(informers: Arc<Informers>, identity: &str, options: Options) ->
             crate::job::run(&informers),
             crate::cronjob::run(&informers),
             crate::daemonset::run(&informers),
+            crate::statefulset::run(&informers),
             crate::disruption::run(&informers),
             crate::hpa::run(&informers),
             crate::endpoints::run(&informers),
