@@ -69,14 +69,6 @@ fn host_has_ipv6() -> bool {
     std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6").is_ok_and(|v| v.trim() == "0")
 }
 
-fn get(k: &Kubectl, what: &[&str], path: &str) -> String {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let expr = format!("jsonpath={path}");
-    args.extend_from_slice(&["-o", &expr]);
-    k.run(&args).stdout
-}
-
 /// The body of an HTTP/1.0 GET of `path` from `addr` (`[v6]:port` or `v4:port`).
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(10)).ok()?;
@@ -115,37 +107,39 @@ fn pods_and_services_have_both_families() {
     k.run(&["wait", "--for=condition=Ready", "pod/client", "--timeout=60s"]).ok();
 
     // Every pod: its IPv4 address, then its IPv6 one at the same offset into the node's /64.
-    let names = get(&k, &["pods", "-l", "app=hello"], "{.items[*].metadata.name}");
+    let names = k.jsonpath(&["pods", "-l", "app=hello"], "{.items[*].metadata.name}");
     let names: Vec<&str> = names.split_whitespace().collect();
     let mut pod_v6 = Vec::new();
     for name in &names {
-        let ips = get(&k, &["pod", name], "{.status.podIPs[*].ip}");
+        let ips = k.jsonpath(&["pod", name], "{.status.podIPs[*].ip}");
         let ips: Vec<&str> = ips.split_whitespace().collect();
         assert_eq!(ips.len(), 2, "{name}: {ips:?}");
         let last = ips[0].rsplit('.').next().and_then(|n| n.parse::<u32>().ok()).expect("IPv4 first");
         assert_eq!(ips[1], format!("fd00:10:46::{last:x}"), "{name}: {ips:?}");
-        assert_eq!(get(&k, &["pod", name], "{.status.podIP}"), ips[0]);
+        assert_eq!(k.jsonpath(&["pod", name], "{.status.podIP}"), ips[0]);
         pod_v6.push(ips[1].to_string());
         // The host reaches the pod over IPv6, and so does another pod.
         assert_eq!(http_get(&format!("[{}]:8080", ips[1]), "/name").as_deref(), Some(*name));
         assert_eq!(fetch(&k, &format!("http://[{}]:8080/name", ips[1])), *name);
     }
     let hosts = k.run(&["exec", "client", "--", "cat", "/etc/hosts"]).ok();
-    let client_ips = get(&k, &["pod", "client"], "{.status.podIPs[*].ip}");
+    let client_ips = k.jsonpath(&["pod", "client"], "{.status.podIPs[*].ip}");
     for ip in client_ips.split_whitespace() {
         assert!(hosts.contains(&format!("{ip}\tclient\n")), "{ip} missing from {hosts}");
     }
 
     // The Service: a cluster IP of each family, slices of each, both proxied.
-    assert_eq!(get(&k, &["svc", "hello"], "{.spec.ipFamilies[*]}"), "IPv4 IPv6");
-    let cluster_ips = get(&k, &["svc", "hello"], "{.spec.clusterIPs[*]}");
+    assert_eq!(k.jsonpath(&["svc", "hello"], "{.spec.ipFamilies[*]}"), "IPv4 IPv6");
+    let cluster_ips = k.jsonpath(&["svc", "hello"], "{.spec.clusterIPs[*]}");
     let cluster_ips: Vec<&str> = cluster_ips.split_whitespace().collect();
     assert_eq!(cluster_ips.len(), 2, "{cluster_ips:?}");
     assert!(cluster_ips[0].starts_with("10.43.46.") && cluster_ips[1].starts_with("fd00:43:46::"), "{cluster_ips:?}");
-    let slices = || get(&k, &["endpointslices", "-l", "kubernetes.io/service-name=hello"], "{.items[*].addressType}");
+    let slices =
+        || k.jsonpath(&["endpointslices", "-l", "kubernetes.io/service-name=hello"], "{.items[*].addressType}");
     assert!(eventually(WAIT, || slices().split_whitespace().count() == 2), "slices: {}", slices());
     let v6_slice = "{.items[?(@.addressType=='IPv6')].endpoints[*].addresses[*]}";
-    let mut in_slice: Vec<String> = get(&k, &["endpointslices", "-l", "kubernetes.io/service-name=hello"], v6_slice)
+    let mut in_slice: Vec<String> = k
+        .jsonpath(&["endpointslices", "-l", "kubernetes.io/service-name=hello"], v6_slice)
         .split_whitespace()
         .map(String::from)
         .collect();
@@ -174,7 +168,7 @@ fn pods_and_services_have_both_families() {
         let script = format!("printf 'GET /name HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 8080");
         k.run(&["exec", "client", "--", "sh", "-c", &script]).stdout.contains("hello-")
     };
-    let v4_pod = get(&k, &["pod", names[0]], "{.status.podIP}");
+    let v4_pod = k.jsonpath(&["pod", names[0]], "{.status.podIP}");
     assert!(eventually(WAIT, || !reaches(&pod_v6[0]) && !reaches(&v4_pod)), "the default deny blocks both");
     k.run(&["delete", "networkpolicy", "deny-all"]).ok();
     assert!(eventually(WAIT, || reaches(&pod_v6[0]) && reaches(&v4_pod)), "open again");

@@ -40,14 +40,6 @@ spec:
           periodSeconds: 1
 ";
 
-fn get(k: &Kubectl, what: &[&str], path: &str) -> String {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let expr = format!("jsonpath={path}");
-    args.extend_from_slice(&["-o", &expr]);
-    k.run(&args).stdout
-}
-
 /// The body of an HTTP/1.0 GET of `path` from `addr`.
 fn http_get(addr: &str, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(10)).ok()?;
@@ -73,17 +65,16 @@ fn endpoints_follow_the_pods_a_service_selects() {
     k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
     let exposed = k.run(&["expose", "deployment", "web", "--port=80", "--target-port=http"]).ok();
     assert_eq!(exposed.trim(), "service/web exposed");
-    let pod_ips = || words(&get(&k, &["pods", "-l", "app=web"], "{.items[*].status.podIP}"));
-    let ready_ips = || words(&get(&k, &["endpoints", "web"], "{.subsets[*].addresses[*].ip}"));
+    let pod_ips = || words(&k.jsonpath(&["pods", "-l", "app=web"], "{.items[*].status.podIP}"));
+    let ready_ips = || words(&k.jsonpath(&["endpoints", "web"], "{.subsets[*].addresses[*].ip}"));
     assert!(
         eventually(WAIT, || ready_ips().len() == 3 && ready_ips() == pod_ips()),
         "{:?} vs {:?}",
         ready_ips(),
         pod_ips()
     );
-    assert_eq!(get(&k, &["endpoints", "web"], "{.subsets[0].ports[0].port}"), "8080");
-    let slice = get(
-        &k,
+    assert_eq!(k.jsonpath(&["endpoints", "web"], "{.subsets[0].ports[0].port}"), "8080");
+    let slice = k.jsonpath(
         &["endpointslices", "-l", "kubernetes.io/service-name=web"],
         "{.items[0].metadata.ownerReferences[0].name} {.items[0].ports[0].port} {.items[0].endpoints[*].conditions.ready}",
     );
@@ -121,7 +112,7 @@ fn endpoints_follow_the_pods_a_service_selects() {
     let first = k.run(&["get", "pods", "-l", "app=web", "-o", "name"]).ok().lines().next().expect("a pod").to_string();
     let first_ip = k.run(&["get", &first, "-o", "jsonpath={.status.podIP}"]).ok();
     k.run(&["exec", &first, "--", "sh", "-c", "rm /www/ready"]).ok();
-    let not_ready = || words(&get(&k, &["endpoints", "web"], "{.subsets[*].notReadyAddresses[*].ip}"));
+    let not_ready = || words(&k.jsonpath(&["endpoints", "web"], "{.subsets[*].notReadyAddresses[*].ip}"));
     assert!(
         eventually(WAIT, || not_ready() == [first_ip.clone()] && ready_ips().len() == 2),
         "{:?} {:?}",
@@ -132,8 +123,7 @@ fn endpoints_follow_the_pods_a_service_selects() {
     // Scaled down, then the Service deleted: its endpoints go with it.
     k.run(&["scale", "deployment", "web", "--replicas=1"]).ok();
     let all = || {
-        words(&get(
-            &k,
+        words(&k.jsonpath(
             &["endpointslices", "-l", "kubernetes.io/service-name=web"],
             "{.items[*].endpoints[*].addresses[*]}",
         ))
@@ -200,13 +190,13 @@ fn pods_find_services_by_name() {
     let server = Server::with_node(net, |d| import_busybox(d, &["nslookup", "hostname", "env"]));
     let k = server.kubectl("1.32");
     let dns_ip = Server::cluster_dns(net);
-    assert_eq!(get(&k, &["service", "-n", "kube-system", "kube-dns"], "{.spec.clusterIP}"), dns_ip);
+    assert_eq!(k.jsonpath(&["service", "-n", "kube-system", "kube-dns"], "{.spec.clusterIP}"), dns_ip);
     k.run_stdin(&["apply", "-f", "-"], WEB).ok();
     k.run(&["expose", "deployment", "web", "--port=80", "--target-port=http"]).ok();
     k.run_stdin(&["apply", "-f", "-"], DNS_OBJECTS).ok();
     k.run(&["wait", "--for=condition=Ready", "pod/client", "pod/db-0", "--timeout=60s"]).ok();
     k.run(&["rollout", "status", "deployment/web", "--timeout=60s"]).ok();
-    let web_ip = get(&k, &["service", "web"], "{.spec.clusterIP}");
+    let web_ip = k.jsonpath(&["service", "web"], "{.spec.clusterIP}");
     let exec = |args: &[&str]| {
         let mut all = vec!["exec", "client", "--"];
         all.extend_from_slice(args);
@@ -226,7 +216,7 @@ fn pods_find_services_by_name() {
         assert!(found, "{name}: {}", exec(&["nslookup", name]).combined());
     }
     // A headless Service: every ready pod, and the pod named through its subdomain.
-    let db_ip = get(&k, &["pod", "db-0"], "{.status.podIP}");
+    let db_ip = k.jsonpath(&["pod", "db-0"], "{.status.podIP}");
     let headless = eventually(WAIT, || exec(&["nslookup", "db.default.svc.cluster.local"]).stdout.contains(&db_ip));
     assert!(headless, "{}", exec(&["nslookup", "db.default.svc.cluster.local"]).combined());
     assert!(exec(&["nslookup", "db-0.db.default.svc.cluster.local"]).stdout.contains(&db_ip));
@@ -325,9 +315,9 @@ fn service_traffic_reaches_ready_endpoints() {
     k.run(&["rollout", "status", "deployment/hello", "--timeout=60s"]).ok();
     k.run(&["wait", "--for=condition=Ready", "pod/client", "--timeout=60s"]).ok();
     k.run(&["expose", "deployment", "hello", "--port=80", "--target-port=8080", "--type=NodePort"]).ok();
-    let ip = get(&k, &["service", "hello"], "{.spec.clusterIP}");
-    let pods = words(&get(&k, &["pods", "-l", "app=hello"], "{.items[*].metadata.name}"));
-    let endpoints = || words(&get(&k, &["endpoints", "hello"], "{.subsets[*].addresses[*].ip}"));
+    let ip = k.jsonpath(&["service", "hello"], "{.spec.clusterIP}");
+    let pods = words(&k.jsonpath(&["pods", "-l", "app=hello"], "{.items[*].metadata.name}"));
+    let endpoints = || words(&k.jsonpath(&["endpoints", "hello"], "{.subsets[*].addresses[*].ip}"));
     assert!(eventually(WAIT, || endpoints().len() == 3), "{:?}", endpoints());
 
     // Every backend answers, through the address and through the names.
@@ -370,7 +360,7 @@ fn service_traffic_reaches_ready_endpoints() {
     assert!(itself, "{me} never reached itself: {seen:?}");
 
     // A node port answers on the node's addresses (here its bridge's, which the test made).
-    let node_port: u16 = get(&k, &["service", "hello"], "{.spec.ports[0].nodePort}").parse().expect("node port");
+    let node_port: u16 = k.jsonpath(&["service", "hello"], "{.spec.ports[0].nodePort}").parse().expect("node port");
     let gateway = format!("10.150.{net}.1:{node_port}");
     let from_host = || http_get(&gateway, "/name").map(|b| b.trim().to_string());
     assert!(eventually(WAIT, || from_host().is_some_and(|n| pods.contains(&n))), "{:?}", from_host());
@@ -379,10 +369,10 @@ fn service_traffic_reaches_ready_endpoints() {
     // certificate that names its address.
     let api_port = server.port;
     assert_eq!(
-        get(&k, &["endpoints", "kubernetes"], "{.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}"),
+        k.jsonpath(&["endpoints", "kubernetes"], "{.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}"),
         format!("10.150.{net}.1:{api_port}")
     );
-    let api_ip = get(&k, &["service", "kubernetes"], "{.spec.clusterIP}");
+    let api_ip = k.jsonpath(&["service", "kubernetes"], "{.spec.clusterIP}");
     let connects = k.run(&["exec", "client", "--", "sh", "-c", &format!("echo | nc -w 5 {api_ip} 443")]);
     assert_eq!(connects.code, 0, "{}", connects.combined());
     let ca = server.data_dir().join("pki/ca.crt");
@@ -428,12 +418,12 @@ fn service_traffic_reaches_ready_endpoints() {
         "--target-port=8080",
     ])
     .ok();
-    let node_ip = get(&k, &["node", "skiff-test"], "{.status.addresses[?(@.type=='InternalIP')].address}");
-    let lb_ip = || get(&k, &["service", "hello-lb"], "{.status.loadBalancer.ingress[*].ip}");
+    let node_ip = k.jsonpath(&["node", "skiff-test"], "{.status.addresses[?(@.type=='InternalIP')].address}");
+    let lb_ip = || k.jsonpath(&["service", "hello-lb"], "{.status.loadBalancer.ingress[*].ip}");
     assert!(eventually(WAIT, || lb_ip() == node_ip), "{} vs {node_ip}", lb_ip());
     let row = k.run(&["get", "service", "hello-lb", "--no-headers"]).ok();
     assert!(
-        row.contains(&format!("LoadBalancer   {}", get(&k, &["service", "hello-lb"], "{.spec.clusterIP}")))
+        row.contains(&format!("LoadBalancer   {}", k.jsonpath(&["service", "hello-lb"], "{.spec.clusterIP}")))
             && row.contains(&node_ip),
         "{row}"
     );
@@ -467,7 +457,7 @@ fn service_traffic_reaches_ready_endpoints() {
 
     // No endpoints: refused, not left to time out.
     k.run(&["create", "service", "clusterip", "nothing", "--tcp=80:8080"]).ok();
-    let nothing = get(&k, &["service", "nothing"], "{.spec.clusterIP}");
+    let nothing = k.jsonpath(&["service", "nothing"], "{.spec.clusterIP}");
     let connect = || k.run(&["exec", "client", "--", "nc", "-w", "5", &nothing, "80"]).stderr;
     assert!(eventually(WAIT, || connect().contains("Connection refused")), "{}", connect());
 }
@@ -555,7 +545,7 @@ fn ingress_serves_hosts_paths_and_tls() {
     k.run(&["create", "secret", "tls", "hello-tls", &format!("--cert={crt_s}"), &format!("--key={key_s}")]).ok();
     k.run_stdin(&["apply", "-f", "-"], INGRESS).ok();
 
-    let names = |app: &str| words(&get(&k, &["pods", "-l", &format!("app={app}")], "{.items[*].metadata.name}"));
+    let names = |app: &str| words(&k.jsonpath(&["pods", "-l", &format!("app={app}")], "{.items[*].metadata.name}"));
     let (hello, bye) = (names("hello"), names("bye"));
     let http_port = server.arg("--ingress-http-port").expect("port").to_string();
     let https_port = server.arg("--ingress-https-port").expect("port").to_string();
@@ -582,8 +572,8 @@ fn ingress_serves_hosts_paths_and_tls() {
     assert!(got.len() == 2 && hello.contains(&got[0].to_string()) && got[1] == "2", "{answer}");
 
     // The Ingress's status names the node, and the columns say so.
-    let node_ip = get(&k, &["node", "skiff-test"], "{.status.addresses[?(@.type=='InternalIP')].address}");
-    assert!(eventually(WAIT, || get(&k, &["ingress", "web"], "{.status.loadBalancer.ingress[*].ip}") == node_ip));
+    let node_ip = k.jsonpath(&["node", "skiff-test"], "{.status.addresses[?(@.type=='InternalIP')].address}");
+    assert!(eventually(WAIT, || k.jsonpath(&["ingress", "web"], "{.status.loadBalancer.ingress[*].ip}") == node_ip));
     let row = k.run(&["get", "ingress", "web", "--no-headers"]).ok();
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[..5], ["web", "skiff", "hello.test,bye.test,broken.test", &node_ip, "80,"], "{row}");
@@ -725,7 +715,7 @@ fn network_policies_deny_and_allow() {
     let k = server.kubectl("1.32");
     k.run_stdin(&["apply", "-f", "-"], POLICY_PODS).ok();
     k.run(&["wait", "--for=condition=Ready", "pod/web", "pod/client", "pod/stranger", "--timeout=60s"]).ok();
-    let web_ip = get(&k, &["pod", "web"], "{.status.podIP}");
+    let web_ip = k.jsonpath(&["pod", "web"], "{.status.podIP}");
     let reaches = |from: &str| {
         let script = format!("printf 'GET /name HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {web_ip} 8080");
         k.run(&["exec", from, "--", "sh", "-c", &script]).stdout.contains("\nweb")
@@ -736,7 +726,7 @@ fn network_policies_deny_and_allow() {
     assert!(eventually(WAIT, || !reaches("client") && !reaches("stranger")), "the default deny blocks");
     // The node is not a pod: its readiness probes still reach the pod.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(get(&k, &["pod", "web"], "{.status.conditions[?(@.type=='Ready')].status}"), "True");
+    assert_eq!(k.jsonpath(&["pod", "web"], "{.status.conditions[?(@.type=='Ready')].status}"), "True");
 
     k.run_stdin(&["apply", "-f", "-"], ALLOW_CLIENTS).ok();
     assert!(eventually(WAIT, || reaches("client")), "the allow rule opens the way for clients");
@@ -771,7 +761,7 @@ fn established_connections_survive_a_server_restart() {
     k.run_stdin(&["apply", "-f", "-"], ECHO).ok();
     k.run(&["wait", "--for=condition=Ready", "pod/echo", "--timeout=60s"]).ok();
     k.run(&["expose", "pod", "echo", "--port=9000"]).ok();
-    let ip = get(&k, &["service", "echo"], "{.spec.clusterIP}");
+    let ip = k.jsonpath(&["service", "echo"], "{.spec.clusterIP}");
     let addr: std::net::SocketAddr = format!("{ip}:9000").parse().expect("addr");
     let mut conn = None;
     assert!(eventually(WAIT, || {

@@ -26,14 +26,6 @@ fn pod(name: &str, claim: &str, script: &str) -> String {
     )
 }
 
-fn field(k: &Kubectl, what: &[&str], path: &str) -> String {
-    let mut args = vec!["get"];
-    args.extend_from_slice(what);
-    let jsonpath = format!("jsonpath={path}");
-    args.extend(["-o", jsonpath.as_str()]);
-    k.run(&args).stdout
-}
-
 /// Wait for `pod` to be Ready; if it is not, fail with what describe says of it and its claims.
 fn ready(k: &Kubectl, pod: &str) {
     let run = k.run(&["wait", "--for=condition=Ready", &format!("pod/{pod}"), "--timeout=60s"]);
@@ -66,8 +58,8 @@ fn claims_are_provisioned_mounted_kept_and_released() {
 
     // A claim waits for its first consumer.
     k.run_stdin(&["apply", "-f", "-"], &claim("data", None, "64Mi")).ok();
-    assert_eq!(field(&k, &["pvc", "data"], "{.spec.storageClassName}"), "local-path");
-    assert_eq!(field(&k, &["pvc", "data"], "{.status.phase}"), "Pending");
+    assert_eq!(k.jsonpath(&["pvc", "data"], "{.spec.storageClassName}"), "local-path");
+    assert_eq!(k.jsonpath(&["pvc", "data"], "{.status.phase}"), "Pending");
     assert!(eventually(WAIT, || {
         k.run(&["get", "events", "--field-selector", "involvedObject.name=data"])
             .stdout
@@ -81,26 +73,26 @@ fn claims_are_provisioned_mounted_kept_and_released() {
     )
     .ok();
     ready(&k, "writer");
-    assert_eq!(field(&k, &["pvc", "data"], "{.status.phase}"), "Bound");
-    let volume = field(&k, &["pvc", "data"], "{.spec.volumeName}");
+    assert_eq!(k.jsonpath(&["pvc", "data"], "{.status.phase}"), "Bound");
+    let volume = k.jsonpath(&["pvc", "data"], "{.spec.volumeName}");
     assert!(volume.starts_with("pvc-"), "{volume}");
     let pvs = k.run(&["get", "pv"]).ok();
     let row = pvs.lines().find(|l| l.starts_with(&volume)).map(words).unwrap_or_default();
     assert_eq!(row[1..7], ["64Mi", "RWO", "Delete", "Bound", "default/data", "local-path"], "{pvs}");
-    let dir = field(&k, &["pv", &volume], "{.spec.hostPath.path}");
+    let dir = k.jsonpath(&["pv", &volume], "{.spec.hostPath.path}");
     assert!(dir.starts_with(&server.data_dir().join("storage").display().to_string()), "{dir}");
     assert_eq!(k.run(&["exec", "writer", "--", "cat", "/data/f"]).ok(), "hello\nwriter\n");
 
     // The claim in use stays while its pod does.
     k.run(&["delete", "pvc", "data", "--wait=false"]).ok();
-    assert_eq!(field(&k, &["pvc", "data"], "{.status.phase}"), "Bound");
-    assert!(!field(&k, &["pvc", "data"], "{.metadata.deletionTimestamp}").is_empty());
-    assert!(field(&k, &["pvc", "data"], "{.metadata.finalizers}").contains("kubernetes.io/pvc-protection"));
+    assert_eq!(k.jsonpath(&["pvc", "data"], "{.status.phase}"), "Bound");
+    assert!(!k.jsonpath(&["pvc", "data"], "{.metadata.deletionTimestamp}").is_empty());
+    assert!(k.jsonpath(&["pvc", "data"], "{.metadata.finalizers}").contains("kubernetes.io/pvc-protection"));
 
     // A killed server keeps every binding and the data.
     server.kill_and_restart();
     let k = server.kubectl("1.32");
-    assert!(eventually(WAIT, || field(&k, &["pvc", "data"], "{.status.phase}") == "Bound"));
+    assert!(eventually(WAIT, || k.jsonpath(&["pvc", "data"], "{.status.phase}") == "Bound"));
     assert!(eventually(WAIT, || k.run(&["exec", "writer", "--", "cat", "/data/f"]).stdout == "hello\nwriter\n"));
 
     // Once the pod goes, so do the claim, the volume and its directory (policy Delete).
@@ -125,9 +117,9 @@ fn a_static_volume_binds_by_class_and_size_and_data_outlives_pods() {
     k.run_stdin(&["apply", "-f", "-"], &format!("{}---\n{}", pv("small", "1Gi"), pv("big", "5Gi"))).ok();
     // The smallest volume that fits: `big` for 2Gi.
     k.run_stdin(&["apply", "-f", "-"], &claim("static", Some(""), "2Gi")).ok();
-    assert!(eventually(WAIT, || field(&k, &["pvc", "static"], "{.spec.volumeName}") == "big"));
-    assert_eq!(field(&k, &["pv", "big"], "{.status.phase}"), "Bound");
-    assert_eq!(field(&k, &["pv", "small"], "{.status.phase}"), "Available");
+    assert!(eventually(WAIT, || k.jsonpath(&["pvc", "static"], "{.spec.volumeName}") == "big"));
+    assert_eq!(k.jsonpath(&["pv", "big"], "{.status.phase}"), "Bound");
+    assert_eq!(k.jsonpath(&["pv", "small"], "{.status.phase}"), "Available");
     let pvcs = k.run(&["get", "pvc", "static"]).ok();
     assert_eq!(words(pvcs.lines().nth(1).unwrap_or_default())[1..5], ["Bound", "big", "5Gi", "RWO"], "{pvcs}");
 
@@ -155,7 +147,7 @@ fn a_static_volume_binds_by_class_and_size_and_data_outlives_pods() {
     // Retain: the claim goes, the volume stays Released with its data.
     k.run(&["delete", "pod", "second"]).ok();
     k.run(&["delete", "pvc", "static"]).ok();
-    assert!(eventually(WAIT, || field(&k, &["pv", "big"], "{.status.phase}") == "Released"));
+    assert!(eventually(WAIT, || k.jsonpath(&["pv", "big"], "{.status.phase}") == "Released"));
     assert!(host.path().join("big/f").exists());
 
     // A class that does not exist: Pending, with the reason.
@@ -163,5 +155,5 @@ fn a_static_volume_binds_by_class_and_size_and_data_outlives_pods() {
     assert!(eventually(WAIT, || {
         k.run(&["describe", "pvc", "lost"]).stdout.contains("storageclass.storage.k8s.io \"missing\" not found")
     }));
-    assert_eq!(field(&k, &["pvc", "lost"], "{.status.phase}"), "Pending");
+    assert_eq!(k.jsonpath(&["pvc", "lost"], "{.status.phase}"), "Pending");
 }

@@ -291,6 +291,15 @@ impl Kubectl {
         self.command(args).output().expect("run kubectl").into()
     }
 
+    /// `kubectl get WHAT -o jsonpath=PATH`: the output, empty when the object is not there.
+    pub fn jsonpath(&self, what: &[&str], path: &str) -> String {
+        let expr = format!("jsonpath={path}");
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        args.extend(["-o", expr.as_str()]);
+        self.run(&args).stdout
+    }
+
     /// Run with `input` on standard input (for `-f -`).
     pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
         let mut child = self
