@@ -96,6 +96,8 @@ struct Worker {
     /// When the volumes were last written (or tried); an object they read changed since.
     volumes_synced: Option<Instant>,
     volumes_changed: bool,
+    /// Failures in a row to set the volumes up, for the back-off.
+    mount_failures: u32,
     /// The service-account tokens the pod's projections hold, by audience and lifetime.
     tokens: HashMap<volumes::tokens::Key, volumes::tokens::Issued>,
 }
@@ -122,9 +124,14 @@ const POST_START_TIMEOUT: Duration = Duration::from_secs(120);
 /// (10 s) back-off still ends in a glimpse of ImagePullBackOff.
 const PULL_ERROR_SHOWN: Duration = Duration::from_secs(8);
 
-/// How soon a pod whose volumes could not be set up tries again (sooner if what they read
-/// changes: its watch wakes the worker).
-const MOUNT_RETRY: Duration = Duration::from_secs(30);
+/// How soon a pod whose volumes could not be set up the `failures`th time running tries again:
+/// the kubelet's volume back-off (0.5 s, doubling, at most 2 min 2 s), so a claim that is bound
+/// a moment after its pod is scheduled costs a moment; sooner if what they read changes (its
+/// watch wakes the worker).
+fn mount_retry(failures: u32) -> Duration {
+    let doubled = 500_u64 << failures.saturating_sub(1).min(8);
+    Duration::from_millis(doubled.min(122_000))
+}
 /// How long a container start waits for the node to have listed the Services (its service
 /// link variables) after the agent started.
 const SERVICES_LISTED: Duration = Duration::from_secs(10);
@@ -290,6 +297,7 @@ impl Worker {
             volumes_ready: false,
             volumes_synced: None,
             volumes_changed: false,
+            mount_failures: 0,
             tokens: HashMap::new(),
             probes: HashMap::new(),
         }
@@ -386,7 +394,7 @@ impl Worker {
     /// once per container and twice for the sandbox.
     async fn sync(&mut self) -> Duration {
         if !self.finished() && self.volumes_due() && !self.refresh_volumes().await && !self.volumes_ready {
-            return MOUNT_RETRY;
+            return mount_retry(self.mount_failures);
         }
         let mut next = RESYNC;
         for _ in 0..self.all_containers().len() + 2 {
@@ -567,8 +575,12 @@ impl Worker {
     /// went well.
     async fn refresh_volumes(&mut self) -> bool {
         match self.sync_volumes().await {
-            Ok(()) => true,
+            Ok(()) => {
+                self.mount_failures = 0;
+                true
+            }
             Err(e) => {
+                self.mount_failures = self.mount_failures.saturating_add(1);
                 tracing::debug!(pod = %self.name(), error = %e, "setting up a volume");
                 self.event(None, Warning, "FailedMount", &e.to_string()).await;
                 false

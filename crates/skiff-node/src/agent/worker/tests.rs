@@ -499,7 +499,7 @@ async fn volumes_wait_for_their_objects_then_follow_their_changes() {
         ]
     );
     assert_eq!(calls.len(), 5, "{calls:?}");
-    assert_eq!(next, MOUNT_RETRY);
+    assert_eq!(next, Duration::from_millis(500), "the kubelet's first volume back-off");
     let events = h.fake.events();
     assert_eq!(events[0].1, "MountVolume.SetUp failed for volume \"config\" : configmap \"cfg\" not found");
     let waiting = &h.status()["containerStatuses"][0]["state"]["waiting"];
@@ -578,7 +578,9 @@ async fn the_token_is_asked_bound_to_the_pod_written_and_refreshed_when_due() {
     h.fake.script().token_error = Some("serviceaccounts \"robot\" not found".into());
     let (calls, next) = h.round().await;
     assert!(calls.contains(&"api.token robot [] 3607".to_string()), "{calls:?}");
-    assert_eq!(next, MOUNT_RETRY);
+    assert_eq!(next, Duration::from_millis(500));
+    let (_, next) = h.round().await;
+    assert_eq!(next, Duration::from_secs(1), "doubled");
     assert_eq!(
         h.fake.events()[0].1,
         "MountVolume.SetUp failed for volume \"kube-api-access-x\" : failed to fetch token: serviceaccounts \"robot\" not found"
@@ -732,4 +734,10 @@ async fn a_failing_post_start_hook_stops_the_container() {
     assert!(at("hook app setup") < at("event FailedPostStartHook"));
     assert!(at("event FailedPostStartHook") < at("sandbox.signal app 15"));
     assert_eq!(h.worker.dir.exited("app", 0).map(|e| e.exit_code), Some(143));
+}
+
+#[test]
+fn volume_back_off_doubles_up_to_the_kubelets_cap() {
+    let delays: Vec<u64> = (1..=10).map(|n| u64::try_from(mount_retry(n).as_millis()).expect("ms")).collect();
+    assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 122000, 122000]);
 }
