@@ -56,6 +56,7 @@ pub const GARBAGE_COLLECTOR: Identity = Identity::Controller("generic-garbage-co
 pub const PERSISTENT_VOLUME_BINDER: Identity = Identity::Controller("persistent-volume-binder");
 pub const PVC_PROTECTION: Identity = Identity::Controller("pvc-protection-controller");
 pub const PV_PROTECTION: Identity = Identity::Controller("pv-protection-controller");
+pub const EXPAND: Identity = Identity::Controller("expand-controller");
 
 /// Every controller account, for checks that each has its role.
 pub const CONTROLLERS: &[Identity] = &[
@@ -80,6 +81,7 @@ pub const CONTROLLERS: &[Identity] = &[
     PERSISTENT_VOLUME_BINDER,
     PVC_PROTECTION,
     PV_PROTECTION,
+    EXPAND,
 ];
 
 /// Makes clients that act as an identity (`skiff server` mints each a client certificate).

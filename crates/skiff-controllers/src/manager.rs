@@ -45,6 +45,7 @@ pub async fn run(informers: Arc<Informers>, identity: &str, options: Options) ->
             crate::volume::binder::run(&informers),
             crate::volume::pvc_protection::run(&informers),
             crate::volume::pv_protection::run(&informers),
+            crate::volume::resize::run(&informers),
         );
     };
     leader::lead(client, Election::controller_manager(identity), work).await

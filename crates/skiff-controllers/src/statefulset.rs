@@ -122,7 +122,9 @@ async fn update_revision(
             Err(e) if exists_already(&e) && collisions < COLLISIONS => {
                 let name = wanted.metadata.name.clone().unwrap_or_default();
                 let existing = api.get(&name).await?;
-                if revision::holds(&existing, &template) {
+                // One of an earlier set of the same name (not yet collected) is a collision too.
+                let ours = controller_of(&existing.metadata).is_some_and(|r| Some(&r.uid) == set.metadata.uid.as_ref());
+                if ours && revision::holds(&existing, &template) {
                     return Ok((Arc::new(existing), collisions));
                 }
                 collisions += 1;

@@ -2,7 +2,8 @@
 //! `local-path` class is provisioned when its first pod is scheduled, its data outlives the pod
 //! and a killed server, a claim in use is kept until its pod is gone, a released volume goes with
 //! its directory; a static hostPath volume binds by class and size; a claim for a class that
-//! does not exist stays Pending and says why.
+//! does not exist stays Pending and says why; a `local` volume binds on its node; a claim of a
+//! class that allows expansion grows.
 
 mod common;
 
@@ -156,4 +157,42 @@ fn a_static_volume_binds_by_class_and_size_and_data_outlives_pods() {
         k.run(&["describe", "pvc", "lost"]).stdout.contains("storageclass.storage.k8s.io \"missing\" not found")
     }));
     assert_eq!(k.jsonpath(&["pvc", "lost"], "{.status.phase}"), "Pending");
+
+    // A `local` volume, only on its node, for a class without a provisioner (kubectl 1.29).
+    let k = server.kubectl("1.29");
+    let node = k.jsonpath(&["nodes"], "{.items[0].metadata.name}");
+    std::fs::create_dir(host.path().join("disk")).expect("local disk dir");
+    let local = format!(
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: local-disks\nprovisioner: kubernetes.io/no-provisioner\nvolumeBindingMode: WaitForFirstConsumer\n---\napiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: disk\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  storageClassName: local-disks\n  local: {{path: {}/disk}}\n  nodeAffinity:\n    required:\n      nodeSelectorTerms:\n      - matchExpressions:\n        - {{key: kubernetes.io/hostname, operator: In, values: [{node}]}}\n",
+        host.path().display()
+    );
+    k.run_stdin(&["apply", "-f", "-"], &local).ok();
+    k.run_stdin(&["apply", "-f", "-"], &claim("on-disk", Some("local-disks"), "1Gi")).ok();
+    assert_eq!(k.jsonpath(&["pvc", "on-disk"], "{.status.phase}"), "Pending", "waits for its first consumer");
+    k.run_stdin(&["apply", "-f", "-"], &pod("disk-user", "on-disk", "echo local > /data/f && sleep 3600")).ok();
+    ready(&k, "disk-user");
+    assert_eq!(k.jsonpath(&["pvc", "on-disk"], "{.spec.volumeName}"), "disk");
+    assert_eq!(std::fs::read_to_string(host.path().join("disk/f")).expect("on the host"), "local\n");
+
+    // Expansion: a local-path class that allows it, a claim grown while its pod runs.
+    let growable = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: growable\nprovisioner: skiff.dev/local-path\nallowVolumeExpansion: true\n";
+    k.run_stdin(&["apply", "-f", "-"], growable).ok();
+    k.run_stdin(&["apply", "-f", "-"], &claim("grow", Some("growable"), "16Mi")).ok();
+    k.run_stdin(&["apply", "-f", "-"], &pod("grower", "grow", "echo g > /data/f && sleep 3600")).ok();
+    ready(&k, "grower");
+    let grown = r#"{"spec":{"resources":{"requests":{"storage":"32Mi"}}}}"#;
+    k.run(&["patch", "pvc", "grow", "-p", grown]).ok();
+    assert!(eventually(WAIT, || k.jsonpath(&["pvc", "grow"], "{.status.capacity.storage}") == "32Mi"));
+    let volume = k.jsonpath(&["pvc", "grow"], "{.spec.volumeName}");
+    assert_eq!(k.jsonpath(&["pv", &volume], "{.spec.capacity.storage}"), "32Mi");
+    assert_eq!(k.jsonpath(&["pvc", "grow"], "{.status.allocatedResources.storage}"), "32Mi");
+    let events = k.run(&["get", "events", "--field-selector", "involvedObject.name=grow"]).ok();
+    assert!(events.contains("Resizing") && events.contains("VolumeResizeSuccessful"), "{events}");
+    let row = k.run(&["get", "pvc", "grow"]).ok();
+    assert_eq!(words(row.lines().nth(1).unwrap_or_default())[3], "32Mi", "{row}");
+    assert_eq!(k.run(&["exec", "grower", "--", "cat", "/data/f"]).ok(), "g\n");
+    // A class that does not allow it: upstream's refusal.
+    let bigger = r#"{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}"#;
+    let refused = k.run(&["patch", "pvc", "on-disk", "-p", bigger]).fails();
+    assert!(refused.contains("only dynamically provisioned pvc can be resized"), "{refused}");
 }

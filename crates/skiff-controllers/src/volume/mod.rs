@@ -1,7 +1,8 @@
 //! Persistent storage, as kube-controller-manager and kube-scheduler handle it: the
 //! PersistentVolume [`binder`] (upstream's `persistent-volume-binder`: claims bound to volumes,
 //! handed to provisioners, volumes released and reclaimed), the [`pvc_protection`] and
-//! [`pv_protection`] finalizers, and the scheduler's volume binding ([`scheduling`]).
+//! [`pv_protection`] finalizers, the expansion of local-path volumes ([`resize`]), and the
+//! scheduler's volume binding ([`scheduling`]).
 //! Each decision is a pure function ([`claim_sync`], [`volume_sync`], [`placement`], the object
 //! [`edits`], the volume [`matching`] shared by the binder and the scheduler); the run loops only
 //! carry them out, every write an update guarded by the object's resourceVersion.
@@ -16,6 +17,7 @@ pub mod node_affinity;
 pub mod placement;
 pub mod pv_protection;
 pub mod pvc_protection;
+pub mod resize;
 pub mod scheduling;
 pub mod volume_sync;
 

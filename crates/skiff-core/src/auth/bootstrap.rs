@@ -460,6 +460,17 @@ pub fn controller_roles() -> Vec<ClusterRole> {
                 events(),
             ],
         ),
+        // skiff's volume::resize: expands local-path volumes (no glusterfs, so not its rules)
+        controller(
+            "expand-controller",
+            vec![
+                rule(&["get", "list", "watch", "update", "patch"], &[CORE], &["persistentvolumes"]),
+                rule(&["update", "patch"], &[CORE], &["persistentvolumeclaims/status"]),
+                rule(&["get", "list", "watch"], &[CORE], &["persistentvolumeclaims"]),
+                rule(&["get", "list", "watch"], &[STORAGE], &["storageclasses"]),
+                events(),
+            ],
+        ),
         // list and watch everything, get owners, patch owner references and finalizers, delete
         controller(
             "generic-garbage-collector",
@@ -1099,6 +1110,9 @@ mod tests {
             ("persistent-volume-binder", "list", STORAGE, "storageclasses", "", "", true),
             ("persistent-volume-binder", "delete", "", "persistentvolumeclaims", "shop", "data", false),
             ("pv-protection-controller", "update", "", "persistentvolumes", "", "pvc-1", true),
+            ("expand-controller", "update", "", "persistentvolumes", "", "pvc-1", true),
+            ("expand-controller", "update", "", "persistentvolumeclaims/status", "shop", "data", true),
+            ("expand-controller", "update", "", "persistentvolumeclaims", "shop", "data", false),
             ("pv-protection-controller", "update", "", "persistentvolumeclaims", "shop", "data", false),
             ("pvc-protection-controller", "update", "", "persistentvolumeclaims", "shop", "data", true),
             ("pvc-protection-controller", "list", "", "pods", "shop", "", true),
@@ -1236,6 +1250,7 @@ mod tests {
                 "disruption-controller",
                 "endpoint-controller",
                 "endpointslice-controller",
+                "expand-controller",
                 "generic-garbage-collector",
                 "horizontal-pod-autoscaler",
                 "ingress-status-controller",
