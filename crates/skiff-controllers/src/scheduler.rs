@@ -406,7 +406,7 @@ mod tests {
             ]}]}}},
         }))
         .expect("volume");
-        let claims = PodClaims { bound: vec![Arc::new(claim)], waiting: vec![] };
+        let claims = PodClaims { bound: vec![Arc::new(claim)], ..Default::default() };
         let volumes = [Arc::new(volume)];
         let fit = |labels: &[(&str, &str)]| volumes_fit(&claims, &node(true, labels, "1", "1Gi"), &volumes, &[]).err();
         assert_eq!(fit(&[("disk", "ssd")]), None);

@@ -10,7 +10,7 @@ use super::edits::{claim_on_node, volume_bound_to};
 use super::matching::{find_matching, is_bound_to_claim};
 use super::node_affinity::{topology_allows, volume_fits_node};
 use super::{
-    BIND_COMPLETED, LOST, NO_PROVISIONER, SELECTED_NODE, annotation, claim_class, claim_names, claim_phase,
+    BIND_COMPLETED, BOUND, LOST, NO_PROVISIONER, SELECTED_NODE, annotation, claim_class, claim_names, claim_phase,
     claim_volume, find_class, has_annotation, is_delay_binding, name, requested, volume_class,
 };
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
@@ -60,12 +60,16 @@ pub struct PodClaims {
     pub bound: Vec<Arc<PersistentVolumeClaim>>,
     /// Not bound, of a class that waits for its first consumer: this pod.
     pub waiting: Vec<Arc<PersistentVolumeClaim>>,
+    /// A bound claim whose phase is not `Bound` yet (the binder writes the status right after
+    /// the binding): the pod waits the moment, rather than reach its node before it and fail
+    /// its mount (skiff's choice; upstream's kubelet retries the mount).
+    pub settling: bool,
 }
 
 impl PodClaims {
     /// Whether the pod may be bound to a node now (every claim bound).
     pub fn all_bound(&self) -> bool {
-        self.waiting.is_empty()
+        self.waiting.is_empty() && !self.settling
     }
 
     /// The claims placed on a node that is gone count as not placed (they are placed again,
@@ -112,6 +116,7 @@ pub fn pod_claims(
     let mut sorted = PodClaims::default();
     for claim in found {
         if fully_bound(&claim) {
+            sorted.settling |= claim_phase(&claim) != BOUND;
             sorted.bound.push(claim);
         } else if is_delay_binding(&claim, classes) && claim_volume(&claim).is_empty() {
             sorted.waiting.push(claim);
@@ -196,8 +201,8 @@ pub fn place(
 
 #[cfg(test)]
 mod tests {
+    use super::super::LOCAL_PATH;
     use super::super::fixtures::{claim, class, node, on_node, pod, volume};
-    use super::super::{BOUND, LOCAL_PATH};
     use super::*;
     use serde_json::json;
 
@@ -246,11 +251,16 @@ mod tests {
         assert_eq!((ok.bound.len(), ok.waiting.len(), ok.all_bound()), (0, 1, false));
         let ok = pod_claims(&p, &[bound("data", "v")], &classes()).expect("schedulable");
         assert!(ok.all_bound());
+        // Bound a moment ago, its phase not written yet: the pod waits for it.
+        let mut settling = (*bound("data", "v")).clone();
+        settling.status.as_mut().expect("status").phase = Some("Pending".into());
+        let ok = pod_claims(&p, &[Arc::new(settling)], &classes()).expect("schedulable");
+        assert_eq!((ok.bound.len(), ok.settling, ok.all_bound()), (1, true, false));
     }
 
     #[test]
     fn bound_volumes_pin_the_pod_to_their_nodes() {
-        let claims = PodClaims { bound: vec![bound("data", "v")], waiting: vec![] };
+        let claims = PodClaims { bound: vec![bound("data", "v")], ..Default::default() };
         let volumes = [Arc::new(volume("v", json!({"nodeAffinity": on_node("a")})))];
         assert_eq!(place(&claims, &node("a"), &volumes, &classes()), Ok(Placement::default()));
         assert_eq!(place(&claims, &node("b"), &volumes, &classes()), Err(Conflict::NodeAffinity));
@@ -261,7 +271,7 @@ mod tests {
     #[test]
     fn waiting_claims_take_a_local_volume_or_are_provisioned() {
         let waiting = Arc::new(claim("data", json!({"storageClassName": "manual"})));
-        let claims = PodClaims { bound: vec![], waiting: vec![waiting.clone()] };
+        let claims = PodClaims { waiting: vec![waiting.clone()], ..Default::default() };
         let volumes =
             [Arc::new(volume("local-a", json!({"storageClassName": "manual", "nodeAffinity": on_node("a")})))];
         // A static volume on node a: reserved there; nothing on b and no provisioner.
@@ -272,13 +282,15 @@ mod tests {
         assert_eq!((r.name.as_deref(), mark.len()), (Some("data"), 0));
         assert_eq!(place(&claims, &node("b"), &volumes, &classes()), Err(Conflict::Bind));
         // A provisioning class: any node, the claim marked with it.
-        let dynamic =
-            PodClaims { bound: vec![], waiting: vec![Arc::new(claim("data", json!({"storageClassName": "wait"})))] };
+        let dynamic = PodClaims {
+            waiting: vec![Arc::new(claim("data", json!({"storageClassName": "wait"})))],
+            ..Default::default()
+        };
         let on_b = place(&dynamic, &node("b"), &[], &classes()).expect("fits b");
         let (_, mark) = on_b.writes("b");
         assert_eq!(annotation(&mark[0].metadata, SELECTED_NODE), Some("b"));
         // Once marked, only that node (while it exists).
-        let marked = PodClaims { bound: vec![], waiting: mark.into_iter().map(Arc::new).collect() };
+        let marked = PodClaims { waiting: mark.into_iter().map(Arc::new).collect(), ..Default::default() };
         assert_eq!(place(&marked, &node("a"), &[], &classes()), Err(Conflict::Bind));
         let moved = marked.clone().forget_gone_nodes(&[Arc::new(node("a"))]);
         let (_, mark) = place(&moved, &node("a"), &[], &classes()).expect("fits a").writes("a");
@@ -291,7 +303,7 @@ mod tests {
     fn two_claims_of_a_pod_never_share_a_volume() {
         let a = Arc::new(claim("a", json!({"storageClassName": "manual"})));
         let b = Arc::new(claim("b", json!({"storageClassName": "manual"})));
-        let claims = PodClaims { bound: vec![], waiting: vec![a, b] };
+        let claims = PodClaims { waiting: vec![a, b], ..Default::default() };
         let one = [Arc::new(volume("only", json!({"storageClassName": "manual", "nodeAffinity": on_node("a")})))];
         assert_eq!(place(&claims, &node("a"), &one, &classes()), Err(Conflict::Bind));
         let two = [
