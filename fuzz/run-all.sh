@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-180}
-for t in request_body patch query spdy websocket protobuf; do
+for t in request_body patch query spdy websocket protobuf crd_schema; do
     mkdir -p corpus/$t
     cargo fuzz run --sanitizer none "$t" corpus/$t seeds/$t -- -max_total_time="$secs" -rss_limit_mb=4096
 done

@@ -3,6 +3,7 @@
 //! No IO and no async runtime here.
 
 pub mod auth;
+pub mod crd;
 pub mod field;
 pub mod go_diff;
 pub mod host_ports;
