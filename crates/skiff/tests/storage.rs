@@ -1,9 +1,9 @@
 //! End to end: persistent volumes with real pods, driven by kubectl: a claim against the default
 //! `local-path` class is provisioned when its first pod is scheduled, its data outlives the pod
 //! and a killed server, a claim in use is kept until its pod is gone, a released volume goes with
-//! its directory; a static hostPath volume binds by class and size; a claim for a class that
-//! does not exist stays Pending and says why; a `local` volume binds on its node; a claim of a
-//! class that allows expansion grows.
+//! its directory; a static hostPath volume binds by class and size; two claims racing for one
+//! volume: exactly one binds; a claim for a class that does not exist stays Pending and says
+//! why; a `local` volume binds on its node; a claim of a class that allows expansion grows.
 
 mod common;
 
@@ -150,6 +150,27 @@ fn a_static_volume_binds_by_class_and_size_and_data_outlives_pods() {
     k.run(&["delete", "pvc", "static"]).ok();
     assert!(eventually(WAIT, || k.jsonpath(&["pv", "big"], "{.status.phase}") == "Released"));
     assert!(host.path().join("big/f").exists());
+
+    // Two claims racing for one static volume (`small`, the only one Available): exactly one
+    // gets it, the other waits and says why.
+    let racers = format!("{}---\n{}", claim("racer-a", Some(""), "1Gi"), claim("racer-b", Some(""), "1Gi"));
+    k.run_stdin(&["apply", "-f", "-"], &racers).ok();
+    let on_small = || {
+        let volumes: Vec<String> =
+            ["racer-a", "racer-b"].iter().map(|c| k.jsonpath(&["pvc", c], "{.spec.volumeName}")).collect();
+        volumes.iter().filter(|v| *v == "small").count()
+    };
+    assert!(eventually(WAIT, || on_small() == 1));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(on_small(), 1, "still exactly one");
+    let mut phases: Vec<String> =
+        ["racer-a", "racer-b"].iter().map(|c| k.jsonpath(&["pvc", c], "{.status.phase}")).collect();
+    phases.sort();
+    assert_eq!(phases, ["Bound", "Pending"]);
+    let loser = if k.jsonpath(&["pvc", "racer-a"], "{.status.phase}") == "Pending" { "racer-a" } else { "racer-b" };
+    assert!(eventually(WAIT, || {
+        k.run(&["describe", "pvc", loser]).stdout.contains("no persistent volumes available for this claim")
+    }));
 
     // A class that does not exist: Pending, with the reason.
     k.run_stdin(&["apply", "-f", "-"], &claim("lost", Some("missing"), "1Gi")).ok();
