@@ -36,7 +36,7 @@ const RESYNC: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_secs(5);
 /// How often a replica that cannot be made yet (its claim is being deleted) is looked at.
 const BLOCKED_RETRY: Duration = Duration::from_secs(2);
-/// Name collisions tried before a revision's creation gives up for the round.
+/// Name collisions a round tries before a revision's creation gives up until the next.
 const COLLISIONS: i32 = 10;
 
 struct Ctx {
@@ -116,10 +116,12 @@ async fn update_revision(
         Update::Create(r) => *r,
     };
     let template = set.spec.template.clone();
+    let mut attempts = 0;
     loop {
         match api.create(&PostParams::default(), &wanted).await {
             Ok(made) => return Ok((Arc::new(made), collisions)),
-            Err(e) if exists_already(&e) && collisions < COLLISIONS => {
+            Err(e) if exists_already(&e) && attempts < COLLISIONS => {
+                attempts += 1;
                 let name = wanted.metadata.name.clone().unwrap_or_default();
                 let existing = api.get(&name).await?;
                 // One of an earlier set of the same name (not yet collected) is a collision too.
@@ -135,8 +137,8 @@ async fn update_revision(
     }
 }
 
-/// Carries out one round's steps; whether any acted.
-async fn carry_out(ctx: &Ctx, set: &StatefulSet, steps: &[Step]) -> Result<bool, kube::Error> {
+/// Carries out one round's steps, in order, stopping at the first failure.
+async fn carry_out(ctx: &Ctx, set: &StatefulSet, steps: &[Step]) -> Result<(), kube::Error> {
     let ns = set.metadata.namespace.clone().unwrap_or_default();
     let set_name = set.metadata.name.clone().unwrap_or_default();
     let reference = object_reference(set);
@@ -169,9 +171,7 @@ async fn carry_out(ctx: &Ctx, set: &StatefulSet, steps: &[Step]) -> Result<bool,
             Ok::<_, kube::Error>(())
         }
     };
-    let mut acted = false;
     for step in steps {
-        acted |= !matches!(step, Step::Blocked { .. });
         match step {
             Step::CreatePod { pod, claims } => {
                 let name = pod.metadata.name.clone().unwrap_or_default();
@@ -236,7 +236,7 @@ async fn carry_out(ctx: &Ctx, set: &StatefulSet, steps: &[Step]) -> Result<bool,
             }
         }
     }
-    Ok(acted)
+    Ok(())
 }
 
 /// Wait (a little) until the pod cache shows what `steps` did, so the next round does not do it twice.
@@ -282,7 +282,8 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
         now: Timestamp::now(),
     };
     let plan = plan::plan(&inputs);
-    let acted = carry_out(ctx, &set, &plan.steps).await?;
+    // The status and history are written whatever the steps did (upstream's performUpdate).
+    let carried = carry_out(ctx, &set, &plan.steps).await;
     // History: what no pod, nor the current or update revision, is at, past the limit.
     let mut live: BTreeSet<&str> = pods.iter().map(|p| identity::revision(p)).collect();
     live.extend([current.name.as_str(), update.name.as_str()]);
@@ -300,15 +301,10 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
             other => drop(other?),
         }
     }
+    carried?;
     settle(ctx, ns, &plan.steps).await;
     let blocked = plan.steps.iter().any(|s| matches!(s, Step::Blocked { .. }));
-    Ok(if blocked {
-        Some(BLOCKED_RETRY)
-    } else if acted {
-        None
-    } else {
-        plan.requeue
-    })
+    Ok(if blocked { Some(BLOCKED_RETRY) } else { plan.requeue })
 }
 
 /// Run the StatefulSet controller until the process stops.

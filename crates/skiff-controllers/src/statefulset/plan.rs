@@ -24,6 +24,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How soon a replica held back by a claim the garbage collector is about to delete looks again.
+const STALE_CLAIM_RETRY: Duration = Duration::from_secs(2);
+
 /// Why a pod is deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
@@ -75,6 +78,10 @@ enum Claims {
     Missing(Vec<PersistentVolumeClaim>),
     /// One is being deleted: the replica waits until it is gone.
     Deleting(String),
+    /// One is owned by an earlier pod of the replica (scaled away with `whenScaled: Delete`):
+    /// the garbage collector is about to delete it, so the replica waits rather than reuse it
+    /// (upstream's `PodClaimIsStale`).
+    Stale,
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -139,6 +146,10 @@ struct Round<'a> {
 }
 
 impl Round<'_> {
+    fn look_again(&mut self, after: Duration) {
+        self.requeue = Some(self.requeue.map_or(after, |r| r.min(after)));
+    }
+
     /// Ready for minReadySeconds; if only ready, look again when it will be available.
     fn available(&mut self, pod: &Pod) -> bool {
         if is_available(pod, self.min_ready, self.inputs.now) {
@@ -146,10 +157,14 @@ impl Round<'_> {
         }
         if let Some(since) = ready_since(pod) {
             let left = (since.as_second() + self.min_ready - self.inputs.now.as_second()).max(1);
-            let after = Duration::from_secs(u64::try_from(left).unwrap_or(1));
-            self.requeue = Some(self.requeue.map_or(after, |r| r.min(after)));
+            self.look_again(Duration::from_secs(u64::try_from(left).unwrap_or(1)));
         }
         false
+    }
+
+    /// Healthy and available: what a rolling update waits for before the next pod.
+    fn settled(&mut self, pod: &Pod) -> bool {
+        healthy(pod) && self.available(pod)
     }
 
     /// The replica's claims that do not exist yet, or the one being deleted that holds it back.
@@ -159,6 +174,7 @@ impl Round<'_> {
             let name = claim.metadata.name.clone().unwrap_or_default();
             match self.inputs.claims.get(&name) {
                 Some(c) if c.metadata.deletion_timestamp.is_some() => return Claims::Deleting(name),
+                Some(c) if retention::owned_by_another_pod(self.inputs.set, c, ordinal, pod) => return Claims::Stale,
                 Some(_) => {}
                 None => {
                     if let Some(owners) = retention::owners(self.inputs.set, &claim, ordinal, pod) {
@@ -192,7 +208,7 @@ impl Round<'_> {
                 .and_then(|s| s.rolling_update.as_ref())
                 .and_then(|r| r.partition)
                 .unwrap_or(0);
-            let at = if ordinal < identity::start(set) + partition { current } else { update };
+            let at = if ordinal < identity::start(set).saturating_add(partition) { current } else { update };
             let pod_name = identity::pod_name(set, ordinal);
             match self.missing_claims(ordinal, None) {
                 Claims::Missing(claims) => {
@@ -200,6 +216,7 @@ impl Round<'_> {
                     self.steps.push(Step::CreatePod { pod: Box::new(pod), claims });
                 }
                 Claims::Deleting(claim) => self.steps.push(Step::Blocked { pod: pod_name, claim }),
+                Claims::Stale => self.look_again(STALE_CLAIM_RETRY),
             }
             return !monotonic;
         };
@@ -214,6 +231,8 @@ impl Round<'_> {
                 Claims::Missing(claims) if claims.is_empty() => {}
                 Claims::Missing(claims) => self.steps.push(Step::CreateClaims { pod: name(pod), claims }),
                 Claims::Deleting(claim) => self.steps.push(Step::Blocked { pod: name(pod), claim }),
+                // An earlier pod's reference on a claim of a live pod: fix_claim_owners drops it.
+                Claims::Stale => {}
             }
         }
         if monotonic && (terminating(pod) || !running_and_ready(pod) || !self.available(pod)) {
@@ -278,7 +297,8 @@ pub fn plan(inputs: &Inputs) -> Plan {
     let monotonic = spec.pod_management_policy.as_deref() != Some("Parallel");
     let (start, count) = (identity::start(set), identity::replicas(set));
     let by_ordinal: BTreeMap<i32, &Pod> = inputs.pods.iter().filter_map(|p| Some((ordinal(p)?, p.as_ref()))).collect();
-    let kept: Vec<(i32, Option<&Pod>)> = (start..start + count).map(|o| (o, by_ordinal.get(&o).copied())).collect();
+    let end = start.saturating_add(count);
+    let kept: Vec<(i32, Option<&Pod>)> = (start..end).map(|o| (o, by_ordinal.get(&o).copied())).collect();
     // Highest ordinal first; a name without one last.
     let mut condemned: Vec<&Pod> = inputs
         .pods
@@ -289,6 +309,10 @@ pub fn plan(inputs: &Inputs) -> Plan {
     condemned.sort_by_key(|p| std::cmp::Reverse(ordinal(p).unwrap_or(-1)));
     let first_unhealthy_condemned = condemned.iter().rev().find(|p| !healthy(p)).map(|p| name(p));
     let done = |round: Round| Plan { steps: round.steps, status: status.clone(), requeue: round.requeue };
+    // A replica Ready but not yet available counts once it is: look again then.
+    for pod in inputs.pods.iter().filter(|p| running_and_ready(p)) {
+        round.available(pod);
+    }
 
     for (ordinal, pod) in &kept {
         if !round.replica(*ordinal, *pod, monotonic) {
@@ -325,7 +349,7 @@ pub fn plan(inputs: &Inputs) -> Plan {
     let outdated = |pod: &Pod| identity::revision(pod) != inputs.update.name && !terminating(pod);
     if let Some(limit) = rolling.max_unavailable.as_ref() {
         let limit = max_unavailable(limit, count);
-        let unavailable = kept.iter().filter(|(_, p)| p.is_none_or(|p| !healthy(p))).count();
+        let unavailable = kept.iter().filter(|(_, p)| p.is_none_or(|p| !round.settled(p))).count();
         let mut budget = usize::try_from(limit).unwrap_or(1).saturating_sub(unavailable);
         for (_, pod) in kept.iter().skip(update_min).rev() {
             if budget == 0 {
@@ -344,7 +368,7 @@ pub fn plan(inputs: &Inputs) -> Plan {
             round.steps.push(Step::DeletePod { name: name(pod), why: Why::Update });
             break;
         }
-        if !healthy(pod) {
+        if !round.settled(pod) {
             break;
         }
     }

@@ -20,7 +20,22 @@ fn policy(set: &StatefulSet) -> (bool, bool) {
 /// Whether `ordinal` is one the set keeps.
 pub fn in_range(set: &StatefulSet, ordinal: i32) -> bool {
     let start = identity::start(set);
-    ordinal >= start && ordinal < start + identity::replicas(set)
+    ordinal >= start && ordinal < start.saturating_add(identity::replicas(set))
+}
+
+/// Whether `claim` of replica `ordinal` is owned by an earlier pod of the replica than `pod`
+/// (any, when the pod is yet to be made) while `whenScaled` deletes (upstream's `hasStaleOwnerRef`).
+pub fn owned_by_another_pod(set: &StatefulSet, claim: &PersistentVolumeClaim, ordinal: i32, pod: Option<&Pod>) -> bool {
+    let (_, when_scaled) = policy(set);
+    let pod_name = identity::pod_name(set, ordinal);
+    let pod_uid = pod.and_then(|p| p.metadata.uid.as_deref());
+    when_scaled
+        && claim
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| r.kind == "Pod" && r.name == pod_name && Some(r.uid.as_str()) != pod_uid)
 }
 
 fn reference(api_version: &str, kind: &str, name: Option<&String>, uid: Option<&String>) -> OwnerReference {

@@ -3,7 +3,6 @@
 //! (`{"spec":{"template":{..., "$patch":"replace"}}}`), is named `SET-HASH`, and is numbered; a
 //! template equal to an older revision's renumbers that one instead of adding another.
 
-use crate::deployment::comparable;
 use crate::owner::controller_reference;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -47,10 +46,11 @@ fn template_of(set: &StatefulSet) -> PodTemplateSpec {
     set.spec.template.clone()
 }
 
-/// Whether `revision` holds the set's template (upstream's `EqualRevision`, by meaning rather
-/// than bytes, so a template read back through `rollout undo` is the same).
+/// Whether `revision` holds the set's template (upstream's `EqualRevision`): the canonical JSON
+/// of both, exactly (an unset field and `false` differ: `allowPrivilegeEscalation`); a template
+/// put back by `rollout undo` is the revision's own, so it compares equal.
 pub fn holds(revision: &ControllerRevision, template: &PodTemplateSpec) -> bool {
-    comparable(&self::template(revision)) == comparable(template)
+    serde_json::to_value(self::template(revision)).ok() == serde_json::to_value(template).ok()
 }
 
 /// A new revision of the set's template (upstream's `newRevision`): the template's labels and
@@ -168,6 +168,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(update(&with_image("x"), &[]), Update::Create(r) if r.revision == Some(1)));
+        // A field set to false is a change from unset (they hash alike: a collision, counted).
+        let mut strict = with_image("busybox:2");
+        let c = &mut strict.spec.template.spec.as_mut().expect("pod spec").containers[0];
+        c.security_context = Some(k8s_openapi::api::core::v1::SecurityContext {
+            allow_privilege_escalation: Some(false),
+            ..Default::default()
+        });
+        assert!(matches!(update(&strict, &revisions), Update::Create(_)));
     }
 
     #[test]

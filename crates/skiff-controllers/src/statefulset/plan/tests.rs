@@ -188,3 +188,27 @@ fn min_ready_seconds_holds_the_next_replica_and_requeues() {
     assert!(p.steps.is_empty());
     assert_eq!(p.requeue, Some(Duration::from_secs(3600)));
 }
+
+#[test]
+fn a_claim_left_to_the_collector_holds_its_replica_back() {
+    let set =
+        web(3, json!({"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Delete"}}));
+    let mut claims = claims(&["www-web-0", "www-web-1"]);
+    let doomed = json!({"metadata": {"name": "www-web-2",
+        "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "web-2", "uid": "gone"}]}});
+    claims.insert("www-web-2".into(), Arc::new(serde_json::from_value(doomed).expect("claim")));
+    let p = round(&set, &[pod(0, "r2", "ready"), pod(1, "r2", "ready")], &claims);
+    assert!(p.steps.is_empty(), "{:?}", p.steps.iter().map(describe).collect::<Vec<_>>());
+    assert_eq!(p.requeue, Some(STALE_CLAIM_RETRY));
+    // With whenScaled Retain the claim is the replica's to keep.
+    let keep = web(3, json!({}));
+    assert_eq!(round(&keep, &[pod(0, "r2", "ready"), pod(1, "r2", "ready")], &claims).steps.len(), 1);
+}
+
+#[test]
+fn a_parallel_rolling_update_waits_for_min_ready_seconds() {
+    let set = web(2, json!({"podManagementPolicy": "Parallel", "minReadySeconds": 7200}));
+    let p = round(&set, &[pod(0, "r1", "ready"), pod(1, "r2", "ready")], &claims(&[]));
+    assert!(p.steps.is_empty(), "web-1 is ready but not available yet");
+    assert_eq!(p.requeue, Some(Duration::from_secs(3600)));
+}
