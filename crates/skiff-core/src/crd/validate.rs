@@ -389,29 +389,7 @@ fn array_check(s: &Schema, path: &str, items: &[Value]) -> Res {
         }
         None => {}
     }
-    let size = items.len() as i64;
-    if let Some(min) = s.min_items
-        && size < min
-    {
-        res.add(KoError::new(
-            Code::Other,
-            path,
-            Bad::Num(GoNum::Int(size)),
-            format!("{path} in body should have at least {min} items"),
-        ));
-    }
-    if let Some(max) = s.max_items
-        && size > max
-    {
-        let mut e = KoError::new(
-            Code::TooMany,
-            path,
-            Bad::Num(GoNum::Int(size)),
-            format!("{path} in body should have at most {max} items"),
-        );
-        e.valid = max;
-        res.add(e);
-    }
+    count_bounds(&mut res, path, items.len() as i64, (s.min_items, s.max_items), "items");
     if s.unique_items && items.iter().enumerate().any(|(i, a)| items[..i].iter().any(|b| deep_equal(a, b))) {
         res.add(KoError::new(Code::Other, path, Bad::Nil, format!("{path} in body shouldn't contain duplicates")));
     }
@@ -469,31 +447,28 @@ fn enum_check(s: &Schema, path: &str, data: &Value) -> Res {
     Res::err(e)
 }
 
-fn object_check(s: &Schema, path: &str, map: &Map<String, Value>) -> Res {
-    let mut res = Res::default();
-    let count = map.len() as i64;
-    if let Some(min) = s.min_properties
+/// minItems/maxItems and minProperties/maxProperties: the same two checks over a count of
+/// `noun` (`items`, `properties`).
+fn count_bounds(res: &mut Res, path: &str, count: i64, (min, max): (Option<i64>, Option<i64>), noun: &str) {
+    if let Some(min) = min
         && count < min
     {
-        res.add(KoError::new(
-            Code::Other,
-            path,
-            Bad::Num(GoNum::Int(count)),
-            format!("{path} in body should have at least {min} properties"),
-        ));
+        let message = format!("{path} in body should have at least {min} {noun}");
+        res.add(KoError::new(Code::Other, path, Bad::Num(GoNum::Int(count)), message));
     }
-    if let Some(max) = s.max_properties
+    if let Some(max) = max
         && count > max
     {
-        let mut e = KoError::new(
-            Code::TooMany,
-            path,
-            Bad::Num(GoNum::Int(count)),
-            format!("{path} in body should have at most {max} properties"),
-        );
+        let message = format!("{path} in body should have at most {max} {noun}");
+        let mut e = KoError::new(Code::TooMany, path, Bad::Num(GoNum::Int(count)), message);
         e.valid = max;
         res.add(e);
     }
+}
+
+fn object_check(s: &Schema, path: &str, map: &Map<String, Value>) -> Res {
+    let mut res = Res::default();
+    count_bounds(&mut res, path, map.len() as i64, (s.min_properties, s.max_properties), "properties");
     match &s.additional_properties {
         Some(SchemaOrBool::Bool(false)) => {
             for k in map.keys().filter(|k| s.property(k).is_none()) {
