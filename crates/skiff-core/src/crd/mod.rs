@@ -6,6 +6,7 @@
 //! A custom resource is handled as upstream's decoder and strategy do: [`prune`] (keeping the
 //! root's meta fields), [`prune_nulls`], [`apply_defaults`], then [`validate_object`].
 
+pub mod cel;
 mod check;
 mod default;
 mod embedded;
