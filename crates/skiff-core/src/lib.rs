@@ -8,6 +8,7 @@ pub mod field;
 pub mod go_diff;
 pub mod host_ports;
 pub mod ingress_class;
+pub mod jsonpath;
 pub mod kinds;
 pub mod managed;
 pub mod meta;

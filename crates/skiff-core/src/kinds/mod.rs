@@ -5,6 +5,8 @@ pub mod certificates;
 mod configmap;
 mod controllerrevision;
 mod cronjob;
+pub mod custom;
+pub mod customresourcedefinition;
 mod daemonset;
 mod deployment;
 mod endpoints;
@@ -133,6 +135,11 @@ pub fn group_version(group: &str, version: &str) -> String {
     if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
 }
 
+/// Upstream's 405 for a verb a resource does not serve.
+pub fn verb_not_supported(info: &ResourceInfo, verb: &str) -> ApiError {
+    ApiError::MethodNotSupported(format!("{verb} is not supported on resources of kind {:?}", info.plural))
+}
+
 pub const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 /// A resource that is served for reading only.
 pub const READ_VERBS: &[&str] = &["get", "list", "watch"];
@@ -256,6 +263,40 @@ pub trait Kind: Send + Sync {
     fn finalized_by_controller(&self) -> bool {
         false
     }
+    /// The custom resource kind this is, if it is one (made from a CustomResourceDefinition).
+    fn custom(&self) -> Option<&custom::CustomKind> {
+        None
+    }
+    /// The error for a request whose verb the kind does not serve (`info().verbs`).
+    fn verb_refused(&self, verb: &str) -> ApiError {
+        verb_not_supported(self.info(), verb)
+    }
+    /// Whether an update changes what `metadata.generation` counts (the spec, for most kinds).
+    fn changes_generation(&self, old: &Value, new: &Value) -> bool {
+        new.get("spec") != old.get("spec")
+    }
+    /// Finalizers a delete adds when it starts (a CustomResourceDefinition's cleanup of its
+    /// objects), before the object may go.
+    fn deletion_finalizers(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// What a deletion that starts marks on the object (a Namespace's `Terminating` phase, a
+    /// CRD's `Terminating` condition).
+    fn mark_terminating(&self, _obj: &mut Value) {}
+    /// The object as stored: a kind served in several versions keeps one (custom resources
+    /// are written in their storage version).
+    fn to_stored(&self, _obj: &mut Value) {}
+    /// A stored object as this kind serves it (a custom resource read through another version).
+    fn to_served(&self, _obj: &mut Value) {}
+    /// The `autoscaling/v1` Scale of `obj`, for kinds with a `scale` subresource.
+    fn scale(&self, obj: &Value) -> Result<Value, ApiError> {
+        Ok(crate::scale::of(obj))
+    }
+    /// Set the replicas a Scale asked for on `obj`.
+    fn set_replicas(&self, obj: &mut Value, replicas: i64) -> Result<(), ApiError> {
+        obj["spec"]["replicas"] = json!(replicas);
+        Ok(())
+    }
     /// On update of a `Part::Named` subresource: everything but that part comes from the old object.
     fn prepare_part_update(&self, _part: &str, _old: &Value, _new: &mut Value) {}
     fn validate(&self, obj: &Value) -> ErrorList;
@@ -334,11 +375,12 @@ pub const CLUSTER_ROLE_BINDINGS: &dyn Kind = &rbac::ClusterRoleBindings;
 pub const PERSISTENT_VOLUMES: &dyn Kind = &persistentvolume::PersistentVolumes;
 pub const PERSISTENT_VOLUME_CLAIMS: &dyn Kind = &persistentvolumeclaim::PersistentVolumeClaims;
 pub const STORAGE_CLASSES: &dyn Kind = &storageclass::StorageClasses;
+pub const CUSTOM_RESOURCE_DEFINITIONS: &dyn Kind = &customresourcedefinition::CustomResourceDefinitions;
 
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 37] = [
+    static ALL: [&dyn Kind; 38] = [
         NAMESPACES,
         NODES,
         PERSISTENT_VOLUME_CLAIMS,
@@ -376,6 +418,7 @@ pub fn all() -> &'static [&'static dyn Kind] {
         ROLE_BINDINGS,
         ROLES,
         STORAGE_CLASSES,
+        CUSTOM_RESOURCE_DEFINITIONS,
     ];
     &ALL
 }
@@ -390,8 +433,13 @@ pub fn by_resource(group: &str, version: &str, resource: &str) -> Option<&'stati
 
 /// The API groups served, each with its versions, in the order of [`all`] (core first).
 pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
+    groups_of(all().iter().copied())
+}
+
+/// The API groups of `kinds`, each with its versions, in their order.
+pub fn groups_of(kinds: impl Iterator<Item = &'static dyn Kind>) -> Vec<(&'static str, Vec<&'static str>)> {
     let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
-    for k in all() {
+    for k in kinds {
         let i = k.info();
         match groups.iter_mut().find(|(g, _)| *g == i.group) {
             Some((_, versions)) if versions.contains(&i.version) => {}
@@ -439,7 +487,8 @@ mod tests {
                 ("networking.k8s.io", vec!["v1"]),
                 ("policy", vec!["v1"]),
                 ("rbac.authorization.k8s.io", vec!["v1"]),
-                ("storage.k8s.io", vec!["v1"])
+                ("storage.k8s.io", vec!["v1"]),
+                ("apiextensions.k8s.io", vec!["v1"])
             ]
         );
         let rbac: Vec<&str> = in_group_version(RBAC_GROUP, "v1").map(|k| k.info().plural).collect();

@@ -33,6 +33,9 @@ impl Kind for Namespaces {
     fn finalized_by_controller(&self) -> bool {
         true
     }
+    fn mark_terminating(&self, obj: &mut Value) {
+        obj["status"]["phase"] = json!("Terminating");
+    }
 
     fn info(&self) -> &'static ResourceInfo {
         &INFO
