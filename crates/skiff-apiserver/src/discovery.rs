@@ -1,5 +1,6 @@
 //! Discovery documents: `/version`, `/api`, `/apis`, `/api/v1`, legacy and aggregated (v2, v2beta1).
 
+use crate::catalog::Snapshot;
 use crate::resource_metrics;
 use serde_json::{Value, json};
 use skiff_core::kinds;
@@ -44,17 +45,17 @@ fn group_entry(group: &str, versions: &[&str]) -> Value {
 }
 
 /// `/apis`: every named group.
-pub fn api_group_list() -> Value {
+pub fn api_group_list(served: &Snapshot) -> Value {
     let mut groups: Vec<Value> =
-        kinds::groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_entry(g, &v)).collect();
+        served.groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_entry(g, &v)).collect();
     groups.push(group_entry(resource_metrics::GROUP, &[resource_metrics::VERSION]));
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/GROUP`, if the group is served.
-pub fn api_group(group: &str) -> Option<Value> {
+pub fn api_group(served: &Snapshot, group: &str) -> Option<Value> {
     let metrics = (group == resource_metrics::GROUP).then(|| (group, vec![resource_metrics::VERSION]));
-    let (_, versions) = metrics.or_else(|| kinds::groups().into_iter().find(|(g, _)| !g.is_empty() && *g == group))?;
+    let (_, versions) = metrics.or_else(|| served.groups().into_iter().find(|(g, _)| !g.is_empty() && *g == group))?;
     let mut g = group_entry(group, &versions);
     g["kind"] = json!("APIGroup");
     g["apiVersion"] = json!("v1");
@@ -62,12 +63,12 @@ pub fn api_group(group: &str) -> Option<Value> {
 }
 
 /// `/api/v1` or `/apis/GROUP/VERSION`, if any kind is served there.
-pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
+pub fn api_resource_list(served: &Snapshot, group: &str, version: &str) -> Option<Value> {
     if (group, version) == (resource_metrics::GROUP, resource_metrics::VERSION) {
         return Some(resource_metrics::resource_list());
     }
     let mut resources = Vec::new();
-    for k in kinds::in_group_version(group, version) {
+    for k in served.in_group_version(group, version) {
         let i = k.info();
         let mut r = json!({"name": i.plural, "singularName": i.singular, "namespaced": i.namespaced, "kind": i.kind,
             "verbs": i.verbs});
@@ -149,8 +150,9 @@ fn aggregated_resource(i: &kinds::ResourceInfo) -> Value {
 }
 
 /// Aggregated discovery for the core group (`/api`) or the named groups (`/apis`).
-pub fn aggregated(version: &str, core: bool) -> Value {
-    let mut items: Vec<Value> = kinds::groups()
+pub fn aggregated(served: &Snapshot, version: &str, core: bool) -> Value {
+    let mut items: Vec<Value> = served
+        .groups()
         .into_iter()
         .filter(|(g, _)| g.is_empty() == core)
         .map(|(group, versions)| {
@@ -158,7 +160,7 @@ pub fn aggregated(version: &str, core: bool) -> Value {
                 .iter()
                 .map(|v| {
                     let resources: Vec<Value> =
-                        kinds::in_group_version(group, v).map(|k| aggregated_resource(k.info())).collect();
+                        served.in_group_version(group, v).map(|k| aggregated_resource(k.info())).collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
                 .collect();
@@ -179,6 +181,10 @@ pub fn aggregated(version: &str, core: bool) -> Value {
 mod tests {
     use super::*;
 
+    fn served() -> Snapshot {
+        Snapshot::default()
+    }
+
     #[test]
     fn picks_aggregated_version_from_accept() {
         let a132 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
@@ -190,7 +196,7 @@ mod tests {
 
     #[test]
     fn resource_list_has_pods_with_short_name() {
-        let l = api_resource_list("", "v1").expect("core");
+        let l = api_resource_list(&served(), "", "v1").expect("core");
         let pods = l["resources"].as_array().expect("list").iter().find(|r| r["name"] == "pods").expect("pods");
         assert_eq!(pods["shortNames"], json!(["po"]));
         assert!(l["resources"].as_array().expect("list").iter().any(|r| r["name"] == "pods/status"));
@@ -199,24 +205,24 @@ mod tests {
 
     #[test]
     fn named_groups_from_the_kinds_table() {
-        let groups = api_group_list();
+        let groups = api_group_list(&served());
         let coordination = &groups["groups"][0];
         assert_eq!(coordination["name"], "coordination.k8s.io");
         assert_eq!(
             coordination["preferredVersion"],
             json!({"groupVersion": "coordination.k8s.io/v1", "version": "v1"})
         );
-        assert_eq!(api_group("coordination.k8s.io").expect("group")["kind"], "APIGroup");
-        assert!(api_group("").is_none() && api_group("batch.example").is_none());
-        let leases = api_resource_list("coordination.k8s.io", "v1").expect("leases");
+        assert_eq!(api_group(&served(), "coordination.k8s.io").expect("group")["kind"], "APIGroup");
+        assert!(api_group(&served(), "").is_none() && api_group(&served(), "batch.example").is_none());
+        let leases = api_resource_list(&served(), "coordination.k8s.io", "v1").expect("leases");
         assert_eq!(leases["groupVersion"], "coordination.k8s.io/v1");
         assert_eq!(leases["resources"][0]["name"], "leases");
-        assert!(api_resource_list("coordination.k8s.io", "v2").is_none());
+        assert!(api_resource_list(&served(), "coordination.k8s.io", "v2").is_none());
 
-        let core = aggregated("v2", true);
+        let core = aggregated(&served(), "v2", true);
         assert_eq!(core["items"].as_array().map(Vec::len), Some(1));
         assert!(core["items"][0]["metadata"].get("name").is_none());
-        let named = aggregated("v2", false);
+        let named = aggregated(&served(), "v2", false);
         assert_eq!(named["items"][0]["metadata"]["name"], "coordination.k8s.io");
         let lease = &named["items"][0]["versions"][0]["resources"][0];
         assert_eq!(lease["responseKind"], json!({"group": "coordination.k8s.io", "version": "v1", "kind": "Lease"}));
@@ -227,7 +233,7 @@ mod tests {
     /// `sa` with `serviceaccounts/token` answering an `authentication.k8s.io/v1` TokenRequest.
     #[test]
     fn rbac_kinds_and_service_accounts() {
-        let rbac = api_resource_list("rbac.authorization.k8s.io", "v1").expect("rbac");
+        let rbac = api_resource_list(&served(), "rbac.authorization.k8s.io", "v1").expect("rbac");
         let resources = rbac["resources"].as_array().expect("list");
         let names: Vec<(&str, bool)> =
             resources.iter().map(|r| (r["name"].as_str().unwrap_or(""), r["namespaced"] == true)).collect();
@@ -236,9 +242,15 @@ mod tests {
             [("clusterrolebindings", false), ("clusterroles", false), ("rolebindings", true), ("roles", true)]
         );
         assert!(resources.iter().all(|r| r.get("shortNames").is_none() && r["verbs"] == json!(kinds::VERBS)));
-        assert!(api_group_list()["groups"].as_array().expect("groups").iter().any(|g| g["name"] == kinds::RBAC_GROUP));
+        assert!(
+            api_group_list(&served())["groups"]
+                .as_array()
+                .expect("groups")
+                .iter()
+                .any(|g| g["name"] == kinds::RBAC_GROUP)
+        );
 
-        let core = api_resource_list("", "v1").expect("core");
+        let core = api_resource_list(&served(), "", "v1").expect("core");
         let core = core["resources"].as_array().expect("list");
         let sa = core.iter().find(|r| r["name"] == "serviceaccounts").expect("serviceaccounts");
         assert_eq!((&sa["shortNames"], &sa["kind"]), (&json!(["sa"]), &json!("ServiceAccount")));
@@ -248,7 +260,7 @@ mod tests {
             &json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
                 "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]})
         );
-        let aggregated = aggregated("v2", true);
+        let aggregated = aggregated(&served(), "v2", true);
         let resources = aggregated["items"][0]["versions"][0]["resources"].as_array().expect("resources");
         let sa = resources.iter().find(|r| r["resource"] == "serviceaccounts").expect("serviceaccounts");
         assert_eq!(

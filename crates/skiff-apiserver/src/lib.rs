@@ -4,6 +4,8 @@
 pub mod audit;
 mod authn;
 mod authz;
+mod catalog;
+mod crds;
 mod discovery;
 pub mod encryption;
 mod exec;
@@ -121,6 +123,10 @@ pub struct AppState {
     authorization: authz::chain::Chain,
     /// Service-account tokens: issued, checked, and their issuer's OIDC documents.
     service_accounts: serviceaccounts::Issuer,
+    /// The kinds served now: built-in and custom.
+    catalog: Arc<catalog::Catalog>,
+    /// The OpenAPI documents of what is served.
+    openapi: openapi::OpenApi,
 }
 
 /// A running API server.
@@ -199,7 +205,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         nodes: config.nodes,
         client_identity: nodes::remote::ClientIdentity::from_pem(&pki.admin_cert, &pki.admin_key)
             .map_err(|e| ServerError::Pki(pki::PkiError::Invalid(e.to_string())))?,
+        catalog: Arc::default(),
+        openapi: openapi::OpenApi::new(),
     });
+    crds::Controller::new(state.registry.clone(), state.catalog.clone(), state.openapi.clone())
+        .start()
+        .await
+        .map_err(|e| ServerError::Init(ApiError::Internal(e.to_string())))?;
     namespaces::start(&state).await?;
     state.registry.ensure_kubernetes_service(addr.port()).await?;
     if let Err(e) = state.registry.ensure_kube_dns_service(config.cluster_dns).await {
@@ -247,9 +259,9 @@ fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>, auditor: Arc<
         .route("/api/{version}", get(core_resources))
         .route("/apis/{group}", get(group))
         .route("/apis/{group}/{version}", get(group_resources))
-        .route("/openapi/v2", get(openapi::v2))
-        .route("/openapi/v3", get(openapi::v3_root))
-        .route("/openapi/v3/{*group_version}", get(openapi::v3_group_version))
+        .route("/openapi/v2", get(|State(s): State<Arc<AppState>>, h: HeaderMap| async move { s.openapi.v2(&h) }))
+        .route("/openapi/v3", get(|State(s): State<Arc<AppState>>, h: HeaderMap| async move { s.openapi.v3_root(&h) }))
+        .route("/openapi/v3/{*group_version}", get(openapi_group_version))
         .route("/api/{version}/{*rest}", axum::routing::any(rest::handle))
         .route("/apis/{group}/{version}/{*rest}", axum::routing::any(rest::handle))
         .route("/apis/metrics.k8s.io/v1beta1/{*rest}", get(resource_metrics::handle))
@@ -268,11 +280,11 @@ fn router(state: Arc<AppState>, inflight: Arc<inflight::Inflight>, auditor: Arc<
         .with_state(state)
 }
 
-fn discovery_response(headers: &HeaderMap, core: bool, legacy: Value) -> Response {
+fn discovery_response(served: &catalog::Snapshot, headers: &HeaderMap, core: bool, legacy: Value) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     match discovery::aggregated_version(accept) {
         Some(v) => {
-            let body = serde_json::to_vec(&discovery::aggregated(v, core)).unwrap_or_default();
+            let body = serde_json::to_vec(&discovery::aggregated(served, v, core)).unwrap_or_default();
             (StatusCode::OK, [(header::CONTENT_TYPE, discovery::aggregated_content_type(v))], body).into_response()
         }
         None => axum::Json(legacy).into_response(),
@@ -280,11 +292,21 @@ fn discovery_response(headers: &HeaderMap, core: bool, legacy: Value) -> Respons
 }
 
 async fn api(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    discovery_response(&headers, true, discovery::api_versions(&state.server_address))
+    discovery_response(&state.catalog.snapshot(), &headers, true, discovery::api_versions(&state.server_address))
 }
 
-async fn apis(headers: HeaderMap) -> Response {
-    discovery_response(&headers, false, discovery::api_group_list())
+async fn apis(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let served = state.catalog.snapshot();
+    discovery_response(&served, &headers, false, discovery::api_group_list(&served))
+}
+
+async fn openapi_group_version(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    state.openapi.v3_group_version(&path, &headers, query.as_deref())
 }
 
 /// A discovery document, or upstream's 404 for a group or version not served.
@@ -295,16 +317,19 @@ fn found(doc: Option<Value>) -> Response {
     }
 }
 
-async fn core_resources(Path(version): Path<String>) -> Response {
-    found(discovery::api_resource_list("", &version))
+async fn core_resources(State(state): State<Arc<AppState>>, Path(version): Path<String>) -> Response {
+    found(discovery::api_resource_list(&state.catalog.snapshot(), "", &version))
 }
 
-async fn group(Path(group): Path<String>) -> Response {
-    found(discovery::api_group(&group))
+async fn group(State(state): State<Arc<AppState>>, Path(group): Path<String>) -> Response {
+    found(discovery::api_group(&state.catalog.snapshot(), &group))
 }
 
-async fn group_resources(Path((group, version)): Path<(String, String)>) -> Response {
-    found(discovery::api_resource_list(&group, &version).filter(|_| !group.is_empty()))
+async fn group_resources(
+    State(state): State<Arc<AppState>>,
+    Path((group, version)): Path<(String, String)>,
+) -> Response {
+    found(discovery::api_resource_list(&state.catalog.snapshot(), &group, &version).filter(|_| !group.is_empty()))
 }
 
 /// Entry points for the fuzz targets in `fuzz/`: the request decoders, reachable without a server.

@@ -2,6 +2,7 @@
 //! goes itself.
 
 use crate::AppState;
+use crate::catalog::Catalog;
 use crate::registry::{DeleteOptions, ObjectRef, Registry};
 use skiff_core::kinds;
 use skiff_core::meta;
@@ -14,18 +15,23 @@ pub const BUILT_IN: &[&str] = &["default", "kube-system", "kube-public", "kube-n
 /// Finish deleting namespace `name` in the background.
 pub fn finalize_later(state: &AppState, name: String) {
     let reg = Registry::new(state.registry.store().clone());
+    let catalog = state.catalog.clone();
     tokio::spawn(async move {
-        if let Err(e) = finalize(&reg, &name).await {
+        if let Err(e) = finalize(&reg, &catalog, &name).await {
             tracing::warn!(namespace = %name, error = %e, "finalizing namespace");
         }
     });
 }
 
-async fn finalize(reg: &Registry, name: &str) -> Result<(), skiff_core::ApiError> {
+async fn finalize(reg: &Registry, catalog: &Catalog, name: &str) -> Result<(), skiff_core::ApiError> {
     let (labels, fields) = (LabelSelector::default(), FieldSelector::default());
     loop {
         let mut remaining = 0;
-        for kind in kinds::all().iter().copied().filter(|k| k.info().namespaced) {
+        let served = catalog.snapshot();
+        // A custom kind served in several versions is one set of objects: listed once.
+        let mut seen = std::collections::BTreeSet::new();
+        let namespaced = served.all().filter(|k| k.info().namespaced && seen.insert((k.info().group, k.info().plural)));
+        for kind in namespaced.collect::<Vec<_>>() {
             let (items, _) = reg.list(kind, Some(name), &labels, &fields).await?;
             for obj in &items {
                 remaining += 1;

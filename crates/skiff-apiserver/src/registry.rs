@@ -269,19 +269,23 @@ pub struct PageEnd {
     pub read_bytes: usize,
 }
 
-/// Parse a stored record into an object carrying its resourceVersion.
-pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
+/// Parse a stored record of `kind` into an object carrying its resourceVersion, as the kind
+/// serves it (a custom resource stored in another version is read through this one).
+pub fn decode(kind: &dyn Kind, kv: &KeyValue) -> Result<Value, ApiError> {
     let mut obj: Value =
         serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(format!("corrupt object {}: {e}", kv.key)))?;
+    kind.to_served(&mut obj);
     meta::metadata_mut(&mut obj).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
     Ok(obj)
 }
 
-fn encode(obj: &Value) -> Vec<u8> {
+/// The stored form of an object of `kind`: no resourceVersion (the store's revision is it).
+fn encode(kind: &dyn Kind, obj: &Value) -> Vec<u8> {
     let mut o = obj.clone();
     if let Some(md) = o.get_mut("metadata").and_then(Value::as_object_mut) {
         md.remove("resourceVersion");
     }
+    kind.to_stored(&mut o);
     serde_json::to_vec(&o).unwrap_or_default()
 }
 
@@ -335,9 +339,10 @@ pub fn decode_body(
         .collect();
     match validation {
         FieldValidation::Strict if !warnings.is_empty() => Err(ApiError::BadRequest(format!(
-            "{k} in version \"v1\" cannot be handled as a {k}: strict decoding error: {}",
+            "{k} in version \"{v}\" cannot be handled as a {k}: strict decoding error: {}",
             warnings.join(", "),
-            k = info.kind
+            k = info.kind,
+            v = info.version
         ))),
         FieldValidation::Ignore => Ok((canonical, vec![])),
         _ => Ok((canonical, warnings)),
@@ -393,14 +398,14 @@ impl Registry {
 
     pub async fn get(&self, r: ObjectRef<'_>) -> Result<Value, ApiError> {
         match self.store.get(&key(r)).await.map_err(store_err)? {
-            Some(kv) => decode(&kv),
+            Some(kv) => decode(r.kind, &kv),
             None => Err(r.kind.info().not_found(r.name)),
         }
     }
 
     async fn get_kv(&self, r: ObjectRef<'_>) -> Result<(Value, Revision), ApiError> {
         match self.store.get(&key(r)).await.map_err(store_err)? {
-            Some(kv) => Ok((decode(&kv)?, kv.mod_revision)),
+            Some(kv) => Ok((decode(r.kind, &kv)?, kv.mod_revision)),
             None => Err(r.kind.info().not_found(r.name)),
         }
     }
@@ -457,7 +462,7 @@ impl Registry {
             for (i, kv) in page.items.into_iter().enumerate() {
                 read += 1;
                 read_bytes += kv.value.len();
-                let obj = decode(&kv)?;
+                let obj = decode(req.kind, &kv)?;
                 if matches(req.kind, &obj, req.labels, req.fields)? {
                     visit(obj)?;
                     matched += 1;
@@ -609,14 +614,14 @@ impl Registry {
             }
             return Ok(Written { object: obj, warnings, created: true });
         }
-        let created = self.store.create(&key(r), encode(&obj)).await;
+        let created = self.store.create(&key(r), encode(r.kind, &obj)).await;
         if created.is_err()
             && let Some(c) = claims
         {
             self.services.release(c).await;
         }
         match created {
-            Ok(kv) => Ok(Written { object: decode(&kv)?, warnings, created: true }),
+            Ok(kv) => Ok(Written { object: decode(r.kind, &kv)?, warnings, created: true }),
             Err(StoreError::AlreadyExists(_)) => Err(info.already_exists(r.name)),
             Err(e) => Err(store_err(e)),
         }
@@ -720,7 +725,8 @@ impl Registry {
         if is_service(r.kind) && part == kinds::Part::Main {
             self.services.init_ip_families(&mut new, Some(current))?;
         }
-        if new.get("spec") != current.get("spec") {
+        // A status write never counts (upstream's status strategies).
+        if part != kinds::Part::Status && r.kind.changes_generation(current, &new) {
             let g = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
             meta::metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
@@ -760,14 +766,14 @@ impl Registry {
         }
         let service = is_service(r.kind) && part == kinds::Part::Main;
         let claims = if service { Some(self.services.on_update(current, &mut new).await?) } else { None };
-        let written = self.store.update(&key(r), encode(&new), rev).await;
+        let written = self.store.update(&key(r), encode(r.kind, &new), rev).await;
         match (&written, claims) {
             (Ok(_), Some(_)) => self.services.after_update(current, &new).await,
             (Err(_), Some(c)) => self.services.release(c).await,
             _ => {}
         }
         match written {
-            Ok(kv) => done(decode(&kv)?),
+            Ok(kv) => done(decode(r.kind, &kv)?),
             Err(StoreError::Conflict { .. }) => Err(info.stale(r.name)),
             Err(StoreError::NotFound(_)) => Err(info.not_found(r.name)),
             Err(e) => Err(store_err(e)),
@@ -870,7 +876,14 @@ impl Registry {
             }
             let policy = propagation(opts)?;
             let grace = r.kind.deletion_grace_seconds(&current, opts.grace_period_seconds);
-            let finalizers = finalizers_for(meta::finalizers(&current), policy);
+            let mut finalizers = finalizers_for(meta::finalizers(&current), policy);
+            if !meta::is_deleting(&current) {
+                for f in r.kind.deletion_finalizers() {
+                    if !finalizers.iter().any(|x| x == f) {
+                        finalizers.push(f.to_string());
+                    }
+                }
+            }
             let finalizers_changed = finalizers != meta::finalizers(&current);
             let controller_finalizes = r.kind.finalized_by_controller();
             if grace == 0 && finalizers.is_empty() && !controller_finalizes {
@@ -913,14 +926,14 @@ impl Registry {
                     md.insert("finalizers".into(), json!(finalizers));
                 }
             }
-            if controller_finalizes {
-                updated["status"]["phase"] = json!("Terminating");
+            if !meta::is_deleting(&current) {
+                r.kind.mark_terminating(&mut updated);
             }
             if dry_run {
                 return Ok(Deleted::Pending(updated));
             }
-            match self.store.update(&key(r), encode(&updated), rev).await {
-                Ok(kv) => return Ok(Deleted::Pending(decode(&kv)?)),
+            match self.store.update(&key(r), encode(r.kind, &updated), rev).await {
+                Ok(kv) => return Ok(Deleted::Pending(decode(r.kind, &kv)?)),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound(_)) => {
                     return Err(info.not_found(r.name));
@@ -934,8 +947,8 @@ impl Registry {
     /// A system write (binding, namespace finalize): stored as given, compare-and-swap on `current`.
     pub async fn write_raw(&self, r: ObjectRef<'_>, current: &Value, next: Value) -> Result<Value, ApiError> {
         let rev = parse_rv(meta::resource_version(current))?;
-        match self.store.update(&key(r), encode(&next), rev).await {
-            Ok(kv) => decode(&kv),
+        match self.store.update(&key(r), encode(r.kind, &next), rev).await {
+            Ok(kv) => decode(r.kind, &kv),
             Err(StoreError::Conflict { .. }) => Err(r.kind.info().stale(r.name)),
             Err(StoreError::NotFound(_)) => Err(r.kind.info().not_found(r.name)),
             Err(e) => Err(store_err(e)),

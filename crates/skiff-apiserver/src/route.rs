@@ -3,8 +3,9 @@
 //! so the handlers never ask which kind they serve: `pods/binding` exists because pods declare
 //! it, not because a handler compares plural names.
 
+use crate::catalog::Snapshot;
 use skiff_core::ApiError;
-use skiff_core::kinds::{self, Kind, Part};
+use skiff_core::kinds::{Kind, Part};
 
 /// What a request path under `/api/v1/` or `/apis/GROUP/VERSION/` names.
 pub struct Route {
@@ -44,8 +45,8 @@ pub enum Subresource {
 }
 
 impl Route {
-    /// Parse `path` (the whole request path).
-    pub fn parse(path: &str) -> Result<Route, ApiError> {
+    /// Parse `path` (the whole request path) against the kinds `served` now.
+    pub fn parse(path: &str, served: &Snapshot) -> Result<Route, ApiError> {
         // Segments are percent-decoded, as upstream's router does (`my%2Dpod` is `my-pod`).
         let decoded: Vec<String> = (path.split('/').filter(|s| !s.is_empty()))
             .map(|s| percent_encoding::percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
@@ -71,7 +72,7 @@ impl Route {
             [name, sub] => (Some(*name), Some(*sub)),
             _ => return Err(ApiError::NoResource),
         };
-        let kind = kinds::by_resource(group, version, resource).ok_or(ApiError::NoResource)?;
+        let kind = served.by_resource(group, version, resource).ok_or(ApiError::NoResource)?;
         if namespace.is_some() && !kind.info().namespaced {
             return Err(ApiError::NoResource);
         }
@@ -154,19 +155,19 @@ mod tests {
     type Parsed = Option<(&'static str, Option<String>, Option<String>, Option<Subresource>)>;
 
     fn parse(path: &str) -> Parsed {
-        Route::parse(path).ok().map(|r| (r.kind.info().plural, r.namespace, r.name, r.sub))
+        Route::parse(path, &Snapshot::default()).ok().map(|r| (r.kind.info().plural, r.namespace, r.name, r.sub))
     }
 
     #[test]
     fn proxy_paths_keep_what_follows() {
-        let proxy = |path: &str| Route::parse(path).ok().map(|r| (r.name, r.sub, r.proxy_path));
+        let proxy = |path: &str| Route::parse(path, &Snapshot::default()).ok().map(|r| (r.name, r.sub, r.proxy_path));
         let web = |p: &str| Some((Some("web:80".to_string()), Some(Subresource::Proxy), Some(p.to_string())));
         assert_eq!(proxy("/api/v1/namespaces/default/services/web:80/proxy"), web("/"));
         assert_eq!(proxy("/api/v1/namespaces/default/services/web:80/proxy/"), web("/"));
         assert_eq!(proxy("/api/v1/namespaces/default/services/web:80/proxy/a/b%20c/"), web("/a/b%20c/"));
-        let pod = Route::parse("/api/v1/namespaces/default/pods/proxy/proxy/x").expect("route");
+        let pod = Route::parse("/api/v1/namespaces/default/pods/proxy/proxy/x", &Snapshot::default()).expect("route");
         assert_eq!((pod.name.as_deref(), pod.proxy_path.as_deref()), (Some("proxy"), Some("/x")));
-        assert!(Route::parse("/api/v1/namespaces/default/secrets/s/proxy/x").is_err());
+        assert!(Route::parse("/api/v1/namespaces/default/secrets/s/proxy/x", &Snapshot::default()).is_err());
     }
 
     #[test]

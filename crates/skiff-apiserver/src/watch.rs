@@ -117,8 +117,8 @@ impl Encoder {
     }
 }
 
-fn decode_at(kv: &KeyValue) -> Option<Value> {
-    registry::decode(kv).ok()
+fn decode_at(kind: &dyn Kind, kv: &KeyValue) -> Option<Value> {
+    registry::decode(kind, kv).ok()
 }
 
 async fn pump(
@@ -181,11 +181,11 @@ async fn pump(
             Some(Ok(WatchItem::Event(e))) => e,
         };
         last = event.revision();
-        let Some(obj) = decode_at(&event.kv) else {
+        let Some(obj) = decode_at(w.kind, &event.kv) else {
             continue;
         };
         let now_matches = matches(&obj);
-        let was_matching = event.prev.as_ref().and_then(decode_at).is_some_and(|p| matches(&p));
+        let was_matching = event.prev.as_ref().and_then(|p| decode_at(w.kind, p)).is_some_and(|p| matches(&p));
         let kind = match (event.kind, was_matching, now_matches) {
             (EventType::Created, _, true) => "ADDED",
             (EventType::Updated, true, true) => "MODIFIED",

@@ -1,9 +1,14 @@
 //! A JSON OpenAPI v2 document → gnostic's `openapi_v2.Document` protobuf, the form kubectl asks
 //! for. One generic walk over the JSON, steered by a table of gnostic's messages (field numbers
 //! as in gnostic-models `openapiv2/OpenAPIv2.proto`), covering the messages a Kubernetes document
-//! uses (`Response.schema` is always a `Schema`, never a `FileSchema`). No crate carries these messages, and generating code from the .proto would need `protoc`
-//! at build time for a dozen messages. A key the table does not know is an error, so nothing is
-//! dropped silently.
+//! uses (`Response.schema` is always a `Schema`, never a `FileSchema`). No crate carries these
+//! messages, and generating code from the .proto would need `protoc` at build time for a dozen
+//! messages. A key the table does not know is an error, so nothing is dropped silently; the
+//! encoder returns errors, never panics, whatever the JSON.
+//!
+//! A document may also be encoded in [`Parts`]: a message's encoding is the concatenation of its
+//! fields, so the `paths` and `definitions` entries of custom resources are appended to the
+//! built-in ones without encoding those again.
 
 use serde_json::Value;
 
@@ -219,11 +224,60 @@ fn additional_properties(v: &Value) -> (u32, Enc) {
     if v.is_boolean() { (2, Enc::Bool) } else { (1, Enc::Msg(&SCHEMA)) }
 }
 
-/// Encode a whole document.
+/// Encode a whole document (the server encodes [`Parts`]).
+#[cfg(test)]
 pub fn encode_document(doc: &Value) -> Result<Vec<u8>, EncodeError> {
-    let mut out = Vec::new();
-    encode_msg(&DOCUMENT, doc, &mut out)?;
-    Ok(out)
+    Ok(Parts::encode(doc)?.finish())
+}
+
+/// An encoded document split in three: its `paths` and `definitions` messages' contents (the
+/// `Named*` entries), and every other field.
+#[derive(Clone, Debug, Default)]
+pub struct Parts {
+    rest: Vec<u8>,
+    paths: Option<Vec<u8>>,
+    definitions: Option<Vec<u8>>,
+}
+
+impl Parts {
+    pub fn encode(doc: &Value) -> Result<Self, EncodeError> {
+        let obj = doc.as_object().ok_or_else(|| type_error("object", DOCUMENT.name, doc))?;
+        let mut parts = Parts::default();
+        for (key, value) in obj {
+            match key.as_str() {
+                "paths" => encode_msg(&PATHS, value, parts.paths.get_or_insert_default())?,
+                "definitions" => encode_msg(&DEFINITIONS, value, parts.definitions.get_or_insert_default())?,
+                _ => encode_entry(&DOCUMENT, key, value, &mut parts.rest)?,
+            }
+        }
+        Ok(parts)
+    }
+
+    /// Add `other`'s paths and definitions (its other fields are not added: a document has one
+    /// `swagger`, one `info`).
+    pub fn append(&mut self, other: &Parts) {
+        if let Some(p) = &other.paths {
+            self.paths.get_or_insert_default().extend_from_slice(p);
+        }
+        if let Some(d) = &other.definitions {
+            self.definitions.get_or_insert_default().extend_from_slice(d);
+        }
+    }
+
+    /// The `Document` message.
+    pub fn finish(&self) -> Vec<u8> {
+        let len =
+            self.rest.len() + self.paths.as_ref().map_or(0, Vec::len) + self.definitions.as_ref().map_or(0, Vec::len);
+        let mut out = Vec::with_capacity(len + 16);
+        out.extend_from_slice(&self.rest);
+        if let Some(p) = &self.paths {
+            bytes(8, p, &mut out);
+        }
+        if let Some(d) = &self.definitions {
+            bytes(9, d, &mut out);
+        }
+        out
+    }
 }
 
 fn varint(mut n: u64, out: &mut Vec<u8>) {
@@ -307,20 +361,25 @@ fn encode(field: u32, enc: &Enc, key: &str, v: &Value, out: &mut Vec<u8>) -> Res
 fn encode_msg(m: &Msg, v: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let obj = v.as_object().ok_or_else(|| type_error("object", m.name, v))?;
     for (key, value) in obj {
-        if let Some((_, n, enc)) = m.fields.iter().find(|(k, _, _)| k == key) {
-            encode(*n, enc, key, value, out)?;
-            continue;
-        }
-        // Named{1 name, 2 value}: NamedAny for extensions, NamedSchema/NamedPathItem/... for maps.
-        let (n, enc) = match (m.ext, m.rest) {
-            (Some(ext), _) if key.starts_with("x-") => (ext, &Enc::Any),
-            (_, Some((n, enc))) => (n, enc),
-            _ => return Err(EncodeError::UnknownKey { message: m.name, key: key.clone() }),
-        };
-        let mut named = Vec::new();
-        bytes(1, key.as_bytes(), &mut named);
-        encode(2, enc, key, value, &mut named)?;
-        bytes(n, &named, out);
+        encode_entry(m, key, value, out)?;
     }
+    Ok(())
+}
+
+/// One key of message `m`'s JSON object.
+fn encode_entry(m: &Msg, key: &str, value: &Value, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    if let Some((_, n, enc)) = m.fields.iter().find(|(k, _, _)| *k == key) {
+        return encode(*n, enc, key, value, out);
+    }
+    // Named{1 name, 2 value}: NamedAny for extensions, NamedSchema/NamedPathItem/... for maps.
+    let (n, enc) = match (m.ext, m.rest) {
+        (Some(ext), _) if key.starts_with("x-") => (ext, &Enc::Any),
+        (_, Some((n, enc))) => (n, enc),
+        _ => return Err(EncodeError::UnknownKey { message: m.name, key: key.to_string() }),
+    };
+    let mut named = Vec::new();
+    bytes(1, key.as_bytes(), &mut named);
+    encode(2, enc, key, value, &mut named)?;
+    bytes(n, &named, out);
     Ok(())
 }

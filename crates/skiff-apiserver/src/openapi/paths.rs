@@ -3,11 +3,16 @@
 //! and the `fieldValidation` parameter of the PATCH operation (present: kubectl leaves schema
 //! validation to the server).
 //!
-//! No PATCH operation lists the patch content types (v2 `consumes`, v3 `requestBody`): kubectl
-//! would then compute strategic merge patches from these schemas, which lack upstream's
-//! `x-kubernetes-patch-merge-key` extensions; without them it uses its compiled-in types.
+//! No PATCH operation of a built-in kind lists the patch content types (v2 `consumes`, v3
+//! `requestBody`): kubectl would then compute strategic merge patches from these schemas, which
+//! lack upstream's `x-kubernetes-patch-merge-key` extensions; without them it uses its
+//! compiled-in types. Custom resources list theirs as upstream does (JSON, merge and apply
+//! patches): no strategic merge patch among them, so kubectl computes a merge patch.
+//!
+//! Custom resources also get `/status` and `/scale` operations when the version enables them; as
+//! upstream's, every one of them carries the custom resource's group version kind.
 
-use super::schemas::{Flavor, Generated, MetaNames, Served};
+use super::schemas::{Flavor, MetaNames, Resource};
 use serde_json::{Map, Value, json};
 
 #[derive(Clone, Copy)]
@@ -105,18 +110,26 @@ impl Param {
     }
 }
 
+/// The patch types a custom resource takes (upstream's list: no strategic merge patch).
+const CUSTOM_PATCH_TYPES: [&str; 3] =
+    ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"];
+
 struct Op<'a> {
     method: &'static str,
     action: &'static str,
     verb: &'static str,
     params: &'a [Param],
     body: Option<&'a str>,
+    /// Patch types listed, with the body they share.
+    patch: Option<&'a str>,
     response: &'a str,
+    /// The subresource it acts on: `status`, `scale`.
+    sub: Option<&'static str>,
 }
 
 impl<'a> Op<'a> {
     const fn new(method: &'static str, action: &'static str, verb: &'static str, response: &'a str) -> Self {
-        Op { method, action, verb, params: &[], body: None, response }
+        Op { method, action, verb, params: &[], body: None, patch: None, response, sub: None }
     }
 
     const fn params(self, params: &'a [Param]) -> Self {
@@ -125,6 +138,14 @@ impl<'a> Op<'a> {
 
     const fn body(self, body: &'a str) -> Self {
         Op { body: Some(body), ..self }
+    }
+
+    fn patch_body(self, patch: Option<&'a str>) -> Self {
+        Op { patch, ..self }
+    }
+
+    const fn sub(self, sub: &'static str) -> Self {
+        Op { sub: Some(sub), ..self }
     }
 }
 
@@ -153,9 +174,8 @@ fn upper_first(s: &str) -> String {
 }
 
 /// One operation; `all_namespaces` for the list of a namespaced kind across namespaces.
-fn operation(flavor: Flavor, s: &Served, op: &Op, all_namespaces: bool) -> Value {
-    let info = s.kind.info();
-    let scope = match (info.namespaced, all_namespaces) {
+fn operation(flavor: Flavor, r: &Resource, op: &Op, all_namespaces: bool) -> Value {
+    let scope = match (r.namespaced, all_namespaces) {
         (true, false) => ("Namespaced", ""),
         (true, true) => ("", "ForAllNamespaces"),
         (false, _) => ("", ""),
@@ -166,20 +186,38 @@ fn operation(flavor: Flavor, s: &Served, op: &Op, all_namespaces: bool) -> Value
         Flavor::V3 => json!({"description": "OK", "content": {"application/json": {"schema": response}}}),
     };
     let mut params: Vec<Value> = op.params.iter().map(|p| p.to_json(flavor)).collect();
-    let tag = group_tag(info.group, info.version);
+    let tag = group_tag(&r.group, &r.version);
+    // Upstream's ids: `deletecollection` reads `delete…Collection…`, a subresource is a suffix.
+    let (verb, collection) = match op.verb {
+        "deletecollection" => ("delete", "Collection"),
+        verb => (verb, ""),
+    };
+    let (sub_id, sub_doc) = op.sub.map_or((String::new(), String::new()), |s| (upper_first(s), format!(" {s} of")));
     let mut o = json!({
-        "description": format!("{} {}", op.verb, info.kind),
-        "operationId": format!("{}{}{}{}{}", op.verb, upper_first(&tag), scope.0, info.kind, scope.1),
+        "description": format!("{}{sub_doc} {}", op.verb, r.kind),
+        "operationId": format!("{verb}{}{collection}{}{}{sub_id}{}", upper_first(&tag), scope.0, r.kind, scope.1),
         "tags": [tag],
         "responses": {"200": ok, "401": {"description": "Unauthorized"}},
         "x-kubernetes-action": op.action,
-        "x-kubernetes-group-version-kind": s.gvk,
+        "x-kubernetes-group-version-kind": r.gvk,
     });
-    if let Some(body) = op.body {
+    let body = op.body.map(|b| (b, None)).or(op.patch.map(|b| (b, Some(CUSTOM_PATCH_TYPES))));
+    if let Some((body, types)) = body {
         let schema = flavor.ref_to(body);
         match flavor {
-            Flavor::V2 => params.insert(0, json!({"name": "body", "in": "body", "required": true, "schema": schema})),
-            Flavor::V3 => o["requestBody"] = json!({"required": true, "content": {"*/*": {"schema": schema}}}),
+            Flavor::V2 => {
+                params.insert(0, json!({"name": "body", "in": "body", "required": true, "schema": schema}));
+                if let Some(types) = types {
+                    o["consumes"] = json!(types);
+                }
+            }
+            Flavor::V3 => {
+                let content: Map<String, Value> = match types {
+                    Some(types) => types.iter().map(|t| (t.to_string(), json!({"schema": schema}))).collect(),
+                    None => [("*/*".to_string(), json!({"schema": schema}))].into_iter().collect(),
+                };
+                o["requestBody"] = json!({"required": true, "content": content});
+            }
         }
     }
     if !params.is_empty() {
@@ -197,51 +235,70 @@ fn api_verb(op: &Op) -> &'static str {
     }
 }
 
-fn path_item(flavor: Flavor, s: &Served, ops: &[Op], common: &[Param], all_namespaces: bool) -> Value {
+fn path_item(flavor: Flavor, r: &Resource, ops: &[Op], common: &[Param], all_namespaces: bool) -> Value {
     let mut item = Map::new();
     // Only what the kind allows (a read-only kind has no write operations).
-    for op in ops.iter().filter(|op| s.kind.info().verbs.contains(&api_verb(op))) {
-        item.insert(op.method.into(), operation(flavor, s, op, all_namespaces));
+    for op in ops.iter().filter(|op| r.verbs.contains(&api_verb(op))) {
+        item.insert(op.method.into(), operation(flavor, r, op, all_namespaces));
     }
     item.insert("parameters".into(), common.iter().map(|p| p.to_json(flavor)).collect::<Vec<_>>().into());
     Value::Object(item)
 }
 
-fn add_kind(flavor: Flavor, s: &Served, meta: &MetaNames, paths: &mut Map<String, Value>) {
-    let info = s.kind.info();
-    let root = info.path_prefix();
-    let (prefix, scope): (String, &[Param]) = if info.namespaced {
-        (format!("{root}/namespaces/{{namespace}}/{}", info.plural), &[NAMESPACE, PRETTY])
+/// Add the paths of resource `r` to `paths`.
+pub fn add_resource(flavor: Flavor, r: &Resource, meta: &MetaNames, paths: &mut Map<String, Value>) {
+    let root = r.root();
+    let (prefix, scope): (String, &[Param]) = if r.namespaced {
+        (format!("{root}/namespaces/{{namespace}}/{}", r.plural), &[NAMESPACE, PRETTY])
     } else {
-        (format!("{root}/{}", info.plural), &[PRETTY])
+        (format!("{root}/{}", r.plural), &[PRETTY])
     };
     let write = [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION];
+    let patch_params = [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION, FORCE];
     let list_params = [LABEL_SELECTOR, FIELD_SELECTOR, RESOURCE_VERSION, WATCH];
-    let list = Op::new("get", "list", "list", &s.list_name).params(&list_params);
-    let create = Op::new("post", "post", "create", &s.name).params(&write).body(&s.name);
-    paths.insert(prefix.clone(), path_item(flavor, s, &[list, create], scope, false));
+    let delete_collection_params = [LABEL_SELECTOR, FIELD_SELECTOR, RESOURCE_VERSION, DRY_RUN, GRACE_PERIOD];
+    let patch_body = r.patch_body.as_deref();
+    let collection = [
+        Op::new("get", "list", "list", &r.list_name).params(&list_params),
+        Op::new("post", "post", "create", &r.name).params(&write).body(&r.name),
+        Op::new("delete", "deletecollection", "deletecollection", &meta.status)
+            .params(&delete_collection_params)
+            .body(&meta.delete_options),
+    ];
+    paths.insert(prefix.clone(), path_item(flavor, r, &collection, scope, false));
 
     let item = [
-        Op::new("get", "get", "read", &s.name),
-        Op::new("put", "put", "replace", &s.name).params(&write).body(&s.name),
-        // No body description: see the module comment.
-        Op::new("patch", "patch", "patch", &s.name).params(&[DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION, FORCE]),
+        Op::new("get", "get", "read", &r.name),
+        Op::new("put", "put", "replace", &r.name).params(&write).body(&r.name),
+        // No body description for built-in kinds: see the module comment.
+        Op::new("patch", "patch", "patch", &r.name).params(&patch_params).patch_body(patch_body),
         Op::new("delete", "delete", "delete", &meta.status).params(&[DRY_RUN, GRACE_PERIOD]).body(&meta.delete_options),
     ];
     let item_scope: Vec<Param> = std::iter::once(NAME).chain(scope.iter().copied()).collect();
-    paths.insert(format!("{prefix}/{{name}}"), path_item(flavor, s, &item, &item_scope, false));
+    paths.insert(format!("{prefix}/{{name}}"), path_item(flavor, r, &item, &item_scope, false));
 
-    if info.namespaced {
-        let list = Op::new("get", "list", "list", &s.list_name).params(&list_params);
-        paths.insert(format!("{root}/{}", info.plural), path_item(flavor, s, &[list], &[PRETTY], true));
+    let subresources = [("status", r.status.then_some(r.name.as_str())), ("scale", r.scale.as_deref())];
+    for (sub, response) in subresources {
+        let Some(response) = response else { continue };
+        let ops = [
+            Op::new("get", "get", "read", response).sub(sub),
+            Op::new("put", "put", "replace", response).params(&write).body(response).sub(sub),
+            Op::new("patch", "patch", "patch", response).params(&patch_params).patch_body(patch_body).sub(sub),
+        ];
+        paths.insert(format!("{prefix}/{{name}}/{sub}"), path_item(flavor, r, &ops, &item_scope, false));
+    }
+
+    if r.namespaced {
+        let list = Op::new("get", "list", "list", &r.list_name).params(&list_params);
+        paths.insert(format!("{root}/{}", r.plural), path_item(flavor, r, &[list], &[PRETTY], true));
     }
 }
 
-/// The `paths` object of a document.
-pub fn paths(flavor: Flavor, generated: &Generated) -> Map<String, Value> {
+/// The `paths` object of a document over `resources`.
+pub fn paths(flavor: Flavor, resources: &[Resource], meta: &MetaNames) -> Map<String, Value> {
     let mut paths = Map::new();
-    for s in &generated.served {
-        add_kind(flavor, s, &generated.meta, &mut paths);
+    for r in resources {
+        add_resource(flavor, r, meta, &mut paths);
     }
     paths
 }

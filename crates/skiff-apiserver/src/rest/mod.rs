@@ -64,7 +64,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Respons
 async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
     http::refuse_oversized(&req)?;
     let (mut parts, body) = req.into_parts();
-    let route = Route::parse(parts.uri.path())?;
+    let route = Route::parse(parts.uri.path(), &state.catalog.snapshot())?;
     let query = Query::parse(parts.uri.query())?;
     let output = http::negotiate(&parts.headers)?;
     let kind = route.kind;
@@ -75,11 +75,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
         && let Some(verb) = verb_of(&parts.method, route.name.is_some(), query.watch)
         && !kind.info().verbs.contains(&verb)
     {
-        return Err(ApiError::MethodNotSupported(format!(
-            "{verb} is not supported on resources of kind {:?}",
-            kind.info().plural
-        ))
-        .into());
+        return Err(kind.verb_refused(verb).into());
     }
     let opts = WriteOptions {
         dry_run: query.dry_run,

@@ -58,22 +58,22 @@ pub(super) async fn bind(call: &Call<'_>, name: &str, body: Body) -> Result<Resp
 /// GET .../scale.
 pub(super) async fn get_scale(call: &Call<'_>, name: &str) -> Result<Response, Failure> {
     let obj = call.state.registry.get(call.at(name)).await?;
-    Ok(http::json(StatusCode::OK, &scale::of(&obj), &[]))
+    Ok(http::json(StatusCode::OK, &call.kind.scale(&obj)?, &[]))
 }
 
 /// Set the replicas of `current` (the object as read: its resourceVersion makes the write
 /// conditional) and answer with the new Scale.
 async fn write_replicas(call: &Call<'_>, name: &str, mut current: Value, replicas: i64) -> Result<Response, ApiError> {
-    current["spec"]["replicas"] = json!(replicas);
+    call.kind.set_replicas(&mut current, replicas)?;
     let updated = call.state.registry.update(call.at(name), current, Part::Main, &call.opts).await?;
-    Ok(http::json(StatusCode::OK, &scale::of(&updated), &[]))
+    Ok(http::json(StatusCode::OK, &call.kind.scale(&updated)?, &[]))
 }
 
 /// PUT .../scale: a whole Scale (a resourceVersion in it must be the object's).
 pub(super) async fn update_scale(call: &Call<'_>, name: &str, body: Body) -> Result<Response, Failure> {
     let raw = http::object_body(&http::read_body(body).await?, http::content_type(call.headers))?;
     let current = call.state.registry.get(call.at(name)).await?;
-    let replicas = scale::requested(&raw, &current, call.kind.info())?;
+    let replicas = scale::requested(&raw, &current, |n| call.kind.info().stale(n))?;
     Ok(write_replicas(call, name, current, replicas).await?)
 }
 
@@ -92,8 +92,8 @@ pub(super) async fn patch_scale(call: &Call<'_>, name: &str, body: Body) -> Resu
     let mut last = None;
     for _ in 0..SCALE_PATCH_RETRIES {
         let current = call.state.registry.get(call.at(name)).await?;
-        let patched = patch::apply("Scale", patch_type, &scale::of(&current), &raw)?;
-        let replicas = scale::requested(&patched, &current, call.kind.info())?;
+        let patched = patch::apply("Scale", patch_type, &call.kind.scale(&current)?, &raw)?;
+        let replicas = scale::requested(&patched, &current, |n| call.kind.info().stale(n))?;
         match write_replicas(call, name, current, replicas).await {
             Err(e @ ApiError::Conflict { .. }) if meta::resource_version(&raw).is_empty() => last = Some(e),
             result => return Ok(result?),
