@@ -81,7 +81,9 @@ pub fn message(index: u16, data: &[u8], out: &mut Map<String, Value>, depth: usi
 }
 
 /// A singular field. Go writes every non-pointer field, set or not; an empty string is what an
-/// unset one looks like, so it is left out unless the schema requires the field.
+/// unset one looks like, so it is left out unless the schema requires the field. A message merges
+/// into what an earlier occurrence left, except a one-of, whose last occurrence wins; a `null`
+/// (an empty Time, an unset one-of) leaves the field out.
 fn single(
     f: &Field,
     wire: u8,
@@ -89,7 +91,9 @@ fn single(
     out: &mut Map<String, Value>,
     depth: usize,
 ) -> Result<(), WireError> {
-    if let Ty::Message(inner) = f.ty {
+    if let Ty::Message(inner) = f.ty
+        && !descriptor(inner)?.one_of
+    {
         let data = payload(f, wire, r)?;
         let slot = out.entry(f.json).or_insert_with(|| Value::Object(Map::new()));
         if !slot.is_object() {
@@ -114,7 +118,7 @@ fn single(
     Ok(())
 }
 
-/// One `map<string, ty>` entry; a missing value is the type's zero value.
+/// One `map<string, ty>` entry; a missing value is the type's zero value (an empty message's).
 fn entry(f: &'static Field, data: &[u8], depth: usize) -> Result<(String, Value), WireError> {
     let mut r = Reader::new(data);
     let (mut key, mut val) = (String::new(), None);
@@ -126,7 +130,38 @@ fn entry(f: &'static Field, data: &[u8], depth: usize) -> Result<(String, Value)
             (_, wire) => r.skip(wire)?,
         }
     }
-    Ok((key, val.unwrap_or_else(|| zero(f.ty))))
+    let val = match (val, f.ty) {
+        (Some(v), _) => v,
+        (None, Ty::Message(inner)) => embedded(inner, &[], depth)?,
+        (None, ty) => zero(ty),
+    };
+    Ok((key, val))
+}
+
+/// The JSON of an embedded message: an object of its fields, or a one-of's chosen value.
+fn embedded(index: u16, data: &[u8], depth: usize) -> Result<Value, WireError> {
+    let mut obj = Map::new();
+    message(index, data, &mut obj, depth + 1)?;
+    let msg = descriptor(index)?;
+    Ok(if msg.one_of { one_of(msg, obj) } else { Value::Object(obj) })
+}
+
+/// The value a one-of message stands for, from its fields decoded under their prost names, as
+/// Go's `MarshalJSON` of these unions picks it: a non-empty list, else a message, else a scalar,
+/// else the scalar's zero value (`JSONSchemaPropsOrBool` is `false`), else `null`.
+fn one_of(msg: &Message, mut fields: Map<String, Value>) -> Value {
+    let rank = |f: &Field| match (f.label, f.ty) {
+        (Label::Repeated | Label::Map, _) => 0,
+        (_, Ty::Message(_)) => 1,
+        _ => 2,
+    };
+    let mut alternatives: Vec<&Field> = msg.fields.iter().collect();
+    alternatives.sort_by_key(|f| rank(f));
+    let set = alternatives.iter().find_map(|f| match fields.remove(f.json) {
+        Some(Value::Array(a)) if a.is_empty() => None,
+        v => v,
+    });
+    set.or_else(|| alternatives.iter().find(|f| rank(f) == 2).map(|f| zero(f.ty))).unwrap_or(Value::Null)
 }
 
 fn zero(ty: Ty) -> Value {
@@ -157,10 +192,13 @@ fn payload<'a>(f: &Field, wire: u8, r: &mut Reader<'a>) -> Result<&'a [u8], Wire
     r.len_delimited()
 }
 
-fn float(f: &Field, x: f64) -> Result<Value, WireError> {
-    Number::from_f64(x)
+/// A float as the number Go's JSON writes for it (the shortest decimal that round-trips at its
+/// width) reads back: `maximum: 10` is the integer 10, as in a JSON body, and a float32 0.1 is 0.1.
+fn float(f: &Field, x: impl std::fmt::Display) -> Result<Value, WireError> {
+    let text = x.to_string();
+    serde_json::from_str::<Number>(&text)
         .map(Value::Number)
-        .ok_or_else(|| WireError::Invalid(format!("field {}: {x} is not a JSON number", f.json)))
+        .map_err(|_| WireError::Invalid(format!("field {}: {text} is not a JSON number", f.json)))
 }
 
 /// One occurrence of a field's payload as JSON.
@@ -176,15 +214,11 @@ fn value(f: &Field, wire: u8, r: &mut Reader<'_>, depth: usize) -> Result<Value,
         Ty::Uint32 => (r.varint()? as u32).into(),
         Ty::Uint64 => r.varint()?.into(),
         Ty::Double => float(f, f64::from_le_bytes(r.fixed64()?))?,
-        Ty::Float => float(f, f64::from(f32::from_le_bytes(r.fixed32()?)))?,
+        Ty::Float => float(f, f32::from_le_bytes(r.fixed32()?))?,
         // Go does not check UTF-8 here; its JSON encoder replaces bad bytes, as this does.
         Ty::String => String::from_utf8_lossy(r.len_delimited()?).into_owned().into(),
         Ty::Bytes => base64::engine::general_purpose::STANDARD.encode(r.len_delimited()?).into(),
-        Ty::Message(inner) => {
-            let mut obj = Map::new();
-            message(inner, r.len_delimited()?, &mut obj, depth + 1)?;
-            Value::Object(obj)
-        }
+        Ty::Message(inner) => embedded(inner, r.len_delimited()?, depth)?,
         Ty::Time => special::time(r.len_delimited()?)?,
         Ty::MicroTime => special::micro_time(r.len_delimited()?)?,
         Ty::Duration => special::duration(r.len_delimited()?)?,

@@ -5,13 +5,19 @@
 #[derive(Debug)]
 pub struct Message {
     pub name: &'static str,
+    /// The message's JSON is not an object of its fields but the value of one of them
+    /// (apiextensions' `JSONSchemaPropsOrBool`: a schema or a bool; `ExtraValue`: a list). Go's
+    /// `MarshalJSON` of these picks a non-empty list, else a message, else a scalar (its zero
+    /// value when unset), else `null`.
+    pub one_of: bool,
     pub fields: &'static [Field],
 }
 
 #[derive(Debug)]
 pub struct Field {
     pub tag: u32,
-    /// The JSON property the field fills (empty for [`Label::Inline`]).
+    /// The JSON property the field fills (empty for [`Label::Inline`]; in a one-of message, the
+    /// field's prost name).
     pub json: &'static str,
     pub ty: Ty,
     pub label: Label,
@@ -55,7 +61,8 @@ pub enum Ty {
     IntOrString,
     /// `api.resource.Quantity`: its string.
     Quantity,
-    /// `runtime.RawExtension`, `meta.v1.FieldsV1`: raw JSON bytes, embedded as JSON.
+    /// `runtime.RawExtension`, `meta.v1.FieldsV1`, apiextensions' `JSON`: raw JSON bytes,
+    /// embedded as JSON.
     RawJson,
 }
 

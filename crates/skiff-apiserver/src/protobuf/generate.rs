@@ -5,6 +5,10 @@
 //! found through `cargo metadata`, or `K8S_PB_SRC`) and the served OpenAPI v2 document (JSON
 //! property names, `required`, and which kinds are served), so a kind added to the API server
 //! reaches the table with no code here.
+//!
+//! A message whose schema is not an object (no properties, no `type: object`: apiextensions'
+//! `JSONSchemaPropsOrBool`, or `ExtraValue`, a `[]string`) is a one-of: its JSON is the value of
+//! whichever of its fields is set, so all its fields are kept under their prost names.
 
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +26,7 @@ const SPECIAL: &[(&str, &str)] = &[
     ("apimachinery::pkg::apis::meta::v1::Duration", "Duration"),
     ("apimachinery::pkg::apis::meta::v1::FieldsV1", "RawJson"),
     ("apimachinery::pkg::runtime::RawExtension", "RawJson"),
+    ("apiextensions_apiserver::pkg::apis::apiextensions::v1::Json", "RawJson"),
     ("apimachinery::pkg::util::intstr::IntOrString", "IntOrString"),
     ("apimachinery::pkg::api::resource::Quantity", "Quantity"),
 ];
@@ -194,14 +199,30 @@ fn resolve(module: &[String], ty: &syn::Type) -> String {
 fn openapi() -> Value {
     futures::executor::block_on(async {
         use http_body_util::BodyExt;
-        let resp = crate::openapi::v2(http::HeaderMap::new()).await;
+        let resp = crate::openapi::OpenApi::new().v2(&http::HeaderMap::new());
         let body = resp.into_body().collect().await.expect("OpenAPI body").to_bytes();
         serde_json::from_slice(&body).expect("OpenAPI JSON")
     })
 }
 
+/// A name as both spellings agree on it: prost's `x_kubernetes_list_type` and `r#ref` are JSON's
+/// `x-kubernetes-list-type` and `$ref`.
 fn normalize(name: &str) -> String {
-    name.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect()
+    name.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+/// A schema that is not an object of properties: its message is a one-of.
+fn is_one_of(def: &Value) -> bool {
+    def.get("properties").is_none() && def.get("type").is_none_or(|t| t != "object")
+}
+
+/// The schema of one value of a property: an array's items, a map's values.
+fn element<'a>(f: &PbField, prop: &'a Value) -> &'a Value {
+    match (f.map, f.repeated) {
+        (true, _) => &prop["additionalProperties"],
+        (_, true) => &prop["items"],
+        _ => prop,
+    }
 }
 
 /// Definitions by k8s-pb path, lower-cased (`HTTPGetAction` is prost's `HttpGetAction`).
@@ -230,27 +251,31 @@ impl Generator {
         SPECIAL.iter().find(|(p, _)| *p == pb_path).map(|(_, t)| *t)
     }
 
-    /// Every non-special message reachable from `roots`, with the definition that names its
-    /// JSON fields: its own, or for an inline struct without one (`EphemeralContainerCommon`),
-    /// the enclosing message's.
+    /// Every non-special message reachable from `roots`, with the schema that names its JSON
+    /// fields: its definition; for an inline struct without one (`EphemeralContainerCommon`), the
+    /// enclosing message's; for another message without one (`ExtraValue`), the schema of the
+    /// property that holds it.
     fn reachable(&self, roots: &[String]) -> BTreeMap<String, (String, Value)> {
         let mut seen = BTreeMap::new();
-        let mut todo: Vec<(String, Option<(String, Value)>)> = roots.iter().map(|r| (r.clone(), None)).collect();
-        while let Some((p, parent)) = todo.pop() {
+        let mut todo: Vec<(String, Option<Value>)> = roots.iter().map(|r| (r.clone(), None)).collect();
+        while let Some((p, fallback)) = todo.pop() {
             if Self::special(&p).is_some() || seen.contains_key(&p) {
                 continue;
             }
-            let def = match (self.definition(&p), parent) {
+            let def = match (self.definition(&p), fallback) {
                 (Some((name, def)), _) => (name.replacen("io.k8s.", "k8s.io.", 1), def.clone()),
-                (None, Some((_, def))) => (format!("k8s.io.{}", p.replace("::", ".")), def),
+                (None, Some(def)) => (format!("k8s.io.{}", p.replace("::", ".")), def),
                 (None, None) => panic!("no OpenAPI definition for {p}"),
             };
             let fields = self.pb.get(&p).unwrap_or_else(|| panic!("no k8s-pb message {p}"));
             let props = Self::properties(&def.1);
-            for f in fields.iter().filter(|f| self.json_name(f, &props).is_some()) {
-                if let Some(m) = &f.message {
-                    todo.push((m.clone(), Some(def.clone())));
-                }
+            for f in fields {
+                let (Some(m), Some(json)) = (&f.message, self.json_name(f, &def.1, &props)) else { continue };
+                let fallback = match json {
+                    "" => def.1.clone(),
+                    _ => element(f, &def.1["properties"][json]).clone(),
+                };
+                todo.push((m.clone(), Some(fallback)));
             }
             seen.insert(p, def);
         }
@@ -291,9 +316,11 @@ impl Generator {
                 def["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
             let mut fields: Vec<&PbField> = self.pb[*p].iter().collect();
             fields.sort_by_key(|f| f.tag);
-            let _ = writeln!(out, "    // {i}\n    M {{ name: {name:?}, fields: &[");
+            let one_of = is_one_of(def);
+            let _ = writeln!(out, "    // {i}\n    M {{ name: {name:?}, one_of: {one_of}, fields: &[");
             for f in fields {
-                let label = match (self.json_name(f, &props), f.map, f.repeated) {
+                let json = self.json_name(f, def, &props);
+                let label = match (json, f.map, f.repeated) {
                     (Some(""), ..) => "Inline",
                     (Some(_), true, _) => "Map",
                     (Some(_), _, true) => "Repeated",
@@ -321,7 +348,7 @@ impl Generator {
                     (None, "float") => "Float".into(),
                     (None, other) => panic!("{p}.{}: protobuf type {other} is not supported", f.name),
                 };
-                let json = self.json_name(f, &props).unwrap_or("");
+                let json = json.unwrap_or("");
                 let req = required.contains(&json);
                 let _ = writeln!(out, "        F::new({}, {json:?}, {ty}, {label}, {req}),", f.tag);
             }
@@ -331,10 +358,12 @@ impl Generator {
         out
     }
 
-    /// The JSON property a field fills: its name in `props`, "" for an inline struct, or none.
-    fn json_name<'a>(&self, f: &PbField, props: &[&'a str]) -> Option<&'a str> {
+    /// The JSON property a field fills: its name in `props`, "" for an inline struct, or none;
+    /// in a one-of, every field is an alternative, under its prost name.
+    fn json_name<'a>(&self, f: &'a PbField, def: &Value, props: &[&'a str]) -> Option<&'a str> {
         match props.iter().find(|j| normalize(j) == normalize(&f.name)) {
             Some(j) => Some(j),
+            None if is_one_of(def) => Some(&f.name),
             None if !f.map && !f.repeated && self.inlines(f, props) => Some(""),
             None => None,
         }

@@ -1,5 +1,5 @@
 //! The apimachinery types whose JSON is not their message's fields: times, durations,
-//! int-or-string, quantities and embedded raw JSON. Their field numbers are apimachinery's and
+//! int-or-string, quantities and embedded raw JSON (also apiextensions' `JSON`). Their field numbers are apimachinery's and
 //! are checked against k8s-pb's by the round-trip tests.
 
 use super::wire::{LEN, Reader, VARINT, WireError};
@@ -147,7 +147,8 @@ pub fn quantity(data: &[u8]) -> Result<Value, WireError> {
     Ok(Value::String(if s.is_empty() { "0".into() } else { s.into_owned() }))
 }
 
-/// `runtime.RawExtension` and `meta.v1.FieldsV1`: JSON bytes in field 1, embedded as JSON.
+/// `runtime.RawExtension`, `meta.v1.FieldsV1` and apiextensions' `JSON`: JSON bytes in field 1,
+/// embedded as JSON (none is `null`, as Go writes an empty one).
 pub fn raw_json(field: &str, data: &[u8]) -> Result<Value, WireError> {
     match field1("RawExtension", "Raw", data)? {
         None | Some([]) => Ok(Value::Null),

@@ -8,6 +8,7 @@ use super::descriptor::{Field as F, Message as M};
 
 /// The served kinds: apiVersion, kind, message.
 pub static KINDS: &[(&str, &str, u16)] = &[
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition", 332),
     ("apps/v1", "ControllerRevision", 0),
     ("apps/v1", "DaemonSet", 1),
     ("apps/v1", "Deployment", 6),
@@ -50,19 +51,19 @@ pub static KINDS: &[(&str, &str, u16)] = &[
 
 pub static MESSAGES: &[M] = &[
     // 0
-    M { name: "k8s.io.api.apps.v1.ControllerRevision", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.apps.v1.ControllerRevision", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "data", RawJson, Single, true),
         F::new(3, "revision", Int64, Single, false),
     ] },
     // 1
-    M { name: "k8s.io.api.apps.v1.DaemonSet", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.apps.v1.DaemonSet", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(3), Single, true),
         F::new(3, "status", Message(4), Single, false),
     ] },
     // 2
-    M { name: "k8s.io.api.apps.v1.DaemonSetCondition", fields: &[
+    M { name: "k8s.io.api.apps.v1.DaemonSetCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
         F::new(3, "lastTransitionTime", Time, Single, false),
@@ -70,15 +71,15 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "message", String, Single, false),
     ] },
     // 3
-    M { name: "k8s.io.api.apps.v1.DaemonSetSpec", fields: &[
-        F::new(1, "selector", Message(332), Single, true),
+    M { name: "k8s.io.api.apps.v1.DaemonSetSpec", one_of: false, fields: &[
+        F::new(1, "selector", Message(354), Single, true),
         F::new(2, "template", Message(231), Single, true),
         F::new(3, "updateStrategy", Message(5), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
     ] },
     // 4
-    M { name: "k8s.io.api.apps.v1.DaemonSetStatus", fields: &[
+    M { name: "k8s.io.api.apps.v1.DaemonSetStatus", one_of: false, fields: &[
         F::new(1, "currentNumberScheduled", Int32, Single, true),
         F::new(2, "numberMisscheduled", Int32, Single, true),
         F::new(3, "desiredNumberScheduled", Int32, Single, true),
@@ -91,18 +92,18 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "conditions", Message(2), Repeated, false),
     ] },
     // 5
-    M { name: "k8s.io.api.apps.v1.DaemonSetUpdateStrategy", fields: &[
+    M { name: "k8s.io.api.apps.v1.DaemonSetUpdateStrategy", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "rollingUpdate", Message(15), Single, false),
     ] },
     // 6
-    M { name: "k8s.io.api.apps.v1.Deployment", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.apps.v1.Deployment", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(8), Single, true),
         F::new(3, "status", Message(9), Single, false),
     ] },
     // 7
-    M { name: "k8s.io.api.apps.v1.DeploymentCondition", fields: &[
+    M { name: "k8s.io.api.apps.v1.DeploymentCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
         F::new(4, "reason", String, Single, false),
@@ -111,9 +112,9 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "lastTransitionTime", Time, Single, false),
     ] },
     // 8
-    M { name: "k8s.io.api.apps.v1.DeploymentSpec", fields: &[
+    M { name: "k8s.io.api.apps.v1.DeploymentSpec", one_of: false, fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(332), Single, true),
+        F::new(2, "selector", Message(354), Single, true),
         F::new(3, "template", Message(231), Single, true),
         F::new(4, "strategy", Message(10), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
@@ -122,7 +123,7 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "progressDeadlineSeconds", Int32, Single, false),
     ] },
     // 9
-    M { name: "k8s.io.api.apps.v1.DeploymentStatus", fields: &[
+    M { name: "k8s.io.api.apps.v1.DeploymentStatus", one_of: false, fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "replicas", Int32, Single, false),
         F::new(3, "updatedReplicas", Int32, Single, false),
@@ -134,18 +135,18 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "terminatingReplicas", Int32, Single, false),
     ] },
     // 10
-    M { name: "k8s.io.api.apps.v1.DeploymentStrategy", fields: &[
+    M { name: "k8s.io.api.apps.v1.DeploymentStrategy", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "rollingUpdate", Message(16), Single, false),
     ] },
     // 11
-    M { name: "k8s.io.api.apps.v1.ReplicaSet", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.apps.v1.ReplicaSet", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(13), Single, true),
         F::new(3, "status", Message(14), Single, false),
     ] },
     // 12
-    M { name: "k8s.io.api.apps.v1.ReplicaSetCondition", fields: &[
+    M { name: "k8s.io.api.apps.v1.ReplicaSetCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
         F::new(3, "lastTransitionTime", Time, Single, false),
@@ -153,14 +154,14 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "message", String, Single, false),
     ] },
     // 13
-    M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", fields: &[
+    M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", one_of: false, fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(332), Single, true),
+        F::new(2, "selector", Message(354), Single, true),
         F::new(3, "template", Message(231), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
     // 14
-    M { name: "k8s.io.api.apps.v1.ReplicaSetStatus", fields: &[
+    M { name: "k8s.io.api.apps.v1.ReplicaSetStatus", one_of: false, fields: &[
         F::new(1, "replicas", Int32, Single, true),
         F::new(2, "fullyLabeledReplicas", Int32, Single, false),
         F::new(3, "observedGeneration", Int64, Single, false),
@@ -170,28 +171,28 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "terminatingReplicas", Int32, Single, false),
     ] },
     // 15
-    M { name: "k8s.io.api.apps.v1.RollingUpdateDaemonSet", fields: &[
+    M { name: "k8s.io.api.apps.v1.RollingUpdateDaemonSet", one_of: false, fields: &[
         F::new(1, "maxUnavailable", IntOrString, Single, false),
         F::new(2, "maxSurge", IntOrString, Single, false),
     ] },
     // 16
-    M { name: "k8s.io.api.apps.v1.RollingUpdateDeployment", fields: &[
+    M { name: "k8s.io.api.apps.v1.RollingUpdateDeployment", one_of: false, fields: &[
         F::new(1, "maxUnavailable", IntOrString, Single, false),
         F::new(2, "maxSurge", IntOrString, Single, false),
     ] },
     // 17
-    M { name: "k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy", fields: &[
+    M { name: "k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy", one_of: false, fields: &[
         F::new(1, "partition", Int32, Single, false),
         F::new(2, "maxUnavailable", IntOrString, Single, false),
     ] },
     // 18
-    M { name: "k8s.io.api.apps.v1.StatefulSet", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.apps.v1.StatefulSet", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(22), Single, true),
         F::new(3, "status", Message(23), Single, false),
     ] },
     // 19
-    M { name: "k8s.io.api.apps.v1.StatefulSetCondition", fields: &[
+    M { name: "k8s.io.api.apps.v1.StatefulSetCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
         F::new(3, "lastTransitionTime", Time, Single, false),
@@ -199,18 +200,18 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "message", String, Single, false),
     ] },
     // 20
-    M { name: "k8s.io.api.apps.v1.StatefulSetOrdinals", fields: &[
+    M { name: "k8s.io.api.apps.v1.StatefulSetOrdinals", one_of: false, fields: &[
         F::new(1, "start", Int32, Single, false),
     ] },
     // 21
-    M { name: "k8s.io.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy", fields: &[
+    M { name: "k8s.io.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy", one_of: false, fields: &[
         F::new(1, "whenDeleted", String, Single, false),
         F::new(2, "whenScaled", String, Single, false),
     ] },
     // 22
-    M { name: "k8s.io.api.apps.v1.StatefulSetSpec", fields: &[
+    M { name: "k8s.io.api.apps.v1.StatefulSetSpec", one_of: false, fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(332), Single, true),
+        F::new(2, "selector", Message(354), Single, true),
         F::new(3, "template", Message(231), Single, true),
         F::new(4, "volumeClaimTemplates", Message(203), Repeated, false),
         F::new(5, "serviceName", String, Single, false),
@@ -222,7 +223,7 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "ordinals", Message(20), Single, false),
     ] },
     // 23
-    M { name: "k8s.io.api.apps.v1.StatefulSetStatus", fields: &[
+    M { name: "k8s.io.api.apps.v1.StatefulSetStatus", one_of: false, fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "replicas", Int32, Single, true),
         F::new(3, "readyReplicas", Int32, Single, false),
@@ -235,104 +236,104 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "availableReplicas", Int32, Single, false),
     ] },
     // 24
-    M { name: "k8s.io.api.apps.v1.StatefulSetUpdateStrategy", fields: &[
+    M { name: "k8s.io.api.apps.v1.StatefulSetUpdateStrategy", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "rollingUpdate", Message(17), Single, false),
     ] },
     // 25
-    M { name: "k8s.io.api.authentication.v1.BoundObjectReference", fields: &[
+    M { name: "k8s.io.api.authentication.v1.BoundObjectReference", one_of: false, fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "apiVersion", String, Single, false),
         F::new(3, "name", String, Single, false),
         F::new(4, "uid", String, Single, false),
     ] },
     // 26
-    M { name: "k8s.io.api.authentication.v1.ExtraValue", fields: &[
-        // not in the schema: items = 1
+    M { name: "k8s.io.api.authentication.v1.ExtraValue", one_of: true, fields: &[
+        F::new(1, "items", String, Repeated, false),
     ] },
     // 27
-    M { name: "k8s.io.api.authentication.v1.SelfSubjectReview", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.authentication.v1.SelfSubjectReview", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "status", Message(28), Single, false),
     ] },
     // 28
-    M { name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus", fields: &[
+    M { name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus", one_of: false, fields: &[
         F::new(1, "userInfo", Message(35), Single, false),
     ] },
     // 29
-    M { name: "k8s.io.api.authentication.v1.TokenRequest", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.authentication.v1.TokenRequest", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(30), Single, false),
         F::new(3, "status", Message(31), Single, false),
     ] },
     // 30
-    M { name: "k8s.io.api.authentication.v1.TokenRequestSpec", fields: &[
+    M { name: "k8s.io.api.authentication.v1.TokenRequestSpec", one_of: false, fields: &[
         F::new(1, "audiences", String, Repeated, false),
         F::new(3, "boundObjectRef", Message(25), Single, false),
         F::new(4, "expirationSeconds", Int64, Single, false),
     ] },
     // 31
-    M { name: "k8s.io.api.authentication.v1.TokenRequestStatus", fields: &[
+    M { name: "k8s.io.api.authentication.v1.TokenRequestStatus", one_of: false, fields: &[
         F::new(1, "token", String, Single, false),
         F::new(2, "expirationTimestamp", Time, Single, false),
     ] },
     // 32
-    M { name: "k8s.io.api.authentication.v1.TokenReview", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.authentication.v1.TokenReview", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(33), Single, true),
         F::new(3, "status", Message(34), Single, false),
     ] },
     // 33
-    M { name: "k8s.io.api.authentication.v1.TokenReviewSpec", fields: &[
+    M { name: "k8s.io.api.authentication.v1.TokenReviewSpec", one_of: false, fields: &[
         F::new(1, "token", String, Single, true),
         F::new(2, "audiences", String, Repeated, false),
     ] },
     // 34
-    M { name: "k8s.io.api.authentication.v1.TokenReviewStatus", fields: &[
+    M { name: "k8s.io.api.authentication.v1.TokenReviewStatus", one_of: false, fields: &[
         F::new(1, "authenticated", Bool, Single, false),
         F::new(2, "user", Message(35), Single, false),
         F::new(3, "error", String, Single, false),
         F::new(4, "audiences", String, Repeated, false),
     ] },
     // 35
-    M { name: "k8s.io.api.authentication.v1.UserInfo", fields: &[
+    M { name: "k8s.io.api.authentication.v1.UserInfo", one_of: false, fields: &[
         F::new(1, "username", String, Single, false),
         F::new(2, "uid", String, Single, false),
         F::new(3, "groups", String, Repeated, false),
         F::new(4, "extra", Message(26), Map, false),
     ] },
     // 36
-    M { name: "k8s.io.api.authorization.v1.ExtraValue", fields: &[
-        // not in the schema: items = 1
+    M { name: "k8s.io.api.authorization.v1.ExtraValue", one_of: true, fields: &[
+        F::new(1, "items", String, Repeated, false),
     ] },
     // 37
-    M { name: "k8s.io.api.authorization.v1.FieldSelectorAttributes", fields: &[
+    M { name: "k8s.io.api.authorization.v1.FieldSelectorAttributes", one_of: false, fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(331), Repeated, false),
+        F::new(2, "requirements", Message(353), Repeated, false),
     ] },
     // 38
-    M { name: "k8s.io.api.authorization.v1.LabelSelectorAttributes", fields: &[
+    M { name: "k8s.io.api.authorization.v1.LabelSelectorAttributes", one_of: false, fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(333), Repeated, false),
+        F::new(2, "requirements", Message(355), Repeated, false),
     ] },
     // 39
-    M { name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(49), Single, true),
         F::new(3, "status", Message(50), Single, false),
     ] },
     // 40
-    M { name: "k8s.io.api.authorization.v1.NonResourceAttributes", fields: &[
+    M { name: "k8s.io.api.authorization.v1.NonResourceAttributes", one_of: false, fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "verb", String, Single, false),
     ] },
     // 41
-    M { name: "k8s.io.api.authorization.v1.NonResourceRule", fields: &[
+    M { name: "k8s.io.api.authorization.v1.NonResourceRule", one_of: false, fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "nonResourceURLs", String, Repeated, false),
     ] },
     // 42
-    M { name: "k8s.io.api.authorization.v1.ResourceAttributes", fields: &[
+    M { name: "k8s.io.api.authorization.v1.ResourceAttributes", one_of: false, fields: &[
         F::new(1, "namespace", String, Single, false),
         F::new(2, "verb", String, Single, false),
         F::new(3, "group", String, Single, false),
@@ -344,41 +345,41 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "labelSelector", Message(38), Single, false),
     ] },
     // 43
-    M { name: "k8s.io.api.authorization.v1.ResourceRule", fields: &[
+    M { name: "k8s.io.api.authorization.v1.ResourceRule", one_of: false, fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
         F::new(3, "resources", String, Repeated, false),
         F::new(4, "resourceNames", String, Repeated, false),
     ] },
     // 44
-    M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(45), Single, true),
         F::new(3, "status", Message(50), Single, false),
     ] },
     // 45
-    M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec", fields: &[
+    M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec", one_of: false, fields: &[
         F::new(1, "resourceAttributes", Message(42), Single, false),
         F::new(2, "nonResourceAttributes", Message(40), Single, false),
     ] },
     // 46
-    M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(47), Single, true),
         F::new(3, "status", Message(51), Single, false),
     ] },
     // 47
-    M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec", fields: &[
+    M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec", one_of: false, fields: &[
         F::new(1, "namespace", String, Single, false),
     ] },
     // 48
-    M { name: "k8s.io.api.authorization.v1.SubjectAccessReview", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.authorization.v1.SubjectAccessReview", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(49), Single, true),
         F::new(3, "status", Message(50), Single, false),
     ] },
     // 49
-    M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec", fields: &[
+    M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec", one_of: false, fields: &[
         F::new(1, "resourceAttributes", Message(42), Single, false),
         F::new(2, "nonResourceAttributes", Message(40), Single, false),
         F::new(3, "user", String, Single, false),
@@ -387,73 +388,73 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "uid", String, Single, false),
     ] },
     // 50
-    M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus", fields: &[
+    M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus", one_of: false, fields: &[
         F::new(1, "allowed", Bool, Single, true),
         F::new(2, "reason", String, Single, false),
         F::new(3, "evaluationError", String, Single, false),
         F::new(4, "denied", Bool, Single, false),
     ] },
     // 51
-    M { name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus", fields: &[
+    M { name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus", one_of: false, fields: &[
         F::new(1, "resourceRules", Message(43), Repeated, true),
         F::new(2, "nonResourceRules", Message(41), Repeated, true),
         F::new(3, "incomplete", Bool, Single, true),
         F::new(4, "evaluationError", String, Single, false),
     ] },
     // 52
-    M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricSource", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricSource", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "target", Message(67), Single, true),
         F::new(3, "container", String, Single, true),
     ] },
     // 53
-    M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricStatus", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "current", Message(68), Single, true),
         F::new(3, "container", String, Single, true),
     ] },
     // 54
-    M { name: "k8s.io.api.autoscaling.v2.CrossVersionObjectReference", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.CrossVersionObjectReference", one_of: false, fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "name", String, Single, true),
         F::new(3, "apiVersion", String, Single, false),
     ] },
     // 55
-    M { name: "k8s.io.api.autoscaling.v2.ExternalMetricSource", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.ExternalMetricSource", one_of: false, fields: &[
         F::new(1, "metric", Message(64), Single, true),
         F::new(2, "target", Message(67), Single, true),
     ] },
     // 56
-    M { name: "k8s.io.api.autoscaling.v2.ExternalMetricStatus", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.ExternalMetricStatus", one_of: false, fields: &[
         F::new(1, "metric", Message(64), Single, true),
         F::new(2, "current", Message(68), Single, true),
     ] },
     // 57
-    M { name: "k8s.io.api.autoscaling.v2.HPAScalingPolicy", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.HPAScalingPolicy", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "value", Int32, Single, true),
         F::new(3, "periodSeconds", Int32, Single, true),
     ] },
     // 58
-    M { name: "k8s.io.api.autoscaling.v2.HPAScalingRules", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.HPAScalingRules", one_of: false, fields: &[
         F::new(1, "selectPolicy", String, Single, false),
         F::new(2, "policies", Message(57), Repeated, false),
         F::new(3, "stabilizationWindowSeconds", Int32, Single, false),
         F::new(4, "tolerance", Quantity, Single, false),
     ] },
     // 59
-    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(62), Single, true),
         F::new(3, "status", Message(63), Single, false),
     ] },
     // 60
-    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", one_of: false, fields: &[
         F::new(1, "scaleUp", Message(58), Single, false),
         F::new(2, "scaleDown", Message(58), Single, false),
     ] },
     // 61
-    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerCondition", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
         F::new(3, "lastTransitionTime", Time, Single, false),
@@ -461,7 +462,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "message", String, Single, false),
     ] },
     // 62
-    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec", one_of: false, fields: &[
         F::new(1, "scaleTargetRef", Message(54), Single, true),
         F::new(2, "minReplicas", Int32, Single, false),
         F::new(3, "maxReplicas", Int32, Single, true),
@@ -469,7 +470,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "behavior", Message(60), Single, false),
     ] },
     // 63
-    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerStatus", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerStatus", one_of: false, fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "lastScaleTime", Time, Single, false),
         F::new(3, "currentReplicas", Int32, Single, false),
@@ -478,12 +479,12 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "conditions", Message(61), Repeated, false),
     ] },
     // 64
-    M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "selector", Message(332), Single, false),
+        F::new(2, "selector", Message(354), Single, false),
     ] },
     // 65
-    M { name: "k8s.io.api.autoscaling.v2.MetricSpec", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.MetricSpec", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "object", Message(69), Single, false),
         F::new(3, "pods", Message(71), Single, false),
@@ -492,7 +493,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "containerResource", Message(52), Single, false),
     ] },
     // 66
-    M { name: "k8s.io.api.autoscaling.v2.MetricStatus", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.MetricStatus", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "object", Message(70), Single, false),
         F::new(3, "pods", Message(72), Single, false),
@@ -501,58 +502,58 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "containerResource", Message(53), Single, false),
     ] },
     // 67
-    M { name: "k8s.io.api.autoscaling.v2.MetricTarget", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.MetricTarget", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "value", Quantity, Single, false),
         F::new(3, "averageValue", Quantity, Single, false),
         F::new(4, "averageUtilization", Int32, Single, false),
     ] },
     // 68
-    M { name: "k8s.io.api.autoscaling.v2.MetricValueStatus", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.MetricValueStatus", one_of: false, fields: &[
         F::new(1, "value", Quantity, Single, false),
         F::new(2, "averageValue", Quantity, Single, false),
         F::new(3, "averageUtilization", Int32, Single, false),
     ] },
     // 69
-    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricSource", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricSource", one_of: false, fields: &[
         F::new(1, "describedObject", Message(54), Single, true),
         F::new(2, "target", Message(67), Single, true),
         F::new(3, "metric", Message(64), Single, true),
     ] },
     // 70
-    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus", one_of: false, fields: &[
         F::new(1, "metric", Message(64), Single, true),
         F::new(2, "current", Message(68), Single, true),
         F::new(3, "describedObject", Message(54), Single, true),
     ] },
     // 71
-    M { name: "k8s.io.api.autoscaling.v2.PodsMetricSource", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.PodsMetricSource", one_of: false, fields: &[
         F::new(1, "metric", Message(64), Single, true),
         F::new(2, "target", Message(67), Single, true),
     ] },
     // 72
-    M { name: "k8s.io.api.autoscaling.v2.PodsMetricStatus", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.PodsMetricStatus", one_of: false, fields: &[
         F::new(1, "metric", Message(64), Single, true),
         F::new(2, "current", Message(68), Single, true),
     ] },
     // 73
-    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricSource", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricSource", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "target", Message(67), Single, true),
     ] },
     // 74
-    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus", fields: &[
+    M { name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "current", Message(68), Single, true),
     ] },
     // 75
-    M { name: "k8s.io.api.batch.v1.CronJob", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.batch.v1.CronJob", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(76), Single, true),
         F::new(3, "status", Message(77), Single, false),
     ] },
     // 76
-    M { name: "k8s.io.api.batch.v1.CronJobSpec", fields: &[
+    M { name: "k8s.io.api.batch.v1.CronJobSpec", one_of: false, fields: &[
         F::new(1, "schedule", String, Single, true),
         F::new(2, "startingDeadlineSeconds", Int64, Single, false),
         F::new(3, "concurrencyPolicy", String, Single, false),
@@ -563,19 +564,19 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "timeZone", String, Single, false),
     ] },
     // 77
-    M { name: "k8s.io.api.batch.v1.CronJobStatus", fields: &[
+    M { name: "k8s.io.api.batch.v1.CronJobStatus", one_of: false, fields: &[
         F::new(1, "active", Message(201), Repeated, false),
         F::new(4, "lastScheduleTime", Time, Single, false),
         F::new(5, "lastSuccessfulTime", Time, Single, false),
     ] },
     // 78
-    M { name: "k8s.io.api.batch.v1.Job", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.batch.v1.Job", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(80), Single, false),
         F::new(3, "status", Message(81), Single, false),
     ] },
     // 79
-    M { name: "k8s.io.api.batch.v1.JobCondition", fields: &[
+    M { name: "k8s.io.api.batch.v1.JobCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
         F::new(3, "lastProbeTime", Time, Single, false),
@@ -584,11 +585,11 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
     ] },
     // 80
-    M { name: "k8s.io.api.batch.v1.JobSpec", fields: &[
+    M { name: "k8s.io.api.batch.v1.JobSpec", one_of: false, fields: &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(332), Single, false),
+        F::new(4, "selector", Message(354), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
         F::new(6, "template", Message(231), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
@@ -603,7 +604,7 @@ pub static MESSAGES: &[M] = &[
         F::new(16, "successPolicy", Message(87), Single, false),
     ] },
     // 81
-    M { name: "k8s.io.api.batch.v1.JobStatus", fields: &[
+    M { name: "k8s.io.api.batch.v1.JobStatus", one_of: false, fields: &[
         F::new(1, "conditions", Message(79), Repeated, false),
         F::new(2, "startTime", Time, Single, false),
         F::new(3, "completionTime", Time, Single, false),
@@ -617,53 +618,53 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "terminating", Int32, Single, false),
     ] },
     // 82
-    M { name: "k8s.io.api.batch.v1.JobTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(335), Single, false),
+    M { name: "k8s.io.api.batch.v1.JobTemplateSpec", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, false),
         F::new(2, "spec", Message(80), Single, false),
     ] },
     // 83
-    M { name: "k8s.io.api.batch.v1.PodFailurePolicy", fields: &[
+    M { name: "k8s.io.api.batch.v1.PodFailurePolicy", one_of: false, fields: &[
         F::new(1, "rules", Message(86), Repeated, true),
     ] },
     // 84
-    M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", fields: &[
+    M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", one_of: false, fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", Int32, Repeated, true),
     ] },
     // 85
-    M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", fields: &[
+    M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, false),
     ] },
     // 86
-    M { name: "k8s.io.api.batch.v1.PodFailurePolicyRule", fields: &[
+    M { name: "k8s.io.api.batch.v1.PodFailurePolicyRule", one_of: false, fields: &[
         F::new(1, "action", String, Single, true),
         F::new(2, "onExitCodes", Message(84), Single, false),
         F::new(3, "onPodConditions", Message(85), Repeated, false),
     ] },
     // 87
-    M { name: "k8s.io.api.batch.v1.SuccessPolicy", fields: &[
+    M { name: "k8s.io.api.batch.v1.SuccessPolicy", one_of: false, fields: &[
         F::new(1, "rules", Message(88), Repeated, true),
     ] },
     // 88
-    M { name: "k8s.io.api.batch.v1.SuccessPolicyRule", fields: &[
+    M { name: "k8s.io.api.batch.v1.SuccessPolicyRule", one_of: false, fields: &[
         F::new(1, "succeededIndexes", String, Single, false),
         F::new(2, "succeededCount", Int32, Single, false),
     ] },
     // 89
-    M { name: "k8s.io.api.batch.v1.UncountedTerminatedPods", fields: &[
+    M { name: "k8s.io.api.batch.v1.UncountedTerminatedPods", one_of: false, fields: &[
         F::new(1, "succeeded", String, Repeated, false),
         F::new(2, "failed", String, Repeated, false),
     ] },
     // 90
-    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequest", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequest", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(92), Single, true),
         F::new(3, "status", Message(93), Single, false),
     ] },
     // 91
-    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestCondition", fields: &[
+    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "reason", String, Single, false),
         F::new(3, "message", String, Single, false),
@@ -672,7 +673,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "status", String, Single, true),
     ] },
     // 92
-    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestSpec", fields: &[
+    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestSpec", one_of: false, fields: &[
         F::new(1, "request", Bytes, Single, true),
         F::new(2, "username", String, Single, false),
         F::new(3, "uid", String, Single, false),
@@ -683,21 +684,21 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "expirationSeconds", Int32, Single, false),
     ] },
     // 93
-    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestStatus", fields: &[
+    M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestStatus", one_of: false, fields: &[
         F::new(1, "conditions", Message(91), Repeated, false),
         F::new(2, "certificate", Bytes, Single, false),
     ] },
     // 94
-    M { name: "k8s.io.api.certificates.v1.ExtraValue", fields: &[
-        // not in the schema: items = 1
+    M { name: "k8s.io.api.certificates.v1.ExtraValue", one_of: true, fields: &[
+        F::new(1, "items", String, Repeated, false),
     ] },
     // 95
-    M { name: "k8s.io.api.coordination.v1.Lease", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.coordination.v1.Lease", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(96), Single, false),
     ] },
     // 96
-    M { name: "k8s.io.api.coordination.v1.LeaseSpec", fields: &[
+    M { name: "k8s.io.api.coordination.v1.LeaseSpec", one_of: false, fields: &[
         F::new(1, "holderIdentity", String, Single, false),
         F::new(2, "leaseDurationSeconds", Int32, Single, false),
         F::new(3, "acquireTime", MicroTime, Single, false),
@@ -707,30 +708,30 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "preferredHolder", String, Single, false),
     ] },
     // 97
-    M { name: "k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
     // 98
-    M { name: "k8s.io.api.core.v1.Affinity", fields: &[
+    M { name: "k8s.io.api.core.v1.Affinity", one_of: false, fields: &[
         F::new(1, "nodeAffinity", Message(185), Single, false),
         F::new(2, "podAffinity", Message(214), Single, false),
         F::new(3, "podAntiAffinity", Message(216), Single, false),
     ] },
     // 99
-    M { name: "k8s.io.api.core.v1.AppArmorProfile", fields: &[
+    M { name: "k8s.io.api.core.v1.AppArmorProfile", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
     // 100
-    M { name: "k8s.io.api.core.v1.AttachedVolume", fields: &[
+    M { name: "k8s.io.api.core.v1.AttachedVolume", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
     // 101
-    M { name: "k8s.io.api.core.v1.AzureDiskVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.AzureDiskVolumeSource", one_of: false, fields: &[
         F::new(1, "diskName", String, Single, true),
         F::new(2, "diskURI", String, Single, true),
         F::new(3, "cachingMode", String, Single, false),
@@ -739,20 +740,20 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "kind", String, Single, false),
     ] },
     // 102
-    M { name: "k8s.io.api.core.v1.AzureFilePersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.AzureFilePersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "secretNamespace", String, Single, false),
     ] },
     // 103
-    M { name: "k8s.io.api.core.v1.AzureFileVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.AzureFileVolumeSource", one_of: false, fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
     // 104
-    M { name: "k8s.io.api.core.v1.CSIPersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.CSIPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "volumeHandle", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
@@ -765,7 +766,7 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "nodeExpandSecretRef", Message(254), Single, false),
     ] },
     // 105
-    M { name: "k8s.io.api.core.v1.CSIVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.CSIVolumeSource", one_of: false, fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
         F::new(3, "fsType", String, Single, false),
@@ -773,12 +774,12 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nodePublishSecretRef", Message(175), Single, false),
     ] },
     // 106
-    M { name: "k8s.io.api.core.v1.Capabilities", fields: &[
+    M { name: "k8s.io.api.core.v1.Capabilities", one_of: false, fields: &[
         F::new(1, "add", String, Repeated, false),
         F::new(2, "drop", String, Repeated, false),
     ] },
     // 107
-    M { name: "k8s.io.api.core.v1.CephFSPersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.CephFSPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
@@ -787,7 +788,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
     ] },
     // 108
-    M { name: "k8s.io.api.core.v1.CephFSVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.CephFSVolumeSource", one_of: false, fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
@@ -796,51 +797,51 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
     ] },
     // 109
-    M { name: "k8s.io.api.core.v1.CinderPersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.CinderPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "secretRef", Message(254), Single, false),
     ] },
     // 110
-    M { name: "k8s.io.api.core.v1.CinderVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.CinderVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "secretRef", Message(175), Single, false),
     ] },
     // 111
-    M { name: "k8s.io.api.core.v1.ClientIPConfig", fields: &[
+    M { name: "k8s.io.api.core.v1.ClientIPConfig", one_of: false, fields: &[
         F::new(1, "timeoutSeconds", Int32, Single, false),
     ] },
     // 112
-    M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", fields: &[
+    M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(332), Single, false),
+        F::new(3, "labelSelector", Message(354), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
     // 113
-    M { name: "k8s.io.api.core.v1.ConfigMap", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.ConfigMap", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
     ] },
     // 114
-    M { name: "k8s.io.api.core.v1.ConfigMapEnvSource", fields: &[
+    M { name: "k8s.io.api.core.v1.ConfigMapEnvSource", one_of: false, fields: &[
         F::new(1, "", Message(175), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
     // 115
-    M { name: "k8s.io.api.core.v1.ConfigMapKeySelector", fields: &[
+    M { name: "k8s.io.api.core.v1.ConfigMapKeySelector", one_of: false, fields: &[
         F::new(1, "", Message(175), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
     // 116
-    M { name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource", fields: &[
+    M { name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource", one_of: false, fields: &[
         F::new(1, "namespace", String, Single, true),
         F::new(2, "name", String, Single, true),
         F::new(3, "uid", String, Single, false),
@@ -848,20 +849,20 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "kubeletConfigKey", String, Single, true),
     ] },
     // 117
-    M { name: "k8s.io.api.core.v1.ConfigMapProjection", fields: &[
+    M { name: "k8s.io.api.core.v1.ConfigMapProjection", one_of: false, fields: &[
         F::new(1, "", Message(175), Inline, false),
         F::new(2, "items", Message(169), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
     // 118
-    M { name: "k8s.io.api.core.v1.ConfigMapVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.ConfigMapVolumeSource", one_of: false, fields: &[
         F::new(1, "", Message(175), Inline, false),
         F::new(2, "items", Message(169), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
     // 119
-    M { name: "k8s.io.api.core.v1.Container", fields: &[
+    M { name: "k8s.io.api.core.v1.Container", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
@@ -889,18 +890,18 @@ pub static MESSAGES: &[M] = &[
         F::new(25, "restartPolicyRules", Message(124), Repeated, false),
     ] },
     // 120
-    M { name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest", one_of: false, fields: &[
         F::new(1, "containerName", String, Single, true),
         F::new(2, "resourceName", String, Single, true),
         F::new(3, "requestName", String, Single, true),
     ] },
     // 121
-    M { name: "k8s.io.api.core.v1.ContainerImage", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerImage", one_of: false, fields: &[
         F::new(1, "names", String, Repeated, false),
         F::new(2, "sizeBytes", Int64, Single, false),
     ] },
     // 122
-    M { name: "k8s.io.api.core.v1.ContainerPort", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerPort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "hostPort", Int32, Single, false),
         F::new(3, "containerPort", Int32, Single, true),
@@ -908,32 +909,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "hostIP", String, Single, false),
     ] },
     // 123
-    M { name: "k8s.io.api.core.v1.ContainerResizePolicy", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerResizePolicy", one_of: false, fields: &[
         F::new(1, "resourceName", String, Single, true),
         F::new(2, "restartPolicy", String, Single, true),
     ] },
     // 124
-    M { name: "k8s.io.api.core.v1.ContainerRestartRule", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerRestartRule", one_of: false, fields: &[
         F::new(1, "action", String, Single, true),
         F::new(2, "exitCodes", Message(125), Single, false),
     ] },
     // 125
-    M { name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes", one_of: false, fields: &[
         F::new(1, "operator", String, Single, true),
         F::new(2, "values", Int32, Repeated, false),
     ] },
     // 126
-    M { name: "k8s.io.api.core.v1.ContainerState", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerState", one_of: false, fields: &[
         F::new(1, "waiting", Message(129), Single, false),
         F::new(2, "running", Message(127), Single, false),
         F::new(3, "terminated", Message(128), Single, false),
     ] },
     // 127
-    M { name: "k8s.io.api.core.v1.ContainerStateRunning", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerStateRunning", one_of: false, fields: &[
         F::new(1, "startedAt", Time, Single, false),
     ] },
     // 128
-    M { name: "k8s.io.api.core.v1.ContainerStateTerminated", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerStateTerminated", one_of: false, fields: &[
         F::new(1, "exitCode", Int32, Single, true),
         F::new(2, "signal", Int32, Single, false),
         F::new(3, "reason", String, Single, false),
@@ -943,12 +944,12 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "containerID", String, Single, false),
     ] },
     // 129
-    M { name: "k8s.io.api.core.v1.ContainerStateWaiting", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerStateWaiting", one_of: false, fields: &[
         F::new(1, "reason", String, Single, false),
         F::new(2, "message", String, Single, false),
     ] },
     // 130
-    M { name: "k8s.io.api.core.v1.ContainerStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "state", Message(126), Single, false),
         F::new(3, "lastState", Message(126), Single, false),
@@ -966,73 +967,73 @@ pub static MESSAGES: &[M] = &[
         F::new(15, "stopSignal", String, Single, false),
     ] },
     // 131
-    M { name: "k8s.io.api.core.v1.ContainerUser", fields: &[
+    M { name: "k8s.io.api.core.v1.ContainerUser", one_of: false, fields: &[
         F::new(1, "linux", Message(172), Single, false),
     ] },
     // 132
-    M { name: "k8s.io.api.core.v1.DaemonEndpoint", fields: &[
+    M { name: "k8s.io.api.core.v1.DaemonEndpoint", one_of: false, fields: &[
         F::new(1, "Port", Int32, Single, true),
     ] },
     // 133
-    M { name: "k8s.io.api.core.v1.DownwardAPIProjection", fields: &[
+    M { name: "k8s.io.api.core.v1.DownwardAPIProjection", one_of: false, fields: &[
         F::new(1, "items", Message(134), Repeated, false),
     ] },
     // 134
-    M { name: "k8s.io.api.core.v1.DownwardAPIVolumeFile", fields: &[
+    M { name: "k8s.io.api.core.v1.DownwardAPIVolumeFile", one_of: false, fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "fieldRef", Message(200), Single, false),
         F::new(3, "resourceFieldRef", Message(242), Single, false),
         F::new(4, "mode", Int32, Single, false),
     ] },
     // 135
-    M { name: "k8s.io.api.core.v1.DownwardAPIVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.DownwardAPIVolumeSource", one_of: false, fields: &[
         F::new(1, "items", Message(134), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
     // 136
-    M { name: "k8s.io.api.core.v1.EmptyDirVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.EmptyDirVolumeSource", one_of: false, fields: &[
         F::new(1, "medium", String, Single, false),
         F::new(2, "sizeLimit", Quantity, Single, false),
     ] },
     // 137
-    M { name: "k8s.io.api.core.v1.EndpointAddress", fields: &[
+    M { name: "k8s.io.api.core.v1.EndpointAddress", one_of: false, fields: &[
         F::new(1, "ip", String, Single, true),
         F::new(2, "targetRef", Message(201), Single, false),
         F::new(3, "hostname", String, Single, false),
         F::new(4, "nodeName", String, Single, false),
     ] },
     // 138
-    M { name: "k8s.io.api.core.v1.EndpointPort", fields: &[
+    M { name: "k8s.io.api.core.v1.EndpointPort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "port", Int32, Single, true),
         F::new(3, "protocol", String, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
     // 139
-    M { name: "k8s.io.api.core.v1.EndpointSubset", fields: &[
+    M { name: "k8s.io.api.core.v1.EndpointSubset", one_of: false, fields: &[
         F::new(1, "addresses", Message(137), Repeated, false),
         F::new(2, "notReadyAddresses", Message(137), Repeated, false),
         F::new(3, "ports", Message(138), Repeated, false),
     ] },
     // 140
-    M { name: "k8s.io.api.core.v1.Endpoints", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.Endpoints", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "subsets", Message(139), Repeated, false),
     ] },
     // 141
-    M { name: "k8s.io.api.core.v1.EnvFromSource", fields: &[
+    M { name: "k8s.io.api.core.v1.EnvFromSource", one_of: false, fields: &[
         F::new(1, "prefix", String, Single, false),
         F::new(2, "configMapRef", Message(114), Single, false),
         F::new(3, "secretRef", Message(251), Single, false),
     ] },
     // 142
-    M { name: "k8s.io.api.core.v1.EnvVar", fields: &[
+    M { name: "k8s.io.api.core.v1.EnvVar", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "valueFrom", Message(143), Single, false),
     ] },
     // 143
-    M { name: "k8s.io.api.core.v1.EnvVarSource", fields: &[
+    M { name: "k8s.io.api.core.v1.EnvVarSource", one_of: false, fields: &[
         F::new(1, "fieldRef", Message(200), Single, false),
         F::new(2, "resourceFieldRef", Message(242), Single, false),
         F::new(3, "configMapKeyRef", Message(115), Single, false),
@@ -1040,12 +1041,12 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "fileKeyRef", Message(152), Single, false),
     ] },
     // 144
-    M { name: "k8s.io.api.core.v1.EphemeralContainer", fields: &[
+    M { name: "k8s.io.api.core.v1.EphemeralContainer", one_of: false, fields: &[
         F::new(1, "", Message(145), Inline, false),
         F::new(2, "targetContainerName", String, Single, false),
     ] },
     // 145
-    M { name: "k8s.io.api.core.v1.EphemeralContainerCommon", fields: &[
+    M { name: "k8s.io.api.core.v1.EphemeralContainerCommon", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
@@ -1073,12 +1074,12 @@ pub static MESSAGES: &[M] = &[
         F::new(25, "restartPolicyRules", Message(124), Repeated, false),
     ] },
     // 146
-    M { name: "k8s.io.api.core.v1.EphemeralVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.EphemeralVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeClaimTemplate", Message(207), Single, false),
     ] },
     // 147
-    M { name: "k8s.io.api.core.v1.Event", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.Event", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "involvedObject", Message(201), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
@@ -1095,21 +1096,21 @@ pub static MESSAGES: &[M] = &[
         F::new(15, "reportingInstance", String, Single, false),
     ] },
     // 148
-    M { name: "k8s.io.api.core.v1.EventSeries", fields: &[
+    M { name: "k8s.io.api.core.v1.EventSeries", one_of: false, fields: &[
         F::new(1, "count", Int32, Single, false),
         F::new(2, "lastObservedTime", MicroTime, Single, false),
     ] },
     // 149
-    M { name: "k8s.io.api.core.v1.EventSource", fields: &[
+    M { name: "k8s.io.api.core.v1.EventSource", one_of: false, fields: &[
         F::new(1, "component", String, Single, false),
         F::new(2, "host", String, Single, false),
     ] },
     // 150
-    M { name: "k8s.io.api.core.v1.ExecAction", fields: &[
+    M { name: "k8s.io.api.core.v1.ExecAction", one_of: false, fields: &[
         F::new(1, "command", String, Repeated, false),
     ] },
     // 151
-    M { name: "k8s.io.api.core.v1.FCVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.FCVolumeSource", one_of: false, fields: &[
         F::new(1, "targetWWNs", String, Repeated, false),
         F::new(2, "lun", Int32, Single, false),
         F::new(3, "fsType", String, Single, false),
@@ -1117,14 +1118,14 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "wwids", String, Repeated, false),
     ] },
     // 152
-    M { name: "k8s.io.api.core.v1.FileKeySelector", fields: &[
+    M { name: "k8s.io.api.core.v1.FileKeySelector", one_of: false, fields: &[
         F::new(1, "volumeName", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "key", String, Single, true),
         F::new(4, "optional", Bool, Single, false),
     ] },
     // 153
-    M { name: "k8s.io.api.core.v1.FlexPersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.FlexPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "secretRef", Message(254), Single, false),
@@ -1132,7 +1133,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "options", String, Map, false),
     ] },
     // 154
-    M { name: "k8s.io.api.core.v1.FlexVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.FlexVolumeSource", one_of: false, fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "secretRef", Message(175), Single, false),
@@ -1140,43 +1141,43 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "options", String, Map, false),
     ] },
     // 155
-    M { name: "k8s.io.api.core.v1.FlockerVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.FlockerVolumeSource", one_of: false, fields: &[
         F::new(1, "datasetName", String, Single, false),
         F::new(2, "datasetUUID", String, Single, false),
     ] },
     // 156
-    M { name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource", one_of: false, fields: &[
         F::new(1, "pdName", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
     // 157
-    M { name: "k8s.io.api.core.v1.GRPCAction", fields: &[
+    M { name: "k8s.io.api.core.v1.GRPCAction", one_of: false, fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "service", String, Single, false),
     ] },
     // 158
-    M { name: "k8s.io.api.core.v1.GitRepoVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.GitRepoVolumeSource", one_of: false, fields: &[
         F::new(1, "repository", String, Single, true),
         F::new(2, "revision", String, Single, false),
         F::new(3, "directory", String, Single, false),
     ] },
     // 159
-    M { name: "k8s.io.api.core.v1.GlusterfsPersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.GlusterfsPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "endpointsNamespace", String, Single, false),
     ] },
     // 160
-    M { name: "k8s.io.api.core.v1.GlusterfsVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.GlusterfsVolumeSource", one_of: false, fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
     // 161
-    M { name: "k8s.io.api.core.v1.HTTPGetAction", fields: &[
+    M { name: "k8s.io.api.core.v1.HTTPGetAction", one_of: false, fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "port", IntOrString, Single, true),
         F::new(3, "host", String, Single, false),
@@ -1184,26 +1185,26 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "httpHeaders", Message(162), Repeated, false),
     ] },
     // 162
-    M { name: "k8s.io.api.core.v1.HTTPHeader", fields: &[
+    M { name: "k8s.io.api.core.v1.HTTPHeader", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
     // 163
-    M { name: "k8s.io.api.core.v1.HostAlias", fields: &[
+    M { name: "k8s.io.api.core.v1.HostAlias", one_of: false, fields: &[
         F::new(1, "ip", String, Single, true),
         F::new(2, "hostnames", String, Repeated, false),
     ] },
     // 164
-    M { name: "k8s.io.api.core.v1.HostIP", fields: &[
+    M { name: "k8s.io.api.core.v1.HostIP", one_of: false, fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
     // 165
-    M { name: "k8s.io.api.core.v1.HostPathVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.HostPathVolumeSource", one_of: false, fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "type", String, Single, false),
     ] },
     // 166
-    M { name: "k8s.io.api.core.v1.ISCSIPersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.ISCSIPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
         F::new(3, "lun", Int32, Single, true),
@@ -1217,7 +1218,7 @@ pub static MESSAGES: &[M] = &[
         F::new(12, "initiatorName", String, Single, false),
     ] },
     // 167
-    M { name: "k8s.io.api.core.v1.ISCSIVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.ISCSIVolumeSource", one_of: false, fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
         F::new(3, "lun", Int32, Single, true),
@@ -1231,74 +1232,74 @@ pub static MESSAGES: &[M] = &[
         F::new(12, "initiatorName", String, Single, false),
     ] },
     // 168
-    M { name: "k8s.io.api.core.v1.ImageVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.ImageVolumeSource", one_of: false, fields: &[
         F::new(1, "reference", String, Single, false),
         F::new(2, "pullPolicy", String, Single, false),
     ] },
     // 169
-    M { name: "k8s.io.api.core.v1.KeyToPath", fields: &[
+    M { name: "k8s.io.api.core.v1.KeyToPath", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "mode", Int32, Single, false),
     ] },
     // 170
-    M { name: "k8s.io.api.core.v1.Lifecycle", fields: &[
+    M { name: "k8s.io.api.core.v1.Lifecycle", one_of: false, fields: &[
         F::new(1, "postStart", Message(171), Single, false),
         F::new(2, "preStop", Message(171), Single, false),
         F::new(3, "stopSignal", String, Single, false),
     ] },
     // 171
-    M { name: "k8s.io.api.core.v1.LifecycleHandler", fields: &[
+    M { name: "k8s.io.api.core.v1.LifecycleHandler", one_of: false, fields: &[
         F::new(1, "exec", Message(150), Single, false),
         F::new(2, "httpGet", Message(161), Single, false),
         F::new(3, "tcpSocket", Message(268), Single, false),
         F::new(4, "sleep", Message(264), Single, false),
     ] },
     // 172
-    M { name: "k8s.io.api.core.v1.LinuxContainerUser", fields: &[
+    M { name: "k8s.io.api.core.v1.LinuxContainerUser", one_of: false, fields: &[
         F::new(1, "uid", Int64, Single, true),
         F::new(2, "gid", Int64, Single, true),
         F::new(3, "supplementalGroups", Int64, Repeated, false),
     ] },
     // 173
-    M { name: "k8s.io.api.core.v1.LoadBalancerIngress", fields: &[
+    M { name: "k8s.io.api.core.v1.LoadBalancerIngress", one_of: false, fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
         F::new(3, "ipMode", String, Single, false),
         F::new(4, "ports", Message(232), Repeated, false),
     ] },
     // 174
-    M { name: "k8s.io.api.core.v1.LoadBalancerStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.LoadBalancerStatus", one_of: false, fields: &[
         F::new(1, "ingress", Message(173), Repeated, false),
     ] },
     // 175
-    M { name: "k8s.io.api.core.v1.LocalObjectReference", fields: &[
+    M { name: "k8s.io.api.core.v1.LocalObjectReference", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
     // 176
-    M { name: "k8s.io.api.core.v1.LocalVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.LocalVolumeSource", one_of: false, fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
     // 177
-    M { name: "k8s.io.api.core.v1.ModifyVolumeStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.ModifyVolumeStatus", one_of: false, fields: &[
         F::new(1, "targetVolumeAttributesClassName", String, Single, false),
         F::new(2, "status", String, Single, true),
     ] },
     // 178
-    M { name: "k8s.io.api.core.v1.NFSVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.NFSVolumeSource", one_of: false, fields: &[
         F::new(1, "server", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
     // 179
-    M { name: "k8s.io.api.core.v1.Namespace", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.Namespace", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(181), Single, false),
         F::new(3, "status", Message(182), Single, false),
     ] },
     // 180
-    M { name: "k8s.io.api.core.v1.NamespaceCondition", fields: &[
+    M { name: "k8s.io.api.core.v1.NamespaceCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
         F::new(4, "lastTransitionTime", Time, Single, false),
@@ -1306,32 +1307,32 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
     ] },
     // 181
-    M { name: "k8s.io.api.core.v1.NamespaceSpec", fields: &[
+    M { name: "k8s.io.api.core.v1.NamespaceSpec", one_of: false, fields: &[
         F::new(1, "finalizers", String, Repeated, false),
     ] },
     // 182
-    M { name: "k8s.io.api.core.v1.NamespaceStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.NamespaceStatus", one_of: false, fields: &[
         F::new(1, "phase", String, Single, false),
         F::new(2, "conditions", Message(180), Repeated, false),
     ] },
     // 183
-    M { name: "k8s.io.api.core.v1.Node", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.Node", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(196), Single, false),
         F::new(3, "status", Message(197), Single, false),
     ] },
     // 184
-    M { name: "k8s.io.api.core.v1.NodeAddress", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeAddress", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "address", String, Single, true),
     ] },
     // 185
-    M { name: "k8s.io.api.core.v1.NodeAffinity", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeAffinity", one_of: false, fields: &[
         F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(193), Single, false),
         F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(234), Repeated, false),
     ] },
     // 186
-    M { name: "k8s.io.api.core.v1.NodeCondition", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
         F::new(3, "lastHeartbeatTime", Time, Single, false),
@@ -1340,51 +1341,51 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
     ] },
     // 187
-    M { name: "k8s.io.api.core.v1.NodeConfigSource", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeConfigSource", one_of: false, fields: &[
         F::new(2, "configMap", Message(116), Single, false),
     ] },
     // 188
-    M { name: "k8s.io.api.core.v1.NodeConfigStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeConfigStatus", one_of: false, fields: &[
         F::new(1, "assigned", Message(187), Single, false),
         F::new(2, "active", Message(187), Single, false),
         F::new(3, "lastKnownGood", Message(187), Single, false),
         F::new(4, "error", String, Single, false),
     ] },
     // 189
-    M { name: "k8s.io.api.core.v1.NodeDaemonEndpoints", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeDaemonEndpoints", one_of: false, fields: &[
         F::new(1, "kubeletEndpoint", Message(132), Single, false),
     ] },
     // 190
-    M { name: "k8s.io.api.core.v1.NodeFeatures", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeFeatures", one_of: false, fields: &[
         F::new(1, "supplementalGroupsPolicy", Bool, Single, false),
     ] },
     // 191
-    M { name: "k8s.io.api.core.v1.NodeRuntimeHandler", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeRuntimeHandler", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "features", Message(192), Single, false),
     ] },
     // 192
-    M { name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", one_of: false, fields: &[
         F::new(1, "recursiveReadOnlyMounts", Bool, Single, false),
         F::new(2, "userNamespaces", Bool, Single, false),
     ] },
     // 193
-    M { name: "k8s.io.api.core.v1.NodeSelector", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeSelector", one_of: false, fields: &[
         F::new(1, "nodeSelectorTerms", Message(195), Repeated, true),
     ] },
     // 194
-    M { name: "k8s.io.api.core.v1.NodeSelectorRequirement", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeSelectorRequirement", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
     // 195
-    M { name: "k8s.io.api.core.v1.NodeSelectorTerm", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeSelectorTerm", one_of: false, fields: &[
         F::new(1, "matchExpressions", Message(194), Repeated, false),
         F::new(2, "matchFields", Message(194), Repeated, false),
     ] },
     // 196
-    M { name: "k8s.io.api.core.v1.NodeSpec", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeSpec", one_of: false, fields: &[
         F::new(1, "podCIDR", String, Single, false),
         F::new(2, "externalID", String, Single, false),
         F::new(3, "providerID", String, Single, false),
@@ -1394,7 +1395,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "podCIDRs", String, Repeated, false),
     ] },
     // 197
-    M { name: "k8s.io.api.core.v1.NodeStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeStatus", one_of: false, fields: &[
         F::new(1, "capacity", Quantity, Map, false),
         F::new(2, "allocatable", Quantity, Map, false),
         F::new(3, "phase", String, Single, false),
@@ -1411,11 +1412,11 @@ pub static MESSAGES: &[M] = &[
         F::new(14, "declaredFeatures", String, Repeated, false),
     ] },
     // 198
-    M { name: "k8s.io.api.core.v1.NodeSwapStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeSwapStatus", one_of: false, fields: &[
         F::new(1, "capacity", Int64, Single, false),
     ] },
     // 199
-    M { name: "k8s.io.api.core.v1.NodeSystemInfo", fields: &[
+    M { name: "k8s.io.api.core.v1.NodeSystemInfo", one_of: false, fields: &[
         F::new(1, "machineID", String, Single, true),
         F::new(2, "systemUUID", String, Single, true),
         F::new(3, "bootID", String, Single, true),
@@ -1429,12 +1430,12 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "swap", Message(198), Single, false),
     ] },
     // 200
-    M { name: "k8s.io.api.core.v1.ObjectFieldSelector", fields: &[
+    M { name: "k8s.io.api.core.v1.ObjectFieldSelector", one_of: false, fields: &[
         F::new(1, "apiVersion", String, Single, false),
         F::new(2, "fieldPath", String, Single, true),
     ] },
     // 201
-    M { name: "k8s.io.api.core.v1.ObjectReference", fields: &[
+    M { name: "k8s.io.api.core.v1.ObjectReference", one_of: false, fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "namespace", String, Single, false),
         F::new(3, "name", String, Single, false),
@@ -1444,19 +1445,19 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldPath", String, Single, false),
     ] },
     // 202
-    M { name: "k8s.io.api.core.v1.PersistentVolume", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.PersistentVolume", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(210), Single, false),
         F::new(3, "status", Message(211), Single, false),
     ] },
     // 203
-    M { name: "k8s.io.api.core.v1.PersistentVolumeClaim", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaim", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(205), Single, false),
         F::new(3, "status", Message(206), Single, false),
     ] },
     // 204
-    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimCondition", fields: &[
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
         F::new(3, "lastProbeTime", Time, Single, false),
@@ -1465,11 +1466,11 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
     ] },
     // 205
-    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", fields: &[
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", one_of: false, fields: &[
         F::new(1, "accessModes", String, Repeated, false),
         F::new(2, "resources", Message(282), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(332), Single, false),
+        F::new(4, "selector", Message(354), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
         F::new(7, "dataSource", Message(274), Single, false),
@@ -1477,7 +1478,7 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "volumeAttributesClassName", String, Single, false),
     ] },
     // 206
-    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimStatus", one_of: false, fields: &[
         F::new(1, "phase", String, Single, false),
         F::new(2, "accessModes", String, Repeated, false),
         F::new(3, "capacity", Quantity, Map, false),
@@ -1488,17 +1489,17 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "modifyVolumeStatus", Message(177), Single, false),
     ] },
     // 207
-    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", fields: &[
-        F::new(1, "metadata", Message(335), Single, false),
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, false),
         F::new(2, "spec", Message(205), Single, true),
     ] },
     // 208
-    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", one_of: false, fields: &[
         F::new(1, "claimName", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
     ] },
     // 209
-    M { name: "k8s.io.api.core.v1.PersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.PersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "gcePersistentDisk", Message(156), Single, false),
         F::new(2, "awsElasticBlockStore", Message(97), Single, false),
         F::new(3, "hostPath", Message(165), Single, false),
@@ -1523,7 +1524,7 @@ pub static MESSAGES: &[M] = &[
         F::new(22, "csi", Message(104), Single, false),
     ] },
     // 210
-    M { name: "k8s.io.api.core.v1.PersistentVolumeSpec", fields: &[
+    M { name: "k8s.io.api.core.v1.PersistentVolumeSpec", one_of: false, fields: &[
         F::new(1, "capacity", Quantity, Map, false),
         F::new(2, "", Message(209), Inline, false),
         F::new(3, "accessModes", String, Repeated, false),
@@ -1536,44 +1537,44 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "volumeAttributesClassName", String, Single, false),
     ] },
     // 211
-    M { name: "k8s.io.api.core.v1.PersistentVolumeStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.PersistentVolumeStatus", one_of: false, fields: &[
         F::new(1, "phase", String, Single, false),
         F::new(2, "message", String, Single, false),
         F::new(3, "reason", String, Single, false),
         F::new(4, "lastPhaseTransitionTime", Time, Single, false),
     ] },
     // 212
-    M { name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", one_of: false, fields: &[
         F::new(1, "pdID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
     // 213
-    M { name: "k8s.io.api.core.v1.Pod", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.Pod", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(229), Single, false),
         F::new(3, "status", Message(230), Single, false),
     ] },
     // 214
-    M { name: "k8s.io.api.core.v1.PodAffinity", fields: &[
+    M { name: "k8s.io.api.core.v1.PodAffinity", one_of: false, fields: &[
         F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(215), Repeated, false),
         F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(285), Repeated, false),
     ] },
     // 215
-    M { name: "k8s.io.api.core.v1.PodAffinityTerm", fields: &[
-        F::new(1, "labelSelector", Message(332), Single, false),
+    M { name: "k8s.io.api.core.v1.PodAffinityTerm", one_of: false, fields: &[
+        F::new(1, "labelSelector", Message(354), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(332), Single, false),
+        F::new(4, "namespaceSelector", Message(354), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
     // 216
-    M { name: "k8s.io.api.core.v1.PodAntiAffinity", fields: &[
+    M { name: "k8s.io.api.core.v1.PodAntiAffinity", one_of: false, fields: &[
         F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(215), Repeated, false),
         F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(285), Repeated, false),
     ] },
     // 217
-    M { name: "k8s.io.api.core.v1.PodCertificateProjection", fields: &[
+    M { name: "k8s.io.api.core.v1.PodCertificateProjection", one_of: false, fields: &[
         F::new(1, "signerName", String, Single, true),
         F::new(2, "keyType", String, Single, true),
         F::new(3, "maxExpirationSeconds", Int32, Single, false),
@@ -1583,7 +1584,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "userAnnotations", String, Map, false),
     ] },
     // 218
-    M { name: "k8s.io.api.core.v1.PodCondition", fields: &[
+    M { name: "k8s.io.api.core.v1.PodCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
         F::new(3, "lastProbeTime", Time, Single, false),
@@ -1593,50 +1594,50 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "observedGeneration", Int64, Single, false),
     ] },
     // 219
-    M { name: "k8s.io.api.core.v1.PodDNSConfig", fields: &[
+    M { name: "k8s.io.api.core.v1.PodDNSConfig", one_of: false, fields: &[
         F::new(1, "nameservers", String, Repeated, false),
         F::new(2, "searches", String, Repeated, false),
         F::new(3, "options", Message(220), Repeated, false),
     ] },
     // 220
-    M { name: "k8s.io.api.core.v1.PodDNSConfigOption", fields: &[
+    M { name: "k8s.io.api.core.v1.PodDNSConfigOption", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "value", String, Single, false),
     ] },
     // 221
-    M { name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus", one_of: false, fields: &[
         F::new(1, "requestMappings", Message(120), Repeated, true),
         F::new(2, "resourceClaimName", String, Single, true),
     ] },
     // 222
-    M { name: "k8s.io.api.core.v1.PodIP", fields: &[
+    M { name: "k8s.io.api.core.v1.PodIP", one_of: false, fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
     // 223
-    M { name: "k8s.io.api.core.v1.PodOS", fields: &[
+    M { name: "k8s.io.api.core.v1.PodOS", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
     // 224
-    M { name: "k8s.io.api.core.v1.PodReadinessGate", fields: &[
+    M { name: "k8s.io.api.core.v1.PodReadinessGate", one_of: false, fields: &[
         F::new(1, "conditionType", String, Single, true),
     ] },
     // 225
-    M { name: "k8s.io.api.core.v1.PodResourceClaim", fields: &[
+    M { name: "k8s.io.api.core.v1.PodResourceClaim", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(3, "resourceClaimName", String, Single, false),
         F::new(4, "resourceClaimTemplateName", String, Single, false),
     ] },
     // 226
-    M { name: "k8s.io.api.core.v1.PodResourceClaimStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.PodResourceClaimStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "resourceClaimName", String, Single, false),
     ] },
     // 227
-    M { name: "k8s.io.api.core.v1.PodSchedulingGate", fields: &[
+    M { name: "k8s.io.api.core.v1.PodSchedulingGate", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
     // 228
-    M { name: "k8s.io.api.core.v1.PodSecurityContext", fields: &[
+    M { name: "k8s.io.api.core.v1.PodSecurityContext", one_of: false, fields: &[
         F::new(1, "seLinuxOptions", Message(246), Single, false),
         F::new(2, "runAsUser", Int64, Single, false),
         F::new(3, "runAsNonRoot", Bool, Single, false),
@@ -1652,7 +1653,7 @@ pub static MESSAGES: &[M] = &[
         F::new(13, "seLinuxChangePolicy", String, Single, false),
     ] },
     // 229
-    M { name: "k8s.io.api.core.v1.PodSpec", fields: &[
+    M { name: "k8s.io.api.core.v1.PodSpec", one_of: false, fields: &[
         F::new(1, "volumes", Message(276), Repeated, false),
         F::new(2, "containers", Message(119), Repeated, true),
         F::new(3, "restartPolicy", String, Single, false),
@@ -1697,7 +1698,7 @@ pub static MESSAGES: &[M] = &[
         // not in the schema: workload_ref = 42
     ] },
     // 230
-    M { name: "k8s.io.api.core.v1.PodStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.PodStatus", one_of: false, fields: &[
         F::new(1, "phase", String, Single, false),
         F::new(2, "conditions", Message(218), Repeated, false),
         F::new(3, "message", String, Single, false),
@@ -1720,29 +1721,29 @@ pub static MESSAGES: &[M] = &[
         F::new(20, "resources", Message(244), Single, false),
     ] },
     // 231
-    M { name: "k8s.io.api.core.v1.PodTemplateSpec", fields: &[
-        F::new(1, "metadata", Message(335), Single, false),
+    M { name: "k8s.io.api.core.v1.PodTemplateSpec", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, false),
         F::new(2, "spec", Message(229), Single, false),
     ] },
     // 232
-    M { name: "k8s.io.api.core.v1.PortStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.PortStatus", one_of: false, fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
     // 233
-    M { name: "k8s.io.api.core.v1.PortworxVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.PortworxVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
     // 234
-    M { name: "k8s.io.api.core.v1.PreferredSchedulingTerm", fields: &[
+    M { name: "k8s.io.api.core.v1.PreferredSchedulingTerm", one_of: false, fields: &[
         F::new(1, "weight", Int32, Single, true),
         F::new(2, "preference", Message(195), Single, true),
     ] },
     // 235
-    M { name: "k8s.io.api.core.v1.Probe", fields: &[
+    M { name: "k8s.io.api.core.v1.Probe", one_of: false, fields: &[
         F::new(1, "", Message(236), Inline, false),
         F::new(2, "initialDelaySeconds", Int32, Single, false),
         F::new(3, "timeoutSeconds", Int32, Single, false),
@@ -1752,19 +1753,19 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "terminationGracePeriodSeconds", Int64, Single, false),
     ] },
     // 236
-    M { name: "k8s.io.api.core.v1.ProbeHandler", fields: &[
+    M { name: "k8s.io.api.core.v1.ProbeHandler", one_of: false, fields: &[
         F::new(1, "exec", Message(150), Single, false),
         F::new(2, "httpGet", Message(161), Single, false),
         F::new(3, "tcpSocket", Message(268), Single, false),
         F::new(4, "grpc", Message(157), Single, false),
     ] },
     // 237
-    M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", one_of: false, fields: &[
         F::new(1, "sources", Message(281), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
     // 238
-    M { name: "k8s.io.api.core.v1.QuobyteVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.QuobyteVolumeSource", one_of: false, fields: &[
         F::new(1, "registry", String, Single, true),
         F::new(2, "volume", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
@@ -1773,7 +1774,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "tenant", String, Single, false),
     ] },
     // 239
-    M { name: "k8s.io.api.core.v1.RBDPersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.RBDPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
         F::new(3, "fsType", String, Single, false),
@@ -1784,7 +1785,7 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "readOnly", Bool, Single, false),
     ] },
     // 240
-    M { name: "k8s.io.api.core.v1.RBDVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.RBDVolumeSource", one_of: false, fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
         F::new(3, "fsType", String, Single, false),
@@ -1795,41 +1796,41 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "readOnly", Bool, Single, false),
     ] },
     // 241
-    M { name: "k8s.io.api.core.v1.ResourceClaim", fields: &[
+    M { name: "k8s.io.api.core.v1.ResourceClaim", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "request", String, Single, false),
     ] },
     // 242
-    M { name: "k8s.io.api.core.v1.ResourceFieldSelector", fields: &[
+    M { name: "k8s.io.api.core.v1.ResourceFieldSelector", one_of: false, fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "resource", String, Single, true),
         F::new(3, "divisor", Quantity, Single, false),
     ] },
     // 243
-    M { name: "k8s.io.api.core.v1.ResourceHealth", fields: &[
+    M { name: "k8s.io.api.core.v1.ResourceHealth", one_of: false, fields: &[
         F::new(1, "resourceID", String, Single, true),
         F::new(2, "health", String, Single, false),
     ] },
     // 244
-    M { name: "k8s.io.api.core.v1.ResourceRequirements", fields: &[
+    M { name: "k8s.io.api.core.v1.ResourceRequirements", one_of: false, fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
         F::new(3, "claims", Message(241), Repeated, false),
     ] },
     // 245
-    M { name: "k8s.io.api.core.v1.ResourceStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.ResourceStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "resources", Message(243), Repeated, false),
     ] },
     // 246
-    M { name: "k8s.io.api.core.v1.SELinuxOptions", fields: &[
+    M { name: "k8s.io.api.core.v1.SELinuxOptions", one_of: false, fields: &[
         F::new(1, "user", String, Single, false),
         F::new(2, "role", String, Single, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "level", String, Single, false),
     ] },
     // 247
-    M { name: "k8s.io.api.core.v1.ScaleIOPersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.ScaleIOPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
         F::new(3, "secretRef", Message(254), Single, true),
@@ -1842,7 +1843,7 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "readOnly", Bool, Single, false),
     ] },
     // 248
-    M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", one_of: false, fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
         F::new(3, "secretRef", Message(175), Single, true),
@@ -1855,49 +1856,49 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "readOnly", Bool, Single, false),
     ] },
     // 249
-    M { name: "k8s.io.api.core.v1.SeccompProfile", fields: &[
+    M { name: "k8s.io.api.core.v1.SeccompProfile", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
     // 250
-    M { name: "k8s.io.api.core.v1.Secret", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.Secret", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
         F::new(5, "immutable", Bool, Single, false),
     ] },
     // 251
-    M { name: "k8s.io.api.core.v1.SecretEnvSource", fields: &[
+    M { name: "k8s.io.api.core.v1.SecretEnvSource", one_of: false, fields: &[
         F::new(1, "", Message(175), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
     // 252
-    M { name: "k8s.io.api.core.v1.SecretKeySelector", fields: &[
+    M { name: "k8s.io.api.core.v1.SecretKeySelector", one_of: false, fields: &[
         F::new(1, "", Message(175), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
     // 253
-    M { name: "k8s.io.api.core.v1.SecretProjection", fields: &[
+    M { name: "k8s.io.api.core.v1.SecretProjection", one_of: false, fields: &[
         F::new(1, "", Message(175), Inline, false),
         F::new(2, "items", Message(169), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
     // 254
-    M { name: "k8s.io.api.core.v1.SecretReference", fields: &[
+    M { name: "k8s.io.api.core.v1.SecretReference", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "namespace", String, Single, false),
     ] },
     // 255
-    M { name: "k8s.io.api.core.v1.SecretVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.SecretVolumeSource", one_of: false, fields: &[
         F::new(1, "secretName", String, Single, false),
         F::new(2, "items", Message(169), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
     // 256
-    M { name: "k8s.io.api.core.v1.SecurityContext", fields: &[
+    M { name: "k8s.io.api.core.v1.SecurityContext", one_of: false, fields: &[
         F::new(1, "capabilities", Message(106), Single, false),
         F::new(2, "privileged", Bool, Single, false),
         F::new(3, "seLinuxOptions", Message(246), Single, false),
@@ -1912,26 +1913,26 @@ pub static MESSAGES: &[M] = &[
         F::new(12, "appArmorProfile", Message(99), Single, false),
     ] },
     // 257
-    M { name: "k8s.io.api.core.v1.Service", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.Service", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(261), Single, false),
         F::new(3, "status", Message(262), Single, false),
     ] },
     // 258
-    M { name: "k8s.io.api.core.v1.ServiceAccount", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.core.v1.ServiceAccount", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "secrets", Message(201), Repeated, false),
         F::new(3, "imagePullSecrets", Message(175), Repeated, false),
         F::new(4, "automountServiceAccountToken", Bool, Single, false),
     ] },
     // 259
-    M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", fields: &[
+    M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", one_of: false, fields: &[
         F::new(1, "audience", String, Single, false),
         F::new(2, "expirationSeconds", Int64, Single, false),
         F::new(3, "path", String, Single, true),
     ] },
     // 260
-    M { name: "k8s.io.api.core.v1.ServicePort", fields: &[
+    M { name: "k8s.io.api.core.v1.ServicePort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
         F::new(3, "port", Int32, Single, true),
@@ -1940,7 +1941,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "appProtocol", String, Single, false),
     ] },
     // 261
-    M { name: "k8s.io.api.core.v1.ServiceSpec", fields: &[
+    M { name: "k8s.io.api.core.v1.ServiceSpec", one_of: false, fields: &[
         F::new(1, "ports", Message(260), Repeated, false),
         F::new(2, "selector", String, Map, false),
         F::new(3, "clusterIP", String, Single, false),
@@ -1963,20 +1964,20 @@ pub static MESSAGES: &[M] = &[
         F::new(23, "trafficDistribution", String, Single, false),
     ] },
     // 262
-    M { name: "k8s.io.api.core.v1.ServiceStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.ServiceStatus", one_of: false, fields: &[
         F::new(1, "loadBalancer", Message(174), Single, false),
-        F::new(2, "conditions", Message(330), Repeated, false),
+        F::new(2, "conditions", Message(352), Repeated, false),
     ] },
     // 263
-    M { name: "k8s.io.api.core.v1.SessionAffinityConfig", fields: &[
+    M { name: "k8s.io.api.core.v1.SessionAffinityConfig", one_of: false, fields: &[
         F::new(1, "clientIP", Message(111), Single, false),
     ] },
     // 264
-    M { name: "k8s.io.api.core.v1.SleepAction", fields: &[
+    M { name: "k8s.io.api.core.v1.SleepAction", one_of: false, fields: &[
         F::new(1, "seconds", Int64, Single, true),
     ] },
     // 265
-    M { name: "k8s.io.api.core.v1.StorageOSPersistentVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.StorageOSPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
@@ -1984,7 +1985,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "secretRef", Message(201), Single, false),
     ] },
     // 266
-    M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
@@ -1992,24 +1993,24 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "secretRef", Message(175), Single, false),
     ] },
     // 267
-    M { name: "k8s.io.api.core.v1.Sysctl", fields: &[
+    M { name: "k8s.io.api.core.v1.Sysctl", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
     // 268
-    M { name: "k8s.io.api.core.v1.TCPSocketAction", fields: &[
+    M { name: "k8s.io.api.core.v1.TCPSocketAction", one_of: false, fields: &[
         F::new(1, "port", IntOrString, Single, true),
         F::new(2, "host", String, Single, false),
     ] },
     // 269
-    M { name: "k8s.io.api.core.v1.Taint", fields: &[
+    M { name: "k8s.io.api.core.v1.Taint", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "effect", String, Single, true),
         F::new(4, "timeAdded", Time, Single, false),
     ] },
     // 270
-    M { name: "k8s.io.api.core.v1.Toleration", fields: &[
+    M { name: "k8s.io.api.core.v1.Toleration", one_of: false, fields: &[
         F::new(1, "key", String, Single, false),
         F::new(2, "operator", String, Single, false),
         F::new(3, "value", String, Single, false),
@@ -2017,50 +2018,50 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "tolerationSeconds", Int64, Single, false),
     ] },
     // 271
-    M { name: "k8s.io.api.core.v1.TopologySelectorLabelRequirement", fields: &[
+    M { name: "k8s.io.api.core.v1.TopologySelectorLabelRequirement", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "values", String, Repeated, true),
     ] },
     // 272
-    M { name: "k8s.io.api.core.v1.TopologySelectorTerm", fields: &[
+    M { name: "k8s.io.api.core.v1.TopologySelectorTerm", one_of: false, fields: &[
         F::new(1, "matchLabelExpressions", Message(271), Repeated, false),
     ] },
     // 273
-    M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", fields: &[
+    M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", one_of: false, fields: &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(332), Single, false),
+        F::new(4, "labelSelector", Message(354), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
         F::new(8, "matchLabelKeys", String, Repeated, false),
     ] },
     // 274
-    M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", fields: &[
+    M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", one_of: false, fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
     // 275
-    M { name: "k8s.io.api.core.v1.TypedObjectReference", fields: &[
+    M { name: "k8s.io.api.core.v1.TypedObjectReference", one_of: false, fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
     // 276
-    M { name: "k8s.io.api.core.v1.Volume", fields: &[
+    M { name: "k8s.io.api.core.v1.Volume", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "", Message(283), Inline, false),
     ] },
     // 277
-    M { name: "k8s.io.api.core.v1.VolumeDevice", fields: &[
+    M { name: "k8s.io.api.core.v1.VolumeDevice", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
     // 278
-    M { name: "k8s.io.api.core.v1.VolumeMount", fields: &[
+    M { name: "k8s.io.api.core.v1.VolumeMount", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
         F::new(3, "mountPath", String, Single, true),
@@ -2070,18 +2071,18 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "recursiveReadOnly", String, Single, false),
     ] },
     // 279
-    M { name: "k8s.io.api.core.v1.VolumeMountStatus", fields: &[
+    M { name: "k8s.io.api.core.v1.VolumeMountStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "mountPath", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "recursiveReadOnly", String, Single, false),
     ] },
     // 280
-    M { name: "k8s.io.api.core.v1.VolumeNodeAffinity", fields: &[
+    M { name: "k8s.io.api.core.v1.VolumeNodeAffinity", one_of: false, fields: &[
         F::new(1, "required", Message(193), Single, false),
     ] },
     // 281
-    M { name: "k8s.io.api.core.v1.VolumeProjection", fields: &[
+    M { name: "k8s.io.api.core.v1.VolumeProjection", one_of: false, fields: &[
         F::new(1, "secret", Message(253), Single, false),
         F::new(2, "downwardAPI", Message(133), Single, false),
         F::new(3, "configMap", Message(117), Single, false),
@@ -2090,12 +2091,12 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "podCertificate", Message(217), Single, false),
     ] },
     // 282
-    M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", fields: &[
+    M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", one_of: false, fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
     ] },
     // 283
-    M { name: "k8s.io.api.core.v1.VolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.VolumeSource", one_of: false, fields: &[
         F::new(1, "hostPath", Message(165), Single, false),
         F::new(2, "emptyDir", Message(136), Single, false),
         F::new(3, "gcePersistentDisk", Message(156), Single, false),
@@ -2128,26 +2129,26 @@ pub static MESSAGES: &[M] = &[
         F::new(30, "image", Message(168), Single, false),
     ] },
     // 284
-    M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", fields: &[
+    M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", one_of: false, fields: &[
         F::new(1, "volumePath", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "storagePolicyName", String, Single, false),
         F::new(4, "storagePolicyID", String, Single, false),
     ] },
     // 285
-    M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", fields: &[
+    M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", one_of: false, fields: &[
         F::new(1, "weight", Int32, Single, true),
         F::new(2, "podAffinityTerm", Message(215), Single, true),
     ] },
     // 286
-    M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", fields: &[
+    M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", one_of: false, fields: &[
         F::new(1, "gmsaCredentialSpecName", String, Single, false),
         F::new(2, "gmsaCredentialSpec", String, Single, false),
         F::new(3, "runAsUserName", String, Single, false),
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
     // 287
-    M { name: "k8s.io.api.discovery.v1.Endpoint", fields: &[
+    M { name: "k8s.io.api.discovery.v1.Endpoint", one_of: false, fields: &[
         F::new(1, "addresses", String, Repeated, true),
         F::new(2, "conditions", Message(288), Single, false),
         F::new(3, "hostname", String, Single, false),
@@ -2158,71 +2159,71 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "hints", Message(289), Single, false),
     ] },
     // 288
-    M { name: "k8s.io.api.discovery.v1.EndpointConditions", fields: &[
+    M { name: "k8s.io.api.discovery.v1.EndpointConditions", one_of: false, fields: &[
         F::new(1, "ready", Bool, Single, false),
         F::new(2, "serving", Bool, Single, false),
         F::new(3, "terminating", Bool, Single, false),
     ] },
     // 289
-    M { name: "k8s.io.api.discovery.v1.EndpointHints", fields: &[
+    M { name: "k8s.io.api.discovery.v1.EndpointHints", one_of: false, fields: &[
         F::new(1, "forZones", Message(293), Repeated, false),
         F::new(2, "forNodes", Message(292), Repeated, false),
     ] },
     // 290
-    M { name: "k8s.io.api.discovery.v1.EndpointPort", fields: &[
+    M { name: "k8s.io.api.discovery.v1.EndpointPort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
         F::new(3, "port", Int32, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
     // 291
-    M { name: "k8s.io.api.discovery.v1.EndpointSlice", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.discovery.v1.EndpointSlice", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "endpoints", Message(287), Repeated, false),
         F::new(3, "ports", Message(290), Repeated, false),
         F::new(4, "addressType", String, Single, true),
     ] },
     // 292
-    M { name: "k8s.io.api.discovery.v1.ForNode", fields: &[
+    M { name: "k8s.io.api.discovery.v1.ForNode", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
     // 293
-    M { name: "k8s.io.api.discovery.v1.ForZone", fields: &[
+    M { name: "k8s.io.api.discovery.v1.ForZone", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
     // 294
-    M { name: "k8s.io.api.networking.v1.HTTPIngressPath", fields: &[
+    M { name: "k8s.io.api.networking.v1.HTTPIngressPath", one_of: false, fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "backend", Message(298), Single, true),
         F::new(3, "pathType", String, Single, true),
     ] },
     // 295
-    M { name: "k8s.io.api.networking.v1.HTTPIngressRuleValue", fields: &[
+    M { name: "k8s.io.api.networking.v1.HTTPIngressRuleValue", one_of: false, fields: &[
         F::new(1, "paths", Message(294), Repeated, true),
     ] },
     // 296
-    M { name: "k8s.io.api.networking.v1.IPBlock", fields: &[
+    M { name: "k8s.io.api.networking.v1.IPBlock", one_of: false, fields: &[
         F::new(1, "cidr", String, Single, true),
         F::new(2, "except", String, Repeated, false),
     ] },
     // 297
-    M { name: "k8s.io.api.networking.v1.Ingress", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.networking.v1.Ingress", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(308), Single, false),
         F::new(3, "status", Message(309), Single, false),
     ] },
     // 298
-    M { name: "k8s.io.api.networking.v1.IngressBackend", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressBackend", one_of: false, fields: &[
         F::new(3, "resource", Message(274), Single, false),
         F::new(4, "service", Message(307), Single, false),
     ] },
     // 299
-    M { name: "k8s.io.api.networking.v1.IngressClass", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.networking.v1.IngressClass", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(301), Single, false),
     ] },
     // 300
-    M { name: "k8s.io.api.networking.v1.IngressClassParametersReference", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressClassParametersReference", one_of: false, fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
@@ -2230,136 +2231,136 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "namespace", String, Single, false),
     ] },
     // 301
-    M { name: "k8s.io.api.networking.v1.IngressClassSpec", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressClassSpec", one_of: false, fields: &[
         F::new(1, "controller", String, Single, false),
         F::new(2, "parameters", Message(300), Single, false),
     ] },
     // 302
-    M { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", one_of: false, fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
         F::new(4, "ports", Message(304), Repeated, false),
     ] },
     // 303
-    M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", one_of: false, fields: &[
         F::new(1, "ingress", Message(302), Repeated, false),
     ] },
     // 304
-    M { name: "k8s.io.api.networking.v1.IngressPortStatus", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressPortStatus", one_of: false, fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
     // 305
-    M { name: "k8s.io.api.networking.v1.IngressRule", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressRule", one_of: false, fields: &[
         F::new(1, "host", String, Single, false),
         F::new(2, "", Message(306), Inline, false),
     ] },
     // 306
-    M { name: "k8s.io.api.networking.v1.IngressRuleValue", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressRuleValue", one_of: false, fields: &[
         F::new(1, "http", Message(295), Single, false),
     ] },
     // 307
-    M { name: "k8s.io.api.networking.v1.IngressServiceBackend", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressServiceBackend", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "port", Message(317), Single, false),
     ] },
     // 308
-    M { name: "k8s.io.api.networking.v1.IngressSpec", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressSpec", one_of: false, fields: &[
         F::new(1, "defaultBackend", Message(298), Single, false),
         F::new(2, "tls", Message(310), Repeated, false),
         F::new(3, "rules", Message(305), Repeated, false),
         F::new(4, "ingressClassName", String, Single, false),
     ] },
     // 309
-    M { name: "k8s.io.api.networking.v1.IngressStatus", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressStatus", one_of: false, fields: &[
         F::new(1, "loadBalancer", Message(303), Single, false),
     ] },
     // 310
-    M { name: "k8s.io.api.networking.v1.IngressTLS", fields: &[
+    M { name: "k8s.io.api.networking.v1.IngressTLS", one_of: false, fields: &[
         F::new(1, "hosts", String, Repeated, false),
         F::new(2, "secretName", String, Single, false),
     ] },
     // 311
-    M { name: "k8s.io.api.networking.v1.NetworkPolicy", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.networking.v1.NetworkPolicy", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(316), Single, false),
     ] },
     // 312
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", fields: &[
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", one_of: false, fields: &[
         F::new(1, "ports", Message(315), Repeated, false),
         F::new(2, "to", Message(314), Repeated, false),
     ] },
     // 313
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", fields: &[
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", one_of: false, fields: &[
         F::new(1, "ports", Message(315), Repeated, false),
         F::new(2, "from", Message(314), Repeated, false),
     ] },
     // 314
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", fields: &[
-        F::new(1, "podSelector", Message(332), Single, false),
-        F::new(2, "namespaceSelector", Message(332), Single, false),
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", one_of: false, fields: &[
+        F::new(1, "podSelector", Message(354), Single, false),
+        F::new(2, "namespaceSelector", Message(354), Single, false),
         F::new(3, "ipBlock", Message(296), Single, false),
     ] },
     // 315
-    M { name: "k8s.io.api.networking.v1.NetworkPolicyPort", fields: &[
+    M { name: "k8s.io.api.networking.v1.NetworkPolicyPort", one_of: false, fields: &[
         F::new(1, "protocol", String, Single, false),
         F::new(2, "port", IntOrString, Single, false),
         F::new(3, "endPort", Int32, Single, false),
     ] },
     // 316
-    M { name: "k8s.io.api.networking.v1.NetworkPolicySpec", fields: &[
-        F::new(1, "podSelector", Message(332), Single, false),
+    M { name: "k8s.io.api.networking.v1.NetworkPolicySpec", one_of: false, fields: &[
+        F::new(1, "podSelector", Message(354), Single, false),
         F::new(2, "ingress", Message(313), Repeated, false),
         F::new(3, "egress", Message(312), Repeated, false),
         F::new(4, "policyTypes", String, Repeated, false),
     ] },
     // 317
-    M { name: "k8s.io.api.networking.v1.ServiceBackendPort", fields: &[
+    M { name: "k8s.io.api.networking.v1.ServiceBackendPort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "number", Int32, Single, false),
     ] },
     // 318
-    M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "spec", Message(319), Single, false),
         F::new(3, "status", Message(320), Single, false),
     ] },
     // 319
-    M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
+    M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", one_of: false, fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(332), Single, false),
+        F::new(2, "selector", Message(354), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
     // 320
-    M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
+    M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", one_of: false, fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
         F::new(3, "disruptionsAllowed", Int32, Single, false),
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(330), Repeated, false),
+        F::new(7, "conditions", Message(352), Repeated, false),
     ] },
     // 321
-    M { name: "k8s.io.api.rbac.v1.AggregationRule", fields: &[
-        F::new(1, "clusterRoleSelectors", Message(332), Repeated, false),
+    M { name: "k8s.io.api.rbac.v1.AggregationRule", one_of: false, fields: &[
+        F::new(1, "clusterRoleSelectors", Message(354), Repeated, false),
     ] },
     // 322
-    M { name: "k8s.io.api.rbac.v1.ClusterRole", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.rbac.v1.ClusterRole", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "rules", Message(324), Repeated, false),
         F::new(3, "aggregationRule", Message(321), Single, false),
     ] },
     // 323
-    M { name: "k8s.io.api.rbac.v1.ClusterRoleBinding", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.rbac.v1.ClusterRoleBinding", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "subjects", Message(328), Repeated, false),
         F::new(3, "roleRef", Message(327), Single, true),
     ] },
     // 324
-    M { name: "k8s.io.api.rbac.v1.PolicyRule", fields: &[
+    M { name: "k8s.io.api.rbac.v1.PolicyRule", one_of: false, fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
         F::new(3, "resources", String, Repeated, false),
@@ -2367,32 +2368,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nonResourceURLs", String, Repeated, false),
     ] },
     // 325
-    M { name: "k8s.io.api.rbac.v1.Role", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.rbac.v1.Role", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "rules", Message(324), Repeated, false),
     ] },
     // 326
-    M { name: "k8s.io.api.rbac.v1.RoleBinding", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.rbac.v1.RoleBinding", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "subjects", Message(328), Repeated, false),
         F::new(3, "roleRef", Message(327), Single, true),
     ] },
     // 327
-    M { name: "k8s.io.api.rbac.v1.RoleRef", fields: &[
+    M { name: "k8s.io.api.rbac.v1.RoleRef", one_of: false, fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
     // 328
-    M { name: "k8s.io.api.rbac.v1.Subject", fields: &[
+    M { name: "k8s.io.api.rbac.v1.Subject", one_of: false, fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "apiGroup", String, Single, false),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
     // 329
-    M { name: "k8s.io.api.storage.v1.StorageClass", fields: &[
-        F::new(1, "metadata", Message(335), Single, true),
+    M { name: "k8s.io.api.storage.v1.StorageClass", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
         F::new(2, "provisioner", String, Single, true),
         F::new(3, "parameters", String, Map, false),
         F::new(4, "reclaimPolicy", String, Single, false),
@@ -2402,7 +2403,189 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "allowedTopologies", Message(272), Repeated, false),
     ] },
     // 330
-    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", fields: &[
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition", one_of: false, fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "type", String, Single, true),
+        F::new(3, "format", String, Single, false),
+        F::new(4, "description", String, Single, false),
+        F::new(5, "priority", Int32, Single, false),
+        F::new(6, "jsonPath", String, Single, true),
+    ] },
+    // 331
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion", one_of: false, fields: &[
+        F::new(1, "strategy", String, Single, true),
+        F::new(2, "webhook", Message(351), Single, false),
+    ] },
+    // 332
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition", one_of: false, fields: &[
+        F::new(1, "metadata", Message(357), Single, true),
+        F::new(2, "spec", Message(335), Single, true),
+        F::new(3, "status", Message(336), Single, false),
+    ] },
+    // 333
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition", one_of: false, fields: &[
+        F::new(1, "type", String, Single, true),
+        F::new(2, "status", String, Single, true),
+        F::new(3, "lastTransitionTime", Time, Single, false),
+        F::new(4, "reason", String, Single, false),
+        F::new(5, "message", String, Single, false),
+        F::new(6, "observedGeneration", Int64, Single, false),
+    ] },
+    // 334
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames", one_of: false, fields: &[
+        F::new(1, "plural", String, Single, true),
+        F::new(2, "singular", String, Single, false),
+        F::new(3, "shortNames", String, Repeated, false),
+        F::new(4, "kind", String, Single, true),
+        F::new(5, "listKind", String, Single, false),
+        F::new(6, "categories", String, Repeated, false),
+    ] },
+    // 335
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec", one_of: false, fields: &[
+        F::new(1, "group", String, Single, true),
+        F::new(3, "names", Message(334), Single, true),
+        F::new(4, "scope", String, Single, true),
+        F::new(7, "versions", Message(337), Repeated, true),
+        F::new(9, "conversion", Message(331), Single, false),
+        F::new(10, "preserveUnknownFields", Bool, Single, false),
+    ] },
+    // 336
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus", one_of: false, fields: &[
+        F::new(1, "conditions", Message(333), Repeated, false),
+        F::new(2, "acceptedNames", Message(334), Single, false),
+        F::new(3, "storedVersions", String, Repeated, false),
+        F::new(4, "observedGeneration", Int64, Single, false),
+    ] },
+    // 337
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion", one_of: false, fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "served", Bool, Single, true),
+        F::new(3, "storage", Bool, Single, true),
+        F::new(4, "schema", Message(341), Single, false),
+        F::new(5, "subresources", Message(340), Single, false),
+        F::new(6, "additionalPrinterColumns", Message(330), Repeated, false),
+        F::new(7, "deprecated", Bool, Single, false),
+        F::new(8, "deprecationWarning", String, Single, false),
+        F::new(9, "selectableFields", Message(347), Repeated, false),
+    ] },
+    // 338
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale", one_of: false, fields: &[
+        F::new(1, "specReplicasPath", String, Single, true),
+        F::new(2, "statusReplicasPath", String, Single, true),
+        F::new(3, "labelSelectorPath", String, Single, false),
+    ] },
+    // 339
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus", one_of: false, fields: &[
+    ] },
+    // 340
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources", one_of: false, fields: &[
+        F::new(1, "status", Message(339), Single, false),
+        F::new(2, "scale", Message(338), Single, false),
+    ] },
+    // 341
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation", one_of: false, fields: &[
+        F::new(1, "openAPIV3Schema", Message(343), Single, false),
+    ] },
+    // 342
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation", one_of: false, fields: &[
+        F::new(1, "description", String, Single, false),
+        F::new(2, "url", String, Single, false),
+    ] },
+    // 343
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps", one_of: false, fields: &[
+        F::new(1, "id", String, Single, false),
+        F::new(2, "$schema", String, Single, false),
+        F::new(3, "$ref", String, Single, false),
+        F::new(4, "description", String, Single, false),
+        F::new(5, "type", String, Single, false),
+        F::new(6, "format", String, Single, false),
+        F::new(7, "title", String, Single, false),
+        F::new(8, "default", RawJson, Single, false),
+        F::new(9, "maximum", Double, Single, false),
+        F::new(10, "exclusiveMaximum", Bool, Single, false),
+        F::new(11, "minimum", Double, Single, false),
+        F::new(12, "exclusiveMinimum", Bool, Single, false),
+        F::new(13, "maxLength", Int64, Single, false),
+        F::new(14, "minLength", Int64, Single, false),
+        F::new(15, "pattern", String, Single, false),
+        F::new(16, "maxItems", Int64, Single, false),
+        F::new(17, "minItems", Int64, Single, false),
+        F::new(18, "uniqueItems", Bool, Single, false),
+        F::new(19, "multipleOf", Double, Single, false),
+        F::new(20, "enum", RawJson, Repeated, false),
+        F::new(21, "maxProperties", Int64, Single, false),
+        F::new(22, "minProperties", Int64, Single, false),
+        F::new(23, "required", String, Repeated, false),
+        F::new(24, "items", Message(344), Single, false),
+        F::new(25, "allOf", Message(343), Repeated, false),
+        F::new(26, "oneOf", Message(343), Repeated, false),
+        F::new(27, "anyOf", Message(343), Repeated, false),
+        F::new(28, "not", Message(343), Single, false),
+        F::new(29, "properties", Message(343), Map, false),
+        F::new(30, "additionalProperties", Message(345), Single, false),
+        F::new(31, "patternProperties", Message(343), Map, false),
+        F::new(32, "dependencies", Message(346), Map, false),
+        F::new(33, "additionalItems", Message(345), Single, false),
+        F::new(34, "definitions", Message(343), Map, false),
+        F::new(35, "externalDocs", Message(342), Single, false),
+        F::new(36, "example", RawJson, Single, false),
+        F::new(37, "nullable", Bool, Single, false),
+        F::new(38, "x-kubernetes-preserve-unknown-fields", Bool, Single, false),
+        F::new(39, "x-kubernetes-embedded-resource", Bool, Single, false),
+        F::new(40, "x-kubernetes-int-or-string", Bool, Single, false),
+        F::new(41, "x-kubernetes-list-map-keys", String, Repeated, false),
+        F::new(42, "x-kubernetes-list-type", String, Single, false),
+        F::new(43, "x-kubernetes-map-type", String, Single, false),
+        F::new(44, "x-kubernetes-validations", Message(349), Repeated, false),
+    ] },
+    // 344
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray", one_of: true, fields: &[
+        F::new(1, "schema", Message(343), Single, false),
+        F::new(2, "j_son_schemas", Message(343), Repeated, false),
+    ] },
+    // 345
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool", one_of: true, fields: &[
+        F::new(1, "allows", Bool, Single, false),
+        F::new(2, "schema", Message(343), Single, false),
+    ] },
+    // 346
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray", one_of: true, fields: &[
+        F::new(1, "schema", Message(343), Single, false),
+        F::new(2, "property", String, Repeated, false),
+    ] },
+    // 347
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField", one_of: false, fields: &[
+        F::new(1, "jsonPath", String, Single, true),
+    ] },
+    // 348
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference", one_of: false, fields: &[
+        F::new(1, "namespace", String, Single, true),
+        F::new(2, "name", String, Single, true),
+        F::new(3, "path", String, Single, false),
+        F::new(4, "port", Int32, Single, false),
+    ] },
+    // 349
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule", one_of: false, fields: &[
+        F::new(1, "rule", String, Single, true),
+        F::new(2, "message", String, Single, false),
+        F::new(3, "messageExpression", String, Single, false),
+        F::new(4, "reason", String, Single, false),
+        F::new(5, "fieldPath", String, Single, false),
+        F::new(6, "optionalOldSelf", Bool, Single, false),
+    ] },
+    // 350
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig", one_of: false, fields: &[
+        F::new(1, "service", Message(348), Single, false),
+        F::new(2, "caBundle", Bytes, Single, false),
+        F::new(3, "url", String, Single, false),
+    ] },
+    // 351
+    M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion", one_of: false, fields: &[
+        F::new(2, "clientConfig", Message(350), Single, false),
+        F::new(3, "conversionReviewVersions", String, Repeated, true),
+    ] },
+    // 352
+    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
         F::new(3, "observedGeneration", Int64, Single, false),
@@ -2410,25 +2593,25 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 331
-    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", fields: &[
+    // 353
+    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 332
-    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", fields: &[
+    // 354
+    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", one_of: false, fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(333), Repeated, false),
+        F::new(2, "matchExpressions", Message(355), Repeated, false),
     ] },
-    // 333
-    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", fields: &[
+    // 355
+    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 334
-    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", fields: &[
+    // 356
+    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", one_of: false, fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
         F::new(3, "apiVersion", String, Single, false),
@@ -2437,8 +2620,8 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 335
-    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", fields: &[
+    // 357
+    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
         F::new(3, "namespace", String, Single, false),
@@ -2451,12 +2634,12 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(336), Repeated, false),
+        F::new(13, "ownerReferences", Message(358), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(334), Repeated, false),
+        F::new(17, "managedFields", Message(356), Repeated, false),
     ] },
-    // 336
-    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", fields: &[
+    // 358
+    M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", one_of: false, fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "uid", String, Single, true),

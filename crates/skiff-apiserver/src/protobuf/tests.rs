@@ -566,3 +566,446 @@ fn token_request_as_kubectl_sends_it() {
     let typed: k8s_openapi::api::authentication::v1::TokenRequest = serde_json::from_value(got).expect("typed");
     assert_eq!(typed.spec.and_then(|s| s.expiration_seconds), Some(600));
 }
+
+mod crd {
+    //! A CustomResourceDefinition as client-go's apiextensions clientset sends it: schemas with
+    //! `x-kubernetes-*` extensions, raw JSON defaults and enums, and the schema-or-bool,
+    //! schema-or-array and schema-or-strings unions.
+
+    use super::*;
+    use k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
+
+    type Crd = k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+    fn raw(v: Value) -> ext::Json {
+        ext::Json { raw: Some(v.to_string().into_bytes()) }
+    }
+
+    fn props(entries: Vec<(&str, ext::JsonSchemaProps)>) -> std::collections::BTreeMap<String, ext::JsonSchemaProps> {
+        entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn typed(t: &str) -> ext::JsonSchemaProps {
+        ext::JsonSchemaProps { r#type: s(t), ..Default::default() }
+    }
+
+    /// As Go's JSON decoder fills the union: a schema also `allows`.
+    fn or_bool(schema: Option<ext::JsonSchemaProps>) -> Option<Box<ext::JsonSchemaPropsOrBool>> {
+        Some(Box::new(ext::JsonSchemaPropsOrBool { allows: Some(schema.is_some()), schema: schema.map(Box::new) }))
+    }
+
+    fn items(schema: ext::JsonSchemaProps) -> Option<Box<ext::JsonSchemaPropsOrArray>> {
+        Some(Box::new(ext::JsonSchemaPropsOrArray { schema: Some(Box::new(schema)), j_son_schemas: vec![] }))
+    }
+
+    fn spec_schema() -> ext::JsonSchemaProps {
+        let replicas = ext::JsonSchemaProps {
+            format: s("int32"),
+            default: Some(raw(json!(1))),
+            minimum: Some(1.0),
+            maximum: Some(10.0),
+            ..typed("integer")
+        };
+        let mode = ext::JsonSchemaProps {
+            description: s("how to run"),
+            r#enum: vec![raw(json!("fast")), raw(json!("safe"))],
+            default: Some(raw(json!("safe"))),
+            ..typed("string")
+        };
+        let ratio = ext::JsonSchemaProps {
+            multiple_of: Some(0.25),
+            maximum: Some(1.5),
+            exclusive_maximum: Some(true),
+            example: Some(raw(json!(0.75))),
+            ..typed("number")
+        };
+        let port = ext::JsonSchemaProps {
+            x_kubernetes_int_or_string: Some(true),
+            any_of: vec![typed("integer"), typed("string")],
+            ..Default::default()
+        };
+        let ports = ext::JsonSchemaProps {
+            items: items(ext::JsonSchemaProps {
+                required: vec!["name".into()],
+                properties: props(vec![("name", typed("string")), ("port", port)]),
+                ..typed("object")
+            }),
+            x_kubernetes_list_type: s("map"),
+            x_kubernetes_list_map_keys: vec!["name".into()],
+            max_items: Some(16),
+            ..typed("array")
+        };
+        let tags = ext::JsonSchemaProps {
+            items: items(ext::JsonSchemaProps { max_length: Some(63), pattern: s("^[a-z]+$"), ..typed("string") }),
+            x_kubernetes_list_type: s("set"),
+            ..typed("array")
+        };
+        let labels = ext::JsonSchemaProps {
+            additional_properties: or_bool(Some(typed("string"))),
+            x_kubernetes_map_type: s("granular"),
+            ..typed("object")
+        };
+        let strict = ext::JsonSchemaProps {
+            additional_properties: or_bool(None),
+            properties: props(vec![("a", typed("boolean"))]),
+            default: Some(raw(json!({"a": true}))),
+            nullable: Some(true),
+            ..typed("object")
+        };
+        let template = ext::JsonSchemaProps {
+            x_kubernetes_embedded_resource: Some(true),
+            x_kubernetes_preserve_unknown_fields: Some(true),
+            ..typed("object")
+        };
+        let anything = ext::JsonSchemaProps { x_kubernetes_preserve_unknown_fields: Some(true), ..Default::default() };
+        ext::JsonSchemaProps {
+            required: vec!["replicas".into()],
+            properties: props(vec![
+                ("replicas", replicas),
+                ("mode", mode),
+                ("ratio", ratio),
+                ("ports", ports),
+                ("tags", tags),
+                ("labels", labels),
+                ("strict", strict),
+                ("template", template),
+                ("anything", anything),
+            ]),
+            x_kubernetes_validations: vec![
+                ext::ValidationRule {
+                    rule: s("self.replicas <= 5 || self.mode == 'fast'"),
+                    message: s("too many"),
+                    field_path: s(".replicas"),
+                    reason: s("FieldValueForbidden"),
+                    ..Default::default()
+                },
+                ext::ValidationRule {
+                    rule: s("self.replicas >= oldSelf.replicas"),
+                    message_expression: s("'cannot shrink to ' + string(self.replicas)"),
+                    optional_old_self: Some(true),
+                    ..Default::default()
+                },
+            ],
+            ..typed("object")
+        }
+    }
+
+    fn crd() -> ext::CustomResourceDefinition {
+        let root = ext::JsonSchemaProps {
+            description: s("A widget."),
+            properties: props(vec![
+                ("apiVersion", typed("string")),
+                ("kind", typed("string")),
+                ("metadata", typed("object")),
+                ("spec", spec_schema()),
+                (
+                    "status",
+                    ext::JsonSchemaProps {
+                        properties: props(vec![("replicas", typed("integer")), ("selector", typed("string"))]),
+                        ..typed("object")
+                    },
+                ),
+            ]),
+            ..typed("object")
+        };
+        let old = ext::JsonSchemaProps {
+            // Draft-4 forms the v1 API still carries: tuple items, dependencies, a `$schema`.
+            schema: s("http://json-schema.org/draft-04/schema#"),
+            properties: props(vec![(
+                "pair",
+                ext::JsonSchemaProps {
+                    items: Some(Box::new(ext::JsonSchemaPropsOrArray {
+                        schema: None,
+                        j_son_schemas: vec![typed("string"), typed("integer")],
+                    })),
+                    ..typed("array")
+                },
+            )]),
+            dependencies: [
+                ("a".to_string(), ext::JsonSchemaPropsOrStringArray { schema: None, property: vec!["b".into()] }),
+                (
+                    "c".to_string(),
+                    ext::JsonSchemaPropsOrStringArray { schema: Some(typed("object")), property: vec![] },
+                ),
+            ]
+            .into(),
+            x_kubernetes_preserve_unknown_fields: Some(true),
+            ..typed("object")
+        };
+        let column = |name: &str, ty: &str, path: &str, priority: i32| ext::CustomResourceColumnDefinition {
+            name: s(name),
+            r#type: s(ty),
+            json_path: s(path),
+            priority: Some(priority),
+            ..Default::default()
+        };
+        ext::CustomResourceDefinition {
+            metadata: Some(meta::ObjectMeta { name: s("widgets.example.com"), ..Default::default() }),
+            spec: Some(ext::CustomResourceDefinitionSpec {
+                group: s("example.com"),
+                names: Some(ext::CustomResourceDefinitionNames {
+                    plural: s("widgets"),
+                    singular: s("widget"),
+                    short_names: vec!["wd".into()],
+                    kind: s("Widget"),
+                    list_kind: s("WidgetList"),
+                    categories: vec!["all".into()],
+                }),
+                scope: s("Namespaced"),
+                versions: vec![
+                    ext::CustomResourceDefinitionVersion {
+                        name: s("v1"),
+                        served: Some(true),
+                        storage: Some(true),
+                        schema: Some(ext::CustomResourceValidation { open_apiv3_schema: Some(root) }),
+                        subresources: Some(ext::CustomResourceSubresources {
+                            status: Some(ext::CustomResourceSubresourceStatus {}),
+                            scale: Some(ext::CustomResourceSubresourceScale {
+                                spec_replicas_path: s(".spec.replicas"),
+                                status_replicas_path: s(".status.replicas"),
+                                label_selector_path: s(".status.selector"),
+                            }),
+                        }),
+                        additional_printer_columns: vec![
+                            column("Replicas", "integer", ".spec.replicas", 0),
+                            ext::CustomResourceColumnDefinition {
+                                format: s("date-time"),
+                                description: s("when"),
+                                ..column("Age", "date", ".metadata.creationTimestamp", 1)
+                            },
+                        ],
+                        selectable_fields: vec![ext::SelectableField { json_path: s(".spec.mode") }],
+                        ..Default::default()
+                    },
+                    ext::CustomResourceDefinitionVersion {
+                        name: s("v1beta1"),
+                        served: Some(true),
+                        storage: Some(false),
+                        deprecated: Some(true),
+                        deprecation_warning: s("use v1"),
+                        schema: Some(ext::CustomResourceValidation { open_apiv3_schema: Some(old) }),
+                        ..Default::default()
+                    },
+                ],
+                conversion: Some(ext::CustomResourceConversion {
+                    strategy: s("Webhook"),
+                    webhook: Some(ext::WebhookConversion {
+                        client_config: Some(ext::WebhookClientConfig {
+                            url: None,
+                            service: Some(ext::ServiceReference {
+                                namespace: s("system"),
+                                name: s("convert"),
+                                path: s("/convert"),
+                                port: Some(8443),
+                            }),
+                            ca_bundle: Some(b"-----BEGIN CERTIFICATE-----\n\x00\xff".to_vec()),
+                        }),
+                        conversion_review_versions: vec!["v1".into(), "v1beta1".into()],
+                    }),
+                }),
+                preserve_unknown_fields: Some(false),
+            }),
+            status: None,
+        }
+    }
+
+    fn crd_json() -> Value {
+        let t = |ty: &str| json!({"type": ty});
+        let spec = json!({
+            "type": "object",
+            "required": ["replicas"],
+            "properties": {
+                "replicas": {"type": "integer", "format": "int32", "default": 1, "minimum": 1, "maximum": 10},
+                "mode": {"type": "string", "description": "how to run", "enum": ["fast", "safe"], "default": "safe"},
+                "ratio": {"type": "number", "multipleOf": 0.25, "maximum": 1.5, "exclusiveMaximum": true, "example": 0.75},
+                "ports": {
+                    "type": "array",
+                    "maxItems": 16,
+                    "items": {"type": "object", "required": ["name"], "properties": {
+                        "name": t("string"),
+                        "port": {"x-kubernetes-int-or-string": true, "anyOf": [t("integer"), t("string")]}
+                    }},
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"]
+                },
+                "tags": {"type": "array", "items": {"type": "string", "maxLength": 63, "pattern": "^[a-z]+$"},
+                    "x-kubernetes-list-type": "set"},
+                "labels": {"type": "object", "additionalProperties": t("string"), "x-kubernetes-map-type": "granular"},
+                "strict": {"type": "object", "additionalProperties": false, "properties": {"a": t("boolean")},
+                    "default": {"a": true}, "nullable": true},
+                "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+                    "x-kubernetes-preserve-unknown-fields": true},
+                "anything": {"x-kubernetes-preserve-unknown-fields": true}
+            },
+            "x-kubernetes-validations": [
+                {"rule": "self.replicas <= 5 || self.mode == 'fast'", "message": "too many",
+                    "fieldPath": ".replicas", "reason": "FieldValueForbidden"},
+                {"rule": "self.replicas >= oldSelf.replicas",
+                    "messageExpression": "'cannot shrink to ' + string(self.replicas)", "optionalOldSelf": true}
+            ]
+        });
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {
+                "group": "example.com",
+                "names": {"plural": "widgets", "singular": "widget", "shortNames": ["wd"], "kind": "Widget",
+                    "listKind": "WidgetList", "categories": ["all"]},
+                "scope": "Namespaced",
+                "versions": [
+                    {
+                        "name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A widget.",
+                            "properties": {
+                                "apiVersion": t("string"), "kind": t("string"), "metadata": t("object"),
+                                "spec": spec,
+                                "status": {"type": "object", "properties": {"replicas": t("integer"), "selector": t("string")}}
+                            }
+                        }},
+                        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"}},
+                        "additionalPrinterColumns": [
+                            {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas", "priority": 0},
+                            {"name": "Age", "type": "date", "format": "date-time", "description": "when",
+                                "jsonPath": ".metadata.creationTimestamp", "priority": 1}
+                        ],
+                        "selectableFields": [{"jsonPath": ".spec.mode"}]
+                    },
+                    {
+                        "name": "v1beta1", "served": true, "storage": false,
+                        "deprecated": true, "deprecationWarning": "use v1",
+                        "schema": {"openAPIV3Schema": {
+                            "type": "object",
+                            "$schema": "http://json-schema.org/draft-04/schema#",
+                            "properties": {"pair": {"type": "array", "items": [t("string"), t("integer")]}},
+                            "dependencies": {"a": ["b"], "c": t("object")},
+                            "x-kubernetes-preserve-unknown-fields": true
+                        }}
+                    }
+                ],
+                "conversion": {"strategy": "Webhook", "webhook": {
+                    "clientConfig": {
+                        "service": {"namespace": "system", "name": "convert", "path": "/convert", "port": 8443},
+                        "caBundle": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCgD/"
+                    },
+                    "conversionReviewVersions": ["v1", "v1beta1"]
+                }},
+                "preserveUnknownFields": false
+            }
+        })
+    }
+
+    /// Every number as a float: k8s-openapi's `f64` fields write `10.0` where Go writes `10`.
+    fn floats(v: Value) -> Value {
+        match v {
+            Value::Number(n) => n.as_f64().map_or(Value::Number(n), |x| json!(x)),
+            Value::Array(a) => Value::Array(a.into_iter().map(floats).collect()),
+            Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, floats(v))).collect()),
+            other => other,
+        }
+    }
+
+    /// The decoded CRD is the JSON one, number for number, and k8s-openapi's typed round trip of
+    /// that JSON keeps every field (up to how it writes doubles).
+    #[test]
+    fn crd_decodes_to_its_json() {
+        let want = crd_json();
+        let got = decode(&body_in("apiextensions.k8s.io/v1", "CustomResourceDefinition", &crd())).expect("decode");
+        assert_eq!(got, want, "\n got: {got:#}\nwant: {want:#}");
+        let typed: Crd = serde_json::from_value(want.clone()).expect("k8s-openapi takes it");
+        assert_eq!(floats(serde_json::to_value(typed).expect("encode")), floats(want), "canonical");
+        // Doubles read as Go writes them: 10 stays an integer, 1.5 a float.
+        let replicas =
+            &got["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["replicas"];
+        assert!(replicas["maximum"].is_u64(), "{replicas}");
+    }
+
+    /// A JSONSchemaProps decoded on its own.
+    fn schema_props(schema: &ext::JsonSchemaProps) -> Result<Value, wire::WireError> {
+        let index = table::MESSAGES
+            .iter()
+            .position(|m| m.name.ends_with("apiextensions.v1.JSONSchemaProps"))
+            .and_then(|i| u16::try_from(i).ok())
+            .expect("JSONSchemaProps in the table");
+        let mut out = Map::new();
+        decode::message(index, &schema.encode_to_vec(), &mut out, 0)?;
+        Ok(Value::Object(out))
+    }
+
+    /// The unions as Go's `MarshalJSON` writes them: a list over a schema over a bool; unset, a
+    /// schema-or-bool is `false` and the others `null`; an empty `JSON` is `null`.
+    #[test]
+    fn unions_pick_as_go_marshals_them() {
+        let or_strings = |schema: Option<ext::JsonSchemaProps>, property: &[&str]| ext::JsonSchemaPropsOrStringArray {
+            schema,
+            property: property.iter().map(|p| p.to_string()).collect(),
+        };
+        let schema = ext::JsonSchemaProps {
+            additional_properties: Some(Box::default()),
+            additional_items: Some(Box::new(ext::JsonSchemaPropsOrBool { allows: Some(false), schema: None })),
+            not: Some(Box::new(ext::JsonSchemaProps {
+                additional_properties: Some(Box::new(ext::JsonSchemaPropsOrBool { allows: Some(true), schema: None })),
+                additional_items: Some(Box::new(ext::JsonSchemaPropsOrBool {
+                    allows: Some(false),
+                    schema: Some(Box::new(typed("string"))),
+                })),
+                items: Some(Box::default()),
+                ..Default::default()
+            })),
+            items: Some(Box::new(ext::JsonSchemaPropsOrArray {
+                schema: Some(Box::new(typed("string"))),
+                j_son_schemas: vec![typed("integer")],
+            })),
+            dependencies: [
+                ("none".to_string(), or_strings(None, &[])),
+                ("both".to_string(), or_strings(Some(typed("object")), &["p"])),
+                ("schema".to_string(), or_strings(Some(typed("object")), &[])),
+            ]
+            .into(),
+            r#enum: vec![ext::Json { raw: None }, raw(json!([1, "a", null, {"b": 2.5}]))],
+            default: Some(ext::Json { raw: Some(vec![]) }),
+            // Go writes its non-pointer booleans whether set or not; they are kept (false is
+            // what their absence means too).
+            exclusive_maximum: Some(false),
+            ..Default::default()
+        };
+        let want = json!({
+            "additionalProperties": false,
+            "additionalItems": false,
+            "not": {"additionalProperties": true, "additionalItems": {"type": "string"}},
+            "items": [{"type": "integer"}],
+            "dependencies": {"none": null, "both": ["p"], "schema": {"type": "object"}},
+            "enum": [null, [1, "a", null, {"b": 2.5}]],
+            "exclusiveMaximum": false
+        });
+        assert_eq!(schema_props(&schema).expect("decode"), want);
+        let bad = ext::JsonSchemaProps { default: Some(ext::Json { raw: Some(b"{".to_vec()) }), ..Default::default() };
+        let err = schema_props(&bad).expect_err("bad JSON");
+        assert!(err.to_string().contains("default: invalid JSON"), "{err}");
+    }
+}
+
+/// A user's extra values are lists (`ExtraValue` is a `[]string` in Go); an empty one is `null`,
+/// as Go writes a nil slice.
+#[test]
+fn subject_access_review_extra_values_are_lists() {
+    use k8s_pb::api::authorization::v1 as authz;
+    let review = authz::SubjectAccessReview {
+        metadata: Some(meta::ObjectMeta::default()),
+        spec: Some(authz::SubjectAccessReviewSpec {
+            user: s("jane"),
+            extra: [
+                ("scopes".to_string(), authz::ExtraValue { items: vec!["a".into(), "b".into()] }),
+                ("none".to_string(), authz::ExtraValue { items: vec![] }),
+            ]
+            .into(),
+            ..Default::default()
+        }),
+        status: None,
+    };
+    let got = decode(&body_in("authorization.k8s.io/v1", "SubjectAccessReview", &review)).expect("decode");
+    assert_eq!(got["spec"], json!({"user": "jane", "extra": {"scopes": ["a", "b"], "none": null}}), "\n got: {got:#}");
+}
