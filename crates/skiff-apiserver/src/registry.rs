@@ -593,9 +593,10 @@ impl Registry {
         }
         let warnings = self.admit_pod_security(kind, namespace, &obj, None, kinds::Part::Main).await?;
         match applied {
-            None => managed::record_update(&mut obj, None, &opts.field_manager, Part::Main, now),
+            None => managed::record_update(kind.shapes(), &mut obj, None, &opts.field_manager, Part::Main, now),
             Some(cfg) => {
-                let owned = managed::apply(&json!({"metadata": {}}), cfg, &opts.field_manager, false, now)?;
+                let owned =
+                    managed::apply(kind.shapes(), &json!({"metadata": {}}), cfg, &opts.field_manager, false, now)?;
                 if let Some(mf) = owned.pointer("/metadata/managedFields") {
                     meta::metadata_mut(&mut obj).insert("managedFields".into(), mf.clone());
                 }
@@ -741,7 +742,14 @@ impl Registry {
         let done = |object| Ok(Written { object, warnings, created: false });
         if operation != "Apply" {
             let part = if part == kinds::Part::Status { Part::Status } else { Part::Main };
-            managed::record_update(&mut new, Some(current), &opts.field_manager, part, Timestamp::now());
+            managed::record_update(
+                r.kind.shapes(),
+                &mut new,
+                Some(current),
+                &opts.field_manager,
+                part,
+                Timestamp::now(),
+            );
         }
         // Finalizers gone from an object being deleted with no grace left: it goes now.
         let finish_delete = meta::is_deleting(&new) && meta::finalizers(&new).is_empty() && grace_left(&new) == Some(0);
@@ -802,7 +810,14 @@ impl Registry {
             let (patched, warnings) = match patch_type {
                 PatchType::Apply => {
                     let (applied, _) = decode_body(r.kind, body, &[], opts.field_validation)?;
-                    let obj = managed::apply(&current, &applied, &opts.field_manager, opts.force, Timestamp::now())?;
+                    let obj = managed::apply(
+                        r.kind.shapes(),
+                        &current,
+                        &applied,
+                        &opts.field_manager,
+                        opts.force,
+                        Timestamp::now(),
+                    )?;
                     (obj, vec![])
                 }
                 _ => {

@@ -1,9 +1,10 @@
 //! Field ownership (`metadata.managedFields`) and server-side apply, after structured-merge-diff:
 //! every write records which manager set which fields; an apply merges the applied
 //! configuration, reports conflicts with other managers, and removes fields the manager no
-//! longer applies.
+//! longer applies. Lists and maps merge as the kind's [`Shapes`] say (the built-in table, or a
+//! custom resource's schema markers).
 
-use crate::schema::{self, ListType};
+use crate::schema::{ListShape, MapShape, Shapes};
 use crate::{ApiError, time};
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
@@ -48,8 +49,8 @@ impl FieldSet {
         !self.member && self.children.is_empty()
     }
 
-    /// The fields set in `obj` (for `part` of the object).
-    pub fn of_object(obj: &Value, part: Part) -> Self {
+    /// The fields set in `obj` (for `part` of the object), lists and maps typed by `shapes`.
+    pub fn of_object(obj: &Value, part: Part, shapes: &dyn Shapes) -> Self {
         let mut set = FieldSet::default();
         let Some(m) = obj.as_object() else { return set };
         for (k, v) in m {
@@ -67,14 +68,14 @@ impl FieldSet {
                 let mut md = FieldSet::default();
                 for (mk, mv) in v.as_object().into_iter().flatten() {
                     if !SYSTEM_METADATA.contains(&mk.as_str()) && !mv.is_null() {
-                        md.children.insert(format!("f:{mk}"), of_value(mv, &schema::join("metadata", mk)));
+                        md.children.insert(format!("f:{mk}"), of_value(mv, &mut vec!["metadata", mk], shapes));
                     }
                 }
                 if !md.is_empty() {
                     set.children.insert("f:metadata".into(), md);
                 }
             } else {
-                set.children.insert(format!("f:{k}"), of_value(v, k));
+                set.children.insert(format!("f:{k}"), of_value(v, &mut vec![k], shapes));
             }
         }
         set
@@ -181,18 +182,18 @@ impl FieldSet {
 }
 
 /// The key element of a list-map item, e.g. `k:{"containerPort":80,"protocol":"TCP"}`.
-fn item_key(item: &Value, keys: &[&str]) -> String {
-    let mut names: Vec<&&str> = keys.iter().collect();
+fn item_key(item: &Value, keys: &[String]) -> String {
+    let mut names: Vec<&String> = keys.iter().collect();
     names.sort();
     let mut m = Map::new();
     for k in names {
-        match item.get(*k) {
+        match item.get(k) {
             Some(v) => {
-                m.insert(k.to_string(), v.clone());
+                m.insert(k.clone(), v.clone());
             }
             // Upstream defaults a port's protocol before keying it.
-            None if *k == "protocol" => {
-                m.insert(k.to_string(), json!("TCP"));
+            None if k == "protocol" => {
+                m.insert(k.clone(), json!("TCP"));
             }
             None => {}
         }
@@ -200,29 +201,36 @@ fn item_key(item: &Value, keys: &[&str]) -> String {
     format!("k:{}", Value::Object(m))
 }
 
-fn of_value(v: &Value, path: &str) -> FieldSet {
+/// The fields set in `v`, the value at `path` (field names; the caller's, restored on return).
+fn of_value<'a>(v: &'a Value, path: &mut Vec<&'a str>, shapes: &dyn Shapes) -> FieldSet {
     match v {
         Value::Object(m) if !m.is_empty() => {
-            let mut set = FieldSet { member: schema::is_granular_map(path), children: BTreeMap::new() };
+            let shape = shapes.map(path);
+            if shape == MapShape::Atomic {
+                return FieldSet::leaf();
+            }
+            let mut set = FieldSet { member: shape == MapShape::Granular, children: BTreeMap::new() };
             for (k, cv) in m {
                 if !cv.is_null() {
-                    set.children.insert(format!("f:{k}"), of_value(cv, &schema::join(path, k)));
+                    path.push(k);
+                    set.children.insert(format!("f:{k}"), of_value(cv, path, shapes));
+                    path.pop();
                 }
             }
             set
         }
-        Value::Array(items) if !items.is_empty() => match schema::list_type(path) {
-            ListType::Atomic => FieldSet::leaf(),
-            ListType::Set => FieldSet {
+        Value::Array(items) if !items.is_empty() => match shapes.list(path) {
+            ListShape::Atomic => FieldSet::leaf(),
+            ListShape::Set => FieldSet {
                 member: true,
                 children: items.iter().map(|i| (format!("v:{i}"), FieldSet::leaf())).collect(),
             },
-            ListType::Map(keys) => {
+            ListShape::Map(keys) => {
                 let mut set = FieldSet { member: true, children: BTreeMap::new() };
                 for item in items {
-                    let mut node = of_value(item, path);
+                    let mut node = of_value(item, path, shapes);
                     node.member = true;
-                    set.children.insert(item_key(item, keys), node);
+                    set.children.insert(item_key(item, &keys), node);
                 }
                 set
             }
@@ -236,12 +244,30 @@ fn of_value(v: &Value, path: &str) -> FieldSet {
 struct Entry {
     manager: String,
     operation: String,
+    /// The version the entry was written in (conflict messages name it).
+    api_version: String,
     subresource: Option<String>,
     time: String,
     set: FieldSet,
 }
 
+impl Entry {
+    /// The manager as upstream's conflict messages print it: `"name"` for an applier, else
+    /// `"name" [with subresource "status"] using v1`.
+    fn label(&self) -> String {
+        let mut s = format!("{:?}", self.manager);
+        if let Some(sub) = &self.subresource {
+            s.push_str(&format!(" with subresource {sub:?}"));
+        }
+        if self.operation == "Update" {
+            s.push_str(&format!(" using {}", self.api_version));
+        }
+        s
+    }
+}
+
 fn entries(obj: &Value) -> Vec<Entry> {
+    let own_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("v1");
     obj.pointer("/metadata/managedFields")
         .and_then(Value::as_array)
         .into_iter()
@@ -249,6 +275,7 @@ fn entries(obj: &Value) -> Vec<Entry> {
         .map(|e| Entry {
             manager: e.get("manager").and_then(Value::as_str).unwrap_or("").into(),
             operation: e.get("operation").and_then(Value::as_str).unwrap_or("Update").into(),
+            api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or(own_version).into(),
             subresource: e.get("subresource").and_then(Value::as_str).map(String::from),
             time: e.get("time").and_then(Value::as_str).unwrap_or("").into(),
             set: e.get("fieldsV1").map(FieldSet::from_json).unwrap_or_default(),
@@ -280,6 +307,11 @@ fn store_entries(obj: &mut Value, list: Vec<Entry>) {
     }
 }
 
+/// Whether list item `item` has the key of a `k:` element (a port's protocol defaults to TCP).
+fn has_key(item: &Value, key: &Map<String, Value>) -> bool {
+    key.iter().all(|(kk, kv)| item.get(kk) == Some(kv) || (kk == "protocol" && item.get(kk).is_none() && kv == "TCP"))
+}
+
 /// The value at a field-set path in `obj`, if present.
 fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
     let mut cur = obj;
@@ -288,11 +320,7 @@ fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
             cur = cur.get(f)?;
         } else if let Some(k) = el.strip_prefix("k:") {
             let key: Map<String, Value> = serde_json::from_str(k).ok()?;
-            cur = cur.as_array()?.iter().find(|item| {
-                key.iter().all(|(kk, kv)| {
-                    item.get(kk) == Some(kv) || (kk == "protocol" && item.get(kk).is_none() && kv == "TCP")
-                })
-            })?;
+            cur = cur.as_array()?.iter().find(|item| has_key(item, &key))?;
         } else if let Some(v) = el.strip_prefix("v:") {
             let want: Value = serde_json::from_str(v).ok()?;
             cur = cur.as_array()?.iter().find(|i| **i == want)?;
@@ -316,7 +344,7 @@ fn remove_at(obj: &mut Value, path: &[String]) {
             let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else {
                 return;
             };
-            cur.as_array_mut().and_then(|a| a.iter_mut().find(|i| key.iter().all(|(kk, kv)| i.get(kk) == Some(kv))))
+            cur.as_array_mut().and_then(|a| a.iter_mut().find(|i| has_key(i, &key)))
         } else {
             None
         };
@@ -331,7 +359,7 @@ fn remove_at(obj: &mut Value, path: &[String]) {
         }
     } else if let Some(k) = last.strip_prefix("k:") {
         if let (Ok(key), Some(a)) = (serde_json::from_str::<Map<String, Value>>(k), cur.as_array_mut()) {
-            a.retain(|i| !key.iter().all(|(kk, kv)| i.get(kk) == Some(kv)));
+            a.retain(|i| !has_key(i, &key));
         }
     } else if let Some(v) = last.strip_prefix("v:")
         && let (Ok(want), Some(a)) = (serde_json::from_str::<Value>(v), cur.as_array_mut())
@@ -358,34 +386,39 @@ fn display_path(path: &[String]) -> String {
     s
 }
 
-/// Merge an applied configuration into `live`, following the list types.
-fn merge(live: &Value, applied: &Value, path: &str) -> Value {
+/// Merge an applied configuration into `live` (the value at `path`), following the list and
+/// map types.
+fn merge<'a>(live: &Value, applied: &'a Value, path: &mut Vec<&'a str>, shapes: &dyn Shapes) -> Value {
     match (live, applied) {
-        (Value::Object(l), Value::Object(a)) => {
+        (Value::Object(l), Value::Object(a)) if shapes.map(path) != MapShape::Atomic => {
             let mut out = l.clone();
             for (k, av) in a {
-                let child = schema::join(path, k);
                 let merged = match l.get(k) {
-                    Some(lv) => merge(lv, av, &child),
+                    Some(lv) => {
+                        path.push(k);
+                        let m = merge(lv, av, path, shapes);
+                        path.pop();
+                        m
+                    }
                     None => av.clone(),
                 };
                 out.insert(k.clone(), merged);
             }
             Value::Object(out)
         }
-        (Value::Array(l), Value::Array(a)) => match schema::list_type(path) {
-            ListType::Atomic => applied.clone(),
-            ListType::Set => {
+        (Value::Array(l), Value::Array(a)) => match shapes.list(path) {
+            ListShape::Atomic => applied.clone(),
+            ListShape::Set => {
                 let mut out = l.clone();
                 out.extend(a.iter().filter(|x| !l.contains(x)).cloned());
                 Value::Array(out)
             }
-            ListType::Map(keys) => {
+            ListShape::Map(keys) => {
                 let mut out = l.clone();
                 for item in a {
-                    let k = item_key(item, keys);
-                    match out.iter().position(|o| item_key(o, keys) == k) {
-                        Some(i) => out[i] = merge(&out[i], item, path),
+                    let k = item_key(item, &keys);
+                    match out.iter().position(|o| item_key(o, &keys) == k) {
+                        Some(i) => out[i] = merge(&out[i], item, path, shapes),
                         None => out.push(item.clone()),
                     }
                 }
@@ -396,12 +429,20 @@ fn merge(live: &Value, applied: &Value, path: &str) -> Value {
     }
 }
 
-/// Record a non-apply write by `manager`: it now owns the fields it changed.
-pub fn record_update(obj: &mut Value, old: Option<&Value>, manager: &str, part: Part, now: Timestamp) {
+/// Record a non-apply write by `manager`: it now owns the fields it changed (lists and maps
+/// typed by `shapes`, the kind's).
+pub fn record_update(
+    shapes: &dyn Shapes,
+    obj: &mut Value,
+    old: Option<&Value>,
+    manager: &str,
+    part: Part,
+    now: Timestamp,
+) {
     if manager.is_empty() {
         return;
     }
-    let new_set = FieldSet::of_object(obj, part);
+    let new_set = FieldSet::of_object(obj, part, shapes);
     let mut list = match old {
         Some(o) => entries(o),
         None => vec![],
@@ -409,7 +450,7 @@ pub fn record_update(obj: &mut Value, old: Option<&Value>, manager: &str, part: 
     let changed = match old {
         None => new_set.clone(),
         Some(o) => {
-            let old_set = FieldSet::of_object(o, part);
+            let old_set = FieldSet::of_object(o, part, shapes);
             let mut changed = new_set.difference(&old_set);
             for p in new_set.leaves() {
                 if old_set.contains(&p) && value_at(obj, &p) != value_at(o, &p) {
@@ -439,6 +480,7 @@ pub fn record_update(obj: &mut Value, old: Option<&Value>, manager: &str, part: 
         None => list.push(Entry {
             manager: manager.into(),
             operation: "Update".into(),
+            api_version: String::new(),
             subresource,
             time: stamp,
             set: changed,
@@ -464,14 +506,22 @@ fn single(path: &[String]) -> FieldSet {
     root
 }
 
-/// Server-side apply of `applied` (decoded, not defaulted) onto `live` by `manager`.
-pub fn apply(live: &Value, applied: &Value, manager: &str, force: bool, now: Timestamp) -> Result<Value, ApiError> {
+/// Server-side apply of `applied` (decoded, not defaulted) onto `live` by `manager`, lists and
+/// maps merged and owned as `shapes` (the kind's) type them.
+pub fn apply(
+    shapes: &dyn Shapes,
+    live: &Value,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    now: Timestamp,
+) -> Result<Value, ApiError> {
     if manager.is_empty() {
         return Err(ApiError::BadRequest(
             "PATCH, application/apply-patch+yaml requests must have a fieldManager".into(),
         ));
     }
-    let applied_set = FieldSet::of_object(applied, Part::Main);
+    let applied_set = FieldSet::of_object(applied, Part::Main, shapes);
     let mut body = applied.clone();
     if let Some(o) = body.as_object_mut() {
         o.remove("status");
@@ -483,7 +533,7 @@ pub fn apply(live: &Value, applied: &Value, manager: &str, force: bool, now: Tim
             }
         }
     }
-    let mut merged = merge(live, &body, "");
+    let mut merged = merge(live, &body, &mut Vec::new(), shapes);
     let mut list = entries(live);
 
     // Conflicts: fields another manager owns whose value this apply changes.
@@ -494,7 +544,7 @@ pub fn apply(live: &Value, applied: &Value, manager: &str, force: bool, now: Tim
         }
         for p in applied_set.leaves() {
             if e.set.contains(&p) && value_at(live, &p) != value_at(&merged, &p) {
-                conflicts.push((e.manager.clone(), p));
+                conflicts.push((e.label(), p));
             }
         }
     }
@@ -520,6 +570,11 @@ pub fn apply(live: &Value, applied: &Value, manager: &str, force: bool, now: Tim
         .fold(FieldSet::default(), |acc, e| acc.union(&e.set));
     let dropped = previous.difference(&applied_set).difference(&others);
     let mut paths = dropped.members();
+    // A list-map item that goes takes its fields with it (removing its key fields first would
+    // leave the item unfindable).
+    let items: Vec<Vec<String>> =
+        paths.iter().filter(|p| p.last().is_some_and(|l| l.starts_with("k:"))).cloned().collect();
+    paths.retain(|p| !items.iter().any(|i| i.len() < p.len() && p.starts_with(i)));
     // Deepest first so that removing an element does not hide a deeper path.
     paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in paths {
@@ -535,6 +590,7 @@ pub fn apply(live: &Value, applied: &Value, manager: &str, force: bool, now: Tim
         None => list.push(Entry {
             manager: manager.into(),
             operation: "Apply".into(),
+            api_version: String::new(),
             subresource: None,
             time: stamp,
             set: applied_set,
@@ -544,13 +600,14 @@ pub fn apply(live: &Value, applied: &Value, manager: &str, force: bool, now: Tim
     Ok(merged)
 }
 
+/// Upstream's 409 for `conflicts`, each (manager as [`Entry::label`] prints it, field path).
 fn conflict_error(conflicts: &[(String, Vec<String>)]) -> ApiError {
     let causes: Vec<Value> = conflicts
         .iter()
-        .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m:?} using v1"), "field": display_path(p)}))
+        .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": display_path(p)}))
         .collect();
     let message = if let [(m, p)] = conflicts {
-        format!("Apply failed with 1 conflict: conflict with {m:?} using v1: {}", display_path(p))
+        format!("Apply failed with 1 conflict: conflict with {m}: {}", display_path(p))
     } else {
         let mut by_manager: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (m, p) in conflicts {
@@ -559,10 +616,7 @@ fn conflict_error(conflicts: &[(String, Vec<String>)]) -> ApiError {
         let parts: Vec<String> = by_manager
             .iter()
             .map(|(m, ps)| {
-                format!(
-                    "conflicts with {m:?} using v1:\n{}",
-                    ps.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join("\n")
-                )
+                format!("conflicts with {m}:\n{}", ps.iter().map(|p| format!("- {p}")).collect::<Vec<_>>().join("\n"))
             })
             .collect();
         format!("Apply failed with {} conflicts: {}", conflicts.len(), parts.join("\n"))
@@ -573,9 +627,25 @@ fn conflict_error(conflicts: &[(String, Vec<String>)]) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::BUILT_IN;
 
     fn now() -> Timestamp {
         "2026-01-01T00:00:00Z".parse().expect("ts")
+    }
+
+    // The built-in kinds' table, for the tests below (all of built-in kinds).
+    fn apply(live: &Value, applied: &Value, manager: &str, force: bool, now: Timestamp) -> Result<Value, ApiError> {
+        super::apply(&BUILT_IN, live, applied, manager, force, now)
+    }
+
+    fn record_update(obj: &mut Value, old: Option<&Value>, manager: &str, part: Part, now: Timestamp) {
+        super::record_update(&BUILT_IN, obj, old, manager, part, now)
+    }
+
+    impl FieldSet {
+        fn of_builtin(obj: &Value, part: Part) -> Self {
+            FieldSet::of_object(obj, part, &BUILT_IN)
+        }
     }
 
     fn pod(image: &str) -> Value {
@@ -585,7 +655,7 @@ mod tests {
 
     #[test]
     fn fieldsv1_shape() {
-        let set = FieldSet::of_object(&pod("nginx"), Part::Main);
+        let set = FieldSet::of_builtin(&pod("nginx"), Part::Main);
         let j = set.to_json();
         assert_eq!(j["f:metadata"]["f:labels"], json!({".": {}, "f:app": {}}));
         let c = &j["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"];
@@ -628,6 +698,17 @@ mod tests {
         second_cfg["metadata"]["labels"] = json!({"tier": "fe"});
         let second = apply(&first, &second_cfg, "mgr", false, now()).expect("second");
         assert_eq!(second["metadata"]["labels"], json!({"tier": "fe"}));
+    }
+
+    #[test]
+    fn apply_removes_list_items_no_longer_applied() {
+        let mut two = pod("nginx");
+        two["spec"]["containers"].as_array_mut().expect("containers").push(json!({"name": "side", "image": "busybox"}));
+        let first = apply(&json!({"metadata": {"name": "web"}}), &two, "mgr", false, now()).expect("first");
+        let second = apply(&first, &pod("nginx"), "mgr", false, now()).expect("second");
+        let names: Vec<&Value> =
+            second["spec"]["containers"].as_array().expect("containers").iter().map(|c| &c["name"]).collect();
+        assert_eq!(names, [&json!("nginx")]);
     }
 
     #[test]

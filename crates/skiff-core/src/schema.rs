@@ -103,6 +103,67 @@ pub fn is_granular_map(path: &str) -> bool {
     )
 }
 
+/// A list's server-side-apply type as a kind's [`Shapes`] answer it: the keys are owned, for a
+/// CustomResourceDefinition's markers name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListShape {
+    /// Replaced and owned whole (upstream's default).
+    Atomic,
+    /// Scalars merged as a set, each owned on its own (`v:` elements).
+    Set,
+    /// Objects merged and owned item by item, keyed by these fields (`k:` elements).
+    Map(Vec<String>),
+}
+
+impl From<ListType> for ListShape {
+    fn from(t: ListType) -> Self {
+        match t {
+            ListType::Atomic => ListShape::Atomic,
+            ListType::Set => ListShape::Set,
+            ListType::Map(keys) => ListShape::Map(keys.iter().map(|k| k.to_string()).collect()),
+        }
+    }
+}
+
+/// How server-side apply treats an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapShape {
+    /// A struct: declared fields, each merged and owned on its own.
+    Fields,
+    /// Keys are data (labels, resource lists, `additionalProperties`): merged and owned key by
+    /// key, and the map itself is a member of the set (`".": {}`).
+    Granular,
+    /// Replaced and owned whole (`x-kubernetes-map-type: atomic`).
+    Atomic,
+}
+
+/// The list and map types server-side apply follows in one kind's objects (structured-merge-diff's
+/// schema). Paths are field names from the object root, list indices left out
+/// (`["spec", "containers", "ports"]`).
+pub trait Shapes: Send + Sync {
+    /// The type of the list at `path`.
+    fn list(&self, path: &[&str]) -> ListShape;
+    /// The type of the object at `path`.
+    fn map(&self, path: &[&str]) -> MapShape;
+}
+
+/// The built-in kinds' table ([`list_type`], [`is_granular_map`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuiltIn;
+
+/// The built-in kinds' shapes.
+pub static BUILT_IN: BuiltIn = BuiltIn;
+
+impl Shapes for BuiltIn {
+    fn list(&self, path: &[&str]) -> ListShape {
+        list_type(&path.join(".")).into()
+    }
+
+    fn map(&self, path: &[&str]) -> MapShape {
+        if is_granular_map(&path.join(".")) { MapShape::Granular } else { MapShape::Fields }
+    }
+}
+
 pub fn join(path: &str, field: &str) -> String {
     if path.is_empty() { field.to_string() } else { format!("{path}.{field}") }
 }

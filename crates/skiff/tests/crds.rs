@@ -165,6 +165,15 @@ fn custom_resources_with_every_kubectl() {
         assert_eq!(beta["apiVersion"], "example.com/v1beta1", "{v}");
         assert_eq!(beta["spec"], serde_json::json!({"size": 2}), "{v}");
 
+        // kubectl apply again patches (a merge patch: custom resources take no strategic one).
+        k.run_stdin(&["apply", "-f", "-"], &widget(&name, 7)).ok();
+        assert_eq!(k.jsonpath(&["widget", &name], "{.spec.size} {.spec.color}"), "7 blue", "{v}");
+        let smp = k.run(&["patch", "widget", &name, "--type=strategic", "-p", r#"{"spec":{"size":3}}"#]).fails();
+        assert!(
+            smp.contains("accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got application/strategic-merge-patch+json)"),
+            "{v}: {smp}"
+        );
+
         k.run(&["delete", "widget", &name]).ok();
     }
 }

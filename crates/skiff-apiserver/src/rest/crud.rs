@@ -106,11 +106,15 @@ pub(super) async fn update(call: &Call<'_>, name: &str, part: Part, body: Body) 
 
 pub(super) async fn patch(call: &Call<'_>, name: &str, part: Part, body: Body) -> Result<Response, Failure> {
     let ct = http::content_type(call.headers).to_string();
-    let patch_type = PatchType::from_content_type(&ct).ok_or_else(|| {
-        ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"
-        ))
-    })?;
+    // Custom resources have no patch strategies: no strategic merge patch (upstream's list).
+    let custom = call.kind.custom().is_some();
+    let patch_type =
+        PatchType::from_content_type(&ct).filter(|t| !(custom && *t == PatchType::Strategic)).ok_or_else(|| {
+            let strategic = if custom { "" } else { ", application/strategic-merge-patch+json" };
+            ApiError::UnsupportedMediaType(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml{strategic} (got {ct})"
+            ))
+        })?;
     if patch_type == PatchType::Apply && call.query.field_manager.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::BadRequest(
             "PATCH, application/apply-patch+yaml requests must have a fieldManager".into(),

@@ -267,6 +267,11 @@ pub trait Kind: Send + Sync {
     fn custom(&self) -> Option<&custom::CustomKind> {
         None
     }
+    /// The list and map types server-side apply and managedFields follow in the kind's objects:
+    /// the built-in table, unless the kind has its own (a custom resource's schema markers).
+    fn shapes(&self) -> &dyn crate::schema::Shapes {
+        &crate::schema::BUILT_IN
+    }
     /// The error for a request whose verb the kind does not serve (`info().verbs`).
     fn verb_refused(&self, verb: &str) -> ApiError {
         verb_not_supported(self.info(), verb)

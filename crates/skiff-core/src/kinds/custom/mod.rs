@@ -11,6 +11,7 @@
 
 mod columns;
 mod intern;
+mod lists;
 mod scale;
 
 pub use intern::kinds_of;
@@ -122,6 +123,11 @@ impl Kind for CustomKind {
 
     fn custom(&self) -> Option<&CustomKind> {
         Some(self)
+    }
+
+    /// The schema's list and map markers (`lists`).
+    fn shapes(&self) -> &dyn crate::schema::Shapes {
+        self
     }
 
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
