@@ -7,6 +7,7 @@
 
 use crate::informers::Informers;
 use crate::owner::{controller_reference, is_controlled_by, object_reference};
+use crate::template_fields;
 use crate::work::{self, Key};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec};
@@ -42,33 +43,18 @@ pub fn template_hash(template: &PodTemplateSpec, collisions: Option<i32>) -> Str
     hash.to_string().bytes().map(|b| char::from(ALPHANUMS[usize::from(b) % ALPHANUMS.len()])).collect()
 }
 
-/// A template as Go compares it: the hash label aside, and without the zero values (`false`,
-/// `0`, empty strings, maps and lists) that a Go client's non-pointer fields write and a JSON
-/// client leaves out, so a template read back from a ReplicaSet (`rollout undo`) is the same.
+/// A template as Go compares it (upstream's `EqualIgnoreHash`): the hash label aside, and in the
+/// form of [`template_fields::normalize`], where the zero values that Go cannot tell from a
+/// field left out (`stdin: false`, `workingDir: ""`, empty maps and lists, which a Go client's
+/// non-pointer fields write and a JSON client leaves out) are gone, so a template read back from
+/// a ReplicaSet (`rollout undo`) is the same, while a pointer set to zero
+/// (`allowPrivilegeEscalation: false`, `terminationGracePeriodSeconds: 0`) is a change.
 pub(crate) fn comparable(template: &PodTemplateSpec) -> serde_json::Value {
-    fn strip(v: serde_json::Value) -> Option<serde_json::Value> {
-        use serde_json::Value;
-        match v {
-            Value::Bool(false) | Value::Null => None,
-            Value::Number(n) if n.as_f64() == Some(0.0) => None,
-            Value::String(s) if s.is_empty() => None,
-            Value::Object(m) => {
-                let m: serde_json::Map<String, Value> =
-                    m.into_iter().filter_map(|(k, v)| strip(v).map(|v| (k, v))).collect();
-                (!m.is_empty()).then_some(Value::Object(m))
-            }
-            Value::Array(a) => {
-                let a: Vec<Value> = a.into_iter().map(|v| strip(v).unwrap_or(Value::Null)).collect();
-                (!a.is_empty()).then_some(Value::Array(a))
-            }
-            other => Some(other),
-        }
-    }
     let mut t = template.clone();
     if let Some(labels) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove(TEMPLATE_HASH_LABEL);
     }
-    strip(serde_json::to_value(&t).unwrap_or_default()).unwrap_or_default()
+    template_fields::normalize(serde_json::to_value(&t).unwrap_or_default())
 }
 
 /// Whether a ReplicaSet's template is the Deployment's (upstream's `EqualIgnoreHash`).

@@ -35,5 +35,6 @@ pub mod scheduler;
 pub mod service_lb;
 pub mod serviceaccounts;
 pub mod statefulset;
+pub mod template_fields;
 pub mod volume;
 pub mod work;
