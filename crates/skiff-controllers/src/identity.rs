@@ -36,6 +36,7 @@ impl Identity {
 }
 
 pub const REPLICASET: Identity = Identity::Controller("replicaset-controller");
+pub const REPLICATION_CONTROLLER: Identity = Identity::Controller("replication-controller");
 pub const DEPLOYMENT: Identity = Identity::Controller("deployment-controller");
 pub const JOB: Identity = Identity::Controller("job-controller");
 pub const TTL_AFTER_FINISHED: Identity = Identity::Controller("ttl-after-finished-controller");
@@ -61,6 +62,7 @@ pub const EXPAND: Identity = Identity::Controller("expand-controller");
 /// Every controller account, for checks that each has its role.
 pub const CONTROLLERS: &[Identity] = &[
     REPLICASET,
+    REPLICATION_CONTROLLER,
     DEPLOYMENT,
     JOB,
     TTL_AFTER_FINISHED,

@@ -1,9 +1,9 @@
 //! skiff's control-plane components (kube-scheduler's and kube-controller-manager's jobs): each
 //! watches the API server through the kube client and writes back through it, like any other
 //! client, and runs in `skiff server` under its supervisor. The [`scheduler`]; the controller
-//! [`manager`] (leader-elected through a Lease, [`leader`]) with the [`replicaset`],
-//! [`deployment`], [`job`], [`cronjob`], [`daemonset`], [`statefulset`], [`disruption`], horizontal pod
-//! autoscaler ([`hpa`]), [`endpoints`], load balancer ([`service_lb`]), [`ingress_status`],
+//! [`manager`] (leader-elected through a Lease, [`leader`]) with the [`replicaset`] (which
+//! keeps ReplicationControllers too: [`replicationcontroller`]), [`deployment`], [`job`],
+//! [`cronjob`], [`daemonset`], [`statefulset`], [`disruption`], horizontal pod autoscaler ([`hpa`]), [`endpoints`], load balancer ([`service_lb`]), [`ingress_status`],
 //! ClusterRole aggregation ([`clusterrole_aggregation`]), every namespace's default account and
 //! CA ([`serviceaccounts`]), the CSR signer ([`csr_signing`]), garbage collector ([`gc`]) and
 //! persistent [`volume`] (binder, PVC and PV protection) controllers, each a loop over watch
@@ -31,6 +31,7 @@ pub mod leader;
 pub mod manager;
 pub mod owner;
 pub mod replicaset;
+pub mod replicationcontroller;
 pub mod scheduler;
 pub mod service_lb;
 pub mod serviceaccounts;

@@ -24,6 +24,7 @@ pub async fn run(informers: Arc<Informers>, identity: &str, options: Options) ->
     let work = async move {
         tokio::join!(
             crate::replicaset::run(&informers),
+            crate::replicationcontroller::run(&informers),
             crate::deployment::run(&informers),
             crate::job::run(&informers),
             crate::cronjob::run(&informers),

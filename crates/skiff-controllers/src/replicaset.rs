@@ -1,21 +1,30 @@
 //! The ReplicaSet controller: keeps `spec.replicas` pods from the template running, adopting
 //! matching orphans and releasing pods that no longer match, and reports what it sees in
-//! `status`. What to do is decided by the pure [`plan`]; [`run`] watches ReplicaSets and pods and
-//! carries plans out.
+//! `status` (with a `ReplicaFailure` condition while creates or deletes fail). What to do is
+//! decided by the pure [`plan`] and [`with_failure`]; [`run_for`] watches the objects and pods
+//! and carries plans out. As upstream's, it keeps ReplicationControllers too: any
+//! [`Replicated`] kind, each object read as the ReplicaSet it stands for
+//! ([`crate::replicationcontroller`]); [`run`] keeps the ReplicaSets.
 
+use crate::identity::Identity;
 use crate::informers::Informers;
 use crate::owner::{controller_of, controller_reference, object_reference};
 use crate::work::{self, Key};
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use kube::Resource;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{ObjectRef, Store};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use skiff_client::events::{Recorder, Type};
 use skiff_core::selector::LabelSelector;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +35,37 @@ const BURST: usize = 500;
 const SETTLE: Duration = Duration::from_secs(5);
 /// Every ReplicaSet is looked at again this often, whatever the events.
 const RESYNC: Duration = Duration::from_secs(30);
+
+/// The condition a failed create or delete sets (upstream's `ReplicaSetReplicaFailure`, and
+/// `ReplicationControllerReplicaFailure`).
+pub const REPLICA_FAILURE: &str = "ReplicaFailure";
+
+/// A kind the controller keeps: ReplicaSets, and ReplicationControllers (upstream's replication
+/// controller is the ReplicaSet controller over RCs converted to ReplicaSets). Pods it makes and
+/// adopts are owned by the object itself; its status, the same fields in both kinds, is written
+/// back to it.
+pub trait Replicated:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+    /// The kind, as the controller's log lines name it.
+    const KIND_NAME: &'static str;
+    /// Who the controller acts as.
+    const IDENTITY: Identity;
+    /// The component its events come from.
+    const COMPONENT: &'static str;
+    /// The object as the ReplicaSet it stands for: its metadata, replicas, minReadySeconds,
+    /// selector, template and status.
+    fn as_replica_set(&self) -> Cow<'_, ReplicaSet>;
+}
+
+impl Replicated for ReplicaSet {
+    const KIND_NAME: &'static str = "ReplicaSet";
+    const IDENTITY: Identity = crate::identity::REPLICASET;
+    const COMPONENT: &'static str = "replicaset-controller";
+    fn as_replica_set(&self) -> Cow<'_, ReplicaSet> {
+        Cow::Borrowed(self)
+    }
+}
 
 /// What one round does to one ReplicaSet.
 #[derive(Debug, Default, PartialEq)]
@@ -154,8 +194,55 @@ pub fn plan(rs: &ReplicaSet, pods: &[Arc<Pod>], now: Timestamp) -> Plan {
     out
 }
 
-/// A new pod for `rs` from its template (the API server completes the name).
-fn new_pod(rs: &ReplicaSet) -> Pod {
+/// Pure: `status` (a [`plan`]'s) after the round's creates and deletes, which failed with
+/// `failure` (the error's message) or went through. As upstream's `calculateStatus`: the first
+/// failure sets `ReplicaFailure` (`FailedCreate` when pods were missing, `FailedDelete` when
+/// there were too many), one already there is kept, and a round that goes through removes it.
+pub fn with_failure(
+    mut status: ReplicaSetStatus,
+    plan: &Plan,
+    failure: Option<&str>,
+    now: Timestamp,
+) -> ReplicaSetStatus {
+    let mut conditions = status.conditions.take().unwrap_or_default();
+    let existing = conditions.iter().position(|c| c.type_.as_deref() == Some(REPLICA_FAILURE));
+    match (failure, existing) {
+        (Some(message), None) => {
+            let reason = if plan.create > 0 {
+                Some("FailedCreate")
+            } else if !plan.delete.is_empty() {
+                Some("FailedDelete")
+            } else {
+                None
+            };
+            conditions.push(ReplicaSetCondition {
+                type_: Some(REPLICA_FAILURE.into()),
+                status: Some("True".into()),
+                reason: reason.map(String::from),
+                message: Some(message.into()),
+                last_transition_time: Some(Time(now)),
+            });
+        }
+        (None, Some(i)) => {
+            conditions.remove(i);
+        }
+        _ => {}
+    }
+    status.conditions = (!conditions.is_empty()).then_some(conditions);
+    status
+}
+
+/// What an API error says: a Status's message (`pods "web-x" is forbidden: ...`), as upstream
+/// words the errors it reports.
+fn error_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A new pod for `rs` from its template, owned by `owner` (the API server completes the name).
+fn new_pod(rs: &ReplicaSet, owner: &OwnerReference) -> Pod {
     let template: PodTemplateSpec = rs.spec.template.clone().unwrap_or_default();
     let tmeta = template.metadata.unwrap_or_default();
     Pod {
@@ -165,7 +252,7 @@ fn new_pod(rs: &ReplicaSet) -> Pod {
             labels: tmeta.labels,
             annotations: tmeta.annotations,
             finalizers: tmeta.finalizers,
-            owner_references: Some(vec![controller_reference(rs)]),
+            owner_references: Some(vec![owner.clone()]),
             ..Default::default()
         },
         spec: template.spec,
@@ -173,9 +260,9 @@ fn new_pod(rs: &ReplicaSet) -> Pod {
     }
 }
 
-struct Ctx {
+struct Ctx<K: Replicated> {
     client: kube::Client,
-    replicasets: Store<ReplicaSet>,
+    objects: Store<K>,
     pods: Store<Pod>,
     recorder: Recorder,
 }
@@ -188,18 +275,62 @@ async fn settle(pods: &Store<Pod>, settled: impl Fn(&Store<Pod>) -> bool) {
     }
 }
 
-async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error> {
-    let Some(rs) = ctx.replicasets.get(&ObjectRef::new(&key.name).within(&key.namespace)) else {
+/// Create and delete what `plan` says: the names of the pods created, and the first failure.
+/// Creates go as upstream's slow start: 1, 2, 4 ... pods at a time, stopping at the first failure.
+async fn manage<K: Replicated>(
+    ctx: &Ctx<K>,
+    api: &Api<Pod>,
+    (rs, plan): (&ReplicaSet, &Plan),
+    owner: &OwnerReference,
+    about: &ObjectReference,
+) -> (Vec<String>, Result<(), kube::Error>) {
+    let mut created = Vec::new();
+    let mut batch = 1;
+    while created.len() < plan.create {
+        let n = batch.min(plan.create - created.len());
+        let pod = new_pod(rs, owner);
+        let params = PostParams::default();
+        let results = futures::future::join_all((0..n).map(|_| api.create(&params, &pod))).await;
+        let mut failed = None;
+        for result in results {
+            match result {
+                Ok(pod) => {
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    let message = format!("Created pod: {name}");
+                    ctx.recorder.object(about.clone(), Type::Normal, "SuccessfulCreate", &message).await;
+                    created.push(name);
+                }
+                Err(e) => {
+                    let message = format!("Error creating: {}", error_message(&e));
+                    ctx.recorder.object(about.clone(), Type::Warning, "FailedCreate", &message).await;
+                    failed = failed.or(Some(e));
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return (created, Err(e));
+        }
+        batch *= 2;
+    }
+    let deleted = work::delete_pods(api, &plan.delete, &ctx.recorder, about).await;
+    (created, deleted)
+}
+
+async fn reconcile<K: Replicated>(ctx: &Ctx<K>, key: &Key) -> Result<Option<Duration>, kube::Error> {
+    let Some(obj) = ctx.objects.get(&ObjectRef::new(&key.name).within(&key.namespace)) else {
         return Ok(None);
     };
+    let rs = obj.as_replica_set();
     let pods = work::in_namespace(&ctx.pods, &key.namespace);
-    let plan = plan(&rs, &pods, Timestamp::now());
+    let now = Timestamp::now();
+    let plan = plan(&rs, &pods, now);
     let api = Api::<Pod>::namespaced(ctx.client.clone(), &key.namespace);
     let uid = rs.metadata.uid.clone().unwrap_or_default();
+    let owner = controller_reference(obj.as_ref());
     for name in &plan.adopt {
         let Some(pod) = pods.iter().find(|p| p.metadata.name.as_deref() == Some(name)) else { continue };
         let mut refs = pod.metadata.owner_references.clone().unwrap_or_default();
-        refs.push(controller_reference(rs.as_ref()));
+        refs.push(owner.clone());
         let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": pod.metadata.resource_version}});
         api.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
     }
@@ -210,79 +341,48 @@ async fn reconcile(ctx: &Ctx, key: &Key) -> Result<Option<Duration>, kube::Error
         let patch = json!({"metadata": {"ownerReferences": refs, "resourceVersion": pod.metadata.resource_version}});
         api.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
     }
-    // Slow start, as upstream: 1, 2, 4 ... pods at a time, stopping at the first failure.
-    let mut created = Vec::new();
-    let mut batch = 1;
-    while created.len() < plan.create {
-        let n = batch.min(plan.create - created.len());
-        let pod = new_pod(&rs);
-        let params = PostParams::default();
-        let results = futures::future::join_all((0..n).map(|_| api.create(&params, &pod))).await;
-        for result in results {
-            match result {
-                Ok(pod) => {
-                    let name = pod.metadata.name.clone().unwrap_or_default();
-                    ctx.recorder
-                        .object(
-                            object_reference(rs.as_ref()),
-                            Type::Normal,
-                            "SuccessfulCreate",
-                            &format!("Created pod: {name}"),
-                        )
-                        .await;
-                    created.push(name);
-                }
-                Err(e) => {
-                    ctx.recorder
-                        .object(
-                            object_reference(rs.as_ref()),
-                            Type::Warning,
-                            "FailedCreate",
-                            &format!("Error creating: {e}"),
-                        )
-                        .await;
-                    settle(&ctx.pods, |s| {
-                        created.iter().all(|n| s.get(&ObjectRef::new(n).within(&key.namespace)).is_some())
-                    })
-                    .await;
-                    return Err(e);
-                }
-            }
-        }
-        batch *= 2;
-    }
-    work::delete_pods(&api, &plan.delete, &ctx.recorder, &object_reference(rs.as_ref())).await?;
+    let about = object_reference(obj.as_ref());
+    let (created, outcome) = manage(ctx, &api, (&rs, &plan), &owner, &about).await;
     settle(&ctx.pods, |s| {
         created.iter().all(|n| s.get(&ObjectRef::new(n).within(&key.namespace)).is_some())
-            && plan.delete.iter().all(|n| {
-                s.get(&ObjectRef::new(n).within(&key.namespace)).is_none_or(|p| p.metadata.deletion_timestamp.is_some())
-            })
+            && (outcome.is_err()
+                || plan.delete.iter().all(|n| {
+                    s.get(&ObjectRef::new(n).within(&key.namespace))
+                        .is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+                }))
     })
     .await;
-    let changed = rs.status.as_ref() != Some(&plan.status);
-    if changed {
-        let rsapi = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &key.namespace);
-        let patch = json!({"status": plan.status});
-        match rsapi.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(patch)).await {
+    let failure = outcome.as_ref().err().map(error_message);
+    let status = with_failure(plan.status.clone(), &plan, failure.as_deref(), now);
+    if rs.status.as_ref() != Some(&status) {
+        let objects = Api::<K>::namespaced(ctx.client.clone(), &key.namespace);
+        let patch = json!({"status": status});
+        match objects.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(patch)).await {
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             other => drop(other?),
         }
     }
+    outcome?;
     // Something was created or deleted: look again once the pods have moved on.
     let again = (!created.is_empty() || !plan.delete.is_empty()).then_some(Duration::from_secs(1));
     Ok(again.or(plan.requeue))
 }
 
-/// Run the ReplicaSet controller until the process stops.
-pub async fn run(informers: &Informers) {
-    let (queue, replicasets, pods) = work::watch_owned::<ReplicaSet, Pod>(informers, RESYNC).await;
-    let client = informers.client_as(crate::identity::REPLICASET);
-    let ctx = Ctx { recorder: Recorder::new(client.clone(), "replicaset-controller", ""), client, replicasets, pods };
-    work::drive(queue, "ReplicaSet", |key| {
+/// Run the controller of `K` until the process stops, as `K`'s identity.
+pub async fn run_for<K: Replicated>(informers: &Informers) {
+    let (queue, objects, pods) = work::watch_owned::<K, Pod>(informers, RESYNC).await;
+    let client = informers.client_as(K::IDENTITY);
+    let ctx = Ctx { recorder: Recorder::new(client.clone(), K::COMPONENT, ""), client, objects, pods };
+    work::drive(queue, K::KIND_NAME, |key| {
         let ctx = &ctx;
         async move { reconcile(ctx, &key).await }
     })
     .await;
+}
+
+/// Run the ReplicaSet controller until the process stops.
+pub async fn run(informers: &Informers) {
+    run_for::<ReplicaSet>(informers).await;
 }
 
 #[cfg(test)]

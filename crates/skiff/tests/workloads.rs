@@ -1,6 +1,6 @@
 //! End to end: Deployments and ReplicaSets run by the controller manager, with real pods on a
 //! node, driven by kubectl as the course does (create, rollout status, set image, history, undo,
-//! scale, cascading deletes), and a rollout that cannot finish.
+//! scale, cascading deletes), a rollout that cannot finish, and ReplicationControllers.
 
 mod common;
 
@@ -8,8 +8,10 @@ use common::{KUBECTL_VERSIONS, Kubectl, Server, eventually, import_busybox, skif
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(90);
-/// This file's bridges (`skt20`-`skt25`, `skt33`): no other test binary uses them.
+/// This file's bridges (`skt20`-`skt25`, `skt33`, `skt56`): no other test binary uses them.
 const NET: u8 = 20;
+/// The ReplicationController test's bridge.
+const RC_NET: u8 = 56;
 
 const WEB: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -477,4 +479,66 @@ fn a_thousand_pods_deleted_with_foreground_propagation() {
     assert_eq!(all_pods(&k, "app=big"), 0);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(all_pods(&k, "app=big"), 0, "no pod came back");
+}
+
+/// A ReplicationController of two pods, its selector and labels defaulted from the template:
+/// `get rc` prints upstream's columns, `scale rc` goes through its scale subresource, it is in
+/// `get all` and in `apply --prune`'s default set, and deleting it deletes its pods.
+#[test]
+fn replication_controllers_keep_scale_and_take_their_pods_away() {
+    let server = Server::with_node(RC_NET, |d| import_busybox(d, &[]));
+    let k = server.kubectl("1.32");
+    let rc = "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  template:\n    metadata:\n      labels:\n        app: rcweb\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: busybox\n        image: busybox:1.36\n        command: [sleep, \"3600\"]\n";
+    let created = k.run_stdin(&["apply", "-f", "-"], rc).ok();
+    assert_eq!(created.trim(), "replicationcontroller/web created");
+    let row = |k: &Kubectl| {
+        let out = k.run(&["get", "rc", "web"]).ok();
+        out.lines()
+            .nth(1)
+            .map(|r| r.split_whitespace().skip(1).take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert!(
+        eventually(WAIT, || running_pods(&k, "app=rcweb") == 2 && row(&k) == "2 2 2"),
+        "{}\n{}\n{}",
+        k.run(&["get", "rc", "web", "-o", "yaml"]).stdout,
+        k.run(&["get", "pods", "-o", "wide"]).stdout,
+        server.log()
+    );
+    let table = k.run(&["get", "rc", "-o", "wide"]).ok();
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "DESIRED", "CURRENT", "READY", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]);
+    let wide: Vec<&str> = table.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(wide[5..], ["busybox", "busybox:1.36", "app=rcweb"], "{table}");
+    assert_eq!(jsonpath(&k, &["rc", "web"], "{.metadata.labels.app} {.spec.selector.app}"), "rcweb rcweb");
+    let owners = jsonpath(&k, &["pods", "-l", "app=rcweb"], "{.items[*].metadata.ownerReferences[0].kind}");
+    assert_eq!(owners, "ReplicationController ReplicationController");
+    assert_eq!(
+        jsonpath(&k, &["pods", "-l", "app=rcweb"], "{.items[0].metadata.ownerReferences[0].blockOwnerDeletion}"),
+        "true"
+    );
+    assert!(k.run(&["get", "all"]).ok().contains("replicationcontroller/web"));
+
+    assert_eq!(k.run(&["scale", "rc", "web", "--replicas=3"]).ok().trim(), "replicationcontroller/web scaled");
+    assert!(eventually(WAIT, || running_pods(&k, "app=rcweb") == 3 && row(&k) == "3 3 3"), "{}", row(&k));
+    assert_eq!(
+        jsonpath(
+            &k,
+            &["rc", "web"],
+            "{.status.fullyLabeledReplicas} {.status.availableReplicas} {.status.observedGeneration}"
+        ),
+        "3 3 2"
+    );
+
+    // kubectl's default prune set includes ReplicationControllers (`-l` selects what is applied
+    // too: the manifest's own labels).
+    let labelled = rc.replacen("name: web\n", "name: web\n  labels:\n    app: rcweb\n", 1);
+    let pruned = k.run_stdin(&["apply", "--prune", "-l", "app=rcweb", "-f", "-"], &labelled);
+    assert_eq!(pruned.code, 0, "{}", pruned.combined());
+    assert!(pruned.stdout.contains("replicationcontroller/web configured"), "{}", pruned.combined());
+    assert!(eventually(WAIT, || all_pods(&k, "app=rcweb") == 2), "{}", row(&k));
+
+    let deleted = k.run(&["delete", "rc", "web"]).ok();
+    assert_eq!(deleted.trim(), "replicationcontroller \"web\" deleted");
+    assert!(eventually(WAIT, || all_pods(&k, "app=rcweb") == 0), "{}", k.run(&["get", "pods"]).stdout);
 }

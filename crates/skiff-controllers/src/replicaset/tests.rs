@@ -103,3 +103,26 @@ fn availability_waits_for_min_ready_seconds() {
     let later = plan(&rs(1, 30), &pods, ts("2026-01-01T00:10:30Z"));
     assert_eq!(later.status.available_replicas, Some(1));
 }
+
+#[test]
+fn failures_set_replica_failure_until_a_round_goes_through() {
+    let pods = vec![pod("a", true, "Running", None, "2026-01-01T00:00:00Z")];
+    let p = plan(&rs(3, 0), &pods, ts(NOW));
+    let failed = with_failure(p.status.clone(), &p, Some("pods \"web-x\" is forbidden: quota"), ts(NOW));
+    let c = &failed.conditions.as_deref().expect("a condition")[0];
+    assert_eq!(
+        (c.type_.as_deref(), c.status.as_deref(), c.reason.as_deref(), c.message.as_deref()),
+        (Some(REPLICA_FAILURE), Some("True"), Some("FailedCreate"), Some("pods \"web-x\" is forbidden: quota"))
+    );
+    // a later failure keeps the first condition (and its time)
+    let mut later = rs(3, 0);
+    later.status = Some(failed.clone());
+    let p = plan(&later, &pods, ts("2026-01-01T00:20:00Z"));
+    let again = with_failure(p.status.clone(), &p, Some("other"), ts("2026-01-01T00:20:00Z"));
+    assert_eq!(again.conditions, failed.conditions);
+    assert_eq!(with_failure(p.status.clone(), &p, None, ts(NOW)).conditions, None);
+    // too many pods: the deletes failed
+    let p = plan(&rs(0, 0), &pods, ts(NOW));
+    let c = with_failure(p.status.clone(), &p, Some("no"), ts(NOW)).conditions.expect("a condition");
+    assert_eq!(c[0].reason.as_deref(), Some("FailedDelete"));
+}

@@ -556,6 +556,20 @@ pub fn controller_roles() -> Vec<ClusterRole> {
                 rule(&["patch"], &[APPS], &["replicasets/status"]),
             ],
         ),
+        controller(
+            "replication-controller",
+            vec![
+                // upstream: 1.0 controllers needed get, update, so without these old controllers
+                // break on new servers
+                rule(&["get", "list", "watch", "update"], &[CORE], &["replicationcontrollers"]),
+                rule(&["update"], &[CORE], &["replicationcontrollers/status"]),
+                rule(&["update"], &[CORE], &["replicationcontrollers/finalizers"]),
+                rule(&["list", "watch", "patch", "create", "delete"], &[CORE], pods),
+                events(),
+                // skiff: replicaset.rs (which keeps ReplicationControllers too) merge-patches the status
+                rule(&["patch"], &[CORE], &["replicationcontrollers/status"]),
+            ],
+        ),
         // every namespace's kube-root-ca.crt
         controller("root-ca-cert-publisher", vec![rule(&["create", "update"], &[CORE], &["configmaps"]), events()]),
         // every namespace's default ServiceAccount
@@ -918,6 +932,9 @@ mod tests {
         assert!(can(&jane, "list", "", "pods/log", "team"));
         assert!(can(&jane, "watch", "apps", "deployments", "team"));
         assert!(can(&jane, "get", "discovery.k8s.io", "endpointslices", "team"));
+        assert!(can(&jane, "list", "", "replicationcontrollers", "team"));
+        assert!(can(&jane, "get", "", "replicationcontrollers/scale", "team"));
+        assert!(!can(&jane, "patch", "", "replicationcontrollers/scale", "team"));
         assert!(!can(&jane, "delete", "", "pods", "team"));
         assert!(!can(&jane, "create", "", "pods/exec", "team"));
         assert!(!can(&jane, "get", "", "secrets", "team"));
@@ -926,6 +943,9 @@ mod tests {
         assert!(can(&ed, "create", "", "pods/exec", "team"));
         assert!(can(&ed, "get", "", "secrets", "team"));
         assert!(can(&ed, "patch", "apps", "deployments/scale", "team"));
+        assert!(can(&ed, "delete", "", "replicationcontrollers", "team"));
+        assert!(can(&ed, "patch", "", "replicationcontrollers/scale", "team"));
+        assert!(!can(&ed, "update", "", "replicationcontrollers/status", "team"));
         assert!(can(&ed, "create", "", "serviceaccounts/token", "team"));
         assert!(can(&ed, "get", "", "pods", "team"), "edit includes view");
         assert!(!can(&ed, "create", RBAC_GROUP, "rolebindings", "team"));
@@ -1042,6 +1062,16 @@ mod tests {
             ("replicaset-controller", "delete", "apps", "deployments", "shop", "web", false),
             ("replicaset-controller", "patch", "apps", "replicasets", "shop", "web", false),
             ("replicaset-controller", "get", "", "secrets", "shop", "token", false),
+            ("replicaset-controller", "patch", "", "replicationcontrollers/status", "shop", "web", false),
+            ("replication-controller", "create", "", "pods", "shop", "", true),
+            ("replication-controller", "patch", "", "pods", "shop", "web-1", true),
+            ("replication-controller", "delete", "", "pods", "shop", "web-1", true),
+            ("replication-controller", "patch", "", "replicationcontrollers/status", "shop", "web", true),
+            ("replication-controller", "update", "", "replicationcontrollers/finalizers", "shop", "web", true),
+            ("replication-controller", "create", "", "events", "shop", "", true),
+            ("replication-controller", "patch", "", "replicationcontrollers", "shop", "web", false),
+            ("replication-controller", "patch", "apps", "replicasets/status", "shop", "web", false),
+            ("replication-controller", "get", "", "secrets", "shop", "token", false),
             ("deployment-controller", "create", "apps", "replicasets", "shop", "", true),
             ("deployment-controller", "patch", "apps", "replicasets", "shop", "web-5d4f", true),
             ("deployment-controller", "delete", "apps", "replicasets", "shop", "web-5d4f", true),
@@ -1259,6 +1289,7 @@ mod tests {
                 "pv-protection-controller",
                 "pvc-protection-controller",
                 "replicaset-controller",
+                "replication-controller",
                 "root-ca-cert-publisher",
                 "service-account-controller",
                 "service-controller",

@@ -262,10 +262,15 @@ pub(crate) const WIDE_COLUMNS: [Column; 3] = [
 /// CONTAINERS, IMAGES and SELECTOR of a workload whose template is at `template` and selector
 /// at `selector` (an API selector object).
 pub(crate) fn wide_cells(obj: &Value, template: &str, selector: &str) -> [Value; 3] {
+    let selector = obj.pointer(selector).map(LabelSelector::from_api).unwrap_or_default();
+    wide_cells_with(obj, template, &selector)
+}
+
+/// [`wide_cells`] with the selector already parsed (a ReplicationController's is a map).
+pub(crate) fn wide_cells_with(obj: &Value, template: &str, selector: &LabelSelector) -> [Value; 3] {
     let containers: Vec<&Value> =
         obj.pointer(&format!("{template}/spec/containers")).and_then(Value::as_array).into_iter().flatten().collect();
     let field = |f: &str| containers.iter().map(|c| c[f].as_str().unwrap_or_default()).collect::<Vec<_>>().join(",");
-    let selector = obj.pointer(selector).map(LabelSelector::from_api).unwrap_or_default();
     let selector = if selector.is_empty() { "<none>".to_string() } else { selector.to_string() };
     [json!(field("name")), json!(field("image")), json!(selector)]
 }
