@@ -1,11 +1,11 @@
-//! The parts of Go's `net/url` parsing that definition checks look at (`url.Parse` for webhook
+//! The parts of Go's `net/url` parsing that API checks look at (`url.Parse` for webhook
 //! URLs, `url.ParseRequestURI` for the API approval annotation), with its error texts.
 
 use crate::field::go_quote;
 
 /// A parsed URL: only what the checks read.
 #[derive(Debug, Default, PartialEq)]
-pub(super) struct GoUrl {
+pub(crate) struct GoUrl {
     pub scheme: String,
     /// The userinfo before `@`, when there is one.
     pub user: Option<String>,
@@ -17,14 +17,14 @@ pub(super) struct GoUrl {
 /// Why a URL does not parse, worded as Go's `*url.Error`.
 #[derive(Debug, PartialEq, thiserror::Error)]
 #[error("parse {}: {why}", go_quote(.url))]
-pub(super) struct UrlError {
+pub(crate) struct UrlError {
     url: String,
     why: Why,
 }
 
 /// Go's parse errors.
 #[derive(Debug, PartialEq, thiserror::Error)]
-pub(super) enum Why {
+pub(crate) enum Why {
     #[error("net/url: invalid control character in URL")]
     ControlCharacter,
     #[error("empty url")]
@@ -46,7 +46,7 @@ pub(super) enum Why {
 }
 
 /// `url.Parse`: a reference, relative or absolute, with a fragment.
-pub(super) fn parse(raw: &str) -> Result<GoUrl, UrlError> {
+pub(crate) fn parse(raw: &str) -> Result<GoUrl, UrlError> {
     let (u, frag) = raw.split_once('#').unwrap_or((raw, ""));
     let err = |why: Why| UrlError { url: raw.to_string(), why };
     let mut url = parse_at(u, false).map_err(err)?;
@@ -55,7 +55,7 @@ pub(super) fn parse(raw: &str) -> Result<GoUrl, UrlError> {
 }
 
 /// `url.ParseRequestURI`: an absolute URI or an absolute path, no fragment.
-pub(super) fn parse_request_uri(raw: &str) -> Result<GoUrl, UrlError> {
+pub(crate) fn parse_request_uri(raw: &str) -> Result<GoUrl, UrlError> {
     parse_at(raw, true).map_err(|why| UrlError { url: raw.to_string(), why })
 }
 

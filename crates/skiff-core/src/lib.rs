@@ -6,6 +6,7 @@ pub mod auth;
 pub mod crd;
 pub mod field;
 pub mod go_diff;
+pub(crate) mod go_url;
 pub mod host_ports;
 pub mod ingress_class;
 pub mod jsonpath;

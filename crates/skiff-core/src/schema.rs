@@ -41,6 +41,12 @@ fn canonical(path: &str) -> String {
 
 /// (path, SMP strategy, SSA list type) for every list that is not atomic-and-replaced.
 const LISTS: &[(&str, MergeStrategy, ListType)] = &[
+    // Webhook configurations and ValidatingAdmissionPolicies.
+    ("webhooks", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
+    ("webhooks.matchConditions", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
+    ("spec.matchConditions", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
+    ("spec.variables", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),
+    ("spec.validationActions", MergeStrategy::Replace, ListType::Set),
     ("metadata.finalizers", MergeStrategy::MergePrimitives, ListType::Set),
     ("metadata.ownerReferences", MergeStrategy::MergeByKey("uid"), ListType::Map(&["uid"])),
     ("spec.containers", MergeStrategy::MergeByKey("name"), ListType::Map(&["name"])),

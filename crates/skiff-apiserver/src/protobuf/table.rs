@@ -8,61 +8,220 @@ use super::descriptor::{Field as F, Message as M};
 
 /// The served kinds: apiVersion, kind, message.
 pub static KINDS: &[(&str, &str, u16)] = &[
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition", 332),
-    ("apps/v1", "ControllerRevision", 0),
-    ("apps/v1", "DaemonSet", 1),
-    ("apps/v1", "Deployment", 6),
-    ("apps/v1", "ReplicaSet", 11),
-    ("apps/v1", "StatefulSet", 18),
-    ("authentication.k8s.io/v1", "SelfSubjectReview", 27),
-    ("authentication.k8s.io/v1", "TokenRequest", 29),
-    ("authentication.k8s.io/v1", "TokenReview", 32),
-    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", 39),
-    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", 44),
-    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", 46),
-    ("authorization.k8s.io/v1", "SubjectAccessReview", 48),
-    ("autoscaling/v2", "HorizontalPodAutoscaler", 59),
-    ("batch/v1", "CronJob", 75),
-    ("batch/v1", "Job", 78),
-    ("certificates.k8s.io/v1", "CertificateSigningRequest", 90),
-    ("coordination.k8s.io/v1", "Lease", 95),
-    ("discovery.k8s.io/v1", "EndpointSlice", 291),
-    ("networking.k8s.io/v1", "Ingress", 297),
-    ("networking.k8s.io/v1", "IngressClass", 299),
-    ("networking.k8s.io/v1", "NetworkPolicy", 311),
-    ("policy/v1", "PodDisruptionBudget", 318),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole", 322),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 323),
-    ("rbac.authorization.k8s.io/v1", "Role", 325),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", 326),
-    ("storage.k8s.io/v1", "StorageClass", 329),
-    ("v1", "ConfigMap", 113),
-    ("v1", "Endpoints", 140),
-    ("v1", "Event", 147),
-    ("v1", "Namespace", 179),
-    ("v1", "Node", 183),
-    ("v1", "PersistentVolume", 202),
-    ("v1", "PersistentVolumeClaim", 203),
-    ("v1", "Pod", 213),
-    ("v1", "Secret", 250),
-    ("v1", "Service", 257),
-    ("v1", "ServiceAccount", 258),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", 5),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", 13),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", 14),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", 19),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition", 359),
+    ("apps/v1", "ControllerRevision", 23),
+    ("apps/v1", "DaemonSet", 24),
+    ("apps/v1", "Deployment", 29),
+    ("apps/v1", "ReplicaSet", 34),
+    ("apps/v1", "StatefulSet", 41),
+    ("authentication.k8s.io/v1", "SelfSubjectReview", 50),
+    ("authentication.k8s.io/v1", "TokenRequest", 52),
+    ("authentication.k8s.io/v1", "TokenReview", 55),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", 62),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", 67),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", 69),
+    ("authorization.k8s.io/v1", "SubjectAccessReview", 71),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", 82),
+    ("batch/v1", "CronJob", 98),
+    ("batch/v1", "Job", 101),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest", 113),
+    ("coordination.k8s.io/v1", "Lease", 118),
+    ("discovery.k8s.io/v1", "EndpointSlice", 318),
+    ("networking.k8s.io/v1", "Ingress", 324),
+    ("networking.k8s.io/v1", "IngressClass", 326),
+    ("networking.k8s.io/v1", "NetworkPolicy", 338),
+    ("policy/v1", "PodDisruptionBudget", 345),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", 349),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", 350),
+    ("rbac.authorization.k8s.io/v1", "Role", 352),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", 353),
+    ("storage.k8s.io/v1", "StorageClass", 356),
+    ("v1", "ConfigMap", 136),
+    ("v1", "Endpoints", 163),
+    ("v1", "Event", 170),
+    ("v1", "Namespace", 202),
+    ("v1", "Node", 206),
+    ("v1", "PersistentVolume", 225),
+    ("v1", "PersistentVolumeClaim", 226),
+    ("v1", "Pod", 236),
+    ("v1", "ReplicationController", 264),
+    ("v1", "Secret", 277),
+    ("v1", "Service", 284),
+    ("v1", "ServiceAccount", 285),
 ];
 
 pub static MESSAGES: &[M] = &[
     // 0
+    M { name: "k8s.io.api.admissionregistration.v1.AuditAnnotation", one_of: false, fields: &[
+        F::new(1, "key", String, Single, true),
+        F::new(2, "valueExpression", String, Single, true),
+    ] },
+    // 1
+    M { name: "k8s.io.api.admissionregistration.v1.ExpressionWarning", one_of: false, fields: &[
+        F::new(2, "fieldRef", String, Single, true),
+        F::new(3, "warning", String, Single, true),
+    ] },
+    // 2
+    M { name: "k8s.io.api.admissionregistration.v1.MatchCondition", one_of: false, fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "expression", String, Single, true),
+    ] },
+    // 3
+    M { name: "k8s.io.api.admissionregistration.v1.MatchResources", one_of: false, fields: &[
+        F::new(1, "namespaceSelector", Message(381), Single, false),
+        F::new(2, "objectSelector", Message(381), Single, false),
+        F::new(3, "resourceRules", Message(6), Repeated, false),
+        F::new(4, "excludeResourceRules", Message(6), Repeated, false),
+        F::new(7, "matchPolicy", String, Single, false),
+    ] },
+    // 4
+    M { name: "k8s.io.api.admissionregistration.v1.MutatingWebhook", one_of: false, fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "clientConfig", Message(22), Single, true),
+        F::new(3, "rules", Message(10), Repeated, false),
+        F::new(4, "failurePolicy", String, Single, false),
+        F::new(5, "namespaceSelector", Message(381), Single, false),
+        F::new(6, "sideEffects", String, Single, true),
+        F::new(7, "timeoutSeconds", Int32, Single, false),
+        F::new(8, "admissionReviewVersions", String, Repeated, true),
+        F::new(9, "matchPolicy", String, Single, false),
+        F::new(10, "reinvocationPolicy", String, Single, false),
+        F::new(11, "objectSelector", Message(381), Single, false),
+        F::new(12, "matchConditions", Message(2), Repeated, false),
+    ] },
+    // 5
+    M { name: "k8s.io.api.admissionregistration.v1.MutatingWebhookConfiguration", one_of: false, fields: &[
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "webhooks", Message(4), Repeated, false),
+    ] },
+    // 6
+    M { name: "k8s.io.api.admissionregistration.v1.NamedRuleWithOperations", one_of: false, fields: &[
+        F::new(1, "resourceNames", String, Repeated, false),
+        F::new(2, "", Message(10), Inline, false),
+    ] },
+    // 7
+    M { name: "k8s.io.api.admissionregistration.v1.ParamKind", one_of: false, fields: &[
+        F::new(1, "apiVersion", String, Single, false),
+        F::new(2, "kind", String, Single, false),
+    ] },
+    // 8
+    M { name: "k8s.io.api.admissionregistration.v1.ParamRef", one_of: false, fields: &[
+        F::new(1, "name", String, Single, false),
+        F::new(2, "namespace", String, Single, false),
+        F::new(3, "selector", Message(381), Single, false),
+        F::new(4, "parameterNotFoundAction", String, Single, false),
+    ] },
+    // 9
+    M { name: "k8s.io.api.admissionregistration.v1.Rule", one_of: false, fields: &[
+        F::new(1, "apiGroups", String, Repeated, false),
+        F::new(2, "apiVersions", String, Repeated, false),
+        F::new(3, "resources", String, Repeated, false),
+        F::new(4, "scope", String, Single, false),
+    ] },
+    // 10
+    M { name: "k8s.io.api.admissionregistration.v1.RuleWithOperations", one_of: false, fields: &[
+        F::new(1, "operations", String, Repeated, false),
+        F::new(2, "", Message(9), Inline, false),
+    ] },
+    // 11
+    M { name: "k8s.io.api.admissionregistration.v1.ServiceReference", one_of: false, fields: &[
+        F::new(1, "namespace", String, Single, true),
+        F::new(2, "name", String, Single, true),
+        F::new(3, "path", String, Single, false),
+        F::new(4, "port", Int32, Single, false),
+    ] },
+    // 12
+    M { name: "k8s.io.api.admissionregistration.v1.TypeChecking", one_of: false, fields: &[
+        F::new(1, "expressionWarnings", Message(1), Repeated, false),
+    ] },
+    // 13
+    M { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicy", one_of: false, fields: &[
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(16), Single, false),
+        F::new(3, "status", Message(17), Single, false),
+    ] },
+    // 14
+    M { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding", one_of: false, fields: &[
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(15), Single, true),
+    ] },
+    // 15
+    M { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec", one_of: false, fields: &[
+        F::new(1, "policyName", String, Single, true),
+        F::new(2, "paramRef", Message(8), Single, false),
+        F::new(3, "matchResources", Message(3), Single, false),
+        F::new(4, "validationActions", String, Repeated, true),
+    ] },
+    // 16
+    M { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicySpec", one_of: false, fields: &[
+        F::new(1, "paramKind", Message(7), Single, false),
+        F::new(2, "matchConstraints", Message(3), Single, false),
+        F::new(3, "validations", Message(20), Repeated, false),
+        F::new(4, "failurePolicy", String, Single, false),
+        F::new(5, "auditAnnotations", Message(0), Repeated, false),
+        F::new(6, "matchConditions", Message(2), Repeated, false),
+        F::new(7, "variables", Message(21), Repeated, false),
+    ] },
+    // 17
+    M { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus", one_of: false, fields: &[
+        F::new(1, "observedGeneration", Int64, Single, false),
+        F::new(2, "typeChecking", Message(12), Single, false),
+        F::new(3, "conditions", Message(379), Repeated, false),
+    ] },
+    // 18
+    M { name: "k8s.io.api.admissionregistration.v1.ValidatingWebhook", one_of: false, fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "clientConfig", Message(22), Single, true),
+        F::new(3, "rules", Message(10), Repeated, false),
+        F::new(4, "failurePolicy", String, Single, false),
+        F::new(5, "namespaceSelector", Message(381), Single, false),
+        F::new(6, "sideEffects", String, Single, true),
+        F::new(7, "timeoutSeconds", Int32, Single, false),
+        F::new(8, "admissionReviewVersions", String, Repeated, true),
+        F::new(9, "matchPolicy", String, Single, false),
+        F::new(10, "objectSelector", Message(381), Single, false),
+        F::new(11, "matchConditions", Message(2), Repeated, false),
+    ] },
+    // 19
+    M { name: "k8s.io.api.admissionregistration.v1.ValidatingWebhookConfiguration", one_of: false, fields: &[
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "webhooks", Message(18), Repeated, false),
+    ] },
+    // 20
+    M { name: "k8s.io.api.admissionregistration.v1.Validation", one_of: false, fields: &[
+        F::new(1, "expression", String, Single, true),
+        F::new(2, "message", String, Single, false),
+        F::new(3, "reason", String, Single, false),
+        F::new(4, "messageExpression", String, Single, false),
+    ] },
+    // 21
+    M { name: "k8s.io.api.admissionregistration.v1.Variable", one_of: false, fields: &[
+        F::new(1, "name", String, Single, true),
+        F::new(2, "expression", String, Single, true),
+    ] },
+    // 22
+    M { name: "k8s.io.api.admissionregistration.v1.WebhookClientConfig", one_of: false, fields: &[
+        F::new(1, "service", Message(11), Single, false),
+        F::new(2, "caBundle", Bytes, Single, false),
+        F::new(3, "url", String, Single, false),
+    ] },
+    // 23
     M { name: "k8s.io.api.apps.v1.ControllerRevision", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
+        F::new(1, "metadata", Message(384), Single, true),
         F::new(2, "data", RawJson, Single, true),
         F::new(3, "revision", Int64, Single, false),
     ] },
-    // 1
+    // 24
     M { name: "k8s.io.api.apps.v1.DaemonSet", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(3), Single, true),
-        F::new(3, "status", Message(4), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(26), Single, true),
+        F::new(3, "status", Message(27), Single, false),
     ] },
-    // 2
+    // 25
     M { name: "k8s.io.api.apps.v1.DaemonSetCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
@@ -70,15 +229,15 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "reason", String, Single, false),
         F::new(5, "message", String, Single, false),
     ] },
-    // 3
+    // 26
     M { name: "k8s.io.api.apps.v1.DaemonSetSpec", one_of: false, fields: &[
-        F::new(1, "selector", Message(354), Single, true),
-        F::new(2, "template", Message(231), Single, true),
-        F::new(3, "updateStrategy", Message(5), Single, false),
+        F::new(1, "selector", Message(381), Single, true),
+        F::new(2, "template", Message(254), Single, true),
+        F::new(3, "updateStrategy", Message(28), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
     ] },
-    // 4
+    // 27
     M { name: "k8s.io.api.apps.v1.DaemonSetStatus", one_of: false, fields: &[
         F::new(1, "currentNumberScheduled", Int32, Single, true),
         F::new(2, "numberMisscheduled", Int32, Single, true),
@@ -89,20 +248,20 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "numberAvailable", Int32, Single, false),
         F::new(8, "numberUnavailable", Int32, Single, false),
         F::new(9, "collisionCount", Int32, Single, false),
-        F::new(10, "conditions", Message(2), Repeated, false),
+        F::new(10, "conditions", Message(25), Repeated, false),
     ] },
-    // 5
+    // 28
     M { name: "k8s.io.api.apps.v1.DaemonSetUpdateStrategy", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
-        F::new(2, "rollingUpdate", Message(15), Single, false),
+        F::new(2, "rollingUpdate", Message(38), Single, false),
     ] },
-    // 6
+    // 29
     M { name: "k8s.io.api.apps.v1.Deployment", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(8), Single, true),
-        F::new(3, "status", Message(9), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(31), Single, true),
+        F::new(3, "status", Message(32), Single, false),
     ] },
-    // 7
+    // 30
     M { name: "k8s.io.api.apps.v1.DeploymentCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
@@ -111,41 +270,41 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "lastUpdateTime", Time, Single, false),
         F::new(7, "lastTransitionTime", Time, Single, false),
     ] },
-    // 8
+    // 31
     M { name: "k8s.io.api.apps.v1.DeploymentSpec", one_of: false, fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(354), Single, true),
-        F::new(3, "template", Message(231), Single, true),
-        F::new(4, "strategy", Message(10), Single, false),
+        F::new(2, "selector", Message(381), Single, true),
+        F::new(3, "template", Message(254), Single, true),
+        F::new(4, "strategy", Message(33), Single, false),
         F::new(5, "minReadySeconds", Int32, Single, false),
         F::new(6, "revisionHistoryLimit", Int32, Single, false),
         F::new(7, "paused", Bool, Single, false),
         F::new(9, "progressDeadlineSeconds", Int32, Single, false),
     ] },
-    // 9
+    // 32
     M { name: "k8s.io.api.apps.v1.DeploymentStatus", one_of: false, fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "replicas", Int32, Single, false),
         F::new(3, "updatedReplicas", Int32, Single, false),
         F::new(4, "availableReplicas", Int32, Single, false),
         F::new(5, "unavailableReplicas", Int32, Single, false),
-        F::new(6, "conditions", Message(7), Repeated, false),
+        F::new(6, "conditions", Message(30), Repeated, false),
         F::new(7, "readyReplicas", Int32, Single, false),
         F::new(8, "collisionCount", Int32, Single, false),
         F::new(9, "terminatingReplicas", Int32, Single, false),
     ] },
-    // 10
+    // 33
     M { name: "k8s.io.api.apps.v1.DeploymentStrategy", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
-        F::new(2, "rollingUpdate", Message(16), Single, false),
+        F::new(2, "rollingUpdate", Message(39), Single, false),
     ] },
-    // 11
+    // 34
     M { name: "k8s.io.api.apps.v1.ReplicaSet", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(13), Single, true),
-        F::new(3, "status", Message(14), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(36), Single, true),
+        F::new(3, "status", Message(37), Single, false),
     ] },
-    // 12
+    // 35
     M { name: "k8s.io.api.apps.v1.ReplicaSetCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
@@ -153,45 +312,45 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "reason", String, Single, false),
         F::new(5, "message", String, Single, false),
     ] },
-    // 13
+    // 36
     M { name: "k8s.io.api.apps.v1.ReplicaSetSpec", one_of: false, fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(354), Single, true),
-        F::new(3, "template", Message(231), Single, false),
+        F::new(2, "selector", Message(381), Single, true),
+        F::new(3, "template", Message(254), Single, false),
         F::new(4, "minReadySeconds", Int32, Single, false),
     ] },
-    // 14
+    // 37
     M { name: "k8s.io.api.apps.v1.ReplicaSetStatus", one_of: false, fields: &[
         F::new(1, "replicas", Int32, Single, true),
         F::new(2, "fullyLabeledReplicas", Int32, Single, false),
         F::new(3, "observedGeneration", Int64, Single, false),
         F::new(4, "readyReplicas", Int32, Single, false),
         F::new(5, "availableReplicas", Int32, Single, false),
-        F::new(6, "conditions", Message(12), Repeated, false),
+        F::new(6, "conditions", Message(35), Repeated, false),
         F::new(7, "terminatingReplicas", Int32, Single, false),
     ] },
-    // 15
+    // 38
     M { name: "k8s.io.api.apps.v1.RollingUpdateDaemonSet", one_of: false, fields: &[
         F::new(1, "maxUnavailable", IntOrString, Single, false),
         F::new(2, "maxSurge", IntOrString, Single, false),
     ] },
-    // 16
+    // 39
     M { name: "k8s.io.api.apps.v1.RollingUpdateDeployment", one_of: false, fields: &[
         F::new(1, "maxUnavailable", IntOrString, Single, false),
         F::new(2, "maxSurge", IntOrString, Single, false),
     ] },
-    // 17
+    // 40
     M { name: "k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy", one_of: false, fields: &[
         F::new(1, "partition", Int32, Single, false),
         F::new(2, "maxUnavailable", IntOrString, Single, false),
     ] },
-    // 18
+    // 41
     M { name: "k8s.io.api.apps.v1.StatefulSet", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(22), Single, true),
-        F::new(3, "status", Message(23), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(45), Single, true),
+        F::new(3, "status", Message(46), Single, false),
     ] },
-    // 19
+    // 42
     M { name: "k8s.io.api.apps.v1.StatefulSetCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
         F::new(2, "status", String, Single, false),
@@ -199,30 +358,30 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "reason", String, Single, false),
         F::new(5, "message", String, Single, false),
     ] },
-    // 20
+    // 43
     M { name: "k8s.io.api.apps.v1.StatefulSetOrdinals", one_of: false, fields: &[
         F::new(1, "start", Int32, Single, false),
     ] },
-    // 21
+    // 44
     M { name: "k8s.io.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy", one_of: false, fields: &[
         F::new(1, "whenDeleted", String, Single, false),
         F::new(2, "whenScaled", String, Single, false),
     ] },
-    // 22
+    // 45
     M { name: "k8s.io.api.apps.v1.StatefulSetSpec", one_of: false, fields: &[
         F::new(1, "replicas", Int32, Single, false),
-        F::new(2, "selector", Message(354), Single, true),
-        F::new(3, "template", Message(231), Single, true),
-        F::new(4, "volumeClaimTemplates", Message(203), Repeated, false),
+        F::new(2, "selector", Message(381), Single, true),
+        F::new(3, "template", Message(254), Single, true),
+        F::new(4, "volumeClaimTemplates", Message(226), Repeated, false),
         F::new(5, "serviceName", String, Single, false),
         F::new(6, "podManagementPolicy", String, Single, false),
-        F::new(7, "updateStrategy", Message(24), Single, false),
+        F::new(7, "updateStrategy", Message(47), Single, false),
         F::new(8, "revisionHistoryLimit", Int32, Single, false),
         F::new(9, "minReadySeconds", Int32, Single, false),
-        F::new(10, "persistentVolumeClaimRetentionPolicy", Message(21), Single, false),
-        F::new(11, "ordinals", Message(20), Single, false),
+        F::new(10, "persistentVolumeClaimRetentionPolicy", Message(44), Single, false),
+        F::new(11, "ordinals", Message(43), Single, false),
     ] },
-    // 23
+    // 46
     M { name: "k8s.io.api.apps.v1.StatefulSetStatus", one_of: false, fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "replicas", Int32, Single, true),
@@ -232,107 +391,107 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "currentRevision", String, Single, false),
         F::new(7, "updateRevision", String, Single, false),
         F::new(9, "collisionCount", Int32, Single, false),
-        F::new(10, "conditions", Message(19), Repeated, false),
+        F::new(10, "conditions", Message(42), Repeated, false),
         F::new(11, "availableReplicas", Int32, Single, false),
     ] },
-    // 24
+    // 47
     M { name: "k8s.io.api.apps.v1.StatefulSetUpdateStrategy", one_of: false, fields: &[
         F::new(1, "type", String, Single, false),
-        F::new(2, "rollingUpdate", Message(17), Single, false),
+        F::new(2, "rollingUpdate", Message(40), Single, false),
     ] },
-    // 25
+    // 48
     M { name: "k8s.io.api.authentication.v1.BoundObjectReference", one_of: false, fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "apiVersion", String, Single, false),
         F::new(3, "name", String, Single, false),
         F::new(4, "uid", String, Single, false),
     ] },
-    // 26
+    // 49
     M { name: "k8s.io.api.authentication.v1.ExtraValue", one_of: true, fields: &[
         F::new(1, "items", String, Repeated, false),
     ] },
-    // 27
+    // 50
     M { name: "k8s.io.api.authentication.v1.SelfSubjectReview", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "status", Message(28), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "status", Message(51), Single, false),
     ] },
-    // 28
+    // 51
     M { name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus", one_of: false, fields: &[
-        F::new(1, "userInfo", Message(35), Single, false),
+        F::new(1, "userInfo", Message(58), Single, false),
     ] },
-    // 29
+    // 52
     M { name: "k8s.io.api.authentication.v1.TokenRequest", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(30), Single, false),
-        F::new(3, "status", Message(31), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(53), Single, false),
+        F::new(3, "status", Message(54), Single, false),
     ] },
-    // 30
+    // 53
     M { name: "k8s.io.api.authentication.v1.TokenRequestSpec", one_of: false, fields: &[
         F::new(1, "audiences", String, Repeated, false),
-        F::new(3, "boundObjectRef", Message(25), Single, false),
+        F::new(3, "boundObjectRef", Message(48), Single, false),
         F::new(4, "expirationSeconds", Int64, Single, false),
     ] },
-    // 31
+    // 54
     M { name: "k8s.io.api.authentication.v1.TokenRequestStatus", one_of: false, fields: &[
         F::new(1, "token", String, Single, false),
         F::new(2, "expirationTimestamp", Time, Single, false),
     ] },
-    // 32
+    // 55
     M { name: "k8s.io.api.authentication.v1.TokenReview", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(33), Single, true),
-        F::new(3, "status", Message(34), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(56), Single, true),
+        F::new(3, "status", Message(57), Single, false),
     ] },
-    // 33
+    // 56
     M { name: "k8s.io.api.authentication.v1.TokenReviewSpec", one_of: false, fields: &[
         F::new(1, "token", String, Single, true),
         F::new(2, "audiences", String, Repeated, false),
     ] },
-    // 34
+    // 57
     M { name: "k8s.io.api.authentication.v1.TokenReviewStatus", one_of: false, fields: &[
         F::new(1, "authenticated", Bool, Single, false),
-        F::new(2, "user", Message(35), Single, false),
+        F::new(2, "user", Message(58), Single, false),
         F::new(3, "error", String, Single, false),
         F::new(4, "audiences", String, Repeated, false),
     ] },
-    // 35
+    // 58
     M { name: "k8s.io.api.authentication.v1.UserInfo", one_of: false, fields: &[
         F::new(1, "username", String, Single, false),
         F::new(2, "uid", String, Single, false),
         F::new(3, "groups", String, Repeated, false),
-        F::new(4, "extra", Message(26), Map, false),
+        F::new(4, "extra", Message(49), Map, false),
     ] },
-    // 36
+    // 59
     M { name: "k8s.io.api.authorization.v1.ExtraValue", one_of: true, fields: &[
         F::new(1, "items", String, Repeated, false),
     ] },
-    // 37
+    // 60
     M { name: "k8s.io.api.authorization.v1.FieldSelectorAttributes", one_of: false, fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(353), Repeated, false),
+        F::new(2, "requirements", Message(380), Repeated, false),
     ] },
-    // 38
+    // 61
     M { name: "k8s.io.api.authorization.v1.LabelSelectorAttributes", one_of: false, fields: &[
         F::new(1, "rawSelector", String, Single, false),
-        F::new(2, "requirements", Message(355), Repeated, false),
+        F::new(2, "requirements", Message(382), Repeated, false),
     ] },
-    // 39
+    // 62
     M { name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(49), Single, true),
-        F::new(3, "status", Message(50), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(72), Single, true),
+        F::new(3, "status", Message(73), Single, false),
     ] },
-    // 40
+    // 63
     M { name: "k8s.io.api.authorization.v1.NonResourceAttributes", one_of: false, fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "verb", String, Single, false),
     ] },
-    // 41
+    // 64
     M { name: "k8s.io.api.authorization.v1.NonResourceRule", one_of: false, fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "nonResourceURLs", String, Repeated, false),
     ] },
-    // 42
+    // 65
     M { name: "k8s.io.api.authorization.v1.ResourceAttributes", one_of: false, fields: &[
         F::new(1, "namespace", String, Single, false),
         F::new(2, "verb", String, Single, false),
@@ -341,119 +500,119 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "resource", String, Single, false),
         F::new(6, "subresource", String, Single, false),
         F::new(7, "name", String, Single, false),
-        F::new(8, "fieldSelector", Message(37), Single, false),
-        F::new(9, "labelSelector", Message(38), Single, false),
+        F::new(8, "fieldSelector", Message(60), Single, false),
+        F::new(9, "labelSelector", Message(61), Single, false),
     ] },
-    // 43
+    // 66
     M { name: "k8s.io.api.authorization.v1.ResourceRule", one_of: false, fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
         F::new(3, "resources", String, Repeated, false),
         F::new(4, "resourceNames", String, Repeated, false),
     ] },
-    // 44
+    // 67
     M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(45), Single, true),
-        F::new(3, "status", Message(50), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(68), Single, true),
+        F::new(3, "status", Message(73), Single, false),
     ] },
-    // 45
+    // 68
     M { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec", one_of: false, fields: &[
-        F::new(1, "resourceAttributes", Message(42), Single, false),
-        F::new(2, "nonResourceAttributes", Message(40), Single, false),
+        F::new(1, "resourceAttributes", Message(65), Single, false),
+        F::new(2, "nonResourceAttributes", Message(63), Single, false),
     ] },
-    // 46
+    // 69
     M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(47), Single, true),
-        F::new(3, "status", Message(51), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(70), Single, true),
+        F::new(3, "status", Message(74), Single, false),
     ] },
-    // 47
+    // 70
     M { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec", one_of: false, fields: &[
         F::new(1, "namespace", String, Single, false),
     ] },
-    // 48
+    // 71
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReview", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(49), Single, true),
-        F::new(3, "status", Message(50), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(72), Single, true),
+        F::new(3, "status", Message(73), Single, false),
     ] },
-    // 49
+    // 72
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec", one_of: false, fields: &[
-        F::new(1, "resourceAttributes", Message(42), Single, false),
-        F::new(2, "nonResourceAttributes", Message(40), Single, false),
+        F::new(1, "resourceAttributes", Message(65), Single, false),
+        F::new(2, "nonResourceAttributes", Message(63), Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "groups", String, Repeated, false),
-        F::new(5, "extra", Message(36), Map, false),
+        F::new(5, "extra", Message(59), Map, false),
         F::new(6, "uid", String, Single, false),
     ] },
-    // 50
+    // 73
     M { name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus", one_of: false, fields: &[
         F::new(1, "allowed", Bool, Single, true),
         F::new(2, "reason", String, Single, false),
         F::new(3, "evaluationError", String, Single, false),
         F::new(4, "denied", Bool, Single, false),
     ] },
-    // 51
+    // 74
     M { name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus", one_of: false, fields: &[
-        F::new(1, "resourceRules", Message(43), Repeated, true),
-        F::new(2, "nonResourceRules", Message(41), Repeated, true),
+        F::new(1, "resourceRules", Message(66), Repeated, true),
+        F::new(2, "nonResourceRules", Message(64), Repeated, true),
         F::new(3, "incomplete", Bool, Single, true),
         F::new(4, "evaluationError", String, Single, false),
     ] },
-    // 52
+    // 75
     M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricSource", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "target", Message(67), Single, true),
+        F::new(2, "target", Message(90), Single, true),
         F::new(3, "container", String, Single, true),
     ] },
-    // 53
+    // 76
     M { name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "current", Message(68), Single, true),
+        F::new(2, "current", Message(91), Single, true),
         F::new(3, "container", String, Single, true),
     ] },
-    // 54
+    // 77
     M { name: "k8s.io.api.autoscaling.v2.CrossVersionObjectReference", one_of: false, fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "name", String, Single, true),
         F::new(3, "apiVersion", String, Single, false),
     ] },
-    // 55
+    // 78
     M { name: "k8s.io.api.autoscaling.v2.ExternalMetricSource", one_of: false, fields: &[
-        F::new(1, "metric", Message(64), Single, true),
-        F::new(2, "target", Message(67), Single, true),
+        F::new(1, "metric", Message(87), Single, true),
+        F::new(2, "target", Message(90), Single, true),
     ] },
-    // 56
+    // 79
     M { name: "k8s.io.api.autoscaling.v2.ExternalMetricStatus", one_of: false, fields: &[
-        F::new(1, "metric", Message(64), Single, true),
-        F::new(2, "current", Message(68), Single, true),
+        F::new(1, "metric", Message(87), Single, true),
+        F::new(2, "current", Message(91), Single, true),
     ] },
-    // 57
+    // 80
     M { name: "k8s.io.api.autoscaling.v2.HPAScalingPolicy", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "value", Int32, Single, true),
         F::new(3, "periodSeconds", Int32, Single, true),
     ] },
-    // 58
+    // 81
     M { name: "k8s.io.api.autoscaling.v2.HPAScalingRules", one_of: false, fields: &[
         F::new(1, "selectPolicy", String, Single, false),
-        F::new(2, "policies", Message(57), Repeated, false),
+        F::new(2, "policies", Message(80), Repeated, false),
         F::new(3, "stabilizationWindowSeconds", Int32, Single, false),
         F::new(4, "tolerance", Quantity, Single, false),
     ] },
-    // 59
+    // 82
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(62), Single, true),
-        F::new(3, "status", Message(63), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(85), Single, true),
+        F::new(3, "status", Message(86), Single, false),
     ] },
-    // 60
+    // 83
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", one_of: false, fields: &[
-        F::new(1, "scaleUp", Message(58), Single, false),
-        F::new(2, "scaleDown", Message(58), Single, false),
+        F::new(1, "scaleUp", Message(81), Single, false),
+        F::new(2, "scaleDown", Message(81), Single, false),
     ] },
-    // 61
+    // 84
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -461,121 +620,121 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "reason", String, Single, false),
         F::new(5, "message", String, Single, false),
     ] },
-    // 62
+    // 85
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec", one_of: false, fields: &[
-        F::new(1, "scaleTargetRef", Message(54), Single, true),
+        F::new(1, "scaleTargetRef", Message(77), Single, true),
         F::new(2, "minReplicas", Int32, Single, false),
         F::new(3, "maxReplicas", Int32, Single, true),
-        F::new(4, "metrics", Message(65), Repeated, false),
-        F::new(5, "behavior", Message(60), Single, false),
+        F::new(4, "metrics", Message(88), Repeated, false),
+        F::new(5, "behavior", Message(83), Single, false),
     ] },
-    // 63
+    // 86
     M { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerStatus", one_of: false, fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "lastScaleTime", Time, Single, false),
         F::new(3, "currentReplicas", Int32, Single, false),
         F::new(4, "desiredReplicas", Int32, Single, true),
-        F::new(5, "currentMetrics", Message(66), Repeated, false),
-        F::new(6, "conditions", Message(61), Repeated, false),
+        F::new(5, "currentMetrics", Message(89), Repeated, false),
+        F::new(6, "conditions", Message(84), Repeated, false),
     ] },
-    // 64
+    // 87
     M { name: "k8s.io.api.autoscaling.v2.MetricIdentifier", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "selector", Message(354), Single, false),
+        F::new(2, "selector", Message(381), Single, false),
     ] },
-    // 65
+    // 88
     M { name: "k8s.io.api.autoscaling.v2.MetricSpec", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
-        F::new(2, "object", Message(69), Single, false),
-        F::new(3, "pods", Message(71), Single, false),
-        F::new(4, "resource", Message(73), Single, false),
-        F::new(5, "external", Message(55), Single, false),
-        F::new(7, "containerResource", Message(52), Single, false),
+        F::new(2, "object", Message(92), Single, false),
+        F::new(3, "pods", Message(94), Single, false),
+        F::new(4, "resource", Message(96), Single, false),
+        F::new(5, "external", Message(78), Single, false),
+        F::new(7, "containerResource", Message(75), Single, false),
     ] },
-    // 66
+    // 89
     M { name: "k8s.io.api.autoscaling.v2.MetricStatus", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
-        F::new(2, "object", Message(70), Single, false),
-        F::new(3, "pods", Message(72), Single, false),
-        F::new(4, "resource", Message(74), Single, false),
-        F::new(5, "external", Message(56), Single, false),
-        F::new(7, "containerResource", Message(53), Single, false),
+        F::new(2, "object", Message(93), Single, false),
+        F::new(3, "pods", Message(95), Single, false),
+        F::new(4, "resource", Message(97), Single, false),
+        F::new(5, "external", Message(79), Single, false),
+        F::new(7, "containerResource", Message(76), Single, false),
     ] },
-    // 67
+    // 90
     M { name: "k8s.io.api.autoscaling.v2.MetricTarget", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "value", Quantity, Single, false),
         F::new(3, "averageValue", Quantity, Single, false),
         F::new(4, "averageUtilization", Int32, Single, false),
     ] },
-    // 68
+    // 91
     M { name: "k8s.io.api.autoscaling.v2.MetricValueStatus", one_of: false, fields: &[
         F::new(1, "value", Quantity, Single, false),
         F::new(2, "averageValue", Quantity, Single, false),
         F::new(3, "averageUtilization", Int32, Single, false),
     ] },
-    // 69
+    // 92
     M { name: "k8s.io.api.autoscaling.v2.ObjectMetricSource", one_of: false, fields: &[
-        F::new(1, "describedObject", Message(54), Single, true),
-        F::new(2, "target", Message(67), Single, true),
-        F::new(3, "metric", Message(64), Single, true),
+        F::new(1, "describedObject", Message(77), Single, true),
+        F::new(2, "target", Message(90), Single, true),
+        F::new(3, "metric", Message(87), Single, true),
     ] },
-    // 70
+    // 93
     M { name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus", one_of: false, fields: &[
-        F::new(1, "metric", Message(64), Single, true),
-        F::new(2, "current", Message(68), Single, true),
-        F::new(3, "describedObject", Message(54), Single, true),
+        F::new(1, "metric", Message(87), Single, true),
+        F::new(2, "current", Message(91), Single, true),
+        F::new(3, "describedObject", Message(77), Single, true),
     ] },
-    // 71
+    // 94
     M { name: "k8s.io.api.autoscaling.v2.PodsMetricSource", one_of: false, fields: &[
-        F::new(1, "metric", Message(64), Single, true),
-        F::new(2, "target", Message(67), Single, true),
+        F::new(1, "metric", Message(87), Single, true),
+        F::new(2, "target", Message(90), Single, true),
     ] },
-    // 72
+    // 95
     M { name: "k8s.io.api.autoscaling.v2.PodsMetricStatus", one_of: false, fields: &[
-        F::new(1, "metric", Message(64), Single, true),
-        F::new(2, "current", Message(68), Single, true),
+        F::new(1, "metric", Message(87), Single, true),
+        F::new(2, "current", Message(91), Single, true),
     ] },
-    // 73
+    // 96
     M { name: "k8s.io.api.autoscaling.v2.ResourceMetricSource", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "target", Message(67), Single, true),
+        F::new(2, "target", Message(90), Single, true),
     ] },
-    // 74
+    // 97
     M { name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "current", Message(68), Single, true),
+        F::new(2, "current", Message(91), Single, true),
     ] },
-    // 75
+    // 98
     M { name: "k8s.io.api.batch.v1.CronJob", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(76), Single, true),
-        F::new(3, "status", Message(77), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(99), Single, true),
+        F::new(3, "status", Message(100), Single, false),
     ] },
-    // 76
+    // 99
     M { name: "k8s.io.api.batch.v1.CronJobSpec", one_of: false, fields: &[
         F::new(1, "schedule", String, Single, true),
         F::new(2, "startingDeadlineSeconds", Int64, Single, false),
         F::new(3, "concurrencyPolicy", String, Single, false),
         F::new(4, "suspend", Bool, Single, false),
-        F::new(5, "jobTemplate", Message(82), Single, true),
+        F::new(5, "jobTemplate", Message(105), Single, true),
         F::new(6, "successfulJobsHistoryLimit", Int32, Single, false),
         F::new(7, "failedJobsHistoryLimit", Int32, Single, false),
         F::new(8, "timeZone", String, Single, false),
     ] },
-    // 77
+    // 100
     M { name: "k8s.io.api.batch.v1.CronJobStatus", one_of: false, fields: &[
-        F::new(1, "active", Message(201), Repeated, false),
+        F::new(1, "active", Message(224), Repeated, false),
         F::new(4, "lastScheduleTime", Time, Single, false),
         F::new(5, "lastSuccessfulTime", Time, Single, false),
     ] },
-    // 78
+    // 101
     M { name: "k8s.io.api.batch.v1.Job", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(80), Single, false),
-        F::new(3, "status", Message(81), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(103), Single, false),
+        F::new(3, "status", Message(104), Single, false),
     ] },
-    // 79
+    // 102
     M { name: "k8s.io.api.batch.v1.JobCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -584,86 +743,86 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 80
+    // 103
     M { name: "k8s.io.api.batch.v1.JobSpec", one_of: false, fields: &[
         F::new(1, "parallelism", Int32, Single, false),
         F::new(2, "completions", Int32, Single, false),
         F::new(3, "activeDeadlineSeconds", Int64, Single, false),
-        F::new(4, "selector", Message(354), Single, false),
+        F::new(4, "selector", Message(381), Single, false),
         F::new(5, "manualSelector", Bool, Single, false),
-        F::new(6, "template", Message(231), Single, true),
+        F::new(6, "template", Message(254), Single, true),
         F::new(7, "backoffLimit", Int32, Single, false),
         F::new(8, "ttlSecondsAfterFinished", Int32, Single, false),
         F::new(9, "completionMode", String, Single, false),
         F::new(10, "suspend", Bool, Single, false),
-        F::new(11, "podFailurePolicy", Message(83), Single, false),
+        F::new(11, "podFailurePolicy", Message(106), Single, false),
         F::new(12, "backoffLimitPerIndex", Int32, Single, false),
         F::new(13, "maxFailedIndexes", Int32, Single, false),
         F::new(14, "podReplacementPolicy", String, Single, false),
         F::new(15, "managedBy", String, Single, false),
-        F::new(16, "successPolicy", Message(87), Single, false),
+        F::new(16, "successPolicy", Message(110), Single, false),
     ] },
-    // 81
+    // 104
     M { name: "k8s.io.api.batch.v1.JobStatus", one_of: false, fields: &[
-        F::new(1, "conditions", Message(79), Repeated, false),
+        F::new(1, "conditions", Message(102), Repeated, false),
         F::new(2, "startTime", Time, Single, false),
         F::new(3, "completionTime", Time, Single, false),
         F::new(4, "active", Int32, Single, false),
         F::new(5, "succeeded", Int32, Single, false),
         F::new(6, "failed", Int32, Single, false),
         F::new(7, "completedIndexes", String, Single, false),
-        F::new(8, "uncountedTerminatedPods", Message(89), Single, false),
+        F::new(8, "uncountedTerminatedPods", Message(112), Single, false),
         F::new(9, "ready", Int32, Single, false),
         F::new(10, "failedIndexes", String, Single, false),
         F::new(11, "terminating", Int32, Single, false),
     ] },
-    // 82
+    // 105
     M { name: "k8s.io.api.batch.v1.JobTemplateSpec", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, false),
-        F::new(2, "spec", Message(80), Single, false),
+        F::new(1, "metadata", Message(384), Single, false),
+        F::new(2, "spec", Message(103), Single, false),
     ] },
-    // 83
+    // 106
     M { name: "k8s.io.api.batch.v1.PodFailurePolicy", one_of: false, fields: &[
-        F::new(1, "rules", Message(86), Repeated, true),
+        F::new(1, "rules", Message(109), Repeated, true),
     ] },
-    // 84
+    // 107
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", one_of: false, fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", Int32, Repeated, true),
     ] },
-    // 85
+    // 108
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, false),
     ] },
-    // 86
+    // 109
     M { name: "k8s.io.api.batch.v1.PodFailurePolicyRule", one_of: false, fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "onExitCodes", Message(84), Single, false),
-        F::new(3, "onPodConditions", Message(85), Repeated, false),
+        F::new(2, "onExitCodes", Message(107), Single, false),
+        F::new(3, "onPodConditions", Message(108), Repeated, false),
     ] },
-    // 87
+    // 110
     M { name: "k8s.io.api.batch.v1.SuccessPolicy", one_of: false, fields: &[
-        F::new(1, "rules", Message(88), Repeated, true),
+        F::new(1, "rules", Message(111), Repeated, true),
     ] },
-    // 88
+    // 111
     M { name: "k8s.io.api.batch.v1.SuccessPolicyRule", one_of: false, fields: &[
         F::new(1, "succeededIndexes", String, Single, false),
         F::new(2, "succeededCount", Int32, Single, false),
     ] },
-    // 89
+    // 112
     M { name: "k8s.io.api.batch.v1.UncountedTerminatedPods", one_of: false, fields: &[
         F::new(1, "succeeded", String, Repeated, false),
         F::new(2, "failed", String, Repeated, false),
     ] },
-    // 90
+    // 113
     M { name: "k8s.io.api.certificates.v1.CertificateSigningRequest", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(92), Single, true),
-        F::new(3, "status", Message(93), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(115), Single, true),
+        F::new(3, "status", Message(116), Single, false),
     ] },
-    // 91
+    // 114
     M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "reason", String, Single, false),
@@ -672,32 +831,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "lastTransitionTime", Time, Single, false),
         F::new(6, "status", String, Single, true),
     ] },
-    // 92
+    // 115
     M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestSpec", one_of: false, fields: &[
         F::new(1, "request", Bytes, Single, true),
         F::new(2, "username", String, Single, false),
         F::new(3, "uid", String, Single, false),
         F::new(4, "groups", String, Repeated, false),
         F::new(5, "usages", String, Repeated, false),
-        F::new(6, "extra", Message(94), Map, false),
+        F::new(6, "extra", Message(117), Map, false),
         F::new(7, "signerName", String, Single, true),
         F::new(8, "expirationSeconds", Int32, Single, false),
     ] },
-    // 93
+    // 116
     M { name: "k8s.io.api.certificates.v1.CertificateSigningRequestStatus", one_of: false, fields: &[
-        F::new(1, "conditions", Message(91), Repeated, false),
+        F::new(1, "conditions", Message(114), Repeated, false),
         F::new(2, "certificate", Bytes, Single, false),
     ] },
-    // 94
+    // 117
     M { name: "k8s.io.api.certificates.v1.ExtraValue", one_of: true, fields: &[
         F::new(1, "items", String, Repeated, false),
     ] },
-    // 95
+    // 118
     M { name: "k8s.io.api.coordination.v1.Lease", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(96), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(119), Single, false),
     ] },
-    // 96
+    // 119
     M { name: "k8s.io.api.coordination.v1.LeaseSpec", one_of: false, fields: &[
         F::new(1, "holderIdentity", String, Single, false),
         F::new(2, "leaseDurationSeconds", Int32, Single, false),
@@ -707,30 +866,30 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "strategy", String, Single, false),
         F::new(7, "preferredHolder", String, Single, false),
     ] },
-    // 97
+    // 120
     M { name: "k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 98
+    // 121
     M { name: "k8s.io.api.core.v1.Affinity", one_of: false, fields: &[
-        F::new(1, "nodeAffinity", Message(185), Single, false),
-        F::new(2, "podAffinity", Message(214), Single, false),
-        F::new(3, "podAntiAffinity", Message(216), Single, false),
+        F::new(1, "nodeAffinity", Message(208), Single, false),
+        F::new(2, "podAffinity", Message(237), Single, false),
+        F::new(3, "podAntiAffinity", Message(239), Single, false),
     ] },
-    // 99
+    // 122
     M { name: "k8s.io.api.core.v1.AppArmorProfile", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 100
+    // 123
     M { name: "k8s.io.api.core.v1.AttachedVolume", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 101
+    // 124
     M { name: "k8s.io.api.core.v1.AzureDiskVolumeSource", one_of: false, fields: &[
         F::new(1, "diskName", String, Single, true),
         F::new(2, "diskURI", String, Single, true),
@@ -739,108 +898,108 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "readOnly", Bool, Single, false),
         F::new(6, "kind", String, Single, false),
     ] },
-    // 102
+    // 125
     M { name: "k8s.io.api.core.v1.AzureFilePersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "secretNamespace", String, Single, false),
     ] },
-    // 103
+    // 126
     M { name: "k8s.io.api.core.v1.AzureFileVolumeSource", one_of: false, fields: &[
         F::new(1, "secretName", String, Single, true),
         F::new(2, "shareName", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 104
+    // 127
     M { name: "k8s.io.api.core.v1.CSIPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "volumeHandle", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "fsType", String, Single, false),
         F::new(5, "volumeAttributes", String, Map, false),
-        F::new(6, "controllerPublishSecretRef", Message(254), Single, false),
-        F::new(7, "nodeStageSecretRef", Message(254), Single, false),
-        F::new(8, "nodePublishSecretRef", Message(254), Single, false),
-        F::new(9, "controllerExpandSecretRef", Message(254), Single, false),
-        F::new(10, "nodeExpandSecretRef", Message(254), Single, false),
+        F::new(6, "controllerPublishSecretRef", Message(281), Single, false),
+        F::new(7, "nodeStageSecretRef", Message(281), Single, false),
+        F::new(8, "nodePublishSecretRef", Message(281), Single, false),
+        F::new(9, "controllerExpandSecretRef", Message(281), Single, false),
+        F::new(10, "nodeExpandSecretRef", Message(281), Single, false),
     ] },
-    // 105
+    // 128
     M { name: "k8s.io.api.core.v1.CSIVolumeSource", one_of: false, fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "volumeAttributes", String, Map, false),
-        F::new(5, "nodePublishSecretRef", Message(175), Single, false),
+        F::new(5, "nodePublishSecretRef", Message(198), Single, false),
     ] },
-    // 106
+    // 129
     M { name: "k8s.io.api.core.v1.Capabilities", one_of: false, fields: &[
         F::new(1, "add", String, Repeated, false),
         F::new(2, "drop", String, Repeated, false),
     ] },
-    // 107
+    // 130
     M { name: "k8s.io.api.core.v1.CephFSPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "secretFile", String, Single, false),
-        F::new(5, "secretRef", Message(254), Single, false),
+        F::new(5, "secretRef", Message(281), Single, false),
         F::new(6, "readOnly", Bool, Single, false),
     ] },
-    // 108
+    // 131
     M { name: "k8s.io.api.core.v1.CephFSVolumeSource", one_of: false, fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "path", String, Single, false),
         F::new(3, "user", String, Single, false),
         F::new(4, "secretFile", String, Single, false),
-        F::new(5, "secretRef", Message(175), Single, false),
+        F::new(5, "secretRef", Message(198), Single, false),
         F::new(6, "readOnly", Bool, Single, false),
     ] },
-    // 109
+    // 132
     M { name: "k8s.io.api.core.v1.CinderPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
-        F::new(4, "secretRef", Message(254), Single, false),
+        F::new(4, "secretRef", Message(281), Single, false),
     ] },
-    // 110
+    // 133
     M { name: "k8s.io.api.core.v1.CinderVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
-        F::new(4, "secretRef", Message(175), Single, false),
+        F::new(4, "secretRef", Message(198), Single, false),
     ] },
-    // 111
+    // 134
     M { name: "k8s.io.api.core.v1.ClientIPConfig", one_of: false, fields: &[
         F::new(1, "timeoutSeconds", Int32, Single, false),
     ] },
-    // 112
+    // 135
     M { name: "k8s.io.api.core.v1.ClusterTrustBundleProjection", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "signerName", String, Single, false),
-        F::new(3, "labelSelector", Message(354), Single, false),
+        F::new(3, "labelSelector", Message(381), Single, false),
         F::new(4, "path", String, Single, true),
         F::new(5, "optional", Bool, Single, false),
     ] },
-    // 113
+    // 136
     M { name: "k8s.io.api.core.v1.ConfigMap", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
+        F::new(1, "metadata", Message(384), Single, true),
         F::new(2, "data", String, Map, false),
         F::new(3, "binaryData", Bytes, Map, false),
         F::new(4, "immutable", Bool, Single, false),
     ] },
-    // 114
+    // 137
     M { name: "k8s.io.api.core.v1.ConfigMapEnvSource", one_of: false, fields: &[
-        F::new(1, "", Message(175), Inline, false),
+        F::new(1, "", Message(198), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 115
+    // 138
     M { name: "k8s.io.api.core.v1.ConfigMapKeySelector", one_of: false, fields: &[
-        F::new(1, "", Message(175), Inline, false),
+        F::new(1, "", Message(198), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 116
+    // 139
     M { name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource", one_of: false, fields: &[
         F::new(1, "namespace", String, Single, true),
         F::new(2, "name", String, Single, true),
@@ -848,59 +1007,59 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceVersion", String, Single, false),
         F::new(5, "kubeletConfigKey", String, Single, true),
     ] },
-    // 117
+    // 140
     M { name: "k8s.io.api.core.v1.ConfigMapProjection", one_of: false, fields: &[
-        F::new(1, "", Message(175), Inline, false),
-        F::new(2, "items", Message(169), Repeated, false),
+        F::new(1, "", Message(198), Inline, false),
+        F::new(2, "items", Message(192), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 118
+    // 141
     M { name: "k8s.io.api.core.v1.ConfigMapVolumeSource", one_of: false, fields: &[
-        F::new(1, "", Message(175), Inline, false),
-        F::new(2, "items", Message(169), Repeated, false),
+        F::new(1, "", Message(198), Inline, false),
+        F::new(2, "items", Message(192), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 119
+    // 142
     M { name: "k8s.io.api.core.v1.Container", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(122), Repeated, false),
-        F::new(7, "env", Message(142), Repeated, false),
-        F::new(8, "resources", Message(244), Single, false),
-        F::new(9, "volumeMounts", Message(278), Repeated, false),
-        F::new(10, "livenessProbe", Message(235), Single, false),
-        F::new(11, "readinessProbe", Message(235), Single, false),
-        F::new(12, "lifecycle", Message(170), Single, false),
+        F::new(6, "ports", Message(145), Repeated, false),
+        F::new(7, "env", Message(165), Repeated, false),
+        F::new(8, "resources", Message(271), Single, false),
+        F::new(9, "volumeMounts", Message(305), Repeated, false),
+        F::new(10, "livenessProbe", Message(258), Single, false),
+        F::new(11, "readinessProbe", Message(258), Single, false),
+        F::new(12, "lifecycle", Message(193), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(256), Single, false),
+        F::new(15, "securityContext", Message(283), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(141), Repeated, false),
+        F::new(19, "envFrom", Message(164), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(277), Repeated, false),
-        F::new(22, "startupProbe", Message(235), Single, false),
-        F::new(23, "resizePolicy", Message(123), Repeated, false),
+        F::new(21, "volumeDevices", Message(304), Repeated, false),
+        F::new(22, "startupProbe", Message(258), Single, false),
+        F::new(23, "resizePolicy", Message(146), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(124), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(147), Repeated, false),
     ] },
-    // 120
+    // 143
     M { name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest", one_of: false, fields: &[
         F::new(1, "containerName", String, Single, true),
         F::new(2, "resourceName", String, Single, true),
         F::new(3, "requestName", String, Single, true),
     ] },
-    // 121
+    // 144
     M { name: "k8s.io.api.core.v1.ContainerImage", one_of: false, fields: &[
         F::new(1, "names", String, Repeated, false),
         F::new(2, "sizeBytes", Int64, Single, false),
     ] },
-    // 122
+    // 145
     M { name: "k8s.io.api.core.v1.ContainerPort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "hostPort", Int32, Single, false),
@@ -908,32 +1067,32 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "protocol", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
     ] },
-    // 123
+    // 146
     M { name: "k8s.io.api.core.v1.ContainerResizePolicy", one_of: false, fields: &[
         F::new(1, "resourceName", String, Single, true),
         F::new(2, "restartPolicy", String, Single, true),
     ] },
-    // 124
+    // 147
     M { name: "k8s.io.api.core.v1.ContainerRestartRule", one_of: false, fields: &[
         F::new(1, "action", String, Single, true),
-        F::new(2, "exitCodes", Message(125), Single, false),
+        F::new(2, "exitCodes", Message(148), Single, false),
     ] },
-    // 125
+    // 148
     M { name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes", one_of: false, fields: &[
         F::new(1, "operator", String, Single, true),
         F::new(2, "values", Int32, Repeated, false),
     ] },
-    // 126
+    // 149
     M { name: "k8s.io.api.core.v1.ContainerState", one_of: false, fields: &[
-        F::new(1, "waiting", Message(129), Single, false),
-        F::new(2, "running", Message(127), Single, false),
-        F::new(3, "terminated", Message(128), Single, false),
+        F::new(1, "waiting", Message(152), Single, false),
+        F::new(2, "running", Message(150), Single, false),
+        F::new(3, "terminated", Message(151), Single, false),
     ] },
-    // 127
+    // 150
     M { name: "k8s.io.api.core.v1.ContainerStateRunning", one_of: false, fields: &[
         F::new(1, "startedAt", Time, Single, false),
     ] },
-    // 128
+    // 151
     M { name: "k8s.io.api.core.v1.ContainerStateTerminated", one_of: false, fields: &[
         F::new(1, "exitCode", Int32, Single, true),
         F::new(2, "signal", Int32, Single, false),
@@ -943,16 +1102,16 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "finishedAt", Time, Single, false),
         F::new(7, "containerID", String, Single, false),
     ] },
-    // 129
+    // 152
     M { name: "k8s.io.api.core.v1.ContainerStateWaiting", one_of: false, fields: &[
         F::new(1, "reason", String, Single, false),
         F::new(2, "message", String, Single, false),
     ] },
-    // 130
+    // 153
     M { name: "k8s.io.api.core.v1.ContainerStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "state", Message(126), Single, false),
-        F::new(3, "lastState", Message(126), Single, false),
+        F::new(2, "state", Message(149), Single, false),
+        F::new(3, "lastState", Message(149), Single, false),
         F::new(4, "ready", Bool, Single, true),
         F::new(5, "restartCount", Int32, Single, true),
         F::new(6, "image", String, Single, true),
@@ -960,156 +1119,156 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "containerID", String, Single, false),
         F::new(9, "started", Bool, Single, false),
         F::new(10, "allocatedResources", Quantity, Map, false),
-        F::new(11, "resources", Message(244), Single, false),
-        F::new(12, "volumeMounts", Message(279), Repeated, false),
-        F::new(13, "user", Message(131), Single, false),
-        F::new(14, "allocatedResourcesStatus", Message(245), Repeated, false),
+        F::new(11, "resources", Message(271), Single, false),
+        F::new(12, "volumeMounts", Message(306), Repeated, false),
+        F::new(13, "user", Message(154), Single, false),
+        F::new(14, "allocatedResourcesStatus", Message(272), Repeated, false),
         F::new(15, "stopSignal", String, Single, false),
     ] },
-    // 131
+    // 154
     M { name: "k8s.io.api.core.v1.ContainerUser", one_of: false, fields: &[
-        F::new(1, "linux", Message(172), Single, false),
+        F::new(1, "linux", Message(195), Single, false),
     ] },
-    // 132
+    // 155
     M { name: "k8s.io.api.core.v1.DaemonEndpoint", one_of: false, fields: &[
         F::new(1, "Port", Int32, Single, true),
     ] },
-    // 133
+    // 156
     M { name: "k8s.io.api.core.v1.DownwardAPIProjection", one_of: false, fields: &[
-        F::new(1, "items", Message(134), Repeated, false),
+        F::new(1, "items", Message(157), Repeated, false),
     ] },
-    // 134
+    // 157
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeFile", one_of: false, fields: &[
         F::new(1, "path", String, Single, true),
-        F::new(2, "fieldRef", Message(200), Single, false),
-        F::new(3, "resourceFieldRef", Message(242), Single, false),
+        F::new(2, "fieldRef", Message(223), Single, false),
+        F::new(3, "resourceFieldRef", Message(269), Single, false),
         F::new(4, "mode", Int32, Single, false),
     ] },
-    // 135
+    // 158
     M { name: "k8s.io.api.core.v1.DownwardAPIVolumeSource", one_of: false, fields: &[
-        F::new(1, "items", Message(134), Repeated, false),
+        F::new(1, "items", Message(157), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 136
+    // 159
     M { name: "k8s.io.api.core.v1.EmptyDirVolumeSource", one_of: false, fields: &[
         F::new(1, "medium", String, Single, false),
         F::new(2, "sizeLimit", Quantity, Single, false),
     ] },
-    // 137
+    // 160
     M { name: "k8s.io.api.core.v1.EndpointAddress", one_of: false, fields: &[
         F::new(1, "ip", String, Single, true),
-        F::new(2, "targetRef", Message(201), Single, false),
+        F::new(2, "targetRef", Message(224), Single, false),
         F::new(3, "hostname", String, Single, false),
         F::new(4, "nodeName", String, Single, false),
     ] },
-    // 138
+    // 161
     M { name: "k8s.io.api.core.v1.EndpointPort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "port", Int32, Single, true),
         F::new(3, "protocol", String, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 139
+    // 162
     M { name: "k8s.io.api.core.v1.EndpointSubset", one_of: false, fields: &[
-        F::new(1, "addresses", Message(137), Repeated, false),
-        F::new(2, "notReadyAddresses", Message(137), Repeated, false),
-        F::new(3, "ports", Message(138), Repeated, false),
+        F::new(1, "addresses", Message(160), Repeated, false),
+        F::new(2, "notReadyAddresses", Message(160), Repeated, false),
+        F::new(3, "ports", Message(161), Repeated, false),
     ] },
-    // 140
+    // 163
     M { name: "k8s.io.api.core.v1.Endpoints", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "subsets", Message(139), Repeated, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "subsets", Message(162), Repeated, false),
     ] },
-    // 141
+    // 164
     M { name: "k8s.io.api.core.v1.EnvFromSource", one_of: false, fields: &[
         F::new(1, "prefix", String, Single, false),
-        F::new(2, "configMapRef", Message(114), Single, false),
-        F::new(3, "secretRef", Message(251), Single, false),
+        F::new(2, "configMapRef", Message(137), Single, false),
+        F::new(3, "secretRef", Message(278), Single, false),
     ] },
-    // 142
+    // 165
     M { name: "k8s.io.api.core.v1.EnvVar", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, false),
-        F::new(3, "valueFrom", Message(143), Single, false),
+        F::new(3, "valueFrom", Message(166), Single, false),
     ] },
-    // 143
+    // 166
     M { name: "k8s.io.api.core.v1.EnvVarSource", one_of: false, fields: &[
-        F::new(1, "fieldRef", Message(200), Single, false),
-        F::new(2, "resourceFieldRef", Message(242), Single, false),
-        F::new(3, "configMapKeyRef", Message(115), Single, false),
-        F::new(4, "secretKeyRef", Message(252), Single, false),
-        F::new(5, "fileKeyRef", Message(152), Single, false),
+        F::new(1, "fieldRef", Message(223), Single, false),
+        F::new(2, "resourceFieldRef", Message(269), Single, false),
+        F::new(3, "configMapKeyRef", Message(138), Single, false),
+        F::new(4, "secretKeyRef", Message(279), Single, false),
+        F::new(5, "fileKeyRef", Message(175), Single, false),
     ] },
-    // 144
+    // 167
     M { name: "k8s.io.api.core.v1.EphemeralContainer", one_of: false, fields: &[
-        F::new(1, "", Message(145), Inline, false),
+        F::new(1, "", Message(168), Inline, false),
         F::new(2, "targetContainerName", String, Single, false),
     ] },
-    // 145
+    // 168
     M { name: "k8s.io.api.core.v1.EphemeralContainerCommon", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "image", String, Single, false),
         F::new(3, "command", String, Repeated, false),
         F::new(4, "args", String, Repeated, false),
         F::new(5, "workingDir", String, Single, false),
-        F::new(6, "ports", Message(122), Repeated, false),
-        F::new(7, "env", Message(142), Repeated, false),
-        F::new(8, "resources", Message(244), Single, false),
-        F::new(9, "volumeMounts", Message(278), Repeated, false),
-        F::new(10, "livenessProbe", Message(235), Single, false),
-        F::new(11, "readinessProbe", Message(235), Single, false),
-        F::new(12, "lifecycle", Message(170), Single, false),
+        F::new(6, "ports", Message(145), Repeated, false),
+        F::new(7, "env", Message(165), Repeated, false),
+        F::new(8, "resources", Message(271), Single, false),
+        F::new(9, "volumeMounts", Message(305), Repeated, false),
+        F::new(10, "livenessProbe", Message(258), Single, false),
+        F::new(11, "readinessProbe", Message(258), Single, false),
+        F::new(12, "lifecycle", Message(193), Single, false),
         F::new(13, "terminationMessagePath", String, Single, false),
         F::new(14, "imagePullPolicy", String, Single, false),
-        F::new(15, "securityContext", Message(256), Single, false),
+        F::new(15, "securityContext", Message(283), Single, false),
         F::new(16, "stdin", Bool, Single, false),
         F::new(17, "stdinOnce", Bool, Single, false),
         F::new(18, "tty", Bool, Single, false),
-        F::new(19, "envFrom", Message(141), Repeated, false),
+        F::new(19, "envFrom", Message(164), Repeated, false),
         F::new(20, "terminationMessagePolicy", String, Single, false),
-        F::new(21, "volumeDevices", Message(277), Repeated, false),
-        F::new(22, "startupProbe", Message(235), Single, false),
-        F::new(23, "resizePolicy", Message(123), Repeated, false),
+        F::new(21, "volumeDevices", Message(304), Repeated, false),
+        F::new(22, "startupProbe", Message(258), Single, false),
+        F::new(23, "resizePolicy", Message(146), Repeated, false),
         F::new(24, "restartPolicy", String, Single, false),
-        F::new(25, "restartPolicyRules", Message(124), Repeated, false),
+        F::new(25, "restartPolicyRules", Message(147), Repeated, false),
     ] },
-    // 146
+    // 169
     M { name: "k8s.io.api.core.v1.EphemeralVolumeSource", one_of: false, fields: &[
-        F::new(1, "volumeClaimTemplate", Message(207), Single, false),
+        F::new(1, "volumeClaimTemplate", Message(230), Single, false),
     ] },
-    // 147
+    // 170
     M { name: "k8s.io.api.core.v1.Event", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "involvedObject", Message(201), Single, true),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "involvedObject", Message(224), Single, true),
         F::new(3, "reason", String, Single, false),
         F::new(4, "message", String, Single, false),
-        F::new(5, "source", Message(149), Single, false),
+        F::new(5, "source", Message(172), Single, false),
         F::new(6, "firstTimestamp", Time, Single, false),
         F::new(7, "lastTimestamp", Time, Single, false),
         F::new(8, "count", Int32, Single, false),
         F::new(9, "type", String, Single, false),
         F::new(10, "eventTime", MicroTime, Single, false),
-        F::new(11, "series", Message(148), Single, false),
+        F::new(11, "series", Message(171), Single, false),
         F::new(12, "action", String, Single, false),
-        F::new(13, "related", Message(201), Single, false),
+        F::new(13, "related", Message(224), Single, false),
         F::new(14, "reportingComponent", String, Single, false),
         F::new(15, "reportingInstance", String, Single, false),
     ] },
-    // 148
+    // 171
     M { name: "k8s.io.api.core.v1.EventSeries", one_of: false, fields: &[
         F::new(1, "count", Int32, Single, false),
         F::new(2, "lastObservedTime", MicroTime, Single, false),
     ] },
-    // 149
+    // 172
     M { name: "k8s.io.api.core.v1.EventSource", one_of: false, fields: &[
         F::new(1, "component", String, Single, false),
         F::new(2, "host", String, Single, false),
     ] },
-    // 150
+    // 173
     M { name: "k8s.io.api.core.v1.ExecAction", one_of: false, fields: &[
         F::new(1, "command", String, Repeated, false),
     ] },
-    // 151
+    // 174
     M { name: "k8s.io.api.core.v1.FCVolumeSource", one_of: false, fields: &[
         F::new(1, "targetWWNs", String, Repeated, false),
         F::new(2, "lun", Int32, Single, false),
@@ -1117,93 +1276,93 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "wwids", String, Repeated, false),
     ] },
-    // 152
+    // 175
     M { name: "k8s.io.api.core.v1.FileKeySelector", one_of: false, fields: &[
         F::new(1, "volumeName", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "key", String, Single, true),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 153
+    // 176
     M { name: "k8s.io.api.core.v1.FlexPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
-        F::new(3, "secretRef", Message(254), Single, false),
+        F::new(3, "secretRef", Message(281), Single, false),
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "options", String, Map, false),
     ] },
-    // 154
+    // 177
     M { name: "k8s.io.api.core.v1.FlexVolumeSource", one_of: false, fields: &[
         F::new(1, "driver", String, Single, true),
         F::new(2, "fsType", String, Single, false),
-        F::new(3, "secretRef", Message(175), Single, false),
+        F::new(3, "secretRef", Message(198), Single, false),
         F::new(4, "readOnly", Bool, Single, false),
         F::new(5, "options", String, Map, false),
     ] },
-    // 155
+    // 178
     M { name: "k8s.io.api.core.v1.FlockerVolumeSource", one_of: false, fields: &[
         F::new(1, "datasetName", String, Single, false),
         F::new(2, "datasetUUID", String, Single, false),
     ] },
-    // 156
+    // 179
     M { name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource", one_of: false, fields: &[
         F::new(1, "pdName", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "partition", Int32, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
     ] },
-    // 157
+    // 180
     M { name: "k8s.io.api.core.v1.GRPCAction", one_of: false, fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "service", String, Single, false),
     ] },
-    // 158
+    // 181
     M { name: "k8s.io.api.core.v1.GitRepoVolumeSource", one_of: false, fields: &[
         F::new(1, "repository", String, Single, true),
         F::new(2, "revision", String, Single, false),
         F::new(3, "directory", String, Single, false),
     ] },
-    // 159
+    // 182
     M { name: "k8s.io.api.core.v1.GlusterfsPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "endpointsNamespace", String, Single, false),
     ] },
-    // 160
+    // 183
     M { name: "k8s.io.api.core.v1.GlusterfsVolumeSource", one_of: false, fields: &[
         F::new(1, "endpoints", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 161
+    // 184
     M { name: "k8s.io.api.core.v1.HTTPGetAction", one_of: false, fields: &[
         F::new(1, "path", String, Single, false),
         F::new(2, "port", IntOrString, Single, true),
         F::new(3, "host", String, Single, false),
         F::new(4, "scheme", String, Single, false),
-        F::new(5, "httpHeaders", Message(162), Repeated, false),
+        F::new(5, "httpHeaders", Message(185), Repeated, false),
     ] },
-    // 162
+    // 185
     M { name: "k8s.io.api.core.v1.HTTPHeader", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 163
+    // 186
     M { name: "k8s.io.api.core.v1.HostAlias", one_of: false, fields: &[
         F::new(1, "ip", String, Single, true),
         F::new(2, "hostnames", String, Repeated, false),
     ] },
-    // 164
+    // 187
     M { name: "k8s.io.api.core.v1.HostIP", one_of: false, fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 165
+    // 188
     M { name: "k8s.io.api.core.v1.HostPathVolumeSource", one_of: false, fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "type", String, Single, false),
     ] },
-    // 166
+    // 189
     M { name: "k8s.io.api.core.v1.ISCSIPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
@@ -1213,11 +1372,11 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
         F::new(7, "portals", String, Repeated, false),
         F::new(8, "chapAuthDiscovery", Bool, Single, false),
-        F::new(10, "secretRef", Message(254), Single, false),
+        F::new(10, "secretRef", Message(281), Single, false),
         F::new(11, "chapAuthSession", Bool, Single, false),
         F::new(12, "initiatorName", String, Single, false),
     ] },
-    // 167
+    // 190
     M { name: "k8s.io.api.core.v1.ISCSIVolumeSource", one_of: false, fields: &[
         F::new(1, "targetPortal", String, Single, true),
         F::new(2, "iqn", String, Single, true),
@@ -1227,78 +1386,78 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "readOnly", Bool, Single, false),
         F::new(7, "portals", String, Repeated, false),
         F::new(8, "chapAuthDiscovery", Bool, Single, false),
-        F::new(10, "secretRef", Message(175), Single, false),
+        F::new(10, "secretRef", Message(198), Single, false),
         F::new(11, "chapAuthSession", Bool, Single, false),
         F::new(12, "initiatorName", String, Single, false),
     ] },
-    // 168
+    // 191
     M { name: "k8s.io.api.core.v1.ImageVolumeSource", one_of: false, fields: &[
         F::new(1, "reference", String, Single, false),
         F::new(2, "pullPolicy", String, Single, false),
     ] },
-    // 169
+    // 192
     M { name: "k8s.io.api.core.v1.KeyToPath", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "mode", Int32, Single, false),
     ] },
-    // 170
+    // 193
     M { name: "k8s.io.api.core.v1.Lifecycle", one_of: false, fields: &[
-        F::new(1, "postStart", Message(171), Single, false),
-        F::new(2, "preStop", Message(171), Single, false),
+        F::new(1, "postStart", Message(194), Single, false),
+        F::new(2, "preStop", Message(194), Single, false),
         F::new(3, "stopSignal", String, Single, false),
     ] },
-    // 171
+    // 194
     M { name: "k8s.io.api.core.v1.LifecycleHandler", one_of: false, fields: &[
-        F::new(1, "exec", Message(150), Single, false),
-        F::new(2, "httpGet", Message(161), Single, false),
-        F::new(3, "tcpSocket", Message(268), Single, false),
-        F::new(4, "sleep", Message(264), Single, false),
+        F::new(1, "exec", Message(173), Single, false),
+        F::new(2, "httpGet", Message(184), Single, false),
+        F::new(3, "tcpSocket", Message(295), Single, false),
+        F::new(4, "sleep", Message(291), Single, false),
     ] },
-    // 172
+    // 195
     M { name: "k8s.io.api.core.v1.LinuxContainerUser", one_of: false, fields: &[
         F::new(1, "uid", Int64, Single, true),
         F::new(2, "gid", Int64, Single, true),
         F::new(3, "supplementalGroups", Int64, Repeated, false),
     ] },
-    // 173
+    // 196
     M { name: "k8s.io.api.core.v1.LoadBalancerIngress", one_of: false, fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
         F::new(3, "ipMode", String, Single, false),
-        F::new(4, "ports", Message(232), Repeated, false),
+        F::new(4, "ports", Message(255), Repeated, false),
     ] },
-    // 174
+    // 197
     M { name: "k8s.io.api.core.v1.LoadBalancerStatus", one_of: false, fields: &[
-        F::new(1, "ingress", Message(173), Repeated, false),
+        F::new(1, "ingress", Message(196), Repeated, false),
     ] },
-    // 175
+    // 198
     M { name: "k8s.io.api.core.v1.LocalObjectReference", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 176
+    // 199
     M { name: "k8s.io.api.core.v1.LocalVolumeSource", one_of: false, fields: &[
         F::new(1, "path", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
-    // 177
+    // 200
     M { name: "k8s.io.api.core.v1.ModifyVolumeStatus", one_of: false, fields: &[
         F::new(1, "targetVolumeAttributesClassName", String, Single, false),
         F::new(2, "status", String, Single, true),
     ] },
-    // 178
+    // 201
     M { name: "k8s.io.api.core.v1.NFSVolumeSource", one_of: false, fields: &[
         F::new(1, "server", String, Single, true),
         F::new(2, "path", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 179
+    // 202
     M { name: "k8s.io.api.core.v1.Namespace", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(181), Single, false),
-        F::new(3, "status", Message(182), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(204), Single, false),
+        F::new(3, "status", Message(205), Single, false),
     ] },
-    // 180
+    // 203
     M { name: "k8s.io.api.core.v1.NamespaceCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1306,32 +1465,32 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 181
+    // 204
     M { name: "k8s.io.api.core.v1.NamespaceSpec", one_of: false, fields: &[
         F::new(1, "finalizers", String, Repeated, false),
     ] },
-    // 182
+    // 205
     M { name: "k8s.io.api.core.v1.NamespaceStatus", one_of: false, fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(180), Repeated, false),
+        F::new(2, "conditions", Message(203), Repeated, false),
     ] },
-    // 183
+    // 206
     M { name: "k8s.io.api.core.v1.Node", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(196), Single, false),
-        F::new(3, "status", Message(197), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(219), Single, false),
+        F::new(3, "status", Message(220), Single, false),
     ] },
-    // 184
+    // 207
     M { name: "k8s.io.api.core.v1.NodeAddress", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "address", String, Single, true),
     ] },
-    // 185
+    // 208
     M { name: "k8s.io.api.core.v1.NodeAffinity", one_of: false, fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(193), Single, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(234), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(216), Single, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(257), Repeated, false),
     ] },
-    // 186
+    // 209
     M { name: "k8s.io.api.core.v1.NodeCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1340,82 +1499,82 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 187
+    // 210
     M { name: "k8s.io.api.core.v1.NodeConfigSource", one_of: false, fields: &[
-        F::new(2, "configMap", Message(116), Single, false),
+        F::new(2, "configMap", Message(139), Single, false),
     ] },
-    // 188
+    // 211
     M { name: "k8s.io.api.core.v1.NodeConfigStatus", one_of: false, fields: &[
-        F::new(1, "assigned", Message(187), Single, false),
-        F::new(2, "active", Message(187), Single, false),
-        F::new(3, "lastKnownGood", Message(187), Single, false),
+        F::new(1, "assigned", Message(210), Single, false),
+        F::new(2, "active", Message(210), Single, false),
+        F::new(3, "lastKnownGood", Message(210), Single, false),
         F::new(4, "error", String, Single, false),
     ] },
-    // 189
+    // 212
     M { name: "k8s.io.api.core.v1.NodeDaemonEndpoints", one_of: false, fields: &[
-        F::new(1, "kubeletEndpoint", Message(132), Single, false),
+        F::new(1, "kubeletEndpoint", Message(155), Single, false),
     ] },
-    // 190
+    // 213
     M { name: "k8s.io.api.core.v1.NodeFeatures", one_of: false, fields: &[
         F::new(1, "supplementalGroupsPolicy", Bool, Single, false),
     ] },
-    // 191
+    // 214
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandler", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
-        F::new(2, "features", Message(192), Single, false),
+        F::new(2, "features", Message(215), Single, false),
     ] },
-    // 192
+    // 215
     M { name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures", one_of: false, fields: &[
         F::new(1, "recursiveReadOnlyMounts", Bool, Single, false),
         F::new(2, "userNamespaces", Bool, Single, false),
     ] },
-    // 193
+    // 216
     M { name: "k8s.io.api.core.v1.NodeSelector", one_of: false, fields: &[
-        F::new(1, "nodeSelectorTerms", Message(195), Repeated, true),
+        F::new(1, "nodeSelectorTerms", Message(218), Repeated, true),
     ] },
-    // 194
+    // 217
     M { name: "k8s.io.api.core.v1.NodeSelectorRequirement", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 195
+    // 218
     M { name: "k8s.io.api.core.v1.NodeSelectorTerm", one_of: false, fields: &[
-        F::new(1, "matchExpressions", Message(194), Repeated, false),
-        F::new(2, "matchFields", Message(194), Repeated, false),
+        F::new(1, "matchExpressions", Message(217), Repeated, false),
+        F::new(2, "matchFields", Message(217), Repeated, false),
     ] },
-    // 196
+    // 219
     M { name: "k8s.io.api.core.v1.NodeSpec", one_of: false, fields: &[
         F::new(1, "podCIDR", String, Single, false),
         F::new(2, "externalID", String, Single, false),
         F::new(3, "providerID", String, Single, false),
         F::new(4, "unschedulable", Bool, Single, false),
-        F::new(5, "taints", Message(269), Repeated, false),
-        F::new(6, "configSource", Message(187), Single, false),
+        F::new(5, "taints", Message(296), Repeated, false),
+        F::new(6, "configSource", Message(210), Single, false),
         F::new(7, "podCIDRs", String, Repeated, false),
     ] },
-    // 197
+    // 220
     M { name: "k8s.io.api.core.v1.NodeStatus", one_of: false, fields: &[
         F::new(1, "capacity", Quantity, Map, false),
         F::new(2, "allocatable", Quantity, Map, false),
         F::new(3, "phase", String, Single, false),
-        F::new(4, "conditions", Message(186), Repeated, false),
-        F::new(5, "addresses", Message(184), Repeated, false),
-        F::new(6, "daemonEndpoints", Message(189), Single, false),
-        F::new(7, "nodeInfo", Message(199), Single, false),
-        F::new(8, "images", Message(121), Repeated, false),
+        F::new(4, "conditions", Message(209), Repeated, false),
+        F::new(5, "addresses", Message(207), Repeated, false),
+        F::new(6, "daemonEndpoints", Message(212), Single, false),
+        F::new(7, "nodeInfo", Message(222), Single, false),
+        F::new(8, "images", Message(144), Repeated, false),
         F::new(9, "volumesInUse", String, Repeated, false),
-        F::new(10, "volumesAttached", Message(100), Repeated, false),
-        F::new(11, "config", Message(188), Single, false),
-        F::new(12, "runtimeHandlers", Message(191), Repeated, false),
-        F::new(13, "features", Message(190), Single, false),
+        F::new(10, "volumesAttached", Message(123), Repeated, false),
+        F::new(11, "config", Message(211), Single, false),
+        F::new(12, "runtimeHandlers", Message(214), Repeated, false),
+        F::new(13, "features", Message(213), Single, false),
         F::new(14, "declaredFeatures", String, Repeated, false),
     ] },
-    // 198
+    // 221
     M { name: "k8s.io.api.core.v1.NodeSwapStatus", one_of: false, fields: &[
         F::new(1, "capacity", Int64, Single, false),
     ] },
-    // 199
+    // 222
     M { name: "k8s.io.api.core.v1.NodeSystemInfo", one_of: false, fields: &[
         F::new(1, "machineID", String, Single, true),
         F::new(2, "systemUUID", String, Single, true),
@@ -1427,14 +1586,14 @@ pub static MESSAGES: &[M] = &[
         F::new(8, "kubeProxyVersion", String, Single, true),
         F::new(9, "operatingSystem", String, Single, true),
         F::new(10, "architecture", String, Single, true),
-        F::new(11, "swap", Message(198), Single, false),
+        F::new(11, "swap", Message(221), Single, false),
     ] },
-    // 200
+    // 223
     M { name: "k8s.io.api.core.v1.ObjectFieldSelector", one_of: false, fields: &[
         F::new(1, "apiVersion", String, Single, false),
         F::new(2, "fieldPath", String, Single, true),
     ] },
-    // 201
+    // 224
     M { name: "k8s.io.api.core.v1.ObjectReference", one_of: false, fields: &[
         F::new(1, "kind", String, Single, false),
         F::new(2, "namespace", String, Single, false),
@@ -1444,19 +1603,19 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "resourceVersion", String, Single, false),
         F::new(7, "fieldPath", String, Single, false),
     ] },
-    // 202
+    // 225
     M { name: "k8s.io.api.core.v1.PersistentVolume", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(210), Single, false),
-        F::new(3, "status", Message(211), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(233), Single, false),
+        F::new(3, "status", Message(234), Single, false),
     ] },
-    // 203
+    // 226
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaim", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(205), Single, false),
-        F::new(3, "status", Message(206), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(228), Single, false),
+        F::new(3, "status", Message(229), Single, false),
     ] },
-    // 204
+    // 227
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1465,115 +1624,115 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, false),
         F::new(6, "message", String, Single, false),
     ] },
-    // 205
+    // 228
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", one_of: false, fields: &[
         F::new(1, "accessModes", String, Repeated, false),
-        F::new(2, "resources", Message(282), Single, false),
+        F::new(2, "resources", Message(309), Single, false),
         F::new(3, "volumeName", String, Single, false),
-        F::new(4, "selector", Message(354), Single, false),
+        F::new(4, "selector", Message(381), Single, false),
         F::new(5, "storageClassName", String, Single, false),
         F::new(6, "volumeMode", String, Single, false),
-        F::new(7, "dataSource", Message(274), Single, false),
-        F::new(8, "dataSourceRef", Message(275), Single, false),
+        F::new(7, "dataSource", Message(301), Single, false),
+        F::new(8, "dataSourceRef", Message(302), Single, false),
         F::new(9, "volumeAttributesClassName", String, Single, false),
     ] },
-    // 206
+    // 229
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimStatus", one_of: false, fields: &[
         F::new(1, "phase", String, Single, false),
         F::new(2, "accessModes", String, Repeated, false),
         F::new(3, "capacity", Quantity, Map, false),
-        F::new(4, "conditions", Message(204), Repeated, false),
+        F::new(4, "conditions", Message(227), Repeated, false),
         F::new(5, "allocatedResources", Quantity, Map, false),
         F::new(7, "allocatedResourceStatuses", String, Map, false),
         F::new(8, "currentVolumeAttributesClassName", String, Single, false),
-        F::new(9, "modifyVolumeStatus", Message(177), Single, false),
+        F::new(9, "modifyVolumeStatus", Message(200), Single, false),
     ] },
-    // 207
+    // 230
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, false),
-        F::new(2, "spec", Message(205), Single, true),
+        F::new(1, "metadata", Message(384), Single, false),
+        F::new(2, "spec", Message(228), Single, true),
     ] },
-    // 208
+    // 231
     M { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", one_of: false, fields: &[
         F::new(1, "claimName", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
     ] },
-    // 209
+    // 232
     M { name: "k8s.io.api.core.v1.PersistentVolumeSource", one_of: false, fields: &[
-        F::new(1, "gcePersistentDisk", Message(156), Single, false),
-        F::new(2, "awsElasticBlockStore", Message(97), Single, false),
-        F::new(3, "hostPath", Message(165), Single, false),
-        F::new(4, "glusterfs", Message(159), Single, false),
-        F::new(5, "nfs", Message(178), Single, false),
-        F::new(6, "rbd", Message(239), Single, false),
-        F::new(7, "iscsi", Message(166), Single, false),
-        F::new(8, "cinder", Message(109), Single, false),
-        F::new(9, "cephfs", Message(107), Single, false),
-        F::new(10, "fc", Message(151), Single, false),
-        F::new(11, "flocker", Message(155), Single, false),
-        F::new(12, "flexVolume", Message(153), Single, false),
-        F::new(13, "azureFile", Message(102), Single, false),
-        F::new(14, "vsphereVolume", Message(284), Single, false),
-        F::new(15, "quobyte", Message(238), Single, false),
-        F::new(16, "azureDisk", Message(101), Single, false),
-        F::new(17, "photonPersistentDisk", Message(212), Single, false),
-        F::new(18, "portworxVolume", Message(233), Single, false),
-        F::new(19, "scaleIO", Message(247), Single, false),
-        F::new(20, "local", Message(176), Single, false),
-        F::new(21, "storageos", Message(265), Single, false),
-        F::new(22, "csi", Message(104), Single, false),
+        F::new(1, "gcePersistentDisk", Message(179), Single, false),
+        F::new(2, "awsElasticBlockStore", Message(120), Single, false),
+        F::new(3, "hostPath", Message(188), Single, false),
+        F::new(4, "glusterfs", Message(182), Single, false),
+        F::new(5, "nfs", Message(201), Single, false),
+        F::new(6, "rbd", Message(262), Single, false),
+        F::new(7, "iscsi", Message(189), Single, false),
+        F::new(8, "cinder", Message(132), Single, false),
+        F::new(9, "cephfs", Message(130), Single, false),
+        F::new(10, "fc", Message(174), Single, false),
+        F::new(11, "flocker", Message(178), Single, false),
+        F::new(12, "flexVolume", Message(176), Single, false),
+        F::new(13, "azureFile", Message(125), Single, false),
+        F::new(14, "vsphereVolume", Message(311), Single, false),
+        F::new(15, "quobyte", Message(261), Single, false),
+        F::new(16, "azureDisk", Message(124), Single, false),
+        F::new(17, "photonPersistentDisk", Message(235), Single, false),
+        F::new(18, "portworxVolume", Message(256), Single, false),
+        F::new(19, "scaleIO", Message(274), Single, false),
+        F::new(20, "local", Message(199), Single, false),
+        F::new(21, "storageos", Message(292), Single, false),
+        F::new(22, "csi", Message(127), Single, false),
     ] },
-    // 210
+    // 233
     M { name: "k8s.io.api.core.v1.PersistentVolumeSpec", one_of: false, fields: &[
         F::new(1, "capacity", Quantity, Map, false),
-        F::new(2, "", Message(209), Inline, false),
+        F::new(2, "", Message(232), Inline, false),
         F::new(3, "accessModes", String, Repeated, false),
-        F::new(4, "claimRef", Message(201), Single, false),
+        F::new(4, "claimRef", Message(224), Single, false),
         F::new(5, "persistentVolumeReclaimPolicy", String, Single, false),
         F::new(6, "storageClassName", String, Single, false),
         F::new(7, "mountOptions", String, Repeated, false),
         F::new(8, "volumeMode", String, Single, false),
-        F::new(9, "nodeAffinity", Message(280), Single, false),
+        F::new(9, "nodeAffinity", Message(307), Single, false),
         F::new(10, "volumeAttributesClassName", String, Single, false),
     ] },
-    // 211
+    // 234
     M { name: "k8s.io.api.core.v1.PersistentVolumeStatus", one_of: false, fields: &[
         F::new(1, "phase", String, Single, false),
         F::new(2, "message", String, Single, false),
         F::new(3, "reason", String, Single, false),
         F::new(4, "lastPhaseTransitionTime", Time, Single, false),
     ] },
-    // 212
+    // 235
     M { name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource", one_of: false, fields: &[
         F::new(1, "pdID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
     ] },
-    // 213
+    // 236
     M { name: "k8s.io.api.core.v1.Pod", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(229), Single, false),
-        F::new(3, "status", Message(230), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(252), Single, false),
+        F::new(3, "status", Message(253), Single, false),
     ] },
-    // 214
+    // 237
     M { name: "k8s.io.api.core.v1.PodAffinity", one_of: false, fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(215), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(285), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(238), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(312), Repeated, false),
     ] },
-    // 215
+    // 238
     M { name: "k8s.io.api.core.v1.PodAffinityTerm", one_of: false, fields: &[
-        F::new(1, "labelSelector", Message(354), Single, false),
+        F::new(1, "labelSelector", Message(381), Single, false),
         F::new(2, "namespaces", String, Repeated, false),
         F::new(3, "topologyKey", String, Single, true),
-        F::new(4, "namespaceSelector", Message(354), Single, false),
+        F::new(4, "namespaceSelector", Message(381), Single, false),
         F::new(5, "matchLabelKeys", String, Repeated, false),
         F::new(6, "mismatchLabelKeys", String, Repeated, false),
     ] },
-    // 216
+    // 239
     M { name: "k8s.io.api.core.v1.PodAntiAffinity", one_of: false, fields: &[
-        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(215), Repeated, false),
-        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(285), Repeated, false),
+        F::new(1, "requiredDuringSchedulingIgnoredDuringExecution", Message(238), Repeated, false),
+        F::new(2, "preferredDuringSchedulingIgnoredDuringExecution", Message(312), Repeated, false),
     ] },
-    // 217
+    // 240
     M { name: "k8s.io.api.core.v1.PodCertificateProjection", one_of: false, fields: &[
         F::new(1, "signerName", String, Single, true),
         F::new(2, "keyType", String, Single, true),
@@ -1583,7 +1742,7 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "certificateChainPath", String, Single, false),
         F::new(7, "userAnnotations", String, Map, false),
     ] },
-    // 218
+    // 241
     M { name: "k8s.io.api.core.v1.PodCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -1593,69 +1752,69 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "message", String, Single, false),
         F::new(7, "observedGeneration", Int64, Single, false),
     ] },
-    // 219
+    // 242
     M { name: "k8s.io.api.core.v1.PodDNSConfig", one_of: false, fields: &[
         F::new(1, "nameservers", String, Repeated, false),
         F::new(2, "searches", String, Repeated, false),
-        F::new(3, "options", Message(220), Repeated, false),
+        F::new(3, "options", Message(243), Repeated, false),
     ] },
-    // 220
+    // 243
     M { name: "k8s.io.api.core.v1.PodDNSConfigOption", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "value", String, Single, false),
     ] },
-    // 221
+    // 244
     M { name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus", one_of: false, fields: &[
-        F::new(1, "requestMappings", Message(120), Repeated, true),
+        F::new(1, "requestMappings", Message(143), Repeated, true),
         F::new(2, "resourceClaimName", String, Single, true),
     ] },
-    // 222
+    // 245
     M { name: "k8s.io.api.core.v1.PodIP", one_of: false, fields: &[
         F::new(1, "ip", String, Single, true),
     ] },
-    // 223
+    // 246
     M { name: "k8s.io.api.core.v1.PodOS", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 224
+    // 247
     M { name: "k8s.io.api.core.v1.PodReadinessGate", one_of: false, fields: &[
         F::new(1, "conditionType", String, Single, true),
     ] },
-    // 225
+    // 248
     M { name: "k8s.io.api.core.v1.PodResourceClaim", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(3, "resourceClaimName", String, Single, false),
         F::new(4, "resourceClaimTemplateName", String, Single, false),
     ] },
-    // 226
+    // 249
     M { name: "k8s.io.api.core.v1.PodResourceClaimStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "resourceClaimName", String, Single, false),
     ] },
-    // 227
+    // 250
     M { name: "k8s.io.api.core.v1.PodSchedulingGate", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 228
+    // 251
     M { name: "k8s.io.api.core.v1.PodSecurityContext", one_of: false, fields: &[
-        F::new(1, "seLinuxOptions", Message(246), Single, false),
+        F::new(1, "seLinuxOptions", Message(273), Single, false),
         F::new(2, "runAsUser", Int64, Single, false),
         F::new(3, "runAsNonRoot", Bool, Single, false),
         F::new(4, "supplementalGroups", Int64, Repeated, false),
         F::new(5, "fsGroup", Int64, Single, false),
         F::new(6, "runAsGroup", Int64, Single, false),
-        F::new(7, "sysctls", Message(267), Repeated, false),
-        F::new(8, "windowsOptions", Message(286), Single, false),
+        F::new(7, "sysctls", Message(294), Repeated, false),
+        F::new(8, "windowsOptions", Message(313), Single, false),
         F::new(9, "fsGroupChangePolicy", String, Single, false),
-        F::new(10, "seccompProfile", Message(249), Single, false),
-        F::new(11, "appArmorProfile", Message(99), Single, false),
+        F::new(10, "seccompProfile", Message(276), Single, false),
+        F::new(11, "appArmorProfile", Message(122), Single, false),
         F::new(12, "supplementalGroupsPolicy", String, Single, false),
         F::new(13, "seLinuxChangePolicy", String, Single, false),
     ] },
-    // 229
+    // 252
     M { name: "k8s.io.api.core.v1.PodSpec", one_of: false, fields: &[
-        F::new(1, "volumes", Message(276), Repeated, false),
-        F::new(2, "containers", Message(119), Repeated, true),
+        F::new(1, "volumes", Message(303), Repeated, false),
+        F::new(2, "containers", Message(142), Repeated, true),
         F::new(3, "restartPolicy", String, Single, false),
         F::new(4, "terminationGracePeriodSeconds", Int64, Single, false),
         F::new(5, "activeDeadlineSeconds", Int64, Single, false),
@@ -1667,84 +1826,84 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "hostNetwork", Bool, Single, false),
         F::new(12, "hostPID", Bool, Single, false),
         F::new(13, "hostIPC", Bool, Single, false),
-        F::new(14, "securityContext", Message(228), Single, false),
-        F::new(15, "imagePullSecrets", Message(175), Repeated, false),
+        F::new(14, "securityContext", Message(251), Single, false),
+        F::new(15, "imagePullSecrets", Message(198), Repeated, false),
         F::new(16, "hostname", String, Single, false),
         F::new(17, "subdomain", String, Single, false),
-        F::new(18, "affinity", Message(98), Single, false),
+        F::new(18, "affinity", Message(121), Single, false),
         F::new(19, "schedulerName", String, Single, false),
-        F::new(20, "initContainers", Message(119), Repeated, false),
+        F::new(20, "initContainers", Message(142), Repeated, false),
         F::new(21, "automountServiceAccountToken", Bool, Single, false),
-        F::new(22, "tolerations", Message(270), Repeated, false),
-        F::new(23, "hostAliases", Message(163), Repeated, false),
+        F::new(22, "tolerations", Message(297), Repeated, false),
+        F::new(23, "hostAliases", Message(186), Repeated, false),
         F::new(24, "priorityClassName", String, Single, false),
         F::new(25, "priority", Int32, Single, false),
-        F::new(26, "dnsConfig", Message(219), Single, false),
+        F::new(26, "dnsConfig", Message(242), Single, false),
         F::new(27, "shareProcessNamespace", Bool, Single, false),
-        F::new(28, "readinessGates", Message(224), Repeated, false),
+        F::new(28, "readinessGates", Message(247), Repeated, false),
         F::new(29, "runtimeClassName", String, Single, false),
         F::new(30, "enableServiceLinks", Bool, Single, false),
         F::new(31, "preemptionPolicy", String, Single, false),
         F::new(32, "overhead", Quantity, Map, false),
-        F::new(33, "topologySpreadConstraints", Message(273), Repeated, false),
-        F::new(34, "ephemeralContainers", Message(144), Repeated, false),
+        F::new(33, "topologySpreadConstraints", Message(300), Repeated, false),
+        F::new(34, "ephemeralContainers", Message(167), Repeated, false),
         F::new(35, "setHostnameAsFQDN", Bool, Single, false),
-        F::new(36, "os", Message(223), Single, false),
+        F::new(36, "os", Message(246), Single, false),
         F::new(37, "hostUsers", Bool, Single, false),
-        F::new(38, "schedulingGates", Message(227), Repeated, false),
-        F::new(39, "resourceClaims", Message(225), Repeated, false),
-        F::new(40, "resources", Message(244), Single, false),
+        F::new(38, "schedulingGates", Message(250), Repeated, false),
+        F::new(39, "resourceClaims", Message(248), Repeated, false),
+        F::new(40, "resources", Message(271), Single, false),
         F::new(41, "hostnameOverride", String, Single, false),
         // not in the schema: workload_ref = 42
     ] },
-    // 230
+    // 253
     M { name: "k8s.io.api.core.v1.PodStatus", one_of: false, fields: &[
         F::new(1, "phase", String, Single, false),
-        F::new(2, "conditions", Message(218), Repeated, false),
+        F::new(2, "conditions", Message(241), Repeated, false),
         F::new(3, "message", String, Single, false),
         F::new(4, "reason", String, Single, false),
         F::new(5, "hostIP", String, Single, false),
         F::new(6, "podIP", String, Single, false),
         F::new(7, "startTime", Time, Single, false),
-        F::new(8, "containerStatuses", Message(130), Repeated, false),
+        F::new(8, "containerStatuses", Message(153), Repeated, false),
         F::new(9, "qosClass", String, Single, false),
-        F::new(10, "initContainerStatuses", Message(130), Repeated, false),
+        F::new(10, "initContainerStatuses", Message(153), Repeated, false),
         F::new(11, "nominatedNodeName", String, Single, false),
-        F::new(12, "podIPs", Message(222), Repeated, false),
-        F::new(13, "ephemeralContainerStatuses", Message(130), Repeated, false),
+        F::new(12, "podIPs", Message(245), Repeated, false),
+        F::new(13, "ephemeralContainerStatuses", Message(153), Repeated, false),
         F::new(14, "resize", String, Single, false),
-        F::new(15, "resourceClaimStatuses", Message(226), Repeated, false),
-        F::new(16, "hostIPs", Message(164), Repeated, false),
+        F::new(15, "resourceClaimStatuses", Message(249), Repeated, false),
+        F::new(16, "hostIPs", Message(187), Repeated, false),
         F::new(17, "observedGeneration", Int64, Single, false),
-        F::new(18, "extendedResourceClaimStatus", Message(221), Single, false),
+        F::new(18, "extendedResourceClaimStatus", Message(244), Single, false),
         F::new(19, "allocatedResources", Quantity, Map, false),
-        F::new(20, "resources", Message(244), Single, false),
+        F::new(20, "resources", Message(271), Single, false),
     ] },
-    // 231
+    // 254
     M { name: "k8s.io.api.core.v1.PodTemplateSpec", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, false),
-        F::new(2, "spec", Message(229), Single, false),
+        F::new(1, "metadata", Message(384), Single, false),
+        F::new(2, "spec", Message(252), Single, false),
     ] },
-    // 232
+    // 255
     M { name: "k8s.io.api.core.v1.PortStatus", one_of: false, fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 233
+    // 256
     M { name: "k8s.io.api.core.v1.PortworxVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeID", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "readOnly", Bool, Single, false),
     ] },
-    // 234
+    // 257
     M { name: "k8s.io.api.core.v1.PreferredSchedulingTerm", one_of: false, fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "preference", Message(195), Single, true),
+        F::new(2, "preference", Message(218), Single, true),
     ] },
-    // 235
+    // 258
     M { name: "k8s.io.api.core.v1.Probe", one_of: false, fields: &[
-        F::new(1, "", Message(236), Inline, false),
+        F::new(1, "", Message(259), Inline, false),
         F::new(2, "initialDelaySeconds", Int32, Single, false),
         F::new(3, "timeoutSeconds", Int32, Single, false),
         F::new(4, "periodSeconds", Int32, Single, false),
@@ -1752,19 +1911,19 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "failureThreshold", Int32, Single, false),
         F::new(7, "terminationGracePeriodSeconds", Int64, Single, false),
     ] },
-    // 236
+    // 259
     M { name: "k8s.io.api.core.v1.ProbeHandler", one_of: false, fields: &[
-        F::new(1, "exec", Message(150), Single, false),
-        F::new(2, "httpGet", Message(161), Single, false),
-        F::new(3, "tcpSocket", Message(268), Single, false),
-        F::new(4, "grpc", Message(157), Single, false),
+        F::new(1, "exec", Message(173), Single, false),
+        F::new(2, "httpGet", Message(184), Single, false),
+        F::new(3, "tcpSocket", Message(295), Single, false),
+        F::new(4, "grpc", Message(180), Single, false),
     ] },
-    // 237
+    // 260
     M { name: "k8s.io.api.core.v1.ProjectedVolumeSource", one_of: false, fields: &[
-        F::new(1, "sources", Message(281), Repeated, false),
+        F::new(1, "sources", Message(308), Repeated, false),
         F::new(2, "defaultMode", Int32, Single, false),
     ] },
-    // 238
+    // 261
     M { name: "k8s.io.api.core.v1.QuobyteVolumeSource", one_of: false, fields: &[
         F::new(1, "registry", String, Single, true),
         F::new(2, "volume", String, Single, true),
@@ -1773,7 +1932,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "group", String, Single, false),
         F::new(6, "tenant", String, Single, false),
     ] },
-    // 239
+    // 262
     M { name: "k8s.io.api.core.v1.RBDPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
@@ -1781,10 +1940,10 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "pool", String, Single, false),
         F::new(5, "user", String, Single, false),
         F::new(6, "keyring", String, Single, false),
-        F::new(7, "secretRef", Message(254), Single, false),
+        F::new(7, "secretRef", Message(281), Single, false),
         F::new(8, "readOnly", Bool, Single, false),
     ] },
-    // 240
+    // 263
     M { name: "k8s.io.api.core.v1.RBDVolumeSource", one_of: false, fields: &[
         F::new(1, "monitors", String, Repeated, true),
         F::new(2, "image", String, Single, true),
@@ -1792,48 +1951,78 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "pool", String, Single, false),
         F::new(5, "user", String, Single, false),
         F::new(6, "keyring", String, Single, false),
-        F::new(7, "secretRef", Message(175), Single, false),
+        F::new(7, "secretRef", Message(198), Single, false),
         F::new(8, "readOnly", Bool, Single, false),
     ] },
-    // 241
+    // 264
+    M { name: "k8s.io.api.core.v1.ReplicationController", one_of: false, fields: &[
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(266), Single, false),
+        F::new(3, "status", Message(267), Single, false),
+    ] },
+    // 265
+    M { name: "k8s.io.api.core.v1.ReplicationControllerCondition", one_of: false, fields: &[
+        F::new(1, "type", String, Single, true),
+        F::new(2, "status", String, Single, true),
+        F::new(3, "lastTransitionTime", Time, Single, false),
+        F::new(4, "reason", String, Single, false),
+        F::new(5, "message", String, Single, false),
+    ] },
+    // 266
+    M { name: "k8s.io.api.core.v1.ReplicationControllerSpec", one_of: false, fields: &[
+        F::new(1, "replicas", Int32, Single, false),
+        F::new(2, "selector", String, Map, false),
+        F::new(3, "template", Message(254), Single, false),
+        F::new(4, "minReadySeconds", Int32, Single, false),
+    ] },
+    // 267
+    M { name: "k8s.io.api.core.v1.ReplicationControllerStatus", one_of: false, fields: &[
+        F::new(1, "replicas", Int32, Single, true),
+        F::new(2, "fullyLabeledReplicas", Int32, Single, false),
+        F::new(3, "observedGeneration", Int64, Single, false),
+        F::new(4, "readyReplicas", Int32, Single, false),
+        F::new(5, "availableReplicas", Int32, Single, false),
+        F::new(6, "conditions", Message(265), Repeated, false),
+    ] },
+    // 268
     M { name: "k8s.io.api.core.v1.ResourceClaim", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "request", String, Single, false),
     ] },
-    // 242
+    // 269
     M { name: "k8s.io.api.core.v1.ResourceFieldSelector", one_of: false, fields: &[
         F::new(1, "containerName", String, Single, false),
         F::new(2, "resource", String, Single, true),
         F::new(3, "divisor", Quantity, Single, false),
     ] },
-    // 243
+    // 270
     M { name: "k8s.io.api.core.v1.ResourceHealth", one_of: false, fields: &[
         F::new(1, "resourceID", String, Single, true),
         F::new(2, "health", String, Single, false),
     ] },
-    // 244
+    // 271
     M { name: "k8s.io.api.core.v1.ResourceRequirements", one_of: false, fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
-        F::new(3, "claims", Message(241), Repeated, false),
+        F::new(3, "claims", Message(268), Repeated, false),
     ] },
-    // 245
+    // 272
     M { name: "k8s.io.api.core.v1.ResourceStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "resources", Message(243), Repeated, false),
+        F::new(2, "resources", Message(270), Repeated, false),
     ] },
-    // 246
+    // 273
     M { name: "k8s.io.api.core.v1.SELinuxOptions", one_of: false, fields: &[
         F::new(1, "user", String, Single, false),
         F::new(2, "role", String, Single, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "level", String, Single, false),
     ] },
-    // 247
+    // 274
     M { name: "k8s.io.api.core.v1.ScaleIOPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
-        F::new(3, "secretRef", Message(254), Single, true),
+        F::new(3, "secretRef", Message(281), Single, true),
         F::new(4, "sslEnabled", Bool, Single, false),
         F::new(5, "protectionDomain", String, Single, false),
         F::new(6, "storagePool", String, Single, false),
@@ -1842,11 +2031,11 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "fsType", String, Single, false),
         F::new(10, "readOnly", Bool, Single, false),
     ] },
-    // 248
+    // 275
     M { name: "k8s.io.api.core.v1.ScaleIOVolumeSource", one_of: false, fields: &[
         F::new(1, "gateway", String, Single, true),
         F::new(2, "system", String, Single, true),
-        F::new(3, "secretRef", Message(175), Single, true),
+        F::new(3, "secretRef", Message(198), Single, true),
         F::new(4, "sslEnabled", Bool, Single, false),
         F::new(5, "protectionDomain", String, Single, false),
         F::new(6, "storagePool", String, Single, false),
@@ -1855,83 +2044,83 @@ pub static MESSAGES: &[M] = &[
         F::new(9, "fsType", String, Single, false),
         F::new(10, "readOnly", Bool, Single, false),
     ] },
-    // 249
+    // 276
     M { name: "k8s.io.api.core.v1.SeccompProfile", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "localhostProfile", String, Single, false),
     ] },
-    // 250
+    // 277
     M { name: "k8s.io.api.core.v1.Secret", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
+        F::new(1, "metadata", Message(384), Single, true),
         F::new(2, "data", Bytes, Map, false),
         F::new(3, "type", String, Single, false),
         F::new(4, "stringData", String, Map, false),
         F::new(5, "immutable", Bool, Single, false),
     ] },
-    // 251
+    // 278
     M { name: "k8s.io.api.core.v1.SecretEnvSource", one_of: false, fields: &[
-        F::new(1, "", Message(175), Inline, false),
+        F::new(1, "", Message(198), Inline, false),
         F::new(2, "optional", Bool, Single, false),
     ] },
-    // 252
+    // 279
     M { name: "k8s.io.api.core.v1.SecretKeySelector", one_of: false, fields: &[
-        F::new(1, "", Message(175), Inline, false),
+        F::new(1, "", Message(198), Inline, false),
         F::new(2, "key", String, Single, true),
         F::new(3, "optional", Bool, Single, false),
     ] },
-    // 253
+    // 280
     M { name: "k8s.io.api.core.v1.SecretProjection", one_of: false, fields: &[
-        F::new(1, "", Message(175), Inline, false),
-        F::new(2, "items", Message(169), Repeated, false),
+        F::new(1, "", Message(198), Inline, false),
+        F::new(2, "items", Message(192), Repeated, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 254
+    // 281
     M { name: "k8s.io.api.core.v1.SecretReference", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "namespace", String, Single, false),
     ] },
-    // 255
+    // 282
     M { name: "k8s.io.api.core.v1.SecretVolumeSource", one_of: false, fields: &[
         F::new(1, "secretName", String, Single, false),
-        F::new(2, "items", Message(169), Repeated, false),
+        F::new(2, "items", Message(192), Repeated, false),
         F::new(3, "defaultMode", Int32, Single, false),
         F::new(4, "optional", Bool, Single, false),
     ] },
-    // 256
+    // 283
     M { name: "k8s.io.api.core.v1.SecurityContext", one_of: false, fields: &[
-        F::new(1, "capabilities", Message(106), Single, false),
+        F::new(1, "capabilities", Message(129), Single, false),
         F::new(2, "privileged", Bool, Single, false),
-        F::new(3, "seLinuxOptions", Message(246), Single, false),
+        F::new(3, "seLinuxOptions", Message(273), Single, false),
         F::new(4, "runAsUser", Int64, Single, false),
         F::new(5, "runAsNonRoot", Bool, Single, false),
         F::new(6, "readOnlyRootFilesystem", Bool, Single, false),
         F::new(7, "allowPrivilegeEscalation", Bool, Single, false),
         F::new(8, "runAsGroup", Int64, Single, false),
         F::new(9, "procMount", String, Single, false),
-        F::new(10, "windowsOptions", Message(286), Single, false),
-        F::new(11, "seccompProfile", Message(249), Single, false),
-        F::new(12, "appArmorProfile", Message(99), Single, false),
+        F::new(10, "windowsOptions", Message(313), Single, false),
+        F::new(11, "seccompProfile", Message(276), Single, false),
+        F::new(12, "appArmorProfile", Message(122), Single, false),
     ] },
-    // 257
+    // 284
     M { name: "k8s.io.api.core.v1.Service", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(261), Single, false),
-        F::new(3, "status", Message(262), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(288), Single, false),
+        F::new(3, "status", Message(289), Single, false),
     ] },
-    // 258
+    // 285
     M { name: "k8s.io.api.core.v1.ServiceAccount", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "secrets", Message(201), Repeated, false),
-        F::new(3, "imagePullSecrets", Message(175), Repeated, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "secrets", Message(224), Repeated, false),
+        F::new(3, "imagePullSecrets", Message(198), Repeated, false),
         F::new(4, "automountServiceAccountToken", Bool, Single, false),
     ] },
-    // 259
+    // 286
     M { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", one_of: false, fields: &[
         F::new(1, "audience", String, Single, false),
         F::new(2, "expirationSeconds", Int64, Single, false),
         F::new(3, "path", String, Single, true),
     ] },
-    // 260
+    // 287
     M { name: "k8s.io.api.core.v1.ServicePort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
@@ -1940,9 +2129,9 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "nodePort", Int32, Single, false),
         F::new(6, "appProtocol", String, Single, false),
     ] },
-    // 261
+    // 288
     M { name: "k8s.io.api.core.v1.ServiceSpec", one_of: false, fields: &[
-        F::new(1, "ports", Message(260), Repeated, false),
+        F::new(1, "ports", Message(287), Repeated, false),
         F::new(2, "selector", String, Map, false),
         F::new(3, "clusterIP", String, Single, false),
         F::new(4, "type", String, Single, false),
@@ -1954,7 +2143,7 @@ pub static MESSAGES: &[M] = &[
         F::new(11, "externalTrafficPolicy", String, Single, false),
         F::new(12, "healthCheckNodePort", Int32, Single, false),
         F::new(13, "publishNotReadyAddresses", Bool, Single, false),
-        F::new(14, "sessionAffinityConfig", Message(263), Single, false),
+        F::new(14, "sessionAffinityConfig", Message(290), Single, false),
         F::new(17, "ipFamilyPolicy", String, Single, false),
         F::new(18, "clusterIPs", String, Repeated, false),
         F::new(19, "ipFamilies", String, Repeated, false),
@@ -1963,53 +2152,53 @@ pub static MESSAGES: &[M] = &[
         F::new(22, "internalTrafficPolicy", String, Single, false),
         F::new(23, "trafficDistribution", String, Single, false),
     ] },
-    // 262
+    // 289
     M { name: "k8s.io.api.core.v1.ServiceStatus", one_of: false, fields: &[
-        F::new(1, "loadBalancer", Message(174), Single, false),
-        F::new(2, "conditions", Message(352), Repeated, false),
+        F::new(1, "loadBalancer", Message(197), Single, false),
+        F::new(2, "conditions", Message(379), Repeated, false),
     ] },
-    // 263
+    // 290
     M { name: "k8s.io.api.core.v1.SessionAffinityConfig", one_of: false, fields: &[
-        F::new(1, "clientIP", Message(111), Single, false),
+        F::new(1, "clientIP", Message(134), Single, false),
     ] },
-    // 264
+    // 291
     M { name: "k8s.io.api.core.v1.SleepAction", one_of: false, fields: &[
         F::new(1, "seconds", Int64, Single, true),
     ] },
-    // 265
+    // 292
     M { name: "k8s.io.api.core.v1.StorageOSPersistentVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
-        F::new(5, "secretRef", Message(201), Single, false),
+        F::new(5, "secretRef", Message(224), Single, false),
     ] },
-    // 266
+    // 293
     M { name: "k8s.io.api.core.v1.StorageOSVolumeSource", one_of: false, fields: &[
         F::new(1, "volumeName", String, Single, false),
         F::new(2, "volumeNamespace", String, Single, false),
         F::new(3, "fsType", String, Single, false),
         F::new(4, "readOnly", Bool, Single, false),
-        F::new(5, "secretRef", Message(175), Single, false),
+        F::new(5, "secretRef", Message(198), Single, false),
     ] },
-    // 267
+    // 294
     M { name: "k8s.io.api.core.v1.Sysctl", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "value", String, Single, true),
     ] },
-    // 268
+    // 295
     M { name: "k8s.io.api.core.v1.TCPSocketAction", one_of: false, fields: &[
         F::new(1, "port", IntOrString, Single, true),
         F::new(2, "host", String, Single, false),
     ] },
-    // 269
+    // 296
     M { name: "k8s.io.api.core.v1.Taint", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "value", String, Single, false),
         F::new(3, "effect", String, Single, true),
         F::new(4, "timeAdded", Time, Single, false),
     ] },
-    // 270
+    // 297
     M { name: "k8s.io.api.core.v1.Toleration", one_of: false, fields: &[
         F::new(1, "key", String, Single, false),
         F::new(2, "operator", String, Single, false),
@@ -2017,50 +2206,50 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "effect", String, Single, false),
         F::new(5, "tolerationSeconds", Int64, Single, false),
     ] },
-    // 271
+    // 298
     M { name: "k8s.io.api.core.v1.TopologySelectorLabelRequirement", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "values", String, Repeated, true),
     ] },
-    // 272
+    // 299
     M { name: "k8s.io.api.core.v1.TopologySelectorTerm", one_of: false, fields: &[
-        F::new(1, "matchLabelExpressions", Message(271), Repeated, false),
+        F::new(1, "matchLabelExpressions", Message(298), Repeated, false),
     ] },
-    // 273
+    // 300
     M { name: "k8s.io.api.core.v1.TopologySpreadConstraint", one_of: false, fields: &[
         F::new(1, "maxSkew", Int32, Single, true),
         F::new(2, "topologyKey", String, Single, true),
         F::new(3, "whenUnsatisfiable", String, Single, true),
-        F::new(4, "labelSelector", Message(354), Single, false),
+        F::new(4, "labelSelector", Message(381), Single, false),
         F::new(5, "minDomains", Int32, Single, false),
         F::new(6, "nodeAffinityPolicy", String, Single, false),
         F::new(7, "nodeTaintsPolicy", String, Single, false),
         F::new(8, "matchLabelKeys", String, Repeated, false),
     ] },
-    // 274
+    // 301
     M { name: "k8s.io.api.core.v1.TypedLocalObjectReference", one_of: false, fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 275
+    // 302
     M { name: "k8s.io.api.core.v1.TypedObjectReference", one_of: false, fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 276
+    // 303
     M { name: "k8s.io.api.core.v1.Volume", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "", Message(283), Inline, false),
+        F::new(2, "", Message(310), Inline, false),
     ] },
-    // 277
+    // 304
     M { name: "k8s.io.api.core.v1.VolumeDevice", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "devicePath", String, Single, true),
     ] },
-    // 278
+    // 305
     M { name: "k8s.io.api.core.v1.VolumeMount", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "readOnly", Bool, Single, false),
@@ -2070,159 +2259,159 @@ pub static MESSAGES: &[M] = &[
         F::new(6, "subPathExpr", String, Single, false),
         F::new(7, "recursiveReadOnly", String, Single, false),
     ] },
-    // 279
+    // 306
     M { name: "k8s.io.api.core.v1.VolumeMountStatus", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "mountPath", String, Single, true),
         F::new(3, "readOnly", Bool, Single, false),
         F::new(4, "recursiveReadOnly", String, Single, false),
     ] },
-    // 280
+    // 307
     M { name: "k8s.io.api.core.v1.VolumeNodeAffinity", one_of: false, fields: &[
-        F::new(1, "required", Message(193), Single, false),
+        F::new(1, "required", Message(216), Single, false),
     ] },
-    // 281
+    // 308
     M { name: "k8s.io.api.core.v1.VolumeProjection", one_of: false, fields: &[
-        F::new(1, "secret", Message(253), Single, false),
-        F::new(2, "downwardAPI", Message(133), Single, false),
-        F::new(3, "configMap", Message(117), Single, false),
-        F::new(4, "serviceAccountToken", Message(259), Single, false),
-        F::new(5, "clusterTrustBundle", Message(112), Single, false),
-        F::new(6, "podCertificate", Message(217), Single, false),
+        F::new(1, "secret", Message(280), Single, false),
+        F::new(2, "downwardAPI", Message(156), Single, false),
+        F::new(3, "configMap", Message(140), Single, false),
+        F::new(4, "serviceAccountToken", Message(286), Single, false),
+        F::new(5, "clusterTrustBundle", Message(135), Single, false),
+        F::new(6, "podCertificate", Message(240), Single, false),
     ] },
-    // 282
+    // 309
     M { name: "k8s.io.api.core.v1.VolumeResourceRequirements", one_of: false, fields: &[
         F::new(1, "limits", Quantity, Map, false),
         F::new(2, "requests", Quantity, Map, false),
     ] },
-    // 283
+    // 310
     M { name: "k8s.io.api.core.v1.VolumeSource", one_of: false, fields: &[
-        F::new(1, "hostPath", Message(165), Single, false),
-        F::new(2, "emptyDir", Message(136), Single, false),
-        F::new(3, "gcePersistentDisk", Message(156), Single, false),
-        F::new(4, "awsElasticBlockStore", Message(97), Single, false),
-        F::new(5, "gitRepo", Message(158), Single, false),
-        F::new(6, "secret", Message(255), Single, false),
-        F::new(7, "nfs", Message(178), Single, false),
-        F::new(8, "iscsi", Message(167), Single, false),
-        F::new(9, "glusterfs", Message(160), Single, false),
-        F::new(10, "persistentVolumeClaim", Message(208), Single, false),
-        F::new(11, "rbd", Message(240), Single, false),
-        F::new(12, "flexVolume", Message(154), Single, false),
-        F::new(13, "cinder", Message(110), Single, false),
-        F::new(14, "cephfs", Message(108), Single, false),
-        F::new(15, "flocker", Message(155), Single, false),
-        F::new(16, "downwardAPI", Message(135), Single, false),
-        F::new(17, "fc", Message(151), Single, false),
-        F::new(18, "azureFile", Message(103), Single, false),
-        F::new(19, "configMap", Message(118), Single, false),
-        F::new(20, "vsphereVolume", Message(284), Single, false),
-        F::new(21, "quobyte", Message(238), Single, false),
-        F::new(22, "azureDisk", Message(101), Single, false),
-        F::new(23, "photonPersistentDisk", Message(212), Single, false),
-        F::new(24, "portworxVolume", Message(233), Single, false),
-        F::new(25, "scaleIO", Message(248), Single, false),
-        F::new(26, "projected", Message(237), Single, false),
-        F::new(27, "storageos", Message(266), Single, false),
-        F::new(28, "csi", Message(105), Single, false),
-        F::new(29, "ephemeral", Message(146), Single, false),
-        F::new(30, "image", Message(168), Single, false),
+        F::new(1, "hostPath", Message(188), Single, false),
+        F::new(2, "emptyDir", Message(159), Single, false),
+        F::new(3, "gcePersistentDisk", Message(179), Single, false),
+        F::new(4, "awsElasticBlockStore", Message(120), Single, false),
+        F::new(5, "gitRepo", Message(181), Single, false),
+        F::new(6, "secret", Message(282), Single, false),
+        F::new(7, "nfs", Message(201), Single, false),
+        F::new(8, "iscsi", Message(190), Single, false),
+        F::new(9, "glusterfs", Message(183), Single, false),
+        F::new(10, "persistentVolumeClaim", Message(231), Single, false),
+        F::new(11, "rbd", Message(263), Single, false),
+        F::new(12, "flexVolume", Message(177), Single, false),
+        F::new(13, "cinder", Message(133), Single, false),
+        F::new(14, "cephfs", Message(131), Single, false),
+        F::new(15, "flocker", Message(178), Single, false),
+        F::new(16, "downwardAPI", Message(158), Single, false),
+        F::new(17, "fc", Message(174), Single, false),
+        F::new(18, "azureFile", Message(126), Single, false),
+        F::new(19, "configMap", Message(141), Single, false),
+        F::new(20, "vsphereVolume", Message(311), Single, false),
+        F::new(21, "quobyte", Message(261), Single, false),
+        F::new(22, "azureDisk", Message(124), Single, false),
+        F::new(23, "photonPersistentDisk", Message(235), Single, false),
+        F::new(24, "portworxVolume", Message(256), Single, false),
+        F::new(25, "scaleIO", Message(275), Single, false),
+        F::new(26, "projected", Message(260), Single, false),
+        F::new(27, "storageos", Message(293), Single, false),
+        F::new(28, "csi", Message(128), Single, false),
+        F::new(29, "ephemeral", Message(169), Single, false),
+        F::new(30, "image", Message(191), Single, false),
     ] },
-    // 284
+    // 311
     M { name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource", one_of: false, fields: &[
         F::new(1, "volumePath", String, Single, true),
         F::new(2, "fsType", String, Single, false),
         F::new(3, "storagePolicyName", String, Single, false),
         F::new(4, "storagePolicyID", String, Single, false),
     ] },
-    // 285
+    // 312
     M { name: "k8s.io.api.core.v1.WeightedPodAffinityTerm", one_of: false, fields: &[
         F::new(1, "weight", Int32, Single, true),
-        F::new(2, "podAffinityTerm", Message(215), Single, true),
+        F::new(2, "podAffinityTerm", Message(238), Single, true),
     ] },
-    // 286
+    // 313
     M { name: "k8s.io.api.core.v1.WindowsSecurityContextOptions", one_of: false, fields: &[
         F::new(1, "gmsaCredentialSpecName", String, Single, false),
         F::new(2, "gmsaCredentialSpec", String, Single, false),
         F::new(3, "runAsUserName", String, Single, false),
         F::new(4, "hostProcess", Bool, Single, false),
     ] },
-    // 287
+    // 314
     M { name: "k8s.io.api.discovery.v1.Endpoint", one_of: false, fields: &[
         F::new(1, "addresses", String, Repeated, true),
-        F::new(2, "conditions", Message(288), Single, false),
+        F::new(2, "conditions", Message(315), Single, false),
         F::new(3, "hostname", String, Single, false),
-        F::new(4, "targetRef", Message(201), Single, false),
+        F::new(4, "targetRef", Message(224), Single, false),
         F::new(5, "deprecatedTopology", String, Map, false),
         F::new(6, "nodeName", String, Single, false),
         F::new(7, "zone", String, Single, false),
-        F::new(8, "hints", Message(289), Single, false),
+        F::new(8, "hints", Message(316), Single, false),
     ] },
-    // 288
+    // 315
     M { name: "k8s.io.api.discovery.v1.EndpointConditions", one_of: false, fields: &[
         F::new(1, "ready", Bool, Single, false),
         F::new(2, "serving", Bool, Single, false),
         F::new(3, "terminating", Bool, Single, false),
     ] },
-    // 289
+    // 316
     M { name: "k8s.io.api.discovery.v1.EndpointHints", one_of: false, fields: &[
-        F::new(1, "forZones", Message(293), Repeated, false),
-        F::new(2, "forNodes", Message(292), Repeated, false),
+        F::new(1, "forZones", Message(320), Repeated, false),
+        F::new(2, "forNodes", Message(319), Repeated, false),
     ] },
-    // 290
+    // 317
     M { name: "k8s.io.api.discovery.v1.EndpointPort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "protocol", String, Single, false),
         F::new(3, "port", Int32, Single, false),
         F::new(4, "appProtocol", String, Single, false),
     ] },
-    // 291
+    // 318
     M { name: "k8s.io.api.discovery.v1.EndpointSlice", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "endpoints", Message(287), Repeated, false),
-        F::new(3, "ports", Message(290), Repeated, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "endpoints", Message(314), Repeated, false),
+        F::new(3, "ports", Message(317), Repeated, false),
         F::new(4, "addressType", String, Single, true),
     ] },
-    // 292
+    // 319
     M { name: "k8s.io.api.discovery.v1.ForNode", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 293
+    // 320
     M { name: "k8s.io.api.discovery.v1.ForZone", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
     ] },
-    // 294
+    // 321
     M { name: "k8s.io.api.networking.v1.HTTPIngressPath", one_of: false, fields: &[
         F::new(1, "path", String, Single, false),
-        F::new(2, "backend", Message(298), Single, true),
+        F::new(2, "backend", Message(325), Single, true),
         F::new(3, "pathType", String, Single, true),
     ] },
-    // 295
+    // 322
     M { name: "k8s.io.api.networking.v1.HTTPIngressRuleValue", one_of: false, fields: &[
-        F::new(1, "paths", Message(294), Repeated, true),
+        F::new(1, "paths", Message(321), Repeated, true),
     ] },
-    // 296
+    // 323
     M { name: "k8s.io.api.networking.v1.IPBlock", one_of: false, fields: &[
         F::new(1, "cidr", String, Single, true),
         F::new(2, "except", String, Repeated, false),
     ] },
-    // 297
+    // 324
     M { name: "k8s.io.api.networking.v1.Ingress", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(308), Single, false),
-        F::new(3, "status", Message(309), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(335), Single, false),
+        F::new(3, "status", Message(336), Single, false),
     ] },
-    // 298
+    // 325
     M { name: "k8s.io.api.networking.v1.IngressBackend", one_of: false, fields: &[
-        F::new(3, "resource", Message(274), Single, false),
-        F::new(4, "service", Message(307), Single, false),
+        F::new(3, "resource", Message(301), Single, false),
+        F::new(4, "service", Message(334), Single, false),
     ] },
-    // 299
+    // 326
     M { name: "k8s.io.api.networking.v1.IngressClass", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(301), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(328), Single, false),
     ] },
-    // 300
+    // 327
     M { name: "k8s.io.api.networking.v1.IngressClassParametersReference", one_of: false, fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
@@ -2230,110 +2419,110 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "scope", String, Single, false),
         F::new(5, "namespace", String, Single, false),
     ] },
-    // 301
+    // 328
     M { name: "k8s.io.api.networking.v1.IngressClassSpec", one_of: false, fields: &[
         F::new(1, "controller", String, Single, false),
-        F::new(2, "parameters", Message(300), Single, false),
+        F::new(2, "parameters", Message(327), Single, false),
     ] },
-    // 302
+    // 329
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", one_of: false, fields: &[
         F::new(1, "ip", String, Single, false),
         F::new(2, "hostname", String, Single, false),
-        F::new(4, "ports", Message(304), Repeated, false),
+        F::new(4, "ports", Message(331), Repeated, false),
     ] },
-    // 303
+    // 330
     M { name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus", one_of: false, fields: &[
-        F::new(1, "ingress", Message(302), Repeated, false),
+        F::new(1, "ingress", Message(329), Repeated, false),
     ] },
-    // 304
+    // 331
     M { name: "k8s.io.api.networking.v1.IngressPortStatus", one_of: false, fields: &[
         F::new(1, "port", Int32, Single, true),
         F::new(2, "protocol", String, Single, true),
         F::new(3, "error", String, Single, false),
     ] },
-    // 305
+    // 332
     M { name: "k8s.io.api.networking.v1.IngressRule", one_of: false, fields: &[
         F::new(1, "host", String, Single, false),
-        F::new(2, "", Message(306), Inline, false),
+        F::new(2, "", Message(333), Inline, false),
     ] },
-    // 306
+    // 333
     M { name: "k8s.io.api.networking.v1.IngressRuleValue", one_of: false, fields: &[
-        F::new(1, "http", Message(295), Single, false),
+        F::new(1, "http", Message(322), Single, false),
     ] },
-    // 307
+    // 334
     M { name: "k8s.io.api.networking.v1.IngressServiceBackend", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
-        F::new(2, "port", Message(317), Single, false),
+        F::new(2, "port", Message(344), Single, false),
     ] },
-    // 308
+    // 335
     M { name: "k8s.io.api.networking.v1.IngressSpec", one_of: false, fields: &[
-        F::new(1, "defaultBackend", Message(298), Single, false),
-        F::new(2, "tls", Message(310), Repeated, false),
-        F::new(3, "rules", Message(305), Repeated, false),
+        F::new(1, "defaultBackend", Message(325), Single, false),
+        F::new(2, "tls", Message(337), Repeated, false),
+        F::new(3, "rules", Message(332), Repeated, false),
         F::new(4, "ingressClassName", String, Single, false),
     ] },
-    // 309
+    // 336
     M { name: "k8s.io.api.networking.v1.IngressStatus", one_of: false, fields: &[
-        F::new(1, "loadBalancer", Message(303), Single, false),
+        F::new(1, "loadBalancer", Message(330), Single, false),
     ] },
-    // 310
+    // 337
     M { name: "k8s.io.api.networking.v1.IngressTLS", one_of: false, fields: &[
         F::new(1, "hosts", String, Repeated, false),
         F::new(2, "secretName", String, Single, false),
     ] },
-    // 311
+    // 338
     M { name: "k8s.io.api.networking.v1.NetworkPolicy", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(316), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(343), Single, false),
     ] },
-    // 312
+    // 339
     M { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", one_of: false, fields: &[
-        F::new(1, "ports", Message(315), Repeated, false),
-        F::new(2, "to", Message(314), Repeated, false),
+        F::new(1, "ports", Message(342), Repeated, false),
+        F::new(2, "to", Message(341), Repeated, false),
     ] },
-    // 313
+    // 340
     M { name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule", one_of: false, fields: &[
-        F::new(1, "ports", Message(315), Repeated, false),
-        F::new(2, "from", Message(314), Repeated, false),
+        F::new(1, "ports", Message(342), Repeated, false),
+        F::new(2, "from", Message(341), Repeated, false),
     ] },
-    // 314
+    // 341
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", one_of: false, fields: &[
-        F::new(1, "podSelector", Message(354), Single, false),
-        F::new(2, "namespaceSelector", Message(354), Single, false),
-        F::new(3, "ipBlock", Message(296), Single, false),
+        F::new(1, "podSelector", Message(381), Single, false),
+        F::new(2, "namespaceSelector", Message(381), Single, false),
+        F::new(3, "ipBlock", Message(323), Single, false),
     ] },
-    // 315
+    // 342
     M { name: "k8s.io.api.networking.v1.NetworkPolicyPort", one_of: false, fields: &[
         F::new(1, "protocol", String, Single, false),
         F::new(2, "port", IntOrString, Single, false),
         F::new(3, "endPort", Int32, Single, false),
     ] },
-    // 316
+    // 343
     M { name: "k8s.io.api.networking.v1.NetworkPolicySpec", one_of: false, fields: &[
-        F::new(1, "podSelector", Message(354), Single, false),
-        F::new(2, "ingress", Message(313), Repeated, false),
-        F::new(3, "egress", Message(312), Repeated, false),
+        F::new(1, "podSelector", Message(381), Single, false),
+        F::new(2, "ingress", Message(340), Repeated, false),
+        F::new(3, "egress", Message(339), Repeated, false),
         F::new(4, "policyTypes", String, Repeated, false),
     ] },
-    // 317
+    // 344
     M { name: "k8s.io.api.networking.v1.ServiceBackendPort", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "number", Int32, Single, false),
     ] },
-    // 318
+    // 345
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudget", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(319), Single, false),
-        F::new(3, "status", Message(320), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(346), Single, false),
+        F::new(3, "status", Message(347), Single, false),
     ] },
-    // 319
+    // 346
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", one_of: false, fields: &[
         F::new(1, "minAvailable", IntOrString, Single, false),
-        F::new(2, "selector", Message(354), Single, false),
+        F::new(2, "selector", Message(381), Single, false),
         F::new(3, "maxUnavailable", IntOrString, Single, false),
         F::new(4, "unhealthyPodEvictionPolicy", String, Single, false),
     ] },
-    // 320
+    // 347
     M { name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus", one_of: false, fields: &[
         F::new(1, "observedGeneration", Int64, Single, false),
         F::new(2, "disruptedPods", Time, Map, false),
@@ -2341,25 +2530,25 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "currentHealthy", Int32, Single, false),
         F::new(5, "desiredHealthy", Int32, Single, false),
         F::new(6, "expectedPods", Int32, Single, false),
-        F::new(7, "conditions", Message(352), Repeated, false),
+        F::new(7, "conditions", Message(379), Repeated, false),
     ] },
-    // 321
+    // 348
     M { name: "k8s.io.api.rbac.v1.AggregationRule", one_of: false, fields: &[
-        F::new(1, "clusterRoleSelectors", Message(354), Repeated, false),
+        F::new(1, "clusterRoleSelectors", Message(381), Repeated, false),
     ] },
-    // 322
+    // 349
     M { name: "k8s.io.api.rbac.v1.ClusterRole", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "rules", Message(324), Repeated, false),
-        F::new(3, "aggregationRule", Message(321), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "rules", Message(351), Repeated, false),
+        F::new(3, "aggregationRule", Message(348), Single, false),
     ] },
-    // 323
+    // 350
     M { name: "k8s.io.api.rbac.v1.ClusterRoleBinding", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "subjects", Message(328), Repeated, false),
-        F::new(3, "roleRef", Message(327), Single, true),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "subjects", Message(355), Repeated, false),
+        F::new(3, "roleRef", Message(354), Single, true),
     ] },
-    // 324
+    // 351
     M { name: "k8s.io.api.rbac.v1.PolicyRule", one_of: false, fields: &[
         F::new(1, "verbs", String, Repeated, true),
         F::new(2, "apiGroups", String, Repeated, false),
@@ -2367,42 +2556,42 @@ pub static MESSAGES: &[M] = &[
         F::new(4, "resourceNames", String, Repeated, false),
         F::new(5, "nonResourceURLs", String, Repeated, false),
     ] },
-    // 325
+    // 352
     M { name: "k8s.io.api.rbac.v1.Role", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "rules", Message(324), Repeated, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "rules", Message(351), Repeated, false),
     ] },
-    // 326
+    // 353
     M { name: "k8s.io.api.rbac.v1.RoleBinding", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "subjects", Message(328), Repeated, false),
-        F::new(3, "roleRef", Message(327), Single, true),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "subjects", Message(355), Repeated, false),
+        F::new(3, "roleRef", Message(354), Single, true),
     ] },
-    // 327
+    // 354
     M { name: "k8s.io.api.rbac.v1.RoleRef", one_of: false, fields: &[
         F::new(1, "apiGroup", String, Single, false),
         F::new(2, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),
     ] },
-    // 328
+    // 355
     M { name: "k8s.io.api.rbac.v1.Subject", one_of: false, fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(2, "apiGroup", String, Single, false),
         F::new(3, "name", String, Single, true),
         F::new(4, "namespace", String, Single, false),
     ] },
-    // 329
+    // 356
     M { name: "k8s.io.api.storage.v1.StorageClass", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
+        F::new(1, "metadata", Message(384), Single, true),
         F::new(2, "provisioner", String, Single, true),
         F::new(3, "parameters", String, Map, false),
         F::new(4, "reclaimPolicy", String, Single, false),
         F::new(5, "mountOptions", String, Repeated, false),
         F::new(6, "allowVolumeExpansion", Bool, Single, false),
         F::new(7, "volumeBindingMode", String, Single, false),
-        F::new(8, "allowedTopologies", Message(272), Repeated, false),
+        F::new(8, "allowedTopologies", Message(299), Repeated, false),
     ] },
-    // 330
+    // 357
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "type", String, Single, true),
@@ -2411,18 +2600,18 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "priority", Int32, Single, false),
         F::new(6, "jsonPath", String, Single, true),
     ] },
-    // 331
+    // 358
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion", one_of: false, fields: &[
         F::new(1, "strategy", String, Single, true),
-        F::new(2, "webhook", Message(351), Single, false),
+        F::new(2, "webhook", Message(378), Single, false),
     ] },
-    // 332
+    // 359
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition", one_of: false, fields: &[
-        F::new(1, "metadata", Message(357), Single, true),
-        F::new(2, "spec", Message(335), Single, true),
-        F::new(3, "status", Message(336), Single, false),
+        F::new(1, "metadata", Message(384), Single, true),
+        F::new(2, "spec", Message(362), Single, true),
+        F::new(3, "status", Message(363), Single, false),
     ] },
-    // 333
+    // 360
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -2431,7 +2620,7 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "message", String, Single, false),
         F::new(6, "observedGeneration", Int64, Single, false),
     ] },
-    // 334
+    // 361
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames", one_of: false, fields: &[
         F::new(1, "plural", String, Single, true),
         F::new(2, "singular", String, Single, false),
@@ -2440,58 +2629,58 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "listKind", String, Single, false),
         F::new(6, "categories", String, Repeated, false),
     ] },
-    // 335
+    // 362
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec", one_of: false, fields: &[
         F::new(1, "group", String, Single, true),
-        F::new(3, "names", Message(334), Single, true),
+        F::new(3, "names", Message(361), Single, true),
         F::new(4, "scope", String, Single, true),
-        F::new(7, "versions", Message(337), Repeated, true),
-        F::new(9, "conversion", Message(331), Single, false),
+        F::new(7, "versions", Message(364), Repeated, true),
+        F::new(9, "conversion", Message(358), Single, false),
         F::new(10, "preserveUnknownFields", Bool, Single, false),
     ] },
-    // 336
+    // 363
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus", one_of: false, fields: &[
-        F::new(1, "conditions", Message(333), Repeated, false),
-        F::new(2, "acceptedNames", Message(334), Single, false),
+        F::new(1, "conditions", Message(360), Repeated, false),
+        F::new(2, "acceptedNames", Message(361), Single, false),
         F::new(3, "storedVersions", String, Repeated, false),
         F::new(4, "observedGeneration", Int64, Single, false),
     ] },
-    // 337
+    // 364
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion", one_of: false, fields: &[
         F::new(1, "name", String, Single, true),
         F::new(2, "served", Bool, Single, true),
         F::new(3, "storage", Bool, Single, true),
-        F::new(4, "schema", Message(341), Single, false),
-        F::new(5, "subresources", Message(340), Single, false),
-        F::new(6, "additionalPrinterColumns", Message(330), Repeated, false),
+        F::new(4, "schema", Message(368), Single, false),
+        F::new(5, "subresources", Message(367), Single, false),
+        F::new(6, "additionalPrinterColumns", Message(357), Repeated, false),
         F::new(7, "deprecated", Bool, Single, false),
         F::new(8, "deprecationWarning", String, Single, false),
-        F::new(9, "selectableFields", Message(347), Repeated, false),
+        F::new(9, "selectableFields", Message(374), Repeated, false),
     ] },
-    // 338
+    // 365
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale", one_of: false, fields: &[
         F::new(1, "specReplicasPath", String, Single, true),
         F::new(2, "statusReplicasPath", String, Single, true),
         F::new(3, "labelSelectorPath", String, Single, false),
     ] },
-    // 339
+    // 366
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus", one_of: false, fields: &[
     ] },
-    // 340
+    // 367
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources", one_of: false, fields: &[
-        F::new(1, "status", Message(339), Single, false),
-        F::new(2, "scale", Message(338), Single, false),
+        F::new(1, "status", Message(366), Single, false),
+        F::new(2, "scale", Message(365), Single, false),
     ] },
-    // 341
+    // 368
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation", one_of: false, fields: &[
-        F::new(1, "openAPIV3Schema", Message(343), Single, false),
+        F::new(1, "openAPIV3Schema", Message(370), Single, false),
     ] },
-    // 342
+    // 369
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation", one_of: false, fields: &[
         F::new(1, "description", String, Single, false),
         F::new(2, "url", String, Single, false),
     ] },
-    // 343
+    // 370
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps", one_of: false, fields: &[
         F::new(1, "id", String, Single, false),
         F::new(2, "$schema", String, Single, false),
@@ -2516,18 +2705,18 @@ pub static MESSAGES: &[M] = &[
         F::new(21, "maxProperties", Int64, Single, false),
         F::new(22, "minProperties", Int64, Single, false),
         F::new(23, "required", String, Repeated, false),
-        F::new(24, "items", Message(344), Single, false),
-        F::new(25, "allOf", Message(343), Repeated, false),
-        F::new(26, "oneOf", Message(343), Repeated, false),
-        F::new(27, "anyOf", Message(343), Repeated, false),
-        F::new(28, "not", Message(343), Single, false),
-        F::new(29, "properties", Message(343), Map, false),
-        F::new(30, "additionalProperties", Message(345), Single, false),
-        F::new(31, "patternProperties", Message(343), Map, false),
-        F::new(32, "dependencies", Message(346), Map, false),
-        F::new(33, "additionalItems", Message(345), Single, false),
-        F::new(34, "definitions", Message(343), Map, false),
-        F::new(35, "externalDocs", Message(342), Single, false),
+        F::new(24, "items", Message(371), Single, false),
+        F::new(25, "allOf", Message(370), Repeated, false),
+        F::new(26, "oneOf", Message(370), Repeated, false),
+        F::new(27, "anyOf", Message(370), Repeated, false),
+        F::new(28, "not", Message(370), Single, false),
+        F::new(29, "properties", Message(370), Map, false),
+        F::new(30, "additionalProperties", Message(372), Single, false),
+        F::new(31, "patternProperties", Message(370), Map, false),
+        F::new(32, "dependencies", Message(373), Map, false),
+        F::new(33, "additionalItems", Message(372), Single, false),
+        F::new(34, "definitions", Message(370), Map, false),
+        F::new(35, "externalDocs", Message(369), Single, false),
         F::new(36, "example", RawJson, Single, false),
         F::new(37, "nullable", Bool, Single, false),
         F::new(38, "x-kubernetes-preserve-unknown-fields", Bool, Single, false),
@@ -2536,35 +2725,35 @@ pub static MESSAGES: &[M] = &[
         F::new(41, "x-kubernetes-list-map-keys", String, Repeated, false),
         F::new(42, "x-kubernetes-list-type", String, Single, false),
         F::new(43, "x-kubernetes-map-type", String, Single, false),
-        F::new(44, "x-kubernetes-validations", Message(349), Repeated, false),
+        F::new(44, "x-kubernetes-validations", Message(376), Repeated, false),
     ] },
-    // 344
+    // 371
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray", one_of: true, fields: &[
-        F::new(1, "schema", Message(343), Single, false),
-        F::new(2, "j_son_schemas", Message(343), Repeated, false),
+        F::new(1, "schema", Message(370), Single, false),
+        F::new(2, "j_son_schemas", Message(370), Repeated, false),
     ] },
-    // 345
+    // 372
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool", one_of: true, fields: &[
         F::new(1, "allows", Bool, Single, false),
-        F::new(2, "schema", Message(343), Single, false),
+        F::new(2, "schema", Message(370), Single, false),
     ] },
-    // 346
+    // 373
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray", one_of: true, fields: &[
-        F::new(1, "schema", Message(343), Single, false),
+        F::new(1, "schema", Message(370), Single, false),
         F::new(2, "property", String, Repeated, false),
     ] },
-    // 347
+    // 374
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.SelectableField", one_of: false, fields: &[
         F::new(1, "jsonPath", String, Single, true),
     ] },
-    // 348
+    // 375
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ServiceReference", one_of: false, fields: &[
         F::new(1, "namespace", String, Single, true),
         F::new(2, "name", String, Single, true),
         F::new(3, "path", String, Single, false),
         F::new(4, "port", Int32, Single, false),
     ] },
-    // 349
+    // 376
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.ValidationRule", one_of: false, fields: &[
         F::new(1, "rule", String, Single, true),
         F::new(2, "message", String, Single, false),
@@ -2573,18 +2762,18 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "fieldPath", String, Single, false),
         F::new(6, "optionalOldSelf", Bool, Single, false),
     ] },
-    // 350
+    // 377
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig", one_of: false, fields: &[
-        F::new(1, "service", Message(348), Single, false),
+        F::new(1, "service", Message(375), Single, false),
         F::new(2, "caBundle", Bytes, Single, false),
         F::new(3, "url", String, Single, false),
     ] },
-    // 351
+    // 378
     M { name: "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.WebhookConversion", one_of: false, fields: &[
-        F::new(2, "clientConfig", Message(350), Single, false),
+        F::new(2, "clientConfig", Message(377), Single, false),
         F::new(3, "conversionReviewVersions", String, Repeated, true),
     ] },
-    // 352
+    // 379
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition", one_of: false, fields: &[
         F::new(1, "type", String, Single, true),
         F::new(2, "status", String, Single, true),
@@ -2593,24 +2782,24 @@ pub static MESSAGES: &[M] = &[
         F::new(5, "reason", String, Single, true),
         F::new(6, "message", String, Single, true),
     ] },
-    // 353
+    // 380
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 354
+    // 381
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector", one_of: false, fields: &[
         F::new(1, "matchLabels", String, Map, false),
-        F::new(2, "matchExpressions", Message(355), Repeated, false),
+        F::new(2, "matchExpressions", Message(382), Repeated, false),
     ] },
-    // 355
+    // 382
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement", one_of: false, fields: &[
         F::new(1, "key", String, Single, true),
         F::new(2, "operator", String, Single, true),
         F::new(3, "values", String, Repeated, false),
     ] },
-    // 356
+    // 383
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry", one_of: false, fields: &[
         F::new(1, "manager", String, Single, false),
         F::new(2, "operation", String, Single, false),
@@ -2620,7 +2809,7 @@ pub static MESSAGES: &[M] = &[
         F::new(7, "fieldsV1", RawJson, Single, false),
         F::new(8, "subresource", String, Single, false),
     ] },
-    // 357
+    // 384
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", one_of: false, fields: &[
         F::new(1, "name", String, Single, false),
         F::new(2, "generateName", String, Single, false),
@@ -2634,11 +2823,11 @@ pub static MESSAGES: &[M] = &[
         F::new(10, "deletionGracePeriodSeconds", Int64, Single, false),
         F::new(11, "labels", String, Map, false),
         F::new(12, "annotations", String, Map, false),
-        F::new(13, "ownerReferences", Message(358), Repeated, false),
+        F::new(13, "ownerReferences", Message(385), Repeated, false),
         F::new(14, "finalizers", String, Repeated, false),
-        F::new(17, "managedFields", Message(356), Repeated, false),
+        F::new(17, "managedFields", Message(383), Repeated, false),
     ] },
-    // 358
+    // 385
     M { name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference", one_of: false, fields: &[
         F::new(1, "kind", String, Single, true),
         F::new(3, "name", String, Single, true),

@@ -1,6 +1,7 @@
 //! The resource kinds skiff serves. Each kind is one module implementing [`Kind`]: how it is
 //! decoded, defaulted, validated, selected by field and printed as a table.
 
+pub mod admissionregistration;
 pub mod certificates;
 mod configmap;
 mod controllerrevision;
@@ -24,6 +25,7 @@ pub mod persistentvolumeclaim;
 mod pod;
 mod rbac;
 mod replicaset;
+mod replicationcontroller;
 pub mod review;
 mod secret;
 mod service;
@@ -385,12 +387,13 @@ pub const CUSTOM_RESOURCE_DEFINITIONS: &dyn Kind = &customresourcedefinition::Cu
 /// Every kind skiff serves: the table discovery, OpenAPI, protobuf and routing read. Within a
 /// group version, in discovery order.
 pub fn all() -> &'static [&'static dyn Kind] {
-    static ALL: [&dyn Kind; 38] = [
+    static ALL: [&dyn Kind; 43] = [
         NAMESPACES,
         NODES,
         PERSISTENT_VOLUME_CLAIMS,
         PERSISTENT_VOLUMES,
         PODS,
+        &replicationcontroller::ReplicationControllers,
         &configmap::ConfigMaps,
         &event::Events,
         &secret::Secrets,
@@ -424,6 +427,10 @@ pub fn all() -> &'static [&'static dyn Kind] {
         ROLES,
         STORAGE_CLASSES,
         CUSTOM_RESOURCE_DEFINITIONS,
+        &admissionregistration::MutatingWebhookConfigurations,
+        &admissionregistration::ValidatingAdmissionPolicies,
+        &admissionregistration::ValidatingAdmissionPolicyBindings,
+        &admissionregistration::ValidatingWebhookConfigurations,
     ];
     &ALL
 }
@@ -493,7 +500,8 @@ mod tests {
                 ("policy", vec!["v1"]),
                 ("rbac.authorization.k8s.io", vec!["v1"]),
                 ("storage.k8s.io", vec!["v1"]),
-                ("apiextensions.k8s.io", vec!["v1"])
+                ("apiextensions.k8s.io", vec!["v1"]),
+                ("admissionregistration.k8s.io", vec!["v1"])
             ]
         );
         let rbac: Vec<&str> = in_group_version(RBAC_GROUP, "v1").map(|k| k.info().plural).collect();

@@ -39,6 +39,7 @@ mod escape;
 mod library;
 mod rewrite;
 mod rule;
+pub mod untyped;
 mod validate;
 mod value;
 

@@ -2,8 +2,8 @@
 //! Paths are the internal type's: `spec.conversion.webhookClientConfig` and
 //! `spec.conversion.conversionReviewVersions`.
 
-use super::url;
 use crate::field::{BadValue, ErrorList, FieldError, Path};
+use crate::go_url as url;
 use crate::names;
 use base64::Engine;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{

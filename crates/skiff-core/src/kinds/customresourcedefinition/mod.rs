@@ -8,7 +8,6 @@ mod conditions;
 mod conversion;
 mod fold;
 mod ratchet;
-mod url;
 mod validation;
 mod version;
 

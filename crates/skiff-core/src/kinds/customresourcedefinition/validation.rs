@@ -2,12 +2,13 @@
 //! `ValidateUpdateCustomResourceDefinitionStatus`, on the internal view of the definition (see
 //! [`super::fold`]), errors in upstream's order and words.
 
+use super::conversion;
 use super::fold::Internal;
 use super::ratchet::{Strictness, any_node};
 use super::version::{self, Place};
-use super::{conversion, url};
 use crate::crd::{self, Schema};
 use crate::field::{BadValue, ErrorList, FieldError, Path, go_quote};
+use crate::go_url as url;
 use crate::kinds::typed;
 use crate::{meta, names};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
