@@ -71,7 +71,8 @@ impl Catalog {
         served.sort_by(|a, b| {
             group_of(a).cmp(group_of(b)).then_with(|| skiff_core::meta::name(a).cmp(skiff_core::meta::name(b)))
         });
-        let mut custom: Vec<&'static dyn Kind> = served.iter().flat_map(kinds::custom::kinds_of).collect();
+        let mut custom: Vec<&'static dyn Kind> =
+            served.iter().flat_map(kinds::custom::kinds_of).filter(|k| !shadows_built_in(*k)).collect();
         // Within a group: versions by upstream's priority (`v1` before `v1beta1`), kinds stable.
         custom.sort_by(|a, b| {
             let (a, b) = (a.info(), b.info());
@@ -80,6 +81,13 @@ impl Catalog {
         let next = Arc::new(Snapshot { custom, crds: served });
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
     }
+}
+
+/// Whether a custom kind names a built-in resource (its objects would be the built-in's):
+/// never served, whatever a definition says.
+pub fn shadows_built_in(kind: &dyn Kind) -> bool {
+    let i = kind.info();
+    kinds::all().iter().any(|b| b.info().group == i.group && b.info().plural == i.plural)
 }
 
 fn group_of(crd: &Value) -> &str {

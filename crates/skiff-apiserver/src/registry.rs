@@ -541,6 +541,10 @@ impl Registry {
         applied: Option<&Value>,
     ) -> Result<Written, ApiError> {
         let info = kind.info();
+        // Server-side apply creates here too (a terminating definition's objects refuse it).
+        if !kind.serves_verb("create") {
+            return Err(kind.verb_refused("create"));
+        }
         if info.namespaced {
             let body_ns = meta::namespace(&obj);
             if !body_ns.is_empty() && body_ns != namespace {

@@ -196,7 +196,19 @@ fn definitions_are_checked_and_deleting_one_deletes_its_objects() {
     for i in 0..20 {
         k.run_stdin(&["apply", "-f", "-"], &widget(&format!("w{i}"), 1)).ok();
     }
-    k.run(&["delete", "crd", "widgets.example.com", "--wait=true", "--timeout=30s"]).ok();
+    // One held by a finalizer: the definition waits for it, refuses creates meanwhile, and the
+    // finalizer can still be removed.
+    let held = widget("held", 1).replace("  name: held\n", "  name: held\n  finalizers: [example.com/hold]\n");
+    k.run_stdin(&["apply", "-f", "-"], &held).ok();
+    k.run(&["delete", "crd", "widgets.example.com", "--wait=false"]).ok();
+    let terminating = eventually(WAIT, || {
+        k.jsonpath(&["crd", "widgets.example.com"], "{.status.conditions[?(@.type==\"Terminating\")].reason}")
+            == "InstanceDeletionInProgress"
+    });
+    assert!(terminating, "{}", k.run(&["get", "crd", "widgets.example.com", "-o", "yaml"]).stdout);
+    let refused = k.run_stdin(&["create", "-f", "-"], &widget("late", 1)).fails();
+    assert!(refused.contains("create not allowed while custom resource definition is terminating"), "{refused}");
+    k.run(&["patch", "widget", "held", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).ok();
     assert!(eventually(WAIT, || k.run(&["get", "crd", "widgets.example.com"]).code != 0), "the definition is gone");
     // kubectl says so from fresh discovery, or from its cached one by the list's 404.
     let gone = k.run(&["get", "widgets"]).fails();

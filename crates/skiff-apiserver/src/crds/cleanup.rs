@@ -53,7 +53,9 @@ async fn terminating(
 
 /// The kind the definition's objects are read through: its storage version if served.
 fn storage_kind(def: &Value) -> Option<&'static dyn Kind> {
-    let served = kinds::custom::kinds_of(def);
+    // A definition shadowing a built-in resource never owned its objects: nothing to delete.
+    let served: Vec<&'static dyn Kind> =
+        kinds::custom::kinds_of(def).into_iter().filter(|k| !crate::catalog::shadows_built_in(*k)).collect();
     let storage = crd::storage_version(def);
     served.iter().copied().find(|k| Some(k.info().version) == storage).or_else(|| served.first().copied())
 }
@@ -83,7 +85,8 @@ async fn step(reg: &Registry, name: &str) -> Result<bool, ApiError> {
     let mut next = def.clone();
     let finalizers: Vec<String> = meta::finalizers(&def).into_iter().filter(|f| f != crd::CLEANUP_FINALIZER).collect();
     next["metadata"]["finalizers"] = json!(finalizers);
-    reg.update(at(name), next, Part::Main, &WriteOptions::default()).await?;
+    // Through /status, as upstream: its strategy keeps metadata and checks no spec rules.
+    reg.update(at(name), next, Part::Status, &WriteOptions::default()).await?;
     Ok(true)
 }
 

@@ -56,8 +56,9 @@ impl Controller {
 
     /// Bring each definition's status where it should be; start cleanups.
     async fn reconcile(&self, defs: &BTreeMap<String, Value>) {
-        let all: Vec<Value> = defs.values().cloned().collect();
-        for def in &all {
+        let mut all: Vec<Value> = defs.values().cloned().collect();
+        for i in 0..all.len() {
+            let def = &all[i];
             let name = meta::name(def).to_string();
             if meta::is_deleting(def) {
                 if meta::finalizers(def).iter().any(|f| f == crd::CLEANUP_FINALIZER) {
@@ -72,9 +73,11 @@ impl Controller {
             let mut next = def.clone();
             next["status"] = status;
             let r = ObjectRef { kind: kinds::CUSTOM_RESOURCE_DEFINITIONS, namespace: "", name: &name };
-            // A conflict means a newer version is on its way through the watch.
-            if let Err(e) = self.registry.update(r, next, Part::Status, &WriteOptions::default()).await {
-                tracing::debug!(crd = %name, error = %e, "updating a definition's status");
+            // The names it takes count for the definitions after it in this pass (upstream's
+            // mutation cache); a conflict means a newer version is on its way through the watch.
+            match self.registry.update(r, next, Part::Status, &WriteOptions::default()).await {
+                Ok(written) => all[i] = written,
+                Err(e) => tracing::debug!(crd = %name, error = %e, "updating a definition's status"),
             }
         }
     }
@@ -125,6 +128,8 @@ impl Controller {
                     break;
                 }
             }
+            // Not at once: a watch that keeps ending must not spin.
+            tokio::time::sleep(Duration::from_millis(200)).await;
             match list(store.as_ref()).await {
                 Ok((d, r)) => {
                     (defs, revision) = (d, r);

@@ -25,6 +25,13 @@ fn list(v: &Value, field: &str) -> Vec<String> {
 
 fn taken(group: &str, name: &str, all: &[Value]) -> Taken {
     let mut t = Taken::default();
+    // A built-in resource of the group is taken too: its objects live where the definition's
+    // would (`/registry/GROUP/PLURAL/`), so sharing a name would share (and delete) them.
+    for k in skiff_core::kinds::all().iter().filter(|k| k.info().group == group) {
+        let i = k.info();
+        t.resources.extend([i.plural, i.singular].map(String::from));
+        t.kinds.extend([i.kind.to_string(), format!("{}List", i.kind)]);
+    }
     for other in all {
         if other.pointer("/spec/group").and_then(Value::as_str) != Some(group) || skiff_core::meta::name(other) == name
         {
@@ -58,7 +65,7 @@ pub fn desired_status(crd_obj: &Value, all: &[Value], now: Timestamp) -> Value {
         [("plural", "PluralConflict", &taken.resources), ("singular", "SingularConflict", &taken.resources)]
     {
         match conflict(text(&requested, field), text(&accepted, field), used) {
-            Some(why) => failure = failure.or(Some((reason, why))),
+            Some(why) => failure = Some((reason, why)),
             None => names[field] = json!(text(&requested, field)),
         }
     }
@@ -68,13 +75,13 @@ pub fn desired_status(crd_obj: &Value, all: &[Value], now: Timestamp) -> Value {
             wanted.iter().filter(|s| !had.contains(s)).filter_map(|s| conflict(s, "", &taken.resources)).collect();
         match errs.as_slice() {
             [] => names["shortNames"] = json!(wanted),
-            [one] => failure = failure.or(Some(("ShortNamesConflict", one.clone()))),
-            many => failure = failure.or(Some(("ShortNamesConflict", format!("[{}]", many.join(", "))))),
+            [one] => failure = Some(("ShortNamesConflict", one.clone())),
+            many => failure = Some(("ShortNamesConflict", format!("[{}]", many.join(", ")))),
         }
     }
     for (field, reason) in [("kind", "KindConflict"), ("listKind", "ListKindConflict")] {
         match conflict(text(&requested, field), text(&accepted, field), &taken.kinds) {
-            Some(why) => failure = failure.or(Some((reason, why))),
+            Some(why) => failure = Some((reason, why)),
             None => names[field] = json!(text(&requested, field)),
         }
     }
@@ -162,9 +169,10 @@ mod tests {
         let w = accept(def("widgets.example.com", "widgets", "Widget", &["wd"]), &[]);
         let all = [w.clone()];
         let clash = accept(def("widgets2.example.com", "widgets", "Gadget", &[]), &all);
+        // Plural and singular are both taken: the last conflict found is the reason (upstream's).
         assert_eq!(
             condition(&clash, "NamesAccepted"),
-            ("False".into(), "PluralConflict".into(), "\"widgets\" is already in use".into())
+            ("False".into(), "SingularConflict".into(), "\"widget\" is already in use".into())
         );
         assert_eq!(
             condition(&clash, "Established"),
@@ -172,12 +180,24 @@ mod tests {
         );
         assert_eq!(clash["status"]["acceptedNames"]["kind"], "Gadget", "the names that are free are taken");
         let kind_clash = accept(def("gadgets.example.com", "gadgets", "Widget", &["wd", "g"]), &all);
-        assert_eq!(condition(&kind_clash, "NamesAccepted").1, "ShortNamesConflict");
+        // Short name, kind and list kind all taken: the list kind is checked last.
+        assert_eq!(condition(&kind_clash, "NamesAccepted").1, "ListKindConflict");
+        let short_clash = accept(def("gadgets.example.com", "gadgets", "Gadget", &["wd", "g"]), &all);
+        assert_eq!(
+            condition(&short_clash, "NamesAccepted"),
+            ("False".into(), "ShortNamesConflict".into(), "\"wd\" is already in use".into())
+        );
         let other_group = {
             let mut d = def("widgets.acme.io", "widgets", "Widget", &["wd"]);
             d["spec"]["group"] = json!("acme.io");
             accept(d, &all)
         };
         assert_eq!(condition(&other_group, "NamesAccepted").0, "True");
+        // A built-in resource's name in its own group is never given to a definition.
+        let mut leases = def("leases.coordination.k8s.io", "leases", "Lease", &[]);
+        leases["spec"]["group"] = json!("coordination.k8s.io");
+        let leases = accept(leases, &[]);
+        assert_eq!(condition(&leases, "NamesAccepted").1, "ListKindConflict");
+        assert_eq!(condition(&leases, "Established").0, "False");
     }
 }

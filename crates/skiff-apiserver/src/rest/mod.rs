@@ -73,7 +73,7 @@ async fn dispatch(state: &AppState, req: Request) -> Result<Response, Failure> {
     }
     if route.sub.is_none()
         && let Some(verb) = verb_of(&parts.method, route.name.is_some(), query.watch)
-        && !kind.info().verbs.contains(&verb)
+        && !kind.serves_verb(verb)
     {
         return Err(kind.verb_refused(verb).into());
     }

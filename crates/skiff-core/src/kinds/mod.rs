@@ -274,6 +274,11 @@ pub trait Kind: Send + Sync {
     fn shapes(&self) -> &dyn crate::schema::Shapes {
         &crate::schema::BUILT_IN
     }
+    /// Whether a request with `verb` is served: what discovery lists (`info().verbs`), unless
+    /// the kind knows better (a terminating definition's objects list fewer verbs than they take).
+    fn serves_verb(&self, verb: &str) -> bool {
+        self.info().verbs.contains(&verb)
+    }
     /// The error for a request whose verb the kind does not serve (`info().verbs`).
     fn verb_refused(&self, verb: &str) -> ApiError {
         verb_not_supported(self.info(), verb)

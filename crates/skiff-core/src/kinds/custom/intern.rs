@@ -38,13 +38,26 @@ pub fn kinds_of(crd: &Value) -> Vec<&'static dyn Kind> {
     let terminating = crd.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
     let mut out: Vec<&'static dyn Kind> = Vec::new();
     for v in versions.iter().filter(|v| v.get("served").and_then(Value::as_bool) == Some(true)) {
-        let Some(name) = v.get("name").and_then(Value::as_str) else { continue };
-        let key = json!([crd.get("spec"), names(crd), name, terminating]).to_string();
+        if v.get("name").and_then(Value::as_str).is_none() {
+            continue;
+        }
+        // What `build` reads, and no more: a status change or another version's edit makes no
+        // new kind (each distinct key is kept for the life of the process).
+        let spec = crd.get("spec").cloned().unwrap_or_default();
+        let storage = versions.iter().find(|v| v.get("storage").and_then(Value::as_bool) == Some(true));
+        let key = json!([spec.get("group"), spec.get("scope"), names(crd), v, storage, terminating]).to_string();
         let mut interned = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
         let kind = *interned.entry(key).or_insert_with(|| Box::leak(Box::new(build(crd, v, terminating))));
         out.push(kind);
     }
     out
+}
+
+/// A version's `openAPIV3Schema`, parsed with its defaults pruned.
+fn parse_schema(version: &Value) -> Option<crate::crd::Schema> {
+    let mut s = crate::crd::parse(version.pointer("/schema/openAPIV3Schema")?).ok()?;
+    s.prune_defaults();
+    Some(s)
 }
 
 fn build(crd: &Value, version: &Value, terminating: bool) -> CustomKind {
@@ -83,10 +96,7 @@ fn build(crd: &Value, version: &Value, terminating: bool) -> CustomKind {
         .flatten()
         .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
         .map_or_else(|| text(version, "name"), |v| text(v, "name"));
-    let schema = version.pointer("/schema/openAPIV3Schema").and_then(|s| crate::crd::parse(s).ok()).map(|mut s| {
-        s.prune_defaults();
-        s
-    });
+    let schema = parse_schema(version);
     let selectable = version
         .get("selectableFields")
         .and_then(Value::as_array)
@@ -96,10 +106,18 @@ fn build(crd: &Value, version: &Value, terminating: bool) -> CustomKind {
         .filter_map(|p| Some((p.trim_start_matches('.').to_string(), JsonPath::parse(p).ok()?)))
         .collect();
     let rules = schema.as_ref().map(crate::crd::cel::compile);
+    let storage_schema = (storage != text(version, "name"))
+        .then(|| {
+            let versions = spec.get("versions").and_then(Value::as_array)?;
+            let stored = versions.iter().find(|v| v.get("name").and_then(Value::as_str) == Some(storage.as_str()))?;
+            parse_schema(stored)
+        })
+        .flatten();
     CustomKind {
         info,
         storage_api_version: leak(&crate::kinds::group_version(&group, &storage)),
         schema,
+        storage_schema,
         rules,
         status_subresource,
         scale,

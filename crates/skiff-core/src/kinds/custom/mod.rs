@@ -39,6 +39,8 @@ pub struct CustomKind {
     /// The version's `openAPIV3Schema`, defaults pruned (None: the CRD has none, which v1
     /// refuses; kept for objects of older definitions).
     schema: Option<Schema>,
+    /// The storage version's schema, when it is another version's: what a write keeps.
+    storage_schema: Option<Schema>,
     /// The schema's `x-kubernetes-validations`, compiled.
     rules: Option<crd::cel::Rules>,
     status_subresource: bool,
@@ -131,6 +133,12 @@ impl Kind for CustomKind {
     }
 
     fn normalize(&self, raw: &Value) -> Result<Value, DecodeError> {
+        if !raw.is_object() {
+            let (kind, version) = (self.info.kind, self.info.version);
+            return Err(DecodeError::Malformed(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: the object is not a JSON object"
+            )));
+        }
         let mut obj = raw.clone();
         obj["metadata"] = self.typed_meta(raw)?;
         if let Some(schema) = &self.schema {
@@ -183,6 +191,12 @@ impl Kind for CustomKind {
         self.validate_with(new, Some(old))
     }
 
+    /// Discovery lists fewer verbs while the definition terminates, but only creates are
+    /// refused: finalizers must still be removable (upstream's behaviour).
+    fn serves_verb(&self, verb: &str) -> bool {
+        !(self.terminating && verb == "create")
+    }
+
     fn verb_refused(&self, verb: &str) -> ApiError {
         if self.terminating && verb == "create" {
             return ApiError::MethodNotSupported(
@@ -226,14 +240,28 @@ impl Kind for CustomKind {
         }
     }
 
+    /// Conversion `None`: only `apiVersion` changes, then the storage version's schema prunes
+    /// what it does not know.
     fn to_stored(&self, obj: &mut Value) {
         obj["apiVersion"] = json!(self.storage_api_version);
+        if let Some(schema) = &self.storage_schema {
+            crd::prune(obj, schema, true);
+        }
     }
 
+    /// As upstream's decoder reads storage: defaults of the version the object was stored in
+    /// (when it is this one or the storage version), then this version's schema prunes.
     fn to_served(&self, obj: &mut Value) {
         let own = self.info.api_version();
-        if obj.get("apiVersion").and_then(Value::as_str) == Some(own.as_str()) {
-            return;
+        let stored = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+        if stored == own {
+            if let Some(schema) = &self.schema {
+                crd::apply_defaults(obj, schema);
+            }
+        } else if stored == self.storage_api_version
+            && let Some(schema) = &self.storage_schema
+        {
+            crd::apply_defaults(obj, schema);
         }
         obj["apiVersion"] = json!(own);
         if let Some(schema) = &self.schema {

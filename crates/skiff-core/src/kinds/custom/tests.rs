@@ -92,6 +92,15 @@ fn objects_are_stored_in_the_storage_version_and_read_through_any() {
         "spec": {"size": 2}}),
         "what v1beta1 does not know is pruned"
     );
+    // Written through v1beta1 with a field only it knows: the storage version prunes it.
+    let mut extra = json!({"apiVersion": "example.com/v1beta1", "kind": "Widget", "metadata": {"name": "x"},
+        "spec": {"size": 2}, "status": {"replicas": 1}});
+    beta.to_stored(&mut extra);
+    assert_eq!(extra["status"]["replicas"], 1, "v1 knows status");
+    let mut defaulted =
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "y"}, "spec": {}});
+    v1.to_served(&mut defaulted);
+    assert_eq!(defaulted["spec"]["size"], 1, "reads are defaulted by the stored version's schema");
     let mut same = obj.clone();
     v1.to_served(&mut same);
     assert_eq!(same, obj);
@@ -125,6 +134,8 @@ fn a_terminating_definition_refuses_creates() {
     c["metadata"]["deletionTimestamp"] = json!("2026-12-07T00:00:00Z");
     let k = kinds_of(&c)[0];
     assert!(!k.info().verbs.contains(&"create"));
+    // Discovery lists fewer verbs, but finalizers stay removable: only creates are refused.
+    assert!(!k.serves_verb("create") && k.serves_verb("patch") && k.serves_verb("update"));
     assert_eq!(
         k.verb_refused("create").to_string(),
         "create not allowed while custom resource definition is terminating"
