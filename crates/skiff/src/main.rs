@@ -518,6 +518,7 @@ fn server(
     let (cluster_dns, cluster_domain) = (node_args.cluster_dns, node_args.cluster_domain.clone());
     let node = components.agent.then_some(node_args);
     runtime.block_on(async move {
+        let mut signals = commands::Signals::install()?;
         std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         // The data directory holds the cluster's keys, Secrets and pods: its owner's only.
         {
@@ -613,7 +614,7 @@ fn server(
         let outcome = supervisor
             .run_until(async {
                 tokio::select! {
-                    signal = commands::wait_for_signal() => signal,
+                    () = signals.recv() => Ok(()),
                     () = running.stopped() => Err(anyhow::anyhow!("the API server stopped")),
                 }
             })

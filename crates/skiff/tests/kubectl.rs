@@ -265,7 +265,8 @@ fn acknowledged_writes_survive_kill_9() {
     for i in 0..5 {
         assert!(names.contains(&format!("pod/durable-{i}")), "{names}");
     }
-    assert!(server.terminate(Duration::from_secs(10)), "clean exit on SIGTERM");
+    let clean = server.terminate(Duration::from_secs(10));
+    assert!(clean, "clean exit on SIGTERM:\n{}", server.log());
 }
 
 #[test]
