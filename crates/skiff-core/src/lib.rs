@@ -25,5 +25,6 @@ pub mod status;
 pub mod storage_class;
 pub mod table;
 pub mod time;
+pub mod webhook_config;
 
 pub use status::ApiError;

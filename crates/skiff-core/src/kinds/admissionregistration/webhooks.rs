@@ -62,7 +62,6 @@ const NO_SIDE_EFFECTS: &[&str] = &["None", "NoneOnDryRun"];
 const REINVOCATION_POLICIES: &[&str] = &["IfNeeded", "Never"];
 /// `AcceptedAdmissionReviewVersions`.
 const REVIEW_VERSIONS: &[&str] = &["v1", "v1beta1"];
-const URL_FORM: &str = "; desired format: https://host[/path]";
 
 /// The rules a write is held to (upstream's `validationOptions`): all of them on create; on
 /// update, those the stored object met.
@@ -223,38 +222,10 @@ fn fully_qualified_name(name: &str, path: &Path) -> ErrorList {
 /// webhook validation does not: a bad one fails the calls).
 fn client_config(cc: &Value, path: &Path) -> ErrorList {
     match (str_at(cc, "url"), cc.get("service").filter(|s| !s.is_null())) {
-        (Some(u), None) => webhook_url(u, &path.child("url")),
+        (Some(u), None) => crate::webhook_config::validate_url(u, &path.child("url")),
         (None, Some(s)) => service(s, &path.child("service")),
         _ => vec![FieldError::required(path, "exactly one of url or service is required")],
     }
-}
-
-fn webhook_url(raw: &str, path: &Path) -> ErrorList {
-    let u = match crate::go_url::parse(raw) {
-        Ok(u) => u,
-        Err(e) => return vec![FieldError::required(path, format!("url must be a valid URL: {e}{URL_FORM}"))],
-    };
-    let mut errs = Vec::new();
-    if u.scheme != "https" {
-        errs.push(FieldError::invalid(
-            path,
-            u.scheme.as_str(),
-            format!("'https' is the only allowed URL scheme{URL_FORM}"),
-        ));
-    }
-    if u.host.is_empty() {
-        errs.push(FieldError::invalid(path, u.host.as_str(), format!("host must be specified{URL_FORM}")));
-    }
-    if let Some(user) = &u.user {
-        errs.push(FieldError::invalid(path, user.as_str(), "user information is not permitted in the URL"));
-    }
-    if !u.fragment.is_empty() {
-        errs.push(FieldError::invalid(path, u.fragment.as_str(), "fragments are not permitted in the URL"));
-    }
-    if !u.raw_query.is_empty() {
-        errs.push(FieldError::invalid(path, u.raw_query.as_str(), "query parameters are not permitted in the URL"));
-    }
-    errs
 }
 
 /// `ValidateWebhookService`: name, namespace, port, then the path, each of whose segments must
@@ -275,27 +246,7 @@ fn service(s: &Value, path: &Path) -> ErrorList {
             "port is not valid: must be between 1 and 65535, inclusive",
         ));
     }
-    let at = path.child("path");
-    let Some(p) = str_at(s, "path").filter(|p| !p.is_empty() && *p != "/") else { return errs };
-    if p == "//" {
-        errs.push(FieldError::invalid(&at, p, "segment[0] may not be empty"));
-        return errs;
-    }
-    if !p.starts_with('/') {
-        errs.push(FieldError::invalid(&at, p, "must start with a '/'"));
-    }
-    // Upstream drops the first byte whether or not it is the slash.
-    let body = p.get(1..).unwrap_or_default();
-    let body = body.strip_suffix('/').unwrap_or(body);
-    for (i, step) in body.split('/').enumerate() {
-        if step.is_empty() {
-            errs.push(FieldError::invalid(&at, p, format!("segment[{i}] may not be empty")));
-            continue;
-        }
-        for failure in names::dns1123_subdomain(step) {
-            errs.push(FieldError::invalid(&at, p, format!("segment[{i}]: {failure}")));
-        }
-    }
+    errs.extend(crate::webhook_config::validate_service_path(str_at(s, "path"), &path.child("path")));
     errs
 }
 

@@ -3,7 +3,6 @@
 //! `spec.conversion.conversionReviewVersions`.
 
 use crate::field::{BadValue, ErrorList, FieldError, Path};
-use crate::go_url as url;
 use crate::names;
 use base64::Engine;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -15,7 +14,6 @@ use x509_cert::der::Decode;
 const STRATEGIES: &[&str] = &["None", "Webhook"];
 /// The ConversionReview versions the server understands, sorted.
 const REVIEW_VERSIONS: &[&str] = &["v1", "v1beta1"];
-const URL_FORM: &str = "; desired format: https://host[/path]";
 
 /// The conversion rules: `None` unless `preserveUnknownFields`, then the strategy's own.
 pub(super) fn validate(
@@ -72,7 +70,7 @@ pub(super) fn has_accepted_review_version_or_none(versions: Option<&[String]>) -
 fn client_config(cc: &WebhookClientConfig, allow_invalid_ca_bundle: bool, path: &Path) -> ErrorList {
     let mut errs = Vec::new();
     match (&cc.url, &cc.service) {
-        (Some(u), None) => errs.extend(webhook_url(u, &path.child("url"))),
+        (Some(u), None) => errs.extend(crate::webhook_config::validate_url(u, &path.child("url"))),
         (None, Some(s)) => {
             let at = path.child("service");
             if s.name.is_empty() {
@@ -89,67 +87,13 @@ fn client_config(cc: &WebhookClientConfig, allow_invalid_ca_bundle: bool, path: 
                     "port is not valid: must be between 1 and 65535, inclusive",
                 ));
             }
-            errs.extend(service_path(s.path.as_deref(), &at.child("path")));
+            errs.extend(crate::webhook_config::validate_service_path(s.path.as_deref(), &at.child("path")));
         }
         _ => errs.push(FieldError::required(path, "exactly one of url or service is required")),
     }
     let bundle = cc.ca_bundle.as_ref().map(|b| b.0.as_slice()).unwrap_or_default();
     if !bundle.is_empty() && !allow_invalid_ca_bundle {
         errs.extend(ca_bundle_errors(bundle, &path.child("caBundle")));
-    }
-    errs
-}
-
-/// `ValidateWebhookURL` with https required.
-fn webhook_url(raw: &str, path: &Path) -> ErrorList {
-    let u = match url::parse(raw) {
-        Ok(u) => u,
-        Err(e) => return vec![FieldError::required(path, format!("url must be a valid URL: {e}{URL_FORM}"))],
-    };
-    let mut errs = Vec::new();
-    if u.scheme != "https" {
-        errs.push(FieldError::invalid(
-            path,
-            u.scheme.as_str(),
-            format!("'https' is the only allowed URL scheme{URL_FORM}"),
-        ));
-    }
-    if u.host.is_empty() {
-        errs.push(FieldError::invalid(path, u.host.as_str(), format!("host must be specified{URL_FORM}")));
-    }
-    if let Some(user) = &u.user {
-        errs.push(FieldError::invalid(path, user.as_str(), "user information is not permitted in the URL"));
-    }
-    if !u.fragment.is_empty() {
-        errs.push(FieldError::invalid(path, u.fragment.as_str(), "fragments are not permitted in the URL"));
-    }
-    if !u.raw_query.is_empty() {
-        errs.push(FieldError::invalid(path, u.raw_query.as_str(), "query parameters are not permitted in the URL"));
-    }
-    errs
-}
-
-/// The path part of `ValidateWebhookService`: `/`-separated DNS subdomains.
-fn service_path(p: Option<&str>, path: &Path) -> ErrorList {
-    let Some(p) = p.filter(|p| !p.is_empty() && *p != "/") else { return Vec::new() };
-    if p == "//" {
-        return vec![FieldError::invalid(path, p, "segment[0] may not be empty")];
-    }
-    let mut errs = Vec::new();
-    if !p.starts_with('/') {
-        errs.push(FieldError::invalid(path, p, "must start with a '/'"));
-    }
-    // Upstream drops the first byte whether or not it is the slash.
-    let body = p.get(1..).unwrap_or_default();
-    let body = body.strip_suffix('/').unwrap_or(body);
-    for (i, step) in body.split('/').enumerate() {
-        if step.is_empty() {
-            errs.push(FieldError::invalid(path, p, format!("segment[{i}] may not be empty")));
-            continue;
-        }
-        for failure in names::dns1123_subdomain(step) {
-            errs.push(FieldError::invalid(path, p, format!("segment[{i}]: {failure}")));
-        }
     }
     errs
 }
